@@ -1,0 +1,3 @@
+from moltbot.cli.main import main
+
+main()

@@ -1,0 +1,48 @@
+"""Agent workspaces: the bootstrap files an agent reads at the start of a session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+BOOTSTRAP_FILES = ("AGENTS.md", "SOUL.md", "TOOLS.md", "IDENTITY.md", "USER.md", "HEARTBEAT.md")
+FIRST_RUN_FILE = "BOOTSTRAP.md"
+
+
+@dataclass
+class WorkspaceReport:
+    path: Path
+    created: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+def template(name: str) -> str:
+    return resources.files("moltbot.agents").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def ensure_workspace(path: Path) -> WorkspaceReport:
+    """Create the workspace and any missing bootstrap file; never overwrite.
+
+    BOOTSTRAP.md (the first-run ritual) is written only into a brand-new
+    workspace, so deleting it after the first run sticks.
+    """
+    report = WorkspaceReport(path)
+    brand_new = not any((path / name).exists() for name in BOOTSTRAP_FILES)
+    path.mkdir(parents=True, exist_ok=True)
+    names = [*BOOTSTRAP_FILES, FIRST_RUN_FILE] if brand_new else list(BOOTSTRAP_FILES)
+    for name in names:
+        target = path / name
+        try:
+            with target.open("x", encoding="utf-8") as handle:
+                handle.write(template(name))
+            report.created.append(name)
+        except FileExistsError:
+            report.kept.append(name)
+    canvas = path / "canvas"
+    if canvas.is_dir():
+        report.kept.append("canvas/")
+    else:
+        canvas.mkdir(parents=True, exist_ok=True)
+        report.created.append("canvas/")
+    return report

@@ -1,0 +1,133 @@
+"""`moltbot config path|get|set|unset|validate`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from moltbot.cli import context
+
+_json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+_secrets = click.option("--show-secrets", is_flag=True, help="Show tokens/passwords/API keys.")
+
+
+@click.group(epilog="\b\nExamples:\n  moltbot config get gateway.port\n  moltbot --profile rescue config set gateway.port 19789\n  moltbot config set browser.profiles.work '{cdpPort: 18850}'")
+def config() -> None:
+    """Read, change and validate the config file (JSON5)."""
+
+
+@config.command("path", epilog="\b\nExample:\n  moltbot --profile rescue config path")
+@_json
+def path_cmd(as_json: bool) -> None:
+    """Print the config file path of this instance."""
+    identity = context.get().identity()
+    path = identity.config_path
+    context.emit({"path": str(path), "exists": path.exists(), "source": identity.config_source},
+                 as_json, str(path))
+
+
+@config.command("get", epilog="\b\nExamples:\n  moltbot config get gateway\n  moltbot config get gateway.auth.token --show-secrets")
+@click.argument("key", required=False)
+@_json
+@_secrets
+@click.option("--resolved", is_flag=True, help="Show ${VAR} references substituted.")
+def get_cmd(key: str | None, as_json: bool, show_secrets: bool, resolved: bool) -> None:
+    """Print a value (or the whole file) by dotted KEY. Exit 9 when unset."""
+    from moltbot.config import keypath
+    from moltbot.config.envsubst import substitute
+    from moltbot.config.secrets import is_secret_key, redact
+
+    cli = context.get()
+    _, snapshot = cli.load()
+    data: Any = substitute(snapshot.data, cli.env, str(snapshot.path)) if resolved else snapshot.data
+    keys = keypath.parse(key) if key else []
+    value = keypath.get(data, keys) if keys else data
+    if not show_secrets:
+        last = keys[-1] if keys else ""
+        if isinstance(last, str) and is_secret_key(last) and isinstance(value, str):
+            value = redact({last: value})[last]
+        else:
+            value = redact(value)
+    if as_json:
+        context.emit_json({"key": key, "value": value} if key else value)
+    elif isinstance(value, dict | list):
+        context.emit_json(value)
+    else:
+        click.echo("null" if value is None else str(value).lower() if isinstance(value, bool) else value)
+
+
+@config.command("set", epilog="\b\nExamples:\n  moltbot config set gateway.port 19789\n  moltbot config set gateway.bind lan\n  moltbot config set agents.defaults.model '{primary: \"openai/gpt-4o\"}'")
+@click.argument("key")
+@click.argument("value")
+@_json
+@click.option("--strict", is_flag=True, help="Fail on unknown keys instead of warning.")
+def set_cmd(key: str, value: str, as_json: bool, strict: bool) -> None:
+    """Set KEY to VALUE (a JSON5 value; a bare word is a string).
+
+    The file is locked, rewritten atomically and the previous version kept as
+    <config>.bak. An invalid result is refused (exit 78) and nothing changes.
+    """
+    from moltbot.config import keypath
+    from moltbot.config.secrets import is_secret_key
+    from moltbot.config.store import update_config
+
+    cli = context.get()
+    identity = cli.identity()
+    keys = keypath.parse(key)
+    parsed = _parse_value(value)
+    snapshot = update_config(identity.config_path, lambda d: keypath.set_(d, keys, parsed),
+                             cli.env, strict=strict or None)
+    for warning in snapshot.warnings:
+        context.warn(warning)
+    shown = "__MOLTBOT_REDACTED__" if isinstance(keys[-1], str) and is_secret_key(keys[-1]) else parsed
+    context.emit({"ok": True, "key": key, "value": shown, "path": str(snapshot.path),
+                  "hash": snapshot.hash}, as_json, f"Updated {key} in {snapshot.path}")
+
+
+@config.command("unset", epilog="\b\nExample:\n  moltbot config unset browser.profiles.work")
+@click.argument("key")
+@_json
+def unset_cmd(key: str, as_json: bool) -> None:
+    """Remove KEY from the config. Exit 9 when it is not set."""
+    from moltbot.config import keypath
+    from moltbot.config.store import update_config
+
+    cli = context.get()
+    identity = cli.identity()
+    keys = keypath.parse(key)
+    snapshot = update_config(identity.config_path, lambda d: keypath.unset(d, keys), cli.env)
+    context.emit({"ok": True, "key": key, "path": str(snapshot.path), "hash": snapshot.hash},
+                 as_json, f"Removed {key} from {snapshot.path}")
+
+
+@config.command("validate", epilog="\b\nExamples:\n  moltbot config validate\n  moltbot --profile rescue config validate --strict --json")
+@_json
+@click.option("--strict", is_flag=True, help="Unknown keys are errors.")
+def validate_cmd(as_json: bool, strict: bool) -> None:
+    """Check the config file. Exit 0 when valid, 78 when not (the error says where)."""
+    from moltbot.config.store import read_config
+    from moltbot.errors import ConfigError
+
+    cli = context.get()
+    identity = cli.identity()
+    try:
+        snapshot = read_config(identity.config_path, cli.env, strict=strict or None)
+    except ConfigError as exc:
+        if as_json:
+            context.emit_json({"valid": False, "path": str(identity.config_path), "error": exc.message})
+            raise SystemExit(exc.exit_code) from None
+        raise
+    result = {"valid": True, "path": str(snapshot.path), "exists": snapshot.exists,
+              "hash": snapshot.hash, "warnings": list(snapshot.warnings)}
+    if not as_json:
+        for warning in snapshot.warnings:
+            context.warn(warning)
+    state = "valid" if snapshot.exists else "missing (defaults apply)"
+    context.emit(result, as_json, f"{snapshot.path}: {state}")
+
+
+def _parse_value(text: str) -> Any:
+    from moltbot.config.store import parse_value
+
+    return parse_value(text)

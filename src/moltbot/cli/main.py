@@ -1,0 +1,98 @@
+"""`moltbot`: the entry point. Global options, then one lazily imported command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from moltbot import __version__
+from moltbot.cli.lazy import LazyGroup
+
+# name -> ("module:attribute", one-line help). Only imported when the command runs.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "setup": ("moltbot.cli.setup_cmd:setup", "Create or complete this instance's config, state and workspace."),
+    "config": ("moltbot.cli.config_cmd:config", "Read, change and validate the config file."),
+}
+
+EPILOG = """\b
+Examples:
+  moltbot --profile main setup
+  moltbot --profile rescue gateway --port 19001
+  moltbot --profile rescue status --json
+"""
+
+
+class RootGroup(LazyGroup):
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        from moltbot.errors import MoltbotError
+
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except MoltbotError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"hint: {exc.hint}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except BrokenPipeError:
+            sys.exit(0)
+
+
+def _profile_option(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from moltbot.errors import UsageError
+    from moltbot.instance.resolve import validate_profile
+
+    try:
+        return validate_profile(value)
+    except UsageError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+@click.group(
+    cls=RootGroup,
+    lazy=COMMANDS,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option("--profile", metavar="NAME", callback=_profile_option,
+              help="Use a named profile: state in ~/.clawdbot-NAME, workspace ~/clawd-NAME, "
+              "its own ports and service.")
+@click.option("--dev", is_flag=True, help="Dev profile (= --profile dev, default port 19001).")
+@click.option("--no-color", is_flag=True, help="Disable colour (NO_COLOR=1 works too).")
+@click.version_option(__version__, "-V", "--version", prog_name="moltbot")
+@click.pass_context
+def cli(ctx: click.Context, profile: str | None, dev: bool, no_color: bool) -> None:
+    """moltbot: your personal-assistant Gateway, isolated per profile."""
+    from moltbot.cli.context import CliContext
+    from moltbot.instance.resolve import Invocation
+
+    if dev and profile not in (None, "dev"):
+        raise click.UsageError("--dev cannot be combined with --profile other than dev")
+    env = dict(os.environ)
+    if no_color:
+        os.environ["NO_COLOR"] = "1"
+    ctx.obj = CliContext(
+        invocation=Invocation(profile=profile, dev=dev),
+        env=env,
+        home=Path(env.get("HOME") or Path.home()),
+        color=not (no_color or env.get("NO_COLOR")),
+    )
+
+
+def main() -> None:
+    cli.main(prog_name="moltbot")

@@ -1,0 +1,166 @@
+"""The config file's schema: pydantic models with upstream's camelCase keys.
+
+Unknown keys are kept (``extra="allow"``) so that a newer or hand-extended file
+still loads; :func:`unknown_keys` lists them for a warning, or an error in strict
+mode. Open mappings (``channels``, ``models``, ``tools``) are typed loosely here and
+validated by the subsystem that owns them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Port = int
+
+
+def _port_field(description: str) -> Any:
+    return Field(default=None, ge=1, le=65535, description=description)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, alias_generator=to_camel, validate_default=False
+    )
+
+
+class GatewayAuth(Section):
+    mode: Literal["token", "password"] | None = Field(
+        default=None, description="Which shared secret clients must present; unset means token."
+    )
+    token: str | None = Field(default=None, description="Shared token (secret).")
+    password: str | None = Field(default=None, description="Shared password (secret).")
+
+
+class GatewayReload(Section):
+    mode: Literal["hybrid", "hot", "restart", "off"] = Field(
+        default="hybrid",
+        description="hybrid: safe keys live, others by in-process restart; hot: live only; "
+        "restart: always restart; off: ignore file changes.",
+    )
+    debounce_ms: int = Field(default=300, ge=0, le=60_000)
+
+
+class HttpEndpoint(Section):
+    enabled: bool = False
+
+
+class GatewayHttpEndpoints(Section):
+    chat_completions: HttpEndpoint = Field(default_factory=HttpEndpoint)
+
+
+class GatewayHttp(Section):
+    endpoints: GatewayHttpEndpoints = Field(default_factory=GatewayHttpEndpoints)
+
+
+class GatewayRemote(Section):
+    url: str | None = None
+    token: str | None = None
+    password: str | None = None
+
+
+class Gateway(Section):
+    mode: Literal["local", "remote"] | None = Field(
+        default=None, description="local runs a gateway here; remote points clients elsewhere."
+    )
+    port: Port | None = _port_field("Base port: WebSocket + HTTP. Derived: +2 browser, +4 canvas.")
+    bind: Literal["loopback", "lan", "tailnet", "auto", "custom"] = Field(
+        default="loopback", description="Listen address policy. Beyond loopback needs auth."
+    )
+    custom_bind_host: str | None = Field(default=None, description="Address for bind=custom.")
+    auth: GatewayAuth = Field(default_factory=GatewayAuth)
+    reload: GatewayReload = Field(default_factory=GatewayReload)
+    http: GatewayHttp = Field(default_factory=GatewayHttp)
+    remote: GatewayRemote = Field(default_factory=GatewayRemote)
+
+
+class ModelChoice(Section):
+    primary: str
+    fallbacks: list[str] = Field(default_factory=list)
+
+
+class AgentDefaults(Section):
+    workspace: str | None = Field(default=None, description="Workspace root of the agents.")
+    model: str | ModelChoice | None = Field(
+        default=None, description='"provider/model" or {primary, fallbacks}.'
+    )
+    bootstrap_max_chars: int = Field(default=20_000, ge=0)
+    skip_bootstrap: bool = False
+    timeout_seconds: int = Field(default=600, ge=1)
+
+
+class AgentEntry(Section):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str | None = None
+    default: bool = False
+    workspace: str | None = None
+    model: str | ModelChoice | None = None
+
+
+class Agents(Section):
+    defaults: AgentDefaults = Field(default_factory=AgentDefaults)
+    entries: list[AgentEntry] = Field(default_factory=list, alias="list")
+
+
+class BrowserProfile(Section):
+    cdp_port: Port | None = _port_field("Chrome DevTools port of this browser profile.")
+    cdp_url: str | None = Field(default=None, description="Attach to this Chrome; never launch.")
+    color: str | None = None
+
+
+class Browser(Section):
+    enabled: bool = True
+    control_port: Port | None = _port_field("Browser control service port (default base + 2).")
+    executable_path: str | None = None
+    headless: bool | None = Field(default=None, description="Default: headless without a display.")
+    no_sandbox: bool = False
+    cdp_url: str | None = None
+    default_profile: str | None = None
+    profiles: dict[str, BrowserProfile] = Field(default_factory=dict)
+
+
+class CanvasHost(Section):
+    enabled: bool = True
+    port: Port | None = _port_field("Canvas host port (default base + 4).")
+    root: str | None = Field(default=None, description="Served directory (default <workspace>/canvas).")
+    live_reload: bool = True
+
+
+class Config(Section):
+    strict: bool = Field(default=False, description="Unknown keys are errors, not warnings.")
+    gateway: Gateway = Field(default_factory=Gateway)
+    agents: Agents = Field(default_factory=Agents)
+    browser: Browser = Field(default_factory=Browser)
+    canvas_host: CanvasHost = Field(default_factory=CanvasHost)
+    channels: dict[str, Any] = Field(default_factory=dict)
+    models: dict[str, Any] = Field(default_factory=dict)
+    tools: dict[str, Any] = Field(default_factory=dict)
+    bindings: list[Any] = Field(default_factory=list)
+    session: dict[str, Any] = Field(default_factory=dict)
+    logging: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, Any] = Field(default_factory=dict)
+    meta: dict[str, Any] = Field(default_factory=dict)
+    wizard: dict[str, Any] = Field(default_factory=dict)
+
+
+def unknown_keys(model: BaseModel, prefix: str = "") -> list[str]:
+    """Key paths present in the file but not in the schema (open mappings excluded)."""
+    found: list[str] = []
+    for key in model.model_extra or {}:
+        found.append(f"{prefix}{key}")
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = field.alias or name
+        if isinstance(value, BaseModel):
+            found.extend(unknown_keys(value, f"{prefix}{key}."))
+        elif isinstance(value, dict):
+            for sub_key, sub_value in value.items():
+                if isinstance(sub_value, BaseModel):
+                    found.extend(unknown_keys(sub_value, f"{prefix}{key}.{sub_key}."))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found.extend(unknown_keys(item, f"{prefix}{key}[{index}]."))
+    return found

@@ -1,0 +1,143 @@
+"""The host registry: every moltbot/clawdbot instance known on this host.
+
+Instances are found from state dirs in the home directory (``~/.clawdbot*``,
+``~/.moltbot*``) and from the state dirs named by installed service files
+(systemd user units, LaunchAgents). Each entry is resolved with the same
+resolver as the running process, so ports and paths are computed one way only.
+Reading is lenient: an instance whose config is broken is still listed, with
+the error, and with the ports its defaults imply.
+"""
+
+from __future__ import annotations
+
+import json
+import plistlib
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moltbot.config.schema import Config
+from moltbot.config.store import read_config
+from moltbot.errors import MoltbotError
+from moltbot.instance.resolve import Identity, Instance, Invocation, resolve_identity, resolve_instance
+
+STATE_DIR_GLOBS = (".clawdbot", ".clawdbot-*", ".moltbot", ".moltbot-*")
+
+
+@dataclass(frozen=True)
+class KnownInstance:
+    instance: Instance
+    sources: tuple[str, ...]
+    config_error: str | None = None
+    runtime: Mapping[str, Any] | None = None
+    service_files: tuple[Path, ...] = field(default=())
+
+    @property
+    def key(self) -> Path:
+        return self.instance.state_dir
+
+    @property
+    def live_port(self) -> int:
+        """The port the running gateway bound, else the configured one."""
+        if self.runtime and isinstance(self.runtime.get("port"), int):
+            return int(self.runtime["port"])
+        return self.instance.port
+
+
+def service_dirs(home: Path) -> tuple[Path, ...]:
+    return (home / ".config" / "systemd" / "user", home / "Library" / "LaunchAgents")
+
+
+def discover(home: Path, env: Mapping[str, str] | None = None) -> list[KnownInstance]:
+    """Every instance on the host, sorted by base port then state dir."""
+    env = env or {}
+    found: dict[Path, dict[str, Any]] = {}
+
+    def note(state_dir: Path, source: str, identity_env: dict[str, str], unit: Path | None) -> None:
+        state_dir = state_dir.resolve()
+        entry = found.setdefault(state_dir, {"sources": [], "env": {}, "units": []})
+        entry["sources"].append(source)
+        entry["env"].update(identity_env)
+        if unit is not None:
+            entry["units"].append(unit)
+
+    for pattern in STATE_DIR_GLOBS:
+        for path in sorted(home.glob(pattern)):
+            if path.is_dir() and (path.name.count(".") == 1):
+                note(path, "state-dir", {"CLAWDBOT_STATE_DIR": str(path)}, None)
+    for unit in _service_files(home):
+        service_env = read_service_environment(unit)
+        state = service_env.get("CLAWDBOT_STATE_DIR") or service_env.get("MOLTBOT_STATE_DIR")
+        if state:
+            keep = {k: v for k, v in service_env.items()
+                    if k.endswith(("_STATE_DIR", "_CONFIG_PATH", "_PROFILE", "_GATEWAY_PORT"))}
+            note(Path(state), f"service:{unit.name}", keep, unit)
+
+    instances = [_load(home, state_dir, entry) for state_dir, entry in found.items()]
+    return sorted(instances, key=lambda k: (k.instance.port, str(k.instance.state_dir)))
+
+
+def _service_files(home: Path) -> Iterable[Path]:
+    systemd_dir, launchd_dir = service_dirs(home)
+    for pattern in ("moltbot-gateway*.service", "clawdbot-gateway*.service"):
+        yield from sorted(systemd_dir.glob(pattern))
+    for pattern in ("bot.molt.*.plist", "com.clawdbot.*.plist"):
+        yield from sorted(launchd_dir.glob(pattern))
+
+
+def read_service_environment(path: Path) -> dict[str, str]:
+    """The environment a systemd unit or LaunchAgent plist sets (best effort)."""
+    try:
+        if path.suffix == ".plist":
+            with path.open("rb") as handle:
+                data = plistlib.load(handle)
+            raw = data.get("EnvironmentVariables") or {}
+            return {str(k): str(v) for k, v in raw.items()}
+        out: dict[str, str] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line.startswith("Environment="):
+                for assignment in shlex.split(line[len("Environment="):]):
+                    key, _, value = assignment.partition("=")
+                    out[key] = value
+        return out
+    except (OSError, ValueError, plistlib.InvalidFileException):
+        return {}
+
+
+def _load(home: Path, state_dir: Path, entry: dict[str, Any]) -> KnownInstance:
+    identity_env = dict(entry["env"])
+    identity_env["CLAWDBOT_STATE_DIR"] = str(state_dir)
+    identity = resolve_identity(Invocation(), identity_env, home)
+    config, error = _lenient_config(identity)
+    instance = resolve_instance(identity, config, identity_env)
+    return KnownInstance(
+        instance=instance,
+        sources=tuple(entry["sources"]),
+        config_error=error,
+        runtime=read_runtime(instance),
+        service_files=tuple(entry["units"]),
+    )
+
+
+def _lenient_config(identity: Identity) -> tuple[Config, str | None]:
+    try:
+        return read_config(identity.config_path, {}, strict=False).config, None
+    except MoltbotError as exc:
+        return Config(), exc.message
+
+
+def read_runtime(instance: Instance) -> dict[str, Any] | None:
+    """The runtime file a running gateway wrote, if any (may be stale after a crash)."""
+    try:
+        data = json.loads(instance.runtime_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def others(known: Iterable[KnownInstance], me: Instance) -> list[KnownInstance]:
+    mine = {me.state_dir.resolve()}
+    return [k for k in known if k.instance.state_dir.resolve() not in mine]
