@@ -1,0 +1,122 @@
+"""The method table: every WebSocket method, its params model and its scope.
+
+Handlers are declared with :func:`method` in one module per family
+(``moltbot.gateway.methods.<family>``). ``features.methods`` in ``hello-ok`` is
+generated from this table, and authorization uses the scope declared here.
+
+A handler is ``async def handler(call: MethodCall, params: Model) -> payload``.
+It raises :class:`MethodError` (or any :class:`moltbot.errors.MoltbotError`) to
+answer with an error frame; anything else becomes ``UNAVAILABLE``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from moltbot.gateway.connection import Connection
+    from moltbot.gateway.runtime import GatewayRuntime
+
+Scope = Literal["read", "write", "admin", "node", "pairing", "approvals"]
+
+# Families loaded into the table when the gateway starts, in this order.
+FAMILIES = (
+    "moltbot.gateway.methods.system",
+    "moltbot.gateway.methods.config",
+    "moltbot.gateway.methods.agents",
+    "moltbot.gateway.methods.chat",
+    "moltbot.gateway.methods.sessions",
+    "moltbot.gateway.methods.channels",
+    "moltbot.gateway.methods.browser",
+)
+
+
+class Params(BaseModel):
+    """Base for params models: unknown fields are errors, as upstream's schemas."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class NoParams(Params):
+    pass
+
+
+class MethodError(Exception):
+    """An error answered to the client as ``{code, message, details?, retryable?}``."""
+
+    def __init__(self, code: str, message: str, *, details: Any = None,
+                 retryable: bool | None = None, retry_after_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+        self.retryable = retryable
+        self.retry_after_ms = retry_after_ms
+
+    def shape(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            out["details"] = self.details
+        if self.retryable is not None:
+            out["retryable"] = self.retryable
+        if self.retry_after_ms is not None:
+            out["retryAfterMs"] = self.retry_after_ms
+        return out
+
+
+@dataclass
+class MethodCall:
+    """One request being handled."""
+
+    runtime: GatewayRuntime
+    connection: Connection
+    request_id: str
+    method: str
+
+    async def respond_again(self, payload: Any = None, error: MethodError | None = None) -> None:
+        """Send a second ``res`` on the same id (two-stage methods such as ``agent``)."""
+        await self.connection.send_response(self.request_id, payload, error)
+
+
+Handler = Callable[[MethodCall, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    handler: Handler
+    params: type[BaseModel]
+    scope: Scope
+    advertise: bool
+
+
+_TABLE: dict[str, MethodSpec] = {}
+
+
+def method(name: str, *, params: type[BaseModel] = NoParams, scope: Scope = "admin",
+           advertise: bool = True) -> Callable[[Handler], Handler]:
+    """Declare a WebSocket method. ``scope`` follows upstream: read < write < admin."""
+
+    def register(handler: Handler) -> Handler:
+        if name in _TABLE:
+            raise RuntimeError(f"method {name} declared twice")
+        _TABLE[name] = MethodSpec(name, handler, params, scope, advertise)
+        return handler
+
+    return register
+
+
+def load_families(families: tuple[str, ...] = FAMILIES) -> dict[str, MethodSpec]:
+    """Import every family module (skipping ones not built yet) and return the table."""
+    for module in families:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return dict(_TABLE)

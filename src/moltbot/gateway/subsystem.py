@@ -1,0 +1,72 @@
+"""The contract between the gateway and the subsystems it starts.
+
+A subsystem (agents, browser control, canvas host, channels) is a class built
+with a :class:`SubsystemContext` and driven through ``start()`` / ``stop()``.
+It owns every socket, task and process it opens, reports an explicit
+:class:`State`, and never takes the gateway down: a subsystem whose ``start``
+raises is marked ``FAILED`` with the reason and the rest keeps serving.
+
+Subsystems are listed lazily (``name -> "module:Class"``) in
+:data:`moltbot.gateway.server.SUBSYSTEMS`, so importing the gateway imports none
+of them.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from moltbot.config.schema import Config
+from moltbot.instance.resolve import Instance
+
+
+class State(enum.StrEnum):
+    CREATED = "created"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    DISABLED = "disabled"
+
+
+Broadcast = Callable[..., None]
+"""``broadcast(event, payload, *, drop_if_slow=False)``: send an event to every client."""
+
+
+@dataclass
+class SubsystemContext:
+    """What a subsystem may use. Nothing else of the gateway is reachable from it."""
+
+    instance: Instance
+    config: Config
+    env: Mapping[str, str]
+    token: str | None
+    password: str | None
+    broadcast: Broadcast
+    logger: logging.Logger
+    lookup: Callable[[str], Any] = field(default=lambda name: None)
+    """``lookup("agents")``: another running subsystem, or ``None``."""
+
+
+class Subsystem(Protocol):
+    name: str
+    state: State
+
+    def __init__(self, context: SubsystemContext) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    async def reconfigure(self, config: Config) -> bool:
+        """Apply a changed config live. Return False when a restart is needed."""
+        ...
+
+
+AsyncCallback = Callable[..., Awaitable[Any]]
