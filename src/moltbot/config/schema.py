@@ -89,6 +89,7 @@ class AgentDefaults(Section):
     bootstrap_max_chars: int = Field(default=20_000, ge=0)
     skip_bootstrap: bool = False
     timeout_seconds: int = Field(default=600, ge=1)
+    max_concurrent: int = Field(default=4, ge=1, description="Agent runs at once (all sessions).")
 
 
 class AgentEntry(Section):
@@ -128,6 +129,60 @@ class CanvasHost(Section):
     live_reload: bool = True
 
 
+class ModelDefinition(Section):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    api: str | None = Field(default=None, description="Overrides the provider's api.")
+    reasoning: bool = False
+    input: list[str] = Field(default_factory=lambda: ["text"])
+    context_window: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+class ModelProvider(Section):
+    base_url: str | None = Field(default=None, description="API root, e.g. http://127.0.0.1:11434/v1.")
+    api_key: str | None = Field(default=None, description='Secret; "${ENV}" allowed.')
+    api: str | None = Field(default=None, description="openai-completions | anthropic-messages.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    models: list[ModelDefinition] = Field(default_factory=list)
+    timeout_seconds: float | None = Field(default=None, gt=0, description="Per request/idle.")
+
+
+class Models(Section):
+    mode: Literal["merge", "replace"] = "merge"
+    providers: dict[str, ModelProvider] = Field(default_factory=dict)
+
+
+class ExecTool(Section):
+    security: Literal["deny", "allowlist", "full"] = Field(
+        default="allowlist",
+        description="deny: no exec; allowlist: listed binaries, no shell syntax; full: sh -c.",
+    )
+    allowlist: list[str] | None = Field(default=None, description="Binaries allowed (names/paths).")
+    timeout_seconds: int = Field(default=120, ge=1)
+    max_output_chars: int = Field(default=20_000, ge=100)
+
+
+class WebFetchTool(Section):
+    enabled: bool = True
+    allow_private: bool = Field(default=False, description="Allow private/loopback targets.")
+    allow_hosts: list[str] = Field(default_factory=list, description="Allowed even if private.")
+    max_bytes: int = Field(default=2_000_000, ge=1024)
+    max_chars: int = Field(default=50_000, ge=100)
+    timeout_seconds: float = Field(default=20, gt=0)
+
+
+class WebTools(Section):
+    fetch: WebFetchTool = Field(default_factory=WebFetchTool)
+
+
+class Tools(Section):
+    allow: list[str] | None = Field(default=None, description="Only these tools (* wildcards).")
+    deny: list[str] = Field(default_factory=list, description="Never these tools; wins over allow.")
+    exec: ExecTool = Field(default_factory=ExecTool)
+    web: WebTools = Field(default_factory=WebTools)
+
+
 class Config(Section):
     strict: bool = Field(default=False, description="Unknown keys are errors, not warnings.")
     gateway: Gateway = Field(default_factory=Gateway)
@@ -135,8 +190,8 @@ class Config(Section):
     browser: Browser = Field(default_factory=Browser)
     canvas_host: CanvasHost = Field(default_factory=CanvasHost)
     channels: dict[str, Any] = Field(default_factory=dict)
-    models: dict[str, Any] = Field(default_factory=dict)
-    tools: dict[str, Any] = Field(default_factory=dict)
+    models: Models = Field(default_factory=Models)
+    tools: Tools = Field(default_factory=Tools)
     bindings: list[Any] = Field(default_factory=list)
     session: dict[str, Any] = Field(default_factory=dict)
     logging: dict[str, Any] = Field(default_factory=dict)
