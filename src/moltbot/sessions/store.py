@@ -1,0 +1,330 @@
+"""The session store of one agent: ``sessions.json`` plus transcripts.
+
+``<state>/agents/<agentId>/sessions/sessions.json`` maps a session key to a
+:class:`SessionEntry`; the entry's ``sessionId`` names the transcript
+``<sessionId>.jsonl`` next to it.
+
+Index writes are read-modify-write under an exclusive OS lock
+(``sessions.json.lock``) and land atomically (temp file, fsync, rename, fsync of
+the directory), so several processes (a gateway and ``moltbot agent --local``)
+can share a store and a crash never leaves a half-written index. A corrupt
+index (edited by hand) is moved aside and rebuilt from the transcripts'
+headers, so no conversation is lost.
+
+Every method that touches the disk is a coroutine that runs the I/O in a worker
+thread; calls for one store are serialised in-process by an asyncio lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from moltbot.sessions.transcript import Transcript, TranscriptRead, ordered_messages
+
+log = logging.getLogger(__name__)
+
+INDEX_NAME = "sessions.json"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SessionEntry(BaseModel):
+    """One row of ``sessions.json`` (upstream's camelCase keys; unknown keys kept)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel)
+
+    session_id: str
+    created_at: int = Field(default_factory=now_ms)
+    updated_at: int = Field(default_factory=now_ms)
+    session_file: str | None = None
+    label: str | None = None
+    display_name: str | None = None
+    channel: str | None = None
+    chat_type: str | None = None
+    origin: dict[str, Any] | None = None
+    model: str | None = None
+    model_provider: str | None = None
+    model_override: str | None = None
+    thinking_level: str | None = None
+    verbose_level: str | None = None
+    reasoning_level: str | None = None
+    elevated_level: str | None = None
+    response_usage: str | None = None
+    send_policy: str | None = None
+    group_activation: str | None = None
+    exec_host: str | None = None
+    exec_security: str | None = None
+    exec_ask: str | None = None
+    exec_node: str | None = None
+    spawned_by: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    context_tokens: int | None = None
+    aborted_last_run: bool | None = None
+    last_run_id: str | None = None
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+Mutation = Callable[[SessionEntry | None], SessionEntry | None]
+
+
+class SessionStore:
+    """Sessions of one agent in one directory."""
+
+    def __init__(self, directory: Path, *, cwd: Path | None = None) -> None:
+        self.directory = directory
+        self.index_path = directory / INDEX_NAME
+        self.cwd = cwd
+        self._lock = asyncio.Lock()
+        self._session_locks: dict[str, asyncio.Lock] = {}
+        self._entries: dict[str, SessionEntry] = {}
+        self._stamp: tuple[int, int, int] | None = None
+        self._transcripts: dict[str, Transcript] = {}
+
+    # ---- index -------------------------------------------------------------
+
+    async def get(self, key: str) -> SessionEntry | None:
+        self._refresh()
+        return self._entries.get(key)
+
+    async def all(self) -> dict[str, SessionEntry]:
+        self._refresh()
+        return dict(self._entries)
+
+    async def update(self, key: str, mutate: Mutation) -> SessionEntry | None:
+        """Apply ``mutate`` to the current entry (None if absent) and persist the result.
+
+        Returning None deletes the entry. The mutation runs under the index lock on
+        freshly read data, so concurrent writers (other processes) are merged.
+        """
+        async with self._lock:
+            return await asyncio.to_thread(self._update_sync, key, mutate)
+
+    async def ensure(self, key: str, **fields: Any) -> SessionEntry:
+        """The entry for ``key``, created (with a transcript) if missing."""
+        entry = await self.get(key)
+        if entry is not None and self.transcript_path(entry).exists():
+            return entry
+
+        def create(current: SessionEntry | None) -> SessionEntry:
+            if current is not None:
+                return current
+            return SessionEntry(session_id=str(uuid.uuid4()), **fields)
+
+        entry = await self.update(key, create)
+        assert entry is not None
+        await asyncio.to_thread(self._transcript(entry).create, entry.session_id, key,
+                                str(self.cwd) if self.cwd else None)
+        return entry
+
+    async def touch(self, key: str, **changes: Any) -> SessionEntry | None:
+        """Set fields (``None`` clears) and bump ``updatedAt``; no-op when absent."""
+
+        def apply(current: SessionEntry | None) -> SessionEntry | None:
+            if current is None:
+                return None
+            data = current.model_dump()
+            data.update(changes)
+            data["updated_at"] = max(now_ms(), current.updated_at)
+            return SessionEntry.model_validate(data)
+
+        return await self.update(key, apply)
+
+    async def add_usage(self, key: str, input_tokens: int, output_tokens: int, **changes: Any
+                        ) -> SessionEntry | None:
+        def apply(current: SessionEntry | None) -> SessionEntry | None:
+            if current is None:
+                return None
+            data = current.model_dump()
+            data.update(changes)
+            data["input_tokens"] = (current.input_tokens or 0) + input_tokens
+            data["output_tokens"] = (current.output_tokens or 0) + output_tokens
+            data["total_tokens"] = data["input_tokens"] + data["output_tokens"]
+            data["updated_at"] = max(now_ms(), current.updated_at)
+            return SessionEntry.model_validate(data)
+
+        return await self.update(key, apply)
+
+    async def reset(self, key: str) -> SessionEntry:
+        """Start a fresh transcript (new ``sessionId``); labels and settings are kept."""
+
+        def apply(current: SessionEntry | None) -> SessionEntry:
+            data = current.model_dump() if current else {}
+            for name in ("input_tokens", "output_tokens", "total_tokens", "context_tokens",
+                         "aborted_last_run", "last_run_id", "session_file"):
+                data.pop(name, None)
+            data.update(session_id=str(uuid.uuid4()), created_at=now_ms(), updated_at=now_ms())
+            return SessionEntry.model_validate(data)
+
+        entry = await self.update(key, apply)
+        assert entry is not None
+        await asyncio.to_thread(self._transcript(entry).create, entry.session_id, key,
+                                str(self.cwd) if self.cwd else None)
+        return entry
+
+    async def delete(self, key: str, *, delete_transcript: bool = True
+                     ) -> tuple[bool, list[str]]:
+        """Remove ``key``. The transcript is renamed ``*.deleted.<ms>`` (archived), not erased."""
+        removed: list[SessionEntry] = []
+
+        def apply(current: SessionEntry | None) -> None:
+            if current is not None:
+                removed.append(current)
+            return None
+
+        await self.update(key, apply)
+        if not removed:
+            return False, []
+        archived: list[str] = []
+        if delete_transcript:
+            path = self.transcript_path(removed[0])
+            target = path.with_name(f"{path.name}.deleted.{now_ms()}")
+            with contextlib.suppress(FileNotFoundError):
+                path.rename(target)
+                archived.append(str(target))
+            self._transcripts.pop(removed[0].session_id, None)
+        return True, archived
+
+    # ---- transcripts -------------------------------------------------------
+
+    def transcript_path(self, entry: SessionEntry) -> Path:
+        if entry.session_file:
+            return self.directory / Path(entry.session_file).name
+        return self.directory / f"{entry.session_id}.jsonl"
+
+    def _transcript(self, entry: SessionEntry) -> Transcript:
+        found = self._transcripts.get(entry.session_id)
+        if found is None:
+            found = self._transcripts[entry.session_id] = Transcript(self.transcript_path(entry))
+        return found
+
+    def session_lock(self, session_id: str) -> asyncio.Lock:
+        lock = self._session_locks.get(session_id)
+        if lock is None:
+            lock = self._session_locks[session_id] = asyncio.Lock()
+        return lock
+
+    async def append(self, entry: SessionEntry, item: dict[str, Any]) -> dict[str, Any]:
+        """Append one transcript entry durably (fsync'd when this returns)."""
+        transcript = self._transcript(entry)
+        async with self.session_lock(entry.session_id):
+            return await asyncio.to_thread(transcript.append, item)
+
+    async def read(self, entry: SessionEntry) -> TranscriptRead:
+        return await asyncio.to_thread(self._transcript(entry).read)
+
+    async def messages(self, entry: SessionEntry) -> list[dict[str, Any]]:
+        """Message entries in conversation order (see :func:`ordered_messages`)."""
+        return ordered_messages((await self.read(entry)).entries)
+
+    # ---- sync internals (worker thread) ------------------------------------
+
+    def _refresh(self) -> None:
+        try:
+            st = self.index_path.stat()
+        except FileNotFoundError:
+            self._entries, self._stamp = {}, None
+            return
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp != self._stamp:
+            self._entries = self._read_index()
+            self._stamp = stamp
+
+    def _read_index(self) -> dict[str, SessionEntry]:
+        try:
+            raw = self.index_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        try:
+            data = json.loads(raw) if raw.strip() else {}
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            entries: dict[str, SessionEntry] = {}
+            for key, value in data.items():
+                try:
+                    entries[key] = SessionEntry.model_validate(value)
+                except ValueError as exc:
+                    log.warning("%s: session %s skipped (%s)", self.index_path, key,
+                                str(exc).splitlines()[0])
+            return entries
+        except ValueError as exc:
+            return self._recover(str(exc))
+
+    def _recover(self, reason: str) -> dict[str, SessionEntry]:
+        """Move a corrupt index aside and rebuild it from transcript headers."""
+        aside = self.index_path.with_name(f"{INDEX_NAME}.corrupt-{now_ms()}")
+        with contextlib.suppress(FileNotFoundError):
+            self.index_path.rename(aside)
+        log.error("%s is corrupt (%s); moved to %s and rebuilt from transcripts",
+                  self.index_path, reason, aside.name)
+        entries: dict[str, SessionEntry] = {}
+        for path in sorted(self.directory.glob("*.jsonl"), key=lambda p: p.stat().st_mtime):
+            header = Transcript(path).read().header or {}
+            key, sid = header.get("sessionKey"), header.get("id")
+            if isinstance(key, str) and isinstance(sid, str):
+                mtime = int(path.stat().st_mtime * 1000)
+                entries[key] = SessionEntry(session_id=sid, updated_at=mtime,
+                                            session_file=path.name)
+        self._write_index(entries)
+        return entries
+
+    def _update_sync(self, key: str, mutate: Mutation) -> SessionEntry | None:
+        with self._index_lock():
+            entries = self._read_index()
+            result = mutate(entries.get(key))
+            if result is None:
+                entries.pop(key, None)
+            else:
+                entries[key] = result
+            self._write_index(entries)
+            self._entries = entries
+            st = self.index_path.stat()
+            self._stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+            return result
+
+    @contextlib.contextmanager
+    def _index_lock(self) -> Iterator[None]:
+        import fcntl
+
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.directory / f"{INDEX_NAME}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _write_index(self, entries: dict[str, SessionEntry]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data = {key: entry.dump() for key, entry in entries.items()}
+        payload = json.dumps(data, ensure_ascii=False, indent=2).encode()
+        tmp = self.index_path.with_name(f".{INDEX_NAME}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, payload)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.index_path)
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,174 @@
+"""One session's transcript: an append-only JSONL file.
+
+Line 1 is the header ``{"type":"session","version":3,"id":<sessionId>,
+"timestamp":ISO,"cwd":...,"sessionKey":...}``; every later line is an entry
+``{"type":"message","id","parentId","timestamp","runId"?,"message":{...}}``
+(the pi-coding-agent shape upstream uses).
+
+Durability: :meth:`Transcript.append` writes one line with ``O_APPEND`` and
+fsyncs before returning, so an acknowledged entry survives ``kill -9``. A crash
+mid-write can leave a torn last line; reading skips it with a warning, and the
+next append first terminates it so later entries stay parseable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+VERSION = 3
+_TAIL_BYTES = 65536
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_entry_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass
+class TranscriptRead:
+    header: dict[str, Any] | None
+    entries: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+
+
+class Transcript:
+    """A transcript file. Methods are synchronous (call them from a worker thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._last_id: str | None = None
+        self._last_id_known = False
+
+    def create(self, session_id: str, session_key: str, cwd: str | None) -> bool:
+        """Write the header if the file does not exist yet. Returns True if created."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        header = {"type": "session", "version": VERSION, "id": session_id,
+                  "timestamp": now_iso(), "cwd": cwd, "sessionKey": session_key}
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        except FileExistsError:
+            return False
+        try:
+            os.write(fd, _line(header))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _fsync_dir(self.path.parent)
+        self._last_id, self._last_id_known = None, True
+        return True
+
+    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Append one entry (``id``/``parentId``/``timestamp`` filled in), fsync'd."""
+        if not self._last_id_known:
+            self._last_id = _tail_id(self.path)
+            self._last_id_known = True
+        full = {"type": entry.get("type", "message"), "id": entry.get("id") or new_entry_id(),
+                "parentId": entry.get("parentId", self._last_id), "timestamp": now_iso()}
+        full.update({k: v for k, v in entry.items() if k not in full})
+        data = _line(full)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # terminate a torn line left by a crash
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._last_id = full["id"]
+        return full
+
+    def read(self) -> TranscriptRead:
+        """All entries; unparseable lines are skipped with a warning, never raised."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return TranscriptRead(None, [])
+        return parse(raw, str(self.path))
+
+
+def parse(raw: bytes, source: str) -> TranscriptRead:
+    header: dict[str, Any] | None = None
+    entries: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    lines = raw.split(b"\n")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            torn = number == len(lines) or (number == len(lines) - 1 and not lines[-1])
+            what = "torn last line" if torn else f"unreadable line {number}"
+            warnings.append(f"{source}: {what} skipped ({len(line)} bytes)")
+            continue
+        if item.get("type") == "session" and header is None and not entries:
+            header = item
+        else:
+            entries.append(item)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return TranscriptRead(header, entries, warnings)
+
+
+def ordered_messages(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Message entries in conversation order.
+
+    A message queued while another run is active is written when it is accepted,
+    i.e. before the active run's reply. Entries are therefore grouped by
+    ``runId`` (runs in the order of their first entry) so that every run's
+    messages stay together: user1, assistant1, user2, assistant2.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for index, entry in enumerate(entries):
+        if entry.get("type") != "message" or not isinstance(entry.get("message"), dict):
+            continue
+        group = entry.get("runId") or f"#{index}"
+        groups.setdefault(group, []).append(entry)
+    return [entry for group in groups.values() for entry in group]
+
+
+def _line(item: dict[str, Any]) -> bytes:
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def _tail_id(path: Path) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - _TAIL_BYTES))
+            tail = handle.read()
+    except FileNotFoundError:
+        return None
+    for line in reversed(tail.split(b"\n")):
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and item.get("type") != "session" and item.get("id"):
+            return str(item["id"])
+    return None
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,142 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from moltbot.sessions.store import SessionStore
+from moltbot.sessions.transcript import Transcript, ordered_messages
+
+
+def user(text):
+    return {"type": "message", "message": {"role": "user", "content": text}}
+
+
+async def test_create_append_and_reload(tmp_path):
+    store = SessionStore(tmp_path / "sessions", cwd=tmp_path)
+    entry = await store.ensure("agent:main:main", label="hello")
+    assert (tmp_path / "sessions" / f"{entry.session_id}.jsonl").exists()
+    first = await store.append(entry, user("one"))
+    second = await store.append(entry, user("two"))
+    assert second["parentId"] == first["id"]
+
+    again = SessionStore(tmp_path / "sessions")
+    reloaded = await again.get("agent:main:main")
+    assert reloaded is not None and reloaded.session_id == entry.session_id
+    assert reloaded.label == "hello"
+    texts = [m["message"]["content"] for m in await again.messages(reloaded)]
+    assert texts == ["one", "two"]
+    header = json.loads((tmp_path / "sessions" / f"{entry.session_id}.jsonl")
+                        .read_text().splitlines()[0])
+    assert header["type"] == "session" and header["sessionKey"] == "agent:main:main"
+
+
+async def test_index_written_atomically_and_merged(tmp_path):
+    a = SessionStore(tmp_path)
+    b = SessionStore(tmp_path)  # a second process, in effect
+    await a.ensure("agent:main:a")
+    await b.ensure("agent:main:b")
+    await a.touch("agent:main:a", label="A")
+    data = json.loads((tmp_path / "sessions.json").read_text())
+    assert set(data) == {"agent:main:a", "agent:main:b"}
+    assert data["agent:main:a"]["label"] == "A"
+    assert "sessionId" in data["agent:main:b"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+async def test_usage_reset_delete(tmp_path):
+    store = SessionStore(tmp_path)
+    entry = await store.ensure("agent:main:main")
+    await store.add_usage("agent:main:main", 10, 5)
+    updated = await store.add_usage("agent:main:main", 1, 1)
+    assert (updated.input_tokens, updated.output_tokens, updated.total_tokens) == (11, 6, 17)
+    fresh = await store.reset("agent:main:main")
+    assert fresh.session_id != entry.session_id and fresh.total_tokens is None
+    assert await store.messages(fresh) == []
+    deleted, archived = await store.delete("agent:main:main")
+    assert deleted and len(archived) == 1 and ".deleted." in archived[0]
+    assert await store.get("agent:main:main") is None
+    assert await store.delete("agent:main:main") == (False, [])
+
+
+async def test_torn_last_line_is_skipped_and_terminated(tmp_path, caplog):
+    store = SessionStore(tmp_path)
+    entry = await store.ensure("agent:main:main")
+    await store.append(entry, user("kept"))
+    path = store.transcript_path(entry)
+    with path.open("ab") as handle:
+        handle.write(b'{"type":"message","message":{"role":"user","cont')
+    fresh = SessionStore(tmp_path)
+    read = await fresh.read(entry)
+    assert [e["message"]["content"] for e in read.entries] == ["kept"]
+    assert read.warnings and "torn last line" in read.warnings[0]
+    await fresh.append(entry, user("after"))
+    read = await fresh.read(entry)
+    assert [e["message"]["content"] for e in read.entries] == ["kept", "after"]
+    assert len(read.warnings) == 1  # the old torn line, now in the middle
+
+
+async def test_corrupt_index_is_rebuilt_from_transcripts(tmp_path):
+    store = SessionStore(tmp_path)
+    entry = await store.ensure("agent:main:main")
+    await store.append(entry, user("survives"))
+    (tmp_path / "sessions.json").write_text("{not json")
+    fresh = SessionStore(tmp_path)
+    rebuilt = await fresh.get("agent:main:main")
+    assert rebuilt is not None and rebuilt.session_id == entry.session_id
+    assert list(tmp_path.glob("sessions.json.corrupt-*"))
+    assert [m["message"]["content"] for m in await fresh.messages(rebuilt)] == ["survives"]
+
+
+def test_ordered_messages_groups_runs():
+    entries = [
+        {"type": "message", "runId": "r1", "message": {"role": "user", "content": "u1"}},
+        {"type": "message", "runId": "r2", "message": {"role": "user", "content": "u2"}},
+        {"type": "message", "runId": "r1", "message": {"role": "assistant", "content": "a1"}},
+        {"type": "message", "message": {"role": "assistant", "content": "inj"}},
+        {"type": "message", "runId": "r2", "message": {"role": "assistant", "content": "a2"}},
+    ]
+    order = [e["message"]["content"] for e in ordered_messages(entries)]
+    assert order == ["u1", "a1", "u2", "a2", "inj"]
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from moltbot.sessions.transcript import Transcript
+    t = Transcript(Path(sys.argv[1]))
+    t.create("sid", "agent:main:main", None)
+    i = 0
+    while True:
+        entry = t.append({"type": "message", "message": {"role": "user", "content": "x" * 3000,
+                                                           "n": i}})
+        sys.stdout.write(entry["id"] + "\\n")
+        sys.stdout.flush()
+        i += 1
+""")
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.13, 0.21])
+def test_kill_9_keeps_every_acknowledged_entry(tmp_path, delay):
+    path = tmp_path / "t.jsonl"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        acked = proc.stdout.read().decode().split()
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert acked, "the writer acknowledged nothing"
+    read = Transcript(path).read()
+    ids = [e["id"] for e in read.entries]
+    assert set(acked) <= set(ids)
+    assert len(read.warnings) <= 1
