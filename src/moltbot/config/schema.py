@@ -125,7 +125,9 @@ class Browser(Section):
 class CanvasHost(Section):
     enabled: bool = True
     port: Port | None = _port_field("Canvas host port (default base + 4).")
-    root: str | None = Field(default=None, description="Served directory (default <workspace>/canvas).")
+    root: str | None = Field(
+        default=None, description="Served directory (default <workspace>/canvas)."
+    )
     live_reload: bool = True
 
 

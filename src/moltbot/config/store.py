@@ -18,12 +18,13 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -34,7 +35,7 @@ from moltbot.config.keypath import format_path
 from moltbot.config.schema import Config, unknown_keys
 from moltbot.errors import ConfigError, ConflictError
 
-LOCK_TIMEOUT_S = 10.0
+LOCK_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -56,33 +57,90 @@ def content_hash(raw: str) -> str:
 
 
 def parse_text(text: str, source: str) -> dict[str, Any]:
-    """Parse JSON5 text into plain data; the top level must be an object."""
-    import json5  # json-five: comment-preserving JSON5
+    """Parse JSON5 text into plain data; the top level must be an object.
 
+    Plain JSON (what moltbot writes) takes the fast standard-library path; JSON5
+    (comments, unquoted keys, trailing commas) goes through json-five. A syntax
+    error names ``source:line:column`` and what was found and expected there.
+    """
     if not text.strip():
         return {}
     try:
-        data = json5.loads(text)
-    except Exception as exc:  # json-five raises its own decode error with positions
-        line = getattr(exc, "lineno", None)
-        column = getattr(exc, "colno", None)
-        where = f"{source}:{line}:{column}" if line else source
-        message = str(exc).split(" at: ")[0] if line else str(exc)
-        raise ConfigError(f"config syntax error at {where}: {message}",
-                          hint="fix the file, then run `moltbot config validate`") from None
+        data = json.loads(text)
+    except ValueError:
+        import json5  # json-five
+
+        try:
+            data = json5.loads(text)
+        except Exception as exc:  # json-five raises JSON5DecodeError (and others on odd input)
+            raise _syntax_error(exc, text, source) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the config must be a JSON5 object, got {type(data).__name__}")
+        kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(data), "a value")
+        raise ConfigError(f"{source}: the config must be a JSON5 object {{...}}, got {kind}",
+                          hint="wrap the settings in { }")
     return data
 
 
+_TOKEN_NAMES = {
+    "COMMA": "','", "COLON": "':'", "LBRACE": "'{'", "RBRACE": "'}'", "LBRACKET": "'['",
+    "RBRACKET": "']'", "value": "a value", "NAME": "a key", "$end": "end of file",
+}
+
+
+def _syntax_error(exc: Exception, text: str, source: str) -> ConfigError:
+    """A ConfigError for a json-five decode error: ``file:line:col: what went wrong``."""
+    message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    primary = re.search(r"The primary error was: \s*\n\t(.*)", message)
+    if primary:
+        message = primary.group(1)
+    token = getattr(exc, "token", None)
+    index: int | None = getattr(token, "index", None)
+    found = getattr(token, "value", None)
+    illegal = re.search(r"Illegal character (.+?) at index (\d+)", message)
+    expected = re.search(r"Was expecting (.+?)(?: in or near|$)", message)
+    if illegal:
+        index, what = int(illegal.group(2)), f"unexpected character {illegal.group(1)}"
+    elif "unexpected eof" in message.lower():
+        index, what = len(text.rstrip()), "unexpected end of file"
+    elif "multiple trailing commas" in message:
+        what = "unexpected ',' (two commas in a row)"
+    elif "Octals are not allowed" in message:
+        what = f"invalid number {found!r}: leading zeros are not allowed"
+    elif found:
+        shown = str(found).splitlines()[0][:30]
+        what = f"unexpected {shown!r}"
+        if "UNTERMINATED" in message:
+            what, expected = "unterminated string (missing closing quote)", None
+    else:
+        what = re.sub(r"\s*in or near token.*$", "", message).removeprefix("Syntax Error").strip(
+            ".: ") or "invalid JSON5"
+    if expected:
+        names = [_TOKEN_NAMES.get(n.strip(), n.strip()) for n in expected.group(1).split(" or ")]
+        what += f", expected {' or '.join(dict.fromkeys(names))}"
+    where = source
+    if index is not None:
+        line = text.count("\n", 0, index) + 1
+        column = index - text.rfind("\n", 0, index)
+        where = f"{source}:{line}:{column}"
+    return ConfigError(f"config syntax error at {where}: {what}",
+                       hint="fix the file, then run `moltbot config validate`")
+
+
 def validate(
-    data: Mapping[str, Any], env: Mapping[str, str], source: str, *, strict: bool | None = None
+    data: Mapping[str, Any],
+    env: Mapping[str, str],
+    source: str,
+    *,
+    strict: bool | None = None,
+    missing_env: Literal["error", "keep"] = "error",
 ) -> tuple[Config, tuple[str, ...]]:
     """Substitute ``${VAR}`` references and validate against the schema.
 
     Unknown keys are warnings unless ``strict`` (or the file's own ``strict: true``).
+    ``missing_env="keep"`` leaves references to unset variables as written instead
+    of failing (used for writes and for reading other instances' files).
     """
-    resolved = substitute(dict(data), env, source)
+    resolved = substitute(dict(data), env, source, missing=missing_env)
     try:
         config = Config.model_validate(resolved)
     except ValidationError as exc:
@@ -91,19 +149,51 @@ def validate(
     unknown = unknown_keys(config)
     if unknown and (strict if strict is not None else config.strict):
         lines = "\n".join(f"  - {key}: unknown key" for key in unknown)
-        raise ConfigError(f"invalid config at {source} (strict):\n{lines}")
+        raise ConfigError(f"invalid config at {source} (strict: unknown keys are errors):\n{lines}",
+                          hint="remove or fix these keys, or set \"strict\": false")
     warnings = tuple(f"{source}: unknown key {key} (ignored)" for key in unknown)
     return config, warnings
 
 
 def _describe_validation(exc: ValidationError, source: str) -> str:
-    lines = []
+    """One line per key path: ``  - gateway.port: expected ... (got ...)``.
+
+    Alternatives of a union (``"provider/model" or {primary, fallbacks}``) are
+    joined into one line.
+    """
+    problems: dict[str, tuple[list[str], str]] = {}
     for error in exc.errors():
         location = [part for part in error["loc"] if not _is_union_tag(part)]
         got = error.get("input")
         shown = "" if isinstance(got, dict | list) else f" (got {json.dumps(got, default=str)})"
-        lines.append(f"  - {format_path(location)}: {error['msg']}{shown}")
-    return f"invalid config at {source}:\n" + "\n".join(dict.fromkeys(lines))
+        if error["type"] == "missing":
+            shown = ""
+        message = _expectation(error)
+        messages, _ = problems.setdefault(format_path(location), ([], shown))
+        if message not in messages:
+            messages.append(message)
+    lines = []
+    for path, (messages, shown) in problems.items():
+        joined = " or ".join(m.removeprefix("expected ") if i else m
+                             for i, m in enumerate(messages))
+        lines.append(f"  - {path}: {joined}{shown}")
+    return f"invalid config at {source}:\n" + "\n".join(lines)
+
+
+def _expectation(error: Any) -> str:
+    message = str(error["msg"])
+    if error["type"] == "missing":
+        return "required key is missing"
+    if message.startswith("Input should be "):
+        wanted = re.sub(r"a valid dictionary( or instance of \w+)?", "an object",
+                        message.removeprefix("Input should be "))
+        wanted = wanted.replace("a valid integer", "an integer").replace("a valid ", "a ")
+        if wanted.startswith(("less than", "greater than")):
+            wanted = "a value " + wanted
+        return "expected " + wanted
+    if error["type"] == "string_pattern_mismatch":
+        return f"expected a string matching {error.get('ctx', {}).get('pattern')}"
+    return message
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -151,7 +241,10 @@ def write_lock(path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise ConflictError(f"timed out waiting for the config lock {lock_path}") from None
+                    raise ConflictError(
+                        f"timed out after {timeout:.0f} s waiting for the config lock {lock_path}",
+                        hint="another moltbot process is writing the config; retry",
+                    ) from None
                 time.sleep(0.005)
         yield
     finally:
@@ -178,6 +271,7 @@ def update_config(
     ``""`` for that), else :class:`ConflictError`.
     """
     with write_lock(path):
+        _remove_stale_temp_files(path)
         for _attempt in range(20):
             raw, data = read_raw(path)
             current_hash = content_hash(raw) if raw else ""
@@ -192,13 +286,21 @@ def update_config(
             if isinstance(data["meta"], dict):
                 data["meta"]["lastTouchedVersion"] = __version__
                 data["meta"]["lastTouchedAt"] = datetime.now(UTC).isoformat(timespec="seconds")
-            config, warnings = validate(data, env, str(path), strict=strict)
+            config, warnings = validate(data, env, str(path), strict=strict, missing_env="keep")
             text = edit.render(raw, original, data)
             if _hash_of_file(path) != current_hash:
                 continue  # someone outside the lock (an editor) saved meanwhile: redo
             _atomic_write(path, text, keep_backup=bool(raw))
             return ConfigSnapshot(path, True, text, content_hash(text), data, config, warnings)
     raise ConflictError(f"{path} keeps changing under us; try again")
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Temp files left by a writer that died mid-write (only writers holding the
+    lock create them, and we hold it now)."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # also .<name>.bak.<pid>.tmp
+        with contextlib.suppress(OSError):
+            stale.unlink()
 
 
 def _hash_of_file(path: Path) -> str:
