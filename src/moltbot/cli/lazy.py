@@ -30,17 +30,13 @@ class LazyGroup(click.Group):
             return command
         return super().get_command(ctx, name)
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # A group with a default runs it when the first word is not a subcommand,
         # so `moltbot gateway --port 1` means `moltbot gateway run --port 1`.
-        if self.default_command and (not args or args[0] not in self.list_commands(ctx)):
-            if not (args and args[0] in ("--help", "-h")):
-                args.insert(0, self.default_command)
-        return super().resolve_command(ctx, args)
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if self.default_command and not args:
-            args = [self.default_command]
+        if self.default_command and (not args or (
+            args[0] not in self.list_commands(ctx) and args[0] not in ("--help", "-h")
+        )):
+            args = [self.default_command, *args]
         return super().parse_args(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

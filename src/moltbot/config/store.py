@@ -342,3 +342,18 @@ def parse_value(text: str) -> Any:
         return json5.loads(text)
     except Exception:
         return text
+
+
+def replace_config_text(
+    path: Path, text: str, env: Mapping[str, str], *, base_hash: str | None = None
+) -> ConfigSnapshot:
+    """Write ``text`` as the whole config file (validated first; CAS like update_config)."""
+    data = parse_text(text, str(path))
+    config, warnings = validate(data, env, str(path))
+    with write_lock(path):
+        raw, _ = read_raw(path)
+        current = content_hash(raw) if raw else ""
+        if base_hash is not None and base_hash != current:
+            raise ConflictError(f"{path} changed since it was read; reload and retry")
+        _atomic_write(path, text, keep_backup=bool(raw))
+    return ConfigSnapshot(path, True, text, content_hash(text), data, config, warnings)

@@ -1,0 +1,269 @@
+"""`moltbot status`, `moltbot health`, `moltbot logs`: this instance, from the outside."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import click
+
+from moltbot.cli import context
+from moltbot.cli.gateway_cmd import target_options
+
+
+def _instance_lenient() -> tuple[Any, Any, str | None]:
+    """The instance even when its config is broken (status must still answer)."""
+    from moltbot.config.schema import Config
+    from moltbot.errors import ConfigError
+    from moltbot.instance.resolve import resolve_instance
+
+    cli = context.get()
+    try:
+        instance, snapshot = cli.load()
+        return instance, snapshot.config, None
+    except ConfigError as exc:
+        identity = cli.identity()
+        return resolve_instance(identity, Config(), cli.env, cli.invocation), Config(), exc.message
+
+
+def _uptime(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    seconds = ms // 1000
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def probe(target: Any, timeout: float) -> dict[str, Any]:
+    """Reachability and the gateway's own status, failing fast when nothing listens."""
+    from moltbot.errors import AuthError, MoltbotError
+    from moltbot.gateway.client import GatewayClient, port_open
+
+    result: dict[str, Any] = {"url": target.url, "source": target.source, "ok": False}
+    if not port_open(target.host, target.port, timeout=min(timeout, 0.5)):
+        result.update(kind="down", error=f"nothing listens on {target.host}:{target.port}")
+        return result
+    try:
+        with GatewayClient(target.url, target.token, target.password, timeout) as client:
+            result["connectLatencyMs"] = round(client.connect_latency_ms, 1)
+            result["status"] = client.call("status")
+            result["ok"] = True
+    except AuthError as exc:
+        result.update(kind="auth", error=exc.message)
+    except MoltbotError as exc:
+        result.update(kind="error", error=exc.message)
+    return result
+
+
+@click.command(epilog="\b\nExamples:\n  moltbot status\n  moltbot --profile rescue status --json\n  moltbot status --all")
+@target_options
+@click.option("--all", "show_all", is_flag=True, help="Every instance on this host.")
+def status(url: str | None, token: str | None, password: str | None, timeout: float,
+           as_json: bool, show_all: bool) -> None:
+    """This instance: paths, ports, and whether its gateway answers (never another
+    profile's port). Exit 0 whether or not the gateway is running."""
+    if show_all:
+        _status_all(as_json)
+        return
+    from moltbot.gateway.logs import last_error
+    from moltbot.gateway.target import resolve_target
+
+    cli = context.get()
+    instance, config, config_error = _instance_lenient()
+    target = resolve_target(instance, config, cli.env, url=url, token=token, password=password)
+    rpc = probe(target, timeout)
+    remote = (rpc.get("status") or {}).get("instance", {})
+    data: dict[str, Any] = {
+        "profile": instance.profile,
+        "stateDir": str(instance.state_dir),
+        "configPath": str(instance.config_path),
+        "configExists": instance.config_path.exists(),
+        "configError": config_error,
+        "workspace": str(instance.workspace),
+        "port": remote.get("port", instance.port),
+        "controlPort": remote.get("controlPort", instance.control_port),
+        "canvasPort": remote.get("canvasPort", instance.canvas_port),
+        "cdpRange": remote.get("cdpRange", [instance.cdp_ports.start, instance.cdp_ports.stop - 1]),
+        "service": instance.service.systemd_unit,
+        "gateway": {
+            "url": target.url, "source": target.source, "reachable": rpc["ok"],
+            "connectLatencyMs": rpc.get("connectLatencyMs"), "pid": remote.get("pid"),
+            "version": remote.get("version"), "uptimeMs": remote.get("uptimeMs"),
+            "error": rpc.get("error"),
+        },
+    }
+    if rpc["ok"]:
+        remote_status = rpc["status"]
+        data["sessions"] = {"count": remote_status.get("sessions", {}).get("count", 0)}
+        data["channels"] = remote_status.get("channelSummary", [])
+        data["subsystems"] = remote_status.get("subsystems", {})
+    else:
+        data["gateway"]["lastError"] = last_error(instance.log_file)
+    if as_json:
+        context.emit_json(data)
+        return
+    click.echo(_render_status(data, cli.home))
+
+
+def _render_status(data: dict[str, Any], home: Any) -> str:
+    rel = lambda p: context.home_relative(p, home)  # noqa: E731
+    gw = data["gateway"]
+    lines = [f"moltbot status — profile {data['profile']}",
+             f"  State dir   {rel(data['stateDir'])}",
+             f"  Config      {rel(data['configPath'])}"
+             + ("" if data["configExists"] else " (missing: run `moltbot setup`)"),
+             f"  Workspace   {rel(data['workspace'])}",
+             f"  Ports       gateway {data['port']} · browser control {data['controlPort']} · "
+             f"canvas {data['canvasPort']} · CDP {data['cdpRange'][0]}-{data['cdpRange'][1]}"]
+    if data.get("configError"):
+        lines.append(f"  Config err  {data['configError'].splitlines()[0]}")
+    if gw["reachable"]:
+        lines.append(f"  Gateway     reachable {gw['url']} ({gw['source']}) · pid {gw['pid']} · "
+                     f"up {_uptime(gw['uptimeMs'])} · v{gw['version']} · {gw['connectLatencyMs']} ms")
+        lines.append(f"  Sessions    {data['sessions']['count']}")
+        subs = data.get("subsystems", {})
+        if subs:
+            lines.append("  Subsystems  " + " · ".join(
+                f"{name} {info.get('state', '?')}" for name, info in subs.items()))
+        lines.append(f"  Channels    {', '.join(data['channels']) or 'none configured'}")
+    else:
+        lines.append(f"  Gateway     not reachable at {gw['url']} ({gw['error']})")
+        if gw.get("lastError"):
+            lines.append(f"  Last error  {gw['lastError']}")
+        flag = "" if data["profile"] == "default" else f"--profile {data['profile']} "
+        lines.append(f"  Start it    moltbot {flag}gateway")
+    return "\n".join(lines)
+
+
+def _status_all(as_json: bool) -> None:
+    cli = context.get()
+    try:
+        from moltbot.doctor.overview import host_overview, render_host_table
+    except ModuleNotFoundError:
+        from moltbot.instance.registry import discover
+
+        rows = [{"profile": k.instance.profile, "stateDir": str(k.instance.state_dir),
+                 "port": k.live_port, "running": bool(k.runtime)}
+                for k in discover(cli.home, cli.env)]
+        context.emit_json(rows)
+        return
+    rows = host_overview(cli.home, cli.env)
+    if as_json:
+        context.emit_json(rows)
+    else:
+        click.echo(render_host_table(rows))
+
+
+@click.command(epilog="\b\nExamples:\n  moltbot health\n  moltbot --profile rescue health --json")
+@target_options
+def health(url: str | None, token: str | None, password: str | None, timeout: float,
+           as_json: bool) -> None:
+    """Ask this instance's gateway for its health (exit 6 unreachable, 7 auth refused)."""
+    from moltbot.gateway.client import GatewayClient
+    from moltbot.gateway.target import resolve_target
+
+    cli = context.get()
+    instance, config, _ = _instance_lenient()
+    target = resolve_target(instance, config, cli.env, url=url, token=token, password=password)
+    started = time.perf_counter()
+    with GatewayClient(target.url, target.token, target.password, timeout) as client:
+        summary = client.call("health")
+    if as_json:
+        context.emit_json(summary)
+        return
+    elapsed = (time.perf_counter() - started) * 1000
+    sessions = summary.get("sessions", {})
+    click.echo(f"ok: {target.url} answered in {elapsed:.0f} ms; "
+               f"{sessions.get('count', 0)} sessions; default agent {summary.get('defaultAgentId')}")
+
+
+@click.command(epilog="\b\nExamples:\n  moltbot logs --limit 50\n  moltbot --profile rescue logs --follow\n  moltbot logs --json")
+@click.option("--limit", type=click.IntRange(1, 5000), default=200, show_default=True)
+@click.option("--max-bytes", type=click.IntRange(1, 1_000_000), default=250_000, show_default=True)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines.")
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Follow poll seconds.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def logs(limit: int, max_bytes: int, follow: bool, interval: float, as_json: bool) -> None:
+    """Show this instance's gateway log (<state>/logs/gateway.jsonl); works while the
+    gateway is down too."""
+    from moltbot.gateway.methods.system import tail_file
+
+    instance, _, _ = _instance_lenient()
+    cursor: int | None = None
+    while True:
+        chunk = tail_file(instance.log_file, cursor, limit, max_bytes)
+        for line in chunk["lines"]:
+            click.echo(line if as_json else _pretty(line))
+        cursor = chunk["cursor"]
+        if not follow:
+            if not chunk["lines"] and cursor == 0 and not as_json:
+                click.echo(f"no log yet at {instance.log_file}", err=True)
+            return
+        time.sleep(interval)
+
+
+def _pretty(line: str) -> str:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line
+    return f"{entry.get('time', '')} {entry.get('level', ''):<7} {entry.get('subsystem', '')}: {entry.get('message', '')}"
+
+
+def collect_gateway_facts(instance: Any, target: Any, timeout: float,
+                          env: Mapping[str, str]) -> dict[str, Any]:
+    """Separate facts: service, process and port owner, RPC reachability and auth."""
+    from moltbot.gateway.preflight import listeners
+
+    facts: dict[str, Any] = {"profile": instance.profile, "url": target.url,
+                             "source": target.source}
+    try:
+        from moltbot.service.inspect import service_facts
+
+        facts["service"] = service_facts(instance)
+    except ModuleNotFoundError:
+        facts["service"] = {"name": instance.service.systemd_unit, "installed": None}
+    runtime = target.runtime or {}
+    facts["process"] = {"pid": runtime.get("pid"), "running": bool(runtime),
+                        "alive": bool(runtime.get("pid")) and _pid_alive(runtime.get("pid"))}
+    owners = listeners(target.port) if target.host in ("127.0.0.1", "localhost", "::1") else []
+    facts["port"] = {"port": target.port,
+                     "listeners": [{"pid": o.pid, "command": o.command} for o in owners],
+                     "ownedByGateway": any(o.pid == runtime.get("pid") for o in owners)}
+    rpc = probe(target, timeout)
+    facts["rpc"] = {k: v for k, v in rpc.items() if k != "status"}
+    facts["rpc"]["auth"] = "ok" if rpc["ok"] else ("refused" if rpc.get("kind") == "auth" else "unknown")
+    return facts
+
+
+def render_gateway_facts(facts: dict[str, Any]) -> str:
+    service = facts["service"]
+    lines = [f"Gateway of profile {facts['profile']}"]
+    if service.get("installed") is None:
+        lines.append(f"  Service   {service.get('name')} (service support not available)")
+    else:
+        lines.append(f"  Service   {service.get('name')}: installed={service.get('installed')} "
+                     f"loaded={service.get('loaded')} running={service.get('running')}")
+    proc = facts["process"]
+    lines.append(f"  Process   {'pid ' + str(proc['pid']) if proc['pid'] else 'no runtime file'}"
+                 f"{'' if proc['alive'] or not proc['pid'] else ' (not alive)'}")
+    port = facts["port"]
+    owners = ", ".join(f"pid {o['pid']} ({o['command'][:60]})" for o in port["listeners"]) or "nobody"
+    lines.append(f"  Port      {port['port']} held by {owners}")
+    rpc = facts["rpc"]
+    state = "ok" if rpc["ok"] else f"failed: {rpc.get('error')}"
+    lines.append(f"  RPC       {facts['url']} ({facts['source']}) {state}; auth {rpc['auth']}")
+    return "\n".join(lines)
+
+
+def _pid_alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (OSError, ValueError, TypeError):
+        return False

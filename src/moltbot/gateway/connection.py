@@ -1,0 +1,131 @@
+"""One WebSocket client: its identity after the handshake and its outbound queue.
+
+Outbound frames go through a per-connection queue drained by one writer task,
+so a broadcast never waits for a slow client. When a client's queued bytes
+exceed the policy (1.5 MiB), droppable events (tick, presence, ...) are
+skipped for it and anything else closes it with 1008 "slow consumer".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from moltbot.gateway import protocol
+
+if TYPE_CHECKING:
+    from moltbot.gateway.protocol import ClientInfo
+
+log = logging.getLogger(__name__)
+
+
+class Connection:
+    def __init__(self, ws: web.WebSocketResponse, *, remote: str | None, local: bool,
+                 max_buffered: int = protocol.MAX_BUFFERED_BYTES) -> None:
+        self.ws = ws
+        self.conn_id = str(uuid.uuid4())
+        self.remote = remote
+        self.local = local
+        self.client: ClientInfo | None = None
+        self.role = "operator"
+        self.scopes: frozenset[str] = frozenset()
+        self.device_id: str | None = None
+        self.presence_key: str | None = None
+        self.max_buffered = max_buffered
+        self._queue: deque[str] = deque()
+        self._buffered = 0
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._writer = asyncio.create_task(self._drain(), name=f"ws-writer-{self.conn_id[:8]}")
+
+    @property
+    def client_id(self) -> str | None:
+        return self.client.id if self.client else None
+
+    @property
+    def mode(self) -> str | None:
+        return self.client.mode if self.client else None
+
+    @property
+    def open(self) -> bool:
+        return not self._closing and not self.ws.closed
+
+    def has_scope(self, *scopes: str) -> bool:
+        return "operator.admin" in self.scopes or any(s in self.scopes for s in scopes)
+
+    def enqueue(self, text: str, *, drop_if_slow: bool = False) -> bool:
+        """Queue a frame. Returns False when it was dropped or the client was closed."""
+        if not self.open:
+            return False
+        if self._buffered + self._transport_backlog() > self.max_buffered:
+            if drop_if_slow:
+                return False
+            log.warning("closing slow consumer %s (%d bytes queued)", self.conn_id, self._buffered)
+            self.close_soon(protocol.CLOSE_POLICY, "slow consumer")
+            return False
+        self._queue.append(text)
+        self._buffered += len(text)
+        self._wake.set()
+        return True
+
+    def send(self, frame: dict[str, Any], *, drop_if_slow: bool = False) -> bool:
+        return self.enqueue(protocol.dumps(frame), drop_if_slow=drop_if_slow)
+
+    async def send_response(self, request_id: str, payload: Any = None, error: Any = None) -> None:
+        shape = error.shape() if hasattr(error, "shape") else error
+        self.send(protocol.response(request_id, payload, shape))
+
+    def _transport_backlog(self) -> int:
+        transport = self.ws._req.transport if self.ws._req is not None else None  # noqa: SLF001
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    async def _drain(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue:
+                    text = self._queue.popleft()
+                    self._buffered -= len(text)
+                    if self.ws.closed:
+                        self._queue.clear()
+                        return
+                    await self.ws.send_str(text)
+        except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
+            return
+        except Exception:  # a dead socket must not kill the gateway
+            log.debug("writer for %s stopped", self.conn_id, exc_info=True)
+
+    async def flush(self, timeout: float = 1.0) -> None:
+        """Wait until the queue is written (or ``timeout``)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._queue and asyncio.get_running_loop().time() < deadline and not self.ws.closed:
+            await asyncio.sleep(0.01)
+
+    def close_soon(self, code: int, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        asyncio.get_running_loop().create_task(self.close(code, reason))
+
+    async def close(self, code: int, reason: str) -> None:
+        self._closing = True
+        self._queue.clear()
+        self._writer.cancel()
+        try:
+            await self.ws.close(code=code, message=protocol.truncate_reason(reason).encode())
+        except Exception:
+            log.debug("close of %s failed", self.conn_id, exc_info=True)
+
+    async def finish(self) -> None:
+        self._closing = True
+        self._writer.cancel()
+        try:
+            await self._writer
+        except (asyncio.CancelledError, Exception):
+            pass

@@ -1,0 +1,88 @@
+"""Gateway logging: JSON lines in <state>/logs/gateway.jsonl (size-rotated) and a
+readable console. ``--verbose`` mirrors debug lines (handshakes, frames) to the console."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import sys
+import time
+from pathlib import Path
+
+MAX_BYTES = 5 * 1024 * 1024
+BACKUPS = 3
+
+_LEVEL_COLORS = {"DEBUG": "\x1b[2m", "INFO": "\x1b[36m", "WARNING": "\x1b[33m",
+                 "ERROR": "\x1b[31m", "CRITICAL": "\x1b[31;1m"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "subsystem": record.name.removeprefix("moltbot."),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class ConsoleFormatter(logging.Formatter):
+    def __init__(self, color: bool) -> None:
+        super().__init__()
+        self.color = color
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        level = record.levelname.lower()
+        name = record.name.removeprefix("moltbot.")
+        line = f"{stamp} {level:<7} {name}: {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if self.color:
+            return f"{_LEVEL_COLORS.get(record.levelname, '')}{line}\x1b[0m"
+        return line
+
+
+def configure(log_file: Path, *, verbose: bool, color: bool) -> None:
+    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root = logging.getLogger("moltbot")
+    root.handlers.clear()
+    root.setLevel(logging.DEBUG)
+    root.propagate = False
+    file_handler = logging.handlers.RotatingFileHandler(
+        log_file, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
+    )
+    file_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    file_handler.setFormatter(JsonFormatter())
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console.setFormatter(ConsoleFormatter(color and sys.stderr.isatty()))
+    root.addHandler(file_handler)
+    root.addHandler(console)
+    for noisy in ("aiohttp.access",):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def last_error(log_file: Path, max_bytes: int = 64 * 1024) -> str | None:
+    """The last error-level message in the log file, for `status` when the gateway is down."""
+    try:
+        with log_file.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("level") in ("error", "critical"):
+            return f"{entry.get('time', '')} {entry.get('message', '')}".strip()
+    return None

@@ -1,0 +1,179 @@
+"""Config methods: get (redacted), set/patch/apply (compare-and-swap), schema."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from moltbot.config import keypath
+from moltbot.config.schema import Config
+from moltbot.config.secrets import REDACTED, redact
+from moltbot.config.store import (
+    content_hash,
+    parse_text,
+    read_config,
+    replace_config_text,
+    update_config,
+)
+from moltbot.errors import ConfigError, ConflictError
+from moltbot.gateway.methods.registry import MethodCall, MethodError, NoParams, Params, method
+from moltbot.gateway.protocol import INVALID_REQUEST
+
+_SECRET_VALUE = re.compile(
+    r"""(?P<key>["']?[A-Za-z_]*(?:[Tt]oken|[Pp]assword|[Ss]ecret|[Aa]pi[Kk]ey)["']?\s*:\s*)"""
+    r"""(?P<q>["'])(?P<value>(?:(?!(?P=q)).)*)(?P=q)"""
+)
+
+
+def redact_text(raw: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        value = match.group("value")
+        if not value or re.fullmatch(r"\$\{[A-Z_][A-Z0-9_]*\}", value):
+            return match.group(0)
+        return f"{match.group('key')}{match.group('q')}{REDACTED}{match.group('q')}"
+
+    return _SECRET_VALUE.sub(replace, raw)
+
+
+@method("config.get", scope="admin")
+async def config_get(call: MethodCall, params: NoParams) -> dict[str, Any]:
+    path = call.runtime.instance.config_path
+    try:
+        snapshot = read_config(path, call.runtime.env)
+    except ConfigError as exc:
+        raw = path.read_text(encoding="utf-8") if path.exists() else ""
+        return {"path": str(path), "exists": path.exists(), "raw": redact_text(raw),
+                "parsed": None, "valid": False, "config": None,
+                "hash": content_hash(raw) if raw else None,
+                "issues": [{"path": "", "message": exc.message}], "warnings": [],
+                "legacyIssues": []}
+    return {
+        "path": str(path), "exists": snapshot.exists, "raw": redact_text(snapshot.raw),
+        "parsed": redact(snapshot.data), "valid": True,
+        "config": redact(snapshot.config.model_dump(by_alias=True, exclude_none=True)),
+        "hash": snapshot.hash, "issues": [],
+        "warnings": [{"path": "", "message": w} for w in snapshot.warnings], "legacyIssues": [],
+    }
+
+
+class SetParams(Params):
+    raw: str
+    baseHash: str | None = None
+
+
+class PatchParams(Params):
+    raw: Any
+    baseHash: str | None = None
+    sessionKey: str | None = None
+    note: str | None = None
+    restartDelayMs: int | None = None
+
+
+def _base_hash(call: MethodCall, given: str | None) -> str:
+    path = call.runtime.instance.config_path
+    if not path.exists():
+        return given or ""
+    if not given:
+        raise MethodError(INVALID_REQUEST, "config base hash required; re-run config.get and retry")
+    return given
+
+
+def _restore_redacted(new: Any, old: Any) -> Any:
+    """Put back secrets a client saw only as the redaction marker."""
+    if new == REDACTED:
+        return old
+    if isinstance(new, dict) and isinstance(old, dict):
+        return {k: _restore_redacted(v, old.get(k)) for k, v in new.items()}
+    if isinstance(new, list) and isinstance(old, list):
+        return [_restore_redacted(v, old[i] if i < len(old) else None) for i, v in enumerate(new)]
+    return new
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+async def _write(call: MethodCall, mutate: Any, base_hash: str) -> dict[str, Any]:
+    path = call.runtime.instance.config_path
+    try:
+        snapshot = update_config(path, mutate, call.runtime.env, base_hash=base_hash)
+    except ConflictError as exc:
+        raise MethodError(INVALID_REQUEST, f"config changed since last load; {exc.message}") from None
+    except ConfigError as exc:
+        raise MethodError(INVALID_REQUEST, "invalid config", details={"issues": exc.message}) from None
+    return {"ok": True, "path": str(path), "hash": snapshot.hash,
+            "config": redact(snapshot.config.model_dump(by_alias=True, exclude_none=True)),
+            "restart": {"mode": call.runtime.config.gateway.reload.mode,
+                        "note": "the gateway applies the file change itself"}}
+
+
+def _parse_raw(raw: Any, label: str) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    if not isinstance(raw, str):
+        raise MethodError(INVALID_REQUEST, f"invalid {label} params: raw must be a string or object")
+    try:
+        return parse_text(raw, label)
+    except ConfigError as exc:
+        raise MethodError(INVALID_REQUEST, exc.message) from None
+
+
+@method("config.set", params=SetParams, scope="admin")
+async def config_set(call: MethodCall, params: SetParams) -> dict[str, Any]:
+    base = _base_hash(call, params.baseHash)
+    path = call.runtime.instance.config_path
+    if REDACTED not in params.raw:
+        try:
+            snapshot = replace_config_text(path, params.raw, call.runtime.env, base_hash=base)
+        except ConflictError as exc:
+            raise MethodError(INVALID_REQUEST, f"config changed since last load; {exc.message}") from None
+        except ConfigError as exc:
+            raise MethodError(INVALID_REQUEST, "invalid config", details={"issues": exc.message}) from None
+        return {"ok": True, "path": str(path), "hash": snapshot.hash,
+                "config": redact(snapshot.config.model_dump(by_alias=True, exclude_none=True))}
+    new = _parse_raw(params.raw, "config.set")
+    return await _write(call, lambda data: _replace(data, _restore_redacted(new, dict(data))), base)
+
+
+def _replace(data: dict[str, Any], new: dict[str, Any]) -> None:
+    data.clear()
+    data.update(new)
+
+
+@method("config.patch", params=PatchParams, scope="admin")
+async def config_patch(call: MethodCall, params: PatchParams) -> dict[str, Any]:
+    base = _base_hash(call, params.baseHash)
+    patch = _parse_raw(params.raw, "config.patch")
+
+    def mutate(data: dict[str, Any]) -> None:
+        merged = merge_patch(data, _restore_redacted(patch, data))
+        _replace(data, merged)
+
+    return await _write(call, mutate, base)
+
+
+@method("config.apply", params=PatchParams, scope="admin")
+async def config_apply(call: MethodCall, params: PatchParams) -> dict[str, Any]:
+    base = _base_hash(call, params.baseHash)
+    new = _parse_raw(params.raw, "config.apply")
+    return await _write(call, lambda data: _replace(data, _restore_redacted(new, dict(data))), base)
+
+
+@method("config.schema", scope="admin")
+async def config_schema(call: MethodCall, params: NoParams) -> dict[str, Any]:
+    return {"schema": Config.model_json_schema(by_alias=True), "uiHints": {},
+            "version": call.runtime.version,
+            "generatedAt": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+__all__ = ["keypath", "merge_patch", "redact_text"]

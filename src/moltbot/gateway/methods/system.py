@@ -1,0 +1,113 @@
+"""Core methods: health, status, presence, system events, logs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import Field
+
+from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
+from moltbot.gateway.state import now_ms
+
+
+class HealthParams(Params):
+    probe: bool | None = None
+
+
+@method("health", params=HealthParams, scope="read")
+async def health(call: MethodCall, params: HealthParams) -> dict[str, Any]:
+    if params.probe:
+        return call.runtime.refresh_health()
+    return call.runtime.health()
+
+
+@method("status", scope="read")
+async def status(call: MethodCall, params: NoParams) -> dict[str, Any]:
+    return call.runtime.status()
+
+
+@method("system-presence", scope="read")
+async def system_presence(call: MethodCall, params: NoParams) -> list[dict[str, Any]]:
+    return call.runtime.presence.entries()
+
+
+class SystemEventParams(Params):
+    text: str = Field(min_length=1)
+    deviceId: str | None = None
+    instanceId: str | None = None
+    host: str | None = None
+    ip: str | None = None
+    mode: str | None = None
+    version: str | None = None
+    platform: str | None = None
+    deviceFamily: str | None = None
+    modelIdentifier: str | None = None
+    lastInputSeconds: float | None = None
+    reason: str | None = None
+    roles: list[str] | None = None
+    scopes: list[str] | None = None
+    tags: list[str] | None = None
+
+
+@method("system-event", params=SystemEventParams, scope="admin")
+async def system_event(call: MethodCall, params: SystemEventParams) -> dict[str, Any]:
+    runtime = call.runtime
+    key = params.deviceId or params.instanceId or call.connection.conn_id
+    runtime.presence.upsert(key, params.model_dump(exclude={"roles", "scopes"}, exclude_none=True)
+                            | {"reason": params.reason or "event"})
+    runtime.system_events.append(params.text)
+    del runtime.system_events[:-100]
+    runtime.presence_changed()
+    return {"ok": True}
+
+
+class LogsTailParams(Params):
+    cursor: int | None = Field(default=None, ge=0)
+    limit: int = Field(default=500, ge=1, le=5000)
+    maxBytes: int = Field(default=250_000, ge=1, le=1_000_000)
+
+
+@method("logs.tail", params=LogsTailParams, scope="read")
+async def logs_tail(call: MethodCall, params: LogsTailParams) -> dict[str, Any]:
+    return tail_file(call.runtime.instance.log_file, params.cursor, params.limit, params.maxBytes)
+
+
+def tail_file(path: os.PathLike[str] | str, cursor: int | None, limit: int, max_bytes: int) -> dict[str, Any]:
+    """Lines of ``path`` after byte ``cursor`` (or its end), at most ``limit`` lines and
+    ``max_bytes`` bytes. ``reset`` says the file shrank (rotated) since the cursor."""
+    result: dict[str, Any] = {"file": str(path), "cursor": 0, "size": 0, "lines": []}
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return result
+    reset = cursor is not None and cursor > size
+    start = 0 if reset else (cursor if cursor is not None else max(0, size - max_bytes))
+    truncated = size - start > max_bytes
+    start = max(start, size - max_bytes)
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(size - start)
+    lines = data.decode("utf-8", errors="replace").split("\n")
+    if start > 0 and (cursor is None or truncated):
+        lines = lines[1:]  # first line is partial
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) > limit:
+        lines, truncated = lines[-limit:], True
+    result.update(cursor=size, size=size, lines=lines)
+    if truncated:
+        result["truncated"] = True
+    if reset:
+        result["reset"] = True
+    return result
+
+
+@method("last-heartbeat", scope="read")
+async def last_heartbeat(call: MethodCall, params: NoParams) -> None:
+    return None
+
+
+@method("gateway.ping", scope="read", advertise=False)
+async def ping(call: MethodCall, params: NoParams) -> dict[str, Any]:
+    return {"ts": now_ms()}

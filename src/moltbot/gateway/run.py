@@ -1,0 +1,361 @@
+"""`moltbot gateway run`: the foreground process lifecycle.
+
+lock → port preflight → bind → runtime file → subsystems → serve until a
+signal. SIGTERM/SIGINT stop (``shutdown`` event to clients, exit 0);
+SIGUSR1 and restart-requiring config changes restart in-process (the lock
+stays held). Never forks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moltbot.config.store import ConfigSnapshot, read_config
+from moltbot.errors import ConfigError, PortInUseError
+from moltbot.gateway import preflight, protocol
+from moltbot.gateway.auth import AuthSettings, resolve_auth
+from moltbot.gateway.lock import GatewayLock
+from moltbot.gateway.reload import changed_paths, needs_restart
+from moltbot.gateway.runtime import GatewayRuntime
+from moltbot.gateway.subsystem import State
+from moltbot.instance.registry import discover, others
+from moltbot.instance.resolve import Identity, Instance, Invocation, resolve_instance
+
+log = logging.getLogger("moltbot.gateway")
+
+SHUTDOWN_BUDGET_S = 1.5
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    port: int | None = None
+    bind: str | None = None
+    token: str | None = None
+    password: str | None = None
+    force: bool = False
+    verbose: bool = False
+    color: bool = True
+
+
+@dataclass
+class Prepared:
+    identity: Identity
+    instance: Instance
+    snapshot: ConfigSnapshot
+    auth: AuthSettings
+    host: str
+
+
+def resolve_bind_host(instance: Instance, custom_host: str | None) -> str:
+    mode = instance.bind
+    if mode in ("loopback", "auto"):
+        return "127.0.0.1"
+    if mode == "lan":
+        return "0.0.0.0"
+    if mode == "custom":
+        return custom_host or "0.0.0.0"
+    if mode == "tailnet":
+        return _tailnet_address() or "127.0.0.1"
+    return "127.0.0.1"
+
+
+def _tailnet_address() -> str | None:
+    import ipaddress
+
+    import psutil
+
+    tailnet = ipaddress.ip_network("100.64.0.0/10")
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and ipaddress.ip_address(address.address) in tailnet:
+                return address.address
+    return None
+
+
+def prepare(identity: Identity, env: Mapping[str, str], options: RunOptions) -> Prepared:
+    """Read and check everything that can fail before any port is touched."""
+    snapshot = read_config(identity.config_path, env)
+    for warning in snapshot.warnings:
+        log.warning("%s", warning)
+    config = snapshot.config
+    if config.gateway.mode == "remote":
+        raise ConfigError(
+            f"{identity.config_path}: gateway.mode is \"remote\" (this config points at a gateway "
+            "elsewhere)", hint="set gateway.mode to local to run a gateway here")
+    instance = resolve_instance(identity, config, env, Invocation(port=options.port))
+    if options.bind:
+        instance = dataclasses.replace(instance, bind=options.bind)
+    auth = resolve_auth(config, env, token=options.token, password=options.password)
+    if options.password and not options.token:
+        auth = dataclasses.replace(auth, mode="password")
+    if options.token:
+        auth = dataclasses.replace(auth, mode="token")
+    if not auth.configured:
+        raise ConfigError(
+            f"gateway auth mode is {auth.mode} but no {auth.mode} is configured",
+            hint=f"set gateway.auth.{auth.mode} in {identity.config_path}, "
+            f"CLAWDBOT_GATEWAY_{auth.mode.upper()}, or pass --{auth.mode}")
+    host = resolve_bind_host(instance, config.gateway.custom_bind_host)
+    return Prepared(identity, instance, snapshot, auth, host)
+
+
+def write_runtime_file(runtime: GatewayRuntime, host: str) -> None:
+    inst = runtime.instance
+    data = {**runtime.instance_facts(), "host": host, "url": f"ws://{_url_host(host)}:{inst.port}"}
+    path = inst.runtime_file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def remove_runtime_file(instance: Instance) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(instance.runtime_file.read_text(encoding="utf-8"))
+        if data.get("pid") == os.getpid():
+            instance.runtime_file.unlink()
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def run(identity: Identity, env: Mapping[str, str], options: RunOptions,
+        echo: Callable[[str], None]) -> int:
+    from moltbot.gateway.logs import configure
+
+    prepared = prepare(identity, env, options)
+    instance = prepared.instance
+    configure(instance.log_file, verbose=options.verbose, color=options.color)
+    lock = GatewayLock(instance.lock_file)
+    lock.acquire(instance.port)
+    try:
+        if options.force:
+            for stopped in preflight.force_free(instance.port):
+                echo(f"force: stopped {stopped.describe()} on port {instance.port}")
+        check_ports(prepared, env)
+        return asyncio.run(_serve(prepared, env, options, lock, echo))
+    finally:
+        lock.release()
+
+
+def check_ports(prepared: Prepared, env: Mapping[str, str]) -> None:
+    instance = prepared.instance
+    config = prepared.snapshot.config
+    browser = config.browser.enabled
+    canvas = config.canvas_host.enabled
+    wanted = preflight.instance_ports(instance, browser=browser, canvas=canvas)
+    neighbours = others(discover(instance.home, env), instance)
+    preflight.check_registry(instance, wanted, neighbours)
+    preflight.check_listening(prepared.host, wanted)
+
+
+class _Signals:
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.restart = asyncio.Event()
+        self.reason = "gateway stopping"
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._on_stop)
+        loop.add_signal_handler(signal.SIGINT, self._on_stop)
+        loop.add_signal_handler(signal.SIGUSR1, self.request_restart, "SIGUSR1")
+
+    def _on_stop(self) -> None:
+        self.reason = "gateway stopping"
+        self.stop.set()
+
+    def request_restart(self, why: str) -> None:
+        log.info("restarting in-process (%s)", why)
+        self.restart.set()
+
+
+async def _serve(prepared: Prepared, env: Mapping[str, str], options: RunOptions,
+                 lock: GatewayLock, echo: Callable[[str], None]) -> int:
+    from aiohttp import web
+
+    from moltbot.gateway.methods.registry import load_families
+    from moltbot.gateway.server import build_app
+
+    signals = _Signals()
+    signals.install()
+    methods = load_families()
+    first = True
+    while True:
+        runtime = GatewayRuntime(prepared.instance, prepared.snapshot, env, prepared.auth, methods)
+        runtime.bind_host = prepared.host
+        runtime.state = State.STARTING
+        runner = web.AppRunner(build_app(runtime), access_log=None, handle_signals=False,
+                               shutdown_timeout=0.5)
+        await runner.setup()
+        await _bind(runner, prepared)
+        lock.update_port(prepared.instance.port)
+        write_runtime_file(runtime, prepared.host)
+        runtime.state = State.RUNNING
+        _announce(runtime, prepared, echo, first)
+        first = False
+        await runtime.start_subsystems()
+        write_runtime_file(runtime, prepared.host)
+        background = [
+            asyncio.create_task(_tick(runtime)),
+            asyncio.create_task(_watch_config(runtime, prepared, signals)),
+        ]
+        stop_wait = asyncio.create_task(signals.stop.wait())
+        restart_wait = asyncio.create_task(signals.restart.wait())
+        await asyncio.wait({stop_wait, restart_wait}, return_when=asyncio.FIRST_COMPLETED)
+        restarting = not signals.stop.is_set()
+        for task in (*background, stop_wait, restart_wait):
+            task.cancel()
+        await _shutdown(runtime, runner, restarting)
+        if not restarting:
+            remove_runtime_file(prepared.instance)
+            log.info("gateway stopped")
+            return 0
+        signals.restart.clear()
+        prepared = _reprepare(prepared, env, options)
+
+
+async def _bind(runner: Any, prepared: Prepared) -> None:
+    from aiohttp import web
+
+    port = prepared.instance.port
+    site = web.TCPSite(runner, prepared.host, port, backlog=512)
+    try:
+        await site.start()
+    except OSError as exc:
+        holders = preflight.listeners(port)
+        who = ", ".join(h.describe() for h in holders) or "another process"
+        raise PortInUseError(f"cannot bind {prepared.host}:{port}: {exc.strerror} (held by {who})",
+                             hint="stop that process, choose another port, or pass --force") from None
+    if prepared.host == "127.0.0.1" and socket.has_ipv6:
+        with contextlib.suppress(OSError):
+            await web.TCPSite(runner, "::1", port).start()
+
+
+def _announce(runtime: GatewayRuntime, prepared: Prepared, echo: Callable[[str], None],
+              first: bool) -> None:
+    inst = runtime.instance
+    host = _url_host(prepared.host)
+    if not first:
+        log.info("gateway restarted on ws://%s:%d", host, inst.port)
+        return
+    log.info("listening on ws://%s:%d (pid %d, profile %s)", host, inst.port, os.getpid(),
+             inst.profile)
+    fragment = f"#token={prepared.auth.token}" if prepared.auth.mode == "token" else ""
+    echo(f"moltbot gateway ready — profile {inst.profile}, pid {os.getpid()}")
+    echo(f"  WebSocket  ws://{host}:{inst.port}")
+    echo(f"  Dashboard  http://{host}:{inst.port}/{fragment}")
+    echo(f"  Ports      browser control {inst.control_port}, canvas {inst.canvas_port}, "
+         f"CDP {inst.cdp_ports.start}-{inst.cdp_ports.stop - 1}")
+    echo(f"  State      {inst.state_dir}")
+    echo(f"  Logs       {inst.log_file}")
+
+
+async def _shutdown(runtime: GatewayRuntime, runner: Any, restarting: bool) -> None:
+    runtime.state = State.STOPPING
+    reason = "gateway restarting" if restarting else "gateway stopping"
+    runtime.broadcast("shutdown", {"reason": reason,
+                                   "restartExpectedMs": 1500 if restarting else None})
+    connections = list(runtime.connections.values())
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(asyncio.gather(*(c.flush(0.3) for c in connections)), 0.4)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(asyncio.gather(
+            *(c.close(protocol.CLOSE_SERVICE_RESTART, "service restart") for c in connections),
+            return_exceptions=True), 0.3)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(runtime.stop_subsystems(), SHUTDOWN_BUDGET_S - 0.6)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(runner.cleanup(), 0.5)
+    runtime.state = State.STOPPED
+
+
+def _reprepare(prepared: Prepared, env: Mapping[str, str], options: RunOptions) -> Prepared:
+    try:
+        fresh = prepare(prepared.identity, env, options)
+    except ConfigError as exc:
+        log.error("config invalid, restarting with the previous one: %s", exc.message)
+        return prepared
+    if fresh.instance.port != prepared.instance.port or fresh.host != prepared.host:
+        try:
+            check_ports(fresh, env)
+        except Exception as exc:
+            log.error("new ports refused, keeping the old ones: %s", getattr(exc, "message", exc))
+            return dataclasses.replace(fresh, instance=prepared.instance, host=prepared.host)
+    return fresh
+
+
+async def _tick(runtime: GatewayRuntime) -> None:
+    interval = protocol.TICK_INTERVAL_MS / 1000
+    last_health = time.monotonic()
+    while True:
+        await asyncio.sleep(interval)
+        runtime.broadcast("tick", {"ts": int(time.time() * 1000)}, drop_if_slow=True)
+        runtime.dedupe.sweep()
+        if time.monotonic() - last_health >= protocol.HEALTH_REFRESH_S:
+            runtime.refresh_health()
+            last_health = time.monotonic()
+
+
+async def _watch_config(runtime: GatewayRuntime, prepared: Prepared, signals: _Signals) -> None:
+    import watchfiles
+
+    path = prepared.identity.config_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    debounce = max(50, runtime.config.gateway.reload.debounce_ms)
+    target = str(path.resolve())
+    async for changes in watchfiles.awatch(
+        path.parent, recursive=False, debounce=debounce, step=50,
+        watch_filter=lambda _change, changed: os.path.realpath(changed) == target,
+    ):
+        if not changes:
+            continue
+        await _apply_config_change(runtime, prepared, signals)
+
+
+async def _apply_config_change(runtime: GatewayRuntime, prepared: Prepared,
+                               signals: _Signals) -> None:
+    path = prepared.identity.config_path
+    try:
+        snapshot = read_config(path, runtime.env)
+    except ConfigError as exc:
+        log.error("config change rejected, keeping the running config: %s", exc.message)
+        return
+    if snapshot.hash == runtime.snapshot.hash:
+        return
+    mode = snapshot.config.gateway.reload.mode
+    if mode == "off":
+        log.info("config changed; gateway.reload.mode=off, not applying")
+        return
+    paths = changed_paths(runtime.config, snapshot.config)
+    if not paths:
+        runtime.snapshot = snapshot
+        return
+    if needs_restart(paths, mode):
+        log.info("config change needs a restart: %s", ", ".join(paths[:5]))
+        signals.request_restart("config change")
+        return
+    log.info("applying config change live: %s", ", ".join(paths[:5]))
+    runtime.snapshot = snapshot
+    await runtime.reconfigure_subsystems()
+
+
+def default_echo(line: str) -> None:
+    print(line, flush=True)
+
+
+__all__ = ["RunOptions", "run", "Path"]

@@ -1,0 +1,302 @@
+"""What one running gateway knows: instance, config, clients, subsystems, events.
+
+Method handlers reach the gateway only through this object (``call.runtime``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import platform
+import socket
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from moltbot import __version__
+from moltbot.config.store import ConfigSnapshot
+from moltbot.gateway import protocol
+from moltbot.gateway.auth import AuthSettings
+from moltbot.gateway.devices import DeviceStore
+from moltbot.gateway.state import DedupeCache, Presence, now_ms
+from moltbot.gateway.subsystem import State, SubsystemContext
+
+if TYPE_CHECKING:
+    from moltbot.config.schema import Config
+    from moltbot.gateway.connection import Connection
+    from moltbot.gateway.methods.registry import MethodSpec
+    from moltbot.instance.resolve import Instance
+
+log = logging.getLogger("moltbot.gateway")
+
+# name -> "module:Class"; imported when the gateway starts them.
+SUBSYSTEMS: dict[str, str] = {
+    "agents": "moltbot.agents.runtime:AgentRuntime",
+    "channels": "moltbot.channels.manager:ChannelManager",
+    "browser": "moltbot.browser.service:BrowserService",
+    "canvas": "moltbot.canvas.host:CanvasHost",
+}
+
+
+class GatewayRuntime:
+    def __init__(self, instance: Instance, snapshot: ConfigSnapshot, env: Mapping[str, str],
+                 auth: AuthSettings, methods: dict[str, MethodSpec]) -> None:
+        self.instance = instance
+        self.snapshot = snapshot
+        self.env = env
+        self.auth = auth
+        self.methods = methods
+        self.version = __version__
+        self.started_at_ms = now_ms()
+        self.started_monotonic = time.monotonic()
+        self.connections: dict[str, Connection] = {}
+        self.presence = Presence()
+        self.dedupe = DedupeCache()
+        self.devices = DeviceStore(instance.state_dir / "devices")
+        self.subsystems: dict[str, Any] = {}
+        self.subsystem_errors: dict[str, str] = {}
+        self.system_events: list[str] = []
+        self.seq = 0
+        self.state_version = {"presence": 1, "health": 1}
+        self.health_cache: dict[str, Any] | None = None
+        self.health_cache_at = 0.0
+        self.bind_host = "127.0.0.1"
+        self.state = State.CREATED
+        self.presence.upsert("gateway-self", {
+            "host": socket.gethostname(), "version": self.version, "platform": sys_platform(),
+            "mode": "gateway", "reason": "self", "instanceId": instance.profile,
+        })
+
+    @property
+    def config(self) -> Config:
+        return self.snapshot.config
+
+    @property
+    def uptime_ms(self) -> int:
+        return int((time.monotonic() - self.started_monotonic) * 1000)
+
+    # events -----------------------------------------------------------------
+
+    def broadcast(self, event: str, payload: Any = None, *, drop_if_slow: bool = False) -> None:
+        self.seq += 1
+        state_version = None
+        if event in ("presence", "health"):
+            self.state_version[event] += 1
+            state_version = dict(self.state_version)
+        text = protocol.dumps(protocol.event(event, payload, seq=self.seq,
+                                             state_version=state_version))
+        drop = drop_if_slow or event in protocol.DROP_IF_SLOW
+        guarded = event.startswith(("device.pair.", "node.pair.", "exec.approval."))
+        for conn in list(self.connections.values()):
+            if conn.role == "node" and guarded:
+                continue
+            if guarded and not conn.has_scope(
+                "operator.pairing" if "pair" in event else "operator.approvals"
+            ):
+                continue
+            conn.enqueue(text, drop_if_slow=drop)
+
+    def presence_changed(self) -> None:
+        self.broadcast("presence", {"presence": self.presence.entries()})
+
+    # subsystems -------------------------------------------------------------
+
+    def subsystem(self, name: str) -> Any | None:
+        sub = self.subsystems.get(name)
+        return sub if sub is not None and getattr(sub, "state", None) == State.RUNNING else None
+
+    def subsystem_context(self, name: str) -> SubsystemContext:
+        return SubsystemContext(
+            instance=self.instance, config=self.config, env=self.env, token=self.auth.token,
+            password=self.auth.password, broadcast=self.broadcast,
+            logger=logging.getLogger(f"moltbot.{name}"), lookup=self.subsystem,
+        )
+
+    def enabled_subsystems(self) -> list[str]:
+        skip = {"canvas": self.env_flag("SKIP_CANVAS_HOST") or not self.config.canvas_host.enabled,
+                "browser": self.env_flag("SKIP_BROWSER_CONTROL_SERVER")
+                or not self.config.browser.enabled,
+                "channels": self.env_flag("SKIP_CHANNELS")}
+        return [name for name in SUBSYSTEMS if not skip.get(name, False)]
+
+    def env_flag(self, name: str) -> bool:
+        from moltbot.instance import env as envvars
+
+        return (envvars.get(self.env, name) or "").lower() in ("1", "true", "yes", "on")
+
+    async def start_subsystems(self) -> None:
+        for name in self.enabled_subsystems():
+            await self.start_subsystem(name)
+
+    async def start_subsystem(self, name: str) -> None:
+        module_name, _, class_name = SUBSYSTEMS[name].partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                log.debug("subsystem %s not available (%s)", name, module_name)
+                return
+            self.subsystem_errors[name] = f"import failed: {exc}"
+            log.error("subsystem %s failed to import: %s", name, exc)
+            return
+        try:
+            sub = getattr(module, class_name)(self.subsystem_context(name))
+            self.subsystems[name] = sub
+            await sub.start()
+            self.subsystem_errors.pop(name, None)
+            log.info("%s started", name)
+        except Exception as exc:  # one failing subsystem never takes the gateway down
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            self.subsystem_errors[name] = message
+            if name in self.subsystems:
+                try:
+                    self.subsystems[name].state = State.FAILED
+                except Exception:
+                    pass
+            log.error("%s failed to start: %s", name, message)
+
+    async def stop_subsystems(self) -> None:
+        for name in reversed(list(self.subsystems)):
+            sub = self.subsystems.pop(name)
+            try:
+                await asyncio.wait_for(sub.stop(), 5.0)
+            except Exception as exc:
+                log.warning("%s did not stop cleanly: %s", name, exc)
+
+    async def reconfigure_subsystems(self) -> None:
+        for name, sub in list(self.subsystems.items()):
+            try:
+                applied = await sub.reconfigure(self.config)
+            except Exception as exc:
+                log.warning("%s reconfigure failed: %s", name, exc)
+                applied = False
+            if not applied:
+                log.info("restarting %s for the new config", name)
+                try:
+                    await sub.stop()
+                except Exception as exc:
+                    log.warning("%s did not stop cleanly: %s", name, exc)
+                self.subsystems.pop(name, None)
+                await self.start_subsystem(name)
+
+    def subsystem_status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in SUBSYSTEMS:
+            sub = self.subsystems.get(name)
+            if sub is not None:
+                try:
+                    status = dict(sub.status())
+                except Exception as exc:
+                    status = {"error": str(exc)}
+                status.setdefault("state", str(getattr(sub, "state", "unknown")))
+                if name in self.subsystem_errors:
+                    status["state"] = State.FAILED.value
+                    status["error"] = self.subsystem_errors[name]
+                out[name] = status
+            elif name in self.subsystem_errors:
+                out[name] = {"state": State.FAILED.value, "error": self.subsystem_errors[name]}
+            elif name not in self.enabled_subsystems():
+                out[name] = {"state": State.DISABLED.value}
+        return out
+
+    # summaries --------------------------------------------------------------
+
+    def sessions_summary(self) -> dict[str, Any]:
+        path = self.instance.sessions_dir() / "sessions.json"
+        recent: list[dict[str, Any]] = []
+        count = 0
+        try:
+            index = json.loads(path.read_text(encoding="utf-8"))
+            entries = index.get("sessions", index) if isinstance(index, dict) else {}
+            if isinstance(entries, dict):
+                count = len(entries)
+                rows = [(k, v.get("updatedAt") if isinstance(v, dict) else None)
+                        for k, v in entries.items()]
+                rows.sort(key=lambda r: -(r[1] or 0))
+                now = now_ms()
+                recent = [{"key": k, "updatedAt": u, "age": (now - u) if u else None}
+                          for k, u in rows[:5]]
+        except (OSError, ValueError):
+            pass
+        return {"path": str(path), "count": count, "recent": recent}
+
+    def channels_summary(self) -> dict[str, Any]:
+        channels = self.subsystem("channels")
+        if channels is not None and hasattr(channels, "health_summary"):
+            try:
+                return dict(channels.health_summary())
+            except Exception as exc:
+                log.warning("channels health failed: %s", exc)
+        return {"channels": {}, "channelOrder": [], "channelLabels": {}}
+
+    def agents_list(self) -> list[dict[str, Any]]:
+        ids = [entry.id for entry in self.config.agents.entries] or ["main"]
+        return [{"agentId": agent_id, "isDefault": i == 0} for i, agent_id in enumerate(ids)]
+
+    def health(self, *, refresh: bool = False) -> dict[str, Any]:
+        if not refresh and self.health_cache and time.monotonic() - self.health_cache_at < protocol.HEALTH_REFRESH_S:
+            return self.health_cache
+        started = time.perf_counter()
+        sessions = self.sessions_summary()
+        summary: dict[str, Any] = {
+            "ok": True, "ts": now_ms(), "durationMs": 0,
+            **self.channels_summary(),
+            "heartbeatSeconds": 0,
+            "defaultAgentId": self.agents_list()[0]["agentId"],
+            "agents": [{**a, "sessions": sessions if a["isDefault"] else
+                        {"path": str(self.instance.sessions_dir(a["agentId"]) / "sessions.json"),
+                         "count": 0, "recent": []}} for a in self.agents_list()],
+            "sessions": sessions,
+        }
+        summary["durationMs"] = int((time.perf_counter() - started) * 1000)
+        self.health_cache, self.health_cache_at = summary, time.monotonic()
+        return summary
+
+    def refresh_health(self) -> dict[str, Any]:
+        summary = self.health(refresh=True)
+        self.broadcast("health", summary)
+        return summary
+
+    def instance_facts(self) -> dict[str, Any]:
+        inst = self.instance
+        return {
+            "profile": inst.profile, "stateDir": str(inst.state_dir),
+            "configPath": str(inst.config_path), "workspace": str(inst.workspace),
+            "pid": os.getpid(), "bind": inst.bind, "host": self.bind_host, "port": inst.port,
+            "controlPort": inst.control_port, "canvasPort": inst.canvas_port,
+            "cdpRange": [inst.cdp_ports.start, inst.cdp_ports.stop - 1],
+            "version": self.version, "startedAt": self.started_at_ms, "uptimeMs": self.uptime_ms,
+            "state": str(self.state),
+        }
+
+    def status(self) -> dict[str, Any]:
+        sessions = self.sessions_summary()
+        channels = self.channels_summary()
+        return {
+            "instance": self.instance_facts(),
+            "heartbeat": {"defaultAgentId": self.agents_list()[0]["agentId"], "agents": []},
+            "channelSummary": [f"{k}: {v.get('state', 'configured')}" if isinstance(v, dict) else k
+                               for k, v in channels.get("channels", {}).items()],
+            "queuedSystemEvents": list(self.system_events[-20:]),
+            "sessions": {"paths": [sessions["path"]], "count": sessions["count"],
+                         "defaults": {"model": _model_name(self.config), "contextTokens": None},
+                         "recent": sessions["recent"],
+                         "byAgent": [{"agentId": "main", "path": sessions["path"],
+                                      "count": sessions["count"], "recent": sessions["recent"]}]},
+            "subsystems": self.subsystem_status(),
+            "connections": len(self.connections),
+        }
+
+
+def _model_name(config: Config) -> str | None:
+    model = config.agents.defaults.model
+    if model is None:
+        return None
+    return model if isinstance(model, str) else model.primary
+
+
+def sys_platform() -> str:
+    return f"{platform.system().lower()} {platform.release()}"

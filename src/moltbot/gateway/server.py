@@ -1,0 +1,260 @@
+"""The gateway's one port: WebSocket protocol v3 and HTTP on one aiohttp app."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from moltbot.errors import MoltbotError
+from moltbot.gateway import handshake, protocol
+from moltbot.gateway.auth import is_local_request
+from moltbot.gateway.connection import Connection
+from moltbot.gateway.methods.registry import MethodCall, MethodError, MethodSpec
+from moltbot.gateway.runtime import GatewayRuntime, sys_platform
+
+log = logging.getLogger("moltbot.gateway.ws")
+
+RUNTIME_KEY = web.AppKey("runtime", GatewayRuntime)
+UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+
+# Modules with `setup_routes(app, runtime)`, loaded when present.
+HTTP_ROUTE_MODULES = (
+    "moltbot.gateway.http.openai",
+    "moltbot.channels.slack.webhook",
+)
+
+SCOPES_FOR = {
+    "read": ("operator.read", "operator.write"),
+    "write": ("operator.write",),
+    "admin": (),
+    "pairing": ("operator.pairing",),
+    "approvals": ("operator.approvals",),
+}
+
+
+def build_app(runtime: GatewayRuntime) -> web.Application:
+    app = web.Application(client_max_size=protocol.MAX_PAYLOAD_BYTES)
+    app[RUNTIME_KEY] = runtime
+    app.router.add_get("/health", health_endpoint)
+    app.router.add_get("/healthz", health_endpoint)
+    for module_name in HTTP_ROUTE_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+        module.setup_routes(app, runtime)
+    app.router.add_route("GET", "/{tail:.*}", root_endpoint)
+    return app
+
+
+async def health_endpoint(request: web.Request) -> web.Response:
+    """Liveness for supervisors and load balancers: no secrets, no auth."""
+    return web.json_response({"ok": True})
+
+
+async def root_endpoint(request: web.Request) -> web.StreamResponse:
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return await websocket_endpoint(request)
+    return await serve_ui(request)
+
+
+async def serve_ui(request: web.Request) -> web.StreamResponse:
+    tail = request.match_info.get("tail", "")
+    root = UI_DIR.resolve()
+    target = (root / tail).resolve() if tail else root / "index.html"
+    if not target.is_relative_to(root):
+        raise web.HTTPNotFound()
+    if target.is_dir():
+        target = target / "index.html"
+    if not target.is_file():
+        if "." in tail.rsplit("/", 1)[-1]:
+            raise web.HTTPNotFound()
+        target = root / "index.html"  # single-page app fallback
+    if not target.is_file():
+        return web.Response(status=503, text="Control UI files are missing from this install.")
+    return web.FileResponse(target, headers={"Cache-Control": "no-cache"})
+
+
+async def websocket_endpoint(request: web.Request) -> web.WebSocketResponse:
+    runtime = request.app[RUNTIME_KEY]
+    ws = web.WebSocketResponse(max_msg_size=protocol.MAX_PAYLOAD_BYTES, autoping=True,
+                               timeout=2.0, compress=False)
+    await ws.prepare(request)
+    conn = Connection(ws, remote=request.remote, local=is_local_request(request.remote, request.headers))
+    try:
+        await _serve_connection(runtime, conn)
+    finally:
+        runtime.connections.pop(conn.conn_id, None)
+        if conn.presence_key:
+            runtime.presence.upsert(conn.presence_key, {"reason": "disconnect"})
+            runtime.presence_changed()
+        await conn.finish()
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def _serve_connection(runtime: GatewayRuntime, conn: Connection) -> None:
+    try:
+        accepted = await handshake.perform(runtime, conn)
+    except handshake.HandshakeFailed as failure:
+        log.debug("handshake from %s failed: %s", conn.remote, failure.reason)
+        if failure.request_id and failure.error:
+            conn.send(protocol.response(failure.request_id, None, failure.error))
+            await conn.flush(0.5)
+        await conn.close(failure.close_code, failure.reason)
+        return
+    runtime.connections[conn.conn_id] = conn
+    log.debug("client %s connected (%s/%s, role %s)", conn.conn_id, conn.client_id, conn.mode,
+              conn.role)
+    conn.send(protocol.response(accepted.request_id, hello_ok(runtime, conn, accepted)))
+    if conn.mode != "cli":
+        client = accepted.params.client
+        conn.presence_key = conn.device_id or client.instance_id or conn.conn_id
+        runtime.presence.upsert(conn.presence_key, {
+            "host": client.display_name, "version": client.version, "platform": client.platform,
+            "deviceFamily": client.device_family, "modelIdentifier": client.model_identifier,
+            "mode": client.mode, "reason": "connect", "deviceId": conn.device_id,
+            "instanceId": client.instance_id, "roles": [conn.role], "scopes": sorted(conn.scopes),
+            "ip": None if conn.local else conn.remote,
+        })
+        runtime.presence_changed()
+    asyncio.get_running_loop().call_soon(runtime.refresh_health)
+
+    tasks: set[asyncio.Task[None]] = set()
+    try:
+        async for message in conn.ws:
+            if message.type == WSMsgType.TEXT:
+                dispatch(runtime, conn, message.data, tasks)
+            elif message.type == WSMsgType.ERROR:
+                break
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+def hello_ok(runtime: GatewayRuntime, conn: Connection, accepted: handshake.Accepted) -> dict[str, Any]:
+    methods = sorted(name for name, spec in runtime.methods.items() if spec.advertise)
+    payload: dict[str, Any] = {
+        "type": "hello-ok",
+        "protocol": protocol.PROTOCOL_VERSION,
+        "server": {"version": runtime.version, "host": socket.gethostname(), "connId": conn.conn_id},
+        "features": {"methods": methods, "events": list(protocol.EVENTS)},
+        "snapshot": {
+            "presence": runtime.presence.entries(),
+            "health": runtime.health_cache or {},
+            "stateVersion": dict(runtime.state_version),
+            "uptimeMs": runtime.uptime_ms,
+            "configPath": str(runtime.instance.config_path),
+            "stateDir": str(runtime.instance.state_dir),
+            "sessionDefaults": {"defaultAgentId": "main", "mainKey": "main",
+                                "mainSessionKey": "agent:main:main", "scope": "per-sender"},
+        },
+        "policy": {"maxPayload": protocol.MAX_PAYLOAD_BYTES,
+                   "maxBufferedBytes": protocol.MAX_BUFFERED_BYTES,
+                   "tickIntervalMs": protocol.TICK_INTERVAL_MS},
+    }
+    if runtime.subsystem("canvas") is not None:
+        payload["canvasHostUrl"] = f"http://127.0.0.1:{runtime.instance.canvas_port}"
+    if accepted.device_token:
+        payload["auth"] = {"deviceToken": accepted.device_token, "role": conn.role,
+                           "scopes": sorted(conn.scopes)}
+    return payload
+
+
+def dispatch(runtime: GatewayRuntime, conn: Connection, data: str, tasks: set[asyncio.Task[None]]) -> None:
+    try:
+        frame = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        log.debug("ignoring non-JSON frame from %s", conn.conn_id)
+        return
+    request_id = frame.get("id") if isinstance(frame, dict) else None
+    problem = _frame_problem(frame)
+    if problem:
+        rid = request_id if isinstance(request_id, str) and request_id else "invalid"
+        conn.send(protocol.response(rid, None, protocol.error_shape(
+            protocol.INVALID_REQUEST, f"invalid request frame: {problem}")))
+        return
+    method = frame["method"]
+    spec = runtime.methods.get(method)
+    denied = authorize(conn, method, spec)
+    if denied:
+        conn.send(protocol.response(request_id, None, denied))
+        return
+    assert spec is not None
+    task = asyncio.create_task(_run(runtime, conn, spec, request_id, frame.get("params")))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+def _frame_problem(frame: Any) -> str | None:
+    if not isinstance(frame, dict):
+        return "expected an object"
+    if frame.get("type") != "req":
+        return "type must be 'req'"
+    if not isinstance(frame.get("id"), str) or not frame["id"]:
+        return "id must be a non-empty string"
+    if not isinstance(frame.get("method"), str) or not frame["method"]:
+        return "method must be a non-empty string"
+    extra = set(frame) - {"type", "id", "method", "params"}
+    if extra:
+        return f"unexpected property '{sorted(extra)[0]}'"
+    return None
+
+
+def authorize(conn: Connection, method: str, spec: MethodSpec | None) -> dict[str, Any] | None:
+    """Upstream's order: role, then scope, then whether the method exists."""
+    def deny(message: str) -> dict[str, Any]:
+        return protocol.error_shape(protocol.INVALID_REQUEST, message)
+
+    if method == "connect":
+        return deny("connect is only valid as the first request")
+    if spec is not None and spec.scope == "node":
+        return None if conn.role == "node" else deny(f"unauthorized role: {conn.role}")
+    if conn.role == "node":
+        return deny("unauthorized role: node")
+    if "operator.admin" in conn.scopes:
+        return None if spec is not None else deny(f"unknown method: {method}")
+    if spec is None or spec.scope == "admin":
+        return deny("missing scope: operator.admin")
+    allowed = SCOPES_FOR[spec.scope]
+    if any(scope in conn.scopes for scope in allowed):
+        return None
+    return deny(f"missing scope: {allowed[0]}")
+
+
+async def _run(runtime: GatewayRuntime, conn: Connection, spec: MethodSpec, request_id: str,
+               raw_params: Any) -> None:
+    from pydantic import ValidationError
+
+    try:
+        try:
+            params = spec.params.model_validate(raw_params if raw_params is not None else {})
+        except ValidationError as exc:
+            raise MethodError(protocol.INVALID_REQUEST,
+                              f"invalid {spec.name} params: {protocol.describe_validation(exc)}") from None
+        payload = await spec.handler(MethodCall(runtime, conn, request_id, spec.name), params)
+        conn.send(protocol.response(request_id, payload))
+    except MethodError as exc:
+        conn.send(protocol.response(request_id, None, exc.shape()))
+    except MoltbotError as exc:
+        code = protocol.UNAVAILABLE if exc.exit_code in (1, 6, 8) else protocol.INVALID_REQUEST
+        conn.send(protocol.response(request_id, None, protocol.error_shape(code, exc.message)))
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("method %s failed", spec.name)
+        conn.send(protocol.response(request_id, None, protocol.error_shape(
+            protocol.UNAVAILABLE, f"{spec.name} failed: {exc}")))
+
+
+__all__ = ["RUNTIME_KEY", "build_app", "hello_ok", "sys_platform"]
