@@ -1,0 +1,154 @@
+"""``api: "anthropic-messages"``: the Anthropic Messages API (and compatible hosts)
+through the ``anthropic`` SDK."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from moltbot.agents.providers.base import (
+    AssistantMessage,
+    Finished,
+    ModelRequest,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallStarted,
+    ToolResultMessage,
+    Usage,
+    UserMessage,
+    kind_for_status,
+    parse_arguments,
+)
+from moltbot.agents.providers.openai_chat import _cause, _is_timeout, _message, _retry_after
+
+DEFAULT_MAX_TOKENS = 8192
+_STOP = {"end_turn": "stop", "tool_use": "toolUse", "max_tokens": "length",
+         "stop_sequence": "stop", "refusal": "error", "pause_turn": "stop"}
+
+
+class AnthropicProvider:
+    def __init__(self, provider_id: str, base_url: str, api_key: str | None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        from anthropic import AsyncAnthropic
+
+        self.provider_id = provider_id
+        self._client = AsyncAnthropic(api_key=api_key or "not-needed", base_url=base_url,
+                                      default_headers=dict(headers or {}), max_retries=0)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        import anthropic
+
+        body: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "messages": to_anthropic_messages(request),
+            "stream": True,
+        }
+        if request.system:
+            body["system"] = request.system
+        if request.tools:
+            body["tools"] = [{"name": t.name, "description": t.description,
+                              "input_schema": dict(t.parameters)} for t in request.tools]
+        client = self._client.with_options(max_retries=request.max_retries,
+                                           timeout=request.timeout)
+        text: list[str] = []
+        blocks: dict[int, dict[str, str]] = {}
+        usage_in = usage_out = cache_read = cache_write = 0
+        stop_reason: str | None = None
+        stopped = False
+        received = False
+        try:
+            stream = await client.messages.create(**body)
+            async with stream:
+                async for event in stream:
+                    received = True
+                    kind = event.type
+                    if kind == "message_start":
+                        u = event.message.usage
+                        usage_in = u.input_tokens or 0
+                        usage_out = u.output_tokens or 0
+                        cache_read = getattr(u, "cache_read_input_tokens", 0) or 0
+                        cache_write = getattr(u, "cache_creation_input_tokens", 0) or 0
+                    elif kind == "content_block_start":
+                        block = event.content_block
+                        if block.type == "tool_use":
+                            blocks[event.index] = {"id": block.id, "name": block.name, "args": ""}
+                            yield ToolCallStarted(block.id, block.name)
+                    elif kind == "content_block_delta":
+                        delta = event.delta
+                        if delta.type == "text_delta" and delta.text:
+                            text.append(delta.text)
+                            yield TextDelta(delta.text)
+                        elif delta.type == "input_json_delta" and event.index in blocks:
+                            blocks[event.index]["args"] += delta.partial_json
+                    elif kind == "message_delta":
+                        stop_reason = event.delta.stop_reason or stop_reason
+                        if event.usage is not None and event.usage.output_tokens is not None:
+                            usage_out = event.usage.output_tokens
+                    elif kind == "message_stop":
+                        stopped = True
+        except ProviderError:
+            raise
+        except anthropic.APIStatusError as exc:
+            raise ProviderError(kind_for_status(exc.status_code), _message(exc),
+                                status=exc.status_code,
+                                retry_after=_retry_after(exc.response.headers)) from None
+        except anthropic.APITimeoutError:
+            raise ProviderError("timeout", f"no answer within {request.timeout:g}s") from None
+        except anthropic.APIConnectionError as exc:
+            kind = "malformed" if received else "connection"  # a stream cut mid-way
+            raise ProviderError(kind, _cause(exc)) from None
+        except anthropic.APIError as exc:  # an "error" event inside the stream
+            raise ProviderError("server", _message(exc)) from None
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ProviderError("malformed", f"unreadable stream: {exc}") from None
+        except Exception as exc:
+            if _is_timeout(exc):
+                raise ProviderError("timeout", f"no data for {request.timeout:g}s") from None
+            raise ProviderError("malformed", f"stream broke: {_cause(exc)}") from None
+        if not stopped:
+            raise ProviderError("malformed", "stream ended before message_stop")
+        calls = []
+        for index in sorted(blocks):
+            block = blocks[index]
+            arguments, error = parse_arguments(block["args"])
+            calls.append(ToolCall(block["id"], block["name"], arguments, error))
+        usage = Usage(usage_in, usage_out, cache_read, cache_write)
+        yield Finished(AssistantMessage("".join(text), tuple(calls)), usage,
+                       "toolUse" if calls else _STOP.get(stop_reason or "", stop_reason or "stop"))
+
+
+def to_anthropic_messages(request: ModelRequest) -> list[dict[str, Any]]:
+    """Messages with strictly alternating roles, as the API requires."""
+    out: list[dict[str, Any]] = []
+
+    def add(role: str, blocks: list[dict[str, Any]]) -> None:
+        if not blocks:
+            return
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+
+    for message in request.messages:
+        if isinstance(message, UserMessage):
+            add("user", [{"type": "text", "text": message.text or "(empty)"}])
+        elif isinstance(message, AssistantMessage):
+            blocks: list[dict[str, Any]] = []
+            if message.text:
+                blocks.append({"type": "text", "text": message.text})
+            blocks.extend({"type": "tool_use", "id": c.id, "name": c.name,
+                           "input": dict(c.arguments)} for c in message.tool_calls)
+            add("assistant", blocks)
+        elif isinstance(message, ToolResultMessage):
+            add("user", [{"type": "tool_result", "tool_use_id": message.tool_call_id,
+                          "content": message.text or "(no output)",
+                          "is_error": message.is_error}])
+    if out and out[0]["role"] != "user":
+        out.insert(0, {"role": "user", "content": [{"type": "text", "text": "(continue)"}]})
+    return out

@@ -1,0 +1,173 @@
+"""What every model provider speaks: messages in, a stream of events out.
+
+A provider turns a :class:`ModelRequest` into an async stream of
+:class:`TextDelta` / :class:`ToolCallStarted` events ending with exactly one
+:class:`Finished`. Every failure is raised as :class:`ProviderError` whose
+``kind`` tells the caller whether another model may succeed (``failover``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from moltbot.errors import MoltbotError
+
+# ---- conversation ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: Mapping[str, Any]
+    error: str | None = None
+    """Set when the model's arguments were not a JSON object (the raw text is kept here)."""
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    text: str
+
+
+@dataclass(frozen=True)
+class AssistantMessage:
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolResultMessage:
+    tool_call_id: str
+    tool_name: str
+    text: str
+    is_error: bool = False
+
+
+Message = UserMessage | AssistantMessage | ToolResultMessage
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    model: str
+    system: str
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    max_tokens: int | None = None
+    max_retries: int = 0
+    timeout: float = 120.0
+
+
+# ---- stream events --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Usage:
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output
+
+    def as_dict(self) -> dict[str, int]:
+        return {"input": self.input, "output": self.output, "cacheRead": self.cache_read,
+                "cacheWrite": self.cache_write, "totalTokens": self.total}
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    message: AssistantMessage
+    usage: Usage = field(default_factory=Usage)
+    stop_reason: str = "stop"
+
+
+StreamEvent = TextDelta | ToolCallStarted | Finished
+
+
+# ---- errors ---------------------------------------------------------------
+
+ErrorKind = Literal["rate_limit", "server", "timeout", "connection", "malformed", "auth",
+                    "billing", "not_found", "bad_request", "unconfigured"]
+
+FAILOVER_KINDS = frozenset({"rate_limit", "server", "timeout", "connection", "malformed",
+                            "auth", "billing", "not_found"})
+
+
+class ProviderError(MoltbotError):
+    """A model call failed. ``failover`` says whether the next model should be tried."""
+
+    def __init__(self, kind: ErrorKind, message: str, *, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def failover(self) -> bool:
+        return self.kind in FAILOVER_KINDS
+
+    def describe(self) -> str:
+        status = f" {self.status}" if self.status else ""
+        return f"{self.kind}{status}: {self.message}"
+
+
+def kind_for_status(status: int) -> ErrorKind:
+    if status == 429:
+        return "rate_limit"
+    if status in (401, 403):
+        return "auth"
+    if status == 402:
+        return "billing"
+    if status == 404:
+        return "not_found"
+    if status in (408, 504):
+        return "timeout"
+    if status >= 500:
+        return "server"
+    return "bad_request"
+
+
+class Provider(Protocol):
+    """One configured provider (a base URL + key), shared by every run."""
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]: ...
+
+    async def close(self) -> None: ...
+
+
+def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
+    """Tool-call arguments as a dict, or ``({}, error)`` when not a JSON object."""
+    import json
+
+    if not raw.strip():
+        return {}, None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        return {}, f"arguments are not valid JSON ({exc.msg}): {raw[:200]}"
+    if not isinstance(value, dict):
+        return {}, f"arguments must be a JSON object, got: {raw[:200]}"
+    return value, None

@@ -1,0 +1,121 @@
+"""A stand-in OpenAI Chat Completions server (the real SSE wire format)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+from tests.fakes.llm_script import Fail, Reply, Script, chunks, dumps, hang_until_gone
+
+
+class FakeOpenAI(Script):
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_get("/v1/models", self._models)
+        return app
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": []})
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append({"body": body, "headers": dict(request.headers)})
+        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided", "invalid_request_error")
+        step = self.next_step(body)
+        if isinstance(step, Fail):
+            kind = "rate_limit_exceeded" if step.status == 429 else "server_error"
+            return _error(step.status, step.message, kind, step.headers)
+        self.active += 1
+        try:
+            if not body.get("stream"):
+                return await self._plain(body, step)
+            return await self._stream(request, body, step)
+        finally:
+            self.active -= 1
+
+    async def _plain(self, body: dict[str, Any], step: Reply) -> web.Response:
+        await asyncio.sleep(step.first_delay)
+        message: dict[str, Any] = {"role": "assistant", "content": step.text}
+        if step.tool_calls:
+            message["tool_calls"] = [
+                {"id": f"call_{i}", "type": "function",
+                 "function": {"name": name, "arguments": dumps(args)}}
+                for i, (name, args) in enumerate(step.tool_calls)]
+        return web.json_response({
+            "id": f"chatcmpl-{uuid.uuid4().hex[:10]}", "object": "chat.completion",
+            "created": int(time.time()), "model": body.get("model"),
+            "choices": [{"index": 0, "message": message,
+                         "finish_reason": "tool_calls" if step.tool_calls else "stop"}],
+            "usage": {"prompt_tokens": step.usage[0], "completion_tokens": step.usage[1],
+                      "total_tokens": sum(step.usage)}})
+
+    async def _stream(self, request: web.Request, body: dict[str, Any],
+                      step: Reply) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        if step.hang:
+            await hang_until_gone(request)
+            return response
+        cid = f"chatcmpl-{uuid.uuid4().hex[:10]}"
+        created = int(time.time())
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            data = {"id": cid, "object": "chat.completion.chunk", "created": created,
+                    "model": body.get("model"),
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return f"data: {dumps(data)}\n\n".encode()
+
+        await asyncio.sleep(step.first_delay)
+        await response.write(chunk({"role": "assistant", "content": ""}))
+        pieces = chunks(step.text, step.chunk_chars)
+        for index, piece in enumerate(pieces):
+            if index and step.chunk_delay:
+                await asyncio.sleep(step.chunk_delay)
+            await response.write(chunk({"content": piece}))
+            if step.cut and index >= len(pieces) // 2:
+                return await _cut(request, response, step.cut)
+        if step.cut:
+            return await _cut(request, response, step.cut)
+        for i, (name, args) in enumerate(step.tool_calls):
+            raw = step.raw_arguments if (i == 0 and step.raw_arguments is not None) \
+                else dumps(args)
+            await response.write(chunk({"tool_calls": [{
+                "index": i, "id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",
+                "function": {"name": name, "arguments": ""}}]}))
+            for part in chunks(raw, 10):
+                await response.write(chunk({"tool_calls": [{
+                    "index": i, "function": {"arguments": part}}]}))
+        await response.write(chunk({}, "tool_calls" if step.tool_calls else "stop"))
+        usage = {"prompt_tokens": step.usage[0], "completion_tokens": step.usage[1],
+                 "total_tokens": sum(step.usage)}
+        final = {"id": cid, "object": "chat.completion.chunk", "created": created,
+                 "model": body.get("model"), "choices": [], "usage": usage}
+        await response.write(f"data: {dumps(final)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+async def _cut(request: web.Request, response: web.StreamResponse,
+               how: str) -> web.StreamResponse:
+    if how == "abort" and request.transport is not None:
+        request.transport.abort()
+    else:
+        await response.write_eof()
+    return response
+
+
+def _error(status: int, message: str, kind: str,
+           headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"message": message, "type": kind, "code": kind}},
+                             status=status, headers=headers)
