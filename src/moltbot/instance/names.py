@@ -19,4 +19,6 @@ class ServiceNames:
 def service_names(profile: str) -> ServiceNames:
     if profile.lower() == "default":
         return ServiceNames("moltbot-gateway", "bot.molt.gateway", "Moltbot Gateway")
-    return ServiceNames(f"moltbot-gateway-{profile}", f"bot.molt.{profile}", f"Moltbot Gateway ({profile})")
+    return ServiceNames(
+        f"moltbot-gateway-{profile}", f"bot.molt.{profile}", f"Moltbot Gateway ({profile})"
+    )

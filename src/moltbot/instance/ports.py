@@ -55,7 +55,9 @@ def blocks_overlap(a: int, b: int) -> bool:
     return abs(a - b) < BLOCK_SIZE
 
 
-def choose_free_base(profile: str, taken_bases: Iterable[int], taken_ports: Iterable[int] = ()) -> int:
+def choose_free_base(
+    profile: str, taken_bases: Iterable[int], taken_ports: Iterable[int] = ()
+) -> int:
     """A named profile's base: its own slot, else the next slot whose whole block is
     clear of every known instance's block and every used port."""
     bases = list(taken_bases)
@@ -65,7 +67,8 @@ def choose_free_base(profile: str, taken_bases: Iterable[int], taken_ports: Iter
         candidates = [preferred]
     else:
         start = _slot(profile)
-        candidates = [NAMED_FIRST + NAMED_STEP * ((start + i) % NAMED_SLOTS) for i in range(NAMED_SLOTS)]
+        candidates = [NAMED_FIRST + NAMED_STEP * ((start + i) % NAMED_SLOTS)
+                      for i in range(NAMED_SLOTS)]
     for base in candidates:
         block = range(base, base + BLOCK_SIZE)
         if all(not blocks_overlap(base, other) for other in bases) and not used.intersection(block):

@@ -19,9 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from moltbot.config.schema import Config
-from moltbot.config.store import read_config
 from moltbot.errors import MoltbotError
-from moltbot.instance.resolve import Identity, Instance, Invocation, resolve_identity, resolve_instance
+from moltbot.instance import env as envvars
+from moltbot.instance.resolve import (
+    Identity,
+    Instance,
+    Invocation,
+    resolve_identity,
+    resolve_instance,
+)
 
 STATE_DIR_GLOBS = (".clawdbot", ".clawdbot-*", ".moltbot", ".moltbot-*")
 
@@ -51,8 +57,14 @@ def service_dirs(home: Path) -> tuple[Path, ...]:
 
 
 def discover(home: Path, env: Mapping[str, str] | None = None) -> list[KnownInstance]:
-    """Every instance on the host, sorted by base port then state dir."""
-    env = env or {}
+    """Every instance on the host, sorted by base port then state dir.
+
+    ``env`` is used only to substitute ``${VAR}`` references in the instances'
+    config files (a reference to an unset variable is kept as written). A state
+    dir that holds nothing of an instance (say ``~/.clawdbot`` holding only the
+    seed's ``main.json``) is not an instance.
+    """
+    env = dict(env or {})
     found: dict[Path, dict[str, Any]] = {}
 
     def note(state_dir: Path, source: str, identity_env: dict[str, str], unit: Path | None) -> None:
@@ -65,18 +77,34 @@ def discover(home: Path, env: Mapping[str, str] | None = None) -> list[KnownInst
 
     for pattern in STATE_DIR_GLOBS:
         for path in sorted(home.glob(pattern)):
-            if path.is_dir() and (path.name.count(".") == 1):
-                note(path, "state-dir", {"CLAWDBOT_STATE_DIR": str(path)}, None)
+            if path.is_dir() and path.name.count(".") == 1:
+                note(path, "state-dir", {}, None)
     for unit in _service_files(home):
-        service_env = read_service_environment(unit)
-        state = service_env.get("CLAWDBOT_STATE_DIR") or service_env.get("MOLTBOT_STATE_DIR")
-        if state:
-            keep = {k: v for k, v in service_env.items()
-                    if k.endswith(("_STATE_DIR", "_CONFIG_PATH", "_PROFILE", "_GATEWAY_PORT"))}
-            note(Path(state), f"service:{unit.name}", keep, unit)
+        service_env = {key: value for key, value in read_service_environment(unit).items()
+                       if _is_identity_variable(key)}
+        where = {k: v for k, v in service_env.items() if not k.endswith("_GATEWAY_PORT")}
+        try:  # the state dir does not depend on the port, which _load checks
+            identity = resolve_identity(Invocation(), where, home)
+        except MoltbotError:
+            continue  # e.g. an invalid profile name: the unit names no instance we can use
+        note(identity.state_dir, f"service:{unit.name}", service_env, unit)
 
-    instances = [_load(home, state_dir, entry) for state_dir, entry in found.items()]
+    instances = [_load(home, state_dir, entry, env) for state_dir, entry in found.items()]
+    instances = [known for known in instances
+                 if known.service_files or _holds_an_instance(known.instance)]
     return sorted(instances, key=lambda k: (k.instance.port, str(k.instance.state_dir)))
+
+
+def _is_identity_variable(name: str) -> bool:
+    return any(name == prefix + variable for prefix in envvars.PREFIXES
+               for variable in envvars.IDENTITY_NAMES)
+
+
+def _holds_an_instance(instance: Instance) -> bool:
+    return any(path.exists() for path in (
+        instance.config_path, instance.runtime_file, instance.lock_file, instance.agents_root,
+        instance.credentials_dir, instance.identity_dir, instance.logs_dir,
+    ))
 
 
 def _service_files(home: Path) -> Iterable[Path]:
@@ -107,26 +135,42 @@ def read_service_environment(path: Path) -> dict[str, str]:
         return {}
 
 
-def _load(home: Path, state_dir: Path, entry: dict[str, Any]) -> KnownInstance:
-    identity_env = dict(entry["env"])
-    identity_env["CLAWDBOT_STATE_DIR"] = str(state_dir)
-    identity = resolve_identity(Invocation(), identity_env, home)
-    config, error = _lenient_config(identity)
+def _load(home: Path, state_dir: Path, entry: dict[str, Any],
+          env: Mapping[str, str]) -> KnownInstance:
+    identity_env = {key: value for key, value in entry["env"].items()
+                    if not key.endswith("STATE_DIR")}
+    identity_env["MOLTBOT_STATE_DIR"] = str(state_dir)
+    error: str | None = None
+    try:
+        identity = resolve_identity(Invocation(), identity_env, home)
+    except MoltbotError as exc:  # e.g. a malformed port in a service file
+        error = exc.message
+        identity_env = {"MOLTBOT_STATE_DIR": str(state_dir)}
+        identity = resolve_identity(Invocation(), identity_env, home)
+    config, config_error = _lenient_config(identity, env)
     instance = resolve_instance(identity, config, identity_env)
     return KnownInstance(
         instance=instance,
         sources=tuple(entry["sources"]),
-        config_error=error,
+        config_error=error or config_error,
         runtime=read_runtime(instance),
         service_files=tuple(entry["units"]),
     )
 
 
-def _lenient_config(identity: Identity) -> tuple[Config, str | None]:
+def _lenient_config(identity: Identity, env: Mapping[str, str]) -> tuple[Config, str | None]:
+    """Another instance's config: unknown keys and unset ``${VAR}`` are tolerated;
+    an unreadable or invalid file yields defaults plus the error."""
+    from moltbot.config.store import read_raw, validate
+
     try:
-        return read_config(identity.config_path, {}, strict=False).config, None
+        _, data = read_raw(identity.config_path)
+        return validate(data, env, str(identity.config_path), strict=False,
+                        missing_env="keep")[0], None
     except MoltbotError as exc:
         return Config(), exc.message
+    except OSError as exc:
+        return Config(), f"cannot read {identity.config_path}: {exc.strerror}"
 
 
 def read_runtime(instance: Instance) -> dict[str, Any] | None:

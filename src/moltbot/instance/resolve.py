@@ -139,6 +139,8 @@ class Instance:
 
 
 def validate_profile(name: str, *, source: str = "--profile") -> str:
+    """``name`` if it is a valid profile name (``default`` in any case → ``default``),
+    else :class:`UsageError` naming ``source``."""
     if not name:
         raise UsageError(f"{source} requires a value")
     if not PROFILE_PATTERN.match(name):
@@ -146,7 +148,7 @@ def validate_profile(name: str, *, source: str = "--profile") -> str:
             f"invalid profile {name!r} from {source}: use letters, digits, '_' and '-' only "
             "(at most 64 characters, starting with a letter or digit)"
         )
-    return name
+    return "default" if name.lower() == "default" else name
 
 
 def default_state_dir(home: Path, profile: str) -> Path:
@@ -206,8 +208,7 @@ def resolve_identity(invocation: Invocation, env: Mapping[str, str], home: Path)
             raise UsageError("--dev cannot be combined with --profile other than dev")
         flag_profile = "dev"
     if flag_profile is not None:
-        validate_profile(flag_profile)
-        return _identity_from_profile_flag(flag_profile, env, home)
+        return _identity_from_profile_flag(validate_profile(flag_profile), env, home)
 
     env_profile = envvars.lookup(env, "PROFILE")
     env_state = envvars.lookup(env, "STATE_DIR")
@@ -292,7 +293,8 @@ def resolve_instance(
         canvas = _parse_port(*env_canvas)
     else:
         canvas = config.canvas_host.port or ports.canvas_port(port)
-    canvas_root = _expand(config.canvas_host.root, home) if config.canvas_host.root else workspace / "canvas"
+    canvas_root = (_expand(config.canvas_host.root, home) if config.canvas_host.root
+                   else workspace / "canvas")
     explicit = tuple(
         (name, profile.cdp_port)
         for name, profile in sorted(config.browser.profiles.items())

@@ -1,11 +1,14 @@
 """`setup`: create (or complete) an instance: config, state dir, workspace.
 
-Idempotent: existing values and files are kept and reported as kept. Nothing is
-written when the chosen port or paths clash with another instance on the host.
+Idempotent: existing values and files are kept and reported as kept; a value
+given explicitly (``--port``, ``--workspace``) replaces a different stored one and
+is reported as changed. Nothing is written when the chosen port or paths clash
+with another instance on the host (:class:`ConflictError`).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 from collections.abc import Mapping
@@ -14,11 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from moltbot.agents.workspace import ensure_workspace
-from moltbot.config.store import read_config, update_config
-from moltbot.errors import ConflictError
+from moltbot.config import keypath
+from moltbot.config.store import read_config, update_config, validate
+from moltbot.errors import ConflictError, NotFoundError
 from moltbot.instance import ports
 from moltbot.instance.registry import KnownInstance, discover, others
-from moltbot.instance.resolve import Identity, Instance, Invocation, resolve_instance
+from moltbot.instance.resolve import (
+    Identity,
+    Instance,
+    Invocation,
+    default_workspace,
+    resolve_instance,
+)
 
 
 @dataclass
@@ -27,6 +37,7 @@ class SetupReport:
     created: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         inst = self.instance
@@ -45,6 +56,23 @@ class SetupReport:
         }
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One config value setup wants. ``current`` is the stored value (None: unset);
+    ``force`` replaces a different stored value (an explicit flag)."""
+
+    key: str
+    current: Any
+    wanted: Any
+    force: bool = False
+
+    @property
+    def action(self) -> str:
+        if self.current is None:
+            return "create"
+        return "change" if self.force and self.current != self.wanted else "keep"
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -58,7 +86,7 @@ def choose_port(identity: Identity, neighbours: list[KnownInstance]) -> int:
     """A new instance's base port: its profile's slot, clear of every known block."""
     return ports.choose_free_base(
         identity.profile,
-        [k.instance.port for k in neighbours],
+        [base for k in neighbours for base in {k.instance.port, k.live_port}],
         [p for k in neighbours for p in k.instance.used_ports],
     )
 
@@ -68,40 +96,76 @@ def check_port(port: int, neighbours: list[KnownInstance], me: Instance | None =
     derived ports are used by another instance."""
     mine = set(me.used_ports) if me else {port, ports.control_port(port), ports.canvas_port(port)}
     for other in neighbours:
-        theirs = set(other.instance.used_ports)
-        close = abs(other.instance.port - port) < ports.MIN_BASE_SPACING
+        theirs = set(other.instance.used_ports) | {other.live_port}
+        close = [base for base in {other.instance.port, other.live_port}
+                 if abs(base - port) < ports.MIN_BASE_SPACING]
         shared = sorted(mine & theirs)
-        if close or shared:
-            detail = f"port {shared[0]} is used by both" if shared else (
-                f"base ports {port} and {other.instance.port} are closer than "
-                f"{ports.MIN_BASE_SPACING}")
-            raise ConflictError(
-                f"port {port} clashes with {describe(other)}: {detail}",
-                hint="choose a base port at least 20 (better 111) away, e.g. "
-                f"--port {ports.choose_free_base('x', [k.instance.port for k in neighbours])}",
-            )
+        if not (close or shared):
+            continue
+        if shared:
+            detail = f"port {shared[0]} would be used by both"
+        else:
+            detail = (f"base ports {port} and {close[0]} are closer than "
+                      f"{ports.MIN_BASE_SPACING}")
+        profile = me.profile if me else "x"
+        suggestion = ports.choose_free_base(
+            profile if profile not in ("default", "dev") else "x",
+            [base for k in neighbours for base in {k.instance.port, k.live_port}],
+            [p for k in neighbours for p in k.instance.used_ports],
+        )
+        raise ConflictError(
+            f"port {port} clashes with {describe(other)}: {detail}",
+            hint=f"choose a base port at least {ports.MIN_BASE_SPACING} (better "
+            f"{ports.BLOCK_SIZE}) away from other instances, e.g. --port {suggestion}",
+        )
 
 
 def check_paths(me: Instance, neighbours: list[KnownInstance]) -> None:
+    """Refuse a config file, state dir or workspace shared with (or nested in) another
+    instance's."""
     for other in neighbours:
         inst = other.instance
         if inst.config_path.resolve() == me.config_path.resolve():
-            raise ConflictError(f"config {me.config_path} is already used by {describe(other)}")
-        if inst.workspace.resolve() == me.workspace.resolve():
             raise ConflictError(
-                f"workspace {me.workspace} is already used by {describe(other)}",
-                hint=f"pass --workspace {me.workspace}-{me.profile}",
+                f"config {me.config_path} is already used by {describe(other)}",
+                hint="use another --profile, or another CLAWDBOT_CONFIG_PATH",
             )
-        if _inside(me.workspace, inst.state_dir) or _inside(inst.workspace, me.state_dir):
-            raise ConflictError(f"workspace {me.workspace} overlaps the state of {describe(other)}")
+        for mine_label, mine in (("workspace", me.workspace), ("state dir", me.state_dir)):
+            for their_label, theirs in (("workspace", inst.workspace),
+                                        ("state dir", inst.state_dir)):
+                if mine_label == their_label == "state dir":
+                    continue  # distinct by construction (the registry's key)
+                if _overlap(mine, theirs):
+                    hint = (f"pass another --workspace, e.g. --workspace "
+                            f"{_free_workspace(me, neighbours)}"
+                            if mine_label == "workspace" else "use another --profile")
+                    relation = "is" if mine.resolve() == theirs.resolve() else "overlaps"
+                    raise ConflictError(
+                        f"{mine_label} {mine} {relation} the {their_label} of {describe(other)}",
+                        hint=hint,
+                    )
 
 
-def _inside(path: Path, parent: Path) -> bool:
+def _free_workspace(me: Instance, neighbours: list[KnownInstance]) -> Path:
+    """A workspace path for ``me`` that no other instance's paths overlap."""
+    for suffix in ("", *(f"-{n}" for n in range(2, 100))):
+        candidate = default_workspace(me.home, me.profile + suffix)
+        if not any(_overlap(candidate, other.instance.workspace)
+                   or _overlap(candidate, other.instance.state_dir) for other in neighbours):
+            return candidate
+    return default_workspace(me.home, me.profile)
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
+def _stored(data: dict[str, Any], key: str) -> Any:
     try:
-        path.resolve().relative_to(parent.resolve())
-        return True
-    except ValueError:
-        return False
+        return keypath.get(data, keypath.parse(key))
+    except NotFoundError:
+        return None
 
 
 def setup_instance(
@@ -111,81 +175,65 @@ def setup_instance(
     port: int | None = None,
     workspace: Path | None = None,
 ) -> SetupReport:
+    """Create or complete the instance ``identity`` names (see the module doc)."""
     snapshot = read_config(identity.config_path, env)
-    neighbours = others(discover(identity.home, env), _provisional(identity, snapshot, env))
-    gateway = snapshot.data.get("gateway") if isinstance(snapshot.data.get("gateway"), dict) else {}
+    data = snapshot.data
+    current = resolve_instance(identity, snapshot.config, env)
+    neighbours = others(discover(identity.home, env), current)
+
     requested_port = port or identity.env_port
-    chosen_port = requested_port or gateway.get("port") or choose_port(identity, neighbours)
+    stored_port = _stored(data, "gateway.port")
+    password = _stored(data, "gateway.auth.password")
+    secret = ("gateway.auth.password", password) if password and not _stored(
+        data, "gateway.auth.token") else ("gateway.auth.token", _stored(data, "gateway.auth.token"))
+    plan = [
+        Setting("gateway.mode", _stored(data, "gateway.mode"), "local"),
+        Setting("gateway.port", stored_port,
+                requested_port or stored_port or choose_port(identity, neighbours),
+                force=requested_port is not None),
+        Setting(secret[0], secret[1], secret[1] or new_token()),
+        Setting("agents.defaults.workspace", _stored(data, "agents.defaults.workspace"),
+                str(workspace) if workspace else str(current.workspace),
+                force=workspace is not None),
+    ]
+    updates = {s.key: s.wanted for s in plan if s.action != "keep"}
 
-    updates: dict[str, Any] = {}
-    changed: list[str] = []
-    kept: list[str] = []
-
-    def want(key: str, current: Any, value: Any, *, replace: bool) -> None:
-        if current is None:
-            updates[key] = value
-        elif replace and current != value:
-            updates[key] = value
-            changed.append(f"{key}: {current} -> {value}")
-        else:
-            kept.append(key)
-
-    auth = gateway.get("auth") if isinstance(gateway.get("auth"), dict) else {}
-    defaults = (snapshot.data.get("agents") or {}).get("defaults") or {}
-    want("gateway.mode", gateway.get("mode"), "local", replace=False)
-    want("gateway.port", gateway.get("port"), chosen_port, replace=requested_port is not None)
-    if auth.get("token") or auth.get("password"):
-        kept.append("gateway.auth")
-    else:
-        updates["gateway.auth.token"] = new_token()
-    workspace_value = str(workspace) if workspace else None
-    want("agents.defaults.workspace", defaults.get("workspace"),
-         workspace_value or str(_provisional(identity, snapshot, env).workspace),
-         replace=workspace_value is not None)
-
-    from moltbot.config.keypath import parse, set_
-
-    planned = dict(snapshot.data)
-    merged = _deep_copy(planned)
+    planned = copy.deepcopy(data)
     for key, value in updates.items():
-        set_(merged, parse(key), value)
-    from moltbot.config.store import validate
-
-    config, _ = validate(merged, env, str(identity.config_path))
+        keypath.set_(planned, keypath.parse(key), value)
+    config, warnings = validate(planned, env, str(identity.config_path))
     instance = resolve_instance(identity, config, env, Invocation(port=port))
     check_port(instance.port, neighbours, instance)
     check_paths(instance, neighbours)
 
-    created: list[str] = []
-    _ensure_dir(identity.state_dir, created)
+    report = SetupReport(instance, warnings=list(warnings))
+    for setting in plan:
+        if setting.action == "create":
+            report.created.append(f"config {setting.key}")
+        elif setting.action == "change":
+            report.changed.append(f"{setting.key}: {setting.current} -> {setting.wanted}")
+        else:
+            report.kept.append(f"config {setting.key}")
+
+    _ensure_dir(identity.state_dir, report)
     if updates or not snapshot.exists:
-        def mutate(data: dict[str, Any]) -> None:
+        def apply(stored: dict[str, Any]) -> None:
             for key, value in updates.items():
-                set_(data, parse(key), value)
+                keypath.set_(stored, keypath.parse(key), value)
 
-        update_config(identity.config_path, mutate, env, base_hash=snapshot.hash or "")
-        created.extend(f"config {k}" for k in updates if f"{k}:" not in " ".join(changed))
+        update_config(identity.config_path, apply, env, base_hash=snapshot.hash or "")
     for directory in (instance.sessions_dir(), instance.credentials_dir, instance.logs_dir):
-        _ensure_dir(directory, created)
-    report = ensure_workspace(instance.workspace)
-    created.extend(f"workspace {name}" for name in report.created)
-    kept.extend(f"workspace {name}" for name in report.kept)
-    return SetupReport(instance, created, kept, changed)
+        _ensure_dir(directory, report)
+    files = ensure_workspace(instance.workspace)
+    report.created.extend(f"workspace {name}" for name in files.created)
+    report.kept.extend(f"workspace {name}" for name in files.kept)
+    return report
 
 
-def _provisional(identity: Identity, snapshot: Any, env: Mapping[str, str]) -> Instance:
-    return resolve_instance(identity, snapshot.config, env)
-
-
-def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    return json.loads(json.dumps(data))
-
-
-def _ensure_dir(path: Path, created: list[str]) -> None:
+def _ensure_dir(path: Path, report: SetupReport) -> None:
     if path.is_dir():
+        report.kept.append(str(path))
         return
     path.mkdir(parents=True, mode=0o700, exist_ok=True)
     os.chmod(path, 0o700)
-    created.append(str(path))
+    report.created.append(str(path))
