@@ -59,7 +59,7 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
     nonce = secrets.token_hex(16)
     conn.send(protocol.event("connect.challenge", {"nonce": nonce, "ts": int(time.time() * 1000)}))
     try:
-        message = await asyncio.wait_for(conn.ws.receive(), protocol.HANDSHAKE_TIMEOUT_S)
+        message = await asyncio.wait_for(conn.ws.receive(), runtime.handshake_timeout_s)
     except TimeoutError:
         raise HandshakeFailed(protocol.CLOSE_NORMAL, "handshake timeout") from None
     if message.type == WSMsgType.ERROR:

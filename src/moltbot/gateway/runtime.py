@@ -64,6 +64,7 @@ class GatewayRuntime:
         self.health_cache: dict[str, Any] | None = None
         self.health_cache_at = 0.0
         self.bind_host = "127.0.0.1"
+        self.handshake_timeout_s = _handshake_timeout(env)
         self.state = State.CREATED
         self.presence.upsert("gateway-self", {
             "host": socket.gethostname(), "version": self.version, "platform": sys_platform(),
@@ -141,6 +142,10 @@ class GatewayRuntime:
                 return
             self.subsystem_errors[name] = f"import failed: {exc}"
             log.error("subsystem %s failed to import: %s", name, exc)
+            return
+        except Exception as exc:  # a broken subsystem must not take the gateway down
+            self.subsystem_errors[name] = f"import failed: {exc}"
+            log.exception("subsystem %s failed to import", name)
             return
         try:
             sub = getattr(module, class_name)(self.subsystem_context(name))
@@ -296,6 +301,16 @@ def _model_name(config: Config) -> str | None:
     if model is None:
         return None
     return model if isinstance(model, str) else model.primary
+
+
+def _handshake_timeout(env: Mapping[str, str]) -> float:
+    from moltbot.instance import env as envvars
+
+    value = envvars.get(env, "HANDSHAKE_TIMEOUT_MS")
+    try:
+        return max(0.05, int(value) / 1000) if value else protocol.HANDSHAKE_TIMEOUT_S
+    except ValueError:
+        return protocol.HANDSHAKE_TIMEOUT_S
 
 
 def sys_platform() -> str:

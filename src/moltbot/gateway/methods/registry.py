@@ -12,6 +12,7 @@ answer with an error frame; anything else becomes ``UNAVAILABLE``.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,6 +22,8 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     from moltbot.gateway.connection import Connection
     from moltbot.gateway.runtime import GatewayRuntime
+
+log = logging.getLogger("moltbot.gateway.methods")
 
 Scope = Literal["read", "write", "admin", "node", "pairing", "approvals"]
 
@@ -118,5 +121,7 @@ def load_families(families: tuple[str, ...] = FAMILIES) -> dict[str, MethodSpec]
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name != module:
-                raise
+                log.exception("method family %s failed to import; its methods are missing", module)
+        except Exception:  # one broken family must not take the gateway down
+            log.exception("method family %s failed to import; its methods are missing", module)
     return dict(_TABLE)

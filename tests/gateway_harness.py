@@ -1,0 +1,287 @@
+"""Real gateway subprocesses and a protocol-v3 test client, for every test area.
+
+    gw = start_gateway(home, "main")          # runs `python -m moltbot --profile main gateway`
+    async with ws_client(gw.url, gw.token) as client:
+        hello = client.hello
+        payload = await client.call("health")
+    gw.stop()                                  # SIGTERM, waits, returns the exit code
+
+Gateways are always stopped by the fixtures that start them (see tests/gateway/conftest.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+
+def free_port_block(span: int = 5) -> int:
+    """A base port whose base..base+span-1 are all free now (not a guarantee later)."""
+    for _ in range(500):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + span >= 65000:
+            continue
+        ok = True
+        for port in range(base, base + span):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free port block")
+
+
+@dataclass
+class GatewayProcess:
+    proc: subprocess.Popen[str]
+    home: Path
+    profile: str | None
+    state_dir: Path
+    port: int
+    token: str
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def runtime(self) -> dict[str, Any]:
+        return json.loads((self.state_dir / "gateway.json").read_text(encoding="utf-8"))
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def moltbot_env(home: Path, extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MOLTBOT_", "CLAWDBOT_", "OPENCLAW_"))}
+    env.update(HOME=str(home), NO_COLOR="1", PYTHONUNBUFFERED="1")
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def launch_gateway(home: Path, profile: str | None = None, *, port: int | None = None,
+                   args: Sequence[str] = (), env: Mapping[str, str | None] | None = None,
+                   log_name: str | None = None) -> tuple[subprocess.Popen[str], Path]:
+    """Start `moltbot [--profile P] gateway ...` without waiting for it."""
+    command = [sys.executable, "-m", "moltbot"]
+    if profile:
+        command += ["--profile", profile]
+    command += ["gateway"]
+    if port is not None:
+        command += ["--port", str(port)]
+    command += list(args)
+    log_path = home / f"{log_name or 'gateway-' + (profile or 'default')}-{time.monotonic_ns()}.log"
+    handle = log_path.open("w")
+    proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, text=True,
+                            env=moltbot_env(home, env), cwd=home, start_new_session=True)
+    handle.close()
+    return proc, log_path
+
+
+def state_dir_for(home: Path, profile: str | None, env: Mapping[str, str | None] | None) -> Path:
+    for prefix in ("MOLTBOT_", "CLAWDBOT_", "OPENCLAW_"):
+        value = (env or {}).get(prefix + "STATE_DIR")
+        if value:
+            return Path(value).expanduser()
+    return home / (f".clawdbot-{profile}" if profile and profile != "default" else ".clawdbot")
+
+
+def start_gateway(home: Path, profile: str | None = "main", *, port: int | None = None,
+                  args: Sequence[str] = (), env: Mapping[str, str | None] | None = None,
+                  timeout: float = 30.0) -> GatewayProcess:
+    """Start a gateway and wait until it answers /health. Raises with its output on failure."""
+    port = port or free_port_block()
+    proc, log_path = launch_gateway(home, profile, port=port, args=args, env=env)
+    state_dir = state_dir_for(home, profile, env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gateway exited {proc.returncode}:\n{log_path.read_text()}")
+        runtime = state_dir / "gateway.json"
+        if runtime.exists() and _health_ok(port):
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        raise RuntimeError(f"gateway did not come up:\n{log_path.read_text()}")
+    config_path = Path(json.loads(runtime.read_text())["configPath"])
+    token = json.loads(config_path.read_text())["gateway"]["auth"]["token"]
+    return GatewayProcess(proc, home, profile, state_dir, port, token, log_path,
+                          dict(moltbot_env(home, env)))
+
+
+def _health_ok(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=0.5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def connect_params(token: str | None = None, *, client_id: str = "test", mode: str = "test",
+                   **extra: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "minProtocol": 3, "maxProtocol": 3,
+        "client": {"id": client_id, "version": "1.0", "platform": "test", "mode": mode},
+    }
+    if token is not None:
+        params["auth"] = {"token": token}
+    params.update(extra)
+    return params
+
+
+class WsClient:
+    """A protocol-v3 client on aiohttp, keeping every event it receives."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.hello: dict[str, Any] = {}
+        self.challenge: dict[str, Any] = {}
+        self.events: list[dict[str, Any]] = []
+        self._ids = itertools.count(1)
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._extra: dict[str, list[dict[str, Any]]] = {}
+        self._event_waiters: list[tuple[Any, asyncio.Future[dict[str, Any]]]] = []
+        self._reader: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
+
+    async def handshake(self, params: dict[str, Any]) -> dict[str, Any]:
+        message = await self.ws.receive_json(timeout=10)
+        assert message["event"] == "connect.challenge", message
+        self.challenge = message["payload"]
+        await self.ws.send_json({"type": "req", "id": "connect", "method": "connect",
+                                 "params": params})
+        response = await self.ws.receive_json(timeout=10)
+        if not response.get("ok"):
+            raise ConnectRefused(response)
+        self.hello = response["payload"]
+        self._reader = asyncio.create_task(self._read())
+        return self.hello
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                frame = json.loads(message.data)
+                if frame.get("type") == "res":
+                    future = self._pending.pop(frame["id"], None)
+                    if future and not future.done():
+                        future.set_result(frame)
+                    else:
+                        self._extra.setdefault(frame["id"], []).append(frame)
+                elif frame.get("type") == "event":
+                    self.events.append(frame)
+                    for match, waiter in list(self._event_waiters):
+                        if not waiter.done() and match(frame):
+                            waiter.set_result(frame)
+        finally:
+            self.closed.set()
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("closed"))
+
+    async def request(self, method: str, params: Any = None, *, timeout: float = 10) -> dict[str, Any]:
+        request_id = f"r{next(self._ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        frame: dict[str, Any] = {"type": "req", "id": request_id, "method": method}
+        if params is not None:
+            frame["params"] = params
+        await self.ws.send_json(frame)
+        return await asyncio.wait_for(future, timeout)
+
+    async def call(self, method: str, params: Any = None, *, timeout: float = 10) -> Any:
+        frame = await self.request(method, params, timeout=timeout)
+        if not frame["ok"]:
+            raise MethodFailed(frame["error"])
+        return frame.get("payload")
+
+    async def wait_event(self, match: Any, timeout: float = 10) -> dict[str, Any]:
+        for frame in self.events:
+            if match(frame):
+                return frame
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._event_waiters.append((match, future))
+        return await asyncio.wait_for(future, timeout)
+
+    def second_response(self, request_id: str) -> list[dict[str, Any]]:
+        return self._extra.get(request_id, [])
+
+
+class ConnectRefused(Exception):
+    def __init__(self, response: dict[str, Any]) -> None:
+        super().__init__(response.get("error", {}).get("message"))
+        self.response = response
+
+
+class MethodFailed(Exception):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message"))
+        self.error = error
+
+
+@contextlib.asynccontextmanager
+async def ws_client(url: str, token: str | None, **params: Any) -> AsyncIterator[WsClient]:
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url, max_msg_size=0) as ws:
+            client = WsClient(ws)
+            await client.handshake(connect_params(token, **params))
+            try:
+                yield client
+            finally:
+                if client._reader:
+                    client._reader.cancel()
