@@ -16,24 +16,43 @@ def test_lookup_precedence_and_empty_values() -> None:
 
 def test_disagreements_for_doctor() -> None:
     assert envvars.disagreements({"MOLTBOT_X": "a", "OPENCLAW_X": "b"}, "X") == [
-        ("MOLTBOT_X", "a"), ("OPENCLAW_X", "b")]
+        ("MOLTBOT_X", "a"),
+        ("OPENCLAW_X", "b"),
+    ]
     assert envvars.disagreements({"MOLTBOT_X": "a", "OPENCLAW_X": "a"}, "X") == []
     assert envvars.disagreements({"CLAWDBOT_X": "a"}, "X") == []
 
 
 def test_children_do_not_inherit_identity_or_secrets() -> None:
-    env = {f"{p}{n}": "v" for p in envvars.PREFIXES
-           for n in ("PROFILE", "STATE_DIR", "CONFIG_PATH", "GATEWAY_PORT", "GATEWAY_TOKEN",
-                     "GATEWAY_PASSWORD", "SERVICE_MARKER", "SERVICE_KIND")}
+    env = {
+        f"{p}{n}": "v"
+        for p in envvars.PREFIXES
+        for n in (
+            "PROFILE",
+            "STATE_DIR",
+            "CONFIG_PATH",
+            "GATEWAY_PORT",
+            "GATEWAY_TOKEN",
+            "GATEWAY_PASSWORD",
+            "SERVICE_MARKER",
+            "SERVICE_KIND",
+        )
+    }
     env |= {"PATH": "/bin", "CLAWDBOT_OTHER": "kept", "HOME": "/h"}
     assert envvars.without_identity(env) == {"PATH": "/bin", "CLAWDBOT_OTHER": "kept", "HOME": "/h"}
 
 
 def test_service_names() -> None:
     default = service_names("default")
-    assert (default.systemd_unit, default.systemd_file, default.launchd_label,
-            default.windows_task) == ("moltbot-gateway", "moltbot-gateway.service",
-                                      "bot.molt.gateway", "Moltbot Gateway")
+    assert (
+        default.systemd_unit,
+        default.systemd_file,
+        default.launchd_label,
+        default.windows_task,
+    ) == ("moltbot-gateway", "moltbot-gateway.service", "bot.molt.gateway", "Moltbot Gateway")
     rescue = service_names("rescue")
     assert (rescue.systemd_unit, rescue.launchd_label, rescue.windows_task) == (
-        "moltbot-gateway-rescue", "bot.molt.rescue", "Moltbot Gateway (rescue)")
+        "moltbot-gateway-rescue",
+        "bot.molt.rescue",
+        "Moltbot Gateway (rescue)",
+    )

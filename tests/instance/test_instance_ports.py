@@ -74,8 +74,10 @@ def test_choose_free_base_when_everything_is_taken_returns_its_own_slot() -> Non
     assert ports.choose_free_base("x", every) == ports.profile_default_port("x")
 
 
-@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=20),
-       st.lists(st.integers(min_value=1024, max_value=40000), max_size=40))
+@given(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=20),
+    st.lists(st.integers(min_value=1024, max_value=40000), max_size=40),
+)
 def test_chosen_base_block_is_clear_of_every_known_block(profile: str, taken: list[int]) -> None:
     if profile in ("default", "dev"):
         return

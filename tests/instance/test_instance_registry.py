@@ -46,7 +46,10 @@ def test_state_dirs_are_instances(home: Path) -> None:
     make_instance(home, ".moltbot-work", {"gateway": {"port": 21000}})
     known = discover(home)
     assert [(k.instance.profile, k.instance.port) for k in known] == [
-        ("default", 18789), ("rescue", 19789), ("work", 21000)]
+        ("default", 18789),
+        ("rescue", 19789),
+        ("work", 21000),
+    ]
     assert all(k.sources == ("state-dir",) for k in known)
     assert known[1].instance.workspace == home / "clawd-rescue"
 
@@ -88,8 +91,9 @@ def test_invalid_config_is_listed_with_its_error(home: Path) -> None:
 
 
 def test_unset_variables_in_another_config_do_not_hide_its_port(home: Path) -> None:
-    make_instance(home, ".clawdbot-rescue",
-                  {"gateway": {"port": 19789, "auth": {"token": "${RESCUE_TOKEN}"}}})
+    make_instance(
+        home, ".clawdbot-rescue", {"gateway": {"port": 19789, "auth": {"token": "${RESCUE_TOKEN}"}}}
+    )
     [known] = discover(home, {})
     assert known.instance.port == 19789
     assert known.config_error is None
@@ -110,12 +114,16 @@ def test_unknown_keys_in_another_config_are_tolerated(home: Path) -> None:
 def test_systemd_unit_with_an_explicit_state_dir(home: Path, tmp_path: Path) -> None:
     state = tmp_path / "srv" / "bot-state"
     state.mkdir(parents=True)
-    unit = write_unit(home, "moltbot-gateway-ops.service", [
-        f'"CLAWDBOT_STATE_DIR={state}" CLAWDBOT_PROFILE=ops',
-        f"CLAWDBOT_CONFIG_PATH={tmp_path / 'ops.json'}",
-        "CLAWDBOT_GATEWAY_PORT=24000",
-        "CLAWDBOT_GATEWAY_TOKEN=secret",
-    ])
+    unit = write_unit(
+        home,
+        "moltbot-gateway-ops.service",
+        [
+            f'"CLAWDBOT_STATE_DIR={state}" CLAWDBOT_PROFILE=ops',
+            f"CLAWDBOT_CONFIG_PATH={tmp_path / 'ops.json'}",
+            "CLAWDBOT_GATEWAY_PORT=24000",
+            "CLAWDBOT_GATEWAY_TOKEN=secret",
+        ],
+    )
     [known] = discover(home)
     assert known.instance.state_dir == state
     assert known.instance.profile == "ops"
@@ -135,16 +143,22 @@ def test_unit_with_other_prefixes_and_profile_only(home: Path) -> None:
 
 def test_a_state_dir_and_its_unit_are_one_instance(home: Path) -> None:
     make_instance(home, ".clawdbot-rescue", {"gateway": {"port": 19789}})
-    write_unit(home, "moltbot-gateway-rescue.service", [
-        f"CLAWDBOT_STATE_DIR={home / '.clawdbot-rescue'}", "CLAWDBOT_PROFILE=rescue"])
+    write_unit(
+        home,
+        "moltbot-gateway-rescue.service",
+        [f"CLAWDBOT_STATE_DIR={home / '.clawdbot-rescue'}", "CLAWDBOT_PROFILE=rescue"],
+    )
     [known] = discover(home)
     assert known.sources == ("state-dir", "service:moltbot-gateway-rescue.service")
     assert known.instance.port == 19789
 
 
 def test_unit_with_a_bad_port_is_still_listed(home: Path) -> None:
-    write_unit(home, "moltbot-gateway-x.service", [
-        f"CLAWDBOT_STATE_DIR={home / '.clawdbot-x'}", "CLAWDBOT_GATEWAY_PORT=lots"])
+    write_unit(
+        home,
+        "moltbot-gateway-x.service",
+        [f"CLAWDBOT_STATE_DIR={home / '.clawdbot-x'}", "CLAWDBOT_GATEWAY_PORT=lots"],
+    )
     [known] = discover(home)
     assert known.instance.state_dir == home / ".clawdbot-x"
     assert known.config_error == "CLAWDBOT_GATEWAY_PORT='lots' is not a port number"
@@ -154,19 +168,26 @@ def test_launchd_plist(home: Path) -> None:
     agents = home / "Library" / "LaunchAgents"
     agents.mkdir(parents=True)
     plist = agents / "bot.molt.rescue.plist"
-    plist.write_bytes(plistlib.dumps({
-        "Label": "bot.molt.rescue",
-        "EnvironmentVariables": {"CLAWDBOT_STATE_DIR": str(home / ".clawdbot-rescue"),
-                                 "CLAWDBOT_GATEWAY_PORT": "19789"},
-    }))
+    plist.write_bytes(
+        plistlib.dumps(
+            {
+                "Label": "bot.molt.rescue",
+                "EnvironmentVariables": {
+                    "CLAWDBOT_STATE_DIR": str(home / ".clawdbot-rescue"),
+                    "CLAWDBOT_GATEWAY_PORT": "19789",
+                },
+            }
+        )
+    )
     [known] = discover(home)
     assert (known.instance.profile, known.instance.port) == ("rescue", 19789)
     assert known.service_files == (plist,)
 
 
 def test_read_service_environment(home: Path) -> None:
-    unit = write_unit(home, "moltbot-gateway.service", [
-        '"A=with space" B=plain', "C='quoted value'"])
+    unit = write_unit(
+        home, "moltbot-gateway.service", ['"A=with space" B=plain', "C='quoted value'"]
+    )
     assert read_service_environment(unit) == {"A": "with space", "B": "plain", "C": "quoted value"}
     broken = home / "broken.plist"
     broken.write_bytes(b"not a plist")

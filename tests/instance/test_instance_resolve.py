@@ -20,8 +20,12 @@ from moltbot.instance.resolve import (
 )
 
 
-def resolve(home: Path, invocation: Invocation | None = None, env: dict[str, str] | None = None,
-            config: dict[str, Any] | None = None):
+def resolve(
+    home: Path,
+    invocation: Invocation | None = None,
+    env: dict[str, str] | None = None,
+    config: dict[str, Any] | None = None,
+):
     invocation = invocation or Invocation()
     identity = resolve_identity(invocation, env or {}, home)
     return resolve_instance(identity, Config.model_validate(config or {}), env or {}, invocation)
@@ -41,8 +45,12 @@ ENVS = {
     "PROFILE=work": {"CLAWDBOT_PROFILE": "work"},
     "STATE_DIR=~/.clawdbot-main": {"CLAWDBOT_STATE_DIR": "~/.clawdbot-main"},
     "GATEWAY_PORT=25000": {"CLAWDBOT_GATEWAY_PORT": "25000"},
-    "all": {"CLAWDBOT_PROFILE": "work", "CLAWDBOT_STATE_DIR": "~/.clawdbot-main",
-            "CLAWDBOT_CONFIG_PATH": "~/.clawdbot/main.json", "CLAWDBOT_GATEWAY_PORT": "25000"},
+    "all": {
+        "CLAWDBOT_PROFILE": "work",
+        "CLAWDBOT_STATE_DIR": "~/.clawdbot-main",
+        "CLAWDBOT_CONFIG_PATH": "~/.clawdbot/main.json",
+        "CLAWDBOT_GATEWAY_PORT": "25000",
+    },
 }
 CONFIGS = {
     "none": {},
@@ -60,7 +68,8 @@ def expected(home: Path, invocation: Invocation, env: dict[str, str], config: di
     else:
         state_env = env.get("CLAWDBOT_STATE_DIR", "").replace("~", str(home))
         profile = env.get("CLAWDBOT_PROFILE") or (
-            Path(state_env).name.removeprefix(".clawdbot-") if state_env else "default")
+            Path(state_env).name.removeprefix(".clawdbot-") if state_env else "default"
+        )
         if state_env:
             state = Path(state_env)
         else:
@@ -78,8 +87,9 @@ def expected(home: Path, invocation: Invocation, env: dict[str, str], config: di
     return profile, state, config_path, port, workspace
 
 
-@pytest.mark.parametrize(("flag", "env_name", "config_name"),
-                         list(itertools.product(FLAGS, ENVS, CONFIGS)))
+@pytest.mark.parametrize(
+    ("flag", "env_name", "config_name"), list(itertools.product(FLAGS, ENVS, CONFIGS))
+)
 def test_resolver_matrix(home: Path, flag: str, env_name: str, config_name: str) -> None:
     invocation, env, config = FLAGS[flag], ENVS[env_name], CONFIGS[config_name]
     instance = resolve(home, invocation, env, config)
@@ -107,10 +117,16 @@ def test_resolver_matrix(home: Path, flag: str, env_name: str, config_name: str)
 def test_matrix_sources(home: Path) -> None:
     flag = resolve(home, Invocation(profile="rescue", port=30000), ENVS["all"], CONFIGS["none"])
     assert (flag.identity.profile_source, flag.identity.state_dir_source, flag.port_source) == (
-        "flag", "flag", "flag")
+        "flag",
+        "flag",
+        "flag",
+    )
     env = resolve(home, Invocation(), ENVS["all"], CONFIGS["port + workspace"])
     assert (env.identity.profile_source, env.identity.config_source, env.port_source) == (
-        "env", "env", "env")
+        "env",
+        "env",
+        "env",
+    )
     assert env.workspace_source == "config"
     inferred = resolve(home, Invocation(), ENVS["STATE_DIR=~/.clawdbot-main"], {})
     assert inferred.identity.profile_source == "state-dir"
@@ -121,11 +137,14 @@ def test_matrix_sources(home: Path) -> None:
 
 # -- the seed's examples ---------------------------------------------------------------------
 
+
 def test_seed_manual_env_example(home: Path) -> None:
     """CLAWDBOT_CONFIG_PATH=~/.clawdbot/main.json CLAWDBOT_STATE_DIR=~/.clawdbot-main
     moltbot gateway --port 18789 — no profile given."""
-    env = {"CLAWDBOT_CONFIG_PATH": "~/.clawdbot/main.json",
-           "CLAWDBOT_STATE_DIR": "~/.clawdbot-main"}
+    env = {
+        "CLAWDBOT_CONFIG_PATH": "~/.clawdbot/main.json",
+        "CLAWDBOT_STATE_DIR": "~/.clawdbot-main",
+    }
     main = resolve(home, Invocation(port=18789), env)
     assert main.profile == "main"
     assert main.config_path == home / ".clawdbot" / "main.json"
@@ -135,8 +154,10 @@ def test_seed_manual_env_example(home: Path) -> None:
     assert main.service.systemd_unit == "moltbot-gateway-main"
     assert main.identity.warnings == ()
 
-    env = {"CLAWDBOT_CONFIG_PATH": "~/.clawdbot/rescue.json",
-           "CLAWDBOT_STATE_DIR": "~/.clawdbot-rescue"}
+    env = {
+        "CLAWDBOT_CONFIG_PATH": "~/.clawdbot/rescue.json",
+        "CLAWDBOT_STATE_DIR": "~/.clawdbot-rescue",
+    }
     rescue = resolve(home, Invocation(port=19001), env)
     assert (rescue.profile, rescue.workspace) == ("rescue", home / "clawd-rescue")
     assert rescue.sessions_dir() != main.sessions_dir()
@@ -147,21 +168,48 @@ def test_seed_manual_env_example(home: Path) -> None:
 def test_seed_profiles_are_isolated(home: Path) -> None:
     main = resolve(home, Invocation(profile="main"))
     rescue = resolve(home, Invocation(profile="rescue"))
-    mine = {main.state_dir, main.config_path, main.workspace, main.canvas_root, main.lock_file,
-            main.logs_dir, main.browser_root, main.sessions_dir(), main.credentials_dir}
-    theirs = {rescue.state_dir, rescue.config_path, rescue.workspace, rescue.canvas_root,
-              rescue.lock_file, rescue.logs_dir, rescue.browser_root, rescue.sessions_dir(),
-              rescue.credentials_dir}
+    mine = {
+        main.state_dir,
+        main.config_path,
+        main.workspace,
+        main.canvas_root,
+        main.lock_file,
+        main.logs_dir,
+        main.browser_root,
+        main.sessions_dir(),
+        main.credentials_dir,
+    }
+    theirs = {
+        rescue.state_dir,
+        rescue.config_path,
+        rescue.workspace,
+        rescue.canvas_root,
+        rescue.lock_file,
+        rescue.logs_dir,
+        rescue.browser_root,
+        rescue.sessions_dir(),
+        rescue.credentials_dir,
+    }
     assert not mine & theirs
     assert main.service != rescue.service
 
 
 # -- profile rules ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "result"), [
-    ("rescue", "rescue"), ("Main_2", "Main_2"), ("a-b", "a-b"), ("9", "9"),
-    ("default", "default"), ("Default", "default"), ("DEFAULT", "default"), ("x" * 64, "x" * 64),
-])
+
+@pytest.mark.parametrize(
+    ("name", "result"),
+    [
+        ("rescue", "rescue"),
+        ("Main_2", "Main_2"),
+        ("a-b", "a-b"),
+        ("9", "9"),
+        ("default", "default"),
+        ("Default", "default"),
+        ("DEFAULT", "default"),
+        ("x" * 64, "x" * 64),
+    ],
+)
 def test_valid_profiles(name: str, result: str) -> None:
     assert validate_profile(name) == result
 
@@ -172,7 +220,8 @@ def test_invalid_profile_names_the_source(name: str) -> None:
         validate_profile(name, source="CLAWDBOT_PROFILE")
     assert err.value.message == (
         f"invalid profile {name!r} from CLAWDBOT_PROFILE: use letters, digits, '_' and '-' only "
-        "(at most 64 characters, starting with a letter or digit)")
+        "(at most 64 characters, starting with a letter or digit)"
+    )
     assert err.value.exit_code == 2
 
 
@@ -197,11 +246,20 @@ def test_dev(home: Path) -> None:
         resolve_identity(Invocation(dev=True, profile="rescue"), {}, home)
 
 
-@pytest.mark.parametrize(("state_dir", "profile"), [
-    (".clawdbot", "default"), (".moltbot", "default"), (".openclaw", "default"),
-    (".clawdbot-main", "main"), (".moltbot-rescue", "rescue"), (".openclaw-x", "x"),
-    ("bots/rescue-state", "rescue-state"), ("bots/my bot", "my-bot"), ("...", None),
-])
+@pytest.mark.parametrize(
+    ("state_dir", "profile"),
+    [
+        (".clawdbot", "default"),
+        (".moltbot", "default"),
+        (".openclaw", "default"),
+        (".clawdbot-main", "main"),
+        (".moltbot-rescue", "rescue"),
+        (".openclaw-x", "x"),
+        ("bots/rescue-state", "rescue-state"),
+        ("bots/my bot", "my-bot"),
+        ("...", None),
+    ],
+)
 def test_profile_from_state_dir(home: Path, state_dir: str, profile: str | None) -> None:
     assert profile_from_state_dir(home / state_dir) == profile
 
@@ -214,21 +272,29 @@ def test_uninferable_state_dir_means_default(home: Path) -> None:
 
 # -- environment precedence ------------------------------------------------------------------
 
-@pytest.mark.parametrize(("env", "profile"), [
-    ({"MOLTBOT_PROFILE": "m", "CLAWDBOT_PROFILE": "c", "OPENCLAW_PROFILE": "o"}, "m"),
-    ({"CLAWDBOT_PROFILE": "c", "OPENCLAW_PROFILE": "o"}, "c"),
-    ({"OPENCLAW_PROFILE": "o"}, "o"),
-    ({"MOLTBOT_PROFILE": "", "CLAWDBOT_PROFILE": "c"}, "c"),
-    ({"MOLTBOT_PROFILE": "  ", "OPENCLAW_PROFILE": "o"}, "o"),
-])
+
+@pytest.mark.parametrize(
+    ("env", "profile"),
+    [
+        ({"MOLTBOT_PROFILE": "m", "CLAWDBOT_PROFILE": "c", "OPENCLAW_PROFILE": "o"}, "m"),
+        ({"CLAWDBOT_PROFILE": "c", "OPENCLAW_PROFILE": "o"}, "c"),
+        ({"OPENCLAW_PROFILE": "o"}, "o"),
+        ({"MOLTBOT_PROFILE": "", "CLAWDBOT_PROFILE": "c"}, "c"),
+        ({"MOLTBOT_PROFILE": "  ", "OPENCLAW_PROFILE": "o"}, "o"),
+    ],
+)
 def test_profile_env_precedence(home: Path, env: dict[str, str], profile: str) -> None:
     assert resolve(home, env=env).profile == profile
 
 
 def test_each_variable_has_its_own_precedence(home: Path) -> None:
-    env = {"OPENCLAW_STATE_DIR": str(home / "o-state"), "CLAWDBOT_STATE_DIR": str(home / "c-state"),
-           "OPENCLAW_GATEWAY_PORT": "25000", "MOLTBOT_CONFIG_PATH": str(home / "m.json"),
-           "CLAWDBOT_CONFIG_PATH": str(home / "c.json")}
+    env = {
+        "OPENCLAW_STATE_DIR": str(home / "o-state"),
+        "CLAWDBOT_STATE_DIR": str(home / "c-state"),
+        "OPENCLAW_GATEWAY_PORT": "25000",
+        "MOLTBOT_CONFIG_PATH": str(home / "m.json"),
+        "CLAWDBOT_CONFIG_PATH": str(home / "c.json"),
+    }
     instance = resolve(home, env=env)
     assert instance.state_dir == home / "c-state"
     assert instance.config_path == home / "m.json"
@@ -247,11 +313,14 @@ def test_profile_env_with_state_dir(home: Path) -> None:
     assert (instance.profile, instance.state_dir) == ("rescue", home / "elsewhere")
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("abc", "CLAWDBOT_GATEWAY_PORT='abc' is not a port number"),
-    ("0", "CLAWDBOT_GATEWAY_PORT=0 is outside 1..65535"),
-    ("70000", "CLAWDBOT_GATEWAY_PORT=70000 is outside 1..65535"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "CLAWDBOT_GATEWAY_PORT='abc' is not a port number"),
+        ("0", "CLAWDBOT_GATEWAY_PORT=0 is outside 1..65535"),
+        ("70000", "CLAWDBOT_GATEWAY_PORT=70000 is outside 1..65535"),
+    ],
+)
 def test_bad_port_env(home: Path, value: str, message: str) -> None:
     with pytest.raises(UsageError) as err:
         resolve_identity(Invocation(), {"CLAWDBOT_GATEWAY_PORT": value}, home)
@@ -265,10 +334,14 @@ def test_bad_profile_env(home: Path) -> None:
 
 # -- --profile overrides inherited identity ------------------------------------------------
 
+
 def test_profile_flag_overrides_inherited_identity_with_one_warning(home: Path) -> None:
-    env = {"CLAWDBOT_STATE_DIR": str(home / ".clawdbot-main"),
-           "CLAWDBOT_CONFIG_PATH": str(home / ".clawdbot-main" / "moltbot.json"),
-           "CLAWDBOT_GATEWAY_PORT": "18789", "CLAWDBOT_PROFILE": "main"}
+    env = {
+        "CLAWDBOT_STATE_DIR": str(home / ".clawdbot-main"),
+        "CLAWDBOT_CONFIG_PATH": str(home / ".clawdbot-main" / "moltbot.json"),
+        "CLAWDBOT_GATEWAY_PORT": "18789",
+        "CLAWDBOT_PROFILE": "main",
+    }
     instance = resolve(home, Invocation(profile="rescue"), env)
     assert instance.state_dir == home / ".clawdbot-rescue"
     assert instance.config_path == home / ".clawdbot-rescue" / "moltbot.json"
@@ -281,8 +354,11 @@ def test_profile_flag_overrides_inherited_identity_with_one_warning(home: Path) 
 
 
 def test_profile_flag_agreeing_with_env_is_silent(home: Path) -> None:
-    env = {"CLAWDBOT_PROFILE": "main", "MOLTBOT_STATE_DIR": "~/.clawdbot-main",
-           "CLAWDBOT_CONFIG_PATH": str(home / ".clawdbot-main" / "moltbot.json")}
+    env = {
+        "CLAWDBOT_PROFILE": "main",
+        "MOLTBOT_STATE_DIR": "~/.clawdbot-main",
+        "CLAWDBOT_CONFIG_PATH": str(home / ".clawdbot-main" / "moltbot.json"),
+    }
     assert resolve(home, Invocation(profile="main"), env).identity.warnings == ()
 
 
@@ -292,6 +368,7 @@ def test_profile_flag_port_flag_still_wins(home: Path) -> None:
 
 
 # -- default locations ---------------------------------------------------------------------
+
 
 def test_moltbot_dir_used_when_only_it_exists(home: Path) -> None:
     (home / ".moltbot").mkdir()
@@ -313,13 +390,17 @@ def test_relative_and_tilde_paths(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    instance = resolve(home, env={"CLAWDBOT_STATE_DIR": "rel-state"},
-                       config={"agents": {"defaults": {"workspace": "~"}}})
+    instance = resolve(
+        home,
+        env={"CLAWDBOT_STATE_DIR": "rel-state"},
+        config={"agents": {"defaults": {"workspace": "~"}}},
+    )
     assert instance.state_dir == tmp_path / "rel-state"
     assert instance.workspace == home
 
 
 # -- ports and derived values --------------------------------------------------------------
+
 
 def test_named_profile_default_port(home: Path) -> None:
     instance = resolve(home, Invocation(profile="rescue"))
@@ -329,8 +410,11 @@ def test_named_profile_default_port(home: Path) -> None:
 
 
 def test_overrides_of_derived_ports(home: Path) -> None:
-    config = {"gateway": {"port": 20000}, "browser": {"controlPort": 20500},
-              "canvasHost": {"port": 20600, "root": "~/site"}}
+    config = {
+        "gateway": {"port": 20000},
+        "browser": {"controlPort": 20500},
+        "canvasHost": {"port": 20600, "root": "~/site"},
+    }
     instance = resolve(home, config=config)
     assert (instance.port, instance.control_port, instance.canvas_port) == (20000, 20500, 20600)
     assert instance.cdp_ports == range(20509, 20609)
@@ -340,8 +424,10 @@ def test_overrides_of_derived_ports(home: Path) -> None:
 
 
 def test_explicit_cdp_ports_are_used_ports(home: Path) -> None:
-    config = {"gateway": {"port": 20000},
-              "browser": {"profiles": {"work": {"cdpPort": 20050}, "remote": {"cdpUrl": "http://x"}}}}
+    config = {
+        "gateway": {"port": 20000},
+        "browser": {"profiles": {"work": {"cdpPort": 20050}, "remote": {"cdpUrl": "http://x"}}},
+    }
     instance = resolve(home, config=config)
     assert instance.explicit_cdp_ports == (("work", 20050),)
     assert instance.used_ports == (20000, 20002, 20004, 20050)

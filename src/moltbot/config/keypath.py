@@ -47,7 +47,11 @@ def get(data: Any, keys: list[Key]) -> Any:
 
 
 def set_(data: dict[str, Any], keys: list[Key], value: Any) -> None:
-    """Set a value, creating intermediate objects; list indexes must exist (or append)."""
+    """Set a value, creating intermediate objects (and arrays before an index).
+
+    A list index must exist, or equal the list's length to append. Anything else
+    is a :class:`UsageError` naming the path.
+    """
     node: Any = data
     for depth, key in enumerate(keys[:-1]):
         following = keys[depth + 1]
@@ -56,10 +60,14 @@ def set_(data: dict[str, Any], keys: list[Key], value: Any) -> None:
                 node[key] = [] if isinstance(following, int) else {}
             node = node[key]
         elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            if not isinstance(node[key], dict | list):
+                node[key] = [] if isinstance(following, int) else {}
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and key == len(node):
+            node.append([] if isinstance(following, int) else {})  # agents.list[0].id on []
             node = node[key]
         else:
-            raise UsageError(f"cannot set {format_path(keys)}: {format_path(keys[: depth + 1])} "
-                             "is not an object")
+            raise _cannot_set(keys, depth, node)
     last = keys[-1]
     if isinstance(node, dict) and isinstance(last, str):
         node[last] = value
@@ -69,7 +77,18 @@ def set_(data: dict[str, Any], keys: list[Key], value: Any) -> None:
         else:
             node[last] = value
     else:
-        raise UsageError(f"cannot set {format_path(keys)}")
+        raise _cannot_set(keys, len(keys) - 1, node)
+
+
+def _cannot_set(keys: list[Key], depth: int, node: Any) -> UsageError:
+    parent, key = format_path(keys[:depth]), keys[depth]
+    if isinstance(node, list) and isinstance(key, int):
+        why = f"{parent} has {len(node)} item(s); use an index up to {len(node)} (to append)"
+    elif isinstance(node, list):
+        why = f"{parent} is an array; use an index like {parent}[0]"
+    else:
+        why = f"{parent} is an object; use a key like {parent}.name, not [{key}]"
+    return UsageError(f"cannot set {format_path(keys)}: {why}")
 
 
 def unset(data: dict[str, Any], keys: list[Key]) -> None:

@@ -222,6 +222,8 @@ def read_raw(path: Path) -> tuple[str, dict[str, Any]]:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return "", {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     return raw, parse_text(raw, str(path))
 
 
