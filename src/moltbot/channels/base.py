@@ -1,0 +1,154 @@
+"""The channel contract: what every messaging connection implements.
+
+One :class:`Channel` object serves one account of one platform. The manager
+drives it::
+
+    channel = TelegramChannel(context)
+    await channel.start()     # open clients, check the credentials (identity)
+    await channel.serve()     # receive until cancelled (long poll, socket, or wait for webhooks)
+    await channel.stop()      # close everything; idempotent
+
+``start`` and ``serve`` raise :class:`~moltbot.channels.errors.ChannelAuthFailed`
+(not retried) or :class:`~moltbot.channels.errors.ChannelNotReady` (retried with
+backoff by the manager); any other exception is treated as transient too.
+Outbound calls (``send``, ``typing``) work between ``start`` and ``stop``, also
+while ``serve`` is not running (``moltbot message send`` uses that).
+
+Inbound messages are normalised to :class:`~moltbot.channels.types.InboundMessage`
+and handed to ``context.on_inbound``; access control, routing and the agent
+run happen outside the channel. Channels never import the gateway or each other.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from moltbot.channels.config import AccountConfig, ResolvedAccount
+from moltbot.channels.types import AccountStatus, InboundMessage, OutboundMessage, SendResult
+
+InboundHandler = Callable[[InboundMessage], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    chat_types: tuple[str, ...] = ("direct", "group")
+    threads: bool = False
+    media: bool = False
+    typing: bool = False
+    reply: bool = False
+
+
+@dataclass
+class ChannelContext:
+    """What a channel may use. Nothing else of the process is reachable from it."""
+
+    account: ResolvedAccount[Any]
+    status: AccountStatus
+    on_inbound: InboundHandler
+    state_dir: Path
+    """The channel's own directory (``<state>/<channel>/``): offsets, downloaded media."""
+    logger: logging.LoggerAdapter[logging.Logger]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def account_id(self) -> str:
+        return self.account.account_id
+
+    @property
+    def config(self) -> Any:
+        return self.account.config
+
+
+class Channel(ABC):
+    """Base class of every channel. Subclasses set the class attributes."""
+
+    id: ClassVar[str]
+    label: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    text_limit: ClassVar[int] = 4000
+    """Hard platform limit of one text message; ``textChunkLimit`` may only lower it."""
+    default_reply_to_mode: ClassVar[str] = "off"
+    config_model: ClassVar[type[AccountConfig]] = AccountConfig
+    env_tokens: ClassVar[dict[str, str]] = {}
+    """Config key → environment variable supplying it for the default account."""
+
+    team_id: str | None = None
+    """Workspace/team id once known (Slack), for ``match.teamId`` bindings."""
+
+    def __init__(self, context: ChannelContext) -> None:
+        self.context = context
+        self.log = context.logger
+
+    @property
+    def account_id(self) -> str:
+        return self.context.account_id
+
+    @property
+    def status(self) -> AccountStatus:
+        return self.context.status
+
+    # -- lifecycle ----------------------------------------------------------
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Open clients and verify the credentials; fill ``status.bot_*``."""
+
+    @abstractmethod
+    async def serve(self) -> None:
+        """Receive messages until cancelled. Raise ChannelNotReady when the
+        connection is lost and cannot be recovered here."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Release every client and task. Safe to call twice or after a failed start."""
+
+    async def probe(self) -> dict[str, Any]:
+        """Check the credentials against the platform now; return what it said."""
+        return {"ok": True}
+
+    # -- outbound -----------------------------------------------------------
+
+    @abstractmethod
+    async def send(self, target: str, message: OutboundMessage) -> SendResult:
+        """Send to ``target`` (a platform chat id or a channel-specific target
+        string), chunked and formatted. Raises TargetError / ChannelNotReady."""
+
+    async def typing(self, chat_id: str, thread_id: str | None = None) -> None:
+        """Show a typing indicator, where the platform has one (best effort)."""
+        return None
+
+    def reply_target(self, message: InboundMessage) -> str:
+        """The target string that answers ``message`` in its conversation."""
+        return message.chat_id
+
+    # -- identity and access ------------------------------------------------
+
+    @classmethod
+    def normalize_allow_entry(cls, entry: str) -> str:
+        """An ``allowFrom`` entry in the form :meth:`sender_keys` produces."""
+        entry = entry.strip()
+        prefix = f"{cls.id}:"
+        if entry.lower().startswith(prefix):
+            entry = entry[len(prefix):]
+        return entry.lower()
+
+    def sender_keys(self, message: InboundMessage) -> Collection[str]:
+        """Every allowlist key that identifies the sender (id, handle...)."""
+        return {message.sender.id.lower()}
+
+    def group_aliases(self, message: InboundMessage) -> Collection[str]:
+        """Other keys a group may be listed under in the config (e.g. ``#name``)."""
+        return ()
+
+    def pairing_id(self, message: InboundMessage) -> str:
+        """The id recorded when the owner approves this sender."""
+        return message.sender.id
+
+    def text_chunk_limit(self) -> int:
+        configured = getattr(self.context.config, "text_chunk_limit", None)
+        return min(configured or self.text_limit, self.text_limit)

@@ -1,0 +1,357 @@
+"""From an inbound message to the agent's reply: access control, pairing,
+routing, the agent turn, and the reply back to the same conversation.
+
+The agent side is one small protocol, :class:`AgentDispatcher`; the gateway's
+``agents`` subsystem implements it, tests may pass anything with the same shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from moltbot.channels import access, routing
+from moltbot.channels.base import Channel
+from moltbot.channels.errors import ChannelError
+from moltbot.channels.pairing import PairingStore
+from moltbot.channels.types import InboundMessage, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+SILENT_REPLY = "NO_REPLY"
+TYPING_INTERVAL_S = 5.0
+_REPLY_TAG = re.compile(r"\[\[\s*(reply_to_current|reply_to\s*:\s*([^\]\s]+))\s*\]\]")
+
+
+@runtime_checkable
+class AgentDispatcher(Protocol):
+    """What channels need from the agents: run one turn, name the agent."""
+
+    async def respond(self, agent_id: str, session_key: str, text: str, *,
+                      origin: dict[str, Any] | None = None) -> str:
+        """Run one turn in ``session_key`` and return the final reply text."""
+        ...
+
+    def resolve_agent(self, agent_id: str | None) -> str:
+        """The id of an existing agent for ``agent_id`` (the default one for None/unknown)."""
+        ...
+
+
+class TtlCache:
+    """Keys seen recently (inbound dedupe): at most ``size`` keys, each for ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = 1200.0, size: int = 5000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._items: OrderedDict[str, float] = OrderedDict()
+
+    def seen(self, key: str) -> bool:
+        """True when ``key`` was seen within the TTL; records it otherwise."""
+        now = time.monotonic()
+        while self._items:
+            oldest, at = next(iter(self._items.items()))
+            if now - at < self.ttl and len(self._items) <= self.size:
+                break
+            self._items.pop(oldest)
+        if key in self._items:
+            return True
+        self._items[key] = now
+        return False
+
+
+class GroupHistory:
+    """Group messages that did not trigger a reply, kept as context for the next one."""
+
+    def __init__(self, max_keys: int = 1000) -> None:
+        self.max_keys = max_keys
+        self._entries: OrderedDict[str, list[str]] = OrderedDict()
+
+    def add(self, key: str, line: str, limit: int) -> None:
+        if limit <= 0:
+            return
+        entries = self._entries.setdefault(key, [])
+        self._entries.move_to_end(key)
+        entries.append(line)
+        del entries[:-limit]
+        while len(self._entries) > self.max_keys:
+            self._entries.popitem(last=False)
+
+    def take(self, key: str) -> list[str]:
+        return self._entries.pop(key, [])
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    profile: str = "default"
+    mention_patterns: tuple[str, ...] = ()
+    command: str = "moltbot"
+
+
+class InboundPipeline:
+    """Handles every inbound message of every channel account."""
+
+    def __init__(self, *, routing_table: Callable[[], routing.RoutingTable],
+                 dispatcher: Callable[[], AgentDispatcher | None],
+                 pairing_store: Callable[[str], PairingStore],
+                 settings: PipelineSettings | None = None) -> None:
+        self._routing_table = routing_table
+        self._dispatcher = dispatcher
+        self._pairing_store = pairing_store
+        self.settings = settings or PipelineSettings()
+        self.dedupe = TtlCache()
+        self.history = GroupHistory()
+        self._locks: OrderedDict[str, asyncio.Lock] = OrderedDict()
+
+    async def handle(self, channel: Channel, message: InboundMessage) -> str:
+        """Process one message; returns what happened (for logs and tests):
+        ``duplicate``, ``dropped:<reason>``, ``paired``, ``history``, ``silent``,
+        ``replied``, ``failed``."""
+        key = f"{message.channel}|{message.account_id}|{message.chat_id}|" \
+              f"{message.thread_id or ''}|{message.message_id}"
+        if self.dedupe.seen(key):
+            return "duplicate"
+        channel.status.last_inbound_at = time.time()
+        config = channel.context.config
+        if message.sender.is_bot and not config.allow_bots:
+            return "dropped:bot"
+        sender_keys = channel.sender_keys(message)
+        store = self._pairing_store(message.channel)
+        allow_from = [channel.normalize_allow_entry(e) for e in config.allow_from]
+        paired = [channel.normalize_allow_entry(e) for e in store.allowed()]
+        history_lines: list[str] = []
+        group_prompt: str | None = None
+        if message.chat_type == "direct":
+            decision = access.decide_dm(config.dm_policy, sender_keys, allow_from, paired)
+            if decision.action == "pair":
+                return await self._pair(channel, message, store)
+            if decision.action == "drop":
+                return f"dropped:{decision.reason}"
+        else:
+            group_allow = ([channel.normalize_allow_entry(e) for e in config.group_allow_from]
+                           if config.group_allow_from is not None else [*allow_from, *paired])
+            groups = config.group_entries()
+            mentioned = message.was_mentioned or access.matches_patterns(
+                message.text, self.settings.mention_patterns)
+            topic = message.thread_id if message.channel == "telegram" else None
+            decision = access.decide_group(
+                policy=config.group_policy, groups=groups, group_id=message.chat_id,
+                topic_id=topic, group_aliases=channel.group_aliases(message),
+                sender_keys=sender_keys, group_allow_from=group_allow, mentioned=mentioned,
+                can_detect_mention=message.can_detect_mention)
+            history_key = message.conversation_key
+            if decision.action == "drop":
+                return f"dropped:{decision.reason}"
+            if decision.action == "history":
+                self.history.add(history_key, _history_line(message), config.history_limit)
+                return "history"
+            history_lines = self.history.take(history_key)
+            group_prompt = decision.group.system_prompt if decision.group else None
+        return await self._run(channel, message, history_lines, group_prompt)
+
+    async def _pair(self, channel: Channel, message: InboundMessage, store: PairingStore) -> str:
+        sender_id = channel.pairing_id(message)
+        meta = {"accountId": message.account_id, "name": message.sender.name,
+                "username": message.sender.username, "chatId": message.chat_id}
+        request, created = await asyncio.to_thread(
+            store.request, sender_id, {k: v for k, v in meta.items() if v})
+        if request is None:
+            return "dropped:too many pending pairing requests"
+        if not created:
+            return "dropped:pairing pending"
+        text = pairing_message(channel.label, sender_id, request.code, message.channel,
+                               self.settings.profile, self.settings.command)
+        try:
+            await channel.send(channel.reply_target(message),
+                               OutboundMessage(text=text, plain=True))
+        except ChannelError as exc:
+            channel.log.warning("could not send the pairing code: %s", exc.message)
+        return "paired"
+
+    async def _run(self, channel: Channel, message: InboundMessage, history: list[str],
+                   group_prompt: str | None) -> str:
+        table = self._routing_table()
+        peer = routing.Peer("dm" if message.chat_type == "direct" else message.chat_type,
+                            _peer_id(message))
+        thread = message.thread_id if message.channel != "telegram" else None
+        route = routing.resolve_route(table, channel=message.channel, account_id=message.account_id,
+                                      peer=peer, team_id=channel.team_id,
+                                      thread_id=thread)
+        dispatcher = self._dispatcher()
+        target = channel.reply_target(message)
+        if dispatcher is None:
+            channel.log.warning("no agent runtime available; dropping message %s",
+                                message.message_id)
+            await self._safe_send(channel, target, OutboundMessage(
+                text="⚠️ The assistant is not available right now. Try again later.",
+                plain=True, thread_id=message.thread_id))
+            return "failed"
+        resolved = dispatcher.resolve_agent(route.agent_id)
+        route = routing.with_agent(route, table.session, resolved, peer, thread)
+        text = agent_text(message, history)
+        origin = build_origin(channel, message, route, group_prompt)
+        async with self._lock(route.session_key):
+            typing = asyncio.create_task(self._keep_typing(channel, message))
+            try:
+                reply = await dispatcher.respond(route.agent_id, route.session_key, text,
+                                                 origin=origin)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the agent failed: tell the user, keep serving
+                channel.log.exception("agent %s failed on %s", route.agent_id, route.session_key)
+                reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+                await self._safe_send(channel, target, OutboundMessage(
+                    text=f"⚠️ Agent error: {reason}", plain=True, thread_id=message.thread_id))
+                return "failed"
+            finally:
+                typing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await typing
+            return await self._deliver(channel, message, target, reply or "")
+
+    async def _deliver(self, channel: Channel, message: InboundMessage, target: str,
+                       reply: str) -> str:
+        body, reply_to = extract_reply_tags(reply, message)
+        if not body.strip() or body.strip().startswith(SILENT_REPLY):
+            return "silent"
+        mode = channel.context.config.reply_to_mode or channel.default_reply_to_mode
+        if mode == "off":
+            reply_to = None
+        elif reply_to is None and message.chat_type != "direct":
+            reply_to = message.message_id  # in groups, answer the message that asked
+        outbound = OutboundMessage(text=body, reply_to_id=reply_to, thread_id=message.thread_id)
+        if await self._safe_send(channel, target, outbound):
+            return "replied"
+        return "failed"
+
+    async def _safe_send(self, channel: Channel, target: str, outbound: OutboundMessage) -> bool:
+        try:
+            await channel.send(target, outbound)
+            channel.status.last_outbound_at = time.time()
+            return True
+        except ChannelError as exc:
+            channel.log.warning("reply to %s failed: %s", target, exc.message)
+            channel.status.error(f"send failed: {exc.message}")
+        except Exception as exc:
+            channel.log.exception("reply to %s failed", target)
+            channel.status.error(f"send failed: {exc}")
+        return False
+
+    async def _keep_typing(self, channel: Channel, message: InboundMessage) -> None:
+        if not channel.capabilities.typing:
+            return
+        while True:
+            with contextlib.suppress(Exception):
+                await channel.typing(message.chat_id, message.thread_id)
+            await asyncio.sleep(TYPING_INTERVAL_S)
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+            while len(self._locks) > 2000:
+                oldest, candidate = next(iter(self._locks.items()))
+                if candidate.locked():
+                    break
+                self._locks.pop(oldest)
+        self._locks.move_to_end(key)
+        return lock
+
+
+def _peer_id(message: InboundMessage) -> str:
+    if message.chat_type == "direct":
+        return message.sender.id
+    if message.channel == "telegram" and message.thread_id:
+        return f"{message.chat_id}:topic:{message.thread_id}"
+    return message.chat_id
+
+
+def pairing_message(label: str, sender_id: str, code: str, channel: str, profile: str,
+                    command: str = "moltbot") -> str:
+    flag = "" if profile == "default" else f"--profile {profile} "
+    return (f"Moltbot: access not configured.\n\n"
+            f"Your {label} user id: {sender_id}\n\n"
+            f"Pairing code: {code}\n\n"
+            f"Ask the bot owner to approve with:\n"
+            f"{command} {flag}pairing approve {channel} {code}")
+
+
+def _history_line(message: InboundMessage) -> str:
+    return f"{_sender_label(message)}: {_body(message)}"
+
+
+def _sender_label(message: InboundMessage) -> str:
+    sender = message.sender
+    name = sender.name or (f"@{sender.username}" if sender.username else None)
+    return f"{name} ({sender.id})" if name else sender.id
+
+
+def _body(message: InboundMessage) -> str:
+    parts = [message.text] if message.text else []
+    for media in message.media:
+        where = f" {media.path}" if media.path else ""
+        parts.append(f"<media:{media.kind}>{where}")
+    return "\n".join(parts)
+
+
+def agent_text(message: InboundMessage, history: list[str]) -> str:
+    """The prompt text for one inbound message (group sender label, reply context, history)."""
+    body = _body(message)
+    if message.reply_to and (message.reply_to.text or message.reply_to.sender):
+        who = message.reply_to.sender.label if message.reply_to.sender else "unknown"
+        quoted = message.reply_to.text or ""
+        body = (f"[Replying to {who} id:{message.reply_to.message_id}]\n{quoted}\n[/Replying]\n"
+                f"{body}")
+    if message.chat_type != "direct":
+        body = f"{_sender_label(message)}: {body}"
+        if history:
+            body = ("[Chat messages since your last reply - for context]\n" + "\n".join(history)
+                    + "\n\n[Current message - respond to this]\n" + body)
+    return body
+
+
+def build_origin(channel: Channel, message: InboundMessage, route: routing.Route,
+                 group_prompt: str | None) -> dict[str, Any]:
+    origin: dict[str, Any] = {
+        "provider": message.channel,
+        "surface": message.channel,
+        "channel": message.channel,
+        "accountId": message.account_id,
+        "chatType": message.chat_type,
+        "from": f"{message.channel}:{message.sender.id}",
+        "to": channel.reply_target(message),
+        "senderId": message.sender.id,
+        "senderName": message.sender.name,
+        "senderUsername": message.sender.username,
+        "messageId": message.message_id,
+        "threadId": message.thread_id,
+        "wasMentioned": message.was_mentioned,
+        "label": message.chat_title or message.sender.label,
+        "sessionKey": route.session_key,
+        "mainSessionKey": route.main_session_key,
+        "matchedBy": route.matched_by,
+        "timestamp": int(message.timestamp * 1000),
+    }
+    if message.chat_type != "direct":
+        origin["groupId"] = message.chat_id
+        origin["groupSubject"] = message.chat_title
+    if group_prompt:
+        origin["groupSystemPrompt"] = group_prompt
+    if message.media:
+        origin["media"] = [{"kind": m.kind, "path": m.path, "mimeType": m.mime_type}
+                           for m in message.media]
+    return {key: value for key, value in origin.items() if value is not None}
+
+
+def extract_reply_tags(text: str, message: InboundMessage) -> tuple[str, str | None]:
+    """Strip ``[[reply_to_current]]`` / ``[[reply_to:<id>]]`` and return the id asked for."""
+    reply_to: str | None = None
+    for match in _REPLY_TAG.finditer(text):
+        reply_to = match.group(2) or message.message_id
+    return _REPLY_TAG.sub("", text).strip(), reply_to

@@ -1,0 +1,382 @@
+"""The Telegram channel: python-telegram-bot's ``Bot`` against ``apiRoot``.
+
+Inbound by long polling (``getUpdates``; the offset is kept in
+``<state>/telegram/update-offset-<account>.json`` so a restart neither loses
+nor repeats updates) or by webhook (``setWebhook``; updates arrive through the
+gateway's ``/telegram-webhook`` route, see :mod:`.webhook`).
+
+Outbound: Markdown is sent as Telegram HTML and resent as plain text when
+Telegram rejects the markup; text longer than the limit (4096 UTF-16 units,
+``textChunkLimit`` default 4000) is split without cutting code blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mimetypes
+import os
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from moltbot.channels.base import Capabilities, Channel, ChannelContext
+from moltbot.channels.chunking import chunk_text, utf16_len
+from moltbot.channels.errors import (
+    ChannelAuthFailed,
+    ChannelNotReady,
+    TargetError,
+    UnsupportedMessage,
+)
+from moltbot.channels.markdown import to_telegram_html
+from moltbot.channels.telegram.config import TelegramAccountConfig
+from moltbot.channels.telegram.normalize import GENERAL_TOPIC, normalize_update
+from moltbot.channels.types import InboundMessage, Media, OutboundMessage, SendResult
+
+T = TypeVar("T")
+
+ALLOWED_UPDATES = ["message"]
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
+_PARSE_ERROR = re.compile(r"can't parse|parse entities|unsupported start tag|can't find end",
+                          re.I)
+
+
+class TelegramChannel(Channel):
+    id = "telegram"
+    label = "Telegram"
+    capabilities = Capabilities(chat_types=("direct", "group"), threads=True, media=True,
+                                typing=True, reply=True)
+    text_limit = 4096
+    default_reply_to_mode = "first"
+    config_model = TelegramAccountConfig
+    env_tokens: ClassVar[dict[str, str]] = {"botToken": "TELEGRAM_BOT_TOKEN"}
+
+    def __init__(self, context: ChannelContext) -> None:
+        super().__init__(context)
+        self.config: TelegramAccountConfig = context.config
+        self.bot: Any = None
+        self.bot_id: str | None = None
+        self.bot_username: str | None = None
+        self._stopped = False
+
+    def text_chunk_limit(self) -> int:
+        return min(self.config.text_chunk_limit or 4000, self.text_limit)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        from telegram import Bot
+        from telegram.request import HTTPXRequest
+
+        token = self.config.token()
+        if not token:
+            raise ChannelAuthFailed("telegram bot token is empty or unreadable",
+                                    hint="set channels.telegram.botToken or TELEGRAM_BOT_TOKEN")
+        root = self.config.api_root
+        timeout = float(self.config.poll_timeout_seconds)
+        self.bot = Bot(
+            token, base_url=f"{root}/bot", base_file_url=f"{root}/file/bot",
+            request=HTTPXRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0,
+                                 media_write_timeout=60.0),
+            get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=timeout + 10,
+                                             connect_timeout=10.0),
+        )
+        me = await self._call(self.bot.get_me, retries=1)
+        self.bot_id = str(me.id)
+        self.bot_username = me.username
+        self.status.bot_id = self.bot_id
+        self.status.bot_username = self.bot_username
+
+    async def stop(self) -> None:
+        self._stopped = True
+        bot, self.bot = self.bot, None
+        if bot is not None:
+            try:
+                await bot.shutdown()
+            except Exception:
+                self.log.debug("shutdown of the Bot client failed", exc_info=True)
+
+    async def probe(self) -> dict[str, Any]:
+        me = await self._call(self._bot().get_me, retries=1)
+        return {"ok": True, "bot": {"id": str(me.id), "username": me.username}}
+
+    async def serve(self) -> None:
+        if self.config.mode == "webhook":
+            await self._serve_webhook()
+        else:
+            await self._serve_polling()
+
+    # -- inbound: polling -----------------------------------------------------
+
+    @property
+    def _offset_path(self) -> Path:
+        return self.context.state_dir / f"update-offset-{self.account_id}.json"
+
+    def _load_offset(self) -> int | None:
+        try:
+            data = json.loads(self._offset_path.read_text(encoding="utf-8"))
+            last = data.get("lastUpdateId")
+            bot = data.get("botId")
+            if isinstance(last, int) and (bot is None or str(bot) == self.bot_id):
+                return last + 1
+        except (OSError, ValueError, AttributeError):
+            pass
+        return None
+
+    def _save_offset(self, last_update_id: int) -> None:
+        path = self._offset_path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"version": 1, "lastUpdateId": last_update_id,
+                                   "botId": self.bot_id}), encoding="utf-8")
+        os.replace(tmp, path)
+
+    async def _serve_polling(self) -> None:
+        bot = self._bot()
+        # A webhook left from webhook mode makes getUpdates fail with 409.
+        await self._call(lambda: bot.delete_webhook(drop_pending_updates=False))
+        offset = self._load_offset()
+        timeout = self.config.poll_timeout_seconds
+        while not self._stopped:
+            updates = await self._call(lambda offset=offset: bot.get_updates(
+                offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES), retries=0)
+            if not self.status.connected:
+                self.status.connected = True
+                self.status.last_connected_at = time.time()
+            for update in updates:
+                offset = update.update_id + 1
+                await self.handle_update(update.to_dict())
+            if updates:
+                await asyncio.to_thread(self._save_offset, updates[-1].update_id)
+
+    # -- inbound: webhook -----------------------------------------------------
+
+    async def _serve_webhook(self) -> None:
+        bot = self._bot()
+        await self._call(lambda: bot.set_webhook(
+            url=self.config.webhook_url, secret_token=self.config.webhook_secret,
+            allowed_updates=ALLOWED_UPDATES))
+        self.status.connected = True
+        self.status.last_connected_at = time.time()
+        await asyncio.Event().wait()
+
+    def check_webhook_secret(self, presented: str | None) -> bool:
+        import hmac
+
+        secret = self.config.webhook_secret or ""
+        return bool(secret) and hmac.compare_digest(secret, presented or "")
+
+    async def handle_update(self, update: Mapping[str, Any]) -> None:
+        """Normalise one raw Update and hand it on; unsupported kinds are skipped."""
+        try:
+            message = normalize_update(update, account_id=self.account_id, bot_id=self.bot_id,
+                                       bot_username=self.bot_username)
+        except UnsupportedMessage as exc:
+            self.log.debug("skipped update %s: %s", update.get("update_id"), exc.message)
+            return
+        if message.sender.id == self.bot_id:
+            return
+        if message.media:
+            message = await self._download_media(message)
+        await self.context.on_inbound(message)
+
+    async def _download_media(self, message: InboundMessage) -> InboundMessage:
+        cap = int(self.config.media_max_mb * 1024 * 1024)
+        out: list[Media] = []
+        for media in message.media:
+            if not media.remote_id or (media.size and media.size > cap):
+                out.append(media)
+                continue
+            try:
+                remote = await self._call(lambda m=media: self._bot().get_file(m.remote_id))
+                suffix = Path(remote.file_path or "").suffix or Path(media.file_name or "").suffix
+                directory = self.context.state_dir / "media" / "inbound"
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                target = directory / f"{uuid.uuid4().hex}{suffix}"
+                await remote.download_to_drive(custom_path=target)
+                out.append(replace(media, path=str(target)))
+            except Exception as exc:  # keep the message; the agent sees a placeholder
+                self.log.warning("could not download %s: %s", media.kind, exc)
+                out.append(media)
+        return replace(message, media=tuple(out))
+
+    # -- outbound -------------------------------------------------------------
+
+    @staticmethod
+    def parse_target(target: str) -> tuple[str, str | None]:
+        """``123``, ``-100123``, ``@channel``, ``telegram:123``, ``-100123:topic:42``."""
+        text = target.strip()
+        for prefix in ("telegram:", "tg:"):
+            if text.lower().startswith(prefix):
+                text = text[len(prefix):]
+        text = re.sub(r"^(group|user|chat):", "", text)
+        thread = None
+        if ":topic:" in text:
+            text, thread = text.split(":topic:", 1)
+        if not re.fullmatch(r"-?\d+|@[A-Za-z0-9_]{4,}", text):
+            raise TargetError(f"invalid telegram target {target!r}",
+                              hint="use a numeric chat id, @channelname or <chat>:topic:<id>")
+        return text, thread
+
+    def reply_target(self, message: InboundMessage) -> str:
+        if message.thread_id and message.thread_id != GENERAL_TOPIC:
+            return f"{message.chat_id}:topic:{message.thread_id}"
+        return message.chat_id
+
+    async def send(self, target: str, message: OutboundMessage) -> SendResult:
+        from telegram import ReplyParameters
+
+        self._bot()
+        chat_id, thread = self.parse_target(target)
+        thread = message.thread_id if thread is None else thread
+        thread_kw = {"message_thread_id": int(thread)} if thread and thread != GENERAL_TOPIC \
+            and thread.isdigit() else {}
+        reply_all = self.config.reply_to_mode == "all"
+        ids: list[str] = []
+
+        def reply_kw() -> dict[str, Any]:
+            if message.reply_to_id and message.reply_to_id.isdigit() and (reply_all or not ids):
+                return {"reply_parameters": ReplyParameters(
+                    message_id=int(message.reply_to_id), allow_sending_without_reply=True)}
+            return {}
+
+        for chunk in chunk_text(message.text, self.text_chunk_limit(), measure=utf16_len):
+            sent = await self._send_text(chat_id, chunk, message.plain, {**thread_kw, **reply_kw()})
+            ids.append(str(sent.message_id))
+        for item in message.media:
+            sent = await self._send_media(chat_id, item, {**thread_kw, **reply_kw()})
+            ids.append(str(sent.message_id))
+        if not ids:
+            raise TargetError("nothing to send: the message has no text and no media")
+        return SendResult("telegram", self.account_id, chat_id, tuple(ids))
+
+    async def _send_text(self, chat_id: str, chunk: str, plain: bool, extra: dict[str, Any]) -> Any:
+        from telegram.error import BadRequest
+
+        bot = self._bot()
+        if not plain:
+            html = to_telegram_html(chunk)
+            try:
+                return await self._call(lambda: bot.send_message(
+                    chat_id=chat_id, text=html, parse_mode="HTML", **extra), wrap_bad_request=False)
+            except BadRequest as exc:
+                if not _PARSE_ERROR.search(str(exc)):
+                    raise _target_error(exc) from None
+                self.log.info("telegram rejected the formatting (%s); sending plain text", exc)
+        return await self._call(lambda: bot.send_message(chat_id=chat_id, text=chunk, **extra))
+
+    async def _send_media(self, chat_id: str, item: str, extra: dict[str, Any]) -> Any:
+        bot = self._bot()
+        is_url = bool(re.match(r"^https?://", item))
+        path = Path(item).expanduser()
+        if not is_url and not path.is_file():
+            raise TargetError(f"media file not found: {item}")
+        suffix = (Path(item.split("?")[0]).suffix if is_url else path.suffix).lower()
+        kind = mimetypes.guess_type("x" + suffix)[0] or ""
+
+        async def upload() -> Any:
+            payload: Any = item if is_url else path.read_bytes()
+            if suffix in _IMAGE_SUFFIXES and kind != "image/gif":
+                return await bot.send_photo(chat_id=chat_id, photo=payload, **extra)
+            name = None if is_url else path.name
+            return await bot.send_document(chat_id=chat_id, document=payload, filename=name,
+                                           **extra)
+
+        return await self._call(upload)
+
+    async def typing(self, chat_id: str, thread_id: str | None = None) -> None:
+        bot = self.bot
+        if bot is None:
+            return
+        extra = {"message_thread_id": int(thread_id)} if thread_id and thread_id.isdigit() \
+            and thread_id != GENERAL_TOPIC else {}
+        await self._call(lambda: bot.send_chat_action(chat_id=chat_id, action="typing", **extra),
+                         retries=0)
+
+    # -- identity -------------------------------------------------------------
+
+    @classmethod
+    def normalize_allow_entry(cls, entry: str) -> str:
+        text = str(entry).strip()
+        for prefix in ("telegram:", "tg:"):
+            if text.lower().startswith(prefix):
+                text = text[len(prefix):]
+        return text.lower()
+
+    def sender_keys(self, message: InboundMessage) -> Collection[str]:
+        keys = {message.sender.id}
+        if message.sender.username:
+            keys |= {f"@{message.sender.username.lower()}", message.sender.username.lower()}
+        return keys
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _bot(self) -> Any:
+        if self.bot is None:
+            raise ChannelNotReady(f"telegram account {self.account_id} is not started")
+        return self.bot
+
+    async def _call(self, factory: Callable[[], Awaitable[T]], *, retries: int | None = None,
+                    wrap_bad_request: bool = True) -> T:
+        """Call the Bot API, retrying transient failures; wrap library errors."""
+        from telegram.error import (
+            BadRequest,
+            ChatMigrated,
+            Conflict,
+            Forbidden,
+            InvalidToken,
+            NetworkError,
+            RetryAfter,
+            TelegramError,
+        )
+
+        retry = self.config.retry
+        attempts = (retry.attempts if retries is None else retries + 1)
+        delay = retry.min_delay_ms / 1000
+        for attempt in range(1, attempts + 1):
+            try:
+                return await factory()
+            except InvalidToken as exc:
+                raise ChannelAuthFailed(f"telegram refused the bot token ({exc})",
+                                        hint="check channels.telegram.botToken with @BotFather") \
+                    from None
+            except RetryAfter as exc:
+                wait = _seconds(exc.retry_after)
+                if attempt >= attempts or wait > retry.max_delay_ms / 1000:
+                    raise ChannelNotReady(f"telegram rate limit: retry after {wait:.0f}s",
+                                          retry_after=wait) from None
+                await asyncio.sleep(wait)
+                continue
+            except Conflict as exc:
+                raise ChannelNotReady(
+                    f"telegram conflict: {exc} (is another gateway polling this bot token?)",
+                    hint="each instance needs its own bot token") from None
+            except ChatMigrated as exc:
+                raise TargetError(f"the group moved to chat {exc.new_chat_id}; use that id") \
+                    from None
+            except Forbidden as exc:
+                raise TargetError(f"telegram refused: {exc}") from None
+            except BadRequest as exc:
+                if not wrap_bad_request:
+                    raise
+                raise _target_error(exc) from None
+            except NetworkError as exc:  # includes TimedOut and 5xx answers
+                if attempt >= attempts:
+                    raise ChannelNotReady(f"telegram API unreachable: {exc}") from None
+            except TelegramError as exc:
+                raise ChannelNotReady(f"telegram error: {exc}") from None
+            await asyncio.sleep(min(delay, retry.max_delay_ms / 1000))
+            delay *= 2
+        raise ChannelNotReady("telegram API unreachable")
+
+
+def _seconds(value: Any) -> float:
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
+
+
+def _target_error(exc: Exception) -> TargetError:
+    return TargetError(f"telegram rejected the request: {exc}")

@@ -1,0 +1,182 @@
+"""The values that cross the channel boundary: one inbound message type for
+every platform (keeping the raw payload), outbound messages, send results and
+account status snapshots."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ChatType = Literal["direct", "group", "channel"]
+
+
+class AccountState(enum.StrEnum):
+    """Lifecycle of one channel account, reported verbatim by ``channels.status``."""
+
+    CREATED = "created"
+    STARTING = "starting"
+    RUNNING = "running"
+    RETRYING = "retrying"  # failed transiently; waiting for the next attempt
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"  # will not retry until the config changes (e.g. bad token)
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class Sender:
+    id: str
+    name: str | None = None
+    username: str | None = None
+    is_bot: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.name or (f"@{self.username}" if self.username else self.id)
+
+
+@dataclass(frozen=True)
+class Media:
+    """An attachment, downloaded to ``path`` when it was within the size cap."""
+
+    kind: Literal["image", "document", "audio", "video", "sticker", "voice", "other"]
+    path: str | None = None
+    mime_type: str | None = None
+    file_name: str | None = None
+    size: int | None = None
+    remote_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplyContext:
+    message_id: str
+    sender: Sender | None = None
+    text: str | None = None
+    to_bot: bool = False
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message received on a channel, normalised.
+
+    ``chat_id`` identifies the conversation on the platform (a Telegram chat
+    id, a Slack channel id); ``thread_id`` a topic or thread inside it.
+    ``text`` is the user's text with the bot mention kept; ``raw`` is the
+    platform payload as received.
+    """
+
+    channel: str
+    account_id: str
+    message_id: str
+    chat_type: ChatType
+    chat_id: str
+    sender: Sender
+    text: str
+    raw: Mapping[str, Any] = field(repr=False)
+    timestamp: float = field(default_factory=time.time)
+    thread_id: str | None = None
+    chat_title: str | None = None
+    was_mentioned: bool = False
+    can_detect_mention: bool = True
+    reply_to: ReplyContext | None = None
+    media: tuple[Media, ...] = ()
+
+    @property
+    def conversation_key(self) -> str:
+        thread = f":{self.thread_id}" if self.thread_id else ""
+        return f"{self.channel}:{self.account_id}:{self.chat_id}{thread}"
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """What to send. ``text`` is Markdown unless ``plain``; the channel chunks
+    it to the platform limit and converts it to the platform's formatting."""
+
+    text: str = ""
+    media: tuple[str, ...] = ()  # local paths or http(s) URLs
+    reply_to_id: str | None = None
+    thread_id: str | None = None
+    plain: bool = False
+
+
+@dataclass(frozen=True)
+class SendResult:
+    channel: str
+    account_id: str
+    chat_id: str
+    message_ids: tuple[str, ...]
+
+    @property
+    def message_id(self) -> str | None:
+        return self.message_ids[-1] if self.message_ids else None
+
+
+@dataclass
+class AccountStatus:
+    """Mutable status of one account, owned by the manager; channels update the
+    connection fields. :meth:`snapshot` is the ``channels.status`` shape."""
+
+    channel: str
+    account_id: str
+    name: str | None = None
+    enabled: bool = True
+    configured: bool = False
+    state: AccountState = AccountState.CREATED
+    mode: str | None = None
+    token_source: str | None = None
+    dm_policy: str | None = None
+    connected: bool = False
+    reconnect_attempts: int = 0
+    restarts: int = 0
+    bot_id: str | None = None
+    bot_username: str | None = None
+    last_start_at: float | None = None
+    last_stop_at: float | None = None
+    last_connected_at: float | None = None
+    last_inbound_at: float | None = None
+    last_outbound_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    next_retry_at: float | None = None
+    probe: dict[str, Any] | None = None
+    last_probe_at: float | None = None
+
+    def error(self, message: str) -> None:
+        self.last_error = message
+        self.last_error_at = time.time()
+
+    def snapshot(self) -> dict[str, Any]:
+        def ms(value: float | None) -> int | None:
+            return int(value * 1000) if value is not None else None
+
+        out: dict[str, Any] = {
+            "accountId": self.account_id,
+            "name": self.name,
+            "enabled": self.enabled,
+            "configured": self.configured,
+            "state": self.state.value,
+            "running": self.state is AccountState.RUNNING,
+            "connected": self.connected,
+            "mode": self.mode,
+            "tokenSource": self.token_source,
+            "dmPolicy": self.dm_policy,
+            "reconnectAttempts": self.reconnect_attempts,
+            "restarts": self.restarts,
+            "bot": ({"id": self.bot_id, "username": self.bot_username}
+                    if self.bot_id or self.bot_username else None),
+            "lastStartAt": ms(self.last_start_at),
+            "lastStopAt": ms(self.last_stop_at),
+            "lastConnectedAt": ms(self.last_connected_at),
+            "lastInboundAt": ms(self.last_inbound_at),
+            "lastOutboundAt": ms(self.last_outbound_at),
+            "lastError": self.last_error,
+            "lastErrorAt": ms(self.last_error_at),
+            "nextRetryAt": ms(self.next_retry_at),
+        }
+        if self.probe is not None:
+            out["probe"] = self.probe
+            out["lastProbeAt"] = ms(self.last_probe_at)
+        return out
