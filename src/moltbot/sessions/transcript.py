@@ -172,3 +172,49 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def peek(path: Path, window: int = 16384) -> tuple[str | None, dict[str, Any] | None]:
+    """``(first user text, last message with text)`` from the file's head and tail only."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(window)
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - window))
+            tail = handle.read()
+    except OSError:
+        return None, None
+    first: str | None = None
+    for line in head.split(b"\n"):
+        message = _message_of(line)
+        if message and message.get("role") == "user":
+            first = _text(message.get("content"))
+            if first:
+                break
+    last: dict[str, Any] | None = None
+    for line in reversed(tail.split(b"\n")):
+        message = _message_of(line)
+        if message and message.get("role") in ("user", "assistant") and \
+                _text(message.get("content")):
+            last = message
+            break
+    return first, last
+
+
+def _message_of(line: bytes) -> dict[str, Any] | None:
+    try:
+        item = json.loads(line)
+    except ValueError:
+        return None
+    message = item.get("message") if isinstance(item, dict) else None
+    return message if isinstance(message, dict) else None
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content
+                       if isinstance(b, dict) and b.get("type") == "text")
+    return ""

@@ -1,0 +1,92 @@
+"""One agent run: its state, its events and its result."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class RunState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    OK = "ok"
+    ERROR = "error"
+    ABORTED = "aborted"
+    TIMEOUT = "timeout"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunState.QUEUED, RunState.RUNNING)
+
+
+Watcher = Callable[[str, dict[str, Any]], None]
+"""``watcher(event, payload)`` for ``agent`` and ``chat`` events of one run."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(eq=False)
+class Run:
+    id: str
+    agent_id: str
+    session_key: str
+    message: str
+    timeout: float
+    channel: str = "webchat"
+    origin: dict[str, Any] | None = None
+    extra_system: str | None = None
+    state: RunState = RunState.QUEUED
+    accepted_at: int = field(default_factory=now_ms)
+    started_at: int | None = None
+    ended_at: int | None = None
+    error: str | None = None
+    error_code: str | None = None
+    text: str = ""
+    """The reply so far: every assistant text segment of the run, joined by blank lines."""
+    stop_reason: str | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    abort_reason: str | None = None
+    watchers: list[Watcher] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    ready: asyncio.Future[bool] | None = None
+    done: asyncio.Future[Run] | None = None
+    seq: int = 0
+    chat_seq: int = 0
+    # delta throttling and bookkeeping
+    last_chat_at: float = 0.0
+    flush_handle: asyncio.TimerHandle | None = None
+    new_segment: bool = False
+    pending_calls: dict[str, str] = field(default_factory=dict)
+    partial: str = ""
+    """Text of the model call in progress (persisted if the run is cut short)."""
+
+    def usage(self) -> dict[str, int]:
+        return {"input": self.input_tokens, "output": self.output_tokens,
+                "totalTokens": self.input_tokens + self.output_tokens}
+
+    def summary(self) -> dict[str, Any]:
+        """The ``agent.wait`` payload."""
+        out: dict[str, Any] = {"runId": self.id, "status": str(self.state)}
+        if self.started_at:
+            out["startedAt"] = self.started_at
+        if self.ended_at:
+            out["endedAt"] = self.ended_at
+        if self.error:
+            out["error"] = self.error
+        return out
+
+    def reply_text(self) -> str:
+        """What a channel should send back: the reply, or an explanation when it failed."""
+        if self.state == RunState.OK:
+            return self.text
+        if self.state == RunState.ABORTED:
+            return ""
+        return self.text or f"⚠️ {self.error or 'the run failed'}"
