@@ -159,6 +159,17 @@ def port_owner(port: int) -> dict[str, Any] | None:
     return None
 
 
+def listening_ports() -> set[int]:
+    """Every TCP port something listens on here (as far as this user can see)."""
+    import psutil
+
+    try:
+        return {c.laddr.port for c in psutil.net_connections(kind="inet")
+                if c.status == psutil.CONN_LISTEN and c.laddr}
+    except (psutil.AccessDenied, OSError):
+        return set()
+
+
 def _bound(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
