@@ -89,3 +89,15 @@ async def start_manager(home: Path, fast_backoff: Any) -> AsyncIterator[StartMan
     yield start
     for manager in started:
         await manager.stop()
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[Any]:
+    from tests.fakes.slack import FakeSlack
+
+    fake = FakeSlack()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()

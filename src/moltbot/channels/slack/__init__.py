@@ -1,0 +1,1 @@
+"""Slack: slack_sdk in Socket Mode or HTTP Events mode (signed requests)."""

@@ -1,0 +1,283 @@
+"""The Slack channel: slack_sdk's ``AsyncWebClient`` against ``apiUrl``.
+
+Inbound through Socket Mode (``SocketModeClient`` on aiohttp: it asks
+``apps.connections.open`` for a WebSocket URL, acknowledges every envelope and
+reconnects on its own; a connection that stays down is handed to the manager's
+backoff) or through HTTP Events (signed requests to the gateway, see
+:mod:`.webhook`). ``message`` and ``app_mention`` events are both handled and
+de-duplicated by timestamp.
+
+Outbound: Markdown is converted to mrkdwn and split at 4000 characters;
+replies go into the thread the message came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from moltbot.channels.base import Capabilities, Channel, ChannelContext
+from moltbot.channels.chunking import chunk_text
+from moltbot.channels.dispatch import TtlCache
+from moltbot.channels.errors import (
+    ChannelAuthFailed,
+    ChannelNotReady,
+    TargetError,
+    UnsupportedMessage,
+)
+from moltbot.channels.markdown import to_slack_mrkdwn
+from moltbot.channels.slack.config import SlackAccountConfig
+from moltbot.channels.slack.normalize import normalize_event
+from moltbot.channels.types import InboundMessage, OutboundMessage, SendResult
+
+T = TypeVar("T")
+
+AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked",
+               "token_expired", "no_permission", "missing_scope", "not_allowed_token_type",
+               "invalid_token"}
+DISCONNECTED_GRACE_S = 30.0
+
+
+class SlackChannel(Channel):
+    id = "slack"
+    label = "Slack"
+    capabilities = Capabilities(chat_types=("direct", "group", "channel"), threads=True,
+                                media=True, typing=False, reply=True)
+    text_limit = 4000
+    default_reply_to_mode = "off"
+    config_model = SlackAccountConfig
+    env_tokens: ClassVar[dict[str, str]] = {"botToken": "SLACK_BOT_TOKEN",
+                                            "appToken": "SLACK_APP_TOKEN"}
+
+    def __init__(self, context: ChannelContext) -> None:
+        super().__init__(context)
+        self.config: SlackAccountConfig = context.config
+        self.web: Any = None
+        self.socket: Any = None
+        self.bot_user_id: str | None = None
+        self.bot_id: str | None = None
+        self._seen = TtlCache(ttl=600, size=2000)
+        self._dm_channels: dict[str, str] = {}
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        self.web = AsyncWebClient(token=self.config.bot_token, base_url=self.config.api_url,
+                                  timeout=20)
+        auth = await self._call(self.web.auth_test)
+        self.bot_user_id = auth.get("user_id")
+        self.bot_id = auth.get("bot_id")
+        self.team_id = auth.get("team_id")
+        self.status.bot_id = self.bot_user_id
+        self.status.bot_username = auth.get("user")
+
+    async def stop(self) -> None:
+        socket, self.socket = self.socket, None
+        if socket is not None:
+            try:
+                await socket.close()
+            except Exception:
+                self.log.debug("closing the socket client failed", exc_info=True)
+        web, self.web = self.web, None
+        if web is not None and getattr(web, "session", None) is not None:
+            await web.session.close()
+
+    async def probe(self) -> dict[str, Any]:
+        auth = await self._call(self._web().auth_test)
+        return {"ok": True, "bot": {"id": auth.get("user_id"), "username": auth.get("user")},
+                "team": {"id": auth.get("team_id"), "name": auth.get("team")}}
+
+    async def serve(self) -> None:
+        if self.config.mode == "http":
+            self.status.connected = True
+            self.status.last_connected_at = time.time()
+            await asyncio.Event().wait()
+        await self._serve_socket()
+
+    # -- inbound: Socket Mode -------------------------------------------------
+
+    async def _serve_socket(self) -> None:
+        from slack_sdk.socket_mode.aiohttp import SocketModeClient
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        app_client = AsyncWebClient(base_url=self.config.api_url, timeout=20)
+        # Ask for the first URL ourselves so refused tokens and outages surface as typed errors.
+        opened = await self._call(lambda: app_client.apps_connections_open(
+            app_token=self.config.app_token))
+        socket = SocketModeClient(app_token=self.config.app_token or "", web_client=app_client,
+                                  logger=self.log.logger.getChild("socket"), ping_interval=5)
+        socket.wss_uri = opened["url"]
+        socket.socket_mode_request_listeners.append(self._on_socket_request)
+        self.socket = socket
+        try:
+            await asyncio.wait_for(socket.connect(), 15)
+        except TimeoutError:
+            raise ChannelNotReady("slack socket mode: could not connect to the WebSocket") from None
+        down_since: float | None = None
+        while True:
+            connected = await socket.is_connected()
+            if connected:
+                if not self.status.connected:
+                    self.status.connected = True
+                    self.status.last_connected_at = time.time()
+                down_since = None
+            else:
+                if self.status.connected:
+                    self.status.connected = False
+                    self.status.reconnect_attempts += 1
+                    self.status.error("slack socket disconnected; reconnecting")
+                down_since = down_since or time.monotonic()
+                if time.monotonic() - down_since > DISCONNECTED_GRACE_S:
+                    raise ChannelNotReady("slack socket mode: disconnected for "
+                                          f"{DISCONNECTED_GRACE_S:.0f}s")
+            await asyncio.sleep(0.25)
+
+    async def _on_socket_request(self, client: Any, request: Any) -> None:
+        from slack_sdk.socket_mode.response import SocketModeResponse
+
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+        if request.type == "events_api":
+            await self.handle_payload(request.payload)
+
+    # -- inbound: shared ------------------------------------------------------
+
+    async def handle_payload(self, payload: Mapping[str, Any]) -> None:
+        """One ``event_callback`` payload (from the socket or an HTTP request)."""
+        if payload.get("type") != "event_callback":
+            return
+        event = payload.get("event") or {}
+        event_id = str(payload.get("event_id") or "")
+        if event_id and self._seen.seen("event:" + event_id):
+            return
+        try:
+            message = normalize_event(event, account_id=self.account_id,
+                                      bot_user_id=self.bot_user_id, bot_id=self.bot_id,
+                                      payload=payload)
+        except UnsupportedMessage as exc:
+            self.log.debug("skipped event %s: %s", event_id, exc.message)
+            return
+        if message.sender.id in (self.bot_user_id, self.bot_id):
+            return
+        # `message` and `app_mention` both arrive for one mention: keep the first.
+        key = f"{message.chat_id}:{message.message_id}"
+        if self._seen.seen(key):
+            return
+        await self.context.on_inbound(message)
+
+    # -- outbound -------------------------------------------------------------
+
+    async def _resolve_target(self, target: str) -> str:
+        text = target.strip()
+        if text.lower().startswith("slack:"):
+            text = text[len("slack:"):]
+        kind = None
+        if ":" in text:
+            kind, text = text.split(":", 1)
+            kind = kind.lower()
+        text = text.strip().strip("<>@#")
+        if kind not in (None, "channel", "user"):
+            raise TargetError(f"invalid slack target {target!r}",
+                              hint="use channel:<id>, user:<id> or a bare C/G/D/U id")
+        if not re.fullmatch(r"[A-Z0-9]+", text):
+            raise TargetError(f"invalid slack target {target!r}",
+                              hint="use channel:<id>, user:<id> or a bare C/G/D/U id")
+        if kind == "user" or (kind is None and text[0] in "UW"):
+            cached = self._dm_channels.get(text)
+            if cached:
+                return cached
+            opened = await self._call(lambda: self._web().conversations_open(users=text))
+            channel_id = str(opened["channel"]["id"])
+            self._dm_channels[text] = channel_id
+            return channel_id
+        return text
+
+    async def send(self, target: str, message: OutboundMessage) -> SendResult:
+        web = self._web()
+        channel_id = await self._resolve_target(target)
+        thread_ts = message.thread_id or message.reply_to_id
+        ids: list[str] = []
+        for chunk in chunk_text(message.text, self.text_chunk_limit()):
+            text = chunk if message.plain else to_slack_mrkdwn(chunk)
+            result = await self._call(lambda text=text: web.chat_postMessage(
+                channel=channel_id, text=text, thread_ts=thread_ts, mrkdwn=not message.plain,
+                unfurl_links=False))
+            ids.append(str(result.get("ts")))
+        for item in message.media:
+            path = Path(item).expanduser()
+            if not path.is_file():
+                raise TargetError(f"media file not found: {item}")
+            result = await self._call(lambda path=path: web.files_upload_v2(
+                channel=channel_id, file=str(path), filename=path.name, thread_ts=thread_ts))
+            files = result.get("files") or [{}]
+            ids.append(str(files[0].get("id")))
+        if not ids:
+            raise TargetError("nothing to send: the message has no text and no media")
+        return SendResult("slack", self.account_id, channel_id, tuple(ids))
+
+    def reply_target(self, message: InboundMessage) -> str:
+        return message.chat_id
+
+    # -- identity -------------------------------------------------------------
+
+    @classmethod
+    def normalize_allow_entry(cls, entry: str) -> str:
+        text = str(entry).strip()
+        text = re.sub(r"^(slack:|user:)", "", text, flags=re.I)
+        return text.strip("<>@").lower()
+
+    def sender_keys(self, message: InboundMessage) -> Collection[str]:
+        keys = {message.sender.id.lower()}
+        if message.sender.username:
+            keys.add(message.sender.username.lower())
+        return keys
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _web(self) -> Any:
+        if self.web is None:
+            raise ChannelNotReady(f"slack account {self.account_id} is not started")
+        return self.web
+
+    async def _call(self, factory: Callable[[], Awaitable[T]]) -> T:
+        """Call the Web API, retrying transient failures; wrap library errors."""
+        import aiohttp
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        retry = self.config.retry
+        delay = retry.min_delay_ms / 1000
+        for attempt in range(1, retry.attempts + 1):
+            try:
+                return await factory()
+            except SlackApiError as exc:
+                response = exc.response
+                status = getattr(response, "status_code", 200)
+                error = response.get("error") if isinstance(response.data, dict) else None
+                if error in AUTH_ERRORS or status in (401, 403):
+                    raise ChannelAuthFailed(f"slack refused the token: {error or status}",
+                                            hint="check channels.slack.botToken/appToken") \
+                        from None
+                if status == 429 or error == "ratelimited":
+                    wait = float(response.headers.get("Retry-After", 1) or 1)
+                    if attempt >= retry.attempts or wait > retry.max_delay_ms / 1000:
+                        raise ChannelNotReady(f"slack rate limit: retry after {wait:.0f}s",
+                                              retry_after=wait) from None
+                    await asyncio.sleep(wait)
+                    continue
+                if status < 500 and error:
+                    raise TargetError(f"slack refused the request: {error}") from None
+                if attempt >= retry.attempts:
+                    raise ChannelNotReady(f"slack API error: HTTP {status} {error or ''}".strip()) \
+                        from None
+            except (aiohttp.ClientError, SlackClientError, TimeoutError, OSError) as exc:
+                if attempt >= retry.attempts:
+                    raise ChannelNotReady(f"slack API unreachable: {exc or type(exc).__name__}") \
+                        from None
+            await asyncio.sleep(min(delay, retry.max_delay_ms / 1000))
+            delay *= 2
+        raise ChannelNotReady("slack API unreachable")

@@ -1,0 +1,63 @@
+"""``channels.slack`` (and ``channels.slack.accounts.<id>``).
+
+Upstream's ``dm: {policy, allowFrom, enabled}`` block is accepted as an
+alias of ``dmPolicy`` / ``allowFrom`` (``enabled: false`` = ``disabled``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from moltbot.channels.config import AccountConfig, GroupConfig
+
+DEFAULT_API_URL = "https://slack.com/api/"
+
+
+class SlackAccountConfig(AccountConfig):
+    bot_token: str | None = Field(default=None, description="Bot token xoxb-... (secret). "
+                                  "SLACK_BOT_TOKEN supplies it for the default account.")
+    app_token: str | None = Field(default=None, description="App-level token xapp-... for "
+                                  "Socket Mode (secret). SLACK_APP_TOKEN for the default account.")
+    signing_secret: str | None = Field(default=None,
+                                       description="Signing secret for HTTP Events mode (secret).")
+    mode: Literal["socket", "http"] = Field(
+        default="socket", description="socket: Socket Mode (no public URL needed); http: Events "
+        "API requests to the gateway at /slack/events[/<account>].")
+    api_url: str = Field(default=DEFAULT_API_URL, description="Web API base URL.")
+    channels: dict[str, GroupConfig] = Field(
+        default_factory=dict, description='Per-channel settings by id or "*"; when set, also '
+        "the list of channels the bot answers in.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dm_block(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("dm"), dict):
+            return data
+        dm = data["dm"]
+        merged = dict(data)
+        if dm.get("enabled") is False:
+            merged.setdefault("dmPolicy", "disabled")
+        if dm.get("policy") and "dmPolicy" not in data:
+            merged["dmPolicy"] = dm["policy"]
+        if dm.get("allowFrom") is not None and "allowFrom" not in data:
+            merged["allowFrom"] = dm["allowFrom"]
+        return merged
+
+    @field_validator("api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    def group_entries(self) -> Mapping[str, GroupConfig] | None:
+        return self.channels if "channels" in self.model_fields_set else None
+
+    def missing(self) -> list[str]:
+        needed = {"botToken": self.bot_token}
+        if self.mode == "socket":
+            needed["appToken"] = self.app_token
+        else:
+            needed["signingSecret"] = self.signing_secret
+        return [key for key, value in needed.items() if not value]

@@ -1,0 +1,72 @@
+"""Slack HTTP Events mode: routes on the gateway's one aiohttp app.
+
+``POST /slack/events`` (default account) and ``POST /slack/events/<accountId>``
+— the Request URL to enter in the Slack app's Event Subscriptions. Every
+request must carry a valid ``X-Slack-Signature`` (HMAC-SHA256 of
+``v0:<timestamp>:<body>`` with the account's ``signingSecret``) and a timestamp
+within five minutes; others get 401. ``url_verification`` is answered with the
+challenge; events are acknowledged at once and handled in the background.
+
+:func:`setup_routes` also adds the Telegram webhook routes
+(:mod:`moltbot.channels.telegram.webhook`), so the gateway loads one module for
+every channel webhook.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from moltbot.channels.config import DEFAULT_ACCOUNT_ID
+from moltbot.channels.errors import ChannelError
+
+log = logging.getLogger(__name__)
+
+PATH = "/slack/events"
+
+
+def setup_routes(app: web.Application, runtime: Any) -> None:
+    """Add the Slack (and Telegram) webhook routes. ``runtime.subsystem("channels")``
+    must return the running ChannelManager, or None."""
+    from moltbot.channels.telegram import webhook as telegram_webhook
+
+    async def handle(request: web.Request) -> web.Response:
+        from slack_sdk.signature import SignatureVerifier
+
+        account_id = request.match_info.get("account", DEFAULT_ACCOUNT_ID)
+        manager = runtime.subsystem("channels")
+        if manager is None:
+            return web.json_response({"ok": False, "error": "channels not running"}, status=503)
+        try:
+            runner = manager.runner("slack", account_id)
+        except ChannelError:
+            return web.json_response({"ok": False, "error": "unknown account"}, status=404)
+        channel = runner.channel
+        config = runner.account.config
+        if config.mode != "http" or not config.signing_secret:
+            return web.json_response({"ok": False, "error": "not in http mode"}, status=404)
+        body = await request.read()
+        verifier = SignatureVerifier(config.signing_secret)
+        if not verifier.is_valid(body, request.headers.get("X-Slack-Request-Timestamp", ""),
+                                 request.headers.get("X-Slack-Signature", "")):
+            log.warning("slack events %s: bad signature", account_id)
+            return web.json_response({"ok": False, "error": "invalid signature"}, status=401)
+        if request.content_type == "application/x-www-form-urlencoded":
+            return web.Response(status=200)  # interactivity payloads: not handled yet
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return web.json_response({"ok": False, "error": "invalid json"}, status=400)
+        if payload.get("type") == "url_verification":
+            return web.json_response({"challenge": payload.get("challenge", "")})
+        if channel is None:
+            return web.json_response({"ok": False, "error": "account not running"}, status=503)
+        manager.spawn(channel.handle_payload(payload), name="slack-event")
+        return web.Response(status=200)
+
+    app.router.add_post(PATH, handle)
+    app.router.add_post(PATH + "/{account}", handle)
+    telegram_webhook.setup_routes(app, runtime)

@@ -1,0 +1,203 @@
+"""Slack against the stand-in Web API / Socket Mode / Events API, through slack_sdk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.channels.channel_helpers import EchoDispatcher
+from tests.fakes.slack import FakeSlack, Workspace
+
+from moltbot.channels.pairing import PairingStore
+from moltbot.channels.types import AccountState, OutboundMessage
+
+
+def slack_config(fake: FakeSlack, ws: Workspace, **extra: Any) -> dict[str, Any]:
+    return {"channels": {"slack": {"botToken": ws.bot_token, "appToken": ws.app_token,
+                                   "apiUrl": fake.api_url, **extra}}}
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.02)
+
+
+async def test_socket_mode_pairing_then_dm_reaches_agent(fake_slack: FakeSlack,
+                                                         start_manager: Any, home: Path) -> None:
+    ws = fake_slack.workspace()
+    agent = EchoDispatcher(reply=lambda text: f"**Hi** {text}")
+    manager = await start_manager(slack_config(fake_slack, ws), dispatcher=agent)
+    await ws.wait_connected()
+
+    envelope = await ws.push_event(ws.event(channel="D0ANN", user="U0ANN", text="hello"))
+    assert envelope in ws.acks
+    [pairing] = await ws.wait_posted(1)
+    assert pairing["channel"] == "D0ANN" and pairing["mrkdwn"] is False
+    assert "Your Slack user id: U0ANN" in pairing["text"]
+    code = pairing["text"].split("Pairing code: ")[1].split()[0]
+    assert agent.calls == []
+
+    PairingStore(home / ".clawdbot" / "credentials", "slack").approve(code)
+    await ws.push_event(ws.event(channel="D0ANN", user="U0ANN", text="what's new?"))
+    posted = await ws.wait_posted(2)
+    assert posted[1]["channel"] == "D0ANN"
+    assert posted[1]["text"] == "*Hi* what's new?"
+    assert agent.calls[0]["session_key"] == "agent:main:main"
+    assert agent.calls[0]["origin"]["from"] == "slack:U0ANN"
+    account = (await manager.channels_status())["channelAccounts"]["slack"][0]
+    assert account["state"] == "running" and account["connected"] is True
+    assert account["mode"] == "socket" and account["bot"]["id"] == ws.bot_user_id
+
+
+async def test_channel_mentions_and_threads(fake_slack: FakeSlack, start_manager: Any) -> None:
+    ws = fake_slack.workspace()
+    agent = EchoDispatcher()
+    await start_manager(slack_config(fake_slack, ws, allowFrom=["U0ANN"]), dispatcher=agent)
+    await ws.wait_connected()
+
+    await ws.push_event(ws.event(channel="C0GEN", user="U0ANN", text="no mention here",
+                                 channel_type="channel"))
+    await ws.push_event(ws.event(channel="C0GEN", user="U0EVE", text=f"<@{ws.bot_user_id}> hi",
+                                 channel_type="channel"))
+    await asyncio.sleep(0.4)
+    assert ws.posted == [] and agent.calls == []
+
+    mention = ws.event(channel="C0GEN", user="U0ANN", text=f"<@{ws.bot_user_id}> status?",
+                       channel_type="channel")
+    await ws.push_event(mention)
+    await ws.push_event({**mention, "type": "app_mention"})  # Slack sends both
+    [reply] = await ws.wait_posted(1)
+    await asyncio.sleep(0.3)
+    assert len(ws.posted) == 1 and len(agent.calls) == 1
+    assert reply["channel"] == "C0GEN" and reply.get("thread_ts") is None
+    assert agent.calls[0]["session_key"] == "agent:main:slack:channel:c0gen"
+    assert agent.calls[0]["text"].endswith("U0ANN: status?")
+    assert "no mention here" in agent.calls[0]["text"]  # pending channel history
+
+    threaded = ws.event(channel="C0GEN", user="U0ANN", text=f"<@{ws.bot_user_id}> more",
+                        channel_type="channel", thread_ts=mention["ts"])
+    await ws.push_event(threaded)
+    posted = await ws.wait_posted(2)
+    assert posted[1]["thread_ts"] == mention["ts"]
+    assert agent.calls[1]["session_key"] == f"agent:main:slack:channel:c0gen:thread:{mention['ts']}"
+
+
+async def test_long_reply_is_split(fake_slack: FakeSlack, start_manager: Any) -> None:
+    ws = fake_slack.workspace()
+    agent = EchoDispatcher(reply=lambda text: "\n\n".join(f"Paragraph {i}: " + "word " * 60
+                                                          for i in range(40)))
+    await start_manager(slack_config(fake_slack, ws, allowFrom=["U0ANN"]), dispatcher=agent)
+    await ws.wait_connected()
+    await ws.push_event(ws.event(channel="D0ANN", user="U0ANN", text="essay"))
+    await wait_for(lambda: any("Paragraph 39" in p["text"] for p in ws.posted))
+    assert len(ws.posted) >= 3
+    assert all(len(p["text"]) <= 4000 for p in ws.posted)
+    assert sum(p["text"].count("Paragraph ") for p in ws.posted) == 40
+
+
+async def test_socket_drop_and_outage_are_retried_and_reported(fake_slack: FakeSlack,
+                                                               start_manager: Any) -> None:
+    ws = fake_slack.workspace()
+    agent = EchoDispatcher()
+    manager = await start_manager(slack_config(fake_slack, ws, allowFrom=["U0ANN"]),
+                                  dispatcher=agent)
+    await ws.wait_connected()
+    assert ws.connections_opened == 1
+
+    fake_slack.fail("apps.connections.open", 503, times=1)
+    await fake_slack.drop_sockets()
+    await wait_for(lambda: ws.connections_opened >= 2, timeout=30)
+    await ws.wait_connected()
+    await ws.push_event(ws.event(channel="D0ANN", user="U0ANN", text="still there?"))
+    await ws.wait_posted(1)
+    account = manager.status()["channels"]["slack"][0]
+    assert account["reconnectAttempts"] >= 1
+    assert "disconnected" in (account["lastError"] or "")
+    await wait_for(lambda: manager.status()["channels"]["slack"][0]["connected"])
+
+
+async def test_connection_open_outage_at_start(fake_slack: FakeSlack, start_manager: Any) -> None:
+    ws = fake_slack.workspace()
+    fake_slack.fail("apps.connections.open", 500, times=4)
+    manager = await start_manager(slack_config(fake_slack, ws, allowFrom=["U0ANN"],
+                                               retry={"attempts": 1}),
+                                  dispatcher=EchoDispatcher(), wait=False)
+    runner = manager.runner("slack")
+    await wait_for(lambda: runner.status.state is AccountState.RETRYING)
+    assert "HTTP 500" in (runner.status.last_error or "")
+    await wait_for(lambda: runner.status.connected, timeout=15)
+    assert runner.status.reconnect_attempts >= 3
+
+
+async def test_refused_tokens_fail_for_good(fake_slack: FakeSlack, start_manager: Any) -> None:
+    ws = fake_slack.workspace()
+    manager = await start_manager(slack_config(fake_slack, ws, appToken="xapp-wrong"))
+    runner = manager.runner("slack")
+    await wait_for(lambda: runner.status.state is AccountState.FAILED)
+    assert "refused the token: invalid_auth" in (runner.status.last_error or "")
+    attempts = runner.status.reconnect_attempts
+    await asyncio.sleep(0.3)
+    assert runner.status.reconnect_attempts == attempts
+
+
+async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any,
+                                free_port: Any) -> None:
+    from aiohttp import web
+
+    from moltbot.channels.slack.webhook import setup_routes
+
+    ws = fake_slack.workspace()
+    agent = EchoDispatcher()
+    manager = await start_manager(
+        {"channels": {"slack": {"botToken": ws.bot_token, "signingSecret": "shh",
+                                "mode": "http", "apiUrl": fake_slack.api_url,
+                                "dm": {"policy": "allowlist", "allowFrom": ["U0ANN"]}}}},
+        dispatcher=agent)
+
+    class Runtime:
+        def subsystem(self, name: str) -> Any:
+            return manager if name == "channels" else None
+
+    app = web.Application()
+    setup_routes(app, Runtime())
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}/slack/events"
+    try:
+        status, body = await ws.post_event(url, {}, "shh", payload={
+            "type": "url_verification", "token": "t", "challenge": "abc123"})
+        assert status == 200 and json.loads(body) == {"challenge": "abc123"}
+
+        event = ws.event(channel="D0ANN", user="U0ANN", text="over http")
+        assert (await ws.post_event(url, event, "wrong-secret"))[0] == 401
+        assert (await ws.post_event(url, event, "shh", timestamp=int(time.time()) - 3600))[0] == 401
+        assert (await ws.post_event(url, event, "shh"))[0] == 200
+        [reply] = await ws.wait_posted(1)
+        assert reply["text"] == "echo: over http"
+        # a stranger is dropped silently under dmPolicy allowlist
+        await ws.post_event(url, ws.event(channel="D0EVE", user="U0EVE", text="hi"), "shh")
+        await asyncio.sleep(0.3)
+        assert len(ws.posted) == 1
+    finally:
+        await runner.cleanup()
+
+
+async def test_send_to_user_with_a_file(fake_slack: FakeSlack, start_manager: Any,
+                                        tmp_path: Path) -> None:
+    ws = fake_slack.workspace()
+    manager = await start_manager(slack_config(fake_slack, ws))
+    report = tmp_path / "report.txt"
+    report.write_text("numbers")
+    result = await manager.send("slack", "user:U0ANN", OutboundMessage(
+        text="see _attached_", media=(str(report),)))
+    assert result.chat_id == "D0ANN"
+    assert ws.posted[0]["text"] == "see _attached_"
+    assert ws.uploads[0]["content"] == b"numbers" and ws.uploads[0]["channel_id"] == "D0ANN"

@@ -1,0 +1,307 @@
+"""A stand-in Slack: Web API, Socket Mode and Events API (aiohttp, loopback).
+
+Web API: ``POST /api/<method>`` with the token in ``Authorization: Bearer``
+(or a ``token`` parameter), form or JSON bodies, answers ``{"ok": true, ...}``
+or ``{"ok": false, "error": "..."}`` as Slack does. Implemented: auth.test,
+apps.connections.open (app token; returns a ``ws://`` URL served here),
+chat.postMessage, conversations.open, files.getUploadURLExternal (+ the upload
+URL) and files.completeUploadExternal.
+
+Socket Mode: the WebSocket sends ``hello``, then envelopes
+``{envelope_id, type: "events_api", payload, accepts_response_payload}`` and
+records the client's acks ``{envelope_id}``.
+
+Test controls: :meth:`FakeSlack.workspace` creates a bot (bot token + app
+token); ``ws.push_event(event)`` sends an event over Socket Mode;
+``ws.post_event(url, event, signing_secret)`` delivers it by signed HTTP as the
+Events API does; ``ws.posted`` records chat.postMessage calls;
+:meth:`FakeSlack.fail` scripts 5xx answers; :meth:`FakeSlack.drop_sockets`
+closes every socket abruptly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+
+@dataclass
+class Workspace:
+    server: FakeSlack
+    bot_token: str
+    app_token: str
+    team_id: str
+    bot_user_id: str
+    bot_id: str
+    posted: list[dict[str, Any]] = field(default_factory=list)
+    uploads: list[dict[str, Any]] = field(default_factory=list)
+    acks: list[str] = field(default_factory=list)
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    connections_opened: int = 0
+    _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def event(self, *, channel: str, user: str, text: str, channel_type: str = "im",
+              kind: str = "message", thread_ts: str | None = None, **extra: Any) -> dict[str, Any]:
+        event = {"type": kind, "channel": channel, "user": user, "text": text,
+                 "ts": self.next_ts(), "channel_type": channel_type, "team": self.team_id,
+                 "event_ts": self.next_ts(), **extra}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        return event
+
+    def payload(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {"token": "verification-token", "team_id": self.team_id, "api_app_id": "A0APP",
+                "event": event, "type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex[:10]}",
+                "event_time": int(time.time()), "authorizations": [
+                    {"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}]}
+
+    async def push_event(self, event: dict[str, Any], timeout: float = 10.0) -> str:
+        """Send ``event`` over the live socket; waits for the client's ack. Returns the envelope id."""
+        deadline = time.monotonic() + timeout
+        while not [s for s in self.sockets if not s.closed]:
+            if time.monotonic() > deadline:
+                raise TimeoutError("no socket mode connection")
+            await asyncio.sleep(0.02)
+        socket = [s for s in self.sockets if not s.closed][-1]
+        envelope_id = str(uuid.uuid4())
+        await socket.send_json({"envelope_id": envelope_id, "type": "events_api",
+                                "accepts_response_payload": False, "retry_attempt": 0,
+                                "retry_reason": "", "payload": self.payload(event)})
+        while envelope_id not in self.acks:
+            if time.monotonic() > deadline:
+                raise TimeoutError("envelope not acknowledged")
+            await asyncio.sleep(0.02)
+        return envelope_id
+
+    async def post_event(self, url: str, event: dict[str, Any], signing_secret: str, *,
+                         payload: dict[str, Any] | None = None,
+                         timestamp: int | None = None) -> tuple[int, str]:
+        """POST an Events API request signed with ``signing_secret``; (status, body)."""
+        body = json.dumps(payload if payload is not None else self.payload(event)).encode()
+        ts = str(timestamp if timestamp is not None else int(time.time()))
+        signature = "v0=" + hmac.new(signing_secret.encode(), f"v0:{ts}:".encode() + body,
+                                     hashlib.sha256).hexdigest()
+        headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts,
+                   "X-Slack-Signature": signature}
+        async with aiohttp.ClientSession() as session, session.post(
+                url, data=body, headers=headers) as response:
+            return response.status, await response.text()
+
+    async def wait_posted(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.posted) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"expected {count} posts, got {len(self.posted)}: "
+                                   f"{[p.get('text', '')[:60] for p in self.posted]}")
+            await asyncio.sleep(0.02)
+        return self.posted
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not [s for s in self.sockets if not s.closed]:
+            if time.monotonic() > deadline:
+                raise TimeoutError("no socket mode connection")
+            await asyncio.sleep(0.02)
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.workspaces: list[Workspace] = []
+        self.failures: dict[str, list[int]] = {}
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+        self._ids = itertools.count(1)
+        self._tickets: dict[str, Workspace] = {}
+        self._uploads: dict[str, dict[str, Any]] = {}
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def workspace(self, name: str = "acme") -> Workspace:
+        n = next(self._ids)
+        ws = Workspace(self, f"xoxb-{name}-{n}", f"xapp-{name}-{n}", f"T{n:04d}{name.upper()}",
+                       f"U0BOT{n:03d}", f"B0BOT{n:03d}")
+        self.workspaces.append(ws)
+        return ws
+
+    def fail(self, method: str, status: int = 500, times: int = 1) -> None:
+        self.failures.setdefault(method, []).extend([status] * times)
+
+    async def drop_sockets(self) -> None:
+        for ws in self.workspaces:
+            for socket in ws.sockets:
+                if not socket.closed:
+                    transport = socket._req.transport if socket._req else None  # type: ignore[union-attr]
+                    if transport is not None:
+                        transport.abort()
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
+        app.router.add_get("/link", self._socket)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        self.runner = web.AppRunner(app, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        for ws in self.workspaces:
+            for socket in ws.sockets:
+                await socket.close()
+        if self.runner:
+            await self.runner.cleanup()
+
+    # -- Web API -----------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        queue = self.failures.get(method) or self.failures.get("*")
+        if queue:
+            status = queue.pop(0)
+            return web.Response(status=status, text="upstream connect error")
+        params: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                params.update(await request.json())
+            else:
+                params.update(dict(await request.post()))
+        token = params.pop("token", None)
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            token = auth[len("Bearer "):]
+        if not token:
+            return web.json_response({"ok": False, "error": "not_authed"})
+        handler = getattr(self, "m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        result = handler(token, params)
+        return web.json_response(result)
+
+    def _by_bot(self, token: str) -> Workspace | None:
+        return next((w for w in self.workspaces if w.bot_token == token), None)
+
+    def m_auth_test(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
+        ws = self._by_bot(token)
+        if ws is None:
+            return {"ok": False, "error": "invalid_auth"}
+        return {"ok": True, "url": "https://acme.slack.com/", "team": "Acme", "user": "molty",
+                "team_id": ws.team_id, "user_id": ws.bot_user_id, "bot_id": ws.bot_id}
+
+    def m_apps_connections_open(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
+        ws = next((w for w in self.workspaces if w.app_token == token), None)
+        if ws is None:
+            if token.startswith("xoxb-"):
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": False, "error": "invalid_auth"}
+        ticket = uuid.uuid4().hex
+        self._tickets[ticket] = ws
+        ws.connections_opened += 1
+        ws_url = self.url.replace("http://", "ws://")
+        return {"ok": True, "url": f"{ws_url}/link?ticket={ticket}&app_id=A0APP"}
+
+    def m_chat_postMessage(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
+        ws = self._by_bot(token)
+        if ws is None:
+            return {"ok": False, "error": "invalid_auth"}
+        channel = str(params.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel == "CNOTFOUND":
+            return {"ok": False, "error": "channel_not_found"}
+        text = str(params.get("text") or "")
+        if not text and not params.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        if len(text) > 40000:
+            return {"ok": False, "error": "msg_too_long"}
+        ts = ws.next_ts()
+        ws.posted.append({**params, "ts": ts})
+        return {"ok": True, "channel": channel, "ts": ts,
+                "message": {"type": "message", "text": text, "user": ws.bot_user_id, "ts": ts,
+                            "bot_id": ws.bot_id}}
+
+    def m_conversations_open(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
+        ws = self._by_bot(token)
+        if ws is None:
+            return {"ok": False, "error": "invalid_auth"}
+        users = str(params.get("users") or "")
+        if not users:
+            return {"ok": False, "error": "users_list_not_supplied"}
+        return {"ok": True, "channel": {"id": "D" + users.lstrip("UW")}}
+
+    def m_files_getUploadURLExternal(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
+        ws = self._by_bot(token)
+        if ws is None:
+            return {"ok": False, "error": "invalid_auth"}
+        file_id = f"F{uuid.uuid4().hex[:8].upper()}"
+        self._uploads[file_id] = {"filename": params.get("filename"), "workspace": ws,
+                                  "content": None}
+        return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def m_files_completeUploadExternal(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
+        ws = self._by_bot(token)
+        if ws is None:
+            return {"ok": False, "error": "invalid_auth"}
+        files = params.get("files")
+        if isinstance(files, str):
+            files = json.loads(files)
+        out = []
+        for item in files or []:
+            upload = self._uploads.get(item["id"])
+            if upload is None or upload["content"] is None:
+                return {"ok": False, "error": "file_not_found"}
+            ws.uploads.append({"id": item["id"], "title": item.get("title"),
+                               "filename": upload["filename"], "content": upload["content"],
+                               "channel_id": params.get("channel_id"),
+                               "thread_ts": params.get("thread_ts")})
+            out.append({"id": item["id"], "name": upload["filename"]})
+        return {"ok": True, "files": out}
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        upload = self._uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404)
+        if request.content_type == "multipart/form-data":
+            reader = await request.multipart()
+            part = await reader.next()
+            upload["content"] = await part.read() if part is not None else b""  # type: ignore[union-attr]
+        else:
+            upload["content"] = await request.read()
+        return web.Response(text="OK - " + str(len(upload["content"] or b"")))
+
+    # -- Socket Mode --------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        ws_state = self._tickets.pop(request.query.get("ticket", ""), None)
+        if ws_state is None:
+            return web.Response(status=401, text="invalid ticket")
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        ws_state.sockets.append(socket)
+        await socket.send_json({"type": "hello", "num_connections": 1,
+                                "debug_info": {"host": "fake", "approximate_connection_time": 3600},
+                                "connection_info": {"app_id": "A0APP"}})
+        async for message in socket:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                data = json.loads(message.data)
+                if "envelope_id" in data:
+                    ws_state.acks.append(data["envelope_id"])
+        return socket
