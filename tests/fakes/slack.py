@@ -69,7 +69,7 @@ class Workspace:
                     {"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}]}
 
     async def push_event(self, event: dict[str, Any], timeout: float = 10.0) -> str:
-        """Send ``event`` over the live socket; waits for the client's ack. Returns the envelope id."""
+        """Send ``event`` over the live socket and wait for the ack; returns the envelope id."""
         deadline = time.monotonic() + timeout
         while not [s for s in self.sockets if not s.closed]:
             if time.monotonic() > deadline:
