@@ -1,0 +1,125 @@
+"""WebChat methods: ``chat.send``, ``chat.history``, ``chat.abort``, ``chat.inject``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from moltbot.errors import MoltbotError
+from moltbot.gateway import protocol
+from moltbot.gateway.methods.agents import agents_of, invalid
+from moltbot.gateway.methods.registry import MethodCall, MethodError, Params, method
+
+ABORT_TRIGGERS = frozenset({"/stop", "/abort", "stop!"})
+RESET_TRIGGERS = frozenset({"/new", "/reset"})
+
+
+class ChatSendParams(Params):
+    sessionKey: str = Field(min_length=1)
+    message: str
+    idempotencyKey: str = Field(min_length=1)
+    thinking: str | None = None
+    deliver: bool | None = None
+    attachments: list[Any] | None = None
+    timeoutMs: int | None = Field(default=None, ge=1)
+
+
+@method("chat.send", params=ChatSendParams, scope="write")
+async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
+    """Ack ``{runId, status: "started"}`` once the message is on disk; the reply
+    streams as ``chat``/``agent`` events. Same idempotencyKey → the same run."""
+    runtime = agents_of(call)
+    dedupe = call.runtime.dedupe
+    key = params.idempotencyKey
+    cached = dedupe.get("chat", key)
+    if cached is not None:
+        if not cached.ok:
+            shape = cached.error or {}
+            raise MethodError(shape.get("code", protocol.UNAVAILABLE),
+                              shape.get("message", "failed"), details=shape.get("details"))
+        return cached.payload  # type: ignore[no-any-return]
+    existing = runtime.get_run(key)
+    if existing is not None and not existing.state.finished:
+        return {"runId": key, "status": "in_flight"}
+    text = params.message.strip()
+    try:
+        agent_id, session_key = runtime.session_key(params.sessionKey)
+        if text.lower() in ABORT_TRIGGERS:
+            run_ids = await runtime.abort(session_key, reason="stop command")
+            return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
+        if text.lower() in RESET_TRIGGERS:
+            await runtime.abort(session_key, reason="reset")
+            entry = await runtime.store(agent_id).reset(session_key)
+            await runtime.inject(session_key, "Started a new session.", label="reset")
+            return {"ok": True, "reset": True, "sessionKey": session_key,
+                    "sessionId": entry.session_id}
+        if params.attachments:
+            raise MethodError(protocol.INVALID_REQUEST, "attachments are not supported yet")
+        if not text:
+            raise MethodError(protocol.INVALID_REQUEST, "message or attachment required")
+        timeout = params.timeoutMs / 1000 if params.timeoutMs else None
+        run = await runtime.submit(agent_id, session_key, params.message, run_id=key,
+                                   timeout=timeout, channel="webchat")
+    except MethodError:
+        raise
+    except MoltbotError as exc:
+        raise invalid(exc) from None
+    started = {"runId": key, "status": "started"}
+    dedupe.put("chat", key, True, started)
+
+    def remember(_future: Any) -> None:
+        if run.state == "ok":
+            dedupe.put("chat", key, True, {"runId": key, "status": "ok"})
+        else:
+            summary = run.error or str(run.state)
+            dedupe.put("chat", key, False, None, protocol.error_shape(
+                protocol.UNAVAILABLE, summary,
+                {"runId": key, "status": "error", "summary": summary}))
+
+    assert run.done is not None
+    run.done.add_done_callback(remember)
+    return started
+
+
+class ChatHistoryParams(Params):
+    sessionKey: str = Field(min_length=1)
+    limit: int = Field(default=200, ge=1, le=1000)
+
+
+@method("chat.history", params=ChatHistoryParams, scope="read")
+async def chat_history(call: MethodCall, params: ChatHistoryParams) -> dict[str, Any]:
+    try:
+        return await agents_of(call).history(params.sessionKey, params.limit)
+    except MoltbotError as exc:
+        raise invalid(exc) from None
+
+
+class ChatAbortParams(Params):
+    sessionKey: str = Field(min_length=1)
+    runId: str | None = None
+
+
+@method("chat.abort", params=ChatAbortParams, scope="write")
+async def chat_abort(call: MethodCall, params: ChatAbortParams) -> dict[str, Any]:
+    runtime = agents_of(call)
+    try:
+        _, key = runtime.session_key(params.sessionKey)
+        run_ids = await runtime.abort(key, params.runId, reason="chat.abort")
+    except MoltbotError as exc:
+        raise invalid(exc) from None
+    return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
+
+
+class ChatInjectParams(Params):
+    sessionKey: str = Field(min_length=1)
+    message: str = Field(min_length=1)
+    label: str | None = Field(default=None, max_length=100)
+
+
+@method("chat.inject", params=ChatInjectParams, scope="admin", advertise=False)
+async def chat_inject(call: MethodCall, params: ChatInjectParams) -> dict[str, Any]:
+    try:
+        return await agents_of(call).inject(params.sessionKey, params.message, params.label)
+    except MoltbotError as exc:
+        raise invalid(exc) from None

@@ -1,0 +1,171 @@
+"""``sessions.list``, ``sessions.preview``, ``sessions.patch``, ``sessions.reset``,
+``sessions.delete``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from moltbot.agents.context import text_of
+from moltbot.errors import MoltbotError
+from moltbot.gateway import protocol
+from moltbot.gateway.methods.agents import agents_of, invalid
+from moltbot.gateway.methods.registry import MethodCall, MethodError, Params, method
+from moltbot.sessions.keys import main_key
+from moltbot.sessions.store import SessionEntry, now_ms
+
+
+class SessionsListParams(Params):
+    limit: int | None = Field(default=None, ge=1)
+    activeMinutes: int | None = Field(default=None, ge=1)
+    includeGlobal: bool | None = None
+    includeUnknown: bool | None = None
+    includeDerivedTitles: bool | None = None
+    includeLastMessage: bool | None = None
+    label: str | None = None
+    spawnedBy: str | None = None
+    agentId: str | None = None
+    search: str | None = None
+
+
+@method("sessions.list", params=SessionsListParams, scope="read")
+async def sessions_list(call: MethodCall, params: SessionsListParams) -> dict[str, Any]:
+    runtime = agents_of(call)
+    try:
+        rows = await runtime.list_sessions(
+            params.agentId, limit=params.limit, active_minutes=params.activeMinutes,
+            search=params.search, label=params.label,
+            titles=bool(params.includeDerivedTitles), last_message=bool(params.includeLastMessage))
+    except MoltbotError as exc:
+        raise invalid(exc) from None
+    if params.spawnedBy:
+        rows = [r for r in rows if r.get("spawnedBy") == params.spawnedBy]
+    default = runtime.resolve_agent(params.agentId)
+    status = runtime.status()
+    model = status.get("model") or ""
+    provider, _, model_id = model.partition("/")
+    return {"ts": now_ms(), "path": str(runtime.store(default).index_path), "count": len(rows),
+            "defaults": {"modelProvider": provider or None, "model": model_id or None,
+                         "contextTokens": None},
+            "sessions": rows}
+
+
+class SessionsPreviewParams(Params):
+    keys: list[str] = Field(min_length=1)
+    limit: int = Field(default=12, ge=1, le=200)
+    maxChars: int = Field(default=240, ge=20)
+
+
+@method("sessions.preview", params=SessionsPreviewParams, scope="read")
+async def sessions_preview(call: MethodCall, params: SessionsPreviewParams) -> dict[str, Any]:
+    runtime = agents_of(call)
+    previews = []
+    for raw in params.keys:
+        try:
+            agent_id, key = runtime.session_key(raw)
+            entry = await runtime.store(agent_id).get(key)
+            if entry is None:
+                previews.append({"key": raw, "status": "missing", "items": []})
+                continue
+            history = await runtime.history(key, params.limit)
+        except MoltbotError as exc:
+            previews.append({"key": raw, "status": "error", "items": [], "error": exc.message})
+            continue
+        items = []
+        for message in history["messages"]:
+            text = text_of(message.get("content"))
+            if message.get("role") in ("user", "assistant") and text:
+                short = text if len(text) <= params.maxChars else text[:params.maxChars - 1] + "…"
+                items.append({"role": message["role"], "text": short})
+        previews.append({"key": key, "status": "ok" if items else "empty", "items": items})
+    return {"ts": now_ms(), "previews": previews}
+
+
+Level = str | None
+
+
+class SessionsPatchParams(Params):
+    key: str = Field(min_length=1)
+    label: str | None = Field(default=None, max_length=100)
+    thinkingLevel: Level = None
+    verboseLevel: Level = None
+    reasoningLevel: Level = None
+    responseUsage: Literal["off", "tokens", "full", "on"] | None = None
+    elevatedLevel: Level = None
+    execHost: Level = None
+    execSecurity: Literal["deny", "allowlist", "full"] | None = None
+    execAsk: Level = None
+    execNode: Level = None
+    model: str | None = None
+    spawnedBy: str | None = None
+    sendPolicy: Literal["allow", "deny"] | None = None
+    groupActivation: Literal["mention", "always"] | None = None
+
+
+_PATCH_FIELDS = {"label": "label", "thinkingLevel": "thinking_level",
+                 "verboseLevel": "verbose_level", "reasoningLevel": "reasoning_level",
+                 "responseUsage": "response_usage", "elevatedLevel": "elevated_level",
+                 "execHost": "exec_host", "execSecurity": "exec_security", "execAsk": "exec_ask",
+                 "execNode": "exec_node", "model": "model_override", "spawnedBy": "spawned_by",
+                 "sendPolicy": "send_policy", "groupActivation": "group_activation"}
+
+
+@method("sessions.patch", params=SessionsPatchParams, scope="admin")
+async def sessions_patch(call: MethodCall, params: SessionsPatchParams) -> dict[str, Any]:
+    """Set fields of a session (``null`` clears one); creates the session if needed."""
+    runtime = agents_of(call)
+    try:
+        agent_id, key = runtime.session_key(params.key)
+        if params.model:
+            from moltbot.agents.models import parse_ref
+
+            params.model = str(parse_ref(params.model, runtime.config))
+        store = runtime.store(agent_id)
+        await store.ensure(key)
+        changes = {_PATCH_FIELDS[name]: getattr(params, name)
+                   for name in params.model_fields_set if name in _PATCH_FIELDS}
+        entry = await store.touch(key, **changes)
+    except MoltbotError as exc:
+        raise invalid(exc) from None
+    assert entry is not None
+    return {"ok": True, "path": str(store.index_path), "key": key, "entry": entry.dump()}
+
+
+class SessionKeyParams(Params):
+    key: str = Field(min_length=1)
+
+
+@method("sessions.reset", params=SessionKeyParams, scope="admin")
+async def sessions_reset(call: MethodCall, params: SessionKeyParams) -> dict[str, Any]:
+    """A fresh transcript for the session (runs in it are aborted first)."""
+    runtime = agents_of(call)
+    try:
+        agent_id, key = runtime.session_key(params.key)
+        await runtime.abort(key, reason="reset")
+        entry: SessionEntry = await runtime.store(agent_id).reset(key)
+    except MoltbotError as exc:
+        raise invalid(exc) from None
+    return {"ok": True, "key": key, "entry": entry.dump()}
+
+
+class SessionsDeleteParams(Params):
+    key: str = Field(min_length=1)
+    deleteTranscript: bool = True
+
+
+@method("sessions.delete", params=SessionsDeleteParams, scope="admin")
+async def sessions_delete(call: MethodCall, params: SessionsDeleteParams) -> dict[str, Any]:
+    """Remove a session; its transcript is archived (renamed), never erased."""
+    runtime = agents_of(call)
+    try:
+        agent_id, key = runtime.session_key(params.key)
+        if key == main_key(agent_id):
+            raise MethodError(protocol.INVALID_REQUEST,
+                              f"cannot delete the main session ({key}); use sessions.reset")
+        await runtime.abort(key, reason="deleted")
+        deleted, archived = await runtime.store(agent_id).delete(
+            key, delete_transcript=params.deleteTranscript)
+    except MoltbotError as exc:
+        raise invalid(exc) from None
+    return {"ok": True, "key": key, "deleted": deleted, "archived": archived}
