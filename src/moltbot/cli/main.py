@@ -16,6 +16,8 @@ from moltbot.cli.lazy import LazyGroup
 COMMANDS: dict[str, tuple[str, str]] = {
     "setup": ("moltbot.cli.setup_cmd:setup", "Create or complete this instance's config, state and workspace."),
     "config": ("moltbot.cli.config_cmd:config", "Read, change and validate the config file."),
+    "onboard": ("moltbot.cli.onboard_cmd:onboard", "Set up this instance step by step (wizard or flags)."),
+    "doctor": ("moltbot.cli.doctor_cmd:doctor", "Check this instance and its isolation from the others."),
     "gateway": ("moltbot.cli.gateway_cmd:gateway", "Run the gateway, inspect it, manage its OS service."),
     "status": ("moltbot.cli.status_cmd:status", "This instance: paths, ports, reachability (--all: host)."),
     "health": ("moltbot.cli.status_cmd:health", "Ask this instance's gateway for its health."),
