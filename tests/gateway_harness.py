@@ -29,6 +29,14 @@ from typing import Any
 import aiohttp
 
 
+# Env that starts a gateway without its sidecars (browser, canvas, channels).
+CORE_ONLY = {
+    "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
+    "CLAWDBOT_SKIP_CANVAS_HOST": "1",
+    "CLAWDBOT_SKIP_CHANNELS": "1",
+}
+
+
 def free_port_block(span: int = 5) -> int:
     """A base port whose base..base+span-1 are all free now (not a guarantee later)."""
     for _ in range(500):

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway_harness import GatewayProcess, start_gateway
+from gateway_harness import CORE_ONLY, GatewayProcess, start_gateway
 
 
 @pytest.fixture
@@ -14,7 +14,9 @@ def gateways(home: Path) -> Iterator[Any]:
     started: list[GatewayProcess] = []
 
     def start(profile: str | None = "main", **kwargs: Any) -> GatewayProcess:
-        gw = start_gateway(home, profile, **kwargs)
+        # Core gateway tests run without the sidecars; their own areas test those.
+        env = {**CORE_ONLY, **(kwargs.pop("env", None) or {})}
+        gw = start_gateway(home, profile, env=env, **kwargs)
         started.append(gw)
         return gw
 

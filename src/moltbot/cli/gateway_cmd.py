@@ -60,12 +60,18 @@ def run_cmd(port: int | None, bind: str | None, token: str | None, password: str
     cli = context.get()
     identity = cli.identity(port=port)
     if not identity.config_path.exists():
+        from moltbot.errors import ConflictError
         from moltbot.instance.setup import setup_instance
 
         click.echo(f"No config at {identity.config_path}: running setup first.", err=True)
-        report = setup_instance(identity, cli.env, port=port)
-        click.echo(f"Set up profile {report.instance.profile}: config "
-                   f"{report.instance.config_path}, workspace {report.instance.workspace}", err=True)
+        try:
+            report = setup_instance(identity, cli.env, port=port)
+            click.echo(f"Set up profile {report.instance.profile}: config "
+                       f"{report.instance.config_path}, workspace {report.instance.workspace}",
+                       err=True)
+        except ConflictError:
+            if not identity.config_path.exists():
+                raise  # a real clash, not a concurrent setup of the same instance
     options = RunOptions(port=port, bind=bind, token=token, password=password, force=force,
                          verbose=verbose, color=cli.color)
     raise SystemExit(run(identity, cli.env, options, echo=click.echo))

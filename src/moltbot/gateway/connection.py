@@ -65,8 +65,8 @@ class Connection:
         if self._buffered + self._transport_backlog() > self.max_buffered:
             if drop_if_slow:
                 return False
-            log.warning("closing slow consumer %s (%d bytes queued)", self.conn_id, self._buffered)
-            self.close_soon(protocol.CLOSE_POLICY, "slow consumer")
+            log.warning("dropping slow consumer %s (%d bytes queued)", self.conn_id, self._buffered)
+            self.abort()
             return False
         self._queue.append(text)
         self._buffered += len(text)
@@ -107,20 +107,35 @@ class Connection:
         while self._queue and asyncio.get_running_loop().time() < deadline and not self.ws.closed:
             await asyncio.sleep(0.01)
 
-    def close_soon(self, code: int, reason: str) -> None:
+    def abort(self) -> None:
+        """Cut the connection at once. For a peer that stopped reading: even a close
+        frame (1008 "slow consumer") could not be written to its full socket."""
         if self._closing:
             return
         self._closing = True
-        asyncio.get_running_loop().create_task(self.close(code, reason))
+        self._queue.clear()
+        self._writer.cancel()
+        self.abort_transport()
 
-    async def close(self, code: int, reason: str) -> None:
+    async def close(self, code: int, reason: str, *, timeout: float = 1.0) -> None:
+        """Close with ``code``; a peer that does not complete the close within
+        ``timeout`` is cut off."""
         self._closing = True
         self._queue.clear()
         self._writer.cancel()
-        try:
-            await self.ws.close(code=code, message=protocol.truncate_reason(reason).encode())
-        except Exception:
-            log.debug("close of %s failed", self.conn_id, exc_info=True)
+        closing = asyncio.ensure_future(
+            self.ws.close(code=code, message=protocol.truncate_reason(reason).encode()))
+        done, _ = await asyncio.wait({closing}, timeout=timeout)
+        if not done:  # asyncio.wait never blocks on a task that ignores cancellation
+            closing.cancel()
+            self.abort_transport()
+        elif closing.exception() is not None:
+            log.debug("close of %s failed: %s", self.conn_id, closing.exception())
+
+    def abort_transport(self) -> None:
+        transport = self.ws._req.transport if self.ws._req is not None else None  # noqa: SLF001
+        if transport is not None:
+            transport.abort()
 
     async def finish(self) -> None:
         self._closing = True

@@ -288,7 +288,7 @@ def _reprepare(prepared: Prepared, env: Mapping[str, str], options: RunOptions) 
     try:
         fresh = prepare(prepared.identity, env, options)
     except ConfigError as exc:
-        log.error("config invalid, restarting with the previous one: %s", exc.message)
+        log.error("config change rejected, keeping the running config: %s", exc.message)
         return prepared
     if fresh.instance.port != prepared.instance.port or fresh.host != prepared.host:
         try:
@@ -318,6 +318,8 @@ async def _watch_config(runtime: GatewayRuntime, prepared: Prepared, signals: _S
     path.parent.mkdir(parents=True, exist_ok=True)
     debounce = max(50, runtime.config.gateway.reload.debounce_ms)
     target = str(path.resolve())
+    if _file_hash(path) != runtime.snapshot.hash:  # changed while we were (re)starting
+        await _apply_config_change(runtime, prepared, signals)
     async for changes in watchfiles.awatch(
         path.parent, recursive=False, debounce=debounce, step=50,
         watch_filter=lambda _change, changed: os.path.realpath(changed) == target,
@@ -325,6 +327,16 @@ async def _watch_config(runtime: GatewayRuntime, prepared: Prepared, signals: _S
         if not changes:
             continue
         await _apply_config_change(runtime, prepared, signals)
+
+
+def _file_hash(path: Path) -> str | None:
+    from moltbot.config.store import content_hash
+
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return content_hash(raw) if raw else None
 
 
 async def _apply_config_change(runtime: GatewayRuntime, prepared: Prepared,

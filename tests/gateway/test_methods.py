@@ -1,0 +1,147 @@
+"""Every core method, error frames, event sequencing, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from gateway_harness import ws_client
+
+
+async def test_health_status_presence(gateway) -> None:
+    async with ws_client(gateway.url, gateway.token) as client:
+        health = await client.call("health")
+        assert health["ok"] is True and health["defaultAgentId"] == "main"
+        probed = await client.call("health", {"probe": True})
+        assert probed["ts"] >= health["ts"]
+        status = await client.call("status")
+        assert status["instance"]["profile"] == "main"
+        assert status["instance"]["port"] == gateway.port
+        assert status["instance"]["controlPort"] == gateway.port + 2
+        assert status["instance"]["canvasPort"] == gateway.port + 4
+        assert status["instance"]["cdpRange"] == [gateway.port + 11, gateway.port + 110]
+        presence = await client.call("system-presence")
+        assert any(entry.get("reason") == "self" and entry.get("mode") == "gateway" for entry in presence)
+        assert any(entry.get("mode") == "test" for entry in presence)
+
+
+async def test_unknown_method_keeps_connection_open(gateway) -> None:
+    async with ws_client(gateway.url, gateway.token) as client:
+        reply = await client.request("does.not.exist")
+        assert reply["ok"] is False
+        assert reply["error"] == {"code": "INVALID_REQUEST", "message": "unknown method: does.not.exist"}
+        assert (await client.call("health"))["ok"] is True
+
+
+async def test_bad_params_and_bad_frames(gateway) -> None:
+    async with ws_client(gateway.url, gateway.token) as client:
+        reply = await client.request("logs.tail", {"limit": "many"})
+        assert reply["error"]["message"].startswith("invalid logs.tail params: at /limit")
+        reply = await client.request("status", {"extra": 1})
+        assert "unexpected property 'extra'" in reply["error"]["message"]
+        await client.ws.send_str(json.dumps({"type": "res", "id": "z"}))
+        await client.ws.send_str("not json at all")
+        await client.ws.send_str(json.dumps({"type": "req", "id": "", "method": "health"}))
+        await asyncio.sleep(0.3)
+        second_connect = await client.request("connect", {})
+        assert second_connect["error"]["message"] == "connect is only valid as the first request"
+        assert (await client.call("health"))["ok"] is True
+        invalid = client.second_response("invalid") + client.second_response("z")
+        assert invalid and all(f["error"]["code"] == "INVALID_REQUEST" for f in invalid)
+
+
+async def test_system_event_broadcasts_presence_with_increasing_seq(gateway) -> None:
+    async with ws_client(gateway.url, gateway.token) as watcher, \
+            ws_client(gateway.url, gateway.token) as actor:
+        await actor.call("system-event", {"text": "first", "instanceId": "probe-1", "mode": "backend"})
+        await actor.call("system-event", {"text": "second", "instanceId": "probe-1"})
+        await watcher.wait_event(
+            lambda f: f["event"] == "presence"
+            and any(e.get("instanceId") == "probe-1" for e in f["payload"]["presence"]))
+        await asyncio.sleep(0.2)
+        seqs = [f["seq"] for f in watcher.events if "seq" in f]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        presence = [f for f in watcher.events if f["event"] == "presence"]
+        versions = [f["stateVersion"]["presence"] for f in presence]
+        assert versions == sorted(versions)
+        status = await actor.call("status")
+        assert status["queuedSystemEvents"][-2:] == ["first", "second"]
+
+
+async def test_logs_tail_reads_the_instance_log(gateway) -> None:
+    async with ws_client(gateway.url, gateway.token) as client:
+        tail = await client.call("logs.tail", {"limit": 50})
+        assert tail["file"] == str(gateway.state_dir / "logs" / "gateway.jsonl")
+        assert any("listening on" in line for line in tail["lines"])
+        again = await client.call("logs.tail", {"cursor": tail["cursor"]})
+        assert again["cursor"] >= tail["cursor"]
+
+
+async def test_config_get_redacts_secrets(gateway) -> None:
+    async with ws_client(gateway.url, gateway.token) as client:
+        snapshot = await client.call("config.get")
+    assert snapshot["valid"] is True and snapshot["hash"]
+    assert gateway.token not in json.dumps(snapshot)
+    assert snapshot["parsed"]["gateway"]["auth"]["token"] == "__MOLTBOT_REDACTED__"
+    assert "__MOLTBOT_REDACTED__" in snapshot["raw"]
+
+
+async def test_config_writes_use_compare_and_swap(gateway) -> None:
+    config_path = gateway.state_dir / "moltbot.json"
+    async with ws_client(gateway.url, gateway.token) as client:
+        snapshot = await client.call("config.get")
+        missing = await client.request("config.patch", {"raw": {"logging": {"level": "debug"}}})
+        assert missing["error"]["message"] == "config base hash required; re-run config.get and retry"
+        patched = await client.call("config.patch", {"raw": {"logging": {"level": "debug"}},
+                                                     "baseHash": snapshot["hash"]})
+        assert patched["ok"] is True
+        stale = await client.request("config.patch", {"raw": {"logging": {"level": "info"}},
+                                                      "baseHash": snapshot["hash"]})
+        assert stale["error"]["message"].startswith("config changed since last load")
+        invalid = await client.request("config.patch", {"raw": {"gateway": {"port": "x"}},
+                                                        "baseHash": patched["hash"]})
+        assert invalid["error"]["message"] == "invalid config"
+        on_disk = json.loads(config_path.read_text())
+        assert on_disk["logging"] == {"level": "debug"}
+        assert on_disk["gateway"]["auth"]["token"] == gateway.token  # redacted secret kept
+
+        current = await client.call("config.get")
+        replaced = current["parsed"]
+        replaced["agents"] = {"defaults": {"timeoutSeconds": 120}}
+        applied = await client.call("config.apply", {"raw": json.dumps(replaced),
+                                                     "baseHash": current["hash"]})
+        assert applied["ok"] is True
+        on_disk = json.loads(config_path.read_text())
+        assert on_disk["agents"]["defaults"]["timeoutSeconds"] == 120
+        assert on_disk["gateway"]["auth"]["token"] == gateway.token
+
+        current = await client.call("config.get")
+        text = config_path.read_text().replace('"timeoutSeconds": 120', '"timeoutSeconds": 90')
+        raw_set = await client.call("config.set", {"raw": "// edited\n" + text,
+                                                   "baseHash": current["hash"]})
+        assert raw_set["ok"] is True
+        assert config_path.read_text().startswith("// edited")
+        assert (config_path.with_name("moltbot.json.bak")).exists()
+
+
+async def test_config_schema_is_json_schema(gateway) -> None:
+    async with ws_client(gateway.url, gateway.token) as client:
+        schema = await client.call("config.schema")
+    assert schema["schema"]["type"] == "object"
+    assert "gateway" in schema["schema"]["properties"]
+    assert "canvasHost" in schema["schema"]["properties"]
+
+
+async def test_http_health_and_ui(gateway) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{gateway.http}/health") as response:
+            assert response.status == 200
+            body = await response.json()
+        assert body == {"ok": True}
+        async with session.get(f"{gateway.http}/") as response:
+            assert response.status in (200, 503)
+        async with session.get(f"{gateway.http}/../../etc/passwd") as response:
+            assert response.status in (200, 404, 503)
+            assert "root:" not in await response.text()
