@@ -110,6 +110,7 @@ class AgentRuntime:
         self._tools: dict[str, Tool] = {}
         self._slots = asyncio.Semaphore(self.config.agents.defaults.max_concurrent)
         self._specs: dict[str, AgentSpec] = {}
+        self._seeded: set[str] = set()
         self._load_config(self.config)
 
     # ---- lifecycle (Subsystem) ---------------------------------------------
@@ -402,7 +403,8 @@ class AgentRuntime:
         if not usable:
             raise _NotConfigured(self._unconfigured_text(chain))
         spec = self._specs[run.agent_id]
-        spec.workspace.mkdir(parents=True, exist_ok=True)
+        if spec.id not in self._seeded:
+            await asyncio.to_thread(self._seed, spec)
         tools = self._tools
         tool_specs = tuple(ToolSpec(t.name, t.description, t.parameters_schema())
                            for t in tools.values())
@@ -735,6 +737,20 @@ class AgentRuntime:
             except Exception as exc:
                 self.log.warning("tool %s unavailable: %s", name, exc)
         return out
+
+    def _seed(self, spec: AgentSpec) -> None:
+        """First run of an agent here: create its workspace (bootstrap files unless
+        ``agents.defaults.skipBootstrap``)."""
+        if self.config.agents.defaults.skip_bootstrap:
+            spec.workspace.mkdir(parents=True, exist_ok=True)
+        else:
+            from moltbot.agents.workspace import ensure_workspace
+
+            report = ensure_workspace(spec.workspace)
+            if report.created:
+                self.log.info("workspace %s: created %s", spec.workspace,
+                              ", ".join(report.created))
+        self._seeded.add(spec.id)
 
     def _lookup(self, name: str) -> Any:
         if name == self.name:

@@ -16,6 +16,7 @@ TOOLS: dict[str, str] = {
     "canvas": "moltbot.canvas.tool:CanvasTool",
     "sessions_list": "moltbot.agents.tools.sessions:SessionsListTool",
     "sessions_history": "moltbot.agents.tools.sessions:SessionsHistoryTool",
+    "message": "moltbot.channels.tool:MessageTool",
 }
 
 __all__ = ["TOOLS", "Tool", "ToolContext", "ToolError", "ToolParams", "ToolResult"]
