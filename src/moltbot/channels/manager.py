@@ -385,6 +385,13 @@ class ChannelManager:
                                for name in self.channel_order()},
                               self.errors)
 
+    def health_summary(self) -> dict[str, Any]:
+        """The channel part of the gateway's ``health`` payload."""
+        payload = status_payload(self.channel_order(),
+                                 {name: [r.status for r in self._of(name)]
+                                  for name in self.channel_order()}, self.errors)
+        return {key: payload[key] for key in ("channels", "channelOrder", "channelLabels")}
+
     async def _probe_all(self, timeout: float) -> None:
         async def one(runner: AccountRunner) -> None:
             channel = runner.channel
@@ -422,7 +429,13 @@ def status_payload(order: list[str], statuses: Mapping[str, list[AccountStatus]]
         ids = [s.account_id for s in items]
         defaults[name] = DEFAULT_ACCOUNT_ID if DEFAULT_ACCOUNT_ID in ids or not ids else ids[0]
         errs = [s.last_error for s in items if s.last_error]
+        states = {s.state for s in items}
+        overall = next((state.value for state in (
+            AccountState.RUNNING, AccountState.RETRYING, AccountState.STARTING,
+            AccountState.FAILED, AccountState.DISABLED) if state in states),
+            AccountState.FAILED.value if errors.get(name) else AccountState.STOPPED.value)
         channels[name] = {
+            "state": overall,
             "configured": any(s.configured for s in items),
             "running": any(s.state is AccountState.RUNNING for s in items),
             "connected": any(s.connected for s in items),

@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("moltbot.cli.status_cmd:status", "This instance: paths, ports, reachability (--all: host)."),
     "health": ("moltbot.cli.status_cmd:health", "Ask this instance's gateway for its health."),
     "logs": ("moltbot.cli.status_cmd:logs", "Show this instance's gateway log."),
+    "channels": ("moltbot.cli.channels_cmd:channels", "Messaging connections: list, status, add, remove."),
+    "pairing": ("moltbot.cli.pairing_cmd:pairing", "Approve or reject senders asking to DM the bot."),
+    "message": ("moltbot.cli.message_cmd:message", "Send a message through a channel."),
 }
 
 EPILOG = """\b

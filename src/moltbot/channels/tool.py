@@ -1,0 +1,87 @@
+"""The agent tool ``message``: send to a chat on a messaging channel.
+
+Without ``channel``/``target`` it answers the conversation the session belongs
+to (the origin recorded when the message came in), so an agent talking on
+Telegram cannot leak into another chat by accident.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
+
+
+class MessageParams(ToolParams):
+    action: Literal["send"] = Field(default="send", description="Only 'send' for now.")
+    message: str = Field(default="", description="Text to send (Markdown).")
+    channel: str | None = Field(default=None, description="telegram or slack; default: this "
+                                "conversation's channel.")
+    target: str | None = Field(default=None, description="Chat id (Telegram: 123, -100…:topic:42; "
+                               "Slack: channel:C…, user:U…); default: this conversation.")
+    accountId: str | None = None
+    media: list[str] | None = Field(default=None, description="Files (workspace paths) or URLs.")
+    replyTo: str | None = Field(default=None, description="Message id to reply to.")
+    threadId: str | None = None
+
+
+class MessageTool(Tool):
+    name = "message"
+    description = ("Send a message (text and/or files) to a chat on a messaging channel. "
+                   "Without channel and target it goes to the conversation you are in.")
+    Params = MessageParams
+
+    def enabled(self, config: Any) -> bool:
+        return bool(getattr(config, "channels", None))
+
+    async def run(self, ctx: ToolContext, params: MessageParams) -> dict[str, Any]:
+        from moltbot.channels.errors import ChannelError
+        from moltbot.channels.types import OutboundMessage
+
+        manager = ctx.lookup("channels")
+        if manager is None:
+            raise ToolError("no messaging channel is running")
+        origin = await _origin(ctx)
+        channel = params.channel or origin.get("channel")
+        target = params.target
+        account = params.accountId
+        thread = params.threadId
+        if not target and channel == origin.get("channel"):
+            target = origin.get("to")
+            account = account or origin.get("accountId")
+            thread = thread or origin.get("threadId")
+        if not channel or not target:
+            raise ToolError("name a channel and a target: this session has no conversation "
+                            "to answer")
+        media = tuple(_media_path(ctx.workspace, item) for item in params.media or [])
+        if not params.message.strip() and not media:
+            raise ToolError("nothing to send: give message or media")
+        try:
+            result = await manager.send(channel, target, OutboundMessage(
+                text=params.message, media=media, reply_to_id=params.replyTo, thread_id=thread),
+                account_id=account)
+        except ChannelError as exc:
+            raise ToolError(exc.message) from None
+        return {"ok": True, "channel": result.channel, "chatId": result.chat_id,
+                "messageIds": list(result.message_ids)}
+
+
+async def _origin(ctx: ToolContext) -> dict[str, Any]:
+    agents = ctx.lookup("agents")
+    if agents is None or not hasattr(agents, "store"):
+        return {}
+    try:
+        entry = await agents.store(ctx.agent_id).get(ctx.session_key)
+    except Exception:
+        return {}
+    return dict(entry.origin or {}) if entry is not None else {}
+
+
+def _media_path(workspace: Path, item: str) -> str:
+    if item.startswith(("http://", "https://")):
+        return item
+    path = Path(item).expanduser()
+    return str(path if path.is_absolute() else workspace / path)

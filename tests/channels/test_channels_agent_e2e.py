@@ -1,0 +1,132 @@
+"""Channels + the real agent runtime + a stand-in LLM, wired as the gateway wires them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.channels.conftest import load_instance, subsystem_context, write_config
+from tests.fakes.llm_openai import FakeOpenAI
+from tests.fakes.llm_script import Reply
+from tests.fakes.slack import FakeSlack
+from tests.fakes.telegram import FakeTelegram, parse_html, utf16_len
+
+from moltbot.channels.pairing import PairingStore
+
+TOKEN = "555:agent-e2e"
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+def provider(base_url: str) -> dict[str, Any]:
+    return {"models": {"providers": {"fake": {"baseUrl": base_url, "apiKey": "sk-test",
+                                              "api": "openai-completions",
+                                              "models": [{"id": "m1"}]}}},
+            "agents": {"defaults": {"model": "fake/m1"}}}
+
+
+@pytest.fixture
+async def stack(home: Path, fast_backoff: Any) -> AsyncIterator[Any]:
+    """``await stack(config)`` → (agents, channels): both subsystems, each finding the other."""
+    from moltbot.agents.runtime import AgentRuntime
+    from moltbot.channels.manager import ChannelManager
+
+    started: list[Any] = []
+
+    async def make(config: dict[str, Any], profile: str = "default") -> tuple[Any, Any]:
+        config.setdefault("agents", {}).setdefault("defaults", {}).setdefault(
+            "workspace", str(home / f"clawd-{profile}"))
+        write_config(home, profile, config)
+        instance, cfg = load_instance(home, profile)
+        subsystems: dict[str, Any] = {}
+        env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+        agents = AgentRuntime(subsystem_context(instance, cfg, env, subsystems.get))
+        channels = ChannelManager(subsystem_context(instance, cfg, env, subsystems.get),
+                                  backoff=fast_backoff)
+        subsystems.update(agents=agents, channels=channels)
+        await agents.start()
+        await channels.start()
+        started.extend([channels, agents])
+        await channels.wait_running(10)
+        return agents, channels
+
+    yield make
+    for subsystem in started:
+        await subsystem.stop()
+
+
+async def test_telegram_dm_pairing_then_agent_reply(fake_telegram: FakeTelegram, llm: FakeOpenAI,
+                                                   stack: Any, home: Path) -> None:
+    bot = fake_telegram.bot(TOKEN)
+    config = {**provider(llm.base_url),
+              "channels": {"telegram": {"botToken": TOKEN, "apiRoot": fake_telegram.url,
+                                        "pollTimeoutSeconds": 1}}}
+    agents, _ = await stack(config)
+    await bot.wait_polling()
+
+    await bot.push_dm(4242, "hi there")
+    [pairing] = await bot.wait_sent(1)
+    code = pairing.text.split("Pairing code: ")[1].split()[0]
+    assert llm.requests == []
+    PairingStore(home / ".clawdbot" / "credentials", "telegram").approve(code)
+
+    long_answer = "**Plan**\n\n" + "\n\n".join(f"Step {i}: " + "do things " * 40
+                                               for i in range(20))
+    llm.push(Reply(long_answer))
+    await bot.push_dm(4242, "make me a plan")
+    await bot.wait_sent(3)
+    await asyncio.sleep(0.2)
+    replies = bot.sent[1:]
+    assert len(replies) >= 2
+    assert replies[0].params["text"].startswith("<b>Plan</b>")
+    assert all(utf16_len(parse_html(r.params["text"])) <= 4096 for r in replies)
+    assert sum(r.text.count("Step ") for r in replies) == 20
+    user_turn = llm.requests[0]["body"]["messages"][-1]
+    assert "make me a plan" in json.dumps(user_turn)
+    entry = await agents.store("main").get("agent:main:main")
+    assert entry is not None and (entry.origin or {}).get("channel") == "telegram"
+
+
+async def test_agent_uses_the_message_tool(fake_telegram: FakeTelegram, llm: FakeOpenAI,
+                                           stack: Any) -> None:
+    bot = fake_telegram.bot(TOKEN)
+    config = {**provider(llm.base_url),
+              "channels": {"telegram": {"botToken": TOKEN, "apiRoot": fake_telegram.url,
+                                        "pollTimeoutSeconds": 1, "allowFrom": ["4242"]}}}
+    await stack(config)
+    await bot.wait_polling()
+    llm.push(Reply(tool_calls=[("message", {"message": "a side note"})]), Reply("NO_REPLY"))
+    await bot.push_dm(4242, "ping me via the tool")
+    [sent] = await bot.wait_sent(1)
+    await asyncio.sleep(0.3)
+    assert sent.text == "a side note" and sent.chat_id == "4242"
+    assert len(bot.sent) == 1  # NO_REPLY: nothing else
+    tools = {t["function"]["name"] for t in llm.requests[0]["body"]["tools"]}
+    assert "message" in tools
+
+
+async def test_slack_mention_reaches_agent(fake_slack: FakeSlack, llm: FakeOpenAI,
+                                           stack: Any) -> None:
+    ws = fake_slack.workspace()
+    config = {**provider(llm.base_url),
+              "channels": {"slack": {"botToken": ws.bot_token, "appToken": ws.app_token,
+                                     "apiUrl": fake_slack.api_url, "allowFrom": ["U0ANN"]}}}
+    await stack(config)
+    await ws.wait_connected()
+    llm.push(Reply("Deploy is **green**."))
+    await ws.push_event(ws.event(channel="C0OPS", user="U0ANN", channel_type="channel",
+                                 text=f"<@{ws.bot_user_id}> how is the deploy?"))
+    [reply] = await ws.wait_posted(1)
+    assert reply["channel"] == "C0OPS" and reply["text"] == "Deploy is *green*."
