@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
@@ -12,7 +13,10 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 _secrets = click.option("--show-secrets", is_flag=True, help="Show tokens/passwords/API keys.")
 
 
-@click.group(epilog="\b\nExamples:\n  moltbot config get gateway.port\n  moltbot --profile rescue config set gateway.port 19789\n  moltbot config set browser.profiles.work '{cdpPort: 18850}'")
+@click.group(epilog="\b\nExamples:\n"
+             "  moltbot config get gateway.port\n"
+             "  moltbot --profile rescue config set gateway.port 19789\n"
+             "  moltbot config set browser.profiles.work '{cdpPort: 18850}'")
 def config() -> None:
     """Read, change and validate the config file (JSON5)."""
 
@@ -27,20 +31,29 @@ def path_cmd(as_json: bool) -> None:
                  as_json, str(path))
 
 
-@config.command("get", epilog="\b\nExamples:\n  moltbot config get gateway\n  moltbot config get gateway.auth.token --show-secrets")
+@config.command("get", epilog="\b\nExamples:\n  moltbot config get gateway\n"
+                "  moltbot config get gateway.auth.token --show-secrets")
 @click.argument("key", required=False)
 @_json
 @_secrets
 @click.option("--resolved", is_flag=True, help="Show ${VAR} references substituted.")
 def get_cmd(key: str | None, as_json: bool, show_secrets: bool, resolved: bool) -> None:
-    """Print a value (or the whole file) by dotted KEY. Exit 9 when unset."""
+    """Print a value (or the whole file) by dotted KEY, as written in the file.
+
+    Secrets are redacted unless --show-secrets. Reading does not validate the
+    file (use `config validate`), so values of a broken config can be inspected.
+    Exit 9 when KEY is unset, 78 when the file cannot be parsed.
+    """
     from moltbot.config import keypath
     from moltbot.config.envsubst import substitute
     from moltbot.config.secrets import is_secret_key, redact
+    from moltbot.config.store import read_raw
 
     cli = context.get()
-    _, snapshot = cli.load()
-    data: Any = substitute(snapshot.data, cli.env, str(snapshot.path)) if resolved else snapshot.data
+    path = cli.identity().config_path
+    _, data = read_raw(path)
+    if resolved:
+        data = substitute(data, cli.env, str(path))
     keys = keypath.parse(key) if key else []
     value = keypath.get(data, keys) if keys else data
     if not show_secrets:
@@ -54,10 +67,13 @@ def get_cmd(key: str | None, as_json: bool, show_secrets: bool, resolved: bool) 
     elif isinstance(value, dict | list):
         context.emit_json(value)
     else:
-        click.echo("null" if value is None else str(value).lower() if isinstance(value, bool) else value)
+        click.echo(json.dumps(value) if value is None or isinstance(value, bool) else value)
 
 
-@config.command("set", epilog="\b\nExamples:\n  moltbot config set gateway.port 19789\n  moltbot config set gateway.bind lan\n  moltbot config set agents.defaults.model '{primary: \"openai/gpt-4o\"}'")
+@config.command("set", epilog="\b\nExamples:\n  moltbot config set gateway.port 19789\n"
+                "  moltbot config set gateway.bind lan\n"
+                "  moltbot config set gateway.auth.token '${GATEWAY_TOKEN}'\n"
+                "  moltbot config set agents.defaults.model '{primary: \"openai/gpt-4o\"}'")
 @click.argument("key")
 @click.argument("value")
 @_json
@@ -69,7 +85,7 @@ def set_cmd(key: str, value: str, as_json: bool, strict: bool) -> None:
     <config>.bak. An invalid result is refused (exit 78) and nothing changes.
     """
     from moltbot.config import keypath
-    from moltbot.config.secrets import is_secret_key
+    from moltbot.config.secrets import REDACTED, is_secret_key
     from moltbot.config.store import update_config
 
     cli = context.get()
@@ -80,7 +96,8 @@ def set_cmd(key: str, value: str, as_json: bool, strict: bool) -> None:
                              cli.env, strict=strict or None)
     for warning in snapshot.warnings:
         context.warn(warning)
-    shown = "__MOLTBOT_REDACTED__" if isinstance(keys[-1], str) and is_secret_key(keys[-1]) else parsed
+    secret = isinstance(keys[-1], str) and is_secret_key(keys[-1])
+    shown = REDACTED if secret and not _is_reference(parsed) else parsed
     context.emit({"ok": True, "key": key, "value": shown, "path": str(snapshot.path),
                   "hash": snapshot.hash}, as_json, f"Updated {key} in {snapshot.path}")
 
@@ -101,7 +118,8 @@ def unset_cmd(key: str, as_json: bool) -> None:
                  as_json, f"Removed {key} from {snapshot.path}")
 
 
-@config.command("validate", epilog="\b\nExamples:\n  moltbot config validate\n  moltbot --profile rescue config validate --strict --json")
+@config.command("validate", epilog="\b\nExamples:\n  moltbot config validate\n"
+                "  moltbot --profile rescue config validate --strict --json")
 @_json
 @click.option("--strict", is_flag=True, help="Unknown keys are errors.")
 def validate_cmd(as_json: bool, strict: bool) -> None:
@@ -115,7 +133,8 @@ def validate_cmd(as_json: bool, strict: bool) -> None:
         snapshot = read_config(identity.config_path, cli.env, strict=strict or None)
     except ConfigError as exc:
         if as_json:
-            context.emit_json({"valid": False, "path": str(identity.config_path), "error": exc.message})
+            context.emit_json({"valid": False, "path": str(identity.config_path),
+                               "error": exc.message})
             raise SystemExit(exc.exit_code) from None
         raise
     result = {"valid": True, "path": str(snapshot.path), "exists": snapshot.exists,
@@ -131,3 +150,7 @@ def _parse_value(text: str) -> Any:
     from moltbot.config.store import parse_value
 
     return parse_value(text)
+
+
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("${") and value.endswith("}")

@@ -1,6 +1,11 @@
-"""Config: schema, JSON5 load with ${VAR} substitution, atomic locked writes."""
+"""Config: schema, JSON5 load with ${VAR} substitution, atomic locked writes.
 
-from moltbot.config.schema import Config
+``Config`` (the pydantic schema) is imported on first use, so commands that only
+read the file as written (``config get``) do not pay for pydantic.
+"""
+
+from typing import TYPE_CHECKING, Any
+
 from moltbot.config.store import (
     ConfigSnapshot,
     content_hash,
@@ -9,6 +14,18 @@ from moltbot.config.store import (
     update_config,
     validate,
 )
+
+if TYPE_CHECKING:
+    from moltbot.config.schema import Config
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Config":
+        from moltbot.config.schema import Config
+
+        return Config
+    raise AttributeError(f"module 'moltbot.config' has no attribute {name!r}")
+
 
 __all__ = [
     "Config",

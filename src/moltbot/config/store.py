@@ -24,16 +24,18 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, Literal
 
 from moltbot import __version__
 from moltbot.config import edit
 from moltbot.config.envsubst import substitute
 from moltbot.config.keypath import format_path
-from moltbot.config.schema import Config, unknown_keys
 from moltbot.errors import ConfigError, ConflictError
+
+if TYPE_CHECKING:  # pydantic is imported on first validation: reading raw stays fast
+    from pydantic import ValidationError
+
+    from moltbot.config.schema import Config
 
 LOCK_TIMEOUT_S = 30.0
 
@@ -140,6 +142,10 @@ def validate(
     ``missing_env="keep"`` leaves references to unset variables as written instead
     of failing (used for writes and for reading other instances' files).
     """
+    from pydantic import ValidationError
+
+    from moltbot.config.schema import Config, unknown_keys
+
     resolved = substitute(dict(data), env, source, missing=missing_env)
     try:
         config = Config.model_validate(resolved)
@@ -208,6 +214,8 @@ def read_config(
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        from moltbot.config.schema import Config
+
         return ConfigSnapshot(path, False, "", None, {}, Config())
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from moltbot.config.store import ConfigSnapshot, read_config
 from moltbot.instance.names import ServiceNames, service_names
 from moltbot.instance.resolve import (
     DEFAULT_AGENT_ID,
@@ -17,6 +17,9 @@ from moltbot.instance.resolve import (
     validate_profile,
 )
 
+if TYPE_CHECKING:
+    from moltbot.config.store import ConfigSnapshot
+
 
 def load(
     invocation: Invocation, env: Mapping[str, str], home: Path, *, strict: bool | None = None
@@ -25,6 +28,8 @@ def load(
 
     Raises :class:`moltbot.errors.ConfigError` when the config is invalid.
     """
+    from moltbot.config.store import read_config
+
     identity = resolve_identity(invocation, env, home)
     snapshot = read_config(identity.config_path, env, strict=strict)
     return resolve_instance(identity, snapshot.config, env, invocation), snapshot

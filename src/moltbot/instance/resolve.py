@@ -12,13 +12,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from moltbot.config.schema import Config
 from moltbot.errors import UsageError
 from moltbot.instance import env as envvars
 from moltbot.instance import ports
 from moltbot.instance.names import ServiceNames, service_names
+
+if TYPE_CHECKING:  # the schema (pydantic) is imported only by code that validates
+    from moltbot.config.schema import Config
 
 PROFILE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 CONFIG_NAME = "moltbot.json"
