@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from moltbot.browser.errors import BrowserError, conflict
 
@@ -268,7 +269,8 @@ async def launch(profile: str, exe: Executable, *, port: int, user_data: Path, h
     try:
         await _wait_devtools(chrome, proc, ready, started + timeout, timeout)
     except BaseException:
-        _signal_group(proc.pid, signal.SIGKILL)  # never leave a half-started browser behind
+        # never leave a half-started browser behind
+        _kill_tree(proc.pid, _descendants(proc.pid), user_data)
         raise
     chrome.startup_ms = int((time.monotonic() - started) * 1000)
     return chrome
@@ -302,8 +304,13 @@ async def _wait_devtools(chrome: ChromeProcess, proc: asyncio.subprocess.Process
 
 
 async def stop(chrome: ChromeProcess, grace: float = STOP_GRACE_S) -> None:
-    """SIGTERM the browser's process group, then SIGKILL what is left after ``grace``."""
+    """SIGTERM the browser, then SIGKILL its whole process tree after ``grace``.
+
+    Chromium's zygote and renderers do not all stay in the browser's process
+    group, so the tree is collected before the browser goes away.
+    """
     pid = chrome.pid
+    tree = _descendants(pid)
     _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
@@ -316,10 +323,47 @@ async def stop(chrome: ChromeProcess, grace: float = STOP_GRACE_S) -> None:
             break
         else:
             await asyncio.sleep(0.1)
-    _signal_group(pid, signal.SIGKILL)
+    _kill_tree(pid, tree, chrome.user_data)
     if chrome.proc is not None and chrome.proc.returncode is None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(chrome.proc.wait(), 2.0)
+
+
+def _descendants(pid: int) -> list[Any]:
+    try:
+        import psutil
+
+        return list(psutil.Process(pid).children(recursive=True))
+    except Exception:
+        return []
+
+
+def _kill_tree(pid: int, tree: list[Any], user_data: Path | None = None) -> None:
+    """SIGKILL the browser's group, its (earlier collected) tree and every process
+    still running with its user-data dir (helpers forked while it was stopping)."""
+    _signal_group(pid, signal.SIGKILL)
+    for child in [*tree, *_descendants(pid)]:
+        with contextlib.suppress(Exception):
+            child.kill()  # psutil checks the pid was not reused meanwhile
+    if user_data is not None:
+        for straggler in processes_using(user_data):
+            with contextlib.suppress(Exception):
+                straggler.kill()
+
+
+def processes_using(user_data: Path) -> list[Any]:
+    """Processes whose command line names ``user_data`` as their user-data dir."""
+    try:
+        import psutil
+    except ImportError:
+        return []
+    marker = f"--user-data-dir={user_data}"
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if marker in (proc.info["cmdline"] or ()):
+                found.append(proc)
+    return found
 
 
 def _signal_group(pid: int, sig: int) -> None:

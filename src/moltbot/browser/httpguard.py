@@ -53,8 +53,12 @@ def is_loopback_addr(address: str | None) -> bool:
     return address == "::1" or address.startswith("127.")
 
 
-def same_origin(origin: str | None, host_header: str | None, scheme: str = "http") -> bool:
-    """An absent Origin is fine (not a cross-site browser request); ``null`` is not."""
+def same_origin(origin: str | None, host_header: str | None) -> bool:
+    """Whether ``Origin`` names the host and port the request was sent to.
+
+    An absent Origin is fine (not a cross-site browser request); ``null`` is not.
+    The scheme is not compared, so a TLS-terminating proxy in front still works.
+    """
     if origin is None:
         return True
     parts = urlsplit(origin.strip())

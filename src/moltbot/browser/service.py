@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 TRUTHY = ("1", "true", "yes", "on")
 DEFAULT_TIMEOUT_S = 60.0
+STOP_GRACE_S = 0.5  # SIGTERM -> SIGKILL when the whole service stops
 
 
 @dataclass
@@ -175,10 +176,12 @@ class BrowserService:
             self.state = State.STOPPED if self.state != State.DISABLED else self.state
             return
         self.state = State.STOPPING
-        for name in list(self._profiles):
-            with contextlib.suppress(Exception):
-                await self.stop_browser(name)
-        await self.pw.close()
+        # The gateway gives all subsystems about a second to stop: kill browsers in
+        # parallel with a short grace, then let go of Playwright.
+        await asyncio.gather(*(self.stop_browser(name, grace=STOP_GRACE_S)
+                               for name in list(self._profiles)), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.pw.close(), 2.0)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -533,21 +536,21 @@ class BrowserService:
         assert self._devtools is not None
         return await self._devtools.reachable(f"http://127.0.0.1:{port}", 0.5)
 
-    async def stop_browser(self, name: str) -> bool:
+    async def stop_browser(self, name: str, grace: float = chrome.STOP_GRACE_S) -> bool:
         """Stop the profile's Chromium if this service launched it. True if one was stopped."""
         rt = self._profiles.get(name)
-        spec = self.settings.profiles.get(name)
-        if spec is not None and spec.endpoint:
-            await self.pw.disconnect(spec.endpoint)
         if rt is None or rt.chrome is None:
+            spec = self.settings.profiles.get(name)
+            if spec is not None and spec.endpoint:
+                await self.pw.disconnect(spec.endpoint)
             return False
         async with rt.lock:
             proc, rt.chrome = rt.chrome, None
             if proc is None:
                 return False
-            await self.pw.disconnect(f"http://127.0.0.1:{proc.port}")
-            await chrome.stop(proc)
             rt.last_target = None
+            await chrome.stop(proc, grace)
+            await self.pw.disconnect(f"http://127.0.0.1:{proc.port}")
             return True
 
     # -- tabs and pages ----------------------------------------------------------------
@@ -565,8 +568,9 @@ class BrowserService:
         from moltbot.browser.actions import check_url
 
         assert self._devtools is not None
+        url = check_url(url)
         spec = await self.ensure_browser(name)
-        tab = await self._devtools.open(spec.endpoint or "", check_url(url))
+        tab = await self._devtools.open(spec.endpoint or "", url)
         self._runtime(spec.name).last_target = tab["targetId"]
         return {"ok": True, "profile": spec.name, **tab}
 

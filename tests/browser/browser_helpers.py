@@ -1,0 +1,78 @@
+"""Helpers shared by the browser and canvas tests (imported by both conftests)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from gateway_harness import free_port_block
+from moltbot.config.schema import Config
+from moltbot.config.store import read_config
+from moltbot.gateway.subsystem import SubsystemContext
+from moltbot.instance import Invocation, resolve_identity, resolve_instance
+from moltbot.instance.resolve import Instance
+
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium")
+
+
+@dataclass
+class Made:
+    instance: Instance
+    config: Config
+    token: str
+    env: dict[str, str]
+
+    def context(self, **overrides: Any) -> SubsystemContext:
+        values: dict[str, Any] = {
+            "instance": self.instance, "config": self.config, "env": self.env,
+            "token": self.token, "password": None, "broadcast": lambda *a, **k: None,
+            "logger": logging.getLogger(f"test.browser.{self.instance.profile}"),
+        }
+        values.update(overrides)
+        return SubsystemContext(**values)
+
+
+def make_instance(home: Path, profile: str, base: int | None = None,
+                  config: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Made:
+    """Write ``<home>/.clawdbot-<profile>/moltbot.json`` and resolve the instance."""
+    base = base or free_port_block(5)
+    identity = resolve_identity(Invocation(profile=profile), {}, home)
+    identity.config_path.parent.mkdir(parents=True, exist_ok=True)
+    token = f"token-{profile}-0123456789"
+    data: dict[str, Any] = {"gateway": {"port": base, "auth": {"token": token}}}
+    for key, value in (config or {}).items():
+        data[key] = {**data.get(key, {}), **value}
+    identity.config_path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    full_env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), **(env or {})}
+    snapshot = read_config(identity.config_path, full_env)
+    instance = resolve_instance(identity, snapshot.config, full_env)
+    return Made(instance, snapshot.config, token, full_env)
+
+
+def chromium_pids(home: Path) -> list[int]:
+    """Chromium processes whose user-data dir lies in ``home``."""
+    marker = f"--user-data-dir={home}"
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(arg.startswith(marker) for arg in proc.info["cmdline"] or ()):
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def kill_browsers_under(home: Path) -> None:
+    for pid in chromium_pids(home):
+        try:
+            psutil.Process(pid).kill()
+        except psutil.Error:
+            continue
