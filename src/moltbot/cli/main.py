@@ -25,6 +25,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "channels": ("moltbot.cli.channels_cmd:channels", "Messaging connections: list, status, add, remove."),
     "pairing": ("moltbot.cli.pairing_cmd:pairing", "Approve or reject senders asking to DM the bot."),
     "message": ("moltbot.cli.message_cmd:message", "Send a message through a channel."),
+    "agent": (
+        "moltbot.cli.agent_cmd:agent",
+        "Talk to an agent: one turn, streamed (--local: no gateway).",
+    ),
+    "agents": ("moltbot.cli.agents_cmd:agents", "List, add and remove agents."),
+    "sessions": ("moltbot.cli.sessions_cmd:sessions", "List chat sessions or show a transcript."),
 }
 
 EPILOG = """\b
