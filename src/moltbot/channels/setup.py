@@ -85,7 +85,7 @@ def _answers_to_keys(name: str, answers: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def add_channel(instance: Any, env: Mapping[str, str], name: str, *,
+def add_channel(instance: Any, env: Mapping[str, str], name: str, /, *,
                 account: str = DEFAULT_ACCOUNT_ID, probe: bool = True,
                 probe_timeout: float = 15.0, **answers: Any) -> ChannelChange:
     """Add or update one channel account from ``answers``.
@@ -95,7 +95,9 @@ def add_channel(instance: Any, env: Mapping[str, str], name: str, *,
     ``webhook_secret``; Slack ``bot_token``, ``app_token``, ``signing_secret``,
     ``mode`` (socket|http), ``api_url``; both ``name``, ``dm_policy``,
     ``allow_from`` (list), ``group_policy``, ``group_allow_from``, ``groups``
-    (ids answered only when mentioned).
+    (ids answered only when mentioned). ``name`` is positional-only, so the
+    ``name=`` answer sets the account's display name. Synchronous (runs its own
+    event loop for the probe): call it from synchronous code.
 
     With ``probe`` the credentials are checked against the platform first
     (getMe / auth.test); a refused token raises

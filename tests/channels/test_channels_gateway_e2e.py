@@ -1,0 +1,182 @@
+"""Channels in a real gateway subprocess: stand-in Telegram/Slack and LLM, the real CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.fakes.llm_openai import FakeOpenAI
+from tests.fakes.llm_script import Reply
+from tests.fakes.slack import FakeSlack
+from tests.fakes.telegram import FakeTelegram
+
+from gateway_harness import MethodFailed, start_gateway, ws_client
+
+NO_EXTRAS = {"CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1", "CLAWDBOT_SKIP_CANVAS_HOST": "1"}
+
+
+@pytest.fixture
+async def llm() -> Any:
+    async with FakeOpenAI(api_key="sk-test") as server:
+        yield server
+
+
+@pytest.fixture
+def gateways() -> Any:
+    started: list[Any] = []
+
+    async def launch(home: Path, profile: str, config: dict[str, Any]) -> Any:
+        state = home / f".clawdbot-{profile}"
+        state.mkdir(parents=True, exist_ok=True)
+        data = {"gateway": {"mode": "local", "auth": {"token": secrets.token_urlsafe(24)}},
+                **config}
+        data.setdefault("agents", {}).setdefault("defaults", {})["workspace"] = \
+            str(home / f"clawd-{profile}")
+        (state / "moltbot.json").write_text(json.dumps(data, indent=2))
+        gw = await asyncio.to_thread(start_gateway, home, profile, env=NO_EXTRAS)
+        started.append(gw)
+        return gw
+
+    yield launch
+    for gw in started:
+        gw.stop()
+
+
+def provider(base_url: str) -> dict[str, Any]:
+    return {"models": {"providers": {"fake": {"baseUrl": base_url, "apiKey": "sk-test",
+                                              "api": "openai-completions",
+                                              "models": [{"id": "m1"}]}}},
+            "agents": {"defaults": {"model": "fake/m1"}}}
+
+
+async def cli(run_moltbot: Any, *args: str) -> Any:
+    return await asyncio.to_thread(run_moltbot, *args)
+
+
+async def wait_until(predicate: Any, timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.05)
+
+
+async def test_telegram_through_the_gateway(home: Path, llm: FakeOpenAI,
+                                            fake_telegram: FakeTelegram, gateways: Any,
+                                            run_moltbot: Any) -> None:
+    bot = fake_telegram.bot("900:gateway-token")
+    gw = await gateways(home, "main", {**provider(llm.base_url), "channels": {"telegram": {
+        "botToken": "900:gateway-token", "apiRoot": fake_telegram.url,
+        "pollTimeoutSeconds": 1}}})
+    await bot.wait_polling(20)
+
+    await bot.push_dm(4242, "hello?")
+    [pairing] = await bot.wait_sent(1)
+    code = pairing.text.split("Pairing code: ")[1].split()[0]
+    assert f"moltbot --profile main pairing approve telegram {code}" in pairing.text
+    listed = await cli(run_moltbot, "--profile", "main", "pairing", "list", "--json")
+    assert [r["code"] for r in json.loads(listed.stdout)["requests"]] == [code]
+    approved = await cli(run_moltbot, "--profile", "main", "pairing", "approve", "telegram", code)
+    assert approved.returncode == 0, approved.stderr
+
+    llm.push(Reply("Hi **Ann**, all good."))
+    await bot.push_dm(4242, "status report")
+    sent = await bot.wait_sent(2)
+    assert sent[1].params["text"] == "Hi <b>Ann</b>, all good."
+
+    status = await cli(run_moltbot, "--profile", "main", "channels", "status", "--json")
+    payload = json.loads(status.stdout)
+    assert payload["source"] == "gateway"
+    [account] = payload["channelAccounts"]["telegram"]
+    assert account["state"] == "running" and account["connected"] is True
+
+    via_cli = await cli(run_moltbot, "--profile", "main", "message", "send", "--channel",
+                        "telegram", "--target", "4242", "-m", "from the CLI", "--json")
+    assert via_cli.returncode == 0, via_cli.stderr
+    assert json.loads(via_cli.stdout)["via"] == "gateway"
+    await bot.wait_sent(3)
+
+    async with ws_client(gw.url, gw.token) as client:
+        key = str(uuid.uuid4())
+        params = {"to": "4242", "message": "once only", "idempotencyKey": key,
+                  "channel": "telegram"}
+        first, second = await asyncio.gather(client.call("send", params),
+                                             client.call("send", params))
+        third = await client.call("send", params)
+        assert first == second == third and first["chatId"] == "4242"
+        assert [s.text for s in bot.sent].count("once only") == 1
+        with pytest.raises(MethodFailed) as refused:
+            await client.call("send", {"to": "4242", "message": "x", "channel": "carrier",
+                                       "idempotencyKey": str(uuid.uuid4())})
+        assert "unsupported channel" in str(refused.value)
+        health = await client.call("health")
+        assert health["channels"]["telegram"]["state"] == "running"
+        status = await client.call("channels.status", {"probe": True})
+        assert status["channelAccounts"]["telegram"][0]["probe"]["ok"] is True
+
+
+async def test_two_gateways_same_channel_type_never_cross(home: Path, llm: FakeOpenAI,
+                                                          fake_telegram: FakeTelegram,
+                                                          gateways: Any) -> None:
+    main_bot = fake_telegram.bot("901:main", username="main_bot")
+    rescue_bot = fake_telegram.bot("902:rescue", username="rescue_bot")
+    common = {"apiRoot": fake_telegram.url, "pollTimeoutSeconds": 1, "allowFrom": ["4242"]}
+    await gateways(home, "main", {**provider(llm.base_url),
+                                  "channels": {"telegram": {**common, "botToken": "901:main"}}})
+    await gateways(home, "rescue", {**provider(llm.base_url),
+                                    "channels": {"telegram": {**common,
+                                                              "botToken": "902:rescue"}}})
+    await main_bot.wait_polling(20)
+    await rescue_bot.wait_polling(20)
+    await main_bot.push_dm(4242, "for main")
+    await rescue_bot.push_dm(4242, "for rescue")
+    [main_reply] = await main_bot.wait_sent(1)
+    [rescue_reply] = await rescue_bot.wait_sent(1)
+    assert main_reply.text == "echo: for main"
+    assert rescue_reply.text == "echo: for rescue"
+    await asyncio.sleep(0.5)
+    assert len(main_bot.sent) == 1 and len(rescue_bot.sent) == 1
+    for profile, text in (("main", "for main"), ("rescue", "for rescue")):
+        sessions = home / f".clawdbot-{profile}" / "agents" / "main" / "sessions"
+        transcripts = "".join(p.read_text() for p in sessions.glob("*.jsonl"))
+        assert text in transcripts
+        other = "for rescue" if profile == "main" else "for main"
+        assert other not in transcripts
+
+
+async def test_slack_http_events_on_the_gateway_port(home: Path, llm: FakeOpenAI,
+                                                     fake_slack: FakeSlack,
+                                                     gateways: Any) -> None:
+    ws = fake_slack.workspace()
+    gw = await gateways(home, "main", {**provider(llm.base_url), "channels": {"slack": {
+        "mode": "http", "botToken": ws.bot_token, "signingSecret": "sign-me",
+        "apiUrl": fake_slack.api_url, "allowFrom": ["U0ANN"]}}})
+    url = f"{gw.http}/slack/events"
+
+    async def running() -> None:
+        async with ws_client(gw.url, gw.token) as client:
+            for _ in range(100):
+                status = await client.call("channels.status")
+                if status["channelAccounts"]["slack"][0]["state"] == "running":
+                    return
+                await asyncio.sleep(0.1)
+        raise TimeoutError("slack account did not start")
+
+    await running()
+    status, body = await ws.post_event(url, {}, "sign-me", payload={
+        "type": "url_verification", "challenge": "c-123", "token": "t"})
+    assert status == 200 and json.loads(body)["challenge"] == "c-123"
+    assert (await ws.post_event(url, ws.event(channel="D0ANN", user="U0ANN", text="hi"),
+                                "bad-secret"))[0] == 401
+    llm.push(Reply("Sure — _on it_."))
+    event = ws.event(channel="C0OPS", user="U0ANN", channel_type="channel",
+                     text=f"<@{ws.bot_user_id}> can you check?")
+    assert (await ws.post_event(url, event, "sign-me"))[0] == 200
+    [reply] = await ws.wait_posted(1)
+    assert reply["channel"] == "C0OPS" and reply["text"] == "Sure — _on it_."
