@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from netkit import free_block
 from shimtools import Shim
 from systemd_tools import can_dump, systemd_parse, verify
 
@@ -34,28 +34,6 @@ def moltbot(env: dict[str, str], *args: str, check: bool = True) -> subprocess.C
     if check:
         assert done.returncode == 0, f"moltbot {' '.join(args)}: {done.stdout}\n{done.stderr}"
     return done
-
-
-def free_block(size: int = 111, avoid: tuple[int, ...] = ()) -> int:
-    """A base port whose whole block (base .. base+110) is free right now."""
-    for _ in range(200):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            base = sock.getsockname()[1]
-        if base + size >= 65000 or any(abs(base - a) < size for a in avoid):
-            continue
-        if all(_free(p) for p in (base, base + 2, base + 4)):
-            return base
-    raise RuntimeError("no free port block")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def unit_command(unit: Path) -> tuple[list[str], dict[str, str]]:

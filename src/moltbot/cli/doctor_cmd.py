@@ -63,8 +63,14 @@ def doctor(ctx: click.Context, all_: bool, fix: bool, yes: bool, as_json: bool) 
                     click.echo(f"  - {line}")
         if not yes and not as_json and sys.stdin.isatty():
             click.confirm("Apply these fixes?", default=True, abort=True)
-        applied = apply(report.auto_plans, cli.env, host_manager(cli.env, cli.home))
-        report = diagnose(identity, cli.env, host=host)
+        manager = host_manager(cli.env, cli.home)
+        # one fix can make the next one decidable (e.g. whose pinned cdpUrl it is once
+        # the ports are apart): apply, look again, a few rounds at most
+        for _round in range(3):
+            applied += apply(report.auto_plans, cli.env, manager)
+            report = diagnose(identity, cli.env, host=host)
+            if not report.auto_plans:
+                break
         if not as_json:
             click.echo("\nApplied:")
             for line in applied:

@@ -82,10 +82,11 @@ class Member:
     service_installed: bool = False
     service_current: bool | None = None
     service_changes: list[str] = field(default_factory=list)
+    configured: Instance | None = None  # as its config says, when a service file says otherwise
 
     @property
     def instance(self) -> Instance:
-        return self.known.instance
+        return self.configured or self.known.instance
 
     @property
     def cli(self) -> str:

@@ -8,6 +8,7 @@ and processes only), so doctor works the same in containers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,8 +98,15 @@ def member_for(known: KnownInstance, env: Mapping[str, str],
     except MoltbotError:
         config = None
     member = Member(known, config, running=process_facts(known.instance)["alive"])
+    identity = known.instance.identity
+    if config is not None and config.gateway.port and identity.env_port not in (
+            None, config.gateway.port):
+        # A service file pins another port than the config: check what the config says
+        # (what the next start or reinstall uses); the stale service is reported below.
+        member.configured = resolve_instance(dataclasses.replace(identity, env_port=None),
+                                             config, {})
     if manager is not None:
-        spec = build_spec(known.instance, platform=manager.platform)
+        spec = build_spec(member.instance, platform=manager.platform)
         path = manager.primary_file(spec)
         if path.exists():
             member.service_installed = True
