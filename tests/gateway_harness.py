@@ -28,7 +28,6 @@ from typing import Any
 
 import aiohttp
 
-
 # Env that starts a gateway without its sidecars (browser, canvas, channels).
 CORE_ONLY = {
     "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
@@ -107,8 +106,11 @@ class GatewayProcess:
 
 
 def moltbot_env(home: Path, extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MOLTBOT_", "CLAWDBOT_", "OPENCLAW_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MOLTBOT_", "CLAWDBOT_", "OPENCLAW_"))
+    }
     env.update(HOME=str(home), NO_COLOR="1", PYTHONUNBUFFERED="1")
     for key, value in (extra or {}).items():
         if value is None:
@@ -118,9 +120,15 @@ def moltbot_env(home: Path, extra: Mapping[str, str | None] | None = None) -> di
     return env
 
 
-def launch_gateway(home: Path, profile: str | None = None, *, port: int | None = None,
-                   args: Sequence[str] = (), env: Mapping[str, str | None] | None = None,
-                   log_name: str | None = None) -> tuple[subprocess.Popen[str], Path]:
+def launch_gateway(
+    home: Path,
+    profile: str | None = None,
+    *,
+    port: int | None = None,
+    args: Sequence[str] = (),
+    env: Mapping[str, str | None] | None = None,
+    log_name: str | None = None,
+) -> tuple[subprocess.Popen[str], Path]:
     """Start `moltbot [--profile P] gateway ...` without waiting for it."""
     command = [sys.executable, "-m", "moltbot"]
     if profile:
@@ -131,8 +139,15 @@ def launch_gateway(home: Path, profile: str | None = None, *, port: int | None =
     command += list(args)
     log_path = home / f"{log_name or 'gateway-' + (profile or 'default')}-{time.monotonic_ns()}.log"
     handle = log_path.open("w")
-    proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, text=True,
-                            env=moltbot_env(home, env), cwd=home, start_new_session=True)
+    proc = subprocess.Popen(
+        command,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=moltbot_env(home, env),
+        cwd=home,
+        start_new_session=True,
+    )
     handle.close()
     return proc, log_path
 
@@ -145,9 +160,15 @@ def state_dir_for(home: Path, profile: str | None, env: Mapping[str, str | None]
     return home / (f".clawdbot-{profile}" if profile and profile != "default" else ".clawdbot")
 
 
-def start_gateway(home: Path, profile: str | None = "main", *, port: int | None = None,
-                  args: Sequence[str] = (), env: Mapping[str, str | None] | None = None,
-                  timeout: float = 30.0) -> GatewayProcess:
+def start_gateway(
+    home: Path,
+    profile: str | None = "main",
+    *,
+    port: int | None = None,
+    args: Sequence[str] = (),
+    env: Mapping[str, str | None] | None = None,
+    timeout: float = 30.0,
+) -> GatewayProcess:
     """Start a gateway and wait until it answers /health. Raises with its output on failure."""
     port = port or free_port_block()
     proc, log_path = launch_gateway(home, profile, port=port, args=args, env=env)
@@ -165,8 +186,9 @@ def start_gateway(home: Path, profile: str | None = "main", *, port: int | None 
         raise RuntimeError(f"gateway did not come up:\n{log_path.read_text()}")
     config_path = Path(json.loads(runtime.read_text())["configPath"])
     token = json.loads(config_path.read_text())["gateway"]["auth"]["token"]
-    return GatewayProcess(proc, home, profile, state_dir, port, token, log_path,
-                          dict(moltbot_env(home, env)))
+    return GatewayProcess(
+        proc, home, profile, state_dir, port, token, log_path, dict(moltbot_env(home, env))
+    )
 
 
 def _health_ok(port: int) -> bool:
@@ -179,10 +201,12 @@ def _health_ok(port: int) -> bool:
         return False
 
 
-def connect_params(token: str | None = None, *, client_id: str = "test", mode: str = "test",
-                   **extra: Any) -> dict[str, Any]:
+def connect_params(
+    token: str | None = None, *, client_id: str = "test", mode: str = "test", **extra: Any
+) -> dict[str, Any]:
     params: dict[str, Any] = {
-        "minProtocol": 3, "maxProtocol": 3,
+        "minProtocol": 3,
+        "maxProtocol": 3,
         "client": {"id": client_id, "version": "1.0", "platform": "test", "mode": mode},
     }
     if token is not None:
@@ -210,8 +234,9 @@ class WsClient:
         message = await self.ws.receive_json(timeout=10)
         assert message["event"] == "connect.challenge", message
         self.challenge = message["payload"]
-        await self.ws.send_json({"type": "req", "id": "connect", "method": "connect",
-                                 "params": params})
+        await self.ws.send_json(
+            {"type": "req", "id": "connect", "method": "connect", "params": params}
+        )
         response = await self.ws.receive_json(timeout=10)
         if not response.get("ok"):
             raise ConnectRefused(response)
@@ -242,7 +267,9 @@ class WsClient:
                 if not future.done():
                     future.set_exception(ConnectionError("closed"))
 
-    async def request(self, method: str, params: Any = None, *, timeout: float = 10) -> dict[str, Any]:
+    async def request(
+        self, method: str, params: Any = None, *, timeout: float = 10
+    ) -> dict[str, Any]:
         request_id = f"r{next(self._ids)}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future

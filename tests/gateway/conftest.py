@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gateway_harness import CORE_ONLY, GatewayProcess, start_gateway
 
 

@@ -9,20 +9,38 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gateway_harness import CORE_ONLY, GatewayProcess, start_gateway, ws_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway_harness import CORE_ONLY, GatewayProcess, start_gateway, ws_client
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
-METHODS = ["health", "status", "system-presence", "system-event", "logs.tail", "config.get",
-           "config.schema", "config.patch", "connect", "nope", "", "agents.list"]
+METHODS = [
+    "health",
+    "status",
+    "system-presence",
+    "system-event",
+    "logs.tail",
+    "config.get",
+    "config.schema",
+    "config.patch",
+    "connect",
+    "nope",
+    "",
+    "agents.list",
+]
 requests = st.fixed_dictionaries(
-    {"type": st.just("req"), "id": st.text(min_size=1, max_size=8),
-     "method": st.sampled_from(METHODS) | st.text(max_size=12)},
+    {
+        "type": st.just("req"),
+        "id": st.text(min_size=1, max_size=8),
+        "method": st.sampled_from(METHODS) | st.text(max_size=12),
+    },
     optional={"params": json_values},
 )
 frames = st.one_of(requests, json_values, st.text(max_size=50).map(lambda t: ("raw", t)))

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from gateway_harness import ConnectRefused, connect_params, start_gateway, ws_client
 
 
@@ -19,7 +20,9 @@ async def raw_session(url: str) -> tuple[aiohttp.ClientSession, aiohttp.ClientWe
     return session, ws
 
 
-async def first_frames(url: str, frame: Any, *, raw: str | None = None) -> tuple[dict[str, Any], list[Any], Any]:
+async def first_frames(
+    url: str, frame: Any, *, raw: str | None = None
+) -> tuple[dict[str, Any], list[Any], Any]:
     """Send one first frame; return the challenge, what came back, and the close code."""
     session, ws = await raw_session(url)
     try:
@@ -45,10 +48,26 @@ async def test_hello_ok_describes_the_gateway(gateway) -> None:
     async with ws_client(gateway.url, gateway.token) as client:
         hello = client.hello
     assert hello["type"] == "hello-ok" and hello["protocol"] == 3
-    assert {"health", "status", "system-presence", "system-event", "logs.tail", "config.get",
-            "config.set", "config.patch", "config.apply", "config.schema"} <= set(hello["features"]["methods"])
-    assert {"tick", "presence", "health", "shutdown", "agent", "chat"} <= set(hello["features"]["events"])
-    assert hello["policy"] == {"maxPayload": 524288, "maxBufferedBytes": 1572864, "tickIntervalMs": 30000}
+    assert {
+        "health",
+        "status",
+        "system-presence",
+        "system-event",
+        "logs.tail",
+        "config.get",
+        "config.set",
+        "config.patch",
+        "config.apply",
+        "config.schema",
+    } <= set(hello["features"]["methods"])
+    assert {"tick", "presence", "health", "shutdown", "agent", "chat"} <= set(
+        hello["features"]["events"]
+    )
+    assert hello["policy"] == {
+        "maxPayload": 524288,
+        "maxBufferedBytes": 1572864,
+        "tickIntervalMs": 30000,
+    }
     snapshot = hello["snapshot"]
     assert {"presence", "health", "stateVersion", "uptimeMs"} <= set(snapshot)
     assert snapshot["stateDir"] == str(gateway.state_dir)
@@ -57,8 +76,10 @@ async def test_hello_ok_describes_the_gateway(gateway) -> None:
 
 
 async def test_wrong_token_is_refused_with_1008(gateway) -> None:
-    _, replies, code = await first_frames(gateway.url, {
-        "type": "req", "id": "c1", "method": "connect", "params": connect_params("nope")})
+    _, replies, code = await first_frames(
+        gateway.url,
+        {"type": "req", "id": "c1", "method": "connect", "params": connect_params("nope")},
+    )
     assert replies[0]["ok"] is False
     assert replies[0]["error"]["code"] == "INVALID_REQUEST"
     assert "unauthorized: gateway token mismatch" in replies[0]["error"]["message"]
@@ -66,16 +87,19 @@ async def test_wrong_token_is_refused_with_1008(gateway) -> None:
 
 
 async def test_no_token_and_no_device_is_refused(gateway) -> None:
-    _, replies, code = await first_frames(gateway.url, {
-        "type": "req", "id": "c1", "method": "connect", "params": connect_params(None)})
+    _, replies, code = await first_frames(
+        gateway.url,
+        {"type": "req", "id": "c1", "method": "connect", "params": connect_params(None)},
+    )
     assert replies[0]["error"] == {"code": "NOT_PAIRED", "message": "device identity required"}
     assert code == 1008
 
 
 async def test_protocol_mismatch_closes_1002(gateway) -> None:
     params = connect_params(gateway.token, minProtocol=4, maxProtocol=5)
-    _, replies, code = await first_frames(gateway.url, {
-        "type": "req", "id": "c1", "method": "connect", "params": params})
+    _, replies, code = await first_frames(
+        gateway.url, {"type": "req", "id": "c1", "method": "connect", "params": params}
+    )
     assert replies[0]["error"]["message"] == "protocol mismatch"
     assert replies[0]["error"]["details"] == {"expectedProtocol": 3}
     assert code == 1002
@@ -92,31 +116,46 @@ async def test_non_request_first_frame_closes_1008(gateway) -> None:
 
 
 async def test_first_request_must_be_connect(gateway) -> None:
-    _, replies, code = await first_frames(gateway.url, {"type": "req", "id": "x", "method": "health"})
+    _, replies, code = await first_frames(
+        gateway.url, {"type": "req", "id": "x", "method": "health"}
+    )
     assert replies[0]["error"]["message"] == "invalid handshake: first request must be connect"
     assert code == 1008
 
 
 async def test_unknown_connect_field_is_rejected(gateway) -> None:
     params = connect_params(gateway.token, surprise=True)
-    _, replies, code = await first_frames(gateway.url, {
-        "type": "req", "id": "c1", "method": "connect", "params": params})
+    _, replies, code = await first_frames(
+        gateway.url, {"type": "req", "id": "c1", "method": "connect", "params": params}
+    )
     message = replies[0]["error"]["message"]
-    assert message.startswith("invalid connect params:") and "unexpected property 'surprise'" in message
+    assert (
+        message.startswith("invalid connect params:")
+        and "unexpected property 'surprise'" in message
+    )
     assert code == 1008
 
 
 async def test_invalid_client_id_is_rejected(gateway) -> None:
     params = connect_params(gateway.token, client_id="not-a-client")
-    _, replies, code = await first_frames(gateway.url, {
-        "type": "req", "id": "c1", "method": "connect", "params": params})
+    _, replies, code = await first_frames(
+        gateway.url, {"type": "req", "id": "c1", "method": "connect", "params": params}
+    )
     assert "invalid connect params" in replies[0]["error"]["message"] and code == 1008
 
 
 async def test_oversized_frame_closes_1009(gateway) -> None:
     async with ws_client(gateway.url, gateway.token) as client:
-        await client.ws.send_str(json.dumps({"type": "req", "id": "big", "method": "health",
-                                             "params": {"pad": "x" * (600 * 1024)}}))
+        await client.ws.send_str(
+            json.dumps(
+                {
+                    "type": "req",
+                    "id": "big",
+                    "method": "health",
+                    "params": {"pad": "x" * (600 * 1024)},
+                }
+            )
+        )
         await client.closed.wait()
         assert client.ws.close_code == 1009
 
@@ -126,6 +165,7 @@ def test_handshake_timeout_closes(home) -> None:
 
     gw = start_gateway(home, "slow", env={"CLAWDBOT_HANDSHAKE_TIMEOUT_MS": "300"})
     try:
+
         async def scenario() -> Any:
             session, ws = await raw_session(gw.url)
             try:
@@ -143,8 +183,14 @@ def test_handshake_timeout_closes(home) -> None:
         gw.stop()
 
 
-def _signed_params(token: str, nonce: str | None, *, key: Any = None, tamper: bool = False,
-                   scopes: list[str] | None = None) -> dict[str, Any]:
+def _signed_params(
+    token: str,
+    nonce: str | None,
+    *,
+    key: Any = None,
+    tamper: bool = False,
+    scopes: list[str] | None = None,
+) -> dict[str, Any]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -159,7 +205,12 @@ def _signed_params(token: str, nonce: str | None, *, key: Any = None, tamper: bo
     if tamper:
         signature = bytes([signature[0] ^ 1]) + signature[1:]
     b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
-    device = {"id": device_id, "publicKey": b64(raw), "signature": b64(signature), "signedAt": signed_at}
+    device = {
+        "id": device_id,
+        "publicKey": b64(raw),
+        "signature": b64(signature),
+        "signedAt": signed_at,
+    }
     if nonce:
         device["nonce"] = nonce
     return connect_params(token, scopes=scopes, device=device)
@@ -169,8 +220,14 @@ async def _connect_with(url: str, build: Any) -> tuple[dict[str, Any], Any]:
     session, ws = await raw_session(url)
     try:
         challenge = await ws.receive_json(timeout=5)
-        await ws.send_json({"type": "req", "id": "c", "method": "connect",
-                            "params": build(challenge["payload"]["nonce"])})
+        await ws.send_json(
+            {
+                "type": "req",
+                "id": "c",
+                "method": "connect",
+                "params": build(challenge["payload"]["nonce"]),
+            }
+        )
         reply = await ws.receive_json(timeout=5)
         return reply, ws
     finally:
@@ -188,13 +245,16 @@ async def test_signed_device_is_verified_and_auto_approved_locally(gateway) -> N
 
 
 async def test_tampered_signature_is_refused(gateway) -> None:
-    reply, _ = await _connect_with(gateway.url,
-                                   lambda nonce: _signed_params(gateway.token, nonce, tamper=True))
+    reply, _ = await _connect_with(
+        gateway.url, lambda nonce: _signed_params(gateway.token, nonce, tamper=True)
+    )
     assert reply["error"]["message"] == "device signature invalid"
 
 
 async def test_wrong_nonce_is_refused(gateway) -> None:
-    reply, _ = await _connect_with(gateway.url, lambda nonce: _signed_params(gateway.token, "0" * 32))
+    reply, _ = await _connect_with(
+        gateway.url, lambda nonce: _signed_params(gateway.token, "0" * 32)
+    )
     assert reply["error"]["message"] == "device nonce mismatch"
 
 
@@ -202,7 +262,10 @@ async def test_read_scope_limits_methods(gateway) -> None:
     async with ws_client(gateway.url, gateway.token, scopes=["operator.read"]) as client:
         assert (await client.call("health"))["ok"] is True
         denied = await client.request("config.get")
-        assert denied["error"] == {"code": "INVALID_REQUEST", "message": "missing scope: operator.admin"}
+        assert denied["error"] == {
+            "code": "INVALID_REQUEST",
+            "message": "missing scope: operator.admin",
+        }
         unknown = await client.request("no.such.method")
         assert unknown["error"]["message"] == "missing scope: operator.admin"
 

@@ -12,7 +12,6 @@ import time
 from gateway_harness import CORE_ONLY, free_port_block, launch_gateway, start_gateway, ws_client
 
 
-
 async def test_two_profiles_side_by_side(gateways, run_moltbot) -> None:
     main = gateways("main")
     rescue = gateways("rescue")
@@ -24,7 +23,9 @@ async def test_two_profiles_side_by_side(gateways, run_moltbot) -> None:
         assert status["instance"]["stateDir"] == str(gw.state_dir)
         result = run_moltbot("--profile", profile, "status", "--json")
         data = json.loads(result.stdout)
-        assert data["gateway"]["reachable"] and data["port"] == gw.port and data["profile"] == profile
+        assert (
+            data["gateway"]["reachable"] and data["port"] == gw.port and data["profile"] == profile
+        )
     async with ws_client(main.url, main.token):
         pass
     # main's token does not open rescue
@@ -56,8 +57,9 @@ def test_foreign_listener_on_a_derived_port_is_named(home) -> None:
     blocker.bind(("127.0.0.1", port + 4))
     blocker.listen()
     try:
-        proc, log = launch_gateway(home, "main", port=port,
-                                   env={"CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1"})
+        proc, log = launch_gateway(
+            home, "main", port=port, env={"CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1"}
+        )
         assert proc.wait(20) == 5
         text = log.read_text()
         assert f"port {port + 4} (canvas host) is already in use by pid" in text
@@ -68,8 +70,9 @@ def test_foreign_listener_on_a_derived_port_is_named(home) -> None:
 
 def test_clash_with_another_instance_is_refused(gateways, home, run_moltbot) -> None:
     main = gateways("main")
-    result = run_moltbot("--profile", "other", "gateway", "--port", str(main.port + 1),
-                         env=CORE_ONLY, timeout=30)
+    result = run_moltbot(
+        "--profile", "other", "gateway", "--port", str(main.port + 1), env=CORE_ONLY, timeout=30
+    )
     assert result.returncode == 3
     assert "profile main" in result.stderr or "instance main" in result.stderr
 
@@ -93,10 +96,14 @@ def test_five_simultaneous_starts_one_wins(home, run_moltbot) -> None:
 
 
 def test_manual_env_example_from_the_seed(home, run_moltbot) -> None:
-    """CLAWDBOT_CONFIG_PATH=~/.clawdbot/main.json CLAWDBOT_STATE_DIR=~/.clawdbot-main moltbot gateway --port N"""
+    """CLAWDBOT_CONFIG_PATH=~/.clawdbot/main.json CLAWDBOT_STATE_DIR=~/.clawdbot-main \
+    moltbot gateway --port N"""
     port = free_port_block()
-    env = {**CORE_ONLY, "CLAWDBOT_CONFIG_PATH": str(home / ".clawdbot" / "main.json"),
-           "CLAWDBOT_STATE_DIR": str(home / ".clawdbot-main")}
+    env = {
+        **CORE_ONLY,
+        "CLAWDBOT_CONFIG_PATH": str(home / ".clawdbot" / "main.json"),
+        "CLAWDBOT_STATE_DIR": str(home / ".clawdbot-main"),
+    }
     gw = start_gateway(home, None, port=port, env=env)
     try:
         runtime = gw.runtime()
@@ -112,8 +119,9 @@ def test_manual_env_example_from_the_seed(home, run_moltbot) -> None:
 def test_binding_beyond_loopback_needs_auth(home) -> None:
     config_dir = home / ".clawdbot-open"
     config_dir.mkdir()
-    (config_dir / "moltbot.json").write_text(json.dumps(
-        {"gateway": {"mode": "local", "port": free_port_block(), "bind": "lan"}}))
+    (config_dir / "moltbot.json").write_text(
+        json.dumps({"gateway": {"mode": "local", "port": free_port_block(), "bind": "lan"}})
+    )
     proc, log = launch_gateway(home, "open", env=CORE_ONLY)
     assert proc.wait(20) == 78
     assert "no token is configured" in log.read_text()
@@ -130,8 +138,11 @@ def test_invalid_config_exits_78(home) -> None:
 
 def test_force_stops_the_listener(home) -> None:
     port = free_port_block()
-    squatter = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
-                                 "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    squatter = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             try:

@@ -38,8 +38,15 @@ async def test_sigusr1_restarts_in_process(gateway) -> None:
 
 async def test_safe_config_change_applies_live(gateway, run_moltbot) -> None:
     async with ws_client(gateway.url, gateway.token) as client:
-        result = await asyncio.to_thread(run_moltbot, "--profile", "main", "config", "set",
-                                         "agents.defaults.timeoutSeconds", "42")
+        result = await asyncio.to_thread(
+            run_moltbot,
+            "--profile",
+            "main",
+            "config",
+            "set",
+            "agents.defaults.timeoutSeconds",
+            "42",
+        )
         assert result.returncode == 0, result.stderr
         await asyncio.sleep(1.5)
         assert not client.closed.is_set()  # no restart for a safe key
@@ -51,10 +58,12 @@ async def test_safe_config_change_applies_live(gateway, run_moltbot) -> None:
 async def test_restart_key_restarts_and_invalid_edit_is_kept_out(gateway, run_moltbot) -> None:
     config_path = gateway.state_dir / "moltbot.json"
     async with ws_client(gateway.url, gateway.token) as client:
-        await asyncio.to_thread(run_moltbot, "--profile", "main", "config", "set",
-                                "gateway.reload.debounceMs", "50")
-        await asyncio.to_thread(run_moltbot, "--profile", "main", "config", "set",
-                                "canvasHost.liveReload", "false")
+        await asyncio.to_thread(
+            run_moltbot, "--profile", "main", "config", "set", "gateway.reload.debounceMs", "50"
+        )
+        await asyncio.to_thread(
+            run_moltbot, "--profile", "main", "config", "set", "canvasHost.liveReload", "false"
+        )
         event = await client.wait_event(lambda f: f["event"] == "shutdown", timeout=10)
         assert event["payload"]["reason"] == "gateway restarting"
     good = config_path.read_text()
@@ -90,8 +99,9 @@ async def test_slow_consumer_is_dropped_without_slowing_others(gateway) -> None:
         before = statuses["connections"]
         answered = 0
         for _ in range(60):
-            replies = await asyncio.gather(*(busy.call("health", {"probe": True})
-                                             for _ in range(200)))
+            replies = await asyncio.gather(
+                *(busy.call("health", {"probe": True}) for _ in range(200))
+            )
             answered += len(replies)
             status = await busy.call("status")
             if status["connections"] < before:
@@ -107,15 +117,29 @@ def _raw_handshake(sock: socket.socket, port: int, token: str) -> None:
     import os
 
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    sock.sendall(
+        (
+            f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     buffer = b""
     while b"\r\n\r\n" not in buffer:
         buffer += sock.recv(4096)
-    payload = json.dumps({"type": "req", "id": "c", "method": "connect", "params": {
-        "minProtocol": 3, "maxProtocol": 3, "auth": {"token": token},
-        "client": {"id": "test", "version": "1", "platform": "test", "mode": "test"}}}).encode()
+    payload = json.dumps(
+        {
+            "type": "req",
+            "id": "c",
+            "method": "connect",
+            "params": {
+                "minProtocol": 3,
+                "maxProtocol": 3,
+                "auth": {"token": token},
+                "client": {"id": "test", "version": "1", "platform": "test", "mode": "test"},
+            },
+        }
+    ).encode()
     mask = os.urandom(4)
     header = bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big") + mask
     sock.sendall(header + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))

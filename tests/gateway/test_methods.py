@@ -21,7 +21,9 @@ async def test_health_status_presence(gateway) -> None:
         assert status["instance"]["canvasPort"] == gateway.port + 4
         assert status["instance"]["cdpRange"] == [gateway.port + 11, gateway.port + 110]
         presence = await client.call("system-presence")
-        assert any(entry.get("reason") == "self" and entry.get("mode") == "gateway" for entry in presence)
+        assert any(
+            entry.get("reason") == "self" and entry.get("mode") == "gateway" for entry in presence
+        )
         assert any(entry.get("mode") == "test" for entry in presence)
 
 
@@ -29,7 +31,10 @@ async def test_unknown_method_keeps_connection_open(gateway) -> None:
     async with ws_client(gateway.url, gateway.token) as client:
         reply = await client.request("does.not.exist")
         assert reply["ok"] is False
-        assert reply["error"] == {"code": "INVALID_REQUEST", "message": "unknown method: does.not.exist"}
+        assert reply["error"] == {
+            "code": "INVALID_REQUEST",
+            "message": "unknown method: does.not.exist",
+        }
         assert (await client.call("health"))["ok"] is True
 
 
@@ -51,13 +56,20 @@ async def test_bad_params_and_bad_frames(gateway) -> None:
 
 
 async def test_system_event_broadcasts_presence_with_increasing_seq(gateway) -> None:
-    async with ws_client(gateway.url, gateway.token) as watcher, \
-            ws_client(gateway.url, gateway.token) as actor:
-        await actor.call("system-event", {"text": "first", "instanceId": "probe-1", "mode": "backend"})
+    async with (
+        ws_client(gateway.url, gateway.token) as watcher,
+        ws_client(gateway.url, gateway.token) as actor,
+    ):
+        await actor.call(
+            "system-event", {"text": "first", "instanceId": "probe-1", "mode": "backend"}
+        )
         await actor.call("system-event", {"text": "second", "instanceId": "probe-1"})
         await watcher.wait_event(
-            lambda f: f["event"] == "presence"
-            and any(e.get("instanceId") == "probe-1" for e in f["payload"]["presence"]))
+            lambda f: (
+                f["event"] == "presence"
+                and any(e.get("instanceId") == "probe-1" for e in f["payload"]["presence"])
+            )
+        )
         await asyncio.sleep(0.2)
         seqs = [f["seq"] for f in watcher.events if "seq" in f]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
@@ -91,15 +103,20 @@ async def test_config_writes_use_compare_and_swap(gateway) -> None:
     async with ws_client(gateway.url, gateway.token) as client:
         snapshot = await client.call("config.get")
         missing = await client.request("config.patch", {"raw": {"logging": {"level": "debug"}}})
-        assert missing["error"]["message"] == "config base hash required; re-run config.get and retry"
-        patched = await client.call("config.patch", {"raw": {"logging": {"level": "debug"}},
-                                                     "baseHash": snapshot["hash"]})
+        assert (
+            missing["error"]["message"] == "config base hash required; re-run config.get and retry"
+        )
+        patched = await client.call(
+            "config.patch", {"raw": {"logging": {"level": "debug"}}, "baseHash": snapshot["hash"]}
+        )
         assert patched["ok"] is True
-        stale = await client.request("config.patch", {"raw": {"logging": {"level": "info"}},
-                                                      "baseHash": snapshot["hash"]})
+        stale = await client.request(
+            "config.patch", {"raw": {"logging": {"level": "info"}}, "baseHash": snapshot["hash"]}
+        )
         assert stale["error"]["message"].startswith("config changed since last load")
-        invalid = await client.request("config.patch", {"raw": {"gateway": {"port": "x"}},
-                                                        "baseHash": patched["hash"]})
+        invalid = await client.request(
+            "config.patch", {"raw": {"gateway": {"port": "x"}}, "baseHash": patched["hash"]}
+        )
         assert invalid["error"]["message"] == "invalid config"
         on_disk = json.loads(config_path.read_text())
         assert on_disk["logging"] == {"level": "debug"}
@@ -108,8 +125,9 @@ async def test_config_writes_use_compare_and_swap(gateway) -> None:
         current = await client.call("config.get")
         replaced = current["parsed"]
         replaced["agents"] = {"defaults": {"timeoutSeconds": 120}}
-        applied = await client.call("config.apply", {"raw": json.dumps(replaced),
-                                                     "baseHash": current["hash"]})
+        applied = await client.call(
+            "config.apply", {"raw": json.dumps(replaced), "baseHash": current["hash"]}
+        )
         assert applied["ok"] is True
         on_disk = json.loads(config_path.read_text())
         assert on_disk["agents"]["defaults"]["timeoutSeconds"] == 120
@@ -117,8 +135,9 @@ async def test_config_writes_use_compare_and_swap(gateway) -> None:
 
         current = await client.call("config.get")
         text = config_path.read_text().replace('"timeoutSeconds": 120', '"timeoutSeconds": 90')
-        raw_set = await client.call("config.set", {"raw": "// edited\n" + text,
-                                                   "baseHash": current["hash"]})
+        raw_set = await client.call(
+            "config.set", {"raw": "// edited\n" + text, "baseHash": current["hash"]}
+        )
         assert raw_set["ok"] is True
         assert config_path.read_text().startswith("// edited")
         assert (config_path.with_name("moltbot.json.bak")).exists()

@@ -82,3 +82,9 @@ def home_relative(path: Path | str, home: Path) -> str:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def examples(*commands: str, notes: str = "") -> str:
+    """A --help epilog listing example commands (kept verbatim by click's \\b marker)."""
+    text = "\b\nExamples:\n" + "\n".join(f"  {command}" for command in commands)
+    return text + (f"\n\b\n{notes}" if notes else "")

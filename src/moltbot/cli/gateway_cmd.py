@@ -12,7 +12,10 @@ from moltbot.cli import context
 from moltbot.cli.lazy import LazyGroup
 
 SERVICE_COMMANDS = {
-    "install": ("moltbot.cli.service_cmd:install", "Install this profile's OS service (systemd/launchd/schtasks)."),
+    "install": (
+        "moltbot.cli.service_cmd:install",
+        "Install this profile's OS service (systemd/launchd/schtasks).",
+    ),
     "uninstall": ("moltbot.cli.service_cmd:uninstall", "Remove this profile's OS service."),
     "start": ("moltbot.cli.service_cmd:start", "Start this profile's service."),
     "stop": ("moltbot.cli.service_cmd:stop", "Stop this profile's service."),
@@ -20,35 +23,67 @@ SERVICE_COMMANDS = {
 }
 
 
-@click.group(cls=LazyGroup, lazy=SERVICE_COMMANDS, default="run",
-             epilog="\b\nExamples:\n  moltbot --profile main gateway --port 18789\n  moltbot --profile rescue gateway status\n  moltbot gateway call health --json")
+@click.group(
+    cls=LazyGroup,
+    lazy=SERVICE_COMMANDS,
+    default="run",
+    epilog=context.examples(
+        "moltbot --profile main gateway --port 18789",
+        "moltbot --profile rescue gateway status",
+        "moltbot gateway call health --json",
+    ),
+)
 def gateway() -> None:
     """Run the gateway (default), inspect it, or manage its OS service."""
 
 
 def target_options(func: Any) -> Any:
-    for option in reversed([
-        click.option("--url", help="Gateway WebSocket URL (default: this instance's)."),
-        click.option("--token", help="Gateway token (default: env, then config)."),
-        click.option("--password", help="Gateway password (password auth)."),
-        click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds."),
-        click.option("--json", "as_json", is_flag=True, help="Print JSON."),
-    ]):
+    for option in reversed(
+        [
+            click.option("--url", help="Gateway WebSocket URL (default: this instance's)."),
+            click.option("--token", help="Gateway token (default: env, then config)."),
+            click.option("--password", help="Gateway password (password auth)."),
+            click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds."),
+            click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+        ]
+    ):
         func = option(func)
     return func
 
 
-@gateway.command("run", epilog="\b\nExamples:\n  moltbot gateway\n  moltbot --profile rescue gateway run --port 19789\n  moltbot gateway --bind lan --token \"$TOKEN\"\n\b\nExit codes: 0 stopped by signal, 2 usage, 3 conflicts with another\ninstance, 4 already running, 5 port held by another process,\n78 invalid config, 1 other fatal errors.")
+@gateway.command(
+    "run",
+    epilog=context.examples(
+        "moltbot gateway",
+        "moltbot --profile rescue gateway run --port 19789",
+        'moltbot gateway --bind lan --token "$TOKEN"',
+        notes="Exit codes: 0 stopped by signal, 2 usage, 3 conflicts with another\n"
+        "instance, 4 already running, 5 port held by another process,\n"
+        "78 invalid config, 1 other fatal errors.",
+    ),
+)
 @click.option("--port", type=click.IntRange(1, 65535), help="Base port (default: config).")
-@click.option("--bind", type=click.Choice(["loopback", "lan", "tailnet", "auto", "custom"]),
-              help="Listen address policy (default: gateway.bind).")
+@click.option(
+    "--bind",
+    type=click.Choice(["loopback", "lan", "tailnet", "auto", "custom"]),
+    help="Listen address policy (default: gateway.bind).",
+)
 @click.option("--token", help="Shared token clients must present.")
 @click.option("--password", help="Shared password clients must present.")
 @click.option("--force", is_flag=True, help="Stop whatever listens on the base port first.")
-@click.option("--verbose", is_flag=True, help="Mirror debug lines (handshakes, frames) to the console.")
+@click.option(
+    "--verbose", is_flag=True, help="Mirror debug lines (handshakes, frames) to the console."
+)
 @click.option("--allow-unconfigured", is_flag=True, hidden=True, help="Accepted for compatibility.")
-def run_cmd(port: int | None, bind: str | None, token: str | None, password: str | None,
-            force: bool, verbose: bool, allow_unconfigured: bool) -> None:
+def run_cmd(
+    port: int | None,
+    bind: str | None,
+    token: str | None,
+    password: str | None,
+    force: bool,
+    verbose: bool,
+    allow_unconfigured: bool,
+) -> None:
     """Run the gateway in the foreground (never forks).
 
     An instance that was never set up is set up first. Prints the WebSocket and
@@ -66,14 +101,23 @@ def run_cmd(port: int | None, bind: str | None, token: str | None, password: str
         click.echo(f"No config at {identity.config_path}: running setup first.", err=True)
         try:
             report = setup_instance(identity, cli.env, port=port)
-            click.echo(f"Set up profile {report.instance.profile}: config "
-                       f"{report.instance.config_path}, workspace {report.instance.workspace}",
-                       err=True)
+            click.echo(
+                f"Set up profile {report.instance.profile}: config "
+                f"{report.instance.config_path}, workspace {report.instance.workspace}",
+                err=True,
+            )
         except ConflictError:
             if not identity.config_path.exists():
                 raise  # a real clash, not a concurrent setup of the same instance
-    options = RunOptions(port=port, bind=bind, token=token, password=password, force=force,
-                         verbose=verbose, color=cli.color)
+    options = RunOptions(
+        port=port,
+        bind=bind,
+        token=token,
+        password=password,
+        force=force,
+        verbose=verbose,
+        color=cli.color,
+    )
     raise SystemExit(run(identity, cli.env, options, echo=click.echo))
 
 
@@ -82,16 +126,31 @@ def resolve(url: str | None, token: str | None, password: str | None) -> tuple[A
 
     cli = context.get()
     instance, snapshot = cli.load()
-    return instance, resolve_target(instance, snapshot.config, cli.env, url=url, token=token,
-                                    password=password)
+    return instance, resolve_target(
+        instance, snapshot.config, cli.env, url=url, token=token, password=password
+    )
 
 
-@gateway.command("call", epilog="\b\nExamples:\n  moltbot gateway call health\n  moltbot gateway call config.get --json\n  moltbot gateway call system-event --params '{\"text\": \"hello\"}'")
+@gateway.command(
+    "call",
+    epilog=context.examples(
+        "moltbot gateway call health",
+        "moltbot gateway call config.get --json",
+        """moltbot gateway call system-event --params '{"text": "hello"}'""",
+    ),
+)
 @click.argument("method")
 @click.option("--params", "params_json", help="Params as JSON.")
 @target_options
-def call_cmd(method: str, params_json: str | None, url: str | None, token: str | None,
-             password: str | None, timeout: float, as_json: bool) -> None:
+def call_cmd(
+    method: str,
+    params_json: str | None,
+    url: str | None,
+    token: str | None,
+    password: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
     """Call one gateway METHOD and print its payload (exit 6 unreachable, 7 auth)."""
     from moltbot.errors import UsageError
     from moltbot.gateway.client import GatewayClient
@@ -108,8 +167,9 @@ def call_cmd(method: str, params_json: str | None, url: str | None, token: str |
 
 @gateway.command("probe", epilog="\b\nExample:\n  moltbot --profile rescue gateway probe --json")
 @target_options
-def probe_cmd(url: str | None, token: str | None, password: str | None, timeout: float,
-              as_json: bool) -> None:
+def probe_cmd(
+    url: str | None, token: str | None, password: str | None, timeout: float, as_json: bool
+) -> None:
     """Connect, then call health, status, system-presence and config.get."""
     from moltbot.errors import MoltbotError
     from moltbot.gateway.client import GatewayClient
@@ -135,13 +195,21 @@ def probe_cmd(url: str | None, token: str | None, password: str | None, timeout:
         return
     status = result["status"].get("instance", {}) if isinstance(result["status"], dict) else {}
     click.echo(f"ok: {target.url} ({target.source}), connect {result['connectLatencyMs']} ms")
-    click.echo(f"profile {status.get('profile')} pid {status.get('pid')} version {status.get('version')}")
+    click.echo(
+        f"profile {status.get('profile')} pid {status.get('pid')} version {status.get('version')}"
+    )
 
 
-@gateway.command("status", epilog="\b\nExamples:\n  moltbot gateway status\n  moltbot --profile rescue gateway status --json")
+@gateway.command(
+    "status",
+    epilog=context.examples(
+        "moltbot gateway status", "moltbot --profile rescue gateway status --json"
+    ),
+)
 @target_options
-def status_cmd(url: str | None, token: str | None, password: str | None, timeout: float,
-               as_json: bool) -> None:
+def status_cmd(
+    url: str | None, token: str | None, password: str | None, timeout: float, as_json: bool
+) -> None:
     """Service, process, port owner and RPC reachability of THIS profile's gateway."""
     from moltbot.cli.status_cmd import collect_gateway_facts, render_gateway_facts
 

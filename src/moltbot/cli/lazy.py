@@ -12,8 +12,13 @@ import click
 
 
 class LazyGroup(click.Group):
-    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None,
-                 default: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        lazy: dict[str, tuple[str, str]] | None = None,
+        default: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy or {}
         self.default_command = default
@@ -33,9 +38,9 @@ class LazyGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # A group with a default runs it when the first word is not a subcommand,
         # so `moltbot gateway --port 1` means `moltbot gateway run --port 1`.
-        if self.default_command and (not args or (
-            args[0] not in self.list_commands(ctx) and args[0] not in ("--help", "-h")
-        )):
+        if self.default_command and (
+            not args or (args[0] not in self.list_commands(ctx) and args[0] not in ("--help", "-h"))
+        ):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
 

@@ -14,16 +14,37 @@ from moltbot.cli.lazy import LazyGroup
 
 # name -> ("module:attribute", one-line help). Only imported when the command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "setup": ("moltbot.cli.setup_cmd:setup", "Create or complete this instance's config, state and workspace."),
+    "setup": (
+        "moltbot.cli.setup_cmd:setup",
+        "Create or complete this instance's config, state and workspace.",
+    ),
     "config": ("moltbot.cli.config_cmd:config", "Read, change and validate the config file."),
-    "onboard": ("moltbot.cli.onboard_cmd:onboard", "Set up this instance step by step (wizard or flags)."),
-    "doctor": ("moltbot.cli.doctor_cmd:doctor", "Check this instance and its isolation from the others."),
-    "gateway": ("moltbot.cli.gateway_cmd:gateway", "Run the gateway, inspect it, manage its OS service."),
-    "status": ("moltbot.cli.status_cmd:status", "This instance: paths, ports, reachability (--all: host)."),
+    "onboard": (
+        "moltbot.cli.onboard_cmd:onboard",
+        "Set up this instance step by step (wizard or flags).",
+    ),
+    "doctor": (
+        "moltbot.cli.doctor_cmd:doctor",
+        "Check this instance and its isolation from the others.",
+    ),
+    "gateway": (
+        "moltbot.cli.gateway_cmd:gateway",
+        "Run the gateway, inspect it, manage its OS service.",
+    ),
+    "status": (
+        "moltbot.cli.status_cmd:status",
+        "This instance: paths, ports, reachability (--all: host).",
+    ),
     "health": ("moltbot.cli.status_cmd:health", "Ask this instance's gateway for its health."),
     "logs": ("moltbot.cli.status_cmd:logs", "Show this instance's gateway log."),
-    "channels": ("moltbot.cli.channels_cmd:channels", "Messaging connections: list, status, add, remove."),
-    "pairing": ("moltbot.cli.pairing_cmd:pairing", "Approve or reject senders asking to DM the bot."),
+    "channels": (
+        "moltbot.cli.channels_cmd:channels",
+        "Messaging connections: list, status, add, remove.",
+    ),
+    "pairing": (
+        "moltbot.cli.pairing_cmd:pairing",
+        "Approve or reject senders asking to DM the bot.",
+    ),
     "message": ("moltbot.cli.message_cmd:message", "Send a message through a channel."),
     "agent": (
         "moltbot.cli.agent_cmd:agent",
@@ -84,9 +105,13 @@ def _profile_option(ctx: click.Context, _param: click.Parameter, value: str | No
     epilog=EPILOG,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.option("--profile", metavar="NAME", callback=_profile_option,
-              help="Use a named profile: state in ~/.clawdbot-NAME, workspace ~/clawd-NAME, "
-              "its own ports and service.")
+@click.option(
+    "--profile",
+    metavar="NAME",
+    callback=_profile_option,
+    help="Use a named profile: state in ~/.clawdbot-NAME, workspace ~/clawd-NAME, "
+    "its own ports and service.",
+)
 @click.option("--dev", is_flag=True, help="Dev profile (= --profile dev, default port 19001).")
 @click.option("--no-color", is_flag=True, help="Disable colour (NO_COLOR=1 works too).")
 @click.version_option(__version__, "-V", "--version", prog_name="moltbot")

@@ -60,11 +60,21 @@ def probe(target: Any, timeout: float) -> dict[str, Any]:
     return result
 
 
-@click.command(epilog="\b\nExamples:\n  moltbot status\n  moltbot --profile rescue status --json\n  moltbot status --all")
+@click.command(
+    epilog=context.examples(
+        "moltbot status", "moltbot --profile rescue status --json", "moltbot status --all"
+    )
+)
 @target_options
 @click.option("--all", "show_all", is_flag=True, help="Every instance on this host.")
-def status(url: str | None, token: str | None, password: str | None, timeout: float,
-           as_json: bool, show_all: bool) -> None:
+def status(
+    url: str | None,
+    token: str | None,
+    password: str | None,
+    timeout: float,
+    as_json: bool,
+    show_all: bool,
+) -> None:
     """This instance: paths, ports, and whether its gateway answers (never another
     profile's port). Exit 0 whether or not the gateway is running."""
     if show_all:
@@ -91,9 +101,13 @@ def status(url: str | None, token: str | None, password: str | None, timeout: fl
         "cdpRange": remote.get("cdpRange", [instance.cdp_ports.start, instance.cdp_ports.stop - 1]),
         "service": instance.service.systemd_unit,
         "gateway": {
-            "url": target.url, "source": target.source, "reachable": rpc["ok"],
-            "connectLatencyMs": rpc.get("connectLatencyMs"), "pid": remote.get("pid"),
-            "version": remote.get("version"), "uptimeMs": remote.get("uptimeMs"),
+            "url": target.url,
+            "source": target.source,
+            "reachable": rpc["ok"],
+            "connectLatencyMs": rpc.get("connectLatencyMs"),
+            "pid": remote.get("pid"),
+            "version": remote.get("version"),
+            "uptimeMs": remote.get("uptimeMs"),
             "error": rpc.get("error"),
         },
     }
@@ -113,23 +127,29 @@ def status(url: str | None, token: str | None, password: str | None, timeout: fl
 def _render_status(data: dict[str, Any], home: Any) -> str:
     rel = lambda p: context.home_relative(p, home)  # noqa: E731
     gw = data["gateway"]
-    lines = [f"moltbot status — profile {data['profile']}",
-             f"  State dir   {rel(data['stateDir'])}",
-             f"  Config      {rel(data['configPath'])}"
-             + ("" if data["configExists"] else " (missing: run `moltbot setup`)"),
-             f"  Workspace   {rel(data['workspace'])}",
-             f"  Ports       gateway {data['port']} · browser control {data['controlPort']} · "
-             f"canvas {data['canvasPort']} · CDP {data['cdpRange'][0]}-{data['cdpRange'][1]}"]
+    lines = [
+        f"moltbot status — profile {data['profile']}",
+        f"  State dir   {rel(data['stateDir'])}",
+        f"  Config      {rel(data['configPath'])}"
+        + ("" if data["configExists"] else " (missing: run `moltbot setup`)"),
+        f"  Workspace   {rel(data['workspace'])}",
+        f"  Ports       gateway {data['port']} · browser control {data['controlPort']} · "
+        f"canvas {data['canvasPort']} · CDP {data['cdpRange'][0]}-{data['cdpRange'][1]}",
+    ]
     if data.get("configError"):
         lines.append(f"  Config err  {data['configError'].splitlines()[0]}")
     if gw["reachable"]:
-        lines.append(f"  Gateway     reachable {gw['url']} ({gw['source']}) · pid {gw['pid']} · "
-                     f"up {_uptime(gw['uptimeMs'])} · v{gw['version']} · {gw['connectLatencyMs']} ms")
+        lines.append(
+            f"  Gateway     reachable {gw['url']} ({gw['source']}) · pid {gw['pid']} · "
+            f"up {_uptime(gw['uptimeMs'])} · v{gw['version']} · {gw['connectLatencyMs']} ms"
+        )
         lines.append(f"  Sessions    {data['sessions']['count']}")
         subs = data.get("subsystems", {})
         if subs:
-            lines.append("  Subsystems  " + " · ".join(
-                f"{name} {info.get('state', '?')}" for name, info in subs.items()))
+            lines.append(
+                "  Subsystems  "
+                + " · ".join(f"{name} {info.get('state', '?')}" for name, info in subs.items())
+            )
         lines.append(f"  Channels    {', '.join(data['channels']) or 'none configured'}")
     else:
         lines.append(f"  Gateway     not reachable at {gw['url']} ({gw['error']})")
@@ -147,9 +167,15 @@ def _status_all(as_json: bool) -> None:
     except ModuleNotFoundError:
         from moltbot.instance.registry import discover
 
-        rows = [{"profile": k.instance.profile, "stateDir": str(k.instance.state_dir),
-                 "port": k.live_port, "running": bool(k.runtime)}
-                for k in discover(cli.home, cli.env)]
+        rows = [
+            {
+                "profile": k.instance.profile,
+                "stateDir": str(k.instance.state_dir),
+                "port": k.live_port,
+                "running": bool(k.runtime),
+            }
+            for k in discover(cli.home, cli.env)
+        ]
         context.emit_json(rows)
         return
     rows = host_overview(cli.home, cli.env)
@@ -161,8 +187,9 @@ def _status_all(as_json: bool) -> None:
 
 @click.command(epilog="\b\nExamples:\n  moltbot health\n  moltbot --profile rescue health --json")
 @target_options
-def health(url: str | None, token: str | None, password: str | None, timeout: float,
-           as_json: bool) -> None:
+def health(
+    url: str | None, token: str | None, password: str | None, timeout: float, as_json: bool
+) -> None:
     """Ask this instance's gateway for its health (exit 6 unreachable, 7 auth refused)."""
     from moltbot.gateway.client import GatewayClient
     from moltbot.gateway.target import resolve_target
@@ -178,11 +205,17 @@ def health(url: str | None, token: str | None, password: str | None, timeout: fl
         return
     elapsed = (time.perf_counter() - started) * 1000
     sessions = summary.get("sessions", {})
-    click.echo(f"ok: {target.url} answered in {elapsed:.0f} ms; "
-               f"{sessions.get('count', 0)} sessions; default agent {summary.get('defaultAgentId')}")
+    click.echo(
+        f"ok: {target.url} answered in {elapsed:.0f} ms; "
+        f"{sessions.get('count', 0)} sessions; default agent {summary.get('defaultAgentId')}"
+    )
 
 
-@click.command(epilog="\b\nExamples:\n  moltbot logs --limit 50\n  moltbot --profile rescue logs --follow\n  moltbot logs --json")
+@click.command(
+    epilog=context.examples(
+        "moltbot logs --limit 50", "moltbot --profile rescue logs --follow", "moltbot logs --json"
+    )
+)
 @click.option("--limit", type=click.IntRange(1, 5000), default=200, show_default=True)
 @click.option("--max-bytes", type=click.IntRange(1, 1_000_000), default=250_000, show_default=True)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines.")
@@ -212,16 +245,21 @@ def _pretty(line: str) -> str:
         entry = json.loads(line)
     except ValueError:
         return line
-    return f"{entry.get('time', '')} {entry.get('level', ''):<7} {entry.get('subsystem', '')}: {entry.get('message', '')}"
+    time_, level = entry.get("time", ""), entry.get("level", "")
+    return f"{time_} {level:<7} {entry.get('subsystem', '')}: {entry.get('message', '')}"
 
 
-def collect_gateway_facts(instance: Any, target: Any, timeout: float,
-                          env: Mapping[str, str]) -> dict[str, Any]:
+def collect_gateway_facts(
+    instance: Any, target: Any, timeout: float, env: Mapping[str, str]
+) -> dict[str, Any]:
     """Separate facts: service, process and port owner, RPC reachability and auth."""
     from moltbot.gateway.preflight import listeners
 
-    facts: dict[str, Any] = {"profile": instance.profile, "url": target.url,
-                             "source": target.source}
+    facts: dict[str, Any] = {
+        "profile": instance.profile,
+        "url": target.url,
+        "source": target.source,
+    }
     try:
         from moltbot.service.inspect import service_facts
 
@@ -229,15 +267,22 @@ def collect_gateway_facts(instance: Any, target: Any, timeout: float,
     except ModuleNotFoundError:
         facts["service"] = {"name": instance.service.systemd_unit, "installed": None}
     runtime = target.runtime or {}
-    facts["process"] = {"pid": runtime.get("pid"), "running": bool(runtime),
-                        "alive": bool(runtime.get("pid")) and _pid_alive(runtime.get("pid"))}
+    facts["process"] = {
+        "pid": runtime.get("pid"),
+        "running": bool(runtime),
+        "alive": bool(runtime.get("pid")) and _pid_alive(runtime.get("pid")),
+    }
     owners = listeners(target.port) if target.host in ("127.0.0.1", "localhost", "::1") else []
-    facts["port"] = {"port": target.port,
-                     "listeners": [{"pid": o.pid, "command": o.command} for o in owners],
-                     "ownedByGateway": any(o.pid == runtime.get("pid") for o in owners)}
+    facts["port"] = {
+        "port": target.port,
+        "listeners": [{"pid": o.pid, "command": o.command} for o in owners],
+        "ownedByGateway": any(o.pid == runtime.get("pid") for o in owners),
+    }
     rpc = probe(target, timeout)
     facts["rpc"] = {k: v for k, v in rpc.items() if k != "status"}
-    facts["rpc"]["auth"] = "ok" if rpc["ok"] else ("refused" if rpc.get("kind") == "auth" else "unknown")
+    facts["rpc"]["auth"] = (
+        "ok" if rpc["ok"] else ("refused" if rpc.get("kind") == "auth" else "unknown")
+    )
     return facts
 
 
@@ -247,13 +292,19 @@ def render_gateway_facts(facts: dict[str, Any]) -> str:
     if service.get("installed") is None:
         lines.append(f"  Service   {service.get('name')} (service support not available)")
     else:
-        lines.append(f"  Service   {service.get('name')}: installed={service.get('installed')} "
-                     f"loaded={service.get('loaded')} running={service.get('running')}")
+        lines.append(
+            f"  Service   {service.get('name')}: installed={service.get('installed')} "
+            f"loaded={service.get('loaded')} running={service.get('running')}"
+        )
     proc = facts["process"]
-    lines.append(f"  Process   {'pid ' + str(proc['pid']) if proc['pid'] else 'no runtime file'}"
-                 f"{'' if proc['alive'] or not proc['pid'] else ' (not alive)'}")
+    lines.append(
+        f"  Process   {'pid ' + str(proc['pid']) if proc['pid'] else 'no runtime file'}"
+        f"{'' if proc['alive'] or not proc['pid'] else ' (not alive)'}"
+    )
     port = facts["port"]
-    owners = ", ".join(f"pid {o['pid']} ({o['command'][:60]})" for o in port["listeners"]) or "nobody"
+    owners = (
+        ", ".join(f"pid {o['pid']} ({o['command'][:60]})" for o in port["listeners"]) or "nobody"
+    )
     lines.append(f"  Port      {port['port']} held by {owners}")
     rpc = facts["rpc"]
     state = "ok" if rpc["ok"] else f"failed: {rpc.get('error')}"

@@ -25,8 +25,9 @@ class AuthSettings:
         return bool(self.token if self.mode == "token" else self.password)
 
 
-def resolve_auth(config: Config, env: Mapping[str, str], *, token: str | None = None,
-                 password: str | None = None) -> AuthSettings:
+def resolve_auth(
+    config: Config, env: Mapping[str, str], *, token: str | None = None, password: str | None = None
+) -> AuthSettings:
     """Flag > environment (MOLTBOT_/CLAWDBOT_/OPENCLAW_GATEWAY_TOKEN) > config."""
     token = token or envvars.get(env, "GATEWAY_TOKEN") or config.gateway.auth.token
     password = password or envvars.get(env, "GATEWAY_PASSWORD") or config.gateway.auth.password
@@ -41,7 +42,11 @@ def check_shared(settings: AuthSettings, token: str | None, password: str | None
             return "gateway password not configured"
         if not password:
             return "gateway password missing"
-        return None if hmac.compare_digest(settings.password, password) else "gateway password mismatch"
+        return (
+            None
+            if hmac.compare_digest(settings.password, password)
+            else "gateway password mismatch"
+        )
     if not settings.token:
         return "gateway token not configured"
     if not token:

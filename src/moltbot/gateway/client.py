@@ -52,18 +52,28 @@ class GatewayClient:
 
         started = time.perf_counter()
         try:
-            self._ws = connect(self.url, open_timeout=self.timeout, close_timeout=0.5,
-                               max_size=25 * 1024 * 1024, compression=None)
+            self._ws = connect(
+                self.url,
+                open_timeout=self.timeout,
+                close_timeout=0.5,
+                max_size=25 * 1024 * 1024,
+                compression=None,
+            )
         except (OSError, TimeoutError, InvalidHandshake, WebSocketException) as exc:
             raise GatewayUnreachableError(f"no gateway at {self.url}: {_reason(exc)}") from None
         challenge = self._receive_until(lambda f: f.get("event") == "connect.challenge")
         del challenge
         auth = {k: v for k, v in (("token", self.token), ("password", self.password)) if v}
         params = {
-            "minProtocol": 3, "maxProtocol": 3,
-            "client": {"id": self.client_id, "version": __version__,
-                       "platform": platform.system().lower(), "mode": self.mode,
-                       "displayName": socket.gethostname()},
+            "minProtocol": 3,
+            "maxProtocol": 3,
+            "client": {
+                "id": self.client_id,
+                "version": __version__,
+                "platform": platform.system().lower(),
+                "mode": self.mode,
+                "displayName": socket.gethostname(),
+            },
             "auth": auth,
         }
         response = self._request("connect", params)
@@ -98,7 +108,9 @@ class GatewayClient:
         try:
             self._ws.send(json.dumps(frame))
         except (OSError, WebSocketException) as exc:
-            raise GatewayUnreachableError(f"connection to {self.url} lost: {_reason(exc)}") from None
+            raise GatewayUnreachableError(
+                f"connection to {self.url} lost: {_reason(exc)}"
+            ) from None
 
     def _receive_until(self, match: Any) -> dict[str, Any]:
         from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -111,16 +123,23 @@ class GatewayClient:
             try:
                 text = self._ws.recv(timeout=remaining)
             except TimeoutError:
-                raise GatewayUnreachableError(f"gateway at {self.url} did not answer in time") from None
+                raise GatewayUnreachableError(
+                    f"gateway at {self.url} did not answer in time"
+                ) from None
             except ConnectionClosed as exc:
                 reason = exc.rcvd.reason if exc.rcvd else "connection closed"
                 code = exc.rcvd.code if exc.rcvd else None
                 if code == 1008 and "unauthorized" in reason:
-                    raise AuthError(f"gateway at {self.url} refused the credentials: {reason}") from None
-                raise GatewayUnreachableError(f"gateway at {self.url} closed the connection "
-                                              f"({code}: {reason})") from None
+                    raise AuthError(
+                        f"gateway at {self.url} refused the credentials: {reason}"
+                    ) from None
+                raise GatewayUnreachableError(
+                    f"gateway at {self.url} closed the connection ({code}: {reason})"
+                ) from None
             except (OSError, WebSocketException) as exc:
-                raise GatewayUnreachableError(f"connection to {self.url} lost: {_reason(exc)}") from None
+                raise GatewayUnreachableError(
+                    f"connection to {self.url} lost: {_reason(exc)}"
+                ) from None
             frame = json.loads(text)
             if isinstance(frame, dict) and match(frame):
                 return frame

@@ -25,8 +25,14 @@ log = logging.getLogger(__name__)
 
 
 class Connection:
-    def __init__(self, ws: web.WebSocketResponse, *, remote: str | None, local: bool,
-                 max_buffered: int = protocol.MAX_BUFFERED_BYTES) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        *,
+        remote: str | None,
+        local: bool,
+        max_buffered: int = protocol.MAX_BUFFERED_BYTES,
+    ) -> None:
         self.ws = ws
         self.conn_id = str(uuid.uuid4())
         self.remote = remote
@@ -124,7 +130,8 @@ class Connection:
         self._queue.clear()
         self._writer.cancel()
         closing = asyncio.ensure_future(
-            self.ws.close(code=code, message=protocol.truncate_reason(reason).encode()))
+            self.ws.close(code=code, message=protocol.truncate_reason(reason).encode())
+        )
         done, _ = await asyncio.wait({closing}, timeout=timeout)
         if not done:  # asyncio.wait never blocks on a task that ignores cancellation
             closing.cancel()

@@ -65,15 +65,28 @@ def signature_payload(params: ConnectParams, role: str, nonce: str | None) -> st
     assert device is not None
     scopes = ",".join(params.scopes or [])
     token = (params.auth.token if params.auth else None) or ""
-    parts = [device.id, params.client.id, params.client.mode, role, scopes,
-             str(device.signed_at), token]
+    parts = [
+        device.id,
+        params.client.id,
+        params.client.mode,
+        role,
+        scopes,
+        str(device.signed_at),
+        token,
+    ]
     if nonce is not None:
         return "|".join(["v2", *parts, nonce])
     return "|".join(["v1", *parts])
 
 
-def verify_device(params: ConnectParams, role: str, challenge_nonce: str, *, local: bool,
-                  now_ms: int | None = None) -> bytes:
+def verify_device(
+    params: ConnectParams,
+    role: str,
+    challenge_nonce: str,
+    *,
+    local: bool,
+    now_ms: int | None = None,
+) -> bytes:
     """Check a connect's device proof; returns the raw public key. Raises DeviceError."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -139,18 +152,32 @@ class DeviceStore:
 
     def pending(self) -> dict[str, Any]:
         now = int(time.time() * 1000)
-        return {k: v for k, v in self._read("pending.json").items()
-                if now - int(v.get("ts", 0)) < PENDING_TTL_MS}
+        return {
+            k: v
+            for k, v in self._read("pending.json").items()
+            if now - int(v.get("ts", 0)) < PENDING_TTL_MS
+        }
 
-    def check(self, params: ConnectParams, role: str, scopes: list[str], public_key: str, *,
-              auto_approve: bool) -> PairingOutcome:
+    def check(
+        self,
+        params: ConnectParams,
+        role: str,
+        scopes: list[str],
+        public_key: str,
+        *,
+        auto_approve: bool,
+    ) -> PairingOutcome:
         device = params.device
         assert device is not None
         paired = self.paired()
         entry = paired.get(device.id)
         now = int(time.time() * 1000)
-        if (entry and entry.get("publicKey") == public_key and role in entry.get("roles", [])
-                and set(scopes) <= set(entry.get("scopes", []))):
+        if (
+            entry
+            and entry.get("publicKey") == public_key
+            and role in entry.get("roles", [])
+            and set(scopes) <= set(entry.get("scopes", []))
+        ):
             entry["lastSeenAtMs"] = now
             token = entry.setdefault("tokens", {}).setdefault(role, uuid.uuid4().hex)
             self._write("paired.json", paired)
@@ -161,10 +188,17 @@ class DeviceStore:
             tokens = (entry or {}).get("tokens", {})
             tokens.setdefault(role, uuid.uuid4().hex)
             paired[device.id] = {
-                "deviceId": device.id, "publicKey": public_key, "roles": roles, "scopes": merged,
-                "tokens": tokens, "clientId": params.client.id, "clientMode": params.client.mode,
-                "displayName": params.client.display_name, "platform": params.client.platform,
-                "approvedAtMs": now, "lastSeenAtMs": now,
+                "deviceId": device.id,
+                "publicKey": public_key,
+                "roles": roles,
+                "scopes": merged,
+                "tokens": tokens,
+                "clientId": params.client.id,
+                "clientMode": params.client.mode,
+                "displayName": params.client.display_name,
+                "platform": params.client.platform,
+                "approvedAtMs": now,
+                "lastSeenAtMs": now,
             }
             self._write("paired.json", paired)
             return PairingOutcome(True, tokens[role], newly_approved=True)
@@ -172,10 +206,16 @@ class DeviceStore:
         request_id = next((k for k, v in pending.items() if v.get("deviceId") == device.id), None)
         request_id = request_id or secrets.token_hex(8)
         pending[request_id] = {
-            "requestId": request_id, "deviceId": device.id, "publicKey": public_key,
-            "role": role, "scopes": scopes, "clientId": params.client.id,
-            "clientMode": params.client.mode, "displayName": params.client.display_name,
-            "platform": params.client.platform, "ts": now,
+            "requestId": request_id,
+            "deviceId": device.id,
+            "publicKey": public_key,
+            "role": role,
+            "scopes": scopes,
+            "clientId": params.client.id,
+            "clientMode": params.client.mode,
+            "displayName": params.client.display_name,
+            "platform": params.client.platform,
+            "ts": now,
         }
         self._write("pending.json", pending)
         return PairingOutcome(False, request_id=request_id)

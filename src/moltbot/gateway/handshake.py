@@ -29,13 +29,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OPERATOR_SCOPES = ("operator.admin", "operator.read", "operator.write", "operator.approvals",
-                   "operator.pairing")
+OPERATOR_SCOPES = (
+    "operator.admin",
+    "operator.read",
+    "operator.write",
+    "operator.approvals",
+    "operator.pairing",
+)
 
 
 class HandshakeFailed(Exception):
-    def __init__(self, close_code: int, reason: str, request_id: str | None = None,
-                 error: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        close_code: int,
+        reason: str,
+        request_id: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.close_code = close_code
         self.reason = reason
@@ -50,9 +60,12 @@ class Accepted:
     device_token: str | None
 
 
-def _fail(code: int, request_id: str | None, err_code: str, message: str,
-          details: Any = None) -> HandshakeFailed:
-    return HandshakeFailed(code, message, request_id, protocol.error_shape(err_code, message, details))
+def _fail(
+    code: int, request_id: str | None, err_code: str, message: str, details: Any = None
+) -> HandshakeFailed:
+    return HandshakeFailed(
+        code, message, request_id, protocol.error_shape(err_code, message, details)
+    )
 
 
 async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
@@ -70,22 +83,40 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
         frame = orjson.loads(message.data)
     except orjson.JSONDecodeError:
         raise HandshakeFailed(protocol.CLOSE_NORMAL, "invalid frame") from None
-    if not (isinstance(frame, dict) and frame.get("type") == "req"
-            and isinstance(frame.get("id"), str) and frame["id"]
-            and isinstance(frame.get("method"), str) and frame["method"]):
+    if not (
+        isinstance(frame, dict)
+        and frame.get("type") == "req"
+        and isinstance(frame.get("id"), str)
+        and frame["id"]
+        and isinstance(frame.get("method"), str)
+        and frame["method"]
+    ):
         raise HandshakeFailed(protocol.CLOSE_POLICY, "invalid request frame")
     request_id = frame["id"]
     if frame["method"] != "connect":
-        raise _fail(protocol.CLOSE_POLICY, request_id, protocol.INVALID_REQUEST,
-                    "invalid handshake: first request must be connect")
+        raise _fail(
+            protocol.CLOSE_POLICY,
+            request_id,
+            protocol.INVALID_REQUEST,
+            "invalid handshake: first request must be connect",
+        )
     try:
         params = ConnectParams.model_validate(frame.get("params") or {})
     except ValidationError as exc:
-        raise _fail(protocol.CLOSE_POLICY, request_id, protocol.INVALID_REQUEST,
-                    f"invalid connect params: {protocol.describe_validation(exc)}") from None
+        raise _fail(
+            protocol.CLOSE_POLICY,
+            request_id,
+            protocol.INVALID_REQUEST,
+            f"invalid connect params: {protocol.describe_validation(exc)}",
+        ) from None
     if not (params.max_protocol >= protocol.PROTOCOL_VERSION >= params.min_protocol):
-        raise _fail(protocol.CLOSE_PROTOCOL_ERROR, request_id, protocol.INVALID_REQUEST,
-                    "protocol mismatch", {"expectedProtocol": protocol.PROTOCOL_VERSION})
+        raise _fail(
+            protocol.CLOSE_PROTOCOL_ERROR,
+            request_id,
+            protocol.INVALID_REQUEST,
+            "protocol mismatch",
+            {"expectedProtocol": protocol.PROTOCOL_VERSION},
+        )
     role = params.role or "operator"
     if role not in ("operator", "node"):
         raise _fail(protocol.CLOSE_POLICY, request_id, protocol.INVALID_REQUEST, "invalid role")
@@ -101,42 +132,75 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
         except DeviceError as exc:
             raise _fail(protocol.CLOSE_POLICY, request_id, exc.code, exc.message) from None
     elif not (presented_token or presented_password):
-        raise _fail(protocol.CLOSE_POLICY, request_id, protocol.NOT_PAIRED, "device identity required")
+        raise _fail(
+            protocol.CLOSE_POLICY, request_id, protocol.NOT_PAIRED, "device identity required"
+        )
 
     reason = check_shared(runtime.auth, presented_token, presented_password)
     shared_ok = reason is None
-    if not shared_ok and params.device and presented_token and runtime.devices.token_matches(
-        params.device.id, role, presented_token
+    if (
+        not shared_ok
+        and params.device
+        and presented_token
+        and runtime.devices.token_matches(params.device.id, role, presented_token)
     ):
         reason = None
     if reason is not None:
-        hint = ("open a tokenized dashboard URL or paste the token in the Control UI settings"
-                if params.client.mode in ("ui", "webchat")
-                else "pass --token or set CLAWDBOT_GATEWAY_TOKEN to the gateway's token")
-        raise _fail(protocol.CLOSE_POLICY, request_id, protocol.INVALID_REQUEST,
-                    f"unauthorized: {reason} ({hint})")
+        hint = (
+            "open a tokenized dashboard URL or paste the token in the Control UI settings"
+            if params.client.mode in ("ui", "webchat")
+            else "pass --token or set CLAWDBOT_GATEWAY_TOKEN to the gateway's token"
+        )
+        raise _fail(
+            protocol.CLOSE_POLICY,
+            request_id,
+            protocol.INVALID_REQUEST,
+            f"unauthorized: {reason} ({hint})",
+        )
 
     device_token: str | None = None
     if params.device is not None and raw_key is not None:
         outcome = runtime.devices.check(
-            params, role, scopes, b64url_encode(raw_key),
+            params,
+            role,
+            scopes,
+            b64url_encode(raw_key),
             auto_approve=conn.local and shared_ok,
         )
         if not outcome.paired:
-            runtime.broadcast("device.pair.requested", {
-                "requestId": outcome.request_id, "deviceId": params.device.id,
-                "publicKey": b64url_encode(raw_key), "displayName": params.client.display_name,
-                "platform": params.client.platform, "clientId": params.client.id,
-                "clientMode": params.client.mode, "role": role, "scopes": scopes,
-                "remoteIp": conn.remote, "ts": int(time.time() * 1000),
-            })
-            raise _fail(protocol.CLOSE_POLICY, request_id, protocol.NOT_PAIRED, "pairing required",
-                        {"requestId": outcome.request_id})
+            runtime.broadcast(
+                "device.pair.requested",
+                {
+                    "requestId": outcome.request_id,
+                    "deviceId": params.device.id,
+                    "publicKey": b64url_encode(raw_key),
+                    "displayName": params.client.display_name,
+                    "platform": params.client.platform,
+                    "clientId": params.client.id,
+                    "clientMode": params.client.mode,
+                    "role": role,
+                    "scopes": scopes,
+                    "remoteIp": conn.remote,
+                    "ts": int(time.time() * 1000),
+                },
+            )
+            raise _fail(
+                protocol.CLOSE_POLICY,
+                request_id,
+                protocol.NOT_PAIRED,
+                "pairing required",
+                {"requestId": outcome.request_id},
+            )
         if outcome.newly_approved:
-            runtime.broadcast("device.pair.resolved", {
-                "requestId": f"local-{params.device.id[:12]}", "deviceId": params.device.id,
-                "decision": "approved", "ts": int(time.time() * 1000),
-            })
+            runtime.broadcast(
+                "device.pair.resolved",
+                {
+                    "requestId": f"local-{params.device.id[:12]}",
+                    "deviceId": params.device.id,
+                    "decision": "approved",
+                    "ts": int(time.time() * 1000),
+                },
+            )
         device_token = outcome.token
         conn.device_id = params.device.id
 

@@ -34,12 +34,18 @@ class GatewayLock:
             pid = holder.get("pid", "unknown")
             holder_port = holder.get("port", "unknown")
             raise AlreadyRunningError(
-                f"a gateway is already running for {self.path.parent} (pid {pid}, port {holder_port})",
-                hint="stop it first (moltbot gateway stop, or kill the pid), or use another --profile",
+                f"a gateway is already running for {self.path.parent} "
+                f"(pid {pid}, port {holder_port})",
+                hint="stop it first (moltbot gateway stop, or kill the pid), "
+                "or use another --profile",
             ) from None
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "port": port,
-                                 "startedAt": int(time.time() * 1000)}).encode())
+        os.write(
+            fd,
+            json.dumps(
+                {"pid": os.getpid(), "port": port, "startedAt": int(time.time() * 1000)}
+            ).encode(),
+        )
         os.fsync(fd)
         self._fd = fd
 
@@ -48,8 +54,12 @@ class GatewayLock:
             return
         os.lseek(self._fd, 0, os.SEEK_SET)
         os.ftruncate(self._fd, 0)
-        os.write(self._fd, json.dumps({"pid": os.getpid(), "port": port,
-                                       "startedAt": int(time.time() * 1000)}).encode())
+        os.write(
+            self._fd,
+            json.dumps(
+                {"pid": os.getpid(), "port": port, "startedAt": int(time.time() * 1000)}
+            ).encode(),
+        )
 
     def release(self) -> None:
         if self._fd is not None:

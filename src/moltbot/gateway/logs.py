@@ -13,8 +13,13 @@ from pathlib import Path
 MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 3
 
-_LEVEL_COLORS = {"DEBUG": "\x1b[2m", "INFO": "\x1b[36m", "WARNING": "\x1b[33m",
-                 "ERROR": "\x1b[31m", "CRITICAL": "\x1b[31;1m"}
+_LEVEL_COLORS = {
+    "DEBUG": "\x1b[2m",
+    "INFO": "\x1b[36m",
+    "WARNING": "\x1b[33m",
+    "ERROR": "\x1b[31m",
+    "CRITICAL": "\x1b[31;1m",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -48,7 +53,8 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
-def configure(log_file: Path, *, verbose: bool, color: bool) -> None:
+def configure(log_file: Path, *, verbose: bool, color: bool) -> logging.Handler:
+    """Set up file + console logging; returns the file handler (for file-only records)."""
     log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     root = logging.getLogger("moltbot")
     root.handlers.clear()
@@ -66,6 +72,14 @@ def configure(log_file: Path, *, verbose: bool, color: bool) -> None:
     root.addHandler(console)
     for noisy in ("aiohttp.access",):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    return file_handler
+
+
+def record_to_file(handler: logging.Handler, message: str) -> None:
+    """Write one error record to the log file only (the CLI already printed it)."""
+    handler.handle(
+        logging.LogRecord("moltbot.gateway", logging.ERROR, __file__, 0, message, None, None)
+    )
 
 
 def last_error(log_file: Path, max_bytes: int = 64 * 1024) -> str | None:

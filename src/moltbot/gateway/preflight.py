@@ -40,15 +40,19 @@ def instance_ports(instance: Instance, *, browser: bool, canvas: bool) -> dict[i
     return wanted
 
 
-def check_registry(instance: Instance, wanted: dict[int, str], neighbours: list[KnownInstance]) -> None:
+def check_registry(
+    instance: Instance, wanted: dict[int, str], neighbours: list[KnownInstance]
+) -> None:
     for other in neighbours:
         theirs = set(other.instance.used_ports)
         if other.runtime:
             for key in ("port", "controlPort", "canvasPort"):
                 if isinstance(other.runtime.get(key), int):
                     theirs.add(other.runtime[key])
-        who = (f"instance {other.instance.profile} ({other.instance.state_dir}, "
-               f"base port {other.live_port})")
+        who = (
+            f"instance {other.instance.profile} ({other.instance.state_dir}, "
+            f"base port {other.live_port})"
+        )
         for port, role in sorted(wanted.items()):
             if port in theirs:
                 raise ConflictError(

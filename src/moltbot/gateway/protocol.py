@@ -38,20 +38,46 @@ NOT_LINKED = "NOT_LINKED"
 AGENT_TIMEOUT = "AGENT_TIMEOUT"
 
 CLIENT_IDS = (
-    "webchat-ui", "openclaw-control-ui", "moltbot-control-ui", "webchat", "cli",
-    "gateway-client", "openclaw-macos", "openclaw-ios", "openclaw-android", "node-host",
-    "test", "fingerprint", "openclaw-probe", "moltbot-probe",
+    "webchat-ui",
+    "openclaw-control-ui",
+    "moltbot-control-ui",
+    "webchat",
+    "cli",
+    "gateway-client",
+    "openclaw-macos",
+    "openclaw-ios",
+    "openclaw-android",
+    "node-host",
+    "test",
+    "fingerprint",
+    "openclaw-probe",
+    "moltbot-probe",
 )
 CLIENT_MODES = ("webchat", "cli", "ui", "backend", "node", "probe", "test")
 
 EVENTS = (
-    "connect.challenge", "agent", "chat", "presence", "tick", "talk.mode", "shutdown",
-    "health", "heartbeat", "cron", "node.pair.requested", "node.pair.resolved",
-    "node.invoke.request", "device.pair.requested", "device.pair.resolved",
-    "voicewake.changed", "exec.approval.requested", "exec.approval.resolved",
+    "connect.challenge",
+    "agent",
+    "chat",
+    "presence",
+    "tick",
+    "talk.mode",
+    "shutdown",
+    "health",
+    "heartbeat",
+    "cron",
+    "node.pair.requested",
+    "node.pair.resolved",
+    "node.invoke.request",
+    "device.pair.requested",
+    "device.pair.resolved",
+    "voicewake.changed",
+    "exec.approval.requested",
+    "exec.approval.resolved",
 )
-DROP_IF_SLOW = frozenset({"tick", "presence", "heartbeat", "cron", "talk.mode",
-                          "voicewake.changed"})
+DROP_IF_SLOW = frozenset(
+    {"tick", "presence", "heartbeat", "cron", "talk.mode", "voicewake.changed"}
+)
 
 
 class _Strict(BaseModel):
@@ -109,7 +135,9 @@ def dumps(frame: dict[str, Any]) -> str:
     return orjson.dumps(frame).decode()
 
 
-def response(request_id: str, payload: Any = None, error: dict[str, Any] | None = None) -> dict[str, Any]:
+def response(
+    request_id: str, payload: Any = None, error: dict[str, Any] | None = None
+) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "res", "id": request_id, "ok": error is None}
     if payload is not None:
         frame["payload"] = payload
@@ -118,8 +146,13 @@ def response(request_id: str, payload: Any = None, error: dict[str, Any] | None 
     return frame
 
 
-def event(name: str, payload: Any = None, *, seq: int | None = None,
-          state_version: dict[str, int] | None = None) -> dict[str, Any]:
+def event(
+    name: str,
+    payload: Any = None,
+    *,
+    seq: int | None = None,
+    state_version: dict[str, int] | None = None,
+) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "event", "event": name}
     if payload is not None:
         frame["payload"] = payload

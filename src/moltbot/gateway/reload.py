@@ -7,8 +7,21 @@ from typing import Any
 from moltbot.config.schema import Config
 
 NO_RESTART_PREFIXES = (
-    "gateway.reload", "gateway.remote", "gateway.http", "agents", "models", "tools", "bindings",
-    "session", "logging", "meta", "wizard", "env", "browser", "channels", "strict",
+    "gateway.reload",
+    "gateway.remote",
+    "gateway.http",
+    "agents",
+    "models",
+    "tools",
+    "bindings",
+    "session",
+    "logging",
+    "meta",
+    "wizard",
+    "env",
+    "browser",
+    "channels",
+    "strict",
 )
 
 

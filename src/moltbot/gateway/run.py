@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from moltbot.config.store import ConfigSnapshot, read_config
-from moltbot.errors import ConfigError, PortInUseError
+from moltbot.errors import AlreadyRunningError, ConfigError, PortInUseError
 from moltbot.gateway import preflight, protocol
 from moltbot.gateway.auth import AuthSettings, resolve_auth
 from moltbot.gateway.lock import GatewayLock
@@ -79,7 +79,10 @@ def _tailnet_address() -> str | None:
     tailnet = ipaddress.ip_network("100.64.0.0/10")
     for addresses in psutil.net_if_addrs().values():
         for address in addresses:
-            if address.family == socket.AF_INET and ipaddress.ip_address(address.address) in tailnet:
+            if (
+                address.family == socket.AF_INET
+                and ipaddress.ip_address(address.address) in tailnet
+            ):
                 return address.address
     return None
 
@@ -92,8 +95,10 @@ def prepare(identity: Identity, env: Mapping[str, str], options: RunOptions) -> 
     config = snapshot.config
     if config.gateway.mode == "remote":
         raise ConfigError(
-            f"{identity.config_path}: gateway.mode is \"remote\" (this config points at a gateway "
-            "elsewhere)", hint="set gateway.mode to local to run a gateway here")
+            f'{identity.config_path}: gateway.mode is "remote" (this config points at a gateway '
+            "elsewhere)",
+            hint="set gateway.mode to local to run a gateway here",
+        )
     instance = resolve_instance(identity, config, env, Invocation(port=options.port))
     if options.bind:
         instance = dataclasses.replace(instance, bind=options.bind)
@@ -106,7 +111,8 @@ def prepare(identity: Identity, env: Mapping[str, str], options: RunOptions) -> 
         raise ConfigError(
             f"gateway auth mode is {auth.mode} but no {auth.mode} is configured",
             hint=f"set gateway.auth.{auth.mode} in {identity.config_path}, "
-            f"CLAWDBOT_GATEWAY_{auth.mode.upper()}, or pass --{auth.mode}")
+            f"CLAWDBOT_GATEWAY_{auth.mode.upper()}, or pass --{auth.mode}",
+        )
     host = resolve_bind_host(instance, config.gateway.custom_bind_host)
     return Prepared(identity, instance, snapshot, auth, host)
 
@@ -133,23 +139,34 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def run(identity: Identity, env: Mapping[str, str], options: RunOptions,
-        echo: Callable[[str], None]) -> int:
-    from moltbot.gateway.logs import configure
+def run(
+    identity: Identity, env: Mapping[str, str], options: RunOptions, echo: Callable[[str], None]
+) -> int:
+    from moltbot.config.schema import Config
+    from moltbot.errors import MoltbotError
+    from moltbot.gateway.logs import configure, record_to_file
 
-    prepared = prepare(identity, env, options)
-    instance = prepared.instance
-    configure(instance.log_file, verbose=options.verbose, color=options.color)
-    lock = GatewayLock(instance.lock_file)
-    lock.acquire(instance.port)
+    log_file = resolve_instance(identity, Config(), env).log_file
+    file_handler = configure(log_file, verbose=options.verbose, color=options.color)
+    lock: GatewayLock | None = None
     try:
+        prepared = prepare(identity, env, options)
+        instance = prepared.instance
+        lock = GatewayLock(instance.lock_file)
+        lock.acquire(instance.port)
         if options.force:
             for stopped in preflight.force_free(instance.port):
                 echo(f"force: stopped {stopped.describe()} on port {instance.port}")
         check_ports(prepared, env)
         return asyncio.run(_serve(prepared, env, options, lock, echo))
+    except AlreadyRunningError:
+        raise  # the running gateway's log is not ours to write
+    except MoltbotError as exc:
+        record_to_file(file_handler, f"gateway failed to start: {exc.message}")
+        raise
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def check_ports(prepared: Prepared, env: Mapping[str, str]) -> None:
@@ -184,8 +201,13 @@ class _Signals:
         self.restart.set()
 
 
-async def _serve(prepared: Prepared, env: Mapping[str, str], options: RunOptions,
-                 lock: GatewayLock, echo: Callable[[str], None]) -> int:
+async def _serve(
+    prepared: Prepared,
+    env: Mapping[str, str],
+    options: RunOptions,
+    lock: GatewayLock,
+    echo: Callable[[str], None],
+) -> int:
     from aiohttp import web
 
     from moltbot.gateway.methods.registry import load_families
@@ -199,8 +221,9 @@ async def _serve(prepared: Prepared, env: Mapping[str, str], options: RunOptions
         runtime = GatewayRuntime(prepared.instance, prepared.snapshot, env, prepared.auth, methods)
         runtime.bind_host = prepared.host
         runtime.state = State.STARTING
-        runner = web.AppRunner(build_app(runtime), access_log=None, handle_signals=False,
-                               shutdown_timeout=0.5)
+        runner = web.AppRunner(
+            build_app(runtime), access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         await runner.setup()
         await _bind(runner, prepared)
         lock.update_port(prepared.instance.port)
@@ -239,28 +262,34 @@ async def _bind(runner: Any, prepared: Prepared) -> None:
     except OSError as exc:
         holders = preflight.listeners(port)
         who = ", ".join(h.describe() for h in holders) or "another process"
-        raise PortInUseError(f"cannot bind {prepared.host}:{port}: {exc.strerror} (held by {who})",
-                             hint="stop that process, choose another port, or pass --force") from None
+        raise PortInUseError(
+            f"cannot bind {prepared.host}:{port}: {exc.strerror} (held by {who})",
+            hint="stop that process, choose another port, or pass --force",
+        ) from None
     if prepared.host == "127.0.0.1" and socket.has_ipv6:
         with contextlib.suppress(OSError):
             await web.TCPSite(runner, "::1", port).start()
 
 
-def _announce(runtime: GatewayRuntime, prepared: Prepared, echo: Callable[[str], None],
-              first: bool) -> None:
+def _announce(
+    runtime: GatewayRuntime, prepared: Prepared, echo: Callable[[str], None], first: bool
+) -> None:
     inst = runtime.instance
     host = _url_host(prepared.host)
     if not first:
         log.info("gateway restarted on ws://%s:%d", host, inst.port)
         return
-    log.info("listening on ws://%s:%d (pid %d, profile %s)", host, inst.port, os.getpid(),
-             inst.profile)
+    log.info(
+        "listening on ws://%s:%d (pid %d, profile %s)", host, inst.port, os.getpid(), inst.profile
+    )
     fragment = f"#token={prepared.auth.token}" if prepared.auth.mode == "token" else ""
     echo(f"moltbot gateway ready — profile {inst.profile}, pid {os.getpid()}")
     echo(f"  WebSocket  ws://{host}:{inst.port}")
     echo(f"  Dashboard  http://{host}:{inst.port}/{fragment}")
-    echo(f"  Ports      browser control {inst.control_port}, canvas {inst.canvas_port}, "
-         f"CDP {inst.cdp_ports.start}-{inst.cdp_ports.stop - 1}")
+    echo(
+        f"  Ports      browser control {inst.control_port}, canvas {inst.canvas_port}, "
+        f"CDP {inst.cdp_ports.start}-{inst.cdp_ports.stop - 1}"
+    )
     echo(f"  State      {inst.state_dir}")
     echo(f"  Logs       {inst.log_file}")
 
@@ -268,15 +297,20 @@ def _announce(runtime: GatewayRuntime, prepared: Prepared, echo: Callable[[str],
 async def _shutdown(runtime: GatewayRuntime, runner: Any, restarting: bool) -> None:
     runtime.state = State.STOPPING
     reason = "gateway restarting" if restarting else "gateway stopping"
-    runtime.broadcast("shutdown", {"reason": reason,
-                                   "restartExpectedMs": 1500 if restarting else None})
+    runtime.broadcast(
+        "shutdown", {"reason": reason, "restartExpectedMs": 1500 if restarting else None}
+    )
     connections = list(runtime.connections.values())
     with contextlib.suppress(Exception):
         await asyncio.wait_for(asyncio.gather(*(c.flush(0.3) for c in connections)), 0.4)
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(asyncio.gather(
-            *(c.close(protocol.CLOSE_SERVICE_RESTART, "service restart") for c in connections),
-            return_exceptions=True), 0.3)
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(c.close(protocol.CLOSE_SERVICE_RESTART, "service restart") for c in connections),
+                return_exceptions=True,
+            ),
+            0.3,
+        )
     with contextlib.suppress(Exception):
         await asyncio.wait_for(runtime.stop_subsystems(), SHUTDOWN_BUDGET_S - 0.6)
     with contextlib.suppress(Exception):
@@ -321,7 +355,10 @@ async def _watch_config(runtime: GatewayRuntime, prepared: Prepared, signals: _S
     if _file_hash(path) != runtime.snapshot.hash:  # changed while we were (re)starting
         await _apply_config_change(runtime, prepared, signals)
     async for changes in watchfiles.awatch(
-        path.parent, recursive=False, debounce=debounce, step=50,
+        path.parent,
+        recursive=False,
+        debounce=debounce,
+        step=50,
         watch_filter=lambda _change, changed: os.path.realpath(changed) == target,
     ):
         if not changes:
@@ -339,8 +376,9 @@ def _file_hash(path: Path) -> str | None:
     return content_hash(raw) if raw else None
 
 
-async def _apply_config_change(runtime: GatewayRuntime, prepared: Prepared,
-                               signals: _Signals) -> None:
+async def _apply_config_change(
+    runtime: GatewayRuntime, prepared: Prepared, signals: _Signals
+) -> None:
     path = prepared.identity.config_path
     try:
         snapshot = read_config(path, runtime.env)

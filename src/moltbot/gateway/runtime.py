@@ -42,8 +42,14 @@ SUBSYSTEMS: dict[str, str] = {
 
 
 class GatewayRuntime:
-    def __init__(self, instance: Instance, snapshot: ConfigSnapshot, env: Mapping[str, str],
-                 auth: AuthSettings, methods: dict[str, MethodSpec]) -> None:
+    def __init__(
+        self,
+        instance: Instance,
+        snapshot: ConfigSnapshot,
+        env: Mapping[str, str],
+        auth: AuthSettings,
+        methods: dict[str, MethodSpec],
+    ) -> None:
         self.instance = instance
         self.snapshot = snapshot
         self.env = env
@@ -66,10 +72,17 @@ class GatewayRuntime:
         self.bind_host = "127.0.0.1"
         self.handshake_timeout_s = _handshake_timeout(env)
         self.state = State.CREATED
-        self.presence.upsert("gateway-self", {
-            "host": socket.gethostname(), "version": self.version, "platform": sys_platform(),
-            "mode": "gateway", "reason": "self", "instanceId": instance.profile,
-        })
+        self.presence.upsert(
+            "gateway-self",
+            {
+                "host": socket.gethostname(),
+                "version": self.version,
+                "platform": sys_platform(),
+                "mode": "gateway",
+                "reason": "self",
+                "instanceId": instance.profile,
+            },
+        )
 
     @property
     def config(self) -> Config:
@@ -87,8 +100,9 @@ class GatewayRuntime:
         if event in ("presence", "health"):
             self.state_version[event] += 1
             state_version = dict(self.state_version)
-        text = protocol.dumps(protocol.event(event, payload, seq=self.seq,
-                                             state_version=state_version))
+        text = protocol.dumps(
+            protocol.event(event, payload, seq=self.seq, state_version=state_version)
+        )
         drop = drop_if_slow or event in protocol.DROP_IF_SLOW
         guarded = event.startswith(("device.pair.", "node.pair.", "exec.approval."))
         for conn in list(self.connections.values()):
@@ -111,16 +125,23 @@ class GatewayRuntime:
 
     def subsystem_context(self, name: str) -> SubsystemContext:
         return SubsystemContext(
-            instance=self.instance, config=self.config, env=self.env, token=self.auth.token,
-            password=self.auth.password, broadcast=self.broadcast,
-            logger=logging.getLogger(f"moltbot.{name}"), lookup=self.subsystem,
+            instance=self.instance,
+            config=self.config,
+            env=self.env,
+            token=self.auth.token,
+            password=self.auth.password,
+            broadcast=self.broadcast,
+            logger=logging.getLogger(f"moltbot.{name}"),
+            lookup=self.subsystem,
         )
 
     def enabled_subsystems(self) -> list[str]:
-        skip = {"canvas": self.env_flag("SKIP_CANVAS_HOST") or not self.config.canvas_host.enabled,
-                "browser": self.env_flag("SKIP_BROWSER_CONTROL_SERVER")
-                or not self.config.browser.enabled,
-                "channels": self.env_flag("SKIP_CHANNELS")}
+        skip = {
+            "canvas": self.env_flag("SKIP_CANVAS_HOST") or not self.config.canvas_host.enabled,
+            "browser": self.env_flag("SKIP_BROWSER_CONTROL_SERVER")
+            or not self.config.browser.enabled,
+            "channels": self.env_flag("SKIP_CHANNELS"),
+        }
         return [name for name in SUBSYSTEMS if not skip.get(name, False)]
 
     def env_flag(self, name: str) -> bool:
@@ -218,12 +239,15 @@ class GatewayRuntime:
             entries = index.get("sessions", index) if isinstance(index, dict) else {}
             if isinstance(entries, dict):
                 count = len(entries)
-                rows = [(k, v.get("updatedAt") if isinstance(v, dict) else None)
-                        for k, v in entries.items()]
+                rows = [
+                    (k, v.get("updatedAt") if isinstance(v, dict) else None)
+                    for k, v in entries.items()
+                ]
                 rows.sort(key=lambda r: -(r[1] or 0))
                 now = now_ms()
-                recent = [{"key": k, "updatedAt": u, "age": (now - u) if u else None}
-                          for k, u in rows[:5]]
+                recent = [
+                    {"key": k, "updatedAt": u, "age": (now - u) if u else None} for k, u in rows[:5]
+                ]
         except (OSError, ValueError):
             pass
         return {"path": str(path), "count": count, "recent": recent}
@@ -242,18 +266,34 @@ class GatewayRuntime:
         return [{"agentId": agent_id, "isDefault": i == 0} for i, agent_id in enumerate(ids)]
 
     def health(self, *, refresh: bool = False) -> dict[str, Any]:
-        if not refresh and self.health_cache and time.monotonic() - self.health_cache_at < protocol.HEALTH_REFRESH_S:
+        if (
+            not refresh
+            and self.health_cache
+            and time.monotonic() - self.health_cache_at < protocol.HEALTH_REFRESH_S
+        ):
             return self.health_cache
         started = time.perf_counter()
         sessions = self.sessions_summary()
         summary: dict[str, Any] = {
-            "ok": True, "ts": now_ms(), "durationMs": 0,
+            "ok": True,
+            "ts": now_ms(),
+            "durationMs": 0,
             **self.channels_summary(),
             "heartbeatSeconds": 0,
             "defaultAgentId": self.agents_list()[0]["agentId"],
-            "agents": [{**a, "sessions": sessions if a["isDefault"] else
-                        {"path": str(self.instance.sessions_dir(a["agentId"]) / "sessions.json"),
-                         "count": 0, "recent": []}} for a in self.agents_list()],
+            "agents": [
+                {
+                    **a,
+                    "sessions": sessions
+                    if a["isDefault"]
+                    else {
+                        "path": str(self.instance.sessions_dir(a["agentId"]) / "sessions.json"),
+                        "count": 0,
+                        "recent": [],
+                    },
+                }
+                for a in self.agents_list()
+            ],
             "sessions": sessions,
         }
         summary["durationMs"] = int((time.perf_counter() - started) * 1000)
@@ -268,12 +308,20 @@ class GatewayRuntime:
     def instance_facts(self) -> dict[str, Any]:
         inst = self.instance
         return {
-            "profile": inst.profile, "stateDir": str(inst.state_dir),
-            "configPath": str(inst.config_path), "workspace": str(inst.workspace),
-            "pid": os.getpid(), "bind": inst.bind, "host": self.bind_host, "port": inst.port,
-            "controlPort": inst.control_port, "canvasPort": inst.canvas_port,
+            "profile": inst.profile,
+            "stateDir": str(inst.state_dir),
+            "configPath": str(inst.config_path),
+            "workspace": str(inst.workspace),
+            "pid": os.getpid(),
+            "bind": inst.bind,
+            "host": self.bind_host,
+            "port": inst.port,
+            "controlPort": inst.control_port,
+            "canvasPort": inst.canvas_port,
             "cdpRange": [inst.cdp_ports.start, inst.cdp_ports.stop - 1],
-            "version": self.version, "startedAt": self.started_at_ms, "uptimeMs": self.uptime_ms,
+            "version": self.version,
+            "startedAt": self.started_at_ms,
+            "uptimeMs": self.uptime_ms,
             "state": str(self.state),
         }
 
@@ -283,14 +331,25 @@ class GatewayRuntime:
         return {
             "instance": self.instance_facts(),
             "heartbeat": {"defaultAgentId": self.agents_list()[0]["agentId"], "agents": []},
-            "channelSummary": [f"{k}: {v.get('state', 'configured')}" if isinstance(v, dict) else k
-                               for k, v in channels.get("channels", {}).items()],
+            "channelSummary": [
+                f"{k}: {v.get('state', 'configured')}" if isinstance(v, dict) else k
+                for k, v in channels.get("channels", {}).items()
+            ],
             "queuedSystemEvents": list(self.system_events[-20:]),
-            "sessions": {"paths": [sessions["path"]], "count": sessions["count"],
-                         "defaults": {"model": _model_name(self.config), "contextTokens": None},
-                         "recent": sessions["recent"],
-                         "byAgent": [{"agentId": "main", "path": sessions["path"],
-                                      "count": sessions["count"], "recent": sessions["recent"]}]},
+            "sessions": {
+                "paths": [sessions["path"]],
+                "count": sessions["count"],
+                "defaults": {"model": _model_name(self.config), "contextTokens": None},
+                "recent": sessions["recent"],
+                "byAgent": [
+                    {
+                        "agentId": "main",
+                        "path": sessions["path"],
+                        "count": sessions["count"],
+                        "recent": sessions["recent"],
+                    }
+                ],
+            },
             "subsystems": self.subsystem_status(),
             "connections": len(self.connections),
         }

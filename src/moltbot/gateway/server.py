@@ -86,10 +86,13 @@ async def serve_ui(request: web.Request) -> web.StreamResponse:
 
 async def websocket_endpoint(request: web.Request) -> web.WebSocketResponse:
     runtime = request.app[RUNTIME_KEY]
-    ws = web.WebSocketResponse(max_msg_size=protocol.MAX_PAYLOAD_BYTES, autoping=True,
-                               timeout=2.0, compress=False)
+    ws = web.WebSocketResponse(
+        max_msg_size=protocol.MAX_PAYLOAD_BYTES, autoping=True, timeout=2.0, compress=False
+    )
     await ws.prepare(request)
-    conn = Connection(ws, remote=request.remote, local=is_local_request(request.remote, request.headers))
+    conn = Connection(
+        ws, remote=request.remote, local=is_local_request(request.remote, request.headers)
+    )
     try:
         await _serve_connection(runtime, conn)
     finally:
@@ -114,19 +117,30 @@ async def _serve_connection(runtime: GatewayRuntime, conn: Connection) -> None:
         await conn.close(failure.close_code, failure.reason)
         return
     runtime.connections[conn.conn_id] = conn
-    log.debug("client %s connected (%s/%s, role %s)", conn.conn_id, conn.client_id, conn.mode,
-              conn.role)
+    log.debug(
+        "client %s connected (%s/%s, role %s)", conn.conn_id, conn.client_id, conn.mode, conn.role
+    )
     conn.send(protocol.response(accepted.request_id, hello_ok(runtime, conn, accepted)))
     if conn.mode != "cli":
         client = accepted.params.client
         conn.presence_key = conn.device_id or client.instance_id or conn.conn_id
-        runtime.presence.upsert(conn.presence_key, {
-            "host": client.display_name, "version": client.version, "platform": client.platform,
-            "deviceFamily": client.device_family, "modelIdentifier": client.model_identifier,
-            "mode": client.mode, "reason": "connect", "deviceId": conn.device_id,
-            "instanceId": client.instance_id, "roles": [conn.role], "scopes": sorted(conn.scopes),
-            "ip": None if conn.local else conn.remote,
-        })
+        runtime.presence.upsert(
+            conn.presence_key,
+            {
+                "host": client.display_name,
+                "version": client.version,
+                "platform": client.platform,
+                "deviceFamily": client.device_family,
+                "modelIdentifier": client.model_identifier,
+                "mode": client.mode,
+                "reason": "connect",
+                "deviceId": conn.device_id,
+                "instanceId": client.instance_id,
+                "roles": [conn.role],
+                "scopes": sorted(conn.scopes),
+                "ip": None if conn.local else conn.remote,
+            },
+        )
         runtime.presence_changed()
     asyncio.get_running_loop().call_soon(runtime.refresh_health)
 
@@ -142,12 +156,18 @@ async def _serve_connection(runtime: GatewayRuntime, conn: Connection) -> None:
             task.cancel()
 
 
-def hello_ok(runtime: GatewayRuntime, conn: Connection, accepted: handshake.Accepted) -> dict[str, Any]:
+def hello_ok(
+    runtime: GatewayRuntime, conn: Connection, accepted: handshake.Accepted
+) -> dict[str, Any]:
     methods = sorted(name for name, spec in runtime.methods.items() if spec.advertise)
     payload: dict[str, Any] = {
         "type": "hello-ok",
         "protocol": protocol.PROTOCOL_VERSION,
-        "server": {"version": runtime.version, "host": socket.gethostname(), "connId": conn.conn_id},
+        "server": {
+            "version": runtime.version,
+            "host": socket.gethostname(),
+            "connId": conn.conn_id,
+        },
         "features": {"methods": methods, "events": list(protocol.EVENTS)},
         "snapshot": {
             "presence": runtime.presence.entries(),
@@ -156,22 +176,33 @@ def hello_ok(runtime: GatewayRuntime, conn: Connection, accepted: handshake.Acce
             "uptimeMs": runtime.uptime_ms,
             "configPath": str(runtime.instance.config_path),
             "stateDir": str(runtime.instance.state_dir),
-            "sessionDefaults": {"defaultAgentId": "main", "mainKey": "main",
-                                "mainSessionKey": "agent:main:main", "scope": "per-sender"},
+            "sessionDefaults": {
+                "defaultAgentId": "main",
+                "mainKey": "main",
+                "mainSessionKey": "agent:main:main",
+                "scope": "per-sender",
+            },
         },
-        "policy": {"maxPayload": protocol.MAX_PAYLOAD_BYTES,
-                   "maxBufferedBytes": protocol.MAX_BUFFERED_BYTES,
-                   "tickIntervalMs": protocol.TICK_INTERVAL_MS},
+        "policy": {
+            "maxPayload": protocol.MAX_PAYLOAD_BYTES,
+            "maxBufferedBytes": protocol.MAX_BUFFERED_BYTES,
+            "tickIntervalMs": protocol.TICK_INTERVAL_MS,
+        },
     }
     if runtime.subsystem("canvas") is not None:
         payload["canvasHostUrl"] = f"http://127.0.0.1:{runtime.instance.canvas_port}"
     if accepted.device_token:
-        payload["auth"] = {"deviceToken": accepted.device_token, "role": conn.role,
-                           "scopes": sorted(conn.scopes)}
+        payload["auth"] = {
+            "deviceToken": accepted.device_token,
+            "role": conn.role,
+            "scopes": sorted(conn.scopes),
+        }
     return payload
 
 
-def dispatch(runtime: GatewayRuntime, conn: Connection, data: str, tasks: set[asyncio.Task[None]]) -> None:
+def dispatch(
+    runtime: GatewayRuntime, conn: Connection, data: str, tasks: set[asyncio.Task[None]]
+) -> None:
     try:
         frame = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -181,8 +212,13 @@ def dispatch(runtime: GatewayRuntime, conn: Connection, data: str, tasks: set[as
     problem = _frame_problem(frame)
     if problem:
         rid = request_id if isinstance(request_id, str) and request_id else "invalid"
-        conn.send(protocol.response(rid, None, protocol.error_shape(
-            protocol.INVALID_REQUEST, f"invalid request frame: {problem}")))
+        conn.send(
+            protocol.response(
+                rid,
+                None,
+                protocol.error_shape(protocol.INVALID_REQUEST, f"invalid request frame: {problem}"),
+            )
+        )
         return
     method = frame["method"]
     spec = runtime.methods.get(method)
@@ -213,6 +249,7 @@ def _frame_problem(frame: Any) -> str | None:
 
 def authorize(conn: Connection, method: str, spec: MethodSpec | None) -> dict[str, Any] | None:
     """Upstream's order: role, then scope, then whether the method exists."""
+
     def deny(message: str) -> dict[str, Any]:
         return protocol.error_shape(protocol.INVALID_REQUEST, message)
 
@@ -232,16 +269,19 @@ def authorize(conn: Connection, method: str, spec: MethodSpec | None) -> dict[st
     return deny(f"missing scope: {allowed[0]}")
 
 
-async def _run(runtime: GatewayRuntime, conn: Connection, spec: MethodSpec, request_id: str,
-               raw_params: Any) -> None:
+async def _run(
+    runtime: GatewayRuntime, conn: Connection, spec: MethodSpec, request_id: str, raw_params: Any
+) -> None:
     from pydantic import ValidationError
 
     try:
         try:
             params = spec.params.model_validate(raw_params if raw_params is not None else {})
         except ValidationError as exc:
-            raise MethodError(protocol.INVALID_REQUEST,
-                              f"invalid {spec.name} params: {protocol.describe_validation(exc)}") from None
+            raise MethodError(
+                protocol.INVALID_REQUEST,
+                f"invalid {spec.name} params: {protocol.describe_validation(exc)}",
+            ) from None
         payload = await spec.handler(MethodCall(runtime, conn, request_id, spec.name), params)
         conn.send(protocol.response(request_id, payload))
     except MethodError as exc:
@@ -253,8 +293,13 @@ async def _run(runtime: GatewayRuntime, conn: Connection, spec: MethodSpec, requ
         raise
     except Exception as exc:
         log.exception("method %s failed", spec.name)
-        conn.send(protocol.response(request_id, None, protocol.error_shape(
-            protocol.UNAVAILABLE, f"{spec.name} failed: {exc}")))
+        conn.send(
+            protocol.response(
+                request_id,
+                None,
+                protocol.error_shape(protocol.UNAVAILABLE, f"{spec.name} failed: {exc}"),
+            )
+        )
 
 
 __all__ = ["RUNTIME_KEY", "build_app", "hello_ok", "sys_platform"]

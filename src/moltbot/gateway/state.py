@@ -35,8 +35,11 @@ class Presence:
 
     def _prune(self) -> None:
         cutoff = now_ms() - PRESENCE_TTL_MS
-        for key in [k for k, v in self._entries.items()
-                    if v.get("reason") != "self" and int(v.get("ts", 0)) < cutoff]:
+        for key in [
+            k
+            for k, v in self._entries.items()
+            if v.get("reason") != "self" and int(v.get("ts", 0)) < cutoff
+        ]:
             del self._entries[key]
         while len(self._entries) > PRESENCE_MAX:
             oldest = min(self._entries, key=lambda k: int(self._entries[k].get("ts", 0)))
@@ -65,7 +68,9 @@ class DedupeCache:
             return None
         return item
 
-    def put(self, namespace: str, key: str, ok: bool, payload: Any = None, error: Any = None) -> None:
+    def put(
+        self, namespace: str, key: str, ok: bool, payload: Any = None, error: Any = None
+    ) -> None:
         full = f"{namespace}:{key}"
         self._items[full] = CachedResult(ok, payload, error, time.monotonic())
         self._items.move_to_end(full)

@@ -45,9 +45,15 @@ def running_gateway(instance: Instance) -> dict[str, Any] | None:
     return data
 
 
-def resolve_target(instance: Instance, config: Config, env: Mapping[str, str], *,
-                   url: str | None = None, token: str | None = None,
-                   password: str | None = None) -> Target:
+def resolve_target(
+    instance: Instance,
+    config: Config,
+    env: Mapping[str, str],
+    *,
+    url: str | None = None,
+    token: str | None = None,
+    password: str | None = None,
+) -> Target:
     runtime = running_gateway(instance)
     remote = config.gateway.mode == "remote"
     if url:
@@ -60,10 +66,16 @@ def resolve_target(instance: Instance, config: Config, env: Mapping[str, str], *
         url, source = config.gateway.remote.url, "config gateway.remote.url"
     else:
         url, source = f"ws://127.0.0.1:{instance.port}", f"{instance.port_source} port"
-    token = token or envvars.get(env, "GATEWAY_TOKEN") or (
-        config.gateway.remote.token if remote else config.gateway.auth.token)
-    password = password or envvars.get(env, "GATEWAY_PASSWORD") or (
-        config.gateway.remote.password if remote else config.gateway.auth.password)
+    token = (
+        token
+        or envvars.get(env, "GATEWAY_TOKEN")
+        or (config.gateway.remote.token if remote else config.gateway.auth.token)
+    )
+    password = (
+        password
+        or envvars.get(env, "GATEWAY_PASSWORD")
+        or (config.gateway.remote.password if remote else config.gateway.auth.password)
+    )
     host, port = _host_port(url)
     return Target(url, source, host, port, token, password, runtime)
 

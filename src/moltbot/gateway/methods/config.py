@@ -43,17 +43,29 @@ async def config_get(call: MethodCall, params: NoParams) -> dict[str, Any]:
         snapshot = read_config(path, call.runtime.env)
     except ConfigError as exc:
         raw = path.read_text(encoding="utf-8") if path.exists() else ""
-        return {"path": str(path), "exists": path.exists(), "raw": redact_text(raw),
-                "parsed": None, "valid": False, "config": None,
-                "hash": content_hash(raw) if raw else None,
-                "issues": [{"path": "", "message": exc.message}], "warnings": [],
-                "legacyIssues": []}
+        return {
+            "path": str(path),
+            "exists": path.exists(),
+            "raw": redact_text(raw),
+            "parsed": None,
+            "valid": False,
+            "config": None,
+            "hash": content_hash(raw) if raw else None,
+            "issues": [{"path": "", "message": exc.message}],
+            "warnings": [],
+            "legacyIssues": [],
+        }
     return {
-        "path": str(path), "exists": snapshot.exists, "raw": redact_text(snapshot.raw),
-        "parsed": redact(snapshot.data), "valid": True,
+        "path": str(path),
+        "exists": snapshot.exists,
+        "raw": redact_text(snapshot.raw),
+        "parsed": redact(snapshot.data),
+        "valid": True,
         "config": redact(snapshot.config.model_dump(by_alias=True, exclude_none=True)),
-        "hash": snapshot.hash, "issues": [],
-        "warnings": [{"path": "", "message": w} for w in snapshot.warnings], "legacyIssues": [],
+        "hash": snapshot.hash,
+        "issues": [],
+        "warnings": [{"path": "", "message": w} for w in snapshot.warnings],
+        "legacyIssues": [],
     }
 
 
@@ -108,20 +120,32 @@ async def _write(call: MethodCall, mutate: Any, base_hash: str) -> dict[str, Any
     try:
         snapshot = update_config(path, mutate, call.runtime.env, base_hash=base_hash)
     except ConflictError as exc:
-        raise MethodError(INVALID_REQUEST, f"config changed since last load; {exc.message}") from None
+        raise MethodError(
+            INVALID_REQUEST, f"config changed since last load; {exc.message}"
+        ) from None
     except ConfigError as exc:
-        raise MethodError(INVALID_REQUEST, "invalid config", details={"issues": exc.message}) from None
-    return {"ok": True, "path": str(path), "hash": snapshot.hash,
-            "config": redact(snapshot.config.model_dump(by_alias=True, exclude_none=True)),
-            "restart": {"mode": call.runtime.config.gateway.reload.mode,
-                        "note": "the gateway applies the file change itself"}}
+        raise MethodError(
+            INVALID_REQUEST, "invalid config", details={"issues": exc.message}
+        ) from None
+    return {
+        "ok": True,
+        "path": str(path),
+        "hash": snapshot.hash,
+        "config": redact(snapshot.config.model_dump(by_alias=True, exclude_none=True)),
+        "restart": {
+            "mode": call.runtime.config.gateway.reload.mode,
+            "note": "the gateway applies the file change itself",
+        },
+    }
 
 
 def _parse_raw(raw: Any, label: str) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
     if not isinstance(raw, str):
-        raise MethodError(INVALID_REQUEST, f"invalid {label} params: raw must be a string or object")
+        raise MethodError(
+            INVALID_REQUEST, f"invalid {label} params: raw must be a string or object"
+        )
     try:
         return parse_text(raw, label)
     except ConfigError as exc:
@@ -136,11 +160,19 @@ async def config_set(call: MethodCall, params: SetParams) -> dict[str, Any]:
         try:
             snapshot = replace_config_text(path, params.raw, call.runtime.env, base_hash=base)
         except ConflictError as exc:
-            raise MethodError(INVALID_REQUEST, f"config changed since last load; {exc.message}") from None
+            raise MethodError(
+                INVALID_REQUEST, f"config changed since last load; {exc.message}"
+            ) from None
         except ConfigError as exc:
-            raise MethodError(INVALID_REQUEST, "invalid config", details={"issues": exc.message}) from None
-        return {"ok": True, "path": str(path), "hash": snapshot.hash,
-                "config": redact(snapshot.config.model_dump(by_alias=True, exclude_none=True))}
+            raise MethodError(
+                INVALID_REQUEST, "invalid config", details={"issues": exc.message}
+            ) from None
+        return {
+            "ok": True,
+            "path": str(path),
+            "hash": snapshot.hash,
+            "config": redact(snapshot.config.model_dump(by_alias=True, exclude_none=True)),
+        }
     new = _parse_raw(params.raw, "config.set")
     return await _write(call, lambda data: _replace(data, _restore_redacted(new, dict(data))), base)
 
@@ -171,9 +203,12 @@ async def config_apply(call: MethodCall, params: PatchParams) -> dict[str, Any]:
 
 @method("config.schema", scope="admin")
 async def config_schema(call: MethodCall, params: NoParams) -> dict[str, Any]:
-    return {"schema": Config.model_json_schema(by_alias=True), "uiHints": {},
-            "version": call.runtime.version,
-            "generatedAt": datetime.now(UTC).isoformat(timespec="seconds")}
+    return {
+        "schema": Config.model_json_schema(by_alias=True),
+        "uiHints": {},
+        "version": call.runtime.version,
+        "generatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 __all__ = ["keypath", "merge_patch", "redact_text"]

@@ -52,8 +52,15 @@ class NoParams(Params):
 class MethodError(Exception):
     """An error answered to the client as ``{code, message, details?, retryable?}``."""
 
-    def __init__(self, code: str, message: str, *, details: Any = None,
-                 retryable: bool | None = None, retry_after_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        details: Any = None,
+        retryable: bool | None = None,
+        retry_after_ms: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -101,8 +108,9 @@ class MethodSpec:
 _TABLE: dict[str, MethodSpec] = {}
 
 
-def method(name: str, *, params: type[BaseModel] = NoParams, scope: Scope = "admin",
-           advertise: bool = True) -> Callable[[Handler], Handler]:
+def method(
+    name: str, *, params: type[BaseModel] = NoParams, scope: Scope = "admin", advertise: bool = True
+) -> Callable[[Handler], Handler]:
     """Declare a WebSocket method. ``scope`` follows upstream: read < write < admin."""
 
     def register(handler: Handler) -> Handler:

@@ -54,8 +54,11 @@ class SystemEventParams(Params):
 async def system_event(call: MethodCall, params: SystemEventParams) -> dict[str, Any]:
     runtime = call.runtime
     key = params.deviceId or params.instanceId or call.connection.conn_id
-    runtime.presence.upsert(key, params.model_dump(exclude={"roles", "scopes"}, exclude_none=True)
-                            | {"reason": params.reason or "event"})
+    runtime.presence.upsert(
+        key,
+        params.model_dump(exclude={"roles", "scopes"}, exclude_none=True)
+        | {"reason": params.reason or "event"},
+    )
     runtime.system_events.append(params.text)
     del runtime.system_events[:-100]
     runtime.presence_changed()
@@ -73,7 +76,9 @@ async def logs_tail(call: MethodCall, params: LogsTailParams) -> dict[str, Any]:
     return tail_file(call.runtime.instance.log_file, params.cursor, params.limit, params.maxBytes)
 
 
-def tail_file(path: os.PathLike[str] | str, cursor: int | None, limit: int, max_bytes: int) -> dict[str, Any]:
+def tail_file(
+    path: os.PathLike[str] | str, cursor: int | None, limit: int, max_bytes: int
+) -> dict[str, Any]:
     """Lines of ``path`` after byte ``cursor`` (or its end), at most ``limit`` lines and
     ``max_bytes`` bytes. ``reset`` says the file shrank (rotated) since the cursor."""
     result: dict[str, Any] = {"file": str(path), "cursor": 0, "size": 0, "lines": []}

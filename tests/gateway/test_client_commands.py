@@ -1,0 +1,83 @@
+"""The client commands, run as a user would: status, health, gateway status/probe/call, logs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from gateway_harness import CORE_ONLY, launch_gateway
+
+
+def test_status_when_down_is_fast_and_shows_last_error(home, run_moltbot) -> None:
+    broken = home / ".clawdbot-main"
+    assert run_moltbot("--profile", "main", "setup").returncode == 0
+    # a gateway that failed: its last error is in the log
+    port = json.loads((broken / "moltbot.json").read_text())["gateway"]["port"]
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", port))
+    holder.listen()
+    try:
+        proc, _ = launch_gateway(home, "main", env=CORE_ONLY)
+        assert proc.wait(20) == 5
+    finally:
+        holder.close()
+    started = time.monotonic()
+    result = run_moltbot("--profile", "main", "status")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0
+    assert "not reachable" in result.stdout
+    assert f"port {port} (gateway) is already in use" in result.stdout  # last error line
+    assert elapsed < 5
+    data = json.loads(run_moltbot("--profile", "main", "status", "--json").stdout)
+    assert data["gateway"]["reachable"] is False and data["port"] == port
+
+
+def test_status_never_probes_another_profile(gateways, run_moltbot) -> None:
+    main = gateways("main")
+    result = run_moltbot("--profile", "rescue", "status", "--json")
+    data = json.loads(result.stdout)
+    assert data["profile"] == "rescue" and data["gateway"]["reachable"] is False
+    assert str(main.port) not in data["gateway"]["url"]
+
+
+def test_health_call_probe_and_gateway_status(gateway, run_moltbot) -> None:
+    health = run_moltbot("--profile", "main", "health", "--json")
+    assert health.returncode == 0 and json.loads(health.stdout)["ok"] is True
+    called = run_moltbot("--profile", "main", "gateway", "call", "status")
+    assert json.loads(called.stdout)["instance"]["pid"] == gateway.pid
+    bad = run_moltbot("--profile", "main", "gateway", "call", "nope.nope")
+    assert bad.returncode == 1 and "unknown method: nope.nope" in bad.stderr
+    probe = run_moltbot("--profile", "main", "gateway", "probe", "--json")
+    probed = json.loads(probe.stdout)
+    assert probed["ok"] and probed["connectLatencyMs"] >= 0
+    assert probed["config.get"]["parsed"]["gateway"]["auth"]["token"] == "__MOLTBOT_REDACTED__"
+    status = run_moltbot("--profile", "main", "gateway", "status", "--json")
+    facts = json.loads(status.stdout)
+    assert facts["rpc"]["ok"] and facts["rpc"]["auth"] == "ok"
+    assert facts["process"]["pid"] == gateway.pid and facts["port"]["ownedByGateway"]
+    refused = run_moltbot("--profile", "main", "gateway", "status", "--token", "wrong")
+    assert refused.returncode == 7 and "auth refused" in refused.stdout
+
+
+def test_token_from_environment_alias(gateway, run_moltbot) -> None:
+    ok = run_moltbot("--profile", "main", "health", env={"OPENCLAW_GATEWAY_TOKEN": gateway.token})
+    assert ok.returncode == 0
+    # MOLTBOT_ beats CLAWDBOT_ beats OPENCLAW_
+    wrong = run_moltbot(
+        "--profile",
+        "main",
+        "health",
+        env={"MOLTBOT_GATEWAY_TOKEN": "wrong", "CLAWDBOT_GATEWAY_TOKEN": gateway.token},
+    )
+    assert wrong.returncode == 7
+
+
+def test_logs_work_offline_and_online(gateway, run_moltbot) -> None:
+    online = run_moltbot("--profile", "main", "logs", "--limit", "20", "--json")
+    lines = [json.loads(line) for line in online.stdout.splitlines()]
+    assert any("listening on" in entry["message"] for entry in lines)
+    gateway.stop()
+    offline = run_moltbot("--profile", "main", "logs", "--limit", "5")
+    assert offline.returncode == 0 and "gateway stopped" in offline.stdout
