@@ -115,12 +115,14 @@ class ResolvedAccount(Generic[A]):
         return self.config.enabled
 
 
-def account_ids(section: Mapping[str, Any]) -> list[str]:
-    """``default`` (unless only named accounts are configured) plus named accounts."""
+def account_ids(section: Mapping[str, Any], *, env_token: bool = False) -> list[str]:
+    """Named accounts, plus ``default`` unless only named accounts are configured
+    (``default`` exists when there are no named accounts, or the top level or
+    the environment — ``env_token`` — supplies a token)."""
     accounts = section.get("accounts") or {}
     ids = [str(key) for key in accounts] if isinstance(accounts, dict) else []
     top_level = {key for key in section if key not in ("accounts", "enabled")}
-    if DEFAULT_ACCOUNT_ID not in ids and (not ids or top_level & _TOKEN_KEYS):
+    if DEFAULT_ACCOUNT_ID not in ids and (not ids or env_token or top_level & _TOKEN_KEYS):
         ids.insert(0, DEFAULT_ACCOUNT_ID)
     return ids
 

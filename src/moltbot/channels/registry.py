@@ -55,7 +55,7 @@ def resolve_accounts(name: str, channels: Mapping[str, Any], env: Mapping[str, s
         raise ChannelConfigError(f"channels.{name} must be an object")
     cls = channel_class(name)
     return [resolve_account(name, cls.config_model, section, account_id, env, cls.env_tokens)
-            for account_id in account_ids(section)]
+            for account_id in account_ids(section, env_token=env_configured(name, env))]
 
 
 def env_configured(name: str, env: Mapping[str, str]) -> bool:
