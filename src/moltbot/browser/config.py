@@ -149,7 +149,7 @@ def resolve(instance: Instance, config: Config, env: Mapping[str, str], *,
     if section.no_sandbox:
         no_sandbox, reason = True, "browser.noSandbox"
     elif euid == 0:
-        no_sandbox, reason = True, "running as root (Chromium's sandbox refuses root)"
+        no_sandbox, reason = True, "running as root, where Chromium's sandbox cannot start"
     else:
         no_sandbox, reason = False, None
 

@@ -13,7 +13,7 @@ Routes (``?profile=`` or ``body.profile`` selects the browser profile):
 - ``GET /profiles``, ``POST /profiles/create {name, color?, cdpUrl?, cdpPort?}``,
   ``DELETE /profiles/:name``, ``POST /reset-profile``
 - ``GET /tabs``, ``POST /tabs/open {url}``, ``POST /tabs/focus {targetId}``,
-  ``DELETE /tabs/:targetId``
+  ``POST /tabs/close {targetId?}`` (default: the current tab), ``DELETE /tabs/:targetId``
 - ``POST /navigate {url, targetId?}``
 - ``POST /screenshot {targetId?, fullPage?, ref?, type?}``: ``{mimeType, data}`` (base64)
 - ``GET /snapshot ?targetId&maxChars&depth``: ``{snapshot, refs, stats}``
@@ -226,6 +226,16 @@ async def _focus(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(TargetBody)
     await svc.focus_tab(req.profile, body.target_id)
     return {"ok": True, "targetId": body.target_id}
+
+
+class CloseTab(Body):
+    target_id: str | None = None
+
+
+@route("POST", "/tabs/close")
+async def _close_current(svc: BrowserService, req: BrowserRequest) -> Any:
+    body = req.parse(CloseTab)
+    return {"ok": True, "targetId": await svc.close_tab(req.profile, body.target_id)}
 
 
 @route("DELETE", "/tabs/:target_id")

@@ -582,11 +582,21 @@ class BrowserService:
         self._runtime(spec.name).last_target = target
         return target
 
-    async def close_tab(self, name: str | None, target_id: str) -> str:
+    async def close_tab(self, name: str | None, target_id: str | None) -> str:
+        """Close a tab (default: the current one, as page routes would pick it)."""
         assert self._devtools is not None
         spec = await self._running(name)
-        target = await self._match(spec, target_id)
+        rt = self._runtime(spec.name)
+        if target_id:
+            target = await self._match(spec, target_id)
+        else:
+            ids = [str(t["targetId"]) for t in await self._devtools.targets(spec.endpoint or "")]
+            if not ids:
+                raise not_found(f'browser profile "{spec.name}" has no tab open')
+            target = rt.last_target if rt.last_target in ids else ids[0]
         await self._devtools.close(spec.endpoint or "", target)
+        if rt.last_target == target:
+            rt.last_target = None
         return target
 
     async def _running(self, name: str | None) -> ProfileSpec:

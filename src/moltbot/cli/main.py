@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "agents": ("moltbot.cli.agents_cmd:agents", "List, add and remove agents."),
     "sessions": ("moltbot.cli.sessions_cmd:sessions", "List chat sessions or show a transcript."),
+    "browser": (
+        "moltbot.cli.browser_cmd:browser",
+        "This instance's browser: status, start, tabs, snapshot, click.",
+    ),
 }
 
 EPILOG = """\b
