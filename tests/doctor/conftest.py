@@ -13,10 +13,13 @@ from shimtools import Shim  # noqa: E402
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home dir"
-    path.mkdir()
-    return path
+def home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shared fresh HOME (tests/conftest.py), moved to a path with a space in it."""
+    spaced = home.parent / "home dir"
+    spaced.mkdir()
+    monkeypatch.setenv("HOME", str(spaced))
+    monkeypatch.setenv("USERPROFILE", str(spaced))
+    return spaced
 
 
 @pytest.fixture

@@ -28,10 +28,13 @@ def clean_env(home: Path, path: str | None = None) -> dict[str, str]:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home with space"
-    path.mkdir()
-    return path
+def home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shared fresh HOME (tests/conftest.py), moved to a path with a space in it."""
+    spaced = home.parent / "home with space"
+    spaced.mkdir()
+    monkeypatch.setenv("HOME", str(spaced))
+    monkeypatch.setenv("USERPROFILE", str(spaced))
+    return spaced
 
 
 @pytest.fixture

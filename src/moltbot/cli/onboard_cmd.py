@@ -444,6 +444,8 @@ def _print_summary(summary: dict[str, Any], home: Path, service: Any) -> None:
         click.echo(f"  Service     unavailable: {info.get('error')}")
     if service is not None:
         click.echo(f"              {service.message}")
+        for change in service.changes:
+            click.echo(f"              changed {change}")
         for warning in service.warnings:
             context.warn(warning)
         for hint in service.hints:
