@@ -157,3 +157,37 @@ def test_both_gateways_run_from_their_units(fresh) -> None:
                 proc.kill()
                 proc.wait()
     assert [p.returncode for p in procs] == [0, 0]
+
+
+def test_unit_exit_codes_that_must_not_restart(fresh) -> None:
+    """The gateway's exit codes are the unit's contract: 78 (invalid config) and 4 (already
+    running) are in RestartPreventExitStatus, so neither can become a restart loop."""
+    home, env, shim = fresh
+    port = free_block()
+    moltbot(env, "--profile", "rescue", "onboard", "--non-interactive", "--port", str(port))
+    moltbot(env, "--profile", "rescue", "gateway", "install")
+    unit = home / ".config" / "systemd" / "user" / "moltbot-gateway-rescue.service"
+    prevented = next(line.split("=", 1)[1].split() for line in unit.read_text().splitlines()
+                     if line.startswith("RestartPreventExitStatus="))
+    assert {"78", "4"} <= set(prevented)
+    argv, environment = unit_command(unit)
+    config = Path(environment["CLAWDBOT_CONFIG_PATH"])
+    good = config.read_text()
+    config.write_text('{"gateway": {"port": "not a port"}}')
+    done = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 78, done.stderr
+    config.write_text(good)
+    first = subprocess.Popen(argv, env=environment, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        wait_healthy(port, first)
+        second = subprocess.run(argv, env=environment, capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 4, second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        try:
+            first.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            first.kill()
+            first.wait()
