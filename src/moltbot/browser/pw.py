@@ -43,6 +43,7 @@ class PlaywrightPool:
         self._locks: dict[str, asyncio.Lock] = {}
         self._targets: dict[Page, str] = {}  # page -> CDP target id
         self._console: dict[Page, deque[dict[str, Any]]] = {}
+        self._refs: dict[Page, set[str]] = {}  # refs of the latest snapshot per page
 
     @property
     def connected(self) -> list[str]:
@@ -93,6 +94,7 @@ class PlaywrightPool:
         for page in [p for p in self._console if p.context.browser is browser]:
             self._console.pop(page, None)
             self._targets.pop(page, None)
+            self._refs.pop(page, None)
 
     def _watch(self, page: Page) -> None:
         key = page
@@ -114,10 +116,16 @@ class PlaywrightPool:
         def on_close(_: Any) -> None:
             self._console.pop(key, None)
             self._targets.pop(key, None)
+            self._refs.pop(key, None)
+
+        def on_navigated(frame: Any) -> None:
+            if frame == page.main_frame:
+                self._refs.pop(key, None)
 
         page.on("console", on_console)
         page.on("pageerror", on_error)
         page.on("close", on_close)
+        page.on("framenavigated", on_navigated)
 
     async def target_id(self, page: Page) -> str:
         key = page
@@ -153,6 +161,22 @@ class PlaywrightPool:
     def console(self, page: Page) -> list[dict[str, Any]]:
         self._watch(page)
         return list(self._console.get(page, ()))
+
+    def remember_refs(self, page: Page, refs: set[str]) -> None:
+        self._watch(page)
+        self._refs[page] = refs
+
+    def check_ref(self, page: Page, ref: str) -> None:
+        """Refuse a ref the latest snapshot of this page did not hand out (fast and clear,
+        instead of waiting for an element that cannot appear)."""
+        known = self._refs.get(page)
+        if known is None:
+            raise BrowserError(f"no snapshot of this tab since it last loaded; ref {ref} is "
+                               "unknown", status=409,
+                               hint="take a snapshot first and use its refs")
+        if ref not in known:
+            raise not_found(f"ref {ref} is not in the latest snapshot of this tab",
+                            hint="refs change when the page changes: take a new snapshot")
 
     def clear_console(self, page: Page) -> None:
         buffer = self._console.get(page)

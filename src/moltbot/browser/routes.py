@@ -256,6 +256,8 @@ async def _navigate(svc: BrowserService, req: BrowserRequest) -> Any:
 async def _screenshot(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(Screenshot)
     page, target = await svc.page(req.profile, body.target_id, "screenshot")
+    if body.ref:
+        svc.pw.check_ref(page, body.ref)
     data = await actions.screenshot(page, full_page=body.full_page, ref=body.ref,
                                     image_type=body.type)
     return {"ok": True, "targetId": target, "url": page.url, "mimeType": f"image/{body.type}",
@@ -268,6 +270,7 @@ async def _snapshot(svc: BrowserService, req: BrowserRequest) -> Any:
     max_chars = _int(req.query, "maxChars", actions.DEFAULT_MAX_CHARS)
     result = await actions.snapshot(page, max_chars=max_chars or None,
                                     depth=_int(req.query, "depth", None))
+    svc.pw.remember_refs(page, set(result["refs"]))
     return {"ok": True, "targetId": target, **result}
 
 
@@ -275,6 +278,9 @@ async def _snapshot(svc: BrowserService, req: BrowserRequest) -> Any:
 async def _act(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(Act)
     page, target = await svc.page(req.profile, body.target_id, f"act:{body.kind}")
+    for ref in [body.ref, *(f.ref for f in body.fields or [])]:
+        if ref:
+            svc.pw.check_ref(page, ref)
     return {**(await actions.act(page, body)), "targetId": target}
 
 

@@ -84,3 +84,85 @@ def read(found: Found) -> bytes:
             return handle.read()
     finally:
         os.close(fd)
+
+
+MAX_WRITE_BYTES = 5 * 1024 * 1024
+
+
+def _safe_parent(root: Path, segments: list[str], *, create: bool) -> Path:
+    """The directory for ``segments[:-1]`` under ``root``, refusing symlinks on the way."""
+    current = Path(os.path.realpath(root))
+    for segment in segments[:-1]:
+        current = current / segment
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            if not create:
+                raise
+            os.mkdir(current, 0o755)
+            continue
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise Refused(f"{segment!r} is not a plain directory")
+    return current
+
+
+def write(root: Path, rel: str, data: bytes) -> Path:
+    """Write ``data`` to ``rel`` inside ``root`` (parents created, symlinks refused)."""
+    segments = split_path(rel)
+    if not segments:
+        raise Refused("a file name is required")
+    if len(data) > MAX_WRITE_BYTES:
+        raise Refused(f"file too large ({len(data)} bytes, at most {MAX_WRITE_BYTES})")
+    root.mkdir(parents=True, exist_ok=True)
+    parent = _safe_parent(root, segments, create=True)
+    target = parent / segments[-1]
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(target, flags, 0o644)
+    except OSError as exc:
+        raise Refused(f"cannot write {rel}: {exc.strerror}") from None
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    return target
+
+
+def delete(root: Path, rel: str) -> bool:
+    """Delete the file ``rel`` inside ``root``; False when it did not exist."""
+    segments = split_path(rel)
+    if not segments:
+        raise Refused("a file name is required")
+    try:
+        parent = _safe_parent(root, segments, create=False)
+    except FileNotFoundError:
+        return False
+    target = parent / segments[-1]
+    try:
+        info = os.lstat(target)
+    except FileNotFoundError:
+        return False
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+        raise Refused(f"{rel} is not a file")
+    os.unlink(target)
+    return True
+
+
+def listing(root: Path, limit: int = 500) -> list[dict[str, object]]:
+    """Files under ``root`` (no dot-files, symlinks not followed), as ``{path, size}``."""
+    out: list[dict[str, object]] = []
+    base = Path(os.path.realpath(root))
+    if not base.is_dir():
+        return out
+    for directory, dirs, names in os.walk(base):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "node_modules")
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            path = Path(directory) / name
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode):
+                out.append({"path": path.relative_to(base).as_posix(), "size": info.st_size})
+                if len(out) >= limit:
+                    return out
+    return out

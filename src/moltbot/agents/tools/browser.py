@@ -1,0 +1,137 @@
+"""``browser``: the agent's hands on this instance's browser.
+
+Runs the routes of the gateway's browser control service in-process (the same
+table the HTTP service on base+2 and ``browser.request`` use). The usual loop:
+``open`` or ``navigate`` a URL, ``snapshot`` to read the page (elements carry
+refs like ``e12``), ``act`` on a ref (click, type, ...), ``snapshot`` again.
+Screenshots are saved under ``<workspace>/screenshots/`` and returned by path.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any, Literal
+
+from pydantic import Field
+
+from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams, ToolResult
+
+Action = Literal["status", "start", "stop", "profiles", "tabs", "open", "focus", "close",
+                 "navigate", "snapshot", "screenshot", "act", "console"]
+ActKind = Literal["click", "type", "press", "fill", "select", "hover", "wait", "scrollIntoView"]
+
+
+class BrowserParams(ToolParams):
+    action: Action = Field(description=(
+        "status | start | stop | profiles | tabs | open (url) | focus (targetId) | "
+        "close (targetId?) | navigate (url) | snapshot | screenshot | act (kind, ref, ...) | "
+        "console"))
+    profile: str | None = Field(default=None, description="Browser profile (default profile "
+                                "when omitted).")
+    url: str | None = Field(default=None, description="For open / navigate: an http(s) URL.")
+    targetId: str | None = Field(default=None, description="Tab id (default: current tab).")
+    kind: ActKind | None = Field(default=None, description="For act: what to do.")
+    ref: str | None = Field(default=None, description="Element ref from the latest snapshot, "
+                            "e.g. e12.")
+    text: str | None = Field(default=None, description="For act type: the text; for act wait: "
+                             "text to wait for.")
+    key: str | None = Field(default=None, description="For act press: e.g. Enter.")
+    submit: bool = Field(default=False, description="For act type: press Enter afterwards.")
+    values: list[str] | None = Field(default=None, description="For act select: option values.")
+    timeMs: int | None = Field(default=None, description="For act wait: milliseconds.")
+    fullPage: bool = Field(default=False, description="For screenshot: the whole page.")
+    maxChars: int | None = Field(default=None, description="For snapshot: truncate the text.")
+
+
+class BrowserTool(Tool):
+    name = "browser"
+    description = (
+        "Control a real web browser (Chromium) on this host. Open or navigate to a URL, then "
+        "take a snapshot: the page's accessibility tree where each element has a ref like "
+        "[ref=e12]. Use act with kind=click|type|press|fill|select|hover|wait and that ref. "
+        "Refs change when the page changes: snapshot again after acting. screenshot saves a "
+        "PNG and returns its path."
+    )
+    Params = BrowserParams
+
+    def enabled(self, config: Any) -> bool:
+        return bool(config.browser.enabled)
+
+    async def run(self, ctx: ToolContext, params: BrowserParams) -> ToolResult:
+        service = ctx.lookup("browser")
+        if service is None:
+            raise ToolError("the browser control service is not running in this gateway "
+                            "(browser.enabled=false or it failed to start)")
+        method, path, query, body = _route(params)
+        if params.profile:
+            query["profile"] = params.profile
+        reply = await service.request(method, path, query, body, 120_000)
+        if not reply.ok:
+            data = reply.body if isinstance(reply.body, dict) else {}
+            hint = f" ({data['hint']})" if data.get("hint") else ""
+            raise ToolError(f"browser {params.action} failed: {data.get('error')}{hint}")
+        data = reply.body
+        if params.action == "snapshot":
+            return (f"# {data.get('title') or '(untitled)'} — {data['url']} "
+                    f"(targetId {data['targetId']})\n{data['snapshot']}")
+        if params.action == "screenshot":
+            folder = ctx.workspace / "screenshots"
+            folder.mkdir(parents=True, exist_ok=True)
+            file = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{str(data['targetId'])[:8]}.png"
+            file.write_bytes(base64.b64decode(data["data"]))
+            return {"ok": True, "path": str(file), "bytes": data["bytes"], "url": data["url"],
+                    "targetId": data["targetId"], "media": f"MEDIA:{file}"}
+        return data
+
+
+def _route(p: BrowserParams) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
+    def need(field: str) -> Any:
+        value = getattr(p, field)
+        if value in (None, ""):
+            raise ToolError(f"browser {p.action} needs {field}")
+        return value
+
+    target = {"targetId": p.targetId} if p.targetId else {}
+    match p.action:
+        case "status":
+            return "GET", "/", {}, None
+        case "start" | "stop":
+            return "POST", f"/{p.action}", {}, None
+        case "profiles":
+            return "GET", "/profiles", {}, None
+        case "tabs":
+            return "GET", "/tabs", {}, None
+        case "open":
+            return "POST", "/tabs/open", {}, {"url": need("url")}
+        case "focus":
+            return "POST", "/tabs/focus", {}, {"targetId": need("targetId")}
+        case "close":
+            return "POST", "/tabs/close", {}, target
+        case "navigate":
+            return "POST", "/navigate", {}, {"url": need("url"), **target}
+        case "snapshot":
+            query: dict[str, Any] = dict(target)
+            if p.maxChars is not None:
+                query["maxChars"] = p.maxChars
+            return "GET", "/snapshot", query, None
+        case "screenshot":
+            body: dict[str, Any] = {**target, "fullPage": p.fullPage}
+            if p.ref:
+                body = {**target, "ref": p.ref}
+            return "POST", "/screenshot", {}, body
+        case "console":
+            return "GET", "/console", dict(target), None
+        case "act":
+            act: dict[str, Any] = {"kind": need("kind"), **target}
+            for field in ("ref", "key", "values", "timeMs"):
+                if getattr(p, field) is not None:
+                    act[field] = getattr(p, field)
+            if p.text is not None:
+                act["text"] = p.text
+            if p.submit:
+                act["submit"] = True
+            if p.kind == "fill" and p.ref and p.text is not None:
+                act = {"kind": "fill", "ref": p.ref, "value": p.text, **target}
+            return "POST", "/act", {}, act
+    raise ToolError(f"unknown browser action {p.action}")
