@@ -118,6 +118,8 @@ class AgentRuntime:
     async def start(self) -> None:
         self.state = State.STARTING
         self._tools = self._load_tools()
+        for spec in self._specs.values():
+            await asyncio.to_thread(self._seed, spec)
         self.state = State.RUNNING
         chain = self._chain_or_none(self.resolve_agent(None))
         self.log.info("agents ready: %s; model %s; tools %s", ", ".join(self._specs),
@@ -739,18 +741,19 @@ class AgentRuntime:
         return out
 
     def _seed(self, spec: AgentSpec) -> None:
-        """First run of an agent here: create its workspace (bootstrap files unless
-        ``agents.defaults.skipBootstrap``)."""
+        """Create a workspace that does not exist yet, with the bootstrap files (unless
+        ``agents.defaults.skipBootstrap``). An existing workspace is left as it is."""
+        self._seeded.add(spec.id)
+        if spec.workspace.exists():
+            return
         if self.config.agents.defaults.skip_bootstrap:
             spec.workspace.mkdir(parents=True, exist_ok=True)
-        else:
-            from moltbot.agents.workspace import ensure_workspace
+            return
+        from moltbot.agents.workspace import ensure_workspace
 
-            report = ensure_workspace(spec.workspace)
-            if report.created:
-                self.log.info("workspace %s: created %s", spec.workspace,
-                              ", ".join(report.created))
-        self._seeded.add(spec.id)
+        report = ensure_workspace(spec.workspace)
+        self.log.info("workspace %s created for agent %s (%s)", spec.workspace, spec.id,
+                      ", ".join(report.created))
 
     def _lookup(self, name: str) -> Any:
         if name == self.name:
