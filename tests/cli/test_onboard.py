@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import sys
 from pathlib import Path
@@ -228,3 +229,14 @@ def test_dashboard_url_keeps_token_in_fragment(home: Path, token: str) -> None:
     url = onboard_cmd.dashboard_url(inst, token)
     assert url.startswith(f"http://127.0.0.1:{inst.port}/#token=")
     assert "?" not in url and "/" not in url.split("#token=")[1]
+
+
+def test_a_port_held_by_another_process_is_warned(run_moltbot, home) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        busy = sock.getsockname()[1]
+        done = onboard(run_moltbot, "--non-interactive", "--json", "--port", str(busy))
+        assert done.returncode == 0
+        assert any(f"port {busy} is held by pid {os.getpid()}" in w
+                   for w in json.loads(done.stdout)["warnings"])

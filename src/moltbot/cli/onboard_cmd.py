@@ -77,7 +77,8 @@ def propose(identity: Identity, env: dict[str, str]) -> Proposal:
     provisional = resolve_instance(identity, snapshot.config, env)
     neighbours = others(discover(identity.home, env), provisional)
     gateway = snapshot.config.gateway
-    port = identity.env_port or gateway.port or choose_port(identity, neighbours)
+    port = identity.env_port or gateway.port or _free_of_listeners(
+        identity, neighbours, choose_port(identity, neighbours))
     auth = gateway.auth
     mode = auth.mode or ("password" if auth.password and not auth.token else "token")
     model = snapshot.config.agents.defaults.model
@@ -86,6 +87,34 @@ def propose(identity: Identity, env: dict[str, str]) -> Proposal:
                     auth=mode, has_token=bool(auth.token), has_password=bool(auth.password),
                     model=model_text, service_installed=_service_installed(provisional, env),
                     config=snapshot.config, neighbours=neighbours)
+
+
+def _free_of_listeners(identity: Identity, neighbours: list[Any], port: int) -> int:
+    """A named profile's proposal also skips ports something on the host listens on."""
+    from moltbot.instance import ports
+    from moltbot.service.inspect import listening_ports
+
+    busy = listening_ports()
+    if identity.profile in ("default", "dev") or not busy & {port, port + 2, port + 4}:
+        return port
+    return ports.choose_free_base(
+        identity.profile, [k.instance.port for k in neighbours],
+        [*(p for k in neighbours for p in k.instance.port_block), *busy])
+
+
+def port_warning(instance: Instance) -> str | None:
+    """A warning when another process holds one of the instance's ports."""
+    from moltbot.service.inspect import port_owner, process_facts
+
+    mine = process_facts(instance)
+    for port in (instance.port, instance.control_port, instance.canvas_port):
+        owner = port_owner(port)
+        if owner and not (mine["alive"] and owner.get("pid") in (None, mine["pid"])):
+            who = f"pid {owner['pid']} ({owner.get('commandLine') or owner.get('name')})" \
+                if owner.get("pid") else "another process"
+            return (f"port {port} is held by {who}: the gateway will not start (exit 5) "
+                    f"until it is free, or choose another base port with --port")
+    return None
 
 
 def _service_installed(instance: Instance, env: dict[str, str]) -> bool:
@@ -378,6 +407,7 @@ def onboard(non_interactive: bool, port: int | None, workspace: Path | None, aut
     if answers.install_daemon:
         service_result = install_service(instance, cli.env, enable_linger)
     summary = _summary(instance, extra, report, service_result, cli.env)
+    summary["warnings"] = [w for w in [port_warning(instance)] if w]
     if as_json:
         context.emit_json(summary)
     else:
@@ -451,6 +481,8 @@ def _print_summary(summary: dict[str, Any], home: Path, service: Any) -> None:
         for hint in service.hints:
             click.echo(f"              {hint}")
     click.echo(f"  Dashboard   {summary['dashboardUrl']}")
+    for warning in summary.get("warnings", []):
+        context.warn(warning)
     if not info.get("installed"):
         click.echo(f"Next: `{cli} gateway` (foreground) or `{cli} gateway install` (service)")
     else:
