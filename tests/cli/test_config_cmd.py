@@ -157,7 +157,7 @@ def test_set_values_of_every_type(run_moltbot: Any, config: Path) -> None:
         ("gateway.bind", "lan", "lan"),
         ("browser.headless", "true", True),
         ("browser.profiles.work", "{cdpPort: 18850}", {"cdpPort": 18850}),
-        ("agents.list[0]", '{id: "main"}', {"id": "main"}),
+        ("agents.list[0]", '{id: "main"}', {"id": "main", "name": "Main bot"}),
         ("agents.list[0].name", "Main bot", "Main bot"),
         ("gateway.customBindHost", '"10.0.0.1"', "10.0.0.1"),
         ("gateway.auth.token", "${GATEWAY_TOKEN}", "${GATEWAY_TOKEN}"),
