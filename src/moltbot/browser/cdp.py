@@ -33,7 +33,8 @@ class DevTools:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
 
-    async def _json(self, method: str, endpoint: str, path: str, timeout: float) -> Any:
+    async def _json(self, method: str, endpoint: str, path: str, timeout: float,
+                    *, text: bool = False) -> Any:
         url = http_base(endpoint) + path
         async with self._session.request(
             method, url, timeout=aiohttp.ClientTimeout(total=timeout)
@@ -44,6 +45,8 @@ class DevTools:
                 text = (await response.text())[:200]
                 raise BrowserError(f"Chrome answered {response.status} to {path}: {text}",
                                    status=404 if response.status == 404 else 502)
+            if text:  # /json/activate and /json/close answer with plain text
+                return await response.text()
             return await response.json(content_type=None)
 
     async def version(self, endpoint: str, timeout: float = 1.0) -> dict[str, Any] | None:
@@ -68,10 +71,12 @@ class DevTools:
         return tab_view(data)
 
     async def activate(self, endpoint: str, target_id: str, timeout: float = 3.0) -> None:
-        await self._json("GET", endpoint, f"/json/activate/{quote(target_id)}", timeout)
+        await self._json("GET", endpoint, f"/json/activate/{quote(target_id)}", timeout,
+                         text=True)
 
     async def close(self, endpoint: str, target_id: str, timeout: float = 3.0) -> None:
-        await self._json("GET", endpoint, f"/json/close/{quote(target_id)}", timeout)
+        await self._json("GET", endpoint, f"/json/close/{quote(target_id)}", timeout,
+                         text=True)
 
 
 def match_target(tabs: list[dict[str, Any]], wanted: str) -> dict[str, Any]:
