@@ -224,8 +224,7 @@ async def _open(svc: BrowserService, req: BrowserRequest) -> Any:
 @route("POST", "/tabs/focus")
 async def _focus(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(TargetBody)
-    await svc.focus_tab(req.profile, body.target_id)
-    return {"ok": True, "targetId": body.target_id}
+    return {"ok": True, "targetId": await svc.focus_tab(req.profile, body.target_id)}
 
 
 class CloseTab(Body):
