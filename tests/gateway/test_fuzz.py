@@ -73,7 +73,7 @@ async def _exercise(gw: GatewayProcess, batch: list[Any]) -> None:
         # the connection is still usable and the gateway alive
         assert (await client.call("health", timeout=10))["ok"] is True
         for _ in range(50):
-            if all(client.second_response(i) for i in expected):
+            if all(len(client.second_response(i)) >= expected.count(i) for i in expected):
                 break
             await asyncio.sleep(0.02)
         for request_id in set(expected):  # every request got exactly its own answers

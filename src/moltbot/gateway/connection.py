@@ -14,7 +14,7 @@ import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from moltbot.gateway import protocol
 
@@ -43,9 +43,10 @@ class Connection:
         self.device_id: str | None = None
         self.presence_key: str | None = None
         self.max_buffered = max_buffered
-        self._queue: deque[str] = deque()
+        self._queue: deque[bytes] = deque()
         self._buffered = 0
         self._wake = asyncio.Event()
+        self._writable = asyncio.Event()
         self._closing = False
         self._writer = asyncio.create_task(self._drain(), name=f"ws-writer-{self.conn_id[:8]}")
 
@@ -64,23 +65,60 @@ class Connection:
     def has_scope(self, *scopes: str) -> bool:
         return "operator.admin" in self.scopes or any(s in self.scopes for s in scopes)
 
-    def enqueue(self, text: str, *, drop_if_slow: bool = False) -> bool:
-        """Queue a frame. Returns False when it was dropped or the client was closed."""
+    @property
+    def backlogged(self) -> bool:
+        return self._buffered + self._transport_backlog() > self.max_buffered
+
+    def enqueue_event(self, data: bytes, *, drop_if_slow: bool = False) -> bool:
+        """Queue a broadcast event. Returns False when it was dropped or the client cut off.
+
+        A client whose backlog exceeds the policy gets no droppable events, and is cut
+        off by any other event: it is not reading.
+        """
         if not self.open:
             return False
-        if self._buffered + self._transport_backlog() > self.max_buffered:
+        if self.backlogged:
             if drop_if_slow:
                 return False
             log.warning("dropping slow consumer %s (%d bytes queued)", self.conn_id, self._buffered)
             self.abort()
             return False
-        self._queue.append(text)
-        self._buffered += len(text)
-        self._wake.set()
+        self._push(data)
         return True
 
-    def send(self, frame: dict[str, Any], *, drop_if_slow: bool = False) -> bool:
-        return self.enqueue(protocol.dumps(frame), drop_if_slow=drop_if_slow)
+    def send(self, frame: dict[str, Any]) -> bool:
+        """Queue a response (or handshake frame). Never dropped: a client that pipelines
+        faster than it reads is slowed down instead (see :meth:`wait_writable`)."""
+        if not self.open:
+            return False
+        self._push(protocol.dumps(frame))
+        return True
+
+    def _push(self, data: bytes) -> None:
+        if not self._queue and self._write_now(data):
+            return
+        self._queue.append(data)
+        self._buffered += len(data)
+        self._wake.set()
+
+    def _write_now(self, data: bytes) -> bool:
+        """Write a frame synchronously when nothing is queued and the socket accepts data:
+        saves the writer task's wake-up on the hot path. Uses aiohttp's frame writer; any
+        surprise there falls back to the queue."""
+        writer = self.ws._writer  # noqa: SLF001
+        try:
+            if writer is None or writer.protocol._paused or writer.compress:  # noqa: SLF001
+                return False
+            writer._write_websocket_frame(data, WSMsgType.TEXT, 0)  # noqa: SLF001
+            return True
+        except AttributeError:
+            return False
+
+    async def wait_writable(self) -> None:
+        """Back-pressure for the reader: wait while this client's backlog is over policy."""
+        while self.open and self.backlogged:
+            self._writable.clear()
+            await self._writable.wait()
 
     async def send_response(self, request_id: str, payload: Any = None, error: Any = None) -> None:
         shape = error.shape() if hasattr(error, "shape") else error
@@ -96,12 +134,14 @@ class Connection:
                 await self._wake.wait()
                 self._wake.clear()
                 while self._queue:
-                    text = self._queue.popleft()
-                    self._buffered -= len(text)
+                    data = self._queue.popleft()
+                    self._buffered -= len(data)
                     if self.ws.closed:
                         self._queue.clear()
                         return
-                    await self.ws.send_str(text)
+                    await self.ws.send_frame(data, WSMsgType.TEXT)
+                    if not self._writable.is_set() and not self.backlogged:
+                        self._writable.set()
         except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
             return
         except Exception:  # a dead socket must not kill the gateway
@@ -121,6 +161,7 @@ class Connection:
         self._closing = True
         self._queue.clear()
         self._writer.cancel()
+        self._writable.set()
         self.abort_transport()
 
     async def close(self, code: int, reason: str, *, timeout: float = 1.0) -> None:

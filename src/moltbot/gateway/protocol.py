@@ -131,8 +131,9 @@ class RequestFrame(_Strict):
     params: Any = None
 
 
-def dumps(frame: dict[str, Any]) -> str:
-    return orjson.dumps(frame).decode()
+def dumps(frame: dict[str, Any]) -> bytes:
+    """A frame as UTF-8 JSON bytes (sent as a text frame)."""
+    return orjson.dumps(frame)
 
 
 def response(

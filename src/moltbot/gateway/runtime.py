@@ -100,7 +100,7 @@ class GatewayRuntime:
         if event in ("presence", "health"):
             self.state_version[event] += 1
             state_version = dict(self.state_version)
-        text = protocol.dumps(
+        data = protocol.dumps(
             protocol.event(event, payload, seq=self.seq, state_version=state_version)
         )
         drop = drop_if_slow or event in protocol.DROP_IF_SLOW
@@ -112,7 +112,7 @@ class GatewayRuntime:
                 "operator.pairing" if "pair" in event else "operator.approvals"
             ):
                 continue
-            conn.enqueue(text, drop_if_slow=drop)
+            conn.enqueue_event(data, drop_if_slow=drop)
 
     def presence_changed(self) -> None:
         self.broadcast("presence", {"presence": self.presence.entries()})

@@ -149,6 +149,8 @@ async def _serve_connection(runtime: GatewayRuntime, conn: Connection) -> None:
         async for message in conn.ws:
             if message.type == WSMsgType.TEXT:
                 dispatch(runtime, conn, message.data, tasks)
+                if conn.backlogged:  # pipelining faster than it reads: stop reading for now
+                    await conn.wait_writable()
             elif message.type == WSMsgType.ERROR:
                 break
     finally:
@@ -227,6 +229,9 @@ def dispatch(
         conn.send(protocol.response(request_id, None, denied))
         return
     assert spec is not None
+    if not spec.is_async:
+        _run_inline(runtime, conn, spec, request_id, frame.get("params"))
+        return
     task = asyncio.create_task(_run(runtime, conn, spec, request_id, frame.get("params")))
     tasks.add(task)
     task.add_done_callback(tasks.discard)
@@ -269,37 +274,55 @@ def authorize(conn: Connection, method: str, spec: MethodSpec | None) -> dict[st
     return deny(f"missing scope: {allowed[0]}")
 
 
+def _validate(spec: MethodSpec, raw_params: Any) -> Any:
+    from pydantic import ValidationError
+
+    if not raw_params and spec.default_params is not None and raw_params in (None, {}):
+        return spec.default_params
+    try:
+        return spec.params.model_validate(raw_params if raw_params is not None else {})
+    except ValidationError as exc:
+        raise MethodError(
+            protocol.INVALID_REQUEST,
+            f"invalid {spec.name} params: {protocol.describe_validation(exc)}",
+        ) from None
+
+
+def _error_for(spec: MethodSpec, exc: Exception) -> dict[str, Any]:
+    """The one place that maps handler exceptions to error frames."""
+    if isinstance(exc, MethodError):
+        return exc.shape()
+    if isinstance(exc, MoltbotError):
+        code = protocol.UNAVAILABLE if exc.exit_code in (1, 6, 8) else protocol.INVALID_REQUEST
+        return protocol.error_shape(code, exc.message)
+    log.error("method %s failed", spec.name, exc_info=exc)
+    return protocol.error_shape(protocol.UNAVAILABLE, f"{spec.name} failed: {exc}")
+
+
+def _run_inline(
+    runtime: GatewayRuntime, conn: Connection, spec: MethodSpec, request_id: str, raw_params: Any
+) -> None:
+    try:
+        params = _validate(spec, raw_params)
+        payload = spec.handler(MethodCall(runtime, conn, request_id, spec.name), params)
+    except Exception as exc:
+        conn.send(protocol.response(request_id, None, _error_for(spec, exc)))
+        return
+    conn.send(protocol.response(request_id, payload))
+
+
 async def _run(
     runtime: GatewayRuntime, conn: Connection, spec: MethodSpec, request_id: str, raw_params: Any
 ) -> None:
-    from pydantic import ValidationError
-
     try:
-        try:
-            params = spec.params.model_validate(raw_params if raw_params is not None else {})
-        except ValidationError as exc:
-            raise MethodError(
-                protocol.INVALID_REQUEST,
-                f"invalid {spec.name} params: {protocol.describe_validation(exc)}",
-            ) from None
+        params = _validate(spec, raw_params)
         payload = await spec.handler(MethodCall(runtime, conn, request_id, spec.name), params)
-        conn.send(protocol.response(request_id, payload))
-    except MethodError as exc:
-        conn.send(protocol.response(request_id, None, exc.shape()))
-    except MoltbotError as exc:
-        code = protocol.UNAVAILABLE if exc.exit_code in (1, 6, 8) else protocol.INVALID_REQUEST
-        conn.send(protocol.response(request_id, None, protocol.error_shape(code, exc.message)))
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        log.exception("method %s failed", spec.name)
-        conn.send(
-            protocol.response(
-                request_id,
-                None,
-                protocol.error_shape(protocol.UNAVAILABLE, f"{spec.name} failed: {exc}"),
-            )
-        )
+        conn.send(protocol.response(request_id, None, _error_for(spec, exc)))
+        return
+    conn.send(protocol.response(request_id, payload))
 
 
 __all__ = ["RUNTIME_KEY", "build_app", "hello_ok", "sys_platform"]

@@ -4,7 +4,8 @@ Handlers are declared with :func:`method` in one module per family
 (``moltbot.gateway.methods.<family>``). ``features.methods`` in ``hello-ok`` is
 generated from this table, and authorization uses the scope declared here.
 
-A handler is ``async def handler(call: MethodCall, params: Model) -> payload``.
+A handler is ``async def handler(call: MethodCall, params: Model) -> payload``, or a
+plain ``def`` for quick in-memory answers (run inline, without a task switch).
 It raises :class:`MethodError` (or any :class:`moltbot.errors.MoltbotError`) to
 answer with an error frame; anything else becomes ``UNAVAILABLE``.
 """
@@ -12,6 +13,7 @@ answer with an error frame; anything else becomes ``UNAVAILABLE``.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -93,7 +95,7 @@ class MethodCall:
         await self.connection.send_response(self.request_id, payload, error)
 
 
-Handler = Callable[[MethodCall, Any], Awaitable[Any]]
+Handler = Callable[[MethodCall, Any], Awaitable[Any] | Any]
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class MethodSpec:
     params: type[BaseModel]
     scope: Scope
     advertise: bool
+    is_async: bool
+    default_params: BaseModel | None  # the params of a request that sends none (cached)
 
 
 _TABLE: dict[str, MethodSpec] = {}
@@ -116,7 +120,12 @@ def method(
     def register(handler: Handler) -> Handler:
         if name in _TABLE:
             raise RuntimeError(f"method {name} declared twice")
-        _TABLE[name] = MethodSpec(name, handler, params, scope, advertise)
+        is_async = inspect.iscoroutinefunction(handler)
+        try:
+            default = params.model_validate({})
+        except ValueError:
+            default = None
+        _TABLE[name] = MethodSpec(name, handler, params, scope, advertise, is_async, default)
         return handler
 
     return register

@@ -16,19 +16,19 @@ class HealthParams(Params):
 
 
 @method("health", params=HealthParams, scope="read")
-async def health(call: MethodCall, params: HealthParams) -> dict[str, Any]:
+def health(call: MethodCall, params: HealthParams) -> dict[str, Any]:
     if params.probe:
         return call.runtime.refresh_health()
     return call.runtime.health()
 
 
 @method("status", scope="read")
-async def status(call: MethodCall, params: NoParams) -> dict[str, Any]:
+def status(call: MethodCall, params: NoParams) -> dict[str, Any]:
     return call.runtime.status()
 
 
 @method("system-presence", scope="read")
-async def system_presence(call: MethodCall, params: NoParams) -> list[dict[str, Any]]:
+def system_presence(call: MethodCall, params: NoParams) -> list[dict[str, Any]]:
     return call.runtime.presence.entries()
 
 
@@ -72,7 +72,7 @@ class LogsTailParams(Params):
 
 
 @method("logs.tail", params=LogsTailParams, scope="read")
-async def logs_tail(call: MethodCall, params: LogsTailParams) -> dict[str, Any]:
+def logs_tail(call: MethodCall, params: LogsTailParams) -> dict[str, Any]:
     return tail_file(call.runtime.instance.log_file, params.cursor, params.limit, params.maxBytes)
 
 
@@ -109,10 +109,10 @@ def tail_file(
 
 
 @method("last-heartbeat", scope="read")
-async def last_heartbeat(call: MethodCall, params: NoParams) -> None:
+def last_heartbeat(call: MethodCall, params: NoParams) -> None:
     return None
 
 
 @method("gateway.ping", scope="read", advertise=False)
-async def ping(call: MethodCall, params: NoParams) -> dict[str, Any]:
+def ping(call: MethodCall, params: NoParams) -> dict[str, Any]:
     return {"ts": now_ms()}

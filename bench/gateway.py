@@ -1,0 +1,303 @@
+"""Gateway: start, memory, connect, round trips, pipelining; against a bare aiohttp
+WebSocket server (the floor of our stack) and the upstream TypeScript gateway.
+
+Upstream is measured when `../shared/anchor/install.sh` has installed it (set
+MOLTBOT_BENCH_UPSTREAM=0 to skip, or =install to install it first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import psutil
+from _harness import Result, clean_env, fresh_home, median_ms, moltbot_command, time_runs
+
+TITLE = "Gateway: start, memory, connect, round trips, pipelining"
+ORDER = 20
+
+ROUND_TRIPS = 2000
+PIPELINED = 20000
+CONNECTS = 50
+STARTS = 5
+ANCHOR = Path(os.environ.get("ANCHOR", Path.home() / ".cache" / "openclaw-anchor"))
+SKIP_SIDECARS = {"CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1", "CLAWDBOT_SKIP_CANVAS_HOST": "1",
+                 "CLAWDBOT_SKIP_CHANNELS": "1"}
+
+
+def free_base() -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from gateway_harness import free_port_block
+
+    return free_port_block()
+
+
+def connect_frame(token: str) -> bytes:
+    return orjson.dumps({"type": "req", "id": "c", "method": "connect", "params": {
+        "minProtocol": 3, "maxProtocol": 3, "auth": {"token": token},
+        "client": {"id": "test", "version": "bench", "platform": "linux", "mode": "test"}}})
+
+
+async def connect(session: aiohttp.ClientSession, url: str, token: str | None) -> Any:
+    ws = await session.ws_connect(url, max_msg_size=0, compress=0)
+    if token is None:  # bare baseline server: no handshake
+        return ws
+    while True:
+        frame = orjson.loads((await ws.receive()).data)
+        if frame.get("event") == "connect.challenge":
+            break
+    await ws.send_str(connect_frame(token).decode())
+    while True:
+        frame = orjson.loads((await ws.receive()).data)
+        if frame.get("type") == "res" and frame.get("id") == "c":
+            if not frame["ok"]:
+                raise RuntimeError(f"connect refused: {frame}")
+            return ws
+
+
+async def measure_protocol(url: str, token: str | None) -> dict[str, float]:
+    async with aiohttp.ClientSession() as session:
+        connects = []
+        for _ in range(CONNECTS):
+            started = time.perf_counter()
+            ws = await connect(session, url, token)
+            connects.append(time.perf_counter() - started)
+            await ws.close()
+        ws = await connect(session, url, token)
+        request = '{"type":"req","id":"1","method":"health"}'
+        for _ in range(200):  # warm-up
+            await ws.send_str(request)
+            await _until_response(ws)
+        trips = []
+        for _ in range(ROUND_TRIPS):
+            started = time.perf_counter()
+            await ws.send_str(request)
+            await _until_response(ws)
+            trips.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        frames = [f'{{"type":"req","id":"p{i}","method":"health"}}' for i in range(PIPELINED)]
+
+        async def send_all() -> None:
+            for index, frame in enumerate(frames):
+                await ws.send_str(frame)
+                if index % 500 == 0:
+                    await asyncio.sleep(0)
+
+        sender = asyncio.create_task(send_all())
+        received = 0
+        while received < PIPELINED:
+            if await _until_response(ws):
+                received += 1
+        await sender
+        elapsed = time.perf_counter() - started
+        await ws.close()
+    return {"connect": statistics.median(connects), "rtt": statistics.median(trips),
+            "rps": PIPELINED / elapsed}
+
+
+async def _until_response(ws: aiohttp.ClientWebSocketResponse) -> bool:
+    while True:
+        message = await ws.receive()
+        if message.type != aiohttp.WSMsgType.TEXT:
+            raise RuntimeError(f"connection ended: {message}")
+        if message.data.startswith('{"type":"res"') or '"type":"res"' in message.data[:40]:
+            return True
+
+
+def rss_tree(pid: int) -> float:
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
+    except psutil.Error:
+        return 0.0
+
+
+def start_and_hello(argv: list[str], env: dict[str, str], url: str, token: str,
+                    timeout: float = 120) -> tuple[subprocess.Popen[bytes], float]:
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+    async def poll() -> None:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{argv[0]} exited {proc.returncode}")
+                try:
+                    ws = await connect(session, url, token)
+                    await ws.close()
+                    return
+                except (aiohttp.ClientError, OSError):
+                    await asyncio.sleep(0.01)
+                if time.perf_counter() - started > timeout:
+                    raise RuntimeError("no hello-ok in time")
+
+    asyncio.run(poll())
+    return proc, time.perf_counter() - started
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def bench_moltbot(home: Path) -> dict[str, Any]:
+    port = free_base()
+    env = clean_env(home)
+    subprocess.run([*moltbot_command(), "--profile", "bench", "setup", "--port", str(port)],
+                   env=env, check=True, capture_output=True)
+    config = json.loads((home / ".clawdbot-bench" / "moltbot.json").read_text())
+    token = config["gateway"]["auth"]["token"]
+    argv = [*moltbot_command(), "--profile", "bench", "gateway"]
+    url = f"ws://127.0.0.1:{port}"
+    starts = []
+    for _ in range(STARTS):
+        proc, elapsed = start_and_hello(argv, env, url, token)
+        starts.append(elapsed)
+        stop(proc)
+    proc, _ = start_and_hello(argv, env, url, token)
+    try:
+        time.sleep(3)
+        rss = rss_tree(proc.pid)
+        numbers = asyncio.run(measure_protocol(url, token))
+        status = time_runs([*moltbot_command(), "--profile", "bench", "status"], 10, env=env)
+    finally:
+        stop(proc)
+    proc, _ = start_and_hello(argv, {**env, **SKIP_SIDECARS}, url, token)
+    try:
+        time.sleep(2)
+        rss_core = rss_tree(proc.pid)
+    finally:
+        stop(proc)
+    return {"starts": starts, "rss": rss, "rss_core": rss_core, "status": status, **numbers}
+
+
+def bench_baseline() -> dict[str, float]:
+    """A bare aiohttp WebSocket server answering every frame with a fixed response."""
+    port = free_base()
+    code = f"""
+from aiohttp import web
+RESPONSE = '{{"type":"res","id":"1","ok":true,"payload":{{"ok":true}}}}'
+async def handler(request):
+    ws = web.WebSocketResponse(max_msg_size=524288, compress=False)
+    await ws.prepare(request)
+    async for message in ws:
+        await ws.send_str(RESPONSE)
+    return ws
+app = web.Application()
+app.router.add_get('/', handler)
+web.run_app(app, host='127.0.0.1', port={port}, print=None, access_log=None)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        for _ in range(200):
+            try:
+                import socket
+
+                socket.create_connection(("127.0.0.1", port), 0.1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        return asyncio.run(measure_protocol(f"ws://127.0.0.1:{port}", None))
+    finally:
+        stop(proc)
+
+
+def upstream_wrapper() -> Path | None:
+    choice = os.environ.get("MOLTBOT_BENCH_UPSTREAM", "1")
+    if choice == "0":
+        return None
+    wrapper = ANCHOR / "openclaw"
+    if not wrapper.exists() and choice == "install":
+        script = Path(__file__).resolve().parents[2] / "shared" / "anchor" / "install.sh"
+        subprocess.run(["bash", str(script)], check=True, capture_output=True)
+    return wrapper if wrapper.exists() else None
+
+
+def bench_upstream(wrapper: Path, home: Path) -> dict[str, Any]:
+    port = free_base()
+    token = "bench-token-" + os.urandom(8).hex()
+    env = {**clean_env(home), "ANCHOR_HOME": str(home), "OPENCLAW_GATEWAY_TOKEN": token,
+           "OPENCLAW_SKIP_CHANNELS": "1", "OPENCLAW_SKIP_CANVAS_HOST": "1"}
+    argv = [str(wrapper), "gateway", "--port", str(port), "--allow-unconfigured",
+            "--token", token]
+    url = f"ws://127.0.0.1:{port}"
+    proc, started = start_and_hello(argv, env, url, token, timeout=300)
+    try:
+        time.sleep(3)
+        rss = rss_tree(proc.pid)
+        numbers = asyncio.run(measure_protocol(url, token))
+    finally:
+        stop(proc)
+    return {"start": started, "rss": rss, **numbers}
+
+
+def run() -> list[Result]:
+    with fresh_home() as home:
+        ours = bench_moltbot(home)
+    base = bench_baseline()
+    overhead = (ours["rtt"] - base["rtt"]) / base["rtt"] * 100
+    rows: list[Result] = [
+        median_ms("moltbot: start to hello-ok", ours["starts"],
+                  "`moltbot --profile bench gateway`, all sidecars; target ≤ 600 ms"),
+        Result(name="moltbot: idle RSS, process tree", value=round(ours["rss"], 1), unit="MiB",
+               note="agents, browser control, canvas, channels started; target ≤ 60 MiB"),
+        Result(name="moltbot: idle RSS, core only", value=round(ours["rss_core"], 1), unit="MiB",
+               note="sidecars skipped (CLAWDBOT_SKIP_*)"),
+        Result(name="moltbot: connect (WS + handshake)", value=round(ours["connect"] * 1000, 2),
+               unit="ms", note=f"median of {CONNECTS}"),
+        Result(name="moltbot: health round trip", value=round(ours["rtt"] * 1e6, 1), unit="µs",
+               note=f"median of {ROUND_TRIPS}, one connection"),
+        Result(name="moltbot: pipelined health", value=round(ours["rps"]), unit="req/s",
+               note=f"{PIPELINED} requests on one connection; target ≥ 20,000"),
+        median_ms("moltbot: `status` wall time", ours["status"], "gateway running; target ≤ 300 ms"),
+        Result(name="baseline: bare aiohttp WS round trip", value=round(base["rtt"] * 1e6, 1),
+               unit="µs", note="fixed response, no protocol: the floor of our stack"),
+        Result(name="baseline: bare aiohttp pipelined", value=round(base["rps"]), unit="req/s",
+               note=f"{PIPELINED} frames"),
+        Result(name="moltbot round trip over baseline", value=round(overhead, 1), unit="%",
+               note="target ≤ 15 %"),
+    ]
+    wrapper = upstream_wrapper()
+    if wrapper is None:
+        rows.append(Result(name="upstream (openclaw 2026.1.30)", value=0.0, unit="-",
+                           note="not installed: run ../shared/anchor/install.sh"))
+        return rows
+    with fresh_home() as home:
+        try:
+            theirs = bench_upstream(wrapper, home)
+        except Exception as exc:  # report, don't hide our own numbers
+            rows.append(Result(name="upstream: failed", value=0.0, unit="-", note=str(exc)[:200]))
+            return rows
+    rows += [
+        Result(name="upstream: start to hello-ok", value=round(theirs["start"] * 1000, 1),
+               unit="ms", note="`openclaw gateway --allow-unconfigured`, channels/canvas skipped"),
+        Result(name="upstream: idle RSS, process tree", value=round(theirs["rss"], 1), unit="MiB",
+               note="node 24"),
+        Result(name="upstream: connect (WS + handshake)",
+               value=round(theirs["connect"] * 1000, 2), unit="ms", note=f"median of {CONNECTS}"),
+        Result(name="upstream: health round trip", value=round(theirs["rtt"] * 1e6, 1), unit="µs",
+               note=f"median of {ROUND_TRIPS}"),
+        Result(name="upstream: pipelined health", value=round(theirs["rps"]), unit="req/s",
+               note=f"{PIPELINED} requests on one connection"),
+    ]
+    return rows
+
+
