@@ -207,4 +207,6 @@ def test_orphaned_and_legacy_services(home: Path, env, ports) -> None:
     assert str(legacy) in legacy_finding.fix
     orphan = finding(report, "service-orphaned")
     assert "moltbot-gateway-ghost.service" in orphan.message
+    # the ghost is not compared with the living instances
+    assert not [f for f in report.findings if f.code == "shared-workspace"]
     assert "moltbot-gateway.service " not in orphan.fix  # never advises about another unit

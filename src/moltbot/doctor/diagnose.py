@@ -167,7 +167,9 @@ def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = 
 
     host = len(known) > 1 if host is None else host
     if host:
-        findings += checks.check_pairs(members)
+        # an instance known only from a service file whose state dir is gone is not a
+        # neighbour (it is reported as an orphaned service below)
+        findings += checks.check_pairs([m for m in members if m.instance.state_dir.is_dir()])
         findings += checks.check_service_files(service_files(home, env), members)
         for member in members:
             findings += checks.check_service(member)

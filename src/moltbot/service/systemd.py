@@ -19,7 +19,7 @@ from pathlib import Path
 
 from moltbot.instance.registry import service_dirs
 from moltbot.service.base import ServiceManager, ServiceRuntime, Unavailable
-from moltbot.service.runner import ServiceError, failure
+from moltbot.service.runner import Completed, ServiceError, failure
 from moltbot.service.spec import ServiceCommand, ServiceSpec
 
 CONFIG_EXIT = 78
@@ -225,7 +225,7 @@ class SystemdManager(ServiceManager):
     def read(self, path: Path) -> ServiceCommand | None:
         return read_unit(path)
 
-    def _systemctl(self, *args: str, check: bool = True, what: str | None = None):  # noqa: ANN202
+    def _systemctl(self, *args: str, check: bool = True, what: str | None = None) -> Completed:
         done = self.runner.run(["systemctl", "--user", *args], check=False)
         if check and not done.ok:
             raise failure(done, what)
