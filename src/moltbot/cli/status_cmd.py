@@ -263,7 +263,7 @@ def collect_gateway_facts(
     try:
         from moltbot.service.inspect import service_facts
 
-        facts["service"] = service_facts(instance)
+        facts["service"] = service_facts(instance, env)
     except ModuleNotFoundError:
         facts["service"] = {"name": instance.service.systemd_unit, "installed": None}
     runtime = target.runtime or {}
