@@ -115,7 +115,7 @@ async def test_telegram_through_the_gateway(home: Path, llm: FakeOpenAI,
             await client.call("send", {"to": "4242", "message": "x", "channel": "carrier",
                                        "idempotencyKey": str(uuid.uuid4())})
         assert "unsupported channel" in str(refused.value)
-        health = await client.call("health")
+        health = await client.call("health", {"probe": True})
         assert health["channels"]["telegram"]["state"] == "running"
         status = await client.call("channels.status", {"probe": True})
         assert status["channelAccounts"]["telegram"][0]["probe"]["ok"] is True
@@ -163,7 +163,8 @@ async def test_slack_http_events_on_the_gateway_port(home: Path, llm: FakeOpenAI
         async with ws_client(gw.url, gw.token) as client:
             for _ in range(100):
                 status = await client.call("channels.status")
-                if status["channelAccounts"]["slack"][0]["state"] == "running":
+                accounts = status["channelAccounts"].get("slack") or [{}]
+                if accounts[0].get("state") == "running":
                     return
                 await asyncio.sleep(0.1)
         raise TimeoutError("slack account did not start")
@@ -180,3 +181,41 @@ async def test_slack_http_events_on_the_gateway_port(home: Path, llm: FakeOpenAI
     assert (await ws.post_event(url, event, "sign-me"))[0] == 200
     [reply] = await ws.wait_posted(1)
     assert reply["channel"] == "C0OPS" and reply["text"] == "Sure — _on it_."
+
+
+async def test_channels_add_on_a_running_gateway(home: Path, llm: FakeOpenAI,
+                                                 fake_telegram: FakeTelegram,
+                                                 fake_slack: FakeSlack, gateways: Any,
+                                                 run_moltbot: Any) -> None:
+    """A new user's path: gateway up first, then `channels add`; the bot answers at once."""
+    bot = fake_telegram.bot("903:added-later", username="later_bot")
+    ws = fake_slack.workspace()
+    gw = await gateways(home, "main", provider(llm.base_url))
+    added = await cli(run_moltbot, "--profile", "main", "channels", "add", "telegram", "--token",
+                      "903:added-later", "--api-root", fake_telegram.url)
+    assert added.returncode == 0, added.stderr
+    assert "(@later_bot)" in added.stdout
+    await bot.wait_polling(20)
+    await bot.push_dm(31337, "anyone home?", first_name="Stranger", username=None)
+    [pairing] = await bot.wait_sent(1)
+    code = pairing.text.split("Pairing code: ")[1].split()[0]
+    assert llm.requests == []  # strangers never reach the agent
+
+    added = await cli(run_moltbot, "--profile", "main", "channels", "add", "slack",
+                      "--bot-token", ws.bot_token, "--app-token", ws.app_token,
+                      "--api-url", fake_slack.api_url)
+    assert added.returncode == 0, added.stderr
+    await ws.wait_connected(20)
+    approved = await cli(run_moltbot, "--profile", "main", "pairing", "approve", "telegram", code,
+                         "--notify")
+    assert approved.returncode == 0, approved.stderr
+    [_, notice] = await bot.wait_sent(2)  # the approval notice, through the gateway
+    assert "access approved" in notice.text
+    await bot.push_dm(31337, "now?", first_name="Stranger", username=None)
+    sent = await bot.wait_sent(3)
+    assert sent[2].text == "echo: now?"
+    async with ws_client(gw.url, gw.token) as client:
+        status = await client.call("channels.status")
+    assert status["channelOrder"] == ["telegram", "slack"]
+    assert all(a["state"] == "running" for name in status["channelOrder"]
+               for a in status["channelAccounts"][name])

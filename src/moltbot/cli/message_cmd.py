@@ -69,7 +69,7 @@ def deliver(channel: str | None, target: str, text: str, *, media: tuple[str, ..
     media = tuple(m if m.startswith(("http://", "https://")) else
                   str(Path(m).expanduser().resolve()) for m in media)
     target_info = resolve_target(instance, snapshot.config, cli.env)
-    if target_info.running and not direct and not plain:
+    if target_info.running and not direct:
         from moltbot.gateway.client import GatewayClient, MethodFailed
 
         params: dict[str, Any] = {"to": target, "message": text,
