@@ -137,6 +137,8 @@ async def test_live_reload_pushes_after_a_change(home: Path, canvas_host) -> Non
     async with aiohttp.ClientSession() as session:
         ws = await session.ws_connect(f"http://127.0.0.1:{host.port}/__openclaw__/ws",
                                       origin=f"http://127.0.0.1:{host.port}")
+        hello = await ws.receive(timeout=5)
+        assert hello.data == "generation 0"  # the page compares it with the one it was served
         await asyncio.sleep(0.3)  # let the watcher settle
         assert host.status()["clients"] == 1
         (root / ".hidden").write_text("ignored")
@@ -147,6 +149,8 @@ async def test_live_reload_pushes_after_a_change(home: Path, canvas_host) -> Non
         assert message.data == "reload"
         await ws.close()
     assert host.status()["reloads"] >= 1
+    status, text, _ = await get(f"http://127.0.0.1:{host.port}/__moltbot__/canvas/page.html")
+    assert f"generation = {host.reloads};" in text
 
 
 async def test_disabled_and_port_taken(home: Path, canvas_host) -> None:

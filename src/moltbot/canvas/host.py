@@ -341,7 +341,7 @@ class CanvasHost:
         if suffix in (".html", ".htm"):
             text = body.decode("utf-8", errors="replace")
             if self.live_reload:
-                text = livereload.inject(text, ws_path)
+                text = livereload.inject(text, ws_path, self.reloads)
             return web.Response(text=text, content_type="text/html", charset="utf-8",
                                 headers=headers)
         content_type = mimetypes.guess_type(found.path.name)[0] or "application/octet-stream"
@@ -358,6 +358,7 @@ class CanvasHost:
                                 headers={"Upgrade": "websocket"})
         await ws.prepare(request)
         self._clients.add(ws)
+        await ws.send_str(f"generation {self.reloads}")
         try:
             async for message in ws:
                 if message.type == WSMsgType.ERROR:

@@ -3,8 +3,9 @@
 The script does two things:
 
 - opens a WebSocket to the host's live-reload path and reloads the page when
-  it receives ``reload`` (it reconnects with backoff and reloads once it is back,
-  so a page survives a gateway restart);
+  it receives ``reload``, or a ``generation N`` newer than the page (sent on
+  connect, so a change made while the page was loading is not lost); it
+  reconnects with backoff and reloads once it is back (gateway restarts);
 - defines the action bridge node apps expect: ``postMessage(payload)`` hands a
   JSON string to the native WebView handler (``webkit.messageHandlers`` on
   Apple platforms, a ``window`` object on Android), ``sendUserAction(action)``
@@ -24,7 +25,7 @@ from pathlib import Path
 MARKER = "data-moltbot-live-reload"
 DEBOUNCE_MS = 75
 
-_SCRIPT = """<script %(marker)s>
+_SCRIPT = r"""<script %(marker)s>
 (function () {
   var handlerName = "openclawCanvasA2UIAction";
   function postMessage(payload) {
@@ -55,7 +56,7 @@ _SCRIPT = """<script %(marker)s>
   window.openclawPostMessage = window.moltbotPostMessage = postMessage;
   window.openclawSendUserAction = window.moltbotSendUserAction = sendUserAction;
 
-  var path = %(path)s;
+  var path = %(path)s, generation = %(generation)d;
   var delay = 500, dropped = false;
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
@@ -67,7 +68,11 @@ _SCRIPT = """<script %(marker)s>
       if (dropped) { location.reload(); }
     };
     socket.onmessage = function (event) {
-      if (event.data === "reload") { location.reload(); }
+      var text = String(event.data);
+      if (text === "reload") { location.reload(); return; }
+      // A change between serving this page and connecting would be missed otherwise.
+      var match = /^generation (\d+)$/.exec(text);
+      if (match && parseInt(match[1], 10) > generation) { location.reload(); }
     };
     socket.onclose = function () {
       dropped = true;
@@ -80,13 +85,18 @@ _SCRIPT = """<script %(marker)s>
 </script>"""
 
 
-def snippet(ws_path: str) -> str:
-    return _SCRIPT % {"marker": MARKER, "path": json.dumps(ws_path)}
+def snippet(ws_path: str, generation: int = 0) -> str:
+    return _SCRIPT % {"marker": MARKER, "path": json.dumps(ws_path), "generation": generation}
 
 
-def inject(html: str, ws_path: str) -> str:
-    """Insert the script before the last ``</body>`` (or append it)."""
-    script = snippet(ws_path)
+def inject(html: str, ws_path: str, generation: int = 0) -> str:
+    """Insert the script before the last ``</body>`` (or append it).
+
+    ``generation`` counts the changes seen so far; the host sends its current
+    count when the page's socket connects, and a page served before a change it
+    has not seen reloads itself.
+    """
+    script = snippet(ws_path, generation)
     lowered = html.lower()
     at = lowered.rfind("</body>")
     if at < 0:
