@@ -28,6 +28,7 @@ from moltbot.channels.base import Capabilities, Channel, ChannelContext
 from moltbot.channels.chunking import chunk_text, utf16_len
 from moltbot.channels.errors import (
     ChannelAuthFailed,
+    ChannelError,
     ChannelNotReady,
     TargetError,
     UnsupportedMessage,
@@ -323,6 +324,18 @@ class TelegramChannel(Channel):
     async def _call(self, factory: Callable[[], Awaitable[T]], *, retries: int | None = None,
                     wrap_bad_request: bool = True) -> T:
         """Call the Bot API, retrying transient failures; wrap library errors."""
+        try:
+            return await self._call_once(factory, retries=retries,
+                                         wrap_bad_request=wrap_bad_request)
+        except ChannelError as exc:
+            token = self.config.token()
+            if token and token in exc.message:  # never let the token reach logs or status
+                exc.message = exc.message.replace(token, "<token>")
+                exc.args = (exc.message,)
+            raise
+
+    async def _call_once(self, factory: Callable[[], Awaitable[T]], *, retries: int | None,
+                         wrap_bad_request: bool) -> T:
         from telegram.error import (
             BadRequest,
             ChatMigrated,
