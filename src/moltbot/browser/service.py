@@ -142,7 +142,7 @@ class BrowserService:
         port = self.settings.control_port
         app = web.Application(middlewares=[self._make_guard()], client_max_size=1 << 20)
         app.router.add_route("*", "/{tail:.*}", self._handle_http)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         try:
             await web.TCPSite(runner, "127.0.0.1", port, reuse_address=True).start()
@@ -176,15 +176,15 @@ class BrowserService:
             self.state = State.STOPPED if self.state != State.DISABLED else self.state
             return
         self.state = State.STOPPING
-        # The gateway gives all subsystems about a second to stop: kill browsers in
-        # parallel with a short grace, then let go of Playwright.
-        await asyncio.gather(*(self.stop_browser(name, grace=STOP_GRACE_S)
-                               for name in list(self._profiles)), return_exceptions=True)
+        # The gateway gives all subsystems about a second to stop: free the port and
+        # kill the browsers at the same time (short grace), then let go of Playwright.
+        runner, self._runner = self._runner, None
+        await asyncio.gather(
+            *(self.stop_browser(name, grace=STOP_GRACE_S) for name in list(self._profiles)),
+            *([runner.cleanup()] if runner is not None else []),
+            return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pw.close(), 2.0)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -160,7 +160,7 @@ class CanvasHost:
         await asyncio.to_thread(self._prepare_root)
         app = web.Application(middlewares=[self._make_guard()])
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         try:
             await web.TCPSite(runner, self.host, self.port, reuse_address=True).start()
