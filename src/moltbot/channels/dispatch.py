@@ -192,7 +192,12 @@ class InboundPipeline:
                 text="⚠️ The assistant is not available right now. Try again later.",
                 plain=True, thread_id=message.thread_id))
             return "failed"
-        resolved = dispatcher.resolve_agent(route.agent_id)
+        try:
+            resolved = dispatcher.resolve_agent(route.agent_id)
+        except Exception:  # a binding names an agent the runtime does not know
+            channel.log.warning("agent %s unknown to the runtime; using the default",
+                                route.agent_id)
+            resolved = dispatcher.resolve_agent(None)
         route = routing.with_agent(route, table.session, resolved, peer, thread)
         text = agent_text(message, history)
         origin = build_origin(channel, message, route, group_prompt)
