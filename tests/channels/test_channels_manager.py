@@ -78,3 +78,22 @@ async def test_env_token_alone_configures_telegram(fake_telegram: FakeTelegram,
     runner = manager.runner("telegram")
     assert runner.status.token_source == "env:TELEGRAM_BOT_TOKEN"
     assert runner.status.bot_username == "env_bot"
+
+
+def test_public_surface_is_pinned_and_light() -> None:
+    import subprocess
+    import sys
+
+    import moltbot.channels as channels
+
+    assert sorted(channels.__all__) == [
+        "AccountState", "AccountStatus", "ChannelAuthFailed", "ChannelConfigError",
+        "ChannelError", "ChannelNotReady", "InboundMessage", "Media", "OutboundMessage",
+        "ReplyContext", "SendResult", "Sender", "TargetError", "UnknownChannel",
+        "UnsupportedMessage"]
+    probe = ("import sys, moltbot.channels, moltbot.channels.manager, moltbot.cli.main; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('telegram', 'slack_sdk', 'httpx')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "[]"
