@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from browser_helpers import make_instance
 
+from gateway_harness import free_port_block
 from moltbot.browser import ports
 from moltbot.browser.config import ProfileSpec, resolve
 from moltbot.browser.errors import BrowserError
@@ -46,14 +47,15 @@ def test_allocation_skips_other_instances_ports(home: Path) -> None:
 
 
 def test_allocation_skips_listening_ports(home: Path) -> None:
-    main = make_instance(home, "main", 21000)
+    base = free_port_block(13)  # base .. base+12 free right now
+    main = make_instance(home, "main", base)
     settings = resolve(main.instance, main.config, {})
     with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 21011))
+        listener.bind(("127.0.0.1", base + 11))
         listener.listen()
-        assert not ports.port_is_free(21011)
-        assert ports.allocate(settings.profile(None), settings, main.instance, []) == 21012
-    assert ports.port_is_free(21011)
+        assert not ports.port_is_free(base + 11)
+        assert ports.allocate(settings.profile(None), settings, main.instance, []) == base + 12
+    assert ports.port_is_free(base + 11)
 
 
 def test_allocation_skips_own_profiles_and_runtime_ports(home: Path) -> None:
