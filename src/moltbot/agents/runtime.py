@@ -111,6 +111,9 @@ class AgentRuntime:
         self._slots = asyncio.Semaphore(self.config.agents.defaults.max_concurrent)
         self._specs: dict[str, AgentSpec] = {}
         self._seeded: set[str] = set()
+        self._warm_task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+        """Set once :meth:`start` has finished (method handlers wait on it briefly)."""
         self._load_config(self.config)
 
     # ---- lifecycle (Subsystem) ---------------------------------------------
@@ -121,6 +124,8 @@ class AgentRuntime:
         for spec in self._specs.values():
             await asyncio.to_thread(self._seed, spec)
         self.state = State.RUNNING
+        self.ready.set()
+        self._warm_task = asyncio.create_task(self._warm(), name="agents warm-up")
         chain = self._chain_or_none(self.resolve_agent(None))
         self.log.info("agents ready: %s; model %s; tools %s", ", ".join(self._specs),
                       " → ".join(map(str, chain)) if chain else "none configured",
@@ -128,6 +133,10 @@ class AgentRuntime:
 
     async def stop(self) -> None:
         self.state = State.STOPPING
+        self.ready.clear()
+        if self._warm_task is not None:
+            self._warm_task.cancel()
+            await asyncio.gather(self._warm_task, return_exceptions=True)
         for key in list(self._lanes):
             await self.abort(key, reason="shutdown")
         workers = [lane.worker for lane in self._lanes.values() if lane.worker]
@@ -159,6 +168,27 @@ class AgentRuntime:
             with contextlib.suppress(Exception):
                 await client.close()
         return True
+
+    async def _warm(self) -> None:
+        """Import the model SDKs the configured agents use and build their clients now,
+        so the first message does not pay for it (``import anthropic`` takes seconds)."""
+        from moltbot.agents.providers import APIS
+
+        used: dict[str, ResolvedProvider] = {}
+        for agent_id in self._specs:
+            for ref in self._chain_or_none(agent_id):
+                provider = self._providers.get(ref.provider)
+                if provider is not None and provider.usable:
+                    used[provider.id] = provider
+        for provider in used.values():
+            target = APIS.get(provider.api)
+            if target is None:
+                continue
+            try:
+                await asyncio.to_thread(importlib.import_module, target.partition(":")[0])
+                self._client(provider)
+            except Exception as exc:  # the first run reports it properly
+                self.log.debug("warming provider %s failed: %s", provider.id, exc)
 
     def _load_config(self, config: Config) -> None:
         self.config = config
@@ -237,7 +267,7 @@ class AgentRuntime:
             if origin:
                 fields["origin"] = origin
             entry = await store.ensure(key, **fields)
-            await store.append(entry, ctxmod.user_entry(text, run.id))
+            store.write(entry, ctxmod.user_entry(text, run.id))
         except BaseException as exc:
             with contextlib.suppress(ValueError):
                 lane.queue.remove(run)
@@ -247,9 +277,15 @@ class AgentRuntime:
             if isinstance(exc, OSError):
                 raise AgentRunError(f"cannot record the message: {exc}") from exc
             raise
+        # The run may start while the fsync runs; the caller's ack waits for it.
         run.ready.set_result(True)
         if lane.worker is None or lane.worker.done():
             lane.worker = asyncio.create_task(self._drain(key, lane), name=f"lane {key}")
+        try:
+            await store.sync(entry)
+        except OSError as exc:
+            await self.abort(key, run.id, reason="transcript write failed")
+            raise AgentRunError(f"cannot record the message: {exc}") from exc
         return run
 
     async def respond(self, agent_id: str, session_key: str, text: str, *,

@@ -36,6 +36,7 @@ from moltbot.sessions.transcript import Transcript, TranscriptRead, ordered_mess
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "sessions.json"
+CACHE_MAX_BYTES = 8 * 1024 * 1024
 
 
 def now_ms() -> int:
@@ -93,10 +94,10 @@ class SessionStore:
         self.index_path = directory / INDEX_NAME
         self.cwd = cwd
         self._lock = asyncio.Lock()
-        self._session_locks: dict[str, asyncio.Lock] = {}
         self._entries: dict[str, SessionEntry] = {}
         self._stamp: tuple[int, int, int] | None = None
         self._transcripts: dict[str, Transcript] = {}
+        self._reads: dict[str, TranscriptRead] = {}
 
     # ---- index -------------------------------------------------------------
 
@@ -200,6 +201,7 @@ class SessionStore:
                 path.rename(target)
                 archived.append(str(target))
             self._transcripts.pop(removed[0].session_id, None)
+            self._reads.pop(removed[0].session_id, None)
         return True, archived
 
     # ---- transcripts -------------------------------------------------------
@@ -215,20 +217,43 @@ class SessionStore:
             found = self._transcripts[entry.session_id] = Transcript(self.transcript_path(entry))
         return found
 
-    def session_lock(self, session_id: str) -> asyncio.Lock:
-        lock = self._session_locks.get(session_id)
-        if lock is None:
-            lock = self._session_locks[session_id] = asyncio.Lock()
-        return lock
-
     async def append(self, entry: SessionEntry, item: dict[str, Any]) -> dict[str, Any]:
         """Append one transcript entry durably (fsync'd when this returns)."""
+        written = self.write(entry, item)
+        await self.sync(entry)
+        return written
+
+    def write(self, entry: SessionEntry, item: dict[str, Any]) -> dict[str, Any]:
+        """Append one entry now, not yet durable: follow with :meth:`sync` before
+        acknowledging it. (Lets a caller start work while the fsync runs.)"""
         transcript = self._transcript(entry)
-        async with self.session_lock(entry.session_id):
-            return await asyncio.to_thread(transcript.append, item)
+        full, before, after = transcript.write(item)
+        cached = self._reads.get(entry.session_id)
+        if cached is not None and cached.size == before:
+            cached.entries.append(full)
+            cached.size = after
+        return full
+
+    async def sync(self, entry: SessionEntry) -> None:
+        await asyncio.to_thread(self._transcript(entry).sync)
 
     async def read(self, entry: SessionEntry) -> TranscriptRead:
-        return await asyncio.to_thread(self._transcript(entry).read)
+        """The transcript (cached in memory while the file only grows through this store)."""
+        path = self.transcript_path(entry)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            self._reads.pop(entry.session_id, None)
+            return TranscriptRead(None, [])
+        cached = self._reads.get(entry.session_id)
+        if cached is None or cached.size != size:
+            cached = await asyncio.to_thread(self._transcript(entry).read)
+            if cached.size <= CACHE_MAX_BYTES:
+                self._reads[entry.session_id] = cached
+            else:
+                self._reads.pop(entry.session_id, None)
+        return TranscriptRead(cached.header, list(cached.entries), list(cached.warnings),
+                              cached.size)
 
     async def messages(self, entry: SessionEntry) -> list[dict[str, Any]]:
         """Message entries in conversation order (see :func:`ordered_messages`)."""

@@ -42,6 +42,8 @@ class TranscriptRead:
     header: dict[str, Any] | None
     entries: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
+    size: int = 0
+    """Bytes read (the file's size at the time)."""
 
 
 class Transcript:
@@ -72,6 +74,15 @@ class Transcript:
 
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Append one entry (``id``/``parentId``/``timestamp`` filled in), fsync'd."""
+        full, _, _ = self.write(entry)
+        self.sync()
+        return full
+
+    def write(self, entry: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
+        """Append one entry without fsync: ``(entry, size before, size after)``.
+
+        Not durable until :meth:`sync` returns; a small write, fine on the event loop.
+        """
         if not self._last_id_known:
             self._last_id = _tail_id(self.path)
             self._last_id_known = True
@@ -85,11 +96,18 @@ class Transcript:
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 data = b"\n" + data  # terminate a torn line left by a crash
             os.write(fd, data)
-            os.fsync(fd)
         finally:
             os.close(fd)
         self._last_id = full["id"]
-        return full
+        return full, size, size + len(data)
+
+    def sync(self) -> None:
+        """fsync the file: every entry written before this call is durable after it."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def read(self) -> TranscriptRead:
         """All entries; unparseable lines are skipped with a warning, never raised."""
@@ -97,7 +115,9 @@ class Transcript:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return TranscriptRead(None, [])
-        return parse(raw, str(self.path))
+        read = parse(raw, str(self.path))
+        read.size = len(raw)
+        return read
 
 
 def parse(raw: bytes, source: str) -> TranscriptRead:

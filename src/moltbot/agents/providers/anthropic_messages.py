@@ -54,8 +54,6 @@ class AnthropicProvider:
         if request.tools:
             body["tools"] = [{"name": t.name, "description": t.description,
                               "input_schema": dict(t.parameters)} for t in request.tools]
-        client = self._client.with_options(max_retries=request.max_retries,
-                                           timeout=request.timeout)
         text: list[str] = []
         blocks: dict[int, dict[str, str]] = {}
         usage_in = usage_out = cache_read = cache_write = 0
@@ -63,35 +61,49 @@ class AnthropicProvider:
         stopped = False
         received = False
         try:
-            stream = await client.messages.create(**body)
+            # Events as plain JSON objects: no per-event model construction.
+            from anthropic import AsyncStream
+            from anthropic.types import Message
+
+            stream = await self._client.post(
+                "/v1/messages", body=body, cast_to=Message, stream=True,
+                stream_cls=AsyncStream[dict[str, Any]],
+                options={"timeout": request.timeout, "max_retries": request.max_retries})
             async with stream:
                 async for event in stream:
                     received = True
-                    kind = event.type
+                    kind = event.get("type")
                     if kind == "message_start":
-                        u = event.message.usage
-                        usage_in = u.input_tokens or 0
-                        usage_out = u.output_tokens or 0
-                        cache_read = getattr(u, "cache_read_input_tokens", 0) or 0
-                        cache_write = getattr(u, "cache_creation_input_tokens", 0) or 0
+                        u = (event.get("message") or {}).get("usage") or {}
+                        usage_in = u.get("input_tokens") or 0
+                        usage_out = u.get("output_tokens") or 0
+                        cache_read = u.get("cache_read_input_tokens") or 0
+                        cache_write = u.get("cache_creation_input_tokens") or 0
                     elif kind == "content_block_start":
-                        block = event.content_block
-                        if block.type == "tool_use":
-                            blocks[event.index] = {"id": block.id, "name": block.name, "args": ""}
-                            yield ToolCallStarted(block.id, block.name)
+                        block = event.get("content_block") or {}
+                        if block.get("type") == "tool_use":
+                            blocks[int(event.get("index", 0))] = {
+                                "id": block.get("id", ""), "name": block.get("name", ""),
+                                "args": ""}
+                            yield ToolCallStarted(block.get("id", ""), block.get("name", ""))
                     elif kind == "content_block_delta":
-                        delta = event.delta
-                        if delta.type == "text_delta" and delta.text:
-                            text.append(delta.text)
-                            yield TextDelta(delta.text)
-                        elif delta.type == "input_json_delta" and event.index in blocks:
-                            blocks[event.index]["args"] += delta.partial_json
+                        delta = event.get("delta") or {}
+                        index = int(event.get("index", 0))
+                        if delta.get("type") == "text_delta" and delta.get("text"):
+                            text.append(delta["text"])
+                            yield TextDelta(delta["text"])
+                        elif delta.get("type") == "input_json_delta" and index in blocks:
+                            blocks[index]["args"] += delta.get("partial_json", "")
                     elif kind == "message_delta":
-                        stop_reason = event.delta.stop_reason or stop_reason
-                        if event.usage is not None and event.usage.output_tokens is not None:
-                            usage_out = event.usage.output_tokens
+                        stop_reason = (event.get("delta") or {}).get("stop_reason") or stop_reason
+                        out = (event.get("usage") or {}).get("output_tokens")
+                        if out is not None:
+                            usage_out = out
                     elif kind == "message_stop":
                         stopped = True
+                    elif kind == "error":
+                        error = event.get("error") or {}
+                        raise ProviderError("server", str(error.get("message") or error))
         except ProviderError:
             raise
         except anthropic.APIStatusError as exc:

@@ -36,9 +36,20 @@ class OpenAIChatProvider:
         # Local servers (Ollama, vLLM) take any key; the SDK insists on one.
         self._client = AsyncOpenAI(api_key=api_key or "not-needed", base_url=base_url,
                                    default_headers=dict(headers or {}), max_retries=0)
+        self._types = _Types()
 
     async def close(self) -> None:
         await self._client.close()
+
+    @staticmethod
+    def _options(request: ModelRequest) -> Any:
+        from openai._types import RequestOptions
+
+        options: dict[str, Any] = {"timeout": request.timeout,
+                                   "max_retries": request.max_retries}
+        if "security" in RequestOptions.__annotations__:
+            options["security"] = {"bearer_auth": True}
+        return options
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         import openai
@@ -55,38 +66,45 @@ class OpenAIChatProvider:
                 for t in request.tools]
         if request.max_tokens:
             body["max_tokens"] = request.max_tokens
-        client = self._client.with_options(max_retries=request.max_retries,
-                                           timeout=request.timeout)
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         finish: str | None = None
         usage = Usage()
         received = False
         try:
-            stream = await client.chat.completions.create(**body)
+            # The low-level post skips the SDK's per-request transformation of typed
+            # params and its per-chunk model construction (together tens of ms per
+            # turn); chunks arrive as the plain JSON objects of the wire format.
+            stream = await self._client.post(
+                "/chat/completions", body=body, cast_to=self._types.ChatCompletion,
+                stream=True, stream_cls=self._types.AsyncStream[dict[str, Any]],
+                options=self._options(request))
             async with stream:
                 async for chunk in stream:
                     received = True
-                    if chunk.usage is not None:
-                        usage = Usage(input=chunk.usage.prompt_tokens or 0,
-                                      output=chunk.usage.completion_tokens or 0)
-                    for choice in chunk.choices or ():
-                        delta = choice.delta
-                        if delta is not None and delta.content:
-                            text.append(delta.content)
-                            yield TextDelta(delta.content)
-                        for tc in (delta.tool_calls if delta is not None else None) or ():
-                            acc = calls.setdefault(tc.index, {"id": "", "name": "", "args": ""})
-                            if tc.id:
-                                acc["id"] = tc.id
-                            if tc.function is not None:
-                                if tc.function.name:
-                                    acc["name"] += tc.function.name
-                                    yield ToolCallStarted(acc["id"], acc["name"])
-                                if tc.function.arguments:
-                                    acc["args"] += tc.function.arguments
-                        if choice.finish_reason:
-                            finish = choice.finish_reason
+                    if chunk.get("usage"):
+                        u = chunk["usage"]
+                        usage = Usage(input=u.get("prompt_tokens") or 0,
+                                      output=u.get("completion_tokens") or 0)
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        content = delta.get("content")
+                        if content:
+                            text.append(content)
+                            yield TextDelta(content)
+                        for tc in delta.get("tool_calls") or ():
+                            acc = calls.setdefault(int(tc.get("index", 0)),
+                                                   {"id": "", "name": "", "args": ""})
+                            if tc.get("id"):
+                                acc["id"] = tc["id"]
+                            function = tc.get("function") or {}
+                            if function.get("name"):
+                                acc["name"] += function["name"]
+                                yield ToolCallStarted(acc["id"], acc["name"])
+                            if function.get("arguments"):
+                                acc["args"] += function["arguments"]
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
         except ProviderError:
             raise
         except openai.APIStatusError as exc:
@@ -115,6 +133,17 @@ class OpenAIChatProvider:
             tool_calls.append(ToolCall(acc["id"] or f"call_{index}", acc["name"], arguments, error))
         yield Finished(AssistantMessage("".join(text), tuple(tool_calls)), usage,
                        "toolUse" if tool_calls else _FINISH.get(finish, finish))
+
+
+class _Types:
+    """The SDK's stream and response types, imported with the SDK."""
+
+    def __init__(self) -> None:
+        from openai import AsyncStream
+        from openai.types.chat import ChatCompletion
+
+        self.AsyncStream = AsyncStream
+        self.ChatCompletion = ChatCompletion
 
 
 def to_openai_messages(request: ModelRequest) -> list[dict[str, Any]]:

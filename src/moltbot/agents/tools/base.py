@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from moltbot.instance.resolve import Instance
 
 ToolResult = str | dict[str, Any]
+_SCHEMAS: dict[type[BaseModel], dict[str, Any]] = {}
 
 
 class ToolError(MoltbotError):
@@ -90,8 +91,11 @@ class Tool:
         return True
 
     def parameters_schema(self) -> dict[str, Any]:
-        """The JSON schema of ``Params`` as sent to the model (titles stripped)."""
-        return _strip_titles(self.Params.model_json_schema())
+        """The JSON schema of ``Params`` as sent to the model (titles stripped; cached)."""
+        cached = _SCHEMAS.get(self.Params)
+        if cached is None:
+            cached = _SCHEMAS[self.Params] = _strip_titles(self.Params.model_json_schema())
+        return cached
 
     def parse(self, arguments: Mapping[str, Any]) -> BaseModel:
         """Validate the model's arguments; raises :class:`ToolError` on bad input."""

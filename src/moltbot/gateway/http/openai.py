@@ -68,6 +68,11 @@ async def chat_completions(request: web.Request, gateway: GatewayRuntime) -> web
     except ValueError as exc:
         return _error(400, f"invalid JSON body: {exc}", "invalid_request_error")
     agents: AgentRuntime | None = gateway.subsystem("agents")
+    starting = gateway.subsystems.get("agents")
+    if agents is None and isinstance(getattr(starting, "ready", None), asyncio.Event):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(starting.ready.wait(), 15)  # type: ignore[union-attr]
+        agents = gateway.subsystem("agents")
     if agents is None:
         return _error(503, "the agent runtime is unavailable", "api_error")
     model = str(body.get("model") or "moltbot")

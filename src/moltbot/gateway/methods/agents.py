@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -16,9 +17,19 @@ if TYPE_CHECKING:
     from moltbot.agents.runtime import AgentRuntime
 
 
-def agents_of(call: MethodCall) -> AgentRuntime:
-    """The running agent runtime, or an UNAVAILABLE error frame."""
+STARTUP_WAIT_S = 15.0
+
+
+async def agents_of(call: MethodCall) -> AgentRuntime:
+    """The running agent runtime (waiting briefly while it starts), or UNAVAILABLE."""
     runtime = call.runtime.subsystem("agents")
+    if runtime is None:
+        starting = call.runtime.subsystems.get("agents")
+        ready = getattr(starting, "ready", None)
+        if isinstance(ready, asyncio.Event) and "agents" not in call.runtime.subsystem_errors:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.wait(), STARTUP_WAIT_S)
+            runtime = call.runtime.subsystem("agents")
     if runtime is None:
         reason = call.runtime.subsystem_errors.get("agents", "not running")
         raise MethodError(protocol.UNAVAILABLE, f"the agent runtime is unavailable ({reason})")
@@ -71,7 +82,7 @@ class AgentParams(Params):
 @method("agent", params=AgentParams, scope="write")
 async def agent(call: MethodCall, params: AgentParams) -> dict[str, Any]:
     """Two responses on one id: ``accepted`` at once, then the final result."""
-    runtime = agents_of(call)
+    runtime = await agents_of(call)
     key = params.idempotencyKey
     run = runtime.get_run(key)
     if run is None:
@@ -122,7 +133,7 @@ class AgentWaitParams(Params):
 
 @method("agent.wait", params=AgentWaitParams, scope="write")
 async def agent_wait(call: MethodCall, params: AgentWaitParams) -> dict[str, Any]:
-    runtime = agents_of(call)
+    runtime = await agents_of(call)
     try:
         run = await runtime.wait(params.runId, params.timeoutMs / 1000)
     except NotFoundError as exc:
@@ -139,12 +150,12 @@ class AgentIdentityParams(Params):
 
 @method("agents.list", scope="read")
 async def agents_list(call: MethodCall, params: NoParams) -> dict[str, Any]:
-    return agents_of(call).agents_list()
+    return (await agents_of(call)).agents_list()
 
 
 @method("agent.identity.get", params=AgentIdentityParams, scope="read")
 async def agent_identity(call: MethodCall, params: AgentIdentityParams) -> dict[str, Any]:
-    runtime = agents_of(call)
+    runtime = await agents_of(call)
     try:
         agent_id, _ = runtime.session_key(params.sessionKey, params.agentId)
     except MoltbotError as exc:
@@ -161,4 +172,4 @@ async def agent_identity(call: MethodCall, params: AgentIdentityParams) -> dict[
 
 @method("models.list", scope="read")
 async def models_list(call: MethodCall, params: NoParams) -> dict[str, Any]:
-    return agents_of(call).models_list()
+    return (await agents_of(call)).models_list()

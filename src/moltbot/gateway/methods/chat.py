@@ -29,7 +29,7 @@ class ChatSendParams(Params):
 async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     """Ack ``{runId, status: "started"}`` once the message is on disk; the reply
     streams as ``chat``/``agent`` events. Same idempotencyKey → the same run."""
-    runtime = agents_of(call)
+    runtime = await agents_of(call)
     dedupe = call.runtime.dedupe
     key = params.idempotencyKey
     cached = dedupe.get("chat", key)
@@ -90,7 +90,8 @@ class ChatHistoryParams(Params):
 @method("chat.history", params=ChatHistoryParams, scope="read")
 async def chat_history(call: MethodCall, params: ChatHistoryParams) -> dict[str, Any]:
     try:
-        return await agents_of(call).history(params.sessionKey, params.limit)
+        runtime = await agents_of(call)
+        return await runtime.history(params.sessionKey, params.limit)
     except MoltbotError as exc:
         raise invalid(exc) from None
 
@@ -102,7 +103,7 @@ class ChatAbortParams(Params):
 
 @method("chat.abort", params=ChatAbortParams, scope="write")
 async def chat_abort(call: MethodCall, params: ChatAbortParams) -> dict[str, Any]:
-    runtime = agents_of(call)
+    runtime = await agents_of(call)
     try:
         _, key = runtime.session_key(params.sessionKey)
         run_ids = await runtime.abort(key, params.runId, reason="chat.abort")
@@ -120,6 +121,7 @@ class ChatInjectParams(Params):
 @method("chat.inject", params=ChatInjectParams, scope="admin", advertise=False)
 async def chat_inject(call: MethodCall, params: ChatInjectParams) -> dict[str, Any]:
     try:
-        return await agents_of(call).inject(params.sessionKey, params.message, params.label)
+        runtime = await agents_of(call)
+        return await runtime.inject(params.sessionKey, params.message, params.label)
     except MoltbotError as exc:
         raise invalid(exc) from None

@@ -31,7 +31,7 @@ class SessionsListParams(Params):
 
 @method("sessions.list", params=SessionsListParams, scope="read")
 async def sessions_list(call: MethodCall, params: SessionsListParams) -> dict[str, Any]:
-    runtime = agents_of(call)
+    runtime = await agents_of(call)
     try:
         rows = await runtime.list_sessions(
             params.agentId, limit=params.limit, active_minutes=params.activeMinutes,
@@ -59,7 +59,7 @@ class SessionsPreviewParams(Params):
 
 @method("sessions.preview", params=SessionsPreviewParams, scope="read")
 async def sessions_preview(call: MethodCall, params: SessionsPreviewParams) -> dict[str, Any]:
-    runtime = agents_of(call)
+    runtime = await agents_of(call)
     previews = []
     for raw in params.keys:
         try:
@@ -114,7 +114,7 @@ _PATCH_FIELDS = {"label": "label", "thinkingLevel": "thinking_level",
 @method("sessions.patch", params=SessionsPatchParams, scope="admin")
 async def sessions_patch(call: MethodCall, params: SessionsPatchParams) -> dict[str, Any]:
     """Set fields of a session (``null`` clears one); creates the session if needed."""
-    runtime = agents_of(call)
+    runtime = await agents_of(call)
     try:
         agent_id, key = runtime.session_key(params.key)
         if params.model:
@@ -139,7 +139,7 @@ class SessionKeyParams(Params):
 @method("sessions.reset", params=SessionKeyParams, scope="admin")
 async def sessions_reset(call: MethodCall, params: SessionKeyParams) -> dict[str, Any]:
     """A fresh transcript for the session (runs in it are aborted first)."""
-    runtime = agents_of(call)
+    runtime = await agents_of(call)
     try:
         agent_id, key = runtime.session_key(params.key)
         await runtime.abort(key, reason="reset")
@@ -157,7 +157,7 @@ class SessionsDeleteParams(Params):
 @method("sessions.delete", params=SessionsDeleteParams, scope="admin")
 async def sessions_delete(call: MethodCall, params: SessionsDeleteParams) -> dict[str, Any]:
     """Remove a session; its transcript is archived (renamed), never erased."""
-    runtime = agents_of(call)
+    runtime = await agents_of(call)
     try:
         agent_id, key = runtime.session_key(params.key)
         if key == main_key(agent_id):
