@@ -147,3 +147,11 @@ def test_anthropic_alternation():
     out = to_anthropic_messages(request)
     assert [m["role"] for m in out] == ["user", "assistant"]
     assert len(out[0]["content"]) == 2
+
+
+async def test_error_messages_never_carry_keys(fake):
+    server, provider = fake
+    server.push(Fail(500, "Incorrect API key provided: sk-test-0123456789abcdef. Check it."))
+    with pytest.raises(ProviderError) as info:
+        await collect(provider, req(UserMessage("x")))
+    assert "sk-test-0123" not in info.value.message and "***" in info.value.message

@@ -58,6 +58,7 @@ from moltbot.agents.providers import (
     ToolSpec,
     build,
 )
+from moltbot.agents.providers.base import scrub
 from moltbot.agents.roster import AgentSpec, agent_specs, default_agent_id
 from moltbot.agents.run import Run, RunState, Watcher, now_ms
 from moltbot.agents.tools import TOOLS, Tool, ToolContext, ToolError
@@ -519,6 +520,7 @@ class AgentRuntime:
                 if finished is None:
                     raise ProviderError("malformed", "the stream ended without a result")
             except ProviderError as exc:
+                exc.message = scrub(exc.message, provider.api_key)
                 failures.append(f"{ref}: {exc.describe()}")
                 if exc.failover:
                     wait = self.cooldowns.fail(str(ref), exc.kind, exc.retry_after)

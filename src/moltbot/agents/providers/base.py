@@ -8,6 +8,7 @@ A provider turns a :class:`ModelRequest` into an async stream of
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -115,11 +116,26 @@ FAILOVER_KINDS = frozenset({"rate_limit", "server", "timeout", "connection", "ma
                             "auth", "billing", "not_found"})
 
 
+_KEY_LIKE = re.compile(r"\b((?:sk|ak|pk|rk|xox[abpr])[-_][A-Za-z0-9_\-*.]{6,}|"
+                       r"[A-Za-z0-9_\-]{32,})")
+
+
+def scrub(text: str, secret: str | None = None) -> str:
+    """``text`` without ``secret`` or anything shaped like an API key (for logs and replies)."""
+    if secret:
+        text = text.replace(secret, "***")
+    return _KEY_LIKE.sub("***", text)
+
+
 class ProviderError(MoltbotError):
-    """A model call failed. ``failover`` says whether the next model should be tried."""
+    """A model call failed. ``failover`` says whether the next model should be tried.
+
+    The message never contains an API key (servers sometimes echo a masked one).
+    """
 
     def __init__(self, kind: ErrorKind, message: str, *, status: int | None = None,
                  retry_after: float | None = None) -> None:
+        message = scrub(message)
         super().__init__(message)
         self.kind = kind
         self.status = status
