@@ -139,4 +139,6 @@ def cli(ctx: click.Context, profile: str | None, dev: bool, no_color: bool) -> N
 
 
 def main() -> None:
+    # pydantic scans every installed distribution for plugins on import (~20 ms); we use none.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     cli.main(prog_name="moltbot")
