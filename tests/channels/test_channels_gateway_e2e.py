@@ -77,7 +77,7 @@ async def test_telegram_through_the_gateway(home: Path, llm: FakeOpenAI,
     await bot.wait_polling(20)
 
     await bot.push_dm(4242, "hello?")
-    [pairing] = await bot.wait_sent(1)
+    [pairing] = await bot.wait_sent(1, timeout=30)
     code = pairing.text.split("Pairing code: ")[1].split()[0]
     assert f"moltbot --profile main pairing approve telegram {code}" in pairing.text
     listed = await cli(run_moltbot, "--profile", "main", "pairing", "list", "--json")
@@ -87,7 +87,7 @@ async def test_telegram_through_the_gateway(home: Path, llm: FakeOpenAI,
 
     llm.push(Reply("Hi **Ann**, all good."))
     await bot.push_dm(4242, "status report")
-    sent = await bot.wait_sent(2)
+    sent = await bot.wait_sent(2, timeout=30)
     assert sent[1].params["text"] == "Hi <b>Ann</b>, all good."
 
     status = await cli(run_moltbot, "--profile", "main", "channels", "status", "--json")
@@ -100,7 +100,7 @@ async def test_telegram_through_the_gateway(home: Path, llm: FakeOpenAI,
                         "telegram", "--target", "4242", "-m", "from the CLI", "--json")
     assert via_cli.returncode == 0, via_cli.stderr
     assert json.loads(via_cli.stdout)["via"] == "gateway"
-    await bot.wait_sent(3)
+    await bot.wait_sent(3, timeout=30)
 
     async with ws_client(gw.url, gw.token) as client:
         key = str(uuid.uuid4())
@@ -136,8 +136,8 @@ async def test_two_gateways_same_channel_type_never_cross(home: Path, llm: FakeO
     await rescue_bot.wait_polling(20)
     await main_bot.push_dm(4242, "for main")
     await rescue_bot.push_dm(4242, "for rescue")
-    [main_reply] = await main_bot.wait_sent(1)
-    [rescue_reply] = await rescue_bot.wait_sent(1)
+    [main_reply] = await main_bot.wait_sent(1, timeout=30)
+    [rescue_reply] = await rescue_bot.wait_sent(1, timeout=30)
     assert main_reply.text == "echo: for main"
     assert rescue_reply.text == "echo: for rescue"
     await asyncio.sleep(0.5)
@@ -161,7 +161,7 @@ async def test_slack_http_events_on_the_gateway_port(home: Path, llm: FakeOpenAI
 
     async def running() -> None:
         async with ws_client(gw.url, gw.token) as client:
-            for _ in range(100):
+            for _ in range(300):
                 status = await client.call("channels.status")
                 accounts = status["channelAccounts"].get("slack") or [{}]
                 if accounts[0].get("state") == "running":
@@ -179,7 +179,7 @@ async def test_slack_http_events_on_the_gateway_port(home: Path, llm: FakeOpenAI
     event = ws.event(channel="C0OPS", user="U0ANN", channel_type="channel",
                      text=f"<@{ws.bot_user_id}> can you check?")
     assert (await ws.post_event(url, event, "sign-me"))[0] == 200
-    [reply] = await ws.wait_posted(1)
+    [reply] = await ws.wait_posted(1, timeout=30)
     assert reply["channel"] == "C0OPS" and reply["text"] == "Sure — _on it_."
 
 
@@ -197,7 +197,7 @@ async def test_channels_add_on_a_running_gateway(home: Path, llm: FakeOpenAI,
     assert "(@later_bot)" in added.stdout
     await bot.wait_polling(20)
     await bot.push_dm(31337, "anyone home?", first_name="Stranger", username=None)
-    [pairing] = await bot.wait_sent(1)
+    [pairing] = await bot.wait_sent(1, timeout=30)
     code = pairing.text.split("Pairing code: ")[1].split()[0]
     assert llm.requests == []  # strangers never reach the agent
 
@@ -209,10 +209,10 @@ async def test_channels_add_on_a_running_gateway(home: Path, llm: FakeOpenAI,
     approved = await cli(run_moltbot, "--profile", "main", "pairing", "approve", "telegram", code,
                          "--notify")
     assert approved.returncode == 0, approved.stderr
-    [_, notice] = await bot.wait_sent(2)  # the approval notice, through the gateway
+    [_, notice] = await bot.wait_sent(2, timeout=30)  # the approval notice, through the gateway
     assert "access approved" in notice.text
     await bot.push_dm(31337, "now?", first_name="Stranger", username=None)
-    sent = await bot.wait_sent(3)
+    sent = await bot.wait_sent(3, timeout=30)
     assert sent[2].text == "echo: now?"
     async with ws_client(gw.url, gw.token) as client:
         status = await client.call("channels.status")
