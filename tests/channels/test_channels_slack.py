@@ -57,6 +57,7 @@ async def test_socket_mode_pairing_then_dm_reaches_agent(fake_slack: FakeSlack,
 
 async def test_channel_mentions_and_threads(fake_slack: FakeSlack, start_manager: Any) -> None:
     ws = fake_slack.workspace()
+    ws.users["U0ANN"] = "ann"
     agent = EchoDispatcher()
     await start_manager(slack_config(fake_slack, ws, allowFrom=["U0ANN"]), dispatcher=agent)
     await ws.wait_connected()
@@ -77,7 +78,7 @@ async def test_channel_mentions_and_threads(fake_slack: FakeSlack, start_manager
     assert len(ws.posted) == 1 and len(agent.calls) == 1
     assert reply["channel"] == "C0GEN" and reply.get("thread_ts") is None
     assert agent.calls[0]["session_key"] == "agent:main:slack:channel:c0gen"
-    assert agent.calls[0]["text"].endswith("U0ANN: status?")
+    assert agent.calls[0]["text"].endswith("Ann (U0ANN): status?")
     assert "no mention here" in agent.calls[0]["text"]  # pending channel history
 
     threaded = ws.event(channel="C0GEN", user="U0ANN", text=f"<@{ws.bot_user_id}> more",

@@ -48,6 +48,8 @@ class Workspace:
     acks: list[str] = field(default_factory=list)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     connections_opened: int = 0
+    users: dict[str, str] = field(default_factory=dict)
+    """user id -> handle, for users.info (default: the id's last three letters)."""
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def next_ts(self) -> str:
@@ -237,6 +239,19 @@ class FakeSlack:
         return {"ok": True, "channel": channel, "ts": ts,
                 "message": {"type": "message", "text": text, "user": ws.bot_user_id, "ts": ts,
                             "bot_id": ws.bot_id}}
+
+    def m_users_info(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
+        ws = self._by_bot(token)
+        if ws is None:
+            return {"ok": False, "error": "invalid_auth"}
+        user_id = str(params.get("user") or "")
+        if not user_id.startswith(("U", "W")):
+            return {"ok": False, "error": "user_not_found"}
+        name = ws.users.get(user_id, user_id[-3:].lower())
+        return {"ok": True, "user": {"id": user_id, "team_id": ws.team_id, "name": name,
+                                     "real_name": name.title(), "is_bot": False,
+                                     "profile": {"real_name": name.title(),
+                                                 "display_name": name}}}
 
     def m_conversations_open(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
         ws = self._by_bot(token)

@@ -17,6 +17,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -32,7 +33,7 @@ from moltbot.channels.errors import (
 from moltbot.channels.markdown import to_slack_mrkdwn
 from moltbot.channels.slack.config import SlackAccountConfig
 from moltbot.channels.slack.normalize import normalize_event
-from moltbot.channels.types import InboundMessage, OutboundMessage, SendResult
+from moltbot.channels.types import InboundMessage, OutboundMessage, Sender, SendResult
 
 T = TypeVar("T")
 
@@ -62,6 +63,7 @@ class SlackChannel(Channel):
         self.bot_id: str | None = None
         self._seen = TtlCache(ttl=600, size=2000)
         self._dm_channels: dict[str, str] = {}
+        self._users: dict[str, tuple[float, Sender]] = {}
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -136,7 +138,7 @@ class SlackChannel(Channel):
                 if time.monotonic() - down_since > DISCONNECTED_GRACE_S:
                     raise ChannelNotReady("slack socket mode: disconnected for "
                                           f"{DISCONNECTED_GRACE_S:.0f}s")
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(1.0)
 
     async def _on_socket_request(self, client: Any, request: Any) -> None:
         from slack_sdk.socket_mode.response import SocketModeResponse
@@ -168,7 +170,27 @@ class SlackChannel(Channel):
         key = f"{message.chat_id}:{message.message_id}"
         if self._seen.seen(key):
             return
+        if message.sender.name is None and not message.sender.is_bot:
+            message = replace(message, sender=await self._user(message.sender))
         await self.context.on_inbound(message)
+
+    async def _user(self, sender: Sender) -> Sender:
+        """The sender with name and handle from ``users.info`` (cached for an hour)."""
+        cached = self._users.get(sender.id)
+        if cached and time.monotonic() - cached[0] < 3600:
+            return cached[1]
+        try:
+            info = await self._web().users_info(user=sender.id)
+        except Exception as exc:  # a name is nice to have, never required
+            self.log.debug("users.info %s failed: %s", sender.id, exc)
+            return sender
+        user = info.get("user") or {}
+        profile = user.get("profile") or {}
+        found = Sender(id=sender.id, name=profile.get("real_name") or user.get("real_name")
+                       or profile.get("display_name") or None,
+                       username=user.get("name"), is_bot=bool(user.get("is_bot")))
+        self._users[sender.id] = (time.monotonic(), found)
+        return found
 
     # -- outbound -------------------------------------------------------------
 
