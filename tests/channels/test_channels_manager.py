@@ -97,3 +97,18 @@ def test_public_surface_is_pinned_and_light() -> None:
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_webhook_routes_install_once() -> None:
+    from aiohttp import web
+
+    from moltbot.channels.slack import webhook as slack_webhook
+    from moltbot.channels.telegram import webhook as telegram_webhook
+
+    app = web.Application()
+    slack_webhook.setup_routes(app, object())
+    telegram_webhook.setup_routes(app, object())
+    slack_webhook.setup_routes(app, object())
+    paths = sorted(r.resource.canonical for r in app.router.routes())  # type: ignore[union-attr]
+    assert paths == ["/slack/events", "/slack/events/{account}", "/telegram-webhook",
+                     "/telegram-webhook/{account}"]

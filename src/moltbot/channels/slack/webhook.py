@@ -26,12 +26,18 @@ from moltbot.channels.errors import ChannelError
 log = logging.getLogger(__name__)
 
 PATH = "/slack/events"
+_INSTALLED = web.AppKey("moltbot.channels.slack.webhook", bool)
 
 
 def setup_routes(app: web.Application, runtime: Any) -> None:
     """Add the Slack (and Telegram) webhook routes. ``runtime.subsystem("channels")``
-    must return the running ChannelManager, or None."""
+    must return the running ChannelManager, or None. Calling it twice is harmless."""
     from moltbot.channels.telegram import webhook as telegram_webhook
+
+    telegram_webhook.setup_routes(app, runtime)
+    if app.get(_INSTALLED):
+        return
+    app[_INSTALLED] = True
 
     async def handle(request: web.Request) -> web.Response:
         from slack_sdk.signature import SignatureVerifier
@@ -69,4 +75,3 @@ def setup_routes(app: web.Application, runtime: Any) -> None:
 
     app.router.add_post(PATH, handle)
     app.router.add_post(PATH + "/{account}", handle)
-    telegram_webhook.setup_routes(app, runtime)

@@ -22,11 +22,16 @@ log = logging.getLogger(__name__)
 
 PATH = "/telegram-webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_INSTALLED = web.AppKey("moltbot.channels.telegram.webhook", bool)
 
 
 def setup_routes(app: web.Application, runtime: Any) -> None:
     """Add the webhook routes. ``runtime.subsystem("channels")`` must return the
-    running :class:`~moltbot.channels.manager.ChannelManager` (or None)."""
+    running :class:`~moltbot.channels.manager.ChannelManager` (or None).
+    Calling it twice on one app is harmless."""
+    if app.get(_INSTALLED):
+        return
+    app[_INSTALLED] = True
 
     async def handle(request: web.Request) -> web.Response:
         account_id = request.match_info.get("account", DEFAULT_ACCOUNT_ID)
