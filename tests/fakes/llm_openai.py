@@ -20,14 +20,23 @@ class FakeOpenAI(Script):
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/__fake__/requests", self._stats)
         return app
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        """What the stand-in itself spent per request (for benchmarks)."""
+        return web.json_response([{"model": r["body"].get("model"),
+                                   "firstTokenMs": r.get("firstTokenMs")}
+                                  for r in self.requests])
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": []})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
+        arrived = asyncio.get_running_loop().time()
         body = await request.json()
-        self.requests.append({"body": body, "headers": dict(request.headers)})
+        self.requests.append({"body": body, "headers": dict(request.headers),
+                              "arrived": arrived})
         if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided", "invalid_request_error")
         step = self.next_step(body)
@@ -78,10 +87,14 @@ class FakeOpenAI(Script):
         await asyncio.sleep(step.first_delay)
         await response.write(chunk({"role": "assistant", "content": ""}))
         pieces = chunks(step.text, step.chunk_chars)
+        record = self.requests[-1]
         for index, piece in enumerate(pieces):
             if index and step.chunk_delay:
                 await asyncio.sleep(step.chunk_delay)
             await response.write(chunk({"content": piece}))
+            if index == 0 and "arrived" in record:
+                record["firstTokenMs"] = (asyncio.get_running_loop().time()
+                                          - record["arrived"]) * 1000
             if step.cut and index >= len(pieces) // 2:
                 return await _cut(request, response, step.cut)
         if step.cut:

@@ -62,6 +62,8 @@ class Run:
     chat_seq: int = 0
     # delta throttling and bookkeeping
     last_chat_at: float = 0.0
+    marks: dict[str, float] = field(default_factory=dict)
+    """perf_counter() at: accepted, started, requested (first model request), first (delta)."""
     flush_handle: asyncio.TimerHandle | None = None
     new_segment: bool = False
     pending_calls: dict[str, str] = field(default_factory=dict)
@@ -71,6 +73,17 @@ class Run:
     def usage(self) -> dict[str, int]:
         return {"input": self.input_tokens, "output": self.output_tokens,
                 "totalTokens": self.input_tokens + self.output_tokens}
+
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, time.perf_counter())
+
+    def timings(self) -> dict[str, float]:
+        """Milliseconds from acceptance to each mark (``startedMs``, ``requestedMs``, ...)."""
+        base = self.marks.get("accepted")
+        if base is None:
+            return {}
+        return {f"{name}Ms": round((value - base) * 1000, 2) for name, value in
+                self.marks.items() if name != "accepted"}
 
     def summary(self) -> dict[str, Any]:
         """The ``agent.wait`` payload."""

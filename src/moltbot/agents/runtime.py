@@ -255,6 +255,7 @@ class AgentRuntime:
         run = Run(id=run_id or str(uuid.uuid4()), agent_id=agent, session_key=key, message=text,
                   timeout=timeout or float(self.config.agents.defaults.timeout_seconds),
                   channel=channel, origin=origin, extra_system=extra_system)
+        run.mark("accepted")
         loop = asyncio.get_running_loop()
         run.ready, run.done = loop.create_future(), loop.create_future()
         if watcher is not None:
@@ -395,6 +396,7 @@ class AgentRuntime:
             async with self._slots:
                 run.state = RunState.RUNNING
                 run.started_at = now_ms()
+                run.mark("started")
                 self._agent(run, "lifecycle", {"phase": "start", "startedAt": run.started_at})
                 async with asyncio.timeout(run.timeout):
                     await self._turn(run, store)
@@ -509,6 +511,7 @@ class AgentRuntime:
                 max_retries=0 if remaining else 2, timeout=provider.timeout)
             text_before = run.text
             tried_any = True
+            run.mark("requested")
             try:
                 client = self._client(provider)
                 finished: Finished | None = None
@@ -620,8 +623,11 @@ class AgentRuntime:
         if run.state in (RunState.OK,):
             self._chat(run, "final", message=self._chat_message(run), usage=run.usage(),
                        stopReason=run.stop_reason or "stop")
+            run.mark("ended")
             self._agent(run, "lifecycle", {"phase": "end", "status": "ok",
-                                           "endedAt": run.ended_at, "usage": run.usage()})
+                                           "endedAt": run.ended_at, "usage": run.usage(),
+                                           "timings": run.timings()})
+            self.log.debug("run %s timings %s", run.id, run.timings())
         elif run.state == RunState.ABORTED:
             self._chat(run, "aborted", message=self._chat_message(run), stopReason="aborted")
             self._agent(run, "lifecycle", {"phase": "end", "status": "aborted",
@@ -645,6 +651,7 @@ class AgentRuntime:
             run.new_segment = False
         run.text += delta
         run.partial += delta
+        run.mark("first")
         self._agent(run, "assistant", {"text": run.text, "delta": delta})
         self._chat_delta(run)
 

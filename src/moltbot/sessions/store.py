@@ -11,8 +11,11 @@ can share a store and a crash never leaves a half-written index. A corrupt
 index (edited by hand) is moved aside and rebuilt from the transcripts'
 headers, so no conversation is lost.
 
-Every method that touches the disk is a coroutine that runs the I/O in a worker
-thread; calls for one store are serialised in-process by an asyncio lock.
+Index updates are coroutines; the I/O runs in a worker thread and concurrent
+updates share one write (group commit). Transcript appends are written at once
+and fsync'd in a worker thread (:meth:`SessionStore.append`), or split into
+:meth:`SessionStore.write` + :meth:`SessionStore.sync` to overlap the fsync with
+other work.
 """
 
 from __future__ import annotations
@@ -93,7 +96,8 @@ class SessionStore:
         self.directory = directory
         self.index_path = directory / INDEX_NAME
         self.cwd = cwd
-        self._lock = asyncio.Lock()
+        self._pending: list[tuple[str, Mutation, asyncio.Future[SessionEntry | None]]] = []
+        self._writer: asyncio.Task[None] | None = None
         self._entries: dict[str, SessionEntry] = {}
         self._stamp: tuple[int, int, int] | None = None
         self._transcripts: dict[str, Transcript] = {}
@@ -114,9 +118,36 @@ class SessionStore:
 
         Returning None deletes the entry. The mutation runs under the index lock on
         freshly read data, so concurrent writers (other processes) are merged.
+        Updates that arrive while a write is in progress are applied together in
+        the next write (group commit); each returns once a write holding it is
+        on disk.
         """
-        async with self._lock:
-            return await asyncio.to_thread(self._update_sync, key, mutate)
+        future: asyncio.Future[SessionEntry | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((key, mutate, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending())
+        return await future
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                results = await asyncio.to_thread(self._update_sync, batch)
+            except BaseException as exc:  # the index could not be written: fail the batch
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, Exception)
+                                             else OSError("index write cancelled"))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
 
     async def ensure(self, key: str, **fields: Any) -> SessionEntry:
         """The entry for ``key``, created (with a transcript) if missing."""
@@ -310,19 +341,27 @@ class SessionStore:
         self._write_index(entries)
         return entries
 
-    def _update_sync(self, key: str, mutate: Mutation) -> SessionEntry | None:
+    def _update_sync(self, batch: list[tuple[str, Mutation, Any]]
+                     ) -> list[SessionEntry | None | Exception]:
+        results: list[SessionEntry | None | Exception] = []
         with self._index_lock():
             entries = self._read_index()
-            result = mutate(entries.get(key))
-            if result is None:
-                entries.pop(key, None)
-            else:
-                entries[key] = result
+            for key, mutate, _ in batch:
+                try:
+                    result = mutate(entries.get(key))
+                except Exception as exc:  # that caller gets the error; the rest is written
+                    results.append(exc)
+                    continue
+                if result is None:
+                    entries.pop(key, None)
+                else:
+                    entries[key] = result
+                results.append(result)
             self._write_index(entries)
             self._entries = entries
             st = self.index_path.stat()
             self._stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-            return result
+        return results
 
     @contextlib.contextmanager
     def _index_lock(self) -> Iterator[None]:
