@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 
 import pytest
@@ -60,7 +61,11 @@ async def test_agent_through_the_gateway(home, llm):
         assert code == 1 and "unknown agent" in err
     finally:
         gw.stop()
-    code, out, err = await moltbot(home, "agent", "-m", "anyone?")
+    with socket.socket() as probe:  # a port nobody listens on (the old one may be reused)
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    code, out, err = await moltbot(home, "agent", "-m", "anyone?",
+                                   "--url", f"ws://127.0.0.1:{closed}")
     assert code == 6 and "--local" in err
 
 
