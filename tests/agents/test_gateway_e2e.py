@@ -230,6 +230,12 @@ async def test_sessions_agents_models_methods(home, llm, gateways):
         assert {m["id"] for m in models["models"]} == {"m1", "m2"}
         injected = await client.call("chat.inject", {"sessionKey": "main", "message": "note"})
         assert injected["ok"]
+        before = (await client.call("chat.history", {"sessionKey": "main"}))["sessionId"]
+        fresh = await send(client, "/new")
+        assert fresh["reset"] and fresh["sessionId"] != before
+        history = await client.call("chat.history", {"sessionKey": "main"})
+        assert [m["content"][0]["text"] for m in history["messages"]] == [
+            "Started a new session."]
         with pytest.raises(MethodFailed, match="unknown agent"):
             await send(client, "x", "agent:ghost:main")
     async with ws_client(gw.url, gw.token, scopes=["operator.read"]) as reader:

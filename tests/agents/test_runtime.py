@@ -266,3 +266,17 @@ async def test_multi_agent_workspaces_and_models(make_runtime, openai_fake, tmp_
     assert {(m["provider"], m["id"]) for m in models} >= {("fake", "m1"), ("fake", "m2")}
     with pytest.raises(Exception, match="unknown agent"):
         runtime.resolve_agent("nobody")
+
+
+async def test_reconfigure_applies_a_new_model_live(make_runtime, openai_fake):
+    from moltbot.config.schema import Config
+
+    runtime, _ = await make_runtime({})
+    assert "no AI model" in await runtime.respond("main", "main", "hi")
+    config = openai_config(openai_fake.base_url)
+    config["agents"]["defaults"]["workspace"] = str(runtime.workspace("main"))
+    assert await runtime.reconfigure(Config.model_validate(config)) is True
+    assert await runtime.respond("main", "main", "now?") == "echo: now?"
+    # the notice never reaches the model
+    sent = openai_fake.requests[-1]["body"]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "user"]
