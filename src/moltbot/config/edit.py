@@ -115,8 +115,12 @@ class _Patcher:
             return
         if isinstance(node, JSONObject) and isinstance(old, dict) and isinstance(new, dict):
             self.object(node, old, new)
-        elif (isinstance(node, JSONArray) and isinstance(old, list) and isinstance(new, list)
-              and len(old) == len(new)):
+        elif (
+            isinstance(node, JSONArray)
+            and isinstance(old, list)
+            and isinstance(new, list)
+            and len(old) == len(new)
+        ):
             for item, old_item, new_item in zip(node.values, old, new, strict=True):
                 self.value(item, old_item, new_item)
         else:
@@ -165,14 +169,20 @@ class _Patcher:
             start, end = line_start, min(line_end + 1, len(self.text))
         self.edits.append(_Edit(start, end, ""))
 
-    def insert_pairs(self, node: Any, pairs: list[Any], last: int | None,
-                     added: list[tuple[str, Any]], *, trailing: bool) -> None:
+    def insert_pairs(
+        self,
+        node: Any,
+        pairs: list[Any],
+        last: int | None,
+        added: list[tuple[str, Any]],
+        *,
+        trailing: bool,
+    ) -> None:
         open_brace, close = node._tok.index, node._end_tok.index
         open_indent = self.line_indent(open_brace)
         if last is None:
             if self.text[open_brace + 1 : close].strip():  # comments (or removed pairs)
-                self.insert_before_close(node, open_indent + self.style.unit, added,
-                                         trailing=False)
+                self.insert_before_close(node, open_indent + self.style.unit, added, trailing=False)
             else:
                 self.replace(node, dict(added))
             return
@@ -191,8 +201,9 @@ class _Patcher:
             self.edits.append(_Edit(last_end, last_end, ","))
         self.insert_before_close(node, indent, added, trailing=trailing)
 
-    def insert_before_close(self, node: Any, indent: str, added: list[tuple[str, Any]],
-                            *, trailing: bool) -> None:
+    def insert_before_close(
+        self, node: Any, indent: str, added: list[tuple[str, Any]], *, trailing: bool
+    ) -> None:
         close = node._end_tok.index
         lines = [indent + self.entry(name, value, indent) for name, value in added]
         body = ",\n".join(lines) + ("," if trailing else "")
@@ -271,8 +282,12 @@ class _Patcher:
 def _style(text: str, root: Any) -> _Style:
     from json5.model import Identifier, JSONObject, walk
 
-    bare = any(isinstance(key, Identifier)
-               for node in walk(root) if isinstance(node, JSONObject) for key in node.keys)
+    bare = any(
+        isinstance(key, Identifier)
+        for node in walk(root)
+        if isinstance(node, JSONObject)
+        for key in node.keys
+    )
     unit = "  "
     for key in root.keys:
         line_start = text.rfind("\n", 0, key._tok.index) + 1

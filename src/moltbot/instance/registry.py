@@ -80,8 +80,11 @@ def discover(home: Path, env: Mapping[str, str] | None = None) -> list[KnownInst
             if path.is_dir() and path.name.count(".") == 1:
                 note(path, "state-dir", {}, None)
     for unit in _service_files(home):
-        service_env = {key: value for key, value in read_service_environment(unit).items()
-                       if _is_identity_variable(key)}
+        service_env = {
+            key: value
+            for key, value in read_service_environment(unit).items()
+            if _is_identity_variable(key)
+        }
         where = {k: v for k, v in service_env.items() if not k.endswith("_GATEWAY_PORT")}
         try:  # the state dir does not depend on the port, which _load checks
             identity = resolve_identity(Invocation(), where, home)
@@ -90,21 +93,33 @@ def discover(home: Path, env: Mapping[str, str] | None = None) -> list[KnownInst
         note(identity.state_dir, f"service:{unit.name}", service_env, unit)
 
     instances = [_load(home, state_dir, entry, env) for state_dir, entry in found.items()]
-    instances = [known for known in instances
-                 if known.service_files or _holds_an_instance(known.instance)]
+    instances = [
+        known for known in instances if known.service_files or _holds_an_instance(known.instance)
+    ]
     return sorted(instances, key=lambda k: (k.instance.port, str(k.instance.state_dir)))
 
 
 def _is_identity_variable(name: str) -> bool:
-    return any(name == prefix + variable for prefix in envvars.PREFIXES
-               for variable in envvars.IDENTITY_NAMES)
+    return any(
+        name == prefix + variable
+        for prefix in envvars.PREFIXES
+        for variable in envvars.IDENTITY_NAMES
+    )
 
 
 def _holds_an_instance(instance: Instance) -> bool:
-    return any(path.exists() for path in (
-        instance.config_path, instance.runtime_file, instance.lock_file, instance.agents_root,
-        instance.credentials_dir, instance.identity_dir, instance.logs_dir,
-    ))
+    return any(
+        path.exists()
+        for path in (
+            instance.config_path,
+            instance.runtime_file,
+            instance.lock_file,
+            instance.agents_root,
+            instance.credentials_dir,
+            instance.identity_dir,
+            instance.logs_dir,
+        )
+    )
 
 
 def _service_files(home: Path) -> Iterable[Path]:
@@ -127,7 +142,7 @@ def read_service_environment(path: Path) -> dict[str, str]:
         for line in path.read_text(encoding="utf-8").splitlines():
             line = line.strip()
             if line.startswith("Environment="):
-                for assignment in shlex.split(line[len("Environment="):]):
+                for assignment in shlex.split(line[len("Environment=") :]):
                     key, _, value = assignment.partition("=")
                     out[key] = value
         return out
@@ -135,10 +150,12 @@ def read_service_environment(path: Path) -> dict[str, str]:
         return {}
 
 
-def _load(home: Path, state_dir: Path, entry: dict[str, Any],
-          env: Mapping[str, str]) -> KnownInstance:
-    identity_env = {key: value for key, value in entry["env"].items()
-                    if not key.endswith("STATE_DIR")}
+def _load(
+    home: Path, state_dir: Path, entry: dict[str, Any], env: Mapping[str, str]
+) -> KnownInstance:
+    identity_env = {
+        key: value for key, value in entry["env"].items() if not key.endswith("STATE_DIR")
+    }
     identity_env["MOLTBOT_STATE_DIR"] = str(state_dir)
     error: str | None = None
     try:
@@ -165,8 +182,9 @@ def _lenient_config(identity: Identity, env: Mapping[str, str]) -> tuple[Config,
 
     try:
         _, data = read_raw(identity.config_path)
-        return validate(data, env, str(identity.config_path), strict=False,
-                        missing_env="keep")[0], None
+        source = str(identity.config_path)
+        config, _ = validate(data, env, source, strict=False, missing_env="keep")
+        return config, None
     except MoltbotError as exc:
         return Config(), exc.message
     except OSError as exc:

@@ -97,16 +97,18 @@ def check_port(port: int, neighbours: list[KnownInstance], me: Instance | None =
     mine = set(me.used_ports) if me else {port, ports.control_port(port), ports.canvas_port(port)}
     for other in neighbours:
         theirs = set(other.instance.used_ports) | {other.live_port}
-        close = [base for base in {other.instance.port, other.live_port}
-                 if abs(base - port) < ports.MIN_BASE_SPACING]
+        close = [
+            base
+            for base in {other.instance.port, other.live_port}
+            if abs(base - port) < ports.MIN_BASE_SPACING
+        ]
         shared = sorted(mine & theirs)
         if not (close or shared):
             continue
         if shared:
             detail = f"port {shared[0]} would be used by both"
         else:
-            detail = (f"base ports {port} and {close[0]} are closer than "
-                      f"{ports.MIN_BASE_SPACING}")
+            detail = f"base ports {port} and {close[0]} are closer than {ports.MIN_BASE_SPACING}"
         profile = me.profile if me else "x"
         suggestion = ports.choose_free_base(
             profile if profile not in ("default", "dev") else "x",
@@ -131,14 +133,19 @@ def check_paths(me: Instance, neighbours: list[KnownInstance]) -> None:
                 hint="use another --profile, or another CLAWDBOT_CONFIG_PATH",
             )
         for mine_label, mine in (("workspace", me.workspace), ("state dir", me.state_dir)):
-            for their_label, theirs in (("workspace", inst.workspace),
-                                        ("state dir", inst.state_dir)):
+            for their_label, theirs in (
+                ("workspace", inst.workspace),
+                ("state dir", inst.state_dir),
+            ):
                 if mine_label == their_label == "state dir":
                     continue  # distinct by construction (the registry's key)
                 if _overlap(mine, theirs):
-                    hint = (f"pass another --workspace, e.g. --workspace "
-                            f"{_free_workspace(me, neighbours)}"
-                            if mine_label == "workspace" else "use another --profile")
+                    hint = (
+                        f"pass another --workspace, e.g. --workspace "
+                        f"{_free_workspace(me, neighbours)}"
+                        if mine_label == "workspace"
+                        else "use another --profile"
+                    )
                     relation = "is" if mine.resolve() == theirs.resolve() else "overlaps"
                     raise ConflictError(
                         f"{mine_label} {mine} {relation} the {their_label} of {describe(other)}",
@@ -150,8 +157,11 @@ def _free_workspace(me: Instance, neighbours: list[KnownInstance]) -> Path:
     """A workspace path for ``me`` that no other instance's paths overlap."""
     for suffix in ("", *(f"-{n}" for n in range(2, 100))):
         candidate = default_workspace(me.home, me.profile + suffix)
-        if not any(_overlap(candidate, other.instance.workspace)
-                   or _overlap(candidate, other.instance.state_dir) for other in neighbours):
+        if not any(
+            _overlap(candidate, other.instance.workspace)
+            or _overlap(candidate, other.instance.state_dir)
+            for other in neighbours
+        ):
             return candidate
     return default_workspace(me.home, me.profile)
 
@@ -183,18 +193,27 @@ def setup_instance(
 
     requested_port = port or identity.env_port
     stored_port = _stored(data, "gateway.port")
-    password = _stored(data, "gateway.auth.password")
-    secret = ("gateway.auth.password", password) if password and not _stored(
-        data, "gateway.auth.token") else ("gateway.auth.token", _stored(data, "gateway.auth.token"))
+    token, password = _stored(data, "gateway.auth.token"), _stored(data, "gateway.auth.password")
+    secret = (
+        ("gateway.auth.password", password)
+        if password and not token
+        else ("gateway.auth.token", token)
+    )
     plan = [
         Setting("gateway.mode", _stored(data, "gateway.mode"), "local"),
-        Setting("gateway.port", stored_port,
-                requested_port or stored_port or choose_port(identity, neighbours),
-                force=requested_port is not None),
+        Setting(
+            "gateway.port",
+            stored_port,
+            requested_port or stored_port or choose_port(identity, neighbours),
+            force=requested_port is not None,
+        ),
         Setting(secret[0], secret[1], secret[1] or new_token()),
-        Setting("agents.defaults.workspace", _stored(data, "agents.defaults.workspace"),
-                str(workspace) if workspace else str(current.workspace),
-                force=workspace is not None),
+        Setting(
+            "agents.defaults.workspace",
+            _stored(data, "agents.defaults.workspace"),
+            str(workspace) if workspace else str(current.workspace),
+            force=workspace is not None,
+        ),
     ]
     updates = {s.key: s.wanted for s in plan if s.action != "keep"}
 
@@ -217,6 +236,7 @@ def setup_instance(
 
     _ensure_dir(identity.state_dir, report)
     if updates or not snapshot.exists:
+
         def apply(stored: dict[str, Any]) -> None:
             for key, value in updates.items():
                 keypath.set_(stored, keypath.parse(key), value)
