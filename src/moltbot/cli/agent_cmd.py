@@ -67,6 +67,9 @@ def _finish(result: dict[str, Any], as_json: bool) -> None:
         click.echo(result.get("text", ""))
     if result.get("status") != "ok":
         raise MoltbotError(f"agent run {result.get('status')}: {result.get('error')}")
+    if result.get("stopReason") == "notice":
+        raise MoltbotError("no AI model is configured (see above)",
+                           hint="run `moltbot onboard` or set agents.defaults.model")
 
 
 class _Printer:
@@ -126,6 +129,7 @@ async def _run_local(instance: Any, config: Any, env: dict[str, str], message: s
     printer.done()
     out: dict[str, Any] = {"runId": run.id, "status": str(run.state), "text": run.text,
                            "sessionKey": run.session_key, "model": run.model,
+                           "stopReason": run.stop_reason,
                            "usage": run.usage(), "streamed": not as_json and bool(run.text)}
     if run.error:
         out["error"] = run.error
