@@ -26,11 +26,15 @@ def now_ms() -> int:
 
 def text_of(content: Any) -> str:
     """Plain text of a message ``content`` (a string or a list of blocks)."""
-    if isinstance(content, str):
+    if type(content) is str:
         return content
-    if isinstance(content, list):
+    if type(content) is list:
+        if len(content) == 1:
+            block = content[0]
+            return block.get("text", "") if type(block) is dict and \
+                block.get("type") == "text" else ""
         return "".join(block.get("text", "") for block in content
-                       if isinstance(block, dict) and block.get("type") == "text")
+                       if type(block) is dict and block.get("type") == "text")
     return ""
 
 

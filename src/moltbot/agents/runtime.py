@@ -67,7 +67,7 @@ from moltbot.errors import ConfigError, MoltbotError, NotFoundError, UsageError
 from moltbot.gateway.subsystem import State, SubsystemContext
 from moltbot.sessions.keys import agent_of, main_key, normalize_key
 from moltbot.sessions.store import SessionEntry, SessionStore
-from moltbot.sessions.transcript import peek
+from moltbot.sessions.transcript import ordered_messages, peek
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
@@ -434,7 +434,8 @@ class AgentRuntime:
         entry = await store.get(run.session_key)
         if entry is None:
             raise AgentRunError(f"session {run.session_key} vanished")
-        entries = await store.messages(entry)
+        read = await store.read(entry)
+        entries = ordered_messages(read.entries)
         mine = [i for i, e in enumerate(entries) if e.get("runId") == run.id]
         entries = entries[: mine[-1] + 1] if mine else entries
         chain = self._chain_for(run.agent_id, entry)
@@ -450,7 +451,9 @@ class AgentRuntime:
         tool_specs = tuple(ToolSpec(t.name, t.description, t.parameters_schema())
                            for t in tools.values())
         window = self._context_window(usable[0])
-        messages: list[Message] = ctxmod.fit(ctxmod.to_messages(entries), window * 3)
+        messages: list[Message] = ctxmod.to_messages(entries)
+        if read.size > window * 3:  # the file bounds the text: trim only when it may not fit
+            messages = ctxmod.fit(messages, window * 3)
         system = build_system_prompt(PromptInputs(
             agent_id=run.agent_id, workspace=spec.workspace, model=str(usable[0]),
             tools=[(t.name, t.description) for t in tools.values()], channel=run.channel,
