@@ -280,3 +280,19 @@ async def test_reconfigure_applies_a_new_model_live(make_runtime, openai_fake):
     # the notice never reaches the model
     sent = openai_fake.requests[-1]["body"]["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "user"]
+
+
+async def test_fallback_across_providers(make_runtime, openai_fake):
+    async with FakeAnthropic(api_key="ak") as claude:
+        config = openai_config(openai_fake.base_url, "gpt", fallbacks=["claude/sonnet"])
+        config["models"]["providers"]["claude"] = {"baseUrl": claude.base_url, "apiKey": "ak",
+                                                   "api": "anthropic-messages"}
+        runtime, _ = await make_runtime(config)
+        openai_fake.always_for("gpt", Fail(503, "overloaded"))
+        claude.push(Reply("", tool_calls=[("write", {"path": "f.txt", "content": "ok"})]),
+                    Reply("Claude wrote it."))
+        run = await runtime.submit("main", "main", "write f.txt")
+        await run.done
+        assert run.text == "Claude wrote it." and run.model == "claude/sonnet"
+        assert claude.requests[0]["body"]["model"] == "sonnet"
+        assert (runtime.workspace("main") / "f.txt").read_text() == "ok"
