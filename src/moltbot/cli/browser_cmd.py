@@ -159,9 +159,9 @@ def _status_text(data: dict[str, Any], session: Session) -> str:
     for row in data["profiles"]:
         where = f"cdpPort {row['cdpPort']}" if row.get("cdpPort") else (
             f"cdpUrl {row['cdpUrl']}" if row.get("cdpUrl") and not row.get("managed")
-            else "cdpPort not allocated yet")
+            else "cdpPort allocated when the gateway starts")
         if row.get("running") is None:
-            state_text = "unknown (service not reachable)"
+            state_text = "not running"
         elif row["running"]:
             pid = f", pid {row['pid']}" if row.get("pid") else ""
             state_text = f"running, {row.get('tabCount', 0)} tabs{pid}"
