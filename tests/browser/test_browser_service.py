@@ -258,3 +258,38 @@ async def test_routes_validate_input(home: Path, browser_service) -> None:
     assert reply.status == 405
     reply = await service.request("GET", "/tabs")
     assert reply.status == 200 and reply.body["running"] is False
+
+
+@needs_chromium
+async def test_cdp_url_attaches_to_a_running_chrome_without_owning_it(
+        home: Path, browser_service) -> None:
+    made = make_instance(home, "main", config={
+        "browser": {"executablePath": str(CHROMIUM)}})
+    service = await browser_service(made)
+    status, view = await call(service, "GET", "/")
+    assert view["executable"]["source"] == "browser.executablePath"
+    # A Chrome someone started by hand, outside the service.
+    port = service.settings.cdp_range.stop - 1
+    exe = chrome.find_executable(str(CHROMIUM), made.env)
+    external = await chrome.launch("outside", exe, port=port,
+                                   user_data=home / "outside" / "user-data", headless=True,
+                                   no_sandbox=True, env=made.env, ready=service._ready)
+    try:
+        status, created = await call(service, "POST", "/profiles/create",
+                                     {"name": "shared", "cdpUrl": f"http://127.0.0.1:{port}"})
+        assert status == 200 and created["cdpPort"] is None and not created["isRemote"]
+        status, started = await call(service, "POST", "/start?profile=shared")
+        assert status == 200 and started["running"] and started["pid"] is None
+        assert started["launchedByService"] is False
+        status, tab = await call(service, "POST", "/tabs/open?profile=shared",
+                                 {"url": "about:blank"})
+        assert status == 200
+        query = f"/snapshot?profile=shared&targetId={tab['targetId']}"
+        status, snap = await call(service, "GET", query)
+        assert status == 200 and snap["targetId"] == tab["targetId"]
+        status, stopped = await call(service, "POST", "/stop?profile=shared")
+        assert status == 200 and stopped["stopped"] is False
+        await service.stop()
+        assert external.alive()  # attach-only: never killed by moltbot
+    finally:
+        await chrome.stop(external)

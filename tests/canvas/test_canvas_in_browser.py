@@ -123,3 +123,47 @@ async def test_navigate_to_both_mounts(home: Path, canvas_host, browser_service,
     assert result["status"] == 200 and result["title"] == "Canvas test"
     tabs = await ok(service, "GET", "/tabs")
     assert any(t["url"] == url for t in tabs["tabs"])
+
+
+FORM = """<!doctype html><html><head><title>Form</title></head><body>
+<label>Color <select id="color"><option value="red">Red</option>
+<option value="blue">Blue</option></select></label>
+<label>First <input id="first"></label><label>Last <input id="last"></label>
+<button id="hover" onmouseover="document.getElementById('status').textContent='hovered'">
+Hover me</button>
+<button onclick="setTimeout(() => document.getElementById('status').textContent =
+  'later ' + document.getElementById('color').value + ' ' +
+  document.getElementById('first').value + ' ' + document.getElementById('last').value, 300)">
+Later</button>
+<p id="status">idle</p>
+</body></html>
+"""
+
+
+@needs_chromium
+async def test_select_fill_hover_press_and_wait(home: Path, canvas_host,
+                                                browser_service) -> None:
+    made = make_instance(home, "main")
+    made.instance.canvas_root.mkdir(parents=True)
+    (made.instance.canvas_root / "form.html").write_text(FORM)
+    canvas = await canvas_host(made)
+    service = await browser_service(made)
+    await ok(service, "POST", "/navigate", {"url": canvas.url("form.html")})
+    snap = await ok(service, "GET", "/snapshot")
+    color = ref_of(snap, "combobox", "Color")
+    first, last = ref_of(snap, "textbox", "First"), ref_of(snap, "textbox", "Last")
+    selected = await ok(service, "POST", "/act", {"kind": "select", "ref": color,
+                                                  "values": ["blue"]})
+    assert selected["result"] == ["blue"]
+    await ok(service, "POST", "/act", {"kind": "fill", "fields": [
+        {"ref": first, "value": "Ada"}, {"ref": last, "value": "Lovelace"}]})
+    await ok(service, "POST", "/act", {"kind": "hover", "ref": ref_of(snap, "button", "Hover me")})
+    await ok(service, "POST", "/act", {"kind": "wait", "text": "hovered"})
+    later = ref_of(snap, "button", "Later")
+    await ok(service, "POST", "/act", {"kind": "click", "ref": later})
+    await ok(service, "POST", "/act", {"kind": "wait", "text": "later blue Ada Lovelace",
+                                       "timeoutMs": 10_000})
+    await ok(service, "POST", "/act", {"kind": "press", "key": "Tab"})
+    reply = await service.request("POST", "/act", body={"kind": "wait", "text": "never there",
+                                                        "timeoutMs": 500})
+    assert reply.status == 504 and "wait failed" in reply.body["error"]
