@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import time
 
-from gateway_harness import CORE_ONLY, launch_gateway
+from gateway_harness import CORE_ONLY, free_port_block, launch_gateway
 
 
 def test_status_when_down_is_fast_and_shows_last_error(home, run_moltbot) -> None:
     broken = home / ".clawdbot-main"
-    assert run_moltbot("--profile", "main", "setup").returncode == 0
+    port = free_port_block()
+    assert run_moltbot("--profile", "main", "setup", "--port", str(port)).returncode == 0
     # a gateway that failed: its last error is in the log
-    port = json.loads((broken / "moltbot.json").read_text())["gateway"]["port"]
+    assert json.loads((broken / "moltbot.json").read_text())["gateway"]["port"] == port
     import socket
 
     holder = socket.socket()

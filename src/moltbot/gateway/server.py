@@ -191,8 +191,10 @@ def hello_ok(
             "tickIntervalMs": protocol.TICK_INTERVAL_MS,
         },
     }
-    if runtime.subsystem("canvas") is not None:
-        payload["canvasHostUrl"] = f"http://127.0.0.1:{runtime.instance.canvas_port}"
+    canvas = runtime.subsystem("canvas")
+    if canvas is not None:
+        # the host's base URL; clients append /__openclaw__/canvas/ (or /__moltbot__/canvas/)
+        payload["canvasHostUrl"] = canvas.url().split("/__", 1)[0]
     if accepted.device_token:
         payload["auth"] = {
             "deviceToken": accepted.device_token,
