@@ -43,8 +43,11 @@ TURNS = 60
 WARMUP = 5
 SESSIONS = 50
 TURNS_PER_SESSION = 4
-SKIP_SIDECARS = {"CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1", "CLAWDBOT_SKIP_CANVAS_HOST": "1",
-                 "CLAWDBOT_SKIP_CHANNELS": "1"}
+SKIP_SIDECARS = {
+    "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
+    "CLAWDBOT_SKIP_CANVAS_HOST": "1",
+    "CLAWDBOT_SKIP_CHANNELS": "1",
+}
 
 
 FAKE_SERVER = """
@@ -74,7 +77,10 @@ class FakeProcess:
 
         self.proc = subprocess.Popen(
             [sys.executable, "-c", FAKE_SERVER, str(ROOT), str(FIRST_TOKEN_DELAY)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
         return self
@@ -107,10 +113,23 @@ def write_config(home: Path, base_url: str, max_concurrent: int) -> str:
     state.mkdir(parents=True)
     config = {
         "gateway": {"mode": "local", "auth": {"token": token}},
-        "models": {"providers": {"fake": {"baseUrl": base_url, "apiKey": "sk-bench",
-                                          "api": "openai-completions", "models": [{"id": "m"}]}}},
-        "agents": {"defaults": {"model": "fake/m", "workspace": str(home / "clawd-bench"),
-                                "maxConcurrent": max_concurrent}},
+        "models": {
+            "providers": {
+                "fake": {
+                    "baseUrl": base_url,
+                    "apiKey": "sk-bench",
+                    "api": "openai-completions",
+                    "models": [{"id": "m"}],
+                }
+            }
+        },
+        "agents": {
+            "defaults": {
+                "model": "fake/m",
+                "workspace": str(home / "clawd-bench"),
+                "maxConcurrent": max_concurrent,
+            }
+        },
     }
     (state / "moltbot.json").write_text(json.dumps(config))
     return token
@@ -150,8 +169,7 @@ class Client:
                     if done and not done.done():
                         done.set_result(now)
 
-    async def turn(self, session: str, text: str, run_id: str | None = None
-                   ) -> tuple[float, float]:
+    async def turn(self, session: str, text: str, run_id: str | None = None) -> tuple[float, float]:
         """(seconds to the first delta, seconds to the final event)."""
         loop = asyncio.get_running_loop()
         run_id = run_id or str(uuid.uuid4())
@@ -159,9 +177,16 @@ class Client:
         self.finals[run_id] = loop.create_future()
         self.acks[run_id] = loop.create_future()
         started = time.perf_counter()
-        await self.ws.send_str(json.dumps({"type": "req", "id": run_id, "method": "chat.send",
-                                           "params": {"sessionKey": session, "message": text,
-                                                      "idempotencyKey": run_id}}))
+        await self.ws.send_str(
+            json.dumps(
+                {
+                    "type": "req",
+                    "id": run_id,
+                    "method": "chat.send",
+                    "params": {"sessionKey": session, "message": text, "idempotencyKey": run_id},
+                }
+            )
+        )
         ack = await self.acks[run_id]
         if not ack.get("ok"):
             raise RuntimeError(f"chat.send failed: {ack}")
@@ -178,9 +203,26 @@ async def connect(url: str, token: str, session: aiohttp.ClientSession) -> Clien
     ws = await session.ws_connect(url, max_msg_size=0, compress=0)
     while json.loads((await ws.receive()).data).get("event") != "connect.challenge":
         pass
-    await ws.send_str(json.dumps({"type": "req", "id": "c", "method": "connect", "params": {
-        "minProtocol": 3, "maxProtocol": 3, "auth": {"token": token},
-        "client": {"id": "test", "version": "bench", "platform": "linux", "mode": "test"}}}))
+    await ws.send_str(
+        json.dumps(
+            {
+                "type": "req",
+                "id": "c",
+                "method": "connect",
+                "params": {
+                    "minProtocol": 3,
+                    "maxProtocol": 3,
+                    "auth": {"token": token},
+                    "client": {
+                        "id": "test",
+                        "version": "bench",
+                        "platform": "linux",
+                        "mode": "test",
+                    },
+                },
+            }
+        )
+    )
     while True:
         frame = json.loads((await ws.receive()).data)
         if frame.get("id") == "c":
@@ -246,8 +288,7 @@ async def measure_concurrent(url: str, token: str) -> dict[str, Any]:
     return {"elapsed": elapsed, "latencies": latencies}
 
 
-def with_gateway(home: Path, fake: FakeProcess, max_concurrent: int,
-                 work: Any) -> dict[str, Any]:
+def with_gateway(home: Path, fake: FakeProcess, max_concurrent: int, work: Any) -> dict[str, Any]:
     from gateway_harness import start_gateway
 
     token = write_config(home, fake.base_url, max_concurrent)
@@ -273,7 +314,7 @@ def run() -> list[Result]:
         floor = [f - o for f, o in zip(floor_raw, own, strict=True)][WARMUP:]
         with fresh_home() as home:
             measured = with_gateway(home, fake, 4, measure)
-        own = fake.first_token_seconds()[len(floor_raw):]
+        own = fake.first_token_seconds()[len(floor_raw) :]
         single = [f - o for f, o in zip(measured["overhead"], own, strict=True)][WARMUP:]
         inside = measured["inside"][WARMUP:]
         stand_in = own[WARMUP:]
@@ -281,44 +322,88 @@ def run() -> list[Result]:
             load = with_gateway(home, fake, SESSIONS, measure_concurrent)
         with fresh_home() as home:
             capped = with_gateway(home, fake, 4, measure_concurrent)
-    delay = (f"the stand-in's own time to first token (nominal {FIRST_TOKEN_DELAY * 1000:.0f} "
-             f"ms, measured median {ms(stand_in)} ms) subtracted per turn")
-    rows.append(Result(name="Agent turn overhead: chat.send → first delta (median)",
-                       value=ms(single), unit="ms",
-                       note=f"{TURNS} sequential turns over WS, gateway subprocess; {delay}; "
-                       f"target ≤ 5 ms"))
-    rows.append(Result(name="Agent turn overhead (p95)", value=ms(single, 0.95), unit="ms",
-                       note=f"min {ms([min(single)])} ms, max {ms([max(single)])} ms"))
-    rows.append(Result(name="SDK floor: provider request → first delta (median)",
-                       value=ms(floor), unit="ms",
-                       note="the openai SDK + HTTP alone (our provider, no gateway, no "
-                       f"session) against the same stand-in; {delay}"))
-    rows.append(Result(name="Agent turn overhead above the SDK floor (median)",
-                       value=round(ms(single) - ms(floor), 2), unit="ms",
-                       note="WS, transcript write, prompt assembly, event fan-out"))
+    delay = (
+        f"the stand-in's own time to first token (nominal {FIRST_TOKEN_DELAY * 1000:.0f} "
+        f"ms, measured median {ms(stand_in)} ms) subtracted per turn"
+    )
+    rows.append(
+        Result(
+            name="Agent turn overhead: chat.send → first delta (median)",
+            value=ms(single),
+            unit="ms",
+            note=f"{TURNS} sequential turns over WS, gateway subprocess; {delay}; target ≤ 5 ms",
+        )
+    )
+    rows.append(
+        Result(
+            name="Agent turn overhead (p95)",
+            value=ms(single, 0.95),
+            unit="ms",
+            note=f"min {ms([min(single)])} ms, max {ms([max(single)])} ms",
+        )
+    )
+    rows.append(
+        Result(
+            name="SDK floor: provider request → first delta (median)",
+            value=ms(floor),
+            unit="ms",
+            note="the openai SDK + HTTP alone (our provider, no gateway, no "
+            f"session) against the same stand-in; {delay}",
+        )
+    )
+    rows.append(
+        Result(
+            name="Agent turn overhead above the SDK floor (median)",
+            value=round(ms(single) - ms(floor), 2),
+            unit="ms",
+            note="WS, transcript write, prompt assembly, event fan-out",
+        )
+    )
     requested = [t["requestedMs"] / 1000 for t in inside if "requestedMs" in t]
-    first_in = [t["firstMs"] / 1000 - o for t, o in zip(inside, stand_in, strict=True)
-                if "firstMs" in t]
+    first_in = [
+        t["firstMs"] / 1000 - o for t, o in zip(inside, stand_in, strict=True) if "firstMs" in t
+    ]
     if requested and first_in:
-        rows.append(Result(name="Inside the gateway: message accepted → model request sent "
-                           "(median)", value=ms(requested), unit="ms",
-                           note="session lookup, transcript write, context and prompt "
-                           "assembly (the run's own timings)"))
-        rows.append(Result(name="Inside the gateway: message accepted → first delta (median)",
-                           value=ms(first_in), unit="ms",
-                           note=f"includes the SDK request; {delay}"))
+        rows.append(
+            Result(
+                name="Inside the gateway: message accepted → model request sent (median)",
+                value=ms(requested),
+                unit="ms",
+                note="session lookup, transcript write, context and prompt "
+                "assembly (the run's own timings)",
+            )
+        )
+        rows.append(
+            Result(
+                name="Inside the gateway: message accepted → first delta (median)",
+                value=ms(first_in),
+                unit="ms",
+                note=f"includes the SDK request; {delay}",
+            )
+        )
     total = SESSIONS * TURNS_PER_SESSION
-    for label, result, cap in (("maxConcurrent 50", load, SESSIONS),
-                               ("default maxConcurrent 4", capped, 4)):
-        rows.append(Result(name=f"{SESSIONS} concurrent sessions: throughput ({label})",
-                           value=round(total / result["elapsed"], 1), unit="turns/s",
-                           note=f"{SESSIONS} sessions × {TURNS_PER_SESSION} turns back to back; "
-                           f"{total} turns in {result['elapsed']:.2f} s; each reply streams "
-                           f"after {FIRST_TOKEN_DELAY * 1000:.0f} ms; at most {cap} runs at once"))
-        rows.append(Result(name=f"{SESSIONS} concurrent sessions: turn latency p50/p95 "
-                           f"({label})", value=ms(result["latencies"]), unit="ms",
-                           note=f"p95 {ms(result['latencies'], 0.95)} ms "
-                           "(chat.send → final event)"))
+    for label, result, cap in (
+        ("maxConcurrent 50", load, SESSIONS),
+        ("default maxConcurrent 4", capped, 4),
+    ):
+        rows.append(
+            Result(
+                name=f"{SESSIONS} concurrent sessions: throughput ({label})",
+                value=round(total / result["elapsed"], 1),
+                unit="turns/s",
+                note=f"{SESSIONS} sessions × {TURNS_PER_SESSION} turns back to back; "
+                f"{total} turns in {result['elapsed']:.2f} s; each reply streams "
+                f"after {FIRST_TOKEN_DELAY * 1000:.0f} ms; at most {cap} runs at once",
+            )
+        )
+        rows.append(
+            Result(
+                name=f"{SESSIONS} concurrent sessions: turn latency p50/p95 ({label})",
+                value=ms(result["latencies"]),
+                unit="ms",
+                note=f"p95 {ms(result['latencies'], 0.95)} ms (chat.send → final event)",
+            )
+        )
     return rows
 
 

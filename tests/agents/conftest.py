@@ -22,26 +22,37 @@ class Events:
         self.items.append((event, payload))
 
     def chat(self, run_id=None):
-        return [p for e, p in self.items
-                if e == "chat" and (run_id is None or p["runId"] == run_id)]
+        return [
+            p for e, p in self.items if e == "chat" and (run_id is None or p["runId"] == run_id)
+        ]
 
     def agent(self, run_id=None, stream=None):
-        return [p for e, p in self.items if e == "agent"
-                and (run_id is None or p["runId"] == run_id)
-                and (stream is None or p["stream"] == stream)]
+        return [
+            p
+            for e, p in self.items
+            if e == "agent"
+            and (run_id is None or p["runId"] == run_id)
+            and (stream is None or p["stream"] == stream)
+        ]
 
 
 @pytest.fixture
 async def make_runtime(tmp_path):
     runtimes: list[AgentRuntime] = []
 
-    async def make(config: dict | None = None, env: dict | None = None
-                   ) -> tuple[AgentRuntime, Events]:
+    async def make(
+        config: dict | None = None, env: dict | None = None
+    ) -> tuple[AgentRuntime, Events]:
         data = dict(config or {})
         data.setdefault("agents", {}).setdefault("defaults", {}).setdefault(
-            "workspace", str(tmp_path / "workspace"))
-        environ = {"HOME": str(tmp_path), "MOLTBOT_STATE_DIR": str(tmp_path / ".clawdbot"),
-                   "PATH": "/usr/bin:/bin", **(env or {})}
+            "workspace", str(tmp_path / "workspace")
+        )
+        environ = {
+            "HOME": str(tmp_path),
+            "MOLTBOT_STATE_DIR": str(tmp_path / ".clawdbot"),
+            "PATH": "/usr/bin:/bin",
+            **(env or {}),
+        }
         cfg = Config.model_validate(data)
         identity = resolve_identity(Invocation(), environ, tmp_path)
         instance = resolve_instance(identity, cfg, environ)
@@ -59,9 +70,20 @@ async def make_runtime(tmp_path):
 def openai_config(base_url: str, *models: str, fallbacks=(), **agent_defaults) -> dict:
     primary = models[0] if models else "m1"
     return {
-        "models": {"providers": {"fake": {"baseUrl": base_url, "apiKey": "sk-test",
-                                          "api": "openai-completions",
-                                          "models": [{"id": m} for m in (models or ["m1"])]}}},
-        "agents": {"defaults": {"model": {"primary": f"fake/{primary}",
-                                          "fallbacks": list(fallbacks)}, **agent_defaults}},
+        "models": {
+            "providers": {
+                "fake": {
+                    "baseUrl": base_url,
+                    "apiKey": "sk-test",
+                    "api": "openai-completions",
+                    "models": [{"id": m} for m in (models or ["m1"])],
+                }
+            }
+        },
+        "agents": {
+            "defaults": {
+                "model": {"primary": f"fake/{primary}", "fallbacks": list(fallbacks)},
+                **agent_defaults,
+            }
+        },
     }

@@ -13,8 +13,10 @@ from gateway_harness import CORE_ONLY, GatewayProcess, start_gateway
 def write_config(home: Path, profile: str, config: dict[str, Any]) -> Path:
     state = home / f".clawdbot-{profile}"
     state.mkdir(parents=True, exist_ok=True)
-    data = {"gateway": {"mode": "local", "auth": {"token": secrets.token_urlsafe(24)}},
-            "agents": {"defaults": {"workspace": str(home / f"clawd-{profile}")}}}
+    data = {
+        "gateway": {"mode": "local", "auth": {"token": secrets.token_urlsafe(24)}},
+        "agents": {"defaults": {"workspace": str(home / f"clawd-{profile}")}},
+    }
     for key, value in config.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             merged = dict(data[key])
@@ -34,31 +36,48 @@ def write_config(home: Path, profile: str, config: dict[str, Any]) -> Path:
 def fake_provider(base_url: str, *models: str, fallbacks: tuple[str, ...] = ()) -> dict[str, Any]:
     models = models or ("m1",)
     return {
-        "models": {"providers": {"fake": {"baseUrl": base_url, "apiKey": "sk-test",
-                                          "api": "openai-completions",
-                                          "models": [{"id": m} for m in models]}}},
-        "agents": {"defaults": {"model": {"primary": f"fake/{models[0]}",
-                                          "fallbacks": list(fallbacks)}}},
+        "models": {
+            "providers": {
+                "fake": {
+                    "baseUrl": base_url,
+                    "apiKey": "sk-test",
+                    "api": "openai-completions",
+                    "models": [{"id": m} for m in models],
+                }
+            }
+        },
+        "agents": {
+            "defaults": {"model": {"primary": f"fake/{models[0]}", "fallbacks": list(fallbacks)}}
+        },
     }
 
 
-def start(home: Path, config: dict[str, Any], profile: str = "main",
-          env: dict[str, str] | None = None) -> GatewayProcess:
+def start(
+    home: Path, config: dict[str, Any], profile: str = "main", env: dict[str, str] | None = None
+) -> GatewayProcess:
     write_config(home, profile, config)
     return start_gateway(home, profile, env={**CORE_ONLY, **(env or {})})
 
 
 def chat_events(client: Any, run_id: str) -> list[dict[str, Any]]:
-    return [f["payload"] for f in client.events
-            if f["event"] == "chat" and f["payload"]["runId"] == run_id]
+    return [
+        f["payload"]
+        for f in client.events
+        if f["event"] == "chat" and f["payload"]["runId"] == run_id
+    ]
 
 
 def agent_events(client: Any, run_id: str, stream: str | None = None) -> list[dict[str, Any]]:
-    return [f["payload"] for f in client.events if f["event"] == "agent"
-            and f["payload"]["runId"] == run_id
-            and (stream is None or f["payload"]["stream"] == stream)]
+    return [
+        f["payload"]
+        for f in client.events
+        if f["event"] == "agent"
+        and f["payload"]["runId"] == run_id
+        and (stream is None or f["payload"]["stream"] == stream)
+    ]
 
 
 def is_chat(run_id: str, *states: str) -> Any:
-    return lambda f: (f["event"] == "chat" and f["payload"]["runId"] == run_id
-                      and f["payload"]["state"] in states)
+    return lambda f: (
+        f["event"] == "chat" and f["payload"]["runId"] == run_id and f["payload"]["state"] in states
+    )

@@ -23,17 +23,27 @@ async def llm():
 
 async def moltbot(home, *args, env=None, timeout=60):
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "moltbot", "--profile", "main", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env=moltbot_env(home, env), cwd=home)
+        sys.executable,
+        "-m",
+        "moltbot",
+        "--profile",
+        "main",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=moltbot_env(home, env),
+        cwd=home,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode(), err.decode()
 
 
 async def test_agent_local_streams_and_records(home, llm):
     write_config(home, "main", fake_provider(llm.base_url))
-    llm.push(Reply("", tool_calls=[("write", {"path": "hi.txt", "content": "x"})]),
-             Reply("Done writing.", chunk_chars=3))
+    llm.push(
+        Reply("", tool_calls=[("write", {"path": "hi.txt", "content": "x"})]),
+        Reply("Done writing.", chunk_chars=3),
+    )
     code, out, err = await moltbot(home, "agent", "-m", "write hi.txt", "--local")
     assert code == 0, err
     assert out.strip() == "Done writing." and "[write]" in err
@@ -53,8 +63,9 @@ async def test_agent_through_the_gateway(home, llm):
     gw = start(home, fake_provider(llm.base_url))
     try:
         llm.push(Reply("streamed reply", chunk_chars=2, chunk_delay=0.01))
-        code, out, err = await moltbot(home, "agent", "--message", "hello gateway",
-                                       "--session", "agent:main:cli")
+        code, out, err = await moltbot(
+            home, "agent", "--message", "hello gateway", "--session", "agent:main:cli"
+        )
         assert code == 0, err
         assert out.strip() == "streamed reply"
         code, out, err = await moltbot(home, "agent", "-m", "x", "--agent", "ghost")
@@ -64,8 +75,9 @@ async def test_agent_through_the_gateway(home, llm):
     with socket.socket() as probe:  # a port nobody listens on (the old one may be reused)
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
-    code, out, err = await moltbot(home, "agent", "-m", "anyone?",
-                                   "--url", f"ws://127.0.0.1:{closed}")
+    code, out, err = await moltbot(
+        home, "agent", "-m", "anyone?", "--url", f"ws://127.0.0.1:{closed}"
+    )
     assert code == 6 and "--local" in err
 
 

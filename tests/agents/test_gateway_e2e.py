@@ -46,35 +46,47 @@ def key() -> str:
 
 
 async def send(client, text, session="main", **extra):
-    return await client.call("chat.send", {"sessionKey": session, "message": text,
-                                           "idempotencyKey": key(), **extra})
+    return await client.call(
+        "chat.send", {"sessionKey": session, "message": text, "idempotencyKey": key(), **extra}
+    )
 
 
 async def test_chat_with_tools_streams_and_persists(home, llm, gateways):
     gw = gateways(home, fake_provider(llm.base_url))
-    llm.push(Reply("Let me save that.", chunk_chars=4, chunk_delay=0.02,
-                   tool_calls=[("write", {"path": "todo.md", "content": "- buy lobster"})]),
-             Reply("", tool_calls=[("read", {"path": "todo.md"})]),
-             Reply("Saved: - buy lobster", chunk_chars=3, chunk_delay=0.02))
+    llm.push(
+        Reply(
+            "Let me save that.",
+            chunk_chars=4,
+            chunk_delay=0.02,
+            tool_calls=[("write", {"path": "todo.md", "content": "- buy lobster"})],
+        ),
+        Reply("", tool_calls=[("read", {"path": "todo.md"})]),
+        Reply("Saved: - buy lobster", chunk_chars=3, chunk_delay=0.02),
+    )
     async with ws_client(gw.url, gw.token, client_id="webchat-ui", mode="webchat") as client:
         ack = await send(client, "remember to buy lobster")
         assert ack["status"] == "started"
         final = await client.wait_event(is_chat(ack["runId"], "final"), timeout=20)
-        assert final["payload"]["message"]["content"][0]["text"] == \
-            "Let me save that.\n\nSaved: - buy lobster"
+        assert (
+            final["payload"]["message"]["content"][0]["text"]
+            == "Let me save that.\n\nSaved: - buy lobster"
+        )
         assert final["payload"]["sessionKey"] == "agent:main:main"
         chats = chat_events(client, ack["runId"])
         assert chats[0]["state"] == "delta" and len(chats) >= 2
         tools = agent_events(client, ack["runId"], "tool")
         assert [(t["data"]["phase"], t["data"]["name"]) for t in tools] == [
-            ("start", "write"), ("result", "write"), ("start", "read"), ("result", "read")]
+            ("start", "write"),
+            ("result", "write"),
+            ("start", "read"),
+            ("result", "read"),
+        ]
         assert tools[-1]["data"]["result"] == "- buy lobster"
         seqs = [a["seq"] for a in agent_events(client, ack["runId"])]
         assert seqs == list(range(1, len(seqs) + 1))
         history = await client.call("chat.history", {"sessionKey": "main"})
         roles = [m["role"] for m in history["messages"]]
-        assert roles == ["user", "assistant", "toolResult", "assistant", "toolResult",
-                         "assistant"]
+        assert roles == ["user", "assistant", "toolResult", "assistant", "toolResult", "assistant"]
         assert history["messages"][1]["content"][1]["type"] == "toolCall"
     assert (home / "clawd-main" / "todo.md").read_text() == "- buy lobster"
     index = json.loads((gw.state_dir / "agents/main/sessions/sessions.json").read_text())
@@ -90,8 +102,9 @@ async def test_abort_and_queue(home, llm, gateways):
         first = await send(client, "long story")
         queued = await send(client, "and then?")
         await client.wait_event(is_chat(first["runId"], "delta"), timeout=10)
-        aborted = await client.call("chat.abort", {"sessionKey": "agent:main:main",
-                                                   "runId": first["runId"]})
+        aborted = await client.call(
+            "chat.abort", {"sessionKey": "agent:main:main", "runId": first["runId"]}
+        )
         assert aborted == {"ok": True, "aborted": True, "runIds": [first["runId"]]}
         await client.wait_event(is_chat(first["runId"], "aborted"), timeout=5)
         final = await client.wait_event(is_chat(queued["runId"], "final"), timeout=10)
@@ -132,8 +145,9 @@ async def test_agent_two_stage_and_wait(home, llm, gateways):
     gw = gateways(home, fake_provider(llm.base_url))
     async with ws_client(gw.url, gw.token) as client:
         idem = key()
-        frame = await client.request("agent", {"message": "ping", "idempotencyKey": idem,
-                                               "sessionKey": "agent:main:api"})
+        frame = await client.request(
+            "agent", {"message": "ping", "idempotencyKey": idem, "sessionKey": "agent:main:api"}
+        )
         assert frame["ok"] and frame["payload"]["status"] == "accepted"
         assert frame["payload"]["runId"] == idem
         waited = await client.call("agent.wait", {"runId": idem, "timeoutMs": 10_000})
@@ -149,8 +163,9 @@ async def test_agent_two_stage_and_wait(home, llm, gateways):
         assert replay["payload"]["status"] == "ok"
         llm.always_for("m1", Fail(500))
         failed = key()
-        frame = await client.request("agent", {"message": "x", "idempotencyKey": failed},
-                                     timeout=20)
+        frame = await client.request(
+            "agent", {"message": "x", "idempotencyKey": failed}, timeout=20
+        )
         assert frame["payload"]["status"] == "accepted"
         for _ in range(200):
             if client.second_response(frame["id"]):
@@ -174,8 +189,10 @@ async def test_kill_9_mid_stream_keeps_history(home, llm, gateways):
     restarted = gateways(home, fake_provider(llm.base_url))
     async with ws_client(restarted.url, restarted.token) as client:
         history = await client.call("chat.history", {"sessionKey": "main"})
-        texts = [m["content"] if m["role"] == "user" else m["content"][0]["text"]
-                 for m in history["messages"]]
+        texts = [
+            m["content"] if m["role"] == "user" else m["content"][0]["text"]
+            for m in history["messages"]
+        ]
         assert texts == ["first question", "echo: first question", "second question"]
         ack = await send(client, "third")
         final = await client.wait_event(is_chat(ack["runId"], "final"), timeout=10)
@@ -189,12 +206,16 @@ async def test_sessions_agents_models_methods(home, llm, gateways):
     config["agents"]["list"] = [{"id": "main"}, {"id": "ops", "model": "fake/m2"}]
     gw = gateways(home, config)
     async with ws_client(gw.url, gw.token) as client:
-        for session, text in (("main", "hello main"), ("agent:ops:main", "hello ops"),
-                              ("agent:main:side", "side topic")):
+        for session, text in (
+            ("main", "hello main"),
+            ("agent:ops:main", "hello ops"),
+            ("agent:main:side", "side topic"),
+        ):
             ack = await send(client, text, session)
             await client.wait_event(is_chat(ack["runId"], "final"), timeout=10)
-        listed = await client.call("sessions.list", {"includeDerivedTitles": True,
-                                                     "includeLastMessage": True})
+        listed = await client.call(
+            "sessions.list", {"includeDerivedTitles": True, "includeLastMessage": True}
+        )
         keys = {row["key"]: row for row in listed["sessions"]}
         assert set(keys) == {"agent:main:main", "agent:ops:main", "agent:main:side"}
         assert keys["agent:main:side"]["derivedTitle"] == "side topic"
@@ -205,10 +226,12 @@ async def test_sessions_agents_models_methods(home, llm, gateways):
         preview = await client.call("sessions.preview", {"keys": ["main", "agent:main:nope"]})
         assert preview["previews"][0]["items"][0] == {"role": "user", "text": "hello main"}
         assert preview["previews"][1]["status"] == "missing"
-        patched = await client.call("sessions.patch", {"key": "agent:main:side",
-                                                       "label": "Side", "model": "fake/m2"})
-        assert patched["entry"]["label"] == "Side" and patched["entry"]["modelOverride"] == \
-            "fake/m2"
+        patched = await client.call(
+            "sessions.patch", {"key": "agent:main:side", "label": "Side", "model": "fake/m2"}
+        )
+        assert (
+            patched["entry"]["label"] == "Side" and patched["entry"]["modelOverride"] == "fake/m2"
+        )
         ack = await send(client, "which model?", "agent:main:side")
         await client.wait_event(is_chat(ack["runId"], "final"), timeout=10)
         assert llm.requests[-1]["body"]["model"] == "m2"
@@ -217,7 +240,8 @@ async def test_sessions_agents_models_methods(home, llm, gateways):
         reset = await client.call("sessions.reset", {"key": "agent:main:side"})
         assert reset["entry"]["sessionId"] != keys["agent:main:side"]["sessionId"]
         assert (await client.call("chat.history", {"sessionKey": "agent:main:side"}))[
-            "messages"] == []
+            "messages"
+        ] == []
         deleted = await client.call("sessions.delete", {"key": "agent:main:side"})
         assert deleted["deleted"] is True
         with pytest.raises(MethodFailed, match="cannot delete the main session"):
@@ -234,8 +258,7 @@ async def test_sessions_agents_models_methods(home, llm, gateways):
         fresh = await send(client, "/new")
         assert fresh["reset"] and fresh["sessionId"] != before
         history = await client.call("chat.history", {"sessionKey": "main"})
-        assert [m["content"][0]["text"] for m in history["messages"]] == [
-            "Started a new session."]
+        assert [m["content"][0]["text"] for m in history["messages"]] == ["Started a new session."]
         with pytest.raises(MethodFailed, match="unknown agent"):
             await send(client, "x", "agent:ghost:main")
     async with ws_client(gw.url, gw.token, scopes=["operator.read"]) as reader:

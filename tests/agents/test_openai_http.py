@@ -30,18 +30,24 @@ async def test_non_streaming_and_streaming(gateway_with_api, llm):
     client = openai.AsyncOpenAI(api_key=gw.token, base_url=f"{gw.http}/v1", max_retries=0)
     async with client:
         reply = await client.chat.completions.create(
-            model="moltbot:main", messages=[{"role": "user", "content": "hello api"}])
+            model="moltbot:main", messages=[{"role": "user", "content": "hello api"}]
+        )
         assert reply.choices[0].message.content == "echo: hello api"
         assert reply.choices[0].finish_reason == "stop"
         assert reply.usage.total_tokens == 19
 
         llm.push(Reply("streamed through the gateway", chunk_chars=4, chunk_delay=0.01))
         stream = await client.chat.completions.create(
-            model="moltbot:ops", stream=True, user="alice",
-            messages=[{"role": "system", "content": "Be brief."},
-                      {"role": "user", "content": "earlier"},
-                      {"role": "assistant", "content": "ok"},
-                      {"role": "user", "content": "now"}])
+            model="moltbot:ops",
+            stream=True,
+            user="alice",
+            messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "earlier"},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": "now"},
+            ],
+        )
         pieces = []
         finish = None
         async for chunk in stream:
@@ -64,16 +70,19 @@ async def test_auth_and_errors(gateway_with_api):
     bad = openai.AsyncOpenAI(api_key="wrong", base_url=f"{gw.http}/v1", max_retries=0)
     async with bad:
         with pytest.raises(openai.AuthenticationError):
-            await bad.chat.completions.create(model="moltbot", messages=[
-                {"role": "user", "content": "x"}])
+            await bad.chat.completions.create(
+                model="moltbot", messages=[{"role": "user", "content": "x"}]
+            )
     good = openai.AsyncOpenAI(api_key=gw.token, base_url=f"{gw.http}/v1", max_retries=0)
     async with good:
         with pytest.raises(openai.BadRequestError, match="Missing user message"):
-            await good.chat.completions.create(model="moltbot", messages=[
-                {"role": "system", "content": "x"}])
+            await good.chat.completions.create(
+                model="moltbot", messages=[{"role": "system", "content": "x"}]
+            )
         with pytest.raises(openai.BadRequestError, match="unknown agent"):
-            await good.chat.completions.create(model="moltbot:ghost", messages=[
-                {"role": "user", "content": "x"}])
+            await good.chat.completions.create(
+                model="moltbot:ghost", messages=[{"role": "user", "content": "x"}]
+            )
 
 
 async def test_disabled_by_default(home, llm):
@@ -82,7 +91,8 @@ async def test_disabled_by_default(home, llm):
         client = openai.AsyncOpenAI(api_key=gw.token, base_url=f"{gw.http}/v1", max_retries=0)
         async with client:
             with pytest.raises(openai.NotFoundError):
-                await client.chat.completions.create(model="moltbot", messages=[
-                    {"role": "user", "content": "x"}])
+                await client.chat.completions.create(
+                    model="moltbot", messages=[{"role": "user", "content": "x"}]
+                )
     finally:
         gw.stop()

@@ -20,8 +20,15 @@ def test_identity_from_template_and_variants(tmp_path):
 def test_bootstrap_files_caps_and_markers(tmp_path):
     ensure_workspace(tmp_path)
     names = [f.name for f in load_bootstrap(tmp_path, 20_000)]
-    assert names == ["AGENTS.md", "SOUL.md", "TOOLS.md", "IDENTITY.md", "USER.md",
-                     "HEARTBEAT.md", "BOOTSTRAP.md"]
+    assert names == [
+        "AGENTS.md",
+        "SOUL.md",
+        "TOOLS.md",
+        "IDENTITY.md",
+        "USER.md",
+        "HEARTBEAT.md",
+        "BOOTSTRAP.md",
+    ]
     (tmp_path / "BOOTSTRAP.md").unlink()
     (tmp_path / "USER.md").unlink()
     (tmp_path / "MEMORY.md").write_text("remember: " + "m" * 5000)
@@ -29,8 +36,9 @@ def test_bootstrap_files_caps_and_markers(tmp_path):
     assert "BOOTSTRAP.md" not in files
     assert files["USER.md"].content is None
     assert files["MEMORY.md"].truncated and len(files["MEMORY.md"].content) < 1100
-    prompt = build_system_prompt(PromptInputs("main", tmp_path, "fake/m1",
-                                              [("read", "Read a file.")]))
+    prompt = build_system_prompt(
+        PromptInputs("main", tmp_path, "fake/m1", [("read", "Read a file.")])
+    )
     assert "[MISSING] Expected at:" in prompt and "## MEMORY.md" in prompt
     assert "Your name is Molty" in prompt and "- read: Read a file." in prompt
     assert "model=fake/m1" in prompt and str(tmp_path) in prompt

@@ -17,14 +17,24 @@ from moltbot.agents.providers import (
     build,
 )
 
-TOOL = ToolSpec("write", "Write a file", {"type": "object", "properties": {
-    "path": {"type": "string"}, "content": {"type": "string"}}, "required": ["path"]})
+TOOL = ToolSpec(
+    "write",
+    "Write a file",
+    {
+        "type": "object",
+        "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+        "required": ["path"],
+    },
+)
 
 
 @pytest.fixture(params=["openai", "anthropic"])
 async def fake(request):
-    server = FakeOpenAI(api_key="sk-test") if request.param == "openai" \
+    server = (
+        FakeOpenAI(api_key="sk-test")
+        if request.param == "openai"
         else FakeAnthropic(api_key="sk-test")
+    )
     async with server:
         api = "openai-completions" if request.param == "openai" else "anthropic-messages"
         provider = build(api, request.param, server.base_url, "sk-test")
@@ -66,16 +76,22 @@ async def test_tool_calls_and_history_round_trip(fake):
     (call,) = done.message.tool_calls
     assert call.name == "write" and dict(call.arguments) == {"path": "a.txt", "content": "x"}
     server.push(Reply("Done."))
-    history = (UserMessage("write it"), done.message,
-               ToolResultMessage(call.id, "write", "wrote 1 byte"))
+    history = (
+        UserMessage("write it"),
+        done.message,
+        ToolResultMessage(call.id, "write", "wrote 1 byte"),
+    )
     events = await collect(provider, req(*history))
     assert events[-1].message.text == "Done."
     sent = server.requests[1]["body"]
     if isinstance(server, FakeOpenAI):
         assert sent["messages"][0]["role"] == "system"
         assert sent["messages"][2]["tool_calls"][0]["id"] == call.id
-        assert sent["messages"][3] == {"role": "tool", "tool_call_id": call.id,
-                                       "content": "wrote 1 byte"}
+        assert sent["messages"][3] == {
+            "role": "tool",
+            "tool_call_id": call.id,
+            "content": "wrote 1 byte",
+        }
         assert sent["tools"][0]["function"]["name"] == "write"
     else:
         assert sent["system"] == "You are terse."
@@ -92,8 +108,9 @@ async def test_invalid_tool_arguments_are_reported_not_raised(fake):
     assert call.error and "not valid JSON" in call.error
 
 
-@pytest.mark.parametrize(("status", "kind"), [(429, "rate_limit"), (500, "server"),
-                                              (401, "auth"), (400, "bad_request")])
+@pytest.mark.parametrize(
+    ("status", "kind"), [(429, "rate_limit"), (500, "server"), (401, "auth"), (400, "bad_request")]
+)
 async def test_http_errors_are_classified(fake, status, kind):
     server, provider = fake
     server.push(Fail(status, "nope", headers={"retry-after": "7"}))

@@ -41,8 +41,10 @@ async def test_model_without_key_names_the_missing_key(make_runtime):
 
 
 async def test_builtin_provider_key_from_env_and_credentials(make_runtime, openai_fake, tmp_path):
-    config = {"models": {"providers": {"openai": {"baseUrl": openai_fake.base_url}}},
-              "agents": {"defaults": {"model": "openai/gpt-x"}}}
+    config = {
+        "models": {"providers": {"openai": {"baseUrl": openai_fake.base_url}}},
+        "agents": {"defaults": {"model": "openai/gpt-x"}},
+    }
     runtime, _ = await make_runtime(config, env={"OPENAI_API_KEY": "sk-test"})
     assert await runtime.respond("main", "main", "one") == "echo: one"
     assert openai_fake.requests[-1]["headers"]["Authorization"] == "Bearer sk-test"
@@ -51,8 +53,9 @@ async def test_builtin_provider_key_from_env_and_credentials(make_runtime, opena
 
 async def test_text_turn_streams_and_records_usage(make_runtime, openai_fake):
     runtime, events = await make_runtime(openai_config(openai_fake.base_url))
-    openai_fake.push(Reply("Hello from the stand-in", chunk_chars=3, chunk_delay=0.01,
-                           usage=(40, 8)))
+    openai_fake.push(
+        Reply("Hello from the stand-in", chunk_chars=3, chunk_delay=0.01, usage=(40, 8))
+    )
     run = await runtime.submit("main", "main", "hi")
     await run.done
     assert run.state == "ok" and run.text == "Hello from the stand-in"
@@ -95,7 +98,11 @@ async def test_tool_loop_writes_and_reads_back(make_runtime, openai_fake, tmp_pa
     assert roles == ["user", "assistant", "toolResult", "assistant", "toolResult", "assistant"]
     tools = events.agent(stream="tool")
     assert [(t["data"]["phase"], t["data"]["name"]) for t in tools] == [
-        ("start", "write"), ("result", "write"), ("start", "read"), ("result", "read")]
+        ("start", "write"),
+        ("result", "write"),
+        ("start", "read"),
+        ("result", "read"),
+    ]
 
 
 async def test_tool_errors_go_back_to_the_model(make_runtime, openai_fake):
@@ -103,7 +110,8 @@ async def test_tool_errors_go_back_to_the_model(make_runtime, openai_fake):
     openai_fake.push(
         Reply("", tool_calls=[("read", {"path": "../../etc/passwd"}), ("nope", {})]),
         Reply("", tool_calls=[("write", {})], raw_arguments="{broken"),
-        Reply("ok"))
+        Reply("ok"),
+    )
     assert await runtime.respond("main", "main", "x") == "ok"
     second = [m for m in openai_fake.requests[1]["body"]["messages"] if m["role"] == "tool"]
     assert "outside the workspace" in second[0]["content"]
@@ -143,10 +151,18 @@ async def test_messages_queue_per_session_in_order(make_runtime, openai_fake):
     await asyncio.gather(*(r.done for r in runs))
     assert [r.text for r in runs] == ["first", "echo: m1", "echo: m2"]
     assert runs[0].ended_at <= runs[1].started_at
-    roles = [(m["role"], m["content"] if m["role"] == "user" else m["content"][0]["text"])
-             for m in await transcript(runtime)]
-    assert roles == [("user", "m0"), ("assistant", "first"), ("user", "m1"),
-                     ("assistant", "echo: m1"), ("user", "m2"), ("assistant", "echo: m2")]
+    roles = [
+        (m["role"], m["content"] if m["role"] == "user" else m["content"][0]["text"])
+        for m in await transcript(runtime)
+    ]
+    assert roles == [
+        ("user", "m0"),
+        ("assistant", "first"),
+        ("user", "m1"),
+        ("assistant", "echo: m1"),
+        ("user", "m2"),
+        ("assistant", "echo: m2"),
+    ]
     # the third request saw the conversation in order
     sent = [m["role"] for m in openai_fake.requests[-1]["body"]["messages"]]
     assert sent == ["system", "user", "assistant", "user", "assistant", "user"]
@@ -180,8 +196,9 @@ async def test_fallback_and_cooldown(make_runtime, openai_fake, caplog):
     assert "fake/big" in runtime.status()["cooldowns"]
 
 
-@pytest.mark.parametrize("failure", [Fail(500), Reply("cut me off here", cut="abort"),
-                                     Reply("cut", cut="eof")])
+@pytest.mark.parametrize(
+    "failure", [Fail(500), Reply("cut me off here", cut="abort"), Reply("cut", cut="eof")]
+)
 async def test_fallback_on_server_errors_and_broken_streams(make_runtime, openai_fake, failure):
     config = openai_config(openai_fake.base_url, "a", "b", fallbacks=["fake/b"])
     runtime, events = await make_runtime(config)
@@ -223,11 +240,14 @@ async def test_timeout(make_runtime, openai_fake):
 
 async def test_anthropic_provider_end_to_end(make_runtime, tmp_path):
     async with FakeAnthropic(api_key="ak") as fake:
-        config = {"models": {"providers": {"anthropic": {"baseUrl": fake.base_url}}},
-                  "agents": {"defaults": {"model": "anthropic/claude-test"}}}
+        config = {
+            "models": {"providers": {"anthropic": {"baseUrl": fake.base_url}}},
+            "agents": {"defaults": {"model": "anthropic/claude-test"}},
+        }
         runtime, _ = await make_runtime(config, env={"ANTHROPIC_API_KEY": "ak"})
-        fake.push(Reply("", tool_calls=[("write", {"path": "x.md", "content": "hi"})]),
-                  Reply("Written."))
+        fake.push(
+            Reply("", tool_calls=[("write", {"path": "x.md", "content": "hi"})]), Reply("Written.")
+        )
         assert await runtime.respond("main", "main", "go") == "Written."
         assert (tmp_path / "workspace" / "x.md").read_text() == "hi"
         body = fake.requests[1]["body"]
@@ -251,8 +271,7 @@ async def test_inject_history_and_sessions(make_runtime, openai_fake):
 
 async def test_multi_agent_workspaces_and_models(make_runtime, openai_fake, tmp_path):
     config = openai_config(openai_fake.base_url, "m1", "m2")
-    config["agents"]["list"] = [{"id": "main", "default": True},
-                                {"id": "ops", "model": "fake/m2"}]
+    config["agents"]["list"] = [{"id": "main", "default": True}, {"id": "ops", "model": "fake/m2"}]
     runtime, _ = await make_runtime(config)
     assert runtime.resolve_agent(None) == "main"
     assert runtime.workspace("ops") == tmp_path / "workspace-ops"
@@ -285,12 +304,17 @@ async def test_reconfigure_applies_a_new_model_live(make_runtime, openai_fake):
 async def test_fallback_across_providers(make_runtime, openai_fake):
     async with FakeAnthropic(api_key="ak") as claude:
         config = openai_config(openai_fake.base_url, "gpt", fallbacks=["claude/sonnet"])
-        config["models"]["providers"]["claude"] = {"baseUrl": claude.base_url, "apiKey": "ak",
-                                                   "api": "anthropic-messages"}
+        config["models"]["providers"]["claude"] = {
+            "baseUrl": claude.base_url,
+            "apiKey": "ak",
+            "api": "anthropic-messages",
+        }
         runtime, _ = await make_runtime(config)
         openai_fake.always_for("gpt", Fail(503, "overloaded"))
-        claude.push(Reply("", tool_calls=[("write", {"path": "f.txt", "content": "ok"})]),
-                    Reply("Claude wrote it."))
+        claude.push(
+            Reply("", tool_calls=[("write", {"path": "f.txt", "content": "ok"})]),
+            Reply("Claude wrote it."),
+        )
         run = await runtime.submit("main", "main", "write f.txt")
         await run.done
         assert run.text == "Claude wrote it." and run.model == "claude/sonnet"

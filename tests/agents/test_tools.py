@@ -23,9 +23,17 @@ def make_ctx(tmp_path):
         instance = resolve_instance(identity, cfg, environ)
         workspace = tmp_path / "ws"
         workspace.mkdir(exist_ok=True)
-        return ToolContext(agent_id="main", session_key="agent:main:main", run_id="r",
-                           workspace=workspace, instance=instance, config=cfg, env=environ,
-                           logger=logging.getLogger("test"))
+        return ToolContext(
+            agent_id="main",
+            session_key="agent:main:main",
+            run_id="r",
+            workspace=workspace,
+            instance=instance,
+            config=cfg,
+            env=environ,
+            logger=logging.getLogger("test"),
+        )
+
     return make
 
 
@@ -38,8 +46,9 @@ async def test_write_read_edit(make_ctx):
     assert "Wrote 11 bytes" in await call(WriteTool(), ctx, path="a/b.txt", content="hello\nworld")
     assert await call(ReadTool(), ctx, file_path="a/b.txt") == "hello\nworld"
     assert "lines 2-2 of 2" in await call(ReadTool(), ctx, path="a/b.txt", offset=2)
-    assert "1 replacement" in await call(EditTool(), ctx, path="a/b.txt", oldText="world",
-                                         newText="there")
+    assert "1 replacement" in await call(
+        EditTool(), ctx, path="a/b.txt", oldText="world", newText="there"
+    )
     assert (ctx.workspace / "a/b.txt").read_text() == "hello\nthere"
     with pytest.raises(ToolError, match="not found"):
         await call(EditTool(), ctx, path="a/b.txt", old_string="zzz", new_string="y")
@@ -105,8 +114,9 @@ async def test_exec_allowlist(make_ctx):
 
 
 async def test_exec_full_timeout_and_output_cap(make_ctx):
-    ctx = make_ctx({"tools": {"exec": {"security": "full", "maxOutputChars": 200,
-                                       "timeoutSeconds": 5}}})
+    ctx = make_ctx(
+        {"tools": {"exec": {"security": "full", "maxOutputChars": 200, "timeoutSeconds": 5}}}
+    )
     out = await call(ExecTool(), ctx, command="echo one && echo two | tr a-z A-Z; exit 3")
     assert "one\nTWO" in out and "[exit code 3]" in out
     out = await call(ExecTool(), ctx, command="seq 1 100000")
@@ -117,9 +127,16 @@ async def test_exec_full_timeout_and_output_cap(make_ctx):
 
 
 async def test_exec_environment_is_scrubbed(make_ctx):
-    env = {"OPENAI_API_KEY": "sk-1", "MOLTBOT_GATEWAY_TOKEN": "t", "CLAWDBOT_STATE_DIR": "/x",
-           "SLACK_BOT_TOKEN": "xoxb", "AWS_SECRET_ACCESS_KEY": "s", "GITHUB_TOKEN": "g",
-           "MY_PASSWORD": "p", "LANG": "C.UTF-8"}
+    env = {
+        "OPENAI_API_KEY": "sk-1",
+        "MOLTBOT_GATEWAY_TOKEN": "t",
+        "CLAWDBOT_STATE_DIR": "/x",
+        "SLACK_BOT_TOKEN": "xoxb",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "GITHUB_TOKEN": "g",
+        "MY_PASSWORD": "p",
+        "LANG": "C.UTF-8",
+    }
     ctx = make_ctx({"tools": {"exec": {"security": "full"}}}, env)
     out = await call(ExecTool(), ctx, command="env")
     for name in env:
@@ -141,10 +158,12 @@ async def site():
     app = web.Application()
 
     async def page(request):
-        return web.Response(text="<html><head><title>T</title><style>x{}</style></head><body>"
-                                 "<h1>Hello</h1><p>world <b>bold</b></p><script>evil()</script>"
-                                 "<ul><li>one</li></ul></body></html>",
-                            content_type="text/html")
+        return web.Response(
+            text="<html><head><title>T</title><style>x{}</style></head><body>"
+            "<h1>Hello</h1><p>world <b>bold</b></p><script>evil()</script>"
+            "<ul><li>one</li></ul></body></html>",
+            content_type="text/html",
+        )
 
     async def big(request):
         return web.Response(text="x" * 50_000)
@@ -171,8 +190,14 @@ async def site():
 async def test_web_fetch_blocks_private_targets(make_ctx, site):
     url, port = site
     ctx = make_ctx()
-    for target in (f"{url}/page", f"http://localhost:{port}/page", "http://10.1.2.3/",
-                   "http://[::1]/", "http://169.254.169.254/latest/meta-data", "file:///etc/passwd"):
+    for target in (
+        f"{url}/page",
+        f"http://localhost:{port}/page",
+        "http://10.1.2.3/",
+        "http://[::1]/",
+        "http://169.254.169.254/latest/meta-data",
+        "file:///etc/passwd",
+    ):
         with pytest.raises(ToolError, match="private|local|only http"):
             await call(WebFetchTool(), ctx, url=target)
 
@@ -189,8 +214,10 @@ async def test_web_fetch_when_allowed(make_ctx, site):
     with pytest.raises(ToolError, match="not text"):
         await call(WebFetchTool(), ctx, url=f"{url}/bin")
     host_only = make_ctx({"tools": {"web": {"fetch": {"allowHosts": ["localhost"]}}}})
-    assert "Hello" in (await call(WebFetchTool(), host_only,
-                                  url=f"http://localhost:{port}/page"))["text"]
+    assert (
+        "Hello"
+        in (await call(WebFetchTool(), host_only, url=f"http://localhost:{port}/page"))["text"]
+    )
 
 
 def test_blocked_addresses():

@@ -9,9 +9,15 @@ from typing import Any
 from aiohttp import web
 from tests.fakes.llm_script import Fail, Reply, Script, chunks, dumps, hang_until_gone
 
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
-                403: "permission_error", 404: "not_found_error", 429: "rate_limit_error",
-                500: "api_error", 529: "overloaded_error"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
 
 
 class FakeAnthropic(Script):
@@ -28,8 +34,9 @@ class FakeAnthropic(Script):
         body = await request.json()
         self.requests.append({"body": body, "headers": dict(request.headers)})
         # x-api-key, or (newer SDKs) Authorization: Bearer <key>
-        presented = request.headers.get("x-api-key") or \
-            request.headers.get("Authorization", "").removeprefix("Bearer ")
+        presented = request.headers.get("x-api-key") or request.headers.get(
+            "Authorization", ""
+        ).removeprefix("Bearer ")
         if self.api_key and presented != self.api_key:
             return _error(401, "invalid x-api-key")
         if "anthropic-version" not in request.headers:
@@ -45,10 +52,12 @@ class FakeAnthropic(Script):
         finally:
             self.active -= 1
 
-    async def _stream(self, request: web.Request, body: dict[str, Any],
-                      step: Reply) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-cache"})
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], step: Reply
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         await response.prepare(request)
         if step.hang:
             await hang_until_gone(request)
@@ -58,23 +67,45 @@ class FakeAnthropic(Script):
             await response.write(f"event: {event}\ndata: {dumps(data)}\n\n".encode())
 
         await asyncio.sleep(step.first_delay)
-        await send("message_start", {"type": "message_start", "message": {
-            "id": f"msg_{uuid.uuid4().hex[:10]}", "type": "message", "role": "assistant",
-            "content": [], "model": body.get("model"), "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": step.usage[0], "output_tokens": 1}}})
+        await send(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": f"msg_{uuid.uuid4().hex[:10]}",
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [],
+                    "model": body.get("model"),
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": step.usage[0], "output_tokens": 1},
+                },
+            },
+        )
         index = 0
         if step.text or not step.tool_calls:
-            await send("content_block_start", {"type": "content_block_start", "index": 0,
-                                               "content_block": {"type": "text", "text": ""}})
+            await send(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            )
             await send("ping", {"type": "ping"})
             pieces = chunks(step.text, step.chunk_chars)
             for n, piece in enumerate(pieces):
                 if n and step.chunk_delay:
                     await asyncio.sleep(step.chunk_delay)
-                await send("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                   "delta": {"type": "text_delta",
-                                                             "text": piece}})
+                await send(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": piece},
+                    },
+                )
                 if step.cut and n >= len(pieces) // 2:
                     return await _cut(request, response, step.cut)
             await send("content_block_stop", {"type": "content_block_stop", "index": 0})
@@ -82,30 +113,48 @@ class FakeAnthropic(Script):
         if step.cut:
             return await _cut(request, response, step.cut)
         for i, (name, args) in enumerate(step.tool_calls):
-            raw = step.raw_arguments if (i == 0 and step.raw_arguments is not None) \
-                else dumps(args)
-            await send("content_block_start", {"type": "content_block_start", "index": index,
-                                               "content_block": {
-                                                   "type": "tool_use",
-                                                   "id": f"toolu_{uuid.uuid4().hex[:8]}",
-                                                   "name": name, "input": {}}})
+            raw = step.raw_arguments if (i == 0 and step.raw_arguments is not None) else dumps(args)
+            await send(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": f"toolu_{uuid.uuid4().hex[:8]}",
+                        "name": name,
+                        "input": {},
+                    },
+                },
+            )
             for part in chunks(raw, 10):
-                await send("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                   "delta": {"type": "input_json_delta",
-                                                             "partial_json": part}})
+                await send(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": part},
+                    },
+                )
             await send("content_block_stop", {"type": "content_block_stop", "index": index})
             index += 1
-        await send("message_delta", {"type": "message_delta",
-                                     "delta": {"stop_reason": "tool_use" if step.tool_calls
-                                               else "end_turn", "stop_sequence": None},
-                                     "usage": {"output_tokens": step.usage[1]}})
+        await send(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {
+                    "stop_reason": "tool_use" if step.tool_calls else "end_turn",
+                    "stop_sequence": None,
+                },
+                "usage": {"output_tokens": step.usage[1]},
+            },
+        )
         await send("message_stop", {"type": "message_stop"})
         await response.write_eof()
         return response
 
 
-async def _cut(request: web.Request, response: web.StreamResponse,
-               how: str) -> web.StreamResponse:
+async def _cut(request: web.Request, response: web.StreamResponse, how: str) -> web.StreamResponse:
     if how == "abort" and request.transport is not None:
         request.transport.abort()
     else:
@@ -115,5 +164,8 @@ async def _cut(request: web.Request, response: web.StreamResponse,
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     kind = _ERROR_TYPES.get(status, "api_error")
-    return web.json_response({"type": "error", "error": {"type": kind, "message": message}},
-                             status=status, headers=headers)
+    return web.json_response(
+        {"type": "error", "error": {"type": kind, "message": message}},
+        status=status,
+        headers=headers,
+    )

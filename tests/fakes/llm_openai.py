@@ -25,9 +25,12 @@ class FakeOpenAI(Script):
 
     async def _stats(self, request: web.Request) -> web.Response:
         """What the stand-in itself spent per request (for benchmarks)."""
-        return web.json_response([{"model": r["body"].get("model"),
-                                   "firstTokenMs": r.get("firstTokenMs")}
-                                  for r in self.requests])
+        return web.json_response(
+            [
+                {"model": r["body"].get("model"), "firstTokenMs": r.get("firstTokenMs")}
+                for r in self.requests
+            ]
+        )
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": []})
@@ -35,8 +38,7 @@ class FakeOpenAI(Script):
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         arrived = asyncio.get_running_loop().time()
         body = await request.json()
-        self.requests.append({"body": body, "headers": dict(request.headers),
-                              "arrived": arrived})
+        self.requests.append({"body": body, "headers": dict(request.headers), "arrived": arrived})
         if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided", "invalid_request_error")
         step = self.next_step(body)
@@ -56,21 +58,40 @@ class FakeOpenAI(Script):
         message: dict[str, Any] = {"role": "assistant", "content": step.text}
         if step.tool_calls:
             message["tool_calls"] = [
-                {"id": f"call_{i}", "type": "function",
-                 "function": {"name": name, "arguments": dumps(args)}}
-                for i, (name, args) in enumerate(step.tool_calls)]
-        return web.json_response({
-            "id": f"chatcmpl-{uuid.uuid4().hex[:10]}", "object": "chat.completion",
-            "created": int(time.time()), "model": body.get("model"),
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": "tool_calls" if step.tool_calls else "stop"}],
-            "usage": {"prompt_tokens": step.usage[0], "completion_tokens": step.usage[1],
-                      "total_tokens": sum(step.usage)}})
+                {
+                    "id": f"call_{i}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": dumps(args)},
+                }
+                for i, (name, args) in enumerate(step.tool_calls)
+            ]
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:10]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": "tool_calls" if step.tool_calls else "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": step.usage[0],
+                    "completion_tokens": step.usage[1],
+                    "total_tokens": sum(step.usage),
+                },
+            }
+        )
 
-    async def _stream(self, request: web.Request, body: dict[str, Any],
-                      step: Reply) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-cache"})
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], step: Reply
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         await response.prepare(request)
         if step.hang:
             await hang_until_gone(request)
@@ -79,9 +100,13 @@ class FakeOpenAI(Script):
         created = int(time.time())
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            data = {"id": cid, "object": "chat.completion.chunk", "created": created,
-                    "model": body.get("model"),
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            data = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": body.get("model"),
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
             return f"data: {dumps(data)}\n\n".encode()
 
         await asyncio.sleep(step.first_delay)
@@ -93,34 +118,54 @@ class FakeOpenAI(Script):
                 await asyncio.sleep(step.chunk_delay)
             await response.write(chunk({"content": piece}))
             if index == 0 and "arrived" in record:
-                record["firstTokenMs"] = (asyncio.get_running_loop().time()
-                                          - record["arrived"]) * 1000
+                record["firstTokenMs"] = (
+                    asyncio.get_running_loop().time() - record["arrived"]
+                ) * 1000
             if step.cut and index >= len(pieces) // 2:
                 return await _cut(request, response, step.cut)
         if step.cut:
             return await _cut(request, response, step.cut)
         for i, (name, args) in enumerate(step.tool_calls):
-            raw = step.raw_arguments if (i == 0 and step.raw_arguments is not None) \
-                else dumps(args)
-            await response.write(chunk({"tool_calls": [{
-                "index": i, "id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",
-                "function": {"name": name, "arguments": ""}}]}))
+            raw = step.raw_arguments if (i == 0 and step.raw_arguments is not None) else dumps(args)
+            await response.write(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": i,
+                                "id": f"call_{uuid.uuid4().hex[:8]}",
+                                "type": "function",
+                                "function": {"name": name, "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
             for part in chunks(raw, 10):
-                await response.write(chunk({"tool_calls": [{
-                    "index": i, "function": {"arguments": part}}]}))
+                await response.write(
+                    chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]})
+                )
         await response.write(chunk({}, "tool_calls" if step.tool_calls else "stop"))
-        usage = {"prompt_tokens": step.usage[0], "completion_tokens": step.usage[1],
-                 "total_tokens": sum(step.usage)}
-        final = {"id": cid, "object": "chat.completion.chunk", "created": created,
-                 "model": body.get("model"), "choices": [], "usage": usage}
+        usage = {
+            "prompt_tokens": step.usage[0],
+            "completion_tokens": step.usage[1],
+            "total_tokens": sum(step.usage),
+        }
+        final = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": body.get("model"),
+            "choices": [],
+            "usage": usage,
+        }
         await response.write(f"data: {dumps(final)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
 
 
-async def _cut(request: web.Request, response: web.StreamResponse,
-               how: str) -> web.StreamResponse:
+async def _cut(request: web.Request, response: web.StreamResponse, how: str) -> web.StreamResponse:
     if how == "abort" and request.transport is not None:
         request.transport.abort()
     else:
@@ -128,7 +173,9 @@ async def _cut(request: web.Request, response: web.StreamResponse,
     return response
 
 
-def _error(status: int, message: str, kind: str,
-           headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": {"message": message, "type": kind, "code": kind}},
-                             status=status, headers=headers)
+def _error(
+    status: int, message: str, kind: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response(
+        {"error": {"message": message, "type": kind, "code": kind}}, status=status, headers=headers
+    )

@@ -76,8 +76,12 @@ class Script:
             return own.popleft()
         if self.queue:
             return self.queue.popleft()
-        return Reply(f"echo: {last_user_text(body)}", first_delay=self.default_first_delay,
-                     chunk_delay=self.default_chunk_delay, chunk_chars=self.default_chunk_chars)
+        return Reply(
+            f"echo: {last_user_text(body)}",
+            first_delay=self.default_first_delay,
+            chunk_delay=self.default_chunk_delay,
+            chunk_chars=self.default_chunk_chars,
+        )
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -122,8 +126,11 @@ def last_user_text(body: dict[str, Any]) -> str:
         if isinstance(content, str):
             return content
         if isinstance(content, list):
-            texts = [b.get("text", "") for b in content
-                     if isinstance(b, dict) and b.get("type") == "text"]
+            texts = [
+                b.get("text", "")
+                for b in content
+                if isinstance(b, dict) and b.get("type") == "text"
+            ]
             if texts:
                 return " ".join(texts)
     return ""
@@ -131,7 +138,7 @@ def last_user_text(body: dict[str, Any]) -> str:
 
 def chunks(text: str, size: int) -> list[str]:
     size = max(1, size)
-    return [text[i:i + size] for i in range(0, len(text), size)]
+    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 async def hang_until_gone(request: Any, limit: float = 120.0) -> None:

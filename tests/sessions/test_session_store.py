@@ -30,8 +30,9 @@ async def test_create_append_and_reload(tmp_path):
     assert reloaded.label == "hello"
     texts = [m["message"]["content"] for m in await again.messages(reloaded)]
     assert texts == ["one", "two"]
-    header = json.loads((tmp_path / "sessions" / f"{entry.session_id}.jsonl")
-                        .read_text().splitlines()[0])
+    header = json.loads(
+        (tmp_path / "sessions" / f"{entry.session_id}.jsonl").read_text().splitlines()[0]
+    )
     assert header["type"] == "session" and header["sessionKey"] == "agent:main:main"
 
 

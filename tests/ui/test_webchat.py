@@ -13,8 +13,14 @@ from gateway_harness import CORE_ONLY, start_gateway
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
@@ -28,8 +34,7 @@ async def browser():
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS,
-                                            headless=True)
+        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
             yield chromium
         finally:
@@ -82,9 +87,10 @@ async def test_chat_streams_tools_and_sessions(browser, gateway, llm):
     assert await last_assistant(page).locator(".text").text_content() == final
     assert not await page.is_enabled("#stop")
 
-    llm.push(Reply("Writing it down.", tool_calls=[("write", {"path": "list.md",
-                                                             "content": "milk"})]),
-             Reply("Done: list.md has milk."))
+    llm.push(
+        Reply("Writing it down.", tool_calls=[("write", {"path": "list.md", "content": "milk"})]),
+        Reply("Done: list.md has milk."),
+    )
     await send(page, "write my list")
     await page.wait_for_selector(".msg.assistant[data-state=final] >> text=Done: list.md")
     tool = page.locator("details.tool").last

@@ -31,10 +31,14 @@ def text_of(content: Any) -> str:
     if type(content) is list:
         if len(content) == 1:
             block = content[0]
-            return block.get("text", "") if type(block) is dict and \
-                block.get("type") == "text" else ""
-        return "".join(block.get("text", "") for block in content
-                       if type(block) is dict and block.get("type") == "text")
+            return (
+                block.get("text", "") if type(block) is dict and block.get("type") == "text" else ""
+            )
+        return "".join(
+            block.get("text", "")
+            for block in content
+            if type(block) is dict and block.get("type") == "text"
+        )
     return ""
 
 
@@ -46,26 +50,52 @@ def user_entry(text: str, run_id: str | None, **extra: Any) -> dict[str, Any]:
     return {"type": "message", "runId": run_id, "message": message}
 
 
-def assistant_entry(message: AssistantMessage, run_id: str | None, *, api: str | None,
-                    provider: str | None, model: str | None, usage: Usage | None,
-                    stop_reason: str, **extra: Any) -> dict[str, Any]:
+def assistant_entry(
+    message: AssistantMessage,
+    run_id: str | None,
+    *,
+    api: str | None,
+    provider: str | None,
+    model: str | None,
+    usage: Usage | None,
+    stop_reason: str,
+    **extra: Any,
+) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     if message.text:
         content.append({"type": "text", "text": message.text})
     for call in message.tool_calls:
-        content.append({"type": "toolCall", "id": call.id, "name": call.name,
-                        "arguments": dict(call.arguments)})
-    body: dict[str, Any] = {"role": "assistant", "content": content, "api": api,
-                            "provider": provider, "model": model,
-                            "usage": (usage or Usage()).as_dict(), "stopReason": stop_reason,
-                            "timestamp": now_ms(), **extra}
+        content.append(
+            {
+                "type": "toolCall",
+                "id": call.id,
+                "name": call.name,
+                "arguments": dict(call.arguments),
+            }
+        )
+    body: dict[str, Any] = {
+        "role": "assistant",
+        "content": content,
+        "api": api,
+        "provider": provider,
+        "model": model,
+        "usage": (usage or Usage()).as_dict(),
+        "stopReason": stop_reason,
+        "timestamp": now_ms(),
+        **extra,
+    }
     return {"type": "message", "runId": run_id, "message": body}
 
 
 def tool_result_entry(result: ToolResultMessage, run_id: str | None) -> dict[str, Any]:
-    body = {"role": "toolResult", "toolCallId": result.tool_call_id,
-            "toolName": result.tool_name, "content": [{"type": "text", "text": result.text}],
-            "isError": result.is_error, "timestamp": now_ms()}
+    body = {
+        "role": "toolResult",
+        "toolCallId": result.tool_call_id,
+        "toolName": result.tool_name,
+        "content": [{"type": "text", "text": result.text}],
+        "isError": result.is_error,
+        "timestamp": now_ms(),
+    }
     return {"type": "message", "runId": run_id, "message": body}
 
 
@@ -96,9 +126,14 @@ def to_messages(entries: Iterable[Mapping[str, Any]]) -> list[Message]:
             call_id = str(message.get("toolCallId", ""))
             if call_id in pending:
                 pending.pop(call_id)
-                out.append(ToolResultMessage(call_id, str(message.get("toolName", "")),
-                                             text_of(message.get("content")),
-                                             bool(message.get("isError"))))
+                out.append(
+                    ToolResultMessage(
+                        call_id,
+                        str(message.get("toolName", "")),
+                        text_of(message.get("content")),
+                        bool(message.get("isError")),
+                    )
+                )
             continue
         close_pending()
         if role == "user":
@@ -115,8 +150,13 @@ def to_messages(entries: Iterable[Mapping[str, Any]]) -> list[Message]:
                 for block in content:
                     if isinstance(block, dict) and block.get("type") == "toolCall":
                         args = block.get("arguments")
-                        calls.append(ToolCall(str(block.get("id")), str(block.get("name")),
-                                              args if isinstance(args, dict) else {}))
+                        calls.append(
+                            ToolCall(
+                                str(block.get("id")),
+                                str(block.get("name")),
+                                args if isinstance(args, dict) else {},
+                            )
+                        )
             if not text and not calls:
                 continue
             out.append(AssistantMessage(text, tuple(calls)))

@@ -57,5 +57,12 @@ class Cooldowns:
         return [(c, bool(self.cooling(key(c)))) for c in candidates]
 
     def snapshot(self) -> dict[str, dict[str, object]]:
-        return {k: {"failures": s.failures, "cooldownSeconds": round(self.cooling(k), 1),
-                    "reason": s.reason} for k, s in self._states.items() if self.cooling(k)}
+        return {
+            k: {
+                "failures": s.failures,
+                "cooldownSeconds": round(self.cooling(k), 1),
+                "reason": s.reason,
+            }
+            for k, s in self._states.items()
+            if self.cooling(k)
+        }

@@ -37,14 +37,21 @@ class Preset:
 
 
 BUILTIN: dict[str, Preset] = {
-    "anthropic": Preset("anthropic-messages", "https://api.anthropic.com", "ANTHROPIC_API_KEY",
-                        default_model="claude-opus-4-5"),
-    "openai": Preset("openai-completions", "https://api.openai.com/v1", "OPENAI_API_KEY",
-                     default_model="gpt-4o"),
-    "openrouter": Preset("openai-completions", "https://openrouter.ai/api/v1",
-                         "OPENROUTER_API_KEY"),
-    "ollama": Preset("openai-completions", "http://127.0.0.1:11434/v1", "OLLAMA_API_KEY",
-                     key_required=False),
+    "anthropic": Preset(
+        "anthropic-messages",
+        "https://api.anthropic.com",
+        "ANTHROPIC_API_KEY",
+        default_model="claude-opus-4-5",
+    ),
+    "openai": Preset(
+        "openai-completions", "https://api.openai.com/v1", "OPENAI_API_KEY", default_model="gpt-4o"
+    ),
+    "openrouter": Preset(
+        "openai-completions", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"
+    ),
+    "ollama": Preset(
+        "openai-completions", "http://127.0.0.1:11434/v1", "OLLAMA_API_KEY", key_required=False
+    ),
 }
 # Used (in this order) when no model is configured but a key is at hand.
 AUTO_DEFAULTS = ("anthropic", "openai")
@@ -83,8 +90,7 @@ class ResolvedProvider:
         preset = BUILTIN.get(self.id)
         env = preset.env_key if preset else None
         via_env = f"export {env}=... before starting the gateway, or " if env else ""
-        return (f"{via_env}set models.providers.{self.id}.apiKey "
-                f'(e.g. "${{{env or "MY_API_KEY"}}}")')
+        return f'{via_env}set models.providers.{self.id}.apiKey (e.g. "${{{env or "MY_API_KEY"}}}")'
 
 
 def parse_ref(text: str, config: Config) -> ModelRef:
@@ -97,12 +103,15 @@ def parse_ref(text: str, config: Config) -> ModelRef:
         provider, model = value.split("/", 1)
         if provider and model:
             return ModelRef(provider.strip().lower(), model.strip())
-    owners = [pid for pid, p in config.models.providers.items()
-              if any(m.id == value for m in p.models)]
+    owners = [
+        pid for pid, p in config.models.providers.items() if any(m.id == value for m in p.models)
+    ]
     if len(owners) == 1:
         return ModelRef(owners[0], value)
-    raise ConfigError(f'model "{text}" is not a "provider/model" reference',
-                      hint='write it as provider/model, e.g. "openai/gpt-4o"')
+    raise ConfigError(
+        f'model "{text}" is not a "provider/model" reference',
+        hint='write it as provider/model, e.g. "openai/gpt-4o"',
+    )
 
 
 def _aliases(config: Config) -> dict[str, str]:
@@ -156,8 +165,9 @@ def save_credential(credentials_dir: Path, provider: str, api_key: str) -> Path:
     return path
 
 
-def resolve_providers(config: Config, env: Mapping[str, str],
-                      credentials: Mapping[str, str]) -> dict[str, ResolvedProvider]:
+def resolve_providers(
+    config: Config, env: Mapping[str, str], credentials: Mapping[str, str]
+) -> dict[str, ResolvedProvider]:
     out: dict[str, ResolvedProvider] = {}
     ids = list(config.models.providers)
     if config.models.mode == "merge":
@@ -166,8 +176,9 @@ def resolve_providers(config: Config, env: Mapping[str, str],
         custom = config.models.providers.get(pid)
         preset = BUILTIN.get(pid)
         api = (custom.api if custom and custom.api else None) or (preset.api if preset else None)
-        base_url = (custom.base_url if custom and custom.base_url else None) or \
-            (preset.base_url if preset else None)
+        base_url = (custom.base_url if custom and custom.base_url else None) or (
+            preset.base_url if preset else None
+        )
         if not api or not base_url:
             log.warning("models.providers.%s needs baseUrl and api; skipped", pid)
             continue
@@ -179,13 +190,18 @@ def resolve_providers(config: Config, env: Mapping[str, str],
         elif preset and preset.env_key and env.get(preset.env_key, "").strip():
             key, source = env[preset.env_key].strip(), "env"
         # A custom provider (local server) without a key is fine: the server decides.
-        key_required = preset.key_required if preset and not (custom and custom.base_url) \
-            else False
+        key_required = preset.key_required if preset and not (custom and custom.base_url) else False
         out[pid] = ResolvedProvider(
-            id=pid, api=api, base_url=base_url.rstrip("/"), api_key=key, key_source=source,
-            key_required=key_required, headers=dict(custom.headers) if custom else {},
-            timeout=(custom.timeout_seconds if custom and custom.timeout_seconds
-                     else DEFAULT_TIMEOUT),
+            id=pid,
+            api=api,
+            base_url=base_url.rstrip("/"),
+            api_key=key,
+            key_source=source,
+            key_required=key_required,
+            headers=dict(custom.headers) if custom else {},
+            timeout=(
+                custom.timeout_seconds if custom and custom.timeout_seconds else DEFAULT_TIMEOUT
+            ),
             models={m.id: m for m in (custom.models if custom else [])},
         )
     return out
@@ -198,8 +214,9 @@ def model_choice(config: Config, agent_id: str) -> str | ModelChoice | None:
     return config.agents.defaults.model
 
 
-def model_chain(config: Config, agent_id: str,
-                providers: Mapping[str, ResolvedProvider]) -> list[ModelRef]:
+def model_chain(
+    config: Config, agent_id: str, providers: Mapping[str, ResolvedProvider]
+) -> list[ModelRef]:
     """Primary then fallbacks for ``agent_id``; a default when none is configured.
 
     With no model configured: the first model of the first custom provider, else
@@ -223,8 +240,9 @@ def model_chain(config: Config, agent_id: str,
     return []
 
 
-def catalog(config: Config, providers: Mapping[str, ResolvedProvider],
-            agent_ids: list[str]) -> list[dict[str, Any]]:
+def catalog(
+    config: Config, providers: Mapping[str, ResolvedProvider], agent_ids: list[str]
+) -> list[dict[str, Any]]:
     """``models.list`` rows: declared models plus every model an agent refers to."""
     rows: dict[str, dict[str, Any]] = {}
     for pid, provider in providers.items():
@@ -243,8 +261,11 @@ def catalog(config: Config, providers: Mapping[str, ResolvedProvider],
 
 
 def _row(provider: str, model: str, definition: ModelDefinition | None) -> dict[str, Any]:
-    row: dict[str, Any] = {"id": model, "name": (definition.name if definition else None) or model,
-                           "provider": provider}
+    row: dict[str, Any] = {
+        "id": model,
+        "name": (definition.name if definition else None) or model,
+        "provider": provider,
+    }
     if definition is not None:
         if definition.context_window:
             row["contextWindow"] = definition.context_window

@@ -34,8 +34,16 @@ class Identity:
     avatar: str | None = None
 
     def as_dict(self) -> dict[str, str]:
-        return {k: v for k, v in (("name", self.name), ("emoji", self.emoji),
-                                  ("theme", self.vibe), ("avatar", self.avatar)) if v}
+        return {
+            k: v
+            for k, v in (
+                ("name", self.name),
+                ("emoji", self.emoji),
+                ("theme", self.vibe),
+                ("avatar", self.avatar),
+            )
+            if v
+        }
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,11 @@ class BootstrapFile:
     truncated: bool = False
 
 
-_FIELD = re.compile(r"^\s*[-*]?\s*\**\s*(name|emoji|vibe|creature|theme|avatar)\s*\**\s*:\s*\**\s*"
-                    r"(.+?)\s*$", re.IGNORECASE)
+_FIELD = re.compile(
+    r"^\s*[-*]?\s*\**\s*(name|emoji|vibe|creature|theme|avatar)\s*\**\s*:\s*\**\s*"
+    r"(.+?)\s*$",
+    re.IGNORECASE,
+)
 _cache: dict[Path, tuple[tuple[int, int], str | None]] = {}
 
 
@@ -94,8 +105,9 @@ def trim(text: str, limit: int, name: str) -> tuple[str, bool]:
     return text[:head] + marker + text[-tail:], True
 
 
-def load_bootstrap(workspace: Path, max_chars: int,
-                   total_max: int = TOTAL_MAX_CHARS) -> list[BootstrapFile]:
+def load_bootstrap(
+    workspace: Path, max_chars: int, total_max: int = TOTAL_MAX_CHARS
+) -> list[BootstrapFile]:
     files: list[BootstrapFile] = []
     budget = total_max
     for name in (*BOOTSTRAP_FILES, *OPTIONAL_FILES):
@@ -136,13 +148,18 @@ def build_system_prompt(inputs: PromptInputs) -> str:
     parts = [who]
     if inputs.tools:
         lines = "\n".join(f"- {name}: {desc.splitlines()[0]}" for name, desc in inputs.tools)
-        parts.append("## Tooling\nTools available to you (call them; do not describe calls):\n"
-                     + lines)
-    parts.append("## Safety\nNever reveal secrets (API keys, tokens, passwords). Ask before "
-                 "destructive or irreversible actions. Private things stay private.")
-    parts.append(f"## Workspace\nYour working directory is: {inputs.workspace}\n"
-                 "Relative paths in file tools resolve there; files outside it are not "
-                 "reachable.")
+        parts.append(
+            "## Tooling\nTools available to you (call them; do not describe calls):\n" + lines
+        )
+    parts.append(
+        "## Safety\nNever reveal secrets (API keys, tokens, passwords). Ask before "
+        "destructive or irreversible actions. Private things stay private."
+    )
+    parts.append(
+        f"## Workspace\nYour working directory is: {inputs.workspace}\n"
+        "Relative paths in file tools resolve there; files outside it are not "
+        "reachable."
+    )
     parts.append(f"## Current Date & Time\nTime zone: {_timezone()}")
     context = []
     for item in load_bootstrap(inputs.workspace, inputs.bootstrap_max_chars):
@@ -151,14 +168,24 @@ def build_system_prompt(inputs: PromptInputs) -> str:
         else:
             context.append(f"## {item.name}\n\n{item.content}")
     if context:
-        parts.append("# Project Context\nThe workspace files below describe who you are and "
-                     "whom you help. Embody SOUL.md.\n\n" + "\n\n".join(context))
+        parts.append(
+            "# Project Context\nThe workspace files below describe who you are and "
+            "whom you help. Embody SOUL.md.\n\n" + "\n\n".join(context)
+        )
     if inputs.extra:
         parts.append(inputs.extra.strip())
-    parts.append("## Runtime\nRuntime: " + " | ".join((
-        f"agent={inputs.agent_id}", f"host={socket.gethostname()}",
-        f"os={platform.system()} {platform.release()}", f"model={inputs.model}",
-        f"channel={inputs.channel}")))
+    parts.append(
+        "## Runtime\nRuntime: "
+        + " | ".join(
+            (
+                f"agent={inputs.agent_id}",
+                f"host={socket.gethostname()}",
+                f"os={platform.system()} {platform.release()}",
+                f"model={inputs.model}",
+                f"channel={inputs.channel}",
+            )
+        )
+    )
     return "\n\n".join(parts)
 
 

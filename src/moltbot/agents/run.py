@@ -71,8 +71,11 @@ class Run:
     """Text of the model call in progress (persisted if the run is cut short)."""
 
     def usage(self) -> dict[str, int]:
-        return {"input": self.input_tokens, "output": self.output_tokens,
-                "totalTokens": self.input_tokens + self.output_tokens}
+        return {
+            "input": self.input_tokens,
+            "output": self.output_tokens,
+            "totalTokens": self.input_tokens + self.output_tokens,
+        }
 
     def mark(self, name: str) -> None:
         self.marks.setdefault(name, time.perf_counter())
@@ -82,8 +85,11 @@ class Run:
         base = self.marks.get("accepted")
         if base is None:
             return {}
-        return {f"{name}Ms": round((value - base) * 1000, 2) for name, value in
-                self.marks.items() if name != "accepted"}
+        return {
+            f"{name}Ms": round((value - base) * 1000, 2)
+            for name, value in self.marks.items()
+            if name != "accepted"
+        }
 
     def summary(self) -> dict[str, Any]:
         """The ``agent.wait`` payload."""

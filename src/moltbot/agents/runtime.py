@@ -128,9 +128,12 @@ class AgentRuntime:
         self.ready.set()
         self._warm_task = asyncio.create_task(self._warm(), name="agents warm-up")
         chain = self._chain_or_none(self.resolve_agent(None))
-        self.log.info("agents ready: %s; model %s; tools %s", ", ".join(self._specs),
-                      " → ".join(map(str, chain)) if chain else "none configured",
-                      ", ".join(self._tools))
+        self.log.info(
+            "agents ready: %s; model %s; tools %s",
+            ", ".join(self._specs),
+            " → ".join(map(str, chain)) if chain else "none configured",
+            ", ".join(self._tools),
+        )
 
     async def stop(self) -> None:
         self.state = State.STOPPING
@@ -154,11 +157,17 @@ class AgentRuntime:
         queued = [r for r in self._runs.values() if r.state == RunState.QUEUED]
         default = self.resolve_agent(None)
         chain = self._chain_or_none(default)
-        return {"state": str(self.state), "defaultAgentId": default, "agents": list(self._specs),
-                "model": str(chain[0]) if chain else None,
-                "fallbacks": [str(r) for r in chain[1:]] if chain else [],
-                "activeRuns": len(active), "queuedRuns": len(queued),
-                "tools": list(self._tools), "cooldowns": self.cooldowns.snapshot()}
+        return {
+            "state": str(self.state),
+            "defaultAgentId": default,
+            "agents": list(self._specs),
+            "model": str(chain[0]) if chain else None,
+            "fallbacks": [str(r) for r in chain[1:]] if chain else [],
+            "activeRuns": len(active),
+            "queuedRuns": len(queued),
+            "tools": list(self._tools),
+            "cooldowns": self.cooldowns.snapshot(),
+        }
 
     async def reconfigure(self, config: Config) -> bool:
         old_clients = self._clients
@@ -212,8 +221,10 @@ class AgentRuntime:
             return default_agent_id(self.config)
         value = agent_id.strip().lower()
         if value not in self._specs:
-            raise AgentRunError(f"unknown agent {agent_id!r}; agents: {', '.join(self._specs)}",
-                                hint="add it with `moltbot agents add`")
+            raise AgentRunError(
+                f"unknown agent {agent_id!r}; agents: {', '.join(self._specs)}",
+                hint="add it with `moltbot agents add`",
+            )
         return value
 
     def agent_ids(self) -> list[str]:
@@ -226,8 +237,9 @@ class AgentRuntime:
         agent_id = self.resolve_agent(agent_id)
         found = self._stores.get(agent_id)
         if found is None:
-            found = SessionStore(self.instance.sessions_dir(agent_id),
-                                 cwd=self._specs[agent_id].workspace)
+            found = SessionStore(
+                self.instance.sessions_dir(agent_id), cwd=self._specs[agent_id].workspace
+            )
             self._stores[agent_id] = found
         return found
 
@@ -244,17 +256,33 @@ class AgentRuntime:
 
     # ---- runs: submit, wait, abort ---------------------------------------------
 
-    async def submit(self, agent_id: str | None, session_key: str | None, text: str, *,
-                     run_id: str | None = None, origin: dict[str, Any] | None = None,
-                     timeout: float | None = None, channel: str = "webchat",
-                     extra_system: str | None = None, watcher: Watcher | None = None) -> Run:
+    async def submit(
+        self,
+        agent_id: str | None,
+        session_key: str | None,
+        text: str,
+        *,
+        run_id: str | None = None,
+        origin: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        channel: str = "webchat",
+        extra_system: str | None = None,
+        watcher: Watcher | None = None,
+    ) -> Run:
         """Queue one turn; returns once the user message is durably in the transcript."""
         if self.state != State.RUNNING:
             raise AgentRunError("the agent runtime is not running")
         agent, key = self.session_key(session_key, agent_id)
-        run = Run(id=run_id or str(uuid.uuid4()), agent_id=agent, session_key=key, message=text,
-                  timeout=timeout or float(self.config.agents.defaults.timeout_seconds),
-                  channel=channel, origin=origin, extra_system=extra_system)
+        run = Run(
+            id=run_id or str(uuid.uuid4()),
+            agent_id=agent,
+            session_key=key,
+            message=text,
+            timeout=timeout or float(self.config.agents.defaults.timeout_seconds),
+            channel=channel,
+            origin=origin,
+            extra_system=extra_system,
+        )
         run.mark("accepted")
         loop = asyncio.get_running_loop()
         run.ready, run.done = loop.create_future(), loop.create_future()
@@ -290,15 +318,15 @@ class AgentRuntime:
             raise AgentRunError(f"cannot record the message: {exc}") from exc
         return run
 
-    async def respond(self, agent_id: str, session_key: str, text: str, *,
-                      origin: dict[str, Any] | None = None) -> str:
+    async def respond(
+        self, agent_id: str, session_key: str, text: str, *, origin: dict[str, Any] | None = None
+    ) -> str:
         """Run one turn (after any run already queued on the session); the reply text.
 
         For channels. Never raises for model trouble: a failed or timed-out run
         returns a short explanation (starting with ⚠️), an aborted run returns "".
         """
-        channel = str((origin or {}).get("channel") or (origin or {}).get("provider")
-                      or "channel")
+        channel = str((origin or {}).get("channel") or (origin or {}).get("provider") or "channel")
         run = await self.submit(agent_id, session_key, text, origin=origin, channel=channel)
         assert run.done is not None
         await asyncio.shield(run.done)
@@ -325,8 +353,9 @@ class AgentRuntime:
             return None
         return run
 
-    async def abort(self, session_key: str, run_id: str | None = None, *,
-                    reason: str = "aborted") -> list[str]:
+    async def abort(
+        self, session_key: str, run_id: str | None = None, *, reason: str = "aborted"
+    ) -> list[str]:
         """Abort the session's runs (all, or one); returns the aborted run ids.
 
         The running run is cancelled at once (its partial reply is recorded with
@@ -448,32 +477,56 @@ class AgentRuntime:
         if spec.id not in self._seeded:
             await asyncio.to_thread(self._seed, spec)
         tools = self._tools
-        tool_specs = tuple(ToolSpec(t.name, t.description, t.parameters_schema())
-                           for t in tools.values())
+        tool_specs = tuple(
+            ToolSpec(t.name, t.description, t.parameters_schema()) for t in tools.values()
+        )
         window = self._context_window(usable[0])
         messages: list[Message] = ctxmod.to_messages(entries)
         if read.size > window * 3:  # the file bounds the text: trim only when it may not fit
             messages = ctxmod.fit(messages, window * 3)
-        system = build_system_prompt(PromptInputs(
-            agent_id=run.agent_id, workspace=spec.workspace, model=str(usable[0]),
-            tools=[(t.name, t.description) for t in tools.values()], channel=run.channel,
-            bootstrap_max_chars=self.config.agents.defaults.bootstrap_max_chars,
-            extra=run.extra_system))
-        tool_ctx = ToolContext(agent_id=run.agent_id, session_key=run.session_key,
-                               run_id=run.id, workspace=spec.workspace, instance=self.instance,
-                               config=self.config, env=self.env, logger=self.log,
-                               lookup=self._lookup)
+        system = build_system_prompt(
+            PromptInputs(
+                agent_id=run.agent_id,
+                workspace=spec.workspace,
+                model=str(usable[0]),
+                tools=[(t.name, t.description) for t in tools.values()],
+                channel=run.channel,
+                bootstrap_max_chars=self.config.agents.defaults.bootstrap_max_chars,
+                extra=run.extra_system,
+            )
+        )
+        tool_ctx = ToolContext(
+            agent_id=run.agent_id,
+            session_key=run.session_key,
+            run_id=run.id,
+            workspace=spec.workspace,
+            instance=self.instance,
+            config=self.config,
+            env=self.env,
+            logger=self.log,
+            lookup=self._lookup,
+        )
         for _step in range(MAX_STEPS):
-            finished, ref, provider = await self._call_models(run, chain, system, messages,
-                                                              tool_specs)
+            finished, ref, provider = await self._call_models(
+                run, chain, system, messages, tool_specs
+            )
             run.partial = ""
             run.model = str(ref)
             run.input_tokens += finished.usage.input
             run.output_tokens += finished.usage.output
             run.stop_reason = finished.stop_reason
-            await store.append(entry, ctxmod.assistant_entry(
-                finished.message, run.id, api=provider.api, provider=ref.provider,
-                model=ref.model, usage=finished.usage, stop_reason=finished.stop_reason))
+            await store.append(
+                entry,
+                ctxmod.assistant_entry(
+                    finished.message,
+                    run.id,
+                    api=provider.api,
+                    provider=ref.provider,
+                    model=ref.model,
+                    usage=finished.usage,
+                    stop_reason=finished.stop_reason,
+                ),
+            )
             messages.append(finished.message)
             if not finished.message.tool_calls:
                 return
@@ -488,9 +541,14 @@ class AgentRuntime:
         note = f"(stopped after {MAX_STEPS} tool steps)"
         self._on_text(run, ("\n\n" if run.text else "") + note)
 
-    async def _call_models(self, run: Run, chain: list[ModelRef], system: str,
-                           messages: list[Message], tools: tuple[ToolSpec, ...]
-                           ) -> tuple[Finished, ModelRef, ResolvedProvider]:
+    async def _call_models(
+        self,
+        run: Run,
+        chain: list[ModelRef],
+        system: str,
+        messages: list[Message],
+        tools: tuple[ToolSpec, ...],
+    ) -> tuple[Finished, ModelRef, ResolvedProvider]:
         failures: list[str] = []
         order = self.cooldowns.order(chain, str)
         tried_any = False
@@ -506,12 +564,17 @@ class AgentRuntime:
                 self.log.warning("run %s: model %s unusable (%s)", run.id, ref, why)
                 failures.append(f"{ref}: {why}")
                 continue
-            remaining = [r for r, c in order[index + 1:] if not c]
+            remaining = [r for r, c in order[index + 1 :] if not c]
             definition = provider.models.get(ref.model)
             request = ModelRequest(
-                model=ref.model, system=system, messages=tuple(messages), tools=tools,
+                model=ref.model,
+                system=system,
+                messages=tuple(messages),
+                tools=tools,
                 max_tokens=definition.max_tokens if definition else None,
-                max_retries=0 if remaining else 2, timeout=provider.timeout)
+                max_retries=0 if remaining else 2,
+                timeout=provider.timeout,
+            )
             text_before = run.text
             tried_any = True
             run.mark("requested")
@@ -530,31 +593,41 @@ class AgentRuntime:
                 failures.append(f"{ref}: {exc.describe()}")
                 if exc.failover:
                     wait = self.cooldowns.fail(str(ref), exc.kind, exc.retry_after)
-                    self.log.warning("run %s: model %s failed (%s); cooling down %.0fs%s",
-                                     run.id, ref, exc.describe(), wait,
-                                     f"; trying {remaining[0]}" if remaining else "")
+                    self.log.warning(
+                        "run %s: model %s failed (%s); cooling down %.0fs%s",
+                        run.id,
+                        ref,
+                        exc.describe(),
+                        wait,
+                        f"; trying {remaining[0]}" if remaining else "",
+                    )
                 else:
-                    self.log.warning("run %s: model %s failed (%s)", run.id, ref,
-                                     exc.describe())
+                    self.log.warning("run %s: model %s failed (%s)", run.id, ref, exc.describe())
                     raise
                 if run.text != text_before:  # partial output from the failed model
                     run.text, run.partial = text_before, ""
-                    self._agent(run, "assistant", {"text": run.text, "delta": "",
-                                                   "reset": True})
+                    self._agent(run, "assistant", {"text": run.text, "delta": "", "reset": True})
                     self._chat_delta(run, force=True)
                 continue
             self.cooldowns.succeed(str(ref))
             if failures:
-                self.log.info("run %s: answered by %s after: %s", run.id, ref,
-                              "; ".join(failures))
+                self.log.info("run %s: answered by %s after: %s", run.id, ref, "; ".join(failures))
             return finished, ref, provider
         if not tried_any:
             raise _NotConfigured(self._unconfigured_text(chain))
         raise _AllFailed("every model failed: " + "; ".join(failures))
 
     async def _run_tool(self, run: Run, call: ToolCall, ctx: ToolContext) -> ToolResultMessage:
-        self._agent(run, "tool", {"phase": "start", "name": call.name, "toolCallId": call.id,
-                                  "args": dict(call.arguments)})
+        self._agent(
+            run,
+            "tool",
+            {
+                "phase": "start",
+                "name": call.name,
+                "toolCallId": call.id,
+                "args": dict(call.arguments),
+            },
+        )
         started = time.perf_counter()
         tool = self._tools.get(call.name)
         is_error = True
@@ -576,10 +649,18 @@ class AgentRuntime:
                 text = f"{call.name} failed: {type(exc).__name__}: {exc}"
         if len(text) > MAX_TOOL_RESULT_CHARS:
             text = text[:MAX_TOOL_RESULT_CHARS] + "\n[... truncated]"
-        self._agent(run, "tool", {
-            "phase": "result", "name": call.name, "toolCallId": call.id, "isError": is_error,
-            "result": text[:MAX_TOOL_EVENT_CHARS],
-            "durationMs": int((time.perf_counter() - started) * 1000)})
+        self._agent(
+            run,
+            "tool",
+            {
+                "phase": "result",
+                "name": call.name,
+                "toolCallId": call.id,
+                "isError": is_error,
+                "result": text[:MAX_TOOL_EVENT_CHARS],
+                "durationMs": int((time.perf_counter() - started) * 1000),
+            },
+        )
         return ToolResultMessage(call.id, call.name, text, is_error)
 
     async def _notice(self, run: Run, store: SessionStore, text: str) -> None:
@@ -589,8 +670,14 @@ class AgentRuntime:
         entry = await store.get(run.session_key)
         if entry is not None:
             message = ctxmod.assistant_entry(
-                AssistantMessage(text), run.id, api=None, provider="moltbot",
-                model="notice", usage=None, stop_reason="notice")
+                AssistantMessage(text),
+                run.id,
+                api=None,
+                provider="moltbot",
+                model="notice",
+                usage=None,
+                stop_reason="notice",
+            )
             await store.append(entry, message)
         run.partial = ""
 
@@ -600,20 +687,46 @@ class AgentRuntime:
             return
         if run.state in (RunState.ABORTED, RunState.TIMEOUT):
             if run.partial or run.state == RunState.ABORTED:
-                await store.append(entry, ctxmod.assistant_entry(
-                    AssistantMessage(run.partial), run.id, api=None, provider=None,
-                    model=run.model, usage=None, stop_reason=str(run.stop_reason),
-                    **({"errorMessage": run.error} if run.error else {})))
+                await store.append(
+                    entry,
+                    ctxmod.assistant_entry(
+                        AssistantMessage(run.partial),
+                        run.id,
+                        api=None,
+                        provider=None,
+                        model=run.model,
+                        usage=None,
+                        stop_reason=str(run.stop_reason),
+                        **({"errorMessage": run.error} if run.error else {}),
+                    ),
+                )
             for call_id, name in list(run.pending_calls.items()):
-                await store.append(entry, ctxmod.tool_result_entry(ToolResultMessage(
-                    call_id, name, f"Tool call {run.stop_reason}.", True), run.id))
+                await store.append(
+                    entry,
+                    ctxmod.tool_result_entry(
+                        ToolResultMessage(call_id, name, f"Tool call {run.stop_reason}.", True),
+                        run.id,
+                    ),
+                )
             run.pending_calls.clear()
         elif run.state == RunState.ERROR:
-            await store.append(entry, ctxmod.assistant_entry(
-                AssistantMessage(f"⚠️ {run.error}"), run.id, api=None, provider="moltbot",
-                model="error", usage=None, stop_reason="error", errorMessage=run.error))
-        changes: dict[str, Any] = {"aborted_last_run": run.state == RunState.ABORTED,
-                                   "last_run_id": run.id}
+            await store.append(
+                entry,
+                ctxmod.assistant_entry(
+                    AssistantMessage(f"⚠️ {run.error}"),
+                    run.id,
+                    api=None,
+                    provider="moltbot",
+                    model="error",
+                    usage=None,
+                    stop_reason="error",
+                    errorMessage=run.error,
+                ),
+            )
+        changes: dict[str, Any] = {
+            "aborted_last_run": run.state == RunState.ABORTED,
+            "last_run_id": run.id,
+        }
         if run.model:
             provider, _, model = run.model.partition("/")
             changes.update(model=model, model_provider=provider)
@@ -624,22 +737,56 @@ class AgentRuntime:
             run.flush_handle.cancel()
             run.flush_handle = None
         if run.state in (RunState.OK,):
-            self._chat(run, "final", message=self._chat_message(run), usage=run.usage(),
-                       stopReason=run.stop_reason or "stop")
+            self._chat(
+                run,
+                "final",
+                message=self._chat_message(run),
+                usage=run.usage(),
+                stopReason=run.stop_reason or "stop",
+            )
             run.mark("ended")
-            self._agent(run, "lifecycle", {"phase": "end", "status": "ok",
-                                           "endedAt": run.ended_at, "usage": run.usage(),
-                                           "timings": run.timings()})
+            self._agent(
+                run,
+                "lifecycle",
+                {
+                    "phase": "end",
+                    "status": "ok",
+                    "endedAt": run.ended_at,
+                    "usage": run.usage(),
+                    "timings": run.timings(),
+                },
+            )
             self.log.debug("run %s timings %s", run.id, run.timings())
         elif run.state == RunState.ABORTED:
             self._chat(run, "aborted", message=self._chat_message(run), stopReason="aborted")
-            self._agent(run, "lifecycle", {"phase": "end", "status": "aborted",
-                                           "reason": run.abort_reason, "endedAt": run.ended_at})
+            self._agent(
+                run,
+                "lifecycle",
+                {
+                    "phase": "end",
+                    "status": "aborted",
+                    "reason": run.abort_reason,
+                    "endedAt": run.ended_at,
+                },
+            )
         else:
-            self._chat(run, "error", errorMessage=run.error, stopReason=run.stop_reason,
-                       message=self._chat_message(run))
-            self._agent(run, "lifecycle", {"phase": "error", "status": str(run.state),
-                                           "error": run.error, "endedAt": run.ended_at})
+            self._chat(
+                run,
+                "error",
+                errorMessage=run.error,
+                stopReason=run.stop_reason,
+                message=self._chat_message(run),
+            )
+            self._agent(
+                run,
+                "lifecycle",
+                {
+                    "phase": "error",
+                    "status": str(run.state),
+                    "error": run.error,
+                    "endedAt": run.ended_at,
+                },
+            )
         self._resolve(run)
 
     def _resolve(self, run: Run) -> None:
@@ -677,23 +824,38 @@ class AgentRuntime:
 
     @staticmethod
     def _chat_message(run: Run) -> dict[str, Any]:
-        return {"role": "assistant", "content": [{"type": "text", "text": run.text}],
-                "timestamp": now_ms()}
+        return {
+            "role": "assistant",
+            "content": [{"type": "text", "text": run.text}],
+            "timestamp": now_ms(),
+        }
 
     def _chat(self, run: Run, state: str, **fields: Any) -> None:
         run.chat_seq += 1
-        payload = {"runId": run.id, "sessionKey": run.session_key, "seq": run.chat_seq,
-                   "state": state, **{k: v for k, v in fields.items() if v is not None}}
+        payload = {
+            "runId": run.id,
+            "sessionKey": run.session_key,
+            "seq": run.chat_seq,
+            "state": state,
+            **{k: v for k, v in fields.items() if v is not None},
+        }
         self._emit(run, "chat", payload, drop_if_slow=state == "delta")
 
     def _agent(self, run: Run, stream: str, data: dict[str, Any]) -> None:
         run.seq += 1
-        payload = {"runId": run.id, "seq": run.seq, "stream": stream, "ts": now_ms(),
-                   "data": data, "sessionKey": run.session_key}
+        payload = {
+            "runId": run.id,
+            "seq": run.seq,
+            "stream": stream,
+            "ts": now_ms(),
+            "data": data,
+            "sessionKey": run.session_key,
+        }
         self._emit(run, "agent", payload)
 
-    def _emit(self, run: Run, event: str, payload: dict[str, Any], *,
-              drop_if_slow: bool = False) -> None:
+    def _emit(
+        self, run: Run, event: str, payload: dict[str, Any], *, drop_if_slow: bool = False
+    ) -> None:
         try:
             self.ctx.broadcast(event, payload, drop_if_slow=drop_if_slow)
         except Exception:
@@ -726,14 +888,14 @@ class AgentRuntime:
     def _context_window(self, ref: ModelRef) -> int:
         provider = self._providers.get(ref.provider)
         definition = provider.models.get(ref.model) if provider else None
-        return (definition.context_window if definition and definition.context_window
-                else 200_000)
+        return definition.context_window if definition and definition.context_window else 200_000
 
     def _client(self, provider: ResolvedProvider) -> Provider:
         client = self._clients.get(provider.id)
         if client is None:
-            client = build(provider.api, provider.id, provider.base_url, provider.api_key,
-                           provider.headers)
+            client = build(
+                provider.api, provider.id, provider.base_url, provider.api_key, provider.headers
+            )
             self._clients[provider.id] = client
         return client
 
@@ -744,8 +906,10 @@ class AgentRuntime:
             for ref in chain:
                 provider = self._providers.get(ref.provider)
                 if provider is None:
-                    lines.append(f"- {ref}: there is no provider \"{ref.provider}\" "
-                                 f"(add models.providers.{ref.provider})")
+                    lines.append(
+                        f'- {ref}: there is no provider "{ref.provider}" '
+                        f"(add models.providers.{ref.provider})"
+                    )
                 elif not provider.usable:
                     lines.append(f"- {ref}: no API key — {provider.missing_key_hint()}")
         lines += [
@@ -800,8 +964,12 @@ class AgentRuntime:
         from moltbot.agents.workspace import ensure_workspace
 
         report = ensure_workspace(spec.workspace)
-        self.log.info("workspace %s created for agent %s (%s)", spec.workspace, spec.id,
-                      ", ".join(report.created))
+        self.log.info(
+            "workspace %s created for agent %s (%s)",
+            spec.workspace,
+            spec.id,
+            ", ".join(report.created),
+        )
 
     def _lookup(self, name: str) -> Any:
         if name == self.name:
@@ -826,16 +994,27 @@ class AgentRuntime:
             if chain:
                 row["model"] = str(chain[0])
             agents.append(row)
-        return {"defaultId": self.resolve_agent(None), "mainKey": "main", "scope": "per-sender",
-                "agents": agents}
+        return {
+            "defaultId": self.resolve_agent(None),
+            "mainKey": "main",
+            "scope": "per-sender",
+            "agents": agents,
+        }
 
     def models_list(self) -> dict[str, Any]:
         return {"models": catalog(self.config, self._providers, list(self._specs))}
 
-    async def list_sessions(self, agent_id: str | None = None, *, limit: int | None = None,
-                            active_minutes: int | None = None, search: str | None = None,
-                            label: str | None = None, titles: bool = False,
-                            last_message: bool = False) -> list[dict[str, Any]]:
+    async def list_sessions(
+        self,
+        agent_id: str | None = None,
+        *,
+        limit: int | None = None,
+        active_minutes: int | None = None,
+        search: str | None = None,
+        label: str | None = None,
+        titles: bool = False,
+        last_message: bool = False,
+    ) -> list[dict[str, Any]]:
         agents = [self.resolve_agent(agent_id)] if agent_id else list(self._specs)
         rows: list[dict[str, Any]] = []
         cutoff = now_ms() - active_minutes * 60_000 if active_minutes else None
@@ -849,17 +1028,20 @@ class AgentRuntime:
                 rows.append(self._row(agent, key, entry))
         if search:
             needle = search.lower()
-            rows = [r for r in rows if needle in r["key"]
-                    or needle in (r.get("label") or "").lower()
-                    or needle in (r.get("displayName") or "").lower()]
+            rows = [
+                r
+                for r in rows
+                if needle in r["key"]
+                or needle in (r.get("label") or "").lower()
+                or needle in (r.get("displayName") or "").lower()
+            ]
         rows.sort(key=lambda r: -int(r.get("updatedAt") or 0))
         if limit:
             rows = rows[:limit]
         if titles or last_message:
             for row in rows:
                 store = self.store(row["agentId"])
-                first, last = await asyncio.to_thread(
-                    peek, store.directory / row.pop("_file"))
+                first, last = await asyncio.to_thread(peek, store.directory / row.pop("_file"))
                 if titles and first:
                     row["derivedTitle"] = _title(first)
                 if last_message and last:
@@ -874,8 +1056,9 @@ class AgentRuntime:
 
         data = entry.dump()
         row: dict[str, Any] = {"key": key, "agentId": agent, "kind": kind_of(key), **data}
-        row["_file"] = Path(entry.session_file).name if entry.session_file \
-            else f"{entry.session_id}.jsonl"
+        row["_file"] = (
+            Path(entry.session_file).name if entry.session_file else f"{entry.session_id}.jsonl"
+        )
         return row
 
     async def history(self, session_key: str, limit: int = 200) -> dict[str, Any]:
@@ -891,28 +1074,44 @@ class AgentRuntime:
         size = sum(len(json.dumps(i, default=str)) for i in items)
         while items and size > HISTORY_MAX_BYTES:
             size -= len(json.dumps(items.pop(0), default=str))
-        out: dict[str, Any] = {"sessionKey": key, "sessionId": entry.session_id,
-                               "messages": items}
+        out: dict[str, Any] = {"sessionKey": key, "sessionId": entry.session_id, "messages": items}
         if entry.thinking_level:
             out["thinkingLevel"] = entry.thinking_level
         return out
 
-    async def inject(self, session_key: str, text: str, label: str | None = None
-                     ) -> dict[str, Any]:
+    async def inject(self, session_key: str, text: str, label: str | None = None) -> dict[str, Any]:
         """Append an assistant note to the transcript (no run); broadcast it as final."""
         agent, key = self.session_key(session_key)
         store = self.store(agent)
         entry = await store.ensure(key)
         extra = {"label": label} if label else {}
-        written = await store.append(entry, ctxmod.assistant_entry(
-            AssistantMessage(text), None, api=None, provider="moltbot", model="inject",
-            usage=None, stop_reason="injected", **extra))
+        written = await store.append(
+            entry,
+            ctxmod.assistant_entry(
+                AssistantMessage(text),
+                None,
+                api=None,
+                provider="moltbot",
+                model="inject",
+                usage=None,
+                stop_reason="injected",
+                **extra,
+            ),
+        )
         await store.touch(key)
         message_id = str(written["id"])
-        payload = {"runId": f"inject-{message_id}", "sessionKey": key, "seq": 1,
-                   "state": "final", "message": {"role": "assistant", "content": [
-                       {"type": "text", "text": text}], "timestamp": now_ms()},
-                   "stopReason": "injected"}
+        payload = {
+            "runId": f"inject-{message_id}",
+            "sessionKey": key,
+            "seq": 1,
+            "state": "final",
+            "message": {
+                "role": "assistant",
+                "content": [{"type": "text", "text": text}],
+                "timestamp": now_ms(),
+            },
+            "stopReason": "injected",
+        }
         with contextlib.suppress(Exception):
             self.ctx.broadcast("chat", payload)
         return {"ok": True, "messageId": message_id}
@@ -942,11 +1141,22 @@ def _title(text: str, limit: int = 60) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def embedded(instance: Any, config: Config, env: Mapping[str, str], *,
-             broadcast: Any = None, logger: logging.Logger | None = None) -> AgentRuntime:
+def embedded(
+    instance: Any,
+    config: Config,
+    env: Mapping[str, str],
+    *,
+    broadcast: Any = None,
+    logger: logging.Logger | None = None,
+) -> AgentRuntime:
     """An :class:`AgentRuntime` without a gateway (``moltbot agent --local``, tests)."""
     context = SubsystemContext(
-        instance=instance, config=config, env=env, token=None, password=None,
+        instance=instance,
+        config=config,
+        env=env,
+        token=None,
+        password=None,
         broadcast=broadcast or (lambda event, payload=None, **kw: None),
-        logger=logger or logging.getLogger("moltbot.agents"))
+        logger=logger or logging.getLogger("moltbot.agents"),
+    )
     return AgentRuntime(context)

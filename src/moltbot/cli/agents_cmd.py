@@ -11,8 +11,10 @@ from moltbot.cli import context
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-@click.group(epilog="\b\nExamples:\n  moltbot agents list\n  moltbot agents add ops "
-             "--model openai/gpt-4o-mini\n  moltbot agents remove ops")
+@click.group(
+    epilog="\b\nExamples:\n  moltbot agents list\n  moltbot agents add ops "
+    "--model openai/gpt-4o-mini\n  moltbot agents remove ops"
+)
 def agents() -> None:
     """List, add and remove agents (each with its own workspace, model and sessions)."""
 
@@ -25,9 +27,16 @@ def _rows(instance: Any, config: Any) -> list[dict[str, Any]]:
     for spec in agent_specs(config, instance):
         choice = model_choice(config, spec.id)
         model = choice if isinstance(choice, str) or choice is None else choice.primary
-        rows.append({"id": spec.id, "name": spec.name, "default": spec.default,
-                     "workspace": str(spec.workspace), "model": model,
-                     "sessions": str(instance.sessions_dir(spec.id))})
+        rows.append(
+            {
+                "id": spec.id,
+                "name": spec.name,
+                "default": spec.default,
+                "workspace": str(spec.workspace),
+                "model": model,
+                "sessions": str(instance.sessions_dir(spec.id)),
+            }
+        )
     return rows
 
 
@@ -44,20 +53,31 @@ def list_cmd(as_json: bool) -> None:
     for row in rows:
         mark = "*" if row["default"] else " "
         name = f" ({row['name']})" if row["name"] else ""
-        click.echo(f"{mark} {row['id']}{name}  model {row['model'] or '(none)'}  "
-                   f"workspace {context.home_relative(row['workspace'], cli.home)}")
+        click.echo(
+            f"{mark} {row['id']}{name}  model {row['model'] or '(none)'}  "
+            f"workspace {context.home_relative(row['workspace'], cli.home)}"
+        )
 
 
-@agents.command("add", epilog="\b\nExamples:\n  moltbot agents add ops\n  moltbot agents add "
-                "research --model anthropic/claude-opus-4-5 --workspace ~/research --default")
+@agents.command(
+    "add",
+    epilog="\b\nExamples:\n  moltbot agents add ops\n  moltbot agents add "
+    "research --model anthropic/claude-opus-4-5 --workspace ~/research --default",
+)
 @click.argument("agent_id")
 @click.option("--name", help="Display name.")
 @click.option("--model", metavar="PROVIDER/MODEL", help="Model for this agent.")
 @click.option("--workspace", help="Workspace (default: <instance workspace>-<id>).")
 @click.option("--default", "make_default", is_flag=True, help="Make it the default agent.")
 @_json
-def add_cmd(agent_id: str, name: str | None, model: str | None, workspace: str | None,
-            make_default: bool, as_json: bool) -> None:
+def add_cmd(
+    agent_id: str,
+    name: str | None,
+    model: str | None,
+    workspace: str | None,
+    make_default: bool,
+    as_json: bool,
+) -> None:
     """Add agent AGENT_ID to agents.list and create its workspace. Exit 3 if it exists."""
     from moltbot.agents.roster import agent_specs
     from moltbot.agents.workspace import ensure_workspace
@@ -92,13 +112,19 @@ def add_cmd(agent_id: str, name: str | None, model: str | None, workspace: str |
     updated = update_config(instance.config_path, mutate, cli.env)
     spec = next(s for s in agent_specs(updated.config, instance) if s.id == agent_id)
     report = ensure_workspace(spec.workspace)
-    result = {"id": agent_id, "workspace": str(spec.workspace), "default": spec.default,
-              "created": report.created, "config": str(instance.config_path)}
+    result = {
+        "id": agent_id,
+        "workspace": str(spec.workspace),
+        "default": spec.default,
+        "created": report.created,
+        "config": str(instance.config_path),
+    }
     if as_json:
         context.emit_json(result)
     else:
-        click.echo(f"Added agent {agent_id} (workspace "
-                   f"{context.home_relative(spec.workspace, cli.home)}).")
+        click.echo(
+            f"Added agent {agent_id} (workspace {context.home_relative(spec.workspace, cli.home)})."
+        )
         click.echo("A running gateway picks it up from the config file.")
 
 
@@ -123,10 +149,11 @@ def remove_cmd(agent_id: str, as_json: bool) -> None:
         data["agents"]["list"] = kept
 
     update_config(instance.config_path, mutate, cli.env)
-    result = {"id": agent_id, "removed": True,
-              "keptOnDisk": [str(instance.sessions_dir(agent_id))]}
+    result = {"id": agent_id, "removed": True, "keptOnDisk": [str(instance.sessions_dir(agent_id))]}
     if as_json:
         context.emit_json(result)
     else:
-        click.echo(f"Removed agent {agent_id}; its sessions stay in "
-                   f"{context.home_relative(instance.sessions_dir(agent_id), cli.home)}.")
+        click.echo(
+            f"Removed agent {agent_id}; its sessions stay in "
+            f"{context.home_relative(instance.sessions_dir(agent_id), cli.home)}."
+        )

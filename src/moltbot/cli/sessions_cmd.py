@@ -13,9 +13,12 @@ from moltbot.cli.lazy import LazyGroup
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-@click.group(cls=LazyGroup, default="list",
-             epilog="\b\nExamples:\n  moltbot sessions\n  moltbot sessions list --agent ops "
-             "--json\n  moltbot sessions show main --limit 20")
+@click.group(
+    cls=LazyGroup,
+    default="list",
+    epilog="\b\nExamples:\n  moltbot sessions\n  moltbot sessions list --agent ops "
+    "--json\n  moltbot sessions show main --limit 20",
+)
 def sessions() -> None:
     """Chat sessions of this instance's agents (default: list)."""
 
@@ -50,8 +53,14 @@ def list_cmd(agent_id: str | None, limit: int | None, as_json: bool) -> None:
     for agent, store in _stores(instance, snapshot.config, agent_id):
         for key, entry in asyncio.run(store.all()).items():
             first, _ = peek(store.transcript_path(entry))
-            rows.append({"key": key, "agentId": agent, **entry.dump(),
-                         "title": " ".join((first or "").split())[:60] or None})
+            rows.append(
+                {
+                    "key": key,
+                    "agentId": agent,
+                    **entry.dump(),
+                    "title": " ".join((first or "").split())[:60] or None,
+                }
+            )
     rows.sort(key=lambda r: -int(r.get("updatedAt") or 0))
     rows = rows[:limit] if limit else rows
     if as_json:
@@ -67,11 +76,15 @@ def list_cmd(agent_id: str | None, limit: int | None, as_json: bool) -> None:
         click.echo(f"{when}  {row['key']:<32}  {tokens:>7} tok  {title}")
 
 
-@sessions.command("show", epilog="\b\nExamples:\n  moltbot sessions show main\n  "
-                  "moltbot sessions show agent:ops:main --json")
+@sessions.command(
+    "show",
+    epilog="\b\nExamples:\n  moltbot sessions show main\n  "
+    "moltbot sessions show agent:ops:main --json",
+)
 @click.argument("key")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True,
-              help="Last N messages.")
+@click.option(
+    "--limit", type=click.IntRange(1), default=50, show_default=True, help="Last N messages."
+)
 @_json
 def show_cmd(key: str, limit: int, as_json: bool) -> None:
     """Print the transcript of session KEY (exit 9 if there is no such session)."""
@@ -94,16 +107,25 @@ def show_cmd(key: str, limit: int, as_json: bool) -> None:
     for warning in read.warnings:
         context.warn(warning)
     if as_json:
-        context.emit_json({"key": canonical, "sessionId": entry.session_id,
-                           "file": str(store.transcript_path(entry)), "messages": messages})
+        context.emit_json(
+            {
+                "key": canonical,
+                "sessionId": entry.session_id,
+                "file": str(store.transcript_path(entry)),
+                "messages": messages,
+            }
+        )
         return
     for message in messages:
         role = message.get("role")
         if role == "toolResult":
             text = text_of(message.get("content"))
             flag = " (error)" if message.get("isError") else ""
-            click.echo(click.style(f"  ← {message.get('toolName')}{flag}: "
-                                   f"{' '.join(text.split())[:160]}", dim=True))
+            click.echo(
+                click.style(
+                    f"  ← {message.get('toolName')}{flag}: {' '.join(text.split())[:160]}", dim=True
+                )
+            )
             continue
         text = text_of(message.get("content"))
         stop = message.get("stopReason")
@@ -112,6 +134,7 @@ def show_cmd(key: str, limit: int, as_json: bool) -> None:
             click.echo(f"{role}{suffix}: {text}")
         for block in message.get("content") or []:
             if isinstance(block, dict) and block.get("type") == "toolCall":
-                args = ", ".join(f"{k}={str(v)[:40]!s}" for k, v in
-                                 (block.get("arguments") or {}).items())
+                args = ", ".join(
+                    f"{k}={str(v)[:40]!s}" for k, v in (block.get("arguments") or {}).items()
+                )
                 click.echo(click.style(f"  → {block.get('name')}({args})", dim=True))

@@ -136,8 +136,9 @@ class SessionStore:
             except BaseException as exc:  # the index could not be written: fail the batch
                 for _, _, future in batch:
                     if not future.done():
-                        future.set_exception(exc if isinstance(exc, Exception)
-                                             else OSError("index write cancelled"))
+                        future.set_exception(
+                            exc if isinstance(exc, Exception) else OSError("index write cancelled")
+                        )
                 if not isinstance(exc, Exception):
                     raise
                 continue
@@ -162,8 +163,12 @@ class SessionStore:
 
         entry = await self.update(key, create)
         assert entry is not None
-        await asyncio.to_thread(self._transcript(entry).create, entry.session_id, key,
-                                str(self.cwd) if self.cwd else None)
+        await asyncio.to_thread(
+            self._transcript(entry).create,
+            entry.session_id,
+            key,
+            str(self.cwd) if self.cwd else None,
+        )
         return entry
 
     async def touch(self, key: str, **changes: Any) -> SessionEntry | None:
@@ -179,8 +184,9 @@ class SessionStore:
 
         return await self.update(key, apply)
 
-    async def add_usage(self, key: str, input_tokens: int, output_tokens: int, **changes: Any
-                        ) -> SessionEntry | None:
+    async def add_usage(
+        self, key: str, input_tokens: int, output_tokens: int, **changes: Any
+    ) -> SessionEntry | None:
         def apply(current: SessionEntry | None) -> SessionEntry | None:
             if current is None:
                 return None
@@ -199,20 +205,30 @@ class SessionStore:
 
         def apply(current: SessionEntry | None) -> SessionEntry:
             data = current.model_dump() if current else {}
-            for name in ("input_tokens", "output_tokens", "total_tokens", "context_tokens",
-                         "aborted_last_run", "last_run_id", "session_file"):
+            for name in (
+                "input_tokens",
+                "output_tokens",
+                "total_tokens",
+                "context_tokens",
+                "aborted_last_run",
+                "last_run_id",
+                "session_file",
+            ):
                 data.pop(name, None)
             data.update(session_id=str(uuid.uuid4()), created_at=now_ms(), updated_at=now_ms())
             return SessionEntry.model_validate(data)
 
         entry = await self.update(key, apply)
         assert entry is not None
-        await asyncio.to_thread(self._transcript(entry).create, entry.session_id, key,
-                                str(self.cwd) if self.cwd else None)
+        await asyncio.to_thread(
+            self._transcript(entry).create,
+            entry.session_id,
+            key,
+            str(self.cwd) if self.cwd else None,
+        )
         return entry
 
-    async def delete(self, key: str, *, delete_transcript: bool = True
-                     ) -> tuple[bool, list[str]]:
+    async def delete(self, key: str, *, delete_transcript: bool = True) -> tuple[bool, list[str]]:
         """Remove ``key``. The transcript is renamed ``*.deleted.<ms>`` (archived), not erased."""
         removed: list[SessionEntry] = []
 
@@ -283,8 +299,9 @@ class SessionStore:
                 self._reads[entry.session_id] = cached
             else:
                 self._reads.pop(entry.session_id, None)
-        return TranscriptRead(cached.header, list(cached.entries), list(cached.warnings),
-                              cached.size)
+        return TranscriptRead(
+            cached.header, list(cached.entries), list(cached.warnings), cached.size
+        )
 
     async def messages(self, entry: SessionEntry) -> list[dict[str, Any]]:
         """Message entries in conversation order (see :func:`ordered_messages`)."""
@@ -317,8 +334,12 @@ class SessionStore:
                 try:
                     entries[key] = SessionEntry.model_validate(value)
                 except ValueError as exc:
-                    log.warning("%s: session %s skipped (%s)", self.index_path, key,
-                                str(exc).splitlines()[0])
+                    log.warning(
+                        "%s: session %s skipped (%s)",
+                        self.index_path,
+                        key,
+                        str(exc).splitlines()[0],
+                    )
             return entries
         except ValueError as exc:
             return self._recover(str(exc))
@@ -328,21 +349,27 @@ class SessionStore:
         aside = self.index_path.with_name(f"{INDEX_NAME}.corrupt-{now_ms()}")
         with contextlib.suppress(FileNotFoundError):
             self.index_path.rename(aside)
-        log.error("%s is corrupt (%s); moved to %s and rebuilt from transcripts",
-                  self.index_path, reason, aside.name)
+        log.error(
+            "%s is corrupt (%s); moved to %s and rebuilt from transcripts",
+            self.index_path,
+            reason,
+            aside.name,
+        )
         entries: dict[str, SessionEntry] = {}
         for path in sorted(self.directory.glob("*.jsonl"), key=lambda p: p.stat().st_mtime):
             header = Transcript(path).read().header or {}
             key, sid = header.get("sessionKey"), header.get("id")
             if isinstance(key, str) and isinstance(sid, str):
                 mtime = int(path.stat().st_mtime * 1000)
-                entries[key] = SessionEntry(session_id=sid, updated_at=mtime,
-                                            session_file=path.name)
+                entries[key] = SessionEntry(
+                    session_id=sid, updated_at=mtime, session_file=path.name
+                )
         self._write_index(entries)
         return entries
 
-    def _update_sync(self, batch: list[tuple[str, Mutation, Any]]
-                     ) -> list[SessionEntry | None | Exception]:
+    def _update_sync(
+        self, batch: list[tuple[str, Mutation, Any]]
+    ) -> list[SessionEntry | None | Exception]:
         results: list[SessionEntry | None | Exception] = []
         with self._index_lock():
             entries = self._read_index()

@@ -57,8 +57,14 @@ class Transcript:
     def create(self, session_id: str, session_key: str, cwd: str | None) -> bool:
         """Write the header if the file does not exist yet. Returns True if created."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        header = {"type": "session", "version": VERSION, "id": session_id,
-                  "timestamp": now_iso(), "cwd": cwd, "sessionKey": session_key}
+        header = {
+            "type": "session",
+            "version": VERSION,
+            "id": session_id,
+            "timestamp": now_iso(),
+            "cwd": cwd,
+            "sessionKey": session_key,
+        }
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         except FileExistsError:
@@ -86,8 +92,12 @@ class Transcript:
         if not self._last_id_known:
             self._last_id = _tail_id(self.path)
             self._last_id_known = True
-        full = {"type": entry.get("type", "message"), "id": entry.get("id") or new_entry_id(),
-                "parentId": entry.get("parentId", self._last_id), "timestamp": now_iso()}
+        full = {
+            "type": entry.get("type", "message"),
+            "id": entry.get("id") or new_entry_id(),
+            "parentId": entry.get("parentId", self._last_id),
+            "timestamp": now_iso(),
+        }
         full.update({k: v for k, v in entry.items() if k not in full})
         data = _line(full)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
@@ -215,8 +225,11 @@ def peek(path: Path, window: int = 16384) -> tuple[str | None, dict[str, Any] | 
     last: dict[str, Any] | None = None
     for line in reversed(tail.split(b"\n")):
         message = _message_of(line)
-        if message and message.get("role") in ("user", "assistant") and \
-                _text(message.get("content")):
+        if (
+            message
+            and message.get("role") in ("user", "assistant")
+            and _text(message.get("content"))
+        ):
             last = message
             break
     return first, last
@@ -235,6 +248,7 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(b.get("text", "") for b in content
-                       if isinstance(b, dict) and b.get("type") == "text")
+        return "".join(
+            b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"
+        )
     return ""

@@ -28,13 +28,21 @@ APIS: dict[str, str] = {
 }
 
 
-def build(api: str, provider_id: str, base_url: str, api_key: str | None,
-          headers: Mapping[str, str] | None = None) -> Provider:
+def build(
+    api: str,
+    provider_id: str,
+    base_url: str,
+    api_key: str | None,
+    headers: Mapping[str, str] | None = None,
+) -> Provider:
     """A provider client for ``api``; :class:`ProviderError` ("unconfigured") if unknown."""
     target = APIS.get(api)
     if target is None:
-        raise ProviderError("unconfigured", f"provider {provider_id}: api {api!r} is not "
-                            f"supported (use one of: {', '.join(sorted(APIS))})")
+        raise ProviderError(
+            "unconfigured",
+            f"provider {provider_id}: api {api!r} is not "
+            f"supported (use one of: {', '.join(sorted(APIS))})",
+        )
     module, name = target.split(":")
     cls = getattr(importlib.import_module(module), name)
     provider: Provider = cls(provider_id, base_url, api_key, headers)

@@ -24,18 +24,33 @@ from moltbot.agents.providers.base import (
 from moltbot.agents.providers.openai_chat import _cause, _is_timeout, _message, _retry_after
 
 DEFAULT_MAX_TOKENS = 8192
-_STOP = {"end_turn": "stop", "tool_use": "toolUse", "max_tokens": "length",
-         "stop_sequence": "stop", "refusal": "error", "pause_turn": "stop"}
+_STOP = {
+    "end_turn": "stop",
+    "tool_use": "toolUse",
+    "max_tokens": "length",
+    "stop_sequence": "stop",
+    "refusal": "error",
+    "pause_turn": "stop",
+}
 
 
 class AnthropicProvider:
-    def __init__(self, provider_id: str, base_url: str, api_key: str | None,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        provider_id: str,
+        base_url: str,
+        api_key: str | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         from anthropic import AsyncAnthropic
 
         self.provider_id = provider_id
-        self._client = AsyncAnthropic(api_key=api_key or "not-needed", base_url=base_url,
-                                      default_headers=dict(headers or {}), max_retries=0)
+        self._client = AsyncAnthropic(
+            api_key=api_key or "not-needed",
+            base_url=base_url,
+            default_headers=dict(headers or {}),
+            max_retries=0,
+        )
 
     async def close(self) -> None:
         await self._client.close()
@@ -52,8 +67,10 @@ class AnthropicProvider:
         if request.system:
             body["system"] = request.system
         if request.tools:
-            body["tools"] = [{"name": t.name, "description": t.description,
-                              "input_schema": dict(t.parameters)} for t in request.tools]
+            body["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
+                for t in request.tools
+            ]
         text: list[str] = []
         blocks: dict[int, dict[str, str]] = {}
         usage_in = usage_out = cache_read = cache_write = 0
@@ -66,9 +83,13 @@ class AnthropicProvider:
             from anthropic.types import Message
 
             stream = await self._client.post(
-                "/v1/messages", body=body, cast_to=Message, stream=True,
+                "/v1/messages",
+                body=body,
+                cast_to=Message,
+                stream=True,
                 stream_cls=AsyncStream[dict[str, Any]],
-                options={"timeout": request.timeout, "max_retries": request.max_retries})
+                options={"timeout": request.timeout, "max_retries": request.max_retries},
+            )
             async with stream:
                 async for event in stream:
                     received = True
@@ -83,8 +104,10 @@ class AnthropicProvider:
                         block = event.get("content_block") or {}
                         if block.get("type") == "tool_use":
                             blocks[int(event.get("index", 0))] = {
-                                "id": block.get("id", ""), "name": block.get("name", ""),
-                                "args": ""}
+                                "id": block.get("id", ""),
+                                "name": block.get("name", ""),
+                                "args": "",
+                            }
                             yield ToolCallStarted(block.get("id", ""), block.get("name", ""))
                     elif kind == "content_block_delta":
                         delta = event.get("delta") or {}
@@ -107,9 +130,12 @@ class AnthropicProvider:
         except ProviderError:
             raise
         except anthropic.APIStatusError as exc:
-            raise ProviderError(kind_for_status(exc.status_code), _message(exc),
-                                status=exc.status_code,
-                                retry_after=_retry_after(exc.response.headers)) from None
+            raise ProviderError(
+                kind_for_status(exc.status_code),
+                _message(exc),
+                status=exc.status_code,
+                retry_after=_retry_after(exc.response.headers),
+            ) from None
         except anthropic.APITimeoutError:
             raise ProviderError("timeout", f"no answer within {request.timeout:g}s") from None
         except anthropic.APIConnectionError as exc:
@@ -131,8 +157,11 @@ class AnthropicProvider:
             arguments, error = parse_arguments(block["args"])
             calls.append(ToolCall(block["id"], block["name"], arguments, error))
         usage = Usage(usage_in, usage_out, cache_read, cache_write)
-        yield Finished(AssistantMessage("".join(text), tuple(calls)), usage,
-                       "toolUse" if calls else _STOP.get(stop_reason or "", stop_reason or "stop"))
+        yield Finished(
+            AssistantMessage("".join(text), tuple(calls)),
+            usage,
+            "toolUse" if calls else _STOP.get(stop_reason or "", stop_reason or "stop"),
+        )
 
 
 def to_anthropic_messages(request: ModelRequest) -> list[dict[str, Any]]:
@@ -154,13 +183,23 @@ def to_anthropic_messages(request: ModelRequest) -> list[dict[str, Any]]:
             blocks: list[dict[str, Any]] = []
             if message.text:
                 blocks.append({"type": "text", "text": message.text})
-            blocks.extend({"type": "tool_use", "id": c.id, "name": c.name,
-                           "input": dict(c.arguments)} for c in message.tool_calls)
+            blocks.extend(
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": dict(c.arguments)}
+                for c in message.tool_calls
+            )
             add("assistant", blocks)
         elif isinstance(message, ToolResultMessage):
-            add("user", [{"type": "tool_result", "tool_use_id": message.tool_call_id,
-                          "content": message.text or "(no output)",
-                          "is_error": message.is_error}])
+            add(
+                "user",
+                [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": message.tool_call_id,
+                        "content": message.text or "(no output)",
+                        "is_error": message.is_error,
+                    }
+                ],
+            )
     if out and out[0]["role"] != "user":
         out.insert(0, {"role": "user", "content": [{"type": "text", "text": "(continue)"}]})
     return out

@@ -82,8 +82,13 @@ class Usage:
         return self.input + self.output
 
     def as_dict(self) -> dict[str, int]:
-        return {"input": self.input, "output": self.output, "cacheRead": self.cache_read,
-                "cacheWrite": self.cache_write, "totalTokens": self.total}
+        return {
+            "input": self.input,
+            "output": self.output,
+            "cacheRead": self.cache_read,
+            "cacheWrite": self.cache_write,
+            "totalTokens": self.total,
+        }
 
 
 @dataclass(frozen=True)
@@ -109,15 +114,28 @@ StreamEvent = TextDelta | ToolCallStarted | Finished
 
 # ---- errors ---------------------------------------------------------------
 
-ErrorKind = Literal["rate_limit", "server", "timeout", "connection", "malformed", "auth",
-                    "billing", "not_found", "bad_request", "unconfigured"]
+ErrorKind = Literal[
+    "rate_limit",
+    "server",
+    "timeout",
+    "connection",
+    "malformed",
+    "auth",
+    "billing",
+    "not_found",
+    "bad_request",
+    "unconfigured",
+]
 
-FAILOVER_KINDS = frozenset({"rate_limit", "server", "timeout", "connection", "malformed",
-                            "auth", "billing", "not_found"})
+FAILOVER_KINDS = frozenset(
+    {"rate_limit", "server", "timeout", "connection", "malformed", "auth", "billing", "not_found"}
+)
 
 
-_KEY_LIKE = re.compile(r"\b((?:sk|ak|pk|rk|xox[abpr])[-_][A-Za-z0-9_\-*.]{6,}|"
-                       r"[A-Za-z0-9_\-]{32,})")
+_KEY_LIKE = re.compile(
+    r"\b((?:sk|ak|pk|rk|xox[abpr])[-_][A-Za-z0-9_\-*.]{6,}|"
+    r"[A-Za-z0-9_\-]{32,})"
+)
 
 
 def scrub(text: str, secret: str | None = None) -> str:
@@ -133,8 +151,14 @@ class ProviderError(MoltbotError):
     The message never contains an API key (servers sometimes echo a masked one).
     """
 
-    def __init__(self, kind: ErrorKind, message: str, *, status: int | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         message = scrub(message)
         super().__init__(message)
         self.kind = kind

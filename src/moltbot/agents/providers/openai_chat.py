@@ -23,19 +23,33 @@ from moltbot.agents.providers.base import (
     parse_arguments,
 )
 
-_FINISH = {"stop": "stop", "tool_calls": "toolUse", "function_call": "toolUse",
-           "length": "length", "content_filter": "error"}
+_FINISH = {
+    "stop": "stop",
+    "tool_calls": "toolUse",
+    "function_call": "toolUse",
+    "length": "length",
+    "content_filter": "error",
+}
 
 
 class OpenAIChatProvider:
-    def __init__(self, provider_id: str, base_url: str, api_key: str | None,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        provider_id: str,
+        base_url: str,
+        api_key: str | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         from openai import AsyncOpenAI
 
         self.provider_id = provider_id
         # Local servers (Ollama, vLLM) take any key; the SDK insists on one.
-        self._client = AsyncOpenAI(api_key=api_key or "not-needed", base_url=base_url,
-                                   default_headers=dict(headers or {}), max_retries=0)
+        self._client = AsyncOpenAI(
+            api_key=api_key or "not-needed",
+            base_url=base_url,
+            default_headers=dict(headers or {}),
+            max_retries=0,
+        )
         self._types = _Types()
 
     async def close(self) -> None:
@@ -45,8 +59,7 @@ class OpenAIChatProvider:
     def _options(request: ModelRequest) -> Any:
         from openai._types import RequestOptions
 
-        options: dict[str, Any] = {"timeout": request.timeout,
-                                   "max_retries": request.max_retries}
+        options: dict[str, Any] = {"timeout": request.timeout, "max_retries": request.max_retries}
         if "security" in RequestOptions.__annotations__:
             options["security"] = {"bearer_auth": True}
         return options
@@ -61,9 +74,17 @@ class OpenAIChatProvider:
             "stream_options": {"include_usage": True},
         }
         if request.tools:
-            body["tools"] = [{"type": "function", "function": {
-                "name": t.name, "description": t.description, "parameters": dict(t.parameters)}}
-                for t in request.tools]
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": dict(t.parameters),
+                    },
+                }
+                for t in request.tools
+            ]
         if request.max_tokens:
             body["max_tokens"] = request.max_tokens
         text: list[str] = []
@@ -76,16 +97,22 @@ class OpenAIChatProvider:
             # params and its per-chunk model construction (together tens of ms per
             # turn); chunks arrive as the plain JSON objects of the wire format.
             stream = await self._client.post(
-                "/chat/completions", body=body, cast_to=self._types.ChatCompletion,
-                stream=True, stream_cls=self._types.AsyncStream[dict[str, Any]],
-                options=self._options(request))
+                "/chat/completions",
+                body=body,
+                cast_to=self._types.ChatCompletion,
+                stream=True,
+                stream_cls=self._types.AsyncStream[dict[str, Any]],
+                options=self._options(request),
+            )
             async with stream:
                 async for chunk in stream:
                     received = True
                     if chunk.get("usage"):
                         u = chunk["usage"]
-                        usage = Usage(input=u.get("prompt_tokens") or 0,
-                                      output=u.get("completion_tokens") or 0)
+                        usage = Usage(
+                            input=u.get("prompt_tokens") or 0,
+                            output=u.get("completion_tokens") or 0,
+                        )
                     for choice in chunk.get("choices") or ():
                         delta = choice.get("delta") or {}
                         content = delta.get("content")
@@ -93,8 +120,9 @@ class OpenAIChatProvider:
                             text.append(content)
                             yield TextDelta(content)
                         for tc in delta.get("tool_calls") or ():
-                            acc = calls.setdefault(int(tc.get("index", 0)),
-                                                   {"id": "", "name": "", "args": ""})
+                            acc = calls.setdefault(
+                                int(tc.get("index", 0)), {"id": "", "name": "", "args": ""}
+                            )
                             if tc.get("id"):
                                 acc["id"] = tc["id"]
                             function = tc.get("function") or {}
@@ -108,9 +136,12 @@ class OpenAIChatProvider:
         except ProviderError:
             raise
         except openai.APIStatusError as exc:
-            raise ProviderError(kind_for_status(exc.status_code), _message(exc),
-                                status=exc.status_code,
-                                retry_after=_retry_after(exc.response.headers)) from None
+            raise ProviderError(
+                kind_for_status(exc.status_code),
+                _message(exc),
+                status=exc.status_code,
+                retry_after=_retry_after(exc.response.headers),
+            ) from None
         except openai.APITimeoutError:
             raise ProviderError("timeout", f"no answer within {request.timeout:g}s") from None
         except openai.APIConnectionError as exc:
@@ -131,8 +162,11 @@ class OpenAIChatProvider:
             acc = calls[index]
             arguments, error = parse_arguments(acc["args"])
             tool_calls.append(ToolCall(acc["id"] or f"call_{index}", acc["name"], arguments, error))
-        yield Finished(AssistantMessage("".join(text), tuple(tool_calls)), usage,
-                       "toolUse" if tool_calls else _FINISH.get(finish, finish))
+        yield Finished(
+            AssistantMessage("".join(text), tuple(tool_calls)),
+            usage,
+            "toolUse" if tool_calls else _FINISH.get(finish, finish),
+        )
 
 
 class _Types:
@@ -156,17 +190,24 @@ def to_openai_messages(request: ModelRequest) -> list[dict[str, Any]]:
         elif isinstance(message, AssistantMessage):
             item: dict[str, Any] = {"role": "assistant", "content": message.text or None}
             if message.tool_calls:
-                item["tool_calls"] = [{
-                    "id": call.id, "type": "function",
-                    "function": {"name": call.name,
-                                 "arguments": json.dumps(dict(call.arguments))}}
-                    for call in message.tool_calls]
+                item["tool_calls"] = [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {
+                            "name": call.name,
+                            "arguments": json.dumps(dict(call.arguments)),
+                        },
+                    }
+                    for call in message.tool_calls
+                ]
             elif not message.text:
                 item["content"] = ""
             out.append(item)
         elif isinstance(message, ToolResultMessage):
-            out.append({"role": "tool", "tool_call_id": message.tool_call_id,
-                        "content": message.text})
+            out.append(
+                {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.text}
+            )
     return out
 
 

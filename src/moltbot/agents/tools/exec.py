@@ -38,21 +38,54 @@ if TYPE_CHECKING:
     from moltbot.config.schema import Config
 
 DEFAULT_ALLOWLIST = (
-    "ls", "cat", "head", "tail", "wc", "grep", "rg", "find", "echo", "pwd", "date", "sort",
-    "uniq", "diff", "cut", "tr", "stat", "file", "du", "df", "uname", "which", "true", "false",
-    "basename", "dirname", "realpath", "sha256sum", "md5sum", "tree", "jq",
+    "ls",
+    "cat",
+    "head",
+    "tail",
+    "wc",
+    "grep",
+    "rg",
+    "find",
+    "echo",
+    "pwd",
+    "date",
+    "sort",
+    "uniq",
+    "diff",
+    "cut",
+    "tr",
+    "stat",
+    "file",
+    "du",
+    "df",
+    "uname",
+    "which",
+    "true",
+    "false",
+    "basename",
+    "dirname",
+    "realpath",
+    "sha256sum",
+    "md5sum",
+    "tree",
+    "jq",
 )
 _SECRET = re.compile(
     r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|SECRETS|PASSWORD|PASSWD|PASS|CREDENTIALS?|PRIVATE_KEY|"
-    r"ACCESS_KEY|AUTH)(_|$)", re.IGNORECASE)
+    r"ACCESS_KEY|AUTH)(_|$)",
+    re.IGNORECASE,
+)
 _PREFIXES = ("MOLTBOT_", "CLAWDBOT_", "OPENCLAW_")
 _PUNCT = set("();<>|&")
 
 
 def child_env(env: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a tool's child process gets (see the module docstring)."""
-    clean = {k: v for k, v in without_identity(env).items()
-             if not _SECRET.search(k) and not k.startswith(_PREFIXES)}
+    clean = {
+        k: v
+        for k, v in without_identity(env).items()
+        if not _SECRET.search(k) and not k.startswith(_PREFIXES)
+    }
     for key, value in (extra or {}).items():
         if _SECRET.search(key) or key.startswith(_PREFIXES):
             raise ToolError(f"env {key}: secret-looking and identity variables cannot be set")
@@ -70,8 +103,10 @@ class ExecParams(ToolParams):
 
 class ExecTool(Tool):
     name = "exec"
-    description = ("Run a shell command in the workspace and return its output and exit code. "
-                   "Policy-limited (tools.exec.security).")
+    description = (
+        "Run a shell command in the workspace and return its output and exit code. "
+        "Policy-limited (tools.exec.security)."
+    )
     Params = ExecParams
 
     def enabled(self, config: Config) -> bool:
@@ -83,8 +118,11 @@ class ExecTool(Tool):
             raise ToolError("exec is disabled (tools.exec.security=deny)")
         if not params.command.strip():
             raise ToolError("command must not be empty")
-        cwd = resolve_in_workspace(ctx.workspace, params.workdir) if params.workdir \
+        cwd = (
+            resolve_in_workspace(ctx.workspace, params.workdir)
+            if params.workdir
             else Path(os.path.realpath(ctx.workspace))
+        )
         if not cwd.is_dir():
             raise ToolError(f"workdir {params.workdir} is not a directory")
         env = child_env(ctx.env, params.env)
@@ -94,12 +132,12 @@ class ExecTool(Tool):
         else:
             argv = self._allowed_argv(params.command, policy.allowlist, env)
         timeout = min(params.timeout or policy.timeout_seconds, policy.timeout_seconds)
-        return await run_process(argv, cwd, env, timeout, policy.max_output_chars,
-                                 params.command)
+        return await run_process(argv, cwd, env, timeout, policy.max_output_chars, params.command)
 
     @staticmethod
-    def _allowed_argv(command: str, allowlist: list[str] | None, env: Mapping[str, str]
-                      ) -> list[str]:
+    def _allowed_argv(
+        command: str, allowlist: list[str] | None, env: Mapping[str, str]
+    ) -> list[str]:
         lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
         try:
@@ -109,33 +147,42 @@ class ExecTool(Tool):
         if not argv:
             raise ToolError("command must not be empty")
         if any(token and set(token) <= _PUNCT for token in argv) or "\n" in command:
-            raise ToolError("allowlist mode runs a single command without a shell: ;, &&, ||, "
-                            "|, redirects and $( ) are not allowed (an operator may set "
-                            "tools.exec.security=full)")
+            raise ToolError(
+                "allowlist mode runs a single command without a shell: ;, &&, ||, "
+                "|, redirects and $( ) are not allowed (an operator may set "
+                "tools.exec.security=full)"
+            )
         path = env.get("PATH", os.defpath)
         binary = shutil.which(argv[0], path=path)
         if binary is None:
             raise ToolError(f"{argv[0]}: command not found")
         real = os.path.realpath(binary)
         allowed = set()
-        for item in (allowlist if allowlist is not None else DEFAULT_ALLOWLIST):
+        for item in allowlist if allowlist is not None else DEFAULT_ALLOWLIST:
             found = shutil.which(item, path=path)
             if found:
                 allowed.add(os.path.realpath(found))
         if real not in allowed:
-            raise ToolError(f"{argv[0]} ({real}) is not in tools.exec.allowlist; allowed: "
-                            + ", ".join(sorted(allowlist if allowlist is not None
-                                               else DEFAULT_ALLOWLIST)))
+            raise ToolError(
+                f"{argv[0]} ({real}) is not in tools.exec.allowlist; allowed: "
+                + ", ".join(sorted(allowlist if allowlist is not None else DEFAULT_ALLOWLIST))
+            )
         return [binary, *argv[1:]]
 
 
-async def run_process(argv: list[str], cwd: Path, env: Mapping[str, str], timeout: float,
-                      cap: int, shown: str) -> str:
+async def run_process(
+    argv: list[str], cwd: Path, env: Mapping[str, str], timeout: float, cap: int, shown: str
+) -> str:
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True)
+            *argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
     except OSError as exc:
         raise ToolError(f"cannot start {argv[0]}: {exc.strerror}") from None
     head = bytearray()
@@ -174,6 +221,7 @@ async def run_process(argv: list[str], cwd: Path, env: Mapping[str, str], timeou
         if skipped > 0:
             output += f"\n[... {skipped} bytes of output omitted ...]\n"
         output += tail.decode(errors="replace")
-    status = f"timed out after {timeout:g}s (killed)" if timed_out \
-        else f"exit code {proc.returncode}"
+    status = (
+        f"timed out after {timeout:g}s (killed)" if timed_out else f"exit code {proc.returncode}"
+    )
     return f"$ {shown}\n{output.rstrip()}\n[{status}]"

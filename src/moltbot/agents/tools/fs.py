@@ -32,8 +32,9 @@ def resolve_in_workspace(workspace: Path, raw: str) -> Path:
     candidate = given if given.is_absolute() else Path(workspace) / given
     real = Path(os.path.realpath(candidate))
     if real != root and root not in real.parents:
-        raise ToolError(f"{raw}: outside the workspace ({root}); only files inside it "
-                        "are reachable")
+        raise ToolError(
+            f"{raw}: outside the workspace ({root}); only files inside it are reachable"
+        )
     return real
 
 
@@ -59,8 +60,10 @@ def _open(path: Path, flags: int) -> int:
 
 
 class ReadParams(ToolParams):
-    path: str = Field(validation_alias=AliasChoices("path", "file_path"),
-                      description="File path, relative to the workspace.")
+    path: str = Field(
+        validation_alias=AliasChoices("path", "file_path"),
+        description="File path, relative to the workspace.",
+    )
     offset: int | None = Field(default=None, ge=1, description="First line to return (1-based).")
     limit: int | None = Field(default=None, ge=1, description="How many lines to return.")
 
@@ -86,7 +89,7 @@ class ReadTool(Tool):
         lines = data.decode("utf-8", errors="replace").splitlines(keepends=True)
         start = (params.offset or 1) - 1
         count = min(params.limit or MAX_READ_LINES, MAX_READ_LINES)
-        chosen = lines[start:start + count]
+        chosen = lines[start : start + count]
         text = "".join(chosen)
         note = ""
         if len(text) > MAX_READ_CHARS:
@@ -94,14 +97,15 @@ class ReadTool(Tool):
             note = f"\n[truncated at {MAX_READ_CHARS} characters; use offset/limit]"
         elif start + count < len(lines) or start > 0:
             shown_end = start + len(chosen)
-            note = (f"\n[lines {start + 1}-{shown_end} of {len(lines)}; use offset/limit "
-                    "for more]")
+            note = f"\n[lines {start + 1}-{shown_end} of {len(lines)}; use offset/limit for more]"
         return text + note if text or note else "(empty file)"
 
 
 class WriteParams(ToolParams):
-    path: str = Field(validation_alias=AliasChoices("path", "file_path"),
-                      description="File path, relative to the workspace.")
+    path: str = Field(
+        validation_alias=AliasChoices("path", "file_path"),
+        description="File path, relative to the workspace.",
+    )
     content: str = Field(description="The complete new content of the file.")
 
 
@@ -129,14 +133,23 @@ def _write(path: Path, data: bytes, workspace: Path) -> None:
 
 
 class EditParams(ToolParams):
-    path: str = Field(validation_alias=AliasChoices("path", "file_path"),
-                      description="File path, relative to the workspace.")
-    oldText: str = Field(validation_alias=AliasChoices("oldText", "old_string", "old_text"),
-                         description="Exact text to replace (must occur exactly once).")
-    newText: str = Field(validation_alias=AliasChoices("newText", "new_string", "new_text"),
-                         description="Replacement text.")
-    replaceAll: bool = Field(default=False, validation_alias=AliasChoices(
-        "replaceAll", "replace_all"), description="Replace every occurrence.")
+    path: str = Field(
+        validation_alias=AliasChoices("path", "file_path"),
+        description="File path, relative to the workspace.",
+    )
+    oldText: str = Field(
+        validation_alias=AliasChoices("oldText", "old_string", "old_text"),
+        description="Exact text to replace (must occur exactly once).",
+    )
+    newText: str = Field(
+        validation_alias=AliasChoices("newText", "new_string", "new_text"),
+        description="Replacement text.",
+    )
+    replaceAll: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("replaceAll", "replace_all"),
+        description="Replace every occurrence.",
+    )
 
 
 class EditTool(Tool):
@@ -157,11 +170,15 @@ class EditTool(Tool):
         count = text.count(params.oldText)
         shown = _display(path, workspace)
         if count == 0:
-            raise ToolError(f"{shown}: oldText not found (it must match exactly, including "
-                            "whitespace); read the file first")
+            raise ToolError(
+                f"{shown}: oldText not found (it must match exactly, including "
+                "whitespace); read the file first"
+            )
         if count > 1 and not params.replaceAll:
-            raise ToolError(f"{shown}: oldText occurs {count} times; add context to make it "
-                            "unique or set replaceAll")
+            raise ToolError(
+                f"{shown}: oldText occurs {count} times; add context to make it "
+                "unique or set replaceAll"
+            )
         updated = text.replace(params.oldText, params.newText)
         _write(path, updated.encode(), workspace)
         return f"Edited {shown}: {count} replacement{'s' if count > 1 else ''}"

@@ -20,8 +20,9 @@ def _runtime(ctx: ToolContext) -> Any:
 
 class SessionsListParams(ToolParams):
     limit: int = Field(default=20, ge=1, le=200, description="At most this many sessions.")
-    activeMinutes: int | None = Field(default=None, ge=1,
-                                      description="Only sessions active in the last N minutes.")
+    activeMinutes: int | None = Field(
+        default=None, ge=1, description="Only sessions active in the last N minutes."
+    )
 
 
 class SessionsListTool(Tool):
@@ -31,10 +32,22 @@ class SessionsListTool(Tool):
 
     async def run(self, ctx: ToolContext, params: SessionsListParams) -> dict[str, Any]:
         rows = await _runtime(ctx).list_sessions(
-            ctx.agent_id, limit=params.limit, active_minutes=params.activeMinutes,
-            titles=True, last_message=True)
-        keep = ("key", "label", "displayName", "derivedTitle", "lastMessagePreview", "channel",
-                "updatedAt", "totalTokens")
+            ctx.agent_id,
+            limit=params.limit,
+            active_minutes=params.activeMinutes,
+            titles=True,
+            last_message=True,
+        )
+        keep = (
+            "key",
+            "label",
+            "displayName",
+            "derivedTitle",
+            "lastMessagePreview",
+            "channel",
+            "updatedAt",
+            "totalTokens",
+        )
         return {"sessions": [{k: r[k] for k in keep if r.get(k) is not None} for r in rows]}
 
 
@@ -55,8 +68,9 @@ class SessionsHistoryTool(Tool):
         except Exception as exc:
             raise ToolError(str(exc)) from None
         if agent_of(key) != ctx.agent_id:
-            raise ToolError(f"{key} belongs to another agent; only {ctx.agent_id}'s sessions "
-                            "are readable")
+            raise ToolError(
+                f"{key} belongs to another agent; only {ctx.agent_id}'s sessions are readable"
+            )
         history = await _runtime(ctx).history(key, limit=params.limit * 3)
         out = []
         for message in history["messages"]:
@@ -65,10 +79,13 @@ class SessionsHistoryTool(Tool):
                 continue
             item: dict[str, Any] = {"role": role, "text": text_of(message.get("content"))}
             if params.includeTools and role == "assistant":
-                calls = [b.get("name") for b in message.get("content") or []
-                         if isinstance(b, dict) and b.get("type") == "toolCall"]
+                calls = [
+                    b.get("name")
+                    for b in message.get("content") or []
+                    if isinstance(b, dict) and b.get("type") == "toolCall"
+                ]
                 if calls:
                     item["toolCalls"] = calls
             if item["text"] or item.get("toolCalls") or role == "toolResult":
                 out.append(item)
-        return {"sessionKey": key, "messages": out[-params.limit:]}
+        return {"sessionKey": key, "messages": out[-params.limit :]}

@@ -47,13 +47,16 @@ class _GuardedResolver:
 
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[Any]:
         results = await self._inner.resolve(host, port, family)
         bad = [r["host"] for r in results if blocked_address(r["host"])]
         if bad:
-            raise OSError(f"{host} resolves to a private or local address ({bad[0]}); "
-                          "refused (tools.web.fetch.allowPrivate)")
+            raise OSError(
+                f"{host} resolves to a private or local address ({bad[0]}); "
+                "refused (tools.web.fetch.allowPrivate)"
+            )
         return results
 
     async def close(self) -> None:
@@ -62,9 +65,36 @@ class _GuardedResolver:
 
 class _Text(HTMLParser):
     SKIP = {"script", "style", "noscript", "template", "svg", "head"}
-    BLOCK = {"p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header",
-             "footer", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "hr", "main",
-             "nav", "aside", "dt", "dd", "figure", "figcaption"}
+    BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "tr",
+        "table",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "pre",
+        "blockquote",
+        "hr",
+        "main",
+        "nav",
+        "aside",
+        "dt",
+        "dd",
+        "figure",
+        "figcaption",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -102,8 +132,9 @@ def html_to_text(html: str) -> tuple[str, str]:
     parser = _Text()
     parser.feed(html)
     parser.close()
-    lines = [re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in "".join(parser.parts)
-             .splitlines()]
+    lines = [
+        re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in "".join(parser.parts).splitlines()
+    ]
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     return parser.title.strip(), text
 
@@ -123,8 +154,12 @@ class WebFetchTool(Tool):
         return config.tools.web.fetch.enabled
 
     async def run(self, ctx: ToolContext, params: WebFetchParams) -> dict[str, Any]:
-        return await fetch(params.url, ctx.config.tools.web.fetch, max_chars=params.maxChars,
-                           raw=params.extractMode == "raw")
+        return await fetch(
+            params.url,
+            ctx.config.tools.web.fetch,
+            max_chars=params.maxChars,
+            raw=params.extractMode == "raw",
+        )
 
 
 def _check_url(url: str, policy: WebFetchConfig) -> tuple[str, bool]:
@@ -140,13 +175,15 @@ def _check_url(url: str, policy: WebFetchConfig) -> tuple[str, bool]:
         except ValueError:
             literal = False
         if literal and blocked_address(host):
-            raise ToolError(f"{url}: private or local address refused "
-                            "(tools.web.fetch.allowPrivate)")
+            raise ToolError(
+                f"{url}: private or local address refused (tools.web.fetch.allowPrivate)"
+            )
     return host, trusted
 
 
-async def fetch(url: str, policy: WebFetchConfig, *, max_chars: int | None = None,
-                raw: bool = False) -> dict[str, Any]:
+async def fetch(
+    url: str, policy: WebFetchConfig, *, max_chars: int | None = None, raw: bool = False
+) -> dict[str, Any]:
     import aiohttp
 
     timeout = aiohttp.ClientTimeout(total=policy.timeout_seconds)
@@ -155,18 +192,22 @@ async def fetch(url: str, policy: WebFetchConfig, *, max_chars: int | None = Non
         _host, trusted = _check_url(current, policy)
         connector = aiohttp.TCPConnector(
             resolver=None if trusted else _GuardedResolver(),  # type: ignore[arg-type]
-            force_close=True)
+            force_close=True,
+        )
         try:
-            async with aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                             headers={"User-Agent": USER_AGENT}) as session:
+            async with aiohttp.ClientSession(
+                connector=connector, timeout=timeout, headers={"User-Agent": USER_AGENT}
+            ) as session:
                 async with session.get(current, allow_redirects=False) as response:
-                    if response.status in (301, 302, 303, 307, 308) and \
-                            response.headers.get("Location"):
+                    if response.status in (301, 302, 303, 307, 308) and response.headers.get(
+                        "Location"
+                    ):
                         current = urljoin(current, response.headers["Location"])
                         continue
                     body, truncated = await _read_capped(response, policy.max_bytes)
-                    return _render(url, current, response, body, truncated,
-                                   max_chars or policy.max_chars, raw)
+                    return _render(
+                        url, current, response, body, truncated, max_chars or policy.max_chars, raw
+                    )
         except ToolError:
             raise
         except aiohttp.ClientConnectorError as exc:
@@ -187,12 +228,15 @@ async def _read_capped(response: Any, limit: int) -> tuple[bytes, bool]:
     return bytes(data), False
 
 
-def _render(url: str, final: str, response: Any, body: bytes, truncated: bool,
-            max_chars: int, raw: bool) -> dict[str, Any]:
+def _render(
+    url: str, final: str, response: Any, body: bytes, truncated: bool, max_chars: int, raw: bool
+) -> dict[str, Any]:
     ctype = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    textual = ctype.startswith("text/") or ctype in ("", "application/json", "application/xml",
-                                                     "application/xhtml+xml") \
+    textual = (
+        ctype.startswith("text/")
+        or ctype in ("", "application/json", "application/xml", "application/xhtml+xml")
         or ctype.endswith(("+json", "+xml"))
+    )
     if not textual:
         raise ToolError(f"{final}: {ctype} is not text ({len(body)} bytes)")
     charset = response.charset or "utf-8"

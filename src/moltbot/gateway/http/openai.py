@@ -43,8 +43,9 @@ def setup_routes(app: web.Application, runtime: GatewayRuntime) -> None:
 
 
 def _error(status: int, message: str, kind: str, **headers: str) -> web.Response:
-    return web.json_response({"error": {"message": message, "type": kind}}, status=status,
-                             headers=headers or None)
+    return web.json_response(
+        {"error": {"message": message, "type": kind}}, status=status, headers=headers or None
+    )
 
 
 async def chat_completions(request: web.Request, gateway: GatewayRuntime) -> web.StreamResponse:
@@ -83,12 +84,16 @@ async def chat_completions(request: web.Request, gateway: GatewayRuntime) -> web
     prompt, system = _prompt(body.get("messages"))
     if prompt is None:
         return _error(400, "Missing user message in `messages`.", "invalid_request_error")
-    session = (request.headers.get("x-moltbot-session-key")
-               or request.headers.get("x-openclaw-session-key"))
+    session = request.headers.get("x-moltbot-session-key") or request.headers.get(
+        "x-openclaw-session-key"
+    )
     if not session:
         user = body.get("user")
-        session = f"agent:{agent_id}:openai-user:{user}" if isinstance(user, str) and user \
+        session = (
+            f"agent:{agent_id}:openai-user:{user}"
+            if isinstance(user, str) and user
             else f"agent:{agent_id}:openai:{uuid.uuid4()}"
+        )
     completion_id = f"chatcmpl_{uuid.uuid4().hex}"
     created = int(time.time())
     queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -101,8 +106,14 @@ async def chat_completions(request: web.Request, gateway: GatewayRuntime) -> web
 
     stream = bool(body.get("stream"))
     try:
-        run = await agents.submit(agent_id, session, prompt, channel="openai-http",
-                                  extra_system=system, watcher=watch if stream else None)
+        run = await agents.submit(
+            agent_id,
+            session,
+            prompt,
+            channel="openai-http",
+            extra_system=system,
+            watcher=watch if stream else None,
+        )
     except Exception as exc:
         return _error(400, getattr(exc, "message", str(exc)), "invalid_request_error")
     assert run.done is not None
@@ -110,21 +121,36 @@ async def chat_completions(request: web.Request, gateway: GatewayRuntime) -> web
         await asyncio.shield(run.done)
         if run.state != "ok":
             return _run_error(run)
-        return web.json_response({
-            "id": completion_id, "object": "chat.completion", "created": created,
-            "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": run.text},
-                         "finish_reason": "stop"}],
-            "usage": _usage(run)})
+        return web.json_response(
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": run.text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": _usage(run),
+            }
+        )
 
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
     await response.prepare(request)
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        data = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                "model": model, "choices": [{"index": 0, "delta": delta,
-                                             "finish_reason": finish}]}
+        data = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
     run.done.add_done_callback(lambda _f: queue.put_nowait(None))
@@ -153,8 +179,11 @@ def _run_error(run: Run) -> web.Response:
 
 
 def _usage(run: Run) -> dict[str, int]:
-    return {"prompt_tokens": run.input_tokens, "completion_tokens": run.output_tokens,
-            "total_tokens": run.input_tokens + run.output_tokens}
+    return {
+        "prompt_tokens": run.input_tokens,
+        "completion_tokens": run.output_tokens,
+        "total_tokens": run.input_tokens + run.output_tokens,
+    }
 
 
 def _agent_from(request: web.Request, model: str) -> str | None:
@@ -164,7 +193,7 @@ def _agent_from(request: web.Request, model: str) -> str | None:
     lowered = model.lower()
     for prefix in _AGENT_PREFIXES:
         if lowered.startswith(prefix) and len(model) > len(prefix):
-            return model[len(prefix):]
+            return model[len(prefix) :]
     return None
 
 
@@ -172,8 +201,11 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content
-                       if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
+        return "".join(
+            p.get("text", "")
+            for p in content
+            if isinstance(p, dict) and p.get("type") in ("text", "input_text")
+        )
     return ""
 
 
@@ -181,22 +213,34 @@ def _prompt(messages: Any) -> tuple[str | None, str | None]:
     """(the prompt with earlier turns folded in, extra system prompt)."""
     if not isinstance(messages, list):
         return None, None
-    system = [_text(m.get("content")) for m in messages
-              if isinstance(m, dict) and m.get("role") in ("system", "developer")]
-    turns = [m for m in messages if isinstance(m, dict) and m.get("role") in
-             ("user", "assistant", "tool")]
-    last = max((i for i, m in enumerate(turns) if m.get("role") in ("user", "tool")),
-               default=None)
+    system = [
+        _text(m.get("content"))
+        for m in messages
+        if isinstance(m, dict) and m.get("role") in ("system", "developer")
+    ]
+    turns = [
+        m
+        for m in messages
+        if isinstance(m, dict) and m.get("role") in ("user", "assistant", "tool")
+    ]
+    last = max((i for i, m in enumerate(turns) if m.get("role") in ("user", "tool")), default=None)
     if last is None:
         return None, None
     current = _text(turns[last].get("content"))
     if not current.strip():
         return None, None
-    earlier = [f"{m['role'].capitalize()}: {_text(m.get('content'))}" for m in turns[:last]
-               if _text(m.get("content")).strip()]
+    earlier = [
+        f"{m['role'].capitalize()}: {_text(m.get('content'))}"
+        for m in turns[:last]
+        if _text(m.get("content")).strip()
+    ]
     prompt = current
     if earlier:
-        prompt = ("[Chat history for context]\n" + "\n".join(earlier)
-                  + "\n\n[Current message - respond to this]\n" + current)
+        prompt = (
+            "[Chat history for context]\n"
+            + "\n".join(earlier)
+            + "\n\n[Current message - respond to this]\n"
+            + current
+        )
     extra = "\n\n".join(s for s in system if s.strip()) or None
     return prompt, extra

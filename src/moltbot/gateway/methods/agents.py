@@ -41,16 +41,26 @@ def invalid(exc: MoltbotError) -> MethodError:
 
 
 def final_payload(run: Run) -> dict[str, Any]:
-    return {"runId": run.id, "status": "ok", "summary": "completed",
-            "result": {"text": run.text, "sessionKey": run.session_key, "model": run.model,
-                       "usage": run.usage(), "stopReason": run.stop_reason}}
+    return {
+        "runId": run.id,
+        "status": "ok",
+        "summary": "completed",
+        "result": {
+            "text": run.text,
+            "sessionKey": run.session_key,
+            "model": run.model,
+            "usage": run.usage(),
+            "stopReason": run.stop_reason,
+        },
+    }
 
 
 def final_error(run: Run) -> MethodError:
     code = protocol.AGENT_TIMEOUT if run.error_code == "AGENT_TIMEOUT" else protocol.UNAVAILABLE
     summary = run.error or str(run.state)
-    return MethodError(code, summary, details={"runId": run.id, "status": str(run.state),
-                                               "summary": summary})
+    return MethodError(
+        code, summary, details={"runId": run.id, "status": str(run.state), "summary": summary}
+    )
 
 
 class AgentParams(Params):
@@ -97,14 +107,23 @@ async def agent(call: MethodCall, params: AgentParams) -> dict[str, Any]:
             raise MethodError(protocol.INVALID_REQUEST, "message required")
         try:
             run = await runtime.submit(
-                params.agentId, params.sessionKey, params.message, run_id=key,
-                timeout=params.timeout, channel=params.channel or "webchat",
-                extra_system=params.extraSystemPrompt)
+                params.agentId,
+                params.sessionKey,
+                params.message,
+                run_id=key,
+                timeout=params.timeout,
+                channel=params.channel or "webchat",
+                extra_system=params.extraSystemPrompt,
+            )
         except (UsageError, NotFoundError) as exc:
             raise invalid(exc) from None
         except MoltbotError as exc:
-            raise MethodError(protocol.INVALID_REQUEST if "unknown agent" in exc.message
-                              else protocol.UNAVAILABLE, exc.message) from None
+            raise MethodError(
+                protocol.INVALID_REQUEST
+                if "unknown agent" in exc.message
+                else protocol.UNAVAILABLE,
+                exc.message,
+            ) from None
     accepted = {"runId": run.id, "status": "accepted", "acceptedAt": run.accepted_at}
     if not run.state.finished:
         call.runtime.dedupe.put("agent", key, True, accepted)
@@ -122,8 +141,11 @@ async def agent(call: MethodCall, params: AgentParams) -> dict[str, Any]:
 
 def _error_kwargs(shape: Any) -> dict[str, Any]:
     shape = shape or {}
-    return {"code": shape.get("code", protocol.UNAVAILABLE),
-            "message": shape.get("message", "failed"), "details": shape.get("details")}
+    return {
+        "code": shape.get("code", protocol.UNAVAILABLE),
+        "message": shape.get("message", "failed"),
+        "details": shape.get("details"),
+    }
 
 
 class AgentWaitParams(Params):

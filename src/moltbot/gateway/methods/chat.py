@@ -36,8 +36,11 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     if cached is not None:
         if not cached.ok:
             shape = cached.error or {}
-            raise MethodError(shape.get("code", protocol.UNAVAILABLE),
-                              shape.get("message", "failed"), details=shape.get("details"))
+            raise MethodError(
+                shape.get("code", protocol.UNAVAILABLE),
+                shape.get("message", "failed"),
+                details=shape.get("details"),
+            )
         return cached.payload  # type: ignore[no-any-return]
     existing = runtime.get_run(key)
     if existing is not None and not existing.state.finished:
@@ -52,15 +55,20 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
             await runtime.abort(session_key, reason="reset")
             entry = await runtime.store(agent_id).reset(session_key)
             await runtime.inject(session_key, "Started a new session.", label="reset")
-            return {"ok": True, "reset": True, "sessionKey": session_key,
-                    "sessionId": entry.session_id}
+            return {
+                "ok": True,
+                "reset": True,
+                "sessionKey": session_key,
+                "sessionId": entry.session_id,
+            }
         if params.attachments:
             raise MethodError(protocol.INVALID_REQUEST, "attachments are not supported yet")
         if not text:
             raise MethodError(protocol.INVALID_REQUEST, "message or attachment required")
         timeout = params.timeoutMs / 1000 if params.timeoutMs else None
-        run = await runtime.submit(agent_id, session_key, params.message, run_id=key,
-                                   timeout=timeout, channel="webchat")
+        run = await runtime.submit(
+            agent_id, session_key, params.message, run_id=key, timeout=timeout, channel="webchat"
+        )
     except MethodError:
         raise
     except MoltbotError as exc:
@@ -73,9 +81,17 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
             dedupe.put("chat", key, True, {"runId": key, "status": "ok"})
         else:
             summary = run.error or str(run.state)
-            dedupe.put("chat", key, False, None, protocol.error_shape(
-                protocol.UNAVAILABLE, summary,
-                {"runId": key, "status": "error", "summary": summary}))
+            dedupe.put(
+                "chat",
+                key,
+                False,
+                None,
+                protocol.error_shape(
+                    protocol.UNAVAILABLE,
+                    summary,
+                    {"runId": key, "status": "error", "summary": summary},
+                ),
+            )
 
     assert run.done is not None
     run.done.add_done_callback(remember)

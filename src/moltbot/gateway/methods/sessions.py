@@ -34,9 +34,14 @@ async def sessions_list(call: MethodCall, params: SessionsListParams) -> dict[st
     runtime = await agents_of(call)
     try:
         rows = await runtime.list_sessions(
-            params.agentId, limit=params.limit, active_minutes=params.activeMinutes,
-            search=params.search, label=params.label,
-            titles=bool(params.includeDerivedTitles), last_message=bool(params.includeLastMessage))
+            params.agentId,
+            limit=params.limit,
+            active_minutes=params.activeMinutes,
+            search=params.search,
+            label=params.label,
+            titles=bool(params.includeDerivedTitles),
+            last_message=bool(params.includeLastMessage),
+        )
     except MoltbotError as exc:
         raise invalid(exc) from None
     if params.spawnedBy:
@@ -45,10 +50,17 @@ async def sessions_list(call: MethodCall, params: SessionsListParams) -> dict[st
     status = runtime.status()
     model = status.get("model") or ""
     provider, _, model_id = model.partition("/")
-    return {"ts": now_ms(), "path": str(runtime.store(default).index_path), "count": len(rows),
-            "defaults": {"modelProvider": provider or None, "model": model_id or None,
-                         "contextTokens": None},
-            "sessions": rows}
+    return {
+        "ts": now_ms(),
+        "path": str(runtime.store(default).index_path),
+        "count": len(rows),
+        "defaults": {
+            "modelProvider": provider or None,
+            "model": model_id or None,
+            "contextTokens": None,
+        },
+        "sessions": rows,
+    }
 
 
 class SessionsPreviewParams(Params):
@@ -76,7 +88,7 @@ async def sessions_preview(call: MethodCall, params: SessionsPreviewParams) -> d
         for message in history["messages"]:
             text = text_of(message.get("content"))
             if message.get("role") in ("user", "assistant") and text:
-                short = text if len(text) <= params.maxChars else text[:params.maxChars - 1] + "…"
+                short = text if len(text) <= params.maxChars else text[: params.maxChars - 1] + "…"
                 items.append({"role": message["role"], "text": short})
         previews.append({"key": key, "status": "ok" if items else "empty", "items": items})
     return {"ts": now_ms(), "previews": previews}
@@ -103,12 +115,22 @@ class SessionsPatchParams(Params):
     groupActivation: Literal["mention", "always"] | None = None
 
 
-_PATCH_FIELDS = {"label": "label", "thinkingLevel": "thinking_level",
-                 "verboseLevel": "verbose_level", "reasoningLevel": "reasoning_level",
-                 "responseUsage": "response_usage", "elevatedLevel": "elevated_level",
-                 "execHost": "exec_host", "execSecurity": "exec_security", "execAsk": "exec_ask",
-                 "execNode": "exec_node", "model": "model_override", "spawnedBy": "spawned_by",
-                 "sendPolicy": "send_policy", "groupActivation": "group_activation"}
+_PATCH_FIELDS = {
+    "label": "label",
+    "thinkingLevel": "thinking_level",
+    "verboseLevel": "verbose_level",
+    "reasoningLevel": "reasoning_level",
+    "responseUsage": "response_usage",
+    "elevatedLevel": "elevated_level",
+    "execHost": "exec_host",
+    "execSecurity": "exec_security",
+    "execAsk": "exec_ask",
+    "execNode": "exec_node",
+    "model": "model_override",
+    "spawnedBy": "spawned_by",
+    "sendPolicy": "send_policy",
+    "groupActivation": "group_activation",
+}
 
 
 @method("sessions.patch", params=SessionsPatchParams, scope="admin")
@@ -123,8 +145,11 @@ async def sessions_patch(call: MethodCall, params: SessionsPatchParams) -> dict[
             params.model = str(parse_ref(params.model, runtime.config))
         store = runtime.store(agent_id)
         await store.ensure(key)
-        changes = {_PATCH_FIELDS[name]: getattr(params, name)
-                   for name in params.model_fields_set if name in _PATCH_FIELDS}
+        changes = {
+            _PATCH_FIELDS[name]: getattr(params, name)
+            for name in params.model_fields_set
+            if name in _PATCH_FIELDS
+        }
         entry = await store.touch(key, **changes)
     except MoltbotError as exc:
         raise invalid(exc) from None
@@ -161,11 +186,14 @@ async def sessions_delete(call: MethodCall, params: SessionsDeleteParams) -> dic
     try:
         agent_id, key = runtime.session_key(params.key)
         if key == main_key(agent_id):
-            raise MethodError(protocol.INVALID_REQUEST,
-                              f"cannot delete the main session ({key}); use sessions.reset")
+            raise MethodError(
+                protocol.INVALID_REQUEST,
+                f"cannot delete the main session ({key}); use sessions.reset",
+            )
         await runtime.abort(key, reason="deleted")
         deleted, archived = await runtime.store(agent_id).delete(
-            key, delete_transcript=params.deleteTranscript)
+            key, delete_transcript=params.deleteTranscript
+        )
     except MoltbotError as exc:
         raise invalid(exc) from None
     return {"ok": True, "key": key, "deleted": deleted, "archived": archived}
