@@ -115,10 +115,18 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-async def _write(call: MethodCall, mutate: Any, base_hash: str) -> dict[str, Any]:
+async def _write(
+    call: MethodCall, base_hash: str, *, mutate: Any = None, text: str | None = None
+) -> dict[str, Any]:
+    """Write the config (apply ``mutate`` to its data, or replace it with ``text``) under
+    the base-hash guard; failures become the protocol's error answers."""
     path = call.runtime.instance.config_path
+    env = call.runtime.env
     try:
-        snapshot = update_config(path, mutate, call.runtime.env, base_hash=base_hash)
+        if text is not None:
+            snapshot = replace_config_text(path, text, env, base_hash=base_hash)
+        else:
+            snapshot = update_config(path, mutate, env, base_hash=base_hash)
     except ConflictError as exc:
         raise MethodError(
             INVALID_REQUEST, f"config changed since last load; {exc.message}"
@@ -155,26 +163,15 @@ def _parse_raw(raw: Any, label: str) -> dict[str, Any]:
 @method("config.set", params=SetParams, scope="admin")
 async def config_set(call: MethodCall, params: SetParams) -> dict[str, Any]:
     base = _base_hash(call, params.baseHash)
-    path = call.runtime.instance.config_path
-    if REDACTED not in params.raw:
-        try:
-            snapshot = replace_config_text(path, params.raw, call.runtime.env, base_hash=base)
-        except ConflictError as exc:
-            raise MethodError(
-                INVALID_REQUEST, f"config changed since last load; {exc.message}"
-            ) from None
-        except ConfigError as exc:
-            raise MethodError(
-                INVALID_REQUEST, "invalid config", details={"issues": exc.message}
-            ) from None
-        return {
-            "ok": True,
-            "path": str(path),
-            "hash": snapshot.hash,
-            "config": redact(snapshot.config.model_dump(by_alias=True, exclude_none=True)),
-        }
+    if REDACTED not in params.raw:  # written as sent: the client's comments survive
+        return await _write(call, base, text=params.raw)
     new = _parse_raw(params.raw, "config.set")
-    return await _write(call, lambda data: _replace(data, _restore_redacted(new, dict(data))), base)
+    return await _write(call, base, mutate=_replacing_with(new))
+
+
+def _replacing_with(new: dict[str, Any]) -> Any:
+    """A mutation that replaces the whole file's data (secrets sent redacted are kept)."""
+    return lambda data: _replace(data, _restore_redacted(new, dict(data)))
 
 
 def _replace(data: dict[str, Any], new: dict[str, Any]) -> None:
@@ -191,14 +188,14 @@ async def config_patch(call: MethodCall, params: PatchParams) -> dict[str, Any]:
         merged = merge_patch(data, _restore_redacted(patch, data))
         _replace(data, merged)
 
-    return await _write(call, mutate, base)
+    return await _write(call, base, mutate=mutate)
 
 
 @method("config.apply", params=PatchParams, scope="admin")
 async def config_apply(call: MethodCall, params: PatchParams) -> dict[str, Any]:
     base = _base_hash(call, params.baseHash)
     new = _parse_raw(params.raw, "config.apply")
-    return await _write(call, lambda data: _replace(data, _restore_redacted(new, dict(data))), base)
+    return await _write(call, base, mutate=_replacing_with(new))
 
 
 @method("config.schema", scope="admin")
