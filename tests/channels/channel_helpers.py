@@ -14,10 +14,12 @@ class EchoDispatcher:
     reply: Callable[[str], str] = lambda text: f"echo: {text}"
     calls: list[dict[str, Any]] = field(default_factory=list)
 
-    async def respond(self, agent_id: str, session_key: str, text: str, *,
-                      origin: dict[str, Any] | None = None) -> str:
-        self.calls.append({"agent_id": agent_id, "session_key": session_key, "text": text,
-                           "origin": origin or {}})
+    async def respond(
+        self, agent_id: str, session_key: str, text: str, *, origin: dict[str, Any] | None = None
+    ) -> str:
+        self.calls.append(
+            {"agent_id": agent_id, "session_key": session_key, "text": text, "origin": origin or {}}
+        )
         return self.reply(text)
 
     def resolve_agent(self, agent_id: str | None) -> str:

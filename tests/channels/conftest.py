@@ -26,23 +26,35 @@ def write_config(home: Path, profile: str, data: dict[str, Any]) -> Path:
     return path
 
 
-def load_instance(home: Path, profile: str = "default", env: dict[str, str] | None = None
-                  ) -> tuple[Any, Any]:
+def load_instance(
+    home: Path, profile: str = "default", env: dict[str, str] | None = None
+) -> tuple[Any, Any]:
     from moltbot.instance import Invocation, load
 
-    instance, snapshot = load(Invocation(profile=None if profile == "default" else profile),
-                              env or {}, home)
+    instance, snapshot = load(
+        Invocation(profile=None if profile == "default" else profile), env or {}, home
+    )
     return instance, snapshot.config
 
 
-def subsystem_context(instance: Any, config: Any, env: dict[str, str] | None = None,
-                      lookup: Callable[[str], Any] | None = None) -> Any:
+def subsystem_context(
+    instance: Any,
+    config: Any,
+    env: dict[str, str] | None = None,
+    lookup: Callable[[str], Any] | None = None,
+) -> Any:
     from moltbot.gateway.subsystem import SubsystemContext
 
-    return SubsystemContext(instance=instance, config=config, env=env or {}, token=None,
-                            password=None, broadcast=lambda *a, **k: None,
-                            logger=logging.getLogger("moltbot.channels"),
-                            lookup=lookup or (lambda name: None))
+    return SubsystemContext(
+        instance=instance,
+        config=config,
+        env=env or {},
+        token=None,
+        password=None,
+        broadcast=lambda *a, **k: None,
+        logger=logging.getLogger("moltbot.channels"),
+        lookup=lookup or (lambda name: None),
+    )
 
 
 @pytest.fixture
@@ -73,13 +85,22 @@ async def start_manager(home: Path, fast_backoff: Any) -> AsyncIterator[StartMan
 
     started: list[Any] = []
 
-    async def start(data: dict[str, Any], *, profile: str = "default",
-                    dispatcher: Any = None, env: dict[str, str] | None = None,
-                    lookup: Callable[[str], Any] | None = None, wait: bool = True) -> Any:
+    async def start(
+        data: dict[str, Any],
+        *,
+        profile: str = "default",
+        dispatcher: Any = None,
+        env: dict[str, str] | None = None,
+        lookup: Callable[[str], Any] | None = None,
+        wait: bool = True,
+    ) -> Any:
         write_config(home, profile, data)
         instance, config = load_instance(home, profile, env)
-        manager = ChannelManager(subsystem_context(instance, config, env, lookup),
-                                 dispatcher=dispatcher, backoff=fast_backoff)
+        manager = ChannelManager(
+            subsystem_context(instance, config, env, lookup),
+            dispatcher=dispatcher,
+            backoff=fast_backoff,
+        )
         started.append(manager)
         await manager.start()
         if wait:

@@ -8,31 +8,41 @@ from moltbot.channels.access import decide_dm, decide_group, group_entry, matche
 from moltbot.channels.config import GroupConfig
 
 
-@pytest.mark.parametrize(("policy", "sender", "allow", "paired", "action"), [
-    ("pairing", {"1"}, [], [], "pair"),
-    ("pairing", {"1"}, ["1"], [], "allow"),
-    ("pairing", {"1", "@ann"}, ["@ann"], [], "allow"),
-    ("pairing", {"1"}, [], ["1"], "allow"),
-    ("allowlist", {"1"}, [], [], "drop"),
-    ("allowlist", {"1"}, [], ["1"], "allow"),
-    ("allowlist", {"2"}, ["*"], [], "allow"),
-    ("open", {"9"}, ["*"], [], "allow"),
-    ("disabled", {"1"}, ["1"], ["1"], "drop"),
-])
-def test_dm_policy(policy: str, sender: set[str], allow: list[str], paired: list[str],
-                   action: str) -> None:
+@pytest.mark.parametrize(
+    ("policy", "sender", "allow", "paired", "action"),
+    [
+        ("pairing", {"1"}, [], [], "pair"),
+        ("pairing", {"1"}, ["1"], [], "allow"),
+        ("pairing", {"1", "@ann"}, ["@ann"], [], "allow"),
+        ("pairing", {"1"}, [], ["1"], "allow"),
+        ("allowlist", {"1"}, [], [], "drop"),
+        ("allowlist", {"1"}, [], ["1"], "allow"),
+        ("allowlist", {"2"}, ["*"], [], "allow"),
+        ("open", {"9"}, ["*"], [], "allow"),
+        ("disabled", {"1"}, ["1"], ["1"], "drop"),
+    ],
+)
+def test_dm_policy(
+    policy: str, sender: set[str], allow: list[str], paired: list[str], action: str
+) -> None:
     assert decide_dm(policy, sender, allow, paired).action == action  # type: ignore[arg-type]
 
 
 def groups(**entries: dict[str, object]) -> dict[str, GroupConfig]:
-    return {key.replace("_", "-"): GroupConfig.model_validate(value)
-            for key, value in entries.items()}
+    return {
+        key.replace("_", "-"): GroupConfig.model_validate(value) for key, value in entries.items()
+    }
 
 
 def decide(**kwargs: object) -> str:
-    base: dict[str, object] = {"policy": "allowlist", "groups": None, "group_id": "-1",
-                               "sender_keys": {"1"}, "group_allow_from": ["1"],
-                               "mentioned": True}
+    base: dict[str, object] = {
+        "policy": "allowlist",
+        "groups": None,
+        "group_id": "-1",
+        "sender_keys": {"1"},
+        "group_allow_from": ["1"],
+        "mentioned": True,
+    }
     base.update(kwargs)
     return decide_group(**base).action  # type: ignore[arg-type]
 
@@ -52,17 +62,25 @@ def test_group_policy_table() -> None:
     assert decide(groups=groups(_1={"enabled": False})) == "drop"
     assert decide(groups=groups(_1={"requireMention": False}), mentioned=False) == "reply"
     # a group's own allowFrom replaces groupAllowFrom
-    assert decide(groups=groups(_1={"allowFrom": ["2"]}), sender_keys={"2"},
-                  group_allow_from=[]) == "reply"
+    assert (
+        decide(groups=groups(_1={"allowFrom": ["2"]}), sender_keys={"2"}, group_allow_from=[])
+        == "reply"
+    )
     assert decide(groups=groups(_1={"allowFrom": ["2"]})) == "drop"
 
 
 def test_group_aliases_and_topics() -> None:
-    config = {"C0GEN": GroupConfig(require_mention=True),
-              "#ops": GroupConfig(require_mention=False),
-              "-100": GroupConfig.model_validate({
-                  "requireMention": True, "systemPrompt": "be brief",
-                  "topics": {"42": {"requireMention": False}}})}
+    config = {
+        "C0GEN": GroupConfig(require_mention=True),
+        "#ops": GroupConfig(require_mention=False),
+        "-100": GroupConfig.model_validate(
+            {
+                "requireMention": True,
+                "systemPrompt": "be brief",
+                "topics": {"42": {"requireMention": False}},
+            }
+        ),
+    }
     assert group_entry(config, "C0OPS", aliases=["#ops"]).require_mention is False  # type: ignore[union-attr]
     topic = group_entry(config, "-100", "42")
     assert topic is not None and topic.require_mention is False

@@ -31,10 +31,19 @@ async def llm() -> AsyncIterator[FakeOpenAI]:
 
 
 def provider(base_url: str) -> dict[str, Any]:
-    return {"models": {"providers": {"fake": {"baseUrl": base_url, "apiKey": "sk-test",
-                                              "api": "openai-completions",
-                                              "models": [{"id": "m1"}]}}},
-            "agents": {"defaults": {"model": "fake/m1"}}}
+    return {
+        "models": {
+            "providers": {
+                "fake": {
+                    "baseUrl": base_url,
+                    "apiKey": "sk-test",
+                    "api": "openai-completions",
+                    "models": [{"id": "m1"}],
+                }
+            }
+        },
+        "agents": {"defaults": {"model": "fake/m1"}},
+    }
 
 
 @pytest.fixture
@@ -47,14 +56,16 @@ async def stack(home: Path, fast_backoff: Any) -> AsyncIterator[Any]:
 
     async def make(config: dict[str, Any], profile: str = "default") -> tuple[Any, Any]:
         config.setdefault("agents", {}).setdefault("defaults", {}).setdefault(
-            "workspace", str(home / f"clawd-{profile}"))
+            "workspace", str(home / f"clawd-{profile}")
+        )
         write_config(home, profile, config)
         instance, cfg = load_instance(home, profile)
         subsystems: dict[str, Any] = {}
         env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
         agents = AgentRuntime(subsystem_context(instance, cfg, env, subsystems.get))
-        channels = ChannelManager(subsystem_context(instance, cfg, env, subsystems.get),
-                                  backoff=fast_backoff)
+        channels = ChannelManager(
+            subsystem_context(instance, cfg, env, subsystems.get), backoff=fast_backoff
+        )
         subsystems.update(agents=agents, channels=channels)
         await agents.start()
         await channels.start()
@@ -67,12 +78,16 @@ async def stack(home: Path, fast_backoff: Any) -> AsyncIterator[Any]:
         await subsystem.stop()
 
 
-async def test_telegram_dm_pairing_then_agent_reply(fake_telegram: FakeTelegram, llm: FakeOpenAI,
-                                                   stack: Any, home: Path) -> None:
+async def test_telegram_dm_pairing_then_agent_reply(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
+) -> None:
     bot = fake_telegram.bot(TOKEN)
-    config = {**provider(llm.base_url),
-              "channels": {"telegram": {"botToken": TOKEN, "apiRoot": fake_telegram.url,
-                                        "pollTimeoutSeconds": 1}}}
+    config = {
+        **provider(llm.base_url),
+        "channels": {
+            "telegram": {"botToken": TOKEN, "apiRoot": fake_telegram.url, "pollTimeoutSeconds": 1}
+        },
+    }
     agents, _ = await stack(config)
     await bot.wait_polling()
 
@@ -82,8 +97,7 @@ async def test_telegram_dm_pairing_then_agent_reply(fake_telegram: FakeTelegram,
     assert llm.requests == []
     PairingStore(home / ".clawdbot" / "credentials", "telegram").approve(code)
 
-    long_answer = "**Plan**\n\n" + "\n\n".join(f"Step {i}: " + "do things " * 40
-                                               for i in range(20))
+    long_answer = "**Plan**\n\n" + "\n\n".join(f"Step {i}: " + "do things " * 40 for i in range(20))
     llm.push(Reply(long_answer))
     await bot.push_dm(4242, "make me a plan")
     await bot.wait_sent(3)
@@ -99,12 +113,21 @@ async def test_telegram_dm_pairing_then_agent_reply(fake_telegram: FakeTelegram,
     assert entry is not None and (entry.origin or {}).get("channel") == "telegram"
 
 
-async def test_agent_uses_the_message_tool(fake_telegram: FakeTelegram, llm: FakeOpenAI,
-                                           stack: Any) -> None:
+async def test_agent_uses_the_message_tool(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any
+) -> None:
     bot = fake_telegram.bot(TOKEN)
-    config = {**provider(llm.base_url),
-              "channels": {"telegram": {"botToken": TOKEN, "apiRoot": fake_telegram.url,
-                                        "pollTimeoutSeconds": 1, "allowFrom": ["4242"]}}}
+    config = {
+        **provider(llm.base_url),
+        "channels": {
+            "telegram": {
+                "botToken": TOKEN,
+                "apiRoot": fake_telegram.url,
+                "pollTimeoutSeconds": 1,
+                "allowFrom": ["4242"],
+            }
+        },
+    }
     await stack(config)
     await bot.wait_polling()
     llm.push(Reply(tool_calls=[("message", {"message": "a side note"})]), Reply("NO_REPLY"))
@@ -117,16 +140,31 @@ async def test_agent_uses_the_message_tool(fake_telegram: FakeTelegram, llm: Fak
     assert "message" in tools
 
 
-async def test_slack_mention_reaches_agent(fake_slack: FakeSlack, llm: FakeOpenAI,
-                                           stack: Any) -> None:
+async def test_slack_mention_reaches_agent(
+    fake_slack: FakeSlack, llm: FakeOpenAI, stack: Any
+) -> None:
     ws = fake_slack.workspace()
-    config = {**provider(llm.base_url),
-              "channels": {"slack": {"botToken": ws.bot_token, "appToken": ws.app_token,
-                                     "apiUrl": fake_slack.api_url, "allowFrom": ["U0ANN"]}}}
+    config = {
+        **provider(llm.base_url),
+        "channels": {
+            "slack": {
+                "botToken": ws.bot_token,
+                "appToken": ws.app_token,
+                "apiUrl": fake_slack.api_url,
+                "allowFrom": ["U0ANN"],
+            }
+        },
+    }
     await stack(config)
     await ws.wait_connected()
     llm.push(Reply("Deploy is **green**."))
-    await ws.push_event(ws.event(channel="C0OPS", user="U0ANN", channel_type="channel",
-                                 text=f"<@{ws.bot_user_id}> how is the deploy?"))
+    await ws.push_event(
+        ws.event(
+            channel="C0OPS",
+            user="U0ANN",
+            channel_type="channel",
+            text=f"<@{ws.bot_user_id}> how is the deploy?",
+        )
+    )
     [reply] = await ws.wait_posted(1)
     assert reply["channel"] == "C0OPS" and reply["text"] == "Deploy is *green*."

@@ -25,16 +25,28 @@ def config_of(home: Path, profile: str = "default") -> dict[str, Any]:
     return json.loads((state / "moltbot.json").read_text())
 
 
-async def test_add_list_status_remove_telegram(fake_telegram: FakeTelegram, run_moltbot: Any,
-                                               home: Path) -> None:
+async def test_add_list_status_remove_telegram(
+    fake_telegram: FakeTelegram, run_moltbot: Any, home: Path
+) -> None:
     fake_telegram.bot(TOKEN, username="cli_bot")
-    added = await run(run_moltbot, "channels", "add", "telegram", "--token", TOKEN,
-                      "--api-root", fake_telegram.url, "--json")
+    added = await run(
+        run_moltbot,
+        "channels",
+        "add",
+        "telegram",
+        "--token",
+        TOKEN,
+        "--api-root",
+        fake_telegram.url,
+        "--json",
+    )
     assert added.returncode == 0, added.stderr
     change = json.loads(added.stdout)
     assert change["action"] == "added" and change["probe"]["bot"]["username"] == "cli_bot"
-    assert config_of(home)["channels"]["telegram"] == {"botToken": TOKEN,
-                                                      "apiRoot": fake_telegram.url}
+    assert config_of(home)["channels"]["telegram"] == {
+        "botToken": TOKEN,
+        "apiRoot": fake_telegram.url,
+    }
 
     listed = await run(run_moltbot, "channels", "list", "--json")
     [row] = json.loads(listed.stdout)["accounts"]
@@ -56,47 +68,98 @@ async def test_add_list_status_remove_telegram(fake_telegram: FakeTelegram, run_
     assert again.returncode == 9 and "not configured" in again.stderr
 
 
-async def test_add_refuses_a_bad_token_and_writes_nothing(fake_telegram: FakeTelegram,
-                                                          run_moltbot: Any, home: Path) -> None:
-    result = await run(run_moltbot, "channels", "add", "telegram", "--token", "1:wrong",
-                       "--api-root", fake_telegram.url)
+async def test_add_refuses_a_bad_token_and_writes_nothing(
+    fake_telegram: FakeTelegram, run_moltbot: Any, home: Path
+) -> None:
+    result = await run(
+        run_moltbot,
+        "channels",
+        "add",
+        "telegram",
+        "--token",
+        "1:wrong",
+        "--api-root",
+        fake_telegram.url,
+    )
     assert result.returncode == 7
     assert "refused the bot token" in result.stderr
-    assert not (home / ".clawdbot" / "moltbot.json").exists() or \
-        "telegram" not in json.dumps(config_of(home))
-    missing = await run(run_moltbot, "channels", "add", "slack", "--bot-token", "xoxb-1",
-                        "--no-probe")
+    assert not (home / ".clawdbot" / "moltbot.json").exists() or "telegram" not in json.dumps(
+        config_of(home)
+    )
+    missing = await run(
+        run_moltbot, "channels", "add", "slack", "--bot-token", "xoxb-1", "--no-probe"
+    )
     assert missing.returncode == 78 and "appToken" in missing.stderr
     assert "--app-token" in missing.stderr
 
 
-async def test_add_slack_accounts_and_profiles(fake_slack: FakeSlack, run_moltbot: Any,
-                                               home: Path) -> None:
+async def test_add_slack_accounts_and_profiles(
+    fake_slack: FakeSlack, run_moltbot: Any, home: Path
+) -> None:
     ws = fake_slack.workspace()
     other = fake_slack.workspace("rescue")
-    first = await run(run_moltbot, "channels", "add", "slack", "--bot-token", ws.bot_token,
-                      "--app-token", ws.app_token, "--api-url", fake_slack.api_url,
-                      "--dm-policy", "allowlist", "--allow-from", "U0ANN")
+    first = await run(
+        run_moltbot,
+        "channels",
+        "add",
+        "slack",
+        "--bot-token",
+        ws.bot_token,
+        "--app-token",
+        ws.app_token,
+        "--api-url",
+        fake_slack.api_url,
+        "--dm-policy",
+        "allowlist",
+        "--allow-from",
+        "U0ANN",
+    )
     assert first.returncode == 0, first.stderr
-    second = await run(run_moltbot, "--profile", "rescue", "channels", "add", "slack",
-                       "--account", "ops", "--bot-token", other.bot_token, "--app-token",
-                       other.app_token, "--api-url", fake_slack.api_url)
+    second = await run(
+        run_moltbot,
+        "--profile",
+        "rescue",
+        "channels",
+        "add",
+        "slack",
+        "--account",
+        "ops",
+        "--bot-token",
+        other.bot_token,
+        "--app-token",
+        other.app_token,
+        "--api-url",
+        fake_slack.api_url,
+    )
     assert second.returncode == 0, second.stderr
     main_cfg = config_of(home)["channels"]["slack"]
     rescue_cfg = config_of(home, "rescue")["channels"]["slack"]
     assert main_cfg["botToken"] == ws.bot_token and main_cfg["allowFrom"] == ["U0ANN"]
-    assert rescue_cfg == {"accounts": {"ops": {"botToken": other.bot_token,
-                                               "appToken": other.app_token,
-                                               "apiUrl": fake_slack.api_url}}}
+    assert rescue_cfg == {
+        "accounts": {
+            "ops": {
+                "botToken": other.bot_token,
+                "appToken": other.app_token,
+                "apiUrl": fake_slack.api_url,
+            }
+        }
+    }
     listed = await run(run_moltbot, "--profile", "rescue", "channels", "list", "--json")
     assert [r["accountId"] for r in json.loads(listed.stdout)["accounts"]] == ["ops"]
 
 
-async def test_pairing_commands(fake_telegram: FakeTelegram, run_moltbot: Any,
-                                home: Path) -> None:
+async def test_pairing_commands(fake_telegram: FakeTelegram, run_moltbot: Any, home: Path) -> None:
     bot = fake_telegram.bot(TOKEN)
-    await run(run_moltbot, "channels", "add", "telegram", "--token", TOKEN, "--api-root",
-              fake_telegram.url)
+    await run(
+        run_moltbot,
+        "channels",
+        "add",
+        "telegram",
+        "--token",
+        TOKEN,
+        "--api-root",
+        fake_telegram.url,
+    )
     store = PairingStore(home / ".clawdbot" / "credentials", "telegram")
     first, _ = store.request("4242", {"name": "Ann", "chatId": "4242", "accountId": "default"})
     second, _ = store.request("5353", {"name": "Bob"})
@@ -109,8 +172,9 @@ async def test_pairing_commands(fake_telegram: FakeTelegram, run_moltbot: Any,
     text = await run(run_moltbot, "pairing", "list")
     assert first.code in text.stdout and "Ann" in text.stdout
 
-    approved = await run(run_moltbot, "pairing", "approve", "telegram", first.code.lower(),
-                         "--notify")
+    approved = await run(
+        run_moltbot, "pairing", "approve", "telegram", first.code.lower(), "--notify"
+    )
     assert approved.returncode == 0, approved.stderr
     assert "approved telegram sender Ann" in approved.stdout
     assert store.allowed() == ("4242",)
@@ -124,15 +188,36 @@ async def test_pairing_commands(fake_telegram: FakeTelegram, run_moltbot: Any,
     assert unknown.returncode == 9 and "no pending telegram pairing request" in unknown.stderr
 
 
-async def test_message_send_direct(fake_telegram: FakeTelegram, run_moltbot: Any,
-                                   tmp_path: Path) -> None:
+async def test_message_send_direct(
+    fake_telegram: FakeTelegram, run_moltbot: Any, tmp_path: Path
+) -> None:
     bot = fake_telegram.bot(TOKEN)
-    await run(run_moltbot, "channels", "add", "telegram", "--token", TOKEN, "--api-root",
-              fake_telegram.url)
+    await run(
+        run_moltbot,
+        "channels",
+        "add",
+        "telegram",
+        "--token",
+        TOKEN,
+        "--api-root",
+        fake_telegram.url,
+    )
     doc = tmp_path / "notes.txt"
     doc.write_text("notes")
-    sent = await run(run_moltbot, "message", "send", "--channel", "telegram", "--target", "4242",
-                     "--message", "**hello** from the CLI", "--media", str(doc), "--json")
+    sent = await run(
+        run_moltbot,
+        "message",
+        "send",
+        "--channel",
+        "telegram",
+        "--target",
+        "4242",
+        "--message",
+        "**hello** from the CLI",
+        "--media",
+        str(doc),
+        "--json",
+    )
     assert sent.returncode == 0, sent.stderr
     result = json.loads(sent.stdout)
     assert result["via"] == "direct" and result["chatId"] == "4242"
@@ -149,7 +234,11 @@ def test_help_lists_the_commands(run_moltbot: Any) -> None:
     top = run_moltbot("--help")
     for name in ("channels", "pairing", "message"):
         assert name in top.stdout
-    for args in (("channels", "--help"), ("channels", "status", "--help"),
-                 ("pairing", "approve", "--help"), ("message", "send", "--help")):
+    for args in (
+        ("channels", "--help"),
+        ("channels", "status", "--help"),
+        ("pairing", "approve", "--help"),
+        ("message", "send", "--help"),
+    ):
         result = run_moltbot(*args)
         assert result.returncode == 0 and "Example" in result.stdout

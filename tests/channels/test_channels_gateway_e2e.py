@@ -33,10 +33,13 @@ def gateways() -> Any:
     async def launch(home: Path, profile: str, config: dict[str, Any]) -> Any:
         state = home / f".clawdbot-{profile}"
         state.mkdir(parents=True, exist_ok=True)
-        data = {"gateway": {"mode": "local", "auth": {"token": secrets.token_urlsafe(24)}},
-                **config}
-        data.setdefault("agents", {}).setdefault("defaults", {})["workspace"] = \
-            str(home / f"clawd-{profile}")
+        data = {
+            "gateway": {"mode": "local", "auth": {"token": secrets.token_urlsafe(24)}},
+            **config,
+        }
+        data.setdefault("agents", {}).setdefault("defaults", {})["workspace"] = str(
+            home / f"clawd-{profile}"
+        )
         (state / "moltbot.json").write_text(json.dumps(data, indent=2))
         gw = await asyncio.to_thread(start_gateway, home, profile, env=NO_EXTRAS)
         started.append(gw)
@@ -48,10 +51,19 @@ def gateways() -> Any:
 
 
 def provider(base_url: str) -> dict[str, Any]:
-    return {"models": {"providers": {"fake": {"baseUrl": base_url, "apiKey": "sk-test",
-                                              "api": "openai-completions",
-                                              "models": [{"id": "m1"}]}}},
-            "agents": {"defaults": {"model": "fake/m1"}}}
+    return {
+        "models": {
+            "providers": {
+                "fake": {
+                    "baseUrl": base_url,
+                    "apiKey": "sk-test",
+                    "api": "openai-completions",
+                    "models": [{"id": "m1"}],
+                }
+            }
+        },
+        "agents": {"defaults": {"model": "fake/m1"}},
+    }
 
 
 async def cli(run_moltbot: Any, *args: str) -> Any:
@@ -67,13 +79,24 @@ async def wait_until(predicate: Any, timeout: float = 15.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_telegram_through_the_gateway(home: Path, llm: FakeOpenAI,
-                                            fake_telegram: FakeTelegram, gateways: Any,
-                                            run_moltbot: Any) -> None:
+async def test_telegram_through_the_gateway(
+    home: Path, llm: FakeOpenAI, fake_telegram: FakeTelegram, gateways: Any, run_moltbot: Any
+) -> None:
     bot = fake_telegram.bot("900:gateway-token")
-    gw = await gateways(home, "main", {**provider(llm.base_url), "channels": {"telegram": {
-        "botToken": "900:gateway-token", "apiRoot": fake_telegram.url,
-        "pollTimeoutSeconds": 1}}})
+    gw = await gateways(
+        home,
+        "main",
+        {
+            **provider(llm.base_url),
+            "channels": {
+                "telegram": {
+                    "botToken": "900:gateway-token",
+                    "apiRoot": fake_telegram.url,
+                    "pollTimeoutSeconds": 1,
+                }
+            },
+        },
+    )
     await bot.wait_polling(20)
 
     await bot.push_dm(4242, "hello?")
@@ -96,24 +119,48 @@ async def test_telegram_through_the_gateway(home: Path, llm: FakeOpenAI,
     [account] = payload["channelAccounts"]["telegram"]
     assert account["state"] == "running" and account["connected"] is True
 
-    via_cli = await cli(run_moltbot, "--profile", "main", "message", "send", "--channel",
-                        "telegram", "--target", "4242", "-m", "from the CLI", "--json")
+    via_cli = await cli(
+        run_moltbot,
+        "--profile",
+        "main",
+        "message",
+        "send",
+        "--channel",
+        "telegram",
+        "--target",
+        "4242",
+        "-m",
+        "from the CLI",
+        "--json",
+    )
     assert via_cli.returncode == 0, via_cli.stderr
     assert json.loads(via_cli.stdout)["via"] == "gateway"
     await bot.wait_sent(3, timeout=30)
 
     async with ws_client(gw.url, gw.token) as client:
         key = str(uuid.uuid4())
-        params = {"to": "4242", "message": "once only", "idempotencyKey": key,
-                  "channel": "telegram"}
-        first, second = await asyncio.gather(client.call("send", params),
-                                             client.call("send", params))
+        params = {
+            "to": "4242",
+            "message": "once only",
+            "idempotencyKey": key,
+            "channel": "telegram",
+        }
+        first, second = await asyncio.gather(
+            client.call("send", params), client.call("send", params)
+        )
         third = await client.call("send", params)
         assert first == second == third and first["chatId"] == "4242"
         assert [s.text for s in bot.sent].count("once only") == 1
         with pytest.raises(MethodFailed) as refused:
-            await client.call("send", {"to": "4242", "message": "x", "channel": "carrier",
-                                       "idempotencyKey": str(uuid.uuid4())})
+            await client.call(
+                "send",
+                {
+                    "to": "4242",
+                    "message": "x",
+                    "channel": "carrier",
+                    "idempotencyKey": str(uuid.uuid4()),
+                },
+            )
         assert "unsupported channel" in str(refused.value)
         health = await client.call("health", {"probe": True})
         assert health["channels"]["telegram"]["state"] == "running"
@@ -121,17 +168,22 @@ async def test_telegram_through_the_gateway(home: Path, llm: FakeOpenAI,
         assert status["channelAccounts"]["telegram"][0]["probe"]["ok"] is True
 
 
-async def test_two_gateways_same_channel_type_never_cross(home: Path, llm: FakeOpenAI,
-                                                          fake_telegram: FakeTelegram,
-                                                          gateways: Any) -> None:
+async def test_two_gateways_same_channel_type_never_cross(
+    home: Path, llm: FakeOpenAI, fake_telegram: FakeTelegram, gateways: Any
+) -> None:
     main_bot = fake_telegram.bot("901:main", username="main_bot")
     rescue_bot = fake_telegram.bot("902:rescue", username="rescue_bot")
     common = {"apiRoot": fake_telegram.url, "pollTimeoutSeconds": 1, "allowFrom": ["4242"]}
-    await gateways(home, "main", {**provider(llm.base_url),
-                                  "channels": {"telegram": {**common, "botToken": "901:main"}}})
-    await gateways(home, "rescue", {**provider(llm.base_url),
-                                    "channels": {"telegram": {**common,
-                                                              "botToken": "902:rescue"}}})
+    await gateways(
+        home,
+        "main",
+        {**provider(llm.base_url), "channels": {"telegram": {**common, "botToken": "901:main"}}},
+    )
+    await gateways(
+        home,
+        "rescue",
+        {**provider(llm.base_url), "channels": {"telegram": {**common, "botToken": "902:rescue"}}},
+    )
     await main_bot.wait_polling(20)
     await rescue_bot.wait_polling(20)
     await main_bot.push_dm(4242, "for main")
@@ -150,13 +202,26 @@ async def test_two_gateways_same_channel_type_never_cross(home: Path, llm: FakeO
         assert other not in transcripts
 
 
-async def test_slack_http_events_on_the_gateway_port(home: Path, llm: FakeOpenAI,
-                                                     fake_slack: FakeSlack,
-                                                     gateways: Any) -> None:
+async def test_slack_http_events_on_the_gateway_port(
+    home: Path, llm: FakeOpenAI, fake_slack: FakeSlack, gateways: Any
+) -> None:
     ws = fake_slack.workspace()
-    gw = await gateways(home, "main", {**provider(llm.base_url), "channels": {"slack": {
-        "mode": "http", "botToken": ws.bot_token, "signingSecret": "sign-me",
-        "apiUrl": fake_slack.api_url, "allowFrom": ["U0ANN"]}}})
+    gw = await gateways(
+        home,
+        "main",
+        {
+            **provider(llm.base_url),
+            "channels": {
+                "slack": {
+                    "mode": "http",
+                    "botToken": ws.bot_token,
+                    "signingSecret": "sign-me",
+                    "apiUrl": fake_slack.api_url,
+                    "allowFrom": ["U0ANN"],
+                }
+            },
+        },
+    )
     url = f"{gw.http}/slack/events"
 
     async def running() -> None:
@@ -170,29 +235,49 @@ async def test_slack_http_events_on_the_gateway_port(home: Path, llm: FakeOpenAI
         raise TimeoutError("slack account did not start")
 
     await running()
-    status, body = await ws.post_event(url, {}, "sign-me", payload={
-        "type": "url_verification", "challenge": "c-123", "token": "t"})
+    status, body = await ws.post_event(
+        url, {}, "sign-me", payload={"type": "url_verification", "challenge": "c-123", "token": "t"}
+    )
     assert status == 200 and json.loads(body)["challenge"] == "c-123"
-    assert (await ws.post_event(url, ws.event(channel="D0ANN", user="U0ANN", text="hi"),
-                                "bad-secret"))[0] == 401
+    assert (
+        await ws.post_event(url, ws.event(channel="D0ANN", user="U0ANN", text="hi"), "bad-secret")
+    )[0] == 401
     llm.push(Reply("Sure — _on it_."))
-    event = ws.event(channel="C0OPS", user="U0ANN", channel_type="channel",
-                     text=f"<@{ws.bot_user_id}> can you check?")
+    event = ws.event(
+        channel="C0OPS",
+        user="U0ANN",
+        channel_type="channel",
+        text=f"<@{ws.bot_user_id}> can you check?",
+    )
     assert (await ws.post_event(url, event, "sign-me"))[0] == 200
     [reply] = await ws.wait_posted(1, timeout=30)
     assert reply["channel"] == "C0OPS" and reply["text"] == "Sure — _on it_."
 
 
-async def test_channels_add_on_a_running_gateway(home: Path, llm: FakeOpenAI,
-                                                 fake_telegram: FakeTelegram,
-                                                 fake_slack: FakeSlack, gateways: Any,
-                                                 run_moltbot: Any) -> None:
+async def test_channels_add_on_a_running_gateway(
+    home: Path,
+    llm: FakeOpenAI,
+    fake_telegram: FakeTelegram,
+    fake_slack: FakeSlack,
+    gateways: Any,
+    run_moltbot: Any,
+) -> None:
     """A new user's path: gateway up first, then `channels add`; the bot answers at once."""
     bot = fake_telegram.bot("903:added-later", username="later_bot")
     ws = fake_slack.workspace()
     gw = await gateways(home, "main", provider(llm.base_url))
-    added = await cli(run_moltbot, "--profile", "main", "channels", "add", "telegram", "--token",
-                      "903:added-later", "--api-root", fake_telegram.url)
+    added = await cli(
+        run_moltbot,
+        "--profile",
+        "main",
+        "channels",
+        "add",
+        "telegram",
+        "--token",
+        "903:added-later",
+        "--api-root",
+        fake_telegram.url,
+    )
     assert added.returncode == 0, added.stderr
     assert "(@later_bot)" in added.stdout
     await bot.wait_polling(20)
@@ -201,13 +286,25 @@ async def test_channels_add_on_a_running_gateway(home: Path, llm: FakeOpenAI,
     code = pairing.text.split("Pairing code: ")[1].split()[0]
     assert llm.requests == []  # strangers never reach the agent
 
-    added = await cli(run_moltbot, "--profile", "main", "channels", "add", "slack",
-                      "--bot-token", ws.bot_token, "--app-token", ws.app_token,
-                      "--api-url", fake_slack.api_url)
+    added = await cli(
+        run_moltbot,
+        "--profile",
+        "main",
+        "channels",
+        "add",
+        "slack",
+        "--bot-token",
+        ws.bot_token,
+        "--app-token",
+        ws.app_token,
+        "--api-url",
+        fake_slack.api_url,
+    )
     assert added.returncode == 0, added.stderr
     await ws.wait_connected(20)
-    approved = await cli(run_moltbot, "--profile", "main", "pairing", "approve", "telegram", code,
-                         "--notify")
+    approved = await cli(
+        run_moltbot, "--profile", "main", "pairing", "approve", "telegram", code, "--notify"
+    )
     assert approved.returncode == 0, approved.stderr
     [_, notice] = await bot.wait_sent(2, timeout=30)  # the approval notice, through the gateway
     assert "access approved" in notice.text
@@ -217,5 +314,8 @@ async def test_channels_add_on_a_running_gateway(home: Path, llm: FakeOpenAI,
     async with ws_client(gw.url, gw.token) as client:
         status = await client.call("channels.status")
     assert status["channelOrder"] == ["telegram", "slack"]
-    assert all(a["state"] == "running" for name in status["channelOrder"]
-               for a in status["channelAccounts"][name])
+    assert all(
+        a["state"] == "running"
+        for name in status["channelOrder"]
+        for a in status["channelAccounts"][name]
+    )

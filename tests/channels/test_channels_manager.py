@@ -13,19 +13,28 @@ from tests.fakes.telegram import FakeTelegram
 from moltbot.channels.types import AccountState
 
 
-async def test_reconfigure_restarts_only_what_changed(fake_telegram: FakeTelegram,
-                                                      start_manager: Any, home: Path) -> None:
+async def test_reconfigure_restarts_only_what_changed(
+    fake_telegram: FakeTelegram, start_manager: Any, home: Path
+) -> None:
     fake_telegram.bot("1:a", username="a_bot")
     work = fake_telegram.bot("2:b", username="b_bot")
     fake_telegram.bot("3:c", username="c_bot")
     base = {"apiRoot": fake_telegram.url, "pollTimeoutSeconds": 1}
-    manager = await start_manager({"channels": {"telegram": {**base, "botToken": "1:a"}}},
-                                  dispatcher=EchoDispatcher())
+    manager = await start_manager(
+        {"channels": {"telegram": {**base, "botToken": "1:a"}}}, dispatcher=EchoDispatcher()
+    )
     default = manager.runner("telegram")
     assert default.status.bot_username == "a_bot"
 
-    write_config(home, "default", {"channels": {"telegram": {
-        **base, "botToken": "1:a", "accounts": {"work": {"botToken": "2:b"}}}}})
+    write_config(
+        home,
+        "default",
+        {
+            "channels": {
+                "telegram": {**base, "botToken": "1:a", "accounts": {"work": {"botToken": "2:b"}}}
+            }
+        },
+    )
     _, config = load_instance(home)
     assert await manager.reconfigure(config) is True
     await manager.wait_running(10)
@@ -43,13 +52,23 @@ async def test_reconfigure_restarts_only_what_changed(fake_telegram: FakeTelegra
     assert [key for key in manager.runners] == [("telegram", "default")]
 
 
-async def test_a_broken_section_does_not_stop_the_others(fake_slack: FakeSlack,
-                                                         start_manager: Any) -> None:
+async def test_a_broken_section_does_not_stop_the_others(
+    fake_slack: FakeSlack, start_manager: Any
+) -> None:
     ws = fake_slack.workspace()
-    manager = await start_manager({"channels": {
-        "telegram": {"botToken": "1:x", "dmPolicy": "sometimes"},
-        "slack": {"botToken": ws.bot_token, "appToken": ws.app_token,
-                  "apiUrl": fake_slack.api_url}}}, dispatcher=EchoDispatcher())
+    manager = await start_manager(
+        {
+            "channels": {
+                "telegram": {"botToken": "1:x", "dmPolicy": "sometimes"},
+                "slack": {
+                    "botToken": ws.bot_token,
+                    "appToken": ws.app_token,
+                    "apiUrl": fake_slack.api_url,
+                },
+            }
+        },
+        dispatcher=EchoDispatcher(),
+    )
     await ws.wait_connected()
     status = await manager.channels_status()
     assert status["channelOrder"] == ["slack", "telegram"]
@@ -60,9 +79,14 @@ async def test_a_broken_section_does_not_stop_the_others(fake_slack: FakeSlack,
 
 
 async def test_unconfigured_and_disabled_accounts(start_manager: Any) -> None:
-    manager = await start_manager({"channels": {
-        "slack": {"botToken": "xoxb-1"},
-        "telegram": {"botToken": "1:x", "enabled": False}}})
+    manager = await start_manager(
+        {
+            "channels": {
+                "slack": {"botToken": "xoxb-1"},
+                "telegram": {"botToken": "1:x", "enabled": False},
+            }
+        }
+    )
     status = await manager.channels_status()
     [slack] = status["channelAccounts"]["slack"]
     assert slack["state"] == "failed" and slack["configured"] is False
@@ -70,11 +94,14 @@ async def test_unconfigured_and_disabled_accounts(start_manager: Any) -> None:
     assert "telegram" not in status["channelAccounts"]
 
 
-async def test_env_token_alone_configures_telegram(fake_telegram: FakeTelegram,
-                                                   start_manager: Any) -> None:
+async def test_env_token_alone_configures_telegram(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
     fake_telegram.bot("4:env", username="env_bot")
-    manager = await start_manager({"channels": {"telegram": {"apiRoot": fake_telegram.url}}},
-                                  env={"TELEGRAM_BOT_TOKEN": "4:env"})
+    manager = await start_manager(
+        {"channels": {"telegram": {"apiRoot": fake_telegram.url}}},
+        env={"TELEGRAM_BOT_TOKEN": "4:env"},
+    )
     runner = manager.runner("telegram")
     assert runner.status.token_source == "env:TELEGRAM_BOT_TOKEN"
     assert runner.status.bot_username == "env_bot"
@@ -87,15 +114,30 @@ def test_public_surface_is_pinned_and_light() -> None:
     import moltbot.channels as channels
 
     assert sorted(channels.__all__) == [
-        "AccountState", "AccountStatus", "ChannelAuthFailed", "ChannelConfigError",
-        "ChannelError", "ChannelNotReady", "InboundMessage", "Media", "OutboundMessage",
-        "ReplyContext", "SendResult", "Sender", "TargetError", "UnknownChannel",
-        "UnsupportedMessage"]
-    probe = ("import sys, moltbot.channels, moltbot.channels.manager, moltbot.cli.main; "
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-             "('telegram', 'slack_sdk', 'httpx')))")
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            check=True).stdout.strip()
+        "AccountState",
+        "AccountStatus",
+        "ChannelAuthFailed",
+        "ChannelConfigError",
+        "ChannelError",
+        "ChannelNotReady",
+        "InboundMessage",
+        "Media",
+        "OutboundMessage",
+        "ReplyContext",
+        "SendResult",
+        "Sender",
+        "TargetError",
+        "UnknownChannel",
+        "UnsupportedMessage",
+    ]
+    probe = (
+        "import sys, moltbot.channels, moltbot.channels.manager, moltbot.cli.main; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('telegram', 'slack_sdk', 'httpx')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert loaded == "[]"
 
 
@@ -110,5 +152,9 @@ def test_webhook_routes_install_once() -> None:
     telegram_webhook.setup_routes(app, object())
     slack_webhook.setup_routes(app, object())
     paths = sorted(r.resource.canonical for r in app.router.routes())  # type: ignore[union-attr]
-    assert paths == ["/slack/events", "/slack/events/{account}", "/telegram-webhook",
-                     "/telegram-webhook/{account}"]
+    assert paths == [
+        "/slack/events",
+        "/slack/events/{account}",
+        "/telegram-webhook",
+        "/telegram-webhook/{account}",
+    ]

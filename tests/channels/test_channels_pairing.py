@@ -69,8 +69,10 @@ def test_approve_reject_and_allowlist(tmp_path: Path) -> None:
     approved = store.approve(f" {request.code.lower()[:4]}-{request.code.lower()[4:]} ")
     assert approved.id == "U1"
     assert store.allowed() == ("U1",)
-    assert json.loads((tmp_path / "slack-allowFrom.json").read_text()) == \
-        {"version": 1, "allowFrom": ["U1"]}
+    assert json.loads((tmp_path / "slack-allowFrom.json").read_text()) == {
+        "version": 1,
+        "allowFrom": ["U1"],
+    }
     store.reject(other.code)
     assert store.pending() == [] and store.allowed() == ("U1",)
     with pytest.raises(NotFoundError, match="no pending slack pairing request"):

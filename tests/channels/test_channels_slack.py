@@ -16,8 +16,16 @@ from moltbot.channels.types import AccountState, OutboundMessage
 
 
 def slack_config(fake: FakeSlack, ws: Workspace, **extra: Any) -> dict[str, Any]:
-    return {"channels": {"slack": {"botToken": ws.bot_token, "appToken": ws.app_token,
-                                   "apiUrl": fake.api_url, **extra}}}
+    return {
+        "channels": {
+            "slack": {
+                "botToken": ws.bot_token,
+                "appToken": ws.app_token,
+                "apiUrl": fake.api_url,
+                **extra,
+            }
+        }
+    }
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
@@ -28,8 +36,9 @@ async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_socket_mode_pairing_then_dm_reaches_agent(fake_slack: FakeSlack,
-                                                         start_manager: Any, home: Path) -> None:
+async def test_socket_mode_pairing_then_dm_reaches_agent(
+    fake_slack: FakeSlack, start_manager: Any, home: Path
+) -> None:
     ws = fake_slack.workspace()
     agent = EchoDispatcher(reply=lambda text: f"**Hi** {text}")
     manager = await start_manager(slack_config(fake_slack, ws), dispatcher=agent)
@@ -62,15 +71,20 @@ async def test_channel_mentions_and_threads(fake_slack: FakeSlack, start_manager
     await start_manager(slack_config(fake_slack, ws, allowFrom=["U0ANN"]), dispatcher=agent)
     await ws.wait_connected()
 
-    await ws.push_event(ws.event(channel="C0GEN", user="U0ANN", text="no mention here",
-                                 channel_type="channel"))
-    await ws.push_event(ws.event(channel="C0GEN", user="U0EVE", text=f"<@{ws.bot_user_id}> hi",
-                                 channel_type="channel"))
+    await ws.push_event(
+        ws.event(channel="C0GEN", user="U0ANN", text="no mention here", channel_type="channel")
+    )
+    await ws.push_event(
+        ws.event(
+            channel="C0GEN", user="U0EVE", text=f"<@{ws.bot_user_id}> hi", channel_type="channel"
+        )
+    )
     await asyncio.sleep(0.4)
     assert ws.posted == [] and agent.calls == []
 
-    mention = ws.event(channel="C0GEN", user="U0ANN", text=f"<@{ws.bot_user_id}> status?",
-                       channel_type="channel")
+    mention = ws.event(
+        channel="C0GEN", user="U0ANN", text=f"<@{ws.bot_user_id}> status?", channel_type="channel"
+    )
     await ws.push_event(mention)
     await ws.push_event({**mention, "type": "app_mention"})  # Slack sends both
     [reply] = await ws.wait_posted(1)
@@ -81,8 +95,13 @@ async def test_channel_mentions_and_threads(fake_slack: FakeSlack, start_manager
     assert agent.calls[0]["text"].endswith("Ann (U0ANN): status?")
     assert "no mention here" in agent.calls[0]["text"]  # pending channel history
 
-    threaded = ws.event(channel="C0GEN", user="U0ANN", text=f"<@{ws.bot_user_id}> more",
-                        channel_type="channel", thread_ts=mention["ts"])
+    threaded = ws.event(
+        channel="C0GEN",
+        user="U0ANN",
+        text=f"<@{ws.bot_user_id}> more",
+        channel_type="channel",
+        thread_ts=mention["ts"],
+    )
     await ws.push_event(threaded)
     posted = await ws.wait_posted(2)
     assert posted[1]["thread_ts"] == mention["ts"]
@@ -91,8 +110,9 @@ async def test_channel_mentions_and_threads(fake_slack: FakeSlack, start_manager
 
 async def test_long_reply_is_split(fake_slack: FakeSlack, start_manager: Any) -> None:
     ws = fake_slack.workspace()
-    agent = EchoDispatcher(reply=lambda text: "\n\n".join(f"Paragraph {i}: " + "word " * 60
-                                                          for i in range(40)))
+    agent = EchoDispatcher(
+        reply=lambda text: "\n\n".join(f"Paragraph {i}: " + "word " * 60 for i in range(40))
+    )
     await start_manager(slack_config(fake_slack, ws, allowFrom=["U0ANN"]), dispatcher=agent)
     await ws.wait_connected()
     await ws.push_event(ws.event(channel="D0ANN", user="U0ANN", text="essay"))
@@ -102,12 +122,14 @@ async def test_long_reply_is_split(fake_slack: FakeSlack, start_manager: Any) ->
     assert sum(p["text"].count("Paragraph ") for p in ws.posted) == 40
 
 
-async def test_socket_drop_and_outage_are_retried_and_reported(fake_slack: FakeSlack,
-                                                               start_manager: Any) -> None:
+async def test_socket_drop_and_outage_are_retried_and_reported(
+    fake_slack: FakeSlack, start_manager: Any
+) -> None:
     ws = fake_slack.workspace()
     agent = EchoDispatcher()
-    manager = await start_manager(slack_config(fake_slack, ws, allowFrom=["U0ANN"]),
-                                  dispatcher=agent)
+    manager = await start_manager(
+        slack_config(fake_slack, ws, allowFrom=["U0ANN"]), dispatcher=agent
+    )
     await ws.wait_connected()
     assert ws.connections_opened == 1
 
@@ -126,9 +148,11 @@ async def test_socket_drop_and_outage_are_retried_and_reported(fake_slack: FakeS
 async def test_connection_open_outage_at_start(fake_slack: FakeSlack, start_manager: Any) -> None:
     ws = fake_slack.workspace()
     fake_slack.fail("apps.connections.open", 500, times=4)
-    manager = await start_manager(slack_config(fake_slack, ws, allowFrom=["U0ANN"],
-                                               retry={"attempts": 1}),
-                                  dispatcher=EchoDispatcher(), wait=False)
+    manager = await start_manager(
+        slack_config(fake_slack, ws, allowFrom=["U0ANN"], retry={"attempts": 1}),
+        dispatcher=EchoDispatcher(),
+        wait=False,
+    )
     runner = manager.runner("slack")
     await wait_for(lambda: runner.status.state is AccountState.RETRYING)
     assert "HTTP 500" in (runner.status.last_error or "")
@@ -147,8 +171,7 @@ async def test_refused_tokens_fail_for_good(fake_slack: FakeSlack, start_manager
     assert runner.status.reconnect_attempts == attempts
 
 
-async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any,
-                                free_port: Any) -> None:
+async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_port: Any) -> None:
     from aiohttp import web
 
     from moltbot.channels.slack.webhook import setup_routes
@@ -156,10 +179,19 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any,
     ws = fake_slack.workspace()
     agent = EchoDispatcher()
     manager = await start_manager(
-        {"channels": {"slack": {"botToken": ws.bot_token, "signingSecret": "shh",
-                                "mode": "http", "apiUrl": fake_slack.api_url,
-                                "dm": {"policy": "allowlist", "allowFrom": ["U0ANN"]}}}},
-        dispatcher=agent)
+        {
+            "channels": {
+                "slack": {
+                    "botToken": ws.bot_token,
+                    "signingSecret": "shh",
+                    "mode": "http",
+                    "apiUrl": fake_slack.api_url,
+                    "dm": {"policy": "allowlist", "allowFrom": ["U0ANN"]},
+                }
+            }
+        },
+        dispatcher=agent,
+    )
 
     class Runtime:
         def subsystem(self, name: str) -> Any:
@@ -173,8 +205,12 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any,
     await web.TCPSite(runner, "127.0.0.1", port).start()
     url = f"http://127.0.0.1:{port}/slack/events"
     try:
-        status, body = await ws.post_event(url, {}, "shh", payload={
-            "type": "url_verification", "token": "t", "challenge": "abc123"})
+        status, body = await ws.post_event(
+            url,
+            {},
+            "shh",
+            payload={"type": "url_verification", "token": "t", "challenge": "abc123"},
+        )
         assert status == 200 and json.loads(body) == {"challenge": "abc123"}
 
         event = ws.event(channel="D0ANN", user="U0ANN", text="over http")
@@ -191,14 +227,16 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any,
         await runner.cleanup()
 
 
-async def test_send_to_user_with_a_file(fake_slack: FakeSlack, start_manager: Any,
-                                        tmp_path: Path) -> None:
+async def test_send_to_user_with_a_file(
+    fake_slack: FakeSlack, start_manager: Any, tmp_path: Path
+) -> None:
     ws = fake_slack.workspace()
     manager = await start_manager(slack_config(fake_slack, ws))
     report = tmp_path / "report.txt"
     report.write_text("numbers")
-    result = await manager.send("slack", "user:U0ANN", OutboundMessage(
-        text="see _attached_", media=(str(report),)))
+    result = await manager.send(
+        "slack", "user:U0ANN", OutboundMessage(text="see _attached_", media=(str(report),))
+    )
     assert result.chat_id == "D0ANN"
     assert ws.posted[0]["text"] == "see _attached_"
     assert ws.uploads[0]["content"] == b"numbers" and ws.uploads[0]["channel_id"] == "D0ANN"

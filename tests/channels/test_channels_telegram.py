@@ -19,8 +19,11 @@ TOKEN = "123456:AAA-test-token"
 
 
 def tg_config(fake: FakeTelegram, **extra: Any) -> dict[str, Any]:
-    return {"channels": {"telegram": {"botToken": TOKEN, "apiRoot": fake.url,
-                                      "pollTimeoutSeconds": 1, **extra}}}
+    return {
+        "channels": {
+            "telegram": {"botToken": TOKEN, "apiRoot": fake.url, "pollTimeoutSeconds": 1, **extra}
+        }
+    }
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
@@ -32,7 +35,8 @@ async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
 
 
 async def test_stranger_gets_pairing_code_then_approved_dm_reaches_agent(
-        fake_telegram: FakeTelegram, start_manager: Any, home: Path) -> None:
+    fake_telegram: FakeTelegram, start_manager: Any, home: Path
+) -> None:
     bot = fake_telegram.bot(TOKEN)
     agent = EchoDispatcher()
     manager = await start_manager(tg_config(fake_telegram), dispatcher=agent)
@@ -74,12 +78,18 @@ async def test_stranger_gets_pairing_code_then_approved_dm_reaches_agent(
     assert status["lastInboundAt"] and status["lastOutboundAt"]
 
 
-async def test_long_reply_is_split_and_formatted(fake_telegram: FakeTelegram,
-                                                 start_manager: Any) -> None:
+async def test_long_reply_is_split_and_formatted(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
     bot = fake_telegram.bot(TOKEN)
     code = "\n".join(f"print({i})  # {'x' * 30}" for i in range(150))
-    long_reply = ("# Report\n\n" + ("Some **bold** words & <angle> text. " * 120)
-                  + "\n\n```python\n" + code + "\n```\n\nThe end.")
+    long_reply = (
+        "# Report\n\n"
+        + ("Some **bold** words & <angle> text. " * 120)
+        + "\n\n```python\n"
+        + code
+        + "\n```\n\nThe end."
+    )
     agent = EchoDispatcher(reply=lambda text: long_reply)
     await start_manager(tg_config(fake_telegram, allowFrom=["4242"]), dispatcher=agent)
     await bot.wait_polling()
@@ -101,8 +111,9 @@ async def test_long_reply_is_split_and_formatted(fake_telegram: FakeTelegram,
     assert all(m.count("<pre") == m.count("</pre>") for m in code_messages)
 
 
-async def test_rejected_formatting_falls_back_to_plain_text(fake_telegram: FakeTelegram,
-                                                            start_manager: Any) -> None:
+async def test_rejected_formatting_falls_back_to_plain_text(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
     bot = fake_telegram.bot(TOKEN)
     bot.reject_html = 1
     agent = EchoDispatcher(reply=lambda text: "a **bold** claim")
@@ -114,8 +125,9 @@ async def test_rejected_formatting_falls_back_to_plain_text(fake_telegram: FakeT
     assert sent.text == "a **bold** claim"
 
 
-async def test_groups_need_a_mention_and_an_allowed_sender(fake_telegram: FakeTelegram,
-                                                           start_manager: Any) -> None:
+async def test_groups_need_a_mention_and_an_allowed_sender(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
     bot = fake_telegram.bot(TOKEN)
     agent = EchoDispatcher()
     await start_manager(tg_config(fake_telegram, allowFrom=["4242"]), dispatcher=agent)
@@ -138,13 +150,15 @@ async def test_groups_need_a_mention_and_an_allowed_sender(fake_telegram: FakeTe
     assert call["text"].endswith("Ann (4242): summarize please")
 
 
-async def test_group_allowlist_and_require_mention_off(fake_telegram: FakeTelegram,
-                                                       start_manager: Any) -> None:
+async def test_group_allowlist_and_require_mention_off(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
     bot = fake_telegram.bot(TOKEN)
     agent = EchoDispatcher()
     groups = {"-1002": {"requireMention": False}}
-    await start_manager(tg_config(fake_telegram, groupPolicy="open", groups=groups),
-                        dispatcher=agent)
+    await start_manager(
+        tg_config(fake_telegram, groupPolicy="open", groups=groups), dispatcher=agent
+    )
     await bot.wait_polling()
     await bot.push_group(-1001, 5, "not an allowed group @molty_bot")
     await bot.push_group(-1002, 5, "no mention needed here")
@@ -153,8 +167,9 @@ async def test_group_allowlist_and_require_mention_off(fake_telegram: FakeTelegr
     assert len(agent.calls) == 1
 
 
-async def test_outage_is_retried_and_reported(fake_telegram: FakeTelegram,
-                                              start_manager: Any) -> None:
+async def test_outage_is_retried_and_reported(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
     bot = fake_telegram.bot(TOKEN)
     agent = EchoDispatcher()
     manager = await start_manager(tg_config(fake_telegram, allowFrom=["4242"]), dispatcher=agent)
@@ -171,10 +186,13 @@ async def test_outage_is_retried_and_reported(fake_telegram: FakeTelegram,
 
     await wait_for(lambda: snapshot()["reconnectAttempts"] >= 1)
     seen_error = snapshot()["lastError"]
-    assert seen_error and ("Bad Gateway" in seen_error or "unreachable" in seen_error
-                           or "Internal" in seen_error)
-    await wait_for(lambda: not fake_telegram.failures.get("getUpdates")
-                   and snapshot()["state"] == "running", timeout=15)
+    assert seen_error and (
+        "Bad Gateway" in seen_error or "unreachable" in seen_error or "Internal" in seen_error
+    )
+    await wait_for(
+        lambda: not fake_telegram.failures.get("getUpdates") and snapshot()["state"] == "running",
+        timeout=15,
+    )
     await bot.wait_polling()
     await bot.push_dm(4242, "after the outage")
     await bot.wait_sent(2)
@@ -185,8 +203,9 @@ async def test_outage_is_retried_and_reported(fake_telegram: FakeTelegram,
     assert agent.calls[-1]["text"] == "after the outage"
 
 
-async def test_refused_token_fails_without_retrying(fake_telegram: FakeTelegram,
-                                                    start_manager: Any) -> None:
+async def test_refused_token_fails_without_retrying(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
     manager = await start_manager(tg_config(fake_telegram))  # no bot registered: 401
     runner = manager.runner("telegram")
     assert runner.status.state is AccountState.FAILED
@@ -197,18 +216,24 @@ async def test_refused_token_fails_without_retrying(fake_telegram: FakeTelegram,
     assert manager.state.value == "running"
 
 
-async def test_two_profiles_same_channel_type_never_cross(fake_telegram: FakeTelegram,
-                                                          start_manager: Any) -> None:
+async def test_two_profiles_same_channel_type_never_cross(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
     main_bot = fake_telegram.bot("111:main-token", username="main_bot")
     rescue_bot = fake_telegram.bot("222:rescue-token", username="rescue_bot")
     main_agent = EchoDispatcher(reply=lambda t: f"main says {t}")
     rescue_agent = EchoDispatcher(reply=lambda t: f"rescue says {t}")
     base = {"apiRoot": fake_telegram.url, "pollTimeoutSeconds": 1, "allowFrom": ["4242"]}
-    main = await start_manager({"channels": {"telegram": {**base, "botToken": "111:main-token"}}},
-                               profile="main", dispatcher=main_agent)
+    main = await start_manager(
+        {"channels": {"telegram": {**base, "botToken": "111:main-token"}}},
+        profile="main",
+        dispatcher=main_agent,
+    )
     rescue = await start_manager(
         {"channels": {"telegram": {**base, "botToken": "222:rescue-token"}}},
-        profile="rescue", dispatcher=rescue_agent)
+        profile="rescue",
+        dispatcher=rescue_agent,
+    )
     await main_bot.wait_polling()
     await rescue_bot.wait_polling()
 
@@ -228,8 +253,9 @@ async def test_two_profiles_same_channel_type_never_cross(fake_telegram: FakeTel
     assert (rescue.instance.state_dir / "telegram" / "update-offset-default.json").exists()
 
 
-async def test_offset_survives_restart(fake_telegram: FakeTelegram, start_manager: Any,
-                                       home: Path) -> None:
+async def test_offset_survives_restart(
+    fake_telegram: FakeTelegram, start_manager: Any, home: Path
+) -> None:
     bot = fake_telegram.bot(TOKEN)
     agent = EchoDispatcher()
     manager = await start_manager(tg_config(fake_telegram, allowFrom=["4242"]), dispatcher=agent)
@@ -248,17 +274,30 @@ async def test_offset_survives_restart(fake_telegram: FakeTelegram, start_manage
     assert [c["text"] for c in again.calls] == ["twice"]
 
 
-async def test_media_in_and_out(fake_telegram: FakeTelegram, start_manager: Any,
-                                home: Path, tmp_path: Path) -> None:
+async def test_media_in_and_out(
+    fake_telegram: FakeTelegram, start_manager: Any, home: Path, tmp_path: Path
+) -> None:
     bot = fake_telegram.bot(TOKEN)
     bot.add_file("photo-big", "photos/file_1.jpg", b"\xff\xd8jpegdata")
     agent = EchoDispatcher()
     manager = await start_manager(tg_config(fake_telegram, allowFrom=["4242"]), dispatcher=agent)
     await bot.wait_polling()
-    photo = [{"file_id": "photo-small", "file_unique_id": "s", "width": 90, "height": 90,
-              "file_size": 10},
-             {"file_id": "photo-big", "file_unique_id": "b", "width": 800, "height": 800,
-              "file_size": 12}]
+    photo = [
+        {
+            "file_id": "photo-small",
+            "file_unique_id": "s",
+            "width": 90,
+            "height": 90,
+            "file_size": 10,
+        },
+        {
+            "file_id": "photo-big",
+            "file_unique_id": "b",
+            "width": 800,
+            "height": 800,
+            "file_size": 12,
+        },
+    ]
     await bot.push_dm(4242, None, photo=photo, caption="look at this")  # type: ignore[arg-type]
     await bot.wait_sent(1)
     text = agent.calls[0]["text"]
@@ -271,8 +310,9 @@ async def test_media_in_and_out(fake_telegram: FakeTelegram, start_manager: Any,
     picture.write_bytes(b"\x89PNG fake")
     report = tmp_path / "report.pdf"
     report.write_bytes(b"%PDF-1.4 fake")
-    result = await manager.send("telegram", "4242", OutboundMessage(
-        text="here you go", media=(str(picture), str(report))))
+    result = await manager.send(
+        "telegram", "4242", OutboundMessage(text="here you go", media=(str(picture), str(report)))
+    )
     assert len(result.message_ids) == 3
     methods = [s.method for s in bot.sent[1:]]
     assert methods == ["sendMessage", "sendPhoto", "sendDocument"]
@@ -280,8 +320,9 @@ async def test_media_in_and_out(fake_telegram: FakeTelegram, start_manager: Any,
     assert bot.sent[-2].params["photo"]["content"] == b"\x89PNG fake"
 
 
-async def test_typing_while_the_agent_thinks(fake_telegram: FakeTelegram,
-                                             start_manager: Any) -> None:
+async def test_typing_while_the_agent_thinks(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
     bot = fake_telegram.bot(TOKEN)
 
     class Slow(EchoDispatcher):
@@ -312,8 +353,9 @@ async def test_send_errors_are_typed(fake_telegram: FakeTelegram, start_manager:
         await manager.send("slack", "C1", OutboundMessage(text="hi"))
 
 
-async def test_webhook_mode(fake_telegram: FakeTelegram, start_manager: Any,
-                            free_port: Any) -> None:
+async def test_webhook_mode(
+    fake_telegram: FakeTelegram, start_manager: Any, free_port: Any
+) -> None:
     from aiohttp import web
 
     from moltbot.channels.telegram.webhook import setup_routes
@@ -322,9 +364,16 @@ async def test_webhook_mode(fake_telegram: FakeTelegram, start_manager: Any,
     agent = EchoDispatcher()
     port = free_port()
     url = f"http://127.0.0.1:{port}/telegram-webhook"
-    manager = await start_manager(tg_config(fake_telegram, mode="webhook", webhookUrl=url,
-                                            webhookSecret="s3cret", allowFrom=["4242"]),
-                                  dispatcher=agent)
+    manager = await start_manager(
+        tg_config(
+            fake_telegram,
+            mode="webhook",
+            webhookUrl=url,
+            webhookSecret="s3cret",
+            allowFrom=["4242"],
+        ),
+        dispatcher=agent,
+    )
 
     class Runtime:  # the one thing setup_routes needs from the gateway runtime
         def subsystem(self, name: str) -> Any:
@@ -338,9 +387,14 @@ async def test_webhook_mode(fake_telegram: FakeTelegram, start_manager: Any,
     try:
         await wait_for(lambda: bot.webhook is not None)
         assert bot.webhook == {"url": url, "secret_token": "s3cret"}
-        update = {"update_id": 5, "message": bot.message(
-            chat={"id": 4242, "type": "private"},
-            sender={"id": 4242, "is_bot": False, "first_name": "Ann"}, text="via webhook")}
+        update = {
+            "update_id": 5,
+            "message": bot.message(
+                chat={"id": 4242, "type": "private"},
+                sender={"id": 4242, "is_bot": False, "first_name": "Ann"},
+                text="via webhook",
+            ),
+        }
         assert await bot.deliver_webhook(update) == 200
         [reply] = await bot.wait_sent(1)
         assert reply.text == "echo: via webhook"

@@ -11,8 +11,9 @@ from tests.fakes.telegram import parse_html
 from moltbot.channels.chunking import chunk_text, open_fence, utf16_len
 from moltbot.channels.markdown import strip_html, to_slack_mrkdwn, to_telegram_html
 
-words = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
-                min_size=1, max_size=12)
+words = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=12
+)
 blocks = st.one_of(
     st.lists(words, min_size=1, max_size=40).map(" ".join),
     st.lists(words, min_size=1, max_size=30).map(lambda ws: "```py\n" + "\n".join(ws) + "\n```"),
@@ -26,8 +27,7 @@ def test_chunks_fit_and_keep_every_character(text: str, limit: int) -> None:
     chunks = chunk_text(text, limit)
     assert all(len(chunk) <= limit for chunk in chunks)
     original = re.sub(r"\s+|`", "", text)
-    rebuilt = re.sub(r"\s+|`", "", "".join(re.sub(r"^```py$", "", c, flags=re.M)
-                                             for c in chunks))
+    rebuilt = re.sub(r"\s+|`", "", "".join(re.sub(r"^```py$", "", c, flags=re.M) for c in chunks))
     # fences may be closed/reopened, so compare with fence lines removed on both sides
     assert rebuilt.replace("py", "") == original.replace("py", "")
     for chunk in chunks:
@@ -60,13 +60,18 @@ def test_telegram_html_always_parses(text: str) -> None:
 
 
 def test_telegram_html_conversions() -> None:
-    assert to_telegram_html("**bold** and _it_ and `a<b`") == \
-        "<b>bold</b> and <i>it</i> and <code>a&lt;b</code>"
-    assert to_telegram_html("[site](https://e.com/?q=1&r=2)") == \
-        '<a href="https://e.com/?q=1&amp;r=2">site</a>'
+    assert (
+        to_telegram_html("**bold** and _it_ and `a<b`")
+        == "<b>bold</b> and <i>it</i> and <code>a&lt;b</code>"
+    )
+    assert (
+        to_telegram_html("[site](https://e.com/?q=1&r=2)")
+        == '<a href="https://e.com/?q=1&amp;r=2">site</a>'
+    )
     assert "<a" not in to_telegram_html("[x](javascript:alert(1))")
-    assert to_telegram_html("```sh\nls -l\n```") == \
-        '<pre><code class="language-sh">ls -l</code></pre>'
+    assert (
+        to_telegram_html("```sh\nls -l\n```") == '<pre><code class="language-sh">ls -l</code></pre>'
+    )
     assert to_telegram_html("- a\n- b") == "• a\n• b"
     assert to_telegram_html("# Title") == "<b>Title</b>"
 

@@ -55,20 +55,45 @@ class Workspace:
     def next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
-    def event(self, *, channel: str, user: str, text: str, channel_type: str = "im",
-              kind: str = "message", thread_ts: str | None = None, **extra: Any) -> dict[str, Any]:
-        event = {"type": kind, "channel": channel, "user": user, "text": text,
-                 "ts": self.next_ts(), "channel_type": channel_type, "team": self.team_id,
-                 "event_ts": self.next_ts(), **extra}
+    def event(
+        self,
+        *,
+        channel: str,
+        user: str,
+        text: str,
+        channel_type: str = "im",
+        kind: str = "message",
+        thread_ts: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        event = {
+            "type": kind,
+            "channel": channel,
+            "user": user,
+            "text": text,
+            "ts": self.next_ts(),
+            "channel_type": channel_type,
+            "team": self.team_id,
+            "event_ts": self.next_ts(),
+            **extra,
+        }
         if thread_ts:
             event["thread_ts"] = thread_ts
         return event
 
     def payload(self, event: dict[str, Any]) -> dict[str, Any]:
-        return {"token": "verification-token", "team_id": self.team_id, "api_app_id": "A0APP",
-                "event": event, "type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex[:10]}",
-                "event_time": int(time.time()), "authorizations": [
-                    {"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}]}
+        return {
+            "token": "verification-token",
+            "team_id": self.team_id,
+            "api_app_id": "A0APP",
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:10]}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}
+            ],
+        }
 
     async def push_event(self, event: dict[str, Any], timeout: float = 10.0) -> str:
         """Send ``event`` over the live socket and wait for the ack; returns the envelope id."""
@@ -79,35 +104,59 @@ class Workspace:
             await asyncio.sleep(0.02)
         socket = [s for s in self.sockets if not s.closed][-1]
         envelope_id = str(uuid.uuid4())
-        await socket.send_json({"envelope_id": envelope_id, "type": "events_api",
-                                "accepts_response_payload": False, "retry_attempt": 0,
-                                "retry_reason": "", "payload": self.payload(event)})
+        await socket.send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "retry_attempt": 0,
+                "retry_reason": "",
+                "payload": self.payload(event),
+            }
+        )
         while envelope_id not in self.acks:
             if time.monotonic() > deadline:
                 raise TimeoutError("envelope not acknowledged")
             await asyncio.sleep(0.02)
         return envelope_id
 
-    async def post_event(self, url: str, event: dict[str, Any], signing_secret: str, *,
-                         payload: dict[str, Any] | None = None,
-                         timestamp: int | None = None) -> tuple[int, str]:
+    async def post_event(
+        self,
+        url: str,
+        event: dict[str, Any],
+        signing_secret: str,
+        *,
+        payload: dict[str, Any] | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[int, str]:
         """POST an Events API request signed with ``signing_secret``; (status, body)."""
         body = json.dumps(payload if payload is not None else self.payload(event)).encode()
         ts = str(timestamp if timestamp is not None else int(time.time()))
-        signature = "v0=" + hmac.new(signing_secret.encode(), f"v0:{ts}:".encode() + body,
-                                     hashlib.sha256).hexdigest()
-        headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts,
-                   "X-Slack-Signature": signature}
-        async with aiohttp.ClientSession() as session, session.post(
-                url, data=body, headers=headers) as response:
+        signature = (
+            "v0="
+            + hmac.new(
+                signing_secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256
+            ).hexdigest()
+        )
+        headers = {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature,
+        }
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, data=body, headers=headers) as response,
+        ):
             return response.status, await response.text()
 
     async def wait_posted(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while len(self.posted) < count:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"expected {count} posts, got {len(self.posted)}: "
-                                   f"{[p.get('text', '')[:60] for p in self.posted]}")
+                raise TimeoutError(
+                    f"expected {count} posts, got {len(self.posted)}: "
+                    f"{[p.get('text', '')[:60] for p in self.posted]}"
+                )
             await asyncio.sleep(0.02)
         return self.posted
 
@@ -135,8 +184,14 @@ class FakeSlack:
 
     def workspace(self, name: str = "acme") -> Workspace:
         n = next(self._ids)
-        ws = Workspace(self, f"xoxb-{name}-{n}", f"xapp-{name}-{n}", f"T{n:04d}{name.upper()}",
-                       f"U0BOT{n:03d}", f"B0BOT{n:03d}")
+        ws = Workspace(
+            self,
+            f"xoxb-{name}-{n}",
+            f"xapp-{name}-{n}",
+            f"T{n:04d}{name.upper()}",
+            f"U0BOT{n:03d}",
+            f"B0BOT{n:03d}",
+        )
         self.workspaces.append(ws)
         return ws
 
@@ -189,7 +244,7 @@ class FakeSlack:
         token = params.pop("token", None)
         auth = request.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
-            token = auth[len("Bearer "):]
+            token = auth[len("Bearer ") :]
         if not token:
             return web.json_response({"ok": False, "error": "not_authed"})
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
@@ -205,8 +260,15 @@ class FakeSlack:
         ws = self._by_bot(token)
         if ws is None:
             return {"ok": False, "error": "invalid_auth"}
-        return {"ok": True, "url": "https://acme.slack.com/", "team": "Acme", "user": "molty",
-                "team_id": ws.team_id, "user_id": ws.bot_user_id, "bot_id": ws.bot_id}
+        return {
+            "ok": True,
+            "url": "https://acme.slack.com/",
+            "team": "Acme",
+            "user": "molty",
+            "team_id": ws.team_id,
+            "user_id": ws.bot_user_id,
+            "bot_id": ws.bot_id,
+        }
 
     def m_apps_connections_open(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
         ws = next((w for w in self.workspaces if w.app_token == token), None)
@@ -236,9 +298,18 @@ class FakeSlack:
             return {"ok": False, "error": "msg_too_long"}
         ts = ws.next_ts()
         ws.posted.append({**params, "ts": ts})
-        return {"ok": True, "channel": channel, "ts": ts,
-                "message": {"type": "message", "text": text, "user": ws.bot_user_id, "ts": ts,
-                            "bot_id": ws.bot_id}}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "message": {
+                "type": "message",
+                "text": text,
+                "user": ws.bot_user_id,
+                "ts": ts,
+                "bot_id": ws.bot_id,
+            },
+        }
 
     def m_users_info(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
         ws = self._by_bot(token)
@@ -248,10 +319,17 @@ class FakeSlack:
         if not user_id.startswith(("U", "W")):
             return {"ok": False, "error": "user_not_found"}
         name = ws.users.get(user_id, user_id[-3:].lower())
-        return {"ok": True, "user": {"id": user_id, "team_id": ws.team_id, "name": name,
-                                     "real_name": name.title(), "is_bot": False,
-                                     "profile": {"real_name": name.title(),
-                                                 "display_name": name}}}
+        return {
+            "ok": True,
+            "user": {
+                "id": user_id,
+                "team_id": ws.team_id,
+                "name": name,
+                "real_name": name.title(),
+                "is_bot": False,
+                "profile": {"real_name": name.title(), "display_name": name},
+            },
+        }
 
     def m_conversations_open(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
         ws = self._by_bot(token)
@@ -267,8 +345,11 @@ class FakeSlack:
         if ws is None:
             return {"ok": False, "error": "invalid_auth"}
         file_id = f"F{uuid.uuid4().hex[:8].upper()}"
-        self._uploads[file_id] = {"filename": params.get("filename"), "workspace": ws,
-                                  "content": None}
+        self._uploads[file_id] = {
+            "filename": params.get("filename"),
+            "workspace": ws,
+            "content": None,
+        }
         return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
 
     def m_files_completeUploadExternal(self, token: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -283,10 +364,16 @@ class FakeSlack:
             upload = self._uploads.get(item["id"])
             if upload is None or upload["content"] is None:
                 return {"ok": False, "error": "file_not_found"}
-            ws.uploads.append({"id": item["id"], "title": item.get("title"),
-                               "filename": upload["filename"], "content": upload["content"],
-                               "channel_id": params.get("channel_id"),
-                               "thread_ts": params.get("thread_ts")})
+            ws.uploads.append(
+                {
+                    "id": item["id"],
+                    "title": item.get("title"),
+                    "filename": upload["filename"],
+                    "content": upload["content"],
+                    "channel_id": params.get("channel_id"),
+                    "thread_ts": params.get("thread_ts"),
+                }
+            )
             out.append({"id": item["id"], "name": upload["filename"]})
         return {"ok": True, "files": out}
 
@@ -311,9 +398,14 @@ class FakeSlack:
         socket = web.WebSocketResponse(autoping=True)
         await socket.prepare(request)
         ws_state.sockets.append(socket)
-        await socket.send_json({"type": "hello", "num_connections": 1,
-                                "debug_info": {"host": "fake", "approximate_connection_time": 3600},
-                                "connection_info": {"app_id": "A0APP"}})
+        await socket.send_json(
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "debug_info": {"host": "fake", "approximate_connection_time": 3600},
+                "connection_info": {"app_id": "A0APP"},
+            }
+        )
         async for message in socket:
             if message.type == aiohttp.WSMsgType.TEXT:
                 data = json.loads(message.data)

@@ -27,8 +27,24 @@ from typing import Any
 from aiohttp import web
 
 LIMIT = 4096
-ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
-                "a", "code", "pre", "blockquote", "tg-emoji"}
+ALLOWED_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-emoji",
+}
 
 
 class ApiError(Exception):
@@ -49,15 +65,21 @@ class _HtmlCheck(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in ALLOWED_TAGS:
-            raise ApiError(400, f"Bad Request: can't parse entities: Unsupported start tag "
-                           f"\"{tag}\" at byte offset {self.getpos()[1]}")
+            raise ApiError(
+                400,
+                f"Bad Request: can't parse entities: Unsupported start tag "
+                f'"{tag}" at byte offset {self.getpos()[1]}',
+            )
         self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if not self.stack or self.stack[-1] != tag:
             opened = self.stack[-1] if self.stack else tag
-            raise ApiError(400, f"Bad Request: can't parse entities: Can't find end tag "
-                           f"corresponding to start tag \"{opened}\"")
+            raise ApiError(
+                400,
+                f"Bad Request: can't parse entities: Can't find end tag "
+                f'corresponding to start tag "{opened}"',
+            )
         self.stack.pop()
 
     def handle_data(self, data: str) -> None:
@@ -71,8 +93,11 @@ def parse_html(text: str) -> str:
     checker.feed(text)
     checker.close()
     if checker.stack:
-        raise ApiError(400, "Bad Request: can't parse entities: Can't find end tag "
-                       f"corresponding to start tag \"{checker.stack[-1]}\"")
+        raise ApiError(
+            400,
+            "Bad Request: can't parse entities: Can't find end tag "
+            f'corresponding to start tag "{checker.stack[-1]}"',
+        )
     return "".join(checker.text)
 
 
@@ -118,22 +143,32 @@ class FakeBot:
 
     @property
     def user(self) -> dict[str, Any]:
-        return {"id": self.id, "is_bot": True, "first_name": self.first_name,
-                "username": self.username}
+        return {
+            "id": self.id,
+            "is_bot": True,
+            "first_name": self.first_name,
+            "username": self.username,
+        }
 
     # -- building updates --------------------------------------------------
 
-    def message(self, *, chat: dict[str, Any], sender: dict[str, Any], text: str | None = None,
-                **extra: Any) -> dict[str, Any]:
-        message = {"message_id": next(self._next_message), "from": sender, "chat": chat,
-                   "date": int(time.time())}
+    def message(
+        self, *, chat: dict[str, Any], sender: dict[str, Any], text: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        message = {
+            "message_id": next(self._next_message),
+            "from": sender,
+            "chat": chat,
+            "date": int(time.time()),
+        }
         if text is not None:
             message["text"] = text
             mention = f"@{self.username}"
             if mention in text:
                 offset = utf16_len(text[: text.index(mention)])
-                message["entities"] = [{"type": "mention", "offset": offset,
-                                        "length": utf16_len(mention)}]
+                message["entities"] = [
+                    {"type": "mention", "offset": offset, "length": utf16_len(mention)}
+                ]
         message.update(extra)
         return message
 
@@ -144,30 +179,48 @@ class FakeBot:
             self._changed.notify_all()
         return update
 
-    async def push_dm(self, user_id: int, text: str, *, first_name: str = "Ann",
-                      username: str | None = "ann", **extra: Any) -> dict[str, Any]:
+    async def push_dm(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        first_name: str = "Ann",
+        username: str | None = "ann",
+        **extra: Any,
+    ) -> dict[str, Any]:
         sender = {"id": user_id, "is_bot": False, "first_name": first_name}
         if username:
             sender["username"] = username
         chat = {"id": user_id, "type": "private", "first_name": first_name}
-        return await self.push({"message": self.message(chat=chat, sender=sender, text=text,
-                                                         **extra)})
+        return await self.push(
+            {"message": self.message(chat=chat, sender=sender, text=text, **extra)}
+        )
 
-    async def push_group(self, chat_id: int, user_id: int, text: str, *, title: str = "Team",
-                         first_name: str = "Ann", username: str | None = "ann",
-                         **extra: Any) -> dict[str, Any]:
+    async def push_group(
+        self,
+        chat_id: int,
+        user_id: int,
+        text: str,
+        *,
+        title: str = "Team",
+        first_name: str = "Ann",
+        username: str | None = "ann",
+        **extra: Any,
+    ) -> dict[str, Any]:
         sender = {"id": user_id, "is_bot": False, "first_name": first_name}
         if username:
             sender["username"] = username
         chat = {"id": chat_id, "type": "supergroup", "title": title}
-        return await self.push({"message": self.message(chat=chat, sender=sender, text=text,
-                                                         **extra)})
+        return await self.push(
+            {"message": self.message(chat=chat, sender=sender, text=text, **extra)}
+        )
 
     def add_file(self, file_id: str, path: str, content: bytes) -> None:
         self.files[file_id] = (path, content)
 
-    async def wait_sent(self, count: int = 1, timeout: float = 10.0,
-                        chat_id: str | int | None = None) -> list[Sent]:
+    async def wait_sent(
+        self, count: int = 1, timeout: float = 10.0, chat_id: str | int | None = None
+    ) -> list[Sent]:
         """Wait until at least ``count`` messages were sent (to ``chat_id``)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -175,8 +228,10 @@ class FakeBot:
             if len(matching) >= count:
                 return matching
             if time.monotonic() > deadline:
-                raise TimeoutError(f"expected {count} sent messages, got {len(matching)}: "
-                                   f"{[m.text[:60] for m in matching]}")
+                raise TimeoutError(
+                    f"expected {count} sent messages, got {len(matching)}: "
+                    f"{[m.text[:60] for m in matching]}"
+                )
             await asyncio.sleep(0.02)
 
     async def wait_polling(self, timeout: float = 10.0) -> None:
@@ -194,8 +249,10 @@ class FakeBot:
         headers = {}
         if self.webhook.get("secret_token"):
             headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
-        async with aiohttp.ClientSession() as session, session.post(
-                self.webhook["url"], json=update, headers=headers) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.webhook["url"], json=update, headers=headers) as response,
+        ):
             return response.status
 
 
@@ -251,8 +308,10 @@ class FakeTelegram:
                 reader = await request.multipart()
                 while (part := await reader.next()) is not None:
                     if part.filename:  # type: ignore[union-attr]
-                        params[part.name] = {"filename": part.filename,  # type: ignore[union-attr]
-                                             "content": await part.read()}  # type: ignore[union-attr]
+                        params[part.name] = {
+                            "filename": part.filename,  # type: ignore[union-attr]
+                            "content": await part.read(),
+                        }  # type: ignore[union-attr]
                     else:
                         params[part.name] = await part.text()  # type: ignore[union-attr]
             else:
@@ -276,13 +335,19 @@ class FakeTelegram:
                     assert request.transport is not None
                     request.transport.abort()
                     return web.Response(status=500)
-                return web.json_response({"ok": False, "error_code": status,
-                                          "description": "Bad Gateway" if status == 502
-                                          else "Internal Server Error"}, status=int(status))
+                return web.json_response(
+                    {
+                        "ok": False,
+                        "error_code": status,
+                        "description": "Bad Gateway" if status == 502 else "Internal Server Error",
+                    },
+                    status=int(status),
+                )
         bot = self.bots.get(token)
         if bot is None:
-            return web.json_response({"ok": False, "error_code": 401,
-                                      "description": "Unauthorized"}, status=401)
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
         try:
             params = await self._params(request)
             bot.calls.append((method, params))
@@ -291,8 +356,11 @@ class FakeTelegram:
                 raise ApiError(404, "Not Found: method not found")
             result = await handler(bot, params)
         except ApiError as exc:
-            body: dict[str, Any] = {"ok": False, "error_code": exc.code,
-                                    "description": exc.description}
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": exc.code,
+                "description": exc.description,
+            }
             if exc.parameters:
                 body["parameters"] = exc.parameters
             return web.json_response(body, status=exc.code)
@@ -311,16 +379,26 @@ class FakeTelegram:
     # -- methods -----------------------------------------------------------
 
     async def m_getMe(self, bot: FakeBot, params: dict[str, Any]) -> Any:
-        return {**bot.user, "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": False}
+        return {
+            **bot.user,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     async def m_getUpdates(self, bot: FakeBot, params: dict[str, Any]) -> Any:
         if bot.webhook:
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                           "use deleteWebhook to delete the webhook first")
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         if bot.pollers:
-            raise ApiError(409, "Conflict: terminated by other getUpdates request; make sure "
-                           "that only one bot instance is running")
+            raise ApiError(
+                409,
+                "Conflict: terminated by other getUpdates request; make sure "
+                "that only one bot instance is running",
+            )
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
         if offset:
@@ -351,8 +429,11 @@ class FakeTelegram:
         return True
 
     async def m_getWebhookInfo(self, bot: FakeBot, params: dict[str, Any]) -> Any:
-        return {"url": (bot.webhook or {}).get("url", ""), "has_custom_certificate": False,
-                "pending_update_count": len(bot.updates)}
+        return {
+            "url": (bot.webhook or {}).get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": len(bot.updates),
+        }
 
     async def m_setMyCommands(self, bot: FakeBot, params: dict[str, Any]) -> Any:
         return True
@@ -374,16 +455,25 @@ class FakeTelegram:
         kind = "private" if numeric > 0 else "supergroup"
         return {"id": numeric or -1, "type": kind}
 
-    def _record(self, bot: FakeBot, method: str, params: dict[str, Any],
-                content: dict[str, Any]) -> dict[str, Any]:
-        message: dict[str, Any] = {"message_id": next(bot._next_message), "from": bot.user,
-                                   "chat": self._chat(params), "date": int(time.time()), **content}
+    def _record(
+        self, bot: FakeBot, method: str, params: dict[str, Any], content: dict[str, Any]
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": next(bot._next_message),
+            "from": bot.user,
+            "chat": self._chat(params),
+            "date": int(time.time()),
+            **content,
+        }
         if params.get("message_thread_id"):
             message["message_thread_id"] = int(params["message_thread_id"])
         reply = params.get("reply_parameters") or {}
         if isinstance(reply, dict) and reply.get("message_id"):
-            message["reply_to_message"] = {"message_id": int(reply["message_id"]),
-                                           "chat": message["chat"], "date": message["date"]}
+            message["reply_to_message"] = {
+                "message_id": int(reply["message_id"]),
+                "chat": message["chat"],
+                "date": message["date"],
+            }
         bot.sent.append(Sent(method, params, message))
         return message
 
@@ -392,8 +482,9 @@ class FakeTelegram:
         mode = str(params.get("parse_mode") or "")
         if mode.upper() == "HTML" and bot.reject_html > 0:
             bot.reject_html -= 1
-            raise ApiError(400, "Bad Request: can't parse entities: Unexpected end tag at byte "
-                           "offset 3")
+            raise ApiError(
+                400, "Bad Request: can't parse entities: Unexpected end tag at byte offset 3"
+            )
         visible = parse_html(text) if mode.upper() == "HTML" else text
         if not visible.strip():
             raise ApiError(400, "Bad Request: message text is empty")
@@ -406,9 +497,17 @@ class FakeTelegram:
         if not photo:
             raise ApiError(400, "Bad Request: there is no photo in the request")
         size = len(photo["content"]) if isinstance(photo, dict) else 0
-        content: dict[str, Any] = {"photo": [{"file_id": f"photo-{len(bot.sent)}",
-                                              "file_unique_id": "u", "width": 1, "height": 1,
-                                              "file_size": size}]}
+        content: dict[str, Any] = {
+            "photo": [
+                {
+                    "file_id": f"photo-{len(bot.sent)}",
+                    "file_unique_id": "u",
+                    "width": 1,
+                    "height": 1,
+                    "file_size": size,
+                }
+            ]
+        }
         if params.get("caption"):
             content["caption"] = html.unescape(str(params["caption"]))
         return self._record(bot, "sendPhoto", params, content)
@@ -419,9 +518,14 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: there is no document in the request")
         name = document["filename"] if isinstance(document, dict) else "file"
         size = len(document["content"]) if isinstance(document, dict) else 0
-        content: dict[str, Any] = {"document": {"file_id": f"doc-{len(bot.sent)}",
-                                                "file_unique_id": "u", "file_name": name,
-                                                "file_size": size}}
+        content: dict[str, Any] = {
+            "document": {
+                "file_id": f"doc-{len(bot.sent)}",
+                "file_unique_id": "u",
+                "file_name": name,
+                "file_size": size,
+            }
+        }
         return self._record(bot, "sendDocument", params, content)
 
     async def m_getFile(self, bot: FakeBot, params: dict[str, Any]) -> Any:
@@ -429,5 +533,9 @@ class FakeTelegram:
         if file_id not in bot.files:
             raise ApiError(400, "Bad Request: invalid file_id")
         path, content = bot.files[file_id]
-        return {"file_id": file_id, "file_unique_id": file_id + "-u", "file_size": len(content),
-                "file_path": path}
+        return {
+            "file_id": file_id,
+            "file_unique_id": file_id + "-u",
+            "file_size": len(content),
+            "file_path": path,
+        }

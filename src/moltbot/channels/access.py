@@ -46,8 +46,9 @@ def allowlist_matches(entries: Iterable[str], sender_keys: Collection[str]) -> b
     return False
 
 
-def decide_dm(policy: DmPolicy, sender_keys: Collection[str], allow_from: Iterable[str],
-              paired: Iterable[str]) -> Decision:
+def decide_dm(
+    policy: DmPolicy, sender_keys: Collection[str], allow_from: Iterable[str], paired: Iterable[str]
+) -> Decision:
     if policy == "disabled":
         return Decision("drop", "dms disabled")
     if policy == "open":
@@ -60,8 +61,13 @@ def decide_dm(policy: DmPolicy, sender_keys: Collection[str], allow_from: Iterab
     return Decision("drop", "not on allowlist")
 
 
-def group_entry(groups: Mapping[str, GroupConfig] | None, group_id: str,
-                topic_id: str | None = None, *, aliases: Iterable[str] = ()) -> GroupConfig | None:
+def group_entry(
+    groups: Mapping[str, GroupConfig] | None,
+    group_id: str,
+    topic_id: str | None = None,
+    *,
+    aliases: Iterable[str] = (),
+) -> GroupConfig | None:
     """The config of a group (its own entry, else ``"*"``), with a topic's entry laid over."""
     if not groups:
         return None

@@ -134,7 +134,7 @@ class Channel(ABC):
         entry = entry.strip()
         prefix = f"{cls.id}:"
         if entry.lower().startswith(prefix):
-            entry = entry[len(prefix):]
+            entry = entry[len(prefix) :]
         return entry.lower()
 
     def sender_keys(self, message: InboundMessage) -> Collection[str]:

@@ -33,14 +33,18 @@ def open_fence(text: str) -> str | None:
             continue
         if opener is None:
             opener, marker = line.strip(), found.group(1)
-        elif found.group(1)[0] == marker[0] and len(found.group(1)) >= len(marker) \
-                and not found.group(2).strip():
+        elif (
+            found.group(1)[0] == marker[0]
+            and len(found.group(1)) >= len(marker)
+            and not found.group(2).strip()
+        ):
             opener, marker = None, ""
     return opener
 
 
-def chunk_text(text: str, limit: int, *, mode: ChunkMode = "length",
-               measure: Measure = len) -> list[str]:
+def chunk_text(
+    text: str, limit: int, *, mode: ChunkMode = "length", measure: Measure = len
+) -> list[str]:
     """Split ``text`` into chunks of at most ``limit`` (as counted by ``measure``)."""
     if limit < 20:
         raise ValueError("chunk limit too small")
@@ -72,7 +76,7 @@ def chunk_text(text: str, limit: int, *, mode: ChunkMode = "length",
             continue
         if opener is None:  # one long word: cut hard
             chunks.append(window)
-            rest = rest[len(window):]
+            rest = rest[len(window) :]
             continue
         chunk, rest = _split_fence(rest, opener, limit, measure)
         chunks.append(chunk)
@@ -95,7 +99,7 @@ def _split_fence(text: str, opener: str, limit: int, measure: Measure) -> tuple[
     if hard:
         cut = budget
     chunk = text[:cut].rstrip("\n") + closing
-    remainder = text[cut:] if hard else text[cut + 1:]
+    remainder = text[cut:] if hard else text[cut + 1 :]
     return chunk, (opener + "\n" + remainder if remainder.strip() else "")
 
 

@@ -45,9 +45,11 @@ class GroupConfig(ChannelSection):
 
     enabled: bool = True
     require_mention: bool | None = Field(
-        default=None, description="Reply only when mentioned (default true).")
+        default=None, description="Reply only when mentioned (default true)."
+    )
     allow_from: list[str] | None = Field(
-        default=None, description="Senders allowed to trigger the bot in this group.")
+        default=None, description="Senders allowed to trigger the bot in this group."
+    )
     system_prompt: str | None = Field(default=None, description="Extra prompt for this group.")
     topics: dict[str, GroupConfig] = Field(default_factory=dict)
 
@@ -68,12 +70,14 @@ class AccountConfig(ChannelSection):
     dm_policy: DmPolicy = Field(
         default="pairing",
         description="pairing: strangers get a code to approve; allowlist: only allowFrom; "
-        "open: anyone (allowFrom must contain '*'); disabled: ignore DMs.")
+        "open: anyone (allowFrom must contain '*'); disabled: ignore DMs.",
+    )
     allow_from: list[str] = Field(default_factory=list, description="Senders allowed to DM.")
     group_policy: GroupPolicy = Field(
         default="allowlist",
         description="open: anyone in an allowed group may trigger the bot; allowlist: only "
-        "groupAllowFrom (default: allowFrom + paired senders); disabled: ignore groups.")
+        "groupAllowFrom (default: allowFrom + paired senders); disabled: ignore groups.",
+    )
     group_allow_from: list[str] | None = None
     text_chunk_limit: int | None = Field(default=None, ge=100)
     reply_to_mode: ReplyToMode | None = None
@@ -139,8 +143,14 @@ def merged_account_data(section: Mapping[str, Any], account_id: str) -> dict[str
     return base
 
 
-def resolve_account(channel: str, model: type[A], section: Mapping[str, Any], account_id: str,
-                    env: Mapping[str, str], env_tokens: Mapping[str, str]) -> ResolvedAccount[A]:
+def resolve_account(
+    channel: str,
+    model: type[A],
+    section: Mapping[str, Any],
+    account_id: str,
+    env: Mapping[str, str],
+    env_tokens: Mapping[str, str],
+) -> ResolvedAccount[A]:
     """Validate one account. ``env_tokens`` maps a config key to the environment
     variable that supplies it for the default account (``botToken`` → ``TELEGRAM_BOT_TOKEN``).
 
@@ -160,13 +170,16 @@ def resolve_account(channel: str, model: type[A], section: Mapping[str, Any], ac
     try:
         config = model.model_validate(data)
     except ValidationError as exc:
-        raise ChannelConfigError(describe(exc, channel, account_id, section),
-                                 hint="fix the file, then run `moltbot channels status`") from None
+        raise ChannelConfigError(
+            describe(exc, channel, account_id, section),
+            hint="fix the file, then run `moltbot channels status`",
+        ) from None
     return ResolvedAccount(channel, account_id, config, source)
 
 
-def describe(exc: ValidationError, channel: str, account_id: str,
-             section: Mapping[str, Any]) -> str:
+def describe(
+    exc: ValidationError, channel: str, account_id: str, section: Mapping[str, Any]
+) -> str:
     owned = (section.get("accounts") or {}).get(account_id) or {}
     lines = []
     for error in exc.errors():

@@ -34,8 +34,9 @@ _REPLY_TAG = re.compile(r"\[\[\s*(reply_to_current|reply_to\s*:\s*([^\]\s]+))\s*
 class AgentDispatcher(Protocol):
     """What channels need from the agents: run one turn, name the agent."""
 
-    async def respond(self, agent_id: str, session_key: str, text: str, *,
-                      origin: dict[str, Any] | None = None) -> str:
+    async def respond(
+        self, agent_id: str, session_key: str, text: str, *, origin: dict[str, Any] | None = None
+    ) -> str:
         """Run one turn in ``session_key`` and return the final reply text."""
         ...
 
@@ -97,10 +98,14 @@ class PipelineSettings:
 class InboundPipeline:
     """Handles every inbound message of every channel account."""
 
-    def __init__(self, *, routing_table: Callable[[], routing.RoutingTable],
-                 dispatcher: Callable[[], AgentDispatcher | None],
-                 pairing_store: Callable[[str], PairingStore],
-                 settings: PipelineSettings | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        routing_table: Callable[[], routing.RoutingTable],
+        dispatcher: Callable[[], AgentDispatcher | None],
+        pairing_store: Callable[[str], PairingStore],
+        settings: PipelineSettings | None = None,
+    ) -> None:
         self._routing_table = routing_table
         self._dispatcher = dispatcher
         self._pairing_store = pairing_store
@@ -113,8 +118,10 @@ class InboundPipeline:
         """Process one message; returns what happened (for logs and tests):
         ``duplicate``, ``dropped:<reason>``, ``paired``, ``history``, ``silent``,
         ``replied``, ``failed``."""
-        key = f"{message.channel}|{message.account_id}|{message.chat_id}|" \
-              f"{message.thread_id or ''}|{message.message_id}"
+        key = (
+            f"{message.channel}|{message.account_id}|{message.chat_id}|"
+            f"{message.thread_id or ''}|{message.message_id}"
+        )
         if self.dedupe.seen(key):
             return "duplicate"
         channel.status.last_inbound_at = time.time()
@@ -134,17 +141,27 @@ class InboundPipeline:
             if decision.action == "drop":
                 return f"dropped:{decision.reason}"
         else:
-            group_allow = ([channel.normalize_allow_entry(e) for e in config.group_allow_from]
-                           if config.group_allow_from is not None else [*allow_from, *paired])
+            group_allow = (
+                [channel.normalize_allow_entry(e) for e in config.group_allow_from]
+                if config.group_allow_from is not None
+                else [*allow_from, *paired]
+            )
             groups = config.group_entries()
             mentioned = message.was_mentioned or access.matches_patterns(
-                message.text, self.settings.mention_patterns)
+                message.text, self.settings.mention_patterns
+            )
             topic = message.thread_id if message.channel == "telegram" else None
             decision = access.decide_group(
-                policy=config.group_policy, groups=groups, group_id=message.chat_id,
-                topic_id=topic, group_aliases=channel.group_aliases(message),
-                sender_keys=sender_keys, group_allow_from=group_allow, mentioned=mentioned,
-                can_detect_mention=message.can_detect_mention)
+                policy=config.group_policy,
+                groups=groups,
+                group_id=message.chat_id,
+                topic_id=topic,
+                group_aliases=channel.group_aliases(message),
+                sender_keys=sender_keys,
+                group_allow_from=group_allow,
+                mentioned=mentioned,
+                can_detect_mention=message.can_detect_mention,
+            )
             history_key = message.conversation_key
             if decision.action == "drop":
                 return f"dropped:{decision.reason}"
@@ -157,46 +174,77 @@ class InboundPipeline:
 
     async def _pair(self, channel: Channel, message: InboundMessage, store: PairingStore) -> str:
         sender_id = channel.pairing_id(message)
-        meta = {"accountId": message.account_id, "name": message.sender.name,
-                "username": message.sender.username, "chatId": message.chat_id}
+        meta = {
+            "accountId": message.account_id,
+            "name": message.sender.name,
+            "username": message.sender.username,
+            "chatId": message.chat_id,
+        }
         request, created = await asyncio.to_thread(
-            store.request, sender_id, {k: v for k, v in meta.items() if v})
+            store.request, sender_id, {k: v for k, v in meta.items() if v}
+        )
         if request is None:
             return "dropped:too many pending pairing requests"
         if not created:
             return "dropped:pairing pending"
-        text = pairing_message(channel.label, sender_id, request.code, message.channel,
-                               self.settings.profile, self.settings.command)
+        text = pairing_message(
+            channel.label,
+            sender_id,
+            request.code,
+            message.channel,
+            self.settings.profile,
+            self.settings.command,
+        )
         try:
-            await channel.send(channel.reply_target(message),
-                               OutboundMessage(text=text, plain=True))
+            await channel.send(
+                channel.reply_target(message), OutboundMessage(text=text, plain=True)
+            )
         except ChannelError as exc:
             channel.log.warning("could not send the pairing code: %s", exc.message)
         return "paired"
 
-    async def _run(self, channel: Channel, message: InboundMessage, history: list[str],
-                   group_prompt: str | None) -> str:
+    async def _run(
+        self,
+        channel: Channel,
+        message: InboundMessage,
+        history: list[str],
+        group_prompt: str | None,
+    ) -> str:
         table = self._routing_table()
-        peer = routing.Peer("dm" if message.chat_type == "direct" else message.chat_type,
-                            _peer_id(message))
+        peer = routing.Peer(
+            "dm" if message.chat_type == "direct" else message.chat_type, _peer_id(message)
+        )
         thread = message.thread_id if message.channel != "telegram" else None
-        route = routing.resolve_route(table, channel=message.channel, account_id=message.account_id,
-                                      peer=peer, team_id=channel.team_id,
-                                      thread_id=thread)
+        route = routing.resolve_route(
+            table,
+            channel=message.channel,
+            account_id=message.account_id,
+            peer=peer,
+            team_id=channel.team_id,
+            thread_id=thread,
+        )
         dispatcher = self._dispatcher()
         target = channel.reply_target(message)
         if dispatcher is None:
-            channel.log.warning("no agent runtime available; dropping message %s",
-                                message.message_id)
-            await self._safe_send(channel, target, OutboundMessage(
-                text="⚠️ The assistant is not available right now. Try again later.",
-                plain=True, thread_id=message.thread_id))
+            channel.log.warning(
+                "no agent runtime available; dropping message %s", message.message_id
+            )
+            await self._safe_send(
+                channel,
+                target,
+                OutboundMessage(
+                    text="⚠️ The assistant is not available right now. Try again later.",
+                    plain=True,
+                    thread_id=message.thread_id,
+                ),
+            )
             return "failed"
         try:
             resolved = dispatcher.resolve_agent(route.agent_id)
         except Exception:  # a binding names an agent the runtime does not know
-            channel.log.warning("agent %s unknown to the runtime; using the default",
-                                route.agent_id)
+            channel.log.warning(
+                "agent %s unknown to the runtime; using the default", route.agent_id
+            )
             resolved = dispatcher.resolve_agent(None)
         route = routing.with_agent(route, table.session, resolved, peer, thread)
         text = agent_text(message, history)
@@ -204,15 +252,21 @@ class InboundPipeline:
         async with self._lock(route.session_key):
             typing = asyncio.create_task(self._keep_typing(channel, message))
             try:
-                reply = await dispatcher.respond(route.agent_id, route.session_key, text,
-                                                 origin=origin)
+                reply = await dispatcher.respond(
+                    route.agent_id, route.session_key, text, origin=origin
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the agent failed: tell the user, keep serving
                 channel.log.exception("agent %s failed on %s", route.agent_id, route.session_key)
                 reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-                await self._safe_send(channel, target, OutboundMessage(
-                    text=f"⚠️ Agent error: {reason}", plain=True, thread_id=message.thread_id))
+                await self._safe_send(
+                    channel,
+                    target,
+                    OutboundMessage(
+                        text=f"⚠️ Agent error: {reason}", plain=True, thread_id=message.thread_id
+                    ),
+                )
                 return "failed"
             finally:
                 typing.cancel()
@@ -220,8 +274,9 @@ class InboundPipeline:
                     await typing
             return await self._deliver(channel, message, target, reply or "")
 
-    async def _deliver(self, channel: Channel, message: InboundMessage, target: str,
-                       reply: str) -> str:
+    async def _deliver(
+        self, channel: Channel, message: InboundMessage, target: str, reply: str
+    ) -> str:
         body, reply_to = extract_reply_tags(reply, message)
         if not body.strip() or body.strip().startswith(SILENT_REPLY):
             return "silent"
@@ -277,14 +332,17 @@ def _peer_id(message: InboundMessage) -> str:
     return message.chat_id
 
 
-def pairing_message(label: str, sender_id: str, code: str, channel: str, profile: str,
-                    command: str = "moltbot") -> str:
+def pairing_message(
+    label: str, sender_id: str, code: str, channel: str, profile: str, command: str = "moltbot"
+) -> str:
     flag = "" if profile == "default" else f"--profile {profile} "
-    return (f"Moltbot: access not configured.\n\n"
-            f"Your {label} user id: {sender_id}\n\n"
-            f"Pairing code: {code}\n\n"
-            f"Ask the bot owner to approve with:\n"
-            f"{command} {flag}pairing approve {channel} {code}")
+    return (
+        f"Moltbot: access not configured.\n\n"
+        f"Your {label} user id: {sender_id}\n\n"
+        f"Pairing code: {code}\n\n"
+        f"Ask the bot owner to approve with:\n"
+        f"{command} {flag}pairing approve {channel} {code}"
+    )
 
 
 def _history_line(message: InboundMessage) -> str:
@@ -311,18 +369,24 @@ def agent_text(message: InboundMessage, history: list[str]) -> str:
     if message.reply_to and (message.reply_to.text or message.reply_to.sender):
         who = message.reply_to.sender.label if message.reply_to.sender else "unknown"
         quoted = message.reply_to.text or ""
-        body = (f"[Replying to {who} id:{message.reply_to.message_id}]\n{quoted}\n[/Replying]\n"
-                f"{body}")
+        body = (
+            f"[Replying to {who} id:{message.reply_to.message_id}]\n{quoted}\n[/Replying]\n{body}"
+        )
     if message.chat_type != "direct":
         body = f"{_sender_label(message)}: {body}"
         if history:
-            body = ("[Chat messages since your last reply - for context]\n" + "\n".join(history)
-                    + "\n\n[Current message - respond to this]\n" + body)
+            body = (
+                "[Chat messages since your last reply - for context]\n"
+                + "\n".join(history)
+                + "\n\n[Current message - respond to this]\n"
+                + body
+            )
     return body
 
 
-def build_origin(channel: Channel, message: InboundMessage, route: routing.Route,
-                 group_prompt: str | None) -> dict[str, Any]:
+def build_origin(
+    channel: Channel, message: InboundMessage, route: routing.Route, group_prompt: str | None
+) -> dict[str, Any]:
     origin: dict[str, Any] = {
         "provider": message.channel,
         "surface": message.channel,
@@ -349,8 +413,9 @@ def build_origin(channel: Channel, message: InboundMessage, route: routing.Route
     if group_prompt:
         origin["groupSystemPrompt"] = group_prompt
     if message.media:
-        origin["media"] = [{"kind": m.kind, "path": m.path, "mimeType": m.mime_type}
-                           for m in message.media]
+        origin["media"] = [
+            {"kind": m.kind, "path": m.path, "mimeType": m.mime_type} for m in message.media
+        ]
     return {key: value for key, value in origin.items() if value is not None}
 
 

@@ -31,8 +31,9 @@ class ChannelNotReady(ChannelError):
 
     exit_code = 6
 
-    def __init__(self, message: str, *, hint: str | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.retry_after = retry_after
 

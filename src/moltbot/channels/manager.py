@@ -66,18 +66,24 @@ class _AccountLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 class AccountRunner:
     """Runs and supervises one channel account."""
 
-    def __init__(self, manager: ChannelManager, cls: type[Channel],
-                 account: ResolvedAccount[Any]) -> None:
+    def __init__(
+        self, manager: ChannelManager, cls: type[Channel], account: ResolvedAccount[Any]
+    ) -> None:
         self.manager = manager
         self.cls = cls
         self.account = account
         config = account.config
         missing = config.missing()
         self.status = AccountStatus(
-            channel=cls.id, account_id=account.account_id, name=config.name,
-            enabled=config.enabled, configured=not missing,
-            mode=getattr(config, "mode", None), token_source=account.token_source,
-            dm_policy=config.dm_policy)
+            channel=cls.id,
+            account_id=account.account_id,
+            name=config.name,
+            enabled=config.enabled,
+            configured=not missing,
+            mode=getattr(config, "mode", None),
+            token_source=account.token_source,
+            dm_policy=config.dm_policy,
+        )
         if not config.enabled:
             self.status.state = AccountState.DISABLED
         elif missing:
@@ -97,8 +103,9 @@ class AccountRunner:
 
     def start(self) -> None:
         if self.runnable and self._task is None:
-            self._task = asyncio.create_task(self._supervise(),
-                                             name=f"channel:{self.cls.id}:{self.account.account_id}")
+            self._task = asyncio.create_task(
+                self._supervise(), name=f"channel:{self.cls.id}:{self.account.account_id}"
+            )
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -118,19 +125,27 @@ class AccountRunner:
         return self._ready.is_set()
 
     def _make_channel(self) -> Channel:
-        logger = _AccountLog(logging.getLogger(f"moltbot.channels.{self.cls.id}"),
-                             {"channel": self.cls.id, "account": self.account.account_id})
+        logger = _AccountLog(
+            logging.getLogger(f"moltbot.channels.{self.cls.id}"),
+            {"channel": self.cls.id, "account": self.account.account_id},
+        )
         context = ChannelContext(
-            account=self.account, status=self.status, on_inbound=self._on_inbound,
-            state_dir=self.manager.instance.state_dir / self.cls.id, logger=logger)
+            account=self.account,
+            status=self.status,
+            on_inbound=self._on_inbound,
+            state_dir=self.manager.instance.state_dir / self.cls.id,
+            logger=logger,
+        )
         return self.cls(context)
 
     async def _on_inbound(self, message: InboundMessage) -> None:
         channel = self.channel
         if channel is None:
             return
-        self.manager.spawn(self.manager.pipeline.handle(channel, message),
-                           name=f"inbound:{message.conversation_key}")
+        self.manager.spawn(
+            self.manager.pipeline.handle(channel, message),
+            name=f"inbound:{message.conversation_key}",
+        )
 
     async def _supervise(self) -> None:
         backoff = self.manager.backoff
@@ -160,13 +175,20 @@ class AccountRunner:
                 status.connected = False
                 self.channel = None
                 await self._close(channel)
-                log.error("%s account %s: %s (not retrying; fix the token)", self.cls.id,
-                          self.account.account_id, exc.message)
+                log.error(
+                    "%s account %s: %s (not retrying; fix the token)",
+                    self.cls.id,
+                    self.account.account_id,
+                    exc.message,
+                )
                 self._ready.set()
                 return
             except Exception as exc:
-                message = exc.message if isinstance(exc, ChannelError) else (
-                    str(exc) or type(exc).__name__)
+                message = (
+                    exc.message
+                    if isinstance(exc, ChannelError)
+                    else (str(exc) or type(exc).__name__)
+                )
                 status.error(message)
                 status.connected = False
                 self.channel = None
@@ -180,8 +202,13 @@ class AccountRunner:
             delay = max(backoff.delay(attempt), retry_after or 0.0)
             status.state = AccountState.RETRYING
             status.next_retry_at = time.time() + delay
-            log.warning("%s account %s failed (%s); retrying in %.1fs", self.cls.id,
-                        self.account.account_id, status.last_error, delay)
+            log.warning(
+                "%s account %s failed (%s); retrying in %.1fs",
+                self.cls.id,
+                self.account.account_id,
+                status.last_error,
+                delay,
+            )
             await asyncio.sleep(delay)
 
     async def _close(self, channel: Channel) -> None:
@@ -190,8 +217,9 @@ class AccountRunner:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("%s account %s: error while stopping", self.cls.id,
-                          self.account.account_id)
+            log.exception(
+                "%s account %s: error while stopping", self.cls.id, self.account.account_id
+            )
 
 
 class ChannelManager:
@@ -199,8 +227,13 @@ class ChannelManager:
 
     name = "channels"
 
-    def __init__(self, context: SubsystemContext, *, dispatcher: AgentDispatcher | None = None,
-                 backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        context: SubsystemContext,
+        *,
+        dispatcher: AgentDispatcher | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
         self.context = context
         self.instance = context.instance
         self.config = context.config
@@ -215,10 +248,13 @@ class ChannelManager:
         self._routing = routing.RoutingTable()
         self.inflight: dict[str, asyncio.Future[Any]] = {}
         self.pipeline = InboundPipeline(
-            routing_table=lambda: self._routing, dispatcher=self.dispatcher,
+            routing_table=lambda: self._routing,
+            dispatcher=self.dispatcher,
             pairing_store=self.pairing_store,
-            settings=PipelineSettings(profile=self.instance.profile,
-                                      mention_patterns=_mention_patterns(self.config)))
+            settings=PipelineSettings(
+                profile=self.instance.profile, mention_patterns=_mention_patterns(self.config)
+            ),
+        )
 
     # -- subsystem contract ---------------------------------------------------
 
@@ -231,8 +267,9 @@ class ChannelManager:
 
     async def stop(self) -> None:
         self.state = State.STOPPING
-        await asyncio.gather(*(runner.stop() for runner in self.runners.values()),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(runner.stop() for runner in self.runners.values()), return_exceptions=True
+        )
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -243,23 +280,28 @@ class ChannelManager:
         return {
             "state": self.state.value,
             "errors": dict(self.errors),
-            "channels": {name: [r.status.snapshot() for r in self._of(name)]
-                         for name in self.channel_order()},
+            "channels": {
+                name: [r.status.snapshot() for r in self._of(name)] for name in self.channel_order()
+            },
         }
 
     async def reconfigure(self, config: Any) -> bool:
         """Apply a changed config live: restart changed accounts, start new ones, stop removed."""
         old = {key: runner.account for key, runner in self.runners.items()}
         self.config = config
-        self.pipeline.settings = PipelineSettings(profile=self.instance.profile,
-                                                  mention_patterns=_mention_patterns(config))
+        self.pipeline.settings = PipelineSettings(
+            profile=self.instance.profile, mention_patterns=_mention_patterns(config)
+        )
         previous = self.runners
         self.runners = {}
         self._load(config)
         keep: dict[tuple[str, str], AccountRunner] = {}
         for key, runner in self.runners.items():
-            if key in old and old[key] == runner.account and previous[key].status.state not in (
-                    AccountState.FAILED, AccountState.STOPPED):
+            if (
+                key in old
+                and old[key] == runner.account
+                and previous[key].status.state not in (AccountState.FAILED, AccountState.STOPPED)
+            ):
                 keep[key] = previous[key]
         for key, runner in previous.items():
             if keep.get(key) is not runner:
@@ -323,8 +365,9 @@ class ChannelManager:
 
     def channel_order(self) -> list[str]:
         names = [name for name in registry.CHANNELS if any(k[0] == name for k in self.runners)]
-        return names + [name for name in self.errors if name in registry.CHANNELS
-                        and name not in names]
+        return names + [
+            name for name in self.errors if name in registry.CHANNELS and name not in names
+        ]
 
     def _of(self, name: str) -> list[AccountRunner]:
         return [runner for key, runner in self.runners.items() if key[0] == name]
@@ -338,8 +381,9 @@ class ChannelManager:
         if not runners:
             if channel not in registry.CHANNELS:
                 raise UnknownChannel(f"unsupported channel: {channel}")
-            raise UnknownChannel(f"channel {channel} is not configured",
-                                 hint=f"moltbot channels add {channel}")
+            raise UnknownChannel(
+                f"channel {channel} is not configured", hint=f"moltbot channels add {channel}"
+            )
         if account_id:
             found = self.runners.get((channel, account_id))
             if found is None:
@@ -354,7 +398,8 @@ class ChannelManager:
             status = runner.status
             detail = f" ({status.last_error})" if status.last_error else ""
             raise ChannelNotReady(
-                f"{channel} account {runner.account.account_id} is {status.state.value}{detail}")
+                f"{channel} account {runner.account.account_id} is {status.state.value}{detail}"
+            )
         return runner.channel
 
     def default_channel(self) -> str:
@@ -363,11 +408,18 @@ class ChannelManager:
             return names[0]
         if not names:
             raise UnknownChannel("no channel is configured", hint="moltbot channels add telegram")
-        raise UnknownChannel(f"several channels are configured ({', '.join(names)}); "
-                             "name one with channel")
+        raise UnknownChannel(
+            f"several channels are configured ({', '.join(names)}); name one with channel"
+        )
 
-    async def send(self, channel: str | None, target: str, message: OutboundMessage, *,
-                   account_id: str | None = None) -> SendResult:
+    async def send(
+        self,
+        channel: str | None,
+        target: str,
+        message: OutboundMessage,
+        *,
+        account_id: str | None = None,
+    ) -> SendResult:
         """Send through a running account. Raises UnknownChannel, ChannelNotReady, TargetError."""
         name = channel or self.default_channel()
         instance = self.running_channel(name, account_id)
@@ -375,21 +427,25 @@ class ChannelManager:
         instance.status.last_outbound_at = time.time()
         return result
 
-    async def channels_status(self, *, probe: bool = False, timeout_ms: int = 10_000
-                              ) -> dict[str, Any]:
+    async def channels_status(
+        self, *, probe: bool = False, timeout_ms: int = 10_000
+    ) -> dict[str, Any]:
         """The ``channels.status`` payload (protocol §4 Messaging)."""
         if probe:
             await self._probe_all(timeout_ms / 1000)
-        return status_payload(self.channel_order(),
-                              {name: [r.status for r in self._of(name)]
-                               for name in self.channel_order()},
-                              self.errors)
+        return status_payload(
+            self.channel_order(),
+            {name: [r.status for r in self._of(name)] for name in self.channel_order()},
+            self.errors,
+        )
 
     def health_summary(self) -> dict[str, Any]:
         """The channel part of the gateway's ``health`` payload."""
-        payload = status_payload(self.channel_order(),
-                                 {name: [r.status for r in self._of(name)]
-                                  for name in self.channel_order()}, self.errors)
+        payload = status_payload(
+            self.channel_order(),
+            {name: [r.status for r in self._of(name)] for name in self.channel_order()},
+            self.errors,
+        )
         return {key: payload[key] for key in ("channels", "channelOrder", "channelLabels")}
 
     async def _probe_all(self, timeout: float) -> None:
@@ -410,13 +466,17 @@ class ChannelManager:
 
     async def wait_running(self, timeout: float = 10.0) -> bool:
         """Wait until every runnable account has started once (or failed for good)."""
-        results = await asyncio.gather(*(r.wait_ready(timeout) for r in self.runners.values()
-                                         if r.runnable))
+        results = await asyncio.gather(
+            *(r.wait_ready(timeout) for r in self.runners.values() if r.runnable)
+        )
         return all(results)
 
 
-def status_payload(order: list[str], statuses: Mapping[str, list[AccountStatus]],
-                   errors: Mapping[str, str] | None = None) -> dict[str, Any]:
+def status_payload(
+    order: list[str],
+    statuses: Mapping[str, list[AccountStatus]],
+    errors: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Build the ``channels.status`` shape from account statuses."""
     errors = errors or {}
     channels: dict[str, Any] = {}
@@ -430,10 +490,20 @@ def status_payload(order: list[str], statuses: Mapping[str, list[AccountStatus]]
         defaults[name] = DEFAULT_ACCOUNT_ID if DEFAULT_ACCOUNT_ID in ids or not ids else ids[0]
         errs = [s.last_error for s in items if s.last_error]
         states = {s.state for s in items}
-        overall = next((state.value for state in (
-            AccountState.RUNNING, AccountState.RETRYING, AccountState.STARTING,
-            AccountState.FAILED, AccountState.DISABLED) if state in states),
-            AccountState.FAILED.value if errors.get(name) else AccountState.STOPPED.value)
+        overall = next(
+            (
+                state.value
+                for state in (
+                    AccountState.RUNNING,
+                    AccountState.RETRYING,
+                    AccountState.STARTING,
+                    AccountState.FAILED,
+                    AccountState.DISABLED,
+                )
+                if state in states
+            ),
+            AccountState.FAILED.value if errors.get(name) else AccountState.STOPPED.value,
+        )
         channels[name] = {
             "state": overall,
             "configured": any(s.configured for s in items),
@@ -447,8 +517,14 @@ def status_payload(order: list[str], statuses: Mapping[str, list[AccountStatus]]
         "channelOrder": list(order),
         "channelLabels": {name: registry.LABELS.get(name, name.title()) for name in order},
         "channelDetailLabels": {name: _detail(name) for name in order},
-        "channelMeta": [{"id": name, "label": registry.LABELS.get(name, name.title()),
-                         "detailLabel": _detail(name)} for name in order],
+        "channelMeta": [
+            {
+                "id": name,
+                "label": registry.LABELS.get(name, name.title()),
+                "detailLabel": _detail(name),
+            }
+            for name in order
+        ],
         "channels": channels,
         "channelAccounts": accounts,
         "channelDefaultAccountId": defaults,

@@ -163,8 +163,9 @@ def _slack_quotes(text: str) -> str:
     previous = None
     while previous != text:
         previous = text
-        text = re.sub(r"\x00QUOTE\x00((?:(?!\x00QUOTE\x00).)*?)\x00/QUOTE\x00", quote, text,
-                      flags=re.S)
+        text = re.sub(
+            r"\x00QUOTE\x00((?:(?!\x00QUOTE\x00).)*?)\x00/QUOTE\x00", quote, text, flags=re.S
+        )
     return text
 
 

@@ -48,14 +48,24 @@ class PairingRequest:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "code": self.code, "createdAt": _iso(self.created_at),
-                "lastSeenAt": _iso(self.last_seen_at), "meta": dict(self.meta)}
+        return {
+            "id": self.id,
+            "code": self.code,
+            "createdAt": _iso(self.created_at),
+            "lastSeenAt": _iso(self.last_seen_at),
+            "meta": dict(self.meta),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PairingRequest:
         created = _parse_time(data.get("createdAt"))
-        return cls(str(data["id"]), str(data["code"]).upper(), created,
-                   _parse_time(data.get("lastSeenAt"), created), dict(data.get("meta") or {}))
+        return cls(
+            str(data["id"]),
+            str(data["code"]).upper(),
+            created,
+            _parse_time(data.get("lastSeenAt"), created),
+            dict(data.get("meta") or {}),
+        )
 
     def expires_at(self) -> float:
         return self.created_at + TTL_SECONDS
@@ -75,8 +85,9 @@ def normalize_code(code: str) -> str:
 class PairingStore:
     """The pairing and allowFrom files of one channel. Safe across processes."""
 
-    def __init__(self, credentials_dir: Path, channel: str, *,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, credentials_dir: Path, channel: str, *, clock: Callable[[], float] = time.time
+    ) -> None:
         if not _CHANNEL_NAME.match(channel):
             raise UsageError(f"invalid channel name {channel!r}")
         self.dir = credentials_dir
@@ -89,8 +100,9 @@ class PairingStore:
 
     # -- pending requests -------------------------------------------------
 
-    def request(self, sender_id: str, meta: Mapping[str, Any] | None = None
-                ) -> tuple[PairingRequest | None, bool]:
+    def request(
+        self, sender_id: str, meta: Mapping[str, Any] | None = None
+    ) -> tuple[PairingRequest | None, bool]:
         """Create or refresh the pending request of ``sender_id``.
 
         Returns ``(request, created)``; ``(None, False)`` when the channel
@@ -101,16 +113,22 @@ class PairingStore:
             requests = self._live_requests(now)
             for index, existing in enumerate(requests):
                 if existing.id == sender_id:
-                    refreshed = PairingRequest(existing.id, existing.code, existing.created_at,
-                                               now, {**existing.meta, **(meta or {})})
+                    refreshed = PairingRequest(
+                        existing.id,
+                        existing.code,
+                        existing.created_at,
+                        now,
+                        {**existing.meta, **(meta or {})},
+                    )
                     requests[index] = refreshed
                     self._write_requests(requests)
                     return refreshed, False
             if len(requests) >= MAX_PENDING:
                 self._write_requests(requests)
                 return None, False
-            created = PairingRequest(sender_id, generate_code({r.code for r in requests}), now,
-                                     now, dict(meta or {}))
+            created = PairingRequest(
+                sender_id, generate_code({r.code for r in requests}), now, now, dict(meta or {})
+            )
             requests.append(created)
             self._write_requests(requests)
             return created, True
@@ -145,7 +163,8 @@ class PairingStore:
                 raise NotFoundError(
                     f"no pending {self.channel} pairing request with code {wanted or code!r}",
                     hint=f"list them with `moltbot pairing list {self.channel}`; "
-                    "codes expire after one hour")
+                    "codes expire after one hour",
+                )
             self._write_requests([r for r in requests if r is not found])
             return found
 
@@ -199,8 +218,9 @@ class PairingStore:
         return out
 
     def _write_requests(self, requests: list[PairingRequest]) -> None:
-        _atomic_write_json(self.pairing_path,
-                           {"version": 1, "requests": [r.as_json() for r in requests]})
+        _atomic_write_json(
+            self.pairing_path, {"version": 1, "requests": [r.as_json() for r in requests]}
+        )
 
     @contextlib.contextmanager
     def _locked(self, timeout: float = 10.0) -> Iterator[None]:

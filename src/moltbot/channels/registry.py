@@ -34,7 +34,8 @@ def channel_class(name: str) -> type[Any]:
         if exc.name and not exc.name.startswith("moltbot"):
             raise UnknownChannel(
                 f"channel {name} needs the Python package {exc.name!r}, which is not installed",
-                hint=f"pip install {exc.name}") from None
+                hint=f"pip install {exc.name}",
+            ) from None
         raise
     return getattr(module, attr)  # type: ignore[no-any-return]
 
@@ -45,8 +46,9 @@ def configured_channels(channels: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def resolve_accounts(name: str, channels: Mapping[str, Any], env: Mapping[str, str]
-                     ) -> list[ResolvedAccount[Any]]:
+def resolve_accounts(
+    name: str, channels: Mapping[str, Any], env: Mapping[str, str]
+) -> list[ResolvedAccount[Any]]:
     """Every account of channel ``name``, validated. Raises ChannelConfigError."""
     section = channels.get(name)
     if section is None:
@@ -54,8 +56,10 @@ def resolve_accounts(name: str, channels: Mapping[str, Any], env: Mapping[str, s
     if not isinstance(section, dict):
         raise ChannelConfigError(f"channels.{name} must be an object")
     cls = channel_class(name)
-    return [resolve_account(name, cls.config_model, section, account_id, env, cls.env_tokens)
-            for account_id in account_ids(section, env_token=env_configured(name, env))]
+    return [
+        resolve_account(name, cls.config_model, section, account_id, env, cls.env_tokens)
+        for account_id in account_ids(section, env_token=env_configured(name, env))
+    ]
 
 
 def env_configured(name: str, env: Mapping[str, str]) -> bool:
@@ -66,5 +70,8 @@ def env_configured(name: str, env: Mapping[str, str]) -> bool:
 
 def active_channels(channels: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
     """Channels to start: those with a config section, plus those configured by env alone."""
-    return [name for name in CHANNELS
-            if isinstance(channels.get(name), dict) or env_configured(name, env)]
+    return [
+        name
+        for name in CHANNELS
+        if isinstance(channels.get(name), dict) or env_configured(name, env)
+    ]

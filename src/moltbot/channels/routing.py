@@ -125,12 +125,16 @@ class RoutingTable:
             bindings = tuple(Binding.model_validate(item) for item in (config.bindings or []))
             session = SessionRouting.model_validate(config.session or {})
         except ValidationError as exc:
-            raise ChannelConfigError(f"invalid bindings/session config: {exc.errors()[0]['msg']} "
-                                     f"at {'.'.join(map(str, exc.errors()[0]['loc']))}") from None
+            raise ChannelConfigError(
+                f"invalid bindings/session config: {exc.errors()[0]['msg']} "
+                f"at {'.'.join(map(str, exc.errors()[0]['loc']))}"
+            ) from None
         entries = list(getattr(config.agents, "entries", []) or [])
         ids = tuple(normalize_agent_id(entry.id) for entry in entries)
-        default = next((normalize_agent_id(e.id) for e in entries if getattr(e, "default", False)),
-                       ids[0] if ids else DEFAULT_AGENT)
+        default = next(
+            (normalize_agent_id(e.id) for e in entries if getattr(e, "default", False)),
+            ids[0] if ids else DEFAULT_AGENT,
+        )
         return cls(bindings, ids, default, session)
 
 
@@ -140,20 +144,36 @@ def _account_matches(binding_account: str | None, account_id: str) -> bool:
     return binding_account == "*" or binding_account.lower() == account_id.lower()
 
 
-def resolve_route(table: RoutingTable, *, channel: str, account_id: str | None, peer: Peer,
-                  guild_id: str | None = None, team_id: str | None = None,
-                  thread_id: str | None = None) -> Route:
+def resolve_route(
+    table: RoutingTable,
+    *,
+    channel: str,
+    account_id: str | None,
+    peer: Peer,
+    guild_id: str | None = None,
+    team_id: str | None = None,
+    thread_id: str | None = None,
+) -> Route:
     channel = channel.lower()
     account = (account_id or DEFAULT_ACCOUNT_ID).lower()
-    kept = [b for b in table.bindings
-            if b.match.channel.lower() == channel and _account_matches(b.match.account_id, account)]
+    kept = [
+        b
+        for b in table.bindings
+        if b.match.channel.lower() == channel and _account_matches(b.match.account_id, account)
+    ]
 
     def first(tier: Iterable[Binding]) -> Binding | None:
         return next(iter(tier), None)
 
     tiers: Sequence[tuple[MatchedBy, Iterable[Binding]]] = (
-        ("peer", (b for b in kept if b.match.peer and b.match.peer.kind == peer.kind
-                  and b.match.peer.id == peer.id)),
+        (
+            "peer",
+            (
+                b
+                for b in kept
+                if b.match.peer and b.match.peer.kind == peer.kind and b.match.peer.id == peer.id
+            ),
+        ),
         ("guild", (b for b in kept if guild_id and b.match.guild_id == guild_id)),
         ("team", (b for b in kept if team_id and b.match.team_id == team_id)),
         ("account", (b for b in kept if _is_plain(b) and b.match.account_id != "*")),
@@ -168,8 +188,9 @@ def resolve_route(table: RoutingTable, *, channel: str, account_id: str | None, 
     known = table.agent_ids or (table.default_agent,)
     if agent not in known:
         agent, matched_by = table.default_agent, "default"
-    return build_route(table.session, agent, channel, account, peer, matched_by,
-                       thread_id=thread_id)
+    return build_route(
+        table.session, agent, channel, account, peer, matched_by, thread_id=thread_id
+    )
 
 
 def _is_plain(binding: Binding) -> bool:
@@ -177,20 +198,36 @@ def _is_plain(binding: Binding) -> bool:
     return match.peer is None and not match.guild_id and not match.team_id
 
 
-def build_route(session: SessionRouting, agent_id: str, channel: str, account_id: str,
-                peer: Peer, matched_by: MatchedBy, *, thread_id: str | None = None) -> Route:
+def build_route(
+    session: SessionRouting,
+    agent_id: str,
+    channel: str,
+    account_id: str,
+    peer: Peer,
+    matched_by: MatchedBy,
+    *,
+    thread_id: str | None = None,
+) -> Route:
     main = main_session_key(agent_id, session.main_key)
     key = session_key(session, agent_id, channel, account_id, peer, thread_id=thread_id)
     return Route(agent_id, channel, account_id, key, main, matched_by)
 
 
-def with_agent(route: Route, session: SessionRouting, agent_id: str, peer: Peer,
-               thread_id: str | None = None) -> Route:
+def with_agent(
+    route: Route, session: SessionRouting, agent_id: str, peer: Peer, thread_id: str | None = None
+) -> Route:
     """The same route for another agent (when the agents subsystem resolved a different id)."""
     if agent_id == route.agent_id:
         return route
-    rebuilt = build_route(session, agent_id, route.channel, route.account_id, peer,
-                          route.matched_by, thread_id=thread_id)
+    rebuilt = build_route(
+        session,
+        agent_id,
+        route.channel,
+        route.account_id,
+        peer,
+        route.matched_by,
+        thread_id=thread_id,
+    )
     return replace(rebuilt, matched_by="default")
 
 
@@ -198,8 +235,15 @@ def main_session_key(agent_id: str, main_key: str = DEFAULT_MAIN_KEY) -> str:
     return f"agent:{normalize_agent_id(agent_id)}:{main_key or DEFAULT_MAIN_KEY}".lower()
 
 
-def session_key(session: SessionRouting, agent_id: str, channel: str, account_id: str,
-                peer: Peer, *, thread_id: str | None = None) -> str:
+def session_key(
+    session: SessionRouting,
+    agent_id: str,
+    channel: str,
+    account_id: str,
+    peer: Peer,
+    *,
+    thread_id: str | None = None,
+) -> str:
     agent = normalize_agent_id(agent_id)
     channel = channel.lower()
     if peer.kind == "dm":

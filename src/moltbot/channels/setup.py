@@ -34,15 +34,32 @@ log = logging.getLogger(__name__)
 
 # answer name -> config key, per channel (answers not listed are refused)
 ANSWERS: dict[str, dict[str, str]] = {
-    "telegram": {"token": "botToken", "bot_token": "botToken", "token_file": "tokenFile",
-                 "api_root": "apiRoot", "mode": "mode", "webhook_url": "webhookUrl",
-                 "webhook_secret": "webhookSecret"},
-    "slack": {"bot_token": "botToken", "token": "botToken", "app_token": "appToken",
-              "signing_secret": "signingSecret", "mode": "mode", "api_url": "apiUrl"},
+    "telegram": {
+        "token": "botToken",
+        "bot_token": "botToken",
+        "token_file": "tokenFile",
+        "api_root": "apiRoot",
+        "mode": "mode",
+        "webhook_url": "webhookUrl",
+        "webhook_secret": "webhookSecret",
+    },
+    "slack": {
+        "bot_token": "botToken",
+        "token": "botToken",
+        "app_token": "appToken",
+        "signing_secret": "signingSecret",
+        "mode": "mode",
+        "api_url": "apiUrl",
+    },
 }
-COMMON = {"name": "name", "dm_policy": "dmPolicy", "allow_from": "allowFrom",
-          "group_policy": "groupPolicy", "group_allow_from": "groupAllowFrom",
-          "enabled": "enabled"}
+COMMON = {
+    "name": "name",
+    "dm_policy": "dmPolicy",
+    "allow_from": "allowFrom",
+    "group_policy": "groupPolicy",
+    "group_allow_from": "groupAllowFrom",
+    "enabled": "enabled",
+}
 GROUPS_KEY = {"telegram": "groups", "slack": "channels"}
 
 
@@ -56,14 +73,22 @@ class ChannelChange:
     warnings: tuple[str, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"channel": self.channel, "accountId": self.account_id, "action": self.action,
-                "configPath": str(self.config_path), "probe": self.probe,
-                "warnings": list(self.warnings)}
+        return {
+            "channel": self.channel,
+            "accountId": self.account_id,
+            "action": self.action,
+            "configPath": str(self.config_path),
+            "probe": self.probe,
+            "warnings": list(self.warnings),
+        }
 
 
 def _section_path(name: str, account_id: str) -> list[str]:
-    return ["channels", name] if account_id == DEFAULT_ACCOUNT_ID else \
-        ["channels", name, "accounts", account_id]
+    return (
+        ["channels", name]
+        if account_id == DEFAULT_ACCOUNT_ID
+        else ["channels", name, "accounts", account_id]
+    )
 
 
 def _answers_to_keys(name: str, answers: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,9 +110,17 @@ def _answers_to_keys(name: str, answers: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def add_channel(instance: Any, env: Mapping[str, str], name: str, /, *,
-                account: str = DEFAULT_ACCOUNT_ID, probe: bool = True,
-                probe_timeout: float = 15.0, **answers: Any) -> ChannelChange:
+def add_channel(
+    instance: Any,
+    env: Mapping[str, str],
+    name: str,
+    /,
+    *,
+    account: str = DEFAULT_ACCOUNT_ID,
+    probe: bool = True,
+    probe_timeout: float = 15.0,
+    **answers: Any,
+) -> ChannelChange:
     """Add or update one channel account from ``answers``.
 
     Answers (all optional; existing values are kept): Telegram ``token``,
@@ -130,13 +163,15 @@ def add_channel(instance: Any, env: Mapping[str, str], name: str, /, *,
 
     preview = _deepcopy(data)
     mutate(preview)
-    resolved = resolve_account(name, cls.config_model, preview["channels"][name], account, env,
-                               cls.env_tokens)
+    resolved = resolve_account(
+        name, cls.config_model, preview["channels"][name], account, env, cls.env_tokens
+    )
     missing = resolved.config.missing()
     if missing:
         raise ChannelConfigError(
             f"{name} account {account} is missing {', '.join(missing)}",
-            hint=_missing_hint(name, missing))
+            hint=_missing_hint(name, missing),
+        )
     result = None
     if probe:
         result = asyncio.run(_probe(instance, resolved, probe_timeout))
@@ -144,8 +179,14 @@ def add_channel(instance: Any, env: Mapping[str, str], name: str, /, *,
     return ChannelChange(name, account, action, instance.config_path, result)
 
 
-def remove_channel(instance: Any, env: Mapping[str, str], name: str, *,
-                   account: str | None = None, disable: bool = False) -> ChannelChange:
+def remove_channel(
+    instance: Any,
+    env: Mapping[str, str],
+    name: str,
+    *,
+    account: str | None = None,
+    disable: bool = False,
+) -> ChannelChange:
     """Remove (or with ``disable`` only switch off) a channel or one of its accounts.
 
     Pairing approvals under the credentials dir are kept. Raises NotFoundError.
@@ -192,28 +233,38 @@ def list_accounts(config: Any, env: Mapping[str, str]) -> list[dict[str, Any]]:
             continue
         for resolved in accounts:
             cfg = resolved.config
-            rows.append({
-                "channel": name, "accountId": resolved.account_id, "name": cfg.name,
-                "enabled": cfg.enabled and section.get("enabled") is not False,
-                "configured": not cfg.missing(), "missing": cfg.missing(),
-                "mode": getattr(cfg, "mode", None), "tokenSource": resolved.token_source,
-                "dmPolicy": cfg.dm_policy, "groupPolicy": cfg.group_policy,
-                "allowFrom": list(cfg.allow_from),
-            })
+            rows.append(
+                {
+                    "channel": name,
+                    "accountId": resolved.account_id,
+                    "name": cfg.name,
+                    "enabled": cfg.enabled and section.get("enabled") is not False,
+                    "configured": not cfg.missing(),
+                    "missing": cfg.missing(),
+                    "mode": getattr(cfg, "mode", None),
+                    "tokenSource": resolved.token_source,
+                    "dmPolicy": cfg.dm_policy,
+                    "groupPolicy": cfg.group_policy,
+                    "allowFrom": list(cfg.allow_from),
+                }
+            )
     return rows
 
 
-def resolve_one(config: Any, env: Mapping[str, str], name: str,
-                account: str | None = None) -> ResolvedAccount[Any]:
+def resolve_one(
+    config: Any, env: Mapping[str, str], name: str, account: str | None = None
+) -> ResolvedAccount[Any]:
     channels = config.channels or {}
     name = name.lower()
     registry.channel_class(name)
     if name not in registry.active_channels(channels, env):
-        raise UnknownChannel(f"channel {name} is not configured",
-                             hint=f"moltbot channels add {name}")
+        raise UnknownChannel(
+            f"channel {name} is not configured", hint=f"moltbot channels add {name}"
+        )
     accounts = {a.account_id: a for a in registry.resolve_accounts(name, channels, env)}
-    wanted = account or (DEFAULT_ACCOUNT_ID if DEFAULT_ACCOUNT_ID in accounts
-                         else next(iter(accounts)))
+    wanted = account or (
+        DEFAULT_ACCOUNT_ID if DEFAULT_ACCOUNT_ID in accounts else next(iter(accounts))
+    )
     if wanted not in accounts:
         raise UnknownChannel(f"{name} has no account {wanted!r}")
     return accounts[wanted]
@@ -232,14 +283,20 @@ async def _probe(instance: Any, account: ResolvedAccount[Any], timeout: float) -
         await channel.stop()
 
 
-def probe_account(instance: Any, account: ResolvedAccount[Any], timeout: float = 15.0
-                  ) -> dict[str, Any]:
+def probe_account(
+    instance: Any, account: ResolvedAccount[Any], timeout: float = 15.0
+) -> dict[str, Any]:
     """Check one account's credentials now, without a gateway."""
     return asyncio.run(_probe(instance, account, timeout))
 
 
-def send_direct(instance: Any, account: ResolvedAccount[Any], target: str,
-                message: OutboundMessage, timeout: float = 30.0) -> SendResult:
+def send_direct(
+    instance: Any,
+    account: ResolvedAccount[Any],
+    target: str,
+    message: OutboundMessage,
+    timeout: float = 30.0,
+) -> SendResult:
     """Send without a gateway: open the account's client, send, close."""
 
     async def run() -> SendResult:
@@ -261,15 +318,24 @@ def _standalone(instance: Any, account: ResolvedAccount[Any]) -> Any:
         return None
 
     logger = logging.LoggerAdapter(logging.getLogger(f"moltbot.channels.{account.channel}"), {})
-    context = ChannelContext(account=account, status=status, on_inbound=ignore,
-                             state_dir=instance.state_dir / account.channel, logger=logger)
+    context = ChannelContext(
+        account=account,
+        status=status,
+        on_inbound=ignore,
+        state_dir=instance.state_dir / account.channel,
+        logger=logger,
+    )
     return cls(context)
 
 
 def _missing_hint(name: str, missing: Sequence[str]) -> str:
-    flags = {"botToken": "--token" if name == "telegram" else "--bot-token",
-             "appToken": "--app-token", "signingSecret": "--signing-secret",
-             "webhookUrl": "--webhook-url", "webhookSecret": "--webhook-secret"}
+    flags = {
+        "botToken": "--token" if name == "telegram" else "--bot-token",
+        "appToken": "--app-token",
+        "signingSecret": "--signing-secret",
+        "webhookUrl": "--webhook-url",
+        "webhookSecret": "--webhook-secret",
+    }
     return "give " + ", ".join(flags.get(key, key) for key in missing)
 
 
@@ -288,5 +354,14 @@ def _deepcopy(data: Any) -> Any:
     return json.loads(json.dumps(data))
 
 
-__all__ = ["ChannelChange", "account_ids", "add_channel", "list_accounts", "merged_account_data",
-           "probe_account", "remove_channel", "resolve_one", "send_direct"]
+__all__ = [
+    "ChannelChange",
+    "account_ids",
+    "add_channel",
+    "list_accounts",
+    "merged_account_data",
+    "probe_account",
+    "remove_channel",
+    "resolve_one",
+    "send_direct",
+]

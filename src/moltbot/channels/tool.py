@@ -18,10 +18,14 @@ from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 class MessageParams(ToolParams):
     action: Literal["send"] = Field(default="send", description="Only 'send' for now.")
     message: str = Field(default="", description="Text to send (Markdown).")
-    channel: str | None = Field(default=None, description="telegram or slack; default: this "
-                                "conversation's channel.")
-    target: str | None = Field(default=None, description="Chat id (Telegram: 123, -100…:topic:42; "
-                               "Slack: channel:C…, user:U…); default: this conversation.")
+    channel: str | None = Field(
+        default=None, description="telegram or slack; default: this conversation's channel."
+    )
+    target: str | None = Field(
+        default=None,
+        description="Chat id (Telegram: 123, -100…:topic:42; "
+        "Slack: channel:C…, user:U…); default: this conversation.",
+    )
     accountId: str | None = None
     media: list[str] | None = Field(default=None, description="Files (workspace paths) or URLs.")
     replyTo: str | None = Field(default=None, description="Message id to reply to.")
@@ -30,8 +34,10 @@ class MessageParams(ToolParams):
 
 class MessageTool(Tool):
     name = "message"
-    description = ("Send a message (text and/or files) to a chat on a messaging channel. "
-                   "Without channel and target it goes to the conversation you are in.")
+    description = (
+        "Send a message (text and/or files) to a chat on a messaging channel. "
+        "Without channel and target it goes to the conversation you are in."
+    )
     Params = MessageParams
 
     def enabled(self, config: Any) -> bool:
@@ -54,19 +60,29 @@ class MessageTool(Tool):
             account = account or origin.get("accountId")
             thread = thread or origin.get("threadId")
         if not channel or not target:
-            raise ToolError("name a channel and a target: this session has no conversation "
-                            "to answer")
+            raise ToolError(
+                "name a channel and a target: this session has no conversation to answer"
+            )
         media = tuple(_media_path(ctx.workspace, item) for item in params.media or [])
         if not params.message.strip() and not media:
             raise ToolError("nothing to send: give message or media")
         try:
-            result = await manager.send(channel, target, OutboundMessage(
-                text=params.message, media=media, reply_to_id=params.replyTo, thread_id=thread),
-                account_id=account)
+            result = await manager.send(
+                channel,
+                target,
+                OutboundMessage(
+                    text=params.message, media=media, reply_to_id=params.replyTo, thread_id=thread
+                ),
+                account_id=account,
+            )
         except ChannelError as exc:
             raise ToolError(exc.message) from None
-        return {"ok": True, "channel": result.channel, "chatId": result.chat_id,
-                "messageIds": list(result.message_ids)}
+        return {
+            "ok": True,
+            "channel": result.channel,
+            "chatId": result.chat_id,
+            "messageIds": list(result.message_ids),
+        }
 
 
 async def _origin(ctx: ToolContext) -> dict[str, Any]:

@@ -165,8 +165,11 @@ class AccountStatus:
             "dmPolicy": self.dm_policy,
             "reconnectAttempts": self.reconnect_attempts,
             "restarts": self.restarts,
-            "bot": ({"id": self.bot_id, "username": self.bot_username}
-                    if self.bot_id or self.bot_username else None),
+            "bot": (
+                {"id": self.bot_id, "username": self.bot_username}
+                if self.bot_id or self.bot_username
+                else None
+            ),
             "lastStartAt": ms(self.last_start_at),
             "lastStopAt": ms(self.last_stop_at),
             "lastConnectedAt": ms(self.last_connected_at),

@@ -11,12 +11,15 @@ from moltbot.cli import context
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-@click.group(epilog=(
+@click.group(
+    epilog=(
         "\b\n"
         "Examples:\n"
         "  moltbot pairing list\n"
         "  moltbot pairing approve telegram ABCD2345\n"
-        "  moltbot --profile rescue pairing reject slack ABCD2345"))
+        "  moltbot --profile rescue pairing reject slack ABCD2345"
+    )
+)
 def pairing() -> None:
     """Approve or reject senders who asked to talk to the bot (pairing codes)."""
 
@@ -29,11 +32,9 @@ def _store(channel: str) -> object:
     return PairingStore(instance.credentials_dir, channel.lower())
 
 
-@pairing.command("list", epilog=(
-        "\b\n"
-        "Examples:\n"
-        "  moltbot pairing list\n"
-        "  moltbot pairing list telegram --json"))
+@pairing.command(
+    "list", epilog=("\b\nExamples:\n  moltbot pairing list\n  moltbot pairing list telegram --json")
+)
 @click.argument("channel", required=False)
 @_json
 def list_cmd(channel: str | None, as_json: bool) -> None:
@@ -47,8 +48,13 @@ def list_cmd(channel: str | None, as_json: bool) -> None:
     for name in names:
         store = PairingStore(instance.credentials_dir, name)
         for request in store.pending():
-            rows.append({"channel": name, **request.as_json(),
-                         "expiresInSeconds": int(request.expires_at() - time.time())})
+            rows.append(
+                {
+                    "channel": name,
+                    **request.as_json(),
+                    "expiresInSeconds": int(request.expires_at() - time.time()),
+                }
+            )
     if as_json:
         context.emit_json({"requests": rows})
         return
@@ -59,17 +65,22 @@ def list_cmd(channel: str | None, as_json: bool) -> None:
         meta = row["meta"]
         who = meta.get("name") or meta.get("username") or ""
         minutes = max(0, row["expiresInSeconds"] // 60)
-        click.echo(f"{row['channel']:<9} {row['code']}  {row['id']:<14} {who:<20} "
-                   f"expires in {minutes} min")
+        click.echo(
+            f"{row['channel']:<9} {row['code']}  {row['id']:<14} {who:<20} expires in {minutes} min"
+        )
 
 
-@pairing.command("approve", epilog=(
+@pairing.command(
+    "approve",
+    epilog=(
         "\b\n"
         "Examples:\n"
         "  moltbot pairing approve telegram ABCD2345\n"
         "  moltbot pairing approve slack ABCD2345 --notify\n"
         "\b\n"
-        "Exit 9 when no pending request has that code (unknown or expired)."))
+        "Exit 9 when no pending request has that code (unknown or expired)."
+    ),
+)
 @click.argument("channel")
 @click.argument("code")
 @click.option("--notify", is_flag=True, help="Tell the sender they were approved.")
@@ -82,9 +93,16 @@ def approve_cmd(channel: str, code: str, notify: bool, as_json: bool) -> None:
     if notify:
         notified = _notify(channel.lower(), request)
     if as_json:
-        context.emit_json({"approved": True, "channel": channel.lower(), "id": request.id,
-                           "code": request.code, "meta": dict(request.meta),
-                           "notified": notified})
+        context.emit_json(
+            {
+                "approved": True,
+                "channel": channel.lower(),
+                "id": request.id,
+                "code": request.code,
+                "meta": dict(request.meta),
+                "notified": notified,
+            }
+        )
         return
     who = request.meta.get("name") or request.meta.get("username") or request.id
     click.echo(f"approved {channel.lower()} sender {who} (id {request.id})")
@@ -92,10 +110,7 @@ def approve_cmd(channel: str, code: str, notify: bool, as_json: bool) -> None:
         context.warn(f"could not notify the sender: {notified}")
 
 
-@pairing.command("reject", epilog=(
-        "\b\n"
-        "Example:\n"
-        "  moltbot pairing reject telegram ABCD2345"))
+@pairing.command("reject", epilog=("\b\nExample:\n  moltbot pairing reject telegram ABCD2345"))
 @click.argument("channel")
 @click.argument("code")
 @_json
@@ -103,8 +118,9 @@ def reject_cmd(channel: str, code: str, as_json: bool) -> None:
     """Drop the pairing request with CODE (the sender may ask again later)."""
     request = _store(channel).reject(code)  # type: ignore[attr-defined]
     if as_json:
-        context.emit_json({"rejected": True, "channel": channel.lower(), "id": request.id,
-                           "code": request.code})
+        context.emit_json(
+            {"rejected": True, "channel": channel.lower(), "id": request.id, "code": request.code}
+        )
         return
     click.echo(f"rejected {channel.lower()} request {request.code} (id {request.id})")
 
@@ -116,8 +132,13 @@ def _notify(channel: str, request: object) -> bool | str:
     meta = getattr(request, "meta", {})
     target = str(meta.get("chatId") or getattr(request, "id", ""))
     try:
-        deliver(channel, target, "✅ Moltbot: access approved. Send a message to start.",
-                account=meta.get("accountId"), plain=True)
+        deliver(
+            channel,
+            target,
+            "✅ Moltbot: access approved. Send a message to start.",
+            account=meta.get("accountId"),
+            plain=True,
+        )
     except MoltbotError as exc:
         return exc.message
     return True

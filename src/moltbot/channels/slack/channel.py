@@ -37,22 +37,37 @@ from moltbot.channels.types import InboundMessage, OutboundMessage, Sender, Send
 
 T = TypeVar("T")
 
-AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked",
-               "token_expired", "no_permission", "missing_scope", "not_allowed_token_type",
-               "invalid_token"}
+AUTH_ERRORS = {
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "no_permission",
+    "missing_scope",
+    "not_allowed_token_type",
+    "invalid_token",
+}
 DISCONNECTED_GRACE_S = 30.0
 
 
 class SlackChannel(Channel):
     id = "slack"
     label = "Slack"
-    capabilities = Capabilities(chat_types=("direct", "group", "channel"), threads=True,
-                                media=True, typing=False, reply=True)
+    capabilities = Capabilities(
+        chat_types=("direct", "group", "channel"),
+        threads=True,
+        media=True,
+        typing=False,
+        reply=True,
+    )
     text_limit = 4000
     default_reply_to_mode = "off"
     config_model = SlackAccountConfig
-    env_tokens: ClassVar[dict[str, str]] = {"botToken": "SLACK_BOT_TOKEN",
-                                            "appToken": "SLACK_APP_TOKEN"}
+    env_tokens: ClassVar[dict[str, str]] = {
+        "botToken": "SLACK_BOT_TOKEN",
+        "appToken": "SLACK_APP_TOKEN",
+    }
 
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)
@@ -70,8 +85,9 @@ class SlackChannel(Channel):
     async def start(self) -> None:
         from slack_sdk.web.async_client import AsyncWebClient
 
-        self.web = AsyncWebClient(token=self.config.bot_token, base_url=self.config.api_url,
-                                  timeout=20)
+        self.web = AsyncWebClient(
+            token=self.config.bot_token, base_url=self.config.api_url, timeout=20
+        )
         auth = await self._call(self.web.auth_test)
         self.bot_user_id = auth.get("user_id")
         self.bot_id = auth.get("bot_id")
@@ -92,8 +108,11 @@ class SlackChannel(Channel):
 
     async def probe(self) -> dict[str, Any]:
         auth = await self._call(self._web().auth_test)
-        return {"ok": True, "bot": {"id": auth.get("user_id"), "username": auth.get("user")},
-                "team": {"id": auth.get("team_id"), "name": auth.get("team")}}
+        return {
+            "ok": True,
+            "bot": {"id": auth.get("user_id"), "username": auth.get("user")},
+            "team": {"id": auth.get("team_id"), "name": auth.get("team")},
+        }
 
     async def serve(self) -> None:
         if self.config.mode == "http":
@@ -110,10 +129,15 @@ class SlackChannel(Channel):
 
         app_client = AsyncWebClient(base_url=self.config.api_url, timeout=20)
         # Ask for the first URL ourselves so refused tokens and outages surface as typed errors.
-        opened = await self._call(lambda: app_client.apps_connections_open(
-            app_token=self.config.app_token))
-        socket = SocketModeClient(app_token=self.config.app_token or "", web_client=app_client,
-                                  logger=self.log.logger.getChild("socket"), ping_interval=5)
+        opened = await self._call(
+            lambda: app_client.apps_connections_open(app_token=self.config.app_token)
+        )
+        socket = SocketModeClient(
+            app_token=self.config.app_token or "",
+            web_client=app_client,
+            logger=self.log.logger.getChild("socket"),
+            ping_interval=5,
+        )
         socket.wss_uri = opened["url"]
         socket.socket_mode_request_listeners.append(self._on_socket_request)
         self.socket = socket
@@ -136,8 +160,9 @@ class SlackChannel(Channel):
                     self.status.error("slack socket disconnected; reconnecting")
                 down_since = down_since or time.monotonic()
                 if time.monotonic() - down_since > DISCONNECTED_GRACE_S:
-                    raise ChannelNotReady("slack socket mode: disconnected for "
-                                          f"{DISCONNECTED_GRACE_S:.0f}s")
+                    raise ChannelNotReady(
+                        f"slack socket mode: disconnected for {DISCONNECTED_GRACE_S:.0f}s"
+                    )
             await asyncio.sleep(1.0)
 
     async def _on_socket_request(self, client: Any, request: Any) -> None:
@@ -158,9 +183,13 @@ class SlackChannel(Channel):
         if event_id and self._seen.seen("event:" + event_id):
             return
         try:
-            message = normalize_event(event, account_id=self.account_id,
-                                      bot_user_id=self.bot_user_id, bot_id=self.bot_id,
-                                      payload=payload)
+            message = normalize_event(
+                event,
+                account_id=self.account_id,
+                bot_user_id=self.bot_user_id,
+                bot_id=self.bot_id,
+                payload=payload,
+            )
         except UnsupportedMessage as exc:
             self.log.debug("skipped event %s: %s", event_id, exc.message)
             return
@@ -186,9 +215,15 @@ class SlackChannel(Channel):
             return sender
         user = info.get("user") or {}
         profile = user.get("profile") or {}
-        found = Sender(id=sender.id, name=profile.get("real_name") or user.get("real_name")
-                       or profile.get("display_name") or None,
-                       username=user.get("name"), is_bot=bool(user.get("is_bot")))
+        found = Sender(
+            id=sender.id,
+            name=profile.get("real_name")
+            or user.get("real_name")
+            or profile.get("display_name")
+            or None,
+            username=user.get("name"),
+            is_bot=bool(user.get("is_bot")),
+        )
         self._users[sender.id] = (time.monotonic(), found)
         return found
 
@@ -197,18 +232,22 @@ class SlackChannel(Channel):
     async def _resolve_target(self, target: str) -> str:
         text = target.strip()
         if text.lower().startswith("slack:"):
-            text = text[len("slack:"):]
+            text = text[len("slack:") :]
         kind = None
         if ":" in text:
             kind, text = text.split(":", 1)
             kind = kind.lower()
         text = text.strip().strip("<>@#")
         if kind not in (None, "channel", "user"):
-            raise TargetError(f"invalid slack target {target!r}",
-                              hint="use channel:<id>, user:<id> or a bare C/G/D/U id")
+            raise TargetError(
+                f"invalid slack target {target!r}",
+                hint="use channel:<id>, user:<id> or a bare C/G/D/U id",
+            )
         if not re.fullmatch(r"[A-Z0-9]+", text):
-            raise TargetError(f"invalid slack target {target!r}",
-                              hint="use channel:<id>, user:<id> or a bare C/G/D/U id")
+            raise TargetError(
+                f"invalid slack target {target!r}",
+                hint="use channel:<id>, user:<id> or a bare C/G/D/U id",
+            )
         if kind == "user" or (kind is None and text[0] in "UW"):
             cached = self._dm_channels.get(text)
             if cached:
@@ -226,16 +265,25 @@ class SlackChannel(Channel):
         ids: list[str] = []
         for chunk in chunk_text(message.text, self.text_chunk_limit()):
             text = chunk if message.plain else to_slack_mrkdwn(chunk)
-            result = await self._call(lambda text=text: web.chat_postMessage(
-                channel=channel_id, text=text, thread_ts=thread_ts, mrkdwn=not message.plain,
-                unfurl_links=False))
+            result = await self._call(
+                lambda text=text: web.chat_postMessage(
+                    channel=channel_id,
+                    text=text,
+                    thread_ts=thread_ts,
+                    mrkdwn=not message.plain,
+                    unfurl_links=False,
+                )
+            )
             ids.append(str(result.get("ts")))
         for item in message.media:
             path = Path(item).expanduser()
             if not path.is_file():
                 raise TargetError(f"media file not found: {item}")
-            result = await self._call(lambda path=path: web.files_upload_v2(
-                channel=channel_id, file=str(path), filename=path.name, thread_ts=thread_ts))
+            result = await self._call(
+                lambda path=path: web.files_upload_v2(
+                    channel=channel_id, file=str(path), filename=path.name, thread_ts=thread_ts
+                )
+            )
             files = result.get("files") or [{}]
             ids.append(str(files[0].get("id")))
         if not ids:
@@ -281,25 +329,29 @@ class SlackChannel(Channel):
                 status = getattr(response, "status_code", 200)
                 error = response.get("error") if isinstance(response.data, dict) else None
                 if error in AUTH_ERRORS or status in (401, 403):
-                    raise ChannelAuthFailed(f"slack refused the token: {error or status}",
-                                            hint="check channels.slack.botToken/appToken") \
-                        from None
+                    raise ChannelAuthFailed(
+                        f"slack refused the token: {error or status}",
+                        hint="check channels.slack.botToken/appToken",
+                    ) from None
                 if status == 429 or error == "ratelimited":
                     wait = float(response.headers.get("Retry-After", 1) or 1)
                     if attempt >= retry.attempts or wait > retry.max_delay_ms / 1000:
-                        raise ChannelNotReady(f"slack rate limit: retry after {wait:.0f}s",
-                                              retry_after=wait) from None
+                        raise ChannelNotReady(
+                            f"slack rate limit: retry after {wait:.0f}s", retry_after=wait
+                        ) from None
                     await asyncio.sleep(wait)
                     continue
                 if status < 500 and error:
                     raise TargetError(f"slack refused the request: {error}") from None
                 if attempt >= retry.attempts:
-                    raise ChannelNotReady(f"slack API error: HTTP {status} {error or ''}".strip()) \
-                        from None
+                    raise ChannelNotReady(
+                        f"slack API error: HTTP {status} {error or ''}".strip()
+                    ) from None
             except (aiohttp.ClientError, SlackClientError, TimeoutError, OSError) as exc:
                 if attempt >= retry.attempts:
-                    raise ChannelNotReady(f"slack API unreachable: {exc or type(exc).__name__}") \
-                        from None
+                    raise ChannelNotReady(
+                        f"slack API unreachable: {exc or type(exc).__name__}"
+                    ) from None
             await asyncio.sleep(min(delay, retry.max_delay_ms / 1000))
             delay *= 2
         raise ChannelNotReady("slack API unreachable")

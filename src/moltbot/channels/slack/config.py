@@ -17,19 +17,30 @@ DEFAULT_API_URL = "https://slack.com/api/"
 
 
 class SlackAccountConfig(AccountConfig):
-    bot_token: str | None = Field(default=None, description="Bot token xoxb-... (secret). "
-                                  "SLACK_BOT_TOKEN supplies it for the default account.")
-    app_token: str | None = Field(default=None, description="App-level token xapp-... for "
-                                  "Socket Mode (secret). SLACK_APP_TOKEN for the default account.")
-    signing_secret: str | None = Field(default=None,
-                                       description="Signing secret for HTTP Events mode (secret).")
+    bot_token: str | None = Field(
+        default=None,
+        description="Bot token xoxb-... (secret). "
+        "SLACK_BOT_TOKEN supplies it for the default account.",
+    )
+    app_token: str | None = Field(
+        default=None,
+        description="App-level token xapp-... for "
+        "Socket Mode (secret). SLACK_APP_TOKEN for the default account.",
+    )
+    signing_secret: str | None = Field(
+        default=None, description="Signing secret for HTTP Events mode (secret)."
+    )
     mode: Literal["socket", "http"] = Field(
-        default="socket", description="socket: Socket Mode (no public URL needed); http: Events "
-        "API requests to the gateway at /slack/events[/<account>].")
+        default="socket",
+        description="socket: Socket Mode (no public URL needed); http: Events "
+        "API requests to the gateway at /slack/events[/<account>].",
+    )
     api_url: str = Field(default=DEFAULT_API_URL, description="Web API base URL.")
     channels: dict[str, GroupConfig] = Field(
-        default_factory=dict, description='Per-channel settings by id or "*"; when set, also '
-        "the list of channels the bot answers in.")
+        default_factory=dict,
+        description='Per-channel settings by id or "*"; when set, also '
+        "the list of channels the bot answers in.",
+    )
 
     @model_validator(mode="before")
     @classmethod

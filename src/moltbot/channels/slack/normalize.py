@@ -40,16 +40,35 @@ def _media(event: Mapping[str, Any]) -> tuple[Media, ...]:
     out = []
     for item in event.get("files") or []:
         mime = item.get("mimetype") or ""
-        kind = "image" if mime.startswith("image/") else "audio" if mime.startswith("audio/") \
-            else "video" if mime.startswith("video/") else "document"
-        out.append(Media(kind, mime_type=mime or None, file_name=item.get("name"),  # type: ignore[arg-type]
-                         size=item.get("size"), remote_id=item.get("url_private")))
+        kind = (
+            "image"
+            if mime.startswith("image/")
+            else "audio"
+            if mime.startswith("audio/")
+            else "video"
+            if mime.startswith("video/")
+            else "document"
+        )
+        out.append(
+            Media(
+                kind,
+                mime_type=mime or None,
+                file_name=item.get("name"),  # type: ignore[arg-type]
+                size=item.get("size"),
+                remote_id=item.get("url_private"),
+            )
+        )
     return tuple(out)
 
 
-def normalize_event(event: Mapping[str, Any], *, account_id: str, bot_user_id: str | None,
-                    bot_id: str | None, payload: Mapping[str, Any] | None = None
-                    ) -> InboundMessage:
+def normalize_event(
+    event: Mapping[str, Any],
+    *,
+    account_id: str,
+    bot_user_id: str | None,
+    bot_id: str | None,
+    payload: Mapping[str, Any] | None = None,
+) -> InboundMessage:
     """Raises :class:`UnsupportedMessage` for anything but a new user message."""
     kind = event.get("type")
     if kind not in ("message", "app_mention"):
@@ -68,12 +87,24 @@ def normalize_event(event: Mapping[str, Any], *, account_id: str, bot_user_id: s
     thread_ts = event.get("thread_ts")
     thread_id = str(thread_ts) if thread_ts and thread_ts != ts else None
     profile = event.get("user_profile") or {}
-    sender = Sender(id=str(user), name=profile.get("real_name") or profile.get("display_name"),
-                    username=profile.get("name"), is_bot=is_bot)
+    sender = Sender(
+        id=str(user),
+        name=profile.get("real_name") or profile.get("display_name"),
+        username=profile.get("name"),
+        is_bot=is_bot,
+    )
     return InboundMessage(
-        channel="slack", account_id=account_id, message_id=ts,
+        channel="slack",
+        account_id=account_id,
+        message_id=ts,
         chat_type=chat_type_of(channel_id, event.get("channel_type")),  # type: ignore[arg-type]
-        chat_id=channel_id, sender=sender, text=clean_text(raw_text, bot_user_id),
-        raw=payload if payload is not None else event, timestamp=float(ts.split(".")[0] or 0),
-        thread_id=thread_id, was_mentioned=mentioned, can_detect_mention=bool(bot_user_id),
-        media=_media(event))
+        chat_id=channel_id,
+        sender=sender,
+        text=clean_text(raw_text, bot_user_id),
+        raw=payload if payload is not None else event,
+        timestamp=float(ts.split(".")[0] or 0),
+        thread_id=thread_id,
+        was_mentioned=mentioned,
+        can_detect_mention=bool(bot_user_id),
+        media=_media(event),
+    )

@@ -56,8 +56,11 @@ def setup_routes(app: web.Application, runtime: Any) -> None:
             return web.json_response({"ok": False, "error": "not in http mode"}, status=404)
         body = await request.read()
         verifier = SignatureVerifier(config.signing_secret)
-        if not verifier.is_valid(body, request.headers.get("X-Slack-Request-Timestamp", ""),
-                                 request.headers.get("X-Slack-Signature", "")):
+        if not verifier.is_valid(
+            body,
+            request.headers.get("X-Slack-Request-Timestamp", ""),
+            request.headers.get("X-Slack-Signature", ""),
+        ):
             log.warning("slack events %s: bad signature", account_id)
             return web.json_response({"ok": False, "error": "invalid signature"}, status=401)
         if request.content_type == "application/x-www-form-urlencoded":

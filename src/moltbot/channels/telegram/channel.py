@@ -42,15 +42,15 @@ T = TypeVar("T")
 
 ALLOWED_UPDATES = ["message"]
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
-_PARSE_ERROR = re.compile(r"can't parse|parse entities|unsupported start tag|can't find end",
-                          re.I)
+_PARSE_ERROR = re.compile(r"can't parse|parse entities|unsupported start tag|can't find end", re.I)
 
 
 class TelegramChannel(Channel):
     id = "telegram"
     label = "Telegram"
-    capabilities = Capabilities(chat_types=("direct", "group"), threads=True, media=True,
-                                typing=True, reply=True)
+    capabilities = Capabilities(
+        chat_types=("direct", "group"), threads=True, media=True, typing=True, reply=True
+    )
     text_limit = 4096
     default_reply_to_mode = "first"
     config_model = TelegramAccountConfig
@@ -75,16 +75,25 @@ class TelegramChannel(Channel):
 
         token = self.config.token()
         if not token:
-            raise ChannelAuthFailed("telegram bot token is empty or unreadable",
-                                    hint="set channels.telegram.botToken or TELEGRAM_BOT_TOKEN")
+            raise ChannelAuthFailed(
+                "telegram bot token is empty or unreadable",
+                hint="set channels.telegram.botToken or TELEGRAM_BOT_TOKEN",
+            )
         root = self.config.api_root
         timeout = float(self.config.poll_timeout_seconds)
         self.bot = Bot(
-            token, base_url=f"{root}/bot", base_file_url=f"{root}/file/bot",
-            request=HTTPXRequest(connection_pool_size=8, read_timeout=20.0, connect_timeout=10.0,
-                                 media_write_timeout=60.0),
-            get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=timeout + 10,
-                                             connect_timeout=10.0),
+            token,
+            base_url=f"{root}/bot",
+            base_file_url=f"{root}/file/bot",
+            request=HTTPXRequest(
+                connection_pool_size=8,
+                read_timeout=20.0,
+                connect_timeout=10.0,
+                media_write_timeout=60.0,
+            ),
+            get_updates_request=HTTPXRequest(
+                connection_pool_size=1, read_timeout=timeout + 10, connect_timeout=10.0
+            ),
         )
         me = await self._call(self.bot.get_me, retries=1)
         self.bot_id = str(me.id)
@@ -132,8 +141,10 @@ class TelegramChannel(Channel):
         path = self._offset_path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": 1, "lastUpdateId": last_update_id,
-                                   "botId": self.bot_id}), encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"version": 1, "lastUpdateId": last_update_id, "botId": self.bot_id}),
+            encoding="utf-8",
+        )
         os.replace(tmp, path)
 
     async def _serve_polling(self) -> None:
@@ -143,8 +154,12 @@ class TelegramChannel(Channel):
         offset = self._load_offset()
         timeout = self.config.poll_timeout_seconds
         while not self._stopped:
-            updates = await self._call(lambda offset=offset: bot.get_updates(
-                offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES), retries=0)
+            updates = await self._call(
+                lambda offset=offset: bot.get_updates(
+                    offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES
+                ),
+                retries=0,
+            )
             if not self.status.connected:
                 self.status.connected = True
                 self.status.last_connected_at = time.time()
@@ -158,9 +173,13 @@ class TelegramChannel(Channel):
 
     async def _serve_webhook(self) -> None:
         bot = self._bot()
-        await self._call(lambda: bot.set_webhook(
-            url=self.config.webhook_url, secret_token=self.config.webhook_secret,
-            allowed_updates=ALLOWED_UPDATES))
+        await self._call(
+            lambda: bot.set_webhook(
+                url=self.config.webhook_url,
+                secret_token=self.config.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        )
         self.status.connected = True
         self.status.last_connected_at = time.time()
         await asyncio.Event().wait()
@@ -174,8 +193,12 @@ class TelegramChannel(Channel):
     async def handle_update(self, update: Mapping[str, Any]) -> None:
         """Normalise one raw Update and hand it on; unsupported kinds are skipped."""
         try:
-            message = normalize_update(update, account_id=self.account_id, bot_id=self.bot_id,
-                                       bot_username=self.bot_username)
+            message = normalize_update(
+                update,
+                account_id=self.account_id,
+                bot_id=self.bot_id,
+                bot_username=self.bot_username,
+            )
         except UnsupportedMessage as exc:
             self.log.debug("skipped update %s: %s", update.get("update_id"), exc.message)
             return
@@ -213,14 +236,16 @@ class TelegramChannel(Channel):
         text = target.strip()
         for prefix in ("telegram:", "tg:"):
             if text.lower().startswith(prefix):
-                text = text[len(prefix):]
+                text = text[len(prefix) :]
         text = re.sub(r"^(group|user|chat):", "", text)
         thread = None
         if ":topic:" in text:
             text, thread = text.split(":topic:", 1)
         if not re.fullmatch(r"-?\d+|@[A-Za-z0-9_]{4,}", text):
-            raise TargetError(f"invalid telegram target {target!r}",
-                              hint="use a numeric chat id, @channelname or <chat>:topic:<id>")
+            raise TargetError(
+                f"invalid telegram target {target!r}",
+                hint="use a numeric chat id, @channelname or <chat>:topic:<id>",
+            )
         return text, thread
 
     def reply_target(self, message: InboundMessage) -> str:
@@ -234,15 +259,21 @@ class TelegramChannel(Channel):
         self._bot()
         chat_id, thread = self.parse_target(target)
         thread = message.thread_id if thread is None else thread
-        thread_kw = {"message_thread_id": int(thread)} if thread and thread != GENERAL_TOPIC \
-            and thread.isdigit() else {}
+        thread_kw = (
+            {"message_thread_id": int(thread)}
+            if thread and thread != GENERAL_TOPIC and thread.isdigit()
+            else {}
+        )
         reply_all = self.config.reply_to_mode == "all"
         ids: list[str] = []
 
         def reply_kw() -> dict[str, Any]:
             if message.reply_to_id and message.reply_to_id.isdigit() and (reply_all or not ids):
-                return {"reply_parameters": ReplyParameters(
-                    message_id=int(message.reply_to_id), allow_sending_without_reply=True)}
+                return {
+                    "reply_parameters": ReplyParameters(
+                        message_id=int(message.reply_to_id), allow_sending_without_reply=True
+                    )
+                }
             return {}
 
         for chunk in chunk_text(message.text, self.text_chunk_limit(), measure=utf16_len):
@@ -262,8 +293,12 @@ class TelegramChannel(Channel):
         if not plain:
             html = to_telegram_html(chunk)
             try:
-                return await self._call(lambda: bot.send_message(
-                    chat_id=chat_id, text=html, parse_mode="HTML", **extra), wrap_bad_request=False)
+                return await self._call(
+                    lambda: bot.send_message(
+                        chat_id=chat_id, text=html, parse_mode="HTML", **extra
+                    ),
+                    wrap_bad_request=False,
+                )
             except BadRequest as exc:
                 if not _PARSE_ERROR.search(str(exc)):
                     raise _target_error(exc) from None
@@ -284,8 +319,9 @@ class TelegramChannel(Channel):
             if suffix in _IMAGE_SUFFIXES and kind != "image/gif":
                 return await bot.send_photo(chat_id=chat_id, photo=payload, **extra)
             name = None if is_url else path.name
-            return await bot.send_document(chat_id=chat_id, document=payload, filename=name,
-                                           **extra)
+            return await bot.send_document(
+                chat_id=chat_id, document=payload, filename=name, **extra
+            )
 
         return await self._call(upload)
 
@@ -293,10 +329,14 @@ class TelegramChannel(Channel):
         bot = self.bot
         if bot is None:
             return
-        extra = {"message_thread_id": int(thread_id)} if thread_id and thread_id.isdigit() \
-            and thread_id != GENERAL_TOPIC else {}
-        await self._call(lambda: bot.send_chat_action(chat_id=chat_id, action="typing", **extra),
-                         retries=0)
+        extra = (
+            {"message_thread_id": int(thread_id)}
+            if thread_id and thread_id.isdigit() and thread_id != GENERAL_TOPIC
+            else {}
+        )
+        await self._call(
+            lambda: bot.send_chat_action(chat_id=chat_id, action="typing", **extra), retries=0
+        )
 
     # -- identity -------------------------------------------------------------
 
@@ -305,7 +345,7 @@ class TelegramChannel(Channel):
         text = str(entry).strip()
         for prefix in ("telegram:", "tg:"):
             if text.lower().startswith(prefix):
-                text = text[len(prefix):]
+                text = text[len(prefix) :]
         return text.lower()
 
     def sender_keys(self, message: InboundMessage) -> Collection[str]:
@@ -321,12 +361,18 @@ class TelegramChannel(Channel):
             raise ChannelNotReady(f"telegram account {self.account_id} is not started")
         return self.bot
 
-    async def _call(self, factory: Callable[[], Awaitable[T]], *, retries: int | None = None,
-                    wrap_bad_request: bool = True) -> T:
+    async def _call(
+        self,
+        factory: Callable[[], Awaitable[T]],
+        *,
+        retries: int | None = None,
+        wrap_bad_request: bool = True,
+    ) -> T:
         """Call the Bot API, retrying transient failures; wrap library errors."""
         try:
-            return await self._call_once(factory, retries=retries,
-                                         wrap_bad_request=wrap_bad_request)
+            return await self._call_once(
+                factory, retries=retries, wrap_bad_request=wrap_bad_request
+            )
         except ChannelError as exc:
             token = self.config.token()
             if token and token in exc.message:  # never let the token reach logs or status
@@ -334,8 +380,9 @@ class TelegramChannel(Channel):
                 exc.args = (exc.message,)
             raise
 
-    async def _call_once(self, factory: Callable[[], Awaitable[T]], *, retries: int | None,
-                         wrap_bad_request: bool) -> T:
+    async def _call_once(
+        self, factory: Callable[[], Awaitable[T]], *, retries: int | None, wrap_bad_request: bool
+    ) -> T:
         from telegram.error import (
             BadRequest,
             ChatMigrated,
@@ -348,29 +395,33 @@ class TelegramChannel(Channel):
         )
 
         retry = self.config.retry
-        attempts = (retry.attempts if retries is None else retries + 1)
+        attempts = retry.attempts if retries is None else retries + 1
         delay = retry.min_delay_ms / 1000
         for attempt in range(1, attempts + 1):
             try:
                 return await factory()
             except InvalidToken as exc:
-                raise ChannelAuthFailed(f"telegram refused the bot token ({exc})",
-                                        hint="check channels.telegram.botToken with @BotFather") \
-                    from None
+                raise ChannelAuthFailed(
+                    f"telegram refused the bot token ({exc})",
+                    hint="check channels.telegram.botToken with @BotFather",
+                ) from None
             except RetryAfter as exc:
                 wait = _seconds(exc.retry_after)
                 if attempt >= attempts or wait > retry.max_delay_ms / 1000:
-                    raise ChannelNotReady(f"telegram rate limit: retry after {wait:.0f}s",
-                                          retry_after=wait) from None
+                    raise ChannelNotReady(
+                        f"telegram rate limit: retry after {wait:.0f}s", retry_after=wait
+                    ) from None
                 await asyncio.sleep(wait)
                 continue
             except Conflict as exc:
                 raise ChannelNotReady(
                     f"telegram conflict: {exc} (is another gateway polling this bot token?)",
-                    hint="each instance needs its own bot token") from None
+                    hint="each instance needs its own bot token",
+                ) from None
             except ChatMigrated as exc:
-                raise TargetError(f"the group moved to chat {exc.new_chat_id}; use that id") \
-                    from None
+                raise TargetError(
+                    f"the group moved to chat {exc.new_chat_id}; use that id"
+                ) from None
             except Forbidden as exc:
                 raise TargetError(f"telegram refused: {exc}") from None
             except BadRequest as exc:

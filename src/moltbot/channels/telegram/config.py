@@ -14,21 +14,31 @@ DEFAULT_API_ROOT = "https://api.telegram.org"
 
 
 class TelegramAccountConfig(AccountConfig):
-    bot_token: str | None = Field(default=None, description="Bot token from @BotFather (secret). "
-                                  "TELEGRAM_BOT_TOKEN supplies it for the default account.")
+    bot_token: str | None = Field(
+        default=None,
+        description="Bot token from @BotFather (secret). "
+        "TELEGRAM_BOT_TOKEN supplies it for the default account.",
+    )
     token_file: str | None = Field(default=None, description="Read the bot token from this file.")
-    api_root: str = Field(default=DEFAULT_API_ROOT,
-                          description="Bot API server root (a local Bot API server, a test fake).")
+    api_root: str = Field(
+        default=DEFAULT_API_ROOT,
+        description="Bot API server root (a local Bot API server, a test fake).",
+    )
     mode: Literal["polling", "webhook"] = Field(
-        default="polling", description="polling: getUpdates long polling; webhook: Telegram "
-        "POSTs updates to webhookUrl, served by the gateway at /telegram-webhook[/<account>].")
+        default="polling",
+        description="polling: getUpdates long polling; webhook: Telegram "
+        "POSTs updates to webhookUrl, served by the gateway at /telegram-webhook[/<account>].",
+    )
     webhook_url: str | None = Field(default=None, description="Public HTTPS URL Telegram calls.")
     webhook_secret: str | None = Field(
-        default=None, description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token.")
+        default=None, description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token."
+    )
     poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
     groups: dict[str, GroupConfig] = Field(
-        default_factory=dict, description='Per-group settings by chat id or "*"; when set, '
-        "also the list of groups the bot answers in.")
+        default_factory=dict,
+        description='Per-group settings by chat id or "*"; when set, '
+        "also the list of groups the bot answers in.",
+    )
     media_max_mb: float = Field(default=20.0, gt=0, le=2000)
 
     @field_validator("api_root")
@@ -62,6 +72,12 @@ class TelegramAccountConfig(AccountConfig):
         if not self.bot_token and not self.token_file:
             missing.append("botToken")
         if self.mode == "webhook":
-            missing += [key for key, value in (("webhookUrl", self.webhook_url),
-                                               ("webhookSecret", self.webhook_secret)) if not value]
+            missing += [
+                key
+                for key, value in (
+                    ("webhookUrl", self.webhook_url),
+                    ("webhookSecret", self.webhook_secret),
+                )
+                if not value
+            ]
         return missing

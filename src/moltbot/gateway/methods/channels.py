@@ -49,8 +49,9 @@ def _method_error(exc: Exception) -> MethodError:
         return exc
     if isinstance(exc, ChannelNotReady):
         retry_ms = int(exc.retry_after * 1000) if exc.retry_after else None
-        return MethodError(protocol.UNAVAILABLE, exc.message, retryable=True,
-                           retry_after_ms=retry_ms)
+        return MethodError(
+            protocol.UNAVAILABLE, exc.message, retryable=True, retry_after_ms=retry_ms
+        )
     if isinstance(exc, ChannelError):
         return MethodError(protocol.INVALID_REQUEST, exc.message)
     return MethodError(protocol.UNAVAILABLE, f"send failed: {exc}")
@@ -65,8 +66,11 @@ async def send(call: MethodCall, params: SendParams) -> dict[str, Any]:
         if cached.ok:
             return cached.payload  # type: ignore[no-any-return]
         error = cached.error or {}
-        raise MethodError(error.get("code", protocol.UNAVAILABLE), error.get("message", "failed"),
-                          retryable=error.get("retryable"))
+        raise MethodError(
+            error.get("code", protocol.UNAVAILABLE),
+            error.get("message", "failed"),
+            retryable=error.get("retryable"),
+        )
     manager = _manager(call)
     inflight = manager.inflight
     shared = inflight.get(key)
@@ -99,12 +103,24 @@ async def _deliver(manager: Any, params: SendParams) -> dict[str, Any]:
     if not params.message.strip() and not media:
         raise MethodError(protocol.INVALID_REQUEST, "message or media required")
     channel = (params.channel or manager.default_channel()).lower()
-    result = await manager.send(channel, params.to, OutboundMessage(
-        text=params.message, media=tuple(media), reply_to_id=params.replyTo,
-        thread_id=params.threadId), account_id=params.accountId)
-    payload: dict[str, Any] = {"runId": params.idempotencyKey, "messageId": result.message_id,
-                               "messageIds": list(result.message_ids), "channel": result.channel,
-                               "accountId": result.account_id}
+    result = await manager.send(
+        channel,
+        params.to,
+        OutboundMessage(
+            text=params.message,
+            media=tuple(media),
+            reply_to_id=params.replyTo,
+            thread_id=params.threadId,
+        ),
+        account_id=params.accountId,
+    )
+    payload: dict[str, Any] = {
+        "runId": params.idempotencyKey,
+        "messageId": result.message_id,
+        "messageIds": list(result.message_ids),
+        "channel": result.channel,
+        "accountId": result.account_id,
+    }
     payload["channelId" if result.channel == "slack" else "chatId"] = result.chat_id
     return payload
 
@@ -118,6 +134,7 @@ async def channels_status(call: MethodCall, params: ChannelsStatusParams) -> dic
         payload = status_payload([], {})
         payload["error"] = call.runtime.subsystem_errors.get("channels", "channels are not running")
         return payload
-    return await manager.channels_status(probe=bool(params.probe),  # type: ignore[no-any-return]
-                                         timeout_ms=params.timeoutMs or 10_000)
-
+    return await manager.channels_status(
+        probe=bool(params.probe),  # type: ignore[no-any-return]
+        timeout_ms=params.timeoutMs or 10_000,
+    )
