@@ -114,6 +114,13 @@ def test_manual_env_example_from_the_seed(home, run_moltbot) -> None:
         assert json.loads(result.stdout)["gateway"]["reachable"] is True
     finally:
         gw.stop()
+    # stopped, it is still known to the host with its real config and port
+    from moltbot.instance.registry import discover
+
+    known = {k.instance.state_dir: k for k in discover(home, {})}
+    entry = known[home / ".clawdbot-main"]
+    assert entry.instance.config_path == home / ".clawdbot" / "main.json"
+    assert entry.instance.port == port and not entry.runtime
 
 
 def test_binding_beyond_loopback_needs_auth(home) -> None:

@@ -31,7 +31,13 @@ from moltbot.gateway.reload import changed_paths, needs_restart
 from moltbot.gateway.runtime import GatewayRuntime
 from moltbot.gateway.subsystem import State
 from moltbot.instance.registry import discover, others
-from moltbot.instance.resolve import Identity, Instance, Invocation, resolve_instance
+from moltbot.instance.resolve import (
+    Identity,
+    Instance,
+    Invocation,
+    resolve_instance,
+    write_identity_file,
+)
 
 log = logging.getLogger("moltbot.gateway")
 
@@ -154,6 +160,7 @@ def run(
         instance = prepared.instance
         lock = GatewayLock(instance.lock_file)
         lock.acquire(instance.port)
+        write_identity_file(identity)
         if options.force:
             for stopped in preflight.force_free(instance.port):
                 echo(f"force: stopped {stopped.describe()} on port {instance.port}")

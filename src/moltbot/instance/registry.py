@@ -25,6 +25,7 @@ from moltbot.instance.resolve import (
     Identity,
     Instance,
     Invocation,
+    identity_file,
     resolve_identity,
     resolve_instance,
 )
@@ -157,6 +158,9 @@ def _load(
         key: value for key, value in entry["env"].items() if not key.endswith("STATE_DIR")
     }
     identity_env["MOLTBOT_STATE_DIR"] = str(state_dir)
+    recorded = _identity_record(state_dir)
+    if not any(key.endswith("CONFIG_PATH") for key in identity_env) and recorded.get("configPath"):
+        identity_env["MOLTBOT_CONFIG_PATH"] = str(recorded["configPath"])
     error: str | None = None
     try:
         identity = resolve_identity(Invocation(), identity_env, home)
@@ -173,6 +177,14 @@ def _load(
         runtime=read_runtime(instance),
         service_files=tuple(entry["units"]),
     )
+
+
+def _identity_record(state_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(identity_file(state_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _lenient_config(identity: Identity, env: Mapping[str, str]) -> tuple[Config, str | None]:

@@ -111,6 +111,10 @@ class Instance:
         return self.state_dir / "gateway.json"
 
     @property
+    def identity_file(self) -> Path:
+        return identity_file(self.state_dir)
+
+    @property
     def browser_root(self) -> Path:
         return self.state_dir / "browser"
 
@@ -138,6 +142,28 @@ class Instance:
     def port_block(self) -> range:
         return range(min(self.port, self.control_port, self.canvas_port),
                      max(self.canvas_port, self.cdp_ports.stop - 1) + 1)
+
+
+def identity_file(state_dir: Path) -> Path:
+    """``<state>/instance.json``: which config and profile this state dir belongs to, so
+    the host registry finds an instance whose config lives elsewhere (set by env)."""
+    return state_dir / "instance.json"
+
+
+def write_identity_file(identity: Identity) -> None:
+    import json
+    import os
+
+    path = identity_file(identity.state_dir)
+    record = {"profile": identity.profile, "configPath": str(identity.config_path)}
+    try:
+        if json.loads(path.read_text(encoding="utf-8")) == record:
+            return
+    except (OSError, ValueError):
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def validate_profile(name: str, *, source: str = "--profile") -> str:

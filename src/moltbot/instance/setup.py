@@ -28,6 +28,7 @@ from moltbot.instance.resolve import (
     Invocation,
     default_workspace,
     resolve_instance,
+    write_identity_file,
 )
 
 
@@ -244,6 +245,7 @@ def setup_instance(
         update_config(identity.config_path, apply, env, base_hash=snapshot.hash or "")
     for directory in (instance.sessions_dir(), instance.credentials_dir, instance.logs_dir):
         _ensure_dir(directory, report)
+    write_identity_file(identity)
     files = ensure_workspace(instance.workspace)
     report.created.extend(f"workspace {name}" for name in files.created)
     report.kept.extend(f"workspace {name}" for name in files.kept)
