@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import click
@@ -223,6 +222,3 @@ def status_cmd(
     if not facts["rpc"]["ok"]:
         raise SystemExit(6 if facts["rpc"].get("kind") != "auth" else 7)
 
-
-def _now() -> float:
-    return time.time()

@@ -95,7 +95,8 @@ def _free_of_listeners(identity: Identity, neighbours: list[Any], port: int) -> 
     from moltbot.service.inspect import listening_ports
 
     busy = listening_ports()
-    if identity.profile in ("default", "dev") or not busy & {port, port + 2, port + 4}:
+    wanted = {port, ports.control_port(port), ports.canvas_port(port)}
+    if identity.profile in ("default", "dev") or not busy & wanted:
         return port
     return ports.choose_free_base(
         identity.profile, [k.instance.port for k in neighbours],

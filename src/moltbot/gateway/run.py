@@ -411,8 +411,5 @@ async def _apply_config_change(
     await runtime.reconfigure_subsystems()
 
 
-def default_echo(line: str) -> None:
-    print(line, flush=True)
 
-
-__all__ = ["RunOptions", "run", "Path"]
+__all__ = ["RunOptions", "run"]

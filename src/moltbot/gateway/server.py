@@ -17,7 +17,7 @@ from moltbot.gateway import handshake, protocol
 from moltbot.gateway.auth import is_local_request
 from moltbot.gateway.connection import Connection
 from moltbot.gateway.methods.registry import MethodCall, MethodError, MethodSpec
-from moltbot.gateway.runtime import GatewayRuntime, sys_platform
+from moltbot.gateway.runtime import GatewayRuntime
 
 log = logging.getLogger("moltbot.gateway.ws")
 
@@ -327,4 +327,4 @@ async def _run(
     conn.send(protocol.response(request_id, payload))
 
 
-__all__ = ["RUNTIME_KEY", "build_app", "hello_ok", "sys_platform"]
+__all__ = ["RUNTIME_KEY", "build_app", "hello_ok"]

@@ -6,7 +6,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from moltbot.config import keypath
 from moltbot.config.schema import Config
 from moltbot.config.secrets import REDACTED, redact
 from moltbot.config.store import (
@@ -208,4 +207,4 @@ async def config_schema(call: MethodCall, params: NoParams) -> dict[str, Any]:
     }
 
 
-__all__ = ["keypath", "merge_patch", "redact_text"]
+__all__ = ["merge_patch", "redact_text"]
