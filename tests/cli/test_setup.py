@@ -64,6 +64,7 @@ def test_files_written(run_moltbot: Any, home: Path) -> None:
     assert tree(state) == {
         "moltbot.json",
         "moltbot.json.lock",
+        "instance.json",
         "agents",
         "agents/main",
         "agents/main/sessions",
