@@ -21,12 +21,15 @@ from typing import Any
 import aiohttp
 import orjson
 import psutil
+
 from _harness import Result, clean_env, fresh_home, median_ms, moltbot_command, time_runs
 
 TITLE = "Gateway: start, memory, connect, round trips, pipelining"
 ORDER = 20
 
 ROUND_TRIPS = 2000
+AB_BLOCKS = 20  # per server
+AB_BLOCK = 250
 PIPELINED = 20000
 CONNECTS = 50
 STARTS = 5
@@ -177,6 +180,13 @@ def bench_moltbot(home: Path) -> dict[str, Any]:
         time.sleep(3)
         rss = rss_tree(proc.pid)
         numbers = asyncio.run(measure_protocol(url, token))
+        baseline, base_url = start_baseline(asyncio.run(health_response(url, token)))
+        try:
+            base_numbers = asyncio.run(measure_protocol(base_url, None))
+            numbers["ab"] = asyncio.run(interleaved_rtt(url, token, base_url))
+        finally:
+            stop(baseline)
+        numbers["base"] = base_numbers
         status = time_runs([*moltbot_command(), "--profile", "bench", "status"], 10, env=env)
     finally:
         stop(proc)
@@ -189,12 +199,10 @@ def bench_moltbot(home: Path) -> dict[str, Any]:
     return {"starts": starts, "rss": rss, "rss_core": rss_core, "status": status, **numbers}
 
 
-def bench_baseline() -> dict[str, float]:
-    """A bare aiohttp WebSocket server answering every frame with a fixed response."""
-    port = free_base()
-    code = f"""
+BASELINE_SERVER = """
+import os, sys
 from aiohttp import web
-RESPONSE = '{{"type":"res","id":"1","ok":true,"payload":{{"ok":true}}}}'
+RESPONSE = os.environ["BENCH_RESPONSE"]
 async def handler(request):
     ws = web.WebSocketResponse(max_msg_size=524288, compress=False)
     await ws.prepare(request)
@@ -202,22 +210,59 @@ async def handler(request):
         await ws.send_str(RESPONSE)
     return ws
 app = web.Application()
-app.router.add_get('/', handler)
-web.run_app(app, host='127.0.0.1', port={port}, print=None, access_log=None)
+app.router.add_get("/", handler)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
-    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
-    try:
-        for _ in range(200):
-            try:
-                import socket
 
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.02)
-        return asyncio.run(measure_protocol(f"ws://127.0.0.1:{port}", None))
-    finally:
-        stop(proc)
+
+def start_baseline(response: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A bare aiohttp WebSocket server answering every frame with ``response``: the
+    same bytes our gateway sends, without the protocol."""
+    import socket
+
+    port = free_base()
+    proc = subprocess.Popen([sys.executable, "-c", BASELINE_SERVER, str(port)],
+                            env={**os.environ, "BENCH_RESPONSE": response},
+                            start_new_session=True)
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.1).close()
+            break
+        except OSError:
+            time.sleep(0.02)
+    return proc, f"ws://127.0.0.1:{port}"
+
+
+async def health_response(url: str, token: str) -> str:
+    async with aiohttp.ClientSession() as session:
+        ws = await connect(session, url, token)
+        await ws.send_str('{"type":"req","id":"1","method":"health"}')
+        while True:
+            message = await ws.receive()
+            if '"type":"res"' in message.data[:40]:
+                await ws.close()
+                return message.data
+
+
+async def interleaved_rtt(url: str, token: str, base_url: str) -> tuple[float, float]:
+    """Round trips to us and to the baseline in alternating blocks, so that load and
+    frequency drift hit both alike. Returns the two medians in seconds."""
+    request = '{"type":"req","id":"1","method":"health"}'
+    async with aiohttp.ClientSession() as session:
+        ours = await connect(session, url, token)
+        base = await connect(session, base_url, None)
+        samples: dict[str, list[float]] = {"ours": [], "base": []}
+        for block in range(2 * AB_BLOCKS):
+            name, ws = ("ours", ours) if block % 2 == 0 else ("base", base)
+            for index in range(AB_BLOCK + 50):
+                started = time.perf_counter()
+                await ws.send_str(request)
+                await _until_response(ws)
+                if index >= 50:  # the first trips of a block warm that path up
+                    samples[name].append(time.perf_counter() - started)
+        await ours.close()
+        await base.close()
+    return statistics.median(samples["ours"]), statistics.median(samples["base"])
 
 
 def upstream_wrapper() -> Path | None:
@@ -252,8 +297,9 @@ def bench_upstream(wrapper: Path, home: Path) -> dict[str, Any]:
 def run() -> list[Result]:
     with fresh_home() as home:
         ours = bench_moltbot(home)
-    base = bench_baseline()
-    overhead = (ours["rtt"] - base["rtt"]) / base["rtt"] * 100
+    base = ours["base"]
+    ours_ab, base_ab = ours["ab"]
+    overhead = (ours_ab - base_ab) / base_ab * 100
     rows: list[Result] = [
         median_ms("moltbot: start to hello-ok", ours["starts"],
                   "`moltbot --profile bench gateway`, all sidecars; target ≤ 600 ms"),
@@ -267,13 +313,19 @@ def run() -> list[Result]:
                note=f"median of {ROUND_TRIPS}, one connection"),
         Result(name="moltbot: pipelined health", value=round(ours["rps"]), unit="req/s",
                note=f"{PIPELINED} requests on one connection; target ≥ 20,000"),
-        median_ms("moltbot: `status` wall time", ours["status"], "gateway running; target ≤ 300 ms"),
+        median_ms("moltbot: `status` wall time", ours["status"],
+                  "gateway running; target ≤ 300 ms"),
         Result(name="baseline: bare aiohttp WS round trip", value=round(base["rtt"] * 1e6, 1),
-               unit="µs", note="fixed response, no protocol: the floor of our stack"),
+               unit="µs", note="answers every frame with our health response's bytes, "
+               "no protocol: the floor of our stack"),
         Result(name="baseline: bare aiohttp pipelined", value=round(base["rps"]), unit="req/s",
                note=f"{PIPELINED} frames"),
+        Result(name="A/B round trip: moltbot", value=round(ours_ab * 1e6, 1), unit="µs",
+               note=f"median; {AB_BLOCKS} blocks of {AB_BLOCK} alternating with the baseline"),
+        Result(name="A/B round trip: baseline", value=round(base_ab * 1e6, 1), unit="µs",
+               note="median, same blocks"),
         Result(name="moltbot round trip over baseline", value=round(overhead, 1), unit="%",
-               note="target ≤ 15 %"),
+               note="from the A/B medians; target ≤ 15 %"),
     ]
     wrapper = upstream_wrapper()
     if wrapper is None:

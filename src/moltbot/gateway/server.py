@@ -239,18 +239,22 @@ def dispatch(
     task.add_done_callback(tasks.discard)
 
 
+_FRAME_KEYS = frozenset({"type", "id", "method", "params"})
+
+
 def _frame_problem(frame: Any) -> str | None:
-    if not isinstance(frame, dict):
+    if type(frame) is not dict:
         return "expected an object"
     if frame.get("type") != "req":
         return "type must be 'req'"
-    if not isinstance(frame.get("id"), str) or not frame["id"]:
+    request_id = frame.get("id")
+    if type(request_id) is not str or not request_id:
         return "id must be a non-empty string"
-    if not isinstance(frame.get("method"), str) or not frame["method"]:
+    method = frame.get("method")
+    if type(method) is not str or not method:
         return "method must be a non-empty string"
-    extra = set(frame) - {"type", "id", "method", "params"}
-    if extra:
-        return f"unexpected property '{sorted(extra)[0]}'"
+    if not _FRAME_KEYS.issuperset(frame):
+        return f"unexpected property '{sorted(set(frame) - _FRAME_KEYS)[0]}'"
     return None
 
 
