@@ -96,7 +96,7 @@ def listeners(port: int) -> list[Listener]:
                 except (psutil.Error, OSError):
                     pass
             found.append(Listener(conn.pid, command))
-    return found
+    return list(dict.fromkeys(found))  # one entry per process, even when it has two sockets
 
 
 def check_listening(host: str, wanted: dict[int, str]) -> None:
