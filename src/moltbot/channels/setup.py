@@ -61,6 +61,21 @@ COMMON = {
     "enabled": "enabled",
 }
 GROUPS_KEY = {"telegram": "groups", "slack": "channels"}
+# config key -> (pattern, label, what it looks like); checked for the values a call sets
+TOKEN_FORMATS: dict[str, dict[str, tuple[str, str, str]]] = {
+    "telegram": {
+        "botToken": (
+            r"\d+:[A-Za-z0-9_-]+",
+            "Telegram bot token",
+            "<digits>:<letters> from @BotFather",
+        ),
+    },
+    "slack": {
+        "botToken": (r"xoxb-\S+", "Slack bot token", "xoxb-... (Bot User OAuth Token)"),
+        "appToken": (r"xapp-\S+", "Slack app token", "xapp-... (App-Level Token, Socket Mode)"),
+    },
+}
+_SLACK_KINDS = {"xoxb-": "a bot token", "xapp-": "an app token", "xoxp-": "a user token"}
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,7 @@ def add_channel(
     account: str = DEFAULT_ACCOUNT_ID,
     probe: bool = True,
     probe_timeout: float = 15.0,
+    dry_run: bool = False,
     **answers: Any,
 ) -> ChannelChange:
     """Add or update one channel account from ``answers``.
@@ -135,11 +151,15 @@ def add_channel(
     With ``probe`` the credentials are checked against the platform first
     (getMe / auth.test); a refused token raises
     :class:`~moltbot.channels.errors.ChannelAuthFailed` and nothing is written.
-    Raises :class:`ChannelConfigError` when the result would be invalid.
+    Raises :class:`ChannelConfigError` when the result would be invalid, and
+    :class:`UsageError` for a token that does not look like one (see
+    :func:`token_problem`). ``${VAR}`` answers are stored as written and checked
+    (and probed) with ``env``'s value. ``dry_run`` checks and probes, writes nothing.
     """
     import re
 
     from moltbot.config import keypath
+    from moltbot.config.envsubst import substitute
     from moltbot.config.store import read_raw, update_config
 
     name = name.lower()
@@ -148,6 +168,12 @@ def add_channel(
         raise UsageError(f"invalid account id {account!r}: use a-z, 0-9, '-' and '_'")
     keys = _answers_to_keys(name, answers)
     path = _section_path(name, account)
+    source = str(instance.config_path)
+    for key, value in keys.items():
+        if isinstance(value, str):
+            problem = token_problem(name, key, substitute(value, env, source, (*path, key)))
+            if problem:
+                raise UsageError(problem)
     _, data = read_raw(instance.config_path)
     current = keypath.get(data, path) if _exists(data, path) else None
     action = "updated" if isinstance(current, dict) else "added"
@@ -163,9 +189,8 @@ def add_channel(
 
     preview = _deepcopy(data)
     mutate(preview)
-    resolved = resolve_account(
-        name, cls.config_model, preview["channels"][name], account, env, cls.env_tokens
-    )
+    section = substitute(preview["channels"][name], env, source, ("channels", name))
+    resolved = resolve_account(name, cls.config_model, section, account, env, cls.env_tokens)
     missing = resolved.config.missing()
     if missing:
         raise ChannelConfigError(
@@ -175,8 +200,23 @@ def add_channel(
     result = None
     if probe:
         result = asyncio.run(_probe(instance, resolved, probe_timeout))
-    update_config(instance.config_path, mutate, env)
+    if not dry_run:
+        update_config(instance.config_path, mutate, env)
     return ChannelChange(name, account, action, instance.config_path, result)
+
+
+def token_problem(channel: str, key: str, value: str) -> str | None:
+    """Why ``value`` cannot be ``channel``'s ``key`` (a config key such as ``botToken``),
+    or ``None``. The message never quotes the value."""
+    import re
+
+    known = TOKEN_FORMATS.get(channel, {}).get(key)
+    if known is None or re.fullmatch(known[0], value.strip()):
+        return None
+    _, label, looks = known
+    kind = next((k for p, k in _SLACK_KINDS.items() if value.strip().startswith(p)), None)
+    seems = f"; this one looks like {kind}" if channel == "slack" and kind else ""
+    return f"that {label} does not look right: expected {looks}{seems}"
 
 
 def remove_channel(
@@ -364,4 +404,5 @@ __all__ = [
     "remove_channel",
     "resolve_one",
     "send_direct",
+    "token_problem",
 ]
