@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from moltbot.errors import NotFoundError, UsageError
+from moltbot.fsutil import write_json_atomic
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
@@ -191,7 +192,7 @@ class PairingStore:
             if sender_id in current:
                 return False
             current.append(sender_id)
-            _atomic_write_json(self.allow_path, {"version": 1, "allowFrom": current})
+            write_json_atomic(self.allow_path, {"version": 1, "allowFrom": current})
             return True
 
     def disallow(self, sender_id: str) -> bool:
@@ -200,7 +201,7 @@ class PairingStore:
             if sender_id not in current:
                 return False
             current.remove(sender_id)
-            _atomic_write_json(self.allow_path, {"version": 1, "allowFrom": current})
+            write_json_atomic(self.allow_path, {"version": 1, "allowFrom": current})
             return True
 
     # -- internals --------------------------------------------------------
@@ -218,7 +219,7 @@ class PairingStore:
         return out
 
     def _write_requests(self, requests: list[PairingRequest]) -> None:
-        _atomic_write_json(
+        write_json_atomic(
             self.pairing_path, {"version": 1, "requests": [r.as_json() for r in requests]}
         )
 
@@ -275,14 +276,3 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
     return data if isinstance(data, dict) else {}
 
-
-def _atomic_write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)

@@ -31,6 +31,7 @@ from moltbot.config import edit
 from moltbot.config.envsubst import substitute
 from moltbot.config.keypath import format_path
 from moltbot.errors import ConfigError, ConflictError
+from moltbot.fsutil import write_atomic
 
 if TYPE_CHECKING:  # pydantic is imported on first validation: reading raw stays fast
     from pydantic import ValidationError
@@ -308,7 +309,7 @@ def update_config(
 def _remove_stale_temp_files(path: Path) -> None:
     """Temp files left by a writer that died mid-write (only writers holding the
     lock create them, and we hold it now)."""
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # also .<name>.bak.<pid>.tmp
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # also .<name>.bak.*.tmp
         with contextlib.suppress(OSError):
             stale.unlink()
 
@@ -321,27 +322,14 @@ def _hash_of_file(path: Path) -> str:
 
 
 def _atomic_write(path: Path, text: str, *, keep_backup: bool) -> None:
-    directory = path.parent
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     if keep_backup:
-        _write_and_sync(path.with_name(path.name + ".bak"), path.read_bytes())
-    _write_and_sync(path, text.encode())
-    dir_fd = os.open(directory, os.O_RDONLY)
+        write_atomic(path.with_name(path.name + ".bak"), path.read_bytes())
+    write_atomic(path, text)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def _write_and_sync(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def parse_value(text: str) -> Any:

@@ -15,7 +15,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 import uuid
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moltbot.fsutil import write_json_atomic
 from moltbot.gateway.protocol import SIGNATURE_SKEW_MS, ConnectParams
 
 PENDING_TTL_MS = 5 * 60 * 1000
@@ -137,15 +137,7 @@ class DeviceStore:
             return {}
 
     def _write(self, name: str, data: dict[str, Any]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        target = self.directory / name
-        tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        write_json_atomic(self.directory / name, data)
 
     def paired(self) -> dict[str, Any]:
         return self._read("paired.json")

@@ -24,6 +24,7 @@ from typing import Any
 
 from moltbot.config.store import ConfigSnapshot, read_config
 from moltbot.errors import AlreadyRunningError, ConfigError, PortInUseError
+from moltbot.fsutil import write_json_atomic
 from moltbot.gateway import preflight, protocol
 from moltbot.gateway.auth import AuthSettings, resolve_auth
 from moltbot.gateway.lock import GatewayLock
@@ -126,10 +127,7 @@ def prepare(identity: Identity, env: Mapping[str, str], options: RunOptions) -> 
 def write_runtime_file(runtime: GatewayRuntime, host: str) -> None:
     inst = runtime.instance
     data = {**runtime.instance_facts(), "host": host, "url": f"ws://{_url_host(host)}:{inst.port}"}
-    path = inst.runtime_file
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(inst.runtime_file, data, mode=0o644, sync=False)
 
 
 def remove_runtime_file(instance: Instance) -> None:

@@ -152,7 +152,8 @@ def identity_file(state_dir: Path) -> Path:
 
 def write_identity_file(identity: Identity) -> None:
     import json
-    import os
+
+    from moltbot.fsutil import write_json_atomic
 
     path = identity_file(identity.state_dir)
     record = {"profile": identity.profile, "configPath": str(identity.config_path)}
@@ -161,9 +162,7 @@ def write_identity_file(identity: Identity) -> None:
             return
     except (OSError, ValueError):
         pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, record, mode=0o644, sync=False)
 
 
 def validate_profile(name: str, *, source: str = "--profile") -> str:

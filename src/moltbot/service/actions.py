@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from moltbot.errors import ConflictError, ServiceError
+from moltbot.fsutil import write_atomic
 from moltbot.instance.resolve import Instance
-from moltbot.service.base import ServiceManager, Unavailable, write_atomic
+from moltbot.service.base import ServiceManager, Unavailable
 from moltbot.service.spec import ServiceSpec, build_spec, differences
 
 
@@ -87,7 +88,7 @@ def install(instance: Instance, manager: ServiceManager, *, force: bool = False,
                        f"Enabled and started {manager.title} {name}: {primary}", warnings=warnings)
 
     for path, content in files.items():
-        write_atomic(path, content)
+        write_atomic(path, content, mode=0o644, dir_mode=0o777)
     verb = "Reinstalled" if changes or (force and identical) else "Installed"
     if reason:
         return _result(

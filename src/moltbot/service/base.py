@@ -11,8 +11,6 @@ manager is present but a command failed.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -124,19 +122,3 @@ class ServiceManager(ABC):
 
     @abstractmethod
     def log_hint(self, spec: ServiceSpec) -> str: ...
-
-
-def write_atomic(path: Path, content: bytes, mode: int = 0o644) -> None:
-    """Write ``content`` to ``path`` via a temp file in the same directory + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

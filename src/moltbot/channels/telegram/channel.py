@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
-import os
 import re
 import time
 import uuid
@@ -37,6 +36,7 @@ from moltbot.channels.markdown import to_telegram_html
 from moltbot.channels.telegram.config import TelegramAccountConfig
 from moltbot.channels.telegram.normalize import GENERAL_TOPIC, normalize_update
 from moltbot.channels.types import InboundMessage, Media, OutboundMessage, SendResult
+from moltbot.fsutil import write_json_atomic
 
 T = TypeVar("T")
 
@@ -138,14 +138,11 @@ class TelegramChannel(Channel):
         return None
 
     def _save_offset(self, last_update_id: int) -> None:
-        path = self._offset_path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(
-            json.dumps({"version": 1, "lastUpdateId": last_update_id, "botId": self.bot_id}),
-            encoding="utf-8",
+        write_json_atomic(
+            self._offset_path,
+            {"version": 1, "lastUpdateId": last_update_id, "botId": self.bot_id},
+            sync=False,
         )
-        os.replace(tmp, path)
 
     async def _serve_polling(self) -> None:
         bot = self._bot()
