@@ -1,10 +1,11 @@
 import json
+import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from moltbot.fsutil import write_atomic, write_json_atomic
+from moltbot.fsutil import acquire_lock, locked, write_atomic, write_json_atomic
 
 
 def test_write_atomic_creates_private_parents_and_exact_mode(tmp_path: Path) -> None:
@@ -39,3 +40,12 @@ def test_write_json_atomic_format(tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     write_json_atomic(path, {"name": "zoë", "n": [1]})
     assert path.read_text(encoding="utf-8") == '{\n  "name": "zoë",\n  "n": [\n    1\n  ]\n}\n'
+
+
+def test_lock_waits_for_the_holder_then_times_out(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "x.lock"
+    with locked(path, timeout=1):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        with pytest.raises(TimeoutError, match="x.lock"):
+            acquire_lock(path, timeout=0.05)
+    os.close(acquire_lock(path, timeout=0.05))

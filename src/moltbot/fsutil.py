@@ -1,20 +1,26 @@
-"""Crash-safe file replacement.
+"""Crash-safe file replacement and cross-process lock files.
 
 Readers of a file written here see either the old content or the new one,
 never a torn mix: the data goes to a temp file ``.<name>.<random>.tmp`` in the
 same directory, which is renamed over ``path``. A writer that dies mid-write
 leaves only that temp file behind (``config.store`` sweeps its own).
+
+Lock files hold an OS lock (``flock``), which the kernel drops when the holder
+dies, so there is never a stale lock to clean up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_atomic", "write_json_atomic"]
+__all__ = ["acquire_lock", "locked", "write_atomic", "write_json_atomic"]
 
 
 def write_atomic(
@@ -51,3 +57,35 @@ def write_json_atomic(
     """:func:`write_atomic` of ``data`` as indented UTF-8 JSON with a final newline."""
     write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", mode=mode,
                  sync=sync)
+
+
+def acquire_lock(path: Path, timeout: float) -> int:
+    """Take an exclusive lock on ``path``; the open descriptor, to ``os.close`` to release.
+
+    The file (mode 0600) and its parents (0700) are created when missing. Waits
+    up to ``timeout`` seconds for another holder, then raises :class:`TimeoutError`.
+    """
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise TimeoutError(f"timed out waiting for {path}") from None
+            time.sleep(0.005)
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float) -> Iterator[None]:
+    """Hold the lock of :func:`acquire_lock` for the ``with`` block."""
+    fd = acquire_lock(path, timeout)
+    try:
+        yield
+    finally:
+        os.close(fd)

@@ -16,21 +16,20 @@ same code (only ``lastSeenAt`` moves), so the code is sent once per request.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from moltbot.errors import NotFoundError, UsageError
-from moltbot.fsutil import write_json_atomic
+from moltbot.fsutil import locked, write_json_atomic
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
@@ -223,23 +222,8 @@ class PairingStore:
             self.pairing_path, {"version": 1, "requests": [r.as_json() for r in requests]}
         )
 
-    @contextlib.contextmanager
-    def _locked(self, timeout: float = 10.0) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"timed out waiting for {self._lock_path}") from None
-                    time.sleep(0.005)
-            yield
-        finally:
-            os.close(fd)
+    def _locked(self, timeout: float = 10.0) -> contextlib.AbstractContextManager[None]:
+        return locked(self._lock_path, timeout)
 
 
 def list_channels_with_pairing(credentials_dir: Path) -> list[str]:

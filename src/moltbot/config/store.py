@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ from moltbot.config import edit
 from moltbot.config.envsubst import substitute
 from moltbot.config.keypath import format_path
 from moltbot.errors import ConfigError, ConflictError
-from moltbot.fsutil import write_atomic
+from moltbot.fsutil import acquire_lock, write_atomic
 
 if TYPE_CHECKING:  # pydantic is imported on first validation: reading raw stays fast
     from pydantic import ValidationError
@@ -239,24 +238,15 @@ def read_raw(path: Path) -> tuple[str, dict[str, Any]]:
 @contextlib.contextmanager
 def write_lock(path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Exclusive cross-process lock for writers of ``path``."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ConflictError(
-                        f"timed out after {timeout:.0f} s waiting for the config lock {lock_path}",
-                        hint="another moltbot process is writing the config; retry",
-                    ) from None
-                time.sleep(0.005)
+        fd = acquire_lock(lock_path, timeout)
+    except TimeoutError:
+        raise ConflictError(
+            f"timed out after {timeout:.0f} s waiting for the config lock {lock_path}",
+            hint="another moltbot process is writing the config; retry",
+        ) from None
+    try:
         yield
     finally:
         os.close(fd)
