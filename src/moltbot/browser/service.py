@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import errno
 import logging
 import os
 import time
@@ -44,8 +43,8 @@ from moltbot.browser.httpguard import (
 from moltbot.browser.pw import PlaywrightPool
 from moltbot.browser.routes import BrowserRequest, Reply, router
 from moltbot.config.schema import Config
-from moltbot.errors import MoltbotError, PortInUseError
-from moltbot.gateway.subsystem import State, SubsystemContext
+from moltbot.errors import MoltbotError
+from moltbot.gateway.subsystem import State, SubsystemContext, serve_http
 from moltbot.instance import env as envvars
 from moltbot.instance.env import without_identity
 
@@ -56,7 +55,6 @@ if TYPE_CHECKING:
     from moltbot.browser.cdp import DevTools
     from moltbot.instance.registry import KnownInstance
 
-TRUTHY = ("1", "true", "yes", "on")
 DEFAULT_TIMEOUT_S = 60.0
 STOP_GRACE_S = 0.5  # SIGTERM -> SIGKILL when the whole service stops
 
@@ -120,10 +118,7 @@ class BrowserService:
     def _skipped(self) -> str | None:
         if not self.settings.enabled:
             return "browser.enabled is false"
-        value = envvars.lookup(self.context.env, "SKIP_BROWSER_CONTROL_SERVER")
-        if value and value[0].lower() in TRUTHY:
-            return f"{value[1]}={value[0]}"
-        return None
+        return envvars.flag(self.context.env, "SKIP_BROWSER_CONTROL_SERVER")
 
     async def start(self) -> None:
         skipped = self._skipped()
@@ -142,24 +137,17 @@ class BrowserService:
         port = self.settings.control_port
         app = web.Application(middlewares=[self._make_guard()], client_max_size=1 << 20)
         app.router.add_route("*", "/{tail:.*}", self._handle_http)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await runner.setup()
         try:
-            await web.TCPSite(runner, "127.0.0.1", port, reuse_address=True).start()
-        except OSError as exc:
-            await runner.cleanup()
+            self._runner = await serve_http(
+                app, "127.0.0.1", port,
+                in_use=lambda: f"browser control port {port} is in use by "
+                               f"{chrome.describe_process(chrome.listener_pid(port))}",
+                hint="stop that process, or set browser.controlPort (keep it unique per "
+                     "instance)")
+        except MoltbotError as exc:
             await self._session.close()
-            self.state = State.FAILED
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                holder = chrome.describe_process(chrome.listener_pid(port))
-                self.reason = f"browser control port {port} is in use by {holder}"
-                raise PortInUseError(
-                    self.reason,
-                    hint="stop that process, or set browser.controlPort (keep it unique per "
-                         "instance)") from None
-            self.reason = f"cannot listen on 127.0.0.1:{port}: {exc.strerror}"
-            raise MoltbotError(self.reason) from None
-        self._runner = runner
+            self.state, self.reason = State.FAILED, exc.message
+            raise
         self.state = State.RUNNING
         default = self.settings.profile(None)
         if default.managed and default.cdp_port is None:

@@ -38,8 +38,8 @@ from moltbot.browser.httpguard import (
 )
 from moltbot.canvas import files, livereload
 from moltbot.config.schema import Config
-from moltbot.errors import MoltbotError, PortInUseError
-from moltbot.gateway.subsystem import State, SubsystemContext
+from moltbot.errors import MoltbotError
+from moltbot.gateway.subsystem import State, SubsystemContext, serve_http
 from moltbot.instance import env as envvars
 
 if TYPE_CHECKING:
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 MOUNTS = ("/__moltbot__/canvas", "/__openclaw__/canvas")
 CAPABILITY_PREFIX = "/__moltbot__/cap/"
-TRUTHY = ("1", "true", "yes", "on")
 
 WELCOME = """<!doctype html>
 <html lang="en">
@@ -142,10 +141,7 @@ class CanvasHost:
     def _skipped(self) -> str | None:
         if not self.config.canvas_host.enabled:
             return "canvasHost.enabled is false"
-        value = envvars.lookup(self.context.env, "SKIP_CANVAS_HOST")
-        if value and value[0].lower() in TRUTHY:
-            return f"{value[1]}={value[0]}"
-        return None
+        return envvars.flag(self.context.env, "SKIP_CANVAS_HOST")
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -160,20 +156,14 @@ class CanvasHost:
         await asyncio.to_thread(self._prepare_root)
         app = web.Application(middlewares=[self._make_guard()])
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, self.port, reuse_address=True).start()
-        except OSError as exc:
-            await runner.cleanup()
-            self.state = State.FAILED
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                self.reason = f"canvas port {self.port} on {self.host} is already in use"
-                raise PortInUseError(self.reason, hint="stop the other process, or set "
-                                     "canvasHost.port (unique per instance)") from None
-            self.reason = f"cannot listen on {self.host}:{self.port}: {exc.strerror}"
-            raise MoltbotError(self.reason) from None
-        self._runner = runner
+            self._runner = await serve_http(
+                app, self.host, self.port,
+                in_use=lambda: f"canvas port {self.port} on {self.host} is already in use",
+                hint="stop the other process, or set canvasHost.port (unique per instance)")
+        except MoltbotError as exc:
+            self.state, self.reason = State.FAILED, exc.message
+            raise
         if self.live_reload:
             self._start_watcher()
         self.state = State.RUNNING

@@ -147,7 +147,7 @@ class GatewayRuntime:
     def env_flag(self, name: str) -> bool:
         from moltbot.instance import env as envvars
 
-        return (envvars.get(self.env, name) or "").lower() in ("1", "true", "yes", "on")
+        return envvars.flag(self.env, name) is not None
 
     async def start_subsystems(self) -> None:
         for name in self.enabled_subsystems():

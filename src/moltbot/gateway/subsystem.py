@@ -14,13 +14,18 @@ of them.
 from __future__ import annotations
 
 import enum
+import errno
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from moltbot.config.schema import Config
+from moltbot.errors import MoltbotError, PortInUseError
 from moltbot.instance.resolve import Instance
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 class State(enum.StrEnum):
@@ -70,3 +75,25 @@ class Subsystem(Protocol):
 
 
 AsyncCallback = Callable[..., Awaitable[Any]]
+
+
+async def serve_http(
+    app: web.Application, host: str, port: int, *, in_use: Callable[[], str], hint: str
+) -> web.AppRunner:
+    """Serve ``app`` on a subsystem's own port; the runner to ``cleanup()`` on stop.
+
+    A taken port raises :class:`PortInUseError` with the message ``in_use()`` and
+    ``hint``; any other bind failure :class:`MoltbotError`. Nothing stays open then.
+    """
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, reuse_address=True).start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise PortInUseError(in_use(), hint=hint) from None
+        raise MoltbotError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return runner

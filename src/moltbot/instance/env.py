@@ -12,6 +12,7 @@ PREFIXES = ("MOLTBOT_", "CLAWDBOT_", "OPENCLAW_")
 
 IDENTITY_NAMES = ("PROFILE", "STATE_DIR", "CONFIG_PATH", "GATEWAY_PORT")
 SECRET_NAMES = ("GATEWAY_TOKEN", "GATEWAY_PASSWORD")
+TRUTHY = ("1", "true", "yes", "on")
 
 
 def lookup(env: Mapping[str, str], name: str) -> tuple[str, str] | None:
@@ -26,6 +27,15 @@ def lookup(env: Mapping[str, str], name: str) -> tuple[str, str] | None:
 def get(env: Mapping[str, str], name: str) -> str | None:
     found = lookup(env, name)
     return found[0] if found else None
+
+
+def flag(env: Mapping[str, str], name: str) -> str | None:
+    """``"VARIABLE=value"`` when the winning alias of ``name`` is true (``1``, ``true``,
+    ``yes``, ``on``, any case), else ``None``."""
+    found = lookup(env, name)
+    if found and found[0].lower() in TRUTHY:
+        return f"{found[1]}={found[0]}"
+    return None
 
 
 def disagreements(env: Mapping[str, str], name: str) -> list[tuple[str, str]]:
