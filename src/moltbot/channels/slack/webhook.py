@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from moltbot.channels.config import DEFAULT_ACCOUNT_ID
-from moltbot.channels.errors import ChannelError
+from moltbot.channels.webhook import add_account_routes, error
+
+if TYPE_CHECKING:
+    from moltbot.channels.manager import AccountRunner, ChannelManager
 
 log = logging.getLogger(__name__)
 
 PATH = "/slack/events"
-_INSTALLED = web.AppKey("moltbot.channels.slack.webhook", bool)
 
 
 def setup_routes(app: web.Application, runtime: Any) -> None:
@@ -35,46 +36,36 @@ def setup_routes(app: web.Application, runtime: Any) -> None:
     from moltbot.channels.telegram import webhook as telegram_webhook
 
     telegram_webhook.setup_routes(app, runtime)
-    if app.get(_INSTALLED):
-        return
-    app[_INSTALLED] = True
+    add_account_routes(app, runtime, "slack", PATH, _handle)
 
-    async def handle(request: web.Request) -> web.Response:
-        from slack_sdk.signature import SignatureVerifier
 
-        account_id = request.match_info.get("account", DEFAULT_ACCOUNT_ID)
-        manager = runtime.subsystem("channels")
-        if manager is None:
-            return web.json_response({"ok": False, "error": "channels not running"}, status=503)
-        try:
-            runner = manager.runner("slack", account_id)
-        except ChannelError:
-            return web.json_response({"ok": False, "error": "unknown account"}, status=404)
-        channel = runner.channel
-        config = runner.account.config
-        if config.mode != "http" or not config.signing_secret:
-            return web.json_response({"ok": False, "error": "not in http mode"}, status=404)
-        body = await request.read()
-        verifier = SignatureVerifier(config.signing_secret)
-        if not verifier.is_valid(
-            body,
-            request.headers.get("X-Slack-Request-Timestamp", ""),
-            request.headers.get("X-Slack-Signature", ""),
-        ):
-            log.warning("slack events %s: bad signature", account_id)
-            return web.json_response({"ok": False, "error": "invalid signature"}, status=401)
-        if request.content_type == "application/x-www-form-urlencoded":
-            return web.Response(status=200)  # interactivity payloads: not handled yet
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return web.json_response({"ok": False, "error": "invalid json"}, status=400)
-        if payload.get("type") == "url_verification":
-            return web.json_response({"challenge": payload.get("challenge", "")})
-        if channel is None:
-            return web.json_response({"ok": False, "error": "account not running"}, status=503)
-        manager.spawn(channel.handle_payload(payload), name="slack-event")
-        return web.Response(status=200)
+async def _handle(
+    request: web.Request, manager: ChannelManager, runner: AccountRunner
+) -> web.Response:
+    from slack_sdk.signature import SignatureVerifier
 
-    app.router.add_post(PATH, handle)
-    app.router.add_post(PATH + "/{account}", handle)
+    channel: Any = runner.channel  # the SlackChannel of this account, once running
+    config = runner.account.config
+    if config.mode != "http" or not config.signing_secret:
+        return error("not in http mode", 404)
+    body = await request.read()
+    verifier = SignatureVerifier(config.signing_secret)
+    if not verifier.is_valid(
+        body,
+        request.headers.get("X-Slack-Request-Timestamp", ""),
+        request.headers.get("X-Slack-Signature", ""),
+    ):
+        log.warning("slack events %s: bad signature", runner.account.account_id)
+        return error("invalid signature", 401)
+    if request.content_type == "application/x-www-form-urlencoded":
+        return web.Response(status=200)  # interactivity payloads: not handled yet
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return error("invalid json", 400)
+    if payload.get("type") == "url_verification":
+        return web.json_response({"challenge": payload.get("challenge", "")})
+    if channel is None:
+        return error("account not running", 503)
+    manager.spawn(channel.handle_payload(payload), name="slack-event")
+    return web.Response(status=200)
