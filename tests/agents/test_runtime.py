@@ -48,7 +48,7 @@ async def test_builtin_provider_key_from_env_and_credentials(make_runtime, opena
     runtime, _ = await make_runtime(config, env={"OPENAI_API_KEY": "sk-test"})
     assert await runtime.respond("main", "main", "one") == "echo: one"
     assert openai_fake.requests[-1]["headers"]["Authorization"] == "Bearer sk-test"
-    assert "sk-test" not in repr(runtime._providers)
+    assert "sk-test" not in repr(runtime.models.providers)
 
 
 async def test_text_turn_streams_and_records_usage(make_runtime, openai_fake):

@@ -87,6 +87,22 @@ def assistant_entry(
     return {"type": "message", "runId": run_id, "message": body}
 
 
+def note_entry(
+    text: str, run_id: str | None, *, model: str, stop_reason: str, **extra: Any
+) -> dict[str, Any]:
+    """An assistant entry written by moltbot, not by a model (a notice, an error, a note)."""
+    return assistant_entry(
+        AssistantMessage(text),
+        run_id,
+        api=None,
+        provider="moltbot",
+        model=model,
+        usage=None,
+        stop_reason=stop_reason,
+        **extra,
+    )
+
+
 def tool_result_entry(result: ToolResultMessage, run_id: str | None) -> dict[str, Any]:
     body = {
         "role": "toolResult",

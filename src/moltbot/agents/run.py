@@ -9,6 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from moltbot.errors import MoltbotError
+
+
+class AgentRunError(MoltbotError):
+    """A run could not be started (unknown agent, bad session key)."""
+
 
 class RunState(enum.StrEnum):
     QUEUED = "queued"
@@ -76,6 +82,20 @@ class Run:
             "output": self.output_tokens,
             "totalTokens": self.input_tokens + self.output_tokens,
         }
+
+    def add_text(self, delta: str) -> None:
+        """Append model output to the reply; after a tool step it starts a new paragraph."""
+        if self.new_segment:
+            self.text += "\n\n"
+            self.new_segment = False
+        self.text += delta
+        self.partial += delta
+        self.mark("first")
+
+    def settle(self) -> None:
+        """Resolve :attr:`done` with this run (once)."""
+        if self.done is not None and not self.done.done():
+            self.done.set_result(self)
 
     def mark(self, name: str) -> None:
         self.marks.setdefault(name, time.perf_counter())

@@ -46,3 +46,14 @@ def ensure_workspace(path: Path) -> WorkspaceReport:
         canvas.mkdir(parents=True, exist_ok=True)
         report.created.append("canvas/")
     return report
+
+
+def seed_workspace(path: Path, *, skip_bootstrap: bool) -> WorkspaceReport | None:
+    """Create a workspace that does not exist yet, with the bootstrap files unless
+    ``skip_bootstrap``; the report when it wrote them. An existing one is left as it is."""
+    if path.exists():
+        return None
+    if skip_bootstrap:
+        path.mkdir(parents=True, exist_ok=True)
+        return None
+    return ensure_workspace(path)

@@ -1,0 +1,122 @@
+"""What the gateway's read methods return: ``agents.list`` rows, ``sessions.list``
+rows and ``chat.history``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from moltbot.agents import context as ctxmod
+from moltbot.agents.models import ModelRef
+from moltbot.agents.prompt import read_identity
+from moltbot.agents.roster import AgentSpec
+from moltbot.agents.run import now_ms
+from moltbot.sessions.keys import kind_of
+from moltbot.sessions.store import SessionEntry, SessionStore
+from moltbot.sessions.transcript import peek
+
+HISTORY_MAX_BYTES = 6 * 1024 * 1024
+
+
+def agent_rows(
+    specs: Iterable[AgentSpec], chain_of: Callable[[str], list[ModelRef]]
+) -> list[dict[str, Any]]:
+    """One row per agent: id, name, identity (from IDENTITY.md), workspace, model."""
+    rows = []
+    for spec in specs:
+        identity = read_identity(spec.workspace)
+        row: dict[str, Any] = {"id": spec.id}
+        name = spec.name or identity.name
+        if name:
+            row["name"] = name
+        if identity.as_dict():
+            row["identity"] = identity.as_dict()
+        row["workspace"] = str(spec.workspace)
+        row["default"] = spec.default
+        chain = chain_of(spec.id)
+        if chain:
+            row["model"] = str(chain[0])
+        rows.append(row)
+    return rows
+
+
+async def session_rows(
+    agents: Iterable[str],
+    store_of: Callable[[str], SessionStore],
+    *,
+    limit: int | None = None,
+    active_minutes: int | None = None,
+    search: str | None = None,
+    label: str | None = None,
+    titles: bool = False,
+    last_message: bool = False,
+) -> list[dict[str, Any]]:
+    """The agents' sessions, newest first; ``titles`` / ``last_message`` read each
+    listed transcript's first and last message."""
+    rows: list[dict[str, Any]] = []
+    cutoff = now_ms() - active_minutes * 60_000 if active_minutes else None
+    for agent in agents:
+        store = store_of(agent)
+        for key, entry in (await store.all()).items():
+            if cutoff and entry.updated_at < cutoff:
+                continue
+            if label and entry.label != label:
+                continue
+            rows.append(_session_row(agent, key, entry))
+    if search:
+        needle = search.lower()
+        rows = [
+            r
+            for r in rows
+            if needle in r["key"]
+            or needle in (r.get("label") or "").lower()
+            or needle in (r.get("displayName") or "").lower()
+        ]
+    rows.sort(key=lambda r: -int(r.get("updatedAt") or 0))
+    if limit:
+        rows = rows[:limit]
+    if titles or last_message:
+        for row in rows:
+            store = store_of(row["agentId"])
+            first, last = await asyncio.to_thread(peek, store.directory / row.pop("_file"))
+            if titles and first:
+                row["derivedTitle"] = _title(first)
+            if last_message and last:
+                row["lastMessagePreview"] = _title(ctxmod.text_of(last.get("content")), 120)
+    for row in rows:
+        row.pop("_file", None)
+    return rows
+
+
+async def history(store: SessionStore, key: str, limit: int) -> dict[str, Any]:
+    """The session's last ``limit`` messages, the oldest dropped beyond
+    :data:`HISTORY_MAX_BYTES` of JSON."""
+    entry = await store.get(key)
+    if entry is None:
+        return {"sessionKey": key, "messages": []}
+    items = [i for i in (ctxmod.history_item(e) for e in await store.messages(entry)) if i]
+    items = items[-limit:]
+    size = sum(len(json.dumps(i, default=str)) for i in items)
+    while items and size > HISTORY_MAX_BYTES:
+        size -= len(json.dumps(items.pop(0), default=str))
+    out: dict[str, Any] = {"sessionKey": key, "sessionId": entry.session_id, "messages": items}
+    if entry.thinking_level:
+        out["thinkingLevel"] = entry.thinking_level
+    return out
+
+
+def _session_row(agent: str, key: str, entry: SessionEntry) -> dict[str, Any]:
+    data = entry.dump()
+    row: dict[str, Any] = {"key": key, "agentId": agent, "kind": kind_of(key), **data}
+    row["_file"] = (
+        Path(entry.session_file).name if entry.session_file else f"{entry.session_id}.jsonl"
+    )
+    return row
+
+
+def _title(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
