@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from moltbot.cli import context
+
+if TYPE_CHECKING:
+    from moltbot.channels.types import OutboundMessage
 
 
 @click.group(
@@ -130,19 +133,12 @@ def deliver(
         except MethodFailed as exc:
             raise _from_frame(exc.error) from None
         return {**payload, "via": "gateway"}
-    return _direct(
-        instance,
-        snapshot.config,
-        cli.env,
-        channel,
-        target,
-        text,
-        media,
-        account,
-        reply_to,
-        thread,
-        plain,
+    from moltbot.channels.types import OutboundMessage
+
+    message = OutboundMessage(
+        text=text, media=media, reply_to_id=reply_to, thread_id=thread, plain=plain
     )
+    return _direct(instance, snapshot.config, cli.env, channel, account, target, message)
 
 
 def _direct(
@@ -150,18 +146,13 @@ def _direct(
     config: Any,
     env: dict[str, str],
     channel: str | None,
-    target: str,
-    text: str,
-    media: tuple[str, ...],
     account: str | None,
-    reply_to: str | None,
-    thread: str | None,
-    plain: bool,
+    target: str,
+    message: OutboundMessage,
 ) -> dict[str, Any]:
     from moltbot.channels import registry
     from moltbot.channels.errors import UnknownChannel
     from moltbot.channels.setup import resolve_one, send_direct
-    from moltbot.channels.types import OutboundMessage
 
     if channel is None:
         active = registry.active_channels(config.channels or {}, env)
@@ -172,14 +163,7 @@ def _direct(
             )
         channel = active[0]
     resolved = resolve_one(config, env, channel, account)
-    result = send_direct(
-        instance,
-        resolved,
-        target,
-        OutboundMessage(
-            text=text, media=media, reply_to_id=reply_to, thread_id=thread, plain=plain
-        ),
-    )
+    result = send_direct(instance, resolved, target, message)
     out = {
         "channel": result.channel,
         "accountId": result.account_id,
