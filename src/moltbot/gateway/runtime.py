@@ -306,19 +306,11 @@ class GatewayRuntime:
         return summary
 
     def instance_facts(self) -> dict[str, Any]:
-        inst = self.instance
         return {
-            "profile": inst.profile,
-            "stateDir": str(inst.state_dir),
-            "configPath": str(inst.config_path),
-            "workspace": str(inst.workspace),
+            **self.instance.facts(),
             "pid": os.getpid(),
-            "bind": inst.bind,
+            "bind": self.instance.bind,
             "host": self.bind_host,
-            "port": inst.port,
-            "controlPort": inst.control_port,
-            "canvasPort": inst.canvas_port,
-            "cdpRange": [inst.cdp_ports.start, inst.cdp_ports.stop - 1],
             "version": self.version,
             "startedAt": self.started_at_ms,
             "uptimeMs": self.uptime_ms,

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from moltbot.errors import UsageError
 from moltbot.instance import env as envvars
@@ -142,6 +142,19 @@ class Instance:
     def port_block(self) -> range:
         return range(min(self.port, self.control_port, self.canvas_port),
                      max(self.canvas_port, self.cdp_ports.stop - 1) + 1)
+
+    def facts(self) -> dict[str, Any]:
+        """Profile, paths and ports with the JSON keys of ``status`` and ``setup``."""
+        return {
+            "profile": self.profile,
+            "stateDir": str(self.state_dir),
+            "configPath": str(self.config_path),
+            "workspace": str(self.workspace),
+            "port": self.port,
+            "controlPort": self.control_port,
+            "canvasPort": self.canvas_port,
+            "cdpRange": [self.cdp_ports.start, self.cdp_ports.stop - 1],
+        }
 
 
 def identity_file(state_dir: Path) -> Path:

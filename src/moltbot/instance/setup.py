@@ -41,16 +41,8 @@ class SetupReport:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        inst = self.instance
         return {
-            "profile": inst.profile,
-            "stateDir": str(inst.state_dir),
-            "configPath": str(inst.config_path),
-            "workspace": str(inst.workspace),
-            "port": inst.port,
-            "controlPort": inst.control_port,
-            "canvasPort": inst.canvas_port,
-            "cdpRange": [inst.cdp_ports.start, inst.cdp_ports.stop - 1],
+            **self.instance.facts(),
             "created": self.created,
             "kept": self.kept,
             "changed": self.changed,
