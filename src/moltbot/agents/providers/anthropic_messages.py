@@ -3,9 +3,10 @@ through the ``anthropic`` SDK."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
+from moltbot.agents.providers._sdk import SdkProvider, stream_error
 from moltbot.agents.providers.base import (
     AssistantMessage,
     Finished,
@@ -18,10 +19,8 @@ from moltbot.agents.providers.base import (
     ToolResultMessage,
     Usage,
     UserMessage,
-    kind_for_status,
     parse_arguments,
 )
-from moltbot.agents.providers.openai_chat import _cause, _is_timeout, _message, _retry_after
 
 DEFAULT_MAX_TOKENS = 8192
 _STOP = {
@@ -34,26 +33,11 @@ _STOP = {
 }
 
 
-class AnthropicProvider:
-    def __init__(
-        self,
-        provider_id: str,
-        base_url: str,
-        api_key: str | None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
+class AnthropicProvider(SdkProvider):
+    def _make_client(self, **options: Any) -> Any:
         from anthropic import AsyncAnthropic
 
-        self.provider_id = provider_id
-        self._client = AsyncAnthropic(
-            api_key=api_key or "not-needed",
-            base_url=base_url,
-            default_headers=dict(headers or {}),
-            max_retries=0,
-        )
-
-    async def close(self) -> None:
-        await self._client.close()
+        return AsyncAnthropic(**options)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         import anthropic
@@ -129,26 +113,8 @@ class AnthropicProvider:
                         raise ProviderError("server", str(error.get("message") or error))
         except ProviderError:
             raise
-        except anthropic.APIStatusError as exc:
-            raise ProviderError(
-                kind_for_status(exc.status_code),
-                _message(exc),
-                status=exc.status_code,
-                retry_after=_retry_after(exc.response.headers),
-            ) from None
-        except anthropic.APITimeoutError:
-            raise ProviderError("timeout", f"no answer within {request.timeout:g}s") from None
-        except anthropic.APIConnectionError as exc:
-            kind = "malformed" if received else "connection"  # a stream cut mid-way
-            raise ProviderError(kind, _cause(exc)) from None
-        except anthropic.APIError as exc:  # an "error" event inside the stream
-            raise ProviderError("server", _message(exc)) from None
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise ProviderError("malformed", f"unreadable stream: {exc}") from None
         except Exception as exc:
-            if _is_timeout(exc):
-                raise ProviderError("timeout", f"no data for {request.timeout:g}s") from None
-            raise ProviderError("malformed", f"stream broke: {_cause(exc)}") from None
+            raise stream_error(exc, anthropic, timeout=request.timeout, received=received) from None
         if not stopped:
             raise ProviderError("malformed", "stream ended before message_stop")
         calls = []

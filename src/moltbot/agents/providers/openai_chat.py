@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
+from moltbot.agents.providers._sdk import SdkProvider, stream_error
 from moltbot.agents.providers.base import (
     AssistantMessage,
     Finished,
@@ -19,7 +20,6 @@ from moltbot.agents.providers.base import (
     ToolResultMessage,
     Usage,
     UserMessage,
-    kind_for_status,
     parse_arguments,
 )
 
@@ -32,28 +32,15 @@ _FINISH = {
 }
 
 
-class OpenAIChatProvider:
-    def __init__(
-        self,
-        provider_id: str,
-        base_url: str,
-        api_key: str | None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        from openai import AsyncOpenAI
-
-        self.provider_id = provider_id
-        # Local servers (Ollama, vLLM) take any key; the SDK insists on one.
-        self._client = AsyncOpenAI(
-            api_key=api_key or "not-needed",
-            base_url=base_url,
-            default_headers=dict(headers or {}),
-            max_retries=0,
-        )
+class OpenAIChatProvider(SdkProvider):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._types = _Types()
 
-    async def close(self) -> None:
-        await self._client.close()
+    def _make_client(self, **options: Any) -> Any:
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(**options)
 
     @staticmethod
     def _options(request: ModelRequest) -> Any:
@@ -135,26 +122,8 @@ class OpenAIChatProvider:
                             finish = choice["finish_reason"]
         except ProviderError:
             raise
-        except openai.APIStatusError as exc:
-            raise ProviderError(
-                kind_for_status(exc.status_code),
-                _message(exc),
-                status=exc.status_code,
-                retry_after=_retry_after(exc.response.headers),
-            ) from None
-        except openai.APITimeoutError:
-            raise ProviderError("timeout", f"no answer within {request.timeout:g}s") from None
-        except openai.APIConnectionError as exc:
-            kind = "malformed" if received else "connection"  # a stream cut mid-way
-            raise ProviderError(kind, _cause(exc)) from None
-        except openai.APIError as exc:  # an error event inside the stream
-            raise ProviderError("server", _message(exc)) from None
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise ProviderError("malformed", f"unreadable stream: {exc}") from None
-        except Exception as exc:  # transport errors raised while iterating the body
-            if _is_timeout(exc):
-                raise ProviderError("timeout", f"no data for {request.timeout:g}s") from None
-            raise ProviderError("malformed", f"stream broke: {_cause(exc)}") from None
+        except Exception as exc:
+            raise stream_error(exc, openai, timeout=request.timeout, received=received) from None
         if finish is None:
             raise ProviderError("malformed", "stream ended before a finish_reason")
         tool_calls = []
@@ -209,37 +178,3 @@ def to_openai_messages(request: ModelRequest) -> list[dict[str, Any]]:
                 {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.text}
             )
     return out
-
-
-def _message(exc: Exception) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:500]
-    return str(getattr(exc, "message", None) or exc)[:500]
-
-
-def _cause(exc: BaseException) -> str:
-    seen = exc
-    while seen.__cause__ is not None or seen.__context__ is not None:
-        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
-    text = str(seen) or type(seen).__name__
-    return text if seen is exc else f"{exc}: {text}"
-
-
-def _retry_after(headers: Any) -> float | None:
-    try:
-        value = headers.get("retry-after")
-        return float(value) if value else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, TimeoutError) or "Timeout" in type(seen).__name__:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False

@@ -1,0 +1,100 @@
+"""What the providers built on a vendor SDK share (``openai``, ``anthropic``: both
+generated from the same template, with the same client options and error classes).
+
+Each configured provider holds one SDK client, without the SDK's own retries
+(each request sets its own). :func:`stream_error` turns whatever the SDK or the
+stream raised into a :class:`ProviderError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+from moltbot.agents.providers.base import ProviderError, kind_for_status
+
+
+class SdkProvider:
+    def __init__(
+        self,
+        provider_id: str,
+        base_url: str,
+        api_key: str | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.provider_id = provider_id
+        # Local servers (Ollama, vLLM) take any key; the SDKs insist on one.
+        self._client = self._make_client(
+            api_key=api_key or "not-needed",
+            base_url=base_url,
+            default_headers=dict(headers or {}),
+            max_retries=0,
+        )
+
+    def _make_client(self, **options: Any) -> Any:
+        """The SDK's async client, built with ``options`` (imports the SDK)."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def stream_error(
+    exc: Exception, sdk: ModuleType, *, timeout: float, received: bool
+) -> ProviderError:
+    """The :class:`ProviderError` for ``exc``, raised by ``sdk`` or while reading its
+    stream; ``received`` says whether any event had arrived (a cut stream is malformed)."""
+    if isinstance(exc, sdk.APIStatusError):
+        return ProviderError(
+            kind_for_status(exc.status_code),
+            _message(exc),
+            status=exc.status_code,
+            retry_after=_retry_after(exc.response.headers),
+        )
+    if isinstance(exc, sdk.APITimeoutError):
+        return ProviderError("timeout", f"no answer within {timeout:g}s")
+    if isinstance(exc, sdk.APIConnectionError):
+        return ProviderError("malformed" if received else "connection", _cause(exc))
+    if isinstance(exc, sdk.APIError):  # an error event inside the stream
+        return ProviderError("server", _message(exc))
+    if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError)):
+        return ProviderError("malformed", f"unreadable stream: {exc}")
+    # transport errors raised while iterating the body
+    if _is_timeout(exc):
+        return ProviderError("timeout", f"no data for {timeout:g}s")
+    return ProviderError("malformed", f"stream broke: {_cause(exc)}")
+
+
+def _message(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:500]
+    return str(getattr(exc, "message", None) or exc)[:500]
+
+
+def _cause(exc: BaseException) -> str:
+    seen = exc
+    while seen.__cause__ is not None or seen.__context__ is not None:
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+    text = str(seen) or type(seen).__name__
+    return text if seen is exc else f"{exc}: {text}"
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        value = headers.get("retry-after")
+        return float(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError) or "Timeout" in type(seen).__name__:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
