@@ -7,7 +7,16 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from tests.fakes.llm_script import Fail, Reply, Script, chunks, dumps, hang_until_gone
+from tests.fakes.llm_script import (
+    Fail,
+    Reply,
+    Script,
+    chunks,
+    cut_stream,
+    dumps,
+    hang_until_gone,
+    open_event_stream,
+)
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -55,10 +64,7 @@ class FakeAnthropic(Script):
     async def _stream(
         self, request: web.Request, body: dict[str, Any], step: Reply
     ) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        await response.prepare(request)
+        response = await open_event_stream(request)
         if step.hang:
             await hang_until_gone(request)
             return response
@@ -107,11 +113,11 @@ class FakeAnthropic(Script):
                     },
                 )
                 if step.cut and n >= len(pieces) // 2:
-                    return await _cut(request, response, step.cut)
+                    return await cut_stream(request, response, step.cut)
             await send("content_block_stop", {"type": "content_block_stop", "index": 0})
             index = 1
         if step.cut:
-            return await _cut(request, response, step.cut)
+            return await cut_stream(request, response, step.cut)
         for i, (name, args) in enumerate(step.tool_calls):
             raw = step.raw_arguments if (i == 0 and step.raw_arguments is not None) else dumps(args)
             await send(
@@ -152,14 +158,6 @@ class FakeAnthropic(Script):
         await send("message_stop", {"type": "message_stop"})
         await response.write_eof()
         return response
-
-
-async def _cut(request: web.Request, response: web.StreamResponse, how: str) -> web.StreamResponse:
-    if how == "abort" and request.transport is not None:
-        request.transport.abort()
-    else:
-        await response.write_eof()
-    return response
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

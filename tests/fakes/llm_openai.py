@@ -5,10 +5,20 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
-from tests.fakes.llm_script import Fail, Reply, Script, chunks, dumps, hang_until_gone
+from tests.fakes.llm_script import (
+    Fail,
+    Reply,
+    Script,
+    chunks,
+    cut_stream,
+    dumps,
+    hang_until_gone,
+    open_event_stream,
+)
 
 
 class FakeOpenAI(Script):
@@ -89,10 +99,7 @@ class FakeOpenAI(Script):
     async def _stream(
         self, request: web.Request, body: dict[str, Any], step: Reply
     ) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        await response.prepare(request)
+        response = await open_event_stream(request)
         if step.hang:
             await hang_until_gone(request)
             return response
@@ -122,9 +129,9 @@ class FakeOpenAI(Script):
                     asyncio.get_running_loop().time() - record["arrived"]
                 ) * 1000
             if step.cut and index >= len(pieces) // 2:
-                return await _cut(request, response, step.cut)
+                return await cut_stream(request, response, step.cut)
         if step.cut:
-            return await _cut(request, response, step.cut)
+            return await cut_stream(request, response, step.cut)
         for i, (name, args) in enumerate(step.tool_calls):
             raw = step.raw_arguments if (i == 0 and step.raw_arguments is not None) else dumps(args)
             await response.write(
@@ -165,17 +172,36 @@ class FakeOpenAI(Script):
         return response
 
 
-async def _cut(request: web.Request, response: web.StreamResponse, how: str) -> web.StreamResponse:
-    if how == "abort" and request.transport is not None:
-        request.transport.abort()
-    else:
-        await response.write_eof()
-    return response
-
-
 def _error(
     status: int, message: str, kind: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.json_response(
         {"error": {"message": message, "type": kind, "code": kind}}, status=status, headers=headers
     )
+
+
+def openai_config(
+    base_url: str, *models: str, fallbacks: Sequence[str] = (), **agent_defaults: Any
+) -> dict[str, Any]:
+    """A config whose provider ``fake`` is the stand-in at ``base_url`` (key ``sk-test``)
+    with ``models`` (default ``m1``): the first is the primary model, then ``fallbacks``.
+    ``agent_defaults`` go into ``agents.defaults``."""
+    models = models or ("m1",)
+    return {
+        "models": {
+            "providers": {
+                "fake": {
+                    "baseUrl": base_url,
+                    "apiKey": "sk-test",
+                    "api": "openai-completions",
+                    "models": [{"id": m} for m in models],
+                }
+            }
+        },
+        "agents": {
+            "defaults": {
+                "model": {"primary": f"fake/{models[0]}", "fallbacks": list(fallbacks)},
+                **agent_defaults,
+            }
+        },
+    }

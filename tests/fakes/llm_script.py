@@ -141,6 +141,26 @@ def chunks(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
+async def open_event_stream(request: Any) -> Any:
+    """A prepared ``text/event-stream`` response (headers sent)."""
+    from aiohttp import web
+
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    return response
+
+
+async def cut_stream(request: Any, response: Any, how: str) -> Any:
+    """End ``response`` early, as :attr:`Reply.cut` says."""
+    if how == "abort" and request.transport is not None:
+        request.transport.abort()
+    else:
+        await response.write_eof()
+    return response
+
+
 async def hang_until_gone(request: Any, limit: float = 120.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
