@@ -65,25 +65,3 @@ async def make_runtime(tmp_path):
     yield make
     for runtime in runtimes:
         await runtime.stop()
-
-
-def openai_config(base_url: str, *models: str, fallbacks=(), **agent_defaults) -> dict:
-    primary = models[0] if models else "m1"
-    return {
-        "models": {
-            "providers": {
-                "fake": {
-                    "baseUrl": base_url,
-                    "apiKey": "sk-test",
-                    "api": "openai-completions",
-                    "models": [{"id": m} for m in (models or ["m1"])],
-                }
-            }
-        },
-        "agents": {
-            "defaults": {
-                "model": {"primary": f"fake/{primary}", "fallbacks": list(fallbacks)},
-                **agent_defaults,
-            }
-        },
-    }

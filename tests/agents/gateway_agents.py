@@ -33,25 +33,6 @@ def write_config(home: Path, profile: str, config: dict[str, Any]) -> Path:
     return path
 
 
-def fake_provider(base_url: str, *models: str, fallbacks: tuple[str, ...] = ()) -> dict[str, Any]:
-    models = models or ("m1",)
-    return {
-        "models": {
-            "providers": {
-                "fake": {
-                    "baseUrl": base_url,
-                    "apiKey": "sk-test",
-                    "api": "openai-completions",
-                    "models": [{"id": m} for m in models],
-                }
-            }
-        },
-        "agents": {
-            "defaults": {"model": {"primary": f"fake/{models[0]}", "fallbacks": list(fallbacks)}}
-        },
-    }
-
-
 def start(
     home: Path, config: dict[str, Any], profile: str = "main", env: dict[str, str] | None = None
 ) -> GatewayProcess:

@@ -8,8 +8,8 @@ import socket
 import sys
 
 import pytest
-from tests.agents.gateway_agents import fake_provider, start, write_config
-from tests.fakes.llm_openai import FakeOpenAI
+from tests.agents.gateway_agents import start, write_config
+from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
 
 from gateway_harness import moltbot_env
@@ -39,7 +39,7 @@ async def moltbot(home, *args, env=None, timeout=60):
 
 
 async def test_agent_local_streams_and_records(home, llm):
-    write_config(home, "main", fake_provider(llm.base_url))
+    write_config(home, "main", openai_config(llm.base_url))
     llm.push(
         Reply("", tool_calls=[("write", {"path": "hi.txt", "content": "x"})]),
         Reply("Done writing.", chunk_chars=3),
@@ -60,7 +60,7 @@ async def test_agent_local_streams_and_records(home, llm):
 
 
 async def test_agent_through_the_gateway(home, llm):
-    gw = start(home, fake_provider(llm.base_url))
+    gw = start(home, openai_config(llm.base_url))
     try:
         llm.push(Reply("streamed reply", chunk_chars=2, chunk_delay=0.01))
         code, out, err = await moltbot(

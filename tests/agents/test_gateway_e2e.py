@@ -11,11 +11,10 @@ import pytest
 from tests.agents.gateway_agents import (
     agent_events,
     chat_events,
-    fake_provider,
     is_chat,
     start,
 )
-from tests.fakes.llm_openai import FakeOpenAI
+from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Fail, Reply
 
 from gateway_harness import MethodFailed, ws_client
@@ -52,7 +51,7 @@ async def send(client, text, session="main", **extra):
 
 
 async def test_chat_with_tools_streams_and_persists(home, llm, gateways):
-    gw = gateways(home, fake_provider(llm.base_url))
+    gw = gateways(home, openai_config(llm.base_url))
     llm.push(
         Reply(
             "Let me save that.",
@@ -96,7 +95,7 @@ async def test_chat_with_tools_streams_and_persists(home, llm, gateways):
 
 
 async def test_abort_and_queue(home, llm, gateways):
-    gw = gateways(home, fake_provider(llm.base_url))
+    gw = gateways(home, openai_config(llm.base_url))
     llm.push(Reply("word " * 400, chunk_chars=5, chunk_delay=0.03))
     async with ws_client(gw.url, gw.token) as client:
         first = await send(client, "long story")
@@ -123,7 +122,7 @@ async def test_abort_and_queue(home, llm, gateways):
 
 
 async def test_fallback_and_idempotency(home, llm, gateways):
-    gw = gateways(home, fake_provider(llm.base_url, "big", "small", fallbacks=("fake/small",)))
+    gw = gateways(home, openai_config(llm.base_url, "big", "small", fallbacks=("fake/small",)))
     llm.always_for("big", Fail(429, "too many"))
     async with ws_client(gw.url, gw.token) as client:
         idem = key()
@@ -142,7 +141,7 @@ async def test_fallback_and_idempotency(home, llm, gateways):
 
 
 async def test_agent_two_stage_and_wait(home, llm, gateways):
-    gw = gateways(home, fake_provider(llm.base_url))
+    gw = gateways(home, openai_config(llm.base_url))
     async with ws_client(gw.url, gw.token) as client:
         idem = key()
         frame = await client.request(
@@ -177,7 +176,7 @@ async def test_agent_two_stage_and_wait(home, llm, gateways):
 
 
 async def test_kill_9_mid_stream_keeps_history(home, llm, gateways):
-    gw = gateways(home, fake_provider(llm.base_url))
+    gw = gateways(home, openai_config(llm.base_url))
     async with ws_client(gw.url, gw.token) as client:
         ack = await send(client, "first question")
         await client.wait_event(is_chat(ack["runId"], "final"), timeout=10)
@@ -186,7 +185,7 @@ async def test_kill_9_mid_stream_keeps_history(home, llm, gateways):
         await client.wait_event(is_chat(doomed["runId"], "delta"), timeout=10)
     gw.signal(signal.SIGKILL)
     gw.proc.wait(10)
-    restarted = gateways(home, fake_provider(llm.base_url))
+    restarted = gateways(home, openai_config(llm.base_url))
     async with ws_client(restarted.url, restarted.token) as client:
         history = await client.call("chat.history", {"sessionKey": "main"})
         texts = [
@@ -202,7 +201,7 @@ async def test_kill_9_mid_stream_keeps_history(home, llm, gateways):
 
 
 async def test_sessions_agents_models_methods(home, llm, gateways):
-    config = fake_provider(llm.base_url, "m1", "m2")
+    config = openai_config(llm.base_url, "m1", "m2")
     config["agents"]["list"] = [{"id": "main"}, {"id": "ops", "model": "fake/m2"}]
     gw = gateways(home, config)
     async with ws_client(gw.url, gw.token) as client:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import openai
 import pytest
-from tests.agents.gateway_agents import fake_provider, start
-from tests.fakes.llm_openai import FakeOpenAI
+from tests.agents.gateway_agents import start
+from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
 
 
@@ -17,7 +17,7 @@ async def llm():
 
 @pytest.fixture
 def gateway_with_api(home, llm):
-    config = fake_provider(llm.base_url)
+    config = openai_config(llm.base_url)
     config["gateway"] = {"http": {"endpoints": {"chatCompletions": {"enabled": True}}}}
     config["agents"]["list"] = [{"id": "main"}, {"id": "ops"}]
     gw = start(home, config)
@@ -86,7 +86,7 @@ async def test_auth_and_errors(gateway_with_api):
 
 
 async def test_disabled_by_default(home, llm):
-    gw = start(home, fake_provider(llm.base_url))
+    gw = start(home, openai_config(llm.base_url))
     try:
         client = openai.AsyncOpenAI(api_key=gw.token, base_url=f"{gw.http}/v1", max_retries=0)
         async with client:

@@ -4,9 +4,8 @@ import asyncio
 import json
 
 import pytest
-from tests.agents.conftest import openai_config
 from tests.fakes.llm_anthropic import FakeAnthropic
-from tests.fakes.llm_openai import FakeOpenAI
+from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Fail, Reply
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.agents.gateway_agents import fake_provider, start
+from tests.agents.gateway_agents import start
 from tests.fakes.llm_openai import FakeOpenAI
+from tests.fakes.llm_openai import openai_config as fake_provider
 from tests.fakes.llm_script import Reply
 
 from gateway_harness import CORE_ONLY, start_gateway
