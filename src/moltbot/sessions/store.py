@@ -163,12 +163,7 @@ class SessionStore:
 
         entry = await self.update(key, create)
         assert entry is not None
-        await asyncio.to_thread(
-            self._transcript(entry).create,
-            entry.session_id,
-            key,
-            str(self.cwd) if self.cwd else None,
-        )
+        await self._create_transcript(entry, key)
         return entry
 
     async def touch(self, key: str, **changes: Any) -> SessionEntry | None:
@@ -220,13 +215,12 @@ class SessionStore:
 
         entry = await self.update(key, apply)
         assert entry is not None
-        await asyncio.to_thread(
-            self._transcript(entry).create,
-            entry.session_id,
-            key,
-            str(self.cwd) if self.cwd else None,
-        )
+        await self._create_transcript(entry, key)
         return entry
+
+    async def _create_transcript(self, entry: SessionEntry, key: str) -> None:
+        cwd = str(self.cwd) if self.cwd else None
+        await asyncio.to_thread(self._transcript(entry).create, entry.session_id, key, cwd)
 
     async def delete(self, key: str, *, delete_transcript: bool = True) -> tuple[bool, list[str]]:
         """Remove ``key``. The transcript is renamed ``*.deleted.<ms>`` (archived), not erased."""
