@@ -118,8 +118,8 @@ class FakeAnthropic(Script):
             index = 1
         if step.cut:
             return await cut_stream(request, response, step.cut)
-        for i, (name, args) in enumerate(step.tool_calls):
-            raw = step.raw_arguments if (i == 0 and step.raw_arguments is not None) else dumps(args)
+        for i, (name, _) in enumerate(step.tool_calls):
+            raw = step.arguments(i)
             await send(
                 "content_block_start",
                 {

@@ -132,8 +132,8 @@ class FakeOpenAI(Script):
                 return await cut_stream(request, response, step.cut)
         if step.cut:
             return await cut_stream(request, response, step.cut)
-        for i, (name, args) in enumerate(step.tool_calls):
-            raw = step.raw_arguments if (i == 0 and step.raw_arguments is not None) else dumps(args)
+        for i, (name, _) in enumerate(step.tool_calls):
+            raw = step.arguments(i)
             await response.write(
                 chunk(
                     {

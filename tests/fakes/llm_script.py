@@ -32,6 +32,12 @@ class Reply:
     raw_arguments: str | None = None
     """Send these raw (possibly invalid) arguments for the first tool call."""
 
+    def arguments(self, index: int) -> str:
+        """The arguments text of tool call ``index`` as sent."""
+        if index == 0 and self.raw_arguments is not None:
+            return self.raw_arguments
+        return dumps(self.tool_calls[index][1])
+
 
 @dataclass
 class Fail:
