@@ -1,7 +1,9 @@
-"""`moltbot onboard`: flags, proposals, re-runs, the wizard (real questionary), summary."""
+"""`moltbot onboard`: flags, proposals, re-runs, the wizard (real questionary), summary,
+channels (Telegram, Slack) down to a gateway that answers them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -14,9 +16,13 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
+sys.path.insert(0, str(Path(__file__).parents[2]))
 
 from netkit import free_block  # noqa: E402
 from shimtools import Shim  # noqa: E402
+from tests.fakes.llm_openai import FakeOpenAI  # noqa: E402
+from tests.fakes.slack import FakeSlack  # noqa: E402
+from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
 from moltbot.cli import onboard_cmd  # noqa: E402
 from moltbot.instance import Invocation, resolve_identity  # noqa: E402
@@ -173,17 +179,19 @@ def wizard(keys: str, profile: str | None, home: Path):
                                 auth=proposal.auth, model=proposal.model)
     with create_pipe_input() as pipe:
         pipe.send_text(keys)
+        pipe.close()  # keys run out: EOF (the wizard aborts) instead of waiting for more
         prompter = onboard_cmd.Prompter(input=pipe, output=DummyOutput())
         return onboard_cmd.interview(prompter, identity, env, proposal, flags), proposal, identity
 
 
 def test_wizard_first_run_accepts_proposals(home: Path) -> None:
-    # port, workspace, auth (token), model (none), install service: no
-    answers, proposal, _ = wizard(KEEP + KEEP + KEEP + KEEP + "n", "rescue", home)
+    # port, workspace, auth (token), model (none), install service: no; no Telegram, no Slack
+    answers, proposal, _ = wizard(KEEP + KEEP + KEEP + KEEP + "n" + "nn", "rescue", home)
     assert answers.port == proposal.port
     assert answers.workspace == home / "clawd-rescue"
     assert answers.auth == "token" and answers.model is None
     assert answers.install_daemon is False
+    assert answers.channels == [] and answers.remove_channels == []
 
 
 def test_wizard_rerun_offers_to_keep_or_change_each_value(home: Path, run_moltbot) -> None:
@@ -197,7 +205,8 @@ def test_wizard_rerun_offers_to_keep_or_change_each_value(home: Path, run_moltbo
             + "n"                           # do not keep the token: rotate it
             + "openai/gpt-4o\r"             # model
             + "sk-from-wizard\r"            # API key
-            + "y")                          # install the service
+            + "y"                           # install the service
+            + "nn")                         # no Telegram, no Slack
     answers, proposal, identity = wizard(keys, "rescue", home)
     assert proposal.existing and proposal.port == port
     assert answers.port == other and answers.new_token
@@ -208,12 +217,20 @@ def test_wizard_rerun_offers_to_keep_or_change_each_value(home: Path, run_moltbo
     assert extra["credentials"].is_file()
 
 
+def test_wizard_end_of_input_aborts_and_writes_nothing(home: Path) -> None:
+    import click
+
+    with pytest.raises(click.exceptions.Abort):
+        wizard(KEEP * 4 + "n" + "y", "rescue", home)  # Ctrl-D at the Telegram token
+    assert not (home / ".clawdbot-rescue").exists()
+
+
 def test_wizard_rejects_a_clashing_port_and_asks_again(home: Path, run_moltbot) -> None:
     main_port = free_block()
     assert onboard(run_moltbot, "--non-interactive", "--port", str(main_port)).returncode == 0
     good = free_block(avoid=(main_port,))
     keys = (CLEAR + str(main_port + 3) + "\r"   # refused by the validator: stays on the prompt
-            + CLEAR + str(good) + "\r" + KEEP + KEEP + KEEP + "n")
+            + CLEAR + str(good) + "\r" + KEEP + KEEP + KEEP + "n" + "nn")
     answers, _, _ = wizard(keys, "rescue", home)
     assert answers.port == good
 
@@ -240,3 +257,295 @@ def test_a_port_held_by_another_process_is_warned(run_moltbot, home) -> None:
         assert done.returncode == 0
         assert any(f"port {busy} is held by pid {os.getpid()}" in w
                    for w in json.loads(done.stdout)["warnings"])
+
+
+# channels: Telegram and Slack through channels.setup.add_channel ----------------------------
+
+TG_TOKEN = "123456:secret-telegram-token"
+SLACK_BOT = "xoxb-secret-bot-token"
+SLACK_APP = "xapp-secret-app-token"
+
+
+def test_channel_flags_write_the_config_and_the_summary_hides_tokens(run_moltbot, home) -> None:
+    done = onboard(run_moltbot, "--non-interactive", "--json", "--port", str(free_block()),
+                   "--telegram-token", TG_TOKEN, "--slack-bot-token", SLACK_BOT,
+                   "--slack-app-token", SLACK_APP, "--dm-policy", "allowlist",
+                   "--allow-from", "4242", "--no-channel-check", profile="rescue")
+    assert done.returncode == 0, done.stderr
+    channels = config(home, "rescue")["channels"]
+    assert channels == {
+        "telegram": {"botToken": TG_TOKEN, "dmPolicy": "allowlist", "allowFrom": ["4242"]},
+        "slack": {"botToken": SLACK_BOT, "appToken": SLACK_APP, "mode": "socket",
+                  "dmPolicy": "allowlist", "allowFrom": ["4242"]},
+    }
+    rows = {row["channel"]: row for row in json.loads(done.stdout)["channels"]}
+    assert rows["telegram"]["action"] == "added" and rows["telegram"]["mode"] == "polling"
+    assert rows["telegram"]["secrets"] == {"botToken": "(hidden)"}
+    assert rows["slack"]["dmPolicy"] == "allowlist" and rows["slack"]["mode"] == "socket"
+    assert rows["slack"]["secrets"] == {"botToken": "(hidden)", "appToken": "(hidden)"}
+    text = onboard(run_moltbot, "--non-interactive", profile="rescue")
+    assert text.returncode == 0, text.stderr
+    assert "telegram default: kept, polling, dm allowlist, bot token (hidden)" in text.stdout
+    assert "slack default: kept, socket, dm allowlist" in text.stdout
+    for output in (done.stdout, done.stderr, text.stdout, text.stderr):
+        for secret in (TG_TOKEN, SLACK_BOT, SLACK_APP, "secret-"):
+            assert secret not in output
+
+
+def test_env_flags_store_references_and_a_rerun_keeps_the_channels(run_moltbot, home) -> None:
+    env = {"TG_TOKEN": TG_TOKEN, "SLACK_BOT": SLACK_BOT, "SLACK_SECRET": "s1gning"}
+    done = onboard(run_moltbot, "--non-interactive", "--json", "--port", str(free_block()),
+                   "--telegram-token-env", "TG_TOKEN", "--slack-bot-token-env", "SLACK_BOT",
+                   "--slack-signing-secret-env", "SLACK_SECRET", "--no-channel-check",
+                   profile="rescue", env=env)
+    assert done.returncode == 0, done.stderr
+    first = config(home, "rescue")
+    assert first["channels"] == {
+        "telegram": {"botToken": "${TG_TOKEN}"},
+        "slack": {"botToken": "${SLACK_BOT}", "signingSecret": "${SLACK_SECRET}", "mode": "http"},
+    }
+    rows = {row["channel"]: row for row in json.loads(done.stdout)["channels"]}
+    assert rows["slack"]["secrets"] == {"botToken": "${SLACK_BOT}",
+                                        "signingSecret": "${SLACK_SECRET}"}
+    assert TG_TOKEN not in done.stdout and "s1gning" not in done.stdout
+
+    again = onboard(run_moltbot, "--non-interactive", "--json", profile="rescue", env=env)
+    assert again.returncode == 0, again.stderr
+    second = config(home, "rescue")
+    assert second["channels"] == first["channels"]
+    assert second["gateway"] == first["gateway"]
+    assert [row["action"] for row in json.loads(again.stdout)["channels"]] == ["kept", "kept"]
+
+    unset = onboard(run_moltbot, "--non-interactive", "--telegram-token-env", "NOT_SET_X",
+                    profile="rescue", env=env)
+    assert unset.returncode == 2 and "NOT_SET_X" in unset.stderr
+
+
+def test_dm_policy_and_remove_flags(run_moltbot, home) -> None:
+    port = str(free_block())
+    assert onboard(run_moltbot, "--non-interactive", "--port", port, "--telegram-token",
+                   TG_TOKEN, "--dm-policy", "open", "--no-channel-check").returncode == 0
+    assert config(home)["channels"]["telegram"]["allowFrom"] == ["*"]
+    # --dm-policy alone changes the configured channels; leaving open drops the "*"
+    assert onboard(run_moltbot, "--non-interactive", "--dm-policy", "pairing").returncode == 0
+    assert config(home)["channels"]["telegram"] == {
+        "botToken": TG_TOKEN, "dmPolicy": "pairing", "allowFrom": []}
+    absent = onboard(run_moltbot, "--non-interactive", "--remove-channel", "slack")
+    assert absent.returncode == 2 and "slack is not configured" in absent.stderr
+    removed = onboard(run_moltbot, "--non-interactive", "--json", "--remove-channel", "telegram")
+    assert removed.returncode == 0, removed.stderr
+    assert "channels" not in config(home) or not config(home)["channels"]
+    assert json.loads(removed.stdout)["channels"] == [
+        {"channel": "telegram", "accountId": None, "action": "removed"}]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--telegram-token", "my-secret-looking-wrong"], "Telegram bot token does not look right"),
+    (["--slack-bot-token", "xapp-my-secret", "--slack-app-token", "xapp-my-secret2"],
+     "looks like an app token"),
+    (["--slack-bot-token", "xoxb-my-secret", "--slack-app-token", "my-secret"],
+     "Slack app token does not look right"),
+])
+def test_a_malformed_token_is_refused_and_nothing_is_written(run_moltbot, home, flags,
+                                                             message) -> None:
+    done = onboard(run_moltbot, "--non-interactive", *flags)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "my-secret" not in done.stderr + done.stdout
+    assert not (home / ".clawdbot").exists()
+    # and on an existing instance: the file stays byte for byte the same
+    assert onboard(run_moltbot, "--non-interactive", "--port", str(free_block())).returncode == 0
+    before = (home / ".clawdbot" / "moltbot.json").read_bytes()
+    again = onboard(run_moltbot, "--non-interactive", "--new-token", *flags)
+    assert again.returncode == 2 and message in again.stderr
+    assert (home / ".clawdbot" / "moltbot.json").read_bytes() == before
+
+
+def test_slack_without_its_second_secret_names_the_onboard_flag(run_moltbot, home) -> None:
+    done = onboard(run_moltbot, "--non-interactive", "--slack-bot-token", SLACK_BOT,
+                   "--no-channel-check")
+    assert done.returncode == 78
+    assert "appToken" in done.stderr and "--slack-app-token" in done.stderr
+    assert not (home / ".clawdbot" / "moltbot.json").exists()
+
+
+async def test_a_token_the_platform_refuses_writes_nothing(run_moltbot, home) -> None:
+    fake = FakeTelegram()
+    await fake.start()
+    try:
+        fake.bot("1:known")
+        set_root = await asyncio.to_thread(
+            run_moltbot, "config", "set", "channels.telegram.apiRoot", fake.url)
+        assert set_root.returncode == 0, set_root.stderr
+        before = (home / ".clawdbot" / "moltbot.json").read_bytes()
+        done = await asyncio.to_thread(onboard, run_moltbot, "--non-interactive",
+                                       "--telegram-token", "2:unknown")
+        assert done.returncode == 7, done.stderr
+        assert "refused" in done.stderr
+        assert (home / ".clawdbot" / "moltbot.json").read_bytes() == before
+    finally:
+        await fake.stop()
+
+
+# the channel questions of the wizard ---------------------------------------------------------
+
+DOWN = "j"  # questionary select: j moves down
+
+
+def test_wizard_connects_telegram_and_slack(home: Path) -> None:
+    keys = (KEEP * 4 + "n"                      # port, workspace, auth, model, no service
+            + "y"                               # connect Telegram
+            + "not-a-token\r"                   # refused by the validator: asked again
+            + CLEAR + TG_TOKEN + "\r"
+            + KEEP                              # dm policy: pairing
+            + "y"                               # connect Slack
+            + DOWN + "\r"                       # mode: http
+            + SLACK_APP + "\r"                  # an app token where the bot token goes: refused
+            + CLEAR + SLACK_BOT + "\r"
+            + "s1gning\r"                       # signing secret
+            + DOWN + "\r"                       # dm policy: allowlist
+            + "U0ANN, U0BOB\r")                 # allowed ids
+    answers, _, identity = wizard(keys, "rescue", home)
+    assert [(c.name, c.answers) for c in answers.channels] == [
+        ("telegram", {"token": TG_TOKEN, "dm_policy": "pairing", "allow_from": None}),
+        ("slack", {"mode": "http", "bot_token": SLACK_BOT, "signing_secret": "s1gning",
+                   "dm_policy": "allowlist", "allow_from": ["U0ANN", "U0BOB"]}),
+    ]
+    _, extra = onboard_cmd.apply(identity, dict(os.environ), answers)
+    assert config(home, "rescue")["channels"]["slack"] == {
+        "mode": "http", "botToken": SLACK_BOT, "signingSecret": "s1gning",
+        "dmPolicy": "allowlist", "allowFrom": ["U0ANN", "U0BOB"]}
+    assert [row["action"] for row in extra["channels"]] == ["added", "added"]
+
+
+def test_wizard_env_reference_and_rerun_keep_change_remove(home: Path, run_moltbot,
+                                                          monkeypatch) -> None:
+    monkeypatch.setenv("TG_TOKEN", TG_TOKEN)
+    assert onboard(run_moltbot, "--non-interactive", "--port", str(free_block()),
+                   "--slack-bot-token", SLACK_BOT, "--slack-app-token", SLACK_APP,
+                   "--no-channel-check", profile="rescue").returncode == 0
+    keys = (KEEP * 5 + "n"                             # (keep the token too)
+            + "y" + "${TG_TOKEN}\r" + DOWN * 2 + "\r"     # Telegram from $TG_TOKEN, dm open
+            + KEEP)                                     # Slack (configured): keep
+    answers, proposal, identity = wizard(keys, "rescue", home)
+    assert list(proposal.channels) == ["slack"]
+    assert answers.channels[0].answers == {"token": "${TG_TOKEN}", "dm_policy": "open",
+                                           "allow_from": None}
+    onboard_cmd.apply(identity, dict(os.environ), answers)
+    first = config(home, "rescue")["channels"]
+    assert first["telegram"] == {"botToken": "${TG_TOKEN}", "dmPolicy": "open", "allowFrom": ["*"]}
+
+    # re-run: both configured; keep Telegram's token (empty answer), back to pairing; remove Slack
+    keys = (KEEP * 5 + "n"
+            + DOWN + "\r"              # Telegram: change
+            + "\r"                     # token: empty keeps the current one
+            + "kk\r"                   # dm policy: from the current one (open) up to pairing
+            + DOWN * 2 + "\r")         # Slack: remove
+    answers, proposal, identity = wizard(keys, "rescue", home)
+    assert set(proposal.channels) == {"telegram", "slack"}
+    assert answers.remove_channels == ["slack"]
+    assert answers.channels[0].answers == {"token": None, "dm_policy": "pairing",
+                                           "allow_from": []}
+    _, extra = onboard_cmd.apply(identity, dict(os.environ), answers)
+    assert config(home, "rescue")["channels"] == {
+        "telegram": {"botToken": "${TG_TOKEN}", "dmPolicy": "pairing", "allowFrom": []}}
+    assert [(r["channel"], r["action"]) for r in extra["channels"]] == [
+        ("slack", "removed"), ("telegram", "updated")]
+
+
+def test_wizard_shows_a_refusal_and_asks_again(home: Path) -> None:
+    refusals = ["slack refused the token: invalid_auth"]
+
+    def check(plan):  # noqa: ANN001, ANN202
+        return refusals.pop() if refusals else None
+
+    env = dict(os.environ)
+    identity = resolve_identity(Invocation(profile="rescue"), env, home)
+    proposal = onboard_cmd.propose(identity, env)
+    flags = onboard_cmd.Answers(port=proposal.port, workspace=proposal.workspace,
+                                auth=proposal.auth, model=proposal.model)
+    slack = KEEP + SLACK_BOT + "\r" + SLACK_APP + "\r" + KEEP   # socket, tokens, pairing
+    keys = KEEP * 4 + "n" + "n" + "y" + slack + "y" + slack     # refused, then again
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys)
+        pipe.close()
+        prompter = onboard_cmd.Prompter(input=pipe, output=DummyOutput())
+        answers = onboard_cmd.interview(prompter, identity, env, proposal, flags, check)
+    assert [c.name for c in answers.channels] == ["slack"] and answers.channels[0].checked
+
+
+# end to end: onboard with a Telegram token, then the gateway answers ---------------------------
+
+async def test_onboarded_telegram_bot_answers_approved_senders_and_pairs_strangers(
+    run_moltbot, home
+) -> None:
+    from gateway_harness import start_gateway
+
+    async def cli(*args: str, env=None):  # noqa: ANN001, ANN202
+        return await asyncio.to_thread(run_moltbot, "--profile", "main", *args, env=env)
+
+    fake = FakeTelegram()
+    await fake.start()
+    gateway = None
+    try:
+        async with FakeOpenAI(api_key="sk-test") as llm:
+            bot = fake.bot("900:onboarded-bot", username="onboarded_bot")
+            # point the profile at the stand-ins (a new user would not need these two lines)
+            for key, value in (
+                ("channels.telegram.apiRoot", fake.url),
+                ("channels.telegram.pollTimeoutSeconds", "1"),
+                ("models.providers.fake", json.dumps({
+                    "baseUrl": llm.base_url, "apiKey": "sk-test",
+                    "api": "openai-completions", "models": [{"id": "m1"}]})),
+            ):
+                done = await cli("config", "set", key, value)
+                assert done.returncode == 0, done.stderr
+            done = await cli("onboard", "--non-interactive", "--json", "--port",
+                             str(free_block()), "--model", "fake/m1",
+                             "--telegram-token", "900:onboarded-bot")
+            assert done.returncode == 0, done.stderr
+            summary = json.loads(done.stdout)
+            [row] = summary["channels"]
+            assert row["bot"] == "onboarded_bot" and row["dmPolicy"] == "pairing"
+            assert "900:onboarded-bot" not in done.stdout
+
+            gateway = await asyncio.to_thread(
+                start_gateway, home, "main", port=summary["port"],
+                env={"CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
+                     "CLAWDBOT_SKIP_CANVAS_HOST": "1"})
+            await bot.wait_polling(20)
+
+            await bot.push_dm(31337, "hello?", first_name="Stranger", username=None)
+            [pairing] = await bot.wait_sent(1, timeout=30)
+            assert "Pairing code: " in pairing.text
+            code = pairing.text.split("Pairing code: ")[1].split()[0]
+            assert f"moltbot --profile main pairing approve telegram {code}" in pairing.text
+            assert llm.requests == []  # strangers never reach the agent
+
+            approved = await cli("pairing", "approve", "telegram", code)
+            assert approved.returncode == 0, approved.stderr
+            await bot.push_dm(31337, "now?", first_name="Stranger", username=None)
+            sent = await bot.wait_sent(2, timeout=30)
+            assert sent[1].text == "echo: now?" and sent[1].chat_id == "31337"
+    finally:
+        if gateway is not None:
+            await asyncio.to_thread(gateway.stop)
+        await fake.stop()
+
+
+async def test_onboard_slack_probe_against_the_stand_in(run_moltbot, home) -> None:
+    slack = FakeSlack()
+    await slack.start()
+    try:
+        ws = slack.workspace()
+        done = await asyncio.to_thread(run_moltbot, "config", "set", "channels.slack.apiUrl",
+                                       slack.api_url)
+        assert done.returncode == 0, done.stderr
+        done = await asyncio.to_thread(
+            onboard, run_moltbot, "--non-interactive", "--slack-bot-token", ws.bot_token,
+            "--slack-app-token", ws.app_token)
+        assert done.returncode == 0, done.stderr
+        assert "slack default (@" in done.stdout and ws.bot_token not in done.stdout
+        assert config(home)["channels"]["slack"]["botToken"] == ws.bot_token
+    finally:
+        await slack.stop()

@@ -3,7 +3,9 @@
 The shared part (config, state dir, workspace, conflict checks against every
 instance on the host) is :func:`moltbot.instance.setup.setup_instance`; this
 command adds the questions, auth mode, model and API key, the optional service
-install and the final summary.
+install, the messaging channels (Telegram, Slack: through
+:func:`moltbot.channels.setup.add_channel`, as ``moltbot channels add``) and the
+final summary.
 
 Proposals for a new named profile: a base port whose whole 111-port block is
 clear of every known instance (instance/ports.py), the workspace ~/clawd-P, a
@@ -12,7 +14,9 @@ fresh token. A re-run proposes the current values, so Enter keeps them.
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,11 +35,28 @@ Examples:
   moltbot --profile rescue onboard --non-interactive --install-daemon
   moltbot --profile rescue onboard --non-interactive --port 19789 \\
       --model openai/gpt-4o --api-key-env OPENAI_API_KEY
+  moltbot onboard --non-interactive --telegram-token-env TELEGRAM_TOKEN
+  moltbot onboard --non-interactive --slack-bot-token xoxb-... \\
+      --slack-app-token xapp-... --dm-policy allowlist --allow-from U0123
 \b
---non-interactive alone accepts every proposal (and keeps existing values).
-The API key named by --api-key-env is copied into <state>/credentials
-(mode 0600), never into the config or a service file.
+--non-interactive alone accepts every proposal (and keeps existing values and
+channels). The API key named by --api-key-env is copied into <state>/credentials
+(mode 0600), never into the config or a service file. A *-env channel flag
+stores "${VAR}" in the config instead of the secret.
 """
+
+CHANNELS = ("telegram", "slack")
+LABELS = {"telegram": "Telegram", "slack": "Slack"}
+DM_POLICIES = ["pairing", "allowlist", "open", "disabled"]
+# config keys holding a secret, per channel (shown redacted)
+SECRET_KEYS = {"telegram": ("botToken",), "slack": ("botToken", "appToken", "signingSecret")}
+# `channels add` flag -> onboard flag, for the hints add_channel gives
+ONBOARD_FLAGS = {
+    "telegram": {"--token": "--telegram-token"},
+    "slack": {"--bot-token": "--slack-bot-token", "--app-token": "--slack-app-token",
+              "--signing-secret": "--slack-signing-secret"},
+}
+_VAR_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
 
 @dataclass
@@ -52,6 +73,19 @@ class Proposal:
     service_installed: bool
     config: Any = None
     neighbours: list[Any] = field(default_factory=list)
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Configured channels (a ``channels.<name>`` section exists): name -> the
+    row of its default (else first) account from ``channels.setup.list_accounts``."""
+
+
+@dataclass
+class ChannelAnswers:
+    """One channel to add or update: keyword answers of ``channels.setup.add_channel``."""
+
+    name: str
+    answers: dict[str, Any]
+    checked: bool = False  # already dry-run through add_channel (the wizard does that)
+    probe: dict[str, Any] | None = None
 
 
 @dataclass
@@ -65,6 +99,8 @@ class Answers:
     api_key: str | None = None
     api_key_source: str | None = None
     install_daemon: bool = False
+    channels: list[ChannelAnswers] = field(default_factory=list)
+    remove_channels: list[str] = field(default_factory=list)
 
 
 def propose(identity: Identity, env: dict[str, str]) -> Proposal:
@@ -86,7 +122,21 @@ def propose(identity: Identity, env: dict[str, str]) -> Proposal:
     return Proposal(existing=snapshot.exists, port=port, workspace=provisional.workspace,
                     auth=mode, has_token=bool(auth.token), has_password=bool(auth.password),
                     model=model_text, service_installed=_service_installed(provisional, env),
-                    config=snapshot.config, neighbours=neighbours)
+                    config=snapshot.config, neighbours=neighbours,
+                    channels=_configured_channels(snapshot, env))
+
+
+def _configured_channels(snapshot: Any, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    from moltbot.channels.setup import list_accounts
+
+    sections = snapshot.data.get("channels") if isinstance(snapshot.data, dict) else None
+    present = [n for n in CHANNELS if isinstance((sections or {}).get(n), dict)]
+    rows: dict[str, dict[str, Any]] = {}
+    for row in list_accounts(snapshot.config, env):
+        name = row["channel"]
+        if name in present and (name not in rows or row.get("accountId") == "default"):
+            rows[name] = row
+    return {name: rows.get(name, {"channel": name, "accountId": None}) for name in present}
 
 
 def _free_of_listeners(identity: Identity, neighbours: list[Any], port: int) -> int:
@@ -159,7 +209,10 @@ class Prompter:
         self.session = session
 
     def _ask(self, question: Any) -> Any:
-        answer = question.ask()
+        try:
+            answer = question.ask()
+        except EOFError:  # the input ended (a closed terminal or pipe)
+            answer = None
         if answer is None:  # Ctrl-C / Ctrl-D
             raise click.exceptions.Abort()
         return answer
@@ -170,10 +223,10 @@ class Prompter:
         return str(self._ask(questionary.text(message, default=default, validate=validate,
                                               **self.session)))
 
-    def password(self, message: str) -> str:
+    def password(self, message: str, validate: Any = None) -> str:
         import questionary
 
-        return str(self._ask(questionary.password(message, **self.session)))
+        return str(self._ask(questionary.password(message, validate=validate, **self.session)))
 
     def select(self, message: str, choices: list[str], default: str) -> str:
         import questionary
@@ -188,8 +241,13 @@ class Prompter:
 
 
 def interview(prompter: Prompter, identity: Identity, env: dict[str, str],
-              proposal: Proposal, flags: Answers) -> Answers:
-    """Ask every question, each defaulting to the flag, else the current or proposed value."""
+              proposal: Proposal, flags: Answers,
+              check: Callable[[ChannelAnswers], str | None] | None = None) -> Answers:
+    """Ask every question, each defaulting to the flag, else the current or proposed value.
+
+    ``check`` vets a channel's answers (default: :func:`channel_check` without
+    the credential probe) and returns why they cannot be used, or ``None``.
+    """
     keep = " (current)" if proposal.existing else ""
     if proposal.existing:
         click.echo(f"Existing config at {identity.config_path}: press Enter to keep a value.")
@@ -233,7 +291,137 @@ def interview(prompter: Prompter, identity: Identity, env: dict[str, str],
     answers.install_daemon = prompter.confirm(
         f"{verb} the gateway as a user service (starts at login/boot)?",
         flags.install_daemon or not proposal.service_installed)
+    if check is None:
+        from moltbot.instance.resolve import resolve_instance
+
+        check = channel_check(resolve_instance(identity, proposal.config, env), env, probe=False)
+    answers.channels, answers.remove_channels = interview_channels(
+        prompter, env, proposal, flags, check)
     return answers
+
+
+def interview_channels(
+    prompter: Prompter, env: dict[str, str], proposal: Proposal, flags: Answers,
+    check: Callable[[ChannelAnswers], str | None],
+) -> tuple[list[ChannelAnswers], list[str]]:
+    """The channel questions: keep/change/remove each configured channel, offer the others.
+
+    Channels the flags already set are not asked about. Each channel's answers
+    go through ``check`` before the next question; a refusal is shown and the
+    channel asked again (or skipped).
+    """
+    plans, removals = list(flags.channels), list(flags.remove_channels)
+    given = {plan.name for plan in plans} | set(removals)
+    if proposal.channels:
+        click.echo("Configured channels:")
+        for name, row in proposal.channels.items():
+            click.echo(f"  {_row_text(name, row)}")
+    for name in CHANNELS:
+        label = LABELS[name]
+        current = proposal.channels.get(name)
+        if name in given:
+            click.echo(f"{label}: set by the command-line flags")
+            continue
+        if current is not None:
+            action = prompter.select(f"{label}: keep, change or remove it?",
+                                     ["keep", "change", "remove"], "keep")
+            if action == "remove":
+                removals.append(name)
+            if action != "change":
+                continue
+        elif not prompter.confirm(f"Connect a {label} {'bot' if name == 'telegram' else 'app'}?",
+                                  False):
+            continue
+        while True:
+            ask = _ask_telegram if name == "telegram" else _ask_slack
+            plan = ChannelAnswers(name, {**ask(prompter, env, current),
+                                         **_ask_dm_policy(prompter, current)})
+            problem = check(plan)
+            if problem is None:
+                plan.checked = True
+                plans.append(plan)
+                break
+            click.echo(f"{label}: {problem}")
+            if not prompter.confirm(f"Enter the {label} settings again?", True):
+                break
+    return plans, removals
+
+
+def _secret_ok(channel: str, key: str, env: dict[str, str],
+               optional: bool) -> Callable[[str], bool | str]:
+    """A prompt validator: a token (format checked) or ``${VAR}`` naming a set variable."""
+    from moltbot.channels.setup import token_problem
+
+    def ok(text: str) -> bool | str:
+        value = text.strip()
+        if not value:
+            return True if optional else "required (or ${VAR} to read it from the environment)"
+        ref = _VAR_REF.fullmatch(value)
+        if ref:
+            if not env.get(ref.group(1)):
+                return f"{ref.group(1)} is not set in this environment"
+            value = env[ref.group(1)]
+        return token_problem(channel, key, value) or True
+
+    return ok
+
+
+def _ask_telegram(prompter: Prompter, env: dict[str, str],
+                  current: dict[str, Any] | None) -> dict[str, Any]:
+    keep = "; empty: keep the current one" if current else ""
+    token = prompter.password(
+        f"Telegram bot token from @BotFather (or ${{VAR}}: read from the environment{keep})",
+        _secret_ok("telegram", "botToken", env, optional=current is not None))
+    return {"token": token.strip() or None}
+
+
+def _ask_slack(prompter: Prompter, env: dict[str, str],
+               current: dict[str, Any] | None) -> dict[str, Any]:
+    keep = "; empty: keep the current one" if current else ""
+    optional = current is not None
+    mode = prompter.select(
+        "Slack connection: socket = Socket Mode (app token, no public URL); "
+        "http = Events API to this gateway's /slack/events (signing secret)",
+        ["socket", "http"], (current or {}).get("mode") or "socket")
+    answers: dict[str, Any] = {"mode": mode}
+    answers["bot_token"] = prompter.password(
+        f"Slack bot token xoxb-... (or ${{VAR}}{keep})",
+        _secret_ok("slack", "botToken", env, optional)).strip() or None
+    if mode == "socket":
+        answers["app_token"] = prompter.password(
+            f"Slack app-level token xapp-... (or ${{VAR}}{keep})",
+            _secret_ok("slack", "appToken", env, optional)).strip() or None
+    else:
+        answers["signing_secret"] = prompter.password(
+            f"Slack signing secret (or ${{VAR}}{keep})",
+            _secret_ok("slack", "signingSecret", env, optional)).strip() or None
+    return answers
+
+
+def _ask_dm_policy(prompter: Prompter, current: dict[str, Any] | None) -> dict[str, Any]:
+    now = [str(a) for a in (current or {}).get("allowFrom") or [] if a != "*"]
+    policy = prompter.select(
+        "Who may DM the bot? pairing: strangers get a code you approve; allowlist: only "
+        "the ids you list; open: anyone; disabled: no DMs",
+        DM_POLICIES, (current or {}).get("dmPolicy") or "pairing")
+    allow = None
+    if policy == "allowlist":
+        text = prompter.text("Allowed sender ids, comma-separated (Telegram user ids or "
+                             "@username; Slack user ids)", ",".join(now))
+        allow = [part.strip() for part in text.split(",") if part.strip()]
+    return {"dm_policy": policy,
+            "allow_from": _allow_from(policy, allow, (current or {}).get("allowFrom") or [])}
+
+
+def _allow_from(policy: str | None, given: list[str] | None,
+                current: list[Any]) -> list[str] | None:
+    """allowFrom to write: the given ids, else the current ones without the "*" that
+    only ``open`` needs (leaving open must not leave the bot open), else unchanged."""
+    if given is not None:
+        return given
+    if policy and policy != "open" and "*" in current:
+        return [str(a) for a in current if a != "*"]
+    return None
 
 
 def _new_password(prompter: Prompter) -> str:
@@ -252,6 +440,112 @@ def _model_ok(text: str) -> str | None:
     if value and ("/" not in value or value.startswith("/") or value.endswith("/")):
         return "use provider/model, e.g. openai/gpt-4o"
     return None
+
+
+# channels from flags, checks ----------------------------------------------------
+
+
+def _secret_flag(value: str | None, var: str | None, flag: str,
+                 env: dict[str, str]) -> str | None:
+    if value and var:
+        raise _usage(f"give {flag} or {flag}-env, not both")
+    if var is None:
+        return value
+    if not _VAR_REF.fullmatch("${" + var + "}"):
+        raise _usage(f"{flag}-env {var}: use an upper-case variable name (A-Z, 0-9, _)")
+    if not env.get(var):
+        raise _usage(f"{flag}-env {var}: that variable is not set", hint=f"export {var}=... first")
+    return "${" + var + "}"
+
+
+def _usage(message: str, hint: str | None = None) -> Exception:
+    from moltbot.errors import UsageError
+
+    return UsageError(message, hint=hint)
+
+
+def channels_from_flags(
+    env: dict[str, str], proposal: Proposal, *, telegram_token: str | None = None,
+    telegram_token_env: str | None = None, slack_bot_token: str | None = None,
+    slack_bot_token_env: str | None = None, slack_app_token: str | None = None,
+    slack_app_token_env: str | None = None, slack_signing_secret: str | None = None,
+    slack_signing_secret_env: str | None = None, slack_mode: str | None = None,
+    dm_policy: str | None = None, allow_from: tuple[str, ...] = (),
+    remove: tuple[str, ...] = (),
+) -> tuple[list[ChannelAnswers], list[str]]:
+    """The channel flags as add_channel answers (no flags: no channel changes).
+
+    ``--dm-policy``/``--allow-from`` apply to the channels the flags set up,
+    else to every configured channel.
+    """
+    plans: list[ChannelAnswers] = []
+    token = _secret_flag(telegram_token, telegram_token_env, "--telegram-token", env)
+    if token:
+        plans.append(ChannelAnswers("telegram", {"token": token}))
+    bot = _secret_flag(slack_bot_token, slack_bot_token_env, "--slack-bot-token", env)
+    app = _secret_flag(slack_app_token, slack_app_token_env, "--slack-app-token", env)
+    secret = _secret_flag(slack_signing_secret, slack_signing_secret_env,
+                          "--slack-signing-secret", env)
+    if bot or app or secret or slack_mode:
+        if app and secret and not slack_mode:
+            raise _usage("--slack-app-token is for Socket Mode, --slack-signing-secret for HTTP "
+                         "Events: give one (or choose with --slack-mode socket|http)")
+        mode = slack_mode or ("http" if secret and not app else "socket" if app else None)
+        plans.append(ChannelAnswers("slack", {"bot_token": bot, "app_token": app,
+                                              "signing_secret": secret, "mode": mode}))
+    removals = list(dict.fromkeys(remove))
+    for name in removals:
+        if name in {plan.name for plan in plans}:
+            raise _usage(f"--remove-channel {name} contradicts the {name} flags")
+        if name not in proposal.channels:
+            raise _usage(f"--remove-channel {name}: {name} is not configured")
+    if dm_policy or allow_from:
+        if not plans:
+            plans = [ChannelAnswers(n, {}) for n in proposal.channels if n not in removals]
+        if not plans:
+            raise _usage("--dm-policy/--allow-from need a channel: --telegram-token..., "
+                         "--slack-bot-token... or an already configured channel")
+        for plan in plans:
+            current = (proposal.channels.get(plan.name) or {}).get("allowFrom") or []
+            plan.answers["dm_policy"] = dm_policy
+            plan.answers["allow_from"] = _allow_from(
+                dm_policy, list(allow_from) or None, current)
+    return plans, removals
+
+
+def channel_check(instance: Instance, env: dict[str, str],
+                  probe: bool) -> Callable[[ChannelAnswers], str | None]:
+    """Vet a channel's answers with add_channel(dry_run=True): why not, or None."""
+    from moltbot.errors import MoltbotError
+
+    def check(plan: ChannelAnswers) -> str | None:
+        try:
+            precheck(instance, env, plan, probe)
+        except MoltbotError as exc:
+            return exc.message + (f" ({exc.hint})" if exc.hint else "")
+        return None
+
+    return check
+
+
+def precheck(instance: Instance, env: dict[str, str], plan: ChannelAnswers, probe: bool) -> None:
+    """add_channel's checks without writing, with the credential probe when ``probe`` and
+    the answers set a credential; hints name onboard's flags."""
+    from moltbot.channels.setup import add_channel
+    from moltbot.errors import MoltbotError
+
+    secrets = ("token", "bot_token", "app_token", "signing_secret")
+    probe = probe and any(plan.answers.get(key) for key in secrets)
+    try:
+        change = add_channel(instance, env, plan.name, probe=probe, dry_run=True,
+                             **plan.answers)
+    except MoltbotError as exc:
+        flags = ONBOARD_FLAGS[plan.name]
+        if exc.hint:
+            exc.hint = re.sub(r"--[a-z-]+", lambda m: flags.get(m.group(0), m.group(0)),
+                              exc.hint)
+        raise
+    plan.checked, plan.probe = True, change.probe
 
 
 # applying ---------------------------------------------------------------------
@@ -302,7 +596,55 @@ def apply(identity: Identity, env: dict[str, str], answers: Answers) -> tuple[An
                                                answers.api_key)
     if report.instance.port != instance.port:  # an env port would win over the config
         extra["port_note"] = f"the environment sets port {instance.port}"
+    extra["channels"] = apply_channels(instance, env, answers)
     return report, extra
+
+
+def apply_channels(instance: Instance, env: dict[str, str],
+                   answers: Answers) -> list[dict[str, Any]]:
+    """Write the channel answers (checked before anything was written); the summary rows."""
+    from moltbot.channels.setup import add_channel, remove_channel
+    from moltbot.config.store import read_config
+
+    actions: dict[str, str] = {}
+    for name in answers.remove_channels:
+        actions[name] = remove_channel(instance, env, name).action
+    for plan in answers.channels:
+        actions[plan.name] = add_channel(instance, env, plan.name, probe=False,
+                                         **plan.answers).action
+    snapshot = read_config(instance.config_path, env)
+    probes = {plan.name: plan.probe for plan in answers.channels}
+    rows = [{"channel": name, "accountId": None, "action": "removed"}
+            for name in answers.remove_channels]
+    for name, row in _configured_channels(snapshot, env).items():
+        rows.append(_channel_summary(name, row, snapshot.data, actions.get(name, "kept"),
+                                     probes.get(name)))
+    return rows
+
+
+def _channel_summary(name: str, row: dict[str, Any], data: dict[str, Any], action: str,
+                     probe: dict[str, Any] | None) -> dict[str, Any]:
+    """One configured channel for the summary: secrets shown as ``${VAR}`` or "(hidden)"."""
+    from moltbot.channels.setup import merged_account_data
+
+    section = merged_account_data(data["channels"][name], row.get("accountId") or "default")
+    secrets = {}
+    for key in SECRET_KEYS[name]:
+        value = section.get(key)
+        if isinstance(value, str) and value:
+            secrets[key] = value if _VAR_REF.fullmatch(value.strip()) else "(hidden)"
+    bot = ((probe or {}).get("bot") or {}).get("username")
+    return {"channel": name, "accountId": row.get("accountId"), "action": action,
+            "mode": row.get("mode"), "dmPolicy": row.get("dmPolicy"),
+            "allowFrom": row.get("allowFrom") or [], "tokenSource": row.get("tokenSource"),
+            "secrets": secrets, "bot": bot, "error": row.get("error")}
+
+
+def _row_text(name: str, row: dict[str, Any]) -> str:
+    if row.get("error"):
+        return f"{name}: invalid config: {row['error']}"
+    return (f"{name} {row.get('accountId')}: {row.get('mode')}, dm {row.get('dmPolicy')}, "
+            f"token from {row.get('tokenSource')}")
 
 
 def install_service(instance: Instance, env: dict[str, str], enable_linger: bool) -> Any:
@@ -344,17 +686,48 @@ def dashboard_url(instance: Instance, token: str | None) -> str:
               help="Install the user service (wizard default: yes; --non-interactive: no).")
 @click.option("--enable-linger", is_flag=True,
               help="Linux: enable lingering so the service runs without a login.")
+@click.option("--telegram-token", metavar="TOKEN", help="Connect a Telegram bot (@BotFather).")
+@click.option("--telegram-token-env", metavar="VAR",
+              help='Telegram bot token from $VAR (the config stores "${VAR}").')
+@click.option("--slack-bot-token", metavar="TOKEN", help="Connect a Slack app: bot token xoxb-...")
+@click.option("--slack-bot-token-env", metavar="VAR", help='Slack bot token from $VAR ("${VAR}").')
+@click.option("--slack-app-token", metavar="TOKEN", help="Slack Socket Mode app token xapp-...")
+@click.option("--slack-app-token-env", metavar="VAR", help='Slack app token from $VAR ("${VAR}").')
+@click.option("--slack-signing-secret", metavar="SECRET",
+              help="Slack HTTP Events mode: signing secret.")
+@click.option("--slack-signing-secret-env", metavar="VAR",
+              help='Slack signing secret from $VAR ("${VAR}").')
+@click.option("--slack-mode", type=click.Choice(["socket", "http"]),
+              help="Slack connection (default: socket with an app token, http with a secret).")
+@click.option("--dm-policy", type=click.Choice(DM_POLICIES),
+              help="Who may DM the bot (default pairing): for the channels these flags set "
+              "up, else every configured one.")
+@click.option("--allow-from", multiple=True, metavar="ID",
+              help="Allowed DM sender (repeatable; Telegram user id or @name, Slack user id).")
+@click.option("--remove-channel", "remove_channels", multiple=True,
+              type=click.Choice(list(CHANNELS)), help="Remove a configured channel.")
+@click.option("--no-channel-check", is_flag=True,
+              help="Do not check channel credentials with Telegram/Slack first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def onboard(non_interactive: bool, port: int | None, workspace: Path | None, auth: str | None,
             new_token: bool, password_env: str | None, model: str | None,
             api_key_env: str | None, install_daemon: bool | None, enable_linger: bool,
-            as_json: bool) -> None:
-    """Set up this instance: port, workspace, auth, model, service — then a summary.
+            telegram_token: str | None, telegram_token_env: str | None,
+            slack_bot_token: str | None, slack_bot_token_env: str | None,
+            slack_app_token: str | None, slack_app_token_env: str | None,
+            slack_signing_secret: str | None, slack_signing_secret_env: str | None,
+            slack_mode: str | None, dm_policy: str | None, allow_from: tuple[str, ...],
+            remove_channels: tuple[str, ...], no_channel_check: bool, as_json: bool) -> None:
+    """Set up this instance: port, workspace, auth, model, service, channels — then a summary.
 
     For a named profile the proposed base port keeps a whole port block (111
     ports) away from every instance on this host, the workspace is ~/clawd-P
     and the token is fresh. Refuses (exit 3, nothing written) a port or path
     that clashes with another instance.
+
+    Channel tokens are checked (format, then with Telegram/Slack) before
+    anything is written; a refused token writes nothing (exit 2, or 7 when the
+    platform refuses it). The summary never shows a secret.
     """
     from moltbot.errors import UsageError
 
@@ -377,13 +750,24 @@ def onboard(non_interactive: bool, port: int | None, workspace: Path | None, aut
                              hint=f"export {api_key_env}=... first")
         if not (model or proposal.model):
             raise UsageError("--api-key-env needs a model (--model provider/model)")
+    channel_plans, removals = channels_from_flags(
+        cli.env, proposal, telegram_token=telegram_token, telegram_token_env=telegram_token_env,
+        slack_bot_token=slack_bot_token, slack_bot_token_env=slack_bot_token_env,
+        slack_app_token=slack_app_token, slack_app_token_env=slack_app_token_env,
+        slack_signing_secret=slack_signing_secret,
+        slack_signing_secret_env=slack_signing_secret_env, slack_mode=slack_mode,
+        dm_policy=dm_policy, allow_from=allow_from, remove=remove_channels)
     flags = Answers(
         port=port or proposal.port,
         workspace=workspace.expanduser().resolve() if workspace else proposal.workspace,
         auth=auth or proposal.auth, new_token=new_token, password=password,
         model=model or proposal.model, api_key=api_key,
         api_key_source=f"${api_key_env}" if api_key_env else None,
-        install_daemon=bool(install_daemon))
+        install_daemon=bool(install_daemon), channels=channel_plans,
+        remove_channels=removals)
+    from moltbot.instance.resolve import resolve_instance
+
+    provisional = resolve_instance(identity, proposal.config, cli.env)
     interactive = not non_interactive
     if interactive and not (sys.stdin.isatty() and sys.stdout.isatty()):
         context.warn("not a terminal: continuing as with --non-interactive")
@@ -398,9 +782,13 @@ def onboard(non_interactive: bool, port: int | None, workspace: Path | None, aut
 
             raise ConflictError(problem)
     else:
-        answers = interview(Prompter(), identity, cli.env, proposal, flags)
+        check = channel_check(provisional, cli.env, probe=not no_channel_check)
+        answers = interview(Prompter(), identity, cli.env, proposal, flags, check)
         if install_daemon is not None:
             answers.install_daemon = install_daemon
+    for plan in answers.channels:  # before anything is written
+        if not plan.checked:
+            precheck(provisional, cli.env, plan, probe=not no_channel_check)
 
     report, extra = apply(identity, cli.env, answers)
     instance = extra["instance"]
@@ -408,7 +796,8 @@ def onboard(non_interactive: bool, port: int | None, workspace: Path | None, aut
     if answers.install_daemon:
         service_result = install_service(instance, cli.env, enable_linger)
     summary = _summary(instance, extra, report, service_result, cli.env)
-    summary["warnings"] = [w for w in [port_warning(instance)] if w]
+    summary["warnings"] = [w for w in [port_warning(instance),
+                                       *_channel_warnings(summary)] if w]
     if as_json:
         context.emit_json(summary)
     else:
@@ -445,10 +834,40 @@ def _summary(instance: Instance, extra: dict[str, Any], report: Any, service: An
         "service": service_info,
         "credentials": str(extra["credentials"]) if extra.get("credentials") else None,
         "dashboardUrl": dashboard_url(instance, auth.token if auth.mode != "password" else None),
+        "channels": extra.get("channels", []),
         "created": report.created,
         "changed": report.changed,
         "cli": cli_prefix(instance),
     }
+
+
+def _channel_warnings(summary: dict[str, Any]) -> list[str]:
+    warnings = []
+    for row in summary["channels"]:
+        refs = [v for v in (row.get("secrets") or {}).values() if v.startswith("${")]
+        if refs and summary["service"].get("installed"):
+            warnings.append(
+                f"{row['channel']} reads {', '.join(refs)} from the environment, which the user "
+                f"service does not inherit: its gateway cannot load the config; run "
+                f"`{summary['cli']} gateway` where the variable is set, or store the token itself")
+        if row.get("dmPolicy") == "allowlist" and not row.get("allowFrom"):
+            warnings.append(f"{row['channel']}: dm policy allowlist with no allowFrom: only "
+                            f"senders approved earlier may DM the bot (--allow-from ID)")
+    return warnings
+
+
+def _channel_line(row: dict[str, Any]) -> str:
+    if row["action"] == "removed":
+        return f"{row['channel']}: removed"
+    if row.get("error"):
+        return f"{row['channel']}: invalid config: {row['error']}"
+    bot = f" (@{row['bot']})" if row.get("bot") else ""
+    names = {"botToken": "bot token", "appToken": "app token", "signingSecret": "signing secret"}
+    secrets = ", ".join(f"{names[k]} {v}" for k, v in row["secrets"].items())
+    if not secrets:
+        secrets = f"token from {row.get('tokenSource')}"
+    return (f"{row['channel']} {row['accountId']}{bot}: {row['action']}, {row['mode']}, "
+            f"dm {row['dmPolicy']}, {secrets}")
 
 
 def _print_summary(summary: dict[str, Any], home: Path, service: Any) -> None:
@@ -482,6 +901,13 @@ def _print_summary(summary: dict[str, Any], home: Path, service: Any) -> None:
         for hint in service.hints:
             click.echo(f"              {hint}")
     click.echo(f"  Dashboard   {summary['dashboardUrl']}")
+    label = "Channels"
+    for row in summary["channels"]:
+        click.echo(f"  {label:<11} {_channel_line(row)}")
+        label = ""
+    if any(row.get("dmPolicy") == "pairing" for row in summary["channels"]):
+        click.echo(f"              strangers get a pairing code; approve with: "
+                   f"`{cli} pairing approve CHANNEL CODE`")
     for warning in summary.get("warnings", []):
         context.warn(warning)
     if not info.get("installed"):
