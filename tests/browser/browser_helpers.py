@@ -1,10 +1,16 @@
-"""Helpers shared by the browser and canvas tests (imported by both conftests)."""
+"""Helpers shared by the browser and canvas tests (imported by both conftests).
+
+The fixtures at the end are imported into both conftests: ``browser_service``,
+``canvas_host`` and the autouse ``kill_leftover_browsers``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +19,8 @@ import psutil
 import pytest
 
 from gateway_harness import free_port_block
+from moltbot.browser.service import BrowserService
+from moltbot.canvas.host import CanvasHost
 from moltbot.config.schema import Config
 from moltbot.config.store import read_config
 from moltbot.gateway.subsystem import SubsystemContext
@@ -76,3 +84,43 @@ def kill_browsers_under(home: Path) -> None:
             psutil.Process(pid).kill()
         except psutil.Error:
             continue
+
+
+Start = Callable[..., Awaitable[Any]]
+
+
+@contextlib.asynccontextmanager
+async def started(cls: Callable[[SubsystemContext], Any]) -> AsyncIterator[Start]:
+    """``await start(made, **overrides)``: a ``cls`` subsystem built from
+    ``made.context(**overrides)`` and started; all are stopped on exit, last first."""
+    subsystems: list[Any] = []
+
+    async def start(made: Made, **overrides: Any) -> Any:
+        subsystem = cls(made.context(**overrides))
+        subsystems.append(subsystem)
+        await subsystem.start()
+        return subsystem
+
+    yield start
+    for subsystem in reversed(subsystems):
+        await subsystem.stop()
+
+
+@pytest.fixture
+async def browser_service() -> AsyncIterator[Start]:
+    """``await browser_service(made)``: a started service, stopped at teardown."""
+    async with started(BrowserService) as start:
+        yield start
+
+
+@pytest.fixture
+async def canvas_host() -> AsyncIterator[Start]:
+    """``await canvas_host(made)``: a started canvas host, stopped at teardown."""
+    async with started(CanvasHost) as start:
+        yield start
+
+
+@pytest.fixture(autouse=True)
+def kill_leftover_browsers(home: Path) -> Iterator[None]:
+    yield
+    kill_browsers_under(home)
