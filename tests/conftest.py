@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+
+from gateway_harness import free_port_block
 
 IDENTITY_PREFIXES = ("MOLTBOT_", "CLAWDBOT_", "OPENCLAW_")
 
@@ -74,27 +75,9 @@ def run_moltbot(home: Path) -> RunMoltbot:
     return run
 
 
-def find_free_port(span: int = 1, host: str = "127.0.0.1") -> int:
-    """The first of ``span`` consecutive ports on ``host`` that can be bound now."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind((host, 0))
-            first = probe.getsockname()[1]
-        candidates = range(first, first + span)
-        if candidates[-1] <= 65535 and all(_bindable(host, port) for port in candidates):
-            return first
-    raise RuntimeError(f"no {span} consecutive free ports found on {host}")
-
-
-def _bindable(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture
 def free_port() -> Callable[..., int]:
-    return find_free_port
+    def find(span: int = 1, host: str = "127.0.0.1") -> int:
+        return free_port_block(span, host)
+
+    return find

@@ -36,25 +36,27 @@ CORE_ONLY = {
 }
 
 
-def free_port_block(span: int = 5) -> int:
-    """A base port whose base..base+span-1 are all free now (not a guarantee later)."""
+def free_port_block(span: int = 5, host: str = "127.0.0.1") -> int:
+    """A base port whose base..base+span-1 are all free on ``host`` now (not a
+    guarantee later). Bases near 65000 are skipped: ports derived from a gateway
+    base must stay valid."""
     for _ in range(500):
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
+            probe.bind((host, 0))
             base = probe.getsockname()[1]
-        if base + span >= 65000:
-            continue
-        ok = True
-        for port in range(base, base + span):
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
+        if base + span < 65000 and all(port_is_free(p, host) for p in range(base, base + span)):
             return base
-    raise RuntimeError("no free port block")
+    raise RuntimeError(f"no {span} consecutive free ports found on {host}")
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether ``port`` on ``host`` can be bound right now."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass

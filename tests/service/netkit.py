@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+from gateway_harness import port_is_free
+
 BLOCK = 111
 
 
@@ -15,15 +17,6 @@ def free_block(avoid: tuple[int, ...] = (), size: int = BLOCK) -> int:
             base = sock.getsockname()[1]
         if base + 2 * size >= 65000 or any(abs(base - a) < 2 * size for a in avoid):
             continue
-        if all(_free(p) for p in range(base, base + 6)):
+        if all(port_is_free(p) for p in range(base, base + 6)):
             return base
     raise RuntimeError("no free port block")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
