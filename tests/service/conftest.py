@@ -11,40 +11,12 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from shimtools import Shim  # noqa: E402
+from shim_fixtures import IDENTITY_PREFIXES, env, home, shim  # noqa: E402
 
 from moltbot.cli.context import CliContext  # noqa: E402
 from moltbot.instance.resolve import Invocation  # noqa: E402
 
-IDENTITY_PREFIXES = ("CLAWDBOT_", "MOLTBOT_", "OPENCLAW_")
-
-
-def clean_env(home: Path, path: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(IDENTITY_PREFIXES)}
-    env["HOME"] = str(home)
-    if path is not None:
-        env["PATH"] = path
-    return env
-
-
-@pytest.fixture
-def home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The shared fresh HOME (tests/conftest.py), moved to a path with a space in it."""
-    spaced = home.parent / "home with space"
-    spaced.mkdir()
-    monkeypatch.setenv("HOME", str(spaced))
-    monkeypatch.setenv("USERPROFILE", str(spaced))
-    return spaced
-
-
-@pytest.fixture
-def shim(tmp_path: Path) -> Shim:
-    return Shim(tmp_path / "shim bin")
-
-
-@pytest.fixture
-def env(home: Path, shim: Shim) -> dict[str, str]:
-    return clean_env(home, shim.path_env())
+__all__ = ["env", "home", "run_service", "shim"]
 
 
 def service_group() -> click.Group:
