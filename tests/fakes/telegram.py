@@ -25,6 +25,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from aiohttp import web
+from tests.fakes.loopback import serve
 
 LIMIT = 4096
 ALLOWED_TAGS = {
@@ -188,10 +189,8 @@ class FakeBot:
         username: str | None = "ann",
         **extra: Any,
     ) -> dict[str, Any]:
-        sender = {"id": user_id, "is_bot": False, "first_name": first_name}
-        if username:
-            sender["username"] = username
         chat = {"id": user_id, "type": "private", "first_name": first_name}
+        sender = _user(user_id, first_name, username)
         return await self.push(
             {"message": self.message(chat=chat, sender=sender, text=text, **extra)}
         )
@@ -207,10 +206,8 @@ class FakeBot:
         username: str | None = "ann",
         **extra: Any,
     ) -> dict[str, Any]:
-        sender = {"id": user_id, "is_bot": False, "first_name": first_name}
-        if username:
-            sender["username"] = username
         chat = {"id": chat_id, "type": "supergroup", "title": title}
+        sender = _user(user_id, first_name, username)
         return await self.push(
             {"message": self.message(chat=chat, sender=sender, text=text, **extra)}
         )
@@ -256,6 +253,14 @@ class FakeBot:
             return response.status
 
 
+def _user(user_id: int, first_name: str, username: str | None) -> dict[str, Any]:
+    """A Telegram ``User`` object of a human sender."""
+    user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
+    if username:
+        user["username"] = username
+    return user
+
+
 class FakeTelegram:
     def __init__(self) -> None:
         self.bots: dict[str, FakeBot] = {}
@@ -281,12 +286,7 @@ class FakeTelegram:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
-        self.runner = web.AppRunner(app, handle_signals=False)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.runner, self.url = await serve(app)
         return self.url
 
     async def stop(self) -> None:
