@@ -1,10 +1,25 @@
-"""Helpers shared by channel tests."""
+"""Helpers shared by channel tests (the conftest's fixtures are built on them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+
+class _Server(Protocol):
+    async def start(self) -> Any: ...
+
+    async def stop(self) -> None: ...
+
+
+Server = TypeVar("Server", bound=_Server)
 
 
 @dataclass
@@ -24,3 +39,70 @@ class EchoDispatcher:
 
     def resolve_agent(self, agent_id: str | None) -> str:
         return agent_id or "main"
+
+
+def config_path(home: Path, profile: str = "default") -> Path:
+    state = home / (".clawdbot" if profile == "default" else f".clawdbot-{profile}")
+    return state / "moltbot.json"
+
+
+def write_config(home: Path, profile: str, data: dict[str, Any]) -> Path:
+    path = config_path(home, profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return path
+
+
+def load_instance(
+    home: Path, profile: str = "default", env: dict[str, str] | None = None
+) -> tuple[Any, Any]:
+    from moltbot.instance import Invocation, load
+
+    instance, snapshot = load(
+        Invocation(profile=None if profile == "default" else profile), env or {}, home
+    )
+    return instance, snapshot.config
+
+
+def subsystem_context(
+    instance: Any,
+    config: Any,
+    env: dict[str, str] | None = None,
+    lookup: Callable[[str], Any] | None = None,
+) -> Any:
+    from moltbot.gateway.subsystem import SubsystemContext
+
+    return SubsystemContext(
+        instance=instance,
+        config=config,
+        env=env or {},
+        token=None,
+        password=None,
+        broadcast=lambda *a, **k: None,
+        logger=logging.getLogger("moltbot.channels"),
+        lookup=lookup or (lambda name: None),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(server: Server) -> AsyncIterator[Server]:
+    """A stand-in server, started for the ``async with`` block."""
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.02)
+
+
+async def run_cli(run_moltbot: Any, *args: str, **kwargs: Any) -> Any:
+    """The ``run_moltbot`` fixture in a thread: the stand-in servers live on this
+    test's event loop."""
+    return await asyncio.to_thread(run_moltbot, *args, **kwargs)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -15,56 +13,19 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.channels.channel_helpers import (  # noqa: E402
+    load_instance,
+    running,
+    subsystem_context,
+    write_config,
+)
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
-
-
-def write_config(home: Path, profile: str, data: dict[str, Any]) -> Path:
-    state = home / (".clawdbot" if profile == "default" else f".clawdbot-{profile}")
-    state.mkdir(parents=True, exist_ok=True)
-    path = state / "moltbot.json"
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    return path
-
-
-def load_instance(
-    home: Path, profile: str = "default", env: dict[str, str] | None = None
-) -> tuple[Any, Any]:
-    from moltbot.instance import Invocation, load
-
-    instance, snapshot = load(
-        Invocation(profile=None if profile == "default" else profile), env or {}, home
-    )
-    return instance, snapshot.config
-
-
-def subsystem_context(
-    instance: Any,
-    config: Any,
-    env: dict[str, str] | None = None,
-    lookup: Callable[[str], Any] | None = None,
-) -> Any:
-    from moltbot.gateway.subsystem import SubsystemContext
-
-    return SubsystemContext(
-        instance=instance,
-        config=config,
-        env=env or {},
-        token=None,
-        password=None,
-        broadcast=lambda *a, **k: None,
-        logger=logging.getLogger("moltbot.channels"),
-        lookup=lookup or (lambda name: None),
-    )
 
 
 @pytest.fixture
 async def fake_telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
-    await fake.start()
-    try:
+    async with running(FakeTelegram()) as fake:
         yield fake
-    finally:
-        await fake.stop()
 
 
 @pytest.fixture
@@ -116,9 +77,5 @@ async def start_manager(home: Path, fast_backoff: Any) -> AsyncIterator[StartMan
 async def fake_slack() -> AsyncIterator[Any]:
     from tests.fakes.slack import FakeSlack
 
-    fake = FakeSlack()
-    await fake.start()
-    try:
+    async with running(FakeSlack()) as fake:
         yield fake
-    finally:
-        await fake.stop()

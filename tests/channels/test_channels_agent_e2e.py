@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.channels.conftest import load_instance, subsystem_context, write_config
-from tests.fakes.llm_openai import FakeOpenAI
+from tests.channels.channel_helpers import load_instance, subsystem_context, write_config
+from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram, parse_html, utf16_len
@@ -28,22 +28,6 @@ async def llm() -> AsyncIterator[FakeOpenAI]:
         yield fake
     finally:
         await fake.stop()
-
-
-def provider(base_url: str) -> dict[str, Any]:
-    return {
-        "models": {
-            "providers": {
-                "fake": {
-                    "baseUrl": base_url,
-                    "apiKey": "sk-test",
-                    "api": "openai-completions",
-                    "models": [{"id": "m1"}],
-                }
-            }
-        },
-        "agents": {"defaults": {"model": "fake/m1"}},
-    }
 
 
 @pytest.fixture
@@ -83,7 +67,7 @@ async def test_telegram_dm_pairing_then_agent_reply(
 ) -> None:
     bot = fake_telegram.bot(TOKEN)
     config = {
-        **provider(llm.base_url),
+        **openai_config(llm.base_url),
         "channels": {
             "telegram": {"botToken": TOKEN, "apiRoot": fake_telegram.url, "pollTimeoutSeconds": 1}
         },
@@ -118,7 +102,7 @@ async def test_agent_uses_the_message_tool(
 ) -> None:
     bot = fake_telegram.bot(TOKEN)
     config = {
-        **provider(llm.base_url),
+        **openai_config(llm.base_url),
         "channels": {
             "telegram": {
                 "botToken": TOKEN,
@@ -145,7 +129,7 @@ async def test_slack_mention_reaches_agent(
 ) -> None:
     ws = fake_slack.workspace()
     config = {
-        **provider(llm.base_url),
+        **openai_config(llm.base_url),
         "channels": {
             "slack": {
                 "botToken": ws.bot_token,

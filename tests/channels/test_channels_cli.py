@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
+from tests.channels.channel_helpers import config_path, run_cli
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
 
@@ -15,31 +15,25 @@ from moltbot.channels.pairing import PairingStore
 TOKEN = "777:cli-token"
 
 
-async def run(run_moltbot: Any, *args: str, **kwargs: Any) -> Any:
-    # in a thread: the stand-in servers live on this test's event loop
-    return await asyncio.to_thread(run_moltbot, *args, **kwargs)
+async def add_telegram(
+    run_moltbot: Any, fake: FakeTelegram, *extra: str, token: str = TOKEN
+) -> Any:
+    """``moltbot channels add telegram`` against the stand-in Bot API."""
+    return await run_cli(
+        run_moltbot, "channels", "add", "telegram", "--token", token, "--api-root", fake.url,
+        *extra,
+    )
 
 
 def config_of(home: Path, profile: str = "default") -> dict[str, Any]:
-    state = home / (".clawdbot" if profile == "default" else f".clawdbot-{profile}")
-    return json.loads((state / "moltbot.json").read_text())
+    return json.loads(config_path(home, profile).read_text())
 
 
 async def test_add_list_status_remove_telegram(
     fake_telegram: FakeTelegram, run_moltbot: Any, home: Path
 ) -> None:
     fake_telegram.bot(TOKEN, username="cli_bot")
-    added = await run(
-        run_moltbot,
-        "channels",
-        "add",
-        "telegram",
-        "--token",
-        TOKEN,
-        "--api-root",
-        fake_telegram.url,
-        "--json",
-    )
+    added = await add_telegram(run_moltbot, fake_telegram, "--json")
     assert added.returncode == 0, added.stderr
     change = json.loads(added.stdout)
     assert change["action"] == "added" and change["probe"]["bot"]["username"] == "cli_bot"
@@ -48,45 +42,36 @@ async def test_add_list_status_remove_telegram(
         "apiRoot": fake_telegram.url,
     }
 
-    listed = await run(run_moltbot, "channels", "list", "--json")
+    listed = await run_cli(run_moltbot, "channels", "list", "--json")
     [row] = json.loads(listed.stdout)["accounts"]
     assert row["channel"] == "telegram" and row["accountId"] == "default"
     assert row["tokenSource"] == "config" and row["dmPolicy"] == "pairing"
 
-    status = await run(run_moltbot, "channels", "status", "--probe", "--json")
+    status = await run_cli(run_moltbot, "channels", "status", "--probe", "--json")
     assert status.returncode == 0, status.stderr
     payload = json.loads(status.stdout)
     assert payload["source"] == "config" and payload["channelOrder"] == ["telegram"]
     [account] = payload["channelAccounts"]["telegram"]
     assert account["state"] == "stopped" and account["probe"]["ok"] is True
-    text = await run(run_moltbot, "channels", "status")
+    text = await run_cli(run_moltbot, "channels", "status")
     assert "Gateway not running" in text.stdout and "probe" not in text.stdout
 
-    removed = await run(run_moltbot, "channels", "remove", "telegram")
+    removed = await run_cli(run_moltbot, "channels", "remove", "telegram")
     assert removed.returncode == 0 and "telegram" not in config_of(home).get("channels", {})
-    again = await run(run_moltbot, "channels", "remove", "telegram")
+    again = await run_cli(run_moltbot, "channels", "remove", "telegram")
     assert again.returncode == 9 and "not configured" in again.stderr
 
 
 async def test_add_refuses_a_bad_token_and_writes_nothing(
     fake_telegram: FakeTelegram, run_moltbot: Any, home: Path
 ) -> None:
-    result = await run(
-        run_moltbot,
-        "channels",
-        "add",
-        "telegram",
-        "--token",
-        "1:wrong",
-        "--api-root",
-        fake_telegram.url,
-    )
+    result = await add_telegram(run_moltbot, fake_telegram, token="1:wrong")
     assert result.returncode == 7
     assert "refused the bot token" in result.stderr
     assert not (home / ".clawdbot" / "moltbot.json").exists() or "telegram" not in json.dumps(
         config_of(home)
     )
-    missing = await run(
+    missing = await run_cli(
         run_moltbot, "channels", "add", "slack", "--bot-token", "xoxb-1", "--no-probe"
     )
     assert missing.returncode == 78 and "appToken" in missing.stderr
@@ -98,7 +83,7 @@ async def test_add_slack_accounts_and_profiles(
 ) -> None:
     ws = fake_slack.workspace()
     other = fake_slack.workspace("rescue")
-    first = await run(
+    first = await run_cli(
         run_moltbot,
         "channels",
         "add",
@@ -115,7 +100,7 @@ async def test_add_slack_accounts_and_profiles(
         "U0ANN",
     )
     assert first.returncode == 0, first.stderr
-    second = await run(
+    second = await run_cli(
         run_moltbot,
         "--profile",
         "rescue",
@@ -144,35 +129,26 @@ async def test_add_slack_accounts_and_profiles(
             }
         }
     }
-    listed = await run(run_moltbot, "--profile", "rescue", "channels", "list", "--json")
+    listed = await run_cli(run_moltbot, "--profile", "rescue", "channels", "list", "--json")
     assert [r["accountId"] for r in json.loads(listed.stdout)["accounts"]] == ["ops"]
 
 
 async def test_pairing_commands(fake_telegram: FakeTelegram, run_moltbot: Any, home: Path) -> None:
     bot = fake_telegram.bot(TOKEN)
-    await run(
-        run_moltbot,
-        "channels",
-        "add",
-        "telegram",
-        "--token",
-        TOKEN,
-        "--api-root",
-        fake_telegram.url,
-    )
+    await add_telegram(run_moltbot, fake_telegram)
     store = PairingStore(home / ".clawdbot" / "credentials", "telegram")
     first, _ = store.request("4242", {"name": "Ann", "chatId": "4242", "accountId": "default"})
     second, _ = store.request("5353", {"name": "Bob"})
     assert first and second
 
-    listed = await run(run_moltbot, "pairing", "list", "--json")
+    listed = await run_cli(run_moltbot, "pairing", "list", "--json")
     rows = json.loads(listed.stdout)["requests"]
     assert {r["code"] for r in rows} == {first.code, second.code}
     assert all(3500 < r["expiresInSeconds"] <= 3600 for r in rows)
-    text = await run(run_moltbot, "pairing", "list")
+    text = await run_cli(run_moltbot, "pairing", "list")
     assert first.code in text.stdout and "Ann" in text.stdout
 
-    approved = await run(
+    approved = await run_cli(
         run_moltbot, "pairing", "approve", "telegram", first.code.lower(), "--notify"
     )
     assert approved.returncode == 0, approved.stderr
@@ -181,10 +157,10 @@ async def test_pairing_commands(fake_telegram: FakeTelegram, run_moltbot: Any, h
     [note] = await bot.wait_sent(1)
     assert note.chat_id == "4242" and "approved" in note.text
 
-    rejected = await run(run_moltbot, "pairing", "reject", "telegram", second.code)
+    rejected = await run_cli(run_moltbot, "pairing", "reject", "telegram", second.code)
     assert rejected.returncode == 0 and store.pending() == []
     assert store.allowed() == ("4242",)
-    unknown = await run(run_moltbot, "pairing", "approve", "telegram", "ZZZZ2222")
+    unknown = await run_cli(run_moltbot, "pairing", "approve", "telegram", "ZZZZ2222")
     assert unknown.returncode == 9 and "no pending telegram pairing request" in unknown.stderr
 
 
@@ -192,19 +168,10 @@ async def test_message_send_direct(
     fake_telegram: FakeTelegram, run_moltbot: Any, tmp_path: Path
 ) -> None:
     bot = fake_telegram.bot(TOKEN)
-    await run(
-        run_moltbot,
-        "channels",
-        "add",
-        "telegram",
-        "--token",
-        TOKEN,
-        "--api-root",
-        fake_telegram.url,
-    )
+    await add_telegram(run_moltbot, fake_telegram)
     doc = tmp_path / "notes.txt"
     doc.write_text("notes")
-    sent = await run(
+    sent = await run_cli(
         run_moltbot,
         "message",
         "send",
@@ -224,9 +191,9 @@ async def test_message_send_direct(
     assert [s.method for s in bot.sent] == ["sendMessage", "sendDocument"]
     assert bot.sent[0].params["text"] == "<b>hello</b> from the CLI"
 
-    refused = await run(run_moltbot, "message", "send", "--target", "404", "-m", "hi")
+    refused = await run_cli(run_moltbot, "message", "send", "--target", "404", "-m", "hi")
     assert refused.returncode == 9 and "chat not found" in refused.stderr.lower()
-    nothing = await run(run_moltbot, "message", "send", "--target", "1")
+    nothing = await run_cli(run_moltbot, "message", "send", "--target", "1")
     assert nothing.returncode == 2
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes.llm_openai import FakeOpenAI
+from tests.channels.channel_helpers import run_cli
+from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
@@ -50,35 +51,6 @@ def gateways() -> Any:
         gw.stop()
 
 
-def provider(base_url: str) -> dict[str, Any]:
-    return {
-        "models": {
-            "providers": {
-                "fake": {
-                    "baseUrl": base_url,
-                    "apiKey": "sk-test",
-                    "api": "openai-completions",
-                    "models": [{"id": "m1"}],
-                }
-            }
-        },
-        "agents": {"defaults": {"model": "fake/m1"}},
-    }
-
-
-async def cli(run_moltbot: Any, *args: str) -> Any:
-    return await asyncio.to_thread(run_moltbot, *args)
-
-
-async def wait_until(predicate: Any, timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.05)
-
-
 async def test_telegram_through_the_gateway(
     home: Path, llm: FakeOpenAI, fake_telegram: FakeTelegram, gateways: Any, run_moltbot: Any
 ) -> None:
@@ -87,7 +59,7 @@ async def test_telegram_through_the_gateway(
         home,
         "main",
         {
-            **provider(llm.base_url),
+            **openai_config(llm.base_url),
             "channels": {
                 "telegram": {
                     "botToken": "900:gateway-token",
@@ -103,9 +75,11 @@ async def test_telegram_through_the_gateway(
     [pairing] = await bot.wait_sent(1, timeout=30)
     code = pairing.text.split("Pairing code: ")[1].split()[0]
     assert f"moltbot --profile main pairing approve telegram {code}" in pairing.text
-    listed = await cli(run_moltbot, "--profile", "main", "pairing", "list", "--json")
+    listed = await run_cli(run_moltbot, "--profile", "main", "pairing", "list", "--json")
     assert [r["code"] for r in json.loads(listed.stdout)["requests"]] == [code]
-    approved = await cli(run_moltbot, "--profile", "main", "pairing", "approve", "telegram", code)
+    approved = await run_cli(
+        run_moltbot, "--profile", "main", "pairing", "approve", "telegram", code
+    )
     assert approved.returncode == 0, approved.stderr
 
     llm.push(Reply("Hi **Ann**, all good."))
@@ -113,13 +87,13 @@ async def test_telegram_through_the_gateway(
     sent = await bot.wait_sent(2, timeout=30)
     assert sent[1].params["text"] == "Hi <b>Ann</b>, all good."
 
-    status = await cli(run_moltbot, "--profile", "main", "channels", "status", "--json")
+    status = await run_cli(run_moltbot, "--profile", "main", "channels", "status", "--json")
     payload = json.loads(status.stdout)
     assert payload["source"] == "gateway"
     [account] = payload["channelAccounts"]["telegram"]
     assert account["state"] == "running" and account["connected"] is True
 
-    via_cli = await cli(
+    via_cli = await run_cli(
         run_moltbot,
         "--profile",
         "main",
@@ -177,12 +151,18 @@ async def test_two_gateways_same_channel_type_never_cross(
     await gateways(
         home,
         "main",
-        {**provider(llm.base_url), "channels": {"telegram": {**common, "botToken": "901:main"}}},
+        {
+            **openai_config(llm.base_url),
+            "channels": {"telegram": {**common, "botToken": "901:main"}},
+        },
     )
     await gateways(
         home,
         "rescue",
-        {**provider(llm.base_url), "channels": {"telegram": {**common, "botToken": "902:rescue"}}},
+        {
+            **openai_config(llm.base_url),
+            "channels": {"telegram": {**common, "botToken": "902:rescue"}},
+        },
     )
     await main_bot.wait_polling(20)
     await rescue_bot.wait_polling(20)
@@ -210,7 +190,7 @@ async def test_slack_http_events_on_the_gateway_port(
         home,
         "main",
         {
-            **provider(llm.base_url),
+            **openai_config(llm.base_url),
             "channels": {
                 "slack": {
                     "mode": "http",
@@ -265,8 +245,8 @@ async def test_channels_add_on_a_running_gateway(
     """A new user's path: gateway up first, then `channels add`; the bot answers at once."""
     bot = fake_telegram.bot("903:added-later", username="later_bot")
     ws = fake_slack.workspace()
-    gw = await gateways(home, "main", provider(llm.base_url))
-    added = await cli(
+    gw = await gateways(home, "main", openai_config(llm.base_url))
+    added = await run_cli(
         run_moltbot,
         "--profile",
         "main",
@@ -286,7 +266,7 @@ async def test_channels_add_on_a_running_gateway(
     code = pairing.text.split("Pairing code: ")[1].split()[0]
     assert llm.requests == []  # strangers never reach the agent
 
-    added = await cli(
+    added = await run_cli(
         run_moltbot,
         "--profile",
         "main",
@@ -302,7 +282,7 @@ async def test_channels_add_on_a_running_gateway(
     )
     assert added.returncode == 0, added.stderr
     await ws.wait_connected(20)
-    approved = await cli(
+    approved = await run_cli(
         run_moltbot, "--profile", "main", "pairing", "approve", "telegram", code, "--notify"
     )
     assert approved.returncode == 0, approved.stderr

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.channels.channel_helpers import EchoDispatcher
-from tests.channels.conftest import load_instance, write_config
+from tests.channels.channel_helpers import EchoDispatcher, load_instance, write_config
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.channels.channel_helpers import EchoDispatcher
+from tests.channels.channel_helpers import EchoDispatcher, wait_for
 from tests.fakes.slack import FakeSlack, Workspace
 
 from moltbot.channels.pairing import PairingStore
@@ -26,14 +26,6 @@ def slack_config(fake: FakeSlack, ws: Workspace, **extra: Any) -> dict[str, Any]
             }
         }
     }
-
-
-async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.02)
 
 
 async def test_socket_mode_pairing_then_dm_reaches_agent(

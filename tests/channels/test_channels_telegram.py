@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.channels.channel_helpers import EchoDispatcher
+from tests.channels.channel_helpers import EchoDispatcher, wait_for
 from tests.fakes.telegram import FakeTelegram, parse_html, utf16_len
 
 from moltbot.channels.pairing import PairingStore
@@ -24,14 +23,6 @@ def tg_config(fake: FakeTelegram, **extra: Any) -> dict[str, Any]:
             "telegram": {"botToken": TOKEN, "apiRoot": fake.url, "pollTimeoutSeconds": 1, **extra}
         }
     }
-
-
-async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.02)
 
 
 async def test_stranger_gets_pairing_code_then_approved_dm_reaches_agent(
