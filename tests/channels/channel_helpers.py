@@ -94,6 +94,29 @@ async def running(server: Server) -> AsyncIterator[Server]:
         await server.stop()
 
 
+@contextlib.asynccontextmanager
+async def serving_webhooks(
+    setup_routes: Callable[[Any, Any], None], manager: Any, port: int
+) -> AsyncIterator[None]:
+    """A channel's gateway webhook routes (``setup_routes``) on ``127.0.0.1:port``,
+    with ``manager`` as the running ``channels`` subsystem."""
+    from aiohttp import web
+
+    class Runtime:  # the one thing setup_routes needs from the gateway runtime
+        def subsystem(self, name: str) -> Any:
+            return manager if name == "channels" else None
+
+    app = web.Application()
+    setup_routes(app, Runtime())
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        yield
+    finally:
+        await runner.cleanup()
+
+
 async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

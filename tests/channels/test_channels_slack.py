@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.channels.channel_helpers import EchoDispatcher, wait_for
+from tests.channels.channel_helpers import EchoDispatcher, serving_webhooks, wait_for
 from tests.fakes.slack import FakeSlack, Workspace
 
 from moltbot.channels.pairing import PairingStore
@@ -164,8 +164,6 @@ async def test_refused_tokens_fail_for_good(fake_slack: FakeSlack, start_manager
 
 
 async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_port: Any) -> None:
-    from aiohttp import web
-
     from moltbot.channels.slack.webhook import setup_routes
 
     ws = fake_slack.workspace()
@@ -184,19 +182,9 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_
         },
         dispatcher=agent,
     )
-
-    class Runtime:
-        def subsystem(self, name: str) -> Any:
-            return manager if name == "channels" else None
-
-    app = web.Application()
-    setup_routes(app, Runtime())
-    runner = web.AppRunner(app)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     url = f"http://127.0.0.1:{port}/slack/events"
-    try:
+    async with serving_webhooks(setup_routes, manager, port):
         status, body = await ws.post_event(
             url,
             {},
@@ -215,8 +203,6 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_
         await ws.post_event(url, ws.event(channel="D0EVE", user="U0EVE", text="hi"), "shh")
         await asyncio.sleep(0.3)
         assert len(ws.posted) == 1
-    finally:
-        await runner.cleanup()
 
 
 async def test_send_to_user_with_a_file(

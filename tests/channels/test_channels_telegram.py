@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.channels.channel_helpers import EchoDispatcher, wait_for
+from tests.channels.channel_helpers import EchoDispatcher, serving_webhooks, wait_for
 from tests.fakes.telegram import FakeTelegram, parse_html, utf16_len
 
 from moltbot.channels.pairing import PairingStore
@@ -347,8 +347,6 @@ async def test_send_errors_are_typed(fake_telegram: FakeTelegram, start_manager:
 async def test_webhook_mode(
     fake_telegram: FakeTelegram, start_manager: Any, free_port: Any
 ) -> None:
-    from aiohttp import web
-
     from moltbot.channels.telegram.webhook import setup_routes
 
     bot = fake_telegram.bot(TOKEN)
@@ -365,17 +363,7 @@ async def test_webhook_mode(
         ),
         dispatcher=agent,
     )
-
-    class Runtime:  # the one thing setup_routes needs from the gateway runtime
-        def subsystem(self, name: str) -> Any:
-            return manager if name == "channels" else None
-
-    app = web.Application()
-    setup_routes(app, Runtime())
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with serving_webhooks(setup_routes, manager, port):
         await wait_for(lambda: bot.webhook is not None)
         assert bot.webhook == {"url": url, "secret_token": "s3cret"}
         update = {
@@ -391,5 +379,3 @@ async def test_webhook_mode(
         assert reply.text == "echo: via webhook"
         bot.webhook["secret_token"] = "wrong"
         assert await bot.deliver_webhook(update) == 401
-    finally:
-        await runner.cleanup()
