@@ -34,8 +34,11 @@ PIPELINED = 20000
 CONNECTS = 50
 STARTS = 5
 ANCHOR = Path(os.environ.get("ANCHOR", Path.home() / ".cache" / "openclaw-anchor"))
-SKIP_SIDECARS = {"CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1", "CLAWDBOT_SKIP_CANVAS_HOST": "1",
-                 "CLAWDBOT_SKIP_CHANNELS": "1"}
+SKIP_SIDECARS = {
+    "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
+    "CLAWDBOT_SKIP_CANVAS_HOST": "1",
+    "CLAWDBOT_SKIP_CHANNELS": "1",
+}
 
 
 def free_base() -> int:
@@ -46,9 +49,19 @@ def free_base() -> int:
 
 
 def connect_frame(token: str) -> bytes:
-    return orjson.dumps({"type": "req", "id": "c", "method": "connect", "params": {
-        "minProtocol": 3, "maxProtocol": 3, "auth": {"token": token},
-        "client": {"id": "test", "version": "bench", "platform": "linux", "mode": "test"}}})
+    return orjson.dumps(
+        {
+            "type": "req",
+            "id": "c",
+            "method": "connect",
+            "params": {
+                "minProtocol": 3,
+                "maxProtocol": 3,
+                "auth": {"token": token},
+                "client": {"id": "test", "version": "bench", "platform": "linux", "mode": "test"},
+            },
+        }
+    )
 
 
 async def connect(session: aiohttp.ClientSession, url: str, token: str | None) -> Any:
@@ -104,8 +117,11 @@ async def measure_protocol(url: str, token: str | None) -> dict[str, float]:
         await sender
         elapsed = time.perf_counter() - started
         await ws.close()
-    return {"connect": statistics.median(connects), "rtt": statistics.median(trips),
-            "rps": PIPELINED / elapsed}
+    return {
+        "connect": statistics.median(connects),
+        "rtt": statistics.median(trips),
+        "rps": PIPELINED / elapsed,
+    }
 
 
 async def _until_response(ws: aiohttp.ClientWebSocketResponse) -> bool:
@@ -126,11 +142,13 @@ def rss_tree(pid: int) -> float:
         return 0.0
 
 
-def start_and_hello(argv: list[str], env: dict[str, str], url: str, token: str,
-                    timeout: float = 120) -> tuple[subprocess.Popen[bytes], float]:
+def start_and_hello(
+    argv: list[str], env: dict[str, str], url: str, token: str, timeout: float = 120
+) -> tuple[subprocess.Popen[bytes], float]:
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
 
     async def poll() -> None:
         async with aiohttp.ClientSession() as session:
@@ -164,8 +182,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def bench_moltbot(home: Path) -> dict[str, Any]:
     port = free_base()
     env = clean_env(home)
-    subprocess.run([*moltbot_command(), "--profile", "bench", "setup", "--port", str(port)],
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*moltbot_command(), "--profile", "bench", "setup", "--port", str(port)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     config = json.loads((home / ".clawdbot-bench" / "moltbot.json").read_text())
     token = config["gateway"]["auth"]["token"]
     argv = [*moltbot_command(), "--profile", "bench", "gateway"]
@@ -221,9 +243,11 @@ def start_baseline(response: str) -> tuple[subprocess.Popen[bytes], str]:
     import socket
 
     port = free_base()
-    proc = subprocess.Popen([sys.executable, "-c", BASELINE_SERVER, str(port)],
-                            env={**os.environ, "BENCH_RESPONSE": response},
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BASELINE_SERVER, str(port)],
+        env={**os.environ, "BENCH_RESPONSE": response},
+        start_new_session=True,
+    )
     for _ in range(300):
         try:
             socket.create_connection(("127.0.0.1", port), 0.1).close()
@@ -279,10 +303,14 @@ def upstream_wrapper() -> Path | None:
 def bench_upstream(wrapper: Path, home: Path) -> dict[str, Any]:
     port = free_base()
     token = "bench-token-" + os.urandom(8).hex()
-    env = {**clean_env(home), "ANCHOR_HOME": str(home), "OPENCLAW_GATEWAY_TOKEN": token,
-           "OPENCLAW_SKIP_CHANNELS": "1", "OPENCLAW_SKIP_CANVAS_HOST": "1"}
-    argv = [str(wrapper), "gateway", "--port", str(port), "--allow-unconfigured",
-            "--token", token]
+    env = {
+        **clean_env(home),
+        "ANCHOR_HOME": str(home),
+        "OPENCLAW_GATEWAY_TOKEN": token,
+        "OPENCLAW_SKIP_CHANNELS": "1",
+        "OPENCLAW_SKIP_CANVAS_HOST": "1",
+    }
+    argv = [str(wrapper), "gateway", "--port", str(port), "--allow-unconfigured", "--token", token]
     url = f"ws://127.0.0.1:{port}"
     proc, started = start_and_hello(argv, env, url, token, timeout=300)
     try:
@@ -301,36 +329,86 @@ def run() -> list[Result]:
     ours_ab, base_ab = ours["ab"]
     overhead = (ours_ab - base_ab) / base_ab * 100
     rows: list[Result] = [
-        median_ms("moltbot: start to hello-ok", ours["starts"],
-                  "`moltbot --profile bench gateway`, all sidecars; target ≤ 600 ms"),
-        Result(name="moltbot: idle RSS, process tree", value=round(ours["rss"], 1), unit="MiB",
-               note="agents, browser control, canvas, channels started; target ≤ 60 MiB"),
-        Result(name="moltbot: idle RSS, core only", value=round(ours["rss_core"], 1), unit="MiB",
-               note="sidecars skipped (CLAWDBOT_SKIP_*)"),
-        Result(name="moltbot: connect (WS + handshake)", value=round(ours["connect"] * 1000, 2),
-               unit="ms", note=f"median of {CONNECTS}"),
-        Result(name="moltbot: health round trip", value=round(ours["rtt"] * 1e6, 1), unit="µs",
-               note=f"median of {ROUND_TRIPS}, one connection"),
-        Result(name="moltbot: pipelined health", value=round(ours["rps"]), unit="req/s",
-               note=f"{PIPELINED} requests on one connection; target ≥ 20,000"),
-        median_ms("moltbot: `status` wall time", ours["status"],
-                  "gateway running; target ≤ 300 ms"),
-        Result(name="baseline: bare aiohttp WS round trip", value=round(base["rtt"] * 1e6, 1),
-               unit="µs", note="answers every frame with our health response's bytes, "
-               "no protocol: the floor of our stack"),
-        Result(name="baseline: bare aiohttp pipelined", value=round(base["rps"]), unit="req/s",
-               note=f"{PIPELINED} frames"),
-        Result(name="A/B round trip: moltbot", value=round(ours_ab * 1e6, 1), unit="µs",
-               note=f"median; {AB_BLOCKS} blocks of {AB_BLOCK} alternating with the baseline"),
-        Result(name="A/B round trip: baseline", value=round(base_ab * 1e6, 1), unit="µs",
-               note="median, same blocks"),
-        Result(name="moltbot round trip over baseline", value=round(overhead, 1), unit="%",
-               note="from the A/B medians; target ≤ 15 %"),
+        median_ms(
+            "moltbot: start to hello-ok",
+            ours["starts"],
+            "`moltbot --profile bench gateway`, all sidecars; target ≤ 600 ms",
+        ),
+        Result(
+            name="moltbot: idle RSS, process tree",
+            value=round(ours["rss"], 1),
+            unit="MiB",
+            note="agents, browser control, canvas, channels started; target ≤ 60 MiB",
+        ),
+        Result(
+            name="moltbot: idle RSS, core only",
+            value=round(ours["rss_core"], 1),
+            unit="MiB",
+            note="sidecars skipped (CLAWDBOT_SKIP_*)",
+        ),
+        Result(
+            name="moltbot: connect (WS + handshake)",
+            value=round(ours["connect"] * 1000, 2),
+            unit="ms",
+            note=f"median of {CONNECTS}",
+        ),
+        Result(
+            name="moltbot: health round trip",
+            value=round(ours["rtt"] * 1e6, 1),
+            unit="µs",
+            note=f"median of {ROUND_TRIPS}, one connection",
+        ),
+        Result(
+            name="moltbot: pipelined health",
+            value=round(ours["rps"]),
+            unit="req/s",
+            note=f"{PIPELINED} requests on one connection; target ≥ 20,000",
+        ),
+        median_ms(
+            "moltbot: `status` wall time", ours["status"], "gateway running; target ≤ 300 ms"
+        ),
+        Result(
+            name="baseline: bare aiohttp WS round trip",
+            value=round(base["rtt"] * 1e6, 1),
+            unit="µs",
+            note="answers every frame with our health response's bytes, "
+            "no protocol: the floor of our stack",
+        ),
+        Result(
+            name="baseline: bare aiohttp pipelined",
+            value=round(base["rps"]),
+            unit="req/s",
+            note=f"{PIPELINED} frames",
+        ),
+        Result(
+            name="A/B round trip: moltbot",
+            value=round(ours_ab * 1e6, 1),
+            unit="µs",
+            note=f"median; {AB_BLOCKS} blocks of {AB_BLOCK} alternating with the baseline",
+        ),
+        Result(
+            name="A/B round trip: baseline",
+            value=round(base_ab * 1e6, 1),
+            unit="µs",
+            note="median, same blocks",
+        ),
+        Result(
+            name="moltbot round trip over baseline",
+            value=round(overhead, 1),
+            unit="%",
+            note="from the A/B medians; target ≤ 15 %",
+        ),
     ]
     wrapper = upstream_wrapper()
     if wrapper is None:
-        rows.append(Result(name="upstream (openclaw 2026.1.30)", value=0.0, unit="-",
-                           note="not installed: run ../shared/anchor/install.sh"))
+        rows.append(
+            Result(
+                name="upstream (openclaw 2026.1.30)",
+                value=0.0,
+                unit="-",
+                note="not installed: run ../shared/anchor/install.sh",
+            )
+        )
         return rows
     with fresh_home() as home:
         try:
@@ -339,17 +417,35 @@ def run() -> list[Result]:
             rows.append(Result(name="upstream: failed", value=0.0, unit="-", note=str(exc)[:200]))
             return rows
     rows += [
-        Result(name="upstream: start to hello-ok", value=round(theirs["start"] * 1000, 1),
-               unit="ms", note="`openclaw gateway --allow-unconfigured`, channels/canvas skipped"),
-        Result(name="upstream: idle RSS, process tree", value=round(theirs["rss"], 1), unit="MiB",
-               note="node 24"),
-        Result(name="upstream: connect (WS + handshake)",
-               value=round(theirs["connect"] * 1000, 2), unit="ms", note=f"median of {CONNECTS}"),
-        Result(name="upstream: health round trip", value=round(theirs["rtt"] * 1e6, 1), unit="µs",
-               note=f"median of {ROUND_TRIPS}"),
-        Result(name="upstream: pipelined health", value=round(theirs["rps"]), unit="req/s",
-               note=f"{PIPELINED} requests on one connection"),
+        Result(
+            name="upstream: start to hello-ok",
+            value=round(theirs["start"] * 1000, 1),
+            unit="ms",
+            note="`openclaw gateway --allow-unconfigured`, channels/canvas skipped",
+        ),
+        Result(
+            name="upstream: idle RSS, process tree",
+            value=round(theirs["rss"], 1),
+            unit="MiB",
+            note="node 24",
+        ),
+        Result(
+            name="upstream: connect (WS + handshake)",
+            value=round(theirs["connect"] * 1000, 2),
+            unit="ms",
+            note=f"median of {CONNECTS}",
+        ),
+        Result(
+            name="upstream: health round trip",
+            value=round(theirs["rtt"] * 1e6, 1),
+            unit="µs",
+            note=f"median of {ROUND_TRIPS}",
+        ),
+        Result(
+            name="upstream: pipelined health",
+            value=round(theirs["rps"]),
+            unit="req/s",
+            note=f"{PIPELINED} requests on one connection",
+        ),
     ]
     return rows
-
-

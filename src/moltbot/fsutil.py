@@ -24,7 +24,11 @@ __all__ = ["acquire_lock", "locked", "write_atomic", "write_json_atomic"]
 
 
 def write_atomic(
-    path: Path, data: bytes | str, *, mode: int = 0o600, sync: bool = True,
+    path: Path,
+    data: bytes | str,
+    *,
+    mode: int = 0o600,
+    sync: bool = True,
     dir_mode: int = 0o700,
 ) -> None:
     """Replace ``path`` with ``data`` (``str`` is encoded as UTF-8) in one rename.
@@ -51,12 +55,9 @@ def write_atomic(
         raise
 
 
-def write_json_atomic(
-    path: Path, data: Any, *, mode: int = 0o600, sync: bool = True
-) -> None:
+def write_json_atomic(path: Path, data: Any, *, mode: int = 0o600, sync: bool = True) -> None:
     """:func:`write_atomic` of ``data`` as indented UTF-8 JSON with a final newline."""
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", mode=mode,
-                 sync=sync)
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", mode=mode, sync=sync)
 
 
 def acquire_lock(path: Path, timeout: float) -> int:

@@ -40,16 +40,25 @@ class Made:
 
     def context(self, **overrides: Any) -> SubsystemContext:
         values: dict[str, Any] = {
-            "instance": self.instance, "config": self.config, "env": self.env,
-            "token": self.token, "password": None, "broadcast": lambda *a, **k: None,
+            "instance": self.instance,
+            "config": self.config,
+            "env": self.env,
+            "token": self.token,
+            "password": None,
+            "broadcast": lambda *a, **k: None,
             "logger": logging.getLogger(f"test.browser.{self.instance.profile}"),
         }
         values.update(overrides)
         return SubsystemContext(**values)
 
 
-def make_instance(home: Path, profile: str, base: int | None = None,
-                  config: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Made:
+def make_instance(
+    home: Path,
+    profile: str,
+    base: int | None = None,
+    config: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> Made:
     """Write ``<home>/.clawdbot-<profile>/moltbot.json`` and resolve the instance."""
     base = base or free_port_block(5)
     identity = resolve_identity(Invocation(profile=profile), {}, home)

@@ -30,15 +30,17 @@ def ok(run_moltbot: Any, *args: str) -> str:
 
 
 @needs_chromium
-def test_profiles_tabs_and_actions_from_the_cli(home: Path, gateway: GatewayProcess,
-                                                run_moltbot: Any) -> None:
+def test_profiles_tabs_and_actions_from_the_cli(
+    home: Path, gateway: GatewayProcess, run_moltbot: Any
+) -> None:
     root = home / "clawd-work" / "canvas"
     root.mkdir(parents=True, exist_ok=True)
     (root / "form.html").write_text(
         "<title>Form</title><h1>Start</h1><input aria-label='Query'>"
         "<script>document.querySelector('input').addEventListener('keydown', e => {"
         " if (e.key === 'Enter') { document.querySelector('h1').textContent = 'Sent ' +"
-        " e.target.value; console.error('sent ' + e.target.value); } });</script>")
+        " e.target.value; console.error('sent ' + e.target.value); } });</script>"
+    )
     url = f"http://127.0.0.1:{gateway.port + 4}/__moltbot__/canvas/form.html"
 
     out = ok(run_moltbot, "create-profile", "research")
@@ -51,8 +53,9 @@ def test_profiles_tabs_and_actions_from_the_cli(home: Path, gateway: GatewayProc
     assert f"navigated: {url} (200)" in out and "title: Form" in out
     snap = json.loads(ok(run_moltbot, "--browser-profile", "research", "snapshot", "--json"))
     query = next(r for r, e in snap["refs"].items() if e.get("name") == "Query")
-    assert ok(run_moltbot, "--browser-profile", "research", "type", query, "cats",
-              "--submit").startswith("type ok")
+    assert ok(
+        run_moltbot, "--browser-profile", "research", "type", query, "cats", "--submit"
+    ).startswith("type ok")
     assert 'heading "Sent cats"' in ok(run_moltbot, "--browser-profile", "research", "snapshot")
     out = ok(run_moltbot, "--browser-profile", "research", "console", "--level", "error")
     assert "[error] sent cats" in out
@@ -66,8 +69,7 @@ def test_profiles_tabs_and_actions_from_the_cli(home: Path, gateway: GatewayProc
     assert out.strip() == "browser research: stopped"
     out = ok(run_moltbot, "delete-profile", "research")
     assert out.startswith("deleted browser profile research")
-    missing = run_moltbot("--profile", "work", "browser", "--browser-profile", "research",
-                          "tabs")
+    missing = run_moltbot("--profile", "work", "browser", "--browser-profile", "research", "tabs")
     assert missing.returncode == 9 and "not found" in missing.stderr
     bad = run_moltbot("--profile", "work", "browser", "create-profile", "Bad Name")
     assert bad.returncode == 2 and "invalid browser profile name" in bad.stderr

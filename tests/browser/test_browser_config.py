@@ -36,20 +36,30 @@ def test_headless_and_sandbox_follow_display_root_and_config(home: Path) -> None
     shown = resolve(made.instance, made.config, {"DISPLAY": ":0"}, euid=0)
     assert not shown.headless
     assert shown.no_sandbox and "root" in (shown.no_sandbox_reason or "")
-    forced = make_instance(home, "forced", 21200,
-                           {"browser": {"headless": True, "noSandbox": True}})
+    forced = make_instance(
+        home, "forced", 21200, {"browser": {"headless": True, "noSandbox": True}}
+    )
     settings = resolve(forced.instance, forced.config, {"DISPLAY": ":0"}, euid=1000)
     assert settings.headless and settings.headless_reason == "browser.headless"
     assert settings.no_sandbox_reason == "browser.noSandbox"
 
 
 def test_profiles_from_config(home: Path) -> None:
-    made = make_instance(home, "main", 21000, {"browser": {
-        "controlPort": 22000,
-        "defaultProfile": "work",
-        "profiles": {"work": {"cdpPort": 22050, "color": "00aa00"},
-                     "remote": {"cdpUrl": "http://10.0.0.5:9222/"}},
-    }})
+    made = make_instance(
+        home,
+        "main",
+        21000,
+        {
+            "browser": {
+                "controlPort": 22000,
+                "defaultProfile": "work",
+                "profiles": {
+                    "work": {"cdpPort": 22050, "color": "00aa00"},
+                    "remote": {"cdpUrl": "http://10.0.0.5:9222/"},
+                },
+            }
+        },
+    )
     settings = resolve(made.instance, made.config, {}, euid=1000)
     assert settings.control_port == 22000
     assert settings.cdp_range.start == 22009

@@ -52,8 +52,9 @@ def two_gateways(home: Path) -> Any:
 
 
 @needs_chromium
-async def test_two_gateways_browsers_and_canvases(home: Path, two_gateways: list[GatewayProcess],
-                                                  run_moltbot: Any) -> None:
+async def test_two_gateways_browsers_and_canvases(
+    home: Path, two_gateways: list[GatewayProcess], run_moltbot: Any
+) -> None:
     main, rescue = two_gateways
     views = {}
     for gateway in (main, rescue):
@@ -82,7 +83,8 @@ async def test_two_gateways_browsers_and_canvases(home: Path, two_gateways: list
         root.mkdir(parents=True, exist_ok=True)
         (root / "index.html").write_text(
             f"<title>{gateway.profile}</title><h1>Canvas of {gateway.profile}</h1>"
-            "<button onclick=\"document.querySelector('h1').textContent='pressed'\">Go</button>")
+            "<button onclick=\"document.querySelector('h1').textContent='pressed'\">Go</button>"
+        )
     for gateway in (main, rescue):
         status, body = fetch(f"http://127.0.0.1:{gateway.port + 4}/__moltbot__/canvas/")
         assert status == 200 and f"Canvas of {gateway.profile}" in body
@@ -111,8 +113,10 @@ async def test_two_gateways_browsers_and_canvases(home: Path, two_gateways: list
         payload = await client.call("browser.request", {"method": "GET", "path": "/tabs"})
         assert any(t["url"] == url for t in payload["tabs"])
         with pytest.raises(MethodFailed) as caught:
-            await client.call("browser.request", {"method": "POST", "path": "/profiles/create",
-                                                  "body": {"name": "Bad Name"}})
+            await client.call(
+                "browser.request",
+                {"method": "POST", "path": "/profiles/create", "body": {"name": "Bad Name"}},
+            )
         assert caught.value.error["code"] == "INVALID_REQUEST"
         assert caught.value.error["details"]["status"] == 400
 

@@ -13,12 +13,23 @@ from moltbot.browser.httpguard import (
 )
 
 
-@pytest.mark.parametrize("host,ok", [
-    ("127.0.0.1:18791", True), ("localhost:18791", True), ("[::1]:18791", True),
-    ("127.1.2.3", True), ("app.localhost:1", True), ("LOCALHOST.:18791", True),
-    ("evil.example:18791", False), ("127.0.0.1.evil.example", False), ("", False),
-    ("192.168.1.2:18791", False), ("0.0.0.0:18791", False), ("localhost:x", False),
-])
+@pytest.mark.parametrize(
+    "host,ok",
+    [
+        ("127.0.0.1:18791", True),
+        ("localhost:18791", True),
+        ("[::1]:18791", True),
+        ("127.1.2.3", True),
+        ("app.localhost:1", True),
+        ("LOCALHOST.:18791", True),
+        ("evil.example:18791", False),
+        ("127.0.0.1.evil.example", False),
+        ("", False),
+        ("192.168.1.2:18791", False),
+        ("0.0.0.0:18791", False),
+        ("localhost:x", False),
+    ],
+)
 def test_loopback_host(host: str, ok: bool) -> None:
     assert is_loopback_host(host) is ok
 
@@ -34,11 +45,18 @@ def test_split_host() -> None:
     assert split_host("Example.COM") == ("example.com", None)
 
 
-@pytest.mark.parametrize("origin,ok", [
-    (None, True), ("http://127.0.0.1:18793", True), ("http://localhost:18793", False),
-    ("http://127.0.0.1:1", False), ("null", False), ("https://127.0.0.1:18793", True),
-    ("http://evil.example", False),
-])
+@pytest.mark.parametrize(
+    "origin,ok",
+    [
+        (None, True),
+        ("http://127.0.0.1:18793", True),
+        ("http://localhost:18793", False),
+        ("http://127.0.0.1:1", False),
+        ("null", False),
+        ("https://127.0.0.1:18793", True),
+        ("http://evil.example", False),
+    ],
+)
 def test_same_origin(origin: str | None, ok: bool) -> None:
     assert same_origin(origin, "127.0.0.1:18793") is ok
 

@@ -20,8 +20,12 @@ def _setup(home: Path) -> tuple[object, object, list]:
     # Two instances whose bases are only the seed's minimum 20 apart: main's CDP
     # range (21011..21110) contains rescue's base, +2 and +4 (21020, 21022, 21024).
     main = make_instance(home, "main", 21000)
-    make_instance(home, "rescue", 21020, {"browser": {"profiles": {
-        "moltbot": {"cdpPort": 21011}, "work": {"cdpPort": 21012}}}})
+    make_instance(
+        home,
+        "rescue",
+        21020,
+        {"browser": {"profiles": {"moltbot": {"cdpPort": 21011}, "work": {"cdpPort": 21012}}}},
+    )
     return main, resolve(main.instance, main.config, {}), discover(home)
 
 
@@ -30,14 +34,15 @@ def test_allocation_skips_other_instances_ports(home: Path) -> None:
     spec = settings.profile(None)
     claims = ports.host_claims(main.instance, known)
     assert claims[21020].startswith("the gateway port of profile rescue")
-    assert "browser profile \"work\"" in claims[21012]
+    assert 'browser profile "work"' in claims[21012]
     first = ports.allocate(spec, settings, main.instance, known, is_free=lambda p: True)
     assert first == 21013
     # every port of the range except rescue's gets handed out before the range is full
     taken: set[int] = set()
     for _ in range(95):
-        port = ports.allocate(spec, settings, main.instance, known,
-                              is_free=lambda p: p not in taken)
+        port = ports.allocate(
+            spec, settings, main.instance, known, is_free=lambda p: p not in taken
+        )
         assert port not in (21011, 21012, 21020, 21022, 21024)
         taken.add(port)
     with pytest.raises(BrowserError) as caught:
@@ -59,15 +64,28 @@ def test_allocation_skips_listening_ports(home: Path) -> None:
 
 
 def test_allocation_skips_own_profiles_and_runtime_ports(home: Path) -> None:
-    main = make_instance(home, "main", 21000, {"browser": {"profiles": {
-        "work": {"cdpPort": 21011}, "attached": {"cdpUrl": "http://127.0.0.1:21012"}}}})
+    main = make_instance(
+        home,
+        "main",
+        21000,
+        {
+            "browser": {
+                "profiles": {
+                    "work": {"cdpPort": 21011},
+                    "attached": {"cdpUrl": "http://127.0.0.1:21012"},
+                }
+            }
+        },
+    )
     other = make_instance(home, "other", 21300)
-    other.instance.runtime_file.write_text(json.dumps({"pid": 1, "port": 21300,
-                                                       "extraPort": 21013}))
+    other.instance.runtime_file.write_text(
+        json.dumps({"pid": 1, "port": 21300, "extraPort": 21013})
+    )
     settings = resolve(main.instance, main.config, {})
     known = discover(home)
-    port = ports.allocate(settings.profile(None), settings, main.instance, known,
-                          is_free=lambda p: True)
+    port = ports.allocate(
+        settings.profile(None), settings, main.instance, known, is_free=lambda p: True
+    )
     assert port == 21014
 
 

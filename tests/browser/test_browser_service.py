@@ -22,13 +22,25 @@ from moltbot.gateway.subsystem import State
 START_TIMEOUT = 90  # a cold Chromium on a busy 2-core machine
 
 
-async def call(service: Any, method: str, path: str, body: Any = None, *,
-               token: str | None = None, headers: dict[str, str] | None = None,
-               timeout: float = START_TIMEOUT) -> tuple[int, Any]:
+async def call(
+    service: Any,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = START_TIMEOUT,
+) -> tuple[int, Any]:
     sent = {"Authorization": f"Bearer {token or service.context.token}", **(headers or {})}
     async with aiohttp.ClientSession() as session:
-        async with session.request(method, service.control_url + path, json=body, headers=sent,
-                                   timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        async with session.request(
+            method,
+            service.control_url + path,
+            json=body,
+            headers=sent,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
             return response.status, await response.json(content_type=None)
 
 
@@ -90,17 +102,18 @@ async def test_disabled_by_config_or_env(home: Path, browser_service) -> None:
 
 
 @needs_chromium
-async def test_two_instances_side_by_side_and_a_clashing_third(home: Path,
-                                                               browser_service) -> None:
-    main = make_instance(home, "main", env={"CLAWDBOT_STATE_DIR": "/nowhere",
-                                            "CLAWDBOT_GATEWAY_TOKEN": "secret"})
+async def test_two_instances_side_by_side_and_a_clashing_third(home: Path, browser_service) -> None:
+    main = make_instance(
+        home, "main", env={"CLAWDBOT_STATE_DIR": "/nowhere", "CLAWDBOT_GATEWAY_TOKEN": "secret"}
+    )
     rescue = make_instance(home, "rescue")
     first = await browser_service(main)
     second = await browser_service(rescue)
     assert first.control_url != second.control_url
 
-    (s1, a), (s2, b) = await asyncio.gather(call(first, "POST", "/start"),
-                                            call(second, "POST", "/start"))
+    (s1, a), (s2, b) = await asyncio.gather(
+        call(first, "POST", "/start"), call(second, "POST", "/start")
+    )
     assert (s1, s2) == (200, 200), (a, b)
     assert a["running"] and b["running"]
     assert a["cdpPort"] in main.instance.cdp_ports
@@ -116,12 +129,14 @@ async def test_two_instances_side_by_side_and_a_clashing_third(home: Path,
     if os.geteuid() == 0:
         assert "--no-sandbox" in args
     environ = Path(f"/proc/{a['pid']}/environ").read_bytes().split(b"\0")
-    assert not any(item.startswith((b"CLAWDBOT_STATE_DIR=", b"CLAWDBOT_GATEWAY_TOKEN="))
-                   for item in environ)
+    assert not any(
+        item.startswith((b"CLAWDBOT_STATE_DIR=", b"CLAWDBOT_GATEWAY_TOKEN=")) for item in environ
+    )
 
     # A third instance pinning main's CDP port is refused, naming main.
-    third = make_instance(home, "third", config={
-        "browser": {"profiles": {"moltbot": {"cdpPort": a["cdpPort"]}}}})
+    third = make_instance(
+        home, "third", config={"browser": {"profiles": {"moltbot": {"cdpPort": a["cdpPort"]}}}}
+    )
     service = await browser_service(third)
     status, body = await call(service, "POST", "/start")
     assert status == 409
@@ -154,8 +169,9 @@ async def test_profiles_create_start_delete(home: Path, browser_service) -> None
     assert status == 409
     status, bad = await call(service, "POST", "/profiles/create", {"name": "Bad Name"})
     assert status == 400
-    status, attached = await call(service, "POST", "/profiles/create",
-                                  {"name": "remote", "cdpUrl": "http://10.9.9.9:9222"})
+    status, attached = await call(
+        service, "POST", "/profiles/create", {"name": "remote", "cdpUrl": "http://10.9.9.9:9222"}
+    )
     assert status == 200 and attached["isRemote"] and attached["cdpPort"] is None
 
     status, started = await call(service, "POST", "/start?profile=work")
@@ -170,8 +186,9 @@ async def test_profiles_create_start_delete(home: Path, browser_service) -> None
     assert status == 400
     status, deleted = await call(service, "DELETE", "/profiles/work")
     assert status == 200 and deleted["deleted"] and deleted["movedTo"]
-    assert not psutil.pid_exists(started["pid"]) or \
-        psutil.Process(started["pid"]).status() == "zombie"
+    assert (
+        not psutil.pid_exists(started["pid"]) or psutil.Process(started["pid"]).status() == "zombie"
+    )
     saved = json.loads(made.instance.config_path.read_text())
     assert "work" not in saved["browser"]["profiles"]
     status, _ = await call(service, "POST", "/start?profile=work")
@@ -204,9 +221,16 @@ async def test_locked_profile_and_devtools_that_never_opens(home: Path, browser_
     user_data = made.instance.browser_user_data("moltbot")
     # A second Chromium on the same user-data dir (another process holds its lock).
     with pytest.raises(BrowserError) as caught:
-        await chrome.launch("moltbot", exe, port=running["cdpPort"] + 1, user_data=user_data,
-                            headless=True, no_sandbox=True, env=made.env,
-                            ready=service._ready)
+        await chrome.launch(
+            "moltbot",
+            exe,
+            port=running["cdpPort"] + 1,
+            user_data=user_data,
+            headless=True,
+            no_sandbox=True,
+            env=made.env,
+            ready=service._ready,
+        )
     assert caught.value.status == 409
     assert f"locked by another Chromium process (pid {running['pid']})" in caught.value.message
 
@@ -216,9 +240,17 @@ async def test_locked_profile_and_devtools_that_never_opens(home: Path, browser_
 
     other = made.instance.browser_user_data("never")
     with pytest.raises(BrowserError) as caught:
-        await chrome.launch("never", exe, port=running["cdpPort"] + 2, user_data=other,
-                            headless=True, no_sandbox=True, env=made.env, ready=never,
-                            timeout=3)
+        await chrome.launch(
+            "never",
+            exe,
+            port=running["cdpPort"] + 2,
+            user_data=other,
+            headless=True,
+            no_sandbox=True,
+            env=made.env,
+            ready=never,
+            timeout=3,
+        )
     assert caught.value.status == 503
     assert "never opened DevTools" in caught.value.message
     await asyncio.sleep(0.5)
@@ -231,7 +263,7 @@ def test_executable_errors(tmp_path: Path) -> None:
     with pytest.raises(BrowserError, match="executablePath not found"):
         chrome.find_executable(str(tmp_path / "missing"), {"PATH": ""})
     shim = tmp_path / "chromium-browser"  # what Ubuntu installs: a script running the snap
-    shim.write_text("#!/bin/sh\nexec /snap/bin/chromium \"$@\"\n")
+    shim.write_text('#!/bin/sh\nexec /snap/bin/chromium "$@"\n')
     shim.chmod(0o755)
     with pytest.raises(BrowserError) as caught:
         chrome.find_executable(None, {"PATH": str(tmp_path)})
@@ -262,27 +294,39 @@ async def test_routes_validate_input(home: Path, browser_service) -> None:
 
 @needs_chromium
 async def test_cdp_url_attaches_to_a_running_chrome_without_owning_it(
-        home: Path, browser_service) -> None:
-    made = make_instance(home, "main", config={
-        "browser": {"executablePath": str(CHROMIUM)}})
+    home: Path, browser_service
+) -> None:
+    made = make_instance(home, "main", config={"browser": {"executablePath": str(CHROMIUM)}})
     service = await browser_service(made)
     status, view = await call(service, "GET", "/")
     assert view["executable"]["source"] == "browser.executablePath"
     # A Chrome someone started by hand, outside the service.
     port = service.settings.cdp_range.stop - 1
     exe = chrome.find_executable(str(CHROMIUM), made.env)
-    external = await chrome.launch("outside", exe, port=port,
-                                   user_data=home / "outside" / "user-data", headless=True,
-                                   no_sandbox=True, env=made.env, ready=service._ready)
+    external = await chrome.launch(
+        "outside",
+        exe,
+        port=port,
+        user_data=home / "outside" / "user-data",
+        headless=True,
+        no_sandbox=True,
+        env=made.env,
+        ready=service._ready,
+    )
     try:
-        status, created = await call(service, "POST", "/profiles/create",
-                                     {"name": "shared", "cdpUrl": f"http://127.0.0.1:{port}"})
+        status, created = await call(
+            service,
+            "POST",
+            "/profiles/create",
+            {"name": "shared", "cdpUrl": f"http://127.0.0.1:{port}"},
+        )
         assert status == 200 and created["cdpPort"] is None and not created["isRemote"]
         status, started = await call(service, "POST", "/start?profile=shared")
         assert status == 200 and started["running"] and started["pid"] is None
         assert started["launchedByService"] is False
-        status, tab = await call(service, "POST", "/tabs/open?profile=shared",
-                                 {"url": "about:blank"})
+        status, tab = await call(
+            service, "POST", "/tabs/open?profile=shared", {"url": "about:blank"}
+        )
         assert status == 200
         query = f"/snapshot?profile=shared&targetId={tab['targetId']}"
         status, snap = await call(service, "GET", query)

@@ -21,8 +21,10 @@ PAGE = "<!doctype html><html><body><h1>Hello</h1></body></html>"
 def raw_get(port: int, path: str, host: str | None = None, connect: str = "127.0.0.1") -> str:
     """Send ``path`` byte for byte (no client-side normalisation of ``..``)."""
     with socket.create_connection((connect, port), timeout=5) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host or f'127.0.0.1:{port}'}\r\n"
-                     "Connection: close\r\n\r\n".encode())
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host or f'127.0.0.1:{port}'}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -39,8 +41,9 @@ async def get(url: str, **kwargs) -> tuple[int, str, aiohttp.typedefs.LooseHeade
             return response.status, await response.text(), response.headers
 
 
-async def test_serves_root_under_both_mounts_with_live_reload_script(home: Path,
-                                                                     canvas_host) -> None:
+async def test_serves_root_under_both_mounts_with_live_reload_script(
+    home: Path, canvas_host
+) -> None:
     made = make_instance(home, "main")
     host = await canvas_host(made)
     assert host.state == State.RUNNING
@@ -96,15 +99,17 @@ async def test_path_traversal_and_symlinks_refused(home: Path, canvas_host) -> N
     os.symlink(made.instance.state_dir, root / "state")
 
     port = host.port
-    for path in ("/__moltbot__/canvas/../../.clawdbot-main/secret.txt",
-                 "/__moltbot__/canvas/%2e%2e/%2e%2e/.clawdbot-main/secret.txt",
-                 "/__moltbot__/canvas/inner/..%2f..%2fsecret.txt",
-                 "/__moltbot__/canvas/inner%2f..%2f..%2fsecret.txt",
-                 "/__moltbot__/canvas/link.txt",
-                 "/__moltbot__/canvas/alias/ok.txt",
-                 "/__moltbot__/canvas/state/secret.txt",
-                 "/__moltbot__/canvas/%00.txt",
-                 "/__moltbot__/canvas/inner\\..\\..\\secret.txt"):
+    for path in (
+        "/__moltbot__/canvas/../../.clawdbot-main/secret.txt",
+        "/__moltbot__/canvas/%2e%2e/%2e%2e/.clawdbot-main/secret.txt",
+        "/__moltbot__/canvas/inner/..%2f..%2fsecret.txt",
+        "/__moltbot__/canvas/inner%2f..%2f..%2fsecret.txt",
+        "/__moltbot__/canvas/link.txt",
+        "/__moltbot__/canvas/alias/ok.txt",
+        "/__moltbot__/canvas/state/secret.txt",
+        "/__moltbot__/canvas/%00.txt",
+        "/__moltbot__/canvas/inner\\..\\..\\secret.txt",
+    ):
         response = await asyncio.to_thread(raw_get, port, path)
         assert status_of(response) in (403, 404), (path, response)
         assert "TOP SECRET" not in response
@@ -120,13 +125,15 @@ async def test_dns_rebinding_and_cross_origin_refused(home: Path, canvas_host) -
     assert status_of(response) == 421
     response = await asyncio.to_thread(raw_get, port, "/__moltbot__/canvas/", f"localhost:{port}")
     assert status_of(response) == 200
-    status, _, _ = await get(f"http://127.0.0.1:{port}/__moltbot__/canvas/",
-                             headers={"Origin": "http://evil.example"})
+    status, _, _ = await get(
+        f"http://127.0.0.1:{port}/__moltbot__/canvas/", headers={"Origin": "http://evil.example"}
+    )
     assert status == 403
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-            await session.ws_connect(f"http://127.0.0.1:{port}/__moltbot__/ws",
-                                     origin="http://evil.example")
+            await session.ws_connect(
+                f"http://127.0.0.1:{port}/__moltbot__/ws", origin="http://evil.example"
+            )
         assert caught.value.status == 403
 
 
@@ -135,8 +142,9 @@ async def test_live_reload_pushes_after_a_change(home: Path, canvas_host) -> Non
     host = await canvas_host(made)
     root = made.instance.canvas_root
     async with aiohttp.ClientSession() as session:
-        ws = await session.ws_connect(f"http://127.0.0.1:{host.port}/__openclaw__/ws",
-                                      origin=f"http://127.0.0.1:{host.port}")
+        ws = await session.ws_connect(
+            f"http://127.0.0.1:{host.port}/__openclaw__/ws", origin=f"http://127.0.0.1:{host.port}"
+        )
         hello = await ws.receive(timeout=5)
         assert hello.data == "generation 0"  # the page compares it with the one it was served
         await asyncio.sleep(0.3)  # let the watcher settle
@@ -176,8 +184,9 @@ async def test_wider_bind_needs_token_or_capability(home: Path, canvas_host) -> 
     base = f"http://127.0.0.1:{host.port}"
     status, _, headers = await get(f"{base}/__moltbot__/canvas/")
     assert status == 401 and "Bearer" in headers["WWW-Authenticate"]
-    status, text, _ = await get(f"{base}/__moltbot__/canvas/",
-                                headers={"Authorization": f"Bearer {made.token}"})
+    status, text, _ = await get(
+        f"{base}/__moltbot__/canvas/", headers={"Authorization": f"Bearer {made.token}"}
+    )
     assert status == 200
     capability_url = host.url("index.html")
     assert f"/__moltbot__/cap/{host.capability}/canvas/index.html" in capability_url
@@ -187,9 +196,9 @@ async def test_wider_bind_needs_token_or_capability(home: Path, canvas_host) -> 
     status, _, _ = await get(f"{base}/__moltbot__/cap/wrong/canvas/index.html")
     assert status == 404
     # Any Host works when exposed (the credential protects), a foreign Origin never does.
-    response = await asyncio.to_thread(raw_get, host.port,
-                                       f"/__moltbot__/cap/{host.capability}/canvas/",
-                                       "192.0.2.7:1")
+    response = await asyncio.to_thread(
+        raw_get, host.port, f"/__moltbot__/cap/{host.capability}/canvas/", "192.0.2.7:1"
+    )
     assert status_of(response) == 200
     async with aiohttp.ClientSession() as session:
         ws = await session.ws_connect(f"{base}/__moltbot__/cap/{host.capability}/ws")

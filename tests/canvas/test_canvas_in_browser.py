@@ -40,8 +40,9 @@ async def ok(service: Any, method: str, path: str, body: Any = None) -> Any:
 
 
 @needs_chromium
-async def test_snapshot_click_type_screenshot_and_live_reload(home: Path, canvas_host,
-                                                              browser_service) -> None:
+async def test_snapshot_click_type_screenshot_and_live_reload(
+    home: Path, canvas_host, browser_service
+) -> None:
     made = make_instance(home, "main")
     (made.instance.canvas_root).mkdir(parents=True)
     page = made.instance.canvas_root / "index.html"
@@ -103,16 +104,18 @@ async def test_refs_go_stale_with_a_clear_hint(home: Path, canvas_host, browser_
     service = await browser_service(made)
     await ok(service, "POST", "/tabs/open", {"url": canvas.url()})
     await ok(service, "GET", "/snapshot")
-    reply = await service.request("POST", "/act",
-                                  body={"kind": "click", "ref": "e999", "timeoutMs": 1000})
+    reply = await service.request(
+        "POST", "/act", body={"kind": "click", "ref": "e999", "timeoutMs": 1000}
+    )
     assert reply.status >= 400
     assert "snapshot" in (reply.body.get("hint") or ""), reply.body
 
 
 @pytest.mark.parametrize("mount", ["/__moltbot__/canvas/", "/__openclaw__/canvas/"])
 @needs_chromium
-async def test_navigate_to_both_mounts(home: Path, canvas_host, browser_service,
-                                       mount: str) -> None:
+async def test_navigate_to_both_mounts(
+    home: Path, canvas_host, browser_service, mount: str
+) -> None:
     made = make_instance(home, "main")
     made.instance.canvas_root.mkdir(parents=True)
     (made.instance.canvas_root / "index.html").write_text(PAGE % (3, 3))
@@ -141,8 +144,7 @@ Later</button>
 
 
 @needs_chromium
-async def test_select_fill_hover_press_and_wait(home: Path, canvas_host,
-                                                browser_service) -> None:
+async def test_select_fill_hover_press_and_wait(home: Path, canvas_host, browser_service) -> None:
     made = make_instance(home, "main")
     made.instance.canvas_root.mkdir(parents=True)
     (made.instance.canvas_root / "form.html").write_text(FORM)
@@ -152,18 +154,31 @@ async def test_select_fill_hover_press_and_wait(home: Path, canvas_host,
     snap = await ok(service, "GET", "/snapshot")
     color = ref_of(snap, "combobox", "Color")
     first, last = ref_of(snap, "textbox", "First"), ref_of(snap, "textbox", "Last")
-    selected = await ok(service, "POST", "/act", {"kind": "select", "ref": color,
-                                                  "values": ["blue"]})
+    selected = await ok(
+        service, "POST", "/act", {"kind": "select", "ref": color, "values": ["blue"]}
+    )
     assert selected["result"] == ["blue"]
-    await ok(service, "POST", "/act", {"kind": "fill", "fields": [
-        {"ref": first, "value": "Ada"}, {"ref": last, "value": "Lovelace"}]})
+    await ok(
+        service,
+        "POST",
+        "/act",
+        {
+            "kind": "fill",
+            "fields": [{"ref": first, "value": "Ada"}, {"ref": last, "value": "Lovelace"}],
+        },
+    )
     await ok(service, "POST", "/act", {"kind": "hover", "ref": ref_of(snap, "button", "Hover me")})
     await ok(service, "POST", "/act", {"kind": "wait", "text": "hovered"})
     later = ref_of(snap, "button", "Later")
     await ok(service, "POST", "/act", {"kind": "click", "ref": later})
-    await ok(service, "POST", "/act", {"kind": "wait", "text": "later blue Ada Lovelace",
-                                       "timeoutMs": 10_000})
+    await ok(
+        service,
+        "POST",
+        "/act",
+        {"kind": "wait", "text": "later blue Ada Lovelace", "timeoutMs": 10_000},
+    )
     await ok(service, "POST", "/act", {"kind": "press", "key": "Tab"})
-    reply = await service.request("POST", "/act", body={"kind": "wait", "text": "never there",
-                                                        "timeoutMs": 500})
+    reply = await service.request(
+        "POST", "/act", body={"kind": "wait", "text": "never there", "timeoutMs": 500}
+    )
     assert reply.status == 504 and "wait failed" in reply.body["error"]

@@ -18,10 +18,17 @@ from moltbot.agents.tools.canvas import CanvasTool
 
 
 def tool_context(made: Made, **running: Any) -> ToolContext:
-    return ToolContext(agent_id="main", session_key="agent:main:main", run_id="run-1",
-                       workspace=made.instance.workspace, instance=made.instance,
-                       config=made.config, env=made.env, logger=logging.getLogger("test.tool"),
-                       lookup=lambda name: running.get(name))
+    return ToolContext(
+        agent_id="main",
+        session_key="agent:main:main",
+        run_id="run-1",
+        workspace=made.instance.workspace,
+        instance=made.instance,
+        config=made.config,
+        env=made.env,
+        logger=logging.getLogger("test.tool"),
+        lookup=lambda name: running.get(name),
+    )
 
 
 async def run(tool: Any, ctx: ToolContext, **arguments: Any) -> Any:
@@ -70,18 +77,26 @@ async def test_browser_tool_without_service(home: Path) -> None:
 
 
 @needs_chromium
-async def test_agent_publishes_a_page_and_clicks_it(home: Path, canvas_host,
-                                                    browser_service) -> None:
+async def test_agent_publishes_a_page_and_clicks_it(
+    home: Path, canvas_host, browser_service
+) -> None:
     made = make_instance(home, "main")
     host = await canvas_host(made)
     service = await browser_service(made)
     ctx = tool_context(made, canvas=host, browser=service)
     canvas, browser = CanvasTool(), BrowserTool()
 
-    page = await run(canvas, ctx, action="write", path="todo.html", content=(
-        "<title>Todo</title><h1>Todo</h1><input aria-label='Item'>"
-        "<button onclick=\"document.querySelector('h1').textContent='Saved: '+"
-        "document.querySelector('input').value\">Save</button>"))
+    page = await run(
+        canvas,
+        ctx,
+        action="write",
+        path="todo.html",
+        content=(
+            "<title>Todo</title><h1>Todo</h1><input aria-label='Item'>"
+            "<button onclick=\"document.querySelector('h1').textContent='Saved: '+"
+            "document.querySelector('input').value\">Save</button>"
+        ),
+    )
     opened = await run(browser, ctx, action="open", url=page["url"])
     assert opened["url"] == page["url"]
     text = await run(browser, ctx, action="snapshot")

@@ -20,7 +20,14 @@ async def add_telegram(
 ) -> Any:
     """``moltbot channels add telegram`` against the stand-in Bot API."""
     return await run_cli(
-        run_moltbot, "channels", "add", "telegram", "--token", token, "--api-root", fake.url,
+        run_moltbot,
+        "channels",
+        "add",
+        "telegram",
+        "--token",
+        token,
+        "--api-root",
+        fake.url,
         *extra,
     )
 

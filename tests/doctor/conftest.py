@@ -15,12 +15,23 @@ __all__ = ["env", "home", "moltbot", "shim"]
 
 @pytest.fixture
 def moltbot(env: dict[str, str]):
-    def run(*args: str, check: bool = True, extra_env: dict[str, str] | None = None,
-            input: str | None = None) -> subprocess.CompletedProcess:
-        done = subprocess.run([sys.executable, "-m", "moltbot", *args],
-                              env={**env, **(extra_env or {})}, capture_output=True, text=True,
-                              timeout=120, check=False, input=input)
+    def run(
+        *args: str,
+        check: bool = True,
+        extra_env: dict[str, str] | None = None,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [sys.executable, "-m", "moltbot", *args],
+            env={**env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            input=input,
+        )
         if check:
             assert done.returncode == 0, f"moltbot {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return done
+
     return run

@@ -23,9 +23,11 @@ def make(home: Path, env: dict[str, str], profile: str | None, port: int, **valu
     identity = resolve_identity(Invocation(profile=profile), env, home)
     instance = setup_instance(identity, env, port=port).instance
     if values:
+
         def mutate(data: dict) -> None:
             for key, value in values.items():
                 keypath.set_(data, keypath.parse(key.replace("__", ".")), value)
+
         update_config(instance.config_path, mutate, env)
     return identity
 
@@ -61,8 +63,9 @@ def test_single_instance_is_not_host_mode_unless_asked(home: Path, env, ports) -
 def test_base_ports_one_apart(home: Path, env, ports) -> None:
     main = make(home, env, None, ports[0])
     rescue = make(home, env, "rescue", ports[1])
-    update_config(rescue.config_path,
-                  lambda d: keypath.set_(d, ["gateway", "port"], ports[0] + 1), env)
+    update_config(
+        rescue.config_path, lambda d: keypath.set_(d, ["gateway", "port"], ports[0] + 1), env
+    )
     report = diagnose(main, env)
     clash = finding(report, "ports-clash")
     assert clash.severity == "error"
@@ -118,8 +121,7 @@ def test_same_pinned_cdp_url(home: Path, env, ports) -> None:
 
 
 def test_same_remote_cdp_url_is_reported_without_auto_fix(home: Path, env, ports) -> None:
-    main = make(home, env, None, ports[0],
-                browser__profiles__remote__cdpUrl="http://10.0.0.5:9222")
+    main = make(home, env, None, ports[0], browser__profiles__remote__cdpUrl="http://10.0.0.5:9222")
     make(home, env, "rescue", ports[1], browser__profiles__remote__cdpUrl="http://10.0.0.5:9222")
     shared = finding(diagnose(main, env), "shared-cdp-url")
     assert shared.actions == ()
@@ -128,8 +130,14 @@ def test_same_remote_cdp_url_is_reported_without_auto_fix(home: Path, env, ports
 
 def test_fix_moves_port_and_workspace_in_one_setup(home: Path, env, ports) -> None:
     main = make(home, env, None, ports[0])
-    make(home, env, "rescue", ports[1], agents__defaults__workspace=str(home / "clawd"),
-         gateway__port=ports[0] + 1)
+    make(
+        home,
+        env,
+        "rescue",
+        ports[1],
+        agents__defaults__workspace=str(home / "clawd"),
+        gateway__port=ports[0] + 1,
+    )
     report = diagnose(main, env)
     assert {"ports-clash", "shared-workspace"} <= set(codes(report, "error"))
     [plan] = report.auto_plans
@@ -198,8 +206,11 @@ def test_orphaned_and_legacy_services(home: Path, env, ports) -> None:
     legacy = units / "clawdbot-gateway.service"
     legacy.write_text("[Service]\nExecStart=/usr/bin/node /opt/clawdbot/dist/index.js gateway\n")
     ghost = units / "moltbot-gateway-ghost.service"
-    ghost.write_text((units / "moltbot-gateway.service").read_text().replace(
-        str(instance.state_dir), str(home / ".clawdbot-ghost")))
+    ghost.write_text(
+        (units / "moltbot-gateway.service")
+        .read_text()
+        .replace(str(instance.state_dir), str(home / ".clawdbot-ghost"))
+    )
     report = diagnose(main, env, host=True)
     legacy_finding = finding(report, "legacy-service")
     assert legacy_finding.severity == "error"  # same (default) instance as moltbot-gateway

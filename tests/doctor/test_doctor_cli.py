@@ -14,12 +14,19 @@ def plant(moltbot, main_port: int, home) -> None:  # noqa: ANN001
     rescue_port = free_block(avoid=(main_port,))
     moltbot("--profile", "rescue", "onboard", "--non-interactive", "--port", str(rescue_port))
     # shared workspace, base ports 1 apart (so CDP ranges overlap too), same cdpUrl
-    moltbot("--profile", "rescue", "config", "set", "agents.defaults.workspace",
-            str(home / "clawd"))
+    moltbot(
+        "--profile", "rescue", "config", "set", "agents.defaults.workspace", str(home / "clawd")
+    )
     moltbot("--profile", "rescue", "config", "set", "gateway.port", str(main_port + 1))
     moltbot("config", "set", "browser.cdpUrl", f"http://127.0.0.1:{main_port + 20}")
-    moltbot("--profile", "rescue", "config", "set", "browser.cdpUrl",
-            f"http://127.0.0.1:{main_port + 20}")
+    moltbot(
+        "--profile",
+        "rescue",
+        "config",
+        "set",
+        "browser.cdpUrl",
+        f"http://127.0.0.1:{main_port + 20}",
+    )
 
 
 def test_doctor_finds_and_fixes_planted_conflicts(moltbot, home) -> None:
@@ -30,8 +37,10 @@ def test_doctor_finds_and_fixes_planted_conflicts(moltbot, home) -> None:
     report = json.loads(before.stdout)
     found = {f["code"]: f for f in report["findings"]}
     assert {"shared-workspace", "ports-clash", "shared-cdp-url"} <= set(found)
-    assert all(found[c]["severity"] == "error"
-               for c in ("shared-workspace", "ports-clash", "shared-cdp-url"))
+    assert all(
+        found[c]["severity"] == "error"
+        for c in ("shared-workspace", "ports-clash", "shared-cdp-url")
+    )
     assert "1 apart" in found["ports-clash"]["message"]
     for code in ("shared-workspace", "ports-clash", "shared-cdp-url"):
         assert found[code]["fix"].startswith("moltbot --profile rescue "), found[code]
@@ -80,8 +89,15 @@ def test_fix_reinstalls_the_moved_instances_service(moltbot, home, shim) -> None
     main_port = free_block()
     moltbot("onboard", "--non-interactive", "--port", str(main_port))
     rescue_port = free_block(avoid=(main_port,))
-    moltbot("--profile", "rescue", "onboard", "--non-interactive", "--port", str(rescue_port),
-            "--install-daemon")
+    moltbot(
+        "--profile",
+        "rescue",
+        "onboard",
+        "--non-interactive",
+        "--port",
+        str(rescue_port),
+        "--install-daemon",
+    )
     unit = home / ".config" / "systemd" / "user" / "moltbot-gateway-rescue.service"
     assert f"--port {rescue_port}" in unit.read_text()
     moltbot("--profile", "rescue", "config", "set", "gateway.port", str(main_port + 3))

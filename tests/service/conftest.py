@@ -45,10 +45,12 @@ def run_service(env: dict[str, str]) -> Iterator[object]:
     def invoke(*args: str, profile: str | None = None, extra_env: dict[str, str] | None = None):
         argv = ([f"--profile={profile}"] if profile else []) + list(args)
         runner = CliRunner()
-        scrub: dict[str, str | None] = {k: None for k in os.environ
-                                        if k.startswith(IDENTITY_PREFIXES)}
-        result = runner.invoke(group, argv, env={**scrub, **env, **(extra_env or {})},
-                               catch_exceptions=True)
+        scrub: dict[str, str | None] = {
+            k: None for k in os.environ if k.startswith(IDENTITY_PREFIXES)
+        }
+        result = runner.invoke(
+            group, argv, env={**scrub, **env, **(extra_env or {})}, catch_exceptions=True
+        )
         if isinstance(result.exception, MoltbotError):
             result.error = result.exception  # type: ignore[attr-defined]
             result.exit_code = result.exception.exit_code  # what the root group exits with

@@ -19,7 +19,7 @@ from typing import Any
 
 TOOLS = ("systemctl", "loginctl", "launchctl", "schtasks")
 
-SCRIPT = r'''#!{python}
+SCRIPT = r"""#!{python}
 import json, os, plistlib, sys
 from pathlib import Path
 
@@ -190,7 +190,7 @@ if TOOL == "schtasks":
             done(0, f"TaskName: \\{{name}}\nStatus: {{status}}\nLast Result: 0\n")
         done(0, "SUCCESS\n")
     done(1, err=f"shim: unsupported schtasks call {{ARGS}}\n")
-'''
+"""
 
 
 class Shim:
@@ -223,12 +223,14 @@ class Shim:
         state.update(values)
         self._write(state)
 
-    def fail(self, tool: str, argv: list[str], rc: int = 1, stderr: str = "failed\n",
-             stdout: str = "") -> None:
+    def fail(
+        self, tool: str, argv: list[str], rc: int = 1, stderr: str = "failed\n", stdout: str = ""
+    ) -> None:
         """Make every call of ``tool`` whose arguments start with ``argv`` fail."""
         state = self._read()
         state.setdefault("rules", []).append(
-            {"tool": tool, "argv": argv, "rc": rc, "stderr": stderr, "stdout": stdout})
+            {"tool": tool, "argv": argv, "rc": rc, "stderr": stderr, "stdout": stdout}
+        )
         self._write(state)
 
     def no_bus(self) -> None:

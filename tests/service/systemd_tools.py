@@ -22,10 +22,20 @@ def verify(unit: Path, home: Path) -> subprocess.CompletedProcess[str]:
     runtime = Path(tempfile.mkdtemp(prefix="xdg-runtime-"))
     runtime.chmod(0o700)
     try:
-        env = {"PATH": os.environ["PATH"], "HOME": str(home), "XDG_RUNTIME_DIR": str(runtime),
-               "SYSTEMD_LOG_LEVEL": "notice"}
-        return subprocess.run(["systemd-analyze", "--user", "verify", str(unit)], env=env,
-                              capture_output=True, text=True, timeout=60, check=False)
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "XDG_RUNTIME_DIR": str(runtime),
+            "SYSTEMD_LOG_LEVEL": "notice",
+        }
+        return subprocess.run(
+            ["systemd-analyze", "--user", "verify", str(unit)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     finally:
         shutil.rmtree(runtime, ignore_errors=True)
 
@@ -47,15 +57,27 @@ def systemd_parse(unit: Path) -> tuple[list[str], dict[str, str]]:
         (units / unit.name).chmod(0o644)
         runtime = workdir / "runtime"
         runtime.mkdir(mode=0o700)
-        env = {"PATH": os.environ["PATH"], "HOME": str(workdir), "XDG_RUNTIME_DIR": str(runtime),
-               "SYSTEMD_UNIT_PATH": f"{units}:"}
-        argv = [SYSTEMD, "--test", "--user", f"--unit={unit.name}", "--no-pager",
-                "--log-target=console", "--log-level=err"]
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(workdir),
+            "XDG_RUNTIME_DIR": str(runtime),
+            "SYSTEMD_UNIT_PATH": f"{units}:",
+        }
+        argv = [
+            SYSTEMD,
+            "--test",
+            "--user",
+            f"--unit={unit.name}",
+            "--no-pager",
+            "--log-target=console",
+            "--log-level=err",
+        ]
         if os.geteuid() == 0:  # systemd refuses test mode as root
             os.chown(runtime, 65534, 65534)
             argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
-        out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60,
-                             check=True).stdout
+        out = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=60, check=True
+        ).stdout
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     block = out.split(f"-> Unit {unit.name}:", 1)[1].split("\n\t-> Unit ", 1)[0]
@@ -65,12 +87,12 @@ def systemd_parse(unit: Path) -> tuple[list[str], dict[str, str]]:
     for index, line in enumerate(lines):
         text = line.strip()
         if text.startswith("Environment: "):
-            key, _, value = text[len("Environment: "):].partition("=")
+            key, _, value = text[len("Environment: ") :].partition("=")
             environment[key] = value
         elif text == "-> ExecStart:" and command is None:
             command_line = lines[index + 1].strip()
             assert command_line.startswith("Command Line: "), command_line
-            command = split_dumped(command_line[len("Command Line: "):])
+            command = split_dumped(command_line[len("Command Line: ") :])
     assert command is not None, block
     return command, environment
 

@@ -30,16 +30,23 @@ ODD_PYTHON = "/Users/o'brien & co/100% <py>/bin/python3"
 
 
 @pytest.mark.parametrize("profile", [None, "rescue"])
-def test_plist_round_trips_with_required_keys(home: Path, tmp_path: Path,
-                                              profile: str | None) -> None:
+def test_plist_round_trips_with_required_keys(
+    home: Path, tmp_path: Path, profile: str | None
+) -> None:
     instance = make_instance(home, profile)
     spec = build_spec(instance, platform="darwin", python=ODD_PYTHON)
     data = plistlib.loads(render_plist(spec))
     for key in REQUIRED_KEYS:
         assert key in data, key
     assert data["Label"] == ("bot.molt.gateway" if profile is None else "bot.molt.rescue")
-    assert data["ProgramArguments"] == [ODD_PYTHON, "-m", "moltbot", "gateway", "--port",
-                                        str(instance.port)]
+    assert data["ProgramArguments"] == [
+        ODD_PYTHON,
+        "-m",
+        "moltbot",
+        "gateway",
+        "--port",
+        str(instance.port),
+    ]
     assert all(isinstance(arg, str) for arg in data["ProgramArguments"])
     assert data["RunAtLoad"] is True
     assert data["KeepAlive"] == {"SuccessfulExit": False}
@@ -75,10 +82,21 @@ def test_task_xml_parses_and_runs_the_script(home: Path) -> None:
     assert settings.find("t:RestartOnFailure/t:Count", ns) is not None
 
 
-@pytest.mark.parametrize("arg", [
-    "plain", "C:\\Program Files\\Python 3\\python.exe", "a&b", "100%", 'q"uote', "trail\\",
-    "trail space\\", "", "x^y|z<w>", "a,b;c=d",
-])
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "plain",
+        "C:\\Program Files\\Python 3\\python.exe",
+        "a&b",
+        "100%",
+        'q"uote',
+        "trail\\",
+        "trail space\\",
+        "",
+        "x^y|z<w>",
+        "a,b;c=d",
+    ],
+)
 def test_cmd_quoting_round_trips(arg: str) -> None:
     line = quote_cmd_arg(arg).replace("%%", "%")
     assert split_cmd_line(line) == [arg]

@@ -29,8 +29,9 @@ def instances(home: Path, env: dict[str, str]) -> dict[str, object]:
     return out
 
 
-def test_install_runs_exact_systemctl_sequence(run_service, shim: Shim, home: Path,
-                                               instances) -> None:
+def test_install_runs_exact_systemctl_sequence(
+    run_service, shim: Shim, home: Path, instances
+) -> None:
     result = run_service("install", profile="rescue")
     assert result.exit_code == 0, result.output
     unit = "moltbot-gateway-rescue.service"
@@ -41,8 +42,9 @@ def test_install_runs_exact_systemctl_sequence(run_service, shim: Shim, home: Pa
         ["systemctl", "--user", "enable", unit],
         ["systemctl", "--user", "restart", unit],
     ]
-    assert shim.calls("loginctl") == [["loginctl", "show-user", USER, "--property=Linger",
-                                       "--value"]]
+    assert shim.calls("loginctl") == [
+        ["loginctl", "show-user", USER, "--property=Linger", "--value"]
+    ]
     assert "lingering is off" in result.stderr and "loginctl enable-linger" in result.stderr
     assert shim.state["units"][unit] == {"enabled": True, "active": True}
     # the default profile's unit was never touched
@@ -50,8 +52,9 @@ def test_install_runs_exact_systemctl_sequence(run_service, shim: Shim, home: Pa
     assert all("moltbot-gateway.service" not in call for call in shim.calls())
 
 
-def test_install_is_idempotent_and_force_rewrites(run_service, shim: Shim, home: Path,
-                                                  instances) -> None:
+def test_install_is_idempotent_and_force_rewrites(
+    run_service, shim: Shim, home: Path, instances
+) -> None:
     assert run_service("install").exit_code == 0
     path = unit_dir(home) / "moltbot-gateway.service"
     mtime = path.stat().st_mtime_ns
@@ -68,8 +71,9 @@ def test_install_is_idempotent_and_force_rewrites(run_service, shim: Shim, home:
     assert ["systemctl", "--user", "restart", "moltbot-gateway.service"] in shim.calls()
 
 
-def test_changed_port_is_reported_and_needs_force(run_service, shim: Shim, home: Path,
-                                                  instances, env) -> None:
+def test_changed_port_is_reported_and_needs_force(
+    run_service, shim: Shim, home: Path, instances, env
+) -> None:
     assert run_service("install", profile="rescue").exit_code == 0
     rescue = instances["rescue"]
     new_port = rescue.port + 500
@@ -107,16 +111,18 @@ def test_enable_linger(run_service, shim: Shim, instances) -> None:
 
 
 def test_failing_enable_is_a_service_error(run_service, shim: Shim, instances) -> None:
-    shim.fail("systemctl", ["--user", "enable"], rc=1,
-              stderr="Failed to enable unit: Access denied\n")
+    shim.fail(
+        "systemctl", ["--user", "enable"], rc=1, stderr="Failed to enable unit: Access denied\n"
+    )
     result = run_service("install")
     assert result.exit_code == 8
     assert "Access denied" in result.error.message
     assert "systemctl --user enable moltbot-gateway.service" in result.error.message
 
 
-def test_no_systemd_user_manager_writes_file_and_says_what_to_do(run_service, shim: Shim,
-                                                                  home: Path, instances) -> None:
+def test_no_systemd_user_manager_writes_file_and_says_what_to_do(
+    run_service, shim: Shim, home: Path, instances
+) -> None:
     shim.no_bus()
     result = run_service("install", profile="rescue")
     assert result.exit_code == 0, result.output
@@ -163,8 +169,9 @@ def test_start_when_not_installed(run_service, shim: Shim, instances) -> None:
     assert stop.exit_code == 0 and json.loads(stop.stdout)["result"] == "not-installed"
 
 
-def test_uninstall_removes_only_this_profile(run_service, shim: Shim, home: Path,
-                                             instances) -> None:
+def test_uninstall_removes_only_this_profile(
+    run_service, shim: Shim, home: Path, instances
+) -> None:
     assert run_service("install").exit_code == 0
     assert run_service("install", profile="rescue").exit_code == 0
     shim.clear_calls()

@@ -14,8 +14,10 @@ from moltbot.instance.setup import setup_instance
 from moltbot.service.spec import build_spec
 from moltbot.service.systemd import quote_exec_arg, read_unit, render_unit, split_words
 
-needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                                   reason="systemd-analyze not installed (.ci/run installs it)")
+needs_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze not installed (.ci/run installs it)",
+)
 
 
 def make_instance(home: Path, profile: str | None, env: dict[str, str] | None = None):
@@ -43,8 +45,9 @@ def write_unit(home: Path, spec) -> Path:  # noqa: ANN001
 
 @needs_analyze
 @pytest.mark.parametrize("profile", [None, "rescue", "dev"])
-def test_generated_unit_passes_systemd_analyze_verify(home: Path, tmp_path: Path,
-                                                      profile: str | None) -> None:
+def test_generated_unit_passes_systemd_analyze_verify(
+    home: Path, tmp_path: Path, profile: str | None
+) -> None:
     instance = make_instance(home, profile)
     spec = build_spec(instance, platform="linux", python=odd_interpreter(tmp_path))
     unit = write_unit(home, spec)
@@ -84,7 +87,8 @@ def test_unit_restart_policy_and_install_section(home: Path) -> None:
 def test_unit_embeds_identity_and_no_secret(home: Path) -> None:
     instance = make_instance(home, "rescue")
     token = Config.model_validate(
-        __import__("json").loads(instance.config_path.read_text())).gateway.auth.token
+        __import__("json").loads(instance.config_path.read_text())
+    ).gateway.auth.token
     assert token
     spec = build_spec(instance, platform="linux")
     text = render_unit(spec)
@@ -92,8 +96,14 @@ def test_unit_embeds_identity_and_no_secret(home: Path) -> None:
     assert "TOKEN=" not in text and "PASSWORD=" not in text
     parsed = read_unit(write_unit(home, spec))
     assert parsed is not None
-    assert parsed.program == (spec.interpreter, "-m", "moltbot", "gateway", "--port",
-                              str(instance.port))
+    assert parsed.program == (
+        spec.interpreter,
+        "-m",
+        "moltbot",
+        "gateway",
+        "--port",
+        str(instance.port),
+    )
     env = parsed.environment
     assert env["CLAWDBOT_PROFILE"] == "rescue"
     assert env["CLAWDBOT_STATE_DIR"] == str(instance.state_dir)
@@ -105,10 +115,25 @@ def test_unit_embeds_identity_and_no_secret(home: Path) -> None:
     assert os.path.isabs(parsed.program[0])
 
 
-@pytest.mark.parametrize("value", [
-    "plain", "with space", 'dq"uote', "back\\slash", "100%", "$HOME", "${X}", "tab\there",
-    "semi;colon", ";", "", "ünïcødé", "new\nline", "'single'",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "with space",
+        'dq"uote',
+        "back\\slash",
+        "100%",
+        "$HOME",
+        "${X}",
+        "tab\there",
+        "semi;colon",
+        ";",
+        "",
+        "ünïcødé",
+        "new\nline",
+        "'single'",
+    ],
+)
 def test_exec_arg_quoting_round_trips(value: str) -> None:
     quoted = quote_exec_arg(value)
     words = [w.replace("$$", "$") for w in split_words(quoted)]

@@ -29,8 +29,14 @@ pytestmark = pytest.mark.skipif(not GATEWAY_CMD.exists(), reason="gateway comman
 
 
 def moltbot(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "moltbot", *args], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "moltbot", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if check:
         assert done.returncode == 0, f"moltbot {' '.join(args)}: {done.stdout}\n{done.stderr}"
     return done
@@ -66,8 +72,11 @@ def fresh(tmp_path: Path) -> tuple[Path, dict[str, str], Shim]:
     home = tmp_path / "fresh home"
     home.mkdir()
     shim = Shim(tmp_path / "shim bin")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CLAWDBOT_", "MOLTBOT_", "OPENCLAW_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CLAWDBOT_", "MOLTBOT_", "OPENCLAW_"))
+    }
     env.update(HOME=str(home), PATH=shim.path_env(), NO_COLOR="1")
     return home, env, shim
 
@@ -87,8 +96,10 @@ def test_seed_recipe_as_written(fresh) -> None:
             result = verify(unit, home)
             assert result.returncode == 0 and not result.stderr.strip(), result.stderr
     assert shim.state["units"]["moltbot-gateway.service"] == {"enabled": True, "active": True}
-    assert shim.state["units"]["moltbot-gateway-rescue.service"] == {"enabled": True,
-                                                                     "active": True}
+    assert shim.state["units"]["moltbot-gateway-rescue.service"] == {
+        "enabled": True,
+        "active": True,
+    }
     main_cfg = json.loads((home / ".clawdbot" / "moltbot.json").read_text())
     rescue_cfg = json.loads((home / ".clawdbot-rescue" / "moltbot.json").read_text())
     assert main_cfg["gateway"]["port"] == 18789
@@ -110,14 +121,15 @@ def test_both_gateways_run_from_their_units(fresh) -> None:
     rescue_port = free_block(avoid=(main_port,))
     moltbot(env, "onboard", "--non-interactive", "--port", str(main_port))
     moltbot(env, "gateway", "install")
-    moltbot(env, "--profile", "rescue", "onboard", "--non-interactive",
-            "--port", str(rescue_port))
+    moltbot(env, "--profile", "rescue", "onboard", "--non-interactive", "--port", str(rescue_port))
     moltbot(env, "--profile", "rescue", "gateway", "install")
     units = home / ".config" / "systemd" / "user"
     procs: list[subprocess.Popen] = []
     try:
-        for name, profile, port in (("moltbot-gateway.service", "default", main_port),
-                                    ("moltbot-gateway-rescue.service", "rescue", rescue_port)):
+        for name, profile, port in (
+            ("moltbot-gateway.service", "default", main_port),
+            ("moltbot-gateway-rescue.service", "rescue", rescue_port),
+        ):
             unit = units / name
             if shutil.which("systemd-analyze"):
                 result = verify(unit, home)
@@ -125,10 +137,19 @@ def test_both_gateways_run_from_their_units(fresh) -> None:
             argv, environment = unit_command(unit)
             assert argv[1:] == ["-m", "moltbot", "gateway", "--port", str(port)]
             assert environment["CLAWDBOT_PROFILE"] == profile
-            workdir = next(line.split("=", 1)[1] for line in unit.read_text().splitlines()
-                           if line.startswith("WorkingDirectory="))
-            proc = subprocess.Popen(argv, env=environment, cwd=workdir.replace("%%", "%"),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            workdir = next(
+                line.split("=", 1)[1]
+                for line in unit.read_text().splitlines()
+                if line.startswith("WorkingDirectory=")
+            )
+            proc = subprocess.Popen(
+                argv,
+                env=environment,
+                cwd=workdir.replace("%%", "%"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             procs.append(proc)
             assert wait_healthy(port, proc).get("ok") is True
             state_dir = Path(environment["CLAWDBOT_STATE_DIR"])
@@ -136,8 +157,9 @@ def test_both_gateways_run_from_their_units(fresh) -> None:
             assert runtime["pid"] == proc.pid
             assert runtime["port"] == port
             assert runtime.get("profile", profile) == profile
-        rows = {r["profile"]: r for r in json.loads(moltbot(env, "status", "--all",
-                                                            "--json").stdout)}
+        rows = {
+            r["profile"]: r for r in json.loads(moltbot(env, "status", "--all", "--json").stdout)
+        }
         assert rows["default"]["port"] == main_port and rows["rescue"]["port"] == rescue_port
         assert rows["default"]["reachable"] and rows["rescue"]["reachable"]
         assert rows["default"]["pid"] == procs[0].pid and rows["rescue"]["pid"] == procs[1].pid
@@ -167,8 +189,11 @@ def test_unit_exit_codes_that_must_not_restart(fresh) -> None:
     moltbot(env, "--profile", "rescue", "onboard", "--non-interactive", "--port", str(port))
     moltbot(env, "--profile", "rescue", "gateway", "install")
     unit = home / ".config" / "systemd" / "user" / "moltbot-gateway-rescue.service"
-    prevented = next(line.split("=", 1)[1].split() for line in unit.read_text().splitlines()
-                     if line.startswith("RestartPreventExitStatus="))
+    prevented = next(
+        line.split("=", 1)[1].split()
+        for line in unit.read_text().splitlines()
+        if line.startswith("RestartPreventExitStatus=")
+    )
     assert {"78", "4"} <= set(prevented)
     argv, environment = unit_command(unit)
     config = Path(environment["CLAWDBOT_CONFIG_PATH"])
@@ -177,12 +202,12 @@ def test_unit_exit_codes_that_must_not_restart(fresh) -> None:
     done = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=60)
     assert done.returncode == 78, done.stderr
     config.write_text(good)
-    first = subprocess.Popen(argv, env=environment, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        argv, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         wait_healthy(port, first)
-        second = subprocess.run(argv, env=environment, capture_output=True, text=True,
-                                timeout=60)
+        second = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=60)
         assert second.returncode == 4, second.stderr
     finally:
         first.send_signal(signal.SIGTERM)

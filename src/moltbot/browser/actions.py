@@ -78,8 +78,10 @@ class Act(Body):
         if self.kind == "select" and not (self.values or self.value):
             raise ValueError("act kind=select needs values")
         if self.selector and self.kind != "wait":
-            raise ValueError("selector is only for kind=wait; address elements by ref from a "
-                             "snapshot (e.g. ref=e12)")
+            raise ValueError(
+                "selector is only for kind=wait; address elements by ref from a "
+                "snapshot (e.g. ref=e12)"
+            )
         for ref in [self.ref, *(f.ref for f in self.fields or [])]:
             if ref is not None and not REF.match(ref):
                 raise ValueError(f"invalid ref {ref!r}: refs look like e12 (from a snapshot)")
@@ -97,8 +99,13 @@ def parse_refs(text: str) -> dict[str, dict[str, str]]:
     return refs
 
 
-async def snapshot(page: Page, *, max_chars: int | None = DEFAULT_MAX_CHARS,
-                   depth: int | None = None, timeout_ms: int = 10_000) -> dict[str, Any]:
+async def snapshot(
+    page: Page,
+    *,
+    max_chars: int | None = DEFAULT_MAX_CHARS,
+    depth: int | None = None,
+    timeout_ms: int = 10_000,
+) -> dict[str, Any]:
     try:
         text = await page.aria_snapshot(mode="ai", depth=depth, timeout=timeout_ms)
     except Exception as exc:
@@ -107,9 +114,13 @@ async def snapshot(page: Page, *, max_chars: int | None = DEFAULT_MAX_CHARS,
     out: dict[str, Any] = {"format": "ai", "url": page.url, "title": await _title(page)}
     truncated = bool(max_chars) and len(text) > (max_chars or 0)
     if truncated:
-        text = text[: max_chars] + TRUNCATED
-    out.update(snapshot=text, refs=refs, truncated=truncated,
-               stats={"lines": text.count("\n") + 1, "chars": len(text), "refs": len(refs)})
+        text = text[:max_chars] + TRUNCATED
+    out.update(
+        snapshot=text,
+        refs=refs,
+        truncated=truncated,
+        stats={"lines": text.count("\n") + 1, "chars": len(text), "refs": len(refs)},
+    )
     return out
 
 
@@ -202,12 +213,18 @@ async def _wait(page: Page, body: Act, timeout: int) -> None:
         await page.wait_for_load_state(body.load_state, timeout=timeout)
         did = True
     if not did:
-        raise bad_request("act kind=wait needs one of timeMs, text, textGone, selector, ref, "
-                          "url, loadState")
+        raise bad_request(
+            "act kind=wait needs one of timeMs, text, textGone, selector, ref, url, loadState"
+        )
 
 
-async def screenshot(page: Page, *, full_page: bool = False, ref: str | None = None,
-                     image_type: Literal["png", "jpeg"] = "png") -> bytes:
+async def screenshot(
+    page: Page,
+    *,
+    full_page: bool = False,
+    ref: str | None = None,
+    image_type: Literal["png", "jpeg"] = "png",
+) -> bytes:
     if full_page and ref:
         raise bad_request("fullPage cannot be combined with ref")
     try:
@@ -233,8 +250,12 @@ async def navigate(page: Page, url: str, timeout_ms: int = 20_000) -> dict[str, 
         response = await page.goto(check_url(url), timeout=timeout_ms, wait_until="load")
     except Exception as exc:
         raise _wrap(exc, f"navigate to {url}") from None
-    return {"ok": True, "url": page.url, "title": await _title(page),
-            "status": response.status if response is not None else None}
+    return {
+        "ok": True,
+        "url": page.url,
+        "title": await _title(page),
+        "status": response.status if response is not None else None,
+    }
 
 
 def _wrap(exc: Exception, what: str) -> BrowserError:

@@ -23,8 +23,12 @@ def http_base(endpoint: str) -> str:
 
 
 def tab_view(target: dict[str, Any]) -> dict[str, Any]:
-    return {"targetId": target.get("id"), "title": target.get("title", ""),
-            "url": target.get("url", ""), "type": target.get("type", "page")}
+    return {
+        "targetId": target.get("id"),
+        "title": target.get("title", ""),
+        "url": target.get("url", ""),
+        "type": target.get("type", "page"),
+    }
 
 
 class DevTools:
@@ -33,8 +37,9 @@ class DevTools:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
 
-    async def _json(self, method: str, endpoint: str, path: str, timeout: float,
-                    *, text: bool = False) -> Any:
+    async def _json(
+        self, method: str, endpoint: str, path: str, timeout: float, *, text: bool = False
+    ) -> Any:
         url = http_base(endpoint) + path
         async with self._session.request(
             method, url, timeout=aiohttp.ClientTimeout(total=timeout)
@@ -43,8 +48,10 @@ class DevTools:
                 return await self._json("GET", endpoint, path, timeout)
             if response.status >= 400:
                 text = (await response.text())[:200]
-                raise BrowserError(f"Chrome answered {response.status} to {path}: {text}",
-                                   status=404 if response.status == 404 else 502)
+                raise BrowserError(
+                    f"Chrome answered {response.status} to {path}: {text}",
+                    status=404 if response.status == 404 else 502,
+                )
             if text:  # /json/activate and /json/close answer with plain text
                 return await response.text()
             return await response.json(content_type=None)
@@ -66,17 +73,16 @@ class DevTools:
         return [tab_view(t) for t in data or [] if t.get("id") and t.get("type") == "page"]
 
     async def open(self, endpoint: str, url: str, timeout: float = 10.0) -> dict[str, Any]:
-        data = await self._json("PUT", endpoint, "/json/new?" + quote(url, safe=":/?&=#%@+,;~"),
-                                timeout)
+        data = await self._json(
+            "PUT", endpoint, "/json/new?" + quote(url, safe=":/?&=#%@+,;~"), timeout
+        )
         return tab_view(data)
 
     async def activate(self, endpoint: str, target_id: str, timeout: float = 3.0) -> None:
-        await self._json("GET", endpoint, f"/json/activate/{quote(target_id)}", timeout,
-                         text=True)
+        await self._json("GET", endpoint, f"/json/activate/{quote(target_id)}", timeout, text=True)
 
     async def close(self, endpoint: str, target_id: str, timeout: float = 3.0) -> None:
-        await self._json("GET", endpoint, f"/json/close/{quote(target_id)}", timeout,
-                         text=True)
+        await self._json("GET", endpoint, f"/json/close/{quote(target_id)}", timeout, text=True)
 
 
 def match_target(tabs: list[dict[str, Any]], wanted: str) -> dict[str, Any]:
@@ -89,6 +95,9 @@ def match_target(tabs: list[dict[str, Any]], wanted: str) -> dict[str, Any]:
     if len(hits) == 1:
         return hits[0]
     if len(hits) > 1:
-        raise BrowserError(f"ambiguous target id prefix {wanted!r} ({len(hits)} tabs match)",
-                           status=409, hint="give more characters of the id")
+        raise BrowserError(
+            f"ambiguous target id prefix {wanted!r} ({len(hits)} tabs match)",
+            status=409,
+            hint="give more characters of the id",
+        )
     raise not_found(f"tab not found: {wanted}", hint="list tabs with `moltbot browser tabs`")

@@ -24,8 +24,15 @@ from typing import Any
 from moltbot.browser.errors import BrowserError, conflict
 
 CANDIDATES = (
-    "chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome",
-    "brave-browser", "brave-browser-stable", "microsoft-edge", "microsoft-edge-stable",
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "chrome",
+    "brave-browser",
+    "brave-browser-stable",
+    "microsoft-edge",
+    "microsoft-edge-stable",
 )
 DEVTOOLS_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
@@ -81,8 +88,11 @@ def find_executable(configured: str | None, env: Mapping[str, str]) -> Executabl
         path = os.path.expanduser(configured)
         found = path if os.path.isfile(path) else shutil.which(path, path=env.get("PATH"))
         if not found or not os.access(found, os.X_OK):
-            raise BrowserError(f"browser.executablePath not found or not executable: {configured}",
-                               status=503, hint="fix browser.executablePath or unset it")
+            raise BrowserError(
+                f"browser.executablePath not found or not executable: {configured}",
+                status=503,
+                hint="fix browser.executablePath or unset it",
+            )
         exe = Executable(found, _kind(found), "browser.executablePath")
     else:
         search = env.get("PATH") or os.defpath
@@ -105,14 +115,15 @@ def find_executable(configured: str | None, env: Mapping[str, str]) -> Executabl
             "state dir (snap confinement) nor be controlled reliably",
             status=503,
             hint="install a non-snap build (Debian `chromium`, Google Chrome .deb) and set "
-                 "browser.executablePath, or start the snap browser yourself with "
-                 "--remote-debugging-port and set browser.profiles.<name>.cdpUrl",
+            "browser.executablePath, or start the snap browser yourself with "
+            "--remote-debugging-port and set browser.profiles.<name>.cdpUrl",
         )
     return exe
 
 
-def launch_args(exe: Executable, *, port: int, user_data: Path, headless: bool,
-                no_sandbox: bool) -> list[str]:
+def launch_args(
+    exe: Executable, *, port: int, user_data: Path, headless: bool, no_sandbox: bool
+) -> list[str]:
     args = [
         exe.path,
         f"--remote-debugging-port={port}",
@@ -217,10 +228,15 @@ class ChromeProcess:
         return True
 
     def as_dict(self) -> dict[str, object]:
-        return {"pid": self.pid, "cdpPort": self.port, "userDataDir": str(self.user_data),
-                "startedAt": self.started_at, "startupMs": self.startup_ms,
-                "executable": self.executable.path if self.executable else None,
-                "adopted": self.proc is None}
+        return {
+            "pid": self.pid,
+            "cdpPort": self.port,
+            "userDataDir": str(self.user_data),
+            "startedAt": self.started_at,
+            "startupMs": self.startup_ms,
+            "executable": self.executable.path if self.executable else None,
+            "adopted": self.proc is None,
+        }
 
 
 def _log_tail(path: Path | None, lines: int = 8) -> str:
@@ -234,9 +250,18 @@ def _log_tail(path: Path | None, lines: int = 8) -> str:
     return "\n".join(interesting[-lines:])
 
 
-async def launch(profile: str, exe: Executable, *, port: int, user_data: Path, headless: bool,
-                 no_sandbox: bool, env: Mapping[str, str],
-                 ready: Ready, timeout: float = DEVTOOLS_TIMEOUT_S) -> ChromeProcess:
+async def launch(
+    profile: str,
+    exe: Executable,
+    *,
+    port: int,
+    user_data: Path,
+    headless: bool,
+    no_sandbox: bool,
+    env: Mapping[str, str],
+    ready: Ready,
+    timeout: float = DEVTOOLS_TIMEOUT_S,
+) -> ChromeProcess:
     """Start Chromium and wait until DevTools answers on ``port``.
 
     Raises :class:`BrowserError`: 409 when the profile is locked by another
@@ -251,16 +276,21 @@ async def launch(profile: str, exe: Executable, *, port: int, user_data: Path, h
         )
     user_data.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = user_data.parent / "chrome.log"
-    args = launch_args(exe, port=port, user_data=user_data, headless=headless,
-                       no_sandbox=no_sandbox)
+    args = launch_args(
+        exe, port=port, user_data=user_data, headless=headless, no_sandbox=no_sandbox
+    )
     started = time.monotonic()
     with open(log_path, "wb") as log:
         log.write((" ".join(args) + "\n").encode())
         log.flush()
         try:
             proc = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                env=dict(env), start_new_session=True,
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=dict(env),
+                start_new_session=True,
                 preexec_fn=_set_parent_death_signal if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
@@ -276,8 +306,13 @@ async def launch(profile: str, exe: Executable, *, port: int, user_data: Path, h
     return chrome
 
 
-async def _wait_devtools(chrome: ChromeProcess, proc: asyncio.subprocess.Process, ready: Ready,
-                         deadline: float, timeout: float) -> None:
+async def _wait_devtools(
+    chrome: ChromeProcess,
+    proc: asyncio.subprocess.Process,
+    ready: Ready,
+    deadline: float,
+    timeout: float,
+) -> None:
     while True:
         if proc.returncode is not None:
             tail = _log_tail(chrome.log_path)
@@ -285,7 +320,8 @@ async def _wait_devtools(chrome: ChromeProcess, proc: asyncio.subprocess.Process
                 f'Chromium for browser profile "{chrome.profile}" exited with code '
                 f"{proc.returncode} before opening DevTools on port {chrome.port}"
                 + (f":\n{tail}" if tail else ""),
-                status=503, hint=f"see {chrome.log_path}",
+                status=503,
+                hint=f"see {chrome.log_path}",
             )
         if await ready(chrome.port):
             return

@@ -26,14 +26,20 @@ from moltbot.errors import (
 )
 
 _BY_STATUS: dict[int, type[MoltbotError]] = {
-    400: UsageError, 401: AuthError, 403: AuthError, 404: NotFoundError, 409: ConflictError,
-    421: AuthError, 507: ConflictError,
+    400: UsageError,
+    401: AuthError,
+    403: AuthError,
+    404: NotFoundError,
+    409: ConflictError,
+    421: AuthError,
+    507: ConflictError,
 }
 
 
 class ControlClient:
-    def __init__(self, port: int, token: str | None, *, host: str = "127.0.0.1",
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, port: int, token: str | None, *, host: str = "127.0.0.1", timeout: float = 30.0
+    ) -> None:
         self.host = host
         self.port = port
         self.token = token
@@ -43,8 +49,15 @@ class ControlClient:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def request(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
-                body: Any = None, timeout: float | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> Any:
         """Send one request; return the decoded JSON body or raise (see module docstring)."""
         params = {k: v for k, v in (query or {}).items() if v is not None}
         target = path + ("?" + urlencode(params) if params else "")
@@ -55,8 +68,9 @@ class ControlClient:
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        connection = http.client.HTTPConnection(self.host, self.port,
-                                                timeout=timeout or self.timeout)
+        connection = http.client.HTTPConnection(
+            self.host, self.port, timeout=timeout or self.timeout
+        )
         try:
             connection.request(method, target, body=payload, headers=headers)
             response = connection.getresponse()
@@ -64,10 +78,12 @@ class ControlClient:
         except (ConnectionRefusedError, ConnectionResetError) as exc:
             raise GatewayUnreachableError(
                 f"nothing answers on {self.url} (browser control): {exc.strerror or exc}",
-                hint="start the gateway: moltbot [--profile NAME] gateway") from None
+                hint="start the gateway: moltbot [--profile NAME] gateway",
+            ) from None
         except TimeoutError:
-            raise MoltbotError(f"{method} {path} on {self.url} timed out after "
-                               f"{timeout or self.timeout:.0f}s") from None
+            raise MoltbotError(
+                f"{method} {path} on {self.url} timed out after {timeout or self.timeout:.0f}s"
+            ) from None
         except (OSError, http.client.HTTPException) as exc:
             raise GatewayUnreachableError(f"cannot talk to {self.url}: {exc}") from None
         finally:
@@ -80,11 +96,15 @@ class ControlClient:
             message = data.get("error") if isinstance(data, dict) else None
             hint = data.get("hint") if isinstance(data, dict) else None
             if response.status == 401 and hint is None:
-                hint = ("pass --token, set CLAWDBOT_GATEWAY_TOKEN, or check gateway.auth.token "
-                        "of this profile")
+                hint = (
+                    "pass --token, set CLAWDBOT_GATEWAY_TOKEN, or check gateway.auth.token "
+                    "of this profile"
+                )
             kind = _BY_STATUS.get(response.status, MoltbotError)
-            raise kind(f"browser control answered {response.status}: "
-                       f"{message or response.reason}", hint=hint)
+            raise kind(
+                f"browser control answered {response.status}: {message or response.reason}",
+                hint=hint,
+            )
         return data
 
 

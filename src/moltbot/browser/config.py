@@ -20,8 +20,18 @@ from moltbot.instance.resolve import Instance
 
 DEFAULT_PROFILE = "moltbot"
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-PALETTE = ("#FF4500", "#0066CC", "#00AA00", "#9933FF", "#FF6699",
-           "#00CCCC", "#FF9900", "#6666FF", "#CC3366", "#339966")
+PALETTE = (
+    "#FF4500",
+    "#0066CC",
+    "#00AA00",
+    "#9933FF",
+    "#FF6699",
+    "#00CCCC",
+    "#FF9900",
+    "#6666FF",
+    "#CC3366",
+    "#339966",
+)
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0", "::", "[::]"})
 _COLOR = re.compile(r"^#?[0-9A-Fa-f]{6}$")
 
@@ -53,9 +63,15 @@ class ProfileSpec:
         return bool(self.cdp_url) and not is_loopback_url(self.cdp_url or "")
 
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "cdpPort": self.cdp_port, "cdpUrl": self.endpoint,
-                "color": self.color, "managed": self.managed, "isRemote": self.remote,
-                "configured": self.configured}
+        return {
+            "name": self.name,
+            "cdpPort": self.cdp_port,
+            "cdpUrl": self.endpoint,
+            "color": self.color,
+            "managed": self.managed,
+            "isRemote": self.remote,
+            "configured": self.configured,
+        }
 
 
 @dataclass(frozen=True)
@@ -88,7 +104,8 @@ def validate_profile_name(name: str) -> str:
     if not PROFILE_NAME.match(name or ""):
         raise bad_request(
             f"invalid browser profile name {name!r}: use lowercase letters, digits and '-' "
-            "(at most 64 characters, starting with a letter or digit)")
+            "(at most 64 characters, starting with a letter or digit)"
+        )
     return name
 
 
@@ -127,8 +144,9 @@ def url_port(url: str) -> int | None:
         return None
 
 
-def resolve(instance: Instance, config: Config, env: Mapping[str, str], *,
-            euid: int | None = None) -> BrowserSettings:
+def resolve(
+    instance: Instance, config: Config, env: Mapping[str, str], *, euid: int | None = None
+) -> BrowserSettings:
     """Settings for ``instance``: ports from the instance, everything else from config.
 
     ``euid`` (default: the process's) decides the automatic ``--no-sandbox``:
@@ -159,12 +177,14 @@ def resolve(instance: Instance, config: Config, env: Mapping[str, str], *,
         color = normalize_color(entry.color) or next_color(used_colors)
         used_colors.add(color)
         cdp_url = normalize_cdp_url(entry.cdp_url) if entry.cdp_url else None
-        profiles[name] = ProfileSpec(name, None if cdp_url else entry.cdp_port, cdp_url,
-                                     color, True)
+        profiles[name] = ProfileSpec(
+            name, None if cdp_url else entry.cdp_port, cdp_url, color, True
+        )
     if DEFAULT_PROFILE not in profiles:
         legacy = normalize_cdp_url(section.cdp_url) if section.cdp_url else None
         profiles[DEFAULT_PROFILE] = ProfileSpec(
-            DEFAULT_PROFILE, None, legacy, next_color(used_colors), False)
+            DEFAULT_PROFILE, None, legacy, next_color(used_colors), False
+        )
     default = section.default_profile if section.default_profile in profiles else DEFAULT_PROFILE
     ordered = {DEFAULT_PROFILE: profiles.pop(DEFAULT_PROFILE), **profiles}
     return BrowserSettings(

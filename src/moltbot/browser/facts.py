@@ -19,23 +19,26 @@ from moltbot.config.schema import Config
 from moltbot.instance.resolve import Instance
 
 
-def configured_status(instance: Instance, config: Config, env: Mapping[str, str],
-                      *, control_port: int | None = None) -> dict[str, Any]:
+def configured_status(
+    instance: Instance, config: Config, env: Mapping[str, str], *, control_port: int | None = None
+) -> dict[str, Any]:
     from moltbot.instance.registry import discover
 
     settings = resolve(instance, config, env)
     port = control_port or settings.control_port
     try:
-        exe: dict[str, Any] | None = chrome.find_executable(settings.executable_path,
-                                                            env).as_dict()
+        exe: dict[str, Any] | None = chrome.find_executable(settings.executable_path, env).as_dict()
         exe_error = None
     except BrowserError as exc:
         exe, exe_error = None, exc.message
     known = discover(instance.home, env)
     profiles = []
     for spec in settings.profiles.values():
-        row: dict[str, Any] = {**spec.as_dict(), "isDefault": spec.name == settings.default_profile,
-                               "running": None}
+        row: dict[str, Any] = {
+            **spec.as_dict(),
+            "isDefault": spec.name == settings.default_profile,
+            "running": None,
+        }
         if spec.managed:
             row["userDataDir"] = str(instance.browser_user_data(spec.name))
             if spec.cdp_port is None:

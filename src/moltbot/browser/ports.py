@@ -47,9 +47,11 @@ def host_claims(me: Instance, known: Iterable[KnownInstance]) -> dict[int, str]:
 
 def own_claims(me: Instance, settings: BrowserSettings, *, exclude: str) -> dict[int, str]:
     """Port -> use, for this instance's own ports other than profile ``exclude``'s."""
-    out = {me.port: "this instance's gateway port",
-           me.control_port: "this instance's browser control port",
-           me.canvas_port: "this instance's canvas port"}
+    out = {
+        me.port: "this instance's gateway port",
+        me.control_port: "this instance's browser control port",
+        me.canvas_port: "this instance's canvas port",
+    }
     for spec in settings.profiles.values():
         if spec.name == exclude:
             continue
@@ -72,9 +74,13 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def allocate(spec: ProfileSpec, settings: BrowserSettings, me: Instance,
-             known: Iterable[KnownInstance],
-             is_free: Callable[[int], bool] = port_is_free) -> int:
+def allocate(
+    spec: ProfileSpec,
+    settings: BrowserSettings,
+    me: Instance,
+    known: Iterable[KnownInstance],
+    is_free: Callable[[int], bool] = port_is_free,
+) -> int:
     """The first port of the CDP range nobody uses. Raises 507 when the range is full."""
     taken = {**host_claims(me, known), **own_claims(me, settings, exclude=spec.name)}
     for port in settings.cdp_range:
@@ -85,12 +91,17 @@ def allocate(spec: ProfileSpec, settings: BrowserSettings, me: Instance,
         f'no free CDP port in {first}..{last} for browser profile "{spec.name}"',
         status=507,
         hint="delete unused browser profiles, or set browser.profiles.<name>.cdpPort "
-             "to a free port",
+        "to a free port",
     )
 
 
-def check(spec: ProfileSpec, port: int, settings: BrowserSettings, me: Instance,
-          known: Iterable[KnownInstance]) -> None:
+def check(
+    spec: ProfileSpec,
+    port: int,
+    settings: BrowserSettings,
+    me: Instance,
+    known: Iterable[KnownInstance],
+) -> None:
     """Refuse ``port`` for ``spec`` when another instance or profile uses it (409)."""
     owner = own_claims(me, settings, exclude=spec.name).get(port)
     if owner is None:
@@ -100,8 +111,8 @@ def check(spec: ProfileSpec, port: int, settings: BrowserSettings, me: Instance,
         raise conflict(
             f'CDP port {port} of browser profile "{spec.name}" is {owner}',
             hint=f"remove browser.profiles.{spec.name}.cdpPort to allocate one automatically "
-                 f"from {first}..{last}, or set another port with `moltbot config set "
-                 f"browser.profiles.{spec.name}.cdpPort N`",
+            f"from {first}..{last}, or set another port with `moltbot config set "
+            f"browser.profiles.{spec.name}.cdpPort N`",
         )
 
 
@@ -115,7 +126,11 @@ def _runtime_ports(runtime: Mapping[str, Any] | None) -> dict[str, int]:
     if isinstance(nested, Mapping):
         items += [(f"{key} port", value) for key, value in nested.items()]
     for key, value in items:
-        if ("port" in str(key).lower() and isinstance(value, int)
-                and not isinstance(value, bool) and 0 < value < 65536):
+        if (
+            "port" in str(key).lower()
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and 0 < value < 65536
+        ):
             found[str(key)] = value
     return found

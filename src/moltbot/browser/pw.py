@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 def _missing(feature: str) -> BrowserError:
     return BrowserError(
         f"Playwright is not available in this installation; {feature!r} is unsupported",
-        status=501, hint="install it: pip install playwright (no browser download is needed)",
+        status=501,
+        hint="install it: pip install playwright (no browser download is needed)",
     )
 
 
@@ -71,11 +72,13 @@ class PlaywrightPool:
                 return cached
             driver = await self._playwright(feature)
             try:
-                browser = await driver.chromium.connect_over_cdp(endpoint,
-                                                                 timeout=CONNECT_TIMEOUT_MS)
+                browser = await driver.chromium.connect_over_cdp(
+                    endpoint, timeout=CONNECT_TIMEOUT_MS
+                )
             except Exception as exc:
-                raise BrowserError(f"cannot attach Playwright to {endpoint}: {_first_line(exc)}",
-                                   status=503) from None
+                raise BrowserError(
+                    f"cannot attach Playwright to {endpoint}: {_first_line(exc)}", status=503
+                ) from None
 
             def forget(_: Any, endpoint: str = endpoint, browser: Browser = browser) -> None:
                 if self._browsers.get(endpoint) is browser:
@@ -105,13 +108,26 @@ class PlaywrightPool:
 
         def on_console(message: Any) -> None:
             location = message.location or {}
-            buffer.append({"type": message.type, "text": message.text,
-                           "url": location.get("url"), "line": location.get("lineNumber"),
-                           "ts": int(time.time() * 1000)})
+            buffer.append(
+                {
+                    "type": message.type,
+                    "text": message.text,
+                    "url": location.get("url"),
+                    "line": location.get("lineNumber"),
+                    "ts": int(time.time() * 1000),
+                }
+            )
 
         def on_error(error: Any) -> None:
-            buffer.append({"type": "pageerror", "text": str(error), "url": page.url,
-                           "line": None, "ts": int(time.time() * 1000)})
+            buffer.append(
+                {
+                    "type": "pageerror",
+                    "text": str(error),
+                    "url": page.url,
+                    "line": None,
+                    "ts": int(time.time() * 1000),
+                }
+            )
 
         def on_close(_: Any) -> None:
             self._console.pop(key, None)
@@ -139,8 +155,7 @@ class PlaywrightPool:
             self._targets[key] = info["targetInfo"]["targetId"]
         return self._targets[key]
 
-    async def page(self, endpoint: str, target_id: str, feature: str,
-                   wait: float = 5.0) -> Page:
+    async def page(self, endpoint: str, target_id: str, feature: str, wait: float = 5.0) -> Page:
         """The Playwright page of tab ``target_id`` (waits briefly for a new tab to appear)."""
         browser = await self.browser(endpoint, feature)
         deadline = time.monotonic() + wait
@@ -154,8 +169,9 @@ class PlaywrightPool:
                     except Exception:  # a page closing while we look
                         continue
             if time.monotonic() > deadline:
-                raise not_found(f"tab not found: {target_id}",
-                                hint="list tabs with `moltbot browser tabs`")
+                raise not_found(
+                    f"tab not found: {target_id}", hint="list tabs with `moltbot browser tabs`"
+                )
             await asyncio.sleep(0.1)
 
     def console(self, page: Page) -> list[dict[str, Any]]:
@@ -171,12 +187,16 @@ class PlaywrightPool:
         instead of waiting for an element that cannot appear)."""
         known = self._refs.get(page)
         if known is None:
-            raise BrowserError(f"no snapshot of this tab since it last loaded; ref {ref} is "
-                               "unknown", status=409,
-                               hint="take a snapshot first and use its refs")
+            raise BrowserError(
+                f"no snapshot of this tab since it last loaded; ref {ref} is unknown",
+                status=409,
+                hint="take a snapshot first and use its refs",
+            )
         if ref not in known:
-            raise not_found(f"ref {ref} is not in the latest snapshot of this tab",
-                            hint="refs change when the page changes: take a new snapshot")
+            raise not_found(
+                f"ref {ref} is not in the latest snapshot of this tab",
+                hint="refs change when the page changes: take a new snapshot",
+            )
 
     def clear_console(self, page: Page) -> None:
         buffer = self._console.get(page)

@@ -63,7 +63,8 @@ class BrowserRequest:
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
-                for err in exc.errors())
+                for err in exc.errors()
+            )
             raise bad_request(f"invalid body for {self.method} {self.path}: {problems}") from None
 
 
@@ -92,6 +93,7 @@ class Router:
         def register(handler: Handler) -> Handler:
             self.add(method, pattern, handler)
             return handler
+
         return register
 
     async def dispatch(self, service: BrowserService, request: BrowserRequest) -> Reply:
@@ -177,8 +179,12 @@ async def _status(svc: BrowserService, req: BrowserRequest) -> Any:
 @route("POST", "/start")
 async def _start(svc: BrowserService, req: BrowserRequest) -> Any:
     spec = await svc.ensure_browser(req.profile)
-    return {"ok": True, "profile": spec.name, "running": True,
-            **(await svc.profile_status(spec.name))}
+    return {
+        "ok": True,
+        "profile": spec.name,
+        "running": True,
+        **(await svc.profile_status(spec.name)),
+    }
 
 
 @route("POST", "/stop")
@@ -196,8 +202,9 @@ async def _profiles(svc: BrowserService, req: BrowserRequest) -> Any:
 @route("POST", "/profiles/create")
 async def _create(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(CreateProfile)
-    return await svc.create_profile(body.name, color=body.color, cdp_url=body.cdp_url,
-                                    cdp_port=body.cdp_port)
+    return await svc.create_profile(
+        body.name, color=body.color, cdp_url=body.cdp_url, cdp_port=body.cdp_port
+    )
 
 
 @route("DELETE", "/profiles/:name")
@@ -247,8 +254,10 @@ async def _close(svc: BrowserService, req: BrowserRequest) -> Any:
 async def _navigate(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(Navigate)
     page, target = await svc.page(req.profile, body.target_id, "navigate")
-    return {**(await actions.navigate(page, body.url, body.timeout_ms or 20_000)),
-            "targetId": target}
+    return {
+        **(await actions.navigate(page, body.url, body.timeout_ms or 20_000)),
+        "targetId": target,
+    }
 
 
 @route("POST", "/screenshot")
@@ -257,18 +266,26 @@ async def _screenshot(svc: BrowserService, req: BrowserRequest) -> Any:
     page, target = await svc.page(req.profile, body.target_id, "screenshot")
     if body.ref:
         svc.pw.check_ref(page, body.ref)
-    data = await actions.screenshot(page, full_page=body.full_page, ref=body.ref,
-                                    image_type=body.type)
-    return {"ok": True, "targetId": target, "url": page.url, "mimeType": f"image/{body.type}",
-            "bytes": len(data), "data": base64.b64encode(data).decode("ascii")}
+    data = await actions.screenshot(
+        page, full_page=body.full_page, ref=body.ref, image_type=body.type
+    )
+    return {
+        "ok": True,
+        "targetId": target,
+        "url": page.url,
+        "mimeType": f"image/{body.type}",
+        "bytes": len(data),
+        "data": base64.b64encode(data).decode("ascii"),
+    }
 
 
 @route("GET", "/snapshot")
 async def _snapshot(svc: BrowserService, req: BrowserRequest) -> Any:
     page, target = await svc.page(req.profile, req.query.get("targetId"), "snapshot")
     max_chars = _int(req.query, "maxChars", actions.DEFAULT_MAX_CHARS)
-    result = await actions.snapshot(page, max_chars=max_chars or None,
-                                    depth=_int(req.query, "depth", None))
+    result = await actions.snapshot(
+        page, max_chars=max_chars or None, depth=_int(req.query, "depth", None)
+    )
     svc.pw.remember_refs(page, set(result["refs"]))
     return {"ok": True, "targetId": target, **result}
 

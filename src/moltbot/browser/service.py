@@ -81,8 +81,11 @@ class _Stats:
 
     def as_dict(self) -> dict[str, Any]:
         mean = self.total_ms / self.requests if self.requests else 0.0
-        return {"requests": self.requests, "meanMs": round(mean, 2),
-                "lastMs": round(self.last_ms, 2)}
+        return {
+            "requests": self.requests,
+            "meanMs": round(mean, 2),
+            "lastMs": round(self.last_ms, 2),
+        }
 
 
 class BrowserService:
@@ -139,11 +142,15 @@ class BrowserService:
         app.router.add_route("*", "/{tail:.*}", self._handle_http)
         try:
             self._runner = await serve_http(
-                app, "127.0.0.1", port,
-                in_use=lambda: f"browser control port {port} is in use by "
-                               f"{chrome.describe_process(chrome.listener_pid(port))}",
-                hint="stop that process, or set browser.controlPort (keep it unique per "
-                     "instance)")
+                app,
+                "127.0.0.1",
+                port,
+                in_use=lambda: (
+                    f"browser control port {port} is in use by "
+                    f"{chrome.describe_process(chrome.listener_pid(port))}"
+                ),
+                hint="stop that process, or set browser.controlPort (keep it unique per instance)",
+            )
         except MoltbotError as exc:
             await self._session.close()
             self.state, self.reason = State.FAILED, exc.message
@@ -154,10 +161,15 @@ class BrowserService:
             try:
                 await self._assign_port(default.name)
             except MoltbotError as exc:
-                self.log.warning("browser profile %s: no CDP port yet: %s", default.name,
-                                 exc.message)
-        self.log.info("browser control listening on %s (CDP range %d-%d)", self.control_url,
-                      self.settings.cdp_range.start, self.settings.cdp_range.stop - 1)
+                self.log.warning(
+                    "browser profile %s: no CDP port yet: %s", default.name, exc.message
+                )
+        self.log.info(
+            "browser control listening on %s (CDP range %d-%d)",
+            self.control_url,
+            self.settings.cdp_range.start,
+            self.settings.cdp_range.stop - 1,
+        )
 
     async def stop(self) -> None:
         if self.state in (State.STOPPED, State.DISABLED, State.CREATED):
@@ -170,7 +182,8 @@ class BrowserService:
         await asyncio.gather(
             *(self.stop_browser(name, grace=STOP_GRACE_S) for name in list(self._profiles)),
             *([runner.cleanup()] if runner is not None else []),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pw.close(), 2.0)
         if self._session is not None:
@@ -180,8 +193,11 @@ class BrowserService:
 
     def status(self) -> dict[str, Any]:
         s = self.settings
-        running = {name: rt.chrome.pid for name, rt in self._profiles.items()
-                   if rt.chrome is not None and rt.chrome.alive()}
+        running = {
+            name: rt.chrome.pid
+            for name, rt in self._profiles.items()
+            if rt.chrome is not None and rt.chrome.alive()
+        }
         return {
             "state": str(self.state),
             "reason": self.reason,
@@ -190,9 +206,15 @@ class BrowserService:
             "controlUrl": self.control_url,
             "cdpRange": [s.cdp_range.start, s.cdp_range.stop - 1],
             "defaultProfile": s.default_profile,
-            "profiles": {name: {"cdpPort": spec.cdp_port, "cdpUrl": spec.endpoint,
-                                "running": name in running, "pid": running.get(name)}
-                         for name, spec in s.profiles.items()},
+            "profiles": {
+                name: {
+                    "cdpPort": spec.cdp_port,
+                    "cdpUrl": spec.endpoint,
+                    "running": name in running,
+                    "pid": running.get(name),
+                }
+                for name, spec in s.profiles.items()
+            },
             "headless": s.headless,
             "noSandbox": s.no_sandbox,
             "noSandboxReason": s.no_sandbox_reason,
@@ -201,10 +223,12 @@ class BrowserService:
 
     async def reconfigure(self, config: Config) -> bool:
         old = self.config
-        if (config.browser.enabled != old.browser.enabled
-                or config.browser.control_port != old.browser.control_port
-                or config.gateway.port != old.gateway.port
-                or config.gateway.auth != old.gateway.auth):
+        if (
+            config.browser.enabled != old.browser.enabled
+            or config.browser.control_port != old.browser.control_port
+            or config.gateway.port != old.gateway.port
+            or config.gateway.auth != old.gateway.auth
+        ):
             return False
         await self._apply_config(config)
         return True
@@ -218,15 +242,27 @@ class BrowserService:
 
     # -- transport -------------------------------------------------------------------
 
-    async def request(self, method: str, path: str, query: Mapping[str, Any] | None = None,
-                      body: Any = None, timeout_ms: int | None = None) -> Reply:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        timeout_ms: int | None = None,
+    ) -> Reply:
         """Run one route in-process (used by HTTP, ``browser.request`` and the agent tool).
 
         Never raises for route errors: the reply carries the status (504 on timeout).
         """
         if self.state != State.RUNNING:
-            return Reply(503, {"error": f"browser control is not running ({self.state}"
-                                        + (f": {self.reason}" if self.reason else "") + ")"})
+            return Reply(
+                503,
+                {
+                    "error": f"browser control is not running ({self.state}"
+                    + (f": {self.reason}" if self.reason else "")
+                    + ")"
+                },
+            )
         from urllib.parse import parse_qsl
 
         path, _, raw_query = path.partition("?")
@@ -238,8 +274,9 @@ class BrowserService:
         try:
             reply = await asyncio.wait_for(router.dispatch(self, req), timeout)
         except TimeoutError:
-            reply = Reply(504, {"error": f"{req.method} {req.path} timed out after "
-                                         f"{timeout * 1000:.0f} ms"})
+            reply = Reply(
+                504, {"error": f"{req.method} {req.path} timed out after {timeout * 1000:.0f} ms"}
+            )
         self.stats.add((time.perf_counter() - started) * 1000)
         return reply
 
@@ -260,20 +297,32 @@ class BrowserService:
         """421 for a non-loopback Host, 403 for a foreign peer or Origin, 401 without the token."""
         port = self.settings.control_port
         if not is_loopback_host(request.host, port):
-            return _json(421, {"error": f"misdirected request: Host {request.host!r} is not "
-                                        "this loopback service",
-                               "hint": f"use {self.control_url}"})
+            return _json(
+                421,
+                {
+                    "error": f"misdirected request: Host {request.host!r} is not "
+                    "this loopback service",
+                    "hint": f"use {self.control_url}",
+                },
+            )
         if not is_loopback_addr(request.remote):
             return _json(403, {"error": "the browser control service only serves loopback"})
         if not same_origin(request.headers.get("Origin"), request.host):
             return _json(403, {"error": "cross-origin requests are refused"})
         secrets = self._secrets()
         if not any(secrets):
-            return _json(401, {"error": "the gateway has no token configured",
-                               "hint": "run `moltbot setup` (it creates gateway.auth.token)"})
+            return _json(
+                401,
+                {
+                    "error": "the gateway has no token configured",
+                    "hint": "run `moltbot setup` (it creates gateway.auth.token)",
+                },
+            )
         if not secret_matches(bearer(request.headers), secrets):
-            response = _json(401, {"error": "unauthorized: send the gateway token as "
-                                            "Authorization: Bearer <token>"})
+            response = _json(
+                401,
+                {"error": "unauthorized: send the gateway token as Authorization: Bearer <token>"},
+            )
             response.headers["WWW-Authenticate"] = 'Bearer realm="moltbot-browser"'
             return response
         return None
@@ -291,11 +340,17 @@ class BrowserService:
                 return _json(400, {"error": "the request body is not valid JSON"})
         reply = await self.request(request.method, request.path, dict(request.query), body)
         accept = request.headers.get("Accept", "")
-        if (reply.ok and request.path.rstrip("/") == "/screenshot" and "image/" in accept
-                and isinstance(reply.body, dict)):
-            return web.Response(body=base64.b64decode(reply.body["data"]),
-                                content_type=reply.body["mimeType"],
-                                headers={"X-Target-Id": str(reply.body["targetId"])})
+        if (
+            reply.ok
+            and request.path.rstrip("/") == "/screenshot"
+            and "image/" in accept
+            and isinstance(reply.body, dict)
+        ):
+            return web.Response(
+                body=base64.b64decode(reply.body["data"]),
+                content_type=reply.body["mimeType"],
+                headers={"X-Target-Id": str(reply.body["targetId"])},
+            )
         return _json(reply.status, reply.body)
 
     # -- profiles --------------------------------------------------------------------
@@ -312,8 +367,9 @@ class BrowserService:
         from moltbot.config.store import update_config
 
         assert self._config_lock is not None
-        snapshot = await asyncio.to_thread(update_config, self.instance.config_path, mutate,
-                                           self.context.env)
+        snapshot = await asyncio.to_thread(
+            update_config, self.instance.config_path, mutate, self.context.env
+        )
         await self._apply_config(snapshot.config)
 
     async def _assign_port(self, name: str) -> ProfileSpec:
@@ -337,13 +393,16 @@ class BrowserService:
         known = await self._known()
         return [await self.profile_status(name, known) for name in self.settings.profiles]
 
-    async def profile_status(self, name: str,
-                             known: list[KnownInstance] | None = None) -> dict[str, Any]:
+    async def profile_status(
+        self, name: str, known: list[KnownInstance] | None = None
+    ) -> dict[str, Any]:
         assert self._devtools is not None
         spec = self.settings.profile(name)
         rt = self._profiles.get(spec.name)
-        out: dict[str, Any] = {**spec.as_dict(), "isDefault": spec.name ==
-                               self.settings.default_profile}
+        out: dict[str, Any] = {
+            **spec.as_dict(),
+            "isDefault": spec.name == self.settings.default_profile,
+        }
         if spec.managed:
             out["userDataDir"] = str(self.instance.browser_user_data(spec.name))
         endpoint = spec.endpoint
@@ -361,8 +420,13 @@ class BrowserService:
             out["startupMs"] = rt.chrome.startup_ms
         if spec.managed and spec.cdp_port:
             try:
-                cdp_ports.check(spec, spec.cdp_port, self.settings, self.instance,
-                                known if known is not None else await self._known())
+                cdp_ports.check(
+                    spec,
+                    spec.cdp_port,
+                    self.settings,
+                    self.instance,
+                    known if known is not None else await self._known(),
+                )
             except BrowserError as exc:
                 out["conflict"] = exc.message
         return out
@@ -400,9 +464,14 @@ class BrowserService:
             "profiles": profiles,
         }
 
-    async def create_profile(self, name: str, *, color: str | None = None,
-                             cdp_url: str | None = None,
-                             cdp_port: int | None = None) -> dict[str, Any]:
+    async def create_profile(
+        self,
+        name: str,
+        *,
+        color: str | None = None,
+        cdp_url: str | None = None,
+        cdp_port: int | None = None,
+    ) -> dict[str, Any]:
         validate_profile_name(name)
         if name in self.settings.profiles:
             raise conflict(f'browser profile "{name}" already exists')
@@ -423,14 +492,22 @@ class BrowserService:
         spec = self.settings.profile(name)
         if spec.managed and not spec.cdp_port:
             spec = await self._assign_port(name)
-        return {"ok": True, "profile": name, "cdpPort": spec.cdp_port, "cdpUrl": spec.endpoint,
-                "color": spec.color, "isRemote": spec.remote}
+        return {
+            "ok": True,
+            "profile": name,
+            "cdpPort": spec.cdp_port,
+            "cdpUrl": spec.endpoint,
+            "color": spec.color,
+            "isRemote": spec.remote,
+        }
 
     async def delete_profile(self, name: str) -> dict[str, Any]:
         spec = self.settings.profile(name)
         if spec.name == self.settings.default_profile:
-            raise bad_request(f'cannot delete the default browser profile "{name}"',
-                              hint="set browser.defaultProfile to another profile first")
+            raise bad_request(
+                f'cannot delete the default browser profile "{name}"',
+                hint="set browser.defaultProfile to another profile first",
+            )
         if not spec.configured:
             raise not_found(f'browser profile "{name}" is not in the config file')
         await self.stop_browser(name)
@@ -443,13 +520,20 @@ class BrowserService:
     async def reset_profile(self, name: str | None) -> dict[str, Any]:
         spec = self.settings.profile(name)
         if not spec.managed:
-            raise bad_request(f'browser profile "{spec.name}" attaches to {spec.cdp_url}; '
-                              "there is no local user data to reset")
+            raise bad_request(
+                f'browser profile "{spec.name}" attaches to {spec.cdp_url}; '
+                "there is no local user data to reset"
+            )
         await self.stop_browser(spec.name)
         source = self.instance.browser_user_data(spec.name)
         moved = await asyncio.to_thread(self._trash, spec.name, whole=False)
-        return {"ok": True, "profile": spec.name, "moved": moved is not None,
-                "from": str(source), "to": moved}
+        return {
+            "ok": True,
+            "profile": spec.name,
+            "moved": moved is not None,
+            "from": str(source),
+            "to": moved,
+        }
 
     def _trash(self, name: str, *, whole: bool) -> str | None:
         """Move a profile's data (or just its user-data) to ``<browser>/.trash``."""
@@ -478,7 +562,8 @@ class BrowserService:
                 raise unavailable(
                     f'Chrome for browser profile "{spec.name}" is not reachable at {endpoint}',
                     hint="start that Chrome with --remote-debugging-port, or fix "
-                         f"browser.profiles.{spec.name}.cdpUrl (moltbot never launches it)")
+                    f"browser.profiles.{spec.name}.cdpUrl (moltbot never launches it)",
+                )
             if spec.cdp_port is None:
                 spec = await self._assign_port(spec.name)
             port = spec.cdp_port
@@ -496,28 +581,43 @@ class BrowserService:
                 pid = chrome.listener_pid(port)
                 if pid and f"--user-data-dir={user_data}" in chrome.process_cmdline(pid):
                     rt.chrome = chrome.ChromeProcess(spec.name, pid, port, user_data, None, None)
-                    self.log.info("browser profile %s: adopted running Chromium pid %d",
-                                  spec.name, pid)
+                    self.log.info(
+                        "browser profile %s: adopted running Chromium pid %d", spec.name, pid
+                    )
                     return spec
                 raise conflict(
                     f'CDP port {port} of browser profile "{spec.name}" is already served by '
                     f"{chrome.describe_process(pid)}, which is not this profile's browser",
                     hint="stop that browser, or give this profile another port: "
-                         f"moltbot config unset browser.profiles.{spec.name}.cdpPort")
+                    f"moltbot config unset browser.profiles.{spec.name}.cdpPort",
+                )
             if not cdp_ports.port_is_free(port):
                 raise conflict(
                     f'CDP port {port} of browser profile "{spec.name}" is already in use by '
                     f"{chrome.describe_process(chrome.listener_pid(port))}",
                     hint="stop that process, or give this profile another port: "
-                         f"moltbot config unset browser.profiles.{spec.name}.cdpPort")
+                    f"moltbot config unset browser.profiles.{spec.name}.cdpPort",
+                )
             exe = chrome.find_executable(self.settings.executable_path, self.context.env)
             rt.chrome = await chrome.launch(
-                spec.name, exe, port=port, user_data=user_data,
-                headless=self.settings.headless, no_sandbox=self.settings.no_sandbox,
-                env=_child_env(self.context.env), ready=self._ready)
+                spec.name,
+                exe,
+                port=port,
+                user_data=user_data,
+                headless=self.settings.headless,
+                no_sandbox=self.settings.no_sandbox,
+                env=_child_env(self.context.env),
+                ready=self._ready,
+            )
             rt.last_target = None
-            self.log.info("browser profile %s: launched %s pid %d on CDP port %d in %d ms",
-                          spec.name, exe.path, rt.chrome.pid, port, rt.chrome.startup_ms or 0)
+            self.log.info(
+                "browser profile %s: launched %s pid %d on CDP port %d in %d ms",
+                spec.name,
+                exe.path,
+                rt.chrome.pid,
+                port,
+                rt.chrome.startup_ms or 0,
+            )
             return spec
 
     async def _ready(self, port: int) -> bool:
@@ -549,8 +649,11 @@ class BrowserService:
         endpoint = spec.endpoint
         if not endpoint or not await self._devtools.reachable(endpoint, 1.0):
             return {"profile": spec.name, "running": False, "tabs": []}
-        return {"profile": spec.name, "running": True,
-                "tabs": await self._devtools.targets(endpoint)}
+        return {
+            "profile": spec.name,
+            "running": True,
+            "tabs": await self._devtools.targets(endpoint),
+        }
 
     async def open_tab(self, name: str | None, url: str) -> dict[str, Any]:
         from moltbot.browser.actions import check_url
@@ -591,8 +694,10 @@ class BrowserService:
         assert self._devtools is not None
         spec = self.settings.profile(name)
         if not spec.endpoint or not await self._devtools.reachable(spec.endpoint, 1.0):
-            raise conflict(f'browser profile "{spec.name}" is not running',
-                           hint="start it with `moltbot browser start`")
+            raise conflict(
+                f'browser profile "{spec.name}" is not running',
+                hint="start it with `moltbot browser start`",
+            )
         return spec
 
     async def _match(self, spec: ProfileSpec, target_id: str) -> str:
@@ -602,8 +707,7 @@ class BrowserService:
         tabs = await self._devtools.targets(spec.endpoint or "")
         return str(match_target(tabs, target_id)["targetId"])
 
-    async def page(self, name: str | None, target_id: str | None,
-                   feature: str) -> tuple[Page, str]:
+    async def page(self, name: str | None, target_id: str | None, feature: str) -> tuple[Page, str]:
         """The Playwright page for a tab (default: the last used tab, else the first one;
         a browser with no tab gets ``about:blank``). Launches the browser if needed."""
         assert self._devtools is not None
@@ -636,6 +740,7 @@ def _set_profile(name: str, values: Mapping[str, Any]) -> Callable[[dict[str, An
                 entry.pop(key, None)
             else:
                 entry[key] = value
+
     return mutate
 
 
@@ -643,6 +748,7 @@ def _delete_profile(name: str) -> Callable[[dict[str, Any]], None]:
     def mutate(data: dict[str, Any]) -> None:
         profiles = (data.get("browser") or {}).get("profiles") or {}
         profiles.pop(name, None)
+
     return mutate
 
 
@@ -668,5 +774,4 @@ def _json(status: int, body: Any) -> web.Response:
     import orjson
     from aiohttp import web
 
-    return web.Response(status=status, body=orjson.dumps(body),
-                        content_type="application/json")
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")

@@ -115,8 +115,11 @@ class CanvasHost:
         self._watch_task: asyncio.Task[None] | None = None
         self.reloads = 0
         secret = context.token or context.password or secrets.token_urlsafe(32)
-        digest = hmac.new(secret.encode(), b"moltbot canvas capability\0"
-                          + str(context.instance.state_dir).encode(), hashlib.sha256).digest()
+        digest = hmac.new(
+            secret.encode(),
+            b"moltbot canvas capability\0" + str(context.instance.state_dir).encode(),
+            hashlib.sha256,
+        ).digest()
         self.capability = base64.urlsafe_b64encode(digest[:18]).decode().rstrip("=")
 
     @property
@@ -158,9 +161,12 @@ class CanvasHost:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         try:
             self._runner = await serve_http(
-                app, self.host, self.port,
+                app,
+                self.host,
+                self.port,
                 in_use=lambda: f"canvas port {self.port} on {self.host} is already in use",
-                hint="stop the other process, or set canvasHost.port (unique per instance)")
+                hint="stop the other process, or set canvasHost.port (unique per instance)",
+            )
         except MoltbotError as exc:
             self.state, self.reason = State.FAILED, exc.message
             raise
@@ -179,7 +185,8 @@ class CanvasHost:
         self._watch_stop = asyncio.Event()
         self._watch_task = asyncio.create_task(
             livereload.watch(self.root, self._changed, self._watch_stop, self.log),
-            name="canvas-watch")
+            name="canvas-watch",
+        )
 
     async def _stop_watcher(self) -> None:
         if self._watch_stop is not None:
@@ -225,12 +232,14 @@ class CanvasHost:
 
     async def reconfigure(self, config: Config) -> bool:
         old = self.config
-        if (config.canvas_host.model_dump(exclude={"live_reload"})
-                != old.canvas_host.model_dump(exclude={"live_reload"})
-                or config.gateway.port != old.gateway.port
-                or bind_host(config) != self.host
-                or config.gateway.auth != old.gateway.auth
-                or config.agents.defaults.workspace != old.agents.defaults.workspace):
+        if (
+            config.canvas_host.model_dump(exclude={"live_reload"})
+            != old.canvas_host.model_dump(exclude={"live_reload"})
+            or config.gateway.port != old.gateway.port
+            or bind_host(config) != self.host
+            or config.gateway.auth != old.gateway.auth
+            or config.agents.defaults.workspace != old.agents.defaults.workspace
+        ):
             return False
         self.config = config
         wanted = config.canvas_host.live_reload
@@ -246,8 +255,9 @@ class CanvasHost:
 
     async def _changed(self, paths: set[str]) -> None:
         self.reloads += 1
-        self.log.debug("canvas changed (%d files): reloading %d pages", len(paths),
-                       len(self._clients))
+        self.log.debug(
+            "canvas changed (%d files): reloading %d pages", len(paths), len(self._clients)
+        )
         for ws in list(self._clients):
             try:
                 await ws.send_str("reload")
@@ -261,10 +271,14 @@ class CanvasHost:
 
         @web.middleware
         async def guard(request: web.Request, handler: Any) -> Any:
-            if not self.wide and not (is_loopback_host(request.host)
-                                      and is_loopback_addr(request.remote)):
-                return web.Response(status=421, text="misdirected request: this canvas host "
-                                    "only answers to loopback names (127.0.0.1, localhost)\n")
+            if not self.wide and not (
+                is_loopback_host(request.host) and is_loopback_addr(request.remote)
+            ):
+                return web.Response(
+                    status=421,
+                    text="misdirected request: this canvas host "
+                    "only answers to loopback names (127.0.0.1, localhost)\n",
+                )
             if not same_origin(request.headers.get("Origin"), request.host):
                 return web.Response(status=403, text="cross-origin request refused\n")
             return await handler(request)
@@ -274,8 +288,7 @@ class CanvasHost:
     def _authorized(self, request: web.Request) -> bool:
         if not self.wide:
             return True
-        return secret_matches(bearer(request.headers),
-                              (self.context.token, self.context.password))
+        return secret_matches(bearer(request.headers), (self.context.token, self.context.password))
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
@@ -284,14 +297,16 @@ class CanvasHost:
         authorized = self._authorized(request)
         prefix = ""
         if raw.startswith(CAPABILITY_PREFIX):
-            given, _, rest = raw[len(CAPABILITY_PREFIX):].partition("/")
+            given, _, rest = raw[len(CAPABILITY_PREFIX) :].partition("/")
             if not hmac.compare_digest(given.encode(), self.capability.encode()):
                 return web.Response(status=404, text="not found\n")
             prefix, raw, authorized = CAPABILITY_PREFIX + given, "/__moltbot__/" + rest, True
         if not authorized:
-            return web.Response(status=401, text="unauthorized: use the gateway token or the "
-                                "canvas capability URL\n",
-                                headers={"WWW-Authenticate": 'Bearer realm="moltbot-canvas"'})
+            return web.Response(
+                status=401,
+                text="unauthorized: use the gateway token or the canvas capability URL\n",
+                headers={"WWW-Authenticate": 'Bearer realm="moltbot-canvas"'},
+            )
         if raw in ("", "/"):
             raise web.HTTPFound(MOUNTS[0] + "/")
         for family in ("/__moltbot__", "/__openclaw__"):
@@ -302,15 +317,16 @@ class CanvasHost:
                 raise web.HTTPFound((prefix or family) + "/canvas/")
             if raw.startswith(mount + "/"):
                 ws_path = (prefix or family) + "/ws"
-                return await self._file(request, raw[len(mount) + 1:], ws_path)
+                return await self._file(request, raw[len(mount) + 1 :], ws_path)
         return web.Response(status=404, text="not found\n")
 
     async def _file(self, request: web.Request, rel: str, ws_path: str) -> web.StreamResponse:
         from aiohttp import web
 
         if request.method not in ("GET", "HEAD"):
-            return web.Response(status=405, text="method not allowed\n",
-                                headers={"Allow": "GET, HEAD"})
+            return web.Response(
+                status=405, text="method not allowed\n", headers={"Allow": "GET, HEAD"}
+            )
         try:
             found = await asyncio.to_thread(files.resolve, self.root, rel)
             body = await asyncio.to_thread(files.read, found) if found else None
@@ -323,17 +339,21 @@ class CanvasHost:
         headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
         if found is None or body is None:
             if rel == "" or rel.endswith("/"):
-                return web.Response(status=404, content_type="text/html", headers=headers,
-                                    text=f"<pre>Missing file.\nCreate {self.root}/index.html"
-                                         "</pre>\n")
+                return web.Response(
+                    status=404,
+                    content_type="text/html",
+                    headers=headers,
+                    text=f"<pre>Missing file.\nCreate {self.root}/index.html</pre>\n",
+                )
             return web.Response(status=404, text="not found\n", headers=headers)
         suffix = found.path.suffix.lower()
         if suffix in (".html", ".htm"):
             text = body.decode("utf-8", errors="replace")
             if self.live_reload:
                 text = livereload.inject(text, ws_path, self.reloads)
-            return web.Response(text=text, content_type="text/html", charset="utf-8",
-                                headers=headers)
+            return web.Response(
+                text=text, content_type="text/html", charset="utf-8", headers=headers
+            )
         content_type = mimetypes.guess_type(found.path.name)[0] or "application/octet-stream"
         return web.Response(body=body, content_type=content_type, headers=headers)
 
@@ -344,8 +364,9 @@ class CanvasHost:
             return web.Response(status=404, text="live reload is off\n")
         ws = web.WebSocketResponse(heartbeat=30)
         if not ws.can_prepare(request).ok:
-            return web.Response(status=426, text="upgrade required\n",
-                                headers={"Upgrade": "websocket"})
+            return web.Response(
+                status=426, text="upgrade required\n", headers={"Upgrade": "websocket"}
+            )
         await ws.prepare(request)
         self._clients.add(ws)
         await ws.send_str(f"generation {self.reloads}")

@@ -109,8 +109,12 @@ def _interesting(_change: object, path: str) -> bool:
     return not any(part.startswith(".") or part == "node_modules" for part in parts)
 
 
-async def watch(root: Path, on_change: Callable[[set[str]], Awaitable[None]],
-                stop: asyncio.Event, log: logging.Logger) -> None:
+async def watch(
+    root: Path,
+    on_change: Callable[[set[str]], Awaitable[None]],
+    stop: asyncio.Event,
+    log: logging.Logger,
+) -> None:
     """Call ``on_change(paths)`` after each debounced batch of changes under ``root``.
 
     Returns when ``stop`` is set. A watcher error (e.g. too many files) disables
@@ -119,10 +123,19 @@ async def watch(root: Path, on_change: Callable[[set[str]], Awaitable[None]],
     from watchfiles import awatch
 
     try:
-        async for changes in awatch(root, stop_event=stop, debounce=DEBOUNCE_MS, step=25,
-                                    watch_filter=_interesting, recursive=True,
-                                    ignore_permission_denied=True):
+        async for changes in awatch(
+            root,
+            stop_event=stop,
+            debounce=DEBOUNCE_MS,
+            step=25,
+            watch_filter=_interesting,
+            recursive=True,
+            ignore_permission_denied=True,
+        ):
             await on_change({path for _, path in changes})
     except Exception as exc:  # watcher backend errors: keep serving without live reload
-        log.warning("canvas watcher error: %s (live reload disabled; consider "
-                    "canvasHost.liveReload=false or a smaller canvasHost.root)", exc)
+        log.warning(
+            "canvas watcher error: %s (live reload disabled; consider "
+            "canvasHost.liveReload=false or a smaller canvasHost.root)",
+            exc,
+        )

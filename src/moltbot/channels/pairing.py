@@ -259,4 +259,3 @@ def _read_json(path: Path) -> dict[str, Any]:
         log.warning("unreadable %s (%s); moved to %s", path, exc, aside.name)
         return {}
     return data if isinstance(data, dict) else {}
-

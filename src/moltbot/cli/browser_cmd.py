@@ -35,29 +35,52 @@ START_TIMEOUT_S = 90.0
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The shared options, accepted before or after the subcommand."""
-    func = click.option("--timeout", "timeout_s", type=float, default=None, metavar="SECONDS",
-                        help="Request timeout (default 30 s, 90 s for start).")(func)
-    func = click.option("--token", default=None, metavar="TOKEN",
-                        help="Gateway token (default: env, then gateway.auth.token).")(func)
-    func = click.option("--json", "as_json", is_flag=True, default=None,
-                        help="Print JSON.")(func)
-    func = click.option("--browser-profile", "browser_profile", default=None, metavar="NAME",
-                        help="Browser profile (default: browser.defaultProfile or moltbot).")(func)
+    func = click.option(
+        "--timeout",
+        "timeout_s",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Request timeout (default 30 s, 90 s for start).",
+    )(func)
+    func = click.option(
+        "--token",
+        default=None,
+        metavar="TOKEN",
+        help="Gateway token (default: env, then gateway.auth.token).",
+    )(func)
+    func = click.option("--json", "as_json", is_flag=True, default=None, help="Print JSON.")(func)
+    func = click.option(
+        "--browser-profile",
+        "browser_profile",
+        default=None,
+        metavar="NAME",
+        help="Browser profile (default: browser.defaultProfile or moltbot).",
+    )(func)
     return func
 
 
 @click.group(epilog=EPILOG)
 @_options
 @click.pass_context
-def browser(ctx: click.Context, browser_profile: str | None, as_json: bool | None,
-            token: str | None, timeout_s: float | None) -> None:
+def browser(
+    ctx: click.Context,
+    browser_profile: str | None,
+    as_json: bool | None,
+    token: str | None,
+    timeout_s: float | None,
+) -> None:
     """Drive this instance's browser (Chromium over CDP) via its control service.
 
     Exit codes: 0 ok, 2 bad input, 3 conflict (port taken, profile locked),
     6 gateway not running, 7 token refused, 9 no such profile/tab.
     """
-    ctx.meta["browser.options"] = {"browser_profile": browser_profile, "as_json": as_json,
-                                   "token": token, "timeout_s": timeout_s}
+    ctx.meta["browser.options"] = {
+        "browser_profile": browser_profile,
+        "as_json": as_json,
+        "token": token,
+        "timeout_s": timeout_s,
+    }
 
 
 class Session:
@@ -85,12 +108,20 @@ class Session:
         self.gateway_running = target.runtime is not None
         self.client = ControlClient(port, target.token or target.password, timeout=self.timeout)
 
-    def call(self, method: str, path: str, body: Any = None, *, timeout: float | None = None,
-             **query: Any) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        timeout: float | None = None,
+        **query: Any,
+    ) -> Any:
         if self.profile:
             query.setdefault("profile", self.profile)
-        return self.client.request(method, path, query=query, body=body,
-                                   timeout=timeout or self.timeout)
+        return self.client.request(
+            method, path, query=query, body=body, timeout=timeout or self.timeout
+        )
 
     def emit(self, data: Any, text: str) -> None:
         context.emit(data, self.as_json, text)
@@ -101,11 +132,23 @@ def command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Co
 
     def wrap(func: Callable[..., Any]) -> click.Command:
         @functools.wraps(func)
-        def run(browser_profile: str | None, as_json: bool | None, token: str | None,
-                timeout_s: float | None, **params: Any) -> Any:
+        def run(
+            browser_profile: str | None,
+            as_json: bool | None,
+            token: str | None,
+            timeout_s: float | None,
+            **params: Any,
+        ) -> Any:
             ctx = click.get_current_context()
-            session = Session(ctx, {"browser_profile": browser_profile, "as_json": as_json,
-                                    "token": token, "timeout_s": timeout_s})
+            session = Session(
+                ctx,
+                {
+                    "browser_profile": browser_profile,
+                    "as_json": as_json,
+                    "token": token,
+                    "timeout_s": timeout_s,
+                },
+            )
             return func(session, **params)
 
         return browser.command(name, **kwargs)(_options(run))
@@ -115,8 +158,12 @@ def command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], click.Co
 
 # -- status -------------------------------------------------------------------------
 
-@command("status", epilog="\b\nExamples:\n  moltbot --profile rescue browser status\n"
-         "  moltbot browser status --json")
+
+@command(
+    "status",
+    epilog="\b\nExamples:\n  moltbot --profile rescue browser status\n"
+    "  moltbot browser status --json",
+)
 def status(session: Session) -> None:
     """Ports, profiles and browsers of this instance (works with the gateway stopped)."""
     from moltbot.errors import GatewayUnreachableError
@@ -127,8 +174,9 @@ def status(session: Session) -> None:
     except GatewayUnreachableError:
         from moltbot.browser.facts import configured_status
 
-        data = configured_status(session.instance, session.config, session.cli.env,
-                                 control_port=session.client.port)
+        data = configured_status(
+            session.instance, session.config, session.cli.env, control_port=session.client.port
+        )
         data["gateway"] = "running" if session.gateway_running else "not running"
     data["instance"] = session.instance.profile
     session.emit(data, _status_text(data, session))
@@ -143,23 +191,32 @@ def _status_text(data: dict[str, Any], session: Session) -> str:
     else:
         state = "not reachable: the gateway is not running"
     lines.append(f"Browser control  {data['controlUrl']}  {state}")
-    lines.append(f"  instance       {session.instance.profile} (gateway port "
-                 f"{session.instance.port})")
+    lines.append(
+        f"  instance       {session.instance.profile} (gateway port {session.instance.port})"
+    )
     lines.append(f"  enabled        {str(data['enabled']).lower()}")
     first, last = data["cdpRange"]
     lines.append(f"  CDP range      {first}-{last}")
     exe = data.get("executable")
-    lines.append("  executable     " + (f"{exe['path']} ({exe['source']})" if exe
-                                        else f"none: {data.get('executableError')}"))
+    lines.append(
+        "  executable     "
+        + (f"{exe['path']} ({exe['source']})" if exe else f"none: {data.get('executableError')}")
+    )
     lines.append(f"  headless       {str(data['headless']).lower()} ({data['headlessReason']})")
     sandbox = "off" if data["noSandbox"] else "on"
     reason = f" ({data['noSandboxReason']})" if data.get("noSandboxReason") else ""
     lines.append(f"  sandbox        {sandbox}{reason}")
     lines.append("  profiles")
     for row in data["profiles"]:
-        where = f"cdpPort {row['cdpPort']}" if row.get("cdpPort") else (
-            f"cdpUrl {row['cdpUrl']}" if row.get("cdpUrl") and not row.get("managed")
-            else "cdpPort allocated when the gateway starts")
+        where = (
+            f"cdpPort {row['cdpPort']}"
+            if row.get("cdpPort")
+            else (
+                f"cdpUrl {row['cdpUrl']}"
+                if row.get("cdpUrl") and not row.get("managed")
+                else "cdpPort allocated when the gateway starts"
+            )
+        )
         if row.get("running") is None:
             state_text = "not running"
         elif row["running"]:
@@ -172,14 +229,19 @@ def _status_text(data: dict[str, Any], session: Session) -> str:
         if row.get("conflict"):
             lines.append(f"      conflict: {row['conflict']}")
     if not data["reachable"] and data.get("gateway") != "running":
-        flag = "" if session.instance.profile == "default" else \
-            f"--profile {session.instance.profile} "
-        lines.append(f"Start the gateway (moltbot {flag}gateway), then: moltbot {flag}"
-                     "browser start")
+        flag = (
+            ""
+            if session.instance.profile == "default"
+            else f"--profile {session.instance.profile} "
+        )
+        lines.append(
+            f"Start the gateway (moltbot {flag}gateway), then: moltbot {flag}browser start"
+        )
     return "\n".join(lines)
 
 
 # -- lifecycle ----------------------------------------------------------------------
+
 
 def _describe_running(data: dict[str, Any]) -> str:
     if not data.get("running"):
@@ -209,29 +271,42 @@ def stop(session: Session) -> None:
 
 # -- profiles -----------------------------------------------------------------------
 
+
 @command("profiles", epilog="\b\nExample:\n  moltbot browser profiles --json")
 def profiles(session: Session) -> None:
     """List browser profiles with their CDP port or URL and state."""
     data = session.call("GET", "/profiles")
     lines = []
     for row in data["profiles"]:
-        flags = "".join([" [default]" if row.get("isDefault") else "",
-                         " [remote]" if row.get("isRemote") else ""])
+        flags = "".join(
+            [
+                " [default]" if row.get("isDefault") else "",
+                " [remote]" if row.get("isRemote") else "",
+            ]
+        )
         state = f"running ({row.get('tabCount', 0)} tabs)" if row["running"] else "stopped"
         where = f"port: {row['cdpPort']}" if row.get("cdpPort") else f"cdpUrl: {row['cdpUrl']}"
         lines.append(f"{row['name']}: {state}{flags}\n  {where}, color: {row['color']}")
     session.emit(data, "\n".join(lines))
 
 
-@command("create-profile", epilog="\b\nExamples:\n  moltbot browser create-profile work\n"
-         "  moltbot browser create-profile shared --cdp-url http://127.0.0.1:9222")
+@command(
+    "create-profile",
+    epilog="\b\nExamples:\n  moltbot browser create-profile work\n"
+    "  moltbot browser create-profile shared --cdp-url http://127.0.0.1:9222",
+)
 @click.argument("name")
 @click.option("--color", default=None, help="#RRGGBB (default: next palette colour).")
 @click.option("--cdp-url", default=None, help="Attach to this running Chrome; never launch.")
-@click.option("--cdp-port", type=click.IntRange(1, 65535), default=None,
-              help="Explicit CDP port (default: next free port of this instance's range).")
-def create_profile(session: Session, name: str, color: str | None, cdp_url: str | None,
-                   cdp_port: int | None) -> None:
+@click.option(
+    "--cdp-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Explicit CDP port (default: next free port of this instance's range).",
+)
+def create_profile(
+    session: Session, name: str, color: str | None, cdp_url: str | None, cdp_port: int | None
+) -> None:
     """Create browser profile NAME (persisted as browser.profiles.NAME)."""
     body = {"name": name, "color": color, "cdpUrl": cdp_url, "cdpPort": cdp_port}
     data = session.call("POST", "/profiles/create", {k: v for k, v in body.items() if v})
@@ -248,17 +323,22 @@ def delete_profile(session: Session, name: str) -> None:
     session.emit(data, f"deleted browser profile {name}{moved}")
 
 
-@command("reset-profile", epilog="\b\nExample:\n  moltbot browser --browser-profile work "
-         "reset-profile")
+@command(
+    "reset-profile", epilog="\b\nExample:\n  moltbot browser --browser-profile work reset-profile"
+)
 def reset_profile(session: Session) -> None:
     """Stop the browser and move its user data away (a fresh browser profile)."""
     data = session.call("POST", "/reset-profile")
-    text = f"reset {data['profile']}: user data moved to {data['to']}" if data["moved"] else \
-        f"reset {data['profile']}: there was no user data"
+    text = (
+        f"reset {data['profile']}: user data moved to {data['to']}"
+        if data["moved"]
+        else f"reset {data['profile']}: there was no user data"
+    )
     session.emit(data, text)
 
 
 # -- tabs and pages -------------------------------------------------------------------
+
 
 @command("tabs", epilog="\b\nExample:\n  moltbot browser tabs")
 def tabs(session: Session) -> None:
@@ -267,8 +347,10 @@ def tabs(session: Session) -> None:
     if not data["tabs"]:
         text = "No tabs (browser not running)." if not data["running"] else "No tabs."
     else:
-        text = "\n".join(f"{i}. {t['title'] or '(untitled)'}\n   {t['url']}\n   id: {t['targetId']}"
-                         for i, t in enumerate(data["tabs"], 1))
+        text = "\n".join(
+            f"{i}. {t['title'] or '(untitled)'}\n   {t['url']}\n   id: {t['targetId']}"
+            for i, t in enumerate(data["tabs"], 1)
+        )
     session.emit(data, text)
 
 
@@ -276,8 +358,9 @@ def tabs(session: Session) -> None:
 @click.argument("url")
 def open_tab(session: Session, url: str) -> None:
     """Open URL in a new tab (starts the browser if needed)."""
-    data = session.call("POST", "/tabs/open", {"url": url},
-                        timeout=max(session.timeout, START_TIMEOUT_S))
+    data = session.call(
+        "POST", "/tabs/open", {"url": url}, timeout=max(session.timeout, START_TIMEOUT_S)
+    )
     session.emit(data, f"opened: {data['url']}\nid: {data['targetId']}")
 
 
@@ -304,8 +387,9 @@ def _page_body(target: str | None, **fields: Any) -> dict[str, Any]:
     return body
 
 
-_target = click.option("--target", default=None, metavar="ID",
-                       help="Tab id or prefix (default: the current tab).")
+_target = click.option(
+    "--target", default=None, metavar="ID", help="Tab id or prefix (default: the current tab)."
+)
 
 
 @command("navigate", epilog="\b\nExample:\n  moltbot browser navigate https://example.com/docs")
@@ -313,27 +397,46 @@ _target = click.option("--target", default=None, metavar="ID",
 @_target
 def navigate(session: Session, url: str, target: str | None) -> None:
     """Load URL in the current tab (starts the browser if needed)."""
-    data = session.call("POST", "/navigate", _page_body(target, url=url),
-                        timeout=max(session.timeout, START_TIMEOUT_S))
-    session.emit(data, f"navigated: {data['url']} ({data.get('status') or 'no status'})\n"
-                       f"title: {data.get('title') or ''}")
+    data = session.call(
+        "POST",
+        "/navigate",
+        _page_body(target, url=url),
+        timeout=max(session.timeout, START_TIMEOUT_S),
+    )
+    session.emit(
+        data,
+        f"navigated: {data['url']} ({data.get('status') or 'no status'})\n"
+        f"title: {data.get('title') or ''}",
+    )
 
 
-@command("screenshot", epilog="\b\nExamples:\n  moltbot browser screenshot\n"
-         "  moltbot browser screenshot --full-page --out page.png")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="File to write (default: ./screenshot-<profile>-<time>.png).")
+@command(
+    "screenshot",
+    epilog="\b\nExamples:\n  moltbot browser screenshot\n"
+    "  moltbot browser screenshot --full-page --out page.png",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: ./screenshot-<profile>-<time>.png).",
+)
 @click.option("--full-page", is_flag=True, help="The whole page, not just the viewport.")
 @click.option("--ref", default=None, help="Only this element (a ref from a snapshot).")
 @_target
-def screenshot(session: Session, out: Path | None, full_page: bool, ref: str | None,
-               target: str | None) -> None:
+def screenshot(
+    session: Session, out: Path | None, full_page: bool, ref: str | None, target: str | None
+) -> None:
     """Save a PNG screenshot of the current tab."""
     import base64
 
-    data = session.call("POST", "/screenshot",
-                        _page_body(target, fullPage=full_page, ref=ref),
-                        timeout=max(session.timeout, START_TIMEOUT_S))
+    data = session.call(
+        "POST",
+        "/screenshot",
+        _page_body(target, fullPage=full_page, ref=ref),
+        timeout=max(session.timeout, START_TIMEOUT_S),
+    )
     name = session.profile or "browser"
     path = out or Path.cwd() / f"screenshot-{name}-{time.strftime('%Y%m%d-%H%M%S')}.png"
     path.write_bytes(base64.b64decode(data["data"]))
@@ -342,14 +445,22 @@ def screenshot(session: Session, out: Path | None, full_page: bool, ref: str | N
 
 
 @command("snapshot", epilog="\b\nExample:\n  moltbot browser snapshot --max-chars 20000")
-@click.option("--max-chars", type=click.IntRange(0), default=None,
-              help="Truncate the text (0: no limit; default 80000).")
+@click.option(
+    "--max-chars",
+    type=click.IntRange(0),
+    default=None,
+    help="Truncate the text (0: no limit; default 80000).",
+)
 @_target
 def snapshot(session: Session, max_chars: int | None, target: str | None) -> None:
     """Print the page's accessibility tree with element refs (e12) for click/type."""
     query = {"maxChars": max_chars, "targetId": target}
-    data = session.call("GET", "/snapshot", timeout=max(session.timeout, START_TIMEOUT_S),
-                        **{k: v for k, v in query.items() if v is not None})
+    data = session.call(
+        "GET",
+        "/snapshot",
+        timeout=max(session.timeout, START_TIMEOUT_S),
+        **{k: v for k, v in query.items() if v is not None},
+    )
     header = f"# {data.get('title') or '(untitled)'} — {data['url']}\n"
     session.emit(data, header + data["snapshot"])
 
@@ -364,23 +475,24 @@ def _act(session: Session, body: dict[str, Any]) -> None:
 @click.option("--double", is_flag=True, help="Double-click.")
 @click.option("--button", type=click.Choice(["left", "right", "middle"]), default=None)
 @_target
-def click_cmd(session: Session, ref: str, double: bool, button: str | None,
-              target: str | None) -> None:
+def click_cmd(
+    session: Session, ref: str, double: bool, button: str | None, target: str | None
+) -> None:
     """Click element REF (from `moltbot browser snapshot`)."""
     _act(session, _page_body(target, kind="click", ref=ref, doubleClick=double, button=button))
 
 
-@command("type", epilog="\b\nExample:\n  moltbot browser type e15 \"hello world\" --submit")
+@command("type", epilog='\b\nExample:\n  moltbot browser type e15 "hello world" --submit')
 @click.argument("ref")
 @click.argument("text")
 @click.option("--submit", is_flag=True, help="Press Enter afterwards.")
 @click.option("--slowly", is_flag=True, help="Type key by key instead of filling.")
 @_target
-def type_cmd(session: Session, ref: str, text: str, submit: bool, slowly: bool,
-             target: str | None) -> None:
+def type_cmd(
+    session: Session, ref: str, text: str, submit: bool, slowly: bool, target: str | None
+) -> None:
     """Type TEXT into element REF."""
-    _act(session, _page_body(target, kind="type", ref=ref, text=text, submit=submit,
-                             slowly=slowly))
+    _act(session, _page_body(target, kind="type", ref=ref, text=text, submit=submit, slowly=slowly))
 
 
 @command("press", epilog="\b\nExample:\n  moltbot browser press Enter")

@@ -13,10 +13,12 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 _secrets = click.option("--show-secrets", is_flag=True, help="Show tokens/passwords/API keys.")
 
 
-@click.group(epilog="\b\nExamples:\n"
-             "  moltbot config get gateway.port\n"
-             "  moltbot --profile rescue config set gateway.port 19789\n"
-             "  moltbot config set browser.profiles.work '{cdpPort: 18850}'")
+@click.group(
+    epilog="\b\nExamples:\n"
+    "  moltbot config get gateway.port\n"
+    "  moltbot --profile rescue config set gateway.port 19789\n"
+    "  moltbot config set browser.profiles.work '{cdpPort: 18850}'"
+)
 def config() -> None:
     """Read, change and validate the config file (JSON5)."""
 
@@ -27,12 +29,18 @@ def path_cmd(as_json: bool) -> None:
     """Print the config file path of this instance."""
     identity = context.get().identity()
     path = identity.config_path
-    context.emit({"path": str(path), "exists": path.exists(), "source": identity.config_source},
-                 as_json, str(path))
+    context.emit(
+        {"path": str(path), "exists": path.exists(), "source": identity.config_source},
+        as_json,
+        str(path),
+    )
 
 
-@config.command("get", epilog="\b\nExamples:\n  moltbot config get gateway\n"
-                "  moltbot config get gateway.auth.token --show-secrets")
+@config.command(
+    "get",
+    epilog="\b\nExamples:\n  moltbot config get gateway\n"
+    "  moltbot config get gateway.auth.token --show-secrets",
+)
 @click.argument("key", required=False)
 @_json
 @_secrets
@@ -70,10 +78,13 @@ def get_cmd(key: str | None, as_json: bool, show_secrets: bool, resolved: bool) 
         click.echo(json.dumps(value) if value is None or isinstance(value, bool) else value)
 
 
-@config.command("set", epilog="\b\nExamples:\n  moltbot config set gateway.port 19789\n"
-                "  moltbot config set gateway.bind lan\n"
-                "  moltbot config set gateway.auth.token '${GATEWAY_TOKEN}'\n"
-                "  moltbot config set agents.defaults.model '{primary: \"openai/gpt-4o\"}'")
+@config.command(
+    "set",
+    epilog="\b\nExamples:\n  moltbot config set gateway.port 19789\n"
+    "  moltbot config set gateway.bind lan\n"
+    "  moltbot config set gateway.auth.token '${GATEWAY_TOKEN}'\n"
+    "  moltbot config set agents.defaults.model '{primary: \"openai/gpt-4o\"}'",
+)
 @click.argument("key")
 @click.argument("value")
 @_json
@@ -92,14 +103,21 @@ def set_cmd(key: str, value: str, as_json: bool, strict: bool) -> None:
     identity = cli.identity()
     keys = keypath.parse(key)
     parsed = _parse_value(value)
-    snapshot = update_config(identity.config_path, lambda d: keypath.set_(d, keys, parsed),
-                             cli.env, strict=strict or None)
+    snapshot = update_config(
+        identity.config_path,
+        lambda d: keypath.set_(d, keys, parsed),
+        cli.env,
+        strict=strict or None,
+    )
     for warning in snapshot.warnings:
         context.warn(warning)
     secret = isinstance(keys[-1], str) and is_secret_key(keys[-1])
     shown = REDACTED if secret and not _is_reference(parsed) else parsed
-    context.emit({"ok": True, "key": key, "value": shown, "path": str(snapshot.path),
-                  "hash": snapshot.hash}, as_json, f"Updated {key} in {snapshot.path}")
+    context.emit(
+        {"ok": True, "key": key, "value": shown, "path": str(snapshot.path), "hash": snapshot.hash},
+        as_json,
+        f"Updated {key} in {snapshot.path}",
+    )
 
 
 @config.command("unset", epilog="\b\nExample:\n  moltbot config unset browser.profiles.work")
@@ -114,12 +132,18 @@ def unset_cmd(key: str, as_json: bool) -> None:
     identity = cli.identity()
     keys = keypath.parse(key)
     snapshot = update_config(identity.config_path, lambda d: keypath.unset(d, keys), cli.env)
-    context.emit({"ok": True, "key": key, "path": str(snapshot.path), "hash": snapshot.hash},
-                 as_json, f"Removed {key} from {snapshot.path}")
+    context.emit(
+        {"ok": True, "key": key, "path": str(snapshot.path), "hash": snapshot.hash},
+        as_json,
+        f"Removed {key} from {snapshot.path}",
+    )
 
 
-@config.command("validate", epilog="\b\nExamples:\n  moltbot config validate\n"
-                "  moltbot --profile rescue config validate --strict --json")
+@config.command(
+    "validate",
+    epilog="\b\nExamples:\n  moltbot config validate\n"
+    "  moltbot --profile rescue config validate --strict --json",
+)
 @_json
 @click.option("--strict", is_flag=True, help="Unknown keys are errors.")
 def validate_cmd(as_json: bool, strict: bool) -> None:
@@ -133,12 +157,18 @@ def validate_cmd(as_json: bool, strict: bool) -> None:
         snapshot = read_config(identity.config_path, cli.env, strict=strict or None)
     except ConfigError as exc:
         if as_json:
-            context.emit_json({"valid": False, "path": str(identity.config_path),
-                               "error": exc.message})
+            context.emit_json(
+                {"valid": False, "path": str(identity.config_path), "error": exc.message}
+            )
             raise SystemExit(exc.exit_code) from None
         raise
-    result = {"valid": True, "path": str(snapshot.path), "exists": snapshot.exists,
-              "hash": snapshot.hash, "warnings": list(snapshot.warnings)}
+    result = {
+        "valid": True,
+        "path": str(snapshot.path),
+        "exists": snapshot.exists,
+        "hash": snapshot.hash,
+        "warnings": list(snapshot.warnings),
+    }
     if not as_json:
         for warning in snapshot.warnings:
             context.warn(warning)

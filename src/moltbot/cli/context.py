@@ -77,7 +77,7 @@ def emit(data: Any, as_json: bool, text: str | None = None) -> None:
 def home_relative(path: Path | str, home: Path) -> str:
     text = str(path)
     prefix = str(home).rstrip("/") + "/"
-    return "~/" + text[len(prefix):] if text.startswith(prefix) else text
+    return "~/" + text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def is_tty() -> bool:

@@ -27,10 +27,17 @@ LABELS = {"error": "ERROR", "warning": "WARN ", "info": "INFO "}
 
 
 @click.command(epilog=EPILOG)
-@click.option("--all", "all_", is_flag=True,
-              help="Check every instance on this host (automatic when there are several).")
-@click.option("--fix", is_flag=True,
-              help="Apply the safe fixes (move ports, move workspaces, reinstall stale services).")
+@click.option(
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Check every instance on this host (automatic when there are several).",
+)
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Apply the safe fixes (move ports, move workspaces, reinstall stale services).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before applying fixes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.pass_context
@@ -98,13 +105,17 @@ def _print(report: Report, home, *, fixing: bool) -> None:  # noqa: ANN001
         click.echo(f"{LABELS[finding.severity]} {finding.code}: {finding.message}")
         if finding.fix:
             click.echo(f"      fix: {finding.fix}")
-    counts = ", ".join(f"{report.count(s)} {s}{'s' if report.count(s) != 1 and s != 'info' else ''}"
-                       for s in ("error", "warning", "info"))
+    counts = ", ".join(
+        f"{report.count(s)} {s}{'s' if report.count(s) != 1 and s != 'info' else ''}"
+        for s in ("error", "warning", "info")
+    )
     click.echo(f"Summary: {counts}.")
     if report.auto_plans and not fixing:
         from moltbot.service.spec import cli_prefix
 
         flag = "--all " if report.host else ""
         count = len(report.auto_plans)
-        click.echo(f"Run `{cli_prefix(inst)} doctor {flag}--fix` to apply the safe fixes for "
-                   f"{count} instance{'s' if count != 1 else ''} (shown before applying).")
+        click.echo(
+            f"Run `{cli_prefix(inst)} doctor {flag}--fix` to apply the safe fixes for "
+            f"{count} instance{'s' if count != 1 else ''} (shown before applying)."
+        )

@@ -221,4 +221,3 @@ def status_cmd(
         click.echo(render_gateway_facts(facts))
     if not facts["rpc"]["ok"]:
         raise SystemExit(6 if facts["rpc"].get("kind") != "auth" else 7)
-

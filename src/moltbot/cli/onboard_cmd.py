@@ -53,8 +53,11 @@ SECRET_KEYS = {"telegram": ("botToken",), "slack": ("botToken", "appToken", "sig
 # `channels add` flag -> onboard flag, for the hints add_channel gives
 ONBOARD_FLAGS = {
     "telegram": {"--token": "--telegram-token"},
-    "slack": {"--bot-token": "--slack-bot-token", "--app-token": "--slack-app-token",
-              "--signing-secret": "--slack-signing-secret"},
+    "slack": {
+        "--bot-token": "--slack-bot-token",
+        "--app-token": "--slack-app-token",
+        "--signing-secret": "--slack-signing-secret",
+    },
 }
 _VAR_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
@@ -113,17 +116,28 @@ def propose(identity: Identity, env: dict[str, str]) -> Proposal:
     provisional = resolve_instance(identity, snapshot.config, env)
     neighbours = others(discover(identity.home, env), provisional)
     gateway = snapshot.config.gateway
-    port = identity.env_port or gateway.port or _free_of_listeners(
-        identity, neighbours, choose_port(identity, neighbours))
+    port = (
+        identity.env_port
+        or gateway.port
+        or _free_of_listeners(identity, neighbours, choose_port(identity, neighbours))
+    )
     auth = gateway.auth
     mode = auth.mode or ("password" if auth.password and not auth.token else "token")
     model = snapshot.config.agents.defaults.model
     model_text = model if isinstance(model, str) else (model.primary if model else None)
-    return Proposal(existing=snapshot.exists, port=port, workspace=provisional.workspace,
-                    auth=mode, has_token=bool(auth.token), has_password=bool(auth.password),
-                    model=model_text, service_installed=_service_installed(provisional, env),
-                    config=snapshot.config, neighbours=neighbours,
-                    channels=_configured_channels(snapshot, env))
+    return Proposal(
+        existing=snapshot.exists,
+        port=port,
+        workspace=provisional.workspace,
+        auth=mode,
+        has_token=bool(auth.token),
+        has_password=bool(auth.password),
+        model=model_text,
+        service_installed=_service_installed(provisional, env),
+        config=snapshot.config,
+        neighbours=neighbours,
+        channels=_configured_channels(snapshot, env),
+    )
 
 
 def _configured_channels(snapshot: Any, env: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -149,8 +163,10 @@ def _free_of_listeners(identity: Identity, neighbours: list[Any], port: int) -> 
     if identity.profile in ("default", "dev") or not busy & wanted:
         return port
     return ports.choose_free_base(
-        identity.profile, [k.instance.port for k in neighbours],
-        [*(p for k in neighbours for p in k.instance.port_block), *busy])
+        identity.profile,
+        [k.instance.port for k in neighbours],
+        [*(p for k in neighbours for p in k.instance.port_block), *busy],
+    )
 
 
 def port_warning(instance: Instance) -> str | None:
@@ -161,10 +177,15 @@ def port_warning(instance: Instance) -> str | None:
     for port in (instance.port, instance.control_port, instance.canvas_port):
         owner = port_owner(port)
         if owner and not (mine["alive"] and owner.get("pid") in (None, mine["pid"])):
-            who = f"pid {owner['pid']} ({owner.get('commandLine') or owner.get('name')})" \
-                if owner.get("pid") else "another process"
-            return (f"port {port} is held by {who}: the gateway will not start (exit 5) "
-                    f"until it is free, or choose another base port with --port")
+            who = (
+                f"pid {owner['pid']} ({owner.get('commandLine') or owner.get('name')})"
+                if owner.get("pid")
+                else "another process"
+            )
+            return (
+                f"port {port} is held by {who}: the gateway will not start (exit 5) "
+                f"until it is free, or choose another base port with --port"
+            )
     return None
 
 
@@ -179,8 +200,9 @@ def _service_installed(instance: Instance, env: dict[str, str]) -> bool:
     return manager.primary_file(build_spec(instance, platform=manager.platform)).exists()
 
 
-def validate_choice(identity: Identity, env: dict[str, str], proposal: Proposal, port: int,
-                    workspace: Path) -> str | None:
+def validate_choice(
+    identity: Identity, env: dict[str, str], proposal: Proposal, port: int, workspace: Path
+) -> str | None:
     """Why ``port``/``workspace`` cannot be used, or ``None`` (no writes)."""
     import dataclasses
 
@@ -190,7 +212,8 @@ def validate_choice(identity: Identity, env: dict[str, str], proposal: Proposal,
 
     candidate = dataclasses.replace(
         resolve_instance(identity, proposal.config, env, Invocation(port=port)),
-        workspace=workspace.resolve())
+        workspace=workspace.resolve(),
+    )
     try:
         check_port(port, proposal.neighbours, candidate)
         check_paths(candidate, proposal.neighbours)
@@ -220,8 +243,9 @@ class Prompter:
     def text(self, message: str, default: str = "", validate: Any = None) -> str:
         import questionary
 
-        return str(self._ask(questionary.text(message, default=default, validate=validate,
-                                              **self.session)))
+        return str(
+            self._ask(questionary.text(message, default=default, validate=validate, **self.session))
+        )
 
     def password(self, message: str, validate: Any = None) -> str:
         import questionary
@@ -231,8 +255,9 @@ class Prompter:
     def select(self, message: str, choices: list[str], default: str) -> str:
         import questionary
 
-        return str(self._ask(questionary.select(message, choices=choices, default=default,
-                                                **self.session)))
+        return str(
+            self._ask(questionary.select(message, choices=choices, default=default, **self.session))
+        )
 
     def confirm(self, message: str, default: bool) -> bool:
         import questionary
@@ -240,9 +265,14 @@ class Prompter:
         return bool(self._ask(questionary.confirm(message, default=default, **self.session)))
 
 
-def interview(prompter: Prompter, identity: Identity, env: dict[str, str],
-              proposal: Proposal, flags: Answers,
-              check: Callable[[ChannelAnswers], str | None] | None = None) -> Answers:
+def interview(
+    prompter: Prompter,
+    identity: Identity,
+    env: dict[str, str],
+    proposal: Proposal,
+    flags: Answers,
+    check: Callable[[ChannelAnswers], str | None] | None = None,
+) -> Answers:
     """Ask every question, each defaulting to the flag, else the current or proposed value.
 
     ``check`` vets a channel's answers (default: :func:`channel_check` without
@@ -265,43 +295,61 @@ def interview(prompter: Prompter, identity: Identity, env: dict[str, str],
         path = Path(text).expanduser()
         return validate_choice(identity, env, proposal, port, path) or True
 
-    workspace = Path(prompter.text(f"Workspace{keep}", str(flags.workspace),
-                                   workspace_ok)).expanduser().resolve()
+    workspace = (
+        Path(prompter.text(f"Workspace{keep}", str(flags.workspace), workspace_ok))
+        .expanduser()
+        .resolve()
+    )
     auth = prompter.select("Gateway auth", ["token", "password"], flags.auth)
-    answers = Answers(port=port, workspace=workspace, auth=auth, model=flags.model,
-                      install_daemon=flags.install_daemon)
+    answers = Answers(
+        port=port,
+        workspace=workspace,
+        auth=auth,
+        model=flags.model,
+        install_daemon=flags.install_daemon,
+    )
     if auth == "token":
         answers.new_token = flags.new_token or (
-            proposal.has_token and not prompter.confirm("Keep the current token?", True))
+            proposal.has_token and not prompter.confirm("Keep the current token?", True)
+        )
     elif proposal.has_password and prompter.confirm("Keep the current password?", True):
         answers.password = None
     else:
         answers.password = _new_password(prompter)
-    model = prompter.text(f"Default model, provider/model (empty: none){keep}",
-                          flags.model or "", lambda t: _model_ok(t) or True)
+    model = prompter.text(
+        f"Default model, provider/model (empty: none){keep}",
+        flags.model or "",
+        lambda t: _model_ok(t) or True,
+    )
     answers.model = model.strip() or None
     if answers.model and not flags.api_key:
         provider = answers.model.split("/", 1)[0]
-        key = prompter.password(f"API key for {provider} (stored in the state dir, 0600; "
-                                "empty: use the environment)")
+        key = prompter.password(
+            f"API key for {provider} (stored in the state dir, 0600; empty: use the environment)"
+        )
         answers.api_key, answers.api_key_source = (key.strip() or None), "prompt"
     else:
         answers.api_key, answers.api_key_source = flags.api_key, flags.api_key_source
     verb = "Reinstall" if proposal.service_installed else "Install"
     answers.install_daemon = prompter.confirm(
         f"{verb} the gateway as a user service (starts at login/boot)?",
-        flags.install_daemon or not proposal.service_installed)
+        flags.install_daemon or not proposal.service_installed,
+    )
     if check is None:
         from moltbot.instance.resolve import resolve_instance
 
         check = channel_check(resolve_instance(identity, proposal.config, env), env, probe=False)
     answers.channels, answers.remove_channels = interview_channels(
-        prompter, env, proposal, flags, check)
+        prompter, env, proposal, flags, check
+    )
     return answers
 
 
 def interview_channels(
-    prompter: Prompter, env: dict[str, str], proposal: Proposal, flags: Answers,
+    prompter: Prompter,
+    env: dict[str, str],
+    proposal: Proposal,
+    flags: Answers,
     check: Callable[[ChannelAnswers], str | None],
 ) -> tuple[list[ChannelAnswers], list[str]]:
     """The channel questions: keep/change/remove each configured channel, offer the others.
@@ -323,19 +371,22 @@ def interview_channels(
             click.echo(f"{label}: set by the command-line flags")
             continue
         if current is not None:
-            action = prompter.select(f"{label}: keep, change or remove it?",
-                                     ["keep", "change", "remove"], "keep")
+            action = prompter.select(
+                f"{label}: keep, change or remove it?", ["keep", "change", "remove"], "keep"
+            )
             if action == "remove":
                 removals.append(name)
             if action != "change":
                 continue
-        elif not prompter.confirm(f"Connect a {label} {'bot' if name == 'telegram' else 'app'}?",
-                                  False):
+        elif not prompter.confirm(
+            f"Connect a {label} {'bot' if name == 'telegram' else 'app'}?", False
+        ):
             continue
         while True:
             ask = _ask_telegram if name == "telegram" else _ask_slack
-            plan = ChannelAnswers(name, {**ask(prompter, env, current),
-                                         **_ask_dm_policy(prompter, current)})
+            plan = ChannelAnswers(
+                name, {**ask(prompter, env, current), **_ask_dm_policy(prompter, current)}
+            )
             problem = check(plan)
             if problem is None:
                 plan.checked = True
@@ -347,8 +398,9 @@ def interview_channels(
     return plans, removals
 
 
-def _secret_ok(channel: str, key: str, env: dict[str, str],
-               optional: bool) -> Callable[[str], bool | str]:
+def _secret_ok(
+    channel: str, key: str, env: dict[str, str], optional: bool
+) -> Callable[[str], bool | str]:
     """A prompt validator: a token (format checked) or ``${VAR}`` naming a set variable."""
     from moltbot.channels.setup import token_problem
 
@@ -366,35 +418,52 @@ def _secret_ok(channel: str, key: str, env: dict[str, str],
     return ok
 
 
-def _ask_telegram(prompter: Prompter, env: dict[str, str],
-                  current: dict[str, Any] | None) -> dict[str, Any]:
+def _ask_telegram(
+    prompter: Prompter, env: dict[str, str], current: dict[str, Any] | None
+) -> dict[str, Any]:
     keep = "; empty: keep the current one" if current else ""
     token = prompter.password(
         f"Telegram bot token from @BotFather (or ${{VAR}}: read from the environment{keep})",
-        _secret_ok("telegram", "botToken", env, optional=current is not None))
+        _secret_ok("telegram", "botToken", env, optional=current is not None),
+    )
     return {"token": token.strip() or None}
 
 
-def _ask_slack(prompter: Prompter, env: dict[str, str],
-               current: dict[str, Any] | None) -> dict[str, Any]:
+def _ask_slack(
+    prompter: Prompter, env: dict[str, str], current: dict[str, Any] | None
+) -> dict[str, Any]:
     keep = "; empty: keep the current one" if current else ""
     optional = current is not None
     mode = prompter.select(
         "Slack connection: socket = Socket Mode (app token, no public URL); "
         "http = Events API to this gateway's /slack/events (signing secret)",
-        ["socket", "http"], (current or {}).get("mode") or "socket")
+        ["socket", "http"],
+        (current or {}).get("mode") or "socket",
+    )
     answers: dict[str, Any] = {"mode": mode}
-    answers["bot_token"] = prompter.password(
-        f"Slack bot token xoxb-... (or ${{VAR}}{keep})",
-        _secret_ok("slack", "botToken", env, optional)).strip() or None
+    answers["bot_token"] = (
+        prompter.password(
+            f"Slack bot token xoxb-... (or ${{VAR}}{keep})",
+            _secret_ok("slack", "botToken", env, optional),
+        ).strip()
+        or None
+    )
     if mode == "socket":
-        answers["app_token"] = prompter.password(
-            f"Slack app-level token xapp-... (or ${{VAR}}{keep})",
-            _secret_ok("slack", "appToken", env, optional)).strip() or None
+        answers["app_token"] = (
+            prompter.password(
+                f"Slack app-level token xapp-... (or ${{VAR}}{keep})",
+                _secret_ok("slack", "appToken", env, optional),
+            ).strip()
+            or None
+        )
     else:
-        answers["signing_secret"] = prompter.password(
-            f"Slack signing secret (or ${{VAR}}{keep})",
-            _secret_ok("slack", "signingSecret", env, optional)).strip() or None
+        answers["signing_secret"] = (
+            prompter.password(
+                f"Slack signing secret (or ${{VAR}}{keep})",
+                _secret_ok("slack", "signingSecret", env, optional),
+            ).strip()
+            or None
+        )
     return answers
 
 
@@ -403,18 +472,25 @@ def _ask_dm_policy(prompter: Prompter, current: dict[str, Any] | None) -> dict[s
     policy = prompter.select(
         "Who may DM the bot? pairing: strangers get a code you approve; allowlist: only "
         "the ids you list; open: anyone; disabled: no DMs",
-        DM_POLICIES, (current or {}).get("dmPolicy") or "pairing")
+        DM_POLICIES,
+        (current or {}).get("dmPolicy") or "pairing",
+    )
     allow = None
     if policy == "allowlist":
-        text = prompter.text("Allowed sender ids, comma-separated (Telegram user ids or "
-                             "@username; Slack user ids)", ",".join(now))
+        text = prompter.text(
+            "Allowed sender ids, comma-separated (Telegram user ids or @username; Slack user ids)",
+            ",".join(now),
+        )
         allow = [part.strip() for part in text.split(",") if part.strip()]
-    return {"dm_policy": policy,
-            "allow_from": _allow_from(policy, allow, (current or {}).get("allowFrom") or [])}
+    return {
+        "dm_policy": policy,
+        "allow_from": _allow_from(policy, allow, (current or {}).get("allowFrom") or []),
+    }
 
 
-def _allow_from(policy: str | None, given: list[str] | None,
-                current: list[Any]) -> list[str] | None:
+def _allow_from(
+    policy: str | None, given: list[str] | None, current: list[Any]
+) -> list[str] | None:
     """allowFrom to write: the given ids, else the current ones without the "*" that
     only ``open`` needs (leaving open must not leave the bot open), else unchanged."""
     if given is not None:
@@ -445,8 +521,7 @@ def _model_ok(text: str) -> str | None:
 # channels from flags, checks ----------------------------------------------------
 
 
-def _secret_flag(value: str | None, var: str | None, flag: str,
-                 env: dict[str, str]) -> str | None:
+def _secret_flag(value: str | None, var: str | None, flag: str, env: dict[str, str]) -> str | None:
     if value and var:
         raise _usage(f"give {flag} or {flag}-env, not both")
     if var is None:
@@ -465,12 +540,20 @@ def _usage(message: str, hint: str | None = None) -> Exception:
 
 
 def channels_from_flags(
-    env: dict[str, str], proposal: Proposal, *, telegram_token: str | None = None,
-    telegram_token_env: str | None = None, slack_bot_token: str | None = None,
-    slack_bot_token_env: str | None = None, slack_app_token: str | None = None,
-    slack_app_token_env: str | None = None, slack_signing_secret: str | None = None,
-    slack_signing_secret_env: str | None = None, slack_mode: str | None = None,
-    dm_policy: str | None = None, allow_from: tuple[str, ...] = (),
+    env: dict[str, str],
+    proposal: Proposal,
+    *,
+    telegram_token: str | None = None,
+    telegram_token_env: str | None = None,
+    slack_bot_token: str | None = None,
+    slack_bot_token_env: str | None = None,
+    slack_app_token: str | None = None,
+    slack_app_token_env: str | None = None,
+    slack_signing_secret: str | None = None,
+    slack_signing_secret_env: str | None = None,
+    slack_mode: str | None = None,
+    dm_policy: str | None = None,
+    allow_from: tuple[str, ...] = (),
     remove: tuple[str, ...] = (),
 ) -> tuple[list[ChannelAnswers], list[str]]:
     """The channel flags as add_channel answers (no flags: no channel changes).
@@ -484,15 +567,22 @@ def channels_from_flags(
         plans.append(ChannelAnswers("telegram", {"token": token}))
     bot = _secret_flag(slack_bot_token, slack_bot_token_env, "--slack-bot-token", env)
     app = _secret_flag(slack_app_token, slack_app_token_env, "--slack-app-token", env)
-    secret = _secret_flag(slack_signing_secret, slack_signing_secret_env,
-                          "--slack-signing-secret", env)
+    secret = _secret_flag(
+        slack_signing_secret, slack_signing_secret_env, "--slack-signing-secret", env
+    )
     if bot or app or secret or slack_mode:
         if app and secret and not slack_mode:
-            raise _usage("--slack-app-token is for Socket Mode, --slack-signing-secret for HTTP "
-                         "Events: give one (or choose with --slack-mode socket|http)")
+            raise _usage(
+                "--slack-app-token is for Socket Mode, --slack-signing-secret for HTTP "
+                "Events: give one (or choose with --slack-mode socket|http)"
+            )
         mode = slack_mode or ("http" if secret and not app else "socket" if app else None)
-        plans.append(ChannelAnswers("slack", {"bot_token": bot, "app_token": app,
-                                              "signing_secret": secret, "mode": mode}))
+        plans.append(
+            ChannelAnswers(
+                "slack",
+                {"bot_token": bot, "app_token": app, "signing_secret": secret, "mode": mode},
+            )
+        )
     removals = list(dict.fromkeys(remove))
     for name in removals:
         if name in {plan.name for plan in plans}:
@@ -503,18 +593,20 @@ def channels_from_flags(
         if not plans:
             plans = [ChannelAnswers(n, {}) for n in proposal.channels if n not in removals]
         if not plans:
-            raise _usage("--dm-policy/--allow-from need a channel: --telegram-token..., "
-                         "--slack-bot-token... or an already configured channel")
+            raise _usage(
+                "--dm-policy/--allow-from need a channel: --telegram-token..., "
+                "--slack-bot-token... or an already configured channel"
+            )
         for plan in plans:
             current = (proposal.channels.get(plan.name) or {}).get("allowFrom") or []
             plan.answers["dm_policy"] = dm_policy
-            plan.answers["allow_from"] = _allow_from(
-                dm_policy, list(allow_from) or None, current)
+            plan.answers["allow_from"] = _allow_from(dm_policy, list(allow_from) or None, current)
     return plans, removals
 
 
-def channel_check(instance: Instance, env: dict[str, str],
-                  probe: bool) -> Callable[[ChannelAnswers], str | None]:
+def channel_check(
+    instance: Instance, env: dict[str, str], probe: bool
+) -> Callable[[ChannelAnswers], str | None]:
     """Vet a channel's answers with add_channel(dry_run=True): why not, or None."""
     from moltbot.errors import MoltbotError
 
@@ -537,13 +629,11 @@ def precheck(instance: Instance, env: dict[str, str], plan: ChannelAnswers, prob
     secrets = ("token", "bot_token", "app_token", "signing_secret")
     probe = probe and any(plan.answers.get(key) for key in secrets)
     try:
-        change = add_channel(instance, env, plan.name, probe=probe, dry_run=True,
-                             **plan.answers)
+        change = add_channel(instance, env, plan.name, probe=probe, dry_run=True, **plan.answers)
     except MoltbotError as exc:
         flags = ONBOARD_FLAGS[plan.name]
         if exc.hint:
-            exc.hint = re.sub(r"--[a-z-]+", lambda m: flags.get(m.group(0), m.group(0)),
-                              exc.hint)
+            exc.hint = re.sub(r"--[a-z-]+", lambda m: flags.get(m.group(0), m.group(0)), exc.hint)
         raise
     plan.checked, plan.probe = True, change.probe
 
@@ -592,16 +682,16 @@ def apply(identity: Identity, env: dict[str, str], answers: Answers) -> tuple[An
         from moltbot.agents.models import save_credential
 
         provider = answers.model.split("/", 1)[0]
-        extra["credentials"] = save_credential(instance.credentials_dir, provider,
-                                               answers.api_key)
+        extra["credentials"] = save_credential(instance.credentials_dir, provider, answers.api_key)
     if report.instance.port != instance.port:  # an env port would win over the config
         extra["port_note"] = f"the environment sets port {instance.port}"
     extra["channels"] = apply_channels(instance, env, answers)
     return report, extra
 
 
-def apply_channels(instance: Instance, env: dict[str, str],
-                   answers: Answers) -> list[dict[str, Any]]:
+def apply_channels(
+    instance: Instance, env: dict[str, str], answers: Answers
+) -> list[dict[str, Any]]:
     """Write the channel answers (checked before anything was written); the summary rows."""
     from moltbot.channels.setup import add_channel, remove_channel
     from moltbot.config.store import read_config
@@ -610,20 +700,25 @@ def apply_channels(instance: Instance, env: dict[str, str],
     for name in answers.remove_channels:
         actions[name] = remove_channel(instance, env, name).action
     for plan in answers.channels:
-        actions[plan.name] = add_channel(instance, env, plan.name, probe=False,
-                                         **plan.answers).action
+        actions[plan.name] = add_channel(
+            instance, env, plan.name, probe=False, **plan.answers
+        ).action
     snapshot = read_config(instance.config_path, env)
     probes = {plan.name: plan.probe for plan in answers.channels}
-    rows = [{"channel": name, "accountId": None, "action": "removed"}
-            for name in answers.remove_channels]
+    rows = [
+        {"channel": name, "accountId": None, "action": "removed"}
+        for name in answers.remove_channels
+    ]
     for name, row in _configured_channels(snapshot, env).items():
-        rows.append(_channel_summary(name, row, snapshot.data, actions.get(name, "kept"),
-                                     probes.get(name)))
+        rows.append(
+            _channel_summary(name, row, snapshot.data, actions.get(name, "kept"), probes.get(name))
+        )
     return rows
 
 
-def _channel_summary(name: str, row: dict[str, Any], data: dict[str, Any], action: str,
-                     probe: dict[str, Any] | None) -> dict[str, Any]:
+def _channel_summary(
+    name: str, row: dict[str, Any], data: dict[str, Any], action: str, probe: dict[str, Any] | None
+) -> dict[str, Any]:
     """One configured channel for the summary: secrets shown as ``${VAR}`` or "(hidden)"."""
     from moltbot.channels.setup import merged_account_data
 
@@ -634,17 +729,27 @@ def _channel_summary(name: str, row: dict[str, Any], data: dict[str, Any], actio
         if isinstance(value, str) and value:
             secrets[key] = value if _VAR_REF.fullmatch(value.strip()) else "(hidden)"
     bot = ((probe or {}).get("bot") or {}).get("username")
-    return {"channel": name, "accountId": row.get("accountId"), "action": action,
-            "mode": row.get("mode"), "dmPolicy": row.get("dmPolicy"),
-            "allowFrom": row.get("allowFrom") or [], "tokenSource": row.get("tokenSource"),
-            "secrets": secrets, "bot": bot, "error": row.get("error")}
+    return {
+        "channel": name,
+        "accountId": row.get("accountId"),
+        "action": action,
+        "mode": row.get("mode"),
+        "dmPolicy": row.get("dmPolicy"),
+        "allowFrom": row.get("allowFrom") or [],
+        "tokenSource": row.get("tokenSource"),
+        "secrets": secrets,
+        "bot": bot,
+        "error": row.get("error"),
+    }
 
 
 def _row_text(name: str, row: dict[str, Any]) -> str:
     if row.get("error"):
         return f"{name}: invalid config: {row['error']}"
-    return (f"{name} {row.get('accountId')}: {row.get('mode')}, dm {row.get('dmPolicy')}, "
-            f"token from {row.get('tokenSource')}")
+    return (
+        f"{name} {row.get('accountId')}: {row.get('mode')}, dm {row.get('dmPolicy')}, "
+        f"token from {row.get('tokenSource')}"
+    )
 
 
 def install_service(instance: Instance, env: dict[str, str], enable_linger: bool) -> Any:
@@ -676,48 +781,100 @@ def dashboard_url(instance: Instance, token: str | None) -> str:
 @click.option("--workspace", type=click.Path(path_type=Path), help="Workspace directory.")
 @click.option("--auth", type=click.Choice(["token", "password"]), help="Gateway auth mode.")
 @click.option("--new-token", is_flag=True, help="Replace the existing gateway token.")
-@click.option("--password-env", metavar="VAR",
-              help="With --auth password: read the password from this environment variable.")
+@click.option(
+    "--password-env",
+    metavar="VAR",
+    help="With --auth password: read the password from this environment variable.",
+)
 @click.option("--model", metavar="PROVIDER/MODEL", help="Default model, e.g. openai/gpt-4o.")
-@click.option("--api-key-env", metavar="VAR",
-              help="Copy the model provider's API key from this environment variable into "
-              "<state>/credentials (0600).")
-@click.option("--install-daemon/--no-install-daemon", default=None,
-              help="Install the user service (wizard default: yes; --non-interactive: no).")
-@click.option("--enable-linger", is_flag=True,
-              help="Linux: enable lingering so the service runs without a login.")
+@click.option(
+    "--api-key-env",
+    metavar="VAR",
+    help="Copy the model provider's API key from this environment variable into "
+    "<state>/credentials (0600).",
+)
+@click.option(
+    "--install-daemon/--no-install-daemon",
+    default=None,
+    help="Install the user service (wizard default: yes; --non-interactive: no).",
+)
+@click.option(
+    "--enable-linger",
+    is_flag=True,
+    help="Linux: enable lingering so the service runs without a login.",
+)
 @click.option("--telegram-token", metavar="TOKEN", help="Connect a Telegram bot (@BotFather).")
-@click.option("--telegram-token-env", metavar="VAR",
-              help='Telegram bot token from $VAR (the config stores "${VAR}").')
+@click.option(
+    "--telegram-token-env",
+    metavar="VAR",
+    help='Telegram bot token from $VAR (the config stores "${VAR}").',
+)
 @click.option("--slack-bot-token", metavar="TOKEN", help="Connect a Slack app: bot token xoxb-...")
 @click.option("--slack-bot-token-env", metavar="VAR", help='Slack bot token from $VAR ("${VAR}").')
 @click.option("--slack-app-token", metavar="TOKEN", help="Slack Socket Mode app token xapp-...")
 @click.option("--slack-app-token-env", metavar="VAR", help='Slack app token from $VAR ("${VAR}").')
-@click.option("--slack-signing-secret", metavar="SECRET",
-              help="Slack HTTP Events mode: signing secret.")
-@click.option("--slack-signing-secret-env", metavar="VAR",
-              help='Slack signing secret from $VAR ("${VAR}").')
-@click.option("--slack-mode", type=click.Choice(["socket", "http"]),
-              help="Slack connection (default: socket with an app token, http with a secret).")
-@click.option("--dm-policy", type=click.Choice(DM_POLICIES),
-              help="Who may DM the bot (default pairing): for the channels these flags set "
-              "up, else every configured one.")
-@click.option("--allow-from", multiple=True, metavar="ID",
-              help="Allowed DM sender (repeatable; Telegram user id or @name, Slack user id).")
-@click.option("--remove-channel", "remove_channels", multiple=True,
-              type=click.Choice(list(CHANNELS)), help="Remove a configured channel.")
-@click.option("--no-channel-check", is_flag=True,
-              help="Do not check channel credentials with Telegram/Slack first.")
+@click.option(
+    "--slack-signing-secret", metavar="SECRET", help="Slack HTTP Events mode: signing secret."
+)
+@click.option(
+    "--slack-signing-secret-env", metavar="VAR", help='Slack signing secret from $VAR ("${VAR}").'
+)
+@click.option(
+    "--slack-mode",
+    type=click.Choice(["socket", "http"]),
+    help="Slack connection (default: socket with an app token, http with a secret).",
+)
+@click.option(
+    "--dm-policy",
+    type=click.Choice(DM_POLICIES),
+    help="Who may DM the bot (default pairing): for the channels these flags set "
+    "up, else every configured one.",
+)
+@click.option(
+    "--allow-from",
+    multiple=True,
+    metavar="ID",
+    help="Allowed DM sender (repeatable; Telegram user id or @name, Slack user id).",
+)
+@click.option(
+    "--remove-channel",
+    "remove_channels",
+    multiple=True,
+    type=click.Choice(list(CHANNELS)),
+    help="Remove a configured channel.",
+)
+@click.option(
+    "--no-channel-check",
+    is_flag=True,
+    help="Do not check channel credentials with Telegram/Slack first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def onboard(non_interactive: bool, port: int | None, workspace: Path | None, auth: str | None,
-            new_token: bool, password_env: str | None, model: str | None,
-            api_key_env: str | None, install_daemon: bool | None, enable_linger: bool,
-            telegram_token: str | None, telegram_token_env: str | None,
-            slack_bot_token: str | None, slack_bot_token_env: str | None,
-            slack_app_token: str | None, slack_app_token_env: str | None,
-            slack_signing_secret: str | None, slack_signing_secret_env: str | None,
-            slack_mode: str | None, dm_policy: str | None, allow_from: tuple[str, ...],
-            remove_channels: tuple[str, ...], no_channel_check: bool, as_json: bool) -> None:
+def onboard(
+    non_interactive: bool,
+    port: int | None,
+    workspace: Path | None,
+    auth: str | None,
+    new_token: bool,
+    password_env: str | None,
+    model: str | None,
+    api_key_env: str | None,
+    install_daemon: bool | None,
+    enable_linger: bool,
+    telegram_token: str | None,
+    telegram_token_env: str | None,
+    slack_bot_token: str | None,
+    slack_bot_token_env: str | None,
+    slack_app_token: str | None,
+    slack_app_token_env: str | None,
+    slack_signing_secret: str | None,
+    slack_signing_secret_env: str | None,
+    slack_mode: str | None,
+    dm_policy: str | None,
+    allow_from: tuple[str, ...],
+    remove_channels: tuple[str, ...],
+    no_channel_check: bool,
+    as_json: bool,
+) -> None:
     """Set up this instance: port, workspace, auth, model, service, channels — then a summary.
 
     For a named profile the proposed base port keeps a whole port block (111
@@ -746,25 +903,41 @@ def onboard(non_interactive: bool, port: int | None, workspace: Path | None, aut
     if api_key_env:
         api_key = cli.env.get(api_key_env)
         if not api_key:
-            raise UsageError(f"--api-key-env {api_key_env}: that variable is not set",
-                             hint=f"export {api_key_env}=... first")
+            raise UsageError(
+                f"--api-key-env {api_key_env}: that variable is not set",
+                hint=f"export {api_key_env}=... first",
+            )
         if not (model or proposal.model):
             raise UsageError("--api-key-env needs a model (--model provider/model)")
     channel_plans, removals = channels_from_flags(
-        cli.env, proposal, telegram_token=telegram_token, telegram_token_env=telegram_token_env,
-        slack_bot_token=slack_bot_token, slack_bot_token_env=slack_bot_token_env,
-        slack_app_token=slack_app_token, slack_app_token_env=slack_app_token_env,
+        cli.env,
+        proposal,
+        telegram_token=telegram_token,
+        telegram_token_env=telegram_token_env,
+        slack_bot_token=slack_bot_token,
+        slack_bot_token_env=slack_bot_token_env,
+        slack_app_token=slack_app_token,
+        slack_app_token_env=slack_app_token_env,
         slack_signing_secret=slack_signing_secret,
-        slack_signing_secret_env=slack_signing_secret_env, slack_mode=slack_mode,
-        dm_policy=dm_policy, allow_from=allow_from, remove=remove_channels)
+        slack_signing_secret_env=slack_signing_secret_env,
+        slack_mode=slack_mode,
+        dm_policy=dm_policy,
+        allow_from=allow_from,
+        remove=remove_channels,
+    )
     flags = Answers(
         port=port or proposal.port,
         workspace=workspace.expanduser().resolve() if workspace else proposal.workspace,
-        auth=auth or proposal.auth, new_token=new_token, password=password,
-        model=model or proposal.model, api_key=api_key,
+        auth=auth or proposal.auth,
+        new_token=new_token,
+        password=password,
+        model=model or proposal.model,
+        api_key=api_key,
         api_key_source=f"${api_key_env}" if api_key_env else None,
-        install_daemon=bool(install_daemon), channels=channel_plans,
-        remove_channels=removals)
+        install_daemon=bool(install_daemon),
+        channels=channel_plans,
+        remove_channels=removals,
+    )
     from moltbot.instance.resolve import resolve_instance
 
     provisional = resolve_instance(identity, proposal.config, cli.env)
@@ -796,16 +969,16 @@ def onboard(non_interactive: bool, port: int | None, workspace: Path | None, aut
     if answers.install_daemon:
         service_result = install_service(instance, cli.env, enable_linger)
     summary = _summary(instance, extra, report, service_result, cli.env)
-    summary["warnings"] = [w for w in [port_warning(instance),
-                                       *_channel_warnings(summary)] if w]
+    summary["warnings"] = [w for w in [port_warning(instance), *_channel_warnings(summary)] if w]
     if as_json:
         context.emit_json(summary)
     else:
         _print_summary(summary, cli.home, service_result)
 
 
-def _summary(instance: Instance, extra: dict[str, Any], report: Any, service: Any,
-             env: dict[str, str]) -> dict[str, Any]:
+def _summary(
+    instance: Instance, extra: dict[str, Any], report: Any, service: Any, env: dict[str, str]
+) -> dict[str, Any]:
     from moltbot.errors import MoltbotError
     from moltbot.service import build_spec, cli_prefix, get_manager
 
@@ -814,7 +987,8 @@ def _summary(instance: Instance, extra: dict[str, Any], report: Any, service: An
         manager = get_manager(env, instance.home)
         spec = build_spec(instance, platform=manager.platform)
         service_info: dict[str, Any] = {
-            "manager": manager.name, "name": manager.service_name(spec),
+            "manager": manager.name,
+            "name": manager.service_name(spec),
             "file": str(manager.primary_file(spec)),
             "installed": manager.primary_file(spec).exists(),
             "result": service.result if service else None,
@@ -849,10 +1023,13 @@ def _channel_warnings(summary: dict[str, Any]) -> list[str]:
             warnings.append(
                 f"{row['channel']} reads {', '.join(refs)} from the environment, which the user "
                 f"service does not inherit: its gateway cannot load the config; run "
-                f"`{summary['cli']} gateway` where the variable is set, or store the token itself")
+                f"`{summary['cli']} gateway` where the variable is set, or store the token itself"
+            )
         if row.get("dmPolicy") == "allowlist" and not row.get("allowFrom"):
-            warnings.append(f"{row['channel']}: dm policy allowlist with no allowFrom: only "
-                            f"senders approved earlier may DM the bot (--allow-from ID)")
+            warnings.append(
+                f"{row['channel']}: dm policy allowlist with no allowFrom: only "
+                f"senders approved earlier may DM the bot (--allow-from ID)"
+            )
     return warnings
 
 
@@ -866,8 +1043,10 @@ def _channel_line(row: dict[str, Any]) -> str:
     secrets = ", ".join(f"{names[k]} {v}" for k, v in row["secrets"].items())
     if not secrets:
         secrets = f"token from {row.get('tokenSource')}"
-    return (f"{row['channel']} {row['accountId']}{bot}: {row['action']}, {row['mode']}, "
-            f"dm {row['dmPolicy']}, {secrets}")
+    return (
+        f"{row['channel']} {row['accountId']}{bot}: {row['action']}, {row['mode']}, "
+        f"dm {row['dmPolicy']}, {secrets}"
+    )
 
 
 def _print_summary(summary: dict[str, Any], home: Path, service: Any) -> None:
@@ -880,9 +1059,11 @@ def _print_summary(summary: dict[str, Any], home: Path, service: Any) -> None:
     click.echo(f"  Config      {rel(summary['configPath'])}")
     click.echo(f"  Workspace   {rel(summary['workspace'])}")
     cdp = summary["cdpRange"]
-    click.echo(f"  Ports       gateway {summary['port']}, browser control "
-               f"{summary['controlPort']}, canvas {summary['canvasPort']}, "
-               f"CDP {cdp[0]}-{cdp[1]}")
+    click.echo(
+        f"  Ports       gateway {summary['port']}, browser control "
+        f"{summary['controlPort']}, canvas {summary['canvasPort']}, "
+        f"CDP {cdp[0]}-{cdp[1]}"
+    )
     click.echo(f"  Auth        {summary['auth']}")
     if summary["credentials"]:
         click.echo(f"  API key     stored in {rel(summary['credentials'])} (0600)")
@@ -906,8 +1087,10 @@ def _print_summary(summary: dict[str, Any], home: Path, service: Any) -> None:
         click.echo(f"  {label:<11} {_channel_line(row)}")
         label = ""
     if any(row.get("dmPolicy") == "pairing" for row in summary["channels"]):
-        click.echo(f"              strangers get a pairing code; approve with: "
-                   f"`{cli} pairing approve CHANNEL CODE`")
+        click.echo(
+            f"              strangers get a pairing code; approve with: "
+            f"`{cli} pairing approve CHANNEL CODE`"
+        )
     for warning in summary.get("warnings", []):
         context.warn(warning)
     if not info.get("installed"):

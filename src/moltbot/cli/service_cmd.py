@@ -55,13 +55,19 @@ def _print(result: ActionResult, as_json: bool) -> None:
 
 
 @click.command("install", epilog=INSTALL_EPILOG)
-@click.option("--port", type=click.IntRange(1, 65535),
-              help="Persist this base port in the config first (checked against other instances).")
-@click.option("--force", is_flag=True,
-              help="Rewrite the service file even if it is current or differs.")
-@click.option("--enable-linger", is_flag=True,
-              help="Linux: run `loginctl enable-linger` so the service runs without a login "
-              "session.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Persist this base port in the config first (checked against other instances).",
+)
+@click.option(
+    "--force", is_flag=True, help="Rewrite the service file even if it is current or differs."
+)
+@click.option(
+    "--enable-linger",
+    is_flag=True,
+    help="Linux: run `loginctl enable-linger` so the service runs without a login session.",
+)
 @_json
 def install(port: int | None, force: bool, enable_linger: bool, as_json: bool) -> None:
     """Install (and start) this instance's gateway as a user service.
@@ -82,16 +88,21 @@ def install(port: int | None, force: bool, enable_linger: bool, as_json: bool) -
     instance, snapshot = cli.load()
     if not snapshot.exists:
         flag = "" if instance.profile == "default" else f"--profile {instance.profile} "
-        raise ConfigError(f"no config at {instance.config_path}: this instance is not set up",
-                          hint=f"run `moltbot {flag}onboard` (or `moltbot {flag}setup`) first")
+        raise ConfigError(
+            f"no config at {instance.config_path}: this instance is not set up",
+            hint=f"run `moltbot {flag}onboard` (or `moltbot {flag}setup`) first",
+        )
     neighbours = others(discover(cli.home, cli.env), instance)
     check_port(instance.port, neighbours, instance)
     check_paths(instance, neighbours)
     _print(actions.install(instance, _manager(), force=force, enable_linger=enable_linger), as_json)
 
 
-@click.command("uninstall", epilog="\b\nExamples:\n  moltbot gateway uninstall\n"
-               "  moltbot --profile rescue gateway uninstall --json")
+@click.command(
+    "uninstall",
+    epilog="\b\nExamples:\n  moltbot gateway uninstall\n"
+    "  moltbot --profile rescue gateway uninstall --json",
+)
 @_json
 def uninstall(as_json: bool) -> None:
     """Stop and remove this instance's gateway service (other profiles are untouched)."""
@@ -101,8 +112,10 @@ def uninstall(as_json: bool) -> None:
     _print(actions.uninstall(instance, _manager()), as_json)
 
 
-@click.command("start", epilog="\b\nExamples:\n  moltbot gateway start\n"
-               "  moltbot --profile rescue gateway start")
+@click.command(
+    "start",
+    epilog="\b\nExamples:\n  moltbot gateway start\n  moltbot --profile rescue gateway start",
+)
 @_json
 def start(as_json: bool) -> None:
     """Start the installed gateway service with the service manager's own command.
@@ -115,8 +128,9 @@ def start(as_json: bool) -> None:
     _print(actions.start(_instance(), _manager()), as_json)
 
 
-@click.command("stop", epilog="\b\nExamples:\n  moltbot gateway stop\n"
-               "  moltbot --profile rescue gateway stop")
+@click.command(
+    "stop", epilog="\b\nExamples:\n  moltbot gateway stop\n  moltbot --profile rescue gateway stop"
+)
 @_json
 def stop(as_json: bool) -> None:
     """Stop the gateway service; warns when a gateway of this instance still runs outside it."""
@@ -125,8 +139,11 @@ def stop(as_json: bool) -> None:
     _print(actions.stop(_instance(), _manager()), as_json)
 
 
-@click.command("restart", epilog="\b\nExamples:\n  moltbot gateway restart\n"
-               "  moltbot --profile rescue gateway restart --json")
+@click.command(
+    "restart",
+    epilog="\b\nExamples:\n  moltbot gateway restart\n"
+    "  moltbot --profile rescue gateway restart --json",
+)
 @_json
 def restart(as_json: bool) -> None:
     """Restart the gateway service (systemctl restart / launchctl kickstart -k / schtasks)."""

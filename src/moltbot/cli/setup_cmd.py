@@ -9,10 +9,15 @@ import click
 from moltbot.cli import context
 
 
-@click.command(epilog="\b\nExamples:\n  moltbot --profile rescue setup\n"
-               "  moltbot setup --port 18789 --workspace ~/clawd --json")
-@click.option("--port", type=click.IntRange(1, 65535),
-              help="Base port to persist (default: derived from the profile name).")
+@click.command(
+    epilog="\b\nExamples:\n  moltbot --profile rescue setup\n"
+    "  moltbot setup --port 18789 --workspace ~/clawd --json"
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Base port to persist (default: derived from the profile name).",
+)
 @click.option("--workspace", type=click.Path(path_type=Path), help="Workspace directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def setup(port: int | None, workspace: Path | None, as_json: bool) -> None:
@@ -42,8 +47,10 @@ def setup(port: int | None, workspace: Path | None, as_json: bool) -> None:
     click.echo(f"State dir  {rel(inst.state_dir)}")
     click.echo(f"Config     {rel(inst.config_path)}")
     click.echo(f"Workspace  {rel(inst.workspace)}")
-    click.echo(f"Ports      gateway {inst.port}, browser control {inst.control_port}, "
-               f"canvas {inst.canvas_port}, CDP {inst.cdp_ports.start}-{inst.cdp_ports.stop - 1}")
+    click.echo(
+        f"Ports      gateway {inst.port}, browser control {inst.control_port}, "
+        f"canvas {inst.canvas_port}, CDP {inst.cdp_ports.start}-{inst.cdp_ports.stop - 1}"
+    )
     for item in report.created:
         click.echo(f"  created  {rel(item)}")
     for item in report.changed:

@@ -142,7 +142,9 @@ class ModelDefinition(Section):
 
 
 class ModelProvider(Section):
-    base_url: str | None = Field(default=None, description="API root, e.g. http://127.0.0.1:11434/v1.")
+    base_url: str | None = Field(
+        default=None, description="API root, e.g. http://127.0.0.1:11434/v1."
+    )
     api_key: str | None = Field(default=None, description='Secret; "${ENV}" allowed.')
     api: str | None = Field(default=None, description="openai-completions | anthropic-messages.")
     headers: dict[str, str] = Field(default_factory=dict)

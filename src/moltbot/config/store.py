@@ -78,14 +78,23 @@ def parse_text(text: str, source: str) -> dict[str, Any]:
             raise _syntax_error(exc, text, source) from None
     if not isinstance(data, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(data), "a value")
-        raise ConfigError(f"{source}: the config must be a JSON5 object {{...}}, got {kind}",
-                          hint="wrap the settings in { }")
+        raise ConfigError(
+            f"{source}: the config must be a JSON5 object {{...}}, got {kind}",
+            hint="wrap the settings in { }",
+        )
     return data
 
 
 _TOKEN_NAMES = {
-    "COMMA": "','", "COLON": "':'", "LBRACE": "'{'", "RBRACE": "'}'", "LBRACKET": "'['",
-    "RBRACKET": "']'", "value": "a value", "NAME": "a key", "$end": "end of file",
+    "COMMA": "','",
+    "COLON": "':'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LBRACKET": "'['",
+    "RBRACKET": "']'",
+    "value": "a value",
+    "NAME": "a key",
+    "$end": "end of file",
 }
 
 
@@ -114,8 +123,10 @@ def _syntax_error(exc: Exception, text: str, source: str) -> ConfigError:
         if "UNTERMINATED" in message:
             what, expected = "unterminated string (missing closing quote)", None
     else:
-        what = re.sub(r"\s*in or near token.*$", "", message).removeprefix("Syntax Error").strip(
-            ".: ") or "invalid JSON5"
+        what = (
+            re.sub(r"\s*in or near token.*$", "", message).removeprefix("Syntax Error").strip(".: ")
+            or "invalid JSON5"
+        )
     if expected:
         names = [_TOKEN_NAMES.get(n.strip(), n.strip()) for n in expected.group(1).split(" or ")]
         what += f", expected {' or '.join(dict.fromkeys(names))}"
@@ -124,8 +135,10 @@ def _syntax_error(exc: Exception, text: str, source: str) -> ConfigError:
         line = text.count("\n", 0, index) + 1
         column = index - text.rfind("\n", 0, index)
         where = f"{source}:{line}:{column}"
-    return ConfigError(f"config syntax error at {where}: {what}",
-                       hint="fix the file, then run `moltbot config validate`")
+    return ConfigError(
+        f"config syntax error at {where}: {what}",
+        hint="fix the file, then run `moltbot config validate`",
+    )
 
 
 def validate(
@@ -150,13 +163,17 @@ def validate(
     try:
         config = Config.model_validate(resolved)
     except ValidationError as exc:
-        raise ConfigError(_describe_validation(exc, source),
-                          hint="fix the file, then run `moltbot config validate`") from None
+        raise ConfigError(
+            _describe_validation(exc, source),
+            hint="fix the file, then run `moltbot config validate`",
+        ) from None
     unknown = unknown_keys(config)
     if unknown and (strict if strict is not None else config.strict):
         lines = "\n".join(f"  - {key}: unknown key" for key in unknown)
-        raise ConfigError(f"invalid config at {source} (strict: unknown keys are errors):\n{lines}",
-                          hint="remove or fix these keys, or set \"strict\": false")
+        raise ConfigError(
+            f"invalid config at {source} (strict: unknown keys are errors):\n{lines}",
+            hint='remove or fix these keys, or set "strict": false',
+        )
     warnings = tuple(f"{source}: unknown key {key} (ignored)" for key in unknown)
     return config, warnings
 
@@ -180,8 +197,9 @@ def _describe_validation(exc: ValidationError, source: str) -> str:
             messages.append(message)
     lines = []
     for path, (messages, shown) in problems.items():
-        joined = " or ".join(m.removeprefix("expected ") if i else m
-                             for i, m in enumerate(messages))
+        joined = " or ".join(
+            m.removeprefix("expected ") if i else m for i, m in enumerate(messages)
+        )
         lines.append(f"  - {path}: {joined}{shown}")
     return f"invalid config at {source}:\n" + "\n".join(lines)
 
@@ -191,8 +209,11 @@ def _expectation(error: Any) -> str:
     if error["type"] == "missing":
         return "required key is missing"
     if message.startswith("Input should be "):
-        wanted = re.sub(r"a valid dictionary( or instance of \w+)?", "an object",
-                        message.removeprefix("Input should be "))
+        wanted = re.sub(
+            r"a valid dictionary( or instance of \w+)?",
+            "an object",
+            message.removeprefix("Input should be "),
+        )
         wanted = wanted.replace("a valid integer", "an integer").replace("a valid ", "a ")
         if wanted.startswith(("less than", "greater than")):
             wanted = "a value " + wanted
@@ -203,8 +224,9 @@ def _expectation(error: Any) -> str:
 
 
 def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and (part in ("str", "int", "bool") or "[" in part
-                                      or part[:1].isupper())
+    return isinstance(part, str) and (
+        part in ("str", "int", "bool") or "[" in part or part[:1].isupper()
+    )
 
 
 def read_config(

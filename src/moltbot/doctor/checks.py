@@ -55,9 +55,14 @@ class Finding:
     actions: tuple[FixAction, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"severity": self.severity, "code": self.code, "message": self.message,
-                "subjects": list(self.subjects), "fix": self.fix,
-                "autoFix": [a.kind for a in self.actions]}
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "subjects": list(self.subjects),
+            "fix": self.fix,
+            "autoFix": [a.kind for a in self.actions],
+        }
 
 
 @dataclass(frozen=True)
@@ -130,10 +135,15 @@ def check_environment(env: Mapping[str, str], cli: str) -> list[Finding]:
         winner = values[0][0]
         losers = [variable for variable, _ in values[1:]]
         shown = ", ".join(f"{variable}={_masked(variable, value)}" for variable, value in values)
-        findings.append(Finding(
-            "warning", "env-aliases-disagree",
-            f"{shown} disagree; {winner} wins (MOLTBOT_ > CLAWDBOT_ > OPENCLAW_)",
-            tuple(v for v, _ in values), fix=f"unset {' '.join(losers)}"))
+        findings.append(
+            Finding(
+                "warning",
+                "env-aliases-disagree",
+                f"{shown} disagree; {winner} wins (MOLTBOT_ > CLAWDBOT_ > OPENCLAW_)",
+                tuple(v for v, _ in values),
+                fix=f"unset {' '.join(losers)}",
+            )
+        )
     return findings
 
 
@@ -141,27 +151,53 @@ def _masked(variable: str, value: str) -> str:
     return "***" if "TOKEN" in variable or "PASSWORD" in variable else value
 
 
-def check_config(instance: Instance, config: Config | None, error: str | None,
-                 exists: bool) -> list[Finding]:
+def check_config(
+    instance: Instance, config: Config | None, error: str | None, exists: bool
+) -> list[Finding]:
     cli = cli_prefix(instance)
     subject = (f"profile {instance.profile}",)
     if error:
-        return [Finding("error", "config-invalid", error, subject,
-                        fix=f"edit {instance.config_path}, then `{cli} config validate`")]
+        return [
+            Finding(
+                "error",
+                "config-invalid",
+                error,
+                subject,
+                fix=f"edit {instance.config_path}, then `{cli} config validate`",
+            )
+        ]
     if not exists or config is None:
-        return [Finding("error", "config-missing",
-                        f"no config at {instance.config_path}: this instance is not set up",
-                        subject, fix=f"{cli} onboard")]
+        return [
+            Finding(
+                "error",
+                "config-missing",
+                f"no config at {instance.config_path}: this instance is not set up",
+                subject,
+                fix=f"{cli} onboard",
+            )
+        ]
     findings = []
     if config.gateway.mode is None:
-        findings.append(Finding("warning", "gateway-mode-unset",
-                                "gateway.mode is unset; set it to local to run a gateway here",
-                                subject, fix=f"{cli} config set gateway.mode local"))
+        findings.append(
+            Finding(
+                "warning",
+                "gateway-mode-unset",
+                "gateway.mode is unset; set it to local to run a gateway here",
+                subject,
+                fix=f"{cli} config set gateway.mode local",
+            )
+        )
     auth = config.gateway.auth
     if not (auth.token or auth.password):
-        findings.append(Finding("error", "auth-missing",
-                                "no gateway token or password: clients cannot authenticate",
-                                subject, fix=f"{cli} setup"))
+        findings.append(
+            Finding(
+                "error",
+                "auth-missing",
+                "no gateway token or password: clients cannot authenticate",
+                subject,
+                fix=f"{cli} setup",
+            )
+        )
     return findings
 
 
@@ -169,30 +205,60 @@ def check_directories(instance: Instance) -> list[Finding]:
     cli = cli_prefix(instance)
     subject = (f"profile {instance.profile}",)
     findings = []
-    for what, path in (("state dir", instance.state_dir), ("workspace", instance.workspace),
-                       ("sessions dir", instance.sessions_dir()), ("logs dir", instance.logs_dir)):
+    for what, path in (
+        ("state dir", instance.state_dir),
+        ("workspace", instance.workspace),
+        ("sessions dir", instance.sessions_dir()),
+        ("logs dir", instance.logs_dir),
+    ):
         if not path.is_dir():
-            findings.append(Finding("error", "dir-missing", f"{what} {path} does not exist",
-                                    subject, fix=f"{cli} setup"))
+            findings.append(
+                Finding(
+                    "error",
+                    "dir-missing",
+                    f"{what} {path} does not exist",
+                    subject,
+                    fix=f"{cli} setup",
+                )
+            )
         elif not os.access(path, os.W_OK | os.X_OK):
-            findings.append(Finding("error", "dir-not-writable", f"{what} {path} is not writable",
-                                    subject, fix=f"chmod u+rwx {path}"))
+            findings.append(
+                Finding(
+                    "error",
+                    "dir-not-writable",
+                    f"{what} {path} is not writable",
+                    subject,
+                    fix=f"chmod u+rwx {path}",
+                )
+            )
     if instance.workspace.is_dir():
         missing = [name for name in BOOTSTRAP_FILES if not (instance.workspace / name).exists()]
         if missing:
-            findings.append(Finding(
-                "warning", "workspace-files-missing",
-                f"workspace {instance.workspace} lacks {', '.join(missing)}", subject,
-                fix=f"{cli} setup"))
+            findings.append(
+                Finding(
+                    "warning",
+                    "workspace-files-missing",
+                    f"workspace {instance.workspace} lacks {', '.join(missing)}",
+                    subject,
+                    fix=f"{cli} setup",
+                )
+            )
     return findings
 
 
-def check_ports_owned(instance: Instance, owners: Mapping[int, Mapping[str, Any] | None],
-                      gateway_pid: int | None, suggestion: int | None = None) -> list[Finding]:
+def check_ports_owned(
+    instance: Instance,
+    owners: Mapping[int, Mapping[str, Any] | None],
+    gateway_pid: int | None,
+    suggestion: int | None = None,
+) -> list[Finding]:
     """Each of this instance's ports is free or held by this instance's own gateway."""
     findings = []
-    names = {instance.port: "gateway port", instance.control_port: "browser control port",
-             instance.canvas_port: "canvas port"}
+    names = {
+        instance.port: "gateway port",
+        instance.control_port: "browser control port",
+        instance.canvas_port: "canvas port",
+    }
     for port, what in names.items():
         owner = owners.get(port)
         if not owner:
@@ -202,14 +268,21 @@ def check_ports_owned(instance: Instance, owners: Mapping[int, Mapping[str, Any]
             continue
         if pid is None and gateway_pid:
             continue  # our gateway is running; the owner is merely not visible to us
-        holder = (f"pid {pid} ({owner.get('commandLine') or owner.get('name') or '?'})"
-                  if pid else "another process (owner not visible)")
-        findings.append(Finding(
-            "error", "port-taken",
-            f"{what} {port} of profile {instance.profile} is held by {holder}",
-            (f"profile {instance.profile}", f"port {port}"),
-            fix=f"stop that process, or move this instance: "
-                f"{cli_prefix(instance)} setup --port {suggestion or '<free port>'}"))
+        holder = (
+            f"pid {pid} ({owner.get('commandLine') or owner.get('name') or '?'})"
+            if pid
+            else "another process (owner not visible)"
+        )
+        findings.append(
+            Finding(
+                "error",
+                "port-taken",
+                f"{what} {port} of profile {instance.profile} is held by {holder}",
+                (f"profile {instance.profile}", f"port {port}"),
+                fix=f"stop that process, or move this instance: "
+                f"{cli_prefix(instance)} setup --port {suggestion or '<free port>'}",
+            )
+        )
     return findings
 
 
@@ -217,11 +290,16 @@ def check_service(member: Member) -> list[Finding]:
     if not member.service_installed or member.service_current is not False:
         return []
     changes = "; ".join(member.service_changes)
-    return [Finding(
-        "warning", "service-stale",
-        f"the installed service of {member.label} does not match the instance: {changes}",
-        (member.label,), fix=f"{member.cli} gateway install --force",
-        actions=(FixAction("reinstall-service", member.instance.state_dir),))]
+    return [
+        Finding(
+            "warning",
+            "service-stale",
+            f"the installed service of {member.label} does not match the instance: {changes}",
+            (member.label,),
+            fix=f"{member.cli} gateway install --force",
+            actions=(FixAction("reinstall-service", member.instance.state_dir),),
+        )
+    ]
 
 
 # the host --------------------------------------------------------------------
@@ -233,14 +311,29 @@ def check_pair(a: Member, b: Member, taken: Sequence[Member]) -> list[Finding]:
     ia, ib = a.instance, b.instance
     subjects = (a.label, b.label)
     if _same(ia.config_path, ib.config_path):
-        findings.append(Finding("error", "shared-config",
-                                f"{a.label} and {b.label} use the same config {ia.config_path}",
-                                subjects, fix=_unshare_hint(b)))
-    if _same(ia.state_dir, ib.state_dir) or _inside(ia.state_dir, ib.state_dir) \
-            or _inside(ib.state_dir, ia.state_dir):
-        findings.append(Finding("error", "shared-state-dir",
-                                f"state dirs overlap: {ia.state_dir} and {ib.state_dir}",
-                                subjects, fix=_unshare_hint(b)))
+        findings.append(
+            Finding(
+                "error",
+                "shared-config",
+                f"{a.label} and {b.label} use the same config {ia.config_path}",
+                subjects,
+                fix=_unshare_hint(b),
+            )
+        )
+    if (
+        _same(ia.state_dir, ib.state_dir)
+        or _inside(ia.state_dir, ib.state_dir)
+        or _inside(ib.state_dir, ia.state_dir)
+    ):
+        findings.append(
+            Finding(
+                "error",
+                "shared-state-dir",
+                f"state dirs overlap: {ia.state_dir} and {ib.state_dir}",
+                subjects,
+                fix=_unshare_hint(b),
+            )
+        )
     findings += _workspace_findings(a, b, taken)
     findings += _port_findings(a, b, taken)
     findings += _cdp_url_findings(a, b)
@@ -248,8 +341,10 @@ def check_pair(a: Member, b: Member, taken: Sequence[Member]) -> list[Finding]:
 
 
 def _unshare_hint(member: Member) -> str:
-    return (f"give {member.label} its own state dir and config: "
-            f"`{member.cli} gateway uninstall`, then set it up with its own --profile")
+    return (
+        f"give {member.label} its own state dir and config: "
+        f"`{member.cli} gateway uninstall`, then set it up with its own --profile"
+    )
 
 
 def _workspace_findings(a: Member, b: Member, taken: Sequence[Member]) -> list[Finding]:
@@ -260,24 +355,43 @@ def _workspace_findings(a: Member, b: Member, taken: Sequence[Member]) -> list[F
     elif _inside(ia.workspace, ib.workspace) or _inside(ib.workspace, ia.workspace):
         what = f"workspaces are nested: {ia.workspace} and {ib.workspace}"
     elif _inside(ia.workspace, ib.state_dir) or _inside(ib.workspace, ia.state_dir):
-        what = f"a workspace lies inside the other instance's state dir ({ia.workspace}, " \
-               f"{ib.workspace})"
+        what = (
+            f"a workspace lies inside the other instance's state dir ({ia.workspace}, "
+            f"{ib.workspace})"
+        )
     else:
         return []
     mover = _workspace_mover(a, b)
     target = free_workspace(mover, taken)
     action = FixAction("move-workspace", mover.instance.state_dir, workspace=target)
-    return [Finding("error", "shared-workspace", what, subjects,
-                    fix=f"{mover.cli} setup --workspace {target}", actions=(action,))]
+    return [
+        Finding(
+            "error",
+            "shared-workspace",
+            what,
+            subjects,
+            fix=f"{mover.cli} setup --workspace {target}",
+            actions=(action,),
+        )
+    ]
 
 
 def _workspace_mover(a: Member, b: Member) -> Member:
     """The instance that borrowed the other's workspace; else the non-default one."""
+
     def borrowed(m: Member) -> bool:
         inst = m.instance
         return not _same(inst.workspace, default_workspace(inst.home, inst.profile))
-    return max((a, b), key=lambda m: (borrowed(m), m.instance.profile != "default",
-                                      not m.running, m.instance.profile))
+
+    return max(
+        (a, b),
+        key=lambda m: (
+            borrowed(m),
+            m.instance.profile != "default",
+            not m.running,
+            m.instance.profile,
+        ),
+    )
 
 
 def free_workspace(member: Member, taken: Sequence[Member]) -> Path:
@@ -285,11 +399,14 @@ def free_workspace(member: Member, taken: Sequence[Member]) -> Path:
     used = [m.instance.workspace for m in taken if m is not member]
 
     def clear(path: Path) -> bool:
-        return not any(_same(path, u) or _inside(path, u) or _inside(u, path) for u in used) \
-            and not any(_inside(path, m.instance.state_dir) for m in taken)
+        return not any(
+            _same(path, u) or _inside(path, u) or _inside(u, path) for u in used
+        ) and not any(_inside(path, m.instance.state_dir) for m in taken)
 
-    candidates = [default_workspace(inst.home, inst.profile),
-                  Path(f"{inst.workspace}-{inst.profile}")]
+    candidates = [
+        default_workspace(inst.home, inst.profile),
+        Path(f"{inst.workspace}-{inst.profile}"),
+    ]
     candidates += [Path(f"{inst.workspace}-{inst.profile}-{n}") for n in range(2, 100)]
     return next((c for c in candidates if clear(c)), candidates[-1])
 
@@ -299,30 +416,46 @@ def _port_findings(a: Member, b: Member, taken: Sequence[Member]) -> list[Findin
     subjects = (a.label, b.label)
     shared = sorted(set(ia.used_ports) & set(ib.used_ports))
     gap = abs(ia.port - ib.port)
-    in_cdp = sorted({p for p in ia.used_ports if p in ib.cdp_ports}
-                    | {p for p in ib.used_ports if p in ia.cdp_ports})
+    in_cdp = sorted(
+        {p for p in ia.used_ports if p in ib.cdp_ports}
+        | {p for p in ib.used_ports if p in ia.cdp_ports}
+    )
     cdp_overlap = set(ia.cdp_ports) & set(ib.cdp_ports)
     if shared or gap < ports.MIN_BASE_SPACING:
         severity: Severity = "error"
-        detail = (f"port {shared[0]} is used by both" if shared else
-                  f"base ports {ia.port} and {ib.port} are {gap} apart "
-                  f"(at least {ports.MIN_BASE_SPACING} needed)")
+        detail = (
+            f"port {shared[0]} is used by both"
+            if shared
+            else f"base ports {ia.port} and {ib.port} are {gap} apart "
+            f"(at least {ports.MIN_BASE_SPACING} needed)"
+        )
     elif in_cdp:
         severity = "warning"
-        detail = (f"port {', '.join(map(str, in_cdp))} lies in the other's CDP range "
-                  f"({_range(ia.cdp_ports)} / {_range(ib.cdp_ports)})")
+        detail = (
+            f"port {', '.join(map(str, in_cdp))} lies in the other's CDP range "
+            f"({_range(ia.cdp_ports)} / {_range(ib.cdp_ports)})"
+        )
     elif cdp_overlap:
         severity = "info"
-        detail = (f"CDP ranges {_range(ia.cdp_ports)} and {_range(ib.cdp_ports)} overlap in "
-                  f"{len(cdp_overlap)} unused slots")
+        detail = (
+            f"CDP ranges {_range(ia.cdp_ports)} and {_range(ib.cdp_ports)} overlap in "
+            f"{len(cdp_overlap)} unused slots"
+        )
     else:
         return []
     mover = _port_mover(a, b)
     port = free_port(mover, taken)
     action = FixAction("move-port", mover.instance.state_dir, port=port)
-    return [Finding(severity, "ports-clash" if severity == "error" else "ports-overlap",
-                    f"{a.label} and {b.label}: {detail}", subjects,
-                    fix=f"{mover.cli} setup --port {port}", actions=(action,))]
+    return [
+        Finding(
+            severity,
+            "ports-clash" if severity == "error" else "ports-overlap",
+            f"{a.label} and {b.label}: {detail}",
+            subjects,
+            fix=f"{mover.cli} setup --port {port}",
+            actions=(action,),
+        )
+    ]
 
 
 def _range(r: range) -> str:
@@ -331,8 +464,15 @@ def _range(r: range) -> str:
 
 def _port_mover(a: Member, b: Member) -> Member:
     """Move the instance that is not running, else the non-default one, else the later one."""
-    return max((a, b), key=lambda m: (not m.running, m.instance.profile not in ("default", "dev"),
-                                      m.instance.profile != "default", m.instance.port))
+    return max(
+        (a, b),
+        key=lambda m: (
+            not m.running,
+            m.instance.profile not in ("default", "dev"),
+            m.instance.profile != "default",
+            m.instance.port,
+        ),
+    )
 
 
 def free_port(member: Member, taken: Sequence[Member], extra_bases: Iterable[int] = ()) -> int:
@@ -345,8 +485,9 @@ def free_port(member: Member, taken: Sequence[Member], extra_bases: Iterable[int
     used += [p for base in extra for p in range(base, base + ports.BLOCK_SIZE)]
     profile = member.instance.profile
     for name in (profile, f"{profile}-moved"):
-        base = ports.choose_free_base(name if name not in ("default", "dev") else f"{name}-x",
-                                      bases, used)
+        base = ports.choose_free_base(
+            name if name not in ("default", "dev") else f"{name}-x", bases, used
+        )
         if all(not ports.blocks_overlap(base, other) for other in bases):
             return base
     return base
@@ -363,25 +504,38 @@ def _cdp_url_findings(a: Member, b: Member) -> list[Finding]:
             if _norm_url(url_a) == _norm_url(url_b):
                 owner = _url_owner(url_b, a, b)
                 borrower, key = (b, key_b) if owner is not b else (a, key_a)
-                actions = (FixAction("unset-key", borrower.instance.state_dir, key=key),) \
-                    if owner is not None else ()
-                findings.append(Finding(
-                    "error", "shared-cdp-url",
-                    f"{a.label} ({key_a}) and {b.label} ({key_b}) both pin the Chrome at "
-                    f"{url_b}: two gateways would drive one browser",
-                    (a.label, b.label), fix=f"{borrower.cli} config unset {key}",
-                    actions=actions))
+                actions = (
+                    (FixAction("unset-key", borrower.instance.state_dir, key=key),)
+                    if owner is not None
+                    else ()
+                )
+                findings.append(
+                    Finding(
+                        "error",
+                        "shared-cdp-url",
+                        f"{a.label} ({key_a}) and {b.label} ({key_b}) both pin the Chrome at "
+                        f"{url_b}: two gateways would drive one browser",
+                        (a.label, b.label),
+                        fix=f"{borrower.cli} config unset {key}",
+                        actions=actions,
+                    )
+                )
     for mine, other in ((a, b), (b, a)):
         for key, url in cdp_urls(mine).items():
             port = _loopback_port(url)
             if port and port in set(other.instance.used_ports) | set(other.instance.cdp_ports):
                 if any(_norm_url(url) == _norm_url(u) for u in cdp_urls(other).values()):
                     continue  # already reported as shared
-                findings.append(Finding(
-                    "warning", "cdp-url-into-other",
-                    f"{mine.label} pins {key}={url}, a port of {other.label}",
-                    (mine.label, other.label), fix=f"{mine.cli} config unset {key}",
-                    actions=(FixAction("unset-key", mine.instance.state_dir, key=key),)))
+                findings.append(
+                    Finding(
+                        "warning",
+                        "cdp-url-into-other",
+                        f"{mine.label} pins {key}={url}, a port of {other.label}",
+                        (mine.label, other.label),
+                        fix=f"{mine.cli} config unset {key}",
+                        actions=(FixAction("unset-key", mine.instance.state_dir, key=key),),
+                    )
+                )
     return findings
 
 
@@ -390,8 +544,7 @@ def _url_owner(url: str, a: Member, b: Member) -> Member | None:
     port = _loopback_port(url)
     if port is None:
         return None
-    owners = [m for m in (a, b)
-              if port in set(m.instance.used_ports) | set(m.instance.cdp_ports)]
+    owners = [m for m in (a, b) if port in set(m.instance.used_ports) | set(m.instance.cdp_ports)]
     return owners[0] if len(owners) == 1 else None
 
 
@@ -438,45 +591,82 @@ def check_service_files(files: Iterable[ServiceFile], members: Sequence[Member])
     ours = [f for f in files if not f.legacy]
     for legacy in (f for f in files if f.legacy):
         state = legacy.command.state_dir if legacy.command else None
-        twins = [f for f in ours if f.command and state and f.command.state_dir
-                 and _same(Path(f.command.state_dir), Path(state))]
-        if twins or (state is None and any(f.name.startswith(("moltbot-gateway.",
-                                                              "bot.molt.gateway")) for f in ours)):
+        twins = [
+            f
+            for f in ours
+            if f.command
+            and state
+            and f.command.state_dir
+            and _same(Path(f.command.state_dir), Path(state))
+        ]
+        if twins or (
+            state is None
+            and any(f.name.startswith(("moltbot-gateway.", "bot.molt.gateway")) for f in ours)
+        ):
             twin = twins[0].name if twins else "the default moltbot service"
             severity: Severity = "error"
-            message = (f"legacy service {legacy.name} runs the same instance as {twin}: "
-                       "both would start a gateway on the same state and port")
+            message = (
+                f"legacy service {legacy.name} runs the same instance as {twin}: "
+                "both would start a gateway on the same state and port"
+            )
         elif ours:
             severity = "warning"
             message = f"legacy service {legacy.name} is installed beside moltbot services"
         else:
             severity = "warning"
             message = f"legacy service {legacy.name} is installed (from clawdbot)"
-        findings.append(Finding(severity, "legacy-service", message, (str(legacy.path),),
-                                fix=" && ".join(legacy.removal)))
+        findings.append(
+            Finding(
+                severity,
+                "legacy-service",
+                message,
+                (str(legacy.path),),
+                fix=" && ".join(legacy.removal),
+            )
+        )
     for file in ours:
         command = file.command
         if command is None:
-            findings.append(Finding("warning", "service-unreadable",
-                                    f"cannot read service file {file.path}", (str(file.path),),
-                                    fix=" && ".join(file.removal)))
+            findings.append(
+                Finding(
+                    "warning",
+                    "service-unreadable",
+                    f"cannot read service file {file.path}",
+                    (str(file.path),),
+                    fix=" && ".join(file.removal),
+                )
+            )
             continue
         interpreter = command.interpreter or ""
         state = command.state_dir
         if state and not Path(state).is_dir():
-            findings.append(Finding(
-                "error", "service-orphaned",
-                f"service {file.name} runs an instance whose state dir {state} no longer exists",
-                (str(file.path),), fix=" && ".join(file.removal)))
+            findings.append(
+                Finding(
+                    "error",
+                    "service-orphaned",
+                    f"service {file.name} runs an instance whose state dir {state} "
+                    "no longer exists",
+                    (str(file.path),),
+                    fix=" && ".join(file.removal),
+                )
+            )
         elif not (os.path.isabs(interpreter) and os.access(interpreter, os.X_OK)):
-            owner = next((m for m in members if state and _same(m.instance.state_dir,
-                                                                   Path(state))), None)
+            owner = next(
+                (m for m in members if state and _same(m.instance.state_dir, Path(state))), None
+            )
             fix = f"{owner.cli} gateway install --force" if owner else " && ".join(file.removal)
             actions = (FixAction("reinstall-service", owner.instance.state_dir),) if owner else ()
-            findings.append(Finding(
-                "error", "service-interpreter-missing",
-                f"service {file.name} runs {interpreter or '(nothing)'}, which no longer exists",
-                (str(file.path),), fix=fix, actions=actions))
+            findings.append(
+                Finding(
+                    "error",
+                    "service-interpreter-missing",
+                    f"service {file.name} runs {interpreter or '(nothing)'}, "
+                    "which no longer exists",
+                    (str(file.path),),
+                    fix=fix,
+                    actions=actions,
+                )
+            )
     return findings
 
 

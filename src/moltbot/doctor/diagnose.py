@@ -25,8 +25,10 @@ from moltbot.service.base import ServiceManager
 from moltbot.service.spec import build_spec, differences
 
 OURS = {"systemd": ("moltbot-gateway*.service",), "launchd": ("bot.molt.*.plist",)}
-LEGACY = {"systemd": ("clawdbot-gateway*.service", "openclaw-gateway*.service"),
-          "launchd": ("com.clawdbot.*.plist", "ai.openclaw.*.plist")}
+LEGACY = {
+    "systemd": ("clawdbot-gateway*.service", "openclaw-gateway*.service"),
+    "launchd": ("com.clawdbot.*.plist", "ai.openclaw.*.plist"),
+}
 
 
 @dataclass
@@ -47,10 +49,12 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "instance": {"profile": self.instance.profile,
-                         "stateDir": str(self.instance.state_dir),
-                         "configPath": str(self.instance.config_path),
-                         "port": self.instance.port},
+            "instance": {
+                "profile": self.instance.profile,
+                "stateDir": str(self.instance.state_dir),
+                "configPath": str(self.instance.config_path),
+                "port": self.instance.port,
+            },
             "host": self.host,
             "instances": [m.label for m in self.members],
             "findings": [f.as_dict() for f in self.findings],
@@ -84,13 +88,22 @@ def service_files(home: Path, env: Mapping[str, str]) -> list[ServiceFile]:
             for pattern in patterns:
                 for path in sorted(directory.glob(pattern)):
                     name = path.name if kind == "systemd" else path.stem
-                    found.append(ServiceFile(path, name, kind, manager.read(path), legacy,
-                                             tuple(manager.removal_commands(path, name))))
+                    found.append(
+                        ServiceFile(
+                            path,
+                            name,
+                            kind,
+                            manager.read(path),
+                            legacy,
+                            tuple(manager.removal_commands(path, name)),
+                        )
+                    )
     return found
 
 
-def member_for(known: KnownInstance, env: Mapping[str, str],
-               manager: ServiceManager | None) -> Member:
+def member_for(
+    known: KnownInstance, env: Mapping[str, str], manager: ServiceManager | None
+) -> Member:
     from moltbot.service.inspect import process_facts
 
     try:
@@ -99,20 +112,25 @@ def member_for(known: KnownInstance, env: Mapping[str, str],
         config = None
     member = Member(known, config, running=process_facts(known.instance)["alive"])
     identity = known.instance.identity
-    if config is not None and config.gateway.port and identity.env_port not in (
-            None, config.gateway.port):
+    if (
+        config is not None
+        and config.gateway.port
+        and identity.env_port not in (None, config.gateway.port)
+    ):
         # A service file pins another port than the config: check what the config says
         # (what the next start or reinstall uses); the stale service is reported below.
-        member.configured = resolve_instance(dataclasses.replace(identity, env_port=None),
-                                             config, {})
+        member.configured = resolve_instance(
+            dataclasses.replace(identity, env_port=None), config, {}
+        )
     if manager is not None:
         spec = build_spec(member.instance, platform=manager.platform)
         path = manager.primary_file(spec)
         if path.exists():
             member.service_installed = True
             files = manager.files(spec)
-            member.service_current = all(p.exists() and p.read_bytes() == c
-                                         for p, c in files.items())
+            member.service_current = all(
+                p.exists() and p.read_bytes() == c for p, c in files.items()
+            )
             if not member.service_current:
                 member.service_changes = differences(spec, manager.read(path))
     return member
@@ -136,31 +154,41 @@ def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = 
 
     known = discover(home, env)
     members = [member_for(k, env, manager) for k in known]
-    me = next((m for m in members if checks._same(m.instance.state_dir, instance.state_dir)),
-              None)
+    me = next((m for m in members if checks._same(m.instance.state_dir, instance.state_dir)), None)
 
     findings: list[Finding] = [
         Finding("info", "env-overridden", warning, (f"profile {identity.profile}",))
-        for warning in identity.warnings]
+        for warning in identity.warnings
+    ]
     findings += checks.check_environment(env, checks.cli_prefix(instance))
     findings += checks.check_config(instance, config, error, exists)
     if exists:
         findings += checks.check_directories(instance)
         process = process_facts(instance)
-        owners = {port: port_owner(port) for port in
-                  (instance.port, instance.control_port, instance.canvas_port)}
+        owners = {
+            port: port_owner(port)
+            for port in (instance.port, instance.control_port, instance.canvas_port)
+        }
         suggestion = None
         if any(owners.values()):
             from moltbot.instance import ports
             from moltbot.service.inspect import listening_ports
 
-            others = [k.instance for k in known
-                      if not checks._same(k.instance.state_dir, instance.state_dir)]
-            name = identity.profile if identity.profile not in ("default", "dev") else (
-                f"{identity.profile}-moved")
+            others = [
+                k.instance
+                for k in known
+                if not checks._same(k.instance.state_dir, instance.state_dir)
+            ]
+            name = (
+                identity.profile
+                if identity.profile not in ("default", "dev")
+                else (f"{identity.profile}-moved")
+            )
             suggestion = ports.choose_free_base(
-                name, [o.port for o in others],
-                [*(p for o in others for p in o.port_block), *listening_ports()])
+                name,
+                [o.port for o in others],
+                [*(p for o in others for p in o.port_block), *listening_ports()],
+            )
         findings += checks.check_ports_owned(instance, owners, process["pid"], suggestion)
     if me is not None:
         findings += checks.check_service(me)

@@ -55,22 +55,30 @@ class InstancePlan:
         inst = self.member.instance
         lines = []
         if self.port is not None:
-            lines.append(f"move {self.member.label} to base port {self.port} "
-                         f"(was {inst.port})")
+            lines.append(f"move {self.member.label} to base port {self.port} (was {inst.port})")
         if self.workspace is not None:
-            lines.append(f"move the workspace of profile {inst.profile} to {self.workspace} "
-                         f"(was {inst.workspace}; files are not copied)")
-        lines += [f"unpin {key} of profile {inst.profile} (it points at another "
-                  "instance's browser)" for key in self.unset]
+            lines.append(
+                f"move the workspace of profile {inst.profile} to {self.workspace} "
+                f"(was {inst.workspace}; files are not copied)"
+            )
+        lines += [
+            f"unpin {key} of profile {inst.profile} (it points at another instance's browser)"
+            for key in self.unset
+        ]
         if self.reinstall:
             lines.append(f"reinstall the service of profile {inst.profile}")
         return lines
 
     def as_dict(self) -> dict[str, object]:
-        return {"profile": self.member.instance.profile, "stateDir": str(self.state_dir),
-                "port": self.port, "workspace": str(self.workspace) if self.workspace else None,
-                "unset": self.unset, "reinstallService": self.reinstall,
-                "commands": self.commands()}
+        return {
+            "profile": self.member.instance.profile,
+            "stateDir": str(self.state_dir),
+            "port": self.port,
+            "workspace": str(self.workspace) if self.workspace else None,
+            "unset": self.unset,
+            "reinstallService": self.reinstall,
+            "commands": self.commands(),
+        }
 
 
 def plan(findings: Iterable[Finding], members: Sequence[Member]) -> list[InstancePlan]:
@@ -100,22 +108,26 @@ def plan(findings: Iterable[Finding], members: Sequence[Member]) -> list[Instanc
             if entry.member.service_installed:
                 entry.reinstall = True
                 entry.levels.setdefault("reinstall-service", set()).update(
-                    entry.levels["move-port"])
+                    entry.levels["move-port"]
+                )
     return list(plans.values())
 
 
-def automatic(plans: Sequence[InstancePlan],
-              levels: Sequence[str] = AUTO_LEVELS) -> list[InstancePlan]:
+def automatic(
+    plans: Sequence[InstancePlan], levels: Sequence[str] = AUTO_LEVELS
+) -> list[InstancePlan]:
     """The parts of ``plans`` that ``doctor --fix`` applies: those an error or a warning
     asked for (info-level moves are only shown). Ports stay as shown."""
     out = []
     for entry in plans:
         wanted = {kind for kind, sev in entry.levels.items() if sev & set(levels)}
-        part = InstancePlan(entry.member,
-                            port=entry.port if "move-port" in wanted else None,
-                            workspace=entry.workspace if "move-workspace" in wanted else None,
-                            reinstall=entry.reinstall and "reinstall-service" in wanted,
-                            unset=list(entry.unset) if "unset-key" in wanted else [])
+        part = InstancePlan(
+            entry.member,
+            port=entry.port if "move-port" in wanted else None,
+            workspace=entry.workspace if "move-workspace" in wanted else None,
+            reinstall=entry.reinstall and "reinstall-service" in wanted,
+            unset=list(entry.unset) if "unset-key" in wanted else [],
+        )
         if part.commands():
             out.append(part)
     return out
@@ -132,8 +144,9 @@ def attach_commands(findings: Iterable[Finding], plans: Sequence[InstancePlan]) 
                 break
 
 
-def apply(plans: Sequence[InstancePlan], env: Mapping[str, str],
-          manager: ServiceManager | None) -> list[str]:
+def apply(
+    plans: Sequence[InstancePlan], env: Mapping[str, str], manager: ServiceManager | None
+) -> list[str]:
     """Carry out ``plans``; returns one line per step. Raises on the first failure."""
     from moltbot.config import keypath
     from moltbot.config.store import read_config, update_config
@@ -146,23 +159,28 @@ def apply(plans: Sequence[InstancePlan], env: Mapping[str, str],
         identity = dataclasses.replace(entry.member.instance.identity, env_port=None)
         if entry.port is not None or entry.workspace is not None:
             report = setup_instance(identity, env, port=entry.port, workspace=entry.workspace)
-            done.append(f"{' && '.join(entry.commands()[:1])}: "
-                        f"{'; '.join(report.changed) or 'updated'}")
+            done.append(
+                f"{' && '.join(entry.commands()[:1])}: {'; '.join(report.changed) or 'updated'}"
+            )
         for key in entry.unset:
             keys = keypath.parse(key)
             update_config(identity.config_path, lambda data, k=keys: keypath.unset(data, k), env)
             done.append(f"{entry.member.cli} config unset {key}: done")
         if entry.reinstall:
             if manager is None:
-                done.append(f"cannot reinstall the service of profile {identity.profile}: "
-                            "no service manager on this platform")
+                done.append(
+                    f"cannot reinstall the service of profile {identity.profile}: "
+                    "no service manager on this platform"
+                )
                 continue
-            instance = resolve_instance(identity, read_config(identity.config_path, env).config,
-                                        env)
+            instance = resolve_instance(
+                identity, read_config(identity.config_path, env).config, env
+            )
             result = actions.install(instance, manager, force=True)
             done.append(f"{entry.member.cli} gateway install --force: {result.message}")
             done.extend(f"  warning: {w}" for w in result.warnings)
         if entry.port is not None and entry.member.running and not entry.reinstall:
-            done.append(f"restart the running gateway of profile {identity.profile} "
-                        "to use its new port")
+            done.append(
+                f"restart the running gateway of profile {identity.profile} to use its new port"
+            )
     return done

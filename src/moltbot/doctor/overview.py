@@ -29,31 +29,36 @@ def host_overview(home: Path, env: Mapping[str, str]) -> list[dict[str, Any]]:
     for known in discover(home, env):
         inst = known.instance
         process = process_facts(inst)
-        service = service_facts(inst, env, manager=manager) if manager else {
-            "installed": False, "available": False}
+        service = (
+            service_facts(inst, env, manager=manager)
+            if manager
+            else {"installed": False, "available": False}
+        )
         health = probe_health(process["port"])
-        rows.append({
-            "profile": inst.profile,
-            "stateDir": str(inst.state_dir),
-            "configPath": str(inst.config_path),
-            "workspace": str(inst.workspace),
-            "port": process["port"],
-            "configuredPort": inst.port,
-            "controlPort": inst.control_port,
-            "canvasPort": inst.canvas_port,
-            "cdpRange": [inst.cdp_ports.start, inst.cdp_ports.stop - 1],
-            "service": service_state(service),
-            "serviceName": service.get("name"),
-            "serviceFile": service.get("file") if service.get("installed") else None,
-            "reachable": health["reachable"],
-            "healthy": health["ok"],
-            "pid": process["pid"],
-            "version": process["version"],
-            "uptimeSeconds": process["uptimeSeconds"],
-            "configError": known.config_error,
-            "portOwner": process["portOwner"],
-            "foreignListener": bool(process["portOwner"]) and not process["alive"],
-        })
+        rows.append(
+            {
+                "profile": inst.profile,
+                "stateDir": str(inst.state_dir),
+                "configPath": str(inst.config_path),
+                "workspace": str(inst.workspace),
+                "port": process["port"],
+                "configuredPort": inst.port,
+                "controlPort": inst.control_port,
+                "canvasPort": inst.canvas_port,
+                "cdpRange": [inst.cdp_ports.start, inst.cdp_ports.stop - 1],
+                "service": service_state(service),
+                "serviceName": service.get("name"),
+                "serviceFile": service.get("file") if service.get("installed") else None,
+                "reachable": health["reachable"],
+                "healthy": health["ok"],
+                "pid": process["pid"],
+                "version": process["version"],
+                "uptimeSeconds": process["uptimeSeconds"],
+                "configError": known.config_error,
+                "portOwner": process["portOwner"],
+                "foreignListener": bool(process["portOwner"]) and not process["alive"],
+            }
+        )
     return rows
 
 
@@ -71,10 +76,19 @@ def service_state(facts: Mapping[str, Any]) -> str:
     return state
 
 
-COLUMNS = (("PROFILE", "profile"), ("STATE DIR", "stateDir"), ("PORT", "port"),
-           ("+2", "controlPort"), ("+4", "canvasPort"), ("CDP", "cdpRange"),
-           ("SERVICE", "service"), ("REACHABLE", "reachable"), ("PID", "pid"),
-           ("VERSION", "version"), ("UPTIME", "uptimeSeconds"))
+COLUMNS = (
+    ("PROFILE", "profile"),
+    ("STATE DIR", "stateDir"),
+    ("PORT", "port"),
+    ("+2", "controlPort"),
+    ("+4", "canvasPort"),
+    ("CDP", "cdpRange"),
+    ("SERVICE", "service"),
+    ("REACHABLE", "reachable"),
+    ("PID", "pid"),
+    ("VERSION", "version"),
+    ("UPTIME", "uptimeSeconds"),
+)
 
 
 def render_host_table(rows: list[dict[str, Any]], home: Path | None = None) -> str:
@@ -88,17 +102,27 @@ def render_host_table(rows: list[dict[str, Any]], home: Path | None = None) -> s
             cells[[key for _, key in COLUMNS].index("reachable")] += " (foreign)"
         table.append(cells)
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-             .rstrip() for line in table]
-    notes = [f"{row['profile']}: config error: {row['configError'].splitlines()[0]}"
-             for row in rows if row.get("configError")]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in table
+    ]
+    notes = [
+        f"{row['profile']}: config error: {row['configError'].splitlines()[0]}"
+        for row in rows
+        if row.get("configError")
+    ]
     for row in rows:
         if row.get("foreignListener"):
             owner = row.get("portOwner") or {}
-            who = f"pid {owner['pid']} ({owner.get('commandLine') or owner.get('name')})" \
-                if owner.get("pid") else "a process whose owner is not visible"
-            notes.append(f"{row['profile']}: port {row['port']} is held by {who}, "
-                         "not by this instance's gateway")
+            who = (
+                f"pid {owner['pid']} ({owner.get('commandLine') or owner.get('name')})"
+                if owner.get("pid")
+                else "a process whose owner is not visible"
+            )
+            notes.append(
+                f"{row['profile']}: port {row['port']} is held by {who}, "
+                "not by this instance's gateway"
+            )
     return "\n".join(lines + notes)
 
 
@@ -113,7 +137,7 @@ def _cell(key: str, value: Any, home: Path | None) -> str:
         return _duration(int(value))
     if key == "stateDir" and home is not None:
         prefix = str(home).rstrip("/") + "/"
-        return "~/" + value[len(prefix):] if str(value).startswith(prefix) else str(value)
+        return "~/" + value[len(prefix) :] if str(value).startswith(prefix) else str(value)
     return str(value)
 
 

@@ -409,5 +409,4 @@ async def _apply_config_change(
     await runtime.reconfigure_subsystems()
 
 
-
 __all__ = ["RunOptions", "run"]

@@ -67,8 +67,9 @@ def choose_free_base(
         candidates = [preferred]
     else:
         start = _slot(profile)
-        candidates = [NAMED_FIRST + NAMED_STEP * ((start + i) % NAMED_SLOTS)
-                      for i in range(NAMED_SLOTS)]
+        candidates = [
+            NAMED_FIRST + NAMED_STEP * ((start + i) % NAMED_SLOTS) for i in range(NAMED_SLOTS)
+        ]
     for base in candidates:
         block = range(base, base + BLOCK_SIZE)
         if all(not blocks_overlap(base, other) for other in bases) and not used.intersection(block):

@@ -135,13 +135,19 @@ class Instance:
     @property
     def used_ports(self) -> tuple[int, ...]:
         """Ports this instance binds or has allocated: base, +2, +4, assigned CDP ports."""
-        return (self.port, self.control_port, self.canvas_port,
-                *(port for _, port in self.explicit_cdp_ports))
+        return (
+            self.port,
+            self.control_port,
+            self.canvas_port,
+            *(port for _, port in self.explicit_cdp_ports),
+        )
 
     @property
     def port_block(self) -> range:
-        return range(min(self.port, self.control_port, self.canvas_port),
-                     max(self.canvas_port, self.cdp_ports.stop - 1) + 1)
+        return range(
+            min(self.port, self.control_port, self.canvas_port),
+            max(self.canvas_port, self.cdp_ports.stop - 1) + 1,
+        )
 
     def facts(self) -> dict[str, Any]:
         """Profile, paths and ports with the JSON keys of ``status`` and ``setup``."""
@@ -288,8 +294,12 @@ def _identity_from_profile_flag(profile: str, env: Mapping[str, str], home: Path
     state_dir = default_state_dir(home, profile)
     config_path = config_in(state_dir)
     overridden = []
-    for name, expected in (("PROFILE", profile), ("STATE_DIR", str(state_dir)),
-                           ("CONFIG_PATH", str(config_path)), ("GATEWAY_PORT", None)):
+    for name, expected in (
+        ("PROFILE", profile),
+        ("STATE_DIR", str(state_dir)),
+        ("CONFIG_PATH", str(config_path)),
+        ("GATEWAY_PORT", None),
+    ):
         found = envvars.lookup(env, name)
         if not found:
             continue
@@ -333,8 +343,9 @@ def resolve_instance(
         canvas = _parse_port(*env_canvas)
     else:
         canvas = config.canvas_host.port or ports.canvas_port(port)
-    canvas_root = (_expand(config.canvas_host.root, home) if config.canvas_host.root
-                   else workspace / "canvas")
+    canvas_root = (
+        _expand(config.canvas_host.root, home) if config.canvas_host.root else workspace / "canvas"
+    )
     explicit = tuple(
         (name, profile.cdp_port)
         for name, profile in sorted(config.browser.profiles.items())

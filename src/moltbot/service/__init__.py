@@ -42,8 +42,10 @@ def manager_name(env: Mapping[str, str], platform: str | None = None) -> str:
     for prefix, name in PLATFORM_MANAGERS.items():
         if platform.startswith(prefix):
             return name
-    raise ServiceError(f"gateway services are not supported on {platform}",
-                       hint="run `moltbot gateway` in the foreground under your own supervisor")
+    raise ServiceError(
+        f"gateway services are not supported on {platform}",
+        hint="run `moltbot gateway` in the foreground under your own supervisor",
+    )
 
 
 def get_manager(env: Mapping[str, str], home: Path, name: str | None = None) -> ServiceManager:

@@ -39,24 +39,44 @@ class ActionResult:
     hints: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": True, "action": self.action, "result": self.result,
-                "service": {"manager": self.manager, "name": self.service, "file": str(self.file)},
-                "message": self.message, "changes": self.changes, "warnings": self.warnings,
-                "hints": self.hints}
+        return {
+            "ok": True,
+            "action": self.action,
+            "result": self.result,
+            "service": {"manager": self.manager, "name": self.service, "file": str(self.file)},
+            "message": self.message,
+            "changes": self.changes,
+            "warnings": self.warnings,
+            "hints": self.hints,
+        }
 
 
-def _result(action: str, result: str, manager: ServiceManager, spec: ServiceSpec,
-            message: str, **extra: Any) -> ActionResult:
-    return ActionResult(action, result, manager.name, manager.service_name(spec),
-                        manager.primary_file(spec), message, **extra)
+def _result(
+    action: str, result: str, manager: ServiceManager, spec: ServiceSpec, message: str, **extra: Any
+) -> ActionResult:
+    return ActionResult(
+        action,
+        result,
+        manager.name,
+        manager.service_name(spec),
+        manager.primary_file(spec),
+        message,
+        **extra,
+    )
 
 
 def foreground_hint(spec: ServiceSpec) -> str:
     return f"run the gateway in the foreground instead: `{spec.command('gateway')}`"
 
 
-def install(instance: Instance, manager: ServiceManager, *, force: bool = False,
-            enable_linger: bool = False, python: str | None = None) -> ActionResult:
+def install(
+    instance: Instance,
+    manager: ServiceManager,
+    *,
+    force: bool = False,
+    enable_linger: bool = False,
+    python: str | None = None,
+) -> ActionResult:
     spec = build_spec(instance, platform=manager.platform, python=python)
     files = manager.files(spec)
     primary = manager.primary_file(spec)
@@ -69,38 +89,67 @@ def install(instance: Instance, manager: ServiceManager, *, force: bool = False,
             listed = "\n".join(f"  - {change}" for change in changes)
             raise ConflictError(
                 f"{manager.title} {name} is installed but differs from this instance:\n{listed}",
-                hint=f"rewrite it with `{spec.command('gateway install --force')}`")
+                hint=f"rewrite it with `{spec.command('gateway install --force')}`",
+            )
     reason = manager.unavailable_reason()
 
     if identical and not force:
         if reason:
-            return _result("install", "unchanged", manager, spec,
-                           f"{manager.title} {name} is up to date: {primary}",
-                           warnings=[f"{reason}; the service is not enabled here"],
-                           hints=[*manager.manual_commands(spec), foreground_hint(spec)])
+            return _result(
+                "install",
+                "unchanged",
+                manager,
+                spec,
+                f"{manager.title} {name} is up to date: {primary}",
+                warnings=[f"{reason}; the service is not enabled here"],
+                hints=[*manager.manual_commands(spec), foreground_hint(spec)],
+            )
         warnings = manager.install_warnings(spec, enable_linger=enable_linger)
         if manager.is_loaded(spec):
-            return _result("install", "unchanged", manager, spec,
-                           f"{manager.title} {name} is already installed and up to date: {primary}",
-                           warnings=warnings)
+            return _result(
+                "install",
+                "unchanged",
+                manager,
+                spec,
+                f"{manager.title} {name} is already installed and up to date: {primary}",
+                warnings=warnings,
+            )
         manager.activate(spec)
-        return _result("install", "installed", manager, spec,
-                       f"Enabled and started {manager.title} {name}: {primary}", warnings=warnings)
+        return _result(
+            "install",
+            "installed",
+            manager,
+            spec,
+            f"Enabled and started {manager.title} {name}: {primary}",
+            warnings=warnings,
+        )
 
     for path, content in files.items():
         write_atomic(path, content, mode=0o644, dir_mode=0o777)
     verb = "Reinstalled" if changes or (force and identical) else "Installed"
     if reason:
         return _result(
-            "install", "written", manager, spec,
-            f"Wrote {manager.title} {name}: {primary}", changes=changes,
+            "install",
+            "written",
+            manager,
+            spec,
+            f"Wrote {manager.title} {name}: {primary}",
+            changes=changes,
             warnings=[f"{reason}; the file is written but the service is not enabled"],
-            hints=[*manager.manual_commands(spec), foreground_hint(spec)])
+            hints=[*manager.manual_commands(spec), foreground_hint(spec)],
+        )
     manager.activate(spec)
     warnings = manager.install_warnings(spec, enable_linger=enable_linger)
-    return _result("install", "reinstalled" if verb == "Reinstalled" else "installed", manager,
-                   spec, f"{verb} {manager.title} {name}: {primary}", changes=changes,
-                   warnings=warnings, hints=[f"logs: {manager.log_hint(spec)}"])
+    return _result(
+        "install",
+        "reinstalled" if verb == "Reinstalled" else "installed",
+        manager,
+        spec,
+        f"{verb} {manager.title} {name}: {primary}",
+        changes=changes,
+        warnings=warnings,
+        hints=[f"logs: {manager.log_hint(spec)}"],
+    )
 
 
 def uninstall(instance: Instance, manager: ServiceManager) -> ActionResult:
@@ -112,10 +161,20 @@ def uninstall(instance: Instance, manager: ServiceManager) -> ActionResult:
         if reason is None and manager.is_loaded(spec):
             manager.deactivate(spec)
             manager.after_remove(spec)
-            return _result("uninstall", "uninstalled", manager, spec,
-                           f"Unloaded {manager.title} {name} (its file was already gone)")
-        return _result("uninstall", "not-installed", manager, spec,
-                       f"{manager.title} {name} is not installed ({primary})")
+            return _result(
+                "uninstall",
+                "uninstalled",
+                manager,
+                spec,
+                f"Unloaded {manager.title} {name} (its file was already gone)",
+            )
+        return _result(
+            "uninstall",
+            "not-installed",
+            manager,
+            spec,
+            f"{manager.title} {name} is not installed ({primary})",
+        )
     warnings: list[str] = []
     if reason is None:
         manager.deactivate(spec)
@@ -126,10 +185,18 @@ def uninstall(instance: Instance, manager: ServiceManager) -> ActionResult:
     if reason is None:
         manager.after_remove(spec)
         if manager.is_loaded(spec):
-            raise ServiceError(f"{manager.title} {name} is still {manager.loaded_text} after "
-                               "removing its file", hint=manager.removal_commands(primary, name)[0])
-    return _result("uninstall", "uninstalled", manager, spec,
-                   f"Removed {manager.title} {name}: {primary}", warnings=warnings)
+            raise ServiceError(
+                f"{manager.title} {name} is still {manager.loaded_text} after removing its file",
+                hint=manager.removal_commands(primary, name)[0],
+            )
+    return _result(
+        "uninstall",
+        "uninstalled",
+        manager,
+        spec,
+        f"Removed {manager.title} {name}: {primary}",
+        warnings=warnings,
+    )
 
 
 def _installed_spec(instance: Instance, manager: ServiceManager, action: str) -> ServiceSpec:
@@ -138,11 +205,14 @@ def _installed_spec(instance: Instance, manager: ServiceManager, action: str) ->
         raise ServiceError(
             f"cannot {action}: the gateway service of {_who(spec)} is not installed "
             f"({manager.primary_file(spec)})",
-            hint=f"install it with `{spec.command('gateway install')}`, or {foreground_hint(spec)}")
+            hint=f"install it with `{spec.command('gateway install')}`, or {foreground_hint(spec)}",
+        )
     reason = manager.unavailable_reason()
     if reason:
-        raise Unavailable(f"cannot {action} {manager.service_name(spec)}: {reason}",
-                          hint=f"{foreground_hint(spec)} (or under your own supervisor)")
+        raise Unavailable(
+            f"cannot {action} {manager.service_name(spec)}: {reason}",
+            hint=f"{foreground_hint(spec)} (or under your own supervisor)",
+        )
     return spec
 
 
@@ -153,33 +223,54 @@ def _who(spec: ServiceSpec) -> str:
 def start(instance: Instance, manager: ServiceManager) -> ActionResult:
     spec = _installed_spec(instance, manager, "start")
     manager.start(spec)
-    return _result("start", "started", manager, spec,
-                   f"Started {manager.title} {manager.service_name(spec)}",
-                   hints=[f"logs: {manager.log_hint(spec)}"])
+    return _result(
+        "start",
+        "started",
+        manager,
+        spec,
+        f"Started {manager.title} {manager.service_name(spec)}",
+        hints=[f"logs: {manager.log_hint(spec)}"],
+    )
 
 
 def restart(instance: Instance, manager: ServiceManager) -> ActionResult:
     spec = _installed_spec(instance, manager, "restart")
     manager.restart(spec)
-    return _result("restart", "restarted", manager, spec,
-                   f"Restarted {manager.title} {manager.service_name(spec)}")
+    return _result(
+        "restart",
+        "restarted",
+        manager,
+        spec,
+        f"Restarted {manager.title} {manager.service_name(spec)}",
+    )
 
 
 def stop(instance: Instance, manager: ServiceManager) -> ActionResult:
     spec = build_spec(instance, platform=manager.platform)
     if not manager.primary_file(spec).exists():
-        result = _result("stop", "not-installed", manager, spec,
-                         f"{manager.title} {manager.service_name(spec)} is not installed")
+        result = _result(
+            "stop",
+            "not-installed",
+            manager,
+            spec,
+            f"{manager.title} {manager.service_name(spec)} is not installed",
+        )
     else:
         spec = _installed_spec(instance, manager, "stop")
         manager.stop(spec)
-        result = _result("stop", "stopped", manager, spec,
-                         f"Stopped {manager.title} {manager.service_name(spec)}")
+        result = _result(
+            "stop",
+            "stopped",
+            manager,
+            spec,
+            f"Stopped {manager.title} {manager.service_name(spec)}",
+        )
     leftover = _foreground_gateway(instance)
     if leftover:
         result.warnings.append(
             f"a gateway of {_who(spec)} is still running outside the service manager "
-            f"(pid {leftover}); stop it with Ctrl-C in its terminal or `kill {leftover}`")
+            f"(pid {leftover}); stop it with Ctrl-C in its terminal or `kill {leftover}`"
+        )
     return result
 
 

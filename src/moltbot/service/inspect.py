@@ -28,7 +28,9 @@ HEALTH_TIMEOUT_S = 1.0
 
 
 def service_facts(
-    instance: Instance, env: Mapping[str, str] | None = None, *,
+    instance: Instance,
+    env: Mapping[str, str] | None = None,
+    *,
     manager: ServiceManager | None = None,
 ) -> dict[str, Any]:
     """This instance's service: installed / current / loaded / running, as separate facts.
@@ -45,8 +47,14 @@ def service_facts(
     try:
         manager = manager or get_manager(env, instance.home)
     except MoltbotError as exc:
-        return {"manager": None, "installed": False, "available": False,
-                "unavailable": exc.message, "loaded": None, "running": None}
+        return {
+            "manager": None,
+            "installed": False,
+            "available": False,
+            "unavailable": exc.message,
+            "loaded": None,
+            "running": None,
+        }
     spec = build_spec(instance, platform=manager.platform)
     path = manager.primary_file(spec)
     installed = path.exists()
@@ -71,8 +79,8 @@ def service_facts(
                 "programArguments": list(found.program),
                 "environment": found.identity_environment(),
                 "sourcePath": str(path),
-                "interpreterExists": bool(found.interpreter) and os.access(
-                    found.interpreter or "", os.X_OK),
+                "interpreterExists": bool(found.interpreter)
+                and os.access(found.interpreter or "", os.X_OK),
             }
     reason = manager.unavailable_reason()
     facts["available"] = reason is None
@@ -114,8 +122,11 @@ def process_facts(instance: Instance) -> dict[str, Any]:
         "uptimeSeconds": round(time.time() - started) if started else None,
         "port": port,
         "portOwner": owner,
-        "portOwnedByGateway": (owner is not None and owner.get("pid") is not None
-                               and owner.get("pid") == pid and alive) if owner else None,
+        "portOwnedByGateway": (
+            owner is not None and owner.get("pid") is not None and owner.get("pid") == pid and alive
+        )
+        if owner
+        else None,
     }
 
 
@@ -164,8 +175,11 @@ def listening_ports() -> set[int]:
     import psutil
 
     try:
-        return {c.laddr.port for c in psutil.net_connections(kind="inet")
-                if c.status == psutil.CONN_LISTEN and c.laddr}
+        return {
+            c.laddr.port
+            for c in psutil.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr
+        }
     except (psutil.AccessDenied, OSError):
         return set()
 
@@ -180,8 +194,9 @@ def _bound(port: int) -> bool:
     return False
 
 
-def probe_health(port: int, host: str = "127.0.0.1",
-                 timeout: float = HEALTH_TIMEOUT_S) -> dict[str, Any]:
+def probe_health(
+    port: int, host: str = "127.0.0.1", timeout: float = HEALTH_TIMEOUT_S
+) -> dict[str, Any]:
     """``GET /health`` on the gateway port: reachable at all, and healthy (``{"ok": true}``).
 
     Reachability only; authenticated RPC is the gateway client's business.
@@ -194,19 +209,36 @@ def probe_health(port: int, host: str = "127.0.0.1",
             body = response.read(65536)
             status = response.status
     except urllib.error.HTTPError as exc:
-        return {"url": url, "reachable": True, "ok": False, "status": exc.code,
-                "latencyMs": _ms(started), "error": f"HTTP {exc.code}"}
+        return {
+            "url": url,
+            "reachable": True,
+            "ok": False,
+            "status": exc.code,
+            "latencyMs": _ms(started),
+            "error": f"HTTP {exc.code}",
+        }
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
-        return {"url": url, "reachable": False, "ok": False, "latencyMs": _ms(started),
-                "error": str(reason)}
+        return {
+            "url": url,
+            "reachable": False,
+            "ok": False,
+            "latencyMs": _ms(started),
+            "error": str(reason),
+        }
     try:
         data = json.loads(body)
     except ValueError:
         data = None
     ok = isinstance(data, dict) and data.get("ok") is True
-    return {"url": url, "reachable": True, "ok": ok, "status": status, "latencyMs": _ms(started),
-            "error": None if ok else "unexpected /health answer"}
+    return {
+        "url": url,
+        "reachable": True,
+        "ok": ok,
+        "status": status,
+        "latencyMs": _ms(started),
+        "error": None if ok else "unexpected /health answer",
+    }
 
 
 def _ms(started: float) -> float:

@@ -102,8 +102,12 @@ class LaunchdManager(ServiceManager):
         target = self.target(spec)
         self._launchctl("bootout", target, check=False)  # an older definition, if loaded
         self._launchctl("enable", target, what=f"cannot enable {target}")
-        self._launchctl("bootstrap", self.domain, str(self.primary_file(spec)),
-                        what=f"cannot load {self.primary_file(spec)}")
+        self._launchctl(
+            "bootstrap",
+            self.domain,
+            str(self.primary_file(spec)),
+            what=f"cannot load {self.primary_file(spec)}",
+        )
 
     def deactivate(self, spec: ServiceSpec) -> None:
         done = self._launchctl("bootout", self.target(spec), check=False)
@@ -143,8 +147,11 @@ class LaunchdManager(ServiceManager):
         pid = fields.get("pid", "")
         last = fields.get("last exit code", "")
         return ServiceRuntime(
-            "running" if state == "running" else "stopped", pid=int(pid) if pid.isdigit() else None,
-            state=state, last_exit=int(last) if last.lstrip("-").isdigit() else None)
+            "running" if state == "running" else "stopped",
+            pid=int(pid) if pid.isdigit() else None,
+            state=state,
+            last_exit=int(last) if last.lstrip("-").isdigit() else None,
+        )
 
     def manual_commands(self, spec: ServiceSpec) -> list[str]:
         return [f"launchctl bootstrap {self.domain} {shlex.quote(str(self.primary_file(spec)))}"]

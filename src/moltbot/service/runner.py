@@ -66,17 +66,24 @@ class Runner:
         tool = argv[0]
         path = self.which(tool)
         if path is None:
-            raise ToolMissing(f"{tool} not found on PATH",
-                              hint=f"{tool} is needed to manage the gateway service")
+            raise ToolMissing(
+                f"{tool} not found on PATH", hint=f"{tool} is needed to manage the gateway service"
+            )
         log.debug("running %s", shlex.join(argv))
         try:
             proc = subprocess.run(
-                [path, *argv[1:]], env=self.env, capture_output=True, text=True,
-                timeout=self.timeout, stdin=subprocess.DEVNULL, check=False,
+                [path, *argv[1:]],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                stdin=subprocess.DEVNULL,
+                check=False,
             )
         except subprocess.TimeoutExpired:
-            raise ServiceError(f"`{shlex.join(argv)}` did not finish within {self.timeout:.0f} s") \
-                from None
+            raise ServiceError(
+                f"`{shlex.join(argv)}` did not finish within {self.timeout:.0f} s"
+            ) from None
         except OSError as exc:
             raise ServiceError(f"cannot run `{shlex.join(argv)}`: {exc.strerror}") from None
         done = Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr)

@@ -138,15 +138,17 @@ def render_task_xml(spec: ServiceSpec, script: Path, user: str | None) -> bytes:
     sub(principal, "LogonType", "InteractiveToken")
     sub(principal, "RunLevel", "LeastPrivilege")
     settings = sub(task, "Settings")
-    for tag, value in (("MultipleInstancesPolicy", "IgnoreNew"),
-                       ("DisallowStartIfOnBatteries", "false"),
-                       ("StopIfGoingOnBatteries", "false"),
-                       ("AllowHardTerminate", "true"),
-                       ("StartWhenAvailable", "true"),
-                       ("AllowStartOnDemand", "true"),
-                       ("Enabled", "true"),
-                       ("Hidden", "false"),
-                       ("ExecutionTimeLimit", "PT0S")):
+    for tag, value in (
+        ("MultipleInstancesPolicy", "IgnoreNew"),
+        ("DisallowStartIfOnBatteries", "false"),
+        ("StopIfGoingOnBatteries", "false"),
+        ("AllowHardTerminate", "true"),
+        ("StartWhenAvailable", "true"),
+        ("AllowStartOnDemand", "true"),
+        ("Enabled", "true"),
+        ("Hidden", "false"),
+        ("ExecutionTimeLimit", "PT0S"),
+    ):
         sub(settings, tag, value)
     restart = sub(settings, "RestartOnFailure")
     sub(restart, "Interval", "PT1M")
@@ -183,8 +185,10 @@ class SchtasksManager(ServiceManager):
     def files(self, spec: ServiceSpec) -> dict[Path, bytes]:
         script = self.primary_file(spec)
         user = _windows_user(self.runner.env)
-        return {script: render_script(spec).encode("utf-8"),
-                self.task_file(spec): render_task_xml(spec, script, user)}
+        return {
+            script: render_script(spec).encode("utf-8"),
+            self.task_file(spec): render_task_xml(spec, script, user),
+        }
 
     def read(self, path: Path) -> ServiceCommand | None:
         return read_script(path)
@@ -206,8 +210,15 @@ class SchtasksManager(ServiceManager):
     def activate(self, spec: ServiceSpec) -> None:
         name = self.service_name(spec)
         self._schtasks("/End", "/TN", name, check=False)
-        self._schtasks("/Create", "/F", "/TN", name, "/XML", str(self.task_file(spec)),
-                       what=f"cannot register task {name!r}")
+        self._schtasks(
+            "/Create",
+            "/F",
+            "/TN",
+            name,
+            "/XML",
+            str(self.task_file(spec)),
+            what=f"cannot register task {name!r}",
+        )
         self._schtasks("/Run", "/TN", name, what=f"cannot start task {name!r}")
 
     def deactivate(self, spec: ServiceSpec) -> None:
@@ -231,8 +242,9 @@ class SchtasksManager(ServiceManager):
         return self._schtasks("/Query", "/TN", self.service_name(spec), check=False).ok
 
     def runtime(self, spec: ServiceSpec) -> ServiceRuntime:
-        done = self._schtasks("/Query", "/TN", self.service_name(spec), "/FO", "LIST", "/V",
-                              check=False)
+        done = self._schtasks(
+            "/Query", "/TN", self.service_name(spec), "/FO", "LIST", "/V", check=False
+        )
         if not done.ok:
             return ServiceRuntime("stopped", detail="task not registered")
         fields = {}
@@ -242,14 +254,18 @@ class SchtasksManager(ServiceManager):
                 fields[key.strip()] = value.strip()
         status = fields.get("Status", "")
         last = fields.get("Last Result", "")
-        return ServiceRuntime("running" if status.lower() == "running" else "stopped",
-                              state=status or None,
-                              last_exit=int(last) if last.lstrip("-").isdigit() else None)
+        return ServiceRuntime(
+            "running" if status.lower() == "running" else "stopped",
+            state=status or None,
+            last_exit=int(last) if last.lstrip("-").isdigit() else None,
+        )
 
     def manual_commands(self, spec: ServiceSpec) -> list[str]:
         name = self.service_name(spec)
-        return [f'schtasks /Create /F /TN "{name}" /XML "{self.task_file(spec)}"',
-                f'schtasks /Run /TN "{name}"']
+        return [
+            f'schtasks /Create /F /TN "{name}" /XML "{self.task_file(spec)}"',
+            f'schtasks /Run /TN "{name}"',
+        ]
 
     def removal_commands(self, path: Path, name: str) -> list[str]:
         return [f'schtasks /Delete /TN "{name}" /F', f'del "{path}"']
@@ -269,5 +285,11 @@ def _windows_user(env: dict[str, str]) -> str | None:
     return f"{domain}\\{user}" if domain else user
 
 
-__all__ = ["SchtasksManager", "quote_cmd_arg", "read_script", "render_script", "render_task_xml",
-           "split_cmd_line"]
+__all__ = [
+    "SchtasksManager",
+    "quote_cmd_arg",
+    "read_script",
+    "render_script",
+    "render_task_xml",
+    "split_cmd_line",
+]

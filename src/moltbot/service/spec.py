@@ -118,8 +118,11 @@ def build_spec(
     ]
     ours = {name for name, _ in env}
     unset = tuple(p + n for n in FOREIGN_NAMES for p in envvars.PREFIXES if p + n not in ours)
-    label = "Moltbot Gateway" if instance.profile == "default" else (
-        f"Moltbot Gateway (profile {instance.profile})")
+    label = (
+        "Moltbot Gateway"
+        if instance.profile == "default"
+        else (f"Moltbot Gateway (profile {instance.profile})")
+    )
     return ServiceSpec(
         profile=instance.profile,
         names=instance.service,
@@ -184,10 +187,20 @@ class ServiceCommand:
 
     def identity_environment(self) -> dict[str, str]:
         """The environment without anything that could be secret (for status output)."""
-        keep = ("PROFILE", "STATE_DIR", "CONFIG_PATH", "GATEWAY_PORT", "SERVICE_MARKER",
-                "SERVICE_KIND", "SERVICE_VERSION")
-        return {k: v for k, v in self.environment.items()
-                if any(k == p + n for p in envvars.PREFIXES for n in keep)}
+        keep = (
+            "PROFILE",
+            "STATE_DIR",
+            "CONFIG_PATH",
+            "GATEWAY_PORT",
+            "SERVICE_MARKER",
+            "SERVICE_KIND",
+            "SERVICE_VERSION",
+        )
+        return {
+            k: v
+            for k, v in self.environment.items()
+            if any(k == p + n for p in envvars.PREFIXES for n in keep)
+        }
 
 
 def differences(spec: ServiceSpec, found: ServiceCommand | None) -> list[str]:

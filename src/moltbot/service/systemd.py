@@ -67,8 +67,9 @@ def exec_start(program: tuple[str, ...]) -> str:
     if not _executable_ok(words[0]):
         # systemd cannot exec such a path itself, but passes it fine as an argument
         words.insert(0, ENV_PROGRAM)
-    return " ".join([quote_exec_arg(words[0], executable=True),
-                     *(quote_exec_arg(word) for word in words[1:])])
+    return " ".join(
+        [quote_exec_arg(words[0], executable=True), *(quote_exec_arg(word) for word in words[1:])]
+    )
 
 
 def quote_assignment(name: str, value: str) -> str:
@@ -108,8 +109,20 @@ def render_unit(spec: ServiceSpec) -> str:
 
 # reading units back -----------------------------------------------------------
 
-_UNESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t", "r": "\r", "s": " ",
-              "a": "\a", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
+_UNESCAPES = {
+    "\\": "\\",
+    '"': '"',
+    "'": "'",
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "s": " ",
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "v": "\v",
+    "0": "\0",
+}
 
 
 def split_words(text: str) -> list[str]:
@@ -131,7 +144,7 @@ def split_words(text: str) -> list[str]:
             if char == "\\" and i + 1 < n:
                 nxt = text[i + 1]
                 if nxt == "x" and i + 3 < n:
-                    word.append(chr(int(text[i + 2:i + 4], 16)))
+                    word.append(chr(int(text[i + 2 : i + 4], 16)))
                     i += 4
                     continue
                 word.append(_UNESCAPES.get(nxt, nxt))
@@ -239,8 +252,10 @@ class SystemdManager(ServiceManager):
             else:
                 done = self._systemctl("show", "--property=Version", check=False)
                 if not done.ok:
-                    self._reason = ("the systemd user manager is not reachable "
-                                    f"({done.output or f'exit {done.returncode}'})")
+                    self._reason = (
+                        "the systemd user manager is not reachable "
+                        f"({done.output or f'exit {done.returncode}'})"
+                    )
         return self._reason
 
     def activate(self, spec: ServiceSpec) -> None:
@@ -273,18 +288,28 @@ class SystemdManager(ServiceManager):
 
     def runtime(self, spec: ServiceSpec) -> ServiceRuntime:
         done = self._systemctl(
-            "show", self.service_name(spec), "--no-pager",
-            "--property=LoadState,ActiveState,SubState,MainPID,ExecMainStatus", check=False)
+            "show",
+            self.service_name(spec),
+            "--no-pager",
+            "--property=LoadState,ActiveState,SubState,MainPID,ExecMainStatus",
+            check=False,
+        )
         if not done.ok:
             return ServiceRuntime("unknown", detail=done.output or None)
         props = dict(line.partition("=")[::2] for line in done.stdout.splitlines() if "=" in line)
         active = props.get("ActiveState", "")
         pid = int(props["MainPID"]) if props.get("MainPID", "0").isdigit() else 0
-        status = "running" if active in ("active", "reloading", "activating") else (
-            "stopped" if active else "unknown")
+        status = (
+            "running"
+            if active in ("active", "reloading", "activating")
+            else ("stopped" if active else "unknown")
+        )
         exit_status = props.get("ExecMainStatus", "")
         return ServiceRuntime(
-            status, pid=pid or None, state=active or None, sub_state=props.get("SubState") or None,
+            status,
+            pid=pid or None,
+            state=active or None,
+            sub_state=props.get("SubState") or None,
             last_exit=int(exit_status) if exit_status.isdigit() else None,
             detail="unit not found" if props.get("LoadState") == "not-found" else None,
         )
@@ -292,10 +317,13 @@ class SystemdManager(ServiceManager):
     def install_warnings(self, spec: ServiceSpec, *, enable_linger: bool) -> list[str]:
         user = _user_name()
         if self.runner.which("loginctl") is None:
-            return [f"cannot check lingering for {user} (loginctl not found): without it the "
-                    "gateway stops when you log out"]
-        done = self.runner.run(["loginctl", "show-user", user, "--property=Linger", "--value"],
-                               check=False)
+            return [
+                f"cannot check lingering for {user} (loginctl not found): without it the "
+                "gateway stops when you log out"
+            ]
+        done = self.runner.run(
+            ["loginctl", "show-user", user, "--property=Linger", "--value"], check=False
+        )
         if not done.ok:
             return [f"cannot check lingering for {user}: {done.output or done.returncode}"]
         if done.stdout.strip() == "yes":
@@ -305,19 +333,25 @@ class SystemdManager(ServiceManager):
             if not enabled.ok:
                 raise ServiceError(
                     f"cannot enable lingering for {user}: {enabled.output}",
-                    hint=f"run `sudo loginctl enable-linger {user}`")
+                    hint=f"run `sudo loginctl enable-linger {user}`",
+                )
             return []
-        return [f"lingering is off for {user}: on a headless host the gateway starts only after "
-                "you log in and stops when you log out. Enable it with "
-                f"`loginctl enable-linger {user}` (or rerun with --enable-linger)."]
+        return [
+            f"lingering is off for {user}: on a headless host the gateway starts only after "
+            "you log in and stops when you log out. Enable it with "
+            f"`loginctl enable-linger {user}` (or rerun with --enable-linger)."
+        ]
 
     def manual_commands(self, spec: ServiceSpec) -> list[str]:
         unit = self.service_name(spec)
         return ["systemctl --user daemon-reload", f"systemctl --user enable --now {unit}"]
 
     def removal_commands(self, path: Path, name: str) -> list[str]:
-        return [f"systemctl --user disable --now {shlex.quote(name)}",
-                f"rm {shlex.quote(str(path))}", "systemctl --user daemon-reload"]
+        return [
+            f"systemctl --user disable --now {shlex.quote(name)}",
+            f"rm {shlex.quote(str(path))}",
+            "systemctl --user daemon-reload",
+        ]
 
     def start_command(self, spec: ServiceSpec) -> str:
         return f"systemctl --user start {self.service_name(spec)}"
@@ -340,5 +374,12 @@ def _user_name() -> str:
         return os.environ.get("USER", str(os.getuid()))
 
 
-__all__ = ["SystemdManager", "Unavailable", "quote_assignment", "quote_exec_arg", "read_unit",
-           "render_unit", "split_words"]
+__all__ = [
+    "SystemdManager",
+    "Unavailable",
+    "quote_assignment",
+    "quote_exec_arg",
+    "read_unit",
+    "render_unit",
+    "split_words",
+]

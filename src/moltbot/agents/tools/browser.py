@@ -17,25 +17,44 @@ from pydantic import Field
 
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams, ToolResult
 
-Action = Literal["status", "start", "stop", "profiles", "tabs", "open", "focus", "close",
-                 "navigate", "snapshot", "screenshot", "act", "console"]
+Action = Literal[
+    "status",
+    "start",
+    "stop",
+    "profiles",
+    "tabs",
+    "open",
+    "focus",
+    "close",
+    "navigate",
+    "snapshot",
+    "screenshot",
+    "act",
+    "console",
+]
 ActKind = Literal["click", "type", "press", "fill", "select", "hover", "wait", "scrollIntoView"]
 
 
 class BrowserParams(ToolParams):
-    action: Action = Field(description=(
-        "status | start | stop | profiles | tabs | open (url) | focus (targetId) | "
-        "close (targetId?) | navigate (url) | snapshot | screenshot | act (kind, ref, ...) | "
-        "console"))
-    profile: str | None = Field(default=None, description="Browser profile (default profile "
-                                "when omitted).")
+    action: Action = Field(
+        description=(
+            "status | start | stop | profiles | tabs | open (url) | focus (targetId) | "
+            "close (targetId?) | navigate (url) | snapshot | screenshot | act (kind, ref, ...) | "
+            "console"
+        )
+    )
+    profile: str | None = Field(
+        default=None, description="Browser profile (default profile when omitted)."
+    )
     url: str | None = Field(default=None, description="For open / navigate: an http(s) URL.")
     targetId: str | None = Field(default=None, description="Tab id (default: current tab).")
     kind: ActKind | None = Field(default=None, description="For act: what to do.")
-    ref: str | None = Field(default=None, description="Element ref from the latest snapshot, "
-                            "e.g. e12.")
-    text: str | None = Field(default=None, description="For act type: the text; for act wait: "
-                             "text to wait for.")
+    ref: str | None = Field(
+        default=None, description="Element ref from the latest snapshot, e.g. e12."
+    )
+    text: str | None = Field(
+        default=None, description="For act type: the text; for act wait: text to wait for."
+    )
     key: str | None = Field(default=None, description="For act press: e.g. Enter.")
     submit: bool = Field(default=False, description="For act type: press Enter afterwards.")
     values: list[str] | None = Field(default=None, description="For act select: option values.")
@@ -61,8 +80,10 @@ class BrowserTool(Tool):
     async def run(self, ctx: ToolContext, params: BrowserParams) -> ToolResult:
         service = ctx.lookup("browser")
         if service is None:
-            raise ToolError("the browser control service is not running in this gateway "
-                            "(browser.enabled=false or it failed to start)")
+            raise ToolError(
+                "the browser control service is not running in this gateway "
+                "(browser.enabled=false or it failed to start)"
+            )
         method, path, query, body = _route(params)
         if params.profile:
             query["profile"] = params.profile
@@ -73,15 +94,23 @@ class BrowserTool(Tool):
             raise ToolError(f"browser {params.action} failed: {data.get('error')}{hint}")
         data = reply.body
         if params.action == "snapshot":
-            return (f"# {data.get('title') or '(untitled)'} — {data['url']} "
-                    f"(targetId {data['targetId']})\n{data['snapshot']}")
+            return (
+                f"# {data.get('title') or '(untitled)'} — {data['url']} "
+                f"(targetId {data['targetId']})\n{data['snapshot']}"
+            )
         if params.action == "screenshot":
             folder = ctx.workspace / "screenshots"
             folder.mkdir(parents=True, exist_ok=True)
             file = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{str(data['targetId'])[:8]}.png"
             file.write_bytes(base64.b64decode(data["data"]))
-            return {"ok": True, "path": str(file), "bytes": data["bytes"], "url": data["url"],
-                    "targetId": data["targetId"], "media": f"MEDIA:{file}"}
+            return {
+                "ok": True,
+                "path": str(file),
+                "bytes": data["bytes"],
+                "url": data["url"],
+                "targetId": data["targetId"],
+                "media": f"MEDIA:{file}",
+            }
         return data
 
 

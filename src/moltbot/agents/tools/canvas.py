@@ -21,9 +21,11 @@ MAX_READ_CHARS = 200_000
 
 class CanvasParams(ToolParams):
     action: Literal["write", "read", "list", "delete", "url"] = Field(
-        description="write (path, content) | read (path) | list | delete (path) | url (path?)")
-    path: str | None = Field(default=None, description="File path inside the canvas, e.g. "
-                             "index.html or app/main.js.")
+        description="write (path, content) | read (path) | list | delete (path) | url (path?)"
+    )
+    path: str | None = Field(
+        default=None, description="File path inside the canvas, e.g. index.html or app/main.js."
+    )
     content: str | None = Field(default=None, description="For write: the file's text.")
 
 
@@ -57,11 +59,17 @@ class CanvasTool(Tool):
                     path = _need(params.path, "path")
                     if params.content is None:
                         raise ToolError("canvas write needs content")
-                    written = await asyncio.to_thread(files.write, root, path,
-                                                      params.content.encode("utf-8"))
+                    written = await asyncio.to_thread(
+                        files.write, root, path, params.content.encode("utf-8")
+                    )
                     rel = written.relative_to(root.resolve()).as_posix()
-                    return {"ok": True, "path": rel, "bytes": len(params.content.encode()),
-                            "url": url(rel), **served}
+                    return {
+                        "ok": True,
+                        "path": rel,
+                        "bytes": len(params.content.encode()),
+                        "url": url(rel),
+                        **served,
+                    }
                 case "read":
                     path = _need(params.path, "path")
                     found = await asyncio.to_thread(files.resolve, root, path)
@@ -72,8 +80,11 @@ class CanvasTool(Tool):
                     return text[:MAX_READ_CHARS]
                 case "list":
                     entries = await asyncio.to_thread(files.listing, root)
-                    return {"root": str(root), "files": [{**e, "url": url(str(e["path"]))}
-                                                         for e in entries], **served}
+                    return {
+                        "root": str(root),
+                        "files": [{**e, "url": url(str(e["path"]))} for e in entries],
+                        **served,
+                    }
                 case "delete":
                     path = _need(params.path, "path")
                     removed = await asyncio.to_thread(files.delete, root, path)

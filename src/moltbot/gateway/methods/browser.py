@@ -30,14 +30,24 @@ async def browser_request(call: MethodCall, params: BrowserRequestParams) -> Any
     service = call.runtime.subsystem("browser")
     if service is None:
         error = call.runtime.subsystem_errors.get("browser")
-        raise MethodError(UNAVAILABLE, "browser control is disabled" if error is None
-                          else f"browser control is not running: {error}")
-    reply = await service.request(params.method, params.path, params.query, params.body,
-                                  params.timeout_ms)
+        raise MethodError(
+            UNAVAILABLE,
+            "browser control is disabled"
+            if error is None
+            else f"browser control is not running: {error}",
+        )
+    reply = await service.request(
+        params.method, params.path, params.query, params.body, params.timeout_ms
+    )
     if reply.ok:
         return reply.body
     message = reply.body.get("error") if isinstance(reply.body, dict) else None
     code = UNAVAILABLE if reply.status >= 500 else INVALID_REQUEST
-    raise MethodError(code, str(message or f"browser control answered {reply.status}"),
-                      details={"status": reply.status, **(reply.body if isinstance(reply.body, dict)
-                                                          else {"body": reply.body})})
+    raise MethodError(
+        code,
+        str(message or f"browser control answered {reply.status}"),
+        details={
+            "status": reply.status,
+            **(reply.body if isinstance(reply.body, dict) else {"body": reply.body}),
+        },
+    )
