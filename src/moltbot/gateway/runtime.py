@@ -61,7 +61,7 @@ class GatewayRuntime:
         self.connections: dict[str, Connection] = {}
         self.presence = Presence()
         self.dedupe = DedupeCache()
-        self.devices = DeviceStore(instance.state_dir / "devices")
+        self.devices = DeviceStore(instance.devices_dir)
         self.subsystems: dict[str, Any] = {}
         self.subsystem_errors: dict[str, str] = {}
         self.system_events: list[str] = []

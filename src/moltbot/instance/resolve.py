@@ -99,6 +99,11 @@ class Instance:
         return self.state_dir / "credentials"
 
     @property
+    def devices_dir(self) -> Path:
+        """Paired client devices (WebSocket device identities)."""
+        return self.state_dir / "devices"
+
+    @property
     def identity_dir(self) -> Path:
         return self.state_dir / "identity"
 
