@@ -80,6 +80,63 @@ def status(
     if show_all:
         _status_all(as_json)
         return
+    from moltbot.gateway.target import running_target
+
+    cli = context.get()
+    # A running gateway knows every fact of its instance: ask it first, without paying
+    # for config validation (keeps `status` fast). Otherwise describe it from the config.
+    fast = running_target(cli.identity(), cli.env, url=url, token=token, password=password)
+    rpc = probe(fast, timeout) if fast else None
+    if fast and rpc and rpc["ok"]:
+        data = _status_from_gateway(fast, rpc)
+    else:
+        data = _status_from_config(url, token, password, timeout)
+    if as_json:
+        context.emit_json(data)
+        return
+    click.echo(_render_status(data, cli.home))
+
+
+def _gateway_facts(target: Any, rpc: dict[str, Any], remote: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "url": target.url,
+        "source": target.source,
+        "reachable": rpc["ok"],
+        "connectLatencyMs": rpc.get("connectLatencyMs"),
+        "pid": remote.get("pid"),
+        "version": remote.get("version"),
+        "uptimeMs": remote.get("uptimeMs"),
+        "error": rpc.get("error"),
+    }
+
+
+def _status_from_gateway(target: Any, rpc: dict[str, Any]) -> dict[str, Any]:
+    from moltbot.instance.names import service_names
+
+    remote_status = rpc["status"]
+    remote = remote_status.get("instance", {})
+    return {
+        "profile": remote.get("profile"),
+        "stateDir": remote.get("stateDir"),
+        "configPath": remote.get("configPath"),
+        "configExists": True,
+        "configError": None,
+        "workspace": remote.get("workspace"),
+        "port": remote.get("port"),
+        "controlPort": remote.get("controlPort"),
+        "canvasPort": remote.get("canvasPort"),
+        "cdpRange": remote.get("cdpRange"),
+        "service": service_names(str(remote.get("profile"))).systemd_unit,
+        "gateway": _gateway_facts(target, rpc, remote),
+        "sessions": {"count": remote_status.get("sessions", {}).get("count", 0)},
+        "channels": remote_status.get("channelSummary", []),
+        "subsystems": remote_status.get("subsystems", {}),
+    }
+
+
+def _status_from_config(
+    url: str | None, token: str | None, password: str | None, timeout: float
+) -> dict[str, Any]:
     from moltbot.gateway.logs import last_error
     from moltbot.gateway.target import resolve_target
 
@@ -87,7 +144,8 @@ def status(
     instance, config, config_error = _instance_lenient()
     target = resolve_target(instance, config, cli.env, url=url, token=token, password=password)
     rpc = probe(target, timeout)
-    remote = (rpc.get("status") or {}).get("instance", {})
+    if rpc["ok"]:  # answered now (it was starting, or --url): its facts win
+        return _status_from_gateway(target, rpc) | {"configError": config_error}
     data: dict[str, Any] = {
         "profile": instance.profile,
         "stateDir": str(instance.state_dir),
@@ -95,33 +153,15 @@ def status(
         "configExists": instance.config_path.exists(),
         "configError": config_error,
         "workspace": str(instance.workspace),
-        "port": remote.get("port", instance.port),
-        "controlPort": remote.get("controlPort", instance.control_port),
-        "canvasPort": remote.get("canvasPort", instance.canvas_port),
-        "cdpRange": remote.get("cdpRange", [instance.cdp_ports.start, instance.cdp_ports.stop - 1]),
+        "port": instance.port,
+        "controlPort": instance.control_port,
+        "canvasPort": instance.canvas_port,
+        "cdpRange": [instance.cdp_ports.start, instance.cdp_ports.stop - 1],
         "service": instance.service.systemd_unit,
-        "gateway": {
-            "url": target.url,
-            "source": target.source,
-            "reachable": rpc["ok"],
-            "connectLatencyMs": rpc.get("connectLatencyMs"),
-            "pid": remote.get("pid"),
-            "version": remote.get("version"),
-            "uptimeMs": remote.get("uptimeMs"),
-            "error": rpc.get("error"),
-        },
+        "gateway": _gateway_facts(target, rpc, {}),
     }
-    if rpc["ok"]:
-        remote_status = rpc["status"]
-        data["sessions"] = {"count": remote_status.get("sessions", {}).get("count", 0)}
-        data["channels"] = remote_status.get("channelSummary", [])
-        data["subsystems"] = remote_status.get("subsystems", {})
-    else:
-        data["gateway"]["lastError"] = last_error(instance.log_file)
-    if as_json:
-        context.emit_json(data)
-        return
-    click.echo(_render_status(data, cli.home))
+    data["gateway"]["lastError"] = last_error(instance.log_file)
+    return data
 
 
 def _render_status(data: dict[str, Any], home: Any) -> str:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from moltbot.config.schema import Config
 from moltbot.gateway.lock import is_locked
 from moltbot.instance import env as envvars
-from moltbot.instance.resolve import Instance
+from moltbot.instance.resolve import Identity, Instance
+
+if TYPE_CHECKING:
+    from moltbot.config.schema import Config
 
 
 @dataclass(frozen=True)
@@ -34,13 +36,52 @@ class Target:
         return self.runtime is not None
 
 
-def running_gateway(instance: Instance) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class ClientSettings:
+    """The ``gateway.*`` keys a client needs (from a validated config or the raw file)."""
+
+    remote: bool = False
+    remote_url: str | None = None
+    token: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> ClientSettings:
+        gateway = config.gateway
+        remote = gateway.mode == "remote"
+        auth = gateway.remote if remote else gateway.auth
+        return cls(remote, gateway.remote.url, auth.token, auth.password)
+
+    @classmethod
+    def from_raw(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> ClientSettings:
+        """From the parsed file (``${VAR}`` substituted where set), without validation."""
+        from moltbot.config.envsubst import substitute
+
+        gateway = data.get("gateway") if isinstance(data.get("gateway"), dict) else {}
+        gateway = substitute(gateway, env, "config", missing="keep")
+        remote = gateway.get("mode") == "remote"
+        section = gateway.get("remote" if remote else "auth")
+        section = section if isinstance(section, dict) else {}
+        remote_section = gateway.get("remote") if isinstance(gateway.get("remote"), dict) else {}
+
+        def text(value: Any) -> str | None:
+            return value if isinstance(value, str) and value else None
+
+        return cls(
+            remote,
+            text(remote_section.get("url")),
+            text(section.get("token")),
+            text(section.get("password")),
+        )
+
+
+def running_gateway(identity: Identity | Instance) -> dict[str, Any] | None:
     """The runtime file, if a live gateway holds this instance's lock."""
     try:
-        data = json.loads(instance.runtime_file.read_text(encoding="utf-8"))
+        data = json.loads(identity.runtime_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or not is_locked(instance.lock_file):
+    if not isinstance(data, dict) or not is_locked(identity.lock_file):
         return None
     return data
 
@@ -54,28 +95,74 @@ def resolve_target(
     token: str | None = None,
     password: str | None = None,
 ) -> Target:
-    runtime = running_gateway(instance)
-    remote = config.gateway.mode == "remote"
+    fallback = (f"ws://127.0.0.1:{instance.port}", f"{instance.port_source} port")
+    return _target(
+        instance,
+        ClientSettings.from_config(config),
+        env,
+        fallback,
+        url=url,
+        token=token,
+        password=password,
+    )
+
+
+def running_target(
+    identity: Identity,
+    env: Mapping[str, str],
+    *,
+    url: str | None = None,
+    token: str | None = None,
+    password: str | None = None,
+) -> Target | None:
+    """The target of this instance's *running* gateway, found without validating the
+    config (fast path for `status`); ``None`` when no gateway runs for it."""
+    from moltbot.config.store import read_raw
+    from moltbot.errors import MoltbotError
+
+    if url is None and running_gateway(identity) is None:
+        return None
+    try:
+        _, data = read_raw(identity.config_path)
+    except MoltbotError:
+        return None
+    target = _target(
+        identity,
+        ClientSettings.from_raw(data, env),
+        env,
+        None,
+        url=url,
+        token=token,
+        password=password,
+    )
+    return target if target.running or url else None
+
+
+def _target(
+    where: Identity | Instance,
+    settings: ClientSettings,
+    env: Mapping[str, str],
+    fallback: tuple[str, str] | None,
+    *,
+    url: str | None,
+    token: str | None,
+    password: str | None,
+) -> Target:
+    runtime = running_gateway(where)
     if url:
         source = "cli --url"
     elif runtime and isinstance(runtime.get("port"), int):
         host = runtime.get("host") or "127.0.0.1"
         host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         url, source = f"ws://{_bracket(host)}:{runtime['port']}", "runtime file"
-    elif remote and config.gateway.remote.url:
-        url, source = config.gateway.remote.url, "config gateway.remote.url"
+    elif settings.remote and settings.remote_url:
+        url, source = settings.remote_url, "config gateway.remote.url"
+    elif fallback is not None:
+        url, source = fallback
     else:
-        url, source = f"ws://127.0.0.1:{instance.port}", f"{instance.port_source} port"
-    token = (
-        token
-        or envvars.get(env, "GATEWAY_TOKEN")
-        or (config.gateway.remote.token if remote else config.gateway.auth.token)
-    )
-    password = (
-        password
-        or envvars.get(env, "GATEWAY_PASSWORD")
-        or (config.gateway.remote.password if remote else config.gateway.auth.password)
-    )
+        url, source = "ws://127.0.0.1:0", "none"
+    token = token or envvars.get(env, "GATEWAY_TOKEN") or settings.token
+    password = password or envvars.get(env, "GATEWAY_PASSWORD") or settings.password
     host, port = _host_port(url)
     return Target(url, source, host, port, token, password, runtime)
 

@@ -53,6 +53,16 @@ class Identity:
     env_port: int | None
     warnings: tuple[str, ...] = ()
 
+    # Files of the state dir that are known before the config is read (client commands
+    # find a running gateway through them without validating the config).
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "gateway.lock"
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.state_dir / "gateway.json"
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -109,11 +119,11 @@ class Instance:
 
     @property
     def lock_file(self) -> Path:
-        return self.state_dir / "gateway.lock"
+        return self.identity.lock_file
 
     @property
     def runtime_file(self) -> Path:
-        return self.state_dir / "gateway.json"
+        return self.identity.runtime_file
 
     @property
     def identity_file(self) -> Path:
