@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -237,6 +238,7 @@ async def _serve(
         _announce(runtime, prepared, echo, first)
         first = False
         await runtime.start_subsystems()
+        gc.freeze()  # start-up objects live for the whole run: keep them out of GC scans
         write_runtime_file(runtime, prepared.host)
         background = [
             asyncio.create_task(_tick(runtime)),
