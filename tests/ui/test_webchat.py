@@ -75,6 +75,11 @@ async def test_chat_streams_tools_and_sessions(browser, gateway, llm):
     assert await page.evaluate("location.hash") == ""
     assert await page.evaluate("localStorage.getItem('moltbot.gatewayToken')") == gw.token
     assert await page.text_content("#agent-name") == "Molty"
+    # the instance panel shows this gateway's own profile and ports
+    await page.wait_for_selector("#instance-facts dd[data-fact=profile]", state="attached")
+    assert await page.text_content("#instance-title") == f"main · port {gw.port}"
+    ports = await page.text_content("#instance-facts dd[data-fact=ports]")
+    assert ports == f"{gw.port} · browser {gw.port + 2} · canvas {gw.port + 4}"
 
     final = "Hello from the stand-in model, one chunk at a time."
     llm.push(Reply(final, chunk_chars=4, chunk_delay=0.06))

@@ -192,7 +192,50 @@
     }
     state.agentId = agentOf(state.sessionKey) || state.defaultAgent;
     renderAgents();
-    await Promise.all([loadSessions(), loadHistory()]);
+    await Promise.all([loadSessions(), loadHistory(), loadInstance()]);
+  }
+
+  // ---- instance status ----------------------------------------------------------
+
+  function uptime(ms) {
+    const s = Math.floor((ms || 0) / 1000);
+    if (s >= 86400) return `${Math.floor(s / 86400)}d`;
+    if (s >= 3600) return `${Math.floor(s / 3600)}h`;
+    if (s >= 60) return `${Math.floor(s / 60)}m`;
+    return `${s}s`;
+  }
+
+  async function loadInstance() {
+    let status;
+    try {
+      status = await call("status");
+    } catch (_) {
+      return; // a client without read scope: no panel
+    }
+    const inst = status.instance || {};
+    $("instance-title").textContent = `${inst.profile} · port ${inst.port}`;
+    const subsystems = Object.entries(status.subsystems || {})
+      .map(([name, info]) => `${name} ${info.state}`).join(", ");
+    const facts = [
+      ["Profile", inst.profile],
+      ["Ports", `${inst.port} · browser ${inst.controlPort} · canvas ${inst.canvasPort}`],
+      ["CDP", (inst.cdpRange || []).join("–")],
+      ["State", inst.stateDir],
+      ["Workspace", inst.workspace],
+      ["Version", `${inst.version} · pid ${inst.pid} · up ${uptime(inst.uptimeMs)}`],
+      ["Sessions", String((status.sessions || {}).count ?? 0)],
+      ["Subsystems", subsystems || "none"],
+    ];
+    const list = $("instance-facts");
+    list.replaceChildren();
+    for (const [label, value] of facts) {
+      const dt = document.createElement("dt");
+      dt.textContent = label;
+      const dd = document.createElement("dd");
+      dd.textContent = value ?? "";
+      dd.dataset.fact = label.toLowerCase();
+      list.append(dt, dd);
+    }
   }
 
   // ---- sessions ------------------------------------------------------------------
