@@ -256,6 +256,7 @@ async def _serve(
             log.info("gateway stopped")
             return 0
         signals.restart.clear()
+        gc.unfreeze()  # the old runtime's objects are garbage now: let GC see them again
         prepared = _reprepare(prepared, env, options)
 
 
