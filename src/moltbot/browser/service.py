@@ -98,7 +98,7 @@ class BrowserService:
         self.state = State.CREATED
         self.reason: str | None = None
         self.config: Config = context.config
-        self.settings: BrowserSettings = resolve(context.instance, context.config, context.env)
+        self.settings: BrowserSettings = self._resolve(context.config)
         self.pw = PlaywrightPool()
         self.stats = _Stats()
         self._profiles: dict[str, _Profile] = {}
@@ -233,9 +233,15 @@ class BrowserService:
         await self._apply_config(config)
         return True
 
+    def _resolve(self, config: Config) -> BrowserSettings:
+        from moltbot.instance.cdp import read_allocations
+
+        allocations = read_allocations(self.context.instance)
+        return resolve(self.context.instance, config, self.context.env, allocations=allocations)
+
     async def _apply_config(self, config: Config) -> None:
         self.config = config
-        self.settings = resolve(self.instance, config, self.context.env)
+        self.settings = self._resolve(config)
         for name in [n for n in self._profiles if n not in self.settings.profiles]:
             await self.stop_browser(name)
             self._profiles.pop(name, None)
@@ -372,8 +378,15 @@ class BrowserService:
         )
         await self._apply_config(snapshot.config)
 
+    async def _record(self, name: str, port: int | None) -> None:
+        """Record the gateway's own CDP allocation in the state dir (never the config)."""
+        from moltbot.instance.cdp import record_allocation
+
+        await asyncio.to_thread(record_allocation, self.instance, name, port)
+        self.settings = self._resolve(self.config)
+
     async def _assign_port(self, name: str) -> ProfileSpec:
-        """Allocate and persist a CDP port for managed profile ``name`` (idempotent)."""
+        """Allocate and record a CDP port for managed profile ``name`` (idempotent)."""
         assert self._config_lock is not None
         async with self._config_lock:
             for _attempt in range(3):
@@ -381,12 +394,12 @@ class BrowserService:
                 if spec.cdp_port or not spec.managed:
                     return spec
                 port = cdp_ports.allocate(spec, self.settings, self.instance, await self._known())
-                await self._persist(_set_profile(name, {"cdpPort": port}))
+                await self._record(name, port)
                 # Another instance may have allocated the same port at the same moment.
                 if port not in cdp_ports.host_claims(self.instance, await self._known()):
                     self.log.info("browser profile %s: CDP port %d", name, port)
                     return self.settings.profile(name)
-                await self._persist(_set_profile(name, {"cdpPort": None}))
+                await self._record(name, None)
             raise conflict(f'could not allocate a CDP port for browser profile "{name}"')
 
     async def profiles(self) -> list[dict[str, Any]]:
@@ -514,6 +527,7 @@ class BrowserService:
         assert self._config_lock is not None
         async with self._config_lock:
             await self._persist(_delete_profile(name))
+            await self._record(name, None)
         moved = await asyncio.to_thread(self._trash, name, whole=True) if spec.managed else None
         return {"ok": True, "profile": name, "deleted": True, "movedTo": moved}
 
@@ -585,16 +599,21 @@ class BrowserService:
                         "browser profile %s: adopted running Chromium pid %d", spec.name, pid
                     )
                     return spec
+                busy = f"already served by {chrome.describe_process(pid)}, which is not this "
+                busy += "profile's browser"
+            elif not cdp_ports.port_is_free(port):
+                busy = f"already in use by {chrome.describe_process(chrome.listener_pid(port))}"
+            else:
+                busy = ""
+            if busy and spec.allocated:  # our own allocation: take another port
+                self.log.info("browser profile %s: CDP port %d is %s", spec.name, port, busy)
+                await self._record(spec.name, None)
+                spec = await self._assign_port(spec.name)
+                port = spec.cdp_port
+                assert port is not None
+            elif busy:
                 raise conflict(
-                    f'CDP port {port} of browser profile "{spec.name}" is already served by '
-                    f"{chrome.describe_process(pid)}, which is not this profile's browser",
-                    hint="stop that browser, or give this profile another port: "
-                    f"moltbot config unset browser.profiles.{spec.name}.cdpPort",
-                )
-            if not cdp_ports.port_is_free(port):
-                raise conflict(
-                    f'CDP port {port} of browser profile "{spec.name}" is already in use by '
-                    f"{chrome.describe_process(chrome.listener_pid(port))}",
+                    f'CDP port {port} of browser profile "{spec.name}" is {busy}',
                     hint="stop that process, or give this profile another port: "
                     f"moltbot config unset browser.profiles.{spec.name}.cdpPort",
                 )

@@ -106,6 +106,11 @@ class Session:
         if not isinstance(port, int):
             port, self.port_source = self.instance.control_port, "config"
         self.gateway_running = target.runtime is not None
+        from moltbot.instance.running import as_running, drift, read_running
+
+        running = read_running(self.instance)
+        self.live = as_running(self.instance, running)  # the ports in use when it runs
+        self.drift = drift(self.instance, running)
         self.client = ControlClient(port, target.token or target.password, timeout=self.timeout)
 
     def call(
@@ -179,6 +184,7 @@ def status(session: Session) -> None:
         )
         data["gateway"] = "running" if session.gateway_running else "not running"
     data["instance"] = session.instance.profile
+    data["drift"] = session.drift
     session.emit(data, _status_text(data, session))
 
 
@@ -191,9 +197,9 @@ def _status_text(data: dict[str, Any], session: Session) -> str:
     else:
         state = "not reachable: the gateway is not running"
     lines.append(f"Browser control  {data['controlUrl']}  {state}")
-    lines.append(
-        f"  instance       {session.instance.profile} (gateway port {session.instance.port})"
-    )
+    lines.append(f"  instance       {session.instance.profile} (gateway port {session.live.port})")
+    if session.drift:
+        lines.append(f"  drift          {session.drift}")
     lines.append(f"  enabled        {str(data['enabled']).lower()}")
     first, last = data["cdpRange"]
     lines.append(f"  CDP range      {first}-{last}")

@@ -95,10 +95,18 @@ def run_cmd(
     identity = cli.identity(port=port)
     if not identity.config_path.exists():
         from moltbot.errors import ConflictError
+        from moltbot.gateway import preflight
         from moltbot.instance.setup import setup_instance
 
         click.echo(f"No config at {identity.config_path}: running setup first.", err=True)
         try:
+            # A start that cannot bind must not leave a set-up instance behind (it would
+            # claim its ports on the host): check the planned ports before writing.
+            planned = setup_instance(identity, cli.env, port=port, dry_run=True).instance
+            if not force:
+                preflight.check_listening(
+                    "127.0.0.1", preflight.instance_ports(planned, browser=True, canvas=True)
+                )
             report = setup_instance(identity, cli.env, port=port)
             click.echo(
                 f"Set up profile {report.instance.profile}: config "

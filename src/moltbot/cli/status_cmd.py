@@ -126,6 +126,8 @@ def _status_from_gateway(target: Any, rpc: dict[str, Any]) -> dict[str, Any]:
         "controlPort": remote.get("controlPort"),
         "canvasPort": remote.get("canvasPort"),
         "cdpRange": remote.get("cdpRange"),
+        "configured": remote.get("configured"),
+        "drift": remote.get("drift"),
         "service": service_names(str(remote.get("profile"))).systemd_unit,
         "gateway": _gateway_facts(target, rpc, remote),
         "sessions": {"count": remote_status.get("sessions", {}).get("count", 0)},
@@ -176,6 +178,8 @@ def _render_status(data: dict[str, Any], home: Any) -> str:
         f"  Ports       gateway {data['port']} · browser control {data['controlPort']} · "
         f"canvas {data['canvasPort']} · CDP {data['cdpRange'][0]}-{data['cdpRange'][1]}",
     ]
+    if data.get("drift"):
+        lines.append(f"  Drift       {data['drift']}")
     if data.get("configError"):
         lines.append(f"  Config err  {data['configError'].splitlines()[0]}")
     if gw["reachable"]:
@@ -212,7 +216,7 @@ def _status_all(as_json: bool) -> None:
                 "profile": k.instance.profile,
                 "stateDir": str(k.instance.state_dir),
                 "port": k.live_port,
-                "running": bool(k.runtime),
+                "running": k.running is not None,
             }
             for k in discover(cli.home, cli.env)
         ]
@@ -294,11 +298,13 @@ def collect_gateway_facts(
 ) -> dict[str, Any]:
     """Separate facts: service, process and port owner, RPC reachability and auth."""
     from moltbot.gateway.preflight import listeners
+    from moltbot.instance.running import drift, read_running
 
     facts: dict[str, Any] = {
         "profile": instance.profile,
         "url": target.url,
         "source": target.source,
+        "drift": drift(instance, read_running(instance)),
     }
     try:
         from moltbot.service.inspect import service_facts
@@ -329,23 +335,29 @@ def collect_gateway_facts(
 def render_gateway_facts(facts: dict[str, Any]) -> str:
     service = facts["service"]
     lines = [f"Gateway of profile {facts['profile']}"]
-    if service.get("installed") is None:
-        lines.append(f"  Service   {service.get('name')} (service support not available)")
+    name = service.get("name") or "service"
+    if not service.get("installed"):
+        why = service.get("unavailable")
+        lines.append(f"  Service   {name}: not installed" + (f" ({why})" if why else ""))
+    elif not service.get("available"):
+        lines.append(f"  Service   {name}: installed; state unknown ({service.get('unavailable')})")
     else:
-        lines.append(
-            f"  Service   {service.get('name')}: installed={service.get('installed')} "
-            f"loaded={service.get('loaded')} running={service.get('running')}"
-        )
+        loaded = service.get("loadedText") or ("loaded" if service.get("loaded") else "not loaded")
+        state = "running" if service.get("running") else "not running"
+        lines.append(f"  Service   {name}: installed, {loaded}, {state}")
     proc = facts["process"]
-    lines.append(
-        f"  Process   {'pid ' + str(proc['pid']) if proc['pid'] else 'no runtime file'}"
-        f"{'' if proc['alive'] or not proc['pid'] else ' (not alive)'}"
-    )
+    if proc["pid"]:
+        alive = "" if proc["alive"] else " (not alive: stale runtime file)"
+        lines.append(f"  Process   pid {proc['pid']}{alive}")
+    else:
+        lines.append("  Process   not running (no runtime file)")
     port = facts["port"]
     owners = (
         ", ".join(f"pid {o['pid']} ({o['command'][:60]})" for o in port["listeners"]) or "nobody"
     )
     lines.append(f"  Port      {port['port']} held by {owners}")
+    if facts.get("drift"):
+        lines.append(f"  Drift     {facts['drift']}")
     rpc = facts["rpc"]
     state = "ok" if rpc["ok"] else f"failed: {rpc.get('error')}"
     lines.append(f"  RPC       {facts['url']} ({facts['source']}) {state}; auth {rpc['auth']}")

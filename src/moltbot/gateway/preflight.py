@@ -33,7 +33,7 @@ def instance_ports(instance: Instance, *, browser: bool, canvas: bool) -> dict[i
     wanted = {instance.port: "gateway"}
     if browser:
         wanted[instance.control_port] = "browser control"
-        for name, port in instance.explicit_cdp_ports:
+        for name, port in (*instance.explicit_cdp_ports, *instance.allocated_cdp_ports):
             wanted[port] = f"browser profile {name} CDP"
     if canvas:
         wanted[instance.canvas_port] = "canvas host"
@@ -44,11 +44,7 @@ def check_registry(
     instance: Instance, wanted: dict[int, str], neighbours: list[KnownInstance]
 ) -> None:
     for other in neighbours:
-        theirs = set(other.instance.used_ports)
-        if other.runtime:
-            for key in ("port", "controlPort", "canvasPort"):
-                if isinstance(other.runtime.get(key), int):
-                    theirs.add(other.runtime[key])
+        theirs = other.claimed_ports
         who = (
             f"instance {other.instance.profile} ({other.instance.state_dir}, "
             f"base port {other.live_port})"

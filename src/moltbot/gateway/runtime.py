@@ -305,9 +305,27 @@ class GatewayRuntime:
         self.broadcast("health", summary)
         return summary
 
+    def configured_instance(self) -> Instance:
+        """The instance as a plain start would resolve it now (config + environment,
+        without this run's flags such as a one-off ``--port``)."""
+        from moltbot.instance.resolve import resolve_instance
+
+        return resolve_instance(self.instance.identity, self.config, self.env)
+
     def instance_facts(self) -> dict[str, Any]:
+        from moltbot.instance.running import Running, drift
+
+        facts = self.instance.facts()
+        configured = self.configured_instance()
+        mine = Running.from_record({**facts, "pid": os.getpid()})
         return {
-            **self.instance.facts(),
+            **facts,
+            "configured": {
+                key: value
+                for key, value in configured.facts().items()
+                if key in ("port", "controlPort", "canvasPort", "cdpRange")
+            },
+            "drift": drift(configured, mine),
             "pid": os.getpid(),
             "bind": self.instance.bind,
             "host": self.bind_host,

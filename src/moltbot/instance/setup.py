@@ -177,8 +177,12 @@ def setup_instance(
     *,
     port: int | None = None,
     workspace: Path | None = None,
+    dry_run: bool = False,
 ) -> SetupReport:
-    """Create or complete the instance ``identity`` names (see the module doc)."""
+    """Create or complete the instance ``identity`` names (see the module doc).
+
+    With ``dry_run`` every check runs and the report says what would be done, but
+    nothing is written."""
     snapshot = read_config(identity.config_path, env)
     data = snapshot.data
     current = resolve_instance(identity, snapshot.config, env)
@@ -226,6 +230,8 @@ def setup_instance(
             report.changed.append(f"{setting.key}: {setting.current} -> {setting.wanted}")
         else:
             report.kept.append(f"config {setting.key}")
+    if dry_run:
+        return report
 
     _ensure_dir(identity.state_dir, report)
     if updates or not snapshot.exists:
