@@ -15,9 +15,15 @@ def plant(moltbot, main_port: int, home) -> None:  # noqa: ANN001
     moltbot("--profile", "rescue", "onboard", "--non-interactive", "--port", str(rescue_port))
     # shared workspace, base ports 1 apart (so CDP ranges overlap too), same cdpUrl
     moltbot(
-        "--profile", "rescue", "config", "set", "agents.defaults.workspace", str(home / "clawd")
+        "--profile",
+        "rescue",
+        "config",
+        "set",
+        "--force",
+        "agents.defaults.workspace",
+        str(home / "clawd"),
     )
-    moltbot("--profile", "rescue", "config", "set", "gateway.port", str(main_port + 1))
+    moltbot("--profile", "rescue", "config", "set", "--force", "gateway.port", str(main_port + 1))
     moltbot("config", "set", "browser.cdpUrl", f"http://127.0.0.1:{main_port + 20}")
     moltbot(
         "--profile",
@@ -100,7 +106,7 @@ def test_fix_reinstalls_the_moved_instances_service(moltbot, home, shim) -> None
     )
     unit = home / ".config" / "systemd" / "user" / "moltbot-gateway-rescue.service"
     assert f"--port {rescue_port}" in unit.read_text()
-    moltbot("--profile", "rescue", "config", "set", "gateway.port", str(main_port + 3))
+    moltbot("--profile", "rescue", "config", "set", "--force", "gateway.port", str(main_port + 3))
     report = json.loads(moltbot("doctor", "--json", check=False).stdout)
     [plan] = report["fixes"]
     assert plan["reinstallService"] is True

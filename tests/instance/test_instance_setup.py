@@ -81,7 +81,7 @@ def test_check_paths(home: Path) -> None:
     assert err.value.message.startswith(
         f"workspace {home}/clawd-main/sub overlaps the workspace of profile main"
     )
-    assert err.value.hint == f"pass another --workspace, e.g. --workspace {home}/clawd-rescue"
+    assert err.value.hint == f"use a workspace of its own, e.g. {home}/clawd-rescue"
 
 
 def test_setup_instance_reports_created_kept_changed(home: Path) -> None:

@@ -8,6 +8,7 @@ validated by the subsystem that owns them.
 
 from __future__ import annotations
 
+import types
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,10 +82,18 @@ class ModelChoice(Section):
     fallbacks: list[str] = Field(default_factory=list)
 
 
+class ModelCatalogEntry(Section):
+    alias: str | None = Field(default=None, description="Short name usable as a model ref.")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class AgentDefaults(Section):
     workspace: str | None = Field(default=None, description="Workspace root of the agents.")
     model: str | ModelChoice | None = Field(
         default=None, description='"provider/model" or {primary, fallbacks}.'
+    )
+    models: dict[str, ModelCatalogEntry] = Field(
+        default_factory=dict, description='Model catalogue: "provider/model" -> {alias, params}.'
     )
     bootstrap_max_chars: int = Field(default=20_000, ge=0)
     skip_bootstrap: bool = False
@@ -187,6 +196,16 @@ class Tools(Section):
     web: WebTools = Field(default_factory=WebTools)
 
 
+class GroupChat(Section):
+    mention_patterns: list[str] = Field(
+        default_factory=list, description="Case-insensitive regexes that count as a mention."
+    )
+
+
+class Messages(Section):
+    group_chat: GroupChat = Field(default_factory=GroupChat)
+
+
 class Config(Section):
     strict: bool = Field(default=False, description="Unknown keys are errors, not warnings.")
     gateway: Gateway = Field(default_factory=Gateway)
@@ -196,6 +215,7 @@ class Config(Section):
     channels: dict[str, Any] = Field(default_factory=dict)
     models: Models = Field(default_factory=Models)
     tools: Tools = Field(default_factory=Tools)
+    messages: Messages = Field(default_factory=Messages)
     bindings: list[Any] = Field(default_factory=list)
     session: dict[str, Any] = Field(default_factory=dict)
     logging: dict[str, Any] = Field(default_factory=dict)
@@ -223,3 +243,43 @@ def unknown_keys(model: BaseModel, prefix: str = "") -> list[str]:
                 if isinstance(item, BaseModel):
                     found.extend(unknown_keys(item, f"{prefix}{key}[{index}]."))
     return found
+
+
+def unknown_key(keys: list[str | int]) -> str | None:
+    """Why ``keys`` is not a key of the schema (with a "did you mean"), or ``None`` when it
+    is one, or lies inside an open mapping (``channels``, ``env``, ...) the schema does
+    not type."""
+    import difflib
+    import typing
+
+    from moltbot.config.keypath import format_path
+
+    node: Any = Config
+    walked: list[str | int] = []
+    index = 0
+    while index < len(keys):
+        key = keys[index]
+        origin = typing.get_origin(node)
+        if origin in (typing.Union, types.UnionType):
+            typed = [a for a in typing.get_args(node) if a is not type(None)]
+            models = [a for a in typed if isinstance(a, type) and issubclass(a, BaseModel)]
+            node = models[0] if models else (typed[0] if len(typed) == 1 else Any)
+            continue
+        if origin is dict:
+            node = typing.get_args(node)[1]
+        elif origin is list:
+            node = typing.get_args(node)[0]
+        elif isinstance(node, type) and issubclass(node, BaseModel):
+            fields = {(f.alias or n): f for n, f in node.model_fields.items()}
+            field = fields.get(str(key)) or node.model_fields.get(str(key))
+            if field is None:
+                where = format_path([*walked, key])
+                close = difflib.get_close_matches(str(key), list(fields), n=3, cutoff=0.6)
+                hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+                return f"unknown key {where}{hint}"
+            node = field.annotation
+        else:
+            return None  # a scalar or an open mapping: nothing more to check
+        walked.append(key)
+        index += 1
+    return None

@@ -29,7 +29,7 @@ from moltbot import __version__
 from moltbot.config import edit
 from moltbot.config.envsubst import substitute
 from moltbot.config.keypath import format_path
-from moltbot.errors import ConfigError, ConflictError
+from moltbot.errors import ConfigError, ConflictError, MoltbotError
 from moltbot.fsutil import acquire_lock, write_atomic
 
 if TYPE_CHECKING:  # pydantic is imported on first validation: reading raw stays fast
@@ -284,14 +284,17 @@ def update_config(
     *,
     base_hash: str | None = None,
     strict: bool | None = None,
+    check: Callable[[Config | None, Config], None] | None = None,
 ) -> ConfigSnapshot:
     """Apply ``mutate`` to the file's data and write the result atomically.
 
     ``mutate`` receives the data as written (``${VAR}`` references intact) and
     changes it in place. The result must validate, or nothing is written
-    (:class:`ConfigError`). With ``base_hash``, the file must still have that
-    content hash (``None`` hash means "the file must not exist yet"... pass
-    ``""`` for that), else :class:`ConflictError`.
+    (:class:`ConfigError`, whose message says the file is unchanged). ``check``
+    receives the configs before (``None`` when the file was invalid) and after, and may
+    refuse the change by raising (it runs under the lock, before the write). With
+    ``base_hash``, the file must still have that content hash (pass ``""`` for "the file
+    must not exist yet"), else :class:`ConflictError`.
     """
     with write_lock(path):
         _remove_stale_temp_files(path)
@@ -309,13 +312,32 @@ def update_config(
             if isinstance(data["meta"], dict):
                 data["meta"]["lastTouchedVersion"] = __version__
                 data["meta"]["lastTouchedAt"] = datetime.now(UTC).isoformat(timespec="seconds")
-            config, warnings = validate(data, env, str(path), strict=strict, missing_env="keep")
+            try:
+                config, warnings = validate(data, env, str(path), strict=strict, missing_env="keep")
+                if check is not None:
+                    check(_lenient(original, env, path), config)
+            except MoltbotError as exc:
+                raise _refused(exc, path) from None
             text = edit.render(raw, original, data)
             if _hash_of_file(path) != current_hash:
                 continue  # someone outside the lock (an editor) saved meanwhile: redo
             _atomic_write(path, text, keep_backup=bool(raw))
             return ConfigSnapshot(path, True, text, content_hash(text), data, config, warnings)
     raise ConflictError(f"{path} keeps changing under us; try again")
+
+
+def _lenient(data: dict[str, Any], env: Mapping[str, str], path: Path) -> Config | None:
+    try:
+        return validate(data, env, str(path), strict=False, missing_env="keep")[0]
+    except ConfigError:
+        return None
+
+
+def _refused(exc: MoltbotError, path: Path) -> MoltbotError:
+    """``exc`` restated for a write that did not happen: the file is unchanged."""
+    message = exc.message.replace("invalid config at", "refused: the result would be invalid at", 1)
+    hint = None if exc.hint and "fix the file" in exc.hint else exc.hint
+    return type(exc)(f"{message}\n{path} is unchanged.", hint=hint)
 
 
 def _remove_stale_temp_files(path: Path) -> None:
