@@ -99,7 +99,10 @@ class Session:
         self.cli = cli
         self.instance, snapshot = cli.load()
         self.config = snapshot.config
-        target = resolve_target(self.instance, self.config, cli.env, token=merged.get("token"))
+        target = resolve_target(
+            self.instance, self.config, cli.env, token=merged.get("token"), refuse_foreign=False
+        )
+        self.foreign = target.foreign and target.not_running_message(self.instance.profile)
         runtime = target.runtime or {}
         port = runtime.get("controlPort")
         self.port_source = "running gateway"
@@ -122,6 +125,10 @@ class Session:
         timeout: float | None = None,
         **query: Any,
     ) -> Any:
+        if self.foreign:  # never send our token to another instance's control port
+            from moltbot.errors import GatewayUnreachableError
+
+            raise GatewayUnreachableError(self.foreign)
         if self.profile:
             query.setdefault("profile", self.profile)
         return self.client.request(
@@ -192,6 +199,8 @@ def _status_text(data: dict[str, Any], session: Session) -> str:
     lines = []
     if data["reachable"]:
         state = "reachable"
+    elif session.foreign:
+        state = f"not reachable: {session.foreign}"
     elif data.get("gateway") == "running":
         state = "not reachable (the gateway runs, but its browser control service does not)"
     else:

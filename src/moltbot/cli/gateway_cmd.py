@@ -128,13 +128,21 @@ def run_cmd(
     raise SystemExit(run(identity, cli.env, options, echo=click.echo))
 
 
-def resolve(url: str | None, token: str | None, password: str | None) -> tuple[Any, Any]:
+def resolve(
+    url: str | None, token: str | None, password: str | None, *, refuse_foreign: bool = True
+) -> tuple[Any, Any]:
     from moltbot.gateway.target import resolve_target
 
     cli = context.get()
     instance, snapshot = cli.load()
     return instance, resolve_target(
-        instance, snapshot.config, cli.env, url=url, token=token, password=password
+        instance,
+        snapshot.config,
+        cli.env,
+        url=url,
+        token=token,
+        password=password,
+        refuse_foreign=refuse_foreign,
     )
 
 
@@ -221,7 +229,7 @@ def status_cmd(
     from moltbot.cli.status_cmd import collect_gateway_facts, render_gateway_facts
 
     cli = context.get()
-    instance, target = resolve(url, token, password)
+    instance, target = resolve(url, token, password, refuse_foreign=False)
     facts = collect_gateway_facts(instance, target, timeout, cli.env)
     if as_json:
         context.emit_json(facts)

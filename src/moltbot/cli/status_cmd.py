@@ -144,8 +144,14 @@ def _status_from_config(
 
     cli = context.get()
     instance, config, config_error = _instance_lenient()
-    target = resolve_target(instance, config, cli.env, url=url, token=token, password=password)
-    rpc = probe(target, timeout)
+    target = resolve_target(
+        instance, config, cli.env, url=url, token=token, password=password, refuse_foreign=False
+    )
+    if target.foreign:  # never try our credentials on another instance's gateway
+        rpc = {"url": target.url, "source": target.source, "ok": False, "kind": "foreign"}
+        rpc["error"] = target.not_running_message(instance.profile)
+    else:
+        rpc = probe(target, timeout)
     if rpc["ok"]:  # answered now (it was starting, or --url): its facts win
         return _status_from_gateway(target, rpc) | {"configError": config_error}
     data: dict[str, Any] = {
@@ -163,6 +169,7 @@ def _status_from_config(
         "gateway": _gateway_facts(target, rpc, {}),
     }
     data["gateway"]["lastError"] = last_error(instance.log_file)
+    data["gateway"]["foreign"] = target.foreign
     return data
 
 
@@ -195,6 +202,8 @@ def _render_status(data: dict[str, Any], home: Any) -> str:
                 + " · ".join(f"{name} {info.get('state', '?')}" for name, info in subs.items())
             )
         lines.append(f"  Channels    {', '.join(data['channels']) or 'none configured'}")
+    elif gw.get("foreign"):
+        lines.append(f"  Gateway     not running; port {data['port']} is served by {gw['foreign']}")
     else:
         lines.append(f"  Gateway     not reachable at {gw['url']} ({gw['error']})")
         if gw.get("lastError"):
@@ -324,7 +333,11 @@ def collect_gateway_facts(
         "listeners": [{"pid": o.pid, "command": o.command} for o in owners],
         "ownedByGateway": any(o.pid == runtime.get("pid") for o in owners),
     }
-    rpc = probe(target, timeout)
+    if target.foreign:
+        rpc = {"url": target.url, "ok": False, "kind": "foreign"}
+        rpc["error"] = target.not_running_message(instance.profile)
+    else:
+        rpc = probe(target, timeout)
     facts["rpc"] = {k: v for k, v in rpc.items() if k != "status"}
     facts["rpc"]["auth"] = (
         "ok" if rpc["ok"] else ("refused" if rpc.get("kind") == "auth" else "unknown")

@@ -151,11 +151,14 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
             if params.client.mode in ("ui", "webchat")
             else "pass --token or set CLAWDBOT_GATEWAY_TOKEN to the gateway's token"
         )
+        # Which instance answered helps a local client that reached the wrong one (a token
+        # of profile rescue sent to profile main's port); a remote client learns nothing.
+        where = f"; this is the gateway of profile {runtime.instance.profile}" if conn.local else ""
         raise _fail(
             protocol.CLOSE_POLICY,
             request_id,
             protocol.INVALID_REQUEST,
-            f"unauthorized: {reason} ({hint})",
+            f"unauthorized: {reason}{where} ({hint})",
         )
 
     device_token: str | None = None
