@@ -287,6 +287,15 @@ def check_ports_owned(
     return findings
 
 
+def check_drift(member: Member) -> list[Finding]:
+    """A running gateway whose ports differ from its configuration (a one-off ``--port``,
+    or a config changed since it started): information, so nobody trusts a stale view."""
+    drift = member.known.drift
+    if not drift:
+        return []
+    return [Finding("info", "running-drift", f"{member.label}: {drift}", (member.label,))]
+
+
 def check_service(member: Member) -> list[Finding]:
     if not member.service_installed or member.service_current is not False:
         return []

@@ -179,6 +179,7 @@ def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = 
         findings += checks.check_config(instance, config, error, exists)
     if me is not None:
         findings += checks.check_cdp_ports(me, members)
+        findings += checks.check_drift(me)
     if exists:
         findings += checks.check_directories(instance)
         process = process_facts(instance)
@@ -219,6 +220,7 @@ def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = 
         for member in members:
             findings += checks.check_service(member)
             findings += checks.check_cdp_ports(member, members)
+            findings += checks.check_drift(member)
 
     findings = checks.sort_findings(findings)
     plans = fixes.plan(findings, members)
