@@ -69,6 +69,8 @@ async def root_endpoint(request: web.Request) -> web.StreamResponse:
 
 async def serve_ui(request: web.Request) -> web.StreamResponse:
     tail = request.match_info.get("tail", "")
+    if tail == "favicon.ico":  # asked for by browsers that did not read the page's <link>
+        tail = "favicon.svg"
     root = UI_DIR.resolve()
     target = (root / tail).resolve() if tail else root / "index.html"
     if not target.is_relative_to(root):
