@@ -179,7 +179,8 @@ def test_refuses_a_port_within_20_of_another_instance(run_moltbot: Any, home: Pa
         "base ports 18800 and 18789 are closer than 20"
     )
     assert result.stderr.splitlines()[1].startswith(
-        "hint: choose a base port at least 20 (better 111) away from other instances' base ports, e.g. "
+        "hint: choose a base port at least 20 (better 111) away from other instances' "
+        "base ports, e.g. "
     )
     assert_nothing_written(home, before)
 
