@@ -170,10 +170,15 @@ def start_gateway(
     args: Sequence[str] = (),
     env: Mapping[str, str | None] | None = None,
     timeout: float = 30.0,
+    port_flag: bool = True,
 ) -> GatewayProcess:
-    """Start a gateway and wait until it answers /health. Raises with its output on failure."""
+    """Start a gateway and wait until it answers /health. Raises with its output on failure.
+
+    With ``port_flag=False`` no ``--port`` is passed: the gateway uses its configured port,
+    which ``port`` must then name (the one to wait for)."""
     port = port or free_port_block()
-    proc, log_path = launch_gateway(home, profile, port=port, args=args, env=env)
+    flag = port if port_flag else None
+    proc, log_path = launch_gateway(home, profile, port=flag, args=args, env=env)
     state_dir = state_dir_for(home, profile, env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
