@@ -11,6 +11,7 @@ import aiohttp
 import openai
 import pytest
 from tests.agents.gateway_agents import start
+from tests.channels.channel_helpers import wait_for
 from tests.fakes.llm_openai import openai_config
 from tests.fakes.llm_script import Fail, Reply
 
@@ -326,6 +327,27 @@ async def test_failure_after_streaming_started_is_an_error_event(api_gateway, ll
         assert "".join(received).startswith("part")
 
 
+async def test_a_client_that_goes_away_stops_the_run(api_gateway, llm):
+    gw = api_gateway
+    llm.push(Reply("z" * 600, chunk_chars=2, chunk_delay=0.02))  # 6 s if nobody stops it
+    _, client = clients(gw)
+    async with client:
+        stream = await client.chat.completions.create(
+            model="moltbot", messages=USER, stream=True, user="leaver"
+        )
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                break
+        await stream.close()
+
+    def aborted() -> bool:
+        index = json.loads((gw.state_dir / "agents/main/sessions/sessions.json").read_text())
+        return index["agent:main:openai-user:leaver"].get("abortedLastRun") is True
+
+    await wait_for(aborted)
+    await wait_for(lambda: llm.active == 0)  # the gateway hung up on the model too
+
+
 async def test_no_model_configured_is_503(home, llm):
     config = openai_config(llm.base_url)
     config["agents"]["defaults"]["model"] = {"primary": "nowhere/m1"}
@@ -358,6 +380,22 @@ async def test_user_continues_the_conversation_and_no_user_is_stateless(api_gate
         await ask("my name is Bob", user="bob")
         await ask("what is my name?", user="bob")
         assert "my name is Bob" in sent_texts(llm)  # from the session's transcript
+        # a client that sends the whole conversation every time: the session already
+        # holds the earlier turns, so they are not folded in a second time
+        await client.chat.completions.create(
+            model="moltbot",
+            user="bob",
+            messages=[
+                {"role": "user", "content": "my name is Bob"},
+                {"role": "assistant", "content": "echo: my name is Bob"},
+                {"role": "user", "content": "what is my name?"},
+                {"role": "assistant", "content": "echo: what is my name?"},
+                {"role": "user", "content": "and again?"},
+            ],
+        )
+        sent = llm.requests[-1]["body"]["messages"]
+        users = [m["content"] for m in sent if m["role"] == "user"]
+        assert users == ["my name is Bob", "what is my name?", "and again?"]
         await ask("what is my name?", user="carol")
         assert "my name is Bob" not in sent_texts(llm)
         await ask("what is my name?", user="Bob")  # another user: case matters

@@ -37,7 +37,7 @@ from moltbot.gateway.http.openai.request import (
     build_prompt,
     parse_request,
     requested_agent,
-    session_key,
+    session_for,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ async def chat_completions(request: web.Request, gateway: GatewayRuntime) -> web
     chat = parse_request(await read_json(request, settings.max_body_bytes), settings.max_messages)
     agents = await agent_runtime(gateway)
     agent_id = choose_agent(agents, request.headers, chat.model)
-    prompt = build_prompt(chat.messages)
+    build_prompt(chat.messages)  # a request without a user message fails before anything else
     if not agents.models.configured(agent_id):
         raise ApiError(
             503,
@@ -85,7 +85,12 @@ async def chat_completions(request: web.Request, gateway: GatewayRuntime) -> web
             code="model_not_configured",
         )
     reply = Reply(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model_id(agent_id))
-    key = session_key(agent_id, request.headers, chat.user)
+    session = session_for(agent_id, request.headers, chat.user)
+    agent_id, key = agents.session_key(session.key, agent_id)  # canonical; 400 if foreign
+    # A conversation the gateway already holds needs no history folded in (it would
+    # be in the transcript twice, and again with every turn).
+    continuing = session.stable and await agents.store(agent_id).get(key) is not None
+    prompt = build_prompt(chat.messages, history=not continuing)
     if chat.stream:
         return await _stream(request, agents, agent_id, key, prompt, chat, reply)
     run = await agents.submit(

@@ -113,8 +113,11 @@ class Prompt:
     """``system`` and ``developer`` messages, joined: added to the agent's system prompt."""
 
 
-def build_prompt(messages: Sequence[ChatMessage]) -> Prompt:
-    """See :class:`Prompt`; a 400 :class:`ApiError` when there is no user message."""
+def build_prompt(messages: Sequence[ChatMessage], *, history: bool = True) -> Prompt:
+    """See :class:`Prompt`; a 400 :class:`ApiError` when there is no user message.
+
+    ``history=False`` leaves the earlier turns out (the session already holds them).
+    """
     system = [m.text() for m in messages if m.role in ("system", "developer")]
     turns = [m for m in messages if m.role in ("user", "assistant", "tool", "function")]
     last = max((i for i, m in enumerate(turns) if m.role != "assistant"), default=None)
@@ -123,7 +126,9 @@ def build_prompt(messages: Sequence[ChatMessage]) -> Prompt:
         raise ApiError(
             400, "Missing user message in `messages`.", param="messages", code="missing_user"
         )
-    earlier = [f"{m.role.capitalize()}: {m.text()}" for m in turns[:last] if m.text().strip()]
+    earlier = [
+        f"{m.role.capitalize()}: {m.text()}" for m in turns[:last] if history and m.text().strip()
+    ]
     text = current
     if earlier:
         text = (
@@ -144,7 +149,14 @@ def requested_agent(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def session_key(agent_id: str, headers: Mapping[str, str], user: str | None) -> str:
+@dataclass(frozen=True)
+class Session:
+    key: str
+    stable: bool
+    """False for the fresh key of a stateless request."""
+
+
+def session_for(agent_id: str, headers: Mapping[str, str], user: str | None) -> Session:
     """Where the conversation lives, in order of precedence:
 
     - ``x-moltbot-session-key`` (or ``x-openclaw-session-key``): that key as is;
@@ -158,13 +170,13 @@ def session_key(agent_id: str, headers: Mapping[str, str], user: str | None) -> 
     """
     for name in SESSION_KEY_HEADERS:
         if headers.get(name, "").strip():
-            return headers[name].strip()
+            return Session(headers[name].strip(), True)
     named = headers.get(SESSION_NAME_HEADER, "").strip()
     if named:
-        return f"agent:{agent_id}:openai-session:{_stable_name(named)}"
+        return Session(f"agent:{agent_id}:openai-session:{_stable_name(named)}", True)
     if user is not None and user.strip():
-        return f"agent:{agent_id}:openai-user:{_stable_name(user.strip())}"
-    return f"agent:{agent_id}:openai:{uuid.uuid4()}"
+        return Session(f"agent:{agent_id}:openai-user:{_stable_name(user.strip())}", True)
+    return Session(f"agent:{agent_id}:openai:{uuid.uuid4()}", False)
 
 
 def _stable_name(value: str) -> str:
