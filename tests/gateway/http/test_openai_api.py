@@ -50,6 +50,7 @@ def test_models_list_and_retrieve(api_gateway):
         assert all(m.object == "model" and m.created > 0 for m in models.data)
         assert sync.models.retrieve("moltbot:ops").id == "moltbot:ops"
         assert sync.models.retrieve("openclaw:ops").id == "openclaw:ops"  # upstream's alias
+        assert sync.models.retrieve("moltbot/ops").id == "moltbot/ops"
         with pytest.raises(openai.NotFoundError) as caught:
             sync.models.retrieve("moltbot:ghost")
         assert caught.value.code == "model_not_found"
@@ -193,7 +194,7 @@ async def test_unknown_api_paths_are_json_404_never_the_ui(api_gateway):
             ("POST", "/v1/completions"),
             ("GET", "/v1"),
             ("GET", "/v1/"),
-            ("GET", "/v1/models/moltbot:main/extra"),
+            ("GET", "/v1/models/"),
             ("POST", "/tools/invoke"),
         ]:
             async with http.request(method, gw.http + path, headers=auth) as response:

@@ -32,7 +32,7 @@ def setup_routes(app: web.Application, runtime: GatewayRuntime) -> None:
     # Every method is routed here, so that auth comes before "method not allowed".
     app.router.add_route("*", "/v1/chat/completions", api_route(runtime, chat_completions))
     app.router.add_route("*", "/v1/models", api_route(runtime, list_models))
-    app.router.add_route("*", "/v1/models/{model}", api_route(runtime, get_model))
+    app.router.add_route("*", "/v1/models/{model:.+}", api_route(runtime, get_model))
 
 
 def _agents(gateway: GatewayRuntime) -> tuple[list[str], str]:
