@@ -76,7 +76,7 @@ async def chat_completions(request: web.Request, gateway: GatewayRuntime) -> web
     chat = parse_request(await read_json(request, settings.max_body_bytes), settings.max_messages)
     agents = await agent_runtime(gateway)
     agent_id = choose_agent(agents, request.headers, chat.model)
-    build_prompt(chat.messages)  # a request without a user message fails before anything else
+    key, prompt = await conversation(agents, agent_id, request.headers, chat)
     if not agents.models.configured(agent_id):
         raise ApiError(
             503,
@@ -85,12 +85,6 @@ async def chat_completions(request: web.Request, gateway: GatewayRuntime) -> web
             code="model_not_configured",
         )
     reply = Reply(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model_id(agent_id))
-    session = session_for(agent_id, request.headers, chat.user)
-    agent_id, key = agents.session_key(session.key, agent_id)  # canonical; 400 if foreign
-    # A conversation the gateway already holds needs no history folded in (it would
-    # be in the transcript twice, and again with every turn).
-    continuing = session.stable and await agents.store(agent_id).get(key) is not None
-    prompt = build_prompt(chat.messages, history=not continuing)
     if chat.stream:
         return await _stream(request, agents, agent_id, key, prompt, chat, reply)
     run = await agents.submit(
@@ -103,6 +97,19 @@ async def chat_completions(request: web.Request, gateway: GatewayRuntime) -> web
     if run.stop_reason == "notice":  # no model could be called after all
         raise ApiError(503, run.text, code="model_not_configured")
     return json_response(reply.completion(run))
+
+
+async def conversation(
+    agents: AgentRuntime, agent_id: str, headers: Mapping[str, str], chat: ChatRequest
+) -> tuple[str, Prompt]:
+    """(the canonical session key, the prompt); 400 for a session key of another agent
+    or a request without a user message."""
+    session = session_for(agent_id, headers, chat.user)
+    _, key = agents.session_key(session.key, agent_id)
+    # A conversation the gateway already holds needs no history folded in (it would
+    # be in the transcript twice, and again with every turn).
+    continuing = session.stable and await agents.store(agent_id).get(key) is not None
+    return key, build_prompt(chat.messages, history=not continuing)
 
 
 async def agent_runtime(gateway: GatewayRuntime) -> AgentRuntime:
