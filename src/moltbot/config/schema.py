@@ -48,8 +48,20 @@ class HttpEndpoint(Section):
     enabled: bool = False
 
 
+class ChatCompletionsEndpoint(HttpEndpoint):
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body accepted (bigger: 413).",
+    )
+    max_messages: int = Field(
+        default=1000, ge=1, le=100_000, description="Most entries in `messages` (more: 400)."
+    )
+
+
 class GatewayHttpEndpoints(Section):
-    chat_completions: HttpEndpoint = Field(default_factory=HttpEndpoint)
+    chat_completions: ChatCompletionsEndpoint = Field(default_factory=ChatCompletionsEndpoint)
 
 
 class GatewayHttp(Section):

@@ -24,10 +24,11 @@ log = logging.getLogger("moltbot.gateway.ws")
 RUNTIME_KEY = web.AppKey("runtime", GatewayRuntime)
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 
-# Modules with `setup_routes(app, runtime)`, loaded when present.
+# Modules with `setup_routes(app, runtime)`, loaded when present, in this order.
 HTTP_ROUTE_MODULES = (
     "moltbot.gateway.http.openai",
     "moltbot.channels.slack.webhook",
+    "moltbot.gateway.http.api",  # last: every other API path is a JSON 404, never the UI
 )
 
 SCOPES_FOR = {
