@@ -336,3 +336,29 @@ def test_lock_timeout(tmp_path: Path) -> None:
 )
 def test_parse_value(text: str, value: Any) -> None:
     assert parse_value(text) == value
+
+
+def test_update_is_on_disk_before_it_returns(tmp_path: Path, monkeypatch) -> None:
+    """The new content is fsync'd before the rename, and the rename (the directory)
+    before update_config returns; the same for the .bak copy and a whole-file replace."""
+    from fsync_spy import FsyncSpy
+    from moltbot.config.store import replace_config_text
+
+    path = tmp_path / "moltbot.json"
+    update_config(path, set_key("a", 1), {})
+    spy = FsyncSpy.install(monkeypatch)
+    snapshot = update_config(path, set_key("a", 2), {})
+    size = len(snapshot.raw.encode())
+    renamed = spy.index("replace", path)
+    temp = spy.events[renamed][2]
+    assert spy.synced(temp) == [size]
+    assert spy.index("fsync", temp) < renamed < spy.index("fsync-dir", tmp_path)
+    backup = path.with_name("moltbot.json.bak")
+    assert spy.index("replace", backup) < renamed
+
+    spy.clear()
+    text = '{"a": 3}\n'
+    replace_config_text(path, text, {})
+    renamed = spy.index("replace", path)
+    assert spy.synced(spy.events[renamed][2]) == [len(text)]
+    assert renamed < spy.index("fsync-dir", tmp_path)

@@ -78,7 +78,14 @@ async def test_torn_last_line_is_skipped_and_terminated(tmp_path, caplog):
     await fresh.append(entry, user("after"))
     read = await fresh.read(entry)
     assert [e["message"]["content"] for e in read.entries] == ["kept", "after"]
-    assert len(read.warnings) == 1  # the old torn line, now in the middle
+    # What is on disk, not what the appending store remembers: a third store reads the file.
+    on_disk = await SessionStore(tmp_path).read(entry)
+    assert [e["message"]["content"] for e in on_disk.entries] == ["kept", "after"]
+    assert len(on_disk.warnings) == 1 and "unreadable line 3" in on_disk.warnings[0]
+    await fresh.append(entry, user("later"))
+    on_disk = await SessionStore(tmp_path).read(entry)
+    assert [e["message"]["content"] for e in on_disk.entries] == ["kept", "after", "later"]
+    assert on_disk.entries[-1]["parentId"] == on_disk.entries[-2]["id"]
 
 
 async def test_corrupt_index_is_rebuilt_from_transcripts(tmp_path):
@@ -141,3 +148,33 @@ def test_kill_9_keeps_every_acknowledged_entry(tmp_path, delay):
     ids = [e["id"] for e in read.entries]
     assert set(acked) <= set(ids)
     assert len(read.warnings) <= 1
+
+
+async def test_append_is_on_disk_before_it_returns(tmp_path, monkeypatch):
+    """An acknowledged entry has been fsync'd: the file's size at its last fsync covers it."""
+    from fsync_spy import FsyncSpy
+
+    store = SessionStore(tmp_path)
+    spy = FsyncSpy.install(monkeypatch)
+    entry = await store.ensure("agent:main:main")
+    path = store.transcript_path(entry)
+    assert spy.synced(path) == [path.stat().st_size]  # the header
+    assert spy.index("fsync-dir", tmp_path) > spy.index("fsync", path)
+    for text in ("one", "two"):
+        await store.append(entry, user(text))
+        assert spy.synced(path)[-1] == path.stat().st_size
+    assert len(spy.synced(path)) == 3
+
+    spy.clear()
+    transcript = Transcript(tmp_path / "direct.jsonl")
+    transcript.create("sid", "agent:main:x", None)
+    transcript.append(user("three"))
+    assert spy.synced(transcript.path) == [
+        len(lines) for lines in _prefix_sizes(transcript.path.read_bytes())
+    ]
+
+
+def _prefix_sizes(raw: bytes) -> list[bytes]:
+    """The file as it was after each complete line."""
+    ends = [i + 1 for i, byte in enumerate(raw) if byte == ord("\n")]
+    return [raw[:end] for end in ends]
