@@ -96,6 +96,40 @@ async def test_symlink_escapes_are_rejected(make_ctx, tmp_path):
     assert await call(ReadTool(), ctx, path="alias.txt") == "inside"
 
 
+async def test_a_sibling_with_the_workspace_as_prefix_is_outside(make_ctx, tmp_path):
+    """``ws-evil`` starts with the workspace's path ``ws``: a check by string prefix
+    would let every tool in. Reached by ``..``, by absolute path and through a link."""
+    ctx = make_ctx()
+    evil = tmp_path / (ctx.workspace.name + "-evil")
+    evil.mkdir()
+    (evil / "secret.txt").write_text("top secret")
+    os.symlink(evil, ctx.workspace / "door")
+    paths = [f"../{evil.name}/{{}}", str(evil / "{}"), "door/{}"]
+    for template in paths:
+        with pytest.raises(ToolError):
+            await call(ReadTool(), ctx, path=template.format("secret.txt"))
+        with pytest.raises(ToolError):
+            await call(WriteTool(), ctx, path=template.format("new.txt"), content="pwned")
+        with pytest.raises(ToolError):
+            await call(WriteTool(), ctx, path=template.format("secret.txt"), content="pwned")
+        with pytest.raises(ToolError):
+            await call(
+                EditTool(), ctx, path=template.format("secret.txt"), oldText="top", newText="no"
+            )
+    for workdir in (f"../{evil.name}", str(evil), "door"):
+        with pytest.raises(ToolError):
+            await call(ExecTool(), ctx, command="ls", workdir=workdir)
+        full = make_ctx({"tools": {"exec": {"security": "full"}}})
+        with pytest.raises(ToolError):
+            await call(ExecTool(), full, command="echo pwned > planted.txt", workdir=workdir)
+    assert sorted(p.name for p in evil.iterdir()) == ["secret.txt"]
+    assert (evil / "secret.txt").read_text() == "top secret"
+    # The workspace itself and what is inside it stay reachable.
+    (ctx.workspace / "sub").mkdir()
+    assert "[exit code 0]" in await call(ExecTool(), ctx, command="pwd", workdir="sub")
+    assert "[exit code 0]" in await call(ExecTool(), ctx, command="pwd", workdir=".")
+
+
 async def test_exec_allowlist(make_ctx):
     ctx = make_ctx()
     (ctx.workspace / "f.txt").write_text("abc\n")
