@@ -280,6 +280,20 @@ def test_compare_and_swap(tmp_path: Path) -> None:
         update_config(path, set_key("a", 4), {}, base_hash="")
 
 
+def test_compare_and_swap_of_a_whole_file(tmp_path: Path) -> None:
+    from moltbot.config.store import read_config, replace_config_text
+
+    path = tmp_path / "moltbot.json"
+    first = replace_config_text(path, '{"a": 1}', {}, base_hash="")
+    read = read_config(path, {})
+    assert read.exists and read.hash == first.hash and read.raw == '{"a": 1}'
+    replace_config_text(path, '{"a": 2}', {}, base_hash=first.hash)
+    with pytest.raises(ConflictError, match="changed since it was read"):
+        replace_config_text(path, '{"a": 3}', {}, base_hash=first.hash)
+    assert json.loads(path.read_text()) == {"a": 2}
+    assert not read_config(tmp_path / "missing.json", {}).exists
+
+
 def test_unset_variables_do_not_block_writes(tmp_path: Path) -> None:
     path = tmp_path / "moltbot.json"
     path.write_text('{gateway: {auth: {token: "${NOT_SET}"}}}')

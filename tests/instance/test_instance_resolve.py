@@ -258,6 +258,7 @@ def test_dev(home: Path) -> None:
         ("bots/rescue-state", "rescue-state"),
         ("bots/my bot", "my-bot"),
         ("...", None),
+        (".clawdbot-moltbot", "moltbot"),  # only the first stem is taken off
     ],
 )
 def test_profile_from_state_dir(home: Path, state_dir: str, profile: str | None) -> None:
@@ -439,3 +440,18 @@ def test_browser_user_data_is_per_instance(home: Path) -> None:
     b = resolve(home, Invocation(profile="b")).browser_user_data("openclaw")
     assert a == home / ".clawdbot-a" / "browser" / "openclaw" / "user-data"
     assert a != b
+
+
+@pytest.mark.parametrize("value", ["1", "65535"])
+def test_port_env_range_is_inclusive(home: Path, value: str) -> None:
+    identity = resolve_identity(Invocation(), {"CLAWDBOT_GATEWAY_PORT": value}, home)
+    assert resolve_instance(identity, Config(), {}).port == int(value)
+
+
+def test_instance_paths_live_under_its_state_dir(home: Path) -> None:
+    instance = resolve(home, Invocation(profile="rescue"))
+    state = home / ".clawdbot-rescue"
+    assert instance.log_file == state / "logs" / "gateway.jsonl"
+    assert instance.credentials_dir == state / "credentials"
+    assert instance.devices_dir == state / "devices"
+    assert instance.identity_dir == state / "identity"
