@@ -170,3 +170,15 @@ def test_invalid_channel_name() -> None:
     for name in ("", "Telegram", "../x", "a" * 33):
         with pytest.raises(UsageError):
             PairingStore(Path("/nonexistent"), name)
+
+
+def test_epoch_cutover_between_seconds_and_milliseconds(tmp_path: Path) -> None:
+    """Up to 1e11 a number is seconds (1e11 s is the year 5138), above it milliseconds."""
+    clock = Clock()
+    store = PairingStore(tmp_path, "telegram", clock=clock)
+    requests = [
+        {"id": "edge", "code": "EDGE2345", "createdAt": 100_000_000_000},
+        {"id": "above", "code": "ABVE2345", "createdAt": 100_000_000_001},
+    ]
+    (tmp_path / "telegram-pairing.json").write_text(json.dumps({"requests": requests}))
+    assert [r.id for r in store.pending()] == ["edge"]  # "above" is 1973: long expired
