@@ -197,16 +197,18 @@ def test_unknown_device_without_approval_waits_as_one_request(store: DeviceStore
     assert not (store.directory / "paired.json").exists()
 
 
-def test_pending_requests_expire(store: DeviceStore) -> None:
+def test_pending_requests_expire_after_five_minutes(
+    store: DeviceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = Key()
     request = check(store, key, auto_approve=False).request_id
+    now_ms = 1_800_000_000_000
+    monkeypatch.setattr(devices.time, "time", lambda: now_ms / 1000)
     pending = on_disk(store, "pending.json")
-    pending[request]["ts"] -= devices.PENDING_TTL_MS
-    (store.directory / "pending.json").write_text(json.dumps(pending))
-    assert store.pending() == {}
-    pending[request]["ts"] += 1000
-    (store.directory / "pending.json").write_text(json.dumps(pending))
-    assert set(store.pending()) == {request}
+    for age_ms, live in ((5 * 60 * 1000 - 1, True), (5 * 60 * 1000, False)):
+        pending[request]["ts"] = now_ms - age_ms
+        (store.directory / "pending.json").write_text(json.dumps(pending))
+        assert (request in store.pending()) is live, age_ms
 
 
 def test_more_scopes_a_new_role_or_another_key_need_approval_again(store: DeviceStore) -> None:

@@ -73,6 +73,7 @@ async def test_hello_ok_describes_the_gateway(gateway) -> None:
     assert snapshot["stateDir"] == str(gateway.state_dir)
     assert hello["server"]["connId"]
     assert client.challenge["nonce"] and isinstance(client.challenge["ts"], int)
+    assert abs(client.challenge["ts"] - time.time() * 1000) < 3_600_000  # milliseconds
 
 
 async def test_wrong_token_is_refused_with_1008(gateway) -> None:
