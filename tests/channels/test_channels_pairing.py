@@ -182,3 +182,12 @@ def test_epoch_cutover_between_seconds_and_milliseconds(tmp_path: Path) -> None:
     ]
     (tmp_path / "telegram-pairing.json").write_text(json.dumps({"requests": requests}))
     assert [r.id for r in store.pending()] == ["edge"]  # "above" is 1973: long expired
+
+
+def test_an_unreadable_last_seen_falls_back_to_created(tmp_path: Path) -> None:
+    clock = Clock()
+    store = PairingStore(tmp_path, "telegram", clock=clock)
+    request = {"id": "x", "code": "ODDS2345", "createdAt": clock.now, "lastSeenAt": [1]}
+    (tmp_path / "telegram-pairing.json").write_text(json.dumps({"requests": [request]}))
+    [live] = store.pending()
+    assert live.last_seen_at == clock.now

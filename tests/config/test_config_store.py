@@ -284,7 +284,10 @@ def test_compare_and_swap_of_a_whole_file(tmp_path: Path) -> None:
     from moltbot.config.store import read_config, replace_config_text
 
     path = tmp_path / "moltbot.json"
+    with pytest.raises(ConflictError, match=r"\(hash none, expected 0123456789ab\)"):
+        update_config(path, set_key("a", 0), {}, base_hash="0123456789abcdef")
     first = replace_config_text(path, '{"a": 1}', {}, base_hash="")
+    assert first.exists
     read = read_config(path, {})
     assert read.exists and read.hash == first.hash and read.raw == '{"a": 1}'
     replace_config_text(path, '{"a": 2}', {}, base_hash=first.hash)

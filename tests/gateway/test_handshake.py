@@ -313,6 +313,7 @@ async def test_pairing_events_reach_operators(gateway) -> None:
         resolved = await operator.wait_event(lambda f: f["event"] == "device.pair.resolved")
         assert resolved["payload"]["deviceId"] == device_id
         assert resolved["payload"]["decision"] == "approved"
+        assert abs(resolved["payload"]["ts"] - time.time() * 1000) < 3_600_000  # milliseconds
         # The same device again: nothing new to announce (the health call is the barrier).
         again, _ = await _connect_with(
             gateway.url, lambda nonce: _signed_params(gateway.token, nonce, key=key)
