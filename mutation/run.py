@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--survivors", action="store_true", help="re-test last survivors")
     parser.add_argument("--report", action="store_true", help="only rewrite the report")
     args = parser.parse_args(argv)
-    chosen = [t for t in PLAN if not args.names or t.name in args.names]
+    by_name = {t.name: t for t in PLAN}
+    chosen = [by_name[n] for n in args.names if n in by_name] if args.names else list(PLAN)
     unknown = set(args.names) - {t.name for t in PLAN}
     if unknown:
         print(f"unknown targets: {', '.join(sorted(unknown))}", file=sys.stderr)
