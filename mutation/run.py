@@ -220,12 +220,29 @@ def run_target(target: Target, *, survivors: bool) -> str:
         stamp.write_text(digest(module))
         cr(str(BIN / "cosmic-ray"), "init", "cosmic-ray.toml", str(session))
         cr(str(BIN / "cr-filter-operators"), str(session), "cosmic-ray.toml")
-    cr(str(BIN / "cosmic-ray"), "exec", "cosmic-ray.toml", str(session))
+    try:
+        cr(str(BIN / "cosmic-ray"), "exec", "cosmic-ray.toml", str(session))
+    finally:
+        reap(place / "src")
     counts = tally(session)
     return (
         f"{target.name}: {counts['killed']}/{counts['tested']} killed, "
         f"{counts['survived']} survived ({time.monotonic() - started:.0f} s)"
     )
+
+
+def reap(src: Path) -> None:
+    """Kill gateways a timed-out test run left behind: cosmic-ray kills the test's process
+    group, but each gateway runs in a session of its own. They are known by the copy's
+    ``PYTHONPATH``."""
+    import psutil
+
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.environ().get("PYTHONPATH") == str(src) and proc.pid != os.getpid():
+                proc.kill()
+        except (psutil.Error, OSError):
+            continue
 
 
 def results(session: Path) -> list[dict[str, object]]:
