@@ -379,3 +379,32 @@ def test_update_is_on_disk_before_it_returns(tmp_path: Path, monkeypatch) -> Non
     renamed = spy.index("replace", path)
     assert spy.synced(spy.events[renamed][2]) == [len(text)]
     assert renamed < spy.index("fsync-dir", tmp_path)
+
+
+def test_an_editor_saving_during_an_update_is_kept(tmp_path: Path) -> None:
+    """Someone outside the lock (an editor) saves while an update is computed: the update
+    is redone on top of the editor's file, not written over it."""
+    path = tmp_path / "moltbot.json"
+    update_config(path, set_key("a", 1), {})
+    calls = []
+
+    def mutate(data: dict[str, Any]) -> None:
+        calls.append(dict(data))
+        if len(calls) == 1:  # the editor saves right after we read
+            path.write_text('{"a": 1, "editor": true}\n')
+        data["b"] = 2
+
+    snapshot = update_config(path, mutate, {})
+    assert snapshot.exists and len(calls) == 2
+    saved = json.loads(path.read_text())
+    assert saved["editor"] is True and saved["b"] == 2
+
+
+def test_reading_raw_does_not_import_pydantic() -> None:
+    """`status` reads the config raw: pydantic is imported only when validating."""
+    import subprocess
+    import sys
+
+    code = "import sys, moltbot.config.store; print('pydantic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
