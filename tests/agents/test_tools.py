@@ -314,6 +314,14 @@ async def test_exec_edges(make_ctx, tmp_path):
     ctx = make_ctx()
     with pytest.raises(ToolError, match="cannot parse"):
         await call(ExecTool(), ctx, command='echo "unbalanced')
+    # Split like a shell: quotes removed, a word stays whole, every operator refused.
+    out = await call(ExecTool(), ctx, command="echo \"a b\" 'c' d:e,f")
+    assert out.splitlines()[1] == "a b c d:e,f"
+    with pytest.raises(ToolError, match="without a shell"):
+        await call(ExecTool(), ctx, command="echo x ();<>|&")
+    exact = make_ctx({"tools": {"exec": {"security": "full", "maxOutputChars": 200}}})
+    out = await call(ExecTool(), exact, command="head -c 200 /dev/zero | tr '\\0' a")
+    assert "a" * 200 in out and "omitted" not in out
     full = make_ctx(
         {"tools": {"exec": {"security": "full", "maxOutputChars": 200, "timeoutSeconds": 30}}}
     )
@@ -321,6 +329,8 @@ async def test_exec_edges(make_ctx, tmp_path):
         await call(ExecTool(), full, command="true", env={"HUGE": "x" * 200_000})  # E2BIG
     out = await call(ExecTool(), full, command="seq 1 100000")
     assert out.startswith("$ seq 1 100000\n1\n2\n3\n") and out.rstrip().endswith("[exit code 0]")
+    total = sum(len(str(i)) + 1 for i in range(1, 100001))
+    assert f"[... {total - 200} bytes of output omitted ...]" in out  # head 100 + tail 100
     out = await call(ExecTool(), full, command="sleep 1000 & echo pid=$!; wait", timeout=1)
     assert "timed out after 1s" in out
     pid = int(out.split("\npid=")[1].split()[0])
