@@ -51,6 +51,7 @@ def test_resolve_files_and_index(root: Path) -> None:
     assert files.resolve(root, "app/").path == root / "app" / "index.html"  # type: ignore[union-attr]
     assert files.read(files.resolve(root, "app")) == b"app"  # type: ignore[arg-type]
     assert files.resolve(root, "missing.html") is None
+    assert files.resolve(root.parent / "no-root-yet", "") is None
     assert files.resolve(root, "missing/deeper.html") is None
     assert files.resolve(root, "app/main.js/deeper") is None  # a file used as a directory
     (root / "empty").mkdir()
@@ -114,6 +115,11 @@ def test_write_delete_and_listing(root: Path) -> None:
     assert files.delete(root, "site/a.html") is True
     assert files.delete(root, "site/a.html") is False
     assert files.delete(root, "gone/a.html") is False
+    assert not (root / "gone").exists()  # deleting creates nothing
+    nested = files.write(root, "n1/n2/x.html", b"x")
+    assert nested == root / "n1" / "n2" / "x.html"
+    fresh = root.parent / "new-root" / "canvas"
+    assert files.write(fresh, "a.html", b"a") == fresh / "a.html"
     with pytest.raises(Refused):
         files.delete(root, "site")
     with pytest.raises(Refused):
@@ -132,6 +138,10 @@ def test_write_refuses_escapes_and_limits(root: Path) -> None:
             files.write(root, rel, b"pwned")
     with pytest.raises(Refused, match="cannot write"):
         files.write(root, "link.html", b"pwned")  # O_NOFOLLOW on the last component
+    with pytest.raises(Refused, match="'plain.txt' is not a plain directory"):
+        files.write(root, "plain.txt/new.html", b"x")
+    with pytest.raises(Refused, match="'evil' is not a plain directory"):
+        files.write(root, "evil/new.html", b"x")
     with pytest.raises(Refused, match="too large"):
         files.write(root, "big.bin", b"x" * (files.MAX_WRITE_BYTES + 1))
     files.write(root, "max.bin", b"x" * files.MAX_WRITE_BYTES)
