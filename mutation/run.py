@@ -56,6 +56,7 @@ CONFIG_TESTS = (
     "tests/config/test_config_store.py",
     "tests/config/test_config_concurrency.py::test_kill_9_during_writes_leaves_old_or_new_never_torn",
 )
+SESSION_TESTS = ("tests/sessions/test_transcript.py", "tests/sessions/test_session_store.py")
 
 PLAN = (
     Target("auth", "gateway/auth.py", ("tests/gateway/test_auth.py", AUTH_GATEWAY)),
@@ -73,8 +74,8 @@ PLAN = (
         ("tests/instance/test_instance_resolve.py", "tests/instance/test_instance_env.py"),
     ),
     Target("config-store", "config/store.py", CONFIG_TESTS),
-    Target("transcript", "sessions/transcript.py", ("tests/sessions/test_session_store.py",)),
-    Target("session-store", "sessions/store.py", ("tests/sessions/test_session_store.py",)),
+    Target("transcript", "sessions/transcript.py", SESSION_TESTS),
+    Target("session-store", "sessions/store.py", SESSION_TESTS),
     Target("fs-tools", "agents/tools/fs.py", ("tests/agents/test_tools.py",)),
     Target("exec-policy", "agents/tools/exec.py", ("tests/agents/test_tools.py",)),
     Target(
