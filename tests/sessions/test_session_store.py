@@ -178,3 +178,28 @@ def _prefix_sizes(raw: bytes) -> list[bytes]:
     """The file as it was after each complete line."""
     ends = [i + 1 for i, byte in enumerate(raw) if byte == ord("\n")]
     return [raw[:end] for end in ends]
+
+
+async def test_reads_see_what_another_store_appended(tmp_path):
+    """The read cache never hides another writer's entries, nor a deleted file."""
+    a = SessionStore(tmp_path)
+    entry = await a.ensure("agent:main:main")
+    await a.append(entry, user("one"))
+    assert [m["message"]["content"] for m in await a.messages(entry)] == ["one"]
+    b = SessionStore(tmp_path)
+    await b.append(entry, user("from b"))
+    await a.append(entry, user("from a"))
+    texts = [m["message"]["content"] for m in await a.messages(entry)]
+    assert texts == ["one", "from b", "from a"]
+    a.transcript_path(entry).unlink()
+    assert (await a.read(entry)).entries == []
+
+
+async def test_an_index_that_cannot_be_written_fails_the_caller(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the sessions directory should be")
+    store = SessionStore(blocker)
+    with pytest.raises(OSError):
+        await store.ensure("agent:main:main")
+    with pytest.raises(OSError):  # and the next caller too: nothing is stuck
+        await store.ensure("agent:main:other")
