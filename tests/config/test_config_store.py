@@ -227,6 +227,8 @@ def test_unreadable_config(tmp_path: Path) -> None:
     (tmp_path / "dir.json").mkdir()
     with pytest.raises(ConfigError, match=r"^cannot read config .*dir\.json: Is a directory$"):
         read_config(tmp_path / "dir.json", {})
+    with pytest.raises(ConfigError, match=r"^cannot read config .*dir\.json: Is a directory$"):
+        update_config(tmp_path / "dir.json", set_key("a", 1), {})
 
 
 # -- writing ---------------------------------------------------------------------------------
