@@ -74,6 +74,8 @@ def test_parse_names_torn_and_unreadable_lines(caplog: pytest.LogCaptureFixture)
     assert "torn last line" in caplog.text
     read = parse(header + b"{torn\n", "f")
     assert read.warnings == ["f: torn last line skipped (5 bytes)"]
+    read = parse(header + good + b"\n  \n" + good, "f")  # blank lines in between
+    assert len(read.entries) == 2 and read.warnings == []
     read = parse(header + b"{bad\n" + good + b"\n\n", "f")
     assert read.warnings == ["f: unreadable line 2 skipped (4 bytes)"]
     assert [e["id"] for e in read.entries] == ["1"]
