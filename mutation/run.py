@@ -339,6 +339,11 @@ def write_report() -> None:
         f"Overall: {killed} of {tested} killed ({overall}); {totals['equivalent']} "
         f"equivalent survivors, {totals['open']} not yet killed.",
         "",
+        "The score is killed / mutants; the last column adds the survivors explained as",
+        "equivalent. Re-run after changing a module or its tests: line numbers and scores",
+        "here are those of the last run of each target (`make mutate MUTATE_ARGS=--survivors`",
+        "re-tests only the survivors while a module's source is unchanged).",
+        "",
         "## Survivors",
         "",
         *(details or ["None."]),
