@@ -208,6 +208,17 @@ def _health_ok(port: int) -> bool:
         return False
 
 
+def near_misses(secret: str) -> list[str]:
+    """Wrong secrets that a broken comparison would accept: one character short, one
+    too long, only the first 8 characters right, and a different case."""
+    return [
+        secret[:-1],
+        secret + "x",
+        secret[:8] + ("x" if secret[8:9] != "x" else "y") * max(len(secret) - 8, 1),
+        secret.swapcase() if secret.swapcase() != secret else secret[:-1] + "!",
+    ]
+
+
 def connect_params(
     token: str | None = None, *, client_id: str = "test", mode: str = "test", **extra: Any
 ) -> dict[str, Any]:

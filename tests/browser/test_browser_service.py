@@ -14,7 +14,7 @@ import psutil
 import pytest
 from browser_helpers import CHROMIUM, chromium_pids, make_instance, needs_chromium
 
-from gateway_harness import free_port_block
+from gateway_harness import free_port_block, near_misses
 from moltbot.browser import chrome
 from moltbot.browser.errors import BrowserError
 from moltbot.errors import PortInUseError
@@ -57,6 +57,9 @@ async def test_requests_need_token_loopback_host_and_origin(home: Path, browser_
             assert response.headers["WWW-Authenticate"].startswith("Bearer")
         async with session.get(url, headers={"Authorization": "Bearer wrong"}) as response:
             assert response.status == 401
+        for wrong in near_misses(made.token):  # a prefix or length comparison would pass these
+            async with session.get(url, headers={"Authorization": f"Bearer {wrong}"}) as resp:
+                assert resp.status == 401, wrong
         good = {"Authorization": f"Bearer {made.token}"}
         async with session.get(url, headers={**good, "Host": "evil.example"}) as response:
             assert response.status == 421

@@ -11,7 +11,7 @@ from moltbot.config.schema import Config
 from moltbot.instance import env as envvars
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-PROXY_HEADERS = ("x-forwarded-for", "x-real-ip", "x-forwarded-host")
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host")
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,10 @@ def is_loopback(address: str | None) -> bool:
 
 
 def is_local_request(remote: str | None, headers: Mapping[str, str]) -> bool:
-    """Loopback peer, a local Host, and no proxy headers (DNS rebinding, proxies)."""
+    """Loopback peer, a local Host, and no proxy headers (DNS rebinding, proxies).
+
+    ``headers`` must look names up case-insensitively (aiohttp's request headers do).
+    """
     if not is_loopback(remote):
         return False
     if any(h in headers for h in PROXY_HEADERS):
