@@ -23,6 +23,7 @@ from moltbot.gateway.auth import AuthSettings
 from moltbot.gateway.devices import DeviceStore
 from moltbot.gateway.state import DedupeCache, Presence, now_ms
 from moltbot.gateway.subsystem import State, SubsystemContext
+from moltbot.security.shield import Shield
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
@@ -49,8 +50,11 @@ class GatewayRuntime:
         env: Mapping[str, str],
         auth: AuthSettings,
         methods: dict[str, MethodSpec],
+        shield: Shield | None = None,
     ) -> None:
         self.instance = instance
+        self.shield = shield or Shield()
+        self.shield.connections.trusted_proxies = tuple(snapshot.config.gateway.trusted_proxies)
         self.snapshot = snapshot
         self.env = env
         self.auth = auth
@@ -133,6 +137,7 @@ class GatewayRuntime:
             broadcast=self.broadcast,
             logger=logging.getLogger(f"moltbot.{name}"),
             lookup=self.subsystem,
+            shield=self.shield,
         )
 
     def enabled_subsystems(self) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from moltbot.gateway.auth import check_shared
+from moltbot.gateway.http.guard import refuse_foreign, retry_after_header, throttled
+from moltbot.security.connguard import mark_authenticated
+from moltbot.security.origin import bearer
 
 if TYPE_CHECKING:
     from moltbot.agents.run import Run
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
     from moltbot.gateway.runtime import GatewayRuntime
 
 PATH = "/v1/chat/completions"
-MAX_BODY = 1024 * 1024
+MAX_BODY = 512 * 1024  # the app's client_max_size
 _AGENT_PREFIXES = ("moltbot:", "moltbot/", "openclaw:", "openclaw/", "agent:")
 
 
@@ -53,20 +57,26 @@ async def chat_completions(request: web.Request, gateway: GatewayRuntime) -> web
         return web.Response(status=404, text="Not Found")
     if request.method != "POST":
         return _error(405, "Method Not Allowed", "invalid_request_error", Allow="POST")
-    header = request.headers.get("Authorization", "")
-    secret = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    peer, refusal = refuse_foreign(request, gateway)
+    if refusal is not None:
+        return refusal
+    wait = throttled(gateway, peer.address)
+    if wait is not None:
+        message = f"too many failed authentication attempts; retry in {math.ceil(wait)} s"
+        return _error(429, message, "rate_limit_error", **retry_after_header(wait))
+    secret = bearer(request.headers) or ""
     if not secret or check_shared(gateway.auth, secret, secret) is not None:
+        gateway.shield.throttle.failed(peer.address)
         return _error(401, "Unauthorized", "unauthorized")
+    mark_authenticated(request)
     if request.content_length is not None and request.content_length > MAX_BODY:
-        return _error(413, "request body too large (max 1 MiB)", "invalid_request_error")
+        return _error(413, "request body too large (max 512 KiB)", "invalid_request_error")
     try:
-        raw = await request.content.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            return _error(413, "request body too large (max 1 MiB)", "invalid_request_error")
+        raw = await request.read()
         body = json.loads(raw or b"{}")
         if not isinstance(body, dict):
             raise ValueError("the body must be a JSON object")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return _error(400, f"invalid JSON body: {exc}", "invalid_request_error")
     agents: AgentRuntime | None = gateway.subsystem("agents")
     starting = gateway.subsystems.get("agents")

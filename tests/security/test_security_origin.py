@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from moltbot.browser.httpguard import (
+from moltbot.security.origin import (
     bearer,
     is_loopback_host,
     same_origin,
