@@ -435,11 +435,11 @@ async def _watch_config(runtime: GatewayRuntime, prepared: Prepared, signals: _S
 
 
 def _file_hash(path: Path) -> str | None:
-    from moltbot.config.store import content_hash
+    from moltbot.config.store import content_hash, read_text
 
     try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError:
+        raw = read_text(path)
+    except (OSError, ConfigError):
         return None
     return content_hash(raw) if raw else None
 
