@@ -179,19 +179,20 @@ def resolve_peer(
     """The client behind ``remote``: proxy headers count only from a trusted proxy,
     and then the rightmost ``X-Forwarded-For`` hop that is not itself a trusted proxy
     is the client."""
-    proxied = any(name in headers for name in PROXY_HEADERS)
-    host = headers.get("Host", "")
+    named = {key.lower(): value for key, value in headers.items()}
+    proxied = any(name in named for name in PROXY_HEADERS)
+    host = named.get("host", "")
     if not (proxied and in_networks(remote, trusted_proxies)):
         return Peer(remote, host, proxied, False)
     address = remote
-    hops = [h.strip() for h in headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    hops = [h.strip() for h in named.get("x-forwarded-for", "").split(",") if h.strip()]
     for hop in reversed(hops):
         address = hop
         if not in_networks(hop, trusted_proxies):
             break
-    if not hops and headers.get("X-Real-IP"):
-        address = headers["X-Real-IP"].strip()
-    forwarded_host = headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    if not hops and named.get("x-real-ip"):
+        address = named["x-real-ip"].strip()
+    forwarded_host = named.get("x-forwarded-host", "").split(",")[0].strip()
     return Peer(address, forwarded_host or host, True, True)
 
 
