@@ -41,7 +41,10 @@ def frame(payload: bytes, opcode: int = 0x1, *, length: int | None = None) -> by
     else:
         head += bytes([0x80 | 127]) + struct.pack("!Q", size)
     mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    repeated = (mask * (len(payload) // 4 + 1))[: len(payload)]
+    body = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
+        len(payload), "big"
+    )
     return head + mask + body
 
 

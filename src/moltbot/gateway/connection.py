@@ -11,7 +11,9 @@ both directions:
   client's socket while its backlog is over the policy or while
   :data:`MAX_INFLIGHT` of its requests await their first answer; a response that
   would push the backlog past :data:`RESPONSE_CEILING` is replaced by a small
-  retryable ``UNAVAILABLE`` error (the request is still answered exactly once);
+  retryable ``UNAVAILABLE`` error (the request is still answered exactly once),
+  and a request that starts while half that ceiling is queued is not run at all
+  but answered with the same error (no work done for a client that is not reading);
 - a reply that cannot be encoded becomes an ``UNAVAILABLE`` error frame for the
   same id, so a request is never left unanswered.
 """
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_INFLIGHT = 32
+MAX_INFLIGHT = 8
 """Requests of one client that may await their first answer before its socket is
 no longer read (back-pressure, not an error)."""
 RESPONSE_CEILING = 8 * 1024 * 1024
@@ -157,6 +159,12 @@ class Connection:
         except AttributeError:
             self.fast_write = False
             return False
+
+    @property
+    def over_ceiling(self) -> bool:
+        """Whether a further big reply would be dropped (see :meth:`send`): a request
+        that starts now is answered at once with the retryable error instead of being run."""
+        return self._buffered + self._transport_backlog() > RESPONSE_CEILING // 2
 
     @property
     def saturated(self) -> bool:

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moltbot.gateway")
 
+PRESENCE_COALESCE_S = 0.05
+HEALTH_COALESCE_S = 0.25
+
 # name -> "module:Class"; imported when the gateway starts them.
 SUBSYSTEMS: dict[str, str] = {
     "agents": "moltbot.agents.runtime:AgentRuntime",
@@ -73,6 +76,8 @@ class GatewayRuntime:
         self.state_version = {"presence": 1, "health": 1}
         self.health_cache: dict[str, Any] | None = None
         self.health_cache_at = 0.0
+        self._presence_pending = False
+        self._health_pending = False
         self.bind_host = "127.0.0.1"
         self.handshake_timeout_s = _handshake_timeout(env)
         self.state = State.CREATED
@@ -119,7 +124,28 @@ class GatewayRuntime:
             conn.enqueue_event(data, drop_if_slow=drop)
 
     def presence_changed(self) -> None:
+        """Broadcast the presence list soon: changes within :data:`PRESENCE_COALESCE_S`
+        go out as one event (a burst of N connects costs N events, not N² frames)."""
+        if self._presence_pending:
+            return
+        self._presence_pending = True
+        asyncio.get_running_loop().call_later(PRESENCE_COALESCE_S, self._flush_presence)
+
+    def _flush_presence(self) -> None:
+        self._presence_pending = False
         self.broadcast("presence", {"presence": self.presence.entries()})
+
+    def request_health_refresh(self) -> None:
+        """Refresh and broadcast health within :data:`HEALTH_COALESCE_S` (once per burst)."""
+        if self._health_pending:
+            return
+        self._health_pending = True
+
+        def refresh() -> None:
+            self._health_pending = False
+            self.refresh_health()
+
+        asyncio.get_running_loop().call_later(HEALTH_COALESCE_S, refresh)
 
     # subsystems -------------------------------------------------------------
 

@@ -179,7 +179,7 @@ async def _serve_connection(
             },
         )
         runtime.presence_changed()
-    asyncio.get_running_loop().call_soon(runtime.refresh_health)
+    runtime.request_health_refresh()
 
     tasks: set[asyncio.Task[None]] = set()
     try:
@@ -343,6 +343,15 @@ def _error_for(spec: MethodSpec, exc: Exception) -> dict[str, Any]:
     return protocol.error_shape(protocol.UNAVAILABLE, f"{spec.name} failed: {exc}")
 
 
+def _not_reading(conn: Connection) -> dict[str, Any]:
+    shape = protocol.error_shape(
+        protocol.UNAVAILABLE,
+        "not run: this client has not read its earlier answers yet (read them, then retry)",
+    )
+    shape["retryable"] = True
+    return shape
+
+
 def _run_inline(
     runtime: GatewayRuntime, conn: Connection, spec: MethodSpec, request_id: str, raw_params: Any
 ) -> None:
@@ -362,6 +371,10 @@ async def _run(
     """Run one request; its in-flight slot is freed at its first answer (``agent``
     answers twice: the slot goes with ``accepted``)."""
     call = MethodCall(runtime, conn, request_id, spec.name)
+    if conn.over_ceiling:  # it is not reading its answers: do not do the work for nothing
+        call.release_slot()
+        conn.send(protocol.response(request_id, None, _not_reading(conn)))
+        return
     try:
         params = _validate(spec, raw_params)
         payload = await spec.handler(call, params)
