@@ -18,7 +18,7 @@ internals) and enforces:
 - **a body deadline**: :func:`body_deadline` (an aiohttp middleware) reads a
   request body within ``body_timeout_s`` or answers 408 and closes.
 
-Refusals are counted in :attr:`ConnectionGuard.stats` (``status`` shows them).
+Refusals and timeouts are counted in :attr:`ConnectionGuard.stats`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
 from moltbot.security.connguard import ConnectionGuard
 from moltbot.security.throttle import AuthThrottle
 
@@ -16,14 +14,3 @@ class Shield:
 
     throttle: AuthThrottle = field(default_factory=AuthThrottle)
     connections: ConnectionGuard = field(default_factory=ConnectionGuard)
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "unauthenticatedConnections": self.connections.unauthenticated,
-            "throttledAddresses": len(self.throttle),
-            "authRefusedWhileThrottled": self.throttle.refused,
-            **{
-                "".join(w.title() if i else w for i, w in enumerate(k.split("_"))): v
-                for k, v in self.connections.stats.as_dict().items()
-            },
-        }
