@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from moltbot.security.connguard import ConnectionGuard
 from moltbot.security.throttle import AuthThrottle
 
