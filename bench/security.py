@@ -37,7 +37,13 @@ for path in (TESTS, TESTS / "security"):
 
 import hostile  # noqa: E402
 
-from gateway_harness import CORE_ONLY, GatewayProcess, start_gateway, ws_client  # noqa: E402
+from gateway_harness import (  # noqa: E402
+    CORE_ONLY,
+    GatewayProcess,
+    connect_params,
+    start_gateway,
+    ws_client,
+)
 
 
 def p99(samples: list[float]) -> float:
@@ -48,19 +54,8 @@ def p99(samples: list[float]) -> float:
 async def _client(url: str, token: str, session: aiohttp.ClientSession) -> Any:
     ws = await session.ws_connect(url)
     await ws.receive_json(timeout=30)
-    await ws.send_json(
-        {
-            "type": "req",
-            "id": "c",
-            "method": "connect",
-            "params": {
-                "minProtocol": 3,
-                "maxProtocol": 3,
-                "client": {"id": "cli", "version": "1", "platform": "b", "mode": "cli"},
-                "auth": {"token": token},
-            },
-        }
-    )
+    params = connect_params(token, client_id="cli", mode="cli")
+    await ws.send_json({"type": "req", "id": "c", "method": "connect", "params": params})
     hello = await ws.receive_json(timeout=30)
     assert hello["ok"], hello
     return ws
@@ -236,23 +231,7 @@ def _deep_json(gw: GatewayProcess) -> Any:
 def _guessing(gw: GatewayProcess) -> Any:
     def attack(opened: list[socket.socket]) -> None:
         for i in range(600):
-            sock = hostile.connect_socket(gw.port, source="127.0.0.8")
-            try:
-                sock.sendall(hostile.upgrade_request(gw.port))
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    head += sock.recv(1)
-                hostile.read_frame(sock)
-                params = {
-                    "minProtocol": 3,
-                    "maxProtocol": 3,
-                    "client": {"id": "test", "version": "1", "platform": "b", "mode": "test"},
-                    "auth": {"token": f"guess-{i}"},
-                }
-                sock.sendall(hostile.request_frame("c", "connect", params))
-                hostile.read_frame(sock)
-            finally:
-                sock.close()
+            hostile.guess(gw.port, f"guess-{i}", source="127.0.0.8")
 
     return attack
 

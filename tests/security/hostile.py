@@ -22,6 +22,8 @@ from typing import Any
 
 import psutil
 
+from gateway_harness import connect_params
+
 ATTACKER = "127.0.0.2"
 
 
@@ -117,17 +119,30 @@ def open_ws(
         head += chunk
     assert head.startswith(b"HTTP/1.1 101"), head
     read_frame(sock)  # connect.challenge
-    params = {
-        "minProtocol": 3,
-        "maxProtocol": 3,
-        "client": {"id": "test", "version": "1", "platform": "test", "mode": "test"},
-        "auth": {"token": token},
-    }
-    sock.sendall(request_frame("connect", "connect", params))
+    sock.sendall(request_frame("connect", "connect", connect_params(token)))
     _, payload = read_frame(sock)
     hello = json.loads(payload)
     assert hello.get("ok"), hello
     return sock
+
+
+def guess(port: int, token: str, *, source: str) -> dict[str, Any]:
+    """One connect attempt with ``token`` on a fresh socket; the connect reply."""
+    sock = connect_socket(port, source=source)
+    try:
+        sock.sendall(upgrade_request(port))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(1)
+            if not chunk:
+                raise ConnectionError("closed during upgrade")
+            head += chunk
+        read_frame(sock)  # connect.challenge
+        sock.sendall(request_frame("c", "connect", connect_params(token)))
+        reply: dict[str, Any] = json.loads(read_frame(sock)[1])
+        return reply
+    finally:
+        sock.close()
 
 
 @dataclass
@@ -145,23 +160,9 @@ class Probe:
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(self.url) as ws:
                 await ws.receive_json(timeout=10)
+                params = connect_params(self.token)
                 await ws.send_json(
-                    {
-                        "type": "req",
-                        "id": "c",
-                        "method": "connect",
-                        "params": {
-                            "minProtocol": 3,
-                            "maxProtocol": 3,
-                            "client": {
-                                "id": "test",
-                                "version": "1",
-                                "platform": "test",
-                                "mode": "test",
-                            },
-                            "auth": {"token": self.token},
-                        },
-                    }
+                    {"type": "req", "id": "c", "method": "connect", "params": params}
                 )
                 assert (await ws.receive_json(timeout=10))["ok"]
                 n = 0

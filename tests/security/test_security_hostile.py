@@ -220,27 +220,8 @@ async def test_failed_auth_is_throttled_per_address(target: GatewayProcess) -> N
     still connects."""
 
     def guesses() -> list[dict]:
-        answers = []
-        for i in range(600):
-            sock = hostile.connect_socket(target.port, source="127.0.0.6")
-            try:
-                sock.sendall(hostile.upgrade_request(target.port))
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    head += sock.recv(1)
-                hostile.read_frame(sock)
-                token = target.token if i == 599 else f"guess-{i}"
-                params = {
-                    "minProtocol": 3,
-                    "maxProtocol": 3,
-                    "client": {"id": "test", "version": "1", "platform": "t", "mode": "test"},
-                    "auth": {"token": token},
-                }
-                sock.sendall(hostile.request_frame("c", "connect", params))
-                answers.append(json.loads(hostile.read_frame(sock)[1]))
-            finally:
-                sock.close()
-        return answers
+        tokens = [f"guess-{i}" for i in range(599)] + [target.token]
+        return [hostile.guess(target.port, t, source="127.0.0.6") for t in tokens]
 
     answers = await asyncio.to_thread(guesses)
     mismatches = [a for a in answers if "mismatch" in a["error"]["message"]]

@@ -342,7 +342,7 @@ class BrowserService:
         if request.method not in ("GET", "POST", "DELETE"):
             return _json(405, {"error": f"method {request.method} not allowed"})
         body: Any = None
-        if request.can_read_body:
+        if request.body_exists:
             try:
                 body = await request.json(loads=_loads)
             except ValueError:

@@ -6,7 +6,8 @@ both directions:
 
 - **events**: when a client's backlog (queued bytes plus the socket's unsent
   bytes) exceeds the policy (1.5 MiB), droppable events (tick, presence, ...) are
-  skipped for it and any other event closes it with 1008 "slow consumer";
+  skipped for it; any other event cuts it off ("slow consumer") once it is not
+  reading (its backlog has not shrunk for 2 s, or it passed the response ceiling);
 - **responses** count against the same backlog: the reader stops reading a
   client's socket while its backlog is over the policy or while
   :data:`MAX_INFLIGHT` of its requests await their first answer; a response that
@@ -40,6 +41,8 @@ MAX_INFLIGHT = 8
 no longer read (back-pressure, not an error)."""
 RESPONSE_CEILING = 8 * 1024 * 1024
 """Backlog above which a further response is replaced by a retryable error."""
+PROGRESS_GRACE_S = 2.0
+"""A backlogged client whose backlog did not shrink for this long is not reading."""
 
 
 class Connection:
@@ -71,6 +74,8 @@ class Connection:
         self._writable = asyncio.Event()
         self._closing = False
         self.inflight = 0
+        self._progress_at = asyncio.get_running_loop().time()
+        self._last_backlog = 0
         self.peak_backlog = 0
         self.replies_dropped = 0
         self._writer = asyncio.create_task(self._drain(), name=f"ws-writer-{self.conn_id[:8]}")
@@ -97,17 +102,26 @@ class Connection:
     def enqueue_event(self, data: bytes, *, drop_if_slow: bool = False) -> bool:
         """Queue a broadcast event. Returns False when it was dropped or the client cut off.
 
-        A client whose backlog exceeds the policy gets no droppable events, and is cut
-        off by any other event: it is not reading.
+        A client whose backlog exceeds the policy gets no droppable events. Any other
+        event cuts it off when it is not reading: nothing of its queue was written for
+        :data:`PROGRESS_GRACE_S`, or its backlog passed :data:`RESPONSE_CEILING`. (A client
+        busy reading a big answer is not cut off for an event arriving meanwhile.)
         """
         if not self.open:
             return False
         if self.backlogged:
             if drop_if_slow:
                 return False
-            log.warning("dropping slow consumer %s (%d bytes queued)", self.conn_id, self._buffered)
-            self.abort()
-            return False
+            backlog = self._buffered + self._transport_backlog()
+            now = asyncio.get_running_loop().time()
+            if backlog < self._last_backlog:  # it is reading, just behind
+                self._progress_at = now
+            self._last_backlog = backlog
+            stalled = now - self._progress_at > PROGRESS_GRACE_S
+            if stalled or backlog + len(data) > RESPONSE_CEILING:
+                log.warning("dropping slow consumer %s (%d bytes queued)", self.conn_id, backlog)
+                self.abort()
+                return False
         self._push(data)
         return True
 
@@ -139,6 +153,7 @@ class Connection:
 
     def _push(self, data: bytes) -> None:
         if not self._queue and self._write_now(data):
+            self._progress_at = asyncio.get_running_loop().time()
             return
         self._queue.append(data)
         self._buffered += len(data)
@@ -207,6 +222,7 @@ class Connection:
                         self._queue.clear()
                         return
                     await self.ws.send_frame(data, WSMsgType.TEXT)
+                    self._progress_at = asyncio.get_running_loop().time()
                     if not self._writable.is_set() and not self.saturated:
                         self._writable.set()
         except (ConnectionResetError, RuntimeError, asyncio.CancelledError):

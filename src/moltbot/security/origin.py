@@ -63,16 +63,22 @@ def is_loopback_host(header: str | None, port: int | None = None) -> bool:
     return port is None or given is None or given == port
 
 
-def is_loopback_addr(address: str | None) -> bool:
+def _ip(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``address`` as an IP (an IPv4-mapped IPv6 address as IPv4), or ``None``."""
     if not address:
-        return False
+        return None
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
-        return False
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
+        return ip.ipv4_mapped
+    return ip
+
+
+def is_loopback_addr(address: str | None) -> bool:
+    ip = _ip(address)
+    return ip is not None and ip.is_loopback
 
 
 @dataclass(frozen=True)
@@ -142,14 +148,9 @@ def secret_matches(given: str | None, accepted: Iterable[str | None]) -> bool:
 
 
 def in_networks(address: str | None, networks: Sequence[str]) -> bool:
-    if not address or not networks:
+    ip = _ip(address) if networks else None
+    if ip is None:
         return False
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     for entry in networks:
         try:
             if ip in ipaddress.ip_network(entry.strip(), strict=False):
