@@ -113,3 +113,42 @@ def test_process_limits_and_allocator() -> None:
     # glibc here; on other C libraries both report False instead of failing
     assert process.tune_allocator() in (True, False)
     assert process.release_memory() in (True, False)
+
+
+async def test_guarded_site_serves_and_falls_back_when_aiohttp_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import aiohttp
+    from aiohttp import web
+
+    from gateway_harness import free_port_block
+    from moltbot.security import connguard
+
+    async def hello(request: web.Request) -> web.Response:
+        connguard.mark_authenticated(request)
+        return web.Response(text="hi")
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    guard = ConnectionGuard()
+    try:
+        port = free_port_block(1)
+        site = connguard.GuardedSite(runner, "127.0.0.1", port, guard=guard)
+        assert not isinstance(site, web.TCPSite)
+        await site.start()
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/") as response:
+                assert await response.text() == "hi"
+        assert guard.unauthenticated == 0  # the request authenticated its connection
+        assert isinstance(connguard.GuardedSite(runner, "127.0.0.1", port), web.TCPSite)
+
+        def changed(*args: object, **kwargs: object) -> None:
+            raise AttributeError("BaseSite has no _server")
+
+        monkeypatch.setattr(connguard, "_make_guarded_site", changed)
+        fallback = connguard.GuardedSite(runner, "127.0.0.1", port + 1, guard=guard)
+        assert isinstance(fallback, web.TCPSite)
+    finally:
+        await runner.cleanup()
