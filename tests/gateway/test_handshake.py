@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import time
 from typing import Any
@@ -11,7 +9,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway_harness import ConnectRefused, connect_params, start_gateway, ws_client
+from gateway_harness import (
+    ConnectRefused,
+    connect_params,
+    signed_connect_params,
+    start_gateway,
+    ws_client,
+)
 
 
 async def raw_session(url: str) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse]:
@@ -207,39 +211,6 @@ def test_handshake_timeout_closes(home) -> None:
         gw.stop()
 
 
-def _signed_params(
-    token: str,
-    nonce: str | None,
-    *,
-    key: Any = None,
-    tamper: bool = False,
-    scopes: list[str] | None = None,
-) -> dict[str, Any]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    key = key or Ed25519PrivateKey.generate()
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    device_id = hashlib.sha256(raw).hexdigest()
-    signed_at = int(time.time() * 1000)
-    scopes = scopes if scopes is not None else ["operator.read"]
-    parts = [device_id, "test", "test", "operator", ",".join(scopes), str(signed_at), token]
-    payload = "|".join(["v2", *parts, nonce] if nonce else ["v1", *parts])
-    signature = key.sign(payload.encode())
-    if tamper:
-        signature = bytes([signature[0] ^ 1]) + signature[1:]
-    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
-    device = {
-        "id": device_id,
-        "publicKey": b64(raw),
-        "signature": b64(signature),
-        "signedAt": signed_at,
-    }
-    if nonce:
-        device["nonce"] = nonce
-    return connect_params(token, scopes=scopes, device=device)
-
-
 async def _connect_with(url: str, build: Any) -> tuple[dict[str, Any], Any]:
     session, ws = await raw_session(url)
     try:
@@ -260,7 +231,9 @@ async def _connect_with(url: str, build: Any) -> tuple[dict[str, Any], Any]:
 
 
 async def test_signed_device_is_verified_and_auto_approved_locally(gateway) -> None:
-    reply, _ = await _connect_with(gateway.url, lambda nonce: _signed_params(gateway.token, nonce))
+    reply, _ = await _connect_with(
+        gateway.url, lambda nonce: signed_connect_params(gateway.token, nonce)
+    )
     assert reply["ok"], reply
     auth = reply["payload"]["auth"]
     assert len(auth["deviceToken"]) == 32 and auth["scopes"] == ["operator.read"]
@@ -270,14 +243,14 @@ async def test_signed_device_is_verified_and_auto_approved_locally(gateway) -> N
 
 async def test_tampered_signature_is_refused(gateway) -> None:
     reply, _ = await _connect_with(
-        gateway.url, lambda nonce: _signed_params(gateway.token, nonce, tamper=True)
+        gateway.url, lambda nonce: signed_connect_params(gateway.token, nonce, tamper=True)
     )
     assert reply["error"]["message"] == "device signature invalid"
 
 
 async def test_wrong_nonce_is_refused(gateway) -> None:
     reply, _ = await _connect_with(
-        gateway.url, lambda nonce: _signed_params(gateway.token, "0" * 32)
+        gateway.url, lambda nonce: signed_connect_params(gateway.token, "0" * 32)
     )
     assert reply["error"]["message"] == "device nonce mismatch"
 

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -33,13 +34,6 @@ from moltbot.browser.config import (
     validate_profile_name,
 )
 from moltbot.browser.errors import BrowserError, bad_request, conflict, not_found, unavailable
-from moltbot.browser.httpguard import (
-    bearer,
-    is_loopback_addr,
-    is_loopback_host,
-    same_origin,
-    secret_matches,
-)
 from moltbot.browser.pw import PlaywrightPool
 from moltbot.browser.routes import BrowserRequest, Reply, router
 from moltbot.config.schema import Config
@@ -47,6 +41,14 @@ from moltbot.errors import MoltbotError
 from moltbot.gateway.subsystem import State, SubsystemContext, serve_http
 from moltbot.instance import env as envvars
 from moltbot.instance.env import without_identity
+from moltbot.security.connguard import mark_authenticated
+from moltbot.security.origin import (
+    bearer,
+    is_loopback_addr,
+    is_loopback_host,
+    same_origin,
+    secret_matches,
+)
 
 if TYPE_CHECKING:
     from aiohttp import ClientSession, web
@@ -150,6 +152,7 @@ class BrowserService:
                     f"{chrome.describe_process(chrome.listener_pid(port))}"
                 ),
                 hint="stop that process, or set browser.controlPort (keep it unique per instance)",
+                guard=self.context.shield.connections,
             )
         except MoltbotError as exc:
             await self._session.close()
@@ -324,13 +327,19 @@ class BrowserService:
                     "hint": "run `moltbot setup` (it creates gateway.auth.token)",
                 },
             )
+        throttle = self.context.shield.throttle
+        wait = throttle.retry_after(request.remote)
+        if wait is not None:
+            return _too_many(wait)
         if not secret_matches(bearer(request.headers), secrets):
+            throttle.failed(request.remote)
             response = _json(
                 401,
                 {"error": "unauthorized: send the gateway token as Authorization: Bearer <token>"},
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="moltbot-browser"'
             return response
+        mark_authenticated(request)
         return None
 
     async def _handle_http(self, request: web.Request) -> web.StreamResponse:
@@ -339,7 +348,7 @@ class BrowserService:
         if request.method not in ("GET", "POST", "DELETE"):
             return _json(405, {"error": f"method {request.method} not allowed"})
         body: Any = None
-        if request.can_read_body:
+        if request.body_exists:
             try:
                 body = await request.json(loads=_loads)
             except ValueError:
@@ -794,3 +803,16 @@ def _json(status: int, body: Any) -> web.Response:
     from aiohttp import web
 
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+def _too_many(wait: float) -> web.Response:
+    seconds = max(1, math.ceil(wait))
+    response = _json(
+        429,
+        {
+            "error": f"too many failed authentication attempts; retry in {seconds} s",
+            "retryAfterMs": int(wait * 1000),
+        },
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response

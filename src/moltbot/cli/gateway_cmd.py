@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -124,6 +125,7 @@ def run_cmd(
         force=force,
         verbose=verbose,
         color=cli.color,
+        show_token=sys.stdout.isatty(),
     )
     raise SystemExit(run(identity, cli.env, options, echo=click.echo))
 

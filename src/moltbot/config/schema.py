@@ -68,6 +68,14 @@ class GatewayHttp(Section):
     endpoints: GatewayHttpEndpoints = Field(default_factory=GatewayHttpEndpoints)
 
 
+class GatewayControlUi(Section):
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins (scheme://host:port) besides the gateway's own that may "
+        "open the WebSocket, e.g. a reverse proxy's public URL. Never treated as local.",
+    )
+
+
 class GatewayRemote(Section):
     url: str | None = None
     token: str | None = None
@@ -87,6 +95,13 @@ class Gateway(Section):
     reload: GatewayReload = Field(default_factory=GatewayReload)
     http: GatewayHttp = Field(default_factory=GatewayHttp)
     remote: GatewayRemote = Field(default_factory=GatewayRemote)
+    control_ui: GatewayControlUi = Field(default_factory=GatewayControlUi)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP / "
+        "X-Forwarded-Host are believed. From any other peer those headers make a request "
+        "non-local.",
+    )
 
 
 class ModelChoice(Section):

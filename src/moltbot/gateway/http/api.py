@@ -30,6 +30,9 @@ from aiohttp import web
 
 from moltbot.errors import MoltbotError, NotFoundError, UsageError
 from moltbot.gateway.auth import check_shared
+from moltbot.gateway.http.guard import refuse_foreign, throttled
+from moltbot.security.connguard import mark_authenticated
+from moltbot.security.origin import bearer
 
 if TYPE_CHECKING:
     from moltbot.gateway.runtime import GatewayRuntime
@@ -101,18 +104,39 @@ def json_response(data: Any) -> web.Response:
 
 
 def authorize(request: web.Request, runtime: GatewayRuntime) -> None:
-    """Raise a 401 :class:`ApiError` unless the request carries the gateway's secret
-    (``Authorization: Bearer <token>``; in password mode the password)."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret or check_shared(runtime.auth, secret, secret):
+    """Raise unless the request may use the API: a foreign ``Origin`` or a rebinding
+    ``Host`` (403/421), an address throttled after failed attempts (429 with
+    ``Retry-After``), or a missing/wrong ``Authorization: Bearer <gateway token>`` (401;
+    in password mode the password). A failed attempt counts towards the throttle."""
+    peer, refusal = refuse_foreign(request, runtime)
+    if refusal is not None:
+        raise _Refused(refusal)
+    wait = throttled(runtime, peer.address)
+    if wait is not None:
+        raise ApiError(
+            429,
+            f"Too many failed authentication attempts; retry in {math.ceil(wait)} s.",
+            code="rate_limited",
+            retry_after=wait,
+        )
+    secret = bearer(request.headers) or ""
+    if not secret or check_shared(runtime.auth, secret, secret):
+        runtime.shield.throttle.failed(peer.address)
         raise ApiError(
             401,
             "Invalid or missing gateway token: send `Authorization: Bearer <gateway token>`.",
             code="invalid_api_key",
             headers={"WWW-Authenticate": 'Bearer realm="moltbot"'},
         )
+    mark_authenticated(request)
+
+
+class _Refused(Exception):
+    """A request refused before auth (foreign Origin, rebinding Host): its response."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.text)
+        self.response = response
 
 
 def require_method(request: web.Request, *allowed: str) -> None:
@@ -150,7 +174,7 @@ async def read_json(request: web.Request, limit: int) -> Any:
     if not raw.strip():
         raise ApiError(400, "The request body is empty; send a JSON object.", code="invalid_json")
     try:
-        return orjson.loads(raw)
+        return orjson.loads(raw)  # orjson refuses nesting deeper than 1024 levels itself
     except orjson.JSONDecodeError as exc:
         raise ApiError(
             400, f"The request body is not valid JSON: {exc}", code="invalid_json"
@@ -164,6 +188,8 @@ def api_route(runtime: GatewayRuntime, handler: Handler) -> Callable[..., Any]:
         try:
             authorize(request, runtime)
             return await handler(request, runtime)
+        except _Refused as refused:
+            return refused.response
         except ApiError as exc:
             return exc.response()
         except UsageError as exc:

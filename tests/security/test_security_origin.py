@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway_harness import near_misses
-from moltbot.browser.httpguard import (
+from moltbot.security.origin import (
     bearer,
     is_loopback_addr,
     is_loopback_host,
