@@ -279,7 +279,7 @@ async def test_pairing_events_reach_operators(gateway) -> None:
     key = Ed25519PrivateKey.generate()
     async with ws_client(gateway.url, gateway.token) as operator:
         reply, _ = await _connect_with(
-            gateway.url, lambda nonce: _signed_params(gateway.token, nonce, key=key)
+            gateway.url, lambda nonce: signed_connect_params(gateway.token, nonce, key=key)
         )
         assert reply["ok"]
         [device_id] = json.loads((gateway.state_dir / "devices" / "paired.json").read_text())
@@ -289,7 +289,7 @@ async def test_pairing_events_reach_operators(gateway) -> None:
         assert abs(resolved["payload"]["ts"] - time.time() * 1000) < 3_600_000  # milliseconds
         # The same device again: nothing new to announce (the health call is the barrier).
         again, _ = await _connect_with(
-            gateway.url, lambda nonce: _signed_params(gateway.token, nonce, key=key)
+            gateway.url, lambda nonce: signed_connect_params(gateway.token, nonce, key=key)
         )
         assert again["ok"]
         await operator.call("health")
@@ -299,7 +299,7 @@ async def test_pairing_events_reach_operators(gateway) -> None:
         try:
             ws = await session.ws_connect(gateway.url, headers={"X-Forwarded-For": "192.0.2.9"})
             challenge = await ws.receive_json(timeout=5)
-            params = _signed_params(gateway.token, challenge["payload"]["nonce"])
+            params = signed_connect_params(gateway.token, challenge["payload"]["nonce"])
             await ws.send_json({"type": "req", "id": "c", "method": "connect", "params": params})
             refused = await ws.receive_json(timeout=5)
             await ws.close()
