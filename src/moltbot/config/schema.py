@@ -27,12 +27,22 @@ class Section(BaseModel):
     )
 
 
+class AuthRateLimit(Section):
+    attempts: int = Field(
+        default=10, ge=1, le=10_000, description="Failed attempts per address before lockout."
+    )
+    refill_seconds: float = Field(
+        default=6.0, gt=0, le=3600, description="Seconds until one more attempt is allowed."
+    )
+
+
 class GatewayAuth(Section):
     mode: Literal["token", "password"] | None = Field(
         default=None, description="Which shared secret clients must present; unset means token."
     )
     token: str | None = Field(default=None, description="Shared token (secret).")
     password: str | None = Field(default=None, description="Shared password (secret).")
+    rate_limit: AuthRateLimit = Field(default_factory=AuthRateLimit)
 
 
 class GatewayReload(Section):

@@ -58,6 +58,11 @@ class GatewayRuntime:
         self.instance = instance
         self.shield = shield or Shield()
         self.shield.connections.trusted_proxies = tuple(snapshot.config.gateway.trusted_proxies)
+        limit = snapshot.config.gateway.auth.rate_limit
+        self.shield.throttle.burst, self.shield.throttle.refill_s = (
+            limit.attempts,
+            limit.refill_seconds,
+        )
         self.snapshot = snapshot
         self.env = env
         self.auth = auth

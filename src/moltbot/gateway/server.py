@@ -61,8 +61,11 @@ BACKLOG_TRIM_BYTES = 4 * 1024 * 1024  # a client that had this much queued: trim
 
 
 def build_app(runtime: GatewayRuntime) -> web.Application:
+    completions = runtime.config.gateway.http.endpoints.chat_completions
+    largest = completions.max_body_bytes if completions.enabled else 0
     app = web.Application(
-        client_max_size=protocol.MAX_PAYLOAD_BYTES,
+        # bodies are read (within the body deadline) before any handler: this bounds them
+        client_max_size=max(protocol.MAX_PAYLOAD_BYTES, largest),
         middlewares=[body_deadline(runtime.shield.connections)],
     )
     app[RUNTIME_KEY] = runtime

@@ -185,6 +185,10 @@ def mark_authenticated(request: web.BaseRequest) -> None:
         protocol.authenticated()
 
 
+BODY_TOO_LARGE = "moltbot.body_too_large"
+"""Request key set by :func:`body_deadline` when the body passed the app's size limit."""
+
+
 def body_deadline(guard: ConnectionGuard) -> Any:
     """Middleware: the header deadline is met; a body must arrive within the guard's
     ``body_timeout_s`` (else 408 and the connection is closed)."""
@@ -200,6 +204,9 @@ def body_deadline(guard: ConnectionGuard) -> Any:
         if request.body_exists and not request.headers.get("Upgrade"):
             try:
                 await asyncio.wait_for(request.read(), guard.body_timeout_s)
+            except web.HTTPRequestEntityTooLarge:
+                # the handler answers in its own shape (an API's JSON error, say)
+                request[BODY_TOO_LARGE] = True
             except TimeoutError:
                 guard.stats.body_timeouts += 1
                 if request.transport is not None:

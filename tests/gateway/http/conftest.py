@@ -21,7 +21,11 @@ async def llm() -> AsyncIterator[FakeOpenAI]:
 def api_config(llm: FakeOpenAI, **endpoint: object) -> dict[str, object]:
     """Agents ``main`` (default) and ``ops``; the chat completions endpoint on."""
     config = openai_config(llm.base_url)
-    config["gateway"] = {"http": {"endpoints": {"chatCompletions": {"enabled": True, **endpoint}}}}
+    config["gateway"] = {
+        "http": {"endpoints": {"chatCompletions": {"enabled": True, **endpoint}}},
+        # wrong tokens on purpose, all from 127.0.0.1: the throttle has its own tests
+        "auth": {"rateLimit": {"attempts": 1000}},
+    }
     config["agents"]["list"] = [{"id": "main"}, {"id": "ops"}]  # type: ignore[index]
     return config
 

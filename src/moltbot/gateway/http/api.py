@@ -31,7 +31,7 @@ from aiohttp import web
 from moltbot.errors import MoltbotError, NotFoundError, UsageError
 from moltbot.gateway.auth import check_shared
 from moltbot.gateway.http.guard import refuse_foreign, throttled
-from moltbot.security.connguard import mark_authenticated
+from moltbot.security.connguard import BODY_TOO_LARGE, mark_authenticated
 from moltbot.security.origin import bearer
 
 if TYPE_CHECKING:
@@ -152,8 +152,8 @@ def require_method(request: web.Request, *allowed: str) -> None:
 async def read_json(request: web.Request, limit: int) -> Any:
     """The request body parsed as JSON: 413 over ``limit`` bytes, 400 if it is not JSON.
 
-    The declared length is checked before reading; a chunked body is read only
-    up to ``limit`` (the rest is drained by the server after the answer).
+    The declared length is checked before reading; a chunked body is bounded by the
+    app's ``client_max_size`` while it is read, then checked against ``limit``.
     """
     too_large = ApiError(
         413,
@@ -161,16 +161,16 @@ async def read_json(request: web.Request, limit: int) -> Any:
         "(gateway.http.endpoints.chatCompletions.maxBodyBytes).",
         code="request_too_large",
     )
-    if request.content_length is not None and request.content_length > limit:
+    if request.get(BODY_TOO_LARGE) or (
+        request.content_length is not None and request.content_length > limit
+    ):
         raise too_large
-    parts: list[bytes] = []
-    size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        parts.append(chunk)
-    raw = b"".join(parts)
+    try:
+        raw = await request.read()  # already buffered by the server's body deadline
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+    if len(raw) > limit:
+        raise too_large
     if not raw.strip():
         raise ApiError(400, "The request body is empty; send a JSON object.", code="invalid_json")
     try:
