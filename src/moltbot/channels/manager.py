@@ -7,6 +7,12 @@ reported in ``channels.status`` (``state: retrying``, ``lastError``,
 ``reconnectAttempts``, ``nextRetryAt``); refused credentials stop the account
 (``state: failed``) until the config changes. Nothing a channel does can take
 the gateway down: the subsystem itself stays ``running``.
+
+An inbound message is confirmed to the channel (its ``on_inbound`` returns) once
+the agent has queued it durably; the reply is sent in the background. A reload
+that replaces an account stops its intake at once but keeps the old connection
+open until the replies it owes are sent; a restart drains (:meth:`ChannelManager.drain`)
+those replies first.
 """
 
 from __future__ import annotations
@@ -39,9 +45,13 @@ from moltbot.channels.types import (
     OutboundMessage,
     SendResult,
 )
+from moltbot.errors import RetryLaterError
 from moltbot.gateway.subsystem import State, SubsystemContext
 
 log = logging.getLogger(__name__)
+
+DRAIN_SLACK_S = 10.0
+"""How much longer than the agents' grace a restart waits for channel replies."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,8 @@ class AccountRunner:
         self.channel: Channel | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._inbound: dict[Channel, set[asyncio.Task[Any]]] = {}
+        """Replies in progress, by the channel object that must send them."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -139,13 +151,32 @@ class AccountRunner:
         return self.cls(context)
 
     async def _on_inbound(self, message: InboundMessage) -> None:
+        """Hand ``message`` to the pipeline; return once it is handled or durably
+        queued for the agent. Raises :class:`ChannelNotReady` when it was not taken
+        (the gateway is restarting): the channel must not confirm it."""
         channel = self.channel
         if channel is None:
-            return
-        self.manager.spawn(
-            self.manager.pipeline.handle(channel, message),
+            raise ChannelNotReady("the account is stopping")
+        loop = asyncio.get_running_loop()
+        accepted: asyncio.Future[None] = loop.create_future()
+
+        def on_accepted() -> None:
+            if not accepted.done():
+                accepted.set_result(None)
+
+        task = self.manager.spawn(
+            self.manager.pipeline.handle(channel, message, on_accepted),
             name=f"inbound:{message.conversation_key}",
         )
+        owed = self._inbound.setdefault(channel, set())
+        owed.add(task)
+        task.add_done_callback(owed.discard)
+        await asyncio.wait({accepted, task}, return_when=asyncio.FIRST_COMPLETED)
+        if accepted.done():
+            return
+        error = None if task.cancelled() else task.exception()
+        if isinstance(error, RetryLaterError):
+            raise ChannelNotReady(error.message, retry_after=error.retry_after)
 
     async def _supervise(self) -> None:
         backoff = self.manager.backoff
@@ -167,14 +198,14 @@ class AccountRunner:
                 raise ChannelNotReady("the connection ended")
             except asyncio.CancelledError:
                 self.channel = None
-                await self._close(channel)
+                await self._retire(channel)
                 raise
             except ChannelAuthFailed as exc:
                 status.error(exc.message)
                 status.state = AccountState.FAILED
                 status.connected = False
                 self.channel = None
-                await self._close(channel)
+                await self._retire(channel)
                 log.error(
                     "%s account %s: %s (not retrying; fix the token)",
                     self.cls.id,
@@ -192,7 +223,7 @@ class AccountRunner:
                 status.error(message)
                 status.connected = False
                 self.channel = None
-                await self._close(channel)
+                await self._retire(channel)
                 retry_after = exc.retry_after if isinstance(exc, ChannelNotReady) else None
             if time.monotonic() - started >= backoff.healthy_after:
                 attempt = 0
@@ -210,6 +241,21 @@ class AccountRunner:
                 delay,
             )
             await asyncio.sleep(delay)
+
+    async def _retire(self, channel: Channel) -> None:
+        """Close ``channel`` now, or once the replies it owes are sent (in the background)."""
+        owed = {t for t in self._inbound.pop(channel, set()) if not t.done()}
+        if owed:
+            self.manager.spawn(self._close_after(channel, owed), name=f"retire:{self.cls.id}")
+        else:
+            await self._close(channel)
+
+    async def _close_after(self, channel: Channel, owed: set[asyncio.Task[Any]]) -> None:
+        """Close a replaced connection once the replies it owes are sent."""
+        try:
+            await asyncio.wait(owed)
+        finally:
+            await self._close(channel)
 
     async def _close(self, channel: Channel) -> None:
         try:
@@ -275,6 +321,14 @@ class ChannelManager:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.state = State.STOPPED
+
+    async def drain(self, grace: float) -> None:
+        """Before a restart: wait for the replies owed to senders. The agents end
+        their runs within ``grace`` seconds, so a little longer is enough here."""
+        pending = {task for task in self._tasks if not task.done()}
+        if pending:
+            log.info("waiting for %d inbound message(s) to be answered", len(pending))
+            await asyncio.wait(pending, timeout=grace + DRAIN_SLACK_S)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -3,7 +3,8 @@
 lock → port preflight → bind → runtime file → subsystems → serve until a
 signal. SIGTERM/SIGINT stop (``shutdown`` event to clients, exit 0);
 SIGUSR1 and restart-requiring config changes restart in-process (the lock
-stays held). Never forks.
+stays held) after draining: no new agent runs, the ones in flight get
+``gateway.restartGraceSeconds`` to finish. Never forks.
 """
 
 from __future__ import annotations
@@ -247,9 +248,12 @@ async def _serve(
         stop_wait = asyncio.create_task(signals.stop.wait())
         restart_wait = asyncio.create_task(signals.restart.wait())
         await asyncio.wait({stop_wait, restart_wait}, return_when=asyncio.FIRST_COMPLETED)
-        restarting = not signals.stop.is_set()
-        for task in (*background, stop_wait, restart_wait):
+        for task in (*background, restart_wait):
             task.cancel()
+        if not signals.stop.is_set():
+            await _drain(runtime, stop_wait)
+        stop_wait.cancel()
+        restarting = not signals.stop.is_set()
         await _shutdown(runtime, runner, restarting)
         if not restarting:
             remove_runtime_file(prepared.instance)
@@ -300,6 +304,17 @@ def _announce(
     )
     echo(f"  State      {inst.state_dir}")
     echo(f"  Logs       {inst.log_file}")
+
+
+async def _drain(runtime: GatewayRuntime, stop_wait: asyncio.Task[Any]) -> None:
+    """Before a restart: finish the work in flight, for up to
+    ``gateway.restartGraceSeconds``; SIGTERM meanwhile cuts it short."""
+    grace = runtime.config.gateway.restart_grace_seconds
+    drain = asyncio.create_task(runtime.drain_subsystems(grace))
+    await asyncio.wait({drain, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    if not drain.done():
+        drain.cancel()
+        await asyncio.gather(drain, return_exceptions=True)
 
 
 async def _shutdown(runtime: GatewayRuntime, runner: Any, restarting: bool) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from moltbot.errors import MoltbotError, NotFoundError, UsageError
+from moltbot.errors import MoltbotError, NotFoundError, RetryLaterError, UsageError
 from moltbot.gateway import protocol
 from moltbot.gateway.methods.registry import MethodCall, MethodError, NoParams, Params, method
 
@@ -37,6 +37,13 @@ async def agents_of(call: MethodCall) -> AgentRuntime:
 
 
 def invalid(exc: MoltbotError) -> MethodError:
+    if isinstance(exc, RetryLaterError):
+        return MethodError(
+            protocol.UNAVAILABLE,
+            exc.message,
+            retryable=True,
+            retry_after_ms=int(exc.retry_after * 1000),
+        )
     return MethodError(protocol.INVALID_REQUEST, exc.message)
 
 
