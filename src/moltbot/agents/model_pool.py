@@ -95,11 +95,12 @@ class ModelPool:
         return DEFAULT_CONTEXT_WINDOW
 
     def client(self, provider: ResolvedProvider) -> Provider:
-        """The shared client of ``provider``, built on first use (imports its SDK)."""
+        """The shared client of ``provider``, built on first use (imports its SDK), and
+        again when the provider changed or its client was closed."""
         wanted = _connection(provider)
         found = self._clients.get(provider.id)
         if found is not None:
-            if found[0] == wanted:
+            if found[0] == wanted and not found[1].closed:
                 return found[1]
             self._retire(found[1])
         client = build(

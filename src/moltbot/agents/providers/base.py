@@ -208,6 +208,9 @@ def kind_for_status(status: int) -> ErrorKind:
 class Provider(Protocol):
     """One configured provider (a base URL + key), shared by every run."""
 
+    closed: bool
+    """Set by :meth:`close`; a closed client refuses requests (``internal``)."""
+
     def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]: ...
 
     async def close(self) -> None: ...
