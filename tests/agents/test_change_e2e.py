@@ -69,12 +69,7 @@ def texts(message: dict[str, Any]) -> str:
 
 
 async def wait_log(gw: GatewayProcess, needle: str, timeout: float = 15.0) -> None:
-    """Wait until the gateway's output contains ``needle`` (a barrier, not a delay)."""
-    deadline = time.monotonic() + timeout
-    while needle not in gw.output():
-        if gw.proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} never logged:\n{gw.output()[-3000:]}")
-        await asyncio.sleep(0.02)
+    await gw.wait_output(needle, timeout)
 
 
 def patch_config(gw: GatewayProcess, mutate: Any) -> None:

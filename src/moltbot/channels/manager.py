@@ -174,9 +174,12 @@ class AccountRunner:
         await asyncio.wait({accepted, task}, return_when=asyncio.FIRST_COMPLETED)
         if accepted.done():
             return
-        error = None if task.cancelled() else task.exception()
+        if task.cancelled():  # the gateway is stopping: it was never queued
+            raise ChannelNotReady("the message was not queued: the gateway is stopping")
+        error = task.exception()
         if isinstance(error, RetryLaterError):
             raise ChannelNotReady(error.message, retry_after=error.retry_after)
+        # Any other failure was logged and answered; a redelivery would fail again.
 
     async def _supervise(self) -> None:
         backoff = self.manager.backoff
@@ -414,8 +417,11 @@ class ChannelManager:
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("inbound handling failed", exc_info=task.exception())
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None and not isinstance(error, RetryLaterError):
+            log.error("inbound handling failed", exc_info=error)
 
     def channel_order(self) -> list[str]:
         names = [name for name in registry.CHANNELS if any(k[0] == name for k in self.runners)]

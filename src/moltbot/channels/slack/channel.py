@@ -78,6 +78,7 @@ class SlackChannel(Channel):
         self.bot_user_id: str | None = None
         self.bot_id: str | None = None
         self._seen = TtlCache(ttl=600, size=2000)
+        self._handling: set[str] = set()
         self._dm_channels: dict[str, str] = {}
         self._users: dict[str, tuple[float, Sender]] = {}
 
@@ -185,14 +186,19 @@ class SlackChannel(Channel):
             return
         event = payload.get("event") or {}
         event_id = str(payload.get("event_id") or "")
+        if event_id and event_id in self._handling:  # a retry while the first is undecided
+            raise ChannelNotReady(f"event {event_id} is still being handled")
         if event_id and self._seen.seen("event:" + event_id):
             return
+        self._handling.add(event_id)
         try:
             await self._handle_event(payload, event, event_id)
         except ChannelNotReady:
             if event_id:
                 self._seen.forget("event:" + event_id)
             raise
+        finally:
+            self._handling.discard(event_id)
 
     async def _handle_event(
         self, payload: Mapping[str, Any], event: Mapping[str, Any], event_id: str
