@@ -375,8 +375,7 @@ def run() -> list[Result]:
             name="Turns completed",
             value=seen["completed"],
             unit="turns",
-            note=f"{setting}; {seen['acked']} messages acknowledged in "
-            f"{tally['elapsed']:.1f} s",
+            note=f"{setting}; {seen['acked']} messages acknowledged in {tally['elapsed']:.1f} s",
         ),
         Result(
             name="Turns aborted, with a reason",
