@@ -326,14 +326,16 @@ async def _shutdown(runtime: GatewayRuntime, runner: Any, restarting: bool) -> N
     connections = list(runtime.connections.values())
     with contextlib.suppress(Exception):
         await asyncio.wait_for(asyncio.gather(*(c.flush(0.3) for c in connections)), 0.4)
+    # Each close cuts its peer off after its own timeout; a close cancelled from
+    # outside would leave the socket open on a runtime that is gone.
+    closes = (
+        c.close(protocol.CLOSE_SERVICE_RESTART, "service restart", timeout=0.3) for c in connections
+    )
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(
-            asyncio.gather(
-                *(c.close(protocol.CLOSE_SERVICE_RESTART, "service restart") for c in connections),
-                return_exceptions=True,
-            ),
-            0.3,
-        )
+        await asyncio.wait_for(asyncio.gather(*closes, return_exceptions=True), 1.0)
+    for connection in connections:
+        if not connection.ws.closed:
+            connection.abort_transport()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(runtime.stop_subsystems(), SHUTDOWN_BUDGET_S - 0.6)
     with contextlib.suppress(Exception):

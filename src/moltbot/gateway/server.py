@@ -18,6 +18,7 @@ from moltbot.gateway.auth import is_local_request
 from moltbot.gateway.connection import Connection
 from moltbot.gateway.methods.registry import MethodCall, MethodError, MethodSpec
 from moltbot.gateway.runtime import GatewayRuntime
+from moltbot.gateway.subsystem import State
 
 log = logging.getLogger("moltbot.gateway.ws")
 
@@ -115,6 +116,9 @@ async def _serve_connection(runtime: GatewayRuntime, conn: Connection) -> None:
             conn.send(protocol.response(failure.request_id, None, failure.error))
             await conn.flush(0.5)
         await conn.close(failure.close_code, failure.reason)
+        return
+    if runtime.state in (State.STOPPING, State.STOPPED):  # a restart: the next runtime will
+        await conn.close(protocol.CLOSE_SERVICE_RESTART, "service restart")
         return
     runtime.connections[conn.conn_id] = conn
     log.debug(

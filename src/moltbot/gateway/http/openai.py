@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from moltbot.errors import RetryLaterError
 from moltbot.gateway.auth import check_shared
 
 if TYPE_CHECKING:
@@ -114,6 +115,9 @@ async def chat_completions(request: web.Request, gateway: GatewayRuntime) -> web
             extra_system=system,
             watcher=watch if stream else None,
         )
+    except RetryLaterError as exc:  # restarting: nothing recorded, the client retries
+        retry = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        return _error(503, exc.message, "server_error", **retry)
     except Exception as exc:
         return _error(400, getattr(exc, "message", str(exc)), "invalid_request_error")
     assert run.done is not None
