@@ -332,7 +332,7 @@ async def _shutdown(runtime: GatewayRuntime, runner: Any, restarting: bool) -> N
         c.close(protocol.CLOSE_SERVICE_RESTART, "service restart", timeout=0.3) for c in connections
     )
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(asyncio.gather(*closes, return_exceptions=True), 1.0)
+        await asyncio.wait_for(asyncio.gather(*closes, return_exceptions=True), 0.5)
     for connection in connections:
         if not connection.ws.closed:
             connection.abort_transport()
