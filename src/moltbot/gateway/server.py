@@ -22,6 +22,7 @@ from moltbot.gateway.runtime import GatewayRuntime
 from moltbot.security import process
 from moltbot.security.connguard import body_deadline, mark_authenticated
 from moltbot.security.origin import is_local
+from moltbot.gateway.subsystem import State
 
 log = logging.getLogger("moltbot.gateway.ws")
 
@@ -156,6 +157,9 @@ async def _serve_connection(
         await conn.close(failure.close_code, failure.reason)
         return
     mark_authenticated(request)
+    if runtime.state in (State.STOPPING, State.STOPPED):  # a restart: the next runtime will
+        await conn.close(protocol.CLOSE_SERVICE_RESTART, "service restart")
+        return
     runtime.connections[conn.conn_id] = conn
     log.debug(
         "client %s connected (%s/%s, role %s)", conn.conn_id, conn.client_id, conn.mode, conn.role
