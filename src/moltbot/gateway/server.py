@@ -19,10 +19,10 @@ from moltbot.gateway.connection import Connection
 from moltbot.gateway.http.guard import refuse_foreign
 from moltbot.gateway.methods.registry import MethodCall, MethodError, MethodSpec
 from moltbot.gateway.runtime import GatewayRuntime
+from moltbot.gateway.subsystem import State
 from moltbot.security import process
 from moltbot.security.connguard import body_deadline, mark_authenticated
 from moltbot.security.origin import is_local
-from moltbot.gateway.subsystem import State
 
 log = logging.getLogger("moltbot.gateway.ws")
 
