@@ -87,6 +87,14 @@ class GatewayProcess:
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    async def wait_output(self, needle: str, timeout: float = 15.0) -> None:
+        """Wait until the gateway's output contains ``needle`` (a barrier, not a delay)."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.output():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} never logged:\n{self.output()[-3000:]}")
+            await asyncio.sleep(0.02)
+
     def runtime(self) -> dict[str, Any]:
         return json.loads((self.state_dir / "gateway.json").read_text(encoding="utf-8"))
 

@@ -15,6 +15,8 @@ exit status the CLI uses when the error reaches it:
 - :class:`AuthError` (7): the gateway refused the credentials.
 - :class:`ServiceError` (8): the OS service manager failed or is missing.
 - :class:`NotFoundError` (9): the named thing (key, session, profile) does not exist.
+- :class:`RetryLaterError` (10): the gateway cannot take this now (it is restarting);
+  nothing was recorded, send it again in ``retry_after`` seconds.
 """
 
 from __future__ import annotations
@@ -63,3 +65,11 @@ class ServiceError(MoltbotError):
 
 class NotFoundError(MoltbotError):
     exit_code = 9
+
+
+class RetryLaterError(MoltbotError):
+    exit_code = 10
+
+    def __init__(self, message: str, *, retry_after: float = 2.0, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after

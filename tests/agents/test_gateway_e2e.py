@@ -192,7 +192,15 @@ async def test_kill_9_mid_stream_keeps_history(home, llm, gateways):
             m["content"] if m["role"] == "user" else m["content"][0]["text"]
             for m in history["messages"]
         ]
-        assert texts == ["first question", "echo: first question", "second question"]
+        assert texts[:3] == ["first question", "echo: first question", "second question"]
+        # the turn the process died in is marked interrupted, under its own run id
+        note = history["messages"][3]
+        assert len(texts) == 4 and note["interrupted"] is True
+        assert note["runId"] == doomed["runId"] and note["stopReason"] == "error"
+        assert texts[3].startswith("⚠️ interrupted")
+        sessions = await client.call("sessions.list", {})
+        [row] = [r for r in sessions["sessions"] if r["key"] == "agent:main:main"]
+        assert row["abortedLastRun"] is True
         ack = await send(client, "third")
         final = await client.wait_event(is_chat(ack["runId"], "final"), timeout=10)
         assert final["payload"]["message"]["content"][0]["text"] == "echo: third"

@@ -172,3 +172,37 @@ async def test_error_messages_never_carry_keys(fake):
     with pytest.raises(ProviderError) as info:
         await collect(provider, req(UserMessage("x")))
     assert "sk-test-0123" not in info.value.message and "***" in info.value.message
+
+
+async def test_a_closed_client_is_our_failure_not_the_models(fake):
+    server, provider = fake
+    await provider.close()
+    with pytest.raises(ProviderError) as info:
+        await collect(provider, req(UserMessage("x")))
+    assert info.value.kind == "internal" and info.value.internal
+    assert not info.value.failover and not info.value.transient
+
+
+async def test_closing_the_client_mid_stream_is_internal(fake):
+    """What a hot reload used to do to a run in flight: never the model's fault."""
+    server, provider = fake
+    server.push(Reply("slow words " * 50, chunk_chars=2, chunk_delay=0.01))
+    events = []
+    with pytest.raises(ProviderError) as info:
+        async for event in provider.stream(req(UserMessage("x"))):
+            events.append(event)
+            if len(events) == 3:
+                await provider.close()
+    assert info.value.kind == "internal", info.value.describe()
+    assert not info.value.failover
+
+
+async def test_provider_failures_are_transient_or_not(fake):
+    server, provider = fake
+    server.push(Fail(503), Fail(400))
+    with pytest.raises(ProviderError) as info:
+        await collect(provider, req(UserMessage("x")))
+    assert info.value.transient and not info.value.internal
+    with pytest.raises(ProviderError) as info:
+        await collect(provider, req(UserMessage("x")))
+    assert not info.value.transient and not info.value.failover

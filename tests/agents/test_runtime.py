@@ -319,3 +319,113 @@ async def test_fallback_across_providers(make_runtime, openai_fake):
         assert run.text == "Claude wrote it." and run.model == "claude/sonnet"
         assert claude.requests[0]["body"]["model"] == "sonnet"
         assert (runtime.workspace("main") / "f.txt").read_text() == "ok"
+
+
+# ---- change never breaks a turn ------------------------------------------------
+
+
+def _config(base_url, runtime, **provider):
+    from moltbot.config.schema import Config
+
+    config = openai_config(base_url)
+    config["agents"]["defaults"]["workspace"] = str(runtime.workspace("main"))
+    config["models"]["providers"]["fake"].update(provider)
+    return Config.model_validate(config)
+
+
+async def _first_text(events, run):
+    while not any(p["stream"] == "assistant" for p in events.agent(run.id)):
+        await asyncio.sleep(0.005)
+
+
+async def test_reconfigure_mid_stream_retires_the_client(make_runtime, openai_fake):
+    runtime, events = await make_runtime(openai_config(openai_fake.base_url))
+    openai_fake.push(Reply("streamed slowly " * 20, chunk_chars=4, chunk_delay=0.01))
+    run = await runtime.submit("main", "main", "story")
+    await _first_text(events, run)
+    old = runtime.models.client(runtime.models.providers["fake"])
+    # an unrelated change keeps the client; a change of the provider retires it
+    await runtime.reconfigure(_config(openai_fake.base_url, runtime))
+    assert runtime.models.client(runtime.models.providers["fake"]) is old
+    await runtime.reconfigure(_config(openai_fake.base_url, runtime, headers={"X-New": "1"}))
+    assert runtime.models.retired() == 1 and not old.closed  # still streaming through it
+    await run.done
+    assert run.state == "ok" and run.text == "streamed slowly " * 20
+    await asyncio.sleep(0)  # the close is scheduled when the last lease ends
+    assert runtime.models.retired() == 0 and runtime.models.in_use() == 0
+    for _ in range(100):
+        if old.closed:
+            break
+        await asyncio.sleep(0.01)
+    assert old.closed
+    assert await runtime.respond("main", "main", "next") == "echo: next"
+    assert openai_fake.requests[-1]["headers"]["x-new"] == "1"
+    assert runtime.status()["cooldowns"] == {}
+
+
+async def test_an_internal_failure_never_cools_a_model_down(make_runtime, openai_fake):
+    runtime, events = await make_runtime(openai_config(openai_fake.base_url))
+    openai_fake.push(Reply("streamed slowly " * 20, chunk_chars=4, chunk_delay=0.01))
+    run = await runtime.submit("main", "main", "story")
+    await _first_text(events, run)
+    await runtime.models.client(runtime.models.providers["fake"]).close()  # a bug of ours
+    await run.done
+    assert run.state == "error" and run.error.startswith("internal"), run.error
+    assert runtime.status()["cooldowns"] == {}
+    assert await runtime.respond("main", "main", "next") == "echo: next"
+
+
+async def test_the_only_model_is_retried_with_backoff(make_runtime, openai_fake, caplog):
+    config = openai_config(openai_fake.base_url)
+    config["agents"]["defaults"]["modelRetry"] = {"attempts": 3, "minDelayMs": 10}
+    runtime, events = await make_runtime(config)
+    openai_fake.push(Fail(503, "overloaded"), Reply("half an answer, then", cut="abort"))
+    with caplog.at_level("INFO"):
+        run = await runtime.submit("main", "main", "x")
+        await run.done
+    assert run.state == "ok" and run.text == "echo: x"
+    assert len(openai_fake.requests) == 3
+    assert "retry 1/2" in caplog.text and "retry 2/2" in caplog.text
+    assert "answered by fake/m1 on try 3" in caplog.text
+    assert runtime.status()["cooldowns"] == {}
+    # the cut try's partial text was taken back before the retry
+    assert any(p["data"].get("reset") for p in events.agent(run.id, "assistant"))
+
+
+async def test_a_retry_after_beyond_the_backoff_limit_is_not_waited_for(make_runtime, openai_fake):
+    config = openai_config(openai_fake.base_url)
+    config["agents"]["defaults"]["modelRetry"] = {"maxDelayMs": 1000}
+    runtime, _ = await make_runtime(config)
+    openai_fake.push(Fail(429, "later", headers={"retry-after": "30"}))
+    run = await runtime.submit("main", "main", "x")
+    await run.done
+    assert run.state == "error" and len(openai_fake.requests) == 1
+    assert "fake/m1" in runtime.status()["cooldowns"]  # a real failure of the provider
+
+
+async def test_drain_lets_runs_finish_then_aborts_the_rest(make_runtime, openai_fake):
+    from moltbot.errors import RetryLaterError
+
+    runtime, events = await make_runtime(openai_config(openai_fake.base_url))
+    openai_fake.push(Reply("quick"), model="m1")
+    done = await runtime.submit("main", "a", "one")
+    report = await runtime.drain(5.0)
+    assert report == {"inFlight": 1, "aborted": 0} and done.state == "ok"
+    with pytest.raises(RetryLaterError):
+        await runtime.submit("main", "b", "refused while draining")
+    runtime.accepting = True
+    openai_fake.push(Reply("very slow " * 200, chunk_chars=2, chunk_delay=0.02))
+    slow = await runtime.submit("main", "main", "long")
+    queued = await runtime.submit("main", "main", "behind it")
+    await _first_text(events, slow)
+    report = await runtime.drain(0.2)
+    assert report == {"inFlight": 2, "aborted": 2}
+    assert slow.state == "aborted" and slow.interrupted and queued.state == "aborted"
+    assert events.chat(slow.id)[-1]["errorMessage"] == "aborted: gateway restarting"
+    assert events.chat(queued.id)[-1]["errorMessage"] == "aborted: gateway restarting"
+    messages = await transcript(runtime)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    cut, never = messages[1], messages[3]
+    assert cut["interrupted"] and cut["content"][0]["text"].startswith("very slow")
+    assert never["interrupted"] and never["content"] == []
+    assert not list(runtime.journal("main").directory.glob("*.json"))

@@ -30,11 +30,19 @@ class EchoDispatcher:
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     async def respond(
-        self, agent_id: str, session_key: str, text: str, *, origin: dict[str, Any] | None = None
+        self,
+        agent_id: str,
+        session_key: str,
+        text: str,
+        *,
+        origin: dict[str, Any] | None = None,
+        on_accepted: Callable[[], None] | None = None,
     ) -> str:
         self.calls.append(
             {"agent_id": agent_id, "session_key": session_key, "text": text, "origin": origin or {}}
         )
+        if on_accepted is not None:
+            on_accepted()
         return self.reply(text)
 
     def resolve_agent(self, agent_id: str | None) -> str:

@@ -218,3 +218,23 @@ async def test_send_to_user_with_a_file(
     assert result.chat_id == "D0ANN"
     assert ws.posted[0]["text"] == "see _attached_"
     assert ws.uploads[0]["content"] == b"numbers" and ws.uploads[0]["channel_id"] == "D0ANN"
+
+
+async def test_an_event_not_taken_is_not_acknowledged_and_comes_again(
+    fake_slack: FakeSlack, start_manager: Any
+) -> None:
+    from tests.channels.test_channels_telegram import Restarting
+
+    ws = fake_slack.workspace()
+    ws.retry_delays = (0.2, 0.2, 0.2)
+    agent = Restarting(refuse=1)
+    await start_manager(slack_config(fake_slack, ws, allowFrom=["U0ANN"]), dispatcher=agent)
+    await ws.wait_connected()
+    acked = await ws.push_event(ws.event(channel="D0ANN", user="U0ANN", text="restarting?"))
+    first, second = ws.deliveries[:2]
+    assert first["envelope_id"] not in ws.acks  # refused: never acknowledged
+    assert second["retry_attempt"] == 1 and acked == second["envelope_id"]
+    [posted] = await ws.wait_posted(1)
+    assert posted["text"] == "echo: restarting?"
+    assert agent.refused == ["restarting?"]
+    assert [c["text"] for c in agent.calls] == ["restarting?"]

@@ -383,3 +383,40 @@ async def test_webhook_mode(
         for wrong in near_misses("s3cret"):  # a prefix or length comparison would pass these
             bot.webhook["secret_token"] = wrong
             assert await bot.deliver_webhook(update) == 401, wrong
+
+
+class Restarting(EchoDispatcher):
+    """Agents that cannot take a message the first ``refuse`` times (a restart)."""
+
+    def __init__(self, refuse: int) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.refused: list[str] = []
+
+    async def respond(self, agent_id: str, session_key: str, text: str, **kwargs: Any) -> str:
+        from moltbot.errors import RetryLaterError
+
+        if len(self.refused) < self.refuse:
+            self.refused.append(text)
+            raise RetryLaterError("the gateway is restarting")
+        return await super().respond(agent_id, session_key, text, **kwargs)
+
+
+async def test_an_update_not_taken_is_not_confirmed_and_comes_again(
+    fake_telegram: FakeTelegram, start_manager: Any, home: Path
+) -> None:
+    bot = fake_telegram.bot(TOKEN)
+    agent = Restarting(refuse=2)
+    await start_manager(tg_config(fake_telegram, allowFrom=["4242"]), dispatcher=agent)
+    await bot.wait_polling()
+    update = await bot.push_dm(4242, "sent while restarting")
+    [reply] = await bot.wait_sent(1, timeout=15)
+    assert reply.text == "echo: sent while restarting"
+    assert agent.refused == ["sent while restarting"] * 2
+    assert [c["text"] for c in agent.calls] == ["sent while restarting"]
+    offset_file = home / ".clawdbot" / "telegram" / "update-offset-default.json"
+    assert json.loads(offset_file.read_text())["lastUpdateId"] == update["update_id"]
+    # barrier: the next update is answered, and nothing else was sent meanwhile
+    await bot.push_dm(4242, "and then")
+    sent = await bot.wait_sent(2)
+    assert [s.text for s in sent] == ["echo: sent while restarting", "echo: and then"]

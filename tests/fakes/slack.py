@@ -9,7 +9,10 @@ URL) and files.completeUploadExternal.
 
 Socket Mode: the WebSocket sends ``hello``, then envelopes
 ``{envelope_id, type: "events_api", payload, accepts_response_payload}`` and
-records the client's acks ``{envelope_id}``.
+records the client's acks ``{envelope_id}``. As Slack does, an event whose
+envelope is not acknowledged is delivered again (``retry_attempt`` 1..3, after
+``Workspace.retry_delays``; Slack's own are 0 s, 1 min and 5 min) over whatever
+socket is open then, waiting for one while none is.
 
 Test controls: :meth:`FakeSlack.workspace` creates a bot (bot token + app
 token); ``ws.push_event(event)`` sends an event over Socket Mode;
@@ -22,6 +25,7 @@ closes every socket abruptly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -49,6 +53,9 @@ class Workspace:
     acks: list[str] = field(default_factory=list)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     connections_opened: int = 0
+    retry_delays: tuple[float, ...] = (1.0, 3.0, 10.0)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    """Every envelope sent, retries included."""
     users: dict[str, str] = field(default_factory=dict)
     """user id -> handle, for users.info (default: the id's last three letters)."""
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -97,29 +104,47 @@ class Workspace:
         }
 
     async def push_event(self, event: dict[str, Any], timeout: float = 10.0) -> str:
-        """Send ``event`` over the live socket and wait for the ack; returns the envelope id."""
+        """Send ``event`` over the live socket and wait until one delivery of it is
+        acknowledged (retrying as Slack does); returns the acknowledged envelope id."""
+        payload = self.payload(event)
         deadline = time.monotonic() + timeout
-        while not [s for s in self.sockets if not s.closed]:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no socket mode connection")
-            await asyncio.sleep(0.02)
-        socket = [s for s in self.sockets if not s.closed][-1]
-        envelope_id = str(uuid.uuid4())
-        await socket.send_json(
-            {
-                "envelope_id": envelope_id,
-                "type": "events_api",
-                "accepts_response_payload": False,
-                "retry_attempt": 0,
-                "retry_reason": "",
-                "payload": self.payload(event),
-            }
-        )
-        while envelope_id not in self.acks:
+        attempts = [await self._deliver(payload, 0, deadline)]
+        for attempt, delay in enumerate(self.retry_delays, start=1):
+            retry_at = time.monotonic() + delay
+            while time.monotonic() < retry_at:
+                acked = [e for e in attempts if e in self.acks]
+                if acked:
+                    return acked[0]
+                if time.monotonic() > deadline:
+                    raise TimeoutError("envelope not acknowledged")
+                await asyncio.sleep(0.02)
+            attempts.append(await self._deliver(payload, attempt, deadline))
+        while not [e for e in attempts if e in self.acks]:
             if time.monotonic() > deadline:
                 raise TimeoutError("envelope not acknowledged")
             await asyncio.sleep(0.02)
-        return envelope_id
+        return [e for e in attempts if e in self.acks][0]
+
+    async def _deliver(self, payload: dict[str, Any], attempt: int, deadline: float) -> str:
+        while True:
+            open_sockets = [s for s in self.sockets if not s.closed]
+            if open_sockets:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("no socket mode connection")
+            await asyncio.sleep(0.02)
+        envelope = {
+            "envelope_id": str(uuid.uuid4()),
+            "type": "events_api",
+            "accepts_response_payload": False,
+            "retry_attempt": attempt,
+            "retry_reason": "timeout" if attempt else "",
+            "payload": payload,
+        }
+        self.deliveries.append(envelope)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await open_sockets[-1].send_json(envelope)
+        return str(envelope["envelope_id"])
 
     async def post_event(
         self,

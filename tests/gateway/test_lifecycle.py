@@ -145,3 +145,25 @@ def _raw_handshake(sock: socket.socket, port: int, token: str) -> None:
     mask = os.urandom(4)
     header = bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big") + mask
     sock.sendall(header + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+async def test_a_restart_cuts_off_a_client_that_never_answers_the_close(gateway) -> None:
+    """The restart's close must not depend on the peer: a socket left open would be
+    served by the stopped runtime forever."""
+    import aiohttp
+
+    from gateway_harness import connect_params
+
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(gateway.url, autoclose=False)
+        await ws.receive_json(timeout=10)  # connect.challenge
+        params = connect_params(gateway.token)
+        await ws.send_json({"type": "req", "id": "c", "method": "connect", "params": params})
+        assert (await ws.receive_json(timeout=10))["ok"]
+        gateway.signal(signal.SIGUSR1)
+        await gateway.wait_output("gateway restarted on")
+        kinds = []
+        while not kinds or kinds[-1] not in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+            kinds.append((await ws.receive(timeout=10)).type)  # never answers the close
+        assert aiohttp.WSMsgType.CLOSE in kinds
+        await ws.close()

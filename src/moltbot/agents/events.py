@@ -4,7 +4,8 @@
 ``lifecycle`` (start/end/error), ``assistant`` (text/delta), ``tool``
 (start/result); and ``chat`` ``{runId, sessionKey, seq, state, message?, ...}``
 with ``delta`` (full text so far, at most one per :data:`DELTA_INTERVAL_S`),
-``final``, ``aborted`` or ``error``.
+``final``, ``aborted`` or ``error``. A run the gateway itself cut short (stop,
+restart) ends ``aborted`` with ``errorMessage: "aborted: gateway restarting"``.
 
 Every event goes to the broadcast and to the run's watchers. A receiver that
 raises is logged and skipped: it never breaks the run or the other receivers.
@@ -107,7 +108,13 @@ class RunEvents:
             )
             self.log.debug("run %s timings %s", run.id, run.timings())
         elif run.state == RunState.ABORTED:
-            self._chat(run, "aborted", message=assistant_message(run.text), stopReason="aborted")
+            self._chat(
+                run,
+                "aborted",
+                message=assistant_message(run.text),
+                stopReason="aborted",
+                errorMessage=run.abort_message(),
+            )
             self._agent(
                 run,
                 "lifecycle",
@@ -139,8 +146,10 @@ class RunEvents:
 
     def aborted_in_queue(self, run: Run) -> None:
         """The events of a run aborted before it started."""
-        self._chat(run, "aborted", stopReason="aborted")
-        self._agent(run, "lifecycle", {"phase": "end", "status": "aborted"})
+        self._chat(run, "aborted", stopReason="aborted", errorMessage=run.abort_message())
+        self._agent(
+            run, "lifecycle", {"phase": "end", "status": "aborted", "reason": run.abort_reason}
+        )
 
     def injected(self, session_key: str, message_id: str, text: str) -> None:
         """``chat`` ``final`` for a note written into a transcript without a run."""

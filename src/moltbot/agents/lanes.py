@@ -70,6 +70,36 @@ class SessionLanes:
     def count(self, state: RunState) -> int:
         return sum(1 for run in self._runs.values() if run.state == state)
 
+    def unfinished(self) -> list[Run]:
+        """Every run queued or running, in no particular order."""
+        return [
+            run for lane in self._lanes.values() for run in lane.queue if not run.state.finished
+        ]
+
+    def keys(self) -> list[str]:
+        """The sessions that have work."""
+        return list(self._lanes)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no run is queued or running, at most ``timeout`` seconds;
+        True when that happened."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.unfinished():
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            workers = {
+                lane.worker
+                for lane in self._lanes.values()
+                if lane.worker is not None and not lane.worker.done()
+            }
+            if workers:
+                await asyncio.wait(workers, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            else:  # a submit is between recording its message and waking its lane
+                await asyncio.sleep(min(left, 0.01))
+        return True
+
     async def abort(
         self, session_key: str, run_id: str | None = None, *, reason: str = "aborted"
     ) -> list[str]:
@@ -104,13 +134,15 @@ class SessionLanes:
             await asyncio.wait(running, timeout=SHUTDOWN_WAIT_S)
         return aborted
 
-    async def close(self, reason: str) -> None:
-        """Abort every run and wait (at most :data:`SHUTDOWN_WAIT_S`) for the workers."""
-        for key in list(self._lanes):
-            await self.abort(key, reason=reason)
+    async def close(self, reason: str) -> list[Run]:
+        """Abort every run and wait (at most :data:`SHUTDOWN_WAIT_S`) for the workers;
+        returns the runs dropped before they started."""
+        queued = [run for run in self.unfinished() if run.state == RunState.QUEUED]
+        await asyncio.gather(*(self.abort(key, reason=reason) for key in list(self._lanes)))
         workers = [lane.worker for lane in self._lanes.values() if lane.worker]
         if workers:
             await asyncio.wait(workers, timeout=SHUTDOWN_WAIT_S)
+        return [run for run in queued if run.started_at is None]
 
     def _drop(self, run: Run) -> None:
         run.state = RunState.ABORTED

@@ -2,13 +2,21 @@
 
 The models are tried in order. One that cools down is skipped (see
 :mod:`moltbot.agents.failover`), as is one whose provider is unknown or has no
-key. A failover-class :class:`ProviderError` starts the model's cooldown and
-moves on to the next model, taking back the text it had streamed; any other
-``ProviderError`` ends the call. The last model left gets the SDK's retries.
+key. A failure is judged by where it happened (:class:`ProviderError`):
+
+- the provider's (an HTTP status, its stream, its network) and failover-class:
+  the model cools down and the next model is tried, taking back the text the
+  failed one had streamed. The *last* model left is first retried with backoff
+  (``agents.defaults.modelRetry``) when the failure is transient (429, 5xx,
+  timeout, a broken stream), and cools down only when every try failed;
+- the provider's and not failover-class (a bad request): the call ends;
+- ours (``internal``: a closed client, a bug): the call ends and no model is
+  blamed. Cancellation (an abort, a restart) is never caught here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from moltbot.agents.events import RunEvents
@@ -24,6 +32,7 @@ from moltbot.agents.providers import (
 )
 from moltbot.agents.providers.base import scrub
 from moltbot.agents.run import Run
+from moltbot.config.schema import ModelRetry
 
 
 class NotConfigured(Exception):
@@ -90,27 +99,38 @@ async def call_models(
             messages=tuple(messages),
             tools=tools,
             max_tokens=definition.max_tokens if definition else None,
-            max_retries=0 if remaining else 2,
             timeout=provider.timeout,
         )
-        text_before = run.text
         tried_any = True
-        run.mark("requested")
-        try:
-            client = models.client(provider)
-            finished: Finished | None = None
-            async for event in client.stream(request):
-                if isinstance(event, TextDelta):
-                    events.text(run, event.text)
-                elif isinstance(event, Finished):
-                    finished = event
-            if finished is None:
-                raise ProviderError("malformed", "the stream ended without a result")
-        except ProviderError as exc:
-            exc.message = scrub(exc.message, provider.api_key)
-            failures.append(f"{ref}: {exc.describe()}")
-            kinds.append(exc.kind)
-            if exc.failover:
+        retry = models.config.agents.defaults.model_retry
+        attempts = 1 if remaining else retry.attempts
+        for attempt in range(1, attempts + 1):
+            text_before = run.text
+            run.mark("requested")
+            try:
+                finished = await _stream(run, models, provider, request, events)
+            except ProviderError as exc:
+                exc.message = scrub(exc.message, provider.api_key)
+                if run.text != text_before:  # partial output of the failed try
+                    events.text_reset(run, text_before)
+                if exc.internal or not exc.failover:
+                    log.warning("run %s: model %s failed (%s)", run.id, ref, exc.describe())
+                    raise
+                delay = backoff(retry, attempt, exc.retry_after) if exc.transient else None
+                if attempt < attempts and delay is not None:
+                    log.warning(
+                        "run %s: model %s failed (%s); retry %d/%d in %.1fs",
+                        run.id,
+                        ref,
+                        exc.describe(),
+                        attempt,
+                        attempts - 1,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                failures.append(f"{ref}: {exc.describe()}")
+                kinds.append(exc.kind)
                 wait = models.cooldowns.fail(str(ref), exc.kind, exc.retry_after)
                 log.warning(
                     "run %s: model %s failed (%s); cooling down %.0fs%s",
@@ -120,16 +140,47 @@ async def call_models(
                     wait,
                     f"; trying {remaining[0]}" if remaining else "",
                 )
-            else:
-                log.warning("run %s: model %s failed (%s)", run.id, ref, exc.describe())
-                raise
-            if run.text != text_before:  # partial output from the failed model
-                events.text_reset(run, text_before)
-            continue
-        models.cooldowns.succeed(str(ref))
-        if failures:
-            log.info("run %s: answered by %s after: %s", run.id, ref, "; ".join(failures))
-        return finished, ref, provider
+                break
+            models.cooldowns.succeed(str(ref))
+            if failures or attempt > 1:
+                log.info(
+                    "run %s: answered by %s%s",
+                    run.id,
+                    ref,
+                    f" after: {'; '.join(failures)}" if failures else f" on try {attempt}",
+                )
+            return finished, ref, provider
     if not tried_any:
         raise NotConfigured(models.unconfigured_text(chain))
     raise AllModelsFailed("every model failed: " + "; ".join(failures), kinds)
+
+
+async def _stream(
+    run: Run,
+    models: ModelPool,
+    provider: ResolvedProvider,
+    request: ModelRequest,
+    events: RunEvents,
+) -> Finished:
+    """One request: its text streamed into ``run``, its result returned."""
+    finished: Finished | None = None
+    async with models.lease(provider) as client:
+        async for event in client.stream(request):
+            if isinstance(event, TextDelta):
+                events.text(run, event.text)
+            elif isinstance(event, Finished):
+                finished = event
+    if finished is None:
+        raise ProviderError("malformed", "the stream ended without a result")
+    return finished
+
+
+def backoff(retry: ModelRetry, attempt: int, retry_after: float | None) -> float | None:
+    """Seconds to wait before try ``attempt + 1``; None when the provider asks for
+    longer than ``maxDelayMs`` (then retrying now is pointless)."""
+    delay = min(retry.max_delay_ms, retry.min_delay_ms * 2 ** (attempt - 1)) / 1000
+    if retry_after:
+        if retry_after > retry.max_delay_ms / 1000:
+            return None
+        delay = max(delay, retry_after)
+    return delay

@@ -1,9 +1,13 @@
 """The model providers of the current config, their clients and each agent's model chain.
 
-A provider's client is built on first use and shared by every run;
-:meth:`ModelPool.reset_clients` closes them (runs in flight keep the client they
-hold). :attr:`ModelPool.cooldowns` remembers failed models across runs and
-reconfigures.
+A provider's client is built on first use and shared by every run. A run holds
+the client it streams through with :meth:`ModelPool.lease`. A reload does not
+close clients under runs: a client whose provider changed (URL, key, headers,
+API) or vanished is *retired* (:meth:`ModelPool.retire_stale`), so the next
+lease builds a new one while runs in flight finish on the old one, which is
+closed when its last lease ends; an unchanged provider keeps its client.
+:meth:`ModelPool.close` (shutdown, after the runs have ended) closes everything.
+:attr:`ModelPool.cooldowns` remembers failed models across runs and reconfigures.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 from moltbot.agents.failover import Cooldowns
 from moltbot.agents.models import (
@@ -41,7 +45,12 @@ class ModelPool:
         self.env = env
         self.log = log
         self.cooldowns = Cooldowns()
-        self._clients: dict[str, Provider] = {}
+        self._clients: dict[str, tuple[tuple[object, ...], Provider]] = {}
+        """provider id -> (the connection settings it was built with, client)"""
+        self._leases: dict[int, int] = {}
+        """id(client) -> runs streaming through it now."""
+        self._retired: dict[int, Provider] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     def configure(self, config: Config) -> None:
         """Resolve the providers and their keys (reads the credentials file)."""
@@ -96,21 +105,80 @@ class ModelPool:
         return DEFAULT_CONTEXT_WINDOW
 
     def client(self, provider: ResolvedProvider) -> Provider:
-        """The shared client of ``provider``, built on first use (imports its SDK)."""
-        client = self._clients.get(provider.id)
-        if client is None:
-            client = build(
-                provider.api, provider.id, provider.base_url, provider.api_key, provider.headers
-            )
-            self._clients[provider.id] = client
+        """The shared client of ``provider``, built on first use (imports its SDK), and
+        again when the provider changed or its client was closed."""
+        wanted = _connection(provider)
+        found = self._clients.get(provider.id)
+        if found is not None:
+            if found[0] == wanted and not found[1].closed:
+                return found[1]
+            self._retire(found[1])
+        client = build(
+            provider.api, provider.id, provider.base_url, provider.api_key, provider.headers
+        )
+        self._clients[provider.id] = (wanted, client)
         return client
 
-    async def reset_clients(self) -> None:
-        """Close every client; the next use builds a new one."""
+    @contextlib.asynccontextmanager
+    async def lease(self, provider: ResolvedProvider) -> AsyncIterator[Provider]:
+        """The shared client of ``provider``, kept open until the block ends even if a
+        reload retires it meanwhile."""
+        client = self.client(provider)
+        key = id(client)
+        self._leases[key] = self._leases.get(key, 0) + 1
+        try:
+            yield client
+        finally:
+            left = self._leases[key] - 1
+            if left:
+                self._leases[key] = left
+            else:
+                del self._leases[key]
+                retired = self._retired.pop(key, None)
+                if retired is not None:
+                    self._close_later(retired)
+
+    def in_use(self) -> int:
+        """Runs streaming through a client now (any client, current or retired)."""
+        return sum(self._leases.values())
+
+    def retired(self) -> int:
+        """Retired clients still open for the runs that use them."""
+        return len(self._retired)
+
+    def retire_stale(self) -> None:
+        """Retire the clients of providers that changed or vanished with the config."""
+        for provider_id, (built, client) in list(self._clients.items()):
+            current = self.providers.get(provider_id)
+            if current is None or _connection(current) != built:
+                del self._clients[provider_id]
+                self._retire(client)
+
+    def _retire(self, client: Provider) -> None:
+        if self._leases.get(id(client)):
+            self._retired[id(client)] = client
+        else:
+            self._close_later(client)
+
+    async def close(self) -> None:
+        """Close every client, retired ones included (when no run is left)."""
         old, self._clients = self._clients, {}
-        for client in old.values():
-            with contextlib.suppress(Exception):
-                await client.close()
+        retired, self._retired = self._retired, {}
+        for client in (*(c for _, c in old.values()), *retired.values()):
+            self._close_later(client)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def _close_later(self, client: Provider) -> None:
+        task = asyncio.get_running_loop().create_task(self._close_quietly(client))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_quietly(self, client: Provider) -> None:
+        try:
+            await client.close()
+        except Exception as exc:  # a client that fails to close is only logged
+            self.log.debug("closing a provider client failed: %s", exc)
 
     async def warm(self, agent_ids: Iterable[str]) -> None:
         """Import the model SDKs the agents use and build their clients now, so the
@@ -160,3 +228,13 @@ class ModelPool:
             'models: [{id: "llama3.2"}]} and agents.defaults.model = "<id>/llama3.2".',
         ]
         return "\n".join(lines)
+
+
+def _connection(provider: ResolvedProvider) -> tuple[object, ...]:
+    """What a client is built from: a change of any of these needs a new client."""
+    return (
+        provider.api,
+        provider.base_url,
+        provider.api_key,
+        tuple(sorted(provider.headers.items())),
+    )

@@ -11,6 +11,11 @@ from typing import Any
 
 from moltbot.errors import MoltbotError
 
+RESTARTING = "gateway restarting"
+STOPPING = "gateway stopping"
+GATEWAY_REASONS = frozenset({RESTARTING, STOPPING})
+"""Abort reasons of the gateway itself (not of a user): such a run is *interrupted*."""
+
 
 class AgentRunError(MoltbotError):
     """A run could not be started (unknown agent, bad session key)."""
@@ -114,6 +119,15 @@ class Run:
             if name != "accepted"
         }
 
+    @property
+    def interrupted(self) -> bool:
+        """Aborted by the gateway stopping or restarting, not by anyone's choice."""
+        return self.state == RunState.ABORTED and self.abort_reason in GATEWAY_REASONS
+
+    def abort_message(self) -> str | None:
+        """``"aborted: gateway restarting"`` for an interrupted run, else None."""
+        return f"aborted: {self.abort_reason}" if self.interrupted else None
+
     def summary(self) -> dict[str, Any]:
         """The ``agent.wait`` payload."""
         out: dict[str, Any] = {"runId": self.id, "status": str(self.state)}
@@ -123,6 +137,8 @@ class Run:
             out["endedAt"] = self.ended_at
         if self.error:
             out["error"] = self.error
+        elif self.interrupted:
+            out["error"] = self.abort_message()
         return out
 
     def reply_text(self) -> str:
@@ -130,5 +146,5 @@ class Run:
         if self.state == RunState.OK:
             return self.text
         if self.state == RunState.ABORTED:
-            return ""
+            return f"⚠️ {self.abort_message()}; send your message again" if self.interrupted else ""
         return self.text or f"⚠️ {self.error or 'the run failed'}"

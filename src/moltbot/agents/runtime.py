@@ -12,6 +12,13 @@ Runs of one session execute one at a time in the order they were submitted
 before :meth:`AgentRuntime.submit` returns, so an acknowledged message survives
 a crash. Each run reports its progress as ``agent`` and ``chat`` events
 (:mod:`.events`).
+
+Change never breaks a turn: a reconfigure applies to runs that start later
+(runs in flight keep their tools and provider clients); a restart first
+drains (:meth:`AgentRuntime.drain`) — no new runs, the ones in flight get a grace
+period, the rest end ``aborted: gateway restarting`` with their partial reply
+kept — and a run the process died in (``kill -9``) is marked interrupted in its
+session at the next start (:mod:`moltbot.sessions.inflight`).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,13 +37,14 @@ from moltbot.agents.lanes import SessionLanes
 from moltbot.agents.model_pool import ModelPool
 from moltbot.agents.models import catalog
 from moltbot.agents.roster import AgentSpec, agent_specs, default_agent_id
-from moltbot.agents.run import AgentRunError, Run, RunState, Watcher
+from moltbot.agents.run import RESTARTING, STOPPING, AgentRunError, Run, RunState, Watcher
 from moltbot.agents.tools import Tool
 from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.turn import TurnRunner
 from moltbot.agents.workspace import seed_workspace
-from moltbot.errors import NotFoundError, UsageError
+from moltbot.errors import NotFoundError, RetryLaterError, UsageError
 from moltbot.gateway.subsystem import State, SubsystemContext
+from moltbot.sessions.inflight import RunJournal
 from moltbot.sessions.keys import agent_of, main_key, normalize_key
 from moltbot.sessions.store import SessionStore
 
@@ -64,6 +72,9 @@ class AgentRuntime:
         self._runner = TurnRunner(self, self.config.agents.defaults.max_concurrent)
         self._lanes = SessionLanes(self._runner.execute, self.events)
         self._stores: dict[str, SessionStore] = {}
+        self._journals: dict[str, RunJournal] = {}
+        self.accepting = False
+        """False before start and while draining: :meth:`submit` refuses new runs."""
         self._specs: dict[str, AgentSpec] = {}
         self._seeded: set[str] = set()
         self._warm_task: asyncio.Task[None] | None = None
@@ -78,7 +89,9 @@ class AgentRuntime:
         self.tools = load_tools(self.config, self.log)
         for spec in self._specs.values():
             await asyncio.to_thread(self._seed, spec)
+        await self._mark_interrupted()
         self.state = State.RUNNING
+        self.accepting = True
         self.ready.set()
         self._warm_task = asyncio.create_task(
             self.models.warm(list(self._specs)), name="agents warm-up"
@@ -93,13 +106,80 @@ class AgentRuntime:
 
     async def stop(self) -> None:
         self.state = State.STOPPING
+        self.accepting = False
         self.ready.clear()
         if self._warm_task is not None:
             self._warm_task.cancel()
             await asyncio.gather(self._warm_task, return_exceptions=True)
-        await self._lanes.close(reason="shutdown")
-        await self.models.reset_clients()
+        await self._abort_all(STOPPING)
+        await self.models.close()
         self.state = State.STOPPED
+
+    async def drain(self, grace: float, reason: str = RESTARTING) -> dict[str, int]:
+        """Stop taking runs, let the ones queued or running finish for up to ``grace``
+        seconds, then abort the rest with ``reason`` (their partial replies are kept,
+        marked interrupted). Returns ``{"inFlight", "aborted"}``."""
+        self.accepting = False
+        in_flight = len(self._lanes.unfinished())
+        if in_flight:
+            self.log.info("waiting up to %gs for %d agent run(s) to finish", grace, in_flight)
+        aborted = 0
+        if not await self._lanes.wait_idle(grace):
+            aborted = await self._abort_all(reason)
+            self.log.warning("aborted %d agent run(s): %s", aborted, reason)
+        return {"inFlight": in_flight, "aborted": aborted}
+
+    async def _abort_all(self, reason: str) -> int:
+        """Abort every run; a queued one gets its aborted entry here (it never ran)."""
+        unfinished = len(self._lanes.unfinished())
+        for run in await self._lanes.close(reason=reason):
+            try:
+                await self._runner.record_end(run, self.store(run.agent_id))
+            except Exception:
+                self.log.exception("run %s: recording its abort failed", run.id)
+        return unfinished
+
+    async def _mark_interrupted(self) -> None:
+        """Write an "interrupted" note into each session whose run the last process
+        died in (its mark in the run journal was never cleared)."""
+        for agent_id in self._specs:
+            journal = self.journal(agent_id)
+            marks = await asyncio.to_thread(journal.left_behind)
+            for mark in marks:
+                try:
+                    await self._interrupted_note(agent_id, mark.session_key, mark.run_id)
+                except Exception:
+                    self.log.exception("run %s: marking it interrupted failed", mark.run_id)
+                    continue
+                journal.unmark(mark.run_id)
+
+    async def _interrupted_note(self, agent_id: str, key: str, run_id: str) -> None:
+        store = self.store(agent_id)
+        entry = await store.get(key)
+        if entry is None:
+            return
+        read = await store.read(entry)
+        for item in read.entries:
+            message = item.get("message")
+            if (
+                item.get("runId") == run_id
+                and isinstance(message, dict)
+                and message.get("role") == "assistant"
+                and message.get("stopReason") != "toolUse"
+            ):
+                return  # its end was recorded; only the mark was left
+        text = "⚠️ interrupted: the gateway stopped before this reply was finished"
+        note = ctxmod.note_entry(
+            text,
+            run_id,
+            model="interrupted",
+            stop_reason="error",
+            errorMessage="interrupted: the gateway stopped during this turn",
+            interrupted=True,
+        )
+        await store.append(entry, note)
+        await store.touch(key, aborted_last_run=True)
+        self.log.warning("session %s: run %s was interrupted by a crash", key, run_id)
 
     def status(self) -> dict[str, Any]:
         default = self.resolve_agent(None)
@@ -116,10 +196,16 @@ class AgentRuntime:
             "cooldowns": self.models.cooldowns.snapshot(),
         }
 
+    def journal(self, agent_id: str) -> RunJournal:
+        found = self._journals.get(agent_id)
+        if found is None:
+            found = self._journals[agent_id] = RunJournal(self.instance.sessions_dir(agent_id))
+        return found
+
     async def reconfigure(self, config: Config) -> bool:
         self._load_config(config)
-        self.tools = load_tools(self.config, self.log)
-        await self.models.reset_clients()  # runs in flight keep their own client
+        self.tools = load_tools(self.config, self.log)  # runs in flight keep their tool set
+        self.models.retire_stale()  # runs in flight keep their own client
         return True
 
     def _load_config(self, config: Config) -> None:
@@ -212,7 +298,15 @@ class AgentRuntime:
         extra_system: str | None = None,
         watcher: Watcher | None = None,
     ) -> Run:
-        """Queue one turn; returns once the user message is durably in the transcript."""
+        """Queue one turn; returns once the user message is durably in the transcript.
+
+        Raises :class:`RetryLaterError` while the gateway restarts (nothing recorded).
+        """
+        if self.state == State.RUNNING and not self.accepting:
+            raise RetryLaterError(
+                "the gateway is restarting; send the message again in a moment",
+                retry_after=2.0,
+            )
         if self.state != State.RUNNING:
             raise AgentRunError("the agent runtime is not running")
         agent, key = self.session_key(session_key, agent_id)
@@ -239,6 +333,9 @@ class AgentRuntime:
                 fields["origin"] = origin
             entry = await store.ensure(key, **fields)
             store.write(entry, ctxmod.user_entry(text, run.id))
+            journal = self.journal(agent)
+            journal.mark(run.id, key)
+            run.done.add_done_callback(lambda _done: journal.unmark(run.id))
         except BaseException as exc:
             self._lanes.withdraw(lane, run)
             run.ready.set_result(False)
@@ -257,15 +354,26 @@ class AgentRuntime:
         return run
 
     async def respond(
-        self, agent_id: str, session_key: str, text: str, *, origin: dict[str, Any] | None = None
+        self,
+        agent_id: str,
+        session_key: str,
+        text: str,
+        *,
+        origin: dict[str, Any] | None = None,
+        on_accepted: Callable[[], None] | None = None,
     ) -> str:
         """Run one turn (after any run already queued on the session); the reply text.
 
-        For channels. Never raises for model trouble: a failed or timed-out run
-        returns a short explanation (starting with ⚠️), an aborted run returns "".
+        For channels. ``on_accepted()`` is called once the message is durably in the
+        transcript. Never raises for model trouble: a failed or timed-out run
+        returns a short explanation (starting with ⚠️), an aborted run returns ""
+        (one the gateway interrupted says so). Raises :class:`RetryLaterError`
+        while the gateway restarts.
         """
         channel = str((origin or {}).get("channel") or (origin or {}).get("provider") or "channel")
         run = await self.submit(agent_id, session_key, text, origin=origin, channel=channel)
+        if on_accepted is not None:
+            on_accepted()
         assert run.done is not None
         await asyncio.shield(run.done)
         return run.reply_text()

@@ -6,7 +6,9 @@ the tools), then calls the model and runs the tools the model asks for until
 the model answers without tool calls (at most :data:`MAX_STEPS` times). Each
 assistant message and tool result is appended to the transcript as it arrives.
 A run cut short (aborted, timed out) records its partial reply and an error
-result for each pending tool call, so the transcript stays well-formed.
+result for each pending tool call, so the transcript stays well-formed; one the
+gateway cut short (stop, restart) is marked ``interrupted: true`` with
+``errorMessage: "aborted: gateway restarting"``.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ class TurnRunner:
             run.error_code = "UNAVAILABLE"
         run.ended_at = now_ms()
         try:
-            await self._record_end(run, store)
+            await self.record_end(run, store)
         except Exception:  # the events below must still go out
             host.log.exception("run %s: recording its end failed", run.id)
         host.events.finished(run)
@@ -181,7 +183,7 @@ class TurnRunner:
             for call in finished.message.tool_calls:
                 run.pending_calls[call.id] = call.name
             for call in finished.message.tool_calls:
-                result = await self._run_tool(run, call, tool_ctx)
+                result = await self._run_tool(run, call, tool_ctx, tools)
                 run.pending_calls.pop(call.id, None)
                 await store.append(entry, ctxmod.tool_result_entry(result, run.id))
                 messages.append(result)
@@ -217,15 +219,20 @@ class TurnRunner:
             lookup=host.lookup,
         )
 
-    async def _run_tool(self, run: Run, call: ToolCall, ctx: ToolContext) -> ToolResultMessage:
-        """The tool's result; a failure is an error result for the model, not an exception."""
+    async def _run_tool(
+        self, run: Run, call: ToolCall, ctx: ToolContext, tools: Mapping[str, Tool]
+    ) -> ToolResultMessage:
+        """The tool's result; a failure is an error result for the model, not an exception.
+
+        ``tools`` is the set the run offered the model: a reload meanwhile does not
+        swap a tool under the call."""
         host = self.host
         host.events.tool_started(run, call)
         started = time.perf_counter()
-        tool = host.tools.get(call.name)
+        tool = tools.get(call.name)
         is_error = True
         if tool is None:
-            text = f"unknown tool {call.name!r}; available: {', '.join(host.tools)}"
+            text = f"unknown tool {call.name!r}; available: {', '.join(tools)}"
         elif call.error:
             text = f"{call.name}: {call.error}"
         else:
@@ -256,12 +263,18 @@ class TurnRunner:
             await store.append(entry, note)
         run.partial = ""
 
-    async def _record_end(self, run: Run, store: SessionStore) -> None:
+    async def record_end(self, run: Run, store: SessionStore) -> None:
+        """Write how ``run`` ended into its transcript and the session index."""
         entry = await store.get(run.session_key)
         if entry is None:
             return
         if run.state in (RunState.ABORTED, RunState.TIMEOUT):
             if run.partial or run.state == RunState.ABORTED:
+                extra: dict[str, Any] = {}
+                if run.error or run.interrupted:
+                    extra["errorMessage"] = run.error or run.abort_message()
+                if run.interrupted:
+                    extra["interrupted"] = True
                 await store.append(
                     entry,
                     ctxmod.assistant_entry(
@@ -272,7 +285,7 @@ class TurnRunner:
                         model=run.model,
                         usage=None,
                         stop_reason=str(run.stop_reason),
-                        **({"errorMessage": run.error} if run.error else {}),
+                        **extra,
                     ),
                 )
             for call_id, name in list(run.pending_calls.items()):

@@ -108,6 +108,9 @@ class BrowserService:
         self._session: ClientSession | None = None
         self._devtools: DevTools | None = None
         self._config_lock: asyncio.Lock | None = None
+        self._in_flight = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         self.log = context.logger or logging.getLogger(__name__)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -280,14 +283,26 @@ class BrowserService:
         req = BrowserRequest(method.upper(), path or "/", merged, body)
         timeout = (timeout_ms / 1000) if timeout_ms else DEFAULT_TIMEOUT_S
         started = time.perf_counter()
+        self._in_flight += 1
+        self._quiet.clear()
         try:
             reply = await asyncio.wait_for(router.dispatch(self, req), timeout)
         except TimeoutError:
             reply = Reply(
                 504, {"error": f"{req.method} {req.path} timed out after {timeout * 1000:.0f} ms"}
             )
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._quiet.set()
         self.stats.add((time.perf_counter() - started) * 1000)
         return reply
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the requests in progress, so that a
+        restart of this service for a new config does not cut them."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._quiet.wait(), timeout)
 
     def _secrets(self) -> tuple[str | None, ...]:
         return (self.context.token, self.context.password)

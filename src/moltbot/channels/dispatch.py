@@ -3,6 +3,14 @@ routing, the agent turn, and the reply back to the same conversation.
 
 The agent side is one small protocol, :class:`AgentDispatcher`; the gateway's
 ``agents`` subsystem implements it, tests may pass anything with the same shape.
+
+A message is *accepted* once it is durably queued for the agent (its text is in
+the transcript); :meth:`InboundPipeline.handle` tells the caller through
+``accepted`` so a channel can confirm it to the platform (advance Telegram's
+update offset, acknowledge a Slack envelope) before the reply is ready. When the
+agents cannot take it (the gateway is restarting) ``handle`` raises
+:class:`~moltbot.errors.RetryLaterError` and the channel must not confirm it:
+the platform delivers it again.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from moltbot.channels.base import Channel
 from moltbot.channels.errors import ChannelError
 from moltbot.channels.pairing import PairingStore
 from moltbot.channels.types import InboundMessage, OutboundMessage
+from moltbot.errors import RetryLaterError
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +44,17 @@ class AgentDispatcher(Protocol):
     """What channels need from the agents: run one turn, name the agent."""
 
     async def respond(
-        self, agent_id: str, session_key: str, text: str, *, origin: dict[str, Any] | None = None
+        self,
+        agent_id: str,
+        session_key: str,
+        text: str,
+        *,
+        origin: dict[str, Any] | None = None,
+        on_accepted: Callable[[], None] | None = None,
     ) -> str:
-        """Run one turn in ``session_key`` and return the final reply text."""
+        """Run one turn in ``session_key`` and return the final reply text; call
+        ``on_accepted`` once the message is durably queued. Raises
+        :class:`RetryLaterError` when it cannot be queued now."""
         ...
 
     def resolve_agent(self, agent_id: str | None) -> str:
@@ -65,6 +82,10 @@ class TtlCache:
             return True
         self._items[key] = now
         return False
+
+    def forget(self, key: str) -> None:
+        """Let ``key`` be seen again (its message was not handled after all)."""
+        self._items.pop(key, None)
 
 
 class GroupHistory:
@@ -114,16 +135,31 @@ class InboundPipeline:
         self.history = GroupHistory()
         self._locks: OrderedDict[str, asyncio.Lock] = OrderedDict()
 
-    async def handle(self, channel: Channel, message: InboundMessage) -> str:
+    async def handle(
+        self,
+        channel: Channel,
+        message: InboundMessage,
+        accepted: Callable[[], None] | None = None,
+    ) -> str:
         """Process one message; returns what happened (for logs and tests):
         ``duplicate``, ``dropped:<reason>``, ``paired``, ``history``, ``silent``,
-        ``replied``, ``failed``."""
+        ``replied``, ``failed``. ``accepted()`` is called once the agent has queued
+        the message durably. Raises :class:`RetryLaterError` (message not taken)."""
         key = (
             f"{message.channel}|{message.account_id}|{message.chat_id}|"
             f"{message.thread_id or ''}|{message.message_id}"
         )
         if self.dedupe.seen(key):
             return "duplicate"
+        try:
+            return await self._handle(channel, message, accepted)
+        except RetryLaterError:
+            self.dedupe.forget(key)
+            raise
+
+    async def _handle(
+        self, channel: Channel, message: InboundMessage, accepted: Callable[[], None] | None
+    ) -> str:
         channel.status.last_inbound_at = time.time()
         config = channel.context.config
         if message.sender.is_bot and not config.allow_bots:
@@ -170,7 +206,7 @@ class InboundPipeline:
                 return "history"
             history_lines = self.history.take(history_key)
             group_prompt = decision.group.system_prompt if decision.group else None
-        return await self._run(channel, message, history_lines, group_prompt)
+        return await self._run(channel, message, history_lines, group_prompt, accepted)
 
     async def _pair(self, channel: Channel, message: InboundMessage, store: PairingStore) -> str:
         sender_id = channel.pairing_id(message)
@@ -209,6 +245,7 @@ class InboundPipeline:
         message: InboundMessage,
         history: list[str],
         group_prompt: str | None,
+        accepted: Callable[[], None] | None = None,
     ) -> str:
         table = self._routing_table()
         peer = routing.Peer(
@@ -253,9 +290,9 @@ class InboundPipeline:
             typing = asyncio.create_task(self._keep_typing(channel, message))
             try:
                 reply = await dispatcher.respond(
-                    route.agent_id, route.session_key, text, origin=origin
+                    route.agent_id, route.session_key, text, origin=origin, on_accepted=accepted
                 )
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, RetryLaterError):
                 raise
             except Exception as exc:  # the agent failed: tell the user, keep serving
                 channel.log.exception("agent %s failed on %s", route.agent_id, route.session_key)

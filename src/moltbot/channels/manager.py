@@ -7,6 +7,12 @@ reported in ``channels.status`` (``state: retrying``, ``lastError``,
 ``reconnectAttempts``, ``nextRetryAt``); refused credentials stop the account
 (``state: failed``) until the config changes. Nothing a channel does can take
 the gateway down: the subsystem itself stays ``running``.
+
+An inbound message is confirmed to the channel (its ``on_inbound`` returns) once
+the agent has queued it durably; the reply is sent in the background. A reload
+that replaces an account stops its intake at once but keeps the old connection
+open until the replies it owes are sent; a restart drains (:meth:`ChannelManager.drain`)
+those replies first.
 """
 
 from __future__ import annotations
@@ -40,9 +46,13 @@ from moltbot.channels.types import (
     SendResult,
 )
 from moltbot.config.schema import Config
+from moltbot.errors import RetryLaterError
 from moltbot.gateway.subsystem import State, SubsystemContext
 
 log = logging.getLogger(__name__)
+
+DRAIN_SLACK_S = 10.0
+"""How much longer than the agents' grace a restart waits for channel replies."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,8 @@ class AccountRunner:
         self.channel: Channel | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._inbound: dict[Channel, set[asyncio.Task[Any]]] = {}
+        """Replies in progress, by the channel object that must send them."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -140,13 +152,35 @@ class AccountRunner:
         return self.cls(context)
 
     async def _on_inbound(self, message: InboundMessage) -> None:
+        """Hand ``message`` to the pipeline; return once it is handled or durably
+        queued for the agent. Raises :class:`ChannelNotReady` when it was not taken
+        (the gateway is restarting): the channel must not confirm it."""
         channel = self.channel
         if channel is None:
-            return
-        self.manager.spawn(
-            self.manager.pipeline.handle(channel, message),
+            raise ChannelNotReady("the account is stopping")
+        loop = asyncio.get_running_loop()
+        accepted: asyncio.Future[None] = loop.create_future()
+
+        def on_accepted() -> None:
+            if not accepted.done():
+                accepted.set_result(None)
+
+        task = self.manager.spawn(
+            self.manager.pipeline.handle(channel, message, on_accepted),
             name=f"inbound:{message.conversation_key}",
         )
+        owed = self._inbound.setdefault(channel, set())
+        owed.add(task)
+        task.add_done_callback(owed.discard)
+        await asyncio.wait({accepted, task}, return_when=asyncio.FIRST_COMPLETED)
+        if accepted.done():
+            return
+        if task.cancelled():  # the gateway is stopping: it was never queued
+            raise ChannelNotReady("the message was not queued: the gateway is stopping")
+        error = task.exception()
+        if isinstance(error, RetryLaterError):
+            raise ChannelNotReady(error.message, retry_after=error.retry_after)
+        # Any other failure was logged and answered; a redelivery would fail again.
 
     async def _supervise(self) -> None:
         backoff = self.manager.backoff
@@ -168,14 +202,14 @@ class AccountRunner:
                 raise ChannelNotReady("the connection ended")
             except asyncio.CancelledError:
                 self.channel = None
-                await self._close(channel)
+                await self._retire(channel)
                 raise
             except ChannelAuthFailed as exc:
                 status.error(exc.message)
                 status.state = AccountState.FAILED
                 status.connected = False
                 self.channel = None
-                await self._close(channel)
+                await self._retire(channel)
                 log.error(
                     "%s account %s: %s (not retrying; fix the token)",
                     self.cls.id,
@@ -193,7 +227,7 @@ class AccountRunner:
                 status.error(message)
                 status.connected = False
                 self.channel = None
-                await self._close(channel)
+                await self._retire(channel)
                 retry_after = exc.retry_after if isinstance(exc, ChannelNotReady) else None
             if time.monotonic() - started >= backoff.healthy_after:
                 attempt = 0
@@ -211,6 +245,21 @@ class AccountRunner:
                 delay,
             )
             await asyncio.sleep(delay)
+
+    async def _retire(self, channel: Channel) -> None:
+        """Close ``channel`` now, or once the replies it owes are sent (in the background)."""
+        owed = {t for t in self._inbound.pop(channel, set()) if not t.done()}
+        if owed:
+            self.manager.spawn(self._close_after(channel, owed), name=f"retire:{self.cls.id}")
+        else:
+            await self._close(channel)
+
+    async def _close_after(self, channel: Channel, owed: set[asyncio.Task[Any]]) -> None:
+        """Close a replaced connection once the replies it owes are sent."""
+        try:
+            await asyncio.wait(owed)
+        finally:
+            await self._close(channel)
 
     async def _close(self, channel: Channel) -> None:
         try:
@@ -276,6 +325,14 @@ class ChannelManager:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.state = State.STOPPED
+
+    async def drain(self, grace: float) -> None:
+        """Before a restart: wait for the replies owed to senders. The agents end
+        their runs within ``grace`` seconds, so a little longer is enough here."""
+        pending = {task for task in self._tasks if not task.done()}
+        if pending:
+            log.info("waiting for %d inbound message(s) to be answered", len(pending))
+            await asyncio.wait(pending, timeout=grace + DRAIN_SLACK_S)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -361,8 +418,11 @@ class ChannelManager:
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("inbound handling failed", exc_info=task.exception())
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None and not isinstance(error, RetryLaterError):
+            log.error("inbound handling failed", exc_info=error)
 
     def channel_order(self) -> list[str]:
         names = [name for name in registry.CHANNELS if any(k[0] == name for k in self.runners)]

@@ -103,6 +103,13 @@ class Gateway(Section):
     custom_bind_host: str | None = Field(default=None, description="Address for bind=custom.")
     auth: GatewayAuth = Field(default_factory=GatewayAuth)
     reload: GatewayReload = Field(default_factory=GatewayReload)
+    restart_grace_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="How long a restart (SIGUSR1, a restart-requiring config change) waits "
+        "for agent runs in flight before aborting them.",
+    )
     http: GatewayHttp = Field(default_factory=GatewayHttp)
     remote: GatewayRemote = Field(default_factory=GatewayRemote)
     control_ui: GatewayControlUi = Field(default_factory=GatewayControlUi)
@@ -124,6 +131,14 @@ class ModelCatalogEntry(Section):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class ModelRetry(Section):
+    attempts: int = Field(
+        default=3, ge=1, le=10, description="Tries of the last model left in a chain."
+    )
+    min_delay_ms: int = Field(default=500, ge=0, le=60_000)
+    max_delay_ms: int = Field(default=10_000, ge=0, le=300_000)
+
+
 class AgentDefaults(Section):
     workspace: str | None = Field(default=None, description="Workspace root of the agents.")
     model: str | ModelChoice | None = Field(
@@ -136,6 +151,11 @@ class AgentDefaults(Section):
     skip_bootstrap: bool = False
     timeout_seconds: int = Field(default=600, ge=1)
     max_concurrent: int = Field(default=4, ge=1, description="Agent runs at once (all sessions).")
+    model_retry: ModelRetry = Field(
+        default_factory=ModelRetry,
+        description="Retries with backoff after a transient failure (429, 5xx, timeout, "
+        "broken stream) of the last model left in the chain.",
+    )
 
 
 class AgentEntry(Section):

@@ -8,6 +8,7 @@ from moltbot.config.schema import Config
 
 NO_RESTART_PREFIXES = (
     "gateway.reload",
+    "gateway.restartGraceSeconds",
     "gateway.remote",
     "gateway.http",
     "agents",

@@ -3,7 +3,8 @@
 lock → port preflight → bind → runtime file → subsystems → serve until a
 signal. SIGTERM/SIGINT stop (``shutdown`` event to clients, exit 0);
 SIGUSR1 and restart-requiring config changes restart in-process (the lock
-stays held). Never forks.
+stays held) after draining: no new agent runs, the ones in flight get
+``gateway.restartGraceSeconds`` to finish. Never forks.
 """
 
 from __future__ import annotations
@@ -289,9 +290,12 @@ async def _serve(
         stop_wait = asyncio.create_task(signals.stop.wait())
         restart_wait = asyncio.create_task(signals.restart.wait())
         await asyncio.wait({stop_wait, restart_wait}, return_when=asyncio.FIRST_COMPLETED)
-        restarting = not signals.stop.is_set()
-        for task in (*background, stop_wait, restart_wait):
+        for task in (*background, restart_wait):
             task.cancel()
+        if not signals.stop.is_set():
+            await _drain(runtime, stop_wait)
+        stop_wait.cancel()
+        restarting = not signals.stop.is_set()
         await _shutdown(runtime, runner, restarting)
         if not restarting:
             remove_runtime_file(prepared.instance)
@@ -362,6 +366,17 @@ def describe_bind(host: str, port: int) -> str:
     return f"{shown}:{port}"
 
 
+async def _drain(runtime: GatewayRuntime, stop_wait: asyncio.Task[Any]) -> None:
+    """Before a restart: finish the work in flight, for up to
+    ``gateway.restartGraceSeconds``; SIGTERM meanwhile cuts it short."""
+    grace = runtime.config.gateway.restart_grace_seconds
+    drain = asyncio.create_task(runtime.drain_subsystems(grace))
+    await asyncio.wait({drain, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    if not drain.done():
+        drain.cancel()
+        await asyncio.gather(drain, return_exceptions=True)
+
+
 async def _shutdown(runtime: GatewayRuntime, runner: Any, restarting: bool) -> None:
     runtime.state = State.STOPPING
     reason = "gateway restarting" if restarting else "gateway stopping"
@@ -371,14 +386,16 @@ async def _shutdown(runtime: GatewayRuntime, runner: Any, restarting: bool) -> N
     connections = list(runtime.connections.values())
     with contextlib.suppress(Exception):
         await asyncio.wait_for(asyncio.gather(*(c.flush(0.3) for c in connections)), 0.4)
+    # Each close cuts its peer off after its own timeout; a close cancelled from
+    # outside would leave the socket open on a runtime that is gone.
+    closes = (
+        c.close(protocol.CLOSE_SERVICE_RESTART, "service restart", timeout=0.3) for c in connections
+    )
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(
-            asyncio.gather(
-                *(c.close(protocol.CLOSE_SERVICE_RESTART, "service restart") for c in connections),
-                return_exceptions=True,
-            ),
-            0.3,
-        )
+        await asyncio.wait_for(asyncio.gather(*closes, return_exceptions=True), 0.5)
+    for connection in connections:
+        if not connection.ws.closed:
+            connection.abort_transport()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(runtime.stop_subsystems(), SHUTDOWN_BUDGET_S - 0.6)
     with contextlib.suppress(Exception):

@@ -238,11 +238,25 @@ class GatewayRuntime:
             if not applied:
                 log.info("restarting %s for the new config", name)
                 try:
+                    if hasattr(sub, "drain"):  # let operations in flight finish first
+                        await sub.drain(self.config.gateway.restart_grace_seconds)
                     await sub.stop()
                 except Exception as exc:
                     log.warning("%s did not stop cleanly: %s", name, exc)
                 self.subsystems.pop(name, None)
                 await self.start_subsystem(name)
+
+    async def drain_subsystems(self, grace: float) -> None:
+        """Before a restart: every subsystem that can (``drain(grace)``) stops taking
+        work and finishes what is in flight; the agents abort what is left after
+        ``grace`` seconds. Runs concurrently: channel replies wait for agent runs."""
+        draining = [(n, s) for n, s in self.subsystems.items() if hasattr(s, "drain")]
+        results = await asyncio.gather(
+            *(sub.drain(grace) for _, sub in draining), return_exceptions=True
+        )
+        for (name, _), result in zip(draining, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("%s did not drain cleanly: %s", name, result)
 
     def subsystem_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -19,6 +19,7 @@ from moltbot.gateway.connection import Connection
 from moltbot.gateway.http.guard import refuse_foreign
 from moltbot.gateway.methods.registry import MethodCall, MethodError, MethodSpec
 from moltbot.gateway.runtime import GatewayRuntime
+from moltbot.gateway.subsystem import State
 from moltbot.security import process
 from moltbot.security.connguard import body_deadline, mark_authenticated
 from moltbot.security.origin import is_local
@@ -159,6 +160,9 @@ async def _serve_connection(
         await conn.close(failure.close_code, failure.reason)
         return
     mark_authenticated(request)
+    if runtime.state in (State.STOPPING, State.STOPPED):  # a restart: the next runtime will
+        await conn.close(protocol.CLOSE_SERVICE_RESTART, "service restart")
+        return
     runtime.connections[conn.conn_id] = conn
     log.debug(
         "client %s connected (%s/%s, role %s)", conn.conn_id, conn.client_id, conn.mode, conn.role

@@ -3,7 +3,9 @@ generated from the same template, with the same client options and error classes
 
 Each configured provider holds one SDK client, without the SDK's own retries
 (each request sets its own). :func:`stream_error` turns whatever the SDK or the
-stream raised into a :class:`ProviderError`.
+stream raised into a :class:`ProviderError`, telling the provider's failures
+(an HTTP status, a broken or unreadable stream, its network) from our own
+(a closed client, a bug: ``internal``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class SdkProvider:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.provider_id = provider_id
+        self.closed = False
         # Local servers (Ollama, vLLM) take any key; the SDKs insist on one.
         self._client = self._make_client(
             api_key=api_key or "not-needed",
@@ -36,15 +39,24 @@ class SdkProvider:
         """The SDK's async client, built with ``options`` (imports the SDK)."""
         raise NotImplementedError
 
+    def check_open(self) -> None:
+        """Raise an ``internal`` :class:`ProviderError` once :meth:`close` was called."""
+        if self.closed:
+            raise ProviderError("internal", f"provider {self.provider_id}: the client was closed")
+
     async def close(self) -> None:
+        self.closed = True
         await self._client.close()
 
 
 def stream_error(
-    exc: Exception, sdk: ModuleType, *, timeout: float, received: bool
+    exc: Exception, sdk: ModuleType, *, timeout: float, received: bool, closed: bool = False
 ) -> ProviderError:
     """The :class:`ProviderError` for ``exc``, raised by ``sdk`` or while reading its
-    stream; ``received`` says whether any event had arrived (a cut stream is malformed)."""
+    stream; ``received`` says whether any event had arrived (a cut stream is malformed),
+    ``closed`` whether our client had been closed meanwhile (then it is ours)."""
+    if closed:
+        return ProviderError("internal", f"the client was closed during the request: {_cause(exc)}")
     if isinstance(exc, sdk.APIStatusError):
         return ProviderError(
             kind_for_status(exc.status_code),
@@ -55,15 +67,36 @@ def stream_error(
     if isinstance(exc, sdk.APITimeoutError):
         return ProviderError("timeout", f"no answer within {timeout:g}s")
     if isinstance(exc, sdk.APIConnectionError):
+        # The SDK wraps *every* exception of the send in this class, ours included.
+        if _network_cause(exc) is None:
+            return ProviderError("internal", f"request failed on our side: {_cause(exc)}")
         return ProviderError("malformed" if received else "connection", _cause(exc))
     if isinstance(exc, sdk.APIError):  # an error event inside the stream
         return ProviderError("server", _message(exc))
-    if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError)):
+    if isinstance(exc, ValueError):  # the SDK could not decode an event (bad JSON)
         return ProviderError("malformed", f"unreadable stream: {exc}")
-    # transport errors raised while iterating the body
-    if _is_timeout(exc):
+    if _is_timeout(exc):  # transport errors raised while iterating the body
         return ProviderError("timeout", f"no data for {timeout:g}s")
-    return ProviderError("malformed", f"stream broke: {_cause(exc)}")
+    if _network_cause(exc) is not None:
+        return ProviderError("malformed", f"stream broke: {_cause(exc)}")
+    return ProviderError("internal", f"{type(exc).__name__}: {_cause(exc)}")
+
+
+def _network_cause(exc: BaseException) -> BaseException | None:
+    """The exception in ``exc``'s chain that comes from the network, if any."""
+    import httpx
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (httpx.TransportError, OSError, EOFError)):
+            return seen
+        if type(seen).__module__.partition(".")[0] in _NETWORK_MODULES:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+_NETWORK_MODULES = frozenset({"httpcore", "h11", "h2", "ssl", "anyio"})
 
 
 def _message(exc: Exception) -> str:

@@ -42,6 +42,8 @@ class AnthropicProvider(SdkProvider):
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         import anthropic
 
+        self.check_open()
+
         body: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
@@ -77,44 +79,52 @@ class AnthropicProvider(SdkProvider):
             async with stream:
                 async for event in stream:
                     received = True
-                    kind = event.get("type")
-                    if kind == "message_start":
-                        u = (event.get("message") or {}).get("usage") or {}
-                        usage_in = u.get("input_tokens") or 0
-                        usage_out = u.get("output_tokens") or 0
-                        cache_read = u.get("cache_read_input_tokens") or 0
-                        cache_write = u.get("cache_creation_input_tokens") or 0
-                    elif kind == "content_block_start":
-                        block = event.get("content_block") or {}
-                        if block.get("type") == "tool_use":
-                            blocks[int(event.get("index", 0))] = {
-                                "id": block.get("id", ""),
-                                "name": block.get("name", ""),
-                                "args": "",
-                            }
-                            yield ToolCallStarted(block.get("id", ""), block.get("name", ""))
-                    elif kind == "content_block_delta":
-                        delta = event.get("delta") or {}
-                        index = int(event.get("index", 0))
-                        if delta.get("type") == "text_delta" and delta.get("text"):
-                            text.append(delta["text"])
-                            yield TextDelta(delta["text"])
-                        elif delta.get("type") == "input_json_delta" and index in blocks:
-                            blocks[index]["args"] += delta.get("partial_json", "")
-                    elif kind == "message_delta":
-                        stop_reason = (event.get("delta") or {}).get("stop_reason") or stop_reason
-                        out = (event.get("usage") or {}).get("output_tokens")
-                        if out is not None:
-                            usage_out = out
-                    elif kind == "message_stop":
-                        stopped = True
-                    elif kind == "error":
-                        error = event.get("error") or {}
-                        raise ProviderError("server", str(error.get("message") or error))
+                    try:
+                        kind = event.get("type")
+                        if kind == "message_start":
+                            u = (event.get("message") or {}).get("usage") or {}
+                            usage_in = u.get("input_tokens") or 0
+                            usage_out = u.get("output_tokens") or 0
+                            cache_read = u.get("cache_read_input_tokens") or 0
+                            cache_write = u.get("cache_creation_input_tokens") or 0
+                        elif kind == "content_block_start":
+                            block = event.get("content_block") or {}
+                            if block.get("type") == "tool_use":
+                                blocks[int(event.get("index", 0))] = {
+                                    "id": block.get("id", ""),
+                                    "name": block.get("name", ""),
+                                    "args": "",
+                                }
+                                yield ToolCallStarted(block.get("id", ""), block.get("name", ""))
+                        elif kind == "content_block_delta":
+                            delta = event.get("delta") or {}
+                            index = int(event.get("index", 0))
+                            if delta.get("type") == "text_delta" and delta.get("text"):
+                                text.append(delta["text"])
+                                yield TextDelta(delta["text"])
+                            elif delta.get("type") == "input_json_delta" and index in blocks:
+                                blocks[index]["args"] += delta.get("partial_json", "")
+                        elif kind == "message_delta":
+                            stop_reason = (event.get("delta") or {}).get(
+                                "stop_reason"
+                            ) or stop_reason
+                            out = (event.get("usage") or {}).get("output_tokens")
+                            if out is not None:
+                                usage_out = out
+                        elif kind == "message_stop":
+                            stopped = True
+                        elif kind == "error":
+                            error = event.get("error") or {}
+                            raise ProviderError("server", str(error.get("message") or error))
+                    except (TypeError, KeyError, AttributeError, ValueError) as exc:
+                        # the provider's data is not what the API promises
+                        raise ProviderError("malformed", f"unreadable event: {exc!r}") from None
         except ProviderError:
             raise
         except Exception as exc:
-            raise stream_error(exc, anthropic, timeout=request.timeout, received=received) from None
+            raise stream_error(
+                exc, anthropic, timeout=request.timeout, received=received, closed=self.closed
+            ) from None
         if not stopped:
             raise ProviderError("malformed", "stream ended before message_stop")
         calls = []

@@ -3,7 +3,10 @@
 A provider turns a :class:`ModelRequest` into an async stream of
 :class:`TextDelta` / :class:`ToolCallStarted` events ending with exactly one
 :class:`Finished`. Every failure is raised as :class:`ProviderError` whose
-``kind`` tells the caller whether another model may succeed (``failover``).
+``kind`` says where it happened: the provider's answer (an HTTP status), its
+stream or its network — then ``failover`` tells whether another model may
+succeed and ``transient`` whether the same one may on a retry — or our own side
+(``internal``: a closed client, a bug), which is never the model's fault.
 """
 
 from __future__ import annotations
@@ -125,11 +128,14 @@ ErrorKind = Literal[
     "not_found",
     "bad_request",
     "unconfigured",
+    "internal",
 ]
 
 FAILOVER_KINDS = frozenset(
     {"rate_limit", "server", "timeout", "connection", "malformed", "auth", "billing", "not_found"}
 )
+TRANSIENT_KINDS = frozenset({"rate_limit", "server", "timeout", "connection", "malformed"})
+"""Failures that a retry of the same model after a pause may not meet again."""
 
 
 _KEY_LIKE = re.compile(
@@ -169,6 +175,15 @@ class ProviderError(MoltbotError):
     def failover(self) -> bool:
         return self.kind in FAILOVER_KINDS
 
+    @property
+    def transient(self) -> bool:
+        return self.kind in TRANSIENT_KINDS
+
+    @property
+    def internal(self) -> bool:
+        """Our side failed (closed client, cancelled request, bug): not the model's fault."""
+        return self.kind == "internal"
+
     def describe(self) -> str:
         status = f" {self.status}" if self.status else ""
         return f"{self.kind}{status}: {self.message}"
@@ -192,6 +207,9 @@ def kind_for_status(status: int) -> ErrorKind:
 
 class Provider(Protocol):
     """One configured provider (a base URL + key), shared by every run."""
+
+    closed: bool
+    """Set by :meth:`close`; a closed client refuses requests (``internal``)."""
 
     def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]: ...
 

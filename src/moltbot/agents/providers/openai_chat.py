@@ -54,6 +54,8 @@ class OpenAIChatProvider(SdkProvider):
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         import openai
 
+        self.check_open()
+
         body: dict[str, Any] = {
             "model": request.model,
             "messages": to_openai_messages(request),
@@ -94,36 +96,42 @@ class OpenAIChatProvider(SdkProvider):
             async with stream:
                 async for chunk in stream:
                     received = True
-                    if chunk.get("usage"):
-                        u = chunk["usage"]
-                        usage = Usage(
-                            input=u.get("prompt_tokens") or 0,
-                            output=u.get("completion_tokens") or 0,
-                        )
-                    for choice in chunk.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        content = delta.get("content")
-                        if content:
-                            text.append(content)
-                            yield TextDelta(content)
-                        for tc in delta.get("tool_calls") or ():
-                            acc = calls.setdefault(
-                                int(tc.get("index", 0)), {"id": "", "name": "", "args": ""}
+                    try:
+                        if chunk.get("usage"):
+                            u = chunk["usage"]
+                            usage = Usage(
+                                input=u.get("prompt_tokens") or 0,
+                                output=u.get("completion_tokens") or 0,
                             )
-                            if tc.get("id"):
-                                acc["id"] = tc["id"]
-                            function = tc.get("function") or {}
-                            if function.get("name"):
-                                acc["name"] += function["name"]
-                                yield ToolCallStarted(acc["id"], acc["name"])
-                            if function.get("arguments"):
-                                acc["args"] += function["arguments"]
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
+                        for choice in chunk.get("choices") or ():
+                            delta = choice.get("delta") or {}
+                            content = delta.get("content")
+                            if content:
+                                text.append(content)
+                                yield TextDelta(content)
+                            for tc in delta.get("tool_calls") or ():
+                                acc = calls.setdefault(
+                                    int(tc.get("index", 0)), {"id": "", "name": "", "args": ""}
+                                )
+                                if tc.get("id"):
+                                    acc["id"] = tc["id"]
+                                function = tc.get("function") or {}
+                                if function.get("name"):
+                                    acc["name"] += function["name"]
+                                    yield ToolCallStarted(acc["id"], acc["name"])
+                                if function.get("arguments"):
+                                    acc["args"] += function["arguments"]
+                            if choice.get("finish_reason"):
+                                finish = choice["finish_reason"]
+                    except (TypeError, KeyError, AttributeError, ValueError) as exc:
+                        # the provider's data is not what the API promises
+                        raise ProviderError("malformed", f"unreadable chunk: {exc!r}") from None
         except ProviderError:
             raise
         except Exception as exc:
-            raise stream_error(exc, openai, timeout=request.timeout, received=received) from None
+            raise stream_error(
+                exc, openai, timeout=request.timeout, received=received, closed=self.closed
+            ) from None
         if finish is None:
             raise ProviderError("malformed", "stream ended before a finish_reason")
         tool_calls = []

@@ -1,11 +1,12 @@
 """The Slack channel: slack_sdk's ``AsyncWebClient`` against ``apiUrl``.
 
 Inbound through Socket Mode (``SocketModeClient`` on aiohttp: it asks
-``apps.connections.open`` for a WebSocket URL, acknowledges every envelope and
-reconnects on its own; a connection that stays down is handed to the manager's
-backoff) or through HTTP Events (signed requests to the gateway, see
-:mod:`.webhook`). ``message`` and ``app_mention`` events are both handled and
-de-duplicated by timestamp.
+``apps.connections.open`` for a WebSocket URL and reconnects on its own; an
+envelope is acknowledged only once its event is handled or durably queued for
+the agent, so one that arrives while the gateway restarts is delivered again;
+a connection that stays down is handed to the manager's backoff) or through
+HTTP Events (signed requests to the gateway, see :mod:`.webhook`). ``message``
+and ``app_mention`` events are both handled and de-duplicated by timestamp.
 
 Outbound: Markdown is converted to mrkdwn and split at 4000 characters;
 replies go into the thread the message came from.
@@ -77,6 +78,7 @@ class SlackChannel(Channel):
         self.bot_user_id: str | None = None
         self.bot_id: str | None = None
         self._seen = TtlCache(ttl=600, size=2000)
+        self._handling: set[str] = set()
         self._dm_channels: dict[str, str] = {}
         self._users: dict[str, tuple[float, Sender]] = {}
 
@@ -168,9 +170,13 @@ class SlackChannel(Channel):
     async def _on_socket_request(self, client: Any, request: Any) -> None:
         from slack_sdk.socket_mode.response import SocketModeResponse
 
-        await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
         if request.type == "events_api":
-            await self.handle_payload(request.payload)
+            try:
+                await self.handle_payload(request.payload)
+            except ChannelNotReady as exc:  # not taken: no ack, so Slack delivers it again
+                self.log.info("event not acknowledged: %s", exc.message)
+                return
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
 
     # -- inbound: shared ------------------------------------------------------
 
@@ -180,8 +186,23 @@ class SlackChannel(Channel):
             return
         event = payload.get("event") or {}
         event_id = str(payload.get("event_id") or "")
+        if event_id and event_id in self._handling:  # a retry while the first is undecided
+            raise ChannelNotReady(f"event {event_id} is still being handled")
         if event_id and self._seen.seen("event:" + event_id):
             return
+        self._handling.add(event_id)
+        try:
+            await self._handle_event(payload, event, event_id)
+        except ChannelNotReady:
+            if event_id:
+                self._seen.forget("event:" + event_id)
+            raise
+        finally:
+            self._handling.discard(event_id)
+
+    async def _handle_event(
+        self, payload: Mapping[str, Any], event: Mapping[str, Any], event_id: str
+    ) -> None:
         try:
             message = normalize_event(
                 event,
@@ -201,7 +222,11 @@ class SlackChannel(Channel):
             return
         if message.sender.name is None and not message.sender.is_bot:
             message = replace(message, sender=await self._user(message.sender))
-        await self.context.on_inbound(message)
+        try:
+            await self.context.on_inbound(message)
+        except ChannelNotReady:
+            self._seen.forget(key)
+            raise
 
     async def _user(self, sender: Sender) -> Sender:
         """The sender with name and handle from ``users.info`` (cached for an hour)."""

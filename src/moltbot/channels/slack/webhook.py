@@ -5,7 +5,9 @@
 request must carry a valid ``X-Slack-Signature`` (HMAC-SHA256 of
 ``v0:<timestamp>:<body>`` with the account's ``signingSecret``) and a timestamp
 within five minutes; others get 401. ``url_verification`` is answered with the
-challenge; events are acknowledged at once and handled in the background.
+challenge; an event is acknowledged (200) once it is handled or durably queued
+for the agent (the reply follows in the background), and answered 503 when the
+gateway cannot take it now, so Slack retries it.
 
 :func:`setup_routes` also adds the Telegram webhook routes
 (:mod:`moltbot.channels.telegram.webhook`), so the gateway loads one module for
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from moltbot.channels.errors import ChannelNotReady
 from moltbot.channels.webhook import add_account_routes, error
 
 if TYPE_CHECKING:
@@ -67,5 +70,8 @@ async def _handle(
         return web.json_response({"challenge": payload.get("challenge", "")})
     if channel is None:
         return error("account not running", 503)
-    manager.spawn(channel.handle_payload(payload), name="slack-event")
+    try:
+        await channel.handle_payload(payload)
+    except ChannelNotReady as exc:  # not taken (restarting): Slack retries the event
+        return error(exc.message, 503)
     return web.Response(status=200)

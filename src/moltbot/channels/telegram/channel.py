@@ -1,8 +1,9 @@
 """The Telegram channel: python-telegram-bot's ``Bot`` against ``apiRoot``.
 
 Inbound by long polling (``getUpdates``; the offset is kept in
-``<state>/telegram/update-offset-<account>.json`` so a restart neither loses
-nor repeats updates) or by webhook (``setWebhook``; updates arrive through the
+``<state>/telegram/update-offset-<account>.json`` and advances past an update
+only once it is handled or durably queued for the agent, so a restart neither
+loses nor repeats updates) or by webhook (``setWebhook``; updates arrive through the
 gateway's ``/telegram-webhook`` route, see :mod:`.webhook`).
 
 Outbound: Markdown is sent as Telegram HTML and resent as plain text when
@@ -161,10 +162,11 @@ class TelegramChannel(Channel):
                 self.status.connected = True
                 self.status.last_connected_at = time.time()
             for update in updates:
-                offset = update.update_id + 1
+                # Confirmed (offset past it) only once handled or durably queued: an
+                # update not taken (restart) raises here and is fetched again.
                 await self.handle_update(update.to_dict())
-            if updates:
-                await asyncio.to_thread(self._save_offset, updates[-1].update_id)
+                offset = update.update_id + 1
+                await asyncio.to_thread(self._save_offset, update.update_id)
 
     # -- inbound: webhook -----------------------------------------------------
 

@@ -4,7 +4,9 @@
 /telegram-webhook/<accountId>``. Telegram must reach them at the account's
 ``webhookUrl`` (usually through a reverse proxy to the gateway port). Each
 request must carry ``X-Telegram-Bot-Api-Secret-Token`` equal to
-``webhookSecret``; anything else is answered 401 and dropped.
+``webhookSecret``; anything else is answered 401 and dropped. An update is
+answered 200 once it is handled or durably queued for the agent, 503 when the
+gateway cannot take it now (Telegram then delivers it again).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from moltbot.channels.errors import ChannelNotReady
 from moltbot.channels.webhook import add_account_routes, error
 
 if TYPE_CHECKING:
@@ -48,5 +51,8 @@ async def _handle(
         return error("invalid json", 400)
     if not isinstance(update, dict):
         return error("invalid update", 400)
-    await channel.handle_update(update)
+    try:
+        await channel.handle_update(update)
+    except ChannelNotReady as exc:  # not taken (restarting): Telegram delivers it again
+        return error(exc.message, 503)
     return web.json_response({"ok": True})

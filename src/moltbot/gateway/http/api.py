@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from moltbot.errors import MoltbotError, NotFoundError, UsageError
+from moltbot.errors import MoltbotError, NotFoundError, RetryLaterError, UsageError
 from moltbot.gateway.auth import check_shared
 from moltbot.gateway.http.guard import refuse_foreign, throttled
 from moltbot.security.connguard import BODY_TOO_LARGE, mark_authenticated
@@ -192,6 +192,10 @@ def api_route(runtime: GatewayRuntime, handler: Handler) -> Callable[..., Any]:
             return refused.response
         except ApiError as exc:
             return exc.response()
+        except RetryLaterError as exc:  # restarting: nothing was recorded, retry shortly
+            return ApiError(
+                503, exc.message, code="gateway_restarting", retry_after=exc.retry_after
+            ).response()
         except UsageError as exc:
             return ApiError(400, exc.message).response()
         except NotFoundError as exc:

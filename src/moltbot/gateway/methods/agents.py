@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from moltbot.errors import MoltbotError, NotFoundError, UsageError
+from moltbot.errors import MoltbotError, NotFoundError, RetryLaterError, UsageError
 from moltbot.gateway import protocol
 from moltbot.gateway.methods.registry import MethodCall, MethodError, NoParams, Params, method
+from moltbot.gateway.subsystem import State
 
 if TYPE_CHECKING:
     from moltbot.agents.run import Run
@@ -21,8 +22,16 @@ STARTUP_WAIT_S = 15.0
 
 
 async def agents_of(call: MethodCall) -> AgentRuntime:
-    """The running agent runtime (waiting briefly while it starts), or UNAVAILABLE."""
+    """The running agent runtime (waiting briefly while it starts), or UNAVAILABLE
+    (retryable while the gateway restarts)."""
     runtime = call.runtime.subsystem("agents")
+    if runtime is None and call.runtime.state in (State.STOPPING, State.STOPPED):
+        raise MethodError(
+            protocol.UNAVAILABLE,
+            "the gateway is restarting; send it again in a moment",
+            retryable=True,
+            retry_after_ms=2000,
+        )
     if runtime is None:
         starting = call.runtime.subsystems.get("agents")
         ready = getattr(starting, "ready", None)
@@ -37,6 +46,13 @@ async def agents_of(call: MethodCall) -> AgentRuntime:
 
 
 def invalid(exc: MoltbotError) -> MethodError:
+    if isinstance(exc, RetryLaterError):
+        return MethodError(
+            protocol.UNAVAILABLE,
+            exc.message,
+            retryable=True,
+            retry_after_ms=int(exc.retry_after * 1000),
+        )
     return MethodError(protocol.INVALID_REQUEST, exc.message)
 
 
