@@ -40,6 +40,8 @@ class KnownInstance:
     config_error: str | None = None
     runtime: Mapping[str, Any] | None = None
     service_files: tuple[Path, ...] = field(default=())
+    config: Config | None = None
+    """The instance's config as read leniently (defaults when it is broken)."""
 
     @property
     def key(self) -> Path:
@@ -176,6 +178,7 @@ def _load(
         config_error=error or config_error,
         runtime=read_runtime(instance),
         service_files=tuple(entry["units"]),
+        config=config,
     )
 
 
