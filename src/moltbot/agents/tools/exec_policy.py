@@ -111,7 +111,8 @@ def search_path(env: Mapping[str, str], box: Confinement) -> str:
 def plan(command: str, allowlist: Sequence[str], path: str, cwd: Path, box: Confinement) -> Plan:
     """The argv to run for ``command``; raises :class:`NeedsApproval` or :class:`ToolError`."""
     words = split_command(command)
-    name, binary = _resolve(words[0], allowlist, path)
+    listed = {os.path.basename(entry): entry for entry in allowlist if entry}
+    name = _listed_name(words[0], listed, path)
     rule = RULES[name]
     args = words[1:]
     why = _refused(rule, args) or (rule.check(args) if rule.check else None)
@@ -122,11 +123,14 @@ def plan(command: str, allowlist: Sequence[str], path: str, cwd: Path, box: Conf
             problem = _path_problem(candidate, cwd, box)
             if problem:
                 raise NeedsApproval(f"{name}: argument {candidate!r} {problem}")
+    binary = _which(listed[name], path)
+    if binary is None:
+        raise ToolError(f"{name}: command not found on the gateway's PATH")
     return Plan([binary, *rule.prepend, *args], name)
 
 
-def _resolve(word: str, allowlist: Sequence[str], path: str) -> tuple[str, str]:
-    listed = {os.path.basename(entry): entry for entry in allowlist if entry}
+def _listed_name(word: str, listed: Mapping[str, str], path: str) -> str:
+    """The allowlisted name ``word`` stands for (it must have a rule)."""
     name = os.path.basename(word)
     if "/" in word:
         entry = listed.get(name)
@@ -143,10 +147,7 @@ def _resolve(word: str, allowlist: Sequence[str], path: str) -> tuple[str, str]:
     if name not in RULES:
         reason = NEVER.get(name, "moltbot has no argument rules for it")
         raise NeedsApproval(f"{name} cannot run without an approval: {reason}")
-    found = _which(listed[name], path)
-    if found is None:
-        raise ToolError(f"{name}: command not found on the gateway's PATH")
-    return name, found
+    return name
 
 
 def _which(entry: str, path: str) -> str | None:

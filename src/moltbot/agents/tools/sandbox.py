@@ -13,8 +13,9 @@ mounted read-write, ``/tmp`` is a fresh empty tmpfs, ``/dev`` and ``/proc``
 are minimal, every protected place (state dirs, config files, other
 instances' workspaces: :mod:`.confine`) is hidden behind an empty tmpfs (a
 file behind ``/dev/null``), all capabilities are dropped, and the command has
-its own PID, IPC, UTS and — unless ``tools.exec.sandbox.network`` is true —
-network namespace (no network at all). It dies with the gateway.
+its own PID, IPC, UTS (host name ``moltbot-sandbox``) and — unless
+``tools.exec.sandbox.network`` is true — network namespace (no network at
+all). It dies with the gateway.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from moltbot.agents.tools.base import ToolError
 from moltbot.safepath import inside
 
 log = logging.getLogger(__name__)
+HOSTNAME = "moltbot-sandbox"
+"""The host name commands see inside the sandbox (its own UTS namespace)."""
 _probed: dict[str, str | None] = {}
 _warned = False
 
@@ -125,7 +128,8 @@ def arguments(*, workspace: Path, cwd: Path, hidden: Iterable[Path], network: bo
     out = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for _path, options in mounts:
         out += options
-    out += ["--unshare-all", "--cap-drop", "ALL", "--die-with-parent", "--new-session"]
+    out += ["--unshare-all", "--hostname", HOSTNAME, "--cap-drop", "ALL"]
+    out += ["--die-with-parent", "--new-session"]
     if network:
         out.append("--share-net")
     out += ["--chdir", str(cwd)]
