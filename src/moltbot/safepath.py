@@ -100,7 +100,7 @@ def _walk(
                     os.mkdir(part, dir_mode, dir_fd=fd)
                 child = _open_dir(part, fd, parts[: index + 1])
             except OSError as exc:
-                raise _refusal(exc, parts[: index + 1]) from None
+                raise _refusal(exc, parts[: index + 1], fd, part) from None
             os.close(fd)
             fd = child
         yield fd
@@ -112,11 +112,17 @@ def _open_dir(part: str, dir_fd: int, shown: Sequence[str]) -> int:
     try:
         return os.open(part, _DIR_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
-        raise _refusal(exc, shown) from None
+        raise _refusal(exc, shown, dir_fd, part) from None
 
 
-def _refusal(exc: OSError, parts: Sequence[str]) -> PathRefused | OSError:
-    if exc.errno in (errno.ELOOP, errno.EMLINK):
+def _refusal(
+    exc: OSError, parts: Sequence[str], dir_fd: int | None = None, name: str | None = None
+) -> PathRefused | OSError:
+    link = exc.errno in (errno.ELOOP, errno.EMLINK)
+    if exc.errno == errno.ENOTDIR and dir_fd is not None and name is not None:
+        with contextlib.suppress(OSError):
+            link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    if link:
         return PathRefused(f"{_shown(parts)}: is a symlink (changed while opening?); refused")
     if exc.errno == errno.ENOTDIR:
         return PathRefused(f"{_shown(parts)}: not a directory")
@@ -149,7 +155,7 @@ def read_file(root: Path, parts: Sequence[str], limit: int) -> bytes:
         try:
             fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
         except OSError as exc:
-            raise _refusal(exc, parts) from None
+            raise _refusal(exc, parts, dir_fd, name) from None
         try:
             _check_file(os.fstat(fd), parts)  # what was opened, not what was looked at
             os.set_blocking(fd, True)

@@ -18,12 +18,27 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.agents.gateway_agents import is_chat  # noqa: E402
+from tests.agents.gateway_agents import start as start_gateway  # noqa: E402
 from tests.fakes.llm_openai import FakeOpenAI, openai_config  # noqa: E402
 from tests.fakes.llm_script import Reply  # noqa: E402
 
 from moltbot.agents.runtime import AgentRuntime, embedded  # noqa: E402
 from moltbot.config.schema import Config  # noqa: E402
 from moltbot.instance.resolve import Invocation, resolve_identity, resolve_instance  # noqa: E402
+
+__all__ = [
+    "Agent",
+    "FakeOpenAI",
+    "Reply",
+    "ToolResult",
+    "is_chat",
+    "make_other_instance",
+    "needs_bwrap",
+    "openai_config",
+    "start_agent",
+    "start_gateway",
+]
 
 needs_bwrap = pytest.mark.skipif(
     shutil.which("bwrap") is None, reason="needs Debian bubblewrap (installed by .ci/run)"
