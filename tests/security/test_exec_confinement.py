@@ -178,6 +178,32 @@ async def test_state_dirs_and_other_instances_are_unreadable(agent, home):
     assert "fine" in (await a.exec("cat notes.txt")).text
 
 
+@pytest.mark.parametrize("sandbox", ["off", pytest.param("bwrap", marks=needs_bwrap)])
+async def test_walking_a_directory_that_holds_state_dirs(agent, home, sandbox):
+    """A recursive command started above a state dir must not read it: without the
+    sandbox it needs an approval, inside the sandbox the state dirs are empty."""
+    make_other_instance(home, "rescue", "RESCUE-TOKEN")
+    a = await agent(
+        {
+            "agents": {"defaults": {"workspace": str(home)}},
+            "tools": {"exec": {"sandbox": {"mode": sandbox}}},
+        }
+    )
+    for command in ("grep -r TOKEN .", "grep -r TOKEN", "find . -name moltbot.json", "du -a"):
+        result = await a.exec(command)
+        assert "OWN-TOKEN" not in result.text and "RESCUE-TOKEN" not in result.text
+        if sandbox == "off":
+            assert result.is_error and "no OS sandbox" in result.text, result.text
+        else:
+            assert not result.is_error, result.text
+            assert ".clawdbot/moltbot.json" not in result.text
+    # a directory without protected places inside is fine either way
+    (home / "docs").mkdir()
+    (home / "docs" / "a.txt").write_text("TOKENS are fine here\n")
+    result = await a.exec("grep -r TOKEN .", workdir="docs")
+    assert not result.is_error and "./a.txt" in result.text
+
+
 async def test_a_sibling_named_like_the_workspace_is_outside(agent, home):
     a = await agent()
     evil = home / "clawd-evil"

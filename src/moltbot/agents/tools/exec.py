@@ -95,11 +95,12 @@ class ExecTool(Tool):
             raise ToolError(f"workdir {params.workdir} is not a directory")
         path = search_path(ctx.env, box)
         strict = policy.security == "allowlist"
+        sandboxed = await asyncio.to_thread(sandbox.active, policy.sandbox.mode, path)
         try:
             env = child_env(ctx.env, params.env, strict=strict, path=path)
             if strict:
                 allowlist = policy.allowlist if policy.allowlist is not None else DEFAULT_ALLOWLIST
-                argv = plan(params.command, allowlist, path, cwd, box).argv
+                argv = plan(params.command, allowlist, path, cwd, box, sandboxed=sandboxed).argv
             else:
                 argv = ["/bin/sh", "-c", params.command]
         except NeedsApproval as exc:

@@ -108,8 +108,20 @@ def search_path(env: Mapping[str, str], box: Confinement) -> str:
     return os.pathsep.join(keep) or os.defpath
 
 
-def plan(command: str, allowlist: Sequence[str], path: str, cwd: Path, box: Confinement) -> Plan:
-    """The argv to run for ``command``; raises :class:`NeedsApproval` or :class:`ToolError`."""
+def plan(
+    command: str,
+    allowlist: Sequence[str],
+    path: str,
+    cwd: Path,
+    box: Confinement,
+    *,
+    sandboxed: bool = False,
+) -> Plan:
+    """The argv to run for ``command``; raises :class:`NeedsApproval` or :class:`ToolError`.
+
+    ``sandboxed``: the command will run in the OS sandbox, which hides the
+    protected places, so a binary that walks directories may walk one holding them.
+    """
     words = split_command(command)
     listed = {os.path.basename(entry): entry for entry in allowlist if entry}
     name = _listed_name(words[0], listed, path)
@@ -118,11 +130,19 @@ def plan(command: str, allowlist: Sequence[str], path: str, cwd: Path, box: Conf
     why = _refused(rule, args) or (rule.check(args) if rule.check else None)
     if why:
         raise NeedsApproval(f"{name}: {why}")
-    if rule.paths:
-        for candidate in _path_candidates(rule, args):
-            problem = _path_problem(candidate, cwd, box)
-            if problem:
-                raise NeedsApproval(f"{name}: argument {candidate!r} {problem}")
+    candidates = list(_path_candidates(rule, args)) if rule.paths else []
+    for candidate in candidates:
+        problem = _path_problem(candidate, cwd, box)
+        if problem:
+            raise NeedsApproval(f"{name}: argument {candidate!r} {problem}")
+    if rule.walks and not sandboxed:
+        for place in (".", *candidates):
+            holds = _holds_protected(box.locate(place, cwd), box)
+            if holds:
+                raise NeedsApproval(
+                    f"{name}: {place!r} holds {holds}, and no OS sandbox hides it "
+                    "(tools.exec.sandbox)"
+                )
     binary = _which(listed[name], path)
     if binary is None:
         raise ToolError(f"{name}: command not found on the gateway's PATH")
@@ -227,6 +247,15 @@ def _path_candidates(rule: Rule, args: Sequence[str]) -> Iterator[str]:
                     break
                 if arg[index + 1 :]:
                     yield arg[index + 1 :]
+
+
+def _holds_protected(directory: Path, box: Confinement) -> str | None:
+    if not directory.is_dir():
+        return None
+    for place in box.protected:
+        if place != directory and inside(place, directory) and place.exists():
+            return f"a moltbot state dir, config or another instance's workspace ({place.name})"
+    return None
 
 
 def _path_problem(raw: str, cwd: Path, box: Confinement) -> str | None:

@@ -40,6 +40,9 @@ class Rule:
     """Long options whose value is text, not a file."""
     getopt: bool = True
     """Arguments are getopt-style options; False: ``find``-style words."""
+    walks: bool = False
+    """It may descend into directories (``find``, ``grep -r``, ...): without the OS
+    sandbox, a directory holding a protected place needs an approval."""
     max_operands: int | None = None
     """At most this many operands (``uniq`` IN [OUT]: an OUT operand writes a file)."""
     prepend: tuple[str, ...] = ()
@@ -60,12 +63,13 @@ def _jq_program(args: Sequence[str]) -> str | None:
 _DEREFERENCE = ("--dereference",)
 
 RULES: dict[str, Rule] = {
-    "ls": Rule(refuse_short="L", refuse_long=_DEREFERENCE, why="-L follows symlinks"),
+    "ls": Rule(walks=True, refuse_short="L", refuse_long=_DEREFERENCE, why="-L follows symlinks"),
     "cat": Rule(),
     "head": Rule(),
     "tail": Rule(),
     "wc": Rule(refuse_long=("--files0-from",), why="--files0-from reads names from a file"),
     "grep": Rule(
+        walks=True,
         refuse_short="R",
         refuse_long=("--dereference-recursive",),
         text_short="e",
@@ -73,6 +77,7 @@ RULES: dict[str, Rule] = {
         why="-R follows symlinks",
     ),
     "rg": Rule(
+        walks=True,
         refuse_short="zL",
         refuse_long=("--pre", "--pre-glob", "--search-zip", "--follow", "--hostname-bin"),
         text_short="er",
@@ -82,6 +87,7 @@ RULES: dict[str, Rule] = {
     ),
     "find": Rule(
         getopt=False,
+        walks=True,
         refuse_words=(
             "-exec",
             "-execdir",
@@ -113,6 +119,7 @@ RULES: dict[str, Rule] = {
     ),
     "uniq": Rule(max_operands=1, why="a second operand is an output file"),
     "diff": Rule(
+        walks=True,
         refuse_short="rNP",
         refuse_long=("--recursive", "--new-file", "--unidirectional-new-file"),
         why="-r/-N/-P read through symlinks inside directories",
@@ -126,6 +133,7 @@ RULES: dict[str, Rule] = {
         why="-C writes a magic file; -z/-Z run decompressors; -f reads names from a file",
     ),
     "du": Rule(
+        walks=True,
         refuse_short="L",
         refuse_long=(*_DEREFERENCE, "--files0-from"),
         why="-L follows symlinks; --files0-from reads names from a file",
@@ -141,6 +149,7 @@ RULES: dict[str, Rule] = {
     "sha256sum": Rule(refuse_short="c", refuse_long=("--check",), why="-c reads names from a file"),
     "md5sum": Rule(refuse_short="c", refuse_long=("--check",), why="-c reads names from a file"),
     "tree": Rule(
+        walks=True,
         refuse_short="oRl",
         refuse_long=("--fromfile",),
         text_short="PI",

@@ -72,6 +72,14 @@ def problem(bwrap: str) -> str | None:
     return _probed[bwrap]
 
 
+def active(mode: str, search_path: str) -> bool:
+    """Whether :func:`command` will sandbox (probes ``bwrap`` once: call off the loop)."""
+    if mode == "off":
+        return False
+    bwrap = find_bwrap(search_path)
+    return bwrap is not None and problem(bwrap) is None
+
+
 def command(
     argv: list[str],
     *,
