@@ -19,8 +19,10 @@ links, so a link swapped in after the decision is refused rather than followed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +97,17 @@ class Confinement:
 
 def workspace_confinement(ctx: ToolContext) -> Confinement:
     """The confinement of a tool call: its workspace, minus every protected place."""
-    return Confinement.build(ctx.workspace, (*own_paths(ctx.instance), *ctx.protected))
+    protected = (*own_paths(ctx.instance), *ctx.protected)
+    return _built(Path(ctx.workspace), protected, int(time.monotonic() // REBUILD_S))
+
+
+REBUILD_S = 30.0
+
+
+@functools.lru_cache(maxsize=32)
+def _built(root: Path, protected: tuple[Path, ...], _epoch: int) -> Confinement:
+    # resolving ~20 paths costs more than a read itself: reuse the result for a while
+    return Confinement.build(root, protected)
 
 
 def own_paths(instance: Instance) -> tuple[Path, ...]:
