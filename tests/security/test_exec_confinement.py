@@ -14,32 +14,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from tool_harness import FakeOpenAI, make_other_instance, needs_bwrap, start_agent
+from tool_harness import agent, llm, make_other_instance, needs_bwrap
 
 from moltbot.agents.tools.base import ToolError
 
+__all__ = ["agent", "llm"]  # fixtures
 APPROVAL = "needs an operator's approval"
-
-
-@pytest.fixture
-async def llm():
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
-
-
-@pytest.fixture
-async def agent(home, llm):
-    started = []
-
-    async def start(config=None, **kwargs):
-        made = await start_agent(home, llm, config, **kwargs)
-        started.append(made)
-        (made.workspace / "f.txt").write_text("banana\napple\n")
-        return made
-
-    yield start
-    for made in started:
-        await made.runtime.stop()
 
 
 async def test_find_exec_cannot_run_a_shell(agent, home):

@@ -16,43 +16,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from tool_harness import FakeOpenAI, Reply, is_chat, openai_config, start_agent, start_gateway
+from tool_harness import Reply, agent, gateways, is_chat, llm, openai_config, start_agent
 
 from gateway_harness import ws_client
 
-
-@pytest.fixture
-async def llm():
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
-
-
-@pytest.fixture
-def gateways():
-    started = []
-
-    def launch(*args, **kwargs):
-        gw = start_gateway(*args, **kwargs)
-        started.append(gw)
-        return gw
-
-    yield launch
-    for gw in started:
-        gw.stop()
-
-
-@pytest.fixture
-async def agent(home, llm):
-    started = []
-
-    async def make(config=None):
-        made = await start_agent(home, llm, config)
-        started.append(made)
-        return made
-
-    yield make
-    for made in started:
-        await made.runtime.stop()
+__all__ = ["agent", "gateways", "llm"]  # fixtures
 
 
 def release(fifos):

@@ -8,23 +8,16 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
 from aiohttp import web
-from tool_harness import FakeOpenAI, Reply, is_chat, openai_config, start_agent, start_gateway
+from tool_harness import FakeOpenAI, Reply, is_chat, llm, openai_config, start_agent, start_gateway
 
 from gateway_harness import ws_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "browser"))
 from browser_helpers import kill_leftover_browsers, needs_chromium  # noqa: E402
 
-__all__ = ["kill_leftover_browsers"]
+__all__ = ["kill_leftover_browsers", "llm"]  # fixtures
 SECRET = "INTRANET SECRET"
-
-
-@pytest.fixture
-async def llm():
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
 
 
 class Intranet:

@@ -29,6 +29,9 @@ from moltbot.instance.resolve import Invocation, resolve_identity, resolve_insta
 
 __all__ = [
     "Agent",
+    "agent",
+    "gateways",
+    "llm",
     "FakeOpenAI",
     "Reply",
     "ToolResult",
@@ -129,3 +132,41 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+@pytest.fixture
+async def llm() -> Any:
+    """A stand-in OpenAI-compatible model server."""
+    async with FakeOpenAI(api_key="sk-test") as server:
+        yield server
+
+
+@pytest.fixture
+async def agent(home: Path, llm: FakeOpenAI) -> Any:
+    """``await agent(config)``: a started :class:`Agent` whose workspace holds ``f.txt``."""
+    started: list[Agent] = []
+
+    async def start(config: dict[str, Any] | None = None, **kwargs: Any) -> Agent:
+        made = await start_agent(home, llm, config, **kwargs)
+        started.append(made)
+        (made.workspace / "f.txt").write_text("banana\napple\n")
+        return made
+
+    yield start
+    for made in started:
+        await made.runtime.stop()
+
+
+@pytest.fixture
+def gateways() -> Any:
+    """``gateways(home, config)``: a gateway subprocess (stopped afterwards)."""
+    started = []
+
+    def launch(*args: Any, **kwargs: Any) -> Any:
+        gw = start_gateway(*args, **kwargs)
+        started.append(gw)
+        return gw
+
+    yield launch
+    for gw in started:
+        gw.stop()

@@ -28,8 +28,8 @@ import re
 import shlex
 import shutil
 import stat
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from moltbot.agents.tools.base import ToolError
@@ -127,10 +127,16 @@ def plan(
     name = _listed_name(words[0], listed, path)
     rule = RULES[name]
     args = words[1:]
-    why = _refused(rule, args) or (rule.check(args) if rule.check else None)
+    scan = _scan(rule, args)
+    because = f" ({rule.why})" if rule.why else ""
+    if scan.refused:
+        raise NeedsApproval(f"{name}: {scan.refused} is refused{because}")
+    if rule.max_operands is not None and scan.operands > rule.max_operands:
+        raise NeedsApproval(f"{name}: at most {rule.max_operands} file operand(s){because}")
+    why = rule.check(args) if rule.check else None
     if why:
         raise NeedsApproval(f"{name}: {why}")
-    candidates = list(_path_candidates(rule, args)) if rule.paths else []
+    candidates = scan.candidates if rule.paths else []
     for candidate in candidates:
         problem = _path_problem(candidate, cwd, box)
         if problem:
@@ -178,75 +184,55 @@ def _which(entry: str, path: str) -> str | None:
     return shutil.which(entry, path=path)
 
 
-def _refused(rule: Rule, args: Sequence[str]) -> str | None:
-    """Why ``args`` are refused by ``rule``, or None."""
-    why = f" ({rule.why})" if rule.why else ""
-    operands = 0
-    if not rule.getopt:
-        for arg in args:
-            if arg in rule.refuse_words:
-                return f"{arg} is refused{why}"
-        return None
-    skip_next = False
-    ended = False
-    for arg in args:
-        if skip_next:
-            skip_next = False
-            continue
-        if ended or arg == "-" or not arg.startswith("-"):
-            operands += 1
-            continue
-        if arg == "--":
-            ended = True
-            continue
-        if arg.startswith("--"):
-            given = arg.split("=", 1)[0]
-            if long_matches(given, rule.refuse_long):
-                return f"{given} is refused{why}"
-            if "=" not in arg and long_matches(given, rule.text_long):
-                skip_next = True
-            continue
-        for index, letter in enumerate(arg[1:], start=1):
-            if letter in rule.refuse_short:
-                return f"-{letter} is refused{why}"
-            if letter in rule.text_short:
-                skip_next = index == len(arg) - 1
-                break
-    if rule.max_operands is not None and operands > rule.max_operands:
-        return f"at most {rule.max_operands} file operand(s){why}"
-    return None
-
-
-def _path_candidates(rule: Rule, args: Sequence[str]) -> Iterator[str]:
-    """Every argument, or part of one, that the binary could take as a file name:
-    each argument (but text values such as ``cut -d/``), the value of ``--opt=value``,
+@dataclass
+class _Scan:
+    refused: str | None = None
+    """The first refused option, as written."""
+    operands: int = 0
+    candidates: list[str] = field(default_factory=list)
+    """Every argument, or part of one, the binary could take as a file name: each
+    argument (but text values such as ``cut -d/``), the value of ``--opt=value``,
     and every tail of a short-option cluster (``-f/etc/x`` → ``/etc/x``)."""
-    skip_next = False
-    ended = False
+
+
+def _scan(rule: Rule, args: Sequence[str]) -> _Scan:
+    """Read ``args`` as getopt would (clusters, abbreviations, permutation, ``--``)."""
+    out = _Scan()
+    skip_next = ended = False
     for arg in args:
-        if skip_next:
+        if skip_next:  # the text value of the option before (a pattern, a delimiter)
             skip_next = False
             continue
         if arg in ("", "-"):
+            out.operands += arg == "-"
             continue
-        yield arg
-        if ended or not rule.getopt or not arg.startswith("-"):
+        out.candidates.append(arg)
+        if not rule.getopt:
+            if arg in rule.refuse_words and out.refused is None:
+                out.refused = arg
             continue
-        if arg == "--":
+        if ended or not arg.startswith("-"):
+            out.operands += 1
+        elif arg == "--":
             ended = True
         elif arg.startswith("--"):
             given, eq, value = arg.partition("=")
+            if long_matches(given, rule.refuse_long) and out.refused is None:
+                out.refused = given
             text = long_matches(given, rule.text_long)
             if eq and not text:
-                yield value
+                out.candidates.append(value)
             skip_next = not eq and text
         else:
             for index, letter in enumerate(arg[1:], start=1):
+                if letter in rule.refuse_short and out.refused is None:
+                    out.refused = f"-{letter}"
                 if letter in rule.text_short:
                     skip_next = index == len(arg) - 1
                     break
                 if arg[index + 1 :]:
-                    yield arg[index + 1 :]
+                    out.candidates.append(arg[index + 1 :])
+    return out
 
 
 def _holds_protected(directory: Path, box: Confinement) -> str | None:
