@@ -12,7 +12,9 @@ Gateways are always stopped by the fixtures that start them (see tests/gateway/c
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -170,10 +172,15 @@ def start_gateway(
     args: Sequence[str] = (),
     env: Mapping[str, str | None] | None = None,
     timeout: float = 30.0,
+    port_flag: bool = True,
 ) -> GatewayProcess:
-    """Start a gateway and wait until it answers /health. Raises with its output on failure."""
+    """Start a gateway and wait until it answers /health. Raises with its output on failure.
+
+    With ``port_flag=False`` no ``--port`` is passed: the gateway uses its configured port,
+    which ``port`` must then name (the one to wait for)."""
     port = port or free_port_block()
-    proc, log_path = launch_gateway(home, profile, port=port, args=args, env=env)
+    flag = port if port_flag else None
+    proc, log_path = launch_gateway(home, profile, port=flag, args=args, env=env)
     state_dir = state_dir_for(home, profile, env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -203,6 +210,17 @@ def _health_ok(port: int) -> bool:
         return False
 
 
+def near_misses(secret: str) -> list[str]:
+    """Wrong secrets that a broken comparison would accept: one character short, one
+    too long, only the first 8 characters right, and a different case."""
+    return [
+        secret[:-1],
+        secret + "x",
+        secret[:8] + ("x" if secret[8:9] != "x" else "y") * max(len(secret) - 8, 1),
+        secret.swapcase() if secret.swapcase() != secret else secret[:-1] + "!",
+    ]
+
+
 def connect_params(
     token: str | None = None, *, client_id: str = "test", mode: str = "test", **extra: Any
 ) -> dict[str, Any]:
@@ -215,6 +233,41 @@ def connect_params(
         params["auth"] = {"token": token}
     params.update(extra)
     return params
+
+
+def signed_connect_params(
+    token: str,
+    nonce: str | None,
+    *,
+    key: Any = None,
+    tamper: bool = False,
+    scopes: list[str] | None = None,
+) -> dict[str, Any]:
+    """Connect params with an Ed25519 device identity signed over ``nonce``
+    (upstream's v2 payload; v1 without a nonce)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = key or Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    device_id = hashlib.sha256(raw).hexdigest()
+    signed_at = int(time.time() * 1000)
+    scopes = scopes if scopes is not None else ["operator.read"]
+    parts = [device_id, "test", "test", "operator", ",".join(scopes), str(signed_at), token]
+    payload = "|".join(["v2", *parts, nonce] if nonce else ["v1", *parts])
+    signature = key.sign(payload.encode())
+    if tamper:
+        signature = bytes([signature[0] ^ 1]) + signature[1:]
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
+    device = {
+        "id": device_id,
+        "publicKey": b64(raw),
+        "signature": b64(signature),
+        "signedAt": signed_at,
+    }
+    if nonce:
+        device["nonce"] = nonce
+    return connect_params(token, scopes=scopes, device=device)
 
 
 class WsClient:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["acquire_lock", "locked", "write_atomic", "write_json_atomic"]
+__all__ = ["acquire_lock", "is_locked", "locked", "write_atomic", "write_json_atomic"]
 
 
 def write_atomic(
@@ -88,5 +88,23 @@ def locked(path: Path, timeout: float) -> Iterator[None]:
     fd = acquire_lock(path, timeout)
     try:
         yield
+    finally:
+        os.close(fd)
+
+
+def is_locked(path: Path) -> bool:
+    """Whether a live process holds the lock on ``path`` (tested without keeping it)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
     finally:
         os.close(fd)

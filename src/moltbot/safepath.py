@@ -123,7 +123,7 @@ def _refusal(
         with contextlib.suppress(OSError):
             link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
     if link:
-        return PathRefused(f"{_shown(parts)}: is a symlink (changed while opening?); refused")
+        return PathRefused(f"{_shown(parts)}: is a symlink; refused")
     if exc.errno == errno.ENOTDIR:
         return PathRefused(f"{_shown(parts)}: not a directory")
     return exc

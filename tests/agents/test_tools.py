@@ -96,6 +96,40 @@ async def test_symlink_escapes_are_rejected(make_ctx, tmp_path):
     assert await call(ReadTool(), ctx, path="alias.txt") == "inside"
 
 
+async def test_a_sibling_with_the_workspace_as_prefix_is_outside(make_ctx, tmp_path):
+    """``ws-evil`` starts with the workspace's path ``ws``: a check by string prefix
+    would let every tool in. Reached by ``..``, by absolute path and through a link."""
+    ctx = make_ctx()
+    evil = tmp_path / (ctx.workspace.name + "-evil")
+    evil.mkdir()
+    (evil / "secret.txt").write_text("top secret")
+    os.symlink(evil, ctx.workspace / "door")
+    paths = [f"../{evil.name}/{{}}", str(evil / "{}"), "door/{}"]
+    for template in paths:
+        with pytest.raises(ToolError):
+            await call(ReadTool(), ctx, path=template.format("secret.txt"))
+        with pytest.raises(ToolError):
+            await call(WriteTool(), ctx, path=template.format("new.txt"), content="pwned")
+        with pytest.raises(ToolError):
+            await call(WriteTool(), ctx, path=template.format("secret.txt"), content="pwned")
+        with pytest.raises(ToolError):
+            await call(
+                EditTool(), ctx, path=template.format("secret.txt"), oldText="top", newText="no"
+            )
+    for workdir in (f"../{evil.name}", str(evil), "door"):
+        with pytest.raises(ToolError):
+            await call(ExecTool(), ctx, command="ls", workdir=workdir)
+        full = make_ctx({"tools": {"exec": {"security": "full"}}})
+        with pytest.raises(ToolError):
+            await call(ExecTool(), full, command="echo pwned > planted.txt", workdir=workdir)
+    assert sorted(p.name for p in evil.iterdir()) == ["secret.txt"]
+    assert (evil / "secret.txt").read_text() == "top secret"
+    # The workspace itself and what is inside it stay reachable.
+    (ctx.workspace / "sub").mkdir()
+    assert "[exit code 0]" in await call(ExecTool(), ctx, command="pwd", workdir="sub")
+    assert "[exit code 0]" in await call(ExecTool(), ctx, command="pwd", workdir=".")
+
+
 async def test_exec_allowlist(make_ctx):
     ctx = make_ctx()
     (ctx.workspace / "f.txt").write_text("abc\n")
@@ -225,3 +259,91 @@ def test_blocked_addresses():
     assert blocked_address("::ffff:10.0.0.1") and blocked_address("fe80::1")
     assert not blocked_address("93.184.216.34")
     assert html_to_text("<p>a</p><p>b</p>")[1] == "a\n\nb"
+
+
+async def test_read_write_edit_edges(make_ctx):
+    """Limits are inclusive, a directory reads as its listing, and every failure is a
+    ToolError the model can read (never a raw exception)."""
+    from moltbot.agents.tools import fs
+
+    ctx = make_ctx()
+    ws = ctx.workspace
+    assert "Wrote 2 bytes to x/y/z.txt" in await call(
+        WriteTool(), ctx, path="x/y/z.txt", content="hi"
+    )
+    (ws / "x" / "a.txt").write_text("a")
+    listing = await call(ReadTool(), ctx, path="x")
+    assert listing == "x/ is a directory:\na.txt\ny/"
+    (ws / "three.txt").write_text("1\n2\n3\n")
+    assert await call(ReadTool(), ctx, path="three.txt", limit=3) == "1\n2\n3\n"
+    assert await call(ReadTool(), ctx, path="three.txt", limit=2) == (
+        "1\n2\n\n[lines 1-2 of 3; use offset/limit for more]"
+    )
+    (ws / "wide.txt").write_text("w" * fs.MAX_READ_CHARS)
+    assert await call(ReadTool(), ctx, path="wide.txt") == "w" * fs.MAX_READ_CHARS
+    (ws / "wider.txt").write_text("w" * (fs.MAX_READ_CHARS + 1))
+    assert "[truncated at" in await call(ReadTool(), ctx, path="wider.txt")
+    big = "b" * fs.MAX_WRITE_BYTES
+    assert f"Wrote {fs.MAX_WRITE_BYTES} bytes" in await call(
+        WriteTool(), ctx, path="big.txt", content=big
+    )
+    with pytest.raises(ToolError, match="too large"):
+        await call(WriteTool(), ctx, path="big.txt", content=big + "b")
+    (ws / "one.txt").write_text("a b")
+    assert await call(EditTool(), ctx, path="one.txt", oldText="a", newText="c") == (
+        "Edited one.txt: 1 replacement"
+    )
+    (ws / "two.txt").write_text("a a")
+    assert await call(
+        EditTool(), ctx, path="two.txt", oldText="a", newText="c", replaceAll=True
+    ) == ("Edited two.txt: 2 replacements")
+    for blank in ("", "   "):
+        with pytest.raises(ToolError):
+            await call(ReadTool(), ctx, path=blank)
+    with pytest.raises(ToolError, match="is a directory"):
+        await call(WriteTool(), ctx, path="x", content="over a directory")
+    with pytest.raises(ToolError, match="(?i)not a directory"):
+        await call(ReadTool(), ctx, path="three.txt/inside")
+
+
+async def test_exec_edges(make_ctx, tmp_path):
+    """Unparseable commands and unstartable children are ToolErrors; a timeout kills the
+    whole process group (a backgrounded child too), and the output cap keeps the head."""
+    import psutil
+
+    ctx = make_ctx()
+    with pytest.raises(ToolError, match="cannot parse"):
+        await call(ExecTool(), ctx, command='echo "unbalanced')
+    # Split like a shell: quotes removed, a word stays whole, every operator refused.
+    out = await call(ExecTool(), ctx, command="echo \"a b\" 'c' d:e,f")
+    assert out.splitlines()[1] == "a b c d:e,f"
+    with pytest.raises(ToolError, match="without a shell"):
+        await call(ExecTool(), ctx, command="echo x ();<>|&")
+    exact = make_ctx({"tools": {"exec": {"security": "full", "maxOutputChars": 200}}})
+    out = await call(ExecTool(), exact, command="head -c 200 /dev/zero | tr '\\0' a")
+    assert "a" * 200 in out and "omitted" not in out
+    full = make_ctx(  # no sandbox: the pids below are the host's, not a PID namespace's
+        {
+            "tools": {
+                "exec": {
+                    "security": "full",
+                    "maxOutputChars": 200,
+                    "timeoutSeconds": 30,
+                    "sandbox": {"mode": "off"},
+                }
+            }
+        }
+    )
+    with pytest.raises(ToolError, match="cannot start"):
+        await call(ExecTool(), full, command="true", env={"HUGE": "x" * 200_000})  # E2BIG
+    out = await call(ExecTool(), full, command="seq 1 100000")
+    assert out.startswith("$ seq 1 100000\n1\n2\n3\n") and out.rstrip().endswith("[exit code 0]")
+    total = sum(len(str(i)) + 1 for i in range(1, 100001))
+    assert f"[... {total - 200} bytes of output omitted ...]" in out  # head 100 + tail 100
+    out = await call(ExecTool(), full, command="sleep 1000 & echo pid=$!; wait", timeout=1)
+    assert "timed out after 1s" in out
+    pid = int(out.split("\npid=")[1].split()[0])
+    try:
+        assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        pass

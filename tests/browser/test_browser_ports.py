@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from gateway_harness import free_port_block
 from moltbot.browser import ports
 from moltbot.browser.config import ProfileSpec, resolve
 from moltbot.browser.errors import BrowserError
+from moltbot.fsutil import acquire_lock
 from moltbot.instance.registry import discover
 
 
@@ -63,7 +65,7 @@ def test_allocation_skips_listening_ports(home: Path) -> None:
     assert ports.port_is_free(base + 11)
 
 
-def test_allocation_skips_own_profiles_and_runtime_ports(home: Path) -> None:
+def test_allocation_skips_own_profiles_and_a_live_neighbours_ports(home: Path) -> None:
     main = make_instance(
         home,
         "main",
@@ -78,15 +80,20 @@ def test_allocation_skips_own_profiles_and_runtime_ports(home: Path) -> None:
         },
     )
     other = make_instance(home, "other", 21300)
+    # the neighbour runs with a canvas port (set by its environment) inside our range
     other.instance.runtime_file.write_text(
-        json.dumps({"pid": 1, "port": 21300, "extraPort": 21013})
+        json.dumps({"pid": 1, "port": 21300, "controlPort": 21302, "canvasPort": 21013})
     )
     settings = resolve(main.instance, main.config, {})
-    known = discover(home)
-    port = ports.allocate(
-        settings.profile(None), settings, main.instance, known, is_free=lambda p: True
+    allocate = lambda: ports.allocate(  # noqa: E731
+        settings.profile(None), settings, main.instance, discover(home), is_free=lambda p: True
     )
-    assert port == 21014
+    assert allocate() == 21013  # a runtime file nobody's lock vouches for is a crash's leftover
+    fd = acquire_lock(other.instance.lock_file, 1.0)
+    try:
+        assert allocate() == 21014
+    finally:
+        os.close(fd)
 
 
 def test_explicit_port_clash_names_the_other_instance(home: Path) -> None:

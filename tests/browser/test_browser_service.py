@@ -14,10 +14,12 @@ import psutil
 import pytest
 from browser_helpers import CHROMIUM, chromium_pids, make_instance, needs_chromium
 
+from gateway_harness import free_port_block, near_misses
 from moltbot.browser import chrome
 from moltbot.browser.errors import BrowserError
 from moltbot.errors import PortInUseError
 from moltbot.gateway.subsystem import State
+from moltbot.instance.cdp import read_allocations
 
 START_TIMEOUT = 90  # a cold Chromium on a busy 2-core machine
 
@@ -55,6 +57,9 @@ async def test_requests_need_token_loopback_host_and_origin(home: Path, browser_
             assert response.headers["WWW-Authenticate"].startswith("Bearer")
         async with session.get(url, headers={"Authorization": "Bearer wrong"}) as response:
             assert response.status == 401
+        for wrong in near_misses(made.token):  # a prefix or length comparison would pass these
+            async with session.get(url, headers={"Authorization": f"Bearer {wrong}"}) as resp:
+                assert resp.status == 401, wrong
         good = {"Authorization": f"Bearer {made.token}"}
         async with session.get(url, headers={**good, "Host": "evil.example"}) as response:
             assert response.status == 421
@@ -75,9 +80,9 @@ async def test_requests_need_token_loopback_host_and_origin(home: Path, browser_
     assert status["headless"] is True
     if os.geteuid() == 0:
         assert status["noSandbox"] is True and "root" in status["noSandboxReason"]
-    # the default profile's allocated port is persisted in the config
-    saved = json.loads(made.instance.config_path.read_text())
-    assert saved["browser"]["profiles"]["moltbot"]["cdpPort"] == status["cdpPort"]
+    # the default profile's allocated port is recorded in the state dir, never the config
+    assert "browser" not in json.loads(made.instance.config_path.read_text())
+    assert read_allocations(made.instance) == {"moltbot": status["cdpPort"]}
 
 
 async def test_control_port_taken(home: Path, browser_service) -> None:
@@ -199,16 +204,30 @@ async def test_profiles_create_start_delete(home: Path, browser_service) -> None
 
 @needs_chromium
 async def test_cdp_port_taken_by_another_process(home: Path, browser_service) -> None:
-    made = make_instance(home, "main")
+    """An explicit cdpPort that something else holds is refused; the gateway's own
+    allocation moves to the next free port of the range instead."""
+    base = free_port_block()
+    explicit = base + 2 + 50
+    made = make_instance(
+        home, "main", base, {"browser": {"profiles": {"pinned": {"cdpPort": explicit}}}}
+    )
     service = await browser_service(made)
-    port = service.settings.profile(None).cdp_port
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", port))
+    allocated = service.settings.profile(None).cdp_port
+    assert service.settings.profile(None).allocated
+    with socket.socket() as holder, socket.socket() as other:
+        holder.bind(("127.0.0.1", explicit))
         holder.listen()
+        other.bind(("127.0.0.1", allocated))
+        other.listen()
+        status, body = await call(service, "POST", "/start?profile=pinned")
+        assert status == 409
+        assert f"CDP port {explicit}" in body["error"] and "already in use" in body["error"]
+        assert f"pid {os.getpid()}" in body["error"]
         status, body = await call(service, "POST", "/start")
-    assert status == 409
-    assert f"CDP port {port}" in body["error"] and "already in use" in body["error"]
-    assert f"pid {os.getpid()}" in body["error"]
+        assert status == 200, body
+    assert body["cdpPort"] not in (allocated, explicit)
+    assert read_allocations(made.instance)["moltbot"] == body["cdpPort"]
+    await call(service, "POST", "/stop")
 
 
 @needs_chromium

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from browser_helpers import make_instance
 
+from gateway_harness import near_misses
 from moltbot.canvas import livereload
 from moltbot.errors import PortInUseError
 from moltbot.gateway.subsystem import State
@@ -185,6 +186,11 @@ async def test_wider_bind_needs_token_or_capability(home: Path, canvas_host) -> 
     base = f"http://127.0.0.1:{host.port}"
     status, _, headers = await get(f"{base}/__moltbot__/canvas/")
     assert status == 401 and "Bearer" in headers["WWW-Authenticate"]
+    for wrong in near_misses(made.token):  # a prefix or length comparison would pass these
+        status, _, _ = await get(
+            f"{base}/__moltbot__/canvas/", headers={"Authorization": f"Bearer {wrong}"}
+        )
+        assert status == 401, wrong
     status, text, _ = await get(
         f"{base}/__moltbot__/canvas/", headers={"Authorization": f"Bearer {made.token}"}
     )
@@ -196,6 +202,9 @@ async def test_wider_bind_needs_token_or_capability(home: Path, canvas_host) -> 
     assert f'"/__moltbot__/cap/{host.capability}/ws"' in text
     status, _, _ = await get(f"{base}/__moltbot__/cap/wrong/canvas/index.html")
     assert status == 404
+    for wrong in near_misses(host.capability):
+        status, _, _ = await get(f"{base}/__moltbot__/cap/{wrong}/canvas/index.html")
+        assert status == 404, wrong
     # Any Host works when exposed (the credential protects), a foreign Origin never does.
     response = await asyncio.to_thread(
         raw_get, host.port, f"/__moltbot__/cap/{host.capability}/canvas/", "192.0.2.7:1"

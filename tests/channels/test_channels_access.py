@@ -93,3 +93,17 @@ def test_mention_patterns() -> None:
     assert matches_patterns("Hey MOLTY, help", [r"\bmolty\b"])
     assert not matches_patterns("moltbot", [r"\bmolty\b"])
     assert not matches_patterns("anything", ["(unclosed"])
+    assert matches_patterns("hey molty", ["(unclosed", r"\bmolty\b"])  # the rest still count
+
+
+def test_reply_reason_says_whether_it_was_mentioned() -> None:
+    kwargs = {
+        "policy": "open",
+        "groups": None,
+        "group_id": "g",
+        "sender_keys": {"1"},
+        "group_allow_from": [],
+    }
+    assert decide_group(**kwargs, mentioned=True).reason == "mentioned"  # type: ignore[arg-type]
+    free = decide_group(**kwargs, mentioned=False, can_detect_mention=False)  # type: ignore[arg-type]
+    assert (free.action, free.reason) == ("reply", "no mention required")

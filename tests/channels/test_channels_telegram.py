@@ -11,6 +11,7 @@ import pytest
 from tests.channels.channel_helpers import EchoDispatcher, serving_webhooks, wait_for
 from tests.fakes.telegram import FakeTelegram, parse_html, utf16_len
 
+from gateway_harness import near_misses
 from moltbot.channels.pairing import PairingStore
 from moltbot.channels.types import AccountState, OutboundMessage
 
@@ -379,3 +380,6 @@ async def test_webhook_mode(
         assert reply.text == "echo: via webhook"
         bot.webhook["secret_token"] = "wrong"
         assert await bot.deliver_webhook(update) == 401
+        for wrong in near_misses("s3cret"):  # a prefix or length comparison would pass these
+            bot.webhook["secret_token"] = wrong
+            assert await bot.deliver_webhook(update) == 401, wrong

@@ -199,9 +199,9 @@ def test_set_invalid_value_is_refused_and_nothing_changes(run_moltbot: Any, conf
     result = run_moltbot("config", "set", "gateway.port", "99999")
     assert result.returncode == 78
     assert result.stderr == (
-        f"error: invalid config at {config}:\n"
+        f"error: refused: the result would be invalid at {config}:\n"
         "  - gateway.port: expected a value less than or equal to 65535 (got 99999)\n"
-        "hint: fix the file, then run `moltbot config validate`\n"
+        f"{config} is unchanged.\n"
     )
     assert config.read_text() == HAND
     assert not config.with_name("moltbot.json.bak").exists()
@@ -212,17 +212,46 @@ def test_set_invalid_value_is_refused_and_nothing_changes(run_moltbot: Any, conf
     )
 
 
-def test_set_unknown_key_warns_or_fails_with_strict(run_moltbot: Any, config: Path) -> None:
+def test_set_unknown_key_is_refused_unless_forced(run_moltbot: Any, config: Path) -> None:
+    write(config, HAND)
     result = run_moltbot("config", "set", "gateway.prot", "1")
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "error: unknown key gateway.prot (did you mean 'port' or 'remote'?); "
+        f"{config} is unchanged\n"
+    )
+    assert config.read_text() == HAND
+    result = run_moltbot("config", "set", "gatway.port", "1")
+    assert "unknown key gatway (did you mean 'gateway'?)" in result.stderr
+    # forced, it is written and later reads warn about it
+    result = run_moltbot("config", "set", "gateway.prot", "1", "--force")
     assert result.returncode == 0
     assert result.stderr == f"warning: {config}: unknown key gateway.prot (ignored)\n"
-    result = run_moltbot("config", "set", "gateway.prto", "1", "--strict")
+    result = run_moltbot("config", "set", "gateway.prto", "1", "--strict", "--force")
     assert result.returncode == 78
     assert result.stderr.startswith(
-        f"error: invalid config at {config} (strict: unknown keys are errors):\n"
-        "  - gateway.prot: unknown key\n  - gateway.prto: unknown key\n"
+        f"error: refused: the result would be invalid at {config} (strict: unknown keys are "
+        "errors):\n  - gateway.prot: unknown key\n  - gateway.prto: unknown key\n"
     )
     assert "prto" not in config.read_text()
+
+
+def test_set_refuses_what_fails_later(run_moltbot: Any, config: Path, tmp_path: Path) -> None:
+    """A model reference the agent cannot resolve, and documented keys that must be known."""
+    write(config, HAND)
+    result = run_moltbot("config", "set", "agents.defaults.model", "gpt4")
+    assert result.returncode == 78
+    assert 'model "gpt4" is not a "provider/model" reference' in result.stderr
+    assert f"{config} is unchanged." in result.stderr
+    assert config.read_text() == HAND
+    for key, value in (
+        ("agents.defaults.model", "openai/gpt-4o"),
+        ("messages.groupChat.mentionPatterns", '["@molty"]'),
+        ("agents.defaults.models", '{"openai/gpt-4o": {alias: "fast"}}'),
+        ("agents.defaults.model", "fast"),
+    ):
+        result = run_moltbot("config", "set", key, value)
+        assert (result.returncode, result.stderr) == (0, ""), (key, result.stderr)
 
 
 @pytest.mark.parametrize(

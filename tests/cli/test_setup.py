@@ -179,7 +179,8 @@ def test_refuses_a_port_within_20_of_another_instance(run_moltbot: Any, home: Pa
         "base ports 18800 and 18789 are closer than 20"
     )
     assert result.stderr.splitlines()[1].startswith(
-        "hint: choose a base port at least 20 (better 111) away from other instances, e.g. --port "
+        "hint: choose a base port at least 20 (better 111) away from other instances' "
+        "base ports, e.g. "
     )
     assert_nothing_written(home, before)
 
@@ -215,7 +216,7 @@ def test_refuses_a_workspace_another_instance_uses(run_moltbot: Any, home: Path)
     assert result.stderr == (
         f"error: workspace {home}/clawd-main is the workspace of profile main "
         f"({home}/.clawdbot-main, port {ports.profile_default_port('main')})\n"
-        f"hint: pass another --workspace, e.g. --workspace {home}/clawd-rescue\n"
+        f"hint: use a workspace of its own, e.g. {home}/clawd-rescue\n"
     )
     assert_nothing_written(home, before)
 

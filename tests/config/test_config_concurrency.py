@@ -39,7 +39,8 @@ while not go.exists():
 failures = 0
 for n in range(count):
     try:
-        cli.main(["--profile", "conc", "config", "set", f"test.w{worker}.k{n}", str(n * worker)],
+        cli.main(["--profile", "conc", "config", "set", "--force", f"test.w{worker}.k{n}",
+                  str(n * worker)],
                  prog_name="moltbot")
     except SystemExit as exc:
         if exc.code:

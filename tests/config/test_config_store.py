@@ -227,6 +227,8 @@ def test_unreadable_config(tmp_path: Path) -> None:
     (tmp_path / "dir.json").mkdir()
     with pytest.raises(ConfigError, match=r"^cannot read config .*dir\.json: Is a directory$"):
         read_config(tmp_path / "dir.json", {})
+    with pytest.raises(ConfigError, match=r"^cannot read config .*dir\.json: Is a directory$"):
+        update_config(tmp_path / "dir.json", set_key("a", 1), {})
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -278,6 +280,23 @@ def test_compare_and_swap(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["a"] == 2
     with pytest.raises(ConflictError, match="expected none"):
         update_config(path, set_key("a", 4), {}, base_hash="")
+
+
+def test_compare_and_swap_of_a_whole_file(tmp_path: Path) -> None:
+    from moltbot.config.store import read_config, replace_config_text
+
+    path = tmp_path / "moltbot.json"
+    with pytest.raises(ConflictError, match=r"\(hash none, expected 0123456789ab\)"):
+        update_config(path, set_key("a", 0), {}, base_hash="0123456789abcdef")
+    first = replace_config_text(path, '{"a": 1}', {}, base_hash="")
+    assert first.exists
+    read = read_config(path, {})
+    assert read.exists and read.hash == first.hash and read.raw == '{"a": 1}'
+    replace_config_text(path, '{"a": 2}', {}, base_hash=first.hash)
+    with pytest.raises(ConflictError, match="changed since it was read"):
+        replace_config_text(path, '{"a": 3}', {}, base_hash=first.hash)
+    assert json.loads(path.read_text()) == {"a": 2}
+    assert not read_config(tmp_path / "missing.json", {}).exists
 
 
 def test_unset_variables_do_not_block_writes(tmp_path: Path) -> None:
@@ -336,3 +355,58 @@ def test_lock_timeout(tmp_path: Path) -> None:
 )
 def test_parse_value(text: str, value: Any) -> None:
     assert parse_value(text) == value
+
+
+def test_update_is_on_disk_before_it_returns(tmp_path: Path, monkeypatch) -> None:
+    """The new content is fsync'd before the rename, and the rename (the directory)
+    before update_config returns; the same for the .bak copy and a whole-file replace."""
+    from fsync_spy import FsyncSpy
+    from moltbot.config.store import replace_config_text
+
+    path = tmp_path / "moltbot.json"
+    update_config(path, set_key("a", 1), {})
+    spy = FsyncSpy.install(monkeypatch)
+    snapshot = update_config(path, set_key("a", 2), {})
+    size = len(snapshot.raw.encode())
+    renamed = spy.index("replace", path)
+    temp = spy.events[renamed][2]
+    assert spy.synced(temp) == [size]
+    assert spy.index("fsync", temp) < renamed < spy.index("fsync-dir", tmp_path)
+    backup = path.with_name("moltbot.json.bak")
+    assert spy.index("replace", backup) < renamed
+
+    spy.clear()
+    text = '{"a": 3}\n'
+    replace_config_text(path, text, {})
+    renamed = spy.index("replace", path)
+    assert spy.synced(spy.events[renamed][2]) == [len(text)]
+    assert renamed < spy.index("fsync-dir", tmp_path)
+
+
+def test_an_editor_saving_during_an_update_is_kept(tmp_path: Path) -> None:
+    """Someone outside the lock (an editor) saves while an update is computed: the update
+    is redone on top of the editor's file, not written over it."""
+    path = tmp_path / "moltbot.json"
+    update_config(path, set_key("a", 1), {})
+    calls = []
+
+    def mutate(data: dict[str, Any]) -> None:
+        calls.append(dict(data))
+        if len(calls) == 1:  # the editor saves right after we read
+            path.write_text('{"a": 1, "editor": true}\n')
+        data["b"] = 2
+
+    snapshot = update_config(path, mutate, {})
+    assert snapshot.exists and len(calls) == 2
+    saved = json.loads(path.read_text())
+    assert saved["editor"] is True and saved["b"] == 2
+
+
+def test_reading_raw_does_not_import_pydantic() -> None:
+    """`status` reads the config raw: pydantic is imported only when validating."""
+    import subprocess
+    import sys
+
+    code = "import sys, moltbot.config.store; print('pydantic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -75,10 +75,66 @@ def test_base_ports_one_apart(home: Path, env, ports) -> None:
 
 
 def test_shared_used_port_via_explicit_cdp_port(home: Path, env, ports) -> None:
+    """Rescue's explicit cdpPort is main's browser control port: that CDP port moves
+    (into rescue's own range), not a base port, which would leave the clash in place."""
     main = make(home, env, None, ports[0])
     make(home, env, "rescue", ports[1], browser__profiles__work__cdpPort=ports[0] + 2)
-    clash = finding(diagnose(main, env), "ports-clash")
-    assert f"port {ports[0] + 2} is used by both" in clash.message
+    report = diagnose(main, env)
+    clash = finding(report, "cdp-port-clash")
+    assert f"CDP port {ports[0] + 2} of browser profile 'work' is also used" in clash.message
+    assert "ports-clash" not in codes(report)
+    [plan] = report.auto_plans
+    new = plan.cdp_moves["work"]
+    assert new in range(ports[1] + 11, ports[1] + 111)
+    assert clash.fix == f"moltbot --profile rescue config set browser.profiles.work.cdpPort {new}"
+    apply(report.auto_plans, env, None)
+    assert diagnose(main, env).findings == []
+
+
+def test_same_explicit_cdp_port_on_both_moves_one(home: Path, env, ports) -> None:
+    main = make(home, env, None, ports[0], browser__profiles__work__cdpPort=ports[0] + 30)
+    make(home, env, "rescue", ports[1], browser__profiles__work__cdpPort=ports[0] + 30)
+    report = diagnose(main, env)
+    clashes = [f for f in report.findings if f.code == "cdp-port-clash"]
+    assert len(clashes) == 1 and clashes[0].fix.startswith("moltbot --profile rescue config set")
+    apply(report.auto_plans, env, None)
+    assert diagnose(main, env).findings == []
+
+
+def test_stray_cdp_port_outside_the_range_moves_in(home: Path, env, ports) -> None:
+    """An older version's one-off --port left a cdpPort of another block in the config."""
+    main = make(home, env, None, ports[0])
+    rescue = make(home, env, "rescue", ports[1], browser__profiles__moltbot__cdpPort=ports[0] + 20)
+    report = diagnose(rescue, env)
+    stray = finding(report, "cdp-port-outside-range")
+    assert stray.severity == "warning" and f"{ports[0] + 20}" in stray.message
+    apply(report.auto_plans, env, None)
+    after = diagnose(main, env, host=True)
+    assert after.findings == [], [f.as_dict() for f in after.findings]
+    saved = json.loads(rescue.config_path.read_text())
+    assert saved["browser"]["profiles"]["moltbot"]["cdpPort"] in range(
+        ports[1] + 11, ports[1] + 111
+    )
+
+
+def test_clashing_allocation_is_dropped(home: Path, env, ports) -> None:
+    """The gateway's own allocation (state dir) clashing with another instance's explicit
+    port: the allocation goes (and rescue's stray port moves into its own range)."""
+    from moltbot.instance.cdp import read_allocations, record_allocation
+    from moltbot.instance.registry import discover
+
+    main = make(home, env, None, ports[0])
+    rescue = make(home, env, "rescue", ports[1], browser__profiles__work__cdpPort=ports[0] + 11)
+    [inst] = [k.instance for k in discover(home, env) if k.instance.profile == "default"]
+    record_allocation(inst, "moltbot", ports[0] + 11)
+    report = diagnose(main, env)
+    clash = finding(report, "cdp-port-clash")
+    assert "the gateway's own allocation" in clash.message
+    apply(report.auto_plans, env, None)
+    assert read_allocations(inst) == {}
+    moved = json.loads(rescue.config_path.read_text())["browser"]["profiles"]["work"]["cdpPort"]
+    assert moved in range(ports[1] + 11, ports[1] + 111)
+    assert diagnose(main, env).findings == []
 
 
 def test_overlapping_cdp_ranges(home: Path, env, ports) -> None:

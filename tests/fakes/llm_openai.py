@@ -85,7 +85,7 @@ class FakeOpenAI(Script):
                     {
                         "index": 0,
                         "message": message,
-                        "finish_reason": "tool_calls" if step.tool_calls else "stop",
+                        "finish_reason": _finish(step),
                     }
                 ],
                 "usage": {
@@ -152,7 +152,7 @@ class FakeOpenAI(Script):
                 await response.write(
                     chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]})
                 )
-        await response.write(chunk({}, "tool_calls" if step.tool_calls else "stop"))
+        await response.write(chunk({}, _finish(step)))
         usage = {
             "prompt_tokens": step.usage[0],
             "completion_tokens": step.usage[1],
@@ -170,6 +170,10 @@ class FakeOpenAI(Script):
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+
+def _finish(step: Reply) -> str:
+    return step.finish or ("tool_calls" if step.tool_calls else "stop")
 
 
 def _error(

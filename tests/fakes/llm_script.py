@@ -31,6 +31,8 @@ class Reply:
     """Send the headers and nothing else until the client goes away."""
     raw_arguments: str | None = None
     """Send these raw (possibly invalid) arguments for the first tool call."""
+    finish: str | None = None
+    """The ``finish_reason`` to send (default: ``tool_calls`` or ``stop``)."""
 
     def arguments(self, index: int) -> str:
         """The arguments text of tool call ``index`` as sent."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import time
 from typing import Any
@@ -11,7 +9,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway_harness import ConnectRefused, connect_params, start_gateway, ws_client
+from gateway_harness import (
+    ConnectRefused,
+    connect_params,
+    signed_connect_params,
+    start_gateway,
+    ws_client,
+)
 
 
 async def raw_session(url: str) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse]:
@@ -73,6 +77,7 @@ async def test_hello_ok_describes_the_gateway(gateway) -> None:
     assert snapshot["stateDir"] == str(gateway.state_dir)
     assert hello["server"]["connId"]
     assert client.challenge["nonce"] and isinstance(client.challenge["ts"], int)
+    assert abs(client.challenge["ts"] - time.time() * 1000) < 3_600_000  # milliseconds
 
 
 async def test_wrong_token_is_refused_with_1008(gateway) -> None:
@@ -105,14 +110,37 @@ async def test_protocol_mismatch_closes_1002(gateway) -> None:
     assert code == 1002
 
 
+async def no_traceback_after(gateway) -> None:
+    """A full request on a new connection is the barrier: whatever the gateway logged
+    about the connection before it has been written by then."""
+    async with ws_client(gateway.url, gateway.token) as client:
+        await client.call("health")
+    assert "Traceback" not in gateway.output()
+
+
 async def test_non_json_first_frame_closes_without_answer(gateway) -> None:
     _, replies, code = await first_frames(gateway.url, None, raw="this is not json")
     assert replies == [] and code == 1000
+    await no_traceback_after(gateway)
 
 
-async def test_non_request_first_frame_closes_1008(gateway) -> None:
-    _, replies, code = await first_frames(gateway.url, {"hello": "world"})
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"hello": "world"},
+        ["req"],
+        {"type": "event", "id": "c1", "method": "connect"},
+        {"type": "req", "id": 7, "method": "connect"},
+        {"type": "req", "id": "", "method": "connect"},
+        {"type": "req", "id": "c1", "method": 5},
+        {"type": "req", "id": "c1", "method": ""},
+        {"type": "req", "id": "c1"},
+    ],
+)
+async def test_non_request_first_frame_closes_1008(gateway, frame) -> None:
+    _, replies, code = await first_frames(gateway.url, frame)
     assert replies == [] and code == 1008
+    await no_traceback_after(gateway)
 
 
 async def test_first_request_must_be_connect(gateway) -> None:
@@ -183,39 +211,6 @@ def test_handshake_timeout_closes(home) -> None:
         gw.stop()
 
 
-def _signed_params(
-    token: str,
-    nonce: str | None,
-    *,
-    key: Any = None,
-    tamper: bool = False,
-    scopes: list[str] | None = None,
-) -> dict[str, Any]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    key = key or Ed25519PrivateKey.generate()
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    device_id = hashlib.sha256(raw).hexdigest()
-    signed_at = int(time.time() * 1000)
-    scopes = scopes if scopes is not None else ["operator.read"]
-    parts = [device_id, "test", "test", "operator", ",".join(scopes), str(signed_at), token]
-    payload = "|".join(["v2", *parts, nonce] if nonce else ["v1", *parts])
-    signature = key.sign(payload.encode())
-    if tamper:
-        signature = bytes([signature[0] ^ 1]) + signature[1:]
-    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
-    device = {
-        "id": device_id,
-        "publicKey": b64(raw),
-        "signature": b64(signature),
-        "signedAt": signed_at,
-    }
-    if nonce:
-        device["nonce"] = nonce
-    return connect_params(token, scopes=scopes, device=device)
-
-
 async def _connect_with(url: str, build: Any) -> tuple[dict[str, Any], Any]:
     session, ws = await raw_session(url)
     try:
@@ -236,7 +231,9 @@ async def _connect_with(url: str, build: Any) -> tuple[dict[str, Any], Any]:
 
 
 async def test_signed_device_is_verified_and_auto_approved_locally(gateway) -> None:
-    reply, _ = await _connect_with(gateway.url, lambda nonce: _signed_params(gateway.token, nonce))
+    reply, _ = await _connect_with(
+        gateway.url, lambda nonce: signed_connect_params(gateway.token, nonce)
+    )
     assert reply["ok"], reply
     auth = reply["payload"]["auth"]
     assert len(auth["deviceToken"]) == 32 and auth["scopes"] == ["operator.read"]
@@ -246,16 +243,76 @@ async def test_signed_device_is_verified_and_auto_approved_locally(gateway) -> N
 
 async def test_tampered_signature_is_refused(gateway) -> None:
     reply, _ = await _connect_with(
-        gateway.url, lambda nonce: _signed_params(gateway.token, nonce, tamper=True)
+        gateway.url, lambda nonce: signed_connect_params(gateway.token, nonce, tamper=True)
     )
     assert reply["error"]["message"] == "device signature invalid"
 
 
 async def test_wrong_nonce_is_refused(gateway) -> None:
     reply, _ = await _connect_with(
-        gateway.url, lambda nonce: _signed_params(gateway.token, "0" * 32)
+        gateway.url, lambda nonce: signed_connect_params(gateway.token, "0" * 32)
     )
     assert reply["error"]["message"] == "device nonce mismatch"
+
+
+async def test_no_scopes_means_admin_for_an_operator(gateway) -> None:
+    async with ws_client(gateway.url, gateway.token) as client:
+        assert (await client.call("config.get"))["exists"] is True
+
+
+@pytest.mark.parametrize(
+    "mode,hint", [("webchat", "tokenized dashboard URL"), ("cli", "pass --token")]
+)
+async def test_refusal_hint_fits_the_client(gateway, mode, hint) -> None:
+    params = connect_params("wrong", client_id="cli" if mode == "cli" else "webchat", mode=mode)
+    _, replies, _ = await first_frames(
+        gateway.url, {"type": "req", "id": "c1", "method": "connect", "params": params}
+    )
+    assert hint in replies[0]["error"]["message"]
+
+
+async def test_pairing_events_reach_operators(gateway) -> None:
+    """A new local device is approved and announced once; a device that is not local
+    is announced as a pairing request, with the details an operator decides on."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    async with ws_client(gateway.url, gateway.token) as operator:
+        reply, _ = await _connect_with(
+            gateway.url, lambda nonce: signed_connect_params(gateway.token, nonce, key=key)
+        )
+        assert reply["ok"]
+        [device_id] = json.loads((gateway.state_dir / "devices" / "paired.json").read_text())
+        resolved = await operator.wait_event(lambda f: f["event"] == "device.pair.resolved")
+        assert resolved["payload"]["deviceId"] == device_id
+        assert resolved["payload"]["decision"] == "approved"
+        assert abs(resolved["payload"]["ts"] - time.time() * 1000) < 3_600_000  # milliseconds
+        # The same device again: nothing new to announce (the health call is the barrier).
+        again, _ = await _connect_with(
+            gateway.url, lambda nonce: signed_connect_params(gateway.token, nonce, key=key)
+        )
+        assert again["ok"]
+        await operator.call("health")
+        assert [f["event"] for f in operator.events].count("device.pair.resolved") == 1
+
+        session = aiohttp.ClientSession()
+        try:
+            ws = await session.ws_connect(gateway.url, headers={"X-Forwarded-For": "192.0.2.9"})
+            challenge = await ws.receive_json(timeout=5)
+            params = signed_connect_params(gateway.token, challenge["payload"]["nonce"])
+            await ws.send_json({"type": "req", "id": "c", "method": "connect", "params": params})
+            refused = await ws.receive_json(timeout=5)
+            await ws.close()
+        finally:
+            await session.close()
+        assert refused["error"]["code"] == "NOT_PAIRED"
+        requested = await operator.wait_event(lambda f: f["event"] == "device.pair.requested")
+    payload = requested["payload"]
+    assert payload["requestId"] == refused["error"]["details"]["requestId"]
+    assert payload["deviceId"] == params["device"]["id"]
+    assert payload["role"] == "operator" and payload["scopes"] == ["operator.read"]
+    assert payload["remoteIp"] == "127.0.0.1"
+    assert abs(payload["ts"] - time.time() * 1000) < 3_600_000  # milliseconds
 
 
 async def test_read_scope_limits_methods(gateway) -> None:

@@ -120,7 +120,7 @@ def test_manual_env_example_from_the_seed(home, run_moltbot) -> None:
     known = {k.instance.state_dir: k for k in discover(home, {})}
     entry = known[home / ".clawdbot-main"]
     assert entry.instance.config_path == home / ".clawdbot" / "main.json"
-    assert entry.instance.port == port and not entry.runtime
+    assert entry.instance.port == port and entry.running is None
 
 
 def test_binding_beyond_loopback_needs_auth(home) -> None:

@@ -56,3 +56,13 @@ def test_service_names() -> None:
         "bot.molt.rescue",
         "Moltbot Gateway (rescue)",
     )
+
+
+def test_flag_is_set_only_by_a_true_value() -> None:
+    for value in ("1", "true", "YES", "On"):
+        assert envvars.flag({"CLAWDBOT_SKIP_X": value}, "SKIP_X") == f"CLAWDBOT_SKIP_X={value}"
+    for value in ("0", "false", "no", "off", "", "2"):
+        assert envvars.flag({"CLAWDBOT_SKIP_X": value}, "SKIP_X") is None, value
+    assert envvars.flag({}, "SKIP_X") is None
+    # The winning alias decides, even when a later one would say yes.
+    assert envvars.flag({"MOLTBOT_SKIP_X": "0", "OPENCLAW_SKIP_X": "1"}, "SKIP_X") is None

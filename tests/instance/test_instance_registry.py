@@ -195,13 +195,27 @@ def test_read_service_environment(home: Path) -> None:
     assert read_service_environment(home / "missing.service") == {}
 
 
-def test_runtime_file_gives_the_live_port(home: Path) -> None:
+def test_runtime_file_gives_the_live_port_only_while_the_lock_is_held(home: Path) -> None:
+    import os
+
+    from moltbot.fsutil import acquire_lock
+
     state = make_instance(home, ".clawdbot-rescue", {"gateway": {"port": 19789}})
     [known] = discover(home)
-    assert known.runtime is None and known.live_port == 19789
-    (state / "gateway.json").write_text(json.dumps({"pid": 1, "port": 19800}))
+    assert known.running is None and known.live_port == 19789
+    runtime = {"pid": 1, "port": 19800, "controlPort": 19802, "canvasPort": 19804}
+    (state / "gateway.json").write_text(json.dumps(runtime))
     [known] = discover(home)
-    assert known.live_port == 19800
+    assert known.running is None and known.live_port == 19789  # left behind by a crash
+    fd = acquire_lock(state / "gateway.lock", 1.0)
+    try:
+        [known] = discover(home)
+        assert known.live_port == 19800
+        assert known.effective.control_port == 19802
+        assert {19789, 19800, 19802, 19804} <= known.claimed_ports
+        assert known.drift == "running on 19800, configured 19789 (restart to apply)"
+    finally:
+        os.close(fd)
 
 
 def test_sorted_by_port_and_others_excludes_me(home: Path) -> None:

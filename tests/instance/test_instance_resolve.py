@@ -258,6 +258,7 @@ def test_dev(home: Path) -> None:
         ("bots/rescue-state", "rescue-state"),
         ("bots/my bot", "my-bot"),
         ("...", None),
+        (".clawdbot-moltbot", "moltbot"),  # only the first stem is taken off
     ],
 )
 def test_profile_from_state_dir(home: Path, state_dir: str, profile: str | None) -> None:
@@ -439,3 +440,65 @@ def test_browser_user_data_is_per_instance(home: Path) -> None:
     b = resolve(home, Invocation(profile="b")).browser_user_data("openclaw")
     assert a == home / ".clawdbot-a" / "browser" / "openclaw" / "user-data"
     assert a != b
+
+
+@pytest.mark.parametrize("value", ["1", "65535"])
+def test_port_env_range_is_inclusive(home: Path, value: str) -> None:
+    identity = resolve_identity(Invocation(), {"CLAWDBOT_GATEWAY_PORT": value}, home)
+    assert resolve_instance(identity, Config(), {}).port == int(value)
+
+
+def test_instance_paths_live_under_its_state_dir(home: Path) -> None:
+    instance = resolve(home, Invocation(profile="rescue"))
+    state = home / ".clawdbot-rescue"
+    assert instance.log_file == state / "logs" / "gateway.jsonl"
+    assert instance.credentials_dir == state / "credentials"
+    assert instance.devices_dir == state / "devices"
+    assert instance.identity_dir == state / "identity"
+
+
+def test_profile_flag_warns_about_each_inherited_variable(home: Path) -> None:
+    env = {"OPENCLAW_GATEWAY_PORT": "18789"}  # the earlier names are not set
+    warnings = resolve(home, Invocation(profile="rescue"), env).identity.warnings
+    assert warnings == ("--profile rescue overrides inherited OPENCLAW_GATEWAY_PORT=18789",)
+
+
+def test_facts_name_the_whole_cdp_range(home: Path) -> None:
+    instance = resolve(home, Invocation(profile="rescue"))
+    facts = instance.facts()
+    assert facts["cdpRange"] == [instance.cdp_ports[0], instance.cdp_ports[-1]]
+    assert facts["port"] == instance.port and facts["profile"] == "rescue"
+
+
+def test_identity_file_is_written_once_and_repaired(home: Path) -> None:
+    import json
+
+    from moltbot.instance.resolve import identity_file, write_identity_file
+
+    identity = resolve_identity(Invocation(profile="rescue"), {}, home)
+    path = identity_file(identity.state_dir)
+    write_identity_file(identity)  # no file yet
+    record = {"profile": "rescue", "configPath": str(identity.config_path)}
+    assert json.loads(path.read_text()) == record
+    before = path.stat().st_ino
+    write_identity_file(identity)  # the same record: left alone
+    assert path.stat().st_ino == before
+    path.write_text("{torn")
+    write_identity_file(identity)
+    assert json.loads(path.read_text()) == record
+    path.write_text(json.dumps({"profile": "other", "configPath": "/x"}))
+    write_identity_file(identity)
+    assert json.loads(path.read_text()) == record
+
+
+def test_resolving_does_not_import_the_schema() -> None:
+    """The resolver runs for `moltbot --help` and `status`: pydantic stays unimported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, moltbot.instance.resolve; "
+        "print('moltbot.config.schema' in sys.modules, 'pydantic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -10,6 +10,7 @@ from moltbot.config.schema import Config
 from moltbot.errors import ConflictError
 from moltbot.instance.registry import KnownInstance
 from moltbot.instance.resolve import Invocation, resolve_identity, resolve_instance
+from moltbot.instance.running import Running
 from moltbot.instance.setup import Setting, check_paths, check_port, choose_port, setup_instance
 
 
@@ -54,7 +55,8 @@ def test_check_port(home: Path) -> None:
 
 def test_live_port_of_a_running_neighbour_counts(home: Path) -> None:
     main = known(home, "main", {"gateway": {"port": 18789}})
-    running = KnownInstance(main.instance, main.sources, runtime={"port": 21000})
+    live = Running.from_record({"pid": 1, "port": 21000})
+    running = KnownInstance(main.instance, main.sources, running=live)
     with pytest.raises(ConflictError, match="closer than 20"):
         check_port(21010, [running])
     assert (
@@ -79,7 +81,7 @@ def test_check_paths(home: Path) -> None:
     assert err.value.message.startswith(
         f"workspace {home}/clawd-main/sub overlaps the workspace of profile main"
     )
-    assert err.value.hint == f"pass another --workspace, e.g. --workspace {home}/clawd-rescue"
+    assert err.value.hint == f"use a workspace of its own, e.g. {home}/clawd-rescue"
 
 
 def test_setup_instance_reports_created_kept_changed(home: Path) -> None:

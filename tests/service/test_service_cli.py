@@ -165,8 +165,8 @@ def test_start_when_not_installed(run_service, shim: Shim, instances) -> None:
     assert result.exit_code == 8
     assert "not installed" in result.error.message
     assert "moltbot --profile rescue gateway install" in result.error.hint
-    stop = run_service("stop", "--json", profile="rescue")
-    assert stop.exit_code == 0 and json.loads(stop.stdout)["result"] == "not-installed"
+    stop = run_service("stop", "--json", profile="rescue")  # as the README says: exit 8
+    assert stop.exit_code == 8 and "not installed" in stop.error.message
 
 
 def test_uninstall_removes_only_this_profile(

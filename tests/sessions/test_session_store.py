@@ -78,7 +78,14 @@ async def test_torn_last_line_is_skipped_and_terminated(tmp_path, caplog):
     await fresh.append(entry, user("after"))
     read = await fresh.read(entry)
     assert [e["message"]["content"] for e in read.entries] == ["kept", "after"]
-    assert len(read.warnings) == 1  # the old torn line, now in the middle
+    # What is on disk, not what the appending store remembers: a third store reads the file.
+    on_disk = await SessionStore(tmp_path).read(entry)
+    assert [e["message"]["content"] for e in on_disk.entries] == ["kept", "after"]
+    assert len(on_disk.warnings) == 1 and "unreadable line 3" in on_disk.warnings[0]
+    await fresh.append(entry, user("later"))
+    on_disk = await SessionStore(tmp_path).read(entry)
+    assert [e["message"]["content"] for e in on_disk.entries] == ["kept", "after", "later"]
+    assert on_disk.entries[-1]["parentId"] == on_disk.entries[-2]["id"]
 
 
 async def test_corrupt_index_is_rebuilt_from_transcripts(tmp_path):
@@ -141,3 +148,58 @@ def test_kill_9_keeps_every_acknowledged_entry(tmp_path, delay):
     ids = [e["id"] for e in read.entries]
     assert set(acked) <= set(ids)
     assert len(read.warnings) <= 1
+
+
+async def test_append_is_on_disk_before_it_returns(tmp_path, monkeypatch):
+    """An acknowledged entry has been fsync'd: the file's size at its last fsync covers it."""
+    from fsync_spy import FsyncSpy
+
+    store = SessionStore(tmp_path)
+    spy = FsyncSpy.install(monkeypatch)
+    entry = await store.ensure("agent:main:main")
+    path = store.transcript_path(entry)
+    assert spy.synced(path) == [path.stat().st_size]  # the header
+    assert spy.index("fsync-dir", tmp_path) > spy.index("fsync", path)
+    for text in ("one", "two"):
+        await store.append(entry, user(text))
+        assert spy.synced(path)[-1] == path.stat().st_size
+    assert len(spy.synced(path)) == 3
+
+    spy.clear()
+    transcript = Transcript(tmp_path / "direct.jsonl")
+    transcript.create("sid", "agent:main:x", None)
+    transcript.append(user("three"))
+    assert spy.synced(transcript.path) == [
+        len(lines) for lines in _prefix_sizes(transcript.path.read_bytes())
+    ]
+
+
+def _prefix_sizes(raw: bytes) -> list[bytes]:
+    """The file as it was after each complete line."""
+    ends = [i + 1 for i, byte in enumerate(raw) if byte == ord("\n")]
+    return [raw[:end] for end in ends]
+
+
+async def test_reads_see_what_another_store_appended(tmp_path):
+    """The read cache never hides another writer's entries, nor a deleted file."""
+    a = SessionStore(tmp_path)
+    entry = await a.ensure("agent:main:main")
+    await a.append(entry, user("one"))
+    assert [m["message"]["content"] for m in await a.messages(entry)] == ["one"]
+    b = SessionStore(tmp_path)
+    await b.append(entry, user("from b"))
+    await a.append(entry, user("from a"))
+    texts = [m["message"]["content"] for m in await a.messages(entry)]
+    assert texts == ["one", "from b", "from a"]
+    a.transcript_path(entry).unlink()
+    assert (await a.read(entry)).entries == []
+
+
+async def test_an_index_that_cannot_be_written_fails_the_caller(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the sessions directory should be")
+    store = SessionStore(blocker)
+    with pytest.raises(OSError):
+        await store.ensure("agent:main:main")
+    with pytest.raises(OSError):  # and the next caller too: nothing is stuck
+        await store.ensure("agent:main:other")

@@ -180,3 +180,31 @@ async def test_token_once_and_never_from_the_query(browser, gateway):
     await page.wait_for_selector("body[data-conn=connected]")
     assert await page.evaluate("localStorage.getItem('moltbot.gatewayToken')") == gw.token
     await fresh.close()
+
+
+async def test_view_follows_a_reply_that_lands_in_one_piece(browser, gateway, llm):
+    """The reader at the bottom sees the reply, however tall its first piece is."""
+    gw = gateway["gw"]
+    context, page = await open_chat(browser, gw)
+    await page.set_viewport_size({"width": 700, "height": 420})
+    long_line = "A long answer. " * 300  # far taller than the viewport, in one chunk
+    llm.push(Reply(long_line, chunk_chars=len(long_line)))
+    await send(page, "tell me everything")
+    await page.wait_for_selector(".msg.assistant[data-state=final]")
+    gap = "el => el.scrollHeight - el.scrollTop - el.clientHeight"
+    await page.wait_for_function(f"({gap})(document.getElementById('messages')) < 2")
+    assert await last_assistant(page).locator(".text").is_visible()
+
+    await context.close()
+
+
+async def test_title_and_favicon(browser, gateway):
+    gw = gateway["gw"]
+    context, page = await open_chat(browser, gw)
+    await page.wait_for_selector("#instance-facts dd[data-fact=profile]", state="attached")
+    assert await page.title() == "Moltbot (main)"
+    icon = await page.get_attribute("link[rel=icon]", "href")
+    for path in (icon, "/favicon.ico"):
+        response = await page.request.get(f"{gw.http}/{path.lstrip('/')}")
+        assert response.status == 200 and b"<svg" in await response.body()
+    await context.close()

@@ -35,7 +35,18 @@ class NotConfigured(Exception):
 
 
 class AllModelsFailed(Exception):
-    pass
+    """Every model of the chain failed; ``kinds`` are the failures' kinds, in order."""
+
+    def __init__(self, message: str, kinds: list[str]) -> None:
+        super().__init__(message)
+        self.kinds = kinds
+
+    @property
+    def kind(self) -> str:
+        """``rate_limit`` when every model was rate-limited, else the last failure's kind."""
+        if self.kinds and all(k == "rate_limit" for k in self.kinds):
+            return "rate_limit"
+        return self.kinds[-1] if self.kinds else "server"
 
 
 async def call_models(
@@ -56,6 +67,7 @@ async def call_models(
     :class:`ProviderError` as it comes.
     """
     failures: list[str] = []
+    kinds: list[str] = []
     order = models.cooldowns.order(chain, str)
     tried_any = False
     for index, (ref, cooling) in enumerate(order):
@@ -97,6 +109,7 @@ async def call_models(
         except ProviderError as exc:
             exc.message = scrub(exc.message, provider.api_key)
             failures.append(f"{ref}: {exc.describe()}")
+            kinds.append(exc.kind)
             if exc.failover:
                 wait = models.cooldowns.fail(str(ref), exc.kind, exc.retry_after)
                 log.warning(
@@ -119,4 +132,4 @@ async def call_models(
         return finished, ref, provider
     if not tried_any:
         raise NotConfigured(models.unconfigured_text(chain))
-    raise AllModelsFailed("every model failed: " + "; ".join(failures))
+    raise AllModelsFailed("every model failed: " + "; ".join(failures), kinds)

@@ -69,6 +69,16 @@ class ModelPool:
         except ConfigError:
             return []
 
+    def retry_after(self, agent_id: str) -> float | None:
+        """Seconds until a model of the agent's chain leaves its cooldown; None when one
+        is available now (or the agent has no model)."""
+        waits = [self.cooldowns.cooling(str(ref)) for ref in self.chain_or_empty(agent_id)]
+        return min(waits) if waits and min(waits) > 0 else None
+
+    def configured(self, agent_id: str) -> bool:
+        """Whether a model of the agent's chain can be called (known provider, key)."""
+        return any(self.usable(ref) for ref in self.chain_or_empty(agent_id))
+
     # ---- providers and clients -----------------------------------------------
 
     def provider(self, ref: ModelRef) -> ResolvedProvider | None:

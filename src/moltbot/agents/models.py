@@ -114,14 +114,27 @@ def parse_ref(text: str, config: Config) -> ModelRef:
     )
 
 
+def model_refs(config: Config) -> set[str]:
+    """Every model reference the agents' config names (defaults and each agent)."""
+    refs: set[str] = set()
+    for choice in (config.agents.defaults.model, *(a.model for a in config.agents.entries)):
+        if isinstance(choice, str):
+            refs.add(choice)
+        elif choice is not None:
+            refs.update((choice.primary, *choice.fallbacks))
+    return refs
+
+
+def check_new_refs(before: Config | None, after: Config) -> None:
+    """Refuse (:class:`ConfigError`) a model reference added by a change that is neither
+    ``provider/model``, an alias, nor a unique model id of a configured provider."""
+    for ref in sorted(model_refs(after) - (model_refs(before) if before else set())):
+        parse_ref(ref, after)
+
+
 def _aliases(config: Config) -> dict[str, str]:
-    catalog = (config.agents.defaults.model_extra or {}).get("models")
-    out: dict[str, str] = {}
-    if isinstance(catalog, dict):
-        for ref, meta in catalog.items():
-            if isinstance(meta, dict) and isinstance(meta.get("alias"), str):
-                out[meta["alias"]] = ref
-    return out
+    catalog = config.agents.defaults.models
+    return {entry.alias: ref for ref, entry in catalog.items() if entry.alias}
 
 
 def read_credentials(credentials_dir: Path) -> dict[str, str]:

@@ -53,6 +53,9 @@ class Run:
     ended_at: int | None = None
     error: str | None = None
     error_code: str | None = None
+    error_kind: str | None = None
+    """Why the model failed (a :class:`~moltbot.agents.providers.ProviderError` kind:
+    ``rate_limit``, ``server``, ``bad_request``, ...); None for other failures."""
     text: str = ""
     """The reply so far: every assistant text segment of the run, joined by blank lines."""
     stop_reason: str | None = None

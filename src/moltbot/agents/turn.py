@@ -108,6 +108,7 @@ class TurnRunner:
             run.state, run.stop_reason = RunState.ERROR, "error"
             run.error = str(exc) if isinstance(exc, AllModelsFailed) else exc.describe()
             run.error_code = "UNAVAILABLE"
+            run.error_kind = exc.kind
         except Exception as exc:
             host.log.exception("run %s failed", run.id)
             run.state, run.stop_reason = RunState.ERROR, "error"

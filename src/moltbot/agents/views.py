@@ -97,15 +97,21 @@ async def history(store: SessionStore, key: str, limit: int) -> dict[str, Any]:
     entry = await store.get(key)
     if entry is None:
         return {"sessionKey": key, "messages": []}
-    items = [i for i in (ctxmod.history_item(e) for e in await store.messages(entry)) if i]
-    items = items[-limit:]
-    size = sum(len(json.dumps(i, default=str)) for i in items)
-    while items and size > HISTORY_MAX_BYTES:
-        size -= len(json.dumps(items.pop(0), default=str))
+    messages = await store.messages(entry)
+    # CPU-bound for a big transcript: off the event loop, so other clients keep being served
+    items = await asyncio.to_thread(_history_items, messages, limit)
     out: dict[str, Any] = {"sessionKey": key, "sessionId": entry.session_id, "messages": items}
     if entry.thinking_level:
         out["thinkingLevel"] = entry.thinking_level
     return out
+
+
+def _history_items(messages: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    items = [i for i in (ctxmod.history_item(e) for e in messages) if i][-limit:]
+    size = sum(len(json.dumps(i, default=str)) for i in items)
+    while items and size > HISTORY_MAX_BYTES:
+        size -= len(json.dumps(items.pop(0), default=str))
+    return items
 
 
 def _session_row(agent: str, key: str, entry: SessionEntry) -> dict[str, Any]:

@@ -39,13 +39,15 @@ _COLOR = re.compile(r"^#?[0-9A-Fa-f]{6}$")
 @dataclass(frozen=True)
 class ProfileSpec:
     """One browser profile. ``cdp_port`` is ``None`` for a managed profile whose
-    port is not allocated yet; ``cdp_url`` set means attach-only."""
+    port is not allocated yet; ``cdp_url`` set means attach-only. ``allocated``: the
+    port is the gateway's own allocation (state dir), not the user's ``cdpPort``."""
 
     name: str
     cdp_port: int | None
     cdp_url: str | None
     color: str
     configured: bool
+    allocated: bool = False
 
     @property
     def managed(self) -> bool:
@@ -71,7 +73,15 @@ class ProfileSpec:
             "managed": self.managed,
             "isRemote": self.remote,
             "configured": self.configured,
+            "cdpPortSource": self.port_source,
         }
+
+    @property
+    def port_source(self) -> str | None:
+        """``config`` (the user's ``cdpPort``), ``allocated`` (the gateway's), or ``None``."""
+        if self.cdp_port is None:
+            return None
+        return "allocated" if self.allocated else "config"
 
 
 @dataclass(frozen=True)
@@ -145,10 +155,17 @@ def url_port(url: str) -> int | None:
 
 
 def resolve(
-    instance: Instance, config: Config, env: Mapping[str, str], *, euid: int | None = None
+    instance: Instance,
+    config: Config,
+    env: Mapping[str, str],
+    *,
+    euid: int | None = None,
+    allocations: Mapping[str, int] | None = None,
 ) -> BrowserSettings:
     """Settings for ``instance``: ports from the instance, everything else from config.
 
+    ``allocations`` are the gateway's own CDP allocations (see
+    :mod:`moltbot.instance.cdp`); a profile's ``cdpPort`` in the config wins over them.
     ``euid`` (default: the process's) decides the automatic ``--no-sandbox``:
     Chromium refuses to start its sandbox as root.
     """
@@ -177,13 +194,20 @@ def resolve(
         color = normalize_color(entry.color) or next_color(used_colors)
         used_colors.add(color)
         cdp_url = normalize_cdp_url(entry.cdp_url) if entry.cdp_url else None
+        port, allocated = _port(entry.cdp_port, allocations, name)
         profiles[name] = ProfileSpec(
-            name, None if cdp_url else entry.cdp_port, cdp_url, color, True
+            name, None if cdp_url else port, cdp_url, color, True, allocated and not cdp_url
         )
     if DEFAULT_PROFILE not in profiles:
         legacy = normalize_cdp_url(section.cdp_url) if section.cdp_url else None
+        port, allocated = _port(None, allocations, DEFAULT_PROFILE)
         profiles[DEFAULT_PROFILE] = ProfileSpec(
-            DEFAULT_PROFILE, None, legacy, next_color(used_colors), False
+            DEFAULT_PROFILE,
+            None if legacy else port,
+            legacy,
+            next_color(used_colors),
+            False,
+            allocated and not legacy,
         )
     default = section.default_profile if section.default_profile in profiles else DEFAULT_PROFILE
     ordered = {DEFAULT_PROFILE: profiles.pop(DEFAULT_PROFILE), **profiles}
@@ -199,3 +223,12 @@ def resolve(
         default_profile=default or DEFAULT_PROFILE,
         profiles=ordered,
     )
+
+
+def _port(
+    explicit: int | None, allocations: Mapping[str, int] | None, name: str
+) -> tuple[int | None, bool]:
+    if explicit is not None:
+        return explicit, False
+    allocated = (allocations or {}).get(name)
+    return allocated, allocated is not None

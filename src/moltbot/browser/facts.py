@@ -22,9 +22,10 @@ from moltbot.instance.resolve import Instance
 def configured_status(
     instance: Instance, config: Config, env: Mapping[str, str], *, control_port: int | None = None
 ) -> dict[str, Any]:
+    from moltbot.instance.cdp import read_allocations
     from moltbot.instance.registry import discover
 
-    settings = resolve(instance, config, env)
+    settings = resolve(instance, config, env, allocations=read_allocations(instance))
     port = control_port or settings.control_port
     try:
         exe: dict[str, Any] | None = chrome.find_executable(settings.executable_path, env).as_dict()

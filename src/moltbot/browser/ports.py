@@ -8,15 +8,15 @@ A managed profile's port comes from the instance's CDP range
 - this instance uses itself (its own base/+2/+4, other browser profiles),
 - something already listens on.
 
-The chosen port is persisted as ``browser.profiles.<name>.cdpPort`` by the
-caller, which makes it visible to every other instance's allocation.
+The caller records the chosen port in the state dir (:mod:`moltbot.instance.cdp`),
+where the host registry shows it to every other instance's allocation; the
+config keeps only ports the user chose.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from moltbot.browser.config import BrowserSettings, ProfileSpec, is_loopback_url, url_port
 from moltbot.browser.errors import BrowserError, conflict
@@ -38,10 +38,11 @@ def host_claims(me: Instance, known: Iterable[KnownInstance]) -> dict[int, str]:
         out.setdefault(entry.live_port, f"the gateway port of {who}")
         out.setdefault(inst.control_port, f"the browser control port of {who}")
         out.setdefault(inst.canvas_port, f"the canvas port of {who}")
-        for name, port in inst.explicit_cdp_ports:
+        for name, port in (*inst.explicit_cdp_ports, *inst.allocated_cdp_ports):
             out.setdefault(port, f'the CDP port of browser profile "{name}" of {who}')
-        for key, port in _runtime_ports(entry.runtime).items():
-            out.setdefault(port, f"{key} of the running gateway of {who}")
+        if entry.running:
+            for port in entry.running.used_ports:
+                out.setdefault(port, f"a port of the running gateway of {who}")
     return out
 
 
@@ -114,23 +115,3 @@ def check(
             f"from {first}..{last}, or set another port with `moltbot config set "
             f"browser.profiles.{spec.name}.cdpPort N`",
         )
-
-
-def _runtime_ports(runtime: Mapping[str, Any] | None) -> dict[str, int]:
-    """Ports a running gateway recorded (flat ``*Port`` keys or a ``ports`` mapping)."""
-    found: dict[str, int] = {}
-    if not runtime:
-        return found
-    items = list(runtime.items())
-    nested = runtime.get("ports")
-    if isinstance(nested, Mapping):
-        items += [(f"{key} port", value) for key, value in nested.items()]
-    for key, value in items:
-        if (
-            "port" in str(key).lower()
-            and isinstance(value, int)
-            and not isinstance(value, bool)
-            and 0 < value < 65536
-        ):
-            found[str(key)] = value
-    return found

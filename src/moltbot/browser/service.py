@@ -15,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -33,13 +34,6 @@ from moltbot.browser.config import (
     validate_profile_name,
 )
 from moltbot.browser.errors import BrowserError, bad_request, conflict, not_found, unavailable
-from moltbot.browser.httpguard import (
-    bearer,
-    is_loopback_addr,
-    is_loopback_host,
-    same_origin,
-    secret_matches,
-)
 from moltbot.browser.pw import PlaywrightPool
 from moltbot.browser.routes import BrowserRequest, Reply, router
 from moltbot.config.schema import Config
@@ -47,6 +41,14 @@ from moltbot.errors import MoltbotError
 from moltbot.gateway.subsystem import State, SubsystemContext, serve_http
 from moltbot.instance import env as envvars
 from moltbot.instance.env import without_identity
+from moltbot.security.connguard import mark_authenticated
+from moltbot.security.origin import (
+    bearer,
+    is_loopback_addr,
+    is_loopback_host,
+    same_origin,
+    secret_matches,
+)
 
 if TYPE_CHECKING:
     from aiohttp import ClientSession, web
@@ -98,7 +100,7 @@ class BrowserService:
         self.state = State.CREATED
         self.reason: str | None = None
         self.config: Config = context.config
-        self.settings: BrowserSettings = resolve(context.instance, context.config, context.env)
+        self.settings: BrowserSettings = self._resolve(context.config)
         self.pw = PlaywrightPool()
         self.stats = _Stats()
         self._profiles: dict[str, _Profile] = {}
@@ -150,6 +152,7 @@ class BrowserService:
                     f"{chrome.describe_process(chrome.listener_pid(port))}"
                 ),
                 hint="stop that process, or set browser.controlPort (keep it unique per instance)",
+                guard=self.context.shield.connections,
             )
         except MoltbotError as exc:
             await self._session.close()
@@ -233,9 +236,15 @@ class BrowserService:
         await self._apply_config(config)
         return True
 
+    def _resolve(self, config: Config) -> BrowserSettings:
+        from moltbot.instance.cdp import read_allocations
+
+        allocations = read_allocations(self.context.instance)
+        return resolve(self.context.instance, config, self.context.env, allocations=allocations)
+
     async def _apply_config(self, config: Config) -> None:
         self.config = config
-        self.settings = resolve(self.instance, config, self.context.env)
+        self.settings = self._resolve(config)
         for name in [n for n in self._profiles if n not in self.settings.profiles]:
             await self.stop_browser(name)
             self._profiles.pop(name, None)
@@ -318,13 +327,19 @@ class BrowserService:
                     "hint": "run `moltbot setup` (it creates gateway.auth.token)",
                 },
             )
+        throttle = self.context.shield.throttle
+        wait = throttle.retry_after(request.remote)
+        if wait is not None:
+            return _too_many(wait)
         if not secret_matches(bearer(request.headers), secrets):
+            throttle.failed(request.remote)
             response = _json(
                 401,
                 {"error": "unauthorized: send the gateway token as Authorization: Bearer <token>"},
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="moltbot-browser"'
             return response
+        mark_authenticated(request)
         return None
 
     async def _handle_http(self, request: web.Request) -> web.StreamResponse:
@@ -333,7 +348,7 @@ class BrowserService:
         if request.method not in ("GET", "POST", "DELETE"):
             return _json(405, {"error": f"method {request.method} not allowed"})
         body: Any = None
-        if request.can_read_body:
+        if request.body_exists:
             try:
                 body = await request.json(loads=_loads)
             except ValueError:
@@ -372,8 +387,15 @@ class BrowserService:
         )
         await self._apply_config(snapshot.config)
 
+    async def _record(self, name: str, port: int | None) -> None:
+        """Record the gateway's own CDP allocation in the state dir (never the config)."""
+        from moltbot.instance.cdp import record_allocation
+
+        await asyncio.to_thread(record_allocation, self.instance, name, port)
+        self.settings = self._resolve(self.config)
+
     async def _assign_port(self, name: str) -> ProfileSpec:
-        """Allocate and persist a CDP port for managed profile ``name`` (idempotent)."""
+        """Allocate and record a CDP port for managed profile ``name`` (idempotent)."""
         assert self._config_lock is not None
         async with self._config_lock:
             for _attempt in range(3):
@@ -381,12 +403,12 @@ class BrowserService:
                 if spec.cdp_port or not spec.managed:
                     return spec
                 port = cdp_ports.allocate(spec, self.settings, self.instance, await self._known())
-                await self._persist(_set_profile(name, {"cdpPort": port}))
+                await self._record(name, port)
                 # Another instance may have allocated the same port at the same moment.
                 if port not in cdp_ports.host_claims(self.instance, await self._known()):
                     self.log.info("browser profile %s: CDP port %d", name, port)
                     return self.settings.profile(name)
-                await self._persist(_set_profile(name, {"cdpPort": None}))
+                await self._record(name, None)
             raise conflict(f'could not allocate a CDP port for browser profile "{name}"')
 
     async def profiles(self) -> list[dict[str, Any]]:
@@ -514,6 +536,7 @@ class BrowserService:
         assert self._config_lock is not None
         async with self._config_lock:
             await self._persist(_delete_profile(name))
+            await self._record(name, None)
         moved = await asyncio.to_thread(self._trash, name, whole=True) if spec.managed else None
         return {"ok": True, "profile": name, "deleted": True, "movedTo": moved}
 
@@ -585,16 +608,21 @@ class BrowserService:
                         "browser profile %s: adopted running Chromium pid %d", spec.name, pid
                     )
                     return spec
+                busy = f"already served by {chrome.describe_process(pid)}, which is not this "
+                busy += "profile's browser"
+            elif not cdp_ports.port_is_free(port):
+                busy = f"already in use by {chrome.describe_process(chrome.listener_pid(port))}"
+            else:
+                busy = ""
+            if busy and spec.allocated:  # our own allocation: take another port
+                self.log.info("browser profile %s: CDP port %d is %s", spec.name, port, busy)
+                await self._record(spec.name, None)
+                spec = await self._assign_port(spec.name)
+                port = spec.cdp_port
+                assert port is not None
+            elif busy:
                 raise conflict(
-                    f'CDP port {port} of browser profile "{spec.name}" is already served by '
-                    f"{chrome.describe_process(pid)}, which is not this profile's browser",
-                    hint="stop that browser, or give this profile another port: "
-                    f"moltbot config unset browser.profiles.{spec.name}.cdpPort",
-                )
-            if not cdp_ports.port_is_free(port):
-                raise conflict(
-                    f'CDP port {port} of browser profile "{spec.name}" is already in use by '
-                    f"{chrome.describe_process(chrome.listener_pid(port))}",
+                    f'CDP port {port} of browser profile "{spec.name}" is {busy}',
                     hint="stop that process, or give this profile another port: "
                     f"moltbot config unset browser.profiles.{spec.name}.cdpPort",
                 )
@@ -775,3 +803,16 @@ def _json(status: int, body: Any) -> web.Response:
     from aiohttp import web
 
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+def _too_many(wait: float) -> web.Response:
+    seconds = max(1, math.ceil(wait))
+    response = _json(
+        429,
+        {
+            "error": f"too many failed authentication attempts; retry in {seconds} s",
+            "retryAfterMs": int(wait * 1000),
+        },
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response

@@ -23,12 +23,20 @@ import errno
 import hashlib
 import hmac
 import logging
+import math
 import mimetypes
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from moltbot.browser.httpguard import (
+from moltbot.canvas import files, livereload
+from moltbot.config.schema import Config
+from moltbot.errors import MoltbotError
+from moltbot.gateway.subsystem import State, SubsystemContext, serve_http
+from moltbot.instance import env as envvars
+from moltbot.safepath import ensure_dir
+from moltbot.security.connguard import mark_authenticated
+from moltbot.security.origin import (
     bearer,
     is_loopback_addr,
     is_loopback_host,
@@ -36,12 +44,7 @@ from moltbot.browser.httpguard import (
     same_origin,
     secret_matches,
 )
-from moltbot.canvas import files, livereload
-from moltbot.config.schema import Config
-from moltbot.errors import MoltbotError
-from moltbot.gateway.subsystem import State, SubsystemContext, serve_http
-from moltbot.instance import env as envvars
-from moltbot.safepath import ensure_dir
+from moltbot.security.secrets import secret_equals
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -167,6 +170,7 @@ class CanvasHost:
                 self.port,
                 in_use=lambda: f"canvas port {self.port} on {self.host} is already in use",
                 hint="stop the other process, or set canvasHost.port (unique per instance)",
+                guard=self.context.shield.connections,
             )
         except MoltbotError as exc:
             self.state, self.reason = State.FAILED, exc.message
@@ -288,18 +292,36 @@ class CanvasHost:
     def _authorized(self, request: web.Request) -> bool:
         if not self.wide:
             return True
-        return secret_matches(bearer(request.headers), (self.context.token, self.context.password))
+        presented = bearer(request.headers)
+        if presented is None:
+            return False
+        if secret_matches(presented, (self.context.token, self.context.password)):
+            mark_authenticated(request)
+            return True
+        self.context.shield.throttle.failed(request.remote)
+        return False
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
 
         raw = request.rel_url.raw_path
+        wait = self.context.shield.throttle.retry_after(request.remote) if self.wide else None
+        if wait is not None:
+            seconds = max(1, math.ceil(wait))
+            return web.Response(
+                status=429,
+                text=f"too many failed authentication attempts; retry in {seconds} s\n",
+                headers={"Retry-After": str(seconds)},
+            )
         authorized = self._authorized(request)
         prefix = ""
         if raw.startswith(CAPABILITY_PREFIX):
             given, _, rest = raw[len(CAPABILITY_PREFIX) :].partition("/")
-            if not hmac.compare_digest(given.encode(), self.capability.encode()):
+            if not secret_equals(given, self.capability):
+                if self.wide:
+                    self.context.shield.throttle.failed(request.remote)
                 return web.Response(status=404, text="not found\n")
+            mark_authenticated(request)
             prefix, raw, authorized = CAPABILITY_PREFIX + given, "/__moltbot__/" + rest, True
         if not authorized:
             return web.Response(

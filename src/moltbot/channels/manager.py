@@ -39,6 +39,7 @@ from moltbot.channels.types import (
     OutboundMessage,
     SendResult,
 )
+from moltbot.config.schema import Config
 from moltbot.gateway.subsystem import State, SubsystemContext
 
 log = logging.getLogger(__name__)
@@ -535,11 +536,8 @@ def _detail(name: str) -> str:
     return {"telegram": "Telegram Bot", "slack": "Slack App"}.get(name, name.title())
 
 
-def _mention_patterns(config: Any) -> tuple[str, ...]:
-    messages = getattr(config, "model_extra", None) or {}
-    group_chat = (messages.get("messages") or {}).get("groupChat") or {}
-    patterns = group_chat.get("mentionPatterns") or []
-    return tuple(str(p) for p in patterns if isinstance(p, str))
+def _mention_patterns(config: Config) -> tuple[str, ...]:
+    return tuple(config.messages.group_chat.mention_patterns)
 
 
 ManagerFactory = Callable[[SubsystemContext], ChannelManager]

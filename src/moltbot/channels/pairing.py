@@ -211,7 +211,7 @@ class PairingStore:
         for item in data.get("requests", []):
             try:
                 request = PairingRequest.from_json(item)
-            except (KeyError, TypeError, ValueError):
+            except (AttributeError, KeyError, TypeError, ValueError):  # hand-edited junk
                 continue
             if request.expires_at() > now:
                 out.append(request)

@@ -99,13 +99,21 @@ class Session:
         self.cli = cli
         self.instance, snapshot = cli.load()
         self.config = snapshot.config
-        target = resolve_target(self.instance, self.config, cli.env, token=merged.get("token"))
+        target = resolve_target(
+            self.instance, self.config, cli.env, token=merged.get("token"), refuse_foreign=False
+        )
+        self.foreign = target.foreign and target.not_running_message(self.instance.profile)
         runtime = target.runtime or {}
         port = runtime.get("controlPort")
         self.port_source = "running gateway"
         if not isinstance(port, int):
             port, self.port_source = self.instance.control_port, "config"
         self.gateway_running = target.runtime is not None
+        from moltbot.instance.running import as_running, drift, read_running
+
+        running = read_running(self.instance)
+        self.live = as_running(self.instance, running)  # the ports in use when it runs
+        self.drift = drift(self.instance, running)
         self.client = ControlClient(port, target.token or target.password, timeout=self.timeout)
 
     def call(
@@ -117,6 +125,10 @@ class Session:
         timeout: float | None = None,
         **query: Any,
     ) -> Any:
+        if self.foreign:  # never send our token to another instance's control port
+            from moltbot.errors import GatewayUnreachableError
+
+            raise GatewayUnreachableError(self.foreign)
         if self.profile:
             query.setdefault("profile", self.profile)
         return self.client.request(
@@ -179,6 +191,7 @@ def status(session: Session) -> None:
         )
         data["gateway"] = "running" if session.gateway_running else "not running"
     data["instance"] = session.instance.profile
+    data["drift"] = session.drift
     session.emit(data, _status_text(data, session))
 
 
@@ -186,14 +199,16 @@ def _status_text(data: dict[str, Any], session: Session) -> str:
     lines = []
     if data["reachable"]:
         state = "reachable"
+    elif session.foreign:
+        state = f"not reachable: {session.foreign}"
     elif data.get("gateway") == "running":
         state = "not reachable (the gateway runs, but its browser control service does not)"
     else:
         state = "not reachable: the gateway is not running"
     lines.append(f"Browser control  {data['controlUrl']}  {state}")
-    lines.append(
-        f"  instance       {session.instance.profile} (gateway port {session.instance.port})"
-    )
+    lines.append(f"  instance       {session.instance.profile} (gateway port {session.live.port})")
+    if session.drift:
+        lines.append(f"  drift          {session.drift}")
     lines.append(f"  enabled        {str(data['enabled']).lower()}")
     first, last = data["cdpRange"]
     lines.append(f"  CDP range      {first}-{last}")

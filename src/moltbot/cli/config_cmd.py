@@ -89,25 +89,41 @@ def get_cmd(key: str | None, as_json: bool, show_secrets: bool, resolved: bool) 
 @click.argument("value")
 @_json
 @click.option("--strict", is_flag=True, help="Fail on unknown keys instead of warning.")
-def set_cmd(key: str, value: str, as_json: bool, strict: bool) -> None:
+@click.option(
+    "--force", is_flag=True, help="Write an unknown KEY, or a port/path another instance uses."
+)
+def set_cmd(key: str, value: str, as_json: bool, strict: bool, force: bool) -> None:
     """Set KEY to VALUE (a JSON5 value; a bare word is a string).
 
     The file is locked, rewritten atomically and the previous version kept as
-    <config>.bak. An invalid result is refused (exit 78) and nothing changes.
+    <config>.bak. The same checks as `setup` run first, and a refused change leaves
+    the file unchanged: an invalid value or model reference exits 78, an unknown KEY
+    exits 2 (with a "did you mean"), a port or path that clashes with another instance
+    exits 3 naming it. --force skips the last two.
     """
     from moltbot.config import keypath
+    from moltbot.config.schema import unknown_key
     from moltbot.config.secrets import REDACTED, is_secret_key
     from moltbot.config.store import update_config
+    from moltbot.errors import UsageError
 
     cli = context.get()
     identity = cli.identity()
     keys = keypath.parse(key)
+    problem = unknown_key(keys)
+    if problem and not force:
+        raise UsageError(
+            f"{problem}; {identity.config_path} is unchanged",
+            hint="check the key's spelling (`moltbot config get` shows the file), "
+            "or pass --force to write it anyway",
+        )
     parsed = _parse_value(value)
     snapshot = update_config(
         identity.config_path,
         lambda d: keypath.set_(d, keys, parsed),
         cli.env,
         strict=strict or None,
+        check=_checks(identity, cli.env, host=not force),
     )
     for warning in snapshot.warnings:
         context.warn(warning)
@@ -123,15 +139,24 @@ def set_cmd(key: str, value: str, as_json: bool, strict: bool) -> None:
 @config.command("unset", epilog="\b\nExample:\n  moltbot config unset browser.profiles.work")
 @click.argument("key")
 @_json
-def unset_cmd(key: str, as_json: bool) -> None:
-    """Remove KEY from the config. Exit 9 when it is not set."""
+@click.option(
+    "--force", is_flag=True, help="Even if the default then clashes with another instance."
+)
+def unset_cmd(key: str, as_json: bool, force: bool) -> None:
+    """Remove KEY from the config. Exit 9 when it is not set; exit 3 when the value that
+    then applies (a default port, say) clashes with another instance."""
     from moltbot.config import keypath
     from moltbot.config.store import update_config
 
     cli = context.get()
     identity = cli.identity()
     keys = keypath.parse(key)
-    snapshot = update_config(identity.config_path, lambda d: keypath.unset(d, keys), cli.env)
+    snapshot = update_config(
+        identity.config_path,
+        lambda d: keypath.unset(d, keys),
+        cli.env,
+        check=_checks(identity, cli.env, host=not force),
+    )
     context.emit(
         {"ok": True, "key": key, "path": str(snapshot.path), "hash": snapshot.hash},
         as_json,
@@ -174,6 +199,19 @@ def validate_cmd(as_json: bool, strict: bool) -> None:
             context.warn(warning)
     state = "valid" if snapshot.exists else "missing (defaults apply)"
     context.emit(result, as_json, f"{snapshot.path}: {state}")
+
+
+def _checks(identity: Any, env: dict[str, str], *, host: bool) -> Any:
+    """The checks a config write must pass (see `config set --help`)."""
+    from moltbot.agents.models import check_new_refs
+    from moltbot.instance.setup import check_change
+
+    def check(before: Any, after: Any) -> None:
+        check_new_refs(before, after)
+        if host:
+            check_change(identity, env, before, after)
+
+    return check
 
 
 def _parse_value(text: str) -> Any:

@@ -98,7 +98,11 @@ def _print(report: Report, home, *, fixing: bool) -> None:  # noqa: ANN001
     inst = report.instance
     where = context.home_relative(inst.state_dir, home)
     scope = f", host: {len(report.members)} instances" if report.host else ""
-    click.echo(f"Doctor: profile {inst.profile} ({where}, port {inst.port}){scope}")
+    if report.exists:
+        click.echo(f"Doctor: profile {inst.profile} ({where}, port {inst.port}){scope}")
+    else:
+        names = ", ".join(m.instance.profile for m in report.members)
+        click.echo(f"Doctor: no {inst.profile} instance here ({where}); host: {names}")
     if not report.findings:
         click.echo("  no problems found")
     for finding in report.findings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -95,10 +96,18 @@ def run_cmd(
     identity = cli.identity(port=port)
     if not identity.config_path.exists():
         from moltbot.errors import ConflictError
+        from moltbot.gateway import preflight
         from moltbot.instance.setup import setup_instance
 
         click.echo(f"No config at {identity.config_path}: running setup first.", err=True)
         try:
+            # A start that cannot bind must not leave a set-up instance behind (it would
+            # claim its ports on the host): check the planned ports before writing.
+            planned = setup_instance(identity, cli.env, port=port, dry_run=True).instance
+            if not force:
+                preflight.check_listening(
+                    "127.0.0.1", preflight.instance_ports(planned, browser=True, canvas=True)
+                )
             report = setup_instance(identity, cli.env, port=port)
             click.echo(
                 f"Set up profile {report.instance.profile}: config "
@@ -116,17 +125,26 @@ def run_cmd(
         force=force,
         verbose=verbose,
         color=cli.color,
+        show_token=sys.stdout.isatty(),
     )
     raise SystemExit(run(identity, cli.env, options, echo=click.echo))
 
 
-def resolve(url: str | None, token: str | None, password: str | None) -> tuple[Any, Any]:
+def resolve(
+    url: str | None, token: str | None, password: str | None, *, refuse_foreign: bool = True
+) -> tuple[Any, Any]:
     from moltbot.gateway.target import resolve_target
 
     cli = context.get()
     instance, snapshot = cli.load()
     return instance, resolve_target(
-        instance, snapshot.config, cli.env, url=url, token=token, password=password
+        instance,
+        snapshot.config,
+        cli.env,
+        url=url,
+        token=token,
+        password=password,
+        refuse_foreign=refuse_foreign,
     )
 
 
@@ -213,7 +231,7 @@ def status_cmd(
     from moltbot.cli.status_cmd import collect_gateway_facts, render_gateway_facts
 
     cli = context.get()
-    instance, target = resolve(url, token, password)
+    instance, target = resolve(url, token, password, refuse_foreign=False)
     facts = collect_gateway_facts(instance, target, timeout, cli.env)
     if as_json:
         context.emit_json(facts)

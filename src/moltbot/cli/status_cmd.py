@@ -126,6 +126,8 @@ def _status_from_gateway(target: Any, rpc: dict[str, Any]) -> dict[str, Any]:
         "controlPort": remote.get("controlPort"),
         "canvasPort": remote.get("canvasPort"),
         "cdpRange": remote.get("cdpRange"),
+        "configured": remote.get("configured"),
+        "drift": remote.get("drift"),
         "service": service_names(str(remote.get("profile"))).systemd_unit,
         "gateway": _gateway_facts(target, rpc, remote),
         "sessions": {"count": remote_status.get("sessions", {}).get("count", 0)},
@@ -142,8 +144,14 @@ def _status_from_config(
 
     cli = context.get()
     instance, config, config_error = _instance_lenient()
-    target = resolve_target(instance, config, cli.env, url=url, token=token, password=password)
-    rpc = probe(target, timeout)
+    target = resolve_target(
+        instance, config, cli.env, url=url, token=token, password=password, refuse_foreign=False
+    )
+    if target.foreign:  # never try our credentials on another instance's gateway
+        rpc = {"url": target.url, "source": target.source, "ok": False, "kind": "foreign"}
+        rpc["error"] = target.not_running_message(instance.profile)
+    else:
+        rpc = probe(target, timeout)
     if rpc["ok"]:  # answered now (it was starting, or --url): its facts win
         return _status_from_gateway(target, rpc) | {"configError": config_error}
     data: dict[str, Any] = {
@@ -161,6 +169,7 @@ def _status_from_config(
         "gateway": _gateway_facts(target, rpc, {}),
     }
     data["gateway"]["lastError"] = last_error(instance.log_file)
+    data["gateway"]["foreign"] = target.foreign
     return data
 
 
@@ -176,6 +185,8 @@ def _render_status(data: dict[str, Any], home: Any) -> str:
         f"  Ports       gateway {data['port']} · browser control {data['controlPort']} · "
         f"canvas {data['canvasPort']} · CDP {data['cdpRange'][0]}-{data['cdpRange'][1]}",
     ]
+    if data.get("drift"):
+        lines.append(f"  Drift       {data['drift']}")
     if data.get("configError"):
         lines.append(f"  Config err  {data['configError'].splitlines()[0]}")
     if gw["reachable"]:
@@ -191,6 +202,8 @@ def _render_status(data: dict[str, Any], home: Any) -> str:
                 + " · ".join(f"{name} {info.get('state', '?')}" for name, info in subs.items())
             )
         lines.append(f"  Channels    {', '.join(data['channels']) or 'none configured'}")
+    elif gw.get("foreign"):
+        lines.append(f"  Gateway     not running; port {data['port']} is served by {gw['foreign']}")
     else:
         lines.append(f"  Gateway     not reachable at {gw['url']} ({gw['error']})")
         if gw.get("lastError"):
@@ -212,7 +225,7 @@ def _status_all(as_json: bool) -> None:
                 "profile": k.instance.profile,
                 "stateDir": str(k.instance.state_dir),
                 "port": k.live_port,
-                "running": bool(k.runtime),
+                "running": k.running is not None,
             }
             for k in discover(cli.home, cli.env)
         ]
@@ -294,11 +307,13 @@ def collect_gateway_facts(
 ) -> dict[str, Any]:
     """Separate facts: service, process and port owner, RPC reachability and auth."""
     from moltbot.gateway.preflight import listeners
+    from moltbot.instance.running import drift, read_running
 
     facts: dict[str, Any] = {
         "profile": instance.profile,
         "url": target.url,
         "source": target.source,
+        "drift": drift(instance, read_running(instance)),
     }
     try:
         from moltbot.service.inspect import service_facts
@@ -318,7 +333,11 @@ def collect_gateway_facts(
         "listeners": [{"pid": o.pid, "command": o.command} for o in owners],
         "ownedByGateway": any(o.pid == runtime.get("pid") for o in owners),
     }
-    rpc = probe(target, timeout)
+    if target.foreign:
+        rpc = {"url": target.url, "ok": False, "kind": "foreign"}
+        rpc["error"] = target.not_running_message(instance.profile)
+    else:
+        rpc = probe(target, timeout)
     facts["rpc"] = {k: v for k, v in rpc.items() if k != "status"}
     facts["rpc"]["auth"] = (
         "ok" if rpc["ok"] else ("refused" if rpc.get("kind") == "auth" else "unknown")
@@ -329,23 +348,29 @@ def collect_gateway_facts(
 def render_gateway_facts(facts: dict[str, Any]) -> str:
     service = facts["service"]
     lines = [f"Gateway of profile {facts['profile']}"]
-    if service.get("installed") is None:
-        lines.append(f"  Service   {service.get('name')} (service support not available)")
+    name = service.get("name") or "service"
+    if not service.get("installed"):
+        why = service.get("unavailable")
+        lines.append(f"  Service   {name}: not installed" + (f" ({why})" if why else ""))
+    elif not service.get("available"):
+        lines.append(f"  Service   {name}: installed; state unknown ({service.get('unavailable')})")
     else:
-        lines.append(
-            f"  Service   {service.get('name')}: installed={service.get('installed')} "
-            f"loaded={service.get('loaded')} running={service.get('running')}"
-        )
+        loaded = service.get("loadedText") or ("loaded" if service.get("loaded") else "not loaded")
+        state = "running" if service.get("running") else "not running"
+        lines.append(f"  Service   {name}: installed, {loaded}, {state}")
     proc = facts["process"]
-    lines.append(
-        f"  Process   {'pid ' + str(proc['pid']) if proc['pid'] else 'no runtime file'}"
-        f"{'' if proc['alive'] or not proc['pid'] else ' (not alive)'}"
-    )
+    if proc["pid"]:
+        alive = "" if proc["alive"] else " (not alive: stale runtime file)"
+        lines.append(f"  Process   pid {proc['pid']}{alive}")
+    else:
+        lines.append("  Process   not running (no runtime file)")
     port = facts["port"]
     owners = (
         ", ".join(f"pid {o['pid']} ({o['command'][:60]})" for o in port["listeners"]) or "nobody"
     )
     lines.append(f"  Port      {port['port']} held by {owners}")
+    if facts.get("drift"):
+        lines.append(f"  Drift     {facts['drift']}")
     rpc = facts["rpc"]
     state = "ok" if rpc["ok"] else f"failed: {rpc.get('error')}"
     lines.append(f"  RPC       {facts['url']} ({facts['source']}) {state}; auth {rpc['auth']}")

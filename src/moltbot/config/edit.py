@@ -10,7 +10,8 @@ cut out together with their comma (and a comment on the same line). Comments,
 key order, formatting and ``${VAR}`` references elsewhere in the file survive.
 
 Every patched result is parsed again and must equal ``data``; when a patch is
-not possible or does not verify, the result is plain 2-space JSON (the data is
+not possible or does not verify, or the texts together exceed
+:data:`PATCH_LIMIT_BYTES`, the result is plain 2-space JSON (the data is
 never wrong, only the formatting is lost). Arrays whose length changes are
 rewritten as a whole (comments inside such an array are lost).
 """
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+PATCH_LIMIT_BYTES = 256 * 1024
 _RESERVED = frozenset({"true", "false", "null", "Infinity", "NaN"})
 
 
@@ -31,6 +33,8 @@ def render(original_text: str, original: dict[str, Any], data: dict[str, Any]) -
     plain = dump(data)
     if not original_text.strip() or original_text == dump(original):
         return plain
+    if len(original_text) + len(plain) > PATCH_LIMIT_BYTES:
+        return plain  # json-five is too slow for this much text: plain JSON instead
     try:
         patched = _patch(original_text, original, data)
     except _CannotPatch:

@@ -8,6 +8,7 @@ validated by the subsystem that owns them.
 
 from __future__ import annotations
 
+import types
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,12 +48,32 @@ class HttpEndpoint(Section):
     enabled: bool = False
 
 
+class ChatCompletionsEndpoint(HttpEndpoint):
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body accepted (bigger: 413).",
+    )
+    max_messages: int = Field(
+        default=1000, ge=1, le=100_000, description="Most entries in `messages` (more: 400)."
+    )
+
+
 class GatewayHttpEndpoints(Section):
-    chat_completions: HttpEndpoint = Field(default_factory=HttpEndpoint)
+    chat_completions: ChatCompletionsEndpoint = Field(default_factory=ChatCompletionsEndpoint)
 
 
 class GatewayHttp(Section):
     endpoints: GatewayHttpEndpoints = Field(default_factory=GatewayHttpEndpoints)
+
+
+class GatewayControlUi(Section):
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins (scheme://host:port) besides the gateway's own that may "
+        "open the WebSocket, e.g. a reverse proxy's public URL. Never treated as local.",
+    )
 
 
 class GatewayRemote(Section):
@@ -74,6 +95,13 @@ class Gateway(Section):
     reload: GatewayReload = Field(default_factory=GatewayReload)
     http: GatewayHttp = Field(default_factory=GatewayHttp)
     remote: GatewayRemote = Field(default_factory=GatewayRemote)
+    control_ui: GatewayControlUi = Field(default_factory=GatewayControlUi)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP / "
+        "X-Forwarded-Host are believed. From any other peer those headers make a request "
+        "non-local.",
+    )
 
 
 class ModelChoice(Section):
@@ -81,10 +109,18 @@ class ModelChoice(Section):
     fallbacks: list[str] = Field(default_factory=list)
 
 
+class ModelCatalogEntry(Section):
+    alias: str | None = Field(default=None, description="Short name usable as a model ref.")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class AgentDefaults(Section):
     workspace: str | None = Field(default=None, description="Workspace root of the agents.")
     model: str | ModelChoice | None = Field(
         default=None, description='"provider/model" or {primary, fallbacks}.'
+    )
+    models: dict[str, ModelCatalogEntry] = Field(
+        default_factory=dict, description='Model catalogue: "provider/model" -> {alias, params}.'
     )
     bootstrap_max_chars: int = Field(default=20_000, ge=0)
     skip_bootstrap: bool = False
@@ -207,6 +243,16 @@ class Tools(Section):
     )
 
 
+class GroupChat(Section):
+    mention_patterns: list[str] = Field(
+        default_factory=list, description="Case-insensitive regexes that count as a mention."
+    )
+
+
+class Messages(Section):
+    group_chat: GroupChat = Field(default_factory=GroupChat)
+
+
 class Config(Section):
     strict: bool = Field(default=False, description="Unknown keys are errors, not warnings.")
     gateway: Gateway = Field(default_factory=Gateway)
@@ -216,6 +262,7 @@ class Config(Section):
     channels: dict[str, Any] = Field(default_factory=dict)
     models: Models = Field(default_factory=Models)
     tools: Tools = Field(default_factory=Tools)
+    messages: Messages = Field(default_factory=Messages)
     bindings: list[Any] = Field(default_factory=list)
     session: dict[str, Any] = Field(default_factory=dict)
     logging: dict[str, Any] = Field(default_factory=dict)
@@ -243,3 +290,43 @@ def unknown_keys(model: BaseModel, prefix: str = "") -> list[str]:
                 if isinstance(item, BaseModel):
                     found.extend(unknown_keys(item, f"{prefix}{key}[{index}]."))
     return found
+
+
+def unknown_key(keys: list[str | int]) -> str | None:
+    """Why ``keys`` is not a key of the schema (with a "did you mean"), or ``None`` when it
+    is one, or lies inside an open mapping (``channels``, ``env``, ...) the schema does
+    not type."""
+    import difflib
+    import typing
+
+    from moltbot.config.keypath import format_path
+
+    node: Any = Config
+    walked: list[str | int] = []
+    index = 0
+    while index < len(keys):
+        key = keys[index]
+        origin = typing.get_origin(node)
+        if origin in (typing.Union, types.UnionType):
+            typed = [a for a in typing.get_args(node) if a is not type(None)]
+            models = [a for a in typed if isinstance(a, type) and issubclass(a, BaseModel)]
+            node = models[0] if models else (typed[0] if len(typed) == 1 else Any)
+            continue
+        if origin is dict:
+            node = typing.get_args(node)[1]
+        elif origin is list:
+            node = typing.get_args(node)[0]
+        elif isinstance(node, type) and issubclass(node, BaseModel):
+            fields = {(f.alias or n): f for n, f in node.model_fields.items()}
+            field = fields.get(str(key)) or node.model_fields.get(str(key))
+            if field is None:
+                where = format_path([*walked, key])
+                close = difflib.get_close_matches(str(key), list(fields), n=3, cutoff=0.6)
+                hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+                return f"unknown key {where}{hint}"
+            node = field.annotation
+        else:
+            return None  # a scalar or an open mapping: nothing more to check
+        walked.append(key)
+        index += 1
+    return None

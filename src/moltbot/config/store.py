@@ -29,7 +29,7 @@ from moltbot import __version__
 from moltbot.config import edit
 from moltbot.config.envsubst import substitute
 from moltbot.config.keypath import format_path
-from moltbot.errors import ConfigError, ConflictError
+from moltbot.errors import ConfigError, ConflictError, MoltbotError
 from moltbot.fsutil import acquire_lock, write_atomic
 
 if TYPE_CHECKING:  # pydantic is imported on first validation: reading raw stays fast
@@ -58,24 +58,39 @@ def content_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+MAX_CONFIG_BYTES = 2 * 1024 * 1024
+MAX_JSON5_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+"""Limits for config text: a config is never this big or deep, and json-five's
+parser is slow and recursive (a deep or huge JSON5 text would take seconds and
+hundreds of MiB). Plain JSON takes the fast C parser up to ``MAX_CONFIG_BYTES``."""
+
+
 def parse_text(text: str, source: str) -> dict[str, Any]:
     """Parse JSON5 text into plain data; the top level must be an object.
 
     Plain JSON (what moltbot writes) takes the fast standard-library path; JSON5
     (comments, unquoted keys, trailing commas) goes through json-five. A syntax
     error names ``source:line:column`` and what was found and expected there.
+    Text over the limits above (size, nesting depth) is refused with
+    :class:`ConfigError` before any parsing. Keys are always plain ``str``.
     """
     if not text.strip():
         return {}
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{source}: the config is {len(text)} bytes; the limit is {MAX_CONFIG_BYTES}",
+            hint="a config this large is a mistake: remove what does not belong there",
+        )
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise _too_deep(source) from None
     except ValueError:
-        import json5  # json-five
-
-        try:
-            data = json5.loads(text)
-        except Exception as exc:  # json-five raises JSON5DecodeError (and others on odd input)
-            raise _syntax_error(exc, text, source) from None
+        data = _parse_json5(text, source)
+    else:
+        if depth(data) > MAX_DEPTH:
+            raise _too_deep(source)
     if not isinstance(data, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(data), "a value")
         raise ConfigError(
@@ -83,6 +98,76 @@ def parse_text(text: str, source: str) -> dict[str, Any]:
             hint="wrap the settings in { }",
         )
     return data
+
+
+def _parse_json5(text: str, source: str) -> Any:
+    import json5  # json-five
+
+    if len(text) > MAX_JSON5_BYTES:
+        raise ConfigError(
+            f"{source}: JSON5 text over {MAX_JSON5_BYTES} bytes is not parsed",
+            hint="write it as plain JSON (no comments, quoted keys), which has no such limit",
+        )
+    if json5_depth(text) > MAX_DEPTH:
+        raise _too_deep(source)
+    try:
+        data = json5.loads(text)
+    except RecursionError:
+        raise _too_deep(source) from None
+    except Exception as exc:  # json-five raises JSON5DecodeError (and others on odd input)
+        raise _syntax_error(exc, text, source) from None
+    # json-five returns identifier keys as a str subclass; make every key a plain str
+    return json.loads(json.dumps(data))
+
+
+def _too_deep(source: str) -> ConfigError:
+    return ConfigError(
+        f"{source}: objects and arrays are nested more than {MAX_DEPTH} levels deep",
+        hint="a config is never nested this deep: check the brackets",
+    )
+
+
+def depth(value: Any) -> int:
+    """Nesting depth of parsed data (iterative: safe on any input)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            items: Any = item.values()
+        elif isinstance(item, list):
+            items = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in items)
+    return deepest
+
+
+_STRUCTURE = re.compile(
+    r"""[\[\]{}]|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|//[^\n]*|/\*.*?\*/""", re.S
+)
+
+
+def json5_depth(text: str) -> int:
+    """The bracket nesting depth of JSON5 text, ignoring strings and comments; a
+    linear scan, so the limit is checked before the recursive parser runs."""
+    if text.count("{") + text.count("[") <= MAX_DEPTH:
+        return 0
+    depth = deepest = 0
+    for match in _STRUCTURE.finditer(text):
+        token = match.group()
+        if token in ("{", "["):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    return deepest
+        elif token in ("}", "]"):
+            depth -= 1
+    return deepest
 
 
 _TOKEN_NAMES = {
@@ -229,18 +314,38 @@ def _is_union_tag(part: Any) -> bool:
     )
 
 
+def read_text(path: Path) -> str:
+    """The config file's text. ``FileNotFoundError`` passes through; anything else
+    unreadable (permissions, a directory, not UTF-8) is a :class:`ConfigError`."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"config {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, "
+            f"column {column})",
+            hint="save the file as UTF-8 (or restore the previous version from "
+            f"{path.name}.bak), then run `moltbot config validate`",
+        ) from None
+
+
 def read_config(
     path: Path, env: Mapping[str, str], *, strict: bool | None = None
 ) -> ConfigSnapshot:
     """Read and validate the config. A missing file is an empty, valid config."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = read_text(path)
     except FileNotFoundError:
         from moltbot.config.schema import Config
 
         return ConfigSnapshot(path, False, "", None, {}, Config())
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     data = parse_text(raw, str(path))
     config, warnings = validate(data, env, str(path), strict=strict)
     return ConfigSnapshot(path, True, raw, content_hash(raw), data, config, warnings)
@@ -249,11 +354,9 @@ def read_config(
 def read_raw(path: Path) -> tuple[str, dict[str, Any]]:
     """The file's text and parsed data, without validation ('' and {} when missing)."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = read_text(path)
     except FileNotFoundError:
         return "", {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     return raw, parse_text(raw, str(path))
 
 
@@ -284,14 +387,17 @@ def update_config(
     *,
     base_hash: str | None = None,
     strict: bool | None = None,
+    check: Callable[[Config | None, Config], None] | None = None,
 ) -> ConfigSnapshot:
     """Apply ``mutate`` to the file's data and write the result atomically.
 
     ``mutate`` receives the data as written (``${VAR}`` references intact) and
     changes it in place. The result must validate, or nothing is written
-    (:class:`ConfigError`). With ``base_hash``, the file must still have that
-    content hash (``None`` hash means "the file must not exist yet"... pass
-    ``""`` for that), else :class:`ConflictError`.
+    (:class:`ConfigError`, whose message says the file is unchanged). ``check``
+    receives the configs before (``None`` when the file was invalid) and after, and may
+    refuse the change by raising (it runs under the lock, before the write). With
+    ``base_hash``, the file must still have that content hash (pass ``""`` for "the file
+    must not exist yet"), else :class:`ConflictError`.
     """
     with write_lock(path):
         _remove_stale_temp_files(path)
@@ -309,13 +415,32 @@ def update_config(
             if isinstance(data["meta"], dict):
                 data["meta"]["lastTouchedVersion"] = __version__
                 data["meta"]["lastTouchedAt"] = datetime.now(UTC).isoformat(timespec="seconds")
-            config, warnings = validate(data, env, str(path), strict=strict, missing_env="keep")
+            try:
+                config, warnings = validate(data, env, str(path), strict=strict, missing_env="keep")
+                if check is not None:
+                    check(_lenient(original, env, path), config)
+            except MoltbotError as exc:
+                raise _refused(exc, path) from None
             text = edit.render(raw, original, data)
             if _hash_of_file(path) != current_hash:
                 continue  # someone outside the lock (an editor) saved meanwhile: redo
             _atomic_write(path, text, keep_backup=bool(raw))
             return ConfigSnapshot(path, True, text, content_hash(text), data, config, warnings)
     raise ConflictError(f"{path} keeps changing under us; try again")
+
+
+def _lenient(data: dict[str, Any], env: Mapping[str, str], path: Path) -> Config | None:
+    try:
+        return validate(data, env, str(path), strict=False, missing_env="keep")[0]
+    except ConfigError:
+        return None
+
+
+def _refused(exc: MoltbotError, path: Path) -> MoltbotError:
+    """``exc`` restated for a write that did not happen: the file is unchanged."""
+    message = exc.message.replace("invalid config at", "refused: the result would be invalid at", 1)
+    hint = None if exc.hint and "fix the file" in exc.hint else exc.hint
+    return type(exc)(f"{message}\n{path} is unchanged.", hint=hint)
 
 
 def _remove_stale_temp_files(path: Path) -> None:
@@ -328,7 +453,7 @@ def _remove_stale_temp_files(path: Path) -> None:
 
 def _hash_of_file(path: Path) -> str:
     try:
-        return content_hash(path.read_text(encoding="utf-8"))
+        return content_hash(read_text(path))
     except FileNotFoundError:
         return ""
 
@@ -355,10 +480,17 @@ def parse_value(text: str) -> Any:
 
 
 def replace_config_text(
-    path: Path, text: str, env: Mapping[str, str], *, base_hash: str | None = None
+    path: Path,
+    text: str,
+    env: Mapping[str, str],
+    *,
+    base_hash: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> ConfigSnapshot:
-    """Write ``text`` as the whole config file (validated first; CAS like update_config)."""
-    data = parse_text(text, str(path))
+    """Write ``text`` as the whole config file (validated first; CAS like update_config).
+    ``data`` is ``text`` already parsed, when the caller has it."""
+    if data is None:
+        data = parse_text(text, str(path))
     config, warnings = validate(data, env, str(path))
     with write_lock(path):
         raw, _ = read_raw(path)

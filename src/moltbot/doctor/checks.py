@@ -38,11 +38,12 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 class FixAction:
     """A safe, automatic change to one instance (applied by ``doctor --fix``)."""
 
-    kind: Literal["move-port", "move-workspace", "reinstall-service", "unset-key"]
+    kind: Literal["move-port", "move-workspace", "reinstall-service", "unset-key", "move-cdp-port"]
     state_dir: Path
     port: int | None = None
     workspace: Path | None = None
     key: str | None = None
+    browser_profile: str | None = None  # move-cdp-port: whose port moves
 
 
 @dataclass
@@ -286,6 +287,15 @@ def check_ports_owned(
     return findings
 
 
+def check_drift(member: Member) -> list[Finding]:
+    """A running gateway whose ports differ from its configuration (a one-off ``--port``,
+    or a config changed since it started): information, so nobody trusts a stale view."""
+    drift = member.known.drift
+    if not drift:
+        return []
+    return [Finding("info", "running-drift", f"{member.label}: {drift}", (member.label,))]
+
+
 def check_service(member: Member) -> list[Finding]:
     if not member.service_installed or member.service_current is not False:
         return []
@@ -336,6 +346,7 @@ def check_pair(a: Member, b: Member, taken: Sequence[Member]) -> list[Finding]:
         )
     findings += _workspace_findings(a, b, taken)
     findings += _port_findings(a, b, taken)
+    findings += _cdp_port_findings(a, b, taken)
     findings += _cdp_url_findings(a, b)
     return findings
 
@@ -411,14 +422,21 @@ def free_workspace(member: Member, taken: Sequence[Member]) -> Path:
     return next((c for c in candidates if clear(c)), candidates[-1])
 
 
+def _core(instance: Instance) -> set[int]:
+    return {instance.port, instance.control_port, instance.canvas_port}
+
+
 def _port_findings(a: Member, b: Member, taken: Sequence[Member]) -> list[Finding]:
+    """Base, +2 and +4 of two instances: equal, closer than the seed's 20, inside the
+    other's CDP range, or CDP ranges overlapping in unused slots. (A CDP port of one
+    instance that another uses is :func:`_cdp_port_findings`' business: moving a base
+    port would not move it.)"""
     ia, ib = a.instance, b.instance
     subjects = (a.label, b.label)
-    shared = sorted(set(ia.used_ports) & set(ib.used_ports))
+    shared = sorted(_core(ia) & _core(ib))
     gap = abs(ia.port - ib.port)
     in_cdp = sorted(
-        {p for p in ia.used_ports if p in ib.cdp_ports}
-        | {p for p in ib.used_ports if p in ia.cdp_ports}
+        {p for p in _core(ia) if p in ib.cdp_ports} | {p for p in _core(ib) if p in ia.cdp_ports}
     )
     cdp_overlap = set(ia.cdp_ports) & set(ib.cdp_ports)
     if shared or gap < ports.MIN_BASE_SPACING:
@@ -445,17 +463,136 @@ def _port_findings(a: Member, b: Member, taken: Sequence[Member]) -> list[Findin
         return []
     mover = _port_mover(a, b)
     port = free_port(mover, taken)
-    action = FixAction("move-port", mover.instance.state_dir, port=port)
+    actions = (FixAction("move-port", mover.instance.state_dir, port=port),)
+    fix = f"{mover.cli} setup --port {port}"
+    if port == mover.instance.port:  # nothing to move to: never propose a no-op
+        actions, fix = (), f"give {mover.label} a base port away from the others"
     return [
         Finding(
             severity,
             "ports-clash" if severity == "error" else "ports-overlap",
             f"{a.label} and {b.label}: {detail}",
             subjects,
-            fix=f"{mover.cli} setup --port {port}",
-            actions=(action,),
+            fix=fix,
+            actions=actions,
         )
     ]
+
+
+def _cdp_port_findings(a: Member, b: Member, taken: Sequence[Member]) -> list[Finding]:
+    """A browser profile's CDP port (explicit ``cdpPort`` or the gateway's allocation)
+    that the other instance also uses. The fix moves that CDP port, not a base port."""
+    findings = []
+    mover = _port_mover(a, b)
+    for mine, other in ((a, b), (b, a)):
+        theirs = set(other.instance.used_ports)
+        their_cdp = {p: e for _, p, e in _cdp_entries(other.instance)}
+        for name, port, explicit in _cdp_entries(mine.instance):
+            if port not in theirs:
+                continue
+            if port in their_cdp:  # a CDP port on both sides: one of them moves
+                theirs_explicit = their_cdp[port]
+                if explicit != theirs_explicit:
+                    if explicit:
+                        continue  # the other side's allocation is what moves
+                elif mine is not mover:
+                    continue
+            findings.append(
+                _move_cdp_finding(
+                    mine,
+                    name,
+                    port,
+                    explicit,
+                    taken,
+                    "error",
+                    "cdp-port-clash",
+                    f"{mine.label}: CDP port {port} of browser profile {name!r} is also used "
+                    f"by {other.label}",
+                    (mine.label, other.label),
+                )
+            )
+    return findings
+
+
+def check_cdp_ports(member: Member, taken: Sequence[Member]) -> list[Finding]:
+    """An explicit ``cdpPort`` outside the instance's own CDP range: typically left
+    by a one-off ``--port`` of an older version, and inside another block."""
+    inst = member.instance
+    return [
+        _move_cdp_finding(
+            member,
+            name,
+            port,
+            True,
+            taken,
+            "warning",
+            "cdp-port-outside-range",
+            f"{member.label}: browser.profiles.{name}.cdpPort {port} lies outside its CDP "
+            f"range {_range(inst.cdp_ports)}",
+            (member.label,),
+        )
+        for name, port in inst.explicit_cdp_ports
+        if port not in inst.cdp_ports
+    ]
+
+
+def _cdp_entries(instance: Instance) -> list[tuple[str, int, bool]]:
+    return [(n, p, True) for n, p in instance.explicit_cdp_ports] + [
+        (n, p, False) for n, p in instance.allocated_cdp_ports
+    ]
+
+
+def _move_cdp_finding(
+    member: Member,
+    name: str,
+    port: int,
+    explicit: bool,
+    taken: Sequence[Member],
+    severity: Severity,
+    code: str,
+    message: str,
+    subjects: tuple[str, ...],
+) -> Finding:
+    key = f"browser.profiles.{name}.cdpPort"
+    if not explicit:  # the gateway's own allocation: dropped, then re-made from its range
+        return Finding(
+            severity,
+            code,
+            message + " (the gateway's own allocation)",
+            subjects,
+            fix=f"{member.cli} doctor --fix (drops the allocation; the gateway allocates "
+            "another port from its range)",
+            actions=(FixAction("move-cdp-port", member.instance.state_dir, browser_profile=name),),
+        )
+    new = free_cdp_port(member, taken)
+    if new is None:
+        return Finding(
+            severity,
+            code,
+            message,
+            subjects,
+            fix=f"{member.cli} config unset {key} (or set another free port)",
+        )
+    return Finding(
+        severity,
+        code,
+        message,
+        subjects,
+        fix=f"{member.cli} config set {key} {new}",
+        actions=(
+            FixAction(
+                "move-cdp-port", member.instance.state_dir, port=new, key=key, browser_profile=name
+            ),
+        ),
+    )
+
+
+def free_cdp_port(
+    member: Member, taken: Sequence[Member], promised: Iterable[int] = ()
+) -> int | None:
+    """The first port of ``member``'s own CDP range that no instance uses."""
+    used = {p for m in taken for p in m.instance.used_ports} | set(promised)
+    return next((p for p in member.instance.cdp_ports if p not in used), None)
 
 
 def _range(r: range) -> str:

@@ -39,6 +39,7 @@ class Report:
     findings: list[Finding]
     plans: list[fixes.InstancePlan] = field(default_factory=list)
     auto_plans: list[fixes.InstancePlan] = field(default_factory=list)
+    exists: bool = True  # False: the instance asked about does not exist (host-only report)
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -54,6 +55,7 @@ class Report:
                 "stateDir": str(self.instance.state_dir),
                 "configPath": str(self.instance.config_path),
                 "port": self.instance.port,
+                "exists": self.exists,
             },
             "host": self.host,
             "instances": [m.label for m in self.members],
@@ -155,13 +157,29 @@ def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = 
     known = discover(home, env)
     members = [member_for(k, env, manager) for k in known]
     me = next((m for m in members if checks._same(m.instance.state_dir, instance.state_dir)), None)
+    # `moltbot doctor` on a host whose instances are all named profiles: the default
+    # instance does not exist and nothing points at it, so there is nothing to report
+    # about it (proposing `onboard` would put a default instance next to the others).
+    absent = (
+        me is None
+        and not exists
+        and error is None
+        and bool(members)
+        and identity.profile_source == "default"
+        and identity.state_dir_source == "default"
+        and identity.config_source == "default"
+    )
 
     findings: list[Finding] = [
         Finding("info", "env-overridden", warning, (f"profile {identity.profile}",))
         for warning in identity.warnings
     ]
     findings += checks.check_environment(env, checks.cli_prefix(instance))
-    findings += checks.check_config(instance, config, error, exists)
+    if not absent:
+        findings += checks.check_config(instance, config, error, exists)
+    if me is not None:
+        findings += checks.check_cdp_ports(me, members)
+        findings += checks.check_drift(me)
     if exists:
         findings += checks.check_directories(instance)
         process = process_facts(instance)
@@ -193,7 +211,7 @@ def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = 
     if me is not None:
         findings += checks.check_service(me)
 
-    host = len(known) > 1 if host is None else host
+    host = (len(known) > 1 or absent) if host is None else host
     if host:
         # an instance known only from a service file whose state dir is gone is not a
         # neighbour (it is reported as an orphaned service below)
@@ -201,9 +219,11 @@ def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = 
         findings += checks.check_service_files(service_files(home, env), members)
         for member in members:
             findings += checks.check_service(member)
+            findings += checks.check_cdp_ports(member, members)
+            findings += checks.check_drift(member)
 
     findings = checks.sort_findings(findings)
     plans = fixes.plan(findings, members)
     fixes.attach_commands(findings, plans)
     auto = fixes.automatic(plans)
-    return Report(instance, host, members, findings, plans, auto)
+    return Report(instance, host, members, findings, plans, auto, exists=not absent)

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from moltbot.doctor.checks import Finding, Member, free_port
-from moltbot.instance.resolve import resolve_instance
+from moltbot.doctor.checks import Finding, Member, free_cdp_port, free_port
+from moltbot.errors import MoltbotError
+from moltbot.instance.resolve import Identity, resolve_instance
 from moltbot.service.base import ServiceManager
 
 AUTO_LEVELS = ("error", "warning")
@@ -30,6 +33,8 @@ class InstancePlan:
     workspace: Path | None = None
     reinstall: bool = False
     unset: list[str] = field(default_factory=list)
+    # browser profile -> new explicit cdpPort (None: drop the gateway's own allocation)
+    cdp_moves: dict[str, int | None] = field(default_factory=dict)
     levels: dict[str, set[str]] = field(default_factory=dict)
 
     @property
@@ -47,6 +52,11 @@ class InstancePlan:
         if args:
             out.append(f"{cli} setup{args}")
         out += [f"{cli} config unset {key}" for key in self.unset]
+        out += [
+            f"{cli} config set browser.profiles.{name}.cdpPort {port}"
+            for name, port in self.cdp_moves.items()
+            if port is not None
+        ]
         if self.reinstall:
             out.append(f"{cli} gateway install --force")
         return out
@@ -65,6 +75,13 @@ class InstancePlan:
             f"unpin {key} of profile {inst.profile} (it points at another instance's browser)"
             for key in self.unset
         ]
+        lines += [
+            f"move the CDP port of browser profile {name!r} of profile {inst.profile} to {port}"
+            if port is not None
+            else f"drop the CDP port allocation of browser profile {name!r} of profile "
+            f"{inst.profile} (the gateway allocates a free one)"
+            for name, port in self.cdp_moves.items()
+        ]
         if self.reinstall:
             lines.append(f"reinstall the service of profile {inst.profile}")
         return lines
@@ -76,6 +93,7 @@ class InstancePlan:
             "port": self.port,
             "workspace": str(self.workspace) if self.workspace else None,
             "unset": self.unset,
+            "cdpPorts": self.cdp_moves,
             "reinstallService": self.reinstall,
             "commands": self.commands(),
         }
@@ -100,6 +118,16 @@ def plan(findings: Iterable[Finding], members: Sequence[Member]) -> list[Instanc
                 entry.reinstall = True
             elif action.kind == "unset-key" and action.key and action.key not in entry.unset:
                 entry.unset.append(action.key)
+            elif action.kind == "move-cdp-port" and action.browser_profile:
+                entry.cdp_moves[action.browser_profile] = -1 if action.key else None
+    promised_cdp: list[int] = []
+    for entry in plans.values():
+        for name, port in entry.cdp_moves.items():
+            if port == -1:  # chosen here, so two moves never pick the same free port
+                chosen = free_cdp_port(entry.member, members, promised_cdp)
+                entry.cdp_moves[name] = chosen
+                if chosen is not None:
+                    promised_cdp.append(chosen)
     promised: list[int] = []
     for entry in plans.values():
         if entry.port == -1:
@@ -127,8 +155,9 @@ def automatic(
             workspace=entry.workspace if "move-workspace" in wanted else None,
             reinstall=entry.reinstall and "reinstall-service" in wanted,
             unset=list(entry.unset) if "unset-key" in wanted else [],
+            cdp_moves=dict(entry.cdp_moves) if "move-cdp-port" in wanted else {},
         )
-        if part.commands():
+        if part.commands() or part.cdp_moves:
             out.append(part)
     return out
 
@@ -147,40 +176,94 @@ def attach_commands(findings: Iterable[Finding], plans: Sequence[InstancePlan]) 
 def apply(
     plans: Sequence[InstancePlan], env: Mapping[str, str], manager: ServiceManager | None
 ) -> list[str]:
-    """Carry out ``plans``; returns one line per step. Raises on the first failure."""
-    from moltbot.config import keypath
-    from moltbot.config.store import read_config, update_config
-    from moltbot.instance.setup import setup_instance
-    from moltbot.service import actions
-
+    """Carry out ``plans``; returns one line per step. A step that fails is reported
+    (``failed: ...``) and the others still run: one instance's problem never holds back
+    the fixes of another."""
     done: list[str] = []
     for entry in plans:
-        # the instance as its files say, not as an inherited port variable says
-        identity = dataclasses.replace(entry.member.instance.identity, env_port=None)
-        if entry.port is not None or entry.workspace is not None:
-            report = setup_instance(identity, env, port=entry.port, workspace=entry.workspace)
-            done.append(
-                f"{' && '.join(entry.commands()[:1])}: {'; '.join(report.changed) or 'updated'}"
-            )
-        for key in entry.unset:
-            keys = keypath.parse(key)
-            update_config(identity.config_path, lambda data, k=keys: keypath.unset(data, k), env)
-            done.append(f"{entry.member.cli} config unset {key}: done")
-        if entry.reinstall:
-            if manager is None:
-                done.append(
-                    f"cannot reinstall the service of profile {identity.profile}: "
-                    "no service manager on this platform"
-                )
-                continue
-            instance = resolve_instance(
-                identity, read_config(identity.config_path, env).config, env
-            )
-            result = actions.install(instance, manager, force=True)
-            done.append(f"{entry.member.cli} gateway install --force: {result.message}")
-            done.extend(f"  warning: {w}" for w in result.warnings)
+        for label, step in _steps(entry, env, manager):
+            try:
+                result = step()
+            except MoltbotError as exc:
+                done.append(f"{label}: failed: {exc.message}")
+            except OSError as exc:
+                done.append(f"{label}: failed: {exc}")
+            else:
+                done.extend([f"{label}: {result[0]}", *result[1:]])
         if entry.port is not None and entry.member.running and not entry.reinstall:
             done.append(
-                f"restart the running gateway of profile {identity.profile} to use its new port"
+                f"restart the running gateway of profile {entry.member.instance.profile} "
+                "to use its new port"
             )
     return done
+
+
+Step = Callable[[], list[str]]
+
+
+def _steps(
+    entry: InstancePlan, env: Mapping[str, str], manager: ServiceManager | None
+) -> list[tuple[str, Step]]:
+    from moltbot.config import keypath
+    from moltbot.instance.cdp import record_allocation
+
+    # the instance as its files say, not as an inherited port variable says
+    identity = dataclasses.replace(entry.member.instance.identity, env_port=None)
+    cli = entry.member.cli
+    steps: list[tuple[str, Step]] = []
+    if entry.port is not None or entry.workspace is not None:
+        steps.append((entry.commands()[0], partial(_setup, identity, env, entry)))
+    for key in entry.unset:
+        change = partial(keypath.unset, keys=keypath.parse(key))
+        steps.append((f"{cli} config unset {key}", partial(_edit, identity, env, change)))
+    for name, port in entry.cdp_moves.items():
+        if port is None:
+            drop = partial(record_allocation, entry.member.instance, name, None)
+            steps.append((f"drop the CDP allocation of browser profile {name!r}", _done(drop)))
+            continue
+        keys = ["browser", "profiles", name, "cdpPort"]
+        change = partial(keypath.set_, keys=keys, value=port)
+        label = f"{cli} config set browser.profiles.{name}.cdpPort {port}"
+        steps.append((label, partial(_edit, identity, env, change)))
+    if entry.reinstall:
+        steps.append(
+            (f"{cli} gateway install --force", partial(_reinstall, identity, env, manager))
+        )
+    return steps
+
+
+def _done(action: Callable[[], object]) -> Step:
+    def run() -> list[str]:
+        action()
+        return ["done"]
+
+    return run
+
+
+def _setup(identity: Identity, env: Mapping[str, str], entry: InstancePlan) -> list[str]:
+    from moltbot.instance.setup import setup_instance
+
+    report = setup_instance(identity, env, port=entry.port, workspace=entry.workspace)
+    return ["; ".join(report.changed) or "updated"]
+
+
+def _edit(
+    identity: Identity, env: Mapping[str, str], change: Callable[[dict[str, Any]], object]
+) -> list[str]:
+    from moltbot.config.store import update_config
+
+    update_config(identity.config_path, change, env)
+    return ["done"]
+
+
+def _reinstall(
+    identity: Identity, env: Mapping[str, str], manager: ServiceManager | None
+) -> list[str]:
+    from moltbot.config.store import read_config
+    from moltbot.service import actions
+
+    if manager is None:
+        return ["skipped: no service manager on this platform"]
+    instance = resolve_instance(identity, read_config(identity.config_path, env).config, env)
+    result = actions.install(instance, manager, force=True)
+    return [result.message, *(f"  warning: {w}" for w in result.warnings)]

@@ -17,8 +17,10 @@ from moltbot.instance.registry import discover
 
 def host_overview(home: Path, env: Mapping[str, str]) -> list[dict[str, Any]]:
     """Every instance on the host, sorted by base port. JSON-ready rows with keys
-    ``profile, stateDir, configPath, workspace, port, controlPort, canvasPort, cdpRange,
-    service, serviceName, serviceFile, reachable, healthy, pid, version, uptimeSeconds,
+    ``profile, stateDir, configPath, workspace, running, port, controlPort, canvasPort,
+    cdpRange`` (the ports in use when running, else the configured ones), ``configured``
+    (the configured ports), ``drift`` (one line when running and configured differ),
+    ``service, serviceName, serviceFile, reachable, healthy, pid, version, uptimeSeconds,
     configError, portOwner, foreignListener`` (the port is held, but not by this
     instance's gateway)."""
     from moltbot.doctor.diagnose import host_manager
@@ -27,25 +29,32 @@ def host_overview(home: Path, env: Mapping[str, str]) -> list[dict[str, Any]]:
     manager = host_manager(env, home)
     rows = []
     for known in discover(home, env):
-        inst = known.instance
+        inst, live = known.instance, known.effective
         process = process_facts(inst)
         service = (
             service_facts(inst, env, manager=manager)
             if manager
             else {"installed": False, "available": False}
         )
-        health = probe_health(process["port"])
+        health = probe_health(live.port)
         rows.append(
             {
                 "profile": inst.profile,
                 "stateDir": str(inst.state_dir),
                 "configPath": str(inst.config_path),
                 "workspace": str(inst.workspace),
-                "port": process["port"],
-                "configuredPort": inst.port,
-                "controlPort": inst.control_port,
-                "canvasPort": inst.canvas_port,
-                "cdpRange": [inst.cdp_ports.start, inst.cdp_ports.stop - 1],
+                "running": known.running is not None,
+                "port": live.port,
+                "controlPort": live.control_port,
+                "canvasPort": live.canvas_port,
+                "cdpRange": [live.cdp_ports.start, live.cdp_ports.stop - 1],
+                "configured": {
+                    "port": inst.port,
+                    "controlPort": inst.control_port,
+                    "canvasPort": inst.canvas_port,
+                    "cdpRange": [inst.cdp_ports.start, inst.cdp_ports.stop - 1],
+                },
+                "drift": known.drift,
                 "service": service_state(service),
                 "serviceName": service.get("name"),
                 "serviceFile": service.get("file") if service.get("installed") else None,
@@ -111,6 +120,7 @@ def render_host_table(rows: list[dict[str, Any]], home: Path | None = None) -> s
         for row in rows
         if row.get("configError")
     ]
+    notes += [f"{row['profile']}: {row['drift']}" for row in rows if row.get("drift")]
     for row in rows:
         if row.get("foreignListener"):
             owner = row.get("portOwner") or {}

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from moltbot.config.schema import Config
 from moltbot.instance import env as envvars
-
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-PROXY_HEADERS = ("x-forwarded-for", "x-real-ip", "x-forwarded-host")
+from moltbot.security.secrets import secret_equals
 
 
 @dataclass(frozen=True)
@@ -42,33 +38,9 @@ def check_shared(settings: AuthSettings, token: str | None, password: str | None
             return "gateway password not configured"
         if not password:
             return "gateway password missing"
-        return (
-            None
-            if hmac.compare_digest(settings.password, password)
-            else "gateway password mismatch"
-        )
+        return None if secret_equals(password, settings.password) else "gateway password mismatch"
     if not settings.token:
         return "gateway token not configured"
     if not token:
         return "gateway token missing"
-    return None if hmac.compare_digest(settings.token, token) else "gateway token mismatch"
-
-
-def is_loopback(address: str | None) -> bool:
-    if not address:
-        return False
-    try:
-        return ipaddress.ip_address(address.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def is_local_request(remote: str | None, headers: Mapping[str, str]) -> bool:
-    """Loopback peer, a local Host, and no proxy headers (DNS rebinding, proxies)."""
-    if not is_loopback(remote):
-        return False
-    if any(h in headers for h in PROXY_HEADERS):
-        return False
-    host = headers.get("Host", "")
-    hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-    return hostname.lower() in LOCAL_HOSTS
+    return None if secret_equals(token, settings.token) else "gateway token mismatch"

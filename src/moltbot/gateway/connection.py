@@ -1,9 +1,22 @@
 """One WebSocket client: its identity after the handshake and its outbound queue.
 
 Outbound frames go through a per-connection queue drained by one writer task,
-so a broadcast never waits for a slow client. When a client's queued bytes
-exceed the policy (1.5 MiB), droppable events (tick, presence, ...) are
-skipped for it and anything else closes it with 1008 "slow consumer".
+so a broadcast never waits for a slow client. Memory per client is bounded in
+both directions:
+
+- **events**: when a client's backlog (queued bytes plus the socket's unsent
+  bytes) exceeds the policy (1.5 MiB), droppable events (tick, presence, ...) are
+  skipped for it; any other event cuts it off ("slow consumer") once it is not
+  reading (its backlog has not shrunk for 2 s, or it passed the response ceiling);
+- **responses** count against the same backlog: the reader stops reading a
+  client's socket while its backlog is over the policy or while
+  :data:`MAX_INFLIGHT` of its requests await their first answer; a response that
+  would push the backlog past :data:`RESPONSE_CEILING` is replaced by a small
+  retryable ``UNAVAILABLE`` error (the request is still answered exactly once),
+  and a request that starts while half that ceiling is queued is not run at all
+  but answered with the same error (no work done for a client that is not reading);
+- a reply that cannot be encoded becomes an ``UNAVAILABLE`` error frame for the
+  same id, so a request is never left unanswered.
 """
 
 from __future__ import annotations
@@ -23,6 +36,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_INFLIGHT = 8
+"""Requests of one client that may await their first answer before its socket is
+no longer read (back-pressure, not an error)."""
+RESPONSE_CEILING = 8 * 1024 * 1024
+"""Backlog above which a further response is replaced by a retryable error."""
+PROGRESS_GRACE_S = 2.0
+"""A backlogged client whose backlog did not shrink for this long is not reading."""
+
 
 class Connection:
     def __init__(
@@ -31,9 +52,13 @@ class Connection:
         *,
         remote: str | None,
         local: bool,
+        transport: asyncio.Transport | None = None,
         max_buffered: int = protocol.MAX_BUFFERED_BYTES,
+        fast_write: bool = True,
     ) -> None:
         self.ws = ws
+        self.transport = transport
+        self.fast_write = fast_write and fast_write_supported(ws)
         self.conn_id = str(uuid.uuid4())
         self.remote = remote
         self.local = local
@@ -48,6 +73,11 @@ class Connection:
         self._wake = asyncio.Event()
         self._writable = asyncio.Event()
         self._closing = False
+        self.inflight = 0
+        self._progress_at = asyncio.get_running_loop().time()
+        self._last_backlog = 0
+        self.peak_backlog = 0
+        self.replies_dropped = 0
         self._writer = asyncio.create_task(self._drain(), name=f"ws-writer-{self.conn_id[:8]}")
 
     @property
@@ -72,51 +102,103 @@ class Connection:
     def enqueue_event(self, data: bytes, *, drop_if_slow: bool = False) -> bool:
         """Queue a broadcast event. Returns False when it was dropped or the client cut off.
 
-        A client whose backlog exceeds the policy gets no droppable events, and is cut
-        off by any other event: it is not reading.
+        A client whose backlog exceeds the policy gets no droppable events. Any other
+        event cuts it off when it is not reading: nothing of its queue was written for
+        :data:`PROGRESS_GRACE_S`, or its backlog passed :data:`RESPONSE_CEILING`. (A client
+        busy reading a big answer is not cut off for an event arriving meanwhile.)
         """
         if not self.open:
             return False
         if self.backlogged:
             if drop_if_slow:
                 return False
-            log.warning("dropping slow consumer %s (%d bytes queued)", self.conn_id, self._buffered)
-            self.abort()
-            return False
+            backlog = self._buffered + self._transport_backlog()
+            now = asyncio.get_running_loop().time()
+            if backlog < self._last_backlog:  # it is reading, just behind
+                self._progress_at = now
+            self._last_backlog = backlog
+            stalled = now - self._progress_at > PROGRESS_GRACE_S
+            if stalled or backlog + len(data) > RESPONSE_CEILING:
+                log.warning("dropping slow consumer %s (%d bytes queued)", self.conn_id, backlog)
+                self.abort()
+                return False
         self._push(data)
         return True
 
     def send(self, frame: dict[str, Any]) -> bool:
-        """Queue a response (or handshake frame). Never dropped: a client that pipelines
-        faster than it reads is slowed down instead (see :meth:`wait_writable`)."""
+        """Queue a response (or handshake frame). Never silently lost: a reply that cannot
+        be encoded, or that would push the backlog past :data:`RESPONSE_CEILING`, is
+        replaced by an ``UNAVAILABLE`` error for the same request id."""
         if not self.open:
             return False
-        self._push(protocol.dumps(frame))
+        try:
+            data = protocol.dumps(frame)
+        except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+            if frame.get("type") != "res":
+                raise
+            log.error("reply to %s could not be encoded: %s", frame.get("id"), exc)
+            data = _error_reply(frame, f"the reply could not be encoded: {exc}", retryable=False)
+        if frame.get("type") == "res" and len(data) > 512:
+            backlog = self._buffered + self._transport_backlog()
+            if backlog and backlog + len(data) > RESPONSE_CEILING:
+                self.replies_dropped += 1
+                data = _error_reply(
+                    frame,
+                    f"reply of {len(data)} bytes dropped: {backlog} bytes are still queued "
+                    "for this client (read your answers, then retry)",
+                    retryable=True,
+                )
+        self._push(data)
         return True
 
     def _push(self, data: bytes) -> None:
         if not self._queue and self._write_now(data):
+            self._progress_at = asyncio.get_running_loop().time()
             return
         self._queue.append(data)
         self._buffered += len(data)
+        if self._buffered > self.peak_backlog:
+            self.peak_backlog = self._buffered
         self._wake.set()
 
     def _write_now(self, data: bytes) -> bool:
-        """Write a frame synchronously when nothing is queued and the socket accepts data:
-        saves the writer task's wake-up on the hot path. Uses aiohttp's frame writer; any
-        surprise there falls back to the queue."""
-        writer = self.ws._writer  # noqa: SLF001
+        """Write a frame synchronously when nothing is queued and the socket has nothing
+        unsent: saves the writer task's wake-up on the hot path. Uses aiohttp's frame
+        writer (private, probed by :func:`fast_write_supported`); any surprise there
+        falls back to the queue for good."""
+        if not self.fast_write or self._transport_backlog():
+            return False
         try:
-            if writer is None or writer.protocol._paused or writer.compress:  # noqa: SLF001
-                return False
-            writer._write_websocket_frame(data, WSMsgType.TEXT, 0)  # noqa: SLF001
+            self.ws._writer._write_websocket_frame(data, WSMsgType.TEXT, 0)  # type: ignore[union-attr]  # noqa: SLF001
             return True
         except AttributeError:
+            self.fast_write = False
             return False
 
+    @property
+    def over_ceiling(self) -> bool:
+        """Whether a further big reply would be dropped (see :meth:`send`): a request
+        that starts now is answered at once with the retryable error instead of being run."""
+        return self._buffered + self._transport_backlog() > RESPONSE_CEILING // 2
+
+    @property
+    def saturated(self) -> bool:
+        """Whether the reader should pause: backlog over policy, or too many requests
+        still waiting for their first answer."""
+        return self.inflight >= MAX_INFLIGHT or self.backlogged
+
+    def started(self) -> None:
+        """A request began; call :meth:`answered` once its first answer is queued."""
+        self.inflight += 1
+
+    def answered(self) -> None:
+        self.inflight -= 1
+        if not self._writable.is_set() and not self.saturated:
+            self._writable.set()
+
     async def wait_writable(self) -> None:
-        """Back-pressure for the reader: wait while this client's backlog is over policy."""
-        while self.open and self.backlogged:
+        """Back-pressure for the reader: wait while this client is :attr:`saturated`."""
+        while self.open and self.saturated:
             self._writable.clear()
             await self._writable.wait()
 
@@ -125,7 +207,7 @@ class Connection:
         self.send(protocol.response(request_id, payload, shape))
 
     def _transport_backlog(self) -> int:
-        transport = self.ws._req.transport if self.ws._req is not None else None  # noqa: SLF001
+        transport = self.transport
         return transport.get_write_buffer_size() if transport is not None else 0
 
     async def _drain(self) -> None:
@@ -140,7 +222,8 @@ class Connection:
                         self._queue.clear()
                         return
                     await self.ws.send_frame(data, WSMsgType.TEXT)
-                    if not self._writable.is_set() and not self.backlogged:
+                    self._progress_at = asyncio.get_running_loop().time()
+                    if not self._writable.is_set() and not self.saturated:
                         self._writable.set()
         except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
             return
@@ -181,14 +264,31 @@ class Connection:
             log.debug("close of %s failed: %s", self.conn_id, closing.exception())
 
     def abort_transport(self) -> None:
-        transport = self.ws._req.transport if self.ws._req is not None else None  # noqa: SLF001
-        if transport is not None:
-            transport.abort()
+        if self.transport is not None:
+            self.transport.abort()
 
     async def finish(self) -> None:
         self._closing = True
+        self._queue.clear()
+        self._buffered = 0
         self._writer.cancel()
+        self._writable.set()
         try:
             await self._writer
         except (asyncio.CancelledError, Exception):
             pass
+
+
+def fast_write_supported(ws: web.WebSocketResponse) -> bool:
+    """Whether this aiohttp exposes the synchronous frame writer the fast path uses
+    (a prepared, uncompressed WebSocket). Otherwise every frame goes through the queue."""
+    writer = getattr(ws, "_writer", None)
+    return callable(getattr(writer, "_write_websocket_frame", None)) and not getattr(
+        writer, "compress", 0
+    )
+
+
+def _error_reply(frame: dict[str, Any], message: str, *, retryable: bool) -> bytes:
+    shape = protocol.error_shape(protocol.UNAVAILABLE, message)
+    shape["retryable"] = retryable
+    return protocol.dumps(protocol.response(str(frame.get("id")), None, shape))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 from moltbot.fsutil import write_json_atomic
 from moltbot.gateway.protocol import SIGNATURE_SKEW_MS, ConnectParams
+from moltbot.security.secrets import secret_equals
 
 PENDING_TTL_MS = 5 * 60 * 1000
 
@@ -104,7 +104,7 @@ def verify_device(
         raise DeviceError("INVALID_REQUEST", "device signature expired")
     if device.nonce is None and not local:
         raise DeviceError("INVALID_REQUEST", "device nonce required")
-    if device.nonce is not None and not hmac.compare_digest(device.nonce, challenge_nonce):
+    if device.nonce is not None and not secret_equals(device.nonce, challenge_nonce):
         raise DeviceError("INVALID_REQUEST", "device nonce mismatch")
     try:
         signature = b64url_decode(device.signature)
@@ -215,4 +215,4 @@ class DeviceStore:
     def token_matches(self, device_id: str, role: str, token: str) -> bool:
         entry = self.paired().get(device_id) or {}
         stored = (entry.get("tokens") or {}).get(role)
-        return bool(stored) and hmac.compare_digest(stored, token)
+        return isinstance(stored, str) and secret_equals(token, stored)

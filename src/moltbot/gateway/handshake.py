@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -136,6 +137,19 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
             protocol.CLOSE_POLICY, request_id, protocol.NOT_PAIRED, "device identity required"
         )
 
+    throttle = runtime.shield.throttle
+    wait = throttle.retry_after(conn.remote)
+    if wait is not None:
+        failure = _fail(
+            protocol.CLOSE_POLICY,
+            request_id,
+            protocol.INVALID_REQUEST,
+            f"unauthorized: too many failed attempts from {conn.remote}; "
+            f"retry in {math.ceil(wait)} s",
+        )
+        assert failure.error is not None
+        failure.error.update(retryable=True, retryAfterMs=math.ceil(wait * 1000))
+        raise failure
     reason = check_shared(runtime.auth, presented_token, presented_password)
     shared_ok = reason is None
     if (
@@ -146,16 +160,20 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
     ):
         reason = None
     if reason is not None:
+        throttle.failed(conn.remote)
         hint = (
             "open a tokenized dashboard URL or paste the token in the Control UI settings"
             if params.client.mode in ("ui", "webchat")
             else "pass --token or set CLAWDBOT_GATEWAY_TOKEN to the gateway's token"
         )
+        # Which instance answered helps a local client that reached the wrong one (a token
+        # of profile rescue sent to profile main's port); a remote client learns nothing.
+        where = f"; this is the gateway of profile {runtime.instance.profile}" if conn.local else ""
         raise _fail(
             protocol.CLOSE_POLICY,
             request_id,
             protocol.INVALID_REQUEST,
-            f"unauthorized: {reason} ({hint})",
+            f"unauthorized: {reason}{where} ({hint})",
         )
 
     device_token: str | None = None

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from moltbot.errors import AlreadyRunningError
+from moltbot.fsutil import is_locked
+
+__all__ = ["GatewayLock", "is_locked", "read_holder"]
 
 
 class GatewayLock:
@@ -73,21 +76,3 @@ def read_holder(path: Path) -> dict[str, Any]:
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
-
-
-def is_locked(path: Path) -> bool:
-    """Whether a live process holds the lock (without taking it for long)."""
-    import fcntl
-
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)

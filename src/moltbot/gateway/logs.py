@@ -83,7 +83,9 @@ def record_to_file(handler: logging.Handler, message: str) -> None:
 
 
 def last_error(log_file: Path, max_bytes: int = 64 * 1024) -> str | None:
-    """The last error-level message in the log file, for `status` when the gateway is down."""
+    """The last error-level message of the gateway's last run, for `status` when the
+    gateway is down. ``None`` when that run started cleanly or stopped cleanly: an
+    error of an earlier failed start is history, not the current state."""
     try:
         with log_file.open("rb") as handle:
             handle.seek(0, 2)
@@ -97,6 +99,9 @@ def last_error(log_file: Path, max_bytes: int = 64 * 1024) -> str | None:
             entry = json.loads(line)
         except ValueError:
             continue
+        message = str(entry.get("message", ""))
         if entry.get("level") in ("error", "critical"):
-            return f"{entry.get('time', '')} {entry.get('message', '')}".strip()
+            return f"{entry.get('time', '')} {message}".strip()
+        if message == "gateway stopped" or message.startswith("listening on "):
+            return None
     return None

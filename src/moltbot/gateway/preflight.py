@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from moltbot.errors import ConflictError, PortInUseError
+from moltbot.gateway.lock import is_locked, read_holder
 from moltbot.instance import ports as portmath
 from moltbot.instance.registry import KnownInstance
 from moltbot.instance.resolve import Instance
@@ -33,7 +34,7 @@ def instance_ports(instance: Instance, *, browser: bool, canvas: bool) -> dict[i
     wanted = {instance.port: "gateway"}
     if browser:
         wanted[instance.control_port] = "browser control"
-        for name, port in instance.explicit_cdp_ports:
+        for name, port in (*instance.explicit_cdp_ports, *instance.allocated_cdp_ports):
             wanted[port] = f"browser profile {name} CDP"
     if canvas:
         wanted[instance.canvas_port] = "canvas host"
@@ -44,11 +45,7 @@ def check_registry(
     instance: Instance, wanted: dict[int, str], neighbours: list[KnownInstance]
 ) -> None:
     for other in neighbours:
-        theirs = set(other.instance.used_ports)
-        if other.runtime:
-            for key in ("port", "controlPort", "canvasPort"):
-                if isinstance(other.runtime.get(key), int):
-                    theirs.add(other.runtime[key])
+        theirs = other.claimed_ports
         who = (
             f"instance {other.instance.profile} ({other.instance.state_dir}, "
             f"base port {other.live_port})"
@@ -112,9 +109,53 @@ def check_listening(host: str, wanted: dict[int, str]) -> None:
             )
 
 
-def force_free(port: int, *, timeout: float = 2.0) -> list[Listener]:
-    """Stop whatever listens on ``port``: SIGTERM, then SIGKILL after 0.7 s."""
+def instance_of_process(pid: int, neighbours: list[KnownInstance]) -> KnownInstance | None:
+    """The other known instance process ``pid`` belongs to, if any: it is that
+    instance's running gateway (runtime file or lock holder), holds its
+    ``gateway.lock`` open, or names its state dir on its command line (a browser
+    profile of it, say)."""
+    import psutil
+
+    for other in neighbours:
+        if other.runtime and other.runtime.get("pid") == pid:
+            return other
+        holder = read_holder(other.instance.lock_file)
+        if holder.get("pid") == pid and is_locked(other.instance.lock_file):
+            return other
+    try:
+        process = psutil.Process(pid)
+        cmdline = " ".join(process.cmdline())
+        open_paths = [f.path for f in process.open_files()]
+    except (psutil.Error, OSError):
+        return None
+    for other in neighbours:
+        state = str(other.instance.state_dir.resolve())
+        if state in cmdline or any(
+            path == str(other.instance.lock_file) or path.startswith(state + os.sep)
+            for path in open_paths
+        ):
+            return other
+    return None
+
+
+def force_free(
+    port: int, neighbours: list[KnownInstance], *, timeout: float = 2.0
+) -> list[Listener]:
+    """Stop whatever listens on ``port`` (SIGTERM, then SIGKILL after 0.7 s), after
+    checking every listener first: a process of another known instance is never
+    stopped (:class:`ConflictError`, nothing killed)."""
     holders = [h for h in listeners(port) if h.pid and h.pid != os.getpid()]
+    for holder in holders:
+        assert holder.pid is not None
+        other = instance_of_process(holder.pid, neighbours)
+        if other is not None:
+            raise ConflictError(
+                f"port {port} is held by {holder.describe()}, which belongs to instance "
+                f"{other.instance.profile} ({other.instance.state_dir}); --force never stops "
+                "another instance",
+                hint="choose another port for this instance, or stop that instance yourself "
+                f"(moltbot --profile {other.instance.profile} gateway stop)",
+            )
     for holder in holders:
         assert holder.pid is not None
         try:

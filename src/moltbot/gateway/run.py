@@ -40,6 +40,11 @@ from moltbot.instance.resolve import (
     resolve_instance,
     write_identity_file,
 )
+from moltbot.security import process
+from moltbot.security.connguard import RUNNER_KWARGS, GuardedSite
+from moltbot.security.origin import is_loopback_name
+from moltbot.security.secrets import weakness
+from moltbot.security.shield import Shield
 
 log = logging.getLogger("moltbot.gateway")
 
@@ -55,6 +60,9 @@ class RunOptions:
     force: bool = False
     verbose: bool = False
     color: bool = True
+    show_token: bool = False
+    """Print the dashboard URL with the token (only when stdout is a terminal: a
+    service's stdout ends up in journald or a log file)."""
 
 
 @dataclass
@@ -122,6 +130,16 @@ def prepare(identity: Identity, env: Mapping[str, str], options: RunOptions) -> 
             f"CLAWDBOT_GATEWAY_{auth.mode.upper()}, or pass --{auth.mode}",
         )
     host = resolve_bind_host(instance, config.gateway.custom_bind_host)
+    secret = auth.token if auth.mode == "token" else auth.password
+    problem = weakness(secret)
+    if problem and not is_loopback_name(host):
+        raise ConfigError(
+            f"gateway.bind {instance.bind} listens on {host} but the gateway {auth.mode} is "
+            f"weak: {problem}",
+            hint="use a long random secret beyond loopback (`moltbot setup` generates one; "
+            'e.g. python3 -c "import secrets; print(secrets.token_urlsafe(32))"), '
+            "or bind to loopback",
+        )
     return Prepared(identity, instance, snapshot, auth, host)
 
 
@@ -160,10 +178,14 @@ def run(
         lock = GatewayLock(instance.lock_file)
         lock.acquire(instance.port)
         write_identity_file(identity)
+        neighbours = check_registry(prepared, env)
         if options.force:
-            for stopped in preflight.force_free(instance.port):
+            for stopped in preflight.force_free(instance.port, neighbours):
                 echo(f"force: stopped {stopped.describe()} on port {instance.port}")
-        check_ports(prepared, env)
+        check_listening(prepared)
+        limits = process.raise_open_files_limit()
+        process.tune_allocator()
+        log.debug("open-files limit %s", limits)
         return asyncio.run(_serve(prepared, env, options, lock, echo))
     except AlreadyRunningError:
         raise  # the running gateway's log is not ours to write
@@ -175,15 +197,28 @@ def run(
             lock.release()
 
 
-def check_ports(prepared: Prepared, env: Mapping[str, str]) -> None:
-    instance = prepared.instance
+def _wanted_ports(prepared: Prepared) -> dict[int, str]:
     config = prepared.snapshot.config
-    browser = config.browser.enabled
-    canvas = config.canvas_host.enabled
-    wanted = preflight.instance_ports(instance, browser=browser, canvas=canvas)
+    return preflight.instance_ports(
+        prepared.instance, browser=config.browser.enabled, canvas=config.canvas_host.enabled
+    )
+
+
+def check_registry(prepared: Prepared, env: Mapping[str, str]) -> list[Any]:
+    """Refuse ports another known instance uses; the other instances, for ``--force``."""
+    instance = prepared.instance
     neighbours = others(discover(instance.home, env), instance)
-    preflight.check_registry(instance, wanted, neighbours)
-    preflight.check_listening(prepared.host, wanted)
+    preflight.check_registry(instance, _wanted_ports(prepared), neighbours)
+    return neighbours
+
+
+def check_listening(prepared: Prepared) -> None:
+    preflight.check_listening(prepared.host, _wanted_ports(prepared))
+
+
+def check_ports(prepared: Prepared, env: Mapping[str, str]) -> None:
+    check_registry(prepared, env)
+    check_listening(prepared)
 
 
 class _Signals:
@@ -222,20 +257,27 @@ async def _serve(
     signals = _Signals()
     signals.install()
     methods = load_families()
+    shield = Shield()  # outlives in-process restarts: a restart does not lift a lockout
     first = True
     while True:
-        runtime = GatewayRuntime(prepared.instance, prepared.snapshot, env, prepared.auth, methods)
+        runtime = GatewayRuntime(
+            prepared.instance, prepared.snapshot, env, prepared.auth, methods, shield
+        )
         runtime.bind_host = prepared.host
         runtime.state = State.STARTING
         runner = web.AppRunner(
-            build_app(runtime), access_log=None, handle_signals=False, shutdown_timeout=0.5
+            build_app(runtime),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=0.5,
+            **RUNNER_KWARGS,
         )
         await runner.setup()
-        await _bind(runner, prepared)
+        await _bind(runner, prepared, shield)
         lock.update_port(prepared.instance.port)
         write_runtime_file(runtime, prepared.host)
         runtime.state = State.RUNNING
-        _announce(runtime, prepared, echo, first)
+        _announce(runtime, prepared, echo, first, show_token=options.show_token)
         first = False
         await runtime.start_subsystems()
         gc.freeze()  # start-up objects live for the whole run: keep them out of GC scans
@@ -260,11 +302,10 @@ async def _serve(
         prepared = _reprepare(prepared, env, options)
 
 
-async def _bind(runner: Any, prepared: Prepared) -> None:
-    from aiohttp import web
-
+async def _bind(runner: Any, prepared: Prepared, shield: Shield) -> None:
     port = prepared.instance.port
-    site = web.TCPSite(runner, prepared.host, port, backlog=512)
+    guard = shield.connections
+    site = GuardedSite(runner, prepared.host, port, backlog=512, guard=guard)
     try:
         await site.start()
     except OSError as exc:
@@ -276,30 +317,49 @@ async def _bind(runner: Any, prepared: Prepared) -> None:
         ) from None
     if prepared.host == "127.0.0.1" and socket.has_ipv6:
         with contextlib.suppress(OSError):
-            await web.TCPSite(runner, "::1", port).start()
+            await GuardedSite(runner, "::1", port, guard=guard).start()
 
 
 def _announce(
-    runtime: GatewayRuntime, prepared: Prepared, echo: Callable[[str], None], first: bool
+    runtime: GatewayRuntime,
+    prepared: Prepared,
+    echo: Callable[[str], None],
+    first: bool,
+    *,
+    show_token: bool = False,
 ) -> None:
     inst = runtime.instance
     host = _url_host(prepared.host)
+    listening = describe_bind(prepared.host, inst.port)
     if not first:
-        log.info("gateway restarted on ws://%s:%d", host, inst.port)
+        log.info("gateway restarted, listening on %s", listening)
         return
-    log.info(
-        "listening on ws://%s:%d (pid %d, profile %s)", host, inst.port, os.getpid(), inst.profile
-    )
-    fragment = f"#token={prepared.auth.token}" if prepared.auth.mode == "token" else ""
+    log.info("listening on %s (pid %d, profile %s)", listening, os.getpid(), inst.profile)
+    token_shown = show_token and prepared.auth.mode == "token"
+    fragment = f"#token={prepared.auth.token}" if token_shown else ""
     echo(f"moltbot gateway ready — profile {inst.profile}, pid {os.getpid()}")
+    echo(f"  Listening  {listening}")
     echo(f"  WebSocket  ws://{host}:{inst.port}")
-    echo(f"  Dashboard  http://{host}:{inst.port}/{fragment}")
+    dashboard = f"http://{host}:{inst.port}/{fragment}"
+    if not token_shown and prepared.auth.mode == "token":
+        dashboard += "  (token: gateway.auth.token; printed here only on a terminal)"
+    echo(f"  Dashboard  {dashboard}")
     echo(
         f"  Ports      browser control {inst.control_port}, canvas {inst.canvas_port}, "
         f"CDP {inst.cdp_ports.start}-{inst.cdp_ports.stop - 1}"
     )
     echo(f"  State      {inst.state_dir}")
     echo(f"  Logs       {inst.log_file}")
+
+
+def describe_bind(host: str, port: int) -> str:
+    """The address actually bound, said plainly (``0.0.0.0`` is every interface)."""
+    shown = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::"):
+        return f"{shown}:{port} (all interfaces: reachable from the network)"
+    if is_loopback_name(host):
+        return f"{shown}:{port} (loopback only)"
+    return f"{shown}:{port}"
 
 
 async def _shutdown(runtime: GatewayRuntime, runner: Any, restarting: bool) -> None:
@@ -375,11 +435,11 @@ async def _watch_config(runtime: GatewayRuntime, prepared: Prepared, signals: _S
 
 
 def _file_hash(path: Path) -> str | None:
-    from moltbot.config.store import content_hash
+    from moltbot.config.store import content_hash, read_text
 
     try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError:
+        raw = read_text(path)
+    except (OSError, ConfigError):
         return None
     return content_hash(raw) if raw else None
 

@@ -23,6 +23,7 @@ from moltbot.gateway.auth import AuthSettings
 from moltbot.gateway.devices import DeviceStore
 from moltbot.gateway.state import DedupeCache, Presence, now_ms
 from moltbot.gateway.subsystem import State, SubsystemContext
+from moltbot.security.shield import Shield
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from moltbot.instance.resolve import Instance
 
 log = logging.getLogger("moltbot.gateway")
+
+PRESENCE_COALESCE_S = 0.05
+HEALTH_COALESCE_S = 0.25
 
 # name -> "module:Class"; imported when the gateway starts them.
 SUBSYSTEMS: dict[str, str] = {
@@ -49,8 +53,11 @@ class GatewayRuntime:
         env: Mapping[str, str],
         auth: AuthSettings,
         methods: dict[str, MethodSpec],
+        shield: Shield | None = None,
     ) -> None:
         self.instance = instance
+        self.shield = shield or Shield()
+        self.shield.connections.trusted_proxies = tuple(snapshot.config.gateway.trusted_proxies)
         self.snapshot = snapshot
         self.env = env
         self.auth = auth
@@ -69,6 +76,8 @@ class GatewayRuntime:
         self.state_version = {"presence": 1, "health": 1}
         self.health_cache: dict[str, Any] | None = None
         self.health_cache_at = 0.0
+        self._presence_pending = False
+        self._health_pending = False
         self.bind_host = "127.0.0.1"
         self.handshake_timeout_s = _handshake_timeout(env)
         self.state = State.CREATED
@@ -115,7 +124,28 @@ class GatewayRuntime:
             conn.enqueue_event(data, drop_if_slow=drop)
 
     def presence_changed(self) -> None:
+        """Broadcast the presence list soon: changes within :data:`PRESENCE_COALESCE_S`
+        go out as one event (a burst of N connects costs N events, not N² frames)."""
+        if self._presence_pending:
+            return
+        self._presence_pending = True
+        asyncio.get_running_loop().call_later(PRESENCE_COALESCE_S, self._flush_presence)
+
+    def _flush_presence(self) -> None:
+        self._presence_pending = False
         self.broadcast("presence", {"presence": self.presence.entries()})
+
+    def request_health_refresh(self) -> None:
+        """Refresh and broadcast health within :data:`HEALTH_COALESCE_S` (once per burst)."""
+        if self._health_pending:
+            return
+        self._health_pending = True
+
+        def refresh() -> None:
+            self._health_pending = False
+            self.refresh_health()
+
+        asyncio.get_running_loop().call_later(HEALTH_COALESCE_S, refresh)
 
     # subsystems -------------------------------------------------------------
 
@@ -133,6 +163,7 @@ class GatewayRuntime:
             broadcast=self.broadcast,
             logger=logging.getLogger(f"moltbot.{name}"),
             lookup=self.subsystem,
+            shield=self.shield,
         )
 
     def enabled_subsystems(self) -> list[str]:
@@ -305,9 +336,27 @@ class GatewayRuntime:
         self.broadcast("health", summary)
         return summary
 
+    def configured_instance(self) -> Instance:
+        """The instance as a plain start would resolve it now (config + environment,
+        without this run's flags such as a one-off ``--port``)."""
+        from moltbot.instance.resolve import resolve_instance
+
+        return resolve_instance(self.instance.identity, self.config, self.env)
+
     def instance_facts(self) -> dict[str, Any]:
+        from moltbot.instance.running import Running, drift
+
+        facts = self.instance.facts()
+        configured = self.configured_instance()
+        mine = Running.from_record({**facts, "pid": os.getpid()})
         return {
-            **self.instance.facts(),
+            **facts,
+            "configured": {
+                key: value
+                for key, value in configured.facts().items()
+                if key in ("port", "controlPort", "canvasPort", "cdpRange")
+            },
+            "drift": drift(configured, mine),
             "pid": os.getpid(),
             "bind": self.instance.bind,
             "host": self.bind_host,

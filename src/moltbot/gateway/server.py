@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -14,20 +15,24 @@ from aiohttp import WSMsgType, web
 
 from moltbot.errors import MoltbotError
 from moltbot.gateway import handshake, protocol
-from moltbot.gateway.auth import is_local_request
 from moltbot.gateway.connection import Connection
+from moltbot.gateway.http.guard import refuse_foreign
 from moltbot.gateway.methods.registry import MethodCall, MethodError, MethodSpec
 from moltbot.gateway.runtime import GatewayRuntime
+from moltbot.security import process
+from moltbot.security.connguard import body_deadline, mark_authenticated
+from moltbot.security.origin import is_local
 
 log = logging.getLogger("moltbot.gateway.ws")
 
 RUNTIME_KEY = web.AppKey("runtime", GatewayRuntime)
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 
-# Modules with `setup_routes(app, runtime)`, loaded when present.
+# Modules with `setup_routes(app, runtime)`, loaded when present, in this order.
 HTTP_ROUTE_MODULES = (
     "moltbot.gateway.http.openai",
     "moltbot.channels.slack.webhook",
+    "moltbot.gateway.http.api",  # last: every other API path is a JSON 404, never the UI
 )
 
 SCOPES_FOR = {
@@ -39,8 +44,27 @@ SCOPES_FOR = {
 }
 
 
+# The Control UI is static and same-origin only: no framing, no foreign scripts.
+UI_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+UI_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'{sockets}; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'; object-src 'none'"
+)
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+BACKLOG_TRIM_BYTES = 4 * 1024 * 1024  # a client that had this much queued: trim the heap after
+
+
 def build_app(runtime: GatewayRuntime) -> web.Application:
-    app = web.Application(client_max_size=protocol.MAX_PAYLOAD_BYTES)
+    app = web.Application(
+        client_max_size=protocol.MAX_PAYLOAD_BYTES,
+        middlewares=[body_deadline(runtime.shield.connections)],
+    )
     app[RUNTIME_KEY] = runtime
     app.router.add_get("/health", health_endpoint)
     app.router.add_get("/healthz", health_endpoint)
@@ -69,6 +93,8 @@ async def root_endpoint(request: web.Request) -> web.StreamResponse:
 
 async def serve_ui(request: web.Request) -> web.StreamResponse:
     tail = request.match_info.get("tail", "")
+    if tail == "favicon.ico":  # asked for by browsers that did not read the page's <link>
+        tail = "favicon.svg"
     root = UI_DIR.resolve()
     target = (root / tail).resolve() if tail else root / "index.html"
     if not target.is_relative_to(root):
@@ -81,21 +107,32 @@ async def serve_ui(request: web.Request) -> web.StreamResponse:
         target = root / "index.html"  # single-page app fallback
     if not target.is_file():
         return web.Response(status=503, text="Control UI files are missing from this install.")
-    return web.FileResponse(target, headers={"Cache-Control": "no-cache"})
+    host = request.host or ""
+    sockets = f" ws://{host} wss://{host}" if _PLAIN_HOST.fullmatch(host) else ""
+    headers = {**UI_HEADERS, "Content-Security-Policy": UI_CSP.format(sockets=sockets)}
+    return web.FileResponse(target, headers=headers)
 
 
-async def websocket_endpoint(request: web.Request) -> web.WebSocketResponse:
+async def websocket_endpoint(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME_KEY]
+    peer, refusal = refuse_foreign(request, runtime)
+    if refusal is not None:
+        return refusal
     ws = web.WebSocketResponse(
         max_msg_size=protocol.MAX_PAYLOAD_BYTES, autoping=True, timeout=2.0, compress=False
     )
     await ws.prepare(request)
     conn = Connection(
-        ws, remote=request.remote, local=is_local_request(request.remote, request.headers)
+        ws,
+        remote=peer.address,
+        local=is_local(peer, request.headers.get("Origin")),
+        transport=request.transport,  # type: ignore[arg-type]
     )
     try:
-        await _serve_connection(runtime, conn)
+        await _serve_connection(runtime, conn, request)
     finally:
+        if conn.peak_backlog >= BACKLOG_TRIM_BYTES:
+            process.release_memory()
         runtime.connections.pop(conn.conn_id, None)
         if conn.presence_key:
             runtime.presence.upsert(conn.presence_key, {"reason": "disconnect"})
@@ -106,7 +143,9 @@ async def websocket_endpoint(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _serve_connection(runtime: GatewayRuntime, conn: Connection) -> None:
+async def _serve_connection(
+    runtime: GatewayRuntime, conn: Connection, request: web.Request
+) -> None:
     try:
         accepted = await handshake.perform(runtime, conn)
     except handshake.HandshakeFailed as failure:
@@ -116,6 +155,7 @@ async def _serve_connection(runtime: GatewayRuntime, conn: Connection) -> None:
             await conn.flush(0.5)
         await conn.close(failure.close_code, failure.reason)
         return
+    mark_authenticated(request)
     runtime.connections[conn.conn_id] = conn
     log.debug(
         "client %s connected (%s/%s, role %s)", conn.conn_id, conn.client_id, conn.mode, conn.role
@@ -142,14 +182,14 @@ async def _serve_connection(runtime: GatewayRuntime, conn: Connection) -> None:
             },
         )
         runtime.presence_changed()
-    asyncio.get_running_loop().call_soon(runtime.refresh_health)
+    runtime.request_health_refresh()
 
     tasks: set[asyncio.Task[None]] = set()
     try:
         async for message in conn.ws:
             if message.type == WSMsgType.TEXT:
                 dispatch(runtime, conn, message.data, tasks)
-                if conn.backlogged:  # pipelining faster than it reads: stop reading for now
+                if conn.saturated:  # pipelining faster than it reads: stop reading for now
                     await conn.wait_writable()
             elif message.type == WSMsgType.ERROR:
                 break
@@ -234,6 +274,7 @@ def dispatch(
     if not spec.is_async:
         _run_inline(runtime, conn, spec, request_id, frame.get("params"))
         return
+    conn.started()
     task = asyncio.create_task(_run(runtime, conn, spec, request_id, frame.get("params")))
     tasks.add(task)
     task.add_done_callback(tasks.discard)
@@ -305,12 +346,22 @@ def _error_for(spec: MethodSpec, exc: Exception) -> dict[str, Any]:
     return protocol.error_shape(protocol.UNAVAILABLE, f"{spec.name} failed: {exc}")
 
 
+def _not_reading(conn: Connection) -> dict[str, Any]:
+    shape = protocol.error_shape(
+        protocol.UNAVAILABLE,
+        "not run: this client has not read its earlier answers yet (read them, then retry)",
+    )
+    shape["retryable"] = True
+    return shape
+
+
 def _run_inline(
     runtime: GatewayRuntime, conn: Connection, spec: MethodSpec, request_id: str, raw_params: Any
 ) -> None:
     try:
         params = _validate(spec, raw_params)
-        payload = spec.handler(MethodCall(runtime, conn, request_id, spec.name), params)
+        call = MethodCall(runtime, conn, request_id, spec.name, _slot_held=False)
+        payload = spec.handler(call, params)
     except Exception as exc:
         conn.send(protocol.response(request_id, None, _error_for(spec, exc)))
         return
@@ -320,14 +371,23 @@ def _run_inline(
 async def _run(
     runtime: GatewayRuntime, conn: Connection, spec: MethodSpec, request_id: str, raw_params: Any
 ) -> None:
+    """Run one request; its in-flight slot is freed at its first answer (``agent``
+    answers twice: the slot goes with ``accepted``)."""
+    call = MethodCall(runtime, conn, request_id, spec.name)
+    if conn.over_ceiling:  # it is not reading its answers: do not do the work for nothing
+        call.release_slot()
+        conn.send(protocol.response(request_id, None, _not_reading(conn)))
+        return
     try:
         params = _validate(spec, raw_params)
-        payload = await spec.handler(MethodCall(runtime, conn, request_id, spec.name), params)
+        payload = await spec.handler(call, params)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         conn.send(protocol.response(request_id, None, _error_for(spec, exc)))
         return
+    finally:
+        call.release_slot()
     conn.send(protocol.response(request_id, payload))
 
 

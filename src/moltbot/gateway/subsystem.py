@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from moltbot.config.schema import Config
 from moltbot.errors import MoltbotError, PortInUseError
 from moltbot.instance.resolve import Instance
+from moltbot.security.connguard import RUNNER_KWARGS, ConnectionGuard, GuardedSite, body_deadline
+from moltbot.security.shield import Shield
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -55,6 +57,8 @@ class SubsystemContext:
     logger: logging.Logger
     lookup: Callable[[str], Any] = field(default=lambda name: None)
     """``lookup("agents")``: another running subsystem, or ``None``."""
+    shield: Shield = field(default_factory=Shield)
+    """The gateway's failed-auth throttle and connection guard (shared by every port)."""
 
 
 class Subsystem(Protocol):
@@ -78,19 +82,31 @@ AsyncCallback = Callable[..., Awaitable[Any]]
 
 
 async def serve_http(
-    app: web.Application, host: str, port: int, *, in_use: Callable[[], str], hint: str
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    in_use: Callable[[], str],
+    hint: str,
+    guard: ConnectionGuard | None = None,
 ) -> web.AppRunner:
     """Serve ``app`` on a subsystem's own port; the runner to ``cleanup()`` on stop.
 
+    With ``guard`` (pass ``context.shield.connections``), connections are admitted
+    and time-limited by it (see :mod:`moltbot.security.connguard`).
     A taken port raises :class:`PortInUseError` with the message ``in_use()`` and
     ``hint``; any other bind failure :class:`MoltbotError`. Nothing stays open then.
     """
     from aiohttp import web
 
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+    if guard is not None:
+        app.middlewares.insert(0, body_deadline(guard))
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=0.5, **RUNNER_KWARGS
+    )
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, reuse_address=True).start()
+        await GuardedSite(runner, host, port, reuse_address=True, guard=guard).start()
     except OSError as exc:
         await runner.cleanup()
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):

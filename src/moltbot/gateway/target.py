@@ -8,6 +8,7 @@ config. Never another profile's port.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,10 +31,17 @@ class Target:
     token: str | None
     password: str | None
     runtime: dict[str, Any] | None
+    foreign: str | None = None  # another instance whose live gateway serves this port
 
     @property
     def running(self) -> bool:
         return self.runtime is not None
+
+    def not_running_message(self, profile: str) -> str:
+        return (
+            f"the gateway of profile {profile} is not running: port {self.port} is served by "
+            f"{self.foreign}"
+        )
 
 
 @dataclass(frozen=True)
@@ -94,9 +102,14 @@ def resolve_target(
     url: str | None = None,
     token: str | None = None,
     password: str | None = None,
+    refuse_foreign: bool = True,
 ) -> Target:
+    """Where this instance's gateway is. When it is not running and its port is served by
+    another instance, :class:`GatewayUnreachableError` names that instance (unless
+    ``refuse_foreign`` is false: then ``Target.foreign`` does), instead of letting a client
+    fail on the other instance's credentials."""
     fallback = (f"ws://127.0.0.1:{instance.port}", f"{instance.port_source} port")
-    return _target(
+    target = _target(
         instance,
         ClientSettings.from_config(config),
         env,
@@ -105,6 +118,28 @@ def resolve_target(
         token=token,
         password=password,
     )
+    if target.source != fallback[1]:
+        return target
+    from moltbot.instance.registry import discover, others, serving
+
+    other = serving(others(discover(instance.home, env), instance), target.port)
+    if other is None:
+        return target
+    target = dataclasses.replace(target, foreign=other.describe())
+    if refuse_foreign:
+        from moltbot.errors import GatewayUnreachableError
+
+        flag = "" if other.instance.profile == "default" else f"--profile {other.instance.profile} "
+        raise GatewayUnreachableError(
+            target.not_running_message(instance.profile),
+            hint=f"start this instance first (moltbot{_flag(instance)} gateway), or talk to "
+            f"that one with `moltbot {flag}...`",
+        )
+    return target
+
+
+def _flag(instance: Instance) -> str:
+    return "" if instance.profile == "default" else f" --profile {instance.profile}"
 
 
 def running_target(

@@ -10,7 +10,7 @@ the error, and with the ports its defaults imply.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import plistlib
 import shlex
 from collections.abc import Iterable, Mapping
@@ -21,24 +21,27 @@ from typing import Any
 from moltbot.config.schema import Config
 from moltbot.errors import MoltbotError
 from moltbot.instance import env as envvars
+from moltbot.instance.cdp import read_allocations
 from moltbot.instance.resolve import (
     Identity,
     Instance,
     Invocation,
-    identity_file,
     resolve_identity,
     resolve_instance,
 )
+from moltbot.instance.running import Running, as_running, drift, read_running
 
 STATE_DIR_GLOBS = (".clawdbot", ".clawdbot-*", ".moltbot", ".moltbot-*")
 
 
 @dataclass(frozen=True)
 class KnownInstance:
+    """One instance: ``instance`` as configured, ``running`` when its gateway is live."""
+
     instance: Instance
     sources: tuple[str, ...]
     config_error: str | None = None
-    runtime: Mapping[str, Any] | None = None
+    running: Running | None = None
     service_files: tuple[Path, ...] = field(default=())
     config: Config | None = None
     """The instance's config as read leniently (defaults when it is broken)."""
@@ -50,9 +53,25 @@ class KnownInstance:
     @property
     def live_port(self) -> int:
         """The port the running gateway bound, else the configured one."""
-        if self.runtime and isinstance(self.runtime.get("port"), int):
-            return int(self.runtime["port"])
-        return self.instance.port
+        return self.running.port if self.running else self.instance.port
+
+    @property
+    def effective(self) -> Instance:
+        """The instance with the ports its gateway uses now (configured ones when down)."""
+        return as_running(self.instance, self.running)
+
+    @property
+    def claimed_ports(self) -> frozenset[int]:
+        """Every port this instance uses or will use: configured and running."""
+        running = self.running.used_ports if self.running else ()
+        return frozenset((*self.instance.used_ports, *running))
+
+    @property
+    def drift(self) -> str | None:
+        return drift(self.instance, self.running)
+
+    def describe(self) -> str:
+        return f"profile {self.instance.profile} ({self.instance.state_dir})"
 
 
 def service_dirs(home: Path) -> tuple[Path, ...]:
@@ -160,9 +179,6 @@ def _load(
         key: value for key, value in entry["env"].items() if not key.endswith("STATE_DIR")
     }
     identity_env["MOLTBOT_STATE_DIR"] = str(state_dir)
-    recorded = _identity_record(state_dir)
-    if not any(key.endswith("CONFIG_PATH") for key in identity_env) and recorded.get("configPath"):
-        identity_env["MOLTBOT_CONFIG_PATH"] = str(recorded["configPath"])
     error: str | None = None
     try:
         identity = resolve_identity(Invocation(), identity_env, home)
@@ -172,22 +188,21 @@ def _load(
         identity = resolve_identity(Invocation(), identity_env, home)
     config, config_error = _lenient_config(identity, env)
     instance = resolve_instance(identity, config, identity_env)
+    explicit = {name for name, _ in instance.explicit_cdp_ports}
+    allocated = tuple(
+        (name, port)
+        for name, port in sorted(read_allocations(instance).items())
+        if name not in explicit
+    )
+    instance = dataclasses.replace(instance, allocated_cdp_ports=allocated)
     return KnownInstance(
         instance=instance,
         sources=tuple(entry["sources"]),
         config_error=error or config_error,
-        runtime=read_runtime(instance),
+        running=read_running(instance),
         service_files=tuple(entry["units"]),
         config=config,
     )
-
-
-def _identity_record(state_dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(identity_file(state_dir).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _lenient_config(identity: Identity, env: Mapping[str, str]) -> tuple[Config, str | None]:
@@ -206,15 +221,11 @@ def _lenient_config(identity: Identity, env: Mapping[str, str]) -> tuple[Config,
         return Config(), f"cannot read {identity.config_path}: {exc.strerror}"
 
 
-def read_runtime(instance: Instance) -> dict[str, Any] | None:
-    """The runtime file a running gateway wrote, if any (may be stale after a crash)."""
-    try:
-        data = json.loads(instance.runtime_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def others(known: Iterable[KnownInstance], me: Instance) -> list[KnownInstance]:
     mine = {me.state_dir.resolve()}
     return [k for k in known if k.instance.state_dir.resolve() not in mine]
+
+
+def serving(known: Iterable[KnownInstance], port: int) -> KnownInstance | None:
+    """The instance whose live gateway uses ``port`` (base, +2 or +4), if any."""
+    return next((k for k in known if k.running and port in k.running.used_ports), None)

@@ -27,7 +27,7 @@ CONFIG_NAME = "moltbot.json"
 LEGACY_CONFIG_NAME = "clawdbot.json"
 DEFAULT_AGENT_ID = "main"
 
-Source = Literal["flag", "env", "config", "state-dir", "default"]
+Source = Literal["flag", "env", "config", "state-dir", "record", "default"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,8 @@ class Instance:
     canvas_root: Path
     cdp_ports: range
     explicit_cdp_ports: tuple[tuple[str, int], ...] = field(default=())
+    # The gateway's own allocations (state dir); filled in by the host registry.
+    allocated_cdp_ports: tuple[tuple[str, int], ...] = field(default=())
 
     @property
     def profile(self) -> str:
@@ -155,6 +157,7 @@ class Instance:
             self.control_port,
             self.canvas_port,
             *(port for _, port in self.explicit_cdp_ports),
+            *(port for _, port in self.allocated_cdp_ports),
         )
 
     @property
@@ -184,19 +187,32 @@ def identity_file(state_dir: Path) -> Path:
     return state_dir / "instance.json"
 
 
-def write_identity_file(identity: Identity) -> None:
+def read_identity_file(state_dir: Path) -> dict[str, str]:
+    """The identity record of ``state_dir`` (``{}`` when absent or unreadable)."""
     import json
 
+    try:
+        data = json.loads(identity_file(state_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def recorded_config_path(state_dir: Path) -> Path | None:
+    """The config path ``state_dir``'s identity record names, if any (an instance started
+    the seed's manual way keeps its config outside the state dir)."""
+    recorded = read_identity_file(state_dir).get("configPath")
+    return Path(recorded) if recorded and Path(recorded).is_absolute() else None
+
+
+def write_identity_file(identity: Identity) -> None:
     from moltbot.fsutil import write_json_atomic
 
-    path = identity_file(identity.state_dir)
     record = {"profile": identity.profile, "configPath": str(identity.config_path)}
-    try:
-        if json.loads(path.read_text(encoding="utf-8")) == record:
-            return
-    except (OSError, ValueError):
-        pass
-    write_json_atomic(path, record, mode=0o644, sync=False)
+    if read_identity_file(identity.state_dir) != record:
+        write_json_atomic(identity_file(identity.state_dir), record, mode=0o644, sync=False)
 
 
 def validate_profile(name: str, *, source: str = "--profile") -> str:
@@ -289,8 +305,11 @@ def resolve_identity(invocation: Invocation, env: Mapping[str, str], home: Path)
     else:
         state_dir, state_source = default_state_dir(home, profile or "default"), "default"
     profile = profile or "default"
+    recorded = recorded_config_path(state_dir)
     if env_config:
         config_path, config_source = _expand(env_config[0], home), "env"
+    elif recorded:
+        config_path, config_source = recorded, "record"
     else:
         config_path, config_source = config_in(state_dir), "default"
     return Identity(
@@ -307,7 +326,10 @@ def resolve_identity(invocation: Invocation, env: Mapping[str, str], home: Path)
 
 def _identity_from_profile_flag(profile: str, env: Mapping[str, str], home: Path) -> Identity:
     state_dir = default_state_dir(home, profile)
-    config_path = config_in(state_dir)
+    recorded = recorded_config_path(state_dir)
+    config_path, config_source = (
+        (recorded, "record") if recorded else (config_in(state_dir), "flag")
+    )
     overridden = []
     for name, expected in (
         ("PROFILE", profile),
@@ -327,7 +349,9 @@ def _identity_from_profile_flag(profile: str, env: Mapping[str, str], home: Path
     warnings = ()
     if overridden:
         warnings = (f"--profile {profile} overrides inherited {', '.join(overridden)}",)
-    return Identity(profile, "flag", home, state_dir, "flag", config_path, "flag", None, warnings)
+    return Identity(
+        profile, "flag", home, state_dir, "flag", config_path, config_source, None, warnings
+    )
 
 
 def resolve_instance(

@@ -18,6 +18,7 @@ from typing import Any
 
 from moltbot.agents.workspace import ensure_workspace
 from moltbot.config import keypath
+from moltbot.config.schema import Config
 from moltbot.config.store import read_config, update_config, validate
 from moltbot.errors import ConflictError, NotFoundError
 from moltbot.instance import ports
@@ -111,7 +112,7 @@ def check_port(port: int, neighbours: list[KnownInstance], me: Instance | None =
         raise ConflictError(
             f"port {port} clashes with {describe(other)}: {detail}",
             hint=f"choose a base port at least {ports.MIN_BASE_SPACING} (better "
-            f"{ports.BLOCK_SIZE}) away from other instances, e.g. --port {suggestion}",
+            f"{ports.BLOCK_SIZE}) away from other instances' base ports, e.g. {suggestion}",
         )
 
 
@@ -134,8 +135,7 @@ def check_paths(me: Instance, neighbours: list[KnownInstance]) -> None:
                     continue  # distinct by construction (the registry's key)
                 if _overlap(mine, theirs):
                     hint = (
-                        f"pass another --workspace, e.g. --workspace "
-                        f"{_free_workspace(me, neighbours)}"
+                        f"use a workspace of its own, e.g. {_free_workspace(me, neighbours)}"
                         if mine_label == "workspace"
                         else "use another --profile"
                     )
@@ -177,8 +177,12 @@ def setup_instance(
     *,
     port: int | None = None,
     workspace: Path | None = None,
+    dry_run: bool = False,
 ) -> SetupReport:
-    """Create or complete the instance ``identity`` names (see the module doc)."""
+    """Create or complete the instance ``identity`` names (see the module doc).
+
+    With ``dry_run`` every check runs and the report says what would be done, but
+    nothing is written."""
     snapshot = read_config(identity.config_path, env)
     data = snapshot.data
     current = resolve_instance(identity, snapshot.config, env)
@@ -226,6 +230,8 @@ def setup_instance(
             report.changed.append(f"{setting.key}: {setting.current} -> {setting.wanted}")
         else:
             report.kept.append(f"config {setting.key}")
+    if dry_run:
+        return report
 
     _ensure_dir(identity.state_dir, report)
     if updates or not snapshot.exists:
@@ -251,3 +257,29 @@ def _ensure_dir(path: Path, report: SetupReport) -> None:
     path.mkdir(parents=True, mode=0o700, exist_ok=True)
     os.chmod(path, 0o700)
     report.created.append(str(path))
+
+
+def check_change(
+    identity: Identity, env: Mapping[str, str], before: Config | None, after: Config
+) -> None:
+    """The host checks of ``setup`` for a config write: a change that moves this
+    instance's ports or paths must not clash with another instance
+    (:class:`ConflictError` naming it). Changes that touch neither are not checked, so a
+    clash that already existed never blocks an unrelated edit."""
+    new = resolve_instance(identity, after, env)
+    old = resolve_instance(identity, before, env) if before is not None else None
+    moved_ports = old is None or (set(old.used_ports), old.cdp_ports) != (
+        set(new.used_ports),
+        new.cdp_ports,
+    )
+    moved_paths = old is None or (old.workspace, old.canvas_root) != (
+        new.workspace,
+        new.canvas_root,
+    )
+    if not (moved_ports or moved_paths):
+        return
+    neighbours = others(discover(identity.home, env), new)
+    if moved_ports:
+        check_port(new.port, neighbours, new)
+    if moved_paths:
+        check_paths(new, neighbours)

@@ -9,8 +9,10 @@ would install, :class:`~moltbot.errors.ConflictError` (exit 3, use ``--force``).
   only enabled if it was not); a changed interpreter, port or profile is listed
   and needs ``force``. Without a reachable service manager (a container, WSL
   without systemd) the files are still written and the result says so.
-- ``start``/``restart`` need an installed service and a service manager;
-  ``stop`` and ``uninstall`` of something not installed succeed as no-ops.
+- ``start``/``stop``/``restart`` need an installed service and a service manager
+  (``stop`` of a service that is not installed is an error too: a gateway run in the
+  foreground is not stopped by it, and the error names its pid); ``uninstall`` of
+  something not installed succeeds as a no-op.
 """
 
 from __future__ import annotations
@@ -246,26 +248,24 @@ def restart(instance: Instance, manager: ServiceManager) -> ActionResult:
 
 
 def stop(instance: Instance, manager: ServiceManager) -> ActionResult:
-    spec = build_spec(instance, platform=manager.platform)
-    if not manager.primary_file(spec).exists():
-        result = _result(
-            "stop",
-            "not-installed",
-            manager,
-            spec,
-            f"{manager.title} {manager.service_name(spec)} is not installed",
-        )
-    else:
-        spec = _installed_spec(instance, manager, "stop")
-        manager.stop(spec)
-        result = _result(
-            "stop",
-            "stopped",
-            manager,
-            spec,
-            f"Stopped {manager.title} {manager.service_name(spec)}",
-        )
     leftover = _foreground_gateway(instance)
+    try:
+        spec = _installed_spec(instance, manager, "stop")
+    except ServiceError as exc:
+        if leftover:
+            exc.hint = (
+                f"the gateway of this instance runs outside a service (pid {leftover}): stop "
+                f"it with Ctrl-C in its terminal or `kill {leftover}`"
+            )
+        raise
+    manager.stop(spec)
+    result = _result(
+        "stop",
+        "stopped",
+        manager,
+        spec,
+        f"Stopped {manager.title} {manager.service_name(spec)}",
+    )
     if leftover:
         result.warnings.append(
             f"a gateway of {_who(spec)} is still running outside the service manager "

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from moltbot.errors import MoltbotError
-from moltbot.instance.registry import read_runtime
 from moltbot.instance.resolve import Instance
+from moltbot.instance.running import read_record
 from moltbot.service.base import ServiceManager
 from moltbot.service.spec import build_spec, differences
 
@@ -86,12 +86,19 @@ def service_facts(
     facts["available"] = reason is None
     facts["unavailable"] = reason
     if reason is None:
-        loaded = manager.is_loaded(spec)
-        runtime = manager.runtime(spec)
-        facts["loaded"] = loaded
-        facts["loadedText"] = manager.loaded_text if loaded else manager.not_loaded_text
-        facts["running"] = runtime.status == "running"
-        facts["runtime"] = runtime.as_dict()
+        try:
+            loaded = manager.is_loaded(spec)
+            runtime = manager.runtime(spec)
+        except Exception as exc:  # a probe of the host degrades to "unknown", never crashes
+            facts["available"] = False
+            facts["unavailable"] = f"{manager.title} did not answer: {exc!r}"
+            facts["loaded"] = None
+            facts["running"] = None
+        else:
+            facts["loaded"] = loaded
+            facts["loadedText"] = manager.loaded_text if loaded else manager.not_loaded_text
+            facts["running"] = runtime.status == "running"
+            facts["runtime"] = runtime.as_dict()
     else:
         facts["loaded"] = None
         facts["running"] = None
@@ -106,7 +113,7 @@ def process_facts(instance: Instance) -> dict[str, Any]:
     ``alive`` is true only when the pid in the runtime file exists and is a
     moltbot process; ``stale`` when the file names a process that is gone.
     """
-    runtime = read_runtime(instance)
+    runtime = read_record(instance)
     pid = runtime.get("pid") if runtime else None
     pid = pid if isinstance(pid, int) and pid > 0 else None
     alive, started = _gateway_process(pid) if pid else (False, None)

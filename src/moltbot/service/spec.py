@@ -64,16 +64,18 @@ class ServiceSpec:
 def cli_prefix(instance: Instance) -> str:
     """How to address ``instance`` on the command line.
 
-    ``moltbot`` for the default instance, ``moltbot --profile P`` for a profile;
-    an instance known only by an explicit state dir (no profile) gets its
+    ``moltbot`` for the default instance, ``moltbot --profile P`` for a profile (also
+    when its config lives elsewhere but its ``instance.json`` records it, as after the
+    seed's manual form); an instance known only by an explicit state dir gets its
     variables in front, so a pasted fix command never lands on another instance.
     """
-    from moltbot.instance.resolve import config_in, default_state_dir
+    from moltbot.instance.resolve import config_in, default_state_dir, recorded_config_path
 
     profile = instance.profile
     state_dir, config = instance.state_dir, instance.config_path
     default_dir = default_state_dir(instance.home, profile)
-    if _same(state_dir, default_dir) and _same(config, config_in(state_dir)):
+    expected = recorded_config_path(state_dir) or config_in(state_dir)
+    if _same(state_dir, default_dir) and _same(config, expected):
         return "moltbot" if profile == "default" else f"moltbot --profile {profile}"
     import shlex
 

@@ -298,7 +298,8 @@ class SystemdManager(ServiceManager):
             return ServiceRuntime("unknown", detail=done.output or None)
         props = dict(line.partition("=")[::2] for line in done.stdout.splitlines() if "=" in line)
         active = props.get("ActiveState", "")
-        pid = int(props["MainPID"]) if props.get("MainPID", "0").isdigit() else 0
+        main_pid = props.get("MainPID", "")
+        pid = int(main_pid) if main_pid.isdigit() else 0
         status = (
             "running"
             if active in ("active", "reloading", "activating")

@@ -29,6 +29,7 @@
     agents: [],
     sessionKey: null,
     sessions: [],
+    follow: true,
     runs: new Map(),
     active: new Set(),
     refreshTimer: null,
@@ -214,12 +215,14 @@
     }
     const inst = status.instance || {};
     $("instance-title").textContent = `${inst.profile} · port ${inst.port}`;
+    document.title = inst.profile && inst.profile !== "default" ? `Moltbot (${inst.profile})` : "Moltbot";
     const subsystems = Object.entries(status.subsystems || {})
       .map(([name, info]) => `${name} ${info.state}`).join(", ");
     const facts = [
       ["Profile", inst.profile],
       ["Ports", `${inst.port} · browser ${inst.controlPort} · canvas ${inst.canvasPort}`],
       ["CDP", (inst.cdpRange || []).join("–")],
+      ...(inst.drift ? [["Drift", inst.drift]] : []),
       ["State", inst.stateDir],
       ["Workspace", inst.workspace],
       ["Version", `${inst.version} · pid ${inst.pid} · up ${uptime(inst.uptimeMs)}`],
@@ -250,7 +253,6 @@
     const identity = agent.identity || {};
     $("agent-name").textContent = agent.name || identity.name || "Moltbot";
     $("agent-emoji").textContent = identity.emoji || "🦞";
-    document.title = `${agent.name || identity.name || "Moltbot"} — WebChat`;
     const picker = document.querySelector(".agent-pick");
     const select = $("agent-select");
     picker.hidden = state.agents.length < 2;
@@ -372,10 +374,17 @@
     });
   }
 
+  // The view follows new output while the reader is at the bottom; scrolling up stops that,
+  // scrolling back down (or sending) resumes it. Measured on scroll, not after appending:
+  // a long reply that lands in one step would otherwise leave the reader above it.
+  function atBottom(box) {
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
+  }
+
   function scrollDown(force) {
     const box = $("messages");
-    const near = box.scrollHeight - box.scrollTop - box.clientHeight < 120;
-    if (force || near) box.scrollTop = box.scrollHeight;
+    if (force) state.follow = true;
+    if (state.follow) box.scrollTop = box.scrollHeight;
   }
 
   function addUser(text) {
@@ -598,6 +607,7 @@
     input.style.height = Math.min(input.scrollHeight, 200) + "px";
   }
 
+  $("messages").addEventListener("scroll", () => { state.follow = atBottom($("messages")); });
   $("composer").addEventListener("submit", (event) => { event.preventDefault(); send(); });
   $("input").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {

@@ -182,10 +182,9 @@ class TelegramChannel(Channel):
         await asyncio.Event().wait()
 
     def check_webhook_secret(self, presented: str | None) -> bool:
-        import hmac
+        from moltbot.security.secrets import secret_equals
 
-        secret = self.config.webhook_secret or ""
-        return bool(secret) and hmac.compare_digest(secret, presented or "")
+        return secret_equals(presented, self.config.webhook_secret)
 
     async def handle_update(self, update: Mapping[str, Any]) -> None:
         """Normalise one raw Update and hand it on; unsupported kinds are skipped."""

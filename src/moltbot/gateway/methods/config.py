@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from typing import Any
 
+from moltbot.config.isolated import parse_untrusted
 from moltbot.config.schema import Config
 from moltbot.config.secrets import REDACTED, redact
 from moltbot.config.store import (
+    MAX_DEPTH,
     content_hash,
-    parse_text,
+    depth,
     read_config,
     replace_config_text,
     update_config,
@@ -41,7 +44,7 @@ async def config_get(call: MethodCall, params: NoParams) -> dict[str, Any]:
     try:
         snapshot = read_config(path, call.runtime.env)
     except ConfigError as exc:
-        raw = path.read_text(encoding="utf-8") if path.exists() else ""
+        raw = path.read_bytes().decode("utf-8", errors="replace") if path.exists() else ""
         return {
             "path": str(path),
             "exists": path.exists(),
@@ -118,14 +121,20 @@ async def _write(
     call: MethodCall, base_hash: str, *, mutate: Any = None, text: str | None = None
 ) -> dict[str, Any]:
     """Write the config (apply ``mutate`` to its data, or replace it with ``text``) under
-    the base-hash guard; failures become the protocol's error answers."""
+    the base-hash guard, in a worker thread (file lock, fsync and re-rendering stay off
+    the event loop); failures become the protocol's error answers."""
     path = call.runtime.instance.config_path
     env = call.runtime.env
     try:
         if text is not None:
-            snapshot = replace_config_text(path, text, env, base_hash=base_hash)
+            data = await parse_untrusted(text, str(path))
+            snapshot = await asyncio.to_thread(
+                replace_config_text, path, text, env, base_hash=base_hash, data=data
+            )
         else:
-            snapshot = update_config(path, mutate, env, base_hash=base_hash)
+            snapshot = await asyncio.to_thread(
+                update_config, path, mutate, env, base_hash=base_hash
+            )
     except ConflictError as exc:
         raise MethodError(
             INVALID_REQUEST, f"config changed since last load; {exc.message}"
@@ -146,15 +155,19 @@ async def _write(
     }
 
 
-def _parse_raw(raw: Any, label: str) -> dict[str, Any]:
+async def _parse_raw(raw: Any, label: str) -> dict[str, Any]:
     if isinstance(raw, dict):
+        if depth(raw) > MAX_DEPTH:
+            raise MethodError(
+                INVALID_REQUEST, f"invalid {label} params: raw is nested over {MAX_DEPTH} levels"
+            )
         return raw
     if not isinstance(raw, str):
         raise MethodError(
             INVALID_REQUEST, f"invalid {label} params: raw must be a string or object"
         )
     try:
-        return parse_text(raw, label)
+        return await parse_untrusted(raw, label)
     except ConfigError as exc:
         raise MethodError(INVALID_REQUEST, exc.message) from None
 
@@ -164,7 +177,7 @@ async def config_set(call: MethodCall, params: SetParams) -> dict[str, Any]:
     base = _base_hash(call, params.baseHash)
     if REDACTED not in params.raw:  # written as sent: the client's comments survive
         return await _write(call, base, text=params.raw)
-    new = _parse_raw(params.raw, "config.set")
+    new = await _parse_raw(params.raw, "config.set")
     return await _write(call, base, mutate=_replacing_with(new))
 
 
@@ -181,7 +194,7 @@ def _replace(data: dict[str, Any], new: dict[str, Any]) -> None:
 @method("config.patch", params=PatchParams, scope="admin")
 async def config_patch(call: MethodCall, params: PatchParams) -> dict[str, Any]:
     base = _base_hash(call, params.baseHash)
-    patch = _parse_raw(params.raw, "config.patch")
+    patch = await _parse_raw(params.raw, "config.patch")
 
     def mutate(data: dict[str, Any]) -> None:
         merged = merge_patch(data, _restore_redacted(patch, data))
@@ -193,7 +206,7 @@ async def config_patch(call: MethodCall, params: PatchParams) -> dict[str, Any]:
 @method("config.apply", params=PatchParams, scope="admin")
 async def config_apply(call: MethodCall, params: PatchParams) -> dict[str, Any]:
     base = _base_hash(call, params.baseHash)
-    new = _parse_raw(params.raw, "config.apply")
+    new = await _parse_raw(params.raw, "config.apply")
     return await _write(call, base, mutate=_replacing_with(new))
 
 

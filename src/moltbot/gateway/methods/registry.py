@@ -89,10 +89,18 @@ class MethodCall:
     connection: Connection
     request_id: str
     method: str
+    _slot_held: bool = True
 
     async def respond_again(self, payload: Any = None, error: MethodError | None = None) -> None:
-        """Send a second ``res`` on the same id (two-stage methods such as ``agent``)."""
+        """Send a second ``res`` on the same id (two-stage methods such as ``agent``).
+        The first answer frees the request's in-flight slot of the connection."""
+        self.release_slot()
         await self.connection.send_response(self.request_id, payload, error)
+
+    def release_slot(self) -> None:
+        if self._slot_held:
+            self._slot_held = False
+            self.connection.answered()
 
 
 Handler = Callable[[MethodCall, Any], Awaitable[Any] | Any]

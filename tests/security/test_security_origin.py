@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from moltbot.browser.httpguard import (
+from gateway_harness import near_misses
+from moltbot.security.origin import (
     bearer,
+    is_loopback_addr,
     is_loopback_host,
     same_origin,
     secret_matches,
@@ -55,6 +57,8 @@ def test_split_host() -> None:
         ("null", False),
         ("https://127.0.0.1:18793", True),
         ("http://evil.example", False),
+        ("ftp://127.0.0.1:18793", False),
+        ("http://:18793", False),
     ],
 )
 def test_same_origin(origin: str | None, ok: bool) -> None:
@@ -69,3 +73,36 @@ def test_bearer_and_secret() -> None:
     assert not secret_matches("abd", ("abc", None))
     assert not secret_matches(None, ("abc",))
     assert not secret_matches("", ("",))
+
+
+def test_same_origin_default_ports() -> None:
+    assert same_origin("https://example.test", "example.test:443")
+    assert not same_origin("https://example.test", "example.test:80")
+    assert same_origin("http://example.test", "example.test:80")
+    assert not same_origin("http://example.test", "example.test:443")
+
+
+@pytest.mark.parametrize(
+    "address,ok",
+    [
+        ("127.0.0.1", True),
+        ("127.9.9.9", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("", False),
+        (None, False),
+        ("10.0.0.1", False),
+        ("::2", False),
+        ("128.0.0.1", False),
+    ],
+)
+def test_loopback_addr(address: str | None, ok: bool) -> None:
+    assert is_loopback_addr(address) is ok
+
+
+def test_secret_near_misses_are_refused() -> None:
+    secret = "0123456789abcdef0123456789abcdef"
+    assert secret_matches(secret, (secret,))
+    for wrong in near_misses(secret):
+        assert not secret_matches(wrong, (secret,)), wrong
+        assert not secret_matches(wrong, (None, secret, "other")), wrong

@@ -1,0 +1,1 @@
+"""The gateway's HTTP APIs (see :mod:`.api` for what they share)."""

@@ -1,0 +1,75 @@
+"""Process-wide limits set when the gateway starts.
+
+- :func:`raise_open_files_limit`: the soft ``RLIMIT_NOFILE`` is raised towards the
+  hard limit (at most :data:`OPEN_FILES_TARGET`), so a burst of connections meets
+  the connection caps long before ``EMFILE``.
+- :func:`tune_allocator` / :func:`release_memory`: with glibc, large buffers are
+  always taken from (and given back to) the OS directly, and free heap pages are
+  returned after a heavy client leaves. Without glibc (musl, macOS) both do
+  nothing and say so (``False``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import sys
+from functools import cache
+
+log = logging.getLogger(__name__)
+
+OPEN_FILES_TARGET = 65536
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 256 * 1024
+
+
+def raise_open_files_limit(target: int = OPEN_FILES_TARGET) -> tuple[int, int] | None:
+    """Raise the soft open-files limit to ``min(hard, target)``; the (soft, hard) pair
+    in force afterwards, or ``None`` where there is no such limit (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = target if hard == resource.RLIM_INFINITY else min(hard, target)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-files limit to %d: %s", wanted, exc)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+@cache
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):  # not glibc
+        return None
+    return libc
+
+
+def tune_allocator() -> bool:
+    """Fix glibc's mmap threshold (it otherwise grows after big frees, so later big
+    buffers stay in the heap and RSS never shrinks). ``False`` without glibc."""
+    libc = _libc()
+    if libc is None:
+        return False
+    ok = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+    ok = libc.mallopt(_M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD) == 1 and ok
+    return ok
+
+
+def release_memory() -> bool:
+    """Return free heap pages to the OS (glibc ``malloc_trim``). ``False`` without glibc."""
+    libc = _libc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True

@@ -1,0 +1,154 @@
+"""The security building blocks on their own: secret comparison, token strength,
+the throttle's arithmetic, connection admission, proxy resolution, process limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from moltbot.security import process
+from moltbot.security.connguard import ConnectionGuard
+from moltbot.security.origin import (
+    is_local,
+    origin_allowed,
+    parse_origin,
+    resolve_peer,
+    same_origin,
+    split_host,
+)
+from moltbot.security.secrets import matches_any, secret_equals, weakness
+from moltbot.security.throttle import AuthThrottle, address_key
+
+
+@pytest.mark.parametrize(
+    "given,ok",
+    [
+        ("s3cret", True),
+        ("s3cre", False),
+        ("s3cretx", False),
+        ("", False),
+        (None, False),
+        ("s3crét", False),
+        ("S3CRET", False),
+    ],
+)
+def test_secret_equals_is_exact(given: str | None, ok: bool) -> None:
+    assert secret_equals(given, "s3cret") is ok
+    assert secret_equals("tökén", "tökén")  # non-ASCII never raises
+    assert not secret_equals("x", None) and not matches_any("x", [None, "y"])
+
+
+def test_weakness() -> None:
+    assert weakness("a") and weakness("a" * 40) and weakness("password1234")
+    assert weakness("abcdefghijabcdefghijabcd")  # 24 lowercase letters: ~113 bits
+    assert weakness("Kx9-qT2vLm8Rw4Zp7Nb3Hc6Jd1Fg5Ys0Ua") is None
+    assert weakness("3f1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e") is None  # 48 hex
+
+
+def test_throttle_refills_over_time() -> None:
+    now = [0.0]
+    throttle = AuthThrottle(burst=3, refill_s=10, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.retry_after("10.0.0.1") is None
+        throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") == pytest.approx(10)
+    assert throttle.retry_after("10.0.0.2") is None  # per address
+    now[0] = 10.0
+    assert throttle.retry_after("10.0.0.1") is None  # one attempt back
+    throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") == pytest.approx(10)
+    now[0] = 100.0
+    assert throttle.retry_after("10.0.0.1") is None and len(throttle) == 0
+
+
+def test_throttle_groups_ipv6_by_64_and_is_bounded() -> None:
+    assert address_key("2001:db8::1") == address_key("2001:db8::ffff") == "2001:db8::/64"
+    assert address_key("::ffff:10.0.0.1") == "10.0.0.1"
+    throttle = AuthThrottle(max_entries=5)
+    for i in range(20):
+        throttle.failed(f"10.0.0.{i}")
+    assert len(throttle) == 5
+
+
+def test_guard_caps_unauthenticated_per_address_and_total() -> None:
+    guard = ConnectionGuard(per_address=2, total=3, trusted_proxies=("10.9.9.9",))
+    a1, a2 = guard.admit("10.0.0.1"), guard.admit("10.0.0.1")
+    assert a1 and a2 and guard.admit("10.0.0.1") is None
+    b = guard.admit("10.0.0.2")
+    assert b and guard.admit("10.0.0.3") is None  # total reached
+    guard.release(a1)
+    assert guard.admit("10.9.9.9")  # a trusted proxy counts towards the total only
+    assert guard.stats.refused_per_address == 1 and guard.stats.refused_total == 1
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://127.0.0.1:99999999", "http://[::1", "http://:80", "null", "ftp://x", ""]
+)
+def test_malformed_origins_are_not_allowed_and_never_raise(origin: str) -> None:
+    assert parse_origin(origin) is None or origin == ""
+    assert not same_origin(origin, "127.0.0.1:80") or origin == ""
+
+
+def test_split_host_rejects_bad_ports() -> None:
+    assert split_host("localhost:99999") == ("", None)
+    assert split_host("localhost:-1") == ("", None)
+    assert split_host("localhost:٣") == ("", None)
+
+
+def test_allowed_origins_and_locality() -> None:
+    assert origin_allowed("https://proxy.example", "127.0.0.1:1", ["https://proxy.example:443"])
+    assert not origin_allowed("https://other.example", "127.0.0.1:1", ["https://proxy.example"])
+    local = resolve_peer("127.0.0.1", {"Host": "127.0.0.1:1"})
+    assert is_local(local, None) and is_local(local, "http://127.0.0.1:1")
+    assert not is_local(local, "https://proxy.example")
+    untrusted = resolve_peer("127.0.0.1", {"Host": "127.0.0.1:1", "X-Forwarded-For": "127.0.0.1"})
+    assert not is_local(untrusted, None)
+    chain = {"Host": "127.0.0.1:1", "X-Forwarded-For": "203.0.113.9, 10.0.0.5"}
+    peer = resolve_peer("127.0.0.1", chain, ["127.0.0.1", "10.0.0.0/8"])
+    assert peer.address == "203.0.113.9" and not is_local(peer, None)
+
+
+def test_process_limits_and_allocator() -> None:
+    limits = process.raise_open_files_limit()
+    assert limits is None or limits[0] >= min(limits[1], 1024)
+    # glibc here; on other C libraries both report False instead of failing
+    assert process.tune_allocator() in (True, False)
+    assert process.release_memory() in (True, False)
+
+
+async def test_guarded_site_serves_and_falls_back_when_aiohttp_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import aiohttp
+    from aiohttp import web
+
+    from gateway_harness import free_port_block
+    from moltbot.security import connguard
+
+    async def hello(request: web.Request) -> web.Response:
+        connguard.mark_authenticated(request)
+        return web.Response(text="hi")
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    guard = ConnectionGuard()
+    try:
+        port = free_port_block(1)
+        site = connguard.GuardedSite(runner, "127.0.0.1", port, guard=guard)
+        assert not isinstance(site, web.TCPSite)
+        await site.start()
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/") as response:
+                assert await response.text() == "hi"
+        assert guard.unauthenticated == 0  # the request authenticated its connection
+        assert isinstance(connguard.GuardedSite(runner, "127.0.0.1", port), web.TCPSite)
+
+        def changed(*args: object, **kwargs: object) -> None:
+            raise AttributeError("BaseSite has no _server")
+
+        monkeypatch.setattr(connguard, "_make_guarded_site", changed)
+        fallback = connguard.GuardedSite(runner, "127.0.0.1", port + 1, guard=guard)
+        assert isinstance(fallback, web.TCPSite)
+    finally:
+        await runner.cleanup()
