@@ -10,13 +10,14 @@ import pytest
 
 from gateway_harness import near_misses
 from moltbot.config.schema import Config
-from moltbot.gateway.auth import (
-    AuthSettings,
-    check_shared,
-    is_local_request,
-    is_loopback,
-    resolve_auth,
-)
+from moltbot.gateway.auth import AuthSettings, check_shared, resolve_auth
+from moltbot.security.origin import is_local, resolve_peer
+from moltbot.security.origin import is_loopback_addr as is_loopback
+
+
+def is_local_request(remote: str | None, headers) -> bool:  # noqa: ANN001
+    """What the gateway decides for a connect without an ``Origin`` (no trusted proxies)."""
+    return is_local(resolve_peer(remote, headers), None)
 
 TOKEN = "tok-0123456789abcdef0123456789abcdef"
 PASSWORD = "correct horse battery staple"
