@@ -184,6 +184,25 @@ async def test_walking_a_directory_that_holds_state_dirs(agent, home, sandbox):
     assert not result.is_error and "./a.txt" in result.text
 
 
+async def test_a_workspace_inside_the_state_dir_still_hides_its_secrets(agent, home):
+    state = home / ".clawdbot"
+    (state / "credentials").mkdir(parents=True)
+    (state / "credentials" / "model-providers.json").write_text('{"key": "SK-SECRET"}')
+    a = await agent({"agents": {"defaults": {"workspace": str(state)}}})
+    results = [
+        await a.exec("cat credentials/model-providers.json"),
+        await a.exec("cat moltbot.json"),
+        *await a.call_tools(
+            ("read", {"path": "credentials/model-providers.json"}),
+            ("read", {"path": "moltbot.json"}),
+        ),
+    ]
+    for result in results:
+        assert result.is_error, result
+        assert "SK-SECRET" not in result.text and "OWN-TOKEN" not in result.text
+    assert "banana" in (await a.exec("cat f.txt")).text
+
+
 async def test_a_sibling_named_like_the_workspace_is_outside(agent, home):
     a = await agent()
     evil = home / "clawd-evil"

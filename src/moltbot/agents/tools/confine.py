@@ -111,8 +111,18 @@ def _built(root: Path, protected: tuple[Path, ...], _epoch: int) -> Confinement:
 
 
 def own_paths(instance: Instance) -> tuple[Path, ...]:
-    """This instance's private places: its state dir and config file."""
-    return (instance.state_dir, instance.config_path)
+    """An instance's private places: its state dir and config file, and the secrets in
+    the state dir one by one (they stay hidden even if a workspace is the state dir)."""
+    return (
+        instance.state_dir,
+        instance.config_path,
+        instance.credentials_dir,
+        instance.agents_root,
+        instance.devices_dir,
+        instance.identity_dir,
+        instance.logs_dir,
+        instance.runtime_file,
+    )
 
 
 def protected_paths(instance: Instance, env: Mapping[str, str]) -> tuple[Path, ...]:
@@ -135,7 +145,7 @@ def protected_paths(instance: Instance, env: Mapping[str, str]) -> tuple[Path, .
         inst = other.instance
         if Path(os.path.realpath(inst.state_dir)) == mine:
             continue
-        paths += [inst.state_dir, inst.config_path, inst.workspace, inst.canvas_root]
+        paths += [*own_paths(inst), inst.workspace, inst.canvas_root]
         if other.config is not None:
             paths += [spec.workspace for spec in agent_specs(other.config, inst)]
     return tuple(paths)
