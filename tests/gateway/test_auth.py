@@ -19,6 +19,7 @@ def is_local_request(remote: str | None, headers) -> bool:  # noqa: ANN001
     """What the gateway decides for a connect without an ``Origin`` (no trusted proxies)."""
     return is_local(resolve_peer(remote, headers), None)
 
+
 TOKEN = "tok-0123456789abcdef0123456789abcdef"
 PASSWORD = "correct horse battery staple"
 
