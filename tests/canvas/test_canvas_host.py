@@ -79,7 +79,8 @@ async def test_serves_root_under_both_mounts_with_live_reload_script(
     assert status == 404
     (root / "index.html").unlink()
     status, text, _ = await get(f"{base}/__moltbot__/canvas/")
-    assert status == 404 and "Create" in text and str(root) in text
+    assert status == 404 and "Create index.html" in text
+    assert str(home) not in text  # the 404 page never shows an absolute path
     status, text, _ = await get(f"{base}/__moltbot__/ws")
     assert status == 426
     async with aiohttp.ClientSession() as session:

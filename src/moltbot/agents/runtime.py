@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,6 +40,7 @@ from moltbot.agents.models import catalog
 from moltbot.agents.roster import AgentSpec, agent_specs, default_agent_id
 from moltbot.agents.run import RESTARTING, STOPPING, AgentRunError, Run, RunState, Watcher
 from moltbot.agents.tools import Tool
+from moltbot.agents.tools.confine import protected_paths
 from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.turn import TurnRunner
 from moltbot.agents.workspace import seed_workspace
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
     from moltbot.config.schema import Config
 
 __all__ = ["AgentRunError", "AgentRuntime", "embedded"]
+
+PROTECTED_TTL_S = 30.0
 
 
 class AgentRuntime:
@@ -78,6 +82,8 @@ class AgentRuntime:
         self._specs: dict[str, AgentSpec] = {}
         self._seeded: set[str] = set()
         self._warm_task: asyncio.Task[None] | None = None
+        self._protected: tuple[float, tuple[Path, ...]] | None = None
+        self._protected_lock = asyncio.Lock()
         self.ready = asyncio.Event()
         """Set once :meth:`start` has finished (method handlers wait on it briefly)."""
         self._load_config(self.config)
@@ -204,6 +210,7 @@ class AgentRuntime:
 
     async def reconfigure(self, config: Config) -> bool:
         self._load_config(config)
+        self._protected = None
         self.tools = load_tools(self.config, self.log)  # runs in flight keep their tool set
         self.models.retire_stale()  # runs in flight keep their own client
         return True
@@ -264,6 +271,16 @@ class AgentRuntime:
         if agent_id is not None and owner != agent:
             raise UsageError(f"agentId {agent} does not match the session key {canonical}")
         return self.resolve_agent(owner), canonical
+
+    async def protected_paths(self) -> tuple[Path, ...]:
+        """Places no tool may reach: this instance's state dir and config and every other
+        instance's (host registry), re-read at most every :data:`PROTECTED_TTL_S`."""
+        async with self._protected_lock:
+            now = time.monotonic()
+            if self._protected is None or now - self._protected[0] > PROTECTED_TTL_S:
+                paths = await asyncio.to_thread(protected_paths, self.instance, self.env)
+                self._protected = (now, paths)
+            return self._protected[1]
 
     def lookup(self, name: str) -> Any:
         """Another subsystem for the tools (``"agents"`` is this runtime itself)."""

@@ -60,6 +60,8 @@ class RunHost(Protocol):
 
     def store(self, agent_id: str) -> SessionStore: ...
 
+    async def protected_paths(self) -> tuple[Path, ...]: ...
+
     async def agent_spec(self, agent_id: str) -> AgentSpec: ...
 
     def lookup(self, name: str) -> Any: ...
@@ -147,7 +149,7 @@ class TurnRunner:
         if read.size > window * 3:  # the file bounds the text: trim only when it may not fit
             messages = ctxmod.fit(messages, window * 3)
         system = self._system_prompt(run, spec.workspace, str(usable[0]), tools)
-        tool_ctx = self._tool_context(run, spec.workspace)
+        tool_ctx: ToolContext | None = None  # built at the first tool call
         for _step in range(MAX_STEPS):
             finished, ref, provider = await call_models(
                 run,
@@ -182,6 +184,9 @@ class TurnRunner:
             run.new_segment = bool(run.text)
             for call in finished.message.tool_calls:
                 run.pending_calls[call.id] = call.name
+            if tool_ctx is None:
+                protected = await host.protected_paths()
+                tool_ctx = self._tool_context(run, spec.workspace, protected)
             for call in finished.message.tool_calls:
                 result = await self._run_tool(run, call, tool_ctx, tools)
                 run.pending_calls.pop(call.id, None)
@@ -205,7 +210,7 @@ class TurnRunner:
             )
         )
 
-    def _tool_context(self, run: Run, workspace: Path) -> ToolContext:
+    def _tool_context(self, run: Run, workspace: Path, protected: tuple[Path, ...]) -> ToolContext:
         host = self.host
         return ToolContext(
             agent_id=run.agent_id,
@@ -217,6 +222,7 @@ class TurnRunner:
             env=host.env,
             logger=host.log,
             lookup=host.lookup,
+            protected=protected,
         )
 
     async def _run_tool(
@@ -236,12 +242,21 @@ class TurnRunner:
         elif call.error:
             text = f"{call.name}: {call.error}"
         else:
+            limit = host.config.tools.timeout_seconds
+            deadline = asyncio.timeout(limit)
             try:
                 params = tool.parse(call.arguments)
-                text = format_result(await tool.run(ctx, params))
+                async with deadline:
+                    text = format_result(await tool.run(ctx, params))
                 is_error = False
             except ToolError as exc:
                 text = exc.message
+            except TimeoutError as exc:
+                if not deadline.expired():
+                    host.log.exception("tool %s failed in run %s", call.name, run.id)
+                    text = f"{call.name} failed: {type(exc).__name__}: {exc}"
+                else:
+                    text = f"{call.name} timed out after {limit:g}s (tools.timeoutSeconds)"
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

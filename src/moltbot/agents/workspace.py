@@ -1,10 +1,17 @@
-"""Agent workspaces: the bootstrap files an agent reads at the start of a session."""
+"""Agent workspaces: the bootstrap files an agent reads at the start of a session.
+
+Everything created here is private whatever the umask: directories 0700,
+files 0600 (:mod:`moltbot.safepath`).
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+from moltbot.safepath import DIR_MODE, FILE_MODE, ensure_dir
 
 BOOTSTRAP_FILES = ("AGENTS.md", "SOUL.md", "TOOLS.md", "IDENTITY.md", "USER.md", "HEARTBEAT.md")
 FIRST_RUN_FILE = "BOOTSTRAP.md"
@@ -29,21 +36,23 @@ def ensure_workspace(path: Path) -> WorkspaceReport:
     """
     report = WorkspaceReport(path)
     brand_new = not any((path / name).exists() for name in BOOTSTRAP_FILES)
-    path.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path)
     names = [*BOOTSTRAP_FILES, FIRST_RUN_FILE] if brand_new else list(BOOTSTRAP_FILES)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for name in names:
-        target = path / name
         try:
-            with target.open("x", encoding="utf-8") as handle:
-                handle.write(template(name))
-            report.created.append(name)
+            fd = os.open(path / name, flags, FILE_MODE)
         except FileExistsError:
             report.kept.append(name)
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(template(name))
+        report.created.append(name)
     canvas = path / "canvas"
     if canvas.is_dir():
         report.kept.append("canvas/")
     else:
-        canvas.mkdir(parents=True, exist_ok=True)
+        ensure_dir(canvas, DIR_MODE)
         report.created.append("canvas/")
     return report
 
@@ -54,6 +63,6 @@ def seed_workspace(path: Path, *, skip_bootstrap: bool) -> WorkspaceReport | Non
     if path.exists():
         return None
     if skip_bootstrap:
-        path.mkdir(parents=True, exist_ok=True)
+        ensure_dir(path)
         return None
     return ensure_workspace(path)

@@ -1,9 +1,12 @@
 """Resolving a URL path to a file inside the canvas root, refusing every escape.
 
 Refused: ``..`` segments (also percent-encoded), backslashes, NUL bytes, any
-symlink on the way (even one pointing inside the root), and anything whose real
-path is outside the root. Files are opened with ``O_NOFOLLOW`` so a symlink
-swapped in after the checks is still refused.
+symlink on the way (even one pointing inside the root), anything whose real
+path is outside the root, and files that are not regular or have more than one
+hard link (another name may be outside the root). Reads and writes go through
+:mod:`moltbot.safepath`: walked from the root without following links, opened
+non-blocking, re-checked with ``fstat``, written by rename; new files get mode
+0600 and new directories 0700 whatever the umask.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+from moltbot import safepath
+from moltbot.safepath import PathRefused
 
-class Refused(Exception):
-    """The path tries to leave the root (answer 403)."""
+Refused = PathRefused
+"""The path tries to leave the root or names no plain file (answer 403)."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,8 @@ class Found:
     path: Path
     size: int
     mtime: float
+    root: Path
+    parts: tuple[str, ...]
 
 
 def split_path(raw: str) -> list[str]:
@@ -46,7 +53,8 @@ def resolve(root: Path, raw: str) -> Found | None:
     """
     real_root = Path(os.path.realpath(root))
     current = real_root
-    for segment in split_path(raw):
+    segments = split_path(raw)
+    for segment in segments:
         current = current / segment
         try:
             info = os.lstat(current)
@@ -62,6 +70,7 @@ def resolve(root: Path, raw: str) -> Found | None:
         return None
     if stat.S_ISDIR(info.st_mode):
         current = current / "index.html"
+        segments.append("index.html")
         try:
             info = os.lstat(current)
         except FileNotFoundError:
@@ -70,62 +79,41 @@ def resolve(root: Path, raw: str) -> Found | None:
             raise Refused("refused symlink index.html")
     if not stat.S_ISREG(info.st_mode):
         return None
-    real = os.path.realpath(current)
-    if os.path.commonpath([real, str(real_root)]) != str(real_root):
+    if info.st_nlink > 1:
+        raise Refused(f"refused {segments[-1]!r}: it has {info.st_nlink} hard links")
+    real = Path(os.path.realpath(current))
+    if not safepath.inside(real, real_root):
         raise Refused("path leaves the canvas root")
-    return Found(current, info.st_size, info.st_mtime)
+    return Found(current, info.st_size, info.st_mtime, real_root, tuple(segments))
+
+
+MAX_READ_BYTES = 64 * 1024 * 1024
 
 
 def read(found: Found) -> bytes:
-    """Read a resolved file without following a symlink swapped in meanwhile."""
-    fd = os.open(found.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    try:
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read()
-    finally:
-        os.close(fd)
+    """Read a resolved file; a link, FIFO or hard link swapped in meanwhile is refused."""
+    return safepath.read_file(found.root, found.parts, MAX_READ_BYTES)
 
 
 MAX_WRITE_BYTES = 5 * 1024 * 1024
 
 
-def _safe_parent(root: Path, segments: list[str], *, create: bool) -> Path:
-    """The directory for ``segments[:-1]`` under ``root``, refusing symlinks on the way."""
-    current = Path(os.path.realpath(root))
-    for segment in segments[:-1]:
-        current = current / segment
-        try:
-            info = os.lstat(current)
-        except FileNotFoundError:
-            if not create:
-                raise
-            os.mkdir(current, 0o755)
-            continue
-        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-            raise Refused(f"{segment!r} is not a plain directory")
-    return current
-
-
 def write(root: Path, rel: str, data: bytes) -> Path:
-    """Write ``data`` to ``rel`` inside ``root`` (parents created, symlinks refused)."""
+    """Write ``data`` to ``rel`` inside ``root`` (parents created, links refused)."""
     segments = split_path(rel)
     if not segments:
         raise Refused("a file name is required")
     if len(data) > MAX_WRITE_BYTES:
         raise Refused(f"file too large ({len(data)} bytes, at most {MAX_WRITE_BYTES})")
-    root.mkdir(parents=True, exist_ok=True)
-    parent = _safe_parent(root, segments, create=True)
-    target = parent / segments[-1]
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    safepath.ensure_dir(root)
+    real_root = Path(os.path.realpath(root))
     try:
-        fd = os.open(target, flags, 0o644)
+        safepath.write_file(real_root, segments, data)
+    except IsADirectoryError:
+        raise Refused(f"{rel} is a directory") from None
     except OSError as exc:
         raise Refused(f"cannot write {rel}: {exc.strerror}") from None
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    return target
+    return real_root.joinpath(*segments)
 
 
 def delete(root: Path, rel: str) -> bool:
@@ -133,19 +121,7 @@ def delete(root: Path, rel: str) -> bool:
     segments = split_path(rel)
     if not segments:
         raise Refused("a file name is required")
-    try:
-        parent = _safe_parent(root, segments, create=False)
-    except FileNotFoundError:
-        return False
-    target = parent / segments[-1]
-    try:
-        info = os.lstat(target)
-    except FileNotFoundError:
-        return False
-    if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
-        raise Refused(f"{rel} is not a file")
-    os.unlink(target)
-    return True
+    return safepath.unlink_file(Path(os.path.realpath(root)), segments)
 
 
 def listing(root: Path, limit: int = 500) -> list[dict[str, object]]:

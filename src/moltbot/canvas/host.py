@@ -34,6 +34,7 @@ from moltbot.config.schema import Config
 from moltbot.errors import MoltbotError
 from moltbot.gateway.subsystem import State, SubsystemContext, serve_http
 from moltbot.instance import env as envvars
+from moltbot.safepath import ensure_dir
 from moltbot.security.connguard import mark_authenticated
 from moltbot.security.origin import (
     bearer,
@@ -180,10 +181,9 @@ class CanvasHost:
         self.log.info("canvas host serving %s on %s", self.root, self.url())
 
     def _prepare_root(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        index = self.root / "index.html"
+        ensure_dir(self.root)
         if not any(self.root.iterdir()):
-            index.write_text(WELCOME, encoding="utf-8")
+            files.write(self.root, "index.html", WELCOME.encode("utf-8"))
 
     def _start_watcher(self) -> None:
         self._watch_stop = asyncio.Event()
@@ -365,7 +365,8 @@ class CanvasHost:
                     status=404,
                     content_type="text/html",
                     headers=headers,
-                    text=f"<pre>Missing file.\nCreate {self.root}/index.html</pre>\n",
+                    text="<pre>Missing file.\nCreate index.html in the canvas folder "
+                    "(the canvas tool's write action, or canvasHost.root).</pre>\n",
                 )
             return web.Response(status=404, text="not found\n", headers=headers)
         suffix = found.path.suffix.lower()

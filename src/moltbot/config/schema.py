@@ -223,14 +223,24 @@ class Models(Section):
     providers: dict[str, ModelProvider] = Field(default_factory=dict)
 
 
+class ExecSandbox(Section):
+    mode: Literal["auto", "bwrap", "off"] = Field(
+        default="auto",
+        description="auto: bubblewrap when it works here; bwrap: required; off: never.",
+    )
+    network: bool = Field(default=False, description="Let sandboxed commands use the network.")
+
+
 class ExecTool(Section):
     security: Literal["deny", "allowlist", "full"] = Field(
         default="allowlist",
-        description="deny: no exec; allowlist: listed binaries, no shell syntax; full: sh -c.",
+        description="deny: no exec; allowlist: listed binaries with argument rules, no shell "
+        "syntax; full: sh -c.",
     )
     allowlist: list[str] | None = Field(default=None, description="Binaries allowed (names/paths).")
     timeout_seconds: int = Field(default=120, ge=1)
     max_output_chars: int = Field(default=20_000, ge=100)
+    sandbox: ExecSandbox = Field(default_factory=ExecSandbox)
 
 
 class WebFetchTool(Section):
@@ -243,6 +253,13 @@ class WebFetchTool(Section):
 
 
 class WebTools(Section):
+    allow_private_network: bool = Field(
+        default=False,
+        description="Let web_fetch and the browser tool reach private/loopback addresses.",
+    )
+    allow_hosts: list[str] = Field(
+        default_factory=list, description="Hosts web_fetch and the browser tool may reach."
+    )
     fetch: WebFetchTool = Field(default_factory=WebFetchTool)
 
 
@@ -251,6 +268,9 @@ class Tools(Section):
     deny: list[str] = Field(default_factory=list, description="Never these tools; wins over allow.")
     exec: ExecTool = Field(default_factory=ExecTool)
     web: WebTools = Field(default_factory=WebTools)
+    timeout_seconds: float = Field(
+        default=300, gt=0, description="Any tool call is cancelled after this many seconds."
+    )
 
 
 class GroupChat(Section):

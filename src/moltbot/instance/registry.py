@@ -43,6 +43,8 @@ class KnownInstance:
     config_error: str | None = None
     running: Running | None = None
     service_files: tuple[Path, ...] = field(default=())
+    config: Config | None = None
+    """The instance's config as read leniently (defaults when it is broken)."""
 
     @property
     def key(self) -> Path:
@@ -199,6 +201,7 @@ def _load(
         config_error=error or config_error,
         running=read_running(instance),
         service_files=tuple(entry["units"]),
+        config=config,
     )
 
 

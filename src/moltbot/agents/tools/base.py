@@ -77,6 +77,10 @@ class ToolContext:
     logger: logging.Logger
     lookup: Callable[[str], Any] = field(default=lambda name: None)
     """``lookup("agents")`` → the agent runtime; ``lookup("browser")`` → that subsystem or None."""
+    protected: tuple[Path, ...] = ()
+    """Other instances' private places (state dirs, configs, workspaces) no tool may
+    reach; this instance's own state dir and config are always protected as well
+    (see :mod:`moltbot.agents.tools.confine`)."""
 
 
 class Tool:

@@ -5,10 +5,17 @@ table the HTTP service on base+2 and ``browser.request`` use). The usual loop:
 ``open`` or ``navigate`` a URL, ``snapshot`` to read the page (elements carry
 refs like ``e12``), ``act`` on a ref (click, type, ...), ``snapshot`` again.
 Screenshots are saved under ``<workspace>/screenshots/`` and returned by path.
+
+``open`` and ``navigate`` go through the same network guard as ``web_fetch``
+(:mod:`.netguard`): a URL whose host is, or resolves to, a private or loopback
+address is refused (this instance's canvas host excepted). A page the browser
+reaches anyway (a redirect, a clicked link) is not shown to the model: the tab
+is sent to ``about:blank`` and the action fails.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from typing import Any, Literal
@@ -16,6 +23,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams, ToolResult
+from moltbot.agents.tools.confine import workspace_confinement
+from moltbot.agents.tools.fs import write_bytes
+from moltbot.agents.tools.netguard import NetPolicy, check_url, page_refusal
 
 Action = Literal[
     "status",
@@ -87,22 +97,31 @@ class BrowserTool(Tool):
         method, path, query, body = _route(params)
         if params.profile:
             query["profile"] = params.profile
+        guard = NetPolicy.for_browser(ctx.config, ctx.instance.canvas_port)
+        if params.action in ("open", "navigate") and body is not None:
+            target = str(body["url"]).strip()
+            if target.lower() != "about:blank":
+                await check_url(_with_scheme(target), guard)
         reply = await service.request(method, path, query, body, 120_000)
         if not reply.ok:
             data = reply.body if isinstance(reply.body, dict) else {}
             hint = f" ({data['hint']})" if data.get("hint") else ""
             raise ToolError(f"browser {params.action} failed: {data.get('error')}{hint}")
         data = reply.body
+        landed = data.get("url") if isinstance(data, dict) else None
+        if isinstance(landed, str) and (why := await page_refusal(landed, guard)):
+            await _leave(service, query, data.get("targetId"))
+            raise ToolError(f"browser {params.action}: the page went to {why}; left it")
         if params.action == "snapshot":
             return (
                 f"# {data.get('title') or '(untitled)'} — {data['url']} "
                 f"(targetId {data['targetId']})\n{data['snapshot']}"
             )
         if params.action == "screenshot":
-            folder = ctx.workspace / "screenshots"
-            folder.mkdir(parents=True, exist_ok=True)
-            file = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{str(data['targetId'])[:8]}.png"
-            file.write_bytes(base64.b64decode(data["data"]))
+            box = workspace_confinement(ctx)
+            name = f"{time.strftime('%Y%m%d-%H%M%S')}-{str(data['targetId'])[:8]}.png"
+            file = box.resolve(f"screenshots/{name}")
+            await asyncio.to_thread(write_bytes, box, file, base64.b64decode(data["data"]))
             return {
                 "ok": True,
                 "path": str(file),
@@ -112,6 +131,20 @@ class BrowserTool(Tool):
                 "media": f"MEDIA:{file}",
             }
         return data
+
+
+def _with_scheme(url: str) -> str:
+    """The URL the browser service will open (it adds https:// to a bare host)."""
+    stripped = url.strip()
+    return stripped if "://" in stripped else "https://" + stripped
+
+
+async def _leave(service: Any, query: dict[str, Any], target: Any) -> None:
+    body = {"url": "about:blank", **({"targetId": target} if target else {})}
+    try:
+        await service.request("POST", "/navigate", dict(query), body, 20_000)
+    except Exception:  # the refusal stands even if the tab cannot be cleared
+        pass
 
 
 def _route(p: BrowserParams) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:

@@ -3,16 +3,25 @@
 Policy ``tools.exec.security``:
 
 - ``deny``: the tool is not offered;
-- ``allowlist`` (default): one command, split like a shell would but run without
-  one; its binary (resolved on PATH, symlinks followed) must be one of
-  ``tools.exec.allowlist`` (default :data:`DEFAULT_ALLOWLIST`); ``;``, ``&&``,
-  ``|``, redirects and ``$( )`` are refused;
+- ``allowlist`` (default): one command the allowlist mode can vouch for
+  (:mod:`.exec_policy`: a listed binary on the gateway's PATH, no shell syntax,
+  per-binary argument rules, file arguments confined to the workspace, no
+  loader/interpreter variables from the model). Anything else needs an
+  operator's approval (:class:`~.exec_policy.NeedsApproval`);
 - ``full``: ``/bin/sh -c <command>``.
 
-The child runs in its own process group with cwd = the workspace (or a
-``workdir`` inside it), a timeout, an output cap (head and tail kept), and an
+Every command runs in its own process group with cwd = the workspace (or a
+``workdir`` inside it), a timeout, an output cap (head and tail kept), an
 environment without the gateway's identity variables or any secret-looking
-variable (API keys, tokens, passwords).
+variable, and — when ``tools.exec.sandbox`` allows — inside bubblewrap
+(:mod:`.sandbox`). A cancelled call (``chat.abort``, the per-tool timeout)
+kills the whole process group.
+
+The approval path: a command allowlist mode cannot vouch for is handed to the
+``exec.approvals`` subsystem when one is running (``ctx.lookup``; its
+``decide(ApprovalRequest)`` coroutine answers True to run it once as
+``/bin/sh -c``). Without one the call fails with the reason and what the
+operator can do.
 """
 
 from __future__ import annotations
@@ -20,78 +29,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
-import shlex
-import shutil
 import signal
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import Field
 
+from moltbot.agents.tools import sandbox
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
-from moltbot.agents.tools.fs import resolve_in_workspace
-from moltbot.instance.env import without_identity
+from moltbot.agents.tools.confine import workspace_confinement
+from moltbot.agents.tools.exec_policy import NeedsApproval, child_env, plan, search_path
+from moltbot.agents.tools.exec_rules import DEFAULT_ALLOWLIST
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
 
-DEFAULT_ALLOWLIST = (
-    "ls",
-    "cat",
-    "head",
-    "tail",
-    "wc",
-    "grep",
-    "rg",
-    "find",
-    "echo",
-    "pwd",
-    "date",
-    "sort",
-    "uniq",
-    "diff",
-    "cut",
-    "tr",
-    "stat",
-    "file",
-    "du",
-    "df",
-    "uname",
-    "which",
-    "true",
-    "false",
-    "basename",
-    "dirname",
-    "realpath",
-    "sha256sum",
-    "md5sum",
-    "tree",
-    "jq",
-)
-_SECRET = re.compile(
-    r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|SECRETS|PASSWORD|PASSWD|PASS|CREDENTIALS?|PRIVATE_KEY|"
-    r"ACCESS_KEY|AUTH)(_|$)",
-    re.IGNORECASE,
-)
-_PREFIXES = ("MOLTBOT_", "CLAWDBOT_", "OPENCLAW_")
-_PUNCT = set("();<>|&")
+__all__ = ["DEFAULT_ALLOWLIST", "ApprovalRequest", "ExecTool", "child_env", "run_process"]
 
 
-def child_env(env: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a tool's child process gets (see the module docstring)."""
-    clean = {
-        k: v
-        for k, v in without_identity(env).items()
-        if not _SECRET.search(k) and not k.startswith(_PREFIXES)
-    }
-    for key, value in (extra or {}).items():
-        if _SECRET.search(key) or key.startswith(_PREFIXES):
-            raise ToolError(f"env {key}: secret-looking and identity variables cannot be set")
-        clean[key] = value
-    clean.setdefault("PATH", os.defpath)
-    return clean
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What an operator is asked to approve."""
+
+    command: str
+    reason: str
+    cwd: Path
+    agent_id: str
+    session_key: str
+
+
+class Approver(Protocol):
+    async def decide(self, request: ApprovalRequest) -> bool: ...
 
 
 class ExecParams(ToolParams):
@@ -104,8 +74,9 @@ class ExecParams(ToolParams):
 class ExecTool(Tool):
     name = "exec"
     description = (
-        "Run a shell command in the workspace and return its output and exit code. "
-        "Policy-limited (tools.exec.security)."
+        "Run a command in the workspace and return its output and exit code. "
+        "Policy-limited (tools.exec.security): by default one listed command (ls, cat, grep, "
+        "find, sort, ...) without shell syntax, on files inside the workspace."
     )
     Params = ExecParams
 
@@ -118,56 +89,51 @@ class ExecTool(Tool):
             raise ToolError("exec is disabled (tools.exec.security=deny)")
         if not params.command.strip():
             raise ToolError("command must not be empty")
-        cwd = (
-            resolve_in_workspace(ctx.workspace, params.workdir)
-            if params.workdir
-            else Path(os.path.realpath(ctx.workspace))
-        )
+        box = workspace_confinement(ctx)
+        cwd = box.resolve(params.workdir) if params.workdir else box.root
         if not cwd.is_dir():
             raise ToolError(f"workdir {params.workdir} is not a directory")
-        env = child_env(ctx.env, params.env)
-        env["PWD"] = str(cwd)
-        if policy.security == "full":
+        path = search_path(ctx.env, box)
+        strict = policy.security == "allowlist"
+        sandboxed = await asyncio.to_thread(sandbox.active, policy.sandbox.mode, path)
+        try:
+            env = child_env(ctx.env, params.env, strict=strict, path=path)
+            if strict:
+                allowlist = policy.allowlist if policy.allowlist is not None else DEFAULT_ALLOWLIST
+                argv = plan(params.command, allowlist, path, cwd, box, sandboxed=sandboxed).argv
+            else:
+                argv = ["/bin/sh", "-c", params.command]
+        except NeedsApproval as exc:
+            await self._approve(ctx, params.command, exc.reason, cwd)
+            env = child_env(ctx.env, params.env, path=path)
             argv = ["/bin/sh", "-c", params.command]
-        else:
-            argv = self._allowed_argv(params.command, policy.allowlist, env)
+        env["PWD"] = str(cwd)
+        argv = await asyncio.to_thread(
+            sandbox.command,
+            argv,
+            mode=policy.sandbox.mode,
+            search_path=path,
+            workspace=box.root,
+            cwd=cwd,
+            hidden=box.protected,
+            network=policy.sandbox.network,
+        )
         timeout = min(params.timeout or policy.timeout_seconds, policy.timeout_seconds)
         return await run_process(argv, cwd, env, timeout, policy.max_output_chars, params.command)
 
     @staticmethod
-    def _allowed_argv(
-        command: str, allowlist: list[str] | None, env: Mapping[str, str]
-    ) -> list[str]:
-        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        try:
-            argv = list(lexer)
-        except ValueError as exc:
-            raise ToolError(f"cannot parse the command: {exc}") from None
-        if not argv:
-            raise ToolError("command must not be empty")
-        if any(token and set(token) <= _PUNCT for token in argv) or "\n" in command:
-            raise ToolError(
-                "allowlist mode runs a single command without a shell: ;, &&, ||, "
-                "|, redirects and $( ) are not allowed (an operator may set "
-                "tools.exec.security=full)"
-            )
-        path = env.get("PATH", os.defpath)
-        binary = shutil.which(argv[0], path=path)
-        if binary is None:
-            raise ToolError(f"{argv[0]}: command not found")
-        real = os.path.realpath(binary)
-        allowed = set()
-        for item in allowlist if allowlist is not None else DEFAULT_ALLOWLIST:
-            found = shutil.which(item, path=path)
-            if found:
-                allowed.add(os.path.realpath(found))
-        if real not in allowed:
-            raise ToolError(
-                f"{argv[0]} ({real}) is not in tools.exec.allowlist; allowed: "
-                + ", ".join(sorted(allowlist if allowlist is not None else DEFAULT_ALLOWLIST))
-            )
-        return [binary, *argv[1:]]
+    async def _approve(ctx: ToolContext, command: str, reason: str, cwd: Path) -> None:
+        approver: Approver | None = ctx.lookup("exec.approvals")
+        if approver is not None:
+            request = ApprovalRequest(command, reason, cwd, ctx.agent_id, ctx.session_key)
+            if await approver.decide(request):
+                return
+            raise ToolError(f"exec: an operator denied running this command ({reason})")
+        raise NeedsApproval(
+            f"needs an operator's approval: {reason}. No approval channel is available, so "
+            "it was not run; ask the user to run it, or an operator can widen "
+            "tools.exec.allowlist or set tools.exec.security=full"
+        )
 
 
 async def run_process(

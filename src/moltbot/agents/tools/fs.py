@@ -1,62 +1,66 @@
 """``read``, ``write``, ``edit``: files inside the agent's workspace only.
 
-Paths resolve against the workspace; the fully resolved path (``..`` and every
-symlink followed) must stay inside the workspace's resolved root, and the final
-open does not follow a symlink, so a link swapped in after the check cannot
-escape either.
+Where a path may lead is decided by :mod:`.confine` (the real path must be in
+the workspace and in no instance's private place); the file is then opened by
+:mod:`moltbot.safepath`, which walks from the workspace root without following
+links, reads only regular files with a single hard link (a FIFO, socket or
+device is refused at once and never blocks), and writes through a temp file
+renamed over the name (new files 0600, new directories 0700, whatever the umask).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
 
+from moltbot import safepath
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
+from moltbot.agents.tools.confine import Confinement, workspace_confinement
 
 MAX_READ_CHARS = 50_000
 MAX_READ_LINES = 2000
 MAX_WRITE_BYTES = 5_000_000
+MAX_READ_BYTES = MAX_WRITE_BYTES * 4
 
 
-def resolve_in_workspace(workspace: Path, raw: str) -> Path:
-    """The real path of ``raw`` if it is inside ``workspace``; :class:`ToolError` otherwise."""
-    if not raw or not raw.strip():
-        raise ToolError("path must not be empty")
-    if "\x00" in raw:
-        raise ToolError("path contains a NUL byte")
-    root = Path(os.path.realpath(workspace))
-    given = Path(raw.strip())
-    candidate = given if given.is_absolute() else Path(workspace) / given
-    real = Path(os.path.realpath(candidate))
-    if real != root and root not in real.parents:
-        raise ToolError(
-            f"{raw}: outside the workspace ({root}); only files inside it are reachable"
-        )
-    return real
+def resolve_in_workspace(ctx: ToolContext, raw: str) -> Path:
+    """The real path of ``raw`` if a tool may use it; :class:`ToolError` otherwise."""
+    return workspace_confinement(ctx).resolve(raw)
 
 
-def _display(path: Path, workspace: Path) -> str:
-    root = Path(os.path.realpath(workspace))
+def read_bytes(box: Confinement, path: Path, limit: int = MAX_READ_BYTES) -> bytes:
+    """The content of the workspace file ``path`` (see :mod:`moltbot.safepath`)."""
+    shown = box.display(path)
     try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
-def _open(path: Path, flags: int) -> int:
-    try:
-        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        return safepath.read_file(box.root, box.parts(path), limit)
+    except safepath.PathRefused as exc:
+        raise ToolError(f"{shown}: {_reason(exc)}") from None
     except FileNotFoundError:
-        raise ToolError(f"{path}: no such file") from None
+        raise ToolError(f"{shown}: no such file") from None
     except IsADirectoryError:
-        raise ToolError(f"{path}: is a directory") from None
+        raise ToolError(f"{shown}: is a directory") from None
     except OSError as exc:
-        if exc.errno == 40:  # ELOOP: the last component became a symlink
-            raise ToolError(f"{path}: is a symlink; refused") from None
-        raise ToolError(f"{path}: {exc.strerror}") from None
+        raise ToolError(f"{shown}: {exc.strerror}") from None
+
+
+def write_bytes(box: Confinement, path: Path, data: bytes) -> None:
+    """Replace or create the workspace file ``path`` (see :mod:`moltbot.safepath`)."""
+    shown = box.display(path)
+    try:
+        safepath.write_file(box.root, box.parts(path), data)
+    except safepath.PathRefused as exc:
+        raise ToolError(f"{shown}: {_reason(exc)}") from None
+    except IsADirectoryError:
+        raise ToolError(f"{shown}: is a directory") from None
+    except OSError as exc:
+        raise ToolError(f"{shown}: {exc.strerror}") from None
+
+
+def _reason(exc: safepath.PathRefused) -> str:
+    text = str(exc)
+    return text.split(": ", 1)[1] if ": " in text else text
 
 
 class ReadParams(ToolParams):
@@ -74,18 +78,21 @@ class ReadTool(Tool):
     Params = ReadParams
 
     async def run(self, ctx: ToolContext, params: ReadParams) -> str:
-        path = resolve_in_workspace(ctx.workspace, params.path)
-        return await asyncio.to_thread(self._read, path, params, ctx.workspace)
+        box = workspace_confinement(ctx)
+        path = box.resolve(params.path)
+        return await asyncio.to_thread(self._read, box, path, params)
 
-    def _read(self, path: Path, params: ReadParams, workspace: Path) -> str:
+    def _read(self, box: Confinement, path: Path, params: ReadParams) -> str:
         if path.is_dir():
-            names = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
-            return f"{_display(path, workspace)}/ is a directory:\n" + "\n".join(names[:500])
-        fd = _open(path, os.O_RDONLY)
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read(MAX_WRITE_BYTES * 4)
+            try:
+                entries = safepath.list_dir(box.root, box.parts(path))
+            except (safepath.PathRefused, OSError) as exc:
+                raise ToolError(f"{box.display(path)}: cannot list ({exc})") from None
+            names = [name + ("/" if is_dir else "") for name, is_dir in entries]
+            return f"{box.display(path)}/ is a directory:\n" + "\n".join(names[:500])
+        data = read_bytes(box, path)
         if b"\x00" in data[:8192]:
-            raise ToolError(f"{_display(path, workspace)}: binary file ({len(data)} bytes)")
+            raise ToolError(f"{box.display(path)}: binary file ({len(data)} bytes)")
         lines = data.decode("utf-8", errors="replace").splitlines(keepends=True)
         start = (params.offset or 1) - 1
         count = min(params.limit or MAX_READ_LINES, MAX_READ_LINES)
@@ -118,18 +125,10 @@ class WriteTool(Tool):
         data = params.content.encode()
         if len(data) > MAX_WRITE_BYTES:
             raise ToolError(f"content too large ({len(data)} bytes; max {MAX_WRITE_BYTES})")
-        path = resolve_in_workspace(ctx.workspace, params.path)
-        await asyncio.to_thread(_write, path, data, ctx.workspace)
-        return f"Wrote {len(data)} bytes to {_display(path, ctx.workspace)}"
-
-
-def _write(path: Path, data: bytes, workspace: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The parents may have been created through a link planted meanwhile: check again.
-    resolve_in_workspace(workspace, str(path))
-    fd = _open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+        box = workspace_confinement(ctx)
+        path = box.resolve(params.path)
+        await asyncio.to_thread(write_bytes, box, path, data)
+        return f"Wrote {len(data)} bytes to {box.display(path)}"
 
 
 class EditParams(ToolParams):
@@ -160,15 +159,20 @@ class EditTool(Tool):
     async def run(self, ctx: ToolContext, params: EditParams) -> str:
         if not params.oldText:
             raise ToolError("oldText must not be empty")
-        path = resolve_in_workspace(ctx.workspace, params.path)
-        return await asyncio.to_thread(self._edit, path, params, ctx.workspace)
+        box = workspace_confinement(ctx)
+        path = box.resolve(params.path)
+        return await asyncio.to_thread(self._edit, box, path, params)
 
-    def _edit(self, path: Path, params: EditParams, workspace: Path) -> str:
-        fd = _open(path, os.O_RDONLY)
-        with os.fdopen(fd, "rb") as handle:
-            text = handle.read().decode("utf-8", errors="strict")
+    def _edit(self, box: Confinement, path: Path, params: EditParams) -> str:
+        shown = box.display(path)
+        data = read_bytes(box, path, MAX_WRITE_BYTES + 1)
+        if len(data) > MAX_WRITE_BYTES:
+            raise ToolError(f"{shown}: too large to edit (over {MAX_WRITE_BYTES} bytes)")
+        try:
+            text = data.decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            raise ToolError(f"{shown}: not UTF-8 text; refusing to edit") from None
         count = text.count(params.oldText)
-        shown = _display(path, workspace)
         if count == 0:
             raise ToolError(
                 f"{shown}: oldText not found (it must match exactly, including "
@@ -180,5 +184,5 @@ class EditTool(Tool):
                 "unique or set replaceAll"
             )
         updated = text.replace(params.oldText, params.newText)
-        _write(path, updated.encode(), workspace)
+        write_bytes(box, path, updated.encode())
         return f"Edited {shown}: {count} replacement{'s' if count > 1 else ''}"

@@ -1,42 +1,31 @@
 """``web_fetch``: fetch a URL and return its readable text.
 
-Private, loopback, link-local and other non-public targets are refused unless
-``tools.web.fetch.allowPrivate`` is true or the host is listed in
-``tools.web.fetch.allowHosts``. The check runs where the connection is made (a
-resolver that drops such addresses, so DNS rebinding cannot sneak past it) and
-again for every redirect hop. Bodies are capped at ``maxBytes``; the text at
-``maxChars``.
+Private, loopback, link-local and other non-public targets are refused by the
+shared guard (:mod:`.netguard`: ``tools.web.allowPrivateNetwork``,
+``tools.web.allowHosts``, or the older web_fetch-only ``tools.web.fetch.allowPrivate``
+/ ``allowHosts``). The check runs where the connection is made (a resolver that
+drops such addresses, so DNS rebinding cannot sneak past it) and again for every
+redirect hop. Bodies are capped at ``maxBytes``; the text at ``maxChars``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import socket
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from pydantic import Field
 
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
+from moltbot.agents.tools.netguard import NetPolicy, blocked_address, check_literal
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
-    from moltbot.config.schema import WebFetchTool as WebFetchConfig
 
 MAX_REDIRECTS = 5
 USER_AGENT = "moltbot-web-fetch/1 (+https://github.com/moltbot)"
-
-
-def blocked_address(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return True
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
 
 
 class _GuardedResolver:
@@ -55,7 +44,7 @@ class _GuardedResolver:
         if bad:
             raise OSError(
                 f"{host} resolves to a private or local address ({bad[0]}); "
-                "refused (tools.web.fetch.allowPrivate)"
+                "refused (tools.web.allowPrivateNetwork, tools.web.allowHosts)"
             )
         return results
 
@@ -156,40 +145,23 @@ class WebFetchTool(Tool):
     async def run(self, ctx: ToolContext, params: WebFetchParams) -> dict[str, Any]:
         return await fetch(
             params.url,
-            ctx.config.tools.web.fetch,
+            ctx.config,
             max_chars=params.maxChars,
             raw=params.extractMode == "raw",
         )
 
 
-def _check_url(url: str, policy: WebFetchConfig) -> tuple[str, bool]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ToolError(f"{url}: only http(s) URLs with a host can be fetched")
-    host = parts.hostname.lower()
-    trusted = policy.allow_private or host in {h.lower() for h in policy.allow_hosts}
-    if not trusted:
-        try:
-            ipaddress.ip_address(host)
-            literal = True
-        except ValueError:
-            literal = False
-        if literal and blocked_address(host):
-            raise ToolError(
-                f"{url}: private or local address refused (tools.web.fetch.allowPrivate)"
-            )
-    return host, trusted
-
-
 async def fetch(
-    url: str, policy: WebFetchConfig, *, max_chars: int | None = None, raw: bool = False
+    url: str, config: Config, *, max_chars: int | None = None, raw: bool = False
 ) -> dict[str, Any]:
     import aiohttp
 
+    policy = config.tools.web.fetch
     timeout = aiohttp.ClientTimeout(total=policy.timeout_seconds)
     current = url
+    guard = NetPolicy.for_fetch(config)
     for _hop in range(MAX_REDIRECTS + 1):
-        _host, trusted = _check_url(current, policy)
+        _host, trusted = check_literal(current, guard)
         connector = aiohttp.TCPConnector(
             resolver=None if trusted else _GuardedResolver(),  # type: ignore[arg-type]
             force_close=True,
