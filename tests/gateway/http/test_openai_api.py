@@ -317,15 +317,28 @@ async def test_failing_model_is_503_with_retry_after_while_cooling(api_gateway, 
 
 
 async def test_failure_after_streaming_started_is_an_error_event(api_gateway, llm):
+    """The model breaks mid-answer and its retry succeeds: text already streamed cannot
+    be taken back, so the stream ends with an error event rather than old and new text
+    glued together."""
     llm.push(Reply("partial answer that breaks", chunk_chars=4, cut="abort"))
+    llm.push(Reply("the whole answer"))
     _, client = clients(api_gateway)
     async with client:
-        stream = await client.chat.completions.create(model="moltbot", messages=USER, stream=True)
+        stream = await client.chat.completions.create(
+            model="moltbot", messages=USER, stream=True, user="retried"
+        )
         received = []
-        with pytest.raises(openai.APIError, match="every model failed"):
+        with pytest.raises(openai.APIError, match="cannot take text back"):
             async for chunk in stream:
                 received.append(chunk.choices[0].delta.content or "")
-        assert "".join(received).startswith("part")
+        assert "the whole answer" not in "".join(received)
+        # the session has the answer the retry produced
+        again = await client.chat.completions.create(
+            model="moltbot", messages=[{"role": "user", "content": "again"}], user="retried"
+        )
+        assert again.choices[0].message.content
+    history = llm.requests[-1]["body"]["messages"]
+    assert any("the whole answer" in str(m.get("content")) for m in history)
 
 
 async def test_a_client_that_goes_away_stops_the_run(api_gateway, llm):

@@ -220,6 +220,20 @@ class Reply:
         return sse(data)
 
 
+class _Reset:
+    """Queue marker: the model failed mid-answer and is being tried again."""
+
+
+RESET = _Reset()
+STREAM_RESTARTED = ApiError(
+    502,
+    "The model's stream broke after part of the answer was sent. The gateway tried the "
+    "model again, but a stream cannot take text back: send the request again (with a "
+    "stable session the answer is also kept in its transcript).",
+    code="stream_restarted",
+)
+
+
 def sse(data: Any) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
@@ -235,12 +249,13 @@ async def _stream(
 ) -> web.StreamResponse:
     """SSE chunks as the agent writes; headers wait for the first text, so a run
     that fails before writing anything is answered with its real status."""
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    queue: asyncio.Queue[str | _Reset | None] = asyncio.Queue()
 
     def watch(event: str, payload: dict[str, Any]) -> None:
         if event == "agent" and payload.get("stream") == "assistant":
-            delta = payload["data"].get("delta")
-            if delta:
+            if payload["data"].get("reset"):  # a failed try's partial text was taken back
+                queue.put_nowait(RESET)
+            elif delta := payload["data"].get("delta"):
                 queue.put_nowait(delta)
 
     run = await agents.submit(
@@ -252,12 +267,21 @@ async def _stream(
     with_usage = chat.include_usage
     try:
         delta = await queue.get()
+        while delta is RESET:  # nothing sent yet: a retried model is invisible
+            delta = await queue.get()
         if delta is None and run.state != RunState.OK:
             raise run_failure(run, agents)
         await response.prepare(request)
         role = {"role": "assistant", "content": ""}
         await response.write(reply.chunk(role, with_usage=with_usage))
         while delta is not None:
+            if isinstance(delta, _Reset):
+                # Text already sent cannot be taken back: end this stream with an error.
+                # The run goes on and its answer is kept in the session's transcript.
+                await response.write(sse(STREAM_RESTARTED.body()))
+                await response.write(b"data: [DONE]\n\n")
+                await response.write_eof()
+                return response
             await response.write(reply.chunk({"content": delta}, with_usage=with_usage))
             delta = await queue.get()
         if run.state == RunState.OK:
