@@ -23,9 +23,9 @@ from moltbot.browser.service import BrowserService
 from moltbot.canvas.host import CanvasHost
 from moltbot.config.schema import Config
 from moltbot.config.store import read_config
-from moltbot.gateway.subsystem import SubsystemContext
 from moltbot.instance import Invocation, resolve_identity, resolve_instance
 from moltbot.instance.resolve import Instance
+from moltbot.lifecycle import SubsystemContext
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium")

@@ -18,8 +18,8 @@ from gateway_harness import free_port_block, near_misses
 from moltbot.browser import chrome
 from moltbot.browser.errors import BrowserError
 from moltbot.errors import PortInUseError
-from moltbot.gateway.subsystem import State
 from moltbot.instance.cdp import read_allocations
+from moltbot.lifecycle import State
 
 START_TIMEOUT = 90  # a cold Chromium on a busy 2-core machine
 

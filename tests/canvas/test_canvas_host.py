@@ -14,7 +14,7 @@ from browser_helpers import make_instance
 from gateway_harness import near_misses
 from moltbot.canvas import livereload
 from moltbot.errors import PortInUseError
-from moltbot.gateway.subsystem import State
+from moltbot.lifecycle import State
 
 PAGE = "<!doctype html><html><body><h1>Hello</h1></body></html>"
 

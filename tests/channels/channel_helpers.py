@@ -78,7 +78,7 @@ def subsystem_context(
     env: dict[str, str] | None = None,
     lookup: Callable[[str], Any] | None = None,
 ) -> Any:
-    from moltbot.gateway.subsystem import SubsystemContext
+    from moltbot.lifecycle import SubsystemContext
 
     return SubsystemContext(
         instance=instance,

@@ -20,7 +20,7 @@ from typing import Any
 
 from moltbot.agents.providers import ToolCall
 from moltbot.agents.run import Run, RunState, now_ms
-from moltbot.gateway.subsystem import Broadcast
+from moltbot.lifecycle import Broadcast
 
 DELTA_INTERVAL_S = 0.150
 MAX_TOOL_EVENT_CHARS = 4_000

@@ -1,7 +1,7 @@
 """The agent runtime: runs agent turns for every session of every agent.
 
 It is the ``agents`` subsystem of the gateway (constructed with a
-:class:`~moltbot.gateway.subsystem.SubsystemContext`) and also runs embedded
+:class:`~moltbot.lifecycle.SubsystemContext`) and also runs embedded
 without a gateway (``moltbot agent --local``): build it with a context whose
 ``broadcast`` prints or collects events.
 
@@ -45,7 +45,7 @@ from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.turn import TurnRunner
 from moltbot.agents.workspace import seed_workspace
 from moltbot.errors import NotFoundError, RetryLaterError, UsageError
-from moltbot.gateway.subsystem import State, SubsystemContext
+from moltbot.lifecycle import State, SubsystemContext
 from moltbot.sessions.inflight import RunJournal
 from moltbot.sessions.keys import agent_of, main_key, normalize_key
 from moltbot.sessions.store import SessionStore

@@ -38,9 +38,9 @@ from moltbot.browser.pw import PlaywrightPool
 from moltbot.browser.routes import BrowserRequest, Reply, router
 from moltbot.config.schema import Config
 from moltbot.errors import MoltbotError
-from moltbot.gateway.subsystem import State, SubsystemContext, serve_http
 from moltbot.instance import env as envvars
 from moltbot.instance.env import without_identity
+from moltbot.lifecycle import State, SubsystemContext, serve_http
 from moltbot.security.connguard import mark_authenticated
 from moltbot.security.origin import (
     bearer,

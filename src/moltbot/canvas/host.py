@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 from moltbot.canvas import files, livereload
 from moltbot.config.schema import Config
 from moltbot.errors import MoltbotError
-from moltbot.gateway.subsystem import State, SubsystemContext, serve_http
 from moltbot.instance import env as envvars
+from moltbot.lifecycle import State, SubsystemContext, serve_http
 from moltbot.safepath import ensure_dir
 from moltbot.security.connguard import mark_authenticated
 from moltbot.security.origin import (

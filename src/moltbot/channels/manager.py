@@ -47,7 +47,7 @@ from moltbot.channels.types import (
 )
 from moltbot.config.schema import Config
 from moltbot.errors import RetryLaterError
-from moltbot.gateway.subsystem import State, SubsystemContext
+from moltbot.lifecycle import State, SubsystemContext
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ class AccountRunner:
 
 
 class ChannelManager:
-    """Subsystem ``channels`` (see :mod:`moltbot.gateway.subsystem`)."""
+    """Subsystem ``channels`` (see :mod:`moltbot.lifecycle`)."""
 
     name = "channels"
 

@@ -32,7 +32,6 @@ from moltbot.gateway.auth import AuthSettings, resolve_auth
 from moltbot.gateway.lock import GatewayLock
 from moltbot.gateway.reload import changed_paths, needs_restart
 from moltbot.gateway.runtime import GatewayRuntime
-from moltbot.gateway.subsystem import State
 from moltbot.instance.registry import discover, others
 from moltbot.instance.resolve import (
     Identity,
@@ -41,6 +40,7 @@ from moltbot.instance.resolve import (
     resolve_instance,
     write_identity_file,
 )
+from moltbot.lifecycle import State
 from moltbot.security import process
 from moltbot.security.connguard import RUNNER_KWARGS, GuardedSite
 from moltbot.security.origin import is_loopback_name

@@ -22,7 +22,7 @@ from moltbot.gateway import protocol
 from moltbot.gateway.auth import AuthSettings
 from moltbot.gateway.devices import DeviceStore
 from moltbot.gateway.state import DedupeCache, Presence, now_ms
-from moltbot.gateway.subsystem import State, SubsystemContext
+from moltbot.lifecycle import State, SubsystemContext
 from moltbot.security.shield import Shield
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from moltbot.gateway.connection import Connection
 from moltbot.gateway.http.guard import refuse_foreign
 from moltbot.gateway.methods.registry import MethodCall, MethodError, MethodSpec
 from moltbot.gateway.runtime import GatewayRuntime
-from moltbot.gateway.subsystem import State
+from moltbot.lifecycle import State
 from moltbot.security import process
 from moltbot.security.connguard import body_deadline, mark_authenticated
 from moltbot.security.origin import is_local

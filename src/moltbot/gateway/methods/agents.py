@@ -11,7 +11,7 @@ from pydantic import Field
 from moltbot.errors import MoltbotError, NotFoundError, RetryLaterError, UsageError
 from moltbot.gateway import protocol
 from moltbot.gateway.methods.registry import MethodCall, MethodError, NoParams, Params, method
-from moltbot.gateway.subsystem import State
+from moltbot.lifecycle import State
 
 if TYPE_CHECKING:
     from moltbot.agents.run import Run
