@@ -164,3 +164,41 @@ async def test_http_health_and_ui(gateway) -> None:
         async with session.get(f"{gateway.http}/../../etc/passwd") as response:
             assert response.status in (200, 404, 503)
             assert "root:" not in await response.text()
+
+
+async def test_protocol_config_writes_run_the_checks_of_config_set(gateway, run_moltbot) -> None:
+    """A Control UI or upstream client writing the config meets the same refusals as
+    `moltbot config set`: a port of another instance, a model reference that cannot work."""
+    from gateway_harness import free_port_block
+
+    other = free_port_block()
+    assert run_moltbot("--profile", "other", "setup", "--port", str(other)).returncode == 0
+    config_path = gateway.state_dir / "moltbot.json"
+    before = config_path.read_bytes()
+    async with ws_client(gateway.url, gateway.token) as client:
+        snapshot = await client.call("config.get")
+        clash = await client.request(
+            "config.patch", {"raw": {"gateway": {"port": other + 1}}, "baseHash": snapshot["hash"]}
+        )
+        assert "clashes with profile other" in clash["error"]["message"], clash
+        assert "is unchanged" in clash["error"]["message"]
+        model = await client.request(
+            "config.patch",
+            {"raw": {"agents": {"defaults": {"model": "gpt4"}}}, "baseHash": snapshot["hash"]},
+        )
+        assert model["error"]["message"] == "invalid config"
+        assert 'not a "provider/model" reference' in model["error"]["details"]["issues"]
+        clash_raw = json.loads(before)
+        clash_raw["gateway"]["port"] = other
+        whole = await client.request(
+            "config.apply", {"raw": json.dumps(clash_raw), "baseHash": snapshot["hash"]}
+        )
+        assert "clashes with profile other" in whole["error"]["message"], whole
+        # the barrier: a valid write goes through, and only it
+        ok = await client.call(
+            "config.patch", {"raw": {"logging": {"level": "debug"}}, "baseHash": snapshot["hash"]}
+        )
+        assert ok["ok"] is True
+    on_disk = json.loads(config_path.read_text())
+    assert on_disk["gateway"]["port"] == json.loads(before)["gateway"]["port"]
+    assert "model" not in on_disk.get("agents", {}).get("defaults", {})

@@ -405,7 +405,7 @@ def update_config(
             raw, data = read_raw(path)
             current_hash = content_hash(raw) if raw else ""
             if base_hash is not None and base_hash != current_hash:
-                raise ConflictError(
+                raise StaleWriteError(
                     f"{path} changed since it was read (hash {current_hash[:12] or 'none'}, "
                     f"expected {base_hash[:12] or 'none'}); reload and retry"
                 )
@@ -427,6 +427,10 @@ def update_config(
             _atomic_write(path, text, keep_backup=bool(raw))
             return ConfigSnapshot(path, True, text, content_hash(text), data, config, warnings)
     raise ConflictError(f"{path} keeps changing under us; try again")
+
+
+class StaleWriteError(ConflictError):
+    """The file changed since the caller read it (its base hash no longer matches)."""
 
 
 def _lenient(data: dict[str, Any], env: Mapping[str, str], path: Path) -> Config | None:
@@ -486,16 +490,22 @@ def replace_config_text(
     *,
     base_hash: str | None = None,
     data: dict[str, Any] | None = None,
+    check: Callable[[Config | None, Config], None] | None = None,
 ) -> ConfigSnapshot:
-    """Write ``text`` as the whole config file (validated first; CAS like update_config).
-    ``data`` is ``text`` already parsed, when the caller has it."""
+    """Write ``text`` as the whole config file (validated first; CAS and ``check`` like
+    :func:`update_config`). ``data`` is ``text`` already parsed, when the caller has it."""
     if data is None:
         data = parse_text(text, str(path))
     config, warnings = validate(data, env, str(path))
     with write_lock(path):
-        raw, _ = read_raw(path)
+        raw, old = read_raw(path)
         current = content_hash(raw) if raw else ""
         if base_hash is not None and base_hash != current:
-            raise ConflictError(f"{path} changed since it was read; reload and retry")
+            raise StaleWriteError(f"{path} changed since it was read; reload and retry")
+        if check is not None:
+            try:
+                check(_lenient(old, env, path), config)
+            except MoltbotError as exc:
+                raise _refused(exc, path) from None
         _atomic_write(path, text, keep_backup=bool(raw))
     return ConfigSnapshot(path, True, text, content_hash(text), data, config, warnings)

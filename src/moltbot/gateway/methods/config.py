@@ -12,6 +12,7 @@ from moltbot.config.schema import Config
 from moltbot.config.secrets import REDACTED, redact
 from moltbot.config.store import (
     MAX_DEPTH,
+    StaleWriteError,
     content_hash,
     depth,
     read_config,
@@ -126,19 +127,22 @@ async def _write(
     path = call.runtime.instance.config_path
     env = call.runtime.env
     try:
+        check = _write_checks(call)
         if text is not None:
             data = await parse_untrusted(text, str(path))
             snapshot = await asyncio.to_thread(
-                replace_config_text, path, text, env, base_hash=base_hash, data=data
+                replace_config_text, path, text, env, base_hash=base_hash, data=data, check=check
             )
         else:
             snapshot = await asyncio.to_thread(
-                update_config, path, mutate, env, base_hash=base_hash
+                update_config, path, mutate, env, base_hash=base_hash, check=check
             )
-    except ConflictError as exc:
+    except StaleWriteError as exc:
         raise MethodError(
             INVALID_REQUEST, f"config changed since last load; {exc.message}"
         ) from None
+    except ConflictError as exc:  # the change clashes with another instance on the host
+        raise MethodError(INVALID_REQUEST, exc.message) from None
     except ConfigError as exc:
         raise MethodError(
             INVALID_REQUEST, "invalid config", details={"issues": exc.message}
@@ -153,6 +157,21 @@ async def _write(
             "note": "the gateway applies the file change itself",
         },
     }
+
+
+def _write_checks(call: MethodCall) -> Any:
+    """What `config set` checks, for protocol writers too: model references, and ports or
+    paths that would clash with another instance on the host."""
+    from moltbot.agents.models import check_new_refs
+    from moltbot.instance.setup import check_change
+
+    identity, env = call.runtime.instance.identity, call.runtime.env
+
+    def check(before: Any, after: Any) -> None:
+        check_new_refs(before, after)
+        check_change(identity, env, before, after)
+
+    return check
 
 
 async def _parse_raw(raw: Any, label: str) -> dict[str, Any]:
