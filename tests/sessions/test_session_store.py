@@ -210,15 +210,16 @@ async def test_index_rows_use_upstream_keys_and_millisecond_times(tmp_path):
     """Rows carry camelCase keys and no nulls, as upstream writes them; times are epoch ms."""
     store = SessionStore(tmp_path / "agents" / "main" / "sessions")  # parents created
     before = int(time.time() * 1000)
-    entry = await store.ensure("agent:main:main", label="hello", model=None)
+    entry = await store.ensure("agent:main:main", label="café ✓", model=None)
     after = int(time.time() * 1000)
-    data = json.loads(store.index_path.read_text())
-    assert data == {
+    raw = store.index_path.read_text(encoding="utf-8")
+    assert '"label": "café ✓"' in raw  # UTF-8, not \u escapes, as upstream writes it
+    assert json.loads(raw) == {
         "agent:main:main": {
             "sessionId": entry.session_id,
             "createdAt": entry.created_at,
             "updatedAt": entry.updated_at,
-            "label": "hello",
+            "label": "café ✓",
         }
     }
     assert before <= entry.created_at <= entry.updated_at <= after
