@@ -75,7 +75,11 @@ PLAN = (
     ),
     Target("config-store", "config/store.py", CONFIG_TESTS),
     Target("transcript", "sessions/transcript.py", SESSION_TESTS),
-    Target("session-store", "sessions/store.py", SESSION_TESTS),
+    Target(
+        "session-store",
+        "sessions/store.py",
+        (*SESSION_TESTS, "tests/sessions/test_session_store_faults.py"),
+    ),
     Target("fs-tools", "agents/tools/fs.py", ("tests/agents/test_tools.py",)),
     Target("exec-policy", "agents/tools/exec.py", ("tests/agents/test_tools.py",)),
     Target(

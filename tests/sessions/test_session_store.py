@@ -34,6 +34,7 @@ async def test_create_append_and_reload(tmp_path):
         (tmp_path / "sessions" / f"{entry.session_id}.jsonl").read_text().splitlines()[0]
     )
     assert header["type"] == "session" and header["sessionKey"] == "agent:main:main"
+    assert header["cwd"] == str(tmp_path)
 
 
 async def test_index_written_atomically_and_merged(tmp_path):
@@ -203,3 +204,80 @@ async def test_an_index_that_cannot_be_written_fails_the_caller(tmp_path):
         await store.ensure("agent:main:main")
     with pytest.raises(OSError):  # and the next caller too: nothing is stuck
         await store.ensure("agent:main:other")
+
+
+async def test_index_rows_use_upstream_keys_and_millisecond_times(tmp_path):
+    """Rows carry camelCase keys and no nulls, as upstream writes them; times are epoch ms."""
+    store = SessionStore(tmp_path / "agents" / "main" / "sessions")  # parents created
+    before = int(time.time() * 1000)
+    entry = await store.ensure("agent:main:main", label="café ✓", model=None)
+    after = int(time.time() * 1000)
+    raw = store.index_path.read_text(encoding="utf-8")
+    assert '"label": "café ✓"' in raw  # UTF-8, not \u escapes, as upstream writes it
+    assert json.loads(raw) == {
+        "agent:main:main": {
+            "sessionId": entry.session_id,
+            "createdAt": entry.created_at,
+            "updatedAt": entry.updated_at,
+            "label": "café ✓",
+        }
+    }
+    assert before <= entry.created_at <= entry.updated_at <= after
+
+    touched = await store.touch("agent:main:main", label="again")
+    assert entry.updated_at <= touched.updated_at <= int(time.time() * 1000)
+    _, [archived] = await store.delete("agent:main:main")
+    stamp = int(archived.rsplit(".deleted.", 1)[1])
+    assert touched.updated_at <= stamp <= int(time.time() * 1000)
+
+
+async def test_reset_keeps_labels_and_settings_and_creates_a_missing_entry(tmp_path):
+    store = SessionStore(tmp_path)
+    entry = await store.ensure("agent:main:main", label="mine", model_override="m1")
+    await store.add_usage("agent:main:main", 3, 4)
+    fresh = await store.reset("agent:main:main")
+    assert (fresh.label, fresh.model_override) == ("mine", "m1")
+    assert fresh.session_id != entry.session_id and fresh.total_tokens is None
+    assert await SessionStore(tmp_path).get("agent:main:main") == fresh
+
+    created = await store.reset("agent:main:new")
+    assert store.transcript_path(created).exists()
+    assert (await SessionStore(tmp_path).get("agent:main:new")).session_id == created.session_id
+
+
+async def test_an_unreadable_row_is_skipped_and_the_rest_kept(tmp_path, caplog):
+    """One bad row (edited by hand) costs that row only: the index is not rebuilt."""
+    store = SessionStore(tmp_path)
+    await store.ensure("agent:main:good", label="kept")
+    data = json.loads(store.index_path.read_text())
+    data["agent:main:bad"] = {"label": "no sessionId"}
+    store.index_path.write_text(json.dumps(data))
+    fresh = SessionStore(tmp_path)
+    assert set(await fresh.all()) == {"agent:main:good"}
+    assert (await fresh.get("agent:main:good")).label == "kept"
+    assert "session agent:main:bad skipped" in caplog.text
+    assert not list(tmp_path.glob("sessions.json.corrupt-*"))
+
+
+async def test_rebuild_takes_transcripts_with_a_full_header_and_their_times(tmp_path):
+    store = SessionStore(tmp_path)
+    entry = await store.ensure("agent:main:main")
+    await store.append(entry, user("survives"))
+    os.utime(store.transcript_path(entry), (1_700_000_000.25, 1_700_000_000.25))
+    for name, header in (  # stray JSONL files whose header names no session or no key
+        ("no-key.jsonl", {"type": "session", "id": "orphan"}),
+        ("no-id.jsonl", {"type": "session", "sessionKey": "agent:main:stray"}),
+    ):
+        (tmp_path / name).write_text(json.dumps(header) + "\n")
+    store.index_path.write_text("[1, 2")
+    before = int(time.time() * 1000)
+
+    fresh = SessionStore(tmp_path)
+    assert set(await fresh.all()) == {"agent:main:main"}
+    rebuilt = await fresh.get("agent:main:main")
+    assert rebuilt.session_id == entry.session_id
+    assert rebuilt.updated_at == 1_700_000_000_250
+    assert set(json.loads(store.index_path.read_text())) == {"agent:main:main"}
+    [aside] = tmp_path.glob("sessions.json.corrupt-*")
+    assert aside.read_text() == "[1, 2"
+    assert before <= int(aside.name.rsplit("-", 1)[1]) <= int(time.time() * 1000)

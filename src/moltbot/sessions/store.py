@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,6 +36,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from moltbot.fsutil import write_atomic
 from moltbot.sessions.transcript import Transcript, TranscriptRead, ordered_messages
 
 log = logging.getLogger(__name__)
@@ -315,10 +318,17 @@ class SessionStore:
             self._stamp = stamp
 
     def _read_index(self) -> dict[str, SessionEntry]:
-        try:
-            raw = self.index_path.read_text(encoding="utf-8")
+        try:  # O_NONBLOCK: a FIFO put in its place is refused below, never waited on
+            fd = os.open(self.index_path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             return {}
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", str(self.index_path))
+            with open(fd, "rb", closefd=False) as handle:
+                raw = handle.read().decode("utf-8")
+        finally:
+            os.close(fd)
         try:
             data = json.loads(raw) if raw.strip() else {}
             if not isinstance(data, dict):
@@ -397,17 +407,9 @@ class SessionStore:
             os.close(fd)
 
     def _write_index(self, entries: dict[str, SessionEntry]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = {key: entry.dump() for key, entry in entries.items()}
         payload = json.dumps(data, ensure_ascii=False, indent=2).encode()
-        tmp = self.index_path.with_name(f".{INDEX_NAME}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.index_path)
+        write_atomic(self.index_path, payload)  # all of it, or an error and no temp file
         dir_fd = os.open(self.directory, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
