@@ -242,3 +242,14 @@ async def test_an_index_write_cut_short_is_refused_not_acknowledged(tmp_path):
     assert (await SessionStore(tmp_path).get("agent:main:main")).label == "small"
     assert not list(tmp_path.glob("sessions.json.corrupt-*"))
     assert leftovers(tmp_path) == []
+
+
+async def test_an_index_that_is_not_utf8_is_rebuilt(tmp_path) -> None:  # noqa: ANN001
+    from moltbot.sessions.store import SessionStore
+
+    store = SessionStore(tmp_path / "sessions")
+    await store.ensure("agent:main:main")
+    store.index_path.write_bytes(b'{"agent:main:main": {"sessionId": "\xff\xfe"}}')
+    fresh = SessionStore(tmp_path / "sessions")
+    assert await fresh.get("agent:main:main") is not None  # rebuilt from the transcript
+    assert list(store.index_path.parent.glob("sessions.json.corrupt-*"))

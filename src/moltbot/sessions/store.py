@@ -326,10 +326,11 @@ class SessionStore:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise OSError(errno.EINVAL, "not a regular file", str(self.index_path))
             with open(fd, "rb", closefd=False) as handle:
-                raw = handle.read().decode("utf-8")
+                raw_bytes = handle.read()
         finally:
             os.close(fd)
         try:
+            raw = raw_bytes.decode("utf-8")  # undecodable bytes are corruption too
             data = json.loads(raw) if raw.strip() else {}
             if not isinstance(data, dict):
                 raise ValueError("not an object")
