@@ -59,6 +59,9 @@ class SubsystemContext:
     """``lookup("agents")``: another running subsystem, or ``None``."""
     shield: Shield = field(default_factory=Shield)
     """The gateway's failed-auth throttle and connection guard (shared by every port)."""
+    bind_host: str = "127.0.0.1"
+    """The address the gateway listens on (``gateway.bind`` or ``--bind``, resolved once
+    by :func:`moltbot.instance.bind.listen_host`); the canvas host binds the same."""
 
 
 class Subsystem(Protocol):

@@ -69,35 +69,6 @@ here; open pages reload when a file changes.</p>
 """
 
 
-def bind_host(config: Config) -> str:
-    """The address the canvas host listens on, following ``gateway.bind``."""
-    mode = config.gateway.bind
-    if mode == "lan":
-        return "0.0.0.0"
-    if mode == "custom" and config.gateway.custom_bind_host:
-        return config.gateway.custom_bind_host
-    if mode == "tailnet":
-        return _tailnet_address() or "127.0.0.1"
-    return "127.0.0.1"
-
-
-def _tailnet_address() -> str | None:
-    try:
-        import ipaddress
-
-        import psutil
-
-        tailnet = ipaddress.ip_network("100.64.0.0/10")
-        for addresses in psutil.net_if_addrs().values():
-            for address in addresses:
-                with contextlib.suppress(ValueError):
-                    if ipaddress.ip_address(address.address) in tailnet:
-                        return str(address.address)
-    except Exception:
-        return None
-    return None
-
-
 class CanvasHost:
     """Subsystem ``canvas``. See the module docstring for the contract."""
 
@@ -111,7 +82,7 @@ class CanvasHost:
         self.log = context.logger or logging.getLogger(__name__)
         self.root: Path = context.instance.canvas_root
         self.port: int = context.instance.canvas_port
-        self.host = bind_host(context.config)
+        self.host = context.bind_host
         self.live_reload = context.config.canvas_host.live_reload
         self._runner: web.AppRunner | None = None
         self._clients: set[web.WebSocketResponse] = set()
@@ -240,7 +211,6 @@ class CanvasHost:
             config.canvas_host.model_dump(exclude={"live_reload"})
             != old.canvas_host.model_dump(exclude={"live_reload"})
             or config.gateway.port != old.gateway.port
-            or bind_host(config) != self.host
             or config.gateway.auth != old.gateway.auth
             or config.agents.defaults.workspace != old.agents.defaults.workspace
         ):

@@ -169,6 +169,7 @@ class GatewayRuntime:
             logger=logging.getLogger(f"moltbot.{name}"),
             lookup=self.subsystem,
             shield=self.shield,
+            bind_host=self.bind_host,
         )
 
     def enabled_subsystems(self) -> list[str]:
