@@ -47,7 +47,7 @@ from moltbot.agents.workspace import seed_workspace
 from moltbot.errors import NotFoundError, RetryLaterError, UsageError
 from moltbot.lifecycle import State, SubsystemContext
 from moltbot.sessions.inflight import RunJournal
-from moltbot.sessions.keys import agent_of, main_key, normalize_key
+from moltbot.sessions.keys import MAIN_KEY, agent_of, main_key, normalize_key
 from moltbot.sessions.store import SessionStore
 
 if TYPE_CHECKING:
@@ -398,9 +398,6 @@ class AgentRuntime:
     def get_run(self, run_id: str) -> Run | None:
         return self._lanes.get(run_id)
 
-    def active_run(self, session_key: str) -> Run | None:
-        return self._lanes.active(session_key)
-
     async def wait(self, run_id: str, timeout: float) -> Run | None:
         """The run once finished, or None if it is still going after ``timeout``."""
         run = self._lanes.get(run_id)
@@ -430,7 +427,7 @@ class AgentRuntime:
     def agents_list(self) -> dict[str, Any]:
         return {
             "defaultId": self.resolve_agent(None),
-            "mainKey": "main",
+            "mainKey": MAIN_KEY,
             "scope": "per-sender",
             "agents": views.agent_rows(self._specs.values(), self.models.chain_or_empty),
         }

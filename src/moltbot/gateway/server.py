@@ -23,6 +23,7 @@ from moltbot.lifecycle import State
 from moltbot.security import process
 from moltbot.security.connguard import body_deadline, mark_authenticated
 from moltbot.security.origin import is_local
+from moltbot.sessions.keys import MAIN_KEY, main_key
 
 log = logging.getLogger("moltbot.gateway.ws")
 
@@ -209,6 +210,7 @@ def hello_ok(
     runtime: GatewayRuntime, conn: Connection, accepted: handshake.Accepted
 ) -> dict[str, Any]:
     methods = sorted(name for name, spec in runtime.methods.items() if spec.advertise)
+    default_agent = runtime.default_agent_id()
     payload: dict[str, Any] = {
         "type": "hello-ok",
         "protocol": protocol.PROTOCOL_VERSION,
@@ -226,9 +228,9 @@ def hello_ok(
             "configPath": str(runtime.instance.config_path),
             "stateDir": str(runtime.instance.state_dir),
             "sessionDefaults": {
-                "defaultAgentId": "main",
-                "mainKey": "main",
-                "mainSessionKey": "agent:main:main",
+                "defaultAgentId": default_agent,
+                "mainKey": MAIN_KEY,
+                "mainSessionKey": main_key(default_agent, MAIN_KEY),
                 "scope": "per-sender",
             },
         },

@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -110,6 +111,11 @@ class SessionStore:
         return self._entries.get(key)
 
     async def all(self) -> dict[str, SessionEntry]:
+        return self.snapshot()
+
+    def snapshot(self) -> dict[str, SessionEntry]:
+        """The index as on disk now, without waiting for pending updates (synchronous:
+        a ``stat`` while the file is unchanged, one read when it changed)."""
         self._refresh()
         return dict(self._entries)
 
@@ -316,9 +322,11 @@ class SessionStore:
 
     def _read_index(self) -> dict[str, SessionEntry]:
         try:
-            raw = self.index_path.read_text(encoding="utf-8")
+            raw = _read_regular(self.index_path)
         except FileNotFoundError:
             return {}
+        except _NotRegular as exc:
+            return self._recover(str(exc))
         try:
             data = json.loads(raw) if raw.strip() else {}
             if not isinstance(data, dict):
@@ -413,3 +421,20 @@ class SessionStore:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+class _NotRegular(Exception):
+    pass
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path``; :class:`_NotRegular` for a FIFO, device or directory
+    (opened without blocking, so a FIFO put there cannot hang the reader)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _NotRegular("not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
