@@ -7,7 +7,7 @@ It owns every socket, task and process it opens, reports an explicit
 raises is marked ``FAILED`` with the reason and the rest keeps serving.
 
 Subsystems are listed lazily (``name -> "module:Class"``) in
-:data:`moltbot.gateway.server.SUBSYSTEMS`, so importing the gateway imports none
+:data:`moltbot.gateway.runtime.SUBSYSTEMS`, so importing the gateway imports none
 of them.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import errno
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -79,9 +79,6 @@ class Subsystem(Protocol):
     async def reconfigure(self, config: Config) -> bool:
         """Apply a changed config live. Return False when a restart is needed."""
         ...
-
-
-AsyncCallback = Callable[..., Awaitable[Any]]
 
 
 async def serve_http(

@@ -43,8 +43,8 @@ from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
 from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.turn import TurnRunner
-from moltbot.agents.workspace import seed_workspace
 from moltbot.errors import NotFoundError, RetryLaterError, UsageError
+from moltbot.instance.workspace import seed_workspace
 from moltbot.lifecycle import State, SubsystemContext
 from moltbot.sessions.inflight import RunJournal
 from moltbot.sessions.keys import MAIN_KEY, agent_of, main_key, normalize_key
