@@ -92,7 +92,7 @@ class AgentRuntime:
 
     async def start(self) -> None:
         self.state = State.STARTING
-        self.tools = load_tools(self.config, self.log)
+        self.tools = load_tools(self.config)
         for spec in self._specs.values():
             await asyncio.to_thread(self._seed, spec)
         await self._mark_interrupted()
@@ -211,7 +211,7 @@ class AgentRuntime:
     async def reconfigure(self, config: Config) -> bool:
         self._load_config(config)
         self._protected = None
-        self.tools = load_tools(self.config, self.log)  # runs in flight keep their tool set
+        self.tools = load_tools(self.config)  # runs in flight keep their tool set
         self.models.retire_stale()  # runs in flight keep their own client
         return True
 

@@ -6,7 +6,6 @@ Method handlers reach the gateway only through this object (``call.runtime``).
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import platform
@@ -18,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 from moltbot import __version__
 from moltbot.agents.roster import agent_specs, default_agent_id
 from moltbot.config.store import ConfigSnapshot
+from moltbot.errors import MoltbotError
 from moltbot.gateway import protocol
 from moltbot.gateway.auth import AuthSettings
 from moltbot.gateway.devices import DeviceStore
 from moltbot.gateway.state import DedupeCache, Presence, now_ms
+from moltbot.lazy import load
 from moltbot.lifecycle import State, SubsystemContext
 from moltbot.security.shield import Shield
 from moltbot.sessions.store import SessionStore
@@ -193,22 +194,12 @@ class GatewayRuntime:
             await self.start_subsystem(name)
 
     async def start_subsystem(self, name: str) -> None:
-        module_name, _, class_name = SUBSYSTEMS[name].partition(":")
+        """Build and start subsystem ``name``. Never raises: whatever goes wrong (its
+        module missing or broken, its ``start`` failing) marks it ``FAILED`` with the
+        reason, logged at error level, and the rest of the gateway keeps serving."""
         try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                log.debug("subsystem %s not available (%s)", name, module_name)
-                return
-            self.subsystem_errors[name] = f"import failed: {exc}"
-            log.error("subsystem %s failed to import: %s", name, exc)
-            return
-        except Exception as exc:  # a broken subsystem must not take the gateway down
-            self.subsystem_errors[name] = f"import failed: {exc}"
-            log.exception("subsystem %s failed to import", name)
-            return
-        try:
-            sub = getattr(module, class_name)(self.subsystem_context(name))
+            cls = load(SUBSYSTEMS[name], f"subsystem {name}")
+            sub = cls(self.subsystem_context(name))
             self.subsystems[name] = sub
             await sub.start()
             self.subsystem_errors.pop(name, None)
@@ -217,11 +208,9 @@ class GatewayRuntime:
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             self.subsystem_errors[name] = message
             if name in self.subsystems:
-                try:
-                    self.subsystems[name].state = State.FAILED
-                except Exception:
-                    pass
-            log.error("%s failed to start: %s", name, message)
+                self.subsystems[name].state = State.FAILED
+            trace = exc.__cause__ if isinstance(exc, MoltbotError) else exc  # a bug: show it
+            log.error("%s failed to start: %s", name, message, exc_info=trace)
 
     async def stop_subsystems(self) -> None:
         for name in reversed(list(self.subsystems)):
