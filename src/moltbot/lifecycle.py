@@ -6,17 +6,22 @@ It owns every socket, task and process it opens, reports an explicit
 :class:`State`, and never takes the gateway down: a subsystem whose ``start``
 raises is marked ``FAILED`` with the reason and the rest keeps serving.
 
+A subsystem with a port of its own (browser control, canvas host) derives from
+:class:`HttpSubsystem`, which owns that lifecycle once: skip → prepare → bind
+(:func:`serve_http`) behind its guard → running; stop frees the port.
+
 Subsystems are listed lazily (``name -> "module:Class"``) in
-:data:`moltbot.gateway.server.SUBSYSTEMS`, so importing the gateway imports none
+:data:`moltbot.gateway.runtime.SUBSYSTEMS`, so importing the gateway imports none
 of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import errno
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -59,6 +64,9 @@ class SubsystemContext:
     """``lookup("agents")``: another running subsystem, or ``None``."""
     shield: Shield = field(default_factory=Shield)
     """The gateway's failed-auth throttle and connection guard (shared by every port)."""
+    bind_host: str = "127.0.0.1"
+    """The address the gateway listens on (``gateway.bind`` or ``--bind``, resolved once
+    by :func:`moltbot.instance.bind.listen_host`); the canvas host binds the same."""
 
 
 class Subsystem(Protocol):
@@ -76,9 +84,6 @@ class Subsystem(Protocol):
     async def reconfigure(self, config: Config) -> bool:
         """Apply a changed config live. Return False when a restart is needed."""
         ...
-
-
-AsyncCallback = Callable[..., Awaitable[Any]]
 
 
 async def serve_http(
@@ -113,3 +118,120 @@ async def serve_http(
             raise PortInUseError(in_use(), hint=hint) from None
         raise MoltbotError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return runner
+
+
+class HttpSubsystem:
+    """Base of a subsystem that serves HTTP on a port of its own.
+
+    ``start()``: :meth:`skipped` gives a reason → ``DISABLED``; else ``STARTING``,
+    :meth:`prepare`, then the port is bound with :meth:`refusal` as the first
+    middleware (a response refuses the request before any handler) and
+    :meth:`handle` answering every path; then ``RUNNING`` and :meth:`started`.
+    A port that cannot be bound leaves it ``FAILED`` with the reason, after
+    :meth:`release`, and raises (:class:`PortInUseError` naming :meth:`in_use`).
+
+    ``stop()`` is safe in any state and idempotent: :meth:`closing` runs while the
+    port is freed (the gateway gives every subsystem about a second), then
+    :meth:`release`, then ``STOPPED``.
+    """
+
+    name: str = "http"
+    port_hint: str = "stop the other process, or choose another port"
+    client_max_size: int = 1 << 20
+
+    def __init__(self, context: SubsystemContext) -> None:
+        self.context = context
+        self.config: Config = context.config
+        self.state = State.CREATED
+        self.reason: str | None = None
+        self.log = context.logger or logging.getLogger(type(self).__module__)
+        self._runner: web.AppRunner | None = None
+
+    # -- what a subclass provides ----------------------------------------------------
+
+    def skipped(self) -> str | None:
+        """Why this subsystem is off (config or environment), or ``None``."""
+        return None
+
+    def address(self) -> tuple[str, int]:
+        """The (host, port) to listen on."""
+        raise NotImplementedError
+
+    def in_use(self) -> str:
+        """The message when the port is taken."""
+        host, port = self.address()
+        return f"{self.name} port {port} on {host} is already in use"
+
+    def refusal(self, request: web.Request) -> web.StreamResponse | None:
+        """A response that refuses ``request`` (Host, Origin, credentials), or ``None``."""
+        return None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer an admitted request (every method and path comes here)."""
+        raise NotImplementedError
+
+    async def prepare(self) -> None:
+        """Before binding: open what the handlers need."""
+
+    async def started(self) -> None:
+        """After binding (state ``RUNNING``): background work, log lines."""
+
+    async def closing(self) -> None:
+        """On stop, while the port is being freed: end clients and children."""
+
+    async def release(self) -> None:
+        """Last step of stop (and of a failed start): close what :meth:`prepare` opened."""
+
+    # -- the lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        skipped = self.skipped()
+        if skipped:
+            self.state, self.reason = State.DISABLED, skipped
+            return
+        from aiohttp import web
+
+        self.state, self.reason = State.STARTING, None
+        await self.prepare()
+
+        @web.middleware
+        async def guard(request: web.Request, handler: Callable[..., Any]) -> Any:
+            refused = self.refusal(request)
+            return refused if refused is not None else await handler(request)
+
+        app = web.Application(middlewares=[guard], client_max_size=self.client_max_size)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        host, port = self.address()
+        try:
+            self._runner = await serve_http(
+                app,
+                host,
+                port,
+                in_use=self.in_use,
+                hint=self.port_hint,
+                guard=self.context.shield.connections,
+            )
+        except MoltbotError as exc:
+            await self.release()
+            self.state, self.reason = State.FAILED, exc.message
+            raise
+        self.state = State.RUNNING
+        await self.started()
+
+    async def stop(self) -> None:
+        if self.state in (State.CREATED, State.DISABLED, State.STOPPED):
+            if self.state == State.CREATED:
+                self.state = State.STOPPED
+            return
+        self.state = State.STOPPING
+        runner, self._runner = self._runner, None
+        results = await asyncio.gather(
+            self.closing(),
+            *([runner.cleanup()] if runner is not None else []),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, Exception):
+                self.log.warning("%s did not stop cleanly: %s", self.name, result)
+        await self.release()
+        self.state = State.STOPPED

@@ -5,7 +5,7 @@ from moltbot.agents.prompt import (
     read_identity,
     trim,
 )
-from moltbot.agents.workspace import ensure_workspace
+from moltbot.instance.workspace import ensure_workspace
 
 
 def test_identity_from_template_and_variants(tmp_path):

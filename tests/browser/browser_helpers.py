@@ -24,6 +24,7 @@ from moltbot.canvas.host import CanvasHost
 from moltbot.config.schema import Config
 from moltbot.config.store import read_config
 from moltbot.instance import Invocation, resolve_identity, resolve_instance
+from moltbot.instance.bind import listen_host
 from moltbot.instance.resolve import Instance
 from moltbot.lifecycle import SubsystemContext
 
@@ -47,6 +48,7 @@ class Made:
             "password": None,
             "broadcast": lambda *a, **k: None,
             "logger": logging.getLogger(f"test.browser.{self.instance.profile}"),
+            "bind_host": listen_host(self.instance.bind, self.config.gateway.custom_bind_host),
         }
         values.update(overrides)
         return SubsystemContext(**values)

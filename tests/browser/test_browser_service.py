@@ -248,7 +248,7 @@ async def test_locked_profile_and_devtools_that_never_opens(home: Path, browser_
             headless=True,
             no_sandbox=True,
             env=made.env,
-            ready=service._ready,
+            ready=service.supervisor.ready,
         )
     assert caught.value.status == 409
     assert f"locked by another Chromium process (pid {running['pid']})" in caught.value.message
@@ -330,7 +330,7 @@ async def test_cdp_url_attaches_to_a_running_chrome_without_owning_it(
         headless=True,
         no_sandbox=True,
         env=made.env,
-        ready=service._ready,
+        ready=service.supervisor.ready,
     )
     try:
         status, created = await call(

@@ -7,8 +7,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from moltbot.agents.workspace import BOOTSTRAP_FILES, FIRST_RUN_FILE
 from moltbot.instance import ports
+from moltbot.instance.workspace import BOOTSTRAP_FILES, FIRST_RUN_FILE
 
 
 def setup_json(run_moltbot: Any, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:

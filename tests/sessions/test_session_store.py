@@ -101,6 +101,22 @@ async def test_corrupt_index_is_rebuilt_from_transcripts(tmp_path):
     assert [m["message"]["content"] for m in await fresh.messages(rebuilt)] == ["survives"]
 
 
+async def test_fifo_or_directory_in_place_of_the_index_is_moved_aside(tmp_path):
+    store = SessionStore(tmp_path)
+    entry = await store.ensure("agent:main:main")
+    await store.append(entry, user("survives"))
+    for odd in ("fifo", "directory"):
+        (tmp_path / "sessions.json").unlink()
+        if odd == "fifo":  # nobody writes to it: a blocking read would hang forever
+            os.mkfifo(tmp_path / "sessions.json")
+        else:
+            (tmp_path / "sessions.json").mkdir()
+        fresh = SessionStore(tmp_path)
+        assert list(fresh.snapshot()) == ["agent:main:main"], odd
+        assert (tmp_path / "sessions.json").is_file()
+    assert len(list(tmp_path.glob("sessions.json.corrupt-*"))) == 2
+
+
 def test_ordered_messages_groups_runs():
     entries = [
         {"type": "message", "runId": "r1", "message": {"role": "user", "content": "u1"}},

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from moltbot.agents.workspace import BOOTSTRAP_FILES, FIRST_RUN_FILE
+from moltbot.instance.workspace import BOOTSTRAP_FILES, FIRST_RUN_FILE
 
 OPTIONAL_FILES = (FIRST_RUN_FILE, "MEMORY.md")
 TOTAL_MAX_CHARS = 100_000

@@ -27,7 +27,7 @@ def agent_specs(config: Config, instance: Instance) -> list[AgentSpec]:
     entries = config.agents.entries
     if not entries:
         return [AgentSpec(DEFAULT_AGENT_ID, None, instance.workspace, True)]
-    default_id = next((e.id for e in entries if e.default), entries[0].id)
+    default_id = default_agent_id(config)
     out = []
     for entry in entries:
         if entry.workspace:
@@ -41,6 +41,8 @@ def agent_specs(config: Config, instance: Instance) -> list[AgentSpec]:
 
 
 def default_agent_id(config: Config) -> str:
+    """The one rule for the default agent: the ``agents.list`` entry with
+    ``default: true``, else the first entry, else the implicit ``main``."""
     entries = config.agents.entries
     if not entries:
         return DEFAULT_AGENT_ID

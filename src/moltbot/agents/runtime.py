@@ -43,11 +43,11 @@ from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
 from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.turn import TurnRunner
-from moltbot.agents.workspace import seed_workspace
 from moltbot.errors import NotFoundError, RetryLaterError, UsageError
+from moltbot.instance.workspace import seed_workspace
 from moltbot.lifecycle import State, SubsystemContext
 from moltbot.sessions.inflight import RunJournal
-from moltbot.sessions.keys import agent_of, main_key, normalize_key
+from moltbot.sessions.keys import MAIN_KEY, agent_of, main_key, normalize_key
 from moltbot.sessions.store import SessionStore
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class AgentRuntime:
 
     async def start(self) -> None:
         self.state = State.STARTING
-        self.tools = load_tools(self.config, self.log)
+        self.tools = load_tools(self.config)
         for spec in self._specs.values():
             await asyncio.to_thread(self._seed, spec)
         await self._mark_interrupted()
@@ -211,7 +211,7 @@ class AgentRuntime:
     async def reconfigure(self, config: Config) -> bool:
         self._load_config(config)
         self._protected = None
-        self.tools = load_tools(self.config, self.log)  # runs in flight keep their tool set
+        self.tools = load_tools(self.config)  # runs in flight keep their tool set
         self.models.retire_stale()  # runs in flight keep their own client
         return True
 
@@ -398,9 +398,6 @@ class AgentRuntime:
     def get_run(self, run_id: str) -> Run | None:
         return self._lanes.get(run_id)
 
-    def active_run(self, session_key: str) -> Run | None:
-        return self._lanes.active(session_key)
-
     async def wait(self, run_id: str, timeout: float) -> Run | None:
         """The run once finished, or None if it is still going after ``timeout``."""
         run = self._lanes.get(run_id)
@@ -430,7 +427,7 @@ class AgentRuntime:
     def agents_list(self) -> dict[str, Any]:
         return {
             "defaultId": self.resolve_agent(None),
-            "mainKey": "main",
+            "mainKey": MAIN_KEY,
             "scope": "per-sender",
             "agents": views.agent_rows(self._specs.values(), self.models.chain_or_empty),
         }

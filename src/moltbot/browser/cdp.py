@@ -32,16 +32,28 @@ def tab_view(target: dict[str, Any]) -> dict[str, Any]:
 
 
 class DevTools:
-    """Calls to one Chrome's ``/json`` API over a shared aiohttp session."""
+    """Calls to Chrome's ``/json`` API over one aiohttp session, opened at the first
+    call (inside the event loop) and closed by :meth:`shutdown`."""
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self._session = session
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    async def shutdown(self) -> None:
+        """Close the session (a later call opens a new one)."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
 
     async def _json(
         self, method: str, endpoint: str, path: str, timeout: float, *, text: bool = False
     ) -> Any:
         url = http_base(endpoint) + path
-        async with self._session.request(
+        async with self._client().request(
             method, url, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as response:
             if response.status == 405 and method == "PUT":

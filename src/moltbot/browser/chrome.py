@@ -389,10 +389,8 @@ def _kill_tree(pid: int, tree: list[Any], user_data: Path | None = None) -> None
 
 def processes_using(user_data: Path) -> list[Any]:
     """Processes whose command line names ``user_data`` as their user-data dir."""
-    try:
-        import psutil
-    except ImportError:
-        return []
+    import psutil
+
     marker = f"--user-data-dir={user_data}"
     found = []
     for proc in psutil.process_iter(["cmdline"]):

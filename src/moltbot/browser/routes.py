@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError
 
-from moltbot.browser import actions
+from moltbot.browser import actions, status
 from moltbot.browser.actions import Act, Body
 from moltbot.browser.errors import BrowserError, bad_request
 
@@ -173,36 +173,36 @@ def _flag(query: Mapping[str, str], key: str) -> bool:
 
 @route("GET", "/")
 async def _status(svc: BrowserService, req: BrowserRequest) -> Any:
-    return await svc.full_status(req.profile)
+    return await status.full_status(svc, req.profile)
 
 
 @route("POST", "/start")
 async def _start(svc: BrowserService, req: BrowserRequest) -> Any:
-    spec = await svc.ensure_browser(req.profile)
+    spec = await svc.supervisor.ensure(req.profile)
     return {
         "ok": True,
         "profile": spec.name,
         "running": True,
-        **(await svc.profile_status(spec.name)),
+        **(await status.profile_status(svc, spec.name)),
     }
 
 
 @route("POST", "/stop")
 async def _stop(svc: BrowserService, req: BrowserRequest) -> Any:
     name = svc.settings.profile(req.profile).name
-    stopped = await svc.stop_browser(name)
+    stopped = await svc.supervisor.stop(name)
     return {"ok": True, "profile": name, "stopped": stopped, "running": False}
 
 
 @route("GET", "/profiles")
 async def _profiles(svc: BrowserService, req: BrowserRequest) -> Any:
-    return {"profiles": await svc.profiles()}
+    return {"profiles": await status.profile_list(svc)}
 
 
 @route("POST", "/profiles/create")
 async def _create(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(CreateProfile)
-    return await svc.create_profile(
+    return await svc.profiles.create(
         body.name, color=body.color, cdp_url=body.cdp_url, cdp_port=body.cdp_port
     )
 
@@ -219,19 +219,19 @@ async def _reset(svc: BrowserService, req: BrowserRequest) -> Any:
 
 @route("GET", "/tabs")
 async def _tabs(svc: BrowserService, req: BrowserRequest) -> Any:
-    return await svc.tabs(req.profile)
+    return await svc.tabs.list(req.profile)
 
 
 @route("POST", "/tabs/open")
 async def _open(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(OpenTab)
-    return await svc.open_tab(req.profile, body.url)
+    return await svc.tabs.open(req.profile, body.url)
 
 
 @route("POST", "/tabs/focus")
 async def _focus(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(TargetBody)
-    return {"ok": True, "targetId": await svc.focus_tab(req.profile, body.target_id)}
+    return {"ok": True, "targetId": await svc.tabs.focus(req.profile, body.target_id)}
 
 
 class CloseTab(Body):
@@ -241,19 +241,19 @@ class CloseTab(Body):
 @route("POST", "/tabs/close")
 async def _close_current(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(CloseTab)
-    return {"ok": True, "targetId": await svc.close_tab(req.profile, body.target_id)}
+    return {"ok": True, "targetId": await svc.tabs.close(req.profile, body.target_id)}
 
 
 @route("DELETE", "/tabs/:target_id")
 async def _close(svc: BrowserService, req: BrowserRequest) -> Any:
-    closed = await svc.close_tab(req.profile, req.params["target_id"])
+    closed = await svc.tabs.close(req.profile, req.params["target_id"])
     return {"ok": True, "targetId": closed}
 
 
 @route("POST", "/navigate")
 async def _navigate(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(Navigate)
-    page, target = await svc.page(req.profile, body.target_id, "navigate")
+    page, target = await svc.tabs.page(req.profile, body.target_id, "navigate")
     return {
         **(await actions.navigate(page, body.url, body.timeout_ms or 20_000)),
         "targetId": target,
@@ -263,7 +263,7 @@ async def _navigate(svc: BrowserService, req: BrowserRequest) -> Any:
 @route("POST", "/screenshot")
 async def _screenshot(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(Screenshot)
-    page, target = await svc.page(req.profile, body.target_id, "screenshot")
+    page, target = await svc.tabs.page(req.profile, body.target_id, "screenshot")
     if body.ref:
         svc.pw.check_ref(page, body.ref)
     data = await actions.screenshot(
@@ -281,7 +281,7 @@ async def _screenshot(svc: BrowserService, req: BrowserRequest) -> Any:
 
 @route("GET", "/snapshot")
 async def _snapshot(svc: BrowserService, req: BrowserRequest) -> Any:
-    page, target = await svc.page(req.profile, req.query.get("targetId"), "snapshot")
+    page, target = await svc.tabs.page(req.profile, req.query.get("targetId"), "snapshot")
     max_chars = _int(req.query, "maxChars", actions.DEFAULT_MAX_CHARS)
     result = await actions.snapshot(
         page, max_chars=max_chars or None, depth=_int(req.query, "depth", None)
@@ -293,7 +293,7 @@ async def _snapshot(svc: BrowserService, req: BrowserRequest) -> Any:
 @route("POST", "/act")
 async def _act(svc: BrowserService, req: BrowserRequest) -> Any:
     body = req.parse(Act)
-    page, target = await svc.page(req.profile, body.target_id, f"act:{body.kind}")
+    page, target = await svc.tabs.page(req.profile, body.target_id, f"act:{body.kind}")
     for ref in [body.ref, *(f.ref for f in body.fields or [])]:
         if ref:
             svc.pw.check_ref(page, ref)
@@ -302,7 +302,7 @@ async def _act(svc: BrowserService, req: BrowserRequest) -> Any:
 
 @route("GET", "/console")
 async def _console(svc: BrowserService, req: BrowserRequest) -> Any:
-    page, target = await svc.page(req.profile, req.query.get("targetId"), "console")
+    page, target = await svc.tabs.page(req.profile, req.query.get("targetId"), "console")
     messages = svc.pw.console(page)
     level = req.query.get("level")
     if level:

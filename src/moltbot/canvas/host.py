@@ -22,7 +22,6 @@ import contextlib
 import errno
 import hashlib
 import hmac
-import logging
 import math
 import mimetypes
 import secrets
@@ -31,9 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from moltbot.canvas import files, livereload
 from moltbot.config.schema import Config
-from moltbot.errors import MoltbotError
 from moltbot.instance import env as envvars
-from moltbot.lifecycle import State, SubsystemContext, serve_http
+from moltbot.lifecycle import HttpSubsystem, State, SubsystemContext
 from moltbot.safepath import ensure_dir
 from moltbot.security.connguard import mark_authenticated
 from moltbot.security.origin import (
@@ -69,51 +67,18 @@ here; open pages reload when a file changes.</p>
 """
 
 
-def bind_host(config: Config) -> str:
-    """The address the canvas host listens on, following ``gateway.bind``."""
-    mode = config.gateway.bind
-    if mode == "lan":
-        return "0.0.0.0"
-    if mode == "custom" and config.gateway.custom_bind_host:
-        return config.gateway.custom_bind_host
-    if mode == "tailnet":
-        return _tailnet_address() or "127.0.0.1"
-    return "127.0.0.1"
-
-
-def _tailnet_address() -> str | None:
-    try:
-        import ipaddress
-
-        import psutil
-
-        tailnet = ipaddress.ip_network("100.64.0.0/10")
-        for addresses in psutil.net_if_addrs().values():
-            for address in addresses:
-                with contextlib.suppress(ValueError):
-                    if ipaddress.ip_address(address.address) in tailnet:
-                        return str(address.address)
-    except Exception:
-        return None
-    return None
-
-
-class CanvasHost:
+class CanvasHost(HttpSubsystem):
     """Subsystem ``canvas``. See the module docstring for the contract."""
 
     name = "canvas"
+    port_hint = "stop the other process, or set canvasHost.port (unique per instance)"
 
     def __init__(self, context: SubsystemContext) -> None:
-        self.context = context
-        self.config = context.config
-        self.state = State.CREATED
-        self.reason: str | None = None
-        self.log = context.logger or logging.getLogger(__name__)
+        super().__init__(context)
         self.root: Path = context.instance.canvas_root
         self.port: int = context.instance.canvas_port
-        self.host = bind_host(context.config)
+        self.host = context.bind_host
         self.live_reload = context.config.canvas_host.live_reload
-        self._runner: web.AppRunner | None = None
         self._clients: set[web.WebSocketResponse] = set()
         self._watch_stop: asyncio.Event | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -145,40 +110,30 @@ class CanvasHost:
             prefix = f"{CAPABILITY_PREFIX}{self.capability}/canvas"
         return f"http://{host}:{self.port}{prefix}/{rel.lstrip('/')}"
 
-    def _skipped(self) -> str | None:
+    # -- lifecycle (HttpSubsystem) ---------------------------------------------------
+
+    def skipped(self) -> str | None:
         if not self.config.canvas_host.enabled:
             return "canvasHost.enabled is false"
         return envvars.flag(self.context.env, "SKIP_CANVAS_HOST")
 
-    # -- lifecycle -----------------------------------------------------------------
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
 
-    async def start(self) -> None:
-        skipped = self._skipped()
-        if skipped:
-            self.state, self.reason = State.DISABLED, skipped
-            return
-        from aiohttp import web
-
-        self.state, self.reason = State.STARTING, None
+    async def prepare(self) -> None:
         await asyncio.to_thread(self._prepare_root)
-        app = web.Application(middlewares=[self._make_guard()])
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        try:
-            self._runner = await serve_http(
-                app,
-                self.host,
-                self.port,
-                in_use=lambda: f"canvas port {self.port} on {self.host} is already in use",
-                hint="stop the other process, or set canvasHost.port (unique per instance)",
-                guard=self.context.shield.connections,
-            )
-        except MoltbotError as exc:
-            self.state, self.reason = State.FAILED, exc.message
-            raise
+
+    async def started(self) -> None:
         if self.live_reload:
             self._start_watcher()
-        self.state = State.RUNNING
         self.log.info("canvas host serving %s on %s", self.root, self.url())
+
+    async def closing(self) -> None:
+        await self._stop_watcher()
+        for ws in list(self._clients):
+            with contextlib.suppress(Exception):
+                await ws.close(code=1001, message=b"canvas host stopping")
+        self._clients.clear()
 
     def _prepare_root(self) -> None:
         ensure_dir(self.root)
@@ -200,22 +155,6 @@ class CanvasHost:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._watch_task
         self._watch_task = self._watch_stop = None
-
-    async def stop(self) -> None:
-        if self.state in (State.CREATED, State.DISABLED, State.STOPPED):
-            if self.state == State.CREATED:
-                self.state = State.STOPPED
-            return
-        self.state = State.STOPPING
-        await self._stop_watcher()
-        for ws in list(self._clients):
-            with contextlib.suppress(Exception):
-                await ws.close(code=1001, message=b"canvas host stopping")
-        self._clients.clear()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        self.state = State.STOPPED
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -240,7 +179,6 @@ class CanvasHost:
             config.canvas_host.model_dump(exclude={"live_reload"})
             != old.canvas_host.model_dump(exclude={"live_reload"})
             or config.gateway.port != old.gateway.port
-            or bind_host(config) != self.host
             or config.gateway.auth != old.gateway.auth
             or config.agents.defaults.workspace != old.agents.defaults.workspace
         ):
@@ -270,24 +208,22 @@ class CanvasHost:
 
     # -- HTTP ------------------------------------------------------------------------
 
-    def _make_guard(self) -> Any:
+    def refusal(self, request: web.Request) -> web.StreamResponse | None:
+        """421 for a non-loopback Host or peer while loopback-only; 403 for a foreign
+        Origin always. Credentials are checked per path in :meth:`handle`."""
         from aiohttp import web
 
-        @web.middleware
-        async def guard(request: web.Request, handler: Any) -> Any:
-            if not self.wide and not (
-                is_loopback_host(request.host) and is_loopback_addr(request.remote)
-            ):
-                return web.Response(
-                    status=421,
-                    text="misdirected request: this canvas host "
-                    "only answers to loopback names (127.0.0.1, localhost)\n",
-                )
-            if not same_origin(request.headers.get("Origin"), request.host):
-                return web.Response(status=403, text="cross-origin request refused\n")
-            return await handler(request)
-
-        return guard
+        if not self.wide and not (
+            is_loopback_host(request.host) and is_loopback_addr(request.remote)
+        ):
+            return web.Response(
+                status=421,
+                text="misdirected request: this canvas host "
+                "only answers to loopback names (127.0.0.1, localhost)\n",
+            )
+        if not same_origin(request.headers.get("Origin"), request.host):
+            return web.Response(status=403, text="cross-origin request refused\n")
+        return None
 
     def _authorized(self, request: web.Request) -> bool:
         if not self.wide:
@@ -301,7 +237,7 @@ class CanvasHost:
         self.context.shield.throttle.failed(request.remote)
         return False
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
 
         raw = request.rel_url.raw_path

@@ -80,9 +80,9 @@ def add_cmd(
 ) -> None:
     """Add agent AGENT_ID to agents.list and create its workspace. Exit 3 if it exists."""
     from moltbot.agents.roster import agent_specs
-    from moltbot.agents.workspace import ensure_workspace
     from moltbot.config.store import update_config
     from moltbot.errors import ConflictError, UsageError
+    from moltbot.instance.workspace import ensure_workspace
     from moltbot.sessions.keys import normalize_agent_id
 
     cli = context.get()

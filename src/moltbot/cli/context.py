@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,10 +77,6 @@ def home_relative(path: Path | str, home: Path) -> str:
     text = str(path)
     prefix = str(home).rstrip("/") + "/"
     return "~/" + text[len(prefix) :] if text.startswith(prefix) else text
-
-
-def is_tty() -> bool:
-    return sys.stdout.isatty()
 
 
 def examples(*commands: str, notes: str = "") -> str:

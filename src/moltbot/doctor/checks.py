@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from moltbot.agents.workspace import BOOTSTRAP_FILES
 from moltbot.config.schema import Config
 from moltbot.instance import env as envvars
 from moltbot.instance import ports
 from moltbot.instance.registry import KnownInstance
 from moltbot.instance.resolve import Instance, default_workspace
+from moltbot.instance.workspace import BOOTSTRAP_FILES
 from moltbot.service.spec import ServiceCommand, cli_prefix
 
 Severity = Literal["error", "warning", "info"]

@@ -98,7 +98,7 @@ def listeners(port: int) -> list[Listener]:
 
 def check_listening(host: str, wanted: dict[int, str]) -> None:
     for port, role in sorted(wanted.items()):
-        bind_host = host if role == "gateway" else "127.0.0.1"
+        bind_host = host if role in ("gateway", "canvas host") else "127.0.0.1"
         if not port_is_free(bind_host, port):
             holders = listeners(port)
             who = ", ".join(h.describe() for h in holders) or "another process"

@@ -124,13 +124,6 @@ class ConnectParams(_Strict):
     user_agent: str | None = Field(default=None, alias="userAgent")
 
 
-class RequestFrame(_Strict):
-    type: Literal["req"]
-    id: str = Field(min_length=1)
-    method: str = Field(min_length=1)
-    params: Any = None
-
-
 def dumps(frame: dict[str, Any]) -> bytes:
     """A frame as UTF-8 JSON bytes (sent as a text frame)."""
     return orjson.dumps(frame)

@@ -32,6 +32,7 @@ from moltbot.gateway.auth import AuthSettings, resolve_auth
 from moltbot.gateway.lock import GatewayLock
 from moltbot.gateway.reload import changed_paths, needs_restart
 from moltbot.gateway.runtime import GatewayRuntime
+from moltbot.instance.bind import listen_host
 from moltbot.instance.registry import discover, others
 from moltbot.instance.resolve import (
     Identity,
@@ -75,35 +76,6 @@ class Prepared:
     host: str
 
 
-def resolve_bind_host(instance: Instance, custom_host: str | None) -> str:
-    mode = instance.bind
-    if mode in ("loopback", "auto"):
-        return "127.0.0.1"
-    if mode == "lan":
-        return "0.0.0.0"
-    if mode == "custom":
-        return custom_host or "0.0.0.0"
-    if mode == "tailnet":
-        return _tailnet_address() or "127.0.0.1"
-    return "127.0.0.1"
-
-
-def _tailnet_address() -> str | None:
-    import ipaddress
-
-    import psutil
-
-    tailnet = ipaddress.ip_network("100.64.0.0/10")
-    for addresses in psutil.net_if_addrs().values():
-        for address in addresses:
-            if (
-                address.family == socket.AF_INET
-                and ipaddress.ip_address(address.address) in tailnet
-            ):
-                return address.address
-    return None
-
-
 def prepare(identity: Identity, env: Mapping[str, str], options: RunOptions) -> Prepared:
     """Read and check everything that can fail before any port is touched."""
     snapshot = read_config(identity.config_path, env)
@@ -130,7 +102,7 @@ def prepare(identity: Identity, env: Mapping[str, str], options: RunOptions) -> 
             hint=f"set gateway.auth.{auth.mode} in {identity.config_path}, "
             f"CLAWDBOT_GATEWAY_{auth.mode.upper()}, or pass --{auth.mode}",
         )
-    host = resolve_bind_host(instance, config.gateway.custom_bind_host)
+    host = listen_host(instance.bind, config.gateway.custom_bind_host)
     secret = auth.token if auth.mode == "token" else auth.password
     problem = weakness(secret)
     if problem and not is_loopback_name(host):

@@ -6,8 +6,6 @@ Method handlers reach the gateway only through this object (``call.runtime``).
 from __future__ import annotations
 
 import asyncio
-import importlib
-import json
 import logging
 import os
 import platform
@@ -17,13 +15,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from moltbot import __version__
+from moltbot.agents.roster import agent_specs, default_agent_id
 from moltbot.config.store import ConfigSnapshot
+from moltbot.errors import MoltbotError
 from moltbot.gateway import protocol
 from moltbot.gateway.auth import AuthSettings
 from moltbot.gateway.devices import DeviceStore
 from moltbot.gateway.state import DedupeCache, Presence, now_ms
+from moltbot.lazy import load
 from moltbot.lifecycle import State, SubsystemContext
 from moltbot.security.shield import Shield
+from moltbot.sessions.store import SessionStore
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
@@ -76,6 +78,7 @@ class GatewayRuntime:
         self.devices = DeviceStore(instance.devices_dir)
         self.subsystems: dict[str, Any] = {}
         self.subsystem_errors: dict[str, str] = {}
+        self._stores: dict[str, SessionStore] = {}
         self.system_events: list[str] = []
         self.seq = 0
         self.state_version = {"presence": 1, "health": 1}
@@ -169,6 +172,7 @@ class GatewayRuntime:
             logger=logging.getLogger(f"moltbot.{name}"),
             lookup=self.subsystem,
             shield=self.shield,
+            bind_host=self.bind_host,
         )
 
     def enabled_subsystems(self) -> list[str]:
@@ -190,22 +194,12 @@ class GatewayRuntime:
             await self.start_subsystem(name)
 
     async def start_subsystem(self, name: str) -> None:
-        module_name, _, class_name = SUBSYSTEMS[name].partition(":")
+        """Build and start subsystem ``name``. Never raises: whatever goes wrong (its
+        module missing or broken, its ``start`` failing) marks it ``FAILED`` with the
+        reason, logged at error level, and the rest of the gateway keeps serving."""
         try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                log.debug("subsystem %s not available (%s)", name, module_name)
-                return
-            self.subsystem_errors[name] = f"import failed: {exc}"
-            log.error("subsystem %s failed to import: %s", name, exc)
-            return
-        except Exception as exc:  # a broken subsystem must not take the gateway down
-            self.subsystem_errors[name] = f"import failed: {exc}"
-            log.exception("subsystem %s failed to import", name)
-            return
-        try:
-            sub = getattr(module, class_name)(self.subsystem_context(name))
+            cls = load(SUBSYSTEMS[name], f"subsystem {name}")
+            sub = cls(self.subsystem_context(name))
             self.subsystems[name] = sub
             await sub.start()
             self.subsystem_errors.pop(name, None)
@@ -214,11 +208,9 @@ class GatewayRuntime:
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             self.subsystem_errors[name] = message
             if name in self.subsystems:
-                try:
-                    self.subsystems[name].state = State.FAILED
-                except Exception:
-                    pass
-            log.error("%s failed to start: %s", name, message)
+                self.subsystems[name].state = State.FAILED
+            trace = exc.__cause__ if isinstance(exc, MoltbotError) else exc  # a bug: show it
+            log.error("%s failed to start: %s", name, message, exc_info=trace)
 
     async def stop_subsystems(self) -> None:
         for name in reversed(list(self.subsystems)):
@@ -280,27 +272,36 @@ class GatewayRuntime:
 
     # summaries --------------------------------------------------------------
 
-    def sessions_summary(self) -> dict[str, Any]:
-        path = self.instance.sessions_dir() / "sessions.json"
-        recent: list[dict[str, Any]] = []
-        count = 0
+    def sessions_summary(self, agent_id: str | None = None) -> dict[str, Any]:
+        """Count and the five most recent sessions of an agent (default: the default
+        agent), read through its :class:`~moltbot.sessions.store.SessionStore`."""
+        agent_id = agent_id or self.default_agent_id()
+        store = self._session_store(agent_id)
         try:
-            index = json.loads(path.read_text(encoding="utf-8"))
-            entries = index.get("sessions", index) if isinstance(index, dict) else {}
-            if isinstance(entries, dict):
-                count = len(entries)
-                rows = [
-                    (k, v.get("updatedAt") if isinstance(v, dict) else None)
-                    for k, v in entries.items()
-                ]
-                rows.sort(key=lambda r: -(r[1] or 0))
-                now = now_ms()
-                recent = [
-                    {"key": k, "updatedAt": u, "age": (now - u) if u else None} for k, u in rows[:5]
-                ]
-        except (OSError, ValueError):
-            pass
-        return {"path": str(path), "count": count, "recent": recent}
+            entries = store.snapshot()
+        except OSError as exc:
+            log.warning("sessions of agent %s unreadable: %s", agent_id, exc)
+            entries = {}
+        rows = sorted(entries.items(), key=lambda item: -item[1].updated_at)
+        now = now_ms()
+        return {
+            "path": str(store.index_path),
+            "count": len(entries),
+            "recent": [
+                {"key": key, "updatedAt": entry.updated_at, "age": now - entry.updated_at}
+                for key, entry in rows[:5]
+            ],
+        }
+
+    def _session_store(self, agent_id: str) -> SessionStore:
+        """The running agents' store of ``agent_id`` (shared cache), else one of our own."""
+        agents = self.subsystem("agents")
+        if agents is not None and agent_id in agents.agent_ids():
+            return agents.store(agent_id)
+        found = self._stores.get(agent_id)
+        if found is None:
+            found = self._stores[agent_id] = SessionStore(self.instance.sessions_dir(agent_id))
+        return found
 
     def channels_summary(self) -> dict[str, Any]:
         channels = self.subsystem("channels")
@@ -311,9 +312,14 @@ class GatewayRuntime:
                 log.warning("channels health failed: %s", exc)
         return {"channels": {}, "channelOrder": [], "channelLabels": {}}
 
+    def default_agent_id(self) -> str:
+        return default_agent_id(self.config)
+
     def agents_list(self) -> list[dict[str, Any]]:
-        ids = [entry.id for entry in self.config.agents.entries] or ["main"]
-        return [{"agentId": agent_id, "isDefault": i == 0} for i, agent_id in enumerate(ids)]
+        return [
+            {"agentId": spec.id, "isDefault": spec.default}
+            for spec in agent_specs(self.config, self.instance)
+        ]
 
     def health(self, *, refresh: bool = False) -> dict[str, Any]:
         if (
@@ -330,17 +336,11 @@ class GatewayRuntime:
             "durationMs": 0,
             **self.channels_summary(),
             "heartbeatSeconds": 0,
-            "defaultAgentId": self.agents_list()[0]["agentId"],
+            "defaultAgentId": self.default_agent_id(),
             "agents": [
                 {
                     **a,
-                    "sessions": sessions
-                    if a["isDefault"]
-                    else {
-                        "path": str(self.instance.sessions_dir(a["agentId"]) / "sessions.json"),
-                        "count": 0,
-                        "recent": [],
-                    },
+                    "sessions": sessions if a["isDefault"] else self.sessions_summary(a["agentId"]),
                 }
                 for a in self.agents_list()
             ],
@@ -390,7 +390,7 @@ class GatewayRuntime:
         channels = self.channels_summary()
         return {
             "instance": self.instance_facts(),
-            "heartbeat": {"defaultAgentId": self.agents_list()[0]["agentId"], "agents": []},
+            "heartbeat": {"defaultAgentId": self.default_agent_id(), "agents": []},
             "channelSummary": [
                 f"{k}: {v.get('state', 'configured')}" if isinstance(v, dict) else k
                 for k, v in channels.get("channels", {}).items()
@@ -403,7 +403,7 @@ class GatewayRuntime:
                 "recent": sessions["recent"],
                 "byAgent": [
                     {
-                        "agentId": "main",
+                        "agentId": self.default_agent_id(),
                         "path": sessions["path"],
                         "count": sessions["count"],
                         "recent": sessions["recent"],

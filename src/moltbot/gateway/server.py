@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import re
 import socket
@@ -19,17 +18,19 @@ from moltbot.gateway.connection import Connection
 from moltbot.gateway.http.guard import refuse_foreign
 from moltbot.gateway.methods.registry import MethodCall, MethodError, MethodSpec
 from moltbot.gateway.runtime import GatewayRuntime
+from moltbot.lazy import load
 from moltbot.lifecycle import State
 from moltbot.security import process
 from moltbot.security.connguard import body_deadline, mark_authenticated
 from moltbot.security.origin import is_local
+from moltbot.sessions.keys import MAIN_KEY, main_key
 
 log = logging.getLogger("moltbot.gateway.ws")
 
 RUNTIME_KEY = web.AppKey("runtime", GatewayRuntime)
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 
-# Modules with `setup_routes(app, runtime)`, loaded when present, in this order.
+# Modules with `setup_routes(app, runtime)`, loaded in this order (a missing one is an error).
 HTTP_ROUTE_MODULES = (
     "moltbot.gateway.http.openai",
     "moltbot.channels.slack.webhook",
@@ -73,13 +74,7 @@ def build_app(runtime: GatewayRuntime) -> web.Application:
     app.router.add_get("/health", health_endpoint)
     app.router.add_get("/healthz", health_endpoint)
     for module_name in HTTP_ROUTE_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        module.setup_routes(app, runtime)
+        load(module_name, "HTTP routes").setup_routes(app, runtime)
     app.router.add_route("GET", "/{tail:.*}", root_endpoint)
     return app
 
@@ -209,6 +204,7 @@ def hello_ok(
     runtime: GatewayRuntime, conn: Connection, accepted: handshake.Accepted
 ) -> dict[str, Any]:
     methods = sorted(name for name, spec in runtime.methods.items() if spec.advertise)
+    default_agent = runtime.default_agent_id()
     payload: dict[str, Any] = {
         "type": "hello-ok",
         "protocol": protocol.PROTOCOL_VERSION,
@@ -226,9 +222,9 @@ def hello_ok(
             "configPath": str(runtime.instance.config_path),
             "stateDir": str(runtime.instance.state_dir),
             "sessionDefaults": {
-                "defaultAgentId": "main",
-                "mainKey": "main",
-                "mainSessionKey": "agent:main:main",
+                "defaultAgentId": default_agent,
+                "mainKey": MAIN_KEY,
+                "mainSessionKey": main_key(default_agent, MAIN_KEY),
                 "scope": "per-sender",
             },
         },

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moltbot.agents.workspace import ensure_workspace
 from moltbot.config import keypath
 from moltbot.config.schema import Config
 from moltbot.config.store import read_config, update_config, validate
@@ -31,6 +30,7 @@ from moltbot.instance.resolve import (
     resolve_instance,
     write_identity_file,
 )
+from moltbot.instance.workspace import ensure_workspace
 
 
 @dataclass

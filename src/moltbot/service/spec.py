@@ -183,10 +183,6 @@ class ServiceCommand:
     def profile(self) -> str | None:
         return envvars.get(self.environment, "PROFILE")
 
-    @property
-    def is_moltbot(self) -> bool:
-        return envvars.get(self.environment, "SERVICE_MARKER") == SERVICE_MARKER
-
     def identity_environment(self) -> dict[str, str]:
         """The environment without anything that could be secret (for status output)."""
         keep = (

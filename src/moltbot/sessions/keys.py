@@ -18,7 +18,11 @@ def normalize_agent_id(agent_id: str) -> str:
     return value
 
 
-def main_key(agent_id: str, main: str = "main") -> str:
+MAIN_KEY = "main"
+"""The name of an agent's main session (``agent:<agentId>:main``)."""
+
+
+def main_key(agent_id: str, main: str = MAIN_KEY) -> str:
     return f"agent:{agent_id}:{main}"
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -113,6 +112,11 @@ class SessionStore:
         return self._entries.get(key)
 
     async def all(self) -> dict[str, SessionEntry]:
+        return self.snapshot()
+
+    def snapshot(self) -> dict[str, SessionEntry]:
+        """The index as on disk now, without waiting for pending updates (synchronous:
+        a ``stat`` while the file is unchanged, one read when it changed)."""
         self._refresh()
         return dict(self._entries)
 
@@ -318,17 +322,14 @@ class SessionStore:
             self._stamp = stamp
 
     def _read_index(self) -> dict[str, SessionEntry]:
-        try:  # O_NONBLOCK: a FIFO put in its place is refused below, never waited on
-            fd = os.open(self.index_path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            raw_bytes = _read_regular(self.index_path)
         except FileNotFoundError:
             return {}
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError(errno.EINVAL, "not a regular file", str(self.index_path))
-            with open(fd, "rb", closefd=False) as handle:
-                raw_bytes = handle.read()
-        finally:
-            os.close(fd)
+        except _NotRegular as exc:
+            return self._recover(str(exc))
+        except IsADirectoryError:
+            return self._recover("a directory")
         try:
             raw = raw_bytes.decode("utf-8")  # undecodable bytes are corruption too
             data = json.loads(raw) if raw.strip() else {}
@@ -416,3 +417,20 @@ class SessionStore:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+class _NotRegular(Exception):
+    pass
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path``; :class:`_NotRegular` for a FIFO, device or directory
+    (opened without blocking, so a FIFO put there cannot hang the reader)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _NotRegular("not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(fd)

@@ -25,11 +25,6 @@ MAX_WRITE_BYTES = 5_000_000
 MAX_READ_BYTES = MAX_WRITE_BYTES * 4
 
 
-def resolve_in_workspace(ctx: ToolContext, raw: str) -> Path:
-    """The real path of ``raw`` if a tool may use it; :class:`ToolError` otherwise."""
-    return workspace_confinement(ctx).resolve(raw)
-
-
 def read_bytes(box: Confinement, path: Path, limit: int = MAX_READ_BYTES) -> bytes:
     """The content of the workspace file ``path`` (see :mod:`moltbot.safepath`)."""
     shown = box.display(path)

@@ -1,44 +1,37 @@
 """The tools a runtime offers: the built-ins of :data:`~moltbot.agents.tools.TOOLS`
 that ``tools.allow`` / ``tools.deny`` let through and that are enabled for the config.
 
-A tool whose module does not exist (yet) is skipped quietly; one that fails to
-import, build or answer ``enabled`` is skipped with a warning.
+Every entry of the table is part of moltbot: one whose module is missing or broken,
+that cannot be built or whose ``enabled`` raises is a broken install, and
+:func:`load_tools` raises :class:`~moltbot.errors.MoltbotError` naming it (the agents
+subsystem then reports ``FAILED`` with that reason) instead of offering fewer tools.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import importlib
-import logging
 
 from moltbot.agents.tools import TOOLS
 from moltbot.agents.tools.base import Tool
 from moltbot.config.schema import Config
+from moltbot.errors import MoltbotError
+from moltbot.lazy import load
 
 
-def load_tools(config: Config, log: logging.Logger) -> dict[str, Tool]:
+def load_tools(config: Config) -> dict[str, Tool]:
     policy = config.tools
     out: dict[str, Tool] = {}
     for name, target in TOOLS.items():
         if not allowed(name, policy.allow, policy.deny):
             continue
-        module_name, _, class_name = target.partition(":")
+        cls = load(target, f"tool {name}")
         try:
-            module = importlib.import_module(module_name)
-            tool: Tool = getattr(module, class_name)()
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # not built (yet)
-            log.warning("tool %s unavailable: %s", name, exc)
-            continue
+            tool: Tool = cls()
+            enabled = tool.enabled(config)
         except Exception as exc:
-            log.warning("tool %s unavailable: %s", name, exc)
-            continue
-        try:
-            if tool.enabled(config):
-                out[name] = tool
-        except Exception as exc:
-            log.warning("tool %s unavailable: %s", name, exc)
+            raise MoltbotError(f"tool {name}: {type(exc).__name__}: {exc}") from exc
+        if enabled:
+            out[name] = tool
     return out
 
 

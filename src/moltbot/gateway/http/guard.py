@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -55,7 +54,3 @@ def refuse_foreign(
 def throttled(runtime: GatewayRuntime, address: str | None) -> float | None:
     """Seconds until ``address`` may try a credential again (``None``: now)."""
     return runtime.shield.throttle.retry_after(address)
-
-
-def retry_after_header(wait: float) -> dict[str, str]:
-    return {"Retry-After": str(max(1, math.ceil(wait)))}

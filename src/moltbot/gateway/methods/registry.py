@@ -12,7 +12,6 @@ answer with an error frame; anything else becomes ``UNAVAILABLE``.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from moltbot.lazy import load
 
 if TYPE_CHECKING:
     from moltbot.gateway.connection import Connection
@@ -140,13 +141,11 @@ def method(
 
 
 def load_families(families: tuple[str, ...] = FAMILIES) -> dict[str, MethodSpec]:
-    """Import every family module (skipping ones not built yet) and return the table."""
+    """Import every family module and return the table.
+
+    Raises :class:`moltbot.errors.MoltbotError` naming the family when one cannot be
+    imported: a gateway missing a family of methods does not start.
+    """
     for module in families:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                log.exception("method family %s failed to import; its methods are missing", module)
-        except Exception:  # one broken family must not take the gateway down
-            log.exception("method family %s failed to import; its methods are missing", module)
+        load(module, "method family")
     return dict(_TABLE)

@@ -1,4 +1,7 @@
-"""Agent workspaces: the bootstrap files an agent reads at the start of a session.
+"""Workspaces: the folder an agent works in, seeded with the bootstrap files it
+reads at the start of a session (``setup`` creates it with the instance; the agents
+runtime seeds the workspace of an agent added later). It lives in the instance
+layer because ``setup`` needs it and nothing here knows about agents at run time.
 
 Everything created here is private whatever the umask: directories 0700,
 files 0600 (:mod:`moltbot.safepath`).
@@ -25,7 +28,8 @@ class WorkspaceReport:
 
 
 def template(name: str) -> str:
-    return resources.files("moltbot.agents").joinpath("templates", name).read_text(encoding="utf-8")
+    path = resources.files("moltbot.instance").joinpath("templates", name)
+    return path.read_text(encoding="utf-8")
 
 
 def ensure_workspace(path: Path) -> WorkspaceReport:
