@@ -38,15 +38,26 @@ CORE_ONLY = {
 }
 
 
+_RECENT_BASES: list[int] = []
+BLOCK_APART = 120  # two instances of one test never share a port block (base .. base+110)
+
+
 def free_port_block(span: int = 5, host: str = "127.0.0.1") -> int:
     """A base port whose base..base+span-1 are all free on ``host`` now (not a
-    guarantee later). Bases near 65000 are skipped: ports derived from a gateway
-    base must stay valid."""
+    guarantee later), and a whole port block away from the bases handed out just
+    before (a test starting two instances must not get bases 20 apart by chance).
+    Bases near 65000 are skipped: ports derived from a gateway base must stay valid."""
     for _ in range(500):
         with socket.socket() as probe:
             probe.bind((host, 0))
             base = probe.getsockname()[1]
-        if base + span < 65000 and all(port_is_free(p, host) for p in range(base, base + span)):
+        if base + max(span, BLOCK_APART) >= 65000:
+            continue
+        if any(abs(base - recent) < BLOCK_APART for recent in _RECENT_BASES):
+            continue
+        if all(port_is_free(p, host) for p in range(base, base + span)):
+            _RECENT_BASES.append(base)
+            del _RECENT_BASES[:-8]
             return base
     raise RuntimeError(f"no {span} consecutive free ports found on {host}")
 
