@@ -87,10 +87,11 @@ class GatewayProcess:
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    async def wait_output(self, needle: str, timeout: float = 15.0) -> None:
-        """Wait until the gateway's output contains ``needle`` (a barrier, not a delay)."""
+    async def wait_output(self, needle: str, timeout: float = 15.0, *, count: int = 1) -> None:
+        """Wait until the gateway's output contains ``needle`` (``count`` times): a
+        barrier, not a delay."""
         deadline = time.monotonic() + timeout
-        while needle not in self.output():
+        while self.output().count(needle) < count:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{needle!r} never logged:\n{self.output()[-3000:]}")
             await asyncio.sleep(0.02)
