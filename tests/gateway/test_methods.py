@@ -58,8 +58,9 @@ async def test_bad_params_and_bad_frames(gateway) -> None:
 
 async def test_system_event_broadcasts_presence_with_increasing_seq(gateway) -> None:
     def presence_of(instance_id: str):
-        return lambda f: f["event"] == "presence" and any(
-            e.get("instanceId") == instance_id for e in f["payload"]["presence"]
+        return lambda f: (
+            f["event"] == "presence"
+            and any(e.get("instanceId") == instance_id for e in f["payload"]["presence"])
         )
 
     async with (
