@@ -295,18 +295,29 @@ class WsClient:
         self.closed = asyncio.Event()
 
     async def handshake(self, params: dict[str, Any]) -> dict[str, Any]:
-        message = await self.ws.receive_json(timeout=10)
+        message = await self._frame()
         assert message["event"] == "connect.challenge", message
         self.challenge = message["payload"]
         await self.ws.send_json(
             {"type": "req", "id": "connect", "method": "connect", "params": params}
         )
-        response = await self.ws.receive_json(timeout=10)
+        response = await self._frame()
         if not response.get("ok"):
             raise ConnectRefused(response)
         self.hello = response["payload"]
         self._reader = asyncio.create_task(self._read())
         return self.hello
+
+    async def _frame(self) -> dict[str, Any]:
+        """The next handshake frame. A server that closes instead (a gateway stopping or
+        restarting closes with 1012) raises ConnectionError, as a refused connect does."""
+        message = await self.ws.receive(timeout=10)
+        if message.type != aiohttp.WSMsgType.TEXT:
+            raise ConnectionError(
+                f"closed during the handshake: {message.type.name} {message.data}"
+            )
+        frame: dict[str, Any] = json.loads(message.data)
+        return frame
 
     async def _read(self) -> None:
         try:
