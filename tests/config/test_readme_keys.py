@@ -192,6 +192,16 @@ def owner(keys: list[str | int]) -> tuple[Any, FieldInfo | None]:
     return node, field
 
 
+def _loose(annotation: Any) -> bool:
+    """Whether a value of this type is unchecked: ``Any``, or a list or mapping of ``Any``."""
+    annotation = _unwrap(annotation)
+    if annotation is Any:
+        return True
+    if typing.get_origin(annotation) in (list, dict):
+        return typing.get_args(annotation)[-1] is Any
+    return False
+
+
 def sample(annotation: Any, field: FieldInfo | None) -> Any:
     """A valid value for the key: its default when it has one, else one made from the type."""
     if field is not None and not field.is_required():
@@ -320,7 +330,8 @@ def test_the_schema_owns_every_documented_key(keys: Path_) -> None:
     path = concrete(keys)
     assert unknown_key(path) is None
     if path[0] != "channels" or len(path) == 1:
-        owner(path)
+        annotation, _ = owner(path)
+        assert not _loose(annotation), f"{format_path(path)} is typed {annotation}: not owned"
         return
     for channel, rest in channel_paths(keys):  # the channel's own model owns the rest
         assert channel in channel_names(), f"channels.{channel}: no such channel"
