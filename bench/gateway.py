@@ -202,7 +202,9 @@ def bench_moltbot(home: Path) -> dict[str, Any]:
         time.sleep(3)
         rss = rss_tree(proc.pid)
         numbers = asyncio.run(measure_protocol(url, token))
-        baseline, base_url = start_baseline(asyncio.run(health_response(url, token)))
+        response = asyncio.run(health_response(url, token))
+        numbers["write_path"] = bench_write_path(response)
+        baseline, base_url = start_baseline(response)
         try:
             base_numbers = asyncio.run(measure_protocol(base_url, None))
             # three A/B rounds; the one with the median overhead is reported
@@ -243,15 +245,37 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 """
 
 
-def start_baseline(response: str) -> tuple[subprocess.Popen[bytes], str]:
-    """A bare aiohttp WebSocket server answering every frame with ``response``: the
-    same bytes our gateway sends, without the protocol."""
+WRITE_PATH_SERVER = """
+import os, sys
+import orjson
+from aiohttp import WSMsgType, web
+from moltbot.gateway.connection import Connection
+RESPONSE = orjson.loads(os.environ["BENCH_RESPONSE"])
+FAST = os.environ["BENCH_FAST_WRITE"] == "1"
+async def handler(request):
+    ws = web.WebSocketResponse(max_msg_size=524288, compress=False)
+    await ws.prepare(request)
+    conn = Connection(ws, remote=None, local=True, transport=request.transport, fast_write=FAST)
+    assert conn.fast_write is FAST, "this aiohttp has no fast write path"
+    async for message in ws:
+        if message.type == WSMsgType.TEXT:
+            conn.send(RESPONSE)
+    await conn.finish()
+    return ws
+app = web.Application()
+app.router.add_get("/", handler)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def start_server(script: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -c script PORT`` on a free port, once it accepts connections."""
     import socket
 
     port = free_base()
     proc = subprocess.Popen(
-        [sys.executable, "-c", BASELINE_SERVER, str(port)],
-        env={**os.environ, "BENCH_RESPONSE": response},
+        [sys.executable, "-c", script, str(port)],
+        env={**os.environ, **env},
         start_new_session=True,
     )
     for _ in range(300):
@@ -261,6 +285,39 @@ def start_baseline(response: str) -> tuple[subprocess.Popen[bytes], str]:
         except OSError:
             time.sleep(0.02)
     return proc, f"ws://127.0.0.1:{port}"
+
+
+def bench_write_path(response: str) -> dict[str, Any]:
+    """The gateway's per-connection writer (``gateway/connection.py``) answering every
+    frame with our health response: frames written synchronously when nothing is queued
+    (the fast path, through aiohttp's private frame writer) against every frame through
+    the queue and its writer task. Same process layout as the baseline."""
+    fast, fast_url = start_server(
+        WRITE_PATH_SERVER, {"BENCH_RESPONSE": response, "BENCH_FAST_WRITE": "1"}
+    )
+    queued, queued_url = start_server(
+        WRITE_PATH_SERVER, {"BENCH_RESPONSE": response, "BENCH_FAST_WRITE": "0"}
+    )
+    try:
+        rounds = sorted(
+            (asyncio.run(interleaved_rtt(fast_url, None, queued_url)) for _ in range(3)),
+            key=lambda pair: pair[1] / pair[0],
+        )
+        return {
+            "ab": rounds[1],
+            "saved": [round((q - f) / q * 100, 1) for f, q in rounds],
+            "fast_rps": asyncio.run(measure_protocol(fast_url, None))["rps"],
+            "queued_rps": asyncio.run(measure_protocol(queued_url, None))["rps"],
+        }
+    finally:
+        stop(fast)
+        stop(queued)
+
+
+def start_baseline(response: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A bare aiohttp WebSocket server answering every frame with ``response``: the
+    same bytes our gateway sends, without the protocol."""
+    return start_server(BASELINE_SERVER, {"BENCH_RESPONSE": response})
 
 
 async def health_response(url: str, token: str) -> str:
@@ -404,6 +461,37 @@ def run() -> list[Result]:
             unit="%",
             note="median of 3 A/B rounds (all: "
             f"{', '.join(str(v) for v in ours['ab_spread'])} %); target ≤ 15 %",
+        ),
+    ]
+    path = ours["write_path"]
+    fast_ab, queued_ab = path["ab"]
+    rows += [
+        Result(
+            name="write path A/B: fast (synchronous frame write)",
+            value=round(fast_ab * 1e6, 1),
+            unit="µs",
+            note="round trip through gateway/connection.py alone, writing each answer at "
+            "once when nothing is queued; median, blocks alternating with the next row",
+        ),
+        Result(
+            name="write path A/B: queued (writer task)",
+            value=round(queued_ab * 1e6, 1),
+            unit="µs",
+            note="the same, every answer through the queue (the fallback)",
+        ),
+        Result(
+            name="fast write path saves",
+            value=round((queued_ab - fast_ab) / queued_ab * 100, 1),
+            unit="%",
+            note="of a queued round trip; median of 3 A/B rounds (all: "
+            f"{', '.join(str(v) for v in path['saved'])} %)",
+        ),
+        Result(
+            name="write path pipelined: fast / queued",
+            value=round(path["fast_rps"] / path["queued_rps"], 2),
+            unit="×",
+            note=f"{round(path['fast_rps']):,} vs {round(path['queued_rps']):,} req/s, "
+            f"{PIPELINED} frames (a backlog makes both use the queue)",
         ),
     ]
     wrapper = upstream_wrapper()

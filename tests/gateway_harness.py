@@ -98,10 +98,11 @@ class GatewayProcess:
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    async def wait_output(self, needle: str, timeout: float = 15.0) -> None:
-        """Wait until the gateway's output contains ``needle`` (a barrier, not a delay)."""
+    async def wait_output(self, needle: str, timeout: float = 15.0, *, count: int = 1) -> None:
+        """Wait until the gateway's output contains ``needle`` (``count`` times): a
+        barrier, not a delay."""
         deadline = time.monotonic() + timeout
-        while needle not in self.output():
+        while self.output().count(needle) < count:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{needle!r} never logged:\n{self.output()[-3000:]}")
             await asyncio.sleep(0.02)
@@ -305,18 +306,29 @@ class WsClient:
         self.closed = asyncio.Event()
 
     async def handshake(self, params: dict[str, Any]) -> dict[str, Any]:
-        message = await self.ws.receive_json(timeout=10)
+        message = await self._frame()
         assert message["event"] == "connect.challenge", message
         self.challenge = message["payload"]
         await self.ws.send_json(
             {"type": "req", "id": "connect", "method": "connect", "params": params}
         )
-        response = await self.ws.receive_json(timeout=10)
+        response = await self._frame()
         if not response.get("ok"):
             raise ConnectRefused(response)
         self.hello = response["payload"]
         self._reader = asyncio.create_task(self._read())
         return self.hello
+
+    async def _frame(self) -> dict[str, Any]:
+        """The next handshake frame. A server that closes instead (a gateway stopping or
+        restarting closes with 1012) raises ConnectionError, as a refused connect does."""
+        message = await self.ws.receive(timeout=10)
+        if message.type != aiohttp.WSMsgType.TEXT:
+            raise ConnectionError(
+                f"closed during the handshake: {message.type.name} {message.data}"
+            )
+        frame: dict[str, Any] = json.loads(message.data)
+        return frame
 
     async def _read(self) -> None:
         try:

@@ -14,6 +14,7 @@ from tests.agents.gateway_agents import (
     is_chat,
     start,
 )
+from tests.channels.channel_helpers import wait_for
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Fail, Reply
 
@@ -116,7 +117,7 @@ async def test_abort_and_queue(home, llm, gateways):
         # /stop from the chat box aborts too
         llm.push(Reply(hang=True))
         run = await send(client, "hang")
-        await asyncio.sleep(0.3)
+        await wait_for(lambda: llm.active)  # the run is at the model
         stop = await send(client, "/stop")
         assert stop["aborted"] and stop["runIds"] == [run["runId"]]
 

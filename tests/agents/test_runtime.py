@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import pytest
+from tests.channels.channel_helpers import wait_for
 from tests.fakes.llm_anthropic import FakeAnthropic
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Fail, Reply
@@ -172,7 +173,8 @@ async def test_abort_clears_queued_runs(make_runtime, openai_fake):
     openai_fake.push(Reply(hang=True))
     first = await runtime.submit("main", "main", "a")
     second = await runtime.submit("main", "main", "b")
-    await asyncio.sleep(0.1)
+    await wait_for(lambda: openai_fake.active)  # the first run is at the model
+    assert first.state == "running" and second.state == "queued"
     aborted = await runtime.abort("agent:main:main")
     assert set(aborted) == {first.id, second.id}
     await asyncio.wait_for(asyncio.gather(first.done, second.done), 2)

@@ -154,9 +154,8 @@ async def test_two_instances_side_by_side_and_a_clashing_third(home: Path, brows
     # Each stop kills exactly its own browser.
     status, stopped = await call(first, "POST", "/stop")
     assert status == 200 and stopped["stopped"] is True
-    await asyncio.sleep(0.5)
-    assert not psutil.pid_exists(a["pid"]) or psutil.Process(a["pid"]).status() == "zombie"
-    assert psutil.pid_exists(b["pid"])
+    await until(lambda: not psutil.pid_exists(a["pid"]) or _zombie(a["pid"]))
+    assert psutil.pid_exists(b["pid"]) and not _zombie(b["pid"])
     await second.stop()
     assert chromium_pids(home) == []
 
@@ -272,8 +271,22 @@ async def test_locked_profile_and_devtools_that_never_opens(home: Path, browser_
         )
     assert caught.value.status == 503
     assert "never opened DevTools" in caught.value.message
-    await asyncio.sleep(0.5)
-    assert chrome.processes_using(other) == []
+    await until(lambda: chrome.processes_using(other) == [])  # nothing left behind
+
+
+async def until(condition: Any, timeout: float = 10.0) -> None:
+    """Wait for ``condition()`` (a SIGKILLed process takes a moment to disappear)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never met"
+        await asyncio.sleep(0.05)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_executable_errors(tmp_path: Path) -> None:

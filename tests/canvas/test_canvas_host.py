@@ -149,18 +149,64 @@ async def test_live_reload_pushes_after_a_change(home: Path, canvas_host) -> Non
         )
         hello = await ws.receive(timeout=5)
         assert hello.data == "generation 0"  # the page compares it with the one it was served
-        await asyncio.sleep(0.3)  # let the watcher settle
         assert host.status()["clients"] == 1
-        (root / ".hidden").write_text("ignored")
-        with pytest.raises(asyncio.TimeoutError):
-            await ws.receive(timeout=1.0)
-        (root / "page.html").write_text("<p>v2</p>")
-        message = await ws.receive(timeout=10)
-        assert message.data == "reload"
+        # the watcher may start after the socket: change the page until a reload comes
+        message = None
+        for version in range(2, 40):
+            (root / "page.html").write_text(f"<p>v{version}</p>")
+            try:
+                message = await ws.receive(timeout=0.5)
+                break
+            except TimeoutError:
+                continue
+        assert message is not None and message.data == "reload"
         await ws.close()
     assert host.status()["reloads"] >= 1
     status, text, _ = await get(f"http://127.0.0.1:{host.port}/__moltbot__/canvas/page.html")
     assert f"generation = {host.reloads};" in text
+
+
+async def test_the_watcher_ignores_hidden_files_and_node_modules(tmp_path: Path) -> None:
+    """Changes are reported in the order they happen, so once a batch with the visible
+    change arrived, any batch holding the ignored ones (written before it) would have too."""
+    import logging
+
+    batches: list[set[str]] = []
+    stop = asyncio.Event()
+
+    async def on_change(paths: set[str]) -> None:
+        batches.append(paths)
+
+    async def reported(name: str, timeout: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not any(str(tmp_path / name) in batch for batch in batches):
+            assert asyncio.get_running_loop().time() < deadline, batches
+            await asyncio.sleep(0.02)
+
+    watcher = asyncio.create_task(
+        livereload.watch(tmp_path, on_change, stop, logging.getLogger("test"))
+    )
+    try:
+        # barrier: the watcher is up once one of its own changes is reported
+        for attempt in range(40):
+            (tmp_path / "probe.html").write_text(str(attempt))
+            try:
+                await reported("probe.html", timeout=0.5)
+                break
+            except AssertionError:
+                continue
+        await reported("probe.html")
+        batches.clear()
+        (tmp_path / ".hidden").write_text("ignored")
+        (tmp_path / "node_modules").mkdir()
+        (tmp_path / "node_modules" / "lib.js").write_text("ignored")
+        (tmp_path / "page.html").write_text("<p>v2</p>")
+        await reported("page.html")
+        seen = set().union(*batches)
+        assert not {p for p in seen if "/.hidden" in p or "/node_modules" in p}, batches
+    finally:
+        stop.set()
+        await asyncio.wait_for(watcher, 10)
 
 
 async def test_disabled_and_port_taken(home: Path, canvas_host) -> None:

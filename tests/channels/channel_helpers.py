@@ -133,6 +133,20 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def supervisor_ended(channel: str, timeout: float = 10.0) -> None:
+    """Wait until no account supervisor of ``channel`` runs in this event loop (each
+    account's supervisor task is named ``channel:<channel>:<account>``): after that
+    nothing can retry or reconnect it."""
+    prefix = f"channel:{channel}:"
+
+    def ended() -> bool:
+        return not any(
+            t.get_name().startswith(prefix) and not t.done() for t in asyncio.all_tasks()
+        )
+
+    await wait_for(ended, timeout)
+
+
 async def run_cli(run_moltbot: Any, *args: str, **kwargs: Any) -> Any:
     """The ``run_moltbot`` fixture in a thread: the stand-in servers live on this
     test's event loop."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.channels.channel_helpers import load_instance, subsystem_context, write_config
+from tests.channels.channel_helpers import (
+    load_instance,
+    subsystem_context,
+    wait_for,
+    write_config,
+)
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
 from tests.fakes.slack import FakeSlack
@@ -84,13 +88,16 @@ async def test_telegram_dm_pairing_then_agent_reply(
     long_answer = "**Plan**\n\n" + "\n\n".join(f"Step {i}: " + "do things " * 40 for i in range(20))
     llm.push(Reply(long_answer))
     await bot.push_dm(4242, "make me a plan")
-    await bot.wait_sent(3)
-    await asyncio.sleep(0.2)
-    replies = bot.sent[1:]
+    # barrier: the next message in the same session is answered after every chunk of this one
+    llm.push(Reply("you are welcome"))
+    await bot.push_dm(4242, "thanks")
+    await wait_for(lambda: bot.sent and bot.sent[-1].text == "you are welcome", timeout=15)
+    replies = bot.sent[1:-1]
     assert len(replies) >= 2
     assert replies[0].params["text"].startswith("<b>Plan</b>")
     assert all(utf16_len(parse_html(r.params["text"])) <= 4096 for r in replies)
     assert sum(r.text.count("Step ") for r in replies) == 20
+    assert len(llm.requests) == 2
     user_turn = llm.requests[0]["body"]["messages"][-1]
     assert "make me a plan" in json.dumps(user_turn)
     entry = await agents.store("main").get("agent:main:main")
@@ -117,9 +124,12 @@ async def test_agent_uses_the_message_tool(
     llm.push(Reply(tool_calls=[("message", {"message": "a side note"})]), Reply("NO_REPLY"))
     await bot.push_dm(4242, "ping me via the tool")
     [sent] = await bot.wait_sent(1)
-    await asyncio.sleep(0.3)
     assert sent.text == "a side note" and sent.chat_id == "4242"
-    assert len(bot.sent) == 1  # NO_REPLY: nothing else
+    # barrier: the next turn of the same session is answered after the first one ended
+    llm.push(Reply("second turn"))
+    await bot.push_dm(4242, "and now?")
+    await wait_for(lambda: len(bot.sent) >= 2, timeout=15)
+    assert [s.text for s in bot.sent] == ["a side note", "second turn"]  # NO_REPLY: nothing
     tools = {t["function"]["name"] for t in llm.requests[0]["body"]["tools"]}
     assert "message" in tools
 

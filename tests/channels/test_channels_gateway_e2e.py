@@ -172,8 +172,13 @@ async def test_two_gateways_same_channel_type_never_cross(
     [rescue_reply] = await rescue_bot.wait_sent(1, timeout=30)
     assert main_reply.text == "echo: for main"
     assert rescue_reply.text == "echo: for rescue"
-    await asyncio.sleep(0.5)
-    assert len(main_bot.sent) == 1 and len(rescue_bot.sent) == 1
+    # barrier: a second message each, answered after anything the first could still cause
+    await main_bot.push_dm(4242, "main again")
+    await rescue_bot.push_dm(4242, "rescue again")
+    main_sent = await main_bot.wait_sent(2, timeout=30)
+    rescue_sent = await rescue_bot.wait_sent(2, timeout=30)
+    assert [s.text for s in main_sent] == ["echo: for main", "echo: main again"]
+    assert [s.text for s in rescue_sent] == ["echo: for rescue", "echo: rescue again"]
     for profile, text in (("main", "for main"), ("rescue", "for rescue")):
         sessions = home / f".clawdbot-{profile}" / "agents" / "main" / "sessions"
         transcripts = "".join(p.read_text() for p in sessions.glob("*.jsonl"))

@@ -6,16 +6,16 @@ from typing import Any
 
 import pytest
 
-from moltbot.channels.errors import ChannelConfigError
 from moltbot.channels.routing import (
     Peer,
     RoutingTable,
-    SessionRouting,
     normalize_agent_id,
     resolve_route,
     session_key,
 )
-from moltbot.config.schema import Config
+from moltbot.config.schema import Config, Session
+from moltbot.config.store import validate
+from moltbot.errors import ConfigError
 
 
 def table(
@@ -98,7 +98,7 @@ def test_default_agent_without_agent_list() -> None:
     )
 
 
-S = SessionRouting
+S = Session
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ S = SessionRouting
         (S(identity_links={"alice": ["slack:42"]}), Peer("dm", "42"), None, "agent:main:main"),
     ],
 )
-def test_session_keys(session: SessionRouting, peer: Peer, thread: str | None, key: str) -> None:
+def test_session_keys(session: Session, peer: Peer, thread: str | None, key: str) -> None:
     assert session_key(session, "Main", "Slack", "work", peer, thread_id=thread) == key
 
 
@@ -144,7 +144,13 @@ def test_agent_ids_are_normalized() -> None:
     assert len(normalize_agent_id("x" * 100)) == 64
 
 
-def test_invalid_bindings_are_a_config_error() -> None:
-    config = Config.model_validate({"bindings": [{"agentId": "x"}]})
-    with pytest.raises(ChannelConfigError, match="bindings"):
-        RoutingTable.from_config(config)
+def test_invalid_bindings_and_session_are_config_errors() -> None:
+    """The schema owns ``bindings`` and ``session``: a bad one is refused with the file,
+    and a misspelt key is reported, not silently ignored."""
+    bad = {"bindings": [{"agentId": "x"}], "session": {"dmScope": "per-person"}}
+    with pytest.raises(ConfigError) as caught:
+        validate(bad, {}, "moltbot.json")
+    assert "bindings[0].match: required key is missing" in caught.value.message
+    assert "session.dmScope: expected 'main', 'per-peer'" in caught.value.message
+    _, warnings = validate({"session": {"dmScop": "per-peer"}}, {}, "moltbot.json")
+    assert warnings == ("moltbot.json: unknown key session.dmScop (ignored)",)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.channels.channel_helpers import EchoDispatcher, serving_webhooks, wait_for
+from tests.channels.channel_helpers import (
+    EchoDispatcher,
+    serving_webhooks,
+    supervisor_ended,
+    wait_for,
+)
 from tests.fakes.telegram import FakeTelegram, parse_html, utf16_len
 
 from gateway_harness import near_misses
@@ -45,9 +49,9 @@ async def test_stranger_gets_pairing_code_then_approved_dm_reaches_agent(
     assert agent.calls == []
 
     # a second message keeps the same request and sends no new code
-    await bot.push_dm(4242, "hello again")
-    await asyncio.sleep(0.3)
-    assert len(bot.sent) == 1
+    again = await bot.push_dm(4242, "hello again")
+    await bot.wait_confirmed(again)  # barrier: handled (a code would have been sent by now)
+    assert len(bot.sent) == 1 and agent.calls == []
     store = PairingStore(home / ".clawdbot" / "credentials", "telegram")
     [request] = store.pending()
     assert request.code == code and request.id == "4242"
@@ -58,6 +62,7 @@ async def test_stranger_gets_pairing_code_then_approved_dm_reaches_agent(
 
     await bot.push_dm(4242, "what is **up**?")
     sent = await bot.wait_sent(2, chat_id=4242)
+    assert [s.text for s in bot.sent] == [pairing.text, "echo: what is up?"]
     assert agent.calls[-1]["session_key"] == "agent:main:main"
     assert agent.calls[-1]["text"] == "what is **up**?"
     origin = agent.calls[-1]["origin"]
@@ -126,8 +131,8 @@ async def test_groups_need_a_mention_and_an_allowed_sender(
     await bot.wait_polling()
 
     await bot.push_group(-1001, 4242, "just chatting")
-    await bot.push_group(-1001, 777, "@molty_bot let me in", first_name="Eve", username="eve")
-    await asyncio.sleep(0.5)
+    eve = await bot.push_group(-1001, 777, "@molty_bot let me in", first_name="Eve", username="eve")
+    await bot.wait_confirmed(eve)  # barrier: both handled, in order
     assert agent.calls == [] and bot.sent == []
 
     update = await bot.push_group(-1001, 4242, "@molty_bot summarize please")
@@ -203,8 +208,9 @@ async def test_refused_token_fails_without_retrying(
     assert runner.status.state is AccountState.FAILED
     assert "refused the bot token" in runner.status.last_error
     attempts = runner.status.reconnect_attempts
-    await asyncio.sleep(0.3)
+    await supervisor_ended("telegram")  # barrier: nothing is left that could retry
     assert runner.status.reconnect_attempts == attempts
+    assert runner.status.state is AccountState.FAILED
     assert manager.state.value == "running"
 
 
@@ -233,12 +239,17 @@ async def test_two_profiles_same_channel_type_never_cross(
     await rescue_bot.push_dm(4242, "to rescue")
     [main_reply] = await main_bot.wait_sent(1)
     [rescue_reply] = await rescue_bot.wait_sent(1)
-    await asyncio.sleep(0.3)
     assert main_reply.text == "main says to main"
     assert rescue_reply.text == "rescue says to rescue"
-    assert [c["text"] for c in main_agent.calls] == ["to main"]
-    assert [c["text"] for c in rescue_agent.calls] == ["to rescue"]
-    assert len(main_bot.sent) == 1 and len(rescue_bot.sent) == 1
+    # barrier: a second message each, answered after anything the first could still cause
+    await main_bot.push_dm(4242, "main again")
+    await rescue_bot.push_dm(4242, "rescue again")
+    main_sent = await main_bot.wait_sent(2)
+    rescue_sent = await rescue_bot.wait_sent(2)
+    assert [s.text for s in main_sent] == ["main says to main", "main says main again"]
+    assert [s.text for s in rescue_sent] == ["rescue says to rescue", "rescue says rescue again"]
+    assert [c["text"] for c in main_agent.calls] == ["to main", "main again"]
+    assert [c["text"] for c in rescue_agent.calls] == ["to rescue", "rescue again"]
     # and their state (offsets, pairing) lives in their own state dirs
     assert main.instance.state_dir != rescue.instance.state_dir
     assert (main.instance.state_dir / "telegram" / "update-offset-default.json").exists()
@@ -319,7 +330,7 @@ async def test_typing_while_the_agent_thinks(
 
     class Slow(EchoDispatcher):
         async def respond(self, *args: Any, **kwargs: Any) -> str:
-            await asyncio.sleep(0.3)
+            await wait_for(lambda: bot.actions)  # thinks until the user saw "typing"
             return await super().respond(*args, **kwargs)
 
     await start_manager(tg_config(fake_telegram, allowFrom=["4242"]), dispatcher=Slow())

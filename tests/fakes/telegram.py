@@ -231,6 +231,18 @@ class FakeBot:
                 )
             await asyncio.sleep(0.02)
 
+    async def wait_confirmed(self, update: dict[str, Any], timeout: float = 10.0) -> None:
+        """Wait until the bot confirmed ``update`` (a getUpdates with an offset past it,
+        which the channel sends only once the update is handled or durably queued for
+        the agent): a barrier for "nothing came of it"."""
+        deadline = time.monotonic() + timeout
+        while self.confirmed_offset <= update["update_id"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"update {update['update_id']} never confirmed (offset {self.confirmed_offset})"
+                )
+            await asyncio.sleep(0.02)
+
     async def wait_polling(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while self.pollers == 0:

@@ -30,7 +30,6 @@ async def test_sigusr1_restarts_in_process(gateway) -> None:
         gateway.signal(signal.SIGUSR1)
         event = await client.wait_event(lambda f: f["event"] == "shutdown")
         assert event["payload"] == {"reason": "gateway restarting", "restartExpectedMs": 1500}
-    await asyncio.sleep(0.3)
     status = await _call_after_restart(gateway, "status")
     assert status["instance"]["pid"] == gateway.pid
     assert gateway.proc.poll() is None
@@ -48,11 +47,29 @@ async def test_safe_config_change_applies_live(gateway, run_moltbot) -> None:
             "42",
         )
         assert result.returncode == 0, result.stderr
-        await asyncio.sleep(1.5)
+        # barrier: the reload decision is logged before anything it causes happens,
+        # and the health answer comes after any shutdown event sent before it
+        await _reload_decided(gateway)
+        assert (await client.call("health"))["ok"]
         assert not client.closed.is_set()  # no restart for a safe key
         assert not any(f["event"] == "shutdown" for f in client.events)
-        assert (await client.call("health"))["ok"]
-    assert "applying config change live" in gateway.output()
+    output = gateway.output()
+    assert "applying config change live: agents.defaults.timeoutSeconds" in output
+    assert "config change needs a restart" not in output and "restarting in-process" not in output
+
+
+async def _reload_decided(gateway, count: int = 1) -> None:
+    """Wait until the gateway logged its decision on a config change (live or restart)."""
+    for _ in range(500):
+        output = gateway.output()
+        decided = output.count("applying config change live") + output.count(
+            "config change needs a restart"
+        )
+        if decided >= count:
+            return
+        assert gateway.proc.poll() is None, output
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no reload decision logged:\n{gateway.output()[-3000:]}")
 
 
 async def test_restart_key_restarts_and_invalid_edit_is_kept_out(gateway, run_moltbot) -> None:
@@ -78,7 +95,10 @@ async def test_restart_key_restarts_and_invalid_edit_is_kept_out(gateway, run_mo
     config_path.write_text(good)
 
 
-async def _call_after_restart(gateway, method: str) -> dict:
+async def _call_after_restart(gateway, method: str, restarts: int = 1) -> dict:
+    """Call ``method`` once the gateway logged its ``restarts``-th in-process restart
+    (before that a connection may still reach the server that is closing)."""
+    await gateway.wait_output("gateway restarted", timeout=30, count=restarts)
     for _ in range(100):
         try:
             async with ws_client(gateway.url, gateway.token) as client:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from gateway_harness import ws_client
@@ -47,15 +46,23 @@ async def test_bad_params_and_bad_frames(gateway) -> None:
         await client.ws.send_str(json.dumps({"type": "res", "id": "z"}))
         await client.ws.send_str("not json at all")
         await client.ws.send_str(json.dumps({"type": "req", "id": "", "method": "health"}))
-        await asyncio.sleep(0.3)
+        # no pause: frames are read in order, so the answers below come after theirs
         second_connect = await client.request("connect", {})
         assert second_connect["error"]["message"] == "connect is only valid as the first request"
         assert (await client.call("health"))["ok"] is True
+        # each bad frame got exactly one answer (the non-JSON one none), all before health's
         invalid = client.second_response("invalid") + client.second_response("z")
-        assert invalid and all(f["error"]["code"] == "INVALID_REQUEST" for f in invalid)
+        assert [f["id"] for f in invalid] == ["invalid", "z"]
+        assert all(f["error"]["code"] == "INVALID_REQUEST" for f in invalid)
 
 
 async def test_system_event_broadcasts_presence_with_increasing_seq(gateway) -> None:
+    def presence_of(instance_id: str):
+        return lambda f: (
+            f["event"] == "presence"
+            and any(e.get("instanceId") == instance_id for e in f["payload"]["presence"])
+        )
+
     async with (
         ws_client(gateway.url, gateway.token) as watcher,
         ws_client(gateway.url, gateway.token) as actor,
@@ -64,20 +71,20 @@ async def test_system_event_broadcasts_presence_with_increasing_seq(gateway) -> 
             "system-event", {"text": "first", "instanceId": "probe-1", "mode": "backend"}
         )
         await actor.call("system-event", {"text": "second", "instanceId": "probe-1"})
-        await watcher.wait_event(
-            lambda f: (
-                f["event"] == "presence"
-                and any(e.get("instanceId") == "probe-1" for e in f["payload"]["presence"])
-            )
-        )
-        await asyncio.sleep(0.2)
+        await watcher.wait_event(presence_of("probe-1"))
+        # a second change once the first was seen: presence events are coalesced, so
+        # only a change after the first event is sure to make a second one
+        await actor.call("system-event", {"text": "third", "instanceId": "probe-2"})
+        await watcher.wait_event(presence_of("probe-2"))
         seqs = [f["seq"] for f in watcher.events if "seq" in f]
+        assert len(seqs) >= 2
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
         presence = [f for f in watcher.events if f["event"] == "presence"]
         versions = [f["stateVersion"]["presence"] for f in presence]
-        assert versions == sorted(versions)
+        assert len(presence) >= 2 and versions == sorted(versions)
+        assert len(set(versions)) == len(versions)
         status = await actor.call("status")
-        assert status["queuedSystemEvents"][-2:] == ["first", "second"]
+        assert status["queuedSystemEvents"][-3:] == ["first", "second", "third"]
 
 
 async def test_logs_tail_reads_the_instance_log(gateway) -> None:

@@ -202,6 +202,31 @@ class RssSampler:
         return max(self.samples, default=0)
 
 
+async def quiescent(
+    pid: int, *, window: float = 0.5, busy: float = 0.25, timeout: float = 120.0
+) -> None:
+    """Wait until process ``pid`` is idle again: it used less than ``busy`` of a core
+    over the last ``window`` seconds. The barrier after an attack whose effect cannot be
+    asked for (a client that never reads gets no answer): whatever the attack provoked,
+    the gateway has finished doing it, however slow the machine."""
+    process = psutil.Process(pid)
+
+    def cpu() -> float:
+        times = process.cpu_times()
+        return float(times.user + times.system)
+
+    deadline = time.monotonic() + timeout
+    before, at = cpu(), time.monotonic()
+    while True:
+        await asyncio.sleep(window)
+        now_cpu, now = cpu(), time.monotonic()
+        if (now_cpu - before) / (now - at) < busy:
+            return
+        if now > deadline:
+            raise AssertionError(f"pid {pid} still busy after {timeout:.0f}s")
+        before, at = now_cpu, now
+
+
 @contextlib.contextmanager
 def sockets() -> Iterator[list[socket.socket]]:
     opened: list[socket.socket] = []

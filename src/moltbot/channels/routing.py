@@ -30,16 +30,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
+from typing import Literal
 
 from moltbot.channels.config import DEFAULT_ACCOUNT_ID
-from moltbot.channels.errors import ChannelConfigError
+from moltbot.config.schema import Binding, Config, PeerKind, Session
 
-PeerKind = Literal["dm", "group", "channel"]
-DmScope = Literal["main", "per-peer", "per-channel-peer", "per-account-channel-peer"]
 MatchedBy = Literal["peer", "guild", "team", "account", "channel", "default"]
 
 DEFAULT_AGENT = "main"
@@ -51,46 +46,6 @@ def normalize_agent_id(value: str | None) -> str:
     """Agent ids are ``[a-z0-9][a-z0-9_-]{0,63}``; anything else is folded into that."""
     text = _AGENT_ID.sub("-", (value or "").strip().lower()).strip("-_")[:64]
     return text or DEFAULT_AGENT
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel)
-
-
-class PeerMatch(_Model):
-    kind: PeerKind
-    id: str
-
-    @field_validator("kind", mode="before")
-    @classmethod
-    def _direct_is_dm(cls, value: Any) -> Any:
-        return "dm" if value in ("direct", "user") else value
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
-
-
-class BindingMatch(_Model):
-    channel: str
-    account_id: str | None = None
-    peer: PeerMatch | None = None
-    guild_id: str | None = None
-    team_id: str | None = None
-
-
-class Binding(_Model):
-    agent_id: str
-    match: BindingMatch
-
-
-class SessionRouting(_Model):
-    """The ``session`` keys routing reads."""
-
-    dm_scope: DmScope = "main"
-    main_key: str = DEFAULT_MAIN_KEY
-    identity_links: dict[str, list[str]] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -116,26 +71,18 @@ class RoutingTable:
     bindings: tuple[Binding, ...] = ()
     agent_ids: tuple[str, ...] = ()
     default_agent: str = DEFAULT_AGENT
-    session: SessionRouting = field(default_factory=SessionRouting)
+    session: Session = field(default_factory=Session)
 
     @classmethod
-    def from_config(cls, config: Any) -> RoutingTable:
+    def from_config(cls, config: Config) -> RoutingTable:
         """Build from a Config: ``bindings``, ``agents.list`` and ``session``."""
-        try:
-            bindings = tuple(Binding.model_validate(item) for item in (config.bindings or []))
-            session = SessionRouting.model_validate(config.session or {})
-        except ValidationError as exc:
-            raise ChannelConfigError(
-                f"invalid bindings/session config: {exc.errors()[0]['msg']} "
-                f"at {'.'.join(map(str, exc.errors()[0]['loc']))}"
-            ) from None
-        entries = list(getattr(config.agents, "entries", []) or [])
+        entries = config.agents.entries
         ids = tuple(normalize_agent_id(entry.id) for entry in entries)
         default = next(
-            (normalize_agent_id(e.id) for e in entries if getattr(e, "default", False)),
+            (normalize_agent_id(e.id) for e in entries if e.default),
             ids[0] if ids else DEFAULT_AGENT,
         )
-        return cls(bindings, ids, default, session)
+        return cls(tuple(config.bindings), ids, default, config.session)
 
 
 def _account_matches(binding_account: str | None, account_id: str) -> bool:
@@ -199,7 +146,7 @@ def _is_plain(binding: Binding) -> bool:
 
 
 def build_route(
-    session: SessionRouting,
+    session: Session,
     agent_id: str,
     channel: str,
     account_id: str,
@@ -214,7 +161,7 @@ def build_route(
 
 
 def with_agent(
-    route: Route, session: SessionRouting, agent_id: str, peer: Peer, thread_id: str | None = None
+    route: Route, session: Session, agent_id: str, peer: Peer, thread_id: str | None = None
 ) -> Route:
     """The same route for another agent (when the agents subsystem resolved a different id)."""
     if agent_id == route.agent_id:
@@ -236,7 +183,7 @@ def main_session_key(agent_id: str, main_key: str = DEFAULT_MAIN_KEY) -> str:
 
 
 def session_key(
-    session: SessionRouting,
+    session: Session,
     agent_id: str,
     channel: str,
     account_id: str,

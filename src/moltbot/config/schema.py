@@ -11,7 +11,7 @@ from __future__ import annotations
 import types
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 Port = int
@@ -283,6 +283,72 @@ class Messages(Section):
     group_chat: GroupChat = Field(default_factory=GroupChat)
 
 
+PeerKind = Literal["dm", "group", "channel"]
+DmScope = Literal["main", "per-peer", "per-channel-peer", "per-account-channel-peer"]
+
+
+class PeerMatch(Section):
+    kind: PeerKind = Field(description='dm, group or channel ("direct" and "user" mean dm).')
+    id: str
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _direct_is_dm(cls, value: Any) -> Any:
+        return "dm" if value in ("direct", "user") else value
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+class BindingMatch(Section):
+    channel: str
+    account_id: str | None = Field(
+        default=None, description='Account id, or "*" for every account; unset: the default one.'
+    )
+    peer: PeerMatch | None = None
+    guild_id: str | None = None
+    team_id: str | None = None
+
+
+class Binding(Section):
+    """Routes messages that match to an agent (see :mod:`moltbot.channels.routing`)."""
+
+    agent_id: str
+    match: BindingMatch
+
+
+class Session(Section):
+    dm_scope: DmScope = Field(
+        default="main",
+        description="DM session key: main (one session across channels), per-peer, "
+        "per-channel-peer, per-account-channel-peer.",
+    )
+    main_key: str = "main"
+    identity_links: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='One person across channels: canonical id -> ["<channel>:<peer id>", ...].',
+    )
+
+
+class Meta(Section):
+    """Stamped by moltbot on every write of the file."""
+
+    last_touched_version: str | None = None
+    last_touched_at: str | None = None
+
+
+class Wizard(Section):
+    """Written by ``onboard``."""
+
+    last_run_at: str | None = None
+    last_run_version: str | None = None
+    last_run_commit: str | None = None
+    last_run_command: str | None = None
+    last_run_mode: str | None = None
+
+
 class Config(Section):
     strict: bool = Field(default=False, description="Unknown keys are errors, not warnings.")
     gateway: Gateway = Field(default_factory=Gateway)
@@ -293,12 +359,12 @@ class Config(Section):
     models: Models = Field(default_factory=Models)
     tools: Tools = Field(default_factory=Tools)
     messages: Messages = Field(default_factory=Messages)
-    bindings: list[Any] = Field(default_factory=list)
-    session: dict[str, Any] = Field(default_factory=dict)
+    bindings: list[Binding] = Field(default_factory=list)
+    session: Session = Field(default_factory=Session)
     logging: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, Any] = Field(default_factory=dict)
-    meta: dict[str, Any] = Field(default_factory=dict)
-    wizard: dict[str, Any] = Field(default_factory=dict)
+    meta: Meta = Field(default_factory=Meta)
+    wizard: Wizard = Field(default_factory=Wizard)
 
 
 def unknown_keys(model: BaseModel, prefix: str = "") -> list[str]:

@@ -22,6 +22,8 @@ both directions:
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 import uuid
 from collections import deque
@@ -163,17 +165,19 @@ class Connection:
 
     def _write_now(self, data: bytes) -> bool:
         """Write a frame synchronously when nothing is queued and the socket has nothing
-        unsent: saves the writer task's wake-up on the hot path. Uses aiohttp's frame
-        writer (private, probed by :func:`fast_write_supported`); any surprise there
-        falls back to the queue for good."""
+        unsent: saves the writer task's wake-up on the hot path (see the write-path A/B
+        in ``bench/gateway.py``). Uses aiohttp's frame writer, private, so
+        :func:`fast_write_supported` checks it once per connection; without it every
+        frame takes the queue. A peer that is already gone (its socket closing before
+        the reader noticed) is left to the queue too, whose writer stops quietly:
+        sending never raises because of one dead client."""
         if not self.fast_write or self._transport_backlog():
             return False
         try:
             self.ws._writer._write_websocket_frame(data, WSMsgType.TEXT, 0)  # type: ignore[union-attr]  # noqa: SLF001
-            return True
-        except AttributeError:
-            self.fast_write = False
+        except ConnectionResetError:
             return False
+        return True
 
     @property
     def over_ceiling(self) -> bool:
@@ -225,8 +229,13 @@ class Connection:
                     self._progress_at = asyncio.get_running_loop().time()
                     if not self._writable.is_set() and not self.saturated:
                         self._writable.set()
-        except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
+        except asyncio.CancelledError:
             return
+        except (ConnectionResetError, RuntimeError):  # the peer is gone: nothing more to write
+            self._closing = True
+            self._queue.clear()
+            self._buffered = 0
+            self._writable.set()
         except Exception:  # a dead socket must not kill the gateway
             log.debug("writer for %s stopped", self.conn_id, exc_info=True)
 
@@ -280,12 +289,25 @@ class Connection:
 
 
 def fast_write_supported(ws: web.WebSocketResponse) -> bool:
-    """Whether this aiohttp exposes the synchronous frame writer the fast path uses
-    (a prepared, uncompressed WebSocket). Otherwise every frame goes through the queue."""
+    """Whether this aiohttp exposes the synchronous frame writer the fast path uses,
+    with the signature it expects (``(message, opcode, rsv)``), on a prepared,
+    uncompressed WebSocket. Otherwise every frame goes through the queue."""
     writer = getattr(ws, "_writer", None)
-    return callable(getattr(writer, "_write_websocket_frame", None)) and not getattr(
-        writer, "compress", 0
-    )
+    if writer is None or getattr(writer, "compress", 0):
+        return False
+    return _frame_writer_fits(type(writer))
+
+
+@functools.cache
+def _frame_writer_fits(writer_type: type) -> bool:
+    write = getattr(writer_type, "_write_websocket_frame", None)
+    if not callable(write):
+        return False
+    try:
+        parameters = list(inspect.signature(write).parameters)
+    except (TypeError, ValueError):
+        return False
+    return parameters == ["self", "message", "opcode", "rsv"]
 
 
 def _error_reply(frame: dict[str, Any], message: str, *, retryable: bool) -> bytes:

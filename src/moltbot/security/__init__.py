@@ -12,3 +12,5 @@
 This package sits at the bottom with :mod:`moltbot.errors`: gateway, browser and
 canvas import it; it imports none of them.
 """
+
+__all__: list[str] = []

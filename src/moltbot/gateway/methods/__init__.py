@@ -1,0 +1,3 @@
+"""Protocol methods, one module per family, registered in :mod:`.registry`."""
+
+__all__: list[str] = []
