@@ -8,7 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.channels.channel_helpers import EchoDispatcher, serving_webhooks, wait_for
+from tests.channels.channel_helpers import (
+    EchoDispatcher,
+    channels_status,
+    serving_webhooks,
+    wait_for,
+)
 from tests.fakes.slack import FakeSlack, Workspace
 
 from moltbot.channels.pairing import PairingStore
@@ -51,7 +56,7 @@ async def test_socket_mode_pairing_then_dm_reaches_agent(
     assert posted[1]["text"] == "*Hi* what's new?"
     assert agent.calls[0]["session_key"] == "agent:main:main"
     assert agent.calls[0]["origin"]["from"] == "slack:U0ANN"
-    account = (await manager.channels_status())["channelAccounts"]["slack"][0]
+    account = channels_status(manager)["channelAccounts"]["slack"][0]
     assert account["state"] == "running" and account["connected"] is True
     assert account["mode"] == "socket" and account["bot"]["id"] == ws.bot_user_id
 
@@ -164,7 +169,6 @@ async def test_refused_tokens_fail_for_good(fake_slack: FakeSlack, start_manager
 
 
 async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_port: Any) -> None:
-    from moltbot.channels.slack.webhook import setup_routes
 
     ws = fake_slack.workspace()
     agent = EchoDispatcher()
@@ -184,7 +188,7 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}/slack/events"
-    async with serving_webhooks(setup_routes, manager, port):
+    async with serving_webhooks(manager, port):
         status, body = await ws.post_event(
             url,
             {},
@@ -192,6 +196,13 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_
             payload={"type": "url_verification", "token": "t", "challenge": "abc123"},
         )
         assert status == 200 and json.loads(body) == {"challenge": "abc123"}
+        # interactivity and slash commands are refused plainly, never acknowledged as handled
+        button = {"payload": json.dumps({"type": "block_actions", "actions": []})}
+        status, body = await ws.post_event(url, {}, "shh", form=button)
+        assert status == 501 and "not supported" in json.loads(body)["error"]
+        command = {"command": "/deploy", "text": "now", "user_id": "U0ANN"}
+        assert (await ws.post_event(url, {}, "shh", form=command))[0] == 501
+        assert (await ws.post_event(url, {}, "shh", payload=["not", "an", "object"]))[0] == 400
 
         event = ws.event(channel="D0ANN", user="U0ANN", text="over http")
         assert (await ws.post_event(url, event, "wrong-secret"))[0] == 401

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.channels.channel_helpers import EchoDispatcher, serving_webhooks, wait_for
+from tests.channels.channel_helpers import (
+    EchoDispatcher,
+    channels_status,
+    serving_webhooks,
+    wait_for,
+)
 from tests.fakes.telegram import FakeTelegram, parse_html, utf16_len
 
 from gateway_harness import near_misses
@@ -64,7 +69,7 @@ async def test_stranger_gets_pairing_code_then_approved_dm_reaches_agent(
     assert origin["channel"] == "telegram" and origin["from"] == "telegram:4242"
     assert sent[1].params["parse_mode"] == "HTML"
     assert sent[1].params["text"] == "echo: what is <b>up</b>?"
-    status = (await manager.channels_status())["channelAccounts"]["telegram"][0]
+    status = channels_status(manager)["channelAccounts"]["telegram"][0]
     assert status["state"] == "running" and status["connected"] is True
     assert status["bot"]["username"] == "molty_bot"
     assert status["lastInboundAt"] and status["lastOutboundAt"]
@@ -188,7 +193,7 @@ async def test_outage_is_retried_and_reported(
     await bot.wait_polling()
     await bot.push_dm(4242, "after the outage")
     await bot.wait_sent(2)
-    status = await manager.channels_status()
+    status = channels_status(manager)
     account = status["channelAccounts"]["telegram"][0]
     assert account["state"] == "running" and account["reconnectAttempts"] >= 2
     assert status["channels"]["telegram"]["running"] is True
@@ -348,7 +353,6 @@ async def test_send_errors_are_typed(fake_telegram: FakeTelegram, start_manager:
 async def test_webhook_mode(
     fake_telegram: FakeTelegram, start_manager: Any, free_port: Any
 ) -> None:
-    from moltbot.channels.telegram.webhook import setup_routes
 
     bot = fake_telegram.bot(TOKEN)
     agent = EchoDispatcher()
@@ -364,7 +368,7 @@ async def test_webhook_mode(
         ),
         dispatcher=agent,
     )
-    async with serving_webhooks(setup_routes, manager, port):
+    async with serving_webhooks(manager, port):
         await wait_for(lambda: bot.webhook is not None)
         assert bot.webhook == {"url": url, "secret_token": "s3cret"}
         update = {

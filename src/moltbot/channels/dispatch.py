@@ -186,7 +186,7 @@ class InboundPipeline:
             mentioned = message.was_mentioned or access.matches_patterns(
                 message.text, self.settings.mention_patterns
             )
-            topic = message.thread_id if message.channel == "telegram" else None
+            topic = channel.group_topic(message)
             decision = access.decide_group(
                 policy=config.group_policy,
                 groups=groups,
@@ -249,9 +249,9 @@ class InboundPipeline:
     ) -> str:
         table = self._routing_table()
         peer = routing.Peer(
-            "dm" if message.chat_type == "direct" else message.chat_type, _peer_id(message)
+            "dm" if message.chat_type == "direct" else message.chat_type, channel.peer_id(message)
         )
-        thread = message.thread_id if message.channel != "telegram" else None
+        thread = channel.session_thread(message)
         route = routing.resolve_route(
             table,
             channel=message.channel,
@@ -359,14 +359,6 @@ class InboundPipeline:
                 self._locks.pop(oldest)
         self._locks.move_to_end(key)
         return lock
-
-
-def _peer_id(message: InboundMessage) -> str:
-    if message.chat_type == "direct":
-        return message.sender.id
-    if message.channel == "telegram" and message.thread_id:
-        return f"{message.chat_id}:topic:{message.thread_id}"
-    return message.chat_id
 
 
 def pairing_message(

@@ -1,49 +1,106 @@
-"""The channels this build knows, imported only when used (name → "module:Class")."""
+"""The channels this installation knows, found through their manifests.
+
+Built-in channels are the sub-packages of :mod:`moltbot.channels` that have a
+``manifest`` module; other distributions add channels through the entry-point
+group ``moltbot.channels`` (``toy = "toy_channel.manifest:MANIFEST"``, the
+entry point's name being the channel id). Both are read once per process,
+without importing any platform SDK. A manifest that cannot be loaded is left
+out and reported by :func:`problems` (``channels status``, the gateway log).
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import logging
+import pkgutil
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from moltbot.channels.config import ResolvedAccount, account_ids, resolve_account
 from moltbot.channels.errors import ChannelConfigError, UnknownChannel
+from moltbot.channels.manifest import ChannelManifest
 
-CHANNELS: dict[str, str] = {
-    "telegram": "moltbot.channels.telegram.channel:TelegramChannel",
-    "slack": "moltbot.channels.slack.channel:SlackChannel",
-}
+log = logging.getLogger(__name__)
 
-LABELS: dict[str, str] = {"telegram": "Telegram", "slack": "Slack"}
+ENTRY_POINT_GROUP = "moltbot.channels"
 
-# The environment variable that configures a channel's default account on its own.
-ENV_TOKEN: dict[str, str] = {"telegram": "TELEGRAM_BOT_TOKEN", "slack": "SLACK_BOT_TOKEN"}
+
+@lru_cache(maxsize=1)
+def _discover() -> tuple[dict[str, ChannelManifest], dict[str, str]]:
+    found: dict[str, ChannelManifest] = {}
+    problems: dict[str, str] = {}
+
+    def add(name: str, loader: Any, where: str) -> None:
+        try:
+            manifest = loader()
+        except Exception as exc:  # a broken plugin must not hide the other channels
+            problems[name] = f"cannot load the manifest of {name} ({where}): {exc}"
+            return
+        if not isinstance(manifest, ChannelManifest):
+            problems[name] = f"{where} is not a ChannelManifest"
+            return
+        if manifest.id in found:
+            problems[manifest.id] = f"channel {manifest.id} is defined twice; {where} ignored"
+            return
+        found[manifest.id] = manifest
+
+    import moltbot.channels as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        name = f"{package.__name__}.{info.name}.manifest"
+        if info.ispkg and importlib.util.find_spec(name) is not None:
+            add(info.name, lambda name=name: importlib.import_module(name).MANIFEST, name)
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        add(point.name, point.load, f"entry point {point.value}")
+    ordered = sorted(found.values(), key=lambda m: (m.order, m.id))
+    for problem in problems.values():
+        log.warning("%s", problem)
+    return {m.id: m for m in ordered}, problems
+
+
+def manifests() -> dict[str, ChannelManifest]:
+    """Every known channel by id, in display order."""
+    return dict(_discover()[0])
+
+
+def problems() -> dict[str, str]:
+    """Channels whose manifest could not be loaded: id → why."""
+    return dict(_discover()[1])
+
+
+def names() -> list[str]:
+    return list(_discover()[0])
+
+
+def manifest(name: str) -> ChannelManifest:
+    """The manifest of ``name``. Raises UnknownChannel naming the known channels."""
+    found = _discover()[0].get(name.lower())
+    if found is None:
+        raise UnknownChannel(f"unsupported channel: {name}", hint=f"known channels: {known()}")
+    return found
+
+
+def known() -> str:
+    return ", ".join(names()) or "none"
 
 
 def channel_class(name: str) -> type[Any]:
     """The Channel class of ``name``. Raises UnknownChannel, or a clear error
     when the channel's library is not installed."""
-    target = CHANNELS.get(name.lower())
-    if target is None:
-        known = ", ".join(sorted(CHANNELS))
-        raise UnknownChannel(f"unsupported channel: {name}", hint=f"known channels: {known}")
-    module_name, attr = target.split(":")
+    spec = manifest(name)
     try:
-        module = importlib.import_module(module_name)
+        return spec.load_channel()
     except ModuleNotFoundError as exc:
-        if exc.name and not exc.name.startswith("moltbot"):
+        if exc.name and not exc.name.startswith(spec.channel.split(".")[0]):
             raise UnknownChannel(
-                f"channel {name} needs the Python package {exc.name!r}, which is not installed",
+                f"channel {spec.id} needs the Python package {exc.name!r}, which is not installed",
                 hint=f"pip install {exc.name}",
             ) from None
         raise
-    return getattr(module, attr)  # type: ignore[no-any-return]
-
-
-def configured_channels(channels: Mapping[str, Any]) -> list[str]:
-    """Channel names with a config section, known ones first in registry order."""
-    names = [name for name in CHANNELS if isinstance(channels.get(name), dict)]
-    return names
 
 
 def resolve_accounts(
@@ -55,16 +112,18 @@ def resolve_accounts(
         section = {}
     if not isinstance(section, dict):
         raise ChannelConfigError(f"channels.{name} must be an object")
-    cls = channel_class(name)
+    spec = manifest(name)
     return [
-        resolve_account(name, cls.config_model, section, account_id, env, cls.env_tokens)
-        for account_id in account_ids(section, env_token=env_configured(name, env))
+        resolve_account(name, spec.config_model, section, account_id, env, spec.env_tokens)
+        for account_id in account_ids(
+            section, env_token=env_configured(name, env), credential_keys=spec.credential_keys
+        )
     ]
 
 
 def env_configured(name: str, env: Mapping[str, str]) -> bool:
     """True when the environment supplies the channel's main token (e.g. TELEGRAM_BOT_TOKEN)."""
-    variable = ENV_TOKEN.get(name)
+    variable = manifest(name).main_env
     return bool(variable) and bool(env.get(variable or "", "").strip())
 
 
@@ -72,6 +131,20 @@ def active_channels(channels: Mapping[str, Any], env: Mapping[str, str]) -> list
     """Channels to start: those with a config section, plus those configured by env alone."""
     return [
         name
-        for name in CHANNELS
+        for name in names()
         if isinstance(channels.get(name), dict) or env_configured(name, env)
     ]
+
+
+def unknown_sections(channels: Mapping[str, Any]) -> list[str]:
+    """Sections of ``channels`` no known channel reads (they are never run)."""
+    known_ids = set(names())
+    return [name for name in channels if name not in known_ids]
+
+
+def unknown_section_warning(name: str) -> str:
+    """The message for a ``channels.<name>`` section no channel reads."""
+    why = problems().get(name)
+    if why:
+        return f"channels.{name} is not run: {why}"
+    return f"channels.{name} is not a known channel and is not run (known channels: {known()})"

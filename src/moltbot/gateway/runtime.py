@@ -303,13 +303,15 @@ class GatewayRuntime:
         return {"path": str(path), "count": count, "recent": recent}
 
     def channels_summary(self) -> dict[str, Any]:
+        from moltbot.gateway.channel_status import health_summary
+
         channels = self.subsystem("channels")
-        if channels is not None and hasattr(channels, "health_summary"):
+        if channels is not None and hasattr(channels, "report"):
             try:
-                return dict(channels.health_summary())
+                return health_summary(channels.report())
             except Exception as exc:
                 log.warning("channels health failed: %s", exc)
-        return {"channels": {}, "channelOrder": [], "channelLabels": {}}
+        return health_summary([])
 
     def agents_list(self) -> list[dict[str, Any]]:
         ids = [entry.id for entry in self.config.agents.entries] or ["main"]

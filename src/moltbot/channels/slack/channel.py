@@ -20,9 +20,9 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
-from moltbot.channels.base import Capabilities, Channel, ChannelContext
+from moltbot.channels.base import Channel, ChannelContext
 from moltbot.channels.chunking import chunk_text
 from moltbot.channels.dispatch import TtlCache
 from moltbot.channels.errors import (
@@ -33,6 +33,7 @@ from moltbot.channels.errors import (
 )
 from moltbot.channels.markdown import to_slack_mrkdwn
 from moltbot.channels.slack.config import SlackAccountConfig
+from moltbot.channels.slack.manifest import MANIFEST
 from moltbot.channels.slack.normalize import normalize_event
 from moltbot.channels.types import InboundMessage, OutboundMessage, Sender, SendResult
 
@@ -53,22 +54,9 @@ DISCONNECTED_GRACE_S = 30.0
 
 
 class SlackChannel(Channel):
-    id = "slack"
-    label = "Slack"
-    capabilities = Capabilities(
-        chat_types=("direct", "group", "channel"),
-        threads=True,
-        media=True,
-        typing=False,
-        reply=True,
-    )
+    manifest = MANIFEST
     text_limit = 4000
     default_reply_to_mode = "off"
-    config_model = SlackAccountConfig
-    env_tokens: ClassVar[dict[str, str]] = {
-        "botToken": "SLACK_BOT_TOKEN",
-        "appToken": "SLACK_APP_TOKEN",
-    }
 
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)

@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
-from moltbot.channels.base import Capabilities, Channel, ChannelContext
+from moltbot.channels.base import Channel, ChannelContext
 from moltbot.channels.chunking import chunk_text, utf16_len
 from moltbot.channels.errors import (
     ChannelAuthFailed,
@@ -35,6 +35,7 @@ from moltbot.channels.errors import (
 )
 from moltbot.channels.markdown import to_telegram_html
 from moltbot.channels.telegram.config import TelegramAccountConfig
+from moltbot.channels.telegram.manifest import MANIFEST
 from moltbot.channels.telegram.normalize import GENERAL_TOPIC, normalize_update
 from moltbot.channels.types import InboundMessage, Media, OutboundMessage, SendResult
 from moltbot.fsutil import write_json_atomic
@@ -47,15 +48,9 @@ _PARSE_ERROR = re.compile(r"can't parse|parse entities|unsupported start tag|can
 
 
 class TelegramChannel(Channel):
-    id = "telegram"
-    label = "Telegram"
-    capabilities = Capabilities(
-        chat_types=("direct", "group"), threads=True, media=True, typing=True, reply=True
-    )
+    manifest = MANIFEST
     text_limit = 4096
     default_reply_to_mode = "first"
-    config_model = TelegramAccountConfig
-    env_tokens: ClassVar[dict[str, str]] = {"botToken": "TELEGRAM_BOT_TOKEN"}
 
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)
@@ -351,6 +346,22 @@ class TelegramChannel(Channel):
         if message.sender.username:
             keys |= {f"@{message.sender.username.lower()}", message.sender.username.lower()}
         return keys
+
+    # -- forum topics ----------------------------------------------------------
+    # A topic of a forum group is its own conversation: its own session (the peer
+    # is ``<chat>:topic:<id>``, not a thread suffix) and its own settings
+    # (``groups.<chat>.topics.<id>``).
+
+    def peer_id(self, message: InboundMessage) -> str:
+        if message.chat_type != "direct" and message.thread_id:
+            return f"{message.chat_id}:topic:{message.thread_id}"
+        return super().peer_id(message)
+
+    def session_thread(self, message: InboundMessage) -> str | None:
+        return None
+
+    def group_topic(self, message: InboundMessage) -> str | None:
+        return message.thread_id
 
     # -- plumbing -------------------------------------------------------------
 
