@@ -142,6 +142,11 @@ def unknown_sections(channels: Mapping[str, Any]) -> list[str]:
     return [name for name in channels if name not in known_ids]
 
 
+def config_warnings(channels: Mapping[str, Any]) -> list[str]:
+    """Warnings about ``channels``: every section no known channel reads."""
+    return [unknown_section_warning(name) for name in unknown_sections(channels)]
+
+
 def unknown_section_warning(name: str) -> str:
     """The message for a ``channels.<name>`` section no channel reads."""
     why = problems().get(name)
