@@ -35,7 +35,7 @@ MANIFEST = ChannelManifest(
             "mode",
             "mode",
             ("--mode",),
-            "socket (Socket Mode, default with an app token) or http (Events API).",
+            "Connection: socket (Socket Mode, the default) or http (Events API).",
             choices=("socket", "http"),
             onboard=True,
             prompt="Slack connection: socket = Socket Mode (app token, no public URL); "
