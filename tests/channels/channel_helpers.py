@@ -35,11 +35,11 @@ class EchoDispatcher:
         session_key: str,
         text: str,
         *,
-        origin: dict[str, Any] | None = None,
+        origin: Any = None,
         on_accepted: Callable[[], None] | None = None,
     ) -> str:
         self.calls.append(
-            {"agent_id": agent_id, "session_key": session_key, "text": text, "origin": origin or {}}
+            {"agent_id": agent_id, "session_key": session_key, "text": text, "origin": origin}
         )
         if on_accepted is not None:
             on_accepted()

@@ -55,7 +55,7 @@ async def test_socket_mode_pairing_then_dm_reaches_agent(
     assert posted[1]["channel"] == "D0ANN"
     assert posted[1]["text"] == "*Hi* what's new?"
     assert agent.calls[0]["session_key"] == "agent:main:main"
-    assert agent.calls[0]["origin"]["from"] == "slack:U0ANN"
+    assert agent.calls[0]["origin"].sender == "slack:U0ANN"
     account = channels_status(manager)["channelAccounts"]["slack"][0]
     assert account["state"] == "running" and account["connected"] is True
     assert account["mode"] == "socket" and account["bot"]["id"] == ws.bot_user_id

@@ -66,7 +66,8 @@ async def test_stranger_gets_pairing_code_then_approved_dm_reaches_agent(
     assert agent.calls[-1]["session_key"] == "agent:main:main"
     assert agent.calls[-1]["text"] == "what is **up**?"
     origin = agent.calls[-1]["origin"]
-    assert origin["channel"] == "telegram" and origin["from"] == "telegram:4242"
+    assert origin.channel == "telegram" and origin.sender == "telegram:4242"
+    assert origin.dump()["from"] == "telegram:4242" and origin.dump()["provider"] == "telegram"
     assert sent[1].params["parse_mode"] == "HTML"
     assert sent[1].params["text"] == "echo: what is <b>up</b>?"
     status = channels_status(manager)["channelAccounts"]["telegram"][0]
