@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.channels.channel_helpers import (
     EchoDispatcher,
     channels_status,
@@ -214,6 +215,26 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_
         await ws.post_event(url, ws.event(channel="D0EVE", user="U0EVE", text="hi"), "shh")
         await asyncio.sleep(0.3)
         assert len(ws.posted) == 1
+
+
+async def test_transient_api_errors_are_retried_by_the_client(
+    fake_slack: FakeSlack, start_manager: Any
+) -> None:
+    from moltbot.channels.errors import ChannelNotReady
+
+    ws = fake_slack.workspace()
+    manager = await start_manager(slack_config(fake_slack, ws, retry={"attempts": 2}))
+    await ws.wait_connected()
+    fake_slack.fail("chat.postMessage", 500, times=1)
+    fake_slack.fail("chat.postMessage", 429, times=1)
+    # the 500 is retried after the backoff, the 429 after Retry-After: a third try is owed
+    # one more failure, so attempts=2 gives up and says why
+    with pytest.raises(ChannelNotReady, match="rate limit: retry after 1s"):
+        await manager.send("slack", "channel:C0OPS", OutboundMessage(text="not yet"))
+    fake_slack.fail("chat.postMessage", 503, times=1)
+    result = await manager.send("slack", "channel:C0OPS", OutboundMessage(text="made it"))
+    assert result.chat_id == "C0OPS"
+    assert [p["text"] for p in ws.posted] == ["made it"]
 
 
 async def test_send_to_user_with_a_file(

@@ -351,6 +351,23 @@ async def test_send_errors_are_typed(fake_telegram: FakeTelegram, start_manager:
         await manager.send("slack", "C1", OutboundMessage(text="hi"))
 
 
+async def test_flood_control_is_waited_out_and_exhausted_retries_are_typed(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
+    from moltbot.channels.errors import ChannelNotReady
+
+    bot = fake_telegram.bot(TOKEN)
+    manager = await start_manager(tg_config(fake_telegram, retry={"attempts": 2}))
+    fake_telegram.fail("sendMessage", 429, times=1)
+    result = await manager.send("telegram", "4242", OutboundMessage(text="after the flood"))
+    assert result.message_id and [s.text for s in bot.sent] == ["after the flood"]
+    fake_telegram.fail("sendMessage", 429, times=2)  # more than attempts: the caller is told
+    with pytest.raises(ChannelNotReady, match="rate limit: retry after 1s") as refused:
+        await manager.send("telegram", "4242", OutboundMessage(text="too much"))
+    assert refused.value.retry_after == 1
+    assert [s.text for s in bot.sent] == ["after the flood"]
+
+
 async def test_webhook_mode(
     fake_telegram: FakeTelegram, start_manager: Any, free_port: Any
 ) -> None:

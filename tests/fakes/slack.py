@@ -262,6 +262,10 @@ class FakeSlack:
         queue = self.failures.get(method) or self.failures.get("*")
         if queue:
             status = queue.pop(0)
+            if status == 429:  # as Slack rate-limits: a JSON error and Retry-After
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+                )
             return web.Response(status=status, text="upstream connect error")
         params: dict[str, Any] = dict(request.query)
         if request.can_read_body:
