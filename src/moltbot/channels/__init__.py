@@ -1,10 +1,12 @@
 """Messaging channels: the channel contract, routing, access control, pairing,
-and one sub-package per platform (``telegram/``, ``slack/``).
+and one sub-package per platform (``telegram/``, ``slack/``), each described by
+its manifest (``<name>/manifest.py``, see :mod:`moltbot.channels.manifest`).
 
-Importing this package imports no platform library; channels are loaded
-through :data:`moltbot.channels.registry.CHANNELS` when configured. The gateway
-runs them through :class:`moltbot.channels.manager.ChannelManager` (subsystem
-``channels``).
+Importing this package imports no platform library; the registry
+(:mod:`moltbot.channels.registry`) finds the manifests — built-in sub-packages
+and the ``moltbot.channels`` entry points of other distributions — and imports
+a channel's code only when it runs. The gateway runs them through
+:class:`moltbot.channels.manager.ChannelManager` (subsystem ``channels``).
 """
 
 from moltbot.channels.errors import (
