@@ -14,51 +14,78 @@ import importlib
 import importlib.util
 import logging
 import pkgutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from moltbot.channels.config import ResolvedAccount, account_ids, resolve_account
 from moltbot.channels.errors import ChannelConfigError, UnknownChannel
 from moltbot.channels.manifest import ChannelManifest
+
+if TYPE_CHECKING:
+    from moltbot.channels.config import ResolvedAccount
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "moltbot.channels"
 
 
+Source = tuple[str, Callable[[], Any]]
+"""(where the manifest comes from, a function loading it)."""
+
+
+@lru_cache(maxsize=1)
+def _builtin_sources() -> dict[str, Source]:
+    """The sub-packages of :mod:`moltbot.channels` with a manifest module (none imported)."""
+    import moltbot.channels as package
+
+    sources: dict[str, Source] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = f"{package.__name__}.{info.name}.manifest"
+        if info.ispkg and importlib.util.find_spec(module) is not None:
+            sources[info.name] = (
+                module,
+                lambda module=module: importlib.import_module(module).MANIFEST,
+            )
+    return sources
+
+
+@lru_cache(maxsize=1)
+def _sources() -> tuple[dict[str, Source], dict[str, str]]:
+    """Channel id -> source, built-ins first, then the entry points of other
+    distributions; a package's or entry point's name is the channel's id."""
+    from importlib.metadata import entry_points
+
+    sources = dict(_builtin_sources())
+    problems: dict[str, str] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        where = f"entry point {point.value}"
+        if point.name in sources:
+            problems[point.name] = f"channel {point.name} is defined twice; {where} ignored"
+            continue
+        sources[point.name] = (where, point.load)
+    return sources, problems
+
+
 @lru_cache(maxsize=1)
 def _discover() -> tuple[dict[str, ChannelManifest], dict[str, str]]:
-    found: dict[str, ChannelManifest] = {}
-    problems: dict[str, str] = {}
-
-    def add(name: str, loader: Any, where: str) -> None:
+    sources, found_problems = _sources()
+    found: list[ChannelManifest] = []
+    problems = dict(found_problems)
+    for name, (where, loader) in sources.items():
         try:
             manifest = loader()
         except Exception as exc:  # a broken plugin must not hide the other channels
             problems[name] = f"cannot load the manifest of {name} ({where}): {exc}"
-            return
+            continue
         if not isinstance(manifest, ChannelManifest):
             problems[name] = f"{where} is not a ChannelManifest"
-            return
-        if manifest.id in found:
-            problems[manifest.id] = f"channel {manifest.id} is defined twice; {where} ignored"
-            return
-        found[manifest.id] = manifest
-
-    import moltbot.channels as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        name = f"{package.__name__}.{info.name}.manifest"
-        if info.ispkg and importlib.util.find_spec(name) is not None:
-            add(info.name, lambda name=name: importlib.import_module(name).MANIFEST, name)
-    from importlib.metadata import entry_points
-
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        add(point.name, point.load, f"entry point {point.value}")
-    ordered = sorted(found.values(), key=lambda m: (m.order, m.id))
+        elif manifest.id != name:
+            problems[name] = f"{where} describes channel {manifest.id!r}, not {name!r}"
+        else:
+            found.append(manifest)
     for problem in problems.values():
         log.warning("%s", problem)
+    ordered = sorted(found, key=lambda m: (m.order, m.id))
     return {m.id: m for m in ordered}, problems
 
 
@@ -107,6 +134,8 @@ def resolve_accounts(
     name: str, channels: Mapping[str, Any], env: Mapping[str, str]
 ) -> list[ResolvedAccount[Any]]:
     """Every account of channel ``name``, validated. Raises ChannelConfigError."""
+    from moltbot.channels.config import account_ids, resolve_account
+
     section = channels.get(name)
     if section is None:
         section = {}
@@ -137,7 +166,10 @@ def active_channels(channels: Mapping[str, Any], env: Mapping[str, str]) -> list
 
 
 def unknown_sections(channels: Mapping[str, Any]) -> list[str]:
-    """Sections of ``channels`` no known channel reads (they are never run)."""
+    """Sections of ``channels`` no known channel reads (they are never run). Built-in
+    channels are recognised without importing anything."""
+    if all(name in _builtin_sources() for name in channels):
+        return []
     known_ids = set(names())
     return [name for name in channels if name not in known_ids]
 
