@@ -62,17 +62,17 @@ async def stack(home: Path, fast_backoff: Any) -> AsyncIterator[Any]:
         await subsystem.stop()
 
 
+def telegram_config(llm: FakeOpenAI, fake: FakeTelegram, **telegram: Any) -> dict[str, Any]:
+    """The stand-in model and a Telegram bot (``TOKEN``) on the stand-in Bot API."""
+    channel = {"botToken": TOKEN, "apiRoot": fake.url, "pollTimeoutSeconds": 1, **telegram}
+    return {**openai_config(llm.base_url), "channels": {"telegram": channel}}
+
+
 async def test_telegram_dm_pairing_then_agent_reply(
     fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
 ) -> None:
     bot = fake_telegram.bot(TOKEN)
-    config = {
-        **openai_config(llm.base_url),
-        "channels": {
-            "telegram": {"botToken": TOKEN, "apiRoot": fake_telegram.url, "pollTimeoutSeconds": 1}
-        },
-    }
-    agents, _ = await stack(config)
+    agents, _ = await stack(telegram_config(llm, fake_telegram))
     await bot.wait_polling()
 
     await bot.push_dm(4242, "hi there")
@@ -102,18 +102,7 @@ async def test_agent_uses_the_message_tool(
     fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any
 ) -> None:
     bot = fake_telegram.bot(TOKEN)
-    config = {
-        **openai_config(llm.base_url),
-        "channels": {
-            "telegram": {
-                "botToken": TOKEN,
-                "apiRoot": fake_telegram.url,
-                "pollTimeoutSeconds": 1,
-                "allowFrom": ["4242"],
-            }
-        },
-    }
-    await stack(config)
+    await stack(telegram_config(llm, fake_telegram, allowFrom=["4242"]))
     await bot.wait_polling()
     llm.push(Reply(tool_calls=[("message", {"message": "a side note"})]), Reply("NO_REPLY"))
     await bot.push_dm(4242, "ping me via the tool")
@@ -159,25 +148,14 @@ async def test_a_forum_topic_gets_its_session_and_its_system_prompt(
     fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any
 ) -> None:
     bot = fake_telegram.bot(TOKEN)
-    config = {
-        **openai_config(llm.base_url),
-        "channels": {
-            "telegram": {
-                "botToken": TOKEN,
-                "apiRoot": fake_telegram.url,
-                "pollTimeoutSeconds": 1,
-                "groupPolicy": "open",
-                "groups": {
-                    "-100777": {
-                        "requireMention": False,
-                        "systemPrompt": "Group rule: be brief.",
-                        "topics": {"42": {"systemPrompt": "Topic rule: answer in French."}},
-                    }
-                },
-            }
-        },
+    forum = {
+        "requireMention": False,
+        "systemPrompt": "Group rule: be brief.",
+        "topics": {"42": {"systemPrompt": "Topic rule: answer in French."}},
     }
-    agents, _ = await stack(config)
+    agents, _ = await stack(
+        telegram_config(llm, fake_telegram, groupPolicy="open", groups={"-100777": forum})
+    )
     await bot.wait_polling()
     chat = {"id": -100777, "type": "supergroup", "title": "Forum", "is_forum": True}
     sender = {"id": 4242, "is_bot": False, "first_name": "Ann"}

@@ -183,3 +183,4 @@ async def test_unknown_sections_are_reported_not_silently_ignored(
     assert status["channelLabels"]["whatsapp"] == "whatsapp"
     assert status["channels"]["telegram"]["state"] == "running"
     assert any("channels.whatsapp is not a known channel" in r.message for r in caplog.records)
+    assert manager.default_channel() == "telegram"  # the unknown section does not count

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from tests.channels.channel_helpers import run_cli
-from tests.fakes.llm_openai import FakeOpenAI
+from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.gateway_harness import free_port_block, start_gateway
 
 TOY = Path(__file__).parent / "toy" / "toy_channel"
@@ -70,19 +70,8 @@ async def test_a_channel_from_another_package_needs_no_edit_in_moltbot(
 
     gateway = None
     async with FakeOpenAI(api_key="sk-test") as llm:
-        await cli(
-            "config",
-            "set",
-            "models.providers.fake",
-            json.dumps(
-                {
-                    "baseUrl": llm.base_url,
-                    "apiKey": "sk-test",
-                    "api": "openai-completions",
-                    "models": [{"id": "m1"}],
-                }
-            ),
-        )
+        fake = openai_config(llm.base_url)["models"]["providers"]["fake"]
+        await cli("config", "set", "models.providers.fake", json.dumps(fake))
         port = free_port_block()
         bad = await run_cli(
             run_moltbot,

@@ -246,11 +246,15 @@ class ChannelManager:
         return runner.channel
 
     def default_channel(self) -> str:
-        names = self.channel_order()
+        """The one configured channel (sections no known channel reads do not count)."""
+        known = set(registry.names())
+        names = [name for name in self.channel_order() if name in known]
         if len(names) == 1:
             return names[0]
         if not names:
-            raise UnknownChannel("no channel is configured", hint="moltbot channels add telegram")
+            raise UnknownChannel(
+                "no channel is configured", hint="moltbot channels add CHANNEL (see --help)"
+            )
         raise UnknownChannel(
             f"several channels are configured ({', '.join(names)}); name one with channel"
         )
