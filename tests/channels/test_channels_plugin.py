@@ -147,6 +147,7 @@ async def test_a_channel_from_another_package_needs_no_edit_in_moltbot(
             assert status["source"] == "gateway" and status["channelOrder"] == ["toy"]
             assert status["channelLabels"] == {"toy": "Toy"}
             assert status["channelDetailLabels"] == {"toy": "Toy Chat"}
+            assert status["channels"]["toy"]["capabilities"]["chatTypes"] == ["direct"]
             accounts = status["channelAccounts"]["toy"]
             assert [(a["accountId"], a["state"]) for a in accounts] == [
                 ("default", "running"),

@@ -488,6 +488,24 @@ def test_a_malformed_token_is_refused_and_nothing_is_written(
     assert (home / ".clawdbot" / "moltbot.json").read_bytes() == before
 
 
+def test_secrets_of_two_connection_modes_are_refused(run_moltbot, home) -> None:
+    done = onboard(
+        run_moltbot,
+        "--non-interactive",
+        "--slack-bot-token",
+        SLACK_BOT,
+        "--slack-app-token",
+        SLACK_APP,
+        "--slack-signing-secret",
+        "s1gning",
+    )
+    assert done.returncode == 2
+    assert "--slack-app-token is for socket mode" in done.stderr
+    assert "--slack-signing-secret is for http mode" in done.stderr
+    assert "--slack-mode" in done.stderr and "s1gning" not in done.stderr
+    assert not (home / ".clawdbot" / "moltbot.json").exists()
+
+
 def test_slack_without_its_second_secret_names_the_onboard_flag(run_moltbot, home) -> None:
     done = onboard(
         run_moltbot, "--non-interactive", "--slack-bot-token", SLACK_BOT, "--no-channel-check"

@@ -39,7 +39,7 @@ def _summary(report: ChannelReport) -> dict[str, Any]:
         AccountState.FAILED.value if report.error else AccountState.STOPPED.value,
     )
     errors = [s.last_error for s in items if s.last_error]
-    return {
+    summary: dict[str, Any] = {
         "state": overall,
         "configured": any(s.configured for s in items),
         "running": any(s.state is AccountState.RUNNING for s in items),
@@ -47,6 +47,10 @@ def _summary(report: ChannelReport) -> dict[str, Any]:
         "accounts": len(items),
         "lastError": report.error or (errors[0] if errors else None),
     }
+    spec = registry.manifests().get(report.channel)
+    if spec is not None:
+        summary["capabilities"] = spec.capabilities.as_dict()
+    return summary
 
 
 def status_payload(reports: Sequence[ChannelReport]) -> dict[str, Any]:
