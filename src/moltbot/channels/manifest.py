@@ -122,8 +122,8 @@ class ChannelManifest:
     """Display name (``Telegram``)."""
     channel: str
     """``"module:Class"`` of the :class:`~moltbot.channels.base.Channel` subclass."""
-    config_model: type[AccountConfig]
-    """The account config model (a subclass of ``AccountConfig``)."""
+    config_model: str
+    """``"module:Class"`` of the account config model (a subclass of ``AccountConfig``)."""
     detail_label: str = ""
     """``channels.status`` ``detailLabel`` (``Telegram Bot``); default: the label."""
     noun: str = "bot"
@@ -151,8 +151,9 @@ class ChannelManifest:
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", self.id):
             raise ValueError(f"invalid channel id {self.id!r}: use a-z, 0-9, '-' and '_'")
-        if ":" not in self.channel:
-            raise ValueError(f"channel {self.id}: channel must be 'module:Class'")
+        for name in ("channel", "config_model"):
+            if ":" not in getattr(self, name):
+                raise ValueError(f"channel {self.id}: {name} must be 'module:Class'")
 
     @property
     def detail(self) -> str:
@@ -190,8 +191,11 @@ class ChannelManifest:
 
     def load_channel(self) -> type[Any]:
         """Import the channel class. Raises ModuleNotFoundError for a missing SDK."""
-        module_name, attr = self.channel.split(":")
-        return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+        return load_handler(self.channel)  # type: ignore[no-any-return]
+
+    def load_config_model(self) -> type[AccountConfig]:
+        """Import the account config model."""
+        return load_handler(self.config_model)  # type: ignore[no-any-return]
 
 
 def load_handler(target: str) -> Any:

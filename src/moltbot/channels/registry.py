@@ -143,7 +143,7 @@ def resolve_accounts(
         raise ChannelConfigError(f"channels.{name} must be an object")
     spec = manifest(name)
     return [
-        resolve_account(name, spec.config_model, section, account_id, env, spec.env_tokens)
+        resolve_account(name, spec.load_config_model(), section, account_id, env, spec.env_tokens)
         for account_id in account_ids(
             section, env_token=env_configured(name, env), credential_keys=spec.credential_keys
         )

@@ -159,7 +159,7 @@ def add_channel(
     mutate(preview)
     section = substitute(preview["channels"][name], env, source, ("channels", name))
     resolved = resolve_account(
-        name, manifest.config_model, section, account, env, manifest.env_tokens
+        name, manifest.load_config_model(), section, account, env, manifest.env_tokens
     )
     missing = resolved.config.missing()
     if missing:

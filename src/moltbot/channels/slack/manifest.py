@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from moltbot.channels.manifest import Capabilities, ChannelManifest, Route, Secret, SetupField
-from moltbot.channels.slack.config import SlackAccountConfig
 
 MANIFEST = ChannelManifest(
     id="slack",
@@ -11,7 +10,7 @@ MANIFEST = ChannelManifest(
     detail_label="Slack App",
     noun="app",
     channel="moltbot.channels.slack.channel:SlackChannel",
-    config_model=SlackAccountConfig,
+    config_model="moltbot.channels.slack.config:SlackAccountConfig",
     secrets=(
         Secret(
             "botToken",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from moltbot.channels.manifest import Capabilities, ChannelManifest, Route, Secret, SetupField
-from moltbot.channels.telegram.config import TelegramAccountConfig
 
 MANIFEST = ChannelManifest(
     id="telegram",
@@ -11,7 +10,7 @@ MANIFEST = ChannelManifest(
     detail_label="Telegram Bot",
     noun="bot",
     channel="moltbot.channels.telegram.channel:TelegramChannel",
-    config_model=TelegramAccountConfig,
+    config_model="moltbot.channels.telegram.config:TelegramAccountConfig",
     secrets=(
         Secret(
             "botToken",

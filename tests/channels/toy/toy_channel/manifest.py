@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from moltbot.channels.manifest import Capabilities, ChannelManifest, Route, Secret, SetupField
-from toy_channel.config import ToyAccountConfig
 
 MANIFEST = ChannelManifest(
     id="toy",
@@ -11,7 +10,7 @@ MANIFEST = ChannelManifest(
     detail_label="Toy Chat",
     noun="chat",
     channel="toy_channel.channel:ToyChannel",
-    config_model=ToyAccountConfig,
+    config_model="toy_channel.config:ToyAccountConfig",
     secrets=(
         Secret(
             "token", "token", pattern=r"toy-[a-z0-9]+", looks_like="toy-<letters>", env="TOY_TOKEN"
