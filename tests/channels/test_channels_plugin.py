@@ -180,3 +180,5 @@ def test_a_broken_channel_package_is_reported_and_hides_nothing(
     assert "cannot load the manifest of broken" in error and "broken_channel_missing" in error
     helped = run_moltbot("channels", "add", "--help", env=env)
     assert "telegram" in helped.stdout and "slack" in helped.stdout
+    refused = run_moltbot("channels", "add", "broken", "--token", "x", env=env)
+    assert refused.returncode == 2 and "cannot load the manifest of broken" in refused.stderr

@@ -105,8 +105,11 @@ def names() -> list[str]:
 
 def manifest(name: str) -> ChannelManifest:
     """The manifest of ``name``. Raises UnknownChannel naming the known channels."""
-    found = _discover()[0].get(name.lower())
+    manifests, broken = _discover()
+    found = manifests.get(name.lower())
     if found is None:
+        if name.lower() in broken:
+            raise UnknownChannel(broken[name.lower()], hint=f"known channels: {known()}")
         raise UnknownChannel(f"unsupported channel: {name}", hint=f"known channels: {known()}")
     return found
 
