@@ -35,11 +35,11 @@ class EchoDispatcher:
         session_key: str,
         text: str,
         *,
-        origin: dict[str, Any] | None = None,
+        origin: Any = None,
         on_accepted: Callable[[], None] | None = None,
     ) -> str:
         self.calls.append(
-            {"agent_id": agent_id, "session_key": session_key, "text": text, "origin": origin or {}}
+            {"agent_id": agent_id, "session_key": session_key, "text": text, "origin": origin}
         )
         if on_accepted is not None:
             on_accepted()
@@ -102,13 +102,20 @@ async def running(server: Server) -> AsyncIterator[Server]:
         await server.stop()
 
 
+def channels_status(manager: Any) -> dict[str, Any]:
+    """The ``channels.status`` payload of a running ChannelManager, as the gateway shapes it."""
+    from moltbot.gateway.channel_status import status_payload
+
+    return status_payload(manager.report())
+
+
 @contextlib.asynccontextmanager
-async def serving_webhooks(
-    setup_routes: Callable[[Any, Any], None], manager: Any, port: int
-) -> AsyncIterator[None]:
-    """A channel's gateway webhook routes (``setup_routes``) on ``127.0.0.1:port``,
-    with ``manager`` as the running ``channels`` subsystem."""
+async def serving_webhooks(manager: Any, port: int) -> AsyncIterator[None]:
+    """Every channel's gateway webhook routes on ``127.0.0.1:port``, with ``manager``
+    as the running ``channels`` subsystem."""
     from aiohttp import web
+
+    from moltbot.channels.webhook import setup_routes
 
     class Runtime:  # the one thing setup_routes needs from the gateway runtime
         def subsystem(self, name: str) -> Any:

@@ -66,17 +66,17 @@ async def stack(home: Path, fast_backoff: Any) -> AsyncIterator[Any]:
         await subsystem.stop()
 
 
+def telegram_config(llm: FakeOpenAI, fake: FakeTelegram, **telegram: Any) -> dict[str, Any]:
+    """The stand-in model and a Telegram bot (``TOKEN``) on the stand-in Bot API."""
+    channel = {"botToken": TOKEN, "apiRoot": fake.url, "pollTimeoutSeconds": 1, **telegram}
+    return {**openai_config(llm.base_url), "channels": {"telegram": channel}}
+
+
 async def test_telegram_dm_pairing_then_agent_reply(
     fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
 ) -> None:
     bot = fake_telegram.bot(TOKEN)
-    config = {
-        **openai_config(llm.base_url),
-        "channels": {
-            "telegram": {"botToken": TOKEN, "apiRoot": fake_telegram.url, "pollTimeoutSeconds": 1}
-        },
-    }
-    agents, _ = await stack(config)
+    agents, _ = await stack(telegram_config(llm, fake_telegram))
     await bot.wait_polling()
 
     await bot.push_dm(4242, "hi there")
@@ -101,25 +101,15 @@ async def test_telegram_dm_pairing_then_agent_reply(
     user_turn = llm.requests[0]["body"]["messages"][-1]
     assert "make me a plan" in json.dumps(user_turn)
     entry = await agents.store("main").get("agent:main:main")
-    assert entry is not None and (entry.origin or {}).get("channel") == "telegram"
+    assert entry is not None and entry.origin is not None
+    assert entry.origin.channel == "telegram" and entry.origin.to == "4242"
 
 
 async def test_agent_uses_the_message_tool(
     fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any
 ) -> None:
     bot = fake_telegram.bot(TOKEN)
-    config = {
-        **openai_config(llm.base_url),
-        "channels": {
-            "telegram": {
-                "botToken": TOKEN,
-                "apiRoot": fake_telegram.url,
-                "pollTimeoutSeconds": 1,
-                "allowFrom": ["4242"],
-            }
-        },
-    }
-    await stack(config)
+    await stack(telegram_config(llm, fake_telegram, allowFrom=["4242"]))
     await bot.wait_polling()
     llm.push(Reply(tool_calls=[("message", {"message": "a side note"})]), Reply("NO_REPLY"))
     await bot.push_dm(4242, "ping me via the tool")
@@ -162,3 +152,40 @@ async def test_slack_mention_reaches_agent(
     )
     [reply] = await ws.wait_posted(1)
     assert reply["channel"] == "C0OPS" and reply["text"] == "Deploy is *green*."
+
+
+async def test_a_forum_topic_gets_its_session_and_its_system_prompt(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any
+) -> None:
+    bot = fake_telegram.bot(TOKEN)
+    forum = {
+        "requireMention": False,
+        "systemPrompt": "Group rule: be brief.",
+        "topics": {"42": {"systemPrompt": "Topic rule: answer in French."}},
+    }
+    agents, _ = await stack(
+        telegram_config(llm, fake_telegram, groupPolicy="open", groups={"-100777": forum})
+    )
+    await bot.wait_polling()
+    chat = {"id": -100777, "type": "supergroup", "title": "Forum", "is_forum": True}
+    sender = {"id": 4242, "is_bot": False, "first_name": "Ann"}
+    llm.push(Reply("Bonjour."))
+    await bot.push(
+        {
+            "message": bot.message(
+                chat=chat,
+                sender=sender,
+                text="hello topic",
+                message_thread_id=42,
+                is_topic_message=True,
+            )
+        }
+    )
+    [reply] = await bot.wait_sent(1)
+    assert reply.text == "Bonjour." and str(reply.params["message_thread_id"]) == "42"
+    system = json.dumps(llm.requests[0]["body"]["messages"][0])
+    assert "Topic rule: answer in French." in system
+    entry = await agents.store("main").get("agent:main:telegram:group:-100777:topic:42")
+    assert entry is not None and entry.origin is not None
+    assert entry.origin.group_system_prompt == "Topic rule: answer in French."
+    assert entry.origin.to == "-100777:topic:42" and entry.origin.thread_id == "42"

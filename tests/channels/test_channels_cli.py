@@ -216,3 +216,28 @@ def test_help_lists_the_commands(run_moltbot: Any) -> None:
     ):
         result = run_moltbot(*args)
         assert result.returncode == 0 and "Example" in result.stdout
+
+
+def test_an_unknown_channel_section_is_reported_everywhere(run_moltbot: Any, home: Path) -> None:
+    path = config_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"channels": {"discord": {"token": "x"}}}))
+    validated = run_moltbot("config", "validate", "--json")
+    assert validated.returncode == 0, validated.stderr
+    [warning] = json.loads(validated.stdout)["warnings"]
+    assert "channels.discord is not a known channel" in warning
+    assert "known channels: telegram, slack" in warning
+    text = run_moltbot("config", "validate")
+    assert "channels.discord is not a known channel" in text.stderr
+    status = run_moltbot("channels", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    payload = json.loads(status.stdout)
+    assert payload["channelOrder"] == ["discord"]
+    assert payload["channels"]["discord"]["state"] == "failed"
+    assert "not a known channel" in payload["channels"]["discord"]["lastError"]
+    listed = run_moltbot("channels", "list")
+    assert "discord" in listed.stdout and "not a known channel" in listed.stdout
+    refused = run_moltbot("channels", "add", "discord", "--token", "x")
+    assert refused.returncode == 2
+    assert "unsupported channel: discord" in refused.stderr
+    assert "known channels: telegram, slack" in refused.stderr

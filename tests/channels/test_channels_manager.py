@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.channels.channel_helpers import EchoDispatcher, load_instance, write_config
+from tests.channels.channel_helpers import (
+    EchoDispatcher,
+    channels_status,
+    load_instance,
+    write_config,
+)
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
 
@@ -69,7 +74,7 @@ async def test_a_broken_section_does_not_stop_the_others(
         dispatcher=EchoDispatcher(),
     )
     await ws.wait_connected()
-    status = await manager.channels_status()
+    status = channels_status(manager)
     assert status["channelOrder"] == ["slack", "telegram"]
     assert "dmPolicy" in status["channels"]["telegram"]["lastError"]
     assert status["channels"]["telegram"]["state"] == "failed"
@@ -86,7 +91,7 @@ async def test_unconfigured_and_disabled_accounts(start_manager: Any) -> None:
             }
         }
     )
-    status = await manager.channels_status()
+    status = channels_status(manager)
     [slack] = status["channelAccounts"]["slack"]
     assert slack["state"] == "failed" and slack["configured"] is False
     assert "missing appToken" in slack["lastError"]
@@ -140,16 +145,14 @@ def test_public_surface_is_pinned_and_light() -> None:
     assert loaded == "[]"
 
 
-def test_webhook_routes_install_once() -> None:
+def test_webhook_routes_come_from_the_manifests_and_install_once() -> None:
     from aiohttp import web
 
-    from moltbot.channels.slack import webhook as slack_webhook
-    from moltbot.channels.telegram import webhook as telegram_webhook
+    from moltbot.channels import webhook
 
     app = web.Application()
-    slack_webhook.setup_routes(app, object())
-    telegram_webhook.setup_routes(app, object())
-    slack_webhook.setup_routes(app, object())
+    webhook.setup_routes(app, object())
+    webhook.setup_routes(app, object())
     paths = sorted(r.resource.canonical for r in app.router.routes())  # type: ignore[union-attr]
     assert paths == [
         "/slack/events",
@@ -157,3 +160,27 @@ def test_webhook_routes_install_once() -> None:
         "/telegram-webhook",
         "/telegram-webhook/{account}",
     ]
+
+
+async def test_unknown_sections_are_reported_not_silently_ignored(
+    fake_telegram: FakeTelegram, start_manager: Any, caplog: Any
+) -> None:
+    fake_telegram.bot("5:ok", username="ok_bot")
+    manager = await start_manager(
+        {
+            "channels": {
+                "whatsapp": {"enabled": True},
+                "telegram": {"botToken": "5:ok", "apiRoot": fake_telegram.url},
+            }
+        }
+    )
+    status = channels_status(manager)
+    assert status["channelOrder"] == ["telegram", "whatsapp"]
+    whatsapp = status["channels"]["whatsapp"]
+    assert whatsapp["state"] == "failed"
+    assert "not a known channel" in whatsapp["lastError"]
+    assert "known channels: telegram, slack" in whatsapp["lastError"]
+    assert status["channelLabels"]["whatsapp"] == "whatsapp"
+    assert status["channels"]["telegram"]["state"] == "running"
+    assert any("channels.whatsapp is not a known channel" in r.message for r in caplog.records)
+    assert manager.default_channel() == "telegram"  # the unknown section does not count

@@ -7,8 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.channels.channel_helpers import (
     EchoDispatcher,
+    channels_status,
     serving_webhooks,
     supervisor_ended,
     wait_for,
@@ -54,8 +56,8 @@ async def test_socket_mode_pairing_then_dm_reaches_agent(
     assert posted[1]["channel"] == "D0ANN"
     assert posted[1]["text"] == "*Hi* what's new?"
     assert agent.calls[0]["session_key"] == "agent:main:main"
-    assert agent.calls[0]["origin"]["from"] == "slack:U0ANN"
-    account = (await manager.channels_status())["channelAccounts"]["slack"][0]
+    assert agent.calls[0]["origin"].sender == "slack:U0ANN"
+    account = channels_status(manager)["channelAccounts"]["slack"][0]
     assert account["state"] == "running" and account["connected"] is True
     assert account["mode"] == "socket" and account["bot"]["id"] == ws.bot_user_id
 
@@ -170,7 +172,6 @@ async def test_refused_tokens_fail_for_good(fake_slack: FakeSlack, start_manager
 
 
 async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_port: Any) -> None:
-    from moltbot.channels.slack.webhook import setup_routes
 
     ws = fake_slack.workspace()
     agent = EchoDispatcher()
@@ -190,7 +191,7 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}/slack/events"
-    async with serving_webhooks(setup_routes, manager, port):
+    async with serving_webhooks(manager, port):
         status, body = await ws.post_event(
             url,
             {},
@@ -198,6 +199,13 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_
             payload={"type": "url_verification", "token": "t", "challenge": "abc123"},
         )
         assert status == 200 and json.loads(body) == {"challenge": "abc123"}
+        # interactivity and slash commands are refused plainly, never acknowledged as handled
+        button = {"payload": json.dumps({"type": "block_actions", "actions": []})}
+        status, body = await ws.post_event(url, {}, "shh", form=button)
+        assert status == 501 and "not supported" in json.loads(body)["error"]
+        command = {"command": "/deploy", "text": "now", "user_id": "U0ANN"}
+        assert (await ws.post_event(url, {}, "shh", form=command))[0] == 501
+        assert (await ws.post_event(url, {}, "shh", payload=["not", "an", "object"]))[0] == 400
 
         event = ws.event(channel="D0ANN", user="U0ANN", text="over http")
         assert (await ws.post_event(url, event, "wrong-secret"))[0] == 401
@@ -214,6 +222,26 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_
         assert (await ws.post_event(url, again, "shh"))[0] == 200
         posted = await ws.wait_posted(2)
         assert [p["text"] for p in posted] == ["echo: over http", "echo: again"]
+
+
+async def test_transient_api_errors_are_retried_by_the_client(
+    fake_slack: FakeSlack, start_manager: Any
+) -> None:
+    from moltbot.channels.errors import ChannelNotReady
+
+    ws = fake_slack.workspace()
+    manager = await start_manager(slack_config(fake_slack, ws, retry={"attempts": 2}))
+    await ws.wait_connected()
+    fake_slack.fail("chat.postMessage", 500, times=1)
+    fake_slack.fail("chat.postMessage", 429, times=1)
+    # the 500 is retried after the backoff, the 429 after Retry-After: a third try is owed
+    # one more failure, so attempts=2 gives up and says why
+    with pytest.raises(ChannelNotReady, match="rate limit: retry after 1s"):
+        await manager.send("slack", "channel:C0OPS", OutboundMessage(text="not yet"))
+    fake_slack.fail("chat.postMessage", 503, times=1)
+    result = await manager.send("slack", "channel:C0OPS", OutboundMessage(text="made it"))
+    assert result.chat_id == "C0OPS"
+    assert [p["text"] for p in ws.posted] == ["made it"]
 
 
 async def test_send_to_user_with_a_file(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from tests.channels.channel_helpers import (
     EchoDispatcher,
+    channels_status,
     serving_webhooks,
     supervisor_ended,
     wait_for,
@@ -66,10 +67,11 @@ async def test_stranger_gets_pairing_code_then_approved_dm_reaches_agent(
     assert agent.calls[-1]["session_key"] == "agent:main:main"
     assert agent.calls[-1]["text"] == "what is **up**?"
     origin = agent.calls[-1]["origin"]
-    assert origin["channel"] == "telegram" and origin["from"] == "telegram:4242"
+    assert origin.channel == "telegram" and origin.sender == "telegram:4242"
+    assert origin.dump()["from"] == "telegram:4242" and origin.dump()["provider"] == "telegram"
     assert sent[1].params["parse_mode"] == "HTML"
     assert sent[1].params["text"] == "echo: what is <b>up</b>?"
-    status = (await manager.channels_status())["channelAccounts"]["telegram"][0]
+    status = channels_status(manager)["channelAccounts"]["telegram"][0]
     assert status["state"] == "running" and status["connected"] is True
     assert status["bot"]["username"] == "molty_bot"
     assert status["lastInboundAt"] and status["lastOutboundAt"]
@@ -193,7 +195,7 @@ async def test_outage_is_retried_and_reported(
     await bot.wait_polling()
     await bot.push_dm(4242, "after the outage")
     await bot.wait_sent(2)
-    status = await manager.channels_status()
+    status = channels_status(manager)
     account = status["channelAccounts"]["telegram"][0]
     assert account["state"] == "running" and account["reconnectAttempts"] >= 2
     assert status["channels"]["telegram"]["running"] is True
@@ -356,10 +358,26 @@ async def test_send_errors_are_typed(fake_telegram: FakeTelegram, start_manager:
         await manager.send("slack", "C1", OutboundMessage(text="hi"))
 
 
+async def test_flood_control_is_waited_out_and_exhausted_retries_are_typed(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
+    from moltbot.channels.errors import ChannelNotReady
+
+    bot = fake_telegram.bot(TOKEN)
+    manager = await start_manager(tg_config(fake_telegram, retry={"attempts": 2}))
+    fake_telegram.fail("sendMessage", 429, times=1)
+    result = await manager.send("telegram", "4242", OutboundMessage(text="after the flood"))
+    assert result.message_id and [s.text for s in bot.sent] == ["after the flood"]
+    fake_telegram.fail("sendMessage", 429, times=2)  # more than attempts: the caller is told
+    with pytest.raises(ChannelNotReady, match="rate limit: retry after 1s") as refused:
+        await manager.send("telegram", "4242", OutboundMessage(text="too much"))
+    assert refused.value.retry_after == 1
+    assert [s.text for s in bot.sent] == ["after the flood"]
+
+
 async def test_webhook_mode(
     fake_telegram: FakeTelegram, start_manager: Any, free_port: Any
 ) -> None:
-    from moltbot.channels.telegram.webhook import setup_routes
 
     bot = fake_telegram.bot(TOKEN)
     agent = EchoDispatcher()
@@ -375,7 +393,7 @@ async def test_webhook_mode(
         ),
         dispatcher=agent,
     )
-    async with serving_webhooks(setup_routes, manager, port):
+    async with serving_webhooks(manager, port):
         await wait_for(lambda: bot.webhook is not None)
         assert bot.webhook == {"url": url, "secret_token": "s3cret"}
         update = {

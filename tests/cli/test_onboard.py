@@ -24,7 +24,7 @@ from tests.fakes.llm_openai import FakeOpenAI  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
-from moltbot.cli import onboard_cmd  # noqa: E402
+from moltbot import onboard as onboarding  # noqa: E402
 from moltbot.instance import Invocation, resolve_identity  # noqa: E402
 from moltbot.instance.ports import BLOCK_SIZE  # noqa: E402
 
@@ -219,15 +219,15 @@ CLEAR = "\x15"  # Ctrl-U: discard the proposed text
 def wizard(keys: str, profile: str | None, home: Path):
     env = dict(os.environ)
     identity = resolve_identity(Invocation(profile=profile), env, home)
-    proposal = onboard_cmd.propose(identity, env)
-    flags = onboard_cmd.Answers(
+    proposal = onboarding.propose(identity, env)
+    flags = onboarding.Plan(
         port=proposal.port, workspace=proposal.workspace, auth=proposal.auth, model=proposal.model
     )
     with create_pipe_input() as pipe:
         pipe.send_text(keys)
         pipe.close()  # keys run out: EOF (the wizard aborts) instead of waiting for more
-        prompter = onboard_cmd.Prompter(input=pipe, output=DummyOutput())
-        return onboard_cmd.interview(prompter, identity, env, proposal, flags), proposal, identity
+        prompter = onboarding.QuestionaryPrompter(input=pipe, output=DummyOutput())
+        return onboarding.interview(prompter, identity, env, proposal, flags), proposal, identity
 
 
 def test_wizard_first_run_accepts_proposals(home: Path) -> None:
@@ -264,15 +264,13 @@ def test_wizard_rerun_offers_to_keep_or_change_each_value(home: Path, run_moltbo
     assert answers.port == other and answers.new_token
     assert answers.model == "openai/gpt-4o" and answers.api_key == "sk-from-wizard"
     assert answers.install_daemon is True
-    report, extra = onboard_cmd.apply(identity, dict(os.environ), answers)
-    assert report.changed == [f"gateway.port: {port} -> {other}"]
-    assert extra["credentials"].is_file()
+    applied = onboarding.apply(identity, dict(os.environ), answers)
+    assert applied.report.changed == [f"gateway.port: {port} -> {other}"]
+    assert applied.credentials is not None and applied.credentials.is_file()
 
 
 def test_wizard_end_of_input_aborts_and_writes_nothing(home: Path) -> None:
-    import click
-
-    with pytest.raises(click.exceptions.Abort):
+    with pytest.raises(onboarding.WizardAborted):
         wizard(KEEP * 4 + "n" + "y", "rescue", home)  # Ctrl-D at the Telegram token
     assert not (home / ".clawdbot-rescue").exists()
 
@@ -306,7 +304,7 @@ def test_dashboard_url_keeps_token_in_fragment(home: Path, token: str) -> None:
     env = dict(os.environ)
     identity = resolve_identity(Invocation(profile="rescue"), env, home)
     inst = resolve_instance(identity, Config(), env)
-    url = onboard_cmd.dashboard_url(inst, token)
+    url = onboarding.dashboard_url(inst, token)
     assert url.startswith(f"http://127.0.0.1:{inst.port}/#token=")
     assert "?" not in url and "/" not in url.split("#token=")[1]
 
@@ -490,6 +488,24 @@ def test_a_malformed_token_is_refused_and_nothing_is_written(
     assert (home / ".clawdbot" / "moltbot.json").read_bytes() == before
 
 
+def test_secrets_of_two_connection_modes_are_refused(run_moltbot, home) -> None:
+    done = onboard(
+        run_moltbot,
+        "--non-interactive",
+        "--slack-bot-token",
+        SLACK_BOT,
+        "--slack-app-token",
+        SLACK_APP,
+        "--slack-signing-secret",
+        "s1gning",
+    )
+    assert done.returncode == 2
+    assert "--slack-app-token is for socket mode" in done.stderr
+    assert "--slack-signing-secret is for http mode" in done.stderr
+    assert "--slack-mode" in done.stderr and "s1gning" not in done.stderr
+    assert not (home / ".clawdbot" / "moltbot.json").exists()
+
+
 def test_slack_without_its_second_secret_names_the_onboard_flag(run_moltbot, home) -> None:
     done = onboard(
         run_moltbot, "--non-interactive", "--slack-bot-token", SLACK_BOT, "--no-channel-check"
@@ -561,7 +577,7 @@ def test_wizard_connects_telegram_and_slack(home: Path) -> None:
             },
         ),
     ]
-    _, extra = onboard_cmd.apply(identity, dict(os.environ), answers)
+    applied = onboarding.apply(identity, dict(os.environ), answers)
     assert config(home, "rescue")["channels"]["slack"] == {
         "mode": "http",
         "botToken": SLACK_BOT,
@@ -569,7 +585,7 @@ def test_wizard_connects_telegram_and_slack(home: Path) -> None:
         "dmPolicy": "allowlist",
         "allowFrom": ["U0ANN", "U0BOB"],
     }
-    assert [row["action"] for row in extra["channels"]] == ["added", "added"]
+    assert [row["action"] for row in applied.channels] == ["added", "added"]
 
 
 def test_wizard_env_reference_and_rerun_keep_change_remove(
@@ -607,7 +623,7 @@ def test_wizard_env_reference_and_rerun_keep_change_remove(
         "dm_policy": "open",
         "allow_from": None,
     }
-    onboard_cmd.apply(identity, dict(os.environ), answers)
+    onboarding.apply(identity, dict(os.environ), answers)
     first = config(home, "rescue")["channels"]
     assert first["telegram"] == {"botToken": "${TG_TOKEN}", "dmPolicy": "open", "allowFrom": ["*"]}
 
@@ -626,11 +642,11 @@ def test_wizard_env_reference_and_rerun_keep_change_remove(
     assert set(proposal.channels) == {"telegram", "slack"}
     assert answers.remove_channels == ["slack"]
     assert answers.channels[0].answers == {"token": None, "dm_policy": "pairing", "allow_from": []}
-    _, extra = onboard_cmd.apply(identity, dict(os.environ), answers)
+    applied = onboarding.apply(identity, dict(os.environ), answers)
     assert config(home, "rescue")["channels"] == {
         "telegram": {"botToken": "${TG_TOKEN}", "dmPolicy": "pairing", "allowFrom": []}
     }
-    assert [(r["channel"], r["action"]) for r in extra["channels"]] == [
+    assert [(r["channel"], r["action"]) for r in applied.channels] == [
         ("slack", "removed"),
         ("telegram", "updated"),
     ]
@@ -644,8 +660,8 @@ def test_wizard_shows_a_refusal_and_asks_again(home: Path) -> None:
 
     env = dict(os.environ)
     identity = resolve_identity(Invocation(profile="rescue"), env, home)
-    proposal = onboard_cmd.propose(identity, env)
-    flags = onboard_cmd.Answers(
+    proposal = onboarding.propose(identity, env)
+    flags = onboarding.Plan(
         port=proposal.port, workspace=proposal.workspace, auth=proposal.auth, model=proposal.model
     )
     slack = KEEP + SLACK_BOT + "\r" + SLACK_APP + "\r" + KEEP  # socket, tokens, pairing
@@ -653,8 +669,8 @@ def test_wizard_shows_a_refusal_and_asks_again(home: Path) -> None:
     with create_pipe_input() as pipe:
         pipe.send_text(keys)
         pipe.close()
-        prompter = onboard_cmd.Prompter(input=pipe, output=DummyOutput())
-        answers = onboard_cmd.interview(prompter, identity, env, proposal, flags, check)
+        prompter = onboarding.QuestionaryPrompter(input=pipe, output=DummyOutput())
+        answers = onboarding.interview(prompter, identity, env, proposal, flags, check)
     assert [c.name for c in answers.channels] == ["slack"] and answers.channels[0].checked
 
 

@@ -152,11 +152,18 @@ class Workspace:
         event: dict[str, Any],
         signing_secret: str,
         *,
-        payload: dict[str, Any] | None = None,
+        payload: Any = None,
         timestamp: int | None = None,
+        form: dict[str, str] | None = None,
     ) -> tuple[int, str]:
-        """POST an Events API request signed with ``signing_secret``; (status, body)."""
-        body = json.dumps(payload if payload is not None else self.payload(event)).encode()
+        """POST an Events API request signed with ``signing_secret``; (status, body).
+        ``form``: an interactivity / slash-command request (form-encoded) instead."""
+        from urllib.parse import urlencode
+
+        if form is not None:
+            body = urlencode(form).encode()
+        else:
+            body = json.dumps(payload if payload is not None else self.payload(event)).encode()
         ts = str(timestamp if timestamp is not None else int(time.time()))
         signature = (
             "v0="
@@ -165,7 +172,7 @@ class Workspace:
             ).hexdigest()
         )
         headers = {
-            "Content-Type": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": signature,
         }
@@ -255,6 +262,10 @@ class FakeSlack:
         queue = self.failures.get(method) or self.failures.get("*")
         if queue:
             status = queue.pop(0)
+            if status == 429:  # as Slack rate-limits: a JSON error and Retry-After
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+                )
             return web.Response(status=status, text="upstream connect error")
         params: dict[str, Any] = dict(request.query)
         if request.can_read_body:

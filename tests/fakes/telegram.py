@@ -288,7 +288,8 @@ class FakeTelegram:
 
     def fail(self, method: str, status: int | str = 502, times: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` ("*" for all) fail with an HTTP
-        ``status``, or ``"drop"`` to close the connection without an answer."""
+        ``status`` (429: flood control, "retry after 1"), or ``"drop"`` to close the
+        connection without an answer."""
         self.failures.setdefault(method, []).extend([status] * times)
 
     def heal(self) -> None:
@@ -347,6 +348,16 @@ class FakeTelegram:
                     assert request.transport is not None
                     request.transport.abort()
                     return web.Response(status=500)
+                if status == 429:  # flood control, as Telegram answers it
+                    return web.json_response(
+                        {
+                            "ok": False,
+                            "error_code": 429,
+                            "description": "Too Many Requests: retry after 1",
+                            "parameters": {"retry_after": 1},
+                        },
+                        status=429,
+                    )
                 return web.json_response(
                     {
                         "ok": False,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moltbot.errors import MoltbotError
+from moltbot.sessions.origin import Origin
 
 RESTARTING = "gateway restarting"
 STOPPING = "gateway stopping"
@@ -50,7 +51,7 @@ class Run:
     message: str
     timeout: float
     channel: str = "webchat"
-    origin: dict[str, Any] | None = None
+    origin: Origin | None = None
     extra_system: str | None = None
     state: RunState = RunState.QUEUED
     accepted_at: int = field(default_factory=now_ms)

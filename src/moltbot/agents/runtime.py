@@ -48,6 +48,7 @@ from moltbot.instance.workspace import seed_workspace
 from moltbot.lifecycle import State, SubsystemContext
 from moltbot.sessions.inflight import RunJournal
 from moltbot.sessions.keys import MAIN_KEY, agent_of, main_key, normalize_key
+from moltbot.sessions.origin import Origin
 from moltbot.sessions.store import SessionStore
 
 if TYPE_CHECKING:
@@ -309,7 +310,7 @@ class AgentRuntime:
         text: str,
         *,
         run_id: str | None = None,
-        origin: dict[str, Any] | None = None,
+        origin: Origin | None = None,
         timeout: float | None = None,
         channel: str = "webchat",
         extra_system: str | None = None,
@@ -376,7 +377,7 @@ class AgentRuntime:
         session_key: str,
         text: str,
         *,
-        origin: dict[str, Any] | None = None,
+        origin: Origin | None = None,
         on_accepted: Callable[[], None] | None = None,
     ) -> str:
         """Run one turn (after any run already queued on the session); the reply text.
@@ -385,10 +386,17 @@ class AgentRuntime:
         transcript. Never raises for model trouble: a failed or timed-out run
         returns a short explanation (starting with ⚠️), an aborted run returns ""
         (one the gateway interrupted says so). Raises :class:`RetryLaterError`
-        while the gateway restarts.
+        while the gateway restarts. A group's ``systemPrompt`` (``origin``'s
+        ``group_system_prompt``) is added to the system prompt of this turn.
         """
-        channel = str((origin or {}).get("channel") or (origin or {}).get("provider") or "channel")
-        run = await self.submit(agent_id, session_key, text, origin=origin, channel=channel)
+        run = await self.submit(
+            agent_id,
+            session_key,
+            text,
+            origin=origin,
+            channel=(origin.channel if origin else None) or "channel",
+            extra_system=origin.group_system_prompt if origin else None,
+        )
         if on_accepted is not None:
             on_accepted()
         assert run.done is not None

@@ -24,23 +24,18 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from moltbot.channels.config import AccountConfig, ResolvedAccount
+from moltbot.channels.config import ResolvedAccount
+from moltbot.channels.manifest import Capabilities, ChannelManifest
 from moltbot.channels.types import AccountStatus, InboundMessage, OutboundMessage, SendResult
 
+if TYPE_CHECKING:
+    from moltbot.instance.resolve import Instance
+
 InboundHandler = Callable[[InboundMessage], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    chat_types: tuple[str, ...] = ("direct", "group")
-    threads: bool = False
-    media: bool = False
-    typing: bool = False
-    reply: bool = False
 
 
 @dataclass
@@ -53,7 +48,6 @@ class ChannelContext:
     state_dir: Path
     """The channel's own directory (``<state>/<channel>/``): offsets, downloaded media."""
     logger: logging.LoggerAdapter[logging.Logger]
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def account_id(self) -> str:
@@ -64,18 +58,41 @@ class ChannelContext:
         return self.account.config
 
 
-class Channel(ABC):
-    """Base class of every channel. Subclasses set the class attributes."""
+class AccountLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes every line with ``[<channel>:<account>]``."""
 
-    id: ClassVar[str]
-    label: ClassVar[str]
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"[{self.extra['channel']}:{self.extra['account']}] {msg}", kwargs
+
+
+def channel_context(
+    instance: Instance,
+    account: ResolvedAccount[Any],
+    status: AccountStatus,
+    on_inbound: InboundHandler,
+) -> ChannelContext:
+    """The context of one account of a channel of ``instance``."""
+    logger = AccountLog(
+        logging.getLogger(f"moltbot.channels.{account.channel}"),
+        {"channel": account.channel, "account": account.account_id},
+    )
+    return ChannelContext(
+        account=account,
+        status=status,
+        on_inbound=on_inbound,
+        state_dir=instance.channel_dir(account.channel),
+        logger=logger,
+    )
+
+
+class Channel(ABC):
+    """Base class of every channel. Subclasses set ``manifest`` (their package's
+    ``MANIFEST``) and may override the class attributes."""
+
+    manifest: ClassVar[ChannelManifest]
     text_limit: ClassVar[int] = 4000
     """Hard platform limit of one text message; ``textChunkLimit`` may only lower it."""
     default_reply_to_mode: ClassVar[str] = "off"
-    config_model: ClassVar[type[AccountConfig]] = AccountConfig
-    env_tokens: ClassVar[dict[str, str]] = {}
-    """Config key → environment variable supplying it for the default account."""
 
     team_id: str | None = None
     """Workspace/team id once known (Slack), for ``match.teamId`` bindings."""
@@ -87,6 +104,14 @@ class Channel(ABC):
     @property
     def account_id(self) -> str:
         return self.context.account_id
+
+    @property
+    def label(self) -> str:
+        return self.manifest.label
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.manifest.capabilities
 
     @property
     def status(self) -> AccountStatus:
@@ -132,7 +157,7 @@ class Channel(ABC):
     def normalize_allow_entry(cls, entry: str) -> str:
         """An ``allowFrom`` entry in the form :meth:`sender_keys` produces."""
         entry = entry.strip()
-        prefix = f"{cls.id}:"
+        prefix = f"{cls.manifest.id}:"
         if entry.lower().startswith(prefix):
             entry = entry[len(prefix) :]
         return entry.lower()
@@ -148,6 +173,21 @@ class Channel(ABC):
     def pairing_id(self, message: InboundMessage) -> str:
         """The id recorded when the owner approves this sender."""
         return message.sender.id
+
+    # -- conversations --------------------------------------------------------
+
+    def peer_id(self, message: InboundMessage) -> str:
+        """The peer a binding's ``match.peer.id`` and the session key name: the
+        sender in a DM, else the chat."""
+        return message.sender.id if message.chat_type == "direct" else message.chat_id
+
+    def session_thread(self, message: InboundMessage) -> str | None:
+        """A thread that gets its own session (``<key>:thread:<id>``), or None."""
+        return message.thread_id
+
+    def group_topic(self, message: InboundMessage) -> str | None:
+        """The key of the group's per-topic settings (``groups.<id>.topics.<key>``), or None."""
+        return None
 
     def text_chunk_limit(self) -> int:
         configured = getattr(self.context.config, "text_chunk_limit", None)

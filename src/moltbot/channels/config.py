@@ -3,7 +3,7 @@
 A channel is configured under ``channels.<name>``. Its top-level keys
 configure the ``default`` account; ``channels.<name>.accounts.<id>`` adds more
 accounts, each inheriting the top-level keys it does not set itself. Tokens
-from the environment (``TELEGRAM_BOT_TOKEN``, ``SLACK_BOT_TOKEN``, ...) apply to
+from the environment (the variables the channel's manifest names) apply to
 the default account only; the config wins over the environment.
 
 Each channel defines its own account model in ``channels/<name>/config.py``
@@ -13,7 +13,7 @@ Each channel defines its own account model in ``channels/<name>/config.py``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -119,19 +119,18 @@ class ResolvedAccount(Generic[A]):
         return self.config.enabled
 
 
-def account_ids(section: Mapping[str, Any], *, env_token: bool = False) -> list[str]:
+def account_ids(
+    section: Mapping[str, Any], *, env_token: bool = False, credential_keys: Collection[str] = ()
+) -> list[str]:
     """Named accounts, plus ``default`` unless only named accounts are configured
-    (``default`` exists when there are no named accounts, or the top level or
-    the environment — ``env_token`` — supplies a token)."""
+    (``default`` exists when there are no named accounts, or the top level sets
+    one of ``credential_keys``, or the environment — ``env_token`` — supplies a token)."""
     accounts = section.get("accounts") or {}
     ids = [str(key) for key in accounts] if isinstance(accounts, dict) else []
     top_level = {key for key in section if key not in ("accounts", "enabled")}
-    if DEFAULT_ACCOUNT_ID not in ids and (not ids or env_token or top_level & _TOKEN_KEYS):
+    if DEFAULT_ACCOUNT_ID not in ids and (not ids or env_token or top_level & set(credential_keys)):
         ids.insert(0, DEFAULT_ACCOUNT_ID)
     return ids
-
-
-_TOKEN_KEYS = {"botToken", "appToken", "signingSecret", "tokenFile", "token"}
 
 
 def merged_account_data(section: Mapping[str, Any], account_id: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from moltbot.channels import access, routing
 from moltbot.channels.base import Channel
@@ -31,6 +31,7 @@ from moltbot.channels.errors import ChannelError
 from moltbot.channels.pairing import PairingStore
 from moltbot.channels.types import InboundMessage, OutboundMessage
 from moltbot.errors import RetryLaterError
+from moltbot.sessions.origin import Origin, OriginMedia
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class AgentDispatcher(Protocol):
         session_key: str,
         text: str,
         *,
-        origin: dict[str, Any] | None = None,
+        origin: Origin | None = None,
         on_accepted: Callable[[], None] | None = None,
     ) -> str:
         """Run one turn in ``session_key`` and return the final reply text; call
@@ -186,7 +187,7 @@ class InboundPipeline:
             mentioned = message.was_mentioned or access.matches_patterns(
                 message.text, self.settings.mention_patterns
             )
-            topic = message.thread_id if message.channel == "telegram" else None
+            topic = channel.group_topic(message)
             decision = access.decide_group(
                 policy=config.group_policy,
                 groups=groups,
@@ -249,9 +250,9 @@ class InboundPipeline:
     ) -> str:
         table = self._routing_table()
         peer = routing.Peer(
-            "dm" if message.chat_type == "direct" else message.chat_type, _peer_id(message)
+            "dm" if message.chat_type == "direct" else message.chat_type, channel.peer_id(message)
         )
-        thread = message.thread_id if message.channel != "telegram" else None
+        thread = channel.session_thread(message)
         route = routing.resolve_route(
             table,
             channel=message.channel,
@@ -361,14 +362,6 @@ class InboundPipeline:
         return lock
 
 
-def _peer_id(message: InboundMessage) -> str:
-    if message.chat_type == "direct":
-        return message.sender.id
-    if message.channel == "telegram" and message.thread_id:
-        return f"{message.chat_id}:topic:{message.thread_id}"
-    return message.chat_id
-
-
 def pairing_message(
     label: str, sender_id: str, code: str, channel: str, profile: str, command: str = "moltbot"
 ) -> str:
@@ -423,37 +416,34 @@ def agent_text(message: InboundMessage, history: list[str]) -> str:
 
 def build_origin(
     channel: Channel, message: InboundMessage, route: routing.Route, group_prompt: str | None
-) -> dict[str, Any]:
-    origin: dict[str, Any] = {
-        "provider": message.channel,
-        "surface": message.channel,
-        "channel": message.channel,
-        "accountId": message.account_id,
-        "chatType": message.chat_type,
-        "from": f"{message.channel}:{message.sender.id}",
-        "to": channel.reply_target(message),
-        "senderId": message.sender.id,
-        "senderName": message.sender.name,
-        "senderUsername": message.sender.username,
-        "messageId": message.message_id,
-        "threadId": message.thread_id,
-        "wasMentioned": message.was_mentioned,
-        "label": message.chat_title or message.sender.label,
-        "sessionKey": route.session_key,
-        "mainSessionKey": route.main_session_key,
-        "matchedBy": route.matched_by,
-        "timestamp": int(message.timestamp * 1000),
-    }
-    if message.chat_type != "direct":
-        origin["groupId"] = message.chat_id
-        origin["groupSubject"] = message.chat_title
-    if group_prompt:
-        origin["groupSystemPrompt"] = group_prompt
-    if message.media:
-        origin["media"] = [
-            {"kind": m.kind, "path": m.path, "mimeType": m.mime_type} for m in message.media
-        ]
-    return {key: value for key, value in origin.items() if value is not None}
+) -> Origin:
+    """Where ``message`` came from, recorded on its session (see :class:`Origin`)."""
+    group = message.chat_type != "direct"
+    return Origin(
+        channel=message.channel,
+        account_id=message.account_id,
+        chat_type=message.chat_type,
+        sender=f"{message.channel}:{message.sender.id}",
+        to=channel.reply_target(message),
+        sender_id=message.sender.id,
+        sender_name=message.sender.name,
+        sender_username=message.sender.username,
+        message_id=message.message_id,
+        thread_id=message.thread_id,
+        was_mentioned=message.was_mentioned,
+        label=message.chat_title or message.sender.label,
+        session_key=route.session_key,
+        main_session_key=route.main_session_key,
+        matched_by=route.matched_by,
+        timestamp=int(message.timestamp * 1000),
+        group_id=message.chat_id if group else None,
+        group_subject=message.chat_title if group else None,
+        group_system_prompt=group_prompt or None,
+        media=tuple(
+            OriginMedia(kind=m.kind, path=m.path, mime_type=m.mime_type) for m in message.media
+        )
+        or None,
+    )
 
 
 def extract_reply_tags(text: str, message: InboundMessage) -> tuple[str, str | None]:

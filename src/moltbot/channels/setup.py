@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from moltbot.channels import registry
-from moltbot.channels.base import ChannelContext
+from moltbot.channels.base import channel_context
 from moltbot.channels.config import (
     ACCOUNT_ID_PATTERN,
     DEFAULT_ACCOUNT_ID,
@@ -27,31 +27,12 @@ from moltbot.channels.config import (
     resolve_account,
 )
 from moltbot.channels.errors import ChannelConfigError, UnknownChannel
+from moltbot.channels.manifest import ChannelManifest, SetupField
 from moltbot.channels.types import AccountStatus, OutboundMessage, SendResult
 from moltbot.errors import NotFoundError, UsageError
 
 log = logging.getLogger(__name__)
 
-# answer name -> config key, per channel (answers not listed are refused)
-ANSWERS: dict[str, dict[str, str]] = {
-    "telegram": {
-        "token": "botToken",
-        "bot_token": "botToken",
-        "token_file": "tokenFile",
-        "api_root": "apiRoot",
-        "mode": "mode",
-        "webhook_url": "webhookUrl",
-        "webhook_secret": "webhookSecret",
-    },
-    "slack": {
-        "bot_token": "botToken",
-        "token": "botToken",
-        "app_token": "appToken",
-        "signing_secret": "signingSecret",
-        "mode": "mode",
-        "api_url": "apiUrl",
-    },
-}
 COMMON = {
     "name": "name",
     "dm_policy": "dmPolicy",
@@ -60,22 +41,7 @@ COMMON = {
     "group_allow_from": "groupAllowFrom",
     "enabled": "enabled",
 }
-GROUPS_KEY = {"telegram": "groups", "slack": "channels"}
-# config key -> (pattern, label, what it looks like); checked for the values a call sets
-TOKEN_FORMATS: dict[str, dict[str, tuple[str, str, str]]] = {
-    "telegram": {
-        "botToken": (
-            r"\d+:[A-Za-z0-9_-]+",
-            "Telegram bot token",
-            "<digits>:<letters> from @BotFather",
-        ),
-    },
-    "slack": {
-        "botToken": (r"xoxb-\S+", "Slack bot token", "xoxb-... (Bot User OAuth Token)"),
-        "appToken": (r"xapp-\S+", "Slack app token", "xapp-... (App-Level Token, Socket Mode)"),
-    },
-}
-_SLACK_KINDS = {"xoxb-": "a bot token", "xapp-": "an app token", "xoxp-": "a user token"}
+"""Answers every channel takes (the keys of ``AccountConfig``)."""
 
 
 @dataclass(frozen=True)
@@ -106,18 +72,18 @@ def _section_path(name: str, account_id: str) -> list[str]:
     )
 
 
-def _answers_to_keys(name: str, answers: Mapping[str, Any]) -> dict[str, Any]:
-    table = {**ANSWERS.get(name, {}), **COMMON}
+def _answers_to_keys(manifest: ChannelManifest, answers: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in answers.items():
         if value is None or (isinstance(value, list | tuple) and not value and key != "allow_from"):
             continue
         if key == "groups":
-            out[GROUPS_KEY[name]] = {str(group): {"requireMention": True} for group in value}
+            out[manifest.groups_key] = {str(group): {"requireMention": True} for group in value}
             continue
-        config_key = table.get(key)
+        field = manifest.field_for(key)
+        config_key = field.key if field else COMMON.get(key)
         if config_key is None:
-            raise UsageError(f"unknown setting {key!r} for channel {name}")
+            raise UsageError(f"unknown setting {key!r} for channel {manifest.id}")
         out[config_key] = list(value) if isinstance(value, list | tuple) else value
     if out.get("dmPolicy") == "open":
         allow = [str(x) for x in out.get("allowFrom", [])]
@@ -135,18 +101,20 @@ def add_channel(
     probe: bool = True,
     probe_timeout: float = 15.0,
     dry_run: bool = False,
+    flag_of: Callable[[SetupField], str] | None = None,
     **answers: Any,
 ) -> ChannelChange:
     """Add or update one channel account from ``answers``.
 
-    Answers (all optional; existing values are kept): Telegram ``token``,
-    ``token_file``, ``api_root``, ``mode`` (polling|webhook), ``webhook_url``,
-    ``webhook_secret``; Slack ``bot_token``, ``app_token``, ``signing_secret``,
-    ``mode`` (socket|http), ``api_url``; both ``name``, ``dm_policy``,
-    ``allow_from`` (list), ``group_policy``, ``group_allow_from``, ``groups``
-    (ids answered only when mentioned). ``name`` is positional-only, so the
-    ``name=`` answer sets the account's display name. Synchronous (runs its own
-    event loop for the probe): call it from synchronous code.
+    Answers (all optional; existing values are kept): the channel manifest's
+    setup fields (``SetupField.answer`` or a flag's name: Telegram ``token``,
+    ``mode``, ``webhook_url``...; Slack ``bot_token``, ``app_token``...), and for
+    every channel ``name``, ``dm_policy``, ``allow_from`` (list),
+    ``group_policy``, ``group_allow_from``, ``groups`` (ids answered only when
+    mentioned). ``name`` is positional-only, so the ``name=`` answer sets the
+    account's display name. Synchronous (runs its own event loop for the probe):
+    call it from synchronous code. ``flag_of`` names a setup field's flag in
+    hints (default: the ``channels add`` flag).
 
     With ``probe`` the credentials are checked against the platform first
     (getMe / auth.test); a refused token raises
@@ -162,11 +130,11 @@ def add_channel(
     from moltbot.config.envsubst import substitute
     from moltbot.config.store import read_raw, update_config
 
-    name = name.lower()
-    cls = registry.channel_class(name)
+    manifest = registry.manifest(name)
+    name = manifest.id
     if not re.match(ACCOUNT_ID_PATTERN, account):
         raise UsageError(f"invalid account id {account!r}: use a-z, 0-9, '-' and '_'")
-    keys = _answers_to_keys(name, answers)
+    keys = _answers_to_keys(manifest, answers)
     path = _section_path(name, account)
     source = str(instance.config_path)
     for key, value in keys.items():
@@ -190,12 +158,14 @@ def add_channel(
     preview = _deepcopy(data)
     mutate(preview)
     section = substitute(preview["channels"][name], env, source, ("channels", name))
-    resolved = resolve_account(name, cls.config_model, section, account, env, cls.env_tokens)
+    resolved = resolve_account(
+        name, manifest.load_config_model(), section, account, env, manifest.env_tokens
+    )
     missing = resolved.config.missing()
     if missing:
         raise ChannelConfigError(
             f"{name} account {account} is missing {', '.join(missing)}",
-            hint=_missing_hint(name, missing),
+            hint=_missing_hint(manifest, missing, flag_of or (lambda field: field.flag)),
         )
     result = None
     if probe:
@@ -210,13 +180,16 @@ def token_problem(channel: str, key: str, value: str) -> str | None:
     or ``None``. The message never quotes the value."""
     import re
 
-    known = TOKEN_FORMATS.get(channel, {}).get(key)
-    if known is None or re.fullmatch(known[0], value.strip()):
+    manifest = registry.manifest(channel)
+    secret = manifest.secret(key)
+    if secret is None or secret.pattern is None or re.fullmatch(secret.pattern, value.strip()):
         return None
-    _, label, looks = known
-    kind = next((k for p, k in _SLACK_KINDS.items() if value.strip().startswith(p)), None)
-    seems = f"; this one looks like {kind}" if channel == "slack" and kind else ""
-    return f"that {label} does not look right: expected {looks}{seems}"
+    kind = next((k for p, k in manifest.token_kinds if value.strip().startswith(p)), None)
+    seems = f"; this one looks like {kind}" if kind else ""
+    return (
+        f"that {manifest.label} {secret.label} does not look right: "
+        f"expected {secret.looks_like}{seems}"
+    )
 
 
 def remove_channel(
@@ -262,7 +235,7 @@ def remove_channel(
 
 def list_accounts(config: Any, env: Mapping[str, str]) -> list[dict[str, Any]]:
     """One row per configured account, from the config alone (no network)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     channels = config.channels or {}
     for name in registry.active_channels(channels, env):
         section = channels.get(name) if isinstance(channels.get(name), dict) else {}
@@ -288,6 +261,10 @@ def list_accounts(config: Any, env: Mapping[str, str]) -> list[dict[str, Any]]:
                     "allowFrom": list(cfg.allow_from),
                 }
             )
+    for name in registry.unknown_sections(channels):
+        rows.append(
+            {"channel": name, "accountId": None, "error": registry.unknown_section_warning(name)}
+        )
     return rows
 
 
@@ -295,8 +272,7 @@ def resolve_one(
     config: Any, env: Mapping[str, str], name: str, account: str | None = None
 ) -> ResolvedAccount[Any]:
     channels = config.channels or {}
-    name = name.lower()
-    registry.channel_class(name)
+    name = registry.manifest(name).id
     if name not in registry.active_channels(channels, env):
         raise UnknownChannel(
             f"channel {name} is not configured", hint=f"moltbot channels add {name}"
@@ -357,26 +333,17 @@ def _standalone(instance: Any, account: ResolvedAccount[Any]) -> Any:
     async def ignore(message: Any) -> None:
         return None
 
-    logger = logging.LoggerAdapter(logging.getLogger(f"moltbot.channels.{account.channel}"), {})
-    context = ChannelContext(
-        account=account,
-        status=status,
-        on_inbound=ignore,
-        state_dir=instance.state_dir / account.channel,
-        logger=logger,
-    )
-    return cls(context)
+    return cls(channel_context(instance, account, status, ignore))
 
 
-def _missing_hint(name: str, missing: Sequence[str]) -> str:
-    flags = {
-        "botToken": "--token" if name == "telegram" else "--bot-token",
-        "appToken": "--app-token",
-        "signingSecret": "--signing-secret",
-        "webhookUrl": "--webhook-url",
-        "webhookSecret": "--webhook-secret",
-    }
-    return "give " + ", ".join(flags.get(key, key) for key in missing)
+def _missing_hint(
+    manifest: ChannelManifest, missing: Sequence[str], flag_of: Callable[[SetupField], str]
+) -> str:
+    flags = []
+    for key in missing:
+        field = manifest.field_for_key(key)
+        flags.append(flag_of(field) if field else key)
+    return "give " + ", ".join(flags)
 
 
 def _exists(data: Mapping[str, Any], path: Sequence[str]) -> bool:

@@ -13,13 +13,14 @@ from typing import Any, Literal
 from pydantic import Field
 
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
+from moltbot.sessions.origin import Origin
 
 
 class MessageParams(ToolParams):
     action: Literal["send"] = Field(default="send", description="Only 'send' for now.")
     message: str = Field(default="", description="Text to send (Markdown).")
     channel: str | None = Field(
-        default=None, description="telegram or slack; default: this conversation's channel."
+        default=None, description="A channel id (telegram, slack...); default: this conversation's."
     )
     target: str | None = Field(
         default=None,
@@ -50,15 +51,15 @@ class MessageTool(Tool):
         manager = ctx.lookup("channels")
         if manager is None:
             raise ToolError("no messaging channel is running")
-        origin = await _origin(ctx)
-        channel = params.channel or origin.get("channel")
+        origin = await _origin(ctx) or Origin()
+        channel = params.channel or origin.channel
         target = params.target
         account = params.accountId
         thread = params.threadId
-        if not target and channel == origin.get("channel"):
-            target = origin.get("to")
-            account = account or origin.get("accountId")
-            thread = thread or origin.get("threadId")
+        if not target and channel == origin.channel:
+            target = origin.to
+            account = account or origin.account_id
+            thread = thread or origin.thread_id
         if not channel or not target:
             raise ToolError(
                 "name a channel and a target: this session has no conversation to answer"
@@ -85,15 +86,16 @@ class MessageTool(Tool):
         }
 
 
-async def _origin(ctx: ToolContext) -> dict[str, Any]:
+async def _origin(ctx: ToolContext) -> Origin | None:
+    """The origin recorded on this session (where its last inbound message came from)."""
     agents = ctx.lookup("agents")
     if agents is None or not hasattr(agents, "store"):
-        return {}
+        return None
     try:
         entry = await agents.store(ctx.agent_id).get(ctx.session_key)
     except Exception:
-        return {}
-    return dict(entry.origin or {}) if entry is not None else {}
+        return None
+    return entry.origin if entry is not None else None
 
 
 def _media_path(workspace: Path, item: str) -> str:

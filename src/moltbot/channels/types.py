@@ -183,3 +183,13 @@ class AccountStatus:
             out["probe"] = self.probe
             out["lastProbeAt"] = ms(self.last_probe_at)
         return out
+
+
+@dataclass(frozen=True)
+class ChannelReport:
+    """One channel's part of ``channels.status``: its accounts' statuses and, when
+    the channel could not be set up (invalid or unknown config section), why."""
+
+    channel: str
+    accounts: tuple[AccountStatus, ...] = ()
+    error: str | None = None

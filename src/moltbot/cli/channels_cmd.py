@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import click
 
+from moltbot.channels.config import DmPolicy, GroupPolicy
 from moltbot.cli import context
 
+if TYPE_CHECKING:
+    from moltbot.channels.manifest import ChannelManifest
+
+DM_POLICIES = get_args(DmPolicy)
+GROUP_POLICIES = get_args(GroupPolicy)
+
+_NONE_CONFIGURED = "No channels configured. Add one: moltbot channels add CHANNEL (see --help)"
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 _account = click.option("--account", "account", metavar="ID", help="Account id (default: default).")
 
@@ -22,7 +30,7 @@ _account = click.option("--account", "account", metavar="ID", help="Account id (
     )
 )
 def channels() -> None:
-    """Messaging connections (Telegram, Slack): configure and inspect them."""
+    """Messaging connections (Telegram, Slack, ...): configure and inspect them."""
 
 
 @channels.command("list", epilog=("\b\nExample:\n  moltbot channels list --json"))
@@ -38,11 +46,11 @@ def list_cmd(as_json: bool) -> None:
         context.emit_json({"accounts": rows})
         return
     if not rows:
-        click.echo("No channels configured. Add one: moltbot channels add telegram --token ...")
+        click.echo(_NONE_CONFIGURED)
         return
     for row in rows:
         if row.get("error"):
-            click.echo(f"{row['channel']:<9} invalid config: {row['error']}")
+            click.echo(f"{row['channel']:<9} {row['error']}")
             continue
         state = "enabled" if row["enabled"] else "disabled"
         if not row["configured"]:
@@ -101,17 +109,19 @@ def status_cmd(probe: bool, timeout: float, as_json: bool) -> None:
 def _offline_status(
     instance: Any, config: Any, env: dict[str, str], probe: bool, timeout: float
 ) -> dict[str, Any]:
+    import time
+
     from moltbot.channels.errors import ChannelError
-    from moltbot.channels.manager import status_payload
     from moltbot.channels.setup import list_accounts, probe_account, resolve_one
-    from moltbot.channels.types import AccountState, AccountStatus
+    from moltbot.channels.types import AccountState, AccountStatus, ChannelReport
+    from moltbot.gateway.channel_status import status_payload
 
     statuses: dict[str, list[AccountStatus]] = {}
     errors: dict[str, str] = {}
     for row in list_accounts(config, env):
+        statuses.setdefault(row["channel"], [])
         if row.get("error"):
             errors[row["channel"]] = row["error"]
-            statuses.setdefault(row["channel"], [])
             continue
         status = AccountStatus(
             channel=row["channel"],
@@ -127,8 +137,6 @@ def _offline_status(
         if row["missing"]:
             status.error("not configured: missing " + ", ".join(row["missing"]))
         if probe and row["enabled"] and row["configured"]:
-            import time
-
             try:
                 status.probe = probe_account(
                     instance, resolve_one(config, env, row["channel"], row["accountId"]), timeout
@@ -136,14 +144,16 @@ def _offline_status(
             except ChannelError as exc:
                 status.probe = {"ok": False, "error": exc.message}
             status.last_probe_at = time.time()
-        statuses.setdefault(row["channel"], []).append(status)
-    return status_payload(list(statuses), statuses, errors)
+        statuses[row["channel"]].append(status)
+    return status_payload(
+        [ChannelReport(name, tuple(items), errors.get(name)) for name, items in statuses.items()]
+    )
 
 
 def _render(payload: dict[str, Any]) -> None:
     order = payload.get("channelOrder") or []
     if not order:
-        click.echo("No channels configured. Add one: moltbot channels add telegram --token ...")
+        click.echo(_NONE_CONFIGURED)
         if payload.get("error"):
             click.echo(f"gateway: {payload['error']}")
         return
@@ -175,8 +185,33 @@ def _render(payload: dict[str, Any]) -> None:
             click.echo(f"  error: {summary['lastError']}")
 
 
-@channels.command(
+class _AddGroup(click.Group):
+    """``channels add <channel>``: one sub-command per channel manifest, with its flags."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from moltbot.channels import registry
+
+        return registry.names()
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from moltbot.channels import registry
+
+        manifest = registry.manifests().get(name.lower())
+        return _add_command(manifest) if manifest else None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            from moltbot.channels import registry
+
+            registry.manifest(args[0])  # raises UnknownChannel naming the known channels
+        return super().resolve_command(ctx, args)
+
+
+@channels.group(
     "add",
+    cls=_AddGroup,
     epilog=(
         "\b\n"
         "Examples:\n"
@@ -188,108 +223,99 @@ def _render(payload: dict[str, Any]) -> None:
         "\b\n"
         "The credentials are checked against the platform first (--no-probe skips\n"
         "that). Exit 7 when the platform refuses them, 78 for an invalid result;\n"
-        "nothing is written then."
+        "nothing is written then. `moltbot channels add CHANNEL --help` lists its flags."
     ),
 )
-@click.argument("channel", type=click.Choice(["telegram", "slack"], case_sensitive=False))
-@_account
-@click.option("--token", help="Telegram bot token (from @BotFather).")
-@click.option("--token-file", help="Telegram: read the bot token from this file.")
-@click.option("--bot-token", help="Slack bot token (xoxb-...).")
-@click.option("--app-token", help="Slack app-level token (xapp-..., Socket Mode).")
-@click.option("--signing-secret", help="Slack signing secret (HTTP Events mode).")
-@click.option(
-    "--mode",
-    type=click.Choice(["polling", "webhook", "socket", "http"]),
-    help="Telegram: polling|webhook; Slack: socket|http.",
-)
-@click.option("--webhook-url", help="Telegram webhook mode: public URL Telegram calls.")
-@click.option("--webhook-secret", help="Telegram webhook mode: secret token.")
-@click.option("--api-root", help="Telegram Bot API root (default https://api.telegram.org).")
-@click.option("--api-url", help="Slack Web API base URL (default https://slack.com/api/).")
-@click.option(
-    "--dm-policy",
-    type=click.Choice(["pairing", "allowlist", "open", "disabled"]),
-    help="Who may DM the bot (default pairing).",
-)
-@click.option("--allow-from", multiple=True, metavar="ID", help="Allowed sender (repeatable).")
-@click.option(
-    "--group-policy",
-    type=click.Choice(["open", "allowlist", "disabled"]),
-    help="Who may trigger the bot in groups (default allowlist).",
-)
-@click.option(
-    "--group",
-    "groups",
-    multiple=True,
-    metavar="ID",
-    help="Only answer in these groups/channels (repeatable).",
-)
-@click.option("--name", help="Display name of this account.")
-@click.option("--no-probe", is_flag=True, help="Do not check the credentials first.")
-@_json
-def add_cmd(
-    channel: str,
-    account: str | None,
-    token: str | None,
-    token_file: str | None,
-    bot_token: str | None,
-    app_token: str | None,
-    signing_secret: str | None,
-    mode: str | None,
-    webhook_url: str | None,
-    webhook_secret: str | None,
-    api_root: str | None,
-    api_url: str | None,
-    dm_policy: str | None,
-    allow_from: tuple[str, ...],
-    group_policy: str | None,
-    groups: tuple[str, ...],
-    name: str | None,
-    no_probe: bool,
-    as_json: bool,
-) -> None:
-    """Add or update a channel account (Telegram bot, Slack app)."""
-    from moltbot.channels.setup import add_channel
-    from moltbot.errors import UsageError
+def add_group() -> None:
+    """Add or update a channel account (a Telegram bot, a Slack app, ...)."""
 
-    channel = channel.lower()
-    if channel == "telegram":
-        if bot_token or app_token or signing_secret or api_url:
-            raise UsageError("--bot-token/--app-token/--signing-secret/--api-url are Slack options")
-        if mode in ("socket", "http"):
-            raise UsageError("telegram --mode is polling or webhook")
-        answers: dict[str, Any] = {
-            "token": token,
-            "token_file": token_file,
-            "mode": mode,
-            "webhook_url": webhook_url,
-            "webhook_secret": webhook_secret,
-            "api_root": api_root,
-        }
-    else:
-        if token_file or webhook_url or webhook_secret or api_root:
-            raise UsageError("--token-file/--webhook-*/--api-root are Telegram options")
-        if mode in ("polling", "webhook"):
-            raise UsageError("slack --mode is socket or http")
-        answers = {
-            "bot_token": bot_token or token,
-            "app_token": app_token,
-            "signing_secret": signing_secret,
-            "mode": mode,
-            "api_url": api_url,
-        }
-    answers.update(
-        dm_policy=dm_policy,
-        allow_from=list(allow_from) or None,
-        group_policy=group_policy,
-        groups=list(groups) or None,
-        name=name,
+
+def _add_command(manifest: ChannelManifest) -> click.Command:
+    """The ``channels add <id>`` command, generated from ``manifest``."""
+    params: list[click.Parameter] = [
+        click.Option(["--account", "account"], metavar="ID", help="Account id (default: default).")
+    ]
+    for field in manifest.setup:
+        params.append(
+            click.Option(
+                [*field.flags, field.answer],
+                type=click.Choice(list(field.choices)) if field.choices else None,
+                metavar=field.metavar,
+                help=field.help,
+            )
+        )
+    params += [
+        click.Option(
+            ["--dm-policy"],
+            type=click.Choice(list(DM_POLICIES)),
+            help="Who may DM the bot (default pairing).",
+        ),
+        click.Option(
+            ["--allow-from"],
+            multiple=True,
+            metavar="ID",
+            help=f"Allowed sender (repeatable; {manifest.sender_hint}).",
+        ),
+        click.Option(
+            ["--group-policy"],
+            type=click.Choice(list(GROUP_POLICIES)),
+            help="Who may trigger the bot in groups (default allowlist).",
+        ),
+        click.Option(
+            ["--group", "groups"],
+            multiple=True,
+            metavar="ID",
+            help="Only answer in these groups/channels (repeatable).",
+        ),
+        click.Option(["--name"], help="Display name of this account."),
+        click.Option(["--no-probe"], is_flag=True, help="Do not check the credentials first."),
+        click.Option(["--json", "as_json"], is_flag=True, help="Print JSON."),
+    ]
+
+    def run(
+        account: str | None,
+        dm_policy: str | None,
+        allow_from: tuple[str, ...],
+        group_policy: str | None,
+        groups: tuple[str, ...],
+        name: str | None,
+        no_probe: bool,
+        as_json: bool,
+        **fields: Any,
+    ) -> None:
+        _add(
+            manifest.id,
+            account,
+            {
+                **fields,
+                "dm_policy": dm_policy,
+                "allow_from": list(allow_from) or None,
+                "group_policy": group_policy,
+                "groups": list(groups) or None,
+                "name": name,
+            },
+            probe=not no_probe,
+            as_json=as_json,
+        )
+
+    return click.Command(
+        manifest.id,
+        params=params,
+        callback=run,
+        help=f"Add or update a {manifest.label} {manifest.noun} account.",
+        short_help=f"Add or update a {manifest.label} {manifest.noun}.",
     )
+
+
+def _add(
+    channel: str, account: str | None, answers: dict[str, Any], *, probe: bool, as_json: bool
+) -> None:
+    from moltbot.channels.setup import add_channel
+
     cli = context.get()
     instance, _ = cli.load()
     change = add_channel(
-        instance, cli.env, channel, account=account or "default", probe=not no_probe, **answers
+        instance, cli.env, channel, account=account or "default", probe=probe, **answers
     )
     if as_json:
         context.emit_json(change.as_dict())
@@ -302,7 +328,7 @@ def add_cmd(
     )
     flag = "" if instance.profile == "default" else f"--profile {instance.profile} "
     click.echo(f"A running gateway picks this up on its own; otherwise: moltbot {flag}gateway")
-    if (dm_policy or "pairing") == "pairing":
+    if (answers.get("dm_policy") or "pairing") == "pairing":
         click.echo(
             f"Strangers get a pairing code; approve with: moltbot {flag}pairing approve "
             f"{channel} <code>"

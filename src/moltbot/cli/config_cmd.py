@@ -187,15 +187,16 @@ def validate_cmd(as_json: bool, strict: bool) -> None:
             )
             raise SystemExit(exc.exit_code) from None
         raise
+    warnings = context.config_warnings(snapshot)
     result = {
         "valid": True,
         "path": str(snapshot.path),
         "exists": snapshot.exists,
         "hash": snapshot.hash,
-        "warnings": list(snapshot.warnings),
+        "warnings": warnings,
     }
     if not as_json:
-        for warning in snapshot.warnings:
+        for warning in warnings:
             context.warn(warning)
     state = "valid" if snapshot.exists else "missing (defaults apply)"
     context.emit(result, as_json, f"{snapshot.path}: {state}")

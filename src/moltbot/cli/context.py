@@ -34,7 +34,7 @@ class CliContext:
 
         instance, snapshot = load(self._with_port(port), self.env, self.home, strict=strict)
         self._warn(instance.identity)
-        for warning in snapshot.warnings:
+        for warning in config_warnings(snapshot):
             warn(warning)
         return instance, snapshot
 
@@ -47,6 +47,16 @@ class CliContext:
             for line in identity.warnings:
                 warn(line)
             self._warned = True
+
+
+def config_warnings(snapshot: Any) -> list[str]:
+    """The config's warnings: unknown keys, and channel sections no known channel reads."""
+    warnings = list(snapshot.warnings)
+    if snapshot.config.channels:
+        from moltbot.channels.registry import config_warnings as channel_warnings
+
+        warnings += channel_warnings(snapshot.config.channels)
+    return warnings
 
 
 def get(ctx: click.Context | None = None) -> CliContext:

@@ -40,7 +40,9 @@ def message() -> None:
         "Exit 9 when the platform refuses the target, 6 when it is unreachable."
     ),
 )
-@click.option("--channel", help="telegram or slack (default: the only configured one).")
+@click.option(
+    "--channel", help="A channel (telegram, slack, ...; default: the only configured one)."
+)
 @click.option("--target", "-t", required=True, help="Chat to send to.")
 @click.option("--message", "-m", "text", default="", help="Text (Markdown).")
 @click.option("--media", multiple=True, metavar="PATH|URL", help="Attach a file (repeatable).")
@@ -171,7 +173,7 @@ def _direct(
         "messageIds": list(result.message_ids),
         "via": "direct",
     }
-    out["channelId" if result.channel == "slack" else "chatId"] = result.chat_id
+    out[registry.manifest(result.channel).chat_key] = result.chat_id
     return out
 
 

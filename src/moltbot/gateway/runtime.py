@@ -304,13 +304,15 @@ class GatewayRuntime:
         return found
 
     def channels_summary(self) -> dict[str, Any]:
+        from moltbot.gateway.channel_status import health_summary
+
         channels = self.subsystem("channels")
-        if channels is not None and hasattr(channels, "health_summary"):
+        if channels is not None and hasattr(channels, "report"):
             try:
-                return dict(channels.health_summary())
+                return health_summary(channels.report())
             except Exception as exc:
                 log.warning("channels health failed: %s", exc)
-        return {"channels": {}, "channelOrder": [], "channelLabels": {}}
+        return health_summary([])
 
     def default_agent_id(self) -> str:
         return default_agent_id(self.config)

@@ -33,7 +33,7 @@ UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 # Modules with `setup_routes(app, runtime)`, loaded in this order (a missing one is an error).
 HTTP_ROUTE_MODULES = (
     "moltbot.gateway.http.openai",
-    "moltbot.channels.slack.webhook",
+    "moltbot.channels.webhook",  # every channel manifest's routes
     "moltbot.gateway.http.api",  # last: every other API path is a JSON 404, never the UI
 )
 

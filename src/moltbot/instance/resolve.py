@@ -139,6 +139,10 @@ class Instance:
     def agents_root(self) -> Path:
         return self.state_dir / "agents"
 
+    def channel_dir(self, channel: str) -> Path:
+        """A messaging channel's own files (``<state>/<channel>/``: offsets, media)."""
+        return self.state_dir / channel
+
     @property
     def service(self) -> ServiceNames:
         return service_names(self.profile)

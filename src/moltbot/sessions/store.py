@@ -32,10 +32,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from moltbot.fsutil import write_atomic
+from moltbot.sessions.origin import Origin
 from moltbot.sessions.transcript import Transcript, TranscriptRead, ordered_messages
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class SessionEntry(BaseModel):
     display_name: str | None = None
     channel: str | None = None
     chat_type: str | None = None
-    origin: dict[str, Any] | None = None
+    origin: Origin | None = None
     model: str | None = None
     model_provider: str | None = None
     model_override: str | None = None
@@ -83,6 +84,12 @@ class SessionEntry(BaseModel):
     context_tokens: int | None = None
     aborted_last_run: bool | None = None
     last_run_id: str | None = None
+
+    @field_validator("origin", mode="before")
+    @classmethod
+    def _origin_object(cls, value: Any) -> Any:
+        # an origin this version cannot read must not cost the whole session
+        return value if value is None or isinstance(value, dict | Origin) else None
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)

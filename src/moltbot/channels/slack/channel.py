@@ -20,9 +20,9 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
-from moltbot.channels.base import Capabilities, Channel, ChannelContext
+from moltbot.channels.base import Channel, ChannelContext
 from moltbot.channels.chunking import chunk_text
 from moltbot.channels.dispatch import TtlCache
 from moltbot.channels.errors import (
@@ -33,6 +33,7 @@ from moltbot.channels.errors import (
 )
 from moltbot.channels.markdown import to_slack_mrkdwn
 from moltbot.channels.slack.config import SlackAccountConfig
+from moltbot.channels.slack.manifest import MANIFEST
 from moltbot.channels.slack.normalize import normalize_event
 from moltbot.channels.types import InboundMessage, OutboundMessage, Sender, SendResult
 
@@ -53,22 +54,9 @@ DISCONNECTED_GRACE_S = 30.0
 
 
 class SlackChannel(Channel):
-    id = "slack"
-    label = "Slack"
-    capabilities = Capabilities(
-        chat_types=("direct", "group", "channel"),
-        threads=True,
-        media=True,
-        typing=False,
-        reply=True,
-    )
+    manifest = MANIFEST
     text_limit = 4000
     default_reply_to_mode = "off"
-    config_model = SlackAccountConfig
-    env_tokens: ClassVar[dict[str, str]] = {
-        "botToken": "SLACK_BOT_TOKEN",
-        "appToken": "SLACK_APP_TOKEN",
-    }
 
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)
@@ -85,11 +73,7 @@ class SlackChannel(Channel):
     # -- lifecycle ------------------------------------------------------------
 
     async def start(self) -> None:
-        from slack_sdk.web.async_client import AsyncWebClient
-
-        self.web = AsyncWebClient(
-            token=self.config.bot_token, base_url=self.config.api_url, timeout=20
-        )
+        self.web = self._client(self.config.bot_token)
         auth = await self._call(self.web.auth_test)
         self.bot_user_id = auth.get("user_id")
         self.bot_id = auth.get("bot_id")
@@ -127,9 +111,8 @@ class SlackChannel(Channel):
 
     async def _serve_socket(self) -> None:
         from slack_sdk.socket_mode.aiohttp import SocketModeClient
-        from slack_sdk.web.async_client import AsyncWebClient
 
-        app_client = AsyncWebClient(base_url=self.config.api_url, timeout=20)
+        app_client = self._client(None)
         # Ask for the first URL ourselves so refused tokens and outages surface as typed errors.
         opened = await self._call(
             lambda: app_client.apps_connections_open(app_token=self.config.app_token)
@@ -339,44 +322,67 @@ class SlackChannel(Channel):
             raise ChannelNotReady(f"slack account {self.account_id} is not started")
         return self.web
 
+    def _client(self, token: str | None) -> Any:
+        """A Web API client whose calls slack_sdk retries (``retry.attempts`` tries in
+        all): failed connections and 500/503 answers after a backoff starting at
+        ``retry.minDelayMs`` (doubling, at most ``retry.maxDelayMs``), 429 answers
+        after the ``Retry-After`` Slack sends."""
+        from slack_sdk.http_retry.builtin_async_handlers import (
+            AsyncConnectionErrorRetryHandler,
+            AsyncRateLimitErrorRetryHandler,
+            AsyncServerErrorRetryHandler,
+        )
+        from slack_sdk.http_retry.builtin_interval_calculators import (
+            BackoffRetryIntervalCalculator,
+        )
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        retry = self.config.retry
+        ceiling = retry.max_delay_ms / 1000
+
+        class Backoff(BackoffRetryIntervalCalculator):
+            def calculate_sleep_duration(self, current_attempt: int) -> float:
+                return min(ceiling, super().calculate_sleep_duration(current_attempt))
+
+        backoff = Backoff(backoff_factor=retry.min_delay_ms / 1000)
+        retries = retry.attempts - 1
+        return AsyncWebClient(
+            token=token,
+            base_url=self.config.api_url,
+            timeout=20,
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(
+                    max_retry_count=retries, interval_calculator=backoff
+                ),
+                AsyncServerErrorRetryHandler(max_retry_count=retries, interval_calculator=backoff),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=retries),
+            ],
+        )
+
     async def _call(self, factory: Callable[[], Awaitable[T]]) -> T:
-        """Call the Web API, retrying transient failures; wrap library errors."""
+        """Call the Web API (retried by the client, see :meth:`_client`); library
+        errors become channel errors."""
         import aiohttp
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        retry = self.config.retry
-        delay = retry.min_delay_ms / 1000
-        for attempt in range(1, retry.attempts + 1):
-            try:
-                return await factory()
-            except SlackApiError as exc:
-                response = exc.response
-                status = getattr(response, "status_code", 200)
-                error = response.get("error") if isinstance(response.data, dict) else None
-                if error in AUTH_ERRORS or status in (401, 403):
-                    raise ChannelAuthFailed(
-                        f"slack refused the token: {error or status}",
-                        hint="check channels.slack.botToken/appToken",
-                    ) from None
-                if status == 429 or error == "ratelimited":
-                    wait = float(response.headers.get("Retry-After", 1) or 1)
-                    if attempt >= retry.attempts or wait > retry.max_delay_ms / 1000:
-                        raise ChannelNotReady(
-                            f"slack rate limit: retry after {wait:.0f}s", retry_after=wait
-                        ) from None
-                    await asyncio.sleep(wait)
-                    continue
-                if status < 500 and error:
-                    raise TargetError(f"slack refused the request: {error}") from None
-                if attempt >= retry.attempts:
-                    raise ChannelNotReady(
-                        f"slack API error: HTTP {status} {error or ''}".strip()
-                    ) from None
-            except (aiohttp.ClientError, SlackClientError, TimeoutError, OSError) as exc:
-                if attempt >= retry.attempts:
-                    raise ChannelNotReady(
-                        f"slack API unreachable: {exc or type(exc).__name__}"
-                    ) from None
-            await asyncio.sleep(min(delay, retry.max_delay_ms / 1000))
-            delay *= 2
-        raise ChannelNotReady("slack API unreachable")
+        try:
+            return await factory()
+        except SlackApiError as exc:
+            response = exc.response
+            status = getattr(response, "status_code", 200)
+            error = response.get("error") if isinstance(response.data, dict) else None
+            if error in AUTH_ERRORS or status in (401, 403):
+                raise ChannelAuthFailed(
+                    f"slack refused the token: {error or status}",
+                    hint="check channels.slack.botToken/appToken",
+                ) from None
+            if status == 429 or error == "ratelimited":
+                wait = float(response.headers.get("Retry-After", 1) or 1)
+                raise ChannelNotReady(
+                    f"slack rate limit: retry after {wait:.0f}s", retry_after=wait
+                ) from None
+            if status < 500 and error:
+                raise TargetError(f"slack refused the request: {error}") from None
+            raise ChannelNotReady(f"slack API error: HTTP {status} {error or ''}".strip()) from None
+        except (aiohttp.ClientError, SlackClientError, TimeoutError, OSError) as exc:
+            raise ChannelNotReady(f"slack API unreachable: {exc or type(exc).__name__}") from None

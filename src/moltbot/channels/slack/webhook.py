@@ -1,4 +1,4 @@
-"""Slack HTTP Events mode: routes on the gateway's one aiohttp app.
+"""Slack HTTP Events mode: the handler of the manifest's route on the gateway's app.
 
 ``POST /slack/events`` (default account) and ``POST /slack/events/<accountId>``
 — the Request URL to enter in the Slack app's Event Subscriptions. Every
@@ -9,9 +9,9 @@ challenge; an event is acknowledged (200) once it is handled or durably queued
 for the agent (the reply follows in the background), and answered 503 when the
 gateway cannot take it now, so Slack retries it.
 
-:func:`setup_routes` also adds the Telegram webhook routes
-(:mod:`moltbot.channels.telegram.webhook`), so the gateway loads one module for
-every channel webhook.
+Interactivity and slash-command requests (form-encoded) are refused with 501:
+moltbot sends no interactive components and registers no commands, so there is
+nothing to act on; Slack shows the user that the app did not handle it.
 """
 
 from __future__ import annotations
@@ -23,26 +23,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from moltbot.channels.errors import ChannelNotReady
-from moltbot.channels.webhook import add_account_routes, error
+from moltbot.channels.webhook import error
 
 if TYPE_CHECKING:
     from moltbot.channels.manager import AccountRunner, ChannelManager
 
 log = logging.getLogger(__name__)
 
-PATH = "/slack/events"
 
-
-def setup_routes(app: web.Application, runtime: Any) -> None:
-    """Add the Slack (and Telegram) webhook routes. ``runtime.subsystem("channels")``
-    must return the running ChannelManager, or None. Calling it twice is harmless."""
-    from moltbot.channels.telegram import webhook as telegram_webhook
-
-    telegram_webhook.setup_routes(app, runtime)
-    add_account_routes(app, runtime, "slack", PATH, _handle)
-
-
-async def _handle(
+async def handle(
     request: web.Request, manager: ChannelManager, runner: AccountRunner
 ) -> web.Response:
     from slack_sdk.signature import SignatureVerifier
@@ -61,11 +50,16 @@ async def _handle(
         log.warning("slack events %s: bad signature", runner.account.account_id)
         return error("invalid signature", 401)
     if request.content_type == "application/x-www-form-urlencoded":
-        return web.Response(status=200)  # interactivity payloads: not handled yet
+        log.info("slack %s: refused an interactivity/command request", runner.account.account_id)
+        return error(
+            "interactivity and slash commands are not supported; use messages and mentions", 501
+        )
     try:
         payload = json.loads(body)
     except ValueError:
         return error("invalid json", 400)
+    if not isinstance(payload, dict):
+        return error("invalid payload", 400)
     if payload.get("type") == "url_verification":
         return web.json_response({"challenge": payload.get("challenge", "")})
     if channel is None:

@@ -1,4 +1,4 @@
-"""The Telegram channel: python-telegram-bot's ``Bot`` against ``apiRoot``.
+"""The Telegram channel: python-telegram-bot's ``ExtBot`` against ``apiRoot``.
 
 Inbound by long polling (``getUpdates``; the offset is kept in
 ``<state>/telegram/update-offset-<account>.json`` and advances past an update
@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
-from moltbot.channels.base import Capabilities, Channel, ChannelContext
+from moltbot.channels.base import Channel, ChannelContext
 from moltbot.channels.chunking import chunk_text, utf16_len
 from moltbot.channels.errors import (
     ChannelAuthFailed,
@@ -35,6 +35,7 @@ from moltbot.channels.errors import (
 )
 from moltbot.channels.markdown import to_telegram_html
 from moltbot.channels.telegram.config import TelegramAccountConfig
+from moltbot.channels.telegram.manifest import MANIFEST
 from moltbot.channels.telegram.normalize import GENERAL_TOPIC, normalize_update
 from moltbot.channels.types import InboundMessage, Media, OutboundMessage, SendResult
 from moltbot.fsutil import write_json_atomic
@@ -47,15 +48,9 @@ _PARSE_ERROR = re.compile(r"can't parse|parse entities|unsupported start tag|can
 
 
 class TelegramChannel(Channel):
-    id = "telegram"
-    label = "Telegram"
-    capabilities = Capabilities(
-        chat_types=("direct", "group"), threads=True, media=True, typing=True, reply=True
-    )
+    manifest = MANIFEST
     text_limit = 4096
     default_reply_to_mode = "first"
-    config_model = TelegramAccountConfig
-    env_tokens: ClassVar[dict[str, str]] = {"botToken": "TELEGRAM_BOT_TOKEN"}
 
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)
@@ -71,7 +66,8 @@ class TelegramChannel(Channel):
     # -- lifecycle ------------------------------------------------------------
 
     async def start(self) -> None:
-        from telegram import Bot
+        import httpx
+        from telegram.ext import AIORateLimiter, ExtBot
         from telegram.request import HTTPXRequest
 
         token = self.config.token()
@@ -82,7 +78,17 @@ class TelegramChannel(Channel):
             )
         root = self.config.api_root
         timeout = float(self.config.poll_timeout_seconds)
-        self.bot = Bot(
+        retries = self.config.retry.attempts - 1
+
+        def transport(connections: int) -> dict[str, Any]:
+            # httpx retries a connection that could not be opened (refused, timed out)
+            return {
+                "transport": httpx.AsyncHTTPTransport(
+                    retries=retries, limits=httpx.Limits(max_connections=connections)
+                )
+            }
+
+        bot = ExtBot(
             token,
             base_url=f"{root}/bot",
             base_file_url=f"{root}/file/bot",
@@ -91,12 +97,21 @@ class TelegramChannel(Channel):
                 read_timeout=20.0,
                 connect_timeout=10.0,
                 media_write_timeout=60.0,
+                httpx_kwargs=transport(8),
             ),
             get_updates_request=HTTPXRequest(
-                connection_pool_size=1, read_timeout=timeout + 10, connect_timeout=10.0
+                connection_pool_size=1,
+                read_timeout=timeout + 10,
+                connect_timeout=10.0,
+                httpx_kwargs=transport(1),
             ),
+            # Telegram's flood limits (30 messages/s, 20/min per group) are kept, and a
+            # RetryAfter answer is waited out and retried (getUpdates is never throttled).
+            rate_limiter=AIORateLimiter(max_retries=retries),
         )
-        me = await self._call(self.bot.get_me, retries=1)
+        self.bot = bot  # stop() closes it, also when the token is refused below
+        await self._call(bot.initialize)  # opens the HTTP clients and asks getMe
+        me = bot.bot
         self.bot_id = str(me.id)
         self.bot_username = me.username
         self.status.bot_id = self.bot_id
@@ -112,7 +127,7 @@ class TelegramChannel(Channel):
                 self.log.debug("shutdown of the Bot client failed", exc_info=True)
 
     async def probe(self) -> dict[str, Any]:
-        me = await self._call(self._bot().get_me, retries=1)
+        me = await self._call(self._bot().get_me)
         return {"ok": True, "bot": {"id": str(me.id), "username": me.username}}
 
     async def serve(self) -> None:
@@ -155,8 +170,7 @@ class TelegramChannel(Channel):
             updates = await self._call(
                 lambda offset=offset: bot.get_updates(
                     offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES
-                ),
-                retries=0,
+                )
             )
             if not self.status.connected:
                 self.status.connected = True
@@ -332,9 +346,7 @@ class TelegramChannel(Channel):
             if thread_id and thread_id.isdigit() and thread_id != GENERAL_TOPIC
             else {}
         )
-        await self._call(
-            lambda: bot.send_chat_action(chat_id=chat_id, action="typing", **extra), retries=0
-        )
+        await self._call(lambda: bot.send_chat_action(chat_id=chat_id, action="typing", **extra))
 
     # -- identity -------------------------------------------------------------
 
@@ -352,6 +364,22 @@ class TelegramChannel(Channel):
             keys |= {f"@{message.sender.username.lower()}", message.sender.username.lower()}
         return keys
 
+    # -- forum topics ----------------------------------------------------------
+    # A topic of a forum group is its own conversation: its own session (the peer
+    # is ``<chat>:topic:<id>``, not a thread suffix) and its own settings
+    # (``groups.<chat>.topics.<id>``).
+
+    def peer_id(self, message: InboundMessage) -> str:
+        if message.chat_type != "direct" and message.thread_id:
+            return f"{message.chat_id}:topic:{message.thread_id}"
+        return super().peer_id(message)
+
+    def session_thread(self, message: InboundMessage) -> str | None:
+        return None
+
+    def group_topic(self, message: InboundMessage) -> str | None:
+        return message.thread_id
+
     # -- plumbing -------------------------------------------------------------
 
     def _bot(self) -> Any:
@@ -360,17 +388,13 @@ class TelegramChannel(Channel):
         return self.bot
 
     async def _call(
-        self,
-        factory: Callable[[], Awaitable[T]],
-        *,
-        retries: int | None = None,
-        wrap_bad_request: bool = True,
+        self, factory: Callable[[], Awaitable[T]], *, wrap_bad_request: bool = True
     ) -> T:
-        """Call the Bot API, retrying transient failures; wrap library errors."""
+        """Call the Bot API; library errors become channel errors (the token never
+        appears in them). Retries happen below: the rate limiter waits out and
+        retries RetryAfter answers, the HTTP transport retries failed connections."""
         try:
-            return await self._call_once(
-                factory, retries=retries, wrap_bad_request=wrap_bad_request
-            )
+            return await self._call_once(factory, wrap_bad_request=wrap_bad_request)
         except ChannelError as exc:
             token = self.config.token()
             if token and token in exc.message:  # never let the token reach logs or status
@@ -378,9 +402,7 @@ class TelegramChannel(Channel):
                 exc.args = (exc.message,)
             raise
 
-    async def _call_once(
-        self, factory: Callable[[], Awaitable[T]], *, retries: int | None, wrap_bad_request: bool
-    ) -> T:
+    async def _call_once(self, factory: Callable[[], Awaitable[T]], *, wrap_bad_request: bool) -> T:
         from telegram.error import (
             BadRequest,
             ChatMigrated,
@@ -392,51 +414,46 @@ class TelegramChannel(Channel):
             TelegramError,
         )
 
-        retry = self.config.retry
-        attempts = retry.attempts if retries is None else retries + 1
-        delay = retry.min_delay_ms / 1000
-        for attempt in range(1, attempts + 1):
-            try:
-                return await factory()
-            except InvalidToken as exc:
-                raise ChannelAuthFailed(
-                    f"telegram refused the bot token ({exc})",
-                    hint="check channels.telegram.botToken with @BotFather",
-                ) from None
-            except RetryAfter as exc:
-                wait = _seconds(exc.retry_after)
-                if attempt >= attempts or wait > retry.max_delay_ms / 1000:
-                    raise ChannelNotReady(
-                        f"telegram rate limit: retry after {wait:.0f}s", retry_after=wait
-                    ) from None
-                await asyncio.sleep(wait)
-                continue
-            except Conflict as exc:
-                raise ChannelNotReady(
-                    f"telegram conflict: {exc} (is another gateway polling this bot token?)",
-                    hint="each instance needs its own bot token",
-                ) from None
-            except ChatMigrated as exc:
-                raise TargetError(
-                    f"the group moved to chat {exc.new_chat_id}; use that id"
-                ) from None
-            except Forbidden as exc:
-                raise TargetError(f"telegram refused: {exc}") from None
-            except BadRequest as exc:
-                if not wrap_bad_request:
-                    raise
-                raise _target_error(exc) from None
-            except NetworkError as exc:  # includes TimedOut and 5xx answers
-                if attempt >= attempts:
-                    raise ChannelNotReady(f"telegram API unreachable: {exc}") from None
-            except TelegramError as exc:
-                raise ChannelNotReady(f"telegram error: {exc}") from None
-            await asyncio.sleep(min(delay, retry.max_delay_ms / 1000))
-            delay *= 2
-        raise ChannelNotReady("telegram API unreachable")
+        try:
+            return await factory()
+        except InvalidToken as exc:
+            raise ChannelAuthFailed(
+                f"telegram refused the bot token ({exc})",
+                hint="check channels.telegram.botToken with @BotFather",
+            ) from None
+        except RetryAfter as exc:
+            wait = _retry_after(exc)
+            raise ChannelNotReady(
+                f"telegram rate limit: retry after {wait:.0f}s", retry_after=wait
+            ) from None
+        except Conflict as exc:
+            raise ChannelNotReady(
+                f"telegram conflict: {exc} (is another gateway polling this bot token?)",
+                hint="each instance needs its own bot token",
+            ) from None
+        except ChatMigrated as exc:
+            raise TargetError(f"the group moved to chat {exc.new_chat_id}; use that id") from None
+        except Forbidden as exc:
+            raise TargetError(f"telegram refused: {exc}") from None
+        except BadRequest as exc:
+            if not wrap_bad_request:
+                raise
+            raise _target_error(exc) from None
+        except NetworkError as exc:  # includes TimedOut and 5xx answers
+            raise ChannelNotReady(f"telegram API unreachable: {exc}") from None
+        except TelegramError as exc:
+            raise ChannelNotReady(f"telegram error: {exc}") from None
 
 
-def _seconds(value: Any) -> float:
+def _retry_after(exc: Any) -> float:
+    """Seconds a RetryAfter asks for (an int now, a timedelta in a future version)."""
+    import warnings
+
+    from telegram.warnings import PTBDeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
     return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
 
 

@@ -1,4 +1,4 @@
-"""Telegram webhook mode: routes on the gateway's one aiohttp app.
+"""Telegram webhook mode: the handler of the manifest's route on the gateway's app.
 
 ``POST /telegram-webhook`` (default account) and ``POST
 /telegram-webhook/<accountId>``. Telegram must reach them at the account's
@@ -18,25 +18,17 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from moltbot.channels.errors import ChannelNotReady
-from moltbot.channels.webhook import add_account_routes, error
+from moltbot.channels.webhook import error
 
 if TYPE_CHECKING:
     from moltbot.channels.manager import AccountRunner, ChannelManager
 
 log = logging.getLogger(__name__)
 
-PATH = "/telegram-webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-def setup_routes(app: web.Application, runtime: Any) -> None:
-    """Add the webhook routes. ``runtime.subsystem("channels")`` must return the
-    running :class:`~moltbot.channels.manager.ChannelManager` (or None).
-    Calling it twice on one app is harmless."""
-    add_account_routes(app, runtime, "telegram", PATH, _handle)
-
-
-async def _handle(
+async def handle(
     request: web.Request, manager: ChannelManager, runner: AccountRunner
 ) -> web.Response:
     channel: Any = runner.channel  # the TelegramChannel of this account, once running

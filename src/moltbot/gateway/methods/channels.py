@@ -97,6 +97,7 @@ async def send(call: MethodCall, params: SendParams) -> dict[str, Any]:
 
 
 async def _deliver(manager: Any, params: SendParams) -> dict[str, Any]:
+    from moltbot.channels import registry
     from moltbot.channels.types import OutboundMessage
 
     media = [*([params.mediaUrl] if params.mediaUrl else []), *(params.mediaUrls or [])]
@@ -121,20 +122,19 @@ async def _deliver(manager: Any, params: SendParams) -> dict[str, Any]:
         "channel": result.channel,
         "accountId": result.account_id,
     }
-    payload["channelId" if result.channel == "slack" else "chatId"] = result.chat_id
+    payload[registry.manifest(result.channel).chat_key] = result.chat_id
     return payload
 
 
 @method("channels.status", params=ChannelsStatusParams, scope="read")
 async def channels_status(call: MethodCall, params: ChannelsStatusParams) -> dict[str, Any]:
+    from moltbot.gateway.channel_status import status_payload
+
     manager = call.runtime.subsystem("channels")
     if manager is None:
-        from moltbot.channels.manager import status_payload
-
-        payload = status_payload([], {})
+        payload = status_payload([])
         payload["error"] = call.runtime.subsystem_errors.get("channels", "channels are not running")
         return payload
-    return await manager.channels_status(
-        probe=bool(params.probe),  # type: ignore[no-any-return]
-        timeout_ms=params.timeoutMs or 10_000,
-    )
+    if params.probe:
+        await manager.probe_all((params.timeoutMs or 10_000) / 1000)
+    return status_payload(manager.report())

@@ -1,0 +1,1 @@
+"""A toy messaging channel installed as a separate distribution (tests only)."""
