@@ -38,7 +38,15 @@ from moltbot.agents.lanes import SessionLanes
 from moltbot.agents.model_pool import ModelPool
 from moltbot.agents.models import catalog
 from moltbot.agents.roster import AgentSpec, agent_specs, default_agent_id
-from moltbot.agents.run import RESTARTING, STOPPING, AgentRunError, Run, RunState, Watcher
+from moltbot.agents.run import (
+    RESTARTING,
+    STOPPING,
+    AgentRunError,
+    Run,
+    RunState,
+    UnknownAgent,
+    Watcher,
+)
 from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
 from moltbot.agents.tools.loading import load_tools
@@ -226,13 +234,13 @@ class AgentRuntime:
     def resolve_agent(self, agent_id: str | None) -> str:
         """The agent id to use: ``agent_id`` if it exists (lower-cased), else the default.
 
-        Raises :class:`AgentRunError` for an id that names no agent.
+        Raises :class:`UnknownAgent` for an id that names no agent.
         """
         if agent_id is None or not agent_id.strip():
             return default_agent_id(self.config)
         value = agent_id.strip().lower()
         if value not in self._specs:
-            raise AgentRunError(
+            raise UnknownAgent(
                 f"unknown agent {agent_id!r}; agents: {', '.join(self._specs)}",
                 hint="add it with `moltbot agents add`",
             )

@@ -226,6 +226,24 @@ def _syntax_error(exc: Exception, text: str, source: str) -> ConfigError:
     )
 
 
+class InvalidConfig(ConfigError):
+    """The config does not validate against the schema (the message lists each problem).
+    A gateway method answers it in upstream's words: ``invalid config``, the problems in
+    ``details.issues``."""
+
+    def error_shape(self) -> dict[str, Any]:
+        shape = super().error_shape()
+        shape.update(message="invalid config", details={"issues": self.message})
+        return shape
+
+
+class StaleConfig(ConflictError):
+    """A compare-and-swap write found the file changed since its base was read."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"config changed since last load; {message}", hint=hint)
+
+
 def validate(
     data: Mapping[str, Any],
     env: Mapping[str, str],
@@ -248,14 +266,14 @@ def validate(
     try:
         config = Config.model_validate(resolved)
     except ValidationError as exc:
-        raise ConfigError(
+        raise InvalidConfig(
             _describe_validation(exc, source),
             hint="fix the file, then run `moltbot config validate`",
         ) from None
     unknown = unknown_keys(config)
     if unknown and (strict if strict is not None else config.strict):
         lines = "\n".join(f"  - {key}: unknown key" for key in unknown)
-        raise ConfigError(
+        raise InvalidConfig(
             f"invalid config at {source} (strict: unknown keys are errors):\n{lines}",
             hint='remove or fix these keys, or set "strict": false',
         )
@@ -405,7 +423,7 @@ def update_config(
             raw, data = read_raw(path)
             current_hash = content_hash(raw) if raw else ""
             if base_hash is not None and base_hash != current_hash:
-                raise ConflictError(
+                raise StaleConfig(
                     f"{path} changed since it was read (hash {current_hash[:12] or 'none'}, "
                     f"expected {base_hash[:12] or 'none'}); reload and retry"
                 )
@@ -496,6 +514,6 @@ def replace_config_text(
         raw, _ = read_raw(path)
         current = content_hash(raw) if raw else ""
         if base_hash is not None and base_hash != current:
-            raise ConflictError(f"{path} changed since it was read; reload and retry")
+            raise StaleConfig(f"{path} changed since it was read; reload and retry")
         _atomic_write(path, text, keep_backup=bool(raw))
     return ConfigSnapshot(path, True, text, content_hash(text), data, config, warnings)
