@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from moltbot.cli import context
+
+if TYPE_CHECKING:
+    from moltbot.gateway.status import InstanceStatus, StatusPayload
 
 
 def _instance_lenient() -> tuple[Any, Any, str | None]:
@@ -74,43 +77,55 @@ def status(
     click.echo(_render_status(data, cli.home))
 
 
-def _gateway_facts(target: Any, rpc: dict[str, Any], remote: dict[str, Any]) -> dict[str, Any]:
+def _instance_facts(
+    instance: InstanceStatus, *, config_exists: bool, config_error: str | None
+) -> dict[str, Any]:
+    """The instance part of ``status --json``: ``status.instance`` without what runs,
+    with whether the config exists and why it is invalid."""
+    from moltbot.gateway.status import wire
+
+    known = wire(instance)
+    facts = {key: known[key] for key in ("profile", "stateDir", "configPath")}
+    facts.update(configExists=config_exists, configError=config_error)
+    facts.update({key: known[key] for key in _PORT_KEYS})
+    return facts
+
+
+_PORT_KEYS = ("workspace", "port", "controlPort", "canvasPort", "cdpRange")
+
+
+def _gateway_facts(
+    target: Any, rpc: dict[str, Any], running: InstanceStatus | None
+) -> dict[str, Any]:
     return {
         "url": target.url,
         "source": target.source,
         "reachable": rpc["ok"],
         "connectLatencyMs": rpc.get("connectLatencyMs"),
-        "pid": remote.get("pid"),
-        "version": remote.get("version"),
-        "uptimeMs": remote.get("uptimeMs"),
+        "pid": running.pid if running else None,
+        "version": running.version if running else None,
+        "uptimeMs": running.uptime_ms if running else None,
         "error": rpc.get("error"),
     }
 
 
 def _status_from_gateway(target: Any, rpc: dict[str, Any]) -> dict[str, Any]:
+    from moltbot.gateway.status import wire
     from moltbot.instance.names import service_names
 
-    remote_status = rpc["status"]
-    remote = remote_status.get("instance", {})
-    return {
-        "profile": remote.get("profile"),
-        "stateDir": remote.get("stateDir"),
-        "configPath": remote.get("configPath"),
-        "configExists": True,
-        "configError": None,
-        "workspace": remote.get("workspace"),
-        "port": remote.get("port"),
-        "controlPort": remote.get("controlPort"),
-        "canvasPort": remote.get("canvasPort"),
-        "cdpRange": remote.get("cdpRange"),
-        "configured": remote.get("configured"),
-        "drift": remote.get("drift"),
-        "service": service_names(str(remote.get("profile"))).systemd_unit,
-        "gateway": _gateway_facts(target, rpc, remote),
-        "sessions": {"count": remote_status.get("sessions", {}).get("count", 0)},
-        "channels": remote_status.get("channelSummary", []),
-        "subsystems": remote_status.get("subsystems", {}),
-    }
+    remote: StatusPayload = rpc["status"]
+    running = remote.instance
+    data = _instance_facts(running, config_exists=True, config_error=None)
+    data.update(
+        configured=wire(running.configured),
+        drift=running.drift,
+        service=service_names(running.profile).systemd_unit,
+        gateway=_gateway_facts(target, rpc, running),
+        sessions={"count": remote.sessions.count},
+        channels=remote.channel_summary,
+        subsystems=remote.subsystems,
+    )
+    return data
 
 
 def _status_from_config(
@@ -118,6 +133,7 @@ def _status_from_config(
 ) -> dict[str, Any]:
     from moltbot.gateway.logs import last_error
     from moltbot.gateway.probe import probe, refused_foreign
+    from moltbot.gateway.status import InstanceStatus
     from moltbot.gateway.target import resolve_target
 
     cli = context.get()
@@ -129,20 +145,13 @@ def _status_from_config(
     rpc = refused_foreign(target, instance) if target.foreign else probe(target, timeout)
     if rpc["ok"]:  # answered now (it was starting, or --url): its facts win
         return _status_from_gateway(target, rpc) | {"configError": config_error}
-    data: dict[str, Any] = {
-        "profile": instance.profile,
-        "stateDir": str(instance.state_dir),
-        "configPath": str(instance.config_path),
-        "configExists": instance.config_path.exists(),
-        "configError": config_error,
-        "workspace": str(instance.workspace),
-        "port": instance.port,
-        "controlPort": instance.control_port,
-        "canvasPort": instance.canvas_port,
-        "cdpRange": [instance.cdp_ports.start, instance.cdp_ports.stop - 1],
-        "service": instance.service.systemd_unit,
-        "gateway": _gateway_facts(target, rpc, {}),
-    }
+    data = _instance_facts(
+        InstanceStatus.of(instance),
+        config_exists=instance.config_path.exists(),
+        config_error=config_error,
+    )
+    data["service"] = instance.service.systemd_unit
+    data["gateway"] = _gateway_facts(target, rpc, None)
     data["gateway"]["lastError"] = last_error(instance.log_file)
     data["gateway"]["foreign"] = target.foreign
     return data
@@ -220,6 +229,7 @@ def health(
 ) -> None:
     """Ask this instance's gateway for its health (exit 6 unreachable, 7 auth refused)."""
     from moltbot.gateway.client import SyncGatewayClient
+    from moltbot.gateway.status import HealthPayload, parse
     from moltbot.gateway.target import resolve_target
 
     cli = context.get()
@@ -227,15 +237,15 @@ def health(
     target = resolve_target(instance, config, cli.env, url=url, token=token, password=password)
     started = time.perf_counter()
     with SyncGatewayClient.for_target(target, timeout) as client:
-        summary = client.call("health")
+        answer = client.call("health")
     if as_json:
-        context.emit_json(summary)
+        context.emit_json(answer)
         return
     elapsed = (time.perf_counter() - started) * 1000
-    sessions = summary.get("sessions", {})
+    summary = parse(HealthPayload, answer)
     click.echo(
         f"ok: {target.url} answered in {elapsed:.0f} ms; "
-        f"{sessions.get('count', 0)} sessions; default agent {summary.get('defaultAgentId')}"
+        f"{summary.sessions.count} sessions; default agent {summary.default_agent_id}"
     )
 
 

@@ -15,11 +15,13 @@ if TYPE_CHECKING:
 
 
 def probe(target: Target, timeout: float) -> dict[str, Any]:
-    """Reachability and the gateway's own ``status`` payload, failing fast when nothing
-    listens: ``{url, source, ok, connectLatencyMs?, status?, kind?, error?}`` where
-    ``kind`` is ``down``, ``auth`` or ``error``."""
+    """Reachability and the gateway's own ``status`` (a :class:`StatusPayload`), failing
+    fast when nothing listens: ``{url, source, ok, connectLatencyMs?, status?, kind?,
+    error?}`` where ``kind`` is ``down``, ``auth`` or ``error`` (which includes a peer
+    whose status is not a moltbot gateway's)."""
     from moltbot.errors import AuthError, MoltbotError
     from moltbot.gateway.client import SyncGatewayClient, port_open
+    from moltbot.gateway.status import StatusPayload, parse
 
     result: dict[str, Any] = {"url": target.url, "source": target.source, "ok": False}
     if not port_open(target.host, target.port, timeout=min(timeout, 0.5)):
@@ -28,7 +30,7 @@ def probe(target: Target, timeout: float) -> dict[str, Any]:
     try:
         with SyncGatewayClient.for_target(target, timeout) as client:
             result["connectLatencyMs"] = round(client.connect_latency_ms, 1)
-            result["status"] = client.call("status")
+            result["status"] = parse(StatusPayload, client.call("status"))
             result["ok"] = True
     except AuthError as exc:
         result.update(kind="auth", error=exc.message)

@@ -22,6 +22,19 @@ from moltbot.gateway import protocol
 from moltbot.gateway.auth import AuthSettings
 from moltbot.gateway.devices import DeviceStore
 from moltbot.gateway.state import DedupeCache, Presence, now_ms
+from moltbot.gateway.status import (
+    AgentHealth,
+    AgentSessions,
+    HealthPayload,
+    Heartbeat,
+    InstanceStatus,
+    SessionDefaults,
+    SessionRow,
+    SessionsStatus,
+    SessionsSummary,
+    StatusPayload,
+    wire,
+)
 from moltbot.lifecycle import State, SubsystemContext
 from moltbot.security.shield import Shield
 
@@ -79,7 +92,7 @@ class GatewayRuntime:
         self.system_events: list[str] = []
         self.seq = 0
         self.state_version = {"presence": 1, "health": 1}
-        self.health_cache: dict[str, Any] | None = None
+        self.health_cache: HealthPayload | None = None
         self.health_cache_at = 0.0
         self._presence_pending = False
         self._health_pending = False
@@ -280,9 +293,9 @@ class GatewayRuntime:
 
     # summaries --------------------------------------------------------------
 
-    def sessions_summary(self) -> dict[str, Any]:
+    def sessions_summary(self) -> SessionsSummary:
         path = self.instance.sessions_dir() / "sessions.json"
-        recent: list[dict[str, Any]] = []
+        recent: list[SessionRow] = []
         count = 0
         try:
             index = json.loads(path.read_text(encoding="utf-8"))
@@ -295,12 +308,10 @@ class GatewayRuntime:
                 ]
                 rows.sort(key=lambda r: -(r[1] or 0))
                 now = now_ms()
-                recent = [
-                    {"key": k, "updatedAt": u, "age": (now - u) if u else None} for k, u in rows[:5]
-                ]
+                recent = [SessionRow(k, u, (now - u) if u else None) for k, u in rows[:5]]
         except (OSError, ValueError):
             pass
-        return {"path": str(path), "count": count, "recent": recent}
+        return SessionsSummary(str(path), count, recent)
 
     def channels_summary(self) -> dict[str, Any]:
         channels = self.subsystem("channels")
@@ -315,7 +326,8 @@ class GatewayRuntime:
         ids = [entry.id for entry in self.config.agents.entries] or ["main"]
         return [{"agentId": agent_id, "isDefault": i == 0} for i, agent_id in enumerate(ids)]
 
-    def health(self, *, refresh: bool = False) -> dict[str, Any]:
+    def health(self, *, refresh: bool = False) -> HealthPayload:
+        """The ``health`` payload, cached for :data:`protocol.HEALTH_REFRESH_S`."""
         if (
             not refresh
             and self.health_cache
@@ -324,35 +336,37 @@ class GatewayRuntime:
             return self.health_cache
         started = time.perf_counter()
         sessions = self.sessions_summary()
-        summary: dict[str, Any] = {
-            "ok": True,
-            "ts": now_ms(),
-            "durationMs": 0,
-            **self.channels_summary(),
-            "heartbeatSeconds": 0,
-            "defaultAgentId": self.agents_list()[0]["agentId"],
-            "agents": [
-                {
-                    **a,
-                    "sessions": sessions
-                    if a["isDefault"]
-                    else {
-                        "path": str(self.instance.sessions_dir(a["agentId"]) / "sessions.json"),
-                        "count": 0,
-                        "recent": [],
-                    },
-                }
-                for a in self.agents_list()
-            ],
-            "sessions": sessions,
-        }
-        summary["durationMs"] = int((time.perf_counter() - started) * 1000)
+        channels = self.channels_summary()
+        agents = [
+            AgentHealth(
+                a["agentId"],
+                a["isDefault"],
+                sessions
+                if a["isDefault"]
+                else SessionsSummary(
+                    str(self.instance.sessions_dir(a["agentId"]) / "sessions.json"), 0, []
+                ),
+            )
+            for a in self.agents_list()
+        ]
+        summary = HealthPayload(
+            ok=True,
+            ts=now_ms(),
+            duration_ms=int((time.perf_counter() - started) * 1000),
+            channels=channels["channels"],
+            channel_order=channels["channelOrder"],
+            channel_labels=channels["channelLabels"],
+            heartbeat_seconds=0,
+            default_agent_id=self.agents_list()[0]["agentId"],
+            agents=agents,
+            sessions=sessions,
+        )
         self.health_cache, self.health_cache_at = summary, time.monotonic()
         return summary
 
-    def refresh_health(self) -> dict[str, Any]:
+    def refresh_health(self) -> HealthPayload:
         summary = self.health(refresh=True)
-        self.broadcast("health", summary)
+        self.broadcast("health", wire(summary))
         return summary
 
     def configured_instance(self) -> Instance:
@@ -362,57 +376,47 @@ class GatewayRuntime:
 
         return resolve_instance(self.instance.identity, self.config, self.env)
 
-    def instance_facts(self) -> dict[str, Any]:
+    def instance_facts(self) -> InstanceStatus:
+        """``status.instance``: this instance's facts, what runs, and how the config differs."""
         from moltbot.instance.running import Running, drift
 
-        facts = self.instance.facts()
         configured = self.configured_instance()
-        mine = Running.from_record({**facts, "pid": os.getpid()})
-        return {
-            **facts,
-            "configured": {
-                key: value
-                for key, value in configured.facts().items()
-                if key in ("port", "controlPort", "canvasPort", "cdpRange")
-            },
-            "drift": drift(configured, mine),
-            "pid": os.getpid(),
-            "bind": self.instance.bind,
-            "host": self.bind_host,
-            "version": self.version,
-            "startedAt": self.started_at_ms,
-            "uptimeMs": self.uptime_ms,
-            "state": str(self.state),
-        }
+        running = Running.from_record({**self.instance.facts(), "pid": os.getpid()})
+        return InstanceStatus.of(
+            self.instance,
+            configured=InstanceStatus.of(configured).ports(),
+            drift=drift(configured, running),
+            pid=os.getpid(),
+            bind=self.instance.bind,
+            host=self.bind_host,
+            version=self.version,
+            started_at=self.started_at_ms,
+            uptime_ms=self.uptime_ms,
+            state=str(self.state),
+        )
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusPayload:
         sessions = self.sessions_summary()
         channels = self.channels_summary()
-        return {
-            "instance": self.instance_facts(),
-            "heartbeat": {"defaultAgentId": self.agents_list()[0]["agentId"], "agents": []},
-            "channelSummary": [
+        default_agent = self.agents_list()[0]["agentId"]
+        return StatusPayload(
+            instance=self.instance_facts(),
+            heartbeat=Heartbeat(default_agent, []),
+            channel_summary=[
                 f"{k}: {v.get('state', 'configured')}" if isinstance(v, dict) else k
                 for k, v in channels.get("channels", {}).items()
             ],
-            "queuedSystemEvents": list(self.system_events[-20:]),
-            "sessions": {
-                "paths": [sessions["path"]],
-                "count": sessions["count"],
-                "defaults": {"model": _model_name(self.config), "contextTokens": None},
-                "recent": sessions["recent"],
-                "byAgent": [
-                    {
-                        "agentId": "main",
-                        "path": sessions["path"],
-                        "count": sessions["count"],
-                        "recent": sessions["recent"],
-                    }
-                ],
-            },
-            "subsystems": self.subsystem_status(),
-            "connections": len(self.connections),
-        }
+            queued_system_events=list(self.system_events[-20:]),
+            sessions=SessionsStatus(
+                paths=[sessions.path],
+                count=sessions.count,
+                defaults=SessionDefaults(_model_name(self.config)),
+                recent=sessions.recent,
+                by_agent=[AgentSessions("main", sessions.path, sessions.count, sessions.recent)],
+            ),
+            subsystems=self.subsystem_status(),
+            connections=len(self.connections),
+        )
 
 
 def _model_name(config: Config) -> str | None:

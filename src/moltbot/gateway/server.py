@@ -19,6 +19,7 @@ from moltbot.gateway.connection import Connection
 from moltbot.gateway.http.guard import refuse_foreign
 from moltbot.gateway.methods.registry import MethodCall, MethodSpec, error_for
 from moltbot.gateway.runtime import GatewayRuntime
+from moltbot.gateway.status import wire
 from moltbot.lifecycle import State
 from moltbot.security import process
 from moltbot.security.connguard import body_deadline, mark_authenticated
@@ -220,7 +221,7 @@ def hello_ok(
         "features": {"methods": methods, "events": list(protocol.EVENTS)},
         "snapshot": {
             "presence": runtime.presence.entries(),
-            "health": runtime.health_cache or {},
+            "health": wire(runtime.health_cache) if runtime.health_cache else {},
             "stateVersion": dict(runtime.state_version),
             "uptimeMs": runtime.uptime_ms,
             "configPath": str(runtime.instance.config_path),

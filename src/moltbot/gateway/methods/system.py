@@ -9,6 +9,7 @@ from pydantic import Field
 from moltbot.gateway.logs import tail_file
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.gateway.state import now_ms
+from moltbot.gateway.status import wire
 
 
 class HealthParams(Params):
@@ -18,13 +19,13 @@ class HealthParams(Params):
 @method("health", params=HealthParams, scope="read")
 def health(call: MethodCall, params: HealthParams) -> dict[str, Any]:
     if params.probe:
-        return call.runtime.refresh_health()
-    return call.runtime.health()
+        return wire(call.runtime.refresh_health())
+    return wire(call.runtime.health())
 
 
 @method("status", scope="read")
 def status(call: MethodCall, params: NoParams) -> dict[str, Any]:
-    return call.runtime.status()
+    return wire(call.runtime.status())
 
 
 @method("system-presence", scope="read")
