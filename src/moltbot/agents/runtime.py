@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from moltbot.agents import context as ctxmod
 from moltbot.agents import views
@@ -53,7 +53,7 @@ from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.turn import TurnRunner
 from moltbot.agents.workspace import seed_workspace
 from moltbot.errors import NotFoundError, RetryLaterError, UsageError
-from moltbot.lifecycle import State, SubsystemContext
+from moltbot.lifecycle import State, SubsystemContext, SubsystemKey
 from moltbot.sessions.inflight import RunJournal
 from moltbot.sessions.keys import agent_of, main_key, normalize_key
 from moltbot.sessions.store import SessionStore
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = ["AgentRunError", "AgentRuntime", "embedded"]
 
 PROTECTED_TTL_S = 30.0
+S = TypeVar("S")
 
 
 class AgentRuntime:
@@ -290,11 +291,15 @@ class AgentRuntime:
                 self._protected = (now, paths)
             return self._protected[1]
 
-    def lookup(self, name: str) -> Any:
-        """Another subsystem for the tools (``"agents"`` is this runtime itself)."""
-        if name == self.name:
-            return self
-        return self.ctx.lookup(name)
+    @overload
+    def lookup(self, key: SubsystemKey[S], /) -> S | None: ...
+
+    @overload
+    def lookup(self, key: str, /) -> Any: ...
+
+    def lookup(self, key: str, /) -> Any:
+        """Another running subsystem for the tools (``AGENTS`` is this runtime itself)."""
+        return self if key == self.name else self.ctx.lookup(key)
 
     def _seed(self, spec: AgentSpec) -> None:
         self._seeded.add(spec.id)

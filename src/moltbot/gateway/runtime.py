@@ -14,7 +14,7 @@ import platform
 import socket
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from moltbot import __version__
 from moltbot.config.store import ConfigSnapshot
@@ -35,8 +35,9 @@ from moltbot.gateway.status import (
     StatusPayload,
     wire,
 )
-from moltbot.lifecycle import State, SubsystemContext
+from moltbot.lifecycle import Drains, State, Subsystem, SubsystemContext, SubsystemKey
 from moltbot.security.shield import Shield
+from moltbot.subsystems import CHANNELS
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from moltbot.instance.resolve import Instance
 
 log = logging.getLogger("moltbot.gateway")
+S = TypeVar("S")
 
 PRESENCE_COALESCE_S = 0.05
 HEALTH_COALESCE_S = 0.25
@@ -87,7 +89,7 @@ class GatewayRuntime:
         self.presence = Presence()
         self.dedupe = DedupeCache()
         self.devices = DeviceStore(instance.devices_dir)
-        self.subsystems: dict[str, Any] = {}
+        self.subsystems: dict[str, Subsystem] = {}
         self.subsystem_errors: dict[str, str] = {}
         self.system_events: list[str] = []
         self.seq = 0
@@ -167,9 +169,20 @@ class GatewayRuntime:
 
     # subsystems -------------------------------------------------------------
 
-    def subsystem(self, name: str) -> Any | None:
-        sub = self.subsystems.get(name)
-        return sub if sub is not None and getattr(sub, "state", None) == State.RUNNING else None
+    @overload
+    def subsystem(self, key: SubsystemKey[S]) -> S | None: ...
+
+    @overload
+    def subsystem(self, key: str) -> Any: ...
+
+    def subsystem(self, key: str) -> Any:
+        """The subsystem under ``key`` (:mod:`moltbot.subsystems`) if it is running."""
+        sub = self.subsystems.get(key)
+        return sub if sub is not None and sub.state == State.RUNNING else None
+
+    def registered(self, key: SubsystemKey[S]) -> S | None:
+        """The subsystem under ``key`` in whatever state (``None``: never built)."""
+        return self.subsystems.get(key)  # type: ignore[return-value]
 
     def subsystem_context(self, name: str) -> SubsystemContext:
         return SubsystemContext(
@@ -251,7 +264,7 @@ class GatewayRuntime:
             if not applied:
                 log.info("restarting %s for the new config", name)
                 try:
-                    if hasattr(sub, "drain"):  # let operations in flight finish first
+                    if isinstance(sub, Drains):  # let operations in flight finish first
                         await sub.drain(self.config.gateway.restart_grace_seconds)
                     await sub.stop()
                 except Exception as exc:
@@ -263,7 +276,7 @@ class GatewayRuntime:
         """Before a restart: every subsystem that can (``drain(grace)``) stops taking
         work and finishes what is in flight; the agents abort what is left after
         ``grace`` seconds. Runs concurrently: channel replies wait for agent runs."""
-        draining = [(n, s) for n, s in self.subsystems.items() if hasattr(s, "drain")]
+        draining = [(n, s) for n, s in self.subsystems.items() if isinstance(s, Drains)]
         results = await asyncio.gather(
             *(sub.drain(grace) for _, sub in draining), return_exceptions=True
         )
@@ -280,7 +293,7 @@ class GatewayRuntime:
                     status = dict(sub.status())
                 except Exception as exc:
                     status = {"error": str(exc)}
-                status.setdefault("state", str(getattr(sub, "state", "unknown")))
+                status.setdefault("state", str(sub.state))
                 if name in self.subsystem_errors:
                     status["state"] = State.FAILED.value
                     status["error"] = self.subsystem_errors[name]
@@ -314,8 +327,8 @@ class GatewayRuntime:
         return SessionsSummary(str(path), count, recent)
 
     def channels_summary(self) -> dict[str, Any]:
-        channels = self.subsystem("channels")
-        if channels is not None and hasattr(channels, "health_summary"):
+        channels = self.subsystem(CHANNELS)
+        if channels is not None:
             try:
                 return dict(channels.health_summary())
             except Exception as exc:

@@ -24,6 +24,7 @@ from moltbot.lifecycle import State
 from moltbot.security import process
 from moltbot.security.connguard import body_deadline, mark_authenticated
 from moltbot.security.origin import is_local
+from moltbot.subsystems import CANVAS
 
 log = logging.getLogger("moltbot.gateway.ws")
 
@@ -239,7 +240,7 @@ def hello_ok(
             "tickIntervalMs": protocol.TICK_INTERVAL_MS,
         },
     }
-    canvas = runtime.subsystem("canvas")
+    canvas = runtime.subsystem(CANVAS)
     if canvas is not None:
         # the host's base URL; clients append /__openclaw__/canvas/ (or /__moltbot__/canvas/)
         payload["canvasHostUrl"] = canvas.url().split("/__", 1)[0]

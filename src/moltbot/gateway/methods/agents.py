@@ -12,6 +12,7 @@ from moltbot.errors import MethodError, MoltbotError, RetryLaterError, UsageErro
 from moltbot.gateway import protocol
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.lifecycle import State
+from moltbot.subsystems import AGENTS
 
 if TYPE_CHECKING:
     from moltbot.agents.run import Run
@@ -24,20 +25,18 @@ STARTUP_WAIT_S = 15.0
 async def agents_of(call: MethodCall) -> AgentRuntime:
     """The running agent runtime (waiting briefly while it starts), or UNAVAILABLE
     (retryable while the gateway restarts)."""
-    runtime = call.runtime.subsystem("agents")
+    runtime = call.runtime.subsystem(AGENTS)
     if runtime is None and call.runtime.state in (State.STOPPING, State.STOPPED):
         raise RetryLaterError("the gateway is restarting; send it again in a moment")
-    if runtime is None:
-        starting = call.runtime.subsystems.get("agents")
-        ready = getattr(starting, "ready", None)
-        if isinstance(ready, asyncio.Event) and "agents" not in call.runtime.subsystem_errors:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ready.wait(), STARTUP_WAIT_S)
-            runtime = call.runtime.subsystem("agents")
+    starting = call.runtime.registered(AGENTS)
+    if runtime is None and starting is not None and "agents" not in call.runtime.subsystem_errors:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(starting.ready.wait(), STARTUP_WAIT_S)
+        runtime = call.runtime.subsystem(AGENTS)
     if runtime is None:
         reason = call.runtime.subsystem_errors.get("agents", "not running")
         raise MoltbotError(f"the agent runtime is unavailable ({reason})")
-    return runtime  # type: ignore[no-any-return]
+    return runtime
 
 
 def final_payload(run: Run) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from moltbot.errors import INVALID_REQUEST, UNAVAILABLE, MethodError, MoltbotError
 from moltbot.gateway.methods.registry import MethodCall, Params, method
+from moltbot.subsystems import BROWSER
 
 
 class BrowserRequestParams(Params):
@@ -27,7 +28,7 @@ class BrowserRequestParams(Params):
 
 @method("browser.request", params=BrowserRequestParams, scope="write")
 async def browser_request(call: MethodCall, params: BrowserRequestParams) -> Any:
-    service = call.runtime.subsystem("browser")
+    service = call.runtime.subsystem(BROWSER)
     if service is None:
         error = call.runtime.subsystem_errors.get("browser")
         raise MoltbotError(

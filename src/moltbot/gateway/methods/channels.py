@@ -8,12 +8,16 @@ the one delivery in flight.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from moltbot.errors import MethodError, MoltbotError, UsageError
 from moltbot.gateway.methods.registry import MethodCall, Params, error_for, method
+from moltbot.subsystems import CHANNELS
+
+if TYPE_CHECKING:
+    from moltbot.channels.manager import ChannelManager
 
 
 class SendParams(Params):
@@ -35,8 +39,8 @@ class ChannelsStatusParams(Params):
     timeoutMs: int | None = Field(default=None, ge=100, le=120_000)
 
 
-def _manager(call: MethodCall) -> Any:
-    manager = call.runtime.subsystem("channels")
+def _manager(call: MethodCall) -> ChannelManager:
+    manager = call.runtime.subsystem(CHANNELS)
     if manager is None:
         raise MoltbotError("channels are not running", retryable=True)
     return manager
@@ -103,7 +107,7 @@ async def _deliver(manager: Any, params: SendParams) -> dict[str, Any]:
 
 @method("channels.status", params=ChannelsStatusParams, scope="read")
 async def channels_status(call: MethodCall, params: ChannelsStatusParams) -> dict[str, Any]:
-    manager = call.runtime.subsystem("channels")
+    manager = call.runtime.subsystem(CHANNELS)
     if manager is None:
         from moltbot.channels.manager import status_payload
 
