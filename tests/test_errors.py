@@ -111,7 +111,7 @@ def test_area_errors_choose_their_codes() -> None:
         TargetError,
         UnknownChannel,
     )
-    from moltbot.config.store import InvalidConfig, StaleConfig
+    from moltbot.config.store import InvalidConfig, StaleWriteError
     from moltbot.gateway.devices import DeviceError
     from moltbot.safepath import PathRefused
 
@@ -149,9 +149,12 @@ def test_area_errors_choose_their_codes() -> None:
         "details": {"issues": invalid.message},
     }
     assert invalid.exit_code == 78
-    stale = StaleConfig("x changed since it was read; reload and retry")
-    assert stale.message.startswith("config changed since last load; ")
-    assert stale.exit_code == 3
+    stale = StaleWriteError("x changed since it was read; reload and retry")
+    assert stale.error_shape() == {
+        "code": INVALID_REQUEST,
+        "message": "config changed since last load; x changed since it was read; reload and retry",
+    }
+    assert stale.exit_code == 3 and stale.message.startswith("x changed")
 
 
 def _moltbot_modules() -> list[str]:

@@ -227,21 +227,14 @@ def _syntax_error(exc: Exception, text: str, source: str) -> ConfigError:
 
 
 class InvalidConfig(ConfigError):
-    """The config does not validate against the schema (the message lists each problem).
-    A gateway method answers it in upstream's words: ``invalid config``, the problems in
-    ``details.issues``."""
+    """The config does not validate (the message lists each problem), or a write would
+    leave it invalid. A gateway method answers it in upstream's words: ``invalid
+    config``, the problems in ``details.issues``."""
 
     def error_shape(self) -> dict[str, Any]:
         shape = super().error_shape()
         shape.update(message="invalid config", details={"issues": self.message})
         return shape
-
-
-class StaleConfig(ConflictError):
-    """A compare-and-swap write found the file changed since its base was read."""
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(f"config changed since last load; {message}", hint=hint)
 
 
 def validate(
@@ -423,7 +416,7 @@ def update_config(
             raw, data = read_raw(path)
             current_hash = content_hash(raw) if raw else ""
             if base_hash is not None and base_hash != current_hash:
-                raise StaleConfig(
+                raise StaleWriteError(
                     f"{path} changed since it was read (hash {current_hash[:12] or 'none'}, "
                     f"expected {base_hash[:12] or 'none'}); reload and retry"
                 )
@@ -447,6 +440,16 @@ def update_config(
     raise ConflictError(f"{path} keeps changing under us; try again")
 
 
+class StaleWriteError(ConflictError):
+    """The file changed since the caller read it (its base hash no longer matches). A
+    gateway method answers it in upstream's words: ``config changed since last load; ...``."""
+
+    def error_shape(self) -> dict[str, Any]:
+        shape = super().error_shape()
+        shape["message"] = f"config changed since last load; {self.message}"
+        return shape
+
+
 def _lenient(data: dict[str, Any], env: Mapping[str, str], path: Path) -> Config | None:
     try:
         return validate(data, env, str(path), strict=False, missing_env="keep")[0]
@@ -455,10 +458,12 @@ def _lenient(data: dict[str, Any], env: Mapping[str, str], path: Path) -> Config
 
 
 def _refused(exc: MoltbotError, path: Path) -> MoltbotError:
-    """``exc`` restated for a write that did not happen: the file is unchanged."""
+    """``exc`` restated for a write that did not happen: the file is unchanged. A config
+    error of the result (schema, references) is :class:`InvalidConfig`."""
     message = exc.message.replace("invalid config at", "refused: the result would be invalid at", 1)
     hint = None if exc.hint and "fix the file" in exc.hint else exc.hint
-    return type(exc)(f"{message}\n{path} is unchanged.", hint=hint)
+    refused = InvalidConfig if isinstance(exc, ConfigError) else type(exc)
+    return refused(f"{message}\n{path} is unchanged.", hint=hint)
 
 
 def _remove_stale_temp_files(path: Path) -> None:
@@ -514,6 +519,6 @@ def replace_config_text(
         raw, _ = read_raw(path)
         current = content_hash(raw) if raw else ""
         if base_hash is not None and base_hash != current:
-            raise StaleConfig(f"{path} changed since it was read; reload and retry")
+            raise StaleWriteError(f"{path} changed since it was read; reload and retry")
         _atomic_write(path, text, keep_backup=bool(raw))
     return ConfigSnapshot(path, True, text, content_hash(text), data, config, warnings)

@@ -121,7 +121,7 @@ async def _write(
 ) -> dict[str, Any]:
     """Write the config (apply ``mutate`` to its data, or replace it with ``text``) under
     the base-hash guard, in a worker thread (file lock, fsync and re-rendering stay off
-    the event loop). A changed file raises ``StaleConfig`` ("config changed since last
+    the event loop). A changed file raises ``StaleWriteError`` ("config changed since last
     load; ..."), a result that does not validate ``InvalidConfig`` ("invalid config")."""
     path = call.runtime.instance.config_path
     env = call.runtime.env
