@@ -93,8 +93,9 @@ async def test_errors_are_typed(gateway: GatewayProcess) -> None:
     with pytest.raises(AuthError, match="refused the credentials: unauthorized") as refused:
         await GatewayClient(gateway.url, token=gateway.token + "x").connect()
     assert refused.value.exit_code == 7
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError, match="no token or password was given") as bare:
         await GatewayClient(gateway.url).connect()  # no secret and no device: refused
+    assert bare.value.hint and "--token" in bare.value.hint
 
     port = free_port_block(1)
     with pytest.raises(GatewayUnreachableError, match="connection refused") as down:

@@ -173,6 +173,11 @@ class GatewayClient:
     def _refusal(self, error: Any) -> MoltbotError:
         refused = MethodError.from_shape(error)
         where = f"gateway at {self.url}"
+        if refused.code == NOT_PAIRED and not (self.token or self.password):
+            return AuthError(
+                f"{where} refused the connection: no token or password was given",
+                hint="pass --token (or --password), or set MOLTBOT_GATEWAY_TOKEN",
+            )
         if refused.code == NOT_PAIRED:
             return PairingRequired(
                 f"{where} requires pairing: {refused.reason}", details=refused.details
@@ -462,7 +467,12 @@ class SyncGatewayClient:
         return self._client.connect_latency_ms
 
     def connect(self) -> dict[str, Any]:
-        return self._run(self._client.connect())
+        """Connect (see :meth:`GatewayClient.connect`); a client that fails to is closed."""
+        try:
+            return self._run(self._client.connect())
+        except BaseException:
+            self.close()
+            raise
 
     def call(self, method: str, params: Any = None, **options: Any) -> Any:
         return self._run(self._client.call(method, params, **options))
