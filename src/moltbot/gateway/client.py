@@ -510,3 +510,6 @@ def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
             return True
     except OSError:
         return False
+
+
+__all__ = ["CallStream", "Event", "GatewayClient", "SyncGatewayClient", "port_open"]

@@ -95,3 +95,6 @@ def _pid_alive(pid: Any) -> bool:
         return True
     except (OSError, ValueError, TypeError):
         return False
+
+
+__all__ = ["gateway_facts", "probe", "refused_foreign"]

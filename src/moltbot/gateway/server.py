@@ -271,7 +271,7 @@ def dispatch(
     method = frame["method"]
     spec = runtime.methods.get(method)
     denied = authorize(conn, method, spec)
-    if denied:
+    if denied is not None:
         conn.send(protocol.response(request_id, None, denied.error_shape()))
         return
     assert spec is not None
