@@ -23,7 +23,7 @@ import errno
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload, runtime_checkable
 
 from moltbot.config.schema import Config
 from moltbot.errors import MoltbotError, PortInUseError
@@ -48,6 +48,37 @@ class State(enum.StrEnum):
 Broadcast = Callable[..., None]
 """``broadcast(event, payload, *, drop_if_slow=False)``: send an event to every client."""
 
+S = TypeVar("S")
+
+
+class SubsystemKey(str, Generic[S]):
+    """The typed name of a subsystem (aiohttp's ``AppKey`` style): ``lookup(AGENTS)`` is an
+    ``AgentRuntime | None`` to the type checker where ``lookup("agents")`` is ``Any``.
+    The key is its name (a ``str``), so code and payloads naming subsystems by string
+    agree with it. The gateway's own subsystems have their keys in
+    :mod:`moltbot.subsystems`."""
+
+    __slots__ = ()
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+
+class Lookup(Protocol):
+    """``lookup(KEY)``: that subsystem if it is running, else ``None``."""
+
+    @overload
+    def __call__(self, key: SubsystemKey[S], /) -> S | None: ...
+
+    @overload
+    def __call__(self, key: str, /) -> Any: ...
+
+
+def no_subsystems(key: object, /) -> None:
+    """The :class:`Lookup` of code that runs outside a gateway: nothing else runs."""
+    return None
+
 
 @dataclass
 class SubsystemContext:
@@ -60,8 +91,8 @@ class SubsystemContext:
     password: str | None
     broadcast: Broadcast
     logger: logging.Logger
-    lookup: Callable[[str], Any] = field(default=lambda name: None)
-    """``lookup("agents")``: another running subsystem, or ``None``."""
+    lookup: Lookup = field(default=no_subsystems)  # type: ignore[assignment]
+    """``lookup(AGENTS)``: another running subsystem, or ``None``."""
     shield: Shield = field(default_factory=Shield)
     """The gateway's failed-auth throttle and connection guard (shared by every port)."""
     bind_host: str = "127.0.0.1"
@@ -83,6 +114,15 @@ class Subsystem(Protocol):
 
     async def reconfigure(self, config: Config) -> bool:
         """Apply a changed config live. Return False when a restart is needed."""
+        ...
+
+
+@runtime_checkable
+class Drains(Protocol):
+    """A subsystem that can finish its work in flight before a restart."""
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking work; finish what is in flight within ``grace`` seconds."""
         ...
 
 

@@ -32,6 +32,8 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from moltbot.errors import UsageError
+
 __all__ = [
     "DIR_MODE",
     "FILE_MODE",
@@ -52,8 +54,9 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-class PathRefused(Exception):
-    """The path is not a plain file (or directory) reachable inside the root."""
+class PathRefused(UsageError):
+    """The path is not a plain file (or directory) reachable inside the root
+    (``INVALID_REQUEST``: name another path)."""
 
 
 def inside(path: Path, root: Path) -> bool:

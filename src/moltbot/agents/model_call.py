@@ -33,18 +33,21 @@ from moltbot.agents.providers import (
 from moltbot.agents.providers.base import scrub
 from moltbot.agents.run import Run
 from moltbot.config.schema import ModelRetry
+from moltbot.errors import ConfigError, MoltbotError
 
 
-class NotConfigured(Exception):
-    """No model of the chain can be called; ``text`` explains how to configure one."""
+class NotConfigured(ConfigError):
+    """No model of the chain can be called; ``text`` explains how to configure one
+    (the run answers with that notice instead of failing)."""
 
     def __init__(self, text: str) -> None:
-        super().__init__(text)
+        super().__init__(text, hint="run `moltbot onboard` or set agents.defaults.model")
         self.text = text
 
 
-class AllModelsFailed(Exception):
-    """Every model of the chain failed; ``kinds`` are the failures' kinds, in order."""
+class AllModelsFailed(MoltbotError):
+    """Every model of the chain failed (``UNAVAILABLE``); ``kinds`` are the failures'
+    kinds, in order."""
 
     def __init__(self, message: str, kinds: list[str]) -> None:
         super().__init__(message)

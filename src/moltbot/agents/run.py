@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from moltbot.errors import MoltbotError
+from moltbot.errors import INVALID_REQUEST, MoltbotError
 from moltbot.sessions.origin import Origin
 
 RESTARTING = "gateway restarting"
@@ -19,7 +19,14 @@ GATEWAY_REASONS = frozenset({RESTARTING, STOPPING})
 
 
 class AgentRunError(MoltbotError):
-    """A run could not be started (unknown agent, bad session key)."""
+    """A run could not be started or recorded (the runtime is not running, the
+    transcript cannot be written): ``UNAVAILABLE``."""
+
+
+class UnknownAgent(AgentRunError):
+    """No agent has that id: ``INVALID_REQUEST`` (the run was not started)."""
+
+    protocol_code = INVALID_REQUEST
 
 
 class RunState(enum.StrEnum):

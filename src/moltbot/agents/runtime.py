@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from moltbot.agents import context as ctxmod
 from moltbot.agents import views
@@ -38,14 +38,22 @@ from moltbot.agents.lanes import SessionLanes
 from moltbot.agents.model_pool import ModelPool
 from moltbot.agents.models import catalog
 from moltbot.agents.roster import AgentSpec, agent_specs, default_agent_id
-from moltbot.agents.run import RESTARTING, STOPPING, AgentRunError, Run, RunState, Watcher
+from moltbot.agents.run import (
+    RESTARTING,
+    STOPPING,
+    AgentRunError,
+    Run,
+    RunState,
+    UnknownAgent,
+    Watcher,
+)
 from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
 from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.turn import TurnRunner
 from moltbot.errors import NotFoundError, RetryLaterError, UsageError
 from moltbot.instance.workspace import seed_workspace
-from moltbot.lifecycle import State, SubsystemContext
+from moltbot.lifecycle import State, SubsystemContext, SubsystemKey
 from moltbot.sessions.inflight import RunJournal
 from moltbot.sessions.keys import MAIN_KEY, agent_of, main_key, normalize_key
 from moltbot.sessions.origin import Origin
@@ -57,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = ["AgentRunError", "AgentRuntime", "embedded"]
 
 PROTECTED_TTL_S = 30.0
+S = TypeVar("S")
 
 
 class AgentRuntime:
@@ -227,13 +236,13 @@ class AgentRuntime:
     def resolve_agent(self, agent_id: str | None) -> str:
         """The agent id to use: ``agent_id`` if it exists (lower-cased), else the default.
 
-        Raises :class:`AgentRunError` for an id that names no agent.
+        Raises :class:`UnknownAgent` for an id that names no agent.
         """
         if agent_id is None or not agent_id.strip():
             return default_agent_id(self.config)
         value = agent_id.strip().lower()
         if value not in self._specs:
-            raise AgentRunError(
+            raise UnknownAgent(
                 f"unknown agent {agent_id!r}; agents: {', '.join(self._specs)}",
                 hint="add it with `moltbot agents add`",
             )
@@ -283,11 +292,15 @@ class AgentRuntime:
                 self._protected = (now, paths)
             return self._protected[1]
 
-    def lookup(self, name: str) -> Any:
-        """Another subsystem for the tools (``"agents"`` is this runtime itself)."""
-        if name == self.name:
-            return self
-        return self.ctx.lookup(name)
+    @overload
+    def lookup(self, key: SubsystemKey[S], /) -> S | None: ...
+
+    @overload
+    def lookup(self, key: str, /) -> Any: ...
+
+    def lookup(self, key: str, /) -> Any:
+        """Another running subsystem for the tools (``AGENTS`` is this runtime itself)."""
+        return self if key == self.name else self.ctx.lookup(key)
 
     def _seed(self, spec: AgentSpec) -> None:
         self._seeded.add(spec.id)

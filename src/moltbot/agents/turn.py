@@ -39,6 +39,7 @@ from moltbot.agents.tools import Tool, ToolContext, ToolError
 from moltbot.agents.tools.base import format_result
 from moltbot.config.schema import Config
 from moltbot.instance.resolve import Instance
+from moltbot.lifecycle import Lookup
 from moltbot.sessions.store import SessionStore
 from moltbot.sessions.transcript import ordered_messages
 
@@ -64,7 +65,7 @@ class RunHost(Protocol):
 
     async def agent_spec(self, agent_id: str) -> AgentSpec: ...
 
-    def lookup(self, name: str) -> Any: ...
+    lookup: Lookup
 
 
 class TurnRunner:

@@ -9,13 +9,17 @@ missing, 503 Chrome unreachable, 507 no free CDP port, 500 anything else.
 
 from __future__ import annotations
 
-from moltbot.errors import MoltbotError
+from moltbot.errors import INVALID_REQUEST, UNAVAILABLE, MoltbotError
 
 
 class BrowserError(MoltbotError):
+    """Answered with HTTP ``status``; over the gateway protocol a 4xx is
+    ``INVALID_REQUEST`` and a 5xx ``UNAVAILABLE``."""
+
     def __init__(self, message: str, *, status: int = 500, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status
+        self.protocol_code = INVALID_REQUEST if status < 500 else UNAVAILABLE
 
     def body(self) -> dict[str, object]:
         out: dict[str, object] = {"error": self.message}

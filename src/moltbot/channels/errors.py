@@ -19,23 +19,34 @@ into these where the library is called.
 
 from __future__ import annotations
 
-from moltbot.errors import AuthError, ConfigError, MoltbotError, NotFoundError, UsageError
+from moltbot.errors import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
+    AuthError,
+    ConfigError,
+    MoltbotError,
+    NotFoundError,
+    UsageError,
+)
 
 
 class ChannelError(MoltbotError):
-    """Base of every channel error."""
+    """Base of every channel error: the platform refused (``INVALID_REQUEST``)."""
+
+    protocol_code = INVALID_REQUEST
 
 
 class ChannelNotReady(ChannelError):
-    """Transient: retry later."""
+    """Transient: retry later (``UNAVAILABLE``, retryable, ``retryAfterMs`` when known)."""
 
     exit_code = 6
+    protocol_code = UNAVAILABLE
+    retryable = True
 
     def __init__(
         self, message: str, *, hint: str | None = None, retry_after: float | None = None
     ) -> None:
-        super().__init__(message, hint=hint)
-        self.retry_after = retry_after
+        super().__init__(message, hint=hint, retry_after=retry_after)
 
 
 class ChannelAuthFailed(ChannelError, AuthError):

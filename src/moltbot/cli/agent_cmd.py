@@ -183,13 +183,9 @@ async def _run_remote(
     timeout: float | None,
     as_json: bool,
 ) -> dict[str, Any]:
-    import json
-    import platform
-
-    import aiohttp
-
-    from moltbot import __version__
-    from moltbot.errors import AuthError, GatewayUnreachableError, MoltbotError
+    from moltbot.errors import GatewayUnreachableError, MethodError
+    from moltbot.gateway.client import GatewayClient
+    from moltbot.sessions.keys import main_key
 
     run_id = str(uuid.uuid4())
     printer = _Printer(run_id, as_json)
@@ -200,86 +196,27 @@ async def _run_remote(
         params["sessionKey"] = session_key
     if timeout:
         params["timeout"] = timeout
-    hint = "start it with `moltbot gateway`, or run embedded with --local"
     try:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.ws_connect(target.url, max_msg_size=0, heartbeat=None) as ws,
-        ):
-            challenge = await ws.receive_json(timeout=10)
-            if challenge.get("event") != "connect.challenge":
-                raise MoltbotError(f"{target.url} does not speak the gateway protocol")
-            auth = {k: v for k, v in (("token", target.token), ("password", target.password)) if v}
-            await ws.send_json(
-                {
-                    "type": "req",
-                    "id": "connect",
-                    "method": "connect",
-                    "params": {
-                        "minProtocol": 3,
-                        "maxProtocol": 3,
-                        "auth": auth,
-                        "client": {
-                            "id": "cli",
-                            "mode": "cli",
-                            "version": __version__,
-                            "platform": platform.system().lower(),
-                        },
-                    },
-                }
-            )
-            hello = await ws.receive_json(timeout=10)
-            if not hello.get("ok"):
-                error = (hello.get("error") or {}).get("message", "refused")
-                raise AuthError(f"gateway at {target.url} refused the connection: {error}")
-            await ws.send_json({"type": "req", "id": "agent", "method": "agent", "params": params})
+        async with GatewayClient.for_target(target, timeout=10.0) as client:
+            stream = client.stream("agent", params, timeout=None)
             try:
-                async for frame_msg in ws:
-                    if frame_msg.type != aiohttp.WSMsgType.TEXT:
-                        break
-                    frame = json.loads(frame_msg.data)
-                    if frame.get("type") == "event":
-                        printer(frame.get("event"), frame.get("payload") or {})
-                    elif frame.get("type") == "res" and frame.get("id") == "agent":
-                        payload = frame.get("payload") or {}
-                        if frame.get("ok") and payload.get("status") == "accepted":
-                            continue
-                        printer.done()
-                        if frame.get("ok"):
-                            result = payload.get("result") or {}
-                            return {
-                                "runId": run_id,
-                                "status": "ok",
-                                **result,
-                                "streamed": not as_json and bool(result.get("text")),
-                            }
-                        error = frame.get("error") or {}
-                        return {
-                            "runId": run_id,
-                            "status": "error",
-                            "code": error.get("code"),
-                            "error": error.get("message"),
-                        }
-            except asyncio.CancelledError:
-                await ws.send_json(
-                    {
-                        "type": "req",
-                        "id": "abort",
-                        "method": "chat.abort",
-                        "params": {
-                            "sessionKey": session_key
-                            or (f"agent:{agent_id}:main" if agent_id else "main"),
-                            "runId": run_id,
-                        },
-                    }
-                )
+                async for event in stream:
+                    printer(event.name, event.payload or {})
+            except asyncio.CancelledError:  # interrupted: the run must not go on without us
+                abort_key = session_key or (main_key(agent_id) if agent_id else "main")
+                await client.notify("chat.abort", {"sessionKey": abort_key, "runId": run_id})
                 raise
-    except aiohttp.ClientConnectorError as exc:
-        raise GatewayUnreachableError(
-            f"no gateway at {target.url} ({exc.os_error})", hint=hint
-        ) from None
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise GatewayUnreachableError(
-            f"gateway at {target.url}: {exc or type(exc).__name__}", hint=hint
-        ) from None
-    raise GatewayUnreachableError(f"gateway at {target.url} closed the connection", hint=hint)
+    except MethodError as exc:
+        printer.done()
+        return {"runId": run_id, "status": "error", "code": exc.code, "error": exc.reason}
+    except GatewayUnreachableError as exc:
+        exc.hint = exc.hint or "start it with `moltbot gateway`, or run embedded with --local"
+        raise
+    printer.done()
+    result = stream.result.get("result") or {}
+    return {
+        "runId": run_id,
+        "status": "ok",
+        **result,
+        "streamed": not as_json and bool(result.get("text")),
+    }

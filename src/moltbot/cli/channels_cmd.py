@@ -87,10 +87,10 @@ def status_cmd(probe: bool, timeout: float, as_json: bool) -> None:
     payload: dict[str, Any] | None = None
     source = "gateway"
     if target.running:
-        from moltbot.gateway.client import GatewayClient
+        from moltbot.gateway.client import SyncGatewayClient
 
         try:
-            with GatewayClient(target.url, target.token, target.password, timeout + 5) as client:
+            with SyncGatewayClient.for_target(target, timeout + 5) as client:
                 payload = client.call(
                     "channels.status", {"probe": probe, "timeoutMs": int(timeout * 1000)}
                 )

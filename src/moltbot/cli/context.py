@@ -93,3 +93,18 @@ def examples(*commands: str, notes: str = "") -> str:
     """A --help epilog listing example commands (kept verbatim by click's \\b marker)."""
     text = "\b\nExamples:\n" + "\n".join(f"  {command}" for command in commands)
     return text + (f"\n\b\n{notes}" if notes else "")
+
+
+def target_options(func: Any) -> Any:
+    """The options of every command that talks to this instance's gateway."""
+    for option in reversed(
+        [
+            click.option("--url", help="Gateway WebSocket URL (default: this instance's)."),
+            click.option("--token", help="Gateway token (default: env, then config)."),
+            click.option("--password", help="Gateway password (password auth)."),
+            click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds."),
+            click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+        ]
+    ):
+        func = option(func)
+    return func

@@ -37,20 +37,6 @@ def gateway() -> None:
     """Run the gateway (default), inspect it, or manage its OS service."""
 
 
-def target_options(func: Any) -> Any:
-    for option in reversed(
-        [
-            click.option("--url", help="Gateway WebSocket URL (default: this instance's)."),
-            click.option("--token", help="Gateway token (default: env, then config)."),
-            click.option("--password", help="Gateway password (password auth)."),
-            click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds."),
-            click.option("--json", "as_json", is_flag=True, help="Print JSON."),
-        ]
-    ):
-        func = option(func)
-    return func
-
-
 @gateway.command(
     "run",
     epilog=context.examples(
@@ -158,7 +144,7 @@ def resolve(
 )
 @click.argument("method")
 @click.option("--params", "params_json", help="Params as JSON.")
-@target_options
+@context.target_options
 def call_cmd(
     method: str,
     params_json: str | None,
@@ -170,31 +156,31 @@ def call_cmd(
 ) -> None:
     """Call one gateway METHOD and print its payload (exit 6 unreachable, 7 auth)."""
     from moltbot.errors import UsageError
-    from moltbot.gateway.client import GatewayClient
+    from moltbot.gateway.client import SyncGatewayClient
 
     try:
         params = json.loads(params_json) if params_json else None
     except ValueError as exc:
         raise UsageError(f"--params is not valid JSON: {exc}") from None
     _, target = resolve(url, token, password)
-    with GatewayClient(target.url, target.token, target.password, timeout) as client:
+    with SyncGatewayClient.for_target(target, timeout) as client:
         payload = client.call(method, params)
     context.emit_json(payload)
 
 
 @gateway.command("probe", epilog="\b\nExample:\n  moltbot --profile rescue gateway probe --json")
-@target_options
+@context.target_options
 def probe_cmd(
     url: str | None, token: str | None, password: str | None, timeout: float, as_json: bool
 ) -> None:
     """Connect, then call health, status, system-presence and config.get."""
     from moltbot.errors import MoltbotError
-    from moltbot.gateway.client import GatewayClient
+    from moltbot.gateway.client import SyncGatewayClient
 
     _, target = resolve(url, token, password)
     result: dict[str, Any] = {"ok": False, "url": target.url, "source": target.source}
     try:
-        with GatewayClient(target.url, target.token, target.password, timeout) as client:
+        with SyncGatewayClient.for_target(target, timeout) as client:
             result["connectLatencyMs"] = round(client.connect_latency_ms, 1)
             for method in ("health", "status", "system-presence", "config.get"):
                 try:
@@ -223,19 +209,51 @@ def probe_cmd(
         "moltbot gateway status", "moltbot --profile rescue gateway status --json"
     ),
 )
-@target_options
+@context.target_options
 def status_cmd(
     url: str | None, token: str | None, password: str | None, timeout: float, as_json: bool
 ) -> None:
     """Service, process, port owner and RPC reachability of THIS profile's gateway."""
-    from moltbot.cli.status_cmd import collect_gateway_facts, render_gateway_facts
+    from moltbot.gateway.probe import gateway_facts
 
     cli = context.get()
     instance, target = resolve(url, token, password, refuse_foreign=False)
-    facts = collect_gateway_facts(instance, target, timeout, cli.env)
+    facts = gateway_facts(instance, target, timeout, cli.env)
     if as_json:
         context.emit_json(facts)
     else:
         click.echo(render_gateway_facts(facts))
     if not facts["rpc"]["ok"]:
         raise SystemExit(6 if facts["rpc"].get("kind") != "auth" else 7)
+
+
+def render_gateway_facts(facts: dict[str, Any]) -> str:
+    service = facts["service"]
+    lines = [f"Gateway of profile {facts['profile']}"]
+    name = service.get("name") or "service"
+    if not service.get("installed"):
+        why = service.get("unavailable")
+        lines.append(f"  Service   {name}: not installed" + (f" ({why})" if why else ""))
+    elif not service.get("available"):
+        lines.append(f"  Service   {name}: installed; state unknown ({service.get('unavailable')})")
+    else:
+        loaded = service.get("loadedText") or ("loaded" if service.get("loaded") else "not loaded")
+        state = "running" if service.get("running") else "not running"
+        lines.append(f"  Service   {name}: installed, {loaded}, {state}")
+    proc = facts["process"]
+    if proc["pid"]:
+        alive = "" if proc["alive"] else " (not alive: stale runtime file)"
+        lines.append(f"  Process   pid {proc['pid']}{alive}")
+    else:
+        lines.append("  Process   not running (no runtime file)")
+    port = facts["port"]
+    owners = (
+        ", ".join(f"pid {o['pid']} ({o['command'][:60]})" for o in port["listeners"]) or "nobody"
+    )
+    lines.append(f"  Port      {port['port']} held by {owners}")
+    if facts.get("drift"):
+        lines.append(f"  Drift     {facts['drift']}")
+    rpc = facts["rpc"]
+    state = "ok" if rpc["ok"] else f"failed: {rpc.get('error')}"
+    lines.append(f"  RPC       {facts['url']} ({facts['source']}) {state}; auth {rpc['auth']}")
+    return "\n".join(lines)

@@ -11,6 +11,7 @@ from moltbot.cli import context
 
 if TYPE_CHECKING:
     from moltbot.channels.types import OutboundMessage
+    from moltbot.errors import MethodError
 
 
 @click.group(
@@ -111,7 +112,8 @@ def deliver(
     )
     target_info = resolve_target(instance, snapshot.config, cli.env)
     if target_info.running and not direct:
-        from moltbot.gateway.client import GatewayClient, MethodFailed
+        from moltbot.errors import MethodError
+        from moltbot.gateway.client import SyncGatewayClient
 
         params: dict[str, Any] = {
             "to": target,
@@ -128,14 +130,13 @@ def deliver(
             if value:
                 params[key] = value
         try:
-            with GatewayClient(
-                target_info.url, target_info.token, target_info.password, 35.0
-            ) as client:
+            with SyncGatewayClient.for_target(target_info, 35.0) as client:
                 payload = client.call("send", params)
-        except MethodFailed as exc:
-            raise _from_frame(exc.error) from None
+        except MethodError as exc:
+            raise _from_frame(exc) from None
         return {**payload, "via": "gateway"}
     from moltbot.channels.types import OutboundMessage
+    from moltbot.errors import MethodError
 
     message = OutboundMessage(
         text=text, media=media, reply_to_id=reply_to, thread_id=thread, plain=plain
@@ -177,11 +178,13 @@ def _direct(
     return out
 
 
-def _from_frame(error: dict[str, Any]) -> Exception:
+def _from_frame(error: MethodError) -> Exception:
+    """The channel error a refused ``send`` stands for (its exit code: 6, 2 or 9)."""
     from moltbot.channels.errors import ChannelNotReady, TargetError, UnknownChannel
+    from moltbot.errors import UNAVAILABLE
 
-    message = str(error.get("message") or "send failed")
-    if error.get("code") == "UNAVAILABLE":
+    message = error.reason
+    if error.code == UNAVAILABLE:
         return ChannelNotReady(message)
     if message.startswith(("unsupported channel", "channel ", "no channel", "several")):
         return UnknownChannel(message)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from moltbot.cli import context
-from moltbot.cli.gateway_cmd import target_options
+
+if TYPE_CHECKING:
+    from moltbot.gateway.status import InstanceStatus, StatusPayload
 
 
 def _instance_lenient() -> tuple[Any, Any, str | None]:
@@ -39,33 +39,12 @@ def _uptime(ms: int | None) -> str:
     return f"{seconds}s"
 
 
-def probe(target: Any, timeout: float) -> dict[str, Any]:
-    """Reachability and the gateway's own status, failing fast when nothing listens."""
-    from moltbot.errors import AuthError, MoltbotError
-    from moltbot.gateway.client import GatewayClient, port_open
-
-    result: dict[str, Any] = {"url": target.url, "source": target.source, "ok": False}
-    if not port_open(target.host, target.port, timeout=min(timeout, 0.5)):
-        result.update(kind="down", error=f"nothing listens on {target.host}:{target.port}")
-        return result
-    try:
-        with GatewayClient(target.url, target.token, target.password, timeout) as client:
-            result["connectLatencyMs"] = round(client.connect_latency_ms, 1)
-            result["status"] = client.call("status")
-            result["ok"] = True
-    except AuthError as exc:
-        result.update(kind="auth", error=exc.message)
-    except MoltbotError as exc:
-        result.update(kind="error", error=exc.message)
-    return result
-
-
 @click.command(
     epilog=context.examples(
         "moltbot status", "moltbot --profile rescue status --json", "moltbot status --all"
     )
 )
-@target_options
+@context.target_options
 @click.option("--all", "show_all", is_flag=True, help="Every instance on this host.")
 def status(
     url: str | None,
@@ -80,6 +59,7 @@ def status(
     if show_all:
         _status_all(as_json)
         return
+    from moltbot.gateway.probe import probe
     from moltbot.gateway.target import running_target
 
     cli = context.get()
@@ -97,49 +77,63 @@ def status(
     click.echo(_render_status(data, cli.home))
 
 
-def _gateway_facts(target: Any, rpc: dict[str, Any], remote: dict[str, Any]) -> dict[str, Any]:
+def _instance_facts(
+    instance: InstanceStatus, *, config_exists: bool, config_error: str | None
+) -> dict[str, Any]:
+    """The instance part of ``status --json``: ``status.instance`` without what runs,
+    with whether the config exists and why it is invalid."""
+    from moltbot.gateway.status import wire
+
+    known = wire(instance)
+    facts = {key: known[key] for key in ("profile", "stateDir", "configPath")}
+    facts.update(configExists=config_exists, configError=config_error)
+    facts.update({key: known[key] for key in _PORT_KEYS})
+    return facts
+
+
+_PORT_KEYS = ("workspace", "port", "controlPort", "canvasPort", "cdpRange")
+
+
+def _gateway_facts(
+    target: Any, rpc: dict[str, Any], running: InstanceStatus | None
+) -> dict[str, Any]:
     return {
         "url": target.url,
         "source": target.source,
         "reachable": rpc["ok"],
         "connectLatencyMs": rpc.get("connectLatencyMs"),
-        "pid": remote.get("pid"),
-        "version": remote.get("version"),
-        "uptimeMs": remote.get("uptimeMs"),
+        "pid": running.pid if running else None,
+        "version": running.version if running else None,
+        "uptimeMs": running.uptime_ms if running else None,
         "error": rpc.get("error"),
     }
 
 
 def _status_from_gateway(target: Any, rpc: dict[str, Any]) -> dict[str, Any]:
+    from moltbot.gateway.status import wire
     from moltbot.instance.names import service_names
 
-    remote_status = rpc["status"]
-    remote = remote_status.get("instance", {})
-    return {
-        "profile": remote.get("profile"),
-        "stateDir": remote.get("stateDir"),
-        "configPath": remote.get("configPath"),
-        "configExists": True,
-        "configError": None,
-        "workspace": remote.get("workspace"),
-        "port": remote.get("port"),
-        "controlPort": remote.get("controlPort"),
-        "canvasPort": remote.get("canvasPort"),
-        "cdpRange": remote.get("cdpRange"),
-        "configured": remote.get("configured"),
-        "drift": remote.get("drift"),
-        "service": service_names(str(remote.get("profile"))).systemd_unit,
-        "gateway": _gateway_facts(target, rpc, remote),
-        "sessions": {"count": remote_status.get("sessions", {}).get("count", 0)},
-        "channels": remote_status.get("channelSummary", []),
-        "subsystems": remote_status.get("subsystems", {}),
-    }
+    remote: StatusPayload = rpc["status"]
+    running = remote.instance
+    data = _instance_facts(running, config_exists=True, config_error=None)
+    data.update(
+        configured=wire(running.configured),
+        drift=running.drift,
+        service=service_names(running.profile).systemd_unit,
+        gateway=_gateway_facts(target, rpc, running),
+        sessions={"count": remote.sessions.count},
+        channels=remote.channel_summary,
+        subsystems=remote.subsystems,
+    )
+    return data
 
 
 def _status_from_config(
     url: str | None, token: str | None, password: str | None, timeout: float
 ) -> dict[str, Any]:
     from moltbot.gateway.logs import last_error
+    from moltbot.gateway.probe import probe, refused_foreign
+    from moltbot.gateway.status import InstanceStatus
     from moltbot.gateway.target import resolve_target
 
     cli = context.get()
@@ -147,27 +141,17 @@ def _status_from_config(
     target = resolve_target(
         instance, config, cli.env, url=url, token=token, password=password, refuse_foreign=False
     )
-    if target.foreign:  # never try our credentials on another instance's gateway
-        rpc = {"url": target.url, "source": target.source, "ok": False, "kind": "foreign"}
-        rpc["error"] = target.not_running_message(instance.profile)
-    else:
-        rpc = probe(target, timeout)
+    # never try our credentials on another instance's gateway
+    rpc = refused_foreign(target, instance) if target.foreign else probe(target, timeout)
     if rpc["ok"]:  # answered now (it was starting, or --url): its facts win
         return _status_from_gateway(target, rpc) | {"configError": config_error}
-    data: dict[str, Any] = {
-        "profile": instance.profile,
-        "stateDir": str(instance.state_dir),
-        "configPath": str(instance.config_path),
-        "configExists": instance.config_path.exists(),
-        "configError": config_error,
-        "workspace": str(instance.workspace),
-        "port": instance.port,
-        "controlPort": instance.control_port,
-        "canvasPort": instance.canvas_port,
-        "cdpRange": [instance.cdp_ports.start, instance.cdp_ports.stop - 1],
-        "service": instance.service.systemd_unit,
-        "gateway": _gateway_facts(target, rpc, {}),
-    }
+    data = _instance_facts(
+        InstanceStatus.of(instance),
+        config_exists=instance.config_path.exists(),
+        config_error=config_error,
+    )
+    data["service"] = instance.service.systemd_unit
+    data["gateway"] = _gateway_facts(target, rpc, None)
     data["gateway"]["lastError"] = last_error(instance.log_file)
     data["gateway"]["foreign"] = target.foreign
     return data
@@ -239,28 +223,29 @@ def _status_all(as_json: bool) -> None:
 
 
 @click.command(epilog="\b\nExamples:\n  moltbot health\n  moltbot --profile rescue health --json")
-@target_options
+@context.target_options
 def health(
     url: str | None, token: str | None, password: str | None, timeout: float, as_json: bool
 ) -> None:
     """Ask this instance's gateway for its health (exit 6 unreachable, 7 auth refused)."""
-    from moltbot.gateway.client import GatewayClient
+    from moltbot.gateway.client import SyncGatewayClient
+    from moltbot.gateway.status import HealthPayload, parse
     from moltbot.gateway.target import resolve_target
 
     cli = context.get()
     instance, config, _ = _instance_lenient()
     target = resolve_target(instance, config, cli.env, url=url, token=token, password=password)
     started = time.perf_counter()
-    with GatewayClient(target.url, target.token, target.password, timeout) as client:
-        summary = client.call("health")
+    with SyncGatewayClient.for_target(target, timeout) as client:
+        answer = client.call("health")
     if as_json:
-        context.emit_json(summary)
+        context.emit_json(answer)
         return
     elapsed = (time.perf_counter() - started) * 1000
-    sessions = summary.get("sessions", {})
+    summary = parse(HealthPayload, answer)
     click.echo(
         f"ok: {target.url} answered in {elapsed:.0f} ms; "
-        f"{sessions.get('count', 0)} sessions; default agent {summary.get('defaultAgentId')}"
+        f"{summary.sessions.count} sessions; default agent {summary.default_agent_id}"
     )
 
 
@@ -277,7 +262,7 @@ def health(
 def logs(limit: int, max_bytes: int, follow: bool, interval: float, as_json: bool) -> None:
     """Show this instance's gateway log (<state>/logs/gateway.jsonl); works while the
     gateway is down too."""
-    from moltbot.gateway.methods.system import tail_file
+    from moltbot.gateway.logs import tail_file
 
     instance, _, _ = _instance_lenient()
     cursor: int | None = None
@@ -300,86 +285,3 @@ def _pretty(line: str) -> str:
         return line
     time_, level = entry.get("time", ""), entry.get("level", "")
     return f"{time_} {level:<7} {entry.get('subsystem', '')}: {entry.get('message', '')}"
-
-
-def collect_gateway_facts(
-    instance: Any, target: Any, timeout: float, env: Mapping[str, str]
-) -> dict[str, Any]:
-    """Separate facts: service, process and port owner, RPC reachability and auth."""
-    from moltbot.gateway.preflight import listeners
-    from moltbot.instance.running import drift, read_running
-
-    facts: dict[str, Any] = {
-        "profile": instance.profile,
-        "url": target.url,
-        "source": target.source,
-        "drift": drift(instance, read_running(instance)),
-    }
-    try:
-        from moltbot.service.inspect import service_facts
-
-        facts["service"] = service_facts(instance, env)
-    except ModuleNotFoundError:
-        facts["service"] = {"name": instance.service.systemd_unit, "installed": None}
-    runtime = target.runtime or {}
-    facts["process"] = {
-        "pid": runtime.get("pid"),
-        "running": bool(runtime),
-        "alive": bool(runtime.get("pid")) and _pid_alive(runtime.get("pid")),
-    }
-    owners = listeners(target.port) if target.host in ("127.0.0.1", "localhost", "::1") else []
-    facts["port"] = {
-        "port": target.port,
-        "listeners": [{"pid": o.pid, "command": o.command} for o in owners],
-        "ownedByGateway": any(o.pid == runtime.get("pid") for o in owners),
-    }
-    if target.foreign:
-        rpc = {"url": target.url, "ok": False, "kind": "foreign"}
-        rpc["error"] = target.not_running_message(instance.profile)
-    else:
-        rpc = probe(target, timeout)
-    facts["rpc"] = {k: v for k, v in rpc.items() if k != "status"}
-    facts["rpc"]["auth"] = (
-        "ok" if rpc["ok"] else ("refused" if rpc.get("kind") == "auth" else "unknown")
-    )
-    return facts
-
-
-def render_gateway_facts(facts: dict[str, Any]) -> str:
-    service = facts["service"]
-    lines = [f"Gateway of profile {facts['profile']}"]
-    name = service.get("name") or "service"
-    if not service.get("installed"):
-        why = service.get("unavailable")
-        lines.append(f"  Service   {name}: not installed" + (f" ({why})" if why else ""))
-    elif not service.get("available"):
-        lines.append(f"  Service   {name}: installed; state unknown ({service.get('unavailable')})")
-    else:
-        loaded = service.get("loadedText") or ("loaded" if service.get("loaded") else "not loaded")
-        state = "running" if service.get("running") else "not running"
-        lines.append(f"  Service   {name}: installed, {loaded}, {state}")
-    proc = facts["process"]
-    if proc["pid"]:
-        alive = "" if proc["alive"] else " (not alive: stale runtime file)"
-        lines.append(f"  Process   pid {proc['pid']}{alive}")
-    else:
-        lines.append("  Process   not running (no runtime file)")
-    port = facts["port"]
-    owners = (
-        ", ".join(f"pid {o['pid']} ({o['command'][:60]})" for o in port["listeners"]) or "nobody"
-    )
-    lines.append(f"  Port      {port['port']} held by {owners}")
-    if facts.get("drift"):
-        lines.append(f"  Drift     {facts['drift']}")
-    rpc = facts["rpc"]
-    state = "ok" if rpc["ok"] else f"failed: {rpc.get('error')}"
-    lines.append(f"  RPC       {facts['url']} ({facts['source']}) {state}; auth {rpc['auth']}")
-    return "\n".join(lines)
-
-
-def _pid_alive(pid: Any) -> bool:
-    try:
-        os.kill(int(pid), 0)
-        return True
-    except (OSError, ValueError, TypeError):
-        return False

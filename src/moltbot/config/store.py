@@ -226,6 +226,17 @@ def _syntax_error(exc: Exception, text: str, source: str) -> ConfigError:
     )
 
 
+class InvalidConfig(ConfigError):
+    """The config does not validate (the message lists each problem), or a write would
+    leave it invalid. A gateway method answers it in upstream's words: ``invalid
+    config``, the problems in ``details.issues``."""
+
+    def error_shape(self) -> dict[str, Any]:
+        shape = super().error_shape()
+        shape.update(message="invalid config", details={"issues": self.message})
+        return shape
+
+
 def validate(
     data: Mapping[str, Any],
     env: Mapping[str, str],
@@ -248,14 +259,14 @@ def validate(
     try:
         config = Config.model_validate(resolved)
     except ValidationError as exc:
-        raise ConfigError(
+        raise InvalidConfig(
             _describe_validation(exc, source),
             hint="fix the file, then run `moltbot config validate`",
         ) from None
     unknown = unknown_keys(config)
     if unknown and (strict if strict is not None else config.strict):
         lines = "\n".join(f"  - {key}: unknown key" for key in unknown)
-        raise ConfigError(
+        raise InvalidConfig(
             f"invalid config at {source} (strict: unknown keys are errors):\n{lines}",
             hint='remove or fix these keys, or set "strict": false',
         )
@@ -430,7 +441,13 @@ def update_config(
 
 
 class StaleWriteError(ConflictError):
-    """The file changed since the caller read it (its base hash no longer matches)."""
+    """The file changed since the caller read it (its base hash no longer matches). A
+    gateway method answers it in upstream's words: ``config changed since last load; ...``."""
+
+    def error_shape(self) -> dict[str, Any]:
+        shape = super().error_shape()
+        shape["message"] = f"config changed since last load; {self.message}"
+        return shape
 
 
 def _lenient(data: dict[str, Any], env: Mapping[str, str], path: Path) -> Config | None:
@@ -441,10 +458,12 @@ def _lenient(data: dict[str, Any], env: Mapping[str, str], path: Path) -> Config
 
 
 def _refused(exc: MoltbotError, path: Path) -> MoltbotError:
-    """``exc`` restated for a write that did not happen: the file is unchanged."""
+    """``exc`` restated for a write that did not happen: the file is unchanged. A config
+    error of the result (schema, references) is :class:`InvalidConfig`."""
     message = exc.message.replace("invalid config at", "refused: the result would be invalid at", 1)
     hint = None if exc.hint and "fix the file" in exc.hint else exc.hint
-    return type(exc)(f"{message}\n{path} is unchanged.", hint=hint)
+    refused = InvalidConfig if isinstance(exc, ConfigError) else type(exc)
+    return refused(f"{message}\n{path} is unchanged.", hint=hint)
 
 
 def _remove_stale_temp_files(path: Path) -> None:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from moltbot.errors import MoltbotError
 from moltbot.gateway import protocol
 
 if TYPE_CHECKING:
@@ -206,8 +207,10 @@ class Connection:
             self._writable.clear()
             await self._writable.wait()
 
-    async def send_response(self, request_id: str, payload: Any = None, error: Any = None) -> None:
-        shape = error.shape() if hasattr(error, "shape") else error
+    async def send_response(
+        self, request_id: str, payload: Any = None, error: MoltbotError | None = None
+    ) -> None:
+        shape = None if error is None else error.error_shape()
         self.send(protocol.response(request_id, payload, shape))
 
     def _transport_backlog(self) -> int:
@@ -311,6 +314,5 @@ def _frame_writer_fits(writer_type: type) -> bool:
 
 
 def _error_reply(frame: dict[str, Any], message: str, *, retryable: bool) -> bytes:
-    shape = protocol.error_shape(protocol.UNAVAILABLE, message)
-    shape["retryable"] = retryable
+    shape = MoltbotError(message, retryable=retryable).error_shape()
     return protocol.dumps(protocol.response(str(frame.get("id")), None, shape))

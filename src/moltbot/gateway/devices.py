@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moltbot.errors import AuthError
 from moltbot.fsutil import write_json_atomic
 from moltbot.gateway.protocol import SIGNATURE_SKEW_MS, ConnectParams
 from moltbot.security.secrets import secret_equals
@@ -28,12 +29,8 @@ from moltbot.security.secrets import secret_equals
 PENDING_TTL_MS = 5 * 60 * 1000
 
 
-class DeviceError(Exception):
-    def __init__(self, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
+class DeviceError(AuthError):
+    """The connect's device proof is refused (``INVALID_REQUEST``, as upstream)."""
 
 
 def b64url_decode(text: str) -> bytes:
@@ -96,22 +93,22 @@ def verify_device(
     try:
         raw = raw_public_key(device.public_key)
     except ValueError:
-        raise DeviceError("INVALID_REQUEST", "device public key invalid") from None
+        raise DeviceError("device public key invalid") from None
     if hashlib.sha256(raw).hexdigest() != device.id:
-        raise DeviceError("INVALID_REQUEST", "device identity mismatch")
+        raise DeviceError("device identity mismatch")
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     if abs(now_ms - device.signed_at) > SIGNATURE_SKEW_MS:
-        raise DeviceError("INVALID_REQUEST", "device signature expired")
+        raise DeviceError("device signature expired")
     if device.nonce is None and not local:
-        raise DeviceError("INVALID_REQUEST", "device nonce required")
+        raise DeviceError("device nonce required")
     if device.nonce is not None and not secret_equals(device.nonce, challenge_nonce):
-        raise DeviceError("INVALID_REQUEST", "device nonce mismatch")
+        raise DeviceError("device nonce mismatch")
     try:
         signature = b64url_decode(device.signature)
         payload = signature_payload(params, role, device.nonce).encode()
         Ed25519PublicKey.from_public_bytes(raw).verify(signature, payload)
     except (InvalidSignature, ValueError):
-        raise DeviceError("INVALID_REQUEST", "device signature invalid") from None
+        raise DeviceError("device signature invalid") from None
     return raw
 
 

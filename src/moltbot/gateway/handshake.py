@@ -13,12 +13,13 @@ import math
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp import WSMsgType
 from pydantic import ValidationError
 
+from moltbot.errors import AuthError, MoltbotError, PairingRequired, UsageError
 from moltbot.gateway import protocol
 from moltbot.gateway.auth import check_shared
 from moltbot.gateway.devices import DeviceError, b64url_encode, verify_device
@@ -39,19 +40,21 @@ OPERATOR_SCOPES = (
 )
 
 
-class HandshakeFailed(Exception):
+class HandshakeFailed(MoltbotError):
+    """The handshake failed: answer the connect request ``request_id`` (when there was
+    one) with ``answer``'s error frame, then close the socket with ``close_code``."""
+
     def __init__(
         self,
         close_code: int,
         reason: str,
         request_id: str | None = None,
-        error: dict[str, Any] | None = None,
+        answer: MoltbotError | None = None,
     ) -> None:
         super().__init__(reason)
         self.close_code = close_code
-        self.reason = reason
         self.request_id = request_id
-        self.error = error
+        self.answer = answer
 
 
 @dataclass
@@ -61,12 +64,8 @@ class Accepted:
     device_token: str | None
 
 
-def _fail(
-    code: int, request_id: str | None, err_code: str, message: str, details: Any = None
-) -> HandshakeFailed:
-    return HandshakeFailed(
-        code, message, request_id, protocol.error_shape(err_code, message, details)
-    )
+def _fail(close_code: int, request_id: str | None, answer: MoltbotError) -> HandshakeFailed:
+    return HandshakeFailed(close_code, answer.message, request_id, answer)
 
 
 async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
@@ -98,8 +97,7 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
         raise _fail(
             protocol.CLOSE_POLICY,
             request_id,
-            protocol.INVALID_REQUEST,
-            "invalid handshake: first request must be connect",
+            UsageError("invalid handshake: first request must be connect"),
         )
     try:
         params = ConnectParams.model_validate(frame.get("params") or {})
@@ -107,20 +105,19 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
         raise _fail(
             protocol.CLOSE_POLICY,
             request_id,
-            protocol.INVALID_REQUEST,
-            f"invalid connect params: {protocol.describe_validation(exc)}",
+            UsageError(f"invalid connect params: {protocol.describe_validation(exc)}"),
         ) from None
     if not (params.max_protocol >= protocol.PROTOCOL_VERSION >= params.min_protocol):
         raise _fail(
             protocol.CLOSE_PROTOCOL_ERROR,
             request_id,
-            protocol.INVALID_REQUEST,
-            "protocol mismatch",
-            {"expectedProtocol": protocol.PROTOCOL_VERSION},
+            UsageError(
+                "protocol mismatch", details={"expectedProtocol": protocol.PROTOCOL_VERSION}
+            ),
         )
     role = params.role or "operator"
     if role not in ("operator", "node"):
-        raise _fail(protocol.CLOSE_POLICY, request_id, protocol.INVALID_REQUEST, "invalid role")
+        raise _fail(protocol.CLOSE_POLICY, request_id, UsageError("invalid role"))
     requested_scopes = list(params.scopes or [])
     scopes = requested_scopes or (["operator.admin"] if role == "operator" else [])
 
@@ -131,25 +128,22 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
         try:
             raw_key = verify_device(params, role, nonce, local=conn.local)
         except DeviceError as exc:
-            raise _fail(protocol.CLOSE_POLICY, request_id, exc.code, exc.message) from None
+            raise _fail(protocol.CLOSE_POLICY, request_id, exc) from None
     elif not (presented_token or presented_password):
-        raise _fail(
-            protocol.CLOSE_POLICY, request_id, protocol.NOT_PAIRED, "device identity required"
-        )
+        raise _fail(protocol.CLOSE_POLICY, request_id, PairingRequired("device identity required"))
 
     throttle = runtime.shield.throttle
     wait = throttle.retry_after(conn.remote)
     if wait is not None:
-        failure = _fail(
+        raise _fail(
             protocol.CLOSE_POLICY,
             request_id,
-            protocol.INVALID_REQUEST,
-            f"unauthorized: too many failed attempts from {conn.remote}; "
-            f"retry in {math.ceil(wait)} s",
+            AuthError(
+                f"unauthorized: too many failed attempts from {conn.remote}; "
+                f"retry in {math.ceil(wait)} s",
+                retry_after=wait,
+            ),
         )
-        assert failure.error is not None
-        failure.error.update(retryable=True, retryAfterMs=math.ceil(wait * 1000))
-        raise failure
     reason = check_shared(runtime.auth, presented_token, presented_password)
     shared_ok = reason is None
     if (
@@ -170,10 +164,7 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
         # of profile rescue sent to profile main's port); a remote client learns nothing.
         where = f"; this is the gateway of profile {runtime.instance.profile}" if conn.local else ""
         raise _fail(
-            protocol.CLOSE_POLICY,
-            request_id,
-            protocol.INVALID_REQUEST,
-            f"unauthorized: {reason}{where} ({hint})",
+            protocol.CLOSE_POLICY, request_id, AuthError(f"unauthorized: {reason}{where} ({hint})")
         )
 
     device_token: str | None = None
@@ -205,9 +196,7 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
             raise _fail(
                 protocol.CLOSE_POLICY,
                 request_id,
-                protocol.NOT_PAIRED,
-                "pairing required",
-                {"requestId": outcome.request_id},
+                PairingRequired("pairing required", details={"requestId": outcome.request_id}),
             )
         if outcome.newly_approved:
             runtime.broadcast(

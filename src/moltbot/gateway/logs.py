@@ -1,14 +1,18 @@
 """Gateway logging: JSON lines in <state>/logs/gateway.jsonl (size-rotated) and a
-readable console. ``--verbose`` mirrors debug lines (handshakes, frames) to the console."""
+readable console. ``--verbose`` mirrors debug lines (handshakes, frames) to the console.
+:func:`tail_file` and :func:`last_error` read the file back (``logs.tail``, ``moltbot
+logs``, ``moltbot status``), with or without a running gateway."""
 
 from __future__ import annotations
 
 import json
 import logging
 import logging.handlers
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 3
@@ -105,3 +109,35 @@ def last_error(log_file: Path, max_bytes: int = 64 * 1024) -> str | None:
         if message == "gateway stopped" or message.startswith("listening on "):
             return None
     return None
+
+
+def tail_file(
+    path: os.PathLike[str] | str, cursor: int | None, limit: int, max_bytes: int
+) -> dict[str, Any]:
+    """Lines of ``path`` after byte ``cursor`` (or its end), at most ``limit`` lines and
+    ``max_bytes`` bytes. ``reset`` says the file shrank (rotated) since the cursor."""
+    result: dict[str, Any] = {"file": str(path), "cursor": 0, "size": 0, "lines": []}
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return result
+    reset = cursor is not None and cursor > size
+    start = 0 if reset else (cursor if cursor is not None else max(0, size - max_bytes))
+    truncated = size - start > max_bytes
+    start = max(start, size - max_bytes)
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(size - start)
+    lines = data.decode("utf-8", errors="replace").split("\n")
+    if start > 0 and (cursor is None or truncated):
+        lines = lines[1:]  # first line is partial
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) > limit:
+        lines, truncated = lines[-limit:], True
+    result.update(cursor=size, size=size, lines=lines)
+    if truncated:
+        result["truncated"] = True
+    if reset:
+        result["reset"] = True
+    return result

@@ -12,6 +12,13 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+# The error codes; each class of the error tree carries its own (``error_shape()``).
+from moltbot.errors import AGENT_TIMEOUT as AGENT_TIMEOUT
+from moltbot.errors import INVALID_REQUEST as INVALID_REQUEST
+from moltbot.errors import NOT_LINKED as NOT_LINKED
+from moltbot.errors import NOT_PAIRED as NOT_PAIRED
+from moltbot.errors import UNAVAILABLE as UNAVAILABLE
+
 PROTOCOL_VERSION = 3
 MAX_PAYLOAD_BYTES = 512 * 1024
 MAX_BUFFERED_BYTES = 1536 * 1024
@@ -29,13 +36,6 @@ CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_SERVICE_RESTART = 1012
-
-# Error codes.
-INVALID_REQUEST = "INVALID_REQUEST"
-UNAVAILABLE = "UNAVAILABLE"
-NOT_PAIRED = "NOT_PAIRED"
-NOT_LINKED = "NOT_LINKED"
-AGENT_TIMEOUT = "AGENT_TIMEOUT"
 
 CLIENT_IDS = (
     "webchat-ui",
@@ -155,13 +155,6 @@ def event(
     if state_version is not None:
         frame["stateVersion"] = state_version
     return frame
-
-
-def error_shape(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    shape: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        shape["details"] = details
-    return shape
 
 
 def describe_validation(exc: Exception) -> str:

@@ -32,6 +32,7 @@ from moltbot.gateway.auth import AuthSettings, resolve_auth
 from moltbot.gateway.lock import GatewayLock
 from moltbot.gateway.reload import changed_paths, needs_restart
 from moltbot.gateway.runtime import GatewayRuntime
+from moltbot.gateway.status import wire
 from moltbot.instance.bind import listen_host
 from moltbot.instance.registry import discover, others
 from moltbot.instance.resolve import (
@@ -118,7 +119,8 @@ def prepare(identity: Identity, env: Mapping[str, str], options: RunOptions) -> 
 
 def write_runtime_file(runtime: GatewayRuntime, host: str) -> None:
     inst = runtime.instance
-    data = {**runtime.instance_facts(), "host": host, "url": f"ws://{_url_host(host)}:{inst.port}"}
+    facts = wire(runtime.instance_facts())
+    data = {**facts, "host": host, "url": f"ws://{_url_host(host)}:{inst.port}"}
     write_json_atomic(inst.runtime_file, data, mode=0o644, sync=False)
 
 

@@ -12,7 +12,7 @@ import platform
 import socket
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from moltbot import __version__
 from moltbot.agents.roster import agent_specs, default_agent_id
@@ -22,10 +22,24 @@ from moltbot.gateway import protocol
 from moltbot.gateway.auth import AuthSettings
 from moltbot.gateway.devices import DeviceStore
 from moltbot.gateway.state import DedupeCache, Presence, now_ms
+from moltbot.gateway.status import (
+    AgentHealth,
+    AgentSessions,
+    HealthPayload,
+    Heartbeat,
+    InstanceStatus,
+    SessionDefaults,
+    SessionRow,
+    SessionsStatus,
+    SessionsSummary,
+    StatusPayload,
+    wire,
+)
 from moltbot.lazy import load
-from moltbot.lifecycle import State, SubsystemContext
+from moltbot.lifecycle import Drains, State, Subsystem, SubsystemContext, SubsystemKey
 from moltbot.security.shield import Shield
 from moltbot.sessions.store import SessionStore
+from moltbot.subsystems import AGENTS, CHANNELS
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
@@ -34,6 +48,7 @@ if TYPE_CHECKING:
     from moltbot.instance.resolve import Instance
 
 log = logging.getLogger("moltbot.gateway")
+S = TypeVar("S")
 
 PRESENCE_COALESCE_S = 0.05
 HEALTH_COALESCE_S = 0.25
@@ -76,13 +91,13 @@ class GatewayRuntime:
         self.presence = Presence()
         self.dedupe = DedupeCache()
         self.devices = DeviceStore(instance.devices_dir)
-        self.subsystems: dict[str, Any] = {}
+        self.subsystems: dict[str, Subsystem] = {}
         self.subsystem_errors: dict[str, str] = {}
         self._stores: dict[str, SessionStore] = {}
         self.system_events: list[str] = []
         self.seq = 0
         self.state_version = {"presence": 1, "health": 1}
-        self.health_cache: dict[str, Any] | None = None
+        self.health_cache: HealthPayload | None = None
         self.health_cache_at = 0.0
         self._presence_pending = False
         self._health_pending = False
@@ -157,9 +172,20 @@ class GatewayRuntime:
 
     # subsystems -------------------------------------------------------------
 
-    def subsystem(self, name: str) -> Any | None:
-        sub = self.subsystems.get(name)
-        return sub if sub is not None and getattr(sub, "state", None) == State.RUNNING else None
+    @overload
+    def subsystem(self, key: SubsystemKey[S]) -> S | None: ...
+
+    @overload
+    def subsystem(self, key: str) -> Any: ...
+
+    def subsystem(self, key: str) -> Any:
+        """The subsystem under ``key`` (:mod:`moltbot.subsystems`) if it is running."""
+        sub = self.subsystems.get(key)
+        return sub if sub is not None and sub.state == State.RUNNING else None
+
+    def registered(self, key: SubsystemKey[S]) -> S | None:
+        """The subsystem under ``key`` in whatever state (``None``: never built)."""
+        return self.subsystems.get(key)  # type: ignore[return-value]
 
     def subsystem_context(self, name: str) -> SubsystemContext:
         return SubsystemContext(
@@ -230,7 +256,7 @@ class GatewayRuntime:
             if not applied:
                 log.info("restarting %s for the new config", name)
                 try:
-                    if hasattr(sub, "drain"):  # let operations in flight finish first
+                    if isinstance(sub, Drains):  # let operations in flight finish first
                         await sub.drain(self.config.gateway.restart_grace_seconds)
                     await sub.stop()
                 except Exception as exc:
@@ -242,7 +268,7 @@ class GatewayRuntime:
         """Before a restart: every subsystem that can (``drain(grace)``) stops taking
         work and finishes what is in flight; the agents abort what is left after
         ``grace`` seconds. Runs concurrently: channel replies wait for agent runs."""
-        draining = [(n, s) for n, s in self.subsystems.items() if hasattr(s, "drain")]
+        draining = [(n, s) for n, s in self.subsystems.items() if isinstance(s, Drains)]
         results = await asyncio.gather(
             *(sub.drain(grace) for _, sub in draining), return_exceptions=True
         )
@@ -259,7 +285,7 @@ class GatewayRuntime:
                     status = dict(sub.status())
                 except Exception as exc:
                     status = {"error": str(exc)}
-                status.setdefault("state", str(getattr(sub, "state", "unknown")))
+                status.setdefault("state", str(sub.state))
                 if name in self.subsystem_errors:
                     status["state"] = State.FAILED.value
                     status["error"] = self.subsystem_errors[name]
@@ -272,7 +298,7 @@ class GatewayRuntime:
 
     # summaries --------------------------------------------------------------
 
-    def sessions_summary(self, agent_id: str | None = None) -> dict[str, Any]:
+    def sessions_summary(self, agent_id: str | None = None) -> SessionsSummary:
         """Count and the five most recent sessions of an agent (default: the default
         agent), read through its :class:`~moltbot.sessions.store.SessionStore`."""
         agent_id = agent_id or self.default_agent_id()
@@ -284,18 +310,14 @@ class GatewayRuntime:
             entries = {}
         rows = sorted(entries.items(), key=lambda item: -item[1].updated_at)
         now = now_ms()
-        return {
-            "path": str(store.index_path),
-            "count": len(entries),
-            "recent": [
-                {"key": key, "updatedAt": entry.updated_at, "age": now - entry.updated_at}
-                for key, entry in rows[:5]
-            ],
-        }
+        recent = [
+            SessionRow(key, entry.updated_at, now - entry.updated_at) for key, entry in rows[:5]
+        ]
+        return SessionsSummary(str(store.index_path), len(entries), recent)
 
     def _session_store(self, agent_id: str) -> SessionStore:
         """The running agents' store of ``agent_id`` (shared cache), else one of our own."""
-        agents = self.subsystem("agents")
+        agents = self.subsystem(AGENTS)
         if agents is not None and agent_id in agents.agent_ids():
             return agents.store(agent_id)
         found = self._stores.get(agent_id)
@@ -306,8 +328,8 @@ class GatewayRuntime:
     def channels_summary(self) -> dict[str, Any]:
         from moltbot.gateway.channel_status import health_summary
 
-        channels = self.subsystem("channels")
-        if channels is not None and hasattr(channels, "report"):
+        channels = self.subsystem(CHANNELS)
+        if channels is not None:
             try:
                 return health_summary(channels.report())
             except Exception as exc:
@@ -323,7 +345,8 @@ class GatewayRuntime:
             for spec in agent_specs(self.config, self.instance)
         ]
 
-    def health(self, *, refresh: bool = False) -> dict[str, Any]:
+    def health(self, *, refresh: bool = False) -> HealthPayload:
+        """The ``health`` payload, cached for :data:`protocol.HEALTH_REFRESH_S`."""
         if (
             not refresh
             and self.health_cache
@@ -332,29 +355,33 @@ class GatewayRuntime:
             return self.health_cache
         started = time.perf_counter()
         sessions = self.sessions_summary()
-        summary: dict[str, Any] = {
-            "ok": True,
-            "ts": now_ms(),
-            "durationMs": 0,
-            **self.channels_summary(),
-            "heartbeatSeconds": 0,
-            "defaultAgentId": self.default_agent_id(),
-            "agents": [
-                {
-                    **a,
-                    "sessions": sessions if a["isDefault"] else self.sessions_summary(a["agentId"]),
-                }
-                for a in self.agents_list()
-            ],
-            "sessions": sessions,
-        }
-        summary["durationMs"] = int((time.perf_counter() - started) * 1000)
+        channels = self.channels_summary()
+        agents = [
+            AgentHealth(
+                a["agentId"],
+                a["isDefault"],
+                sessions if a["isDefault"] else self.sessions_summary(a["agentId"]),
+            )
+            for a in self.agents_list()
+        ]
+        summary = HealthPayload(
+            ok=True,
+            ts=now_ms(),
+            duration_ms=int((time.perf_counter() - started) * 1000),
+            channels=channels["channels"],
+            channel_order=channels["channelOrder"],
+            channel_labels=channels["channelLabels"],
+            heartbeat_seconds=0,
+            default_agent_id=self.default_agent_id(),
+            agents=agents,
+            sessions=sessions,
+        )
         self.health_cache, self.health_cache_at = summary, time.monotonic()
         return summary
 
-    def refresh_health(self) -> dict[str, Any]:
+    def refresh_health(self) -> HealthPayload:
         summary = self.health(refresh=True)
-        self.broadcast("health", summary)
+        self.broadcast("health", wire(summary))
         return summary
 
     def configured_instance(self) -> Instance:
@@ -364,57 +391,49 @@ class GatewayRuntime:
 
         return resolve_instance(self.instance.identity, self.config, self.env)
 
-    def instance_facts(self) -> dict[str, Any]:
+    def instance_facts(self) -> InstanceStatus:
+        """``status.instance``: this instance's facts, what runs, and how the config differs."""
         from moltbot.instance.running import Running, drift
 
-        facts = self.instance.facts()
         configured = self.configured_instance()
-        mine = Running.from_record({**facts, "pid": os.getpid()})
-        return {
-            **facts,
-            "configured": {
-                key: value
-                for key, value in configured.facts().items()
-                if key in ("port", "controlPort", "canvasPort", "cdpRange")
-            },
-            "drift": drift(configured, mine),
-            "pid": os.getpid(),
-            "bind": self.instance.bind,
-            "host": self.bind_host,
-            "version": self.version,
-            "startedAt": self.started_at_ms,
-            "uptimeMs": self.uptime_ms,
-            "state": str(self.state),
-        }
+        running = Running.from_record({**self.instance.facts(), "pid": os.getpid()})
+        return InstanceStatus.of(
+            self.instance,
+            configured=InstanceStatus.of(configured).ports(),
+            drift=drift(configured, running),
+            pid=os.getpid(),
+            bind=self.instance.bind,
+            host=self.bind_host,
+            version=self.version,
+            started_at=self.started_at_ms,
+            uptime_ms=self.uptime_ms,
+            state=str(self.state),
+        )
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusPayload:
         sessions = self.sessions_summary()
         channels = self.channels_summary()
-        return {
-            "instance": self.instance_facts(),
-            "heartbeat": {"defaultAgentId": self.default_agent_id(), "agents": []},
-            "channelSummary": [
+        default_agent = self.default_agent_id()
+        return StatusPayload(
+            instance=self.instance_facts(),
+            heartbeat=Heartbeat(default_agent, []),
+            channel_summary=[
                 f"{k}: {v.get('state', 'configured')}" if isinstance(v, dict) else k
                 for k, v in channels.get("channels", {}).items()
             ],
-            "queuedSystemEvents": list(self.system_events[-20:]),
-            "sessions": {
-                "paths": [sessions["path"]],
-                "count": sessions["count"],
-                "defaults": {"model": _model_name(self.config), "contextTokens": None},
-                "recent": sessions["recent"],
-                "byAgent": [
-                    {
-                        "agentId": self.default_agent_id(),
-                        "path": sessions["path"],
-                        "count": sessions["count"],
-                        "recent": sessions["recent"],
-                    }
+            queued_system_events=list(self.system_events[-20:]),
+            sessions=SessionsStatus(
+                paths=[sessions.path],
+                count=sessions.count,
+                defaults=SessionDefaults(_model_name(self.config)),
+                recent=sessions.recent,
+                by_agent=[
+                    AgentSessions(default_agent, sessions.path, sessions.count, sessions.recent)
                 ],
-            },
-            "subsystems": self.subsystem_status(),
-            "connections": len(self.connections),
-        }
+            ),
+            subsystems=self.subsystem_status(),
+            connections=len(self.connections),
+        )
 
 
 def _model_name(config: Config) -> str | None:

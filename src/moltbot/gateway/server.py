@@ -12,18 +12,20 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from moltbot.errors import MoltbotError
+from moltbot.errors import AuthError, MoltbotError, NotFoundError, RetryLaterError, UsageError
 from moltbot.gateway import handshake, protocol
 from moltbot.gateway.connection import Connection
 from moltbot.gateway.http.guard import refuse_foreign
-from moltbot.gateway.methods.registry import MethodCall, MethodError, MethodSpec
+from moltbot.gateway.methods.registry import MethodCall, MethodSpec, error_for
 from moltbot.gateway.runtime import GatewayRuntime
+from moltbot.gateway.status import wire
 from moltbot.lazy import load
 from moltbot.lifecycle import State
 from moltbot.security import process
 from moltbot.security.connguard import body_deadline, mark_authenticated
 from moltbot.security.origin import is_local
 from moltbot.sessions.keys import MAIN_KEY, main_key
+from moltbot.subsystems import CANVAS
 
 log = logging.getLogger("moltbot.gateway.ws")
 
@@ -148,11 +150,11 @@ async def _serve_connection(
     try:
         accepted = await handshake.perform(runtime, conn)
     except handshake.HandshakeFailed as failure:
-        log.debug("handshake from %s failed: %s", conn.remote, failure.reason)
-        if failure.request_id and failure.error:
-            conn.send(protocol.response(failure.request_id, None, failure.error))
+        log.debug("handshake from %s failed: %s", conn.remote, failure.message)
+        if failure.request_id and failure.answer:
+            conn.send(protocol.response(failure.request_id, None, failure.answer.error_shape()))
             await conn.flush(0.5)
-        await conn.close(failure.close_code, failure.reason)
+        await conn.close(failure.close_code, failure.message)
         return
     mark_authenticated(request)
     if runtime.state in (State.STOPPING, State.STOPPED):  # a restart: the next runtime will
@@ -216,7 +218,7 @@ def hello_ok(
         "features": {"methods": methods, "events": list(protocol.EVENTS)},
         "snapshot": {
             "presence": runtime.presence.entries(),
-            "health": runtime.health_cache or {},
+            "health": wire(runtime.health_cache) if runtime.health_cache else {},
             "stateVersion": dict(runtime.state_version),
             "uptimeMs": runtime.uptime_ms,
             "configPath": str(runtime.instance.config_path),
@@ -234,7 +236,7 @@ def hello_ok(
             "tickIntervalMs": protocol.TICK_INTERVAL_MS,
         },
     }
-    canvas = runtime.subsystem("canvas")
+    canvas = runtime.subsystem(CANVAS)
     if canvas is not None:
         # the host's base URL; clients append /__openclaw__/canvas/ (or /__moltbot__/canvas/)
         payload["canvasHostUrl"] = canvas.url().split("/__", 1)[0]
@@ -259,19 +261,14 @@ def dispatch(
     problem = _frame_problem(frame)
     if problem:
         rid = request_id if isinstance(request_id, str) and request_id else "invalid"
-        conn.send(
-            protocol.response(
-                rid,
-                None,
-                protocol.error_shape(protocol.INVALID_REQUEST, f"invalid request frame: {problem}"),
-            )
-        )
+        refused = UsageError(f"invalid request frame: {problem}")
+        conn.send(protocol.response(rid, None, refused.error_shape()))
         return
     method = frame["method"]
     spec = runtime.methods.get(method)
     denied = authorize(conn, method, spec)
-    if denied:
-        conn.send(protocol.response(request_id, None, denied))
+    if denied is not None:
+        conn.send(protocol.response(request_id, None, denied.error_shape()))
         return
     assert spec is not None
     if not spec.is_async:
@@ -302,26 +299,23 @@ def _frame_problem(frame: Any) -> str | None:
     return None
 
 
-def authorize(conn: Connection, method: str, spec: MethodSpec | None) -> dict[str, Any] | None:
-    """Upstream's order: role, then scope, then whether the method exists."""
-
-    def deny(message: str) -> dict[str, Any]:
-        return protocol.error_shape(protocol.INVALID_REQUEST, message)
-
+def authorize(conn: Connection, method: str, spec: MethodSpec | None) -> MoltbotError | None:
+    """Why ``conn`` may not call ``method`` (``None``: it may). Upstream's order: role,
+    then scope, then whether the method exists; every refusal is ``INVALID_REQUEST``."""
     if method == "connect":
-        return deny("connect is only valid as the first request")
+        return UsageError("connect is only valid as the first request")
     if spec is not None and spec.scope == "node":
-        return None if conn.role == "node" else deny(f"unauthorized role: {conn.role}")
+        return None if conn.role == "node" else AuthError(f"unauthorized role: {conn.role}")
     if conn.role == "node":
-        return deny("unauthorized role: node")
+        return AuthError("unauthorized role: node")
     if "operator.admin" in conn.scopes:
-        return None if spec is not None else deny(f"unknown method: {method}")
+        return None if spec is not None else NotFoundError(f"unknown method: {method}")
     if spec is None or spec.scope == "admin":
-        return deny("missing scope: operator.admin")
+        return AuthError("missing scope: operator.admin")
     allowed = SCOPES_FOR[spec.scope]
     if any(scope in conn.scopes for scope in allowed):
         return None
-    return deny(f"missing scope: {allowed[0]}")
+    return AuthError(f"missing scope: {allowed[0]}")
 
 
 def _validate(spec: MethodSpec, raw_params: Any) -> Any:
@@ -332,30 +326,12 @@ def _validate(spec: MethodSpec, raw_params: Any) -> Any:
     try:
         return spec.params.model_validate(raw_params if raw_params is not None else {})
     except ValidationError as exc:
-        raise MethodError(
-            protocol.INVALID_REQUEST,
-            f"invalid {spec.name} params: {protocol.describe_validation(exc)}",
+        raise UsageError(
+            f"invalid {spec.name} params: {protocol.describe_validation(exc)}"
         ) from None
 
 
-def _error_for(spec: MethodSpec, exc: Exception) -> dict[str, Any]:
-    """The one place that maps handler exceptions to error frames."""
-    if isinstance(exc, MethodError):
-        return exc.shape()
-    if isinstance(exc, MoltbotError):
-        code = protocol.UNAVAILABLE if exc.exit_code in (1, 6, 8) else protocol.INVALID_REQUEST
-        return protocol.error_shape(code, exc.message)
-    log.error("method %s failed", spec.name, exc_info=exc)
-    return protocol.error_shape(protocol.UNAVAILABLE, f"{spec.name} failed: {exc}")
-
-
-def _not_reading(conn: Connection) -> dict[str, Any]:
-    shape = protocol.error_shape(
-        protocol.UNAVAILABLE,
-        "not run: this client has not read its earlier answers yet (read them, then retry)",
-    )
-    shape["retryable"] = True
-    return shape
+NOT_READING = "not run: this client has not read its earlier answers yet (read them, then retry)"
 
 
 def _run_inline(
@@ -366,7 +342,7 @@ def _run_inline(
         call = MethodCall(runtime, conn, request_id, spec.name, _slot_held=False)
         payload = spec.handler(call, params)
     except Exception as exc:
-        conn.send(protocol.response(request_id, None, _error_for(spec, exc)))
+        conn.send(protocol.response(request_id, None, error_for(spec.name, exc)))
         return
     conn.send(protocol.response(request_id, payload))
 
@@ -379,7 +355,8 @@ async def _run(
     call = MethodCall(runtime, conn, request_id, spec.name)
     if conn.over_ceiling:  # it is not reading its answers: do not do the work for nothing
         call.release_slot()
-        conn.send(protocol.response(request_id, None, _not_reading(conn)))
+        behind = RetryLaterError(NOT_READING, retry_after=None)
+        conn.send(protocol.response(request_id, None, behind.error_shape()))
         return
     try:
         params = _validate(spec, raw_params)
@@ -387,7 +364,7 @@ async def _run(
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        conn.send(protocol.response(request_id, None, _error_for(spec, exc)))
+        conn.send(protocol.response(request_id, None, error_for(spec.name, exc)))
         return
     finally:
         call.release_slot()

@@ -26,7 +26,7 @@ Rules the agent loop relies on:
   and re-raise.
 - Tools are built once per runtime with no arguments; per-call state comes from
   the :class:`ToolContext` (workspace, config, the other subsystems through
-  ``ctx.lookup("browser")``, ...).
+  ``ctx.lookup(BROWSER)``, keys in :mod:`moltbot.subsystems`).
 - ``enabled(config)`` lets a tool hide itself (policy, missing dependency).
 
 Built-in tools are listed lazily in :data:`moltbot.agents.tools.TOOLS`
@@ -36,7 +36,7 @@ Built-in tools are listed lazily in :data:`moltbot.agents.tools.TOOLS`
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from moltbot.errors import MoltbotError
+from moltbot.lifecycle import Lookup, no_subsystems
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
@@ -75,8 +76,8 @@ class ToolContext:
     config: Config
     env: Mapping[str, str]
     logger: logging.Logger
-    lookup: Callable[[str], Any] = field(default=lambda name: None)
-    """``lookup("agents")`` → the agent runtime; ``lookup("browser")`` → that subsystem or None."""
+    lookup: Lookup = field(default=no_subsystems)  # type: ignore[assignment]
+    """``lookup(AGENTS)`` → the agent runtime; ``lookup(BROWSER)`` → that subsystem or None."""
     protected: tuple[Path, ...] = ()
     """Other instances' private places (state dirs, configs, workspaces) no tool may
     reach; this instance's own state dir and config are always protected as well

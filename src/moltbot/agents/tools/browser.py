@@ -26,6 +26,7 @@ from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams, 
 from moltbot.agents.tools.confine import workspace_confinement
 from moltbot.agents.tools.fs import write_bytes
 from moltbot.agents.tools.netguard import NetPolicy, check_url, page_refusal
+from moltbot.subsystems import BROWSER
 
 Action = Literal[
     "status",
@@ -88,7 +89,7 @@ class BrowserTool(Tool):
         return bool(config.browser.enabled)
 
     async def run(self, ctx: ToolContext, params: BrowserParams) -> ToolResult:
-        service = ctx.lookup("browser")
+        service = ctx.lookup(BROWSER)
         if service is None:
             raise ToolError(
                 "the browser control service is not running in this gateway "

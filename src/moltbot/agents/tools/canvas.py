@@ -15,6 +15,7 @@ from pydantic import Field
 
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams, ToolResult
 from moltbot.canvas import files
+from moltbot.subsystems import CANVAS
 
 MAX_READ_CHARS = 200_000
 
@@ -43,7 +44,7 @@ class CanvasTool(Tool):
 
     async def run(self, ctx: ToolContext, params: CanvasParams) -> ToolResult:
         root = ctx.instance.canvas_root
-        host = ctx.lookup("canvas")
+        host = ctx.lookup(CANVAS)
 
         def url(rel: str = "") -> str:
             if host is not None:

@@ -42,6 +42,7 @@ from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.agents.tools.confine import workspace_confinement
 from moltbot.agents.tools.exec_policy import NeedsApproval, child_env, plan, search_path
 from moltbot.agents.tools.exec_rules import DEFAULT_ALLOWLIST
+from moltbot.lifecycle import SubsystemKey
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
@@ -62,6 +63,10 @@ class ApprovalRequest:
 
 class Approver(Protocol):
     async def decide(self, request: ApprovalRequest) -> bool: ...
+
+
+APPROVALS: SubsystemKey[Approver] = SubsystemKey("exec.approvals")
+"""Where an operator approves commands, when such a subsystem runs."""
 
 
 class ExecParams(ToolParams):
@@ -123,7 +128,7 @@ class ExecTool(Tool):
 
     @staticmethod
     async def _approve(ctx: ToolContext, command: str, reason: str, cwd: Path) -> None:
-        approver: Approver | None = ctx.lookup("exec.approvals")
+        approver = ctx.lookup(APPROVALS)
         if approver is not None:
             request = ApprovalRequest(command, reason, cwd, ctx.agent_id, ctx.session_key)
             if await approver.decide(request):

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from moltbot.agents.context import text_of
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.sessions.keys import agent_of, normalize_key
+from moltbot.subsystems import AGENTS
+
+if TYPE_CHECKING:
+    from moltbot.agents.runtime import AgentRuntime
 
 
-def _runtime(ctx: ToolContext) -> Any:
-    runtime = ctx.lookup("agents")
+def _runtime(ctx: ToolContext) -> AgentRuntime:
+    runtime = ctx.lookup(AGENTS)
     if runtime is None:
         raise ToolError("the session store is not available here")
     return runtime

@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from moltbot.errors import MoltbotError, NotFoundError, RetryLaterError, UsageError
+from moltbot.errors import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
+    MoltbotError,
+    NotFoundError,
+    RetryLaterError,
+    UsageError,
+)
 from moltbot.gateway.auth import check_shared
 from moltbot.gateway.http.guard import refuse_foreign, throttled
 from moltbot.security.connguard import BODY_TOO_LARGE, mark_authenticated
@@ -70,8 +77,9 @@ class ApiError(MoltbotError):
         retry_after: float | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, retry_after=retry_after)
         self.status = status
+        self.protocol_code = INVALID_REQUEST if status < 500 else UNAVAILABLE
         self.code = code
         self.param = param
         self.kind = kind or _TYPES.get(status, "invalid_request_error")

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from moltbot.errors import MoltbotError, NotFoundError, RetryLaterError, UsageError
+from moltbot.errors import MethodError, MoltbotError, RetryLaterError, UsageError
 from moltbot.gateway import protocol
-from moltbot.gateway.methods.registry import MethodCall, MethodError, NoParams, Params, method
+from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.lifecycle import State
+from moltbot.subsystems import AGENTS
 
 if TYPE_CHECKING:
     from moltbot.agents.run import Run
@@ -24,36 +25,18 @@ STARTUP_WAIT_S = 15.0
 async def agents_of(call: MethodCall) -> AgentRuntime:
     """The running agent runtime (waiting briefly while it starts), or UNAVAILABLE
     (retryable while the gateway restarts)."""
-    runtime = call.runtime.subsystem("agents")
+    runtime = call.runtime.subsystem(AGENTS)
     if runtime is None and call.runtime.state in (State.STOPPING, State.STOPPED):
-        raise MethodError(
-            protocol.UNAVAILABLE,
-            "the gateway is restarting; send it again in a moment",
-            retryable=True,
-            retry_after_ms=2000,
-        )
-    if runtime is None:
-        starting = call.runtime.subsystems.get("agents")
-        ready = getattr(starting, "ready", None)
-        if isinstance(ready, asyncio.Event) and "agents" not in call.runtime.subsystem_errors:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ready.wait(), STARTUP_WAIT_S)
-            runtime = call.runtime.subsystem("agents")
+        raise RetryLaterError("the gateway is restarting; send it again in a moment")
+    starting = call.runtime.registered(AGENTS)
+    if runtime is None and starting is not None and "agents" not in call.runtime.subsystem_errors:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(starting.ready.wait(), STARTUP_WAIT_S)
+        runtime = call.runtime.subsystem(AGENTS)
     if runtime is None:
         reason = call.runtime.subsystem_errors.get("agents", "not running")
-        raise MethodError(protocol.UNAVAILABLE, f"the agent runtime is unavailable ({reason})")
-    return runtime  # type: ignore[no-any-return]
-
-
-def invalid(exc: MoltbotError) -> MethodError:
-    if isinstance(exc, RetryLaterError):
-        return MethodError(
-            protocol.UNAVAILABLE,
-            exc.message,
-            retryable=True,
-            retry_after_ms=int(exc.retry_after * 1000),
-        )
-    return MethodError(protocol.INVALID_REQUEST, exc.message)
+        raise MoltbotError(f"the agent runtime is unavailable ({reason})")
+    return runtime
 
 
 def final_payload(run: Run) -> dict[str, Any]:
@@ -72,6 +55,7 @@ def final_payload(run: Run) -> dict[str, Any]:
 
 
 def final_error(run: Run) -> MethodError:
+    """The error answer of a run that did not end ``ok`` (its code is the run's)."""
     code = protocol.AGENT_TIMEOUT if run.error_code == "AGENT_TIMEOUT" else protocol.UNAVAILABLE
     summary = run.error or str(run.state)
     return MethodError(
@@ -115,31 +99,21 @@ async def agent(call: MethodCall, params: AgentParams) -> dict[str, Any]:
         cached = call.runtime.dedupe.get("agent", key)
         if cached is not None:
             if not cached.ok:
-                raise MethodError(**_error_kwargs(cached.error))
+                raise MethodError.from_shape(cached.error)
             return cached.payload  # type: ignore[no-any-return]
         if params.attachments:
-            raise MethodError(protocol.INVALID_REQUEST, "attachments are not supported yet")
+            raise UsageError("attachments are not supported yet")
         if not params.message.strip():
-            raise MethodError(protocol.INVALID_REQUEST, "message required")
-        try:
-            run = await runtime.submit(
-                params.agentId,
-                params.sessionKey,
-                params.message,
-                run_id=key,
-                timeout=params.timeout,
-                channel=params.channel or "webchat",
-                extra_system=params.extraSystemPrompt,
-            )
-        except (UsageError, NotFoundError) as exc:
-            raise invalid(exc) from None
-        except MoltbotError as exc:
-            raise MethodError(
-                protocol.INVALID_REQUEST
-                if "unknown agent" in exc.message
-                else protocol.UNAVAILABLE,
-                exc.message,
-            ) from None
+            raise UsageError("message required")
+        run = await runtime.submit(
+            params.agentId,
+            params.sessionKey,
+            params.message,
+            run_id=key,
+            timeout=params.timeout,
+            channel=params.channel or "webchat",
+            extra_system=params.extraSystemPrompt,
+        )
     accepted = {"runId": run.id, "status": "accepted", "acceptedAt": run.accepted_at}
     if not run.state.finished:
         call.runtime.dedupe.put("agent", key, True, accepted)
@@ -151,17 +125,8 @@ async def agent(call: MethodCall, params: AgentParams) -> dict[str, Any]:
         call.runtime.dedupe.put("agent", key, True, payload)
         return payload
     error = final_error(run)
-    call.runtime.dedupe.put("agent", key, False, None, error.shape())
+    call.runtime.dedupe.put("agent", key, False, None, error.error_shape())
     raise error
-
-
-def _error_kwargs(shape: Any) -> dict[str, Any]:
-    shape = shape or {}
-    return {
-        "code": shape.get("code", protocol.UNAVAILABLE),
-        "message": shape.get("message", "failed"),
-        "details": shape.get("details"),
-    }
 
 
 class AgentWaitParams(Params):
@@ -172,10 +137,7 @@ class AgentWaitParams(Params):
 @method("agent.wait", params=AgentWaitParams, scope="write")
 async def agent_wait(call: MethodCall, params: AgentWaitParams) -> dict[str, Any]:
     runtime = await agents_of(call)
-    try:
-        run = await runtime.wait(params.runId, params.timeoutMs / 1000)
-    except NotFoundError as exc:
-        raise invalid(exc) from None
+    run = await runtime.wait(params.runId, params.timeoutMs / 1000)
     if run is None:
         return {"runId": params.runId, "status": "timeout"}
     return run.summary()
@@ -194,10 +156,7 @@ async def agents_list(call: MethodCall, params: NoParams) -> dict[str, Any]:
 @method("agent.identity.get", params=AgentIdentityParams, scope="read")
 async def agent_identity(call: MethodCall, params: AgentIdentityParams) -> dict[str, Any]:
     runtime = await agents_of(call)
-    try:
-        agent_id, _ = runtime.session_key(params.sessionKey, params.agentId)
-    except MoltbotError as exc:
-        raise invalid(exc) from None
+    agent_id, _ = runtime.session_key(params.sessionKey, params.agentId)
     row = next(a for a in runtime.agents_list()["agents"] if a["id"] == agent_id)
     identity = row.get("identity", {})
     out = {"agentId": agent_id}

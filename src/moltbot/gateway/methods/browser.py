@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from moltbot.gateway.methods.registry import MethodCall, MethodError, Params, method
-from moltbot.gateway.protocol import INVALID_REQUEST, UNAVAILABLE
+from moltbot.errors import INVALID_REQUEST, UNAVAILABLE, MethodError, MoltbotError
+from moltbot.gateway.methods.registry import MethodCall, Params, method
+from moltbot.subsystems import BROWSER
 
 
 class BrowserRequestParams(Params):
@@ -27,14 +28,13 @@ class BrowserRequestParams(Params):
 
 @method("browser.request", params=BrowserRequestParams, scope="write")
 async def browser_request(call: MethodCall, params: BrowserRequestParams) -> Any:
-    service = call.runtime.subsystem("browser")
+    service = call.runtime.subsystem(BROWSER)
     if service is None:
         error = call.runtime.subsystem_errors.get("browser")
-        raise MethodError(
-            UNAVAILABLE,
+        raise MoltbotError(
             "browser control is disabled"
             if error is None
-            else f"browser control is not running: {error}",
+            else f"browser control is not running: {error}"
         )
     reply = await service.request(
         params.method, params.path, params.query, params.body, params.timeout_ms

@@ -8,12 +8,16 @@ the one delivery in flight.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from moltbot.gateway import protocol
-from moltbot.gateway.methods.registry import MethodCall, MethodError, Params, method
+from moltbot.errors import MethodError, MoltbotError, UsageError
+from moltbot.gateway.methods.registry import MethodCall, Params, error_for, method
+from moltbot.subsystems import CHANNELS
+
+if TYPE_CHECKING:
+    from moltbot.channels.manager import ChannelManager
 
 
 class SendParams(Params):
@@ -35,26 +39,11 @@ class ChannelsStatusParams(Params):
     timeoutMs: int | None = Field(default=None, ge=100, le=120_000)
 
 
-def _manager(call: MethodCall) -> Any:
-    manager = call.runtime.subsystem("channels")
+def _manager(call: MethodCall) -> ChannelManager:
+    manager = call.runtime.subsystem(CHANNELS)
     if manager is None:
-        raise MethodError(protocol.UNAVAILABLE, "channels are not running", retryable=True)
+        raise MoltbotError("channels are not running", retryable=True)
     return manager
-
-
-def _method_error(exc: Exception) -> MethodError:
-    from moltbot.channels.errors import ChannelError, ChannelNotReady
-
-    if isinstance(exc, MethodError):
-        return exc
-    if isinstance(exc, ChannelNotReady):
-        retry_ms = int(exc.retry_after * 1000) if exc.retry_after else None
-        return MethodError(
-            protocol.UNAVAILABLE, exc.message, retryable=True, retry_after_ms=retry_ms
-        )
-    if isinstance(exc, ChannelError):
-        return MethodError(protocol.INVALID_REQUEST, exc.message)
-    return MethodError(protocol.UNAVAILABLE, f"send failed: {exc}")
 
 
 @method("send", params=SendParams, scope="write")
@@ -65,30 +54,21 @@ async def send(call: MethodCall, params: SendParams) -> dict[str, Any]:
     if cached is not None:
         if cached.ok:
             return cached.payload  # type: ignore[no-any-return]
-        error = cached.error or {}
-        raise MethodError(
-            error.get("code", protocol.UNAVAILABLE),
-            error.get("message", "failed"),
-            retryable=error.get("retryable"),
-        )
+        raise MethodError.from_shape(cached.error)
     manager = _manager(call)
     inflight = manager.inflight
     shared = inflight.get(key)
     if shared is not None:
-        try:
-            return await asyncio.shield(shared)  # type: ignore[no-any-return]
-        except Exception as exc:
-            raise _method_error(exc) from None
+        return await asyncio.shield(shared)  # type: ignore[no-any-return]
     future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     inflight[key] = future
     try:
         payload = await _deliver(manager, params)
-    except Exception as exc:
-        error = _method_error(exc)
-        runtime.dedupe.put("send", key, False, None, error.shape())
-        future.set_exception(error)
+    except Exception as exc:  # recorded for replays, then answered like any failure
+        runtime.dedupe.put("send", key, False, None, error_for("send", exc))
+        future.set_exception(exc)
         future.exception()  # retrieved: nobody else may be waiting
-        raise error from None
+        raise
     finally:
         inflight.pop(key, None)
     runtime.dedupe.put("send", key, True, payload)
@@ -102,7 +82,7 @@ async def _deliver(manager: Any, params: SendParams) -> dict[str, Any]:
 
     media = [*([params.mediaUrl] if params.mediaUrl else []), *(params.mediaUrls or [])]
     if not params.message.strip() and not media:
-        raise MethodError(protocol.INVALID_REQUEST, "message or media required")
+        raise UsageError("message or media required")
     channel = (params.channel or manager.default_channel()).lower()
     result = await manager.send(
         channel,
@@ -130,7 +110,7 @@ async def _deliver(manager: Any, params: SendParams) -> dict[str, Any]:
 async def channels_status(call: MethodCall, params: ChannelsStatusParams) -> dict[str, Any]:
     from moltbot.gateway.channel_status import status_payload
 
-    manager = call.runtime.subsystem("channels")
+    manager = call.runtime.subsystem(CHANNELS)
     if manager is None:
         payload = status_payload([])
         payload["error"] = call.runtime.subsystem_errors.get("channels", "channels are not running")

@@ -6,10 +6,9 @@ from typing import Any
 
 from pydantic import Field
 
-from moltbot.errors import MoltbotError
-from moltbot.gateway import protocol
-from moltbot.gateway.methods.agents import agents_of, invalid
-from moltbot.gateway.methods.registry import MethodCall, MethodError, Params, method
+from moltbot.errors import MethodError, MoltbotError, UsageError
+from moltbot.gateway.methods.agents import agents_of
+from moltbot.gateway.methods.registry import MethodCall, Params, method
 
 ABORT_TRIGGERS = frozenset({"/stop", "/abort", "stop!"})
 RESET_TRIGGERS = frozenset({"/new", "/reset"})
@@ -35,44 +34,34 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     cached = dedupe.get("chat", key)
     if cached is not None:
         if not cached.ok:
-            shape = cached.error or {}
-            raise MethodError(
-                shape.get("code", protocol.UNAVAILABLE),
-                shape.get("message", "failed"),
-                details=shape.get("details"),
-            )
+            raise MethodError.from_shape(cached.error)
         return cached.payload  # type: ignore[no-any-return]
     existing = runtime.get_run(key)
     if existing is not None and not existing.state.finished:
         return {"runId": key, "status": "in_flight"}
     text = params.message.strip()
-    try:
-        agent_id, session_key = runtime.session_key(params.sessionKey)
-        if text.lower() in ABORT_TRIGGERS:
-            run_ids = await runtime.abort(session_key, reason="stop command")
-            return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
-        if text.lower() in RESET_TRIGGERS:
-            await runtime.abort(session_key, reason="reset")
-            entry = await runtime.store(agent_id).reset(session_key)
-            await runtime.inject(session_key, "Started a new session.", label="reset")
-            return {
-                "ok": True,
-                "reset": True,
-                "sessionKey": session_key,
-                "sessionId": entry.session_id,
-            }
-        if params.attachments:
-            raise MethodError(protocol.INVALID_REQUEST, "attachments are not supported yet")
-        if not text:
-            raise MethodError(protocol.INVALID_REQUEST, "message or attachment required")
-        timeout = params.timeoutMs / 1000 if params.timeoutMs else None
-        run = await runtime.submit(
-            agent_id, session_key, params.message, run_id=key, timeout=timeout, channel="webchat"
-        )
-    except MethodError:
-        raise
-    except MoltbotError as exc:
-        raise invalid(exc) from None
+    agent_id, session_key = runtime.session_key(params.sessionKey)
+    if text.lower() in ABORT_TRIGGERS:
+        run_ids = await runtime.abort(session_key, reason="stop command")
+        return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
+    if text.lower() in RESET_TRIGGERS:
+        await runtime.abort(session_key, reason="reset")
+        entry = await runtime.store(agent_id).reset(session_key)
+        await runtime.inject(session_key, "Started a new session.", label="reset")
+        return {
+            "ok": True,
+            "reset": True,
+            "sessionKey": session_key,
+            "sessionId": entry.session_id,
+        }
+    if params.attachments:
+        raise UsageError("attachments are not supported yet")
+    if not text:
+        raise UsageError("message or attachment required")
+    timeout = params.timeoutMs / 1000 if params.timeoutMs else None
+    run = await runtime.submit(
+        agent_id, session_key, params.message, run_id=key, timeout=timeout, channel="webchat"
+    )
     started = {"runId": key, "status": "started"}
     dedupe.put("chat", key, True, started)
 
@@ -81,17 +70,9 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
             dedupe.put("chat", key, True, {"runId": key, "status": "ok"})
         else:
             summary = run.error or str(run.state)
-            dedupe.put(
-                "chat",
-                key,
-                False,
-                None,
-                protocol.error_shape(
-                    protocol.UNAVAILABLE,
-                    summary,
-                    {"runId": key, "status": "error", "summary": summary},
-                ),
-            )
+            details = {"runId": key, "status": "error", "summary": summary}
+            failed = MoltbotError(summary, details=details)
+            dedupe.put("chat", key, False, None, failed.error_shape())
 
     assert run.done is not None
     run.done.add_done_callback(remember)
@@ -105,11 +86,8 @@ class ChatHistoryParams(Params):
 
 @method("chat.history", params=ChatHistoryParams, scope="read")
 async def chat_history(call: MethodCall, params: ChatHistoryParams) -> dict[str, Any]:
-    try:
-        runtime = await agents_of(call)
-        return await runtime.history(params.sessionKey, params.limit)
-    except MoltbotError as exc:
-        raise invalid(exc) from None
+    runtime = await agents_of(call)
+    return await runtime.history(params.sessionKey, params.limit)
 
 
 class ChatAbortParams(Params):
@@ -120,11 +98,8 @@ class ChatAbortParams(Params):
 @method("chat.abort", params=ChatAbortParams, scope="write")
 async def chat_abort(call: MethodCall, params: ChatAbortParams) -> dict[str, Any]:
     runtime = await agents_of(call)
-    try:
-        _, key = runtime.session_key(params.sessionKey)
-        run_ids = await runtime.abort(key, params.runId, reason="chat.abort")
-    except MoltbotError as exc:
-        raise invalid(exc) from None
+    _, key = runtime.session_key(params.sessionKey)
+    run_ids = await runtime.abort(key, params.runId, reason="chat.abort")
     return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
 
 
@@ -136,8 +111,5 @@ class ChatInjectParams(Params):
 
 @method("chat.inject", params=ChatInjectParams, scope="admin", advertise=False)
 async def chat_inject(call: MethodCall, params: ChatInjectParams) -> dict[str, Any]:
-    try:
-        runtime = await agents_of(call)
-        return await runtime.inject(params.sessionKey, params.message, params.label)
-    except MoltbotError as exc:
-        raise invalid(exc) from None
+    runtime = await agents_of(call)
+    return await runtime.inject(params.sessionKey, params.message, params.label)

@@ -12,16 +12,14 @@ from moltbot.config.schema import Config
 from moltbot.config.secrets import REDACTED, redact
 from moltbot.config.store import (
     MAX_DEPTH,
-    StaleWriteError,
     content_hash,
     depth,
     read_config,
     replace_config_text,
     update_config,
 )
-from moltbot.errors import ConfigError, ConflictError
-from moltbot.gateway.methods.registry import MethodCall, MethodError, NoParams, Params, method
-from moltbot.gateway.protocol import INVALID_REQUEST
+from moltbot.errors import ConfigError, UsageError
+from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 
 _SECRET_VALUE = re.compile(
     r"""(?P<key>["']?[A-Za-z_]*(?:[Tt]oken|[Pp]assword|[Ss]ecret|[Aa]pi[Kk]ey)["']?\s*:\s*)"""
@@ -90,7 +88,7 @@ def _base_hash(call: MethodCall, given: str | None) -> str:
     if not path.exists():
         return given or ""
     if not given:
-        raise MethodError(INVALID_REQUEST, "config base hash required; re-run config.get and retry")
+        raise UsageError("config base hash required; re-run config.get and retry")
     return given
 
 
@@ -123,30 +121,20 @@ async def _write(
 ) -> dict[str, Any]:
     """Write the config (apply ``mutate`` to its data, or replace it with ``text``) under
     the base-hash guard, in a worker thread (file lock, fsync and re-rendering stay off
-    the event loop); failures become the protocol's error answers."""
+    the event loop). A changed file raises ``StaleWriteError`` ("config changed since last
+    load; ..."), a result that does not validate ``InvalidConfig`` ("invalid config")."""
     path = call.runtime.instance.config_path
     env = call.runtime.env
-    try:
-        check = _write_checks(call)
-        if text is not None:
-            data = await parse_untrusted(text, str(path))
-            snapshot = await asyncio.to_thread(
-                replace_config_text, path, text, env, base_hash=base_hash, data=data, check=check
-            )
-        else:
-            snapshot = await asyncio.to_thread(
-                update_config, path, mutate, env, base_hash=base_hash, check=check
-            )
-    except StaleWriteError as exc:
-        raise MethodError(
-            INVALID_REQUEST, f"config changed since last load; {exc.message}"
-        ) from None
-    except ConflictError as exc:  # the change clashes with another instance on the host
-        raise MethodError(INVALID_REQUEST, exc.message) from None
-    except ConfigError as exc:
-        raise MethodError(
-            INVALID_REQUEST, "invalid config", details={"issues": exc.message}
-        ) from None
+    check = _write_checks(call)
+    if text is not None:
+        data = await parse_untrusted(text, str(path))
+        snapshot = await asyncio.to_thread(
+            replace_config_text, path, text, env, base_hash=base_hash, data=data, check=check
+        )
+    else:
+        snapshot = await asyncio.to_thread(
+            update_config, path, mutate, env, base_hash=base_hash, check=check
+        )
     return {
         "ok": True,
         "path": str(path),
@@ -177,18 +165,11 @@ def _write_checks(call: MethodCall) -> Any:
 async def _parse_raw(raw: Any, label: str) -> dict[str, Any]:
     if isinstance(raw, dict):
         if depth(raw) > MAX_DEPTH:
-            raise MethodError(
-                INVALID_REQUEST, f"invalid {label} params: raw is nested over {MAX_DEPTH} levels"
-            )
+            raise UsageError(f"invalid {label} params: raw is nested over {MAX_DEPTH} levels")
         return raw
     if not isinstance(raw, str):
-        raise MethodError(
-            INVALID_REQUEST, f"invalid {label} params: raw must be a string or object"
-        )
-    try:
-        return await parse_untrusted(raw, label)
-    except ConfigError as exc:
-        raise MethodError(INVALID_REQUEST, exc.message) from None
+        raise UsageError(f"invalid {label} params: raw must be a string or object")
+    return await parse_untrusted(raw, label)
 
 
 @method("config.set", params=SetParams, scope="admin")

@@ -6,8 +6,10 @@ generated from this table, and authorization uses the scope declared here.
 
 A handler is ``async def handler(call: MethodCall, params: Model) -> payload``, or a
 plain ``def`` for quick in-memory answers (run inline, without a task switch).
-It raises :class:`MethodError` (or any :class:`moltbot.errors.MoltbotError`) to
-answer with an error frame; anything else becomes ``UNAVAILABLE``.
+It answers with an error frame by raising any :class:`moltbot.errors.MoltbotError`
+(the class carries the protocol code: ``UsageError`` → ``INVALID_REQUEST``, ...);
+the server converts it, in one place. Handlers never catch the project's own errors
+to re-wrap them; anything else raised becomes ``UNAVAILABLE`` and is logged.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from moltbot.lazy import load
 
 if TYPE_CHECKING:
+    from moltbot.errors import MoltbotError
     from moltbot.gateway.connection import Connection
     from moltbot.gateway.runtime import GatewayRuntime
 
@@ -52,36 +55,6 @@ class NoParams(Params):
     pass
 
 
-class MethodError(Exception):
-    """An error answered to the client as ``{code, message, details?, retryable?}``."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        details: Any = None,
-        retryable: bool | None = None,
-        retry_after_ms: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
-        self.retryable = retryable
-        self.retry_after_ms = retry_after_ms
-
-    def shape(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details is not None:
-            out["details"] = self.details
-        if self.retryable is not None:
-            out["retryable"] = self.retryable
-        if self.retry_after_ms is not None:
-            out["retryAfterMs"] = self.retry_after_ms
-        return out
-
-
 @dataclass
 class MethodCall:
     """One request being handled."""
@@ -92,7 +65,7 @@ class MethodCall:
     method: str
     _slot_held: bool = True
 
-    async def respond_again(self, payload: Any = None, error: MethodError | None = None) -> None:
+    async def respond_again(self, payload: Any = None, error: MoltbotError | None = None) -> None:
         """Send a second ``res`` on the same id (two-stage methods such as ``agent``).
         The first answer frees the request's in-flight slot of the connection."""
         self.release_slot()
@@ -119,6 +92,19 @@ class MethodSpec:
 
 
 _TABLE: dict[str, MethodSpec] = {}
+
+
+def error_for(method: str, exc: BaseException) -> dict[str, Any]:
+    """The one place where a failed request becomes an error frame's ``error``: a
+    :class:`~moltbot.errors.MoltbotError` answers with its own code (``error_shape()``);
+    anything else is a bug, logged, and answered ``UNAVAILABLE`` (upstream's code for
+    thrown errors)."""
+    from moltbot.errors import MoltbotError
+
+    if isinstance(exc, MoltbotError):
+        return exc.error_shape()
+    log.error("method %s failed", method, exc_info=exc)
+    return MoltbotError(f"{method} failed: {exc}").error_shape()
 
 
 def method(

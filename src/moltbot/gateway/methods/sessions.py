@@ -8,10 +8,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from moltbot.agents.context import text_of
-from moltbot.errors import MoltbotError
-from moltbot.gateway import protocol
-from moltbot.gateway.methods.agents import agents_of, invalid
-from moltbot.gateway.methods.registry import MethodCall, MethodError, Params, method
+from moltbot.errors import MoltbotError, UsageError
+from moltbot.gateway.methods.agents import agents_of
+from moltbot.gateway.methods.registry import MethodCall, Params, method
 from moltbot.sessions.keys import main_key
 from moltbot.sessions.store import SessionEntry, now_ms
 
@@ -32,18 +31,15 @@ class SessionsListParams(Params):
 @method("sessions.list", params=SessionsListParams, scope="read")
 async def sessions_list(call: MethodCall, params: SessionsListParams) -> dict[str, Any]:
     runtime = await agents_of(call)
-    try:
-        rows = await runtime.list_sessions(
-            params.agentId,
-            limit=params.limit,
-            active_minutes=params.activeMinutes,
-            search=params.search,
-            label=params.label,
-            titles=bool(params.includeDerivedTitles),
-            last_message=bool(params.includeLastMessage),
-        )
-    except MoltbotError as exc:
-        raise invalid(exc) from None
+    rows = await runtime.list_sessions(
+        params.agentId,
+        limit=params.limit,
+        active_minutes=params.activeMinutes,
+        search=params.search,
+        label=params.label,
+        titles=bool(params.includeDerivedTitles),
+        last_message=bool(params.includeLastMessage),
+    )
     if params.spawnedBy:
         rows = [r for r in rows if r.get("spawnedBy") == params.spawnedBy]
     default = runtime.resolve_agent(params.agentId)
@@ -137,22 +133,19 @@ _PATCH_FIELDS = {
 async def sessions_patch(call: MethodCall, params: SessionsPatchParams) -> dict[str, Any]:
     """Set fields of a session (``null`` clears one); creates the session if needed."""
     runtime = await agents_of(call)
-    try:
-        agent_id, key = runtime.session_key(params.key)
-        if params.model:
-            from moltbot.agents.models import parse_ref
+    agent_id, key = runtime.session_key(params.key)
+    if params.model:
+        from moltbot.agents.models import parse_ref
 
-            params.model = str(parse_ref(params.model, runtime.config))
-        store = runtime.store(agent_id)
-        await store.ensure(key)
-        changes = {
-            _PATCH_FIELDS[name]: getattr(params, name)
-            for name in params.model_fields_set
-            if name in _PATCH_FIELDS
-        }
-        entry = await store.touch(key, **changes)
-    except MoltbotError as exc:
-        raise invalid(exc) from None
+        params.model = str(parse_ref(params.model, runtime.config))
+    store = runtime.store(agent_id)
+    await store.ensure(key)
+    changes = {
+        _PATCH_FIELDS[name]: getattr(params, name)
+        for name in params.model_fields_set
+        if name in _PATCH_FIELDS
+    }
+    entry = await store.touch(key, **changes)
     assert entry is not None
     return {"ok": True, "path": str(store.index_path), "key": key, "entry": entry.dump()}
 
@@ -165,12 +158,9 @@ class SessionKeyParams(Params):
 async def sessions_reset(call: MethodCall, params: SessionKeyParams) -> dict[str, Any]:
     """A fresh transcript for the session (runs in it are aborted first)."""
     runtime = await agents_of(call)
-    try:
-        agent_id, key = runtime.session_key(params.key)
-        await runtime.abort(key, reason="reset")
-        entry: SessionEntry = await runtime.store(agent_id).reset(key)
-    except MoltbotError as exc:
-        raise invalid(exc) from None
+    agent_id, key = runtime.session_key(params.key)
+    await runtime.abort(key, reason="reset")
+    entry: SessionEntry = await runtime.store(agent_id).reset(key)
     return {"ok": True, "key": key, "entry": entry.dump()}
 
 
@@ -183,17 +173,11 @@ class SessionsDeleteParams(Params):
 async def sessions_delete(call: MethodCall, params: SessionsDeleteParams) -> dict[str, Any]:
     """Remove a session; its transcript is archived (renamed), never erased."""
     runtime = await agents_of(call)
-    try:
-        agent_id, key = runtime.session_key(params.key)
-        if key == main_key(agent_id):
-            raise MethodError(
-                protocol.INVALID_REQUEST,
-                f"cannot delete the main session ({key}); use sessions.reset",
-            )
-        await runtime.abort(key, reason="deleted")
-        deleted, archived = await runtime.store(agent_id).delete(
-            key, delete_transcript=params.deleteTranscript
-        )
-    except MoltbotError as exc:
-        raise invalid(exc) from None
+    agent_id, key = runtime.session_key(params.key)
+    if key == main_key(agent_id):
+        raise UsageError(f"cannot delete the main session ({key}); use sessions.reset")
+    await runtime.abort(key, reason="deleted")
+    deleted, archived = await runtime.store(agent_id).delete(
+        key, delete_transcript=params.deleteTranscript
+    )
     return {"ok": True, "key": key, "deleted": deleted, "archived": archived}

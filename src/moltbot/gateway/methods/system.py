@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from pydantic import Field
 
+from moltbot.gateway.logs import tail_file
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.gateway.state import now_ms
+from moltbot.gateway.status import wire
 
 
 class HealthParams(Params):
@@ -18,13 +19,13 @@ class HealthParams(Params):
 @method("health", params=HealthParams, scope="read")
 def health(call: MethodCall, params: HealthParams) -> dict[str, Any]:
     if params.probe:
-        return call.runtime.refresh_health()
-    return call.runtime.health()
+        return wire(call.runtime.refresh_health())
+    return wire(call.runtime.health())
 
 
 @method("status", scope="read")
 def status(call: MethodCall, params: NoParams) -> dict[str, Any]:
-    return call.runtime.status()
+    return wire(call.runtime.status())
 
 
 @method("system-presence", scope="read")
@@ -74,38 +75,6 @@ class LogsTailParams(Params):
 @method("logs.tail", params=LogsTailParams, scope="read")
 def logs_tail(call: MethodCall, params: LogsTailParams) -> dict[str, Any]:
     return tail_file(call.runtime.instance.log_file, params.cursor, params.limit, params.maxBytes)
-
-
-def tail_file(
-    path: os.PathLike[str] | str, cursor: int | None, limit: int, max_bytes: int
-) -> dict[str, Any]:
-    """Lines of ``path`` after byte ``cursor`` (or its end), at most ``limit`` lines and
-    ``max_bytes`` bytes. ``reset`` says the file shrank (rotated) since the cursor."""
-    result: dict[str, Any] = {"file": str(path), "cursor": 0, "size": 0, "lines": []}
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        return result
-    reset = cursor is not None and cursor > size
-    start = 0 if reset else (cursor if cursor is not None else max(0, size - max_bytes))
-    truncated = size - start > max_bytes
-    start = max(start, size - max_bytes)
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        data = handle.read(size - start)
-    lines = data.decode("utf-8", errors="replace").split("\n")
-    if start > 0 and (cursor is None or truncated):
-        lines = lines[1:]  # first line is partial
-    if lines and lines[-1] == "":
-        lines.pop()
-    if len(lines) > limit:
-        lines, truncated = lines[-limit:], True
-    result.update(cursor=size, size=size, lines=lines)
-    if truncated:
-        result["truncated"] = True
-    if reset:
-        result["reset"] = True
-    return result
 
 
 @method("last-heartbeat", scope="read")

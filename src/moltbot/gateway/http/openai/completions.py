@@ -39,6 +39,7 @@ from moltbot.gateway.http.openai.request import (
     requested_agent,
     session_for,
 )
+from moltbot.subsystems import AGENTS
 
 if TYPE_CHECKING:
     from moltbot.agents.runtime import AgentRuntime
@@ -114,13 +115,12 @@ async def conversation(
 
 async def agent_runtime(gateway: GatewayRuntime) -> AgentRuntime:
     """The running agent runtime; waits briefly while it starts, else 503."""
-    agents: AgentRuntime | None = gateway.subsystem("agents")
-    starting = gateway.subsystems.get("agents")
-    ready = getattr(starting, "ready", None)
-    if agents is None and isinstance(ready, asyncio.Event):
+    agents = gateway.subsystem(AGENTS)
+    starting = gateway.registered(AGENTS)
+    if agents is None and starting is not None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ready.wait(), AGENTS_START_WAIT_S)
-        agents = gateway.subsystem("agents")
+            await asyncio.wait_for(starting.ready.wait(), AGENTS_START_WAIT_S)
+        agents = gateway.subsystem(AGENTS)
     if agents is None:
         raise ApiError(503, "The agent runtime is not running.", code="agents_unavailable")
     return agents

@@ -1,0 +1,30 @@
+"""The subsystems a gateway runs, by typed key (see :class:`moltbot.lifecycle.SubsystemKey`).
+
+``runtime.subsystem(AGENTS)`` in the gateway and ``context.lookup(BROWSER)`` in another
+subsystem return the running instance with its own type (or ``None``), so no caller
+probes an ``Any`` with ``hasattr``. Names are those of the gateway's lazy table
+(``moltbot.gateway.runtime.SUBSYSTEMS``); importing this module imports none of the
+subsystems.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from moltbot.lifecycle import SubsystemKey
+
+if TYPE_CHECKING:
+    from moltbot.agents.runtime import AgentRuntime
+    from moltbot.browser.service import BrowserService
+    from moltbot.canvas.host import CanvasHost
+    from moltbot.channels.manager import ChannelManager
+
+AGENTS: SubsystemKey[AgentRuntime] = SubsystemKey("agents")
+CHANNELS: SubsystemKey[ChannelManager] = SubsystemKey("channels")
+BROWSER: SubsystemKey[BrowserService] = SubsystemKey("browser")
+CANVAS: SubsystemKey[CanvasHost] = SubsystemKey("canvas")
+
+KEYS = (AGENTS, CHANNELS, BROWSER, CANVAS)
+"""In the gateway's start order."""
+
+__all__ = ["AGENTS", "BROWSER", "CANVAS", "CHANNELS", "KEYS"]

@@ -1,0 +1,78 @@
+"""The agent methods answer every failure with its class's protocol code (one error
+path: no handler re-wraps the project's errors), through the protocol client."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator
+
+import pytest
+from tests.agents.gateway_agents import start
+from tests.fakes.llm_openai import FakeOpenAI, openai_config
+from tests.fakes.llm_script import Reply
+
+from moltbot.errors import INVALID_REQUEST, UNAVAILABLE, MethodError
+from moltbot.gateway.client import GatewayClient
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI(api_key="sk-test") as server:
+        yield server
+
+
+async def test_agent_refused_while_draining_is_retryable(home, llm) -> None:
+    gw = start(home, openai_config(llm.base_url))
+    try:
+        llm.push(Reply("slowly streamed words " * 40, chunk_chars=4, chunk_delay=0.02))
+        async with GatewayClient(gw.url, token=gw.token, timeout=30) as client:
+            events = client.events()
+            first = client.stream("agent", {"message": "finish this", "idempotencyKey": "r1"})
+            async for event in first:  # the run streams: the gateway must wait for it
+                if event.name == "agent" and event.payload["stream"] == "assistant":
+                    break
+            gw.signal(signal.SIGUSR1)
+            await gw.wait_output("waiting up to 30s for 1 agent run(s) to finish")
+            with pytest.raises(MethodError) as refused:
+                await client.call("agent", {"message": "too early", "idempotencyKey": "r2"})
+            shape = refused.value.error_shape()
+            assert shape["code"] == UNAVAILABLE
+            assert shape["retryable"] is True and shape["retryAfterMs"] > 0
+            async for event in events:  # the drained run still ends, then the restart
+                if event.name == "shutdown":
+                    assert event.payload["reason"] == "gateway restarting"
+                    break
+    finally:
+        gw.stop()
+
+
+async def test_agent_errors_carry_their_codes(home, llm) -> None:
+    gw = start(home, openai_config(llm.base_url))
+    try:
+        async with GatewayClient(gw.url, token=gw.token, timeout=30) as client:
+            with pytest.raises(MethodError, match="unknown agent 'ghost'") as unknown:
+                await client.call(
+                    "agent", {"message": "x", "idempotencyKey": "a", "agentId": "ghost"}
+                )
+            assert unknown.value.code == INVALID_REQUEST
+            with pytest.raises(MethodError, match="invalid session key") as bad_key:
+                await client.call("chat.history", {"sessionKey": "agent:BAD KEY:x"})
+            assert bad_key.value.code == INVALID_REQUEST
+            with pytest.raises(MethodError, match="unknown runId nope") as no_run:
+                await client.call("agent.wait", {"runId": "nope"})
+            assert no_run.value.code == INVALID_REQUEST
+            with pytest.raises(MethodError, match="cannot delete the main session"):
+                await client.call("sessions.delete", {"key": "main"})
+            with pytest.raises(MethodError, match="attachments are not supported") as attached:
+                await client.call(
+                    "chat.send",
+                    {
+                        "sessionKey": "main",
+                        "message": "x",
+                        "idempotencyKey": "b",
+                        "attachments": [1],
+                    },
+                )
+            assert attached.value.code == INVALID_REQUEST
+    finally:
+        gw.stop()
