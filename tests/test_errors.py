@@ -35,6 +35,7 @@ from moltbot.errors import (
 PRIVATE_OK = {
     "moltbot.config.edit._CannotPatch",
     "moltbot.gateway.http.api._Refused",
+    "moltbot.sessions.store._NotRegular",
 }
 
 

@@ -121,9 +121,9 @@ def protocol_methods() -> set[str]:
 
 
 def channel_names() -> list[str]:
-    from moltbot.channels.registry import CHANNELS
+    from moltbot.channels.registry import names
 
-    return list(CHANNELS)
+    return names()
 
 
 def documented() -> tuple[list[Path_], list[tuple[str | None, str]]]:
@@ -297,12 +297,12 @@ def sample_config() -> dict[str, Any]:
 def channel_owner(channel: str, keys: list[str | int]) -> tuple[Any, FieldInfo | None]:
     """(annotation, field) of a key of ``channels.<channel>`` in the channel's account
     model; (None, None) for a section key (``accounts``). Raises AssertionError."""
-    from moltbot.channels.registry import channel_class
+    from moltbot.channels.registry import manifest
 
     where = f"channels.{channel}.{format_path(keys)}"
     if keys[0] == "accounts":  # accounts.<id>[.key]: an account, with the same keys
         return channel_owner(channel, keys[2:]) if len(keys) > 2 else (None, None)
-    model: type[BaseModel] = channel_class(channel).config_model
+    model: type[BaseModel] = manifest(channel).load_config_model()
     fields = {(f.alias or n): f for n, f in model.model_fields.items()}
     assert keys[0] in fields, f"{where} is not declared by the {channel} account model"
     field = fields[str(keys[0])]
