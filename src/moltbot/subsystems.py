@@ -18,13 +18,17 @@ if TYPE_CHECKING:
     from moltbot.browser.service import BrowserService
     from moltbot.canvas.host import CanvasHost
     from moltbot.channels.manager import ChannelManager
+    from moltbot.devices.approver import ExecApprovals
+    from moltbot.devices.registry import NodeRegistry
 
 AGENTS: SubsystemKey[AgentRuntime] = SubsystemKey("agents")
 CHANNELS: SubsystemKey[ChannelManager] = SubsystemKey("channels")
 BROWSER: SubsystemKey[BrowserService] = SubsystemKey("browser")
 CANVAS: SubsystemKey[CanvasHost] = SubsystemKey("canvas")
+NODES: SubsystemKey[NodeRegistry] = SubsystemKey("nodes")
+APPROVALS: SubsystemKey[ExecApprovals] = SubsystemKey("exec.approvals")
 
-KEYS = (AGENTS, CHANNELS, BROWSER, CANVAS)
+KEYS = (AGENTS, CHANNELS, BROWSER, CANVAS, NODES, APPROVALS)
 """In the gateway's start order."""
 
-__all__ = ["AGENTS", "BROWSER", "CANVAS", "CHANNELS", "KEYS"]
+__all__ = ["AGENTS", "APPROVALS", "BROWSER", "CANVAS", "CHANNELS", "KEYS", "NODES"]

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from moltbot import __version__
 from moltbot.agents.roster import agent_specs, default_agent_id
 from moltbot.config.store import ConfigSnapshot
+from moltbot.devices.nodes import NodePairing
+from moltbot.devices.pairing import DevicePairing
+from moltbot.devices.voicewake import VoiceWake
 from moltbot.errors import MoltbotError
 from moltbot.gateway import protocol
 from moltbot.gateway.auth import AuthSettings
-from moltbot.gateway.devices import DeviceStore
 from moltbot.gateway.state import DedupeCache, Presence, now_ms
 from moltbot.gateway.status import (
     AgentHealth,
@@ -59,6 +61,8 @@ SUBSYSTEMS: dict[str, str] = {
     "channels": "moltbot.channels.manager:ChannelManager",
     "browser": "moltbot.browser.service:BrowserService",
     "canvas": "moltbot.canvas.host:CanvasHost",
+    "nodes": "moltbot.devices.registry:NodeRegistry",
+    "exec.approvals": "moltbot.devices.approver:ExecApprovals",
 }
 
 
@@ -90,8 +94,11 @@ class GatewayRuntime:
         self.connections: dict[str, Connection] = {}
         self.presence = Presence()
         self.dedupe = DedupeCache()
-        self.devices = DeviceStore(instance.devices_dir)
+        self.devices = DevicePairing(instance.devices_dir)
+        self.node_pairing = NodePairing(instance.nodes_dir)
+        self.voicewake = VoiceWake(instance.settings_dir / "voicewake.json")
         self.subsystems: dict[str, Subsystem] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self.subsystem_errors: dict[str, str] = {}
         self._stores: dict[str, SessionStore] = {}
         self.system_events: list[str] = []
@@ -145,6 +152,23 @@ class GatewayRuntime:
             ):
                 continue
             conn.enqueue_event(data, drop_if_slow=drop)
+
+    def disconnect_device(self, device_id: str, role: str, reason: str) -> int:
+        """Close every connection of ``device_id`` in ``role`` (1008 ``reason``) at once;
+        returns how many. Their in-flight requests are cancelled with them."""
+        closing = [
+            conn
+            for conn in self.connections.values()
+            if conn.device_id == device_id and conn.role == role
+        ]
+        for conn in closing:
+            self.connections.pop(conn.conn_id, None)
+            task = asyncio.get_running_loop().create_task(
+                conn.close(protocol.CLOSE_POLICY, reason)
+            )
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return len(closing)
 
     def presence_changed(self) -> None:
         """Broadcast the presence list soon: changes within :data:`PRESENCE_COALESCE_S`

@@ -42,6 +42,9 @@ FAMILIES = (
     "moltbot.gateway.methods.sessions",
     "moltbot.gateway.methods.channels",
     "moltbot.gateway.methods.browser",
+    "moltbot.gateway.methods.devices",
+    "moltbot.gateway.methods.nodes",
+    "moltbot.gateway.methods.approvals",
 )
 
 
