@@ -179,6 +179,17 @@ class ExecApprovals:
         """Ask an operator about ``request``; True to run it. Nobody answering in time
         applies ``askFallback`` (``full``: run; ``allowlist``: run what the allowlist
         vouched for; ``deny``). "Allow always" adds its executable to the allowlist."""
+        decision = await self.ask(request)
+        if decision is None:
+            fallback = self.policy(request.agent_id).ask_fallback
+            return fallback == "full" or (fallback == "allowlist" and request.allowlisted)
+        if decision == "allow-always" and request.resolved_path and request.host == "gateway":
+            self.file.allow_always(request.agent_id, request.resolved_path, request.command)
+        return decision in ("allow-once", "allow-always")
+
+    async def ask(self, request: ApprovalRequest) -> str | None:
+        """Announce ``request``, tell the conversation that asked (a channel), and wait:
+        the decision, or ``None`` when nobody answered in time."""
         policy = self.policy(request.agent_id)
         pending = self.create(
             {
@@ -198,13 +209,7 @@ class ExecApprovals:
         pending.direct = origin is None or origin.chat_type in (None, "direct")
         if origin is not None and origin.channel and origin.to:
             await self._tell(origin, self.prompt(pending, request.reason))
-        decision = await self.wait(pending)
-        if decision is None:
-            fallback = policy.ask_fallback
-            return fallback == "full" or (fallback == "allowlist" and request.allowlisted)
-        if decision == "allow-always" and request.resolved_path:
-            self.file.allow_always(request.agent_id, request.resolved_path, request.command)
-        return decision in ("allow-once", "allow-always")
+        return await self.wait(pending)
 
     async def _origin(self, agent_id: str, session_key: str) -> Origin | None:
         """Where the session's last message came from (``None``: WebChat or an API)."""

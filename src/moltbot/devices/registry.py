@@ -27,7 +27,14 @@ from moltbot.lifecycle import State, SubsystemContext
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
 
-__all__ = ["InvokeResult", "NodeRegistry", "NodeSession", "allowed_commands", "platform_id"]
+__all__ = [
+    "InvokeResult",
+    "NodeRegistry",
+    "NodeSession",
+    "allowed_commands",
+    "match_node",
+    "platform_id",
+]
 
 DEFAULT_INVOKE_TIMEOUT_MS = 30_000
 
@@ -100,6 +107,30 @@ def allowed_commands(config: Config, platform: str | None, device_family: str | 
     return allowed - {c.strip() for c in nodes.deny_commands}
 
 
+def match_node(rows: list[dict[str, Any]], wanted: str) -> str:
+    """The ``nodeId`` of the one row that ``wanted`` names: its id, an id prefix of 6+
+    characters, its display name (any case) or its IP. Raises UsageError naming the
+    candidates when none or several match."""
+    wanted = wanted.strip()
+    if any(r["nodeId"] == wanted for r in rows):
+        return wanted
+    low = wanted.lower()
+    found = [
+        r["nodeId"]
+        for r in rows
+        if (len(low) >= 6 and str(r["nodeId"]).lower().startswith(low))
+        or str(r.get("displayName") or "").lower() == low
+        or (r.get("remoteIp") or "") == wanted
+    ]
+    if len(found) == 1:
+        return str(found[0])
+    names = ", ".join(f"{r.get('displayName') or '?'} ({str(r['nodeId'])[:12]})" for r in rows)
+    if not found:
+        known = f"; known: {names}" if names else "; no node is known"
+        raise UsageError(f"no node matches {wanted!r}{known}")
+    raise UsageError(f"several nodes match {wanted!r}: {names}")
+
+
 @dataclass
 class NodeSession:
     """One connected node."""
@@ -119,6 +150,10 @@ class NodeSession:
     permissions: dict[str, bool] | None = None
     path_env: str | None = None
     connected_at_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+
+
+def failure(code: str, message: str) -> InvokeResult:
+    return InvokeResult(False, error={"code": code, "message": message})
 
 
 @dataclass(frozen=True)
@@ -199,10 +234,7 @@ class NodeRegistry:
         for request_id, waiting in list(self._waiting.items()):
             if waiting.node_id == node_id and not waiting.future.done():
                 waiting.future.set_result(
-                    InvokeResult(
-                        False,
-                        error={"code": "UNAVAILABLE", "message": f"node disconnected ({waiting.command})"},
-                    )
+                    failure("UNAVAILABLE", f"node disconnected ({waiting.command})")
                 )
                 self._waiting.pop(request_id, None)
         return node_id
@@ -217,34 +249,19 @@ class NodeRegistry:
         return self.nodes.get(node_id)
 
     def resolve(self, wanted: str) -> NodeSession:
-        """A connected node by id, id prefix (6+ characters), display name or IP.
-        Raises UsageError naming the candidates when none or several match."""
-        wanted = wanted.strip()
-        exact = self.nodes.get(wanted)
-        if exact is not None:
-            return exact
-        low = wanted.lower()
-        found = [
-            n
+        """A connected node by id, id prefix, display name or IP (:func:`match_node`)."""
+        rows = [
+            {"nodeId": n.node_id, "displayName": n.display_name, "remoteIp": n.remote_ip}
             for n in self.nodes.values()
-            if (len(low) >= 6 and n.node_id.lower().startswith(low))
-            or (n.display_name or "").lower() == low
-            or (n.remote_ip or "") == wanted
         ]
-        if len(found) == 1:
-            return found[0]
-        names = ", ".join(f"{n.display_name or '?'} ({n.node_id[:12]})" for n in self.nodes.values())
-        if not found:
-            raise UsageError(
-                f"no connected node matches {wanted!r}" + (f"; connected: {names}" if names else "")
-            )
-        raise UsageError(f"several connected nodes match {wanted!r}: {names}")
+        return self.nodes[match_node(rows, wanted)]
 
     # invoking ----------------------------------------------------------------
 
     def check_command(self, session: NodeSession, command: str) -> str | None:
         """Why ``command`` may not be invoked on ``session`` (``None``: it may)."""
-        if command not in allowed_commands(self.ctx.config, session.platform, session.device_family):
+        allowed = allowed_commands(self.ctx.config, session.platform, session.device_family)
+        if command not in allowed:
             return "command not allowlisted"
         if not session.commands:
             return "node did not declare commands"
@@ -265,7 +282,7 @@ class NodeRegistry:
         (``ok: false`` with its error, or ``TIMEOUT``, ``NOT_CONNECTED``)."""
         session = self.nodes.get(node_id)
         if session is None:
-            return InvokeResult(False, error={"code": "NOT_CONNECTED", "message": "node not connected"})
+            return failure("NOT_CONNECTED", "node not connected")
         request_id = str(uuid.uuid4())
         event: dict[str, Any] = {"id": request_id, "nodeId": node_id, "command": command}
         if params is not None:
@@ -279,14 +296,12 @@ class NodeRegistry:
         self.invokes += 1
         if not session.send("node.invoke.request", event):
             self._waiting.pop(request_id, None)
-            return InvokeResult(
-                False, error={"code": "UNAVAILABLE", "message": "failed to send invoke to node"}
-            )
+            return failure("UNAVAILABLE", "failed to send invoke to node")
         limit = (timeout_ms if timeout_ms is not None else DEFAULT_INVOKE_TIMEOUT_MS) / 1000
         try:
             return await asyncio.wait_for(asyncio.shield(future), limit)
         except TimeoutError:
-            return InvokeResult(False, error={"code": "TIMEOUT", "message": "node invoke timed out"})
+            return failure("TIMEOUT", "node invoke timed out")
         finally:
             self._waiting.pop(request_id, None)
 

@@ -42,7 +42,5 @@ class VoiceWake:
 
     def set(self, words: list[str]) -> list[str]:
         triggers = normalize_triggers(words)
-        write_json_atomic(
-            self.path, {"triggers": triggers, "updatedAtMs": int(time.time() * 1000)}
-        )
+        write_json_atomic(self.path, {"triggers": triggers, "updatedAtMs": int(time.time() * 1000)})
         return triggers

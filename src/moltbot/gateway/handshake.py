@@ -19,12 +19,12 @@ import orjson
 from aiohttp import WSMsgType
 from pydantic import ValidationError
 
-from moltbot.errors import AuthError, MoltbotError, PairingRequired, UsageError
-from moltbot.gateway import protocol
-from moltbot.gateway.auth import check_shared
 from moltbot.devices.identity import DeviceError, Proof, b64url_encode, verify_proof
 from moltbot.devices.pairing import ClientFacts
 from moltbot.devices.registry import allowed_commands
+from moltbot.errors import AuthError, MoltbotError, PairingRequired, UsageError
+from moltbot.gateway import protocol
+from moltbot.gateway.auth import check_shared
 from moltbot.gateway.protocol import ConnectParams
 
 if TYPE_CHECKING:

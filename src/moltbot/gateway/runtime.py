@@ -163,9 +163,7 @@ class GatewayRuntime:
         ]
         for conn in closing:
             self.connections.pop(conn.conn_id, None)
-            task = asyncio.get_running_loop().create_task(
-                conn.close(protocol.CLOSE_POLICY, reason)
-            )
+            task = asyncio.get_running_loop().create_task(conn.close(protocol.CLOSE_POLICY, reason))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
         return len(closing)

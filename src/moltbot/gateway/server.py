@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from moltbot.devices.registry import NodeSession
 from moltbot.errors import AuthError, MoltbotError, NotFoundError, RetryLaterError, UsageError
 from moltbot.gateway import handshake, protocol
 from moltbot.gateway.connection import Connection
@@ -25,7 +26,6 @@ from moltbot.security import process
 from moltbot.security.connguard import body_deadline, mark_authenticated
 from moltbot.security.origin import is_local
 from moltbot.sessions.keys import MAIN_KEY, main_key
-from moltbot.devices.registry import NodeSession
 from moltbot.subsystems import CANVAS, NODES
 
 log = logging.getLogger("moltbot.gateway.ws")

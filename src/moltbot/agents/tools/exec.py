@@ -66,6 +66,9 @@ __all__ = [
     "approved_binary",
     "child_env",
     "executable_of",
+    "Prepared",
+    "ProcessResult",
+    "execute",
     "run_process",
 ]
 
@@ -92,10 +95,21 @@ class AskPolicy(Protocol):
     patterns: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ConfigPolicy:
+    """The config's own policy (no approvals subsystem: ``moltbot agent --local``)."""
+
+    security: str
+    ask: str
+    patterns: tuple[str, ...]
+
+
 class Approver(Protocol):
     def policy(self, agent_id: str) -> AskPolicy: ...
 
     async def decide(self, request: ApprovalRequest) -> bool: ...
+
+    async def ask(self, request: ApprovalRequest) -> str | None: ...
 
 
 APPROVALS: SubsystemKey[Approver] = SubsystemKey("exec.approvals")
@@ -122,9 +136,20 @@ class ExecTool(Tool):
         return config.tools.exec.security != "deny"
 
     async def run(self, ctx: ToolContext, params: ExecParams) -> str:
+        prepared = await self.prepare(ctx, params)
+        result = await execute(prepared, ctx.config.tools.exec.max_output_chars)
+        return result.render(params.command)
+
+    async def prepare(self, ctx: ToolContext, params: ExecParams) -> Prepared:
+        """Decide what runs (policy, approvals, sandbox); raises ToolError when nothing may.
+        The node host (``moltbot node run``) runs its ``system.run`` through this too."""
         config = ctx.config.tools.exec
         approver = ctx.lookup(APPROVALS)
-        policy: AskPolicy = approver.policy(ctx.agent_id) if approver else config
+        policy: AskPolicy = (
+            approver.policy(ctx.agent_id)
+            if approver is not None
+            else ConfigPolicy(config.security, config.ask, ())
+        )
         if policy.security == "deny":
             raise ToolError(
                 f"exec is disabled (tools.exec.security={config.security}"
@@ -176,7 +201,7 @@ class ExecTool(Tool):
             network=config.sandbox.network,
         )
         timeout = min(params.timeout or config.timeout_seconds, config.timeout_seconds)
-        return await run_process(argv, cwd, env, timeout, config.max_output_chars, params.command)
+        return Prepared(argv, cwd, env, timeout)
 
     @staticmethod
     async def _approve(
@@ -228,9 +253,42 @@ def approved_binary(command: str, patterns: tuple[str, ...], path: str) -> list[
     return [resolved, *split_command(command)[1:]]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A command ``exec`` decided to run: the final argv (sandbox included)."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    output: str
+    """stdout and stderr interleaved; head and tail kept when over the cap."""
+    exit_code: int | None
+    timed_out: bool
+    timeout: float
+
+    def render(self, shown: str) -> str:
+        """What the model sees: the command, its output, how it ended."""
+        status = (
+            f"timed out after {self.timeout:g}s (killed)"
+            if self.timed_out
+            else f"exit code {self.exit_code}"
+        )
+        return f"$ {shown}\n{self.output.rstrip()}\n[{status}]"
+
+
+async def execute(prepared: Prepared, cap: int) -> ProcessResult:
+    return await run_process(prepared.argv, prepared.cwd, prepared.env, prepared.timeout, cap)
+
+
 async def run_process(
-    argv: list[str], cwd: Path, env: Mapping[str, str], timeout: float, cap: int, shown: str
-) -> str:
+    argv: list[str], cwd: Path, env: Mapping[str, str], timeout: float, cap: int
+) -> ProcessResult:
+    """Run ``argv`` in its own process group; kill the group on timeout or cancellation."""
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -279,7 +337,4 @@ async def run_process(
         if skipped > 0:
             output += f"\n[... {skipped} bytes of output omitted ...]\n"
         output += tail.decode(errors="replace")
-    status = (
-        f"timed out after {timeout:g}s (killed)" if timed_out else f"exit code {proc.returncode}"
-    )
-    return f"$ {shown}\n{output.rstrip()}\n[{status}]"
+    return ProcessResult(output, None if timed_out else proc.returncode, timed_out, timeout)

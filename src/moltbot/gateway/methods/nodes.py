@@ -79,10 +79,13 @@ def known_nodes(call: MethodCall) -> list[dict[str, Any]]:
         row["paired"] = node_id in paired
         row["connected"] = node_id in live
         rows.append(row)
-    rows.sort(
-        key=lambda r: (not r["connected"], str(r.get("displayName") or r["nodeId"]).lower(), r["nodeId"])
-    )
+    rows.sort(key=_order)
     return rows
+
+
+def _order(row: dict[str, Any]) -> tuple[bool, str, str]:
+    name = str(row.get("displayName") or row["nodeId"]).lower()
+    return (not row["connected"], name, row["nodeId"])
 
 
 @method("node.list", scope="read")
@@ -184,7 +187,9 @@ def node_invoke_result(call: MethodCall, params: InvokeResultParams) -> dict[str
         raise UsageError("nodeId mismatch")
     nodes = registry(call)
     error = params.error.model_dump(exclude_none=True) if params.error else None
-    taken = nodes.result(params.id, params.nodeId, params.ok, params.payload, params.payloadJSON, error)
+    taken = nodes.result(
+        params.id, params.nodeId, params.ok, params.payload, params.payloadJSON, error
+    )
     return {"ok": True} if taken else {"ok": True, "ignored": True}
 
 
