@@ -4,7 +4,6 @@ code through a gateway; ``make mutate`` runs these first for ``devices/identity.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any

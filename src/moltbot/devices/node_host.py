@@ -142,6 +142,8 @@ class NodeHost:
         say: Callable[[str], None] = print,
     ) -> None:
         """Connect (again and again) until ``stop`` is set; answer invokes meanwhile."""
+        # commands run in this instance's workspace (created like `setup` does: 0700)
+        self.instance.workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
         backoff = 1.0
         waiting_for: str | None = None
         while not stop.is_set():

@@ -160,7 +160,7 @@ class ExecTool(Tool):
         box = workspace_confinement(ctx)
         cwd = box.resolve(params.workdir) if params.workdir else box.root
         if not cwd.is_dir():
-            raise ToolError(f"workdir {params.workdir} is not a directory")
+            raise ToolError(f"workdir {params.workdir or cwd} is not a directory")
         path = search_path(ctx.env, box)
         strict = policy.security == "allowlist"
         sandboxed = await asyncio.to_thread(sandbox.active, config.sandbox.mode, path)
