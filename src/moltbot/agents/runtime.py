@@ -49,6 +49,7 @@ from moltbot.agents.run import (
 )
 from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
+from moltbot.agents.tools.exec import APPROVALS
 from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.turn import TurnRunner
 from moltbot.errors import NotFoundError, RetryLaterError, UsageError
@@ -402,6 +403,12 @@ class AgentRuntime:
         while the gateway restarts. A group's ``systemPrompt`` (``origin``'s
         ``group_system_prompt``) is added to the system prompt of this turn.
         """
+        who = origin.sender if origin else None
+        answered = self.approval_reply(session_key, text, who=who, agent_id=agent_id)
+        if answered is not None:  # an operator's /approve or /deny: not a turn
+            if on_accepted is not None:
+                on_accepted()
+            return answered
         run = await self.submit(
             agent_id,
             session_key,
@@ -415,6 +422,23 @@ class AgentRuntime:
         assert run.done is not None
         await asyncio.shield(run.done)
         return run.reply_text()
+
+    def approval_reply(
+        self,
+        session_key: str | None,
+        text: str,
+        *,
+        who: str | None = None,
+        agent_id: str | None = None,
+    ) -> str | None:
+        """If ``text`` answers an exec approval waiting in this session (``/approve ID``,
+        ``/deny ID``), resolve it and return the acknowledgement; else ``None``. Such a
+        reply never queues behind the run that waits for it."""
+        approver = self.lookup(APPROVALS)
+        if approver is None or not text.lstrip().startswith("/"):
+            return None
+        _, key = self.session_key(session_key, agent_id)
+        return approver.reply(key, text, who)
 
     def get_run(self, run_id: str) -> Run | None:
         return self._lanes.get(run_id)

@@ -111,6 +111,10 @@ class Approver(Protocol):
 
     async def ask(self, request: ApprovalRequest) -> str | None: ...
 
+    def reply(self, session_key: str, text: str, who: str | None) -> str | None:
+        """A chat message answering a waiting request: the acknowledgement, else None."""
+        ...
+
 
 APPROVALS: SubsystemKey[Approver] = SubsystemKey("exec.approvals")
 """Where an operator approves commands, when such a subsystem runs."""

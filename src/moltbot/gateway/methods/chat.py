@@ -44,6 +44,12 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     if text.lower() in ABORT_TRIGGERS:
         run_ids = await runtime.abort(session_key, reason="stop command")
         return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
+    client = call.connection.client
+    who = (client.display_name or client.id) if client else None
+    answered = runtime.approval_reply(session_key, text, who=who)
+    if answered is not None:  # /approve or /deny of an exec waiting in this session
+        await runtime.inject(session_key, answered, label="approval")
+        return {"runId": params.idempotencyKey, "status": "ok", "approval": answered}
     if text.lower() in RESET_TRIGGERS:
         await runtime.abort(session_key, reason="reset")
         entry = await runtime.store(agent_id).reset(session_key)
