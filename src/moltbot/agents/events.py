@@ -151,10 +151,13 @@ class RunEvents:
             run, "lifecycle", {"phase": "end", "status": "aborted", "reason": run.abort_reason}
         )
 
-    def injected(self, session_key: str, message_id: str, text: str) -> None:
-        """``chat`` ``final`` for a note written into a transcript without a run."""
+    def injected(
+        self, session_key: str, message_id: str, text: str, run_id: str | None = None
+    ) -> None:
+        """``chat`` ``final`` for a note written into a transcript without a run (under
+        ``run_id`` when it answers a client's request: that client stops waiting)."""
         payload = {
-            "runId": f"inject-{message_id}",
+            "runId": run_id or f"inject-{message_id}",
             "sessionKey": session_key,
             "seq": 1,
             "state": "final",

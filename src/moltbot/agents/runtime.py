@@ -52,7 +52,7 @@ from moltbot.agents.tools.confine import protected_paths
 from moltbot.agents.tools.exec import APPROVALS
 from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.turn import TurnRunner
-from moltbot.errors import NotFoundError, RetryLaterError, UsageError
+from moltbot.errors import RetryLaterError, UsageError
 from moltbot.instance.workspace import seed_workspace
 from moltbot.lifecycle import State, SubsystemContext, SubsystemKey
 from moltbot.sessions.inflight import RunJournal
@@ -88,6 +88,8 @@ class AgentRuntime:
         self._lanes = SessionLanes(self._runner.execute, self.events)
         self._stores: dict[str, SessionStore] = {}
         self._journals: dict[str, RunJournal] = {}
+        self._awaited: dict[str, asyncio.Future[None]] = {}
+        """``agent.wait`` for a run id not submitted yet: resolved when it is."""
         self.accepting = False
         """False before start and while draining: :meth:`submit` refuses new runs."""
         self._specs: dict[str, AgentSpec] = {}
@@ -358,6 +360,9 @@ class AgentRuntime:
         if watcher is not None:
             run.watchers.append(watcher)
         lane = self._lanes.add(run)  # the order of submit calls is the order of runs
+        appeared = self._awaited.pop(run.id, None)
+        if appeared is not None and not appeared.done():
+            appeared.set_result(None)
         try:
             store = self.store(agent)
             fields: dict[str, Any] = {"channel": channel}
@@ -445,14 +450,29 @@ class AgentRuntime:
 
     async def wait(self, run_id: str, timeout: float) -> Run | None:
         """The run once finished, or None if it is still going after ``timeout``."""
+        deadline = asyncio.get_running_loop().time() + timeout
         run = self._lanes.get(run_id)
         if run is None:
-            raise NotFoundError(f"unknown runId {run_id}")
+            # as upstream: a run not known (yet) may still start; else "timeout"
+            appeared = self._awaited.setdefault(
+                run_id, asyncio.get_running_loop().create_future()
+            )
+            try:
+                await asyncio.wait_for(asyncio.shield(appeared), timeout)
+            except TimeoutError:
+                return None
+            finally:
+                if self._awaited.get(run_id) is appeared and appeared.done():
+                    self._awaited.pop(run_id, None)
+            run = self._lanes.get(run_id)
+            if run is None:
+                return None
         if run.state.finished:
             return run
         assert run.done is not None
         try:
-            await asyncio.wait_for(asyncio.shield(run.done), timeout)
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            await asyncio.wait_for(asyncio.shield(run.done), remaining)
         except TimeoutError:
             return None
         return run
@@ -507,8 +527,16 @@ class AgentRuntime:
         agent, key = self.session_key(session_key)
         return await views.history(self.store(agent), key, limit)
 
-    async def inject(self, session_key: str, text: str, label: str | None = None) -> dict[str, Any]:
-        """Append an assistant note to the transcript (no run); broadcast it as final."""
+    async def inject(
+        self,
+        session_key: str,
+        text: str,
+        label: str | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Append an assistant note to the transcript (no run); broadcast it as final
+        (with ``run_id`` when it answers a client's ``chat.send``)."""
         agent, key = self.session_key(session_key)
         store = self.store(agent)
         entry = await store.ensure(key)
@@ -517,7 +545,7 @@ class AgentRuntime:
         written = await store.append(entry, note)
         await store.touch(key)
         message_id = str(written["id"])
-        self.events.injected(key, message_id, text)
+        self.events.injected(key, message_id, text, run_id)
         return {"ok": True, "messageId": message_id}
 
 

@@ -48,13 +48,16 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     who = (client.display_name or client.id) if client else None
     answered = runtime.approval_reply(session_key, text, who=who)
     if answered is not None:  # /approve or /deny of an exec waiting in this session
-        await runtime.inject(session_key, answered, label="approval")
-        return {"runId": params.idempotencyKey, "status": "ok", "approval": answered}
+        await runtime.inject(session_key, answered, label="approval", run_id=key)
+        return {"runId": key, "status": "ok", "approval": answered}
     if text.lower() in RESET_TRIGGERS:
         await runtime.abort(session_key, reason="reset")
         entry = await runtime.store(agent_id).reset(session_key)
-        await runtime.inject(session_key, "Started a new session.", label="reset")
+        # the note's chat `final` carries the client's run id: its Stop button clears
+        await runtime.inject(session_key, "Started a new session.", label="reset", run_id=key)
         return {
+            "runId": key,
+            "status": "ok",
             "ok": True,
             "reset": True,
             "sessionKey": session_key,

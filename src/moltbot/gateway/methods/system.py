@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from moltbot.gateway.logs import tail_file
+from moltbot.gateway.logs import tail_file, upstream_line
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.gateway.state import now_ms
 from moltbot.gateway.status import wire
@@ -74,7 +74,10 @@ class LogsTailParams(Params):
 
 @method("logs.tail", params=LogsTailParams, scope="read")
 def logs_tail(call: MethodCall, params: LogsTailParams) -> dict[str, Any]:
-    return tail_file(call.runtime.instance.log_file, params.cursor, params.limit, params.maxBytes)
+    """The log's lines after ``cursor`` in upstream's line format (:func:`upstream_line`)."""
+    result = tail_file(call.runtime.instance.log_file, params.cursor, params.limit, params.maxBytes)
+    result["lines"] = [upstream_line(line) for line in result["lines"]]
+    return result
 
 
 @method("last-heartbeat", scope="read")
