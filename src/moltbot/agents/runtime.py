@@ -454,9 +454,7 @@ class AgentRuntime:
         run = self._lanes.get(run_id)
         if run is None:
             # as upstream: a run not known (yet) may still start; else "timeout"
-            appeared = self._awaited.setdefault(
-                run_id, asyncio.get_running_loop().create_future()
-            )
+            appeared = self._awaited.setdefault(run_id, asyncio.get_running_loop().create_future())
             try:
                 await asyncio.wait_for(asyncio.shield(appeared), timeout)
             except TimeoutError:

@@ -99,6 +99,7 @@ class GatewayRuntime:
         self.voicewake = VoiceWake(instance.settings_dir / "voicewake.json")
         self.subsystems: dict[str, Subsystem] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._timers: list[asyncio.TimerHandle] = []
         self.subsystem_errors: dict[str, str] = {}
         self._stores: dict[str, SessionStore] = {}
         self.system_events: list[str] = []
@@ -167,6 +168,17 @@ class GatewayRuntime:
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
         return len(closing)
+
+    def restart_later(self, delay_s: float, reason: str) -> None:
+        """Restart the gateway in-process after ``delay_s`` (SIGUSR1, drained as any
+        restart). Forgotten if this runtime stops first (a restart already happened)."""
+        import signal
+
+        def fire() -> None:
+            log.info("restarting in-process (%s)", reason)
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+        self._timers.append(asyncio.get_running_loop().call_later(delay_s, fire))
 
     def presence_changed(self) -> None:
         """Broadcast the presence list soon: changes within :data:`PRESENCE_COALESCE_S`
@@ -261,6 +273,8 @@ class GatewayRuntime:
             log.error("%s failed to start: %s", name, message, exc_info=trace)
 
     async def stop_subsystems(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
         for name in reversed(list(self.subsystems)):
             sub = self.subsystems.pop(name)
             try:

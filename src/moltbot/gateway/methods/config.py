@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moltbot.config.isolated import parse_untrusted
-from moltbot.config.schema import Config
 from moltbot.config.secrets import REDACTED, redact
 from moltbot.config.store import (
     MAX_DEPTH,
@@ -205,16 +204,50 @@ async def config_patch(call: MethodCall, params: PatchParams) -> dict[str, Any]:
 
 @method("config.apply", params=PatchParams, scope="admin")
 async def config_apply(call: MethodCall, params: PatchParams) -> dict[str, Any]:
+    """Replace the whole file, then restart in-process like upstream (after
+    ``restartDelayMs``, default 2000, at most 60000): ``restart`` and ``sentinel`` say so."""
+    import os
+    import time
+
     base = _base_hash(call, params.baseHash)
     new = await _parse_raw(params.raw, "config.apply")
-    return await _write(call, base, mutate=_replacing_with(new))
+    result = await _write(call, base, mutate=_replacing_with(new))
+    delay_ms = min(
+        max(params.restartDelayMs if params.restartDelayMs is not None else 2000, 0), 60_000
+    )
+    call.runtime.restart_later(delay_ms / 1000, "config.apply")
+    result["restart"] = {
+        "ok": True,
+        "pid": os.getpid(),
+        "signal": "SIGUSR1",
+        "delayMs": delay_ms,
+        "reason": "config.apply",
+        "mode": "signal",
+    }
+    result["sentinel"] = {
+        "path": None,  # nothing to resume after the restart: runs in flight are drained first
+        "payload": {
+            "kind": "config-apply",
+            "status": "ok",
+            "ts": int(time.time() * 1000),
+            "sessionKey": params.sessionKey,
+            "message": params.note,
+            "stats": {"mode": "config.apply", "root": str(call.runtime.instance.config_path)},
+        },
+    }
+    return result
 
 
 @method("config.schema", scope="admin")
 async def config_schema(call: MethodCall, params: NoParams) -> dict[str, Any]:
+    """The config's JSON Schema, references inlined, with a section per channel and
+    ``uiHints`` (see :mod:`moltbot.gateway.config_schema`)."""
+    from moltbot.gateway.config_schema import build_schema
+
+    schema, hints = await asyncio.to_thread(build_schema)
     return {
-        "schema": Config.model_json_schema(by_alias=True),
-        "uiHints": {},
+        "schema": schema,
+        "uiHints": hints,
         "version": call.runtime.version,
         "generatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }
