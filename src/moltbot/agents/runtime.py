@@ -496,7 +496,22 @@ class AgentRuntime:
         }
 
     def models_list(self) -> dict[str, Any]:
+        """The configured catalogue (providers' declared models, ``agents.defaults.models``,
+        every model an agent refers to), without asking any provider."""
         return {"models": catalog(self.config, self.models.providers, list(self._specs))}
+
+    async def known_models(self) -> dict[str, Any]:
+        """:meth:`models_list` plus what each usable provider's ``/models`` lists
+        (asked at most every 5 minutes; a provider that does not answer in 5 s adds
+        nothing, and says why in the log)."""
+        rows = self.models_list()["models"]
+        seen = {(r["provider"], r["id"]) for r in rows}
+        for provider_id, ids in (await self.models.known()).items():
+            for model_id in ids:
+                if (provider_id, model_id) not in seen:
+                    seen.add((provider_id, model_id))
+                    rows.append({"id": model_id, "name": model_id, "provider": provider_id})
+        return {"models": rows}
 
     async def list_sessions(
         self,

@@ -217,4 +217,6 @@ async def agent_identity(call: MethodCall, params: AgentIdentityParams) -> dict[
 
 @method("models.list", scope="read")
 async def models_list(call: MethodCall, params: NoParams) -> dict[str, Any]:
-    return (await agents_of(call)).models_list()
+    """The configured catalogue plus the providers' known models (upstream's
+    ``ModelChoice`` rows: ``{id, name, provider, contextWindow?, reasoning?}``)."""
+    return await (await agents_of(call)).known_models()
