@@ -302,8 +302,26 @@ class GroupChat(Section):
     )
 
 
+class TtsOpenAI(Section):
+    provider_id: str = Field(
+        default="openai",
+        description="The models.providers entry (OpenAI-compatible) whose URL and key speak.",
+    )
+    model: str = Field(default="gpt-4o-mini-tts", description="Speech model.")
+    voice: str = Field(default="alloy", description="Voice name.")
+
+
+class Tts(Section):
+    provider: Literal["openai"] = Field(
+        default="openai", description="Text-to-speech backend (an OpenAI-compatible /audio/speech)."
+    )
+    openai: TtsOpenAI = Field(default_factory=TtsOpenAI)
+    max_text_length: int = Field(default=4096, ge=1, le=100_000)
+
+
 class Messages(Section):
     group_chat: GroupChat = Field(default_factory=GroupChat)
+    tts: Tts = Field(default_factory=Tts)
 
 
 PeerKind = Literal["dm", "group", "channel"]

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from moltbot.gateway.connection import Connection
     from moltbot.gateway.methods.registry import MethodSpec
     from moltbot.instance.resolve import Instance
+    from moltbot.onboard.remote import WizardSession
 
 log = logging.getLogger("moltbot.gateway")
 S = TypeVar("S")
@@ -100,6 +101,8 @@ class GatewayRuntime:
         self.subsystems: dict[str, Subsystem] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._timers: list[asyncio.TimerHandle] = []
+        self.wizards: dict[str, WizardSession] = {}
+        """Remote onboarding sessions (``wizard.*``) by id."""
         self.subsystem_errors: dict[str, str] = {}
         self._stores: dict[str, SessionStore] = {}
         self.system_events: list[str] = []

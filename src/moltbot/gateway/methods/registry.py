@@ -45,6 +45,8 @@ FAMILIES = (
     "moltbot.gateway.methods.devices",
     "moltbot.gateway.methods.nodes",
     "moltbot.gateway.methods.approvals",
+    "moltbot.gateway.methods.wizard",
+    "moltbot.gateway.methods.media",
 )
 
 
