@@ -56,6 +56,8 @@ CLIENT_IDS = (
 CLIENT_MODES = ("webchat", "cli", "ui", "backend", "node", "probe", "test")
 
 EVENTS = (
+    # Only events this gateway sends (``hello-ok.features.events``); upstream also lists
+    # ``heartbeat`` and ``cron``, which come with scheduling.
     "connect.challenge",
     "agent",
     "chat",
@@ -64,8 +66,6 @@ EVENTS = (
     "talk.mode",
     "shutdown",
     "health",
-    "heartbeat",
-    "cron",
     "node.pair.requested",
     "node.pair.resolved",
     "node.invoke.request",
@@ -76,7 +76,20 @@ EVENTS = (
     "exec.approval.resolved",
 )
 DROP_IF_SLOW = frozenset(
-    {"tick", "presence", "heartbeat", "cron", "talk.mode", "voicewake.changed"}
+    {
+        "tick",
+        "presence",
+        "heartbeat",
+        "cron",
+        "talk.mode",
+        "voicewake.changed",
+        "exec.approval.requested",
+        "exec.approval.resolved",
+        "device.pair.requested",
+        "device.pair.resolved",
+        "node.pair.requested",
+        "node.pair.resolved",
+    }
 )
 
 
