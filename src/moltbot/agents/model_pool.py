@@ -202,7 +202,13 @@ class ModelPool:
             self._known[provider.id] = (now, ids)
             return provider.id, ids
 
-        usable = [p for p in self.providers.values() if p.usable]
+        # configured providers, and built-in ones the user gave a key (not every preset)
+        configured = set(self.config.models.providers)
+        usable = [
+            p
+            for p in self.providers.values()
+            if p.usable and (p.id in configured or p.key_source != "none")
+        ]
         return dict(await asyncio.gather(*(one(p) for p in usable)))
 
     async def warm(self, agent_ids: Iterable[str]) -> None:

@@ -3,6 +3,8 @@
 The Control UI's Config form walks ``schema`` itself and does not resolve ``$ref``,
 so every reference is inlined here; ``channels`` gets one property per channel
 (its manifest's account config model), so each channel has its own editor.
+Sections that keep unknown keys (``extra="allow"``) drop ``additionalProperties:
+true`` here, which the form cannot edit (open maps keep it: they stay Raw-only).
 ``uiHints`` maps dotted paths (``gateway.auth.token``, ``channels.telegram``, ``*``
 for map entries) to ``{label, help, group, order, sensitive}``: labels from the
 field titles, help from their descriptions, ``sensitive`` for credentials.
@@ -42,7 +44,6 @@ def build_schema() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         "title": "Channels",
         "description": "Messaging connections, one section per channel.",
         "properties": channels,
-        "additionalProperties": True,
     }
     hints: dict[str, dict[str, Any]] = {}
     for order, (key, prop) in enumerate((schema.get("properties") or {}).items()):
@@ -50,20 +51,53 @@ def build_schema() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     return schema, hints
 
 
-def inline(node: Any, defs: dict[str, Any], depth: int = 0) -> Any:
-    """``node`` with every ``{"$ref": "#/$defs/X"}`` replaced by a copy of ``X``."""
+def inline(
+    node: Any, defs: dict[str, Any], depth: int = 0, expanding: frozenset[str] = frozenset()
+) -> Any:
+    """``node`` with every ``{"$ref": "#/$defs/X"}`` replaced by a copy of ``X``; a model
+    that contains itself (Telegram ``topics``) stops at the second level as an object
+    to edit in Raw mode."""
     if depth > _MAX_DEPTH:
-        return {}
+        return {"type": "object"}
     if isinstance(node, list):
-        return [inline(item, defs, depth + 1) for item in node]
+        return [inline(item, defs, depth + 1, expanding) for item in node]
     if not isinstance(node, dict):
         return node
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        target = defs.get(ref.removeprefix("#/$defs/"), {})
-        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-        return inline(merged, defs, depth + 1)
-    return {k: inline(v, defs, depth + 1) for k, v in node.items() if k != "$defs"}
+        name = ref.removeprefix("#/$defs/")
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        if name in expanding:
+            return {"type": "object", **rest}
+        merged = {**defs.get(name, {}), **rest}
+        return inline(merged, defs, depth + 1, expanding | {name})
+    out = {k: inline(v, defs, depth + 1, expanding) for k, v in node.items() if k != "$defs"}
+    return out
+
+
+def for_form(node: dict[str, Any]) -> dict[str, Any]:
+    """What upstream's Config form can edit: it gives up on an object admitting any key
+    (``additionalProperties: true``) and on a union of text and object. So a section that
+    keeps unknown keys shows its known ones; an open map (``env``) becomes a map of JSON
+    values; ``"provider/model"`` or ``{primary, fallbacks}`` is edited as the text (the
+    object form stays available in Raw mode)."""
+    if node.get("additionalProperties") is True:
+        if node.get("properties"):
+            del node["additionalProperties"]
+        else:
+            node["additionalProperties"] = {}
+    options = node.get("anyOf")
+    if isinstance(options, list):
+        kinds = [o for o in options if isinstance(o, dict) and o.get("type") != "null"]
+        text = [o for o in kinds if o.get("type") == "string"]
+        if len(kinds) > 1 and len(text) == 1 and any(o.get("type") == "object" for o in kinds):
+            nulls = [o for o in options if isinstance(o, dict) and o.get("type") == "null"]
+            node["anyOf"] = [text[0], *nulls]
+            node.setdefault("description", "")
+            node["description"] = (
+                node["description"] + " (The object form is accepted too: edit it in Raw mode.)"
+            ).strip()
+    return node
 
 
 def _label(key: str, prop: dict[str, Any]) -> str:

@@ -174,7 +174,7 @@ async def _serve_connection(
         runtime.presence.upsert(
             conn.presence_key,
             {
-                "host": client.display_name,
+                "host": client.display_name or client.id,
                 "version": client.version,
                 "platform": client.platform,
                 "deviceFamily": client.device_family,
