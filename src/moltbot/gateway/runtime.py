@@ -42,6 +42,8 @@ SUBSYSTEMS: dict[str, str] = {
     "channels": "moltbot.channels.manager:ChannelManager",
     "browser": "moltbot.browser.service:BrowserService",
     "canvas": "moltbot.canvas.host:CanvasHost",
+    "heartbeat": "moltbot.automation.heartbeat:HeartbeatRunner",
+    "cron": "moltbot.automation.service:CronService",
 }
 
 
