@@ -62,14 +62,17 @@ class ManualClock:
         self.set(self._now + ms)
 
     async def sleep_until(self, deadline_ms: int | None, wake: asyncio.Event) -> None:
-        while not wake.is_set() and (deadline_ms is None or self._now < deadline_ms):
-            moved = asyncio.ensure_future(self._moved.wait())
-            woken = asyncio.ensure_future(wake.wait())
-            try:
-                await asyncio.wait({moved, woken}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                moved.cancel()
-                woken.cancel()
+        """Returns at once when due or woken, else at the clock's next move (so a
+        caller that records the time it saw always sees the latest)."""
+        if wake.is_set() or (deadline_ms is not None and self._now >= deadline_ms):
+            return
+        moved = asyncio.ensure_future(self._moved.wait())
+        woken = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({moved, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            moved.cancel()
+            woken.cancel()
 
 
 __all__ = ["MAX_SLEEP_MS", "Clock", "ManualClock", "SystemClock"]

@@ -16,7 +16,7 @@ import re
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from moltbot.automation.schedule import (
     ScheduleError,
@@ -245,14 +245,6 @@ def normalize_input(raw: Any, *, defaults: bool, now_ms: int) -> Any:
         if "sessionTarget" not in out and kind in ("systemEvent", "agentTurn"):
             out["sessionTarget"] = "main" if kind == "systemEvent" else "isolated"
     return out
-
-
-def describe_validation(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:3]:
-        where = "/".join(str(p) for p in error["loc"] if not str(p).endswith("Schedule"))
-        parts.append(f"at /{where}: {error['msg']}" if where else error["msg"])
-    return "; ".join(parts)
 
 
 # ---- rules ---------------------------------------------------------------------------
