@@ -371,10 +371,12 @@ def _read_checklist(workspace: Path) -> str | None:
         fd = os.open(workspace / HEARTBEAT_FILE, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        return handle.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
+        return os.read(fd, MAX_FILE_BYTES).decode("utf-8", errors="replace")
+    finally:
+        os.close(fd)
 
 
 __all__ = ["HeartbeatRunner", "Outcome", "Settings", "resolve_settings"]

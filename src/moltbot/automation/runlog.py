@@ -88,13 +88,18 @@ def _read(path: Path) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except (FileNotFoundError, IsADirectoryError):
         return None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return None
         if info.st_size > MAX_READ_BYTES:
-            handle.seek(info.st_size - MAX_READ_BYTES)
-        return handle.read(MAX_READ_BYTES)
+            os.lseek(fd, info.st_size - MAX_READ_BYTES, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 __all__ = ["KEEP_LINES", "MAX_BYTES", "RunLog"]

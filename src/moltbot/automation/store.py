@@ -22,7 +22,6 @@ while it is stopped (``moltbot cron ...`` goes through the running gateway).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
@@ -135,15 +134,9 @@ def _read_regular(path: Path, *, refuse: bool = True) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        if not refuse:
-            return None
-        raise ConfigError(
-            f"cron store {path} is a directory", hint="set cron.store to a file"
-        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read cron store {path}: {exc.strerror}") from None
-    with contextlib.closing(os.fdopen(fd, "rb")) as handle:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             if not refuse:
@@ -157,7 +150,12 @@ def _read_regular(path: Path, *, refuse: bool = True) -> bytes | None:
                 f"cron store {path} is larger than {MAX_STORE_BYTES // (1024 * 1024)} MiB",
                 hint="remove old jobs while the gateway is stopped",
             )
-        return handle.read(MAX_STORE_BYTES + 1)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _parse(raw: bytes) -> Any:
