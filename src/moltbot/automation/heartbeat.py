@@ -140,9 +140,9 @@ class HeartbeatRunner:
         self.state = State.RUNNING
         active = {a: b.settings.every for a, b in self.beats.items() if b.settings.every_ms}
         if active:
-            self.log.info("heartbeat: %s", ", ".join(f"{a} every {e}" for a, e in active.items()))
+            self.log.info("%s", ", ".join(f"{a} every {e}" for a, e in active.items()))
         else:
-            self.log.info("heartbeat: off")
+            self.log.info("off (no agent has a heartbeat interval)")
 
     async def stop(self) -> None:
         self.state = State.STOPPING

@@ -105,7 +105,7 @@ class CronService:
         self.state = State.RUNNING
         self.ready.set()
         self.log.info(
-            "cron: %d job(s) in %s%s",
+            "%d job(s) in %s%s",
             len(self.scheduler.jobs),
             self.store.path,
             "" if self.scheduler.enabled else " (not running jobs: cron disabled)",
@@ -187,7 +187,7 @@ class CronService:
                 await asyncio.to_thread(self.store.save, jobs, self._invalid)
             except Exception as exc:  # kept dirty: the next change tries again
                 self._dirty, self._save_error = True, exc
-                self.log.error("cron: cannot write %s: %s", self.store.path, exc)
+                self.log.error("cannot write %s: %s", self.store.path, exc)
                 return
             self._save_error = None
 
@@ -214,7 +214,7 @@ class CronService:
             try:
                 await asyncio.to_thread(self.runlog.append, entry)
             except Exception as exc:
-                self.log.error("cron: cannot write the run log of %s: %s", entry["jobId"], exc)
+                self.log.error("cannot write the run log of %s: %s", entry["jobId"], exc)
 
     def _event(self, payload: dict[str, Any]) -> None:
         self.ctx.broadcast("cron", payload, drop_if_slow=True)

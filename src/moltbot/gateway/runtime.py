@@ -392,12 +392,12 @@ class GatewayRuntime:
         channels = self.channels_summary()
         return {
             "instance": self.instance_facts(),
-            "heartbeat": {"defaultAgentId": self.agents_list()[0]["agentId"], "agents": []},
+            "heartbeat": self.heartbeat_summary(),
             "channelSummary": [
                 f"{k}: {v.get('state', 'configured')}" if isinstance(v, dict) else k
                 for k, v in channels.get("channels", {}).items()
             ],
-            "queuedSystemEvents": list(self.system_events[-20:]),
+            "queuedSystemEvents": self.queued_system_events(),
             "sessions": {
                 "paths": [sessions["path"]],
                 "count": sessions["count"],
@@ -415,6 +415,33 @@ class GatewayRuntime:
             "subsystems": self.subsystem_status(),
             "connections": len(self.connections),
         }
+
+
+    def heartbeat_summary(self) -> dict[str, Any]:
+        """``status.heartbeat``: which agents run heartbeats, how often."""
+        runner = self.subsystem("heartbeat")
+        agents = [] if runner is None else runner.status()["agents"]
+        return {
+            "defaultAgentId": self.agents_list()[0]["agentId"],
+            "agents": [
+                {
+                    "agentId": a["agentId"],
+                    "enabled": a["everyMs"] is not None,
+                    "every": a["every"],
+                    "everyMs": a["everyMs"],
+                }
+                for a in agents
+            ],
+        }
+
+    def queued_system_events(self) -> list[str]:
+        """System events waiting for the default agent's main session."""
+        agents = self.subsystem("agents")
+        if agents is None:
+            return list(self.system_events[-20:])
+        from moltbot.sessions.keys import main_key
+
+        return list(agents.system_events.peek(main_key(agents.resolve_agent(None))))
 
 
 def _model_name(config: Config) -> str | None:
