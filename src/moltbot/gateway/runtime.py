@@ -416,7 +416,6 @@ class GatewayRuntime:
             "connections": len(self.connections),
         }
 
-
     def heartbeat_summary(self) -> dict[str, Any]:
         """``status.heartbeat``: which agents run heartbeats, how often."""
         runner = self.subsystem("heartbeat")
