@@ -25,7 +25,6 @@ is not sent again (``duplicate``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import stat
 from dataclasses import dataclass
@@ -202,21 +201,20 @@ class HeartbeatRunner:
         self.enabled = enabled
         self._wake.set()
 
-    async def run_when_idle(self, agent_id: str, reason: str, max_wait_ms: int) -> Outcome:
-        """Run one heartbeat now; while the main session is busy, wait for its turn to
-        end and try again, for up to ``max_wait_ms``."""
-        deadline = self.clock.now_ms() + max_wait_ms
-        while True:
-            outcome = await self.run_once(agent_id, reason)
-            if outcome.reason != "requests-in-flight":
-                return outcome
-            agents = self.ctx.lookup("agents")
-            busy = agents.active_run(main_key(agent_id)) if agents is not None else None
-            remaining = deadline - self.clock.now_ms()
-            if busy is None or busy.done is None or remaining <= 0:
-                return Outcome("skipped", "timeout waiting for the main session to be idle")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(busy.done), remaining / 1000)
+    async def run_or_defer(self, agent_id: str, reason: str) -> Outcome:
+        """Run one heartbeat now, or, while the main session is busy (or a heartbeat is
+        running), ask for one as soon as it is idle: ``Outcome("ran", "deferred")``.
+        Never waits for the busy turn (that turn may be the one asking)."""
+        agents = self.ctx.lookup("agents")
+        busy = agents is not None and agents.active_run(main_key(agent_id)) is not None
+        if busy or self._lock.locked():
+            self.request(reason)
+            return Outcome("ran", "deferred")
+        outcome = await self.run_once(agent_id, reason)
+        if outcome.reason == "requests-in-flight":
+            self.request(reason)
+            return Outcome("ran", "deferred")
+        return outcome
 
     # ---- the timer -------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """The ``cron`` subsystem: the job store, the scheduler, and what a run does.
 
 - A **main** job queues its text as a system event of the agent's main session;
-  with ``wakeMode: "now"`` it runs a heartbeat at once (waiting up to two minutes
-  for a busy main session) and the run's status is the heartbeat's; with
-  ``next-heartbeat`` the text waits for the next heartbeat or message.
+  with ``wakeMode: "now"`` it runs a heartbeat at once and the run's status is
+  the heartbeat's (while the main session is busy, the heartbeat follows as soon
+  as it is idle and the run is ``ok``); with ``next-heartbeat`` the text waits
+  for the next heartbeat or message.
 - An **isolated** job runs an agent turn in ``cron:<jobId>``
   (:mod:`.isolated`), then posts ``<prefix>: <summary>`` to the main session
   (``isolation.postToMainPrefix``, default ``Cron``; ``postToMainMode: "full"``
@@ -38,7 +39,6 @@ from moltbot.errors import MoltbotError, RetryLaterError
 from moltbot.lifecycle import State, SubsystemContext
 from moltbot.sessions.keys import main_key
 
-HEARTBEAT_WAIT_MS = 2 * 60_000
 RUN_GRACE_S = 60.0
 AGENTS_WAIT_S = 15.0
 FULL_POST_CHARS = 8_000
@@ -235,7 +235,7 @@ class CronService:
             if job.payload.kind == "agentTurn" and job.payload.timeoutSeconds
             else agents.config.agents.defaults.timeout_seconds
         )
-        limit = HEARTBEAT_WAIT_MS / 1000 + timeout + RUN_GRACE_S
+        limit = timeout + RUN_GRACE_S
         try:
             if job.payload.kind == "systemEvent":
                 return await asyncio.wait_for(self._run_main(agents, job), limit)
@@ -251,7 +251,7 @@ class CronService:
         heartbeat = self.ctx.lookup("heartbeat")
         if job.wakeMode != "now" or heartbeat is None:
             return RunResult("ok", summary=text)
-        outcome = await heartbeat.run_when_idle(agent_id, f"cron:{job.id}", HEARTBEAT_WAIT_MS)
+        outcome = await heartbeat.run_or_defer(agent_id, f"cron:{job.id}")
         if outcome.status == "ran":
             return RunResult("ok", summary=text)
         if outcome.status == "skipped":

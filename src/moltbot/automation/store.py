@@ -22,11 +22,12 @@ while it is stopped (``moltbot cron ...`` goes through the running gateway).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,12 +120,27 @@ class CronStore:
     def save(self, jobs: list[dict[str, Any]], invalid: Sequence[Any] = ()) -> None:
         """Replace the store with ``jobs`` (already dumped), keeping the previous file as
         ``.bak``. Blocking: call it from a worker thread."""
-        data = json.dumps({"version": 1, "jobs": [*jobs, *invalid]}, indent=2, ensure_ascii=False)
         with locked(self.lock, LOCK_TIMEOUT_S):
-            previous = _read_regular(self.path, refuse=False)
-            if previous is not None:
-                write_atomic(self.backup, previous)
-            write_atomic(self.path, data + "\n")
+            self._save_locked(jobs, invalid)
+
+    @contextlib.contextmanager
+    def edit(self) -> Iterator[tuple[Loaded, Callable[[list[CronJob]], None]]]:
+        """Read-modify-write under the lock (for ``moltbot cron`` without a gateway):
+        ``with store.edit() as (loaded, save): ...; save(jobs)``."""
+        with locked(self.lock, LOCK_TIMEOUT_S):
+            loaded = self._load_locked()
+
+            def save(jobs: list[CronJob]) -> None:
+                self._save_locked([job.stored() for job in jobs], loaded.invalid)
+
+            yield loaded, save
+
+    def _save_locked(self, jobs: list[dict[str, Any]], invalid: Sequence[Any]) -> None:
+        data = json.dumps({"version": 1, "jobs": [*jobs, *invalid]}, indent=2, ensure_ascii=False)
+        previous = _read_regular(self.path, refuse=False)
+        if previous is not None:
+            write_atomic(self.backup, previous)
+        write_atomic(self.path, data + "\n")
 
 
 def _read_regular(path: Path, *, refuse: bool = True) -> bytes | None:
