@@ -21,6 +21,8 @@ from typing import Any
 
 from moltbot.sessions.keys import main_key
 
+READY_WAIT_S = 30.0
+
 
 @dataclass(frozen=True)
 class Target:
@@ -74,18 +76,28 @@ async def resolve_target(
 
 
 async def send_text(channels: Any, target: Target, text: str) -> dict[str, Any]:
-    """Send ``text`` (Markdown) to ``target``; raises the channel's error on failure."""
+    """Send ``text`` (Markdown) to ``target``; raises the channel's error on failure.
+
+    An account still starting (the gateway just started) is waited for, up to
+    :data:`READY_WAIT_S`, before the send is tried again."""
+    from moltbot.channels.errors import ChannelNotReady
     from moltbot.channels.types import OutboundMessage
     from moltbot.errors import RetryLaterError
 
     if channels is None:
         raise RetryLaterError("no messaging channel is running")
-    result = await channels.send(
-        target.channel,
-        target.to,
-        OutboundMessage(text=text, thread_id=target.thread_id),
-        account_id=target.account_id,
-    )
+    message = OutboundMessage(text=text, thread_id=target.thread_id)
+    try:
+        result = await channels.send(
+            target.channel, target.to, message, account_id=target.account_id
+        )
+    except ChannelNotReady:
+        runner = channels.runner(target.channel, target.account_id)
+        if not await runner.wait_ready(READY_WAIT_S):
+            raise
+        result = await channels.send(
+            target.channel, target.to, message, account_id=target.account_id
+        )
     return {"channel": result.channel, "to": result.chat_id, "messageId": result.message_id}
 
 
