@@ -66,7 +66,8 @@ def test_every_grid_is_fixed() -> None:
 def test_heartbeat_ok_contract() -> None:
     assert strip_token("HEARTBEAT_OK", 300) == (True, "")
     assert strip_token("**HEARTBEAT_OK**", 300)[0] is True
-    assert strip_token("All quiet. HEARTBEAT_OK", 300) == (True, "All quiet")
+    assert strip_token("All quiet. HEARTBEAT_OK", 300) == (True, "All quiet.")
+    assert strip_token("HEARTBEAT_OK.", 0) == (True, ".")  # punctuation alone is no reply
     long = "x" * 301
     assert strip_token(f"HEARTBEAT_OK {long}", 300) == (False, long)
     assert strip_token("Your flight is delayed by 2 hours.", 300) == (

@@ -36,6 +36,7 @@ class SystemClock:
     async def sleep_until(self, deadline_ms: int | None, wake: asyncio.Event) -> None:
         delay = MAX_SLEEP_MS if deadline_ms is None else deadline_ms - self.now_ms()
         if delay <= 0:
+            await asyncio.sleep(0)  # always yield: a caller's loop never starves the others
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), min(delay, MAX_SLEEP_MS) / 1000)
@@ -65,6 +66,7 @@ class ManualClock:
         """Returns at once when due or woken, else at the clock's next move (so a
         caller that records the time it saw always sees the latest)."""
         if wake.is_set() or (deadline_ms is not None and self._now >= deadline_ms):
+            await asyncio.sleep(0)
             return
         moved = asyncio.ensure_future(self._moved.wait())
         woken = asyncio.ensure_future(wake.wait())

@@ -69,7 +69,7 @@ class Settings:
     target: str
     to: str | None
     account_id: str | None
-    active_hours: Any
+    active_hours: dict[str, str] | None
     ack_max_chars: int
 
 
@@ -254,8 +254,9 @@ class HeartbeatRunner:
                     beat.next_due_ms = now + RETRY_MS
                     continue
                 return outcome.reason
-            if outcome.reason != "disabled" and beat.settings.every_ms:
-                beat.last_run_ms = now
+            if beat.settings.every_ms:  # also when switched off: the next try is a period away
+                if outcome.reason != "disabled":
+                    beat.last_run_ms = now
                 beat.next_due_ms = now + beat.settings.every_ms
         return None
 
@@ -273,8 +274,8 @@ class HeartbeatRunner:
         settings = beat.settings
         started = self.clock.now_ms()
         hours = settings.active_hours
-        if hours is not None and not within_active_hours(
-            hours.start, hours.end, started, zone(_zone_name(hours.timezone))
+        if hours and not within_active_hours(
+            hours["start"], hours["end"], started, zone(_zone_name(hours.get("timezone")))
         ):
             return Outcome("skipped", "quiet-hours")
         agents = self.ctx.lookup("agents")

@@ -51,10 +51,9 @@ def strip_token(text: str | None, ack_max_chars: int) -> tuple[bool, str]:
         return True, ""
     candidates = [raw, _MARKUP_EDGES.sub("", _TAG.sub(" ", raw).replace("&nbsp;", " ")).strip()]
     for candidate in candidates:
-        stripped, did = _strip_edges(candidate)
+        rest, did = _strip_edges(candidate)
         if did:
-            rest = " ".join(stripped.split())
-            return len(rest) <= max(0, ack_max_chars), rest
+            return len(rest.strip(".!:-— ")) <= max(0, ack_max_chars), rest
     return False, raw
 
 
@@ -67,7 +66,7 @@ def _strip_edges(text: str) -> tuple[str, bool]:
         elif text.endswith(HEARTBEAT_TOKEN):
             text, did = text[: -len(HEARTBEAT_TOKEN)], True
         else:
-            return text.strip(" \t\n.!:-"), did
+            return text, did
 
 
 def parse_time(value: str, *, allow_24: bool) -> int | None:
