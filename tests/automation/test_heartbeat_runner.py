@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from tests.automation.cron_helpers import ms
+from tests.channels.channel_helpers import wait_for
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
 
@@ -68,12 +69,8 @@ async def stack(tmp_path: Path, llm: FakeOpenAI) -> AsyncIterator[Any]:
         await item.stop()
 
 
-async def settle(runner: HeartbeatRunner) -> None:
-    """Wait until the runner's loop is asleep again (it holds no lock and is not woken)."""
-    for _ in range(1000):
-        await asyncio.sleep(0)
-        if not runner._lock.locked() and not runner._wake.is_set():
-            return
+def beats(events: list[tuple[str, Any]]) -> list[str]:
+    return [payload["status"] for event, payload in events if event == "heartbeat"]
 
 
 async def test_interval_runs_and_a_busy_main_session_is_skipped_not_queued(
@@ -96,11 +93,9 @@ async def test_interval_runs_and_a_busy_main_session_is_skipped_not_queued(
 
     llm.push(Reply("HEARTBEAT_OK"))
     clock.set(start + HOUR)
-    while len(llm.requests) < 2:
-        await asyncio.sleep(0.01)
-    await settle(runner)
-    assert [p["status"] for e, p in events if e == "heartbeat"] == ["ok-token"]
-    assert runner.beats["main"].next_due_ms == start + 2 * HOUR
+    await wait_for(lambda: beats(events))
+    assert beats(events) == ["ok-token"] and len(llm.requests) == 2
+    await wait_for(lambda: runner.beats["main"].next_due_ms == start + 2 * HOUR)
     assert "Read HEARTBEAT.md" in str(llm.requests[1]["body"]["messages"][-1])
 
 
@@ -111,8 +106,7 @@ async def test_switched_off_heartbeats_wait_a_period_instead_of_spinning(
     agents, runner, (clock, events) = await stack({"every": "30m"}, start)
     runner.set_enabled(False)
     clock.set(start + 31 * 60_000)
-    await settle(runner)
-    assert runner.beats["main"].next_due_ms == start + 61 * 60_000
+    await wait_for(lambda: runner.beats["main"].next_due_ms == start + 61 * 60_000)
     assert llm.requests == [] and runner.last_event is None
     assert await runner.run_once("main", "wake") == Outcome("skipped", "disabled")
 
@@ -141,10 +135,9 @@ async def test_a_main_job_defers_its_heartbeat_while_the_session_is_busy(
     assert await runner.run_or_defer("main", "cron:x") == Outcome("ran", "deferred")
     llm.push(Reply("Water the plants."))
     await agents.abort(run.session_key, run.id)
+    assert run.done is not None
+    await run.done
     clock.advance(2_000)  # the requested heartbeat retries once the session is idle
-    while len(llm.requests) < 2:
-        await asyncio.sleep(0.01)
-        clock.advance(1_000)
-    await settle(runner)
-    assert [p["status"] for e, p in events if e == "heartbeat"][-1] == "skipped"
+    await wait_for(lambda: beats(events))
+    assert beats(events) == ["skipped"] and len(llm.requests) == 2
     assert runner.last_event is not None and runner.last_event["reason"] == "no-last-route"

@@ -88,8 +88,6 @@ class CronService:
         self._log_queue: deque[dict[str, Any]] = deque()
         self._logger_task: asyncio.Task[None] | None = None
         self._hooks: set[asyncio.Task[Any]] = set()
-        self.ready = asyncio.Event()
-        """Set once :meth:`start` has loaded the store (method handlers wait on it briefly)."""
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -103,7 +101,6 @@ class CronService:
             self.log.warning("cron job %s: %s", entry["jobId"], entry.get("error"))
         await self.scheduler.start()
         self.state = State.RUNNING
-        self.ready.set()
         self.log.info(
             "%d job(s) in %s%s",
             len(self.scheduler.jobs),

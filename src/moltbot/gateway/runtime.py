@@ -78,6 +78,8 @@ class GatewayRuntime:
         self.devices = DeviceStore(instance.devices_dir)
         self.subsystems: dict[str, Any] = {}
         self.subsystem_errors: dict[str, str] = {}
+        self.subsystems_started = asyncio.Event()
+        """Set once every subsystem has been started (or has failed to)."""
         self.system_events: list[str] = []
         self.seq = 0
         self.state_version = {"presence": 1, "health": 1}
@@ -190,6 +192,7 @@ class GatewayRuntime:
     async def start_subsystems(self) -> None:
         for name in self.enabled_subsystems():
             await self.start_subsystem(name)
+        self.subsystems_started.set()
 
     async def start_subsystem(self, name: str) -> None:
         module_name, _, class_name = SUBSYSTEMS[name].partition(":")

@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from moltbot.errors import MoltbotError, NotFoundError, UsageError
 from moltbot.gateway import protocol
 from moltbot.gateway.methods.registry import MethodCall, MethodError, NoParams, Params, method
+from moltbot.lifecycle import State
 
 if TYPE_CHECKING:
     from moltbot.automation.service import CronService
@@ -61,10 +62,9 @@ class RunsParams(_ById):
 async def cron_of(call: MethodCall) -> CronService:
     """The running cron service (waiting briefly while the gateway starts)."""
     service = call.runtime.subsystem("cron")
-    ready = getattr(call.runtime.subsystems.get("cron"), "ready", None)
-    if service is None and isinstance(ready, asyncio.Event):
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ready.wait(), STARTUP_WAIT_S)
+    if service is None and call.runtime.state == State.RUNNING:
+        with contextlib.suppress(TimeoutError):  # the gateway is still starting its subsystems
+            await asyncio.wait_for(call.runtime.subsystems_started.wait(), STARTUP_WAIT_S)
         service = call.runtime.subsystem("cron")
     if service is None:
         reason = call.runtime.subsystem_errors.get("cron", "not running")
