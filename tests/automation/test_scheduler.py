@@ -32,7 +32,7 @@ async def make() -> AsyncIterator[Any]:
         executor = ScriptedExecutor(clock)
         rec = Recorder()
 
-        def changed() -> None:
+        def changed(job_id: str | None) -> None:
             rec.changes += 1
 
         sched = CronScheduler(

@@ -93,7 +93,7 @@ class CronScheduler:
         enabled: bool = True,
         on_event: Callback = _ignore,
         on_finished: Callback = _ignore,
-        on_change: Callable[[], None] = lambda: None,
+        on_change: Callable[[str | None], None] = lambda job_id: None,
     ) -> None:
         self.clock = clock
         self.executor = executor
@@ -152,7 +152,7 @@ class CronScheduler:
         for entry in entries:
             self.on_finished(entry)
         if entries:
-            self.on_change()
+            self.on_change(None)
         return entries
 
     async def start(self) -> None:
@@ -171,7 +171,8 @@ class CronScheduler:
 
     def set_enabled(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._changed()
+        self._version += 1
+        self._wake.set()
 
     # ---- reading -----------------------------------------------------------------
 
@@ -203,7 +204,7 @@ class CronScheduler:
         self.jobs[job.id] = job
         self._push(job)
         self.on_event({"jobId": job.id, "action": "added", **_next(job)})
-        self._changed()
+        self._changed(job.id)
         return job
 
     def update(self, job_id: str, patch: JobPatch) -> CronJob:
@@ -213,7 +214,7 @@ class CronScheduler:
         self.jobs[job_id] = job
         self._push(job)
         self.on_event({"jobId": job_id, "action": "updated", **_next(job)})
-        self._changed()
+        self._changed(job_id)
         return job
 
     def remove(self, job_id: str) -> dict[str, Any]:
@@ -221,7 +222,7 @@ class CronScheduler:
         self._latest.pop(job_id, None)
         if removed:
             self.on_event({"jobId": job_id, "action": "removed"})
-            self._changed()
+            self._changed(job_id)
         return {"ok": True, "removed": removed}
 
     async def run(self, job_id: str, mode: Literal["due", "force"] = "due") -> dict[str, Any]:
@@ -288,10 +289,11 @@ class CronScheduler:
         else:
             self._latest.pop(job.id, None)
 
-    def _changed(self) -> None:
+    def _changed(self, job_id: str) -> None:
+        """Job ``job_id`` changed (or went): wake the timer, tell ``on_change``."""
         self._version += 1
         self._wake.set()
-        self.on_change()
+        self.on_change(job_id)
 
     # ---- one run -----------------------------------------------------------------
 
@@ -303,7 +305,7 @@ class CronScheduler:
         self.on_event({"jobId": job.id, "action": "started", "runAtMs": now})
         task = asyncio.create_task(self._execute(request), name=f"cron job {job.id}")
         self._running[job.id] = task
-        self._changed()
+        self._changed(job.id)
         return task
 
     async def _execute(self, request: RunRequest) -> None:
@@ -359,7 +361,7 @@ class CronScheduler:
         elif job is not None:
             self._push(job)
         self.on_finished(entry)
-        self._changed()
+        self._changed(job_id)
 
     # ---- tests and benchmarks ------------------------------------------------------
 

@@ -83,6 +83,8 @@ class CronService:
         )
         self._invalid: list[Any] = []
         self._dirty = False
+        self._dumped: dict[str, dict[str, Any]] = {}
+        self._changed_ids: set[str] = set()
         self._save_error: Exception | None = None
         self._saver: asyncio.Task[None] | None = None
         self._log_queue: deque[dict[str, Any]] = deque()
@@ -171,15 +173,35 @@ class CronService:
 
     # ---- persistence -----------------------------------------------------------------
 
-    def _save_soon(self) -> None:
+    def _save_soon(self, job_id: str | None) -> None:
+        """Job ``job_id`` changed (``None``: any may have): write the store soon."""
+        if job_id is None:
+            self._dumped.clear()
+        else:
+            self._changed_ids.add(job_id)
         self._dirty = True
         if self._saver is None or self._saver.done():
             self._saver = asyncio.create_task(self._save_pending(), name="cron store writer")
 
+    def _dump(self) -> list[dict[str, Any]]:
+        """Every job as stored; only the ones changed since the last write are dumped
+        again (with 10,000 jobs a full dump would hold the event loop for ~100 ms)."""
+        jobs = self.scheduler.jobs
+        changed, self._changed_ids = self._changed_ids, set()
+        for job_id in changed:
+            self._dumped.pop(job_id, None)
+        for job_id in list(self._dumped):
+            if job_id not in jobs:
+                del self._dumped[job_id]
+        for job_id, job in jobs.items():
+            if job_id not in self._dumped:
+                self._dumped[job_id] = job.stored()
+        return [self._dumped[job_id] for job_id in jobs]
+
     async def _save_pending(self) -> None:
         while self._dirty:
             self._dirty = False
-            jobs = [job.stored() for job in self.scheduler.jobs.values()]
+            jobs = self._dump()
             try:
                 await asyncio.to_thread(self.store.save, jobs, self._invalid)
             except Exception as exc:  # kept dirty: the next change tries again

@@ -136,11 +136,16 @@ class CronStore:
             yield loaded, save
 
     def _save_locked(self, jobs: list[dict[str, Any]], invalid: Sequence[Any]) -> None:
-        data = json.dumps({"version": 1, "jobs": [*jobs, *invalid]}, indent=2, ensure_ascii=False)
+        import orjson
+
+        data = orjson.dumps(
+            {"version": 1, "jobs": [*jobs, *invalid]},
+            option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE,
+        )
         previous = _read_regular(self.path, refuse=False)
         if previous is not None:
             write_atomic(self.backup, previous)
-        write_atomic(self.path, data + "\n")
+        write_atomic(self.path, data)
 
 
 def _read_regular(path: Path, *, refuse: bool = True) -> bytes | None:
