@@ -100,6 +100,7 @@ def host_zone() -> tzinfo:
         return UTC
 
 
+@lru_cache(maxsize=1024)
 def check_cron(expr: str, tz: str | None = None) -> None:
     """Raise :class:`ScheduleError` unless ``expr`` (5 or 6 fields) and ``tz`` are valid."""
     from croniter import croniter
