@@ -66,3 +66,33 @@ def job(schedule: dict[str, Any], name: str = "job", **extra: Any) -> JobInput:
     }
     data.update(extra)
     return JobInput.model_validate(data)
+
+
+def subsystem_stack(tmp_path: Any, data: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """An instance under ``tmp_path`` with config ``data``, and a subsystem context
+    ``(context, events)`` factory: ``make(lookup)`` gives a context whose broadcasts land
+    in ``events``."""
+    import logging
+
+    from moltbot.config.schema import Config
+    from moltbot.instance.resolve import Invocation, resolve_identity, resolve_instance
+    from moltbot.lifecycle import SubsystemContext
+
+    env = {"HOME": str(tmp_path), "MOLTBOT_STATE_DIR": str(tmp_path / "state"), "PATH": "/bin"}
+    config = Config.model_validate(data)
+    instance = resolve_instance(resolve_identity(Invocation(), env, tmp_path), config, env)
+    events: list[Any] = []
+
+    def context(lookup: Any) -> SubsystemContext:
+        return SubsystemContext(
+            instance=instance,
+            config=config,
+            env=env,
+            token=None,
+            password=None,
+            broadcast=lambda event, payload=None, **_: events.append((event, payload)),
+            logger=logging.getLogger("test.automation"),
+            lookup=lookup,
+        )
+
+    return context, events

@@ -5,22 +5,18 @@ main jobs queue system events, and a restart keeps everything."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.automation.cron_helpers import job, ms
+from tests.automation.cron_helpers import job, ms, subsystem_stack
 from tests.channels.channel_helpers import wait_for
 
 from moltbot.agents.runtime import embedded
 from moltbot.automation.clock import ManualClock
 from moltbot.automation.jobs import JobPatch
 from moltbot.automation.service import CronService
-from moltbot.config.schema import Config
-from moltbot.instance.resolve import Invocation, resolve_identity, resolve_instance
-from moltbot.lifecycle import SubsystemContext
 
 
 @pytest.fixture
@@ -28,24 +24,12 @@ async def make(tmp_path: Path) -> AsyncIterator[Any]:
     started: list[Any] = []
 
     async def build(clock: ManualClock, **cron: Any) -> tuple[CronService, Any, list[Any]]:
-        env = {"HOME": str(tmp_path), "MOLTBOT_STATE_DIR": str(tmp_path / "state"), "PATH": "/bin"}
-        config = Config.model_validate(
-            {"agents": {"defaults": {"workspace": str(tmp_path / "ws")}}, "cron": cron}
-        )
-        instance = resolve_instance(resolve_identity(Invocation(), env, tmp_path), config, env)
-        agents = embedded(instance, config, env)
+        data = {"agents": {"defaults": {"workspace": str(tmp_path / "ws")}}, "cron": cron}
+        make_context, events = subsystem_stack(tmp_path, data)
+        base = make_context(None)
+        agents = embedded(base.instance, base.config, base.env)
         await agents.start()
-        events: list[Any] = []
-        context = SubsystemContext(
-            instance=instance,
-            config=config,
-            env=env,
-            token=None,
-            password=None,
-            broadcast=lambda event, payload=None, **_: events.append((event, payload)),
-            logger=logging.getLogger("test.cron"),
-            lookup={"agents": agents}.get,
-        )
+        context = make_context({"agents": agents}.get)
         service = CronService(context, clock)
         await service.start()
         started.extend([service, agents])

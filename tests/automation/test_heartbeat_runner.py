@@ -5,13 +5,12 @@ switching heartbeats off, and the cron service's main jobs deferring to a busy s
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.automation.cron_helpers import ms
+from tests.automation.cron_helpers import ms, subsystem_stack
 from tests.channels.channel_helpers import wait_for
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
@@ -19,9 +18,6 @@ from tests.fakes.llm_script import Reply
 from moltbot.agents.runtime import embedded
 from moltbot.automation.clock import ManualClock
 from moltbot.automation.heartbeat import HeartbeatRunner, Outcome
-from moltbot.config.schema import Config
-from moltbot.instance.resolve import Invocation, resolve_identity, resolve_instance
-from moltbot.lifecycle import SubsystemContext
 
 HOUR = 3_600_000
 
@@ -41,23 +37,12 @@ async def stack(tmp_path: Path, llm: FakeOpenAI) -> AsyncIterator[Any]:
         data["agents"]["defaults"].update(workspace=str(tmp_path / "ws"), heartbeat=heartbeat)
         (tmp_path / "ws").mkdir(exist_ok=True)
         (tmp_path / "ws" / "HEARTBEAT.md").write_text("- check the build\n")
-        env = {"HOME": str(tmp_path), "MOLTBOT_STATE_DIR": str(tmp_path / "state"), "PATH": "/bin"}
-        config = Config.model_validate(data)
-        instance = resolve_instance(resolve_identity(Invocation(), env, tmp_path), config, env)
-        events: list[tuple[str, Any]] = []
-        agents = embedded(instance, config, env)
+        make_context, events = subsystem_stack(tmp_path, data)
+        base = make_context(None)
+        agents = embedded(base.instance, base.config, base.env)
         await agents.start()
         subsystems = {"agents": agents}
-        context = SubsystemContext(
-            instance=instance,
-            config=config,
-            env=env,
-            token=None,
-            password=None,
-            broadcast=lambda event, payload=None, **_: events.append((event, payload)),
-            logger=logging.getLogger("test.heartbeat"),
-            lookup=subsystems.get,
-        )
+        context = make_context(subsystems.get)
         clock = ManualClock(start_ms)
         runner = HeartbeatRunner(context, clock)
         await runner.start()

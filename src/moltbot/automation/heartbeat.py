@@ -25,14 +25,13 @@ is not sent again (``duplicate``).
 from __future__ import annotations
 
 import asyncio
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from moltbot.automation.clock import Clock, SystemClock
 from moltbot.automation.delivery import resolve_target, send_text
+from moltbot.automation.files import read_regular
 from moltbot.automation.heartbeat_rules import (
     DEFAULT_ACK_MAX_CHARS,
     DEFAULT_EVERY,
@@ -365,17 +364,12 @@ def _zone_name(value: str | None) -> str | None:
 
 
 def _read_checklist(workspace: Path) -> str | None:
-    """``HEARTBEAT.md`` of the workspace; ``None`` when missing (or not a regular file)."""
+    """``HEARTBEAT.md`` of the workspace; ``None`` when missing (or not a readable file)."""
     try:
-        fd = os.open(workspace / HEARTBEAT_FILE, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        data = read_regular(workspace / HEARTBEAT_FILE, max_bytes=MAX_FILE_BYTES)
     except OSError:
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return os.read(fd, MAX_FILE_BYTES).decode("utf-8", errors="replace")
-    finally:
-        os.close(fd)
+    return None if data is None else data.decode("utf-8", errors="replace")
 
 
 __all__ = ["HeartbeatRunner", "Outcome", "Settings", "resolve_settings"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from moltbot.automation.files import read_regular
 from moltbot.automation.jobs import check_job_id
 from moltbot.fsutil import write_atomic
 
@@ -85,21 +86,9 @@ class RunLog:
 
 def _read(path: Path) -> bytes | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (FileNotFoundError, IsADirectoryError):
+        return read_regular(path, max_bytes=MAX_READ_BYTES, tail=True)
+    except OSError:  # a FIFO or directory someone put there, unreadable: no history
         return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None
-        if info.st_size > MAX_READ_BYTES:
-            os.lseek(fd, info.st_size - MAX_READ_BYTES, os.SEEK_SET)
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 __all__ = ["KEEP_LINES", "MAX_BYTES", "RunLog"]

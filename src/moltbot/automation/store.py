@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,10 +33,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from moltbot.automation.files import NotRegularFile, read_regular
 from moltbot.automation.jobs import CronJob
 from moltbot.errors import ConfigError
 from moltbot.fsutil import locked, write_atomic
-from moltbot.safepath import describe
 
 MAX_STORE_BYTES = 64 * 1024 * 1024
 MAX_JSON5_BYTES = 2 * 1024 * 1024
@@ -152,31 +151,22 @@ def _read_regular(path: Path, *, refuse: bool = True) -> bytes | None:
     """The bytes of ``path``; ``None`` when it does not exist (or, without ``refuse``,
     is not a regular file). Never blocks on a FIFO."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
+        data = read_regular(path, max_bytes=MAX_STORE_BYTES + 1)
+    except NotRegularFile as exc:
+        if not refuse:
+            return None
+        raise ConfigError(
+            f"cron store {path} is {exc.kind}, not a file",
+            hint="remove it, or point cron.store at a regular file",
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read cron store {path}: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            if not refuse:
-                return None
-            raise ConfigError(
-                f"cron store {path} is {describe(info.st_mode)}, not a file",
-                hint="remove it, or point cron.store at a regular file",
-            )
-        if info.st_size > MAX_STORE_BYTES:
-            raise ConfigError(
-                f"cron store {path} is larger than {MAX_STORE_BYTES // (1024 * 1024)} MiB",
-                hint="remove old jobs while the gateway is stopped",
-            )
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+    if data is not None and len(data) > MAX_STORE_BYTES:
+        raise ConfigError(
+            f"cron store {path} is larger than {MAX_STORE_BYTES // (1024 * 1024)} MiB",
+            hint="remove old jobs while the gateway is stopped",
+        )
+    return data
 
 
 def _parse(raw: bytes) -> Any:
