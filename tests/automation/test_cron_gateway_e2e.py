@@ -137,6 +137,7 @@ async def test_methods_check_their_input_and_scopes(
                 {**isolated("x", {"kind": "every", "everyMs": 1}, "m"), "sessionTarget": "main"},
             ),
             ("cron.add", {**isolated("x", {"kind": "every", "everyMs": 1}, "m"), "bogus": 1}),
+            ("cron.add", isolated("x", {"kind": "every", "everyMs": 500}, "m")),  # under 1 s
             ("cron.runs", {"id": "../../gateway"}),
             ("cron.update", {"id": "nope", "patch": {"enabled": False}}),
             ("cron.remove", {}),

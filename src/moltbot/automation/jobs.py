@@ -33,6 +33,8 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 """Ids name run-log files: no path separators, no leading dot."""
 AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MIN_EVERY_MS = 1_000
+"""The shortest interval: a job cannot run more than once a second."""
 BACKOFF_MS = (30_000, 60_000, 5 * 60_000, 15 * 60_000, 60 * 60_000)
 """Wait after 1, 2, 3, 4, 5+ failed runs in a row before the next try."""
 
@@ -260,6 +262,8 @@ def check_job(job: CronJob | JobInput) -> None:
         raise UsageError(f"invalid agentId {job.agentId!r}")
     if isinstance(job.schedule, CronSchedule):
         check_cron(job.schedule.expr, job.schedule.tz)
+    if isinstance(job.schedule, EverySchedule) and job.schedule.everyMs < MIN_EVERY_MS:
+        raise UsageError(f"everyMs must be at least {MIN_EVERY_MS} (1 s)")
 
 
 def create_job(data: JobInput, now_ms: int, job_id: str | None = None) -> CronJob:
@@ -342,7 +346,7 @@ def next_run_ms(job: CronJob, now_ms: int) -> int | None:
         return None if done else schedule.atMs
     if isinstance(schedule, EverySchedule):
         anchor = schedule.anchorMs if schedule.anchorMs is not None else job.createdAtMs
-        return every_next_ms(schedule.everyMs, anchor, now_ms)
+        return every_next_ms(max(schedule.everyMs, MIN_EVERY_MS), anchor, now_ms)
     try:
         return cron_next_ms(schedule.expr, schedule.tz, now_ms)
     except ScheduleError:
