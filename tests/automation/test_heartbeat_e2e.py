@@ -149,3 +149,46 @@ async def test_main_cron_job_wakes_the_heartbeat_now(
         assert "Time to water the plants" in user_texts(llm, 0)
         [entry] = (await client.call("cron.runs", {"id": job["id"]}))["entries"]
         assert entry["status"] == "ok" and entry["summary"] == "Time to water the plants"
+
+
+async def test_last_route_is_the_chat_the_agent_last_talked_in(
+    home: Path, llm: FakeOpenAI, fake_telegram: FakeTelegram, launch: Any
+) -> None:
+    bot = fake_telegram.bot(BOT_TOKEN)
+    config = telegram_config(llm, fake_telegram, agents=heartbeat(every="1h"))
+    config["channels"]["telegram"].update(dmPolicy="allowlist", allowFrom=["4242"])
+    gw = await launch(config)
+    await bot.wait_polling(20)
+    async with ws_client(gw.url, gw.token) as client:
+        # before anyone talked to the agent there is no "last" chat: nothing is sent
+        llm.push(Reply("Nobody to tell."))
+        await client.call("wake", {"mode": "now", "text": "first"})
+        nowhere = await client.wait_event(is_heartbeat("skipped"), timeout=30)
+        assert nowhere["payload"]["reason"] == "no-last-route"
+
+        llm.push(Reply("Hi Ann."))
+        await bot.push_dm(4242, "hello")
+        [answer] = await bot.wait_sent(1, timeout=30)
+        assert answer.text == "Hi Ann."
+        sessions = json.loads((gw.state_dir / "agents/main/sessions/sessions.json").read_text())
+        main = sessions["agent:main:main"]
+        assert (main["lastChannel"], main["lastTo"]) == ("telegram", "4242")
+
+        llm.push(Reply("Your package arrived."))
+        await client.call("wake", {"mode": "now", "text": "Doorbell camera: a parcel"})
+        sent = await bot.wait_sent(2, timeout=30)
+        assert (sent[1].chat_id, sent[1].text) == ("4242", "Your package arrived.")
+        job = await client.call(
+            "cron.add",
+            {
+                "name": "nightly",
+                "schedule": {"kind": "every", "everyMs": 86_400_000},
+                "sessionTarget": "isolated",
+                "wakeMode": "next-heartbeat",
+                "payload": {"kind": "agentTurn", "message": "nightly summary", "deliver": True},
+            },
+        )
+        llm.push(Reply("All quiet tonight."))
+        assert (await client.call("cron.run", {"id": job["id"], "mode": "force"}))["ran"] is True
+        sent = await bot.wait_sent(3, timeout=30)
+        assert (sent[2].chat_id, sent[2].text) == ("4242", "All quiet tonight.")
