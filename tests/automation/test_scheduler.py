@@ -297,3 +297,23 @@ async def test_disabled_scheduler_runs_nothing_until_enabled(make: Any) -> None:
     sched.set_enabled(True)
     await sched.settle()
     assert len(ex.calls) == 1
+
+
+async def test_drain_starts_nothing_new_and_waits_for_runs_in_flight(make: Any) -> None:
+    import asyncio
+
+    start = ms("2026-01-10 12:00")
+    clock, ex, sched, rec = await make(start)
+    first = sched.add(job({"kind": "at", "atMs": start + 1_000}, name="first"))
+    sched.add(job({"kind": "at", "atMs": start + 2_000}, name="second"))
+    ex.hold()
+    clock.set(start + 1_000)
+    await ex.started.wait()
+    draining = asyncio.create_task(sched.drain(60))
+    clock.set(start + 5_000)  # "second" falls due while draining
+    await asyncio.sleep(0)
+    assert not draining.done()
+    ex.release()
+    await draining
+    assert sched.get(first.id).state.lastStatus == "ok"
+    assert [c.job.name for c in ex.calls] == ["first"]

@@ -169,6 +169,15 @@ class CronScheduler:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._running.clear()
 
+    async def drain(self, grace_s: float) -> None:
+        """Start no more runs (until :meth:`set_enabled`); wait up to ``grace_s`` seconds
+        for the runs in flight (before a restart)."""
+        self.enabled = False
+        self._wake.set()
+        running = list(self._running.values())
+        if running:
+            await asyncio.wait(running, timeout=grace_s)
+
     def set_enabled(self, enabled: bool) -> None:
         self.enabled = enabled
         self._version += 1

@@ -123,6 +123,16 @@ class CronService:
                 await self._logger_task
         self.state = State.STOPPED
 
+    async def drain(self, grace: float) -> None:
+        """Before a restart: start no more jobs, let the runs and hook turns in flight
+        finish for up to ``grace`` seconds (what is left is cancelled by :meth:`stop`
+        and recorded as interrupted at the next start)."""
+        hooks = list(self._hooks)
+        await asyncio.gather(
+            self.scheduler.drain(grace),
+            asyncio.wait(hooks, timeout=grace) if hooks else asyncio.sleep(0),
+        )
+
     async def reconfigure(self, config: Any) -> bool:
         if store_path(config, self.ctx.instance) != self.store.path:
             return False
