@@ -82,13 +82,15 @@ async def test_every_job_runs_on_its_grid_and_records_each_run(make: Any) -> Non
 
 async def test_a_job_still_running_is_not_started_again(make: Any) -> None:
     start = ms("2026-01-10 12:00")
-    clock, ex, sched, rec = await make(start)
+    clock, ex, sched, rec = await make(start, max_concurrent=4)  # slots are not the reason
     added = sched.add(job({"kind": "every", "everyMs": 1_000}))
     ex.hold()
     clock.set(start + 1_000)
     await ex.started.wait()
+    sched.update(added.id, JobPatch.model_validate({"name": "renamed while running"}))
     for step in range(2, 6):  # due four more times while the first run is in flight
         clock.set(start + step * 1_000)
+        await sched.settle(runs=False)
     assert len(ex.calls) == 1
     assert sched.running() == [added.id]
     assert (await sched.run(added.id, "force")) == {

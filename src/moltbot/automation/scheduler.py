@@ -374,12 +374,16 @@ class CronScheduler:
 
     # ---- tests and benchmarks ------------------------------------------------------
 
-    async def settle(self) -> None:
+    async def settle(self, runs: bool = True) -> None:
         """Return once the timer has seen every change and the clock's current time,
-        and no run is in flight (a barrier for tests driving a ManualClock)."""
+        and (with ``runs``) no run is in flight: a barrier for tests driving a
+        ManualClock."""
         async with self._settled:
             await self._settled.wait_for(
-                lambda: not self._running and self._seen == (self._version, self.clock.now_ms())
+                lambda: (
+                    not (runs and self._running)
+                    and self._seen == (self._version, self.clock.now_ms())
+                )
             )
 
 
