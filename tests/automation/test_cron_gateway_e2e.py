@@ -56,8 +56,16 @@ async def test_every_second_job_delivers_to_telegram_survives_a_restart_and_reco
         first = await bot.wait_sent(2, timeout=30)
         assert {s.chat_id for s in first} == {"4242"}
         assert all("pulse check" in s.text for s in first)
-        runs = (await client.call("cron.runs", {"id": job["id"]}))["entries"]
-        assert len(runs) >= 2 and all(r["status"] == "ok" for r in runs)
+        runs: list[Any] = []
+
+        async def logged_runs() -> bool:
+            runs[:] = (await client.call("cron.runs", {"id": job["id"]}))["entries"]
+            return len(runs) >= 2
+
+        while not await logged_runs():  # the log line follows the delivery: next event
+            seen = {id(f) for f in client.events}
+            await client.wait_event(lambda f, seen=seen: f["event"] == "cron" and id(f) not in seen)
+        assert all(r["status"] == "ok" for r in runs)
         for entry in runs:
             validate("CronRunLogEntry", entry)
         events = [f["payload"] for f in client.events if f["event"] == "cron"]
@@ -73,7 +81,10 @@ async def test_every_second_job_delivers_to_telegram_survives_a_restart_and_reco
     delivered = len(bot.sent)
 
     again = await launch(None)
-    await bot.wait_sent(delivered + 2, timeout=30)
+    try:
+        await bot.wait_sent(delivered + 2, timeout=30)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{again.output()[-6000:]}") from None
     async with ws_client(again.url, again.token) as client:
         [listed] = (await client.call("cron.list"))["jobs"]
         validate("CronJob", listed)

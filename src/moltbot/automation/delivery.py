@@ -16,12 +16,14 @@ A target that cannot be resolved carries the ``reason`` (``no-last-route``,
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from moltbot.sessions.keys import main_key
 
 READY_WAIT_S = 30.0
+RETRY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,10 @@ async def resolve_target(
 async def send_text(channels: Any, target: Target, text: str) -> dict[str, Any]:
     """Send ``text`` (Markdown) to ``target``; raises the channel's error on failure.
 
-    An account still starting (the gateway just started) is waited for, up to
-    :data:`READY_WAIT_S`, before the send is tried again."""
+    An account that is not ready (still starting after a gateway start, or
+    reconnecting) is tried again about every second for up to :data:`READY_WAIT_S`."""
+    import time
+
     from moltbot.channels.errors import ChannelNotReady
     from moltbot.channels.types import OutboundMessage
     from moltbot.errors import RetryLaterError
@@ -87,17 +91,21 @@ async def send_text(channels: Any, target: Target, text: str) -> dict[str, Any]:
     if channels is None:
         raise RetryLaterError("no messaging channel is running")
     message = OutboundMessage(text=text, thread_id=target.thread_id)
-    try:
-        result = await channels.send(
-            target.channel, target.to, message, account_id=target.account_id
-        )
-    except ChannelNotReady:
-        runner = channels.runner(target.channel, target.account_id)
-        if not await runner.wait_ready(READY_WAIT_S):
-            raise
-        result = await channels.send(
-            target.channel, target.to, message, account_id=target.account_id
-        )
+    deadline = time.monotonic() + READY_WAIT_S
+    while True:
+        try:
+            result = await channels.send(
+                target.channel, target.to, message, account_id=target.account_id
+            )
+            break
+        except ChannelNotReady:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise
+            runner = channels.runner(target.channel, target.account_id)
+            if not await runner.wait_ready(remaining):  # never started yet
+                raise
+            await asyncio.sleep(min(RETRY_S, max(0.0, deadline - time.monotonic())))
     return {"channel": result.channel, "to": result.chat_id, "messageId": result.message_id}
 
 

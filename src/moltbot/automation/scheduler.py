@@ -361,6 +361,14 @@ class CronScheduler:
                 state.nextRunAtMs = following
             if state.nextRunAtMs is not None:
                 entry["nextRunAtMs"] = state.nextRunAtMs
+        if result.status == "error":
+            log.warning(
+                "cron job %s (%s) failed: %s; next try %s",
+                request.job.name,
+                job_id,
+                result.error,
+                _iso(entry["nextRunAtMs"]) if "nextRunAtMs" in entry else "never",
+            )
         event = {k: v for k, v in entry.items() if k not in ("ts", "jobId", "action")}
         self.on_event({"jobId": job_id, "action": "finished", **event})
         if deleted:
