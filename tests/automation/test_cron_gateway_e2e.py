@@ -149,6 +149,7 @@ async def test_methods_check_their_input_and_scopes(
             ),
             ("cron.add", {**isolated("x", {"kind": "every", "everyMs": 1}, "m"), "bogus": 1}),
             ("cron.add", isolated("x", {"kind": "every", "everyMs": 500}, "m")),  # under 1 s
+            ("cron.add", isolated("n" * 201, {"kind": "every", "everyMs": 60_000}, "m")),
             ("cron.runs", {"id": "../../gateway"}),
             ("cron.update", {"id": "nope", "patch": {"enabled": False}}),
             ("cron.remove", {}),

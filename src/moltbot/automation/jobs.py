@@ -30,6 +30,9 @@ from moltbot.automation.schedule import (
 from moltbot.errors import NotFoundError, UsageError
 
 NonEmpty = Annotated[str, Field(min_length=1)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(min_length=1, max_length=100_000)]
+Short = Annotated[str, Field(min_length=1, max_length=200)]
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 """Ids name run-log files: no path separators, no leading dot."""
 AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -56,8 +59,8 @@ class EverySchedule(_Wire):
 
 class CronSchedule(_Wire):
     kind: Literal["cron"]
-    expr: NonEmpty
-    tz: str | None = None
+    expr: Short
+    tz: str | None = Field(default=None, max_length=64)
 
 
 Schedule = Annotated[AtSchedule | EverySchedule | CronSchedule, Field(discriminator="kind")]
@@ -65,19 +68,19 @@ Schedule = Annotated[AtSchedule | EverySchedule | CronSchedule, Field(discrimina
 
 class SystemEventPayload(_Wire):
     kind: Literal["systemEvent"]
-    text: NonEmpty
+    text: Text
 
 
 class AgentTurnPayload(_Wire):
     kind: Literal["agentTurn"]
-    message: NonEmpty
-    model: str | None = None
-    thinking: str | None = None
+    message: Text
+    model: str | None = Field(default=None, max_length=200)
+    thinking: str | None = Field(default=None, max_length=32)
     timeoutSeconds: int | None = Field(default=None, ge=1)
     deliver: bool | None = None
-    channel: NonEmpty | None = None
+    channel: Short | None = None
     """``"last"`` (the chat the agent last talked in) or a channel id (``telegram``)."""
-    to: str | None = None
+    to: str | None = Field(default=None, max_length=200)
     bestEffortDeliver: bool | None = None
 
 
@@ -86,18 +89,18 @@ Payload = Annotated[SystemEventPayload | AgentTurnPayload, Field(discriminator="
 
 class SystemEventPatch(_Wire):
     kind: Literal["systemEvent"]
-    text: NonEmpty | None = None
+    text: Text | None = None
 
 
 class AgentTurnPatch(_Wire):
     kind: Literal["agentTurn"]
-    message: NonEmpty | None = None
-    model: str | None = None
-    thinking: str | None = None
+    message: Text | None = None
+    model: str | None = Field(default=None, max_length=200)
+    thinking: str | None = Field(default=None, max_length=32)
     timeoutSeconds: int | None = Field(default=None, ge=1)
     deliver: bool | None = None
-    channel: NonEmpty | None = None
-    to: str | None = None
+    channel: Short | None = None
+    to: str | None = Field(default=None, max_length=200)
     bestEffortDeliver: bool | None = None
 
 
@@ -105,7 +108,7 @@ PayloadPatch = Annotated[SystemEventPatch | AgentTurnPatch, Field(discriminator=
 
 
 class Isolation(_Wire):
-    postToMainPrefix: str | None = None
+    postToMainPrefix: str | None = Field(default=None, max_length=200)
     postToMainMode: Literal["summary", "full"] | None = None
     postToMainMaxChars: int | None = Field(default=None, ge=0)
 
@@ -129,8 +132,8 @@ class JobState(BaseModel):
 class CronJob(_Wire):
     id: NonEmpty
     agentId: NonEmpty | None = None
-    name: NonEmpty
-    description: str | None = None
+    name: Name
+    description: str | None = Field(default=None, max_length=2000)
     enabled: bool
     deleteAfterRun: bool | None = None
     createdAtMs: int = Field(ge=0)
@@ -158,9 +161,9 @@ class CronJob(_Wire):
 class JobInput(_Wire):
     """``cron.add`` params (after :func:`normalize_input`)."""
 
-    name: NonEmpty
-    agentId: NonEmpty | None = None
-    description: str | None = None
+    name: Name
+    agentId: Short | None = None
+    description: str | None = Field(default=None, max_length=2000)
     enabled: bool | None = None
     deleteAfterRun: bool | None = None
     schedule: Schedule
@@ -182,9 +185,9 @@ class StatePatch(_Wire):
 class JobPatch(_Wire):
     """``cron.update``'s ``patch``: only the fields present change (``agentId: null`` clears)."""
 
-    name: NonEmpty | None = None
-    agentId: NonEmpty | None = None
-    description: str | None = None
+    name: Name | None = None
+    agentId: Short | None = None
+    description: str | None = Field(default=None, max_length=2000)
     enabled: bool | None = None
     deleteAfterRun: bool | None = None
     schedule: Schedule | None = None
