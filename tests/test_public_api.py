@@ -110,6 +110,7 @@ PUBLIC: dict[str, list[str]] = {
         "get_manager",
         "manager_name",
     ],
+    "moltbot.automation": ["Clock", "ManualClock", "SystemClock"],
     "moltbot.onboard": [
         "Applied",
         "ChannelPlan",

@@ -47,6 +47,7 @@ from moltbot.agents.run import (
     UnknownAgent,
     Watcher,
 )
+from moltbot.agents.system_events import SystemEvents, with_events
 from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
 from moltbot.agents.tools.loading import load_tools
@@ -57,7 +58,7 @@ from moltbot.lifecycle import State, SubsystemContext, SubsystemKey
 from moltbot.sessions.inflight import RunJournal
 from moltbot.sessions.keys import MAIN_KEY, agent_of, main_key, normalize_key
 from moltbot.sessions.origin import Origin
-from moltbot.sessions.store import SessionStore
+from moltbot.sessions.store import SessionEntry, SessionStore
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
@@ -96,6 +97,8 @@ class AgentRuntime:
         self._protected_lock = asyncio.Lock()
         self.ready = asyncio.Event()
         """Set once :meth:`start` has finished (method handlers wait on it briefly)."""
+        self.system_events = SystemEvents()
+        """Notes for a session's next turn (cron, wake, hooks): see :mod:`.system_events`."""
         self._load_config(self.config)
 
     # ---- lifecycle (Subsystem) ---------------------------------------------
@@ -331,6 +334,9 @@ class AgentRuntime:
     ) -> Run:
         """Queue one turn; returns once the user message is durably in the transcript.
 
+        System events queued for the session go in front of ``text``. A message from
+        a direct chat (``origin`` with ``channel``/``to``) records that chat as the
+        agent's last route (``lastChannel``/``lastTo`` of its main session).
         Raises :class:`RetryLaterError` while the gateway restarts (nothing recorded).
         """
         if self.state == State.RUNNING and not self.accepting:
@@ -341,6 +347,8 @@ class AgentRuntime:
         if self.state != State.RUNNING:
             raise AgentRunError("the agent runtime is not running")
         agent, key = self.session_key(session_key, agent_id)
+        events = self.system_events.drain(key)
+        text = with_events(events, text)
         run = Run(
             id=run_id or str(uuid.uuid4()),
             agent_id=agent,
@@ -368,6 +376,7 @@ class AgentRuntime:
             journal.mark(run.id, key)
             run.done.add_done_callback(lambda _done: journal.unmark(run.id))
         except BaseException as exc:
+            self.system_events.restore(key, events)
             self._lanes.withdraw(lane, run)
             run.ready.set_result(False)
             run.done.cancel()
@@ -382,7 +391,36 @@ class AgentRuntime:
         except OSError as exc:
             await self.abort(key, run.id, reason="transcript write failed")
             raise AgentRunError(f"cannot record the message: {exc}") from exc
+        if origin and origin.get("chatType") == "direct":
+            await self._remember_route(agent, origin)
         return run
+
+    async def _remember_route(self, agent_id: str, origin: dict[str, Any]) -> None:
+        """Record the direct chat as the agent's last route (an index write only when it
+        changed; a failure is logged, never fails the turn)."""
+        route = {
+            "last_channel": origin.get("channel"),
+            "last_to": origin.get("to"),
+            "last_account_id": origin.get("accountId"),
+            "last_thread_id": None if origin.get("threadId") is None else str(origin["threadId"]),
+        }
+        if not route["last_channel"] or not route["last_to"]:
+            return
+        key = main_key(agent_id)
+        store = self.store(agent_id)
+        current = await store.get(key)
+        if current is not None and all(getattr(current, k) == v for k, v in route.items()):
+            return
+
+        def apply(entry: SessionEntry | None) -> SessionEntry:
+            if entry is None:
+                return SessionEntry(session_id=str(uuid.uuid4()), **route)
+            return entry.model_copy(update=route)
+
+        try:
+            await store.update(key, apply)
+        except Exception:
+            self.log.exception("recording the last route of agent %s failed", agent_id)
 
     async def respond(
         self,

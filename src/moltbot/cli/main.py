@@ -56,6 +56,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "moltbot.cli.browser_cmd:browser",
         "This instance's browser: status, start, tabs, snapshot, click.",
     ),
+    "cron": ("moltbot.cli.cron_cmd:cron", "Scheduled jobs: add, list, edit, run, history."),
+    "system": ("moltbot.cli.system_cmd:system", "System events, heartbeats, presence."),
 }
 
 EPILOG = """\b

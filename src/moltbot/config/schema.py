@@ -11,7 +11,7 @@ from __future__ import annotations
 import types
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 Port = int
@@ -70,8 +70,28 @@ class ChatCompletionsEndpoint(HttpEndpoint):
     )
 
 
+class ResponsesEndpoint(HttpEndpoint):
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest POST /v1/responses body accepted (bigger: 413).",
+    )
+
+
+class ToolsInvokeEndpoint(HttpEndpoint):
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest POST /tools/invoke body accepted (bigger: 413).",
+    )
+
+
 class GatewayHttpEndpoints(Section):
     chat_completions: ChatCompletionsEndpoint = Field(default_factory=ChatCompletionsEndpoint)
+    responses: ResponsesEndpoint = Field(default_factory=ResponsesEndpoint)
+    tools_invoke: ToolsInvokeEndpoint = Field(default_factory=ToolsInvokeEndpoint)
 
 
 class GatewayHttp(Section):
@@ -139,6 +159,55 @@ class ModelRetry(Section):
     max_delay_ms: int = Field(default=10_000, ge=0, le=300_000)
 
 
+_DURATION = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
+
+
+class ActiveHours(Section):
+    start: str = Field(
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Window start, HH:MM (local).",
+        examples=["08:00"],
+    )
+    end: str = Field(
+        pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$",
+        description="Window end, HH:MM or 24:00; before start: the window wraps midnight.",
+        examples=["22:00"],
+    )
+    timezone: str | None = Field(
+        default=None, description='IANA zone of the window; unset or "local": the host zone.'
+    )
+
+
+class Heartbeat(Section):
+    """Periodic heartbeat turns (``agents.defaults.heartbeat``, per agent in ``agents.list``)."""
+
+    every: str | None = Field(
+        default=None,
+        pattern=_DURATION,
+        examples=["30m"],
+        description='Interval: "30m" (default), "1h"; a bare number is minutes; 0 turns '
+        "heartbeats off.",
+    )
+    prompt: str | None = Field(default=None, description="The heartbeat turn's message.")
+    target: str | None = Field(
+        default=None,
+        description='Where alerts go: "last" (default, the chat the agent last talked in), '
+        '"none", or a channel id (telegram, slack).',
+    )
+    to: str | None = Field(default=None, description="Recipient on the target channel.")
+    account_id: str | None = Field(default=None, description="Channel account to send from.")
+    active_hours: ActiveHours | None = Field(
+        default=None, description="Only run inside this daily window."
+    )
+    ack_max_chars: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="A reply with HEARTBEAT_OK and at most this many other characters is "
+        "not delivered (default 300).",
+    )
+
+
 class AgentDefaults(Section):
     workspace: str | None = Field(default=None, description="Workspace root of the agents.")
     model: str | ModelChoice | None = Field(
@@ -156,6 +225,9 @@ class AgentDefaults(Section):
         description="Retries with backoff after a transient failure (429, 5xx, timeout, "
         "broken stream) of the last model left in the chain.",
     )
+    heartbeat: Heartbeat | None = Field(
+        default=None, description="Heartbeat turns of the default agent (or of every agent)."
+    )
 
 
 class AgentEntry(Section):
@@ -164,6 +236,11 @@ class AgentEntry(Section):
     default: bool = False
     workspace: str | None = None
     model: str | ModelChoice | None = None
+    heartbeat: Heartbeat | None = Field(
+        default=None,
+        description="Merged over agents.defaults.heartbeat; once any agent has one, only "
+        "those agents run heartbeats.",
+    )
 
 
 class Agents(Section):
@@ -349,6 +426,46 @@ class Wizard(Section):
     last_run_mode: str | None = None
 
 
+class Cron(Section):
+    enabled: bool = Field(
+        default=True, description="Run jobs on schedule (off: jobs are kept but never run)."
+    )
+    store: str | None = Field(
+        default=None, description="Jobs file (default <state>/cron/jobs.json); runs/ beside it."
+    )
+    max_concurrent_runs: int = Field(default=1, ge=1, le=64, description="Jobs running at once.")
+    missed_run_grace_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=30 * 86_400,
+        description="A run missed while the gateway was down runs once at start if it fell "
+        "due at most this long ago; older ones are skipped and recorded.",
+    )
+
+
+class Hooks(Section):
+    enabled: bool = Field(default=False, description="Serve POST <path>/wake and <path>/agent.")
+    token: str | None = Field(
+        default=None, description="Secret callers send (Authorization: Bearer); required."
+    )
+    path: str = Field(
+        default="/hooks",
+        pattern=r"^/[A-Za-z0-9._~-][A-Za-z0-9._~/-]*$",
+        description="Base path of the hook endpoints (not /).",
+    )
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, le=16 * 1024 * 1024, description="Largest hook body."
+    )
+
+    @model_validator(mode="after")
+    def _token_required(self) -> Hooks:
+        if self.enabled and not (self.token or "").strip():
+            raise ValueError("hooks.enabled requires hooks.token")
+        if self.path.rstrip("/") in ("", "/v1", "/tools"):
+            raise ValueError("hooks.path must not be /, /v1 or /tools")
+        return self
+
+
 class Config(Section):
     strict: bool = Field(default=False, description="Unknown keys are errors, not warnings.")
     gateway: Gateway = Field(default_factory=Gateway)
@@ -361,6 +478,9 @@ class Config(Section):
     messages: Messages = Field(default_factory=Messages)
     bindings: list[Binding] = Field(default_factory=list)
     session: Session = Field(default_factory=Session)
+
+    cron: Cron = Field(default_factory=Cron)
+    hooks: Hooks = Field(default_factory=Hooks)
     logging: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, Any] = Field(default_factory=dict)
     meta: Meta = Field(default_factory=Meta)

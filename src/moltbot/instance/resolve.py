@@ -144,6 +144,11 @@ class Instance:
         return self.state_dir / channel
 
     @property
+    def cron_dir(self) -> Path:
+        """Cron jobs (``jobs.json``) and their run logs (``runs/``), unless ``cron.store``."""
+        return self.state_dir / "cron"
+
+    @property
     def service(self) -> ServiceNames:
         return service_names(self.profile)
 

@@ -84,6 +84,14 @@ class SessionEntry(BaseModel):
     context_tokens: int | None = None
     aborted_last_run: bool | None = None
     last_run_id: str | None = None
+    # the chat the agent last talked in (main session; heartbeat/cron target "last")
+    last_channel: str | None = None
+    last_to: str | None = None
+    last_account_id: str | None = None
+    last_thread_id: str | None = None
+    # the last heartbeat alert delivered (duplicates within a day are not sent again)
+    last_heartbeat_text: str | None = None
+    last_heartbeat_sent_at: int | None = None
 
     @field_validator("origin", mode="before")
     @classmethod
