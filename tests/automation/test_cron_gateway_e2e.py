@@ -224,7 +224,8 @@ async def test_moltbot_cron_cli_against_the_gateway_and_offline(
     ran = await cli("run", job["id"], "--force")
     assert json.loads(ran.stdout) == {"ok": True, "ran": True}, ran.stderr
     runs = json.loads((await cli("runs", "--id", job["id"])).stdout)["entries"]
-    assert [r["status"] for r in runs] == ["ok"] and runs[0]["summary"] == "Standup soon"
+    assert [r["status"] for r in runs] == ["ok"], [r.get("error") for r in runs]
+    assert runs[0]["summary"] == "Standup soon"
     bad = await cli("add", "--name", "x", "--every", "10m", "--message", "m")
     assert bad.returncode == 2 and "isolated jobs" not in bad.stdout
     assert "main jobs need --system-event" in bad.stderr

@@ -62,6 +62,11 @@ class SessionLanes:
     def get(self, run_id: str) -> Run | None:
         return self._runs.get(run_id)
 
+    def active(self, session_key: str) -> Run | None:
+        """The session's running run, else the next one to run."""
+        lane = self._lanes.get(session_key)
+        return lane.queue[0] if lane and lane.queue else None
+
     def count(self, state: RunState) -> int:
         return sum(1 for run in self._runs.values() if run.state == state)
 

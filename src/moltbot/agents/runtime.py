@@ -391,18 +391,18 @@ class AgentRuntime:
         except OSError as exc:
             await self.abort(key, run.id, reason="transcript write failed")
             raise AgentRunError(f"cannot record the message: {exc}") from exc
-        if origin and origin.get("chatType") == "direct":
+        if origin is not None and origin.chat_type == "direct":
             await self._remember_route(agent, origin)
         return run
 
-    async def _remember_route(self, agent_id: str, origin: dict[str, Any]) -> None:
+    async def _remember_route(self, agent_id: str, origin: Origin) -> None:
         """Record the direct chat as the agent's last route (an index write only when it
         changed; a failure is logged, never fails the turn)."""
         route = {
-            "last_channel": origin.get("channel"),
-            "last_to": origin.get("to"),
-            "last_account_id": origin.get("accountId"),
-            "last_thread_id": None if origin.get("threadId") is None else str(origin["threadId"]),
+            "last_channel": origin.channel,
+            "last_to": origin.to,
+            "last_account_id": origin.account_id,
+            "last_thread_id": origin.thread_id,
         }
         if not route["last_channel"] or not route["last_to"]:
             return
@@ -456,6 +456,11 @@ class AgentRuntime:
 
     def get_run(self, run_id: str) -> Run | None:
         return self._lanes.get(run_id)
+
+    def active_run(self, session_key: str) -> Run | None:
+        """The session's running run, else its next queued one (heartbeats skip a busy
+        main session)."""
+        return self._lanes.active(session_key)
 
     async def wait(self, run_id: str, timeout: float) -> Run | None:
         """The run once finished, or None if it is still going after ``timeout``."""

@@ -55,21 +55,19 @@ class Gateway:
         self.offline = not self.target.running and not url
 
     def call(self, method: str, params: Any = None) -> Any:
-        from moltbot.errors import NotFoundError, UsageError
-        from moltbot.gateway.client import GatewayClient, MethodFailed
+        from moltbot.errors import MethodError, NotFoundError, UsageError
+        from moltbot.gateway.client import SyncGatewayClient
 
         if self.offline:
             return self._offline(method, params or {})
-        target = self.target
         try:
-            with GatewayClient(target.url, target.token, target.password, self.timeout) as client:
+            with SyncGatewayClient.for_target(self.target, self.timeout) as client:
                 return client.call(method, params)
-        except MethodFailed as exc:
-            message = str(exc.error.get("message") or exc.message)
-            if "unknown cron job id" in message:
-                raise NotFoundError(message, hint="moltbot cron list --all") from None
-            if exc.error.get("code") == "INVALID_REQUEST":
-                raise UsageError(message) from None
+        except MethodError as exc:
+            if "unknown cron job id" in exc.message:
+                raise NotFoundError(exc.message, hint="moltbot cron list --all") from None
+            if exc.protocol_code == "INVALID_REQUEST":
+                raise UsageError(exc.message) from None
             raise
 
     def _offline(self, method: str, params: dict[str, Any]) -> Any:

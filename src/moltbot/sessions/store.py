@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -367,7 +368,12 @@ class SessionStore:
 
     def _recover(self, reason: str) -> dict[str, SessionEntry]:
         """Move a corrupt index aside and rebuild it from transcript headers."""
-        aside = self.index_path.with_name(f"{INDEX_NAME}.corrupt-{now_ms()}")
+        stamp = now_ms()
+        aside = self.index_path.with_name(f"{INDEX_NAME}.corrupt-{stamp}")
+        for n in itertools.count(1):  # two recoveries in one millisecond keep both files
+            if not aside.exists() and not aside.is_symlink():
+                break
+            aside = self.index_path.with_name(f"{INDEX_NAME}.corrupt-{stamp}-{n}")
         with contextlib.suppress(FileNotFoundError):
             self.index_path.rename(aside)
         log.error(
