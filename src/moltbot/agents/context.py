@@ -16,7 +16,7 @@ from moltbot.agents.providers.base import (
 )
 
 # Assistant entries that are not model output and never go back to a model.
-NOT_CONTEXT_STOP_REASONS = frozenset({"error", "notice"})
+NOT_CONTEXT_STOP_REASONS = frozenset({"error", "notice", "command"})
 INTERRUPTED = "Tool call was interrupted before it finished (no result recorded)."
 
 
@@ -153,6 +153,8 @@ def to_messages(entries: Iterable[Mapping[str, Any]]) -> list[Message]:
             continue
         close_pending()
         if role == "user":
+            if message.get("command"):  # a chat command (/status): not conversation
+                continue
             text = text_of(message.get("content"))
             if text:
                 out.append(UserMessage(text))

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from moltbot.agents import context as ctxmod
 from moltbot.agents import views
+from moltbot.agents.control import SessionControl
 from moltbot.agents.events import RunEvents
 from moltbot.agents.lanes import SessionLanes
 from moltbot.agents.model_pool import ModelPool
@@ -68,8 +69,9 @@ PROTECTED_TTL_S = 30.0
 S = TypeVar("S")
 
 
-class AgentRuntime:
-    """See the module docstring. ``name = "agents"`` in the gateway."""
+class AgentRuntime(SessionControl):
+    """See the module docstring. ``name = "agents"`` in the gateway. The session
+    operations of chat commands come from :class:`SessionControl`."""
 
     name = "agents"
 

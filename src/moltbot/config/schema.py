@@ -332,6 +332,34 @@ class Session(Section):
     )
 
 
+NativeSetting = bool | Literal["auto"]
+
+
+class Commands(Section):
+    """Chat commands (``/status``, ``/new``, ...), handled before any model."""
+
+    text: bool = Field(
+        default=True,
+        description="Parse /commands in channel messages (WebChat always does).",
+    )
+    native: NativeSetting = Field(
+        default="auto",
+        description="Register native command menus: auto = Telegram on, Slack off. "
+        "channels.<name>.commands.native overrides per channel.",
+    )
+    use_access_groups: bool = Field(
+        default=True,
+        description="Owner-only commands need an owner: a sender on the channel's allowlist "
+        "(allowFrom or approved by pairing), or in ownerAllowFrom. false: every sender the "
+        "bot answers is an owner.",
+    )
+    owner_allow_from: list[str] = Field(
+        default_factory=list,
+        description='Owners as "<channel>:<sender id>" (e.g. "telegram:4242"); when set, only '
+        "these are owners in channels.",
+    )
+
+
 class Meta(Section):
     """Stamped by moltbot on every write of the file."""
 
@@ -361,6 +389,7 @@ class Config(Section):
     messages: Messages = Field(default_factory=Messages)
     bindings: list[Binding] = Field(default_factory=list)
     session: Session = Field(default_factory=Session)
+    commands: Commands = Field(default_factory=Commands)
     logging: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, Any] = Field(default_factory=dict)
     meta: Meta = Field(default_factory=Meta)
