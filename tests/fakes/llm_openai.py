@@ -18,6 +18,7 @@ from tests.fakes.llm_script import (
     dumps,
     hang_until_gone,
     open_event_stream,
+    prompt_tokens,
 )
 
 
@@ -51,7 +52,25 @@ class FakeOpenAI(Script):
         self.requests.append({"body": body, "headers": dict(request.headers), "arrived": arrived})
         if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided", "invalid_request_error")
+        size = prompt_tokens(body)
+        if self.context_window is not None and size > self.context_window:
+            self.refused.append(size)
+            return web.json_response(
+                {
+                    "error": {
+                        "message": f"This model's maximum context length is "
+                        f"{self.context_window} tokens. However, your messages resulted in "
+                        f"{size} tokens. Please reduce the length of the messages.",
+                        "type": "invalid_request_error",
+                        "param": "messages",
+                        "code": "context_length_exceeded",
+                    }
+                },
+                status=400,
+            )
         step = self.next_step(body)
+        if self.context_window is not None and isinstance(step, Reply):
+            step.usage = (size, step.usage[1])
         if isinstance(step, Fail):
             kind = "rate_limit_exceeded" if step.status == 429 else "server_error"
             return _error(step.status, step.message, kind, step.headers)

@@ -59,8 +59,10 @@ def assistant_entry(
     model: str | None,
     usage: Usage | None,
     stop_reason: str,
+    usage_record: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
+    """``usage_record`` (usage with its cost) is stored instead of ``usage`` when given."""
     content: list[dict[str, Any]] = []
     if message.text:
         content.append({"type": "text", "text": message.text})
@@ -79,7 +81,7 @@ def assistant_entry(
         "api": api,
         "provider": provider,
         "model": model,
-        "usage": (usage or Usage()).as_dict(),
+        "usage": usage_record or (usage or Usage()).as_dict(),
         "stopReason": stop_reason,
         "timestamp": now_ms(),
         **extra,

@@ -83,8 +83,26 @@ class SessionControl:
         *,
         instructions: str | None = None,
         reason: str = "manual",
+        keep_recent: int | None = None,
     ) -> CompactOutcome:
-        return CompactOutcome(False, reason="compaction is not available yet")
+        agent, key = self.session_key(session_key)
+        store = self.store(agent)
+        entry = await store.get(key)
+        if entry is None:
+            return CompactOutcome(False, reason="no such session")
+        chain = [ref for ref in self.models.chain(agent, entry) if self.models.usable(ref)]
+        if not chain:
+            return CompactOutcome(False, reason="no model is configured to write the summary")
+        running = self._lanes.running_run(key)  # its turn stays whole
+        return await self.compactor.compact(
+            store,
+            key,
+            chain,
+            run_id=running.id if running else None,
+            reason=reason,
+            instructions=instructions,
+            keep_recent=keep_recent,
+        )
 
     async def record_command(
         self: AgentRuntime,

@@ -144,6 +144,18 @@ class RunEvents:
                 },
             )
 
+    def compacted(self, run: Run, outcome: Any) -> None:
+        """``agent`` stream ``compaction``: the session was compacted during this run."""
+        self._agent(
+            run,
+            "compaction",
+            {
+                "phase": "end",
+                "tokensBefore": outcome.tokens_before,
+                "tokensAfter": outcome.tokens_after,
+            },
+        )
+
     def aborted_in_queue(self, run: Run) -> None:
         """The events of a run aborted before it started."""
         self._chat(run, "aborted", stopReason="aborted", errorMessage=run.abort_message())

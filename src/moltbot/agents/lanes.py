@@ -74,6 +74,13 @@ class SessionLanes:
         queued = sum(1 for r in lane.queue if r.state == RunState.QUEUED)
         return running, queued
 
+    def running_run(self, session_key: str) -> Run | None:
+        """The session's run that is executing now, if any."""
+        lane = self._lanes.get(session_key)
+        if lane is None:
+            return None
+        return next((r for r in lane.queue if r.state == RunState.RUNNING), None)
+
     def unfinished(self) -> list[Run]:
         """Every run queued or running, in no particular order."""
         return [

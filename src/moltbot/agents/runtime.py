@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from moltbot.agents import context as ctxmod
 from moltbot.agents import views
+from moltbot.agents.compaction import Compactor
 from moltbot.agents.control import SessionControl
 from moltbot.agents.events import RunEvents
 from moltbot.agents.lanes import SessionLanes
@@ -85,6 +86,7 @@ class AgentRuntime(SessionControl):
         self.events = RunEvents(context.broadcast, self.log)
         self.models = ModelPool(self.instance, self.env, self.log)
         self.tools: dict[str, Tool] = {}
+        self.compactor = Compactor(self)
         self._runner = TurnRunner(self, self.config.agents.defaults.max_concurrent)
         self._lanes = SessionLanes(self._runner.execute, self.events)
         self._stores: dict[str, SessionStore] = {}
@@ -416,7 +418,8 @@ class AgentRuntime(SessionControl):
             on_accepted()
         assert run.done is not None
         await asyncio.shield(run.done)
-        return run.reply_text()
+        entry = await self.store(run.agent_id).get(run.session_key)
+        return run.reply_text(entry.verbose_level if entry else None)
 
     def get_run(self, run_id: str) -> Run | None:
         return self._lanes.get(run_id)

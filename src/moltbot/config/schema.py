@@ -139,6 +139,42 @@ class ModelRetry(Section):
     max_delay_ms: int = Field(default=10_000, ge=0, le=300_000)
 
 
+class MemoryFlush(Section):
+    enabled: bool = Field(
+        default=False,
+        description="Before an automatic compaction, run one silent turn that writes durable "
+        "notes to the workspace memory files.",
+    )
+    soft_threshold_tokens: int = Field(
+        default=4000,
+        ge=0,
+        description="Flush once the context is this close to the compaction threshold.",
+    )
+    prompt: str | None = Field(default=None, description="The flush turn's message.")
+    system_prompt: str | None = Field(default=None, description="Added to its system prompt.")
+
+
+class Compaction(Section):
+    mode: Literal["auto", "manual", "off"] = Field(
+        default="auto",
+        description="auto: summarise older turns when a turn would not fit the model's context "
+        "window; manual: only /compact, sessions.compact and a provider's overflow error; off: "
+        "never (the oldest turns are left out of the request instead).",
+    )
+    reserve_tokens: int = Field(
+        default=16_384,
+        ge=0,
+        description="Headroom kept free for the reply and tool results (at most a quarter of "
+        "the window).",
+    )
+    keep_recent_tokens: int = Field(
+        default=20_000,
+        ge=0,
+        description="Recent turns kept verbatim after a compaction (at most 40% of the window).",
+    )
+    memory_flush: MemoryFlush = Field(default_factory=MemoryFlush)
+
+
 class AgentDefaults(Section):
     workspace: str | None = Field(default=None, description="Workspace root of the agents.")
     model: str | ModelChoice | None = Field(
@@ -151,6 +187,13 @@ class AgentDefaults(Section):
     skip_bootstrap: bool = False
     timeout_seconds: int = Field(default=600, ge=1)
     max_concurrent: int = Field(default=4, ge=1, description="Agent runs at once (all sessions).")
+    compaction: Compaction = Field(default_factory=Compaction)
+    context_tokens: int | None = Field(
+        default=None,
+        ge=256,
+        description="Context window of models whose definition has no contextWindow "
+        "(default 200000).",
+    )
     model_retry: ModelRetry = Field(
         default_factory=ModelRetry,
         description="Retries with backoff after a transient failure (429, 5xx, timeout, "
@@ -197,6 +240,15 @@ class CanvasHost(Section):
     live_reload: bool = True
 
 
+class ModelCost(Section):
+    """Price in USD per million tokens (as upstream's catalogue)."""
+
+    input: float = Field(default=0, ge=0)
+    output: float = Field(default=0, ge=0)
+    cache_read: float = Field(default=0, ge=0)
+    cache_write: float = Field(default=0, ge=0)
+
+
 class ModelDefinition(Section):
     id: str = Field(min_length=1)
     name: str | None = None
@@ -205,6 +257,7 @@ class ModelDefinition(Section):
     input: list[str] = Field(default_factory=lambda: ["text"])
     context_window: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
+    cost: ModelCost | None = Field(default=None, description="USD per million tokens.")
 
 
 class ModelProvider(Section):
