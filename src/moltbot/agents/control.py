@@ -8,9 +8,11 @@ and the reply, marked so that they never go back to a model) and announced as a
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from moltbot.agents import context as ctxmod
+from moltbot.agents import usage
 from moltbot.agents.models import parse_ref
 from moltbot.commands.context import CompactOutcome, SessionInfo
 
@@ -103,6 +105,23 @@ class SessionControl:
             instructions=instructions,
             keep_recent=keep_recent,
         )
+
+    async def usage_summary(
+        self: AgentRuntime, days: int = 30, agent_id: str | None = None
+    ) -> dict[str, Any]:
+        """``usage.cost``: see :func:`moltbot.agents.usage.summary`."""
+        rows = await self._usage_rows(agent_id)
+        return usage.summary(rows, days)
+
+    async def usage_status(self: AgentRuntime) -> dict[str, Any]:
+        return usage.status(await self._usage_rows(None))
+
+    async def _usage_rows(self: AgentRuntime, agent_id: str | None) -> list[usage.Row]:
+        agents = [self.resolve_agent(agent_id)] if agent_id else self.agent_ids()
+        directories = {a: self.instance.sessions_dir(a) for a in agents}
+        prices = usage.price_lookup(self.models.providers)
+        async with self._usage_lock:
+            return await asyncio.to_thread(self.usage_ledger.scan, directories, prices)
 
     async def record_command(
         self: AgentRuntime,

@@ -80,6 +80,8 @@ class Run:
     thinking: str | None = None
     notes: list[str] = field(default_factory=list)
     """Housekeeping worth telling a verbose session (``🧹 Auto-compaction complete``)."""
+    skill_env: dict[str, str] = field(default_factory=dict)
+    """Variables configured for the eligible skills (given to ``exec``)."""
     tool_log: list[str] = field(default_factory=list)
     """One line per tool call (``🔧 read``), for verbose sessions."""
     abort_reason: str | None = None

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from moltbot.agents import context as ctxmod
+from moltbot.agents import skills
 from moltbot.agents.compaction import (
     FLUSH_MAX_STEPS,
     Budget,
@@ -276,6 +277,10 @@ class TurnRunner:
         summary: str | None = None,
     ) -> str:
         extra = [e for e in (run.extra_system, summary_block(summary)) if e]
+        found = skills.statuses(
+            self.host.config, self.host.env, workspace, self.host.instance.skills_dir
+        )
+        run.skill_env = skills.skill_env(found)
         return build_system_prompt(
             PromptInputs(
                 agent_id=run.agent_id,
@@ -286,6 +291,7 @@ class TurnRunner:
                 bootstrap_max_chars=self.host.config.agents.defaults.bootstrap_max_chars,
                 extra="\n\n".join(extra) or None,
                 thinking=run.thinking,
+                skills=skills.prompt_block(found),
             )
         )
 
@@ -454,6 +460,7 @@ class TurnRunner:
             logger=host.log,
             lookup=host.lookup,
             protected=protected,
+            skill_env=run.skill_env,
         )
 
     async def _run_tool(

@@ -96,8 +96,16 @@ class AgentControl(Protocol):
         ...
 
     async def compact(
-        self, session_key: str, *, instructions: str | None = None, reason: str = "manual"
-    ) -> CompactOutcome: ...
+        self,
+        session_key: str,
+        *,
+        instructions: str | None = None,
+        reason: str = "manual",
+        keep_recent: int | None = None,
+    ) -> CompactOutcome:
+        """Summarise the session's older turns (keeping ``keep_recent`` tokens verbatim,
+        default ``keepRecentTokens``)."""
+        ...
 
     async def record_command(
         self,

@@ -175,6 +175,23 @@ class Compaction(Section):
     memory_flush: MemoryFlush = Field(default_factory=MemoryFlush)
 
 
+class MemoryEmbeddings(Section):
+    provider: str = Field(
+        description="A models.providers id with an OpenAI-compatible /embeddings endpoint."
+    )
+    model: str = Field(default="text-embedding-3-small", min_length=1)
+
+
+class MemorySearch(Section):
+    enabled: bool = Field(default=True, description="The memory_search and memory_get tools.")
+    embeddings: MemoryEmbeddings | None = Field(
+        default=None,
+        description="Also rank by meaning (cosine of embeddings), mixed 0.7 with full-text "
+        "0.3; without it, full-text (SQLite FTS5, BM25) only.",
+    )
+    max_results: int = Field(default=6, ge=1, le=50)
+
+
 class AgentDefaults(Section):
     workspace: str | None = Field(default=None, description="Workspace root of the agents.")
     model: str | ModelChoice | None = Field(
@@ -188,6 +205,7 @@ class AgentDefaults(Section):
     timeout_seconds: int = Field(default=600, ge=1)
     max_concurrent: int = Field(default=4, ge=1, description="Agent runs at once (all sessions).")
     compaction: Compaction = Field(default_factory=Compaction)
+    memory_search: MemorySearch = Field(default_factory=MemorySearch)
     context_tokens: int | None = Field(
         default=None,
         ge=256,
@@ -385,6 +403,34 @@ class Session(Section):
     )
 
 
+class SkillEntry(Section):
+    """``skills.entries.<skillKey>``."""
+
+    enabled: bool = True
+    api_key: str | None = Field(
+        default=None, description="Secret for the skill's primaryEnv variable."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Variables the skill's commands get (exec)."
+    )
+    config: dict[str, Any] = Field(default_factory=dict, description="The skill's own settings.")
+
+
+class SkillsLoad(Section):
+    extra_dirs: list[str] = Field(
+        default_factory=list, description="More skill folders (lowest precedence)."
+    )
+
+
+class Skills(Section):
+    allow: list[str] | None = Field(
+        default=None, description="Only these skills (names or keys, * wildcards)."
+    )
+    deny: list[str] = Field(default_factory=list, description="Never these skills.")
+    entries: dict[str, SkillEntry] = Field(default_factory=dict)
+    load: SkillsLoad = Field(default_factory=SkillsLoad)
+
+
 NativeSetting = bool | Literal["auto"]
 
 
@@ -443,6 +489,7 @@ class Config(Section):
     bindings: list[Binding] = Field(default_factory=list)
     session: Session = Field(default_factory=Session)
     commands: Commands = Field(default_factory=Commands)
+    skills: Skills = Field(default_factory=Skills)
     logging: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, Any] = Field(default_factory=dict)
     meta: Meta = Field(default_factory=Meta)

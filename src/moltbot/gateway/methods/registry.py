@@ -42,6 +42,8 @@ FAMILIES = (
     "moltbot.gateway.methods.sessions",
     "moltbot.gateway.methods.channels",
     "moltbot.gateway.methods.browser",
+    "moltbot.gateway.methods.usage",
+    "moltbot.gateway.methods.skills",
 )
 
 
