@@ -151,6 +151,8 @@ class MemoryIndex:
         self.syncs = 0
         """Syncs that changed something (for tests and logs)."""
         self._watcher: asyncio.Task[None] | None = None
+        self.watching = asyncio.Event()
+        """Set once the watcher sees changes (and has indexed what was there before)."""
         self._vectors: tuple[int, Any, list[int]] | None = None
 
     # ---- storage --------------------------------------------------------------------
@@ -292,9 +294,13 @@ class MemoryIndex:
         from watchfiles import awatch
 
         self.workspace.mkdir(parents=True, exist_ok=True)
-        await self.sync()
         try:
-            async for changes in awatch(self.workspace, recursive=True, step=200):
+            async for changes in awatch(
+                self.workspace, recursive=True, step=200, rust_timeout=1000, yield_on_timeout=True
+            ):
+                if not self.watching.is_set():  # watching now: catch up with the files once
+                    self.watching.set()
+                    await self.sync()
                 relative = [
                     Path(p).relative_to(self.workspace).as_posix()
                     for _, p in changes

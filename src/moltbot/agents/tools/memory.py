@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -66,7 +66,7 @@ class MemoryGetTool(Tool):
         if not is_memory_path(params.path):
             raise ToolError(f"{params.path}: not a memory file (MEMORY.md or memory/*.md)")
         box = workspace_confinement(ctx)
-        data = read_bytes(box, Path(params.path))
+        data = await asyncio.to_thread(read_bytes, box, box.resolve(params.path))
         lines = data.decode("utf-8", "replace").splitlines()
         start = params.fromLine - 1
         chosen = lines[start : start + params.lines]
