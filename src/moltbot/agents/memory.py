@@ -21,8 +21,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import re
 import sqlite3
+import stat
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -69,21 +71,32 @@ class Hit:
 
 
 def memory_files(workspace: Path) -> list[Path]:
-    """``MEMORY.md`` (else ``memory.md``) and ``memory/**/*.md``: regular files, no links."""
-    out: list[Path] = []
+    """``MEMORY.md`` (else ``memory.md``) and ``memory/**/*.md``: regular files; links
+    (to files or folders) are not followed, so nothing outside the workspace is read."""
+    return [path for path, _ in memory_stats(workspace)]
+
+
+def memory_stats(workspace: Path) -> list[tuple[Path, os.stat_result]]:
+    """:func:`memory_files` with their ``lstat`` (one ``scandir`` pass)."""
+    out: list[tuple[Path, os.stat_result]] = []
     for name in ("MEMORY.md", "memory.md"):
         path = workspace / name
-        if path.is_file() and not path.is_symlink():
-            out.append(path)
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            out.append((path, info))
             break
     folder = workspace / "memory"
-    if folder.is_dir() and not folder.is_symlink():
-        real = folder.resolve()
-        for path in sorted(folder.rglob("*.md")):
-            if path.is_symlink() or not path.is_file():
-                continue
-            if path.resolve().is_relative_to(real):  # no way out through a linked folder
-                out.append(path)
+    if not folder.is_dir() or folder.is_symlink():
+        return out
+    for root, dirs, _files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        with os.scandir(root) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.name.endswith(".md") and entry.is_file(follow_symlinks=False):
+                    out.append((Path(entry.path), entry.stat(follow_symlinks=False)))
     return out
 
 
@@ -208,12 +221,8 @@ class MemoryIndex:
             }
         changed: list[tuple[Path, str, int, int]] = []
         present = set()
-        for path in memory_files(self.workspace):
+        for path, info in memory_stats(self.workspace):
             relative = path.relative_to(self.workspace).as_posix()
-            try:
-                info = path.stat()
-            except OSError:
-                continue
             present.add(relative)
             if info.st_size > MAX_FILE_BYTES:
                 continue
