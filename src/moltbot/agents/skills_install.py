@@ -107,6 +107,7 @@ def copy_tree(source: Path, target: Path) -> int:
     if not source.is_dir() or source.is_symlink():
         raise NotFoundError(f"{source} is not a folder")
     entries: list[tuple[PurePosixPath, bytes | None, bool]] = []
+    total = 0
     for root, dirs, files in os.walk(source, followlinks=False):
         base = Path(root)
         for name in sorted(dirs):
@@ -119,6 +120,9 @@ def copy_tree(source: Path, target: Path) -> int:
             info = path.lstat()
             if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
                 raise SkillInstallError(f"{path}: only regular files with one link are copied")
+            total += info.st_size
+            if total > MAX_BYTES:  # checked before reading: a wrong folder fails fast
+                raise SkillInstallError(f"{source} holds more than {MAX_BYTES} bytes")
             entries.append(
                 (PurePosixPath(path.relative_to(source).as_posix()), path.read_bytes(), False)
             )
