@@ -33,8 +33,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from moltbot.agents import context as ctxmod
 from moltbot.agents import views
+from moltbot.agents.compaction import Compactor
+from moltbot.agents.control import SessionControl
 from moltbot.agents.events import RunEvents
 from moltbot.agents.lanes import SessionLanes
+from moltbot.agents.memory import MemoryIndex, openai_embedder
 from moltbot.agents.model_pool import ModelPool
 from moltbot.agents.models import catalog
 from moltbot.agents.roster import AgentSpec, agent_specs, default_agent_id
@@ -52,6 +55,7 @@ from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
 from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.turn import TurnRunner
+from moltbot.agents.usage import UsageLedger
 from moltbot.errors import NotFoundError, RetryLaterError, UsageError
 from moltbot.instance.workspace import seed_workspace
 from moltbot.lifecycle import State, SubsystemContext, SubsystemKey
@@ -69,8 +73,9 @@ PROTECTED_TTL_S = 30.0
 S = TypeVar("S")
 
 
-class AgentRuntime:
-    """See the module docstring. ``name = "agents"`` in the gateway."""
+class AgentRuntime(SessionControl):
+    """See the module docstring. ``name = "agents"`` in the gateway. The session
+    operations of chat commands come from :class:`SessionControl`."""
 
     name = "agents"
 
@@ -84,6 +89,10 @@ class AgentRuntime:
         self.events = RunEvents(context.broadcast, self.log)
         self.models = ModelPool(self.instance, self.env, self.log)
         self.tools: dict[str, Tool] = {}
+        self.compactor = Compactor(self)
+        self.usage_ledger = UsageLedger()
+        self._memory: dict[str, MemoryIndex] = {}
+        self._usage_lock = asyncio.Lock()
         self._runner = TurnRunner(self, self.config.agents.defaults.max_concurrent)
         self._lanes = SessionLanes(self._runner.execute, self.events)
         self._stores: dict[str, SessionStore] = {}
@@ -131,6 +140,8 @@ class AgentRuntime:
             self._warm_task.cancel()
             await asyncio.gather(self._warm_task, return_exceptions=True)
         await self._abort_all(STOPPING)
+        memory, self._memory = self._memory, {}
+        await asyncio.gather(*(index.stop() for index in memory.values()), return_exceptions=True)
         await self.models.close()
         self.state = State.STOPPED
 
@@ -214,6 +225,44 @@ class AgentRuntime:
             "tools": list(self.tools),
             "cooldowns": self.models.cooldowns.snapshot(),
         }
+
+    def memory_index(self, agent_id: str) -> MemoryIndex:
+        """The agent's memory index, created (and its file watcher started) on first use.
+        A change of the embeddings settings builds a new one at the next use."""
+        agent = self.resolve_agent(agent_id)
+        embedder, embedder_id = self._embedder()
+        found = self._memory.get(agent)
+        if found is not None and found.embedder_id == (embedder_id or ""):
+            return found
+        if found is not None:
+            asyncio.get_running_loop().create_task(found.stop())
+        index = MemoryIndex(
+            self._specs[agent].workspace, self.instance.memory_index(agent), embedder, embedder_id
+        )
+        index.watch()
+        self._memory[agent] = index
+        return index
+
+    def _embedder(self) -> tuple[Any, str | None]:
+        settings = self.config.agents.defaults.memory_search.embeddings
+        if settings is None:
+            return None, None
+        provider = self.models.providers.get(settings.provider)
+        if provider is None:
+            self.log.warning(
+                "memorySearch.embeddings.provider %s is not a configured provider; "
+                "memory search uses full text only",
+                settings.provider,
+            )
+            return None, None
+        embedder = openai_embedder(
+            provider.base_url,
+            provider.api_key,
+            settings.model,
+            dict(provider.headers),
+            provider.timeout,
+        )
+        return embedder, f"{provider.id}:{provider.base_url}:{settings.model}"
 
     def journal(self, agent_id: str) -> RunJournal:
         found = self._journals.get(agent_id)
@@ -452,7 +501,8 @@ class AgentRuntime:
             on_accepted()
         assert run.done is not None
         await asyncio.shield(run.done)
-        return run.reply_text()
+        entry = await self.store(run.agent_id).get(run.session_key)
+        return run.reply_text(entry.verbose_level if entry else None)
 
     def get_run(self, run_id: str) -> Run | None:
         return self._lanes.get(run_id)

@@ -206,6 +206,57 @@ class Heartbeat(Section):
         description="A reply with HEARTBEAT_OK and at most this many other characters is "
         "not delivered (default 300).",
     )
+class MemoryFlush(Section):
+    enabled: bool = Field(
+        default=False,
+        description="Before an automatic compaction, run one silent turn that writes durable "
+        "notes to the workspace memory files.",
+    )
+    soft_threshold_tokens: int = Field(
+        default=4000,
+        ge=0,
+        description="Flush once the context is this close to the compaction threshold.",
+    )
+    prompt: str | None = Field(default=None, description="The flush turn's message.")
+    system_prompt: str | None = Field(default=None, description="Added to its system prompt.")
+
+
+class Compaction(Section):
+    mode: Literal["auto", "manual", "off"] = Field(
+        default="auto",
+        description="auto: summarise older turns when a turn would not fit the model's context "
+        "window; manual: only /compact, sessions.compact and a provider's overflow error; off: "
+        "never (the oldest turns are left out of the request instead).",
+    )
+    reserve_tokens: int = Field(
+        default=16_384,
+        ge=0,
+        description="Headroom kept free for the reply and tool results (at most a quarter of "
+        "the window).",
+    )
+    keep_recent_tokens: int = Field(
+        default=20_000,
+        ge=0,
+        description="Recent turns kept verbatim after a compaction (at most 40% of the window).",
+    )
+    memory_flush: MemoryFlush = Field(default_factory=MemoryFlush)
+
+
+class MemoryEmbeddings(Section):
+    provider: str = Field(
+        description="A models.providers id with an OpenAI-compatible /embeddings endpoint."
+    )
+    model: str = Field(default="text-embedding-3-small", min_length=1)
+
+
+class MemorySearch(Section):
+    enabled: bool = Field(default=True, description="The memory_search and memory_get tools.")
+    embeddings: MemoryEmbeddings | None = Field(
+        default=None,
+        description="Also rank by meaning (cosine of embeddings), mixed 0.7 with full-text "
+        "0.3; without it, full-text (SQLite FTS5, BM25) only.",
+    )
+    max_results: int = Field(default=6, ge=1, le=50)
 
 
 class AgentDefaults(Section):
@@ -220,6 +271,14 @@ class AgentDefaults(Section):
     skip_bootstrap: bool = False
     timeout_seconds: int = Field(default=600, ge=1)
     max_concurrent: int = Field(default=4, ge=1, description="Agent runs at once (all sessions).")
+    compaction: Compaction = Field(default_factory=Compaction)
+    memory_search: MemorySearch = Field(default_factory=MemorySearch)
+    context_tokens: int | None = Field(
+        default=None,
+        ge=256,
+        description="Context window of models whose definition has no contextWindow "
+        "(default 200000).",
+    )
     model_retry: ModelRetry = Field(
         default_factory=ModelRetry,
         description="Retries with backoff after a transient failure (429, 5xx, timeout, "
@@ -274,6 +333,15 @@ class CanvasHost(Section):
     live_reload: bool = True
 
 
+class ModelCost(Section):
+    """Price in USD per million tokens (as upstream's catalogue)."""
+
+    input: float = Field(default=0, ge=0)
+    output: float = Field(default=0, ge=0)
+    cache_read: float = Field(default=0, ge=0)
+    cache_write: float = Field(default=0, ge=0)
+
+
 class ModelDefinition(Section):
     id: str = Field(min_length=1)
     name: str | None = None
@@ -282,6 +350,7 @@ class ModelDefinition(Section):
     input: list[str] = Field(default_factory=lambda: ["text"])
     context_window: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
+    cost: ModelCost | None = Field(default=None, description="USD per million tokens.")
 
 
 class ModelProvider(Section):
@@ -409,6 +478,62 @@ class Session(Section):
     )
 
 
+class SkillEntry(Section):
+    """``skills.entries.<skillKey>``."""
+
+    enabled: bool = True
+    api_key: str | None = Field(
+        default=None, description="Secret for the skill's primaryEnv variable."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Variables the skill's commands get (exec)."
+    )
+    config: dict[str, Any] = Field(default_factory=dict, description="The skill's own settings.")
+
+
+class SkillsLoad(Section):
+    extra_dirs: list[str] = Field(
+        default_factory=list, description="More skill folders (lowest precedence)."
+    )
+
+
+class Skills(Section):
+    allow: list[str] | None = Field(
+        default=None, description="Only these skills (names or keys, * wildcards)."
+    )
+    deny: list[str] = Field(default_factory=list, description="Never these skills.")
+    entries: dict[str, SkillEntry] = Field(default_factory=dict)
+    load: SkillsLoad = Field(default_factory=SkillsLoad)
+
+
+NativeSetting = bool | Literal["auto"]
+
+
+class Commands(Section):
+    """Chat commands (``/status``, ``/new``, ...), handled before any model."""
+
+    text: bool = Field(
+        default=True,
+        description="Parse /commands in channel messages (WebChat always does).",
+    )
+    native: NativeSetting = Field(
+        default="auto",
+        description="Register native command menus: auto = Telegram on, Slack off. "
+        "channels.<name>.commands.native overrides per channel.",
+    )
+    use_access_groups: bool = Field(
+        default=True,
+        description="Owner-only commands need an owner: a sender on the channel's allowlist "
+        "(allowFrom or approved by pairing), or in ownerAllowFrom. false: every sender the "
+        "bot answers is an owner.",
+    )
+    owner_allow_from: list[str] = Field(
+        default_factory=list,
+        description='Owners as "<channel>:<sender id>" (e.g. "telegram:4242"); when set, only '
+        "these are owners in channels.",
+    )
+
+
 class Meta(Section):
     """Stamped by moltbot on every write of the file."""
 
@@ -481,6 +606,8 @@ class Config(Section):
 
     cron: Cron = Field(default_factory=Cron)
     hooks: Hooks = Field(default_factory=Hooks)
+    commands: Commands = Field(default_factory=Commands)
+    skills: Skills = Field(default_factory=Skills)
     logging: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, Any] = Field(default_factory=dict)
     meta: Meta = Field(default_factory=Meta)

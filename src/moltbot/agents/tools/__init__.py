@@ -18,6 +18,9 @@ TOOLS: dict[str, str] = {
     "sessions_history": "moltbot.agents.tools.sessions:SessionsHistoryTool",
     "message": "moltbot.channels.tool:MessageTool",
     "cron": "moltbot.automation.tool:CronTool",
+    "skill": "moltbot.agents.tools.skill:SkillTool",
+    "memory_search": "moltbot.agents.tools.memory:MemorySearchTool",
+    "memory_get": "moltbot.agents.tools.memory:MemoryGetTool",
 }
 
 __all__ = ["TOOLS", "Tool", "ToolContext", "ToolError", "ToolParams", "ToolResult"]

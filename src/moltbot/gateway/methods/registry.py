@@ -44,6 +44,8 @@ FAMILIES = (
     "moltbot.gateway.methods.browser",
     "moltbot.gateway.methods.cron",
     "moltbot.gateway.methods.wake",
+    "moltbot.gateway.methods.usage",
+    "moltbot.gateway.methods.skills",
 )
 
 
