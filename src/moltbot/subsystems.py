@@ -15,6 +15,8 @@ from moltbot.lifecycle import SubsystemKey
 
 if TYPE_CHECKING:
     from moltbot.agents.runtime import AgentRuntime
+    from moltbot.automation.heartbeat import HeartbeatRunner
+    from moltbot.automation.service import CronService
     from moltbot.browser.service import BrowserService
     from moltbot.canvas.host import CanvasHost
     from moltbot.channels.manager import ChannelManager
@@ -27,8 +29,20 @@ BROWSER: SubsystemKey[BrowserService] = SubsystemKey("browser")
 CANVAS: SubsystemKey[CanvasHost] = SubsystemKey("canvas")
 NODES: SubsystemKey[NodeRegistry] = SubsystemKey("nodes")
 APPROVALS: SubsystemKey[ExecApprovals] = SubsystemKey("exec.approvals")
+HEARTBEAT: SubsystemKey[HeartbeatRunner] = SubsystemKey("heartbeat")
+CRON: SubsystemKey[CronService] = SubsystemKey("cron")
 
-KEYS = (AGENTS, CHANNELS, BROWSER, CANVAS, NODES, APPROVALS)
+KEYS = (AGENTS, CHANNELS, BROWSER, CANVAS, NODES, APPROVALS, HEARTBEAT, CRON)
 """In the gateway's start order."""
 
-__all__ = ["AGENTS", "APPROVALS", "BROWSER", "CANVAS", "CHANNELS", "KEYS", "NODES"]
+__all__ = [
+    "AGENTS",
+    "APPROVALS",
+    "BROWSER",
+    "CANVAS",
+    "CHANNELS",
+    "CRON",
+    "HEARTBEAT",
+    "KEYS",
+    "NODES",
+]

@@ -122,6 +122,52 @@ APPROVAL_REQUEST = obj(  # server-methods/exec-approval.js
 APPROVAL_RECORD = obj(
     {"id": NonEmpty, "request": APPROVAL_REQUEST, "createdAtMs": Int, "expiresAtMs": Int}
 )
+_TOTAL_KEYS = (
+    "input",
+    "output",
+    "cacheRead",
+    "cacheWrite",
+    "totalTokens",
+    "totalCost",
+    "missingCostEntries",
+)
+TOTALS = {  # infra/session-cost-usage.js emptyTotals (moltbot adds "calls")
+    "type": "object",
+    "required": list(_TOTAL_KEYS),
+    "properties": {k: {"type": "number", "minimum": 0} for k in _TOTAL_KEYS},
+}
+LISTS = {k: arr(Str) for k in ("bins", "anyBins", "env", "config", "os")}
+SKILL_ENTRY = {  # agents/skills-status.js buildSkillStatus (moltbot adds "reasons")
+    "type": "object",
+    "required": [
+        "name",
+        "description",
+        "source",
+        "filePath",
+        "baseDir",
+        "skillKey",
+        "always",
+        "disabled",
+        "blockedByAllowlist",
+        "eligible",
+        "requirements",
+        "missing",
+        "configChecks",
+        "install",
+    ],
+    "properties": {
+        **{k: NonEmpty for k in ("name", "source", "filePath", "baseDir", "skillKey")},
+        "description": Str,
+        **{k: nullable(Str) for k in ("primaryEnv", "emoji", "homepage")},
+        **{k: Bool for k in ("always", "disabled", "blockedByAllowlist", "eligible")},
+        "requirements": obj(LISTS),
+        "missing": obj(LISTS),
+        "configChecks": arr(obj({"path": NonEmpty, "value": {}, "satisfied": Bool})),
+        "install": arr(
+            obj({"id": NonEmpty, "kind": NonEmpty, "label": NonEmpty, "bins": arr(Str)})
+        ),
+    },
+}
 RESULTS: dict[str, dict[str, Any]] = {
     "system-presence": arr({}),  # filled in by the fixture (upstream's PresenceEntry)
     "system-event": obj({"ok": {"const": True}}),
@@ -284,6 +330,72 @@ RESULTS: dict[str, dict[str, Any]] = {
         }
     ),
     "gateway.ping": obj({"ts": Int}),  # moltbot's own
+    # scheduling (cron/service/ops.js, server-methods/cron.js, system.js)
+    "cron.list": obj({"jobs": arr({})}),  # each validated as upstream's CronJob below
+    "cron.status": obj(
+        {"enabled": Bool, "storePath": NonEmpty, "jobs": Int, "nextWakeAtMs": nullable(Int)}
+    ),
+    "cron.remove": obj({"ok": Bool, "removed": Bool}),
+    "cron.run": obj({"ok": Bool, "ran": Bool}, {"reason": NonEmpty}),
+    "wake": obj({"ok": Bool}),
+    "set-heartbeats": obj({"ok": {"const": True}, "enabled": Bool}),
+    # usage (infra/session-cost-usage.js, provider-usage.load.js; moltbot adds by*, today)
+    "usage.cost": {
+        "type": "object",
+        "required": ["updatedAt", "days", "daily", "totals"],
+        "properties": {
+            "updatedAt": Int,
+            "days": Int,
+            "daily": arr(
+                {
+                    **TOTALS,
+                    "required": ["date", *TOTALS["required"]],
+                    "properties": {**TOTALS["properties"], "date": NonEmpty},
+                }
+            ),
+            "totals": TOTALS,
+        },
+    },
+    "usage.status": {
+        "type": "object",
+        "required": ["updatedAt", "providers"],
+        "properties": {
+            "updatedAt": Int,
+            "providers": arr(
+                {
+                    "type": "object",
+                    "required": ["provider", "windows"],
+                    "properties": {
+                        "provider": NonEmpty,
+                        "displayName": Str,
+                        "windows": arr({}),
+                        "error": Str,
+                    },
+                }
+            ),
+        },
+    },
+    # skills (agents/skills-status.js)
+    "skills.status": obj(
+        {"workspaceDir": NonEmpty, "managedSkillsDir": NonEmpty, "skills": arr(SKILL_ENTRY)}
+    ),
+    "skills.install": {"type": "object", "required": ["ok", "message"]},
+    "skills.update": {
+        "type": "object",
+        "required": ["ok", "skillKey", "config"],
+        "properties": {"ok": {"const": True}, "skillKey": NonEmpty, "config": {"type": "object"}},
+    },
+    "sessions.compact": obj(
+        {"ok": {"const": True}, "key": NonEmpty, "compacted": Bool},
+        {
+            "reason": NonEmpty,
+            "kept": Int,
+            "tokensBefore": Int,
+            "tokensAfter": Int,
+            "entryId": NonEmpty,
+            "archived": NonEmpty,
+        },
+    ),
 }
 AGENT_ACCEPTED = obj({"runId": NonEmpty, "status": {"const": "accepted"}, "acceptedAt": Int})
 AGENT_FINAL = {  # server-methods/agent.js + commands/agent-via-gateway.js (result.payloads)
@@ -323,6 +435,9 @@ UPSTREAM_RESULTS = {
     "wizard.next": "WizardNextResult",
     "wizard.cancel": "WizardStatusResult",
     "wizard.status": "WizardStatusResult",
+    "cron.add": "CronJob",
+    "cron.update": "CronJob",
+    "skills.bins": "SkillsBinsResult",
 }
 PARAMS = {  # method -> upstream's params schema
     "logs.tail": "LogsTailParams",
@@ -376,6 +491,19 @@ PARAMS = {  # method -> upstream's params schema
     "wizard.cancel": "WizardCancelParams",
     "wizard.status": "WizardStatusParams",
     "talk.mode": "TalkModeParams",
+    "cron.list": "CronListParams",
+    "cron.status": "CronStatusParams",
+    "cron.add": "CronAddParams",
+    "cron.update": "CronUpdateParams",
+    "cron.remove": "CronRemoveParams",
+    "cron.run": "CronRunParams",
+    "cron.runs": "CronRunsParams",
+    "wake": "WakeParams",
+    "skills.status": "SkillsStatusParams",
+    "skills.bins": "SkillsBinsParams",
+    "skills.install": "SkillsInstallParams",
+    "skills.update": "SkillsUpdateParams",
+    "sessions.compact": "SessionsCompactParams",
 }
 EVENTS = {
     "chat": "ChatEvent",
@@ -404,9 +532,16 @@ class Recorder:
         self.covered: set[str] = set()
 
     async def __call__(
-        self, method: str, params: Any = None, *, ok: bool = True, timeout: float = 30
+        self,
+        method: str,
+        params: Any = None,
+        *,
+        ok: bool = True,
+        timeout: float = 30,
+        extension: bool = False,
     ) -> Any:
-        if method in PARAMS and params is not None:
+        """``extension``: ``params`` use a field of moltbot's own (not upstream's)."""
+        if method in PARAMS and params is not None and not extension:
             validate(upstream(PARAMS[method]), params, f"{method} params we send")
         frame = await self.client.request(method, params, timeout=timeout)
         validate(upstream("ResponseFrame"), frame, f"{method} response frame")
@@ -469,10 +604,15 @@ async def node_host(home: Path, gw: GatewayProcess) -> AsyncIterator[list[Any]]:
     seen: list[Any] = []
 
     class Recording(GatewayClient):
-        async def events(self) -> AsyncIterator[Any]:  # type: ignore[override]
-            async for event in super().events():
-                seen.append(event)
-                yield event
+        def events(self) -> AsyncIterator[Any]:
+            listener = super().events()  # listening from now on
+
+            async def recorded() -> AsyncIterator[Any]:
+                async for event in listener:
+                    seen.append(event)
+                    yield event
+
+            return recorded()
 
     def connect() -> Recording:
         return Recording(
@@ -541,7 +681,6 @@ async def calls(
     await call("health")
     await call("status")
     await call("system-presence")
-    await call("system-event", {"text": "schema check"})
     await call("logs.tail", {"limit": 20})
     await call("last-heartbeat")
     await call("gateway.ping")
@@ -570,6 +709,7 @@ async def calls(
     final = await call("agent", {"message": "hello", "idempotencyKey": key}, timeout=60)
     assert final["result"]["payloads"] == [{"text": "echo: hello", "mediaUrl": None}]
     await call("agent.wait", {"runId": key, "timeoutMs": 30_000})
+    await call("system-event", {"text": "schema check"})  # goes into the next turn's prompt
     await call("agent.wait", {"runId": "never-started", "timeoutMs": 0})
     ack = await call(
         "chat.send", {"sessionKey": "main", "message": "hi", "idempotencyKey": str(uuid.uuid4())}
@@ -589,6 +729,10 @@ async def calls(
     await call("channels.status", {})
     await call("channels.logout", {"channel": "telegram"})
     await call("browser.request", {"method": "GET", "path": "/"}, ok=False)
+    await call("sessions.compact", {"key": "main"})
+    await call("sessions.compact", {"key": "main", "maxLines": 1})
+    await automation_cases(call)
+    await skills_and_usage_cases(call, home)
     # devices: a client from elsewhere (not local) asks to pair
     await device_cases(call, gw)
     # nodes, with the real node host
@@ -617,6 +761,61 @@ async def calls(
     await call("tts.setProvider", {"provider": "edge"}, ok=False)
     spoken = await call("tts.convert", {"text": "hello there"})
     assert Path(spoken["audioPath"]).read_bytes().endswith(b"hello there")
+
+
+async def automation_cases(call: Recorder) -> None:
+    job = await call(
+        "cron.add",
+        {
+            "name": "schema job",
+            "schedule": {"kind": "every", "everyMs": 3_600_000},
+            "sessionTarget": "main",
+            "wakeMode": "next-heartbeat",
+            "payload": {"kind": "systemEvent", "text": "tick"},
+        },
+    )
+    await call("cron.update", {"id": job["id"], "patch": {"enabled": False}})
+    listed = await call("cron.list", {"includeDisabled": True})
+    for entry in listed["jobs"]:
+        validate(upstream("CronJob"), entry, "a cron.list job")
+    assert [j["id"] for j in listed["jobs"]] == [job["id"]]
+    await call("cron.status", {})
+    await call("cron.run", {"id": job["id"], "mode": "force"})
+    runs = await until(lambda: _runs(call, job["id"]))
+    for entry in runs:
+        validate(upstream("CronRunLogEntry"), entry, "a cron.runs entry")
+    await call("cron.remove", {"id": job["id"]})
+    await call("wake", {"mode": "next-heartbeat", "text": "schema wake"})
+    await call("set-heartbeats", {"enabled": False})
+    await call("last-heartbeat")
+
+
+async def _runs(call: Recorder, job_id: str) -> list[Any]:
+    return list((await call("cron.runs", {"id": job_id}))["entries"])
+
+
+async def skills_and_usage_cases(call: Recorder, home: Path) -> None:
+    source = home / "skill-src" / "weather"
+    source.mkdir(parents=True)
+    (source / "SKILL.md").write_text(
+        "---\nname: weather\ndescription: Weather via sh\n"
+        'metadata: {"openclaw": {"requires": {"bins": ["sh"], "env": ["WTTR_KEY"]},'
+        ' "primaryEnv": "WTTR_KEY", "install": [{"id": "dl", "kind": "download",'
+        ' "url": "http://127.0.0.1:9/x.tgz"}]}}\n---\nRun it.\n'
+    )
+    await call(
+        "skills.install",
+        {"name": "weather", "installId": "copy", "source": str(source)},
+        extension=True,
+    )
+    await call("skills.update", {"skillKey": "weather", "apiKey": "k-1", "enabled": True})
+    status = await call("skills.status", {})
+    assert [s["name"] for s in status["skills"]] == ["weather"]
+    await call("skills.bins", {})
+    await call("skills.install", {"name": "weather", "installId": "brew"}, ok=False)
+    cost = await call("usage.cost", {"days": 7})
+    assert cost["totals"]["totalTokens"] > 0  # the turns above were recorded
+    await call("usage.status", {})
 
 
 async def device_cases(call: Recorder, gw: GatewayProcess) -> None:
@@ -685,7 +884,7 @@ async def node_cases(call: Recorder, gw: GatewayProcess, invoked: list[Any]) -> 
         if event.name == "node.invoke.request":
             validate(upstream("NodeInvokeRequestEvent"), event.payload, "node.invoke.request")
     assert any(e.name == "node.invoke.request" for e in invoked)
-    assert any(e.name == "voicewake.changed" for e in invoked)
+    assert any(e.name == "voicewake.changed" for e in invoked), [e.name for e in invoked]
     # the node-only methods refuse an operator, as upstream's
     await call("node.invoke.result", {"id": "x", "nodeId": node_id, "ok": True}, ok=False)
     await call("node.event", {"event": "exec.finished", "payloadJSON": "{}"}, ok=False)

@@ -148,6 +148,7 @@ class NodeHost:
         waiting_for: str | None = None
         while not stop.is_set():
             client = connect()
+            events = client.events()  # before connect: the events sent with hello-ok too
             try:
                 hello = await client.connect()
             except PairingRequired as exc:
@@ -172,15 +173,16 @@ class NodeHost:
             server = (hello.get("server") or {}).get("version", "?")
             say(f"node host connected (gateway {server}); commands: {', '.join(COMMANDS)}")
             try:
-                await self._session(client, stop)
+                await self._session(client, events, stop)
             finally:
                 await client.close()
             if not stop.is_set():
                 say("node host: connection lost; reconnecting")
                 await _sleep(stop, backoff)
 
-    async def _session(self, client: NodeConnection, stop: asyncio.Event) -> None:
-        events = client.events()
+    async def _session(
+        self, client: NodeConnection, events: AsyncIterator[Any], stop: asyncio.Event
+    ) -> None:
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while True:

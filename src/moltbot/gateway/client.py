@@ -320,10 +320,14 @@ class GatewayClient:
         if self._ws is not None and self._lost is None:
             await self._send(self._frame(f"n{next(self._ids)}", method, params))
 
-    async def events(self) -> AsyncIterator[Event]:
-        """Every event from the first iteration on, until the connection closes."""
+    def events(self) -> AsyncIterator[Event]:
+        """Every event from this call on (call it before :meth:`connect` to see the events
+        sent right after ``hello-ok``), until the connection closes."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._listeners.add(queue)
+        return self._drain(queue)
+
+    async def _drain(self, queue: asyncio.Queue[Any]) -> AsyncIterator[Event]:
         try:
             while True:
                 item = await queue.get()

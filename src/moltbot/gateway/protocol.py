@@ -56,8 +56,7 @@ CLIENT_IDS = (
 CLIENT_MODES = ("webchat", "cli", "ui", "backend", "node", "probe", "test")
 
 EVENTS = (
-    # Only events this gateway sends (``hello-ok.features.events``); upstream also lists
-    # ``heartbeat`` and ``cron``, which come with scheduling.
+    # Only events this gateway sends (``hello-ok.features.events``), in upstream's order.
     "connect.challenge",
     "agent",
     "chat",
@@ -66,6 +65,8 @@ EVENTS = (
     "talk.mode",
     "shutdown",
     "health",
+    "heartbeat",
+    "cron",
     "node.pair.requested",
     "node.pair.resolved",
     "node.invoke.request",

@@ -23,6 +23,11 @@ NO_RESTART_PREFIXES = (
     "browser",
     "channels",
     "strict",
+    "cron",
+    "skills",  # read per turn: a skill toggled in the Control UI applies at once
+    "hooks.enabled",
+    "hooks.token",
+    "hooks.maxBodyBytes",
 )
 
 

@@ -18,6 +18,10 @@ TOOLS: dict[str, str] = {
     "sessions_history": "moltbot.agents.tools.sessions:SessionsHistoryTool",
     "message": "moltbot.channels.tool:MessageTool",
     "nodes": "moltbot.agents.tools.nodes:NodesTool",
+    "cron": "moltbot.automation.tool:CronTool",
+    "skill": "moltbot.agents.tools.skill:SkillTool",
+    "memory_search": "moltbot.agents.tools.memory:MemorySearchTool",
+    "memory_get": "moltbot.agents.tools.memory:MemoryGetTool",
 }
 
 __all__ = ["TOOLS", "Tool", "ToolContext", "ToolError", "ToolParams", "ToolResult"]

@@ -51,6 +51,7 @@ from moltbot.agents.tools.exec_policy import (
     plan,
     search_path,
     split_command,
+    with_skill_env,
 )
 from moltbot.agents.tools.exec_rules import DEFAULT_ALLOWLIST
 from moltbot.lifecycle import SubsystemKey
@@ -193,6 +194,7 @@ class ExecTool(Tool):
             await self._approve(ctx, params.command, reason, cwd, path, allowlisted=False)
             env = child_env(ctx.env, params.env, path=path)
             argv = ["/bin/sh", "-c", params.command]
+        env = with_skill_env(env, ctx.skill_env)
         env["PWD"] = str(cwd)
         argv = await asyncio.to_thread(
             sandbox.command,

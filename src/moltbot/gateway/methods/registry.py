@@ -47,6 +47,10 @@ FAMILIES = (
     "moltbot.gateway.methods.approvals",
     "moltbot.gateway.methods.wizard",
     "moltbot.gateway.methods.media",
+    "moltbot.gateway.methods.cron",
+    "moltbot.gateway.methods.wake",
+    "moltbot.gateway.methods.usage",
+    "moltbot.gateway.methods.skills",
 )
 
 
