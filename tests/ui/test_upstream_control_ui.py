@@ -1,8 +1,10 @@
 """Upstream's Control UI build (``dist/control-ui`` of OpenClaw 2026.1.30), served from
 its own origin and pointed at a moltbot gateway, in real headless Chromium: it pairs
 (an operator approves it), then every tab loads without a console error or an error
-shown on the page; chat, New session, the Devices list and an exec approval prompt
-work."""
+shown on the page and shows the gateway's data (a chat turn, its session, the
+instances, every channel, a cron job, a skill, the config form and raw file, log lines,
+the status snapshot, devices and exec approvals); the Config form saves an edit; chat,
+New session and an exec approval prompt work."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from tests.agents.gateway_agents import start
+from tests.agents.gateway_agents import is_chat, start
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
 from tests.upstream import control_ui
@@ -26,7 +28,6 @@ from gateway_harness import GatewayProcess, WsClient, free_port_block, ws_client
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-TABS = ("overview", "chat", "sessions", "instances", "channels", "config", "logs", "debug", "nodes")
 SHOWN_ERRORS = re.compile(
     r"unknown method|missing scope|invalid [a-z.]+ params|unauthorized|not supported|"
     r"Schema unavailable|schema unavailable|Unsupported schema node|disconnected \(",
@@ -145,28 +146,105 @@ async def approve_ui_device(op: WsClient) -> dict[str, Any]:
     return dict(approved["device"])
 
 
+async def seed(op: WsClient, home: Path) -> str:
+    """Data for every tab: a chat turn, a cron job, a skill. Returns the reply text."""
+    ack = await op.call(
+        "chat.send", {"sessionKey": "main", "message": "seeded hello", "idempotencyKey": "seed"}
+    )
+    await op.wait_event(is_chat(ack["runId"], "final"), timeout=30)
+    await op.call(
+        "cron.add",
+        {
+            "name": "morning check",
+            "schedule": {"kind": "cron", "expr": "0 7 * * *"},
+            "sessionTarget": "main",
+            "wakeMode": "next-heartbeat",
+            "payload": {"kind": "systemEvent", "text": "Good morning"},
+        },
+    )
+    source = home / "skill-src" / "weather"
+    source.mkdir(parents=True)
+    (source / "SKILL.md").write_text(
+        "---\nname: weather\ndescription: Current weather for a city\n---\nAsk wttr.in.\n"
+    )
+    await op.call("skills.install", {"name": "weather", "installId": "copy", "source": str(source)})
+    return "echo: seeded hello"
+
+
+def channel_labels() -> list[str]:
+    from moltbot.channels.registry import manifests
+
+    return [m.label for m in manifests().values()]
+
+
 async def test_every_tab_of_upstreams_control_ui_loads(
-    browser: Any, ui_origin: str, gateway: GatewayProcess, llm: FakeOpenAI
+    browser: Any, ui_origin: str, gateway: GatewayProcess, llm: FakeOpenAI, home: Path
 ) -> None:
     async with ws_client(gateway.url, gateway.token) as op:
+        reply = await seed(op, home)
         page = await open_ui(browser, ui_origin, gateway)
         await page.until_text("pairing required")
         device = await approve_ui_device(op)
         await page.page.reload()
         await page.until_text("Connected")
         page.problems.clear()  # the refused first connect logged its close; nothing since
-        for tab in TABS:
+        shown = {
+            "overview": ["Connected", "Enabled"],  # ... and cron enabled
+            "chat": ["seeded hello", reply],
+            "sessions": ["agent:main:main"],
+            "instances": ["openclaw-control-ui", "test", "gateway 2026.1.30"],
+            "channels": channel_labels(),
+            "cron": ["morning check", "System: Good morning"],
+            "skills": ["weather", "Current weather for a city"],
+            "config": ["Gateway", "Port", "Agents", "Models"],
+            "logs": ["listening on 127.0.0.1", "agents ready: main"],
+            "debug": ['"profile": "main"', '"defaultAgentId": "main"'],
+            "nodes": ["Exec approvals", "Devices", device["deviceId"], "operator.admin"],
+        }
+        for tab, needles in shown.items():
             await page.page.goto(f"{ui_origin}/{tab}")
             await page.until_text("Connected" if tab == "overview" else "OPENCLAW")
             await op.call("health")  # let the tab's requests be answered
+            for needle in needles:
+                await page.until_text(needle)
             text = await settled_text(page)
-            shown = SHOWN_ERRORS.findall(text)
+            errors = SHOWN_ERRORS.findall(text)
             danger = await page.page.locator(".callout.danger:visible").all_inner_texts()
-            assert not shown and not danger, f"{tab}: {shown} {danger}"
+            assert not errors and not danger, f"{tab}: {errors} {danger}"
             assert not page.problems, f"{tab}: {page.problems}"
-        nodes = await settled_text(page)
-        assert device["deviceId"] in nodes  # Devices (in the Nodes tab) lists the UI itself
-        assert "Exec approvals" in nodes
+        # the raw config file, as the gateway has it
+        await page.page.goto(f"{ui_origin}/config")
+        await page.page.get_by_role("button", name="Raw", exact=True).click()
+        raw = await page.page.locator("textarea").first.input_value()
+        assert json.loads(raw)["models"]["providers"]["fake"]["baseUrl"] == llm.base_url
+        assert not page.problems, page.problems
+
+
+async def test_the_config_form_saves_an_edit(
+    browser: Any, ui_origin: str, gateway: GatewayProcess, home: Path
+) -> None:
+    async with ws_client(gateway.url, gateway.token) as op:
+        page = await open_ui(browser, ui_origin, gateway)
+        await page.until_text("pairing required")
+        await approve_ui_device(op)
+        await page.page.reload()
+        await page.until_text("Connected")
+        await page.page.goto(f"{ui_origin}/config")
+        await page.until_text("Tools")
+        await page.page.locator(".config-nav__item", has_text="Tools").click()
+        await page.page.get_by_role("button", name="Exec", exact=True).click()
+        await page.until_text("Approval timeout seconds")
+        await page.page.get_by_role("button", name="always", exact=True).click()  # tools.exec.ask
+        await page.until_text("1 unsaved change")
+        await page.page.get_by_role("button", name="Save", exact=True).click()
+        await page.until_text("No changes")
+        snapshot = await op.call("config.get", {})
+        assert snapshot["config"]["tools"]["exec"]["ask"] == "always"
+        assert json.loads(snapshot["raw"])["tools"]["exec"] == {
+            "approvalTimeoutSeconds": 60,
+            "ask": "always",
+        }
+        assert not page.problems, page.problems
 
 
 async def settled_text(page: Page) -> str:

@@ -72,7 +72,7 @@ def inline(
         merged = {**defs.get(name, {}), **rest}
         return inline(merged, defs, depth + 1, expanding | {name})
     out = {k: inline(v, defs, depth + 1, expanding) for k, v in node.items() if k != "$defs"}
-    return out
+    return for_form(out)
 
 
 def for_form(node: dict[str, Any]) -> dict[str, Any]:

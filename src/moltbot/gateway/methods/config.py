@@ -61,7 +61,9 @@ async def config_get(call: MethodCall, params: NoParams) -> dict[str, Any]:
         "raw": redact_text(snapshot.raw),
         "parsed": redact(snapshot.data),
         "valid": True,
-        "config": redact(snapshot.config.model_dump(by_alias=True, exclude_none=True)),
+        # as written, like ``parsed``: the Control UI's form edits this object and saves it
+        # whole, so it must not carry the schema's defaults or resolved ``${VAR}`` values
+        "config": redact(snapshot.data),
         "hash": snapshot.hash,
         "issues": [],
         "warnings": [{"path": "", "message": w} for w in snapshot.warnings],
