@@ -705,6 +705,9 @@ async def calls(
     await call("agent.identity.get", {"agentId": "nobody"})
     models = await call("models.list", {})
     assert {m["id"] for m in models["models"]} >= {"m1", "m-listed"}
+    # only configured providers are asked (not the keyless ollama preset on this host)
+    logged = "\n".join((await call("logs.tail", {"limit": 500}))["lines"])
+    assert "models of provider" not in logged, logged
     key = str(uuid.uuid4())
     final = await call("agent", {"message": "hello", "idempotencyKey": key}, timeout=60)
     assert final["result"]["payloads"] == [{"text": "echo: hello", "mediaUrl": None}]
