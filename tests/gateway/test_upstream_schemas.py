@@ -491,6 +491,7 @@ PARAMS = {  # method -> upstream's params schema
     "wizard.cancel": "WizardCancelParams",
     "wizard.status": "WizardStatusParams",
     "talk.mode": "TalkModeParams",
+    "update.run": "UpdateRunParams",
     "cron.list": "CronListParams",
     "cron.status": "CronStatusParams",
     "cron.add": "CronAddParams",
@@ -684,6 +685,8 @@ async def calls(
     await call("logs.tail", {"limit": 20})
     await call("last-heartbeat")
     await call("gateway.ping")
+    refused = await call("update.run", {"restartDelayMs": 0}, ok=False)
+    assert "not supported by this gateway" in refused["message"]
     # config
     snapshot = await call("config.get", {})
     await call("config.schema", {})

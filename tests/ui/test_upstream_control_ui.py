@@ -244,6 +244,9 @@ async def test_the_config_form_saves_an_edit(
             "approvalTimeoutSeconds": 60,
             "ask": "always",
         }
+        # Update (upstream's self-update) says what to do instead
+        await page.page.get_by_role("button", name="Update", exact=True).click()
+        await page.until_text("upgrade the moltbot package")
         assert not page.problems, page.problems
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from moltbot.errors import UsageError
 from moltbot.gateway.logs import tail_file, upstream_line
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.gateway.state import now_ms
@@ -88,3 +89,20 @@ def logs_tail(call: MethodCall, params: LogsTailParams) -> dict[str, Any]:
 @method("gateway.ping", scope="read", advertise=False)
 def ping(call: MethodCall, params: NoParams) -> dict[str, Any]:
     return {"ts": now_ms()}
+
+
+class UpdateRunParams(Params):
+    sessionKey: str | None = None
+    note: str | None = None
+    restartDelayMs: int | None = Field(default=None, ge=0)
+    timeoutMs: int | None = Field(default=None, ge=1)
+
+
+@method("update.run", params=UpdateRunParams, scope="admin", advertise=False)
+def update_run(call: MethodCall, params: UpdateRunParams) -> dict[str, Any]:
+    """Upstream's self-update (its Control UI's Update button): a gateway never replaces
+    its own package here; it says how instead."""
+    raise UsageError(
+        "update.run is not supported by this gateway: upgrade the moltbot package "
+        "(pip install -U moltbot), then restart the gateway (moltbot gateway restart)"
+    )
