@@ -146,6 +146,18 @@ async def approve_ui_device(op: WsClient) -> dict[str, Any]:
     return dict(approved["device"])
 
 
+async def paired_ui(
+    browser: Any, origin: str, gw: GatewayProcess, op: WsClient
+) -> tuple[Page, dict[str, Any]]:
+    """The UI open and connected: it asked to pair, the operator approved, it reloaded."""
+    page = await open_ui(browser, origin, gw)
+    await page.until_text("pairing required")
+    device = await approve_ui_device(op)
+    await page.page.reload()
+    await page.until_text("Connected")
+    return page, device
+
+
 async def seed(op: WsClient, home: Path) -> str:
     """Data for every tab: a chat turn, a cron job, a skill. Returns the reply text."""
     ack = await op.call(
@@ -182,11 +194,7 @@ async def test_every_tab_of_upstreams_control_ui_loads(
 ) -> None:
     async with ws_client(gateway.url, gateway.token) as op:
         reply = await seed(op, home)
-        page = await open_ui(browser, ui_origin, gateway)
-        await page.until_text("pairing required")
-        device = await approve_ui_device(op)
-        await page.page.reload()
-        await page.until_text("Connected")
+        page, device = await paired_ui(browser, ui_origin, gateway, op)
         page.problems.clear()  # the refused first connect logged its close; nothing since
         shown = {
             "overview": ["Connected", "Enabled"],  # ... and cron enabled
@@ -220,15 +228,11 @@ async def test_every_tab_of_upstreams_control_ui_loads(
         assert not page.problems, page.problems
 
 
-async def test_the_config_form_saves_an_edit(
-    browser: Any, ui_origin: str, gateway: GatewayProcess, home: Path
+async def test_the_config_form_and_skills_tab_save_edits(
+    browser: Any, ui_origin: str, gateway: GatewayProcess, llm: FakeOpenAI, home: Path
 ) -> None:
     async with ws_client(gateway.url, gateway.token) as op:
-        page = await open_ui(browser, ui_origin, gateway)
-        await page.until_text("pairing required")
-        await approve_ui_device(op)
-        await page.page.reload()
-        await page.until_text("Connected")
+        page, _ = await paired_ui(browser, ui_origin, gateway, op)
         await page.page.goto(f"{ui_origin}/config")
         await page.until_text("Tools")
         await page.page.locator(".config-nav__item", has_text="Tools").click()
@@ -244,10 +248,33 @@ async def test_the_config_form_saves_an_edit(
             "approvalTimeoutSeconds": 60,
             "ask": "always",
         }
+        # the Skills tab turns a skill off; the gateway applies it without a restart
+        await seed(op, home)
+        await page.page.goto(f"{ui_origin}/skills")
+        await page.until_text("Current weather for a city")
+        await page.page.get_by_role("button", name="Disable", exact=True).click()
+        await page.until_text("Enable")
+        snapshot = await op.call("config.get", {})
+        assert snapshot["config"]["skills"]["entries"]["weather"] == {"enabled": False}
+        applied = await until_logged(op, "skills.entries")
+        assert applied.startswith("applying config change live"), applied
         # Update (upstream's self-update) says what to do instead
+        await page.page.goto(f"{ui_origin}/config")
         await page.page.get_by_role("button", name="Update", exact=True).click()
         await page.until_text("upgrade the moltbot package")
         assert not page.problems, page.problems
+
+
+async def until_logged(op: WsClient, needle: str) -> str:
+    """The first gateway log message containing ``needle`` (waits for it, bounded)."""
+    deadline = time.monotonic() + 20
+    while True:
+        lines = (await op.call("logs.tail", {"limit": 500}))["lines"]
+        found = [json.loads(line)["message"] for line in lines if needle in line]
+        if found:
+            return str(found[0])
+        assert time.monotonic() < deadline, f"{needle!r} never logged"
+        await asyncio.sleep(0.1)
 
 
 async def settled_text(page: Page) -> str:
@@ -266,11 +293,7 @@ async def test_chat_new_session_and_an_exec_approval_in_upstreams_ui(
     browser: Any, ui_origin: str, gateway: GatewayProcess, llm: FakeOpenAI
 ) -> None:
     async with ws_client(gateway.url, gateway.token) as op:
-        page = await open_ui(browser, ui_origin, gateway)
-        await page.until_text("pairing required")
-        await approve_ui_device(op)
-        await page.page.reload()
-        await page.until_text("Connected")
+        page, _ = await paired_ui(browser, ui_origin, gateway, op)
         await page.page.goto(f"{ui_origin}/chat")
         box = page.page.locator(".chat-compose textarea")
         await box.fill("hello from the control ui")

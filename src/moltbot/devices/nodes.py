@@ -10,14 +10,10 @@ devices (:mod:`.pairing`). ``node.rename`` stores a display name here, which
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
-from pathlib import Path
 from typing import Any
 
-from moltbot.devices.pairing import PENDING_TTL_MS, _clean, new_token, now_ms
-from moltbot.fsutil import write_json_atomic
+from moltbot.devices.pairing import PairingFiles, _clean, new_token, now_ms
 from moltbot.security.secrets import secret_equals
 
 __all__ = ["NODE_FIELDS", "NodePairing"]
@@ -37,35 +33,11 @@ NODE_FIELDS = (
 """What a node says about itself in ``node.pair.request`` (kept on its record)."""
 
 
-class NodePairing:
+class NodePairing(PairingFiles):
     """``<state>/nodes/{paired,pending}.json``."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._lock = threading.RLock()
-
-    def _read(self, name: str) -> dict[str, dict[str, Any]]:
-        try:
-            data = json.loads((self.directory / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        return {str(k): v for k, v in data.items() if isinstance(v, dict)}
-
-    def _write(self, name: str, data: dict[str, Any]) -> None:
-        write_json_atomic(self.directory / name, data)
 
     def paired(self) -> dict[str, dict[str, Any]]:
         return self._read("paired.json")
-
-    def pending(self) -> dict[str, dict[str, Any]]:
-        now = now_ms()
-        return {
-            k: v
-            for k, v in self._read("pending.json").items()
-            if now - int(v.get("ts", 0)) < PENDING_TTL_MS
-        }
 
     def listing(self) -> dict[str, list[dict[str, Any]]]:
         """``node.pair.list``: pending (newest first) and paired nodes without tokens."""

@@ -38,7 +38,14 @@ from moltbot.security.secrets import secret_equals
 
 PENDING_TTL_MS = 5 * 60 * 1000
 
-__all__ = ["PENDING_TTL_MS", "ClientFacts", "DevicePairing", "PairingOutcome", "now_ms"]
+__all__ = [
+    "PENDING_TTL_MS",
+    "ClientFacts",
+    "DevicePairing",
+    "PairingFiles",
+    "PairingOutcome",
+    "now_ms",
+]
 
 
 def now_ms() -> int:
@@ -97,32 +104,26 @@ class PairingOutcome:
     """Approved now, automatically (``device.pair.resolved``)."""
 
 
-class DevicePairing:
-    """``<state>/devices/{paired,pending}.json``."""
+class PairingFiles:
+    """``paired.json`` and ``pending.json`` of one directory: read leniently (a damaged
+    file reads as empty), written atomically; pending requests expire after
+    :data:`PENDING_TTL_MS`. Callers hold ``_lock`` around read-modify-write."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._lock = threading.RLock()
 
-    # files ------------------------------------------------------------------
-
-    def _read(self, name: str) -> dict[str, Any]:
+    def _read(self, name: str) -> dict[str, dict[str, Any]]:
         try:
             data = json.loads((self.directory / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return (
-            {str(k): v for k, v in data.items() if isinstance(v, dict)}
-            if isinstance(data, dict)
-            else {}
-        )
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): v for k, v in data.items() if isinstance(v, dict)}
 
     def _write(self, name: str, data: dict[str, Any]) -> None:
         write_json_atomic(self.directory / name, data)
-
-    def paired(self) -> dict[str, dict[str, Any]]:
-        """Paired devices by id (tokens included: never send this as is)."""
-        return {k: _upgrade(v) for k, v in self._read("paired.json").items()}
 
     def pending(self) -> dict[str, dict[str, Any]]:
         """Live requests by id (expired ones are left out)."""
@@ -132,6 +133,14 @@ class DevicePairing:
             for k, v in self._read("pending.json").items()
             if now - int(v.get("ts", 0)) < PENDING_TTL_MS
         }
+
+
+class DevicePairing(PairingFiles):
+    """``<state>/devices/{paired,pending}.json``."""
+
+    def paired(self) -> dict[str, dict[str, Any]]:
+        """Paired devices by id (tokens included: never send this as is)."""
+        return {k: _upgrade(v) for k, v in self._read("paired.json").items()}
 
     # listing ----------------------------------------------------------------
 

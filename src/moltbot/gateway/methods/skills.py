@@ -10,7 +10,7 @@ from pydantic import Field
 
 from moltbot.agents import skills
 from moltbot.agents.roster import agent_specs, default_agent_id
-from moltbot.errors import NotFoundError, UsageError
+from moltbot.errors import MoltbotError, NotFoundError, UsageError
 from moltbot.gateway.methods.registry import MethodCall, Params, method
 
 
@@ -27,14 +27,25 @@ def _workspace(call: MethodCall, agent_id: str | None) -> tuple[str, Any]:
     return wanted, specs[wanted].workspace
 
 
+def _file_config(call: MethodCall) -> Any:
+    """The config as the file says now (``skills.update`` just wrote it; the gateway's
+    own copy follows when its watcher applies the change), else the running one."""
+    from moltbot.config.store import read_config
+
+    try:
+        return read_config(call.runtime.instance.config_path, call.runtime.env).config
+    except MoltbotError:
+        return call.runtime.config
+
+
 @method("skills.status", params=SkillsStatusParams, scope="read")
 async def skills_status(call: MethodCall, params: SkillsStatusParams) -> dict[str, Any]:
-    """Every skill of the (default) agent with its eligibility and why."""
+    """Every skill of the (default) agent with its eligibility and why (as the config
+    file says now: a skill turned off a moment ago reads as off)."""
     _, workspace = _workspace(call, params.agentId)
     managed = call.runtime.instance.skills_dir
-    found = await asyncio.to_thread(
-        skills.statuses, call.runtime.config, call.runtime.env, workspace, managed
-    )
+    config = await asyncio.to_thread(_file_config, call)
+    found = await asyncio.to_thread(skills.statuses, config, call.runtime.env, workspace, managed)
     return {
         "workspaceDir": str(workspace),
         "managedSkillsDir": str(managed),
