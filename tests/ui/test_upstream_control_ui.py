@@ -277,6 +277,48 @@ async def until_logged(op: WsClient, needle: str) -> str:
         await asyncio.sleep(0.1)
 
 
+async def test_sessions_and_exec_approvals_edited_in_upstreams_ui(
+    browser: Any, ui_origin: str, gateway: GatewayProcess, llm: FakeOpenAI, home: Path
+) -> None:
+    async with ws_client(gateway.url, gateway.token) as op:
+        await seed(op, home)
+        page, _ = await paired_ui(browser, ui_origin, gateway, op)
+        # Sessions: a label and a thinking level, set in the row (sessions.patch)
+        await page.page.goto(f"{ui_origin}/sessions")
+        await page.until_text("agent:main:main")
+        row = page.page.locator(".table-row", has_text="agent:main:main")
+        await row.locator("input").fill("daily driver")
+        await row.locator("input").press("Enter")
+        await row.locator("select").first.select_option("high")
+        deadline = time.monotonic() + 20
+        while True:
+            (entry,) = [
+                s
+                for s in (await op.call("sessions.list", {}))["sessions"]
+                if s["key"] == "agent:main:main"
+            ]
+            if entry.get("label") and entry.get("thinkingLevel"):
+                break
+            assert time.monotonic() < deadline, entry
+            await asyncio.sleep(0.1)
+        assert (entry["label"], entry["thinkingLevel"]) == ("daily driver", "high")
+        # Nodes > Exec approvals: the default ask policy, saved to the approvals file
+        await page.page.goto(f"{ui_origin}/nodes")
+        await page.until_text("Default prompt policy")
+        ask = page.page.get_by_text("Default prompt policy.").locator(
+            "xpath=ancestor::*[.//select][1]//select"
+        )
+        await ask.select_option(label="Always")
+        await page.page.get_by_role("button", name="Save").first.click()
+        deadline = time.monotonic() + 20
+        while (await op.call("exec.approvals.get", {}))["file"].get("defaults", {}).get(
+            "ask"
+        ) != "always":
+            assert time.monotonic() < deadline, "the approvals file was never saved"
+            await asyncio.sleep(0.1)
+        assert not page.problems, page.problems
+
+
 async def settled_text(page: Page) -> str:
     """The tab's text once it stopped changing (its requests answered and rendered)."""
     previous = ""
