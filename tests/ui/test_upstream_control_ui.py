@@ -4,7 +4,8 @@ its own origin and pointed at a moltbot gateway, in real headless Chromium: it p
 shown on the page and shows the gateway's data (a chat turn, its session, the
 instances, every channel, a cron job, a skill, the config form and raw file, log lines,
 the status snapshot, devices and exec approvals); the Config form saves an edit; chat,
-New session and an exec approval prompt work."""
+New session and an exec approval prompt work; the Sessions, Channels, Skills and Nodes
+tabs save edits (only the edited keys reach the files)."""
 
 from __future__ import annotations
 
@@ -277,7 +278,7 @@ async def until_logged(op: WsClient, needle: str) -> str:
         await asyncio.sleep(0.1)
 
 
-async def test_sessions_and_exec_approvals_edited_in_upstreams_ui(
+async def test_sessions_channels_and_exec_approvals_edited_in_upstreams_ui(
     browser: Any, ui_origin: str, gateway: GatewayProcess, llm: FakeOpenAI, home: Path
 ) -> None:
     async with ws_client(gateway.url, gateway.token) as op:
@@ -302,6 +303,22 @@ async def test_sessions_and_exec_approvals_edited_in_upstreams_ui(
             assert time.monotonic() < deadline, entry
             await asyncio.sleep(0.1)
         assert (entry["label"], entry["thinkingLevel"]) == ("daily driver", "high")
+        # Channels: Telegram's editor (its section of config.schema) saves one field
+        await page.page.goto(f"{ui_origin}/channels")
+        await page.until_text("History limit")
+        limit = page.page.get_by_text("History limit", exact=True).first.locator(
+            "xpath=ancestor::*[.//input][1]//input"
+        )
+        await limit.fill("30")
+        await limit.press("Tab")
+        await page.page.get_by_role("button", name="Save", exact=True).first.click()
+        deadline = time.monotonic() + 20
+        while "channels" not in (await op.call("config.get", {}))["parsed"]:
+            assert time.monotonic() < deadline, "the channel config was never saved"
+            await asyncio.sleep(0.1)
+        assert (await op.call("config.get", {}))["parsed"]["channels"] == {
+            "telegram": {"historyLimit": 30}
+        }
         # Nodes > Exec approvals: the default ask policy, saved to the approvals file
         await page.page.goto(f"{ui_origin}/nodes")
         await page.until_text("Default prompt policy")
