@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from moltbot.config.isolated import parse_untrusted
 from moltbot.config.schema import Config
-from moltbot.config.secrets import REDACTED, redact
+from moltbot.config.secrets import REDACTED, redact, redact_text
 from moltbot.config.store import (
     MAX_DEPTH,
     content_hash,
@@ -20,21 +19,6 @@ from moltbot.config.store import (
 )
 from moltbot.errors import ConfigError, UsageError
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
-
-_SECRET_VALUE = re.compile(
-    r"""(?P<key>["']?[A-Za-z_]*(?:[Tt]oken|[Pp]assword|[Ss]ecret|[Aa]pi[Kk]ey)["']?\s*:\s*)"""
-    r"""(?P<q>["'])(?P<value>(?:(?!(?P=q)).)*)(?P=q)"""
-)
-
-
-def redact_text(raw: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        value = match.group("value")
-        if not value or re.fullmatch(r"\$\{[A-Z_][A-Z0-9_]*\}", value):
-            return match.group(0)
-        return f"{match.group('key')}{match.group('q')}{REDACTED}{match.group('q')}"
-
-    return _SECRET_VALUE.sub(replace, raw)
 
 
 @method("config.get", scope="admin")
@@ -126,14 +110,22 @@ async def _write(
     path = call.runtime.instance.config_path
     env = call.runtime.env
     check = _write_checks(call)
+    author = writer_label(call)
     if text is not None:
         data = await parse_untrusted(text, str(path))
         snapshot = await asyncio.to_thread(
-            replace_config_text, path, text, env, base_hash=base_hash, data=data, check=check
+            replace_config_text,
+            path,
+            text,
+            env,
+            base_hash=base_hash,
+            data=data,
+            check=check,
+            author=author,
         )
     else:
         snapshot = await asyncio.to_thread(
-            update_config, path, mutate, env, base_hash=base_hash, check=check
+            update_config, path, mutate, env, base_hash=base_hash, check=check, author=author
         )
     return {
         "ok": True,
@@ -145,6 +137,15 @@ async def _write(
             "note": "the gateway applies the file change itself",
         },
     }
+
+
+def writer_label(call: MethodCall) -> str:
+    """Who writes the config, for its history: the method and the client."""
+    connection = call.connection
+    who = f"client {connection.client_id or 'unknown'}"
+    if connection.device_id:
+        who += f", device {connection.device_id[:12]}"
+    return f"{call.method} over the protocol ({who})"
 
 
 def _write_checks(call: MethodCall) -> Any:
