@@ -18,13 +18,15 @@ if TYPE_CHECKING:
     from moltbot.browser.service import BrowserService
     from moltbot.canvas.host import CanvasHost
     from moltbot.channels.manager import ChannelManager
+    from moltbot.rescue.service import RescueService
 
 AGENTS: SubsystemKey[AgentRuntime] = SubsystemKey("agents")
 CHANNELS: SubsystemKey[ChannelManager] = SubsystemKey("channels")
+RESCUE: SubsystemKey[RescueService] = SubsystemKey("rescue")
 BROWSER: SubsystemKey[BrowserService] = SubsystemKey("browser")
 CANVAS: SubsystemKey[CanvasHost] = SubsystemKey("canvas")
 
-KEYS = (AGENTS, CHANNELS, BROWSER, CANVAS)
+KEYS = (AGENTS, RESCUE, CHANNELS, BROWSER, CANVAS)
 """In the gateway's start order."""
 
-__all__ = ["AGENTS", "BROWSER", "CANVAS", "CHANNELS", "KEYS"]
+__all__ = ["AGENTS", "BROWSER", "CANVAS", "CHANNELS", "KEYS", "RESCUE"]

@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -61,6 +61,12 @@ class AgentDispatcher(Protocol):
     def resolve_agent(self, agent_id: str | None) -> str:
         """The id of an existing agent for ``agent_id`` (the default one for None/unknown)."""
         ...
+
+
+PreAgentHook = Callable[[Channel, InboundMessage], Awaitable[str] | None]
+"""A command answered before the agent: ``None`` when the message is not one (the agent
+gets it), else the awaitable reply, which may take long (the message is confirmed to the
+platform first). Today only the rescue subsystem's ``/rescue`` commands."""
 
 
 class TtlCache:
@@ -127,10 +133,12 @@ class InboundPipeline:
         dispatcher: Callable[[], AgentDispatcher | None],
         pairing_store: Callable[[str], PairingStore],
         settings: PipelineSettings | None = None,
+        pre_agent: Callable[[], PreAgentHook | None] | None = None,
     ) -> None:
         self._routing_table = routing_table
         self._dispatcher = dispatcher
         self._pairing_store = pairing_store
+        self._pre_agent = pre_agent
         self.settings = settings or PipelineSettings()
         self.dedupe = TtlCache()
         self.history = GroupHistory()
@@ -143,8 +151,8 @@ class InboundPipeline:
         accepted: Callable[[], None] | None = None,
     ) -> str:
         """Process one message; returns what happened (for logs and tests):
-        ``duplicate``, ``dropped:<reason>``, ``paired``, ``history``, ``silent``,
-        ``replied``, ``failed``. ``accepted()`` is called once the agent has queued
+        ``duplicate``, ``dropped:<reason>``, ``paired``, ``history``, ``command``,
+        ``silent``, ``replied``, ``failed``. ``accepted()`` is called once the agent has queued
         the message durably. Raises :class:`RetryLaterError` (message not taken)."""
         key = (
             f"{message.channel}|{message.account_id}|{message.chat_id}|"
@@ -207,7 +215,26 @@ class InboundPipeline:
                 return "history"
             history_lines = self.history.take(history_key)
             group_prompt = decision.group.system_prompt if decision.group else None
+        # --- commands answered before the model (issue 15, /rescue): the one interception
+        # point, to move onto the shared chat-command layer ---------------------------------
+        if await self._pre_agent_reply(channel, message, accepted):
+            return "command"
         return await self._run(channel, message, history_lines, group_prompt, accepted)
+
+    async def _pre_agent_reply(
+        self, channel: Channel, message: InboundMessage, accepted: Callable[[], None] | None
+    ) -> bool:
+        """Answer ``message`` with the pre-agent hook when it is one of its commands."""
+        hook = self._pre_agent() if self._pre_agent is not None else None
+        work = hook(channel, message) if hook is not None and message.text else None
+        if work is None:
+            return False
+        if accepted is not None:
+            accepted()  # a command: confirm it to the platform now (it is never run twice)
+        reply = await work
+        outbound = OutboundMessage(text=reply, plain=True, thread_id=message.thread_id)
+        await self._safe_send(channel, channel.reply_target(message), outbound)
+        return True
 
     async def _pair(self, channel: Channel, message: InboundMessage, store: PairingStore) -> str:
         sender_id = channel.pairing_id(message)

@@ -22,7 +22,12 @@ from typing import Any
 from moltbot.channels import registry, routing
 from moltbot.channels.base import Channel
 from moltbot.channels.config import DEFAULT_ACCOUNT_ID
-from moltbot.channels.dispatch import AgentDispatcher, InboundPipeline, PipelineSettings
+from moltbot.channels.dispatch import (
+    AgentDispatcher,
+    InboundPipeline,
+    PipelineSettings,
+    PreAgentHook,
+)
 from moltbot.channels.errors import (
     ChannelConfigError,
     ChannelError,
@@ -35,6 +40,7 @@ from moltbot.channels.types import AccountState, ChannelReport, OutboundMessage,
 from moltbot.config.schema import Config
 from moltbot.errors import RetryLaterError
 from moltbot.lifecycle import State, SubsystemContext
+from moltbot.subsystems import RESCUE
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,7 @@ class ChannelManager:
             settings=PipelineSettings(
                 profile=self.instance.profile, mention_patterns=_mention_patterns(self.config)
             ),
+            pre_agent=self.pre_agent,
         )
 
     # -- subsystem contract ---------------------------------------------------
@@ -184,6 +191,11 @@ class ChannelManager:
             return self._dispatcher
         agents = self.context.lookup("agents")
         return agents if agents is not None and hasattr(agents, "respond") else None
+
+    def pre_agent(self) -> PreAgentHook | None:
+        """Commands answered before the agent (``/rescue``), while that subsystem runs."""
+        rescue = self.context.lookup(RESCUE)
+        return rescue.channel_command if rescue is not None else None
 
     def pairing_store(self, channel: str) -> PairingStore:
         store = self._stores.get(channel)

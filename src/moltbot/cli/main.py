@@ -56,6 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "moltbot.cli.browser_cmd:browser",
         "This instance's browser: status, start, tabs, snapshot, click.",
     ),
+    "rescue": (
+        "moltbot.cli.rescue_cmd:rescue",
+        "Diagnose and repair another instance (rescue.targets).",
+    ),
 }
 
 EPILOG = """\b

@@ -481,7 +481,7 @@ def _refused(exc: MoltbotError, path: Path) -> MoltbotError:
 
 
 def _keep_history(
-    path: Path, previous: str, text: str, author: str | None, env: Mapping[str, str]
+    path: Path, previous: str | bytes, text: str, author: str | None, env: Mapping[str, str]
 ) -> None:
     """Record the write in the config history; a history that cannot be written is
     logged and never blocks the write (the ``.bak`` still holds the previous text)."""
@@ -538,23 +538,51 @@ def replace_config_text(
     data: dict[str, Any] | None = None,
     check: Callable[[Config | None, Config], None] | None = None,
     author: str | None = None,
+    missing_env: Literal["error", "keep"] = "error",
 ) -> ConfigSnapshot:
-    """Write ``text`` as the whole config file (validated first; CAS, ``check`` and
-    ``author`` like :func:`update_config`). ``data`` is ``text`` already parsed, when the
-    caller has it."""
+    """Write ``text`` as the whole config file (validated first, ``missing_env`` as in
+    :func:`validate`; CAS, ``check`` and ``author`` like :func:`update_config`). ``data``
+    is ``text`` already parsed, when the caller has it. The file it replaces may be
+    broken (a syntax error, bytes that are not UTF-8): it is replaced whole, and its
+    hash is that of its bytes (:func:`file_hash`)."""
     if data is None:
         data = parse_text(text, str(path))
-    config, warnings = validate(data, env, str(path))
+    config, warnings = validate(data, env, str(path), missing_env=missing_env)
     with write_lock(path):
-        raw, old = read_raw(path)
-        current = content_hash(raw) if raw else ""
+        previous = _read_bytes(path)
+        current = hashlib.sha256(previous).hexdigest() if previous else ""
         if base_hash is not None and base_hash != current:
             raise StaleWriteError(f"{path} changed since it was read; reload and retry")
         if check is not None:
             try:
-                check(_lenient(old, env, path), config)
+                check(_lenient_bytes(previous, env, path), config)
             except MoltbotError as exc:
                 raise _refused(exc, path) from None
-        _keep_history(path, raw, text, author, env)
-        _atomic_write(path, text, keep_backup=bool(raw))
+        _keep_history(path, previous, text, author, env)
+        _atomic_write(path, text, keep_backup=bool(previous))
     return ConfigSnapshot(path, True, text, content_hash(text), data, config, warnings)
+
+
+def file_hash(path: Path) -> str:
+    """The content hash of the file's bytes (``''`` when it does not exist): equal to
+    :func:`content_hash` of its text when it is UTF-8, defined for any file."""
+    data = _read_bytes(path)
+    return hashlib.sha256(data).hexdigest() if data else ""
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+
+
+def _lenient_bytes(data: bytes, env: Mapping[str, str], path: Path) -> Config | None:
+    """The config ``data`` holds, or ``None`` when it does not parse or validate."""
+    try:
+        parsed = parse_text(data.decode("utf-8"), str(path))
+    except (UnicodeDecodeError, ConfigError):
+        return None
+    return _lenient(parsed, env, path)

@@ -56,6 +56,7 @@ HEALTH_COALESCE_S = 0.25
 # name -> "module:Class"; imported when the gateway starts them.
 SUBSYSTEMS: dict[str, str] = {
     "agents": "moltbot.agents.runtime:AgentRuntime",
+    "rescue": "moltbot.rescue.service:RescueService",
     "channels": "moltbot.channels.manager:ChannelManager",
     "browser": "moltbot.browser.service:BrowserService",
     "canvas": "moltbot.canvas.host:CanvasHost",

@@ -17,6 +17,7 @@ TOOLS: dict[str, str] = {
     "sessions_list": "moltbot.agents.tools.sessions:SessionsListTool",
     "sessions_history": "moltbot.agents.tools.sessions:SessionsHistoryTool",
     "message": "moltbot.channels.tool:MessageTool",
+    "rescue": "moltbot.rescue.tools:RescueTool",
 }
 
 __all__ = ["TOOLS", "Tool", "ToolContext", "ToolError", "ToolParams", "ToolResult"]

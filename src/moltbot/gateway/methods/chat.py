@@ -9,6 +9,7 @@ from pydantic import Field
 from moltbot.errors import MethodError, MoltbotError, UsageError
 from moltbot.gateway.methods.agents import agents_of
 from moltbot.gateway.methods.registry import MethodCall, Params, method
+from moltbot.subsystems import AGENTS, RESCUE
 
 ABORT_TRIGGERS = frozenset({"/stop", "/abort", "stop!"})
 RESET_TRIGGERS = frozenset({"/new", "/reset"})
@@ -28,6 +29,11 @@ class ChatSendParams(Params):
 async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     """Ack ``{runId, status: "started"}`` once the message is on disk; the reply
     streams as ``chat``/``agent`` events. Same idempotencyKey → the same run."""
+    # --- commands answered before the model (issue 15, /rescue): the one interception
+    # point, to move onto the shared chat-command layer -------------------------------------
+    answered = await _pre_agent_command(call, params)
+    if answered is not None:
+        return answered
     runtime = await agents_of(call)
     dedupe = call.runtime.dedupe
     key = params.idempotencyKey
@@ -77,6 +83,25 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     assert run.done is not None
     run.done.add_done_callback(remember)
     return started
+
+
+async def _pre_agent_command(call: MethodCall, params: ChatSendParams) -> dict[str, Any] | None:
+    """A ``/rescue`` command (or an operator's confirmation) answered without the model:
+    the reply goes into the session as a note and into the answer (``reply``)."""
+    rescue = call.runtime.subsystem(RESCUE)
+    if rescue is None or call.runtime.dedupe.get("chat", params.idempotencyKey) is not None:
+        return None
+    agents = call.runtime.subsystem(AGENTS)
+    session_key = agents.session_key(params.sessionKey)[1] if agents else params.sessionKey
+    admin = "operator.admin" in call.connection.scopes
+    reply = await rescue.webchat_command(params.message, session_key=session_key, admin=admin)
+    if reply is None:
+        return None
+    if agents is not None:
+        await agents.inject(session_key, reply, label="rescue")
+    payload = {"runId": params.idempotencyKey, "status": "ok", "command": "rescue", "reply": reply}
+    call.runtime.dedupe.put("chat", params.idempotencyKey, True, payload)
+    return payload
 
 
 class ChatHistoryParams(Params):

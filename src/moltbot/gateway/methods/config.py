@@ -151,16 +151,9 @@ def writer_label(call: MethodCall) -> str:
 def _write_checks(call: MethodCall) -> Any:
     """What `config set` checks, for protocol writers too: model references, and ports or
     paths that would clash with another instance on the host."""
-    from moltbot.agents.models import check_new_refs
-    from moltbot.instance.setup import check_change
+    from moltbot.agents.models import config_write_check
 
-    identity, env = call.runtime.instance.identity, call.runtime.env
-
-    def check(before: Any, after: Any) -> None:
-        check_new_refs(before, after)
-        check_change(identity, env, before, after)
-
-    return check
+    return config_write_check(call.runtime.instance.identity, call.runtime.env)
 
 
 async def _parse_raw(raw: Any, label: str) -> dict[str, Any]:

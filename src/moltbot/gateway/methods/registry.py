@@ -42,6 +42,7 @@ FAMILIES = (
     "moltbot.gateway.methods.sessions",
     "moltbot.gateway.methods.channels",
     "moltbot.gateway.methods.browser",
+    "moltbot.gateway.methods.rescue",
 )
 
 
