@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from moltbot.fsutil import locked, write_atomic
+from moltbot.fsutil import locked, open_regular, write_atomic
 
 DIR_NAME = "config-history"
 INDEX = "index.jsonl"
@@ -191,12 +191,7 @@ def record(
         if len(writes) > 2 * MAX_WRITES:
             _write_writes(directory, writes[-MAX_WRITES:])
         else:
-            line = json.dumps(writes[-1], ensure_ascii=False) + "\n"
-            fd = os.open(directory / WRITES, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, line.encode())
-            finally:
-                os.close(fd)
+            _append_write(directory, writes)
         return version
 
 
@@ -210,7 +205,7 @@ def versions(config_path: Path, env: Mapping[str, str] | None = None) -> list[Ve
 def read_version(config_path: Path, version: Version, env: Mapping[str, str] | None = None) -> str:
     """The text of ``version`` (``OSError`` when it was pruned meanwhile; bytes that are
     not UTF-8, as a hand edit may leave, are replaced)."""
-    data = (history_dir(config_path, env) / version.file).read_bytes()
+    data = _read_regular(history_dir(config_path, env) / version.file)
     return data.decode("utf-8", errors="replace")
 
 
@@ -253,7 +248,7 @@ def last_good(state_dir: Path, config_path: Path) -> LastGood | None:
     if not record or record.get("configPath") != str(config_path.resolve()):
         return None
     try:
-        text = (directory / LAST_GOOD_TEXT).read_text(encoding="utf-8")
+        text = _read_regular(directory / LAST_GOOD_TEXT).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     if content_hash(text) != record.get("hash"):
@@ -277,9 +272,16 @@ def _lock(directory: Path) -> Any:
         yield
 
 
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file (``OSError`` otherwise: a FIFO or a
+    device in its place must never block or feed a reader)."""
+    with os.fdopen(open_regular(path), "rb") as handle:
+        return handle.read()
+
+
 def _read_last_good_record(directory: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads((directory / LAST_GOOD).read_text(encoding="utf-8"))
+        data = json.loads(_read_regular(directory / LAST_GOOD))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("hash"), str) else None
@@ -287,7 +289,7 @@ def _read_last_good_record(directory: Path) -> dict[str, Any] | None:
 
 def _read_index(directory: Path) -> list[Version]:
     try:
-        lines = (directory / INDEX).read_text(encoding="utf-8").splitlines()
+        lines = _read_regular(directory / INDEX).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return []
     found: list[Version] = []
@@ -318,7 +320,7 @@ def _prune(directory: Path, versions: list[Version]) -> list[Version]:
 
 def _read_writes(directory: Path) -> list[dict[str, Any]]:
     try:
-        lines = (directory / WRITES).read_text(encoding="utf-8").splitlines()
+        lines = _read_regular(directory / WRITES).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return []
     found = []
@@ -330,6 +332,21 @@ def _read_writes(directory: Path) -> list[dict[str, Any]]:
         if isinstance(entry, dict):
             found.append(entry)
     return found
+
+
+def _append_write(directory: Path, writes: list[dict[str, Any]]) -> None:
+    """Append the last of ``writes`` to the file; anything but a regular file there (a
+    FIFO, say) is replaced by a fresh file holding ``writes``."""
+    line = (json.dumps(writes[-1], ensure_ascii=False) + "\n").encode()
+    try:
+        fd = open_regular(directory / WRITES, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    except OSError:
+        _write_writes(directory, writes)
+        return
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
 
 
 def _write_writes(directory: Path, writes: list[dict[str, Any]]) -> None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from moltbot.fsutil import locked
+from moltbot.fsutil import locked, open_regular
 
 MAX_BYTES = 1024 * 1024
 
@@ -76,7 +76,7 @@ class AuditLog:
                     os.replace(self.path, self.path.with_name("audit.jsonl.1"))
             except FileNotFoundError:
                 pass
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             try:
                 os.write(fd, line)
             finally:
@@ -86,7 +86,8 @@ class AuditLog:
     def entries(self) -> list[dict[str, Any]]:
         """Every entry of the current file (a torn line is skipped)."""
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
+            with os.fdopen(open_regular(self.path), "rb") as handle:
+                lines = handle.read().decode("utf-8", errors="replace").splitlines()
         except FileNotFoundError:
             return []
         found = []

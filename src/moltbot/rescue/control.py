@@ -191,7 +191,7 @@ def _wait_up(
                 return Controlled(
                     action,
                     how,
-                    f"{_who(instance)} answers health (pid {pid}, port {_port(instance)})",
+                    f"{action}ed: answers health (pid {pid}, port {_port(instance)})",
                     old,
                     pid,
                     _port(instance),

@@ -10,6 +10,7 @@ cannot resolve are kept, not errors) but otherwise exactly as its gateway reads 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from moltbot.config.store import content_hash, parse_text, read_text, validate
 from moltbot.errors import AuthError, ConfigError, MoltbotError
+from moltbot.fsutil import open_regular
 from moltbot.instance.resolve import Instance
 
 LOG_WINDOW = 256 * 1024
@@ -59,13 +61,17 @@ class ConfigCheck:
 
 
 def check_config(path: Path, env: Mapping[str, str]) -> ConfigCheck:
-    """Read and validate ``path`` (see the module doc). Never raises for a bad file."""
+    """Read and validate ``path`` (see the module doc). Never raises for a bad file, and
+    never blocks on something that is not a regular file (a FIFO)."""
     try:
+        os.close(open_regular(path))
         raw = read_text(path)
     except FileNotFoundError:
         return ConfigCheck(path, False, True, None, None)
     except ConfigError as exc:
         return ConfigCheck(path, True, False, None, None, exc.message, _location(exc))
+    except OSError as exc:
+        return ConfigCheck(path, True, False, None, None, f"cannot read config {path}: {exc}")
     digest = content_hash(raw) if raw else None
     try:
         data = parse_text(raw, str(path))
@@ -102,7 +108,7 @@ class LogEntry:
 def read_log(log_file: Path, window: int = LOG_WINDOW) -> list[LogEntry]:
     """The entries of the last ``window`` bytes of the gateway's JSON-lines log."""
     try:
-        with log_file.open("rb") as handle:
+        with os.fdopen(open_regular(log_file), "rb") as handle:
             handle.seek(0, 2)
             size = handle.tell()
             handle.seek(max(0, size - window))
@@ -143,7 +149,11 @@ class LastRun:
 
 
 def last_run(entries: list[LogEntry]) -> LastRun:
-    errors = tuple(e.line() for e in entries if e.level in ("error", "critical"))[-LAST_ERRORS:]
+    """The end of the last run and the error lines logged since the last run that came
+    up (so a failed start shows what went wrong before it too)."""
+    starts = [i for i, e in enumerate(entries) if e.message.startswith("listening on ")]
+    recent = entries[starts[-1] :] if starts else entries
+    errors = tuple(e.line() for e in recent if e.level in ("error", "critical"))[-LAST_ERRORS:]
     for entry in reversed(entries):
         if entry.exit_code is not None:
             return LastRun(entry.exit_code, "stopped" if entry.exit_code == 0 else "failed", errors)

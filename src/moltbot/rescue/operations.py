@@ -253,7 +253,7 @@ def _status(rescuer: Rescuer, target: RescueTarget, request: Request) -> Outcome
         lines.append("last errors:")
         lines += [f"  {line}" for line in run.errors]
     lines.append(f"service: {_service_line(service)}")
-    if live is None:
+    if live is None and config.valid:
         lines.append(
             f"ports: {instance.port} (+2 {instance.control_port}, +4 {instance.canvas_port})"
         )
