@@ -69,13 +69,20 @@ def source(instance: Instance, number: int | None) -> Source:
 def current_text(instance: Instance) -> tuple[str, str]:
     """The file's text (``''`` when missing; bytes that are not UTF-8 replaced) and the
     hash of its bytes (``''`` when missing): what a change is confirmed against."""
-    from moltbot.config.store import file_hash
+    import hashlib
+    import os
+
+    from moltbot.fsutil import open_regular
 
     try:
-        data = instance.config_path.read_bytes()
+        with os.fdopen(open_regular(instance.config_path), "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         return "", ""
-    return data.decode("utf-8", errors="replace"), file_hash(instance.config_path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {instance.config_path}: {exc}") from None
+    digest = hashlib.sha256(data).hexdigest() if data else ""
+    return data.decode("utf-8", errors="replace"), digest
 
 
 def diff(instance: Instance, number: int | None) -> dict[str, Any]:
