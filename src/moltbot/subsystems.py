@@ -26,7 +26,7 @@ RESCUE: SubsystemKey[RescueService] = SubsystemKey("rescue")
 BROWSER: SubsystemKey[BrowserService] = SubsystemKey("browser")
 CANVAS: SubsystemKey[CanvasHost] = SubsystemKey("canvas")
 
-KEYS = (AGENTS, RESCUE, CHANNELS, BROWSER, CANVAS)
+KEYS = (RESCUE, AGENTS, CHANNELS, BROWSER, CANVAS)
 """In the gateway's start order."""
 
 __all__ = ["AGENTS", "BROWSER", "CANVAS", "CHANNELS", "KEYS", "RESCUE"]

@@ -1,0 +1,127 @@
+"""The same repair through the protocol: ``rescue.*`` methods (operator.admin) with
+confirmation codes, and ``/rescue`` in WebChat's ``chat.send`` — on a real rescue
+gateway without a model."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from tests.rescue.rescue_helpers import Host, audit, steps
+
+from gateway_harness import MethodFailed, ws_client
+
+
+async def test_the_protocol_repairs_main(host: Host) -> None:
+    main_cfg = host.write("main")
+    host.write("rescue", {"rescue": {"targets": ["main"], "confirmSeconds": 60}})
+    main = await asyncio.to_thread(host.start, "main")
+    main_token = main.token
+    rescue = await asyncio.to_thread(host.start, "rescue")
+    await asyncio.to_thread(main.stop)
+    line, column = host.break_config("main")
+    assert await asyncio.to_thread(host.fail_to_start, "main") == 78
+
+    async with ws_client(rescue.url, rescue.token) as admin:
+        assert {"rescue.status", "rescue.config", "rescue.restart"} <= set(
+            admin.hello["features"]["methods"]
+        )
+        status = await admin.call("rescue.status", {"target": "main"})
+        assert status["status"] == "ok" and status["lastExit"] == 78
+        assert status["config"]["location"] == {
+            "file": str(main_cfg),
+            "line": line,
+            "column": column,
+        }
+        assert f"{main_cfg}:{line}:{column}" in status["text"]
+        logs = await admin.call("rescue.logs", {"target": "main", "grep": "failed to start"})
+        assert logs["lines"] and all("failed to start" in entry for entry in logs["lines"])
+        doctor = await admin.call("rescue.doctor", {"target": "main"})
+        assert doctor["summary"]["error"] >= 1
+        diff = await admin.call("rescue.config", {"target": "main", "action": "diff"})
+        assert not diff["same"] and any("oops" in row for row in diff["diff"])
+
+        ask = await admin.call("rescue.config", {"target": "main", "action": "restore"})
+        assert ask["status"] == "confirm" and len(ask["code"]) == 6
+        assert b"oops" in main_cfg.read_bytes()
+        with pytest.raises(MethodFailed) as wrong:
+            await admin.call(
+                "rescue.config", {"target": "main", "action": "restore", "confirm": "000000"}
+            )
+        assert wrong.value.error["code"] == "INVALID_REQUEST"
+        with pytest.raises(MethodFailed):  # the code confirms this request, not another one
+            await admin.call(
+                "rescue.config",
+                {"target": "main", "action": "restore", "version": 1, "confirm": ask["code"]},
+            )
+        ask = await admin.call("rescue.config", {"target": "main", "action": "restore"})
+        done = await admin.call(
+            "rescue.config", {"target": "main", "action": "restore", "confirm": ask["code"]}
+        )
+        assert done["status"] == "ok" and done["config"]["valid"] is True
+        with pytest.raises(MethodFailed):  # a code is used once
+            await admin.call(
+                "rescue.config", {"target": "main", "action": "restore", "confirm": ask["code"]}
+            )
+
+        ask = await admin.call("rescue.restart", {"target": "main"})
+        assert ask["status"] == "confirm"
+        up = await admin.call(
+            "rescue.restart", {"target": "main", "confirm": ask["code"]}, timeout=120
+        )
+        assert up["status"] == "ok" and up["how"] == "process" and up["pid"]
+
+        with pytest.raises(MethodFailed) as ungranted:
+            await admin.call("rescue.status", {"target": "rescue"})
+        assert "this instance itself" in ungranted.value.error["message"]
+
+    async with ws_client(f"ws://127.0.0.1:{host.ports['main']}", main_token) as client:
+        assert (await client.call("health"))["ok"] is True
+
+    async with ws_client(rescue.url, rescue.token, scopes=["operator.write"]) as writer:
+        with pytest.raises(MethodFailed) as scoped:
+            await writer.call("rescue.status", {"target": "main"})
+        assert "scope" in scoped.value.error["message"]
+
+    results = steps(audit(host))
+    assert results[:4] == [
+        ("status", "main", "ok"),
+        ("logs", "main", "ok"),
+        ("doctor", "main", "ok"),
+        ("config diff", "main", "ok"),
+    ]
+    assert ("config restore", "main", "applied") in results
+    assert ("restart", "main", "applied") in results
+    assert results[-1] == ("status", "rescue", "refused")
+    assert all(e["via"] == "protocol" for e in audit(host))
+
+
+async def test_rescue_commands_in_webchat_need_an_admin(host: Host) -> None:
+    host.write("main")
+    host.write("rescue", {"rescue": {"targets": ["main"]}})
+    rescue = await asyncio.to_thread(host.start, "rescue")
+
+    async def send(client: Any, text: str) -> dict[str, Any]:
+        return await client.call(
+            "chat.send",
+            {"sessionKey": "main", "message": text, "idempotencyKey": str(uuid.uuid4())},
+        )
+
+    async with ws_client(rescue.url, rescue.token) as admin:
+        answer = await send(admin, "/rescue status main")
+        assert answer["command"] == "rescue"
+        assert answer["reply"].startswith("main: DOWN"), answer
+        ask = await send(admin, "/rescue start main")
+        assert ask["reply"].startswith("Confirm: start main"), ask
+        started = await asyncio.wait_for(send(admin, "yes"), 120)
+        assert "started: answers health" in started["reply"], started
+        history = await admin.call("chat.history", {"sessionKey": "main"})
+        assert any("started: answers health" in str(m) for m in history["messages"])
+
+    async with ws_client(rescue.url, rescue.token, scopes=["operator.write"]) as writer:
+        refused = await send(writer, "/rescue stop main")
+        assert refused["reply"].startswith("Not allowed"), refused
+    assert host.runtime_pid("main") is not None  # still running: nobody stopped it
+    assert steps(audit(host))[-1] == ("stop", "main", "refused")
