@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.rescue.rescue_helpers import BROKEN_LINE, Host, audit, steps
 
-from gateway_harness import ws_client
+from gateway_harness import CORE_ONLY, ws_client
 from moltbot.config import history
 
 
@@ -158,3 +158,24 @@ def test_the_gateway_records_its_last_good_config(host: Host) -> None:
     assert host.fail_to_start("main") == 78
     again = history.last_good(host.state("main"), cfg)
     assert again is not None and again.hash == good.hash  # a failed start is not good
+
+
+def test_a_target_whose_token_only_its_own_environment_knows(host: Host, run_moltbot: Any) -> None:
+    cfg = host.write("main")
+    data = json.loads(cfg.read_text())
+    token = data["gateway"]["auth"]["token"]
+    data["gateway"]["auth"]["token"] = "${MAIN_TOKEN}"
+    cfg.write_text(json.dumps(data, indent=2))
+    host.write("rescue", {"rescue": {"targets": ["main"]}})
+    host.start("main", {**CORE_ONLY, "MAIN_TOKEN": token})
+
+    status = rescue_cli(run_moltbot, "main", "status")
+    assert "main: RUNNING" in status.stdout, status.stdout
+    assert "answers /health; its token is not known here" in status.stdout
+    assert "config: valid" in status.stdout  # an unresolved ${VAR} is not an error here
+
+    # restarted from here, main lacks MAIN_TOKEN: the failure says why
+    restart = rescue_cli(run_moltbot, "main", "restart", "--yes", timeout=90)
+    assert restart.returncode == 8, restart.stdout + restart.stderr
+    assert "exited with code 78 while starting" in restart.stderr
+    assert "MAIN_TOKEN" in restart.stderr

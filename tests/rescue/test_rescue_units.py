@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from moltbot.errors import UsageError
@@ -95,3 +97,21 @@ def test_owners_are_matched_as_the_channel_normalises_them() -> None:
         check_owner(owners, "slack", {"4242"}, normalize, "x")
     with pytest.raises(NotOwner):  # an empty key never matches
         check_owner({"telegram": ["*"]}, "telegram", {"", "*"}, normalize, "x")
+
+
+def test_huge_or_deep_values_are_refused_before_any_parsing() -> None:
+    with pytest.raises(UsageError, match="at most"):
+        Request("main", "config set", key="a", value="x" * 20_000)
+    with pytest.raises(UsageError, match="at most"):
+        Request("main", "logs", grep="x" * 300)
+
+
+def test_a_deep_value_is_refused(tmp_path: Path) -> None:
+    from moltbot.config.schema import Config
+    from moltbot.instance.resolve import Invocation, resolve_identity, resolve_instance
+    from moltbot.rescue.configops import plan_set
+
+    identity = resolve_identity(Invocation(profile="main"), {}, tmp_path)
+    instance = resolve_instance(identity, Config(), {})
+    with pytest.raises(UsageError, match="nested"):
+        plan_set(instance, "agents.defaults.model", "[" * 5000 + "]" * 5000, {})

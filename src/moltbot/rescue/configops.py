@@ -188,12 +188,14 @@ def plan_set(instance: Instance, key: str, value: str, env: Mapping[str, str]) -
     """Setting ``key`` to ``value`` (JSON5; a bare word is a string), refused early as
     ``config set`` refuses it."""
     from moltbot.config.schema import unknown_key
-    from moltbot.config.store import parse_value
+    from moltbot.config.store import MAX_DEPTH, json5_depth, parse_value
 
     keys = keypath.parse(key)
     problem = unknown_key(keys)
     if problem:
         raise UsageError(f"{problem}; nothing changed")
+    if json5_depth(value) > MAX_DEPTH:
+        raise UsageError(f"the value is nested more than {MAX_DEPTH} levels deep")
     parsed = parse_value(value)
     raw, data = read_raw(instance.config_path)
     planned = copy.deepcopy(data)

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from moltbot.errors import AuthError, MoltbotError
+from moltbot.errors import MoltbotError
 from moltbot.instance.resolve import Instance, default_state_dir, recorded_config_path
 from moltbot.rescue import inspect
 from moltbot.rescue.errors import StartFailed
@@ -180,18 +180,13 @@ def _wait_up(
             raise StartFailed(_exited(instance, proc.returncode))
         pid = _pid(instance)
         if pid is not None and pid != old:
-            try:
-                answer = inspect.health(instance, env)
-            except AuthError as exc:
-                raise StartFailed(
-                    f"{_who(instance)} runs (pid {pid}) but refused the token of its own "
-                    f"config: {exc.message}"
-                ) from None
+            answer = inspect.health(instance, env)
             if answer is not None:
+                via = "" if answer.via == "protocol" else " on /health (token not known here)"
                 return Controlled(
                     action,
                     how,
-                    f"{action}ed: answers health (pid {pid}, port {_port(instance)})",
+                    f"{action}ed: answers health{via} (pid {pid}, port {_port(instance)})",
                     old,
                     pid,
                     _port(instance),

@@ -212,6 +212,9 @@ def running(instance: Instance, env: Mapping[str, str], timeout: float = 3.0) ->
         return Running(pid, ports.get("port"), ports, error="its config cannot be read")
     rpc = probe(target, timeout)
     if not rpc["ok"]:
+        if rpc.get("kind") == "auth" and _http_health(target.host, target.port, timeout):
+            error = "answers /health; its token is not known here (set in its own environment?)"
+            return Running(pid, ports.get("port"), ports, answering=True, error=error)
         return Running(pid, ports.get("port"), ports, error=rpc.get("error"))
     status = rpc["status"].instance
     return Running(
@@ -224,10 +227,20 @@ def running(instance: Instance, env: Mapping[str, str], timeout: float = 3.0) ->
     )
 
 
-def health(instance: Instance, env: Mapping[str, str], timeout: float = 3.0) -> Any:
-    """The target's ``health`` payload (a :class:`~moltbot.gateway.status.HealthPayload`),
-    or ``None`` while no gateway of it answers. :class:`AuthError` when it answers but
-    refuses the token of its own config."""
+@dataclass(frozen=True)
+class Health:
+    """The target answered: through the protocol's ``health`` with the token of its own
+    config (``payload`` is the :class:`~moltbot.gateway.status.HealthPayload`), or — when
+    its token is not known here (a ``${VAR}`` only its own environment sets) — through
+    the unauthenticated ``GET /health`` of its port (``payload`` None)."""
+
+    via: str
+    payload: Any = None
+
+
+def health(instance: Instance, env: Mapping[str, str], timeout: float = 3.0) -> Health | None:
+    """Whether the target's gateway answers ``health`` (see :class:`Health`); ``None``
+    while none of it answers."""
     from moltbot.gateway.client import SyncGatewayClient
     from moltbot.gateway.status import HealthPayload, parse
     from moltbot.gateway.target import running_target
@@ -237,11 +250,18 @@ def health(instance: Instance, env: Mapping[str, str], timeout: float = 3.0) -> 
         return None
     try:
         with SyncGatewayClient.for_target(target, timeout) as client:
-            return parse(HealthPayload, client.call("health"))
+            return Health("protocol", parse(HealthPayload, client.call("health")))
     except AuthError:
-        raise
+        return _http_health(target.host, target.port, timeout)
     except MoltbotError:
         return None
+
+
+def _http_health(host: str, port: int, timeout: float) -> Health | None:
+    from moltbot.service.inspect import probe_health
+
+    answer = probe_health(port, host, timeout)
+    return Health("http") if answer.get("ok") else None
 
 
 def service(instance: Instance, env: Mapping[str, str]) -> dict[str, Any]:
@@ -274,6 +294,7 @@ def short_error(message: str) -> str:
 
 __all__ = [
     "ConfigCheck",
+    "Health",
     "LastRun",
     "LogEntry",
     "Running",

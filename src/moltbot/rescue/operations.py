@@ -48,6 +48,7 @@ WRITES = ("config restore", "config set", "restart", "stop", "start")
 OPS = READS + WRITES
 CONFIG_ACTIONS = ("validate", "get", "diff", "history", "restore", "set")
 DEFAULT_LOG_LINES = 20
+MAX_VALUE_CHARS = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,10 @@ class Request:
             raise UsageError("config set needs a key and a value")
         if self.number is not None and self.number < 1:
             raise UsageError("a history version is a number from 1 (the newest)")
+        if self.value is not None and len(self.value) > MAX_VALUE_CHARS:
+            raise UsageError(f"a value for config set is at most {MAX_VALUE_CHARS} characters")
+        if self.grep is not None and len(self.grep) > 200:
+            raise UsageError("a logs filter is at most 200 characters")
 
     @property
     def is_change(self) -> bool:
@@ -232,9 +237,11 @@ def _status(rescuer: Rescuer, target: RescueTarget, request: Request) -> Outcome
     lines: list[str] = []
     if live is not None:
         state = f"RUNNING, pid {live.pid}, port {live.port}"
-        if live.answering:
+        if live.answering and live.uptime_ms is not None:
             state += f", up {_duration(live.uptime_ms)}"
-        else:
+        if live.answering and live.error:
+            state += f"; {live.error}"
+        elif not live.answering:
             state += f", not answering ({live.error})"
     else:
         exit_code = (
