@@ -229,6 +229,8 @@ class Rescuer:
 
 
 def _status(rescuer: Rescuer, target: RescueTarget, request: Request) -> Outcome:
+    from moltbot.gateway.status import uptime_text
+
     instance, env = target.instance, rescuer.env
     config = inspect.check_config(instance.config_path, env)
     live = inspect.running(instance, env)
@@ -238,7 +240,7 @@ def _status(rescuer: Rescuer, target: RescueTarget, request: Request) -> Outcome
     if live is not None:
         state = f"RUNNING, pid {live.pid}, port {live.port}"
         if live.answering and live.uptime_ms is not None:
-            state += f", up {_duration(live.uptime_ms)}"
+            state += f", up {uptime_text(live.uptime_ms)}"
         if live.answering and live.error:
             state += f"; {live.error}"
         elif not live.answering:
@@ -383,16 +385,6 @@ _READERS = {
 
 def _who(target: RescueTarget) -> str:
     return target.name
-
-
-def _duration(ms: int | None) -> str:
-    if not ms:
-        return "-"
-    seconds = ms // 1000
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _service_line(service: dict[str, Any]) -> str:
