@@ -134,8 +134,8 @@ def _history_cost() -> list[Result]:
         median_ms(
             "config write (update_config), with history",
             with_history,
-            f"{extra * 1000:.2f} ms more than without: the kept version, its index "
-            "line and the writer record, each fsync'd",
+            f"{extra * 1000:.2f} ms more than without: the kept version and its "
+            "index (fsync'd), and the writer record",
         ),
         median_ms("config write (update_config), history off", without, "for comparison"),
     ]

@@ -107,6 +107,7 @@ async def test_rescue_commands_in_webchat_need_an_admin(host: Host) -> None:
         return await client.call(
             "chat.send",
             {"sessionKey": "main", "message": text, "idempotencyKey": str(uuid.uuid4())},
+            timeout=120,
         )
 
     async with ws_client(rescue.url, rescue.token) as admin:
@@ -115,7 +116,7 @@ async def test_rescue_commands_in_webchat_need_an_admin(host: Host) -> None:
         assert answer["reply"].startswith("main: DOWN"), answer
         ask = await send(admin, "/rescue start main")
         assert ask["reply"].startswith("Confirm: start main"), ask
-        started = await asyncio.wait_for(send(admin, "yes"), 120)
+        started = await send(admin, "yes")
         assert "started: answers health" in started["reply"], started
         history = await admin.call("chat.history", {"sessionKey": "main"})
         assert any("started: answers health" in str(m) for m in history["messages"])
@@ -125,3 +126,21 @@ async def test_rescue_commands_in_webchat_need_an_admin(host: Host) -> None:
         assert refused["reply"].startswith("Not allowed"), refused
     assert host.runtime_pid("main") is not None  # still running: nobody stopped it
     assert steps(audit(host))[-1] == ("stop", "main", "refused")
+
+
+async def test_grants_apply_live(host: Host, run_moltbot: Any) -> None:
+    host.write("main")
+    host.write("rescue")
+    rescue = await asyncio.to_thread(host.start, "rescue")
+    async with ws_client(rescue.url, rescue.token) as admin:
+        with pytest.raises(MethodFailed) as none:
+            await admin.call("rescue.status", {"target": "main"})
+        assert "has no rescue targets" in none.value.error["message"]
+        granted = await asyncio.to_thread(
+            run_moltbot, "--profile", "rescue", "config", "set", "rescue.targets", '["main"]'
+        )
+        assert granted.returncode == 0, granted.stderr
+        await rescue.wait_output("rescue.targets")  # the live change, logged
+        status = await admin.call("rescue.status", {"target": "main"})
+        assert status["status"] == "ok" and status["running"] is False
+    assert "restarting in-process" not in rescue.output()

@@ -22,6 +22,7 @@ NO_RESTART_PREFIXES = (
     "env",
     "browser",
     "channels",
+    "rescue",
     "strict",
 )
 
