@@ -15,6 +15,8 @@ from moltbot.lifecycle import SubsystemKey
 
 if TYPE_CHECKING:
     from moltbot.agents.runtime import AgentRuntime
+    from moltbot.automation.heartbeat import HeartbeatRunner
+    from moltbot.automation.service import CronService
     from moltbot.browser.service import BrowserService
     from moltbot.canvas.host import CanvasHost
     from moltbot.channels.manager import ChannelManager
@@ -25,8 +27,10 @@ CHANNELS: SubsystemKey[ChannelManager] = SubsystemKey("channels")
 RESCUE: SubsystemKey[RescueService] = SubsystemKey("rescue")
 BROWSER: SubsystemKey[BrowserService] = SubsystemKey("browser")
 CANVAS: SubsystemKey[CanvasHost] = SubsystemKey("canvas")
+HEARTBEAT: SubsystemKey[HeartbeatRunner] = SubsystemKey("heartbeat")
+CRON: SubsystemKey[CronService] = SubsystemKey("cron")
 
-KEYS = (RESCUE, AGENTS, CHANNELS, BROWSER, CANVAS)
+KEYS = (RESCUE, AGENTS, CHANNELS, BROWSER, CANVAS, HEARTBEAT, CRON)
 """In the gateway's start order."""
 
-__all__ = ["AGENTS", "BROWSER", "CANVAS", "CHANNELS", "KEYS", "RESCUE"]
+__all__ = ["AGENTS", "BROWSER", "CANVAS", "CHANNELS", "CRON", "HEARTBEAT", "KEYS", "RESCUE"]

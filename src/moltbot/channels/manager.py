@@ -20,14 +20,9 @@ import time
 from typing import Any
 
 from moltbot.channels import registry, routing
-from moltbot.channels.base import Channel
+from moltbot.channels.base import Channel, NativeCommands
 from moltbot.channels.config import DEFAULT_ACCOUNT_ID
-from moltbot.channels.dispatch import (
-    AgentDispatcher,
-    InboundPipeline,
-    PipelineSettings,
-    PreAgentHook,
-)
+from moltbot.channels.dispatch import AgentDispatcher, InboundPipeline, PipelineSettings
 from moltbot.channels.errors import (
     ChannelConfigError,
     ChannelError,
@@ -40,7 +35,6 @@ from moltbot.channels.types import AccountState, ChannelReport, OutboundMessage,
 from moltbot.config.schema import Config
 from moltbot.errors import RetryLaterError
 from moltbot.lifecycle import State, SubsystemContext
-from moltbot.subsystems import RESCUE
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +75,8 @@ class ChannelManager:
             routing_table=lambda: self._routing,
             dispatcher=self.dispatcher,
             pairing_store=self.pairing_store,
-            settings=PipelineSettings(
-                profile=self.instance.profile, mention_patterns=_mention_patterns(self.config)
-            ),
-            pre_agent=self.pre_agent,
+            settings=pipeline_settings(self.instance.profile, self.config),
+            lookup=self.context.lookup,
         )
 
     # -- subsystem contract ---------------------------------------------------
@@ -131,9 +123,7 @@ class ChannelManager:
         """Apply a changed config live: restart changed accounts, start new ones, stop removed."""
         old = {key: runner.account for key, runner in self.runners.items()}
         self.config = config
-        self.pipeline.settings = PipelineSettings(
-            profile=self.instance.profile, mention_patterns=_mention_patterns(config)
-        )
+        self.pipeline.settings = pipeline_settings(self.instance.profile, config)
         previous = self.runners
         self.runners = {}
         self._load(config)
@@ -186,16 +176,15 @@ class ChannelManager:
 
     # -- used by the pipeline, WS methods, tools ---------------------------------
 
+    def native_commands(self) -> NativeCommands:
+        """``commands.native`` and the chat-command menu, for the channels' native menus."""
+        return NativeCommands(self.config.commands.native, tuple(self.pipeline.commands.menu()))
+
     def dispatcher(self) -> AgentDispatcher | None:
         if self._dispatcher is not None:
             return self._dispatcher
         agents = self.context.lookup("agents")
         return agents if agents is not None and hasattr(agents, "respond") else None
-
-    def pre_agent(self) -> PreAgentHook | None:
-        """Commands answered before the agent (``/rescue``), while that subsystem runs."""
-        rescue = self.context.lookup(RESCUE)
-        return rescue.channel_command if rescue is not None else None
 
     def pairing_store(self, channel: str) -> PairingStore:
         store = self._stores.get(channel)
@@ -324,5 +313,13 @@ class ChannelManager:
         return all(results)
 
 
-def _mention_patterns(config: Config) -> tuple[str, ...]:
-    return tuple(config.messages.group_chat.mention_patterns)
+def pipeline_settings(profile: str, config: Config) -> PipelineSettings:
+    """What the inbound pipeline reads of the config."""
+    commands = config.commands
+    return PipelineSettings(
+        profile=profile,
+        mention_patterns=tuple(config.messages.group_chat.mention_patterns),
+        text_commands=commands.text,
+        use_access_groups=commands.use_access_groups,
+        owner_allow_from=tuple(commands.owner_allow_from),
+    )

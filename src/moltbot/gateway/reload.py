@@ -24,6 +24,10 @@ NO_RESTART_PREFIXES = (
     "channels",
     "rescue",
     "strict",
+    "cron",
+    "hooks.enabled",
+    "hooks.token",
+    "hooks.maxBodyBytes",
 )
 
 

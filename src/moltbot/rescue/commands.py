@@ -1,8 +1,10 @@
 """Deterministic ``/rescue`` chat commands: text in, a short plain-text reply out.
 
-They are answered before any model runs (see :meth:`RescueService.channel_command`
-and ``chat.send``), so they work when the model's provider is down or its key expired.
-Grammar (words separated by spaces; a Telegram ``/rescue@botname`` is the same)::
+``/rescue`` is a command of the chat-command layer (:mod:`moltbot.commands`, loaded
+through this package's ``moltbot.commands`` entry point, :func:`register`), which
+answers it before any model runs in every channel and in WebChat, so it works when
+the model's provider is down or its key expired. Grammar (words separated by spaces;
+a Telegram ``/rescue@botname`` is the same)::
 
     /rescue help
     /rescue status TARGET             /rescue logs TARGET [N] [TEXT]
@@ -16,7 +18,9 @@ Grammar (words separated by spaces; a Telegram ``/rescue@botname`` is the same):
 granted.) Only owners may use them: in a channel, a sender listed in
 ``rescue.owners.<channel>``; in WebChat, an operator with ``operator.admin``. Changes
 are confirmed by the same sender in the same conversation replying ``yes`` or the
-code within ``rescue.confirmSeconds``. Replies never exceed :data:`MAX_REPLY` characters.
+code within ``rescue.confirmSeconds`` (the command layer hands that plain answer back
+to ``/rescue``: :meth:`CommandRegistry.expect`). Replies never exceed
+:data:`MAX_REPLY` characters.
 """
 
 from __future__ import annotations
@@ -24,12 +28,16 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from moltbot.errors import MoltbotError, UsageError
+from moltbot.commands import REGISTRY, CommandContext, CommandRegistry
+from moltbot.errors import MoltbotError, RetryLaterError, UsageError
 from moltbot.rescue.audit import Actor
 from moltbot.rescue.confirm import YES, Confirmations
 from moltbot.rescue.errors import NotOwner
 from moltbot.rescue.operations import CONFIG_ACTIONS, Change, Outcome, Request, Rescuer
 from moltbot.rescue.targets import check_owner
+from moltbot.subsystems import RESCUE
+
+NAME = "rescue"
 
 MAX_REPLY = 3500
 OP_WORDS = ("status", "logs", "doctor", "config", "restart", "stop", "start")
@@ -53,6 +61,25 @@ class Sender:
     def actor(self) -> Actor:
         kind = "webchat" if self.channel == "webchat" else "chat"
         return Actor(kind, self.key, self.label)
+
+    @classmethod
+    def of(cls, ctx: CommandContext) -> Sender:
+        """The sender of a chat command (a channel sender, or a WebChat operator)."""
+        webchat = ctx.surface == "webchat"
+        if webchat:
+            admin = "operator.admin" in ctx.scopes
+            label = f"webchat operator ({'admin' if admin else 'not admin'}, {ctx.session_key})"
+        else:
+            admin = False
+            label = ctx.sender + (f" ({ctx.sender_name})" if ctx.sender_name else "")
+        return cls(
+            channel=ctx.surface,
+            key=ctx.conversation or ctx.sender,
+            label=label,
+            keys=ctx.sender_keys,
+            normalize=ctx.normalize,
+            admin=admin,
+        )
 
 
 @dataclass(frozen=True)
@@ -124,9 +151,15 @@ def _request(op: str, target: str, args: list[str]) -> Request:
 class ChatCommands:
     """Answers ``/rescue`` messages (and confirmations) for one rescue instance."""
 
-    def __init__(self, rescuer: Rescuer, confirmations: Confirmations) -> None:
+    def __init__(
+        self,
+        rescuer: Rescuer,
+        confirmations: Confirmations,
+        registry: CommandRegistry = REGISTRY,
+    ) -> None:
         self.rescuer = rescuer
         self.confirmations = confirmations
+        self.registry = registry
 
     def wants(self, text: str, sender: Sender) -> bool:
         """Whether :meth:`handle` answers ``text``: a ``/rescue`` command, or the sender's
@@ -171,6 +204,7 @@ class ChatCommands:
             return self._confirm(parsed.code or "", sender)
         if parsed.word == "cancel":
             dropped = self.confirmations.cancel(sender.key)
+            self.registry.forget_answer(sender.key, NAME)
             return f"Cancelled: {dropped.change.summary}" if dropped else "Nothing to cancel."
         assert parsed.request is not None
         result = self.rescuer.run(sender.actor, parsed.request)
@@ -182,6 +216,8 @@ class ChatCommands:
         """Register ``change`` for confirmation by ``actor_key``; the question to show."""
         pending = self.confirmations.ask(actor_key, change)
         seconds = int(self.confirmations.ttl)
+        if self.registry.get(NAME) is not None:  # the plain answer comes back to /rescue
+            self.registry.expect(actor_key, NAME, {*YES, pending.code}, self.confirmations.ttl)
         return (
             f"Confirm: {change.summary}?\n"
             f"Reply yes or {pending.code} within {seconds} s (anything else: nothing happens)."
@@ -190,6 +226,7 @@ class ChatCommands:
     def _confirm(self, answer: str, sender: Sender) -> str:
         self._owner(sender)
         pending = self.confirmations.take(sender.key, answer)
+        self.registry.forget_answer(sender.key, NAME)
         if pending is None:
             return "Nothing is waiting for your confirmation (it may have expired): ask again."
         return self.rescuer.apply(sender.actor, pending.change).text
@@ -248,4 +285,35 @@ def _fit(text: str) -> str:
     return text if len(text) <= MAX_REPLY else text[: MAX_REPLY - 12] + "\n… (cut)"
 
 
-__all__ = ["ChatCommands", "Parsed", "Sender", "help_text", "is_command", "parse"]
+async def rescue_command(ctx: CommandContext) -> str:
+    """``/rescue ...`` (or the sender's plain answer to its question), answered by this
+    gateway's rescue subsystem."""
+    service = ctx.lookup(RESCUE)
+    if service is None:
+        raise RetryLaterError("rescue is not running in this gateway")
+    text = ctx.args if ctx.answer else f"/{NAME} {ctx.args}".strip()
+    return await service.command(text, Sender.of(ctx))
+
+
+def register(registry: CommandRegistry) -> None:
+    """Declare ``/rescue`` in ``registry`` (the ``moltbot.commands`` entry point). Not
+    owner-only in the command layer's sense: its owners are ``rescue.owners`` (and
+    WebChat operators with ``operator.admin``), checked — and refusals audited — here."""
+    if registry.get(NAME) is None:
+        registry.command(
+            NAME,
+            help="Diagnose and repair another instance (owners; no model needed)",
+            usage="/rescue help",
+        )(rescue_command)
+
+
+__all__ = [
+    "ChatCommands",
+    "Parsed",
+    "Sender",
+    "help_text",
+    "is_command",
+    "parse",
+    "register",
+    "rescue_command",
+]

@@ -1,10 +1,10 @@
 """The ``rescue`` subsystem: the gateway's side of rescue.
 
 It holds what the front-ends inside a gateway share — the pending confirmations and
-the current ``rescue.*`` settings — and offers them one entry each:
-:meth:`channel_command` (the inbound pipeline of every channel, before the agent),
-:meth:`webchat_command` (``chat.send``), :meth:`call` (the ``rescue.*`` protocol
-methods) and :meth:`tool_call` (the agent tool). The operations themselves block (file
+the current ``rescue.*`` settings — and offers them one entry each: :meth:`command`
+(the ``/rescue`` chat command, in every channel and WebChat, through the chat-command
+layer), :meth:`call` (the ``rescue.*`` protocol methods) and :meth:`tool_call` (the
+agent tool). The operations themselves block (file
 I/O, processes, waiting for a target to answer), so they run in worker threads.
 """
 
@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from moltbot.errors import UsageError
 from moltbot.lifecycle import State, SubsystemContext
 from moltbot.rescue.audit import Actor, AuditLog
-from moltbot.rescue.commands import ChatCommands, Sender, is_command
+from moltbot.rescue.commands import ChatCommands, Sender
 from moltbot.rescue.confirm import Confirmations
 from moltbot.rescue.operations import Change, Outcome, Request, Rescuer
 
 if TYPE_CHECKING:
-    from moltbot.channels.base import Channel
-    from moltbot.channels.types import InboundMessage
     from moltbot.config.schema import Config
 
 
@@ -70,45 +67,11 @@ class RescueService:
 
     # -- front-ends ---------------------------------------------------------------------
 
-    def channel_command(self, channel: Channel, message: InboundMessage) -> Awaitable[str] | None:
-        """The reply (to await) to an inbound channel message that is a ``/rescue``
-        command or the sender's confirmation; ``None`` for any other message (it goes to
-        the agent). Deciding is quick; the reply may take long (a restart)."""
-        text = message.text or ""
-        sender = Sender(
-            channel=message.channel,
-            key=":".join(
-                (
-                    message.channel,
-                    message.account_id,
-                    channel.reply_target(message),
-                    message.sender.id,
-                )
-            ),
-            label=f"{message.channel}:{message.sender.id}"
-            + (f" (@{message.sender.username})" if message.sender.username else ""),
-            keys=frozenset(channel.sender_keys(message)),
-            normalize=channel.normalize_allow_entry,
-        )
-        return self._answer(text, sender)
-
-    async def webchat_command(self, text: str, *, session_key: str, admin: bool) -> str | None:
-        """The reply to a ``chat.send`` message that is a ``/rescue`` command or an
-        operator's confirmation in that session; ``None`` otherwise."""
-        sender = Sender(
-            channel="webchat",
-            key=f"webchat:{session_key}",
-            label=f"webchat operator ({'admin' if admin else 'not admin'}, {session_key})",
-            admin=admin,
-        )
-        work = self._answer(text, sender)
-        return await work if work is not None else None
-
-    def _answer(self, text: str, sender: Sender) -> Awaitable[str] | None:
-        commands = self.commands()
-        if not commands.wants(text, sender):
-            return None
-        return asyncio.to_thread(self._locked, self._reply, commands, text, sender)
+    async def command(self, text: str, sender: Sender) -> str:
+        """The reply to a ``/rescue`` chat command, or to ``sender``'s answer to a change
+        waiting for its confirmation (the chat-command layer hands both over: see
+        :mod:`moltbot.rescue.commands`). Runs in a worker thread (a restart waits)."""
+        return await asyncio.to_thread(self._locked, self._reply, self.commands(), text, sender)
 
     @staticmethod
     def _reply(commands: ChatCommands, text: str, sender: Sender) -> str:
@@ -166,4 +129,4 @@ class RescueService:
         return result.text
 
 
-__all__ = ["RescueService", "is_command"]
+__all__ = ["RescueService"]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from moltbot.errors import MethodError, MoltbotError, UsageError
+from moltbot.commands import REGISTRY, CommandContext, Invocation, handle
+from moltbot.errors import MethodError, MoltbotError, RetryLaterError, UsageError
 from moltbot.gateway.methods.agents import agents_of
 from moltbot.gateway.methods.registry import MethodCall, Params, method
-from moltbot.subsystems import AGENTS, RESCUE
+from moltbot.instance.resolve import DEFAULT_AGENT_ID
 
-ABORT_TRIGGERS = frozenset({"/stop", "/abort", "stop!"})
-RESET_TRIGGERS = frozenset({"/new", "/reset"})
+if TYPE_CHECKING:
+    from moltbot.agents.runtime import AgentRuntime
+
+STOP_WORDS = frozenset({"stop!"})
+"""Said instead of ``/stop`` (upstream's shortcut)."""
 
 
 class ChatSendParams(Params):
@@ -29,12 +33,6 @@ class ChatSendParams(Params):
 async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     """Ack ``{runId, status: "started"}`` once the message is on disk; the reply
     streams as ``chat``/``agent`` events. Same idempotencyKey → the same run."""
-    # --- commands answered before the model (issue 15, /rescue): the one interception
-    # point, to move onto the shared chat-command layer -------------------------------------
-    answered = await _pre_agent_command(call, params)
-    if answered is not None:
-        return answered
-    runtime = await agents_of(call)
     dedupe = call.runtime.dedupe
     key = params.idempotencyKey
     cached = dedupe.get("chat", key)
@@ -42,24 +40,27 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
         if not cached.ok:
             raise MethodError.from_shape(cached.error)
         return cached.payload  # type: ignore[no-any-return]
+    text = params.message.strip()
+    invocation = REGISTRY.parse("/stop" if text.lower() in STOP_WORDS else text)
+    if invocation is None:
+        runtime = await agents_of(call)
+        agent_id, session_key = runtime.session_key(params.sessionKey)
+        invocation = REGISTRY.answer(f"webchat:{session_key}", text)
+    else:  # a command needs no agents (/rescue works while they are down)
+        runtime = await _agents_if_running(call)
+        agent_id, session_key = (
+            runtime.session_key(params.sessionKey)
+            if runtime
+            else (DEFAULT_AGENT_ID, params.sessionKey)
+        )
+    if invocation is not None:
+        payload = await _command(call, runtime, invocation, agent_id, session_key, params)
+        dedupe.put("chat", key, True, payload)
+        return payload
+    assert runtime is not None
     existing = runtime.get_run(key)
     if existing is not None and not existing.state.finished:
         return {"runId": key, "status": "in_flight"}
-    text = params.message.strip()
-    agent_id, session_key = runtime.session_key(params.sessionKey)
-    if text.lower() in ABORT_TRIGGERS:
-        run_ids = await runtime.abort(session_key, reason="stop command")
-        return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
-    if text.lower() in RESET_TRIGGERS:
-        await runtime.abort(session_key, reason="reset")
-        entry = await runtime.store(agent_id).reset(session_key)
-        await runtime.inject(session_key, "Started a new session.", label="reset")
-        return {
-            "ok": True,
-            "reset": True,
-            "sessionKey": session_key,
-            "sessionId": entry.session_id,
-        }
     if params.attachments:
         raise UsageError("attachments are not supported yet")
     if not text:
@@ -85,22 +86,65 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     return started
 
 
-async def _pre_agent_command(call: MethodCall, params: ChatSendParams) -> dict[str, Any] | None:
-    """A ``/rescue`` command (or an operator's confirmation) answered without the model:
-    the reply goes into the session as a note and into the answer (``reply``)."""
-    rescue = call.runtime.subsystem(RESCUE)
-    if rescue is None or call.runtime.dedupe.get("chat", params.idempotencyKey) is not None:
+async def _agents_if_running(call: MethodCall) -> AgentRuntime | None:
+    """The agent runtime, or None when it failed (not while the gateway restarts)."""
+    try:
+        return await agents_of(call)
+    except RetryLaterError:
+        raise
+    except MoltbotError:
         return None
-    agents = call.runtime.subsystem(AGENTS)
-    session_key = agents.session_key(params.sessionKey)[1] if agents else params.sessionKey
-    admin = "operator.admin" in call.connection.scopes
-    reply = await rescue.webchat_command(params.message, session_key=session_key, admin=admin)
-    if reply is None:
-        return None
-    if agents is not None:
-        await agents.inject(session_key, reply, label="rescue")
-    payload = {"runId": params.idempotencyKey, "status": "ok", "command": "rescue", "reply": reply}
-    call.runtime.dedupe.put("chat", params.idempotencyKey, True, payload)
+
+
+async def _command(
+    call: MethodCall,
+    runtime: AgentRuntime | None,
+    invocation: Invocation,
+    agent_id: str,
+    session_key: str,
+    params: ChatSendParams,
+) -> dict[str, Any]:
+    """A chat command typed in WebChat: run before any model; the reply is a ``chat``
+    ``final`` event of run ``idempotencyKey`` and is also in the answer. The operator
+    (a client with ``operator.write``) is an owner; its scopes go to the command
+    (``/rescue`` wants ``operator.admin``)."""
+    client = call.connection.client
+    sender = f"webchat:{client.id if client else call.connection.conn_id[:8]}"
+
+    async def reply(text: str) -> None:
+        if runtime is not None:
+            await runtime.record_command(session_key, "", text, transcript=False)
+
+    ctx = CommandContext(
+        name=invocation.command.name,
+        args=invocation.args,
+        text=params.message.strip(),
+        surface="webchat",
+        sender=sender,
+        sender_name=client.display_name if client else None,
+        agent_id=agent_id,
+        session_key=session_key,
+        is_owner=True,
+        reply=reply,
+        registry=REGISTRY,
+        agents=runtime,
+        config=call.runtime.config,
+        instance=call.runtime.instance,
+        conversation=f"webchat:{session_key}",
+        scopes=frozenset(call.connection.scopes),
+        lookup=call.runtime.subsystem,
+        answer=invocation.answer,
+    )
+    result = await handle(invocation, ctx, run_id=params.idempotencyKey)
+    payload: dict[str, Any] = {
+        "ok": True,
+        "runId": params.idempotencyKey,
+        "status": "ok",
+        "command": invocation.command.name,
+        **result.data,
+    }
+    if result.text:
+        payload["reply"] = result.text
     return payload
 
 
