@@ -47,8 +47,8 @@ class Host:
                 "auth": {"token": secrets.token_urlsafe(24)},
             },
             "agents": {"defaults": {"workspace": str(self.home / f"clawd-{profile}")}},
-            **(extra or {}),
         }
+        _merge(data, extra or {})
         path = self.config_path(profile)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.write_text(json.dumps(data, indent=2) + "\n")
@@ -91,6 +91,14 @@ class Host:
                 _terminate(pid)
 
 
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
 def _terminate(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGTERM)
@@ -104,6 +112,22 @@ def _terminate(pid: int) -> None:
             return
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
+
+
+def dead_model() -> dict[str, Any]:
+    """Config of a model whose provider is down (nothing listens on its port) and whose
+    key is stale: no model works for an instance with it."""
+    return {
+        "models": {
+            "providers": {
+                "openai": {
+                    "baseUrl": f"http://127.0.0.1:{free_port_block()}/v1",
+                    "apiKey": "sk-expired",
+                }
+            }
+        },
+        "agents": {"defaults": {"model": "openai/gpt-4o"}},
+    }
 
 
 def audit(host: Host, profile: str = "rescue") -> list[dict[str, Any]]:

@@ -5,11 +5,12 @@ gateway without a model."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
 import pytest
-from tests.rescue.rescue_helpers import Host, audit, steps
+from tests.rescue.rescue_helpers import Host, audit, dead_model, steps
 
 from gateway_harness import MethodFailed, ws_client
 
@@ -98,34 +99,79 @@ async def test_the_protocol_repairs_main(host: Host) -> None:
     assert all(e["via"] == "protocol" for e in audit(host))
 
 
-async def test_rescue_commands_in_webchat_need_an_admin(host: Host) -> None:
-    host.write("main")
-    host.write("rescue", {"rescue": {"targets": ["main"]}})
+async def test_an_operator_repairs_main_from_webchat_without_a_model(host: Host) -> None:
+    """``/rescue`` typed in WebChat (``chat.send``) goes through the chat-command layer:
+    answered before any model (there is none), confirmations by a plain ``yes`` or code
+    in the same session, ``operator.admin`` required."""
+    main_cfg = host.write("main")
+    host.write("rescue", {"rescue": {"targets": ["main"]}, **dead_model()})
+    main = await asyncio.to_thread(host.start, "main")
+    main_token = main.token
     rescue = await asyncio.to_thread(host.start, "rescue")
+    await asyncio.to_thread(main.stop)
+    line, column = host.break_config("main")
+    assert await asyncio.to_thread(host.fail_to_start, "main") == 78
 
-    async def send(client: Any, text: str) -> dict[str, Any]:
+    async def send(client: Any, text: str, session: str = "main") -> dict[str, Any]:
         return await client.call(
             "chat.send",
-            {"sessionKey": "main", "message": text, "idempotencyKey": str(uuid.uuid4())},
+            {"sessionKey": session, "message": text, "idempotencyKey": str(uuid.uuid4())},
             timeout=120,
         )
 
     async with ws_client(rescue.url, rescue.token) as admin:
-        answer = await send(admin, "/rescue status main")
-        assert answer["command"] == "rescue"
-        assert answer["reply"].startswith("main: DOWN"), answer
-        ask = await send(admin, "/rescue start main")
-        assert ask["reply"].startswith("Confirm: start main"), ask
-        started = await send(admin, "yes")
-        assert "started: answers health" in started["reply"], started
+        # no model works here: an ordinary message starts a run that fails
+        hello = await send(admin, "hello")
+        assert hello["status"] == "started"
+        waited = await admin.call("agent.wait", {"runId": hello["runId"]}, timeout=60)
+        assert waited["status"] == "error", waited
+
+        status = await send(admin, "/rescue status main")
+        assert status["command"] == "rescue"
+        assert status["reply"].startswith("main: DOWN (last exit 78)"), status
+        assert f"{main_cfg}:{line}:{column}" in status["reply"]
+
+        ask = await send(admin, "/rescue config restore main")
+        assert ask["reply"].startswith("Confirm: restore the config of main"), ask
+        assert b"oops" in main_cfg.read_bytes()
+        elsewhere = await send(admin, "/rescue confirm yes", session="other")  # another chat
+        assert elsewhere["reply"].startswith("Nothing is waiting"), elsewhere
+        done = await send(admin, "yes")
+        assert done["command"] == "rescue" and "done" in done["reply"], done
+        assert b"oops" not in main_cfg.read_bytes()
+
+        ask = await send(admin, "/rescue restart main")
+        code = re.search(r"Reply yes or (\d{6}) within", ask["reply"])
+        assert code, ask
+        restarted = await send(admin, code.group(1))
+        assert "restarted: answers health" in restarted["reply"], restarted
+        async with ws_client(f"ws://127.0.0.1:{host.ports['main']}", main_token) as client:
+            assert (await client.call("health"))["ok"] is True
+
+        # once answered, "yes" is ordinary text again: it goes to the (missing) model
+        again = await send(admin, "yes")
+        assert again["status"] == "started" and "command" not in again, again
+
+        helped = await send(admin, "/rescue help")
+        assert "/rescue status main" in helped["reply"] and "Targets: main" in helped["reply"]
         history = await admin.call("chat.history", {"sessionKey": "main"})
-        assert any("started: answers health" in str(m) for m in history["messages"])
+        assert any("restarted: answers health" in str(m) for m in history["messages"])
 
     async with ws_client(rescue.url, rescue.token, scopes=["operator.write"]) as writer:
         refused = await send(writer, "/rescue stop main")
         assert refused["reply"].startswith("Not allowed"), refused
     assert host.runtime_pid("main") is not None  # still running: nobody stopped it
-    assert steps(audit(host))[-1] == ("stop", "main", "refused")
+    assert steps(audit(host)) == [
+        ("status", "main", "ok"),
+        ("config restore", "main", "asked"),
+        ("config restore", "main", "confirmed"),
+        ("config restore", "main", "applied"),
+        ("restart", "main", "asked"),
+        ("restart", "main", "confirmed"),
+        ("restart", "main", "applied"),
+        ("stop", "main", "refused"),
+    ]
+    assert {e["via"] for e in audit(host)} == {"webchat"}
 
 
 async def test_grants_apply_live(host: Host, run_moltbot: Any) -> None:

@@ -1,4 +1,4 @@
-"""The rescue bot repairs the main bot from a Telegram chat — with no model configured.
+"""The rescue bot repairs the main bot from a Telegram chat — with no working model.
 
 Real processes: the main gateway, the rescue gateway (with its Telegram channel on the
 stand-in Bot API server, driven by the real python-telegram-bot), the CLI for pairing.
@@ -17,7 +17,7 @@ from typing import Any
 
 from tests.channels.channel_helpers import run_cli
 from tests.fakes.telegram import FakeBot, FakeTelegram
-from tests.rescue.rescue_helpers import BROKEN_LINE, Host, audit, steps
+from tests.rescue.rescue_helpers import BROKEN_LINE, Host, audit, dead_model, steps
 
 from gateway_harness import ws_client
 
@@ -56,6 +56,7 @@ async def test_an_owner_repairs_main_from_telegram_without_a_model(
                     "allowFrom": [str(OWNER)],
                 }
             },
+            **dead_model(),
         },
     )
     main = await asyncio.to_thread(host.start, "main")
@@ -70,6 +71,10 @@ async def test_an_owner_repairs_main_from_telegram_without_a_model(
     line, column = host.break_config("main")
     assert await asyncio.to_thread(host.fail_to_start, "main") == 78
     broken = main_cfg.read_bytes()
+
+    # no model works here: the provider is down (and its key stale)
+    ordinary = await say(bot, OWNER, "hello, are you there?")
+    assert "/rescue" not in ordinary and ("error" in ordinary.lower() or "⚠" in ordinary), ordinary
 
     status = await say(bot, OWNER, "/rescue status main")
     assert status.startswith("main: DOWN (last exit 78)"), status
@@ -129,17 +134,18 @@ async def test_an_owner_repairs_main_from_telegram_without_a_model(
         ("restart", "rescue", "refused"),
     ]
     entries = audit(host)
-    assert {e["actor"] for e in entries[:8]} == {"telegram:4242 (@ann)"}
-    assert entries[8]["actor"] == "telegram:5555 (@bob)"
+    assert {e["actor"] for e in entries[:8]} == {"telegram:4242 (Ann)"}
+    assert entries[8]["actor"] == "telegram:5555 (Bob)"
     restore = entries[4]
     assert restore["before"] == hashlib.sha256(broken).hexdigest()
     assert restore["after"] == hashlib.sha256(main_cfg.read_bytes()).hexdigest()
 
     # nothing of the rescue instance's own state was touched: its config and config
-    # history are as they were; new are only its audit log, the pairing approval and
-    # its Telegram update offset
+    # history are as they were; new are only its audit log, the pairing approval, its
+    # Telegram update offset and the chat's transcript (commands are kept there, as
+    # every chat command is, out of model context)
     assert host.config_path("rescue").read_bytes() == rescue_config
     new = {p.name for p in host.state("rescue").iterdir()} - set(rescue_state)
-    assert new == {"rescue", "credentials", "telegram"}
+    assert new == {"rescue", "credentials", "telegram", "agents"}
     assert not (host.state("rescue") / "config-history" / "index.jsonl").exists()
     assert rescue.proc.poll() is None
