@@ -207,3 +207,33 @@ def test_a_broken_file_can_be_replaced_whole(tmp_path: Path) -> None:
     [version] = history.versions(path)
     assert version.hash == broken
     assert history.read_version(path, version).startswith('{"gateway": {"port": 20000} oops')
+
+
+async def test_protocol_writers_are_recorded_by_method_and_client(home: Path) -> None:
+    """Every method that writes the config names itself as the writer (``config.patch``,
+    and ``skills.update``, which knows nothing of the history): the gateway's request
+    task sets the writer for whatever it writes."""
+    import asyncio
+
+    from gateway_harness import CORE_ONLY, start_gateway, ws_client
+
+    gateway = await asyncio.to_thread(start_gateway, home, "main", env=CORE_ONLY)
+    try:
+        async with ws_client(gateway.url, gateway.token) as client:
+            base = (await client.call("config.get"))["hash"]
+            await client.call(
+                "config.patch", {"raw": "{ logging: { level: 'info' } }", "baseHash": base}
+            )
+            await client.call("skills.update", {"skillKey": "weather", "enabled": False})
+    finally:
+        await asyncio.to_thread(gateway.stop)
+    writes = [
+        json.loads(line)
+        for line in (gateway.state_dir / "config-history" / "writes.jsonl").read_text().splitlines()
+    ]
+    writers = [w["author"] for w in writes]
+    assert writers[-2].startswith("config.patch over the protocol (client "), writers
+    assert writers[-1].startswith("skills.update over the protocol (client "), writers
+    newest = history.versions(gateway.state_dir / "moltbot.json", {"HOME": str(home)})[0]
+    assert newest.replaced_by.startswith("skills.update over the protocol (client ")
+    assert newest.written_by.startswith("config.patch over the protocol (client ")

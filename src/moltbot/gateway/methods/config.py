@@ -110,7 +110,7 @@ async def _write(
     path = call.runtime.instance.config_path
     env = call.runtime.env
     check = _write_checks(call)
-    author = writer_label(call)
+    author = call.writer
     if text is not None:
         data = await parse_untrusted(text, str(path))
         snapshot = await asyncio.to_thread(
@@ -137,15 +137,6 @@ async def _write(
             "note": "the gateway applies the file change itself",
         },
     }
-
-
-def writer_label(call: MethodCall) -> str:
-    """Who writes the config, for its history: the method and the client."""
-    connection = call.connection
-    who = f"client {connection.client_id or 'unknown'}"
-    if connection.device_id:
-        who += f", device {connection.device_id[:12]}"
-    return f"{call.method} over the protocol ({who})"
 
 
 def _write_checks(call: MethodCall) -> Any:
