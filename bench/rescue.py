@@ -50,8 +50,9 @@ def run() -> list[Result]:
             check=True,
             capture_output=True,
         )
+        rescue_port = free_base()
         subprocess.run(
-            cli("--profile", "rescue", "setup", "--port", str(free_base())),
+            cli("--profile", "rescue", "setup", "--port", str(rescue_port)),
             env=env,
             check=True,
             capture_output=True,
@@ -91,10 +92,51 @@ def run() -> list[Result]:
                     time_runs([*rescue, "config", "diff"], RUNS, env=env),
                 )
             )
+            results += _chat_commands(home, rescue_port)
         finally:
             _stop(home / ".clawdbot-main" / "gateway.json")
     results += _history_cost()
     return results
+
+
+def _chat_commands(home: Path, port: int) -> list[Result]:
+    """``/rescue status main`` typed in WebChat (``chat.send`` on the rescue gateway, the
+    chat-command layer, no model), against ``/whoami`` (the layer alone)."""
+    import asyncio
+    import uuid
+
+    from gateway_harness import start_gateway, ws_client
+
+    gateway = start_gateway(home, "rescue", port=port, port_flag=False, env=SKIP)
+
+    async def timed(text: str) -> list[float]:
+        samples = []
+        async with ws_client(gateway.url, gateway.token) as client:
+            for _ in range(RUNS + 1):
+                key = str(uuid.uuid4())
+                started = time.perf_counter()
+                answer = await client.call(
+                    "chat.send",
+                    {"sessionKey": "main", "message": text, "idempotencyKey": key},
+                    timeout=60,
+                )
+                samples.append(time.perf_counter() - started)
+                assert answer.get("command"), answer
+        return samples[1:]
+
+    try:
+        rescue = asyncio.run(timed("/rescue status main"))
+        whoami = asyncio.run(timed("/whoami"))
+    finally:
+        gateway.stop()
+    return [
+        median_ms(
+            "/rescue status main in WebChat (main running)",
+            rescue,
+            "chat.send → command layer → probe main over the protocol; no model",
+        ),
+        median_ms("/whoami in WebChat", whoami, "the command layer alone, for comparison"),
+    ]
 
 
 def _stop(runtime_file: Path) -> None:
