@@ -120,6 +120,33 @@ async def test_targets_must_be_granted(host: Host, run_moltbot: Any) -> None:
     await asyncio.sleep(0)
 
 
+def test_without_an_operation_status_and_without_a_target_every_target(
+    host: Host, run_moltbot: Any
+) -> None:
+    host.write("main")
+    host.write("other")
+    host.write("rescue", {"rescue": {"targets": ["main", "other", "gone"]}})
+
+    overview = rescue_cli(run_moltbot)
+    assert overview.returncode == 0, overview.stderr
+    assert overview.stdout.splitlines() == [
+        "main: DOWN (last exit unknown)",
+        "other: DOWN (last exit unknown)",
+    ]
+    rows = json.loads(rescue_cli(run_moltbot, "--json").stdout)["targets"]
+    assert [(r["target"], r["running"]) for r in rows] == [("main", False), ("other", False)]
+    single = rescue_cli(run_moltbot, "main")
+    assert single.returncode == 0 and single.stdout.startswith("main: DOWN"), single.stderr
+    assert "config: valid" in single.stdout
+
+    run_moltbot("--profile", "rescue", "config", "set", "rescue.targets", '["gone"]')
+    none_here = rescue_cli(run_moltbot)
+    assert none_here.returncode == 2 and "none of the instances" in none_here.stderr
+    run_moltbot("--profile", "rescue", "config", "set", "rescue.targets", "[]")
+    none_granted = rescue_cli(run_moltbot)
+    assert none_granted.returncode == 2 and "has no rescue targets" in none_granted.stderr
+
+
 async def test_config_set_runs_the_checks_of_config_set(host: Host, run_moltbot: Any) -> None:
     main_cfg = host.write("main")
     host.write("rescue", {"rescue": {"targets": ["main"]}})

@@ -1,14 +1,21 @@
-"""`moltbot [--profile P] rescue TARGET OP [ARGS]...`: this instance repairs another."""
+"""`moltbot [--profile P] rescue [TARGET [OP [ARGS]...]]`: this instance repairs another.
+
+Without OP, ``status``; without TARGET, a one-line status of every granted target."""
 
 from __future__ import annotations
 
 import getpass
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from moltbot.cli import context
+
+if TYPE_CHECKING:
+    from moltbot.rescue.audit import Actor
+    from moltbot.rescue.operations import Rescuer
 
 EPILOG = """\b
 Operations:
@@ -22,6 +29,8 @@ Operations:
   restart|stop|start           through its service, else as a detached process
 \b
 Examples:
+  moltbot --profile rescue rescue              (every target, one line each)
+  moltbot --profile rescue rescue main         (= main status)
   moltbot --profile rescue rescue main status
   moltbot --profile rescue rescue main config diff
   moltbot --profile rescue rescue main config restore --yes
@@ -35,15 +44,15 @@ an invalid config.
 
 
 @click.command(epilog=EPILOG, context_settings={"ignore_unknown_options": False})
-@click.argument("target")
-@click.argument("op")
+@click.argument("target", required=False)
+@click.argument("op", required=False, default="status")
 @click.argument("args", nargs=-1)
 @click.option("--lines", type=click.IntRange(1, 200), help="logs: how many lines (default 20).")
 @click.option("--grep", help="logs: only lines containing this text.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before a change.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def rescue(
-    target: str,
+    target: str | None,
     op: str,
     args: tuple[str, ...],
     lines: int | None,
@@ -58,9 +67,12 @@ def rescue(
 
     cli = context.get()
     instance, snapshot = cli.load()
-    request = _request(target, op, list(args), lines, grep)
     rescuer = Rescuer(instance, snapshot.config, cli.env)
     actor = Actor("cli", f"cli:{os.getpid()}", f"cli ({_user()}, pid {os.getpid()})")
+    if target is None:
+        _overview(rescuer, actor, as_json)
+        return
+    request = _request(target, op, list(args), lines, grep)
     result = rescuer.run(actor, request)
     if isinstance(result, Change):
         if not yes:
@@ -75,6 +87,32 @@ def rescue(
                 raise SystemExit(1)
         result = rescuer.apply(actor, result)
     context.emit({"text": result.text, **result.data}, as_json, result.text)
+
+
+def _overview(rescuer: Rescuer, actor: Actor, as_json: bool) -> None:
+    """One line per granted target (the first of its status)."""
+    from moltbot.errors import MoltbotError
+    from moltbot.rescue.errors import TargetRefused
+    from moltbot.rescue.operations import Outcome, Request
+
+    names = sorted(rescuer.grants.names())
+    if not names:
+        if not rescuer.settings.targets:
+            rescuer.grants.resolve("-")  # raises: no targets granted, with the hint
+        raise TargetRefused(
+            "none of the instances in rescue.targets is on this host "
+            f"(granted: {', '.join(rescuer.settings.targets)})"
+        )
+    rows = []
+    for name in names:
+        try:
+            outcome = rescuer.run(actor, Request(name, "status"))
+            assert isinstance(outcome, Outcome)
+            rows.append({"target": name, "line": outcome.text.splitlines()[0], **outcome.data})
+        except MoltbotError as exc:
+            rows.append({"target": name, "line": f"{name}: {exc.message}", "error": exc.message})
+    text = "\n".join(row["line"] for row in rows)
+    context.emit({"targets": rows}, as_json, text)
 
 
 def _request(target: str, op: str, args: list[str], lines: int | None, grep: str | None) -> object:
