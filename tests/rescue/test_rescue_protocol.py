@@ -189,4 +189,7 @@ async def test_grants_apply_live(host: Host, run_moltbot: Any) -> None:
         await rescue.wait_output("rescue.targets")  # the live change, logged
         status = await admin.call("rescue.status", {"target": "main"})
         assert status["status"] == "ok" and status["running"] is False
+        every = await admin.call("rescue.status", {})  # no target: every granted one
+        assert [row["target"] for row in every["targets"]] == ["main"]
+        assert every["text"] == "main: DOWN (last exit unknown)"
     assert "restarting in-process" not in rescue.output()

@@ -48,8 +48,9 @@ def test_words_that_are_not_commands() -> None:
     for bad in ("/rescue reboot main", "/rescue config main", "/rescue config set main k"):
         with pytest.raises(UsageError):
             parse(bad)
+    assert parse("/rescue status").word == "overview"  # several (or no) targets: each
     with pytest.raises(UsageError, match="which instance"):
-        parse("/rescue status")
+        parse("/rescue restart")
     with pytest.raises(UsageError, match="N is a number"):
         parse("/rescue config restore main latest")
 

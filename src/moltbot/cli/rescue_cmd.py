@@ -7,15 +7,10 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
 from moltbot.cli import context
-
-if TYPE_CHECKING:
-    from moltbot.rescue.audit import Actor
-    from moltbot.rescue.operations import Rescuer
 
 EPILOG = """\b
 Operations:
@@ -70,7 +65,8 @@ def rescue(
     rescuer = Rescuer(instance, snapshot.config, cli.env)
     actor = Actor("cli", f"cli:{os.getpid()}", f"cli ({_user()}, pid {os.getpid()})")
     if target is None:
-        _overview(rescuer, actor, as_json)
+        overview = rescuer.overview(actor)
+        context.emit(overview.data, as_json, overview.text)
         return
     request = _request(target, op, list(args), lines, grep)
     result = rescuer.run(actor, request)
@@ -87,32 +83,6 @@ def rescue(
                 raise SystemExit(1)
         result = rescuer.apply(actor, result)
     context.emit({"text": result.text, **result.data}, as_json, result.text)
-
-
-def _overview(rescuer: Rescuer, actor: Actor, as_json: bool) -> None:
-    """One line per granted target (the first of its status)."""
-    from moltbot.errors import MoltbotError
-    from moltbot.rescue.errors import TargetRefused
-    from moltbot.rescue.operations import Outcome, Request
-
-    names = sorted(rescuer.grants.names())
-    if not names:
-        if not rescuer.settings.targets:
-            rescuer.grants.resolve("-")  # raises: no targets granted, with the hint
-        raise TargetRefused(
-            "none of the instances in rescue.targets is on this host "
-            f"(granted: {', '.join(rescuer.settings.targets)})"
-        )
-    rows = []
-    for name in names:
-        try:
-            outcome = rescuer.run(actor, Request(name, "status"))
-            assert isinstance(outcome, Outcome)
-            rows.append({"target": name, "line": outcome.text.splitlines()[0], **outcome.data})
-        except MoltbotError as exc:
-            rows.append({"target": name, "line": f"{name}: {exc.message}", "error": exc.message})
-    text = "\n".join(row["line"] for row in rows)
-    context.emit({"targets": rows}, as_json, text)
 
 
 def _request(target: str, op: str, args: list[str], lines: int | None, grep: str | None) -> object:

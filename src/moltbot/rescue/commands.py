@@ -15,7 +15,8 @@ a Telegram ``/rescue@botname`` is the same)::
     /rescue confirm CODE   /rescue cancel
 
 (``/rescue TARGET status`` works too, and TARGET may be left out when exactly one is
-granted.) Only owners may use them: in a channel, a sender listed in
+granted; ``/rescue status`` without one, with several granted, answers a line for
+each.) Only owners may use them: in a channel, a sender listed in
 ``rescue.owners.<channel>``; in WebChat, an operator with ``operator.admin``. Changes
 are confirmed by the same sender in the same conversation replying ``yes`` or the
 code within ``rescue.confirmSeconds`` (the command layer hands that plain answer back
@@ -84,8 +85,9 @@ class Sender:
 
 @dataclass(frozen=True)
 class Parsed:
-    """A ``/rescue`` message: ``word`` is ``help``, ``confirm``, ``cancel`` or ``op``
-    (then ``request`` is set, its target possibly empty: to be filled in)."""
+    """A ``/rescue`` message: ``word`` is ``help``, ``confirm``, ``cancel``,
+    ``overview`` (``/rescue status`` without a target: every target) or ``op`` (then
+    ``request`` is set)."""
 
     word: str
     request: Request | None = None
@@ -122,6 +124,8 @@ def parse(text: str, default_target: str | None = None) -> Parsed:
     else:
         op, rest = head, words[1:]
     target = rest[0] if rest else default_target
+    if not target and op == "status":
+        return Parsed("overview")  # every granted target, a line each
     if not target:
         raise UsageError(f"which instance? /rescue {op} TARGET")
     return Parsed("op", _request(op, target, rest[1:]))
@@ -202,6 +206,8 @@ class ChatCommands:
             return help_text(names)
         if parsed.word == "confirm":
             return self._confirm(parsed.code or "", sender)
+        if parsed.word == "overview":
+            return self.rescuer.overview(sender.actor).text
         if parsed.word == "cancel":
             dropped = self.confirmations.cancel(sender.key)
             self.registry.forget_answer(sender.key, NAME)

@@ -181,6 +181,31 @@ class Rescuer:
         )
         return outcome
 
+    def overview(self, actor: Actor) -> Outcome:
+        """The first line of every granted target's status (``/rescue status``, ``moltbot
+        rescue`` and ``rescue.status`` without a target): ``data["targets"]`` holds each
+        status. :class:`TargetRefused` when nothing is granted or none of it exists."""
+        from moltbot.rescue.errors import TargetRefused
+
+        names = sorted(self.grants.names())
+        if not names:
+            if not self.settings.targets:
+                self.grants.resolve("-")  # raises: no targets granted, with the hint
+            raise TargetRefused(
+                "none of the instances in rescue.targets is on this host "
+                f"(granted: {', '.join(self.settings.targets)})"
+            )
+        rows: list[dict[str, Any]] = []
+        for name in names:
+            try:
+                outcome = self.read(actor, Request(name, "status"))
+                row = {"target": name, "line": outcome.text.splitlines()[0], **outcome.data}
+            except MoltbotError as exc:
+                row = {"target": name, "line": f"{name}: {exc.message}", "error": exc.message}
+            rows.append(row)
+        text = "\n".join(row["line"] for row in rows)
+        return Outcome(Request("*", "status"), text, {"targets": rows})
+
     # -- helpers ----------------------------------------------------------------------
 
     def _target(self, actor: Actor, request: Request) -> RescueTarget:

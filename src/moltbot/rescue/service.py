@@ -81,6 +81,11 @@ class RescueService:
         with self._lock:
             return work(*args)
 
+    async def overview(self, actor: Actor) -> dict[str, Any]:
+        """``rescue.status`` without a target: every granted target's status."""
+        outcome = await asyncio.to_thread(self._locked, self.rescuer().overview, actor)
+        return {"status": "ok", "text": outcome.text, **outcome.data}
+
     async def call(self, actor: Actor, request: Request, confirm: str | None) -> dict[str, Any]:
         """A protocol method: a read's outcome; for a change, without ``confirm`` the
         question (``status: "confirm"`` with its ``code``), with the code the outcome.

@@ -11,7 +11,7 @@ expiresInMs}`` and changes nothing; the same request again with ``confirm: <code
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -19,9 +19,17 @@ from moltbot.errors import MoltbotError
 from moltbot.gateway.methods.registry import MethodCall, Params, method
 from moltbot.subsystems import RESCUE
 
+if TYPE_CHECKING:
+    from moltbot.rescue.audit import Actor
+    from moltbot.rescue.service import RescueService
+
 
 class TargetParams(Params):
     target: str = Field(min_length=1, max_length=64)
+
+
+class StatusParams(Params):
+    target: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class LogsParams(TargetParams):
@@ -42,17 +50,25 @@ class RestartParams(TargetParams):
     confirm: str | None = Field(default=None, max_length=20)
 
 
-async def _run(call: MethodCall, request: Any, confirm: str | None = None) -> dict[str, Any]:
-    from moltbot.rescue.audit import Actor
-
+def _service(call: MethodCall) -> RescueService:
     service = call.runtime.subsystem(RESCUE)
     if service is None:
         reason = call.runtime.subsystem_errors.get("rescue", "not running")
         raise MoltbotError(f"rescue is unavailable ({reason})")
+    return service
+
+
+def _actor(call: MethodCall) -> Actor:
+    from moltbot.rescue.audit import Actor
+
     connection = call.connection
     who = connection.device_id or connection.conn_id
     label = f"operator {connection.client_id or 'unknown'} ({who[:12]})"
-    return await service.call(Actor("protocol", f"protocol:{who}", label), request, confirm)
+    return Actor("protocol", f"protocol:{who}", label)
+
+
+async def _run(call: MethodCall, request: Any, confirm: str | None = None) -> dict[str, Any]:
+    return await _service(call).call(_actor(call), request, confirm)
 
 
 def _request(target: str, op: str, **fields: Any) -> Any:
@@ -61,8 +77,11 @@ def _request(target: str, op: str, **fields: Any) -> Any:
     return Request(target, op, **fields)
 
 
-@method("rescue.status", params=TargetParams, scope="admin")
-async def rescue_status(call: MethodCall, params: TargetParams) -> dict[str, Any]:
+@method("rescue.status", params=StatusParams, scope="admin")
+async def rescue_status(call: MethodCall, params: StatusParams) -> dict[str, Any]:
+    """One target's status; without ``target``, every granted target's (``targets``)."""
+    if params.target is None:
+        return await _service(call).overview(_actor(call))
     return await _run(call, _request(params.target, "status"))
 
 
