@@ -136,7 +136,11 @@ async def test_an_operator_repairs_main_from_webchat_without_a_model(host: Host)
         assert b"oops" in main_cfg.read_bytes()
         elsewhere = await send(admin, "/rescue confirm yes", session="other")  # another chat
         assert elsewhere["reply"].startswith("Nothing is waiting"), elsewhere
-        done = await send(admin, "yes")
+        async with ws_client(rescue.url, rescue.token, scopes=["operator.write"]) as writer:
+            meddler = await send(writer, "yes")  # same session, not an admin
+            assert meddler["reply"].startswith("Not allowed"), meddler
+        assert b"oops" in main_cfg.read_bytes()
+        done = await send(admin, "yes")  # the asker's answer still counts
         assert done["command"] == "rescue" and "done" in done["reply"], done
         assert b"oops" not in main_cfg.read_bytes()
 
@@ -164,6 +168,7 @@ async def test_an_operator_repairs_main_from_webchat_without_a_model(host: Host)
     assert steps(audit(host)) == [
         ("status", "main", "ok"),
         ("config restore", "main", "asked"),
+        ("config restore", "main", "refused"),
         ("config restore", "main", "confirmed"),
         ("config restore", "main", "applied"),
         ("restart", "main", "asked"),

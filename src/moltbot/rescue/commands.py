@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from moltbot.commands import REGISTRY, CommandContext, CommandRegistry
 from moltbot.errors import MoltbotError, RetryLaterError, UsageError
 from moltbot.rescue.audit import Actor
-from moltbot.rescue.confirm import YES, Confirmations
+from moltbot.rescue.confirm import YES, Confirmations, Pending
 from moltbot.rescue.errors import NotOwner
 from moltbot.rescue.operations import CONFIG_ACTIONS, Change, Outcome, Request, Rescuer
 from moltbot.rescue.targets import check_owner
@@ -222,15 +222,34 @@ class ChatCommands:
         """Register ``change`` for confirmation by ``actor_key``; the question to show."""
         pending = self.confirmations.ask(actor_key, change)
         seconds = int(self.confirmations.ttl)
-        if self.registry.get(NAME) is not None:  # the plain answer comes back to /rescue
-            self.registry.expect(actor_key, NAME, {*YES, pending.code}, self.confirmations.ttl)
+        self._await_answer(pending)
         return (
             f"Confirm: {change.summary}?\n"
             f"Reply yes or {pending.code} within {seconds} s (anything else: nothing happens)."
         )
 
+    def _await_answer(self, pending: Pending) -> None:
+        """Have the command layer hand the asker's plain ``yes`` or code back to us."""
+        ttl = pending.expires_at - self.confirmations.clock()
+        if ttl > 0 and self.registry.get(NAME) is not None:
+            self.registry.expect(pending.actor_key, NAME, {*YES, pending.code}, ttl)
+
     def _confirm(self, answer: str, sender: Sender) -> str:
-        self._owner(sender)
+        try:
+            self._owner(sender)
+        except NotOwner as exc:  # someone else in that conversation: the asker still may
+            waiting = self.confirmations.waiting(sender.key)
+            request = waiting.change.request if waiting is not None else None
+            self.rescuer.audit.append(
+                sender.actor,
+                request.target if request else "-",
+                request.op if request else "-",
+                "refused",
+                message=f"confirmation: {exc.message}",
+            )
+            if waiting is not None:
+                self._await_answer(waiting)
+            raise
         pending = self.confirmations.take(sender.key, answer)
         self.registry.forget_answer(sender.key, NAME)
         if pending is None:
