@@ -66,6 +66,7 @@ PUBLIC: dict[str, list[str]] = {
     "moltbot.channels.slack": [],
     "moltbot.channels.telegram": [],
     "moltbot.cli": [],
+    "moltbot.devices": [],
     "moltbot.commands": [
         "REGISTRY",
         "AgentControl",

@@ -275,6 +275,15 @@ def catalog(
     for pid, provider in providers.items():
         for model in provider.models.values():
             rows[f"{pid}/{model.id}"] = _row(pid, model.id, model)
+    for ref_text, entry in config.agents.defaults.models.items():  # the catalogue
+        provider_id, _, model_id = ref_text.partition("/")
+        if provider_id and model_id:
+            provider = providers.get(provider_id)
+            definition = provider.models.get(model_id) if provider else None
+            row = _row(provider_id, model_id, definition)
+            if entry.alias and not (definition and definition.name):
+                row["name"] = entry.alias
+            rows.setdefault(ref_text, row)
     for agent_id in agent_ids:
         try:
             chain = model_chain(config, agent_id, providers)
