@@ -116,6 +116,17 @@ PUBLIC: dict[str, list[str]] = {
         "service_names",
         "validate_profile",
     ],
+    "moltbot.rescue": [
+        "Actor",
+        "AuditLog",
+        "Change",
+        "NotOwner",
+        "Outcome",
+        "Request",
+        "Rescuer",
+        "StartFailed",
+        "TargetRefused",
+    ],
     "moltbot.security": [],
     "moltbot.service": [
         "MANAGERS",

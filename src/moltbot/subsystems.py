@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     from moltbot.channels.manager import ChannelManager
     from moltbot.devices.approver import ExecApprovals
     from moltbot.devices.registry import NodeRegistry
+    from moltbot.rescue.service import RescueService
 
 AGENTS: SubsystemKey[AgentRuntime] = SubsystemKey("agents")
 CHANNELS: SubsystemKey[ChannelManager] = SubsystemKey("channels")
+RESCUE: SubsystemKey[RescueService] = SubsystemKey("rescue")
 BROWSER: SubsystemKey[BrowserService] = SubsystemKey("browser")
 CANVAS: SubsystemKey[CanvasHost] = SubsystemKey("canvas")
 NODES: SubsystemKey[NodeRegistry] = SubsystemKey("nodes")
@@ -32,7 +34,7 @@ APPROVALS: SubsystemKey[ExecApprovals] = SubsystemKey("exec.approvals")
 HEARTBEAT: SubsystemKey[HeartbeatRunner] = SubsystemKey("heartbeat")
 CRON: SubsystemKey[CronService] = SubsystemKey("cron")
 
-KEYS = (AGENTS, CHANNELS, BROWSER, CANVAS, NODES, APPROVALS, HEARTBEAT, CRON)
+KEYS = (RESCUE, AGENTS, CHANNELS, BROWSER, CANVAS, NODES, APPROVALS, HEARTBEAT, CRON)
 """In the gateway's start order."""
 
 __all__ = [
@@ -45,4 +47,5 @@ __all__ = [
     "HEARTBEAT",
     "KEYS",
     "NODES",
+    "RESCUE",
 ]

@@ -132,6 +132,20 @@ def check_new_refs(before: Config | None, after: Config) -> None:
         parse_ref(ref, after)
 
 
+def config_write_check(identity: Any, env: Mapping[str, str], *, host: bool = True) -> Any:
+    """The check every config writer passes to ``update_config`` (``config set``, the
+    protocol's ``config.*``, rescue): new model references must resolve, and (with
+    ``host``) ports or paths the change moves must not clash with another instance."""
+    from moltbot.instance.setup import check_change
+
+    def check(before: Config | None, after: Config) -> None:
+        check_new_refs(before, after)
+        if host:
+            check_change(identity, env, before, after)
+
+    return check
+
+
 def _aliases(config: Config) -> dict[str, str]:
     catalog = config.agents.defaults.models
     return {entry.alias: ref for ref, entry in catalog.items() if entry.alias}

@@ -73,6 +73,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "cron": ("moltbot.cli.cron_cmd:cron", "Scheduled jobs: add, list, edit, run, history."),
     "system": ("moltbot.cli.system_cmd:system", "System events, heartbeats, presence."),
+    "rescue": (
+        "moltbot.cli.rescue_cmd:rescue",
+        "Diagnose and repair another instance (rescue.targets).",
+    ),
 }
 
 EPILOG = """\b

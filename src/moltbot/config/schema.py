@@ -577,6 +577,48 @@ class Commands(Section):
     )
 
 
+class Rescue(Section):
+    """What this instance may repair on others (see :mod:`moltbot.rescue`)."""
+
+    targets: list[str] = Field(
+        default_factory=list,
+        description='Profiles this instance may act on ("default" for the default '
+        'instance), or "*" for every other instance of this user on the host.',
+    )
+    owners: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per channel, the senders (ids or @usernames) who may use the rescue "
+        "chat commands; pairing alone is not enough. No wildcard.",
+    )
+    confirm_seconds: int = Field(
+        default=120, ge=10, le=3600, description="How long a change waits for its confirmation."
+    )
+    start_timeout_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=600,
+        description="How long restart/start wait for the target to answer health.",
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _profile_names(cls, value: list[str]) -> list[str]:
+        import re
+
+        for name in value:
+            if name != "*" and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name):
+                raise ValueError(f'{name!r} is not a profile name or "*"')
+        return value
+
+    @field_validator("owners")
+    @classmethod
+    def _no_wildcard(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for channel, senders in value.items():
+            if any(sender.strip() in ("*", "") for sender in senders):
+                raise ValueError(f"owners of {channel}: list senders by id, never '*' or ''")
+        return value
+
+
 class Meta(Section):
     """Stamped by moltbot on every write of the file."""
 
@@ -651,6 +693,7 @@ class Config(Section):
     hooks: Hooks = Field(default_factory=Hooks)
     commands: Commands = Field(default_factory=Commands)
     skills: Skills = Field(default_factory=Skills)
+    rescue: Rescue = Field(default_factory=Rescue)
     logging: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, Any] = Field(default_factory=dict)
     meta: Meta = Field(default_factory=Meta)

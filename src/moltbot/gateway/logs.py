@@ -35,6 +35,9 @@ class JsonFormatter(logging.Formatter):
             "subsystem": record.name.removeprefix("moltbot."),
             "message": record.getMessage(),
         }
+        exit_code = getattr(record, "exit_code", None)
+        if exit_code is not None:  # how a run ended (``moltbot rescue X status`` reads it)
+            entry["exitCode"] = exit_code
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -79,11 +82,12 @@ def configure(log_file: Path, *, verbose: bool, color: bool) -> logging.Handler:
     return file_handler
 
 
-def record_to_file(handler: logging.Handler, message: str) -> None:
-    """Write one error record to the log file only (the CLI already printed it)."""
-    handler.handle(
-        logging.LogRecord("moltbot.gateway", logging.ERROR, __file__, 0, message, None, None)
-    )
+def record_to_file(handler: logging.Handler, message: str, exit_code: int | None = None) -> None:
+    """Write one error record to the log file only (the CLI already printed it), with the
+    exit code the process is about to exit with."""
+    record = logging.LogRecord("moltbot.gateway", logging.ERROR, __file__, 0, message, None, None)
+    record.exit_code = exit_code
+    handler.handle(record)
 
 
 def last_error(log_file: Path, max_bytes: int = 64 * 1024) -> str | None:

@@ -58,6 +58,9 @@ HEALTH_COALESCE_S = 0.25
 
 # name -> "module:Class"; imported when the gateway starts them.
 SUBSYSTEMS: dict[str, str] = {
+    # rescue first: it starts without waiting, so its /rescue commands are answered from
+    # the gateway's first request on (before the agents, which they must not depend on)
+    "rescue": "moltbot.rescue.service:RescueService",
     "agents": "moltbot.agents.runtime:AgentRuntime",
     "channels": "moltbot.channels.manager:ChannelManager",
     "browser": "moltbot.browser.service:BrowserService",

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from moltbot.config.history import WRITER
 from moltbot.devices.registry import NodeSession
 from moltbot.errors import AuthError, MoltbotError, NotFoundError, RetryLaterError, UsageError
 from moltbot.gateway import handshake, protocol
@@ -401,8 +402,10 @@ async def _run(
     runtime: GatewayRuntime, conn: Connection, spec: MethodSpec, request_id: str, raw_params: Any
 ) -> None:
     """Run one request; its in-flight slot is freed at its first answer (``agent``
-    answers twice: the slot goes with ``accepted``)."""
+    answers twice: the slot goes with ``accepted``). A config file this request writes
+    names it as the writer in the config history (this task's ``WRITER``)."""
     call = MethodCall(runtime, conn, request_id, spec.name)
+    WRITER.set(call.writer)
     if conn.over_ceiling:  # it is not reading its answers: do not do the work for nothing
         call.release_slot()
         behind = RetryLaterError(NOT_READING, retry_after=None)

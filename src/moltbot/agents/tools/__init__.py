@@ -22,6 +22,7 @@ TOOLS: dict[str, str] = {
     "skill": "moltbot.agents.tools.skill:SkillTool",
     "memory_search": "moltbot.agents.tools.memory:MemorySearchTool",
     "memory_get": "moltbot.agents.tools.memory:MemoryGetTool",
+    "rescue": "moltbot.rescue.tools:RescueTool",
 }
 
 __all__ = ["TOOLS", "Tool", "ToolContext", "ToolError", "ToolParams", "ToolResult"]

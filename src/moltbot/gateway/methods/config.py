@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from moltbot.config.isolated import parse_untrusted
-from moltbot.config.secrets import REDACTED, redact
+from moltbot.config.secrets import REDACTED, redact, redact_text
 from moltbot.config.store import (
     MAX_DEPTH,
     content_hash,
@@ -19,21 +18,6 @@ from moltbot.config.store import (
 )
 from moltbot.errors import ConfigError, UsageError
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
-
-_SECRET_VALUE = re.compile(
-    r"""(?P<key>["']?[A-Za-z_]*(?:[Tt]oken|[Pp]assword|[Ss]ecret|[Aa]pi[Kk]ey)["']?\s*:\s*)"""
-    r"""(?P<q>["'])(?P<value>(?:(?!(?P=q)).)*)(?P=q)"""
-)
-
-
-def redact_text(raw: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        value = match.group("value")
-        if not value or re.fullmatch(r"\$\{[A-Z_][A-Z0-9_]*\}", value):
-            return match.group(0)
-        return f"{match.group('key')}{match.group('q')}{REDACTED}{match.group('q')}"
-
-    return _SECRET_VALUE.sub(replace, raw)
 
 
 @method("config.get", scope="admin")
@@ -127,14 +111,22 @@ async def _write(
     path = call.runtime.instance.config_path
     env = call.runtime.env
     check = _write_checks(call)
+    author = call.writer
     if text is not None:
         data = await parse_untrusted(text, str(path))
         snapshot = await asyncio.to_thread(
-            replace_config_text, path, text, env, base_hash=base_hash, data=data, check=check
+            replace_config_text,
+            path,
+            text,
+            env,
+            base_hash=base_hash,
+            data=data,
+            check=check,
+            author=author,
         )
     else:
         snapshot = await asyncio.to_thread(
-            update_config, path, mutate, env, base_hash=base_hash, check=check
+            update_config, path, mutate, env, base_hash=base_hash, check=check, author=author
         )
     return {
         "ok": True,
@@ -151,16 +143,9 @@ async def _write(
 def _write_checks(call: MethodCall) -> Any:
     """What `config set` checks, for protocol writers too: model references, and ports or
     paths that would clash with another instance on the host."""
-    from moltbot.agents.models import check_new_refs
-    from moltbot.instance.setup import check_change
+    from moltbot.agents.models import config_write_check
 
-    identity, env = call.runtime.instance.identity, call.runtime.env
-
-    def check(before: Any, after: Any) -> None:
-        check_new_refs(before, after)
-        check_change(identity, env, before, after)
-
-    return check
+    return config_write_check(call.runtime.instance.identity, call.runtime.env)
 
 
 async def _parse_raw(raw: Any, label: str) -> dict[str, Any]:
