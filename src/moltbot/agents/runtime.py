@@ -27,7 +27,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -50,12 +50,14 @@ from moltbot.agents.run import (
 from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
 from moltbot.agents.tools.loading import load_tools
+from moltbot.agents.transcribe import transcribe_all
 from moltbot.agents.turn import TurnRunner
 from moltbot.errors import NotFoundError, RetryLaterError, UsageError
 from moltbot.instance.workspace import seed_workspace
 from moltbot.lifecycle import State, SubsystemContext, SubsystemKey
 from moltbot.sessions.inflight import RunJournal
 from moltbot.sessions.keys import MAIN_KEY, agent_of, main_key, normalize_key
+from moltbot.sessions.media import MediaStore, StoredMedia
 from moltbot.sessions.origin import Origin
 from moltbot.sessions.store import SessionStore
 
@@ -328,10 +330,14 @@ class AgentRuntime:
         channel: str = "webchat",
         extra_system: str | None = None,
         watcher: Watcher | None = None,
+        media: Sequence[StoredMedia] = (),
     ) -> Run:
         """Queue one turn; returns once the user message is durably in the transcript.
 
-        Raises :class:`RetryLaterError` while the gateway restarts (nothing recorded).
+        ``media`` are attachments already stored in the session's media dir
+        (:meth:`media_store`); audio among them is transcribed first when
+        ``tools.media.audio`` names a model. Raises :class:`RetryLaterError` while
+        the gateway restarts (nothing recorded).
         """
         if self.state == State.RUNNING and not self.accepting:
             raise RetryLaterError(
@@ -341,6 +347,8 @@ class AgentRuntime:
         if self.state != State.RUNNING:
             raise AgentRunError("the agent runtime is not running")
         agent, key = self.session_key(session_key, agent_id)
+        if media:
+            media = await transcribe_all(media, self.config, self.models, self.log)
         run = Run(
             id=run_id or str(uuid.uuid4()),
             agent_id=agent,
@@ -363,7 +371,7 @@ class AgentRuntime:
             if origin:
                 fields["origin"] = origin
             entry = await store.ensure(key, **fields)
-            store.write(entry, ctxmod.user_entry(text, run.id))
+            store.write(entry, ctxmod.user_entry(text, run.id, media))
             journal = self.journal(agent)
             journal.mark(run.id, key)
             run.done.add_done_callback(lambda _done: journal.unmark(run.id))
@@ -392,6 +400,7 @@ class AgentRuntime:
         *,
         origin: Origin | None = None,
         on_accepted: Callable[[], None] | None = None,
+        media: Sequence[StoredMedia] = (),
     ) -> str:
         """Run one turn (after any run already queued on the session); the reply text.
 
@@ -409,12 +418,42 @@ class AgentRuntime:
             origin=origin,
             channel=(origin.channel if origin else None) or "channel",
             extra_system=origin.group_system_prompt if origin else None,
+            media=media,
         )
         if on_accepted is not None:
             on_accepted()
         assert run.done is not None
         await asyncio.shield(run.done)
         return run.reply_text()
+
+    def media_store(self, agent_id: str) -> MediaStore:
+        """Where the attachments of ``agent_id``'s sessions are stored."""
+        return MediaStore(self.instance.sessions_dir(self.resolve_agent(agent_id)))
+
+    async def resolve_media(self, agent_id: str, item: str) -> str:
+        """An outbound file the agent named (a ``MEDIA:`` line, the ``message`` tool):
+        an http(s) URL as is, or the real path of a file inside the agent's workspace
+        (not in a protected place) or among its sessions' stored media. Raises
+        :class:`~moltbot.agents.tools.ToolError` saying why a path is refused."""
+        from moltbot.agents.tools.confine import Confinement, own_paths
+
+        if item.startswith(("http://", "https://")):
+            return item
+        agent = self.resolve_agent(agent_id)
+        spec = await self.agent_spec(agent)
+        media_root = self.media_store(agent).root
+        raw = str(Path(item).expanduser()) if item.startswith("~") else item
+        stored = Confinement.build(media_root, (), "the stored media")
+        if stored.violation(stored.locate(raw, spec.workspace)) is None:
+            real = stored.locate(raw, spec.workspace)
+        else:
+            protected = (*own_paths(self.instance), *await self.protected_paths())
+            real = Confinement.build(spec.workspace, protected).resolve(raw)
+        if not real.is_file():
+            from moltbot.agents.tools import ToolError
+
+            raise ToolError(f"{item}: not a file")
+        return str(real)
 
     def get_run(self, run_id: str) -> Run | None:
         return self._lanes.get(run_id)

@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from moltbot.channels.config import ResolvedAccount
 from moltbot.channels.manifest import Capabilities, ChannelManifest
-from moltbot.channels.types import AccountStatus, InboundMessage, OutboundMessage, SendResult
+from moltbot.channels.types import (
+    AccountStatus,
+    InboundMessage,
+    Media,
+    OutboundMessage,
+    SendResult,
+)
 
 if TYPE_CHECKING:
     from moltbot.instance.resolve import Instance
@@ -142,6 +148,25 @@ class Channel(ABC):
     async def send(self, target: str, message: OutboundMessage) -> SendResult:
         """Send to ``target`` (a platform chat id or a channel-specific target
         string), chunked and formatted. Raises TargetError / ChannelNotReady."""
+
+    async def download_media(self, media: Media, max_bytes: int) -> bytes:
+        """The bytes of an inbound attachment (``media.remote_id``), at most
+        ``max_bytes`` (raise :class:`~moltbot.sessions.media.MediaTooLarge` beyond).
+        Called by the pipeline only for messages that reach the agent."""
+        from moltbot.channels.errors import UnsupportedMessage
+
+        raise UnsupportedMessage(f"{self.manifest.id} cannot download attachments")
+
+    def media_max_bytes(self) -> int:
+        """The account's ``mediaMaxMb`` in bytes."""
+        return int(float(getattr(self.context.config, "media_max_mb", 20)) * 1024 * 1024)
+
+    async def logout(self) -> dict[str, Any]:
+        """Invalidate this account's session on the platform where it has one (Matrix:
+        the access token) and forget the channel's own state for it (sync tokens,
+        device keys). Called on a stopped channel; the generic part (removing the
+        credentials from the config) is the manager's. Returns what was done."""
+        return {"loggedOut": False}
 
     async def typing(self, chat_id: str, thread_id: str | None = None) -> None:
         """Show a typing indicator, where the platform has one (best effort)."""

@@ -21,16 +21,18 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, runtime_checkable
 
 from moltbot.channels import access, routing
 from moltbot.channels.base import Channel
 from moltbot.channels.errors import ChannelError
+from moltbot.channels.media import split_media_lines
 from moltbot.channels.pairing import PairingStore
-from moltbot.channels.types import InboundMessage, OutboundMessage
-from moltbot.errors import RetryLaterError
+from moltbot.channels.types import InboundMessage, Media, OutboundMessage
+from moltbot.errors import MoltbotError, RetryLaterError
+from moltbot.sessions.media import MediaStore, StoredMedia
 from moltbot.sessions.origin import Origin, OriginMedia
 
 log = logging.getLogger(__name__)
@@ -52,9 +54,11 @@ class AgentDispatcher(Protocol):
         *,
         origin: Origin | None = None,
         on_accepted: Callable[[], None] | None = None,
+        media: Sequence[StoredMedia] = (),
     ) -> str:
         """Run one turn in ``session_key`` and return the final reply text; call
-        ``on_accepted`` once the message is durably queued. Raises
+        ``on_accepted`` once the message is durably queued. ``media`` are the
+        message's attachments, stored in the session's media dir. Raises
         :class:`RetryLaterError` when it cannot be queued now."""
         ...
 
@@ -127,10 +131,14 @@ class InboundPipeline:
         dispatcher: Callable[[], AgentDispatcher | None],
         pairing_store: Callable[[str], PairingStore],
         settings: PipelineSettings | None = None,
+        media_store: Callable[[str], MediaStore] | None = None,
     ) -> None:
         self._routing_table = routing_table
         self._dispatcher = dispatcher
         self._pairing_store = pairing_store
+        self._media_store = media_store
+        """agent id -> where its sessions' attachments go (None: attachments are
+        only described, never downloaded)."""
         self.settings = settings or PipelineSettings()
         self.dedupe = TtlCache()
         self.history = GroupHistory()
@@ -285,13 +293,20 @@ class InboundPipeline:
             )
             resolved = dispatcher.resolve_agent(None)
         route = routing.with_agent(route, table.session, resolved, peer, thread)
-        text = agent_text(message, history)
-        origin = build_origin(channel, message, route, group_prompt)
+        stored, missing = await self._store_media(channel, message, route.agent_id, route)
+        text = agent_text(replace(message, media=missing), history)
+        origin = build_origin(channel, message, route, group_prompt, stored)
+        extra: dict[str, Any] = {"media": stored} if stored else {}
         async with self._lock(route.session_key):
             typing = asyncio.create_task(self._keep_typing(channel, message))
             try:
                 reply = await dispatcher.respond(
-                    route.agent_id, route.session_key, text, origin=origin, on_accepted=accepted
+                    route.agent_id,
+                    route.session_key,
+                    text,
+                    origin=origin,
+                    on_accepted=accepted,
+                    **extra,
                 )
             except (asyncio.CancelledError, RetryLaterError):
                 raise
@@ -310,23 +325,95 @@ class InboundPipeline:
                 typing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await typing
-            return await self._deliver(channel, message, target, reply or "")
+            return await self._deliver(channel, message, target, reply or "", route.agent_id)
+
+    async def _store_media(
+        self, channel: Channel, message: InboundMessage, agent_id: str, route: routing.Route
+    ) -> tuple[tuple[StoredMedia, ...], tuple[Media, ...]]:
+        """Download the message's attachments into the session's media dir. Returns
+        what was stored and what was not (those are described in the text)."""
+        if not message.media or self._media_store is None:
+            return (), message.media
+        store = self._media_store(agent_id)
+        cap = channel.media_max_bytes()
+        stored: list[StoredMedia] = []
+        missing: list[Media] = []
+        for item in message.media:
+            try:
+                if item.size and item.size > cap:
+                    raise MoltbotError(f"{item.size} bytes is over mediaMaxMb")
+                if item.path:
+                    data = await asyncio.to_thread(_read_file, item.path, cap)
+                else:
+                    data = await channel.download_media(item, cap)
+                saved = await asyncio.to_thread(
+                    store.save,
+                    route.session_key,
+                    data,
+                    kind=item.kind,
+                    mime_type=item.mime_type,
+                    file_name=item.file_name,
+                    caption=item.caption,
+                    max_bytes=cap,
+                )
+            except (asyncio.CancelledError, RetryLaterError):
+                raise
+            except Exception as exc:  # the message still reaches the agent, described
+                reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+                channel.log.warning("attachment of %s not stored: %s", message.message_id, reason)
+                missing.append(item)
+                continue
+            stored.append(saved)
+        return tuple(stored), tuple(missing)
 
     async def _deliver(
-        self, channel: Channel, message: InboundMessage, target: str, reply: str
+        self,
+        channel: Channel,
+        message: InboundMessage,
+        target: str,
+        reply: str,
+        agent_id: str | None = None,
     ) -> str:
         body, reply_to = extract_reply_tags(reply, message)
-        if not body.strip() or body.strip().startswith(SILENT_REPLY):
+        if body.strip().startswith(SILENT_REPLY):
+            return "silent"
+        body, items = split_media_lines(body)
+        media = await self._outbound_media(channel, agent_id, items)
+        if not body.strip() and not media:
             return "silent"
         mode = channel.context.config.reply_to_mode or channel.default_reply_to_mode
         if mode == "off":
             reply_to = None
         elif reply_to is None and message.chat_type != "direct":
             reply_to = message.message_id  # in groups, answer the message that asked
-        outbound = OutboundMessage(text=body, reply_to_id=reply_to, thread_id=message.thread_id)
+        outbound = OutboundMessage(
+            text=body, media=tuple(media), reply_to_id=reply_to, thread_id=message.thread_id
+        )
         if await self._safe_send(channel, target, outbound):
             return "replied"
         return "failed"
+
+    async def _outbound_media(
+        self, channel: Channel, agent_id: str | None, items: list[str]
+    ) -> list[str]:
+        """The files of a reply's ``MEDIA:`` lines the agent may send (its workspace or
+        its stored media, see ``AgentRuntime.resolve_media``); others are logged and left out."""
+        if not items:
+            return []
+        dispatcher = self._dispatcher()
+        resolve = getattr(dispatcher, "resolve_media", None)
+        out: list[str] = []
+        for item in items:
+            try:
+                if resolve is None or agent_id is None:
+                    if not item.startswith(("http://", "https://")):
+                        raise MoltbotError("local files need the agent runtime")
+                    out.append(item)
+                else:
+                    out.append(await resolve(agent_id, item))
+            except MoltbotError as exc:
+                channel.log.warning("MEDIA %s not sent: %s", item, exc.message)
+        return out
 
     async def _safe_send(self, channel: Channel, target: str, outbound: OutboundMessage) -> bool:
         try:
@@ -414,8 +501,20 @@ def agent_text(message: InboundMessage, history: list[str]) -> str:
     return body
 
 
+def _read_file(path: str, cap: int) -> bytes:
+    with open(path, "rb") as handle:
+        data = handle.read(cap + 1)
+    if len(data) > cap:
+        raise MoltbotError("the file is over mediaMaxMb")
+    return data
+
+
 def build_origin(
-    channel: Channel, message: InboundMessage, route: routing.Route, group_prompt: str | None
+    channel: Channel,
+    message: InboundMessage,
+    route: routing.Route,
+    group_prompt: str | None,
+    stored: Sequence[StoredMedia] = (),
 ) -> Origin:
     """Where ``message`` came from, recorded on its session (see :class:`Origin`)."""
     group = message.chat_type != "direct"
@@ -440,7 +539,8 @@ def build_origin(
         group_subject=message.chat_title if group else None,
         group_system_prompt=group_prompt or None,
         media=tuple(
-            OriginMedia(kind=m.kind, path=m.path, mime_type=m.mime_type) for m in message.media
+            OriginMedia(kind=m.kind, path=m.path, mime_type=m.mime_type)
+            for m in (stored or message.media)
         )
         or None,
     )

@@ -35,6 +35,7 @@ from moltbot.channels.types import AccountState, ChannelReport, OutboundMessage,
 from moltbot.config.schema import Config
 from moltbot.errors import RetryLaterError
 from moltbot.lifecycle import State, SubsystemContext
+from moltbot.sessions.media import MediaStore
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class ChannelManager:
             settings=PipelineSettings(
                 profile=self.instance.profile, mention_patterns=_mention_patterns(self.config)
             ),
+            media_store=lambda agent_id: MediaStore(self.instance.sessions_dir(agent_id)),
         )
 
     # -- subsystem contract ---------------------------------------------------
