@@ -16,9 +16,7 @@ def png(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (255, 0, 0)
     row = b"\x00" + bytes(rgb) * width
     raw = zlib.compress(row * height)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
 JPEG = bytes.fromhex(
