@@ -79,3 +79,11 @@ async def fake_slack() -> AsyncIterator[Any]:
 
     async with running(FakeSlack()) as fake:
         yield fake
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[Any]:
+    from tests.fakes.discord import FakeDiscord
+
+    async with running(FakeDiscord()) as fake:
+        yield fake

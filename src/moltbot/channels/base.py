@@ -168,6 +168,11 @@ class Channel(ABC):
         credentials from the config) is the manager's. Returns what was done."""
         return {"loggedOut": False}
 
+    async def acknowledge(self, message: InboundMessage) -> None:
+        """Show the sender that the agent took the message on (Discord: a reaction);
+        best effort, called before the agent runs."""
+        return None
+
     async def typing(self, chat_id: str, thread_id: str | None = None) -> None:
         """Show a typing indicator, where the platform has one (best effort)."""
         return None

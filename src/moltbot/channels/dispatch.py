@@ -298,6 +298,10 @@ class InboundPipeline:
         origin = build_origin(channel, message, route, group_prompt, stored)
         extra: dict[str, Any] = {"media": stored} if stored else {}
         async with self._lock(route.session_key):
+            try:
+                await channel.acknowledge(message)
+            except Exception as exc:  # a missing reaction never stops the reply
+                channel.log.debug("acknowledging %s failed: %s", message.message_id, exc)
             typing = asyncio.create_task(self._keep_typing(channel, message))
             try:
                 reply = await dispatcher.respond(
