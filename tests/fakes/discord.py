@@ -240,13 +240,14 @@ class Bot:
                 "entitlements": [],
                 "authorizing_integration_owners": {},
                 "context": 1,
+                "attachment_size_limit": 8 * 1024 * 1024,
             },
         )
         return interaction_id
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a dispatch (op 0) on the live session, or log it for a RESUME."""
-        session = self.live()
+        session = self.live() or (list(self.sessions.values())[-1] if self.sessions else None)
         if session is None:
             raise AssertionError("no gateway session to dispatch on")
         await self.server.send_dispatch(session, event, data)
@@ -584,9 +585,12 @@ class FakeDiscord:
         return _json(body)
 
     async def _interaction(self, request: web.Request, parts: list[str]) -> web.Response:
+        """``POST /interactions/{id}/{token}/callback?with_response=true``: the
+        callback's resource, as Discord answers it."""
+        interaction_id = parts[1] if len(parts) > 1 else ""
         token = parts[2] if len(parts) > 2 else ""
         for bot in self.bots.values():
-            if token.startswith("itoken-"):
+            if token == f"itoken-{interaction_id}":
                 body = (
                     await request.json()
                     if request.content_type == "application/json"
@@ -594,7 +598,17 @@ class FakeDiscord:
                 )
                 bot.interaction_replies.append(body)
                 await bot.changed()
-                return web.Response(status=204)
+                return _json(
+                    {
+                        "interaction": {
+                            "id": interaction_id,
+                            "type": 2,
+                            "response_message_id": snowflake(),
+                            "response_message_loading": False,
+                            "response_message_ephemeral": True,
+                        }
+                    }
+                )
         return _error(404, "Unknown interaction", 10062)
 
 

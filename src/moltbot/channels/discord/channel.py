@@ -51,7 +51,7 @@ SLASH_COMMANDS = {
     "status": "Show the assistant's status",
     "stop": "Stop the current reply",
 }
-_TARGET = re.compile(r"^(?:(user|channel|dm):)?<?[@#]?!?(\d{5,25})>?$", re.I)
+_TARGET = re.compile(r"^(?:(user|channel|dm):)?<?[@#]?!?(\d{1,25})>?$", re.I)
 
 
 class DiscordChannel(Channel):

@@ -41,7 +41,7 @@ class DiscordAccountConfig(AccountConfig):
     history_limit: int = Field(default=20, ge=0, le=500)
     media_max_mb: float = Field(default=8.0, gt=0, le=500)
     max_lines_per_message: int = Field(
-        default=17, ge=2, le=500, description="Tall replies are split after this many lines."
+        default=17, ge=3, le=500, description="Tall replies are split after this many lines."
     )
     ack_reaction: str | None = Field(
         default="👀",

@@ -117,14 +117,14 @@ def chunk_reply(text: str, limit: int, max_lines: int) -> list[str]:
     out: list[str] = []
     for chunk in chunk_text(text, max(100, limit - 16)):
         lines = chunk.split("\n")
-        max_lines = max(2, max_lines)
+        max_lines = max(3, max_lines)
         while len(lines) > max_lines:
             head = "\n".join(lines[:max_lines])
             rest = lines[max_lines:]
             opener = open_fence(head)
-            if opener is not None:
-                head += "\n```"
-                rest = [opener, *rest]
+            if opener is not None:  # leave room for the closing fence
+                head = "\n".join(lines[: max_lines - 1]) + "\n```"
+                rest = [opener, *lines[max_lines - 1 :]]
             out.append(head)
             lines = rest
         out.append("\n".join(lines))
