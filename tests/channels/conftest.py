@@ -87,3 +87,18 @@ async def fake_discord() -> AsyncIterator[Any]:
 
     async with running(FakeDiscord()) as fake:
         yield fake
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One real Synapse homeserver for the whole run (it takes seconds to start);
+    tests create their own users and rooms on it, so they never share state."""
+    from tests.channels.synapse import start_synapse
+
+    from gateway_harness import free_port_block
+
+    server = start_synapse(tmp_path_factory.mktemp("synapse"), free_port_block(1))
+    try:
+        yield server
+    finally:
+        server.stop()
