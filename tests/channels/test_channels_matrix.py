@@ -4,6 +4,7 @@ the human."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,11 +15,14 @@ import pytest
 from tests.channels.channel_helpers import (
     EchoDispatcher,
     channels_status,
+    supervisor_ended,
     wait_for,
 )
 from tests.channels.synapse import Synapse
+from tests.fakes.media import png
 
 from moltbot.channels.pairing import PairingStore
+from moltbot.channels.types import AccountState, OutboundMessage
 
 
 class Human:
@@ -65,6 +69,15 @@ class Human:
             for room_id in answer.rooms.invite:
                 await self.client.join(room_id)
         return self.received[:count]
+
+    async def wait(self, predicate: Any, timeout: float = 30.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("condition not met")
+            await self.wait_messages(
+                len(self.received) + 1, timeout=deadline - asyncio.get_running_loop().time()
+            )
 
     async def dm(self, bot_id: str) -> str:
         created = await self.client.room_create(invite=[bot_id], is_direct=True)
@@ -143,3 +156,193 @@ async def test_dm_pairing_then_reply_with_html(
     assert agent.calls[0]["session_key"] == "agent:main:main"
     status = channels_status(manager)["channelAccounts"]["matrix"][0]
     assert status["state"] == "running" and status["bot"]["id"] == bot_id
+
+
+async def test_room_mention_gating_and_thread_reply(
+    synapse: Synapse, people: Any, start_manager: Any
+) -> None:
+    ann = people("ann")
+    bob = people("bob")
+    await ann.sync()
+    bot_id, password = bot_account(synapse)
+    agent = EchoDispatcher()
+    manager = await start_manager(
+        mx_config(synapse, bot_id, password, groupPolicy="open"), dispatcher=agent
+    )
+    room = await ann.group(bot_id, bob.user_id)
+    await joined(manager, room)
+    await ann.say(room, "morning all")  # not for the bot: context only
+    root = await ann.say(room, f"{bot_id}: status?", **{"m.mentions": {"user_ids": [bot_id]}})
+    [(where, reply)] = await ann.wait_messages(1)
+    assert where == room and reply.body.startswith("echo: ")
+    [call] = agent.calls
+    assert "morning all" in call["text"] and call["text"].endswith("status?")
+    assert call["session_key"] == f"agent:main:matrix:group:{room.lower()}"
+    await ann.say(
+        room,
+        "and in the thread?",
+        **{
+            "m.relates_to": {"rel_type": "m.thread", "event_id": root},
+            "m.mentions": {"user_ids": [bot_id]},
+        },
+    )
+    [_, (_, threaded)] = await ann.wait_messages(2)
+    relation = threaded.source["content"]["m.relates_to"]
+    assert relation["rel_type"] == "m.thread" and relation["event_id"] == root
+    assert agent.calls[-1]["session_key"].endswith(f":thread:{root.lower()}")
+
+
+async def test_long_reply_is_chunked(synapse: Synapse, people: Any, start_manager: Any) -> None:
+    ann = people("ann")
+    await ann.sync()
+    bot_id, password = bot_account(synapse)
+    long = "\n\n".join(f"Paragraph {i}: " + "lorem ipsum " * 60 for i in range(12))
+    agent = EchoDispatcher(reply=lambda text: long)
+    manager = await start_manager(
+        mx_config(synapse, bot_id, password, allowFrom=[ann.user_id], textChunkLimit=2000),
+        dispatcher=agent,
+    )
+    room = await ann.dm(bot_id)
+    await joined(manager, room)
+    await ann.say(room, "tell me everything")
+    await ann.wait(lambda: sum(e.body.count("Paragraph ") for _, e in ann.received) == 12)
+    bodies = [event.body for _, event in ann.received]
+    assert len(bodies) >= 4 and all(len(b) <= 2000 for b in bodies)
+
+
+async def test_image_in_and_file_out(
+    synapse: Synapse, people: Any, start_manager: Any, tmp_path: Path
+) -> None:
+    ann = people("ann")
+    await ann.sync()
+    bot_id, password = bot_account(synapse)
+    picture = png(5, 5, (10, 20, 30))
+    report = tmp_path / "report.png"
+    report.write_bytes(png(9, 9))
+    agent = EchoDispatcher(reply=lambda text: f"done\nMEDIA: {report}")
+
+    async def resolve_media(agent_id: str, item: str) -> str:
+        return item
+
+    agent.resolve_media = resolve_media  # type: ignore[attr-defined]
+    manager = await start_manager(
+        mx_config(synapse, bot_id, password, allowFrom=[ann.user_id]), dispatcher=agent
+    )
+    room = await ann.dm(bot_id)
+    await joined(manager, room)
+    import io
+
+    uploaded, _ = await ann.client.upload(
+        io.BytesIO(picture), content_type="image/png", filename="cat.png", filesize=len(picture)
+    )
+    await ann.client.room_send(
+        room,
+        "m.room.message",
+        {
+            "msgtype": "m.image",
+            "body": "cat.png",
+            "url": uploaded.content_uri,
+            "info": {"mimetype": "image/png", "size": len(picture)},
+        },
+    )
+    [_, (_, image)] = await ann.wait_messages(2)
+    [stored] = agent.calls[0]["media"]
+    assert stored.mime_type == "image/png" and Path(stored.path).read_bytes() == picture
+    assert ann.received[0][1].body == "done"
+    assert image.source["content"]["msgtype"] == "m.image"
+    got = await ann.client.download(mxc=image.source["content"]["url"])
+    assert got.body == report.read_bytes()
+
+
+async def test_restart_does_not_replay_and_revoked_token_fails(
+    synapse: Synapse, people: Any, start_manager: Any, home: Path
+) -> None:
+    ann = people("ann")
+    await ann.sync()
+    bot_id, password = bot_account(synapse)
+    agent = EchoDispatcher()
+    config = mx_config(synapse, bot_id, password, allowFrom=[ann.user_id])
+    manager = await start_manager(config, dispatcher=agent)
+    room = await ann.dm(bot_id)
+    await joined(manager, room)
+    await ann.say(room, "one")
+    await ann.wait_messages(1)
+    await manager.stop()
+    await ann.say(room, "two (while the bot was down)")
+    manager = await start_manager(config, dispatcher=agent)
+    await ann.wait_messages(2)
+    await ann.say(room, "three")
+    await ann.wait_messages(3)  # barrier: answered after anything a replay would have caused
+    assert [c["text"] for c in agent.calls] == ["one", "two (while the bot was down)", "three"]
+    session = home / ".clawdbot" / "matrix" / "default" / "session.json"
+    assert session.stat().st_mode & 0o777 == 0o600
+    # the password login's token is revoked on the homeserver: auth failure, no crash
+    token = json.loads(session.read_text())["accessToken"]
+    elsewhere = nio.AsyncClient(synapse.url, bot_id)
+    elsewhere.access_token = token
+    await elsewhere.logout()  # e.g. the owner ended the session in another client
+    await elsewhere.close()
+    runner = manager.runner("matrix")
+    await ann.say(room, "anyone?")
+    await wait_for(lambda: runner.status.state is AccountState.FAILED, timeout=30)
+    await supervisor_ended("matrix")
+    status = channels_status(manager)["channelAccounts"]["matrix"][0]
+    assert "refused the credentials" in status["lastError"] and status["connected"] is False
+    assert manager.state.value == "running"
+
+
+async def test_encrypted_room_without_encryption_gets_a_notice(
+    synapse: Synapse, people: Any, start_manager: Any
+) -> None:
+    ann = people("ann")
+    await ann.sync()
+    bot_id, password = bot_account(synapse)
+    agent = EchoDispatcher()
+    manager = await start_manager(
+        mx_config(synapse, bot_id, password, allowFrom=[ann.user_id]), dispatcher=agent
+    )
+    created = await ann.client.room_create(
+        invite=[bot_id],
+        is_direct=True,
+        initial_state=[
+            {
+                "type": "m.room.encryption",
+                "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+            }
+        ],
+    )
+    room = created.room_id
+    await joined(manager, room)
+    await ann.client.room_send(
+        room,
+        "m.room.encrypted",
+        {
+            "algorithm": "m.megolm.v1.aes-sha2",
+            "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg",
+            "device_id": "ANN",
+            "sender_key": "FYg7mRBHKnMqa93Rvtg8GRTbVXfaJozxl8SJSyJRC2A",
+            "session_id": "8ZBS8eZFTOgh6xcHtMGHZJfGN2WYZQNJSXHN2ZkVfPk",
+        },
+    )
+    [(where, notice)] = await ann.wait_messages(1)
+    assert where == room and "encrypted room not supported" in notice.body
+    assert agent.calls == []
+    status = channels_status(manager)["channelAccounts"]["matrix"][0]
+    assert "encrypted room not supported" in status["lastError"]
+
+
+async def test_message_send_targets(synapse: Synapse, people: Any, start_manager: Any) -> None:
+    ann = people("ann")
+    await ann.sync()
+    bot_id, password = bot_account(synapse)
+    manager = await start_manager(mx_config(synapse, bot_id, password), dispatcher=EchoDispatcher())
+    result = await manager.send("matrix", f"user:{ann.user_id}", OutboundMessage(text="hi ann"))
+    [(where, event)] = await ann.wait_messages(1)
+    assert where == result.chat_id and event.body == "hi ann"
+    again = await manager.send("matrix", f"room:{where}", OutboundMessage(text="again"))
+    assert again.chat_id == where
+    from moltbot.channels.errors import TargetError
+
+    with pytest.raises(TargetError, match="invalid matrix target"):
+        await manager.send("matrix", "ann", OutboundMessage(text="x"))
