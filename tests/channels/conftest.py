@@ -19,6 +19,7 @@ from tests.channels.channel_helpers import (  # noqa: E402
     subsystem_context,
     write_config,
 )
+from tests.fakes.llm_openai import FakeOpenAI  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
 
@@ -102,3 +103,47 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def stack(home: Path, fast_backoff: Any) -> AsyncIterator[Any]:
+    """``await stack(config)`` → (agents, channels): both subsystems, each finding the other."""
+    from tests.channels.channel_helpers import load_instance, subsystem_context, write_config
+
+    from moltbot.agents.runtime import AgentRuntime
+    from moltbot.channels.manager import ChannelManager
+
+    started: list[Any] = []
+
+    async def make(config: dict[str, Any], profile: str = "default") -> tuple[Any, Any]:
+        config.setdefault("agents", {}).setdefault("defaults", {}).setdefault(
+            "workspace", str(home / f"clawd-{profile}")
+        )
+        write_config(home, profile, config)
+        instance, cfg = load_instance(home, profile)
+        subsystems: dict[str, Any] = {}
+        env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+        agents = AgentRuntime(subsystem_context(instance, cfg, env, subsystems.get))
+        channels = ChannelManager(
+            subsystem_context(instance, cfg, env, subsystems.get), backoff=fast_backoff
+        )
+        subsystems.update(agents=agents, channels=channels)
+        await agents.start()
+        await channels.start()
+        started.extend([channels, agents])
+        await channels.wait_running(10)
+        return agents, channels
+
+    yield make
+    for subsystem in started:
+        await subsystem.stop()
