@@ -346,3 +346,32 @@ async def test_message_send_targets(synapse: Synapse, people: Any, start_manager
 
     with pytest.raises(TargetError, match="invalid matrix target"):
         await manager.send("matrix", "ann", OutboundMessage(text="x"))
+
+
+async def test_logout_ends_the_session_and_forgets_the_credentials(
+    synapse: Synapse, people: Any, start_manager: Any, home: Path
+) -> None:
+    from tests.channels.channel_helpers import config_path
+
+    bot_id, password = bot_account(synapse)
+    manager = await start_manager(mx_config(synapse, bot_id, password), dispatcher=EchoDispatcher())
+    session = home / ".clawdbot" / "matrix" / "default" / "session.json"
+    token = json.loads(session.read_text())["accessToken"]
+    result = await manager.logout("matrix")
+    assert result == {
+        "channel": "matrix",
+        "accountId": "default",
+        "cleared": True,
+        "clearedKeys": ["password"],
+        "loggedOut": True,
+        "envToken": False,
+    }
+    probe = nio.AsyncClient(synapse.url, bot_id)
+    probe.access_token = token
+    who = await probe.whoami()
+    await probe.close()
+    assert isinstance(who, nio.WhoamiError) and who.status_code == "M_UNKNOWN_TOKEN"
+    assert not session.parent.exists()
+    section = json.loads(config_path(home).read_text())["channels"]["matrix"]
+    assert "password" not in section and section["userId"] == bot_id
+    assert manager.runner("matrix").status.state is AccountState.STOPPED

@@ -276,6 +276,18 @@ class ChannelManager:
         instance.status.last_outbound_at = time.time()
         return result
 
+    async def logout(self, channel: str, account_id: str | None = None) -> dict[str, Any]:
+        """Stop the account, log it out on the platform and remove its credentials
+        from the config (see :func:`moltbot.channels.setup.logout_account`); the
+        config reload that follows leaves it unconfigured."""
+        from moltbot.channels.setup import logout_account
+
+        runner = self.runner(channel, account_id)
+        await runner.stop()
+        result = await logout_account(self.instance, self.env, runner.account)
+        runner.status.error("logged out")
+        return result
+
     def report(self) -> list[ChannelReport]:
         """Every channel with accounts or an error, in ``channelOrder``
         (shaped into ``channels.status`` by the gateway)."""
