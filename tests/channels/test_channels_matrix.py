@@ -28,22 +28,43 @@ from moltbot.channels.types import AccountState, OutboundMessage
 class Human:
     """A person on the homeserver, with matrix-nio."""
 
-    def __init__(self, synapse: Synapse, localpart: str) -> None:
+    def __init__(self, synapse: Synapse, localpart: str, store: Path | None = None) -> None:
         self.synapse = synapse
         self.password = secrets.token_hex(8)
         login = synapse.register(localpart, self.password)
         self.user_id = login["user_id"]
-        self.client = nio.AsyncClient(synapse.url, self.user_id)
+        config = nio.AsyncClientConfig(
+            encryption_enabled=store is not None, store_sync_tokens=False
+        )
+        self.client = nio.AsyncClient(
+            synapse.url, self.user_id, store_path=str(store or ""), config=config
+        )
         self.client.access_token = login["access_token"]
         self.client.device_id = login["device_id"]
         self.client.user_id = self.user_id
+        if store is not None:
+            self.client.load_store()
         self.since: str | None = None
         self.received: list[Any] = []
+
+    async def keys(self) -> None:
+        """What an E2EE client does after each sync: upload, query and claim keys."""
+        client = self.client
+        if not client.olm:
+            return
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
 
     async def sync(self) -> None:
         answer = await self.client.sync(timeout=0, since=self.since)
         assert isinstance(answer, nio.SyncResponse), answer
         self.since = answer.next_batch
+        await self.keys()
         for room_id, room in answer.rooms.join.items():
             for event in room.timeline.events:
                 if event.sender != self.user_id and event.source.get("type") == "m.room.message":
@@ -59,6 +80,7 @@ class Human:
             answer = await self.client.sync(timeout=1000, since=self.since)
             assert isinstance(answer, nio.SyncResponse), answer
             self.since = answer.next_batch
+            await self.keys()
             for room_id, room in answer.rooms.join.items():
                 for event in room.timeline.events:
                     if (
@@ -101,8 +123,8 @@ class Human:
 async def people(synapse: Synapse) -> AsyncIterator[Any]:
     made: list[Human] = []
 
-    def make(prefix: str) -> Human:
-        human = Human(synapse, f"{prefix}{secrets.token_hex(3)}")
+    def make(prefix: str, store: Path | None = None) -> Human:
+        human = Human(synapse, f"{prefix}{secrets.token_hex(3)}", store)
         made.append(human)
         return human
 
@@ -375,3 +397,44 @@ async def test_logout_ends_the_session_and_forgets_the_credentials(
     section = json.loads(config_path(home).read_text())["channels"]["matrix"]
     assert "password" not in section and section["userId"] == bot_id
     assert manager.runner("matrix").status.state is AccountState.STOPPED
+
+
+async def test_end_to_end_encrypted_dm(
+    synapse: Synapse, people: Any, start_manager: Any, tmp_path: Path, home: Path
+) -> None:
+    (tmp_path / "ann-store").mkdir()
+    ann = people("ann", store=tmp_path / "ann-store")
+    await ann.sync()
+    bot_id, password = bot_account(synapse)
+    agent = EchoDispatcher()
+    manager = await start_manager(
+        mx_config(synapse, bot_id, password, allowFrom=[ann.user_id], encryption=True),
+        dispatcher=agent,
+    )
+    created = await ann.client.room_create(
+        invite=[bot_id],
+        is_direct=True,
+        initial_state=[
+            {
+                "type": "m.room.encryption",
+                "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+            }
+        ],
+    )
+    room = created.room_id
+    await joined(manager, room)
+    await wait_for(lambda: manager.running_channel("matrix").client.rooms[room].member_count == 2)
+    await ann.sync()
+    sent = await ann.client.room_send(
+        room,
+        "m.room.message",
+        {"msgtype": "m.text", "body": "a secret"},
+        ignore_unverified_devices=True,
+    )
+    assert isinstance(sent, nio.RoomSendResponse), sent
+    [(where, reply)] = await ann.wait_messages(1)
+    assert where == room and reply.body == "echo: a secret"
+    assert reply.decrypted  # it travelled encrypted
+    assert agent.calls[0]["text"] == "a secret"
+    assert (home / ".clawdbot" / "matrix" / "default" / "store").is_dir()
