@@ -453,3 +453,20 @@ async def test_an_update_not_taken_is_not_confirmed_and_comes_again(
     await bot.push_dm(4242, "and then")
     sent = await bot.wait_sent(2)
     assert [s.text for s in sent] == ["echo: sent while restarting", "echo: and then"]
+
+
+async def test_token_revoked_while_running_fails_the_account_only(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
+    bot = fake_telegram.bot(TOKEN)
+    manager = await start_manager(
+        tg_config(fake_telegram, allowFrom=["4242"]), dispatcher=EchoDispatcher()
+    )
+    await bot.wait_polling()
+    del fake_telegram.bots[TOKEN]  # @BotFather: /revoke
+    runner = manager.runner("telegram")
+    await wait_for(lambda: runner.status.state is AccountState.FAILED, timeout=15)
+    await supervisor_ended("telegram")  # barrier: nothing is left that could retry
+    status = channels_status(manager)["channelAccounts"]["telegram"][0]
+    assert "refused the bot token" in status["lastError"] and status["connected"] is False
+    assert manager.state.value == "running"
