@@ -60,8 +60,9 @@ class Human:
             await client.keys_claim(client.get_users_for_key_claiming())
         await client.send_to_device_messages()
 
-    async def sync(self) -> None:
-        answer = await self.client.sync(timeout=0, since=self.since)
+    async def sync(self, timeout_ms: int = 0) -> None:
+        """One ``/sync``: keep the messages others sent, join the rooms invited to."""
+        answer = await self.client.sync(timeout=timeout_ms, since=self.since)
         assert isinstance(answer, nio.SyncResponse), answer
         self.since = answer.next_batch
         await self.keys()
@@ -77,19 +78,7 @@ class Human:
         while len(self.received) < count:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"got {len(self.received)} of {count} messages")
-            answer = await self.client.sync(timeout=1000, since=self.since)
-            assert isinstance(answer, nio.SyncResponse), answer
-            self.since = answer.next_batch
-            await self.keys()
-            for room_id, room in answer.rooms.join.items():
-                for event in room.timeline.events:
-                    if (
-                        event.sender != self.user_id
-                        and event.source.get("type") == "m.room.message"
-                    ):
-                        self.received.append((room_id, event))
-            for room_id in answer.rooms.invite:
-                await self.client.join(room_id)
+            await self.sync(1000)
         return self.received[:count]
 
     async def wait(self, predicate: Any, timeout: float = 30.0) -> None:
@@ -105,6 +94,40 @@ class Human:
         created = await self.client.room_create(invite=[bot_id], is_direct=True)
         assert isinstance(created, nio.RoomCreateResponse), created
         return created.room_id
+
+    async def encrypted_dm(self, bot_id: str) -> str:
+        created = await self.client.room_create(
+            invite=[bot_id],
+            is_direct=True,
+            initial_state=[
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            ],
+        )
+        assert isinstance(created, nio.RoomCreateResponse), created
+        return created.room_id
+
+    async def send_image(self, room_id: str, data: bytes, name: str = "cat.png") -> None:
+        """Upload ``data`` to the media repository and post it as ``m.image``."""
+        import io
+
+        uploaded, _ = await self.client.upload(
+            io.BytesIO(data), content_type="image/png", filename=name, filesize=len(data)
+        )
+        sent = await self.client.room_send(
+            room_id,
+            "m.room.message",
+            {
+                "msgtype": "m.image",
+                "body": name,
+                "url": uploaded.content_uri,
+                "info": {"mimetype": "image/png", "size": len(data)},
+            },
+        )
+        assert isinstance(sent, nio.RoomSendResponse), sent
 
     async def group(self, *invite: str, name: str = "crew") -> str:
         created = await self.client.room_create(name=name, invite=list(invite))
@@ -252,21 +275,7 @@ async def test_image_in_and_file_out(
     )
     room = await ann.dm(bot_id)
     await joined(manager, room)
-    import io
-
-    uploaded, _ = await ann.client.upload(
-        io.BytesIO(picture), content_type="image/png", filename="cat.png", filesize=len(picture)
-    )
-    await ann.client.room_send(
-        room,
-        "m.room.message",
-        {
-            "msgtype": "m.image",
-            "body": "cat.png",
-            "url": uploaded.content_uri,
-            "info": {"mimetype": "image/png", "size": len(picture)},
-        },
-    )
+    await ann.send_image(room, picture)
     [_, (_, image)] = await ann.wait_messages(2)
     [stored] = agent.calls[0]["media"]
     assert stored.mime_type == "image/png" and Path(stored.path).read_bytes() == picture
@@ -323,18 +332,7 @@ async def test_encrypted_room_without_encryption_gets_a_notice(
     manager = await start_manager(
         mx_config(synapse, bot_id, password, allowFrom=[ann.user_id]), dispatcher=agent
     )
-    created = await ann.client.room_create(
-        invite=[bot_id],
-        is_direct=True,
-        initial_state=[
-            {
-                "type": "m.room.encryption",
-                "state_key": "",
-                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-            }
-        ],
-    )
-    room = created.room_id
+    room = await ann.encrypted_dm(bot_id)
     await joined(manager, room)
     await ann.client.room_send(
         room,
@@ -411,18 +409,7 @@ async def test_end_to_end_encrypted_dm(
         mx_config(synapse, bot_id, password, allowFrom=[ann.user_id], encryption=True),
         dispatcher=agent,
     )
-    created = await ann.client.room_create(
-        invite=[bot_id],
-        is_direct=True,
-        initial_state=[
-            {
-                "type": "m.room.encryption",
-                "state_key": "",
-                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-            }
-        ],
-    )
-    room = created.room_id
+    room = await ann.encrypted_dm(bot_id)
     await joined(manager, room)
     await wait_for(lambda: manager.running_channel("matrix").client.rooms[room].member_count == 2)
     await ann.sync()

@@ -6,7 +6,6 @@ while one outside the workspace is never sent."""
 from __future__ import annotations
 
 import base64
-import io
 from pathlib import Path
 from typing import Any
 
@@ -126,19 +125,7 @@ async def test_matrix(synapse: Any, llm: FakeOpenAI, stack: Any, home: Path) -> 
         room = await ann.dm(bot_id)
         await joined(channels, room)
         llm.push(Reply(REPLY))
-        uploaded, _ = await ann.client.upload(
-            io.BytesIO(IMAGE), content_type="image/png", filename="cat.png", filesize=len(IMAGE)
-        )
-        await ann.client.room_send(
-            room,
-            "m.room.message",
-            {
-                "msgtype": "m.image",
-                "body": "cat.png",
-                "url": uploaded.content_uri,
-                "info": {"mimetype": "image/png", "size": len(IMAGE)},
-            },
-        )
+        await ann.send_image(room, IMAGE)
         [(_, text), (_, image)] = await ann.wait_messages(2)
         _, url = image_part(llm)
         assert url == data_url(IMAGE, "image/png")
