@@ -104,6 +104,7 @@ async def call_models(
             max_tokens=definition.max_tokens if definition else None,
             timeout=provider.timeout,
             images=accepts_images(provider, ref.model),
+            reasoning=run.thinking if definition and definition.reasoning else None,
         )
         tried_any = True
         retry = models.config.agents.defaults.model_retry

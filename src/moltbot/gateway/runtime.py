@@ -59,6 +59,8 @@ SUBSYSTEMS: dict[str, str] = {
     "channels": "moltbot.channels.manager:ChannelManager",
     "browser": "moltbot.browser.service:BrowserService",
     "canvas": "moltbot.canvas.host:CanvasHost",
+    "heartbeat": "moltbot.automation.heartbeat:HeartbeatRunner",
+    "cron": "moltbot.automation.service:CronService",
 }
 
 
@@ -94,6 +96,8 @@ class GatewayRuntime:
         self.subsystems: dict[str, Subsystem] = {}
         self.subsystem_errors: dict[str, str] = {}
         self._stores: dict[str, SessionStore] = {}
+        self.subsystems_started = asyncio.Event()
+        """Set once every subsystem has been started (or has failed to)."""
         self.system_events: list[str] = []
         self.seq = 0
         self.state_version = {"presence": 1, "health": 1}
@@ -218,6 +222,7 @@ class GatewayRuntime:
     async def start_subsystems(self) -> None:
         for name in self.enabled_subsystems():
             await self.start_subsystem(name)
+        self.subsystems_started.set()
 
     async def start_subsystem(self, name: str) -> None:
         """Build and start subsystem ``name``. Never raises: whatever goes wrong (its
@@ -416,12 +421,12 @@ class GatewayRuntime:
         default_agent = self.default_agent_id()
         return StatusPayload(
             instance=self.instance_facts(),
-            heartbeat=Heartbeat(default_agent, []),
+            heartbeat=self.heartbeat_summary(),
             channel_summary=[
                 f"{k}: {v.get('state', 'configured')}" if isinstance(v, dict) else k
                 for k, v in channels.get("channels", {}).items()
             ],
-            queued_system_events=list(self.system_events[-20:]),
+            queued_system_events=self.queued_system_events(),
             sessions=SessionsStatus(
                 paths=[sessions.path],
                 count=sessions.count,
@@ -434,6 +439,32 @@ class GatewayRuntime:
             subsystems=self.subsystem_status(),
             connections=len(self.connections),
         )
+
+    def heartbeat_summary(self) -> Heartbeat:
+        """``status.heartbeat``: which agents run heartbeats, how often."""
+        runner = self.subsystem("heartbeat")
+        agents = [] if runner is None else runner.status()["agents"]
+        return Heartbeat(
+            self.default_agent_id(),
+            [
+                {
+                    "agentId": a["agentId"],
+                    "enabled": a["everyMs"] is not None,
+                    "every": a["every"],
+                    "everyMs": a["everyMs"],
+                }
+                for a in agents
+            ],
+        )
+
+    def queued_system_events(self) -> list[str]:
+        """System events waiting for the default agent's main session."""
+        agents = self.subsystem(AGENTS)
+        if agents is None:
+            return list(self.system_events[-20:])
+        from moltbot.sessions.keys import main_key
+
+        return list(agents.system_events.peek(main_key(agents.resolve_agent(None))))
 
 
 def _model_name(config: Config) -> str | None:
