@@ -187,20 +187,6 @@ async def test_revoked_token_fails_the_account_not_the_gateway(
     assert answer.text == "echo: still here?"
 
 
-async def test_slash_commands_are_registered_and_routed(
-    fake_discord: FakeDiscord, start_manager: Any
-) -> None:
-    bot = fake_discord.bot(TOKEN)
-    agent = EchoDispatcher()
-    await start_manager(dc_config(fake_discord, allowFrom=["4242"]), dispatcher=agent)
-    await bot.wait_ready()
-    await bot.wait(lambda: bool(bot.commands))
-    assert sorted(c["name"] for c in bot.commands) == ["new", "status", "stop"]
-    await bot.push_slash("status")
-    await bot.wait_sent(1)
-    assert bot.interaction_replies and agent.calls[0]["text"] == "/status"
-
-
 async def test_targets_of_message_send(fake_discord: FakeDiscord, start_manager: Any) -> None:
     bot = fake_discord.bot(TOKEN)
     manager = await start_manager(dc_config(fake_discord), dispatcher=EchoDispatcher())

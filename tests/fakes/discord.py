@@ -219,30 +219,54 @@ class Bot:
             "content_type": content_type,
         }
 
-    async def push_slash(self, name: str, *, author: dict[str, Any] | None = None) -> str:
-        """A user runs ``/name`` in their DM; returns the interaction id."""
+    async def push_slash(
+        self,
+        name: str,
+        *,
+        args: str | None = None,
+        author: dict[str, Any] | None = None,
+        channel: str = "dm",
+    ) -> str:
+        """A user runs ``/name`` (with the ``args`` option when given) in their DM
+        (``channel="dm"``) or in #general (``"guild"``); returns the interaction id."""
         author = author or user("4242", "ann")
         interaction_id = snowflake()
-        await self.dispatch(
-            "INTERACTION_CREATE",
-            {
-                "id": interaction_id,
-                "application_id": self.application_id,
-                "type": 2,
-                "data": {"id": snowflake(), "name": name, "type": 1},
-                "channel_id": self.dm_channel(author["id"]),
-                "channel": {"id": self.dm_channel(author["id"]), "type": 1},
-                "user": author,
-                "token": f"itoken-{interaction_id}",
-                "version": 1,
-                "locale": "en-US",
-                "app_permissions": "0",
-                "entitlements": [],
-                "authorizing_integration_owners": {},
-                "context": 1,
-                "attachment_size_limit": 8 * 1024 * 1024,
-            },
-        )
+        data: dict[str, Any] = {"id": snowflake(), "name": name, "type": 1}
+        if args is not None:
+            data["options"] = [{"name": "args", "type": 3, "value": args}]
+        payload: dict[str, Any] = {
+            "id": interaction_id,
+            "application_id": self.application_id,
+            "type": 2,
+            "data": data,
+            "token": f"itoken-{interaction_id}",
+            "version": 1,
+            "locale": "en-US",
+            "app_permissions": "0",
+            "entitlements": [],
+            "authorizing_integration_owners": {},
+            "attachment_size_limit": 8 * 1024 * 1024,
+        }
+        if channel == "dm":
+            dm = self.dm_channel(author["id"])
+            payload.update(channel_id=dm, channel={"id": dm, "type": 1}, user=author, context=1)
+        else:
+            payload.update(
+                channel_id=self.channel_id,
+                channel={**(self.channel_info(self.channel_id) or {}), "flags": 0},
+                guild_id=self.guild_id,
+                member={
+                    "user": author,
+                    "roles": [],
+                    "joined_at": "2026-01-01T00:00:00+00:00",
+                    "permissions": "1071698660929",
+                    "flags": 0,
+                    "deaf": False,
+                    "mute": False,
+                },
+                context=0,
+            )
+        await self.dispatch("INTERACTION_CREATE", payload)
         return interaction_id
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:

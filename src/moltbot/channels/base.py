@@ -51,6 +51,10 @@ class NativeCommands:
     setting: bool | Literal["auto"] = "auto"
     menu: tuple[tuple[str, str], ...] = ()
     """``(name, description)`` of every command (see ``CommandRegistry.menu``)."""
+    usages: tuple[tuple[str, str], ...] = ()
+    """``(name, usage)`` of the commands of the menu that take arguments
+    (``("model", "/model [name|number]")``): platforms with typed options (Discord)
+    give those an argument field."""
 
 
 @dataclass

@@ -242,9 +242,11 @@ class InboundPipeline:
     # -- chat commands ------------------------------------------------------------
 
     def _parse_command(self, channel: Channel, message: InboundMessage) -> Invocation | None:
-        """The chat command ``message`` is, when text commands are on and it is addressed
-        to this bot (``/status@OtherBot`` is not)."""
-        if not self.settings.text_commands or not message.text.startswith("/"):
+        """The chat command ``message`` is, when text commands are on (or it is a native
+        command) and it is addressed to this bot (``/status@OtherBot`` is not)."""
+        if not message.text.startswith("/"):
+            return None
+        if not (self.settings.text_commands or message.native_command):
             return None
         invocation = self.commands.parse(message.text)
         if invocation is None or invocation.addressed_to is None:

@@ -179,7 +179,9 @@ class ChannelManager:
 
     def native_commands(self) -> NativeCommands:
         """``commands.native`` and the chat-command menu, for the channels' native menus."""
-        return NativeCommands(self.config.commands.native, tuple(self.pipeline.commands.menu()))
+        commands = self.pipeline.commands
+        usages = tuple((c.name, c.usage) for c in commands.all() if c.usage)
+        return NativeCommands(self.config.commands.native, tuple(commands.menu()), usages)
 
     def dispatcher(self) -> AgentDispatcher | None:
         if self._dispatcher is not None:

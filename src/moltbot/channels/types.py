@@ -128,6 +128,9 @@ class InboundMessage:
     can_detect_mention: bool = True
     reply_to: ReplyContext | None = None
     media: tuple[Media, ...] = ()
+    native_command: bool = False
+    """A platform's native command (a Discord slash command): ``text`` is that chat
+    command, handled as one also when ``commands.text`` is off."""
 
     @property
     def conversation_key(self) -> str:

@@ -10,8 +10,11 @@ anything else a transient one the manager retries with backoff.
 Inbound: DMs and guild channel messages (threads carry the parent channel as the
 conversation and the thread as ``thread_id``); the bot's own ``<@id>`` mention
 is stripped and counts as a mention, as does a reply to one of its messages.
-Slash commands ``/new``, ``/status``, ``/stop`` are registered at startup and
-arrive as the text command of that name. A message the agent takes on gets the
+The chat commands (``moltbot.commands``: ``/new``, ``/status``, ``/stop`` ...) are
+registered as slash commands at startup (``commands.native``, on by default here),
+a command with arguments getting an optional ``args`` field; a slash command is
+acknowledged privately, then handled as that chat command from that user in that
+channel (also with ``commands.text`` off). A message the agent takes on gets the
 ``ackReaction`` (👀). Outbound: Markdown as is (Discord renders it), split at
 2000 characters and ``maxLinesPerMessage`` lines without cutting a code block;
 files attached to the last chunk; rate limits are discord.py's (it waits out
@@ -46,11 +49,8 @@ from moltbot.channels.types import InboundMessage, Media, OutboundMessage, SendR
 T = TypeVar("T")
 
 API_VERSION = 10
-SLASH_COMMANDS = {
-    "new": "Start a new conversation",
-    "status": "Show the assistant's status",
-    "stop": "Stop the current reply",
-}
+MAX_SLASH_COMMANDS = 100
+"""Discord's limit of global chat-input commands per application."""
 _TARGET = re.compile(r"^(?:(user|channel|dm):)?<?[@#]?!?(\d{1,25})>?$", re.I)
 
 
@@ -58,6 +58,7 @@ class DiscordChannel(Channel):
     manifest = MANIFEST
     text_limit = 2000
     default_reply_to_mode = "off"
+    native_commands_default = True
 
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)
@@ -155,10 +156,24 @@ class DiscordChannel(Channel):
             # The gateway cannot redeliver: the sender has to send it again.
             self.log.warning("message %s not taken: %s", message.id, exc.message)
 
-    async def on_slash(self, interaction: Any, name: str) -> None:
-        """``/name``: acknowledged at once (only the user sees it), then handled as the
-        text command ``/name`` from that user in that channel."""
-        await interaction.response.send_message(f"/{name}", ephemeral=True)
+    def slash_commands(self) -> list[tuple[str, str, str | None]] | None:
+        """``(name, description, usage)`` of the slash commands to register (from the
+        chat-command registry), ``[]`` to clear those registered before, or None to
+        leave them alone (see :meth:`Channel.native_menu`)."""
+        menu = self.native_menu()
+        if menu is None:
+            return None
+        usages = dict(self.context.native_commands.usages)
+        return [
+            (name, description[:100], usages.get(name))
+            for name, description in menu[:MAX_SLASH_COMMANDS]
+        ]
+
+    async def on_slash(self, interaction: Any, name: str, args: str | None = None) -> None:
+        """``/name [args]``: acknowledged at once (only the user sees it), then handled
+        as the chat command ``/name args`` from that user in that channel."""
+        text = f"/{name} {args.strip()}".strip() if args else f"/{name}"
+        await interaction.response.send_message(text, ephemeral=True)
         channel = interaction.channel
         guild = interaction.guild
         inbound = InboundMessage(
@@ -168,10 +183,11 @@ class DiscordChannel(Channel):
             chat_type="direct" if guild is None else "channel",
             chat_id=str(interaction.channel_id),
             sender=sender_of(interaction.user),
-            text=f"/{name}",
+            text=text,
             raw={"interaction": str(interaction.id), "command": name},
             chat_title=getattr(channel, "name", None),
             was_mentioned=True,
+            native_command=True,
         )
         try:
             await self.context.on_inbound(inbound)
@@ -338,18 +354,21 @@ def _client_class() -> type:
             super().__init__(**options)
             self.moltbot = channel
             self.tree = app_commands.CommandTree(self)
+            self._commands = channel.slash_commands()
             self._synced = False
-            for name, description in SLASH_COMMANDS.items():
+            for name, description, usage in self._commands or ():
                 self.tree.add_command(
                     app_commands.Command(
-                        name=name, description=description, callback=_slash(channel, name)
+                        name=name,
+                        description=description or name,
+                        callback=_slash(channel, name, usage),
                     )
                 )
 
         async def on_ready(self) -> None:
             self.moltbot.connected()
-            if self.moltbot.config.slash_commands and not self._synced:
-                self._synced = True
+            if self._commands is not None and not self._synced:
+                self._synced = True  # once per start: RESUMEs and reconnects do not redo it
                 try:
                     await self.tree.sync()
                 except discord.HTTPException as exc:
@@ -373,13 +392,29 @@ def _client_class() -> type:
     return Client
 
 
-def _slash(channel: DiscordChannel, name: str) -> Any:
+def _slash(channel: DiscordChannel, name: str, usage: str | None) -> Any:
+    """The callback of ``/name``; with an optional ``args`` text option when the
+    command takes arguments (its ``usage``)."""
     import discord
+    from discord import app_commands
 
-    async def callback(interaction: discord.Interaction) -> None:
-        await channel.on_slash(interaction, name)
+    if usage is None:
 
-    return callback
+        async def bare(interaction: discord.Interaction) -> None:
+            await channel.on_slash(interaction, name)
+
+        bare.__annotations__ = {"interaction": discord.Interaction, "return": None}
+        return bare
+
+    async def with_args(interaction: discord.Interaction, args: str | None = None) -> None:
+        await channel.on_slash(interaction, name, args)
+
+    with_args.__annotations__ = {
+        "interaction": discord.Interaction,
+        "args": str | None,
+        "return": None,
+    }
+    return app_commands.describe(args=usage[:100])(with_args)
 
 
 def _Client(channel: DiscordChannel, **options: Any) -> Any:  # noqa: N802 - a class factory

@@ -47,9 +47,6 @@ class DiscordAccountConfig(AccountConfig):
         default="👀",
         description="Reaction added to a message the agent takes on (empty: none).",
     )
-    slash_commands: bool = Field(
-        default=True, description="Register /new, /status and /stop at startup."
-    )
 
     @field_validator("api_root")
     @classmethod
