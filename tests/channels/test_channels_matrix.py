@@ -425,3 +425,67 @@ async def test_end_to_end_encrypted_dm(
     assert reply.decrypted  # it travelled encrypted
     assert agent.calls[0]["text"] == "a secret"
     assert (home / ".clawdbot" / "matrix" / "default" / "store").is_dir()
+
+
+async def test_streamed_reply_is_one_message_edited_as_it_grows(
+    synapse: Synapse, people: Any, llm: Any, stack: Any
+) -> None:
+    from tests.fakes.llm_openai import openai_config
+    from tests.fakes.llm_script import Reply
+
+    ann = people("ann")
+    await ann.sync()
+    bot_id, password = bot_account(synapse)
+    channel = {"allowFrom": [ann.user_id], "streaming": True, "textChunkLimit": 100}
+    _, channels = await stack(
+        {**openai_config(llm.base_url), **mx_config(synapse, bot_id, password, **channel)}
+    )
+    room = await ann.dm(bot_id)
+    await joined(channels, room)
+
+    def from_bot() -> list[dict[str, Any]]:
+        return [e.source for _, e in ann.received if e.sender == bot_id]
+
+    # the first words show at once; the rest replaces them when the model goes on
+    gate = asyncio.Event()
+    text = "Hello there, **friend**. The whole answer is here now."
+    llm.push(Reply(text=text, chunk_chars=12, gate=gate))
+    await ann.say(room, "hi")
+    await ann.wait(lambda: bool(from_bot()))
+    [preview] = from_bot()
+    assert preview["content"]["body"] == "Hello there,"
+    assert "m.relates_to" not in preview["content"]
+    gate.set()
+    await ann.wait(lambda: from_bot()[-1]["content"].get("m.new_content", {}).get("body") == text)
+    edits = from_bot()[1:]
+    for edit in edits:
+        relation = edit["content"]["m.relates_to"]
+        assert relation == {"rel_type": "m.replace", "event_id": preview["event_id"]}
+        assert edit["content"]["body"].startswith("* ")
+    final = edits[-1]["content"]["m.new_content"]
+    assert (
+        final["formatted_body"]
+        == "<p>Hello there, <strong>friend</strong>. The whole answer is here now.</p>"
+    )
+
+    # NO_REPLY never shows; a long reply: the preview becomes the first part, then more
+    llm.push(Reply(text="NO_REPLY"))
+    await ann.say(room, "ok")
+    long = " ".join(f"word{i}" for i in range(40))  # ~280 characters
+    llm.push(Reply(text=long, chunk_chars=30))
+    await ann.say(room, "more")
+    await ann.wait(lambda: "word39" in from_bot()[-1]["content"].get("body", ""))
+    later = from_bot()[len(edits) + 1 :]
+    assert all("NO_REPLY" not in e["content"]["body"] for e in later)
+    first = later[0]
+    assert "m.relates_to" not in first["content"]
+    shown = first["content"]["body"]
+    for event in later[1:]:
+        content = event["content"]
+        if content.get("m.relates_to", {}).get("rel_type") == "m.replace":
+            assert content["m.relates_to"]["event_id"] == first["event_id"]
+            shown = content["m.new_content"]["body"]
+        else:
+            shown += " " + content["body"]
+    assert shown.split() == long.split()
+    assert all(len(e["content"]["body"]) <= 102 for e in later)

@@ -195,6 +195,8 @@ class FakeOpenAI(Script):
         for index, piece in enumerate(pieces):
             if index and step.chunk_delay:
                 await asyncio.sleep(step.chunk_delay)
+            if step.gate is not None and index == step.gate_after:
+                await step.gate.wait()
             await response.write(chunk({"content": piece}))
             if index == 0 and "arrived" in record:
                 record["firstTokenMs"] = (

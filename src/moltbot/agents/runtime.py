@@ -488,6 +488,7 @@ class AgentRuntime(SessionControl):
         origin: Origin | None = None,
         on_accepted: Callable[[], None] | None = None,
         media: Sequence[StoredMedia] = (),
+        on_text: Callable[[str], None] | None = None,
     ) -> str:
         """Run one turn (after any run already queued on the session); the reply text.
 
@@ -497,7 +498,15 @@ class AgentRuntime(SessionControl):
         (one the gateway interrupted says so). Raises :class:`RetryLaterError`
         while the gateway restarts. A group's ``systemPrompt`` (``origin``'s
         ``group_system_prompt``) is added to the system prompt of this turn.
+        ``on_text(text)`` gets the reply so far each time the model writes more.
         """
+        watcher: Watcher | None = None
+        if on_text is not None:
+
+            def watcher(event: str, payload: dict[str, Any]) -> None:
+                if event == "agent" and payload.get("stream") == "assistant":
+                    on_text(str(payload["data"].get("text") or ""))
+
         run = await self.submit(
             agent_id,
             session_key,
@@ -506,6 +515,7 @@ class AgentRuntime(SessionControl):
             channel=(origin.channel if origin else None) or "channel",
             extra_system=origin.group_system_prompt if origin else None,
             media=media,
+            watcher=watcher,
         )
         if on_accepted is not None:
             on_accepted()

@@ -167,6 +167,18 @@ class Channel(ABC):
         """Send to ``target`` (a platform chat id or a channel-specific target
         string), chunked and formatted. Raises TargetError / ChannelNotReady."""
 
+    def streams_replies(self) -> bool:
+        """Show replies while the model writes them: one message, then :meth:`edit`
+        as the text grows (the channel's ``streaming`` setting, where it has one)."""
+        return False
+
+    async def edit(self, target: str, message_id: str, message: OutboundMessage) -> None:
+        """Replace the text of a message this account sent (one chunk, no media).
+        Raises TargetError / ChannelNotReady."""
+        from moltbot.channels.errors import UnsupportedMessage
+
+        raise UnsupportedMessage(f"{self.manifest.id} cannot edit messages")
+
     async def download_media(self, media: Media, max_bytes: int) -> bytes:
         """The bytes of an inbound attachment (``media.remote_id``), at most
         ``max_bytes`` (raise :class:`~moltbot.sessions.media.MediaTooLarge` beyond).

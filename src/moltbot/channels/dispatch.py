@@ -30,6 +30,7 @@ from moltbot.channels.base import Channel
 from moltbot.channels.errors import ChannelError
 from moltbot.channels.media import split_media_lines
 from moltbot.channels.pairing import PairingStore
+from moltbot.channels.streaming import ReplyStream
 from moltbot.channels.types import InboundMessage, Media, OutboundMessage
 from moltbot.commands import REGISTRY, AgentControl, CommandContext, CommandRegistry, Invocation
 from moltbot.commands import handle as handle_command
@@ -58,10 +59,12 @@ class AgentDispatcher(Protocol):
         origin: Origin | None = None,
         on_accepted: Callable[[], None] | None = None,
         media: Sequence[StoredMedia] = (),
+        on_text: Callable[[str], None] | None = None,
     ) -> str:
         """Run one turn in ``session_key`` and return the final reply text; call
         ``on_accepted`` once the message is durably queued. ``media`` are the
-        message's attachments, stored in the session's media dir. Raises
+        message's attachments, stored in the session's media dir; ``on_text`` (passed
+        only to stream a reply) gets the reply so far as the model writes it. Raises
         :class:`RetryLaterError` when it cannot be queued now."""
         ...
 
@@ -414,6 +417,9 @@ class InboundPipeline:
         text = agent_text(replace(message, media=missing), history)
         origin = build_origin(channel, message, route, group_prompt, stored)
         extra: dict[str, Any] = {"media": stored} if stored else {}
+        stream = self._stream(channel, message, target)
+        if stream is not None:
+            extra["on_text"] = stream.update
         async with self._lock(route.session_key):
             try:
                 await channel.acknowledge(message)
@@ -430,8 +436,12 @@ class InboundPipeline:
                     **extra,
                 )
             except (asyncio.CancelledError, RetryLaterError):
+                if stream is not None:
+                    await stream.stop()
                 raise
             except Exception as exc:  # the agent failed: tell the user, keep serving
+                if stream is not None:
+                    await stream.stop()
                 channel.log.exception("agent %s failed on %s", route.agent_id, route.session_key)
                 reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
                 await self._safe_send(
@@ -446,7 +456,23 @@ class InboundPipeline:
                 typing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await typing
-            return await self._deliver(channel, message, target, reply or "", route.agent_id)
+            return await self._deliver(
+                channel, message, target, reply or "", route.agent_id, stream
+            )
+
+    def _stream(self, channel: Channel, message: InboundMessage, target: str) -> ReplyStream | None:
+        """The live preview of the reply, on a channel set to stream replies."""
+        if not channel.streams_replies():
+            return None
+
+        def shape(text: str) -> OutboundMessage:
+            reply_to = _reply_to(channel, message, None)
+            return OutboundMessage(text=text, reply_to_id=reply_to, thread_id=message.thread_id)
+
+        def clean(text: str) -> str:
+            return split_media_lines(_REPLY_TAG.sub("", text))[0]
+
+        return ReplyStream(channel, target, shape, clean, silent_prefix=SILENT_REPLY)
 
     async def _store_media(
         self, channel: Channel, message: InboundMessage, agent_id: str, route: routing.Route
@@ -494,19 +520,24 @@ class InboundPipeline:
         target: str,
         reply: str,
         agent_id: str | None = None,
+        stream: ReplyStream | None = None,
     ) -> str:
         body, reply_to = extract_reply_tags(reply, message)
         if body.strip().startswith(SILENT_REPLY):
+            if stream is not None:
+                await stream.stop()
             return "silent"
         body, items = split_media_lines(body)
         media = await self._outbound_media(channel, agent_id, items)
+        if stream is not None:
+            shown = stream.message_id is not None
+            body = await stream.finish(body)
+            if shown and not body.strip() and not media:
+                channel.status.last_outbound_at = time.time()
+                return "replied"
         if not body.strip() and not media:
             return "silent"
-        mode = channel.context.config.reply_to_mode or channel.default_reply_to_mode
-        if mode == "off":
-            reply_to = None
-        elif reply_to is None and message.chat_type != "direct":
-            reply_to = message.message_id  # in groups, answer the message that asked
+        reply_to = _reply_to(channel, message, reply_to)
         outbound = OutboundMessage(
             text=body, media=tuple(media), reply_to_id=reply_to, thread_id=message.thread_id
         )
@@ -665,6 +696,17 @@ def build_origin(
         )
         or None,
     )
+
+
+def _reply_to(channel: Channel, message: InboundMessage, tagged: str | None) -> str | None:
+    """The message a reply answers: none with ``replyToMode: off``, else the one a
+    reply tag named, else (in groups) the message that asked."""
+    mode = channel.context.config.reply_to_mode or channel.default_reply_to_mode
+    if mode == "off":
+        return None
+    if tagged is None and message.chat_type != "direct":
+        return message.message_id  # in groups, answer the message that asked
+    return tagged
 
 
 def extract_reply_tags(text: str, message: InboundMessage) -> tuple[str, str | None]:

@@ -351,10 +351,7 @@ class MatrixChannel(Channel):
         relates = self._relation(message)
         ids: list[str] = []
         for chunk in chunk_text(message.text, self.text_chunk_limit()):
-            content: dict[str, Any] = {"msgtype": "m.text", "body": chunk}
-            if not message.plain:
-                content["format"] = "org.matrix.custom.html"
-                content["formatted_body"] = markdown_html(chunk)
+            content = _text_content(chunk, message.plain)
             if relates and (not ids or "rel_type" in relates):
                 content["m.relates_to"] = relates
             ids.append(await self._send_content(room_id, content))
@@ -366,6 +363,23 @@ class MatrixChannel(Channel):
         if not ids:
             raise TargetError("nothing to send: the message has no text and no media")
         return SendResult("matrix", self.account_id, room_id, tuple(ids))
+
+    def streams_replies(self) -> bool:
+        return bool(self.config.streaming)
+
+    async def edit(self, target: str, message_id: str, message: OutboundMessage) -> None:
+        """An ``m.replace`` of ``message_id`` with ``message.text`` (one chunk)."""
+        room_id = await self.resolve_target(target)
+        new = _text_content(message.text, message.plain)
+        content = {
+            **new,
+            "body": f"* {new['body']}",
+            "m.new_content": new,
+            "m.relates_to": {"rel_type": "m.replace", "event_id": message_id},
+        }
+        if "formatted_body" in new:
+            content["formatted_body"] = f"* {new['formatted_body']}"
+        await self._send_content(room_id, content)
 
     def _relation(self, message: OutboundMessage) -> dict[str, Any] | None:
         thread = message.thread_id if self.config.thread_replies != "off" else None
@@ -527,3 +541,12 @@ class MatrixChannel(Channel):
         if code in ("M_NOT_FOUND", "M_FORBIDDEN_ROOM", "M_BAD_JSON", "M_TOO_LARGE"):
             raise TargetError(f"matrix refused the {what}: {code} {message}")
         raise ChannelNotReady(f"matrix {what} failed: {code or ''} {message}".strip())
+
+
+def _text_content(text: str, plain: bool) -> dict[str, Any]:
+    """An ``m.text`` message: ``text`` as is, plus its HTML unless ``plain``."""
+    content: dict[str, Any] = {"msgtype": "m.text", "body": text}
+    if not plain:
+        content["format"] = "org.matrix.custom.html"
+        content["formatted_body"] = markdown_html(text)
+    return content

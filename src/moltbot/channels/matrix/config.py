@@ -45,6 +45,11 @@ class MatrixAccountConfig(AccountConfig):
         "the bot answers in.",
     )
     sync_timeout_seconds: int = Field(default=30, ge=0, le=120)
+    streaming: bool = Field(
+        default=False,
+        description="Show replies while they are written: one message, edited (m.replace) "
+        "as the text grows.",
+    )
 
     @field_validator("homeserver")
     @classmethod

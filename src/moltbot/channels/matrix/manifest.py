@@ -68,7 +68,7 @@ MANIFEST = ChannelManifest(
         threads=True,
         media=True,
         reactions=False,
-        edits=False,
+        edits=True,
         typing=True,
         reply=True,
     ),
