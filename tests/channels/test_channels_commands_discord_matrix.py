@@ -64,6 +64,7 @@ async def test_discord_slash_commands_come_from_the_registry(
     llm.push(Reply(hang=True))
     await bot.push_message("tell me a long story")
     await wait_for(lambda: llm.active, timeout=10)
+    await bot.wait(lambda: bot.dm_channel(OWNER) in bot.typing)  # typing while it works
     assert (await answer(bot, bot.push_slash("stop"))) == "⏹ Stopped."
     store = agents.store("main")
     before = await store.get("agent:main:main")

@@ -46,6 +46,8 @@ class Human:
             self.client.load_store()
         self.since: str | None = None
         self.received: list[Any] = []
+        self.typing: list[tuple[str, list[str]]] = []
+        """``(room, users)`` of every typing notice seen."""
 
     async def keys(self) -> None:
         """What an E2EE client does after each sync: upload, query and claim keys."""
@@ -70,6 +72,9 @@ class Human:
             for event in room.timeline.events:
                 if event.sender != self.user_id and event.source.get("type") == "m.room.message":
                     self.received.append((room_id, event))
+            for event in room.ephemeral:
+                if isinstance(event, nio.TypingNoticeEvent):
+                    self.typing.append((room_id, list(event.users)))
         for room_id in answer.rooms.invite:
             await self.client.join(room_id)
 
@@ -454,6 +459,8 @@ async def test_streamed_reply_is_one_message_edited_as_it_grows(
     await ann.wait(lambda: bool(from_bot()))
     [preview] = from_bot()
     assert preview["content"]["body"] == "Hello there,"
+    await ann.sync()  # the bot types while the model works
+    assert (room, [bot_id]) in ann.typing
     assert "m.relates_to" not in preview["content"]
     gate.set()
     await ann.wait(lambda: from_bot()[-1]["content"].get("m.new_content", {}).get("body") == text)
@@ -489,3 +496,20 @@ async def test_streamed_reply_is_one_message_edited_as_it_grows(
             shown += " " + content["body"]
     assert shown.split() == long.split()
     assert all(len(e["content"]["body"]) <= 102 for e in later)
+
+
+async def test_auto_join_allowlist(synapse: Synapse, people: Any, start_manager: Any) -> None:
+    ann = people("ann")
+    bob = people("bob")
+    bot_id, password = bot_account(synapse)
+    config = mx_config(
+        synapse, bot_id, password, autoJoin="allowlist", autoJoinAllowlist=[ann.user_id]
+    )
+    manager = await start_manager(config, dispatcher=EchoDispatcher())
+    refused = await bob.dm(bot_id)  # bob is not on the list
+    accepted = await ann.dm(bot_id)
+    await joined(manager, accepted)  # barrier: the later invite was handled
+    members = await bob.client.joined_members(refused)
+    assert isinstance(members, nio.JoinedMembersResponse), members
+    assert [m.user_id for m in members.members] == [bob.user_id]
+    assert refused not in manager.running_channel("matrix").client.rooms
