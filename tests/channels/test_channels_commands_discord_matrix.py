@@ -59,6 +59,11 @@ async def test_discord_slash_commands_come_from_the_registry(
     switched = await answer(bot, bot.push_slash("model", args="fake/m2"))
     assert switched == "Model: fake/m2 for this session."
     assert bot.interaction_replies[-1]["data"]["content"] == "/model fake/m2"
+    # an interaction that expired before its acknowledgement still runs
+    acknowledged = len(bot.interaction_replies)
+    whoami = await answer(bot, bot.push_slash("whoami", expired=True))
+    assert whoami.startswith(f"You are discord:{OWNER}")
+    assert len(bot.interaction_replies) == acknowledged
 
     # /stop aborts the reply in progress, /new starts a fresh session
     llm.push(Reply(hang=True))

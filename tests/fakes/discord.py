@@ -226,9 +226,11 @@ class Bot:
         args: str | None = None,
         author: dict[str, Any] | None = None,
         channel: str = "dm",
+        expired: bool = False,
     ) -> str:
         """A user runs ``/name`` (with the ``args`` option when given) in their DM
-        (``channel="dm"``) or in #general (``"guild"``); returns the interaction id."""
+        (``channel="dm"``) or in #general (``"guild"``); returns the interaction id.
+        ``expired``: its token is not valid any more (the callback gets 404 10062)."""
         author = author or user("4242", "ann")
         interaction_id = snowflake()
         data: dict[str, Any] = {"id": snowflake(), "name": name, "type": 1}
@@ -239,7 +241,7 @@ class Bot:
             "application_id": self.application_id,
             "type": 2,
             "data": data,
-            "token": f"itoken-{interaction_id}",
+            "token": "itoken-expired" if expired else f"itoken-{interaction_id}",
             "version": 1,
             "locale": "en-US",
             "app_permissions": "0",

@@ -172,8 +172,13 @@ class DiscordChannel(Channel):
     async def on_slash(self, interaction: Any, name: str, args: str | None = None) -> None:
         """``/name [args]``: acknowledged at once (only the user sees it), then handled
         as the chat command ``/name args`` from that user in that channel."""
+        import discord
+
         text = f"/{name} {args.strip()}".strip() if args else f"/{name}"
-        await interaction.response.send_message(text, ephemeral=True)
+        try:
+            await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException as exc:  # expired (3 s) or refused: run it anyway
+            self.log.warning("/%s not acknowledged: %s", name, exc)
         channel = interaction.channel
         guild = interaction.guild
         inbound = InboundMessage(
