@@ -90,8 +90,9 @@ class ReplyStream:
             else:
                 await self.channel.edit(self.target, self.message_id, self._shape(text))
             self._shown = text
-        except ChannelError as exc:  # the final reply still goes out the normal way
-            self.channel.log.warning("streaming the reply failed: %s", exc.message)
+        except Exception as exc:  # the final reply still goes out the normal way
+            reason = exc.message if isinstance(exc, ChannelError) else repr(exc)
+            self.channel.log.warning("streaming the reply failed: %s", reason)
             self._closed = True
 
     # -- at the end --------------------------------------------------------------------
@@ -121,7 +122,8 @@ class ReplyStream:
         if first != self._shown:
             try:
                 await self.channel.edit(self.target, self.message_id, self._shape(first))
-            except ChannelError as exc:
-                self.channel.log.warning("final edit of the reply failed: %s", exc.message)
+            except Exception as exc:  # sent whole as new messages instead
+                reason = exc.message if isinstance(exc, ChannelError) else repr(exc)
+                self.channel.log.warning("final edit of the reply failed: %s", reason)
                 return body
         return rest
