@@ -812,18 +812,6 @@ async def _runs(call: Recorder, job_id: str) -> list[Any]:
     return list((await call("cron.runs", {"id": job_id}))["entries"])
 
 
-async def rescue_cases(call: Recorder) -> None:
-    """moltbot's own rescue methods (no upstream counterpart; their behaviour is in
-    tests/rescue): frames and errors in the protocol's shapes, no target granted here."""
-    overview = await call("rescue.status", {}, ok=False)
-    assert "no rescue targets" in overview["message"]
-    await call("rescue.status", {"target": "nobody"}, ok=False)
-    await call("rescue.logs", {"target": "nobody", "lines": 5}, ok=False)
-    await call("rescue.doctor", {"target": "nobody"}, ok=False)
-    await call("rescue.config", {"target": "nobody", "action": "validate"}, ok=False)
-    await call("rescue.restart", {"target": "nobody"}, ok=False)
-
-
 async def skills_and_usage_cases(call: Recorder, home: Path) -> None:
     source = home / "skill-src" / "weather"
     source.mkdir(parents=True)
