@@ -370,31 +370,13 @@ def _get(rescuer: Rescuer, target: RescueTarget, request: Request) -> Outcome:
 
 def _diff(rescuer: Rescuer, target: RescueTarget, request: Request) -> Outcome:
     result = configops.diff(target.instance, request.number)
-    if result["same"]:
-        text = f"{_who(target)}: the config is the same as {result['from']}"
-    else:
-        text = "\n".join([f"{_who(target)}: changes since {result['from']}:", *result["diff"][2:]])
-    return Outcome(request, text, result)
+    return Outcome(request, configops.diff_text(_who(target), result), result)
 
 
 def _history(rescuer: Rescuer, target: RescueTarget, request: Request) -> Outcome:
-    import time
-
     result = configops.listing(target.instance, request.lines or 10)
-    current = result["current"]
-    lines = [
-        f"{_who(target)}: {result['total']} kept version(s); current "
-        f"{(current['hash'] or 'none')[:8]} by {current['writtenBy'] or '-'}"
-    ]
-    for row in result["versions"]:
-        when = time.strftime("%m-%d %H:%M", time.localtime(row["savedAt"] / 1000))
-        mark = " (last good)" if row["lastGood"] else ""
-        lines.append(
-            f"{row['number']}. {row['hash'][:8]}{mark} by {row['writtenBy']}, replaced {when}"
-        )
-    if result["total"]:
-        lines.append(f"restore one: /rescue config restore {target.name} N")
-    return Outcome(request, "\n".join(lines), result)
+    hint = f"/rescue config restore {target.name} N"
+    return Outcome(request, configops.listing_text(_who(target), result, hint), result)
 
 
 _READERS = {
