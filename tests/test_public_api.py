@@ -63,9 +63,12 @@ PUBLIC: dict[str, list[str]] = {
         "UnknownChannel",
         "UnsupportedMessage",
     ],
+    "moltbot.channels.discord": [],
+    "moltbot.channels.matrix": [],
     "moltbot.channels.slack": [],
     "moltbot.channels.telegram": [],
     "moltbot.cli": [],
+    "moltbot.devices": [],
     "moltbot.commands": [
         "REGISTRY",
         "AgentControl",

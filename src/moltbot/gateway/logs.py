@@ -138,10 +138,36 @@ def tail_file(
     if lines and lines[-1] == "":
         lines.pop()
     if len(lines) > limit:
-        lines, truncated = lines[-limit:], True
+        lines = lines[-limit:]  # upstream's `truncated` means bytes were skipped, not lines
     result.update(cursor=size, size=size, lines=lines)
     if truncated:
         result["truncated"] = True
     if reset:
         result["reset"] = True
     return result
+
+
+def upstream_line(line: str) -> str:
+    """A log line as upstream's file logger (tslog) writes it, so its CLI (``openclaw
+    logs``) and Control UI show level, subsystem and message: ``"0"`` is the logger's
+    name (``{"subsystem": ...}``), ``"1"`` the message, ``_meta`` the level and date.
+    Our own keys are kept; a line that is not ours is passed through."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(entry, dict) or "_meta" in entry or "message" not in entry:
+        return line
+    name = json.dumps({"subsystem": str(entry.get("subsystem", ""))})
+    level = str(entry.get("level", "info")).upper()
+    out = {
+        "0": name,
+        "1": str(entry["message"]),
+        "_meta": {
+            "name": name,
+            "logLevelName": {"WARNING": "WARN", "CRITICAL": "FATAL"}.get(level, level),
+            "date": entry.get("time"),
+        },
+        **entry,
+    }
+    return json.dumps(out, ensure_ascii=False)

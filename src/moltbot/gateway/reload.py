@@ -25,6 +25,7 @@ NO_RESTART_PREFIXES = (
     "rescue",
     "strict",
     "cron",
+    "skills",  # read per turn: a skill toggled in the Control UI applies at once
     "hooks.enabled",
     "hooks.token",
     "hooks.maxBodyBytes",
