@@ -49,6 +49,7 @@ OPS = READS + WRITES
 CONFIG_ACTIONS = ("validate", "get", "diff", "history", "restore", "set")
 DEFAULT_LOG_LINES = 20
 MAX_VALUE_CHARS = 16 * 1024
+MAX_AUDIT_SHOWN = 100
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,34 @@ class Rescuer:
             rows.append(row)
         text = "\n".join(row["line"] for row in rows)
         return Outcome(Request("*", "status"), text, {"targets": rows})
+
+    def recent(self, count: int | None = None, target: str | None = None) -> Outcome:
+        """The last ``count`` (default 10, at most :data:`MAX_AUDIT_SHOWN`) steps of the
+        audit log, oldest first, only those on ``target`` when given. Reading the audit
+        log is not itself audited."""
+        import time as clock
+        from datetime import datetime
+
+        wanted = max(1, min(count or 10, MAX_AUDIT_SHOWN))
+        entries = [e for e in self.audit.entries() if target is None or e.get("target") == target]
+        shown = entries[-wanted:]
+        lines = [
+            f"audit: last {len(shown)} of {len(entries)} step(s)"
+            + (f" on {target}" if target else "")
+            + ("" if shown else " — none")
+        ]
+        for entry in shown:
+            try:
+                at = datetime.fromisoformat(str(entry.get("ts"))).timestamp()
+                when = clock.strftime("%m-%d %H:%M", clock.localtime(at))
+            except ValueError:
+                when = "?"
+            lines.append(
+                f"{when} {entry.get('op')} {entry.get('target')}: {entry.get('result')} "
+                f"({entry.get('via')}, {entry.get('actor')})"
+            )
+        data = {"entries": shown, "total": len(entries)}
+        return Outcome(Request(target or "*", "status"), "\n".join(lines), data)
 
     # -- helpers ----------------------------------------------------------------------
 
