@@ -23,7 +23,7 @@ import jsonschema
 import pytest
 from tests.agents.gateway_agents import is_chat, start
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
-from tests.upstream import protocol_schemas
+from tests.upstream import package, protocol_schemas
 
 from gateway_harness import GatewayProcess, WsClient, ws_client
 
@@ -955,3 +955,18 @@ async def approval_cases(call: Recorder, client: WsClient) -> None:
         resolved["payload"],
         "exec.approval.resolved",
     )
+
+
+def test_readme_states_how_many_of_upstreams_methods_we_implement() -> None:
+    """The README's "N of upstream's M advertised methods" is the count of today."""
+    import re
+
+    from moltbot.gateway.methods.registry import load_families
+
+    listing = (package() / "dist/gateway/server-methods-list.js").read_text()
+    base = listing[listing.index("BASE_METHODS") : listing.index("];")]
+    theirs = re.findall(r'"([^"]+)"', base)
+    ours = {name for name, spec in load_families().items() if spec.advertise}
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    claim = f"{len(ours & set(theirs))} of upstream's {len(theirs)} advertised methods"
+    assert claim in readme, claim
