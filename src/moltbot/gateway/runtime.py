@@ -6,6 +6,7 @@ Method handlers reach the gateway only through this object (``call.runtime``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import platform
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("moltbot.gateway")
 S = TypeVar("S")
 
+STARTUP_WAIT_S = 15.0
+"""How long a request waits for the subsystems of a gateway that is still starting."""
 PRESENCE_COALESCE_S = 0.05
 HEALTH_COALESCE_S = 0.25
 
@@ -226,6 +229,17 @@ class GatewayRuntime:
         """The subsystem under ``key`` (:mod:`moltbot.subsystems`) if it is running."""
         sub = self.subsystems.get(key)
         return sub if sub is not None and sub.state == State.RUNNING else None
+
+    async def started(self, key: SubsystemKey[S], wait: float = STARTUP_WAIT_S) -> S | None:
+        """The subsystem under ``key`` once running: a request that arrives while the
+        gateway is still starting its subsystems waits for them (at most ``wait`` s)
+        instead of being told the subsystem is not running."""
+        found = self.subsystem(key)
+        if found is None and self.state == State.RUNNING and not self.subsystems_started.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.subsystems_started.wait(), wait)
+            found = self.subsystem(key)
+        return found
 
     def registered(self, key: SubsystemKey[S]) -> S | None:
         """The subsystem under ``key`` in whatever state (``None``: never built)."""

@@ -53,8 +53,8 @@ class ApprovalsFileModel(_Strict):
     agents: dict[str, AgentSection] | None = None
 
 
-def approvals(call: MethodCall) -> ExecApprovals:
-    found = call.runtime.subsystem(APPROVALS)
+async def approvals(call: MethodCall) -> ExecApprovals:
+    found = await call.runtime.started(APPROVALS)
     if found is None:
         reason = call.runtime.subsystem_errors.get("exec.approvals", "not running")
         raise MoltbotError(f"exec approvals are unavailable ({reason})")
@@ -62,8 +62,8 @@ def approvals(call: MethodCall) -> ExecApprovals:
 
 
 @method("exec.approvals.get", scope="admin")
-def approvals_get(call: MethodCall, params: NoParams) -> dict[str, Any]:
-    return approvals(call).file.snapshot()
+async def approvals_get(call: MethodCall, params: NoParams) -> dict[str, Any]:
+    return (await approvals(call)).file.snapshot()
 
 
 class SetParams(Params):
@@ -72,9 +72,9 @@ class SetParams(Params):
 
 
 @method("exec.approvals.set", params=SetParams, scope="admin")
-def approvals_set(call: MethodCall, params: SetParams) -> dict[str, Any]:
+async def approvals_set(call: MethodCall, params: SetParams) -> dict[str, Any]:
     file = params.file.model_dump(exclude_none=True)
-    return approvals(call).file.replace(file, params.baseHash)
+    return (await approvals(call)).file.replace(file, params.baseHash)
 
 
 class NodeGetParams(Params):
@@ -82,7 +82,7 @@ class NodeGetParams(Params):
 
 
 async def _on_node(call: MethodCall, node_id: str, command: str, params: Any) -> Any:
-    nodes = registry(call)
+    nodes = await registry(call)
     nodes.require(node_id.strip())
     result = await nodes.invoke(node_id.strip(), command, params)
     if not result.ok:
@@ -125,7 +125,7 @@ class RequestParams(Params):
 @method("exec.approval.request", params=RequestParams, scope="approvals")
 async def approval_request(call: MethodCall, params: RequestParams) -> dict[str, Any]:
     """Ask the operators; answers once decided (or expired: ``decision: null``)."""
-    manager = approvals(call)
+    manager = await approvals(call)
     request = params.model_dump(exclude={"id", "timeoutMs"})
     pending = manager.create(request, params.timeoutMs or 120_000, params.id)
     decision = await manager.wait(pending)
@@ -143,14 +143,14 @@ class ResolveParams(Params):
 
 
 @method("exec.approval.resolve", params=ResolveParams, scope="approvals")
-def approval_resolve(call: MethodCall, params: ResolveParams) -> dict[str, Any]:
+async def approval_resolve(call: MethodCall, params: ResolveParams) -> dict[str, Any]:
     client = call.connection.client
     who = (client.display_name or client.id) if client else None
-    approvals(call).resolve(params.id, params.decision, who)
+    (await approvals(call)).resolve(params.id, params.decision, who)
     return {"ok": True}
 
 
 @method("exec.approval.list", scope="approvals", advertise=False)
-def approval_list(call: MethodCall, params: NoParams) -> dict[str, Any]:
+async def approval_list(call: MethodCall, params: NoParams) -> dict[str, Any]:
     """The requests waiting now (moltbot's own; ``moltbot approvals pending``)."""
-    return {"pending": approvals(call).listing()}
+    return {"pending": (await approvals(call)).listing()}

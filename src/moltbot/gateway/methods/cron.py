@@ -9,8 +9,6 @@ Jobs go out as upstream's ``CronJob``; ``cron.runs`` answers ``{entries}`` of
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError
@@ -18,12 +16,10 @@ from pydantic import ConfigDict, Field, ValidationError
 from moltbot.errors import MethodError, MoltbotError, NotFoundError, UsageError
 from moltbot.gateway import protocol
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
-from moltbot.lifecycle import State
+from moltbot.subsystems import CRON
 
 if TYPE_CHECKING:
     from moltbot.automation.service import CronService
-
-STARTUP_WAIT_S = 15.0
 
 
 class _Lenient(Params):
@@ -61,15 +57,11 @@ class RunsParams(_ById):
 
 async def cron_of(call: MethodCall) -> CronService:
     """The running cron service (waiting briefly while the gateway starts)."""
-    service = call.runtime.subsystem("cron")
-    if service is None and call.runtime.state == State.RUNNING:
-        with contextlib.suppress(TimeoutError):  # the gateway is still starting its subsystems
-            await asyncio.wait_for(call.runtime.subsystems_started.wait(), STARTUP_WAIT_S)
-        service = call.runtime.subsystem("cron")
+    service = await call.runtime.started(CRON)
     if service is None:
         reason = call.runtime.subsystem_errors.get("cron", "not running")
         raise MethodError(protocol.UNAVAILABLE, f"cron is unavailable ({reason})", retryable=True)
-    return service  # type: ignore[no-any-return]
+    return service
 
 
 def _invalid(method_name: str, exc: Exception) -> MethodError:

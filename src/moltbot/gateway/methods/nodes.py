@@ -24,8 +24,8 @@ from moltbot.subsystems import NODES
 NonEmpty = Field(min_length=1)
 
 
-def registry(call: MethodCall) -> NodeRegistry:
-    nodes = call.runtime.subsystem(NODES)
+async def registry(call: MethodCall) -> NodeRegistry:
+    nodes = await call.runtime.started(NODES)
     if nodes is None:
         reason = call.runtime.subsystem_errors.get("nodes", "not running")
         raise MoltbotError(f"the node registry is unavailable ({reason})")
@@ -140,7 +140,7 @@ def node_error(result_error: dict[str, Any] | None, fallback: str) -> MethodErro
 
 @method("node.invoke", params=InvokeParams, scope="write")
 async def node_invoke(call: MethodCall, params: InvokeParams) -> dict[str, Any]:
-    nodes = registry(call)
+    nodes = await registry(call)
     node_id, command = params.nodeId.strip(), params.command.strip()
     session = nodes.require(node_id)
     refused = nodes.check_command(session, command)
@@ -181,11 +181,11 @@ class InvokeResultParams(Params):
 
 
 @method("node.invoke.result", params=InvokeResultParams, scope="node")
-def node_invoke_result(call: MethodCall, params: InvokeResultParams) -> dict[str, Any]:
+async def node_invoke_result(call: MethodCall, params: InvokeResultParams) -> dict[str, Any]:
     caller = call.connection.device_id or call.connection.client_id
     if caller and caller != params.nodeId:
         raise UsageError("nodeId mismatch")
-    nodes = registry(call)
+    nodes = await registry(call)
     error = params.error.model_dump(exclude_none=True) if params.error else None
     taken = nodes.result(
         params.id, params.nodeId, params.ok, params.payload, params.payloadJSON, error
