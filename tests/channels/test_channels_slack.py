@@ -199,12 +199,14 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_
             payload={"type": "url_verification", "token": "t", "challenge": "abc123"},
         )
         assert status == 200 and json.loads(body) == {"challenge": "abc123"}
-        # interactivity and slash commands are refused plainly, never acknowledged as handled
+        # interactivity is refused plainly, never acknowledged as handled; a slash
+        # command that is none of ours (no native commands, no catch-all) says so
         button = {"payload": json.dumps({"type": "block_actions", "actions": []})}
         status, body = await ws.post_event(url, {}, "shh", form=button)
         assert status == 501 and "not supported" in json.loads(body)["error"]
-        command = {"command": "/deploy", "text": "now", "user_id": "U0ANN"}
-        assert (await ws.post_event(url, {}, "shh", form=command))[0] == 501
+        command = ws.slash("/status", user="U0ANN", channel="D0ANN")
+        status, body = await ws.post_event(url, {}, "shh", form=command)
+        assert status == 200 and "not a command of this assistant" in json.loads(body)["text"]
         assert (await ws.post_event(url, {}, "shh", payload=["not", "an", "object"]))[0] == 400
 
         event = ws.event(channel="D0ANN", user="U0ANN", text="over http")

@@ -199,6 +199,11 @@ class Channel(ABC):
         """A thread that gets its own session (``<key>:thread:<id>``), or None."""
         return message.thread_id
 
+    def replies_privately(self, message: InboundMessage) -> bool:
+        """Whether only the sender sees the reply to ``message`` (a Slack slash command):
+        then a refusal in a group is said to them instead of dropped in silence."""
+        return False
+
     def group_topic(self, message: InboundMessage) -> str | None:
         """The key of the group's per-topic settings (``groups.<id>.topics.<key>``), or None."""
         return None

@@ -222,7 +222,12 @@ class InboundPipeline:
             if decision.action == "history":
                 self.history.add(history_key, _history_line(message), config.history_limit)
                 return "history"
-            if invocation is not None and invocation.command.owner_only and not owner:
+            if (
+                invocation is not None
+                and invocation.command.owner_only
+                and not owner
+                and not channel.replies_privately(message)
+            ):
                 return "dropped:command not allowed"  # in a group: silently, as upstream
             if invocation is None:
                 history_lines = self.history.take(history_key)
