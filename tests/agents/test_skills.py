@@ -199,9 +199,17 @@ async def test_skills_methods_prompt_and_tool(home: Path, llm: FakeOpenAI) -> No
             assert by_name["weather"]["eligible"] and not by_name["radar"]["eligible"]
             assert by_name["radar"]["missing"]["bins"] == ["no-such-radar-binary"]
             for item in report["skills"]:  # what the UI's Skills tab reads
-                for key in ("skillKey", "source", "disabled", "install", "missing", "eligible"):
-                    assert key in item
-                assert set(item["missing"]) >= {"bins", "env", "config", "os"}
+                for key in ("name", "description", "skillKey", "source", "eligible", "disabled"):
+                    assert isinstance(item[key], str | bool), key
+                assert isinstance(item["blockedByAllowlist"], bool)
+                assert all(
+                    isinstance(item["missing"][k], list) for k in ("bins", "env", "config", "os")
+                )
+                assert all(isinstance(o["id"], str) and o["label"] for o in item["install"])
+            # its Install button (install[0] while a binary is missing) and API key field
+            assert by_name["radar"]["install"][0]["id"] == "dl"
+            assert by_name["weather"]["primaryEnv"] == "WTTR_KEY"
+            assert by_name["weather"]["emoji"] == "☀️"
             bins = await client.call("skills.bins", {})
             jsonschema.validate(bins, upstream_schema("SkillsBinsResult"))
             assert bins["bins"] == ["no-such-radar-binary", "sh"]
