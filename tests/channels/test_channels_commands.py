@@ -182,3 +182,21 @@ async def test_native_menu_off_clears_it(
     await stack(config)
     await bot.wait_polling()
     assert bot.commands == []
+
+
+async def test_native_menu_follows_a_live_config_change(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
+) -> None:
+    from moltbot.config.schema import Config
+
+    bot = fake_telegram.bot(TOKEN)
+    config = telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)])
+    _, channels = await stack(config)
+    await bot.wait_polling()
+    assert bot.commands
+    # commands.native is a top-level key: the account's own section did not change
+    config["commands"] = {"native": False}
+    await channels.reconfigure(Config.model_validate(config))
+    await channels.wait_running(10)
+    await wait_for(lambda: bot.commands == [])
+    assert "Model: fake/m1" in await ask(bot, "/status")  # the account answers again

@@ -119,9 +119,13 @@ class ChannelManager:
         }
 
     async def reconfigure(self, config: Any) -> bool:
-        """Apply a changed config live: restart changed accounts, start new ones, stop removed."""
+        """Apply a changed config live: restart changed accounts, start new ones, stop removed
+        (every account restarts when ``commands.native`` or the command menu changed, so
+        native menus follow)."""
         old = {key: runner.account for key, runner in self.runners.items()}
+        menu_before = self.native_commands()
         self.config = config
+        menu_changed = self.native_commands() != menu_before  # accounts register it at start
         self.pipeline.settings = pipeline_settings(self.instance.profile, config)
         previous = self.runners
         self.runners = {}
@@ -130,6 +134,7 @@ class ChannelManager:
         for key, runner in self.runners.items():
             if (
                 key in old
+                and not menu_changed
                 and old[key] == runner.account
                 and previous[key].status.state not in (AccountState.FAILED, AccountState.STOPPED)
             ):
