@@ -200,3 +200,26 @@ async def test_native_menu_follows_a_live_config_change(
     await channels.wait_running(10)
     await wait_for(lambda: bot.commands == [])
     assert "Model: fake/m1" in await ask(bot, "/status")  # the account answers again
+
+
+async def test_compact_from_telegram(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any
+) -> None:
+    from tests.agents.test_compaction import WORDS, summariser
+
+    llm.responder = summariser
+    bot = fake_telegram.bot(TOKEN)
+    config = telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)])
+    config["agents"] = {"defaults": {"compaction": {"mode": "manual", "keepRecentTokens": 200}}}
+    agents, _ = await stack(config)
+    await bot.wait_polling()
+    assert (await ask(bot, "/compact")).startswith("Nothing to compact")
+    for turn in range(6):
+        assert (await ask(bot, f"turn {turn}: {WORDS}")).startswith(f"echo: turn {turn}")
+    reply = await ask(bot, "/compact keep the sea")
+    assert reply.startswith("🧹 Compacted: ") and "the originals stay" in reply
+    summary_request = llm.requests[-1]["body"]["messages"]
+    assert "keep the sea" in str(summary_request)
+    entry = await agents.store("main").get("agent:main:main")
+    assert entry is not None and entry.compaction_count == 1
+    assert "🧹 1 compaction" in await ask(bot, "/status")
