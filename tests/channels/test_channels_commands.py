@@ -223,3 +223,35 @@ async def test_compact_from_telegram(
     entry = await agents.store("main").get("agent:main:main")
     assert entry is not None and entry.compaction_count == 1
     assert "🧹 1 compaction" in await ask(bot, "/status")
+
+
+async def test_skill_commands_from_telegram(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
+) -> None:
+    skill = home / "clawd-default" / "skills" / "tides"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: tides\ndescription: Tide tables\n---\nAsk.")
+    bot = fake_telegram.bot(TOKEN)
+    await stack(telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)]))
+    await bot.wait_polling()
+    assert bot.commands is not None
+    assert {"command": "tides", "description": "Tide tables"} in bot.commands
+    assert "/tides — Tide tables" in await ask(bot, "/help")
+    llm.push(Reply("High at noon."))
+    assert await ask(bot, "/tides Brest") == "High at noon."
+    asked = str(llm.requests[-1]["body"]["messages"][-1]["content"])
+    assert asked == 'Use the "tides" skill for this request.\n\nUser input:\nBrest'
+
+
+async def test_native_skills_off_keeps_them_out_of_the_menu(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
+) -> None:
+    skill = home / "clawd-default" / "skills" / "tides"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: tides\ndescription: Tide tables\n---\nAsk.")
+    bot = fake_telegram.bot(TOKEN)
+    config = telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)])
+    config["commands"] = {"nativeSkills": False}
+    await stack(config)
+    await bot.wait_polling()
+    assert bot.commands and "tides" not in {c["command"] for c in bot.commands}

@@ -22,7 +22,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 from moltbot.channels import access, registry, routing
@@ -405,6 +405,10 @@ class InboundPipeline:
             )
             return "failed"
         route = self._route(channel, message, dispatcher)
+        if self.settings.text_commands and isinstance(dispatcher, AgentControl):
+            prompt = dispatcher.skill_request(route.agent_id, message.text)
+            if prompt is not None:  # /<skill> [input]: the agent is told to use the skill
+                message = replace(message, text=prompt)
         text = agent_text(message, history)
         origin = build_origin(channel, message, route, group_prompt)
         async with self._lock(route.session_key):

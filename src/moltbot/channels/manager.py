@@ -32,6 +32,7 @@ from moltbot.channels.errors import (
 from moltbot.channels.pairing import PairingStore
 from moltbot.channels.supervisor import AccountRunner, Backoff
 from moltbot.channels.types import AccountState, ChannelReport, OutboundMessage, SendResult
+from moltbot.commands import AgentControl
 from moltbot.config.schema import Config
 from moltbot.errors import RetryLaterError
 from moltbot.lifecycle import State, SubsystemContext
@@ -39,6 +40,8 @@ from moltbot.lifecycle import State, SubsystemContext
 log = logging.getLogger(__name__)
 
 DRAIN_SLACK_S = 10.0
+MENU_MAX = 100
+"""Entries of a native command menu (Telegram accepts at most 100)."""
 """How much longer than the agents' grace a restart waits for channel replies."""
 
 __all__ = ["AccountRunner", "Backoff", "ChannelManager"]
@@ -181,8 +184,17 @@ class ChannelManager:
     # -- used by the pipeline, WS methods, tools ---------------------------------
 
     def native_commands(self) -> NativeCommands:
-        """``commands.native`` and the chat-command menu, for the channels' native menus."""
-        return NativeCommands(self.config.commands.native, tuple(self.pipeline.commands.menu()))
+        """``commands.native`` and the chat-command menu, for the channels' native menus:
+        the commands, then (``commands.nativeSkills``) the default agent's skill commands;
+        at most :data:`MENU_MAX` entries (Telegram's limit)."""
+        menu = list(self.pipeline.commands.menu())
+        agents = self.dispatcher()
+        if self.config.commands.native_skills and isinstance(agents, AgentControl):
+            try:
+                menu += [(name, (text or name)[:256]) for name, text in agents.skill_commands()]
+            except Exception:  # a broken skills folder must not keep the channels down
+                log.exception("skill commands for the native menus")
+        return NativeCommands(self.config.commands.native, tuple(menu[:MENU_MAX]))
 
     def dispatcher(self) -> AgentDispatcher | None:
         if self._dispatcher is not None:

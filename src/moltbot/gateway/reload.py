@@ -24,6 +24,8 @@ NO_RESTART_PREFIXES = (
     "channels",
     "strict",
     "cron",
+    "skills",
+    "commands",
     "hooks.enabled",
     "hooks.token",
     "hooks.maxBodyBytes",

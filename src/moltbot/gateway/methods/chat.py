@@ -55,8 +55,9 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     if not text:
         raise UsageError("message or attachment required")
     timeout = params.timeoutMs / 1000 if params.timeoutMs else None
+    message = runtime.skill_request(agent_id, text) or params.message  # /<skill> [input]
     run = await runtime.submit(
-        agent_id, session_key, params.message, run_id=key, timeout=timeout, channel="webchat"
+        agent_id, session_key, message, run_id=key, timeout=timeout, channel="webchat"
     )
     started = {"runId": key, "status": "started"}
     dedupe.put("chat", key, True, started)
