@@ -255,3 +255,26 @@ async def test_native_skills_off_keeps_them_out_of_the_menu(
     await stack(config)
     await bot.wait_polling()
     assert bot.commands and "tides" not in {c["command"] for c in bot.commands}
+
+
+async def test_text_commands_off_keeps_the_native_menu_working(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any
+) -> None:
+    bot = fake_telegram.bot(TOKEN)
+    config = telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)])
+    config["commands"] = {"text": False}  # native stays "auto": on for Telegram
+    await stack(config)
+    await bot.wait_polling()
+    assert "Model: fake/m1" in await ask(bot, "/status")  # a command of the menu
+    assert llm.requests == []
+
+
+async def test_text_and_native_commands_off_send_commands_to_the_model(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any
+) -> None:
+    bot = fake_telegram.bot(TOKEN)
+    config = telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)])
+    config["commands"] = {"text": False, "native": False}
+    await stack(config)
+    await bot.wait_polling()
+    assert await ask(bot, "/status") == "echo: /status"

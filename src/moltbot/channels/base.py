@@ -199,6 +199,11 @@ class Channel(ABC):
         """A thread that gets its own session (``<key>:thread:<id>``), or None."""
         return message.thread_id
 
+    def native_command(self, message: InboundMessage, name: str) -> bool:
+        """Whether ``message`` invokes ``/name`` from the platform's native command menu
+        (then it is a command even with ``commands.text: false``)."""
+        return any(entry == name for entry, _ in self.native_menu() or ())
+
     def replies_privately(self, message: InboundMessage) -> bool:
         """Whether only the sender sees the reply to ``message`` (a Slack slash command):
         then a refusal in a group is said to them instead of dropped in silence."""

@@ -239,15 +239,30 @@ class InboundPipeline:
     # -- chat commands ------------------------------------------------------------
 
     def _parse_command(self, channel: Channel, message: InboundMessage) -> Invocation | None:
-        """The chat command ``message`` is, when text commands are on and it is addressed
-        to this bot (``/status@OtherBot`` is not)."""
-        if not self.settings.text_commands or not message.text.startswith("/"):
+        """The chat command ``message`` is, when text commands are on (or it came from
+        the platform's native menu) and it is addressed to this bot (``/status@OtherBot``
+        is not)."""
+        if not message.text.startswith("/"):
             return None
         invocation = self.commands.parse(message.text)
-        if invocation is None or invocation.addressed_to is None:
+        if invocation is None:
+            return None
+        if not self.settings.text_commands and not channel.native_command(
+            message, invocation.command.name
+        ):
+            return None
+        if invocation.addressed_to is None:
             return invocation
         mine = channel.status.bot_username
         return invocation if mine and invocation.addressed_to.lower() == mine.lower() else None
+
+    def _commands_on(self, channel: Channel, message: InboundMessage) -> bool:
+        """Whether ``message`` may be a command: text commands are on, or its first word
+        is in the platform's native menu."""
+        if self.settings.text_commands:
+            return True
+        first = message.text[1:].split(maxsplit=1)[0] if message.text.startswith("/") else ""
+        return bool(first) and channel.native_command(message, first.split("@")[0].lower())
 
     def _is_owner(
         self,
@@ -405,7 +420,7 @@ class InboundPipeline:
             )
             return "failed"
         route = self._route(channel, message, dispatcher)
-        if self.settings.text_commands and isinstance(dispatcher, AgentControl):
+        if isinstance(dispatcher, AgentControl) and self._commands_on(channel, message):
             prompt = dispatcher.skill_request(route.agent_id, message.text)
             if prompt is not None:  # /<skill> [input]: the agent is told to use the skill
                 message = replace(message, text=prompt)

@@ -416,6 +416,9 @@ class SlackChannel(Channel):
             raise TargetError("nothing to send: the message has no text and no media")
         return SendResult("slack", self.account_id, channel_id, tuple(ids))
 
+    def native_command(self, message: InboundMessage, name: str) -> bool:
+        return message.message_id in self._slash or super().native_command(message, name)
+
     def replies_privately(self, message: InboundMessage) -> bool:
         return message.message_id in self._slash and self.config.slash_command.ephemeral
 
