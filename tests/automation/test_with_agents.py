@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.agents.test_compaction import WORDS, summariser
 from tests.automation.cron_helpers import ms, subsystem_stack
+from tests.commands.test_registry import context
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
 
@@ -21,7 +23,7 @@ from moltbot.agents.runtime import embedded
 from moltbot.automation.clock import ManualClock
 from moltbot.automation.heartbeat import HeartbeatRunner, Outcome
 from moltbot.automation.isolated import Turn, run_turn
-from moltbot.commands import REGISTRY, CommandContext, handle
+from moltbot.commands import REGISTRY, handle
 
 MAIN = "agent:main:main"
 
@@ -142,26 +144,9 @@ async def test_usage_counts_heartbeat_turns_and_every_cron_run(stack: Any, llm: 
 
 
 def command(agents: Any, text: str, key: str = MAIN) -> Any:
-    invocation = REGISTRY.parse(text)
-    assert invocation is not None
-
-    async def reply(_: str) -> None:
-        return None
-
-    ctx = CommandContext(
-        name=invocation.command.name,
-        args=invocation.args,
-        text=text,
-        surface="test",
-        sender="test:owner",
-        agent_id="main",
-        session_key=key,
-        is_owner=True,
-        reply=reply,
-        registry=REGISTRY,
-        agents=agents,
-    )
-    return handle(invocation, ctx)
+    """Run the chat command ``text`` as an owner in session ``key``."""
+    invocation, ctx = context(REGISTRY, text)
+    return handle(invocation, replace(ctx, session_key=key, agents=agents))
 
 
 async def test_new_and_status_next_to_heartbeats_and_cron_sessions(

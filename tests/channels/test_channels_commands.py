@@ -225,12 +225,16 @@ async def test_compact_from_telegram(
     assert "🧹 1 compaction" in await ask(bot, "/status")
 
 
-async def test_skill_commands_from_telegram(
-    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
-) -> None:
+def write_tides(home: Path) -> None:
     skill = home / "clawd-default" / "skills" / "tides"
     skill.mkdir(parents=True)
     (skill / "SKILL.md").write_text("---\nname: tides\ndescription: Tide tables\n---\nAsk.")
+
+
+async def test_skill_commands_from_telegram(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
+) -> None:
+    write_tides(home)
     bot = fake_telegram.bot(TOKEN)
     await stack(telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)]))
     await bot.wait_polling()
@@ -246,9 +250,7 @@ async def test_skill_commands_from_telegram(
 async def test_native_skills_off_keeps_them_out_of_the_menu(
     fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
 ) -> None:
-    skill = home / "clawd-default" / "skills" / "tides"
-    skill.mkdir(parents=True)
-    (skill / "SKILL.md").write_text("---\nname: tides\ndescription: Tide tables\n---\nAsk.")
+    write_tides(home)
     bot = fake_telegram.bot(TOKEN)
     config = telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)])
     config["commands"] = {"nativeSkills": False}
