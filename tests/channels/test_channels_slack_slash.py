@@ -45,7 +45,9 @@ async def test_native_slash_commands_over_socket_mode(
     fake_slack: FakeSlack, llm: FakeOpenAI, stack: Any
 ) -> None:
     ws = fake_slack.workspace()
-    agents, _ = await stack(slack(llm, fake_slack, ws, commands={"native": True}))
+    config = slack(llm, fake_slack, ws, commands={"native": True}, allowFrom=[OWNER, GUEST])
+    config["commands"] = {"ownerAllowFrom": [f"slack:{OWNER}"]}
+    agents, _ = await stack(config)
     await ws.wait_connected()
 
     status = await slash(ws, "/status")
@@ -54,12 +56,16 @@ async def test_native_slash_commands_over_socket_mode(
     think = await slash(ws, "/think", "high")
     assert think["text"] == "Think: high."
     assert (await agents.session_info("agent:main:main")).thinking == "high"
-    # a guest may look but not change anything
+    # answered privately, a slash command in a channel is the user's own direct message:
+    # a guest may look but not change anything (told so, privately); a stranger pairs
     guest = await slash(ws, "/think", "low", user=GUEST, channel="C0GEN")
     assert "only for the owners" in guest["text"]
     assert (await agents.session_info("agent:main:main")).thinking == "high"
     looked = await slash(ws, "/help", user=GUEST, channel="C0GEN")
     assert "/status" in looked["text"] and "/think" not in looked["text"]
+    stranger = await slash(ws, "/status", user="U0ZED", channel="C0GEN")
+    assert "Pairing code:" in stranger["text"] and stranger["response_type"] == "ephemeral"
+
     # nothing was posted in a conversation; the model was never asked
     assert ws.posted == [] and llm.requests == []
 
@@ -85,7 +91,7 @@ async def test_catch_all_command_asks_the_agent_over_http(
         signingSecret="shh",
         slashCommand={"enabled": True, "ephemeral": False},
     )
-    _, channels = await stack(config)
+    agents, channels = await stack(config)
     port = free_port()
     url = f"http://127.0.0.1:{port}/slack/events"
     async with serving_webhooks(channels, port):
@@ -100,6 +106,11 @@ async def test_catch_all_command_asks_the_agent_over_http(
             "response_type": "in_channel",
         }
         assert "how is the sea?" in str(llm.requests[-1]["body"]["messages"])
+        # the session's route (heartbeats, cron, the message tool) is the user's DM, not
+        # the response URL that expires in 30 minutes
+        entry = await agents.store("main").get("agent:main:main")
+        assert entry is not None and entry.origin is not None
+        assert entry.origin.to == f"user:{OWNER}"
 
         # /moltbot status (or /moltbot /status) runs the chat command, not the model
         asked = len(llm.requests)

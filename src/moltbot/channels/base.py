@@ -204,10 +204,11 @@ class Channel(ABC):
         (then it is a command even with ``commands.text: false``)."""
         return any(entry == name for entry, _ in self.native_menu() or ())
 
-    def replies_privately(self, message: InboundMessage) -> bool:
-        """Whether only the sender sees the reply to ``message`` (a Slack slash command):
-        then a refusal in a group is said to them instead of dropped in silence."""
-        return False
+    def route_target(self, message: InboundMessage) -> str:
+        """Where later messages to this conversation go (the session's recorded route,
+        used by heartbeats, cron and the ``message`` tool): the reply target, unless that
+        is short-lived."""
+        return self.reply_target(message)
 
     def group_topic(self, message: InboundMessage) -> str | None:
         """The key of the group's per-topic settings (``groups.<id>.topics.<key>``), or None."""

@@ -222,12 +222,7 @@ class InboundPipeline:
             if decision.action == "history":
                 self.history.add(history_key, _history_line(message), config.history_limit)
                 return "history"
-            if (
-                invocation is not None
-                and invocation.command.owner_only
-                and not owner
-                and not channel.replies_privately(message)
-            ):
+            if invocation is not None and invocation.command.owner_only and not owner:
                 return "dropped:command not allowed"  # in a group: silently, as upstream
             if invocation is None:
                 history_lines = self.history.take(history_key)
@@ -563,7 +558,7 @@ def build_origin(
         account_id=message.account_id,
         chat_type=message.chat_type,
         sender=f"{message.channel}:{message.sender.id}",
-        to=channel.reply_target(message),
+        to=channel.route_target(message),
         sender_id=message.sender.id,
         sender_name=message.sender.name,
         sender_username=message.sender.username,

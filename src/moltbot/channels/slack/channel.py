@@ -267,7 +267,9 @@ class SlackChannel(Channel):
             self.log.warning("slash command with a foreign response_url refused: %s", url[:80])
             return _ephemeral("This command cannot be answered (unexpected response URL).")
         try:
-            message = normalize_slash(payload, text, account_id=self.account_id)
+            message = normalize_slash(
+                payload, text, account_id=self.account_id, private=catch_all.ephemeral
+            )
         except UnsupportedMessage as exc:
             return _ephemeral(exc.message)
         if message.sender.id in (self.bot_user_id, self.bot_id):
@@ -419,8 +421,10 @@ class SlackChannel(Channel):
     def native_command(self, message: InboundMessage, name: str) -> bool:
         return message.message_id in self._slash or super().native_command(message, name)
 
-    def replies_privately(self, message: InboundMessage) -> bool:
-        return message.message_id in self._slash and self.config.slash_command.ephemeral
+    def route_target(self, message: InboundMessage) -> str:
+        if message.message_id in self._slash:  # a response_url expires: the DM or channel
+            return f"user:{message.sender.id}" if message.chat_type == "direct" else message.chat_id
+        return self.reply_target(message)
 
     def reply_target(self, message: InboundMessage) -> str:
         if message.message_id in self._slash:  # a slash command: answer on its response_url

@@ -2,11 +2,13 @@
 ``commands.native`` is on for Slack) and one catch-all ``/moltbot <text>``
 (``slashCommand.enabled``). Pure: payload → :class:`InboundMessage`.
 
-A slash command is handled as a message from its user in the conversation it was
-typed in (same access rules, same session) that mentions the bot; the reply goes back
-through the command's ``response_url`` (only the user sees it unless
-``slashCommand.ephemeral`` is false). Slack apps declare their slash commands in the
-app's settings (the channel logs the list it answers when it starts).
+A slash command is handled as a message that mentions the bot. While answers are
+private (``slashCommand.ephemeral``, the default) it counts as a direct message from
+its user — their DM rules, their session, so nothing said privately lands in a shared
+channel's session; with public answers it is a message in the conversation it was
+typed in. Either way the reply goes back through the command's ``response_url``.
+Slack apps declare their slash commands in the app's settings (the channel logs the
+list it answers when it starts).
 """
 
 from __future__ import annotations
@@ -57,9 +59,12 @@ def response_url_allowed(url: str, api_url: str) -> bool:
     )
 
 
-def normalize_slash(payload: Mapping[str, Any], text: str, *, account_id: str) -> InboundMessage:
-    """The slash command as a message mentioning the bot; raises
-    :class:`UnsupportedMessage` without user, channel or trigger id."""
+def normalize_slash(
+    payload: Mapping[str, Any], text: str, *, account_id: str, private: bool
+) -> InboundMessage:
+    """The slash command as a message mentioning the bot (``private``: a direct message
+    from its user); raises :class:`UnsupportedMessage` without user, channel or
+    trigger id."""
     user = str(payload.get("user_id") or "")
     channel_id = str(payload.get("channel_id") or "")
     trigger = str(payload.get("trigger_id") or "")
@@ -70,7 +75,7 @@ def normalize_slash(payload: Mapping[str, Any], text: str, *, account_id: str) -
         channel="slack",
         account_id=account_id,
         message_id="slash:" + trigger,
-        chat_type=chat_type_of(channel_id, kind),  # type: ignore[arg-type]
+        chat_type="direct" if private else chat_type_of(channel_id, kind),  # type: ignore[arg-type]
         chat_id=channel_id,
         sender=Sender(id=user, username=str(payload.get("user_name") or "") or None),
         text=text,
