@@ -22,10 +22,11 @@ NO_RESTART_PREFIXES = (
     "env",
     "browser",
     "channels",
+    "rescue",
     "strict",
     "cron",
-    "skills",
-    "commands",
+    "skills",  # read per turn: a skill toggled in the Control UI applies at once
+    "commands",  # the channels' pipeline settings and native menus are reconfigured live
     "hooks.enabled",
     "hooks.token",
     "hooks.maxBodyBytes",
