@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.channels.channel_helpers import serving_webhooks
-from tests.channels.test_channels_agent_e2e import llm, stack
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
 from tests.fakes.slack import FakeSlack, Workspace
-
-__all__ = ["llm", "stack"]  # fixtures used here
 
 OWNER = "U0ANN"
 GUEST = "U0EVE"

@@ -36,6 +36,7 @@ from moltbot.commands import AgentControl
 from moltbot.config.schema import Config
 from moltbot.errors import RetryLaterError
 from moltbot.lifecycle import State, SubsystemContext
+from moltbot.sessions.media import MediaStore
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class ChannelManager:
             pairing_store=self.pairing_store,
             settings=pipeline_settings(self.instance.profile, self.config),
             lookup=self.context.lookup,
+            media_store=lambda agent_id: MediaStore(self.instance.sessions_dir(agent_id)),
         )
 
     # -- subsystem contract ---------------------------------------------------
@@ -188,14 +190,16 @@ class ChannelManager:
         """``commands.native`` and the chat-command menu, for the channels' native menus:
         the commands, then (``commands.nativeSkills``) the default agent's skill commands;
         at most :data:`MENU_MAX` entries (Telegram's limit)."""
-        menu = list(self.pipeline.commands.menu())
+        commands = self.pipeline.commands
+        menu = list(commands.menu())
         agents = self.dispatcher()
         if self.config.commands.native_skills and isinstance(agents, AgentControl):
             try:
                 menu += [(name, (text or name)[:256]) for name, text in agents.skill_commands()]
             except Exception:  # a broken skills folder must not keep the channels down
                 log.exception("skill commands for the native menus")
-        return NativeCommands(self.config.commands.native, tuple(menu[:MENU_MAX]))
+        usages = tuple((c.name, c.usage) for c in commands.all() if c.usage)
+        return NativeCommands(self.config.commands.native, tuple(menu[:MENU_MAX]), usages)
 
     def dispatcher(self) -> AgentDispatcher | None:
         if self._dispatcher is not None:
@@ -290,6 +294,18 @@ class ChannelManager:
         instance = self.running_channel(name, account_id)
         result = await instance.send(target, message)
         instance.status.last_outbound_at = time.time()
+        return result
+
+    async def logout(self, channel: str, account_id: str | None = None) -> dict[str, Any]:
+        """Stop the account, log it out on the platform and remove its credentials
+        from the config (see :func:`moltbot.channels.setup.logout_account`); the
+        config reload that follows leaves it unconfigured."""
+        from moltbot.channels.setup import logout_account
+
+        runner = self.runner(channel, account_id)
+        await runner.stop()
+        result = await logout_account(self.instance, self.env, runner.account)
+        runner.status.error("logged out")
         return result
 
     def report(self) -> list[ChannelReport]:

@@ -83,4 +83,5 @@ def normalize_slash(
         timestamp=time.time(),
         chat_title=str(payload.get("channel_name") or "") or None,
         was_mentioned=True,
+        native_command=True,
     )
