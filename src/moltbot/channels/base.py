@@ -246,10 +246,9 @@ class Channel(ABC):
         return message.thread_id
 
     def native_command(self, message: InboundMessage, name: str) -> bool:
-        """Whether ``message`` invokes ``/name`` natively — a platform's slash command, or
-        an entry of its native menu — so it is a command even with ``commands.text:
-        false``."""
-        return message.native_command or any(entry == name for entry, _ in self.native_menu() or ())
+        """Whether ``message`` invokes ``/name`` natively (a Discord or Slack slash
+        command), so it is a command even with ``commands.text: false``."""
+        return message.native_command
 
     def route_target(self, message: InboundMessage) -> str:
         """Where later messages to this conversation go (the session's recorded route,

@@ -192,14 +192,17 @@ class ChannelManager:
         at most :data:`MENU_MAX` entries (Telegram's limit)."""
         commands = self.pipeline.commands
         menu = list(commands.menu())
+        usages = [(c.name, c.usage) for c in commands.all() if c.usage]
         agents = self.dispatcher()
         if self.config.commands.native_skills and isinstance(agents, AgentControl):
             try:
-                menu += [(name, (text or name)[:256]) for name, text in agents.skill_commands()]
+                skills = agents.skill_commands()
             except Exception:  # a broken skills folder must not keep the channels down
                 log.exception("skill commands for the native menus")
-        usages = tuple((c.name, c.usage) for c in commands.all() if c.usage)
-        return NativeCommands(self.config.commands.native, tuple(menu[:MENU_MAX]), usages)
+                skills = []
+            menu += [(name, (text or name)[:256]) for name, text in skills]
+            usages += [(name, f"/{name} [request]") for name, _ in skills]
+        return NativeCommands(self.config.commands.native, tuple(menu[:MENU_MAX]), tuple(usages))
 
     def dispatcher(self) -> AgentDispatcher | None:
         if self._dispatcher is not None:
