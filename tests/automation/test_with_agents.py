@@ -191,3 +191,21 @@ async def test_the_cron_tool_is_offered_next_to_skill_and_memory(
     await agents.respond("main", MAIN, "hello")
     names = {t["function"]["name"] for t in llm.requests[-1]["body"]["tools"]}
     assert {"cron", "skill", "memory_search", "memory_get"} <= names
+
+
+async def test_a_fifo_where_the_usage_archive_goes_never_blocks_a_cron_run(
+    stack: Any, llm: FakeOpenAI
+) -> None:
+    import os
+
+    agents, _ = await stack(config(llm))
+    sessions = agents.instance.sessions_dir("main")
+    sessions.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(sessions / "usage-archive.jsonl")
+    for run in range(2):
+        llm.push(Reply(f"report {run}"))
+        result = await run_turn(agents, None, Turn("main", "cron:nightly", "report"))
+        assert result.status == "ok"
+    summary = await agents.usage_summary()  # the FIFO is skipped, not read
+    sessions_seen = {row["key"]: row for row in summary["bySession"]}
+    assert sessions_seen["agent:main:cron:nightly"]["calls"] == 1  # the latest run only

@@ -10,6 +10,7 @@ model has no price configured. Compaction entries carry the usage of their summa
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,9 +21,12 @@ from typing import TYPE_CHECKING, Any
 from moltbot.agents.models import ModelRef, ResolvedProvider
 from moltbot.agents.providers import Usage
 from moltbot.config.schema import ModelCost
+from moltbot.fsutil import open_regular
 
 if TYPE_CHECKING:
     from moltbot.agents.model_pool import ModelPool
+
+log = logging.getLogger(__name__)
 
 PER = 1_000_000
 
@@ -230,7 +234,9 @@ def archive_usage(transcript: Path, session_key: str) -> int:
     counts them); the number of calls kept. One ``write`` of whole lines with
     ``O_APPEND``, so concurrent archivers never interleave within a line."""
     try:
-        raw = transcript.read_bytes()
+        fd = open_regular(transcript, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read()
     except OSError:
         return 0
     lines = []
@@ -258,7 +264,11 @@ def archive_usage(transcript: Path, session_key: str) -> int:
     if not lines:
         return 0
     archive = transcript.with_name(ARCHIVE_NAME)
-    fd = os.open(archive, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fd = open_regular(archive, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW)
+    except OSError as exc:  # a FIFO or a link where the archive should be: not followed
+        log.warning("usage of %s not archived: %s", transcript.name, exc)
+        return 0
     try:
         os.write(fd, ("\n".join(lines) + "\n").encode())
     finally:
