@@ -194,7 +194,7 @@ class ChannelManager:
         menu = list(commands.menu())
         usages = [(c.name, c.usage) for c in commands.all() if c.usage]
         agents = self.dispatcher()
-        if self.config.commands.native_skills and isinstance(agents, AgentControl):
+        if self.config.commands.native_skills is not False and isinstance(agents, AgentControl):
             try:
                 skills = agents.skill_commands()
             except Exception:  # a broken skills folder must not keep the channels down
