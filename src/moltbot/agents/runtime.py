@@ -536,6 +536,23 @@ class AgentRuntime(SessionControl):
         entry = await self.store(run.agent_id).get(run.session_key)
         return run.reply_text(entry.verbose_level if entry else None)
 
+    def approval_reply(
+        self,
+        session_key: str | None,
+        text: str,
+        *,
+        who: str | None = None,
+        agent_id: str | None = None,
+    ) -> str | None:
+        """If ``text`` answers an exec approval waiting in this session (``/approve ID``,
+        ``/deny ID``), resolve it and return the acknowledgement; else ``None``. Such a
+        reply never queues behind the run that waits for it."""
+        approver = self.lookup(APPROVALS)
+        if approver is None or not text.lstrip().startswith("/"):
+            return None
+        _, key = self.session_key(session_key, agent_id)
+        return approver.reply(key, text, who)
+
     def media_store(self, agent_id: str) -> MediaStore:
         """Where the attachments of ``agent_id``'s sessions are stored."""
         return MediaStore(self.instance.sessions_dir(self.resolve_agent(agent_id)))
@@ -564,23 +581,6 @@ class AgentRuntime(SessionControl):
 
             raise ToolError(f"{item}: not a file")
         return str(real)
-
-    def approval_reply(
-        self,
-        session_key: str | None,
-        text: str,
-        *,
-        who: str | None = None,
-        agent_id: str | None = None,
-    ) -> str | None:
-        """If ``text`` answers an exec approval waiting in this session (``/approve ID``,
-        ``/deny ID``), resolve it and return the acknowledgement; else ``None``. Such a
-        reply never queues behind the run that waits for it."""
-        approver = self.lookup(APPROVALS)
-        if approver is None or not text.lstrip().startswith("/"):
-            return None
-        _, key = self.session_key(session_key, agent_id)
-        return approver.reply(key, text, who)
 
     def get_run(self, run_id: str) -> Run | None:
         return self._lanes.get(run_id)

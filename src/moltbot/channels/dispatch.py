@@ -665,20 +665,20 @@ def agent_text(message: InboundMessage, history: list[str]) -> str:
     return body
 
 
-def _read_file(path: str, cap: int) -> bytes:
-    with open(path, "rb") as handle:
-        data = handle.read(cap + 1)
-    if len(data) > cap:
-        raise MoltbotError("the file is over mediaMaxMb")
-    return data
-
-
 def conversation_key(channel: Channel, message: InboundMessage) -> str:
     """One sender in one conversation: ``<channel>:<account>:<reply target>:<sender id>``
     (a command's awaited answer is keyed by it; an :class:`Origin` names the same)."""
     return ":".join(
         (message.channel, message.account_id, channel.reply_target(message), message.sender.id)
     )
+
+
+def _read_file(path: str, cap: int) -> bytes:
+    with open(path, "rb") as handle:
+        data = handle.read(cap + 1)
+    if len(data) > cap:
+        raise MoltbotError("the file is over mediaMaxMb")
+    return data
 
 
 def build_origin(

@@ -77,8 +77,8 @@ class ChannelManager:
             dispatcher=self.dispatcher,
             pairing_store=self.pairing_store,
             settings=pipeline_settings(self.instance.profile, self.config),
-            media_store=lambda agent_id: MediaStore(self.instance.sessions_dir(agent_id)),
             lookup=self.context.lookup,
+            media_store=lambda agent_id: MediaStore(self.instance.sessions_dir(agent_id)),
         )
 
     # -- subsystem contract ---------------------------------------------------
@@ -217,10 +217,6 @@ class ChannelManager:
 
     def _of(self, name: str) -> list[AccountRunner]:
         return [runner for key, runner in self.runners.items() if key[0] == name]
-
-    def configured(self, channel: str, account_id: str) -> bool:
-        """Whether ``channel`` has the account ``account_id`` in the config."""
-        return (channel.lower(), account_id) in self.runners
 
     def runner(self, channel: str, account_id: str | None = None) -> AccountRunner:
         """The runner of ``channel``'s account (the default one when None)."""

@@ -116,22 +116,8 @@ async def channels_logout(call: MethodCall, params: ChannelsLogoutParams) -> dic
     """Stop the account, log it out on the platform (Matrix: its access token) and
     remove its credentials from the config: ``{channel, accountId, cleared,
     loggedOut, envToken}``."""
-    from moltbot.channels import registry
-    from moltbot.channels.config import DEFAULT_ACCOUNT_ID
-
     manager = _manager(call)
-    name = params.channel.strip().lower()
-    account = (params.accountId or "").strip() or DEFAULT_ACCOUNT_ID
-    if name in registry.names() and not manager.configured(name, account):
-        return {  # nothing to log out of (upstream answers the same)
-            "channel": name,
-            "accountId": account,
-            "cleared": False,
-            "clearedKeys": [],
-            "loggedOut": False,
-            "envToken": False,
-        }
-    return await manager.logout(name, params.accountId)
+    return await manager.logout(params.channel, params.accountId)
 
 
 @method("channels.status", params=ChannelsStatusParams, scope="read")

@@ -101,6 +101,16 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     return started
 
 
+async def _agents_if_running(call: MethodCall) -> AgentRuntime | None:
+    """The agent runtime, or None when it failed (not while the gateway restarts)."""
+    try:
+        return await agents_of(call)
+    except RetryLaterError:
+        raise
+    except MoltbotError:
+        return None
+
+
 ATTACHMENT_MAX_BYTES = 5_000_000
 """Upstream's limit for one ``chat.send`` attachment (decoded)."""
 _DATA_URL = re.compile(r"^data:[^;,]+;base64,(.*)$", re.S)
@@ -148,16 +158,6 @@ async def store_attachments(
             )
         )
     return tuple(stored)
-
-
-async def _agents_if_running(call: MethodCall) -> AgentRuntime | None:
-    """The agent runtime, or None when it failed (not while the gateway restarts)."""
-    try:
-        return await agents_of(call)
-    except RetryLaterError:
-        raise
-    except MoltbotError:
-        return None
 
 
 async def _command(
