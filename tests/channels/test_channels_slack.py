@@ -279,3 +279,33 @@ async def test_an_event_not_taken_is_not_acknowledged_and_comes_again(
     assert posted["text"] == "echo: restarting?"
     assert agent.refused == ["restarting?"]
     assert [c["text"] for c in agent.calls] == ["restarting?"]
+
+
+async def test_tokens_revoked_while_running_fail_the_account_only(
+    fake_slack: FakeSlack, fake_telegram: Any, start_manager: Any
+) -> None:
+    ws = fake_slack.workspace()
+    tg = fake_telegram.bot("777:other")
+    config = slack_config(fake_slack, ws, allowFrom=["U0ANN"])
+    config["channels"]["telegram"] = {
+        "botToken": "777:other",
+        "apiRoot": fake_telegram.url,
+        "pollTimeoutSeconds": 1,
+        "allowFrom": ["4242"],
+    }
+    manager = await start_manager(config, dispatcher=EchoDispatcher())
+    await ws.wait_connected()
+    # the app is uninstalled: both tokens stop working, the socket goes
+    ws.bot_token, ws.app_token = "xoxb-revoked", "xapp-revoked"
+    await fake_slack.drop_sockets()
+    runner = manager.runner("slack")
+    await wait_for(lambda: runner.status.state is AccountState.FAILED, timeout=30)
+    assert "invalid_auth" in (runner.status.last_error or "")
+    assert runner.status.reconnect_attempts == 1  # the drop; no restart was needed to see it
+    await supervisor_ended("slack")  # backs off for good: nothing left that retries
+    opened = ws.connections_opened
+    assert manager.state.value == "running"
+    await tg.push_dm(4242, "still here?")
+    [answer] = await tg.wait_sent(1)  # the other channel keeps serving
+    assert answer.text == "echo: still here?"
+    assert ws.connections_opened == opened

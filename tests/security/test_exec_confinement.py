@@ -268,6 +268,11 @@ async def test_an_approver_decides_what_the_rules_cannot(agent, home):
             self.requests = []
             self.answer = True
 
+        def policy(self, agent_id):
+            from moltbot.agents.tools.exec import ConfigPolicy
+
+            return ConfigPolicy("allowlist", "on-miss", ())
+
         async def decide(self, request):
             self.requests.append(request)
             return self.answer

@@ -30,6 +30,7 @@ from moltbot.channels.chunking import chunk_text
 from moltbot.channels.dispatch import TtlCache
 from moltbot.channels.errors import (
     ChannelAuthFailed,
+    ChannelError,
     ChannelNotReady,
     TargetError,
     UnsupportedMessage,
@@ -61,6 +62,9 @@ AUTH_ERRORS = {
     "invalid_token",
 }
 DISCONNECTED_GRACE_S = 30.0
+AUTH_CHECK_S = 5.0
+"""While the socket is down, how often the app token is checked (slack_sdk retries a
+refused token forever on its own)."""
 
 
 class SlackChannel(Channel):
@@ -149,6 +153,7 @@ class SlackChannel(Channel):
         except TimeoutError:
             raise ChannelNotReady("slack socket mode: could not connect to the WebSocket") from None
         down_since: float | None = None
+        checked = 0.0
         while True:
             connected = await socket.is_connected()
             if connected:
@@ -162,11 +167,26 @@ class SlackChannel(Channel):
                     self.status.reconnect_attempts += 1
                     self.status.error("slack socket disconnected; reconnecting")
                 down_since = down_since or time.monotonic()
+                if time.monotonic() - checked >= AUTH_CHECK_S:
+                    checked = time.monotonic()
+                    await self._check_app_token(app_client)
                 if time.monotonic() - down_since > DISCONNECTED_GRACE_S:
                     raise ChannelNotReady(
                         f"slack socket mode: disconnected for {DISCONNECTED_GRACE_S:.0f}s"
                     )
             await asyncio.sleep(1.0)
+
+    async def _check_app_token(self, app_client: Any) -> None:
+        """Raise ChannelAuthFailed when Slack refuses the app token now (the app was
+        uninstalled, the token revoked); any other trouble is the reconnect's."""
+        try:
+            await self._call(
+                lambda: app_client.apps_connections_open(app_token=self.config.app_token)
+            )
+        except ChannelAuthFailed:
+            raise
+        except ChannelError as exc:
+            self.log.debug("app token check inconclusive: %s", exc.message)
 
     async def _on_socket_request(self, client: Any, request: Any) -> None:
         from slack_sdk.socket_mode.response import SocketModeResponse
