@@ -2,52 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from tests.agents.gateway_agents import start
-from tests.fakes.llm_openai import FakeOpenAI
-from tests.fakes.llm_openai import openai_config as fake_provider
 from tests.fakes.llm_script import Reply
+from tests.ui.ui_helpers import CHROMIUM
 
 from gateway_harness import CORE_ONLY, start_gateway
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-async def llm():
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
-
-
-@pytest.fixture
-async def browser():
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-def gateway(home, llm):
-    gw = start(home, fake_provider(llm.base_url))
-    holder = {"gw": gw}
-    yield holder
-    holder["gw"].stop()
 
 
 async def open_chat(browser, gw, fragment=True):
@@ -73,7 +34,8 @@ async def test_chat_streams_tools_and_sessions(browser, gateway, llm):
     gw = gateway["gw"]
     context, page = await open_chat(browser, gw)
     assert await page.evaluate("location.hash") == ""
-    assert await page.evaluate("localStorage.getItem('moltbot.gatewayToken')") == gw.token
+    assert await page.evaluate("sessionStorage.getItem('moltbot.gatewayToken')") == gw.token
+    assert await page.evaluate("localStorage.getItem('moltbot.gatewayToken')") is None
     assert await page.text_content("#agent-name") == "Molty"
     # the instance panel shows this gateway's own profile and ports
     await page.wait_for_selector("#instance-facts dd[data-fact=profile]", state="attached")
@@ -161,9 +123,12 @@ async def test_reconnects_after_gateway_restart(browser, gateway, llm, home):
 async def test_token_once_and_never_from_the_query(browser, gateway):
     gw = gateway["gw"]
     context, page = await open_chat(browser, gw)
-    second = await context.new_page()  # same browser profile: the token is remembered
+    await page.goto(gw.http)  # the same tab remembers the token (sessionStorage)
+    await page.wait_for_selector("body[data-conn=connected]")
+    second = await context.new_page()  # another tab does not: it asks
     await second.goto(gw.http)
-    await second.wait_for_selector("body[data-conn=connected]")
+    await second.wait_for_selector("#token-dialog[open]")
+    assert await second.get_attribute("body", "data-conn") == "unauthorized"
     await context.close()
 
     fresh = await browser.new_context()
@@ -178,7 +143,7 @@ async def test_token_once_and_never_from_the_query(browser, gateway):
     await page.fill("#token-input", gw.token)
     await page.click("#token-dialog button[type=submit]")
     await page.wait_for_selector("body[data-conn=connected]")
-    assert await page.evaluate("localStorage.getItem('moltbot.gatewayToken')") == gw.token
+    assert await page.evaluate("sessionStorage.getItem('moltbot.gatewayToken')") == gw.token
     await fresh.close()
 
 

@@ -46,6 +46,7 @@ FAMILIES = (
     "moltbot.gateway.methods.wake",
     "moltbot.gateway.methods.usage",
     "moltbot.gateway.methods.skills",
+    "moltbot.gateway.methods.host",
 )
 
 
