@@ -1,0 +1,284 @@
+"""The Control UI's pages in real headless Chromium against a real gateway subprocess
+and the stand-in model: every page loads cleanly, config edits (form and raw) save and
+hot-reload, a base-hash conflict is shown and not overwritten, the logs tail live, and
+the token never leaves the page's own origin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.agents.gateway_agents import write_config
+from tests.fakes.llm_script import Reply
+from tests.ui.ui_helpers import CHROMIUM, open_ui
+
+from gateway_harness import ws_client
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium")
+
+PAGES = {
+    "chat": "body[data-history]",
+    "sessions": "#page-sessions table.grid",
+    "config": "#page-config .schema-form details.group",
+    "logs": "#page-logs .log-line",
+    "channels": "#page-channels .page-body p.muted",
+    "automation": "#page-automation table.grid",
+    "host": "#page-host [data-table=instances]",
+    "usage": "#page-usage section.card[data-usage=date]",
+}
+
+
+def config_file(home: Path) -> Path:
+    return home / ".clawdbot-main" / "moltbot.json"
+
+
+def on_disk(home: Path) -> dict:
+    return json.loads(config_file(home).read_text())
+
+
+async def find_setting(page, path: str):
+    await page.fill("#page-config input[type=search]", path)
+    field = page.locator(f'[data-path="{path}"]')
+    await field.wait_for(state="visible")
+    return field
+
+
+async def review_and_save(page):
+    await page.click("#config-review")
+    await page.click("#config-confirm")
+    await page.wait_for_selector("#page-config .notice-line.ok >> text=Saved")
+
+
+async def test_every_page_loads_without_console_errors(browser, gateway, home):
+    gw = gateway["gw"]
+    write_config(home, "work", {"gateway": {"port": gw.port + 40}})  # a second instance
+    async with ws_client(gw.url, gw.token) as client:
+        await client.call(
+            "cron.add",
+            {
+                "name": "morning",
+                "schedule": {"kind": "cron", "expr": "0 7 * * *"},
+                "sessionTarget": "main",
+                "wakeMode": "next-heartbeat",
+                "payload": {"kind": "systemEvent", "text": "Good morning"},
+            },
+        )
+    context, page, errors = await open_ui(browser, gw)
+    await page.fill("#input", "hello")
+    await page.press("#input", "Enter")
+    await page.wait_for_selector(".msg.assistant[data-state=final]")
+    for name, ready in PAGES.items():
+        await page.click(f"#pages a[data-page={name}]")
+        await page.wait_for_selector(ready, timeout=15_000)
+        assert await page.evaluate("location.hash") == f"#/{name}"
+        shown = await page.locator(f"#page-{name} .notice-line.error").all_text_contents()
+        assert not [t for t in shown if t], (name, shown)
+    # the host page lists both instances on this host, this one with its live port
+    instances = page.locator("#page-host [data-table=instances] tbody tr")
+    assert await instances.count() == 2
+    assert str(gw.port) in await instances.filter(has_text="(this)").text_content()
+    assert "morning" in await page.text_content("#page-automation table.grid")
+    assert "agent:main:main" in await page.text_content("#page-sessions table.grid")
+    # a reload lands on the same page, and keyboard focus reaches the page links
+    await page.reload()
+    await page.wait_for_selector(PAGES["usage"], timeout=15_000)
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")
+    focused = await page.evaluate("document.activeElement.closest('#pages') !== null")
+    assert focused
+    # phone width: the menu button opens the page list
+    await page.set_viewport_size({"width": 390, "height": 800})
+    sidebar_right = "document.getElementById('sidebar').getBoundingClientRect().right"
+    await page.wait_for_function(f"() => {sidebar_right} <= 0")  # off screen until asked for
+    await page.click("#page-usage [data-menu]")
+    await page.click("#pages a[data-page=logs]")
+    await page.wait_for_selector("#page-logs:not([hidden])")
+    assert not await page.evaluate("document.body.classList.contains('show-sidebar')")
+    assert errors == []
+    await context.close()
+
+
+async def test_config_form_and_raw_edits_save_and_hot_reload(browser, gateway, llm, home):
+    gw = gateway["gw"]
+    context, page, errors = await open_ui(browser, gw, "config")
+    field = await find_setting(page, "agents.defaults.model.primary")
+    assert await field.input_value() == "fake/m1"
+    # a secret is write-only: not in the page, not sent back
+    key = await find_setting(page, "models.providers.fake.apiKey")
+    assert await key.input_value() == ""
+    assert "sk-test" not in await page.content()
+
+    field = await find_setting(page, "agents.defaults.model.primary")
+    await field.fill("fake/m2")
+    timeout = await find_setting(page, "agents.defaults.timeoutSeconds")
+    await timeout.fill("0")  # below the schema's minimum: marked inline, not saved
+    assert "at least 1" in await page.text_content("#page-config .field-error:not([hidden])")
+    await page.click("#config-review")
+    await page.wait_for_selector("#page-config .review >> text=Fix these first")
+    await timeout.fill("")
+    await page.click("#config-review")
+    changes = await page.text_content("#page-config .review ul.changes")
+    assert 'agents.defaults.model.primary: "fake/m1" → "fake/m2"' in changes
+    await page.click("#config-confirm")
+    await page.wait_for_selector("#page-config .notice-line.ok >> text=Saved")
+    data = on_disk(home)
+    assert data["agents"]["defaults"]["model"]["primary"] == "fake/m2"
+    assert data["models"]["providers"]["fake"]["apiKey"] == "sk-test"  # kept
+    assert "timeoutSeconds" not in data["agents"]["defaults"]
+
+    # hot reload: the running gateway's next turn goes to the new model, no restart
+    await page.click("#pages a[data-page=logs]")
+    await page.wait_for_selector(
+        "#page-logs .log-line >> text=applying config change live", timeout=15_000
+    )
+    async with ws_client(gw.url, gw.token) as client:
+        llm.push(Reply("from m2"))
+        ack = await client.call(
+            "chat.send", {"sessionKey": "agent:main:main", "message": "hi", "idempotencyKey": "k1"}
+        )
+        await client.call("agent.wait", {"runId": ack["runId"], "timeoutMs": 15_000})
+    assert llm.requests[-1]["body"]["model"] == "m2"
+    assert gw.proc.poll() is None
+
+    # the raw editor: a syntax error is shown at its line and column, nothing is written
+    await page.click("#pages a[data-page=config]")
+    await page.click("#page-config [role=tab] >> text=Raw JSON5")
+    raw = page.locator("#page-config textarea.raw")
+    text = await raw.input_value()
+    assert "fake/m2" in text and "sk-test" not in text
+    before = config_file(home).read_text()
+    await raw.fill(text.replace('"fake/m2"', '"fake/m1",,', 1))
+    await review_and_save_expecting_error(page)
+    error = page.locator("#page-config .raw-error")
+    line = next(i for i, ln in enumerate(text.split("\n"), 1) if '"fake/m2"' in ln)
+    assert await error.locator("[data-line]").get_attribute("data-line") == str(line)
+    assert "two commas" in await error.text_content()
+    assert config_file(home).read_text() == before
+
+    await raw.fill("// edited in the browser\n" + text.replace('"fake/m2"', '"fake/m1"', 1))
+    await page.click("#config-review")
+    diff = await page.text_content("#page-config .review pre.diff")
+    assert '- ' in diff and "fake/m2" in diff and "+ " in diff and "fake/m1" in diff
+    await page.click("#config-confirm")
+    await page.wait_for_selector("#page-config .notice-line.ok >> text=Saved")
+    data = on_disk(home)
+    assert data["agents"]["defaults"]["model"]["primary"] == "fake/m1"
+    assert data["models"]["providers"]["fake"]["apiKey"] == "sk-test"
+    async with ws_client(gw.url, gw.token) as client:
+        llm.push(Reply("from m1"))
+        ack = await client.call(
+            "chat.send", {"sessionKey": "agent:main:main", "message": "again", "idempotencyKey": "k2"}
+        )
+        await client.call("agent.wait", {"runId": ack["runId"], "timeoutMs": 15_000})
+    assert llm.requests[-1]["body"]["model"] == "m1"
+    assert errors == []
+    await context.close()
+
+
+async def review_and_save_expecting_error(page):
+    await page.click("#config-review")
+    await page.click("#config-confirm")
+    await page.wait_for_selector("#page-config .raw-error:not([hidden])")
+
+
+async def test_base_hash_conflict_is_shown_not_overwritten(browser, gateway, home):
+    gw = gateway["gw"]
+    context, page, errors = await open_ui(browser, gw, "config")
+    field = await find_setting(page, "agents.defaults.maxConcurrent")
+    async with ws_client(gw.url, gw.token) as client:  # someone else writes meanwhile
+        current = await client.call("config.get")
+        await client.call(
+            "config.patch",
+            {"raw": json.dumps({"agents": {"defaults": {"timeoutSeconds": 123}}}),
+             "baseHash": current["hash"]},
+        )
+    theirs = config_file(home).read_text()
+    await field.fill("3")
+    await page.click("#config-review")
+    await page.click("#config-confirm")
+    conflict = page.locator("#page-config .conflict")
+    await conflict.wait_for(state="visible")
+    assert "Nothing was saved" in await conflict.text_content()
+    assert "timeoutSeconds" in await conflict.locator("pre.diff").text_content()
+    assert config_file(home).read_text() == theirs  # not overwritten
+    assert await field.input_value() == "3"  # the user's edit is still there
+
+    # the raw editor is guarded the same way
+    await page.click("#page-config [role=tab] >> text=Raw JSON5")
+    raw = page.locator("#page-config textarea.raw")
+    assert "123" not in await raw.input_value()
+    await raw.fill(await raw.input_value() + "\n")
+    await page.click("#config-review")
+    await page.click("#config-confirm")
+    await page.wait_for_selector("#page-config .notice-line.error >> text=changed since last load")
+    assert config_file(home).read_text() == theirs
+
+    await page.click("#page-config .conflict button >> text=Discard my edits")
+    await page.wait_for_function(
+        "() => document.querySelector('#page-config textarea.raw').value.includes('123')"
+    )
+    assert await conflict.is_hidden()
+    assert errors == []
+    await context.close()
+
+
+async def test_logs_tail_shows_a_new_line(browser, gateway):
+    gw = gateway["gw"]
+    context, page, errors = await open_ui(browser, gw, "logs")
+    await page.wait_for_selector("#page-logs .log-line")
+    marker = "tail-marker-7431"
+    async with ws_client(gw.url, gw.token) as client:
+        current = await client.call("config.get")
+        await client.call(
+            "config.patch",
+            {"raw": json.dumps({"session": {"identityLinks": {marker: ["telegram:1"]}}}),
+             "baseHash": current["hash"]},
+        )
+    await page.wait_for_selector(
+        "#page-logs .log-line >> text=applying config change live", timeout=15_000
+    )
+    # the search narrows the view to matching lines
+    await page.fill("#page-logs input[type=search]", "applying config change")
+    visible = await page.locator("#page-logs .log-line").all_text_contents()
+    assert visible and all("applying config change" in line for line in visible)
+    assert errors == []
+    await context.close()
+
+
+async def test_token_goes_only_to_the_own_origin(browser, gateway):
+    gw = gateway["gw"]
+    context = await browser.new_context()
+    page = await context.new_page()
+    requests: list[str] = []
+    sockets: list[str] = []
+    frames: list[tuple[str, str]] = []
+    page.on("request", lambda r: requests.append(r.url))
+
+    def socket(ws):
+        sockets.append(ws.url)
+        ws.on("framesent", lambda payload: frames.append((ws.url, str(payload))))
+
+    page.on("websocket", socket)
+    await page.goto(f"{gw.http}/#token={gw.token}")
+    await page.wait_for_selector("body[data-conn=connected]")
+    assert await page.evaluate("location.href") == f"{gw.http}/"
+    for name in PAGES:
+        await page.click(f"#pages a[data-page={name}]")
+        await page.wait_for_selector(f"#page-{name}:not([hidden])")
+    await page.wait_for_selector(PAGES["usage"])
+    origin = gw.http + "/"
+    assert requests and all(url.startswith(origin) for url in requests), requests
+    assert not [url for url in requests if gw.token in url]
+    assert sockets == [f"ws://127.0.0.1:{gw.port}/"]
+    carrying = [url for url, payload in frames if gw.token in payload]
+    assert carrying == [sockets[0]]  # once: the connect frame on the page's own socket
+    assert await page.evaluate("localStorage.length") == 0 or gw.token not in await page.evaluate(
+        "JSON.stringify(Object.assign({}, localStorage))"
+    )
+    response = await page.request.get(f"{gw.http}/lib/conn.js")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    await context.close()
