@@ -159,7 +159,7 @@ async def test_config_form_and_raw_edits_save_and_hot_reload(browser, gateway, l
     await raw.fill("// edited in the browser\n" + text.replace('"fake/m2"', '"fake/m1"', 1))
     await page.click("#config-review")
     diff = await page.text_content("#page-config .review pre.diff")
-    assert '- ' in diff and "fake/m2" in diff and "+ " in diff and "fake/m1" in diff
+    assert "- " in diff and "fake/m2" in diff and "+ " in diff and "fake/m1" in diff
     await page.click("#config-confirm")
     await page.wait_for_selector("#page-config .notice-line.ok >> text=Saved")
     data = on_disk(home)
@@ -168,7 +168,8 @@ async def test_config_form_and_raw_edits_save_and_hot_reload(browser, gateway, l
     async with ws_client(gw.url, gw.token) as client:
         llm.push(Reply("from m1"))
         ack = await client.call(
-            "chat.send", {"sessionKey": "agent:main:main", "message": "again", "idempotencyKey": "k2"}
+            "chat.send",
+            {"sessionKey": "agent:main:main", "message": "again", "idempotencyKey": "k2"},
         )
         await client.call("agent.wait", {"runId": ack["runId"], "timeoutMs": 15_000})
     assert llm.requests[-1]["body"]["model"] == "m1"
@@ -190,8 +191,10 @@ async def test_base_hash_conflict_is_shown_not_overwritten(browser, gateway, hom
         current = await client.call("config.get")
         await client.call(
             "config.patch",
-            {"raw": json.dumps({"agents": {"defaults": {"timeoutSeconds": 123}}}),
-             "baseHash": current["hash"]},
+            {
+                "raw": json.dumps({"agents": {"defaults": {"timeoutSeconds": 123}}}),
+                "baseHash": current["hash"],
+            },
         )
     theirs = config_file(home).read_text()
     await field.fill("3")
@@ -232,8 +235,10 @@ async def test_logs_tail_shows_a_new_line(browser, gateway):
         current = await client.call("config.get")
         await client.call(
             "config.patch",
-            {"raw": json.dumps({"session": {"identityLinks": {marker: ["telegram:1"]}}}),
-             "baseHash": current["hash"]},
+            {
+                "raw": json.dumps({"session": {"identityLinks": {marker: ["telegram:1"]}}}),
+                "baseHash": current["hash"],
+            },
         )
     await page.wait_for_selector(
         "#page-logs .log-line >> text=applying config change live", timeout=15_000

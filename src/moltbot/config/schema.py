@@ -206,6 +206,8 @@ class Heartbeat(Section):
         description="A reply with HEARTBEAT_OK and at most this many other characters is "
         "not delivered (default 300).",
     )
+
+
 class MemoryFlush(Section):
     enabled: bool = Field(
         default=False,
