@@ -79,10 +79,19 @@ async def test_every_page_loads_without_console_errors(browser, gateway, home):
     assert await instances.count() == 2
     assert str(gw.port) in await instances.filter(has_text="(this)").text_content()
     assert "morning" in await page.text_content("#page-automation table.grid")
+    # heartbeat settings on the Automation page: validated inline, saved to the file
+    await page.click("#pages a[data-page=automation]")
+    every = page.locator('#page-automation [data-path="agents.defaults.heartbeat.every"]')
+    await every.fill("soon")
+    assert "must match" in await page.text_content("#page-automation .field-error:not([hidden])")
+    await every.fill("45m")
+    await page.click("#page-automation button >> text=Save heartbeat")
+    await page.wait_for_selector("#page-automation .notice-line.ok >> text=Heartbeat saved")
+    assert on_disk(home)["agents"]["defaults"]["heartbeat"] == {"every": "45m"}
     assert "agent:main:main" in await page.text_content("#page-sessions table.grid")
     # a reload lands on the same page, and keyboard focus reaches the page links
     await page.reload()
-    await page.wait_for_selector(PAGES["usage"], timeout=15_000)
+    await page.wait_for_selector(PAGES["automation"], timeout=15_000)
     await page.keyboard.press("Tab")
     await page.keyboard.press("Tab")
     focused = await page.evaluate("document.activeElement.closest('#pages') !== null")
@@ -91,7 +100,7 @@ async def test_every_page_loads_without_console_errors(browser, gateway, home):
     await page.set_viewport_size({"width": 390, "height": 800})
     sidebar_right = "document.getElementById('sidebar').getBoundingClientRect().right"
     await page.wait_for_function(f"() => {sidebar_right} <= 0")  # off screen until asked for
-    await page.click("#page-usage [data-menu]")
+    await page.click("#page-automation [data-menu]")
     await page.click("#pages a[data-page=logs]")
     await page.wait_for_selector("#page-logs:not([hidden])")
     assert not await page.evaluate("document.body.classList.contains('show-sidebar')")

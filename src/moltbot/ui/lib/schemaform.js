@@ -169,7 +169,7 @@ export function schemaForm(schema, data, options = {}) {
     }
     const title = path.length ? label(path, node) : "config";
     const summary = h("summary", {}, title, node.description ? h("small.hint", {}, " — " + node.description) : null);
-    return h("details.group", { dataset: { path: path.join(".") }, open: depth > 1 && children.length < 8 },
+    return h("details.group", { dataset: { path: path.join(".") }, open: options.open || (depth > 1 && children.length < 8) },
       summary, children.length ? children : h("p.muted", {}, "(nothing set)"));
   }
 

@@ -1,9 +1,11 @@
 /* Automation: cron jobs (`cron.*`: list, add, edit, enable/disable, run now, run
- * history, remove) and the scheduler's status. Heartbeat settings live in Config
- * (`agents.defaults.heartbeat`). */
+ * history, remove), the scheduler's status, and the heartbeat settings
+ * (`agents.defaults.heartbeat`, a form from `config.schema` saved with `config.patch`
+ * and the base hash, as on the Config page). */
 
 import { call } from "../lib/conn.js";
 import { attempt, h, notice, pageShell, table, when } from "../lib/dom.js";
+import { schemaForm } from "../lib/schemaform.js";
 
 let ui = null;
 let editing = null; // job id being edited, or null for a new job
@@ -80,7 +82,31 @@ async function submit(event) {
   if (ok) edit(null);
 }
 
+async function loadHeartbeat() {
+  const [got, shape] = await Promise.all([
+    attempt(ui.line, () => call("config.get")), attempt(ui.line, () => call("config.schema")),
+  ]);
+  if (!got || !shape) return;
+  if (ui.heartbeat.dataset.hash === (got.hash || "") && ui.heartbeat.firstChild) return; // unchanged: keep any edits
+  ui.heartbeat.dataset.hash = got.hash || "";
+  const defs = shape.schema.$defs || {};
+  const heartbeat = ((defs.AgentDefaults || {}).properties || {}).heartbeat;
+  if (!heartbeat) return;
+  const current = (((got.parsed || {}).agents || {}).defaults || {}).heartbeat;
+  const sub = { $defs: defs, properties: { agents: { type: "object", properties: {
+    defaults: { type: "object", properties: { heartbeat } } } } } };
+  const form = schemaForm(sub, { agents: { defaults: { heartbeat: current } } }, { open: true });
+  const save = h("button.primary", { type: "button", onclick: async () => {
+    if (form.errors().length) { notice(ui.line, form.errors().map(([p, m]) => `${p}: ${m}`).join("; "), "error"); return; }
+    const ok = await attempt(ui.line, () => call("config.patch", {
+      raw: JSON.stringify(form.patch()), baseHash: got.hash || undefined }));
+    if (ok) { await loadHeartbeat(); notice(ui.line, "Heartbeat saved.", "ok"); }
+  } }, "Save heartbeat");
+  ui.heartbeat.replaceChildren(h("h2", {}, "Heartbeat"), form.element, h("div.form-row", {}, save));
+}
+
 async function load() {
+  loadHeartbeat();
   const [list, status] = await Promise.all([
     attempt(ui.line, () => call("cron.list", { includeDisabled: true })),
     attempt(null, () => call("cron.status")),
@@ -107,8 +133,7 @@ async function load() {
 export default {
   init(root) {
     const { line, body } = pageShell(root, "Automation",
-      h("button", { type: "button", onclick: () => load() }, "Refresh"),
-      h("a.button", { href: "#/config" }, "Heartbeat settings"));
+      h("button", { type: "button", onclick: () => load() }, "Refresh"));
     const status = h("p.muted");
     const list = h("div.scroll-x");
     const runs = h("div");
@@ -129,8 +154,9 @@ export default {
           h("option", { value: "agentTurn" }, "agent turn (isolated session)"))),
         h("label.grow", {}, "Text ", h("input", { name: "text", required: true }))),
       h("div.form-row", {}, submitButton, cancel));
-    body.append(status, list, form, runs);
-    ui = { line, status, list, runs, form, submit: submitButton, cancel };
+    const heartbeat = h("section.card.heartbeat");
+    body.append(status, list, form, runs, heartbeat);
+    ui = { line, status, list, runs, form, submit: submitButton, cancel, heartbeat };
     edit(null);
     notice(line, "", "");
   },
