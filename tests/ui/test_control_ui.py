@@ -296,3 +296,35 @@ async def test_token_goes_only_to_the_own_origin(browser, gateway):
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["referrer-policy"] == "no-referrer"
     await context.close()
+
+
+async def test_chat_renders_markdown_safely(browser, gateway, llm):
+    gw = gateway["gw"]
+    context, page, errors = await open_ui(browser, gw)
+    reply = (
+        "## Plan\n**Bold** and *soft* with `x = 1`, [docs](https://example.com/d) and "
+        "[bad](javascript:alert(1)) <img src=x onerror=alert(1)>\n\n- one\n- two\n\n"
+        "```python\ndef f():\n    return 'hi'  # note\n```\nafter"
+    )
+    llm.push(Reply(reply, chunk_chars=15))
+    await page.fill("#input", "format something")
+    await page.press("#input", "Enter")
+    text = page.locator(".msg.assistant[data-state=final] .text").last
+    await text.wait_for()
+    assert await text.locator("h4").text_content() == "Plan"
+    assert await text.locator("strong").text_content() == "Bold"
+    assert await text.locator("em").text_content() == "soft"
+    assert await text.locator("li").all_text_contents() == ["one", "two"]
+    links = text.locator("a")
+    assert await links.count() == 1
+    assert await links.get_attribute("href") == "https://example.com/d"
+    assert await links.get_attribute("rel") == "noopener noreferrer"
+    assert await text.locator("img").count() == 0
+    assert "<img src=x onerror=alert(1)>" in await text.text_content()
+    code = text.locator("pre code")
+    assert await code.get_attribute("data-lang") == "python"
+    assert await code.locator(".tok-keyword").all_text_contents() == ["def", "return"]
+    assert await code.locator(".tok-comment").text_content() == "# note"
+    assert await text.locator("pre button.copy").is_visible()
+    assert errors == []
+    await context.close()

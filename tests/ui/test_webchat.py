@@ -157,7 +157,7 @@ async def test_view_follows_a_reply_that_lands_in_one_piece(browser, gateway, ll
     await send(page, "tell me everything")
     await page.wait_for_selector(".msg.assistant[data-state=final]")
     gap = "el => el.scrollHeight - el.scrollTop - el.clientHeight"
-    await page.wait_for_function(f"({gap})(document.getElementById('messages')) < 2")
+    await page.wait_for_function(f"() => ({gap})(document.getElementById('messages')) < 2")
     assert await last_assistant(page).locator(".text").is_visible()
 
     await context.close()

@@ -3,6 +3,7 @@
  * in the sidebar and the instance panel. */
 
 import { call, on, onConnState } from "../lib/conn.js";
+import { renderMarkdown } from "../lib/markdown.js";
 
 const SESSION_STORE = "moltbot.sessionKey";
 const $ = (id) => document.getElementById(id);
@@ -191,37 +192,7 @@ function textOf(content) {
 }
 
 function renderText(el, text) {
-  el.textContent = "";
-  const parts = (text || "").split("```");
-  parts.forEach((part, index) => {
-    if (index % 2 === 1) {
-      const pre = document.createElement("pre");
-      const code = document.createElement("code");
-      code.textContent = part.replace(/^[\w+-]*\n/, "");
-      const copy = document.createElement("button");
-      copy.type = "button";
-      copy.className = "copy";
-      copy.textContent = "Copy";
-      copy.addEventListener("click", () => {
-        navigator.clipboard?.writeText(code.textContent).then(
-          () => { copy.textContent = "Copied"; }, () => { copy.textContent = "Copy failed"; });
-      });
-      pre.append(code, copy);
-      el.appendChild(pre);
-      return;
-    }
-    if (index > 0) part = part.replace(/^\n/, "");
-    if (index < parts.length - 1) part = part.replace(/\n$/, "");
-    part.split(/`([^`\n]+)`/).forEach((bit, i) => {
-      if (i % 2 === 1) {
-        const code = document.createElement("code");
-        code.textContent = bit;
-        el.appendChild(code);
-      } else if (bit) {
-        el.appendChild(document.createTextNode(bit));
-      }
-    });
-  });
+  renderMarkdown(el, text);
 }
 
 // The view follows new output while the reader is at the bottom; scrolling up stops that,
