@@ -328,3 +328,36 @@ async def test_chat_renders_markdown_safely(browser, gateway, llm):
     assert await text.locator("pre button.copy").is_visible()
     assert errors == []
     await context.close()
+
+
+async def test_sessions_page_labels_previews_and_deletes(browser, gateway, llm):
+    gw = gateway["gw"]
+    async with ws_client(gw.url, gw.token) as client:
+        for key, text in (("agent:main:main", "first topic"), ("agent:main:side", "side topic")):
+            ack = await client.call(
+                "chat.send", {"sessionKey": key, "message": text, "idempotencyKey": key}
+            )
+            await client.call("agent.wait", {"runId": ack["runId"], "timeoutMs": 15_000})
+        context, page, errors = await open_ui(browser, gw, "sessions")
+        await page.wait_for_selector("#page-sessions table.grid >> text=agent:main:side")
+        await page.fill("#page-sessions input[type=search]", "side")
+        assert await page.locator("#page-sessions tbody tr").count() == 1
+        await page.click("#page-sessions .row-open")
+        await page.wait_for_selector("#page-sessions .preview-item >> text=side topic")
+        await page.fill("#page-sessions input[aria-label=Label]", "Side project")
+        await page.click("#page-sessions .detail button >> text=Save")
+        await page.wait_for_selector("#page-sessions .row-open >> text=Side project")
+        rows = (await client.call("sessions.list", {}))["sessions"]
+        assert {r["key"]: r.get("label") for r in rows}["agent:main:side"] == "Side project"
+        page.on("dialog", lambda dialog: dialog.accept())
+        await page.click("#page-sessions .detail button >> text=Delete")
+        await page.wait_for_selector("#page-sessions .notice-line.ok >> text=Deleted")
+        rows = (await client.call("sessions.list", {}))["sessions"]
+        assert [r["key"] for r in rows] == ["agent:main:main"]
+        # "Open in chat" switches the chat page to that session
+        await page.fill("#page-sessions input[type=search]", "")
+        await page.click("#page-sessions .row-open")
+        await page.click("#page-sessions .detail button >> text=Open in chat")
+        await page.wait_for_selector("#page-chat:not([hidden]) .msg.user >> text=first topic")
+        assert errors == []
+        await context.close()

@@ -55,11 +55,12 @@ export function notice(el, text, kind) {
   el.className = "notice-line" + (kind ? " " + kind : "");
 }
 
-/** Run an async action, reporting its failure in `line` instead of the console. */
+/** Run an async action, reporting its failure in `line` instead of the console (and
+ * `okText`, when given, on success; otherwise the line is left as it is). */
 export async function attempt(line, action, okText) {
   try {
     const result = await action();
-    if (line) notice(line, okText || "", okText ? "ok" : "");
+    if (line && okText) notice(line, okText, "ok");
     return result;
   } catch (error) {
     if (line) notice(line, error.message, "error");

@@ -71,8 +71,12 @@ async function select(key) {
           && act("sessions.reset", { key }, "Reset."),
       }, "Reset"),
       h("button.danger", {
-        type: "button", onclick: () => confirm(`Delete ${key}? Its transcript is archived.`)
-          && act("sessions.delete", { key }, "Deleted.").then(() => { selected = null; }),
+        type: "button", onclick: () => {
+          if (!confirm(`Delete ${key}? Its transcript is archived.`)) return;
+          selected = null;
+          ui.detail.replaceChildren();
+          act("sessions.delete", { key }, "Deleted.");
+        },
       }, "Delete")),
     h("dl.facts", {},
       ["inputTokens", "outputTokens", "totalTokens", "contextTokens"].filter((k) => row[k] != null)
