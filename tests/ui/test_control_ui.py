@@ -174,6 +174,9 @@ async def test_config_form_and_raw_edits_save_and_hot_reload(browser, gateway, l
     data = on_disk(home)
     assert data["agents"]["defaults"]["model"]["primary"] == "fake/m1"
     assert data["models"]["providers"]["fake"]["apiKey"] == "sk-test"
+    await page.click("#pages a[data-page=logs]")
+    applied = "#page-logs .log-line:has-text('applying config change live')"
+    await page.wait_for_selector(f"{applied} >> nth=1", timeout=15_000)
     async with ws_client(gw.url, gw.token) as client:
         llm.push(Reply("from m1"))
         ack = await client.call(

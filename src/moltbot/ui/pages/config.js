@@ -114,6 +114,7 @@ function goTo(line, col) {
 
 function review() {
   ui.review.hidden = false;
+  notice(ui.line, "", "");
   if (mode === "form") {
     const errors = form.errors();
     if (errors.length) {
@@ -160,7 +161,13 @@ export default {
     ui = { line, path, conflict, review: review_, form: formEl, raw, rawError, formPane, rawPane, formTab, rawTab, find };
     setMode("form");
   },
-  enter() {
-    if (!loaded || !form || !form.dirty()) load();
+  async enter() {
+    if (!loaded) { load(); return; }
+    // back on the page: keep the user's edits; load only a changed, untouched file
+    const got = await attempt(null, () => call("config.get"));
+    if (!got || got.hash === loaded.hash) return;
+    const edited = form.dirty() || ui.raw.value !== (loaded.raw || "{}\n");
+    if (edited) notice(ui.line, "The file changed on disk since it was loaded here; saving will show the conflict.", "");
+    else load();
   },
 };
