@@ -34,9 +34,9 @@ RENDER = """async (count) => {
     el.className = i % 2 ? "msg assistant" : "msg user";
     const text = document.createElement("div");
     text.className = "text";
-    renderMarkdown(text, i % 2
-      ? `Reply **${i}** with \\`code\\` and a list:\\n- one\\n- two\\n\\n\\`\\`\\`py\\nx = ${i}\\n\\`\\`\\``
-      : `question ${i}`);
+    const fence = "\\u0060".repeat(3);
+    const reply = `Reply **${i}**:\\n- one\\n- two\\n\\n${fence}py\\nx = ${i}\\n${fence}`;
+    renderMarkdown(text, i % 2 ? reply : `question ${i}`);
     el.append(text);
     fragment.append(el);
   }
@@ -49,7 +49,8 @@ RENDER = """async (count) => {
     box.scrollTop = top;
     await new Promise((r) => requestAnimationFrame(r));
   }
-  return { rendered, scrolled: performance.now() - scrollStart, nodes: box.querySelectorAll("*").length };
+  const nodes = box.querySelectorAll("*").length;
+  return { rendered, scrolled: performance.now() - scrollStart, nodes };
 }"""
 
 
@@ -65,12 +66,17 @@ async def _measure(base: str, token: str) -> list[Result]:
                 context = await browser.new_context()
                 page = await context.new_page()
                 sizes: list[Any] = []
-                page.on("response", lambda r: sizes.append(r))
+
+                def seen(response: Any, sizes: list[Any] = sizes) -> None:
+                    sizes.append(response)
+
+                page.on("response", seen)
                 await page.goto(f"{base}/#token={token}")
                 await page.wait_for_selector("body[data-history]", timeout=30_000)
                 ready = await page.evaluate("() => performance.now()")
                 fcp = await page.evaluate(
-                    "() => (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime"
+                    "() => (performance.getEntriesByName('first-contentful-paint')[0]"
+                    " || {}).startTime"
                 )
                 total = 0
                 for response in sizes:
@@ -129,8 +135,9 @@ async def _measure(base: str, token: str) -> list[Result]:
 
 def run() -> list[Result]:
     from tests.agents.gateway_agents import write_config
-    from gateway_harness import CORE_ONLY, start_gateway
     from tests.ui.ui_helpers import CHROMIUM
+
+    from gateway_harness import CORE_ONLY, start_gateway
 
     if not CHROMIUM.exists():
         raise RuntimeError(f"needs {CHROMIUM}")
