@@ -72,6 +72,8 @@ async def test_every_page_loads_without_console_errors(browser, gateway, home):
         await page.click(f"#pages a[data-page={name}]")
         await page.wait_for_selector(ready, timeout=15_000)
         assert await page.evaluate("location.hash") == f"#/{name}"
+        content = await page.text_content(f"#page-{name}")
+        assert "[object " not in content and "null" not in content and "undefined" not in content
         shown = await page.locator(f"#page-{name} .notice-line.error").all_text_contents()
         assert not [t for t in shown if t], (name, shown)
     # the host page lists both instances on this host, this one with its live port

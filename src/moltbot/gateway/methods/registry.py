@@ -47,6 +47,7 @@ FAMILIES = (
     "moltbot.gateway.methods.usage",
     "moltbot.gateway.methods.skills",
     "moltbot.gateway.methods.host",
+    "moltbot.gateway.methods.pairing",
 )
 
 

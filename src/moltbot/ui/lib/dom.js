@@ -79,3 +79,9 @@ export function pageShell(root, title, ...tools) {
     line, body);
   return { line, body };
 }
+
+/** Replace `el`'s children (arrays are flattened; null, undefined and false skipped). */
+export function fill(el, ...children) {
+  el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}

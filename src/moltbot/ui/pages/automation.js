@@ -4,7 +4,7 @@
  * and the base hash, as on the Config page). */
 
 import { call } from "../lib/conn.js";
-import { attempt, h, notice, pageShell, table, when } from "../lib/dom.js";
+import { attempt, fill, h, notice, pageShell, table, when } from "../lib/dom.js";
 import { schemaForm } from "../lib/schemaform.js";
 
 let ui = null;
@@ -32,7 +32,7 @@ async function act(method, params, done) {
 async function showRuns(job) {
   const result = await attempt(ui.line, () => call("cron.runs", { id: job.id, limit: 50 }));
   if (!result) return;
-  ui.runs.replaceChildren(h("h2", {}, `Runs of ${job.name}`),
+  fill(ui.runs, h("h2", {}, `Runs of ${job.name}`),
     (result.entries || []).length ? h("div.scroll-x", {}, table([
       ["When", (r) => when(r.ts || r.runAtMs)], ["Status", (r) => r.status || ""],
       ["Summary", (r) => r.summary || r.error || ""], ["Took", (r) => (r.durationMs != null ? `${r.durationMs} ms` : "")],
@@ -102,7 +102,7 @@ async function loadHeartbeat() {
       raw: JSON.stringify(form.patch()), baseHash: got.hash || undefined }));
     if (ok) { await loadHeartbeat(); notice(ui.line, "Heartbeat saved.", "ok"); }
   } }, "Save heartbeat");
-  ui.heartbeat.replaceChildren(h("h2", {}, "Heartbeat"), form.element, h("div.form-row", {}, save));
+  fill(ui.heartbeat, h("h2", {}, "Heartbeat"), form.element, h("div.form-row", {}, save));
 }
 
 async function load() {
@@ -115,7 +115,7 @@ async function load() {
     (status.nextWakeAtMs ? ` · next wake ${when(status.nextWakeAtMs)}` : "");
   if (!list) return;
   const jobs = list.jobs || [];
-  ui.list.replaceChildren(jobs.length ? table([
+  fill(ui.list, jobs.length ? table([
     ["Name", (j) => j.name],
     ["Schedule", (j) => schedule(j.schedule)],
     ["Does", (j) => payload(j.payload)],

@@ -1,9 +1,10 @@
 /* Channels: each channel's accounts (state, connected, last error, retry backoff) from
- * `channels.status`, a live probe, and logout where the gateway offers `channels.logout`.
- * Channel settings are edited on the Config page (its `channels` section). */
+ * `channels.status`, a live probe, logout (`channels.logout`), DM pairing requests to
+ * approve or reject and the approved senders (`channels.pairing.*`). Channel settings
+ * are edited on the Config page (its `channels` section). */
 
 import { call } from "../lib/conn.js";
-import { ago, attempt, h, pageShell, table, when } from "../lib/dom.js";
+import { ago, attempt, fill, h, pageShell, table, when } from "../lib/dom.js";
 
 let ui = null;
 
@@ -24,11 +25,40 @@ function accounts(channel, rows) {
   ], rows, { "aria-label": `${channel} accounts` });
 }
 
+async function loadPairing() {
+  const result = await attempt(ui.line, () => call("channels.pairing.list"));
+  if (!result) return;
+  const act = (method, params, done) =>
+    attempt(ui.line, () => call(method, params), done).then(loadPairing);
+  const who = (r) => {
+    const m = r.meta || {};
+    return [m.name, m.username ? "@" + m.username : null, `id ${r.id}`].filter(Boolean).join(" · ");
+  };
+  const allowed = Object.entries(result.allowed || {}).filter(([, ids]) => ids.length);
+  fill(ui.pairing, h("h2", {}, "Pairing requests"),
+    result.requests.length ? h("div.scroll-x", {}, table([
+      ["Channel", (r) => r.channel], ["Code", (r) => h("code", {}, r.code)], ["Sender", who],
+      ["Asked", (r) => ago(Date.parse(r.lastSeenAt))],
+      ["", (r) => h("div.actions", {},
+        h("button.primary", { type: "button", onclick: () => act("channels.pairing.approve", { channel: r.channel, code: r.code }, `Approved ${who(r)}.`) }, "Approve"),
+        h("button", { type: "button", onclick: () => act("channels.pairing.reject", { channel: r.channel, code: r.code }, "Rejected.") }, "Reject"))],
+    ], result.requests, { "aria-label": "Pairing requests", dataset: { table: "pairing" } }))
+      : h("p.muted", {}, "No pending requests. A stranger who writes to the bot gets a code that shows up here."),
+    h("h2", {}, "Approved senders"),
+    allowed.length ? h("ul.allowed", {}, allowed.flatMap(([channel, ids]) => ids.map((id) =>
+      h("li", {}, `${channel}: ${id} `, h("button", {
+        type: "button", onclick: () => confirm(`Revoke ${channel} sender ${id}?`) &&
+          act("channels.pairing.revoke", { channel, id }, "Revoked."),
+      }, "Revoke")))))
+      : h("p.muted", {}, "None approved by pairing (config allowFrom lists are on the Config page)."));
+}
+
 async function load(probe) {
+  loadPairing();
   const status = await attempt(ui.line, () => call("channels.status", probe ? { probe: true, timeoutMs: 8000 } : {}));
   if (!status) return;
   const order = status.channelOrder || [];
-  ui.list.replaceChildren(
+  fill(ui.list, 
     status.error ? h("p.error", {}, status.error) : null,
     order.length ? order.map((name) => {
       const summary = status.channels[name] || {};
@@ -47,8 +77,9 @@ export default {
       h("button", { type: "button", onclick: () => load(true) }, "Probe now"),
       h("a.button", { href: "#/config" }, "Edit settings"));
     const list = h("div");
-    body.append(list);
-    ui = { line, list };
+    const pairing = h("section.card.pairing");
+    body.append(list, pairing);
+    ui = { line, list, pairing };
   },
   enter: () => load(false),
 };

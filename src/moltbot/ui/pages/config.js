@@ -4,7 +4,7 @@
  * shown with its diff, never overwritten; the user's edits stay in the page. */
 
 import { call } from "../lib/conn.js";
-import { attempt, h, notice, pageShell } from "../lib/dom.js";
+import { attempt, fill, h, notice, pageShell } from "../lib/dom.js";
 import { renderDiff } from "../lib/diff.js";
 import { schemaForm } from "../lib/schemaform.js";
 
@@ -57,14 +57,14 @@ function filterFields() {
 
 function buildForm() {
   form = schemaForm(schema.schema, loaded.parsed || {}, { onChange: () => { ui.review.hidden = true; } });
-  ui.form.replaceChildren(form.element);
+  fill(ui.form, form.element);
   filterFields();
 }
 
 function showConflict(mine) {
   attempt(null, () => call("config.get")).then((theirs) => {
     ui.conflict.hidden = false;
-    ui.conflict.replaceChildren(
+    fill(ui.conflict, 
       h("h2", {}, "Conflict: the file changed since you loaded it"),
       h("p", {}, "Nothing was saved and nothing was overwritten. Your edits are still here. " +
         "Below: what changed on disk since you loaded it."),
@@ -97,7 +97,7 @@ async function save(method, params, mine) {
 
 function showRawError(message, line, col) {
   ui.rawError.hidden = false;
-  ui.rawError.replaceChildren(
+  fill(ui.rawError, 
     h("span", { dataset: { line: String(line), col: String(col) } }, `Line ${line}, column ${col}: `), message,
     h("button.link", { type: "button", onclick: () => goTo(line, col) }, " Go there"));
   goTo(line, col);
@@ -118,11 +118,11 @@ function review() {
   if (mode === "form") {
     const errors = form.errors();
     if (errors.length) {
-      ui.review.replaceChildren(h("p.error", {}, "Fix these first: " + errors.map(([p, m]) => `${p}: ${m}`).join("; ")));
+      fill(ui.review, h("p.error", {}, "Fix these first: " + errors.map(([p, m]) => `${p}: ${m}`).join("; ")));
       return;
     }
     const changes = form.changes();
-    ui.review.replaceChildren(
+    fill(ui.review, 
       h("h2", {}, "Review"),
       changes.length ? h("ul.changes", {}, changes.map(([path, before, after]) =>
         h("li", {}, h("code", {}, path), `: ${JSON.stringify(before) ?? "(unset)"} → ${JSON.stringify(after) ?? "(unset)"}`)))
@@ -132,7 +132,7 @@ function review() {
       }, "Save") : null);
   } else {
     const text = ui.raw.value;
-    ui.review.replaceChildren(h("h2", {}, "Review"), renderDiff(loaded.raw || "", text),
+    fill(ui.review, h("h2", {}, "Review"), renderDiff(loaded.raw || "", text),
       h("button.primary", { type: "button", id: "config-confirm", onclick: () => save("config.set", { raw: text }, text) }, "Save"));
   }
   ui.review.querySelector("button.primary")?.focus();

@@ -2,13 +2,13 @@
  * methods; a gateway without them says so here. */
 
 import { call } from "../lib/conn.js";
-import { attempt, h, pageShell } from "../lib/dom.js";
+import { attempt, fill, h, pageShell } from "../lib/dom.js";
 
 let ui = null;
 
 async function load() {
   const result = await attempt(ui.line, () => call("device.pair.list"));
-  ui.body.replaceChildren(result ? h("pre", {}, JSON.stringify(result, null, 2))
+  fill(ui.body, result ? h("pre", {}, JSON.stringify(result, null, 2))
     : h("p.muted", {}, "This gateway does not offer device pairing over the protocol yet."));
 }
 

@@ -4,7 +4,7 @@
  * with status, logs, config history/restore and restart (`rescue.*`). */
 
 import { call } from "../lib/conn.js";
-import { attempt, h, notice, pageShell, table } from "../lib/dom.js";
+import { attempt, fill, h, notice, pageShell, table } from "../lib/dom.js";
 
 let ui = null;
 
@@ -76,9 +76,9 @@ function targetCard(target) {
 async function rescue(rows, me) {
   const got = await attempt(null, () => call("config.get"));
   const targets = got && got.config && got.config.rescue ? got.config.rescue.targets || [] : [];
-  if (!targets.length) { ui.rescue.replaceChildren(); return; }
+  if (!targets.length) { fill(ui.rescue); return; }
   const names = targets.includes("*") ? rows.map((r) => r.profile).filter((p) => p !== me) : targets;
-  ui.rescue.replaceChildren(h("h2", {}, "Rescue targets"),
+  fill(ui.rescue, h("h2", {}, "Rescue targets"),
     h("p.muted", {}, "Changes ask for confirmation first, as in the chat's /rescue."),
     names.map(targetCard));
 }
@@ -87,9 +87,9 @@ async function load() {
   notice(ui.line, "Checking the host…", "");
   const result = await attempt(ui.line, () => call("host.status"));
   if (!result) return;
-  ui.instances.replaceChildren(h("h2", {}, `Instances (${result.instances.length})`),
+  fill(ui.instances, h("h2", {}, `Instances (${result.instances.length})`),
     h("div.scroll-x", {}, instances(result.instances, result.profile)));
-  ui.doctor.replaceChildren(h("h2", {}, "Doctor (host-wide)"), findings(result.doctor));
+  fill(ui.doctor, h("h2", {}, "Doctor (host-wide)"), findings(result.doctor));
   document.body.dataset.hostLoaded = "1";
   await rescue(result.instances, result.profile);
 }

@@ -3,7 +3,7 @@
  * filters, a search and a pause. */
 
 import { call } from "../lib/conn.js";
-import { h, notice, pageShell } from "../lib/dom.js";
+import { fill, h, notice, pageShell } from "../lib/dom.js";
 
 const POLL_MS = 1000;
 const KEEP = 2000;
@@ -41,10 +41,10 @@ function row(entry) {
 }
 
 function render() {
-  ui.out.replaceChildren(...entries.filter(visible).map(row));
+  fill(ui.out, ...entries.filter(visible).map(row));
   const subs = [...new Set(entries.map((e) => (e.subsystem || "").split(".")[0]).filter(Boolean))].sort();
   const chosen = ui.subsystem.value;
-  ui.subsystem.replaceChildren(h("option", { value: "" }, "all subsystems"),
+  fill(ui.subsystem, h("option", { value: "" }, "all subsystems"),
     subs.map((s) => h("option", { value: s, selected: s === chosen }, s)));
   ui.out.scrollTop = ui.out.scrollHeight;
 }
@@ -96,7 +96,7 @@ export default {
   },
   enter() {
     clearInterval(timer);
-    if (cursor === null) { entries = []; ui.out.replaceChildren(); }
+    if (cursor === null) { entries = []; fill(ui.out); }
     poll().then(render);
     timer = setInterval(poll, POLL_MS);
   },

@@ -2,7 +2,7 @@
  * overrides, reset / compact / delete, token use per session. */
 
 import { call } from "../lib/conn.js";
-import { ago, attempt, h, num, pageShell, table } from "../lib/dom.js";
+import { ago, attempt, fill, h, num, pageShell, table } from "../lib/dom.js";
 import { openSession } from "./chat.js";
 
 const THINKING = ["", "off", "minimal", "low", "medium", "high"];
@@ -15,7 +15,7 @@ function render() {
   const shown = rows.filter((row) => !query ||
     [row.key, row.label, row.derivedTitle, row.lastMessagePreview]
       .some((v) => (v || "").toLowerCase().includes(query)));
-  ui.list.replaceChildren(table([
+  fill(ui.list, table([
     ["Session", (r) => h("button.link.row-open", {
       type: "button", dataset: { key: r.key }, onclick: () => select(r.key),
     }, r.label || r.derivedTitle || r.key)],
@@ -50,7 +50,7 @@ async function select(key) {
     await call(method, params);
     await load();
   }, done);
-  ui.detail.replaceChildren(
+  fill(ui.detail, 
     h("h2", {}, row.label || row.derivedTitle || key),
     h("p.muted", {}, key),
     h("div.form-row", {},
@@ -74,7 +74,7 @@ async function select(key) {
         type: "button", onclick: () => {
           if (!confirm(`Delete ${key}? Its transcript is archived.`)) return;
           selected = null;
-          ui.detail.replaceChildren();
+          fill(ui.detail);
           act("sessions.delete", { key }, "Deleted.");
         },
       }, "Delete")),

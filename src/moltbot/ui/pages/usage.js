@@ -2,7 +2,7 @@
  * today / last 30 days (`usage.status`). */
 
 import { call } from "../lib/conn.js";
-import { attempt, h, num, pageShell, table } from "../lib/dom.js";
+import { attempt, fill, h, num, pageShell, table } from "../lib/dom.js";
 
 let ui = null;
 
@@ -33,7 +33,7 @@ async function load() {
   ]);
   if (!cost) return;
   const totals = cost.totals || {};
-  ui.out.replaceChildren(
+  fill(ui.out, 
     h("dl.facts", {}, Object.entries(totals).flatMap(([k, v]) =>
       [h("dt", {}, k), h("dd", {}, /cost/i.test(k) ? money(v) : num(v))])),
     usageTable("By day", rows(cost.daily, "date"), "date"),
