@@ -44,10 +44,10 @@ async def find_setting(page, path: str):
     return field
 
 
-async def review_and_save(page):
+async def review_and_save(page, outcome="#page-config .notice-line.ok >> text=Saved"):
     await page.click("#config-review")
     await page.click("#config-confirm")
-    await page.wait_for_selector("#page-config .notice-line.ok >> text=Saved")
+    await page.wait_for_selector(outcome)
 
 
 async def test_every_page_loads_without_console_errors(browser, gateway, home):
@@ -106,6 +106,12 @@ async def test_every_page_loads_without_console_errors(browser, gateway, home):
     await page.click("#pages a[data-page=logs]")
     await page.wait_for_selector("#page-logs:not([hidden])")
     assert not await page.evaluate("document.body.classList.contains('show-sidebar')")
+    # light and dark follow the system
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    await page.emulate_media(color_scheme="light")
+    assert await page.evaluate(background) == "rgb(247, 246, 243)"
+    await page.emulate_media(color_scheme="dark")
+    assert await page.evaluate(background) == "rgb(21, 23, 28)"
     assert errors == []
     await context.close()
 
@@ -160,7 +166,7 @@ async def test_config_form_and_raw_edits_save_and_hot_reload(browser, gateway, l
     assert "fake/m2" in text and "sk-test" not in text
     before = config_file(home).read_text()
     await raw.fill(text.replace('"fake/m2"', '"fake/m1",,', 1))
-    await review_and_save_expecting_error(page)
+    await review_and_save(page, "#page-config .raw-error:not([hidden])")
     error = page.locator("#page-config .raw-error")
     line = next(i for i, ln in enumerate(text.split("\n"), 1) if '"fake/m2"' in ln)
     assert await error.locator("[data-line]").get_attribute("data-line") == str(line)
@@ -189,12 +195,6 @@ async def test_config_form_and_raw_edits_save_and_hot_reload(browser, gateway, l
     assert llm.requests[-1]["body"]["model"] == "m1"
     assert errors == []
     await context.close()
-
-
-async def review_and_save_expecting_error(page):
-    await page.click("#config-review")
-    await page.click("#config-confirm")
-    await page.wait_for_selector("#page-config .raw-error:not([hidden])")
 
 
 async def test_base_hash_conflict_is_shown_not_overwritten(browser, gateway, home):
@@ -226,9 +226,7 @@ async def test_base_hash_conflict_is_shown_not_overwritten(browser, gateway, hom
     raw = page.locator("#page-config textarea.raw")
     assert "123" not in await raw.input_value()
     await raw.fill(await raw.input_value() + "\n")
-    await page.click("#config-review")
-    await page.click("#config-confirm")
-    await page.wait_for_selector("#page-config .notice-line.error >> text=changed since last load")
+    await review_and_save(page, "#page-config .notice-line.error >> text=changed since last load")
     assert config_file(home).read_text() == theirs
 
     await page.click("#page-config .conflict button >> text=Discard my edits")
