@@ -3,6 +3,7 @@
  * told when it is shown (enter) or left (leave), and again after every reconnect. */
 
 import * as conn from "./lib/conn.js";
+import { startApprovals } from "./lib/approvals.js";
 import { $ } from "./lib/dom.js";
 import chat from "./pages/chat.js";
 import sessions from "./pages/sessions.js";
@@ -52,11 +53,25 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape") document.body.classList.remove("show-sidebar");
 });
 
+// A page whose first method this gateway does not offer is left out of the navigation.
+const NEEDS = { devices: "device.pair.list", host: "host.status", usage: "usage.cost", automation: "cron.list" };
+
+function offerPages(hello) {
+  const methods = new Set(((hello && hello.features) || {}).methods || []);
+  if (!methods.size) return;
+  for (const link of document.querySelectorAll("#pages a")) {
+    const needed = NEEDS[link.dataset.page];
+    link.hidden = Boolean(needed) && !methods.has(needed);
+  }
+}
+
 chat.init($("page-chat"));
 built.add("chat");
-conn.onReady(() => {
+conn.onReady((hello) => {
+  offerPages(hello);
   chat.connected();
   if (current && current !== "chat") PAGES[current].enter?.();
 });
+startApprovals();
 conn.start();
 show(pageFromHash());
