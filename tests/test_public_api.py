@@ -66,6 +66,7 @@ PUBLIC: dict[str, list[str]] = {
     "moltbot.channels.slack": [],
     "moltbot.channels.telegram": [],
     "moltbot.cli": [],
+    "moltbot.devices": [],
     "moltbot.commands": [
         "REGISTRY",
         "AgentControl",
@@ -114,6 +115,17 @@ PUBLIC: dict[str, list[str]] = {
         "resolve_instance",
         "service_names",
         "validate_profile",
+    ],
+    "moltbot.rescue": [
+        "Actor",
+        "AuditLog",
+        "Change",
+        "NotOwner",
+        "Outcome",
+        "Request",
+        "Rescuer",
+        "StartFailed",
+        "TargetRefused",
     ],
     "moltbot.security": [],
     "moltbot.service": [

@@ -48,9 +48,19 @@ class FakeOpenAI(Script):
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/__fake__/requests", self._stats)
         return app
+
+    async def _speech(self, request: web.Request) -> web.Response:
+        """OpenAI's speech endpoint: audio bytes for ``input`` (here an ID3 tag and the text)."""
+        body = await request.json()
+        self.requests.append({"body": body, "headers": dict(request.headers), "speech": True})
+        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided", "invalid_request_error")
+        audio = b"ID3\x04\x00" + str(body.get("input", "")).encode()
+        return web.Response(body=audio, content_type="audio/mpeg")
 
     async def _stats(self, request: web.Request) -> web.Response:
         """What the stand-in itself spent per request (for benchmarks)."""
@@ -80,7 +90,9 @@ class FakeOpenAI(Script):
         )
 
     async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": []})
+        """The models the server says it has (``known_models``; none by default)."""
+        data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.known_models]
+        return web.json_response({"object": "list", "data": data})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         arrived = asyncio.get_running_loop().time()

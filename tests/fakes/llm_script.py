@@ -58,6 +58,8 @@ class Script:
         self.by_model: dict[str, deque[Step]] = {}
         self.always: dict[str, Step] = {}
         self.requests: list[dict[str, Any]] = []
+        self.known_models: list[str] = []
+        """What ``GET /v1/models`` lists."""
         self.default_first_delay = 0.0
         self.default_chunk_delay = 0.0
         self.default_chunk_chars = 6

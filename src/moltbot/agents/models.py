@@ -132,6 +132,20 @@ def check_new_refs(before: Config | None, after: Config) -> None:
         parse_ref(ref, after)
 
 
+def config_write_check(identity: Any, env: Mapping[str, str], *, host: bool = True) -> Any:
+    """The check every config writer passes to ``update_config`` (``config set``, the
+    protocol's ``config.*``, rescue): new model references must resolve, and (with
+    ``host``) ports or paths the change moves must not clash with another instance."""
+    from moltbot.instance.setup import check_change
+
+    def check(before: Config | None, after: Config) -> None:
+        check_new_refs(before, after)
+        if host:
+            check_change(identity, env, before, after)
+
+    return check
+
+
 def _aliases(config: Config) -> dict[str, str]:
     catalog = config.agents.defaults.models
     return {entry.alias: ref for ref, entry in catalog.items() if entry.alias}
@@ -261,6 +275,15 @@ def catalog(
     for pid, provider in providers.items():
         for model in provider.models.values():
             rows[f"{pid}/{model.id}"] = _row(pid, model.id, model)
+    for ref_text, entry in config.agents.defaults.models.items():  # the catalogue
+        provider_id, _, model_id = ref_text.partition("/")
+        if provider_id and model_id:
+            provider = providers.get(provider_id)
+            definition = provider.models.get(model_id) if provider else None
+            row = _row(provider_id, model_id, definition)
+            if entry.alias and not (definition and definition.name):
+                row["name"] = entry.alias
+            rows.setdefault(ref_text, row)
     for agent_id in agent_ids:
         try:
             chain = model_chain(config, agent_id, providers)

@@ -53,10 +53,11 @@ from moltbot.agents.run import (
 from moltbot.agents.system_events import SystemEvents, with_events
 from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
+from moltbot.agents.tools.exec import APPROVALS
 from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.turn import TurnRunner
 from moltbot.agents.usage import UsageLedger
-from moltbot.errors import NotFoundError, RetryLaterError, UsageError
+from moltbot.errors import RetryLaterError, UsageError
 from moltbot.instance.workspace import seed_workspace
 from moltbot.lifecycle import State, SubsystemContext, SubsystemKey
 from moltbot.sessions.inflight import RunJournal
@@ -97,6 +98,8 @@ class AgentRuntime(SessionControl):
         self._lanes = SessionLanes(self._runner.execute, self.events)
         self._stores: dict[str, SessionStore] = {}
         self._journals: dict[str, RunJournal] = {}
+        self._awaited: dict[str, asyncio.Future[None]] = {}
+        """``agent.wait`` for a run id not submitted yet: resolved when it is."""
         self.accepting = False
         """False before start and while draining: :meth:`submit` refuses new runs."""
         self._specs: dict[str, AgentSpec] = {}
@@ -414,6 +417,9 @@ class AgentRuntime(SessionControl):
         if watcher is not None:
             run.watchers.append(watcher)
         lane = self._lanes.add(run)  # the order of submit calls is the order of runs
+        appeared = self._awaited.pop(run.id, None)
+        if appeared is not None and not appeared.done():
+            appeared.set_result(None)
         try:
             store = self.store(agent)
             fields: dict[str, Any] = {"channel": channel}
@@ -489,6 +495,12 @@ class AgentRuntime(SessionControl):
         while the gateway restarts. A group's ``systemPrompt`` (``origin``'s
         ``group_system_prompt``) is added to the system prompt of this turn.
         """
+        who = origin.sender if origin else None
+        answered = self.approval_reply(session_key, text, who=who, agent_id=agent_id)
+        if answered is not None:  # an operator's /approve or /deny: not a turn
+            if on_accepted is not None:
+                on_accepted()
+            return answered
         run = await self.submit(
             agent_id,
             session_key,
@@ -504,6 +516,23 @@ class AgentRuntime(SessionControl):
         entry = await self.store(run.agent_id).get(run.session_key)
         return run.reply_text(entry.verbose_level if entry else None)
 
+    def approval_reply(
+        self,
+        session_key: str | None,
+        text: str,
+        *,
+        who: str | None = None,
+        agent_id: str | None = None,
+    ) -> str | None:
+        """If ``text`` answers an exec approval waiting in this session (``/approve ID``,
+        ``/deny ID``), resolve it and return the acknowledgement; else ``None``. Such a
+        reply never queues behind the run that waits for it."""
+        approver = self.lookup(APPROVALS)
+        if approver is None or not text.lstrip().startswith("/"):
+            return None
+        _, key = self.session_key(session_key, agent_id)
+        return approver.reply(key, text, who)
+
     def get_run(self, run_id: str) -> Run | None:
         return self._lanes.get(run_id)
 
@@ -514,14 +543,27 @@ class AgentRuntime(SessionControl):
 
     async def wait(self, run_id: str, timeout: float) -> Run | None:
         """The run once finished, or None if it is still going after ``timeout``."""
+        deadline = asyncio.get_running_loop().time() + timeout
         run = self._lanes.get(run_id)
         if run is None:
-            raise NotFoundError(f"unknown runId {run_id}")
+            # as upstream: a run not known (yet) may still start; else "timeout"
+            appeared = self._awaited.setdefault(run_id, asyncio.get_running_loop().create_future())
+            try:
+                await asyncio.wait_for(asyncio.shield(appeared), timeout)
+            except TimeoutError:
+                return None
+            finally:
+                if self._awaited.get(run_id) is appeared and appeared.done():
+                    self._awaited.pop(run_id, None)
+            run = self._lanes.get(run_id)
+            if run is None:
+                return None
         if run.state.finished:
             return run
         assert run.done is not None
         try:
-            await asyncio.wait_for(asyncio.shield(run.done), timeout)
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            await asyncio.wait_for(asyncio.shield(run.done), remaining)
         except TimeoutError:
             return None
         return run
@@ -547,7 +589,22 @@ class AgentRuntime(SessionControl):
         }
 
     def models_list(self) -> dict[str, Any]:
+        """The configured catalogue (providers' declared models, ``agents.defaults.models``,
+        every model an agent refers to), without asking any provider."""
         return {"models": catalog(self.config, self.models.providers, list(self._specs))}
+
+    async def known_models(self) -> dict[str, Any]:
+        """:meth:`models_list` plus what each usable provider's ``/models`` lists
+        (asked at most every 5 minutes; a provider that does not answer in 5 s adds
+        nothing, and says why in the log)."""
+        rows = self.models_list()["models"]
+        seen = {(r["provider"], r["id"]) for r in rows}
+        for provider_id, ids in (await self.models.known()).items():
+            for model_id in ids:
+                if (provider_id, model_id) not in seen:
+                    seen.add((provider_id, model_id))
+                    rows.append({"id": model_id, "name": model_id, "provider": provider_id})
+        return {"models": rows}
 
     async def list_sessions(
         self,
@@ -576,8 +633,16 @@ class AgentRuntime(SessionControl):
         agent, key = self.session_key(session_key)
         return await views.history(self.store(agent), key, limit)
 
-    async def inject(self, session_key: str, text: str, label: str | None = None) -> dict[str, Any]:
-        """Append an assistant note to the transcript (no run); broadcast it as final."""
+    async def inject(
+        self,
+        session_key: str,
+        text: str,
+        label: str | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Append an assistant note to the transcript (no run); broadcast it as final
+        (with ``run_id`` when it answers a client's ``chat.send``)."""
         agent, key = self.session_key(session_key)
         store = self.store(agent)
         entry = await store.ensure(key)
@@ -586,7 +651,7 @@ class AgentRuntime(SessionControl):
         written = await store.append(entry, note)
         await store.touch(key)
         message_id = str(written["id"])
-        self.events.injected(key, message_id, text)
+        self.events.injected(key, message_id, text, run_id=run_id)
         return {"ok": True, "messageId": message_id}
 
 

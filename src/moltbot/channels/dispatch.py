@@ -34,6 +34,7 @@ from moltbot.commands import REGISTRY, AgentControl, CommandContext, CommandRegi
 from moltbot.commands import handle as handle_command
 from moltbot.config.schema import PeerKind
 from moltbot.errors import RetryLaterError
+from moltbot.lifecycle import Lookup, no_subsystems
 from moltbot.sessions.origin import Origin, OriginMedia
 
 log = logging.getLogger(__name__)
@@ -137,8 +138,10 @@ class InboundPipeline:
         pairing_store: Callable[[str], PairingStore],
         settings: PipelineSettings | None = None,
         commands: CommandRegistry = REGISTRY,
+        lookup: Lookup = no_subsystems,
     ) -> None:
         self._routing_table = routing_table
+        self._lookup = lookup
         self._dispatcher = dispatcher
         self._pairing_store = pairing_store
         self.settings = settings or PipelineSettings()
@@ -235,9 +238,12 @@ class InboundPipeline:
 
     def _parse_command(self, channel: Channel, message: InboundMessage) -> Invocation | None:
         """The chat command ``message`` is, when text commands are on and it is addressed
-        to this bot (``/status@OtherBot`` is not)."""
-        if not self.settings.text_commands or not message.text.startswith("/"):
+        to this bot (``/status@OtherBot`` is not), or the sender's answer to a command's
+        question (``yes`` after ``/rescue restart main``)."""
+        if not self.settings.text_commands:
             return None
+        if not message.text.startswith("/"):
+            return self.commands.answer(conversation_key(channel, message), message.text)
         invocation = self.commands.parse(message.text)
         if invocation is None or invocation.addressed_to is None:
             return invocation
@@ -279,7 +285,12 @@ class InboundPipeline:
         owner: bool,
         accepted: Callable[[], None] | None,
     ) -> str:
-        """Run a chat command before any model and send its reply (plain text)."""
+        """Run a chat command before any model and send its reply (plain text). The
+        message is confirmed to the platform first: a command is never run twice (a
+        restart it asked for, after a crash), and a long one (``/compact``, ``/rescue
+        restart``) does not hold up the conversation's next messages."""
+        if accepted is not None:
+            accepted()
         dispatcher = self._dispatcher()
         route = self._route(channel, message, dispatcher)
         target = channel.reply_target(message)
@@ -305,10 +316,13 @@ class InboundPipeline:
             registry=self.commands,
             origin=build_origin(channel, message, route, None),
             agents=agents,
+            conversation=conversation_key(channel, message),
+            sender_keys=frozenset(channel.sender_keys(message)),
+            normalize=channel.normalize_allow_entry,
+            lookup=self._lookup,
+            answer=invocation.answer,
         )
         result = await handle_command(invocation, ctx)
-        if accepted is not None:
-            accepted()  # a command is done once handled: confirm it to the platform
         if result.text:
             await reply(result.text)
         return f"command:{invocation.command.name}"
@@ -527,6 +541,14 @@ def agent_text(message: InboundMessage, history: list[str]) -> str:
                 + body
             )
     return body
+
+
+def conversation_key(channel: Channel, message: InboundMessage) -> str:
+    """One sender in one conversation: ``<channel>:<account>:<reply target>:<sender id>``
+    (a command's awaited answer is keyed by it; an :class:`Origin` names the same)."""
+    return ":".join(
+        (message.channel, message.account_id, channel.reply_target(message), message.sender.id)
+    )
 
 
 def build_origin(

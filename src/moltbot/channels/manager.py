@@ -76,6 +76,7 @@ class ChannelManager:
             dispatcher=self.dispatcher,
             pairing_store=self.pairing_store,
             settings=pipeline_settings(self.instance.profile, self.config),
+            lookup=self.context.lookup,
         )
 
     # -- subsystem contract ---------------------------------------------------

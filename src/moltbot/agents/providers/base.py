@@ -233,6 +233,10 @@ class Provider(Protocol):
 
     async def close(self) -> None: ...
 
+    async def list_models(self, timeout: float) -> list[str]:
+        """The model ids the provider offers (its ``/models``)."""
+        ...
+
 
 def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
     """Tool-call arguments as a dict, or ``({}, error)`` when not a JSON object."""

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from moltbot.commands import REGISTRY, CommandContext, Invocation, handle
-from moltbot.errors import MethodError, MoltbotError, UsageError
+from moltbot.errors import MethodError, MoltbotError, RetryLaterError, UsageError
 from moltbot.gateway.methods.agents import agents_of
 from moltbot.gateway.methods.registry import MethodCall, Params, method
+from moltbot.instance.resolve import DEFAULT_AGENT_ID
 
 if TYPE_CHECKING:
     from moltbot.agents.runtime import AgentRuntime
@@ -32,7 +33,6 @@ class ChatSendParams(Params):
 async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     """Ack ``{runId, status: "started"}`` once the message is on disk; the reply
     streams as ``chat``/``agent`` events. Same idempotencyKey → the same run."""
-    runtime = await agents_of(call)
     dedupe = call.runtime.dedupe
     key = params.idempotencyKey
     cached = dedupe.get("chat", key)
@@ -40,16 +40,33 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
         if not cached.ok:
             raise MethodError.from_shape(cached.error)
         return cached.payload  # type: ignore[no-any-return]
-    existing = runtime.get_run(key)
-    if existing is not None and not existing.state.finished:
-        return {"runId": key, "status": "in_flight"}
     text = params.message.strip()
-    agent_id, session_key = runtime.session_key(params.sessionKey)
     invocation = REGISTRY.parse("/stop" if text.lower() in STOP_WORDS else text)
+    if invocation is None:
+        runtime = await agents_of(call)
+        agent_id, session_key = runtime.session_key(params.sessionKey)
+        client = call.connection.client
+        who = (client.display_name or client.id) if client else None
+        answered = runtime.approval_reply(session_key, text, who=who)
+        if answered is not None:  # /approve or /deny of an exec waiting in this session
+            await runtime.inject(session_key, answered, label="approval", run_id=key)
+            return {"runId": key, "status": "ok", "approval": answered}
+        invocation = REGISTRY.answer(f"webchat:{session_key}", text)
+    else:  # a command needs no agents (/rescue works while they are down)
+        runtime = await _agents_if_running(call)
+        agent_id, session_key = (
+            runtime.session_key(params.sessionKey)
+            if runtime
+            else (DEFAULT_AGENT_ID, params.sessionKey)
+        )
     if invocation is not None:
         payload = await _command(call, runtime, invocation, agent_id, session_key, params)
         dedupe.put("chat", key, True, payload)
         return payload
+    assert runtime is not None
+    existing = runtime.get_run(key)
+    if existing is not None and not existing.state.finished:
+        return {"runId": key, "status": "in_flight"}
     if params.attachments:
         raise UsageError("attachments are not supported yet")
     if not text:
@@ -75,9 +92,19 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     return started
 
 
+async def _agents_if_running(call: MethodCall) -> AgentRuntime | None:
+    """The agent runtime, or None when it failed (not while the gateway restarts)."""
+    try:
+        return await agents_of(call)
+    except RetryLaterError:
+        raise
+    except MoltbotError:
+        return None
+
+
 async def _command(
     call: MethodCall,
-    runtime: AgentRuntime,
+    runtime: AgentRuntime | None,
     invocation: Invocation,
     agent_id: str,
     session_key: str,
@@ -85,12 +112,14 @@ async def _command(
 ) -> dict[str, Any]:
     """A chat command typed in WebChat: run before any model; the reply is a ``chat``
     ``final`` event of run ``idempotencyKey`` and is also in the answer. The operator
-    (a client with ``operator.write``) is an owner."""
+    (a client with ``operator.write``) is an owner; its scopes go to the command
+    (``/rescue`` wants ``operator.admin``)."""
     client = call.connection.client
     sender = f"webchat:{client.id if client else call.connection.conn_id[:8]}"
 
     async def reply(text: str) -> None:
-        await runtime.record_command(session_key, "", text, transcript=False)
+        if runtime is not None:
+            await runtime.record_command(session_key, "", text, transcript=False)
 
     ctx = CommandContext(
         name=invocation.command.name,
@@ -105,8 +134,12 @@ async def _command(
         reply=reply,
         registry=REGISTRY,
         agents=runtime,
-        config=runtime.config,
-        instance=runtime.instance,
+        config=call.runtime.config,
+        instance=call.runtime.instance,
+        conversation=f"webchat:{session_key}",
+        scopes=frozenset(call.connection.scopes),
+        lookup=call.runtime.subsystem,
+        answer=invocation.answer,
     )
     result = await handle(invocation, ctx, run_id=params.idempotencyKey)
     payload: dict[str, Any] = {
