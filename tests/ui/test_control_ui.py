@@ -81,6 +81,9 @@ async def test_every_page_loads_without_console_errors(browser, gateway, home):
     assert await instances.count() == 2
     assert str(gw.port) in await instances.filter(has_text="(this)").text_content()
     assert "morning" in await page.text_content("#page-automation table.grid")
+    # a value in a shape the form does not edit is shown, for the raw editor
+    raw_only = '#page-config code.raw-only[data-path="agents.defaults.model"]'
+    assert '"primary":"fake/m1"' in await page.text_content(raw_only)
     # heartbeat settings on the Automation page: validated inline, saved to the file
     await page.click("#pages a[data-page=automation]")
     every = page.locator('#page-automation [data-path="agents.defaults.heartbeat.every"]')
@@ -118,15 +121,19 @@ async def test_every_page_loads_without_console_errors(browser, gateway, home):
 
 async def test_config_form_and_raw_edits_save_and_hot_reload(browser, gateway, llm, home):
     gw = gateway["gw"]
+    async with ws_client(gw.url, gw.token) as client:  # the form edits the string form
+        current = await client.call("config.get")
+        patch = {"agents": {"defaults": {"model": "fake/m1"}}}
+        await client.call("config.patch", {"raw": json.dumps(patch), "baseHash": current["hash"]})
     context, page, errors = await open_ui(browser, gw, "config")
-    field = await find_setting(page, "agents.defaults.model.primary")
+    field = await find_setting(page, "agents.defaults.model")
     assert await field.input_value() == "fake/m1"
     # a secret is write-only: not in the page, not sent back
     key = await find_setting(page, "models.providers.fake.apiKey")
     assert await key.input_value() == ""
     assert "sk-test" not in await page.content()
 
-    field = await find_setting(page, "agents.defaults.model.primary")
+    field = await find_setting(page, "agents.defaults.model")
     await field.fill("fake/m2")
     timeout = await find_setting(page, "agents.defaults.timeoutSeconds")
     await timeout.fill("0")  # below the schema's minimum: marked inline, not saved
@@ -136,11 +143,11 @@ async def test_config_form_and_raw_edits_save_and_hot_reload(browser, gateway, l
     await timeout.fill("")
     await page.click("#config-review")
     changes = await page.text_content("#page-config .review ul.changes")
-    assert 'agents.defaults.model.primary: "fake/m1" → "fake/m2"' in changes
+    assert 'agents.defaults.model: "fake/m1" → "fake/m2"' in changes
     await page.click("#config-confirm")
     await page.wait_for_selector("#page-config .notice-line.ok >> text=Saved")
     data = on_disk(home)
-    assert data["agents"]["defaults"]["model"]["primary"] == "fake/m2"
+    assert data["agents"]["defaults"]["model"] == "fake/m2"
     assert data["models"]["providers"]["fake"]["apiKey"] == "sk-test"  # kept
     assert "timeoutSeconds" not in data["agents"]["defaults"]
 
@@ -180,7 +187,7 @@ async def test_config_form_and_raw_edits_save_and_hot_reload(browser, gateway, l
     await page.click("#config-confirm")
     await page.wait_for_selector("#page-config .notice-line.ok >> text=Saved")
     data = on_disk(home)
-    assert data["agents"]["defaults"]["model"]["primary"] == "fake/m1"
+    assert data["agents"]["defaults"]["model"] == "fake/m1"
     assert data["models"]["providers"]["fake"]["apiKey"] == "sk-test"
     await page.click("#pages a[data-page=logs]")
     applied = "#page-logs .log-line:has-text('applying config change live')"

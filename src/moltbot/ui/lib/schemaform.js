@@ -13,7 +13,9 @@ import { h } from "./dom.js";
 export const REDACTED = "__MOLTBOT_REDACTED__";
 const SECRET = /(token|password|secret|apikey)$/i;
 
-export function isSecret(path) {
+export function isSecret(path, hints) {
+  const hint = hints && hints[path.join(".")];
+  if (hint && hint.sensitive !== undefined) return Boolean(hint.sensitive);
   return SECRET.test(String(path[path.length - 1] || ""));
 }
 
@@ -140,7 +142,7 @@ export function schemaForm(schema, data, options = {}) {
         });
       }));
     } else {
-      const secret = isSecret(path);
+      const secret = isSecret(path, options.hints);
       const set = value !== undefined && value !== null && value !== "";
       input = h("input", { id, name, dataset: { path: name, secret: secret ? "1" : undefined },
         type: secret ? "password" : "text", autocomplete: "off",
@@ -177,6 +179,14 @@ export function schemaForm(schema, data, options = {}) {
     const node = branch(raw, value);
     const resolved = resolve(node);
     const isObject = resolved.type === "object" || resolved.properties;
+    const composite = value !== null && typeof value === "object";
+    if (composite && !isObject && resolved.type !== "array") {
+      // a shape the form does not edit (e.g. an object where the form offers a string)
+      return h("div.field", {},
+        h("label", {}, label(path, resolved)),
+        h("code.raw-only", { dataset: { path: path.join(".") } }, JSON.stringify(value)),
+        h("small.hint", {}, "This value's form is edited in the Raw editor."));
+    }
     if (isObject) return group(path, resolved, value, depth);
     if (resolved.type === "array") {
       const item = resolve(resolved.items || {});
@@ -214,7 +224,7 @@ export function schemaForm(schema, data, options = {}) {
         const before = getPath(data, path);
         const after = getPath(draft, path);
         if (JSON.stringify(before) === JSON.stringify(after)) continue;
-        const mask = (v) => (isSecret(path) && v !== undefined ? "(secret)" : v);
+        const mask = (v) => (isSecret(path, options.hints) && v !== undefined ? "(secret)" : v);
         out.push([path.join("."), mask(before), mask(after)]);
       }
       return out;

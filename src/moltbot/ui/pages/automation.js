@@ -90,12 +90,15 @@ async function loadHeartbeat() {
   if (ui.heartbeat.dataset.hash === (got.hash || "") && ui.heartbeat.firstChild) return; // unchanged: keep any edits
   ui.heartbeat.dataset.hash = got.hash || "";
   const defs = shape.schema.$defs || {};
-  const heartbeat = ((defs.AgentDefaults || {}).properties || {}).heartbeat;
+  const resolve = (node) => (node && node.$ref ? defs[node.$ref.split("/").pop()] : node) || {};
+  const agents = resolve((shape.schema.properties || {}).agents);
+  const defaults = resolve((agents.properties || {}).defaults);
+  const heartbeat = (defaults.properties || {}).heartbeat;
   if (!heartbeat) return;
   const current = (((got.parsed || {}).agents || {}).defaults || {}).heartbeat;
   const sub = { $defs: defs, properties: { agents: { type: "object", properties: {
     defaults: { type: "object", properties: { heartbeat } } } } } };
-  const form = schemaForm(sub, { agents: { defaults: { heartbeat: current } } }, { open: true });
+  const form = schemaForm(sub, { agents: { defaults: { heartbeat: current } } }, { open: true, hints: shape.uiHints });
   const save = h("button.primary", { type: "button", onclick: async () => {
     if (form.errors().length) { notice(ui.line, form.errors().map(([p, m]) => `${p}: ${m}`).join("; "), "error"); return; }
     const ok = await attempt(ui.line, () => call("config.patch", {

@@ -56,7 +56,9 @@ function filterFields() {
 }
 
 function buildForm() {
-  form = schemaForm(schema.schema, loaded.parsed || {}, { onChange: () => { ui.review.hidden = true; } });
+  form = schemaForm(schema.schema, loaded.parsed || {}, {
+    hints: schema.uiHints, onChange: () => { ui.review.hidden = true; },
+  });
   fill(ui.form, form.element);
   filterFields();
 }
