@@ -26,6 +26,7 @@ PAGES = {
     "automation": "#page-automation table.grid",
     "host": "#page-host [data-table=instances]",
     "usage": "#page-usage section.card[data-usage=date]",
+    "devices": "#page-devices section.card >> text=Nodes",
 }
 
 
@@ -290,7 +291,7 @@ async def test_token_goes_only_to_the_own_origin(browser, gateway):
     for name in PAGES:
         await page.click(f"#pages a[data-page={name}]")
         await page.wait_for_selector(f"#page-{name}:not([hidden])")
-    await page.wait_for_selector(PAGES["usage"])
+    await page.wait_for_selector(PAGES["devices"])
     origin = gw.http + "/"
     assert requests and all(url.startswith(origin) for url in requests), requests
     assert not [url for url in requests if gw.token in url]

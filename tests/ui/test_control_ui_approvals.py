@@ -1,0 +1,70 @@
+"""Exec approvals in the Control UI against a real gateway and the stand-in model: the
+prompt pops up while the agent waits, and the answer given there unblocks the run."""
+
+from __future__ import annotations
+
+import pytest
+from tests.agents.gateway_agents import start
+from tests.fakes.llm_openai import openai_config
+from tests.fakes.llm_script import Reply
+from tests.ui.ui_helpers import CHROMIUM, open_ui
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium")
+
+
+@pytest.fixture
+def asking_gateway(home, llm):
+    config = openai_config(llm.base_url)
+    config["tools"] = {"exec": {"approvalTimeoutSeconds": 60}}
+    gw = start(home, config)
+    yield gw
+    gw.stop()
+
+
+async def test_exec_approval_answered_in_the_ui_unblocks_the_run(browser, asking_gateway, llm):
+    gw = asking_gateway
+    context, page, errors = await open_ui(browser, gw)
+    await page.wait_for_selector("body[data-history]")
+    llm.push(Reply("", tool_calls=[("exec", {"command": "seq 3"})]), Reply("counted"))
+    await page.fill("#input", "count to three")
+    await page.press("#input", "Enter")
+    dialog = page.locator("#approval-dialog[open]")
+    await dialog.wait_for(timeout=30_000)
+    assert await dialog.locator("pre.command").text_content() == "seq 3"
+    # while it waits, the Devices page lists it too
+    await page.evaluate("() => { location.hash = '#/devices'; }")
+    await page.wait_for_selector("#page-devices [data-table=approvals] >> text=seq 3")
+    await dialog.locator("button[data-decision=allow-once]").click()
+    await page.wait_for_selector("#approval-dialog:not([open])", state="attached")
+    await page.click("#pages a[data-page=chat]")
+    await page.wait_for_selector(".msg.assistant[data-state=final] >> text=counted", timeout=30_000)
+    tool = page.locator("details.tool[data-tool=exec]").last
+    await tool.locator("summary").click()
+    assert "1\n2\n3" in await tool.locator("pre.result").text_content()
+    tool_messages = [m for m in llm.requests[-1]["body"]["messages"] if m["role"] == "tool"]
+    assert "1\n2\n3" in str(tool_messages[-1]["content"])
+    await page.click("#pages a[data-page=devices]")
+    await page.wait_for_selector("#page-devices section.card >> text=Nothing waits for an approval")
+    assert errors == []
+    await context.close()
+
+
+async def test_a_denied_command_does_not_run(browser, asking_gateway, llm):
+    gw = asking_gateway
+    context, page, errors = await open_ui(browser, gw)
+    await page.wait_for_selector("body[data-history]")
+    llm.push(Reply("", tool_calls=[("exec", {"command": "touch denied.txt"})]), Reply("ok"))
+    await page.fill("#input", "make a file")
+    await page.press("#input", "Enter")
+    dialog = page.locator("#approval-dialog[open]")
+    await dialog.wait_for(timeout=30_000)
+    await page.keyboard.press("Escape")  # Escape does not dismiss a waiting agent
+    assert await dialog.is_visible()
+    await dialog.locator("button[data-decision=deny]").click()
+    await page.wait_for_selector(".msg.assistant[data-state=final] >> text=ok", timeout=30_000)
+    tool_messages = [m for m in llm.requests[-1]["body"]["messages"] if m["role"] == "tool"]
+    assert "not approved by an operator" in str(tool_messages[-1]["content"])
+    workspace = gw.home / "clawd-main"
+    assert not (workspace / "denied.txt").exists()
+    assert errors == []
+    await context.close()
