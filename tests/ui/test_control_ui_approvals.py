@@ -68,3 +68,47 @@ async def test_a_denied_command_does_not_run(browser, asking_gateway, llm):
     assert not (workspace / "denied.txt").exists()
     assert errors == []
     await context.close()
+
+
+async def device_connect(gw, key):
+    """A device from a remote-looking address connects; the ``connect`` answer."""
+    import json
+
+    import aiohttp
+
+    from gateway_harness import signed_connect_params
+
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(gw.url, headers={"X-Forwarded-For": "203.0.113.9"}) as ws:
+            challenge = json.loads((await ws.receive()).data)["payload"]["nonce"]
+            params = signed_connect_params(gw.token, challenge, key=key)
+            await ws.send_json({"type": "req", "id": "c", "method": "connect", "params": params})
+            return json.loads((await ws.receive()).data)
+
+
+async def test_device_pairing_approved_rotated_and_revoked_on_the_devices_page(
+    browser, asking_gateway
+):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    gw = asking_gateway
+    key = Ed25519PrivateKey.generate()
+    refused = await device_connect(gw, key)
+    assert refused["error"]["code"] == "NOT_PAIRED"
+    context, page, errors = await open_ui(browser, gw, "devices")
+    pending = page.locator("#page-devices [data-table=device-pending] tbody tr")
+    await pending.wait_for()
+    await pending.locator("button >> text=Approve").click()
+    await page.wait_for_selector("#page-devices .notice-line.ok >> text=Approved")
+    paired = page.locator("#page-devices [data-table=device-paired] tbody tr")
+    await paired.first.wait_for()
+    assert (await device_connect(gw, key))["ok"] is True
+
+    await paired.first.locator("button >> text=Rotate").click()
+    await page.wait_for_selector("#page-devices .notice-line.ok >> text=shown once")
+    page.on("dialog", lambda dialog: dialog.accept())
+    await paired.first.locator("button >> text=Revoke").click()
+    await page.wait_for_selector("#page-devices .notice-line.ok >> text=Revoked")
+    await page.wait_for_selector("#page-devices [data-table=device-paired] >> text=revoked")
+    assert errors == []
+    await context.close()
