@@ -372,3 +372,30 @@ async def test_sessions_page_labels_previews_and_deletes(browser, gateway, llm):
         await page.wait_for_selector("#page-chat:not([hidden]) .msg.user >> text=first topic")
         assert errors == []
         await context.close()
+
+
+async def test_config_history_restores_an_earlier_version(browser, gateway, home):
+    gw = gateway["gw"]
+    async with ws_client(gw.url, gw.token) as client:
+        for seconds in (111, 222):
+            current = await client.call("config.get")
+            patch = {"agents": {"defaults": {"timeoutSeconds": seconds}}}
+            await client.call(
+                "config.patch", {"raw": json.dumps(patch), "baseHash": current["hash"]}
+            )
+    assert on_disk(home)["agents"]["defaults"]["timeoutSeconds"] == 222
+    context, page, errors = await open_ui(browser, gw, "config")
+    await page.click("#page-config [role=tab] >> text=History")
+    rows = page.locator("#page-config [data-table=history] tbody tr")
+    await rows.first.wait_for()
+    assert "config.patch over the protocol" in await rows.first.text_content()
+    await rows.first.locator("button >> text=Restore").click()  # number 1: the 111 version
+    diff = await page.text_content("#page-config .review pre.diff")
+    assert "- " in diff and "222" in diff and "+ " in diff and "111" in diff
+    await page.click("#config-confirm")
+    await page.wait_for_selector("#page-config .notice-line.ok >> text=Saved")
+    data = on_disk(home)
+    assert data["agents"]["defaults"]["timeoutSeconds"] == 111
+    assert data["models"]["providers"]["fake"]["apiKey"] == "sk-test"
+    assert errors == []
+    await context.close()

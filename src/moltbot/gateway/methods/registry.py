@@ -54,6 +54,7 @@ FAMILIES = (
     "moltbot.gateway.methods.rescue",
     "moltbot.gateway.methods.host",
     "moltbot.gateway.methods.pairing",
+    "moltbot.gateway.methods.config_history",
 )
 
 

@@ -4,7 +4,7 @@
  * shown with its diff, never overwritten; the user's edits stay in the page. */
 
 import { call } from "../lib/conn.js";
-import { attempt, fill, h, notice, pageShell } from "../lib/dom.js";
+import { attempt, fill, h, notice, pageShell, table, when } from "../lib/dom.js";
 import { renderDiff } from "../lib/diff.js";
 import { schemaForm } from "../lib/schemaform.js";
 
@@ -20,9 +20,39 @@ function setMode(next) {
   mode = next;
   ui.formTab.setAttribute("aria-selected", String(next === "form"));
   ui.rawTab.setAttribute("aria-selected", String(next === "raw"));
+  ui.historyTab.setAttribute("aria-selected", String(next === "history"));
   ui.formPane.hidden = next !== "form";
   ui.rawPane.hidden = next !== "raw";
+  ui.historyPane.hidden = next !== "history";
   ui.review.hidden = true;
+  if (next === "history") loadHistory();
+}
+
+// ---- history: the kept versions; one is restored through the raw editor ----------------
+
+async function loadHistory() {
+  const result = await attempt(ui.line, () => call("config.history"));
+  if (!result) return;
+  const good = result.lastGood && result.lastGood.hash;
+  fill(ui.historyPane,
+    h("p.muted", {}, `Current file written by ${result.current.writtenBy || "?"}` +
+      (good === result.current.hash ? " (the last good config)" : "")),
+    result.versions.length ? h("div.scroll-x", {}, table([
+      ["#", (v) => String(v.number)], ["Saved", (v) => when(v.savedAt)],
+      ["Written by", (v) => v.writtenBy], ["Replaced by", (v) => v.replacedBy],
+      ["", (v) => (v.hash === good ? h("span.badge", { dataset: { state: "running" } }, "last good") : "")],
+      ["", (v) => h("button", { type: "button", onclick: () => restore(v) }, "Restore…")],
+    ], result.versions, { dataset: { table: "history" } })) : h("p.muted", {}, "No earlier versions kept yet."));
+}
+
+async function restore(version) {
+  const got = await attempt(ui.line, () => call("config.history.get", { id: version.id }));
+  if (!got) return;
+  setMode("raw");
+  ui.raw.value = got.raw;
+  review();
+  notice(ui.line, `Version ${version.number} is in the editor: review and save to restore it ` +
+    "(secrets keep their current values).", "");
 }
 
 async function load() {
@@ -144,8 +174,9 @@ export default {
   init(root) {
     const formTab = h("button", { type: "button", role: "tab", onclick: () => setMode("form") }, "Form");
     const rawTab = h("button", { type: "button", role: "tab", onclick: () => setMode("raw") }, "Raw JSON5");
+    const historyTab = h("button", { type: "button", role: "tab", onclick: () => setMode("history") }, "History");
     const { line, body } = pageShell(root, "Config",
-      h("div.tabs", { role: "tablist" }, formTab, rawTab),
+      h("div.tabs", { role: "tablist" }, formTab, rawTab, historyTab),
       h("button", { type: "button", onclick: () => load() }, "Reload"),
       h("button.primary", { type: "button", id: "config-review", onclick: review }, "Review & save"));
     const path = h("p.muted");
@@ -159,8 +190,10 @@ export default {
     find.addEventListener("input", () => filterFields());
     const formPane = h("div", {}, find, formEl);
     const rawPane = h("div", { hidden: true }, rawError, raw);
-    body.append(path, conflict, review_, formPane, rawPane);
-    ui = { line, path, conflict, review: review_, form: formEl, raw, rawError, formPane, rawPane, formTab, rawTab, find };
+    const historyPane = h("div", { hidden: true });
+    body.append(path, conflict, review_, formPane, rawPane, historyPane);
+    ui = { line, path, conflict, review: review_, form: formEl, raw, rawError, formPane, rawPane, formTab, rawTab, find,
+      historyTab, historyPane };
     setMode("form");
   },
   async enter() {
