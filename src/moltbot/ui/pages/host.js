@@ -87,6 +87,7 @@ async function load() {
   notice(ui.line, "Checking the host…", "");
   const result = await attempt(ui.line, () => call("host.status"));
   if (!result) return;
+  notice(ui.line, "", "");
   fill(ui.instances, h("h2", {}, `Instances (${result.instances.length})`),
     h("div.scroll-x", {}, instances(result.instances, result.profile)));
   fill(ui.doctor, h("h2", {}, "Doctor (host-wide)"), findings(result.doctor));
