@@ -4,6 +4,7 @@ account's state, and a DM pairing request approved from the page lets that user 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from tests.agents.gateway_agents import write_config
@@ -56,6 +57,20 @@ async def test_pairing_approved_on_the_channels_page(browser, llm, home, fake_te
         async with ws_client(gw.url, gw.token) as client:
             listed = await client.call("channels.pairing.list", {"channel": "telegram"})
         assert listed == {"requests": [], "allowed": {"telegram": ["4242"]}}
+
+        # the channel's settings: a form from its manifest's schema, the token write-only
+        await card.locator("details.channel-settings > summary").click()
+        token = card.locator('[data-path="channels.telegram.botToken"]')
+        await token.wait_for()
+        assert await token.get_attribute("type") == "password"
+        assert await token.input_value() == ""
+        poll = card.locator('[data-path="channels.telegram.pollTimeoutSeconds"]')
+        await poll.fill("2")
+        await card.locator("button >> text=Save settings").click()
+        await page.wait_for_selector("#page-channels .notice-line.ok >> text=settings saved")
+        saved = json.loads((home / ".clawdbot-main" / "moltbot.json").read_text())
+        assert saved["channels"]["telegram"]["pollTimeoutSeconds"] == 2
+        assert saved["channels"]["telegram"]["botToken"] == BOT
         assert errors == []
         await context.close()
     finally:

@@ -5,7 +5,7 @@
 
 import { call } from "../lib/conn.js";
 import { attempt, fill, h, notice, pageShell, table, when } from "../lib/dom.js";
-import { schemaForm } from "../lib/schemaform.js";
+import { sectionForm } from "../lib/sectionform.js";
 
 let ui = null;
 let editing = null; // job id being edited, or null for a new job
@@ -82,30 +82,9 @@ async function submit(event) {
   if (ok) edit(null);
 }
 
-async function loadHeartbeat() {
-  const [got, shape] = await Promise.all([
-    attempt(ui.line, () => call("config.get")), attempt(ui.line, () => call("config.schema")),
-  ]);
-  if (!got || !shape) return;
-  if (ui.heartbeat.dataset.hash === (got.hash || "") && ui.heartbeat.firstChild) return; // unchanged: keep any edits
-  ui.heartbeat.dataset.hash = got.hash || "";
-  const defs = shape.schema.$defs || {};
-  const resolve = (node) => (node && node.$ref ? defs[node.$ref.split("/").pop()] : node) || {};
-  const agents = resolve((shape.schema.properties || {}).agents);
-  const defaults = resolve((agents.properties || {}).defaults);
-  const heartbeat = (defaults.properties || {}).heartbeat;
-  if (!heartbeat) return;
-  const current = (((got.parsed || {}).agents || {}).defaults || {}).heartbeat;
-  const sub = { $defs: defs, properties: { agents: { type: "object", properties: {
-    defaults: { type: "object", properties: { heartbeat } } } } } };
-  const form = schemaForm(sub, { agents: { defaults: { heartbeat: current } } }, { open: true, hints: shape.uiHints });
-  const save = h("button.primary", { type: "button", onclick: async () => {
-    if (form.errors().length) { notice(ui.line, form.errors().map(([p, m]) => `${p}: ${m}`).join("; "), "error"); return; }
-    const ok = await attempt(ui.line, () => call("config.patch", {
-      raw: JSON.stringify(form.patch()), baseHash: got.hash || undefined }));
-    if (ok) { await loadHeartbeat(); notice(ui.line, "Heartbeat saved.", "ok"); }
-  } }, "Save heartbeat");
-  fill(ui.heartbeat, h("h2", {}, "Heartbeat"), form.element, h("div.form-row", {}, save));
+function loadHeartbeat() {
+  return sectionForm(ui.heartbeat, ["agents", "defaults", "heartbeat"],
+    { line: ui.line, title: "Heartbeat", saved: "Heartbeat saved." });
 }
 
 async function load() {

@@ -5,6 +5,7 @@
 
 import { call } from "../lib/conn.js";
 import { ago, attempt, fill, h, pageShell, table, when } from "../lib/dom.js";
+import { sectionForm } from "../lib/sectionform.js";
 
 let ui = null;
 
@@ -62,11 +63,17 @@ async function load(probe) {
     status.error ? h("p.error", {}, status.error) : null,
     order.length ? order.map((name) => {
       const summary = status.channels[name] || {};
+      const settings = h("details.channel-settings", {
+        ontoggle: (e) => e.target.open && sectionForm(form, ["channels", name],
+          { line: ui.line, title: "Settings", saved: `${status.channelLabels[name] || name} settings saved.` }),
+      }, h("summary", {}, "Settings"));
+      const form = h("div");
+      settings.append(form);
       return h("section.card", { dataset: { channel: name } },
         h("h2", {}, status.channelLabels[name] || name, " ",
           h("span.badge", { dataset: { state: summary.state } }, summary.state)),
         summary.lastError ? h("p.error", {}, summary.lastError) : null,
-        h("div.scroll-x", {}, accounts(name, status.channelAccounts[name] || [])));
+        h("div.scroll-x", {}, accounts(name, status.channelAccounts[name] || [])), settings);
     }) : h("p.muted", {}, "No channels are configured. Add one with `moltbot channels add` or in Config → channels."));
 }
 
