@@ -8,13 +8,17 @@ import { openSession } from "./chat.js";
 const THINKING = ["", "off", "minimal", "low", "medium", "high"];
 let ui = null;
 let rows = [];
+let usage = new Map(); // session key -> usage.cost's bySession row (last 30 days)
 let selected = null;
+
+const agentOf = (key) => (key.split(":")[0] === "agent" ? key.split(":")[1] : "");
 
 function render() {
   const query = ui.search.value.trim().toLowerCase();
-  const shown = rows.filter((row) => !query ||
+  const agent = ui.agent.value;
+  const shown = rows.filter((row) => (!agent || agentOf(row.key) === agent) && (!query ||
     [row.key, row.label, row.derivedTitle, row.lastMessagePreview]
-      .some((v) => (v || "").toLowerCase().includes(query)));
+      .some((v) => (v || "").toLowerCase().includes(query))));
   fill(ui.list, table([
     ["Session", (r) => h("button.link.row-open", {
       type: "button", dataset: { key: r.key }, onclick: () => select(r.key),
@@ -22,7 +26,8 @@ function render() {
     ["Key", (r) => h("code", {}, r.key)],
     ["Updated", (r) => ago(r.updatedAt)],
     ["Model", (r) => r.model || ""],
-    ["Tokens", (r) => num(r.totalTokens ?? ((r.inputTokens || 0) + (r.outputTokens || 0)))],
+    ["Tokens (30 days)", (r) => num((usage.get(r.key) || {}).totalTokens ?? r.totalTokens ?? 0)],
+    ["Cost (30 days)", (r) => { const c = (usage.get(r.key) || {}).totalCost; return c ? `$${c.toFixed(4)}` : ""; }],
   ], shown, { "aria-label": "Sessions" }));
   ui.count.textContent = `${shown.length} of ${rows.length}`;
 }
@@ -33,6 +38,13 @@ async function load() {
   }));
   if (!result) return;
   rows = result.sessions || [];
+  const cost = await attempt(null, () => call("usage.cost", { days: 30 }));
+  usage = new Map((((cost || {}).bySession) || []).map((u) => [u.key, u]));
+  const agents = [...new Set(rows.map((r) => agentOf(r.key)).filter(Boolean))].sort();
+  const chosen = ui.agent.value;
+  fill(ui.agent, h("option", { value: "" }, "all agents"),
+    agents.map((a) => h("option", { value: a, selected: a === chosen }, a)));
+  ui.agent.hidden = agents.length < 2;
   render();
   if (selected) select(selected);
 }
@@ -90,12 +102,14 @@ export default {
   init(root) {
     const search = h("input", { type: "search", placeholder: "Search sessions", "aria-label": "Search sessions" });
     const refresh = h("button", { type: "button", onclick: load }, "Refresh");
-    const { line, body } = pageShell(root, "Sessions", search, refresh);
+    const agent = h("select", { "aria-label": "Agent", hidden: true });
+    agent.addEventListener("change", render);
+    const { line, body } = pageShell(root, "Sessions", search, agent, refresh);
     const count = h("span.muted");
     const list = h("div.scroll-x");
     const detail = h("div.detail");
     body.append(count, list, detail);
-    ui = { line, search, list, detail, count };
+    ui = { line, search, list, detail, count, agent };
     search.addEventListener("input", render);
   },
   enter: load,
