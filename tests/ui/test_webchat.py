@@ -132,6 +132,8 @@ async def test_token_once_and_never_from_the_query(browser, gateway):
     await context.close()
 
     fresh = await browser.new_context()
+    # a token an earlier version left in localStorage is dropped, never used
+    await fresh.add_init_script(f"localStorage.setItem('moltbot.gatewayToken', {gw.token!r})")
     page = await fresh.new_page()
     await page.goto(f"{gw.http}/?token={gw.token}")
     await page.wait_for_selector("#token-dialog[open]")
@@ -144,6 +146,7 @@ async def test_token_once_and_never_from_the_query(browser, gateway):
     await page.click("#token-dialog button[type=submit]")
     await page.wait_for_selector("body[data-conn=connected]")
     assert await page.evaluate("sessionStorage.getItem('moltbot.gatewayToken')") == gw.token
+    assert await page.evaluate("localStorage.getItem('moltbot.gatewayToken')") is None
     await fresh.close()
 
 

@@ -184,6 +184,7 @@ function handleFrame(frame) {
 }
 
 export function start() {
+  localStorage.removeItem(TOKEN_KEY); // where earlier versions kept it: this tab's storage only now
   $("token-form").addEventListener("submit", (event) => {
     const value = $("token-input").value.trim();
     if (!value) { event.preventDefault(); return; }
