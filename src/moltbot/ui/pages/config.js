@@ -47,7 +47,8 @@ async function loadHistory() {
 
 async function restore(version) {
   const got = await attempt(ui.line, () => call("config.history.get", { id: version.id }));
-  if (!got) return;
+  await loading; // the restored text must not be overwritten by a load still in flight
+  if (!got || !loaded) return;
   setMode("raw");
   ui.raw.value = got.raw;
   review();
@@ -55,7 +56,15 @@ async function restore(version) {
     "(secrets keep their current values).", "");
 }
 
-async function load() {
+let loading = Promise.resolve();
+
+/** Load the file and schema; a restore or review waits for a load in flight. */
+function load() {
+  loading = loadNow();
+  return loading;
+}
+
+async function loadNow() {
   const [got, shape] = await Promise.all([
     attempt(ui.line, () => call("config.get")),
     schema ? Promise.resolve(schema) : attempt(ui.line, () => call("config.schema")),
@@ -145,6 +154,7 @@ function goTo(line, col) {
 }
 
 function review() {
+  if (!loaded) return;
   ui.review.hidden = false;
   notice(ui.line, "", "");
   if (mode === "form") {
