@@ -63,6 +63,8 @@ PUBLIC: dict[str, list[str]] = {
         "UnknownChannel",
         "UnsupportedMessage",
     ],
+    "moltbot.channels.discord": [],
+    "moltbot.channels.matrix": [],
     "moltbot.channels.slack": [],
     "moltbot.channels.telegram": [],
     "moltbot.cli": [],

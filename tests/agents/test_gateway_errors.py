@@ -63,7 +63,7 @@ async def test_agent_errors_carry_their_codes(home, llm) -> None:
             assert waited == {"runId": "nope", "status": "timeout"}
             with pytest.raises(MethodError, match="cannot delete the main session"):
                 await client.call("sessions.delete", {"key": "main"})
-            with pytest.raises(MethodError, match="attachments are not supported") as attached:
+            with pytest.raises(MethodError, match="attachment 1: must be an object") as attached:
                 await client.call(
                     "chat.send",
                     {

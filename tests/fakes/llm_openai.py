@@ -47,6 +47,7 @@ class FakeOpenAI(Script):
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/embeddings", self._embeddings)
@@ -70,6 +71,22 @@ class FakeOpenAI(Script):
                 for r in self.requests
             ]
         )
+
+    async def _transcriptions(self, request: web.Request) -> web.Response:
+        """``audio/transcriptions`` (multipart: ``file``, ``model``): answers with
+        ``transcript`` (or "transcript of <file name>")."""
+        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided", "invalid_request_error")
+        form: dict[str, Any] = {}
+        reader = await request.multipart()
+        async for part in reader:
+            if part.filename:
+                form[part.name] = {"filename": part.filename, "data": bytes(await part.read())}
+            else:
+                form[part.name] = await part.text()
+        self.transcriptions.append(form)
+        name = (form.get("file") or {}).get("filename")
+        return web.json_response({"text": self.transcript or f"transcript of {name}"})
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         """``POST /v1/embeddings``: a bag of words hashed into 64 dimensions, words of one
@@ -190,6 +207,8 @@ class FakeOpenAI(Script):
         for index, piece in enumerate(pieces):
             if index and step.chunk_delay:
                 await asyncio.sleep(step.chunk_delay)
+            if step.gate is not None and index == step.gate_after:
+                await step.gate.wait()
             await response.write(chunk({"content": piece}))
             if index == 0 and "arrived" in record:
                 record["firstTokenMs"] = (

@@ -773,11 +773,12 @@ async def calls(
     await call("sessions.delete", {"key": "agent:main:side"})
     await call("send", {"to": "123", "message": "x", "idempotencyKey": "s1"}, ok=False)
     await call("channels.status", {})
-    await call("channels.logout", {"channel": "telegram"})
+    await call("channels.logout", {"channel": "telegram"}, ok=False)  # not configured here
     await call("browser.request", {"method": "GET", "path": "/"}, ok=False)
     await call("sessions.compact", {"key": "main"})
     await call("sessions.compact", {"key": "main", "maxLines": 1})
     await automation_cases(call)
+    await rescue_cases(call)
     await skills_and_usage_cases(call, home)
     # devices: a client from elsewhere (not local) asks to pair
     await device_cases(call, gw)
@@ -834,6 +835,18 @@ async def automation_cases(call: Recorder) -> None:
     await call("wake", {"mode": "next-heartbeat", "text": "schema wake"})
     await call("set-heartbeats", {"enabled": False})
     await call("last-heartbeat")
+
+
+async def rescue_cases(call: Recorder) -> None:
+    """moltbot's own rescue.* (tests/rescue checks their payloads): with no targets
+    granted here, each operation answers with an upstream-shaped error frame."""
+    await call("rescue.status", {}, ok=False)
+    await call("rescue.status", {"target": "main"}, ok=False)
+    await call("rescue.logs", {"target": "main"}, ok=False)
+    await call("rescue.doctor", {"target": "main"}, ok=False)
+    await call("rescue.config", {"target": "main", "action": "validate"}, ok=False)
+    await call("rescue.restart", {"target": "main", "action": "restart"}, ok=False)
+    await call("rescue.audit", {"lines": 5})  # the refusals above, read back
 
 
 async def _runs(call: Recorder, job_id: str) -> list[Any]:

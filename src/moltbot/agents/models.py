@@ -93,6 +93,24 @@ class ResolvedProvider:
         return f'{via_env}set models.providers.{self.id}.apiKey (e.g. "${{{env or "MY_API_KEY"}}}")'
 
 
+_VISION_MODELS = {
+    "anthropic": ("claude-",),
+    "openai": ("gpt-4o", "gpt-4.1", "gpt-4-turbo", "gpt-5", "o1", "o3", "o4"),
+}
+"""Built-in providers' model families that take image input (when the config has
+no ``models.providers.<id>.models[]`` entry saying otherwise)."""
+
+
+def accepts_images(provider: ResolvedProvider, model: str) -> bool:
+    """True when ``model`` takes image input: its definition's ``input`` lists
+    ``"image"``, or (without a definition) it is a known vision model of a built-in
+    provider."""
+    definition = provider.models.get(model)
+    if definition is not None and "input" in definition.model_fields_set:
+        return "image" in definition.input
+    return model.lower().startswith(_VISION_MODELS.get(provider.id, ()))
+
+
 def parse_ref(text: str, config: Config) -> ModelRef:
     """``"provider/model"`` (split at the first ``/``), or an alias / a unique model id."""
     value = text.strip()

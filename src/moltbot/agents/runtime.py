@@ -27,7 +27,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -55,6 +55,7 @@ from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
 from moltbot.agents.tools.exec import APPROVALS
 from moltbot.agents.tools.loading import load_tools
+from moltbot.agents.transcribe import transcribe_all
 from moltbot.agents.turn import TurnRunner
 from moltbot.agents.usage import UsageLedger
 from moltbot.errors import RetryLaterError, UsageError
@@ -62,6 +63,7 @@ from moltbot.instance.workspace import seed_workspace
 from moltbot.lifecycle import State, SubsystemContext, SubsystemKey
 from moltbot.sessions.inflight import RunJournal
 from moltbot.sessions.keys import MAIN_KEY, agent_of, main_key, normalize_key
+from moltbot.sessions.media import MediaStore, StoredMedia
 from moltbot.sessions.origin import Origin
 from moltbot.sessions.store import SessionEntry, SessionStore
 
@@ -383,13 +385,17 @@ class AgentRuntime(SessionControl):
         channel: str = "webchat",
         extra_system: str | None = None,
         watcher: Watcher | None = None,
+        media: Sequence[StoredMedia] = (),
     ) -> Run:
         """Queue one turn; returns once the user message is durably in the transcript.
 
         System events queued for the session go in front of ``text``. A message from
         a direct chat (``origin`` with ``channel``/``to``) records that chat as the
         agent's last route (``lastChannel``/``lastTo`` of its main session).
-        Raises :class:`RetryLaterError` while the gateway restarts (nothing recorded).
+        ``media`` are attachments already stored in the session's media dir
+        (:meth:`media_store`); audio among them is transcribed first when
+        ``tools.media.audio`` names a model. Raises :class:`RetryLaterError` while
+        the gateway restarts (nothing recorded).
         """
         if self.state == State.RUNNING and not self.accepting:
             raise RetryLaterError(
@@ -399,6 +405,8 @@ class AgentRuntime(SessionControl):
         if self.state != State.RUNNING:
             raise AgentRunError("the agent runtime is not running")
         agent, key = self.session_key(session_key, agent_id)
+        if media:
+            media = await transcribe_all(media, self.config, self.models, self.log)
         events = self.system_events.drain(key)
         text = with_events(events, text)
         run = Run(
@@ -426,7 +434,7 @@ class AgentRuntime(SessionControl):
             if origin:
                 fields["origin"] = origin
             entry = await store.ensure(key, **fields)
-            store.write(entry, ctxmod.user_entry(text, run.id))
+            store.write(entry, ctxmod.user_entry(text, run.id, media))
             journal = self.journal(agent)
             journal.mark(run.id, key)
             run.done.add_done_callback(lambda _done: journal.unmark(run.id))
@@ -485,6 +493,8 @@ class AgentRuntime(SessionControl):
         *,
         origin: Origin | None = None,
         on_accepted: Callable[[], None] | None = None,
+        media: Sequence[StoredMedia] = (),
+        on_text: Callable[[str], None] | None = None,
     ) -> str:
         """Run one turn (after any run already queued on the session); the reply text.
 
@@ -494,6 +504,7 @@ class AgentRuntime(SessionControl):
         (one the gateway interrupted says so). Raises :class:`RetryLaterError`
         while the gateway restarts. A group's ``systemPrompt`` (``origin``'s
         ``group_system_prompt``) is added to the system prompt of this turn.
+        ``on_text(text)`` gets the reply so far each time the model writes more.
         """
         who = origin.sender if origin else None
         answered = self.approval_reply(session_key, text, who=who, agent_id=agent_id)
@@ -501,6 +512,13 @@ class AgentRuntime(SessionControl):
             if on_accepted is not None:
                 on_accepted()
             return answered
+        watcher: Watcher | None = None
+        if on_text is not None:
+
+            def watcher(event: str, payload: dict[str, Any]) -> None:
+                if event == "agent" and payload.get("stream") == "assistant":
+                    on_text(str(payload["data"].get("text") or ""))
+
         run = await self.submit(
             agent_id,
             session_key,
@@ -508,6 +526,8 @@ class AgentRuntime(SessionControl):
             origin=origin,
             channel=(origin.channel if origin else None) or "channel",
             extra_system=origin.group_system_prompt if origin else None,
+            media=media,
+            watcher=watcher,
         )
         if on_accepted is not None:
             on_accepted()
@@ -532,6 +552,35 @@ class AgentRuntime(SessionControl):
             return None
         _, key = self.session_key(session_key, agent_id)
         return approver.reply(key, text, who)
+
+    def media_store(self, agent_id: str) -> MediaStore:
+        """Where the attachments of ``agent_id``'s sessions are stored."""
+        return MediaStore(self.instance.sessions_dir(self.resolve_agent(agent_id)))
+
+    async def resolve_media(self, agent_id: str, item: str) -> str:
+        """An outbound file the agent named (a ``MEDIA:`` line, the ``message`` tool):
+        an http(s) URL as is, or the real path of a file inside the agent's workspace
+        (not in a protected place) or among its sessions' stored media. Raises
+        :class:`~moltbot.agents.tools.ToolError` saying why a path is refused."""
+        from moltbot.agents.tools.confine import Confinement, own_paths
+
+        if item.startswith(("http://", "https://")):
+            return item
+        agent = self.resolve_agent(agent_id)
+        spec = await self.agent_spec(agent)
+        media_root = self.media_store(agent).root
+        raw = str(Path(item).expanduser()) if item.startswith("~") else item
+        stored = Confinement.build(media_root, (), "the stored media")
+        if stored.violation(stored.locate(raw, spec.workspace)) is None:
+            real = stored.locate(raw, spec.workspace)
+        else:
+            protected = (*own_paths(self.instance), *await self.protected_paths())
+            real = Confinement.build(spec.workspace, protected).resolve(raw)
+        if not real.is_file():
+            from moltbot.agents.tools import ToolError
+
+            raise ToolError(f"{item}: not a file")
+        return str(real)
 
     def get_run(self, run_id: str) -> Run | None:
         return self._lanes.get(run_id)

@@ -434,11 +434,29 @@ class WebTools(Section):
     fetch: WebFetchTool = Field(default_factory=WebFetchTool)
 
 
+class AudioModel(Section):
+    provider: str = Field(description="A models.providers id with api openai-completions.")
+    model: str = Field(description="Transcription model, e.g. whisper-1.")
+
+
+class MediaAudio(Section):
+    enabled: bool = Field(default=True, description="Transcribe inbound audio.")
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="Larger audio is skipped.")
+    models: list[AudioModel] = Field(
+        default_factory=list, description="Tried in order; none: audio is only described."
+    )
+
+
+class MediaTools(Section):
+    audio: MediaAudio = Field(default_factory=MediaAudio)
+
+
 class Tools(Section):
     allow: list[str] | None = Field(default=None, description="Only these tools (* wildcards).")
     deny: list[str] = Field(default_factory=list, description="Never these tools; wins over allow.")
     exec: ExecTool = Field(default_factory=ExecTool)
     web: WebTools = Field(default_factory=WebTools)
+    media: MediaTools = Field(default_factory=MediaTools)
     timeout_seconds: float = Field(
         default=300, gt=0, description="Any tool call is cancelled after this many seconds."
     )

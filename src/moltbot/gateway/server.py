@@ -41,6 +41,7 @@ HTTP_ROUTE_MODULES = (
     "moltbot.gateway.http.responses",
     "moltbot.gateway.http.openai",
     "moltbot.channels.webhook",  # every channel manifest's routes
+    "moltbot.gateway.http.media",  # stored attachments, by signed URL
     "moltbot.gateway.http.api",  # last: every other API path is a JSON 404, never the UI
 )
 

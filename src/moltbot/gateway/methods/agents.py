@@ -119,10 +119,12 @@ async def agent(call: MethodCall, params: AgentParams) -> dict[str, Any]:
             if not cached.ok:
                 raise MethodError.from_shape(cached.error)
             return cached.payload  # type: ignore[no-any-return]
-        if params.attachments:
-            raise UsageError("attachments are not supported yet")
-        if not params.message.strip():
+        if not params.message.strip() and not params.attachments:
             raise UsageError("message required")
+        from moltbot.gateway.methods.chat import store_attachments
+
+        target_agent, target_key = runtime.session_key(params.sessionKey, params.agentId)
+        media = await store_attachments(runtime, target_agent, target_key, params.attachments or [])
         run = await runtime.submit(
             params.agentId,
             params.sessionKey,
@@ -131,6 +133,7 @@ async def agent(call: MethodCall, params: AgentParams) -> dict[str, Any]:
             timeout=params.timeout,
             channel=params.channel or "webchat",
             extra_system=params.extraSystemPrompt,
+            media=media,
         )
     accepted = {"runId": run.id, "status": "accepted", "acceptedAt": run.accepted_at}
     if not run.state.finished:

@@ -106,6 +106,20 @@ async def _deliver(manager: Any, params: SendParams) -> dict[str, Any]:
     return payload
 
 
+class ChannelsLogoutParams(Params):
+    channel: str = Field(min_length=1)
+    accountId: str | None = None
+
+
+@method("channels.logout", params=ChannelsLogoutParams, scope="admin")
+async def channels_logout(call: MethodCall, params: ChannelsLogoutParams) -> dict[str, Any]:
+    """Stop the account, log it out on the platform (Matrix: its access token) and
+    remove its credentials from the config: ``{channel, accountId, cleared,
+    loggedOut, envToken}``."""
+    manager = _manager(call)
+    return await manager.logout(params.channel, params.accountId)
+
+
 @method("channels.status", params=ChannelsStatusParams, scope="read")
 async def channels_status(call: MethodCall, params: ChannelsStatusParams) -> dict[str, Any]:
     from moltbot.gateway.channel_status import status_payload
@@ -118,51 +132,3 @@ async def channels_status(call: MethodCall, params: ChannelsStatusParams) -> dic
     if params.probe:
         await manager.probe_all((params.timeoutMs or 10_000) / 1000)
     return status_payload(manager.report())
-
-
-class ChannelsLogoutParams(Params):
-    channel: str = Field(min_length=1)
-    accountId: str | None = None
-
-
-@method("channels.logout", params=ChannelsLogoutParams, scope="admin")
-async def channels_logout(call: MethodCall, params: ChannelsLogoutParams) -> dict[str, Any]:
-    """Sign an account out: its credentials (the manifest's secret keys and token
-    sources) leave the config, so the reload stops it; the rest of its section stays.
-    A credential that comes from the environment stays (``envToken`` names it)."""
-    from moltbot.channels import registry
-    from moltbot.config.store import update_config
-
-    name = params.channel.strip().lower()
-    try:
-        manifest = registry.manifest(name)
-    except MoltbotError:
-        raise UsageError("invalid channels.logout channel") from None
-    account = (params.accountId or "").strip() or "default"
-    path = ["channels", name] if account == "default" else ["channels", name, "accounts", account]
-    cleared: list[str] = []
-
-    def mutate(data: dict[str, Any]) -> None:
-        section: Any = data
-        for part in path:
-            section = section.get(part) if isinstance(section, dict) else None
-        if not isinstance(section, dict):
-            return
-        for key in manifest.credential_keys:
-            if key in section:
-                del section[key]
-                cleared.append(key)
-
-    await asyncio.to_thread(
-        update_config, call.runtime.instance.config_path, mutate, call.runtime.env
-    )
-    env_token = manifest.main_env if account == "default" else None
-    from_env = bool(env_token and call.runtime.env.get(env_token))
-    return {
-        "channel": name,
-        "accountId": account,
-        "cleared": bool(cleared),
-        "clearedKeys": cleared,
-        "envToken": env_token if from_env else None,
-        "loggedOut": bool(cleared) and not from_env,
-    }

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -67,13 +71,18 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     existing = runtime.get_run(key)
     if existing is not None and not existing.state.finished:
         return {"runId": key, "status": "in_flight"}
-    if params.attachments:
-        raise UsageError("attachments are not supported yet")
-    if not text:
+    if not text and not params.attachments:
         raise UsageError("message or attachment required")
+    media = await store_attachments(runtime, agent_id, session_key, params.attachments or [])
     timeout = params.timeoutMs / 1000 if params.timeoutMs else None
     run = await runtime.submit(
-        agent_id, session_key, params.message, run_id=key, timeout=timeout, channel="webchat"
+        agent_id,
+        session_key,
+        params.message,
+        run_id=key,
+        timeout=timeout,
+        channel="webchat",
+        media=media,
     )
     started = {"runId": key, "status": "started"}
     dedupe.put("chat", key, True, started)
@@ -100,6 +109,55 @@ async def _agents_if_running(call: MethodCall) -> AgentRuntime | None:
         raise
     except MoltbotError:
         return None
+
+
+ATTACHMENT_MAX_BYTES = 5_000_000
+"""Upstream's limit for one ``chat.send`` attachment (decoded)."""
+_DATA_URL = re.compile(r"^data:[^;,]+;base64,(.*)$", re.S)
+
+
+async def store_attachments(
+    runtime: Any, agent_id: str, session_key: str, attachments: list[Any]
+) -> tuple[Any, ...]:
+    """Upstream's ``attachments`` (``[{type?, mimeType?, fileName?, content}]``,
+    ``content`` base64 or a ``data:`` URL), stored in the session's media dir.
+
+    Raises UsageError naming the attachment: content not a base64 string, empty,
+    or over 5 MB. The type is sniffed from the bytes (a claimed image that is
+    none is kept as a file and never shown to a model as an image)."""
+    if not attachments:
+        return ()
+    store = runtime.media_store(agent_id)
+    stored = []
+    for index, item in enumerate(attachments):
+        if not isinstance(item, dict):
+            raise UsageError(f"attachment {index + 1}: must be an object")
+        label = item.get("fileName") or item.get("type") or f"attachment-{index + 1}"
+        content = item.get("content")
+        if not isinstance(content, str):
+            raise UsageError(f"attachment {label}: content must be a base64 string")
+        raw = content.strip()
+        if match := _DATA_URL.match(raw):
+            raw = match.group(1)
+        if len(raw) > ATTACHMENT_MAX_BYTES * 4 // 3 + 8:
+            raise UsageError(f"attachment {label}: exceeds the size limit of 5 MB")
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise UsageError(f"attachment {label}: invalid base64 content") from None
+        kind = item.get("type") if item.get("type") in ("image", "audio", "video") else None
+        stored.append(
+            await asyncio.to_thread(
+                store.save,
+                session_key,
+                data,
+                kind=kind,
+                mime_type=item.get("mimeType") if isinstance(item.get("mimeType"), str) else None,
+                file_name=item.get("fileName") if isinstance(item.get("fileName"), str) else None,
+                max_bytes=ATTACHMENT_MAX_BYTES,
+            )
+        )
+    return tuple(stored)
 
 
 async def _command(
@@ -161,8 +219,11 @@ class ChatHistoryParams(Params):
 
 @method("chat.history", params=ChatHistoryParams, scope="read")
 async def chat_history(call: MethodCall, params: ChatHistoryParams) -> dict[str, Any]:
+    from moltbot.gateway.http.media import with_urls
+
     runtime = await agents_of(call)
-    return await runtime.history(params.sessionKey, params.limit)
+    agent_id, _ = runtime.session_key(params.sessionKey)
+    return with_urls(call.runtime, agent_id, await runtime.history(params.sessionKey, params.limit))
 
 
 class ChatAbortParams(Params):
