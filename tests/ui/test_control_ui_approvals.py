@@ -21,15 +21,20 @@ def asking_gateway(home, llm):
     gw.stop()
 
 
-async def test_exec_approval_answered_in_the_ui_unblocks_the_run(browser, asking_gateway, llm):
-    gw = asking_gateway
+async def asked(browser, gw, llm, command, reply):
+    """The chat page after a message whose turn runs ``command``: its approval prompt."""
     context, page, errors = await open_ui(browser, gw)
     await page.wait_for_selector("body[data-history]")
-    llm.push(Reply("", tool_calls=[("exec", {"command": "seq 3"})]), Reply("counted"))
-    await page.fill("#input", "count to three")
+    llm.push(Reply("", tool_calls=[("exec", {"command": command})]), Reply(reply))
+    await page.fill("#input", f"please run {command}")
     await page.press("#input", "Enter")
     dialog = page.locator("#approval-dialog[open]")
     await dialog.wait_for(timeout=30_000)
+    return context, page, errors, dialog
+
+
+async def test_exec_approval_answered_in_the_ui_unblocks_the_run(browser, asking_gateway, llm):
+    context, page, errors, dialog = await asked(browser, asking_gateway, llm, "seq 3", "counted")
     assert await dialog.locator("pre.command").text_content() == "seq 3"
     # while it waits, the Devices page lists it too
     await page.evaluate("() => { location.hash = '#/devices'; }")
@@ -51,13 +56,7 @@ async def test_exec_approval_answered_in_the_ui_unblocks_the_run(browser, asking
 
 async def test_a_denied_command_does_not_run(browser, asking_gateway, llm):
     gw = asking_gateway
-    context, page, errors = await open_ui(browser, gw)
-    await page.wait_for_selector("body[data-history]")
-    llm.push(Reply("", tool_calls=[("exec", {"command": "touch denied.txt"})]), Reply("ok"))
-    await page.fill("#input", "make a file")
-    await page.press("#input", "Enter")
-    dialog = page.locator("#approval-dialog[open]")
-    await dialog.wait_for(timeout=30_000)
+    context, page, errors, dialog = await asked(browser, gw, llm, "touch denied.txt", "ok")
     await page.keyboard.press("Escape")  # Escape does not dismiss a waiting agent
     assert await dialog.is_visible()
     await dialog.locator("button[data-decision=deny]").click()
