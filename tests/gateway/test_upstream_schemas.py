@@ -330,6 +330,36 @@ RESULTS: dict[str, dict[str, Any]] = {
         }
     ),
     "gateway.ping": obj({"ts": Int}),  # moltbot's own
+    # moltbot's own, for its Control UI
+    "host.status": obj(
+        {"profile": NonEmpty, "instances": arr({"type": "object"}), "doctor": {"type": "object"}}
+    ),
+    "config.history": obj(
+        {
+            "path": NonEmpty,
+            "current": obj({"hash": nullable(Str), "writtenBy": nullable(Str)}),
+            "lastGood": nullable(obj({"hash": NonEmpty, "at": Int})),
+            "versions": arr(
+                obj(
+                    {
+                        "number": Int,
+                        "id": Int,
+                        "configPath": NonEmpty,
+                        "hash": NonEmpty,
+                        "bytes": Int,
+                        "savedAt": Int,
+                        "replacedBy": Str,
+                        "writtenBy": Str,
+                        "newHash": Str,
+                    }
+                )
+            ),
+        }
+    ),
+    "channels.pairing.list": obj(
+        {"requests": arr({"type": "object"}), "allowed": {"type": "object"}}
+    ),
+    "channels.pairing.revoke": obj({"revoked": Bool, "channel": NonEmpty, "id": NonEmpty}),
     # scheduling (cron/service/ops.js, server-methods/cron.js, system.js)
     "cron.list": obj({"jobs": arr({})}),  # each validated as upstream's CronJob below
     "cron.status": obj(
@@ -702,6 +732,16 @@ async def calls(
         {"raw": current["raw"], "baseHash": current["hash"], "restartDelayMs": 60_000},
     )
     assert patched["ok"]
+    # moltbot's own, for its Control UI: host, config history, channel pairing
+    await call("host.status", {})
+    kept = await call("config.history", {})
+    version = await call("config.history.get", {"id": kept["versions"][0]["id"]})
+    assert version["raw"]
+    await call("config.history.get", {"id": 999_999}, ok=False)
+    await call("channels.pairing.list", {})
+    await call("channels.pairing.approve", {"channel": "telegram", "code": "NOPE2345"}, ok=False)
+    await call("channels.pairing.reject", {"channel": "telegram", "code": "NOPE2345"}, ok=False)
+    await call("channels.pairing.revoke", {"channel": "telegram", "id": "42"})
     # agents and chat
     await call("agents.list", {})
     await call("agent.identity.get", {"agentId": "main"})

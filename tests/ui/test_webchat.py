@@ -2,52 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from tests.agents.gateway_agents import start
-from tests.fakes.llm_openai import FakeOpenAI
 from tests.fakes.llm_openai import openai_config as fake_provider
 from tests.fakes.llm_script import Reply
+from tests.ui.ui_helpers import CHROMIUM
 
 from gateway_harness import CORE_ONLY, start_gateway
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-async def llm():
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
-
-
-@pytest.fixture
-async def browser():
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-def gateway(home, llm):
-    gw = start(home, fake_provider(llm.base_url))
-    holder = {"gw": gw}
-    yield holder
-    holder["gw"].stop()
 
 
 async def open_chat(browser, gw, fragment=True):
@@ -73,7 +36,8 @@ async def test_chat_streams_tools_and_sessions(browser, gateway, llm):
     gw = gateway["gw"]
     context, page = await open_chat(browser, gw)
     assert await page.evaluate("location.hash") == ""
-    assert await page.evaluate("localStorage.getItem('moltbot.gatewayToken')") == gw.token
+    assert await page.evaluate("sessionStorage.getItem('moltbot.gatewayToken')") == gw.token
+    assert await page.evaluate("localStorage.getItem('moltbot.gatewayToken')") is None
     assert await page.text_content("#agent-name") == "Molty"
     # the instance panel shows this gateway's own profile and ports
     await page.wait_for_selector("#instance-facts dd[data-fact=profile]", state="attached")
@@ -161,12 +125,17 @@ async def test_reconnects_after_gateway_restart(browser, gateway, llm, home):
 async def test_token_once_and_never_from_the_query(browser, gateway):
     gw = gateway["gw"]
     context, page = await open_chat(browser, gw)
-    second = await context.new_page()  # same browser profile: the token is remembered
+    await page.goto(gw.http)  # the same tab remembers the token (sessionStorage)
+    await page.wait_for_selector("body[data-conn=connected]")
+    second = await context.new_page()  # another tab does not: it asks
     await second.goto(gw.http)
-    await second.wait_for_selector("body[data-conn=connected]")
+    await second.wait_for_selector("#token-dialog[open]")
+    assert await second.get_attribute("body", "data-conn") == "unauthorized"
     await context.close()
 
     fresh = await browser.new_context()
+    # a token an earlier version left in localStorage is dropped, never used
+    await fresh.add_init_script(f"localStorage.setItem('moltbot.gatewayToken', {gw.token!r})")
     page = await fresh.new_page()
     await page.goto(f"{gw.http}/?token={gw.token}")
     await page.wait_for_selector("#token-dialog[open]")
@@ -178,7 +147,8 @@ async def test_token_once_and_never_from_the_query(browser, gateway):
     await page.fill("#token-input", gw.token)
     await page.click("#token-dialog button[type=submit]")
     await page.wait_for_selector("body[data-conn=connected]")
-    assert await page.evaluate("localStorage.getItem('moltbot.gatewayToken')") == gw.token
+    assert await page.evaluate("sessionStorage.getItem('moltbot.gatewayToken')") == gw.token
+    assert await page.evaluate("localStorage.getItem('moltbot.gatewayToken')") is None
     await fresh.close()
 
 
@@ -192,7 +162,7 @@ async def test_view_follows_a_reply_that_lands_in_one_piece(browser, gateway, ll
     await send(page, "tell me everything")
     await page.wait_for_selector(".msg.assistant[data-state=final]")
     gap = "el => el.scrollHeight - el.scrollTop - el.clientHeight"
-    await page.wait_for_function(f"({gap})(document.getElementById('messages')) < 2")
+    await page.wait_for_function(f"() => ({gap})(document.getElementById('messages')) < 2")
     assert await last_assistant(page).locator(".text").is_visible()
 
     await context.close()

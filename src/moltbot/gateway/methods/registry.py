@@ -52,6 +52,9 @@ FAMILIES = (
     "moltbot.gateway.methods.usage",
     "moltbot.gateway.methods.skills",
     "moltbot.gateway.methods.rescue",
+    "moltbot.gateway.methods.host",
+    "moltbot.gateway.methods.pairing",
+    "moltbot.gateway.methods.config_history",
 )
 
 
