@@ -359,6 +359,8 @@ async def _run(
         conn.send(protocol.response(request_id, None, behind.error_shape()))
         return
     try:
+        if not runtime.started.is_set():  # the handler may need a sidecar still starting
+            await runtime.started.wait()
         params = _validate(spec, raw_params)
         payload = await spec.handler(call, params)
     except asyncio.CancelledError:
