@@ -22,8 +22,8 @@ from moltbot.errors import MoltbotError
 from moltbot.instance.registry import KnownInstance, discover, service_dirs
 from moltbot.instance.resolve import Identity, Instance, resolve_instance
 from moltbot.service.base import ServiceManager
-from moltbot.service.spec import build_spec, differences
 from moltbot.service.inspect import Listening
+from moltbot.service.spec import build_spec, differences
 
 OURS = {"systemd": ("moltbot-gateway*.service",), "launchd": ("bot.molt.*.plist",)}
 LEGACY = {
