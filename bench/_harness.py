@@ -38,8 +38,16 @@ def moltbot_command() -> list[str]:
 
 
 def clean_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment with HOME replaced and no inherited instance identity."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(IDENTITY_PREFIXES)}
+    """This process's environment with HOME replaced and no inherited instance identity.
+
+    ``PYTHONDONTWRITEBYTECODE`` is dropped: an installed moltbot runs from compiled
+    bytecode (pip compiles it at install), so a benchmark must not recompile every
+    module on every start."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(IDENTITY_PREFIXES) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(HOME=str(home), NO_COLOR="1", **(extra or {}))
     return env
 

@@ -160,7 +160,6 @@ def run(
                 echo(f"force: stopped {stopped.describe()} on port {instance.port}")
         check_listening(prepared)
         limits = process.raise_open_files_limit()
-        process.tune_allocator()
         log.debug("open-files limit %s", limits)
         return asyncio.run(_serve(prepared, env, options, lock, echo))
     except AlreadyRunningError:
@@ -282,8 +281,11 @@ async def _serve(
 
 async def _start_sidecars(runtime: GatewayRuntime, host: str) -> None:
     """After the port answers: start the subsystems, then settle in for the long run."""
+    await asyncio.to_thread(process.tune_allocator)
     await runtime.start_subsystems()
+    gc.collect()  # once: what start-up left behind (the CLI turned the GC off for it)
     gc.freeze()  # start-up objects live for the whole run: keep them out of GC scans
+    gc.enable()
     write_runtime_file(runtime, host)
 
 

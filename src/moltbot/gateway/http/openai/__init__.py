@@ -19,8 +19,6 @@ from aiohttp import web
 
 from moltbot.agents.roster import agent_specs
 from moltbot.gateway.http.api import api_route, json_response, require_method
-from moltbot.gateway.http.openai.completions import chat_completions, endpoint
-from moltbot.gateway.http.openai.models import agent_for, listed_ids, model_object, unknown_model
 
 if TYPE_CHECKING:
     from moltbot.gateway.runtime import GatewayRuntime
@@ -30,7 +28,7 @@ __all__ = ["setup_routes"]
 
 def setup_routes(app: web.Application, runtime: GatewayRuntime) -> None:
     # Every method is routed here, so that auth comes before "method not allowed".
-    app.router.add_route("*", "/v1/chat/completions", api_route(runtime, chat_completions))
+    app.router.add_route("*", "/v1/chat/completions", api_route(runtime, completions))
     app.router.add_route("*", "/v1/models", api_route(runtime, list_models))
     app.router.add_route("*", "/v1/models/{model:.+}", api_route(runtime, get_model))
 
@@ -41,7 +39,18 @@ def _agents(gateway: GatewayRuntime) -> tuple[list[str], str]:
     return [s.id for s in specs], next(s.id for s in specs if s.default)
 
 
+async def completions(request: web.Request, gateway: GatewayRuntime) -> web.StreamResponse:
+    # imported at the first request: the endpoint is off by default, and the gateway's
+    # start does not wait for what only its requests need
+    from moltbot.gateway.http.openai.completions import chat_completions
+
+    return await chat_completions(request, gateway)
+
+
 async def list_models(request: web.Request, gateway: GatewayRuntime) -> web.StreamResponse:
+    from moltbot.gateway.http.openai.completions import endpoint
+    from moltbot.gateway.http.openai.models import listed_ids, model_object
+
     endpoint(gateway)
     require_method(request, "GET")
     ids, _default = _agents(gateway)
@@ -52,6 +61,9 @@ async def list_models(request: web.Request, gateway: GatewayRuntime) -> web.Stre
 
 
 async def get_model(request: web.Request, gateway: GatewayRuntime) -> web.StreamResponse:
+    from moltbot.gateway.http.openai.completions import endpoint
+    from moltbot.gateway.http.openai.models import agent_for, model_object, unknown_model
+
     endpoint(gateway)
     require_method(request, "GET")
     model = request.match_info["model"]
