@@ -267,4 +267,3 @@ def run() -> list[Result]:
             )
         )
     return rows
-

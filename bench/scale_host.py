@@ -195,4 +195,3 @@ def run() -> list[Result]:
         ),
     ]
     return rows
-
