@@ -36,6 +36,7 @@ PRIVATE_OK = {
     "moltbot.config.edit._CannotPatch",
     "moltbot.gateway.http.api._Refused",
     "moltbot.sessions.store._NotRegular",
+    "moltbot.automation.files.NotRegularFile",  # an OSError: callers treat it as I/O
 }
 
 

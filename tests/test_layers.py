@@ -17,6 +17,8 @@ BOTTOM = {"lifecycle", "errors", "instance", "config", "security", "fsutil", "sa
 ABOVE_BOTTOM = {"gateway", "agents", "channels", "browser", "canvas", "cli"}
 MAY_IMPORT_GATEWAY = {"gateway", "cli"}
 MAY_IMPORT_CLI = {"cli", "__main__"}
+BELOW_CHANNELS = {"commands"}
+"""Used by channels, agents and the gateway (and plugins); imports none of them."""
 _DOTTED = re.compile(r"moltbot(?:\.\w+)+(?::\w+)?")
 AREAS = {
     entry.stem
@@ -109,5 +111,14 @@ def test_no_module_imports_the_cli() -> None:
         f"{here} imports {target}"
         for here, target, theirs in edges()
         if theirs == "cli" and area(here) not in MAY_IMPORT_CLI
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_command_layer_sits_below_channels_agents_and_gateway() -> None:
+    bad = [
+        f"{here} imports {target}"
+        for here, target, theirs in edges()
+        if area(here) in BELOW_CHANNELS and theirs in {"channels", "agents", "gateway", "cli"}
     ]
     assert not bad, "\n".join(bad)

@@ -15,6 +15,8 @@ from moltbot.lifecycle import SubsystemKey
 
 if TYPE_CHECKING:
     from moltbot.agents.runtime import AgentRuntime
+    from moltbot.automation.heartbeat import HeartbeatRunner
+    from moltbot.automation.service import CronService
     from moltbot.browser.service import BrowserService
     from moltbot.canvas.host import CanvasHost
     from moltbot.channels.manager import ChannelManager
@@ -23,8 +25,10 @@ AGENTS: SubsystemKey[AgentRuntime] = SubsystemKey("agents")
 CHANNELS: SubsystemKey[ChannelManager] = SubsystemKey("channels")
 BROWSER: SubsystemKey[BrowserService] = SubsystemKey("browser")
 CANVAS: SubsystemKey[CanvasHost] = SubsystemKey("canvas")
+HEARTBEAT: SubsystemKey[HeartbeatRunner] = SubsystemKey("heartbeat")
+CRON: SubsystemKey[CronService] = SubsystemKey("cron")
 
-KEYS = (AGENTS, CHANNELS, BROWSER, CANVAS)
+KEYS = (AGENTS, CHANNELS, BROWSER, CANVAS, HEARTBEAT, CRON)
 """In the gateway's start order."""
 
-__all__ = ["AGENTS", "BROWSER", "CANVAS", "CHANNELS", "KEYS"]
+__all__ = ["AGENTS", "BROWSER", "CANVAS", "CHANNELS", "CRON", "HEARTBEAT", "KEYS"]

@@ -203,7 +203,10 @@ def _loose(annotation: Any) -> bool:
 
 
 def sample(annotation: Any, field: FieldInfo | None) -> Any:
-    """A valid value for the key: its default when it has one, else one made from the type."""
+    """A valid value for the key: its schema example, its default when it has one, else
+    one made from the type."""
+    if field is not None and field.examples:
+        return field.examples[0]
     if field is not None and not field.is_required():
         default = field.get_default(call_default_factory=True)
         if isinstance(default, BaseModel):

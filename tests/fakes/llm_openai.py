@@ -18,10 +18,28 @@ from tests.fakes.llm_script import (
     dumps,
     hang_until_gone,
     open_event_stream,
+    prompt_tokens,
 )
+
+SYNONYMS = {"automobile": "car", "vehicle": "car", "auto": "car", "feline": "cat", "kitty": "cat"}
+
+
+def embed(text: str, dims: int = 64) -> list[float]:
+    import hashlib
+    import re
+
+    vector = [0.0] * dims
+    for word in re.findall(r"\w+", text.lower()):
+        word = SYNONYMS.get(word, word)
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % dims] += 1.0
+    return vector
 
 
 class FakeOpenAI(Script):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.embedding_requests: list[dict[str, Any]] = []
+
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
@@ -30,6 +48,7 @@ class FakeOpenAI(Script):
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/__fake__/requests", self._stats)
         return app
 
@@ -42,6 +61,24 @@ class FakeOpenAI(Script):
             ]
         )
 
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """``POST /v1/embeddings``: a bag of words hashed into 64 dimensions, words of one
+        :data:`SYNONYMS` group sharing a dimension (so meaning can match without words)."""
+        body = await request.json()
+        self.embedding_requests.append(body)
+        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided", "invalid_request_error")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        data = [
+            {"object": "embedding", "index": i, "embedding": embed(text)}
+            for i, text in enumerate(texts)
+        ]
+        usage = {"prompt_tokens": sum(len(t) // 4 for t in texts), "total_tokens": 0}
+        return web.json_response(
+            {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+        )
+
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": []})
 
@@ -51,7 +88,25 @@ class FakeOpenAI(Script):
         self.requests.append({"body": body, "headers": dict(request.headers), "arrived": arrived})
         if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided", "invalid_request_error")
+        size = prompt_tokens(body)
+        if self.context_window is not None and size > self.context_window:
+            self.refused.append(size)
+            return web.json_response(
+                {
+                    "error": {
+                        "message": f"This model's maximum context length is "
+                        f"{self.context_window} tokens. However, your messages resulted in "
+                        f"{size} tokens. Please reduce the length of the messages.",
+                        "type": "invalid_request_error",
+                        "param": "messages",
+                        "code": "context_length_exceeded",
+                    }
+                },
+                status=400,
+            )
         step = self.next_step(body)
+        if self.context_window is not None and isinstance(step, Reply):
+            step.usage = (size, step.usage[1])
         if isinstance(step, Fail):
             kind = "rate_limit_exceeded" if step.status == 429 else "server_error"
             return _error(step.status, step.message, kind, step.headers)

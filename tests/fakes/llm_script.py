@@ -64,6 +64,14 @@ class Script:
         self._port: int | None = None
         self._runner: Any = None
         self.active = 0
+        self.context_window: int | None = None
+        """When set, a request whose prompt is larger is refused as too long (HTTP 400,
+        the provider's own words), and ``usage`` reports the prompt's real size."""
+        self.responder: Any = None
+        """``responder(body) -> Step | None``: answers a request before the queue does
+        (a test's model logic, e.g. for summary requests)."""
+        self.refused: list[int] = []
+        """The prompt size of each request refused for its length."""
 
     # -- scripting -----------------------------------------------------------
 
@@ -76,6 +84,10 @@ class Script:
         self.always[model] = step
 
     def next_step(self, body: dict[str, Any]) -> Step:
+        if self.responder is not None:
+            step = self.responder(body)
+            if step is not None:
+                return step
         model = str(body.get("model", ""))
         if model in self.always:
             return self.always[model]
@@ -124,6 +136,13 @@ class Script:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt's size in tokens as this stand-in counts them: 4 bytes of its JSON
+    (messages or system, plus tools) per token."""
+    parts = [body.get("system"), body.get("messages"), body.get("tools")]
+    return len(json.dumps([p for p in parts if p], ensure_ascii=False).encode()) // 4
 
 
 def last_user_text(body: dict[str, Any]) -> str:

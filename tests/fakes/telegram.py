@@ -134,6 +134,8 @@ class FakeBot:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     webhook: dict[str, Any] | None = None
+    commands: list[dict[str, Any]] | None = None
+    """The command menu (``setMyCommands``); None until set, [] once deleted."""
     confirmed_offset: int = 0
     pollers: int = 0
     reject_html: int = 0
@@ -459,7 +461,22 @@ class FakeTelegram:
         }
 
     async def m_setMyCommands(self, bot: FakeBot, params: dict[str, Any]) -> Any:
+        commands = params.get("commands")
+        if not isinstance(commands, list) or len(commands) > 100:
+            raise ApiError(400, "Bad Request: commands must be a list of at most 100")
+        for item in commands:
+            name, text = str(item.get("command", "")), str(item.get("description", ""))
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", name) or not 1 <= len(text) <= 256:
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+        bot.commands = commands
         return True
+
+    async def m_deleteMyCommands(self, bot: FakeBot, params: dict[str, Any]) -> Any:
+        bot.commands = []
+        return True
+
+    async def m_getMyCommands(self, bot: FakeBot, params: dict[str, Any]) -> Any:
+        return bot.commands or []
 
     async def m_sendChatAction(self, bot: FakeBot, params: dict[str, Any]) -> Any:
         self._chat(params)

@@ -16,7 +16,7 @@ from moltbot.agents.providers.base import (
 )
 
 # Assistant entries that are not model output and never go back to a model.
-NOT_CONTEXT_STOP_REASONS = frozenset({"error", "notice"})
+NOT_CONTEXT_STOP_REASONS = frozenset({"error", "notice", "command"})
 INTERRUPTED = "Tool call was interrupted before it finished (no result recorded)."
 
 
@@ -59,8 +59,10 @@ def assistant_entry(
     model: str | None,
     usage: Usage | None,
     stop_reason: str,
+    usage_record: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
+    """``usage_record`` (usage with its cost) is stored instead of ``usage`` when given."""
     content: list[dict[str, Any]] = []
     if message.text:
         content.append({"type": "text", "text": message.text})
@@ -79,7 +81,7 @@ def assistant_entry(
         "api": api,
         "provider": provider,
         "model": model,
-        "usage": (usage or Usage()).as_dict(),
+        "usage": usage_record or (usage or Usage()).as_dict(),
         "stopReason": stop_reason,
         "timestamp": now_ms(),
         **extra,
@@ -153,6 +155,8 @@ def to_messages(entries: Iterable[Mapping[str, Any]]) -> list[Message]:
             continue
         close_pending()
         if role == "user":
+            if message.get("command"):  # a chat command (/status): not conversation
+                continue
             text = text_of(message.get("content"))
             if text:
                 out.append(UserMessage(text))

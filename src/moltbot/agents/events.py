@@ -144,6 +144,18 @@ class RunEvents:
                 },
             )
 
+    def compacted(self, run: Run, outcome: Any) -> None:
+        """``agent`` stream ``compaction``: the session was compacted during this run."""
+        self._agent(
+            run,
+            "compaction",
+            {
+                "phase": "end",
+                "tokensBefore": outcome.tokens_before,
+                "tokensAfter": outcome.tokens_after,
+            },
+        )
+
     def aborted_in_queue(self, run: Run) -> None:
         """The events of a run aborted before it started."""
         self._chat(run, "aborted", stopReason="aborted", errorMessage=run.abort_message())
@@ -151,15 +163,24 @@ class RunEvents:
             run, "lifecycle", {"phase": "end", "status": "aborted", "reason": run.abort_reason}
         )
 
-    def injected(self, session_key: str, message_id: str, text: str) -> None:
-        """``chat`` ``final`` for a note written into a transcript without a run."""
+    def injected(
+        self,
+        session_key: str,
+        message_id: str,
+        text: str,
+        *,
+        run_id: str | None = None,
+        stop_reason: str = "injected",
+    ) -> None:
+        """``chat`` ``final`` for a note written into a transcript without a run
+        (``runId`` ``inject-<message id>`` unless ``run_id`` is given)."""
         payload = {
-            "runId": f"inject-{message_id}",
+            "runId": run_id or f"inject-{message_id}",
             "sessionKey": session_key,
             "seq": 1,
             "state": "final",
             "message": assistant_message(text),
-            "stopReason": "injected",
+            "stopReason": stop_reason,
         }
         with contextlib.suppress(Exception):
             self._broadcast("chat", payload)

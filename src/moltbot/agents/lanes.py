@@ -62,8 +62,29 @@ class SessionLanes:
     def get(self, run_id: str) -> Run | None:
         return self._runs.get(run_id)
 
+    def active(self, session_key: str) -> Run | None:
+        """The session's running run, else the next one to run."""
+        lane = self._lanes.get(session_key)
+        return lane.queue[0] if lane and lane.queue else None
+
     def count(self, state: RunState) -> int:
         return sum(1 for run in self._runs.values() if run.state == state)
+
+    def session_counts(self, session_key: str) -> tuple[int, int]:
+        """``(running, queued)`` runs of one session."""
+        lane = self._lanes.get(session_key)
+        if lane is None:
+            return 0, 0
+        running = sum(1 for r in lane.queue if r.state == RunState.RUNNING)
+        queued = sum(1 for r in lane.queue if r.state == RunState.QUEUED)
+        return running, queued
+
+    def running_run(self, session_key: str) -> Run | None:
+        """The session's run that is executing now, if any."""
+        lane = self._lanes.get(session_key)
+        if lane is None:
+            return None
+        return next((r for r in lane.queue if r.state == RunState.RUNNING), None)
 
     def unfinished(self) -> list[Run]:
         """Every run queued or running, in no particular order."""

@@ -103,6 +103,7 @@ async def call_models(
             tools=tools,
             max_tokens=definition.max_tokens if definition else None,
             timeout=provider.timeout,
+            reasoning=run.thinking if definition and definition.reasoning else None,
         )
         tried_any = True
         retry = models.config.agents.defaults.model_retry

@@ -137,6 +137,9 @@ class PromptInputs:
     channel: str = "webchat"
     bootstrap_max_chars: int = 20_000
     extra: str | None = None
+    thinking: str | None = None
+    skills: str | None = None
+    """The eligible skills block (see :mod:`moltbot.agents.skills`)."""
 
 
 def build_system_prompt(inputs: PromptInputs) -> str:
@@ -160,6 +163,8 @@ def build_system_prompt(inputs: PromptInputs) -> str:
         "Relative paths in file tools resolve there; files outside it are not "
         "reachable."
     )
+    if inputs.skills:
+        parts.append(inputs.skills)
     parts.append(f"## Current Date & Time\nTime zone: {_timezone()}")
     context = []
     for item in load_bootstrap(inputs.workspace, inputs.bootstrap_max_chars):
@@ -183,6 +188,7 @@ def build_system_prompt(inputs: PromptInputs) -> str:
                 f"os={platform.system()} {platform.release()}",
                 f"model={inputs.model}",
                 f"channel={inputs.channel}",
+                f"thinking={inputs.thinking or 'off'}",
             )
         )
     )

@@ -75,6 +75,15 @@ class Run:
     model: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    context_tokens: int = 0
+    """What the session's context took at the last model call (its input + output)."""
+    thinking: str | None = None
+    notes: list[str] = field(default_factory=list)
+    """Housekeeping worth telling a verbose session (``🧹 Auto-compaction complete``)."""
+    skill_env: dict[str, str] = field(default_factory=dict)
+    """Variables configured for the eligible skills (given to ``exec``)."""
+    tool_log: list[str] = field(default_factory=list)
+    """One line per tool call (``🔧 read``), for verbose sessions."""
     abort_reason: str | None = None
     watchers: list[Watcher] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
@@ -149,9 +158,13 @@ class Run:
             out["error"] = self.abort_message()
         return out
 
-    def reply_text(self) -> str:
-        """What a channel should send back: the reply, or an explanation when it failed."""
+    def reply_text(self, verbose: str | None = None) -> str:
+        """What a channel should send back: the reply, or an explanation when it failed.
+        A ``verbose`` session also gets the tool calls and housekeeping notes first."""
         if self.state == RunState.OK:
+            if verbose and verbose != "off" and (self.tool_log or self.notes):
+                lines = [*self.notes, *self.tool_log]
+                return "\n".join(lines) + ("\n\n" + self.text if self.text else "")
             return self.text
         if self.state == RunState.ABORTED:
             return f"⚠️ {self.abort_message()}; send your message again" if self.interrupted else ""

@@ -33,8 +33,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from moltbot.agents import context as ctxmod
 from moltbot.agents import views
+from moltbot.agents.compaction import Compactor
+from moltbot.agents.control import SessionControl
 from moltbot.agents.events import RunEvents
 from moltbot.agents.lanes import SessionLanes
+from moltbot.agents.memory import MemoryIndex, openai_embedder
 from moltbot.agents.model_pool import ModelPool
 from moltbot.agents.models import catalog
 from moltbot.agents.roster import AgentSpec, agent_specs, default_agent_id
@@ -47,17 +50,19 @@ from moltbot.agents.run import (
     UnknownAgent,
     Watcher,
 )
+from moltbot.agents.system_events import SystemEvents, with_events
 from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
 from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.turn import TurnRunner
+from moltbot.agents.usage import UsageLedger
 from moltbot.errors import NotFoundError, RetryLaterError, UsageError
 from moltbot.instance.workspace import seed_workspace
 from moltbot.lifecycle import State, SubsystemContext, SubsystemKey
 from moltbot.sessions.inflight import RunJournal
 from moltbot.sessions.keys import MAIN_KEY, agent_of, main_key, normalize_key
 from moltbot.sessions.origin import Origin
-from moltbot.sessions.store import SessionStore
+from moltbot.sessions.store import SessionEntry, SessionStore
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
@@ -68,8 +73,9 @@ PROTECTED_TTL_S = 30.0
 S = TypeVar("S")
 
 
-class AgentRuntime:
-    """See the module docstring. ``name = "agents"`` in the gateway."""
+class AgentRuntime(SessionControl):
+    """See the module docstring. ``name = "agents"`` in the gateway. The session
+    operations of chat commands come from :class:`SessionControl`."""
 
     name = "agents"
 
@@ -83,6 +89,10 @@ class AgentRuntime:
         self.events = RunEvents(context.broadcast, self.log)
         self.models = ModelPool(self.instance, self.env, self.log)
         self.tools: dict[str, Tool] = {}
+        self.compactor = Compactor(self)
+        self.usage_ledger = UsageLedger()
+        self._memory: dict[str, MemoryIndex] = {}
+        self._usage_lock = asyncio.Lock()
         self._runner = TurnRunner(self, self.config.agents.defaults.max_concurrent)
         self._lanes = SessionLanes(self._runner.execute, self.events)
         self._stores: dict[str, SessionStore] = {}
@@ -96,6 +106,8 @@ class AgentRuntime:
         self._protected_lock = asyncio.Lock()
         self.ready = asyncio.Event()
         """Set once :meth:`start` has finished (method handlers wait on it briefly)."""
+        self.system_events = SystemEvents()
+        """Notes for a session's next turn (cron, wake, hooks): see :mod:`.system_events`."""
         self._load_config(self.config)
 
     # ---- lifecycle (Subsystem) ---------------------------------------------
@@ -128,6 +140,8 @@ class AgentRuntime:
             self._warm_task.cancel()
             await asyncio.gather(self._warm_task, return_exceptions=True)
         await self._abort_all(STOPPING)
+        memory, self._memory = self._memory, {}
+        await asyncio.gather(*(index.stop() for index in memory.values()), return_exceptions=True)
         await self.models.close()
         self.state = State.STOPPED
 
@@ -211,6 +225,44 @@ class AgentRuntime:
             "tools": list(self.tools),
             "cooldowns": self.models.cooldowns.snapshot(),
         }
+
+    def memory_index(self, agent_id: str) -> MemoryIndex:
+        """The agent's memory index, created (and its file watcher started) on first use.
+        A change of the embeddings settings builds a new one at the next use."""
+        agent = self.resolve_agent(agent_id)
+        embedder, embedder_id = self._embedder()
+        found = self._memory.get(agent)
+        if found is not None and found.embedder_id == (embedder_id or ""):
+            return found
+        if found is not None:
+            asyncio.get_running_loop().create_task(found.stop())
+        index = MemoryIndex(
+            self._specs[agent].workspace, self.instance.memory_index(agent), embedder, embedder_id
+        )
+        index.watch()
+        self._memory[agent] = index
+        return index
+
+    def _embedder(self) -> tuple[Any, str | None]:
+        settings = self.config.agents.defaults.memory_search.embeddings
+        if settings is None:
+            return None, None
+        provider = self.models.providers.get(settings.provider)
+        if provider is None:
+            self.log.warning(
+                "memorySearch.embeddings.provider %s is not a configured provider; "
+                "memory search uses full text only",
+                settings.provider,
+            )
+            return None, None
+        embedder = openai_embedder(
+            provider.base_url,
+            provider.api_key,
+            settings.model,
+            dict(provider.headers),
+            provider.timeout,
+        )
+        return embedder, f"{provider.id}:{provider.base_url}:{settings.model}"
 
     def journal(self, agent_id: str) -> RunJournal:
         found = self._journals.get(agent_id)
@@ -331,6 +383,9 @@ class AgentRuntime:
     ) -> Run:
         """Queue one turn; returns once the user message is durably in the transcript.
 
+        System events queued for the session go in front of ``text``. A message from
+        a direct chat (``origin`` with ``channel``/``to``) records that chat as the
+        agent's last route (``lastChannel``/``lastTo`` of its main session).
         Raises :class:`RetryLaterError` while the gateway restarts (nothing recorded).
         """
         if self.state == State.RUNNING and not self.accepting:
@@ -341,6 +396,8 @@ class AgentRuntime:
         if self.state != State.RUNNING:
             raise AgentRunError("the agent runtime is not running")
         agent, key = self.session_key(session_key, agent_id)
+        events = self.system_events.drain(key)
+        text = with_events(events, text)
         run = Run(
             id=run_id or str(uuid.uuid4()),
             agent_id=agent,
@@ -368,6 +425,7 @@ class AgentRuntime:
             journal.mark(run.id, key)
             run.done.add_done_callback(lambda _done: journal.unmark(run.id))
         except BaseException as exc:
+            self.system_events.restore(key, events)
             self._lanes.withdraw(lane, run)
             run.ready.set_result(False)
             run.done.cancel()
@@ -382,7 +440,36 @@ class AgentRuntime:
         except OSError as exc:
             await self.abort(key, run.id, reason="transcript write failed")
             raise AgentRunError(f"cannot record the message: {exc}") from exc
+        if origin is not None and origin.chat_type == "direct":
+            await self._remember_route(agent, origin)
         return run
+
+    async def _remember_route(self, agent_id: str, origin: Origin) -> None:
+        """Record the direct chat as the agent's last route (an index write only when it
+        changed; a failure is logged, never fails the turn)."""
+        route = {
+            "last_channel": origin.channel,
+            "last_to": origin.to,
+            "last_account_id": origin.account_id,
+            "last_thread_id": origin.thread_id,
+        }
+        if not route["last_channel"] or not route["last_to"]:
+            return
+        key = main_key(agent_id)
+        store = self.store(agent_id)
+        current = await store.get(key)
+        if current is not None and all(getattr(current, k) == v for k, v in route.items()):
+            return
+
+        def apply(entry: SessionEntry | None) -> SessionEntry:
+            if entry is None:
+                return SessionEntry(session_id=str(uuid.uuid4()), **route)
+            return entry.model_copy(update=route)
+
+        try:
+            await store.update(key, apply)
+        except Exception:
+            self.log.exception("recording the last route of agent %s failed", agent_id)
 
     async def respond(
         self,
@@ -414,10 +501,16 @@ class AgentRuntime:
             on_accepted()
         assert run.done is not None
         await asyncio.shield(run.done)
-        return run.reply_text()
+        entry = await self.store(run.agent_id).get(run.session_key)
+        return run.reply_text(entry.verbose_level if entry else None)
 
     def get_run(self, run_id: str) -> Run | None:
         return self._lanes.get(run_id)
+
+    def active_run(self, session_key: str) -> Run | None:
+        """The session's running run, else its next queued one (heartbeats skip a busy
+        main session)."""
+        return self._lanes.active(session_key)
 
     async def wait(self, run_id: str, timeout: float) -> Run | None:
         """The run once finished, or None if it is still going after ``timeout``."""

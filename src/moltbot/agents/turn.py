@@ -17,13 +17,28 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from moltbot.agents import context as ctxmod
+from moltbot.agents import skills
+from moltbot.agents.compaction import (
+    FLUSH_MAX_STEPS,
+    Budget,
+    Compactor,
+    budget,
+    flush_prompt,
+    load_view,
+    prune_tool_results,
+    recent_start,
+    summary_block,
+    turn_entries,
+)
 from moltbot.agents.events import RunEvents
 from moltbot.agents.model_call import AllModelsFailed, NotConfigured, call_models
 from moltbot.agents.model_pool import ModelPool
+from moltbot.agents.models import ModelRef
 from moltbot.agents.prompt import PromptInputs, build_system_prompt
 from moltbot.agents.providers import (
     AssistantMessage,
@@ -32,18 +47,60 @@ from moltbot.agents.providers import (
     ToolCall,
     ToolResultMessage,
     ToolSpec,
+    Usage,
+    UserMessage,
 )
 from moltbot.agents.roster import AgentSpec
 from moltbot.agents.run import AgentRunError, Run, RunState, now_ms
+from moltbot.agents.tokens import Estimator
 from moltbot.agents.tools import Tool, ToolContext, ToolError
 from moltbot.agents.tools.base import format_result
+from moltbot.agents.usage import usage_record
 from moltbot.config.schema import Config
 from moltbot.instance.resolve import Instance
 from moltbot.lifecycle import Lookup
 from moltbot.sessions.store import SessionStore
-from moltbot.sessions.transcript import ordered_messages
 
 MAX_STEPS = 40
+
+
+@dataclass
+class Prepared:
+    """The next request's system prompt and messages, with their token estimate."""
+
+    ref: ModelRef
+    estimator: Estimator
+    system: str
+    messages: list[Message]
+    raw: int = 0
+    """The uncorrected estimate (what the provider's count calibrates)."""
+    fixed: int = 0
+
+    def measure(self, tool_specs: tuple[ToolSpec, ...]) -> None:
+        self.fixed = self.estimator.raw(self.system, (), tool_specs)
+        self.raw = self.fixed + sum(self.estimator.message(m) for m in self.messages)
+
+    def estimate(self) -> int:
+        return int(self.raw * self.estimator.ratio)
+
+    def fits(self, limits: Budget) -> bool:
+        return self.estimate() <= limits.limit
+
+    def trim(self, limits: Budget, tool_specs: tuple[ToolSpec, ...]) -> None:
+        """Leave out the oldest messages (starting at a user message) until it fits."""
+        room = limits.limit / self.estimator.ratio - self.fixed
+        total, start = 0.0, len(self.messages)
+        for index in range(len(self.messages) - 1, -1, -1):
+            total += self.estimator.message(self.messages[index])
+            if total > room and start < len(self.messages):
+                break
+            start = index
+        while start < len(self.messages) - 1 and not isinstance(self.messages[start], UserMessage):
+            start += 1
+        self.messages = self.messages[start:]
+        self.measure(tool_specs)
+
+
 MAX_TOOL_RESULT_CHARS = 100_000
 
 
@@ -58,6 +115,8 @@ class RunHost(Protocol):
     models: ModelPool
     events: RunEvents
     tools: dict[str, Tool]
+
+    compactor: Compactor
 
     def store(self, agent_id: str) -> SessionStore: ...
 
@@ -130,10 +189,7 @@ class TurnRunner:
         entry = await store.get(run.session_key)
         if entry is None:
             raise AgentRunError(f"session {run.session_key} vanished")
-        read = await store.read(entry)
-        entries = ordered_messages(read.entries)
-        mine = [i for i, e in enumerate(entries) if e.get("runId") == run.id]
-        entries = entries[: mine[-1] + 1] if mine else entries
+        run.thinking = entry.thinking_level
         chain = host.models.chain(run.agent_id, entry)
         if not chain:
             raise NotConfigured(host.models.unconfigured_text(None))
@@ -145,28 +201,41 @@ class TurnRunner:
         tool_specs = tuple(
             ToolSpec(t.name, t.description, t.parameters_schema()) for t in tools.values()
         )
-        window = host.models.context_window(usable[0])
-        messages: list[Message] = ctxmod.to_messages(entries)
-        if read.size > window * 3:  # the file bounds the text: trim only when it may not fit
-            messages = ctxmod.fit(messages, window * 3)
-        system = self._system_prompt(run, spec.workspace, str(usable[0]), tools)
+        prepared = await self._prepare(run, store, usable, spec.workspace, tools, tool_specs)
+        system, messages = prepared.system, prepared.messages
+        overflow_retried = False
         tool_ctx: ToolContext | None = None  # built at the first tool call
         for _step in range(MAX_STEPS):
-            finished, ref, provider = await call_models(
-                run,
-                chain,
-                system,
-                messages,
-                tool_specs,
-                models=host.models,
-                events=host.events,
-                log=host.log,
-            )
+            try:
+                finished, ref, provider = await call_models(
+                    run,
+                    chain,
+                    system,
+                    messages,
+                    tool_specs,
+                    models=host.models,
+                    events=host.events,
+                    log=host.log,
+                )
+            except ProviderError as exc:
+                if exc.kind != "context_overflow" or overflow_retried:
+                    raise
+                # The provider says it does not fit: compact (forced) and try once more.
+                overflow_retried = True
+                host.log.warning("run %s: %s; compacting and retrying", run.id, exc.describe())
+                prepared = await self._prepare(
+                    run, store, usable, spec.workspace, tools, tool_specs, force="overflow"
+                )
+                system, messages = prepared.system, prepared.messages
+                continue
             run.partial = ""
             run.model = str(ref)
             run.input_tokens += finished.usage.input
             run.output_tokens += finished.usage.output
+            run.context_tokens = finished.usage.input + finished.usage.output
             run.stop_reason = finished.stop_reason
+            if ref == prepared.ref and finished.usage.input:
+                prepared.estimator.calibrate(prepared.raw, finished.usage.input)
             await store.append(
                 entry,
                 ctxmod.assistant_entry(
@@ -177,9 +246,11 @@ class TurnRunner:
                     model=ref.model,
                     usage=finished.usage,
                     stop_reason=finished.stop_reason,
+                    usage_record=usage_record(host.models, ref, finished.usage),
                 ),
             )
             messages.append(finished.message)
+            prepared.raw += prepared.estimator.message(finished.message)
             if not finished.message.tool_calls:
                 return
             run.new_segment = bool(run.text)
@@ -193,12 +264,23 @@ class TurnRunner:
                 run.pending_calls.pop(call.id, None)
                 await store.append(entry, ctxmod.tool_result_entry(result, run.id))
                 messages.append(result)
+                prepared.raw += prepared.estimator.message(result)
         note = f"(stopped after {MAX_STEPS} tool steps)"
         host.events.text(run, ("\n\n" if run.text else "") + note)
 
     def _system_prompt(
-        self, run: Run, workspace: Path, model: str, tools: Mapping[str, Tool]
+        self,
+        run: Run,
+        workspace: Path,
+        model: str,
+        tools: Mapping[str, Tool],
+        summary: str | None = None,
     ) -> str:
+        extra = [e for e in (run.extra_system, summary_block(summary)) if e]
+        found = skills.statuses(
+            self.host.config, self.host.env, workspace, self.host.instance.skills_dir
+        )
+        run.skill_env = skills.skill_env(found)
         return build_system_prompt(
             PromptInputs(
                 agent_id=run.agent_id,
@@ -207,9 +289,163 @@ class TurnRunner:
                 tools=[(t.name, t.description) for t in tools.values()],
                 channel=run.channel,
                 bootstrap_max_chars=self.host.config.agents.defaults.bootstrap_max_chars,
-                extra=run.extra_system,
+                extra="\n\n".join(extra) or None,
+                thinking=run.thinking,
+                skills=skills.prompt_block(found),
             )
         )
+
+    # ---- the context of a turn: compaction ---------------------------------------
+
+    async def _prepare(
+        self,
+        run: Run,
+        store: SessionStore,
+        chain: list[ModelRef],
+        workspace: Path,
+        tools: Mapping[str, Tool],
+        tool_specs: tuple[ToolSpec, ...],
+        *,
+        force: str | None = None,
+    ) -> Prepared:
+        """The system prompt and messages of the next request, made to fit the first
+        model's window (see :mod:`moltbot.agents.compaction`): old tool results pruned,
+        then the older turns compacted (``mode: auto``, or ``force`` after an
+        overflow), then the oldest messages left out if it still does not fit."""
+        host = self.host
+        compactor = host.compactor
+        settings = compactor.settings()
+        ref = chain[0]
+        estimator = compactor.estimator(ref)
+        limits = budget(settings, compactor.window(ref))
+        prepared = await self._load(run, store, ref, workspace, tools, tool_specs, estimator)
+        if prepared.fits(limits) and not force:
+            return prepared
+        if settings.mode == "off":
+            prepared.trim(limits, tool_specs)
+            return prepared
+        keep_from = recent_start(prepared.messages, estimator, limits.keep_recent)
+        prepared.messages = prune_tool_results(prepared.messages, keep_from)
+        prepared.measure(tool_specs)
+        if prepared.fits(limits) and not force:
+            return prepared
+        if settings.mode == "auto" or force:
+            if settings.memory_flush.enabled and not force:
+                await self._memory_flush(run, store, chain, prepared, workspace, tools, tool_specs)
+            try:
+                outcome = await compactor.compact(
+                    store,
+                    run.session_key,
+                    chain,
+                    run_id=run.id,
+                    tokens_before=prepared.estimate(),
+                    reason=force or "auto",
+                )
+            except ProviderError as exc:  # the turn goes on with what fits
+                host.log.warning("run %s: compaction failed: %s", run.id, exc.describe())
+            else:
+                if outcome.compacted:
+                    run.notes.append("🧹 Auto-compaction complete")
+                    host.events.compacted(run, outcome)
+                    prepared = await self._load(
+                        run, store, ref, workspace, tools, tool_specs, estimator
+                    )
+                    prepared.messages = prune_tool_results(
+                        prepared.messages,
+                        recent_start(prepared.messages, estimator, limits.keep_recent),
+                    )
+                    prepared.measure(tool_specs)
+        if not prepared.fits(limits):
+            prepared.trim(limits, tool_specs)
+        return prepared
+
+    async def _load(
+        self,
+        run: Run,
+        store: SessionStore,
+        ref: ModelRef,
+        workspace: Path,
+        tools: Mapping[str, Tool],
+        tool_specs: tuple[ToolSpec, ...],
+        estimator: Estimator,
+    ) -> Prepared:
+        entry = await store.get(run.session_key)
+        if entry is None:
+            raise AgentRunError(f"session {run.session_key} vanished")
+        view = await load_view(store, entry)
+        messages = ctxmod.to_messages(turn_entries(view, run.id))
+        system = self._system_prompt(run, workspace, str(ref), tools, view.summary)
+        prepared = Prepared(ref, estimator, system, messages)
+        prepared.measure(tool_specs)
+        return prepared
+
+    async def _memory_flush(
+        self,
+        run: Run,
+        store: SessionStore,
+        chain: list[ModelRef],
+        prepared: Prepared,
+        workspace: Path,
+        tools: Mapping[str, Tool],
+        tool_specs: tuple[ToolSpec, ...],
+    ) -> None:
+        """Before compacting: one silent turn that writes durable notes to the workspace
+        memory files, at most once per compaction cycle. Nothing of it is sent to the
+        user or kept in the conversation; a ``custom`` ``memory-flush`` entry records it."""
+        host = self.host
+        entry = await store.get(run.session_key)
+        if entry is None or entry.memory_flush_compaction_count == (entry.compaction_count or 0):
+            return
+        prompt, extra = flush_prompt(host.compactor.settings())
+        flush = Run(
+            id=f"{run.id}:flush",
+            agent_id=run.agent_id,
+            session_key=run.session_key,
+            message=prompt,
+            timeout=run.timeout,
+            channel=run.channel,
+        )
+        quiet = RunEvents(lambda *_a, **_k: None, host.log)
+        messages: list[Message] = [*prepared.messages, UserMessage(prompt)]
+        system = f"{prepared.system}\n\n{extra}"
+        ctx = self._tool_context(flush, workspace, await host.protected_paths())
+        used, calls = Usage(), []
+        try:
+            for _step in range(FLUSH_MAX_STEPS):
+                finished, ref, _ = await call_models(
+                    flush,
+                    chain,
+                    system,
+                    messages,
+                    tool_specs,
+                    models=host.models,
+                    events=quiet,
+                    log=host.log,
+                )
+                used = Usage(used.input + finished.usage.input, used.output + finished.usage.output)
+                messages.append(finished.message)
+                if not finished.message.tool_calls:
+                    break
+                for call in finished.message.tool_calls:
+                    calls.append(call.name)
+                    messages.append(await self._run_tool(flush, call, ctx, tools, quiet))
+        except (ProviderError, AllModelsFailed, NotConfigured) as exc:
+            host.log.warning("run %s: memory flush failed: %s", run.id, exc)
+            return
+        record = {
+            "type": "custom",
+            "customType": "memory-flush",
+            "data": {"tools": calls, "reply": finished.message.text[:200]},
+            "model": str(ref),
+            "usage": usage_record(host.models, ref, used),
+        }
+        await store.append(entry, record)
+        await store.touch(
+            run.session_key,
+            memory_flush_at=now_ms(),
+            memory_flush_compaction_count=entry.compaction_count or 0,
+        )
+        host.log.info("run %s: memory flush before compaction (%s)", run.id, ", ".join(calls))
 
     def _tool_context(self, run: Run, workspace: Path, protected: tuple[Path, ...]) -> ToolContext:
         host = self.host
@@ -224,17 +460,24 @@ class TurnRunner:
             logger=host.log,
             lookup=host.lookup,
             protected=protected,
+            skill_env=run.skill_env,
         )
 
     async def _run_tool(
-        self, run: Run, call: ToolCall, ctx: ToolContext, tools: Mapping[str, Tool]
+        self,
+        run: Run,
+        call: ToolCall,
+        ctx: ToolContext,
+        tools: Mapping[str, Tool],
+        events: RunEvents | None = None,
     ) -> ToolResultMessage:
         """The tool's result; a failure is an error result for the model, not an exception.
 
         ``tools`` is the set the run offered the model: a reload meanwhile does not
         swap a tool under the call."""
         host = self.host
-        host.events.tool_started(run, call)
+        events = events or host.events
+        events.tool_started(run, call)
         started = time.perf_counter()
         tool = tools.get(call.name)
         is_error = True
@@ -266,7 +509,8 @@ class TurnRunner:
         if len(text) > MAX_TOOL_RESULT_CHARS:
             text = text[:MAX_TOOL_RESULT_CHARS] + "\n[... truncated]"
         duration_ms = int((time.perf_counter() - started) * 1000)
-        host.events.tool_finished(run, call, text, is_error, duration_ms)
+        events.tool_finished(run, call, text, is_error, duration_ms)
+        run.tool_log.append(f"{'⚠️' if is_error else '🔧'} {call.name}")
         return ToolResultMessage(call.id, call.name, text, is_error)
 
     async def _notice(self, run: Run, store: SessionStore, text: str) -> None:
@@ -331,4 +575,6 @@ class TurnRunner:
         if run.model:
             provider, _, model = run.model.partition("/")
             changes.update(model=model, model_provider=provider)
+        if run.context_tokens:
+            changes["context_tokens"] = run.context_tokens
         await store.add_usage(run.session_key, run.input_tokens, run.output_tokens, **changes)

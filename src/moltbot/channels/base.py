@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from moltbot.channels.config import ResolvedAccount
 from moltbot.channels.manifest import Capabilities, ChannelManifest
@@ -36,6 +36,15 @@ if TYPE_CHECKING:
     from moltbot.instance.resolve import Instance
 
 InboundHandler = Callable[[InboundMessage], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class NativeCommands:
+    """The chat commands as a platform's native menu: ``commands.native`` and the menu."""
+
+    setting: bool | Literal["auto"] = "auto"
+    menu: tuple[tuple[str, str], ...] = ()
+    """``(name, description)`` of every command (see ``CommandRegistry.menu``)."""
 
 
 @dataclass
@@ -48,6 +57,7 @@ class ChannelContext:
     state_dir: Path
     """The channel's own directory (``<state>/<channel>/``): offsets, downloaded media."""
     logger: logging.LoggerAdapter[logging.Logger]
+    native_commands: NativeCommands = NativeCommands()
 
     @property
     def account_id(self) -> str:
@@ -70,6 +80,7 @@ def channel_context(
     account: ResolvedAccount[Any],
     status: AccountStatus,
     on_inbound: InboundHandler,
+    native_commands: NativeCommands | None = None,
 ) -> ChannelContext:
     """The context of one account of a channel of ``instance``."""
     logger = AccountLog(
@@ -82,6 +93,7 @@ def channel_context(
         on_inbound=on_inbound,
         state_dir=instance.channel_dir(account.channel),
         logger=logger,
+        native_commands=native_commands or NativeCommands(),
     )
 
 
@@ -93,6 +105,8 @@ class Channel(ABC):
     text_limit: ClassVar[int] = 4000
     """Hard platform limit of one text message; ``textChunkLimit`` may only lower it."""
     default_reply_to_mode: ClassVar[str] = "off"
+    native_commands_default: ClassVar[bool] = False
+    """Whether ``commands.native: "auto"`` registers a native command menu here."""
 
     team_id: str | None = None
     """Workspace/team id once known (Slack), for ``match.teamId`` bindings."""
@@ -192,3 +206,16 @@ class Channel(ABC):
     def text_chunk_limit(self) -> int:
         configured = getattr(self.context.config, "text_chunk_limit", None)
         return min(configured or self.text_limit, self.text_limit)
+
+    def native_menu(self) -> tuple[tuple[str, str], ...] | None:
+        """The command menu to register natively, ``()`` to clear one registered before
+        (the setting is ``false``), or None to leave the platform alone (``auto`` on a
+        platform where that means off). ``channels.<name>.commands.native`` overrides
+        ``commands.native``."""
+        native = self.context.native_commands
+        setting = self.context.config.commands.native
+        if setting is None:
+            setting = native.setting
+        if setting == "auto":
+            return native.menu if self.native_commands_default else None
+        return native.menu if setting else ()

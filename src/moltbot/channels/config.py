@@ -62,6 +62,14 @@ class RetryConfig(ChannelSection):
     max_delay_ms: int = Field(default=30_000, ge=0)
 
 
+class ChannelCommands(ChannelSection):
+    native: bool | Literal["auto"] | None = Field(
+        default=None,
+        description="Register the chat commands as this platform's native command menu "
+        "(default: commands.native).",
+    )
+
+
 class AccountConfig(ChannelSection):
     """Keys every channel account has."""
 
@@ -84,6 +92,7 @@ class AccountConfig(ChannelSection):
     history_limit: int = Field(default=50, ge=0, le=500)
     allow_bots: bool = False
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    commands: ChannelCommands = Field(default_factory=ChannelCommands)
 
     _strings = field_validator("allow_from", "group_allow_from", mode="before")(_as_strings)
 

@@ -21,15 +21,18 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from moltbot.channels import access, routing
+from moltbot.channels import access, registry, routing
 from moltbot.channels.base import Channel
 from moltbot.channels.errors import ChannelError
 from moltbot.channels.pairing import PairingStore
 from moltbot.channels.types import InboundMessage, OutboundMessage
+from moltbot.commands import REGISTRY, AgentControl, CommandContext, CommandRegistry, Invocation
+from moltbot.commands import handle as handle_command
+from moltbot.config.schema import PeerKind
 from moltbot.errors import RetryLaterError
 from moltbot.sessions.origin import Origin, OriginMedia
 
@@ -115,6 +118,12 @@ class PipelineSettings:
     profile: str = "default"
     mention_patterns: tuple[str, ...] = ()
     command: str = "moltbot"
+    text_commands: bool = True
+    """``commands.text``: parse ``/commands`` in messages."""
+    use_access_groups: bool = True
+    """``commands.useAccessGroups``: owner-only commands need an owner."""
+    owner_allow_from: tuple[str, ...] = ()
+    """``commands.ownerAllowFrom``: when set, the only owners."""
 
 
 class InboundPipeline:
@@ -127,11 +136,13 @@ class InboundPipeline:
         dispatcher: Callable[[], AgentDispatcher | None],
         pairing_store: Callable[[str], PairingStore],
         settings: PipelineSettings | None = None,
+        commands: CommandRegistry = REGISTRY,
     ) -> None:
         self._routing_table = routing_table
         self._dispatcher = dispatcher
         self._pairing_store = pairing_store
         self.settings = settings or PipelineSettings()
+        self.commands = commands
         self.dedupe = TtlCache()
         self.history = GroupHistory()
         self._locks: OrderedDict[str, asyncio.Lock] = OrderedDict()
@@ -171,6 +182,10 @@ class InboundPipeline:
         paired = [channel.normalize_allow_entry(e) for e in store.allowed()]
         history_lines: list[str] = []
         group_prompt: str | None = None
+        invocation = self._parse_command(channel, message)
+        owner = invocation is not None and self._is_owner(
+            message, sender_keys, [*allow_from, *paired], channel
+        )
         if message.chat_type == "direct":
             decision = access.decide_dm(config.dm_policy, sender_keys, allow_from, paired)
             if decision.action == "pair":
@@ -184,8 +199,10 @@ class InboundPipeline:
                 else [*allow_from, *paired]
             )
             groups = config.group_entries()
-            mentioned = message.was_mentioned or access.matches_patterns(
-                message.text, self.settings.mention_patterns
+            mentioned = (
+                message.was_mentioned
+                or access.matches_patterns(message.text, self.settings.mention_patterns)
+                or owner  # an owner's command needs no mention
             )
             topic = channel.group_topic(message)
             decision = access.decide_group(
@@ -205,9 +222,127 @@ class InboundPipeline:
             if decision.action == "history":
                 self.history.add(history_key, _history_line(message), config.history_limit)
                 return "history"
-            history_lines = self.history.take(history_key)
+            if invocation is not None and invocation.command.owner_only and not owner:
+                return "dropped:command not allowed"  # in a group: silently, as upstream
+            if invocation is None:
+                history_lines = self.history.take(history_key)
             group_prompt = decision.group.system_prompt if decision.group else None
+        if invocation is not None:
+            return await self._command(channel, message, invocation, owner, accepted)
         return await self._run(channel, message, history_lines, group_prompt, accepted)
+
+    # -- chat commands ------------------------------------------------------------
+
+    def _parse_command(self, channel: Channel, message: InboundMessage) -> Invocation | None:
+        """The chat command ``message`` is, when text commands are on and it is addressed
+        to this bot (``/status@OtherBot`` is not)."""
+        if not self.settings.text_commands or not message.text.startswith("/"):
+            return None
+        invocation = self.commands.parse(message.text)
+        if invocation is None or invocation.addressed_to is None:
+            return invocation
+        mine = channel.status.bot_username
+        return invocation if mine and invocation.addressed_to.lower() == mine.lower() else None
+
+    def _is_owner(
+        self,
+        message: InboundMessage,
+        sender_keys: Collection[str],
+        allowed: list[str],
+        channel: Channel,
+    ) -> bool:
+        """An owner may run owner-only commands: anyone when ``useAccessGroups`` is off;
+        else a sender in ``commands.ownerAllowFrom`` when that is set, else a sender on
+        the channel's allowlist (``allowFrom`` or approved by pairing; ``"*"`` does not
+        make strangers owners)."""
+        settings = self.settings
+        if not settings.use_access_groups:
+            return True
+        keys = {k.lower() for k in sender_keys}
+        if settings.owner_allow_from:
+            for entry in settings.owner_allow_from:
+                scope, sep, rest = entry.partition(":")
+                if sep and scope.lower() in registry.names():
+                    if scope.lower() != message.channel:
+                        continue
+                    entry = rest
+                if channel.normalize_allow_entry(entry) in keys:
+                    return True
+            return False
+        return any(entry != "*" and entry in keys for entry in allowed)
+
+    async def _command(
+        self,
+        channel: Channel,
+        message: InboundMessage,
+        invocation: Invocation,
+        owner: bool,
+        accepted: Callable[[], None] | None,
+    ) -> str:
+        """Run a chat command before any model and send its reply (plain text)."""
+        dispatcher = self._dispatcher()
+        route = self._route(channel, message, dispatcher)
+        target = channel.reply_target(message)
+        agents = dispatcher if isinstance(dispatcher, AgentControl) else None
+
+        async def reply(text: str) -> None:
+            await self._safe_send(
+                channel, target, OutboundMessage(text=text, plain=True, thread_id=message.thread_id)
+            )
+
+        ctx = CommandContext(
+            name=invocation.command.name,
+            args=invocation.args,
+            text=message.text.strip(),
+            surface=message.channel,
+            sender=f"{message.channel}:{message.sender.id}",
+            sender_name=message.sender.label,
+            agent_id=route.agent_id,
+            session_key=route.session_key,
+            is_owner=owner,
+            chat_type=message.chat_type,
+            reply=reply,
+            registry=self.commands,
+            origin=build_origin(channel, message, route, None),
+            agents=agents,
+        )
+        result = await handle_command(invocation, ctx)
+        if accepted is not None:
+            accepted()  # a command is done once handled: confirm it to the platform
+        if result.text:
+            await reply(result.text)
+        return f"command:{invocation.command.name}"
+
+    @staticmethod
+    def _peer_kind(message: InboundMessage) -> PeerKind:
+        return "dm" if message.chat_type == "direct" else message.chat_type
+
+    def _route(
+        self, channel: Channel, message: InboundMessage, dispatcher: AgentDispatcher | None
+    ) -> routing.Route:
+        """Agent and session of ``message``: the bindings, then the agent the runtime
+        knows (a binding naming an unknown agent falls back to the default one)."""
+        table = self._routing_table()
+        peer = routing.Peer(self._peer_kind(message), channel.peer_id(message))
+        thread = channel.session_thread(message)
+        route = routing.resolve_route(
+            table,
+            channel=message.channel,
+            account_id=message.account_id,
+            peer=peer,
+            team_id=channel.team_id,
+            thread_id=thread,
+        )
+        if dispatcher is None:
+            return route
+        try:
+            resolved = dispatcher.resolve_agent(route.agent_id)
+        except Exception:  # a binding names an agent the runtime does not know
+            channel.log.warning(
+                "agent %s unknown to the runtime; using the default", route.agent_id
+            )
+            resolved = dispatcher.resolve_agent(None)
+        return routing.with_agent(route, table.session, resolved, peer, thread)
 
     async def _pair(self, channel: Channel, message: InboundMessage, store: PairingStore) -> str:
         sender_id = channel.pairing_id(message)
@@ -248,19 +383,6 @@ class InboundPipeline:
         group_prompt: str | None,
         accepted: Callable[[], None] | None = None,
     ) -> str:
-        table = self._routing_table()
-        peer = routing.Peer(
-            "dm" if message.chat_type == "direct" else message.chat_type, channel.peer_id(message)
-        )
-        thread = channel.session_thread(message)
-        route = routing.resolve_route(
-            table,
-            channel=message.channel,
-            account_id=message.account_id,
-            peer=peer,
-            team_id=channel.team_id,
-            thread_id=thread,
-        )
         dispatcher = self._dispatcher()
         target = channel.reply_target(message)
         if dispatcher is None:
@@ -277,14 +399,7 @@ class InboundPipeline:
                 ),
             )
             return "failed"
-        try:
-            resolved = dispatcher.resolve_agent(route.agent_id)
-        except Exception:  # a binding names an agent the runtime does not know
-            channel.log.warning(
-                "agent %s unknown to the runtime; using the default", route.agent_id
-            )
-            resolved = dispatcher.resolve_agent(None)
-        route = routing.with_agent(route, table.session, resolved, peer, thread)
+        route = self._route(channel, message, dispatcher)
         text = agent_text(message, history)
         origin = build_origin(channel, message, route, group_prompt)
         async with self._lock(route.session_key):

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from moltbot.channels import registry, routing
-from moltbot.channels.base import Channel
+from moltbot.channels.base import Channel, NativeCommands
 from moltbot.channels.config import DEFAULT_ACCOUNT_ID
 from moltbot.channels.dispatch import AgentDispatcher, InboundPipeline, PipelineSettings
 from moltbot.channels.errors import (
@@ -75,9 +75,7 @@ class ChannelManager:
             routing_table=lambda: self._routing,
             dispatcher=self.dispatcher,
             pairing_store=self.pairing_store,
-            settings=PipelineSettings(
-                profile=self.instance.profile, mention_patterns=_mention_patterns(self.config)
-            ),
+            settings=pipeline_settings(self.instance.profile, self.config),
         )
 
     # -- subsystem contract ---------------------------------------------------
@@ -124,9 +122,7 @@ class ChannelManager:
         """Apply a changed config live: restart changed accounts, start new ones, stop removed."""
         old = {key: runner.account for key, runner in self.runners.items()}
         self.config = config
-        self.pipeline.settings = PipelineSettings(
-            profile=self.instance.profile, mention_patterns=_mention_patterns(config)
-        )
+        self.pipeline.settings = pipeline_settings(self.instance.profile, config)
         previous = self.runners
         self.runners = {}
         self._load(config)
@@ -178,6 +174,10 @@ class ChannelManager:
                 self.runners[runner.key] = runner
 
     # -- used by the pipeline, WS methods, tools ---------------------------------
+
+    def native_commands(self) -> NativeCommands:
+        """``commands.native`` and the chat-command menu, for the channels' native menus."""
+        return NativeCommands(self.config.commands.native, tuple(self.pipeline.commands.menu()))
 
     def dispatcher(self) -> AgentDispatcher | None:
         if self._dispatcher is not None:
@@ -312,5 +312,13 @@ class ChannelManager:
         return all(results)
 
 
-def _mention_patterns(config: Config) -> tuple[str, ...]:
-    return tuple(config.messages.group_chat.mention_patterns)
+def pipeline_settings(profile: str, config: Config) -> PipelineSettings:
+    """What the inbound pipeline reads of the config."""
+    commands = config.commands
+    return PipelineSettings(
+        profile=profile,
+        mention_patterns=tuple(config.messages.group_chat.mention_patterns),
+        text_commands=commands.text,
+        use_access_groups=commands.use_access_groups,
+        owner_allow_from=tuple(commands.owner_allow_from),
+    )

@@ -117,7 +117,11 @@ class AccountRunner:
 
     def _make_channel(self) -> Channel:
         context = channel_context(
-            self.manager.instance, self.account, self.status, self._on_inbound
+            self.manager.instance,
+            self.account,
+            self.status,
+            self._on_inbound,
+            self.manager.native_commands(),
         )
         return self.cls(context)
 

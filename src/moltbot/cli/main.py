@@ -51,11 +51,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Talk to an agent: one turn, streamed (--local: no gateway).",
     ),
     "agents": ("moltbot.cli.agents_cmd:agents", "List, add and remove agents."),
-    "sessions": ("moltbot.cli.sessions_cmd:sessions", "List chat sessions or show a transcript."),
+    "sessions": (
+        "moltbot.cli.sessions_cmd:sessions",
+        "List chat sessions, show or compact a transcript.",
+    ),
+    "usage": ("moltbot.cli.usage_cmd:usage", "Token usage and cost by day, model, agent, session."),
+    "skills": ("moltbot.cli.skills_cmd:skills", "Skills: list, info, check eligibility."),
     "browser": (
         "moltbot.cli.browser_cmd:browser",
         "This instance's browser: status, start, tabs, snapshot, click.",
     ),
+    "cron": ("moltbot.cli.cron_cmd:cron", "Scheduled jobs: add, list, edit, run, history."),
+    "system": ("moltbot.cli.system_cmd:system", "System events, heartbeats, presence."),
 }
 
 EPILOG = """\b

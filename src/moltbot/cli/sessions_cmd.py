@@ -138,3 +138,54 @@ def show_cmd(key: str, limit: int, as_json: bool) -> None:
                     f"{k}={str(v)[:40]!s}" for k, v in (block.get("arguments") or {}).items()
                 )
                 click.echo(click.style(f"  → {block.get('name')}({args})", dim=True))
+
+
+@sessions.command(
+    "compact",
+    epilog="\b\nExamples:\n  moltbot sessions compact main\n  "
+    'moltbot sessions compact agent:ops:main --instructions "keep the decisions"\n'
+    "\b\nExit codes: 0 done (or nothing to compact); 6 no gateway answered; 7 credentials "
+    "refused; 1 no model could write the summary.",
+)
+@click.argument("key")
+@click.option("--instructions", metavar="TEXT", help="What the summary should focus on.")
+@click.option(
+    "--keep-recent-tokens", type=click.IntRange(0), metavar="N", help="Recent tokens kept verbatim."
+)
+@context.target_options
+def compact_cmd(
+    key: str,
+    instructions: str | None,
+    keep_recent_tokens: int | None,
+    url: str | None,
+    token: str | None,
+    password: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Summarise the older turns of session KEY now, through the running gateway
+    (the model writes the summary; the transcript keeps every original line)."""
+    from moltbot.gateway.client import SyncGatewayClient
+    from moltbot.gateway.target import resolve_target
+
+    cli = context.get()
+    instance, snapshot = cli.load()
+    target = resolve_target(
+        instance, snapshot.config, cli.env, url=url, token=token, password=password
+    )
+    params: dict[str, Any] = {"key": key}
+    if instructions:
+        params["instructions"] = instructions
+    if keep_recent_tokens is not None:
+        params["keepRecentTokens"] = keep_recent_tokens
+    with SyncGatewayClient.for_target(target, max(timeout, 120.0)) as client:
+        result = client.call("sessions.compact", params)
+    if as_json:
+        context.emit_json(result)
+    elif result.get("compacted"):
+        click.echo(
+            f"compacted {result['key']}: {result.get('tokensBefore')} → "
+            f"{result.get('tokensAfter')} tokens (entry {result.get('entryId')})"
+        )
+    else:
+        click.echo(f"nothing to compact in {result['key']}: {result.get('reason')}")

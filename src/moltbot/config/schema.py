@@ -11,7 +11,7 @@ from __future__ import annotations
 import types
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 Port = int
@@ -70,8 +70,28 @@ class ChatCompletionsEndpoint(HttpEndpoint):
     )
 
 
+class ResponsesEndpoint(HttpEndpoint):
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest POST /v1/responses body accepted (bigger: 413).",
+    )
+
+
+class ToolsInvokeEndpoint(HttpEndpoint):
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest POST /tools/invoke body accepted (bigger: 413).",
+    )
+
+
 class GatewayHttpEndpoints(Section):
     chat_completions: ChatCompletionsEndpoint = Field(default_factory=ChatCompletionsEndpoint)
+    responses: ResponsesEndpoint = Field(default_factory=ResponsesEndpoint)
+    tools_invoke: ToolsInvokeEndpoint = Field(default_factory=ToolsInvokeEndpoint)
 
 
 class GatewayHttp(Section):
@@ -139,6 +159,106 @@ class ModelRetry(Section):
     max_delay_ms: int = Field(default=10_000, ge=0, le=300_000)
 
 
+_DURATION = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
+
+
+class ActiveHours(Section):
+    start: str = Field(
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Window start, HH:MM (local).",
+        examples=["08:00"],
+    )
+    end: str = Field(
+        pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$",
+        description="Window end, HH:MM or 24:00; before start: the window wraps midnight.",
+        examples=["22:00"],
+    )
+    timezone: str | None = Field(
+        default=None, description='IANA zone of the window; unset or "local": the host zone.'
+    )
+
+
+class Heartbeat(Section):
+    """Periodic heartbeat turns (``agents.defaults.heartbeat``, per agent in ``agents.list``)."""
+
+    every: str | None = Field(
+        default=None,
+        pattern=_DURATION,
+        examples=["30m"],
+        description='Interval: "30m" (default), "1h"; a bare number is minutes; 0 turns '
+        "heartbeats off.",
+    )
+    prompt: str | None = Field(default=None, description="The heartbeat turn's message.")
+    target: str | None = Field(
+        default=None,
+        description='Where alerts go: "last" (default, the chat the agent last talked in), '
+        '"none", or a channel id (telegram, slack).',
+    )
+    to: str | None = Field(default=None, description="Recipient on the target channel.")
+    account_id: str | None = Field(default=None, description="Channel account to send from.")
+    active_hours: ActiveHours | None = Field(
+        default=None, description="Only run inside this daily window."
+    )
+    ack_max_chars: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="A reply with HEARTBEAT_OK and at most this many other characters is "
+        "not delivered (default 300).",
+    )
+class MemoryFlush(Section):
+    enabled: bool = Field(
+        default=False,
+        description="Before an automatic compaction, run one silent turn that writes durable "
+        "notes to the workspace memory files.",
+    )
+    soft_threshold_tokens: int = Field(
+        default=4000,
+        ge=0,
+        description="Flush once the context is this close to the compaction threshold.",
+    )
+    prompt: str | None = Field(default=None, description="The flush turn's message.")
+    system_prompt: str | None = Field(default=None, description="Added to its system prompt.")
+
+
+class Compaction(Section):
+    mode: Literal["auto", "manual", "off"] = Field(
+        default="auto",
+        description="auto: summarise older turns when a turn would not fit the model's context "
+        "window; manual: only /compact, sessions.compact and a provider's overflow error; off: "
+        "never (the oldest turns are left out of the request instead).",
+    )
+    reserve_tokens: int = Field(
+        default=16_384,
+        ge=0,
+        description="Headroom kept free for the reply and tool results (at most a quarter of "
+        "the window).",
+    )
+    keep_recent_tokens: int = Field(
+        default=20_000,
+        ge=0,
+        description="Recent turns kept verbatim after a compaction (at most 40% of the window).",
+    )
+    memory_flush: MemoryFlush = Field(default_factory=MemoryFlush)
+
+
+class MemoryEmbeddings(Section):
+    provider: str = Field(
+        description="A models.providers id with an OpenAI-compatible /embeddings endpoint."
+    )
+    model: str = Field(default="text-embedding-3-small", min_length=1)
+
+
+class MemorySearch(Section):
+    enabled: bool = Field(default=True, description="The memory_search and memory_get tools.")
+    embeddings: MemoryEmbeddings | None = Field(
+        default=None,
+        description="Also rank by meaning (cosine of embeddings), mixed 0.7 with full-text "
+        "0.3; without it, full-text (SQLite FTS5, BM25) only.",
+    )
+    max_results: int = Field(default=6, ge=1, le=50)
+
+
 class AgentDefaults(Section):
     workspace: str | None = Field(default=None, description="Workspace root of the agents.")
     model: str | ModelChoice | None = Field(
@@ -151,10 +271,21 @@ class AgentDefaults(Section):
     skip_bootstrap: bool = False
     timeout_seconds: int = Field(default=600, ge=1)
     max_concurrent: int = Field(default=4, ge=1, description="Agent runs at once (all sessions).")
+    compaction: Compaction = Field(default_factory=Compaction)
+    memory_search: MemorySearch = Field(default_factory=MemorySearch)
+    context_tokens: int | None = Field(
+        default=None,
+        ge=256,
+        description="Context window of models whose definition has no contextWindow "
+        "(default 200000).",
+    )
     model_retry: ModelRetry = Field(
         default_factory=ModelRetry,
         description="Retries with backoff after a transient failure (429, 5xx, timeout, "
         "broken stream) of the last model left in the chain.",
+    )
+    heartbeat: Heartbeat | None = Field(
+        default=None, description="Heartbeat turns of the default agent (or of every agent)."
     )
 
 
@@ -164,6 +295,11 @@ class AgentEntry(Section):
     default: bool = False
     workspace: str | None = None
     model: str | ModelChoice | None = None
+    heartbeat: Heartbeat | None = Field(
+        default=None,
+        description="Merged over agents.defaults.heartbeat; once any agent has one, only "
+        "those agents run heartbeats.",
+    )
 
 
 class Agents(Section):
@@ -197,6 +333,15 @@ class CanvasHost(Section):
     live_reload: bool = True
 
 
+class ModelCost(Section):
+    """Price in USD per million tokens (as upstream's catalogue)."""
+
+    input: float = Field(default=0, ge=0)
+    output: float = Field(default=0, ge=0)
+    cache_read: float = Field(default=0, ge=0)
+    cache_write: float = Field(default=0, ge=0)
+
+
 class ModelDefinition(Section):
     id: str = Field(min_length=1)
     name: str | None = None
@@ -205,6 +350,7 @@ class ModelDefinition(Section):
     input: list[str] = Field(default_factory=lambda: ["text"])
     context_window: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
+    cost: ModelCost | None = Field(default=None, description="USD per million tokens.")
 
 
 class ModelProvider(Section):
@@ -332,6 +478,62 @@ class Session(Section):
     )
 
 
+class SkillEntry(Section):
+    """``skills.entries.<skillKey>``."""
+
+    enabled: bool = True
+    api_key: str | None = Field(
+        default=None, description="Secret for the skill's primaryEnv variable."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Variables the skill's commands get (exec)."
+    )
+    config: dict[str, Any] = Field(default_factory=dict, description="The skill's own settings.")
+
+
+class SkillsLoad(Section):
+    extra_dirs: list[str] = Field(
+        default_factory=list, description="More skill folders (lowest precedence)."
+    )
+
+
+class Skills(Section):
+    allow: list[str] | None = Field(
+        default=None, description="Only these skills (names or keys, * wildcards)."
+    )
+    deny: list[str] = Field(default_factory=list, description="Never these skills.")
+    entries: dict[str, SkillEntry] = Field(default_factory=dict)
+    load: SkillsLoad = Field(default_factory=SkillsLoad)
+
+
+NativeSetting = bool | Literal["auto"]
+
+
+class Commands(Section):
+    """Chat commands (``/status``, ``/new``, ...), handled before any model."""
+
+    text: bool = Field(
+        default=True,
+        description="Parse /commands in channel messages (WebChat always does).",
+    )
+    native: NativeSetting = Field(
+        default="auto",
+        description="Register native command menus: auto = Telegram on, Slack off. "
+        "channels.<name>.commands.native overrides per channel.",
+    )
+    use_access_groups: bool = Field(
+        default=True,
+        description="Owner-only commands need an owner: a sender on the channel's allowlist "
+        "(allowFrom or approved by pairing), or in ownerAllowFrom. false: every sender the "
+        "bot answers is an owner.",
+    )
+    owner_allow_from: list[str] = Field(
+        default_factory=list,
+        description='Owners as "<channel>:<sender id>" (e.g. "telegram:4242"); when set, only '
+        "these are owners in channels.",
+    )
+
+
 class Meta(Section):
     """Stamped by moltbot on every write of the file."""
 
@@ -349,6 +551,46 @@ class Wizard(Section):
     last_run_mode: str | None = None
 
 
+class Cron(Section):
+    enabled: bool = Field(
+        default=True, description="Run jobs on schedule (off: jobs are kept but never run)."
+    )
+    store: str | None = Field(
+        default=None, description="Jobs file (default <state>/cron/jobs.json); runs/ beside it."
+    )
+    max_concurrent_runs: int = Field(default=1, ge=1, le=64, description="Jobs running at once.")
+    missed_run_grace_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=30 * 86_400,
+        description="A run missed while the gateway was down runs once at start if it fell "
+        "due at most this long ago; older ones are skipped and recorded.",
+    )
+
+
+class Hooks(Section):
+    enabled: bool = Field(default=False, description="Serve POST <path>/wake and <path>/agent.")
+    token: str | None = Field(
+        default=None, description="Secret callers send (Authorization: Bearer); required."
+    )
+    path: str = Field(
+        default="/hooks",
+        pattern=r"^/[A-Za-z0-9._~-][A-Za-z0-9._~/-]*$",
+        description="Base path of the hook endpoints (not /).",
+    )
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, le=16 * 1024 * 1024, description="Largest hook body."
+    )
+
+    @model_validator(mode="after")
+    def _token_required(self) -> Hooks:
+        if self.enabled and not (self.token or "").strip():
+            raise ValueError("hooks.enabled requires hooks.token")
+        if self.path.rstrip("/") in ("", "/v1", "/tools"):
+            raise ValueError("hooks.path must not be /, /v1 or /tools")
+        return self
+
+
 class Config(Section):
     strict: bool = Field(default=False, description="Unknown keys are errors, not warnings.")
     gateway: Gateway = Field(default_factory=Gateway)
@@ -361,6 +603,11 @@ class Config(Section):
     messages: Messages = Field(default_factory=Messages)
     bindings: list[Binding] = Field(default_factory=list)
     session: Session = Field(default_factory=Session)
+
+    cron: Cron = Field(default_factory=Cron)
+    hooks: Hooks = Field(default_factory=Hooks)
+    commands: Commands = Field(default_factory=Commands)
+    skills: Skills = Field(default_factory=Skills)
     logging: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, Any] = Field(default_factory=dict)
     meta: Meta = Field(default_factory=Meta)

@@ -23,6 +23,10 @@ NO_RESTART_PREFIXES = (
     "browser",
     "channels",
     "strict",
+    "cron",
+    "hooks.enabled",
+    "hooks.token",
+    "hooks.maxBodyBytes",
 )
 
 

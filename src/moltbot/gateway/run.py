@@ -418,7 +418,7 @@ async def _watch_config(runtime: GatewayRuntime, prepared: Prepared, signals: _S
     path.parent.mkdir(parents=True, exist_ok=True)
     debounce = max(50, runtime.config.gateway.reload.debounce_ms)
     target = str(path.resolve())
-    await runtime.started.wait()  # a change is applied to subsystems that have started
+    await runtime.subsystems_started.wait()  # a change is applied to subsystems that have started
     watchfiles = await asyncio.to_thread(importlib.import_module, "watchfiles")
     if _file_hash(path) != runtime.snapshot.hash:  # changed while we were (re)starting
         await _apply_config_change(runtime, prepared, signals)

@@ -59,6 +59,8 @@ SUBSYSTEMS: dict[str, str] = {
     "channels": "moltbot.channels.manager:ChannelManager",
     "browser": "moltbot.browser.service:BrowserService",
     "canvas": "moltbot.canvas.host:CanvasHost",
+    "heartbeat": "moltbot.automation.heartbeat:HeartbeatRunner",
+    "cron": "moltbot.automation.service:CronService",
 }
 
 
@@ -92,10 +94,10 @@ class GatewayRuntime:
         self.dedupe = DedupeCache()
         self.devices = DeviceStore(instance.devices_dir)
         self.subsystems: dict[str, Subsystem] = {}
-        self.started = asyncio.Event()
-        """Set once every enabled subsystem has been started (or has failed to)."""
         self.subsystem_errors: dict[str, str] = {}
         self._stores: dict[str, SessionStore] = {}
+        self.subsystems_started = asyncio.Event()
+        """Set once every enabled subsystem has been started (or has failed to)."""
         self.system_events: list[str] = []
         self.seq = 0
         self.state_version = {"presence": 1, "health": 1}
@@ -218,14 +220,14 @@ class GatewayRuntime:
         return envvars.flag(self.env, name) is not None
 
     async def start_subsystems(self) -> None:
-        """Start every enabled subsystem in turn, then set :attr:`started`. The gateway
+        """Start every enabled subsystem in turn, then set :attr:`subsystems_started`. The gateway
         runs this as a task once its port answers, so a client's handshake never waits
         for a sidecar."""
         try:
             for name in self.enabled_subsystems():
                 await self.start_subsystem(name)
         finally:
-            self.started.set()
+            self.subsystems_started.set()
 
     async def start_subsystem(self, name: str) -> None:
         """Build and start subsystem ``name``. Never raises: whatever goes wrong (its
@@ -303,7 +305,7 @@ class GatewayRuntime:
                 out[name] = {"state": State.FAILED.value, "error": self.subsystem_errors[name]}
             elif name not in self.enabled_subsystems():
                 out[name] = {"state": State.DISABLED.value}
-            elif not self.started.is_set():
+            elif not self.subsystems_started.is_set():
                 out[name] = {"state": State.STARTING.value}
         return out
 
@@ -427,12 +429,12 @@ class GatewayRuntime:
         default_agent = self.default_agent_id()
         return StatusPayload(
             instance=self.instance_facts(),
-            heartbeat=Heartbeat(default_agent, []),
+            heartbeat=self.heartbeat_summary(),
             channel_summary=[
                 f"{k}: {v.get('state', 'configured')}" if isinstance(v, dict) else k
                 for k, v in channels.get("channels", {}).items()
             ],
-            queued_system_events=list(self.system_events[-20:]),
+            queued_system_events=self.queued_system_events(),
             sessions=SessionsStatus(
                 paths=[sessions.path],
                 count=sessions.count,
@@ -445,6 +447,32 @@ class GatewayRuntime:
             subsystems=self.subsystem_status(),
             connections=len(self.connections),
         )
+
+    def heartbeat_summary(self) -> Heartbeat:
+        """``status.heartbeat``: which agents run heartbeats, how often."""
+        runner = self.subsystem("heartbeat")
+        agents = [] if runner is None else runner.status()["agents"]
+        return Heartbeat(
+            self.default_agent_id(),
+            [
+                {
+                    "agentId": a["agentId"],
+                    "enabled": a["everyMs"] is not None,
+                    "every": a["every"],
+                    "everyMs": a["everyMs"],
+                }
+                for a in agents
+            ],
+        )
+
+    def queued_system_events(self) -> list[str]:
+        """System events waiting for the default agent's main session."""
+        agents = self.subsystem(AGENTS)
+        if agents is None:
+            return list(self.system_events[-20:])
+        from moltbot.sessions.keys import main_key
+
+        return list(agents.system_events.peek(main_key(agents.resolve_agent(None))))
 
 
 def _model_name(config: Config) -> str | None:

@@ -34,6 +34,9 @@ UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 
 # Modules with `setup_routes(app, runtime)`, loaded in this order (a missing one is an error).
 HTTP_ROUTE_MODULES = (
+    "moltbot.gateway.http.hooks",
+    "moltbot.gateway.http.tools_invoke",
+    "moltbot.gateway.http.responses",
     "moltbot.gateway.http.openai",
     "moltbot.channels.webhook",  # every channel manifest's routes
     "moltbot.gateway.http.api",  # last: every other API path is a JSON 404, never the UI
@@ -65,8 +68,13 @@ BACKLOG_TRIM_BYTES = 4 * 1024 * 1024  # a client that had this much queued: trim
 
 
 def build_app(runtime: GatewayRuntime) -> web.Application:
-    completions = runtime.config.gateway.http.endpoints.chat_completions
-    largest = completions.max_body_bytes if completions.enabled else 0
+    endpoints = runtime.config.gateway.http.endpoints
+    hooks = runtime.config.hooks
+    largest = max(
+        (e.max_body_bytes for e in vars(endpoints).values() if getattr(e, "enabled", False)),
+        default=0,
+    )
+    largest = max(largest, hooks.max_body_bytes if hooks.enabled else 0)
     app = web.Application(
         # bodies are read (within the body deadline) before any handler: this bounds them
         client_max_size=max(protocol.MAX_PAYLOAD_BYTES, largest),
@@ -359,8 +367,8 @@ async def _run(
         conn.send(protocol.response(request_id, None, behind.error_shape()))
         return
     try:
-        if not runtime.started.is_set():  # the handler may need a sidecar still starting
-            await runtime.started.wait()
+        if not runtime.subsystems_started.is_set():  # the handler may need a sidecar still starting
+            await runtime.subsystems_started.wait()
         params = _validate(spec, raw_params)
         payload = await spec.handler(call, params)
     except asyncio.CancelledError:

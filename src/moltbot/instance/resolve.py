@@ -139,9 +139,28 @@ class Instance:
     def agents_root(self) -> Path:
         return self.state_dir / "agents"
 
+    @property
+    def skills_dir(self) -> Path:
+        """Managed skills of this instance (``skills.install`` copies them here)."""
+        return self.state_dir / "skills"
+
+    @property
+    def tools_dir(self) -> Path:
+        """Files a skill's ``download`` installer fetched (``tools/<skillKey>/``)."""
+        return self.state_dir / "tools"
+
+    def memory_index(self, agent_id: str = DEFAULT_AGENT_ID) -> Path:
+        """The agent's memory search index (SQLite)."""
+        return self.state_dir / "memory" / f"{agent_id}.sqlite"
+
     def channel_dir(self, channel: str) -> Path:
         """A messaging channel's own files (``<state>/<channel>/``: offsets, media)."""
         return self.state_dir / channel
+
+    @property
+    def cron_dir(self) -> Path:
+        """Cron jobs (``jobs.json``) and their run logs (``runs/``), unless ``cron.store``."""
+        return self.state_dir / "cron"
 
     @property
     def service(self) -> ServiceNames:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -89,6 +90,21 @@ class SessionEntry(BaseModel):
     context_tokens: int | None = None
     aborted_last_run: bool | None = None
     last_run_id: str | None = None
+    # the chat the agent last talked in (main session; heartbeat/cron target "last")
+    last_channel: str | None = None
+    last_to: str | None = None
+    last_account_id: str | None = None
+    last_thread_id: str | None = None
+    # the last heartbeat alert delivered (duplicates within a day are not sent again)
+    last_heartbeat_text: str | None = None
+    last_heartbeat_sent_at: int | None = None
+    compaction_count: int | None = None
+    first_kept_entry_id: str | None = None
+    """The oldest transcript entry the model still sees after the last compaction."""
+    first_kept_offset: int | None = None
+    """Its byte offset in the transcript (where reading starts)."""
+    memory_flush_at: int | None = None
+    memory_flush_compaction_count: int | None = None
 
     @field_validator("origin", mode="before")
     @classmethod
@@ -116,6 +132,8 @@ class SessionStore:
         self._stamp: tuple[int, int, int] | None = None
         self._transcripts: dict[str, Transcript] = {}
         self._reads: dict[str, TranscriptRead] = {}
+        self._tails: dict[str, TranscriptRead] = {}
+        """The part of each transcript from its compaction point on (see :meth:`read_from`)."""
 
     # ---- index -------------------------------------------------------------
 
@@ -227,6 +245,11 @@ class SessionStore:
                 "aborted_last_run",
                 "last_run_id",
                 "session_file",
+                "compaction_count",
+                "first_kept_entry_id",
+                "first_kept_offset",
+                "memory_flush_at",
+                "memory_flush_compaction_count",
             ):
                 data.pop(name, None)
             data.update(session_id=str(uuid.uuid4()), created_at=now_ms(), updated_at=now_ms())
@@ -262,6 +285,7 @@ class SessionStore:
                 archived.append(str(target))
             self._transcripts.pop(removed[0].session_id, None)
             self._reads.pop(removed[0].session_id, None)
+            self._tails.pop(removed[0].session_id, None)
         return True, archived
 
     # ---- transcripts -------------------------------------------------------
@@ -288,10 +312,12 @@ class SessionStore:
         acknowledging it. (Lets a caller start work while the fsync runs.)"""
         transcript = self._transcript(entry)
         full, before, after = transcript.write(item)
-        cached = self._reads.get(entry.session_id)
-        if cached is not None and cached.size == before:
-            cached.entries.append(full)
-            cached.size = after
+        for cache in (self._reads, self._tails):
+            cached = cache.get(entry.session_id)
+            if cached is not None and cached.size == before:
+                cached.entries.append(full)
+                cached.offsets.append(transcript.last_offset)
+                cached.size = after
         return full
 
     async def sync(self, entry: SessionEntry) -> None:
@@ -313,7 +339,39 @@ class SessionStore:
             else:
                 self._reads.pop(entry.session_id, None)
         return TranscriptRead(
-            cached.header, list(cached.entries), list(cached.warnings), cached.size
+            cached.header,
+            list(cached.entries),
+            list(cached.warnings),
+            cached.size,
+            list(cached.offsets),
+        )
+
+    async def read_from(self, entry: SessionEntry, offset: int) -> TranscriptRead:
+        """The transcript from byte ``offset`` on (an entry's start), cached like
+        :meth:`read`: a compacted session's turns cost what its kept part costs, however
+        long the whole file has grown."""
+        if offset <= 0:
+            return await self.read(entry)
+        path = self.transcript_path(entry)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            self._tails.pop(entry.session_id, None)
+            return TranscriptRead(None, [])
+        cached = self._tails.get(entry.session_id)
+        if cached is None or cached.start != offset or cached.size != size:
+            cached = await asyncio.to_thread(self._transcript(entry).read_from, offset)
+            if cached.size - offset <= CACHE_MAX_BYTES:
+                self._tails[entry.session_id] = cached
+            else:
+                self._tails.pop(entry.session_id, None)
+        return TranscriptRead(
+            None,
+            list(cached.entries),
+            list(cached.warnings),
+            cached.size,
+            list(cached.offsets),
+            cached.start,
         )
 
     async def recent_messages(self, entry: SessionEntry, count: int) -> list[dict[str, Any]]:
@@ -386,7 +444,12 @@ class SessionStore:
 
     def _recover(self, reason: str) -> dict[str, SessionEntry]:
         """Move a corrupt index aside and rebuild it from transcript headers."""
-        aside = self.index_path.with_name(f"{INDEX_NAME}.corrupt-{now_ms()}")
+        stamp = now_ms()
+        aside = self.index_path.with_name(f"{INDEX_NAME}.corrupt-{stamp}")
+        for n in itertools.count(1):  # two recoveries in one millisecond keep both files
+            if not aside.exists() and not aside.is_symlink():
+                break
+            aside = self.index_path.with_name(f"{INDEX_NAME}.corrupt-{stamp}-{n}")
         with contextlib.suppress(FileNotFoundError):
             self.index_path.rename(aside)
         log.error(

@@ -45,6 +45,10 @@ class TranscriptRead:
     warnings: list[str] = field(default_factory=list)
     size: int = 0
     """Bytes read (the file's size at the time)."""
+    offsets: list[int] = field(default_factory=list)
+    """The byte offset in the file of each of :attr:`entries`."""
+    start: int = 0
+    """Where reading began (0: the whole file; see :meth:`Transcript.read_from`)."""
 
 
 class Transcript:
@@ -52,6 +56,8 @@ class Transcript:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.last_offset = 0
+        """The byte offset of the entry :meth:`write` wrote last."""
         self._last_id: str | None = None
         self._last_id_known = False
 
@@ -100,7 +106,7 @@ class Transcript:
             "timestamp": now_iso(),
         }
         full.update({k: v for k, v in entry.items() if k not in full})
-        data = _line(full)
+        line = data = _line(full)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             size = os.fstat(fd).st_size
@@ -110,6 +116,7 @@ class Transcript:
         finally:
             os.close(fd)
         self._last_id = full["id"]
+        self.last_offset = size + len(data) - len(line)
         return full, size, size + len(data)
 
     def sync(self) -> None:
@@ -128,6 +135,20 @@ class Transcript:
             return TranscriptRead(None, [])
         read = parse(raw, str(self.path))
         read.size = len(raw)
+        return read
+
+    def read_from(self, offset: int) -> TranscriptRead:
+        """The entries from byte ``offset`` on (an entry's start, from
+        :attr:`TranscriptRead.offsets`): what a compacted session's context needs,
+        without reading the turns before it."""
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(offset)
+                raw = handle.read()
+        except FileNotFoundError:
+            return TranscriptRead(None, [])
+        read = parse(raw, str(self.path), base=offset, header_allowed=offset == 0)
+        read.size, read.start = offset + len(raw), offset
         return read
 
 
@@ -163,7 +184,7 @@ def read_tail(
             cut = chunk.find(b"\n")
             if cut < 0:
                 continue
-            read = parse(chunk[cut + 1 :], str(path), warn=False)
+            read = parse(chunk[cut + 1 :], str(path), base=start + cut + 1, warn=False)
             if enough(read.entries):
                 for warning in read.warnings:
                     log.warning("%s", warning)
@@ -174,12 +195,18 @@ def read_tail(
         return read
 
 
-def parse(raw: bytes, source: str, *, warn: bool = True) -> TranscriptRead:
+def parse(
+    raw: bytes, source: str, *, base: int = 0, header_allowed: bool = True, warn: bool = True
+) -> TranscriptRead:
     header: dict[str, Any] | None = None
     entries: list[dict[str, Any]] = []
+    offsets: list[int] = []
     warnings: list[str] = []
     lines = raw.split(b"\n")
+    position = base
     for number, line in enumerate(lines, 1):
+        at = position
+        position += len(line) + 1
         if not line.strip():
             continue
         try:
@@ -191,13 +218,14 @@ def parse(raw: bytes, source: str, *, warn: bool = True) -> TranscriptRead:
             what = "torn last line" if torn else f"unreadable line {number}"
             warnings.append(f"{source}: {what} skipped ({len(line)} bytes)")
             continue
-        if item.get("type") == "session" and header is None and not entries:
+        if item.get("type") == "session" and header is None and not entries and header_allowed:
             header = item
         else:
             entries.append(item)
+            offsets.append(at)
     for warning in warnings if warn else ():
         log.warning("%s", warning)
-    return TranscriptRead(header, entries, warnings)
+    return TranscriptRead(header, entries, warnings, offsets=offsets)
 
 
 def ordered_messages(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -195,7 +195,7 @@ async def test_unknown_api_paths_are_json_404_never_the_ui(api_gateway):
             ("GET", "/v1"),
             ("GET", "/v1/"),
             ("GET", "/v1/models/"),
-            ("POST", "/tools/invoke"),
+            ("POST", "/tools/unknown"),  # /tools/invoke exists (off by default)
         ]:
             async with http.request(method, gw.http + path, headers=auth) as response:
                 assert response.status == 404, path

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from moltbot.agents.providers.base import ProviderError, kind_for_status
+from moltbot.agents.providers.base import ProviderError, is_context_overflow, kind_for_status
 
 
 class SdkProvider:
@@ -58,9 +58,11 @@ def stream_error(
     if closed:
         return ProviderError("internal", f"the client was closed during the request: {_cause(exc)}")
     if isinstance(exc, sdk.APIStatusError):
+        message = _message(exc)
+        overflow = is_context_overflow(exc.status_code, f"{message} {_code(exc)}")
         return ProviderError(
-            kind_for_status(exc.status_code),
-            _message(exc),
+            "context_overflow" if overflow else kind_for_status(exc.status_code),
+            message,
             status=exc.status_code,
             retry_after=_retry_after(exc.response.headers),
         )
@@ -97,6 +99,12 @@ def _network_cause(exc: BaseException) -> BaseException | None:
 
 
 _NETWORK_MODULES = frozenset({"httpcore", "h11", "h2", "ssl", "anyio"})
+
+
+def _code(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    error = body.get("error", body) if isinstance(body, dict) else None
+    return str(error.get("code") or "") if isinstance(error, dict) else ""
 
 
 def _message(exc: Exception) -> str:

@@ -68,6 +68,8 @@ class ModelRequest:
     max_tokens: int | None = None
     max_retries: int = 0
     timeout: float = 120.0
+    reasoning: str | None = None
+    """Reasoning effort (``/think``) for a model declared ``reasoning: true``."""
 
 
 # ---- stream events --------------------------------------------------------
@@ -128,6 +130,7 @@ ErrorKind = Literal[
     "not_found",
     "bad_request",
     "unconfigured",
+    "context_overflow",
     "internal",
 ]
 
@@ -203,6 +206,21 @@ def kind_for_status(status: int) -> ErrorKind:
     if status >= 500:
         return "server"
     return "bad_request"
+
+
+_OVERFLOW = re.compile(
+    r"context[_ ]length[_ ]exceeded|maximum context length|context window|prompt is too long|"
+    r"too many tokens|exceeds? the (?:model's )?(?:maximum )?context|input is too long|"
+    r"reduce the length of the messages",
+    re.IGNORECASE,
+)
+
+
+def is_context_overflow(status: int | None, message: str) -> bool:
+    """Whether a refusal says the request does not fit the model's context window
+    (OpenAI's ``context_length_exceeded``, Anthropic's ``prompt is too long``, vLLM,
+    Ollama...): the session must be compacted, not the model blamed."""
+    return status in (400, 413, 422) and bool(_OVERFLOW.search(message))
 
 
 class Provider(Protocol):

@@ -32,6 +32,9 @@ _FINISH = {
 }
 
 
+_EFFORT = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
+
+
 class OpenAIChatProvider(SdkProvider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,6 +79,8 @@ class OpenAIChatProvider(SdkProvider):
             ]
         if request.max_tokens:
             body["max_tokens"] = request.max_tokens
+        if request.reasoning:
+            body["reasoning_effort"] = _EFFORT.get(request.reasoning, "medium")
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         finish: str | None = None

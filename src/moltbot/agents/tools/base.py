@@ -78,6 +78,9 @@ class ToolContext:
     logger: logging.Logger
     lookup: Lookup = field(default=no_subsystems)  # type: ignore[assignment]
     """``lookup(AGENTS)`` → the agent runtime; ``lookup(BROWSER)`` → that subsystem or None."""
+    skill_env: Mapping[str, str] = field(default_factory=dict)
+    """Variables the operator configured for eligible skills (``skills.entries.<key>.env``,
+    ``apiKey``): commands the agent runs get them."""
     protected: tuple[Path, ...] = ()
     """Other instances' private places (state dirs, configs, workspaces) no tool may
     reach; this instance's own state dir and config are always protected as well

@@ -40,7 +40,13 @@ from pydantic import Field
 from moltbot.agents.tools import sandbox
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.agents.tools.confine import workspace_confinement
-from moltbot.agents.tools.exec_policy import NeedsApproval, child_env, plan, search_path
+from moltbot.agents.tools.exec_policy import (
+    NeedsApproval,
+    child_env,
+    plan,
+    search_path,
+    with_skill_env,
+)
 from moltbot.agents.tools.exec_rules import DEFAULT_ALLOWLIST
 from moltbot.lifecycle import SubsystemKey
 
@@ -112,6 +118,7 @@ class ExecTool(Tool):
             await self._approve(ctx, params.command, exc.reason, cwd)
             env = child_env(ctx.env, params.env, path=path)
             argv = ["/bin/sh", "-c", params.command]
+        env = with_skill_env(env, ctx.skill_env)
         env["PWD"] = str(cwd)
         argv = await asyncio.to_thread(
             sandbox.command,

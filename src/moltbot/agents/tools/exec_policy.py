@@ -258,6 +258,17 @@ def _path_problem(raw: str, cwd: Path, box: Confinement) -> str | None:
     return None
 
 
+def with_skill_env(env: dict[str, str], skill_env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` plus the variables configured for skills (``skills.entries.<key>.env``:
+    the operator's, so secrets pass), never identity variables nor ones that load code
+    or move where programs are found (:data:`FORBIDDEN_ENV`)."""
+    for key, value in skill_env.items():
+        if key.upper().startswith(_PREFIXES) or FORBIDDEN_ENV.match(key) or key == "PATH":
+            continue
+        env[key] = value
+    return env
+
+
 def child_env(
     env: Mapping[str, str],
     extra: Mapping[str, str] | None = None,

@@ -51,6 +51,7 @@ class TelegramChannel(Channel):
     manifest = MANIFEST
     text_limit = 4096
     default_reply_to_mode = "first"
+    native_commands_default = True
 
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)
@@ -116,6 +117,26 @@ class TelegramChannel(Channel):
         self.bot_username = me.username
         self.status.bot_id = self.bot_id
         self.status.bot_username = self.bot_username
+        await self._register_commands()
+
+    async def _register_commands(self) -> None:
+        """The chat commands as the bot's command menu (``setMyCommands``), or none
+        (``deleteMyCommands``) when ``commands.native`` is false. Best effort: a refusal
+        is logged, the bot keeps working (text commands do not need the menu)."""
+        from telegram import BotCommand
+
+        menu = self.native_menu()
+        if menu is None:
+            return
+        bot = self._bot()
+        try:
+            if menu:
+                commands = [BotCommand(name, description) for name, description in menu[:100]]
+                await self._call(lambda: bot.set_my_commands(commands))
+            else:
+                await self._call(bot.delete_my_commands)
+        except ChannelError as exc:
+            self.log.warning("could not register the command menu: %s", exc.message)
 
     async def stop(self) -> None:
         self._stopped = True

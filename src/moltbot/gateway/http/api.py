@@ -157,16 +157,20 @@ def require_method(request: web.Request, *allowed: str) -> None:
         )
 
 
-async def read_json(request: web.Request, limit: int) -> Any:
-    """The request body parsed as JSON: 413 over ``limit`` bytes, 400 if it is not JSON.
+async def read_json(
+    request: web.Request,
+    limit: int,
+    setting: str = "gateway.http.endpoints.chatCompletions.maxBodyBytes",
+) -> Any:
+    """The request body parsed as JSON: 413 over ``limit`` bytes (naming the config key
+    ``setting``), 400 if it is not JSON.
 
     The declared length is checked before reading; a chunked body is bounded by the
     app's ``client_max_size`` while it is read, then checked against ``limit``.
     """
     too_large = ApiError(
         413,
-        f"Request body too large: the limit is {limit} bytes "
-        "(gateway.http.endpoints.chatCompletions.maxBodyBytes).",
+        f"Request body too large: the limit is {limit} bytes ({setting}).",
         code="request_too_large",
     )
     if request.get(BODY_TOO_LARGE) or (

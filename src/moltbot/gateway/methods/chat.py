@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from moltbot.commands import REGISTRY, CommandContext, Invocation, handle
 from moltbot.errors import MethodError, MoltbotError, UsageError
 from moltbot.gateway.methods.agents import agents_of
 from moltbot.gateway.methods.registry import MethodCall, Params, method
 
-ABORT_TRIGGERS = frozenset({"/stop", "/abort", "stop!"})
-RESET_TRIGGERS = frozenset({"/new", "/reset"})
+if TYPE_CHECKING:
+    from moltbot.agents.runtime import AgentRuntime
+
+STOP_WORDS = frozenset({"stop!"})
+"""Said instead of ``/stop`` (upstream's shortcut)."""
 
 
 class ChatSendParams(Params):
@@ -41,19 +45,11 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
         return {"runId": key, "status": "in_flight"}
     text = params.message.strip()
     agent_id, session_key = runtime.session_key(params.sessionKey)
-    if text.lower() in ABORT_TRIGGERS:
-        run_ids = await runtime.abort(session_key, reason="stop command")
-        return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
-    if text.lower() in RESET_TRIGGERS:
-        await runtime.abort(session_key, reason="reset")
-        entry = await runtime.store(agent_id).reset(session_key)
-        await runtime.inject(session_key, "Started a new session.", label="reset")
-        return {
-            "ok": True,
-            "reset": True,
-            "sessionKey": session_key,
-            "sessionId": entry.session_id,
-        }
+    invocation = REGISTRY.parse("/stop" if text.lower() in STOP_WORDS else text)
+    if invocation is not None:
+        payload = await _command(call, runtime, invocation, agent_id, session_key, params)
+        dedupe.put("chat", key, True, payload)
+        return payload
     if params.attachments:
         raise UsageError("attachments are not supported yet")
     if not text:
@@ -77,6 +73,52 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     assert run.done is not None
     run.done.add_done_callback(remember)
     return started
+
+
+async def _command(
+    call: MethodCall,
+    runtime: AgentRuntime,
+    invocation: Invocation,
+    agent_id: str,
+    session_key: str,
+    params: ChatSendParams,
+) -> dict[str, Any]:
+    """A chat command typed in WebChat: run before any model; the reply is a ``chat``
+    ``final`` event of run ``idempotencyKey`` and is also in the answer. The operator
+    (a client with ``operator.write``) is an owner."""
+    client = call.connection.client
+    sender = f"webchat:{client.id if client else call.connection.conn_id[:8]}"
+
+    async def reply(text: str) -> None:
+        await runtime.record_command(session_key, "", text, transcript=False)
+
+    ctx = CommandContext(
+        name=invocation.command.name,
+        args=invocation.args,
+        text=params.message.strip(),
+        surface="webchat",
+        sender=sender,
+        sender_name=client.display_name if client else None,
+        agent_id=agent_id,
+        session_key=session_key,
+        is_owner=True,
+        reply=reply,
+        registry=REGISTRY,
+        agents=runtime,
+        config=runtime.config,
+        instance=runtime.instance,
+    )
+    result = await handle(invocation, ctx, run_id=params.idempotencyKey)
+    payload: dict[str, Any] = {
+        "ok": True,
+        "runId": params.idempotencyKey,
+        "status": "ok",
+        "command": invocation.command.name,
+        **result.data,
+    }
+    if result.text:
+        payload["reply"] = result.text
+    return payload
 
 
 class ChatHistoryParams(Params):

@@ -42,6 +42,10 @@ FAMILIES = (
     "moltbot.gateway.methods.sessions",
     "moltbot.gateway.methods.channels",
     "moltbot.gateway.methods.browser",
+    "moltbot.gateway.methods.cron",
+    "moltbot.gateway.methods.wake",
+    "moltbot.gateway.methods.usage",
+    "moltbot.gateway.methods.skills",
 )
 
 

@@ -1,5 +1,5 @@
 """``sessions.list``, ``sessions.preview``, ``sessions.patch``, ``sessions.reset``,
-``sessions.delete``."""
+``sessions.delete``, ``sessions.compact``."""
 
 from __future__ import annotations
 
@@ -182,3 +182,35 @@ async def sessions_delete(call: MethodCall, params: SessionsDeleteParams) -> dic
         key, delete_transcript=params.deleteTranscript
     )
     return {"ok": True, "key": key, "deleted": deleted, "archived": archived}
+
+
+class SessionsCompactParams(Params):
+    key: str = Field(min_length=1)
+    maxLines: int | None = Field(default=None, ge=1)
+    instructions: str | None = Field(default=None, max_length=2000)
+    keepRecentTokens: int | None = Field(default=None, ge=0)
+
+
+@method("sessions.compact", params=SessionsCompactParams, scope="admin")
+async def sessions_compact(call: MethodCall, params: SessionsCompactParams) -> dict[str, Any]:
+    """Summarise the session's older turns now (a ``compaction`` entry; the original
+    lines stay). ``maxLines`` keeps about that many recent messages verbatim
+    (upstream's parameter); ``keepRecentTokens`` sets it in tokens instead."""
+    runtime = await agents_of(call)
+    _, key = runtime.session_key(params.key)
+    keep = params.keepRecentTokens
+    if keep is None and params.maxLines is not None:
+        keep = params.maxLines * 60  # about a short message each
+    outcome = await runtime.compact(
+        key, instructions=params.instructions, reason="manual", keep_recent=keep
+    )
+    payload: dict[str, Any] = {"ok": True, "key": key, "compacted": outcome.compacted}
+    if outcome.reason:
+        payload["reason"] = outcome.reason
+    if outcome.tokens_before is not None:
+        payload["tokensBefore"] = outcome.tokens_before
+    if outcome.tokens_after is not None:
+        payload["tokensAfter"] = outcome.tokens_after
+    if outcome.entry_id:
+        payload["entryId"] = outcome.entry_id
+    return payload

@@ -62,6 +62,11 @@ async def system_event(call: MethodCall, params: SystemEventParams) -> dict[str,
     )
     runtime.system_events.append(params.text)
     del runtime.system_events[:-100]
+    agents = runtime.subsystem("agents")
+    if agents is not None and not params.text.startswith("Node:"):  # presence lines stay out
+        from moltbot.automation.wake import enqueue_main
+
+        enqueue_main(agents, params.text)
     runtime.presence_changed()
     return {"ok": True}
 
@@ -75,11 +80,6 @@ class LogsTailParams(Params):
 @method("logs.tail", params=LogsTailParams, scope="read")
 def logs_tail(call: MethodCall, params: LogsTailParams) -> dict[str, Any]:
     return tail_file(call.runtime.instance.log_file, params.cursor, params.limit, params.maxBytes)
-
-
-@method("last-heartbeat", scope="read")
-def last_heartbeat(call: MethodCall, params: NoParams) -> None:
-    return None
 
 
 @method("gateway.ping", scope="read", advertise=False)

@@ -156,13 +156,16 @@ class Session:
     """False for the fresh key of a stateless request."""
 
 
-def session_for(agent_id: str, headers: Mapping[str, str], user: str | None) -> Session:
-    """Where the conversation lives, in order of precedence:
+def session_for(
+    agent_id: str, headers: Mapping[str, str], user: str | None, prefix: str = "openai"
+) -> Session:
+    """Where the conversation lives, in order of precedence (``prefix`` is ``openai``
+    for Chat Completions, ``openresponses`` for the Responses API):
 
     - ``x-moltbot-session-key`` (or ``x-openclaw-session-key``): that key as is;
-    - ``X-Moltbot-Session: <name>``: ``agent:<id>:openai-session:<name>``;
-    - ``user``: ``agent:<id>:openai-user:<user>``;
-    - else a fresh ``agent:<id>:openai:<uuid>`` (stateless).
+    - ``X-Moltbot-Session: <name>``: ``agent:<id>:<prefix>-session:<name>``;
+    - ``user``: ``agent:<id>:<prefix>-user:<user>``;
+    - else a fresh ``agent:<id>:<prefix>:<uuid>`` (stateless).
 
     A name or user made of ``a-z 0-9 . _ @ + = -`` (at most 128) appears as is;
     any other value (upper case, spaces, longer) as ``~`` + a hash of its exact
@@ -173,10 +176,10 @@ def session_for(agent_id: str, headers: Mapping[str, str], user: str | None) -> 
             return Session(headers[name].strip(), True)
     named = headers.get(SESSION_NAME_HEADER, "").strip()
     if named:
-        return Session(f"agent:{agent_id}:openai-session:{_stable_name(named)}", True)
+        return Session(f"agent:{agent_id}:{prefix}-session:{_stable_name(named)}", True)
     if user is not None and user.strip():
-        return Session(f"agent:{agent_id}:openai-user:{_stable_name(user.strip())}", True)
-    return Session(f"agent:{agent_id}:openai:{uuid.uuid4()}", False)
+        return Session(f"agent:{agent_id}:{prefix}-user:{_stable_name(user.strip())}", True)
+    return Session(f"agent:{agent_id}:{prefix}:{uuid.uuid4()}", False)
 
 
 def _stable_name(value: str) -> str:
