@@ -2,9 +2,9 @@
 where that time and memory go — against the floor of the libraries it is built on.
 
 The gateway runs as a user gets it from ``moltbot --profile bench setup``: every
-subsystem enabled (agents, channels, browser control, canvas), no model and no
-channel configured. Its sidecars start after the port answers, so ``hello-ok`` does
-not wait for them. The floor rows import only the libraries (a fresh interpreter
+subsystem enabled (agents, channels, browser control, canvas, heartbeat, cron), no
+model, channel or cron job configured. Its sidecars start after the port answers, so
+``hello-ok`` does not wait for them. The floor rows import only the libraries (a fresh interpreter
 each), and the bare aiohttp server is the one ``bench/gateway.py`` compares against.
 """
 
@@ -37,13 +37,17 @@ ORDER = 12
 
 STARTS = 9
 SDKS = ("openai", "anthropic", "playwright", "telegram", "slack_sdk", "slack_bolt", "nio")
-SDKS += ("discord",)
+SDKS += ("discord", "tiktoken", "numpy", "croniter")
 FLOOR_STEPS = (
     ("interpreter (python -c pass)", ""),
     ("+ asyncio (and ssl, which asyncio imports)", "import asyncio"),
     ("+ aiohttp.web (its client builds two TLS contexts on import)", "import aiohttp.web"),
     ("+ click", "import click"),
     ("+ pydantic (BaseModel; pydantic-core's library)", "from pydantic import BaseModel"),
+    (
+        "+ one pydantic model built (its schema generator loads on first use)",
+        "class A(BaseModel):\n    x: int = 0\nA()",
+    ),
 )
 IMPORT = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
@@ -217,8 +221,8 @@ def run() -> list[Result]:
             name="idle RSS, process tree",
             value=round(got["rss"], 1),
             unit="MiB",
-            note=f"PSS {got['pss']:.1f} MiB; agents, channels, browser control, canvas "
-            "running, no model or channel configured; target ≤ 45 MiB",
+            note=f"PSS {got['pss']:.1f} MiB; agents, channels, browser control, canvas, "
+            "heartbeat, cron running, no model or channel configured; target ≤ 45 MiB",
         ),
         Result(
             name="idle RSS, core only",
@@ -227,7 +231,7 @@ def run() -> list[Result]:
             note="sidecars skipped (CLAWDBOT_SKIP_*)",
         ),
         Result(
-            name="SDK modules imported by the idle gateway",
+            name="SDK and heavy-library modules imported by the idle gateway",
             value=len(got["sdks"]),
             unit="modules",
             note=f"of {', '.join(SDKS)} (from the gateway's own -X importtime report, "
