@@ -36,8 +36,7 @@ UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 HTTP_ROUTE_MODULES = (
     "moltbot.gateway.http.hooks",
     "moltbot.gateway.http.tools_invoke",
-    "moltbot.gateway.http.responses",
-    "moltbot.gateway.http.openai",
+    "moltbot.gateway.http.openai",  # also /v1/responses (moltbot.gateway.http.responses)
     "moltbot.channels.webhook",  # every channel manifest's routes
     "moltbot.gateway.http.api",  # last: every other API path is a JSON 404, never the UI
 )

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from moltbot.commands import REGISTRY, CommandContext, Invocation, handle
 from moltbot.errors import MethodError, MoltbotError, UsageError
 from moltbot.gateway.methods.agents import agents_of
 from moltbot.gateway.methods.registry import MethodCall, Params, method
 
 if TYPE_CHECKING:
     from moltbot.agents.runtime import AgentRuntime
+    from moltbot.commands import Invocation
 
 STOP_WORDS = frozenset({"stop!"})
 """Said instead of ``/stop`` (upstream's shortcut)."""
@@ -43,6 +43,8 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     existing = runtime.get_run(key)
     if existing is not None and not existing.state.finished:
         return {"runId": key, "status": "in_flight"}
+    from moltbot.commands import REGISTRY  # loaded with the first message, not at start
+
     text = params.message.strip()
     agent_id, session_key = runtime.session_key(params.sessionKey)
     invocation = REGISTRY.parse("/stop" if text.lower() in STOP_WORDS else text)
@@ -86,6 +88,8 @@ async def _command(
     """A chat command typed in WebChat: run before any model; the reply is a ``chat``
     ``final`` event of run ``idempotencyKey`` and is also in the answer. The operator
     (a client with ``operator.write``) is an owner."""
+    from moltbot.commands import REGISTRY, CommandContext, handle
+
     client = call.connection.client
     sender = f"webchat:{client.id if client else call.connection.conn_id[:8]}"
 

@@ -9,6 +9,8 @@ request, so a config reload applies at once); while off, its paths answer 404
 - ``POST /v1/chat/completions``: one agent turn (:mod:`.completions`); the
   request's ``model`` selects the agent, ``user`` or ``X-Moltbot-Session``
   the session (:mod:`.request`).
+- ``POST /v1/responses`` (``gateway.http.endpoints.responses.enabled``): one agent
+  turn in the Responses shape (:mod:`moltbot.gateway.http.responses`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def setup_routes(app: web.Application, runtime: GatewayRuntime) -> None:
     app.router.add_route("*", "/v1/chat/completions", api_route(runtime, completions))
     app.router.add_route("*", "/v1/models", api_route(runtime, list_models))
     app.router.add_route("*", "/v1/models/{model:.+}", api_route(runtime, get_model))
+    app.router.add_route("*", "/v1/responses", api_route(runtime, responses))
 
 
 def _agents(gateway: GatewayRuntime) -> tuple[list[str], str]:
@@ -45,6 +48,12 @@ async def completions(request: web.Request, gateway: GatewayRuntime) -> web.Stre
     from moltbot.gateway.http.openai.completions import chat_completions
 
     return await chat_completions(request, gateway)
+
+
+async def responses(request: web.Request, gateway: GatewayRuntime) -> web.StreamResponse:
+    from moltbot.gateway.http.responses import responses as answer
+
+    return await answer(request, gateway)
 
 
 async def list_models(request: web.Request, gateway: GatewayRuntime) -> web.StreamResponse:
