@@ -90,6 +90,27 @@ def time_runs(
     return samples
 
 
+def cpu_runs(
+    argv: Sequence[str], runs: int, *, env: Mapping[str, str], warmup: int = 1
+) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds (user + system of the command and its children) of
+    ``runs`` executions of ``argv``. On a busy machine the wall clock includes waiting for
+    a core; the CPU time is the work itself."""
+    import resource
+
+    walls, cpus = [], []
+    for index in range(warmup + runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        run_checked(argv, env)
+        elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if index >= warmup:
+            walls.append(elapsed)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return walls, cpus
+
+
 def median_ms(name: str, samples: Sequence[float], note: str = "") -> Result:
     """A row: the median in milliseconds, with spread and run count in the note."""
     ms = [s * 1000 for s in samples]

@@ -28,6 +28,7 @@ import orjson
 import psutil
 
 from _harness import Result, fresh_home
+from agents import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 for extra in (ROOT, ROOT / "tests"):
@@ -85,26 +86,6 @@ async def connect(session: aiohttp.ClientSession, url: str, token: str) -> Any:
             return ws
 
 
-def write_config(home: Path, port: int) -> None:
-    state = home / ".clawdbot-bench"
-    state.mkdir(parents=True)
-    config = {
-        "gateway": {"mode": "local", "auth": {"token": secrets.token_urlsafe(24)}},
-        "models": {
-            "providers": {
-                "fake": {
-                    "baseUrl": f"http://127.0.0.1:{port}/v1",
-                    "apiKey": "sk-bench",
-                    "api": "openai-completions",
-                    "models": [{"id": "m"}],
-                }
-            }
-        },
-        "agents": {"defaults": {"model": "fake/m", "workspace": str(home / "clawd-bench")}},
-    }
-    (state / "moltbot.json").write_text(json.dumps(config))
-
-
 async def open_clients(
     session: aiohttp.ClientSession, url: str, token: str, count: int
 ) -> list[Any]:
@@ -116,11 +97,13 @@ async def open_clients(
 
 
 async def idle_cost(url: str, token: str, pid: int) -> dict[int, float]:
-    """Gateway RSS growth per idle authenticated client (KiB), per number of clients."""
+    """Gateway RSS growth per idle authenticated client (KiB), per number of clients.
+    A first round, not counted, pays the one-off costs (the first connection's code
+    paths and buffers), which would otherwise be charged to the smallest count."""
     out = {}
     process = psutil.Process(pid)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        for count in IDLE:
+        for index, count in enumerate((IDLE[0], *IDLE)):
             await asyncio.sleep(1)
             before = process.memory_info().rss
             clients = await open_clients(session, url, token, count)
@@ -130,7 +113,8 @@ async def idle_cost(url: str, token: str, pid: int) -> dict[int, float]:
                 while '"type":"res"' not in (await ws.receive()).data[:40]:
                     pass
             await asyncio.sleep(1)
-            out[count] = (process.memory_info().rss - before) / 1024 / count
+            if index:
+                out[count] = (process.memory_info().rss - before) / 1024 / count
             await asyncio.gather(*(ws.close() for ws in clients))
     return out
 
@@ -206,7 +190,7 @@ def run() -> list[Result]:
         assert fake.stdout is not None
         port = int(fake.stdout.readline())
         with fresh_home() as home:
-            write_config(home, port)
+            write_config(home, f"http://127.0.0.1:{port}/v1", 4)
             gw = start_gateway(home, "bench", env=CORE_ONLY, timeout=60)
             try:
                 idle = asyncio.run(idle_cost(gw.url, gw.token, gw.pid))

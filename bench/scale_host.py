@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from _harness import Result, clean_env, fresh_home, moltbot_command, time_runs
+from _harness import Result, clean_env, cpu_runs, fresh_home, moltbot_command
 from footprint import pss_tree
 from gateway import connect, free_base, rss_tree, stop
 
@@ -59,14 +59,15 @@ def host_commands() -> list[Result]:
             write_instances(home, count)
             env = clean_env(home)
             for command in ("status", "doctor"):
-                samples = time_runs([*moltbot_command(), command, "--all"], 3, env=env)
+                samples, cpus = cpu_runs([*moltbot_command(), command, "--all"], 3, env=env)
                 target = "≤ 0.5 s" if command == "status" else "≤ 1 s"
                 rows.append(
                     Result(
                         name=f"`{command} --all`, {count} instances",
                         value=round(statistics.median(samples) * 1000, 1),
                         unit="ms",
-                        note=f"median of 3 (min {min(samples) * 1000:.0f}); none running; "
+                        note=f"median of 3 (min {min(samples) * 1000:.0f}; CPU "
+                        f"{statistics.median(cpus) * 1000:.0f} ms); none running; "
                         f"target {target} at 200 instances, growing at most linearly",
                     )
                 )
@@ -177,7 +178,7 @@ def run() -> list[Result]:
             unit="s",
             note=f"started together until each answered hello-ok; the first after "
             f"{got['first_up']:.2f} s; 2 cores; target ≤ {GATEWAYS * 0.3:.0f} s "
-            "(one core-second of start-up work each, shared by 2 cores)",
+            f"({GATEWAYS} × the single gateway's 0.3 s)",
         ),
         Result(
             name=f"{GATEWAYS} gateways: total RSS",
