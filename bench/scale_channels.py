@@ -6,9 +6,10 @@ process) with python-telegram-bot; its model is the OpenAI-compatible stand-in (
 own process), answering ``echo: <text>`` after :data:`MODEL_DELAY` seconds, as a model
 takes its time. All messages are queued before the clock starts; it stops when every
 message has its answer. Each chat's answers must come back in the order its messages
-were sent (checked, not assumed). With one chat the turns run one after another; with
-more, up to ``agents.defaults.maxConcurrent`` (4) run at once, so the rate should rise
-until the CPU is the limit. The gateway's own CPU time per message is the cost that a
+were sent (checked, not assumed). Each chat is its own session
+(``session.dmScope: per-channel-peer``): with one chat the turns run one after another;
+with more, up to ``agents.defaults.maxConcurrent`` (4) run at once, so the rate should
+rise until the CPU is the limit. The gateway's own CPU time per message is the cost that a
 busy machine does not distort.
 """
 
@@ -49,6 +50,9 @@ def write_config(home: Path, llm_port: int, telegram_url: str) -> None:
     write_agent_config(home, f"http://127.0.0.1:{llm_port}/v1", MAX_CONCURRENT)
     path = home / ".clawdbot-bench" / "moltbot.json"
     config = json.loads(path.read_text())
+    # each chat its own session (the default, `main`, puts every DM in one session,
+    # whose turns run one after another whatever the number of chats)
+    config["session"] = {"dmScope": "per-channel-peer"}
     config["channels"] = {
         "telegram": {
             "botToken": TOKEN,
@@ -148,8 +152,8 @@ def run() -> list[Result]:
                 unit="msg/s",
                 note=f"{got['messages']} DMs answered in {got['elapsed']:.2f} s; per-chat order "
                 f"{'kept' if got['ordered'] else 'BROKEN'}; model {MODEL_DELAY * 1000:.0f} ms "
-                f"per reply, agents.defaults.maxConcurrent {MAX_CONCURRENT}; target: rises with "
-                f"chats up to {MAX_CONCURRENT}× one chat's while the CPU allows, order always kept",
+                f"per reply, a session per chat, maxConcurrent {MAX_CONCURRENT}; target: rises "
+                f"with chats up to {MAX_CONCURRENT}× one chat's while the CPU allows, order kept",
             )
         )
         rows.append(
