@@ -61,7 +61,12 @@ SESSION_TESTS = ("tests/sessions/test_transcript.py", "tests/sessions/test_sessi
 PLAN = (
     Target("auth", "gateway/auth.py", ("tests/gateway/test_auth.py", AUTH_GATEWAY)),
     Target(
-        "devices", "gateway/devices.py", ("tests/gateway/test_devices.py", AUTH_GATEWAY, HANDSHAKE)
+        "devices", "devices/identity.py", ("tests/devices/test_identity.py", AUTH_GATEWAY, HANDSHAKE)
+    ),
+    Target(
+        "device-pairing",
+        "devices/pairing.py",
+        ("tests/devices/test_pairing.py", AUTH_GATEWAY, HANDSHAKE),
     ),
     Target("handshake", "gateway/handshake.py", (HANDSHAKE, AUTH_GATEWAY)),
     Target("access", "channels/access.py", ("tests/channels/test_channels_access.py",)),

@@ -304,6 +304,7 @@ class WsClient:
         self._event_waiters: list[tuple[Any, asyncio.Future[dict[str, Any]]]] = []
         self._reader: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
+        self.last_request_id = ""
 
     async def handshake(self, params: dict[str, Any]) -> dict[str, Any]:
         message = await self._frame()
@@ -356,7 +357,7 @@ class WsClient:
     async def request(
         self, method: str, params: Any = None, *, timeout: float = 10
     ) -> dict[str, Any]:
-        request_id = f"r{next(self._ids)}"
+        request_id = self.last_request_id = f"r{next(self._ids)}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         frame: dict[str, Any] = {"type": "req", "id": request_id, "method": method}

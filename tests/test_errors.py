@@ -114,7 +114,7 @@ def test_area_errors_choose_their_codes() -> None:
         UnknownChannel,
     )
     from moltbot.config.store import InvalidConfig, StaleWriteError
-    from moltbot.gateway.devices import DeviceError
+    from moltbot.devices.identity import DeviceError
     from moltbot.safepath import PathRefused
 
     def code(error: MoltbotError) -> str:

@@ -16,6 +16,15 @@ BOTTOM = {"lifecycle", "errors", "instance", "config", "security", "fsutil", "sa
 """Imported by everything; imports nothing but itself (and ``moltbot.__version__``)."""
 ABOVE_BOTTOM = {"gateway", "agents", "channels", "browser", "canvas", "cli"}
 MAY_IMPORT_GATEWAY = {"gateway", "cli"}
+GATEWAY_CLIENT_SIDE = {
+    "moltbot.gateway.client",
+    "moltbot.gateway.status",
+    "moltbot.gateway.target",
+    "moltbot.gateway.probe",
+}
+"""What a client of *another* gateway uses (the protocol client, typed status, where a
+gateway runs): rescue talks to its targets through these, never to the server side."""
+MAY_IMPORT_GATEWAY_CLIENT = {"rescue"}
 MAY_IMPORT_CLI = {"cli", "__main__"}
 BELOW_CHANNELS = {"commands"}
 """Used by channels, agents and the gateway (and plugins); imports none of them."""
@@ -97,11 +106,32 @@ def test_bottom_layer_imports_only_the_bottom_layer() -> None:
     assert BOTTOM.isdisjoint(ABOVE_BOTTOM)
 
 
+def _client_side(target: str) -> bool:
+    return any(target == m or target.startswith(m + ".") for m in GATEWAY_CLIENT_SIDE)
+
+
 def test_nothing_below_the_gateway_imports_it() -> None:
     bad = [
         f"{here} imports {target}"
         for here, target, theirs in edges()
-        if theirs == "gateway" and area(here) not in MAY_IMPORT_GATEWAY
+        if theirs == "gateway"
+        and area(here) not in MAY_IMPORT_GATEWAY
+        and not (area(here) in MAY_IMPORT_GATEWAY_CLIENT and _client_side(target))
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_client_side_of_the_gateway_does_not_import_its_server() -> None:
+    """What rescue may import of the gateway stays clear of the server (aiohttp app,
+    runtime, methods), so a rescue CLI or tool never drags the server in."""
+    bad = [
+        f"{here} imports {target}"
+        for here, target, theirs in edges()
+        if _client_side(here)
+        and theirs == "gateway"
+        and not _client_side(target)
+        and not target.startswith("moltbot.gateway.lock")
+        and not target.startswith("moltbot.gateway.preflight")
     ]
     assert not bad, "\n".join(bad)
 

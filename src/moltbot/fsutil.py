@@ -20,7 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["acquire_lock", "is_locked", "locked", "write_atomic", "write_json_atomic"]
+__all__ = [
+    "acquire_lock",
+    "is_locked",
+    "locked",
+    "open_regular",
+    "write_atomic",
+    "write_json_atomic",
+]
 
 
 def write_atomic(
@@ -53,6 +60,18 @@ def write_atomic(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def open_regular(path: Path | str, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
+    """``os.open`` that never blocks on, nor uses, anything but a regular file: a FIFO or
+    a device where a file should be raises ``OSError`` (the descriptor is closed)."""
+    import stat
+
+    fd = os.open(path, flags | os.O_NONBLOCK, mode)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    return fd
 
 
 def write_json_atomic(path: Path, data: Any, *, mode: int = 0o600, sync: bool = True) -> None:

@@ -20,15 +20,32 @@ if TYPE_CHECKING:
     from moltbot.browser.service import BrowserService
     from moltbot.canvas.host import CanvasHost
     from moltbot.channels.manager import ChannelManager
+    from moltbot.devices.approver import ExecApprovals
+    from moltbot.devices.registry import NodeRegistry
+    from moltbot.rescue.service import RescueService
 
 AGENTS: SubsystemKey[AgentRuntime] = SubsystemKey("agents")
 CHANNELS: SubsystemKey[ChannelManager] = SubsystemKey("channels")
+RESCUE: SubsystemKey[RescueService] = SubsystemKey("rescue")
 BROWSER: SubsystemKey[BrowserService] = SubsystemKey("browser")
 CANVAS: SubsystemKey[CanvasHost] = SubsystemKey("canvas")
+NODES: SubsystemKey[NodeRegistry] = SubsystemKey("nodes")
+APPROVALS: SubsystemKey[ExecApprovals] = SubsystemKey("exec.approvals")
 HEARTBEAT: SubsystemKey[HeartbeatRunner] = SubsystemKey("heartbeat")
 CRON: SubsystemKey[CronService] = SubsystemKey("cron")
 
-KEYS = (AGENTS, CHANNELS, BROWSER, CANVAS, HEARTBEAT, CRON)
+KEYS = (RESCUE, AGENTS, CHANNELS, BROWSER, CANVAS, NODES, APPROVALS, HEARTBEAT, CRON)
 """In the gateway's start order."""
 
-__all__ = ["AGENTS", "BROWSER", "CANVAS", "CHANNELS", "CRON", "HEARTBEAT", "KEYS"]
+__all__ = [
+    "AGENTS",
+    "APPROVALS",
+    "BROWSER",
+    "CANVAS",
+    "CHANNELS",
+    "CRON",
+    "HEARTBEAT",
+    "KEYS",
+    "NODES",
+    "RESCUE",
+]

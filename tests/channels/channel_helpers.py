@@ -37,9 +37,16 @@ class EchoDispatcher:
         *,
         origin: Any = None,
         on_accepted: Callable[[], None] | None = None,
+        media: Any = (),
     ) -> str:
         self.calls.append(
-            {"agent_id": agent_id, "session_key": session_key, "text": text, "origin": origin}
+            {
+                "agent_id": agent_id,
+                "session_key": session_key,
+                "text": text,
+                "origin": origin,
+                "media": tuple(media),
+            }
         )
         if on_accepted is not None:
             on_accepted()

@@ -107,3 +107,49 @@ def test_reply_reason_says_whether_it_was_mentioned() -> None:
     assert decide_group(**kwargs, mentioned=True).reason == "mentioned"  # type: ignore[arg-type]
     free = decide_group(**kwargs, mentioned=False, can_detect_mention=False)  # type: ignore[arg-type]
     assert (free.action, free.reason) == ("reply", "no mention required")
+
+
+def test_every_channel_takes_the_dm_block_and_discord_guild_rules() -> None:
+    from moltbot.channels import access
+    from moltbot.channels.discord.config import DiscordAccountConfig
+    from moltbot.channels.matrix.config import MatrixAccountConfig
+
+    matrix = MatrixAccountConfig.model_validate(
+        {
+            "homeserver": "http://hs",
+            "accessToken": "t",
+            "dm": {"policy": "allowlist", "allowFrom": ["@a:hs"]},
+        }
+    )
+    assert (matrix.dm_policy, matrix.allow_from) == ("allowlist", ["@a:hs"])
+    off = DiscordAccountConfig.model_validate({"token": "x", "dm": {"enabled": False}})
+    assert off.dm_policy == "disabled"
+    discord = DiscordAccountConfig.model_validate(
+        {
+            "token": "x",
+            "guilds": {
+                "111": {"requireMention": False, "channels": {"222": {"systemPrompt": "ops"}}},
+                "333": {"allowFrom": ["42"]},
+            },
+        }
+    )
+    groups = discord.group_entries()
+    assert groups is not None
+
+    def decide(channel: str, guild: str, sender: str = "42") -> access.Decision:
+        return access.decide_group(
+            policy="open",
+            groups=groups,
+            group_id=channel,
+            group_aliases=(f"guild:{guild}",),
+            sender_keys={sender},
+            group_allow_from=[],
+            mentioned=False,
+        )
+
+    listed = decide("222", "111")
+    assert listed.action == "reply" and listed.group and listed.group.system_prompt == "ops"
+    assert decide("999", "111").action == "drop"  # the guild lists its channels: not this one
+    assert decide("444", "333").action == "history"  # whole guild, mention required
+    assert decide("444", "333", sender="7").action == "drop"  # guild allowFrom
+    assert decide("555", "666").action == "drop"  # guild not listed

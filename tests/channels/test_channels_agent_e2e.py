@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from tests.channels.channel_helpers import (
-    load_instance,
-    subsystem_context,
     wait_for,
-    write_config,
 )
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
@@ -22,48 +17,6 @@ from tests.fakes.telegram import FakeTelegram, parse_html, utf16_len
 from moltbot.channels.pairing import PairingStore
 
 TOKEN = "555:agent-e2e"
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-@pytest.fixture
-async def stack(home: Path, fast_backoff: Any) -> AsyncIterator[Any]:
-    """``await stack(config)`` → (agents, channels): both subsystems, each finding the other."""
-    from moltbot.agents.runtime import AgentRuntime
-    from moltbot.channels.manager import ChannelManager
-
-    started: list[Any] = []
-
-    async def make(config: dict[str, Any], profile: str = "default") -> tuple[Any, Any]:
-        config.setdefault("agents", {}).setdefault("defaults", {}).setdefault(
-            "workspace", str(home / f"clawd-{profile}")
-        )
-        write_config(home, profile, config)
-        instance, cfg = load_instance(home, profile)
-        subsystems: dict[str, Any] = {}
-        env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
-        agents = AgentRuntime(subsystem_context(instance, cfg, env, subsystems.get))
-        channels = ChannelManager(
-            subsystem_context(instance, cfg, env, subsystems.get), backoff=fast_backoff
-        )
-        subsystems.update(agents=agents, channels=channels)
-        await agents.start()
-        await channels.start()
-        started.extend([channels, agents])
-        await channels.wait_running(10)
-        return agents, channels
-
-    yield make
-    for subsystem in started:
-        await subsystem.stop()
 
 
 def telegram_config(llm: FakeOpenAI, fake: FakeTelegram, **telegram: Any) -> dict[str, Any]:

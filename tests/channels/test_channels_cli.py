@@ -221,23 +221,38 @@ def test_help_lists_the_commands(run_moltbot: Any) -> None:
 def test_an_unknown_channel_section_is_reported_everywhere(run_moltbot: Any, home: Path) -> None:
     path = config_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"channels": {"discord": {"token": "x"}}}))
+    path.write_text(json.dumps({"channels": {"whatsapp": {"token": "x"}}}))
     validated = run_moltbot("config", "validate", "--json")
     assert validated.returncode == 0, validated.stderr
     [warning] = json.loads(validated.stdout)["warnings"]
-    assert "channels.discord is not a known channel" in warning
-    assert "known channels: telegram, slack" in warning
+    assert "channels.whatsapp is not a known channel" in warning
+    assert "known channels: telegram, slack, discord, matrix" in warning
     text = run_moltbot("config", "validate")
-    assert "channels.discord is not a known channel" in text.stderr
+    assert "channels.whatsapp is not a known channel" in text.stderr
     status = run_moltbot("channels", "status", "--json")
     assert status.returncode == 0, status.stderr
     payload = json.loads(status.stdout)
-    assert payload["channelOrder"] == ["discord"]
-    assert payload["channels"]["discord"]["state"] == "failed"
-    assert "not a known channel" in payload["channels"]["discord"]["lastError"]
+    assert payload["channelOrder"] == ["whatsapp"]
+    assert payload["channels"]["whatsapp"]["state"] == "failed"
+    assert "not a known channel" in payload["channels"]["whatsapp"]["lastError"]
     listed = run_moltbot("channels", "list")
-    assert "discord" in listed.stdout and "not a known channel" in listed.stdout
-    refused = run_moltbot("channels", "add", "discord", "--token", "x")
+    assert "whatsapp" in listed.stdout and "not a known channel" in listed.stdout
+    refused = run_moltbot("channels", "add", "whatsapp", "--token", "x")
     assert refused.returncode == 2
-    assert "unsupported channel: discord" in refused.stderr
-    assert "known channels: telegram, slack" in refused.stderr
+    assert "unsupported channel: whatsapp" in refused.stderr
+    assert "known channels: telegram, slack, discord, matrix" in refused.stderr
+
+
+def test_logout_without_a_gateway_removes_the_token(run_moltbot: Any, home: Path) -> None:
+    path = config_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"channels": {"telegram": {"botToken": "123:ABC", "dmPolicy": "allowlist"}}})
+    )
+    result = run_moltbot("channels", "logout", "telegram", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["cleared"] is True and payload["clearedKeys"] == ["botToken"]
+    assert json.loads(path.read_text())["channels"]["telegram"] == {"dmPolicy": "allowlist"}
+    again = run_moltbot("channels", "logout", "slack")
+    assert again.returncode == 2 and "slack is not configured" in again.stderr

@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.channels.channel_helpers import wait_for
-from tests.channels.test_channels_agent_e2e import TOKEN, llm, stack, telegram_config
+from tests.channels.test_channels_agent_e2e import TOKEN, telegram_config
 from tests.fakes.llm_openai import FakeOpenAI
 from tests.fakes.llm_script import Reply
 from tests.fakes.telegram import FakeTelegram
-
-__all__ = ["llm", "stack"]  # fixtures used here
 
 OWNER = 4242
 GUEST = 777

@@ -304,3 +304,39 @@ async def test_channels_add_on_a_running_gateway(
         for name in status["channelOrder"]
         for a in status["channelAccounts"][name]
     )
+
+
+async def test_discord_logout_and_probe_through_the_gateway(
+    home: Path, fake_discord: Any, gateways: Any, run_moltbot: Any
+) -> None:
+    from tests.channels.test_channels_discord import TOKEN
+
+    bot = fake_discord.bot(TOKEN)
+    gw = await gateways(
+        home,
+        "main",
+        {"channels": {"discord": {"token": TOKEN, "apiRoot": fake_discord.api_root}}},
+    )
+    await bot.wait_ready(timeout=30)
+    probed = await run_cli(
+        run_moltbot, "--profile", "main", "channels", "status", "--probe", "--json"
+    )
+    assert probed.returncode == 0, probed.stderr
+    [account] = json.loads(probed.stdout)["channelAccounts"]["discord"]
+    assert account["probe"] == {"ok": True, "bot": {"id": bot.id, "username": "moltbot"}}
+    out = await run_cli(run_moltbot, "--profile", "main", "channels", "logout", "discord", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["cleared"] is True and result["clearedKeys"] == ["token"]
+    config = json.loads((gw.state_dir / "moltbot.json").read_text())
+    assert "token" not in config["channels"]["discord"]
+    async with ws_client(gw.url, gw.token) as client:
+        for _ in range(100):  # the config reload leaves the account unconfigured
+            status = await client.call("channels.status", {})
+            [account] = status["channelAccounts"]["discord"]
+            if account["configured"] is False:
+                break
+            await asyncio.sleep(0.1)
+        assert account["configured"] is False and account["running"] is False
+        with pytest.raises(MethodFailed, match="not configured|unsupported"):
+            await client.call("channels.logout", {"channel": "whatsapp"})

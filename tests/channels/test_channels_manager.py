@@ -179,7 +179,7 @@ async def test_unknown_sections_are_reported_not_silently_ignored(
     whatsapp = status["channels"]["whatsapp"]
     assert whatsapp["state"] == "failed"
     assert "not a known channel" in whatsapp["lastError"]
-    assert "known channels: telegram, slack" in whatsapp["lastError"]
+    assert "known channels: telegram, slack, discord, matrix" in whatsapp["lastError"]
     assert status["channelLabels"]["whatsapp"] == "whatsapp"
     assert status["channels"]["telegram"]["state"] == "running"
     assert any("channels.whatsapp is not a known channel" in r.message for r in caplog.records)

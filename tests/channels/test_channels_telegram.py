@@ -14,6 +14,7 @@ from tests.channels.channel_helpers import (
     supervisor_ended,
     wait_for,
 )
+from tests.fakes.media import JPEG, png
 from tests.fakes.telegram import FakeTelegram, parse_html, utf16_len
 
 from gateway_harness import near_misses
@@ -283,7 +284,7 @@ async def test_media_in_and_out(
     fake_telegram: FakeTelegram, start_manager: Any, home: Path, tmp_path: Path
 ) -> None:
     bot = fake_telegram.bot(TOKEN)
-    bot.add_file("photo-big", "photos/file_1.jpg", b"\xff\xd8jpegdata")
+    bot.add_file("photo-big", "photos/file_1.jpg", JPEG)
     agent = EchoDispatcher()
     manager = await start_manager(tg_config(fake_telegram, allowFrom=["4242"]), dispatcher=agent)
     await bot.wait_polling()
@@ -300,19 +301,22 @@ async def test_media_in_and_out(
             "file_unique_id": "b",
             "width": 800,
             "height": 800,
-            "file_size": 12,
+            "file_size": len(JPEG),
         },
     ]
     await bot.push_dm(4242, None, photo=photo, caption="look at this")  # type: ignore[arg-type]
     await bot.wait_sent(1)
-    text = agent.calls[0]["text"]
-    assert text.startswith("look at this\n<media:image> ")
-    saved = Path(text.split("<media:image> ")[1])
-    assert saved.read_bytes() == b"\xff\xd8jpegdata"
-    assert saved.is_relative_to(home / ".clawdbot" / "telegram" / "media")
+    assert agent.calls[0]["text"] == "look at this"
+    [stored] = agent.calls[0]["media"]
+    saved = Path(stored.path)
+    assert saved.read_bytes() == JPEG and stored.mime_type == "image/jpeg"
+    assert stored.kind == "image" and stored.is_model_image
+    assert saved.is_relative_to(home / ".clawdbot" / "agents" / "main" / "sessions" / "media")
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert saved.parent.stat().st_mode & 0o777 == 0o700
 
     picture = tmp_path / "chart.png"
-    picture.write_bytes(b"\x89PNG fake")
+    picture.write_bytes(png())
     report = tmp_path / "report.pdf"
     report.write_bytes(b"%PDF-1.4 fake")
     result = await manager.send(
@@ -322,7 +326,7 @@ async def test_media_in_and_out(
     methods = [s.method for s in bot.sent[1:]]
     assert methods == ["sendMessage", "sendPhoto", "sendDocument"]
     assert bot.sent[-1].params["document"]["filename"] == "report.pdf"
-    assert bot.sent[-2].params["photo"]["content"] == b"\x89PNG fake"
+    assert bot.sent[-2].params["photo"]["content"] == png()
 
 
 async def test_typing_while_the_agent_thinks(
@@ -449,3 +453,20 @@ async def test_an_update_not_taken_is_not_confirmed_and_comes_again(
     await bot.push_dm(4242, "and then")
     sent = await bot.wait_sent(2)
     assert [s.text for s in sent] == ["echo: sent while restarting", "echo: and then"]
+
+
+async def test_token_revoked_while_running_fails_the_account_only(
+    fake_telegram: FakeTelegram, start_manager: Any
+) -> None:
+    bot = fake_telegram.bot(TOKEN)
+    manager = await start_manager(
+        tg_config(fake_telegram, allowFrom=["4242"]), dispatcher=EchoDispatcher()
+    )
+    await bot.wait_polling()
+    del fake_telegram.bots[TOKEN]  # @BotFather: /revoke
+    runner = manager.runner("telegram")
+    await wait_for(lambda: runner.status.state is AccountState.FAILED, timeout=15)
+    await supervisor_ended("telegram")  # barrier: nothing is left that could retry
+    status = channels_status(manager)["channelAccounts"]["telegram"][0]
+    assert "refused the bot token" in status["lastError"] and status["connected"] is False
+    assert manager.state.value == "running"

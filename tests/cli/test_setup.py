@@ -70,8 +70,11 @@ def test_files_written(run_moltbot: Any, home: Path) -> None:
         "agents/main/sessions",
         "credentials",
         "logs",
+        "config-history",  # who wrote the config (see README, Config history)
+        "config-history/.lock",
+        "config-history/writes.jsonl",
     }
-    for directory in ("agents/main/sessions", "credentials", "logs"):
+    for directory in ("agents/main/sessions", "credentials", "logs", "config-history"):
         assert stat.S_IMODE((state / directory).stat().st_mode) == 0o700
     assert tree(workspace) == {*BOOTSTRAP_FILES, FIRST_RUN_FILE, "canvas"}
     assert report["created"] == [

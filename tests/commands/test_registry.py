@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,58 @@ async def test_a_broken_plugin_is_reported_not_fatal(tmp_path: Path, monkeypatch
     registry.load()
     assert "broken" in registry.load_errors
     assert "no_such_module_xyz" in registry.load_errors["broken"]
+
+
+async def test_a_command_waits_for_its_askers_plain_answer(monkeypatch: Any) -> None:
+    registry = CommandRegistry()
+
+    @registry.command("ask", help="Asks a question")
+    async def ask(ctx: CommandContext) -> str:
+        if ctx.answer:
+            return f"answered {ctx.args}"
+        registry.expect(ctx.conversation, "ask", {"yes", "4821"}, ttl=60)
+        return "Sure? Reply yes or 4821"
+
+    here, there = "telegram:default:42:42", "telegram:default:43:43"
+    assert registry.answer(here, "yes") is None  # nothing asked yet
+    invocation = registry.parse("/ask")
+    assert invocation is not None
+    _, ctx = context(registry, "/ask")
+    asked = await execute(invocation, dataclasses.replace(ctx, conversation=here))
+    assert asked.text == "Sure? Reply yes or 4821"
+    assert registry.answer(there, "yes") is None  # another conversation
+    assert registry.answer(here, "yes please") is None  # not one of the answers
+    answer = registry.answer(here, "  YES ")
+    assert answer is not None and answer.answer and answer.command.name == "ask"
+    assert answer.args == "YES"
+    reply = await execute(answer, dataclasses.replace(ctx, args=answer.args, answer=True))
+    assert reply.text == "answered YES"
+    assert registry.answer(here, "yes") is None  # the wait ended with the answer
+
+    registry.expect(here, "ask", {"4821"}, ttl=60)
+    registry.forget_answer(here, "other")  # only the asking command's own wait
+    registry.forget_answer(here, "ask")
+    assert registry.answer(here, "4821") is None
+
+    clock = [1000.0]
+    monkeypatch.setattr("moltbot.commands.registry.time.monotonic", lambda: clock[0])
+    registry.expect(here, "ask", {"yes"}, ttl=5)
+    clock[0] += 5
+    assert registry.answer(here, "yes") is None  # expired
+    with pytest.raises(ValueError, match="no command"):
+        registry.expect(here, "nothing", {"yes"}, ttl=5)
+
+
+def test_awaited_answers_are_bounded() -> None:
+    from moltbot.commands.registry import MAX_AWAITED
+
+    registry = CommandRegistry()
+
+    @registry.command("ask", help="Asks")
+    async def ask(ctx: CommandContext) -> str:
+        return ""
+
+    for n in range(MAX_AWAITED + 5):
+        registry.expect(f"c{n}", "ask", {"yes"}, ttl=60)
+    assert registry.answer("c0", "yes") is None  # the oldest were dropped
+    assert registry.answer(f"c{MAX_AWAITED + 4}", "yes") is not None

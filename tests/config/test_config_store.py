@@ -321,7 +321,11 @@ def test_stale_temp_files_of_a_dead_writer_are_removed(tmp_path: Path) -> None:
     for stale in (".moltbot.json.99999.tmp", ".moltbot.json.bak.99999.tmp"):
         (state / stale).write_text('{"torn": ')
     update_config(path, set_key("a", 1), {})
-    assert sorted(p.name for p in state.iterdir()) == ["moltbot.json", "moltbot.json.lock"]
+    assert sorted(p.name for p in state.iterdir()) == [
+        "config-history",  # the write's record (who wrote it)
+        "moltbot.json",
+        "moltbot.json.lock",
+    ]
 
 
 def test_lock_timeout(tmp_path: Path) -> None:

@@ -47,10 +47,21 @@ class FakeOpenAI(Script):
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/__fake__/requests", self._stats)
         return app
+
+    async def _speech(self, request: web.Request) -> web.Response:
+        """OpenAI's speech endpoint: audio bytes for ``input`` (here an ID3 tag and the text)."""
+        body = await request.json()
+        self.requests.append({"body": body, "headers": dict(request.headers), "speech": True})
+        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided", "invalid_request_error")
+        audio = b"ID3\x04\x00" + str(body.get("input", "")).encode()
+        return web.Response(body=audio, content_type="audio/mpeg")
 
     async def _stats(self, request: web.Request) -> web.Response:
         """What the stand-in itself spent per request (for benchmarks)."""
@@ -60,6 +71,22 @@ class FakeOpenAI(Script):
                 for r in self.requests
             ]
         )
+
+    async def _transcriptions(self, request: web.Request) -> web.Response:
+        """``audio/transcriptions`` (multipart: ``file``, ``model``): answers with
+        ``transcript`` (or "transcript of <file name>")."""
+        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided", "invalid_request_error")
+        form: dict[str, Any] = {}
+        reader = await request.multipart()
+        async for part in reader:
+            if part.filename:
+                form[part.name] = {"filename": part.filename, "data": bytes(await part.read())}
+            else:
+                form[part.name] = await part.text()
+        self.transcriptions.append(form)
+        name = (form.get("file") or {}).get("filename")
+        return web.json_response({"text": self.transcript or f"transcript of {name}"})
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         """``POST /v1/embeddings``: a bag of words hashed into 64 dimensions, words of one
@@ -80,7 +107,9 @@ class FakeOpenAI(Script):
         )
 
     async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": []})
+        """The models the server says it has (``known_models``; none by default)."""
+        data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.known_models]
+        return web.json_response({"object": "list", "data": data})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         arrived = asyncio.get_running_loop().time()
@@ -178,6 +207,8 @@ class FakeOpenAI(Script):
         for index, piece in enumerate(pieces):
             if index and step.chunk_delay:
                 await asyncio.sleep(step.chunk_delay)
+            if step.gate is not None and index == step.gate_after:
+                await step.gate.wait()
             await response.write(chunk({"content": piece}))
             if index == 0 and "arrived" in record:
                 record["firstTokenMs"] = (

@@ -33,6 +33,9 @@ class Reply:
     """Send these raw (possibly invalid) arguments for the first tool call."""
     finish: str | None = None
     """The ``finish_reason`` to send (default: ``tool_calls`` or ``stop``)."""
+    gate: asyncio.Event | None = None
+    """When set: after ``gate_after`` chunks, wait for this event before the rest."""
+    gate_after: int = 1
 
     def arguments(self, index: int) -> str:
         """The arguments text of tool call ``index`` as sent."""
@@ -58,6 +61,10 @@ class Script:
         self.by_model: dict[str, deque[Step]] = {}
         self.always: dict[str, Step] = {}
         self.requests: list[dict[str, Any]] = []
+        self.known_models: list[str] = []
+        """What ``GET /v1/models`` lists."""
+        self.transcriptions: list[dict[str, Any]] = []
+        self.transcript: str | None = None
         self.default_first_delay = 0.0
         self.default_chunk_delay = 0.0
         self.default_chunk_chars = 6

@@ -89,6 +89,22 @@ class Workspace:
             event["thread_ts"] = thread_ts
         return event
 
+    def file(self, name: str, data: bytes, mimetype: str) -> dict[str, Any]:
+        """A file a user shared: its object for an event's ``files``; ``url_private``
+        answers only with this workspace's bot token, as Slack's does."""
+        file_id = f"F{uuid.uuid4().hex[:8].upper()}"
+        self.server.private_files[file_id] = (self.bot_token, data, mimetype)
+        return {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1],
+            "size": len(data),
+            "url_private": f"{self.server.url}/files-pri/{file_id}/{name}",
+            "url_private_download": f"{self.server.url}/files-pri/{file_id}/download/{name}",
+        }
+
     def payload(self, event: dict[str, Any]) -> dict[str, Any]:
         return {
             "token": "verification-token",
@@ -210,6 +226,7 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._tickets: dict[str, Workspace] = {}
         self._uploads: dict[str, dict[str, Any]] = {}
+        self.private_files: dict[str, tuple[str, bytes, str]] = {}
 
     @property
     def api_url(self) -> str:
@@ -245,6 +262,7 @@ class FakeSlack:
         app.router.add_get("/api/{method}", self._api)
         app.router.add_get("/link", self._socket)
         app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_get("/files-pri/{file_id}/{tail:.*}", self._private_file)
         self.runner, self.url = await serve(app)
         return self.url
 
@@ -408,6 +426,16 @@ class FakeSlack:
             )
             out.append({"id": item["id"], "name": upload["filename"]})
         return {"ok": True, "files": out}
+
+    async def _private_file(self, request: web.Request) -> web.StreamResponse:
+        found = self.private_files.get(request.match_info["file_id"])
+        if found is None:
+            return web.Response(status=404)
+        token, data, mimetype = found
+        if request.headers.get("Authorization") != f"Bearer {token}":
+            # Slack answers an unauthenticated file URL with its HTML login page
+            return web.Response(text="<html>sign in</html>", content_type="text/html")
+        return web.Response(body=data, content_type=mimetype)
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
         upload = self._uploads.get(request.match_info["file_id"])

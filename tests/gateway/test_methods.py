@@ -133,9 +133,11 @@ async def test_config_writes_use_compare_and_swap(gateway) -> None:
         replaced = current["parsed"]
         replaced["agents"] = {"defaults": {"timeoutSeconds": 120}}
         applied = await client.call(
-            "config.apply", {"raw": json.dumps(replaced), "baseHash": current["hash"]}
+            "config.apply",
+            {"raw": json.dumps(replaced), "baseHash": current["hash"], "restartDelayMs": 60_000},
         )
         assert applied["ok"] is True
+        assert applied["restart"]["delayMs"] == 60_000 and applied["restart"]["signal"] == "SIGUSR1"
         on_disk = json.loads(config_path.read_text())
         assert on_disk["agents"]["defaults"]["timeoutSeconds"] == 120
         assert on_disk["gateway"]["auth"]["token"] == gateway.token

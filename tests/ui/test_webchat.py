@@ -208,3 +208,42 @@ async def test_title_and_favicon(browser, gateway):
         response = await page.request.get(f"{gw.http}/{path.lstrip('/')}")
         assert response.status == 200 and b"<svg" in await response.body()
     await context.close()
+
+
+async def test_attach_an_image_and_see_it_in_history(browser, home, llm, tmp_path):
+    from tests.fakes.media import png
+
+    config = fake_provider(llm.base_url)
+    config["models"]["providers"]["fake"]["models"] = [{"id": "m1", "input": ["text", "image"]}]
+    gw = start(home, config)
+    try:
+        context, page = await open_chat(browser, gw)
+        picture = tmp_path / "plot.png"
+        picture.write_bytes(png(12, 8, (255, 0, 255)))
+        await page.set_input_files("#file-input", str(picture))
+        await page.wait_for_selector("#attachments .chip img")
+        assert await page.is_enabled("#send")  # an image alone may be sent
+        llm.push(Reply("A magenta rectangle."))
+        await send(page, "what is this?")
+        await page.wait_for_selector(
+            ".msg.assistant[data-state=final] >> text=A magenta rectangle."
+        )
+        assert await page.locator("#attachments .chip").count() == 0
+        content = llm.requests[0]["body"]["messages"][-1]["content"]
+        assert [part["type"] for part in content] == ["text", "image_url"]
+        # after a reload the image comes back from the transcript through its signed URL
+        await page.reload()
+        await page.wait_for_selector("body[data-history]")
+        image = page.locator(".msg.user img.attachment")
+        await image.wait_for()
+        src = await image.get_attribute("src")
+        assert src.startswith("/__moltbot__/media/main/")
+        await page.wait_for_function(
+            "() => { const i = document.querySelector('.msg.user img.attachment');"
+            " return i && i.complete && i.naturalWidth > 0; }"
+        )
+        size = await image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+        assert size == [12, 8]
+        await context.close()
+    finally:
+        gw.stop()

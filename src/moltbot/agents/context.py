@@ -14,6 +14,7 @@ from moltbot.agents.providers.base import (
     Usage,
     UserMessage,
 )
+from moltbot.sessions.media import StoredMedia
 
 # Assistant entries that are not model output and never go back to a model.
 NOT_CONTEXT_STOP_REASONS = frozenset({"error", "notice", "command"})
@@ -45,9 +46,23 @@ def text_of(content: Any) -> str:
 # ---- to disk ---------------------------------------------------------------
 
 
-def user_entry(text: str, run_id: str | None, **extra: Any) -> dict[str, Any]:
-    message = {"role": "user", "content": text, "timestamp": now_ms(), **extra}
+def user_entry(
+    text: str, run_id: str | None, media: Iterable[StoredMedia] = (), **extra: Any
+) -> dict[str, Any]:
+    """A user message; with ``media`` its content is a list of blocks: the text, then
+    one block per attachment (its stored path and type, never its bytes)."""
+    blocks = [item.block() for item in media]
+    content: Any = [{"type": "text", "text": text}, *blocks] if blocks else text
+    message = {"role": "user", "content": content, "timestamp": now_ms(), **extra}
     return {"type": "message", "runId": run_id, "message": message}
+
+
+def media_of(content: Any) -> tuple[StoredMedia, ...]:
+    """The attachments recorded in a user message's ``content``."""
+    if type(content) is not list:
+        return ()
+    found = (StoredMedia.from_block(b) for b in content if type(b) is dict)
+    return tuple(item for item in found if item is not None)
 
 
 def assistant_entry(
@@ -157,9 +172,11 @@ def to_messages(entries: Iterable[Mapping[str, Any]]) -> list[Message]:
         if role == "user":
             if message.get("command"):  # a chat command (/status): not conversation
                 continue
-            text = text_of(message.get("content"))
-            if text:
-                out.append(UserMessage(text))
+            content = message.get("content")
+            text = text_of(content)
+            media = media_of(content)
+            if text or media:
+                out.append(UserMessage(text, media))
         elif role == "assistant":
             if message.get("stopReason") in NOT_CONTEXT_STOP_REASONS:
                 continue

@@ -21,7 +21,7 @@ import logging
 
 from moltbot.agents.events import RunEvents
 from moltbot.agents.model_pool import ModelPool
-from moltbot.agents.models import ModelRef, ResolvedProvider
+from moltbot.agents.models import ModelRef, ResolvedProvider, accepts_images
 from moltbot.agents.providers import (
     Finished,
     Message,
@@ -103,6 +103,7 @@ async def call_models(
             tools=tools,
             max_tokens=definition.max_tokens if definition else None,
             timeout=provider.timeout,
+            images=accepts_images(provider, ref.model),
             reasoning=run.thinking if definition and definition.reasoning else None,
         )
         tried_any = True

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 from moltbot.agents.failover import Cooldowns
@@ -34,6 +35,8 @@ from moltbot.errors import ConfigError
 from moltbot.instance.resolve import Instance
 from moltbot.sessions.store import SessionEntry
 
+KNOWN_MODELS_TTL_S = 300.0
+
 
 class ModelPool:
     config: Config
@@ -51,6 +54,8 @@ class ModelPool:
         """id(client) -> runs streaming through it now."""
         self._retired: dict[int, Provider] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._known: dict[str, tuple[float, list[str]]] = {}
+        """provider id -> (when it was asked, the model ids its /models named)"""
 
     def configure(self, config: Config) -> None:
         """Resolve the providers and their keys (reads the credentials file)."""
@@ -179,6 +184,32 @@ class ModelPool:
             await client.close()
         except Exception as exc:  # a client that fails to close is only logged
             self.log.debug("closing a provider client failed: %s", exc)
+
+    async def known(self) -> dict[str, list[str]]:
+        """Model ids per usable provider, from its ``/models`` (cached 5 minutes)."""
+        now = time.monotonic()
+
+        async def one(provider: ResolvedProvider) -> tuple[str, list[str]]:
+            cached = self._known.get(provider.id)
+            if cached is not None and now - cached[0] < KNOWN_MODELS_TTL_S:
+                return provider.id, cached[1]
+            try:
+                async with self.lease(provider) as client:
+                    ids = await asyncio.wait_for(client.list_models(5.0), 6.0)
+            except Exception as exc:  # noqa: BLE001 - a listing is a nicety, never an error
+                self.log.info("models of provider %s not listed: %s", provider.id, exc)
+                ids = []
+            self._known[provider.id] = (now, ids)
+            return provider.id, ids
+
+        # configured providers, and built-in ones the user gave a key (not every preset)
+        configured = set(self.config.models.providers)
+        usable = [
+            p
+            for p in self.providers.values()
+            if p.usable and (p.id in configured or p.key_source != "none")
+        ]
+        return dict(await asyncio.gather(*(one(p) for p in usable)))
 
     async def warm(self, agent_ids: Iterable[str]) -> None:
         """Import the model SDKs the agents use and build their clients now, so the

@@ -93,6 +93,24 @@ class ResolvedProvider:
         return f'{via_env}set models.providers.{self.id}.apiKey (e.g. "${{{env or "MY_API_KEY"}}}")'
 
 
+_VISION_MODELS = {
+    "anthropic": ("claude-",),
+    "openai": ("gpt-4o", "gpt-4.1", "gpt-4-turbo", "gpt-5", "o1", "o3", "o4"),
+}
+"""Built-in providers' model families that take image input (when the config has
+no ``models.providers.<id>.models[]`` entry saying otherwise)."""
+
+
+def accepts_images(provider: ResolvedProvider, model: str) -> bool:
+    """True when ``model`` takes image input: its definition's ``input`` lists
+    ``"image"``, or (without a definition) it is a known vision model of a built-in
+    provider."""
+    definition = provider.models.get(model)
+    if definition is not None and "input" in definition.model_fields_set:
+        return "image" in definition.input
+    return model.lower().startswith(_VISION_MODELS.get(provider.id, ()))
+
+
 def parse_ref(text: str, config: Config) -> ModelRef:
     """``"provider/model"`` (split at the first ``/``), or an alias / a unique model id."""
     value = text.strip()
@@ -130,6 +148,20 @@ def check_new_refs(before: Config | None, after: Config) -> None:
     ``provider/model``, an alias, nor a unique model id of a configured provider."""
     for ref in sorted(model_refs(after) - (model_refs(before) if before else set())):
         parse_ref(ref, after)
+
+
+def config_write_check(identity: Any, env: Mapping[str, str], *, host: bool = True) -> Any:
+    """The check every config writer passes to ``update_config`` (``config set``, the
+    protocol's ``config.*``, rescue): new model references must resolve, and (with
+    ``host``) ports or paths the change moves must not clash with another instance."""
+    from moltbot.instance.setup import check_change
+
+    def check(before: Config | None, after: Config) -> None:
+        check_new_refs(before, after)
+        if host:
+            check_change(identity, env, before, after)
+
+    return check
 
 
 def _aliases(config: Config) -> dict[str, str]:
@@ -261,6 +293,15 @@ def catalog(
     for pid, provider in providers.items():
         for model in provider.models.values():
             rows[f"{pid}/{model.id}"] = _row(pid, model.id, model)
+    for ref_text, entry in config.agents.defaults.models.items():  # the catalogue
+        provider_id, _, model_id = ref_text.partition("/")
+        if provider_id and model_id:
+            provider = providers.get(provider_id)
+            definition = provider.models.get(model_id) if provider else None
+            row = _row(provider_id, model_id, definition)
+            if entry.alias and not (definition and definition.name):
+                row["name"] = entry.alias
+            rows.setdefault(ref_text, row)
     for agent_id in agent_ids:
         try:
             chain = model_chain(config, agent_id, providers)

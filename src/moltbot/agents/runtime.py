@@ -27,7 +27,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -52,14 +52,17 @@ from moltbot.agents.run import (
 from moltbot.agents.system_events import SystemEvents, with_events
 from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
+from moltbot.agents.tools.exec import APPROVALS
 from moltbot.agents.tools.loading import load_tools
+from moltbot.agents.transcribe import transcribe_all
 from moltbot.agents.turn import TurnRunner
 from moltbot.agents.usage import UsageLedger
-from moltbot.errors import NotFoundError, RetryLaterError, UsageError
+from moltbot.errors import RetryLaterError, UsageError
 from moltbot.instance.workspace import seed_workspace
 from moltbot.lifecycle import State, SubsystemContext, SubsystemKey
 from moltbot.sessions.inflight import RunJournal
 from moltbot.sessions.keys import MAIN_KEY, agent_of, main_key, normalize_key
+from moltbot.sessions.media import MediaStore, StoredMedia
 from moltbot.sessions.origin import Origin
 from moltbot.sessions.store import SessionEntry, SessionStore
 
@@ -97,6 +100,8 @@ class AgentRuntime(SessionControl):
         self._lanes = SessionLanes(self._runner.execute, self.events)
         self._stores: dict[str, SessionStore] = {}
         self._journals: dict[str, RunJournal] = {}
+        self._awaited: dict[str, asyncio.Future[None]] = {}
+        """``agent.wait`` for a run id not submitted yet: resolved when it is."""
         self.accepting = False
         """False before start and while draining: :meth:`submit` refuses new runs."""
         self._specs: dict[str, AgentSpec] = {}
@@ -384,13 +389,17 @@ class AgentRuntime(SessionControl):
         channel: str = "webchat",
         extra_system: str | None = None,
         watcher: Watcher | None = None,
+        media: Sequence[StoredMedia] = (),
     ) -> Run:
         """Queue one turn; returns once the user message is durably in the transcript.
 
         System events queued for the session go in front of ``text``. A message from
         a direct chat (``origin`` with ``channel``/``to``) records that chat as the
         agent's last route (``lastChannel``/``lastTo`` of its main session).
-        Raises :class:`RetryLaterError` while the gateway restarts (nothing recorded).
+        ``media`` are attachments already stored in the session's media dir
+        (:meth:`media_store`); audio among them is transcribed first when
+        ``tools.media.audio`` names a model. Raises :class:`RetryLaterError` while
+        the gateway restarts (nothing recorded).
         """
         if self.state == State.RUNNING and not self.accepting:
             raise RetryLaterError(
@@ -400,6 +409,8 @@ class AgentRuntime(SessionControl):
         if self.state != State.RUNNING:
             raise AgentRunError("the agent runtime is not running")
         agent, key = self.session_key(session_key, agent_id)
+        if media:
+            media = await transcribe_all(media, self.config, self.models, self.log)
         events = self.system_events.drain(key)
         text = with_events(events, text)
         run = Run(
@@ -418,13 +429,16 @@ class AgentRuntime(SessionControl):
         if watcher is not None:
             run.watchers.append(watcher)
         lane = self._lanes.add(run)  # the order of submit calls is the order of runs
+        appeared = self._awaited.pop(run.id, None)
+        if appeared is not None and not appeared.done():
+            appeared.set_result(None)
         try:
             store = self.store(agent)
             fields: dict[str, Any] = {"channel": channel}
             if origin:
                 fields["origin"] = origin
             entry = await store.ensure(key, **fields)
-            store.write(entry, ctxmod.user_entry(text, run.id))
+            store.write(entry, ctxmod.user_entry(text, run.id, media))
             journal = self.journal(agent)
             journal.mark(run.id, key)
             run.done.add_done_callback(lambda _done: journal.unmark(run.id))
@@ -483,6 +497,8 @@ class AgentRuntime(SessionControl):
         *,
         origin: Origin | None = None,
         on_accepted: Callable[[], None] | None = None,
+        media: Sequence[StoredMedia] = (),
+        on_text: Callable[[str], None] | None = None,
     ) -> str:
         """Run one turn (after any run already queued on the session); the reply text.
 
@@ -492,7 +508,21 @@ class AgentRuntime(SessionControl):
         (one the gateway interrupted says so). Raises :class:`RetryLaterError`
         while the gateway restarts. A group's ``systemPrompt`` (``origin``'s
         ``group_system_prompt``) is added to the system prompt of this turn.
+        ``on_text(text)`` gets the reply so far each time the model writes more.
         """
+        who = origin.sender if origin else None
+        answered = self.approval_reply(session_key, text, who=who, agent_id=agent_id)
+        if answered is not None:  # an operator's /approve or /deny: not a turn
+            if on_accepted is not None:
+                on_accepted()
+            return answered
+        watcher: Watcher | None = None
+        if on_text is not None:
+
+            def watcher(event: str, payload: dict[str, Any]) -> None:
+                if event == "agent" and payload.get("stream") == "assistant":
+                    on_text(str(payload["data"].get("text") or ""))
+
         run = await self.submit(
             agent_id,
             session_key,
@@ -500,6 +530,8 @@ class AgentRuntime(SessionControl):
             origin=origin,
             channel=(origin.channel if origin else None) or "channel",
             extra_system=origin.group_system_prompt if origin else None,
+            media=media,
+            watcher=watcher,
         )
         if on_accepted is not None:
             on_accepted()
@@ -507,6 +539,52 @@ class AgentRuntime(SessionControl):
         await asyncio.shield(run.done)
         entry = await self.store(run.agent_id).get(run.session_key)
         return run.reply_text(entry.verbose_level if entry else None)
+
+    def approval_reply(
+        self,
+        session_key: str | None,
+        text: str,
+        *,
+        who: str | None = None,
+        agent_id: str | None = None,
+    ) -> str | None:
+        """If ``text`` answers an exec approval waiting in this session (``/approve ID``,
+        ``/deny ID``), resolve it and return the acknowledgement; else ``None``. Such a
+        reply never queues behind the run that waits for it."""
+        approver = self.lookup(APPROVALS)
+        if approver is None or not text.lstrip().startswith("/"):
+            return None
+        _, key = self.session_key(session_key, agent_id)
+        return approver.reply(key, text, who)
+
+    def media_store(self, agent_id: str) -> MediaStore:
+        """Where the attachments of ``agent_id``'s sessions are stored."""
+        return MediaStore(self.instance.sessions_dir(self.resolve_agent(agent_id)))
+
+    async def resolve_media(self, agent_id: str, item: str) -> str:
+        """An outbound file the agent named (a ``MEDIA:`` line, the ``message`` tool):
+        an http(s) URL as is, or the real path of a file inside the agent's workspace
+        (not in a protected place) or among its sessions' stored media. Raises
+        :class:`~moltbot.agents.tools.ToolError` saying why a path is refused."""
+        from moltbot.agents.tools.confine import Confinement, own_paths
+
+        if item.startswith(("http://", "https://")):
+            return item
+        agent = self.resolve_agent(agent_id)
+        spec = await self.agent_spec(agent)
+        media_root = self.media_store(agent).root
+        raw = str(Path(item).expanduser()) if item.startswith("~") else item
+        stored = Confinement.build(media_root, (), "the stored media")
+        if stored.violation(stored.locate(raw, spec.workspace)) is None:
+            real = stored.locate(raw, spec.workspace)
+        else:
+            protected = (*own_paths(self.instance), *await self.protected_paths())
+            real = Confinement.build(spec.workspace, protected).resolve(raw)
+        if not real.is_file():
+            from moltbot.agents.tools import ToolError
+
+            raise ToolError(f"{item}: not a file")
+        return str(real)
 
     def get_run(self, run_id: str) -> Run | None:
         return self._lanes.get(run_id)
@@ -518,14 +596,27 @@ class AgentRuntime(SessionControl):
 
     async def wait(self, run_id: str, timeout: float) -> Run | None:
         """The run once finished, or None if it is still going after ``timeout``."""
+        deadline = asyncio.get_running_loop().time() + timeout
         run = self._lanes.get(run_id)
         if run is None:
-            raise NotFoundError(f"unknown runId {run_id}")
+            # as upstream: a run not known (yet) may still start; else "timeout"
+            appeared = self._awaited.setdefault(run_id, asyncio.get_running_loop().create_future())
+            try:
+                await asyncio.wait_for(asyncio.shield(appeared), timeout)
+            except TimeoutError:
+                return None
+            finally:
+                if self._awaited.get(run_id) is appeared and appeared.done():
+                    self._awaited.pop(run_id, None)
+            run = self._lanes.get(run_id)
+            if run is None:
+                return None
         if run.state.finished:
             return run
         assert run.done is not None
         try:
-            await asyncio.wait_for(asyncio.shield(run.done), timeout)
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            await asyncio.wait_for(asyncio.shield(run.done), remaining)
         except TimeoutError:
             return None
         return run
@@ -551,7 +642,22 @@ class AgentRuntime(SessionControl):
         }
 
     def models_list(self) -> dict[str, Any]:
+        """The configured catalogue (providers' declared models, ``agents.defaults.models``,
+        every model an agent refers to), without asking any provider."""
         return {"models": catalog(self.config, self.models.providers, list(self._specs))}
+
+    async def known_models(self) -> dict[str, Any]:
+        """:meth:`models_list` plus what each usable provider's ``/models`` lists
+        (asked at most every 5 minutes; a provider that does not answer in 5 s adds
+        nothing, and says why in the log)."""
+        rows = self.models_list()["models"]
+        seen = {(r["provider"], r["id"]) for r in rows}
+        for provider_id, ids in (await self.models.known()).items():
+            for model_id in ids:
+                if (provider_id, model_id) not in seen:
+                    seen.add((provider_id, model_id))
+                    rows.append({"id": model_id, "name": model_id, "provider": provider_id})
+        return {"models": rows}
 
     async def list_sessions(
         self,
@@ -580,8 +686,16 @@ class AgentRuntime(SessionControl):
         agent, key = self.session_key(session_key)
         return await views.history(self.store(agent), key, limit)
 
-    async def inject(self, session_key: str, text: str, label: str | None = None) -> dict[str, Any]:
-        """Append an assistant note to the transcript (no run); broadcast it as final."""
+    async def inject(
+        self,
+        session_key: str,
+        text: str,
+        label: str | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Append an assistant note to the transcript (no run); broadcast it as final
+        (with ``run_id`` when it answers a client's ``chat.send``)."""
         agent, key = self.session_key(session_key)
         store = self.store(agent)
         entry = await store.ensure(key)
@@ -590,7 +704,7 @@ class AgentRuntime(SessionControl):
         written = await store.append(entry, note)
         await store.touch(key)
         message_id = str(written["id"])
-        self.events.injected(key, message_id, text)
+        self.events.injected(key, message_id, text, run_id=run_id)
         return {"ok": True, "messageId": message_id}
 
 

@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from moltbot.channels.config import ResolvedAccount
 from moltbot.channels.manifest import Capabilities, ChannelManifest
-from moltbot.channels.types import AccountStatus, InboundMessage, OutboundMessage, SendResult
+from moltbot.channels.types import (
+    AccountStatus,
+    InboundMessage,
+    Media,
+    OutboundMessage,
+    SendResult,
+)
 
 if TYPE_CHECKING:
     from moltbot.instance.resolve import Instance
@@ -45,6 +51,10 @@ class NativeCommands:
     setting: bool | Literal["auto"] = "auto"
     menu: tuple[tuple[str, str], ...] = ()
     """``(name, description)`` of every command (see ``CommandRegistry.menu``)."""
+    usages: tuple[tuple[str, str], ...] = ()
+    """``(name, usage)`` of the commands of the menu that take arguments
+    (``("model", "/model [name|number]")``): platforms with typed options (Discord)
+    give those an argument field."""
 
 
 @dataclass
@@ -156,6 +166,42 @@ class Channel(ABC):
     async def send(self, target: str, message: OutboundMessage) -> SendResult:
         """Send to ``target`` (a platform chat id or a channel-specific target
         string), chunked and formatted. Raises TargetError / ChannelNotReady."""
+
+    def streams_replies(self) -> bool:
+        """Show replies while the model writes them: one message, then :meth:`edit`
+        as the text grows (the channel's ``streaming`` setting, where it has one)."""
+        return False
+
+    async def edit(self, target: str, message_id: str, message: OutboundMessage) -> None:
+        """Replace the text of a message this account sent (one chunk, no media).
+        Raises TargetError / ChannelNotReady."""
+        from moltbot.channels.errors import UnsupportedMessage
+
+        raise UnsupportedMessage(f"{self.manifest.id} cannot edit messages")
+
+    async def download_media(self, media: Media, max_bytes: int) -> bytes:
+        """The bytes of an inbound attachment (``media.remote_id``), at most
+        ``max_bytes`` (raise :class:`~moltbot.sessions.media.MediaTooLarge` beyond).
+        Called by the pipeline only for messages that reach the agent."""
+        from moltbot.channels.errors import UnsupportedMessage
+
+        raise UnsupportedMessage(f"{self.manifest.id} cannot download attachments")
+
+    def media_max_bytes(self) -> int:
+        """The account's ``mediaMaxMb`` in bytes."""
+        return int(float(getattr(self.context.config, "media_max_mb", 20)) * 1024 * 1024)
+
+    async def logout(self) -> dict[str, Any]:
+        """Invalidate this account's session on the platform where it has one (Matrix:
+        the access token) and forget the channel's own state for it (sync tokens,
+        device keys). Called on a stopped channel; the generic part (removing the
+        credentials from the config) is the manager's. Returns what was done."""
+        return {"loggedOut": False}
+
+    async def acknowledge(self, message: InboundMessage) -> None:
+        """Show the sender that the agent took the message on (Discord: a reaction);
+        best effort, called before the agent runs."""
+        return None
 
     async def typing(self, chat_id: str, thread_id: str | None = None) -> None:
         """Show a typing indicator, where the platform has one (best effort)."""

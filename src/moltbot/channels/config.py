@@ -90,11 +90,31 @@ class AccountConfig(ChannelSection):
     text_chunk_limit: int | None = Field(default=None, ge=100)
     reply_to_mode: ReplyToMode | None = None
     history_limit: int = Field(default=50, ge=0, le=500)
+    media_max_mb: float = Field(
+        default=20.0, gt=0, le=2000, description="Attachments larger than this are refused."
+    )
     allow_bots: bool = False
     retry: RetryConfig = Field(default_factory=RetryConfig)
     commands: ChannelCommands = Field(default_factory=ChannelCommands)
 
     _strings = field_validator("allow_from", "group_allow_from", mode="before")(_as_strings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dm_block(cls, data: Any) -> Any:
+        """Upstream's ``dm: {policy, allowFrom, enabled}`` block (Slack, Discord, Matrix)
+        is an alias of ``dmPolicy`` / ``allowFrom`` (``enabled: false`` = disabled)."""
+        if not isinstance(data, dict) or not isinstance(data.get("dm"), dict):
+            return data
+        dm = data["dm"]
+        merged = dict(data)
+        if dm.get("enabled") is False:
+            merged.setdefault("dmPolicy", "disabled")
+        if dm.get("policy") and "dmPolicy" not in data:
+            merged["dmPolicy"] = dm["policy"]
+        if dm.get("allowFrom") is not None and "allowFrom" not in data:
+            merged["allowFrom"] = dm["allowFrom"]
+        return merged
 
     @model_validator(mode="after")
     def _open_needs_star(self) -> AccountConfig:

@@ -21,19 +21,23 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, runtime_checkable
 
 from moltbot.channels import access, registry, routing
 from moltbot.channels.base import Channel
 from moltbot.channels.errors import ChannelError
+from moltbot.channels.media import split_media_lines
 from moltbot.channels.pairing import PairingStore
-from moltbot.channels.types import InboundMessage, OutboundMessage
+from moltbot.channels.streaming import ReplyStream
+from moltbot.channels.types import InboundMessage, Media, OutboundMessage
 from moltbot.commands import REGISTRY, AgentControl, CommandContext, CommandRegistry, Invocation
 from moltbot.commands import handle as handle_command
 from moltbot.config.schema import PeerKind
-from moltbot.errors import RetryLaterError
+from moltbot.errors import MoltbotError, RetryLaterError
+from moltbot.lifecycle import Lookup, no_subsystems
+from moltbot.sessions.media import MediaStore, StoredMedia
 from moltbot.sessions.origin import Origin, OriginMedia
 
 log = logging.getLogger(__name__)
@@ -55,9 +59,13 @@ class AgentDispatcher(Protocol):
         *,
         origin: Origin | None = None,
         on_accepted: Callable[[], None] | None = None,
+        media: Sequence[StoredMedia] = (),
+        on_text: Callable[[str], None] | None = None,
     ) -> str:
         """Run one turn in ``session_key`` and return the final reply text; call
-        ``on_accepted`` once the message is durably queued. Raises
+        ``on_accepted`` once the message is durably queued. ``media`` are the
+        message's attachments, stored in the session's media dir; ``on_text`` (passed
+        only to stream a reply) gets the reply so far as the model writes it. Raises
         :class:`RetryLaterError` when it cannot be queued now."""
         ...
 
@@ -136,11 +144,17 @@ class InboundPipeline:
         dispatcher: Callable[[], AgentDispatcher | None],
         pairing_store: Callable[[str], PairingStore],
         settings: PipelineSettings | None = None,
+        media_store: Callable[[str], MediaStore] | None = None,
         commands: CommandRegistry = REGISTRY,
+        lookup: Lookup = no_subsystems,
     ) -> None:
         self._routing_table = routing_table
+        self._lookup = lookup
         self._dispatcher = dispatcher
         self._pairing_store = pairing_store
+        self._media_store = media_store
+        """agent id -> where its sessions' attachments go (None: attachments are
+        only described, never downloaded)."""
         self.settings = settings or PipelineSettings()
         self.commands = commands
         self.dedupe = TtlCache()
@@ -234,10 +248,13 @@ class InboundPipeline:
     # -- chat commands ------------------------------------------------------------
 
     def _parse_command(self, channel: Channel, message: InboundMessage) -> Invocation | None:
-        """The chat command ``message`` is, when text commands are on and it is addressed
-        to this bot (``/status@OtherBot`` is not)."""
-        if not self.settings.text_commands or not message.text.startswith("/"):
+        """The chat command ``message`` is, when text commands are on (or it is a native
+        command) and it is addressed to this bot (``/status@OtherBot`` is not), or the
+        sender's answer to a command's question (``yes`` after ``/rescue restart main``)."""
+        if not (self.settings.text_commands or message.native_command):
             return None
+        if not message.text.startswith("/"):
+            return self.commands.answer(conversation_key(channel, message), message.text)
         invocation = self.commands.parse(message.text)
         if invocation is None or invocation.addressed_to is None:
             return invocation
@@ -279,7 +296,12 @@ class InboundPipeline:
         owner: bool,
         accepted: Callable[[], None] | None,
     ) -> str:
-        """Run a chat command before any model and send its reply (plain text)."""
+        """Run a chat command before any model and send its reply (plain text). The
+        message is confirmed to the platform first: a command is never run twice (a
+        restart it asked for, after a crash), and a long one (``/compact``, ``/rescue
+        restart``) does not hold up the conversation's next messages."""
+        if accepted is not None:
+            accepted()
         dispatcher = self._dispatcher()
         route = self._route(channel, message, dispatcher)
         target = channel.reply_target(message)
@@ -305,10 +327,13 @@ class InboundPipeline:
             registry=self.commands,
             origin=build_origin(channel, message, route, None),
             agents=agents,
+            conversation=conversation_key(channel, message),
+            sender_keys=frozenset(channel.sender_keys(message)),
+            normalize=channel.normalize_allow_entry,
+            lookup=self._lookup,
+            answer=invocation.answer,
         )
         result = await handle_command(invocation, ctx)
-        if accepted is not None:
-            accepted()  # a command is done once handled: confirm it to the platform
         if result.text:
             await reply(result.text)
         return f"command:{invocation.command.name}"
@@ -400,17 +425,35 @@ class InboundPipeline:
             )
             return "failed"
         route = self._route(channel, message, dispatcher)
-        text = agent_text(message, history)
-        origin = build_origin(channel, message, route, group_prompt)
+        stored, missing = await self._store_media(channel, message, route.agent_id, route)
+        text = agent_text(replace(message, media=missing), history)
+        origin = build_origin(channel, message, route, group_prompt, stored)
+        extra: dict[str, Any] = {"media": stored} if stored else {}
+        stream = self._stream(channel, message, target)
+        if stream is not None:
+            extra["on_text"] = stream.update
         async with self._lock(route.session_key):
+            try:
+                await channel.acknowledge(message)
+            except Exception as exc:  # a missing reaction never stops the reply
+                channel.log.debug("acknowledging %s failed: %s", message.message_id, exc)
             typing = asyncio.create_task(self._keep_typing(channel, message))
             try:
                 reply = await dispatcher.respond(
-                    route.agent_id, route.session_key, text, origin=origin, on_accepted=accepted
+                    route.agent_id,
+                    route.session_key,
+                    text,
+                    origin=origin,
+                    on_accepted=accepted,
+                    **extra,
                 )
             except (asyncio.CancelledError, RetryLaterError):
+                if stream is not None:
+                    await stream.stop()
                 raise
             except Exception as exc:  # the agent failed: tell the user, keep serving
+                if stream is not None:
+                    await stream.stop()
                 channel.log.exception("agent %s failed on %s", route.agent_id, route.session_key)
                 reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
                 await self._safe_send(
@@ -425,23 +468,116 @@ class InboundPipeline:
                 typing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await typing
-            return await self._deliver(channel, message, target, reply or "")
+            return await self._deliver(
+                channel, message, target, reply or "", route.agent_id, stream
+            )
+
+    def _stream(self, channel: Channel, message: InboundMessage, target: str) -> ReplyStream | None:
+        """The live preview of the reply, on a channel set to stream replies."""
+        if not channel.streams_replies():
+            return None
+
+        def shape(text: str) -> OutboundMessage:
+            reply_to = _reply_to(channel, message, None)
+            return OutboundMessage(text=text, reply_to_id=reply_to, thread_id=message.thread_id)
+
+        def clean(text: str) -> str:
+            return split_media_lines(_REPLY_TAG.sub("", text))[0]
+
+        return ReplyStream(channel, target, shape, clean, silent_prefix=SILENT_REPLY)
+
+    async def _store_media(
+        self, channel: Channel, message: InboundMessage, agent_id: str, route: routing.Route
+    ) -> tuple[tuple[StoredMedia, ...], tuple[Media, ...]]:
+        """Download the message's attachments into the session's media dir. Returns
+        what was stored and what was not (those are described in the text)."""
+        if not message.media or self._media_store is None:
+            return (), message.media
+        store = self._media_store(agent_id)
+        cap = channel.media_max_bytes()
+        stored: list[StoredMedia] = []
+        missing: list[Media] = []
+        for item in message.media:
+            try:
+                if item.size and item.size > cap:
+                    raise MoltbotError(f"{item.size} bytes is over mediaMaxMb")
+                if item.path:
+                    data = await asyncio.to_thread(_read_file, item.path, cap)
+                else:
+                    data = await channel.download_media(item, cap)
+                saved = await asyncio.to_thread(
+                    store.save,
+                    route.session_key,
+                    data,
+                    kind=item.kind,
+                    mime_type=item.mime_type,
+                    file_name=item.file_name,
+                    caption=item.caption,
+                    max_bytes=cap,
+                )
+            except (asyncio.CancelledError, RetryLaterError):
+                raise
+            except Exception as exc:  # the message still reaches the agent, described
+                reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+                channel.log.warning("attachment of %s not stored: %s", message.message_id, reason)
+                missing.append(item)
+                continue
+            stored.append(saved)
+        return tuple(stored), tuple(missing)
 
     async def _deliver(
-        self, channel: Channel, message: InboundMessage, target: str, reply: str
+        self,
+        channel: Channel,
+        message: InboundMessage,
+        target: str,
+        reply: str,
+        agent_id: str | None = None,
+        stream: ReplyStream | None = None,
     ) -> str:
         body, reply_to = extract_reply_tags(reply, message)
-        if not body.strip() or body.strip().startswith(SILENT_REPLY):
+        if body.strip().startswith(SILENT_REPLY):
+            if stream is not None:
+                await stream.stop()
             return "silent"
-        mode = channel.context.config.reply_to_mode or channel.default_reply_to_mode
-        if mode == "off":
-            reply_to = None
-        elif reply_to is None and message.chat_type != "direct":
-            reply_to = message.message_id  # in groups, answer the message that asked
-        outbound = OutboundMessage(text=body, reply_to_id=reply_to, thread_id=message.thread_id)
+        body, items = split_media_lines(body)
+        media = await self._outbound_media(channel, agent_id, items)
+        if stream is not None:
+            shown = stream.message_id is not None
+            body = await stream.finish(body)
+            if shown and not body.strip() and not media:
+                channel.status.last_outbound_at = time.time()
+                return "replied"
+        if not body.strip() and not media:
+            return "silent"
+        reply_to = _reply_to(channel, message, reply_to)
+        outbound = OutboundMessage(
+            text=body, media=tuple(media), reply_to_id=reply_to, thread_id=message.thread_id
+        )
         if await self._safe_send(channel, target, outbound):
             return "replied"
         return "failed"
+
+    async def _outbound_media(
+        self, channel: Channel, agent_id: str | None, items: list[str]
+    ) -> list[str]:
+        """The files of a reply's ``MEDIA:`` lines the agent may send (its workspace or
+        its stored media, see ``AgentRuntime.resolve_media``); others are logged and left out."""
+        if not items:
+            return []
+        dispatcher = self._dispatcher()
+        resolve = getattr(dispatcher, "resolve_media", None)
+        out: list[str] = []
+        for item in items:
+            try:
+                if resolve is None or agent_id is None:
+                    if not item.startswith(("http://", "https://")):
+                        raise MoltbotError("local files need the agent runtime")
+                    out.append(item)
+                else:
+                    out.append(await resolve(agent_id, item))
+            except MoltbotError as exc:
+                channel.log.warning("MEDIA %s not sent: %s", item, exc.message)
+        return out
 
     async def _safe_send(self, channel: Channel, target: str, outbound: OutboundMessage) -> bool:
         try:
@@ -529,8 +665,28 @@ def agent_text(message: InboundMessage, history: list[str]) -> str:
     return body
 
 
+def conversation_key(channel: Channel, message: InboundMessage) -> str:
+    """One sender in one conversation: ``<channel>:<account>:<reply target>:<sender id>``
+    (a command's awaited answer is keyed by it; an :class:`Origin` names the same)."""
+    return ":".join(
+        (message.channel, message.account_id, channel.reply_target(message), message.sender.id)
+    )
+
+
+def _read_file(path: str, cap: int) -> bytes:
+    with open(path, "rb") as handle:
+        data = handle.read(cap + 1)
+    if len(data) > cap:
+        raise MoltbotError("the file is over mediaMaxMb")
+    return data
+
+
 def build_origin(
-    channel: Channel, message: InboundMessage, route: routing.Route, group_prompt: str | None
+    channel: Channel,
+    message: InboundMessage,
+    route: routing.Route,
+    group_prompt: str | None,
+    stored: Sequence[StoredMedia] = (),
 ) -> Origin:
     """Where ``message`` came from, recorded on its session (see :class:`Origin`)."""
     group = message.chat_type != "direct"
@@ -555,10 +711,22 @@ def build_origin(
         group_subject=message.chat_title if group else None,
         group_system_prompt=group_prompt or None,
         media=tuple(
-            OriginMedia(kind=m.kind, path=m.path, mime_type=m.mime_type) for m in message.media
+            OriginMedia(kind=m.kind, path=m.path, mime_type=m.mime_type)
+            for m in (stored or message.media)
         )
         or None,
     )
+
+
+def _reply_to(channel: Channel, message: InboundMessage, tagged: str | None) -> str | None:
+    """The message a reply answers: none with ``replyToMode: off``, else the one a
+    reply tag named, else (in groups) the message that asked."""
+    mode = channel.context.config.reply_to_mode or channel.default_reply_to_mode
+    if mode == "off":
+        return None
+    if tagged is None and message.chat_type != "direct":
+        return message.message_id  # in groups, answer the message that asked
+    return tagged
 
 
 def extract_reply_tags(text: str, message: InboundMessage) -> tuple[str, str | None]:

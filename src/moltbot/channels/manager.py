@@ -35,6 +35,7 @@ from moltbot.channels.types import AccountState, ChannelReport, OutboundMessage,
 from moltbot.config.schema import Config
 from moltbot.errors import RetryLaterError
 from moltbot.lifecycle import State, SubsystemContext
+from moltbot.sessions.media import MediaStore
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ class ChannelManager:
             dispatcher=self.dispatcher,
             pairing_store=self.pairing_store,
             settings=pipeline_settings(self.instance.profile, self.config),
+            lookup=self.context.lookup,
+            media_store=lambda agent_id: MediaStore(self.instance.sessions_dir(agent_id)),
         )
 
     # -- subsystem contract ---------------------------------------------------
@@ -177,7 +180,9 @@ class ChannelManager:
 
     def native_commands(self) -> NativeCommands:
         """``commands.native`` and the chat-command menu, for the channels' native menus."""
-        return NativeCommands(self.config.commands.native, tuple(self.pipeline.commands.menu()))
+        commands = self.pipeline.commands
+        usages = tuple((c.name, c.usage) for c in commands.all() if c.usage)
+        return NativeCommands(self.config.commands.native, tuple(commands.menu()), usages)
 
     def dispatcher(self) -> AgentDispatcher | None:
         if self._dispatcher is not None:
@@ -272,6 +277,18 @@ class ChannelManager:
         instance = self.running_channel(name, account_id)
         result = await instance.send(target, message)
         instance.status.last_outbound_at = time.time()
+        return result
+
+    async def logout(self, channel: str, account_id: str | None = None) -> dict[str, Any]:
+        """Stop the account, log it out on the platform and remove its credentials
+        from the config (see :func:`moltbot.channels.setup.logout_account`); the
+        config reload that follows leaves it unconfigured."""
+        from moltbot.channels.setup import logout_account
+
+        runner = self.runner(channel, account_id)
+        await runner.stop()
+        result = await logout_account(self.instance, self.env, runner.account)
+        runner.status.error("logged out")
         return result
 
     def report(self) -> list[ChannelReport]:

@@ -233,6 +233,64 @@ def remove_channel(
     return ChannelChange(name, target, "disabled" if disable else "removed", instance.config_path)
 
 
+async def logout_account(
+    instance: Any, env: Mapping[str, str], account: ResolvedAccount[Any]
+) -> dict[str, Any]:
+    """Log ``account`` out: the platform side first (the channel's ``logout``: Matrix
+    invalidates its access token and forgets its device), then its credentials are
+    removed from the config (the manifest's secret keys of that account's section;
+    an environment variable cannot be cleared, ``envToken`` says so). The account
+    must not be running. Returns upstream's ``{channel, accountId, cleared,
+    loggedOut, envToken}``."""
+    manifest = registry.manifest(account.channel)
+    channel = _standalone(instance, account)
+    try:
+        platform = await channel.logout()
+    finally:
+        await channel.stop()
+    cleared = await asyncio.to_thread(_clear_secrets, instance, env, manifest, account.account_id)
+    env_token = account.token_source.startswith("env:")
+    return {
+        "channel": manifest.id,
+        "accountId": account.account_id,
+        "cleared": bool(cleared),
+        "clearedKeys": cleared,
+        "loggedOut": bool(platform.get("loggedOut")) or bool(cleared),
+        "envToken": env_token,
+    }
+
+
+def _clear_secrets(
+    instance: Any, env: Mapping[str, str], manifest: ChannelManifest, account_id: str
+) -> list[str]:
+    from moltbot.config.store import read_raw, update_config
+
+    path = _section_path(manifest.id, account_id)
+    keys = [secret.key for secret in manifest.secrets]
+    _, data = read_raw(instance.config_path)
+    section = _get(data, path)
+    present = [key for key in keys if isinstance(section, dict) and key in section]
+    if not present:
+        return []
+
+    def mutate(doc: dict[str, Any]) -> None:
+        target = _get(doc, path)
+        for key in present:
+            target.pop(key, None)
+
+    update_config(instance.config_path, mutate, env)
+    return present
+
+
+def _get(data: Any, path: Sequence[str]) -> Any:
+    node = data
+    for part in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
 def list_accounts(config: Any, env: Mapping[str, str]) -> list[dict[str, Any]]:
     """One row per configured account, from the config alone (no network)."""
     rows: list[dict[str, Any]] = []
@@ -366,6 +424,7 @@ __all__ = [
     "account_ids",
     "add_channel",
     "list_accounts",
+    "logout_account",
     "merged_account_data",
     "probe_account",
     "remove_channel",

@@ -7,7 +7,6 @@ Telegram cannot leak into another chat by accident.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -64,7 +63,7 @@ class MessageTool(Tool):
             raise ToolError(
                 "name a channel and a target: this session has no conversation to answer"
             )
-        media = tuple(_media_path(ctx.workspace, item) for item in params.media or [])
+        media = tuple([await _media_path(ctx, item) for item in params.media or []])
         if not params.message.strip() and not media:
             raise ToolError("nothing to send: give message or media")
         try:
@@ -98,8 +97,14 @@ async def _origin(ctx: ToolContext) -> Origin | None:
     return entry.origin if entry is not None else None
 
 
-def _media_path(workspace: Path, item: str) -> str:
+async def _media_path(ctx: ToolContext, item: str) -> str:
+    """A URL as is; a path only inside the workspace (confined like the file tools)
+    or among the session's stored media."""
+    agents = ctx.lookup("agents")
+    if agents is not None and hasattr(agents, "resolve_media"):
+        return str(await agents.resolve_media(ctx.agent_id, item))
     if item.startswith(("http://", "https://")):
         return item
-    path = Path(item).expanduser()
-    return str(path if path.is_absolute() else workspace / path)
+    from moltbot.agents.tools.confine import workspace_confinement
+
+    return str(workspace_confinement(ctx).resolve(item))

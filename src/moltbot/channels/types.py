@@ -38,16 +38,61 @@ class Sender:
         return self.name or (f"@{self.username}" if self.username else self.id)
 
 
+MediaKind = Literal["image", "document", "audio", "video", "sticker", "voice", "other"]
+
+
 @dataclass(frozen=True)
 class Media:
-    """An attachment, downloaded to ``path`` when it was within the size cap."""
+    """The one media type of the channel contract, both directions.
 
-    kind: Literal["image", "document", "audio", "video", "sticker", "voice", "other"]
+    Inbound, a channel fills ``remote_id`` (what :meth:`Channel.download_media
+    <moltbot.channels.base.Channel.download_media>` needs to fetch it: a Telegram
+    ``file_id``, a Slack ``url_private``, a Matrix ``mxc://`` URI, a Discord CDN URL)
+    and what the platform says about it; the pipeline downloads it only for
+    messages that reach the agent, into the session's media dir (then ``path`` is
+    set). Outbound, ``path`` is a local file or ``url`` an http(s) URL, with the
+    kind and type sniffed from the content (:meth:`source`).
+    """
+
+    kind: MediaKind
     path: str | None = None
     mime_type: str | None = None
     file_name: str | None = None
     size: int | None = None
     remote_id: str | None = None
+    caption: str | None = None
+    url: str | None = None
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind in ("image", "sticker") and (self.mime_type or "image/").startswith(
+            "image/"
+        )
+
+    @classmethod
+    def source(cls, item: str | Media) -> Media:
+        """An outbound file from a local path or an http(s) URL. A local file's kind
+        and type come from its content; a URL's from its extension."""
+        if isinstance(item, Media):
+            return item
+        import mimetypes
+        from pathlib import Path
+
+        from moltbot.sessions.media import kind_for, sniff
+
+        if item.startswith(("http://", "https://")):
+            name = item.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or None
+            mime = mimetypes.guess_type(name or "")[0] or "application/octet-stream"
+            return cls(kind_for(mime), url=item, mime_type=mime, file_name=name)
+        path = Path(item).expanduser()
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(8192)
+            size = path.stat().st_size
+        except OSError:  # the channel refuses it when sending: "media file not found"
+            return cls("document", path=str(path), file_name=path.name)
+        mime = sniff(head, None, path.name)
+        return cls(kind_for(mime), path=str(path), mime_type=mime, file_name=path.name, size=size)
 
 
 @dataclass(frozen=True)
@@ -83,6 +128,9 @@ class InboundMessage:
     can_detect_mention: bool = True
     reply_to: ReplyContext | None = None
     media: tuple[Media, ...] = ()
+    native_command: bool = False
+    """A platform's native command (a Discord slash command): ``text`` is that chat
+    command, handled as one also when ``commands.text`` is off."""
 
     @property
     def conversation_key(self) -> str:
@@ -96,10 +144,16 @@ class OutboundMessage:
     it to the platform limit and converts it to the platform's formatting."""
 
     text: str = ""
-    media: tuple[str, ...] = ()  # local paths or http(s) URLs
+    media: tuple[Media, ...] = ()
+    """Files to send; local paths and http(s) URLs given as strings are turned into
+    :class:`Media` (see :meth:`Media.source`)."""
     reply_to_id: str | None = None
     thread_id: str | None = None
     plain: bool = False
+
+    def __post_init__(self) -> None:
+        if any(not isinstance(item, Media) for item in self.media):
+            object.__setattr__(self, "media", tuple(Media.source(m) for m in self.media))
 
 
 @dataclass(frozen=True)

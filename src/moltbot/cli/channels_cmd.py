@@ -359,3 +359,55 @@ def remove_cmd(channel: str, account: str | None, disable: bool, as_json: bool) 
         context.emit_json(change.as_dict())
         return
     click.echo(f"{change.action} {change.channel}" + (f" account {account}" if account else ""))
+
+
+@channels.command(
+    "logout",
+    epilog=(
+        "\b\n"
+        "Examples:\n"
+        "  moltbot channels logout matrix\n"
+        "  moltbot channels logout telegram --account work --json\n"
+        "\b\n"
+        "Through the running gateway (channels.logout), else directly. The account\n"
+        "stops, its session on the platform ends where it has one (Matrix: the\n"
+        "access token), and its credentials are removed from the config."
+    ),
+)
+@click.argument("channel")
+@_account
+@_json
+def logout_cmd(channel: str, account: str | None, as_json: bool) -> None:
+    """Log a channel account out and forget its credentials (exit 2: not configured)."""
+    import asyncio
+
+    from moltbot.channels.setup import logout_account, resolve_one
+    from moltbot.errors import GatewayUnreachableError
+    from moltbot.gateway.target import resolve_target
+
+    cli = context.get()
+    instance, snapshot = cli.load()
+    target = resolve_target(instance, snapshot.config, cli.env)
+    result: dict[str, Any] | None = None
+    if target.running:
+        from moltbot.gateway.client import SyncGatewayClient
+
+        params = {"channel": channel, **({"accountId": account} if account else {})}
+        try:
+            with SyncGatewayClient.for_target(target, 60) as client:
+                result = client.call("channels.logout", params)
+        except GatewayUnreachableError as exc:
+            context.warn(f"{exc.message}; logging out directly")
+    if result is None:
+        resolved = resolve_one(snapshot.config, cli.env, channel, account)
+        result = asyncio.run(logout_account(instance, cli.env, resolved))
+    if as_json:
+        context.emit_json(result)
+        return
+    what = f"{result['channel']} account {result['accountId']}"
+    if result["cleared"]:
+        click.echo(f"logged out {what}: removed {', '.join(result.get('clearedKeys') or [])}")
+    else:
+        click.echo(f"logged out {what}: no credentials in the config")
+    if result.get("envToken"):
+        context.warn("its token comes from the environment; unset it there too")

@@ -204,15 +204,9 @@ def validate_cmd(as_json: bool, strict: bool) -> None:
 
 def _checks(identity: Any, env: dict[str, str], *, host: bool) -> Any:
     """The checks a config write must pass (see `config set --help`)."""
-    from moltbot.agents.models import check_new_refs
-    from moltbot.instance.setup import check_change
+    from moltbot.agents.models import config_write_check
 
-    def check(before: Any, after: Any) -> None:
-        check_new_refs(before, after)
-        if host:
-            check_change(identity, env, before, after)
-
-    return check
+    return config_write_check(identity, env, host=host)
 
 
 def _parse_value(text: str) -> Any:

@@ -61,8 +61,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "moltbot.cli.browser_cmd:browser",
         "This instance's browser: status, start, tabs, snapshot, click.",
     ),
+    "devices": (
+        "moltbot.cli.devices_cmd:devices",
+        "Pair devices (apps, remote UIs, nodes) and manage their tokens.",
+    ),
+    "nodes": ("moltbot.cli.nodes_cmd:nodes", "The gateway's nodes: status, pairing, run."),
+    "node": ("moltbot.cli.node_cmd:node", "Run this machine as a node of a gateway."),
+    "approvals": (
+        "moltbot.cli.approvals_cmd:approvals",
+        "Exec approvals: waiting commands, policy file, allowlist.",
+    ),
     "cron": ("moltbot.cli.cron_cmd:cron", "Scheduled jobs: add, list, edit, run, history."),
     "system": ("moltbot.cli.system_cmd:system", "System events, heartbeats, presence."),
+    "rescue": (
+        "moltbot.cli.rescue_cmd:rescue",
+        "Diagnose and repair another instance (rescue.targets).",
+    ),
 }
 
 EPILOG = """\b

@@ -93,6 +93,16 @@ def _channel_options() -> list[click.Option]:
             is_flag=True,
             help="Do not check channel credentials with the platform first.",
         ),
+        click.Option(
+            ["--rescue-target", "rescue_targets"],
+            multiple=True,
+            metavar="PROFILE",
+            help="An instance this one may repair (rescue.targets; repeatable; default for a "
+            "profile named rescue: the default instance, when it exists).",
+        ),
+        click.Option(
+            ["--no-rescue-targets"], is_flag=True, help="Grant no rescue targets (clears them)."
+        ),
     ]
     return options
 
@@ -113,6 +123,8 @@ def _run(
     remove_channels: tuple[str, ...],
     no_channel_check: bool,
     as_json: bool,
+    rescue_targets: tuple[str, ...] = (),
+    no_rescue_targets: bool = False,
     **channel_values: Any,
 ) -> None:
     from moltbot import onboard
@@ -135,6 +147,8 @@ def _run(
         dm_policy=dm_policy,
         allow_from=allow_from,
         remove_channels=remove_channels,
+        rescue_targets=rescue_targets,
+        no_rescue_targets=no_rescue_targets,
     )
     plan = onboard.plan_from_flags(identity, cli.env, proposal, flags)
     provisional = resolve_instance(identity, proposal.config, cli.env)
@@ -228,6 +242,10 @@ def _print_summary(summary: dict[str, Any], home: Path, service: Any) -> None:
             f"              strangers get a pairing code; approve with: "
             f"`{cli} pairing approve CHANNEL CODE`"
         )
+    if summary.get("rescueTargets"):
+        targets = ", ".join(summary["rescueTargets"])
+        first = summary["rescueTargets"][0]
+        click.echo(f"  Rescue      may repair {targets} (`{cli} rescue {first} status`)")
     for warning in summary.get("warnings", []):
         context.warn(warning)
     if not info.get("installed"):

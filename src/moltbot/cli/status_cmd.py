@@ -30,13 +30,9 @@ def _instance_lenient() -> tuple[Any, Any, str | None]:
 
 
 def _uptime(ms: int | None) -> str:
-    if not ms:
-        return "-"
-    seconds = ms // 1000
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    from moltbot.gateway.status import uptime_text
+
+    return uptime_text(ms)
 
 
 @click.command(

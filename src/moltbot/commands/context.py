@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from moltbot.lifecycle import Lookup, no_subsystems
+
 if TYPE_CHECKING:
     from moltbot.commands.registry import CommandRegistry
     from moltbot.config.schema import Config
@@ -147,6 +149,23 @@ class CommandContext:
     agents: AgentControl | None = None
     config: Config | None = None
     instance: Instance | None = None
+    conversation: str = ""
+    """One sender in one conversation (``telegram:<account>:<chat>:<sender>``;
+    ``webchat:<session key>``): what :meth:`CommandRegistry.expect` keys an awaited
+    answer by."""
+    sender_keys: frozenset[str] = frozenset()
+    """The sender as a channel's allowlist entries would name it (id, ``@username``),
+    normalized; empty in WebChat. For commands with an allowlist of their own."""
+    normalize: Callable[[str], str] = str.lower
+    """The channel's normalization of allowlist entries (compare with ``sender_keys``)."""
+    scopes: frozenset[str] = frozenset()
+    """The operator's protocol scopes (WebChat); empty for a channel sender."""
+    lookup: Lookup = no_subsystems
+    """The gateway's running subsystems (``ctx.lookup(RESCUE)``), or none."""
+    answer: bool = False
+    """The message is the sender's plain answer (``yes``, a code) to a question this
+    command asked (see :meth:`CommandRegistry.expect`), not ``/name ...``; ``args`` is
+    the answer."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Surface-specific facts a plugin command may use (never required)."""
 

@@ -23,6 +23,13 @@ which :meth:`CommandRegistry.load` imports, or by importing it yourself before t
 first message. The built-ins (:mod:`moltbot.commands.builtin`) load the same way.
 A name or alias that is already taken is refused (``replace=True`` overrides on
 purpose).
+
+A command that asks a question (``Confirm: restart main? Reply yes or 4821``) may
+wait for the sender's plain answer: :meth:`CommandRegistry.expect` names the
+conversation, the answers and how long; that sender's next message in that
+conversation which is one of those answers is handed to the command (as
+``ctx.answer``, the answer in ``args``) before any model sees it. Anything else goes
+on as usual.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import inspect
 import logging
 import re
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +89,19 @@ class Invocation:
     args: str
     addressed_to: str | None = None
     """``/status@OtherBot``: the bot named after ``@`` (Telegram groups)."""
+    answer: bool = False
+    """A plain answer to the command's question (:meth:`CommandRegistry.expect`)."""
+
+
+@dataclass(frozen=True)
+class _Awaited:
+    command: str
+    answers: frozenset[str]
+    expires: float
+
+
+MAX_AWAITED = 1000
+"""Conversations with an awaited answer at once (the oldest is dropped past that)."""
 
 
 class CommandRegistry:
@@ -94,6 +115,8 @@ class CommandRegistry:
         self._entry_points = entry_points
         self._loaded = False
         self._lock = threading.Lock()
+        self._awaited: dict[str, _Awaited] = {}
+        """conversation -> the answer a command waits for there"""
         self.load_errors: dict[str, str] = {}
         """Plugin modules that could not be imported: entry -> why (logged, never fatal)."""
 
@@ -221,6 +244,49 @@ class CommandRegistry:
         if cmd is None:
             return None
         return Invocation(cmd, stripped[match.end() :].strip(), match.group(2))
+
+    # ---- awaited answers -------------------------------------------------------
+
+    def expect(self, conversation: str, name: str, answers: Iterable[str], ttl: float) -> None:
+        """Hand the next message in ``conversation`` (a :attr:`CommandContext.conversation`)
+        that is one of ``answers`` (case-insensitive, whole message) to ``/name`` during
+        ``ttl`` seconds. A later call for the same conversation replaces this one."""
+        if self.get(name) is None:
+            raise ValueError(f"no command /{name} to hand answers to")
+        awaited = _Awaited(
+            name, frozenset(a.strip().lower() for a in answers), time.monotonic() + ttl
+        )
+        with self._lock:
+            self._awaited.pop(conversation, None)
+            self._awaited[conversation] = awaited
+            while len(self._awaited) > MAX_AWAITED:
+                del self._awaited[next(iter(self._awaited))]
+
+    def forget_answer(self, conversation: str, name: str) -> None:
+        """``/name`` no longer waits for an answer in ``conversation``."""
+        with self._lock:
+            awaited = self._awaited.get(conversation)
+            if awaited is not None and awaited.command == name:
+                del self._awaited[conversation]
+
+    def answer(self, conversation: str, text: str) -> Invocation | None:
+        """The invocation ``text`` is when it answers what a command waits for in
+        ``conversation`` (see :meth:`expect`), else None. The wait ends with it."""
+        if not self._awaited or not conversation:
+            return None
+        word = text.strip().lower()
+        with self._lock:
+            awaited = self._awaited.get(conversation)
+            if awaited is None:
+                return None
+            if awaited.expires <= time.monotonic():
+                del self._awaited[conversation]
+                return None
+            if word not in awaited.answers:
+                return None
+            del self._awaited[conversation]
+        cmd = self.get(awaited.command)
+        return Invocation(cmd, text.strip(), answer=True) if cmd is not None else None
 
 
 def refusal(name: str) -> str:

@@ -106,6 +106,16 @@ class GatewayControlUi(Section):
     )
 
 
+class GatewayNodes(Section):
+    allow_commands: list[str] = Field(
+        default_factory=list,
+        description="Node commands allowed beyond the platform's defaults (e.g. canvas.eval).",
+    )
+    deny_commands: list[str] = Field(
+        default_factory=list, description="Node commands never invoked, whatever the platform."
+    )
+
+
 class GatewayRemote(Section):
     url: str | None = None
     token: str | None = None
@@ -133,6 +143,7 @@ class Gateway(Section):
     http: GatewayHttp = Field(default_factory=GatewayHttp)
     remote: GatewayRemote = Field(default_factory=GatewayRemote)
     control_ui: GatewayControlUi = Field(default_factory=GatewayControlUi)
+    nodes: GatewayNodes = Field(default_factory=GatewayNodes)
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP / "
@@ -206,6 +217,8 @@ class Heartbeat(Section):
         description="A reply with HEARTBEAT_OK and at most this many other characters is "
         "not delivered (default 300).",
     )
+
+
 class MemoryFlush(Section):
     enabled: bool = Field(
         default=False,
@@ -387,6 +400,18 @@ class ExecTool(Section):
     timeout_seconds: int = Field(default=120, ge=1)
     max_output_chars: int = Field(default=20_000, ge=100)
     sandbox: ExecSandbox = Field(default_factory=ExecSandbox)
+    ask: Literal["off", "on-miss", "always"] = Field(
+        default="on-miss",
+        description="When an operator is asked: off: never (what the policy cannot vouch for "
+        "is refused); on-miss: when the policy cannot vouch for a command; always: every "
+        "command.",
+    )
+    approval_timeout_seconds: float = Field(
+        default=120,
+        gt=0,
+        le=3600,
+        description="How long exec waits for an operator's decision (then askFallback).",
+    )
 
 
 class WebFetchTool(Section):
@@ -409,11 +434,29 @@ class WebTools(Section):
     fetch: WebFetchTool = Field(default_factory=WebFetchTool)
 
 
+class AudioModel(Section):
+    provider: str = Field(description="A models.providers id with api openai-completions.")
+    model: str = Field(description="Transcription model, e.g. whisper-1.")
+
+
+class MediaAudio(Section):
+    enabled: bool = Field(default=True, description="Transcribe inbound audio.")
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="Larger audio is skipped.")
+    models: list[AudioModel] = Field(
+        default_factory=list, description="Tried in order; none: audio is only described."
+    )
+
+
+class MediaTools(Section):
+    audio: MediaAudio = Field(default_factory=MediaAudio)
+
+
 class Tools(Section):
     allow: list[str] | None = Field(default=None, description="Only these tools (* wildcards).")
     deny: list[str] = Field(default_factory=list, description="Never these tools; wins over allow.")
     exec: ExecTool = Field(default_factory=ExecTool)
     web: WebTools = Field(default_factory=WebTools)
+    media: MediaTools = Field(default_factory=MediaTools)
     timeout_seconds: float = Field(
         default=300, gt=0, description="Any tool call is cancelled after this many seconds."
     )
@@ -425,8 +468,26 @@ class GroupChat(Section):
     )
 
 
+class TtsOpenAI(Section):
+    provider_id: str = Field(
+        default="openai",
+        description="The models.providers entry (OpenAI-compatible) whose URL and key speak.",
+    )
+    model: str = Field(default="gpt-4o-mini-tts", description="Speech model.")
+    voice: str = Field(default="alloy", description="Voice name.")
+
+
+class Tts(Section):
+    provider: Literal["openai"] = Field(
+        default="openai", description="Text-to-speech backend (an OpenAI-compatible /audio/speech)."
+    )
+    openai: TtsOpenAI = Field(default_factory=TtsOpenAI)
+    max_text_length: int = Field(default=4096, ge=1, le=100_000)
+
+
 class Messages(Section):
     group_chat: GroupChat = Field(default_factory=GroupChat)
+    tts: Tts = Field(default_factory=Tts)
 
 
 PeerKind = Literal["dm", "group", "channel"]
@@ -534,6 +595,48 @@ class Commands(Section):
     )
 
 
+class Rescue(Section):
+    """What this instance may repair on others (see :mod:`moltbot.rescue`)."""
+
+    targets: list[str] = Field(
+        default_factory=list,
+        description='Profiles this instance may act on ("default" for the default '
+        'instance), or "*" for every other instance of this user on the host.',
+    )
+    owners: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per channel, the senders (ids or @usernames) who may use the rescue "
+        "chat commands; pairing alone is not enough. No wildcard.",
+    )
+    confirm_seconds: int = Field(
+        default=120, ge=10, le=3600, description="How long a change waits for its confirmation."
+    )
+    start_timeout_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=600,
+        description="How long restart/start wait for the target to answer health.",
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _profile_names(cls, value: list[str]) -> list[str]:
+        import re
+
+        for name in value:
+            if name != "*" and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name):
+                raise ValueError(f'{name!r} is not a profile name or "*"')
+        return value
+
+    @field_validator("owners")
+    @classmethod
+    def _no_wildcard(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for channel, senders in value.items():
+            if any(sender.strip() in ("*", "") for sender in senders):
+                raise ValueError(f"owners of {channel}: list senders by id, never '*' or ''")
+        return value
+
+
 class Meta(Section):
     """Stamped by moltbot on every write of the file."""
 
@@ -608,6 +711,7 @@ class Config(Section):
     hooks: Hooks = Field(default_factory=Hooks)
     commands: Commands = Field(default_factory=Commands)
     skills: Skills = Field(default_factory=Skills)
+    rescue: Rescue = Field(default_factory=Rescue)
     logging: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, Any] = Field(default_factory=dict)
     meta: Meta = Field(default_factory=Meta)

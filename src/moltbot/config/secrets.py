@@ -36,3 +36,22 @@ def redact(data: Any) -> Any:
 
 def _is_env_reference(value: str) -> bool:
     return bool(re.fullmatch(r"\$\{[A-Z_][A-Z0-9_]*\}", value))
+
+
+_SECRET_VALUE = re.compile(
+    r"""(?P<key>["']?[A-Za-z_]*(?:[Tt]oken|[Pp]assword|[Ss]ecret|[Aa]pi[Kk]ey)["']?\s*:\s*)"""
+    r"""(?P<q>["'])(?P<value>(?:(?!(?P=q)).)*)(?P=q)"""
+)
+
+
+def redact_text(raw: str) -> str:
+    """Config text (JSON5 as written) with secret-looking values replaced by
+    :data:`REDACTED`; ``${VAR}`` references are kept."""
+
+    def replace(match: re.Match[str]) -> str:
+        value = match.group("value")
+        if not value or re.fullmatch(r"\$\{[A-Z_][A-Z0-9_]*\}", value):
+            return match.group(0)
+        return f"{match.group('key')}{match.group('q')}{REDACTED}{match.group('q')}"
+
+    return _SECRET_VALUE.sub(replace, raw)

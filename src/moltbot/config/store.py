@@ -9,7 +9,9 @@ concurrent writers and crashes:
   so an editor that saved meanwhile is never overwritten (the write is retried,
   or refused with :class:`ConflictError` when the caller passed ``base_hash``);
 - the new content goes to a temp file in the same directory, is fsync'd and
-  renamed over the old one, and the previous version is kept as ``<config>.bak``.
+  renamed over the old one, and the previous version is kept as ``<config>.bak``
+  and in the instance's config history (:mod:`moltbot.config.history`), with who
+  wrote the new one (``author``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -36,6 +39,8 @@ if TYPE_CHECKING:  # pydantic is imported on first validation: reading raw stays
     from pydantic import ValidationError
 
     from moltbot.config.schema import Config
+
+log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_S = 30.0
 
@@ -215,14 +220,18 @@ def _syntax_error(exc: Exception, text: str, source: str) -> ConfigError:
     if expected:
         names = [_TOKEN_NAMES.get(n.strip(), n.strip()) for n in expected.group(1).split(" or ")]
         what += f", expected {' or '.join(dict.fromkeys(names))}"
-    where = source
+    where, location = source, None
     if index is not None:
         line = text.count("\n", 0, index) + 1
         column = index - text.rfind("\n", 0, index)
-        where = f"{source}:{line}:{column}"
+        where, location = (
+            f"{source}:{line}:{column}",
+            {"file": source, "line": line, "column": column},
+        )
     return ConfigError(
         f"config syntax error at {where}: {what}",
         hint="fix the file, then run `moltbot config validate`",
+        details=location,
     )
 
 
@@ -344,6 +353,7 @@ def read_text(path: Path) -> str:
             f"column {column})",
             hint="save the file as UTF-8 (or restore the previous version from "
             f"{path.name}.bak), then run `moltbot config validate`",
+            details={"file": str(path), "line": line, "column": column},
         ) from None
 
 
@@ -399,6 +409,7 @@ def update_config(
     base_hash: str | None = None,
     strict: bool | None = None,
     check: Callable[[Config | None, Config], None] | None = None,
+    author: str | None = None,
 ) -> ConfigSnapshot:
     """Apply ``mutate`` to the file's data and write the result atomically.
 
@@ -408,7 +419,9 @@ def update_config(
     receives the configs before (``None`` when the file was invalid) and after, and may
     refuse the change by raising (it runs under the lock, before the write). With
     ``base_hash``, the file must still have that content hash (pass ``""`` for "the file
-    must not exist yet"), else :class:`ConflictError`.
+    must not exist yet"), else :class:`ConflictError`. The replaced text goes to the
+    config history as written by ``author`` (default: see
+    :func:`moltbot.config.history.current_writer`).
     """
     with write_lock(path):
         _remove_stale_temp_files(path)
@@ -435,6 +448,7 @@ def update_config(
             text = edit.render(raw, original, data)
             if _hash_of_file(path) != current_hash:
                 continue  # someone outside the lock (an editor) saved meanwhile: redo
+            _keep_history(path, raw, text, author, env)
             _atomic_write(path, text, keep_backup=bool(raw))
             return ConfigSnapshot(path, True, text, content_hash(text), data, config, warnings)
     raise ConflictError(f"{path} keeps changing under us; try again")
@@ -464,6 +478,19 @@ def _refused(exc: MoltbotError, path: Path) -> MoltbotError:
     hint = None if exc.hint and "fix the file" in exc.hint else exc.hint
     refused = InvalidConfig if isinstance(exc, ConfigError) else type(exc)
     return refused(f"{message}\n{path} is unchanged.", hint=hint)
+
+
+def _keep_history(
+    path: Path, previous: str | bytes, text: str, author: str | None, env: Mapping[str, str]
+) -> None:
+    """Record the write in the config history; a history that cannot be written is
+    logged and never blocks the write (the ``.bak`` still holds the previous text)."""
+    from moltbot.config import history
+
+    try:
+        history.record(path, previous, content_hash(text), history.current_writer(author), env)
+    except OSError as exc:
+        log.warning("config history of %s not kept: %s", path, exc)
 
 
 def _remove_stale_temp_files(path: Path) -> None:
@@ -510,21 +537,52 @@ def replace_config_text(
     base_hash: str | None = None,
     data: dict[str, Any] | None = None,
     check: Callable[[Config | None, Config], None] | None = None,
+    author: str | None = None,
+    missing_env: Literal["error", "keep"] = "error",
 ) -> ConfigSnapshot:
-    """Write ``text`` as the whole config file (validated first; CAS and ``check`` like
-    :func:`update_config`). ``data`` is ``text`` already parsed, when the caller has it."""
+    """Write ``text`` as the whole config file (validated first, ``missing_env`` as in
+    :func:`validate`; CAS, ``check`` and ``author`` like :func:`update_config`). ``data``
+    is ``text`` already parsed, when the caller has it. The file it replaces may be
+    broken (a syntax error, bytes that are not UTF-8): it is replaced whole, and its
+    hash is that of its bytes (:func:`file_hash`)."""
     if data is None:
         data = parse_text(text, str(path))
-    config, warnings = validate(data, env, str(path))
+    config, warnings = validate(data, env, str(path), missing_env=missing_env)
     with write_lock(path):
-        raw, old = read_raw(path)
-        current = content_hash(raw) if raw else ""
+        previous = _read_bytes(path)
+        current = hashlib.sha256(previous).hexdigest() if previous else ""
         if base_hash is not None and base_hash != current:
             raise StaleWriteError(f"{path} changed since it was read; reload and retry")
         if check is not None:
             try:
-                check(_lenient(old, env, path), config)
+                check(_lenient_bytes(previous, env, path), config)
             except MoltbotError as exc:
                 raise _refused(exc, path) from None
-        _atomic_write(path, text, keep_backup=bool(raw))
+        _keep_history(path, previous, text, author, env)
+        _atomic_write(path, text, keep_backup=bool(previous))
     return ConfigSnapshot(path, True, text, content_hash(text), data, config, warnings)
+
+
+def file_hash(path: Path) -> str:
+    """The content hash of the file's bytes (``''`` when it does not exist): equal to
+    :func:`content_hash` of its text when it is UTF-8, defined for any file."""
+    data = _read_bytes(path)
+    return hashlib.sha256(data).hexdigest() if data else ""
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+
+
+def _lenient_bytes(data: bytes, env: Mapping[str, str], path: Path) -> Config | None:
+    """The config ``data`` holds, or ``None`` when it does not parse or validate."""
+    try:
+        parsed = parse_text(data.decode("utf-8"), str(path))
+    except (UnicodeDecodeError, ConfigError):
+        return None
+    return _lenient(parsed, env, path)

@@ -144,6 +144,7 @@ def member_for(
 
 def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = None) -> Report:
     """Run every check for the instance ``identity`` names (and the host, see module doc)."""
+    from moltbot.doctor.rescue import check_rescue
     from moltbot.service.inspect import listening, port_owner, process_facts
 
     home = identity.home
@@ -182,6 +183,7 @@ def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = 
     findings += checks.check_environment(env, checks.cli_prefix(instance))
     if not absent:
         findings += checks.check_config(instance, config, error, exists)
+        findings += check_rescue(instance, config, known)
     if me is not None:
         findings += checks.check_cdp_ports(me, members)
         findings += checks.check_drift(me)

@@ -68,8 +68,14 @@ def status_payload(reports: Sequence[ChannelReport]) -> dict[str, Any]:
         "channelOrder": order,
         "channelLabels": {name: labels[name][0] for name in order},
         "channelDetailLabels": {name: labels[name][1] for name in order},
+        # every channel this gateway has, configured or not: upstream's Control UI shows a
+        # card (and a config editor) for each one listed here
         "channelMeta": [
-            {"id": name, "label": labels[name][0], "detailLabel": labels[name][1]} for name in order
+            {"id": name, "label": label, "detailLabel": detail}
+            for name, (label, detail) in {
+                **{name: labels[name] for name in order},
+                **{m.id: (m.label, m.detail) for m in registry.manifests().values()},
+            }.items()
         ],
         "channels": {report.channel: _summary(report) for report in reports},
         "channelAccounts": {

@@ -41,7 +41,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from moltbot import __version__
 from moltbot.errors import (
@@ -61,6 +61,12 @@ T = TypeVar("T")
 PROTOCOL_VERSION = 3
 MAX_FRAME_BYTES = 25 * 1024 * 1024
 _CLOSED = object()
+
+
+class DeviceSigner(Protocol):
+    """Signs a connect (:class:`moltbot.devices.identity.DeviceIdentity`)."""
+
+    def sign(self, proof_fields: dict[str, Any]) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,13 @@ class GatewayClient:
         client_id: str = "cli",
         mode: str = "cli",
         scopes: list[str] | None = None,
+        role: str | None = None,
+        identity: DeviceSigner | None = None,
+        display_name: str | None = None,
+        instance_id: str | None = None,
+        caps: list[str] | None = None,
+        commands: list[str] | None = None,
+        path_env: str | None = None,
     ) -> None:
         self.url = url
         self.token = token
@@ -96,6 +109,14 @@ class GatewayClient:
         self.client_id = client_id
         self.mode = mode
         self.scopes = scopes
+        self.role = role
+        self.identity = identity
+        """Signs the connect with this device's key (the node host); else no device."""
+        self.display_name = display_name or socket.gethostname()
+        self.instance_id = instance_id
+        self.caps = caps
+        self.commands = commands
+        self.path_env = path_env
         self.hello: dict[str, Any] = {}
         """The ``hello-ok`` payload (server, features, snapshot, policy)."""
         self.connect_latency_ms = 0.0
@@ -140,7 +161,8 @@ class GatewayClient:
             challenge = await self._handshake_frame()
             if challenge.get("event") != "connect.challenge":
                 raise MoltbotError(f"{self.url} does not speak the gateway protocol")
-            await self._send(self._frame("connect", "connect", self._params()))
+            nonce = (challenge.get("payload") or {}).get("nonce")
+            await self._send(self._frame("connect", "connect", self._params(nonce)))
             answer = await self._handshake_frame()
         except BaseException:
             await self.close()
@@ -153,21 +175,43 @@ class GatewayClient:
         self._reader = asyncio.create_task(self._read(), name="gateway-client-reader")
         return self.hello
 
-    def _params(self) -> dict[str, Any]:
+    def _params(self, nonce: str | None = None) -> dict[str, Any]:
+        client: dict[str, Any] = {
+            "id": self.client_id,
+            "version": __version__,
+            "platform": platform.system().lower() or "unknown",
+            "mode": self.mode,
+            "displayName": self.display_name,
+        }
+        if self.instance_id:
+            client["instanceId"] = self.instance_id
         params: dict[str, Any] = {
             "minProtocol": PROTOCOL_VERSION,
             "maxProtocol": PROTOCOL_VERSION,
-            "client": {
-                "id": self.client_id,
-                "version": __version__,
-                "platform": platform.system().lower() or "unknown",
-                "mode": self.mode,
-                "displayName": socket.gethostname(),
-            },
+            "client": client,
             "auth": {k: v for k, v in (("token", self.token), ("password", self.password)) if v},
         }
         if self.scopes is not None:
             params["scopes"] = self.scopes
+        for key, value in (
+            ("role", self.role),
+            ("caps", self.caps),
+            ("commands", self.commands),
+            ("pathEnv", self.path_env),
+        ):
+            if value is not None:
+                params[key] = value
+        if self.identity is not None:
+            params["device"] = self.identity.sign(
+                {
+                    "client_id": self.client_id,
+                    "client_mode": self.mode,
+                    "role": self.role or "operator",
+                    "scopes": self.scopes or [],
+                    "token": self.token,
+                    "nonce": nonce if isinstance(nonce, str) else None,
+                }
+            )
         return params
 
     def _refusal(self, error: Any) -> MoltbotError:
@@ -276,10 +320,14 @@ class GatewayClient:
         if self._ws is not None and self._lost is None:
             await self._send(self._frame(f"n{next(self._ids)}", method, params))
 
-    async def events(self) -> AsyncIterator[Event]:
-        """Every event from the first iteration on, until the connection closes."""
+    def events(self) -> AsyncIterator[Event]:
+        """Every event from this call on (call it before :meth:`connect` to see the events
+        sent right after ``hello-ok``), until the connection closes."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._listeners.add(queue)
+        return self._drain(queue)
+
+    async def _drain(self, queue: asyncio.Queue[Any]) -> AsyncIterator[Event]:
         try:
             while True:
                 item = await queue.get()

@@ -13,16 +13,18 @@ import math
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import WSMsgType
 from pydantic import ValidationError
 
+from moltbot.devices.identity import DeviceError, Proof, b64url_encode, verify_proof
+from moltbot.devices.pairing import ClientFacts
+from moltbot.devices.registry import allowed_commands
 from moltbot.errors import AuthError, MoltbotError, PairingRequired, UsageError
 from moltbot.gateway import protocol
 from moltbot.gateway.auth import check_shared
-from moltbot.gateway.devices import DeviceError, b64url_encode, verify_device
 from moltbot.gateway.protocol import ConnectParams
 
 if TYPE_CHECKING:
@@ -61,7 +63,26 @@ class HandshakeFailed(MoltbotError):
 class Accepted:
     request_id: str
     params: ConnectParams
-    device_token: str | None
+    device_token: dict[str, Any] | None
+    """The device's token record for its role (``hello-ok.auth``)."""
+
+
+def proof_of(params: ConnectParams, role: str) -> Proof:
+    """The facts a connect's device signature covers."""
+    device = params.device
+    assert device is not None
+    return Proof(
+        device_id=device.id,
+        public_key=device.public_key,
+        signature=device.signature,
+        signed_at=device.signed_at,
+        nonce=device.nonce,
+        client_id=params.client.id,
+        client_mode=params.client.mode,
+        role=role,
+        scopes=tuple(params.scopes or ()),
+        token=params.auth.token if params.auth else None,
+    )
 
 
 def _fail(close_code: int, request_id: str | None, answer: MoltbotError) -> HandshakeFailed:
@@ -126,7 +147,7 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
     raw_key: bytes | None = None
     if params.device is not None:
         try:
-            raw_key = verify_device(params, role, nonce, local=conn.local)
+            raw_key = verify_proof(proof_of(params, role), nonce, local=conn.local)
         except DeviceError as exc:
             raise _fail(protocol.CLOSE_POLICY, request_id, exc) from None
     elif not (presented_token or presented_password):
@@ -150,7 +171,7 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
         not shared_ok
         and params.device
         and presented_token
-        and runtime.devices.token_matches(params.device.id, role, presented_token)
+        and runtime.devices.verify_token(params.device.id, role, presented_token, scopes)
     ):
         reason = None
     if reason is not None:
@@ -167,50 +188,54 @@ async def perform(runtime: GatewayRuntime, conn: Connection) -> Accepted:
             protocol.CLOSE_POLICY, request_id, AuthError(f"unauthorized: {reason}{where} ({hint})")
         )
 
-    device_token: str | None = None
+    device_token: dict[str, Any] | None = None
     if params.device is not None and raw_key is not None:
+        facts = ClientFacts(
+            display_name=params.client.display_name,
+            platform=params.client.platform,
+            client_id=params.client.id,
+            client_mode=params.client.mode,
+            remote_ip=None if conn.local else conn.remote,
+        )
         outcome = runtime.devices.check(
-            params,
+            params.device.id,
+            b64url_encode(raw_key),
             role,
             scopes,
-            b64url_encode(raw_key),
+            facts,
             auto_approve=conn.local and shared_ok,
         )
         if not outcome.paired:
-            runtime.broadcast(
-                "device.pair.requested",
-                {
-                    "requestId": outcome.request_id,
-                    "deviceId": params.device.id,
-                    "publicKey": b64url_encode(raw_key),
-                    "displayName": params.client.display_name,
-                    "platform": params.client.platform,
-                    "clientId": params.client.id,
-                    "clientMode": params.client.mode,
-                    "role": role,
-                    "scopes": scopes,
-                    "remoteIp": conn.remote,
-                    "ts": int(time.time() * 1000),
-                },
-            )
+            if outcome.created:
+                runtime.broadcast("device.pair.requested", outcome.request, drop_if_slow=True)
             raise _fail(
                 protocol.CLOSE_POLICY,
                 request_id,
-                PairingRequired("pairing required", details={"requestId": outcome.request_id}),
+                PairingRequired(
+                    "pairing required", details={"requestId": outcome.request["requestId"]}
+                ),
             )
         if outcome.newly_approved:
+            log.info("device %s paired automatically (local, role %s)", params.device.id, role)
             runtime.broadcast(
                 "device.pair.resolved",
                 {
-                    "requestId": f"local-{params.device.id[:12]}",
+                    "requestId": outcome.request["requestId"],
                     "deviceId": params.device.id,
                     "decision": "approved",
                     "ts": int(time.time() * 1000),
                 },
+                drop_if_slow=True,
             )
         device_token = outcome.token
         conn.device_id = params.device.id
 
+    if role == "node":
+        # a node may only offer what its platform's allowlist permits (others: dropped)
+        allowed = allowed_commands(
+            runtime.config, params.client.platform, params.client.device_family
+        )
+        params.commands = [c.strip() for c in params.commands or [] if c.strip() in allowed]
     conn.client = params.client
     conn.role = role
     conn.scopes = frozenset(scopes)

@@ -35,6 +35,9 @@ class JsonFormatter(logging.Formatter):
             "subsystem": record.name.removeprefix("moltbot."),
             "message": record.getMessage(),
         }
+        exit_code = getattr(record, "exit_code", None)
+        if exit_code is not None:  # how a run ended (``moltbot rescue X status`` reads it)
+            entry["exitCode"] = exit_code
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -79,11 +82,12 @@ def configure(log_file: Path, *, verbose: bool, color: bool) -> logging.Handler:
     return file_handler
 
 
-def record_to_file(handler: logging.Handler, message: str) -> None:
-    """Write one error record to the log file only (the CLI already printed it)."""
-    handler.handle(
-        logging.LogRecord("moltbot.gateway", logging.ERROR, __file__, 0, message, None, None)
-    )
+def record_to_file(handler: logging.Handler, message: str, exit_code: int | None = None) -> None:
+    """Write one error record to the log file only (the CLI already printed it), with the
+    exit code the process is about to exit with."""
+    record = logging.LogRecord("moltbot.gateway", logging.ERROR, __file__, 0, message, None, None)
+    record.exit_code = exit_code
+    handler.handle(record)
 
 
 def last_error(log_file: Path, max_bytes: int = 64 * 1024) -> str | None:
@@ -134,10 +138,36 @@ def tail_file(
     if lines and lines[-1] == "":
         lines.pop()
     if len(lines) > limit:
-        lines, truncated = lines[-limit:], True
+        lines = lines[-limit:]  # upstream's `truncated` means bytes were skipped, not lines
     result.update(cursor=size, size=size, lines=lines)
     if truncated:
         result["truncated"] = True
     if reset:
         result["reset"] = True
     return result
+
+
+def upstream_line(line: str) -> str:
+    """A log line as upstream's file logger (tslog) writes it, so its CLI (``openclaw
+    logs``) and Control UI show level, subsystem and message: ``"0"`` is the logger's
+    name (``{"subsystem": ...}``), ``"1"`` the message, ``_meta`` the level and date.
+    Our own keys are kept; a line that is not ours is passed through."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(entry, dict) or "_meta" in entry or "message" not in entry:
+        return line
+    name = json.dumps({"subsystem": str(entry.get("subsystem", ""))})
+    level = str(entry.get("level", "info")).upper()
+    out = {
+        "0": name,
+        "1": str(entry["message"]),
+        "_meta": {
+            "name": name,
+            "logLevelName": {"WARNING": "WARN", "CRITICAL": "FATAL"}.get(level, level),
+            "date": entry.get("time"),
+        },
+        **entry,
+    }
+    return json.dumps(out, ensure_ascii=False)

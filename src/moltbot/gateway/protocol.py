@@ -56,6 +56,7 @@ CLIENT_IDS = (
 CLIENT_MODES = ("webchat", "cli", "ui", "backend", "node", "probe", "test")
 
 EVENTS = (
+    # Only events this gateway sends (``hello-ok.features.events``), in upstream's order.
     "connect.challenge",
     "agent",
     "chat",
@@ -76,7 +77,20 @@ EVENTS = (
     "exec.approval.resolved",
 )
 DROP_IF_SLOW = frozenset(
-    {"tick", "presence", "heartbeat", "cron", "talk.mode", "voicewake.changed"}
+    {
+        "tick",
+        "presence",
+        "heartbeat",
+        "cron",
+        "talk.mode",
+        "voicewake.changed",
+        "exec.approval.requested",
+        "exec.approval.resolved",
+        "device.pair.requested",
+        "device.pair.resolved",
+        "node.pair.requested",
+        "node.pair.resolved",
+    }
 )
 
 

@@ -22,8 +22,10 @@ NO_RESTART_PREFIXES = (
     "env",
     "browser",
     "channels",
+    "rescue",
     "strict",
     "cron",
+    "skills",  # read per turn: a skill toggled in the Control UI applies at once
     "hooks.enabled",
     "hooks.token",
     "hooks.maxBodyBytes",

@@ -165,7 +165,7 @@ def run(
     except AlreadyRunningError:
         raise  # the running gateway's log is not ours to write
     except MoltbotError as exc:
-        record_to_file(file_handler, f"gateway failed to start: {exc.message}")
+        record_to_file(file_handler, f"gateway failed to start: {exc.message}", exc.exit_code)
         raise
     finally:
         if lock is not None:
@@ -272,7 +272,7 @@ async def _serve(
         await _shutdown(runtime, runner, restarting)
         if not restarting:
             remove_runtime_file(prepared.instance)
-            log.info("gateway stopped")
+            log.info("gateway stopped", extra={"exit_code": 0})
             return 0
         signals.restart.clear()
         gc.unfreeze()  # the old runtime's objects are garbage now: let GC see them again
@@ -283,6 +283,7 @@ async def _start_sidecars(runtime: GatewayRuntime, host: str) -> None:
     """After the port answers: start the subsystems, then settle in for the long run."""
     await asyncio.to_thread(process.tune_allocator)
     await runtime.start_subsystems()
+    remember_good_config(runtime)
     gc.collect()  # once: what start-up left behind (the CLI turned the GC off for it)
     gc.freeze()  # start-up objects live for the whole run: keep them out of GC scans
     gc.enable()
@@ -462,6 +463,7 @@ async def _apply_config_change(
     paths = changed_paths(runtime.config, snapshot.config)
     if not paths:
         runtime.snapshot = snapshot
+        remember_good_config(runtime)
         return
     if needs_restart(paths, mode):
         log.info("config change needs a restart: %s", ", ".join(paths[:5]))
@@ -470,6 +472,21 @@ async def _apply_config_change(
     log.info("applying config change live: %s", ", ".join(paths[:5]))
     runtime.snapshot = snapshot
     await runtime.reconfigure_subsystems()
+    remember_good_config(runtime)
+
+
+def remember_good_config(runtime: GatewayRuntime) -> None:
+    """Record the config this gateway now runs with as the instance's last good one
+    (``<state>/config-history/last-good.json``); rescue diffs and restores against it."""
+    from moltbot.config.history import record_last_good
+
+    snapshot = runtime.snapshot
+    if not snapshot.exists or not snapshot.hash:
+        return
+    try:
+        record_last_good(runtime.instance.state_dir, snapshot.path, snapshot.raw, snapshot.hash)
+    except OSError as exc:
+        log.warning("could not record the last good config: %s", exc)
 
 
 __all__ = ["RunOptions", "run"]

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from moltbot import __version__
 from moltbot.agents.roster import agent_specs, default_agent_id
 from moltbot.config.store import ConfigSnapshot
+from moltbot.devices.nodes import NodePairing
+from moltbot.devices.pairing import DevicePairing
+from moltbot.devices.voicewake import VoiceWake
 from moltbot.errors import MoltbotError
 from moltbot.gateway import protocol
 from moltbot.gateway.auth import AuthSettings
-from moltbot.gateway.devices import DeviceStore
 from moltbot.gateway.state import DedupeCache, Presence, now_ms
 from moltbot.gateway.status import (
     AgentHealth,
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from moltbot.gateway.connection import Connection
     from moltbot.gateway.methods.registry import MethodSpec
     from moltbot.instance.resolve import Instance
+    from moltbot.onboard.remote import WizardSession
 
 log = logging.getLogger("moltbot.gateway")
 S = TypeVar("S")
@@ -55,10 +58,15 @@ HEALTH_COALESCE_S = 0.25
 
 # name -> "module:Class"; imported when the gateway starts them.
 SUBSYSTEMS: dict[str, str] = {
+    # rescue first: it starts without waiting, so its /rescue commands are answered from
+    # the gateway's first request on (before the agents, which they must not depend on)
+    "rescue": "moltbot.rescue.service:RescueService",
     "agents": "moltbot.agents.runtime:AgentRuntime",
     "channels": "moltbot.channels.manager:ChannelManager",
     "browser": "moltbot.browser.service:BrowserService",
     "canvas": "moltbot.canvas.host:CanvasHost",
+    "nodes": "moltbot.devices.registry:NodeRegistry",
+    "exec.approvals": "moltbot.devices.approver:ExecApprovals",
     "heartbeat": "moltbot.automation.heartbeat:HeartbeatRunner",
     "cron": "moltbot.automation.service:CronService",
 }
@@ -92,8 +100,14 @@ class GatewayRuntime:
         self.connections: dict[str, Connection] = {}
         self.presence = Presence()
         self.dedupe = DedupeCache()
-        self.devices = DeviceStore(instance.devices_dir)
+        self.devices = DevicePairing(instance.devices_dir)
+        self.node_pairing = NodePairing(instance.nodes_dir)
+        self.voicewake = VoiceWake(instance.settings_dir / "voicewake.json")
         self.subsystems: dict[str, Subsystem] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._timers: list[asyncio.TimerHandle] = []
+        self.wizards: dict[str, WizardSession] = {}
+        """Remote onboarding sessions (``wizard.*``) by id."""
         self.subsystem_errors: dict[str, str] = {}
         self._stores: dict[str, SessionStore] = {}
         self.subsystems_started = asyncio.Event()
@@ -149,6 +163,32 @@ class GatewayRuntime:
             ):
                 continue
             conn.enqueue_event(data, drop_if_slow=drop)
+
+    def disconnect_device(self, device_id: str, role: str, reason: str) -> int:
+        """Close every connection of ``device_id`` in ``role`` (1008 ``reason``) at once;
+        returns how many. Their in-flight requests are cancelled with them."""
+        closing = [
+            conn
+            for conn in self.connections.values()
+            if conn.device_id == device_id and conn.role == role
+        ]
+        for conn in closing:
+            self.connections.pop(conn.conn_id, None)
+            task = asyncio.get_running_loop().create_task(conn.close(protocol.CLOSE_POLICY, reason))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return len(closing)
+
+    def restart_later(self, delay_s: float, reason: str) -> None:
+        """Restart the gateway in-process after ``delay_s`` (SIGUSR1, drained as any
+        restart). Forgotten if this runtime stops first (a restart already happened)."""
+        import signal
+
+        def fire() -> None:
+            log.info("restarting in-process (%s)", reason)
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+        self._timers.append(asyncio.get_running_loop().call_later(delay_s, fire))
 
     def presence_changed(self) -> None:
         """Broadcast the presence list soon: changes within :data:`PRESENCE_COALESCE_S`
@@ -250,6 +290,8 @@ class GatewayRuntime:
             log.error("%s failed to start: %s", name, message, exc_info=trace)
 
     async def stop_subsystems(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
         for name in reversed(list(self.subsystems)):
             sub = self.subsystems.pop(name)
             try:

@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from moltbot.config.history import WRITER
+from moltbot.devices.registry import NodeSession
 from moltbot.errors import AuthError, MoltbotError, NotFoundError, RetryLaterError, UsageError
 from moltbot.gateway import handshake, protocol
 from moltbot.gateway.connection import Connection
@@ -25,7 +27,7 @@ from moltbot.security import process
 from moltbot.security.connguard import body_deadline, mark_authenticated
 from moltbot.security.origin import is_local
 from moltbot.sessions.keys import MAIN_KEY, main_key
-from moltbot.subsystems import CANVAS
+from moltbot.subsystems import CANVAS, NODES
 
 log = logging.getLogger("moltbot.gateway.ws")
 
@@ -38,6 +40,7 @@ HTTP_ROUTE_MODULES = (
     "moltbot.gateway.http.tools_invoke",
     "moltbot.gateway.http.openai",  # also /v1/responses (moltbot.gateway.http.responses)
     "moltbot.channels.webhook",  # every channel manifest's routes
+    "moltbot.gateway.http.media",  # stored attachments, by signed URL
     "moltbot.gateway.http.api",  # last: every other API path is a JSON 404, never the UI
 )
 
@@ -142,6 +145,8 @@ async def websocket_endpoint(request: web.Request) -> web.StreamResponse:
         if conn.peak_backlog >= BACKLOG_TRIM_BYTES:
             process.release_memory()
         runtime.connections.pop(conn.conn_id, None)
+        if conn.role == "node" and (nodes := runtime.subsystem(NODES)) is not None:
+            nodes.unregister(conn.conn_id)
         if conn.presence_key:
             runtime.presence.upsert(conn.presence_key, {"reason": "disconnect"})
             runtime.presence_changed()
@@ -178,7 +183,7 @@ async def _serve_connection(
         runtime.presence.upsert(
             conn.presence_key,
             {
-                "host": client.display_name,
+                "host": client.display_name or client.id,
                 "version": client.version,
                 "platform": client.platform,
                 "deviceFamily": client.device_family,
@@ -193,6 +198,8 @@ async def _serve_connection(
             },
         )
         runtime.presence_changed()
+    if conn.role == "node":
+        register_node(runtime, conn, accepted)
     runtime.request_health_refresh()
 
     tasks: set[asyncio.Task[None]] = set()
@@ -207,6 +214,41 @@ async def _serve_connection(
     finally:
         for task in tasks:
             task.cancel()
+
+
+def register_node(runtime: GatewayRuntime, conn: Connection, accepted: handshake.Accepted) -> None:
+    """A ``role: node`` client joins the node registry (its commands already filtered
+    by the handshake) and gets the wake words."""
+    nodes = runtime.subsystem(NODES)
+    if nodes is None:
+        log.warning("node %s connected but the node registry is not running", conn.conn_id)
+        return
+    params = accepted.params
+    client = params.client
+
+    def send(event: str, payload: dict[str, Any]) -> bool:
+        return conn.enqueue_event(protocol.dumps(protocol.event(event, payload)))
+
+    node_id = conn.device_id or client.instance_id or client.id
+    session = nodes.register(
+        NodeSession(
+            node_id=node_id,
+            conn_id=conn.conn_id,
+            send=send,
+            display_name=client.display_name,
+            platform=client.platform,
+            version=client.version,
+            device_family=client.device_family,
+            model_identifier=client.model_identifier,
+            remote_ip=None if conn.local else conn.remote,
+            caps=list(params.caps or []),
+            commands=list(params.commands or []),
+            permissions=params.permissions,
+            path_env=params.path_env,
+        )
+    )
+    runtime.node_pairing.touch(node_id, lastConnectedAtMs=session.connected_at_ms)
+    send("voicewake.changed", {"triggers": runtime.voicewake.triggers()})
 
 
 def hello_ok(
@@ -247,11 +289,13 @@ def hello_ok(
     if canvas is not None:
         # the host's base URL; clients append /__openclaw__/canvas/ (or /__moltbot__/canvas/)
         payload["canvasHostUrl"] = canvas.url().split("/__", 1)[0]
-    if accepted.device_token:
+    token = accepted.device_token
+    if token:
         payload["auth"] = {
-            "deviceToken": accepted.device_token,
-            "role": conn.role,
-            "scopes": sorted(conn.scopes),
+            "deviceToken": token["token"],
+            "role": token["role"],
+            "scopes": list(token.get("scopes") or []),
+            "issuedAtMs": token.get("rotatedAtMs") or token.get("createdAtMs") or 0,
         }
     return payload
 
@@ -358,8 +402,10 @@ async def _run(
     runtime: GatewayRuntime, conn: Connection, spec: MethodSpec, request_id: str, raw_params: Any
 ) -> None:
     """Run one request; its in-flight slot is freed at its first answer (``agent``
-    answers twice: the slot goes with ``accepted``)."""
+    answers twice: the slot goes with ``accepted``). A config file this request writes
+    names it as the writer in the config history (this task's ``WRITER``)."""
     call = MethodCall(runtime, conn, request_id, spec.name)
+    WRITER.set(call.writer)
     if conn.over_ceiling:  # it is not reading its answers: do not do the work for nothing
         call.release_slot()
         behind = RetryLaterError(NOT_READING, retry_after=None)

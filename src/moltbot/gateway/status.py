@@ -137,6 +137,17 @@ class HealthPayload(NamedTuple):
     sessions: SessionsSummary
 
 
+def uptime_text(ms: int | None) -> str:
+    """An uptime for people: ``42s``, ``5m``, ``3h``, ``2d`` (``-`` when unknown)."""
+    if not ms:
+        return "-"
+    seconds = ms // 1000
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 # The codec ------------------------------------------------------------------------------
 
 
@@ -228,5 +239,6 @@ __all__ = [
     "SessionsSummary",
     "StatusPayload",
     "parse",
+    "uptime_text",
     "wire",
 ]

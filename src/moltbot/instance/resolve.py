@@ -120,6 +120,26 @@ class Instance:
         return self.state_dir / "identity"
 
     @property
+    def nodes_dir(self) -> Path:
+        """The gateway's node pairing store (``node.pair.*``) and rename overrides."""
+        return self.state_dir / "nodes"
+
+    @property
+    def exec_approvals_file(self) -> Path:
+        """Exec approval policy and allowlist of this instance (``exec.approvals.*``)."""
+        return self.state_dir / "exec-approvals.json"
+
+    @property
+    def node_host_file(self) -> Path:
+        """``moltbot node run``'s node id, display name and gateway address."""
+        return self.state_dir / "node.json"
+
+    @property
+    def settings_dir(self) -> Path:
+        """Gateway-owned settings changed over the protocol (voice wake words, TTS)."""
+        return self.state_dir / "settings"
+
+    @property
     def lock_file(self) -> Path:
         return self.identity.lock_file
 

@@ -38,6 +38,8 @@ class Applied:
     port_note: str | None = None
     channels: list[dict[str, Any]] = field(default_factory=list)
     """One summary row per configured or removed channel."""
+    rescue_targets: list[str] = field(default_factory=list)
+    """``rescue.targets`` as written: the instances this one may repair."""
 
 
 def apply(identity: Identity, env: Mapping[str, str], plan: Plan) -> Applied:
@@ -69,6 +71,8 @@ def apply(identity: Identity, env: Mapping[str, str], plan: Plan) -> Applied:
                 keypath.unset(data, keypath.parse("gateway.auth.token"))
         if plan.model:
             put("agents.defaults.model", plan.model)
+        if plan.rescue_targets is not None:
+            put("rescue.targets", plan.rescue_targets)
         put("wizard.lastRunAt", datetime.now(UTC).isoformat(timespec="seconds"))
         put("wizard.lastRunVersion", __version__)
         put("wizard.lastRunCommand", "onboard")
@@ -76,6 +80,7 @@ def apply(identity: Identity, env: Mapping[str, str], plan: Plan) -> Applied:
     snapshot = update_config(identity.config_path, mutate, env)
     instance = resolve_instance(identity, snapshot.config, env)
     applied = Applied(report, instance, snapshot.config.gateway.auth)
+    applied.rescue_targets = list(snapshot.config.rescue.targets)
     if plan.api_key and plan.model:
         from moltbot.agents.models import save_credential
 
@@ -166,6 +171,7 @@ def summary(applied: Applied, service: Any, env: Mapping[str, str]) -> dict[str,
         "credentials": str(applied.credentials) if applied.credentials else None,
         "dashboardUrl": dashboard_url(instance, auth.token if auth.mode != "password" else None),
         "channels": applied.channels,
+        "rescueTargets": applied.rescue_targets,
         "created": applied.report.created,
         "changed": applied.report.changed,
         "cli": cli,

@@ -41,6 +41,9 @@ class Proposal:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Configured channels (a ``channels.<name>`` section exists): name -> the
     row of its default (else first) account from ``channels.setup.list_accounts``."""
+    rescue_offer: list[str] = field(default_factory=list)
+    """Targets onboard offers a profile named ``rescue`` that has none: the default
+    instance, when it exists (``rescue.targets``)."""
 
 
 @dataclass
@@ -69,6 +72,8 @@ class Plan:
     install_daemon: bool = False
     channels: list[ChannelPlan] = field(default_factory=list)
     remove_channels: list[str] = field(default_factory=list)
+    rescue_targets: list[str] | None = None
+    """``rescue.targets`` to write (None: leave the config's as they are)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ class Flags:
     dm_policy: str | None = None
     allow_from: tuple[str, ...] = ()
     remove_channels: tuple[str, ...] = ()
+    rescue_targets: tuple[str, ...] = ()
+    no_rescue_targets: bool = False
 
 
 def propose(identity: Identity, env: Mapping[str, str]) -> Proposal:
@@ -122,7 +129,14 @@ def propose(identity: Identity, env: Mapping[str, str]) -> Proposal:
         config=snapshot.config,
         neighbours=neighbours,
         channels=configured_channels(snapshot, env),
+        rescue_offer=_rescue_offer(identity, snapshot.config, neighbours),
     )
+
+
+def _rescue_offer(identity: Identity, config: Any, neighbours: list[KnownInstance]) -> list[str]:
+    if identity.profile != "rescue" or "targets" in config.rescue.model_fields_set:
+        return []  # a choice made before (even "none") is kept
+    return ["default"] if any(k.instance.profile == "default" for k in neighbours) else []
 
 
 def _free_of_listeners(identity: Identity, neighbours: list[Any], port: int) -> int:
@@ -206,6 +220,11 @@ def plan_from_flags(
         if not (flags.model or proposal.model):
             raise UsageError("--api-key-env needs a model (--model provider/model)")
     channels, removals = channels_from_flags(env, proposal, flags)
+    if flags.no_rescue_targets and flags.rescue_targets:
+        raise UsageError("--rescue-target and --no-rescue-targets contradict each other")
+    rescue: list[str] | None = proposal.rescue_offer or None
+    if flags.rescue_targets or flags.no_rescue_targets:
+        rescue = list(dict.fromkeys(flags.rescue_targets))
     return Plan(
         port=flags.port or proposal.port,
         workspace=flags.workspace.expanduser().resolve() if flags.workspace else proposal.workspace,
@@ -218,6 +237,7 @@ def plan_from_flags(
         install_daemon=bool(flags.install_daemon),
         channels=channels,
         remove_channels=removals,
+        rescue_targets=rescue,
     )
 
 

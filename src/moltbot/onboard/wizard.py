@@ -165,6 +165,11 @@ def interview(
 
         check = channel_check(resolve_instance(identity, proposal.config, env), env, probe=False)
     plan.channels, plan.remove_channels = interview_channels(prompter, env, proposal, flags, check)
+    plan.rescue_targets = flags.rescue_targets
+    if proposal.rescue_offer and flags.rescue_targets == proposal.rescue_offer:
+        names = ", ".join(proposal.rescue_offer)
+        question = f"Let this rescue bot diagnose and repair {names} (rescue.targets)?"
+        plan.rescue_targets = proposal.rescue_offer if prompter.confirm(question, True) else None
     return plan
 
 

@@ -19,6 +19,7 @@
   const state = {
     ws: null,
     pending: new Map(),
+    attachments: [],
     nextId: 1,
     backoff: 500,
     retryTimer: null,
@@ -387,13 +388,30 @@
     if (state.follow) box.scrollTop = box.scrollHeight;
   }
 
-  function addUser(text) {
+  function addUser(text, images) {
     const el = document.createElement("div");
     el.className = "msg user";
-    el.textContent = text;
+    const body = document.createElement("div");
+    body.textContent = text;
+    el.appendChild(body);
+    for (const src of images || []) {
+      const img = document.createElement("img");
+      img.className = "attachment";
+      img.alt = "attached image";
+      img.src = src;
+      el.appendChild(img);
+    }
     $("messages").appendChild(el);
     scrollDown(true);
     return el;
+  }
+
+  // Attachment blocks of a transcript message: images get a signed URL from the gateway.
+  function imagesOf(content) {
+    if (!Array.isArray(content)) return [];
+    return content
+      .filter((b) => b && b.type === "image" && typeof b.url === "string" && b.url.startsWith("/"))
+      .map((b) => b.url);
   }
 
   function runBubble(runId) {
@@ -519,7 +537,7 @@
     let currentRunId = null;
     for (const message of result.messages || []) {
       if (message.role === "user") {
-        addUser(textOf(message.content));
+        addUser(textOf(message.content), imagesOf(message.content));
         current = null;
         continue;
       }
@@ -559,7 +577,7 @@
 
   function updateComposer() {
     const connected = document.body.dataset.conn === "connected";
-    $("send").disabled = !connected || !$("input").value.trim();
+    $("send").disabled = !connected || (!$("input").value.trim() && state.attachments.length === 0);
     $("stop").disabled = !connected || state.active.size === 0;
   }
 
@@ -573,18 +591,79 @@
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
+  // ---- attachments: images picked or pasted, sent as chat.send attachments -----------
+
+  const MAX_ATTACHMENT_BYTES = 350 * 1024; // a frame is at most 512 KiB once base64-encoded
+
+  function renderPending() {
+    const box = $("attachments");
+    box.textContent = "";
+    box.hidden = state.attachments.length === 0;
+    state.attachments.forEach((item, index) => {
+      const chip = document.createElement("span");
+      chip.className = "chip";
+      const img = document.createElement("img");
+      img.src = item.dataUrl;
+      img.alt = item.fileName;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "icon";
+      remove.textContent = "×";
+      remove.title = "Remove " + item.fileName;
+      remove.addEventListener("click", () => {
+        state.attachments.splice(index, 1);
+        renderPending();
+        updateComposer();
+      });
+      chip.append(img, remove);
+      box.appendChild(chip);
+    });
+  }
+
+  function addFiles(files) {
+    for (const file of files) {
+      if (!file.type.startsWith("image/")) continue;
+      if (file.size > MAX_ATTACHMENT_BYTES) {
+        showBanner(`${file.name} is too large to attach (max ${MAX_ATTACHMENT_BYTES / 1024} KB)`);
+        continue;
+      }
+      const reader = new FileReader();
+      reader.onload = () => {
+        state.attachments.push({ fileName: file.name, mimeType: file.type, dataUrl: reader.result });
+        renderPending();
+        updateComposer();
+      };
+      reader.readAsDataURL(file);
+    }
+  }
+
+  function showBanner(text) {
+    const banner = $("banner");
+    banner.textContent = text;
+    banner.hidden = false;
+    setTimeout(() => { banner.hidden = true; }, 5000);
+  }
+
   async function send() {
     const input = $("input");
     const text = input.value.trim();
-    if (!text) return;
+    const pending = state.attachments.splice(0);
+    if (!text && pending.length === 0) return;
     input.value = "";
     autosize();
-    const bubble = addUser(text);
+    renderPending();
+    const bubble = addUser(text, pending.map((item) => item.dataUrl));
     updateComposer();
+    const attachments = pending.map((item) => ({
+      type: "image",
+      mimeType: item.mimeType,
+      fileName: item.fileName,
+      content: item.dataUrl.slice(item.dataUrl.indexOf(",") + 1),
+    }));
     try {
-      const ack = await call("chat.send", {
-        sessionKey: state.sessionKey, message: text, idempotencyKey: uuid(),
-      });
+      const params = { sessionKey: state.sessionKey, message: text, idempotencyKey: uuid() };
+      if (attachments.length) params.attachments = attachments;
+      const ack = await call("chat.send", params);
       if (ack && ack.runId && ack.status === "started") {
         state.active.add(ack.runId);
         bubble.dataset.runId = ack.runId;
@@ -616,6 +695,14 @@
     }
   });
   $("input").addEventListener("input", () => { autosize(); updateComposer(); });
+  $("file-input").addEventListener("change", (event) => {
+    addFiles(event.target.files);
+    event.target.value = "";
+  });
+  $("input").addEventListener("paste", (event) => {
+    const files = Array.from(event.clipboardData ? event.clipboardData.files : []);
+    if (files.length) addFiles(files);
+  });
   $("stop").addEventListener("click", async () => {
     try {
       await call("chat.abort", { sessionKey: state.sessionKey });

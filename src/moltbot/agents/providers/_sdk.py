@@ -48,6 +48,12 @@ class SdkProvider:
         self.closed = True
         await self._client.close()
 
+    async def list_models(self, timeout: float) -> list[str]:
+        """The model ids the provider's ``/models`` endpoint names (``models.list``)."""
+        self.check_open()
+        listing = self._client.models.list(timeout=timeout)
+        return [str(item.id) async for item in listing if getattr(item, "id", None)][:500]
+
 
 def stream_error(
     exc: Exception, sdk: ModuleType, *, timeout: float, received: bool, closed: bool = False

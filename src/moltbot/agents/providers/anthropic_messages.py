@@ -19,7 +19,9 @@ from moltbot.agents.providers.base import (
     ToolResultMessage,
     Usage,
     UserMessage,
+    image_turns,
     parse_arguments,
+    user_parts,
 )
 
 DEFAULT_MAX_TOKENS = 8192
@@ -152,9 +154,24 @@ def to_anthropic_messages(request: ModelRequest) -> list[dict[str, Any]]:
         else:
             out.append({"role": role, "content": blocks})
 
-    for message in request.messages:
+    with_images = image_turns(request.messages, request.images)
+    for index, message in enumerate(request.messages):
         if isinstance(message, UserMessage):
-            add("user", [{"type": "text", "text": message.text or "(empty)"}])
+            if not message.media:
+                add("user", [{"type": "text", "text": message.text or "(empty)"}])
+                continue
+            add(
+                "user",
+                [
+                    {"type": "text", "text": p.text}
+                    if p.text is not None
+                    else {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": p.mime_type, "data": p.data},
+                    }
+                    for p in user_parts(message, index in with_images)
+                ],
+            )
         elif isinstance(message, AssistantMessage):
             blocks: list[dict[str, Any]] = []
             if message.text:

@@ -11,12 +11,14 @@ succeed and ``transient`` whether the same one may on a retry — or our own sid
 
 from __future__ import annotations
 
+import base64
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from moltbot.errors import MoltbotError
+from moltbot.sessions.media import StoredMedia
 
 # ---- conversation ---------------------------------------------------------
 
@@ -33,6 +35,9 @@ class ToolCall:
 @dataclass(frozen=True)
 class UserMessage:
     text: str
+    media: tuple[StoredMedia, ...] = ()
+    """Attachments: images go to a vision-capable model as image parts, everything
+    else (and images for other models) as a one-line description."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,59 @@ class ModelRequest:
     max_tokens: int | None = None
     max_retries: int = 0
     timeout: float = 120.0
+    images: bool = False
+    """The model accepts image input (``input: ["text", "image"]``)."""
     reasoning: str | None = None
     """Reasoning effort (``/think``) for a model declared ``reasoning: true``."""
+
+
+IMAGE_TURNS = 3
+"""Images of this many most recent user messages with images are sent as images;
+older ones are described (they cost tokens on every turn)."""
+
+
+@dataclass(frozen=True)
+class UserPart:
+    """A piece of a user message as a provider sends it: text, or an image's bytes."""
+
+    text: str | None = None
+    mime_type: str | None = None
+    data: str | None = None
+    """Base64 of the image."""
+
+
+def user_parts(message: UserMessage, images: bool) -> list[UserPart]:
+    """``message`` as text and image parts. An image that cannot be read any more
+    (deleted media) is described instead."""
+    parts: list[UserPart] = []
+    notes: list[str] = []
+    for item in message.media:
+        if images and item.is_model_image:
+            try:
+                with open(item.path, "rb") as handle:
+                    raw = handle.read()
+            except OSError:
+                notes.append(item.describe() + " (the file is gone)")
+                continue
+            parts.append(UserPart(mime_type=item.mime_type, data=base64.b64encode(raw).decode()))
+            if item.caption:
+                notes.append(f"[image caption] {item.caption}")
+        else:
+            notes.append(item.describe())
+    text = "\n".join(t for t in (message.text, *notes) if t)
+    return [UserPart(text=text or "(attachment)"), *parts]
+
+
+def image_turns(messages: Sequence[Any], images: bool) -> set[int]:
+    """Indexes of the user messages whose images are sent as images."""
+    if not images:
+        return set()
+    found = [
+        i
+        for i, m in enumerate(messages)
+        if isinstance(m, UserMessage) and any(x.is_model_image for x in m.media)
+    ]
+    return set(found[-IMAGE_TURNS:])
 
 
 # ---- stream events --------------------------------------------------------
@@ -232,6 +288,10 @@ class Provider(Protocol):
     def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]: ...
 
     async def close(self) -> None: ...
+
+    async def list_models(self, timeout: float) -> list[str]:
+        """The model ids the provider offers (its ``/models``)."""
+        ...
 
 
 def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:

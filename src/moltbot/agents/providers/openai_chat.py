@@ -20,7 +20,9 @@ from moltbot.agents.providers.base import (
     ToolResultMessage,
     Usage,
     UserMessage,
+    image_turns,
     parse_arguments,
+    user_parts,
 )
 
 _FINISH = {
@@ -166,9 +168,23 @@ def to_openai_messages(request: ModelRequest) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if request.system:
         out.append({"role": "system", "content": request.system})
-    for message in request.messages:
+    with_images = image_turns(request.messages, request.images)
+    for index, message in enumerate(request.messages):
         if isinstance(message, UserMessage):
-            out.append({"role": "user", "content": message.text})
+            if not message.media:
+                out.append({"role": "user", "content": message.text})
+                continue
+            parts = user_parts(message, index in with_images)
+            content: list[dict[str, Any]] = [
+                {"type": "text", "text": p.text}
+                if p.text is not None
+                else {
+                    "type": "image_url",
+                    "image_url": {"url": f"data:{p.mime_type};base64,{p.data}"},
+                }
+                for p in parts
+            ]
+            out.append({"role": "user", "content": content})
         elif isinstance(message, AssistantMessage):
             item: dict[str, Any] = {"role": "assistant", "content": message.text or None}
             if message.tool_calls:

@@ -17,10 +17,12 @@ TOOLS: dict[str, str] = {
     "sessions_list": "moltbot.agents.tools.sessions:SessionsListTool",
     "sessions_history": "moltbot.agents.tools.sessions:SessionsHistoryTool",
     "message": "moltbot.channels.tool:MessageTool",
+    "nodes": "moltbot.agents.tools.nodes:NodesTool",
     "cron": "moltbot.automation.tool:CronTool",
     "skill": "moltbot.agents.tools.skill:SkillTool",
     "memory_search": "moltbot.agents.tools.memory:MemorySearchTool",
     "memory_get": "moltbot.agents.tools.memory:MemoryGetTool",
+    "rescue": "moltbot.rescue.tools:RescueTool",
 }
 
 __all__ = ["TOOLS", "Tool", "ToolContext", "ToolError", "ToolParams", "ToolResult"]

@@ -122,6 +122,10 @@ def own_paths(instance: Instance) -> tuple[Path, ...]:
         instance.identity_dir,
         instance.logs_dir,
         instance.runtime_file,
+        instance.nodes_dir,
+        instance.exec_approvals_file,
+        instance.node_host_file,
+        instance.settings_dir,
     )
 
 

@@ -17,10 +17,14 @@ variable, and — when ``tools.exec.sandbox`` allows — inside bubblewrap
 (:mod:`.sandbox`). A cancelled call (``chat.abort``, the per-tool timeout)
 kills the whole process group.
 
-The approval path: a command allowlist mode cannot vouch for is handed to the
-``exec.approvals`` subsystem when one is running (``ctx.lookup``; its
-``decide(ApprovalRequest)`` coroutine answers True to run it once as
-``/bin/sh -c``). Without one the call fails with the reason and what the
+The approval path (``tools.exec.ask``): a command allowlist mode cannot vouch
+for — or, with ``ask: always``, any command — is handed to the ``exec.approvals``
+subsystem when one is running (``ctx.lookup(APPROVALS)``). Its ``policy(agent)``
+may tighten ``security``/``ask`` and adds the agent's approved executables
+(patterns of the approvals file: such a command runs as is, without a shell);
+its ``decide(ApprovalRequest)`` coroutine answers True to run the command
+(``/bin/sh -c`` when the policy could not vouch for it). With ``ask: off``, or
+without an approvals subsystem, the call fails with the reason and what the
 operator can do.
 """
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +50,7 @@ from moltbot.agents.tools.exec_policy import (
     child_env,
     plan,
     search_path,
+    split_command,
     with_skill_env,
 )
 from moltbot.agents.tools.exec_rules import DEFAULT_ALLOWLIST
@@ -53,7 +59,19 @@ from moltbot.lifecycle import SubsystemKey
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
 
-__all__ = ["DEFAULT_ALLOWLIST", "ApprovalRequest", "ExecTool", "child_env", "run_process"]
+__all__ = [
+    "APPROVALS",
+    "DEFAULT_ALLOWLIST",
+    "ApprovalRequest",
+    "ExecTool",
+    "approved_binary",
+    "child_env",
+    "executable_of",
+    "Prepared",
+    "ProcessResult",
+    "execute",
+    "run_process",
+]
 
 
 @dataclass(frozen=True)
@@ -65,10 +83,38 @@ class ApprovalRequest:
     cwd: Path
     agent_id: str
     session_key: str
+    host: str = "gateway"
+    resolved_path: str | None = None
+    """The executable the command would run (an "allow always" allowlists it)."""
+    allowlisted: bool = False
+    """The policy vouches for it (asked only because ``ask`` is ``always``)."""
+
+
+class AskPolicy(Protocol):
+    security: str
+    ask: str
+    patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConfigPolicy:
+    """The config's own policy (no approvals subsystem: ``moltbot agent --local``)."""
+
+    security: str
+    ask: str
+    patterns: tuple[str, ...]
 
 
 class Approver(Protocol):
+    def policy(self, agent_id: str) -> AskPolicy: ...
+
     async def decide(self, request: ApprovalRequest) -> bool: ...
+
+    async def ask(self, request: ApprovalRequest) -> str | None: ...
+
+    def reply(self, session_key: str, text: str, who: str | None) -> str | None:
+        """A chat message answering a waiting request: the acknowledgement, else None."""
+        ...
 
 
 APPROVALS: SubsystemKey[Approver] = SubsystemKey("exec.approvals")
@@ -95,27 +141,57 @@ class ExecTool(Tool):
         return config.tools.exec.security != "deny"
 
     async def run(self, ctx: ToolContext, params: ExecParams) -> str:
-        policy = ctx.config.tools.exec
+        prepared = await self.prepare(ctx, params)
+        result = await execute(prepared, ctx.config.tools.exec.max_output_chars)
+        return result.render(params.command)
+
+    async def prepare(self, ctx: ToolContext, params: ExecParams) -> Prepared:
+        """Decide what runs (policy, approvals, sandbox); raises ToolError when nothing may.
+        The node host (``moltbot node run``) runs its ``system.run`` through this too."""
+        config = ctx.config.tools.exec
+        approver = ctx.lookup(APPROVALS)
+        policy: AskPolicy = (
+            approver.policy(ctx.agent_id)
+            if approver is not None
+            else ConfigPolicy(config.security, config.ask, ())
+        )
         if policy.security == "deny":
-            raise ToolError("exec is disabled (tools.exec.security=deny)")
+            raise ToolError(
+                f"exec is disabled (tools.exec.security={config.security}"
+                + (", tightened by the exec approvals file)" if config.security != "deny" else ")")
+            )
         if not params.command.strip():
             raise ToolError("command must not be empty")
         box = workspace_confinement(ctx)
         cwd = box.resolve(params.workdir) if params.workdir else box.root
         if not cwd.is_dir():
-            raise ToolError(f"workdir {params.workdir} is not a directory")
+            raise ToolError(f"workdir {params.workdir or cwd} is not a directory")
         path = search_path(ctx.env, box)
         strict = policy.security == "allowlist"
-        sandboxed = await asyncio.to_thread(sandbox.active, policy.sandbox.mode, path)
+        sandboxed = await asyncio.to_thread(sandbox.active, config.sandbox.mode, path)
+        reason: str | None = None
         try:
             env = child_env(ctx.env, params.env, strict=strict, path=path)
             if strict:
-                allowlist = policy.allowlist if policy.allowlist is not None else DEFAULT_ALLOWLIST
+                allowlist = config.allowlist if config.allowlist is not None else DEFAULT_ALLOWLIST
                 argv = plan(params.command, allowlist, path, cwd, box, sandboxed=sandboxed).argv
             else:
                 argv = ["/bin/sh", "-c", params.command]
         except NeedsApproval as exc:
-            await self._approve(ctx, params.command, exc.reason, cwd)
+            reason = exc.reason
+            argv = approved_binary(params.command, policy.patterns, path) or []
+            if argv:
+                reason = None  # an operator allowed this executable before ("allow always")
+        if reason is None and policy.ask == "always":
+            reason = "tools.exec.ask is always"
+            await self._approve(ctx, params.command, reason, cwd, path, allowlisted=True)
+        elif reason is not None:
+            if policy.ask == "off":
+                raise NeedsApproval(
+                    f"needs an operator's approval: {reason}. tools.exec.ask is off, so it was "
+                    "not run; an operator can widen tools.exec.allowlist or the exec approvals"
+                )
+            await self._approve(ctx, params.command, reason, cwd, path, allowlisted=False)
             env = child_env(ctx.env, params.env, path=path)
             argv = ["/bin/sh", "-c", params.command]
         env = with_skill_env(env, ctx.skill_env)
@@ -123,24 +199,34 @@ class ExecTool(Tool):
         argv = await asyncio.to_thread(
             sandbox.command,
             argv,
-            mode=policy.sandbox.mode,
+            mode=config.sandbox.mode,
             search_path=path,
             workspace=box.root,
             cwd=cwd,
             hidden=box.protected,
-            network=policy.sandbox.network,
+            network=config.sandbox.network,
         )
-        timeout = min(params.timeout or policy.timeout_seconds, policy.timeout_seconds)
-        return await run_process(argv, cwd, env, timeout, policy.max_output_chars, params.command)
+        timeout = min(params.timeout or config.timeout_seconds, config.timeout_seconds)
+        return Prepared(argv, cwd, env, timeout)
 
     @staticmethod
-    async def _approve(ctx: ToolContext, command: str, reason: str, cwd: Path) -> None:
+    async def _approve(
+        ctx: ToolContext, command: str, reason: str, cwd: Path, path: str, *, allowlisted: bool
+    ) -> None:
         approver = ctx.lookup(APPROVALS)
         if approver is not None:
-            request = ApprovalRequest(command, reason, cwd, ctx.agent_id, ctx.session_key)
+            request = ApprovalRequest(
+                command,
+                reason,
+                cwd,
+                ctx.agent_id,
+                ctx.session_key,
+                resolved_path=executable_of(command, path),
+                allowlisted=allowlisted,
+            )
             if await approver.decide(request):
                 return
-            raise ToolError(f"exec: an operator denied running this command ({reason})")
+            raise ToolError(f"exec: not approved by an operator ({reason}); it was not run")
         raise NeedsApproval(
             f"needs an operator's approval: {reason}. No approval channel is available, so "
             "it was not run; ask the user to run it, or an operator can widen "
@@ -148,9 +234,67 @@ class ExecTool(Tool):
         )
 
 
+def executable_of(command: str, path: str) -> str | None:
+    """The executable a simple command (no shell syntax) would run, found on ``path``."""
+    try:
+        words = split_command(command)
+    except ToolError:
+        return None
+    name = words[0]
+    if "/" in name:
+        return name if os.path.isabs(name) and os.access(name, os.X_OK) else None
+    return shutil.which(name, path=path)
+
+
+def approved_binary(command: str, patterns: tuple[str, ...], path: str) -> list[str] | None:
+    """The argv of ``command`` when it is one simple command whose executable matches a
+    pattern an operator approved (exec approvals file); else ``None``."""
+    if not patterns:
+        return None
+    from moltbot.agents.tools.exec_policy import pattern_matches
+
+    resolved = executable_of(command, path)
+    if resolved is None or not any(pattern_matches(p, resolved) for p in patterns):
+        return None
+    return [resolved, *split_command(command)[1:]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A command ``exec`` decided to run: the final argv (sandbox included)."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    output: str
+    """stdout and stderr interleaved; head and tail kept when over the cap."""
+    exit_code: int | None
+    timed_out: bool
+    timeout: float
+
+    def render(self, shown: str) -> str:
+        """What the model sees: the command, its output, how it ended."""
+        status = (
+            f"timed out after {self.timeout:g}s (killed)"
+            if self.timed_out
+            else f"exit code {self.exit_code}"
+        )
+        return f"$ {shown}\n{self.output.rstrip()}\n[{status}]"
+
+
+async def execute(prepared: Prepared, cap: int) -> ProcessResult:
+    return await run_process(prepared.argv, prepared.cwd, prepared.env, prepared.timeout, cap)
+
+
 async def run_process(
-    argv: list[str], cwd: Path, env: Mapping[str, str], timeout: float, cap: int, shown: str
-) -> str:
+    argv: list[str], cwd: Path, env: Mapping[str, str], timeout: float, cap: int
+) -> ProcessResult:
+    """Run ``argv`` in its own process group; kill the group on timeout or cancellation."""
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -199,7 +343,4 @@ async def run_process(
         if skipped > 0:
             output += f"\n[... {skipped} bytes of output omitted ...]\n"
         output += tail.decode(errors="replace")
-    status = (
-        f"timed out after {timeout:g}s (killed)" if timed_out else f"exit code {proc.returncode}"
-    )
-    return f"$ {shown}\n{output.rstrip()}\n[{status}]"
+    return ProcessResult(output, None if timed_out else proc.returncode, timed_out, timeout)

@@ -23,6 +23,7 @@ variables (:data:`FORBIDDEN_ENV`), which are refused, not dropped.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shlex
@@ -301,3 +302,30 @@ def child_env(
     clean.update(extra or {})
     clean["PATH"] = path or clean.get("PATH") or os.defpath
     return clean
+
+
+def pattern_matches(pattern: str, path: str) -> bool:
+    """Whether an approved-executable ``pattern`` (exec approvals file: a path glob with
+    ``*`` inside one component and ``**`` across; a bare name matches that file name
+    in any directory) matches the executable ``path``."""
+    pattern = pattern.strip()
+    if not pattern or not path:
+        return False
+    if "/" not in pattern:
+        return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern)
+    regex = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            regex.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            regex.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            regex.append("[^/]")
+            i += 1
+        else:
+            regex.append(re.escape(pattern[i]))
+            i += 1
+    return re.fullmatch("".join(regex), path) is not None

@@ -35,7 +35,7 @@ from moltbot.channels.markdown import to_slack_mrkdwn
 from moltbot.channels.slack.config import SlackAccountConfig
 from moltbot.channels.slack.manifest import MANIFEST
 from moltbot.channels.slack.normalize import normalize_event
-from moltbot.channels.types import InboundMessage, OutboundMessage, Sender, SendResult
+from moltbot.channels.types import InboundMessage, Media, OutboundMessage, Sender, SendResult
 
 T = TypeVar("T")
 
@@ -284,19 +284,49 @@ class SlackChannel(Channel):
             )
             ids.append(str(result.get("ts")))
         for item in message.media:
-            path = Path(item).expanduser()
-            if not path.is_file():
-                raise TargetError(f"media file not found: {item}")
-            result = await self._call(
-                lambda path=path: web.files_upload_v2(
-                    channel=channel_id, file=str(path), filename=path.name, thread_ts=thread_ts
-                )
-            )
-            files = result.get("files") or [{}]
-            ids.append(str(files[0].get("id")))
+            ids.append(await self._upload(web, channel_id, item, thread_ts))
         if not ids:
             raise TargetError("nothing to send: the message has no text and no media")
         return SendResult("slack", self.account_id, channel_id, tuple(ids))
+
+    async def _upload(self, web: Any, channel_id: str, item: Media, thread_ts: str | None) -> str:
+        """``files.getUploadURLExternal``, the upload, ``files.completeUploadExternal``
+        (slack_sdk's ``files_upload_v2``); a URL is fetched first (within mediaMaxMb)."""
+        from moltbot.channels.media import fetch_url
+
+        if item.url:
+            content: bytes = await fetch_url(item.url, self.media_max_bytes(), what="media")
+        else:
+            path = Path(item.path or "")
+            if not path.is_file():
+                raise TargetError(f"media file not found: {item.path}")
+            content = await asyncio.to_thread(path.read_bytes)
+        name = item.file_name or "file"
+        result = await self._call(
+            lambda: web.files_upload_v2(
+                channel=channel_id,
+                content=content,
+                filename=name,
+                title=name,
+                initial_comment=item.caption,
+                thread_ts=thread_ts,
+            )
+        )
+        files = result.get("files") or [{}]
+        return str(files[0].get("id"))
+
+    async def download_media(self, media: Media, max_bytes: int) -> bytes:
+        """A file's ``url_private``, fetched with the bot token (Slack requires it)."""
+        from moltbot.channels.media import fetch_url
+
+        if not media.remote_id:
+            raise TargetError("the file has no url_private")
+        return await fetch_url(
+            media.remote_id,
+            max_bytes,
+            headers={"Authorization": f"Bearer {self.config.bot_token}"},
+            what=f"slack {media.kind}",
+        )
 
     def reply_target(self, message: InboundMessage) -> str:
         return message.chat_id

@@ -1,15 +1,15 @@
 """``channels.slack`` (and ``channels.slack.accounts.<id>``).
 
-Upstream's ``dm: {policy, allowFrom, enabled}`` block is accepted as an
-alias of ``dmPolicy`` / ``allowFrom`` (``enabled: false`` = ``disabled``).
+Upstream's ``dm: {policy, allowFrom, enabled}`` block is accepted (by every
+channel, see :class:`~moltbot.channels.config.AccountConfig`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from moltbot.channels.config import AccountConfig, GroupConfig
 
@@ -41,21 +41,6 @@ class SlackAccountConfig(AccountConfig):
         description='Per-channel settings by id or "*"; when set, also '
         "the list of channels the bot answers in.",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _dm_block(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not isinstance(data.get("dm"), dict):
-            return data
-        dm = data["dm"]
-        merged = dict(data)
-        if dm.get("enabled") is False:
-            merged.setdefault("dmPolicy", "disabled")
-        if dm.get("policy") and "dmPolicy" not in data:
-            merged["dmPolicy"] = dm["policy"]
-        if dm.get("allowFrom") is not None and "allowFrom" not in data:
-            merged["allowFrom"] = dm["allowFrom"]
-        return merged
 
     @field_validator("api_url")
     @classmethod

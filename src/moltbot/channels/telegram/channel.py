@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import mimetypes
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,11 +36,13 @@ from moltbot.channels.telegram.manifest import MANIFEST
 from moltbot.channels.telegram.normalize import GENERAL_TOPIC, normalize_update
 from moltbot.channels.types import InboundMessage, Media, OutboundMessage, SendResult
 from moltbot.fsutil import write_json_atomic
+from moltbot.sessions.media import MediaTooLarge
 
 T = TypeVar("T")
 
 ALLOWED_UPDATES = ["message"]
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
+_PHOTO_TYPES = {"image/jpeg", "image/png", "image/webp"}
+_AUDIO_TYPES = {"audio/mpeg", "audio/mp4", "audio/x-m4a"}
 _PARSE_ERROR = re.compile(r"can't parse|parse entities|unsupported start tag|can't find end", re.I)
 
 
@@ -237,29 +236,19 @@ class TelegramChannel(Channel):
             return
         if message.sender.id == self.bot_id:
             return
-        if message.media:
-            message = await self._download_media(message)
         await self.context.on_inbound(message)
 
-    async def _download_media(self, message: InboundMessage) -> InboundMessage:
-        cap = int(self.config.media_max_mb * 1024 * 1024)
-        out: list[Media] = []
-        for media in message.media:
-            if not media.remote_id or (media.size and media.size > cap):
-                out.append(media)
-                continue
-            try:
-                remote = await self._call(lambda m=media: self._bot().get_file(m.remote_id))
-                suffix = Path(remote.file_path or "").suffix or Path(media.file_name or "").suffix
-                directory = self.context.state_dir / "media" / "inbound"
-                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-                target = directory / f"{uuid.uuid4().hex}{suffix}"
-                await remote.download_to_drive(custom_path=target)
-                out.append(replace(media, path=str(target)))
-            except Exception as exc:  # keep the message; the agent sees a placeholder
-                self.log.warning("could not download %s: %s", media.kind, exc)
-                out.append(media)
-        return replace(message, media=tuple(out))
+    async def download_media(self, media: Media, max_bytes: int) -> bytes:
+        """``getFile``, then the file from ``<apiRoot>/file/bot<token>/<path>``."""
+        if not media.remote_id:
+            raise TargetError("the attachment has no file id")
+        remote = await self._call(lambda: self._bot().get_file(media.remote_id))
+        if remote.file_size and remote.file_size > max_bytes:
+            raise MediaTooLarge(f"the {media.kind} is over mediaMaxMb")
+        data = await self._call(remote.download_as_bytearray)
+        if len(data) > max_bytes:
+            raise MediaTooLarge(f"the {media.kind} is over mediaMaxMb")
+        return bytes(data)
 
     # -- outbound -------------------------------------------------------------
 
@@ -338,22 +327,28 @@ class TelegramChannel(Channel):
                 self.log.info("telegram rejected the formatting (%s); sending plain text", exc)
         return await self._call(lambda: bot.send_message(chat_id=chat_id, text=chunk, **extra))
 
-    async def _send_media(self, chat_id: str, item: str, extra: dict[str, Any]) -> Any:
+    async def _send_media(self, chat_id: str, item: Media, extra: dict[str, Any]) -> Any:
+        """A photo as ``sendPhoto`` (Telegram recompresses it), audio as ``sendAudio``,
+        anything else (GIFs included) as ``sendDocument``."""
         bot = self._bot()
-        is_url = bool(re.match(r"^https?://", item))
-        path = Path(item).expanduser()
-        if not is_url and not path.is_file():
-            raise TargetError(f"media file not found: {item}")
-        suffix = (Path(item.split("?")[0]).suffix if is_url else path.suffix).lower()
-        kind = mimetypes.guess_type("x" + suffix)[0] or ""
+        if item.url:
+            payload: Any = item.url
+        else:
+            path = Path(item.path or "")
+            if not path.is_file():
+                raise TargetError(f"media file not found: {item.path}")
+            payload = await asyncio.to_thread(path.read_bytes)
+        caption = {"caption": item.caption} if item.caption else {}
 
         async def upload() -> Any:
-            payload: Any = item if is_url else path.read_bytes()
-            if suffix in _IMAGE_SUFFIXES and kind != "image/gif":
-                return await bot.send_photo(chat_id=chat_id, photo=payload, **extra)
-            name = None if is_url else path.name
+            if item.is_image and item.mime_type in _PHOTO_TYPES:
+                return await bot.send_photo(chat_id=chat_id, photo=payload, **caption, **extra)
+            if item.kind in ("audio", "voice") and item.mime_type in _AUDIO_TYPES:
+                return await bot.send_audio(
+                    chat_id=chat_id, audio=payload, filename=item.file_name, **caption, **extra
+                )
             return await bot.send_document(
-                chat_id=chat_id, document=payload, filename=name, **extra
+                chat_id=chat_id, document=payload, filename=item.file_name, **caption, **extra
             )
 
         return await self._call(upload)

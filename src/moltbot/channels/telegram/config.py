@@ -39,7 +39,6 @@ class TelegramAccountConfig(AccountConfig):
         description='Per-group settings by chat id or "*"; when set, '
         "also the list of groups the bot answers in.",
     )
-    media_max_mb: float = Field(default=20.0, gt=0, le=2000)
 
     @field_validator("api_root")
     @classmethod

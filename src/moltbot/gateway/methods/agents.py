@@ -39,12 +39,30 @@ async def agents_of(call: MethodCall) -> AgentRuntime:
     return runtime
 
 
-def final_payload(run: Run) -> dict[str, Any]:
+def final_payload(run: Run, session_id: str | None = None) -> dict[str, Any]:
+    """The second answer of ``agent``: upstream's ``result {payloads, meta}`` (what its
+    CLI prints) plus ``text``, ``sessionKey``, ``model``, ``usage``, ``stopReason``."""
+    provider, _, model = (run.model or "").rpartition("/")
+    agent_meta: dict[str, Any] = {"provider": provider or None, "model": model or run.model}
+    agent_meta["usage"] = {"input": run.input_tokens, "output": run.output_tokens}
+    if session_id:
+        agent_meta["sessionId"] = session_id
+    meta: dict[str, Any] = {
+        "durationMs": max(
+            0, (run.ended_at or run.accepted_at) - (run.started_at or run.accepted_at)
+        ),
+        "agentMeta": agent_meta,
+        "aborted": False,
+    }
+    if run.stop_reason:
+        meta["stopReason"] = run.stop_reason
     return {
         "runId": run.id,
         "status": "ok",
         "summary": "completed",
         "result": {
+            "payloads": [{"text": run.text, "mediaUrl": None}] if run.text else [],
+            "meta": meta,
             "text": run.text,
             "sessionKey": run.session_key,
             "model": run.model,
@@ -101,10 +119,12 @@ async def agent(call: MethodCall, params: AgentParams) -> dict[str, Any]:
             if not cached.ok:
                 raise MethodError.from_shape(cached.error)
             return cached.payload  # type: ignore[no-any-return]
-        if params.attachments:
-            raise UsageError("attachments are not supported yet")
-        if not params.message.strip():
+        if not params.message.strip() and not params.attachments:
             raise UsageError("message required")
+        from moltbot.gateway.methods.chat import store_attachments
+
+        target_agent, target_key = runtime.session_key(params.sessionKey, params.agentId)
+        media = await store_attachments(runtime, target_agent, target_key, params.attachments or [])
         run = await runtime.submit(
             params.agentId,
             params.sessionKey,
@@ -113,6 +133,7 @@ async def agent(call: MethodCall, params: AgentParams) -> dict[str, Any]:
             timeout=params.timeout,
             channel=params.channel or "webchat",
             extra_system=params.extraSystemPrompt,
+            media=media,
         )
     accepted = {"runId": run.id, "status": "accepted", "acceptedAt": run.accepted_at}
     if not run.state.finished:
@@ -121,7 +142,8 @@ async def agent(call: MethodCall, params: AgentParams) -> dict[str, Any]:
         assert run.done is not None
         await asyncio.shield(run.done)
     if run.state == "ok":
-        payload = final_payload(run)
+        entry = await runtime.store(run.agent_id).get(run.session_key)
+        payload = final_payload(run, entry.session_id if entry is not None else None)
         call.runtime.dedupe.put("agent", key, True, payload)
         return payload
     error = final_error(run)
@@ -148,25 +170,56 @@ class AgentIdentityParams(Params):
     sessionKey: str | None = None
 
 
+IDENTITY_KEYS = ("name", "theme", "emoji", "avatar", "avatarUrl")
+DEFAULT_NAME = "Assistant"
+DEFAULT_AVATAR = "A"
+
+
 @method("agents.list", scope="read")
 async def agents_list(call: MethodCall, params: NoParams) -> dict[str, Any]:
-    return (await agents_of(call)).agents_list()
+    """Upstream's ``AgentsListResult``: ``{id, name?, identity?}`` per agent (workspace and
+    model stay with ``moltbot agents``)."""
+    listing = (await agents_of(call)).agents_list()
+    rows = []
+    for row in listing["agents"]:
+        out: dict[str, Any] = {"id": row["id"]}
+        if row.get("name"):
+            out["name"] = row["name"]
+        identity = {k: v for k, v in (row.get("identity") or {}).items() if k in IDENTITY_KEYS}
+        if identity:
+            out["identity"] = identity
+        rows.append(out)
+    return {**listing, "agents": rows}
 
 
 @method("agent.identity.get", params=AgentIdentityParams, scope="read")
 async def agent_identity(call: MethodCall, params: AgentIdentityParams) -> dict[str, Any]:
+    """``{agentId, name, avatar}``; an agent without a name is "Assistant" (also an unknown
+    one, as upstream); an ``agentId`` that contradicts ``sessionKey`` is refused."""
+    from moltbot.sessions.keys import agent_of, normalize_key
+
     runtime = await agents_of(call)
-    agent_id, _ = runtime.session_key(params.sessionKey, params.agentId)
-    row = next(a for a in runtime.agents_list()["agents"] if a["id"] == agent_id)
-    identity = row.get("identity", {})
-    out = {"agentId": agent_id}
-    if row.get("name"):
-        out["name"] = row["name"]
-    if identity.get("avatar"):
-        out["avatar"] = identity["avatar"]
-    return out
+    wanted = (params.agentId or "").strip().lower() or None
+    if params.sessionKey and params.sessionKey.strip():
+        of_key = agent_of(normalize_key(params.sessionKey, runtime.resolve_agent(None)))
+        if wanted and of_key and of_key != wanted:
+            raise UsageError(
+                f'invalid agent.identity.get params: agent "{params.agentId}" does not match '
+                f'session key agent "{of_key}"'
+            )
+        wanted = of_key or wanted
+    agent_id = wanted or runtime.resolve_agent(None)
+    row = next((a for a in runtime.agents_list()["agents"] if a["id"] == agent_id), {})
+    identity = row.get("identity") or {}
+    return {
+        "agentId": agent_id,
+        "name": row.get("name") or identity.get("name") or DEFAULT_NAME,
+        "avatar": identity.get("avatar") or identity.get("emoji") or DEFAULT_AVATAR,
+    }
 
 
 @method("models.list", scope="read")
 async def models_list(call: MethodCall, params: NoParams) -> dict[str, Any]:
-    return (await agents_of(call)).models_list()
+    """The configured catalogue plus the providers' known models (upstream's
+    ``ModelChoice`` rows: ``{id, name, provider, contextWindow?, reasoning?}``)."""
+    return await (await agents_of(call)).known_models()

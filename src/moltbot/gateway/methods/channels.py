@@ -106,6 +106,20 @@ async def _deliver(manager: Any, params: SendParams) -> dict[str, Any]:
     return payload
 
 
+class ChannelsLogoutParams(Params):
+    channel: str = Field(min_length=1)
+    accountId: str | None = None
+
+
+@method("channels.logout", params=ChannelsLogoutParams, scope="admin")
+async def channels_logout(call: MethodCall, params: ChannelsLogoutParams) -> dict[str, Any]:
+    """Stop the account, log it out on the platform (Matrix: its access token) and
+    remove its credentials from the config: ``{channel, accountId, cleared,
+    loggedOut, envToken}``."""
+    manager = _manager(call)
+    return await manager.logout(params.channel, params.accountId)
+
+
 @method("channels.status", params=ChannelsStatusParams, scope="read")
 async def channels_status(call: MethodCall, params: ChannelsStatusParams) -> dict[str, Any]:
     from moltbot.gateway.channel_status import status_payload

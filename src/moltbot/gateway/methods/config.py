@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from moltbot.config.isolated import parse_untrusted
-from moltbot.config.schema import Config
-from moltbot.config.secrets import REDACTED, redact
+from moltbot.config.secrets import REDACTED, redact, redact_text
 from moltbot.config.store import (
     MAX_DEPTH,
     content_hash,
@@ -20,21 +18,6 @@ from moltbot.config.store import (
 )
 from moltbot.errors import ConfigError, UsageError
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
-
-_SECRET_VALUE = re.compile(
-    r"""(?P<key>["']?[A-Za-z_]*(?:[Tt]oken|[Pp]assword|[Ss]ecret|[Aa]pi[Kk]ey)["']?\s*:\s*)"""
-    r"""(?P<q>["'])(?P<value>(?:(?!(?P=q)).)*)(?P=q)"""
-)
-
-
-def redact_text(raw: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        value = match.group("value")
-        if not value or re.fullmatch(r"\$\{[A-Z_][A-Z0-9_]*\}", value):
-            return match.group(0)
-        return f"{match.group('key')}{match.group('q')}{REDACTED}{match.group('q')}"
-
-    return _SECRET_VALUE.sub(replace, raw)
 
 
 @method("config.get", scope="admin")
@@ -62,7 +45,9 @@ async def config_get(call: MethodCall, params: NoParams) -> dict[str, Any]:
         "raw": redact_text(snapshot.raw),
         "parsed": redact(snapshot.data),
         "valid": True,
-        "config": redact(snapshot.config.model_dump(by_alias=True, exclude_none=True)),
+        # as written, like ``parsed``: the Control UI's form edits this object and saves it
+        # whole, so it must not carry the schema's defaults or resolved ``${VAR}`` values
+        "config": redact(snapshot.data),
         "hash": snapshot.hash,
         "issues": [],
         "warnings": [{"path": "", "message": w} for w in snapshot.warnings],
@@ -126,14 +111,22 @@ async def _write(
     path = call.runtime.instance.config_path
     env = call.runtime.env
     check = _write_checks(call)
+    author = call.writer
     if text is not None:
         data = await parse_untrusted(text, str(path))
         snapshot = await asyncio.to_thread(
-            replace_config_text, path, text, env, base_hash=base_hash, data=data, check=check
+            replace_config_text,
+            path,
+            text,
+            env,
+            base_hash=base_hash,
+            data=data,
+            check=check,
+            author=author,
         )
     else:
         snapshot = await asyncio.to_thread(
-            update_config, path, mutate, env, base_hash=base_hash, check=check
+            update_config, path, mutate, env, base_hash=base_hash, check=check, author=author
         )
     return {
         "ok": True,
@@ -150,16 +143,9 @@ async def _write(
 def _write_checks(call: MethodCall) -> Any:
     """What `config set` checks, for protocol writers too: model references, and ports or
     paths that would clash with another instance on the host."""
-    from moltbot.agents.models import check_new_refs
-    from moltbot.instance.setup import check_change
+    from moltbot.agents.models import config_write_check
 
-    identity, env = call.runtime.instance.identity, call.runtime.env
-
-    def check(before: Any, after: Any) -> None:
-        check_new_refs(before, after)
-        check_change(identity, env, before, after)
-
-    return check
+    return config_write_check(call.runtime.instance.identity, call.runtime.env)
 
 
 async def _parse_raw(raw: Any, label: str) -> dict[str, Any]:
@@ -205,16 +191,50 @@ async def config_patch(call: MethodCall, params: PatchParams) -> dict[str, Any]:
 
 @method("config.apply", params=PatchParams, scope="admin")
 async def config_apply(call: MethodCall, params: PatchParams) -> dict[str, Any]:
+    """Replace the whole file, then restart in-process like upstream (after
+    ``restartDelayMs``, default 2000, at most 60000): ``restart`` and ``sentinel`` say so."""
+    import os
+    import time
+
     base = _base_hash(call, params.baseHash)
     new = await _parse_raw(params.raw, "config.apply")
-    return await _write(call, base, mutate=_replacing_with(new))
+    result = await _write(call, base, mutate=_replacing_with(new))
+    delay_ms = min(
+        max(params.restartDelayMs if params.restartDelayMs is not None else 2000, 0), 60_000
+    )
+    call.runtime.restart_later(delay_ms / 1000, "config.apply")
+    result["restart"] = {
+        "ok": True,
+        "pid": os.getpid(),
+        "signal": "SIGUSR1",
+        "delayMs": delay_ms,
+        "reason": "config.apply",
+        "mode": "signal",
+    }
+    result["sentinel"] = {
+        "path": None,  # nothing to resume after the restart: runs in flight are drained first
+        "payload": {
+            "kind": "config-apply",
+            "status": "ok",
+            "ts": int(time.time() * 1000),
+            "sessionKey": params.sessionKey,
+            "message": params.note,
+            "stats": {"mode": "config.apply", "root": str(call.runtime.instance.config_path)},
+        },
+    }
+    return result
 
 
 @method("config.schema", scope="admin")
 async def config_schema(call: MethodCall, params: NoParams) -> dict[str, Any]:
+    """The config's JSON Schema, references inlined, with a section per channel and
+    ``uiHints`` (see :mod:`moltbot.gateway.config_schema`)."""
+    from moltbot.gateway.config_schema import build_schema
+
+    schema, hints = await asyncio.to_thread(build_schema)
     return {
-        "schema": Config.model_json_schema(by_alias=True),
-        "uiHints": {},
+        "schema": schema,
+        "uiHints": hints,
         "version": call.runtime.version,
         "generatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -42,10 +42,16 @@ FAMILIES = (
     "moltbot.gateway.methods.sessions",
     "moltbot.gateway.methods.channels",
     "moltbot.gateway.methods.browser",
+    "moltbot.gateway.methods.devices",
+    "moltbot.gateway.methods.nodes",
+    "moltbot.gateway.methods.approvals",
+    "moltbot.gateway.methods.wizard",
+    "moltbot.gateway.methods.media",
     "moltbot.gateway.methods.cron",
     "moltbot.gateway.methods.wake",
     "moltbot.gateway.methods.usage",
     "moltbot.gateway.methods.skills",
+    "moltbot.gateway.methods.rescue",
 )
 
 
@@ -74,6 +80,16 @@ class MethodCall:
         The first answer frees the request's in-flight slot of the connection."""
         self.release_slot()
         await self.connection.send_response(self.request_id, payload, error)
+
+    @property
+    def writer(self) -> str:
+        """Who writes the config when this request does, for its history: the method and
+        the client (``config.patch over the protocol (client cli, device 3f2a…)``)."""
+        connection = self.connection
+        who = f"client {connection.client_id or 'unknown'}"
+        if connection.device_id:
+            who += f", device {connection.device_id[:12]}"
+        return f"{self.method} over the protocol ({who})"
 
     def release_slot(self) -> None:
         if self._slot_held:

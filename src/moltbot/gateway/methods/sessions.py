@@ -184,6 +184,54 @@ async def sessions_delete(call: MethodCall, params: SessionsDeleteParams) -> dic
     return {"ok": True, "key": key, "deleted": deleted, "archived": archived}
 
 
+class SessionsResolveParams(Params):
+    key: str | None = Field(default=None, min_length=1)
+    sessionId: str | None = Field(default=None, min_length=1)
+    label: str | None = Field(default=None, min_length=1, max_length=100)
+    agentId: str | None = Field(default=None, min_length=1)
+    spawnedBy: str | None = Field(default=None, min_length=1)
+    includeGlobal: bool | None = None
+    includeUnknown: bool | None = None
+
+
+@method("sessions.resolve", params=SessionsResolveParams, scope="admin", advertise=False)
+async def sessions_resolve(call: MethodCall, params: SessionsResolveParams) -> dict[str, Any]:
+    """The canonical key of the one session named by ``key``, ``sessionId`` or ``label``
+    (exactly one of them). Unknown or ambiguous: ``INVALID_REQUEST`` (as upstream, which
+    handles it without advertising it)."""
+    from moltbot.errors import NotFoundError
+
+    given = [x for x in (params.key, params.sessionId, params.label) if x and x.strip()]
+    if len(given) > 1:
+        raise UsageError("Provide either key, sessionId, or label (not multiple)")
+    if not given:
+        raise UsageError("Either key, sessionId, or label is required")
+    runtime = await agents_of(call)
+    if params.key:
+        agent_id, key = runtime.session_key(params.key, params.agentId)
+        if await runtime.store(agent_id).get(key) is None:
+            raise NotFoundError(f"No session found: {params.key}")
+        return {"ok": True, "key": key}
+    rows = await runtime.list_sessions(params.agentId)
+    if params.spawnedBy:
+        rows = [r for r in rows if r.get("spawnedBy") == params.spawnedBy]
+    if params.sessionId:
+        wanted = params.sessionId.strip()
+        found = [r for r in rows if wanted in (r.get("sessionId"), r.get("key"))]
+        missing, several = f"No session found: {wanted}", f"for sessionId: {wanted}"
+    else:
+        label = (params.label or "").strip()
+        found = [r for r in rows if r.get("label") == label]
+        missing = several = f"with label: {label}"
+        missing = f"No session found {missing}"
+    if not found:
+        raise NotFoundError(missing)
+    if len(found) > 1:
+        keys = ", ".join(str(r["key"]) for r in found)
+        raise UsageError(f"Multiple sessions found {several} ({keys})")
+    return {"ok": True, "key": str(found[0]["key"])}
+
+
 class SessionsCompactParams(Params):
     key: str = Field(min_length=1)
     maxLines: int | None = Field(default=None, ge=1)

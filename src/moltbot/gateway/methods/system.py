@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
-from moltbot.gateway.logs import tail_file
+from moltbot.errors import UsageError
+from moltbot.gateway.logs import tail_file, upstream_line
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.gateway.state import now_ms
 from moltbot.gateway.status import wire
@@ -79,9 +80,29 @@ class LogsTailParams(Params):
 
 @method("logs.tail", params=LogsTailParams, scope="read")
 def logs_tail(call: MethodCall, params: LogsTailParams) -> dict[str, Any]:
-    return tail_file(call.runtime.instance.log_file, params.cursor, params.limit, params.maxBytes)
+    """The log's lines after ``cursor`` in upstream's line format (:func:`upstream_line`)."""
+    result = tail_file(call.runtime.instance.log_file, params.cursor, params.limit, params.maxBytes)
+    result["lines"] = [upstream_line(line) for line in result["lines"]]
+    return result
 
 
 @method("gateway.ping", scope="read", advertise=False)
 def ping(call: MethodCall, params: NoParams) -> dict[str, Any]:
     return {"ts": now_ms()}
+
+
+class UpdateRunParams(Params):
+    sessionKey: str | None = None
+    note: str | None = None
+    restartDelayMs: int | None = Field(default=None, ge=0)
+    timeoutMs: int | None = Field(default=None, ge=1)
+
+
+@method("update.run", params=UpdateRunParams, scope="admin", advertise=False)
+def update_run(call: MethodCall, params: UpdateRunParams) -> dict[str, Any]:
+    """Upstream's self-update (its Control UI's Update button): a gateway never replaces
+    its own package here; it says how instead."""
+    raise UsageError(
+        "update.run is not supported by this gateway: upgrade the moltbot package "
+        "(pip install -U moltbot), then restart the gateway (moltbot gateway restart)"
+    )

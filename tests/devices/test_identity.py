@@ -1,13 +1,9 @@
-"""Device identity proofs and the paired-device store, on a real state directory.
-
-The handshake tests drive the same code through a gateway; these pin each rule
-on its own (and are what ``make mutate`` runs first for ``gateway/devices.py``).
-"""
+"""Device identity proofs: each rule on its own (the handshake tests drive the same
+code through a gateway; ``make mutate`` runs these first for ``devices/identity.py``)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,18 +12,19 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway_harness import near_misses
-from moltbot.gateway import devices
-from moltbot.gateway.devices import (
+from moltbot.devices.identity import (
+    SIGNATURE_SKEW_MS,
     DeviceError,
-    DeviceStore,
+    DeviceIdentity,
     b64url_decode,
     b64url_encode,
     raw_public_key,
     signature_payload,
-    verify_device,
+    verify_proof,
 )
-from moltbot.gateway.protocol import SIGNATURE_SKEW_MS, ConnectParams
+from moltbot.errors import ConfigError
+from moltbot.gateway.handshake import proof_of
+from moltbot.gateway.protocol import ConnectParams
 
 NONCE = "n" * 32
 
@@ -77,6 +74,10 @@ class Key:
         )
 
 
+def verify_device(params: ConnectParams, role: str, nonce: str, *, local: bool, **kw: Any) -> bytes:
+    return verify_proof(proof_of(params, role), nonce, local=local, **kw)
+
+
 def refused(params: ConnectParams, *, local: bool = False, **kw: Any) -> str:
     with pytest.raises(DeviceError) as info:
         verify_device(params, "operator", NONCE, local=local, **kw)
@@ -111,10 +112,10 @@ def test_public_key_formats() -> None:
 
 def test_signature_payload_v1_and_v2() -> None:
     params = Key().params(scopes=("operator.read", "operator.write"), token="t0k")
-    v2 = signature_payload(params, "operator", "abc").split("|")
-    assert v2[0] == "v2" and v2[-1] == "abc" and len(v2) == 9
+    v2 = signature_payload(proof_of(params, "operator")).split("|")
+    assert v2[0] == "v2" and v2[-1] == NONCE and len(v2) == 9
     assert v2[5] == "operator.read,operator.write" and v2[7] == "t0k"
-    v1 = signature_payload(params, "node", None).split("|")
+    v1 = signature_payload(proof_of(Key().params(nonce=None), "node")).split("|")
     assert v1[0] == "v1" and len(v1) == 8 and v1[4] == "node"
 
 
@@ -159,95 +160,35 @@ def test_a_proof_without_nonce_only_from_local_clients() -> None:
     assert verify_device(v1, "operator", NONCE, local=True) == key.raw
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> DeviceStore:
-    return DeviceStore(tmp_path / "devices")
-
-
-def on_disk(store: DeviceStore, name: str) -> dict[str, Any]:
-    return json.loads((store.directory / name).read_text())
-
-
-def check(store: DeviceStore, key: Key, scopes=("operator.read",), role="operator", **kw: Any):
-    params = key.params(scopes=scopes, role=role)
-    return store.check(params, role, list(scopes), b64url_encode(key.raw), **kw)
-
-
-def test_auto_approval_then_reconnect_keeps_the_token(store: DeviceStore) -> None:
-    key = Key()
-    first = check(store, key, auto_approve=True)
-    assert first.paired and first.newly_approved and len(first.token or "") == 32
-    entry = on_disk(store, "paired.json")[key.id]
-    assert entry["roles"] == ["operator"] and entry["scopes"] == ["operator.read"]
-    assert entry["publicKey"] == b64url_encode(key.raw)
-    again = check(store, key, auto_approve=False)
-    assert again.paired and not again.newly_approved and again.token == first.token
-    assert store.token_matches(key.id, "operator", first.token or "")
-
-
-def test_unknown_device_without_approval_waits_as_one_request(store: DeviceStore) -> None:
-    key = Key()
-    first = check(store, key, auto_approve=False)
-    assert not first.paired and first.request_id and first.token is None
-    second = check(store, key, auto_approve=False)
-    assert second.request_id == first.request_id
-    other = check(store, Key(), auto_approve=False)
-    assert other.request_id != first.request_id
-    assert set(store.pending()) == {first.request_id, other.request_id}
-    assert not (store.directory / "paired.json").exists()
-
-
-def test_pending_requests_expire_after_five_minutes(
-    store: DeviceStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    key = Key()
-    request = check(store, key, auto_approve=False).request_id
-    now_ms = 1_800_000_000_000
-    monkeypatch.setattr(devices.time, "time", lambda: now_ms / 1000)
-    pending = on_disk(store, "pending.json")
-    for age_ms, live in ((5 * 60 * 1000 - 1, True), (5 * 60 * 1000, False)):
-        pending[request]["ts"] = now_ms - age_ms
-        (store.directory / "pending.json").write_text(json.dumps(pending))
-        assert (request in store.pending()) is live, age_ms
-
-
-def test_more_scopes_a_new_role_or_another_key_need_approval_again(store: DeviceStore) -> None:
-    key = Key()
-    token = check(store, key, auto_approve=True).token
-    wider = check(store, key, scopes=("operator.read", "operator.admin"), auto_approve=False)
-    assert not wider.paired
-    assert not check(store, key, role="node", scopes=(), auto_approve=False).paired
-    impostor = Key()
-    params = impostor.params(device_id=key.id)  # claims the paired id with another key
-    outcome = store.check(
-        params, "operator", ["operator.read"], b64url_encode(impostor.raw), auto_approve=False
+def test_a_client_identity_signs_proofs_the_gateway_accepts(tmp_path: Path) -> None:
+    path = tmp_path / "identity" / "device.json"
+    identity = DeviceIdentity.load_or_create(path)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    again = DeviceIdentity.load_or_create(path)
+    assert again.device_id == identity.device_id  # the same identity on every run
+    device = identity.sign(
+        {
+            "client_id": "node-host",
+            "client_mode": "node",
+            "role": "node",
+            "scopes": [],
+            "token": "tok",
+            "nonce": NONCE,
+        }
     )
-    assert not outcome.paired
-    # Fewer scopes than approved are fine.
-    assert check(store, key, scopes=(), auto_approve=False).paired
-    # Approving more keeps what was approved before, and the token of the role.
-    merged = check(store, key, scopes=("operator.admin",), role="node", auto_approve=True)
-    assert merged.paired and merged.newly_approved
-    entry = on_disk(store, "paired.json")[key.id]
-    assert entry["roles"] == ["node", "operator"]
-    assert entry["scopes"] == ["operator.admin", "operator.read"]
-    assert entry["tokens"]["operator"] == token and entry["tokens"]["node"] != token
-
-
-def test_device_token_must_match_exactly_for_its_device_and_role(store: DeviceStore) -> None:
-    key = Key()
-    token = check(store, key, auto_approve=True).token or ""
-    assert store.token_matches(key.id, "operator", token)
-    for wrong in near_misses(token):
-        assert not store.token_matches(key.id, "operator", wrong), wrong
-    assert not store.token_matches(key.id, "node", token)
-    assert not store.token_matches(Key().id, "operator", token)
-    assert not store.token_matches(key.id, "operator", "")
-
-
-def test_unreadable_store_files_count_as_empty(store: DeviceStore) -> None:
-    store.directory.mkdir(parents=True)
-    (store.directory / "paired.json").write_text("{not json")
-    (store.directory / "pending.json").write_text("[1, 2]")
-    assert store.paired() == {} and store.pending() == {}
-    assert not store.token_matches("x", "operator", "y")
+    params = ConnectParams.model_validate(
+        {
+            "minProtocol": 3,
+            "maxProtocol": 3,
+            "client": {"id": "node-host", "version": "1", "platform": "linux", "mode": "node"},
+            "auth": {"token": "tok"},
+            "role": "node",
+            "device": device,
+        }
+    )
+    assert verify_device(params, "node", NONCE, local=False) == identity.public_raw
+    assert refused(params) == "device signature invalid"  # signed for role node only
+    path.write_text('{"privateKey": 5}')
+    with pytest.raises(ConfigError, match="not a device identity"):
+        DeviceIdentity.load_or_create(path)
+    assert path.read_text() == '{"privateKey": 5}'  # never overwritten

@@ -1,0 +1,3 @@
+"""The Discord channel (discord.py): bot token, guild channels, threads and DMs."""
+
+__all__: list[str] = []
