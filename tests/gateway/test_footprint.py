@@ -41,6 +41,9 @@ async def test_an_idle_gateway_imports_no_sdk_and_no_heavy_library(home):
                 "canvas": "running",
                 "heartbeat": "running",
                 "cron": "running",
+                "exec.approvals": "running",
+                "nodes": "running",
+                "rescue": "running",
             }
             modules = imported_modules(gw.output())
             assert "moltbot.gateway.server" in modules  # the report is there
