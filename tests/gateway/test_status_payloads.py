@@ -64,9 +64,6 @@ HEALTH_KEYS = [
 
 async def test_the_gateway_sends_the_typed_payloads(gateway: GatewayProcess) -> None:
     async with GatewayClient(gateway.url, token=gateway.token) as client:
-        # status answers at once, even while the subsystems start (after the port does);
-        # an async method runs once they have: the state below is then settled
-        await client.call("sessions.list")
         status = await client.call("status")
         health = await client.call("health")
         probed = await client.call("health", {"probe": True})

@@ -322,7 +322,7 @@ def dispatch(
         conn.send(protocol.response(request_id, None, denied.error_shape()))
         return
     assert spec is not None
-    if not spec.is_async:
+    if not spec.is_async and runtime.subsystems_started.is_set():
         _run_inline(runtime, conn, spec, request_id, frame.get("params"))
         return
     conn.started()
@@ -415,7 +415,9 @@ async def _run(
         if not runtime.subsystems_started.is_set():  # the handler may need a sidecar still starting
             await runtime.subsystems_started.wait()
         params = _validate(spec, raw_params)
-        payload = await spec.handler(call, params)
+        payload = spec.handler(call, params)
+        if spec.is_async:  # a synchronous one comes here only while the subsystems start
+            payload = await payload
     except asyncio.CancelledError:
         raise
     except Exception as exc:
