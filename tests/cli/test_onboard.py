@@ -214,6 +214,7 @@ def test_install_daemon_and_rerun_with_new_port_reinstalls(run_moltbot, home, tm
 
 KEEP = "\r"
 CLEAR = "\x15"  # Ctrl-U: discard the proposed text
+LATER_CHANNELS = "nn"  # no Discord, no Matrix (asked after Telegram and Slack)
 
 
 def wizard(keys: str, profile: str | None, home: Path):
@@ -232,7 +233,9 @@ def wizard(keys: str, profile: str | None, home: Path):
 
 def test_wizard_first_run_accepts_proposals(home: Path) -> None:
     # port, workspace, auth (token), model (none), install service: no; no Telegram, no Slack
-    answers, proposal, _ = wizard(KEEP + KEEP + KEEP + KEEP + "n" + "nn", "rescue", home)
+    answers, proposal, _ = wizard(
+        KEEP + KEEP + KEEP + KEEP + "n" + "nn" + LATER_CHANNELS, "rescue", home
+    )
     assert answers.port == proposal.port
     assert answers.workspace == home / "clawd-rescue"
     assert answers.auth == "token" and answers.model is None
@@ -259,7 +262,7 @@ def test_wizard_rerun_offers_to_keep_or_change_each_value(home: Path, run_moltbo
         + "y"  # install the service
         + "nn"
     )  # no Telegram, no Slack
-    answers, proposal, identity = wizard(keys, "rescue", home)
+    answers, proposal, identity = wizard(keys + LATER_CHANNELS, "rescue", home)
     assert proposal.existing and proposal.port == port
     assert answers.port == other and answers.new_token
     assert answers.model == "openai/gpt-4o" and answers.api_key == "sk-from-wizard"
@@ -292,7 +295,7 @@ def test_wizard_rejects_a_clashing_port_and_asks_again(home: Path, run_moltbot) 
         + "n"
         + "nn"
     )
-    answers, _, _ = wizard(keys, "rescue", home)
+    answers, _, _ = wizard(keys + LATER_CHANNELS, "rescue", home)
     assert answers.port == good
 
 
@@ -563,7 +566,7 @@ def test_wizard_connects_telegram_and_slack(home: Path) -> None:
         + "\r"  # dm policy: allowlist
         + "U0ANN, U0BOB\r"
     )  # allowed ids
-    answers, _, identity = wizard(keys, "rescue", home)
+    answers, _, identity = wizard(keys + LATER_CHANNELS, "rescue", home)
     assert [(c.name, c.answers) for c in answers.channels] == [
         ("telegram", {"token": TG_TOKEN, "dm_policy": "pairing", "allow_from": None}),
         (
@@ -616,7 +619,7 @@ def test_wizard_env_reference_and_rerun_keep_change_remove(
         + "\r"  # Telegram from $TG_TOKEN, dm open
         + KEEP
     )  # Slack (configured): keep
-    answers, proposal, identity = wizard(keys, "rescue", home)
+    answers, proposal, identity = wizard(keys + LATER_CHANNELS, "rescue", home)
     assert list(proposal.channels) == ["slack"]
     assert answers.channels[0].answers == {
         "token": "${TG_TOKEN}",
@@ -638,7 +641,7 @@ def test_wizard_env_reference_and_rerun_keep_change_remove(
         + DOWN * 2
         + "\r"
     )  # Slack: remove
-    answers, proposal, identity = wizard(keys, "rescue", home)
+    answers, proposal, identity = wizard(keys + LATER_CHANNELS, "rescue", home)
     assert set(proposal.channels) == {"telegram", "slack"}
     assert answers.remove_channels == ["slack"]
     assert answers.channels[0].answers == {"token": None, "dm_policy": "pairing", "allow_from": []}
@@ -665,7 +668,7 @@ def test_wizard_shows_a_refusal_and_asks_again(home: Path) -> None:
         port=proposal.port, workspace=proposal.workspace, auth=proposal.auth, model=proposal.model
     )
     slack = KEEP + SLACK_BOT + "\r" + SLACK_APP + "\r" + KEEP  # socket, tokens, pairing
-    keys = KEEP * 4 + "n" + "n" + "y" + slack + "y" + slack  # refused, then again
+    keys = KEEP * 4 + "n" + "n" + "y" + slack + "y" + slack + LATER_CHANNELS  # refused, then again
     with create_pipe_input() as pipe:
         pipe.send_text(keys)
         pipe.close()

@@ -799,13 +799,14 @@ async def automation_cases(call: Recorder) -> None:
 
 async def rescue_cases(call: Recorder) -> None:
     """moltbot's own rescue.* (tests/rescue checks their payloads): with no targets
-    granted here, each answers with an upstream-shaped error frame."""
+    granted here, each operation answers with an upstream-shaped error frame."""
     await call("rescue.status", {}, ok=False)
     await call("rescue.status", {"target": "main"}, ok=False)
     await call("rescue.logs", {"target": "main"}, ok=False)
     await call("rescue.doctor", {"target": "main"}, ok=False)
     await call("rescue.config", {"target": "main", "action": "validate"}, ok=False)
     await call("rescue.restart", {"target": "main", "action": "restart"}, ok=False)
+    await call("rescue.audit", {"lines": 5})  # the refusals above, read back
 
 
 async def _runs(call: Recorder, job_id: str) -> list[Any]:

@@ -117,6 +117,13 @@ async def test_targets_must_be_granted(host: Host, run_moltbot: Any) -> None:
     plain = run_moltbot("--profile", "main", "rescue", "rescue", "status")
     assert plain.returncode == 2 and "has no rescue targets" in plain.stderr
     assert [e["result"] for e in audit(host)] == ["refused", "refused", "refused", "ok"]
+    trail = rescue_cli(run_moltbot, "--audit", "--lines", "2")
+    assert trail.returncode == 0, trail.stderr
+    assert trail.stdout.splitlines()[0] == "audit: last 2 of 4 step(s)"
+    assert trail.stdout.splitlines()[-1].startswith(tuple("0123456789"))
+    assert "status other: ok (cli, cli (" in trail.stdout
+    only = json.loads(rescue_cli(run_moltbot, "ghost", "--audit", "--json").stdout)
+    assert [e["target"] for e in only["entries"]] == ["ghost"] and only["total"] == 1
     await asyncio.sleep(0)
 
 

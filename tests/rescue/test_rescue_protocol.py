@@ -77,6 +77,13 @@ async def test_the_protocol_repairs_main(host: Host) -> None:
         with pytest.raises(MethodFailed) as ungranted:
             await admin.call("rescue.status", {"target": "rescue"})
         assert "this instance itself" in ungranted.value.error["message"]
+        trail = await admin.call("rescue.audit", {"target": "main", "lines": 3})
+        assert [(e["op"], e["result"]) for e in trail["entries"]] == [
+            ("restart", "asked"),
+            ("restart", "confirmed"),
+            ("restart", "applied"),
+        ]
+        assert trail["text"].startswith("audit: last 3 of ") and "on main" in trail["text"]
 
     async with ws_client(f"ws://127.0.0.1:{host.ports['main']}", main_token) as client:
         assert (await client.call("health"))["ok"] is True

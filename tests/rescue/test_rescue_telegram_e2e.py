@@ -118,6 +118,11 @@ async def test_an_owner_repairs_main_from_telegram_without_a_model(
     assert "this instance itself" in itself, itself
     helped = await say(bot, OWNER, "/rescue help")
     assert "/rescue status main" in helped and "Targets: main" in helped
+    trail = await say(bot, OWNER, "/rescue audit 2")
+    assert trail.splitlines()[0] == "audit: last 2 of 12 step(s)", trail
+    assert trail.splitlines()[-1].endswith("restart rescue: refused (chat, telegram:4242 (Ann))")
+    not_yours = await say(bot, STRANGER, "/rescue audit")
+    assert not_yours.startswith("Not allowed"), not_yours
 
     assert steps(audit(host)) == [
         ("status", "main", "ok"),
@@ -132,6 +137,7 @@ async def test_an_owner_repairs_main_from_telegram_without_a_model(
         ("-", "-", "refused"),
         ("status", "other", "refused"),
         ("restart", "rescue", "refused"),
+        ("-", "-", "refused"),  # the stranger's /rescue audit
     ]
     entries = audit(host)
     assert {e["actor"] for e in entries[:8]} == {"telegram:4242 (Ann)"}

@@ -48,6 +48,9 @@ def test_words_that_are_not_commands() -> None:
     for bad in ("/rescue reboot main", "/rescue config main", "/rescue config set main k"):
         with pytest.raises(UsageError):
             parse(bad)
+    audit = parse("/rescue audit main 5")
+    assert (audit.word, audit.target, audit.count) == ("audit", "main", 5)
+    assert (parse("/rescue audit").target, parse("/rescue audit 3").count) == (None, 3)
     assert parse("/rescue status").word == "overview"  # several (or no) targets: each
     with pytest.raises(UsageError, match="which instance"):
         parse("/rescue restart")

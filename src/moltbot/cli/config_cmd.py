@@ -1,4 +1,4 @@
-"""`moltbot config path|get|set|unset|validate`."""
+"""`moltbot config path|get|set|unset|validate|history|diff|restore`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,14 @@ _secrets = click.option("--show-secrets", is_flag=True, help="Show tokens/passwo
     "  moltbot config set browser.profiles.work '{cdpPort: 18850}'"
 )
 def config() -> None:
-    """Read, change and validate the config file (JSON5)."""
+    """Read, change and validate the config file (JSON5); its kept versions."""
+
+
+def _history_commands() -> None:
+    from moltbot.cli.config_history_cmd import diff_cmd, history_cmd, restore_cmd
+
+    for command in (history_cmd, diff_cmd, restore_cmd):
+        config.add_command(command)
 
 
 @config.command("path", epilog="\b\nExample:\n  moltbot --profile rescue config path")
@@ -217,3 +224,6 @@ def _parse_value(text: str) -> Any:
 
 def _is_reference(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("${") and value.endswith("}")
+
+
+_history_commands()

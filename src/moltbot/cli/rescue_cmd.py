@@ -30,6 +30,7 @@ Examples:
   moltbot --profile rescue rescue main config diff
   moltbot --profile rescue rescue main config restore --yes
   moltbot --profile rescue rescue default restart
+  moltbot --profile rescue rescue --audit --lines 30   (who did what)
 \b
 Changes ask for confirmation (type yes), or pass --yes. Exit codes: 0 done;
 2 bad operation, or a target not granted; 3 the config changed meanwhile or clashes;
@@ -45,6 +46,9 @@ an invalid config.
 @click.option("--lines", type=click.IntRange(1, 200), help="logs: how many lines (default 20).")
 @click.option("--grep", help="logs: only lines containing this text.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before a change.")
+@click.option(
+    "--audit", is_flag=True, help="Show the last steps of the audit log (--lines, TARGET)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def rescue(
     target: str | None,
@@ -53,6 +57,7 @@ def rescue(
     lines: int | None,
     grep: str | None,
     yes: bool,
+    audit: bool,
     as_json: bool,
 ) -> None:
     """Diagnose and repair TARGET (an instance this one is granted in rescue.targets)."""
@@ -64,6 +69,10 @@ def rescue(
     instance, snapshot = cli.load()
     rescuer = Rescuer(instance, snapshot.config, cli.env)
     actor = Actor("cli", f"cli:{os.getpid()}", f"cli ({_user()}, pid {os.getpid()})")
+    if audit:
+        recent = rescuer.recent(lines, target)
+        context.emit(recent.data, as_json, recent.text)
+        return
     if target is None:
         overview = rescuer.overview(actor)
         context.emit(overview.data, as_json, overview.text)

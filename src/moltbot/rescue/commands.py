@@ -12,7 +12,7 @@ a Telegram ``/rescue@botname`` is the same)::
     /rescue config validate|diff [N]|history|get [KEY] TARGET ...
     /rescue config restore TARGET [N]  /rescue config set TARGET KEY VALUE
     /rescue restart|stop|start TARGET
-    /rescue confirm CODE   /rescue cancel
+    /rescue confirm CODE   /rescue cancel   /rescue audit [TARGET] [N]
 
 (``/rescue TARGET status`` works too, and TARGET may be left out when exactly one is
 granted; ``/rescue status`` without one, with several granted, answers a line for
@@ -86,12 +86,14 @@ class Sender:
 @dataclass(frozen=True)
 class Parsed:
     """A ``/rescue`` message: ``word`` is ``help``, ``confirm``, ``cancel``,
-    ``overview`` (``/rescue status`` without a target: every target) or ``op`` (then
-    ``request`` is set)."""
+    ``overview`` (``/rescue status`` without a target: every target), ``audit`` (the
+    last ``count`` steps, on ``target`` or all) or ``op`` (then ``request`` is set)."""
 
     word: str
     request: Request | None = None
     code: str | None = None
+    target: str | None = None
+    count: int | None = None
 
 
 def is_command(text: str) -> bool:
@@ -110,6 +112,10 @@ def parse(text: str, default_target: str | None = None) -> Parsed:
         return Parsed("confirm", code=words[1] if len(words) > 1 else "yes")
     if head == "cancel":
         return Parsed("cancel")
+    if head == "audit":  # /rescue audit [TARGET] [N]
+        rest = words[1:]
+        count = int(rest.pop()) if rest and rest[-1].isdigit() else None
+        return Parsed("audit", target=rest[0] if rest else None, count=count)
     if head not in OP_WORDS and len(words) > 1 and words[1].lower() in OP_WORDS:
         target, rest = words[0], words[1:]  # `/rescue main status`: the CLI's order
         split = 2 if rest[0].lower() == "config" else 1
@@ -208,6 +214,8 @@ class ChatCommands:
             return self._confirm(parsed.code or "", sender)
         if parsed.word == "overview":
             return self.rescuer.overview(sender.actor).text
+        if parsed.word == "audit":
+            return self.rescuer.recent(parsed.count, parsed.target).text
         if parsed.word == "cancel":
             dropped = self.confirmations.cancel(sender.key)
             self.registry.forget_answer(sender.key, NAME)
@@ -283,6 +291,7 @@ def help_text(targets: list[str]) -> str:
             f"/rescue config restore {example} [N]",
             f"/rescue config set {example} KEY VALUE",
             f"/rescue restart|stop|start {example}",
+            "/rescue audit [TARGET] [N] — who did what",
             "Changes ask first: reply yes or the code to confirm.",
             f"Targets: {', '.join(targets) or 'none granted (rescue.targets)'}",
         ]

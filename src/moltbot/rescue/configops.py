@@ -132,6 +132,32 @@ def listing(instance: Instance, limit: int = 10) -> dict[str, Any]:
     }
 
 
+def diff_text(who: str, result: dict[str, Any]) -> str:
+    """:func:`diff`'s result as lines for a person (``who``: the instance's name)."""
+    if result["same"]:
+        return f"{who}: the config is the same as {result['from']}"
+    return "\n".join([f"{who}: changes since {result['from']}:", *result["diff"][2:]])
+
+
+def listing_text(who: str, result: dict[str, Any], restore_hint: str) -> str:
+    """:func:`listing`'s result as lines for a person; ``restore_hint`` ends it when
+    there is something to restore (``/rescue config restore main N``)."""
+    current = result["current"]
+    lines = [
+        f"{who}: {result['total']} kept version(s); current "
+        f"{(current['hash'] or 'none')[:8]} by {current['writtenBy'] or '-'}"
+    ]
+    for row in result["versions"]:
+        when = time.strftime("%m-%d %H:%M", time.localtime(row["savedAt"] / 1000))
+        mark = " (last good)" if row["lastGood"] else ""
+        lines.append(
+            f"{row['number']}. {row['hash'][:8]}{mark} by {row['writtenBy']}, replaced {when}"
+        )
+    if result["total"]:
+        lines.append(f"restore one: {restore_hint}")
+    return "\n".join(lines)
+
+
 def get(instance: Instance, key: str | None) -> Any:
     """The value of ``key`` (or the whole file) as written, secrets redacted."""
     _, data = read_raw(instance.config_path)
@@ -264,8 +290,10 @@ __all__ = [
     "apply",
     "current_text",
     "diff",
+    "diff_text",
     "get",
     "listing",
+    "listing_text",
     "plan_restore",
     "plan_set",
     "source",

@@ -49,6 +49,7 @@ OPS = READS + WRITES
 CONFIG_ACTIONS = ("validate", "get", "diff", "history", "restore", "set")
 DEFAULT_LOG_LINES = 20
 MAX_VALUE_CHARS = 16 * 1024
+MAX_AUDIT_SHOWN = 100
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,34 @@ class Rescuer:
             rows.append(row)
         text = "\n".join(row["line"] for row in rows)
         return Outcome(Request("*", "status"), text, {"targets": rows})
+
+    def recent(self, count: int | None = None, target: str | None = None) -> Outcome:
+        """The last ``count`` (default 10, at most :data:`MAX_AUDIT_SHOWN`) steps of the
+        audit log, oldest first, only those on ``target`` when given. Reading the audit
+        log is not itself audited."""
+        import time as clock
+        from datetime import datetime
+
+        wanted = max(1, min(count or 10, MAX_AUDIT_SHOWN))
+        entries = [e for e in self.audit.entries() if target is None or e.get("target") == target]
+        shown = entries[-wanted:]
+        lines = [
+            f"audit: last {len(shown)} of {len(entries)} step(s)"
+            + (f" on {target}" if target else "")
+            + ("" if shown else " — none")
+        ]
+        for entry in shown:
+            try:
+                at = datetime.fromisoformat(str(entry.get("ts"))).timestamp()
+                when = clock.strftime("%m-%d %H:%M", clock.localtime(at))
+            except ValueError:
+                when = "?"
+            lines.append(
+                f"{when} {entry.get('op')} {entry.get('target')}: {entry.get('result')} "
+                f"({entry.get('via')}, {entry.get('actor')})"
+            )
+        data = {"entries": shown, "total": len(entries)}
+        return Outcome(Request(target or "*", "status"), "\n".join(lines), data)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -370,31 +399,13 @@ def _get(rescuer: Rescuer, target: RescueTarget, request: Request) -> Outcome:
 
 def _diff(rescuer: Rescuer, target: RescueTarget, request: Request) -> Outcome:
     result = configops.diff(target.instance, request.number)
-    if result["same"]:
-        text = f"{_who(target)}: the config is the same as {result['from']}"
-    else:
-        text = "\n".join([f"{_who(target)}: changes since {result['from']}:", *result["diff"][2:]])
-    return Outcome(request, text, result)
+    return Outcome(request, configops.diff_text(_who(target), result), result)
 
 
 def _history(rescuer: Rescuer, target: RescueTarget, request: Request) -> Outcome:
-    import time
-
     result = configops.listing(target.instance, request.lines or 10)
-    current = result["current"]
-    lines = [
-        f"{_who(target)}: {result['total']} kept version(s); current "
-        f"{(current['hash'] or 'none')[:8]} by {current['writtenBy'] or '-'}"
-    ]
-    for row in result["versions"]:
-        when = time.strftime("%m-%d %H:%M", time.localtime(row["savedAt"] / 1000))
-        mark = " (last good)" if row["lastGood"] else ""
-        lines.append(
-            f"{row['number']}. {row['hash'][:8]}{mark} by {row['writtenBy']}, replaced {when}"
-        )
-    if result["total"]:
-        lines.append(f"restore one: /rescue config restore {target.name} N")
-    return Outcome(request, "\n".join(lines), result)
+    hint = f"/rescue config restore {target.name} N"
+    return Outcome(request, configops.listing_text(_who(target), result, hint), result)
 
 
 _READERS = {

@@ -86,6 +86,11 @@ class RescueService:
         outcome = await asyncio.to_thread(self._locked, self.rescuer().overview, actor)
         return {"status": "ok", "text": outcome.text, **outcome.data}
 
+    async def audit_log(self, count: int | None, target: str | None) -> dict[str, Any]:
+        """``rescue.audit``: the last steps of the audit log."""
+        outcome = await asyncio.to_thread(self.rescuer().recent, count, target)
+        return {"status": "ok", "text": outcome.text, **outcome.data}
+
     async def call(self, actor: Actor, request: Request, confirm: str | None) -> dict[str, Any]:
         """A protocol method: a read's outcome; for a change, without ``confirm`` the
         question (``status: "confirm"`` with its ``code``), with the code the outcome.

@@ -1,6 +1,7 @@
 """Rescue methods (``operator.admin``): ``rescue.status``, ``rescue.logs``,
 ``rescue.doctor``, ``rescue.config``, ``rescue.restart`` — the operations of
-:mod:`moltbot.rescue` on this instance's granted targets.
+:mod:`moltbot.rescue` on this instance's granted targets — and ``rescue.audit`` (who
+did what).
 
 A change (``rescue.config`` restore/set, ``rescue.restart`` restart/stop/start) is
 asked twice: without ``confirm`` it answers ``{status: "confirm", summary, code,
@@ -30,6 +31,11 @@ class TargetParams(Params):
 
 class StatusParams(Params):
     target: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class AuditParams(Params):
+    target: str | None = Field(default=None, min_length=1, max_length=64)
+    lines: int | None = Field(default=None, ge=1, le=100)
 
 
 class LogsParams(TargetParams):
@@ -83,6 +89,12 @@ async def rescue_status(call: MethodCall, params: StatusParams) -> dict[str, Any
     if params.target is None:
         return await _service(call).overview(_actor(call))
     return await _run(call, _request(params.target, "status"))
+
+
+@method("rescue.audit", params=AuditParams, scope="admin")
+async def rescue_audit(call: MethodCall, params: AuditParams) -> dict[str, Any]:
+    """The last ``lines`` (default 10) steps of this instance's rescue audit log."""
+    return await _service(call).audit_log(params.lines, params.target)
 
 
 @method("rescue.logs", params=LogsParams, scope="admin")
