@@ -281,9 +281,11 @@ async def _serve(
 
 async def _start_sidecars(runtime: GatewayRuntime, host: str) -> None:
     """After the port answers: start the subsystems, then settle in for the long run."""
+    # first, in a thread that finishes even if a stop cancels this task: the config the
+    # gateway answers with is the instance's last good one
+    await asyncio.to_thread(remember_good_config, runtime)
     await asyncio.to_thread(process.tune_allocator)
     await runtime.start_subsystems()
-    remember_good_config(runtime)
     gc.collect()  # once: what start-up left behind (the CLI turned the GC off for it)
     gc.freeze()  # start-up objects live for the whole run: keep them out of GC scans
     gc.enable()
