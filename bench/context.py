@@ -10,6 +10,9 @@
   stand-in (tests/fakes), in process.
 - *memory search*: 10,000 notes (1,000 files of 10) in ``memory/``: building the index
   (SQLite FTS5), a search, and a search right after one file changed (re-indexed first).
+- *skill command*: what a ``/word`` message that is no chat command costs before it
+  reaches the agent — finding the workspace's skills (50), checking eligibility, and
+  resolving ``/<skill> <request>`` into the agent's prompt.
 """
 
 from __future__ import annotations
@@ -198,9 +201,43 @@ async def _memory() -> list[Result]:
     ]
 
 
+SKILLS = 50
+
+
+def _skill_command() -> list[Result]:
+    from moltbot.agents import skills
+    from moltbot.config.schema import Config
+
+    with tempfile.TemporaryDirectory(prefix="bench-skills-") as tmp:
+        workspace = Path(tmp) / "ws"
+        for n in range(SKILLS):
+            folder = workspace / "skills" / f"skill-{n:02d}"
+            folder.mkdir(parents=True)
+            (folder / "SKILL.md").write_text(
+                f"---\nname: skill-{n:02d}\ndescription: Skill number {n}\n"
+                'metadata: {"openclaw": {"requires": {"bins": ["sh"]}}}\n---\nDo it.\n'
+            )
+        config, env = Config(), {"PATH": "/usr/bin:/bin"}
+        samples = []
+        for _ in range(30):
+            started = time.perf_counter()
+            found = skills.statuses(config, env, workspace, Path(tmp) / "managed")
+            commands = skills.skill_commands(found, {"status", "help", "skill"})
+            prompt = skills.skill_prompt(commands, "/skill_25 the tide at noon")
+            samples.append(time.perf_counter() - started)
+            assert prompt is not None and "skill-25" in prompt
+    return [
+        median_ms(
+            f"/<skill> request resolved among {SKILLS} skills",
+            samples,
+            "discovery + eligibility + prompt, per /word message",
+        )
+    ]
+
+
 def run() -> list[Result]:
     async def both() -> list[Result]:
-        return [*(await _sessions()), *(await _memory())]
+        return [*(await _sessions()), *(await _memory()), *_skill_command()]
 
     return asyncio.run(both())
 

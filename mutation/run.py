@@ -61,7 +61,9 @@ SESSION_TESTS = ("tests/sessions/test_transcript.py", "tests/sessions/test_sessi
 PLAN = (
     Target("auth", "gateway/auth.py", ("tests/gateway/test_auth.py", AUTH_GATEWAY)),
     Target(
-        "devices", "devices/identity.py", ("tests/devices/test_identity.py", AUTH_GATEWAY, HANDSHAKE)
+        "devices",
+        "devices/identity.py",
+        ("tests/devices/test_identity.py", AUTH_GATEWAY, HANDSHAKE),
     ),
     Target(
         "device-pairing",

@@ -45,6 +45,10 @@ async def test_webchat_commands(home: Path, llm: FakeOpenAI) -> None:
             assert "Model: fake/m1" in text and "Fallbacks" not in text
             _, text = await command(client, "/help")
             assert "/compact" in text and "/pingtest" in text
+            _, text = await command(client, "/whoami")
+            assert text.startswith("You are webchat:") and ", owner." in text
+            _, text = await command(client, "/model")
+            assert "1) fake/m1" in text and "2) fake/m2" in text
             _, text = await command(client, "/model 2")
             assert text == "Model: fake/m2 for this session."
             _, text = await command(client, "/think: medium")
@@ -78,6 +82,8 @@ async def test_webchat_commands(home: Path, llm: FakeOpenAI) -> None:
             assert ack["reset"] and text == "Started a new session."
             history = await client.call("chat.history", {"sessionKey": "main"})
             assert [m["content"][0]["text"] for m in history["messages"]] == [text]
+            ack, text = await command(client, "/reset")
+            assert ack["reset"] and ack["sessionId"] and text == "Started a new session."
             # /stop while a reply streams
             llm.push(Reply("word " * 300, chunk_chars=5, chunk_delay=0.03))
             idem = str(uuid.uuid4())

@@ -85,6 +85,29 @@ def test_eligibility_missing_binary_env_and_config(tmp_path: Path) -> None:
     assert status.disabled and status.reasons()[0].startswith("disabled")
 
 
+def test_skill_commands(tmp_path: Path) -> None:
+    root = tmp_path / "ws" / "skills"
+    write_skill(root, "weather", WEATHER)
+    write_skill(root, "radar", RADAR)  # not eligible: no command
+    write_skill(root, "git-hub", "---\nname: git-hub\ndescription: Issues\n---\nUse gh.")
+    write_skill(root, "status", "---\nname: status\ndescription: Server status\n---\nPing.")
+    write_skill(root, "quiet", "---\nname: quiet\ndescription: Q\nuser-invocable: false\n---\nQ.")
+    found = skills.statuses(
+        Config(), {"WTTR_KEY": "k", "PATH": "/usr/bin:/bin"}, tmp_path / "ws", tmp_path / "m"
+    )
+    commands = skills.skill_commands(found, {"status", "help", "skill"})
+    # sanitised names, a taken name gets a suffix, only eligible and user-invocable skills
+    assert sorted(commands) == ["git_hub", "status_2", "weather"]
+    prompt = skills.skill_prompt(commands, "/weather  Berlin, tomorrow")
+    assert prompt == 'Use the "weather" skill for this request.\n\nUser input:\nBerlin, tomorrow'
+    assert skills.skill_prompt(commands, "/status_2") == 'Use the "status" skill for this request.'
+    assert skills.skill_prompt(commands, "/skill git-hub open ones") == (
+        'Use the "git-hub" skill for this request.\n\nUser input:\nopen ones'
+    )
+    for text in ("/radar", "/quiet", "/skill", "/skill nope x", "weather", "/weatherx"):
+        assert skills.skill_prompt(commands, text) is None, text
+
+
 def test_broken_skill_files_are_skipped(tmp_path: Path) -> None:
     write_skill(tmp_path / "ws" / "skills", "nofront", "just text")
     write_skill(tmp_path / "ws" / "skills", "nodesc", "---\nname: nodesc\n---\nx")
@@ -199,9 +222,17 @@ async def test_skills_methods_prompt_and_tool(home: Path, llm: FakeOpenAI) -> No
             assert by_name["weather"]["eligible"] and not by_name["radar"]["eligible"]
             assert by_name["radar"]["missing"]["bins"] == ["no-such-radar-binary"]
             for item in report["skills"]:  # what the UI's Skills tab reads
-                for key in ("skillKey", "source", "disabled", "install", "missing", "eligible"):
-                    assert key in item
-                assert set(item["missing"]) >= {"bins", "env", "config", "os"}
+                for key in ("name", "description", "skillKey", "source", "eligible", "disabled"):
+                    assert isinstance(item[key], str | bool), key
+                assert isinstance(item["blockedByAllowlist"], bool)
+                assert all(
+                    isinstance(item["missing"][k], list) for k in ("bins", "env", "config", "os")
+                )
+                assert all(isinstance(o["id"], str) and o["label"] for o in item["install"])
+            # its Install button (install[0] while a binary is missing) and API key field
+            assert by_name["radar"]["install"][0]["id"] == "dl"
+            assert by_name["weather"]["primaryEnv"] == "WTTR_KEY"
+            assert by_name["weather"]["emoji"] == "☀️"
             bins = await client.call("skills.bins", {})
             jsonschema.validate(bins, upstream_schema("SkillsBinsResult"))
             assert bins["bins"] == ["no-such-radar-binary", "sh"]
@@ -211,6 +242,10 @@ async def test_skills_methods_prompt_and_tool(home: Path, llm: FakeOpenAI) -> No
             await client.call("skills.update", {"skillKey": "weather", "apiKey": "k-1"})
             saved = json.loads((gw.state_dir / "moltbot.json").read_text())["skills"]["entries"]
             assert saved == {"radar": {"enabled": False}, "weather": {"apiKey": "k-1"}}
+            # toggling a skill in the Control UI applies live: no restart drops its socket
+            await gw.wait_output("applying config change live:", 15)
+            assert "skills.entries" in gw.output()
+            assert "config change needs a restart" not in gw.output()
 
             done = await client.call(
                 "skills.install", {"name": "radar", "installId": "dl", "timeoutMs": 120000}
@@ -243,6 +278,27 @@ async def test_skills_methods_prompt_and_tool(home: Path, llm: FakeOpenAI) -> No
             assert "<name>radar</name>" not in system  # disabled
             tool_result = llm.requests[1]["body"]["messages"][-1]["content"]
             assert f"Run {workspace}/skills/weather/weather.sh CITY." in tool_result
+
+            # /weather <request> from WebChat: the agent is told to use the skill
+            ack = await client.call(
+                "chat.send",
+                {"sessionKey": "main", "message": "/weather Oslo", "idempotencyKey": "k2"},
+            )
+            await client.wait_event(
+                lambda f: (
+                    f["event"] == "chat"
+                    and f["payload"]["runId"] == "k2"
+                    and f["payload"]["state"] == "final"
+                ),
+                timeout=10,
+            )
+            asked = llm.requests[-1]["body"]["messages"][-1]["content"]
+            assert 'Use the "weather" skill' in str(asked) and "Oslo" in str(asked)
+            help_text = await client.call(
+                "chat.send", {"sessionKey": "main", "message": "/help", "idempotencyKey": "k3"}
+            )
+            assert "/weather — Current weather via the sh tool" in help_text["reply"]
+            assert "/radar" not in help_text["reply"]  # disabled, so no command
     finally:
         gw.stop()
         await runner.cleanup()

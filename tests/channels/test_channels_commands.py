@@ -180,3 +180,101 @@ async def test_native_menu_off_clears_it(
     await stack(config)
     await bot.wait_polling()
     assert bot.commands == []
+
+
+async def test_native_menu_follows_a_live_config_change(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
+) -> None:
+    from moltbot.config.schema import Config
+
+    bot = fake_telegram.bot(TOKEN)
+    config = telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)])
+    _, channels = await stack(config)
+    await bot.wait_polling()
+    assert bot.commands
+    # commands.native is a top-level key: the account's own section did not change
+    config["commands"] = {"native": False}
+    await channels.reconfigure(Config.model_validate(config))
+    await channels.wait_running(10)
+    await wait_for(lambda: bot.commands == [])
+    assert "Model: fake/m1" in await ask(bot, "/status")  # the account answers again
+
+
+async def test_compact_from_telegram(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any
+) -> None:
+    from tests.agents.test_compaction import WORDS, summariser
+
+    llm.responder = summariser
+    bot = fake_telegram.bot(TOKEN)
+    config = telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)])
+    config["agents"] = {"defaults": {"compaction": {"mode": "manual", "keepRecentTokens": 200}}}
+    agents, _ = await stack(config)
+    await bot.wait_polling()
+    assert (await ask(bot, "/compact")).startswith("Nothing to compact")
+    for turn in range(6):
+        assert (await ask(bot, f"turn {turn}: {WORDS}")).startswith(f"echo: turn {turn}")
+    reply = await ask(bot, "/compact keep the sea")
+    assert reply.startswith("🧹 Compacted: ") and "the originals stay" in reply
+    summary_request = llm.requests[-1]["body"]["messages"]
+    assert "keep the sea" in str(summary_request)
+    entry = await agents.store("main").get("agent:main:main")
+    assert entry is not None and entry.compaction_count == 1
+    assert "🧹 1 compaction" in await ask(bot, "/status")
+
+
+def write_tides(home: Path) -> None:
+    skill = home / "clawd-default" / "skills" / "tides"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: tides\ndescription: Tide tables\n---\nAsk.")
+
+
+async def test_skill_commands_from_telegram(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
+) -> None:
+    write_tides(home)
+    bot = fake_telegram.bot(TOKEN)
+    await stack(telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)]))
+    await bot.wait_polling()
+    assert bot.commands is not None
+    assert {"command": "tides", "description": "Tide tables"} in bot.commands
+    assert "/tides — Tide tables" in await ask(bot, "/help")
+    llm.push(Reply("High at noon."))
+    assert await ask(bot, "/tides Brest") == "High at noon."
+    asked = str(llm.requests[-1]["body"]["messages"][-1]["content"])
+    assert asked == 'Use the "tides" skill for this request.\n\nUser input:\nBrest'
+
+
+async def test_native_skills_off_keeps_them_out_of_the_menu(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
+) -> None:
+    write_tides(home)
+    bot = fake_telegram.bot(TOKEN)
+    config = telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)])
+    config["commands"] = {"nativeSkills": False}
+    await stack(config)
+    await bot.wait_polling()
+    assert bot.commands and "tides" not in {c["command"] for c in bot.commands}
+
+
+async def test_text_commands_off_keeps_the_native_menu_working(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any
+) -> None:
+    bot = fake_telegram.bot(TOKEN)
+    config = telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)])
+    config["commands"] = {"text": False}  # native stays "auto": on for Telegram
+    await stack(config)
+    await bot.wait_polling()
+    assert "Model: fake/m1" in await ask(bot, "/status")  # a command of the menu
+    assert llm.requests == []
+
+
+async def test_text_and_native_commands_off_send_commands_to_the_model(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any
+) -> None:
+    bot = fake_telegram.bot(TOKEN)
+    config = telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)])
+    config["commands"] = {"text": False, "native": False}
+    await stack(config)
+    await bot.wait_polling()
+    assert await ask(bot, "/status") == "echo: /status"

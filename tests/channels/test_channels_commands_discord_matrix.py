@@ -162,3 +162,23 @@ async def test_matrix_commands_before_the_model(
     where, whoami = from_bot[-1]
     assert where == group and whoami.startswith(f"You are matrix:{ann.user_id}")
     assert len(llm.requests) == 1  # only the story reached a model
+
+
+async def test_discord_skill_slash_command(
+    fake_discord: FakeDiscord, llm: FakeOpenAI, stack: Any, home: Path
+) -> None:
+    from tests.channels.test_channels_commands import write_tides
+
+    write_tides(home)
+    bot = fake_discord.bot(TOKEN)
+    await stack(discord_stack_config(llm, fake_discord, allowFrom=[OWNER]))
+    await bot.wait_ready()
+    await bot.wait(lambda: any(c["name"] == "tides" for c in bot.commands or []))
+    tides = next(c for c in bot.commands if c["name"] == "tides")
+    assert tides["description"] == "Tide tables"
+    [option] = tides["options"]  # the request, optional
+    assert option["name"] == "args" and not option.get("required")
+    llm.push(Reply("High at noon."))
+    assert (await answer(bot, bot.push_slash("tides", args="Brest"))) == "High at noon."
+    asked = str(llm.requests[-1]["body"]["messages"][-1]["content"])
+    assert asked == 'Use the "tides" skill for this request.\n\nUser input:\nBrest'

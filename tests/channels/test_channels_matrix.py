@@ -431,6 +431,52 @@ async def test_end_to_end_encrypted_dm(
     assert agent.calls[0]["text"] == "a secret"
     assert (home / ".clawdbot" / "matrix" / "default" / "store").is_dir()
 
+    # an encrypted image: the media repo holds ciphertext, the agent gets the picture
+    import io
+
+    picture = png(6, 6, (200, 10, 10))
+    uploaded, keys = await ann.client.upload(
+        io.BytesIO(picture),
+        content_type="application/octet-stream",
+        filename="red.png",
+        encrypt=True,
+        filesize=len(picture),
+    )
+    assert isinstance(uploaded, nio.UploadResponse) and keys
+    report = tmp_path / "report.png"
+    report.write_bytes(png(9, 9, (0, 0, 250)))
+    agent.reply = lambda text: f"got it\nMEDIA: {report}"
+
+    async def resolve_media(agent_id: str, item: str) -> str:
+        return item
+
+    agent.resolve_media = resolve_media  # type: ignore[attr-defined]
+    stored = await ann.client.download(mxc=uploaded.content_uri)
+    assert stored.body != picture
+    sent = await ann.client.room_send(
+        room,
+        "m.room.message",
+        {
+            "msgtype": "m.image",
+            "body": "red.png",
+            "file": {**keys, "url": uploaded.content_uri},
+            "info": {"mimetype": "image/png", "size": len(picture)},
+        },
+        ignore_unverified_devices=True,
+    )
+    assert isinstance(sent, nio.RoomSendResponse), sent
+    [_, (_, text), (_, answer)] = await ann.wait_messages(3)
+    [image] = agent.calls[1]["media"]
+    assert image.mime_type == "image/png" and Path(image.path).read_bytes() == picture
+    # ... and the file the agent sends back goes out encrypted too
+    assert text.body == "got it" and isinstance(answer, nio.RoomEncryptedImage), answer
+    from nio.crypto.attachments import decrypt_attachment
+
+    got = await ann.client.download(mxc=answer.url)
+    assert got.body != report.read_bytes()
+    plain = decrypt_attachment(got.body, answer.key["k"], answer.hashes["sha256"], answer.iv)
+    assert plain == report.read_bytes()
+
 
 async def test_streamed_reply_is_one_message_edited_as_it_grows(
     synapse: Synapse, people: Any, llm: Any, stack: Any

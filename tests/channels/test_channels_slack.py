@@ -199,12 +199,14 @@ async def test_http_events_mode(fake_slack: FakeSlack, start_manager: Any, free_
             payload={"type": "url_verification", "token": "t", "challenge": "abc123"},
         )
         assert status == 200 and json.loads(body) == {"challenge": "abc123"}
-        # interactivity and slash commands are refused plainly, never acknowledged as handled
+        # interactivity is refused plainly, never acknowledged as handled; a slash
+        # command that is none of ours (no native commands, no catch-all) says so
         button = {"payload": json.dumps({"type": "block_actions", "actions": []})}
         status, body = await ws.post_event(url, {}, "shh", form=button)
         assert status == 501 and "not supported" in json.loads(body)["error"]
-        command = {"command": "/deploy", "text": "now", "user_id": "U0ANN"}
-        assert (await ws.post_event(url, {}, "shh", form=command))[0] == 501
+        command = ws.slash("/status", user="U0ANN", channel="D0ANN")
+        status, body = await ws.post_event(url, {}, "shh", form=command)
+        assert status == 200 and "not a command of this assistant" in json.loads(body)["text"]
         assert (await ws.post_event(url, {}, "shh", payload=["not", "an", "object"]))[0] == 400
 
         event = ws.event(channel="D0ANN", user="U0ANN", text="over http")
@@ -277,3 +279,33 @@ async def test_an_event_not_taken_is_not_acknowledged_and_comes_again(
     assert posted["text"] == "echo: restarting?"
     assert agent.refused == ["restarting?"]
     assert [c["text"] for c in agent.calls] == ["restarting?"]
+
+
+async def test_tokens_revoked_while_running_fail_the_account_only(
+    fake_slack: FakeSlack, fake_telegram: Any, start_manager: Any
+) -> None:
+    ws = fake_slack.workspace()
+    tg = fake_telegram.bot("777:other")
+    config = slack_config(fake_slack, ws, allowFrom=["U0ANN"])
+    config["channels"]["telegram"] = {
+        "botToken": "777:other",
+        "apiRoot": fake_telegram.url,
+        "pollTimeoutSeconds": 1,
+        "allowFrom": ["4242"],
+    }
+    manager = await start_manager(config, dispatcher=EchoDispatcher())
+    await ws.wait_connected()
+    # the app is uninstalled: both tokens stop working, the socket goes
+    ws.bot_token, ws.app_token = "xoxb-revoked", "xapp-revoked"
+    await fake_slack.drop_sockets()
+    runner = manager.runner("slack")
+    await wait_for(lambda: runner.status.state is AccountState.FAILED, timeout=30)
+    assert "invalid_auth" in (runner.status.last_error or "")
+    assert runner.status.reconnect_attempts == 1  # the drop; no restart was needed to see it
+    await supervisor_ended("slack")  # backs off for good: nothing left that retries
+    opened = ws.connections_opened
+    assert manager.state.value == "running"
+    await tg.push_dm(4242, "still here?")
+    [answer] = await tg.wait_sent(1)  # the other channel keeps serving
+    assert answer.text == "echo: still here?"
+    assert ws.connections_opened == opened

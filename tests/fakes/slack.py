@@ -14,6 +14,12 @@ envelope is not acknowledged is delivered again (``retry_attempt`` 1..3, after
 ``Workspace.retry_delays``; Slack's own are 0 s, 1 min and 5 min) over whatever
 socket is open then, waiting for one while none is.
 
+Slash commands: ``ws.slash(command, text, user=..., channel=...)`` builds the
+payload Slack sends (its ``response_url`` is served here and records each answer in
+``ws.responses``); ``ws.push_slash(payload)`` sends it over Socket Mode
+(``type: "slash_commands"``) and returns the acknowledgement's payload; over HTTP it
+is ``ws.post_event(url, {}, secret, form=payload)``.
+
 Test controls: :meth:`FakeSlack.workspace` creates a bot (bot token + app
 token); ``ws.push_event(event)`` sends an event over Socket Mode;
 ``ws.post_event(url, event, signing_secret)`` delivers it by signed HTTP as the
@@ -51,6 +57,9 @@ class Workspace:
     posted: list[dict[str, Any]] = field(default_factory=list)
     uploads: list[dict[str, Any]] = field(default_factory=list)
     acks: list[str] = field(default_factory=list)
+    ack_payloads: dict[str, Any] = field(default_factory=dict)
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    """Answers posted to slash commands' response URLs (``{"url_id", **body}``)."""
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     connections_opened: int = 0
     retry_delays: tuple[float, ...] = (1.0, 3.0, 10.0)
@@ -162,6 +171,55 @@ class Workspace:
             await open_sockets[-1].send_json(envelope)
         return str(envelope["envelope_id"])
 
+    def slash(
+        self, command: str, text: str = "", *, user: str, channel: str, channel_name: str = ""
+    ) -> dict[str, str]:
+        """A slash command's payload as Slack sends it (form fields)."""
+        url_id = uuid.uuid4().hex[:12]
+        self.server.response_urls[url_id] = self
+        return {
+            "token": "verification-token",
+            "team_id": self.team_id,
+            "team_domain": "acme",
+            "channel_id": channel,
+            "channel_name": channel_name or ("directmessage" if channel[0] == "D" else "general"),
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0APP",
+            "response_url": f"{self.server.url}/respond/{url_id}",
+            "trigger_id": f"{int(time.time())}.{uuid.uuid4().hex[:10]}",
+        }
+
+    async def push_slash(self, payload: dict[str, str], timeout: float = 10.0) -> Any:
+        """Send a slash command over Socket Mode; the payload of its acknowledgement."""
+        deadline = time.monotonic() + timeout
+        while not (open_sockets := [s for s in self.sockets if not s.closed]):
+            if time.monotonic() > deadline:
+                raise TimeoutError("no socket mode connection")
+            await asyncio.sleep(0.02)
+        envelope = {
+            "envelope_id": str(uuid.uuid4()),
+            "type": "slash_commands",
+            "accepts_response_payload": True,
+            "payload": payload,
+        }
+        await open_sockets[-1].send_json(envelope)
+        while envelope["envelope_id"] not in self.acks:
+            if time.monotonic() > deadline:
+                raise TimeoutError("slash command not acknowledged")
+            await asyncio.sleep(0.02)
+        return self.ack_payloads.get(str(envelope["envelope_id"]))
+
+    async def wait_responses(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.responses) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"expected {count} slash answers, got {self.responses}")
+            await asyncio.sleep(0.02)
+        return self.responses
+
     async def post_event(
         self,
         url: str,
@@ -226,6 +284,7 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._tickets: dict[str, Workspace] = {}
         self._uploads: dict[str, dict[str, Any]] = {}
+        self.response_urls: dict[str, Workspace] = {}
         self.private_files: dict[str, tuple[str, bytes, str]] = {}
 
     @property
@@ -262,6 +321,7 @@ class FakeSlack:
         app.router.add_get("/api/{method}", self._api)
         app.router.add_get("/link", self._socket)
         app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/respond/{url_id}", self._respond)
         app.router.add_get("/files-pri/{file_id}/{tail:.*}", self._private_file)
         self.runner, self.url = await serve(app)
         return self.url
@@ -449,6 +509,14 @@ class FakeSlack:
             upload["content"] = await request.read()
         return web.Response(text="OK - " + str(len(upload["content"] or b"")))
 
+    async def _respond(self, request: web.Request) -> web.StreamResponse:
+        url_id = request.match_info["url_id"]
+        ws_state = self.response_urls.get(url_id)
+        if ws_state is None:
+            return web.Response(status=404, text="no_such_url")
+        ws_state.responses.append({"url_id": url_id, **(await request.json())})
+        return web.Response(text="ok")
+
     # -- Socket Mode --------------------------------------------------------
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
@@ -470,5 +538,7 @@ class FakeSlack:
             if message.type == aiohttp.WSMsgType.TEXT:
                 data = json.loads(message.data)
                 if "envelope_id" in data:
+                    if "payload" in data:
+                        ws_state.ack_payloads[data["envelope_id"]] = data["payload"]
                     ws_state.acks.append(data["envelope_id"])
         return socket

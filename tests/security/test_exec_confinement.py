@@ -268,6 +268,11 @@ async def test_an_approver_decides_what_the_rules_cannot(agent, home):
             self.requests = []
             self.answer = True
 
+        def policy(self, agent_id):
+            from moltbot.agents.tools.exec import ConfigPolicy
+
+            return ConfigPolicy("allowlist", "on-miss", ())
+
         async def decide(self, request):
             self.requests.append(request)
             return self.answer
@@ -282,7 +287,7 @@ async def test_an_approver_decides_what_the_rules_cannot(agent, home):
     assert request.cwd == a.workspace and request.session_key.startswith("agent:main:")
     approver.answer = False
     denied = await a.exec("sort -o ../x f.txt")
-    assert denied.is_error and "denied" in denied.text and not (home / "x").exists()
+    assert denied.is_error and "not approved" in denied.text and not (home / "x").exists()
 
 
 def test_every_default_binary_has_rules_and_refusals_are_found():

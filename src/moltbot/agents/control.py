@@ -12,7 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from moltbot.agents import context as ctxmod
-from moltbot.agents import usage
+from moltbot.agents import skills, usage
 from moltbot.agents.models import parse_ref
 from moltbot.commands.context import CompactOutcome, SessionInfo
 
@@ -105,6 +105,26 @@ class SessionControl:
             instructions=instructions,
             keep_recent=keep_recent,
         )
+
+    def _skill_commands(self: AgentRuntime, agent_id: str) -> dict[str, skills.SkillStatus]:
+        from moltbot.commands import REGISTRY
+
+        found = skills.statuses(
+            self.config, self.env, self.workspace(agent_id), self.instance.skills_dir
+        )
+        return skills.skill_commands(found, REGISTRY.taken() | {"skill"})
+
+    def skill_commands(self: AgentRuntime, agent_id: str | None = None) -> list[tuple[str, str]]:
+        """``(command, description)`` of the agent's skills that a chat command runs."""
+        commands = self._skill_commands(self.resolve_agent(agent_id))
+        return [(name, item.skill.description) for name, item in commands.items()]
+
+    def skill_request(self: AgentRuntime, agent_id: str, text: str) -> str | None:
+        """The prompt for ``/<skill> [input]`` (or ``/skill <name> [input]``) when it
+        names an eligible, user-invocable skill of the agent; None otherwise."""
+        if not text.lstrip().startswith("/"):
+            return None
+        return skills.skill_prompt(self._skill_commands(self.resolve_agent(agent_id)), text)
 
     async def usage_summary(
         self: AgentRuntime, days: int = 30, agent_id: str | None = None

@@ -63,9 +63,12 @@ class SessionLanes:
         return self._runs.get(run_id)
 
     def active(self, session_key: str) -> Run | None:
-        """The session's running run, else the next one to run."""
+        """The session's running run, else the next one to run (a run that has just
+        finished but is not yet taken off its queue is neither)."""
         lane = self._lanes.get(session_key)
-        return lane.queue[0] if lane and lane.queue else None
+        if lane is None:
+            return None
+        return next((run for run in lane.queue if not run.state.finished), None)
 
     def count(self, state: RunState) -> int:
         return sum(1 for run in self._runs.values() if run.state == state)

@@ -85,6 +85,12 @@ class Skill:
     def model_invocable(self) -> bool:
         return not _truthy(self.frontmatter.get("disable-model-invocation"))
 
+    @property
+    def user_invocable(self) -> bool:
+        """A chat command ``/<name>`` runs it (unless ``user-invocable: false``)."""
+        value = self.frontmatter.get("user-invocable")
+        return value is None or _truthy(value)
+
     def instructions(self) -> str:
         """The body with ``{baseDir}`` replaced by the folder's path."""
         return self.body.replace("{baseDir}", str(self.base_dir))
@@ -405,3 +411,55 @@ def install_options(skill: Skill) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+# ---- skills as chat commands ------------------------------------------------------
+
+COMMAND_NAME_MAX = 32
+_SKILL_INVOCATION = re.compile(r"^/([^\s@:]+)(?:@\S+)?:?(?:\s+([\s\S]+))?$")
+
+
+def command_name(name: str) -> str:
+    """A skill's name as a chat command (``a-z0-9_``, at most 32 characters)."""
+    return re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")[:COMMAND_NAME_MAX] or "skill"
+
+
+def skill_commands(items: Sequence[SkillStatus], reserved: set[str]) -> dict[str, SkillStatus]:
+    """``command name -> skill`` for the eligible, user-invocable skills; a name a chat
+    command (or an earlier skill) already has gets ``_2``, ``_3``... appended."""
+    out: dict[str, SkillStatus] = {}
+    for item in sorted(items, key=lambda i: i.skill.name):
+        if not item.eligible or not item.skill.user_invocable:
+            continue
+        base = name = command_name(item.skill.name)
+        number = 2
+        while name in reserved or name in out:
+            suffix = f"_{number}"
+            name = base[: COMMAND_NAME_MAX - len(suffix)] + suffix
+            number += 1
+        out[name] = item
+    return out
+
+
+def skill_prompt(commands: Mapping[str, SkillStatus], text: str) -> str | None:
+    """The agent's prompt for ``/<skill command> [input]`` or ``/skill <name> [input]``,
+    or None when ``text`` names no skill command."""
+    match = _SKILL_INVOCATION.match(text.strip())
+    if match is None:
+        return None
+    name, args = match.group(1).lower(), (match.group(2) or "").strip()
+    if name == "skill":
+        wanted, _, args = args.partition(" ")
+        key = command_name(wanted)
+        item = commands.get(key) or next(
+            (i for i in commands.values() if command_name(i.skill.name) == key), None
+        )
+        args = args.strip()
+    else:
+        item = commands.get(name)
+    if item is None:
+        return None
+    parts = [f'Use the "{item.skill.name}" skill for this request.']
+    if args:
+        parts.append(f"User input:\n{args}")
+    return "\n\n".join(parts)

@@ -10,6 +10,8 @@ model has no price configured. Compaction entries carry the usage of their summa
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -19,9 +21,12 @@ from typing import TYPE_CHECKING, Any
 from moltbot.agents.models import ModelRef, ResolvedProvider
 from moltbot.agents.providers import Usage
 from moltbot.config.schema import ModelCost
+from moltbot.fsutil import open_regular
 
 if TYPE_CHECKING:
     from moltbot.agents.model_pool import ModelPool
+
+log = logging.getLogger(__name__)
 
 PER = 1_000_000
 
@@ -87,8 +92,55 @@ def _add(totals: dict[str, Any], other: dict[str, Any]) -> None:
 class _FileScan:
     size: int = 0
     session_key: str | None = None
-    buckets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    """(day, provider/model) -> totals"""
+    buckets: dict[tuple[str, str, str | None], dict[str, Any]] = field(default_factory=dict)
+    """(day, provider/model, session key of the line or None: the file's) -> totals"""
+
+
+ARCHIVE_NAME = "usage-archive.jsonl"
+"""Per agent, in its sessions directory: the usage of transcripts that were removed
+(an isolated cron job's earlier runs), one line per model call."""
+
+
+@dataclass(frozen=True)
+class _Call:
+    day: str
+    model: str
+    numbers: dict[str, int]
+    cost: float | None
+    session_key: str | None
+
+
+def _call_of(item: Any, line_key: str | None = None) -> _Call | None:
+    """The usage of one transcript (or archive) entry, or None when it has none."""
+    if not isinstance(item, dict):
+        return None
+    message = item.get("message") if isinstance(item.get("message"), dict) else None
+    usage = (message or item).get("usage")
+    if not isinstance(usage, dict):
+        return None
+    if message is not None:
+        provider, model = message.get("provider"), message.get("model")
+        model = f"{provider}/{model}" if provider and model else None
+    else:
+        model = item.get("model")
+    if not model or str(model).startswith("moltbot/"):
+        return None
+    try:
+        numbers = {name: int(usage.get(name) or 0) for name in FIELDS}
+    except (TypeError, ValueError):
+        return None
+    if not any(numbers.values()):
+        return None
+    cost = usage.get("cost")
+    total = cost.get("total") if isinstance(cost, dict) else None
+    key = item.get("sessionKey") if line_key is None else line_key
+    return _Call(
+        day=_day(item.get("timestamp")),
+        model=str(model),
+        numbers=numbers,
+        cost=float(total) if isinstance(total, int | float) else None,
+        session_key=key if isinstance(key, str) else None,
+    )
 
 
 class UsageLedger:
@@ -112,8 +164,9 @@ class UsageLedger:
             for path in files:
                 seen.add(path)
                 scan = self._scan(path, prices)
-                for (day, model), totals in scan.buckets.items():
-                    rows.append(Row(day, agent, scan.session_key or path.stem, model, totals))
+                for (day, model, key), totals in scan.buckets.items():
+                    session = key or scan.session_key or path.stem
+                    rows.append(Row(day, agent, session, model, totals))
         for gone in set(self._files) - seen:
             del self._files[gone]
         return rows
@@ -148,45 +201,79 @@ class UsageLedger:
             item = json.loads(line)
         except ValueError:
             return
-        if not isinstance(item, dict):
-            return
-        if item.get("type") == "session":
+        if isinstance(item, dict) and item.get("type") == "session":
             scan.session_key = item.get("sessionKey") or scan.session_key
             return
-        message = item.get("message") if isinstance(item.get("message"), dict) else None
-        usage = (message or item).get("usage")
-        if not isinstance(usage, dict):
+        call = _call_of(item)
+        if call is None:
             return
-        if message is not None:
-            provider, model = message.get("provider"), message.get("model")
-            model = f"{provider}/{model}" if provider and model else None
-        else:
-            model = item.get("model")
-        if not model or str(model).startswith("moltbot/"):
-            return
-        numbers = {name: int(usage.get(name) or 0) for name in FIELDS}
-        if not any(numbers.values()):
-            return
-        day = _day(item.get("timestamp"))
-        totals = scan.buckets.setdefault((day, str(model)), empty_totals())
+        totals = scan.buckets.setdefault((call.day, call.model, call.session_key), empty_totals())
         for name in FIELDS:
-            totals[name] += numbers[name]
+            totals[name] += call.numbers[name]
         totals["calls"] += 1
-        cost = usage.get("cost")
-        total = cost.get("total") if isinstance(cost, dict) else None
+        total = call.cost
         if total is None and prices is not None:
-            price = prices(str(model))
+            price = prices(call.model)
             if price is not None:
+                numbers = call.numbers
                 total = (
                     numbers["input"] * price.input
                     + numbers["output"] * price.output
                     + numbers["cacheRead"] * price.cache_read
                     + numbers["cacheWrite"] * price.cache_write
                 ) / PER
-        if isinstance(total, int | float):
-            totals["totalCost"] = round(totals["totalCost"] + float(total), 8)
+        if total is not None:
+            totals["totalCost"] = round(totals["totalCost"] + total, 8)
         else:
             totals["missingCostEntries"] += 1
+
+
+def archive_usage(transcript: Path, session_key: str) -> int:
+    """Append the usage of ``transcript``'s model calls to its directory's
+    :data:`ARCHIVE_NAME` (before the transcript is removed, so ``usage.cost`` still
+    counts them); the number of calls kept. One ``write`` of whole lines with
+    ``O_APPEND``, so concurrent archivers never interleave within a line."""
+    try:
+        fd = open_regular(transcript, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return 0
+    lines = []
+    for line in raw.split(b"\n"):
+        if b'"usage"' not in line:
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        call = _call_of(item, session_key)
+        if call is None:
+            continue
+        usage_out: dict[str, Any] = dict(call.numbers)
+        if call.cost is not None:
+            usage_out["cost"] = {"total": call.cost}
+        record = {
+            "type": "usage",
+            "timestamp": item.get("timestamp"),
+            "sessionKey": session_key,
+            "model": call.model,
+            "usage": usage_out,
+        }
+        lines.append(json.dumps(record, separators=(",", ":")))
+    if not lines:
+        return 0
+    archive = transcript.with_name(ARCHIVE_NAME)
+    try:
+        fd = open_regular(archive, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW)
+    except OSError as exc:  # a FIFO or a link where the archive should be: not followed
+        log.warning("usage of %s not archived: %s", transcript.name, exc)
+        return 0
+    try:
+        os.write(fd, ("\n".join(lines) + "\n").encode())
+    finally:
+        os.close(fd)
+    return len(lines)
 
 
 PriceLookup = Callable[[str], "ModelCost | None"]

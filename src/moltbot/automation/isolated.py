@@ -2,7 +2,8 @@
 
 The turn runs in its own session (``agent:<id>:cron:<jobId>``, ``...:hook:<uuid>``),
 started afresh for every run (a new ``sessionId``; the previous run's transcript
-is removed, so the session holds the latest run only). Its reply is delivered
+is removed, so the session holds the latest run only; the usage of its model
+calls stays counted, see :func:`~moltbot.agents.usage.archive_usage`). Its reply is delivered
 to a chat when asked:
 
 - ``deliver: true``: to ``channel``/``to`` (``channel`` defaults to ``last``);
@@ -21,8 +22,10 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from moltbot.agents.usage import archive_usage
 from moltbot.automation.delivery import resolve_target, send_text
 from moltbot.automation.heartbeat_rules import DEFAULT_ACK_MAX_CHARS, strip_token
 from moltbot.automation.scheduler import RunResult
@@ -107,8 +110,14 @@ async def _fresh_session(store: Any, key: str, turn: Turn) -> None:
     await store.ensure(key, channel=turn.channel_label)
     await store.touch(key, **changes)
     if old_path is not None:
-        with contextlib.suppress(OSError):
-            old_path.unlink()
+        await asyncio.to_thread(_remove_transcript, old_path, key)
+
+
+def _remove_transcript(path: Path, key: str) -> None:
+    """Remove the previous run's transcript, its usage kept for ``usage.cost``."""
+    archive_usage(path, key)
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def cron_message(job_id: str, name: str, message: str, now_ms: int) -> str:

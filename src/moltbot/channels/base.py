@@ -245,6 +245,17 @@ class Channel(ABC):
         """A thread that gets its own session (``<key>:thread:<id>``), or None."""
         return message.thread_id
 
+    def native_command(self, message: InboundMessage, name: str) -> bool:
+        """Whether ``message`` invokes ``/name`` natively (a Discord or Slack slash
+        command), so it is a command even with ``commands.text: false``."""
+        return message.native_command
+
+    def route_target(self, message: InboundMessage) -> str:
+        """Where later messages to this conversation go (the session's recorded route,
+        used by heartbeats, cron and the ``message`` tool): the reply target, unless that
+        is short-lived."""
+        return self.reply_target(message)
+
     def group_topic(self, message: InboundMessage) -> str | None:
         """The key of the group's per-topic settings (``groups.<id>.topics.<key>``), or None."""
         return None

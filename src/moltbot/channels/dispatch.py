@@ -249,17 +249,32 @@ class InboundPipeline:
 
     def _parse_command(self, channel: Channel, message: InboundMessage) -> Invocation | None:
         """The chat command ``message`` is, when text commands are on (or it is a native
-        command) and it is addressed to this bot (``/status@OtherBot`` is not), or the
-        sender's answer to a command's question (``yes`` after ``/rescue restart main``)."""
-        if not (self.settings.text_commands or message.native_command):
-            return None
+        command: a Discord or Slack slash command, an entry of Telegram's menu) and it is
+        addressed to this bot (``/status@OtherBot`` is not), or the sender's answer to a
+        command's question (``yes`` after ``/rescue restart main``)."""
         if not message.text.startswith("/"):
+            if not (self.settings.text_commands or message.native_command):
+                return None
             return self.commands.answer(conversation_key(channel, message), message.text)
         invocation = self.commands.parse(message.text)
-        if invocation is None or invocation.addressed_to is None:
+        if invocation is None:
+            return None
+        if not self.settings.text_commands and not channel.native_command(
+            message, invocation.command.name
+        ):
+            return None
+        if invocation.addressed_to is None:
             return invocation
         mine = channel.status.bot_username
         return invocation if mine and invocation.addressed_to.lower() == mine.lower() else None
+
+    def _commands_on(self, channel: Channel, message: InboundMessage) -> bool:
+        """Whether ``message`` may be a command: text commands are on, or its first word
+        is in the platform's native menu."""
+        if self.settings.text_commands:
+            return True
+        first = message.text[1:].split(maxsplit=1)[0] if message.text.startswith("/") else ""
+        return bool(first) and channel.native_command(message, first.split("@")[0].lower())
 
     def _is_owner(
         self,
@@ -425,6 +440,10 @@ class InboundPipeline:
             )
             return "failed"
         route = self._route(channel, message, dispatcher)
+        if isinstance(dispatcher, AgentControl) and self._commands_on(channel, message):
+            prompt = dispatcher.skill_request(route.agent_id, message.text)
+            if prompt is not None:  # /<skill> [input]: the agent is told to use the skill
+                message = replace(message, text=prompt)
         stored, missing = await self._store_media(channel, message, route.agent_id, route)
         text = agent_text(replace(message, media=missing), history)
         origin = build_origin(channel, message, route, group_prompt, stored)
@@ -695,7 +714,7 @@ def build_origin(
         account_id=message.account_id,
         chat_type=message.chat_type,
         sender=f"{message.channel}:{message.sender.id}",
-        to=channel.reply_target(message),
+        to=channel.route_target(message),
         sender_id=message.sender.id,
         sender_name=message.sender.name,
         sender_username=message.sender.username,

@@ -32,6 +32,7 @@ from moltbot.channels.errors import (
 from moltbot.channels.pairing import PairingStore
 from moltbot.channels.supervisor import AccountRunner, Backoff
 from moltbot.channels.types import AccountState, ChannelReport, OutboundMessage, SendResult
+from moltbot.commands import AgentControl
 from moltbot.config.schema import Config
 from moltbot.errors import RetryLaterError
 from moltbot.lifecycle import State, SubsystemContext
@@ -40,6 +41,8 @@ from moltbot.sessions.media import MediaStore
 log = logging.getLogger(__name__)
 
 DRAIN_SLACK_S = 10.0
+MENU_MAX = 100
+"""Entries of a native command menu (Telegram accepts at most 100)."""
 """How much longer than the agents' grace a restart waits for channel replies."""
 
 __all__ = ["AccountRunner", "Backoff", "ChannelManager"]
@@ -122,9 +125,13 @@ class ChannelManager:
         }
 
     async def reconfigure(self, config: Any) -> bool:
-        """Apply a changed config live: restart changed accounts, start new ones, stop removed."""
+        """Apply a changed config live: restart changed accounts, start new ones, stop removed
+        (every account restarts when ``commands.native`` or the command menu changed, so
+        native menus follow)."""
         old = {key: runner.account for key, runner in self.runners.items()}
+        menu_before = self.native_commands()
         self.config = config
+        menu_changed = self.native_commands() != menu_before  # accounts register it at start
         self.pipeline.settings = pipeline_settings(self.instance.profile, config)
         previous = self.runners
         self.runners = {}
@@ -133,6 +140,7 @@ class ChannelManager:
         for key, runner in self.runners.items():
             if (
                 key in old
+                and not menu_changed
                 and old[key] == runner.account
                 and previous[key].status.state not in (AccountState.FAILED, AccountState.STOPPED)
             ):
@@ -179,10 +187,22 @@ class ChannelManager:
     # -- used by the pipeline, WS methods, tools ---------------------------------
 
     def native_commands(self) -> NativeCommands:
-        """``commands.native`` and the chat-command menu, for the channels' native menus."""
+        """``commands.native`` and the chat-command menu, for the channels' native menus:
+        the commands, then (``commands.nativeSkills``) the default agent's skill commands;
+        at most :data:`MENU_MAX` entries (Telegram's limit)."""
         commands = self.pipeline.commands
-        usages = tuple((c.name, c.usage) for c in commands.all() if c.usage)
-        return NativeCommands(self.config.commands.native, tuple(commands.menu()), usages)
+        menu = list(commands.menu())
+        usages = [(c.name, c.usage) for c in commands.all() if c.usage]
+        agents = self.dispatcher()
+        if self.config.commands.native_skills is not False and isinstance(agents, AgentControl):
+            try:
+                skills = agents.skill_commands()
+            except Exception:  # a broken skills folder must not keep the channels down
+                log.exception("skill commands for the native menus")
+                skills = []
+            menu += [(name, (text or name)[:256]) for name, text in skills]
+            usages += [(name, f"/{name} [request]") for name, _ in skills]
+        return NativeCommands(self.config.commands.native, tuple(menu[:MENU_MAX]), tuple(usages))
 
     def dispatcher(self) -> AgentDispatcher | None:
         if self._dispatcher is not None:

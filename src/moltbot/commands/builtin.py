@@ -33,6 +33,11 @@ async def help_cmd(ctx: CommandContext) -> str:
             continue
         lock = " 🔒" if cmd.owner_only else ""
         lines.append(f"{cmd.usage or '/' + cmd.name} — {cmd.help}{lock}")
+    if ctx.agents is not None:
+        found = ctx.agents.skill_commands(ctx.agent_id)
+        if found:
+            lines.append("Skills (/<skill> [request], or /skill <name> [request]):")
+            lines += [f"/{name} — {description}" for name, description in found]
     if ctx.is_owner:
         lines.append("🔒 owners only")
     return "\n".join(lines)

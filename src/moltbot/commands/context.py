@@ -109,6 +109,15 @@ class AgentControl(Protocol):
         default ``keepRecentTokens``)."""
         ...
 
+    def skill_commands(self, agent_id: str | None = None) -> list[tuple[str, str]]:
+        """``(command, description)`` of the agent's skills that ``/<command>`` runs."""
+        ...
+
+    def skill_request(self, agent_id: str, text: str) -> str | None:
+        """The agent's prompt for ``/<skill> [input]`` or ``/skill <name> [input]``, or
+        None when ``text`` names no skill of the agent."""
+        ...
+
     async def record_command(
         self,
         session_key: str,

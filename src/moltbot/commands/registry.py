@@ -221,6 +221,11 @@ class CommandRegistry:
         self.load()
         return sorted(self._commands.values(), key=lambda c: c.name)
 
+    def taken(self) -> set[str]:
+        """Every name and alias in use."""
+        self.load()
+        return set(self._names)
+
     def menu(self, *, owner: bool = True) -> list[tuple[str, str]]:
         """``(name, description)`` for native command menus: Telegram's rules (names
         ``a-z0-9_``, descriptions 1–256 characters)."""

@@ -582,6 +582,11 @@ class Commands(Section):
         description="Register native command menus: auto = Telegram on, Slack off. "
         "channels.<name>.commands.native overrides per channel.",
     )
+    native_skills: NativeSetting = Field(
+        default="auto",
+        description="Add the default agent's skill commands (/<skill>) to the native "
+        "command menus (auto = yes wherever a menu is registered).",
+    )
     use_access_groups: bool = Field(
         default=True,
         description="Owner-only commands need an owner: a sender on the channel's allowlist "

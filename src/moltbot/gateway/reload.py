@@ -26,6 +26,7 @@ NO_RESTART_PREFIXES = (
     "strict",
     "cron",
     "skills",  # read per turn: a skill toggled in the Control UI applies at once
+    "commands",  # the channels' pipeline settings and native menus are reconfigured live
     "hooks.enabled",
     "hooks.token",
     "hooks.maxBodyBytes",

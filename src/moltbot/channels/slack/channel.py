@@ -7,6 +7,8 @@ the agent, so one that arrives while the gateway restarts is delivered again;
 a connection that stays down is handed to the manager's backoff) or through
 HTTP Events (signed requests to the gateway, see :mod:`.webhook`). ``message``
 and ``app_mention`` events are both handled and de-duplicated by timestamp.
+Slash commands (see :mod:`.slash`) arrive the same two ways; they are acknowledged
+at once (Slack waits three seconds at most) and answered on their ``response_url``.
 
 Outbound: Markdown is converted to mrkdwn and split at 4000 characters;
 replies go into the thread the message came from.
@@ -15,6 +17,7 @@ replies go into the thread the message came from.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -27,6 +30,7 @@ from moltbot.channels.chunking import chunk_text
 from moltbot.channels.dispatch import TtlCache
 from moltbot.channels.errors import (
     ChannelAuthFailed,
+    ChannelError,
     ChannelNotReady,
     TargetError,
     UnsupportedMessage,
@@ -35,6 +39,13 @@ from moltbot.channels.markdown import to_slack_mrkdwn
 from moltbot.channels.slack.config import SlackAccountConfig
 from moltbot.channels.slack.manifest import MANIFEST
 from moltbot.channels.slack.normalize import normalize_event
+from moltbot.channels.slack.slash import (
+    RESPONSE_URL_TTL_S,
+    RESPONSES_PER_URL,
+    normalize_slash,
+    response_url_allowed,
+    slash_text,
+)
 from moltbot.channels.types import InboundMessage, Media, OutboundMessage, Sender, SendResult
 
 T = TypeVar("T")
@@ -51,6 +62,9 @@ AUTH_ERRORS = {
     "invalid_token",
 }
 DISCONNECTED_GRACE_S = 30.0
+AUTH_CHECK_S = 5.0
+"""While the socket is down, how often the app token is checked (slack_sdk retries a
+refused token forever on its own)."""
 
 
 class SlackChannel(Channel):
@@ -69,6 +83,9 @@ class SlackChannel(Channel):
         self._handling: set[str] = set()
         self._dm_channels: dict[str, str] = {}
         self._users: dict[str, tuple[float, Sender]] = {}
+        self._slash: dict[str, tuple[float, str, int]] = {}
+        """``slash:<trigger id>`` -> (expires at, response_url, answers left)"""
+        self._slash_tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -80,8 +97,13 @@ class SlackChannel(Channel):
         self.team_id = auth.get("team_id")
         self.status.bot_id = self.bot_user_id
         self.status.bot_username = auth.get("user")
+        names = [f"/{name}" for name in sorted(self._slash_names())]
+        if names:
+            self.log.info("answering the slash commands %s (create them in the app)", names)
 
     async def stop(self) -> None:
+        for task in list(self._slash_tasks):
+            task.cancel()
         socket, self.socket = self.socket, None
         if socket is not None:
             try:
@@ -131,6 +153,7 @@ class SlackChannel(Channel):
         except TimeoutError:
             raise ChannelNotReady("slack socket mode: could not connect to the WebSocket") from None
         down_since: float | None = None
+        checked = 0.0
         while True:
             connected = await socket.is_connected()
             if connected:
@@ -144,15 +167,36 @@ class SlackChannel(Channel):
                     self.status.reconnect_attempts += 1
                     self.status.error("slack socket disconnected; reconnecting")
                 down_since = down_since or time.monotonic()
+                if time.monotonic() - checked >= AUTH_CHECK_S:
+                    checked = time.monotonic()
+                    await self._check_app_token(app_client)
                 if time.monotonic() - down_since > DISCONNECTED_GRACE_S:
                     raise ChannelNotReady(
                         f"slack socket mode: disconnected for {DISCONNECTED_GRACE_S:.0f}s"
                     )
             await asyncio.sleep(1.0)
 
+    async def _check_app_token(self, app_client: Any) -> None:
+        """Raise ChannelAuthFailed when Slack refuses the app token now (the app was
+        uninstalled, the token revoked); any other trouble is the reconnect's."""
+        try:
+            await self._call(
+                lambda: app_client.apps_connections_open(app_token=self.config.app_token)
+            )
+        except ChannelAuthFailed:
+            raise
+        except ChannelError as exc:
+            self.log.debug("app token check inconclusive: %s", exc.message)
+
     async def _on_socket_request(self, client: Any, request: Any) -> None:
         from slack_sdk.socket_mode.response import SocketModeResponse
 
+        if request.type == "slash_commands":
+            answer = self.handle_slash(request.payload)
+            await client.send_socket_mode_response(
+                SocketModeResponse(envelope_id=request.envelope_id, payload=answer)
+            )
+            return
         if request.type == "events_api":
             try:
                 await self.handle_payload(request.payload)
@@ -211,6 +255,100 @@ class SlackChannel(Channel):
             self._seen.forget(key)
             raise
 
+    # -- inbound: slash commands ---------------------------------------------
+
+    def _slash_names(self) -> set[str]:
+        """Every slash command name this account answers."""
+        names = {name for name, _ in self.native_menu() or ()}
+        if self.config.slash_command.enabled:
+            names.add(self.config.slash_command.name)
+        return names
+
+    def handle_slash(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Take one slash command (from the socket or an HTTP request): the immediate
+        answer to acknowledge it with (None: an empty acknowledgement, the reply
+        follows on ``response_url``)."""
+        from moltbot.commands import REGISTRY
+
+        native = {name for name, _ in self.native_menu() or ()}
+        catch_all = self.config.slash_command
+        text = slash_text(
+            payload,
+            native=native,
+            catch_all=catch_all.name if catch_all.enabled else None,
+            known={command.name for command in REGISTRY.all()},
+        )
+        if text is None:
+            return _ephemeral(f"{payload.get('command')} is not a command of this assistant.")
+        if not text:
+            return _ephemeral(f"Usage: /{catch_all.name} <message or command>")
+        url = str(payload.get("response_url") or "")
+        if not response_url_allowed(url, self.config.api_url):
+            self.log.warning("slash command with a foreign response_url refused: %s", url[:80])
+            return _ephemeral("This command cannot be answered (unexpected response URL).")
+        try:
+            message = normalize_slash(
+                payload, text, account_id=self.account_id, private=catch_all.ephemeral
+            )
+        except UnsupportedMessage as exc:
+            return _ephemeral(exc.message)
+        if message.sender.id in (self.bot_user_id, self.bot_id):
+            return None
+        now = time.monotonic()
+        for key, (expires, _, _) in list(self._slash.items()):
+            if expires < now:
+                del self._slash[key]
+        self._slash[message.message_id] = (now + RESPONSE_URL_TTL_S, url, RESPONSES_PER_URL)
+        task = asyncio.create_task(self._run_slash(message), name=f"slack slash {message.text}")
+        self._slash_tasks.add(task)
+        task.add_done_callback(self._slash_tasks.discard)
+        return None
+
+    async def _run_slash(self, message: InboundMessage) -> None:
+        if message.sender.name is None:
+            message = replace(message, sender=await self._user(message.sender))
+        try:
+            await self.context.on_inbound(message)
+        except ChannelNotReady as exc:  # acknowledged already: say so instead of a retry
+            self.log.info("slash command not taken: %s", exc.message)
+            with contextlib.suppress(Exception):
+                await self.send(
+                    message.message_id,
+                    OutboundMessage(
+                        text="⚠️ The assistant is restarting; send the command again shortly.",
+                        plain=True,
+                    ),
+                )
+
+    async def _respond(self, target: str, message: OutboundMessage) -> SendResult:
+        """Answer a slash command on its ``response_url`` (text only)."""
+        import aiohttp
+
+        found = self._slash.get(target)
+        if found is None or found[0] < time.monotonic() or found[2] <= 0:
+            raise TargetError(f"the slash command {target} can no longer be answered")
+        expires, url, left = found
+        chunks = chunk_text(message.text, self.text_chunk_limit()) if message.text else []
+        if not chunks:
+            raise TargetError("nothing to send: a slash command answer needs text")
+        kind = "ephemeral" if self.config.slash_command.ephemeral else "in_channel"
+        timeout = aiohttp.ClientTimeout(total=20)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            for chunk in chunks[:left]:
+                body = {
+                    "text": chunk if message.plain else to_slack_mrkdwn(chunk),
+                    "response_type": kind,
+                }
+                try:
+                    async with session.post(url, json=body) as response:
+                        if response.status >= 400:
+                            raise TargetError(f"slack refused the answer: HTTP {response.status}")
+                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    raise ChannelNotReady(f"slack response_url unreachable: {exc}") from None
+                left -= 1
+        self._slash[target] = (expires, url, left)
+        return SendResult("slack", self.account_id, target, (target,))
+
     async def _user(self, sender: Sender) -> Sender:
         """The sender with name and handle from ``users.info`` (cached for an hour)."""
         cached = self._users.get(sender.id)
@@ -267,6 +405,8 @@ class SlackChannel(Channel):
         return text
 
     async def send(self, target: str, message: OutboundMessage) -> SendResult:
+        if target.startswith("slash:"):
+            return await self._respond(target, message)
         web = self._web()
         channel_id = await self._resolve_target(target)
         thread_ts = message.thread_id or message.reply_to_id
@@ -328,7 +468,14 @@ class SlackChannel(Channel):
             what=f"slack {media.kind}",
         )
 
+    def route_target(self, message: InboundMessage) -> str:
+        if message.message_id in self._slash:  # a response_url expires: the DM or channel
+            return f"user:{message.sender.id}" if message.chat_type == "direct" else message.chat_id
+        return self.reply_target(message)
+
     def reply_target(self, message: InboundMessage) -> str:
+        if message.message_id in self._slash:  # a slash command: answer on its response_url
+            return message.message_id
         return message.chat_id
 
     # -- identity -------------------------------------------------------------
@@ -416,3 +563,7 @@ class SlackChannel(Channel):
             raise ChannelNotReady(f"slack API error: HTTP {status} {error or ''}".strip()) from None
         except (aiohttp.ClientError, SlackClientError, TimeoutError, OSError) as exc:
             raise ChannelNotReady(f"slack API unreachable: {exc or type(exc).__name__}") from None
+
+
+def _ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": text}

@@ -11,9 +11,30 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from moltbot.channels.config import AccountConfig, GroupConfig
+from moltbot.channels.config import AccountConfig, ChannelSection, GroupConfig
 
 DEFAULT_API_URL = "https://slack.com/api/"
+
+
+class SlashCommand(ChannelSection):
+    """``slashCommand``: one catch-all slash command, ``/moltbot <message or command>``."""
+
+    enabled: bool = Field(default=False, description="Answer the catch-all slash command.")
+    name: str = Field(
+        default="moltbot",
+        pattern=r"^/?[a-z0-9][a-z0-9_-]{0,31}$",
+        description="Its name as created in the Slack app (without the slash).",
+    )
+    ephemeral: bool = Field(
+        default=True,
+        description="Answers to slash commands are seen only by the user who sent them; "
+        "false: by the whole conversation.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _no_slash(cls, value: str) -> str:
+        return value.lstrip("/")
 
 
 class SlackAccountConfig(AccountConfig):
@@ -36,6 +57,7 @@ class SlackAccountConfig(AccountConfig):
         "API requests to the gateway at /slack/events[/<account>].",
     )
     api_url: str = Field(default=DEFAULT_API_URL, description="Web API base URL.")
+    slash_command: SlashCommand = Field(default_factory=SlashCommand)
     channels: dict[str, GroupConfig] = Field(
         default_factory=dict,
         description='Per-channel settings by id or "*"; when set, also '

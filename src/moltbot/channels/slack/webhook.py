@@ -9,9 +9,11 @@ challenge; an event is acknowledged (200) once it is handled or durably queued
 for the agent (the reply follows in the background), and answered 503 when the
 gateway cannot take it now, so Slack retries it.
 
-Interactivity and slash-command requests (form-encoded) are refused with 501:
-moltbot sends no interactive components and registers no commands, so there is
-nothing to act on; Slack shows the user that the app did not handle it.
+Slash commands (form-encoded, with ``command``) are acknowledged with 200 at once
+— with an ephemeral text when the command is not one this account answers — and
+answered later on their ``response_url`` (see :mod:`.slash`); the same Request URL
+serves them. Interactivity requests (form-encoded ``payload``) are refused with 501:
+moltbot sends no interactive components, so there is nothing to act on.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -50,10 +53,14 @@ async def handle(
         log.warning("slack events %s: bad signature", runner.account.account_id)
         return error("invalid signature", 401)
     if request.content_type == "application/x-www-form-urlencoded":
-        log.info("slack %s: refused an interactivity/command request", runner.account.account_id)
-        return error(
-            "interactivity and slash commands are not supported; use messages and mentions", 501
-        )
+        form = {key: value for key, value in parse_qsl(body.decode("utf-8", "replace"))}
+        if "command" not in form:
+            log.info("slack %s: refused an interactivity request", runner.account.account_id)
+            return error("interactivity is not supported; use messages and slash commands", 501)
+        if channel is None:
+            return error("account not running", 503)
+        answer = channel.handle_slash(form)
+        return web.json_response(answer) if answer else web.Response(status=200)
     try:
         payload = json.loads(body)
     except ValueError:

@@ -270,6 +270,11 @@ class TelegramChannel(Channel):
             )
         return text, thread
 
+    def native_command(self, message: InboundMessage, name: str) -> bool:
+        """A tap in the bot's command menu arrives as the text ``/name``: an entry of the
+        menu is a command even with ``commands.text: false``."""
+        return message.native_command or any(entry == name for entry, _ in self.native_menu() or ())
+
     def reply_target(self, message: InboundMessage) -> str:
         if message.thread_id and message.thread_id != GENERAL_TOPIC:
             return f"{message.chat_id}:topic:{message.thread_id}"

@@ -77,10 +77,11 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
         raise UsageError("message or attachment required")
     media = await store_attachments(runtime, agent_id, session_key, params.attachments or [])
     timeout = params.timeoutMs / 1000 if params.timeoutMs else None
+    message = runtime.skill_request(agent_id, text) or params.message  # /<skill> [input]
     run = await runtime.submit(
         agent_id,
         session_key,
-        params.message,
+        message,
         run_id=key,
         timeout=timeout,
         channel="webchat",
