@@ -38,8 +38,16 @@ def moltbot_command() -> list[str]:
 
 
 def clean_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment with HOME replaced and no inherited instance identity."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(IDENTITY_PREFIXES)}
+    """This process's environment with HOME replaced and no inherited instance identity.
+
+    ``PYTHONDONTWRITEBYTECODE`` is dropped: an installed moltbot runs from compiled
+    bytecode (pip compiles it at install), so a benchmark must not recompile every
+    module on every start."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(IDENTITY_PREFIXES) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(HOME=str(home), NO_COLOR="1", **(extra or {}))
     return env
 
@@ -80,6 +88,27 @@ def time_runs(
         if index >= warmup:
             samples.append(elapsed)
     return samples
+
+
+def cpu_runs(
+    argv: Sequence[str], runs: int, *, env: Mapping[str, str], warmup: int = 1
+) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds (user + system of the command and its children) of
+    ``runs`` executions of ``argv``. On a busy machine the wall clock includes waiting for
+    a core; the CPU time is the work itself."""
+    import resource
+
+    walls, cpus = [], []
+    for index in range(warmup + runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        run_checked(argv, env)
+        elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if index >= warmup:
+            walls.append(elapsed)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return walls, cpus
 
 
 def median_ms(name: str, samples: Sequence[float], note: str = "") -> Result:

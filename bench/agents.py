@@ -54,9 +54,17 @@ FAKE_SERVER = """
 import asyncio, sys
 sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
 from fakes.llm_openai import FakeOpenAI
+from fakes.llm_script import Reply
+
+def summary(body):  # a compaction's summary is short, as a real model's is
+    system = body["messages"][0]
+    if system["role"] == "system" and "You summarise a conversation" in str(system["content"]):
+        return Reply("SUMMARY: a long talk, settled.")
+    return None
 
 async def main():
     server = FakeOpenAI(api_key="sk-bench")
+    server.responder = summary
     server.default_first_delay = float(sys.argv[2])
     server.default_chunk_chars = 8
     await server.start()

@@ -10,6 +10,7 @@ Adding a benchmark: create ``bench/<name>.py`` with
 
     TITLE = "Gateway: connect and round trips"   # the report section's title
     ORDER = 20                                   # optional: position in the report (default 100)
+    SUMMARY = "markdown"                         # optional: a paragraph above the table
 
     def run() -> list[dict]:                     # rows {"name", "value", "unit", "note"}
         ...
@@ -86,6 +87,8 @@ def machine() -> str:
     load = ""
     if hasattr(os, "getloadavg"):
         load = f", load {os.getloadavg()[0]:.2f}"
+        if os.getloadavg()[0] >= 0.5 * (os.cpu_count() or 1):
+            load += " (shared: other jobs were running, so read the medians)"
     return (
         f"{cpu}, {os.cpu_count()} CPUs{memory}; {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}{load}"
@@ -100,6 +103,7 @@ def render_section(
     error: str | None,
     when: str,
     where: str,
+    summary: str = "",
 ) -> Section:
     lines = [
         f"<!-- bench:{name} -->",
@@ -109,6 +113,8 @@ def render_section(
         f"Source: `bench/{name}.py`. Order: {order}.",
         "",
     ]
+    if summary:
+        lines += [summary.rstrip(), ""]
     if error:
         lines += ["**Failed:**", "", "```", error.rstrip(), "```"]
     else:
@@ -176,11 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for name in names:
         error, rows = None, None
-        title, order = name, 100
+        title, order, summary = name, 100, ""
         started = time.perf_counter()
         try:
             module = load(name)
             title, order = module.TITLE, int(getattr(module, "ORDER", 100))
+            summary = str(getattr(module, "SUMMARY", ""))
             print(f"\n## {title}", flush=True)
             rows = list(module.run())
         except Exception:
@@ -191,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             value, unit, note = row["value"], row["unit"], row.get("note", "")
             print(f"  {row['name']:<52} {value:>10,.1f} {unit:<4} {note}")
         print(f"  ({time.perf_counter() - started:.1f} s)")
-        sections[name] = render_section(name, title, order, rows, error, when, where)
+        sections[name] = render_section(name, title, order, rows, error, when, where, summary)
 
     if not args.no_write:
         write_report(args.output, list(sections.values()), where, when)

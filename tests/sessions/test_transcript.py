@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from moltbot.sessions.transcript import Transcript, ordered_messages, parse, peek
+from moltbot.sessions.transcript import Transcript, ordered_messages, parse, peek, read_tail
 
 
 def msg(role: str, content: object, **extra: object) -> dict[str, object]:
@@ -135,3 +135,73 @@ def test_peek_reads_only_the_ends(tmp_path: Path) -> None:
     small = tmp_path / "small.jsonl"
     Transcript(small).append(msg("user", "only"))
     assert peek(small, window=1 << 20) == ("only", {"role": "user", "content": "only"})
+
+
+def _rchar() -> int:
+    """Bytes this process has read through read(2) so far (Linux ``/proc/self/io``)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+def _long_transcript(path: Path, turns: int) -> None:
+    with path.open("w") as handle:
+        handle.write(json.dumps({"type": "session", "version": 3, "id": "sid"}) + "\n")
+        for n in range(turns):
+            handle.write(json.dumps(msg("user", f"question {n} " + "x" * 100, id=f"u{n}")) + "\n")
+            handle.write(json.dumps(msg("assistant", f"answer {n}", id=f"a{n}")) + "\n")
+
+
+def _messages_over(count: int):
+    return lambda entries: sum(1 for e in entries if e.get("type") == "message") > count
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs /proc/self/io")
+def test_read_tail_reads_only_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    _long_transcript(path, 50_000)  # 100,000 message lines, about 9 MB
+    size = path.stat().st_size
+    before = _rchar()
+    read = read_tail(path, _messages_over(20))
+    read_bytes = _rchar() - before
+    assert [e["id"] for e in read.entries[-4:]] == ["u49998", "a49998", "u49999", "a49999"]
+    assert read.header is None and read.size < 200_000
+    assert read_bytes < 200_000 < size  # the kernel's count, not ours
+    whole = Transcript(path).read()
+    assert whole.entries[-len(read.entries) :] == read.entries
+
+
+def test_read_tail_of_a_short_file_is_the_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    _long_transcript(path, 3)
+    read = read_tail(path, _messages_over(100))
+    assert read.header is not None and read.header["id"] == "sid"
+    assert [e["id"] for e in read.entries] == ["u0", "a0", "u1", "a1", "u2", "a2"]
+    assert read.size == path.stat().st_size
+
+
+def test_read_tail_line_longer_than_a_block_and_a_torn_end(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "t.jsonl"
+    _long_transcript(path, 10)
+    with path.open("a") as handle:
+        handle.write(json.dumps(msg("assistant", "y" * 300_000, id="big")) + "\n")
+        handle.write(json.dumps(msg("user", "last", id="last")) + "\n")
+        handle.write('{"type": "message", "mess')  # torn by a crash
+    with caplog.at_level(logging.WARNING):
+        read = read_tail(path, _messages_over(1), block=4096)
+    assert [e["id"] for e in read.entries[-2:]] == ["big", "last"]
+    assert read.entries[-2]["message"]["content"] == "y" * 300_000
+    assert "torn last line" in caplog.text
+
+
+def test_read_tail_refuses_a_fifo_without_hanging(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "t.jsonl"
+    os.mkfifo(path)
+    with pytest.raises(OSError, match="not a regular file"):
+        read_tail(path, _messages_over(1))
+    assert read_tail(tmp_path / "missing.jsonl", _messages_over(1)).entries == []

@@ -37,7 +37,6 @@ from moltbot.agents.compaction import Compactor
 from moltbot.agents.control import SessionControl
 from moltbot.agents.events import RunEvents
 from moltbot.agents.lanes import SessionLanes
-from moltbot.agents.memory import MemoryIndex, openai_embedder
 from moltbot.agents.model_pool import ModelPool
 from moltbot.agents.models import catalog
 from moltbot.agents.roster import AgentSpec, agent_specs, default_agent_id
@@ -68,6 +67,7 @@ from moltbot.sessions.origin import Origin
 from moltbot.sessions.store import SessionEntry, SessionStore
 
 if TYPE_CHECKING:
+    from moltbot.agents.memory import MemoryIndex
     from moltbot.config.schema import Config
 
 __all__ = ["AgentRunError", "AgentRuntime", "embedded"]
@@ -234,6 +234,8 @@ class AgentRuntime(SessionControl):
     def memory_index(self, agent_id: str) -> MemoryIndex:
         """The agent's memory index, created (and its file watcher started) on first use.
         A change of the embeddings settings builds a new one at the next use."""
+        from moltbot.agents.memory import MemoryIndex  # SQLite, loaded with the first search
+
         agent = self.resolve_agent(agent_id)
         embedder, embedder_id = self._embedder()
         found = self._memory.get(agent)
@@ -260,6 +262,8 @@ class AgentRuntime(SessionControl):
                 settings.provider,
             )
             return None, None
+        from moltbot.agents.memory import openai_embedder
+
         embedder = openai_embedder(
             provider.base_url,
             provider.api_key,

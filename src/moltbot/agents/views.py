@@ -55,9 +55,11 @@ async def session_rows(
     last_message: bool = False,
 ) -> list[dict[str, Any]]:
     """The agents' sessions, newest first; ``titles`` / ``last_message`` read each
-    listed transcript's first and last message."""
-    rows: list[dict[str, Any]] = []
+    listed transcript's first and last message. Filters and the sort run on the index
+    entries; only the rows returned are built, so ``limit`` bounds the work per row."""
+    found: list[tuple[str, str, SessionEntry]] = []
     cutoff = now_ms() - active_minutes * 60_000 if active_minutes else None
+    needle = search.lower() if search else None
     for agent in agents:
         store = store_of(agent)
         for key, entry in (await store.all()).items():
@@ -65,19 +67,17 @@ async def session_rows(
                 continue
             if label and entry.label != label:
                 continue
-            rows.append(_session_row(agent, key, entry))
-    if search:
-        needle = search.lower()
-        rows = [
-            r
-            for r in rows
-            if needle in r["key"]
-            or needle in (r.get("label") or "").lower()
-            or needle in (r.get("displayName") or "").lower()
-        ]
-    rows.sort(key=lambda r: -int(r.get("updatedAt") or 0))
+            if needle and not (
+                needle in key
+                or needle in (entry.label or "").lower()
+                or needle in (entry.display_name or "").lower()
+            ):
+                continue
+            found.append((agent, key, entry))
+    found.sort(key=lambda item: -item[2].updated_at)
     if limit:
-        rows = rows[:limit]
+        found = found[:limit]
+    rows = [_session_row(agent, key, entry) for agent, key, entry in found]
     if titles or last_message:
         for row in rows:
             store = store_of(row["agentId"])
@@ -97,7 +97,7 @@ async def history(store: SessionStore, key: str, limit: int) -> dict[str, Any]:
     entry = await store.get(key)
     if entry is None:
         return {"sessionKey": key, "messages": []}
-    messages = await store.messages(entry)
+    messages = await store.recent_messages(entry, limit)
     # CPU-bound for a big transcript: off the event loop, so other clients keep being served
     items = await asyncio.to_thread(_history_items, messages, limit)
     out: dict[str, Any] = {"sessionKey": key, "sessionId": entry.session_id, "messages": items}

@@ -76,6 +76,12 @@ def run_cmd(
     dashboard URLs when ready. SIGTERM stops it (exit 0); SIGUSR1 restarts it
     in-process; config file edits are applied live.
     """
+    import gc
+
+    # Start-up creates a few hundred thousand objects that live as long as the process
+    # (modules, models); the cyclic GC would walk them over and over meanwhile. The
+    # gateway collects once and turns it back on when its sidecars have started.
+    gc.disable()
     from moltbot.gateway.run import RunOptions, run
 
     cli = context.get()

@@ -111,13 +111,17 @@ def _short(path: Path, home: Path) -> str:
         return str(path)
 
 
+def _real(path: Path) -> Path:
+    return path.resolve()
+
+
 def _same(a: Path, b: Path) -> bool:
-    return a == b or a.resolve() == b.resolve()
+    return a == b or _real(a) == _real(b)
 
 
 def _inside(path: Path, parent: Path) -> bool:
     try:
-        path.resolve().relative_to(parent.resolve())
+        _real(path).relative_to(_real(parent))
         return True
     except ValueError:
         return False
@@ -715,10 +719,61 @@ def _loopback_port(url: str) -> int | None:
 
 
 def check_pairs(members: Sequence[Member]) -> list[Finding]:
+    """:func:`check_pair` for every pair that can clash at all (see
+    :func:`_pairs_in_reach`), in the order of ``itertools.combinations``."""
     findings = []
-    for a, b in itertools.combinations(members, 2):
-        findings += check_pair(a, b, members)
+    for i, j in _pairs_in_reach(members):
+        findings += check_pair(members[i], members[j], members)
     return findings
+
+
+def _pairs_in_reach(members: Sequence[Member]) -> list[tuple[int, int]]:
+    """The index pairs ``(i, j)``, ``i < j``, that :func:`check_pair` can find anything
+    in: their port spans come within the seed's spacing of each other, one's config,
+    state dir or workspace is (inside) one of the other's, or they pin the same Chrome.
+    Every other pair is clear by construction, so the host check costs about one
+    sort and one pass instead of a look at every pair (200 instances: 19,900 pairs)."""
+    pairs: set[tuple[int, int]] = set()
+
+    def add(i: int, j: int) -> None:
+        if i != j:
+            pairs.add((min(i, j), max(i, j)))
+
+    spans = sorted((*_port_span(m.instance, cdp_urls(m)), i) for i, m in enumerate(members))
+    open_spans: list[tuple[int, int]] = []  # (high end, index) of spans still in reach
+    for low, high, i in spans:
+        open_spans = [(h, j) for h, j in open_spans if h + ports.MIN_BASE_SPACING > low]
+        for _, j in open_spans:
+            add(i, j)
+        open_spans.append((high, i))
+
+    owners: dict[Path, list[int]] = {}
+    for i, m in enumerate(members):
+        inst = m.instance
+        for path in {_real(inst.config_path), _real(inst.state_dir), _real(inst.workspace)}:
+            owners.setdefault(path, []).append(i)
+    for path, mine in owners.items():
+        for ancestor in (path, *path.parents):
+            for j in owners.get(ancestor, ()):
+                for i in mine:
+                    add(i, j)
+
+    urls: dict[str, list[int]] = {}
+    for i, m in enumerate(members):
+        for url in cdp_urls(m).values():
+            urls.setdefault(_norm_url(url), []).append(i)
+    for sharing in urls.values():
+        for i, j in itertools.combinations(sharing, 2):
+            add(i, j)
+    return sorted(pairs)
+
+
+def _port_span(instance: Instance, urls: Mapping[str, str]) -> tuple[int, int]:
+    """Lowest and highest port the instance uses, may use, or points a Chrome at."""
+    pinned = [p for p in (_loopback_port(u) for u in urls.values()) if p]
+    block, cdp = instance.port_block, instance.cdp_ports
+    every = (*instance.used_ports, *pinned, block.start, block.stop - 1, cdp.start, cdp.stop - 1)
+    return min(every), max(every)
 
 
 def check_service_files(files: Iterable[ServiceFile], members: Sequence[Member]) -> list[Finding]:

@@ -22,6 +22,7 @@ from moltbot.errors import MoltbotError
 from moltbot.instance.registry import KnownInstance, discover, service_dirs
 from moltbot.instance.resolve import Identity, Instance, resolve_instance
 from moltbot.service.base import ServiceManager
+from moltbot.service.inspect import Listening
 from moltbot.service.spec import build_spec, differences
 
 OURS = {"systemd": ("moltbot-gateway*.service",), "launchd": ("bot.molt.*.plist",)}
@@ -104,7 +105,10 @@ def service_files(home: Path, env: Mapping[str, str]) -> list[ServiceFile]:
 
 
 def member_for(
-    known: KnownInstance, env: Mapping[str, str], manager: ServiceManager | None
+    known: KnownInstance,
+    env: Mapping[str, str],
+    manager: ServiceManager | None,
+    sockets: Listening | None = None,
 ) -> Member:
     from moltbot.service.inspect import process_facts
 
@@ -112,7 +116,7 @@ def member_for(
         config: Config | None = read_config(known.instance.config_path, env, strict=False).config
     except MoltbotError:
         config = None
-    member = Member(known, config, running=process_facts(known.instance)["alive"])
+    member = Member(known, config, running=process_facts(known.instance, sockets)["alive"])
     identity = known.instance.identity
     if (
         config is not None
@@ -141,7 +145,7 @@ def member_for(
 def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = None) -> Report:
     """Run every check for the instance ``identity`` names (and the host, see module doc)."""
     from moltbot.doctor.rescue import check_rescue
-    from moltbot.service.inspect import port_owner, process_facts
+    from moltbot.service.inspect import listening, port_owner, process_facts
 
     home = identity.home
     manager = host_manager(env, home)
@@ -156,7 +160,8 @@ def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = 
     instance = resolve_instance(identity, config or Config(), env)
 
     known = discover(home, env)
-    members = [member_for(k, env, manager) for k in known]
+    sockets = listening()  # one look at the host's sockets for every instance
+    members = [member_for(k, env, manager, sockets) for k in known]
     me = next((m for m in members if checks._same(m.instance.state_dir, instance.state_dir)), None)
     # `moltbot doctor` on a host whose instances are all named profiles: the default
     # instance does not exist and nothing points at it, so there is nothing to report
@@ -184,15 +189,14 @@ def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = 
         findings += checks.check_drift(me)
     if exists:
         findings += checks.check_directories(instance)
-        process = process_facts(instance)
+        process = process_facts(instance, sockets)
         owners = {
-            port: port_owner(port)
+            port: port_owner(port, sockets)
             for port in (instance.port, instance.control_port, instance.canvas_port)
         }
         suggestion = None
         if any(owners.values()):
             from moltbot.instance import ports
-            from moltbot.service.inspect import listening_ports
 
             others = [
                 k.instance
@@ -207,7 +211,7 @@ def diagnose(identity: Identity, env: Mapping[str, str], *, host: bool | None = 
             suggestion = ports.choose_free_base(
                 name,
                 [o.port for o in others],
-                [*(p for o in others for p in o.port_block), *listening_ports()],
+                [*(p for o in others for p in o.port_block), *sockets],
             )
         findings += checks.check_ports_owned(instance, owners, process["pid"], suggestion)
     if me is not None:

@@ -24,13 +24,14 @@ def host_overview(home: Path, env: Mapping[str, str]) -> list[dict[str, Any]]:
     configError, portOwner, foreignListener`` (the port is held, but not by this
     instance's gateway)."""
     from moltbot.doctor.diagnose import host_manager
-    from moltbot.service.inspect import probe_health, process_facts, service_facts
+    from moltbot.service.inspect import listening, probe_health, process_facts, service_facts
 
     manager = host_manager(env, home)
+    sockets = listening()  # one look at the host's sockets for every instance
     rows = []
     for known in discover(home, env):
         inst, live = known.instance, known.effective
-        process = process_facts(inst)
+        process = process_facts(inst, sockets)
         service = (
             service_facts(inst, env, manager=manager)
             if manager

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import importlib
 import json
 import logging
 import os
@@ -159,7 +160,6 @@ def run(
                 echo(f"force: stopped {stopped.describe()} on port {instance.port}")
         check_listening(prepared)
         limits = process.raise_open_files_limit()
-        process.tune_allocator()
         log.debug("open-files limit %s", limits)
         return asyncio.run(_serve(prepared, env, options, lock, echo))
     except AlreadyRunningError:
@@ -254,10 +254,7 @@ async def _serve(
         runtime.state = State.RUNNING
         _announce(runtime, prepared, echo, first, show_token=options.show_token)
         first = False
-        await runtime.start_subsystems()
-        remember_good_config(runtime)
-        gc.freeze()  # start-up objects live for the whole run: keep them out of GC scans
-        write_runtime_file(runtime, prepared.host)
+        sidecars = asyncio.create_task(_start_sidecars(runtime, prepared.host))
         background = [
             asyncio.create_task(_tick(runtime)),
             asyncio.create_task(_watch_config(runtime, prepared, signals)),
@@ -265,8 +262,9 @@ async def _serve(
         stop_wait = asyncio.create_task(signals.stop.wait())
         restart_wait = asyncio.create_task(signals.restart.wait())
         await asyncio.wait({stop_wait, restart_wait}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (*background, restart_wait):
+        for task in (sidecars, *background, restart_wait):
             task.cancel()
+        await asyncio.gather(sidecars, return_exceptions=True)  # no start racing the stop
         if not signals.stop.is_set():
             await _drain(runtime, stop_wait)
         stop_wait.cancel()
@@ -279,6 +277,19 @@ async def _serve(
         signals.restart.clear()
         gc.unfreeze()  # the old runtime's objects are garbage now: let GC see them again
         prepared = _reprepare(prepared, env, options)
+
+
+async def _start_sidecars(runtime: GatewayRuntime, host: str) -> None:
+    """After the port answers: start the subsystems, then settle in for the long run."""
+    # first, in a thread that finishes even if a stop cancels this task: the config the
+    # gateway answers with is the instance's last good one
+    await asyncio.to_thread(remember_good_config, runtime)
+    await asyncio.to_thread(process.tune_allocator)
+    await runtime.start_subsystems()
+    gc.collect()  # once: what start-up left behind (the CLI turned the GC off for it)
+    gc.freeze()  # start-up objects live for the whole run: keep them out of GC scans
+    gc.enable()
+    write_runtime_file(runtime, host)
 
 
 async def _bind(runner: Any, prepared: Prepared, shield: Shield) -> None:
@@ -406,12 +417,12 @@ async def _tick(runtime: GatewayRuntime) -> None:
 
 
 async def _watch_config(runtime: GatewayRuntime, prepared: Prepared, signals: _Signals) -> None:
-    import watchfiles
-
     path = prepared.identity.config_path
     path.parent.mkdir(parents=True, exist_ok=True)
     debounce = max(50, runtime.config.gateway.reload.debounce_ms)
     target = str(path.resolve())
+    await runtime.subsystems_started.wait()  # a change is applied to subsystems that have started
+    watchfiles = await asyncio.to_thread(importlib.import_module, "watchfiles")
     if _file_hash(path) != runtime.snapshot.hash:  # changed while we were (re)starting
         await _apply_config_change(runtime, prepared, signals)
     async for changes in watchfiles.awatch(

@@ -114,7 +114,7 @@ class GatewayRuntime:
         self.subsystem_errors: dict[str, str] = {}
         self._stores: dict[str, SessionStore] = {}
         self.subsystems_started = asyncio.Event()
-        """Set once every subsystem has been started (or has failed to)."""
+        """Set once every enabled subsystem has been started (or has failed to)."""
         self.system_events: list[str] = []
         self.seq = 0
         self.state_version = {"presence": 1, "health": 1}
@@ -274,16 +274,22 @@ class GatewayRuntime:
         return envvars.flag(self.env, name) is not None
 
     async def start_subsystems(self) -> None:
-        for name in self.enabled_subsystems():
-            await self.start_subsystem(name)
-        self.subsystems_started.set()
+        """Start every enabled subsystem in turn, then set :attr:`subsystems_started`. The gateway
+        runs this as a task once its port answers, so a client's handshake never waits
+        for a sidecar."""
+        try:
+            for name in self.enabled_subsystems():
+                await self.start_subsystem(name)
+        finally:
+            self.subsystems_started.set()
 
     async def start_subsystem(self, name: str) -> None:
         """Build and start subsystem ``name``. Never raises: whatever goes wrong (its
         module missing or broken, its ``start`` failing) marks it ``FAILED`` with the
         reason, logged at error level, and the rest of the gateway keeps serving."""
         try:
-            cls = load(SUBSYSTEMS[name], f"subsystem {name}")
+            # imported in a thread: the event loop keeps answering meanwhile
+            cls = await asyncio.to_thread(load, SUBSYSTEMS[name], f"subsystem {name}")
             sub = cls(self.subsystem_context(name))
             self.subsystems[name] = sub
             await sub.start()
@@ -355,6 +361,8 @@ class GatewayRuntime:
                 out[name] = {"state": State.FAILED.value, "error": self.subsystem_errors[name]}
             elif name not in self.enabled_subsystems():
                 out[name] = {"state": State.DISABLED.value}
+            elif not self.subsystems_started.is_set():
+                out[name] = {"state": State.STARTING.value}
         return out
 
     # summaries --------------------------------------------------------------

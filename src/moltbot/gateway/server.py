@@ -38,8 +38,7 @@ UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 HTTP_ROUTE_MODULES = (
     "moltbot.gateway.http.hooks",
     "moltbot.gateway.http.tools_invoke",
-    "moltbot.gateway.http.responses",
-    "moltbot.gateway.http.openai",
+    "moltbot.gateway.http.openai",  # also /v1/responses (moltbot.gateway.http.responses)
     "moltbot.channels.webhook",  # every channel manifest's routes
     "moltbot.gateway.http.media",  # stored attachments, by signed URL
     "moltbot.gateway.http.api",  # last: every other API path is a JSON 404, never the UI
@@ -323,7 +322,7 @@ def dispatch(
         conn.send(protocol.response(request_id, None, denied.error_shape()))
         return
     assert spec is not None
-    if not spec.is_async:
+    if not spec.is_async and runtime.subsystems_started.is_set():
         _run_inline(runtime, conn, spec, request_id, frame.get("params"))
         return
     conn.started()
@@ -413,8 +412,12 @@ async def _run(
         conn.send(protocol.response(request_id, None, behind.error_shape()))
         return
     try:
+        if not runtime.subsystems_started.is_set():  # the handler may need a sidecar still starting
+            await runtime.subsystems_started.wait()
         params = _validate(spec, raw_params)
-        payload = await spec.handler(call, params)
+        payload = spec.handler(call, params)
+        if spec.is_async:  # a synchronous one comes here only while the subsystems start
+            payload = await payload
     except asyncio.CancelledError:
         raise
     except Exception as exc:

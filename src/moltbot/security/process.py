@@ -11,11 +11,10 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import sys
 from functools import cache
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +42,13 @@ def raise_open_files_limit(target: int = OPEN_FILES_TARGET) -> tuple[int, int] |
 
 
 @cache
-def _libc() -> ctypes.CDLL | None:
+def _libc() -> Any:
+    """glibc through ctypes (imported here: the gateway's start does not wait for it)."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]

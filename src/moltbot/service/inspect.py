@@ -107,11 +107,12 @@ def service_facts(
     return facts
 
 
-def process_facts(instance: Instance) -> dict[str, Any]:
+def process_facts(instance: Instance, listening: Listening | None = None) -> dict[str, Any]:
     """The gateway process (from its runtime file) and who owns its port.
 
     ``alive`` is true only when the pid in the runtime file exists and is a
     moltbot process; ``stale`` when the file names a process that is gone.
+    ``listening``: a snapshot shared by many calls (see :func:`port_owner`).
     """
     runtime = read_record(instance)
     pid = runtime.get("pid") if runtime else None
@@ -119,7 +120,7 @@ def process_facts(instance: Instance) -> dict[str, Any]:
     alive, started = _gateway_process(pid) if pid else (False, None)
     port = runtime.get("port") if runtime and isinstance(runtime.get("port"), int) else None
     port = port or instance.port
-    owner = port_owner(port)
+    owner = port_owner(port, listening)
     return {
         "runtimeFile": str(instance.runtime_file),
         "pid": pid if alive else None,
@@ -153,25 +154,45 @@ def _gateway_process(pid: int) -> tuple[bool, float | None]:
     return ("moltbot" in cmdline or "clawdbot" in cmdline), started
 
 
-def port_owner(port: int) -> dict[str, Any] | None:
-    """Who listens on TCP ``port`` (any address), or ``None`` when nobody does."""
+Listening = dict[int, tuple[str, int | None]]
+"""TCP port -> (address, pid) of its first listener: one look at the host's sockets."""
+
+
+def listening() -> Listening:
+    """Every TCP listener here (as far as this user can see), in one pass over the
+    host's sockets: a caller asking about many ports takes this once and passes it to
+    :func:`port_owner`, instead of one pass per port."""
     import psutil
 
     try:
         connections = psutil.net_connections(kind="inet")
     except (psutil.AccessDenied, OSError):
         connections = []
+    found: Listening = {}
     for conn in connections:
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-            info: dict[str, Any] = {"pid": conn.pid, "address": f"{conn.laddr.ip}:{port}"}
-            if conn.pid:
-                try:
-                    proc = psutil.Process(conn.pid)
-                    info["name"] = proc.name()
-                    info["commandLine"] = " ".join(proc.cmdline())
-                except psutil.Error:
-                    pass
-            return info
+        if conn.status == psutil.CONN_LISTEN and conn.laddr:
+            found.setdefault(conn.laddr.port, (conn.laddr.ip, conn.pid))
+    return found
+
+
+def port_owner(port: int, snapshot: Listening | None = None) -> dict[str, Any] | None:
+    """Who listens on TCP ``port`` (any address), or ``None`` when nobody does.
+
+    ``snapshot`` is a :func:`listening` taken earlier (default: a fresh one)."""
+    import psutil
+
+    held = (listening() if snapshot is None else snapshot).get(port)
+    if held is not None:
+        address, pid = held
+        info: dict[str, Any] = {"pid": pid, "address": f"{address}:{port}"}
+        if pid:
+            try:
+                proc = psutil.Process(pid)
+                info["name"] = proc.name()
+                info["commandLine"] = " ".join(proc.cmdline())
+            except psutil.Error:
+                pass
+        return info
     if _bound(port):
         return {"pid": None, "address": f"127.0.0.1:{port}", "detail": "in use (owner not visible)"}
     return None
@@ -179,16 +200,7 @@ def port_owner(port: int) -> dict[str, Any] | None:
 
 def listening_ports() -> set[int]:
     """Every TCP port something listens on here (as far as this user can see)."""
-    import psutil
-
-    try:
-        return {
-            c.laddr.port
-            for c in psutil.net_connections(kind="inet")
-            if c.status == psutil.CONN_LISTEN and c.laddr
-        }
-    except (psutil.AccessDenied, OSError):
-        return set()
+    return set(listening())
 
 
 def _bound(port: int) -> bool:

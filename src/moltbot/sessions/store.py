@@ -38,7 +38,12 @@ from pydantic.alias_generators import to_camel
 
 from moltbot.fsutil import write_atomic
 from moltbot.sessions.origin import Origin
-from moltbot.sessions.transcript import Transcript, TranscriptRead, ordered_messages
+from moltbot.sessions.transcript import (
+    Transcript,
+    TranscriptRead,
+    ordered_messages,
+    read_tail,
+)
 
 log = logging.getLogger(__name__)
 
@@ -369,6 +374,28 @@ class SessionStore:
             cached.start,
         )
 
+    async def recent_messages(self, entry: SessionEntry, count: int) -> list[dict[str, Any]]:
+        """At least the last ``count`` message entries (all, if fewer), in conversation
+        order: from memory when the transcript is cached, else read backwards from the
+        file's end (:func:`~moltbot.sessions.transcript.read_tail`), so the cost follows
+        ``count``, not the transcript's length."""
+        path = self.transcript_path(entry)
+        cached = self._reads.get(entry.session_id)
+        if cached is not None:
+            try:
+                fresh = path.stat().st_size == cached.size
+            except FileNotFoundError:
+                fresh = False
+            if fresh:
+                return ordered_messages(cached.entries)
+
+        def enough(entries: list[dict[str, Any]]) -> bool:
+            # one more than asked: a run whose messages straddle the cut keeps its place
+            return sum(1 for e in entries if _is_message(e)) > count
+
+        read = await asyncio.to_thread(read_tail, path, enough)
+        return ordered_messages(read.entries)
+
     async def messages(self, entry: SessionEntry) -> list[dict[str, Any]]:
         """Message entries in conversation order (see :func:`ordered_messages`)."""
         return ordered_messages((await self.read(entry)).entries)
@@ -448,7 +475,8 @@ class SessionStore:
     ) -> list[SessionEntry | None | Exception]:
         results: list[SessionEntry | None | Exception] = []
         with self._index_lock():
-            entries = self._read_index()
+            self._refresh()  # parses the file only when another writer changed it
+            entries = dict(self._entries)
             for key, mutate, _ in batch:
                 try:
                     result = mutate(entries.get(key))
@@ -487,6 +515,10 @@ class SessionStore:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _is_message(entry: dict[str, Any]) -> bool:
+    return entry.get("type") == "message" and isinstance(entry.get("message"), dict)
 
 
 class _NotRegular(Exception):

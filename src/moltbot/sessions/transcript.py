@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,7 +152,52 @@ class Transcript:
         return read
 
 
-def parse(raw: bytes, source: str, *, base: int = 0, header_allowed: bool = True) -> TranscriptRead:
+def read_tail(
+    path: Path, enough: Callable[[list[dict[str, Any]]], bool], *, block: int = _TAIL_BYTES
+) -> TranscriptRead:
+    """The entries at the end of ``path``, read backwards a block at a time (each block
+    twice the last) until ``enough(entries)`` says so or the file's start is reached:
+    a long transcript costs what its tail costs, never the whole file.
+
+    ``entries`` are in file order; the header is only returned when the whole file was
+    read. ``size`` is the number of bytes read. A torn line is skipped as in :func:`parse`.
+    """
+    try:  # without blocking: a FIFO put in a transcript's place must not hang the reader
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return TranscriptRead(None, [])
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path}: not a regular file")
+        end = handle.seek(0, os.SEEK_END)
+        start, chunk, done = end, b"", 0
+        while start > 0:
+            step = min(start, block)
+            start -= step
+            handle.seek(start)
+            chunk = handle.read(step) + chunk
+            done += step
+            block *= 2
+            if start == 0:
+                break
+            # a line cut by the block's start is read whole with the next block
+            cut = chunk.find(b"\n")
+            if cut < 0:
+                continue
+            read = parse(chunk[cut + 1 :], str(path), base=start + cut + 1, warn=False)
+            if enough(read.entries):
+                for warning in read.warnings:
+                    log.warning("%s", warning)
+                read.size = done
+                return read
+        read = parse(chunk, str(path))
+        read.size = done
+        return read
+
+
+def parse(
+    raw: bytes, source: str, *, base: int = 0, header_allowed: bool = True, warn: bool = True
+) -> TranscriptRead:
     header: dict[str, Any] | None = None
     entries: list[dict[str, Any]] = []
     offsets: list[int] = []
@@ -177,7 +223,7 @@ def parse(raw: bytes, source: str, *, base: int = 0, header_allowed: bool = True
         else:
             entries.append(item)
             offsets.append(at)
-    for warning in warnings:
+    for warning in warnings if warn else ():
         log.warning("%s", warning)
     return TranscriptRead(header, entries, warnings, offsets=offsets)
 

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from moltbot.agents.memory import is_memory_path
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.agents.tools.confine import workspace_confinement
 from moltbot.agents.tools.fs import read_bytes
@@ -63,6 +62,8 @@ class MemoryGetTool(Tool):
         return config.agents.defaults.memory_search.enabled
 
     async def run(self, ctx: ToolContext, params: MemoryGetParams) -> dict[str, Any]:
+        from moltbot.agents.memory import is_memory_path  # SQLite's module: at first use
+
         if not is_memory_path(params.path):
             raise ToolError(f"{params.path}: not a memory file (MEMORY.md or memory/*.md)")
         box = workspace_confinement(ctx)

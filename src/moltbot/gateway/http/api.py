@@ -199,6 +199,8 @@ def api_route(runtime: GatewayRuntime, handler: Handler) -> Callable[..., Any]:
     async def route(request: web.Request) -> web.StreamResponse:
         try:
             authorize(request, runtime)
+            if not runtime.subsystems_started.is_set():  # as a WebSocket request does: the
+                await runtime.subsystems_started.wait()  # handler may need a starting sidecar
             return await handler(request, runtime)
         except _Refused as refused:
             return refused.response

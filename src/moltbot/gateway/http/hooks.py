@@ -107,6 +107,8 @@ async def hook_request(request: web.Request, runtime: GatewayRuntime, base: str)
             return web.json_response(cached.payload["body"], status=cached.payload["status"])
     if isinstance(body, dict):
         body.pop("idempotencyKey", None)
+    if not runtime.subsystems_started.is_set():  # sent as the port opened: wait for them
+        await runtime.subsystems_started.wait()
     try:
         status, answer = await handle(name, body, runtime.subsystem)
     except HookRefused as exc:

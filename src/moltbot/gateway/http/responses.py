@@ -1,5 +1,8 @@
 """``POST /v1/responses``: one agent turn answered in the OpenAI Responses shape.
 
+Routed by :mod:`moltbot.gateway.http.openai`, which imports this module at the first
+request (the gateway's start does not wait for it).
+
 Off unless ``gateway.http.endpoints.responses.enabled`` (read per request; while
 off: 404 after the auth check). Behind the gateway token like every API
 (:mod:`moltbot.gateway.http.api`).
@@ -40,7 +43,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from moltbot.agents.run import Run, RunState
-from moltbot.gateway.http.api import ApiError, api_route, json_response, read_json, require_method
+from moltbot.gateway.http.api import ApiError, json_response, read_json, require_method
 from moltbot.gateway.http.openai.completions import (
     RESET,
     STREAM_RESTARTED,
@@ -75,10 +78,6 @@ class ResponsesRequest(_Body):
     user: str | None = None
     previous_response_id: str | None = None
     metadata: dict[str, Any] | None = None
-
-
-def setup_routes(app: web.Application, runtime: GatewayRuntime) -> None:
-    app.router.add_route("*", "/v1/responses", api_route(runtime, responses))
 
 
 def endpoint(gateway: GatewayRuntime) -> ResponsesEndpoint:
@@ -371,4 +370,4 @@ async def _abort(agents: AgentRuntime, run: Run) -> None:
             await agents.abort(run.session_key, run.id, reason="http client disconnected")
 
 
-__all__ = ["setup_routes"]
+__all__ = ["responses"]

@@ -27,8 +27,6 @@ from aiohttp import web
 
 from moltbot.errors import MoltbotError
 from moltbot.gateway.http.api import ApiError, api_route, read_json, require_method
-from moltbot.gateway.http.openai.completions import agent_runtime
-from moltbot.gateway.http.openai.request import requested_agent
 
 if TYPE_CHECKING:
     from moltbot.gateway.runtime import GatewayRuntime
@@ -68,6 +66,10 @@ async def tools_invoke(request: web.Request, gateway: GatewayRuntime) -> web.Str
     args = body.get("args", {})
     if not isinstance(args, dict):
         return _answer(400, "invalid_request", "body.args must be an object")
+    # the OpenAI routes' helpers (they import the agents' run module): not at start
+    from moltbot.gateway.http.openai.completions import agent_runtime
+    from moltbot.gateway.http.openai.request import requested_agent
+
     agents = await agent_runtime(gateway)
     try:
         agent_id = agents.resolve_agent(requested_agent(request.headers))

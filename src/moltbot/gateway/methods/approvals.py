@@ -5,15 +5,17 @@ and the requests (``exec.approval.request|resolve``, scope ``approvals``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from moltbot.devices.approver import ExecApprovals
 from moltbot.errors import MoltbotError
 from moltbot.gateway.methods.nodes import node_error, registry
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.subsystems import APPROVALS
+
+if TYPE_CHECKING:
+    from moltbot.devices.approver import ExecApprovals
 
 NonEmpty = Field(min_length=1)
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from moltbot.commands import REGISTRY, CommandContext, Invocation, handle
 from moltbot.errors import MethodError, MoltbotError, RetryLaterError, UsageError
 from moltbot.gateway.methods.agents import agents_of
 from moltbot.gateway.methods.registry import MethodCall, Params, method
@@ -18,6 +17,7 @@ from moltbot.instance.resolve import DEFAULT_AGENT_ID
 
 if TYPE_CHECKING:
     from moltbot.agents.runtime import AgentRuntime
+    from moltbot.commands import Invocation
 
 STOP_WORDS = frozenset({"stop!"})
 """Said instead of ``/stop`` (upstream's shortcut)."""
@@ -44,6 +44,8 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
         if not cached.ok:
             raise MethodError.from_shape(cached.error)
         return cached.payload  # type: ignore[no-any-return]
+    from moltbot.commands import REGISTRY  # loaded with the first message, not at start
+
     text = params.message.strip()
     invocation = REGISTRY.parse("/stop" if text.lower() in STOP_WORDS else text)
     if invocation is None:
@@ -173,6 +175,8 @@ async def _command(
     ``final`` event of run ``idempotencyKey`` and is also in the answer. The operator
     (a client with ``operator.write``) is an owner; its scopes go to the command
     (``/rescue`` wants ``operator.admin``)."""
+    from moltbot.commands import REGISTRY, CommandContext, handle
+
     client = call.connection.client
     sender = f"webchat:{client.id if client else call.connection.conn_id[:8]}"
 

@@ -10,15 +10,17 @@ of upstream are answered "not supported by this gateway".
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from moltbot.agents.speech import SUPPORTED, Speech
 from moltbot.errors import MoltbotError, UsageError
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.gateway.state import now_ms
 from moltbot.subsystems import NODES
+
+if TYPE_CHECKING:
+    from moltbot.agents.speech import Speech
 
 MOBILE = ("ios", "android")
 
@@ -66,6 +68,8 @@ def voicewake_set(call: MethodCall, params: VoicewakeSetParams) -> dict[str, Any
 
 
 def _speech(call: MethodCall) -> Speech:
+    from moltbot.agents.speech import Speech  # loaded with the first TTS call, not at start
+
     runtime = call.runtime
     return Speech(runtime.instance, runtime.config, runtime.env)
 
@@ -101,6 +105,8 @@ def tts_set_provider(call: MethodCall, params: SetProviderParams) -> dict[str, A
     provider = params.provider.strip()
     if provider in ("elevenlabs", "edge"):
         raise UsageError(f"TTS provider {provider} is not supported by this gateway (use openai)")
+    from moltbot.agents.speech import SUPPORTED
+
     if provider not in SUPPORTED:
         raise UsageError("Invalid provider. Use openai, elevenlabs, or edge.")
     _speech(call).set_pref("provider", provider)

@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from moltbot.agents.context import text_of
 from moltbot.errors import MoltbotError, UsageError
 from moltbot.gateway.methods.agents import agents_of
 from moltbot.gateway.methods.registry import MethodCall, Params, method
@@ -67,6 +66,8 @@ class SessionsPreviewParams(Params):
 
 @method("sessions.preview", params=SessionsPreviewParams, scope="read")
 async def sessions_preview(call: MethodCall, params: SessionsPreviewParams) -> dict[str, Any]:
+    from moltbot.agents.context import text_of  # the agents' own module, loaded with them
+
     runtime = await agents_of(call)
     previews = []
     for raw in params.keys:

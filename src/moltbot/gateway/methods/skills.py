@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import Field
 
-from moltbot.agents import skills
 from moltbot.agents.roster import agent_specs, default_agent_id
 from moltbot.errors import MoltbotError, NotFoundError, UsageError
 from moltbot.gateway.methods.registry import MethodCall, Params, method
@@ -42,6 +41,8 @@ def _file_config(call: MethodCall) -> Any:
 async def skills_status(call: MethodCall, params: SkillsStatusParams) -> dict[str, Any]:
     """Every skill of the (default) agent with its eligibility and why (as the config
     file says now: a skill turned off a moment ago reads as off)."""
+    from moltbot.agents import skills  # the agents' module: loaded with them, after start
+
     _, workspace = _workspace(call, params.agentId)
     managed = call.runtime.instance.skills_dir
     config = await asyncio.to_thread(_file_config, call)
@@ -60,6 +61,8 @@ class SkillsBinsParams(Params):
 @method("skills.bins", params=SkillsBinsParams, scope="read")
 async def skills_bins(call: MethodCall, params: SkillsBinsParams) -> dict[str, Any]:
     """The binaries the skills of every agent need (``{bins}``)."""
+    from moltbot.agents import skills
+
     config, instance = call.runtime.config, call.runtime.instance
     found: list[skills.Skill] = []
     for spec in agent_specs(config, instance):
@@ -85,6 +88,7 @@ async def skills_install(call: MethodCall, params: SkillsInstallParams) -> dict[
     """With ``source``: copy or download a skill folder into the managed dir. Without:
     run the skill's declared installer ``installId`` — only ``download`` ones (an archive
     unpacked into ``<state>/tools/<skillKey>``); package managers are never run."""
+    from moltbot.agents import skills
     from moltbot.agents.skills_install import install_folder, run_download
 
     timeout = (params.timeoutMs or 120_000) / 1000

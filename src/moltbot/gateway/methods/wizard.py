@@ -4,13 +4,15 @@ request (see :mod:`moltbot.onboard.remote`). One wizard runs at a time."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from moltbot.errors import MoltbotError, NotFoundError
 from moltbot.gateway.methods.registry import MethodCall, Params, method
-from moltbot.onboard.remote import WizardSession
+
+if TYPE_CHECKING:
+    from moltbot.onboard.remote import WizardSession
 
 
 class StartParams(Params):
@@ -52,6 +54,8 @@ async def wizard_start(call: MethodCall, params: StartParams) -> dict[str, Any]:
         raise MoltbotError("remote onboarding is not supported by this gateway (mode: local)")
     if any(s.state.status == "running" for s in call.runtime.wizards.values()):
         raise MoltbotError("wizard already running")
+    from moltbot.onboard.remote import WizardSession  # onboarding: not at the gateway's start
+
     runtime = call.runtime
     session = WizardSession(runtime.instance.identity, dict(runtime.env), params.workspace)
     runtime.wizards[session.id] = session

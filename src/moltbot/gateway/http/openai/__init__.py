@@ -9,6 +9,8 @@ request, so a config reload applies at once); while off, its paths answer 404
 - ``POST /v1/chat/completions``: one agent turn (:mod:`.completions`); the
   request's ``model`` selects the agent, ``user`` or ``X-Moltbot-Session``
   the session (:mod:`.request`).
+- ``POST /v1/responses`` (``gateway.http.endpoints.responses.enabled``): one agent
+  turn in the Responses shape (:mod:`moltbot.gateway.http.responses`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from aiohttp import web
 
 from moltbot.agents.roster import agent_specs
 from moltbot.gateway.http.api import api_route, json_response, require_method
-from moltbot.gateway.http.openai.completions import chat_completions, endpoint
-from moltbot.gateway.http.openai.models import agent_for, listed_ids, model_object, unknown_model
 
 if TYPE_CHECKING:
     from moltbot.gateway.runtime import GatewayRuntime
@@ -30,9 +30,10 @@ __all__ = ["setup_routes"]
 
 def setup_routes(app: web.Application, runtime: GatewayRuntime) -> None:
     # Every method is routed here, so that auth comes before "method not allowed".
-    app.router.add_route("*", "/v1/chat/completions", api_route(runtime, chat_completions))
+    app.router.add_route("*", "/v1/chat/completions", api_route(runtime, completions))
     app.router.add_route("*", "/v1/models", api_route(runtime, list_models))
     app.router.add_route("*", "/v1/models/{model:.+}", api_route(runtime, get_model))
+    app.router.add_route("*", "/v1/responses", api_route(runtime, responses))
 
 
 def _agents(gateway: GatewayRuntime) -> tuple[list[str], str]:
@@ -41,7 +42,24 @@ def _agents(gateway: GatewayRuntime) -> tuple[list[str], str]:
     return [s.id for s in specs], next(s.id for s in specs if s.default)
 
 
+async def completions(request: web.Request, gateway: GatewayRuntime) -> web.StreamResponse:
+    # imported at the first request: the endpoint is off by default, and the gateway's
+    # start does not wait for what only its requests need
+    from moltbot.gateway.http.openai.completions import chat_completions
+
+    return await chat_completions(request, gateway)
+
+
+async def responses(request: web.Request, gateway: GatewayRuntime) -> web.StreamResponse:
+    from moltbot.gateway.http.responses import responses as answer
+
+    return await answer(request, gateway)
+
+
 async def list_models(request: web.Request, gateway: GatewayRuntime) -> web.StreamResponse:
+    from moltbot.gateway.http.openai.completions import endpoint
+    from moltbot.gateway.http.openai.models import listed_ids, model_object
+
     endpoint(gateway)
     require_method(request, "GET")
     ids, _default = _agents(gateway)
@@ -52,6 +70,9 @@ async def list_models(request: web.Request, gateway: GatewayRuntime) -> web.Stre
 
 
 async def get_model(request: web.Request, gateway: GatewayRuntime) -> web.StreamResponse:
+    from moltbot.gateway.http.openai.completions import endpoint
+    from moltbot.gateway.http.openai.models import agent_for, model_object, unknown_model
+
     endpoint(gateway)
     require_method(request, "GET")
     model = request.match_info["model"]

@@ -1,0 +1,309 @@
+"""Footprint: what an idle gateway costs, how fast it answers its first client, and
+where that time and memory go — against the floor of the libraries it is built on.
+
+The gateway runs as a user gets it from ``moltbot --profile bench setup``: every
+subsystem enabled (agents, channels, browser control, canvas, heartbeat, cron), no
+model, channel or cron job configured. Its sidecars start after the port answers, so
+``hello-ok`` does not wait for them. The floor rows import only the libraries (a fresh interpreter
+each), and the bare aiohttp server is the one ``bench/gateway.py`` compares against.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from _harness import (
+    Result,
+    clean_env,
+    cpu_runs,
+    fresh_home,
+    median_ms,
+    moltbot_command,
+    time_runs,
+)
+from gateway import (
+    BASELINE_SERVER,
+    free_base,
+    rss_tree,
+    start_and_hello,
+    start_server,
+    stop,
+)
+
+TITLE = "Footprint: start, idle memory, CLI latency, and their floor"
+ORDER = 12
+SUMMARY = """\
+Reading the memory rows: the *floor* rows are fresh interpreters importing only the
+libraries the gateway is built on. asyncio (with ssl), aiohttp (its client builds two
+TLS contexts at import), click and pydantic (whose schema generator loads with the
+first model) already come to about the 45 MiB target, before any moltbot code. The
+*moltbot* row adds the gateway's and its subsystems' modules, imported but not
+started; the idle gateway adds what it holds at run time (config, sockets, watchers,
+worker threads). RSS counts shared libraries in full; PSS (in the note) splits them
+between the processes that map them, which is what 20 gateways on one host pay (host
+section). No SDK, tiktoken, numpy or croniter is imported until a configured feature
+needs it (`tests/gateway/test_footprint.py` checks the gateway's own `-X importtime`
+report).
+"""
+
+STARTS = 9
+SDKS = ("openai", "anthropic", "playwright", "telegram", "slack_sdk", "slack_bolt", "nio")
+SDKS += ("discord", "tiktoken", "numpy", "croniter")
+FLOOR_STEPS = (
+    ("interpreter (python -c pass)", ""),
+    ("+ asyncio (and ssl, which asyncio imports)", "import asyncio"),
+    ("+ aiohttp.web (its client builds two TLS contexts on import)", "import aiohttp.web"),
+    ("+ click", "import click"),
+    ("+ pydantic (BaseModel; pydantic-core's library)", "from pydantic import BaseModel"),
+    (
+        "+ one pydantic model built (its schema generator loads on first use)",
+        "class A(BaseModel):\n    x: int = 0\nA()",
+    ),
+    (
+        "moltbot: + the gateway's and its subsystems' modules, imported, nothing started",
+        "import moltbot.gateway.run\nfrom moltbot.gateway.runtime import SUBSYSTEMS\n"
+        "from moltbot.lazy import load\n"
+        "for target in SUBSYSTEMS.values(): load(target, 'bench')",
+    ),
+)
+IMPORT = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def pss_tree(pid: int) -> float:
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+        return sum(p.memory_full_info().pss for p in procs if p.is_running()) / 2**20
+    except psutil.Error:
+        return 0.0
+
+
+def floor_rss() -> list[tuple[str, float]]:
+    """VmRSS of a fresh interpreter after each cumulative import step (median of 3)."""
+    rows, code = [], []
+    for name, statement in FLOOR_STEPS:
+        if statement:
+            code.append(statement)
+        script = "\n".join(
+            [
+                *code,
+                "for line in open('/proc/self/status'):",
+                "    if line.startswith('VmRSS'): print(int(line.split()[1]))",
+            ]
+        )
+        samples = []
+        for _ in range(3):
+            out = subprocess.run(
+                [sys.executable, "-c", script],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=clean_env(Path.home()),
+            ).stdout
+            samples.append(int(out) / 1024)
+        rows.append((name, statistics.median(samples)))
+    return rows
+
+
+def import_profile(output: str) -> tuple[Counter[str], set[str]]:
+    """Self import time per top-level package (µs) and every module named, from
+    ``-X importtime`` lines."""
+    spent: Counter[str] = Counter()
+    modules = set()
+    for line in output.splitlines():
+        match = IMPORT.match(line)
+        if match:
+            name = match[4]
+            modules.add(name)
+            top = ".".join(name.split(".")[:2]) if name.startswith("moltbot.") else name
+            spent[top.split(".")[0] if not top.startswith("moltbot") else top] += int(match[1])
+    return spent, modules
+
+
+def setup(home: Path) -> tuple[list[str], dict[str, str], str, str]:
+    port = free_base()
+    env = clean_env(home)
+    subprocess.run(
+        [*moltbot_command(), "--profile", "bench", "setup", "--port", str(port)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    config = json.loads((home / ".clawdbot-bench" / "moltbot.json").read_text())
+    token = config["gateway"]["auth"]["token"]
+    argv = [*moltbot_command(), "--profile", "bench", "gateway"]
+    return argv, env, f"ws://127.0.0.1:{port}", token
+
+
+def measure(home: Path) -> dict[str, Any]:
+    argv, env, url, token = setup(home)
+    starts = []
+    for _ in range(STARTS + 1):  # the first start compiles bytecode: not counted
+        proc, elapsed = start_and_hello(argv, env, url, token)
+        starts.append(elapsed)
+        stop(proc)
+    starts = starts[1:]
+    proc, _ = start_and_hello(argv, env, url, token)
+    try:
+        time.sleep(3)
+        rss, pss = rss_tree(proc.pid), pss_tree(proc.pid)
+        status = cpu_runs([*moltbot_command(), "--profile", "bench", "status"], 10, env=env)
+    finally:
+        stop(proc)
+    skip = {
+        "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
+        "CLAWDBOT_SKIP_CANVAS_HOST": "1",
+        "CLAWDBOT_SKIP_CHANNELS": "1",
+    }
+    proc, _ = start_and_hello(argv, {**env, **skip}, url, token)
+    try:
+        time.sleep(2)
+        rss_core = rss_tree(proc.pid)
+    finally:
+        stop(proc)
+    log = home / "importtime.log"
+    with log.open("w") as handle:
+        proc = subprocess.Popen(
+            argv,
+            env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=handle,
+            start_new_session=True,
+        )
+    try:
+        start_and_hello_existing(proc, url, token)
+        time.sleep(2)
+    finally:
+        stop(proc)
+    spent, modules = import_profile(log.read_text(errors="replace"))
+    return {
+        "starts": starts,
+        "rss": rss,
+        "pss": pss,
+        "rss_core": rss_core,
+        "status": status,
+        "spent": spent,
+        "sdks": sorted(m for m in modules if m.split(".")[0] in SDKS),
+        "modules": len(modules),
+    }
+
+
+def start_and_hello_existing(proc: subprocess.Popen[bytes], url: str, token: str) -> None:
+    import asyncio
+
+    import aiohttp
+
+    from gateway import connect
+
+    async def poll() -> None:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(3000):
+                try:
+                    ws = await connect(session, url, token)
+                    await ws.close()
+                    return
+                except (aiohttp.ClientError, OSError):
+                    await asyncio.sleep(0.01)
+            raise RuntimeError("no hello-ok in time")
+
+    asyncio.run(poll())
+
+
+def _cpu_ms(samples: list[float]) -> str:
+    return f"{statistics.median(samples) * 1000:.0f} ms"
+
+
+def bare_rss() -> float:
+    proc, _ = start_server(BASELINE_SERVER, {"BENCH_RESPONSE": "{}"})
+    try:
+        time.sleep(2)
+        return rss_tree(proc.pid)
+    finally:
+        stop(proc)
+
+
+def run() -> list[Result]:
+    with fresh_home() as home:
+        got = measure(home)
+        env = clean_env(home)
+        python = time_runs([sys.executable, "-c", "pass"], 15, env=env)
+        helps = cpu_runs([*moltbot_command(), "--help"], 15, env=env)
+    floor = floor_rss()
+    bare = bare_rss()
+    starts_ms = sorted(s * 1000 for s in got["starts"])
+    rows: list[Result] = [
+        median_ms(
+            "start to hello-ok",
+            got["starts"],
+            f"fastest {starts_ms[0]:.0f} ms; `moltbot --profile bench gateway`, every "
+            "subsystem enabled, sidecars start after the port answers; target ≤ 300 ms",
+        ),
+        Result(
+            name="idle RSS, process tree",
+            value=round(got["rss"], 1),
+            unit="MiB",
+            note=f"PSS {got['pss']:.1f} MiB; agents, channels, browser control, canvas, "
+            "heartbeat, cron running, no model or channel configured; target ≤ 45 MiB",
+        ),
+        Result(
+            name="idle RSS, core only",
+            value=round(got["rss_core"], 1),
+            unit="MiB",
+            note="sidecars skipped (CLAWDBOT_SKIP_*)",
+        ),
+        Result(
+            name="SDK and heavy-library modules imported by the idle gateway",
+            value=len(got["sdks"]),
+            unit="modules",
+            note=f"of {', '.join(SDKS)} (from the gateway's own -X importtime report, "
+            f"{got['modules']} modules in all); target 0"
+            + (f": {', '.join(got['sdks'][:5])}" if got["sdks"] else ""),
+        ),
+        median_ms("python -c pass", python, "the interpreter's own start"),
+        median_ms("moltbot --help", helps[0], f"CPU {_cpu_ms(helps[1])}; target ≤ 60 ms"),
+        median_ms(
+            "moltbot status, gateway running",
+            got["status"][0],
+            f"CPU {_cpu_ms(got['status'][1])} (the CLI's own); target ≤ 120 ms",
+        ),
+    ]
+    for name, rss in floor:
+        rows.append(
+            Result(
+                name=name if name.startswith("moltbot") else f"floor: {name}",
+                value=round(rss, 1),
+                unit="MiB",
+                note="RSS of a fresh interpreter after these imports (median of 3)"
+                + ("" if name.startswith("moltbot") else "; the floor of the stack"),
+            )
+        )
+    rows.append(
+        Result(
+            name="floor: bare aiohttp WebSocket server, idle",
+            value=round(bare, 1),
+            unit="MiB",
+            note="bench/gateway.py's baseline: no pydantic, no click, no protocol",
+        )
+    )
+    total = sum(got["spent"].values())
+    for package, micros in got["spent"].most_common(10):
+        rows.append(
+            Result(
+                name=f"import time at start: {package}",
+                value=round(micros / 1000, 1),
+                unit="ms",
+                note=f"self time of its modules, {micros / total * 100:.0f} % of "
+                f"{total / 1000:.0f} ms (-X importtime inflates it)",
+            )
+        )
+    return rows

@@ -1,0 +1,60 @@
+"""What an idle gateway loads: with every subsystem enabled and no model, channel or
+cron job configured, none of the heavy libraries is imported — the SDKs (LLM
+providers, Playwright, chat platforms), tiktoken (compaction's token counts), numpy
+(memory's vector search) or croniter (cron expressions). The gateway's own
+``-X importtime`` report (``PYTHONPROFILEIMPORTTIME``) says so."""
+
+from __future__ import annotations
+
+from gateway_harness import start_gateway, ws_client
+
+SDKS = {"openai", "anthropic", "playwright", "telegram", "slack_sdk", "slack_bolt", "nio"}
+SDKS |= {"discord", "httpx", "huggingface_hub"}
+HEAVY = SDKS | {"tiktoken", "numpy", "croniter"}
+
+
+def imported_modules(output: str) -> set[str]:
+    """Modules named in the report (``importlib.import_module`` targets themselves are
+    not timed by CPython, but everything they import is)."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in output.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted({m.split(".")[0] for m in modules} & HEAVY)
+
+
+async def test_an_idle_gateway_imports_no_sdk_and_no_heavy_library(home):
+    gw = start_gateway(home, "main", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    try:
+        async with ws_client(gw.url, gw.token) as client:
+            # an async method runs once the sidecars have started: every import is done
+            await client.call("sessions.list")
+            status = await client.call("status")
+            assert {name: sub["state"] for name, sub in status["subsystems"].items()} == {
+                "agents": "running",
+                "channels": "running",
+                "browser": "running",
+                "canvas": "running",
+                "heartbeat": "running",
+                "cron": "running",
+                "exec.approvals": "running",
+                "nodes": "running",
+                "rescue": "running",
+            }
+            modules = imported_modules(gw.output())
+            assert "moltbot.gateway.server" in modules  # the report is there
+            assert heavy(modules) == [], f"an idle gateway imported {heavy(modules)}"
+
+            # the report keeps what is imported later: a cron expression needs croniter
+            schedule = {"kind": "cron", "expr": "0 7 * * *"}
+            payload = {"kind": "systemEvent", "text": "morning"}
+            job = {"name": "morning", "schedule": schedule, "payload": payload}
+            await client.call("cron.add", {**job, "sessionTarget": "main"})
+            await client.call("health")
+        assert heavy(imported_modules(gw.output())) == ["croniter"]
+    finally:
+        gw.stop()
