@@ -32,6 +32,14 @@ def test_save_keeps_the_previous_version_as_bak(tmp_path: Path) -> None:
     assert [j.name for j in loaded.jobs] == ["second"] and loaded.warnings == []
 
 
+def test_loading_a_store_that_never_existed_creates_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    loaded = CronStore(state / "cron" / "jobs.json").load()
+    assert loaded.jobs == [] and loaded.warnings == []
+    assert list(state.iterdir()) == []  # no cron/ dir, no lock file for an idle gateway
+
+
 def test_hand_edited_json5_loads(tmp_path: Path) -> None:
     store = CronStore(tmp_path / "jobs.json")
     entry = json.dumps(stored("edited"))

@@ -123,10 +123,11 @@ async def serving_webhooks(manager: Any, port: int) -> AsyncIterator[None]:
     from aiohttp import web
 
     from moltbot.channels.webhook import setup_routes
+    from moltbot.subsystems import CHANNELS
 
     class Runtime:  # the one thing setup_routes needs from the gateway runtime
-        def subsystem(self, name: str) -> Any:
-            return manager if name == "channels" else None
+        async def started(self, key: Any) -> Any:
+            return manager if key == CHANNELS else None
 
     app = web.Application()
     setup_routes(app, Runtime())

@@ -63,7 +63,10 @@ class CronStore:
 
     def load(self) -> Loaded:
         """Read the store (module docstring). Raises :class:`ConfigError` only for a path
-        that is not a regular file, or one too large to read."""
+        that is not a regular file, or one too large to read. An instance that never had
+        a job reads an empty store without creating anything."""
+        if not self.path.parent.exists():
+            return Loaded()
         with locked(self.lock, LOCK_TIMEOUT_S):
             return self._load_locked()
 

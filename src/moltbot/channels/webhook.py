@@ -3,7 +3,8 @@
 :func:`setup_routes` adds the routes every channel manifest declares
 (:class:`~moltbot.channels.manifest.Route`): ``POST <path>`` for the default
 account and ``POST <path>/<accountId>``. The account is found before the
-channel's handler runs: 503 while the channels subsystem is not running, 404
+channel's handler runs (a request that arrives while the gateway is still starting
+its subsystems waits for them): 503 while the channels subsystem is not running, 404
 for an account that is not configured. Errors are JSON ``{"ok": false, "error":
 ...}`` (:func:`error`).
 
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from moltbot.channels.config import DEFAULT_ACCOUNT_ID
 from moltbot.channels.errors import ChannelError
+from moltbot.subsystems import CHANNELS
 
 if TYPE_CHECKING:
     from moltbot.channels.manager import AccountRunner, ChannelManager
@@ -40,7 +42,7 @@ def error(message: str, status: int) -> web.Response:
 
 
 def setup_routes(app: web.Application, runtime: Any) -> None:
-    """Add the webhook routes of every known channel. ``runtime.subsystem("channels")``
+    """Add the webhook routes of every known channel. ``runtime.started(CHANNELS)``
     must return the running :class:`~moltbot.channels.manager.ChannelManager`, or None.
     A channel whose handler cannot be imported is logged and left without routes.
     Calling it twice on one app is harmless."""
@@ -76,7 +78,7 @@ def add_account_routes(
     paths.add(path)
 
     async def route(request: web.Request) -> web.StreamResponse:
-        manager = runtime.subsystem("channels")
+        manager = await runtime.started(CHANNELS)  # waits while the gateway is starting
         if manager is None:
             return error("channels not running", 503)
         try:
