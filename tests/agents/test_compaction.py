@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
-from tests.fakes.llm_script import Reply
+from tests.fakes.llm_script import Fail, Reply
 
 from moltbot.sessions.transcript import Transcript
 
@@ -210,3 +210,71 @@ async def test_a_compacted_turn_reads_only_the_kept_part(
     assert await runtime.respond("main", KEY, "next") == "echo: next"
     sent = json.dumps(llm.requests[-1]["body"]["messages"])
     assert "turn 5:" in sent and "turn 0:" not in sent
+
+
+def echo_summariser(body: dict[str, Any]) -> Reply | None:
+    """A model that "summarises" by repeating its whole prompt (the summary so far and
+    every message it was asked to summarise): a summary as long as what it replaces."""
+    messages = body.get("messages") or []
+    if messages and str(messages[0].get("content", "")).startswith("You summarise"):
+        return Reply(messages[-1]["content"], chunk_chars=4000)
+    return None
+
+
+def summary_requests(llm: FakeOpenAI) -> list[dict[str, Any]]:
+    return [r for r in llm.requests if system_of(r).startswith("You summarise")]
+
+
+async def test_a_summary_as_long_as_the_conversation_does_not_compact_every_turn(
+    llm: FakeOpenAI, make_runtime: Any
+) -> None:
+    llm.responder = echo_summariser
+    runtime, _ = await make_runtime(config(llm))
+    compacted_at: list[int] = []
+    for turn in range(30):
+        before = len(summary_requests(llm))
+        reply = await runtime.respond("main", KEY, f"turn {turn}: " + WORDS * 8)
+        assert reply == f"echo: turn {turn}: " + WORDS * 8  # every turn answers
+        if len(summary_requests(llm)) > before:
+            compacted_at.append(turn)
+    entries = await read_entries(runtime)
+    compactions = [e for e in entries if e["type"] == "compaction"]
+    assert compactions, "the session never compacted"
+    # each compaction shrinks the context, so the next one is several turns away
+    assert all(c["tokensAfter"] < c["tokensBefore"] for c in compactions)
+    assert all(b - a >= 3 for a, b in zip(compacted_at, compacted_at[1:], strict=False))
+    assert len(compactions) <= 30 // 3
+    # the summary is bounded (an eighth of the window at most), however long the echo
+    assert all(len(c["summary"]) <= 3000 // 8 * 4 + 200 for c in compactions)
+    users = [e for e in entries if e.get("message", {}).get("role") == "user"]
+    assert len(users) == 30  # nothing lost
+
+
+async def test_a_compaction_that_fails_is_not_retried_every_turn(
+    llm: FakeOpenAI, make_runtime: Any, caplog: Any
+) -> None:
+    def broken_summariser(body: dict[str, Any]) -> Fail | None:
+        messages = body.get("messages") or []
+        if messages and str(messages[0].get("content", "")).startswith("You summarise"):
+            return Fail(400, "summaries are not for this model")
+        return None
+
+    llm.responder = broken_summariser
+    runtime, events = await make_runtime(config(llm))
+    attempted_at: list[int] = []
+    for turn in range(30):
+        before = len(summary_requests(llm))
+        reply = await runtime.respond("main", KEY, f"turn {turn}: " + WORDS * 8)
+        assert reply == f"echo: turn {turn}: " + WORDS * 8  # every turn answers
+        if len(summary_requests(llm)) > before:
+            attempted_at.append(turn)
+        # the request always fits: the oldest messages are left out instead
+        last = [r for r in llm.requests if not system_of(r).startswith("You summarise")][-1]
+        assert f"turn {turn}:" in json.dumps(last["body"]["messages"])
+    assert attempted_at, "compaction was never attempted"
+    # after a failed attempt the next waits for keepRecentTokens (600) of new context
+    assert all(b - a >= 3 for a, b in zip(attempted_at, attempted_at[1:], strict=False))
+    assert "still" in caplog.text and "oldest messages are left out" in caplog.text
+    entries = await read_entries(runtime)
+    assert not [e for e in entries if e["type"] == "compaction"]
+    assert len([e for e in entries if e.get("message", {}).get("role") == "user"]) == 30
