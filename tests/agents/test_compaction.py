@@ -278,3 +278,24 @@ async def test_a_compaction_that_fails_is_not_retried_every_turn(
     entries = await read_entries(runtime)
     assert not [e for e in entries if e["type"] == "compaction"]
     assert len([e for e in entries if e.get("message", {}).get("role") == "user"]) == 30
+
+
+async def test_a_compaction_that_leaves_too_much_waits_for_the_context_to_grow(
+    llm: FakeOpenAI, make_runtime: Any, tmp_path: Path, caplog: Any
+) -> None:
+    # the system prompt alone takes most of the window: no summary can make room
+    (tmp_path / "workspace").mkdir(exist_ok=True)
+    (tmp_path / "workspace" / "AGENTS.md").write_text("lobster notes " * 600)
+    runtime, _ = await make_runtime(config(llm))
+    attempted_at: list[int] = []
+    for turn in range(24):
+        before = len(summary_requests(llm))
+        reply = await runtime.respond("main", KEY, f"turn {turn}: " + WORDS * 8)
+        assert reply == f"echo: turn {turn}: " + WORDS * 8
+        if len(summary_requests(llm)) > before:
+            attempted_at.append(turn)
+    assert attempted_at, "compaction was never attempted"
+    assert all(b - a >= 3 for a, b in zip(attempted_at, attempted_at[1:], strict=False))
+    assert "still" in caplog.text and "over the limit" in caplog.text
+    entries = await read_entries(runtime)
+    assert len([e for e in entries if e.get("message", {}).get("role") == "user"]) == 24
