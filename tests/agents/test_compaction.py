@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
-from tests.fakes.llm_script import Reply
+from tests.fakes.llm_script import Fail, Reply
 
 from moltbot.sessions.transcript import Transcript
 
@@ -210,3 +210,90 @@ async def test_a_compacted_turn_reads_only_the_kept_part(
     assert await runtime.respond("main", KEY, "next") == "echo: next"
     sent = json.dumps(llm.requests[-1]["body"]["messages"])
     assert "turn 5:" in sent and "turn 0:" not in sent
+
+
+def echo_summariser(body: dict[str, Any]) -> Reply | None:
+    """A model that "summarises" by repeating its whole prompt (the summary so far and
+    every message it was asked to summarise): a summary as long as what it replaces."""
+    messages = body.get("messages") or []
+    if messages and str(messages[0].get("content", "")).startswith("You summarise"):
+        return Reply(messages[-1]["content"], chunk_chars=4000)
+    return None
+
+
+def summary_requests(llm: FakeOpenAI) -> list[dict[str, Any]]:
+    return [r for r in llm.requests if system_of(r).startswith("You summarise")]
+
+
+async def converse(runtime: Any, llm: FakeOpenAI, turns: int) -> list[int]:
+    """``turns`` turns, each answered and each request holding its own message; the
+    turns that asked for a summary."""
+    summarised_at = []
+    for turn in range(turns):
+        before = len(summary_requests(llm))
+        reply = await runtime.respond("main", KEY, f"turn {turn}: " + WORDS * 8)
+        assert reply == f"echo: turn {turn}: " + WORDS * 8  # every turn answers
+        last = [r for r in llm.requests if not system_of(r).startswith("You summarise")][-1]
+        assert f"turn {turn}:" in json.dumps(last["body"]["messages"])
+        if len(summary_requests(llm)) > before:
+            summarised_at.append(turn)
+    return summarised_at
+
+
+def spaced(turns: list[int], gap: int = 3) -> bool:
+    return all(b - a >= gap for a, b in zip(turns, turns[1:], strict=False))
+
+
+async def test_a_summary_as_long_as_the_conversation_does_not_compact_every_turn(
+    llm: FakeOpenAI, make_runtime: Any
+) -> None:
+    llm.responder = echo_summariser
+    runtime, _ = await make_runtime(config(llm))
+    compacted_at = await converse(runtime, llm, 30)
+    entries = await read_entries(runtime)
+    compactions = [e for e in entries if e["type"] == "compaction"]
+    assert compactions, "the session never compacted"
+    # each compaction shrinks the context, so the next one is several turns away
+    assert all(c["tokensAfter"] < c["tokensBefore"] for c in compactions)
+    assert spaced(compacted_at)
+    assert len(compactions) <= 30 // 3
+    # the summary is bounded (an eighth of the window at most), however long the echo
+    assert all(len(c["summary"]) <= 3000 // 8 * 4 + 200 for c in compactions)
+    users = [e for e in entries if e.get("message", {}).get("role") == "user"]
+    assert len(users) == 30  # nothing lost
+
+
+async def test_a_compaction_that_fails_is_not_retried_every_turn(
+    llm: FakeOpenAI, make_runtime: Any, caplog: Any
+) -> None:
+    def broken_summariser(body: dict[str, Any]) -> Fail | None:
+        messages = body.get("messages") or []
+        if messages and str(messages[0].get("content", "")).startswith("You summarise"):
+            return Fail(400, "summaries are not for this model")
+        return None
+
+    llm.responder = broken_summariser
+    runtime, _ = await make_runtime(config(llm))
+    attempted_at = await converse(runtime, llm, 30)  # the oldest messages left out instead
+    assert attempted_at, "compaction was never attempted"
+    # after a failed attempt the next waits for keepRecentTokens (600) of new context
+    assert spaced(attempted_at)
+    assert "still" in caplog.text and "oldest messages are left out" in caplog.text
+    entries = await read_entries(runtime)
+    assert not [e for e in entries if e["type"] == "compaction"]
+    assert len([e for e in entries if e.get("message", {}).get("role") == "user"]) == 30
+
+
+async def test_a_compaction_that_leaves_too_much_waits_for_the_context_to_grow(
+    llm: FakeOpenAI, make_runtime: Any, tmp_path: Path, caplog: Any
+) -> None:
+    # the system prompt alone takes most of the window: no summary can make room
+    (tmp_path / "workspace").mkdir(exist_ok=True)
+    (tmp_path / "workspace" / "AGENTS.md").write_text("lobster notes " * 600)
+    runtime, _ = await make_runtime(config(llm))
+    attempted_at = await converse(runtime, llm, 24)
+    assert attempted_at, "compaction was never attempted"
+    assert spaced(attempted_at)
+    assert "still" in caplog.text and "over the limit" in caplog.text
+    entries = await read_entries(runtime)
+    assert len([e for e in entries if e.get("message", {}).get("role") == "user"]) == 24

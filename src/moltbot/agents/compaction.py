@@ -19,6 +19,14 @@ the provider reported last). When it does not fit ``window − reserve`` (mode
    tokensAfter, reason, usage}``; the most recent ``keepRecentTokens`` stay verbatim;
 3. a request that still does not fit (a single huge turn) drops its oldest messages.
 
+A summary never costs more than it saves: it is cut to :func:`summary_cap` (an eighth
+of the window, and half of what it replaces), however long the model's answer. An
+automatic compaction that still leaves the request too big (or whose summary no model
+could write) *stalls*: the oldest messages are left out instead, and the session is not
+compacted automatically again until its context has grown by ``keepRecentTokens``
+(:class:`Stalls`), so a bad summariser costs one attempt per that much conversation,
+never one per turn.
+
 A provider that refuses the request as too long (``context_overflow``) gets the same
 compaction, forced, and the call is retried once. ``/compact``, ``sessions.compact``
 and ``moltbot sessions compact`` compact on demand.
@@ -68,6 +76,7 @@ SUMMARY_SYSTEM = (
     "assistant did with its tools and what came of it, and open questions or next steps. "
     "Be concise and factual; write in the conversation's language; no preamble."
 )
+SUMMARY_CUT = "\n[summary cut to fit]"
 SUMMARY_HEADER = "## Conversation summary\nEarlier turns of this conversation, summarised:"
 FLUSH_PROMPT = (
     "Pre-compaction memory flush: the older part of this conversation is about to be "
@@ -121,6 +130,31 @@ def budget(settings: Compaction, window: int) -> Budget:
         reserve=min(settings.reserve_tokens, window // 4),
         keep_recent=min(settings.keep_recent_tokens, window * 2 // 5),
     )
+
+
+def summary_tokens(window: int) -> int:
+    """The most tokens a summary may take in a ``window``-token context."""
+    return max(256, min(4096, window // 8))
+
+
+def summary_cap(window: int, replaced: int) -> int:
+    """The most tokens a summary replacing ``replaced`` tokens may take: an eighth of the
+    window and half of what it replaces, so every compaction shrinks the context."""
+    return max(1, min(summary_tokens(window), replaced // 2))
+
+
+def cap_summary(text: str, estimator: Estimator, cap: int) -> str:
+    """``text`` cut to at most ``cap`` tokens (at a line or word end, with a note)."""
+    if estimator.text(text) <= cap:
+        return text
+    room = max(0, cap - estimator.text(SUMMARY_CUT))
+    cut = text[: room * 4]
+    while cut and estimator.text(cut) > room:
+        cut = cut[: int(len(cut) * 0.9)]
+    end = max(cut.rfind("\n"), cut.rfind(" "))
+    if end > len(cut) // 2:
+        cut = cut[:end]
+    return (cut.rstrip() + SUMMARY_CUT) if cut.strip() else SUMMARY_CUT.strip()
 
 
 def summary_block(summary: str | None) -> str | None:
@@ -343,11 +377,13 @@ async def summarise(
     older: Sequence[Mapping[str, Any]],
     previous: str | None,
     instructions: str | None,
+    cap: int,
 ) -> tuple[str, Usage]:
-    """The summary of ``older`` (continuing ``previous``), by the model; a text too big
-    for one request is summarised in pieces, each piece carrying the summary so far."""
-    summary_tokens = max(256, min(4096, window // 8))
-    room = max(512, window - summary_tokens * 3 - estimator.text(SUMMARY_SYSTEM))
+    """The summary of ``older`` (continuing ``previous``), by the model, cut to ``cap``
+    tokens; a text too big for one request is summarised in pieces, each piece carrying
+    the summary so far."""
+    max_tokens = summary_tokens(window)
+    room = max(512, window - max_tokens * 3 - estimator.text(SUMMARY_SYSTEM))
     pieces = _pieces(transcript_text(older), estimator, room)
     usage = Usage()
     current = previous
@@ -358,9 +394,16 @@ async def summarise(
         prompt += f"Conversation:\n{piece}\n\nWrite the updated summary."
         if instructions:
             prompt += f"\nFocus: {instructions}"
-        text, used, _ = await complete(models, chain, SUMMARY_SYSTEM, prompt, summary_tokens)
+        text, used, ref = await complete(models, chain, SUMMARY_SYSTEM, prompt, max_tokens)
         usage = Usage(usage.input + used.input, usage.output + used.output)
-        current = text
+        current = cap_summary(text, estimator, cap)
+        if current != text:
+            log.warning(
+                "the summary by %s took %d tokens, more than the %d allowed; cut",
+                ref,
+                estimator.text(text),
+                cap,
+            )
     return current or "", usage
 
 
@@ -386,14 +429,44 @@ def _pieces(text: str, estimator: Estimator, room: int) -> list[str]:
 # ---- the compactor ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Stall:
+    """An automatic compaction that left the session's context at ``tokens``, still
+    too big (or failed): the next one waits until the context has grown."""
+
+    session_id: str
+    tokens: int
+
+
+class Stalls:
+    """The sessions whose automatic compaction is on hold (in memory: a restart allows
+    one more attempt)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, Stall] = {}
+
+    def on_hold(self, key: str, session_id: str, tokens: int, grow: int) -> bool:
+        """True while the context of ``key`` (now ``tokens``) has grown by less than
+        ``grow`` tokens since its compaction stalled."""
+        stall = self._by_key.get(key)
+        return stall is not None and stall.session_id == session_id and tokens < stall.tokens + grow
+
+    def stalled(self, key: str, session_id: str, tokens: int) -> None:
+        self._by_key[key] = Stall(session_id, tokens)
+
+    def clear(self, key: str) -> None:
+        self._by_key.pop(key, None)
+
+
 class Compactor:
     """Compaction for one runtime: per-model estimators (calibrated by provider usage),
-    one compaction at a time per session."""
+    one compaction at a time per session, the sessions whose compaction stalled."""
 
     def __init__(self, host: Any) -> None:
         self.host = host
         self._estimators: dict[str, Estimator] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self.stalls = Stalls()
 
     def estimator(self, ref: ModelRef) -> Estimator:
         key = str(ref)
@@ -448,8 +521,18 @@ class Compactor:
                     False, reason="nothing older to summarise", tokens_before=before
                 )
             started = time.monotonic()
+            replaced = estimator.text(view.summary or "") + sum(
+                _entry_tokens(e, estimator) for e in found.older
+            )
             summary, usage = await summarise(
-                self.host.models, chain, estimator, window, found.older, view.summary, instructions
+                self.host.models,
+                chain,
+                estimator,
+                window,
+                found.older,
+                view.summary,
+                instructions,
+                summary_cap(window, replaced),
             )
             after = estimator.text(summary) + found.kept_tokens
             item = {

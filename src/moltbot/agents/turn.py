@@ -56,6 +56,7 @@ from moltbot.agents.tokens import Estimator
 from moltbot.agents.tools import Tool, ToolContext, ToolError
 from moltbot.agents.tools.base import format_result
 from moltbot.agents.usage import usage_record
+from moltbot.commands.context import CompactOutcome
 from moltbot.config.schema import Config
 from moltbot.instance.resolve import Instance
 from moltbot.lifecycle import Lookup
@@ -75,6 +76,9 @@ class Prepared:
     raw: int = 0
     """The uncorrected estimate (what the provider's count calibrates)."""
     fixed: int = 0
+    session_id: str = ""
+    loaded: int = 0
+    """The estimate as loaded (before pruning or trimming): how big the context is."""
 
     def measure(self, tool_specs: tuple[ToolSpec, ...]) -> None:
         self.fixed = self.estimator.raw(self.system, (), tool_specs)
@@ -329,7 +333,7 @@ class TurnRunner:
         prepared.measure(tool_specs)
         if prepared.fits(limits) and not force:
             return prepared
-        if settings.mode == "auto" or force:
+        if (settings.mode == "auto" or force) and not self._on_hold(run, prepared, limits, force):
             if settings.memory_flush.enabled and not force:
                 await self._memory_flush(run, store, chain, prepared, workspace, tools, tool_specs)
             try:
@@ -343,21 +347,61 @@ class TurnRunner:
                 )
             except ProviderError as exc:  # the turn goes on with what fits
                 host.log.warning("run %s: compaction failed: %s", run.id, exc.describe())
+                outcome = CompactOutcome(False, reason=exc.describe())
+            if outcome.compacted:
+                run.notes.append("🧹 Auto-compaction complete")
+                host.events.compacted(run, outcome)
+                prepared = await self._load(
+                    run, store, ref, workspace, tools, tool_specs, estimator
+                )
+            untrimmed = prepared.estimate()
+            prepared.messages = prune_tool_results(
+                prepared.messages, recent_start(prepared.messages, estimator, limits.keep_recent)
+            )
+            prepared.measure(tool_specs)
+            if prepared.fits(limits):
+                compactor.stalls.clear(run.session_key)
             else:
-                if outcome.compacted:
-                    run.notes.append("🧹 Auto-compaction complete")
-                    host.events.compacted(run, outcome)
-                    prepared = await self._load(
-                        run, store, ref, workspace, tools, tool_specs, estimator
-                    )
-                    prepared.messages = prune_tool_results(
-                        prepared.messages,
-                        recent_start(prepared.messages, estimator, limits.keep_recent),
-                    )
-                    prepared.measure(tool_specs)
+                self._stalled(run, prepared, limits, untrimmed, outcome)
         if not prepared.fits(limits):
             prepared.trim(limits, tool_specs)
         return prepared
+
+    def _on_hold(self, run: Run, prepared: Prepared, limits: Budget, force: str | None) -> bool:
+        """Whether automatic compaction waits: the last one stalled and the context has
+        not grown by ``keepRecentTokens`` since (a forced one never waits)."""
+        stalls = self.host.compactor.stalls
+        tokens = prepared.loaded
+        if force or not stalls.on_hold(
+            run.session_key, prepared.session_id, tokens, limits.keep_recent
+        ):
+            return False
+        self.host.log.info(
+            "run %s: compaction on hold (it stalled; the context is %d tokens); "
+            "the oldest messages are left out",
+            run.id,
+            tokens,
+        )
+        return True
+
+    def _stalled(
+        self, run: Run, prepared: Prepared, limits: Budget, untrimmed: int, outcome: CompactOutcome
+    ) -> None:
+        """A compaction that did not bring the request under the limit: leave out the
+        oldest messages instead, and hold automatic compaction until the context grows."""
+        self.host.compactor.stalls.stalled(run.session_key, prepared.session_id, prepared.loaded)
+        why = f"compacted to {outcome.tokens_after} tokens" if outcome.compacted else outcome.reason
+        self.host.log.warning(
+            "run %s: the context is still %d tokens after compaction (%s), over the limit "
+            "of %d: the oldest messages are left out; no automatic compaction until it "
+            "grows by %d tokens",
+            run.id,
+            untrimmed,
+            why,
+            limits.limit,
+            limits.keep_recent,
+        )
+        run.notes.append("⚠️ Context still too big after compaction: oldest messages left out")
 
     async def _load(
         self,
@@ -375,8 +419,9 @@ class TurnRunner:
         view = await load_view(store, entry)
         messages = ctxmod.to_messages(turn_entries(view, run.id))
         system = self._system_prompt(run, workspace, str(ref), tools, view.summary)
-        prepared = Prepared(ref, estimator, system, messages)
+        prepared = Prepared(ref, estimator, system, messages, session_id=entry.session_id)
         prepared.measure(tool_specs)
+        prepared.loaded = prepared.estimate()
         return prepared
 
     async def _memory_flush(

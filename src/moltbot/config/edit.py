@@ -224,7 +224,10 @@ class _Patcher:
         rest = self.text[end : len(self.text) if line_end < 0 else line_end].strip()
         inline = bool(rest.lstrip(",").strip()) and not rest.lstrip(",").strip().startswith("//")
         indent = None if inline else self.line_indent(start)
-        self.edits.append(_Edit(start, end, self.format(value, indent)))
+        text = self.format(value, indent)
+        if isinstance(value, str) and self.text.startswith("'", start):
+            text = "'" + text[1:-1].replace("'", "\\'") + "'"  # the string's own quotes
+        self.edits.append(_Edit(start, end, text))
 
     # -- text helpers -----------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from moltbot.errors import UsageError
+
 REDACTED = "__MOLTBOT_REDACTED__"
 
 _SECRET_KEY = re.compile(
@@ -55,3 +57,37 @@ def redact_text(raw: str) -> str:
         return f"{match.group('key')}{match.group('q')}{REDACTED}{match.group('q')}"
 
     return _SECRET_VALUE.sub(replace, raw)
+
+
+def restore(new: Any, current: Any, where: tuple[str | int, ...] = ()) -> Any:
+    """``new`` (what a client sends back after seeing redacted output) with its redacted
+    values put back from ``current`` (the file's data as written): a value that is
+    :data:`REDACTED` gets the string at the same key path in ``current``; a longer string
+    holding the marker (text that :func:`redact_text` redacted inside a value) gets the
+    current value when that redacts to exactly it.
+
+    Raises :class:`UsageError` naming the key path when a marker matches nothing there:
+    no value is guessed."""
+    if isinstance(new, str) and REDACTED in new:
+        if (
+            isinstance(current, str)
+            and current
+            and (new == REDACTED or redact_text(current) == new)
+        ):
+            return current
+        from moltbot.config.keypath import format_path
+
+        raise UsageError(
+            f"{format_path(where)} holds {REDACTED} but the file has no secret there to keep; "
+            "send the value itself (nothing was written)"
+        )
+    if isinstance(new, dict):
+        old = current if isinstance(current, dict) else {}
+        return {k: restore(v, old.get(k), (*where, k)) for k, v in new.items()}
+    if isinstance(new, list):
+        old_items = current if isinstance(current, list) else []
+        return [
+            restore(v, old_items[i] if i < len(old_items) else None, (*where, i))
+            for i, v in enumerate(new)
+        ]
+    return new

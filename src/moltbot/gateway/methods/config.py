@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moltbot.config.isolated import parse_untrusted
-from moltbot.config.secrets import REDACTED, redact, redact_text
+from moltbot.config.secrets import REDACTED, redact, redact_text, restore
 from moltbot.config.store import (
     MAX_DEPTH,
+    StaleWriteError,
     content_hash,
     depth,
     read_config,
+    read_raw,
     replace_config_text,
     update_config,
 )
@@ -75,17 +77,6 @@ def _base_hash(call: MethodCall, given: str | None) -> str:
     if not given:
         raise UsageError("config base hash required; re-run config.get and retry")
     return given
-
-
-def _restore_redacted(new: Any, old: Any) -> Any:
-    """Put back secrets a client saw only as the redaction marker."""
-    if new == REDACTED:
-        return old
-    if isinstance(new, dict) and isinstance(old, dict):
-        return {k: _restore_redacted(v, old.get(k)) for k, v in new.items()}
-    if isinstance(new, list) and isinstance(old, list):
-        return [_restore_redacted(v, old[i] if i < len(old) else None) for i, v in enumerate(new)]
-    return new
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -160,16 +151,36 @@ async def _parse_raw(raw: Any, label: str) -> dict[str, Any]:
 
 @method("config.set", params=SetParams, scope="admin")
 async def config_set(call: MethodCall, params: SetParams) -> dict[str, Any]:
+    """Write ``raw`` as the file, as sent (comments and layout included). Secrets the
+    client saw redacted are put back into the text itself (:func:`_with_secrets`)."""
     base = _base_hash(call, params.baseHash)
-    if REDACTED not in params.raw:  # written as sent: the client's comments survive
-        return await _write(call, base, text=params.raw)
-    new = await _parse_raw(params.raw, "config.set")
-    return await _write(call, base, mutate=_replacing_with(new))
+    raw = params.raw
+    if REDACTED in raw:
+        raw = await _with_secrets(call, raw, base)
+    return await _write(call, base, text=raw)
+
+
+async def _with_secrets(call: MethodCall, raw: str, base: str) -> str:
+    """``raw`` with each redacted value replaced by the file's current value at that key
+    path (:func:`moltbot.config.secrets.restore`); only those values' spans change
+    (:func:`moltbot.config.edit.render`). A marker with no value to match raises
+    ``UsageError`` and nothing is written; a file that is not the one the client read
+    (``base``) raises ``StaleWriteError``."""
+    from moltbot.config.edit import render
+
+    path = call.runtime.instance.config_path
+    new = await parse_untrusted(raw, "config.set")
+    current_raw, current = await asyncio.to_thread(read_raw, path)
+    if base and content_hash(current_raw) != base:
+        raise StaleWriteError(f"{path} changed since it was read; reload and retry")
+    restored = restore(new, current)
+    return await asyncio.to_thread(render, raw, new, restored)
 
 
 def _replacing_with(new: dict[str, Any]) -> Any:
-    """A mutation that replaces the whole file's data (secrets sent redacted are kept)."""
-    return lambda data: _replace(data, _restore_redacted(new, dict(data)))
+    """A mutation that replaces the whole file's data (secrets sent redacted are kept;
+    a marker that matches none is refused)."""
+    return lambda data: _replace(data, restore(new, dict(data)))
 
 
 def _replace(data: dict[str, Any], new: dict[str, Any]) -> None:
@@ -183,7 +194,7 @@ async def config_patch(call: MethodCall, params: PatchParams) -> dict[str, Any]:
     patch = await _parse_raw(params.raw, "config.patch")
 
     def mutate(data: dict[str, Any]) -> None:
-        merged = merge_patch(data, _restore_redacted(patch, data))
+        merged = merge_patch(data, restore(patch, data))
         _replace(data, merged)
 
     return await _write(call, base, mutate=mutate)
