@@ -288,6 +288,7 @@ async def _start_sidecars(runtime: GatewayRuntime, host: str) -> None:
     gc.collect()  # once: what start-up left behind (the CLI turned the GC off for it)
     gc.freeze()  # start-up objects live for the whole run: keep them out of GC scans
     gc.enable()
+    process.release_memory()  # the heap pages start-up freed go back to the OS
     write_runtime_file(runtime, host)
 
 
