@@ -18,6 +18,7 @@ from pathlib import Path
 # from <sys/inotify.h>
 # modify, attrib, close_write, moved_from, moved_to, create, delete
 _MASK = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200
+_OVERFLOW = 0x4000  # the kernel dropped events: the file may have changed
 _NONBLOCK_CLOEXEC = 0o4000 | 0o2000000
 _EVENT = struct.Struct("iIII")
 
@@ -80,12 +81,12 @@ def _drain(fd: int, folder: Path, target: str, ready: asyncio.Event) -> bool:
             return hit
         offset = 0
         while offset < len(data):
-            _wd, _mask, _cookie, size = _EVENT.unpack_from(data, offset)
+            _wd, mask, _cookie, size = _EVENT.unpack_from(data, offset)
             start = offset + _EVENT.size
             name = data[start : start + size].rstrip(b"\0")
             offset = start + size
-            if name and os.path.realpath(folder / os.fsdecode(name)) == target:
-                hit = True
+            changed = name and os.path.realpath(folder / os.fsdecode(name)) == target
+            hit = hit or bool(changed) or bool(mask & _OVERFLOW)
 
 
 async def _watchfiles(path: Path, debounce_ms: int, step_ms: int) -> AsyncIterator[None]:
