@@ -1,8 +1,9 @@
 """What an idle gateway loads: with every subsystem enabled and no model, channel or
 cron job configured, none of the heavy libraries is imported — the SDKs (LLM
 providers, Playwright, chat platforms), tiktoken (compaction's token counts), numpy
-(memory's vector search) or croniter (cron expressions). The gateway's own
-``-X importtime`` report (``PYTHONPROFILEIMPORTTIME``) says so."""
+(memory's vector search), croniter (cron expressions) or watchfiles (a file watcher:
+the config file is watched with inotify, the canvas folder only while a page listens).
+The gateway's own ``-X importtime`` report (``PYTHONPROFILEIMPORTTIME``) says so."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from gateway_harness import start_gateway, ws_client
 
 SDKS = {"openai", "anthropic", "playwright", "telegram", "slack_sdk", "slack_bolt", "nio"}
 SDKS |= {"discord", "httpx", "huggingface_hub"}
-HEAVY = SDKS | {"tiktoken", "numpy", "croniter"}
+HEAVY = SDKS | {"tiktoken", "numpy", "croniter", "watchfiles"}
 
 
 def imported_modules(output: str) -> set[str]:

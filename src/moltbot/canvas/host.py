@@ -22,6 +22,7 @@ import contextlib
 import errno
 import hashlib
 import hmac
+import importlib
 import math
 import mimetypes
 import secrets
@@ -124,8 +125,6 @@ class CanvasHost(HttpSubsystem):
         await asyncio.to_thread(self._prepare_root)
 
     async def started(self) -> None:
-        if self.live_reload:
-            self._start_watcher()
         self.log.info("canvas host serving %s on %s", self.root, self.url())
 
     async def closing(self) -> None:
@@ -147,6 +146,18 @@ class CanvasHost(HttpSubsystem):
             name="canvas-watch",
         )
 
+    async def _ensure_watcher(self) -> None:
+        """The folder is watched from the first live-reload page on: an idle host does
+        not load watchfiles (about 2 MiB, docs/benchmarks.md). watchfiles sets its
+        watch up before its first wait, so once the task has run a step, a change made
+        after the page's greeting is seen."""
+        if self._watch_task is not None:
+            return
+        await asyncio.to_thread(importlib.import_module, "watchfiles")
+        if self._watch_task is None and self.live_reload:
+            self._start_watcher()
+            await asyncio.sleep(0)
+
     async def _stop_watcher(self) -> None:
         if self._watch_stop is not None:
             self._watch_stop.set()
@@ -164,7 +175,7 @@ class CanvasHost(HttpSubsystem):
             "bind": self.host,
             "root": str(self.root),
             "url": self.url(capability=False),
-            "liveReload": self.live_reload and self._watch_task is not None,
+            "liveReload": self.live_reload and self.state == State.RUNNING,
             "clients": len(self._clients),
             "reloads": self.reloads,
             "requiresAuth": self.wide,
@@ -186,10 +197,10 @@ class CanvasHost(HttpSubsystem):
         self.config = config
         wanted = config.canvas_host.live_reload
         if wanted != self.live_reload and self.state == State.RUNNING:
-            if wanted:
-                self._start_watcher()
-            else:
+            if not wanted:
                 await self._stop_watcher()
+            elif self._clients:
+                self._start_watcher()
         self.live_reload = wanted
         return True
 
@@ -327,6 +338,7 @@ class CanvasHost(HttpSubsystem):
                 status=426, text="upgrade required\n", headers={"Upgrade": "websocket"}
             )
         await ws.prepare(request)
+        await self._ensure_watcher()
         self._clients.add(ws)
         await ws.send_str(f"generation {self.reloads}")
         try:

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-import importlib
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ from typing import Any
 from moltbot.config.store import ConfigSnapshot, read_config
 from moltbot.errors import AlreadyRunningError, ConfigError, PortInUseError
 from moltbot.fsutil import write_json_atomic
-from moltbot.gateway import preflight, protocol
+from moltbot.gateway import filewatch, preflight, protocol
 from moltbot.gateway.auth import AuthSettings, resolve_auth
 from moltbot.gateway.lock import GatewayLock
 from moltbot.gateway.reload import changed_paths, needs_restart
@@ -289,6 +288,7 @@ async def _start_sidecars(runtime: GatewayRuntime, host: str) -> None:
     gc.collect()  # once: what start-up left behind (the CLI turned the GC off for it)
     gc.freeze()  # start-up objects live for the whole run: keep them out of GC scans
     gc.enable()
+    process.release_memory()  # the heap pages start-up freed go back to the OS
     write_runtime_file(runtime, host)
 
 
@@ -420,21 +420,10 @@ async def _watch_config(runtime: GatewayRuntime, prepared: Prepared, signals: _S
     path = prepared.identity.config_path
     path.parent.mkdir(parents=True, exist_ok=True)
     debounce = max(50, runtime.config.gateway.reload.debounce_ms)
-    target = str(path.resolve())
     await runtime.subsystems_started.wait()  # a change is applied to subsystems that have started
-    watchfiles = await asyncio.to_thread(importlib.import_module, "watchfiles")
-    if _file_hash(path) != runtime.snapshot.hash:  # changed while we were (re)starting
-        await _apply_config_change(runtime, prepared, signals)
-    async for changes in watchfiles.awatch(
-        path.parent,
-        recursive=False,
-        debounce=debounce,
-        step=50,
-        watch_filter=lambda _change, changed: os.path.realpath(changed) == target,
-    ):
-        if not changes:
-            continue
-        await _apply_config_change(runtime, prepared, signals)
+    async for _ in filewatch.changes(path, debounce):  # the first: the watch is in place
+        if _file_hash(path) != runtime.snapshot.hash:  # (e.g. changed while we were starting)
+            await _apply_config_change(runtime, prepared, signals)
 
 
 def _file_hash(path: Path) -> str | None:

@@ -11,7 +11,6 @@ the error, and with the ports its defaults imply.
 from __future__ import annotations
 
 import dataclasses
-import plistlib
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -156,6 +155,8 @@ def read_service_environment(path: Path) -> dict[str, str]:
     """The environment a systemd unit or LaunchAgent plist sets (best effort)."""
     try:
         if path.suffix == ".plist":
+            import plistlib  # macOS only: not loaded elsewhere
+
             with path.open("rb") as handle:
                 data = plistlib.load(handle)
             raw = data.get("EnvironmentVariables") or {}
@@ -168,7 +169,7 @@ def read_service_environment(path: Path) -> dict[str, str]:
                     key, _, value = assignment.partition("=")
                     out[key] = value
         return out
-    except (OSError, ValueError, plistlib.InvalidFileException):
+    except (OSError, ValueError):  # plistlib.InvalidFileException is a ValueError
         return {}
 
 

@@ -12,7 +12,6 @@ confirmed for, and kept in the target's own config history as written by the res
 from __future__ import annotations
 
 import copy
-import difflib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,6 +87,8 @@ def current_text(instance: Instance) -> tuple[str, str]:
 def diff(instance: Instance, number: int | None) -> dict[str, Any]:
     """The unified diff (secrets redacted) from the last good config (or version
     ``number``) to the current file."""
+    import difflib  # a rescue command's need: not loaded by an idle gateway
+
     kept = source(instance, number)
     text, digest = current_text(instance)
     lines = list(
