@@ -162,6 +162,15 @@ class ExecApprovals:
             "exec approval %s: %s (by %s)", request_id, decision, resolved_by or "?"
         )
 
+    def waiting(self, session_key: str) -> list[Pending]:
+        """The unanswered requests of ``session_key``'s runs, oldest first."""
+        found = [
+            p
+            for p in self.pending.values()
+            if p.request.get("sessionKey") == session_key and not p.future.done()
+        ]
+        return sorted(found, key=lambda p: p.created_at_ms)
+
     def listing(self) -> list[dict[str, Any]]:
         return [p.wire() for p in sorted(self.pending.values(), key=lambda p: p.created_at_ms)]
 

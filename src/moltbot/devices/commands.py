@@ -59,15 +59,11 @@ def parse(args: str, default: str, usage: str) -> tuple[str | None, str]:
 async def answer(ctx: CommandContext, default: str, usage: str) -> CommandReply:
     """Resolve the request of this session that ``ctx.args`` names (see the module
     docstring); the reply says what was decided, or why nothing was."""
-    wanted, decision = parse(ctx.args, default, usage)
     if ctx.chat_type != "direct":
         return CommandReply(GROUP_REFUSAL, record=False)
+    wanted, decision = parse(ctx.args, default, usage)
     approvals = ctx.lookup(APPROVALS)
-    waiting = [
-        p
-        for p in (approvals.pending.values() if approvals is not None else ())
-        if p.request.get("sessionKey") == ctx.session_key and not p.future.done()
-    ]
+    waiting = approvals.waiting(ctx.session_key) if approvals is not None else []
     if wanted is not None:
         chosen = [p for p in waiting if p.id.lower().startswith(wanted.lower())]
     else:
