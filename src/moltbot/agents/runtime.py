@@ -52,7 +52,6 @@ from moltbot.agents.run import (
 from moltbot.agents.system_events import SystemEvents, with_events
 from moltbot.agents.tools import Tool
 from moltbot.agents.tools.confine import protected_paths
-from moltbot.agents.tools.exec import APPROVALS
 from moltbot.agents.tools.loading import load_tools
 from moltbot.agents.transcribe import transcribe_all
 from moltbot.agents.turn import TurnRunner
@@ -510,12 +509,6 @@ class AgentRuntime(SessionControl):
         ``group_system_prompt``) is added to the system prompt of this turn.
         ``on_text(text)`` gets the reply so far each time the model writes more.
         """
-        who = origin.sender if origin else None
-        answered = self.approval_reply(session_key, text, who=who, agent_id=agent_id)
-        if answered is not None:  # an operator's /approve or /deny: not a turn
-            if on_accepted is not None:
-                on_accepted()
-            return answered
         watcher: Watcher | None = None
         if on_text is not None:
 
@@ -539,23 +532,6 @@ class AgentRuntime(SessionControl):
         await asyncio.shield(run.done)
         entry = await self.store(run.agent_id).get(run.session_key)
         return run.reply_text(entry.verbose_level if entry else None)
-
-    def approval_reply(
-        self,
-        session_key: str | None,
-        text: str,
-        *,
-        who: str | None = None,
-        agent_id: str | None = None,
-    ) -> str | None:
-        """If ``text`` answers an exec approval waiting in this session (``/approve ID``,
-        ``/deny ID``), resolve it and return the acknowledgement; else ``None``. Such a
-        reply never queues behind the run that waits for it."""
-        approver = self.lookup(APPROVALS)
-        if approver is None or not text.lstrip().startswith("/"):
-            return None
-        _, key = self.session_key(session_key, agent_id)
-        return approver.reply(key, text, who)
 
     def media_store(self, agent_id: str) -> MediaStore:
         """Where the attachments of ``agent_id``'s sessions are stored."""

@@ -25,7 +25,7 @@ _node = click.option(
         "moltbot approvals allowlist add /usr/bin/uname --agent main",
         "moltbot approvals allowlist add /usr/bin/git --node build-box",
         notes="While an agent's exec waits for a decision it also shows in the Control UI,\n"
-        "and a chat it came from can answer: /approve ID, /approve ID always, /deny ID.",
+        "and the direct chat it came from can answer: /approve ID [allow-always], /deny ID.",
     )
 )
 def approvals() -> None:

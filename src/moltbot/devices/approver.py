@@ -9,10 +9,9 @@ allowlist in the approvals file) or ``deny``:
 
 - with ``moltbot approvals approve|deny ID`` (``exec.approval.resolve``),
 - in the Control UI's approval prompt,
-- or by a chat reply in the conversation that asked: ``/approve ID`` (once),
-  ``/approve ID always``, ``/deny ID`` (the id may be left out when only one
-  request waits in that conversation). Only direct conversations may answer;
-  a group cannot approve commands.
+- or in the direct conversation that asked, with the chat commands ``/approve ID
+  [allow-once|allow-always]`` and ``/deny ID`` (:mod:`moltbot.devices.commands`,
+  answered by the command layer before any model). A group cannot approve commands.
 
 Every decision is announced (``exec.approval.resolved {id, decision, resolvedBy,
 ts}``). A request that nobody answers within its timeout
@@ -24,7 +23,6 @@ with a deny.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -41,12 +39,6 @@ if TYPE_CHECKING:
     from moltbot.sessions.origin import Origin
 
 __all__ = ["ExecApprovals", "Pending"]
-
-_REPLY = re.compile(
-    r"^\s*/(approve|allow|deny|reject)(?:\s+([0-9a-fA-F-]{4,64}))?"
-    r"(?:\s+(once|always|allow-once|allow-always|deny))?\s*$",
-    re.IGNORECASE,
-)
 
 
 @dataclass
@@ -170,6 +162,15 @@ class ExecApprovals:
             "exec approval %s: %s (by %s)", request_id, decision, resolved_by or "?"
         )
 
+    def waiting(self, session_key: str) -> list[Pending]:
+        """The unanswered requests of ``session_key``'s runs, oldest first."""
+        found = [
+            p
+            for p in self.pending.values()
+            if p.request.get("sessionKey") == session_key and not p.future.done()
+        ]
+        return sorted(found, key=lambda p: p.created_at_ms)
+
     def listing(self) -> list[dict[str, Any]]:
         return [p.wire() for p in sorted(self.pending.values(), key=lambda p: p.created_at_ms)]
 
@@ -242,42 +243,21 @@ class ExecApprovals:
     @staticmethod
     def prompt(pending: Pending, reason: str) -> str:
         """What the conversation that asked is told."""
+        if pending.direct:
+            how = (
+                f"Reply /approve {pending.id} (once), /approve {pending.id} allow-always, "
+                f"or /deny {pending.id}."
+            )
+        else:  # a group cannot approve (see moltbot.devices.commands)
+            how = (
+                "An operator answers in the Control UI or with "
+                f"`moltbot approvals approve {pending.id}`."
+            )
+        seconds = max(1, (pending.expires_at_ms - pending.created_at_ms) // 1000)
         return (
             f"⚠️ exec needs an operator's approval ({reason}):\n"
-            f"    {pending.request.get('command')}\n"
-            f"Reply /approve {pending.id} (once), /approve {pending.id} always, or "
-            f"/deny {pending.id}. Expires in "
-            f"{max(1, (pending.expires_at_ms - pending.created_at_ms) // 1000)} s."
+            f"    {pending.request.get('command')}\n{how} Expires in {seconds} s."
         )
-
-    def reply(self, session_key: str, text: str, who: str | None) -> str | None:
-        """Handle a chat reply in ``session_key``: the acknowledgement to send back, or
-        ``None`` when ``text`` is not an approval reply (it then goes to the agent)."""
-        match = _REPLY.match(text)
-        if match is None:
-            return None
-        verb, wanted, mode = match.group(1).lower(), match.group(2), (match.group(3) or "").lower()
-        waiting = [p for p in self.pending.values() if p.request.get("sessionKey") == session_key]
-        if not waiting:
-            return None if wanted is None else "No approval with that id waits here."
-        if wanted is not None:
-            chosen = [p for p in waiting if p.id.lower().startswith(wanted.lower())]
-        else:
-            chosen = waiting if len(waiting) == 1 else []
-        if len(chosen) != 1:
-            ids = ", ".join(p.id for p in waiting)
-            return f"Several approvals wait here; name one: {ids}"
-        pending = chosen[0]
-        if not pending.direct:
-            return "Commands cannot be approved from a group conversation."
-        if verb in ("deny", "reject") or mode == "deny":
-            decision = "deny"
-        elif mode in ("always", "allow-always"):
-            decision = "allow-always"
-        else:
-            decision = "allow-once"
-        self.resolve(pending.id, decision, who or "chat")
-        return f"exec approval {pending.id}: {decision}"
 
 
 def _now() -> int:

@@ -51,12 +51,6 @@ async def chat_send(call: MethodCall, params: ChatSendParams) -> dict[str, Any]:
     if invocation is None:
         runtime = await agents_of(call)
         agent_id, session_key = runtime.session_key(params.sessionKey)
-        client = call.connection.client
-        who = (client.display_name or client.id) if client else None
-        answered = runtime.approval_reply(session_key, text, who=who)
-        if answered is not None:  # /approve or /deny of an exec waiting in this session
-            await runtime.inject(session_key, answered, label="approval", run_id=key)
-            return {"runId": key, "status": "ok", "approval": answered}
         invocation = REGISTRY.answer(f"webchat:{session_key}", text)
     else:  # a command needs no agents (/rescue works while they are down)
         runtime = await _agents_if_running(call)
