@@ -157,17 +157,18 @@ async def test_a_group_cannot_approve_and_a_guest_is_refused(
         assert f"moltbot approvals approve {pending['id']}" in prompt
         assert "Reply /approve" not in prompt
         await bot.push_group(GROUP, GUEST, f"/approve {pending['id']}", username="guest")
+        # a guest's owner-only command is dropped, as in any group; the owner's, sent
+        # after it, is the barrier: the next message is the refusal of the owner's
+        await bot.push_group(GROUP, OWNER, f"/approve {pending['id']} allow-always")
         refusal = await said(bot, 2, GROUP)
         assert refusal.startswith("⛔ Exec approvals cannot be answered in a group")
-        await bot.push_group(GROUP, OWNER, f"/approve {pending['id']} allow-always")
-        assert (await said(bot, 3, GROUP)).startswith("⛔ Exec approvals cannot be answered")
         # a DM is another session: the group's request is not answered from there either
         assert await _dm(bot, f"/approve {pending['id'][:8]}") == (
             f"No exec approval {pending['id'][:8]} waits in this conversation."
         )
         assert decisions(op) == []
         await op.call("exec.approval.resolve", {"id": pending["id"], "decision": "deny"})
-        assert await said(bot, 4, GROUP) == "done"
+        assert await said(bot, 3, GROUP) == "done"
         assert decisions(op) == [(pending["id"], "deny")]
         assert len(llm.requests) == 2  # the turn's two model calls; no /approve reached it
 

@@ -43,6 +43,7 @@ def test_registered_with_their_aliases_once() -> None:
     register(registry)
     register(registry)  # a second load changes nothing
     approve, deny = registry.get("allow"), registry.get("reject")
-    assert approve is not None and approve.name == "approve" and not approve.owner_only
+    assert approve is not None and approve.name == "approve" and approve.owner_only
     assert deny is not None and deny.name == "deny" and deny.usage == DENY_USAGE
-    assert ("approve", approve.help) in registry.menu(owner=False)
+    assert ("approve", approve.help) in registry.menu(owner=True)
+    assert registry.menu(owner=False) == []  # owners only

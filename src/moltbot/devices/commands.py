@@ -9,10 +9,12 @@ the run waiting for the answer. Grammar::
     /deny [ID]                                  (also: /reject, /approve ID deny)
 
 ``ID`` may be a prefix of the request's id, and may be left out when exactly one
-request waits in the conversation's session. Who may answer: whoever may talk in
-that session (an operator in WebChat; a channel sender the access rules let
-through), in a direct conversation only — a group cannot approve commands (its
-requests are answered in the Control UI or with ``moltbot approvals``).
+request waits in the conversation's session. Who may answer: an owner (a channel
+sender on the account's allowlist or paired with it — not a stranger an open DM
+policy lets talk), or in WebChat an operator with ``operator.approvals`` or
+``operator.admin`` (the scope ``exec.approval.resolve`` wants), in a direct
+conversation only — a group cannot approve commands (its requests are answered in
+the Control UI or with ``moltbot approvals``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ _DECISIONS = {
     "deny": "deny",
     "reject": "deny",
 }
+APPROVER_SCOPES = frozenset({"operator.approvals", "operator.admin"})
 GROUP_REFUSAL = (
     "⛔ Exec approvals cannot be answered in a group; use the Control UI or "
     "`moltbot approvals approve|deny ID`."
@@ -61,6 +64,10 @@ async def answer(ctx: CommandContext, default: str, usage: str) -> CommandReply:
     docstring); the reply says what was decided, or why nothing was."""
     if ctx.chat_type != "direct":
         return CommandReply(GROUP_REFUSAL, record=False)
+    if ctx.surface == "webchat" and not ctx.scopes & APPROVER_SCOPES:
+        return CommandReply(
+            "⛔ Answering exec approvals needs the operator.approvals scope.", record=False
+        )
     wanted, decision = parse(ctx.args, default, usage)
     approvals = ctx.lookup(APPROVALS)
     waiting = approvals.waiting(ctx.session_key) if approvals is not None else []
@@ -94,13 +101,13 @@ async def deny(ctx: CommandContext) -> CommandReply:
 
 def register(registry: CommandRegistry) -> None:
     """Declare ``/approve`` and ``/deny`` in ``registry`` (the ``moltbot.commands`` entry
-    point). Not owner-only in the command layer's sense: who may answer is who may talk
-    in the session where the request waits, in a direct conversation (see above)."""
+    point). Owner-only; in WebChat the operator's scopes decide too (see above)."""
     if registry.get("approve") is None:
         registry.command(
             "approve",
             aliases=("allow",),
             usage=APPROVE_USAGE,
+            owner_only=True,
             help="Let a command waiting for an operator run (exec approvals)",
         )(approve)
     if registry.get("deny") is None:
@@ -108,6 +115,7 @@ def register(registry: CommandRegistry) -> None:
             "deny",
             aliases=("reject",),
             usage=DENY_USAGE,
+            owner_only=True,
             help="Refuse a command waiting for an operator",
         )(deny)
 
