@@ -56,11 +56,13 @@ export function notice(el, text, kind) {
 }
 
 /** Run an async action, reporting its failure in `line` instead of the console (and
- * `okText`, when given, on success; otherwise the line is left as it is). */
+ * `okText`, when given, on success: a string, or a function of the result; otherwise the
+ * line is left as it is). */
 export async function attempt(line, action, okText) {
   try {
     const result = await action();
-    if (line && okText) notice(line, okText, "ok");
+    const text = typeof okText === "function" ? okText(result) : okText;
+    if (line && text) notice(line, text, "ok");
     return result;
   } catch (error) {
     if (line) notice(line, error.message, "error");
