@@ -87,3 +87,13 @@ export function fill(el, ...children) {
   el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
   return el;
 }
+
+/** A button that copies `text` to the clipboard and says whether it worked. */
+export function copyButton(text, attrs = {}) {
+  const button = h("button.copy", { type: "button", ...attrs }, "Copy");
+  button.addEventListener("click", () => {
+    navigator.clipboard?.writeText(text).then(
+      () => { button.textContent = "Copied"; }, () => { button.textContent = "Copy failed"; });
+  });
+  return button;
+}
