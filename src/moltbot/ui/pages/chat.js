@@ -420,6 +420,8 @@ function setPaging(result) {
 async function loadHistory() {
   const key = state.sessionKey;
   const generation = ++state.generation;
+  state.hasMore = false; // no paging back until this session's last page is shown
+  state.loadingEarlier = false;
   let result;
   try {
     result = await call("chat.history", { sessionKey: key, limit: PAGE });
@@ -428,7 +430,6 @@ async function loadHistory() {
   state.runs.clear();
   state.seen.clear();
   state.oldestId = null;
-  state.loadingEarlier = false;
   earlier.disabled = false;
   earlier.textContent = "Load earlier messages";
   $("messages").replaceChildren(earlier, renderHistory(result.messages || [], state.runs));
