@@ -28,7 +28,21 @@ const state = {
   loadingEarlier: false,
   seen: new Set(),
   generation: 0,
+  loading: new Set(), // the session and history loads under way
 };
+
+// A message sent while the session or its history is still loading waits for them: the
+// session key is not known yet, or the history would replace the message's bubble.
+function track(promise) {
+  const done = () => state.loading.delete(promise);
+  state.loading.add(promise);
+  promise.then(done, done);
+  return promise;
+}
+
+async function loaded() {
+  while (state.loading.size) await Promise.allSettled([...state.loading]);
+}
 
 async function onHello(hello) {
   try {
@@ -179,7 +193,7 @@ function switchSession(key) {
   state.active.clear();
   renderAgents();
   renderSessions();
-  loadHistory();
+  track(loadHistory());
   document.body.classList.remove("show-sidebar");
 }
 
@@ -551,6 +565,7 @@ async function send() {
   input.value = "";
   autosize();
   renderPending();
+  await loaded();
   const bubble = addUser(text, pending.map((item) => item.dataUrl));
   updateComposer();
   const attachments = pending.map((item) => ({
@@ -633,7 +648,7 @@ export default {
     onConnState(() => updateComposer());
   },
   connected() {
-    onHello({}).catch(() => { /* reported by the calls themselves */ });
+    track(onHello({})).catch(() => { /* reported by the calls themselves */ });
   },
   enter() {
     updateComposer();
