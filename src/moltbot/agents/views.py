@@ -108,8 +108,9 @@ async def history(
         if at is None:
             raise UsageError(f"before: no message {before!r} in this session")
         messages = messages[:at]
+    # only the page is converted (a page far back reads many more messages than it shows);
     # CPU-bound for a big transcript: off the event loop, so other clients keep being served
-    items = await asyncio.to_thread(_history_items, messages, limit)
+    items = await asyncio.to_thread(_history_items, messages[-limit:], limit)
     out: dict[str, Any] = {
         "sessionKey": key,
         "sessionId": entry.session_id,
