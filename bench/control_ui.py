@@ -1,6 +1,7 @@
 """The Control UI on loopback in headless Chromium: first paint, time until the chat is
 usable (connected and its history shown), bytes transferred for `/`, and the time to
-render a 10,000-message session (markdown replies) and scroll through it.
+render a 10,000-message session (markdown replies) and scroll through it, and a real
+10,000-message session opened and paged back to its first message ("Load earlier").
 
 A real gateway subprocess (core only, no model needed) and Debian's chromium."""
 
@@ -54,6 +55,50 @@ RENDER = """async (count) => {
 }"""
 
 
+PAGED = """async (key) => {
+  const until = async (ok) => { while (!ok()) await new Promise((r) => requestAnimationFrame(r)); };
+  const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const chat = await import("/pages/chat.js");
+  const box = document.getElementById("messages");
+  let started = performance.now();
+  chat.openSession(key);
+  await until(() => document.body.dataset.history === key);
+  await frames();
+  const open = performance.now() - started;
+  const pages = [];
+  while (box.dataset.more === "true") {
+    const before = Number(box.dataset.pages);
+    started = performance.now();
+    document.getElementById("load-earlier").click();
+    await until(() => Number(box.dataset.pages) > before);
+    await frames();
+    pages.push(performance.now() - started);
+  }
+  started = performance.now();
+  for (const top of [0, box.scrollHeight / 2, box.scrollHeight]) {
+    box.scrollTop = top;
+    await frames();
+  }
+  const scrolled = performance.now() - started;
+  return { open, pages, scrolled, shown: box.querySelectorAll(".msg").length };
+}"""
+LONG_SESSION = "agent:main:long"
+
+
+async def _seed(state: Path, count: int) -> None:
+    """A ``count``-message session written with the session store's own API."""
+    from moltbot.agents.context import note_entry, user_entry
+    from moltbot.sessions.store import SessionStore
+
+    store = SessionStore(state / "agents" / "main" / "sessions")
+    entry = await store.ensure(LONG_SESSION)
+    for n in range(0, count, 2):
+        store.write(entry, user_entry(f"question {n}", f"run-{n}"))
+        reply = f"Reply **{n}**:\n- one\n- two\n\n```py\nx = {n}\n```"
+        store.write(entry, note_entry(reply, f"run-{n}", model="seed", stop_reason="stop"))
+    await store.sync(entry)
+
+
 async def _measure(base: str, token: str) -> list[Result]:
     from playwright.async_api import async_playwright
     from tests.ui.ui_helpers import ARGS, CHROMIUM
@@ -91,6 +136,12 @@ async def _measure(base: str, token: str) -> list[Result]:
             await page.goto(f"{base}/#token={token}")
             await page.wait_for_selector("body[data-history]", timeout=30_000)
             big = await page.evaluate(RENDER, MESSAGES)
+            await context.close()
+            context = await browser.new_context()
+            page = await context.new_page()
+            await page.goto(f"{base}/#token={token}")
+            await page.wait_for_selector("body[data-history]", timeout=30_000)
+            paged = await page.evaluate(PAGED, LONG_SESSION)
             await context.close()
         finally:
             await browser.close()
@@ -130,6 +181,26 @@ async def _measure(base: str, token: str) -> list[Result]:
             unit="ms",
             note="top, middle, bottom: one frame each (older messages skip layout off screen)",
         ),
+        Result(
+            name=f"open a {MESSAGES:,}-message session",
+            value=round(paged["open"], 1),
+            unit="ms",
+            note="switch → its last 200 messages shown (chat.history tail-reads the transcript)",
+        ),
+        Result(
+            name="load one earlier page (200 messages)",
+            value=round(statistics.median(paged["pages"]), 1),
+            unit="ms",
+            note=f"median of {len(paged['pages'])} pages back to the first message, click → "
+            f"shown, two frames (first {paged['pages'][0]:.0f} ms, last {paged['pages'][-1]:.0f}"
+            f" ms: each reads back from the file's end); {paged['shown']:,} messages at the end",
+        ),
+        Result(
+            name=f"scroll through {paged['shown']:,} paged-in messages",
+            value=round(paged["scrolled"], 1),
+            unit="ms",
+            note="top, middle, bottom of the real session: one frame each",
+        ),
     ]
 
 
@@ -143,6 +214,7 @@ def run() -> list[Result]:
         raise RuntimeError(f"needs {CHROMIUM}")
     with fresh_home() as home:
         write_config(home, "main", {})
+        asyncio.run(_seed(home / ".clawdbot-main", MESSAGES))
         gw = start_gateway(home, "main", env=CORE_ONLY)
         try:
             return asyncio.run(_measure(gw.http, gw.token))

@@ -67,3 +67,39 @@ async def test_history_of_a_100k_line_transcript_reads_its_tail(home):
             assert everything["count"] == 2_001
     finally:
         gw.stop()
+
+
+async def test_history_pages_back_with_a_before_cursor_reading_only_what_it_needs(home):
+    transcript = write_store(home / ".clawdbot-main", sessions=1, turns=50_000)
+    size = transcript.stat().st_size
+    gw = start(home, {})
+    try:
+        async with ws_client(gw.url, gw.token) as client:
+            last = await client.call("chat.history", {"sessionKey": "main", "limit": 100})
+            assert last["hasMore"] is True
+            cursor = last["messages"][0]["id"]
+            assert cursor == "u49950"
+            before = read_bytes(gw.pid)
+            page = await client.call(
+                "chat.history", {"sessionKey": "main", "limit": 100, "before": cursor}
+            )
+            read = read_bytes(gw.pid) - before
+            ids = [m["id"] for m in page["messages"]]
+            assert ids[0] == "u49900" and ids[-1] == "a49949" and len(ids) == 100
+            assert page["hasMore"] is True
+            assert read < size // 20, f"read {read:,} bytes of a {size:,}-byte transcript"
+
+            first = await client.call(
+                "chat.history", {"sessionKey": "main", "limit": 100, "before": "a49"}
+            )
+            assert [m["id"] for m in first["messages"]] == [
+                f"{r}{n}" for n in range(50) for r in "ua"
+            ][:-1]
+            assert first["hasMore"] is False
+
+            with pytest.raises(Exception, match="no message 'nope'"):
+                await client.call("chat.history", {"sessionKey": "main", "before": "nope"})
+            again = await client.call("chat.history", {"sessionKey": "main", "limit": 1})
+            assert again["messages"][0]["id"] == "a49999"
+    finally:
+        gw.stop()

@@ -658,9 +658,11 @@ class AgentRuntime(SessionControl):
             last_message=last_message,
         )
 
-    async def history(self, session_key: str, limit: int = 200) -> dict[str, Any]:
+    async def history(
+        self, session_key: str, limit: int = 200, before: str | None = None
+    ) -> dict[str, Any]:
         agent, key = self.session_key(session_key)
-        return await views.history(self.store(agent), key, limit)
+        return await views.history(self.store(agent), key, limit, before)
 
     async def inject(
         self,

@@ -14,6 +14,7 @@ from moltbot.agents.models import ModelRef
 from moltbot.agents.prompt import read_identity
 from moltbot.agents.roster import AgentSpec
 from moltbot.agents.run import now_ms
+from moltbot.errors import UsageError
 from moltbot.sessions.keys import kind_of
 from moltbot.sessions.store import SessionEntry, SessionStore
 from moltbot.sessions.transcript import peek
@@ -91,16 +92,31 @@ async def session_rows(
     return rows
 
 
-async def history(store: SessionStore, key: str, limit: int) -> dict[str, Any]:
-    """The session's last ``limit`` messages, the oldest dropped beyond
-    :data:`HISTORY_MAX_BYTES` of JSON."""
+async def history(
+    store: SessionStore, key: str, limit: int, before: str | None = None
+) -> dict[str, Any]:
+    """The session's last ``limit`` messages (with ``before``, a message id: the last
+    ``limit`` before that one), the oldest dropped beyond :data:`HISTORY_MAX_BYTES` of
+    JSON. ``hasMore`` says whether older messages remain: page back with the first
+    returned message's id as ``before``."""
     entry = await store.get(key)
     if entry is None:
-        return {"sessionKey": key, "messages": []}
-    messages = await store.recent_messages(entry, limit)
+        return {"sessionKey": key, "messages": [], "hasMore": False}
+    messages = await store.recent_messages(entry, limit, before=before)
+    if before is not None:
+        at = next((i for i, m in enumerate(messages) if m.get("id") == before), None)
+        if at is None:
+            raise UsageError(f"before: no message {before!r} in this session")
+        messages = messages[:at]
+    # only the page is converted (a page far back reads many more messages than it shows);
     # CPU-bound for a big transcript: off the event loop, so other clients keep being served
-    items = await asyncio.to_thread(_history_items, messages, limit)
-    out: dict[str, Any] = {"sessionKey": key, "sessionId": entry.session_id, "messages": items}
+    items = await asyncio.to_thread(_history_items, messages[-limit:], limit)
+    out: dict[str, Any] = {
+        "sessionKey": key,
+        "sessionId": entry.session_id,
+        "messages": items,
+        "hasMore": len(items) < len(messages),
+    }
     if entry.thinking_level:
         out["thinkingLevel"] = entry.thinking_level
     return out

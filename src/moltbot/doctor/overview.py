@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moltbot.instance.registry import discover
+
+if TYPE_CHECKING:
+    from moltbot.instance.resolve import Instance
 
 
 def host_overview(home: Path, env: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -22,7 +25,7 @@ def host_overview(home: Path, env: Mapping[str, str]) -> list[dict[str, Any]]:
     (the configured ports), ``drift`` (one line when running and configured differ),
     ``service, serviceName, serviceFile, reachable, healthy, pid, version, uptimeSeconds,
     configError, portOwner, foreignListener`` (the port is held, but not by this
-    instance's gateway)."""
+    instance's gateway), ``commands`` (:func:`service_commands`)."""
     from moltbot.doctor.diagnose import host_manager
     from moltbot.service.inspect import listening, probe_health, process_facts, service_facts
 
@@ -67,9 +70,27 @@ def host_overview(home: Path, env: Mapping[str, str]) -> list[dict[str, Any]]:
                 "configError": known.config_error,
                 "portOwner": process["portOwner"],
                 "foreignListener": bool(process["portOwner"]) and not process["alive"],
+                "commands": service_commands(inst, service),
             }
         )
     return rows
+
+
+def service_commands(instance: Instance, service: Mapping[str, Any]) -> list[dict[str, str]]:
+    """What to run in a shell to drive this instance's service, as ``[{action, command}]``:
+    the service manager's own start / stop / restart / logs commands when the service is
+    installed, else how to install it. Text to copy, never run by the gateway."""
+    from moltbot.service.spec import cli_prefix
+
+    if not service.get("installed") or not service.get("startCommand"):
+        return [{"action": "install", "command": f"{cli_prefix(instance)} gateway install"}]
+    keys = (
+        ("start", "startCommand"),
+        ("stop", "stopCommand"),
+        ("restart", "restartCommand"),
+        ("logs", "logHint"),
+    )
+    return [{"action": action, "command": str(service[key])} for action, key in keys]
 
 
 def service_state(facts: Mapping[str, Any]) -> str:

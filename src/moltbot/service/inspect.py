@@ -39,7 +39,7 @@ def service_facts(
     reason is reported in ``unavailable``. Keys (camelCase, JSON-ready):
     ``manager, title, name, file, installed, current, changes, command,
     available, unavailable, loaded, loadedText, running, runtime, startCommand,
-    logHint``.
+    stopCommand, restartCommand, logHint``.
     """
     from moltbot.service import get_manager
 
@@ -103,6 +103,8 @@ def service_facts(
         facts["loaded"] = None
         facts["running"] = None
     facts["startCommand"] = manager.start_command(spec)
+    facts["stopCommand"] = manager.stop_command(spec)
+    facts["restartCommand"] = manager.restart_command(spec)
     facts["logHint"] = manager.log_hint(spec)
     return facts
 

@@ -162,6 +162,12 @@ class LaunchdManager(ServiceManager):
     def start_command(self, spec: ServiceSpec) -> str:
         return self.manual_commands(spec)[0]
 
+    def stop_command(self, spec: ServiceSpec) -> str:
+        return f"launchctl bootout {self.target(spec)}"  # KeepAlive would undo a kill
+
+    def restart_command(self, spec: ServiceSpec) -> str:
+        return f"launchctl kickstart -k {self.target(spec)}"
+
     def log_hint(self, spec: ServiceSpec) -> str:
         return f"tail -n 200 {shlex.quote(str(spec.logs_dir / 'gateway.err.log'))}"
 

@@ -273,6 +273,13 @@ class SchtasksManager(ServiceManager):
     def start_command(self, spec: ServiceSpec) -> str:
         return f'schtasks /Run /TN "{self.service_name(spec)}"'
 
+    def stop_command(self, spec: ServiceSpec) -> str:
+        return f'schtasks /End /TN "{self.service_name(spec)}"'
+
+    def restart_command(self, spec: ServiceSpec) -> str:
+        # cmd.exe runs the two one after the other
+        return f"{self.stop_command(spec)} & {self.start_command(spec)}"
+
     def log_hint(self, spec: ServiceSpec) -> str:
         return f'schtasks /Query /TN "{self.service_name(spec)}" /V /FO LIST'
 

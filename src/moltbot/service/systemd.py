@@ -357,6 +357,12 @@ class SystemdManager(ServiceManager):
     def start_command(self, spec: ServiceSpec) -> str:
         return f"systemctl --user start {self.service_name(spec)}"
 
+    def stop_command(self, spec: ServiceSpec) -> str:
+        return f"systemctl --user stop {self.service_name(spec)}"
+
+    def restart_command(self, spec: ServiceSpec) -> str:
+        return f"systemctl --user restart {self.service_name(spec)}"
+
     def log_hint(self, spec: ServiceSpec) -> str:
         return f"journalctl --user -u {self.service_name(spec)} -n 200 --no-pager"
 

@@ -374,11 +374,17 @@ class SessionStore:
             cached.start,
         )
 
-    async def recent_messages(self, entry: SessionEntry, count: int) -> list[dict[str, Any]]:
+    async def recent_messages(
+        self, entry: SessionEntry, count: int, *, before: str | None = None
+    ) -> list[dict[str, Any]]:
         """At least the last ``count`` message entries (all, if fewer), in conversation
         order: from memory when the transcript is cached, else read backwards from the
         file's end (:func:`~moltbot.sessions.transcript.read_tail`), so the cost follows
-        ``count``, not the transcript's length."""
+        ``count``, not the transcript's length.
+
+        With ``before`` (a message entry's id), at least the ``count`` messages before
+        that one are included too: the read goes back until it has them (a page of
+        older history costs what lies between the page and the file's end)."""
         path = self.transcript_path(entry)
         cached = self._reads.get(entry.session_id)
         if cached is not None:
@@ -390,6 +396,11 @@ class SessionStore:
                 return ordered_messages(cached.entries)
 
         def enough(entries: list[dict[str, Any]]) -> bool:
+            if before is not None:
+                at = next((i for i, e in enumerate(entries) if e.get("id") == before), None)
+                if at is None:
+                    return False
+                entries = entries[:at]
             # one more than asked: a run whose messages straddle the cut keeps its place
             return sum(1 for e in entries if _is_message(e)) > count
 

@@ -214,6 +214,7 @@ async def _command(
 class ChatHistoryParams(Params):
     sessionKey: str = Field(min_length=1)
     limit: int = Field(default=200, ge=1, le=1000)
+    before: str | None = Field(default=None, min_length=1)
 
 
 @method("chat.history", params=ChatHistoryParams, scope="read")
@@ -222,7 +223,11 @@ async def chat_history(call: MethodCall, params: ChatHistoryParams) -> dict[str,
 
     runtime = await agents_of(call)
     agent_id, _ = runtime.session_key(params.sessionKey)
-    return with_urls(call.runtime, agent_id, await runtime.history(params.sessionKey, params.limit))
+    return with_urls(
+        call.runtime,
+        agent_id,
+        await runtime.history(params.sessionKey, params.limit, params.before),
+    )
 
 
 class ChatAbortParams(Params):

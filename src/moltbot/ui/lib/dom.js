@@ -56,11 +56,13 @@ export function notice(el, text, kind) {
 }
 
 /** Run an async action, reporting its failure in `line` instead of the console (and
- * `okText`, when given, on success; otherwise the line is left as it is). */
+ * `okText`, when given, on success: a string, or a function of the result; otherwise the
+ * line is left as it is). */
 export async function attempt(line, action, okText) {
   try {
     const result = await action();
-    if (line && okText) notice(line, okText, "ok");
+    const text = typeof okText === "function" ? okText(result) : okText;
+    if (line && text) notice(line, text, "ok");
     return result;
   } catch (error) {
     if (line) notice(line, error.message, "error");
@@ -84,4 +86,14 @@ export function pageShell(root, title, ...tools) {
 export function fill(el, ...children) {
   el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
   return el;
+}
+
+/** A button that copies `text` to the clipboard and says whether it worked. */
+export function copyButton(text, attrs = {}) {
+  const button = h("button.copy", { type: "button", ...attrs }, "Copy");
+  button.addEventListener("click", () => {
+    navigator.clipboard?.writeText(text).then(
+      () => { button.textContent = "Copied"; }, () => { button.textContent = "Copy failed"; });
+  });
+  return button;
 }

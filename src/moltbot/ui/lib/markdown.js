@@ -2,7 +2,7 @@
  * small highlighter and a Copy button, headings, lists, quotes, paragraphs, inline code,
  * bold, italic and http(s) links (opened without a referrer). */
 
-import { h } from "./dom.js";
+import { copyButton, h } from "./dom.js";
 
 const KEYWORDS = new Set(("if else elif for while return function const let var def class import " +
   "from export async await try except catch finally raise throw new in of and or not is with as " +
@@ -36,12 +36,7 @@ function codeBlock(part) {
   const lang = (part.match(/^([\w+-]*)\n/) || [])[1] || "";
   const text = part.replace(/^[\w+-]*\n/, "");
   const code = h("code", { dataset: { lang } }, highlight(text, lang));
-  const copy = h("button.copy", { type: "button" }, "Copy");
-  copy.addEventListener("click", () => {
-    navigator.clipboard?.writeText(text).then(
-      () => { copy.textContent = "Copied"; }, () => { copy.textContent = "Copy failed"; });
-  });
-  return h("pre", {}, code, copy);
+  return h("pre", {}, code, copyButton(text));
 }
 
 const INLINE = /`([^`\n]+)`|\*\*([^*\n]+)\*\*|(?<![\w*])\*([^*\n]+)\*(?!\w)|(?<!\w)_([^_\n]+)_(?!\w)|\[([^\]\n]+)\]\((https?:\/\/[^)\s]+)\)/g;

@@ -6,6 +6,8 @@ import { call, on, onConnState } from "../lib/conn.js";
 import { renderMarkdown } from "../lib/markdown.js";
 
 const SESSION_STORE = "moltbot.sessionKey";
+const PAGE = 200; // messages per chat.history page
+const EARLIER_MARGIN = 300; // px from the top at which the previous page is fetched
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -20,7 +22,27 @@ const state = {
   active: new Set(),
   refreshTimer: null,
   historyLoaded: false,
+  // paged history: the oldest message shown, whether older ones remain, the ids shown
+  oldestId: null,
+  hasMore: false,
+  loadingEarlier: false,
+  seen: new Set(),
+  generation: 0,
+  loading: new Set(), // the session and history loads under way
 };
+
+// A message sent while the session or its history is still loading waits for them: the
+// session key is not known yet, or the history would replace the message's bubble.
+function track(promise) {
+  const done = () => state.loading.delete(promise);
+  state.loading.add(promise);
+  promise.then(done, done);
+  return promise;
+}
+
+async function loaded() {
+  while (state.loading.size) await Promise.allSettled([...state.loading]);
+}
 
 async function onHello(hello) {
   try {
@@ -171,7 +193,7 @@ function switchSession(key) {
   state.active.clear();
   renderAgents();
   renderSessions();
-  loadHistory();
+  track(loadHistory());
   document.body.classList.remove("show-sidebar");
 }
 
@@ -209,7 +231,8 @@ function scrollDown(force) {
   if (state.follow) box.scrollTop = box.scrollHeight;
 }
 
-function addUser(text, images) {
+// `into` (a fragment being built from history) instead of the live view
+function addUser(text, images, into) {
   const el = document.createElement("div");
   el.className = "msg user";
   const body = document.createElement("div");
@@ -222,8 +245,12 @@ function addUser(text, images) {
     img.src = src;
     el.appendChild(img);
   }
-  $("messages").appendChild(el);
-  scrollDown(true);
+  if (into) {
+    into.appendChild(el);
+  } else {
+    $("messages").appendChild(el);
+    scrollDown(true);
+  }
   return el;
 }
 
@@ -235,8 +262,8 @@ function imagesOf(content) {
     .map((b) => b.url);
 }
 
-function runBubble(runId) {
-  let run = runId ? state.runs.get(runId) : null;
+function runBubble(runId, into, runs = state.runs) {
+  let run = runId ? runs.get(runId) : null;
   if (run) return run;
   const el = document.createElement("div");
   el.className = "msg assistant";
@@ -249,9 +276,9 @@ function runBubble(runId) {
   status.className = "status";
   status.hidden = true;
   el.append(tools, text, status);
-  $("messages").appendChild(el);
+  (into || $("messages")).appendChild(el);
   run = { el, tools, text, status, calls: new Map(), segments: [] };
-  if (runId) state.runs.set(runId, run);
+  if (runId) runs.set(runId, run);
   return run;
 }
 
@@ -344,27 +371,25 @@ function onAgent(event) {
   scrollDown(false);
 }
 
-async function loadHistory() {
-  const key = state.sessionKey;
-  let result;
-  try {
-    result = await call("chat.history", { sessionKey: key, limit: 200 });
-  } catch (_) { return; }
-  if (key !== state.sessionKey) return;
-  const box = $("messages");
-  box.textContent = "";
-  state.runs.clear();
+// Transcript messages as bubbles in a fragment; `runs` collects the run bubbles by id.
+// Messages already shown (by id) are skipped, so overlapping pages never duplicate.
+function renderHistory(messages, runs) {
+  const fragment = document.createDocumentFragment();
   let current = null;
   let currentRunId = null;
-  for (const message of result.messages || []) {
+  for (const message of messages) {
+    if (message.id) {
+      if (state.seen.has(message.id)) continue;
+      state.seen.add(message.id);
+    }
     if (message.role === "user") {
-      addUser(textOf(message.content), imagesOf(message.content));
+      addUser(textOf(message.content), imagesOf(message.content), fragment);
       current = null;
       continue;
     }
     const runId = message.runId || null;
     if (!current || !runId || runId !== currentRunId) {
-      current = runBubble(runId || undefined);
+      current = runBubble(runId || undefined, fragment, runs);
       currentRunId = runId;
     }
     if (message.role === "assistant") {
@@ -386,12 +411,79 @@ async function loadHistory() {
       toolDone(block, textOf(message.content), message.isError);
     }
   }
+  return fragment;
+}
+
+// The "Load earlier" button heads the conversation while older messages remain.
+const earlier = document.createElement("button");
+earlier.type = "button";
+earlier.id = "load-earlier";
+earlier.className = "load-earlier";
+earlier.textContent = "Load earlier messages";
+earlier.hidden = true;
+earlier.addEventListener("click", () => { loadEarlier(); });
+
+function setPaging(result) {
+  const messages = result.messages || [];
+  if (messages.length && messages[0].id) state.oldestId = messages[0].id;
+  state.hasMore = Boolean(result.hasMore) && Boolean(state.oldestId);
+  earlier.hidden = !state.hasMore;
+  $("messages").dataset.more = String(state.hasMore);
+}
+
+async function loadHistory() {
+  const key = state.sessionKey;
+  const generation = ++state.generation;
+  state.hasMore = false; // no paging back until this session's last page is shown
+  state.loadingEarlier = false;
+  let result;
+  try {
+    result = await call("chat.history", { sessionKey: key, limit: PAGE });
+  } catch (_) { return; }
+  if (key !== state.sessionKey || generation !== state.generation) return;
+  state.runs.clear();
+  state.seen.clear();
+  state.oldestId = null;
+  earlier.disabled = false;
+  earlier.textContent = "Load earlier messages";
+  $("messages").replaceChildren(earlier, renderHistory(result.messages || [], state.runs));
+  $("messages").dataset.pages = "1";
+  setPaging(result);
   for (const runId of state.active) runBubble(runId).el.classList.add("streaming");
   state.historyLoaded = true;
   document.body.dataset.history = key;
   renderSessions();
   updateComposer();
   scrollDown(true);
+}
+
+// The page before the oldest message shown, put above it with the view kept where it
+// was: the first message shown stays at the same place on screen.
+async function loadEarlier() {
+  if (!state.hasMore || state.loadingEarlier) return;
+  const key = state.sessionKey;
+  const generation = state.generation;
+  state.loadingEarlier = true;
+  earlier.disabled = true;
+  earlier.textContent = "Loading…";
+  let result = null;
+  try {
+    result = await call("chat.history", { sessionKey: key, limit: PAGE, before: state.oldestId });
+  } catch (error) {
+    showBanner("Could not load earlier messages: " + error.message);
+  }
+  if (key !== state.sessionKey || generation !== state.generation) return;
+  state.loadingEarlier = false;
+  earlier.disabled = false;
+  earlier.textContent = "Load earlier messages";
+  if (!result) return;
+  const box = $("messages");
+  const anchor = earlier.nextElementSibling;
+  const top = anchor ? anchor.getBoundingClientRect().top : 0;
+  earlier.after(renderHistory(result.messages || [], new Map()));
+  if (anchor) box.scrollTop += anchor.getBoundingClientRect().top - top;
+  setPaging(result);
+  box.dataset.pages = String(Number(box.dataset.pages || 1) + 1);
 }
 
 // ---- composer ---------------------------------------------------------------------
@@ -473,6 +565,7 @@ async function send() {
   input.value = "";
   autosize();
   renderPending();
+  await loaded();
   const bubble = addUser(text, pending.map((item) => item.dataUrl));
   updateComposer();
   const attachments = pending.map((item) => ({
@@ -507,7 +600,11 @@ function autosize() {
   input.style.height = Math.min(input.scrollHeight, 200) + "px";
 }
 
-$("messages").addEventListener("scroll", () => { state.follow = atBottom($("messages")); });
+$("messages").addEventListener("scroll", () => {
+  const box = $("messages");
+  state.follow = atBottom(box);
+  if (box.scrollTop < EARLIER_MARGIN) loadEarlier();
+});
 $("composer").addEventListener("submit", (event) => { event.preventDefault(); send(); });
 $("input").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -551,7 +648,7 @@ export default {
     onConnState(() => updateComposer());
   },
   connected() {
-    onHello({}).catch(() => { /* reported by the calls themselves */ });
+    track(onHello({})).catch(() => { /* reported by the calls themselves */ });
   },
   enter() {
     updateComposer();

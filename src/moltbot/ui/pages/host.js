@@ -1,10 +1,11 @@
 /* Host: every instance on this host (profile, ports in use vs configured, drift, service
  * state, whether it answers) and the doctor's host-wide findings with their fix
- * commands (`host.status`). On a rescue instance (`rescue.targets` set), its targets
+ * commands (`host.status`), and each other instance's service commands to copy. On a
+ * rescue instance (`rescue.targets` set), its targets
  * with status, logs, config history/restore and restart (`rescue.*`). */
 
 import { call } from "../lib/conn.js";
-import { attempt, fill, h, notice, pageShell, table } from "../lib/dom.js";
+import { attempt, copyButton, fill, h, notice, pageShell, table } from "../lib/dom.js";
 
 let ui = null;
 
@@ -35,6 +36,22 @@ function findings(report) {
     h("li", { dataset: { severity: f.severity, code: f.code } },
       h("span.badge", { dataset: { state: f.severity } }, f.severity), " ", f.message,
       f.fix ? h("div", {}, "Fix: ", h("code", {}, f.fix)) : null)));
+}
+
+// The service manager's commands for every other instance, as text to copy and run in a
+// shell on this host (the page never runs them: only rescue targets are driven from here).
+function serviceCommands(rows, me) {
+  const others = rows.filter((r) => r.profile !== me && (r.commands || []).length);
+  if (!others.length) return [];
+  return [h("h2", {}, "Service commands"),
+    h("p.muted", {}, "For the other instances on this host: copy a command and run it in a shell here."),
+    others.map((r) => h("div.commands", { dataset: { profile: r.profile } },
+      h("h3", {}, r.profile, h("small.muted", {}, ` · ${r.service || ""}`)),
+      h("dl.command-list", {}, r.commands.flatMap((c) => [
+        h("dt", {}, c.action),
+        h("dd", { dataset: { action: c.action } }, h("code", {}, c.command),
+          copyButton(c.command, { "aria-label": `Copy the ${c.action} command of ${r.profile}` })),
+      ]))))];
 }
 
 // ---- rescue ------------------------------------------------------------------------------
@@ -90,6 +107,8 @@ async function load() {
   notice(ui.line, "", "");
   fill(ui.instances, h("h2", {}, `Instances (${result.instances.length})`),
     h("div.scroll-x", {}, instances(result.instances, result.profile)));
+  fill(ui.commands, serviceCommands(result.instances, result.profile));
+  ui.commands.hidden = !ui.commands.childElementCount;
   fill(ui.doctor, h("h2", {}, "Doctor (host-wide)"), findings(result.doctor));
   document.body.dataset.hostLoaded = "1";
   await rescue(result.instances, result.profile);
@@ -99,10 +118,11 @@ export default {
   init(root) {
     const { line, body } = pageShell(root, "Host", h("button", { type: "button", onclick: () => load() }, "Refresh"));
     const instancesEl = h("section.card");
+    const commands = h("section.card", { hidden: true, dataset: { commands: "1" } });
     const doctor = h("section.card");
     const rescueEl = h("div");
-    body.append(instancesEl, doctor, rescueEl);
-    ui = { line, instances: instancesEl, doctor, rescue: rescueEl };
+    body.append(instancesEl, commands, doctor, rescueEl);
+    ui = { line, instances: instancesEl, commands, doctor, rescue: rescueEl };
   },
   enter: load,
 };

@@ -1,6 +1,7 @@
 /* Logs: a live tail of the gateway's log file over the protocol (`logs.tail` with a
  * cursor, asked again every second while the page is shown), with level and subsystem
- * filters, a search and a pause. */
+ * filters, a search and a pause. Paused, the tail is still read but its new lines are
+ * held back (the button counts them) and shown on Resume. */
 
 import { call } from "../lib/conn.js";
 import { fill, h, notice, pageShell } from "../lib/dom.js";
@@ -13,6 +14,7 @@ let cursor = null;
 let timer = null;
 let entries = [];
 let paused = false;
+let held = []; // lines read while paused, shown on Resume
 let busy = false;
 
 function parse(line) {
@@ -49,15 +51,24 @@ function render() {
   ui.out.scrollTop = ui.out.scrollHeight;
 }
 
+function showHeld() {
+  ui.pause.textContent = !paused ? "Pause" : held.length ? `Resume (${held.length} new)` : "Resume";
+  ui.pause.dataset.held = String(held.length);
+}
+
 async function poll() {
-  if (busy || paused) return;
+  if (busy) return;
   busy = true;
   try {
     const result = await call("logs.tail", { cursor: cursor ?? undefined, limit: 500 });
-    if (result.reset) entries = [];
+    if (result.reset) { entries = []; held = []; }
     const fresh = (result.lines || []).map(parse);
     cursor = result.cursor;
-    if (fresh.length) {
+    ui.out.dataset.cursor = String(cursor);
+    if (paused) {
+      held = held.concat(fresh).slice(-KEEP);
+      showHeld();
+    } else if (fresh.length) {
       entries = entries.concat(fresh).slice(-KEEP);
       const follow = ui.out.scrollHeight - ui.out.scrollTop - ui.out.clientHeight < 40;
       const shown = fresh.filter(visible).map(row);
@@ -83,15 +94,19 @@ export default {
     const { line, body } = pageShell(root, "Logs", level, subsystem, search, pause);
     const out = h("div.log-out", { role: "log", "aria-live": "off", tabindex: "0" });
     body.append(out);
-    ui = { line, level, subsystem, search, out };
+    ui = { line, level, subsystem, search, out, pause };
     for (const el of [level, subsystem]) el.addEventListener("change", render);
     search.addEventListener("input", render);
     pause.addEventListener("click", () => {
       paused = !paused;
-      pause.textContent = paused ? "Resume" : "Pause";
       pause.setAttribute("aria-pressed", String(paused));
       document.body.dataset.logsPaused = String(paused);
-      if (!paused) poll();
+      if (!paused && held.length) {
+        entries = entries.concat(held).slice(-KEEP);
+        held = [];
+        render();
+      }
+      showHeld();
     });
   },
   enter() {

@@ -59,9 +59,13 @@ async function select(key) {
   const thinking = h("select", { "aria-label": "Thinking level" },
     THINKING.map((t) => h("option", { value: t, selected: (row.thinkingLevel || "") === t }, t || "(default)")));
   const act = (method, params, done) => attempt(ui.line, async () => {
-    await call(method, params);
+    const result = await call(method, params);
     await load();
+    return result;
   }, done);
+  const compacted = (r) => (r.compacted
+    ? `Compacted: ${num(r.tokensBefore ?? 0)} → ${num(r.tokensAfter ?? 0)} tokens.`
+    : `Nothing compacted: ${r.reason || "no older turns"}.`);
   fill(ui.detail, 
     h("h2", {}, row.label || row.derivedTitle || key),
     h("p.muted", {}, key),
@@ -77,7 +81,7 @@ async function select(key) {
       }, "Save")),
     h("div.form-row", {},
       h("button", { type: "button", onclick: () => openSession(key) }, "Open in chat"),
-      h("button", { type: "button", onclick: () => act("sessions.compact", { key }, "Compacted.") }, "Compact"),
+      h("button", { type: "button", onclick: () => act("sessions.compact", { key }, compacted) }, "Compact"),
       h("button", {
         type: "button", onclick: () => confirm(`Reset ${key}? Its transcript is archived.`)
           && act("sessions.reset", { key }, "Reset."),
