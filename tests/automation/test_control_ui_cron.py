@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from tests.automation.control_ui import serve_control_ui
-from tests.automation.upstream import CONTROL_UI, need_upstream, validate
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
+from tests.upstream import control_ui, validate
 
 from gateway_harness import ws_client
 
@@ -43,7 +43,7 @@ async def jobs(client: Any) -> dict[str, dict[str, Any]]:
 
 
 async def test_cron_tab_lists_and_edits_jobs(llm: FakeOpenAI, launch: Any, browser: Any) -> None:
-    need_upstream()
+    ui = control_ui()
     gw = await launch(openai_config(llm.base_url))
     async with ws_client(gw.url, gw.token) as client:
         await client.call(
@@ -56,7 +56,7 @@ async def test_cron_tab_lists_and_edits_jobs(llm: FakeOpenAI, launch: Any, brows
                 "payload": {"kind": "systemEvent", "text": "Good morning"},
             },
         )
-        async with serve_control_ui(CONTROL_UI, gw.port) as base:
+        async with serve_control_ui(ui, gw.port) as base:
             context = await browser.new_context()
             settings = {"gatewayUrl": base.replace("http", "ws", 1) + "/ws", "token": gw.token}
             stored = json.dumps(json.dumps(settings))
