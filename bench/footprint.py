@@ -33,12 +33,12 @@ from _harness import (
 )
 from gateway import (
     BASELINE_SERVER,
-    free_base,
     rss_tree,
     start_and_hello,
     start_server,
     stop,
 )
+from gateway_harness import CORE_ONLY, free_port_block
 
 TITLE = "Footprint: start, idle memory, CLI latency, and their floor"
 ORDER = 12
@@ -131,7 +131,7 @@ def import_profile(output: str) -> tuple[Counter[str], set[str]]:
 
 
 def setup(home: Path) -> tuple[list[str], dict[str, str], str, str]:
-    port = free_base()
+    port = free_port_block()
     env = clean_env(home)
     subprocess.run(
         [*moltbot_command(), "--profile", "bench", "setup", "--port", str(port)],
@@ -160,12 +160,7 @@ def measure(home: Path) -> dict[str, Any]:
         status = cpu_runs([*moltbot_command(), "--profile", "bench", "status"], 10, env=env)
     finally:
         stop(proc)
-    skip = {
-        "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
-        "CLAWDBOT_SKIP_CANVAS_HOST": "1",
-        "CLAWDBOT_SKIP_CHANNELS": "1",
-    }
-    proc, _ = start_and_hello(argv, {**env, **skip}, url, token)
+    proc, _ = start_and_hello(argv, {**env, **CORE_ONLY}, url, token)
     try:
         time.sleep(2)
         rss_core = rss_tree(proc.pid)

@@ -23,6 +23,7 @@ import orjson
 import psutil
 
 from _harness import Result, clean_env, fresh_home, median_ms, moltbot_command, time_runs
+from gateway_harness import CORE_ONLY, free_port_block
 
 TITLE = "Gateway: start, memory, connect, round trips, pipelining"
 ORDER = 20
@@ -34,18 +35,6 @@ PIPELINED = 20000
 CONNECTS = 50
 STARTS = 5
 ANCHOR = Path(os.environ.get("ANCHOR", Path.home() / ".cache" / "openclaw-anchor"))
-SKIP_SIDECARS = {
-    "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
-    "CLAWDBOT_SKIP_CANVAS_HOST": "1",
-    "CLAWDBOT_SKIP_CHANNELS": "1",
-}
-
-
-def free_base() -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from gateway_harness import free_port_block
-
-    return free_port_block()
 
 
 def connect_frame(token: str) -> bytes:
@@ -180,7 +169,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def bench_moltbot(home: Path) -> dict[str, Any]:
-    port = free_base()
+    port = free_port_block()
     env = clean_env(home)
     subprocess.run(
         [*moltbot_command(), "--profile", "bench", "setup", "--port", str(port)],
@@ -220,7 +209,7 @@ def bench_moltbot(home: Path) -> dict[str, Any]:
         status = time_runs([*moltbot_command(), "--profile", "bench", "status"], 10, env=env)
     finally:
         stop(proc)
-    proc, _ = start_and_hello(argv, {**env, **SKIP_SIDECARS}, url, token)
+    proc, _ = start_and_hello(argv, {**env, **CORE_ONLY}, url, token)
     try:
         time.sleep(2)
         rss_core = rss_tree(proc.pid)
@@ -272,7 +261,7 @@ def start_server(script: str, env: dict[str, str]) -> tuple[subprocess.Popen[byt
     """``python -c script PORT`` on a free port, once it accepts connections."""
     import socket
 
-    port = free_base()
+    port = free_port_block()
     proc = subprocess.Popen(
         [sys.executable, "-c", script, str(port)],
         env={**os.environ, **env},
@@ -364,7 +353,7 @@ def upstream_wrapper() -> Path | None:
 
 
 def bench_upstream(wrapper: Path, home: Path) -> dict[str, Any]:
-    port = free_base()
+    port = free_port_block()
     token = "bench-token-" + os.urandom(8).hex()
     env = {
         **clean_env(home),
