@@ -168,7 +168,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             pass
 
 
-def bench_moltbot(home: Path) -> dict[str, Any]:
+def setup(home: Path) -> tuple[list[str], dict[str, str], str, str]:
+    """``moltbot --profile bench setup`` on a free port in ``home``: the gateway's argv,
+    its environment, its URL and its token."""
     port = free_port_block()
     env = clean_env(home)
     subprocess.run(
@@ -180,7 +182,21 @@ def bench_moltbot(home: Path) -> dict[str, Any]:
     config = json.loads((home / ".clawdbot-bench" / "moltbot.json").read_text())
     token = config["gateway"]["auth"]["token"]
     argv = [*moltbot_command(), "--profile", "bench", "gateway"]
-    url = f"ws://127.0.0.1:{port}"
+    return argv, env, f"ws://127.0.0.1:{port}", token
+
+
+def core_rss(argv: list[str], env: dict[str, str], url: str, token: str) -> float:
+    """RSS of the gateway without its sidecars (browser control, canvas, channels)."""
+    proc, _ = start_and_hello(argv, {**env, **CORE_ONLY}, url, token)
+    try:
+        time.sleep(2)
+        return rss_tree(proc.pid)
+    finally:
+        stop(proc)
+
+
+def bench_moltbot(home: Path) -> dict[str, Any]:
+    argv, env, url, token = setup(home)
     starts = []
     for _ in range(STARTS):
         proc, elapsed = start_and_hello(argv, env, url, token)
@@ -209,12 +225,7 @@ def bench_moltbot(home: Path) -> dict[str, Any]:
         status = time_runs([*moltbot_command(), "--profile", "bench", "status"], 10, env=env)
     finally:
         stop(proc)
-    proc, _ = start_and_hello(argv, {**env, **CORE_ONLY}, url, token)
-    try:
-        time.sleep(2)
-        rss_core = rss_tree(proc.pid)
-    finally:
-        stop(proc)
+    rss_core = core_rss(argv, env, url, token)
     return {"starts": starts, "rss": rss, "rss_core": rss_core, "status": status, **numbers}
 
 
