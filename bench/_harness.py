@@ -3,6 +3,10 @@
 A bench module imports what it needs from here::
 
     from _harness import Result, fresh_home, moltbot_command, time_runs
+
+Importing this module puts the repository (:data:`ROOT`) and its ``tests/`` on
+``sys.path``, so benches use the test harness (``gateway_harness``: free ports,
+gateways, ``CORE_ONLY``) and the fakes (``fakes.llm_openai``) as the tests do.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from pathlib import Path
 from typing import TypedDict
 
 IDENTITY_PREFIXES = ("MOLTBOT_", "CLAWDBOT_", "OPENCLAW_")
+ROOT = Path(__file__).resolve().parent.parent
+for _path in (ROOT, ROOT / "tests"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 
 class Result(TypedDict):

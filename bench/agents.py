@@ -27,12 +27,7 @@ from typing import Any
 
 import aiohttp
 
-from _harness import Result, fresh_home
-
-ROOT = Path(__file__).resolve().parent.parent
-for extra in (ROOT, ROOT / "tests"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+from _harness import ROOT, Result, fresh_home
 
 TITLE = "Agents: turn overhead and concurrent sessions"
 SECTION = TITLE
@@ -43,11 +38,6 @@ TURNS = 60
 WARMUP = 5
 SESSIONS = 50
 TURNS_PER_SESSION = 4
-SKIP_SIDECARS = {
-    "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
-    "CLAWDBOT_SKIP_CANVAS_HOST": "1",
-    "CLAWDBOT_SKIP_CHANNELS": "1",
-}
 
 
 FAKE_SERVER = """
@@ -297,10 +287,10 @@ async def measure_concurrent(url: str, token: str) -> dict[str, Any]:
 
 
 def with_gateway(home: Path, fake: FakeProcess, max_concurrent: int, work: Any) -> dict[str, Any]:
-    from gateway_harness import start_gateway
+    from gateway_harness import CORE_ONLY, start_gateway
 
     token = write_config(home, fake.base_url, max_concurrent)
-    gw = start_gateway(home, "bench", env=SKIP_SIDECARS)
+    gw = start_gateway(home, "bench", env=CORE_ONLY)
     try:
         return asyncio.run(work(gw.url, token))
     finally:

@@ -36,12 +36,7 @@ from typing import Any
 
 import aiohttp
 
-from _harness import Result, fresh_home
-
-ROOT = Path(__file__).resolve().parent.parent
-for extra in (ROOT, ROOT / "tests"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+from _harness import ROOT, Result, fresh_home
 
 TITLE = "Chaos: turns under config changes, restarts and a provider disconnect"
 ORDER = 45
@@ -55,11 +50,6 @@ GRACE_S = 2.0
 SHORT_GRACE_S = 0.2
 REPLY = "streaming words " * 10  # 40 chunks of 4 characters
 CHUNK_DELAY_S = 0.025  # about one second per reply
-SKIP_SIDECARS = {
-    "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
-    "CLAWDBOT_SKIP_CANVAS_HOST": "1",
-    "CLAWDBOT_SKIP_CHANNELS": "1",
-}
 
 FAKE_SERVER = """
 import asyncio, logging, sys
@@ -360,11 +350,11 @@ def judge(tally: dict[str, Any], log: str) -> dict[str, Any]:
 
 
 def run() -> list[Result]:
-    from gateway_harness import start_gateway
+    from gateway_harness import CORE_ONLY, start_gateway
 
     with FakeModel() as model, fresh_home() as home:
         config = write_config(home, model.port)
-        gw = start_gateway(home, "chaos", env=SKIP_SIDECARS)
+        gw = start_gateway(home, "chaos", env=CORE_ONLY)
         try:
             tally = asyncio.run(chaos(gw.url, gw.token, gw, config, model))
         finally:

@@ -9,16 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
-from pathlib import Path
 from typing import Any
 
 from _harness import Result, fresh_home
-
-ROOT = Path(__file__).resolve().parent.parent
-for extra in (ROOT, ROOT / "tests"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
 
 TITLE = "Control UI: load and a 10,000-message session"
 ORDER = 90

@@ -10,7 +10,6 @@ each), and the bare aiohttp server is the one ``bench/gateway.py`` compares agai
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 import subprocess
@@ -33,8 +32,9 @@ from _harness import (
 )
 from gateway import (
     BASELINE_SERVER,
-    free_base,
+    core_rss,
     rss_tree,
+    setup,
     start_and_hello,
     start_server,
     stop,
@@ -157,21 +157,6 @@ def import_profile(output: str) -> tuple[Counter[str], set[str]]:
     return spent, modules
 
 
-def setup(home: Path) -> tuple[list[str], dict[str, str], str, str]:
-    port = free_base()
-    env = clean_env(home)
-    subprocess.run(
-        [*moltbot_command(), "--profile", "bench", "setup", "--port", str(port)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    config = json.loads((home / ".clawdbot-bench" / "moltbot.json").read_text())
-    token = config["gateway"]["auth"]["token"]
-    argv = [*moltbot_command(), "--profile", "bench", "gateway"]
-    return argv, env, f"ws://127.0.0.1:{port}", token
-
-
 def measure(home: Path) -> dict[str, Any]:
     argv, env, url, token = setup(home)
     starts = []
@@ -187,17 +172,7 @@ def measure(home: Path) -> dict[str, Any]:
         status = cpu_runs([*moltbot_command(), "--profile", "bench", "status"], 10, env=env)
     finally:
         stop(proc)
-    skip = {
-        "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
-        "CLAWDBOT_SKIP_CANVAS_HOST": "1",
-        "CLAWDBOT_SKIP_CHANNELS": "1",
-    }
-    proc, _ = start_and_hello(argv, {**env, **skip}, url, token)
-    try:
-        time.sleep(2)
-        rss_core = rss_tree(proc.pid)
-    finally:
-        stop(proc)
+    rss_core = core_rss(argv, env, url, token)
     log = home / "importtime.log"
     with log.open("w") as handle:
         proc = subprocess.Popen(

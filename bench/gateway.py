@@ -23,6 +23,7 @@ import orjson
 import psutil
 
 from _harness import Result, clean_env, fresh_home, median_ms, moltbot_command, time_runs
+from gateway_harness import CORE_ONLY, free_port_block
 
 TITLE = "Gateway: start, memory, connect, round trips, pipelining"
 ORDER = 20
@@ -34,18 +35,6 @@ PIPELINED = 20000
 CONNECTS = 50
 STARTS = 5
 ANCHOR = Path(os.environ.get("ANCHOR", Path.home() / ".cache" / "openclaw-anchor"))
-SKIP_SIDECARS = {
-    "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
-    "CLAWDBOT_SKIP_CANVAS_HOST": "1",
-    "CLAWDBOT_SKIP_CHANNELS": "1",
-}
-
-
-def free_base() -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from gateway_harness import free_port_block
-
-    return free_port_block()
 
 
 def connect_frame(token: str) -> bytes:
@@ -179,8 +168,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             pass
 
 
-def bench_moltbot(home: Path) -> dict[str, Any]:
-    port = free_base()
+def setup(home: Path) -> tuple[list[str], dict[str, str], str, str]:
+    """``moltbot --profile bench setup`` on a free port in ``home``: the gateway's argv,
+    its environment, its URL and its token."""
+    port = free_port_block()
     env = clean_env(home)
     subprocess.run(
         [*moltbot_command(), "--profile", "bench", "setup", "--port", str(port)],
@@ -191,7 +182,21 @@ def bench_moltbot(home: Path) -> dict[str, Any]:
     config = json.loads((home / ".clawdbot-bench" / "moltbot.json").read_text())
     token = config["gateway"]["auth"]["token"]
     argv = [*moltbot_command(), "--profile", "bench", "gateway"]
-    url = f"ws://127.0.0.1:{port}"
+    return argv, env, f"ws://127.0.0.1:{port}", token
+
+
+def core_rss(argv: list[str], env: dict[str, str], url: str, token: str) -> float:
+    """RSS of the gateway without its sidecars (browser control, canvas, channels)."""
+    proc, _ = start_and_hello(argv, {**env, **CORE_ONLY}, url, token)
+    try:
+        time.sleep(2)
+        return rss_tree(proc.pid)
+    finally:
+        stop(proc)
+
+
+def bench_moltbot(home: Path) -> dict[str, Any]:
+    argv, env, url, token = setup(home)
     starts = []
     for _ in range(STARTS):
         proc, elapsed = start_and_hello(argv, env, url, token)
@@ -220,12 +225,7 @@ def bench_moltbot(home: Path) -> dict[str, Any]:
         status = time_runs([*moltbot_command(), "--profile", "bench", "status"], 10, env=env)
     finally:
         stop(proc)
-    proc, _ = start_and_hello(argv, {**env, **SKIP_SIDECARS}, url, token)
-    try:
-        time.sleep(2)
-        rss_core = rss_tree(proc.pid)
-    finally:
-        stop(proc)
+    rss_core = core_rss(argv, env, url, token)
     return {"starts": starts, "rss": rss, "rss_core": rss_core, "status": status, **numbers}
 
 
@@ -272,7 +272,7 @@ def start_server(script: str, env: dict[str, str]) -> tuple[subprocess.Popen[byt
     """``python -c script PORT`` on a free port, once it accepts connections."""
     import socket
 
-    port = free_base()
+    port = free_port_block()
     proc = subprocess.Popen(
         [sys.executable, "-c", script, str(port)],
         env={**os.environ, **env},
@@ -364,7 +364,7 @@ def upstream_wrapper() -> Path | None:
 
 
 def bench_upstream(wrapper: Path, home: Path) -> dict[str, Any]:
-    port = free_base()
+    port = free_port_block()
     token = "bench-token-" + os.urandom(8).hex()
     env = {
         **clean_env(home),

@@ -23,8 +23,7 @@ import sys
 from pathlib import Path
 
 from _harness import Result, fresh_home
-from footprint import setup
-from gateway import start_and_hello, stop
+from gateway import setup, start_and_hello, stop
 
 TITLE = "Profiles: the start path and status (cProfile)"
 ORDER = 13

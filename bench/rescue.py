@@ -14,43 +14,31 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from _harness import Result, clean_env, fresh_home, median_ms, moltbot_command, time_runs
+from gateway_harness import CORE_ONLY, free_port_block
 
 TITLE = "Rescue: repair operations and config history"
 ORDER = 60
 RUNS = 7
-SKIP = {
-    "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
-    "CLAWDBOT_SKIP_CANVAS_HOST": "1",
-    "CLAWDBOT_SKIP_CHANNELS": "1",
-}
-
-
-def free_base() -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from gateway_harness import free_port_block
-
-    return free_port_block()
 
 
 def run() -> list[Result]:
     moltbot = moltbot_command()
     results: list[Result] = []
     with fresh_home() as home:
-        env = clean_env(home, SKIP)
+        env = clean_env(home, CORE_ONLY)
         cli = lambda *args: [*moltbot, *args]  # noqa: E731
         subprocess.run(
-            cli("--profile", "main", "setup", "--port", str(free_base())),
+            cli("--profile", "main", "setup", "--port", str(free_port_block())),
             env=env,
             check=True,
             capture_output=True,
         )
-        rescue_port = free_base()
+        rescue_port = free_port_block()
         subprocess.run(
             cli("--profile", "rescue", "setup", "--port", str(rescue_port)),
             env=env,
@@ -107,7 +95,7 @@ def _chat_commands(home: Path, port: int) -> list[Result]:
 
     from gateway_harness import start_gateway, ws_client
 
-    gateway = start_gateway(home, "rescue", port=port, port_flag=False, env=SKIP)
+    gateway = start_gateway(home, "rescue", port=port, port_flag=False, env=CORE_ONLY)
 
     async def timed(text: str) -> list[float]:
         samples = []

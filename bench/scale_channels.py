@@ -25,12 +25,7 @@ from typing import Any
 
 import psutil
 
-from _harness import Result, fresh_home
-
-ROOT = Path(__file__).resolve().parent.parent
-for extra in (ROOT, ROOT / "tests"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+from _harness import ROOT, Result, fresh_home
 
 TITLE = "Channels at scale: Telegram messages through access control, routing, agents"
 ORDER = 43

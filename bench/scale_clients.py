@@ -20,20 +20,14 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import psutil
 
-from _harness import Result, fresh_home
+from _harness import ROOT, Result, fresh_home
 from agents import write_config
-
-ROOT = Path(__file__).resolve().parent.parent
-for extra in (ROOT, ROOT / "tests"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
 
 TITLE = "Connections at scale: idle clients, fan-out of a streaming reply"
 ORDER = 44
@@ -42,11 +36,6 @@ WATCHERS = (1, 100, 1_000)
 IDLE = (10, 100, 1_000)
 CHUNKS = 200
 CHUNK_DELAY = 0.005
-CORE_ONLY = {
-    "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
-    "CLAWDBOT_SKIP_CANVAS_HOST": "1",
-    "CLAWDBOT_SKIP_CHANNELS": "1",
-}
 FAKE = """
 import asyncio, sys
 sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
@@ -182,7 +171,7 @@ async def fan_out(url: str, token: str, watchers: int, pid: int) -> dict[str, fl
 
 
 def run() -> list[Result]:
-    from gateway_harness import start_gateway
+    from gateway_harness import CORE_ONLY, start_gateway
 
     fake = subprocess.Popen(
         [sys.executable, "-c", FAKE, str(ROOT), str(CHUNKS), str(CHUNK_DELAY)],

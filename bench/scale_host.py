@@ -27,7 +27,8 @@ import aiohttp
 
 from _harness import Result, clean_env, cpu_runs, fresh_home, moltbot_command
 from footprint import pss_tree
-from gateway import connect, free_base, rss_tree, stop
+from gateway import connect, rss_tree, stop
+from gateway_harness import free_port_block
 
 TITLE = "Host at scale: status --all, doctor --all, 20 gateways at once"
 ORDER = 45
@@ -77,7 +78,7 @@ def host_commands() -> list[Result]:
 def distinct_bases(count: int) -> list[int]:
     bases: list[int] = []
     while len(bases) < count:
-        base = free_base()
+        base = free_port_block()
         if all(abs(base - other) >= 120 for other in bases):
             bases.append(base)
     return bases

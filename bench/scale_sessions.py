@@ -13,17 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from _harness import Result, fresh_home
-
-ROOT = Path(__file__).resolve().parent.parent
-for extra in (ROOT, ROOT / "tests"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
 
 TITLE = "Sessions at scale: sessions.list, chat.history, index load"
 ORDER = 41
@@ -31,11 +25,6 @@ ORDER = 41
 SESSIONS = (10, 1_000, 10_000)
 LINES = (1_000, 10_000, 100_000)
 CALLS = 20
-CORE_ONLY = {
-    "CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1",
-    "CLAWDBOT_SKIP_CANVAS_HOST": "1",
-    "CLAWDBOT_SKIP_CHANNELS": "1",
-}
 
 
 def write_store(home: Path, sessions: int, lines: int) -> Path:
@@ -126,7 +115,7 @@ def index_load(directory: Path) -> float:
 
 
 def one_size(sessions: int, lines: int) -> dict[str, Any]:
-    from gateway_harness import start_gateway
+    from gateway_harness import CORE_ONLY, start_gateway
 
     with fresh_home() as home:
         directory = write_store(home, sessions, lines)

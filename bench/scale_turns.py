@@ -17,19 +17,13 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 from _harness import Result, fresh_home
-from agents import SKIP_SIDECARS, FakeProcess, connect
+from agents import FakeProcess, connect
 from agents import write_config as write_agent_config
-
-ROOT = Path(__file__).resolve().parent.parent
-for extra in (ROOT, ROOT / "tests"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
 
 TITLE = "Turn overhead as a session grows"
 ORDER = 42
@@ -81,7 +75,7 @@ async def measure(url: str, token: str) -> list[dict[str, float]]:
 
 
 def run() -> list[Result]:
-    from gateway_harness import start_gateway
+    from gateway_harness import CORE_ONLY, start_gateway
 
     rows = []
     with FakeProcess() as fake:
@@ -89,7 +83,7 @@ def run() -> list[Result]:
             with fresh_home() as home:
                 token = write_agent_config(home, fake.base_url, 4)
                 write_history(home, turns)
-                gw = start_gateway(home, "bench", env=SKIP_SIDECARS, timeout=60)
+                gw = start_gateway(home, "bench", env=CORE_ONLY, timeout=60)
                 try:
                     timings = asyncio.run(measure(gw.url, token))
                 finally:

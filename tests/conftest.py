@@ -8,6 +8,11 @@
   (``None`` removes one). Returns the ``CompletedProcess`` (text mode).
 - ``free_port(span=1)``: the first of ``span`` consecutive loopback ports that
   are free right now (a gateway needs base, +2 and +4: use ``span=5``).
+- ``browser``: real headless Chromium (Debian's ``tests/ui/ui_helpers.CHROMIUM``,
+  through Playwright), closed after the test; modules that use it skip when it is
+  not installed (``pytestmark``).
+- ``llm``: the stand-in OpenAI-compatible model (``tests/fakes/llm_openai.py``),
+  running, with the key ``sk-test`` that ``openai_config`` gives the gateway.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +87,24 @@ def free_port() -> Callable[..., int]:
         return free_port_block(span, host)
 
     return find
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[Any]:
+    from tests.fakes.llm_openai import FakeOpenAI
+
+    async with FakeOpenAI(api_key="sk-test") as server:
+        yield server
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+    from tests.ui.ui_helpers import ARGS, CHROMIUM
+
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()

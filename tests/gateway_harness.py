@@ -262,9 +262,10 @@ def signed_connect_params(
     key: Any = None,
     tamper: bool = False,
     scopes: list[str] | None = None,
+    role: str = "operator",
 ) -> dict[str, Any]:
     """Connect params with an Ed25519 device identity signed over ``nonce``
-    (upstream's v2 payload; v1 without a nonce)."""
+    (upstream's v2 payload; v1 without a nonce) for ``role``."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -273,7 +274,7 @@ def signed_connect_params(
     device_id = hashlib.sha256(raw).hexdigest()
     signed_at = int(time.time() * 1000)
     scopes = scopes if scopes is not None else ["operator.read"]
-    parts = [device_id, "test", "test", "operator", ",".join(scopes), str(signed_at), token]
+    parts = [device_id, "test", "test", role, ",".join(scopes), str(signed_at), token]
     payload = "|".join(["v2", *parts, nonce] if nonce else ["v1", *parts])
     signature = key.sign(payload.encode())
     if tamper:
@@ -287,7 +288,8 @@ def signed_connect_params(
     }
     if nonce:
         device["nonce"] = nonce
-    return connect_params(token, scopes=scopes, device=device)
+    roles = {"role": role} if role != "operator" else {}  # operator: the server's default
+    return connect_params(token, scopes=scopes, device=device, **roles)
 
 
 class WsClient:

@@ -79,6 +79,13 @@ def protocol_schemas() -> dict[str, Any]:
     return schemas
 
 
+def validate(name: str, payload: Any) -> None:
+    """Raise ``jsonschema.ValidationError`` unless ``payload`` is a valid upstream ``name``."""
+    import jsonschema
+
+    jsonschema.validate(payload, protocol_schemas()[name])
+
+
 def run_cli(
     *args: str, home: Path, timeout: float = 90, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -37,6 +37,24 @@ class Events:
 
 
 @pytest.fixture
+def gateways():
+    """``gateways(home, config, ...)``: a gateway started by ``gateway_agents.start``;
+    every one started is stopped after the test."""
+    from tests.agents.gateway_agents import start
+
+    started = []
+
+    def launch(*args, **kwargs):
+        gw = start(*args, **kwargs)
+        started.append(gw)
+        return gw
+
+    yield launch
+    for gw in started:
+        gw.stop()
+
+
+@pytest.fixture
 async def make_runtime(tmp_path):
     runtimes: list[AgentRuntime] = []
 

@@ -7,18 +7,11 @@ import json
 import socket
 import sys
 
-import pytest
 from tests.agents.gateway_agents import start, write_config
-from tests.fakes.llm_openai import FakeOpenAI, openai_config
+from tests.fakes.llm_openai import openai_config
 from tests.fakes.llm_script import Reply
 
 from gateway_harness import moltbot_env
-
-
-@pytest.fixture
-async def llm():
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
 
 
 async def moltbot(home, *args, env=None, timeout=60):

@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 
 import pytest
-from tests.agents.gateway_agents import is_chat, start
+from tests.agents.gateway_agents import is_chat
 from tests.fakes.llm_anthropic import FakeAnthropic
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.media import png
@@ -23,20 +23,6 @@ from tests.fakes.media import png
 from gateway_harness import MethodFailed, ws_client
 
 IMAGE = png(3, 2, (0, 128, 255))
-
-
-@pytest.fixture
-def gateways():
-    started = []
-
-    def launch(*args, **kwargs):
-        gw = start(*args, **kwargs)
-        started.append(gw)
-        return gw
-
-    yield launch
-    for gw in started:
-        gw.stop()
 
 
 def attachment(data: bytes = IMAGE, **extra):

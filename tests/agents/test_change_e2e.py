@@ -11,8 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
-from tests.agents.gateway_agents import is_chat, start, write_config
+from tests.agents.gateway_agents import is_chat, write_config
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
 
@@ -27,26 +26,6 @@ from gateway_harness import (
 )
 
 SLOW = "slowly streamed words " * 40  # 880 chars: 220 chunks of 4
-
-
-@pytest.fixture
-async def llm():
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
-
-
-@pytest.fixture
-def gateways():
-    started: list[GatewayProcess] = []
-
-    def launch(*args: Any, **kwargs: Any) -> GatewayProcess:
-        gw = start(*args, **kwargs)
-        started.append(gw)
-        return gw
-
-    yield launch
-    for gw in started:
-        gw.stop()
 
 
 def slow(delay: float = 0.02) -> Reply:

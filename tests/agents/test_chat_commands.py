@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
 from tests.agents.gateway_agents import is_chat, start
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
@@ -17,12 +16,6 @@ from tests.fakes.llm_script import Reply
 from gateway_harness import ws_client
 
 PLUGIN = Path(__file__).resolve().parents[1] / "commands" / "plugin"
-
-
-@pytest.fixture
-async def llm() -> Any:
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
 
 
 async def command(client: Any, text: str, session: str = "main") -> tuple[dict[str, Any], str]:

@@ -12,33 +12,12 @@ from tests.agents.gateway_agents import (
     agent_events,
     chat_events,
     is_chat,
-    start,
 )
 from tests.channels.channel_helpers import wait_for
-from tests.fakes.llm_openai import FakeOpenAI, openai_config
+from tests.fakes.llm_openai import openai_config
 from tests.fakes.llm_script import Fail, Reply
 
 from gateway_harness import MethodFailed, ws_client
-
-
-@pytest.fixture
-async def llm():
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
-
-
-@pytest.fixture
-def gateways():
-    started = []
-
-    def launch(*args, **kwargs):
-        gw = start(*args, **kwargs)
-        started.append(gw)
-        return gw
-
-    yield launch
-    for gw in started:
-        gw.stop()
 
 
 def key() -> str:

@@ -4,21 +4,14 @@ path: no handler re-wraps the project's errors), through the protocol client."""
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
 
 import pytest
 from tests.agents.gateway_agents import start
-from tests.fakes.llm_openai import FakeOpenAI, openai_config
+from tests.fakes.llm_openai import openai_config
 from tests.fakes.llm_script import Reply
 
 from moltbot.errors import INVALID_REQUEST, UNAVAILABLE, MethodError
 from moltbot.gateway.client import GatewayClient
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
 
 
 async def test_agent_refused_while_draining_is_retryable(home, llm) -> None:

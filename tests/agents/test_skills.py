@@ -167,12 +167,6 @@ async def test_install_copies_and_replaces(tmp_path: Path) -> None:
     assert sorted(p.name for p in managed.iterdir()) == [".trash", "weather"]
 
 
-@pytest.fixture
-async def llm() -> Any:
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
-
-
 def upstream_schema(name: str) -> dict[str, Any]:
     data = json.loads(SCHEMAS.read_text())
     definitions = data.get("definitions") or data.get("$defs")

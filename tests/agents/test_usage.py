@@ -17,12 +17,6 @@ from gateway_harness import ws_client
 from moltbot.agents.usage import UsageLedger, summary
 
 
-@pytest.fixture
-async def llm() -> Any:
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
-
-
 def priced(llm: FakeOpenAI) -> dict[str, Any]:
     config = openai_config(llm.base_url, "m1", "m2")
     config["models"]["providers"]["fake"]["models"][0]["cost"] = {"input": 3, "output": 15}

@@ -26,12 +26,6 @@ NO_EXTRAS = {"CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER": "1", "CLAWDBOT_SKIP_CANVAS_
 
 
 @pytest.fixture
-async def llm() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
-
-
-@pytest.fixture
 async def fake_telegram() -> AsyncIterator[FakeTelegram]:
     async with running(FakeTelegram()) as fake:
         yield fake

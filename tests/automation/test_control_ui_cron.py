@@ -5,34 +5,18 @@ run history, and adds a job with its form."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.automation.control_ui import serve_control_ui
-from tests.automation.upstream import CONTROL_UI, need_upstream, validate
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
+from tests.ui.ui_helpers import CHROMIUM
+from tests.upstream import control_ui, validate
 
 from gateway_harness import ws_client
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium")
 SETTINGS_KEY = "openclaw.control.settings.v1"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"], headless=True
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def jobs(client: Any) -> dict[str, dict[str, Any]]:
@@ -43,7 +27,7 @@ async def jobs(client: Any) -> dict[str, dict[str, Any]]:
 
 
 async def test_cron_tab_lists_and_edits_jobs(llm: FakeOpenAI, launch: Any, browser: Any) -> None:
-    need_upstream()
+    ui = control_ui()
     gw = await launch(openai_config(llm.base_url))
     async with ws_client(gw.url, gw.token) as client:
         await client.call(
@@ -56,7 +40,7 @@ async def test_cron_tab_lists_and_edits_jobs(llm: FakeOpenAI, launch: Any, brows
                 "payload": {"kind": "systemEvent", "text": "Good morning"},
             },
         )
-        async with serve_control_ui(CONTROL_UI, gw.port) as base:
+        async with serve_control_ui(ui, gw.port) as base:
             context = await browser.new_context()
             settings = {"gatewayUrl": base.replace("http", "ws", 1) + "/ws", "token": gw.token}
             stored = json.dumps(json.dumps(settings))

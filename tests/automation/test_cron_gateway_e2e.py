@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from tests.automation.conftest import BOT_TOKEN, telegram_config
 from tests.automation.cron_helpers import ms
-from tests.automation.upstream import run_cli, validate
 from tests.channels.channel_helpers import run_cli as run_moltbot_async
 from tests.fakes.llm_openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram
+from tests.upstream import run_cli, validate
 
 from gateway_harness import MethodFailed, ws_client
 from moltbot.automation.scheduler import INTERRUPTED

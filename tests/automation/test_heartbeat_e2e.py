@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.automation.conftest import BOT_TOKEN, telegram_config
-from tests.automation.upstream import validate
 from tests.channels.channel_helpers import run_cli
 from tests.fakes.llm_openai import FakeOpenAI
 from tests.fakes.llm_script import Reply
 from tests.fakes.telegram import FakeTelegram
+from tests.upstream import validate
 
 from gateway_harness import ws_client
 

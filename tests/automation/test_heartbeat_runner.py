@@ -23,12 +23,6 @@ HOUR = 3_600_000
 
 
 @pytest.fixture
-async def llm() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
-
-
-@pytest.fixture
 async def stack(tmp_path: Path, llm: FakeOpenAI) -> AsyncIterator[Any]:
     made: list[Any] = []
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +38,6 @@ def lan_address() -> str | None:
 
 LAN = lan_address()
 pytestmark = pytest.mark.skipif(LAN is None, reason="no non-loopback address to connect from")
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,6 @@ from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.upstream import require, run_cli
 
 from gateway_harness import GatewayProcess, moltbot_env, signed_connect_params, ws_client
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
 
 
 @pytest.fixture

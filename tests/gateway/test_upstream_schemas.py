@@ -602,12 +602,6 @@ class Recorder:
 
 
 @pytest.fixture
-async def llm() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
-
-
-@pytest.fixture
 def gateway(home: Path, llm: FakeOpenAI) -> Iterator[GatewayProcess]:
     S.update(protocol_schemas())
     RESULTS["system-presence"] = arr(upstream("PresenceEntry"))

@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
 from tests.fakes.telegram import FakeTelegram
 from tests.rescue.rescue_helpers import Host, audit, steps
 from tests.rescue.test_rescue_telegram_e2e import OWNER, STRANGER, WITH_CHANNELS, say
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
 
 
 def tool_result(llm: FakeOpenAI, index: int) -> str:

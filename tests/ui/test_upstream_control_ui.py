@@ -22,23 +22,16 @@ from aiohttp import web
 from tests.agents.gateway_agents import is_chat, start
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 from tests.fakes.llm_script import Reply
+from tests.ui.ui_helpers import CHROMIUM
 from tests.upstream import control_ui
 
 from gateway_harness import GatewayProcess, WsClient, free_port_block, ws_client
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 SHOWN_ERRORS = re.compile(
     r"unknown method|missing scope|invalid [a-z.]+ params|unauthorized|not supported|"
     r"Schema unavailable|schema unavailable|Unsupported schema node|disconnected \(",
 )
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
 
 
 @pytest.fixture
@@ -69,18 +62,6 @@ def gateway(home: Path, llm: FakeOpenAI, ui_origin: str) -> Iterator[GatewayProc
     gw = start(home, config, env={"CLAWDBOT_SKIP_CHANNELS": None})
     yield gw
     gw.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 class Page:

@@ -112,15 +112,20 @@ def _pending(target: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _decide(request_id: str, verb: str, target: dict[str, Any]) -> dict[str, Any]:
+    """``<kind>.pair.<verb>`` of the request's kind (a connecting node pairs as a device)."""
+    kind = next((r["kind"] for r in _pending(target) if r["requestId"] == request_id), "node.pair")
+    method = f"device.pair.{verb}" if kind == "device" else f"node.pair.{verb}"
+    return rpc.call(method, {"requestId": request_id}, **target)
+
+
 @nodes.command("approve")
 @click.argument("request_id", metavar="REQUEST")
 @context.target_options
 def approve_cmd(request_id: str, **target: Any) -> None:
     """Approve a pending node (either kind of request)."""
     as_json = target.pop("as_json")
-    kind = next((r["kind"] for r in _pending(target) if r["requestId"] == request_id), "node.pair")
-    method = "device.pair.approve" if kind == "device" else "node.pair.approve"
-    result = rpc.call(method, {"requestId": request_id}, **target)
+    result = _decide(request_id, "approve", target)
     node = result.get("device", {}).get("deviceId") or result.get("node", {}).get("nodeId")
     context.emit(result, as_json, f"Approved {node}")
 
@@ -131,9 +136,7 @@ def approve_cmd(request_id: str, **target: Any) -> None:
 def reject_cmd(request_id: str, **target: Any) -> None:
     """Reject a pending node."""
     as_json = target.pop("as_json")
-    kind = next((r["kind"] for r in _pending(target) if r["requestId"] == request_id), "node.pair")
-    method = "device.pair.reject" if kind == "device" else "node.pair.reject"
-    result = rpc.call(method, {"requestId": request_id}, **target)
+    result = _decide(request_id, "reject", target)
     context.emit(result, as_json, f"Rejected {result.get('deviceId') or result.get('nodeId')}")
 
 

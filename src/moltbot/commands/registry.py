@@ -342,23 +342,5 @@ REGISTRY = CommandRegistry(BUILTIN_MODULES, entry_points=True)
 """The process's commands: the built-ins plus every ``moltbot.commands`` entry point."""
 
 
-def command(
-    name: str,
-    *,
-    help: str,
-    usage: str | None = None,
-    aliases: Iterable[str] = (),
-    owner_only: bool = False,
-    native: bool = True,
-    replace: bool = False,
-) -> Callable[[Handler], Handler]:
-    """Declare a chat command in :data:`REGISTRY` (see the module docstring)."""
-    return REGISTRY.command(
-        name,
-        help=help,
-        usage=usage,
-        aliases=aliases,
-        owner_only=owner_only,
-        native=native,
-        replace=replace,
-    )
+command = REGISTRY.command
+"""Declare a chat command in :data:`REGISTRY` (see the module docstring)."""

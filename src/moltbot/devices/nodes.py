@@ -36,18 +36,6 @@ NODE_FIELDS = (
 class NodePairing(PairingFiles):
     """``<state>/nodes/{paired,pending}.json``."""
 
-    def paired(self) -> dict[str, dict[str, Any]]:
-        return self._read("paired.json")
-
-    def listing(self) -> dict[str, list[dict[str, Any]]]:
-        """``node.pair.list``: pending (newest first) and paired nodes without tokens."""
-        pending = sorted(self.pending().values(), key=lambda r: -int(r.get("ts", 0)))
-        paired = sorted(self.paired().values(), key=lambda n: -int(n.get("approvedAtMs", 0)))
-        return {
-            "pending": pending,
-            "paired": [{k: v for k, v in n.items() if k != "token"} for n in paired],
-        }
-
     def request(self, node_id: str, facts: dict[str, Any], *, silent: bool) -> dict[str, Any]:
         """``{status: "pending", request, created}``; a node has one open request."""
         with self._lock:
@@ -94,13 +82,11 @@ class NodePairing(PairingFiles):
             return {"requestId": request_id, "node": node}
 
     def reject(self, request_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            pending = self.pending()
-            request = pending.pop(request_id, None)
-            if request is None:
-                return None
-            self._write("pending.json", pending)
-            return {"requestId": request_id, "nodeId": request["nodeId"]}
+        """Drop a pending request; ``{requestId, nodeId}`` or ``None`` if unknown."""
+        request = self._drop_pending(request_id)
+        if request is None:
+            return None
+        return {"requestId": request_id, "nodeId": request["nodeId"]}
 
     def verify(self, node_id: str, token: str) -> dict[str, Any]:
         """``{ok: true, node}`` when ``token`` is the node's (constant time), else

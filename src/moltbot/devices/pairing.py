@@ -134,6 +134,29 @@ class PairingFiles:
             if now - int(v.get("ts", 0)) < PENDING_TTL_MS
         }
 
+    def paired(self) -> dict[str, dict[str, Any]]:
+        """Paired records by id (tokens included: never send this as is)."""
+        return self._read("paired.json")
+
+    def listing(self) -> dict[str, list[dict[str, Any]]]:
+        """The ``*.pair.list`` answer: pending requests (newest first) and paired records
+        without their secrets (newest approval first)."""
+        pending = sorted(self.pending().values(), key=lambda r: -int(r.get("ts", 0)))
+        paired = sorted(self.paired().values(), key=lambda d: -int(d.get("approvedAtMs", 0)))
+        return {"pending": pending, "paired": [self._public(d) for d in paired]}
+
+    def _public(self, record: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in record.items() if k != "token"}
+
+    def _drop_pending(self, request_id: str) -> dict[str, Any] | None:
+        """Take a live request off ``pending.json``; the request, ``None`` if unknown."""
+        with self._lock:
+            pending = self.pending()
+            request = pending.pop(request_id, None)
+            if request is not None:
+                self._write("pending.json", pending)
+            return request
+
 
 class DevicePairing(PairingFiles):
     """``<state>/devices/{paired,pending}.json``."""
@@ -142,14 +165,8 @@ class DevicePairing(PairingFiles):
         """Paired devices by id (tokens included: never send this as is)."""
         return {k: _upgrade(v) for k, v in self._read("paired.json").items()}
 
-    # listing ----------------------------------------------------------------
-
-    def listing(self) -> dict[str, list[dict[str, Any]]]:
-        """``device.pair.list``: pending (newest first) and paired (tokens summarized,
-        newest approval first)."""
-        pending = sorted(self.pending().values(), key=lambda r: -int(r.get("ts", 0)))
-        paired = sorted(self.paired().values(), key=lambda d: -int(d.get("approvedAtMs", 0)))
-        return {"pending": pending, "paired": [redacted(d) for d in paired]}
+    def _public(self, record: dict[str, Any]) -> dict[str, Any]:
+        return redacted(record)  # tokens summarized
 
     # the handshake ----------------------------------------------------------
 
@@ -273,13 +290,10 @@ class DevicePairing(PairingFiles):
 
     def reject(self, request_id: str) -> dict[str, Any] | None:
         """Drop a pending request; ``{requestId, deviceId}`` or ``None`` if unknown."""
-        with self._lock:
-            pending = self.pending()
-            request = pending.pop(request_id, None)
-            if request is None:
-                return None
-            self._write("pending.json", pending)
-            return {"requestId": request_id, "deviceId": request["deviceId"]}
+        request = self._drop_pending(request_id)
+        if request is None:
+            return None
+        return {"requestId": request_id, "deviceId": request["deviceId"]}
 
     def ensure_token(self, device_id: str, role: str, scopes: list[str]) -> dict[str, Any] | None:
         """The role's live token covering ``scopes``, made anew when there is none."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,12 +10,6 @@ from tests.agents.gateway_agents import start
 from tests.fakes.llm_openai import FakeOpenAI, openai_config
 
 from gateway_harness import GatewayProcess
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="sk-test") as server:
-        yield server
 
 
 def api_config(llm: FakeOpenAI, **endpoint: object) -> dict[str, object]:
