@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+from pathlib import Path
 from typing import Any
 
 from _harness import Result, fresh_home
