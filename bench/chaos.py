@@ -345,7 +345,7 @@ def judge(tally: dict[str, Any], log: str) -> dict[str, Any]:
         "cooldowns": log.count("cooling down") + len(tally["cooldowns"]),
         "restarts": log.count("gateway restarted on"),
         "retried": log.count("retry 1/"),
-        "reloads": log.count("applying config change live"),
+        "reloads": log.count("applied config change live"),
     }
 
 

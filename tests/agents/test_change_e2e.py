@@ -85,13 +85,13 @@ async def test_config_change_mid_stream_keeps_the_turn(home: Path, llm: FakeOpen
         await client.wait_event(is_chat(ack["runId"], "delta"), timeout=10)
         # an unrelated key: the provider's client must not even be touched
         patch_config(gw, lambda d: d["agents"]["defaults"].update(timeoutSeconds=900))
-        await wait_log(gw, "applying config change live: agents.defaults.timeoutSeconds")
+        await wait_log(gw, "applied config change live: agents.defaults.timeoutSeconds")
         # the provider itself changes: its client is retired, not closed under the run
         patch_config(
             gw,
             lambda d: d["models"]["providers"]["fake"].update(headers={"X-Reloaded": "1"}),
         )
-        await wait_log(gw, "applying config change live: models.providers.fake.headers")
+        await wait_log(gw, "applied config change live: models.providers.fake.headers")
         assert llm.active == 1  # still streaming the first answer
         final = await client.wait_event(is_chat(ack["runId"], "final"), timeout=30)
         assert text_of(final) == SLOW
@@ -132,7 +132,7 @@ async def test_message_the_moment_hello_ok_arrives(home: Path, llm: FakeOpenAI):
             # another writer touches the config while the very first reply streams
             await client.wait_event(is_chat(ack["runId"], "delta"), timeout=20)
             patch_config(gw, lambda d: d.setdefault("meta", {}).update(lastTouchedAt="now"))
-            await wait_log(gw, "applying config change live: meta")
+            await wait_log(gw, "applied config change live: meta")
             assert llm.active == 1  # the reload landed while the first reply streams
             final = await client.wait_event(is_chat(ack["runId"], "final"), timeout=20)
             assert text_of(final) == SLOW

@@ -237,7 +237,7 @@ async def test_skills_methods_prompt_and_tool(home: Path, llm: FakeOpenAI) -> No
             saved = json.loads((gw.state_dir / "moltbot.json").read_text())["skills"]["entries"]
             assert saved == {"radar": {"enabled": False}, "weather": {"apiKey": "k-1"}}
             # toggling a skill in the Control UI applies live: no restart drops its socket
-            await gw.wait_output("applying config change live:", 15)
+            await gw.wait_output("applied config change live:", 15)
             assert "skills.entries" in gw.output()
             assert "config change needs a restart" not in gw.output()
 

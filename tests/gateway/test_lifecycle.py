@@ -54,7 +54,7 @@ async def test_safe_config_change_applies_live(gateway, run_moltbot) -> None:
         assert not client.closed.is_set()  # no restart for a safe key
         assert not any(f["event"] == "shutdown" for f in client.events)
     output = gateway.output()
-    assert "applying config change live: agents.defaults.timeoutSeconds" in output
+    assert "applied config change live: agents.defaults.timeoutSeconds" in output
     assert "config change needs a restart" not in output and "restarting in-process" not in output
 
 
@@ -62,7 +62,7 @@ async def _reload_decided(gateway, count: int = 1) -> None:
     """Wait until the gateway logged its decision on a config change (live or restart)."""
     for _ in range(500):
         output = gateway.output()
-        decided = output.count("applying config change live") + output.count(
+        decided = output.count("applied config change live") + output.count(
             "config change needs a restart"
         )
         if decided >= count:

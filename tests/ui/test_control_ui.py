@@ -5,8 +5,10 @@ the token never leaves the page's own origin."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import json5
 import pytest
@@ -121,12 +123,21 @@ async def test_every_page_loads_without_console_errors(browser, gateway, home):
     await context.close()
 
 
+async def _applied_lines(client: Any) -> int:
+    lines = (await client.call("logs.tail", {"limit": 500}))["lines"]
+    return sum("applied config change live" in line for line in lines)
+
+
 async def test_config_form_and_raw_edits_save_and_hot_reload(browser, gateway, llm, home):
     gw = gateway["gw"]
     async with ws_client(gw.url, gw.token) as client:  # the form edits the string form
         current = await client.call("config.get")
         patch = {"agents": {"defaults": {"model": "fake/m1"}}}
         await client.call("config.patch", {"raw": json.dumps(patch), "baseHash": current["hash"]})
+        # a barrier: this change is applied before the page's own, so the two are never
+        # one batch and the page's is the second "applied" line
+        while await _applied_lines(client) < 1:
+            await asyncio.sleep(0.05)
     context, page, errors = await open_ui(browser, gw, "config")
     field = await find_setting(page, "agents.defaults.model")
     assert await field.input_value() == "fake/m1"
@@ -155,9 +166,8 @@ async def test_config_form_and_raw_edits_save_and_hot_reload(browser, gateway, l
 
     # hot reload: the running gateway's next turn goes to the new model, no restart
     await page.click("#pages a[data-page=logs]")
-    await page.wait_for_selector(
-        "#page-logs .log-line >> text=applying config change live", timeout=15_000
-    )
+    applied = "#page-logs .log-line:has-text('applied config change live')"
+    await page.wait_for_selector(f"{applied} >> nth=1", timeout=15_000)  # the page's save
     async with ws_client(gw.url, gw.token) as client:
         llm.push(Reply("from m2"))
         ack = await client.call(
@@ -194,8 +204,7 @@ async def test_config_form_and_raw_edits_save_and_hot_reload(browser, gateway, l
     assert data["agents"]["defaults"]["model"] == "fake/m1"
     assert data["models"]["providers"]["fake"]["apiKey"] == "sk-test"
     await page.click("#pages a[data-page=logs]")
-    applied = "#page-logs .log-line:has-text('applying config change live')"
-    await page.wait_for_selector(f"{applied} >> nth=1", timeout=15_000)
+    await page.wait_for_selector(f"{applied} >> nth=2", timeout=15_000)  # the raw save
     async with ws_client(gw.url, gw.token) as client:
         llm.push(Reply("from m1"))
         ack = await client.call(
@@ -264,12 +273,12 @@ async def test_logs_tail_shows_a_new_line(browser, gateway):
             },
         )
     await page.wait_for_selector(
-        "#page-logs .log-line >> text=applying config change live", timeout=15_000
+        "#page-logs .log-line >> text=applied config change live", timeout=15_000
     )
     # the search narrows the view to matching lines
-    await page.fill("#page-logs input[type=search]", "applying config change")
+    await page.fill("#page-logs input[type=search]", "applied config change")
     visible = await page.locator("#page-logs .log-line").all_text_contents()
-    assert visible and all("applying config change" in line for line in visible)
+    assert visible and all("applied config change" in line for line in visible)
     assert errors == []
     await context.close()
 

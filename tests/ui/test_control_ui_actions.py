@@ -17,7 +17,7 @@ from gateway_harness import ws_client
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium")
 
-RELOAD_LINE = "applying config change live"
+RELOAD_LINE = "applied config change live"
 
 
 async def tail_until(client: Any, text: str) -> int:

@@ -239,7 +239,7 @@ async def test_the_config_form_and_skills_tab_save_edits(
         snapshot = await op.call("config.get", {})
         assert snapshot["config"]["skills"]["entries"]["weather"] == {"enabled": False}
         applied = await until_logged(op, "skills.entries")
-        assert applied.startswith("applying config change live"), applied
+        assert applied.startswith("applied config change live"), applied
         # Update (upstream's self-update) says what to do instead
         await page.page.goto(f"{ui_origin}/config")
         await page.page.get_by_role("button", name="Update", exact=True).click()

@@ -460,9 +460,10 @@ async def _apply_config_change(
         log.info("config change needs a restart: %s", ", ".join(paths[:5]))
         signals.request_restart("config change")
         return
-    log.info("applying config change live: %s", ", ".join(paths[:5]))
     runtime.snapshot = snapshot
     await runtime.reconfigure_subsystems()
+    # logged once in effect: a client that saw this line gets the new config's behaviour
+    log.info("applied config change live: %s", ", ".join(paths[:5]))
     remember_good_config(runtime)
 
 
