@@ -184,3 +184,21 @@ async def _dm(bot: FakeBot, text: str, user: int = OWNER) -> str:
 async def _sees(bot: FakeBot, text: str, user: int = OWNER) -> None:
     """Wait until the bot sent ``user`` a message with ``text`` in it."""
     await wait_for(lambda: any(s.chat_id == str(user) and text in s.text for s in bot.sent), 60)
+
+
+async def test_the_prompt_goes_to_the_chat_whose_message_ran_the_command(
+    gateway: Any, llm: FakeOpenAI, telegram: FakeTelegram
+) -> None:
+    """The session exists before the DM's first turn (a command created it, so it has no
+    recorded origin): the prompt still reaches the chat whose message started the run."""
+    bot = telegram.bot(TOKEN)
+    await bot.wait_polling(30)
+    async with ws_client(gateway.url, gateway.token) as op:
+        assert "/approve" in await _dm(bot, "/help")
+        llm.push(*execs("seq 3"))
+        await bot.push_dm(OWNER, "count")
+        pending = (await op.wait_event(requested(), timeout=60))["payload"]
+        await _sees(bot, f"Reply /approve {pending['id']} (once)")
+        await bot.push_dm(OWNER, f"/approve {pending['id']}")
+        await wait_for(lambda: any(s.text == "done" for s in bot.sent), 60)
+        assert decisions(op) == [(pending["id"], "allow-once")]

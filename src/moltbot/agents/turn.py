@@ -506,6 +506,7 @@ class TurnRunner:
             lookup=host.lookup,
             protected=protected,
             skill_env=run.skill_env,
+            origin=run.origin,
         )
 
     async def _run_tool(

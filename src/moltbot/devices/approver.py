@@ -206,7 +206,7 @@ class ExecApprovals:
             self.timeout_ms(),
             direct=False,
         )
-        origin = await self._origin(request.agent_id, request.session_key)
+        origin = request.origin or await self._origin(request.agent_id, request.session_key)
         pending.direct = origin is None or origin.chat_type in (None, "direct")
         if origin is not None and origin.channel and origin.to:
             await self._tell(origin, self.prompt(pending, request.reason))

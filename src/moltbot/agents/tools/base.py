@@ -49,6 +49,7 @@ from moltbot.lifecycle import Lookup, no_subsystems
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
     from moltbot.instance.resolve import Instance
+    from moltbot.sessions.origin import Origin
 
 ToolResult = str | dict[str, Any]
 _SCHEMAS: dict[type[BaseModel], dict[str, Any]] = {}
@@ -81,6 +82,8 @@ class ToolContext:
     skill_env: Mapping[str, str] = field(default_factory=dict)
     """Variables the operator configured for eligible skills (``skills.entries.<key>.env``,
     ``apiKey``): commands the agent runs get them."""
+    origin: Origin | None = None
+    """Where the run's message came from (a channel chat; None: WebChat, an API, a timer)."""
     protected: tuple[Path, ...] = ()
     """Other instances' private places (state dirs, configs, workspaces) no tool may
     reach; this instance's own state dir and config are always protected as well

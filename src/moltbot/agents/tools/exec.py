@@ -58,6 +58,7 @@ from moltbot.lifecycle import SubsystemKey
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
+    from moltbot.sessions.origin import Origin
 
 __all__ = [
     "APPROVALS",
@@ -88,6 +89,9 @@ class ApprovalRequest:
     """The executable the command would run (an "allow always" allowlists it)."""
     allowlisted: bool = False
     """The policy vouches for it (asked only because ``ask`` is ``always``)."""
+    origin: Origin | None = None
+    """Where the message of the run that asks came from: its chat is told (None: the
+    session's recorded origin)."""
 
 
 class AskPolicy(Protocol):
@@ -223,6 +227,7 @@ class ExecTool(Tool):
                 ctx.session_key,
                 resolved_path=executable_of(command, path),
                 allowlisted=allowlisted,
+                origin=ctx.origin,
             )
             if await approver.decide(request):
                 return

@@ -142,6 +142,7 @@ class NodesTool(Tool):
             ctx.agent_id,
             ctx.session_key,
             host="node",
+            origin=ctx.origin,
         )
         decision = await approver.ask(request)
         if decision not in ("allow-once", "allow-always"):
