@@ -17,7 +17,7 @@ from moltbot.errors import MoltbotError
 from moltbot.gateway import runtime as gateway_runtime
 from moltbot.gateway import server
 from moltbot.gateway.auth import resolve_auth
-from moltbot.gateway.methods.registry import load_families
+from moltbot.gateway.methods.registry import MethodTable, load_families
 from moltbot.gateway.runtime import GatewayRuntime
 from moltbot.instance import Invocation, resolve_identity, resolve_instance
 
@@ -28,7 +28,9 @@ def make_runtime(home: Path) -> GatewayRuntime:
     identity = resolve_identity(Invocation(profile="main"), env, home)
     snapshot = read_config(identity.config_path, env)
     instance = resolve_instance(identity, snapshot.config, env)
-    return GatewayRuntime(instance, snapshot, env, resolve_auth(snapshot.config, env), {})
+    return GatewayRuntime(
+        instance, snapshot, env, resolve_auth(snapshot.config, env), MethodTable()
+    )
 
 
 async def test_subsystem_with_a_missing_module_is_failed_with_the_reason(

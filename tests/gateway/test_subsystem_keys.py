@@ -10,6 +10,7 @@ from typing import Any
 from moltbot.config.schema import Config
 from moltbot.config.store import ConfigSnapshot
 from moltbot.gateway.auth import AuthSettings
+from moltbot.gateway.methods.registry import MethodTable
 from moltbot.gateway.runtime import SUBSYSTEMS, GatewayRuntime
 from moltbot.instance.resolve import Invocation, resolve_identity, resolve_instance
 from moltbot.lifecycle import State
@@ -41,7 +42,9 @@ def runtime(home: Path) -> GatewayRuntime:
     identity = resolve_identity(Invocation(profile="keys"), {}, home)
     instance = resolve_instance(identity, Config(), {})
     snapshot = ConfigSnapshot(instance.config_path, False, "", None, {}, Config())
-    return GatewayRuntime(instance, snapshot, {}, AuthSettings("token", "t" * 32, None), {})
+    return GatewayRuntime(
+        instance, snapshot, {}, AuthSettings("token", "t" * 32, None), MethodTable()
+    )
 
 
 def test_a_lookup_finds_only_a_running_subsystem(home: Path) -> None:

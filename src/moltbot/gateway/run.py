@@ -225,12 +225,12 @@ async def _serve(
 ) -> int:
     from aiohttp import web
 
-    from moltbot.gateway.methods.registry import load_families
+    from moltbot.gateway.methods.registry import MethodTable
     from moltbot.gateway.server import build_app
 
     signals = _Signals()
     signals.install()
-    methods = load_families()
+    methods = MethodTable()
     shield = Shield()  # outlives in-process restarts: a restart does not lift a lockout
     first = True
     while True:

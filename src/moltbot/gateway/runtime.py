@@ -47,7 +47,7 @@ from moltbot.subsystems import AGENTS, CHANNELS
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
     from moltbot.gateway.connection import Connection
-    from moltbot.gateway.methods.registry import MethodSpec
+    from moltbot.gateway.methods.registry import MethodTable
     from moltbot.instance.resolve import Instance
     from moltbot.onboard.remote import WizardSession
 
@@ -82,7 +82,7 @@ class GatewayRuntime:
         snapshot: ConfigSnapshot,
         env: Mapping[str, str],
         auth: AuthSettings,
-        methods: dict[str, MethodSpec],
+        methods: MethodTable,
         shield: Shield | None = None,
     ) -> None:
         self.instance = instance

@@ -254,7 +254,7 @@ def register_node(runtime: GatewayRuntime, conn: Connection, accepted: handshake
 def hello_ok(
     runtime: GatewayRuntime, conn: Connection, accepted: handshake.Accepted
 ) -> dict[str, Any]:
-    methods = sorted(name for name, spec in runtime.methods.items() if spec.advertise)
+    methods = runtime.methods.advertised
     default_agent = runtime.default_agent_id()
     payload: dict[str, Any] = {
         "type": "hello-ok",
@@ -317,6 +317,14 @@ def dispatch(
         return
     method = frame["method"]
     spec = runtime.methods.get(method)
+    if spec is None and runtime.methods.declares(method):
+        conn.started()
+        task = asyncio.create_task(
+            _first_call(runtime, conn, method, request_id, frame.get("params"))
+        )
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        return
     denied = authorize(conn, method, spec)
     if denied is not None:
         conn.send(protocol.response(request_id, None, denied.error_shape()))
@@ -329,6 +337,23 @@ def dispatch(
     task = asyncio.create_task(_run(runtime, conn, spec, request_id, frame.get("params")))
     tasks.add(task)
     task.add_done_callback(tasks.discard)
+
+
+async def _first_call(
+    runtime: GatewayRuntime, conn: Connection, method: str, request_id: str, raw_params: Any
+) -> None:
+    """A method whose family is not imported yet: import it (a family that fails to
+    import answers with that error), then authorize and run the request as usual."""
+    try:
+        spec = await runtime.methods.load(method)
+        refused = authorize(conn, method, spec)
+    except MoltbotError as exc:
+        refused = exc
+    if refused is not None:
+        conn.answered()
+        conn.send(protocol.response(request_id, None, refused.error_shape()))
+        return
+    await _run(runtime, conn, spec, request_id, raw_params)
 
 
 _FRAME_KEYS = frozenset({"type", "id", "method", "params"})

@@ -1,8 +1,9 @@
 """The method table: every WebSocket method, its params model and its scope.
 
 Handlers are declared with :func:`method` in one module per family
-(``moltbot.gateway.methods.<family>``). ``features.methods`` in ``hello-ok`` is
-generated from this table, and authorization uses the scope declared here.
+(``moltbot.gateway.methods.<family>``), imported at the first call of one of its
+methods; :data:`DECLARED` names every method up front for ``features.methods`` in
+``hello-ok``. Authorization uses the scope declared with the handler.
 
 A handler is ``async def handler(call: MethodCall, params: Model) -> payload``, or a
 plain ``def`` for quick in-memory answers (run inline, without a task switch).
@@ -14,6 +15,7 @@ to re-wrap them; anything else raised becomes ``UNAVAILABLE`` and is logged.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -22,10 +24,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from moltbot.errors import MoltbotError
 from moltbot.lazy import load
 
 if TYPE_CHECKING:
-    from moltbot.errors import MoltbotError
     from moltbot.gateway.connection import Connection
     from moltbot.gateway.runtime import GatewayRuntime
 
@@ -33,29 +35,109 @@ log = logging.getLogger("moltbot.gateway.methods")
 
 Scope = Literal["read", "write", "admin", "node", "pairing", "approvals"]
 
-# Families loaded into the table when the gateway starts, in this order.
-FAMILIES = (
-    "moltbot.gateway.methods.system",
-    "moltbot.gateway.methods.config",
-    "moltbot.gateway.methods.agents",
-    "moltbot.gateway.methods.chat",
-    "moltbot.gateway.methods.sessions",
-    "moltbot.gateway.methods.channels",
-    "moltbot.gateway.methods.browser",
-    "moltbot.gateway.methods.devices",
-    "moltbot.gateway.methods.nodes",
-    "moltbot.gateway.methods.approvals",
-    "moltbot.gateway.methods.wizard",
-    "moltbot.gateway.methods.media",
-    "moltbot.gateway.methods.cron",
-    "moltbot.gateway.methods.wake",
-    "moltbot.gateway.methods.usage",
-    "moltbot.gateway.methods.skills",
-    "moltbot.gateway.methods.rescue",
-    "moltbot.gateway.methods.host",
-    "moltbot.gateway.methods.pairing",
-    "moltbot.gateway.methods.config_history",
+# Every method, by the family (``moltbot.gateway.methods.<family>``) that declares it.
+# ``features.methods`` in ``hello-ok`` is built from this table, so no family is
+# imported until one of its methods is first called (``tests/gateway/test_methods_table``
+# checks it against what the families declare).
+DECLARED: dict[str, tuple[str, ...]] = {
+    "system": (
+        "health",
+        "status",
+        "system-presence",
+        "system-event",
+        "logs.tail",
+        "gateway.ping",
+        "update.run",
+    ),
+    "config": ("config.get", "config.set", "config.patch", "config.apply", "config.schema"),
+    "agents": ("agent", "agent.wait", "agents.list", "agent.identity.get", "models.list"),
+    "chat": ("chat.send", "chat.history", "chat.abort", "chat.inject"),
+    "sessions": (
+        "sessions.list",
+        "sessions.preview",
+        "sessions.patch",
+        "sessions.reset",
+        "sessions.delete",
+        "sessions.resolve",
+        "sessions.compact",
+    ),
+    "channels": ("send", "channels.logout", "channels.status"),
+    "browser": ("browser.request",),
+    "devices": (
+        "device.pair.list",
+        "device.pair.approve",
+        "device.pair.reject",
+        "device.token.rotate",
+        "device.token.revoke",
+    ),
+    "nodes": (
+        "node.list",
+        "node.describe",
+        "node.rename",
+        "node.invoke",
+        "node.invoke.result",
+        "node.event",
+        "node.pair.request",
+        "node.pair.list",
+        "node.pair.approve",
+        "node.pair.reject",
+        "node.pair.verify",
+    ),
+    "approvals": (
+        "exec.approvals.get",
+        "exec.approvals.set",
+        "exec.approvals.node.get",
+        "exec.approvals.node.set",
+        "exec.approval.request",
+        "exec.approval.resolve",
+        "exec.approval.list",
+    ),
+    "wizard": ("wizard.start", "wizard.next", "wizard.cancel", "wizard.status"),
+    "media": (
+        "talk.mode",
+        "voicewake.get",
+        "voicewake.set",
+        "tts.status",
+        "tts.providers",
+        "tts.enable",
+        "tts.disable",
+        "tts.setProvider",
+        "tts.convert",
+    ),
+    "cron": (
+        "cron.list",
+        "cron.status",
+        "cron.add",
+        "cron.update",
+        "cron.remove",
+        "cron.run",
+        "cron.runs",
+    ),
+    "wake": ("wake", "set-heartbeats", "last-heartbeat"),
+    "usage": ("usage.cost", "usage.status"),
+    "skills": ("skills.status", "skills.bins", "skills.install", "skills.update"),
+    "rescue": (
+        "rescue.status",
+        "rescue.audit",
+        "rescue.logs",
+        "rescue.doctor",
+        "rescue.config",
+        "rescue.restart",
+    ),
+    "host": ("host.status",),
+    "pairing": (
+        "channels.pairing.list",
+        "channels.pairing.approve",
+        "channels.pairing.reject",
+        "channels.pairing.revoke",
+    ),
+    "config_history": ("config.history", "config.history.get"),
+}
+# Declared with ``advertise=False``: answered, but not listed in ``hello-ok``.
+UNADVERTISED = frozenset(
+    {"gateway.ping", "update.run", "chat.inject", "sessions.resolve", "exec.approval.list"}
 )
+FAMILIES = tuple(f"moltbot.gateway.methods.{family}" for family in DECLARED)
 
 
 class Params(BaseModel):
@@ -122,8 +204,6 @@ def error_for(method: str, exc: BaseException) -> dict[str, Any]:
     :class:`~moltbot.errors.MoltbotError` answers with its own code (``error_shape()``);
     anything else is a bug, logged, and answered ``UNAVAILABLE`` (upstream's code for
     thrown errors)."""
-    from moltbot.errors import MoltbotError
-
     if isinstance(exc, MoltbotError):
         return exc.error_shape()
     log.error("method %s failed", method, exc_info=exc)
@@ -149,8 +229,41 @@ def method(
     return register
 
 
+class MethodTable:
+    """The gateway's methods. Their names and families are known up front
+    (:data:`DECLARED`); a family's module is imported at the first call of one of its
+    methods (:meth:`load`), in a thread, so an idle gateway holds none it was not asked for.
+    """
+
+    def __init__(self, declared: dict[str, tuple[str, ...]] = DECLARED) -> None:
+        self._family = {name: family for family, names in declared.items() for name in names}
+        self.advertised = sorted(name for name in self._family if name not in UNADVERTISED)
+        """``features.methods`` of ``hello-ok``."""
+
+    def get(self, name: str) -> MethodSpec | None:
+        """The method, if this table declares it and its family is imported."""
+        return _TABLE.get(name) if name in self._family else None
+
+    def declares(self, name: str) -> bool:
+        return name in self._family
+
+    async def load(self, name: str) -> MethodSpec:
+        """Import the family declaring ``name`` and return the method. Raises
+        :class:`~moltbot.errors.MoltbotError` when the family cannot be imported or
+        does not declare it (the caller's request is answered with that error)."""
+        family = self._family[name]
+        spec = _TABLE.get(name)
+        if spec is None:
+            await asyncio.to_thread(load, f"moltbot.gateway.methods.{family}", "method family")
+            spec = _TABLE.get(name)
+        if spec is None:
+            raise MoltbotError(f"method family {family} does not declare {name}")
+        return spec
+
+
 def load_families(families: tuple[str, ...] = FAMILIES) -> dict[str, MethodSpec]:
-    """Import every family module and return the table.
+    """Import every family module and return the table (the gateway imports them one
+    at a time instead: :class:`MethodTable`).
 
     Raises :class:`moltbot.errors.MoltbotError` naming the family when one cannot be
     imported: a gateway missing a family of methods does not start.

@@ -1,0 +1,90 @@
+"""The method table: every method's name is known up front (``hello-ok`` lists them),
+its family is imported at its first call, and a family that cannot be imported
+answers that call with the error (the connection goes on)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from test_footprint import imported_modules
+
+from gateway_harness import MethodFailed, free_port_block, start_gateway, ws_client
+from moltbot.config.schema import Config
+from moltbot.config.store import ConfigSnapshot
+from moltbot.errors import MoltbotError
+from moltbot.gateway import server
+from moltbot.gateway.auth import AuthSettings
+from moltbot.gateway.methods.registry import DECLARED, UNADVERTISED, MethodTable, load_families
+from moltbot.gateway.runtime import GatewayRuntime
+from moltbot.instance.resolve import Invocation, resolve_identity, resolve_instance
+from moltbot.lifecycle import State
+
+TOKEN = "t" * 32
+
+
+def test_the_table_names_what_each_family_declares() -> None:
+    declared: dict[str, set[str]] = defaultdict(set)
+    for name, spec in load_families().items():
+        declared[spec.handler.__module__.rsplit(".", 1)[1]].add(name)
+    assert {family: set(names) for family, names in DECLARED.items()} == declared
+    assert UNADVERTISED == {name for name, spec in load_families().items() if not spec.advertise}
+    advertised = sorted(name for name, spec in load_families().items() if spec.advertise)
+    assert MethodTable().advertised == advertised
+
+
+async def test_a_family_that_cannot_be_imported_fails_its_first_call() -> None:
+    table = MethodTable({"chats": ("chats.list",), "host": ("host.status", "host.nope")})
+    with pytest.raises(MoltbotError) as caught:
+        await table.load("chats.list")
+    assert caught.value.message.startswith(
+        "method family: cannot import moltbot.gateway.methods.chats"
+    )
+    with pytest.raises(MoltbotError, match="method family host does not declare host.nope"):
+        await table.load("host.nope")
+    assert (await table.load("host.status")).name == "host.status"
+
+
+async def test_the_error_answers_the_request_and_the_connection_goes_on(home: Path) -> None:
+    identity = resolve_identity(Invocation(profile="methods"), {}, home)
+    instance = resolve_instance(identity, Config(), {})
+    snapshot = ConfigSnapshot(instance.config_path, False, "", None, {}, Config())
+    methods = MethodTable({"chats": ("chats.list",), "system": ("health", "status")})
+    runtime = GatewayRuntime(instance, snapshot, {}, AuthSettings("token", TOKEN, None), methods)
+    runtime.state = State.RUNNING
+    runtime.subsystems_started.set()
+    runner = web.AppRunner(server.build_app(runtime), access_log=None)
+    await runner.setup()
+    port = free_port_block(1)
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with ws_client(f"ws://127.0.0.1:{port}", TOKEN) as client:
+            assert client.hello["features"]["methods"] == ["chats.list", "health", "status"]
+            with pytest.raises(MethodFailed) as failed:
+                await client.call("chats.list")
+            assert "cannot import moltbot.gateway.methods.chats" in failed.value.error["message"]
+            with pytest.raises(MethodFailed, match="unknown method: cron.list"):
+                await client.call("cron.list")  # not in this table: unknown, as ever
+            assert (await client.call("health"))["ok"] is True
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_idle_gateway_imports_a_family_at_its_first_call(home: Path) -> None:
+    gw = start_gateway(home, "main", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    try:
+        async with ws_client(gw.url, gw.token) as client:
+            assert client.hello["features"]["methods"] == MethodTable().advertised
+            await client.call("sessions.list")  # once the sidecars have started
+            # the config family imports moltbot.config.isolated (nothing else at idle does)
+            assert "moltbot.config.isolated" not in imported_modules(gw.output())
+            config = await client.call("config.get")
+            assert config["valid"] is True
+            assert "moltbot.config.isolated" in imported_modules(gw.output())
+            # a node-only method is refused to an operator once its family is imported
+            with pytest.raises(MethodFailed, match="unauthorized role: operator"):
+                await client.call("node.invoke.result", {"id": "x", "nodeId": "n", "ok": True})
+    finally:
+        gw.stop()
