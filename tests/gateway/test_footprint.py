@@ -2,16 +2,29 @@
 cron job configured, none of the heavy libraries is imported — the SDKs (LLM
 providers, Playwright, chat platforms), tiktoken (compaction's token counts), numpy
 (memory's vector search), croniter (cron expressions) or watchfiles (a file watcher:
-the config file is watched with inotify, the canvas folder only while a page listens).
+the config file is watched with inotify, the canvas folder only while a page listens)
+— nor those of moltbot's own modules that wait for their first use (``FIRST_USE``).
 The gateway's own ``-X importtime`` report (``PYTHONPROFILEIMPORTTIME``) says so."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from gateway_harness import start_gateway, ws_client
 
 SDKS = {"openai", "anthropic", "playwright", "telegram", "slack_sdk", "slack_bolt", "nio"}
 SDKS |= {"discord", "httpx", "huggingface_hub"}
 HEAVY = SDKS | {"tiktoken", "numpy", "croniter", "watchfiles"}
+# moltbot's own modules an idle gateway leaves for their first use: the rescue
+# operations and chat commands, the browser's route table and actions, and the method
+# families (the config family imports moltbot.config.isolated; nothing else at idle does)
+FIRST_USE = {
+    "moltbot.rescue.operations",
+    "moltbot.rescue.commands",
+    "moltbot.browser.routes",
+    "moltbot.browser.actions",
+    "moltbot.config.isolated",
+}
 
 
 def imported_modules(output: str) -> set[str]:
@@ -49,6 +62,16 @@ async def test_an_idle_gateway_imports_no_sdk_and_no_heavy_library(home):
             modules = imported_modules(gw.output())
             assert "moltbot.gateway.server" in modules  # the report is there
             assert heavy(modules) == [], f"an idle gateway imported {heavy(modules)}"
+            assert sorted(modules & FIRST_USE) == []
+            # nor the C++ runtime (frozenlist's compiled extension would map it)
+            maps = Path(f"/proc/{gw.proc.pid}/maps").read_text()
+            assert "libstdc++" not in maps
+
+            # each is there once used: a browser route (its status needs no Chromium)
+            await client.call("browser.request", {"method": "GET", "path": "/"})
+            assert {"moltbot.browser.routes", "moltbot.browser.actions"} <= imported_modules(
+                gw.output()
+            )
 
             # the report keeps what is imported later: a cron expression needs croniter
             schedule = {"kind": "cron", "expr": "0 7 * * *"}

@@ -3,6 +3,8 @@ the throttle's arithmetic, connection admission, proxy resolution, process limit
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from moltbot.security import process
@@ -113,6 +115,28 @@ def test_process_limits_and_allocator() -> None:
     # glibc here; on other C libraries both report False instead of failing
     assert process.tune_allocator() in (True, False)
     assert process.release_memory() in (True, False)
+
+
+def test_frozenlist_is_pure_python_and_the_switch_does_not_leak() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "from moltbot.security import process\n"
+        "assert process.pure_python_frozenlist()\n"
+        "import aiohttp.web, frozenlist\n"
+        "assert frozenlist.FrozenList is frozenlist.PyFrozenList\n"
+        "assert 'FROZENLIST_NO_EXTENSIONS' not in os.environ\n"
+        "assert not process.pure_python_frozenlist()  # already imported\n"
+        "print(any('libstdc++' in line for line in open('/proc/self/maps')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "FROZENLIST_NO_EXTENSIONS"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"  # no C++ runtime mapped for it
 
 
 async def test_guarded_site_serves_and_falls_back_when_aiohttp_changes(

@@ -23,13 +23,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from moltbot.browser import chrome, http
 from moltbot.browser.cdp import DevTools
 from moltbot.browser.config import BrowserSettings
 from moltbot.browser.profiles import Profiles
 from moltbot.browser.pw import PlaywrightPool
-from moltbot.browser.routes import BrowserRequest, Reply, router
 from moltbot.browser.supervisor import Supervisor
 from moltbot.browser.tabs import Tabs
 from moltbot.config.schema import Config
@@ -39,6 +39,8 @@ from moltbot.lifecycle import HttpSubsystem, State, SubsystemContext
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from moltbot.browser.routes import Reply
 
 DEFAULT_TIMEOUT_S = 60.0
 STOP_GRACE_S = 0.5  # SIGTERM -> SIGKILL when the whole service stops
@@ -204,7 +206,10 @@ class BrowserService(HttpSubsystem):
         """Run one route in-process (used by HTTP, ``browser.request`` and the agent tool).
 
         Never raises for route errors: the reply carries the status (504 on timeout).
+        The route table (with the actions' models) is imported with the first request.
         """
+        from moltbot.browser.routes import BrowserRequest, Reply, router
+
         if self.state != State.RUNNING:
             return Reply(
                 503,
@@ -214,8 +219,6 @@ class BrowserService(HttpSubsystem):
                     + ")"
                 },
             )
-        from urllib.parse import parse_qsl
-
         path, _, raw_query = path.partition("?")
         merged = dict(parse_qsl(raw_query))
         merged.update({k: _query_value(v) for k, v in (query or {}).items() if v is not None})

@@ -144,6 +144,7 @@ def run(
     from moltbot.errors import MoltbotError
     from moltbot.gateway.logs import configure, record_to_file
 
+    process.pure_python_frozenlist()  # before aiohttp is imported
     log_file = resolve_instance(identity, Config(), env).log_file
     file_handler = configure(log_file, verbose=options.verbose, color=options.color)
     lock: GatewayLock | None = None

@@ -10,9 +10,28 @@ any model. Only owners may use them; every change is confirmed, and every step i
 audited in ``<state>/rescue/audit.jsonl`` (:mod:`moltbot.rescue.audit`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from moltbot.rescue.audit import Actor, AuditLog
 from moltbot.rescue.errors import NotOwner, StartFailed, TargetRefused
-from moltbot.rescue.operations import Change, Outcome, Request, Rescuer
+
+if TYPE_CHECKING:
+    from moltbot.rescue.operations import Change, Outcome, Request, Rescuer
+
+_OPERATIONS = ("Change", "Outcome", "Request", "Rescuer")
+
+
+def __getattr__(name: str) -> Any:
+    """The operations' names, imported with the first use (the gateway's ``rescue``
+    subsystem holds only the audit log and the confirmations while idle)."""
+    if name in _OPERATIONS:
+        from moltbot.rescue import operations
+
+        return getattr(operations, name)
+    raise AttributeError(f"module 'moltbot.rescue' has no attribute {name!r}")
+
 
 __all__ = [
     "Actor",

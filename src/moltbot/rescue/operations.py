@@ -33,19 +33,9 @@ from moltbot.errors import MoltbotError, UsageError
 from moltbot.instance.resolve import Instance
 from moltbot.rescue import configops, control, inspect
 from moltbot.rescue.audit import Actor, AuditLog
+from moltbot.rescue.ops import OPS, READS, WRITES
 from moltbot.rescue.targets import Grants, RescueTarget, target_env
 
-READS = (
-    "status",
-    "logs",
-    "doctor",
-    "config validate",
-    "config get",
-    "config diff",
-    "config history",
-)
-WRITES = ("config restore", "config set", "restart", "stop", "start")
-OPS = READS + WRITES
 CONFIG_ACTIONS = ("validate", "get", "diff", "history", "restore", "set")
 DEFAULT_LOG_LINES = 20
 MAX_VALUE_CHARS = 16 * 1024

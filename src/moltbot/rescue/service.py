@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from moltbot.errors import UsageError
 from moltbot.lifecycle import State, SubsystemContext
 from moltbot.rescue.audit import Actor, AuditLog
-from moltbot.rescue.commands import ChatCommands, Sender
 from moltbot.rescue.confirm import Confirmations
-from moltbot.rescue.operations import Change, Outcome, Request, Rescuer
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
+    from moltbot.rescue.commands import ChatCommands, Sender
+    from moltbot.rescue.operations import Request, Rescuer
 
 
 class RescueService:
@@ -60,9 +60,15 @@ class RescueService:
         return True
 
     def rescuer(self) -> Rescuer:
+        # the operations (and the chat commands) load with the first use: an idle
+        # gateway holds neither
+        from moltbot.rescue.operations import Rescuer
+
         return Rescuer(self.instance, self.config, self.env, self.audit)
 
     def commands(self) -> ChatCommands:
+        from moltbot.rescue.commands import ChatCommands
+
         return ChatCommands(self.rescuer(), self.confirmations)
 
     # -- front-ends ---------------------------------------------------------------------
@@ -98,6 +104,8 @@ class RescueService:
         return await asyncio.to_thread(self._locked, self._call, actor, request, confirm)
 
     def _call(self, actor: Actor, request: Request, confirm: str | None) -> dict[str, Any]:
+        from moltbot.rescue.operations import Outcome
+
         rescuer = self.rescuer()
         if confirm is None:
             result = rescuer.run(actor, request)
@@ -128,6 +136,8 @@ class RescueService:
         return await asyncio.to_thread(self._locked, self._tool, actor, confirm_key, request)
 
     def _tool(self, actor: Actor, confirm_key: str, request: Request) -> str:
+        from moltbot.rescue.operations import Change
+
         commands = self.commands()
         result = commands.rescuer.run(actor, request)
         if isinstance(result, Change):

@@ -18,7 +18,7 @@ from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.config.schema import Config
 from moltbot.errors import MoltbotError
 from moltbot.rescue.audit import Actor
-from moltbot.rescue.operations import OPS, Request
+from moltbot.rescue.ops import OPS
 from moltbot.sessions.origin import Origin
 from moltbot.subsystems import RESCUE
 
@@ -67,6 +67,8 @@ class RescueTool(Tool):
         else:
             confirm_key, who = f"webchat:{ctx.session_key}", "an operator"
         actor = Actor("agent", confirm_key, f"agent {ctx.agent_id} for {who}")
+        from moltbot.rescue.operations import Request  # with the first call: see service
+
         try:
             request = Request(
                 params.target,
