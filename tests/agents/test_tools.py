@@ -10,7 +10,8 @@ from aiohttp import web
 from moltbot.agents.tools.base import ToolContext, ToolError
 from moltbot.agents.tools.exec import ExecTool, child_env
 from moltbot.agents.tools.fs import EditTool, ReadTool, WriteTool
-from moltbot.agents.tools.web import WebFetchTool, blocked_address, html_to_text
+from moltbot.agents.tools.html_text import html_to_text
+from moltbot.agents.tools.web import WebFetchTool, blocked_address
 from moltbot.config.schema import Config
 from moltbot.instance.resolve import Invocation, resolve_identity, resolve_instance
 

@@ -15,10 +15,13 @@ from gateway_harness import start_gateway, ws_client
 SDKS = {"openai", "anthropic", "playwright", "telegram", "slack_sdk", "slack_bolt", "nio"}
 SDKS |= {"discord", "httpx", "huggingface_hub"}
 HEAVY = SDKS | {"tiktoken", "numpy", "croniter", "watchfiles"}
-# moltbot's own modules an idle gateway leaves for their first use: the rescue
-# operations and chat commands, the browser's route table and actions, and the method
-# families (the config family imports moltbot.config.isolated; nothing else at idle does)
+# modules an idle gateway leaves for their first use: the rescue operations and chat
+# commands, the browser's route table and actions, the method families (the config
+# family imports moltbot.config.isolated; nothing else at idle does), web_fetch's HTML
+# parser and the skills prompt's XML escaping
 FIRST_USE = {
+    "html.parser",
+    "xml.sax",
     "moltbot.rescue.operations",
     "moltbot.rescue.commands",
     "moltbot.browser.routes",

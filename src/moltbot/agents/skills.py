@@ -40,7 +40,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from moltbot.config.schema import Config, SkillEntry
 
@@ -353,6 +352,8 @@ def prompt_block(items: Sequence[SkillStatus]) -> str | None:
     usable = [i.skill for i in items if i.eligible and i.skill.model_invocable]
     if not usable:
         return None
+    from xml.sax.saxutils import escape  # with the first prompt: not on an idle gateway
+
     lines = [
         "## Skills (mandatory)",
         "Before replying, scan the skills below. If one clearly applies, load it with the "
