@@ -70,17 +70,46 @@ time adds under 1 MiB of Python objects. What each change bought:
   `gc.freeze()`); plistlib and difflib imported where used (LaunchAgent plists,
   rescue's config diff), about 0.3 and 0.2 MiB of it.
 
-Evaluated and left out (no gain measured): pydantic `defer_build=True` on every
-model (+0.4 MiB: the root config validates its whole tree at start anyway, so
-deferring only adds the deferred-build bookkeeping); `MALLOC_ARENA_MAX=1` or `2`
-(≤ 0.2 MiB, and ≤ 1 MiB with a trim); `gc.freeze()` (already done at start: it
-helps GC scans, not RSS). Start to hello-ok did not change beyond the noise of the
-loaded host (interleaved medians: main 1325 and 1694 ms, branch 1535 and 1559 ms;
-nothing moved onto the path before the port answers). What is left above the
-target is the stack itself: the floor rows with one model built are ~47 MiB, the
-gateway's method families (loaded at start to build `hello-ok`'s method list),
-click on the CLI path (~0.9 MiB) and pydantic's plugin loader (importlib.metadata,
-email, zipfile, csv) would be the next cuts.
+Round 2 (issue 19, "Floor"; medians of 5 starts, 4 s idle each, the six variants
+interleaved on the shared 2-core host, load 0.7–3): RSS 61.5 → 57.7 MiB, PSS 50.1 →
+47.1 MiB, anonymous memory 43.1 → 40.2 MiB, start to hello-ok 415 → 323 ms (the method
+families were imported before the port was bound). Each change, in order:
+
+- 1.6 MiB: the method families are imported at the first call of one of their methods,
+  in a thread (`MethodTable`); `hello-ok`'s method list comes from a fixed table
+  (`DECLARED` in gateway/methods/registry.py; `tests/gateway/test_methods_table.py`
+  keeps it equal to what the families declare, and checks that a family that cannot
+  be imported answers its call with the error).
+- 0.9 MiB: the rescue operations and chat commands (`rescuer()`, `commands()`), and the
+  browser's route table and actions (the first `request()`), load with their first use.
+- 0.9 MiB RSS (0.2 PSS: the library is shared): frozenlist, aiohttp's list type, is
+  imported as its pure-Python twin (its documented `FROZENLIST_NO_EXTENSIONS`, set only
+  while importing it): its compiled extension is C++ and mapped libstdc++.
+- 0.4 MiB: web_fetch's HTML parser (`agents/tools/html_text.py`) and the skills
+  prompt's XML escaping load with their first use (html.parser, xml.sax).
+
+`tests/gateway/test_footprint.py` checks that none of these is imported at idle
+(`FIRST_USE`) and that no libstdc++ is mapped.
+
+Evaluated and left out: `PYDANTIC_DISABLE_PLUGINS=1` (no RSS gain: importlib.metadata
+is imported by pydantic's plugin loader either way, only the entry-point scan is saved;
+it would also reach child processes); `defer_build=True` on the agent tools' params
+models (0.0 MiB) or the cron job models (≤ 0.2 MiB, within the noise), and on every
+model (+0.4 MiB: the root config validates its whole tree at start anyway, so deferring
+only adds the deferred-build bookkeeping); lazy `moltbot.commands` registry names (the
+channels' dispatcher imports the registry at start anyway); `MALLOC_ARENA_MAX=1` or `2`
+(≤ 0.2 MiB, and ≤ 1 MiB with a trim); `gc.freeze()` (already done at start: it helps GC
+scans, not RSS); a click-free fast path for `gateway` (click stays referenced by the
+running command; parsing the gateway's flags twice is not worth ~0.9 MiB).
+
+What is left above the target is the stack itself and moltbot's own modules: the
+floor rows with one model built are ~47–48 MiB (aiohttp's two TLS contexts parse the
+CA bundle, ~2.4 MiB; pydantic and its schema generator ~11 MiB); the 183 moltbot
+modules an idle gateway still imports cost ~8.6 MiB, mostly code objects, with no
+single module above 1 MiB except the config schema (59 models, ~1.8 MiB RSS). The
+agents' tools are imported at start (each tool's `enabled(config)` decides what the
+runtime offers, and a broken tool fails the subsystem at start): ~0.6 MiB. Further
+cuts need pydantic replaced (msgspec) or the subsystems' internals loaded per use.
 """
 
 STARTS = 9
