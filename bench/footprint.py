@@ -10,6 +10,7 @@ each), and the bare aiohttp server is the one ``bench/gateway.py`` compares agai
 
 from __future__ import annotations
 
+import asyncio
 import re
 import statistics
 import subprocess
@@ -38,6 +39,7 @@ from gateway import (
     start_and_hello,
     start_server,
     stop,
+    subsystems_running,
 )
 
 TITLE = "Footprint: start, idle memory, CLI latency, and their floor"
@@ -193,6 +195,7 @@ def measure(home: Path) -> dict[str, Any]:
     starts = starts[1:]
     proc, _ = start_and_hello(argv, env, url, token)
     try:
+        asyncio.run(subsystems_running(url, token))
         time.sleep(3)
         rss, pss = rss_tree(proc.pid), pss_tree(proc.pid)
         status = cpu_runs([*moltbot_command(), "--profile", "bench", "status"], 10, env=env)

@@ -31,7 +31,7 @@ import aiohttp
 
 from _harness import Result, clean_env, cpu_runs, fresh_home, moltbot_command
 from footprint import pss_tree
-from gateway import connect, rss_tree, stop
+from gateway import connect, rss_tree, stop, subsystems_running
 from gateway_harness import free_port_block
 
 TITLE = "Host at scale: status --all, doctor --all, 20 gateways at once"
@@ -139,22 +139,6 @@ async def health_p99(urls: list[tuple[str, str]]) -> list[float]:
 
     async with aiohttp.ClientSession() as session:
         return list(await asyncio.gather(*(one(session, u, t) for u, t in urls)))
-
-
-async def subsystems_running(url: str, token: str) -> None:
-    """Until the gateway's ``status`` shows every subsystem running (its sidecars start
-    after ``hello-ok``, importing in a worker thread: not the state to measure in)."""
-    async with aiohttp.ClientSession() as session:
-        ws = await connect(session, url, token)
-        while True:
-            await ws.send_str('{"type":"req","id":"s","method":"status"}')
-            while (answer := json.loads((await ws.receive()).data)).get("type") != "res":
-                pass
-            states = [sub.get("state") for sub in answer["payload"]["subsystems"].values()]
-            if states and all(state == "running" for state in states):
-                break
-            await asyncio.sleep(0.1)
-        await ws.close()
 
 
 def schedstat(pid: int) -> tuple[float, float]:
