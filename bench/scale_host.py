@@ -52,9 +52,9 @@ runs of this version gave 8.2, 10.5 and 8.6 ms at loads 8.8, 4.9 and 5.2), not w
 `health`. What was real on the gateway's side: `health` is answered from a cache, but
 the cached payload was re-encoded on every request, renaming each field to camelCase
 (36 µs a request, most of the method's Python time in a cProfile of 5,000 requests);
-the codec now computes each model's keys once (6 µs). Interleaved A/B at load 7–16 (worst gateway's p99, 2 runs
-each): main 12.1 and 17.4 ms with 205–556 µs of gateway CPU per request, this branch 9.8
-and 11.7 ms with 169–173 µs. The measuring client costs ~40 µs of CPU per round trip
+the codec now computes each model's keys once (6 µs). Interleaved A/B at load 7–16
+(worst gateway's p99, 2 runs each): main 12.1 and 17.4 ms with 205–556 µs of gateway
+CPU per request, this branch 9.8 and 11.7 ms with 169–173 µs. The measuring client costs ~40 µs of CPU per round trip
 (its row): a fifth of each cycle, part of the figure but not what dominates it;
 spreading it over 4 processes did not lower the p99 (more processes to schedule). The
 measurement now starts once every gateway's subsystems run, and reports each gateway's
