@@ -43,22 +43,22 @@ round trips costs 20 × (the gateway's CPU per request + the client's) spread ov
 cores: the round-trip median is that cycle, and the p99 adds the scheduler's jitter. The
 kernel's accounting (rows below) shows it: each gateway spends 0.12–0.2 ms of CPU per
 request (most of it in the kernel: the loopback `send` alone was half of the method's
-time in a cProfile) but waits 0.6–1 ms per request for a core, and one gateway at a
-time (the other 19 idle) answers with a p99 of 0.16–2.8 ms for the median gateway,
-depending on what else the host runs. So the lag is the host's two cores shared by 21
-busy processes and by every other job on the machine (the earlier 20.9 ms was measured
-at load 2.9, 3 s after start, when some gateways' sidecars could still be importing;
-runs of this version gave 8.2, 10.5 and 8.6 ms at loads 8.8, 4.9 and 5.2), not work in
+time in a cProfile) but waits 0.6–1 ms per request for a core, and one gateway at a time
+(the other 19 idle) answers with a p99 of 0.16–2.8 ms for the median gateway, depending
+on what else the host runs. So the lag is the host's two cores shared by 21 busy
+processes and by every other job on the machine (the earlier 20.9 ms was measured at
+load 2.9, 3 s after start, when some gateways' sidecars could still be importing; runs
+of this version gave 8.2, 10.5 and 8.6 ms at loads 8.8, 4.9 and 5.2), not work in
 `health`. What was real on the gateway's side: `health` is answered from a cache, but
-the cached payload was re-encoded on every request, renaming each field to camelCase
-(36 µs a request, most of the method's Python time in a cProfile of 5,000 requests);
-the codec now computes each model's keys once (6 µs). Interleaved A/B at load 7–16
-(worst gateway's p99, 2 runs each): main 12.1 and 17.4 ms with 205–556 µs of gateway
-CPU per request, this branch 9.8 and 11.7 ms with 169–173 µs. The measuring client costs ~40 µs of CPU per round trip
-(its row): a fifth of each cycle, part of the figure but not what dominates it;
-spreading it over 4 processes did not lower the p99 (more processes to schedule). The
-measurement now starts once every gateway's subsystems run, and reports each gateway's
-own CPU and wait per request next to the client's view.
+the cached payload was re-encoded on every request, renaming each field to camelCase (36
+µs a request, most of the method's Python time in a cProfile of 5,000 requests); the
+codec now computes each model's keys once (6 µs). Interleaved A/B at load 7–16 (worst
+gateway's p99, 2 runs each): main 12.1 and 17.4 ms with 205–556 µs of gateway CPU per
+request, this branch 9.8 and 11.7 ms with 169–173 µs. The measuring client costs ~40 µs
+of CPU per round trip (its row): a fifth of each cycle, part of the figure but not what
+dominates it; spreading it over 4 processes did not lower the p99 (more processes to
+schedule). The measurement now starts once every gateway's subsystems run, and reports
+each gateway's own CPU and wait per request next to the client's view.
 """
 
 INSTANCES = (5, 50, 200)
