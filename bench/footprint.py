@@ -10,6 +10,7 @@ each), and the bare aiohttp server is the one ``bench/gateway.py`` compares agai
 
 from __future__ import annotations
 
+import asyncio
 import re
 import statistics
 import subprocess
@@ -38,6 +39,7 @@ from gateway import (
     start_and_hello,
     start_server,
     stop,
+    subsystems_running,
 )
 
 TITLE = "Footprint: start, idle memory, CLI latency, and their floor"
@@ -110,6 +112,31 @@ single module above 1 MiB except the config schema (59 models, ~1.8 MiB RSS). Th
 agents' tools are imported at start (each tool's `enabled(config)` decides what the
 runtime offers, and a broken tool fails the subsystem at start): ~0.6 MiB. Further
 cuts need pydantic replaced (msgspec) or the subsystems' internals loaded per use.
+
+`moltbot status` (issue 19, round 2): its profile was ~80 % importing, and most of that
+was the protocol client's stack, asyncio (with ssl) and `websockets` (whose package
+import reads its own metadata and loads its proxy support, python-socks and
+urllib.request), for one request. Commands that make a call or a few now use a blocking
+client over a plain socket (`gateway/sync_client.py` on `gateway/blocking_ws.py`): no
+event loop, no `websockets`, no pydantic, no tempfile (`fsutil` imports it where a file
+is written). Interleaved A/B, 21 runs each against the same running gateway, load ~2:
+wall 180 → 94 ms median (min 140 → 80), CPU 162 → 86 ms; `--help` unchanged (56–61 ms,
+min 49). What is left is the interpreter (~12 ms), click (~30 ms of CPU: it imports
+inspect, uuid, platform, datetime, gettext) and moltbot's instance, config-reading and
+status modules with the command itself (~30 ms); waiting for the gateway's answer is ~3 ms.
+
+Start to hello-ok (profiled with cProfile and `-X importtime`, see the profiles
+section): before the port answers the main thread does almost nothing but import. The
+non-import work (config read and validation, host registry, port checks, lock, runtime
+file) is under 10 ms. The imports are the config schema (pydantic building 150 model
+classes), aiohttp (whose client module builds two TLS contexts at import, ~25 ms each
+here: the CA bundle is parsed each time), the gateway's method families (loaded to list
+the methods in `hello-ok`) and click. Interleaved A/B at load ~2: 344 ms median on main
+and on this branch (min 305 and 320). Evaluated and left out: importing aiohttp in a
+thread while the main thread builds the config schema (the TLS loading releases the
+GIL, so some of it would overlap), because both import asyncio, ssl, email and logging
+and a concurrent import of the same package can fail with a deadlock error. The lazy
+method families (above) took them off the path to `hello-ok`.
 """
 
 STARTS = 9
@@ -196,6 +223,7 @@ def measure(home: Path) -> dict[str, Any]:
     starts = starts[1:]
     proc, _ = start_and_hello(argv, env, url, token)
     try:
+        asyncio.run(subsystems_running(url, token))
         time.sleep(3)
         rss, pss = rss_tree(proc.pid), pss_tree(proc.pid)
         status = cpu_runs([*moltbot_command(), "--profile", "bench", "status"], 10, env=env)

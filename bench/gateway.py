@@ -157,6 +157,22 @@ def start_and_hello(
     return proc, time.perf_counter() - started
 
 
+async def subsystems_running(url: str, token: str) -> None:
+    """Until the gateway's ``status`` shows every subsystem running (its sidecars start
+    after ``hello-ok``, importing in a worker thread: not the state to measure in)."""
+    async with aiohttp.ClientSession() as session:
+        ws = await connect(session, url, token)
+        while True:
+            await ws.send_str('{"type":"req","id":"s","method":"status"}')
+            while (answer := json.loads((await ws.receive()).data)).get("type") != "res":
+                pass
+            states = [sub.get("state") for sub in answer["payload"]["subsystems"].values()]
+            if states and all(state == "running" for state in states):
+                break
+            await asyncio.sleep(0.1)
+        await ws.close()
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)

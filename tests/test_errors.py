@@ -37,6 +37,11 @@ PRIVATE_OK = {
     "moltbot.gateway.http.api._Refused",
     "moltbot.sessions.store._NotRegular",
     "moltbot.automation.files.NotRegularFile",  # an OSError: callers treat it as I/O
+    # OSErrors of the blocking WebSocket transport, wrapped by the sync client as a
+    # socket's errors are
+    "moltbot.gateway.blocking_ws.ConnectionClosed",
+    "moltbot.gateway.blocking_ws.HandshakeError",
+    "moltbot.gateway.blocking_ws.ProtocolError",
 }
 
 

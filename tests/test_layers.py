@@ -18,6 +18,9 @@ ABOVE_BOTTOM = {"gateway", "agents", "channels", "browser", "canvas", "cli"}
 MAY_IMPORT_GATEWAY = {"gateway", "cli"}
 GATEWAY_CLIENT_SIDE = {
     "moltbot.gateway.client",
+    "moltbot.gateway.client_base",
+    "moltbot.gateway.sync_client",
+    "moltbot.gateway.blocking_ws",
     "moltbot.gateway.status",
     "moltbot.gateway.target",
     "moltbot.gateway.probe",

@@ -22,7 +22,8 @@ from moltbot.errors import (
     MoltbotError,
     PairingRequired,
 )
-from moltbot.gateway.client import Event, GatewayClient, SyncGatewayClient
+from moltbot.gateway.client import Event, GatewayClient
+from moltbot.gateway.sync_client import SyncGatewayClient
 
 
 async def test_call_stream_and_events(gateway: GatewayProcess) -> None:
@@ -139,6 +140,19 @@ def test_sync_facade(gateway: GatewayProcess) -> None:
         assert client.call("health")["ok"] is True
     with pytest.raises(AuthError):
         SyncGatewayClient(gateway.url, token="wrong").connect()
+
+
+async def test_the_connection_is_direct_whatever_the_proxy_variables(
+    gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = f"http://127.0.0.1:{free_port_block(1)}"
+    for name in ("http_proxy", "https_proxy", "all_proxy", "ws_proxy"):
+        monkeypatch.setenv(name, dead)
+        monkeypatch.setenv(name.upper(), dead)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    async with GatewayClient(gateway.url, token=gateway.token) as client:
+        assert (await client.call("health"))["ok"] is True
 
 
 # Peers that misbehave on purpose -------------------------------------------------------

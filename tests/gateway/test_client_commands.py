@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import time
 
+from tests.gateway.test_footprint import imported_modules
+
 from gateway_harness import CORE_ONLY, free_port_block, launch_gateway
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy")
 
 
 def test_status_when_down_is_fast_and_shows_last_error(home, run_moltbot) -> None:
@@ -82,3 +86,33 @@ def test_logs_work_offline_and_online(gateway, run_moltbot) -> None:
     gateway.stop()
     offline = run_moltbot("--profile", "main", "logs", "--limit", "5")
     assert offline.returncode == 0 and "gateway stopped" in offline.stdout
+
+
+def test_status_imports_neither_asyncio_nor_a_websocket_library(gateway, run_moltbot) -> None:
+    """`status` makes one round trip with the blocking client: no event loop, no
+    ``websockets``, and no pydantic (the config is read raw). Its -X importtime report
+    says so."""
+    result = run_moltbot(
+        "--profile", "main", "status", "--json", env={"PYTHONPROFILEIMPORTTIME": "1"}
+    )
+    assert result.returncode == 0 and json.loads(result.stdout)["gateway"]["reachable"]
+    modules = imported_modules(result.stderr)
+    assert "moltbot.gateway.sync_client" in modules  # the report is there
+    heavy = {"asyncio", "websockets", "pydantic", "aiohttp"}
+    assert sorted(m for m in modules if m.split(".")[0] in heavy) == []
+
+
+def test_client_commands_connect_directly_whatever_the_proxy_variables(
+    gateway, run_moltbot
+) -> None:
+    """A gateway's token is never sent to a proxy: with every proxy variable pointing
+    at a port where nothing listens, the commands still reach the gateway."""
+    dead = f"http://127.0.0.1:{free_port_block(1)}"
+    env: dict[str, str | None] = {"no_proxy": None, "NO_PROXY": None}
+    env |= {name: dead for name in PROXY_VARIABLES} | {
+        name.upper(): dead for name in PROXY_VARIABLES
+    }
+    status = run_moltbot("--profile", "main", "status", "--json", env=env)
+    assert json.loads(status.stdout)["gateway"]["reachable"] is True, status.stdout
+    health = run_moltbot("--profile", "main", "health", "--json", env=env)
+    assert health.returncode == 0, health.stderr

@@ -87,7 +87,7 @@ def status_cmd(probe: bool, timeout: float, as_json: bool) -> None:
     payload: dict[str, Any] | None = None
     source = "gateway"
     if target.running:
-        from moltbot.gateway.client import SyncGatewayClient
+        from moltbot.gateway.sync_client import SyncGatewayClient
 
         try:
             with SyncGatewayClient.for_target(target, timeout + 5) as client:
@@ -390,7 +390,7 @@ def logout_cmd(channel: str, account: str | None, as_json: bool) -> None:
     target = resolve_target(instance, snapshot.config, cli.env)
     result: dict[str, Any] | None = None
     if target.running:
-        from moltbot.gateway.client import SyncGatewayClient
+        from moltbot.gateway.sync_client import SyncGatewayClient
 
         params = {"channel": channel, **({"accountId": account} if account else {})}
         try:

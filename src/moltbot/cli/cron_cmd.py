@@ -56,7 +56,7 @@ class Gateway:
 
     def call(self, method: str, params: Any = None) -> Any:
         from moltbot.errors import MethodError, NotFoundError, UsageError
-        from moltbot.gateway.client import SyncGatewayClient
+        from moltbot.gateway.sync_client import SyncGatewayClient
 
         if self.offline:
             return self._offline(method, params or {})

@@ -162,7 +162,7 @@ def call_cmd(
 ) -> None:
     """Call one gateway METHOD and print its payload (exit 6 unreachable, 7 auth)."""
     from moltbot.errors import UsageError
-    from moltbot.gateway.client import SyncGatewayClient
+    from moltbot.gateway.sync_client import SyncGatewayClient
 
     try:
         params = json.loads(params_json) if params_json else None
@@ -181,7 +181,7 @@ def probe_cmd(
 ) -> None:
     """Connect, then call health, status, system-presence and config.get."""
     from moltbot.errors import MoltbotError
-    from moltbot.gateway.client import SyncGatewayClient
+    from moltbot.gateway.sync_client import SyncGatewayClient
 
     _, target = resolve(url, token, password)
     result: dict[str, Any] = {"ok": False, "url": target.url, "source": target.source}

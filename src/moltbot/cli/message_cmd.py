@@ -113,7 +113,7 @@ def deliver(
     target_info = resolve_target(instance, snapshot.config, cli.env)
     if target_info.running and not direct:
         from moltbot.errors import MethodError
-        from moltbot.gateway.client import SyncGatewayClient
+        from moltbot.gateway.sync_client import SyncGatewayClient
 
         params: dict[str, Any] = {
             "to": target,

@@ -18,7 +18,7 @@ def call(
     timeout: float,
 ) -> Any:
     from moltbot.cli.gateway_cmd import resolve
-    from moltbot.gateway.client import SyncGatewayClient
+    from moltbot.gateway.sync_client import SyncGatewayClient
 
     _, target = resolve(url, token, password)
     with SyncGatewayClient.for_target(target, timeout) as client:

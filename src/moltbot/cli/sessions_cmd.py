@@ -165,7 +165,7 @@ def compact_cmd(
 ) -> None:
     """Summarise the older turns of session KEY now, through the running gateway
     (the model writes the summary; the transcript keeps every original line)."""
-    from moltbot.gateway.client import SyncGatewayClient
+    from moltbot.gateway.sync_client import SyncGatewayClient
     from moltbot.gateway.target import resolve_target
 
     cli = context.get()

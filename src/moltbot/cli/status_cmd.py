@@ -224,8 +224,8 @@ def health(
     url: str | None, token: str | None, password: str | None, timeout: float, as_json: bool
 ) -> None:
     """Ask this instance's gateway for its health (exit 6 unreachable, 7 auth refused)."""
-    from moltbot.gateway.client import SyncGatewayClient
     from moltbot.gateway.status import HealthPayload, parse
+    from moltbot.gateway.sync_client import SyncGatewayClient
     from moltbot.gateway.target import resolve_target
 
     cli = context.get()

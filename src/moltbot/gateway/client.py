@@ -1,7 +1,9 @@
-"""The protocol client (v3): the one way moltbot's CLI talks to a gateway.
+"""The protocol client (v3): the one way moltbot talks to a gateway.
 
-:class:`GatewayClient` is asynchronous; :class:`SyncGatewayClient` is a thin
-facade that runs it on a private event loop for commands that make a call or two::
+:class:`GatewayClient` is asynchronous (streams, events);
+:class:`~moltbot.gateway.sync_client.SyncGatewayClient` is its blocking sibling for
+commands that make a call or two (no asyncio to import). Both derive from
+:class:`~moltbot.gateway.client_base.ClientBase`: the same handshake, the same errors::
 
     async with GatewayClient(url, token=token) as client:
         health = await client.call("health")
@@ -13,11 +15,11 @@ facade that runs it on a private event loop for commands that make a call or two
     with SyncGatewayClient(url, token=token) as client:
         status = client.call("status")
 
-It speaks through ``websockets``' asyncio client rather than aiohttp, so that
-``moltbot status`` does not pay for importing aiohttp. One client is one
-connection: the handshake (challenge, ``connect`` with token or password) runs in
-:meth:`GatewayClient.connect`, then a reader task routes answers to their requests
-and events to the streams and iterators waiting for them.
+It speaks through ``websockets``' asyncio client rather than aiohttp, so that a CLI
+command does not pay for importing aiohttp. One client is one connection, made
+directly (proxy variables are not used): the handshake (challenge, ``connect`` with
+token or password) runs in :meth:`GatewayClient.connect`, then a reader task routes
+answers to their requests and events to the streams and iterators waiting for them.
 
 Errors, all from :mod:`moltbot.errors`:
 
@@ -36,101 +38,35 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import platform
-import socket
 import time
-from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
-from moltbot import __version__
-from moltbot.errors import (
-    NOT_PAIRED,
-    AuthError,
-    GatewayUnreachableError,
-    MethodError,
-    MoltbotError,
-    PairingRequired,
+from moltbot.errors import GatewayUnreachableError, MethodError, MoltbotError
+from moltbot.gateway.client_base import (
+    MAX_FRAME_BYTES,
+    ClientBase,
+    Event,
+    decode,
+    request_frame,
 )
 
-if TYPE_CHECKING:
-    from moltbot.gateway.target import Target
-
-T = TypeVar("T")
-
-PROTOCOL_VERSION = 3
-MAX_FRAME_BYTES = 25 * 1024 * 1024
 _CLOSED = object()
 
 
-class DeviceSigner(Protocol):
-    """Signs a connect (:class:`moltbot.devices.identity.DeviceIdentity`)."""
-
-    def sign(self, proof_fields: dict[str, Any]) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class Event:
-    """One ``event`` frame: its name, payload and sequence number."""
-
-    name: str
-    payload: Any
-    seq: int | None = None
-    state_version: dict[str, int] | None = None
-
-
-class GatewayClient:
+class GatewayClient(ClientBase):
     """One connection to a gateway. Use ``async with``, or :meth:`connect` and
     :meth:`close`. ``timeout`` bounds the connection, the handshake and every
     :meth:`call` (a call may pass its own; ``None`` waits as long as it takes)."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        token: str | None = None,
-        password: str | None = None,
-        timeout: float | None = 5.0,
-        client_id: str = "cli",
-        mode: str = "cli",
-        scopes: list[str] | None = None,
-        role: str | None = None,
-        identity: DeviceSigner | None = None,
-        display_name: str | None = None,
-        instance_id: str | None = None,
-        caps: list[str] | None = None,
-        commands: list[str] | None = None,
-        path_env: str | None = None,
-    ) -> None:
-        self.url = url
-        self.token = token
-        self.password = password
-        self.timeout = timeout
-        self.client_id = client_id
-        self.mode = mode
-        self.scopes = scopes
-        self.role = role
-        self.identity = identity
-        """Signs the connect with this device's key (the node host); else no device."""
-        self.display_name = display_name or socket.gethostname()
-        self.instance_id = instance_id
-        self.caps = caps
-        self.commands = commands
-        self.path_env = path_env
-        self.hello: dict[str, Any] = {}
-        """The ``hello-ok`` payload (server, features, snapshot, policy)."""
-        self.connect_latency_ms = 0.0
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(url, **options)
         self._ws: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._pending: dict[str, asyncio.Queue[Any]] = {}
         self._listeners: set[asyncio.Queue[Any]] = set()
         self._lost: MoltbotError | None = None
-
-    @classmethod
-    def for_target(cls, target: Target, timeout: float | None = 5.0) -> GatewayClient:
-        """A client for a resolved target (its URL, token and password)."""
-        return cls(target.url, token=target.token, password=target.password, timeout=timeout)
 
     async def __aenter__(self) -> GatewayClient:
         await self.connect()
@@ -154,15 +90,13 @@ class GatewayClient:
                 close_timeout=0.5,
                 max_size=MAX_FRAME_BYTES,
                 compression=None,
+                proxy=None,  # direct, as the blocking client: a token never reaches a proxy
             )
         except (OSError, TimeoutError, InvalidHandshake, WebSocketException) as exc:
-            raise GatewayUnreachableError(f"no gateway at {self.url}: {_reason(exc)}") from None
+            raise self._unreachable(exc) from None
         try:
             challenge = await self._handshake_frame()
-            if challenge.get("event") != "connect.challenge":
-                raise MoltbotError(f"{self.url} does not speak the gateway protocol")
-            nonce = (challenge.get("payload") or {}).get("nonce")
-            await self._send(self._frame("connect", "connect", self._params(nonce)))
+            await self._send(self._connect_frame(challenge))
             answer = await self._handshake_frame()
         except BaseException:
             await self.close()
@@ -175,65 +109,6 @@ class GatewayClient:
         self._reader = asyncio.create_task(self._read(), name="gateway-client-reader")
         return self.hello
 
-    def _params(self, nonce: str | None = None) -> dict[str, Any]:
-        client: dict[str, Any] = {
-            "id": self.client_id,
-            "version": __version__,
-            "platform": platform.system().lower() or "unknown",
-            "mode": self.mode,
-            "displayName": self.display_name,
-        }
-        if self.instance_id:
-            client["instanceId"] = self.instance_id
-        params: dict[str, Any] = {
-            "minProtocol": PROTOCOL_VERSION,
-            "maxProtocol": PROTOCOL_VERSION,
-            "client": client,
-            "auth": {k: v for k, v in (("token", self.token), ("password", self.password)) if v},
-        }
-        if self.scopes is not None:
-            params["scopes"] = self.scopes
-        for key, value in (
-            ("role", self.role),
-            ("caps", self.caps),
-            ("commands", self.commands),
-            ("pathEnv", self.path_env),
-        ):
-            if value is not None:
-                params[key] = value
-        if self.identity is not None:
-            params["device"] = self.identity.sign(
-                {
-                    "client_id": self.client_id,
-                    "client_mode": self.mode,
-                    "role": self.role or "operator",
-                    "scopes": self.scopes or [],
-                    "token": self.token,
-                    "nonce": nonce if isinstance(nonce, str) else None,
-                }
-            )
-        return params
-
-    def _refusal(self, error: Any) -> MoltbotError:
-        refused = MethodError.from_shape(error)
-        where = f"gateway at {self.url}"
-        if refused.code == NOT_PAIRED and not (self.token or self.password):
-            return AuthError(
-                f"{where} refused the connection: no token or password was given",
-                hint="pass --token (or --password), or set MOLTBOT_GATEWAY_TOKEN",
-            )
-        if refused.code == NOT_PAIRED:
-            return PairingRequired(
-                f"{where} requires pairing: {refused.reason}", details=refused.details
-            )
-        if refused.reason.startswith("unauthorized"):
-            return AuthError(f"{where} refused the credentials: {refused.reason}")
-        return MethodError(
-            refused.code,
-            f"{where} refused the connection: {refused.reason}",
-            details=refused.details,
-        )
-
     async def _handshake_frame(self) -> dict[str, Any]:
         from websockets.exceptions import ConnectionClosed, WebSocketException
 
@@ -241,26 +116,21 @@ class GatewayClient:
             async with asyncio.timeout(self.timeout):
                 text = await self._ws.recv()
         except TimeoutError:
-            raise GatewayUnreachableError(f"gateway at {self.url} did not answer in time") from None
+            raise self._late() from None
         except ConnectionClosed as exc:
-            raise self._closed_error(exc) from None
+            raise self._closed(exc) from None
         except (OSError, WebSocketException) as exc:
-            raise GatewayUnreachableError(
-                f"connection to {self.url} lost: {_reason(exc)}"
-            ) from None
-        frame = _decode(text)
+            raise self._connection_lost(exc) from None
+        frame = decode(text)
         if frame is None:
-            raise MoltbotError(f"{self.url} does not speak the gateway protocol")
+            raise self._not_a_gateway()
         return frame
 
-    def _closed_error(self, exc: Any) -> MoltbotError:
-        reason = exc.rcvd.reason if exc.rcvd else "connection closed"
-        code = exc.rcvd.code if exc.rcvd else None
-        if code == 1008 and "unauthorized" in reason:
-            return AuthError(f"gateway at {self.url} refused the credentials: {reason}")
-        return GatewayUnreachableError(
-            f"gateway at {self.url} closed the connection ({code}: {reason})"
-        )
+    def _closed(self, exc: Any) -> MoltbotError:
+        """The error for websockets' ``ConnectionClosed``."""
+        if exc.rcvd is None:
+            return self._closed_error(None, None)
+        return self._closed_error(exc.rcvd.code, exc.rcvd.reason)
 
     async def close(self) -> None:
         """Close the connection (idempotent); requests still waiting fail."""
@@ -318,7 +188,7 @@ class GatewayClient:
     async def notify(self, method: str, params: Any = None) -> None:
         """Send a request without waiting for its answer (e.g. an abort while exiting)."""
         if self._ws is not None and self._lost is None:
-            await self._send(self._frame(f"n{next(self._ids)}", method, params))
+            await self._send(request_frame(f"n{next(self._ids)}", method, params))
 
     def events(self) -> AsyncIterator[Event]:
         """Every event from this call on (call it before :meth:`connect` to see the events
@@ -350,19 +220,12 @@ class GatewayClient:
         if events:
             self._listeners.add(queue)
         try:
-            await self._send(self._frame(request_id, method, params))
+            await self._send(request_frame(request_id, method, params))
         except BaseException:
             self._pending.pop(request_id, None)
             self._listeners.discard(queue)
             raise
         return request_id, queue
-
-    @staticmethod
-    def _frame(request_id: str, method: str, params: Any) -> dict[str, Any]:
-        frame: dict[str, Any] = {"type": "req", "id": request_id, "method": method}
-        if params is not None:
-            frame["params"] = params
-        return frame
 
     async def _send(self, frame: dict[str, Any]) -> None:
         from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -370,11 +233,9 @@ class GatewayClient:
         try:
             await self._ws.send(json.dumps(frame))
         except ConnectionClosed as exc:
-            raise self._lost or self._closed_error(exc) from None
+            raise self._lost or self._closed(exc) from None
         except (OSError, WebSocketException) as exc:
-            raise GatewayUnreachableError(
-                f"connection to {self.url} lost: {_reason(exc)}"
-            ) from None
+            raise self._connection_lost(exc) from None
 
     def _deadline(self, timeout: float | None) -> float | None:
         limit = timeout if timeout is not None else self.timeout
@@ -385,7 +246,7 @@ class GatewayClient:
             async with asyncio.timeout_at(deadline):
                 item = await queue.get()
         except TimeoutError:
-            raise GatewayUnreachableError(f"gateway at {self.url} did not answer in time") from None
+            raise self._late() from None
         if isinstance(item, MoltbotError):
             raise item
         return item
@@ -396,7 +257,7 @@ class GatewayClient:
         lost: MoltbotError
         try:
             async for text in self._ws:
-                frame = _decode(text)
+                frame = decode(text)
                 if frame is None:
                     continue
                 if frame.get("type") == "res":
@@ -417,9 +278,9 @@ class GatewayClient:
                 f"gateway at {self.url} closed the connection ({code}: {reason or 'closed'})"
             )
         except ConnectionClosed as exc:
-            lost = self._closed_error(exc)
+            lost = self._closed(exc)
         except (OSError, WebSocketException) as exc:
-            lost = GatewayUnreachableError(f"connection to {self.url} lost: {_reason(exc)}")
+            lost = self._connection_lost(exc)
         self._fail_all(lost)
 
     def _fail_all(self, error: MoltbotError) -> None:
@@ -487,77 +348,4 @@ class CallStream:
             client._listeners.discard(queue)
 
 
-class SyncGatewayClient:
-    """:class:`GatewayClient` for code without an event loop: every method runs the
-    async one to completion on this client's private loop. Use ``with``."""
-
-    def __init__(self, url: str, **options: Any) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._client = GatewayClient(url, **options)
-
-    @classmethod
-    def for_target(cls, target: Target, timeout: float | None = 5.0) -> SyncGatewayClient:
-        return cls(target.url, token=target.token, password=target.password, timeout=timeout)
-
-    def __enter__(self) -> SyncGatewayClient:
-        self.connect()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def hello(self) -> dict[str, Any]:
-        return self._client.hello
-
-    @property
-    def connect_latency_ms(self) -> float:
-        return self._client.connect_latency_ms
-
-    def connect(self) -> dict[str, Any]:
-        """Connect (see :meth:`GatewayClient.connect`); a client that fails to is closed."""
-        try:
-            return self._run(self._client.connect())
-        except BaseException:
-            self.close()
-            raise
-
-    def call(self, method: str, params: Any = None, **options: Any) -> Any:
-        return self._run(self._client.call(method, params, **options))
-
-    def close(self) -> None:
-        if self._loop.is_closed():
-            return
-        try:
-            self._run(self._client.close())
-        finally:
-            self._loop.close()
-
-    def _run(self, work: Awaitable[T]) -> T:
-        return self._loop.run_until_complete(work)
-
-
-def _decode(text: Any) -> dict[str, Any] | None:
-    try:
-        frame = json.loads(text)
-    except (TypeError, ValueError):
-        return None
-    return frame if isinstance(frame, dict) else None
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    return str(exc) or type(exc).__name__
-
-
-def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
-    """A fast TCP check so a down gateway is reported at once, not after a timeout."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-__all__ = ["CallStream", "Event", "GatewayClient", "SyncGatewayClient", "port_open"]
+__all__ = ["CallStream", "Event", "GatewayClient"]

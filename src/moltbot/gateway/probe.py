@@ -20,8 +20,9 @@ def probe(target: Target, timeout: float) -> dict[str, Any]:
     error?}`` where ``kind`` is ``down``, ``auth`` or ``error`` (which includes a peer
     whose status is not a moltbot gateway's)."""
     from moltbot.errors import AuthError, MoltbotError
-    from moltbot.gateway.client import SyncGatewayClient, port_open
+    from moltbot.gateway.client_base import port_open
     from moltbot.gateway.status import StatusPayload, parse
+    from moltbot.gateway.sync_client import SyncGatewayClient
 
     result: dict[str, Any] = {"url": target.url, "source": target.source, "ok": False}
     if not port_open(target.host, target.port, timeout=min(timeout, 0.5)):

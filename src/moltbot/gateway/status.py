@@ -153,13 +153,25 @@ def uptime_text(ms: int | None) -> str:
 
 def wire(value: Any) -> Any:
     """``value`` as JSON data: a model becomes an object with camelCase keys."""
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return {_camel(name): wire(item) for name, item in zip(value._fields, value, strict=True)}
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    keys = _WIRE_KEYS.get(kind)
+    if keys is None and isinstance(value, tuple) and hasattr(value, "_fields"):
+        keys = _WIRE_KEYS[kind] = tuple(_camel(name) for name in value._fields)
+    if keys is not None:
+        return {key: wire(item) for key, item in zip(keys, value, strict=True)}
     if isinstance(value, list | tuple):
         return [wire(item) for item in value]
     if isinstance(value, dict):
         return {key: wire(item) for key, item in value.items()}
     return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_WIRE_KEYS: dict[type, tuple[str, ...]] = {}
+"""Each model's camelCase keys, computed once: ``health`` is answered with this codec
+on every request, and renaming the fields each time was most of its cost."""
 
 
 def parse(model: type[M], data: Any) -> M:

@@ -241,8 +241,8 @@ class Health:
 def health(instance: Instance, env: Mapping[str, str], timeout: float = 3.0) -> Health | None:
     """Whether the target's gateway answers ``health`` (see :class:`Health`); ``None``
     while none of it answers."""
-    from moltbot.gateway.client import SyncGatewayClient
     from moltbot.gateway.status import HealthPayload, parse
+    from moltbot.gateway.sync_client import SyncGatewayClient
     from moltbot.gateway.target import running_target
 
     target = running_target(instance.identity, env)

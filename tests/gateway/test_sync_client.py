@@ -1,0 +1,356 @@
+"""The blocking protocol client (gateway/sync_client.py over gateway/blocking_ws.py):
+the same handshake and errors as the asyncio client, against a real gateway, peers
+that misbehave on purpose, and a raw socket peer that sends the frames RFC 6455
+allows (fragments, pings) and some it forbids."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from aiohttp import web
+from tests.gateway.test_client import handshake, peer
+
+from gateway_harness import GatewayProcess, free_port_block
+from moltbot.errors import (
+    NOT_PAIRED,
+    AuthError,
+    GatewayUnreachableError,
+    MethodError,
+    MoltbotError,
+    PairingRequired,
+)
+from moltbot.gateway.sync_client import SyncGatewayClient
+
+
+def test_calls_and_errors_against_a_real_gateway(gateway: GatewayProcess) -> None:
+    with SyncGatewayClient(gateway.url, token=gateway.token, timeout=10) as client:
+        assert client.hello["type"] == "hello-ok" and client.connect_latency_ms > 0
+        assert client.call("status")["instance"]["pid"] == gateway.pid
+        with pytest.raises(MethodError, match="unknown method: nope") as unknown:
+            client.call("nope")
+        assert unknown.value.message.startswith("nope failed: INVALID_REQUEST")
+        assert client.call("health")["ok"] is True  # the connection survives a refusal
+        big = client.call("sessions.list", {"limit": 1})  # answers of any size
+        assert "sessions" in big
+    with pytest.raises(AuthError, match="refused the credentials: unauthorized") as refused:
+        SyncGatewayClient(gateway.url, token=gateway.token + "x").connect()
+    assert refused.value.exit_code == 7
+    with pytest.raises(AuthError, match="no token or password was given"):
+        SyncGatewayClient(gateway.url).connect()
+    port = free_port_block(1)
+    with pytest.raises(GatewayUnreachableError, match="connection refused") as down:
+        SyncGatewayClient(f"ws://127.0.0.1:{port}", token="t").connect()
+    assert down.value.exit_code == 6
+    with pytest.raises(MoltbotError, match="not connected"):
+        SyncGatewayClient(gateway.url).call("health")
+
+
+def test_a_closing_gateway_fails_the_call_and_later_ones(gateway: GatewayProcess) -> None:
+    import signal
+
+    client = SyncGatewayClient(gateway.url, token=gateway.token, timeout=10)
+    client.connect()
+    try:
+        assert client.call("health")["ok"] is True
+        gateway.signal(signal.SIGTERM)
+        with pytest.raises(GatewayUnreachableError, match="1012") as first:
+            while True:  # events (shutdown) are skipped; the close ends the call
+                client.call("health")
+        with pytest.raises(GatewayUnreachableError) as later:
+            client.call("health")
+        assert later.value.message == first.value.message
+    finally:
+        client.close()
+    assert gateway.proc.wait(10) == 0
+
+
+# Peers that misbehave on purpose (aiohttp; the blocking client runs in a thread) -------
+
+
+async def test_a_peer_that_never_answers_times_out_and_the_connection_stays_usable() -> None:
+    async def answers_only_ping(ws: web.WebSocketResponse) -> None:
+        await handshake(ws)
+        received = []
+        async for message in ws:
+            request = json.loads(message.data)
+            received.append(request["method"])
+            if request["method"] == "ping":  # the barrier: what came before it
+                await ws.send_json(
+                    {"type": "res", "id": request["id"], "ok": True, "payload": received}
+                )
+
+    def use(url: str) -> list[str]:
+        with SyncGatewayClient(url, timeout=0.2) as client:
+            assert client.hello == {"p": 1}
+            with pytest.raises(GatewayUnreachableError, match="did not answer in time"):
+                client.call("health")
+            return client.call("ping", timeout=10)  # type: ignore[no-any-return]
+
+    async with peer(answers_only_ping) as url:
+        assert await asyncio.to_thread(use, url) == ["health", "ping"]
+
+
+async def test_interim_answers_and_events_are_skipped() -> None:
+    async def two_stage(ws: web.WebSocketResponse) -> None:
+        await handshake(ws)
+        async for message in ws:
+            request = json.loads(message.data)
+            rid, run = request["id"], request["params"]["run"]
+            accepted = {"runId": run, "status": "accepted"}
+            await ws.send_json({"type": "res", "id": rid, "ok": True, "payload": accepted})
+            await ws.send_json({"type": "event", "event": "agent", "payload": {"runId": run}})
+            await ws.send_str("not json: skipped after the handshake")
+            final = {"runId": run, "status": "ok"}
+            await ws.send_json({"type": "res", "id": rid, "ok": True, "payload": final})
+
+    def use(url: str) -> tuple[object, object]:
+        with SyncGatewayClient(url, timeout=10) as client:
+            first = client.call("agent", {"run": "a"})
+            # run a's final answer arrives before run b's: it is not taken for b's
+            return first, client.call("agent", {"run": "b"}, expect_final=True)
+
+    async with peer(two_stage) as url:
+        first, final = await asyncio.to_thread(use, url)
+    assert first == {"runId": "a", "status": "accepted"}
+    assert final == {"runId": "b", "status": "ok"}
+
+
+async def test_a_peer_that_closes_mid_call_fails_the_call() -> None:
+    async def closes(ws: web.WebSocketResponse) -> None:
+        await handshake(ws)
+        await ws.receive()
+        await ws.close(code=1012, message=b"service restart")
+
+    def use(url: str) -> None:
+        with SyncGatewayClient(url, timeout=None) as client:
+            client.call("health")
+
+    async with peer(closes) as url:
+        with pytest.raises(GatewayUnreachableError, match=r"1012: service restart"):
+            await asyncio.to_thread(use, url)
+
+
+async def test_a_peer_that_is_not_a_gateway_is_named() -> None:
+    async def chatty(ws: web.WebSocketResponse) -> None:
+        await ws.send_str("hello, I am an echo server")
+        await ws.receive()
+
+    async with peer(chatty) as url:
+        with pytest.raises(MoltbotError, match="does not speak the gateway protocol"):
+            await asyncio.to_thread(SyncGatewayClient(url).connect)
+
+
+async def test_pairing_and_other_refusals_are_told_apart() -> None:
+    async def refuses(ws: web.WebSocketResponse) -> None:
+        await ws.send_json({"type": "event", "event": "connect.challenge", "payload": {}})
+        connect = await ws.receive_json()
+        error = {"code": NOT_PAIRED, "message": "pairing required", "details": {"requestId": "q"}}
+        await ws.send_json({"type": "res", "id": connect["id"], "ok": False, "error": error})
+        await ws.close(code=1008, message=b"pairing required")
+
+    async with peer(refuses) as url:
+        with pytest.raises(PairingRequired, match="requires pairing") as caught:
+            await asyncio.to_thread(SyncGatewayClient(url, token="t").connect)
+    assert caught.value.details == {"requestId": "q"} and caught.value.exit_code == 7
+
+
+async def test_an_http_server_that_refuses_the_upgrade() -> None:
+    async def forbidden(request: web.Request) -> web.Response:
+        return web.Response(status=403, text="origin not allowed")
+
+    app = web.Application()
+    app.router.add_get("/", forbidden)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port_block(1)
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        client = SyncGatewayClient(f"ws://127.0.0.1:{port}", token="t")
+        with pytest.raises(
+            GatewayUnreachableError,
+            match="rejected WebSocket connection: HTTP 403",
+        ):
+            await asyncio.to_thread(client.connect)
+    finally:
+        await runner.cleanup()
+
+
+# A raw socket peer: frames as RFC 6455 allows them, and as it does not ------------------
+
+Script = Callable[[socket.socket], None]
+
+
+@contextlib.contextmanager
+def raw_peer(script: Script, *, accept: str | None = None) -> Iterator[str]:
+    """A one-connection WebSocket server on a thread: the upgrade (with ``accept`` as
+    Sec-WebSocket-Accept when given, else the right one), the gateway's challenge and
+    hello-ok, then ``script(conn)``."""
+    server = socket.create_server(("127.0.0.1", 0))
+    errors: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(10)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(4096)
+                key = next(
+                    line.split(":", 1)[1].strip()
+                    for line in request.decode().split("\r\n")
+                    if line.lower().startswith("sec-websocket-key")
+                )
+                right = base64.b64encode(
+                    hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+                ).decode()
+                conn.sendall(
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                    + (accept or right).encode()
+                    + b"\r\n\r\n"
+                )
+                if accept is not None:
+                    return
+                challenge = {"type": "event", "event": "connect.challenge", "payload": {}}
+                conn.sendall(frame(0x1, json.dumps(challenge).encode()))
+                connect = json.loads(read_frame(conn)[1])
+                hello = {"type": "res", "id": connect["id"], "ok": True, "payload": {}}
+                conn.sendall(frame(0x1, json.dumps(hello).encode()))
+                script(conn)
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        thread.join(10)
+        server.close()
+    if errors:
+        raise errors[0]
+
+
+def frame(opcode: int, payload: bytes, *, fin: bool = True, masked: bool = False) -> bytes:
+    """A server frame (never masked, unless a test wants a forbidden one)."""
+    first = (0x80 if fin else 0) | opcode
+    size = len(payload)
+    if size < 126:
+        head = struct.pack("!BB", first, size | (0x80 if masked else 0))
+    else:
+        head = struct.pack("!BBH", first, 126 | (0x80 if masked else 0), size)
+    return head + (b"\0\0\0\0" if masked else b"") + payload
+
+
+def read_frame(conn: socket.socket) -> tuple[int, bytes]:
+    """One client frame, unmasked (every client frame must be masked)."""
+
+    def take(count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = conn.recv(count - len(data))
+            if not chunk:
+                raise EOFError("the client closed")
+            data += chunk
+        return data
+
+    first, second = take(2)
+    assert second & 0x80, "a client frame must be masked"
+    size = second & 0x7F
+    if size == 126:
+        size = struct.unpack("!H", take(2))[0]
+    elif size == 127:
+        size = struct.unpack("!Q", take(8))[0]
+    mask = take(4)
+    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(take(size)))
+    return first & 0x0F, payload
+
+
+def answer(conn: socket.socket) -> dict[str, object]:
+    """The next request the client sends."""
+    opcode, payload = read_frame(conn)
+    assert opcode == 0x1
+    return json.loads(payload)  # type: ignore[no-any-return]
+
+
+def test_fragmented_answers_and_pings_in_between() -> None:
+    pongs: list[bytes] = []
+
+    def script(conn: socket.socket) -> None:
+        request = answer(conn)
+        text = json.dumps({"type": "res", "id": request["id"], "ok": True, "payload": "é" * 200})
+        data = text.encode()
+        conn.sendall(frame(0x1, data[:50], fin=False))
+        conn.sendall(frame(0x9, b"are you there"))  # a ping between two fragments
+        conn.sendall(frame(0x0, data[50:301], fin=False))  # splits a UTF-8 character
+        conn.sendall(frame(0x0, data[301:]))
+        opcode, payload = read_frame(conn)
+        assert opcode == 0xA
+        pongs.append(payload)
+        opcode, payload = read_frame(conn)  # the client's close
+        assert opcode == 0x8 and struct.unpack("!H", payload[:2])[0] == 1000
+        conn.sendall(frame(0x8, payload[:2]))
+
+    with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
+        assert client.call("health") == "é" * 200
+    assert pongs == [b"are you there"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (frame(0x1, b"{}", masked=True), "must not be masked"),
+        (frame(0x0, b"{}"), "continuation frame outside a message"),
+        (frame(0x9, b"x" * 126), "control frame over 125 bytes"),
+        (bytes([0xC1, 0x02]) + b"{}", "reserved bits"),
+        (bytes([0x83, 0x00]), "unknown opcode"),
+        (frame(0x1, b"\xff\xfe"), "not UTF-8"),
+        (struct.pack("!BBQ", 0x81, 127, 1 << 40), "frame over"),
+    ],
+)
+def test_frames_no_server_may_send_end_the_connection(bad: bytes, message: str) -> None:
+    def script(conn: socket.socket) -> None:
+        answer(conn)
+        conn.sendall(bad)
+        with contextlib.suppress(OSError, EOFError):
+            while read_frame(conn)[0] != 0x8:
+                pass
+
+    with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
+        with pytest.raises(GatewayUnreachableError, match=message):
+            client.call("health")
+
+
+def test_a_wrong_accept_key_is_not_a_websocket() -> None:
+    with raw_peer(lambda conn: None, accept="d3Jvbmc=") as url:
+        with pytest.raises(GatewayUnreachableError, match="not a valid WebSocket"):
+            SyncGatewayClient(url, timeout=10).connect()
+
+
+def test_a_frame_cut_by_the_timeout_is_kept_for_the_next_call() -> None:
+    def script(conn: socket.socket) -> None:
+        first = answer(conn)
+        late = frame(0x1, json.dumps({"type": "res", "id": first["id"], "ok": True}).encode())
+        conn.sendall(late[:3])  # the client times out inside this frame
+        second = answer(conn)  # the barrier: the first call has given up
+        conn.sendall(late[3:])
+        reply = {"type": "res", "id": second["id"], "ok": True, "payload": "second"}
+        conn.sendall(frame(0x1, json.dumps(reply).encode()))
+        with contextlib.suppress(OSError, EOFError):
+            while read_frame(conn)[0] != 0x8:
+                pass
+
+    with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
+        with pytest.raises(GatewayUnreachableError, match="did not answer in time"):
+            client.call("health", timeout=0.3)
+        assert client.call("health") == "second"
