@@ -204,6 +204,9 @@ class FakeOpenAI(Script):
         await response.write(chunk({"role": "assistant", "content": ""}))
         pieces = chunks(step.text, step.chunk_chars)
         record = self.requests[-1]
+        if step.burst:
+            await response.write(b"".join(chunk({"content": piece}) for piece in pieces))
+            pieces = []
         for index, piece in enumerate(pieces):
             if index and step.chunk_delay:
                 await asyncio.sleep(step.chunk_delay)

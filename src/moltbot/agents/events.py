@@ -7,6 +7,14 @@ with ``delta`` (full text so far, at most one per :data:`DELTA_INTERVAL_S`),
 ``final``, ``aborted`` or ``error``. A run the gateway itself cut short (stop,
 restart) ends ``aborted`` with ``errorMessage: "aborted: gateway restarting"``.
 
+Model output is coalesced without delay: an ``assistant`` event goes out as soon
+as the event loop gets a turn, carrying every delta added since the previous one
+(``delta`` their concatenation, ``text`` the reply so far). On an idle loop that is
+one event per model delta; when the loop was busy (a broadcast to many clients
+while the model's stream buffered several chunks) the buffered chunks go out as one
+event, so the work per delivered frame no longer piles up. Unsent output is sent
+before any other event of the run, so the order is kept and ``seq`` has no gaps.
+
 Every event goes to the broadcast and to the run's watchers. A receiver that
 raises is logged and skipped: it never breaks the run or the other receivers.
 """
@@ -42,13 +50,25 @@ class RunEvents:
         self._agent(run, "lifecycle", {"phase": "start", "startedAt": run.started_at})
 
     def text(self, run: Run, delta: str) -> None:
-        """Add model output to the run's reply and send it (``chat`` deltas throttled)."""
-        run.add_text(delta)
+        """Add model output to the run's reply; it is sent when the event loop next gets
+        a turn, with any output added before then (``chat`` deltas throttled)."""
+        run.unsent += run.add_text(delta)
+        if run.text_handle is None:
+            run.text_handle = asyncio.get_running_loop().call_soon(self.flush_text, run)
+
+    def flush_text(self, run: Run) -> None:
+        """Send the run's unsent output now, as one ``assistant`` event."""
+        if run.text_handle is None:
+            return
+        run.text_handle.cancel()
+        run.text_handle = None
+        delta, run.unsent = run.unsent, ""
         self._agent(run, "assistant", {"text": run.text, "delta": delta})
         self.chat_delta(run)
 
     def text_reset(self, run: Run, text: str) -> None:
         """Take back a failed model's partial output: the reply is ``text`` again."""
+        self.flush_text(run)
         run.text, run.partial = text, ""
         self._agent(run, "assistant", {"text": run.text, "delta": "", "reset": True})
         self.chat_delta(run, force=True)
@@ -83,6 +103,7 @@ class RunEvents:
 
     def finished(self, run: Run) -> None:
         """The last events of a run that ran: ``final``, ``aborted`` or ``error``."""
+        self.flush_text(run)
         if run.flush_handle is not None:
             run.flush_handle.cancel()
             run.flush_handle = None
@@ -207,6 +228,7 @@ class RunEvents:
     # ---- frames ------------------------------------------------------------------
 
     def _chat(self, run: Run, state: str, **fields: Any) -> None:
+        self.flush_text(run)
         run.chat_seq += 1
         payload = {
             "runId": run.id,
@@ -218,6 +240,7 @@ class RunEvents:
         self._emit(run, "chat", payload, drop_if_slow=state == "delta")
 
     def _agent(self, run: Run, stream: str, data: dict[str, Any]) -> None:
+        self.flush_text(run)
         run.seq += 1
         payload = {
             "runId": run.id,
