@@ -2,15 +2,16 @@
 fanned out to 1, 100 and 1,000 watching clients.
 
 A real gateway subprocess (sidecars skipped) whose model is the OpenAI-compatible
-stand-in (tests/fakes) in a process of its own, streaming a reply of
-:data:`CHUNKS` deltas, one every :data:`CHUNK_DELAY` seconds. Every watcher is an
-authenticated WebSocket client; the watchers are spread over up to
-:data:`CLIENT_PROCESSES` client processes on this host (one process reading 1,000
-sockets would be the bottleneck it measures). Each ``agent`` ``assistant`` event
-carries the gateway's ``ts``, so a watcher's lag is its receive time minus ``ts``
-(one clock: the same host). Each size runs :data:`REPEATS` times, interleaved;
-the table shows medians. Every watcher checks that its deltas add up to the
-``chat`` final text and that ``seq`` has no gaps.
+stand-in (tests/fakes) in a process of its own, streaming :data:`CHUNKS` deltas, one
+every :data:`CHUNK_DELAY` seconds, each delta the time the model sent it
+(``Reply(stamps=...)``). Every watcher is an authenticated WebSocket client, and
+the watchers are spread over up to :data:`CLIENT_PROCESSES` client processes on
+this host (one process reading 1,000 sockets was the bottleneck it measured). A
+watcher's lag is, for every model delta, its receive time minus the model's send
+time (one clock: the same host): it includes any time the delta waited in the
+gateway before an event carried it. Every watcher also checks that its deltas add
+up to the ``chat`` final text and that ``seq`` has no gaps. Each size runs
+:data:`REPEATS` times, interleaved; the table shows medians.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ async def watch(url: str, token: str, count: str) -> None:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         clients = await open_clients(session, url, token, int(count))
         lags: list[float] = []
+        waits: list[float] = []
         seen: list[float] = []
 
         async def one(ws: Any) -> dict[str, Any]:
@@ -152,7 +154,9 @@ async def watch(url: str, token: str, count: str) -> None:
                     events += 1
                     delta = payload["data"]["delta"]
                     deltas.append(delta)
-                    lags.extend(round(now - float(sent), 1) for sent in delta.split())
+                    for sent in map(float, delta.split()):
+                        lags.append(round(now - sent, 1))
+                        waits.append(round(payload["ts"] - sent, 1))
                     seen.append(now)
                 elif payload["stream"] == "lifecycle" and payload["data"]["phase"] != "start":
                     break
@@ -168,6 +172,7 @@ async def watch(url: str, token: str, count: str) -> None:
     result = {
         "watchers": watchers,
         "lags": lags,
+        "waits": waits,
         "first": min(seen, default=0),
         "last": max(seen, default=0),
         "cpu": time.process_time() - cpu,
@@ -227,10 +232,8 @@ async def fan_out(url: str, token: str, watchers: int, pid: int) -> dict[str, fl
             await proc.wait()
     results = [orjson.loads(line) for line in lines]
     per_watcher = [w for r in results for w in r["watchers"]]
-    tenth = [max(1, len(r["lags"]) // 10) for r in results]  # in the order received
-    early = statistics.median(x for r, k in zip(results, tenth) for x in r["lags"][:k])
-    late = statistics.median(x for r, k in zip(results, tenth) for x in r["lags"][-k:])
     lags = sorted(lag for r in results for lag in r["lags"])
+    waits = sorted(wait for r in results for wait in r["waits"])
     events = [w["events"] for w in per_watcher]
     delivered = sum(events)
     duration = (max(r["last"] for r in results) - min(r["first"] for r in results)) / 1000
@@ -240,9 +243,8 @@ async def fan_out(url: str, token: str, watchers: int, pid: int) -> dict[str, fl
         "complete": sum(w["complete"] for w in per_watcher),
         "rate": delivered / duration if duration > 0 else 0.0,
         "p50": lags[len(lags) // 2],
-        "early": early,
-        "late": late,
         "p99": lags[max(0, int(0.99 * len(lags)) - 1)],
+        "wait_p99": waits[max(0, int(0.99 * len(waits)) - 1)],
         "duration": duration,
         "cpu": cpu,
         "cpu_per_event": cpu / delivered if delivered else 0.0,
