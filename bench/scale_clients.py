@@ -212,6 +212,7 @@ async def watch(url: str, token: str, count: str) -> None:
         cpu = time.process_time()
         print("ready", flush=True)
         watchers = await asyncio.gather(*readers)
+        cpu = time.process_time() - cpu
         await asyncio.gather(*(ws.close() for ws in clients))
     result = {
         "watchers": watchers,
@@ -219,7 +220,7 @@ async def watch(url: str, token: str, count: str) -> None:
         "waits": waits,
         "first": min(seen, default=0),
         "last": max(seen, default=0),
-        "cpu": time.process_time() - cpu,
+        "cpu": cpu,
     }
     print(orjson.dumps(result).decode(), flush=True)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 
 import aiohttp
@@ -21,7 +22,7 @@ from tests.fakes.llm_openai import openai_config
 from tests.fakes.llm_script import Reply
 
 from gateway_harness import ws_client
-from moltbot.agents.events import RunEvents
+from moltbot.agents.events import PACE_FROM_S, RunEvents
 from moltbot.agents.run import Run
 
 FIRST = "Let me look that up in the notes file. " * 8
@@ -181,6 +182,34 @@ async def test_deltas_added_in_one_turn_are_one_event_flushed_before_any_other()
     assert order.index(("agent", "assistant")) < order.index(("chat", "final"))
     await asyncio.sleep(0)  # the cancelled flush sends nothing more
     assert len(sent.agent()) == 4
+
+
+async def test_after_a_costly_event_the_next_waits_as_long_gathering_output():
+    """An event whose sending cost more CPU than PACE_FROM_S (a broadcast to a
+    thousand clients) is followed by a pause as long: the run takes at most half of
+    the gateway, and what the model writes meanwhile goes out as one event."""
+    loop = asyncio.get_running_loop()
+    sends: list[tuple[float, float, str]] = []
+
+    def costly(event, payload, **_kw):
+        if event == "agent" and payload["stream"] == "assistant":
+            start, cpu = loop.time(), time.thread_time()
+            while time.thread_time() - cpu < 20 * PACE_FROM_S:
+                pass
+            sends.append((start, loop.time(), payload["data"]["delta"]))
+
+    events, run = RunEvents(costly, logging.getLogger("test")), a_run()
+    events.text(run, "a")
+    await asyncio.sleep(0)
+    assert [delta for *_, delta in sends] == ["a"]
+    events.text(run, "b")
+    await asyncio.sleep(0)
+    events.text(run, "c")
+    while "".join(delta for *_, delta in sends) != "abc":
+        await asyncio.sleep(0.005)
+    (_, first_end, _), (second_start, _, second) = sends[0], sends[1]
+    assert second_start - first_end >= 20 * PACE_FROM_S  # not at the next turn
+    assert second.startswith("b")
 
 
 async def test_reset_sends_the_unsent_output_before_taking_it_back():

@@ -7,13 +7,15 @@ with ``delta`` (full text so far, at most one per :data:`DELTA_INTERVAL_S`),
 ``final``, ``aborted`` or ``error``. A run the gateway itself cut short (stop,
 restart) ends ``aborted`` with ``errorMessage: "aborted: gateway restarting"``.
 
-Model output is coalesced without delay: an ``assistant`` event goes out as soon
-as the event loop gets a turn, carrying every delta added since the previous one
+Model output is coalesced, never lost: an ``assistant`` event goes out as soon as
+the event loop gets a turn, carrying every delta added since the previous one
 (``delta`` their concatenation, ``text`` the reply so far). On an idle loop that is
 one event per model delta; when the loop was busy (a broadcast to many clients
 while the model's stream buffered several chunks) the buffered chunks go out as one
-event, so the work per delivered frame no longer piles up. Unsent output is sent
-before any other event of the run, so the order is kept and ``seq`` has no gaps.
+event. After an event that cost more than :data:`PACE_FROM_S` of CPU to send, the
+next one waits as long again, so one run streaming to a thousand clients takes at
+most half of the gateway. Unsent output is sent before any other event of the run,
+so the order is kept and ``seq`` has no gaps.
 
 Every event goes to the broadcast and to the run's watchers. A receiver that
 raises is logged and skipped: it never breaks the run or the other receivers.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from moltbot.agents.providers import ToolCall
@@ -31,6 +34,10 @@ from moltbot.agents.run import Run, RunState, now_ms
 from moltbot.lifecycle import Broadcast
 
 DELTA_INTERVAL_S = 0.150
+PACE_FROM_S = 0.001
+"""An ``assistant`` event whose sending took more CPU than this (to many clients) is
+followed by a pause as long, during which further output is gathered: the run's
+events take at most half of the gateway's time."""
 MAX_TOOL_EVENT_CHARS = 4_000
 
 
@@ -51,10 +58,15 @@ class RunEvents:
 
     def text(self, run: Run, delta: str) -> None:
         """Add model output to the run's reply; it is sent when the event loop next gets
-        a turn, with any output added before then (``chat`` deltas throttled)."""
+        a turn (or once the pause after a costly event is over), with any output added
+        before then (``chat`` deltas throttled)."""
         run.unsent += run.add_text(delta)
         if run.text_handle is None:
-            run.text_handle = asyncio.get_running_loop().call_soon(self.flush_text, run)
+            loop = asyncio.get_running_loop()
+            if loop.time() >= run.next_text_at:
+                run.text_handle = loop.call_soon(self.flush_text, run)
+            else:  # the last event was costly to send: as long again for other work
+                run.text_handle = loop.call_at(run.next_text_at, self.flush_text, run)
 
     def flush_text(self, run: Run) -> None:
         """Send the run's unsent output now, as one ``assistant`` event."""
@@ -63,8 +75,12 @@ class RunEvents:
         run.text_handle.cancel()
         run.text_handle = None
         delta, run.unsent = run.unsent, ""
+        started = time.thread_time()
         self._agent(run, "assistant", {"text": run.text, "delta": delta})
         self.chat_delta(run)
+        took = time.thread_time() - started  # CPU: a preempted send is not a costly one
+        if took > PACE_FROM_S:
+            run.next_text_at = asyncio.get_running_loop().time() + took
 
     def text_reset(self, run: Run, text: str) -> None:
         """Take back a failed model's partial output: the reply is ``text`` again."""

@@ -99,6 +99,9 @@ class Run:
     unsent: str = ""
     """Model output added since the last ``assistant`` event (see ``RunEvents.text``)."""
     text_handle: asyncio.Handle | None = None
+    next_text_at: float = 0.0
+    """Loop time before which no ``assistant`` event is sent (after a costly one, see
+    ``RunEvents.flush_text``)."""
     new_segment: bool = False
     pending_calls: dict[str, str] = field(default_factory=dict)
     partial: str = ""
