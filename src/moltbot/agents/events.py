@@ -36,8 +36,8 @@ from moltbot.lifecycle import Broadcast
 DELTA_INTERVAL_S = 0.150
 PACE_FROM_S = 0.001
 """An ``assistant`` event whose sending took more CPU than this (to many clients) is
-followed by a pause as long, during which further output is gathered: the run's
-events take at most half of the gateway's time."""
+followed by a pause as long as the sending took, during which further output is
+gathered: the run's events take at most half of the gateway's time."""
 MAX_TOOL_EVENT_CHARS = 4_000
 
 
@@ -75,12 +75,13 @@ class RunEvents:
         run.text_handle.cancel()
         run.text_handle = None
         delta, run.unsent = run.unsent, ""
-        started = time.thread_time()
+        loop = asyncio.get_running_loop()
+        started, cpu = loop.time(), time.thread_time()
         self._agent(run, "assistant", {"text": run.text, "delta": delta})
         self.chat_delta(run)
-        took = time.thread_time() - started  # CPU: a preempted send is not a costly one
-        if took > PACE_FROM_S:
-            run.next_text_at = asyncio.get_running_loop().time() + took
+        if time.thread_time() - cpu > PACE_FROM_S:  # costly, not merely preempted
+            now = loop.time()
+            run.next_text_at = now + (now - started)  # longer on a busy host
 
     def text_reset(self, run: Run, text: str) -> None:
         """Take back a failed model's partial output: the reply is ``text`` again."""
