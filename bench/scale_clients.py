@@ -50,33 +50,38 @@ and ~20 the Python around it, spread thin (`_push`, the frame header, the backlo
 and open checks, `broadcast`'s loop with its `list(connections)`: none over 5
 points). Merging the duplicate checks would save well under 1 µs of the ~12 µs per
 delivered frame, so the write path is unchanged. 200 deltas/s to 1,000 watchers is
-2.4 core-s/s: the fix is fewer frames. Model output added before the event loop
-gets a turn goes out as one `agent` event (`agents/events.py`: `delta` the
-concatenation, `text` the reply so far, sent before any other event of the run).
-An idle loop still sends every delta on its own (1 and 100 watchers: 200 events
-each); a busy one sends fewer, larger events, so the gateway's work follows what
-the host can do.
+2.4 core-s/s: the fix is fewer frames (`agents/events.py`):
 
-A/B, main and branch gateways side by side with the same clients (4 processes),
-runs interleaved, medians of 4 runs per cell, load 1.6–2.9:
+- *coalescing*: model output added before the event loop gets a turn goes out as one
+  `agent` event (`delta` the concatenation, `text` the reply so far), sent before
+  any other event of the run;
+- *pacing*: after an event whose sending cost over 5 ms of CPU (several hundred
+  watchers), the next waits as long as that one took, so one run's fan-out takes at
+  most half of the gateway (and leaves the clients on the same cores their share).
 
-| 1,000 watchers | main | branch |
-|---|---:|---:|
-| events per watcher (model: 200 deltas) | 200 | 81 |
-| lag p50 / p99, model → watcher | 959 / 1,679 ms | 114 / 344 ms |
-| gateway CPU for the reply | 2.83 s | 1.37 s |
-| client processes' CPU | 3.08 s | 1.49 s |
-| bytes per watcher | 366 KiB | 168 KiB |
-| first to last event (the model takes 1.1 s) | 3.2 s | 1.4 s |
-| watchers complete (deltas = final text, gap-free `seq`) | 1,000 | 1,000 |
+With few watchers every delta is still its own event (1 and 100 watchers: ~200
+events). A/B, three gateways side by side (main, coalescing only, coalescing and
+pacing) with the same clients (4 processes), runs interleaved, medians of 4 runs
+per cell, while other jobs kept the load at 4.9–5.0 (pacing measured with a 1 ms
+threshold, the same at 1,000 watchers, where every event costs over 15 ms):
 
-At 100 watchers both send every delta (200 events; p99 5.7 ms main, 6.5 ms
-branch). A second interleaved A/B while other jobs loaded the host (load 5–15):
-1,000 watchers p99 2,603 ms main, 882 ms branch; gateway wait p99 2,288 ms main,
-79 ms branch. What is left of the lag is the 2 shared cores: the watchers' 1,000
-sockets cost ~1.5 core-s per reply in the client processes and the gateway ~1.3,
-so p99 ≤ 250 ms at 1,000 watchers is met only on an otherwise quiet host (best run
-246 ms); the gateway's own part (wait p99) is 30–80 ms.
+| 1,000 watchers | main | coalescing | + pacing |
+|---|---:|---:|---:|
+| events per watcher (model: 200 deltas) | 200 | 83 | 42 |
+| lag p50 / p99, model → watcher | 1,420 / 2,638 ms | 248 / 682 ms | 105 / 438 ms |
+| gateway wait p99 (delta → event sent) | 2,382 ms | 57 ms | 88 ms |
+| gateway CPU for the reply | 2.98 s | 1.41 s | 0.89 s |
+| client processes' CPU | 2.89 s | 1.47 s | 1.52 s |
+| bytes per watcher | 368 KiB | 178 KiB | 106 KiB |
+| first to last event (the model takes 1.1 s) | 4.8 s | 2.5 s | 1.9 s |
+| watchers complete (deltas = final text, gap-free `seq`) | 1,000 | 1,000 | 1,000 |
+
+At 100 watchers all three stay under the target (p99 12 / 18 / 20 ms at that load,
+runs 8–57 ms). An earlier interleaved A/B at load 1.6–2.9 (main against coalescing
+only): 1,000 watchers p99 1,679 → 344 ms, gateway CPU 2.83 → 1.37 s. What is left
+of the lag is the 2 shared cores: the 1,000 watchers' sockets cost the client
+processes ~1.5 core-s per reply, so p99 ≤ 250 ms at 1,000 watchers is met only on
+a quiet host (runs of 159–246 ms); the gateway's own part (wait p99) is 30–90 ms.
 """
 
 WATCHERS = (1, 100, 1_000)

@@ -34,7 +34,7 @@ from moltbot.agents.run import Run, RunState, now_ms
 from moltbot.lifecycle import Broadcast
 
 DELTA_INTERVAL_S = 0.150
-PACE_FROM_S = 0.001
+PACE_FROM_S = 0.005
 """An ``assistant`` event whose sending took more CPU than this (to many clients) is
 followed by a pause as long as the sending took, during which further output is
 gathered: the run's events take at most half of the gateway's time."""
