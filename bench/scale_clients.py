@@ -80,8 +80,10 @@ At 100 watchers all three stay under the target (p99 12 / 18 / 20 ms at that loa
 runs 8–57 ms). An earlier interleaved A/B at load 1.6–2.9 (main against coalescing
 only): 1,000 watchers p99 1,679 → 344 ms, gateway CPU 2.83 → 1.37 s. What is left
 of the lag is the 2 shared cores: the 1,000 watchers' sockets cost the client
-processes ~1.5 core-s per reply, so p99 ≤ 250 ms at 1,000 watchers is met only on
-a quiet host (runs of 159–246 ms); the gateway's own part (wait p99) is 30–90 ms.
+processes ~1.5 core-s per reply. So p99 ≤ 250 ms at 1,000 watchers depends on what
+else runs on the host: met at load ~3 (a full run of this bench: p99 138 ms, runs
+119–172 ms, median 50 ms), missed at load ~4–5 (the A/B above: 438 ms; another full
+run: 529 ms, runs 373–1,039 ms). The gateway's own part (wait p99) is 30–100 ms.
 """
 
 WATCHERS = (1, 100, 1_000)
