@@ -202,13 +202,18 @@ class FakeOpenAI(Script):
 
         await asyncio.sleep(step.first_delay)
         await response.write(chunk({"role": "assistant", "content": ""}))
-        pieces = chunks(step.text, step.chunk_chars)
+        pieces = [""] * step.stamps if step.stamps else chunks(step.text, step.chunk_chars)
         record = self.requests[-1]
+        if step.burst:
+            await response.write(b"".join(chunk({"content": piece}) for piece in pieces))
+            pieces = []
         for index, piece in enumerate(pieces):
             if index and step.chunk_delay:
                 await asyncio.sleep(step.chunk_delay)
             if step.gate is not None and index == step.gate_after:
                 await step.gate.wait()
+            if step.stamps:
+                piece = f"{time.time() * 1000:.1f} "
             await response.write(chunk({"content": piece}))
             if index == 0 and "arrived" in record:
                 record["firstTokenMs"] = (

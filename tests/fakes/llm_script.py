@@ -36,6 +36,12 @@ class Reply:
     gate: asyncio.Event | None = None
     """When set: after ``gate_after`` chunks, wait for this event before the rest."""
     gate_after: int = 1
+    stamps: int = 0
+    """Send this many text chunks, each the time it is sent (ms since the epoch, then a
+    space), instead of ``text``: a client can tell each delta's lag from the model."""
+    burst: bool = False
+    """Send all text chunks in one write, as a provider (or a proxy) that buffered
+    them: the client reads them at once. Not with ``chunk_delay``, ``gate`` or ``cut``."""
 
     def arguments(self, index: int) -> str:
         """The arguments text of tool call ``index`` as sent."""

@@ -7,6 +7,16 @@ with ``delta`` (full text so far, at most one per :data:`DELTA_INTERVAL_S`),
 ``final``, ``aborted`` or ``error``. A run the gateway itself cut short (stop,
 restart) ends ``aborted`` with ``errorMessage: "aborted: gateway restarting"``.
 
+Model output is coalesced, never lost: an ``assistant`` event goes out as soon as
+the event loop gets a turn, carrying every delta added since the previous one
+(``delta`` their concatenation, ``text`` the reply so far). On an idle loop that is
+one event per model delta; when the loop was busy (a broadcast to many clients
+while the model's stream buffered several chunks) the buffered chunks go out as one
+event. After an event that cost more than :data:`PACE_FROM_S` of CPU to send, the
+next one waits as long again, so one run streaming to a thousand clients takes at
+most half of the gateway. Unsent output is sent before any other event of the run,
+so the order is kept and ``seq`` has no gaps.
+
 Every event goes to the broadcast and to the run's watchers. A receiver that
 raises is logged and skipped: it never breaks the run or the other receivers.
 """
@@ -16,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from moltbot.agents.providers import ToolCall
@@ -23,6 +34,10 @@ from moltbot.agents.run import Run, RunState, now_ms
 from moltbot.lifecycle import Broadcast
 
 DELTA_INTERVAL_S = 0.150
+PACE_FROM_S = 0.005
+"""An ``assistant`` event whose sending took more CPU than this (to many clients) is
+followed by a pause as long as the sending took, during which further output is
+gathered: the run's events take at most half of the gateway's time."""
 MAX_TOOL_EVENT_CHARS = 4_000
 
 
@@ -42,13 +57,35 @@ class RunEvents:
         self._agent(run, "lifecycle", {"phase": "start", "startedAt": run.started_at})
 
     def text(self, run: Run, delta: str) -> None:
-        """Add model output to the run's reply and send it (``chat`` deltas throttled)."""
-        run.add_text(delta)
+        """Add model output to the run's reply; it is sent when the event loop next gets
+        a turn (or once the pause after a costly event is over), with any output added
+        before then (``chat`` deltas throttled)."""
+        run.unsent += run.add_text(delta)
+        if run.text_handle is None:
+            loop = asyncio.get_running_loop()
+            if loop.time() >= run.next_text_at:
+                run.text_handle = loop.call_soon(self.flush_text, run)
+            else:  # the last event was costly to send: as long again for other work
+                run.text_handle = loop.call_at(run.next_text_at, self.flush_text, run)
+
+    def flush_text(self, run: Run) -> None:
+        """Send the run's unsent output now, as one ``assistant`` event."""
+        if run.text_handle is None:
+            return
+        run.text_handle.cancel()
+        run.text_handle = None
+        delta, run.unsent = run.unsent, ""
+        loop = asyncio.get_running_loop()
+        started, cpu = loop.time(), time.thread_time()
         self._agent(run, "assistant", {"text": run.text, "delta": delta})
         self.chat_delta(run)
+        if time.thread_time() - cpu > PACE_FROM_S:  # costly, not merely preempted
+            now = loop.time()
+            run.next_text_at = now + (now - started)  # longer on a busy host
 
     def text_reset(self, run: Run, text: str) -> None:
         """Take back a failed model's partial output: the reply is ``text`` again."""
+        self.flush_text(run)
         run.text, run.partial = text, ""
         self._agent(run, "assistant", {"text": run.text, "delta": "", "reset": True})
         self.chat_delta(run, force=True)
@@ -83,6 +120,7 @@ class RunEvents:
 
     def finished(self, run: Run) -> None:
         """The last events of a run that ran: ``final``, ``aborted`` or ``error``."""
+        self.flush_text(run)
         if run.flush_handle is not None:
             run.flush_handle.cancel()
             run.flush_handle = None
@@ -207,6 +245,7 @@ class RunEvents:
     # ---- frames ------------------------------------------------------------------
 
     def _chat(self, run: Run, state: str, **fields: Any) -> None:
+        self.flush_text(run)
         run.chat_seq += 1
         payload = {
             "runId": run.id,
@@ -218,6 +257,7 @@ class RunEvents:
         self._emit(run, "chat", payload, drop_if_slow=state == "delta")
 
     def _agent(self, run: Run, stream: str, data: dict[str, Any]) -> None:
+        self.flush_text(run)
         run.seq += 1
         payload = {
             "runId": run.id,

@@ -96,6 +96,12 @@ class Run:
     marks: dict[str, float] = field(default_factory=dict)
     """perf_counter() at: accepted, started, requested (first model request), first (delta)."""
     flush_handle: asyncio.TimerHandle | None = None
+    unsent: str = ""
+    """Model output added since the last ``assistant`` event (see ``RunEvents.text``)."""
+    text_handle: asyncio.Handle | None = None
+    next_text_at: float = 0.0
+    """Loop time before which no ``assistant`` event is sent (after a costly one, see
+    ``RunEvents.flush_text``)."""
     new_segment: bool = False
     pending_calls: dict[str, str] = field(default_factory=dict)
     partial: str = ""
@@ -108,14 +114,17 @@ class Run:
             "totalTokens": self.input_tokens + self.output_tokens,
         }
 
-    def add_text(self, delta: str) -> None:
-        """Append model output to the reply; after a tool step it starts a new paragraph."""
+    def add_text(self, delta: str) -> str:
+        """Append model output to the reply; after a tool step it starts a new paragraph.
+        Returns what was appended (``delta``, after a blank line when a paragraph starts)."""
+        added = delta
         if self.new_segment:
-            self.text += "\n\n"
+            added = "\n\n" + delta
             self.new_segment = False
-        self.text += delta
+        self.text += added
         self.partial += delta
         self.mark("first")
+        return added
 
     def settle(self) -> None:
         """Resolve :attr:`done` with this run (once)."""

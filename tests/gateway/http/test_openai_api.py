@@ -83,7 +83,8 @@ async def test_model_selects_the_agent(api_gateway, llm):
 async def test_system_messages_and_earlier_turns_reach_the_model(api_gateway, llm):
     _, client = clients(api_gateway)
     async with client:
-        llm.push(Reply("streamed through the gateway", chunk_chars=4))
+        # chunks apart in time: each its own piece (chunks read at once go out together)
+        llm.push(Reply("streamed through the gateway", chunk_chars=4, chunk_delay=0.02))
         stream = await client.chat.completions.create(
             model="moltbot:ops",
             stream=True,

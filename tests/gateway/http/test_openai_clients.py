@@ -55,7 +55,8 @@ async def test_chat_usage_agents_and_sessions(api_gateway, llm):
     assert "agent:ops:openai-user:hf-user" in session_keys(gw, "ops")
     assert any(k.startswith("agent:main:openai:") for k in session_keys(gw, "main"))
 
-    llm.push(Reply("async streamed", chunk_chars=2))
+    # chunks apart in time: each its own piece (chunks read at once go out together)
+    llm.push(Reply("async streamed", chunk_chars=2, chunk_delay=0.02))
     aclient = AsyncInferenceClient(base_url=f"{gw.http}/v1", api_key=gw.token)
     async with aclient:
         stream = await aclient.chat_completion(USER, model="moltbot", stream=True)

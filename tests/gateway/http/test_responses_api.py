@@ -68,7 +68,8 @@ async def test_plain_response(gateway: GatewayProcess, llm: FakeOpenAI) -> None:
 async def test_streamed_response_with_the_sdk_stream_helper(
     gateway: GatewayProcess, llm: FakeOpenAI
 ) -> None:
-    llm.push(Reply("One, two, three, four.", chunk_chars=4))
+    # chunks apart in time: each its own delta (chunks read at once go out together)
+    llm.push(Reply("One, two, three, four.", chunk_chars=4, chunk_delay=0.02))
     async with client(gateway) as api:
         async with api.responses.stream(
             model="moltbot:ops",
