@@ -113,6 +113,18 @@ agents' tools are imported at start (each tool's `enabled(config)` decides what 
 runtime offers, and a broken tool fails the subsystem at start): ~0.6 MiB. Further
 cuts need pydantic replaced (msgspec) or the subsystems' internals loaded per use.
 
+What pydantic costs, measured in fresh interpreters that already import asyncio,
+aiohttp.web and click (37.0 MiB): `import pydantic` +3.7 MiB, its first model +5.9
+(pydantic.main, the schema generator, pydantic-core's library), the whole config schema
+validated once 48.9 MiB, i.e. **+11.9 MiB**, and ~150 ms of the ~320 ms start (the
+schema import and build, with or without `defer_build`). msgspec with one camelCase
+struct costs +1.4 MiB over asyncio. Leaving pydantic off the idle gateway's path means
+the config schema, the protocol frames and handshake, the method params models and the
+stores the idle gateway loads (sessions, cron, channel config, origin) on one lighter
+library: about 60 modules, including what pydantic gives for free today (kept unknown
+keys, all errors at once with their paths, the JSON Schema the Control UIs render).
+That is the remaining step to the 45 MiB and 300 ms targets.
+
 `moltbot status` (issue 19, round 2): its profile was ~80 % importing, and most of that
 was the protocol client's stack, asyncio (with ssl) and `websockets` (whose package
 import reads its own metadata and loads its proxy support, python-socks and
