@@ -4,6 +4,8 @@ the throttle's arithmetic, connection admission, proxy resolution, process limit
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,3 +178,123 @@ async def test_guarded_site_serves_and_falls_back_when_aiohttp_changes(
         assert isinstance(fallback, web.TCPSite)
     finally:
         await runner.cleanup()
+
+
+def _ca_and_server(directory: Path, name: str) -> tuple[Path, Path, Path]:
+    """A CA (its PEM) and a localhost certificate it signed (chain PEM, key PEM)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def issue(subject: str, key: Any, issuer: str, signer: Any, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if ca:
+            builder = builder.add_extension(
+                x509.KeyUsage(
+                    digital_signature=True, content_commitment=False, key_encipherment=False,
+                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                    crl_sign=True, encipher_only=False, decipher_only=False,
+                ),
+                critical=True,
+            )
+        else:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(
+        ec.SECP256R1()
+    )
+    ca = issue(f"{name} CA", ca_key, f"{name} CA", ca_key, ca=True)
+    server = issue("localhost", server_key, f"{name} CA", ca_key, ca=False)
+    pem = serialization.Encoding.PEM
+    paths = directory / f"{name}-ca.pem", directory / f"{name}-server.pem", directory / f"{name}.key"
+    paths[0].write_bytes(ca.public_bytes(pem))
+    paths[1].write_bytes(server.public_bytes(pem))
+    paths[2].write_bytes(
+        server_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return paths
+
+
+CA_LOOKUP_SCRIPT = """
+import asyncio, http.server, os, ssl, sys, threading
+certs, trusted, untrusted = sys.argv[1], sys.argv[2:4], sys.argv[4:6]
+# this machine's layout, pointed at a test directory: the bundle in the hashed directory
+ssl.get_default_verify_paths = lambda: ssl.DefaultVerifyPaths(
+    certs + "/bundle.crt", certs, "SSL_CERT_FILE", certs + "/bundle.crt", "SSL_CERT_DIR", certs
+)
+from moltbot.security import process
+applied = process.system_cas_on_demand()
+import aiohttp
+assert "SSL_CERT_FILE" not in os.environ and "SSL_CERT_DIR" not in os.environ
+assert not process.system_cas_on_demand()  # aiohttp already imported
+
+def serve(chain, key):
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server.server_port
+
+async def fetch(port):
+    async with aiohttp.ClientSession() as session:  # aiohttp's default, verifying context
+        try:
+            async with session.get(f"https://localhost:{port}/") as response:
+                return str(response.status)
+        except aiohttp.ClientConnectorCertificateError:
+            return "refused"
+
+async def main():
+    print(applied, await fetch(serve(*trusted)), await fetch(serve(*untrusted)))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("hashed", [True, False])
+def test_aiohttp_finds_system_cas_on_demand_and_still_verifies(tmp_path: Path, hashed: bool):
+    """With the bundle in a hashed directory, aiohttp's default contexts verify against
+    that directory (a server signed by a CA in it is accepted, any other refused); without
+    hashed certificates nothing changes."""
+    import subprocess
+    import sys
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    trusted_ca, *trusted = _ca_and_server(tmp_path, "trusted")
+    _, *untrusted = _ca_and_server(tmp_path, "other")
+    (certs / "bundle.crt").write_bytes(trusted_ca.read_bytes())
+    if hashed:
+        subprocess.run(["openssl", "rehash", str(certs)], check=True)  # noqa: S607
+        assert any(p.suffix == ".0" for p in certs.iterdir())
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    done = subprocess.run(
+        [sys.executable, "-c", CA_LOOKUP_SCRIPT, str(certs), *map(str, trusted + untrusted)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    # not applied: aiohttp reads the system's bundle as before, which lacks the test CA
+    assert done.stdout.split() == [str(hashed), "200" if hashed else "refused", "refused"]

@@ -9,12 +9,16 @@
   nothing and say so (``False``).
 - :func:`pure_python_frozenlist`: aiohttp's list type without its C++ extension, so
   the gateway does not map the C++ runtime for it.
+- :func:`system_cas_on_demand`: aiohttp's default TLS contexts look CA certificates
+  up in the system's hashed directory when a connection needs one, instead of
+  parsing the whole CA bundle twice when aiohttp is imported.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from functools import cache
 from typing import Any
@@ -92,6 +96,49 @@ def pure_python_frozenlist() -> bool:
         else:
             os.environ["FROZENLIST_NO_EXTENSIONS"] = before
     return True
+
+
+_HASHED_CERT = re.compile(r"[0-9a-f]{8}\.[0-9]+")
+
+
+def system_cas_on_demand() -> bool:
+    """Import aiohttp so that its two default TLS contexts (built when it is imported)
+    find CA certificates in the system's hashed certificate directory on demand, as
+    OpenSSL does for that directory, instead of each parsing the whole CA bundle:
+    ~2 MiB of a long-running gateway's memory and ~35 ms of its start. Verification is
+    unchanged and the trust store the same: only done where the bundle lives in that
+    directory and the directory holds hashed certificates (Debian and Ubuntu generate
+    both from one list), and not when ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` is set.
+    OpenSSL's documented ``SSL_CERT_FILE`` points at nothing only while aiohttp is
+    imported: later contexts and child processes use the bundle as before. ``False``
+    when it did not apply (aiohttp already imported, another layout).
+    """
+    if "aiohttp" in sys.modules:
+        return False
+    import ssl
+
+    paths = ssl.get_default_verify_paths()
+    file_env, dir_env = paths.openssl_cafile_env, paths.openssl_capath_env
+    if os.environ.get(file_env) or os.environ.get(dir_env):
+        return False
+    if not paths.cafile or not paths.capath:
+        return False
+    if os.path.dirname(paths.cafile) != paths.capath or not _holds_hashed_certs(paths.capath):
+        return False
+    os.environ[file_env], os.environ[dir_env] = os.devnull, paths.capath
+    try:
+        import aiohttp  # noqa: F401
+    finally:
+        del os.environ[file_env], os.environ[dir_env]
+    return True
+
+
+def _holds_hashed_certs(directory: str) -> bool:
+    try:
+        with os.scandir(directory) as entries:
+            return any(_HASHED_CERT.fullmatch(entry.name) for entry in entries)
+    except OSError:
+        return False
 
 
 def release_memory() -> bool:
