@@ -205,9 +205,15 @@ def _ca_and_server(directory: Path, name: str) -> tuple[Path, Path, Path]:
         if ca:
             builder = builder.add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -217,13 +223,18 @@ def _ca_and_server(directory: Path, name: str) -> tuple[Path, Path, Path]:
             )
         return builder.sign(signer, hashes.SHA256())
 
-    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(
-        ec.SECP256R1()
+    ca_key, server_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
     )
     ca = issue(f"{name} CA", ca_key, f"{name} CA", ca_key, ca=True)
     server = issue("localhost", server_key, f"{name} CA", ca_key, ca=False)
     pem = serialization.Encoding.PEM
-    paths = directory / f"{name}-ca.pem", directory / f"{name}-server.pem", directory / f"{name}.key"
+    paths = (
+        directory / f"{name}-ca.pem",
+        directory / f"{name}-server.pem",
+        directory / f"{name}.key",
+    )
     paths[0].write_bytes(ca.public_bytes(pem))
     paths[1].write_bytes(server.public_bytes(pem))
     paths[2].write_bytes(
@@ -242,9 +253,10 @@ ssl.get_default_verify_paths = lambda: ssl.DefaultVerifyPaths(
     certs + "/bundle.crt", certs, "SSL_CERT_FILE", certs + "/bundle.crt", "SSL_CERT_DIR", certs
 )
 from moltbot.security import process
+before = {k: os.environ.get(k) for k in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
 applied = process.system_cas_on_demand()
 import aiohttp
-assert "SSL_CERT_FILE" not in os.environ and "SSL_CERT_DIR" not in os.environ
+assert {k: os.environ.get(k) for k in ("SSL_CERT_FILE", "SSL_CERT_DIR")} == before
 assert not process.system_cas_on_demand()  # aiohttp already imported
 
 def serve(chain, key):
@@ -270,11 +282,22 @@ asyncio.run(main())
 """
 
 
-@pytest.mark.parametrize("hashed", [True, False])
-def test_aiohttp_finds_system_cas_on_demand_and_still_verifies(tmp_path: Path, hashed: bool):
-    """With the bundle in a hashed directory, aiohttp's default contexts verify against
-    that directory (a server signed by a CA in it is accepted, any other refused); without
-    hashed certificates nothing changes."""
+@pytest.mark.parametrize(
+    ("hashed", "cert_file", "applies"),
+    [
+        (True, None, True),
+        (True, "bundle.crt", True),
+        (True, "mine.crt", False),
+        (False, None, False),
+    ],
+)
+def test_aiohttp_finds_system_cas_on_demand_and_still_verifies(
+    tmp_path: Path, hashed: bool, cert_file: str | None, applies: bool
+):
+    """With OpenSSL's default bundle in its hashed default directory, aiohttp's default
+    contexts verify against that directory (a server signed by a CA in it is accepted,
+    any other refused). Without hashed certificates, or with SSL_CERT_FILE naming another
+    bundle, nothing changes. The environment is left as it was."""
     import subprocess
     import sys
 
@@ -287,6 +310,9 @@ def test_aiohttp_finds_system_cas_on_demand_and_still_verifies(tmp_path: Path, h
         subprocess.run(["openssl", "rehash", str(certs)], check=True)  # noqa: S607
         assert any(p.suffix == ".0" for p in certs.iterdir())
     env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    if cert_file:
+        (certs / cert_file).write_bytes(trusted_ca.read_bytes())
+        env["SSL_CERT_FILE"] = str(certs / cert_file)
     done = subprocess.run(
         [sys.executable, "-c", CA_LOOKUP_SCRIPT, str(certs), *map(str, trusted + untrusted)],
         capture_output=True,
@@ -296,5 +322,6 @@ def test_aiohttp_finds_system_cas_on_demand_and_still_verifies(tmp_path: Path, h
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    # not applied: aiohttp reads the system's bundle as before, which lacks the test CA
-    assert done.stdout.split() == [str(hashed), "200" if hashed else "refused", "refused"]
+    # not applied: aiohttp reads the bundle as before (the system's lacks the test CA)
+    accepted = "200" if applies or cert_file else "refused"
+    assert done.stdout.split() == [str(applies), accepted, "refused"]

@@ -103,33 +103,44 @@ _HASHED_CERT = re.compile(r"[0-9a-f]{8}\.[0-9]+")
 
 def system_cas_on_demand() -> bool:
     """Import aiohttp so that its two default TLS contexts (built when it is imported)
-    find CA certificates in the system's hashed certificate directory on demand, as
-    OpenSSL does for that directory, instead of each parsing the whole CA bundle:
-    ~2 MiB of a long-running gateway's memory and ~35 ms of its start. Verification is
-    unchanged and the trust store the same: only done where the bundle lives in that
-    directory and the directory holds hashed certificates (Debian and Ubuntu generate
-    both from one list), and not when ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` is set.
-    OpenSSL's documented ``SSL_CERT_FILE`` points at nothing only while aiohttp is
-    imported: later contexts and child processes use the bundle as before. ``False``
-    when it did not apply (aiohttp already imported, another layout).
+    find CA certificates in OpenSSL's hashed certificate directory on demand, as OpenSSL
+    does for that directory, instead of each parsing the whole CA bundle: ~2 MiB of a
+    long-running gateway's memory and ~35 ms of its start. Verification is unchanged
+    and the trust store the same: only done where OpenSSL's default bundle lives in its
+    default directory and the directory holds hashed certificates (Debian and Ubuntu
+    generate both from one list), and not when ``SSL_CERT_FILE`` or ``SSL_CERT_DIR``
+    names anything else. OpenSSL's documented ``SSL_CERT_FILE`` points at nothing only
+    while aiohttp is imported: later contexts and child processes use the bundle as
+    before. ``False`` when it did not apply (aiohttp already imported, another layout).
     """
     if "aiohttp" in sys.modules:
         return False
     import ssl
 
     paths = ssl.get_default_verify_paths()
+    bundle, directory = (
+        os.path.realpath(paths.openssl_cafile),
+        os.path.realpath(paths.openssl_capath),
+    )
     file_env, dir_env = paths.openssl_cafile_env, paths.openssl_capath_env
-    if os.environ.get(file_env) or os.environ.get(dir_env):
+    before = {name: os.environ.get(name) for name in (file_env, dir_env)}
+    if os.path.realpath(before[file_env] or bundle) != bundle:
         return False
-    if not paths.cafile or not paths.capath:
+    if os.path.realpath(before[dir_env] or directory) != directory:
         return False
-    if os.path.dirname(paths.cafile) != paths.capath or not _holds_hashed_certs(paths.capath):
+    if os.path.dirname(bundle) != directory or not os.path.isfile(bundle):
         return False
-    os.environ[file_env], os.environ[dir_env] = os.devnull, paths.capath
+    if not _holds_hashed_certs(directory):
+        return False
+    os.environ[file_env], os.environ[dir_env] = os.devnull, directory
     try:
         import aiohttp  # noqa: F401
     finally:
-        del os.environ[file_env], os.environ[dir_env]
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
     return True
 
 
