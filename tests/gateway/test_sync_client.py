@@ -354,3 +354,38 @@ def test_a_frame_cut_by_the_timeout_is_kept_for_the_next_call() -> None:
         with pytest.raises(GatewayUnreachableError, match="did not answer in time"):
             client.call("health", timeout=0.3)
         assert client.call("health") == "second"
+
+
+@contextlib.contextmanager
+def http_peer(answer: bytes) -> Iterator[str]:
+    """A one-connection server that reads the upgrade request and sends ``answer``."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        thread.join(10)
+        server.close()
+
+
+def test_a_status_code_of_other_digits_is_not_http() -> None:
+    # "²³¹" are digits to str.isdigit() (and latin-1), not to int()
+    with http_peer("HTTP/1.1 ²³¹ Nope\r\n\r\n".encode("latin-1")) as url:
+        with pytest.raises(GatewayUnreachableError, match="did not answer in HTTP"):
+            SyncGatewayClient(url, timeout=10).connect()
+
+
+@pytest.mark.parametrize("url", ["ws://127.0.0.1:99999", "ws://[::1", "ws://a..b:1/"])
+def test_a_url_that_is_not_one_is_named(url: str) -> None:
+    with pytest.raises(GatewayUnreachableError, match="not a WebSocket URL"):
+        SyncGatewayClient(url, timeout=10).connect()

@@ -71,12 +71,17 @@ class BlockingWebSocket:
     @classmethod
     def open(cls, url: str, *, deadline: float | None, max_size: int) -> BlockingWebSocket:
         """Connect to ``ws://`` or ``wss://`` ``url`` and complete the opening handshake."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # ValueError when it is not a port number
+            address = (parts.hostname or "").encode("idna")  # UnicodeError: no host name
+        except ValueError:  # UnicodeError included
+            raise HandshakeError(f"not a WebSocket URL: {url}") from None
+        if parts.scheme not in ("ws", "wss") or not address:
             raise HandshakeError(f"not a WebSocket URL: {url}")
         secure = parts.scheme == "wss"
-        port = parts.port or (443 if secure else 80)
-        sock = socket.create_connection((parts.hostname, port), timeout=_remaining(deadline))
+        port = port or (443 if secure else 80)
+        sock = socket.create_connection((address.decode(), port), timeout=_remaining(deadline))
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if secure:
@@ -112,7 +117,7 @@ class BlockingWebSocket:
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         version, _, status_text = status_line.partition(" ")
         code = status_text[:3]
-        if not version.startswith("HTTP/") or not code.isdigit():
+        if not version.startswith("HTTP/") or not (code.isascii() and code.isdigit()):
             raise HandshakeError("the server did not answer in HTTP")
         if code != "101":
             raise HandshakeError(
