@@ -11,9 +11,11 @@ import contextlib
 import hashlib
 import json
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -190,16 +192,25 @@ Script = Callable[[socket.socket], None]
 
 
 @contextlib.contextmanager
-def raw_peer(script: Script, *, accept: str | None = None) -> Iterator[str]:
+def raw_peer(
+    script: Script, *, accept: str | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[str]:
     """A one-connection WebSocket server on a thread: the upgrade (with ``accept`` as
     Sec-WebSocket-Accept when given, else the right one), the gateway's challenge and
-    hello-ok, then ``script(conn)``."""
+    hello-ok, then ``script(conn)``. With ``tls``, over TLS (a client that refuses the
+    certificate ends the connection there)."""
     server = socket.create_server(("127.0.0.1", 0))
     errors: list[BaseException] = []
 
     def serve() -> None:
         try:
             conn, _ = server.accept()
+            if tls is not None:
+                try:
+                    conn = tls.wrap_socket(conn, server_side=True)
+                except OSError:  # ssl.SSLError included: the client refused it
+                    conn.close()
+                    return
             with conn:
                 conn.settimeout(10)
                 request = b""
@@ -389,3 +400,72 @@ def test_a_status_code_of_other_digits_is_not_http() -> None:
 def test_a_url_that_is_not_one_is_named(url: str) -> None:
     with pytest.raises(GatewayUnreachableError, match="not a WebSocket URL"):
         SyncGatewayClient(url, timeout=10).connect()
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for ``localhost`` (only), signed by its own key: (cert, key)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_wss_verifies_the_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``wss://`` checks the server's certificate and name: a self-signed one is refused
+    unless the system's trust store is told about it (``SSL_CERT_FILE``, as with the
+    asyncio client), and then only for the name it was made for."""
+    cert, key = self_signed(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+
+    def one_call(conn: socket.socket) -> None:
+        request = answer(conn)
+        reply = {"type": "res", "id": request["id"], "ok": True, "payload": "over tls"}
+        conn.sendall(frame(0x1, json.dumps(reply).encode()))
+        with contextlib.suppress(OSError, EOFError):
+            while read_frame(conn)[0] != 0x8:
+                pass
+
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with raw_peer(one_call, tls=tls) as url:
+        secure = url.replace("ws://127.0.0.1", "wss://localhost")
+        with pytest.raises(GatewayUnreachableError, match="CERTIFICATE_VERIFY_FAILED"):
+            SyncGatewayClient(secure, token="secret", timeout=10).connect()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with raw_peer(one_call, tls=tls) as url:
+        secure = url.replace("ws://", "wss://")  # trusted, but not for 127.0.0.1
+        with pytest.raises(GatewayUnreachableError, match="CERTIFICATE_VERIFY_FAILED"):
+            SyncGatewayClient(secure, token="secret", timeout=10).connect()
+    with raw_peer(one_call, tls=tls) as url:
+        secure = url.replace("ws://127.0.0.1", "wss://localhost")
+        with SyncGatewayClient(secure, token="secret", timeout=10) as client:
+            assert client.call("health") == "over tls"
