@@ -469,3 +469,32 @@ def test_wss_verifies_the_certificate(tmp_path: Path, monkeypatch: pytest.Monkey
         secure = url.replace("ws://127.0.0.1", "wss://localhost")
         with SyncGatewayClient(secure, token="secret", timeout=10) as client:
             assert client.call("health") == "over tls"
+
+
+def test_tiny_fragments_hold_no_more_memory_than_the_message() -> None:
+    """A peer may split a message into as many empty or one-byte continuation frames as
+    it likes (two or three bytes each on the wire): the client's memory stays bounded
+    by the message's size, not by how many frames it came in."""
+    import tracemalloc
+
+    size, empty = 100_000, 300_000
+    # built before memory is traced (the peer runs in this process)
+    middle = frame(0x0, b"", fin=False) * empty + frame(0x0, b"x", fin=False) * size
+
+    def script(conn: socket.socket) -> None:
+        request = answer(conn)
+        conn.sendall(frame(0x1, b'{"type": "res", "ok": true, "payload": "', fin=False))
+        conn.sendall(middle)
+        conn.sendall(frame(0x0, f'", "id": "{request["id"]}"}}'.encode()))
+        with contextlib.suppress(OSError, EOFError):
+            while read_frame(conn)[0] != 0x8:
+                pass
+
+    with raw_peer(script) as url, SyncGatewayClient(url, timeout=60) as client:
+        tracemalloc.start()
+        try:
+            assert client.call("health") == "x" * size
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < 10 * size  # an object per fragment would be ~40 bytes per byte

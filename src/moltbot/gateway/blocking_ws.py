@@ -64,9 +64,8 @@ class BlockingWebSocket:
         self._buffer = bytearray(buffered)
         self._max_size = max_size
         self._closed = False
-        self._parts: list[bytes] = []  # the message being received, frame by frame
+        self._message = bytearray()  # the message being received, frame by frame
         self._message_opcode: int | None = None
-        self._message_size = 0
 
     @classmethod
     def open(cls, url: str, *, deadline: float | None, max_size: int) -> BlockingWebSocket:
@@ -159,13 +158,14 @@ class BlockingWebSocket:
                 )
             if self._message_opcode is None:
                 self._message_opcode = opcode
-            self._message_size += len(payload)
-            if self._message_size > self._max_size:
+            if len(self._message) + len(payload) > self._max_size:
                 raise ProtocolError(f"a message over {self._max_size} bytes")
-            self._parts.append(payload)
+            # one buffer, not a list of fragments: memory is the message's size however
+            # many (empty or one-byte) fragments a peer splits it into
+            self._message += payload
             if fin:
-                data, binary = b"".join(self._parts), self._message_opcode == _BINARY
-                self._parts, self._message_opcode, self._message_size = [], None, 0
+                data, binary = bytes(self._message), self._message_opcode == _BINARY
+                self._message, self._message_opcode = bytearray(), None
                 if binary:
                     return data
                 try:
