@@ -438,22 +438,27 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def test_wss_verifies_the_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``wss://`` checks the server's certificate and name: a self-signed one is refused
-    unless the system's trust store is told about it (``SSL_CERT_FILE``, as with the
-    asyncio client), and then only for the name it was made for."""
-    cert, key = self_signed(tmp_path)
+def tls_context(directory: Path) -> tuple[Path, ssl.SSLContext]:
+    cert, key = self_signed(directory)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
+    return cert, tls
 
-    def one_call(conn: socket.socket) -> None:
-        request = answer(conn)
-        reply = {"type": "res", "id": request["id"], "ok": True, "payload": "over tls"}
-        conn.sendall(frame(0x1, json.dumps(reply).encode()))
-        with contextlib.suppress(OSError, EOFError):
-            while read_frame(conn)[0] != 0x8:
-                pass
 
+def one_call(conn: socket.socket) -> None:
+    request = answer(conn)
+    reply = {"type": "res", "id": request["id"], "ok": True, "payload": "over tls"}
+    conn.sendall(frame(0x1, json.dumps(reply).encode()))
+    with contextlib.suppress(OSError, EOFError):
+        while read_frame(conn)[0] != 0x8:
+            pass
+
+
+def test_wss_verifies_the_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``wss://`` checks the server's certificate and name: a self-signed one is refused
+    unless the system's trust store is told about it (``SSL_CERT_FILE``), and then only
+    for the name it was made for."""
+    cert, tls = tls_context(tmp_path)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     with raw_peer(one_call, tls=tls) as url:
@@ -498,3 +503,22 @@ def test_tiny_fragments_hold_no_more_memory_than_the_message() -> None:
         finally:
             tracemalloc.stop()
     assert peak < 10 * size  # an object per fragment would be ~40 bytes per byte
+
+
+async def test_the_asyncio_client_verifies_wss_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moltbot.gateway.client import GatewayClient
+
+    cert, tls = tls_context(tmp_path)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with raw_peer(one_call, tls=tls) as url:
+        secure = url.replace("ws://127.0.0.1", "wss://localhost")
+        with pytest.raises(GatewayUnreachableError, match="CERTIFICATE_VERIFY_FAILED"):
+            await GatewayClient(secure, token="secret", timeout=10).connect()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with raw_peer(one_call, tls=tls) as url:
+        secure = url.replace("ws://127.0.0.1", "wss://localhost")
+        async with GatewayClient(secure, token="secret", timeout=10) as client:
+            assert await client.call("health") == "over tls"
