@@ -522,3 +522,20 @@ async def test_the_asyncio_client_verifies_wss_the_same_way(
         secure = url.replace("ws://127.0.0.1", "wss://localhost")
         async with GatewayClient(secure, token="secret", timeout=10) as client:
             assert await client.call("health") == "over tls"
+
+
+def test_a_frame_nested_too_deep_to_parse_is_skipped() -> None:
+    """JSON nested deeper than the parser's recursion limit is not a frame (skipped, as
+    any other non-object), not a crash of the command."""
+
+    def script(conn: socket.socket) -> None:
+        request = answer(conn)
+        conn.sendall(frame(0x1, b'{"type": "res", "payload": ' + b"[" * 60_000))
+        reply = {"type": "res", "id": request["id"], "ok": True, "payload": "after"}
+        conn.sendall(frame(0x1, json.dumps(reply).encode()))
+        with contextlib.suppress(OSError, EOFError):
+            while read_frame(conn)[0] != 0x8:
+                pass
+
+    with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
+        assert client.call("health") == "after"
