@@ -539,3 +539,46 @@ def test_a_frame_nested_too_deep_to_parse_is_skipped() -> None:
 
     with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
         assert client.call("health") == "after"
+
+
+def drip(conn: socket.socket, data: bytes) -> None:
+    """Send ``data`` a byte at a time, a little apart, until the client hangs up."""
+    import time
+
+    with contextlib.suppress(OSError):
+        for byte in data:
+            conn.sendall(bytes([byte]))
+            time.sleep(0.02)
+
+
+def test_a_peer_dripping_bytes_does_not_hold_the_deadline_off() -> None:
+    """Every byte arriving in time does not restart the clock: the call gives up at its
+    deadline while the peer is still sending (for ~20 s) a frame it never finishes."""
+
+    def script(conn: socket.socket) -> None:
+        answer(conn)
+        drip(conn, struct.pack("!BBH", 0x81, 126, 1000) + b"x" * 999)
+
+    with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
+        with pytest.raises(GatewayUnreachableError, match="did not answer in time"):
+            client.call("health", timeout=0.5)
+
+
+def test_a_peer_dripping_its_upgrade_answer_does_not_hold_the_deadline_off() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(4096)
+            drip(conn, b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Slow: y\r\n" * 100)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        url = f"ws://127.0.0.1:{server.getsockname()[1]}"
+        with pytest.raises(GatewayUnreachableError, match="deadline|timed out"):
+            SyncGatewayClient(url, timeout=0.5).connect()
+    finally:
+        thread.join(30)
+        server.close()
