@@ -192,13 +192,10 @@ Script = Callable[[socket.socket], None]
 
 
 @contextlib.contextmanager
-def raw_peer(
-    script: Script, *, accept: str | None = None, tls: ssl.SSLContext | None = None
-) -> Iterator[str]:
-    """A one-connection WebSocket server on a thread: the upgrade (with ``accept`` as
-    Sec-WebSocket-Accept when given, else the right one), the gateway's challenge and
-    hello-ok, then ``script(conn)``. With ``tls``, over TLS (a client that refuses the
-    certificate ends the connection there)."""
+def one_connection(handle: Script, *, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """A server on a thread that accepts one connection (over TLS with ``tls``: a
+    client that refuses the certificate ends it there) and hands it to ``handle``;
+    what ``handle`` raises is raised in the test."""
     server = socket.create_server(("127.0.0.1", 0))
     errors: list[BaseException] = []
 
@@ -213,31 +210,7 @@ def raw_peer(
                     return
             with conn:
                 conn.settimeout(10)
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += conn.recv(4096)
-                key = next(
-                    line.split(":", 1)[1].strip()
-                    for line in request.decode().split("\r\n")
-                    if line.lower().startswith("sec-websocket-key")
-                )
-                right = base64.b64encode(
-                    hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
-                ).decode()
-                conn.sendall(
-                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                    + (accept or right).encode()
-                    + b"\r\n\r\n"
-                )
-                if accept is not None:
-                    return
-                challenge = {"type": "event", "event": "connect.challenge", "payload": {}}
-                conn.sendall(frame(0x1, json.dumps(challenge).encode()))
-                connect = json.loads(read_frame(conn)[1])
-                hello = {"type": "res", "id": connect["id"], "ok": True, "payload": {}}
-                conn.sendall(frame(0x1, json.dumps(hello).encode()))
-                script(conn)
+                handle(conn)
         except BaseException as exc:  # reported by the test
             errors.append(exc)
 
@@ -250,6 +223,47 @@ def raw_peer(
         server.close()
     if errors:
         raise errors[0]
+
+
+def upgrade_request(conn: socket.socket) -> bytes:
+    request = b""
+    while b"\r\n\r\n" not in request:
+        request += conn.recv(4096)
+    return request
+
+
+def raw_peer(
+    script: Script, *, accept: str | None = None, tls: ssl.SSLContext | None = None
+) -> contextlib.AbstractContextManager[str]:
+    """A one-connection WebSocket server on a thread: the upgrade (with ``accept`` as
+    Sec-WebSocket-Accept when given, else the right one), the gateway's challenge and
+    hello-ok, then ``script(conn)``."""
+
+    def gateway(conn: socket.socket) -> None:
+        key = next(
+            line.split(":", 1)[1].strip()
+            for line in upgrade_request(conn).decode().split("\r\n")
+            if line.lower().startswith("sec-websocket-key")
+        )
+        right = base64.b64encode(
+            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        ).decode()
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+            + (accept or right).encode()
+            + b"\r\n\r\n"
+        )
+        if accept is not None:
+            return
+        challenge = {"type": "event", "event": "connect.challenge", "payload": {}}
+        conn.sendall(frame(0x1, json.dumps(challenge).encode()))
+        connect = json.loads(read_frame(conn)[1])
+        hello = {"type": "res", "id": connect["id"], "ok": True, "payload": {}}
+        conn.sendall(frame(0x1, json.dumps(hello).encode()))
+        script(conn)
+
+    return one_connection(gateway, tls=tls)
 
 
 def frame(opcode: int, payload: bytes, *, fin: bool = True, masked: bool = False) -> bytes:
@@ -285,6 +299,13 @@ def read_frame(conn: socket.socket) -> tuple[int, bytes]:
     mask = take(4)
     payload = bytes(b ^ mask[i % 4] for i, b in enumerate(take(size)))
     return first & 0x0F, payload
+
+
+def until_closed(conn: socket.socket) -> None:
+    """Skip the client's frames until its close frame (or the connection's end)."""
+    with contextlib.suppress(OSError, EOFError):
+        while read_frame(conn)[0] != 0x8:
+            pass
 
 
 def answer(conn: socket.socket) -> dict[str, object]:
@@ -333,9 +354,7 @@ def test_frames_no_server_may_send_end_the_connection(bad: bytes, message: str) 
     def script(conn: socket.socket) -> None:
         answer(conn)
         conn.sendall(bad)
-        with contextlib.suppress(OSError, EOFError):
-            while read_frame(conn)[0] != 0x8:
-                pass
+        until_closed(conn)
 
     with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
         with pytest.raises(GatewayUnreachableError, match=message):
@@ -357,9 +376,7 @@ def test_a_frame_cut_by_the_timeout_is_kept_for_the_next_call() -> None:
         conn.sendall(late[3:])
         reply = {"type": "res", "id": second["id"], "ok": True, "payload": "second"}
         conn.sendall(frame(0x1, json.dumps(reply).encode()))
-        with contextlib.suppress(OSError, EOFError):
-            while read_frame(conn)[0] != 0x8:
-                pass
+        until_closed(conn)
 
     with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
         with pytest.raises(GatewayUnreachableError, match="did not answer in time"):
@@ -367,31 +384,20 @@ def test_a_frame_cut_by_the_timeout_is_kept_for_the_next_call() -> None:
         assert client.call("health") == "second"
 
 
-@contextlib.contextmanager
-def http_peer(answer: bytes) -> Iterator[str]:
-    """A one-connection server that reads the upgrade request and sends ``answer``."""
-    server = socket.create_server(("127.0.0.1", 0))
+def http_peer(reply: Script) -> contextlib.AbstractContextManager[str]:
+    """A one-connection server that reads the upgrade request, then ``reply(conn)``."""
 
-    def serve() -> None:
-        conn, _ = server.accept()
-        with conn:
-            request = b""
-            while b"\r\n\r\n" not in request:
-                request += conn.recv(4096)
-            conn.sendall(answer)
+    def serve(conn: socket.socket) -> None:
+        upgrade_request(conn)
+        reply(conn)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        thread.join(10)
-        server.close()
+    return one_connection(serve)
 
 
 def test_a_status_code_of_other_digits_is_not_http() -> None:
     # "²³¹" are digits to str.isdigit() (and latin-1), not to int()
-    with http_peer("HTTP/1.1 ²³¹ Nope\r\n\r\n".encode("latin-1")) as url:
+    status_line = "HTTP/1.1 ²³¹ Nope\r\n\r\n".encode("latin-1")
+    with http_peer(lambda conn: conn.sendall(status_line)) as url:
         with pytest.raises(GatewayUnreachableError, match="did not answer in HTTP"):
             SyncGatewayClient(url, timeout=10).connect()
 
@@ -438,7 +444,11 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def tls_context(directory: Path) -> tuple[Path, ssl.SSLContext]:
+def tls_context(directory: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, ssl.SSLContext]:
+    """A server context with a self-signed certificate, which clients trust only once
+    ``SSL_CERT_FILE`` names it (neither it nor ``SSL_CERT_DIR`` is set on return)."""
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     cert, key = self_signed(directory)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
@@ -449,18 +459,14 @@ def one_call(conn: socket.socket) -> None:
     request = answer(conn)
     reply = {"type": "res", "id": request["id"], "ok": True, "payload": "over tls"}
     conn.sendall(frame(0x1, json.dumps(reply).encode()))
-    with contextlib.suppress(OSError, EOFError):
-        while read_frame(conn)[0] != 0x8:
-            pass
+    until_closed(conn)
 
 
 def test_wss_verifies_the_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``wss://`` checks the server's certificate and name: a self-signed one is refused
     unless the system's trust store is told about it (``SSL_CERT_FILE``), and then only
     for the name it was made for."""
-    cert, tls = tls_context(tmp_path)
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    cert, tls = tls_context(tmp_path, monkeypatch)
     with raw_peer(one_call, tls=tls) as url:
         secure = url.replace("ws://127.0.0.1", "wss://localhost")
         with pytest.raises(GatewayUnreachableError, match="CERTIFICATE_VERIFY_FAILED"):
@@ -491,9 +497,7 @@ def test_tiny_fragments_hold_no_more_memory_than_the_message() -> None:
         conn.sendall(frame(0x1, b'{"type": "res", "ok": true, "payload": "', fin=False))
         conn.sendall(middle)
         conn.sendall(frame(0x0, f'", "id": "{request["id"]}"}}'.encode()))
-        with contextlib.suppress(OSError, EOFError):
-            while read_frame(conn)[0] != 0x8:
-                pass
+        until_closed(conn)
 
     with raw_peer(script) as url, SyncGatewayClient(url, timeout=60) as client:
         tracemalloc.start()
@@ -510,9 +514,7 @@ async def test_the_asyncio_client_verifies_wss_the_same_way(
 ) -> None:
     from moltbot.gateway.client import GatewayClient
 
-    cert, tls = tls_context(tmp_path)
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    cert, tls = tls_context(tmp_path, monkeypatch)
     with raw_peer(one_call, tls=tls) as url:
         secure = url.replace("ws://127.0.0.1", "wss://localhost")
         with pytest.raises(GatewayUnreachableError, match="CERTIFICATE_VERIFY_FAILED"):
@@ -533,9 +535,7 @@ def test_a_frame_nested_too_deep_to_parse_is_skipped() -> None:
         conn.sendall(frame(0x1, b'{"type": "res", "payload": ' + b"[" * 60_000))
         reply = {"type": "res", "id": request["id"], "ok": True, "payload": "after"}
         conn.sendall(frame(0x1, json.dumps(reply).encode()))
-        with contextlib.suppress(OSError, EOFError):
-            while read_frame(conn)[0] != 0x8:
-                pass
+        until_closed(conn)
 
     with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
         assert client.call("health") == "after"
@@ -565,20 +565,7 @@ def test_a_peer_dripping_bytes_does_not_hold_the_deadline_off() -> None:
 
 
 def test_a_peer_dripping_its_upgrade_answer_does_not_hold_the_deadline_off() -> None:
-    server = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        conn, _ = server.accept()
-        with conn:
-            conn.recv(4096)
-            drip(conn, b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Slow: y\r\n" * 100)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        url = f"ws://127.0.0.1:{server.getsockname()[1]}"
+    upgrade = b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Slow: y\r\n" * 100
+    with http_peer(lambda conn: drip(conn, upgrade)) as url:
         with pytest.raises(GatewayUnreachableError, match="deadline|timed out"):
             SyncGatewayClient(url, timeout=0.5).connect()
-    finally:
-        thread.join(30)
-        server.close()
