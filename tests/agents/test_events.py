@@ -222,3 +222,42 @@ async def test_reset_sends_the_unsent_output_before_taking_it_back():
         ("partial", None),
         ("", True),
     ]
+
+
+async def test_an_abort_during_a_pause_sends_the_held_output_then_ends_at_once():
+    """Output held back by the pause after a costly event goes out when the run is
+    aborted, before its ``aborted`` events, without waiting for the pause; no timer is
+    left behind, and a watcher that raises stops none of it."""
+    sent = Events()
+
+    def costly(event, payload, **kw):
+        if event == "agent" and payload["stream"] == "assistant" and not sent.agent():
+            cpu = time.thread_time()
+            while time.thread_time() - cpu < 2 * PACE_FROM_S:
+                pass
+        sent(event, payload, **kw)
+
+    def broken_watcher(event, payload):
+        raise RuntimeError("a watcher that fails")
+
+    events, run = RunEvents(costly, logging.getLogger("test")), a_run()
+    run.watchers.append(broken_watcher)
+    run.next_text_at = 0.0
+    events.text(run, "first ")
+    await asyncio.sleep(0)
+    assert run.next_text_at > asyncio.get_running_loop().time()  # a pause was set
+    run.next_text_at += 3600  # as if the send had taken an hour: the pause must not hold
+    events.text(run, "held")
+    await asyncio.sleep(0)
+    assert [p["data"]["delta"] for p in sent.agent(stream="assistant")] == ["first "]
+    run.state, run.abort_reason = run.state.ABORTED, "user"
+    events.finished(run)
+    agent = sent.agent()
+    assert [(p["stream"], p["data"].get("delta")) for p in agent] == [
+        ("assistant", "first "),
+        ("assistant", "held"),
+        ("lifecycle", None),
+    ]
+    assert agent[-1]["data"]["status"] == "aborted"
+    assert [p["state"] for p in sent.chat()][-1] == "aborted"
+    assert run.text_handle is None and run.flush_handle is None

@@ -284,3 +284,18 @@ async def test_pairing_and_other_refusals_are_told_apart() -> None:
     async with peer(mismatched) as url:
         with pytest.raises(MethodError, match="refused the connection: protocol mismatch"):
             await GatewayClient(url, token="t").connect()
+
+
+async def test_a_frame_nested_too_deep_to_parse_is_skipped() -> None:
+    """JSON nested deeper than the parser's recursion limit is skipped as any other
+    non-object: the reader goes on and the call gets its answer."""
+
+    async def deep_then_answer(ws: web.WebSocketResponse) -> None:
+        await handshake(ws)
+        async for message in ws:
+            request = json.loads(message.data)
+            await ws.send_str('{"type": "res", "payload": ' + "[" * 100_000)
+            await ws.send_json({"type": "res", "id": request["id"], "ok": True, "payload": 1})
+
+    async with peer(deep_then_answer) as url, GatewayClient(url, timeout=10) as client:
+        assert await client.call("health") == 1

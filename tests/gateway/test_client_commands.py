@@ -116,3 +116,14 @@ def test_client_commands_connect_directly_whatever_the_proxy_variables(
     assert json.loads(status.stdout)["gateway"]["reachable"] is True, status.stdout
     health = run_moltbot("--profile", "main", "health", "--json", env=env)
     assert health.returncode == 0, health.stderr
+
+
+def test_a_url_that_is_not_one_is_a_usage_error(home, run_moltbot) -> None:
+    """A port out of range, an unclosed IPv6 bracket or an empty host label in ``--url``
+    is bad input (exit 2, one line on stderr), not a traceback."""
+    for url in ("ws://127.0.0.1:99999", "ws://[::1", "ws://a..b:1/"):
+        for command in ("status", "health"):
+            result = run_moltbot(command, "--url", url)
+            assert result.returncode == 2, (command, url, result.stderr)
+            assert result.stderr.startswith(f"error: invalid gateway URL {url}"), result.stderr
+            assert "Traceback" not in result.stderr

@@ -4,6 +4,7 @@ answers that call with the error (the connection goes on)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from aiohttp import web
 from test_footprint import imported_modules
 
-from gateway_harness import MethodFailed, free_port_block, start_gateway, ws_client
+from gateway_harness import CORE_ONLY, MethodFailed, free_port_block, start_gateway, ws_client
 from moltbot.config.schema import Config
 from moltbot.config.store import ConfigSnapshot
 from moltbot.errors import MoltbotError
@@ -86,5 +87,29 @@ async def test_an_idle_gateway_imports_a_family_at_its_first_call(home: Path) ->
             # a node-only method is refused to an operator once its family is imported
             with pytest.raises(MethodFailed, match="unauthorized role: operator"):
                 await client.call("node.invoke.result", {"id": "x", "nodeId": "n", "ok": True})
+    finally:
+        gw.stop()
+
+
+async def test_first_calls_are_refused_as_later_ones(home: Path) -> None:
+    """Many first calls at once, to one family and to every family, from a read-only
+    operator: each is refused (or answered) exactly as the same call once its family is
+    imported, and the connection goes on."""
+    names = [n for family in DECLARED.values() for n in family if n != "update.run"]
+    gw = start_gateway(home, "main", env=CORE_ONLY)
+    try:
+        async with ws_client(gw.url, gw.token, scopes=["operator.read"]) as client:
+
+            async def answers() -> list[tuple[bool, str | None]]:
+                frames = await asyncio.gather(*(client.request(n, timeout=60) for n in names * 2))
+                return [(f["ok"], (f.get("error") or {}).get("message")) for f in frames]
+
+            first, later = await answers(), await answers()
+            assert first == later
+            refused = dict(zip(names, first, strict=False))
+            assert refused["config.set"] == (False, "missing scope: operator.admin")
+            assert refused["node.event"] == (False, "unauthorized role: operator")
+            assert refused["health"][0] is True
+            assert (await client.call("health"))["ok"] is True
     finally:
         gw.stop()

@@ -11,9 +11,11 @@ import contextlib
 import hashlib
 import json
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -190,43 +192,25 @@ Script = Callable[[socket.socket], None]
 
 
 @contextlib.contextmanager
-def raw_peer(script: Script, *, accept: str | None = None) -> Iterator[str]:
-    """A one-connection WebSocket server on a thread: the upgrade (with ``accept`` as
-    Sec-WebSocket-Accept when given, else the right one), the gateway's challenge and
-    hello-ok, then ``script(conn)``."""
+def one_connection(handle: Script, *, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """A server on a thread that accepts one connection (over TLS with ``tls``: a
+    client that refuses the certificate ends it there) and hands it to ``handle``;
+    what ``handle`` raises is raised in the test."""
     server = socket.create_server(("127.0.0.1", 0))
     errors: list[BaseException] = []
 
     def serve() -> None:
         try:
             conn, _ = server.accept()
+            if tls is not None:
+                try:
+                    conn = tls.wrap_socket(conn, server_side=True)
+                except OSError:  # ssl.SSLError included: the client refused it
+                    conn.close()
+                    return
             with conn:
                 conn.settimeout(10)
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += conn.recv(4096)
-                key = next(
-                    line.split(":", 1)[1].strip()
-                    for line in request.decode().split("\r\n")
-                    if line.lower().startswith("sec-websocket-key")
-                )
-                right = base64.b64encode(
-                    hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
-                ).decode()
-                conn.sendall(
-                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                    + (accept or right).encode()
-                    + b"\r\n\r\n"
-                )
-                if accept is not None:
-                    return
-                challenge = {"type": "event", "event": "connect.challenge", "payload": {}}
-                conn.sendall(frame(0x1, json.dumps(challenge).encode()))
-                connect = json.loads(read_frame(conn)[1])
-                hello = {"type": "res", "id": connect["id"], "ok": True, "payload": {}}
-                conn.sendall(frame(0x1, json.dumps(hello).encode()))
-                script(conn)
+                handle(conn)
         except BaseException as exc:  # reported by the test
             errors.append(exc)
 
@@ -239,6 +223,47 @@ def raw_peer(script: Script, *, accept: str | None = None) -> Iterator[str]:
         server.close()
     if errors:
         raise errors[0]
+
+
+def upgrade_request(conn: socket.socket) -> bytes:
+    request = b""
+    while b"\r\n\r\n" not in request:
+        request += conn.recv(4096)
+    return request
+
+
+def raw_peer(
+    script: Script, *, accept: str | None = None, tls: ssl.SSLContext | None = None
+) -> contextlib.AbstractContextManager[str]:
+    """A one-connection WebSocket server on a thread: the upgrade (with ``accept`` as
+    Sec-WebSocket-Accept when given, else the right one), the gateway's challenge and
+    hello-ok, then ``script(conn)``."""
+
+    def gateway(conn: socket.socket) -> None:
+        key = next(
+            line.split(":", 1)[1].strip()
+            for line in upgrade_request(conn).decode().split("\r\n")
+            if line.lower().startswith("sec-websocket-key")
+        )
+        right = base64.b64encode(
+            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        ).decode()
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+            + (accept or right).encode()
+            + b"\r\n\r\n"
+        )
+        if accept is not None:
+            return
+        challenge = {"type": "event", "event": "connect.challenge", "payload": {}}
+        conn.sendall(frame(0x1, json.dumps(challenge).encode()))
+        connect = json.loads(read_frame(conn)[1])
+        hello = {"type": "res", "id": connect["id"], "ok": True, "payload": {}}
+        conn.sendall(frame(0x1, json.dumps(hello).encode()))
+        script(conn)
+
+    return one_connection(gateway, tls=tls)
 
 
 def frame(opcode: int, payload: bytes, *, fin: bool = True, masked: bool = False) -> bytes:
@@ -274,6 +299,13 @@ def read_frame(conn: socket.socket) -> tuple[int, bytes]:
     mask = take(4)
     payload = bytes(b ^ mask[i % 4] for i, b in enumerate(take(size)))
     return first & 0x0F, payload
+
+
+def until_closed(conn: socket.socket) -> None:
+    """Skip the client's frames until its close frame (or the connection's end)."""
+    with contextlib.suppress(OSError, EOFError):
+        while read_frame(conn)[0] != 0x8:
+            pass
 
 
 def answer(conn: socket.socket) -> dict[str, object]:
@@ -322,9 +354,7 @@ def test_frames_no_server_may_send_end_the_connection(bad: bytes, message: str) 
     def script(conn: socket.socket) -> None:
         answer(conn)
         conn.sendall(bad)
-        with contextlib.suppress(OSError, EOFError):
-            while read_frame(conn)[0] != 0x8:
-                pass
+        until_closed(conn)
 
     with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
         with pytest.raises(GatewayUnreachableError, match=message):
@@ -346,11 +376,196 @@ def test_a_frame_cut_by_the_timeout_is_kept_for_the_next_call() -> None:
         conn.sendall(late[3:])
         reply = {"type": "res", "id": second["id"], "ok": True, "payload": "second"}
         conn.sendall(frame(0x1, json.dumps(reply).encode()))
-        with contextlib.suppress(OSError, EOFError):
-            while read_frame(conn)[0] != 0x8:
-                pass
+        until_closed(conn)
 
     with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
         with pytest.raises(GatewayUnreachableError, match="did not answer in time"):
             client.call("health", timeout=0.3)
         assert client.call("health") == "second"
+
+
+def http_peer(reply: Script) -> contextlib.AbstractContextManager[str]:
+    """A one-connection server that reads the upgrade request, then ``reply(conn)``."""
+
+    def serve(conn: socket.socket) -> None:
+        upgrade_request(conn)
+        reply(conn)
+
+    return one_connection(serve)
+
+
+def test_a_status_code_of_other_digits_is_not_http() -> None:
+    # "²³¹" are digits to str.isdigit() (and latin-1), not to int()
+    status_line = "HTTP/1.1 ²³¹ Nope\r\n\r\n".encode("latin-1")
+    with http_peer(lambda conn: conn.sendall(status_line)) as url:
+        with pytest.raises(GatewayUnreachableError, match="did not answer in HTTP"):
+            SyncGatewayClient(url, timeout=10).connect()
+
+
+@pytest.mark.parametrize("url", ["ws://127.0.0.1:99999", "ws://[::1", "ws://a..b:1/"])
+def test_a_url_that_is_not_one_is_named(url: str) -> None:
+    with pytest.raises(GatewayUnreachableError, match="not a WebSocket URL"):
+        SyncGatewayClient(url, timeout=10).connect()
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for ``localhost`` (only), signed by its own key: (cert, key)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def tls_context(directory: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, ssl.SSLContext]:
+    """A server context with a self-signed certificate, which clients trust only once
+    ``SSL_CERT_FILE`` names it (neither it nor ``SSL_CERT_DIR`` is set on return)."""
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    cert, key = self_signed(directory)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    return cert, tls
+
+
+def one_call(conn: socket.socket) -> None:
+    request = answer(conn)
+    reply = {"type": "res", "id": request["id"], "ok": True, "payload": "over tls"}
+    conn.sendall(frame(0x1, json.dumps(reply).encode()))
+    until_closed(conn)
+
+
+def test_wss_verifies_the_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``wss://`` checks the server's certificate and name: a self-signed one is refused
+    unless the system's trust store is told about it (``SSL_CERT_FILE``), and then only
+    for the name it was made for."""
+    cert, tls = tls_context(tmp_path, monkeypatch)
+    with raw_peer(one_call, tls=tls) as url:
+        secure = url.replace("ws://127.0.0.1", "wss://localhost")
+        with pytest.raises(GatewayUnreachableError, match="CERTIFICATE_VERIFY_FAILED"):
+            SyncGatewayClient(secure, token="secret", timeout=10).connect()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with raw_peer(one_call, tls=tls) as url:
+        secure = url.replace("ws://", "wss://")  # trusted, but not for 127.0.0.1
+        with pytest.raises(GatewayUnreachableError, match="CERTIFICATE_VERIFY_FAILED"):
+            SyncGatewayClient(secure, token="secret", timeout=10).connect()
+    with raw_peer(one_call, tls=tls) as url:
+        secure = url.replace("ws://127.0.0.1", "wss://localhost")
+        with SyncGatewayClient(secure, token="secret", timeout=10) as client:
+            assert client.call("health") == "over tls"
+
+
+def test_tiny_fragments_hold_no_more_memory_than_the_message() -> None:
+    """A peer may split a message into as many empty or one-byte continuation frames as
+    it likes (two or three bytes each on the wire): the client's memory stays bounded
+    by the message's size, not by how many frames it came in."""
+    import tracemalloc
+
+    size, empty = 100_000, 300_000
+    # built before memory is traced (the peer runs in this process)
+    middle = frame(0x0, b"", fin=False) * empty + frame(0x0, b"x", fin=False) * size
+
+    def script(conn: socket.socket) -> None:
+        request = answer(conn)
+        conn.sendall(frame(0x1, b'{"type": "res", "ok": true, "payload": "', fin=False))
+        conn.sendall(middle)
+        conn.sendall(frame(0x0, f'", "id": "{request["id"]}"}}'.encode()))
+        until_closed(conn)
+
+    with raw_peer(script) as url, SyncGatewayClient(url, timeout=60) as client:
+        tracemalloc.start()
+        try:
+            assert client.call("health") == "x" * size
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < 10 * size  # an object per fragment would be ~40 bytes per byte
+
+
+async def test_the_asyncio_client_verifies_wss_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moltbot.gateway.client import GatewayClient
+
+    cert, tls = tls_context(tmp_path, monkeypatch)
+    with raw_peer(one_call, tls=tls) as url:
+        secure = url.replace("ws://127.0.0.1", "wss://localhost")
+        with pytest.raises(GatewayUnreachableError, match="CERTIFICATE_VERIFY_FAILED"):
+            await GatewayClient(secure, token="secret", timeout=10).connect()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with raw_peer(one_call, tls=tls) as url:
+        secure = url.replace("ws://127.0.0.1", "wss://localhost")
+        async with GatewayClient(secure, token="secret", timeout=10) as client:
+            assert await client.call("health") == "over tls"
+
+
+def test_a_frame_nested_too_deep_to_parse_is_skipped() -> None:
+    """JSON nested deeper than the parser's recursion limit is not a frame (skipped, as
+    any other non-object), not a crash of the command."""
+
+    def script(conn: socket.socket) -> None:
+        request = answer(conn)
+        conn.sendall(frame(0x1, b'{"type": "res", "payload": ' + b"[" * 60_000))
+        reply = {"type": "res", "id": request["id"], "ok": True, "payload": "after"}
+        conn.sendall(frame(0x1, json.dumps(reply).encode()))
+        until_closed(conn)
+
+    with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
+        assert client.call("health") == "after"
+
+
+def drip(conn: socket.socket, data: bytes) -> None:
+    """Send ``data`` a byte at a time, a little apart, until the client hangs up."""
+    import time
+
+    with contextlib.suppress(OSError):
+        for byte in data:
+            conn.sendall(bytes([byte]))
+            time.sleep(0.02)
+
+
+def test_a_peer_dripping_bytes_does_not_hold_the_deadline_off() -> None:
+    """Every byte arriving in time does not restart the clock: the call gives up at its
+    deadline while the peer is still sending (for ~20 s) a frame it never finishes."""
+
+    def script(conn: socket.socket) -> None:
+        answer(conn)
+        drip(conn, struct.pack("!BBH", 0x81, 126, 1000) + b"x" * 999)
+
+    with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
+        with pytest.raises(GatewayUnreachableError, match="did not answer in time"):
+            client.call("health", timeout=0.5)
+
+
+def test_a_peer_dripping_its_upgrade_answer_does_not_hold_the_deadline_off() -> None:
+    upgrade = b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Slow: y\r\n" * 100
+    with http_peer(lambda conn: drip(conn, upgrade)) as url:
+        with pytest.raises(GatewayUnreachableError, match="deadline|timed out"):
+            SyncGatewayClient(url, timeout=0.5).connect()

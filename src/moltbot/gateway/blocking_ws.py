@@ -64,19 +64,23 @@ class BlockingWebSocket:
         self._buffer = bytearray(buffered)
         self._max_size = max_size
         self._closed = False
-        self._parts: list[bytes] = []  # the message being received, frame by frame
+        self._message = bytearray()  # the message being received, frame by frame
         self._message_opcode: int | None = None
-        self._message_size = 0
 
     @classmethod
     def open(cls, url: str, *, deadline: float | None, max_size: int) -> BlockingWebSocket:
         """Connect to ``ws://`` or ``wss://`` ``url`` and complete the opening handshake."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # ValueError when it is not a port number
+            address = (parts.hostname or "").encode("idna")  # UnicodeError: no host name
+        except ValueError:  # UnicodeError included
+            raise HandshakeError(f"not a WebSocket URL: {url}") from None
+        if parts.scheme not in ("ws", "wss") or not address:
             raise HandshakeError(f"not a WebSocket URL: {url}")
         secure = parts.scheme == "wss"
-        port = parts.port or (443 if secure else 80)
-        sock = socket.create_connection((parts.hostname, port), timeout=_remaining(deadline))
+        port = port or (443 if secure else 80)
+        sock = socket.create_connection((address.decode(), port), timeout=_remaining(deadline))
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if secure:
@@ -112,7 +116,7 @@ class BlockingWebSocket:
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         version, _, status_text = status_line.partition(" ")
         code = status_text[:3]
-        if not version.startswith("HTTP/") or not code.isdigit():
+        if not version.startswith("HTTP/") or not (code.isascii() and code.isdigit()):
             raise HandshakeError("the server did not answer in HTTP")
         if code != "101":
             raise HandshakeError(
@@ -154,13 +158,14 @@ class BlockingWebSocket:
                 )
             if self._message_opcode is None:
                 self._message_opcode = opcode
-            self._message_size += len(payload)
-            if self._message_size > self._max_size:
+            if len(self._message) + len(payload) > self._max_size:
                 raise ProtocolError(f"a message over {self._max_size} bytes")
-            self._parts.append(payload)
+            # one buffer, not a list of fragments: memory is the message's size however
+            # many (empty or one-byte) fragments a peer splits it into
+            self._message += payload
             if fin:
-                data, binary = b"".join(self._parts), self._message_opcode == _BINARY
-                self._parts, self._message_opcode, self._message_size = [], None, 0
+                data, binary = bytes(self._message), self._message_opcode == _BINARY
+                self._message, self._message_opcode = bytearray(), None
                 if binary:
                     return data
                 try:

@@ -191,10 +191,11 @@ def request_frame(request_id: str, method: str, params: Any) -> dict[str, Any]:
 
 
 def decode(text: Any) -> dict[str, Any] | None:
-    """A frame as a dict, or ``None`` for anything that is not a JSON object."""
+    """A frame as a dict, or ``None`` for anything that is not a JSON object (nor JSON,
+    nor JSON nested too deep to parse)."""
     try:
         frame = json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
     return frame if isinstance(frame, dict) else None
 

@@ -56,9 +56,9 @@ class SyncGatewayClient(ClientBase):
         except OSError as exc:  # refused, TLS, not a WebSocket server (HandshakeError)
             raise self._unreachable(exc) from None
         try:
-            challenge = self._next_frame(self._deadline(None))
+            challenge = self._next_frame(self._deadline(None), handshake=True)
             self._send(self._connect_frame(challenge), self._deadline(None))
-            answer = self._next_frame(self._deadline(None))
+            answer = self._next_frame(self._deadline(None), handshake=True)
             if answer.get("type") != "res" or answer.get("id") != "connect":
                 raise self._not_a_gateway()
             if not answer.get("ok"):
@@ -117,10 +117,10 @@ class SyncGatewayClient(ClientBase):
         except OSError as exc:
             raise self._fail(self._connection_lost(exc)) from None
 
-    def _next_frame(self, deadline: float | None) -> dict[str, Any]:
+    def _next_frame(self, deadline: float | None, *, handshake: bool = False) -> dict[str, Any]:
         """The next frame that is a JSON object (others are skipped, as the asyncio
-        client does); a frame that is not one during the handshake means the peer is no
-        gateway."""
+        client does); a frame that is not one during the ``handshake`` means the peer is
+        no gateway."""
         assert self._ws is not None
         while True:
             try:
@@ -134,7 +134,7 @@ class SyncGatewayClient(ClientBase):
             frame = decode(text)
             if frame is not None:
                 return frame
-            if not self.hello:
+            if handshake:
                 raise self._not_a_gateway()
 
     def _fail(self, error: MoltbotError) -> MoltbotError:

@@ -198,7 +198,12 @@ def _target(
         url, source = "ws://127.0.0.1:0", "none"
     token = token or envvars.get(env, "GATEWAY_TOKEN") or settings.token
     password = password or envvars.get(env, "GATEWAY_PASSWORD") or settings.password
-    host, port = _host_port(url)
+    try:
+        host, port = _host_port(url)
+    except ValueError:  # not a port number, no valid host name, an unclosed [IPv6
+        from moltbot.errors import UsageError
+
+        raise UsageError(f"invalid gateway URL {url} (from {source})") from None
     return Target(url, source, host, port, token, password, runtime)
 
 
@@ -211,4 +216,6 @@ def _host_port(url: str) -> tuple[str, int]:
 
     parts = urlsplit(url)
     default = 443 if parts.scheme == "wss" else 80
-    return (parts.hostname or "127.0.0.1"), (parts.port or default)
+    host = parts.hostname or "127.0.0.1"
+    host.encode("idna")  # UnicodeError (a ValueError) for an empty or overlong label
+    return host, (parts.port or default)
