@@ -46,116 +46,90 @@ TITLE = "Footprint: start, idle memory, CLI latency, and their floor"
 ORDER = 12
 SUMMARY = """\
 Reading the memory rows: the *floor* rows are fresh interpreters importing only the
-libraries the gateway is built on. asyncio (with ssl), aiohttp (its client builds two
-TLS contexts at import), click and pydantic (whose schema generator loads with the
-first model) already come to about the 45 MiB target, before any moltbot code. The
-*moltbot* row adds the gateway's and its subsystems' modules, imported but not
-started; the idle gateway adds what it holds at run time (config, sockets, watchers,
-worker threads). RSS counts shared libraries in full; PSS (in the note) splits them
-between the processes that map them, which is what 20 gateways on one host pay (host
-section). No SDK, tiktoken, numpy, croniter or watchfiles is imported until a
-configured feature needs it (`tests/gateway/test_footprint.py` checks the gateway's
-own `-X importtime` report).
+libraries the gateway is built on. asyncio (with ssl), aiohttp, click and pydantic
+(whose schema generator loads with the first model) already come to about the 45 MiB
+target, before any moltbot code. The *moltbot* row adds the gateway's and its
+subsystems' modules, imported but not started; the idle gateway adds what it holds at
+run time (config, sockets, watchers, worker threads). RSS counts shared libraries in
+full; PSS (in the note) splits them between the processes that map them, which is what
+20 gateways on one host pay (host section). No SDK, tiktoken, numpy, croniter or
+watchfiles is imported until a configured feature needs it
+(`tests/gateway/test_footprint.py` checks the gateway's own `-X importtime` report).
 
-Where the idle gateway's memory went (issue 19; medians of 7 to 9 starts, 3 s idle
-each, interleaved main/branch runs on a loaded 2-core host): RSS 64.6 → 61.4 MiB,
-PSS 51.8 → 48.8 MiB. The process tree is one process: the browser and canvas
-sidecars spawn nothing while idle. Of its ~45 MiB anonymous memory, tracemalloc
-traces ~31 MiB, nearly all of it module code and import-time objects (aiohttp 4.1,
-pydantic 3.6, moltbot's own 175 modules ~8, of which the config schema 1.4); run
-time adds under 1 MiB of Python objects. What each change bought:
+Where the idle gateway's memory went (issue 19): RSS 64.6 → 55.7 MiB, PSS 51.8 → ~46–49
+MiB (PSS moves with what else runs on the host), start to hello-ok 415 → ~265 ms at
+light load. The process tree is one process: the browser and canvas sidecars spawn
+nothing while idle. Each change was measured as interleaved A/B medians of 5 to 9
+starts, 3–4 s idle each, on the shared 2-core host (load 0.7–3):
 
 - 2.4 MiB: the config file is watched with inotify (libc through ctypes, read on the
   event loop; `watchfiles` where inotify is missing) and the canvas folder only while
   a live-reload page listens: no `watchfiles`/anyio import, no Rust watcher threads.
 - 0.9 MiB: `malloc_trim(0)` once the sidecars are up (after `gc.collect()` and
-  `gc.freeze()`); plistlib and difflib imported where used (LaunchAgent plists,
-  rescue's config diff), about 0.3 and 0.2 MiB of it.
-
-Round 2 (issue 19, "Floor"; medians of 5 starts, 4 s idle each, the six variants
-interleaved on the shared 2-core host, load 0.7–3): RSS 61.5 → 57.7 MiB, PSS 50.1 →
-47.1 MiB, anonymous memory 43.1 → 40.2 MiB, start to hello-ok 415 → 323 ms (the method
-families were imported before the port was bound). Each change, in order:
-
-- 1.6 MiB: the method families are imported at the first call of one of their methods,
-  in a thread (`MethodTable`); `hello-ok`'s method list comes from a fixed table
-  (`DECLARED` in gateway/methods/registry.py; `tests/gateway/test_methods_table.py`
-  keeps it equal to what the families declare, and checks that a family that cannot
-  be imported answers its call with the error).
-- 0.9 MiB: the rescue operations and chat commands (`rescuer()`, `commands()`), and the
-  browser's route table and actions (the first `request()`), load with their first use.
+  `gc.freeze()`); plistlib and difflib imported where used.
+- 1.6 MiB and ~70 ms of start: the method families are imported at the first call of
+  one of their methods, in a thread (`MethodTable`); `hello-ok`'s method list comes
+  from a fixed table (`DECLARED` in gateway/methods/registry.py, which
+  `tests/gateway/test_methods_table.py` keeps equal to what the families declare).
+- 0.9 MiB: the rescue operations and chat commands, and the browser's route table and
+  actions, load with their first use; 0.4 MiB: web_fetch's HTML parser and the skills
+  prompt's XML escaping too (html.parser, xml.sax).
 - 0.9 MiB RSS (0.2 PSS: the library is shared): frozenlist, aiohttp's list type, is
   imported as its pure-Python twin (its documented `FROZENLIST_NO_EXTENSIONS`, set only
   while importing it): its compiled extension is C++ and mapped libstdc++.
-- 1.6 MiB RSS and ~35 ms of aiohttp's import (interleaved, 6 starts each: RSS 57.7 →
-  55.9, anonymous 40.3 → 38.7; import of aiohttp 161–195 → 125–133 ms on a loaded host):
-  aiohttp's two default TLS contexts, built when it is imported, find CA certificates
-  in OpenSSL's hashed default directory on demand instead of each parsing the CA
-  bundle (`system_cas_on_demand`; only where the bundle lives in that directory and
-  the environment names nothing else; verification unchanged, tested against servers
-  signed by a CA in the directory and by one outside it).
-- 0.4 MiB: web_fetch's HTML parser (`agents/tools/html_text.py`) and the skills
-  prompt's XML escaping load with their first use (html.parser, xml.sax).
+- 1.6 MiB and ~35 ms of start (RSS 57.7 → 55.9, anonymous 40.3 → 38.7; aiohttp's
+  import 161–195 → 125–133 ms on a loaded host): aiohttp's two default TLS contexts,
+  built when it is imported, find CA certificates in OpenSSL's hashed default directory
+  on demand instead of each parsing the CA bundle (`system_cas_on_demand`: only where
+  the bundle lives in that directory and the environment names nothing else;
+  verification unchanged, tested against servers signed by a CA in the directory and
+  by one outside it).
 
-`tests/gateway/test_footprint.py` checks that none of these is imported at idle
-(`FIRST_USE`) and that no libstdc++ is mapped.
+`tests/gateway/test_footprint.py` checks that the modules loaded on first use are not
+imported at idle (`FIRST_USE`) and that no libstdc++ is mapped.
 
 Evaluated and left out: `PYDANTIC_DISABLE_PLUGINS=1` (no RSS gain: importlib.metadata
-is imported by pydantic's plugin loader either way, only the entry-point scan is saved;
-it would also reach child processes); `defer_build=True` on the agent tools' params
-models (0.0 MiB) or the cron job models (≤ 0.2 MiB, within the noise), and on every
-model (+0.4 MiB: the root config validates its whole tree at start anyway, so deferring
-only adds the deferred-build bookkeeping); lazy `moltbot.commands` registry names (the
-channels' dispatcher imports the registry at start anyway); `MALLOC_ARENA_MAX=1` or `2`
-(≤ 0.2 MiB, and ≤ 1 MiB with a trim); `gc.freeze()` (already done at start: it helps GC
-scans, not RSS); a click-free fast path for `gateway` (click stays referenced by the
-running command; parsing the gateway's flags twice is not worth ~0.9 MiB).
+is imported by pydantic's plugin loader either way; it would also reach child
+processes); `defer_build=True` on the tools' params models (0.0 MiB), the cron job
+models (≤ 0.2 MiB) or every config model (+0.4 MiB, and no faster start: the root
+config validates its whole tree at start anyway); lazy `moltbot.commands` registry
+names (the channels' dispatcher imports the registry at start anyway);
+`MALLOC_ARENA_MAX=1` or `2` (≤ 0.2 MiB); a click-free fast path for `gateway` (click
+stays referenced by the running command; parsing the gateway's flags twice is not
+worth ~0.9 MiB); importing aiohttp in a thread while the main thread builds the config
+schema (a concurrent import of the same package can fail with a deadlock error).
 
-What is left above the target is the stack itself and moltbot's own modules: the
-floor rows with one model built are ~47–48 MiB (aiohttp's two TLS contexts parse the
-CA bundle, ~2.4 MiB; pydantic and its schema generator ~11 MiB); the 183 moltbot
-modules an idle gateway still imports cost ~8.6 MiB, mostly code objects, with no
-single module above 1 MiB except the config schema (59 models, ~1.8 MiB RSS). The
-agents' tools are imported at start (each tool's `enabled(config)` decides what the
-runtime offers, and a broken tool fails the subsystem at start): ~0.6 MiB. Further
-cuts need pydantic replaced (msgspec) or the subsystems' internals loaded per use.
+What is left above the 45 MiB target is pydantic and moltbot's own modules. pydantic,
+measured in fresh interpreters that already import asyncio, aiohttp.web and click
+(37.0 MiB): `import pydantic` +3.7 MiB, its first model +5.9 (pydantic.main, the schema
+generator, pydantic-core's library), the whole config schema validated once 48.9 MiB,
+i.e. **+11.9 MiB**, and ~150 ms of a loaded host's start (import and build, with or
+without `defer_build`); msgspec with one camelCase struct costs +1.4 MiB. The ~180
+moltbot modules an idle gateway imports cost ~8.6 MiB, mostly code objects, none above
+1 MiB except the config schema (~1.8 MiB); the agents' tools are imported at start
+(each tool's `enabled(config)` decides what the runtime offers, and a broken tool fails
+the subsystem at start): ~0.6 MiB. Reaching 45 MiB means leaving pydantic off the idle
+gateway's path: the config schema, the protocol frames and handshake, the method params
+models and the stores the idle gateway loads (sessions, cron, channel config, origin) on
+one lighter library, about 60 modules, keeping what pydantic gives for free today (kept
+unknown keys, all errors at once with their paths, the JSON Schema the Control UIs
+render).
 
-What pydantic costs, measured in fresh interpreters that already import asyncio,
-aiohttp.web and click (37.0 MiB): `import pydantic` +3.7 MiB, its first model +5.9
-(pydantic.main, the schema generator, pydantic-core's library), the whole config schema
-validated once 48.9 MiB, i.e. **+11.9 MiB**, and ~150 ms of the ~320 ms start (the
-schema import and build, with or without `defer_build`). msgspec with one camelCase
-struct costs +1.4 MiB over asyncio. Leaving pydantic off the idle gateway's path means
-the config schema, the protocol frames and handshake, the method params models and the
-stores the idle gateway loads (sessions, cron, channel config, origin) on one lighter
-library: about 60 modules, including what pydantic gives for free today (kept unknown
-keys, all errors at once with their paths, the JSON Schema the Control UIs render).
-That is the remaining step to the 45 MiB and 300 ms targets.
-
-`moltbot status` (issue 19, round 2): its profile was ~80 % importing, and most of that
-was the protocol client's stack, asyncio (with ssl) and `websockets` (whose package
-import reads its own metadata and loads its proxy support, python-socks and
-urllib.request), for one request. Commands that make a call or a few now use a blocking
-client over a plain socket (`gateway/sync_client.py` on `gateway/blocking_ws.py`): no
-event loop, no `websockets`, no pydantic, no tempfile (`fsutil` imports it where a file
-is written). Interleaved A/B, 21 runs each against the same running gateway, load ~2:
-wall 180 → 94 ms median (min 140 → 80), CPU 162 → 86 ms; `--help` unchanged (56–61 ms,
-min 49). What is left is the interpreter (~12 ms), click (~30 ms of CPU: it imports
-inspect, uuid, platform, datetime, gettext) and moltbot's instance, config-reading and
-status modules with the command itself (~30 ms); waiting for the gateway's answer is ~3 ms.
+`moltbot status`: its profile was ~80 % importing, mostly the protocol client's stack,
+asyncio (with ssl) and `websockets` (whose package import reads its own metadata and
+loads its proxy support), for one request. Commands that make a call or a few now use
+a blocking client over a plain socket (`gateway/sync_client.py` on
+`gateway/blocking_ws.py`): no event loop, no `websockets`, no pydantic, no tempfile.
+Interleaved A/B, 21 runs each against the same running gateway, load ~2: wall 180 → 94
+ms median, CPU 162 → 86 ms. What is left is the interpreter (~12 ms), click (~30 ms of
+CPU) and moltbot's instance, config-reading and status modules with the command
+itself (~30 ms); waiting for the gateway's answer is ~3 ms.
 
 Start to hello-ok (profiled with cProfile and `-X importtime`, see the profiles
 section): before the port answers the main thread does almost nothing but import. The
 non-import work (config read and validation, host registry, port checks, lock, runtime
-file) is under 10 ms. The imports are the config schema (pydantic building 150 model
-classes), aiohttp (whose client module builds two TLS contexts at import, ~25 ms each
-here: the CA bundle is parsed each time), the gateway's method families (loaded to list
-the methods in `hello-ok`) and click. Interleaved A/B at load ~2: 344 ms median on main
-and on this branch (min 305 and 320). Evaluated and left out: importing aiohttp in a
-thread while the main thread builds the config schema (the TLS loading releases the
-GIL, so some of it would overlap), because both import asyncio, ssl, email and logging
-and a concurrent import of the same package can fail with a deadlock error. The lazy
-method families (above) took them off the path to `hello-ok`.
+file) is under 10 ms; the imports are pydantic and the config schema, aiohttp and
+click.
 """
 
 STARTS = 9
