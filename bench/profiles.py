@@ -44,10 +44,10 @@ What the profiles showed, and what was changed for it (issue 19):
   command registry, the skills loader, the agents' run module and the OpenAI helpers at
   start (about 11 ms under `-X importtime`): they now import them at first use. What
   is left: the config schema (pydantic building its validators; the `compile` calls
-  are pydantic evaluating the postponed annotations), aiohttp (whose client builds two
-  TLS contexts at import: `set_default_verify_paths` below), the method families
-  (imported through `importlib`, so they show as `lazy.py` `load` rather than as
-  module rows) and the gateway's own modules. The non-import work before the port
+  are pydantic evaluating the postponed annotations), aiohttp and the gateway's own
+  modules. The method families are no longer on this path (imported at their first
+  call), and aiohttp's two TLS contexts no longer parse the CA bundle at import (they
+  look CAs up on demand: footprint section). The non-import work before the port
   answers (config read and validation, registry and port checks, lock, runtime file)
   is under 10 ms.
 - **status.** Before: ~80 % importing, most of it asyncio (with ssl) and the
