@@ -113,3 +113,37 @@ async def test_first_calls_are_refused_as_later_ones(home: Path) -> None:
             assert (await client.call("health"))["ok"] is True
     finally:
         gw.stop()
+
+
+async def test_first_calls_of_one_family_import_it_once_and_run_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Calls that arrive while their family is being imported share that import and go
+    on in the order they came (each import here takes less time than the one before)."""
+    import itertools
+    import time
+
+    from moltbot.gateway.methods import registry
+
+    delays = itertools.count(3, -1)
+    imports: list[str] = []
+    load = registry.load
+
+    def slow_load(module: str, what: str) -> object:
+        imports.append(module)
+        time.sleep(next(delays) / 10)
+        return load(module, what)
+
+    monkeypatch.setattr(registry, "load", slow_load)
+    table = MethodTable({"system": ("health", "status")})
+    assert table.get("health") is None
+    order: list[int] = []
+
+    async def first_call(n: int) -> None:
+        await table.load("health")
+        order.append(n)
+
+    await asyncio.gather(*(first_call(n) for n in range(3)))
+    assert order == [0, 1, 2]
+    assert imports == ["moltbot.gateway.methods.system"]
+    assert table.get("health") is not None and table.get("status") is not None

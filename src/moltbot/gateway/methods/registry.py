@@ -233,16 +233,22 @@ class MethodTable:
     """The gateway's methods. Their names and families are known up front
     (:data:`DECLARED`); a family's module is imported at the first call of one of its
     methods (:meth:`load`), in a thread, so an idle gateway holds none it was not asked for.
+
+    One import per family: the calls that arrive while it runs wait for it together and
+    go on in the order they came, and none of them runs before it is over, even where
+    the thread has already registered the family's methods.
     """
 
     def __init__(self, declared: dict[str, tuple[str, ...]] = DECLARED) -> None:
         self._family = {name: family for family, names in declared.items() for name in names}
         self.advertised = sorted(name for name in self._family if name not in UNADVERTISED)
         """``features.methods`` of ``hello-ok``."""
+        self._loaded: set[str] = set()
+        self._loading: dict[str, asyncio.Future[Any]] = {}
 
     def get(self, name: str) -> MethodSpec | None:
         """The method, if this table declares it and its family is imported."""
-        return _TABLE.get(name) if name in self._family else None
+        return _TABLE.get(name) if self._family.get(name) in self._loaded else None
 
     def declares(self, name: str) -> bool:
         return name in self._family
@@ -250,15 +256,26 @@ class MethodTable:
     async def load(self, name: str) -> MethodSpec:
         """Import the family declaring ``name`` and return the method. Raises
         :class:`~moltbot.errors.MoltbotError` when the family cannot be imported or
-        does not declare it (the caller's request is answered with that error)."""
+        does not declare it (the caller's request is answered with that error; the next
+        call tries the import again)."""
         family = self._family[name]
+        if family not in self._loaded:
+            loading = self._loading.get(family)
+            if loading is None:
+                module = f"moltbot.gateway.methods.{family}"
+                loading = asyncio.ensure_future(asyncio.to_thread(load, module, "method family"))
+                loading.add_done_callback(lambda done: self._imported(family, done))
+                self._loading[family] = loading
+            await asyncio.shield(loading)  # a caller that goes away does not cancel it
         spec = _TABLE.get(name)
-        if spec is None:
-            await asyncio.to_thread(load, f"moltbot.gateway.methods.{family}", "method family")
-            spec = _TABLE.get(name)
         if spec is None:
             raise MoltbotError(f"method family {family} does not declare {name}")
         return spec
+
+    def _imported(self, family: str, done: asyncio.Future[Any]) -> None:
+        del self._loading[family]
+        if not done.cancelled() and done.exception() is None:
+            self._loaded.add(family)
 
 
 def load_families(families: tuple[str, ...] = FAMILIES) -> dict[str, MethodSpec]:
