@@ -24,6 +24,7 @@ from gateway_harness import CORE_ONLY, GatewayProcess, start_gateway, ws_client
 
 MiB = 1024 * 1024
 BUDGET = 50 * MiB
+BULKY_BUDGET = 25 * MiB  # one bulky answer of a client built at a time: ~10 MiB
 SESSION_MESSAGES = 10
 MESSAGE_BYTES = 390_000  # 10 messages: a 3.9 MB transcript, as in the report
 
@@ -78,7 +79,9 @@ async def _settles_below(gw: GatewayProcess, limit: int, within: float = 20.0) -
 
 
 async def test_pipelined_history_never_read_stays_bounded(target: GatewayProcess) -> None:
-    """Item 2: 300 pipelined chat.history (3.9 MB each) from a client that never reads."""
+    """Item 2: 300 pipelined chat.history (3.9 MB each) from a client that never reads.
+    Its bulky answers are built one at a time, so only a few are, not one per in-flight
+    slot (eight at once took 37-54 MiB)."""
     with hostile.sockets() as opened:
 
         def attack() -> None:
@@ -96,7 +99,7 @@ async def test_pipelined_history_never_read_stays_bounded(target: GatewayProcess
         baseline, peak, probe = await _under_attack(
             target, attack, lambda: hostile.quiescent(target.pid)
         )
-    assert peak < baseline + BUDGET, (baseline // MiB, peak // MiB)
+    assert peak < baseline + BULKY_BUDGET, (baseline // MiB, peak // MiB)
     assert probe.latencies_ms and probe.failures == 0
     after = await _settles_below(target, baseline + 20 * MiB)
     assert after < baseline + 20 * MiB, (baseline // MiB, after // MiB)

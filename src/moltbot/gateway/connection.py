@@ -77,6 +77,8 @@ class Connection:
         self._writable = asyncio.Event()
         self._closing = False
         self.inflight = 0
+        self.bulky = asyncio.Lock()
+        """Held while one of this client's bulky answers is built (see ``method(bulky=)``)."""
         self._progress_at = asyncio.get_running_loop().time()
         self._last_backlog = 0
         self.peak_backlog = 0

@@ -428,7 +428,19 @@ async def _run(
 ) -> None:
     """Run one request; its in-flight slot is freed at its first answer (``agent``
     answers twice: the slot goes with ``accepted``). A config file this request writes
-    names it as the writer in the config history (this task's ``WRITER``)."""
+    names it as the writer in the config history (this task's ``WRITER``). A client's
+    bulky requests run one at a time, so one that does not read its answers gets one
+    built, not one per in-flight slot, before the rest are refused."""
+    if not spec.bulky:
+        await _run_one(runtime, conn, spec, request_id, raw_params)
+        return
+    async with conn.bulky:
+        await _run_one(runtime, conn, spec, request_id, raw_params)
+
+
+async def _run_one(
+    runtime: GatewayRuntime, conn: Connection, spec: MethodSpec, request_id: str, raw_params: Any
+) -> None:
     call = MethodCall(runtime, conn, request_id, spec.name)
     WRITER.set(call.writer)
     if conn.over_ceiling:  # it is not reading its answers: do not do the work for nothing

@@ -217,7 +217,7 @@ class ChatHistoryParams(Params):
     before: str | None = Field(default=None, min_length=1)
 
 
-@method("chat.history", params=ChatHistoryParams, scope="read")
+@method("chat.history", params=ChatHistoryParams, scope="read", bulky=True)
 async def chat_history(call: MethodCall, params: ChatHistoryParams) -> dict[str, Any]:
     from moltbot.gateway.http.media import with_urls
 

@@ -62,6 +62,6 @@ def _version(call: MethodCall, version_id: int) -> dict[str, Any]:
     raise NotFoundError(f"no config version {version_id}", hint="list them with config.history")
 
 
-@method("config.history.get", params=VersionParams, scope="admin")
+@method("config.history.get", params=VersionParams, scope="admin", bulky=True)
 async def config_history_get(call: MethodCall, params: VersionParams) -> dict[str, Any]:
     return await asyncio.to_thread(_version, call, params.id)

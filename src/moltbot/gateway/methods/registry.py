@@ -194,6 +194,8 @@ class MethodSpec:
     advertise: bool
     is_async: bool
     default_params: BaseModel | None  # the params of a request that sends none (cached)
+    bulky: bool = False
+    """Its answer can run to megabytes: one client's are built one at a time."""
 
 
 _TABLE: dict[str, MethodSpec] = {}
@@ -211,9 +213,16 @@ def error_for(method: str, exc: BaseException) -> dict[str, Any]:
 
 
 def method(
-    name: str, *, params: type[BaseModel] = NoParams, scope: Scope = "admin", advertise: bool = True
+    name: str,
+    *,
+    params: type[BaseModel] = NoParams,
+    scope: Scope = "admin",
+    advertise: bool = True,
+    bulky: bool = False,
 ) -> Callable[[Handler], Handler]:
-    """Declare a WebSocket method. ``scope`` follows upstream: read < write < admin."""
+    """Declare a WebSocket method. ``scope`` follows upstream: read < write < admin.
+    ``bulky``: its answer can run to megabytes (history, logs), so a client's requests
+    of such methods are run one at a time, each only while the client reads its answers."""
 
     def register(handler: Handler) -> Handler:
         if name in _TABLE:
@@ -223,7 +232,7 @@ def method(
             default = params.model_validate({})
         except ValueError:
             default = None
-        _TABLE[name] = MethodSpec(name, handler, params, scope, advertise, is_async, default)
+        _TABLE[name] = MethodSpec(name, handler, params, scope, advertise, is_async, default, bulky)
         return handler
 
     return register

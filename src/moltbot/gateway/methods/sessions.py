@@ -27,7 +27,7 @@ class SessionsListParams(Params):
     search: str | None = None
 
 
-@method("sessions.list", params=SessionsListParams, scope="read")
+@method("sessions.list", params=SessionsListParams, scope="read", bulky=True)
 async def sessions_list(call: MethodCall, params: SessionsListParams) -> dict[str, Any]:
     runtime = await agents_of(call)
     rows = await runtime.list_sessions(
@@ -64,7 +64,7 @@ class SessionsPreviewParams(Params):
     maxChars: int = Field(default=240, ge=20)
 
 
-@method("sessions.preview", params=SessionsPreviewParams, scope="read")
+@method("sessions.preview", params=SessionsPreviewParams, scope="read", bulky=True)
 async def sessions_preview(call: MethodCall, params: SessionsPreviewParams) -> dict[str, Any]:
     from moltbot.agents.context import text_of  # the agents' own module, loaded with them
 

@@ -78,7 +78,7 @@ class LogsTailParams(Params):
     maxBytes: int = Field(default=250_000, ge=1, le=1_000_000)
 
 
-@method("logs.tail", params=LogsTailParams, scope="read")
+@method("logs.tail", params=LogsTailParams, scope="read", bulky=True)
 def logs_tail(call: MethodCall, params: LogsTailParams) -> dict[str, Any]:
     """The log's lines after ``cursor`` in upstream's line format (:func:`upstream_line`)."""
     result = tail_file(call.runtime.instance.log_file, params.cursor, params.limit, params.maxBytes)

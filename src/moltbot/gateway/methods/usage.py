@@ -15,7 +15,7 @@ class UsageCostParams(Params):
     agentId: str | None = None
 
 
-@method("usage.cost", params=UsageCostParams, scope="read")
+@method("usage.cost", params=UsageCostParams, scope="read", bulky=True)
 async def usage_cost(call: MethodCall, params: UsageCostParams) -> dict[str, Any]:
     """Usage and cost of the last ``days`` days: ``daily``, ``totals`` (upstream's
     shape) and ``byAgent`` / ``byModel`` / ``bySession``."""
