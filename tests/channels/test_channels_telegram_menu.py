@@ -4,6 +4,7 @@ lose theirs; a chat Telegram does not know is logged and skipped."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,21 @@ async def test_an_owner_approved_by_pairing_gets_the_menu_on_their_next_message(
     await bot.push_dm(OWNER, "hello again")  # a stranger again: a pairing code, no menu
     await bot.wait_sent(3)
     assert bot.menus == {}
+
+
+async def test_a_broken_scopes_file_loses_nothing(
+    fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any, home: Path
+) -> None:
+    """Garbage where the list of scoped chats should be: the menus are registered
+    anyway and the file is written afresh; an id with a leading zero (which the
+    commands would not recognise as the sender's) gets no menu."""
+    bot = fake_telegram.bot(TOKEN)
+    bot.chats |= {OWNER, OTHER_OWNER}
+    path = home / ".clawdbot" / "telegram" / "command-scopes-default.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"chats": [true, "x", -5', encoding="utf-8")
+    config = telegram_config(llm, fake_telegram, allowFrom=[str(OWNER), f"0{OTHER_OWNER}"])
+    await stack(config)
+    await bot.wait_polling()
+    assert set(bot.menus) == {OWNER}
+    assert json.loads(path.read_text(encoding="utf-8")) == {"version": 1, "chats": [OWNER]}

@@ -180,9 +180,9 @@ class TelegramChannel(Channel):
         scope or ``chat``'s; False (logged) when Telegram refused."""
         from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 
-        bot = self._bot()
         scope = BotCommandScopeDefault() if chat is None else BotCommandScopeChat(chat)
         try:
+            bot = self._bot()
             if menu:
                 commands = [BotCommand(name, description) for name, description in menu[:100]]
                 await self._call(lambda: bot.set_my_commands(commands, scope=scope))
@@ -199,9 +199,12 @@ class TelegramChannel(Channel):
         return self.context.state_dir / f"command-scopes-{self.account_id}.json"
 
     def _load_scopes(self) -> set[int]:
+        if not self._scopes_path.is_file():  # missing, or a FIFO that would never answer
+            return set()
         try:
             data = json.loads(self._scopes_path.read_text(encoding="utf-8"))
-            return {int(chat) for chat in data.get("chats", []) if isinstance(chat, int)}
+            chats = data.get("chats", [])
+            return {c for c in chats if isinstance(c, int) and not isinstance(c, bool) and c > 0}
         except (OSError, ValueError, AttributeError):
             return set()
 
@@ -553,7 +556,7 @@ def _retry_after(exc: Any) -> float:
 
 def _owner_chats(owners: CommandOwners) -> set[int]:
     """The owners known by a numeric user id (a username cannot name a scope)."""
-    return {int(key) for key in owners.keys if re.fullmatch(r"\d+", key)}
+    return {int(key) for key in owners.keys if re.fullmatch(r"[1-9]\d{0,19}", key)}
 
 
 def _target_error(exc: Exception) -> TargetError:
