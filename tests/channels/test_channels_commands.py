@@ -163,12 +163,14 @@ async def test_native_command_menu(
     fake_telegram: FakeTelegram, llm: FakeOpenAI, stack: Any
 ) -> None:
     bot = fake_telegram.bot(TOKEN)
+    bot.chats.add(OWNER)
     await stack(telegram_config(llm, fake_telegram, allowFrom=[str(OWNER)]))
     await bot.wait_polling()
     assert bot.commands is not None
-    menu = {c["command"]: c["description"] for c in bot.commands}
+    menu = {c["command"]: c["description"] for c in bot.menus[OWNER]}  # the owner's own
     assert {"help", "status", "new", "stop", "model", "think", "compact"} <= set(menu)
     assert menu["status"] == "Model, tokens used of the window, session, queue"
+    assert {"help", "status"} <= {c["command"] for c in bot.commands}  # everyone's
 
 
 async def test_native_menu_off_clears_it(

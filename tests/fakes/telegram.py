@@ -135,7 +135,13 @@ class FakeBot:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     webhook: dict[str, Any] | None = None
     commands: list[dict[str, Any]] | None = None
-    """The command menu (``setMyCommands``); None until set, [] once deleted."""
+    """The command menu of the default scope (``setMyCommands``); None until set, []
+    once deleted."""
+    menus: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    """The command menus of scope ``chat``, by chat id (deleted ones removed)."""
+    chats: set[int] = field(default_factory=set)
+    """Private chats the bot has (users who wrote to it): a scope naming another
+    chat is answered "chat not found", as Telegram does."""
     confirmed_offset: int = 0
     pollers: int = 0
     reject_html: int = 0
@@ -193,6 +199,7 @@ class FakeBot:
     ) -> dict[str, Any]:
         chat = {"id": user_id, "type": "private", "first_name": first_name}
         sender = _user(user_id, first_name, username)
+        self.chats.add(user_id)
         return await self.push(
             {"message": self.message(chat=chat, sender=sender, text=text, **extra)}
         )
@@ -460,6 +467,21 @@ class FakeTelegram:
             "pending_update_count": len(bot.updates),
         }
 
+    def _scope(self, bot: FakeBot, params: dict[str, Any]) -> int | None:
+        """The ``scope`` of a ``*MyCommands`` call: None for the default scope, or the
+        chat id of a ``chat`` scope (a JSON object on the wire, as BotCommandScope)."""
+        scope = params.get("scope") or {"type": "default"}
+        if not isinstance(scope, dict):
+            raise ApiError(400, "Bad Request: can't parse BotCommandScope JSON object")
+        if scope.get("type") == "default":
+            return None
+        if scope.get("type") != "chat":
+            raise ApiError(400, f"Bad Request: scope {scope.get('type')!r} not in the stand-in")
+        chat = scope.get("chat_id")
+        if not isinstance(chat, int) or chat not in bot.chats:
+            raise ApiError(400, "Bad Request: chat not found")
+        return chat
+
     async def m_setMyCommands(self, bot: FakeBot, params: dict[str, Any]) -> Any:
         commands = params.get("commands")
         if not isinstance(commands, list) or len(commands) > 100:
@@ -468,15 +490,24 @@ class FakeTelegram:
             name, text = str(item.get("command", "")), str(item.get("description", ""))
             if not re.fullmatch(r"[a-z0-9_]{1,32}", name) or not 1 <= len(text) <= 256:
                 raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
-        bot.commands = commands
+        chat = self._scope(bot, params)
+        if chat is None:
+            bot.commands = commands
+        else:
+            bot.menus[chat] = commands
         return True
 
     async def m_deleteMyCommands(self, bot: FakeBot, params: dict[str, Any]) -> Any:
-        bot.commands = []
+        chat = self._scope(bot, params)
+        if chat is None:
+            bot.commands = []
+        else:
+            bot.menus.pop(chat, None)
         return True
 
     async def m_getMyCommands(self, bot: FakeBot, params: dict[str, Any]) -> Any:
-        return bot.commands or []
+        chat = self._scope(bot, params)
+        return (bot.commands if chat is None else bot.menus.get(chat)) or []
 
     async def m_sendChatAction(self, bot: FakeBot, params: dict[str, Any]) -> Any:
         self._chat(params)

@@ -55,6 +55,29 @@ class NativeCommands:
     """``(name, usage)`` of the commands of the menu that take arguments
     (``("model", "/model [name|number]")``): platforms with typed options (Discord)
     give those an argument field."""
+    owner_only: frozenset[str] = frozenset()
+    """Names of the menu's commands only owners may run (``owner_only=True``)."""
+
+    def public_menu(self) -> tuple[tuple[str, str], ...]:
+        """The entries of the menu anyone may run."""
+        return tuple(entry for entry in self.menu if entry[0] not in self.owner_only)
+
+
+@dataclass(frozen=True)
+class CommandOwners:
+    """Who may run owner-only commands in one channel account: everyone (when
+    ``commands.useAccessGroups`` is off), or the senders with one of ``keys``
+    (normalised allowlist entries, see ``InboundPipeline.owners``)."""
+
+    everyone: bool = False
+    keys: frozenset[str] = frozenset()
+
+    def include(self, sender_keys: Collection[str]) -> bool:
+        return self.everyone or any(key.lower() in self.keys for key in sender_keys)
+
+
+def _no_owners(channel: Channel) -> CommandOwners:
+    return CommandOwners()
 
 
 @dataclass
@@ -68,6 +91,9 @@ class ChannelContext:
     """The channel's own directory (``<state>/<channel>/``): offsets, downloaded media."""
     logger: logging.LoggerAdapter[logging.Logger]
     native_commands: NativeCommands = NativeCommands()
+    owners: Callable[[Channel], CommandOwners] = _no_owners
+    """The owners of this account now: the same answer the inbound pipeline gives
+    when an owner-only command arrives (so a native menu never disagrees with it)."""
 
     @property
     def account_id(self) -> str:
@@ -91,6 +117,7 @@ def channel_context(
     status: AccountStatus,
     on_inbound: InboundHandler,
     native_commands: NativeCommands | None = None,
+    owners: Callable[[Channel], CommandOwners] | None = None,
 ) -> ChannelContext:
     """The context of one account of a channel of ``instance``."""
     logger = AccountLog(
@@ -104,6 +131,7 @@ def channel_context(
         state_dir=instance.channel_dir(account.channel),
         logger=logger,
         native_commands=native_commands or NativeCommands(),
+        owners=owners or _no_owners,
     )
 
 

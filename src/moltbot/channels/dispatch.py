@@ -21,12 +21,12 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 from moltbot.channels import access, registry, routing
-from moltbot.channels.base import Channel
+from moltbot.channels.base import Channel, CommandOwners
 from moltbot.channels.errors import ChannelError
 from moltbot.channels.media import split_media_lines
 from moltbot.channels.pairing import PairingStore
@@ -197,9 +197,7 @@ class InboundPipeline:
         history_lines: list[str] = []
         group_prompt: str | None = None
         invocation = self._parse_command(channel, message)
-        owner = invocation is not None and self._is_owner(
-            message, sender_keys, [*allow_from, *paired], channel
-        )
+        owner = invocation is not None and self.owners(channel).include(sender_keys)
         if message.chat_type == "direct":
             decision = access.decide_dm(config.dm_policy, sender_keys, allow_from, paired)
             if decision.action == "pair":
@@ -276,32 +274,29 @@ class InboundPipeline:
         first = message.text[1:].split(maxsplit=1)[0] if message.text.startswith("/") else ""
         return bool(first) and channel.native_command(message, first.split("@")[0].lower())
 
-    def _is_owner(
-        self,
-        message: InboundMessage,
-        sender_keys: Collection[str],
-        allowed: list[str],
-        channel: Channel,
-    ) -> bool:
-        """An owner may run owner-only commands: anyone when ``useAccessGroups`` is off;
-        else a sender in ``commands.ownerAllowFrom`` when that is set, else a sender on
-        the channel's allowlist (``allowFrom`` or approved by pairing; ``"*"`` does not
-        make strangers owners)."""
+    def owners(self, channel: Channel) -> CommandOwners:
+        """Who may run owner-only commands in ``channel``'s account: anyone when
+        ``useAccessGroups`` is off; else the senders in ``commands.ownerAllowFrom``
+        when that is set (``"<channel>:<id>"`` entries of other channels left out),
+        else the senders on the channel's allowlist (``allowFrom`` or approved by
+        pairing; ``"*"`` does not make strangers owners). Native menus use this too."""
         settings = self.settings
         if not settings.use_access_groups:
-            return True
-        keys = {k.lower() for k in sender_keys}
+            return CommandOwners(everyone=True)
+        normalize = channel.normalize_allow_entry
+        name = channel.manifest.id
         if settings.owner_allow_from:
+            entries = []
             for entry in settings.owner_allow_from:
                 scope, sep, rest = entry.partition(":")
                 if sep and scope.lower() in registry.names():
-                    if scope.lower() != message.channel:
+                    if scope.lower() != name:
                         continue
                     entry = rest
-                if channel.normalize_allow_entry(entry) in keys:
-                    return True
-            return False
-        return any(entry != "*" and entry in keys for entry in allowed)
+                entries.append(normalize(entry))
+            return CommandOwners(keys=frozenset(entries))
+        allowed = [*channel.context.config.allow_from, *self._pairing_store(name).allowed()]
+        return CommandOwners(keys=frozenset(normalize(e) for e in allowed) - {"*"})
 
     async def _command(
         self,

@@ -126,13 +126,17 @@ class ChannelManager:
 
     async def reconfigure(self, config: Any) -> bool:
         """Apply a changed config live: restart changed accounts, start new ones, stop removed
-        (every account restarts when ``commands.native`` or the command menu changed, so
-        native menus follow)."""
+        (every account restarts when ``commands.native``, the command menu or who owns
+        the commands changed, so native menus follow)."""
         old = {key: runner.account for key, runner in self.runners.items()}
         menu_before = self.native_commands()
+        settings_before = self.pipeline.settings
         self.config = config
-        menu_changed = self.native_commands() != menu_before  # accounts register it at start
         self.pipeline.settings = pipeline_settings(self.instance.profile, config)
+        menu_changed = (  # accounts register their menus at start
+            self.native_commands() != menu_before
+            or _owners_key(self.pipeline.settings) != _owners_key(settings_before)
+        )
         previous = self.runners
         self.runners = {}
         self._load(config)
@@ -202,7 +206,10 @@ class ChannelManager:
                 skills = []
             menu += [(name, (text or name)[:256]) for name, text in skills]
             usages += [(name, f"/{name} [request]") for name, _ in skills]
-        return NativeCommands(self.config.commands.native, tuple(menu[:MENU_MAX]), tuple(usages))
+        owner_only = frozenset(c.name for c in commands.all() if c.owner_only)
+        return NativeCommands(
+            self.config.commands.native, tuple(menu[:MENU_MAX]), tuple(usages), owner_only
+        )
 
     def dispatcher(self) -> AgentDispatcher | None:
         if self._dispatcher is not None:
@@ -347,6 +354,10 @@ class ChannelManager:
             *(r.wait_ready(timeout) for r in self.runners.values() if r.runnable)
         )
         return all(results)
+
+
+def _owners_key(settings: PipelineSettings) -> tuple[bool, tuple[str, ...]]:
+    return settings.use_access_groups, settings.owner_allow_from
 
 
 def pipeline_settings(profile: str, config: Config) -> PipelineSettings:

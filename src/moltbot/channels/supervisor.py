@@ -122,6 +122,7 @@ class AccountRunner:
             self.status,
             self._on_inbound,
             self.manager.native_commands(),
+            self.manager.pipeline.owners,
         )
         return self.cls(context)
 

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from moltbot.channels.base import Channel, ChannelContext
+from moltbot.channels.base import Channel, ChannelContext, CommandOwners
 from moltbot.channels.chunking import chunk_text, utf16_len
 from moltbot.channels.errors import (
     ChannelAuthFailed,
@@ -59,6 +59,11 @@ class TelegramChannel(Channel):
         self.bot_id: str | None = None
         self.bot_username: str | None = None
         self._stopped = False
+        self._scoping = False
+        """Whether owners get their own menu (not when everyone is an owner)."""
+        self._scoped: set[int] = set()
+        """The private chats that have the owners' menu."""
+        self._owner_menu: tuple[tuple[str, str], ...] = ()
 
     def text_chunk_limit(self) -> int:
         return min(self.config.text_chunk_limit or 4000, self.text_limit)
@@ -120,22 +125,91 @@ class TelegramChannel(Channel):
 
     async def _register_commands(self) -> None:
         """The chat commands as the bot's command menu (``setMyCommands``), or none
-        (``deleteMyCommands``) when ``commands.native`` is false. Best effort: a refusal
-        is logged, the bot keeps working (text commands do not need the menu)."""
-        from telegram import BotCommand
+        (``deleteMyCommands``) when ``commands.native`` is false.
 
-        menu = self.native_menu()
-        if menu is None:
+        The default scope gets the commands anyone may run; each owner known by a
+        numeric user id gets the whole menu in their private chat (scope ``chat``).
+        Owners come from the same place the inbound pipeline asks, so the menu
+        shows an owner-only command exactly to those it answers. The chats given a
+        menu are kept in ``command-scopes-<account>.json`` so that one of a removed
+        owner is deleted at the next start. Best effort: a refusal (``chat not
+        found``: the owner never wrote to the bot) is logged, the rest still
+        registered, the bot keeps working (text commands do not need the menu)."""
+        native = self.native_menu()
+        if native is None:
             return
-        bot = self._bot()
+        owners = self.context.owners(self)
+        if owners.everyone or not native:
+            self._scoping = False
+            await self._set_menu(None, native)
+            wanted: set[int] = set()
+        else:
+            self._scoping = True
+            await self._set_menu(None, self.context.native_commands.public_menu())
+            wanted = _owner_chats(owners)
+        self._owner_menu = native
+        recorded = await asyncio.to_thread(self._load_scopes)
+        self._scoped = set(recorded)
+        for chat in sorted(recorded | wanted):  # a menu that changed is set again
+            await self._scope(chat, chat in wanted)
+        if self._scoped != recorded:
+            await asyncio.to_thread(self._save_scopes, self._scoped)
+
+    async def _scope(self, chat: int, owner: bool) -> None:
+        """Give ``chat`` the owners' menu, or delete its menu; ``_scoped`` follows."""
+        if await self._set_menu(chat, self._owner_menu if owner else ()):
+            if owner:
+                self._scoped.add(chat)
+            else:
+                self._scoped.discard(chat)
+
+    async def _follow_owner(self, sender_id: str) -> None:
+        """A direct message: when its sender became an owner (approved by pairing, or
+        refused a menu before they ever wrote: ``chat not found``) or stopped being
+        one since the menus were registered, give or delete their private menu."""
+        if not (self._scoping and sender_id.isdigit()):
+            return
+        chat = int(sender_id)
+        owner = chat in _owner_chats(self.context.owners(self))
+        if owner != (chat in self._scoped):
+            await self._scope(chat, owner)
+            await asyncio.to_thread(self._save_scopes, self._scoped)
+
+    async def _set_menu(self, chat: int | None, menu: tuple[tuple[str, str], ...]) -> bool:
+        """``setMyCommands`` (``deleteMyCommands`` for an empty menu) in the default
+        scope or ``chat``'s; False (logged) when Telegram refused."""
+        from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+
+        scope = BotCommandScopeDefault() if chat is None else BotCommandScopeChat(chat)
         try:
+            bot = self._bot()
             if menu:
                 commands = [BotCommand(name, description) for name, description in menu[:100]]
-                await self._call(lambda: bot.set_my_commands(commands))
+                await self._call(lambda: bot.set_my_commands(commands, scope=scope))
             else:
-                await self._call(bot.delete_my_commands)
+                await self._call(lambda: bot.delete_my_commands(scope=scope))
         except ChannelError as exc:
-            self.log.warning("could not register the command menu: %s", exc.message)
+            where = "" if chat is None else f" of chat {chat}"
+            self.log.warning("could not register the command menu%s: %s", where, exc.message)
+            return False
+        return True
+
+    @property
+    def _scopes_path(self) -> Path:
+        return self.context.state_dir / f"command-scopes-{self.account_id}.json"
+
+    def _load_scopes(self) -> set[int]:
+        if not self._scopes_path.is_file():  # missing, or a FIFO that would never answer
+            return set()
+        try:
+            data = json.loads(self._scopes_path.read_text(encoding="utf-8"))
+            chats = data.get("chats", [])
+            return {c for c in chats if isinstance(c, int) and not isinstance(c, bool) and c > 0}
+        except (OSError, ValueError, AttributeError):
+            return set()
+
+    def _save_scopes(self, chats: set[int]) -> None:
+        write_json_atomic(self._scopes_path, {"version": 1, "chats": sorted(chats)}, sync=False)
 
     async def stop(self) -> None:
         self._stopped = True
@@ -236,6 +310,8 @@ class TelegramChannel(Channel):
             return
         if message.sender.id == self.bot_id:
             return
+        if message.chat_type == "direct":
+            await self._follow_owner(message.sender.id)
         await self.context.on_inbound(message)
 
     async def download_media(self, media: Media, max_bytes: int) -> bytes:
@@ -476,6 +552,11 @@ def _retry_after(exc: Any) -> float:
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = exc.retry_after
     return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
+
+
+def _owner_chats(owners: CommandOwners) -> set[int]:
+    """The owners known by a numeric user id (a username cannot name a scope)."""
+    return {int(key) for key in owners.keys if re.fullmatch(r"[1-9]\d{0,19}", key)}
 
 
 def _target_error(exc: Exception) -> TargetError:
