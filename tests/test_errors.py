@@ -42,6 +42,9 @@ PRIVATE_OK = {
     "moltbot.gateway.blocking_ws.ConnectionClosed",
     "moltbot.gateway.blocking_ws.HandshakeError",
     "moltbot.gateway.blocking_ws.ProtocolError",
+    # a ValueError, as callers of model_validate expect; they turn it into their own error
+    "moltbot.validation.errors.ValidationError",
+    "moltbot.validation.errors.Invalid",  # internal, never escapes the package
 }
 
 

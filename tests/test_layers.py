@@ -12,7 +12,17 @@ from pathlib import Path
 import moltbot
 
 PACKAGE = Path(moltbot.__file__).resolve().parent
-BOTTOM = {"lifecycle", "errors", "instance", "config", "security", "fsutil", "safepath", "lazy"}
+BOTTOM = {
+    "lifecycle",
+    "errors",
+    "instance",
+    "config",
+    "security",
+    "fsutil",
+    "safepath",
+    "lazy",
+    "validation",
+}
 """Imported by everything; imports nothing but itself (and ``moltbot.__version__``)."""
 ABOVE_BOTTOM = {"gateway", "agents", "channels", "browser", "canvas", "cli"}
 MAY_IMPORT_GATEWAY = {"gateway", "cli"}

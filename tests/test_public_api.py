@@ -170,6 +170,17 @@ PUBLIC: dict[str, list[str]] = {
         "normalize_key",
         "ordered_messages",
     ],
+    "moltbot.validation": [
+        "AliasChoices",
+        "BaseModel",
+        "ConfigDict",
+        "Field",
+        "FieldInfo",
+        "ValidationError",
+        "field_validator",
+        "model_validator",
+        "to_camel",
+    ],
 }
 
 

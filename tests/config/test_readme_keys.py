@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
 from moltbot.config.keypath import format_path
 from moltbot.config.schema import Config, unknown_key
 from moltbot.config.store import validate
+from moltbot.validation import BaseModel, FieldInfo
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TOP_LEVEL = [field.alias or name for name, field in Config.model_fields.items()]
@@ -208,7 +207,7 @@ def sample(annotation: Any, field: FieldInfo | None) -> Any:
     if field is not None and field.examples:
         return field.examples[0]
     if field is not None and not field.is_required():
-        default = field.get_default(call_default_factory=True)
+        default = field.default_factory() if field.default_factory else field.default
         if isinstance(default, BaseModel):
             return default.model_dump(by_alias=True, exclude_none=True)
         if default is not None and default != []:
@@ -223,7 +222,7 @@ def sample(annotation: Any, field: FieldInfo | None) -> Any:
         return {}
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return required_of(annotation)
-    floor = next((m.ge for m in (field.metadata if field else []) if hasattr(m, "ge")), None)
+    floor = field.constraints.get("ge") if field else None
     made = {bool: True, int: floor or 1, float: float(floor or 1), str: "x"}
     assert annotation in made, f"no sample for {annotation}"
     return made[annotation]

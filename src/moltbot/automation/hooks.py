@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from moltbot.automation.wake import wake
 from moltbot.errors import RetryLaterError, UsageError
+from moltbot.validation import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 HOOKS = ("wake", "agent")
 

@@ -16,8 +16,6 @@ import re
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from moltbot.automation.schedule import (
     ScheduleError,
     check_cron,
@@ -28,6 +26,7 @@ from moltbot.automation.schedule import (
     parse_duration_ms,
 )
 from moltbot.errors import NotFoundError, UsageError
+from moltbot.validation import BaseModel, ConfigDict, Field
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]

@@ -31,12 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from moltbot.automation.files import NotRegularFile, read_regular
 from moltbot.automation.jobs import CronJob
 from moltbot.errors import ConfigError
 from moltbot.fsutil import locked, write_atomic
+from moltbot.validation import ValidationError
 
 MAX_STORE_BYTES = 64 * 1024 * 1024
 MAX_JSON5_BYTES = 2 * 1024 * 1024

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
-
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.errors import MoltbotError
+from moltbot.validation import Field, ValidationError
 
 
 class CronParams(ToolParams):

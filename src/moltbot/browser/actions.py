@@ -12,10 +12,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
-
 from moltbot.browser.errors import BrowserError, bad_request
+from moltbot.validation import BaseModel, ConfigDict, Field, model_validator, to_camel
 
 if TYPE_CHECKING:
     from playwright.async_api import Locator, Page

@@ -30,11 +30,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
-
 from moltbot.browser import actions, status
 from moltbot.browser.actions import Act, Body
 from moltbot.browser.errors import BrowserError, bad_request
+from moltbot.validation import Field, ValidationError
 
 if TYPE_CHECKING:
     from moltbot.browser.service import BrowserService

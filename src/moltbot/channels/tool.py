@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
-
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.sessions.origin import Origin
+from moltbot.validation import Field
 
 
 class MessageParams(ToolParams):

@@ -11,8 +11,14 @@ from __future__ import annotations
 import types
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from moltbot.validation import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+    to_camel,
+)
 
 Port = int
 

@@ -36,9 +36,8 @@ from moltbot.errors import ConfigError, ConflictError, MoltbotError
 from moltbot.fsutil import acquire_lock, write_atomic
 
 if TYPE_CHECKING:  # pydantic is imported on first validation: reading raw stays fast
-    from pydantic import ValidationError
-
     from moltbot.config.schema import Config
+    from moltbot.validation import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -260,9 +259,8 @@ def validate(
     ``missing_env="keep"`` leaves references to unset variables as written instead
     of failing (used for writes and for reading other instances' files).
     """
-    from pydantic import ValidationError
-
     from moltbot.config.schema import Config, unknown_keys
+    from moltbot.validation import ValidationError
 
     resolved = substitute(dict(data), env, source, missing=missing_env)
     try:

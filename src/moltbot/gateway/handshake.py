@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import WSMsgType
-from pydantic import ValidationError
 
 from moltbot.devices.identity import DeviceError, Proof, b64url_encode, verify_proof
 from moltbot.devices.pairing import ClientFacts
@@ -26,6 +25,7 @@ from moltbot.errors import AuthError, MoltbotError, PairingRequired, UsageError
 from moltbot.gateway import protocol
 from moltbot.gateway.auth import check_shared
 from moltbot.gateway.protocol import ConnectParams
+from moltbot.validation import ValidationError
 
 if TYPE_CHECKING:
     from moltbot.gateway.connection import Connection

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
 
 # The error codes; each class of the error tree carries its own (``error_shape()``).
 from moltbot.errors import AGENT_TIMEOUT as AGENT_TIMEOUT
@@ -18,6 +17,7 @@ from moltbot.errors import INVALID_REQUEST as INVALID_REQUEST
 from moltbot.errors import NOT_LINKED as NOT_LINKED
 from moltbot.errors import NOT_PAIRED as NOT_PAIRED
 from moltbot.errors import UNAVAILABLE as UNAVAILABLE
+from moltbot.validation import BaseModel, ConfigDict, Field
 
 PROTOCOL_VERSION = 3
 MAX_PAYLOAD_BYTES = 512 * 1024
@@ -173,7 +173,7 @@ def event(
 
 def describe_validation(exc: Exception) -> str:
     """Upstream-style ``at /path: message`` joined by ``; ``."""
-    from pydantic import ValidationError
+    from moltbot.validation import ValidationError
 
     if not isinstance(exc, ValidationError):
         return str(exc)

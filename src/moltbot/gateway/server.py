@@ -395,7 +395,7 @@ def authorize(conn: Connection, method: str, spec: MethodSpec | None) -> Moltbot
 
 
 def _validate(spec: MethodSpec, raw_params: Any) -> Any:
-    from pydantic import ValidationError
+    from moltbot.validation import ValidationError
 
     if not raw_params and spec.default_params is not None and raw_params in (None, {}):
         return spec.default_params

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.config.schema import Config
 from moltbot.errors import MoltbotError
@@ -21,6 +19,7 @@ from moltbot.rescue.audit import Actor
 from moltbot.rescue.ops import OPS
 from moltbot.sessions.origin import Origin
 from moltbot.subsystems import RESCUE
+from moltbot.validation import Field
 
 Op = Literal[OPS]  # type: ignore[valid-type]  # the operations' names, as given
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from moltbot.validation import BaseModel, ConfigDict, Field, model_validator, to_camel
 
 
 class OriginMedia(BaseModel):

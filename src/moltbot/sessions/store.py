@@ -33,9 +33,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
-
 from moltbot.fsutil import write_atomic
 from moltbot.sessions.origin import Origin
 from moltbot.sessions.transcript import (
@@ -44,6 +41,7 @@ from moltbot.sessions.transcript import (
     ordered_messages,
     read_tail,
 )
+from moltbot.validation import BaseModel, ConfigDict, Field, field_validator, to_camel
 
 log = logging.getLogger(__name__)
 

@@ -41,10 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from moltbot.errors import MoltbotError
 from moltbot.lifecycle import Lookup, no_subsystems
+from moltbot.validation import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config
@@ -110,7 +109,7 @@ class Tool:
 
     def parse(self, arguments: Mapping[str, Any]) -> BaseModel:
         """Validate the model's arguments; raises :class:`ToolError` on bad input."""
-        from pydantic import ValidationError
+        from moltbot.validation import ValidationError
 
         try:
             return self.Params.model_validate(dict(arguments))

@@ -20,13 +20,12 @@ import base64
 import time
 from typing import Any, Literal
 
-from pydantic import Field
-
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams, ToolResult
 from moltbot.agents.tools.confine import workspace_confinement
 from moltbot.agents.tools.fs import write_bytes
 from moltbot.agents.tools.netguard import NetPolicy, check_url, page_refusal
 from moltbot.subsystems import BROWSER
+from moltbot.validation import Field
 
 Action = Literal[
     "status",

@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
-from pydantic import Field
-
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams, ToolResult
 from moltbot.canvas import files
 from moltbot.subsystems import CANVAS
+from moltbot.validation import Field
 
 MAX_READ_CHARS = 200_000
 

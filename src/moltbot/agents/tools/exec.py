@@ -40,8 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from pydantic import Field
-
 from moltbot.agents.tools import sandbox
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.agents.tools.confine import workspace_confinement
@@ -55,6 +53,7 @@ from moltbot.agents.tools.exec_policy import (
 )
 from moltbot.agents.tools.exec_rules import DEFAULT_ALLOWLIST
 from moltbot.lifecycle import SubsystemKey
+from moltbot.validation import Field
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config

@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
-
 from moltbot import safepath
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.agents.tools.confine import Confinement, workspace_confinement
+from moltbot.validation import AliasChoices, Field
 
 MAX_READ_CHARS = 50_000
 MAX_READ_LINES = 2000

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.agents.tools.confine import workspace_confinement
 from moltbot.agents.tools.fs import read_bytes
 from moltbot.config.schema import Config
 from moltbot.subsystems import AGENTS
+from moltbot.validation import Field
 
 if TYPE_CHECKING:
     from moltbot.agents.memory import MemoryIndex

@@ -20,12 +20,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
-
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.agents.tools.exec import APPROVALS, ApprovalRequest
 from moltbot.errors import MoltbotError
 from moltbot.subsystems import NODES
+from moltbot.validation import Field
 
 APPROVAL_REQUIRED = "SYSTEM_RUN_DENIED: approval required"
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
 from moltbot.agents.context import text_of
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.sessions.keys import agent_of, normalize_key
 from moltbot.subsystems import AGENTS
+from moltbot.validation import Field
 
 if TYPE_CHECKING:
     from moltbot.agents.runtime import AgentRuntime

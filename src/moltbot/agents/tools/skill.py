@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic import Field
-
 from moltbot.agents import skills
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
+from moltbot.validation import Field
 
 
 class SkillParams(ToolParams):

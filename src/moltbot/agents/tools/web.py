@@ -14,10 +14,9 @@ import socket
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from pydantic import Field
-
 from moltbot.agents.tools.base import Tool, ToolContext, ToolError, ToolParams
 from moltbot.agents.tools.netguard import NetPolicy, blocked_address, check_literal
+from moltbot.validation import Field
 
 if TYPE_CHECKING:
     from moltbot.config.schema import Config

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import Field, field_validator
-
 from moltbot.channels.config import AccountConfig, GroupConfig
+from moltbot.validation import Field, field_validator
 
 DEFAULT_API_ROOT = "https://discord.com/api"
 

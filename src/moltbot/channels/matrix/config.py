@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
-
 from moltbot.channels.config import AccountConfig, GroupConfig
+from moltbot.validation import Field, field_validator
 
 
 class MatrixAccountConfig(AccountConfig):

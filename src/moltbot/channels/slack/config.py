@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import Field, field_validator
-
 from moltbot.channels.config import AccountConfig, ChannelSection, GroupConfig
+from moltbot.validation import Field, field_validator
 
 DEFAULT_API_URL = "https://slack.com/api/"
 

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
-
 from moltbot.channels.config import AccountConfig, GroupConfig
+from moltbot.validation import Field, field_validator
 
 DEFAULT_API_ROOT = "https://api.telegram.org"
 

@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from moltbot.agents.run import Run, RunState
 from moltbot.gateway.http.api import ApiError, json_response, read_json, require_method
@@ -53,6 +52,7 @@ from moltbot.gateway.http.openai.completions import (
 )
 from moltbot.gateway.http.openai.models import model_id
 from moltbot.gateway.http.openai.request import ChatMessage, Prompt, build_prompt, session_for
+from moltbot.validation import BaseModel, ConfigDict, ValidationError
 
 if TYPE_CHECKING:
     from moltbot.agents.runtime import AgentRuntime

@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
 from moltbot.errors import MethodError, MoltbotError, RetryLaterError, UsageError
 from moltbot.gateway import protocol
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.lifecycle import State
 from moltbot.subsystems import AGENTS
+from moltbot.validation import Field
 
 if TYPE_CHECKING:
     from moltbot.agents.run import Run

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from moltbot.errors import MoltbotError
 from moltbot.gateway.methods.nodes import node_error, registry
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.subsystems import APPROVALS
+from moltbot.validation import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from moltbot.devices.approver import ExecApprovals

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
-
 from moltbot.errors import INVALID_REQUEST, UNAVAILABLE, MethodError, MoltbotError
 from moltbot.gateway.methods.registry import MethodCall, Params, method
 from moltbot.subsystems import BROWSER
+from moltbot.validation import Field
 
 
 class BrowserRequestParams(Params):

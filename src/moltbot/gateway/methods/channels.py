@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
 from moltbot.errors import MethodError, MoltbotError, UsageError
 from moltbot.gateway.methods.registry import MethodCall, Params, error_for, method
 from moltbot.subsystems import CHANNELS
+from moltbot.validation import Field
 
 if TYPE_CHECKING:
     from moltbot.channels.manager import ChannelManager

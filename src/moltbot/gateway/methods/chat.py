@@ -8,12 +8,11 @@ import binascii
 import re
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
 from moltbot.errors import MethodError, MoltbotError, RetryLaterError, UsageError
 from moltbot.gateway.methods.agents import agents_of
 from moltbot.gateway.methods.registry import MethodCall, Params, method
 from moltbot.instance.resolve import DEFAULT_AGENT_ID
+from moltbot.validation import Field
 
 if TYPE_CHECKING:
     from moltbot.agents.runtime import AgentRuntime

@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic import Field
-
 from moltbot.errors import NotFoundError
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
+from moltbot.validation import Field
 
 
 def _listing(call: MethodCall) -> dict[str, Any]:

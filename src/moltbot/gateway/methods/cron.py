@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError
-
 from moltbot.errors import MethodError, MoltbotError, NotFoundError, UsageError
 from moltbot.gateway import protocol
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.subsystems import CRON
+from moltbot.validation import ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:
     from moltbot.automation.service import CronService

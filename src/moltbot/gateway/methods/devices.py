@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
 from moltbot.errors import NotFoundError
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.gateway.state import now_ms
+from moltbot.validation import Field
 
 NonEmpty = Field(min_length=1)
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
 from moltbot.errors import MoltbotError, UsageError
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.gateway.state import now_ms
 from moltbot.subsystems import NODES
+from moltbot.validation import Field
 
 if TYPE_CHECKING:
     from moltbot.agents.speech import Speech

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import Field
-
 from moltbot.devices.nodes import NODE_FIELDS
 from moltbot.devices.registry import NodeRegistry, NodeSession
 from moltbot.errors import MethodError, MoltbotError, NotFoundError, UsageError
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.gateway.state import now_ms
 from moltbot.subsystems import NODES
+from moltbot.validation import Field
 
 NonEmpty = Field(min_length=1)
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic import Field
-
 from moltbot.gateway.methods.registry import MethodCall, Params, method
+from moltbot.validation import Field
 
 
 class ListParams(Params):

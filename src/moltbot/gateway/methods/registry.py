@@ -22,10 +22,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from moltbot.errors import MoltbotError
 from moltbot.lazy import load
+from moltbot.validation import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from moltbot.gateway.connection import Connection

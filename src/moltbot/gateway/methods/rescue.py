@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
-
 from moltbot.errors import MoltbotError
 from moltbot.gateway.methods.registry import MethodCall, Params, method
 from moltbot.subsystems import RESCUE
+from moltbot.validation import Field
 
 if TYPE_CHECKING:
     from moltbot.rescue.audit import Actor

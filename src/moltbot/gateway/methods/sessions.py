@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
-
 from moltbot.errors import MoltbotError, UsageError
 from moltbot.gateway.methods.agents import agents_of
 from moltbot.gateway.methods.registry import MethodCall, Params, method
 from moltbot.sessions.keys import main_key
 from moltbot.sessions.store import SessionEntry, now_ms
+from moltbot.validation import Field
 
 
 class SessionsListParams(Params):

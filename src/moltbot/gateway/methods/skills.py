@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic import Field
-
 from moltbot.agents.roster import agent_specs, default_agent_id
 from moltbot.errors import MoltbotError, NotFoundError, UsageError
 from moltbot.gateway.methods.registry import MethodCall, Params, method
+from moltbot.validation import Field
 
 
 class SkillsStatusParams(Params):

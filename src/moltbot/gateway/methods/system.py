@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
 from moltbot.errors import UsageError
 from moltbot.gateway.logs import tail_file, upstream_line
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
 from moltbot.gateway.state import now_ms
 from moltbot.gateway.status import wire
+from moltbot.validation import Field
 
 
 class HealthParams(Params):

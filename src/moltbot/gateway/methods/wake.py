@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
-
 from moltbot.errors import MethodError
 from moltbot.gateway import protocol
 from moltbot.gateway.methods.agents import agents_of
 from moltbot.gateway.methods.registry import MethodCall, NoParams, Params, method
+from moltbot.validation import Field
 
 
 class WakeParams(Params):

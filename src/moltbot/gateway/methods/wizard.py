@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
-
 from moltbot.errors import MoltbotError, NotFoundError
 from moltbot.gateway.methods.registry import MethodCall, Params, method
+from moltbot.validation import Field
 
 if TYPE_CHECKING:
     from moltbot.onboard.remote import WizardSession

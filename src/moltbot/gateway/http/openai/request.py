@@ -14,9 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from moltbot.gateway.http.api import ApiError
+from moltbot.validation import BaseModel, ConfigDict, ValidationError
 
 SESSION_KEY_HEADERS = ("x-moltbot-session-key", "x-openclaw-session-key")
 SESSION_NAME_HEADER = "x-moltbot-session"
