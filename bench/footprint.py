@@ -140,10 +140,9 @@ FLOOR_STEPS = (
     ("+ asyncio (and ssl, which asyncio imports)", "import asyncio"),
     ("+ aiohttp.web (its client builds two TLS contexts on import)", "import aiohttp.web"),
     ("+ click", "import click"),
-    ("+ pydantic (BaseModel; pydantic-core's library)", "from pydantic import BaseModel"),
     (
-        "+ one pydantic model built (its schema generator loads on first use)",
-        "class A(BaseModel):\n    x: int = 0\nA()",
+        "+ the config schema (moltbot.validation), a config validated",
+        "from moltbot.config.schema import Config\nConfig.model_validate({})",
     ),
     (
         "moltbot: + the gateway's and its subsystems' modules, imported, nothing started",

@@ -35,11 +35,12 @@ def test_help_lists_commands_with_examples(run_moltbot: Any) -> None:
     assert run_moltbot("-h").stdout == result.stdout
 
 
-def test_help_imports_no_command_and_no_pydantic(home: Path) -> None:
+def test_help_imports_no_command_and_no_model(home: Path) -> None:
     code = (
         "import sys\nfrom moltbot.cli.main import main\ntry:\n    main()\n"
         "except SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'aiohttp') "
+        "or m.startswith('moltbot.validation') "
         "or m.startswith('moltbot.cli.') and m not in ('moltbot.cli.main', 'moltbot.cli.lazy')"
         "), file=sys.stderr)"
     )

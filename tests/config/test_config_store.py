@@ -406,11 +406,11 @@ def test_an_editor_saving_during_an_update_is_kept(tmp_path: Path) -> None:
     assert saved["editor"] is True and saved["b"] == 2
 
 
-def test_reading_raw_does_not_import_pydantic() -> None:
-    """`status` reads the config raw: pydantic is imported only when validating."""
+def test_reading_raw_does_not_import_the_schema() -> None:
+    """`status` reads the config raw: the models are imported only when validating."""
     import subprocess
     import sys
 
-    code = "import sys, moltbot.config.store; print('pydantic' in sys.modules)"
+    code = "import sys, moltbot.config.store; print('moltbot.validation' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

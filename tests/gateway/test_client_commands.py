@@ -90,7 +90,7 @@ def test_logs_work_offline_and_online(gateway, run_moltbot) -> None:
 
 def test_status_imports_neither_asyncio_nor_a_websocket_library(gateway, run_moltbot) -> None:
     """`status` makes one round trip with the blocking client: no event loop, no
-    ``websockets``, and no pydantic (the config is read raw). Its -X importtime report
+    ``websockets``, and no models (the config is read raw). Its -X importtime report
     says so."""
     result = run_moltbot(
         "--profile", "main", "status", "--json", env={"PYTHONPROFILEIMPORTTIME": "1"}
@@ -100,6 +100,7 @@ def test_status_imports_neither_asyncio_nor_a_websocket_library(gateway, run_mol
     assert "moltbot.gateway.sync_client" in modules  # the report is there
     heavy = {"asyncio", "websockets", "pydantic", "aiohttp"}
     assert sorted(m for m in modules if m.split(".")[0] in heavy) == []
+    assert "moltbot.validation" not in modules
 
 
 def test_client_commands_connect_directly_whatever_the_proxy_variables(

@@ -1,8 +1,9 @@
 """What an idle gateway loads: with every subsystem enabled and no model, channel or
 cron job configured, none of the heavy libraries is imported — the SDKs (LLM
 providers, Playwright, chat platforms), tiktoken (compaction's token counts), numpy
-(memory's vector search), croniter (cron expressions) or watchfiles (a file watcher:
+(memory's vector search), croniter (cron expressions), watchfiles (a file watcher:
 the config file is watched with inotify, the canvas folder only while a page listens)
+or pydantic (the models are ``moltbot.validation``'s; an SDK may still bring it)
 — nor those of moltbot's own modules that wait for their first use (``FIRST_USE``).
 The gateway's own ``-X importtime`` report (``PYTHONPROFILEIMPORTTIME``) says so."""
 
@@ -14,7 +15,7 @@ from gateway_harness import start_gateway, ws_client
 
 SDKS = {"openai", "anthropic", "playwright", "telegram", "slack_sdk", "slack_bolt", "nio"}
 SDKS |= {"discord", "httpx", "huggingface_hub"}
-HEAVY = SDKS | {"tiktoken", "numpy", "croniter", "watchfiles"}
+HEAVY = SDKS | {"tiktoken", "numpy", "croniter", "watchfiles", "pydantic", "pydantic_core"}
 # modules an idle gateway leaves for their first use: the rescue operations and chat
 # commands, the browser's route table and actions, the method families (the config
 # family imports moltbot.config.isolated; nothing else at idle does), web_fetch's HTML

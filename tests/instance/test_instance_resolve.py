@@ -492,13 +492,13 @@ def test_identity_file_is_written_once_and_repaired(home: Path) -> None:
 
 
 def test_resolving_does_not_import_the_schema() -> None:
-    """The resolver runs for `moltbot --help` and `status`: pydantic stays unimported."""
+    """The resolver runs for `moltbot --help` and `status`: no model is imported."""
     import subprocess
     import sys
 
     code = (
         "import sys, moltbot.instance.resolve; "
-        "print('moltbot.config.schema' in sys.modules, 'pydantic' in sys.modules)"
+        "print('moltbot.config.schema' in sys.modules, 'moltbot.validation' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -141,6 +141,37 @@ def test_frozenlist_is_pure_python_and_the_switch_does_not_leak() -> None:
     assert done.stdout.strip() == "False"  # no C++ runtime mapped for it
 
 
+_MIME_PROBE = (
+    "import mimetypes, sys\n"
+    "from moltbot.security import process\n"
+    "if sys.argv[1] == 'deferred':\n"
+    "    assert process.mime_table_on_demand()\n"
+    "    assert not mimetypes.inited and not process.mime_table_on_demand()\n"
+    "import aiohttp.web\n"
+    "from aiohttp.web_fileresponse import CONTENT_TYPES\n"
+    "names = ['a.js', 'a.css', 'a.svg', 'a.opus', 'a.wasm', 'a.jxl', 'a.m4a', 'a.heic']\n"
+    "print([CONTENT_TYPES.guess_type(n) for n in names])\n"
+    "print([mimetypes.guess_type(n) for n in names], len(mimetypes.types_map))\n"
+)
+
+
+def test_the_mime_table_is_read_at_first_use_with_the_same_answers() -> None:
+    """Deferring the system's MIME table changes no answer: aiohttp's own table and the
+    module-wide one (read from /etc/mime.types at the first lookup) are as without it."""
+    import subprocess
+    import sys
+
+    runs = {
+        mode: subprocess.run(
+            [sys.executable, "-c", _MIME_PROBE, mode], capture_output=True, text=True, check=False
+        )
+        for mode in ("eager", "deferred")
+    }
+    for done in runs.values():
+        assert done.returncode == 0, done.stderr
+    assert runs["deferred"].stdout == runs["eager"].stdout
+
+
 async def test_guarded_site_serves_and_falls_back_when_aiohttp_changes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -91,7 +91,7 @@ class Gateway:
                 return offline.remove(store, job_id)
             if method == "cron.runs":
                 return offline.runs(store, job_id, int(params.get("limit") or 50))
-        except ValueError as exc:  # pydantic's ValidationError
+        except ValueError as exc:  # moltbot.validation's ValidationError
             from moltbot.gateway.protocol import describe_validation
 
             raise UsageError(f"invalid job: {describe_validation(exc)}") from None

@@ -160,6 +160,7 @@ def cli(ctx: click.Context, profile: str | None, dev: bool, no_color: bool) -> N
 
 
 def main() -> None:
-    # pydantic scans every installed distribution for plugins on import (~20 ms); we use none.
+    # The LLM SDKs import pydantic, which scans every installed distribution for plugins
+    # (~20 ms); we use none.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     cli.main(prog_name="moltbot")

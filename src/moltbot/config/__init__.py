@@ -1,7 +1,7 @@
 """Config: schema, JSON5 load with ${VAR} substitution, atomic locked writes.
 
-``Config`` (the pydantic schema) is imported on first use, so commands that only
-read the file as written (``config get``) do not pay for pydantic.
+``Config`` (the schema) is imported on first use, so commands that only read the
+file as written (``config get``) do not pay for the models.
 """
 
 from typing import TYPE_CHECKING, Any

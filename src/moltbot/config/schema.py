@@ -1,4 +1,4 @@
-"""The config file's schema: pydantic models with upstream's camelCase keys.
+"""The config file's schema: models (:mod:`moltbot.validation`) with upstream's camelCase keys.
 
 Unknown keys are kept (``extra="allow"``) so that a newer or hand-extended file
 still loads; :func:`unknown_keys` lists them for a warning, or an error in strict

@@ -35,7 +35,7 @@ from moltbot.config.keypath import format_path
 from moltbot.errors import ConfigError, ConflictError, MoltbotError
 from moltbot.fsutil import acquire_lock, write_atomic
 
-if TYPE_CHECKING:  # pydantic is imported on first validation: reading raw stays fast
+if TYPE_CHECKING:  # the models are imported on first validation: reading raw stays fast
     from moltbot.config.schema import Config
     from moltbot.validation import ValidationError
 

@@ -144,8 +144,9 @@ def run(
     from moltbot.errors import MoltbotError
     from moltbot.gateway.logs import configure, record_to_file
 
-    process.pure_python_frozenlist()  # both before aiohttp is imported
+    process.pure_python_frozenlist()  # all three before aiohttp is imported
     process.system_cas_on_demand()
+    process.mime_table_on_demand()
     log_file = resolve_instance(identity, Config(), env).log_file
     file_handler = configure(log_file, verbose=options.verbose, color=options.color)
     lock: GatewayLock | None = None

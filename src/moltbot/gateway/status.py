@@ -2,9 +2,9 @@
 gateway builds them (``GatewayRuntime.status()`` / ``health()``) and the CLI reads them
 back (``moltbot status``, ``moltbot health``, ``gateway probe``).
 
-The models are named tuples, not pydantic models (nor dataclasses): ``moltbot status``
-reads them on its fast path, where importing pydantic would cost about a third of the
-command's time (and creating a dozen dataclasses ~5 ms). :func:`wire` gives exactly the
+The models are named tuples, not validated models (nor dataclasses): ``moltbot status``
+reads them on its fast path, where any import counts (creating a dozen dataclasses
+costs ~5 ms). :func:`wire` gives exactly the
 JSON upstream clients and the Control UI read (camelCase keys, in field order, ``null``
 for an unknown value); :func:`parse` reads it back, ignoring keys it does not know and
 raising :class:`MoltbotError` for a payload that is not one (a missing key, a value of

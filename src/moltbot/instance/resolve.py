@@ -19,7 +19,7 @@ from moltbot.instance import env as envvars
 from moltbot.instance import ports
 from moltbot.instance.names import ServiceNames, service_names
 
-if TYPE_CHECKING:  # the schema (pydantic) is imported only by code that validates
+if TYPE_CHECKING:  # the schema is imported only by code that validates
     from moltbot.config.schema import Config
 
 PROFILE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")

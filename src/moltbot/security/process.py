@@ -12,6 +12,8 @@
 - :func:`system_cas_on_demand`: aiohttp's default TLS contexts look CA certificates
   up in the system's hashed directory when a connection needs one, instead of
   parsing the whole CA bundle twice when aiohttp is imported.
+- :func:`mime_table_on_demand`: the system's MIME table is read at the first lookup
+  of a file type, not as a side effect of importing aiohttp's server.
 """
 
 from __future__ import annotations
@@ -141,6 +143,27 @@ def system_cas_on_demand() -> bool:
                 del os.environ[name]
             else:
                 os.environ[name] = value
+    return True
+
+
+def mime_table_on_demand() -> bool:
+    """Import ``aiohttp.web`` without reading the system's MIME table. Its file
+    responses build their own table from Python's built-in types when imported, and
+    that calls :func:`mimetypes.init`, which also reads ``/etc/mime.types`` into the
+    module-wide table (~0.4 MiB on Debian) that an idle gateway never consults. The
+    documented ``mimetypes.inited`` flag says "done" only during the import, so the
+    first :func:`mimetypes.guess_type` (a media file, a canvas page) reads the system
+    table exactly as before. ``False`` when ``aiohttp.web`` or the table was already
+    loaded."""
+    import mimetypes
+
+    if "aiohttp.web" in sys.modules or mimetypes.inited:
+        return False
+    mimetypes.inited = True
+    try:
+        import aiohttp.web  # noqa: F401
+    finally:
+        mimetypes.inited = False
     return True
 
 

@@ -1,7 +1,7 @@
 """The tool interface every agent tool implements.
 
 A tool is a class with a ``name``, a ``description`` (shown to the model), a
-pydantic ``Params`` model (its JSON schema is what the model sees) and one
+``Params`` model (:mod:`moltbot.validation`) (its JSON schema is what the model sees) and one
 coroutine ``run(ctx, params)`` that returns a string or a JSON-able dict::
 
     class EchoParams(BaseModel):

@@ -90,7 +90,7 @@ def parse_request(body: Any, max_messages: int) -> ChatRequest:
 
 
 _UNION_TAGS = frozenset({"str", "list[ContentPart]"})
-"""The branch names pydantic puts in an error's location for ``content``: not fields."""
+"""The union member names validation puts in an error's location for ``content``: not fields."""
 
 
 def _param(loc: Sequence[int | str]) -> str:
