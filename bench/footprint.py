@@ -46,9 +46,8 @@ TITLE = "Footprint: start, idle memory, CLI latency, and their floor"
 ORDER = 12
 SUMMARY = """\
 Reading the memory rows: the *floor* rows are fresh interpreters importing only the
-libraries the gateway is built on. asyncio (with ssl), aiohttp, click and pydantic
-(whose schema generator loads with the first model) already come to about the 45 MiB
-target, before any moltbot code. The *moltbot* row adds the gateway's and its
+libraries the gateway is built on (asyncio with ssl, aiohttp, click), then the config
+schema with one config validated. The *moltbot* row adds the gateway's and its
 subsystems' modules, imported but not started; the idle gateway adds what it holds at
 run time (config, sockets, watchers, worker threads). RSS counts shared libraries in
 full; PSS (in the note) splits them between the processes that map them, which is what
@@ -56,8 +55,8 @@ full; PSS (in the note) splits them between the processes that map them, which i
 watchfiles is imported until a configured feature needs it
 (`tests/gateway/test_footprint.py` checks the gateway's own `-X importtime` report).
 
-Where the idle gateway's memory went (issue 19): RSS 64.6 → 55.7 MiB, PSS 51.8 → ~46–49
-MiB (PSS moves with what else runs on the host), start to hello-ok 415 → ~265 ms at
+Where the idle gateway's memory went (issue 19): RSS 64.6 → 44.5 MiB, PSS 51.8 → ~36
+MiB (PSS moves with what else runs on the host), start to hello-ok 415 → ~190 ms at
 light load. The process tree is one process: the browser and canvas sidecars spawn
 nothing while idle. Each change was measured as interleaved A/B medians of 5 to 9
 starts, 3–4 s idle each, on the shared 2-core host (load 0.7–3):
@@ -84,42 +83,46 @@ starts, 3–4 s idle each, on the shared 2-core host (load 0.7–3):
   the bundle lives in that directory and the environment names nothing else;
   verification unchanged, tested against servers signed by a CA in the directory and
   by one outside it).
+- 10.9 MiB and ~60 ms of start (RSS 55.4 → 44.5, PSS 48.5 → 36.0, anonymous 38.7 →
+  31.7; start 239–489 → 168–216 ms, interleaved runs): no pydantic. The models are
+  `moltbot.validation`'s, the subset of pydantic's API the project used (see README,
+  "Where we differ from the design notes"), with the same coercion, error types and
+  JSON Schema (identical for all 209 models when it replaced pydantic). pydantic's
+  import, its schema generator and pydantic-core's library had cost +11.9 MiB; the own
+  package with the whole config schema costs ~2 MiB, and a class is compiled at its
+  first use. Validating is ~3× slower than pydantic-core per model (a chat.send-like
+  params model: 4.1 vs 1.2 µs), which is lost in a request's ~40 µs round trip.
+- 0.4 MiB (tracemalloc: 362 KiB): importing `aiohttp.web` no longer reads
+  `/etc/mime.types` into the `mimetypes` module's table, which the idle gateway never
+  consults (`mime_table_on_demand`: the documented `mimetypes.inited` says "done" only
+  during the import; the first lookup reads the table as before, tested to give the same
+  answers).
 
 `tests/gateway/test_footprint.py` checks that the modules loaded on first use are not
 imported at idle (`FIRST_USE`) and that no libstdc++ is mapped.
 
-Evaluated and left out: `PYDANTIC_DISABLE_PLUGINS=1` (no RSS gain: importlib.metadata
-is imported by pydantic's plugin loader either way; it would also reach child
-processes); `defer_build=True` on the tools' params models (0.0 MiB), the cron job
-models (≤ 0.2 MiB) or every config model (+0.4 MiB, and no faster start: the root
-config validates its whole tree at start anyway); lazy `moltbot.commands` registry
+Evaluated and left out: lazy `moltbot.commands` registry
 names (the channels' dispatcher imports the registry at start anyway);
 `MALLOC_ARENA_MAX=1` or `2` (≤ 0.2 MiB); a click-free fast path for `gateway` (click
 stays referenced by the running command; parsing the gateway's flags twice is not
 worth ~0.9 MiB); importing aiohttp in a thread while the main thread builds the config
 schema (a concurrent import of the same package can fail with a deadlock error).
 
-What is left above the 45 MiB target is pydantic and moltbot's own modules. pydantic,
-measured in fresh interpreters that already import asyncio, aiohttp.web and click
-(37.0 MiB): `import pydantic` +3.7 MiB, its first model +5.9 (pydantic.main, the schema
-generator, pydantic-core's library), the whole config schema validated once 48.9 MiB,
-i.e. **+11.9 MiB**, and ~150 ms of a loaded host's start (import and build, with or
-without `defer_build`); msgspec with one camelCase struct costs +1.4 MiB. The ~180
-moltbot modules an idle gateway imports cost ~8.6 MiB, mostly code objects, none above
-1 MiB except the config schema (~1.8 MiB); the agents' tools are imported at start
-(each tool's `enabled(config)` decides what the runtime offers, and a broken tool fails
-the subsystem at start): ~0.6 MiB. Reaching 45 MiB means leaving pydantic off the idle
-gateway's path: the config schema, the protocol frames and handshake, the method params
-models and the stores the idle gateway loads (sessions, cron, channel config, origin) on
-one lighter library, about 60 modules, keeping what pydantic gives for free today (kept
-unknown keys, all errors at once with their paths, the JSON Schema the Control UIs
-render).
+What is left: the libraries (asyncio, aiohttp, click: ~37 MiB in a fresh interpreter)
+and moltbot's ~190 idle modules. tracemalloc of an idle gateway counts 11.8 MiB of
+Python allocations: 6.5 MiB of code objects (all modules), ~1.1 MiB made by
+`dataclasses` (the generated `__init__`/`__repr__`/`__eq__` of ~150 dataclasses),
+0.6 MiB of model classes, 0.45 MiB of ABC caches; then the channel and chat-command
+registries' entry-point scan (importlib.metadata, zipfile, csv: ~0.3 MiB) and what
+aiohttp.web imports for its own CLI and HTML escaping (argparse, html.entities: ~0.2
+MiB). Further gains would come from loading the agents' turn machinery (turn,
+compaction, skills, usage) and the browser's Chromium/Playwright glue at first use.
 
 `moltbot status`: its profile was ~80 % importing, mostly the protocol client's stack,
 asyncio (with ssl) and `websockets` (whose package import reads its own metadata and
 loads its proxy support), for one request. Commands that make a call or a few now use
 a blocking client over a plain socket (`gateway/sync_client.py` on
-`gateway/blocking_ws.py`): no event loop, no `websockets`, no pydantic, no tempfile.
+`gateway/blocking_ws.py`): no event loop, no `websockets`, no models, no tempfile.
 Interleaved A/B, 21 runs each against the same running gateway, load ~2: wall 180 → 94
 ms median, CPU 162 → 86 ms. What is left is the interpreter (~12 ms), click (~30 ms of
 CPU) and moltbot's instance, config-reading and status modules with the command
@@ -128,8 +131,7 @@ itself (~30 ms); waiting for the gateway's answer is ~3 ms.
 Start to hello-ok (profiled with cProfile and `-X importtime`, see the profiles
 section): before the port answers the main thread does almost nothing but import. The
 non-import work (config read and validation, host registry, port checks, lock, runtime
-file) is under 10 ms; the imports are pydantic and the config schema, aiohttp and
-click.
+file) is under 10 ms; the imports are aiohttp, click and the gateway's own modules.
 """
 
 STARTS = 9

@@ -80,7 +80,10 @@ class _ModelMeta(type):
                 validators[attr] = value
                 namespace[attr] = value.func
         generate = config["alias_generator"]
-        for field, annotation in (namespace.get("__annotations__") or {}).items():
+        annotations = namespace.get("__annotations__") or {}
+        for attr in namespace.keys() & fields.keys() - annotations.keys():
+            raise TypeError(f"{name}.{attr} overrides a field without an annotation")
+        for field, annotation in annotations.items():
             if field.startswith("_") or _is_classvar(annotation):
                 continue
             value = namespace.pop(field, MISSING)
@@ -136,10 +139,16 @@ def _plan(cls: type[BaseModel]) -> _Plan:
     plan.extra = cls.model_config["extra"]
     by_name = cls.model_config["populate_by_name"]
     resolved: dict[str, FieldInfo] = {}
+    scopes: dict[str, dict[str, Any]] = {}
     for name, info in cls.__model_fields__.items():
         annotation, module = cls.__model_sources__[name]
         info = info.copy()
-        info.annotation = _resolve(cls, annotation, module)
+        if isinstance(annotation, str):
+            scope = scopes.get(module)
+            if scope is None:
+                scope = scopes[module] = _scope(cls, module)
+            annotation = _resolve(cls, annotation, scope)
+        info.annotation = annotation
         resolved[name] = info
         plan.slots.append(_Slot(name, info, by_name))
     slots = {slot.name: slot for slot in plan.slots}
@@ -160,13 +169,16 @@ def _plan(cls: type[BaseModel]) -> _Plan:
     return plan
 
 
-def _resolve(cls: type, annotation: Any, module: str) -> Any:
-    if not isinstance(annotation, str):
-        return annotation
+def _scope(cls: type, module: str) -> dict[str, Any]:
+    """The names a field annotation written in ``module`` may use."""
     scope = dict(vars(sys.modules[module])) if module in sys.modules else {}
     for klass in reversed(cls.__mro__):
         scope.update(getattr(klass, "__model_locals__", None) or {})
     scope.setdefault(cls.__name__, cls)
+    return scope
+
+
+def _resolve(cls: type, annotation: str, scope: dict[str, Any]) -> Any:
     try:
         return eval(annotation, scope)  # noqa: S307 - a class's own annotation text
     except NameError as exc:
