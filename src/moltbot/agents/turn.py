@@ -269,8 +269,8 @@ class TurnRunner:
                 await store.append(entry, ctxmod.tool_result_entry(result, run.id))
                 messages.append(result)
                 prepared.raw += prepared.estimator.message(result)
-        note = f"(stopped after {MAX_STEPS} tool steps)"
-        host.events.text(run, ("\n\n" if run.text else "") + note)
+        run.new_segment = bool(run.text)  # a paragraph of its own, like text after a tool step
+        host.events.text(run, f"(stopped after {MAX_STEPS} tool steps)")
 
     def _system_prompt(
         self,

@@ -157,10 +157,14 @@ async def test_finish_reason_length_and_tool_calls(api_gateway, llm):
 
         # the agent ends on a tool step when it runs out of steps
         for _ in range(MAX_STEPS):
-            llm.push(Reply("", tool_calls=[("no_such_tool", {})], usage=(1, 1)))
+            llm.push(Reply("step", tool_calls=[("no_such_tool", {})], usage=(1, 1)))
         reply = sync.chat.completions.create(model="moltbot", messages=USER)
         assert reply.choices[0].finish_reason == "tool_calls"
         assert reply.usage.total_tokens == 2 * MAX_STEPS
+        steps = "\n\n".join(["step"] * MAX_STEPS)  # one blank line between paragraphs
+        assert reply.choices[0].message.content == (
+            f"{steps}\n\n(stopped after {MAX_STEPS} tool steps)"
+        )
 
     with sync:
         await asyncio.to_thread(calls)
