@@ -339,26 +339,34 @@ def test_fragmented_answers_and_pings_in_between() -> None:
 
 
 @pytest.mark.parametrize(
-    ("bad", "message"),
+    ("bad", "message", "code"),
     [
-        (frame(0x1, b"{}", masked=True), "must not be masked"),
-        (frame(0x0, b"{}"), "continuation frame outside a message"),
-        (frame(0x9, b"x" * 126), "control frame over 125 bytes"),
-        (bytes([0xC1, 0x02]) + b"{}", "reserved bits"),
-        (bytes([0x83, 0x00]), "unknown opcode"),
-        (frame(0x1, b"\xff\xfe"), "not UTF-8"),
-        (struct.pack("!BBQ", 0x81, 127, 1 << 40), "frame over"),
+        (frame(0x1, b"{}", masked=True), "must not be masked", 1002),
+        (frame(0x0, b"{}"), "continuation frame outside a message", 1002),
+        (frame(0x9, b"x" * 126), "control frame over 125 bytes", 1002),
+        (bytes([0xC1, 0x02]) + b"{}", "reserved bits", 1002),
+        (bytes([0x83, 0x00]), "unknown opcode", 1002),
+        (frame(0x1, b"\xff\xfe"), "not UTF-8", 1007),
+        (struct.pack("!BBQ", 0x81, 127, 1 << 40), "frame over", 1009),
     ],
 )
-def test_frames_no_server_may_send_end_the_connection(bad: bytes, message: str) -> None:
+def test_frames_no_server_may_send_end_the_connection(bad: bytes, message: str, code: int) -> None:
+    """The client fails the connection (RFC 6455 7.1.7) with the status code that
+    names the fault, and reads nothing more from a stream it no longer trusts."""
+    codes: list[int] = []
+
     def script(conn: socket.socket) -> None:
         answer(conn)
         conn.sendall(bad)
-        until_closed(conn)
+        opcode, payload = read_frame(conn)
+        assert opcode == 0x8
+        codes.append(struct.unpack("!H", payload[:2])[0])
+        assert conn.recv(1) == b""  # then it closes the socket without waiting
 
     with raw_peer(script) as url, SyncGatewayClient(url, timeout=10) as client:
         with pytest.raises(GatewayUnreachableError, match=message):
             client.call("health")
+    assert codes == [code]
 
 
 def test_a_wrong_accept_key_is_not_a_websocket() -> None:
@@ -569,3 +577,20 @@ def test_a_peer_dripping_its_upgrade_answer_does_not_hold_the_deadline_off() -> 
     with http_peer(lambda conn: drip(conn, upgrade)) as url:
         with pytest.raises(GatewayUnreachableError, match="deadline|timed out"):
             SyncGatewayClient(url, timeout=0.5).connect()
+
+
+def test_a_frame_cut_by_a_send_timeout_ends_the_connection() -> None:
+    """A send that times out may have written part of its frame: nothing can follow it
+    (a later call's frame, a pong) without corrupting the stream, so the socket goes."""
+    import time
+
+    from moltbot.gateway.blocking_ws import BlockingWebSocket
+
+    ours, theirs = socket.socketpair()
+    with theirs:
+        ws = BlockingWebSocket(ours, b"", 1 << 30)
+        with pytest.raises(TimeoutError):  # the peer never reads
+            ws.send_text("x" * (64 << 20), time.monotonic() + 0.3)
+        with pytest.raises(OSError) as caught:
+            ws.send_text("{}", time.monotonic() + 0.3)
+        assert not isinstance(caught.value, TimeoutError)  # refused, not queued after the cut

@@ -19,6 +19,7 @@ server closed, with its code and reason), and the socket's own (refused, reset, 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import socket
@@ -43,7 +44,13 @@ class HandshakeError(ConnectionError):
 
 
 class ProtocolError(ConnectionError):
-    """The server sent something RFC 6455 does not allow (the connection is dropped)."""
+    """The server sent something RFC 6455 does not allow. The client fails the
+    connection with ``code`` (1002 a protocol error, 1007 text that is not UTF-8, 1009
+    a message too big) and reads nothing more from it."""
+
+    def __init__(self, message: str, code: int = 1002) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ConnectionClosed(ConnectionError):
@@ -145,6 +152,13 @@ class BlockingWebSocket:
         """The next message (text as ``str``, binary as ``bytes``); pings are answered
         on the way. Raises :class:`ConnectionClosed` when the server closes. After a
         :class:`TimeoutError` the connection is still usable: what was read is kept."""
+        try:
+            return self._recv_message(deadline)
+        except ProtocolError as exc:
+            self._fail_connection(exc.code)
+            raise
+
+    def _recv_message(self, deadline: float | None) -> str | bytes:
         while True:
             fin, opcode, payload = self._recv_frame(deadline)
             if opcode >= _CLOSE:
@@ -159,7 +173,7 @@ class BlockingWebSocket:
             if self._message_opcode is None:
                 self._message_opcode = opcode
             if len(self._message) + len(payload) > self._max_size:
-                raise ProtocolError(f"a message over {self._max_size} bytes")
+                raise ProtocolError(f"a message over {self._max_size} bytes", 1009)
             # one buffer, not a list of fragments: memory is the message's size however
             # many (empty or one-byte) fragments a peer splits it into
             self._message += payload
@@ -171,7 +185,7 @@ class BlockingWebSocket:
                 try:
                     return data.decode()
                 except UnicodeDecodeError:
-                    raise ProtocolError("a text message that is not UTF-8") from None
+                    raise ProtocolError("a text message that is not UTF-8", 1007) from None
 
     def _control(self, opcode: int, payload: bytes, deadline: float | None) -> None:
         if opcode == _PING:
@@ -208,7 +222,7 @@ class BlockingWebSocket:
         if opcode >= _CLOSE and (length > 125 or not fin):
             raise ProtocolError("a control frame over 125 bytes or fragmented")
         if length > self._max_size:
-            raise ProtocolError(f"a frame over {self._max_size} bytes")
+            raise ProtocolError(f"a frame over {self._max_size} bytes", 1009)
         self._need(header + length, deadline)
         payload = bytes(self._buffer[header : header + length])
         del self._buffer[: header + length]
@@ -224,7 +238,13 @@ class BlockingWebSocket:
             header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
         mask = os.urandom(4)
         self._sock.settimeout(_remaining(deadline))
-        self._sock.sendall(header + mask + _masked(payload, mask))
+        try:
+            self._sock.sendall(header + mask + _masked(payload, mask))
+        except TimeoutError:
+            # part of the frame may be out: nothing sent after it could be parsed
+            self._closed = True
+            self._sock.close()
+            raise
 
     def _need(self, count: int, deadline: float | None) -> None:
         while len(self._buffer) < count:
@@ -238,6 +258,15 @@ class BlockingWebSocket:
         self._buffer += chunk
 
     # closing --------------------------------------------------------------------
+
+    def _fail_connection(self, code: int) -> None:
+        """Send a close frame with ``code`` (briefly, if the peer reads) and drop the
+        socket without waiting for an answer: the stream can no longer be parsed."""
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(OSError):
+                self._send_frame(_CLOSE, struct.pack("!H", code), time.monotonic() + 0.5)
+        self._sock.close()
 
     def close(self, timeout: float = 0.5) -> None:
         """The closing handshake (code 1000), waiting at most ``timeout`` seconds for the
