@@ -299,3 +299,35 @@ async def test_a_frame_nested_too_deep_to_parse_is_skipped() -> None:
 
     async with peer(deep_then_answer) as url, GatewayClient(url, timeout=10) as client:
         assert await client.call("health") == 1
+
+
+async def test_neither_client_follows_a_redirect() -> None:
+    """The connect frame carries the token: it goes only to the URL the user gave. A
+    redirect (to another port, here a gateway-like peer) fails the connection in both
+    clients, which never reach its target."""
+    reached: list[str] = []
+
+    async def records(ws: web.WebSocketResponse) -> None:
+        reached.append("connected")
+        await ws.close()
+
+    async with peer(records) as target:
+
+        async def moved(request: web.Request) -> web.Response:
+            raise web.HTTPFound(target)
+
+        app = web.Application()
+        app.router.add_get("/", moved)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port_block(1)
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"ws://127.0.0.1:{port}"
+        try:
+            with pytest.raises(GatewayUnreachableError, match="302"):
+                await GatewayClient(url, token="t", timeout=5).connect()
+            with pytest.raises(GatewayUnreachableError, match="302"):
+                await asyncio.to_thread(SyncGatewayClient(url, token="t", timeout=5).connect)
+        finally:
+            await runner.cleanup()
+    assert reached == []

@@ -36,6 +36,7 @@ Errors, all from :mod:`moltbot.errors`:
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import time
@@ -79,12 +80,11 @@ class GatewayClient(ClientBase):
 
     async def connect(self) -> dict[str, Any]:
         """Open the socket and run the handshake; returns the ``hello-ok`` payload."""
-        from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidHandshake, WebSocketException
 
         started = time.perf_counter()
         try:
-            self._ws = await connect(
+            self._ws = await _direct_connect()(
                 self.url,
                 open_timeout=self.timeout,
                 close_timeout=0.5,
@@ -346,6 +346,20 @@ class CallStream:
         finally:
             client._pending.pop(self.request_id, None)
             client._listeners.discard(queue)
+
+
+@functools.cache
+def _direct_connect() -> Any:
+    """websockets' ``connect`` refusing redirects, as the blocking client does: the
+    connect frame carries the token, so it goes only to the URL the user gave (a
+    redirect is reported as the HTTP status it is)."""
+    from websockets.asyncio.client import connect
+
+    class DirectConnect(connect):
+        def process_redirect(self, exc: Exception) -> Exception | str:
+            return exc
+
+    return DirectConnect
 
 
 __all__ = ["CallStream", "Event", "GatewayClient"]
