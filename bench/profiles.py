@@ -44,8 +44,8 @@ What the profiles showed, and what was changed for it (issue 19):
   command registry, the skills loader, the agents' run module and the OpenAI helpers at
   start (about 11 ms under `-X importtime`): they now import them at first use. What
   is left: aiohttp and the gateway's own modules; the config schema no longer builds
-  pydantic validators (its own models compile at first use: footprint section). The method families are no longer on this path (imported at their first
-  call), and aiohttp's two TLS contexts no longer parse the CA bundle at import (they
+  pydantic validators (its own models compile at first use: footprint section). The
+  method families are no longer on this path (imported at their first call), and aiohttp's two TLS contexts no longer parse the CA bundle at import (they
   look CAs up on demand: footprint section). The non-import work before the port
   answers (config read and validation, registry and port checks, lock, runtime file)
   is under 10 ms.
