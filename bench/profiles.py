@@ -45,8 +45,9 @@ What the profiles showed, and what was changed for it (issue 19):
   start (about 11 ms under `-X importtime`): they now import them at first use. What
   is left: aiohttp and the gateway's own modules; the config schema no longer builds
   pydantic validators (its own models compile at first use: footprint section). The
-  method families are no longer on this path (imported at their first call), and aiohttp's two TLS contexts no longer parse the CA bundle at import (they
-  look CAs up on demand: footprint section). The non-import work before the port
+  method families are no longer on this path (imported at their first call), and
+  aiohttp's two TLS contexts no longer parse the CA bundle at import (they look CAs up
+  on demand: footprint section). The non-import work before the port
   answers (config read and validation, registry and port checks, lock, runtime file)
   is under 10 ms.
 - **status.** Before: ~80 % importing, most of it asyncio (with ssl) and the
