@@ -1,0 +1,365 @@
+"""Field types: lenient coercion, literals, unions, discriminated unions, constraints.
+
+Expected values (error types, messages, locations, context) are the ones pydantic 2.14
+gives for the same models, written out literally.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import pytest
+
+from moltbot.validation import BaseModel, Field, ValidationError
+
+
+def problems(model: type[BaseModel], data: Any) -> list[tuple[str, tuple[Any, ...], str]]:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data)
+    return [(d["type"], d["loc"], d["msg"]) for d in caught.value.errors()]
+
+
+def detail(model: type[BaseModel], data: Any) -> dict[str, Any]:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data)
+    (only,) = caught.value.errors()
+    return only
+
+
+class Scalars(BaseModel):
+    i: int = 0
+    b: bool = False
+    f: float = 0.0
+    s: str = ""
+
+
+INT_PARSING = "Input should be a valid integer, unable to parse string as an integer"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("7", 7), (7.0, 7), (True, 1), (" 7 ", 7), ("7.0", 7), ("1_000", 1000), (-3, -3)],
+)
+def test_int_accepts_numbers_numeric_strings_and_bools(given: Any, expected: int) -> None:
+    value = Scalars.model_validate({"i": given}).i
+    assert value == expected
+    assert type(value) is int
+
+
+@pytest.mark.parametrize(
+    ("given", "kind", "msg"),
+    [
+        (
+            7.5,
+            "int_from_float",
+            "Input should be a valid integer, got a number with a fractional part",
+        ),
+        ("7.5", "int_parsing", INT_PARSING),
+        ("x", "int_parsing", INT_PARSING),
+        (None, "int_type", "Input should be a valid integer"),
+        ([7], "int_type", "Input should be a valid integer"),
+        (float("nan"), "finite_number", "Input should be a finite number"),
+        (float("inf"), "finite_number", "Input should be a finite number"),
+    ],
+)
+def test_int_refuses(given: Any, kind: str, msg: str) -> None:
+    found = detail(Scalars, {"i": given})
+    assert (found["type"], found["loc"], found["msg"]) == (kind, ("i",), msg)
+    assert found["input"] is given
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("yes", True),
+        ("no", False),
+        ("on", True),
+        ("off", False),
+        ("true", True),
+        ("False", False),
+        ("1", True),
+        ("0", False),
+        (1, True),
+        (0, False),
+        (1.0, True),
+    ],
+)
+def test_bool_accepts_words_and_zero_one(given: Any, expected: bool) -> None:
+    assert Scalars.model_validate({"b": given}).b is expected
+
+
+@pytest.mark.parametrize(
+    ("given", "kind"),
+    [
+        (2, "bool_parsing"),
+        (-1, "bool_parsing"),
+        ("maybe", "bool_parsing"),
+        (None, "bool_type"),
+        ([], "bool_type"),
+    ],
+)
+def test_bool_refuses(given: Any, kind: str) -> None:
+    msg = {
+        "bool_parsing": "Input should be a valid boolean, unable to interpret input",
+        "bool_type": "Input should be a valid boolean",
+    }[kind]
+    assert problems(Scalars, {"b": given}) == [(kind, ("b",), msg)]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [("1.5", 1.5), (2, 2.0), (True, 1.0), (" 1.5 ", 1.5), ("1_0", 10.0)]
+)
+def test_float_accepts_numbers_and_numeric_strings(given: Any, expected: float) -> None:
+    value = Scalars.model_validate({"f": given}).f
+    assert value == expected
+    assert type(value) is float
+
+
+def test_float_and_str_refuse() -> None:
+    assert problems(Scalars, {"f": "x", "s": 5}) == [
+        (
+            "float_parsing",
+            ("f",),
+            "Input should be a valid number, unable to parse string as a number",
+        ),
+        ("string_type", ("s",), "Input should be a valid string"),
+    ]
+    assert problems(Scalars, {"f": None, "s": None}) == [
+        ("float_type", ("f",), "Input should be a valid number"),
+        ("string_type", ("s",), "Input should be a valid string"),
+    ]
+
+
+def test_not_a_mapping_is_a_model_type_error() -> None:
+    for given in (None, [1], "x", 5):
+        found = detail(Scalars, given)
+        assert found == {
+            "type": "model_type",
+            "loc": (),
+            "msg": "Input should be a valid dictionary or instance of Scalars",
+            "input": given,
+            "ctx": {"class_name": "Scalars"},
+        }
+
+
+class Lit(BaseModel):
+    mode: Literal["a", "b"] = "a"
+    one: Literal[1] = 1
+
+
+def test_literal_accepts_its_values_only() -> None:
+    assert Lit.model_validate({"mode": "b"}).mode == "b"
+    assert detail(Lit, {"mode": "c"}) == {
+        "type": "literal_error",
+        "loc": ("mode",),
+        "msg": "Input should be 'a' or 'b'",
+        "input": "c",
+        "ctx": {"expected": "'a' or 'b'"},
+    }
+    assert problems(Lit, {"one": "1"}) == [("literal_error", ("one",), "Input should be 1")]
+    assert problems(Lit, {"mode": None}) == [
+        ("literal_error", ("mode",), "Input should be 'a' or 'b'")
+    ]
+
+
+class Opt(BaseModel):
+    o: int | None = None
+    u: str | list[str] | None = None
+    v: int | str = 0
+    w: bool | int | float | str = 0
+
+
+def test_optional_is_not_a_union_in_error_locations() -> None:
+    assert Opt.model_validate({"o": None}).o is None
+    assert problems(Opt, {"o": "x"}) == [("int_parsing", ("o",), INT_PARSING)]
+
+
+def test_union_errors_carry_member_tags() -> None:
+    assert problems(Opt, {"u": 5}) == [
+        ("string_type", ("u", "str"), "Input should be a valid string"),
+        ("list_type", ("u", "list[str]"), "Input should be a valid list"),
+    ]
+    assert problems(Opt, {"u": ["a", 1]}) == [
+        ("string_type", ("u", "str"), "Input should be a valid string"),
+        ("string_type", ("u", "list[str]", 1), "Input should be a valid string"),
+    ]
+    assert problems(Opt, {"v": None}) == [
+        ("int_type", ("v", "int"), "Input should be a valid integer"),
+        ("string_type", ("v", "str"), "Input should be a valid string"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "given", "expected"),
+    [
+        ("v", "5", "5"),
+        ("v", 5, 5),
+        ("v", 5.0, 5),
+        ("w", "1", "1"),
+        ("w", 1.0, 1.0),
+        ("w", True, True),
+        ("w", 1, 1),
+    ],
+)
+def test_smart_union_prefers_the_exact_type(field: str, given: Any, expected: Any) -> None:
+    value = getattr(Opt.model_validate({field: given}), field)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+class Cat(BaseModel):
+    kind: Literal["cat"]
+    lives: int = 9
+
+
+class Dog(BaseModel):
+    kind: Literal["dog", "puppy"]
+    good: bool = True
+
+
+class Pet(BaseModel):
+    pet: Cat | Dog = Field(discriminator="kind")
+    maybe: Annotated[Cat | Dog, Field(discriminator="kind")] | None = None
+    plain: Cat | Dog | None = None
+
+
+def test_discriminated_union_picks_the_member_by_tag() -> None:
+    pets = Pet.model_validate({"pet": {"kind": "puppy"}, "maybe": {"kind": "cat"}})
+    assert type(pets.pet) is Dog
+    assert type(pets.maybe) is Cat
+    assert Pet.model_validate({"pet": {"kind": "dog"}, "maybe": None}).maybe is None
+    already = Cat(kind="cat", lives=3)
+    assert Pet(pet=already).pet is already
+
+
+def test_discriminated_union_errors() -> None:
+    assert detail(Pet, {"pet": {}}) == {
+        "type": "union_tag_not_found",
+        "loc": ("pet",),
+        "msg": "Unable to extract tag using discriminator 'kind'",
+        "input": {},
+        "ctx": {"discriminator": "'kind'"},
+    }
+    assert detail(Pet, {"pet": {"kind": "cow"}}) == {
+        "type": "union_tag_invalid",
+        "loc": ("pet",),
+        "msg": "Input tag 'cow' found using 'kind' does not match any of the expected tags: "
+        "'cat', 'dog', 'puppy'",
+        "input": {"kind": "cow"},
+        "ctx": {"discriminator": "'kind'", "tag": "cow", "expected_tags": "'cat', 'dog', 'puppy'"},
+    }
+    assert problems(Pet, {"pet": {"kind": ["x"]}}) == [
+        (
+            "union_tag_invalid",
+            ("pet",),
+            "Input tag '['x']' found using 'kind' does not match any of the expected tags: "
+            "'cat', 'dog', 'puppy'",
+        )
+    ]
+    assert problems(Pet, {"pet": 5}) == [
+        (
+            "model_attributes_type",
+            ("pet",),
+            "Input should be a valid dictionary or object to extract fields from",
+        )
+    ]
+
+
+def test_discriminated_member_errors_are_located_under_the_tag() -> None:
+    assert problems(Pet, {"pet": {"kind": "cat", "lives": "x"}}) == [
+        ("int_parsing", ("pet", "cat", "lives"), INT_PARSING)
+    ]
+    assert problems(Pet, {"pet": {"kind": "puppy", "good": 5}}) == [
+        (
+            "bool_parsing",
+            ("pet", "puppy", "good"),
+            "Input should be a valid boolean, unable to interpret input",
+        )
+    ]
+    assert problems(Pet, {"pet": {"kind": "dog"}, "maybe": {"kind": "x"}})[0][:2] == (
+        "union_tag_invalid",
+        ("maybe",),
+    )
+
+
+def test_plain_union_of_models_tags_errors_with_class_names() -> None:
+    assert problems(Pet, {"pet": {"kind": "dog"}, "plain": {"kind": "x"}}) == [
+        ("literal_error", ("plain", "Cat", "kind"), "Input should be 'cat'"),
+        ("literal_error", ("plain", "Dog", "kind"), "Input should be 'dog' or 'puppy'"),
+    ]
+
+
+class Limits(BaseModel):
+    a: int = Field(1, ge=1)
+    b: int = Field(5, gt=1)
+    c: float = Field(0, le=1.5)
+    d: int = Field(0, lt=3)
+    s: str = Field("xx", min_length=2, max_length=3)
+    items: list[int] = Field(default_factory=lambda: [1], min_length=1, max_length=2)
+    p: str = Field("ab", pattern=r"^[a-z]+$")
+    one: str = Field("x", min_length=1)
+    h: Annotated[int, Field(ge=0)] | None = None
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"a": 0}, ("greater_than_equal", "Input should be greater than or equal to 1", {"ge": 1})),
+        ({"b": 1}, ("greater_than", "Input should be greater than 1", {"gt": 1})),
+        ({"c": 2.5}, ("less_than_equal", "Input should be less than or equal to 1.5", {"le": 1.5})),
+        ({"d": 3}, ("less_than", "Input should be less than 3", {"lt": 3})),
+        (
+            {"s": "a"},
+            ("string_too_short", "String should have at least 2 characters", {"min_length": 2}),
+        ),
+        (
+            {"s": "abcd"},
+            ("string_too_long", "String should have at most 3 characters", {"max_length": 3}),
+        ),
+        (
+            {"one": ""},
+            ("string_too_short", "String should have at least 1 character", {"min_length": 1}),
+        ),
+        (
+            {"items": []},
+            (
+                "too_short",
+                "List should have at least 1 item after validation, not 0",
+                {"field_type": "List", "min_length": 1, "actual_length": 0},
+            ),
+        ),
+        (
+            {"items": [1, 2, 3]},
+            (
+                "too_long",
+                "List should have at most 2 items after validation, not 3",
+                {"field_type": "List", "max_length": 2, "actual_length": 3},
+            ),
+        ),
+        (
+            {"p": "AB"},
+            (
+                "string_pattern_mismatch",
+                "String should match pattern '^[a-z]+$'",
+                {"pattern": "^[a-z]+$"},
+            ),
+        ),
+        (
+            {"h": -1},
+            ("greater_than_equal", "Input should be greater than or equal to 0", {"ge": 0}),
+        ),
+    ],
+)
+def test_constraints(data: dict[str, Any], expected: tuple[str, str, dict[str, Any]]) -> None:
+    found = detail(Limits, data)
+    ((key, given),) = data.items()
+    assert (found["type"], found["msg"], found["ctx"]) == expected
+    assert found["loc"] == (key,)
+    assert found["input"] == given
+
+
+def test_constraints_let_good_values_through() -> None:
+    good = Limits.model_validate(
+        {"a": "1", "b": 2, "c": 1.5, "d": 2, "s": "abc", "items": ["2"], "p": "q", "h": None}
+    )
+    assert (good.a, good.c, good.items, good.h) == (1, 1.5, [2], None)
