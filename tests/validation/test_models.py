@@ -7,7 +7,7 @@ Expected values are the ones pydantic 2.14 gives for the same models, written ou
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -500,3 +500,19 @@ def test_repr_and_iteration() -> None:
     assert repr(m) == "Open(x=1, extra='e')"
     assert list(m) == [("x", 1), ("extra", "e")]
     assert str(Inner(x=1)) == "x=1 y=None"
+
+
+class Quoted(BaseModel):
+    kids: list["Quoted"] = []  # noqa: UP037 - a quoted name inside a generic, as written
+    by_name: dict[str, "Later"] = {}  # noqa: UP037
+    maybe: Optional["Later"] = None  # noqa: UP037, UP045
+
+
+def test_quoted_names_inside_generics_are_resolved() -> None:
+    q = Quoted.model_validate(
+        {"kids": [{"kids": []}], "by_name": {"a": {"v": "1"}}, "maybe": {"v": 2}}
+    )
+    assert type(q.kids[0]) is Quoted
+    assert q.by_name == {"a": Later(v=1)}
+    assert q.maybe == Later(v=2)
+    assert Quoted.model_fields["kids"].annotation == list[Quoted]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import re
 import sys
+import types
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Self
 
@@ -161,18 +163,39 @@ def _plan(cls: type[BaseModel]) -> _Plan:
 
 
 def _resolve(cls: type, annotation: Any, module: str) -> Any:
-    if not isinstance(annotation, str):
-        return annotation
     scope = dict(vars(sys.modules[module])) if module in sys.modules else {}
     for klass in reversed(cls.__mro__):
         scope.update(getattr(klass, "__model_locals__", None) or {})
     scope.setdefault(cls.__name__, cls)
-    try:
-        return eval(annotation, scope)  # noqa: S307 - a class's own annotation text
-    except NameError as exc:
-        raise TypeError(
-            f"{cls.__qualname__}: cannot resolve annotation {annotation!r}: {exc}"
-        ) from None
+
+    def evaluate(text: str) -> Any:
+        try:
+            return eval(text, scope)  # noqa: S307 - a class's own annotation text
+        except NameError as exc:
+            raise TypeError(
+                f"{cls.__qualname__}: cannot resolve annotation {text!r}: {exc}"
+            ) from None
+
+    return _unquoted(annotation, evaluate)
+
+
+def _unquoted(tp: Any, evaluate: Callable[[str], Any]) -> Any:
+    """``tp`` with every quoted name in it (``list["Node"]``) evaluated."""
+    if isinstance(tp, str):
+        return _unquoted(evaluate(tp), evaluate)
+    if isinstance(tp, typing.ForwardRef):
+        return _unquoted(evaluate(tp.__forward_arg__), evaluate)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if not args or origin is typing.Literal:
+        return tp
+    if origin is typing.Annotated:
+        return typing.Annotated[_unquoted(args[0], evaluate), *tp.__metadata__]
+    resolved = tuple(_unquoted(arg, evaluate) for arg in args)
+    if resolved == args:
+        return tp
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[resolved]  # noqa: UP007 - built from a tuple of members
+    return origin[resolved]
 
 
 def _run(func: Callable[[Any], Any], value: Any) -> Any:
