@@ -516,3 +516,15 @@ def test_quoted_names_inside_generics_are_resolved() -> None:
     assert q.by_name == {"a": Later(v=1)}
     assert q.maybe == Later(v=2)
     assert Quoted.model_fields["kids"].annotation == list[Quoted]
+
+
+def test_attributes_that_are_not_fields_stay_out_of_dumps_and_equality() -> None:
+    m = Inner(x=1)
+    m._cache = "private"
+    assert m._cache == "private"
+    assert m.model_dump() == {"x": 1, "y": None}
+    assert m == Inner(x=1)
+    updated = Inner(x=1).model_copy(update={"unknown": 5})
+    assert updated.unknown == 5
+    assert updated.model_dump() == {"x": 1, "y": None}
+    assert updated == Inner(x=1)

@@ -362,10 +362,11 @@ class BaseModel(metaclass=_ModelMeta):
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return (
-            self.__dict__ == other.__dict__  # type: ignore[attr-defined]
-            and (self.__model_extra__ or {}) == (other.__model_extra__ or {})  # type: ignore[attr-defined]
-        )
+        mine, theirs = self.__dict__, other.__dict__  # type: ignore[attr-defined]
+        return all(
+            mine.get(name, MISSING) == theirs.get(name, MISSING)
+            for name in type(self).__model_fields__
+        ) and (self.__model_extra__ or {}) == (other.__model_extra__ or {})  # type: ignore[attr-defined]
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         yield from self.__dict__.items()
@@ -475,6 +476,8 @@ def _dump_model(
     fields_set = model.__model_fields_set__
     out: dict[str, Any] = {}
     for name, value in model.__dict__.items():
+        if name not in fields:  # a private attribute, or a key model_copy(update=) added
+            continue
         if (include is not None and name not in include) or (exclude and name in exclude):
             continue
         if exclude_unset and name not in fields_set:
