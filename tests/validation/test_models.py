@@ -528,3 +528,16 @@ def test_attributes_that_are_not_fields_stay_out_of_dumps_and_equality() -> None
     assert updated.unknown == 5
     assert updated.model_dump() == {"x": 1, "y": None}
     assert updated == Inner(x=1)
+
+
+def test_equal_frozen_models_have_equal_hashes() -> None:
+    class Keyed(BaseModel):
+        model_config = ConfigDict(frozen=True)
+        d: dict[str, int] = {}
+
+    one, two = Keyed(d={"a": 1, "b": 2}), Keyed(d={"b": 2, "a": 1})
+    assert one == two
+    assert hash(one) == hash(two)
+    copied = Point(x=1).model_copy(update={"unknown": 5})
+    assert copied == Point(x=1)
+    assert hash(copied) == hash(Point(x=1))

@@ -119,14 +119,15 @@ def _defining_locals(namespace: dict[str, Any]) -> dict[str, Any]:
 
 
 def _frozen_hash(self: BaseModel) -> int:
-    return hash((type(self), *(_hashable(v) for v in self.__dict__.values())))
+    values = self.__dict__
+    return hash((type(self), *(_hashable(values.get(f)) for f in type(self).__model_fields__)))
 
 
 def _hashable(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return tuple((k, _hashable(v)) for k, v in value.items())
+    if isinstance(value, dict):  # equal dicts may differ in order: hash them as a set
+        return frozenset((k, _hashable(v)) for k, v in value.items())
     return value
 
 
