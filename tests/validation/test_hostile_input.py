@@ -160,3 +160,15 @@ def test_pickle_and_deepcopy_of_a_frozen_model() -> None:
         with pytest.raises(ValidationError):
             clone.a = 2
     assert copy.copy(sealed) == sealed
+
+
+def test_a_frozen_model_refuses_deletion() -> None:
+    sealed = Sealed(a=1, note="n")
+    for name in ("a", "note"):
+        with pytest.raises(ValidationError) as caught:
+            delattr(sealed, name)
+        assert caught.value.errors() == [
+            {"type": "frozen_instance", "loc": (name,), "msg": "Instance is frozen", "input": None}
+        ]
+    assert sealed.a == 1
+    assert sealed.model_dump() == {"a": 1, "tags": [], "note": "n"}

@@ -333,17 +333,7 @@ class BaseModel(metaclass=_ModelMeta):
     def __setattr__(self, name: str, value: Any) -> None:
         cls = type(self)
         if cls.model_config["frozen"]:
-            raise ValidationError(
-                cls.__name__,
-                [
-                    {
-                        "type": "frozen_instance",
-                        "loc": (name,),
-                        "msg": "Instance is frozen",
-                        "input": value,
-                    }
-                ],
-            )
+            raise _frozen(cls, name, value)
         if name in cls.__model_fields__:
             self.__dict__[name] = value
             self.__model_fields_set__.add(name)
@@ -355,6 +345,8 @@ class BaseModel(metaclass=_ModelMeta):
             raise ValueError(f'"{cls.__name__}" object has no field "{name}"')
 
     def __delattr__(self, name: str) -> None:
+        if type(self).model_config["frozen"]:
+            raise _frozen(type(self), name, None)
         if self.__model_extra__ is not None and name in self.__model_extra__:
             del self.__model_extra__[name]
         else:
@@ -379,6 +371,13 @@ class BaseModel(metaclass=_ModelMeta):
 
     def __str__(self) -> str:
         return " ".join(f"{k}={v!r}" for k, v in self)
+
+
+def _frozen(cls: type[BaseModel], name: str, value: Any) -> ValidationError:
+    return ValidationError(
+        cls.__name__,
+        [{"type": "frozen_instance", "loc": (name,), "msg": "Instance is frozen", "input": value}],
+    )
 
 
 def _fill(instance: BaseModel, value: Any) -> Any:
