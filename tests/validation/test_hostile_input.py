@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from moltbot.validation import BaseModel, ConfigDict, ValidationError, field_validator
+from moltbot.validation import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class Bag(BaseModel):
@@ -172,3 +178,15 @@ def test_a_frozen_model_refuses_deletion() -> None:
         ]
     assert sealed.a == 1
     assert sealed.model_dump() == {"a": 1, "tags": [], "note": "n"}
+
+
+def test_an_after_model_validator_returning_garbage_keeps_the_model() -> None:
+    class Careless(BaseModel):
+        x: int = 0
+
+        @model_validator(mode="after")
+        def check(self) -> Any:
+            return 5
+
+    assert Careless(x="1").x == 1
+    assert Careless.model_validate({"x": 2}).model_dump() == {"x": 2}

@@ -460,7 +460,7 @@ def _fill(instance: BaseModel, value: Any) -> Any:
             raise fail(
                 "assertion_error", f"Assertion failed, {exc}", value, {"error": str(exc)}
             ) from None
-        if result is not None and result is not instance:
+        if isinstance(result, cls) and result is not instance:
             instance.__setstate__(result.__getstate__())
     return instance
 
