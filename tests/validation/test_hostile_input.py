@@ -190,3 +190,23 @@ def test_an_after_model_validator_returning_garbage_keeps_the_model() -> None:
 
     assert Careless(x="1").x == 1
     assert Careless.model_validate({"x": 2}).model_dump() == {"x": 2}
+
+
+class Number(BaseModel):
+    n: int = 0
+
+
+class BadRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def test_an_unprintable_input_still_gives_a_validation_error() -> None:
+    for given, shown in ((nested_dict(10_000), "dict"), (BadRepr(), "BadRepr")):
+        with pytest.raises(ValidationError) as caught:
+            Number(n=given)
+        assert str(caught.value) == (
+            "1 validation error for Number\nn\n  Input should be a valid integer "
+            f"[type=int_type, input_value=<unprintable {shown} object>, input_type={shown}]"
+        )
+        assert caught.value.errors()[0]["input"] is given

@@ -51,7 +51,7 @@ class ValidationError(ValueError):
         lines = [f"{count} validation error{'s' if count != 1 else ''} for {self.title}"]
         for d in self._details:
             lines.append(".".join(str(p) for p in d["loc"]) or "(root)")
-            shown = repr(d["input"])
+            shown = _shown(d["input"])
             if len(shown) > 80:
                 shown = shown[:40] + "..." + shown[-20:]
             lines.append(
@@ -59,3 +59,10 @@ class ValidationError(ValueError):
                 f"input_type={type(d['input']).__name__}]"
             )
         return "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:  # nested too deep, or a broken __repr__
+        return f"<unprintable {type(value).__name__} object>"
