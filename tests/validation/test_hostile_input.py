@@ -210,3 +210,29 @@ def test_an_unprintable_input_still_gives_a_validation_error() -> None:
             f"[type=int_type, input_value=<unprintable {shown} object>, input_type={shown}]"
         )
         assert caught.value.errors()[0]["input"] is given
+
+
+class Chain(BaseModel):
+    name: str = ""
+    kids: list[Chain] = []
+
+
+def nested_chain(depth: int) -> dict[str, Any]:
+    top: dict[str, Any] = {}
+    cur = top
+    for _ in range(depth):
+        cur["kids"] = [{}]
+        cur = cur["kids"][0]
+    return top
+
+
+def test_a_model_nested_too_deep_is_a_validation_error() -> None:
+    assert Chain.model_validate(nested_chain(50)).kids[0].kids[0].name == ""
+    deep = nested_chain(10_000)
+    for attempt in (lambda: Chain.model_validate(deep), lambda: Chain(**deep)):
+        with pytest.raises(ValidationError) as caught:
+            attempt()
+        (problem,) = caught.value.errors()
+        assert problem["type"] == "recursion_depth_exceeded"
+        assert problem["msg"] == "Recursion error - maximum validation depth exceeded"
+        assert problem["loc"] == ()

@@ -236,6 +236,8 @@ class BaseModel(metaclass=_ModelMeta):
             _fill(self, data)
         except Invalid as exc:
             raise ValidationError(type(self).__name__, exc.details) from None
+        except RecursionError:
+            raise _too_deep(type(self), data) from None
 
     @classmethod
     def model_validate(cls, obj: Any) -> Self:
@@ -243,6 +245,8 @@ class BaseModel(metaclass=_ModelMeta):
             return cls.__validate_input__(obj)
         except Invalid as exc:
             raise ValidationError(cls.__name__, exc.details) from None
+        except RecursionError:
+            raise _too_deep(cls, obj) from None
 
     @classmethod
     def __validate_input__(cls, value: Any) -> Self:
@@ -371,6 +375,21 @@ class BaseModel(metaclass=_ModelMeta):
 
     def __str__(self) -> str:
         return " ".join(f"{k}={v!r}" for k, v in self)
+
+
+def _too_deep(cls: type[BaseModel], value: Any) -> ValidationError:
+    """A model that contains itself, nested deeper than Python's stack allows."""
+    return ValidationError(
+        cls.__name__,
+        [
+            {
+                "type": "recursion_depth_exceeded",
+                "loc": (),
+                "msg": "Recursion error - maximum validation depth exceeded",
+                "input": value,
+            }
+        ],
+    )
 
 
 def _frozen(cls: type[BaseModel], name: str, value: Any) -> ValidationError:
