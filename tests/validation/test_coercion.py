@@ -363,3 +363,15 @@ def test_constraints_let_good_values_through() -> None:
         {"a": "1", "b": 2, "c": 1.5, "d": 2, "s": "abc", "items": ["2"], "p": "q", "h": None}
     )
     assert (good.a, good.c, good.items, good.h) == (1, 1.5, [2], None)
+
+
+def test_an_integer_too_large_for_a_float_is_a_type_error() -> None:
+    huge = 10**400
+    found = detail(Scalars, {"f": huge})
+    assert (found["type"], found["loc"], found["msg"]) == (
+        "float_type",
+        ("f",),
+        "Input should be a valid number",
+    )
+    assert found["input"] is huge
+    assert Scalars(f=10**30).f == 1e30

@@ -173,7 +173,10 @@ def _int(value: Any) -> int:
 
 def _float(value: Any) -> float:
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise fail("float_type", "Input should be a valid number", value) from None
     if isinstance(value, str):
         try:
             return float(value.strip())
