@@ -236,3 +236,26 @@ def test_a_model_nested_too_deep_is_a_validation_error() -> None:
         assert problem["type"] == "recursion_depth_exceeded"
         assert problem["msg"] == "Recursion error - maximum validation depth exceeded"
         assert problem["loc"] == ()
+
+
+def test_unknown_keys_that_are_not_strings_are_refused_unless_ignored() -> None:
+    class Quiet(BaseModel):
+        x: int = 0
+
+    assert Quiet.model_validate({1: 2, "x": 1}).model_dump() == {"x": 1}
+    for model in (Open, Closed):
+        with pytest.raises(ValidationError) as caught:
+            model.model_validate({1: 2, (1, 2): 3, None: 4, "x": 1})
+        assert caught.value.errors() == [
+            {"type": "invalid_key", "loc": (1,), "msg": "Keys should be strings", "input": 1},
+            {
+                "type": "invalid_key",
+                "loc": ((1, 2),),
+                "msg": "Keys should be strings",
+                "input": (1, 2),
+            },
+            {"type": "invalid_key", "loc": (None,), "msg": "Keys should be strings", "input": None},
+        ]
+    with pytest.raises(ValidationError) as caught:
+        Bag(data={1: 2})
+    assert caught.value.errors()[0]["loc"] == ("data", 1)

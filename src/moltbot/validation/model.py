@@ -450,19 +450,26 @@ def _fill(instance: BaseModel, value: Any) -> Any:
             continue
         values[slot.name] = raw
     extra: dict[str, Any] | None = None
-    if plan.extra == "allow":
-        extra = {k: v for k, v in value.items() if k not in used}
-    elif plan.extra == "forbid" and len(used) < len(value):
+    if plan.extra != "ignore":
+        unknown = {k: v for k, v in value.items() if k not in used}
         problems.extend(
-            {
-                "type": "extra_forbidden",
-                "loc": (k,),
-                "msg": "Extra inputs are not permitted",
-                "input": v,
-            }
-            for k, v in value.items()
-            if k not in used
+            {"type": "invalid_key", "loc": (k,), "msg": "Keys should be strings", "input": k}
+            for k in unknown
+            if not isinstance(k, str)
         )
+        if plan.extra == "allow":
+            extra = unknown
+        else:
+            problems.extend(
+                {
+                    "type": "extra_forbidden",
+                    "loc": (k,),
+                    "msg": "Extra inputs are not permitted",
+                    "input": v,
+                }
+                for k, v in unknown.items()
+                if isinstance(k, str)
+            )
     if problems:
         raise Invalid(problems)
     object.__setattr__(instance, "__dict__", values)
