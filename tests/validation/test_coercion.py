@@ -375,3 +375,70 @@ def test_an_integer_too_large_for_a_float_is_a_type_error() -> None:
     )
     assert found["input"] is huge
     assert Scalars(f=10**30).f == 1e30
+
+
+class Sized(BaseModel):
+    d: dict[str, int] = Field(default_factory=dict, min_length=2, max_length=3)
+    t: tuple[int, ...] = Field((), max_length=1)
+    s: set[int] = Field(set(), min_length=2, max_length=3)
+    f: frozenset[int] = Field(frozenset(), max_length=1)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"d": {"a": 1}},
+            (
+                "too_short",
+                "Dictionary should have at least 2 items after validation, not 1",
+                {"field_type": "Dictionary", "min_length": 2, "actual_length": 1},
+            ),
+        ),
+        (
+            {"d": {"a": 1, "b": 2, "c": 3, "e": 4}},
+            (
+                "too_long",
+                "Dictionary should have at most 3 items after validation, not more",
+                {"field_type": "Dictionary", "max_length": 3, "actual_length": None},
+            ),
+        ),
+        (
+            {"t": [1, 2]},
+            (
+                "too_long",
+                "Tuple should have at most 1 item after validation, not 2",
+                {"field_type": "Tuple", "max_length": 1, "actual_length": 2},
+            ),
+        ),
+        (
+            {"s": [1, 1]},
+            (
+                "too_short",
+                "Set should have at least 2 items after validation, not 1",
+                {"field_type": "Set", "min_length": 2, "actual_length": 1},
+            ),
+        ),
+        (
+            {"s": [1, 2, 3, 4]},
+            (
+                "too_long",
+                "Set should have at most 3 items after validation, not more",
+                {"field_type": "Set", "max_length": 3, "actual_length": None},
+            ),
+        ),
+        (
+            {"f": [1, 2]},
+            (
+                "too_long",
+                "Frozenset should have at most 1 item after validation, not more",
+                {"field_type": "Frozenset", "max_length": 1, "actual_length": None},
+            ),
+        ),
+    ],
+)
+def test_size_errors_name_the_container(
+    data: dict[str, Any], expected: tuple[str, str, dict[str, Any]]
+) -> None:
+    found = detail(Sized, data)
+    assert (found["type"], found["msg"], found["ctx"]) == expected

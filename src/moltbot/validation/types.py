@@ -58,7 +58,7 @@ def _sized_kind(tp: Any) -> str:
         return "string"
     if origin in (dict, Mapping):
         return "Dictionary"
-    return "List"
+    return {tuple: "Tuple", set: "Set", frozenset: "Frozenset"}.get(origin, "List")
 
 
 def _base(tp: Any, discriminator: str | None) -> Check:
@@ -418,9 +418,12 @@ def _length(which: str, kind: str, limit: int, value: Any) -> Invalid:
             f"string_too_{which}", f"String should have {bound} {limit} {unit}", value, {key: limit}
         )
     unit = "item" if limit == 1 else "items"
+    # like pydantic, a mapping or set that is too long is not counted to the end
+    actual = None if which == "long" and kind in ("Dictionary", "Set", "Frozenset") else len(value)
     return fail(
         f"too_{which}",
-        f"{kind} should have {bound} {limit} {unit} after validation, not {len(value)}",
+        f"{kind} should have {bound} {limit} {unit} after validation, "
+        f"not {'more' if actual is None else actual}",
         value,
-        {"field_type": kind, key: limit, "actual_length": len(value)},
+        {"field_type": kind, key: limit, "actual_length": actual},
     )
