@@ -306,7 +306,7 @@ class Limits(BaseModel):
     [
         ({"a": 0}, ("greater_than_equal", "Input should be greater than or equal to 1", {"ge": 1})),
         ({"b": 1}, ("greater_than", "Input should be greater than 1", {"gt": 1})),
-        ({"c": 2.5}, ("less_than_equal", "Input should be less than or equal to 1.5", {"le": 1.5})),
+        ({"c": 2}, ("less_than_equal", "Input should be less than or equal to 1.5", {"le": 1.5})),
         ({"d": 3}, ("less_than", "Input should be less than 3", {"lt": 3})),
         (
             {"s": "a"},
@@ -354,8 +354,11 @@ def test_constraints(data: dict[str, Any], expected: tuple[str, str, dict[str, A
     found = detail(Limits, data)
     ((key, given),) = data.items()
     assert (found["type"], found["msg"], found["ctx"]) == expected
+    assert found["input"] == next(iter(data.values()))
+    assert type(found["input"]) is type(next(iter(data.values())))  # as given, not converted
     assert found["loc"] == (key,)
     assert found["input"] == given
+    assert type(found["input"]) is type(given)  # as given, not converted
 
 
 def test_constraints_let_good_values_through() -> None:
@@ -442,3 +445,5 @@ def test_size_errors_name_the_container(
 ) -> None:
     found = detail(Sized, data)
     assert (found["type"], found["msg"], found["ctx"]) == expected
+    assert found["input"] == next(iter(data.values()))
+    assert type(found["input"]) is type(next(iter(data.values())))  # as given, not converted

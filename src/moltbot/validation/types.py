@@ -374,10 +374,17 @@ def _constrained(check: Check, limits: Mapping[str, Any], kind: str) -> Check:
     pattern = limits.get("pattern")
     regex = re.compile(pattern) if pattern is not None else None
 
-    def constrained(value: Any) -> Any:
-        value = check(value)
+    def constrained(given: Any) -> Any:
+        value = check(given)
         if value is None:
             return value
+        try:
+            within_limits(value)
+        except Invalid as exc:  # reported with the input as given, like pydantic
+            raise Invalid([{**d, "input": given} for d in exc.details]) from None
+        return value
+
+    def within_limits(value: Any) -> None:
         if ge is not None and value < ge:
             raise fail(
                 "greater_than_equal",
@@ -404,7 +411,6 @@ def _constrained(check: Check, limits: Mapping[str, Any], kind: str) -> Check:
                 value,
                 {"pattern": pattern},
             )
-        return value
 
     return constrained
 
