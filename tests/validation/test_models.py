@@ -249,6 +249,17 @@ class Span(BaseModel):
 def test_model_validators_before_and_after() -> None:
     assert Span.model_validate("1-2").model_dump() == {"lo": 1, "hi": 2}
     assert problems(Span, {"lo": 1}) == [("value_error", (), "Value error, lo above hi")]
+    with pytest.raises(ValidationError) as caught:
+        Span.model_validate("3-2")
+    assert caught.value.errors() == [
+        {
+            "type": "value_error",
+            "loc": (),
+            "msg": "Value error, lo above hi",
+            "input": "3-2",
+            "ctx": {"error": "lo above hi"},
+        }
+    ]
     assert problems(Span, 5) == [
         ("model_type", (), "Input should be a valid dictionary or instance of Span")
     ]

@@ -402,6 +402,7 @@ def _frozen(cls: type[BaseModel], name: str, value: Any) -> ValidationError:
 def _fill(instance: BaseModel, value: Any) -> Any:
     cls = type(instance)
     plan = _plan(cls)
+    original = value
     for before in plan.before:
         value = _run(before, value)
     if isinstance(value, cls):
@@ -481,10 +482,12 @@ def _fill(instance: BaseModel, value: Any) -> Any:
         except ValidationError as exc:
             raise Invalid(exc.errors()) from None
         except ValueError as exc:
-            raise fail("value_error", f"Value error, {exc}", value, {"error": str(exc)}) from None
+            raise fail(
+                "value_error", f"Value error, {exc}", original, {"error": str(exc)}
+            ) from None
         except AssertionError as exc:
             raise fail(
-                "assertion_error", f"Assertion failed, {exc}", value, {"error": str(exc)}
+                "assertion_error", f"Assertion failed, {exc}", original, {"error": str(exc)}
             ) from None
         if isinstance(result, cls) and result is not instance:
             instance.__setstate__(result.__getstate__())
