@@ -96,6 +96,9 @@ def test_bool_accepts_words_and_zero_one(given: Any, expected: bool) -> None:
         ("maybe", "bool_parsing"),
         (None, "bool_type"),
         ([], "bool_type"),
+        (2.0, "bool_parsing"),
+        (0.5, "bool_type"),
+        (float("nan"), "bool_type"),
     ],
 )
 def test_bool_refuses(given: Any, kind: str) -> None:

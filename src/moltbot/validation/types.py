@@ -132,7 +132,7 @@ def _bool(value: Any) -> bool:
             return True
         if lowered in _FALSE:
             return False
-    if isinstance(value, int | float | str):
+    if isinstance(value, int | str) or (isinstance(value, float) and value.is_integer()):
         raise fail(
             "bool_parsing", "Input should be a valid boolean, unable to interpret input", value
         )
