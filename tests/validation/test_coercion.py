@@ -259,6 +259,11 @@ def test_discriminated_union_errors() -> None:
             "'cat', 'dog', 'puppy'",
         )
     ]
+    assert detail(Pet, {"pet": {"kind": None}})["ctx"] == {
+        "discriminator": "'kind'",
+        "tag": "None",
+        "expected_tags": "'cat', 'dog', 'puppy'",
+    }
     assert problems(Pet, {"pet": 5}) == [
         (
             "model_attributes_type",

@@ -22,6 +22,7 @@ Check = Callable[[Any], Any]
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 _NONE = type(None)
+_ABSENT = object()
 
 
 def is_model(tp: Any) -> bool:
@@ -343,8 +344,8 @@ def _discriminated(members: list[Any], field: str) -> Check:
                 "Input should be a valid dictionary or object to extract fields from",
                 value,
             )
-        found = next((value[k] for k in key_names if k in value), None)
-        if found is None:
+        found = next((value[k] for k in key_names if k in value), _ABSENT)
+        if found is _ABSENT:
             raise fail(
                 "union_tag_not_found",
                 f"Unable to extract tag using discriminator '{field}'",
