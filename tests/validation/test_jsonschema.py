@@ -5,6 +5,7 @@ The expected schemas are pydantic 2.14's output for the same models, written out
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, Any, Literal
 
 from moltbot.validation import AliasChoices, BaseModel, ConfigDict, Field, to_camel
@@ -231,3 +232,56 @@ def test_by_alias_false_uses_field_names() -> None:
         "type": "object",
     }
     assert list(Alias.model_json_schema()["properties"]) == ["someField"]
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Level(enum.IntEnum):
+    """How loud."""
+
+    LOW = 1
+    HIGH = 2
+
+
+class Painted(BaseModel):
+    color: Color = Color.RED
+    level: Level | None = None
+    levels: list[Level] = []
+    req: Color
+
+
+def test_enums_are_definitions() -> None:
+    assert Painted.model_json_schema() == {
+        "$defs": {
+            "Color": {"enum": ["red", "blue"], "title": "Color", "type": "string"},
+            "Level": {
+                "description": "How loud.",
+                "enum": [1, 2],
+                "title": "Level",
+                "type": "integer",
+            },
+        },
+        "properties": {
+            "color": {"$ref": "#/$defs/Color", "default": "red"},
+            "level": {"anyOf": [{"$ref": "#/$defs/Level"}, {"type": "null"}], "default": None},
+            "levels": {
+                "default": [],
+                "items": {"$ref": "#/$defs/Level"},
+                "title": "Levels",
+                "type": "array",
+            },
+            "req": {"$ref": "#/$defs/Color"},
+        },
+        "required": ["req"],
+        "title": "Painted",
+        "type": "object",
+    }
+    assert Painted(req="blue", level=2).model_dump(mode="json") == {
+        "color": "red",
+        "level": 2,
+        "levels": [],
+        "req": "blue",
+    }

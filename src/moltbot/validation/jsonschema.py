@@ -90,11 +90,20 @@ def _field(info: FieldInfo, key: str, defs: dict[str, Any], by_alias: bool) -> d
 
 
 def _is_model_field(annotation: Any) -> bool:
+    """Whether the field is a model or enum (optional or not): a ``$ref`` without a title."""
     tp = unwrap(annotation)[0]
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         members = [a for a in typing.get_args(tp) if a is not _NONE]
-        return len(members) == 1 and is_model(unwrap(members[0])[0])
-    return is_model(tp)
+        return len(members) == 1 and _is_ref(unwrap(members[0])[0])
+    return _is_ref(tp)
+
+
+def _is_ref(tp: Any) -> bool:
+    return is_model(tp) or _is_enum(tp)
+
+
+def _is_enum(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, enum.Enum)
 
 
 def _type(
@@ -156,9 +165,18 @@ def _plain(
         return {"type": _SCALARS[tp]}
     if is_model(tp):
         return _define(tp, defs, by_alias)
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        values = [m.value for m in tp]
-        return {"enum": values, "title": tp.__name__, **_literal_type(values)}
+    if _is_enum(tp):
+        if tp.__name__ not in defs:
+            values = [m.value for m in tp]
+            doc = tp.__dict__.get("__doc__")
+            described = {"description": inspect.cleandoc(doc)} if doc else {}
+            defs[tp.__name__] = {
+                **described,
+                "enum": values,
+                "title": tp.__name__,
+                **_literal_type(values),
+            }
+        return {"$ref": f"#/$defs/{tp.__name__}"}
     if origin is typing.Literal:
         values = list(args)
         if len(values) == 1:
