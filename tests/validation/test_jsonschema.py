@@ -285,3 +285,26 @@ def test_enums_are_definitions() -> None:
         "levels": [],
         "req": "blue",
     }
+
+
+def test_properties_are_named_by_the_validation_alias() -> None:
+    class Renamed(BaseModel):
+        token: str = Field(validation_alias=AliasChoices("apiKey", "token"))
+        other: str = Field("", validation_alias="oth")
+        third: str = Field("", alias="th", validation_alias="thv")
+
+    assert Renamed.model_json_schema() == {
+        "properties": {
+            "apiKey": {"title": "Apikey", "type": "string"},
+            "oth": {"default": "", "title": "Oth", "type": "string"},
+            "thv": {"default": "", "title": "Thv", "type": "string"},
+        },
+        "required": ["apiKey"],
+        "title": "Renamed",
+        "type": "object",
+    }
+    assert list(Renamed.model_json_schema(by_alias=False)["properties"]) == [
+        "token",
+        "other",
+        "third",
+    ]

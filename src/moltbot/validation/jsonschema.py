@@ -11,7 +11,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from moltbot.validation.fields import MISSING, FieldInfo
+from moltbot.validation.fields import MISSING, AliasChoices, FieldInfo
 from moltbot.validation.types import is_model, unwrap
 
 _NONE = type(None)
@@ -55,7 +55,7 @@ def _define(cls: Any, defs: dict[str, dict[str, Any]], by_alias: bool) -> dict[s
         properties: dict[str, Any] = {}
         required: list[str] = []
         for field, info in cls.model_fields.items():
-            key = info.alias if by_alias and info.alias else field
+            key = _input_name(info, field) if by_alias else field
             properties[key] = _field(info, key, defs, by_alias)
             if info.is_required():
                 required.append(key)
@@ -73,6 +73,14 @@ def _define(cls: Any, defs: dict[str, dict[str, Any]], by_alias: bool) -> dict[s
         entry["type"] = "object"
         defs[name].update(entry)
     return {"$ref": f"#/$defs/{name}"}
+
+
+def _input_name(info: FieldInfo, field: str) -> str:
+    """The name a schema of the input shows: the validation alias (its first choice) wins."""
+    chosen = info.validation_alias
+    if isinstance(chosen, AliasChoices):
+        chosen = chosen.choices[0]
+    return chosen or info.alias or field
 
 
 def _field(info: FieldInfo, key: str, defs: dict[str, Any], by_alias: bool) -> dict[str, Any]:
