@@ -250,12 +250,55 @@ def test_unknown_keys_that_are_not_strings_are_refused_unless_ignored() -> None:
             {"type": "invalid_key", "loc": (1,), "msg": "Keys should be strings", "input": 1},
             {
                 "type": "invalid_key",
-                "loc": ((1, 2),),
+                "loc": ("(1, 2)",),
                 "msg": "Keys should be strings",
                 "input": (1, 2),
             },
-            {"type": "invalid_key", "loc": (None,), "msg": "Keys should be strings", "input": None},
+            {
+                "type": "invalid_key",
+                "loc": ("None",),
+                "msg": "Keys should be strings",
+                "input": None,
+            },
         ]
+
+
+def test_a_bad_mapping_key_is_located_apart_from_its_value() -> None:
     with pytest.raises(ValidationError) as caught:
-        Bag(data={1: 2})
-    assert caught.value.errors()[0]["loc"] == ("data", 1)
+        Bag(data={1: 2, (1, 2): 3, "ok": 4, 5: 6})
+    assert caught.value.errors() == [
+        {
+            "type": "string_type",
+            "loc": ("data", 1, "[key]"),
+            "msg": "Input should be a valid string",
+            "input": 1,
+        },
+        {
+            "type": "string_type",
+            "loc": ("data", "(1, 2)", "[key]"),
+            "msg": "Input should be a valid string",
+            "input": (1, 2),
+        },
+        {
+            "type": "string_type",
+            "loc": ("data", 5, "[key]"),
+            "msg": "Input should be a valid string",
+            "input": 5,
+        },
+    ]
+    with pytest.raises(ValidationError) as caught:
+        Number.model_validate({"n": {1: "x"}})
+    assert caught.value.errors()[0]["loc"] == ("n",)
+
+    class Counts(BaseModel):
+        by_name: dict[str, int] = {}
+
+    with pytest.raises(ValidationError) as caught:
+        Counts(by_name={1: "x"})
+    assert [(d["type"], d["loc"]) for d in caught.value.errors()] == [
+        ("string_type", ("by_name", 1, "[key]")),
+        ("int_parsing", ("by_name", 1)),
+    ]
+    with pytest.raises(ValidationError) as caught:
+        Bag(items={"a": 1})
+    assert caught.value.errors()[0]["loc"] == ("items",)

@@ -27,9 +27,15 @@ def fail(kind: str, msg: str, value: Any, ctx: dict[str, Any] | None = None) -> 
     return Invalid([detail(kind, msg, value, ctx)])
 
 
-def under(part: str | int, details: list[ErrorDetail]) -> list[ErrorDetail]:
+def under(part: Any, details: list[ErrorDetail]) -> list[ErrorDetail]:
     """``details`` moved one level down, below key or index ``part``."""
+    part = loc_part(part)
     return [{**d, "loc": (part, *d["loc"])} for d in details]
+
+
+def loc_part(key: Any) -> str | int:
+    """A mapping key as a location: strings and integers as they are, others as text."""
+    return key if isinstance(key, str | int) else str(key)
 
 
 class ValidationError(ValueError):

@@ -15,7 +15,14 @@ import typing
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Self
 
-from moltbot.validation.errors import ErrorDetail, Invalid, ValidationError, fail, under
+from moltbot.validation.errors import (
+    ErrorDetail,
+    Invalid,
+    ValidationError,
+    fail,
+    loc_part,
+    under,
+)
 from moltbot.validation.fields import MISSING, Decorated, FieldInfo
 from moltbot.validation.types import Check, compile_type
 
@@ -454,7 +461,12 @@ def _fill(instance: BaseModel, value: Any) -> Any:
     if plan.extra != "ignore":
         unknown = {k: v for k, v in value.items() if k not in used}
         problems.extend(
-            {"type": "invalid_key", "loc": (k,), "msg": "Keys should be strings", "input": k}
+            {
+                "type": "invalid_key",
+                "loc": (loc_part(k),),
+                "msg": "Keys should be strings",
+                "input": k,
+            }
             for k in unknown
             if not isinstance(k, str)
         )

@@ -259,8 +259,13 @@ def _mapping(key: Check, item: Check) -> Check:
         out = {}
         problems: list[ErrorDetail] = []
         for name, element in value.items():
+            checked = _ABSENT
             try:
-                out[key(name)] = item(element)
+                checked = key(name)
+            except Invalid as exc:
+                problems.extend(under(name, under("[key]", exc.details)))
+            try:
+                out[checked] = item(element)
             except Invalid as exc:
                 problems.extend(under(name, exc.details))
         if problems:
