@@ -264,6 +264,7 @@ def test_discriminated_union_errors() -> None:
         "tag": "None",
         "expected_tags": "'cat', 'dog', 'puppy'",
     }
+    assert problems(Pet, {"pet": {"kind": ([],)}})[0][:2] == ("union_tag_invalid", ("pet",))
     assert problems(Pet, {"pet": 5}) == [
         (
             "model_attributes_type",
@@ -455,3 +456,39 @@ def test_size_errors_name_the_container(
     assert (found["type"], found["msg"], found["ctx"]) == expected
     assert found["input"] == next(iter(data.values()))
     assert type(found["input"]) is type(next(iter(data.values())))  # as given, not converted
+
+
+class Branch(BaseModel):
+    kind: Literal["branch"]
+    children: list[Annotated[Branch | Leaf, Field(discriminator="kind")]] = []
+
+
+class Leaf(BaseModel):
+    kind: Literal["leaf"]
+    v: int = 0
+
+
+def test_a_discriminated_union_that_contains_its_own_model() -> None:
+    tree = Branch.model_validate(
+        {"kind": "branch", "children": [{"kind": "leaf", "v": "2"}, {"kind": "branch"}]}
+    )
+    assert [type(c) for c in tree.children] == [Leaf, Branch]
+    assert problems(
+        Branch, {"kind": "branch", "children": [{"kind": "branch", "children": [{"kind": "x"}]}]}
+    ) == [
+        (
+            "union_tag_invalid",
+            ("children", 0, "branch", "children", 0),
+            "Input tag 'x' found using 'kind' does not match any of the expected tags: "
+            "'branch', 'leaf'",
+        )
+    ]
+    schema = Branch.model_json_schema()
+    assert schema["$ref"] == "#/$defs/Branch"
+    assert schema["$defs"]["Branch"]["properties"]["children"]["items"] == {
+        "discriminator": {
+            "mapping": {"branch": "#/$defs/Branch", "leaf": "#/$defs/Leaf"},
+            "propertyName": "kind",
+        },
+        "oneOf": [{"$ref": "#/$defs/Branch"}, {"$ref": "#/$defs/Leaf"}],
+    }

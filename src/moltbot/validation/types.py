@@ -328,20 +328,26 @@ def _union(members: list[Any]) -> Check:
 
 
 def _discriminated(members: list[Any], field: str) -> Check:
+    models = [unwrap(member)[0] for member in members]
     by_tag: dict[Any, Check] = {}
-    for member in members:
-        model = unwrap(member)[0]
-        info = model.model_fields[field]
-        for option in typing.get_args(unwrap(info.annotation)[0]):
-            by_tag[option] = model.__validate_input__
     key_names: tuple[str, ...] = ()
-    first = unwrap(members[0])[0]
-    info = first.model_fields[field]
-    key_names = info.input_names(field, True)
-    expected = ", ".join(repr(t) for t in by_tag)
+    expected = ""
+
+    def learn_tags() -> None:
+        """Read each member's tags at first use: a member may contain this very union,
+        and its fields are only known once its class is complete."""
+        nonlocal key_names, expected
+        for model in models:
+            info = model.model_fields[field]
+            for option in typing.get_args(unwrap(info.annotation)[0]):
+                by_tag[option] = model.__validate_input__
+        key_names = models[0].model_fields[field].input_names(field, True)
+        expected = ", ".join(repr(t) for t in by_tag)
 
     def check(value: Any) -> Any:
-        if is_model(type(value)) and type(value) in {unwrap(m)[0] for m in members}:
+        if not by_tag:
+            learn_tags()
+        if type(value) in models:
             return value
         if not isinstance(value, Mapping):
             raise fail(
@@ -357,7 +363,10 @@ def _discriminated(members: list[Any], field: str) -> Check:
                 value,
                 {"discriminator": f"'{field}'"},
             )
-        validate = by_tag.get(found) if isinstance(found, typing.Hashable) else None
+        try:
+            validate = by_tag.get(found)
+        except TypeError:  # an unhashable tag
+            validate = None
         if validate is None:
             raise fail(
                 "union_tag_invalid",
