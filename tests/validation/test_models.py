@@ -91,6 +91,11 @@ def test_extra_allow_keeps_unknown_keys() -> None:
     m.z = 3
     assert m.model_extra == {"y": [2], "z": 3}
     assert m.model_dump() == {"x": 1, "y": [2], "z": 3}
+    assert m.model_fields_set == {"x", "y", "z"}
+    copied = m.model_copy(update={"w": 4})
+    assert copied.model_extra == {"y": [2], "z": 3, "w": 4}
+    assert copied.model_fields_set == {"x", "y", "z", "w"}
+    assert m.model_extra == {"y": [2], "z": 3}
 
 
 def test_extra_forbid_refuses_each_unknown_key() -> None:

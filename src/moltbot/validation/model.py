@@ -300,6 +300,7 @@ class BaseModel(metaclass=_ModelMeta):
                     clone.__model_fields_set__.add(key)
                 elif clone.__model_extra__ is not None:
                     clone.__model_extra__[key] = value
+                    clone.__model_fields_set__.add(key)
                 else:
                     clone.__dict__[key] = value
         return clone
@@ -350,6 +351,7 @@ class BaseModel(metaclass=_ModelMeta):
             self.__model_fields_set__.add(name)
         elif self.__model_extra__ is not None and not name.startswith("_"):
             self.__model_extra__[name] = value
+            self.__model_fields_set__.add(name)
         elif name.startswith("_") or hasattr(cls, name):
             object.__setattr__(self, name, value)
         else:
