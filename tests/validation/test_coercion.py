@@ -38,7 +38,20 @@ INT_PARSING = "Input should be a valid integer, unable to parse string as an int
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [("7", 7), (7.0, 7), (True, 1), (" 7 ", 7), ("7.0", 7), ("1_000", 1000), (-3, -3)],
+    [
+        ("7", 7),
+        (7.0, 7),
+        (True, 1),
+        (" 7 ", 7),
+        ("7.0", 7),
+        ("1_000", 1000),
+        (-3, -3),
+        ("+5", 5),
+        ("10.00", 10),
+        ("-0.0", 0),
+        ("1_000.0", 1000),
+        ("9" * 30, 10**30 - 1),
+    ],
 )
 def test_int_accepts_numbers_numeric_strings_and_bools(given: Any, expected: int) -> None:
     value = Scalars.model_validate({"i": given}).i
@@ -56,6 +69,11 @@ def test_int_accepts_numbers_numeric_strings_and_bools(given: Any, expected: int
         ),
         ("7.5", "int_parsing", INT_PARSING),
         ("x", "int_parsing", INT_PARSING),
+        ("1e3", "int_parsing", INT_PARSING),
+        ("1.", "int_parsing", INT_PARSING),
+        (".0", "int_parsing", INT_PARSING),
+        ("\u0661\u0662", "int_parsing", INT_PARSING),  # Arabic-Indic digits: ASCII only
+        ("9" * 5000, "int_parsing", INT_PARSING),
         (None, "int_type", "Input should be a valid integer"),
         ([7], "int_type", "Input should be a valid integer"),
         (float("nan"), "finite_number", "Input should be a finite number"),
@@ -127,6 +145,7 @@ def test_float_and_str_refuse() -> None:
         ),
         ("string_type", ("s",), "Input should be a valid string"),
     ]
+    assert problems(Scalars, {"f": "\u0661\u0662"})[0][0] == "float_parsing"
     assert problems(Scalars, {"f": None, "s": None}) == [
         ("float_type", ("f",), "Input should be a valid number"),
         ("string_type", ("s",), "Input should be a valid string"),

@@ -22,6 +22,8 @@ Check = Callable[[Any], Any]
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 _NONE = type(None)
+_INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
+"""An integer as text: ASCII digits, ``_`` between them, a zero fraction (``"7.0"``)."""
 _ABSENT = object()
 
 
@@ -155,15 +157,11 @@ def _int(value: Any) -> int:
         )
     if isinstance(value, str):
         text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
+        if _INT_TEXT.fullmatch(text):
             try:
-                number = float(text)
-            except ValueError:
-                number = None
-            if number is not None and number.is_integer():
-                return int(number)
+                return int(text.partition(".")[0])
+            except ValueError:  # more digits than Python converts
+                pass
         raise fail(
             "int_parsing",
             "Input should be a valid integer, unable to parse string as an integer",
@@ -180,6 +178,8 @@ def _float(value: Any) -> float:
             raise fail("float_type", "Input should be a valid number", value) from None
     if isinstance(value, str):
         try:
+            if not value.isascii():  # float() would read other scripts' digits
+                raise ValueError(value)
             return float(value.strip())
         except ValueError:
             raise fail(
