@@ -557,3 +557,17 @@ def test_equal_frozen_models_have_equal_hashes() -> None:
     copied = Point(x=1).model_copy(update={"unknown": 5})
     assert copied == Point(x=1)
     assert hash(copied) == hash(Point(x=1))
+
+
+def test_long_inputs_are_shortened_in_the_error_text() -> None:
+    class Count(BaseModel):
+        n: int = 0
+
+    for given, shown in (
+        ("x" * 200, "'" + "x" * 24 + "..." + "x" * 23 + "'"),
+        (list(range(100)), "[0, 1, 2, 3, 4, 5, 6, 7, ... 94, 95, 96, 97, 98, 99]"),
+        ("y" * 48, "'" + "y" * 48 + "'"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            Count(n=given)
+        assert f"input_value={shown}, " in str(caught.value)

@@ -58,8 +58,8 @@ class ValidationError(ValueError):
         for d in self._details:
             lines.append(".".join(str(p) for p in d["loc"]) or "(root)")
             shown = _shown(d["input"])
-            if len(shown) > 80:
-                shown = shown[:40] + "..." + shown[-20:]
+            if len(shown) > 50:
+                shown = shown[:25] + "..." + shown[-24:]
             lines.append(
                 f"  {d['msg']} [type={d['type']}, input_value={shown}, "
                 f"input_type={type(d['input']).__name__}]"
