@@ -7,7 +7,7 @@ Expected values are the ones pydantic 2.14 gives for the same models, written ou
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import pytest
 
@@ -571,3 +571,31 @@ def test_long_inputs_are_shortened_in_the_error_text() -> None:
         with pytest.raises(ValidationError) as caught:
             Count(n=given)
         assert f"input_value={shown}, " in str(caught.value)
+
+
+def test_field_declared_inside_annotated() -> None:
+    class Marked(BaseModel):
+        x: Annotated[int, Field(description="the x", alias="X")] = 0
+        y: Annotated[int, Field(ge=1, description="why")] = 3
+        z: Annotated[str, Field(default="d", title="Zed")]
+
+    assert Marked.model_validate({"X": 5}).model_dump() == {"x": 5, "y": 3, "z": "d"}
+    assert Marked(X=5, z="d").model_dump(by_alias=True, exclude_defaults=True) == {"X": 5}
+    assert problems(Marked, {"y": 0})[0][:2] == ("greater_than_equal", ("y",))
+    assert Marked.model_fields["x"].alias == "X"
+    assert not Marked.model_fields["z"].is_required()
+    assert Marked.model_json_schema() == {
+        "properties": {
+            "X": {"default": 0, "description": "the x", "title": "X", "type": "integer"},
+            "y": {
+                "default": 3,
+                "description": "why",
+                "minimum": 1,
+                "title": "Y",
+                "type": "integer",
+            },
+            "z": {"default": "d", "title": "Zed", "type": "string"},
+        },
+        "title": "Marked",
+        "type": "object",
+    }

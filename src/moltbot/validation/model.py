@@ -150,6 +150,7 @@ def _plan(cls: type[BaseModel]) -> _Plan:
         annotation, module = cls.__model_sources__[name]
         info = info.copy()
         info.annotation = _resolve(cls, annotation, module)
+        _take_annotated(info, name, cls.model_config["alias_generator"])
         resolved[name] = info
         plan.slots.append(_Slot(name, info, by_name))
     slots = {slot.name: slot for slot in plan.slots}
@@ -168,6 +169,24 @@ def _plan(cls: type[BaseModel]) -> _Plan:
     type.__setattr__(cls, "__model_resolved__", resolved)
     type.__setattr__(cls, "__model_plan__", plan)
     return plan
+
+
+def _take_annotated(info: FieldInfo, name: str, generate: Callable[[str], str] | None) -> None:
+    """``x: Annotated[T, Field(...)]``: that ``Field``'s names, documentation and default
+    count as the field's own (its constraints are applied with the type)."""
+    if typing.get_origin(info.annotation) is not typing.Annotated:
+        return
+    for extra in info.annotation.__metadata__:
+        if not isinstance(extra, FieldInfo):
+            continue
+        for attr in ("validation_alias", "description", "title", "examples"):
+            if getattr(info, attr) is None:
+                setattr(info, attr, getattr(extra, attr))
+        generated = generate(name) if generate is not None else None
+        if extra.alias is not None and info.alias in (None, generated):
+            info.alias = extra.alias
+        if info.is_required() and not extra.is_required():
+            info.default, info.default_factory = extra.default, extra.default_factory
 
 
 def _resolve(cls: type, annotation: Any, module: str) -> Any:
@@ -515,7 +534,7 @@ def _dump_model(
     model: BaseModel, options: _Options, include: set[str] | None, exclude: set[str] | None
 ) -> dict[str, Any]:
     json_mode, by_alias, exclude_unset, exclude_defaults, exclude_none = options
-    fields = type(model).__model_fields__
+    fields = type(model).model_fields
     fields_set = model.__model_fields_set__
     out: dict[str, Any] = {}
     for name, value in model.__dict__.items():
