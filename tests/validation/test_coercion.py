@@ -6,6 +6,7 @@ gives for the same models, written out literally.
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, Any, Literal
 
 import pytest
@@ -511,3 +512,19 @@ def test_a_discriminated_union_that_contains_its_own_model() -> None:
         },
         "oneOf": [{"$ref": "#/$defs/Branch"}, {"$ref": "#/$defs/Leaf"}],
     }
+
+
+class Shade(str, enum.Enum):  # noqa: UP042 - the mixin whose str() is "Shade.DARK"
+    DARK = "dark"
+
+
+class Tint(enum.StrEnum):
+    LIGHT = "light"
+
+
+def test_a_str_field_given_a_string_enum_member_keeps_its_value() -> None:
+    for member, value in ((Shade.DARK, "dark"), (Tint.LIGHT, "light")):
+        kept = Scalars(s=member).s
+        assert type(kept) is str
+        assert kept == value
+        assert f"{kept}" == value

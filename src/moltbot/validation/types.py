@@ -115,10 +115,10 @@ def _none(value: Any) -> None:
 
 
 def _str(value: Any) -> str:
+    if isinstance(value, enum.Enum) and isinstance(value.value, str):
+        return value.value  # a (str, Enum) member formats as "Class.NAME"
     if isinstance(value, str):
         return value
-    if isinstance(value, enum.Enum) and isinstance(value.value, str):
-        return value.value
     raise fail("string_type", "Input should be a valid string", value)
 
 
