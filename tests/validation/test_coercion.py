@@ -528,3 +528,37 @@ def test_a_str_field_given_a_string_enum_member_keeps_its_value() -> None:
         assert type(kept) is str
         assert kept == value
         assert f"{kept}" == value
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Mood(enum.Enum):
+    CALM = 1
+
+
+class Enums(BaseModel):
+    level: Level = Level.LOW
+    mood: Mood = Mood.CALM
+    shade: Shade = Shade.DARK
+
+
+def test_enums_by_value() -> None:
+    assert Enums(level="2", mood=1.0, shade="dark").model_dump() == {
+        "level": Level.HIGH,
+        "mood": Mood.CALM,
+        "shade": Shade.DARK,
+    }
+    assert Enums(level=" 2 ").level is Level.HIGH
+    assert Enums(level=2).model_dump(mode="json") == {"level": 2, "mood": 1, "shade": "dark"}
+    assert detail(Enums, {"level": "3"}) == {
+        "type": "enum",
+        "loc": ("level",),
+        "msg": "Input should be 1 or 2",
+        "input": "3",
+        "ctx": {"expected": "1 or 2"},
+    }
+    assert problems(Enums, {"mood": "1"}) == [("enum", ("mood",), "Input should be 1")]
+    assert problems(Enums, {"shade": "light"}) == [("enum", ("shade",), "Input should be 'dark'")]

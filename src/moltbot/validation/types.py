@@ -192,8 +192,14 @@ def _float(value: Any) -> float:
 
 def _enum(tp: type[enum.Enum]) -> Check:
     def check(value: Any) -> Any:
+        lookup = value
+        if isinstance(value, str) and issubclass(tp, int):  # an IntEnum from "2"
+            try:
+                lookup = _int(value)
+            except Invalid:
+                pass
         try:
-            return tp(value)
+            return tp(lookup)
         except ValueError:
             expected = _or_list([repr(m.value) for m in tp])
             raise fail(
