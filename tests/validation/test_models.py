@@ -599,3 +599,20 @@ def test_field_declared_inside_annotated() -> None:
         "title": "Marked",
         "type": "object",
     }
+
+
+def test_a_subclass_config_changes_only_the_keys_it_names() -> None:
+    class Parent(BaseModel):
+        model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel)
+        some_field: int = 0
+
+    class Child(Parent):
+        model_config = ConfigDict(frozen=True)
+        other_field: int = 0
+
+    child = Child.model_validate({"someField": 1, "other_field": 2, "x": 3})
+    assert child.model_dump(by_alias=True) == {"someField": 1, "otherField": 2, "x": 3}
+    assert Child.model_config["extra"] == "allow"
+    assert Child.model_config["frozen"] is True
+    assert not Parent.model_config.get("frozen", False)
+    assert ConfigDict(extra="forbid") == {"extra": "forbid"}
