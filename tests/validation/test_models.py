@@ -7,6 +7,7 @@ Expected values are the ones pydantic 2.14 gives for the same models, written ou
 from __future__ import annotations
 
 import copy
+import pickle
 from typing import Annotated, Any, Optional
 
 import pytest
@@ -616,3 +617,13 @@ def test_a_subclass_config_changes_only_the_keys_it_names() -> None:
     assert Child.model_config["frozen"] is True
     assert not Parent.model_config.get("frozen", False)
     assert ConfigDict(extra="forbid") == {"extra": "forbid"}
+
+
+def test_a_validation_error_can_be_pickled_and_copied() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Person.model_validate({"theName": 1})
+    for clone in (pickle.loads(pickle.dumps(caught.value)), copy.copy(caught.value)):
+        assert type(clone) is ValidationError
+        assert clone.errors() == caught.value.errors()
+        assert str(clone) == str(caught.value)
+        assert clone.title == "Person"

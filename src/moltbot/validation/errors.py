@@ -46,6 +46,9 @@ class ValidationError(ValueError):
         self._details = details
         super().__init__(self._render())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.title, self._details))
+
     def errors(self) -> list[ErrorDetail]:
         return [dict(d) for d in self._details]
 
