@@ -541,6 +541,8 @@ def test_attributes_that_are_not_fields_stay_out_of_dumps_and_equality() -> None
     assert m._cache == "private"
     assert m.model_dump() == {"x": 1, "y": None}
     assert m == Inner(x=1)
+    assert repr(m) == "Inner(x=1, y=None)"
+    assert dict(m) == {"x": 1, "y": None}
     updated = Inner(x=1).model_copy(update={"unknown": 5})
     assert updated.unknown == 5
     assert updated.model_dump() == {"x": 1, "y": None}

@@ -394,7 +394,8 @@ class BaseModel(metaclass=_ModelMeta):
         ) and (self.__model_extra__ or {}) == (other.__model_extra__ or {})  # type: ignore[attr-defined]
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
-        yield from self.__dict__.items()
+        fields = type(self).__model_fields__
+        yield from ((k, v) for k, v in self.__dict__.items() if k in fields)
         yield from (self.__model_extra__ or {}).items()
 
     def __repr__(self) -> str:
