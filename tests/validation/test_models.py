@@ -629,3 +629,13 @@ def test_a_validation_error_can_be_pickled_and_copied() -> None:
         assert clone.errors() == caught.value.errors()
         assert str(clone) == str(caught.value)
         assert clone.title == "Person"
+
+
+def test_overriding_a_field_without_an_annotation_is_refused() -> None:
+    class Parent(BaseModel):
+        x: int = 1
+
+    with pytest.raises(TypeError, match="Child.x overrides a field without a type annotation"):
+
+        class Child(Parent):
+            x = 5

@@ -88,8 +88,15 @@ class _ModelMeta(type):
             if isinstance(value, Decorated):
                 validators[attr] = value
                 namespace[attr] = value.func
+        annotations = namespace.get("__annotations__") or {}
+        for attr in namespace:
+            if attr in fields and attr not in annotations:
+                raise TypeError(
+                    f"{name}.{attr} overrides a field without a type annotation; "
+                    f"declare it as {attr}: <type> = ..."
+                )
         generate = config["alias_generator"]
-        for field, annotation in (namespace.get("__annotations__") or {}).items():
+        for field, annotation in annotations.items():
             if field.startswith("_") or _is_classvar(annotation):
                 continue
             value = namespace.pop(field, MISSING)
