@@ -562,3 +562,33 @@ def test_enums_by_value() -> None:
     }
     assert problems(Enums, {"mood": "1"}) == [("enum", ("mood",), "Input should be 1")]
     assert problems(Enums, {"shade": "light"}) == [("enum", ("shade",), "Input should be 'dark'")]
+
+
+class Tagged(BaseModel):
+    a: Annotated[int, Field(ge=0)] | str = 0
+    s: Annotated[str, Field(min_length=2)] | int = 0
+    c: dict[str, Any] | str = ""
+    d: tuple[int, ...] | str = ""
+    e: set[str] | int = 0
+    g: Level | int = 0
+    h: Cat | list[int] = Field(default_factory=list)
+    k: Annotated[list[int], Field(min_length=2)] | int = 0
+
+
+@pytest.mark.parametrize(
+    ("data", "locs"),
+    [
+        ({"a": -1}, [("a", "constrained-int"), ("a", "str")]),
+        ({"s": "x"}, [("s", "constrained-str"), ("s", "int")]),
+        ({"c": 1}, [("c", "dict[str,any]"), ("c", "str")]),
+        ({"d": [1, "x"]}, [("d", "tuple[int, ...]", 1), ("d", "str")]),
+        ({"e": None}, [("e", "set[str]"), ("e", "int")]),
+        ({"g": "z"}, [("g", "int-enum[Level]"), ("g", "int")]),
+        ({"h": 5}, [("h", "Cat"), ("h", "list[int]")]),
+        ({"k": [1]}, [("k", "list[int]"), ("k", "int")]),
+    ],
+)
+def test_union_member_tags(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Tagged.model_validate(data)
+    assert [d["loc"] for d in caught.value.errors()] == locs

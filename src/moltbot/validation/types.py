@@ -283,13 +283,20 @@ def _mapping(key: Check, item: Check) -> Check:
 
 def tag(tp: Any) -> str:
     """A union member's name in error locations (``str``, ``list[str]``, a class name)."""
-    tp = unwrap(tp)[0]
+    tp, limits, _ = unwrap(tp)
+    if limits and tp in (str, int, float):
+        return f"constrained-{tp.__name__}"
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        base = next((b.__name__ + "-" for b in (int, str, float) if issubclass(tp, b)), "")
+        return f"{base}enum[{tp.__name__}]"
     if isinstance(tp, type):
         return tp.__name__
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Literal:
         return "literal[" + ",".join(repr(a) for a in args) + "]"
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return f"tuple[{tag(args[0])}, ...]"
     name = getattr(origin, "__name__", str(origin))
     return f"{name}[{','.join(tag(a) if a is not Any else 'any' for a in args)}]"
 
