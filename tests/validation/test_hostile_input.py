@@ -302,3 +302,28 @@ def test_a_bad_mapping_key_is_located_apart_from_its_value() -> None:
     with pytest.raises(ValidationError) as caught:
         Bag(items={"a": 1})
     assert caught.value.errors()[0]["loc"] == ("items",)
+
+
+class CountsRepr(dict[str, Any]):
+    """An input that counts how often it is rendered."""
+
+    renders = 0
+
+    def __repr__(self) -> str:
+        CountsRepr.renders += 1
+        return "counted"
+
+
+def test_the_input_is_rendered_only_when_the_error_is_shown() -> None:
+    class Wide(BaseModel):
+        a: int
+        b: int
+
+    given = CountsRepr({f"k{i}": i for i in range(1000)})
+    with pytest.raises(ValidationError) as caught:
+        Wide.model_validate(given)
+    assert CountsRepr.renders == 0
+    assert caught.value.error_count() == 2
+    assert "input_value=counted, input_type=CountsRepr" in str(caught.value)
+    assert CountsRepr.renders == 2
+    assert repr(caught.value).startswith("ValidationError('2 validation errors for Wide\\n")

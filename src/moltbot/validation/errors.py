@@ -44,7 +44,14 @@ class ValidationError(ValueError):
     def __init__(self, title: str, details: list[ErrorDetail]) -> None:
         self.title = title
         self._details = details
-        super().__init__(self._render())
+        super().__init__(title)
+
+    def __str__(self) -> str:
+        # rendered when shown, not when raised: inputs can be large and errors many
+        return self._render()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._render()!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.title, self._details))
