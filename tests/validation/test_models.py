@@ -639,3 +639,11 @@ def test_overriding_a_field_without_an_annotation_is_refused() -> None:
 
         class Child(Parent):
             x = 5
+
+
+def test_an_annotation_naming_nothing_is_an_error_at_first_use() -> None:
+    class Dangling(BaseModel):
+        x: Nowhere | None = None  # type: ignore[name-defined]  # noqa: F821
+
+    with pytest.raises(TypeError, match="Dangling: cannot resolve annotation 'Nowhere | None': name 'Nowhere' is not"):
+        Dangling()
