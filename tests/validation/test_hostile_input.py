@@ -327,3 +327,25 @@ def test_the_input_is_rendered_only_when_the_error_is_shown() -> None:
     assert "input_value=counted, input_type=CountsRepr" in str(caught.value)
     assert CountsRepr.renders == 2
     assert repr(caught.value).startswith("ValidationError('2 validation errors for Wide\\n")
+
+
+def test_a_before_model_validator_returning_garbage_gets_a_model_type_error() -> None:
+    class Swapped(BaseModel):
+        x: int = 0
+
+        @model_validator(mode="before")
+        @classmethod
+        def swap(cls, data: Any) -> Any:
+            return [1, 2]
+
+    with pytest.raises(ValidationError) as caught:
+        Swapped(x=1)
+    assert caught.value.errors() == [
+        {
+            "type": "model_type",
+            "loc": (),
+            "msg": "Input should be a valid dictionary or instance of Swapped",
+            "input": [1, 2],
+            "ctx": {"class_name": "Swapped"},
+        }
+    ]
