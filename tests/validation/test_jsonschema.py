@@ -308,3 +308,79 @@ def test_properties_are_named_by_the_validation_alias() -> None:
         "other",
         "third",
     ]
+
+
+def make_item(kind: type) -> type[BaseModel]:
+    class Item(BaseModel):
+        value: kind  # type: ignore[valid-type]
+
+    return Item
+
+
+IntItem, StrItem = make_item(int), make_item(str)
+
+
+class TwoItems(BaseModel):
+    first: IntItem  # type: ignore[valid-type]
+    second: StrItem  # type: ignore[valid-type]
+    third: list[IntItem] = []  # type: ignore[valid-type]
+
+
+def test_two_models_of_one_name_get_distinct_definitions() -> None:
+    path = "test_jsonschema__make_item___locals___Item"
+    item = {"required": ["value"], "title": "Item", "type": "object"}
+    assert TwoItems.model_json_schema() == {
+        "$defs": {
+            f"{path}__1": {
+                "properties": {"value": {"title": "Value", "type": "integer"}},
+                **item,
+            },
+            f"{path}__2": {
+                "properties": {"value": {"title": "Value", "type": "string"}},
+                **item,
+            },
+        },
+        "properties": {
+            "first": {"$ref": f"#/$defs/{path}__1"},
+            "second": {"$ref": f"#/$defs/{path}__2"},
+            "third": {
+                "default": [],
+                "items": {"$ref": f"#/$defs/{path}__1"},
+                "title": "Third",
+                "type": "array",
+            },
+        },
+        "required": ["first", "second"],
+        "title": "TwoItems",
+        "type": "object",
+    }
+
+
+def item_a() -> type[BaseModel]:
+    class Item(BaseModel):
+        a: int = 0
+
+    return Item
+
+
+def item_b() -> type[BaseModel]:
+    class Item(BaseModel):
+        b: int = 0
+
+    return Item
+
+
+class Mixed(BaseModel):
+    a: item_a()  # type: ignore[valid-type]
+    b: item_b()  # type: ignore[valid-type]
+    cat: Cat
+
+
+def test_a_shared_class_name_is_qualified_by_module_and_function() -> None:
+    schema = Mixed.model_json_schema()
+    assert sorted(schema["$defs"]) == [
+        "Cat",
+        "test_jsonschema__item_a___locals___Item",
+        "test_jsonschema__item_b___locals___Item",
+    ]
+    assert schema["properties"]["b"] == {"$ref": "#/$defs/test_jsonschema__item_b___locals___Item"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -28,11 +29,56 @@ _LIMITS = {
 def model_schema(cls: type, *, by_alias: bool = True) -> dict[str, Any]:
     defs: dict[str, dict[str, Any]] = {}
     _define(cls, defs, by_alias)
-    top = defs[cls.__name__]
-    if _refers_to(defs, cls.__name__):
-        return {"$defs": defs, "$ref": f"#/$defs/{cls.__name__}"}
-    del defs[cls.__name__]
-    return {"$defs": defs, **top} if defs else top
+    names = _def_names(defs)
+    key = _key(cls)
+    top = defs[key]
+    if _refers_to(defs, key):
+        return _renamed({"$defs": defs, "$ref": f"#/$defs/{key}"}, names)
+    del defs[key]
+    return _renamed({"$defs": defs, **top} if defs else top, names)
+
+
+_REF = "#/$defs/"
+
+
+def _key(tp: type) -> str:
+    """A class's definition while the schema is built: two classes may share a name."""
+    return f"{tp.__module__}.{tp.__qualname__}@{id(tp)}"
+
+
+def _def_names(defs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each definition's final name, as pydantic gives it: the class name; for a name
+    several classes share, module and qualified name; if those are shared too, numbered."""
+    by_name: dict[str, list[str]] = {}
+    for key, entry in defs.items():
+        by_name.setdefault(entry["title"], []).append(key)
+    names: dict[str, str] = {}
+    for name, keys in by_name.items():
+        if len(keys) == 1:
+            names[keys[0]] = name
+            continue
+        by_path: dict[str, list[str]] = {}
+        for key in keys:
+            path = key.rpartition("@")[0].replace(".", "__")
+            by_path.setdefault(re.sub(r"[^A-Za-z0-9_]", "_", path), []).append(key)
+        for path, same in by_path.items():
+            for number, key in enumerate(same, 1):
+                names[key] = path if len(same) == 1 else f"{path}__{number}"
+    return names
+
+
+def _renamed(node: Any, names: dict[str, str]) -> Any:
+    """``node`` with definitions and references to them under their final names."""
+    if isinstance(node, dict):
+        out = {k: _renamed(v, names) for k, v in node.items()}
+        if "$defs" in out:
+            out["$defs"] = {names[k]: v for k, v in out["$defs"].items()}
+        return out
+    if isinstance(node, list):
+        return [_renamed(v, names) for v in node]
+    if isinstance(node, str) and node.startswith(_REF):
+        return _REF + names.get(node[len(_REF) :], node[len(_REF) :])
+    return node
 
 
 def _refers_to(defs: dict[str, Any], name: str) -> bool:
@@ -49,7 +95,7 @@ def _refers_to(defs: dict[str, Any], name: str) -> bool:
 
 
 def _define(cls: Any, defs: dict[str, dict[str, Any]], by_alias: bool) -> dict[str, Any]:
-    name = cls.__name__
+    name = _key(cls)
     if name not in defs:
         defs[name] = {}  # placeholder: a model that contains itself refers to this entry
         properties: dict[str, Any] = {}
@@ -69,7 +115,7 @@ def _define(cls: Any, defs: dict[str, dict[str, Any]], by_alias: bool) -> dict[s
         entry["properties"] = properties
         if required:
             entry["required"] = required
-        entry["title"] = name
+        entry["title"] = cls.__name__
         entry["type"] = "object"
         defs[name].update(entry)
     return {"$ref": f"#/$defs/{name}"}
@@ -174,17 +220,17 @@ def _plain(
     if is_model(tp):
         return _define(tp, defs, by_alias)
     if _is_enum(tp):
-        if tp.__name__ not in defs:
+        if _key(tp) not in defs:
             values = [m.value for m in tp]
             doc = tp.__dict__.get("__doc__")
             described = {"description": inspect.cleandoc(doc)} if doc else {}
-            defs[tp.__name__] = {
+            defs[_key(tp)] = {
                 **described,
                 "enum": values,
                 "title": tp.__name__,
                 **_literal_type(values),
             }
-        return {"$ref": f"#/$defs/{tp.__name__}"}
+        return {"$ref": f"#/$defs/{_key(tp)}"}
     if origin is typing.Literal:
         values = list(args)
         if len(values) == 1:
