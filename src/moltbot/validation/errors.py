@@ -27,9 +27,15 @@ def fail(kind: str, msg: str, value: Any, ctx: dict[str, Any] | None = None) -> 
     return Invalid([detail(kind, msg, value, ctx)])
 
 
-def under(part: str | int, details: list[ErrorDetail]) -> list[ErrorDetail]:
+def under(part: Any, details: list[ErrorDetail]) -> list[ErrorDetail]:
     """``details`` moved one level down, below key or index ``part``."""
+    part = loc_part(part)
     return [{**d, "loc": (part, *d["loc"])} for d in details]
+
+
+def loc_part(key: Any) -> str | int:
+    """A mapping key as a location: strings and integers as they are, others as text."""
+    return key if isinstance(key, str | int) else str(key)
 
 
 class ValidationError(ValueError):
@@ -38,7 +44,17 @@ class ValidationError(ValueError):
     def __init__(self, title: str, details: list[ErrorDetail]) -> None:
         self.title = title
         self._details = details
-        super().__init__(self._render())
+        super().__init__(title)
+
+    def __str__(self) -> str:
+        # rendered when shown, not when raised: inputs can be large and errors many
+        return self._render()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._render()!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.title, self._details))
 
     def errors(self) -> list[ErrorDetail]:
         return [dict(d) for d in self._details]
@@ -51,11 +67,18 @@ class ValidationError(ValueError):
         lines = [f"{count} validation error{'s' if count != 1 else ''} for {self.title}"]
         for d in self._details:
             lines.append(".".join(str(p) for p in d["loc"]) or "(root)")
-            shown = repr(d["input"])
-            if len(shown) > 80:
-                shown = shown[:40] + "..." + shown[-20:]
+            shown = _shown(d["input"])
+            if len(shown) > 50:
+                shown = shown[:25] + "..." + shown[-24:]
             lines.append(
                 f"  {d['msg']} [type={d['type']}, input_value={shown}, "
                 f"input_type={type(d['input']).__name__}]"
             )
         return "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:  # nested too deep, or a broken __repr__
+        return f"<unprintable {type(value).__name__} object>"

@@ -134,23 +134,26 @@ def Field(  # noqa: N802 - named like the class it builds, as callers expect
 
 def ConfigDict(  # noqa: N802 - reads like the model_config it is
     *,
-    extra: Literal["allow", "ignore", "forbid"] = "ignore",
-    populate_by_name: bool = False,
+    extra: Literal["allow", "ignore", "forbid"] | None = None,
+    populate_by_name: bool | None = None,
     alias_generator: Callable[[str], str] | None = None,
-    frozen: bool = False,
-    validate_default: bool = False,
+    frozen: bool | None = None,
+    validate_default: bool | None = None,
 ) -> dict[str, Any]:
     """A model's behaviour: what happens to unknown keys, input names, immutability.
 
-    ``validate_default`` is accepted for readability; defaults are never validated.
+    Only the keys given are set: a subclass's config changes those and inherits the rest
+    (unset, ``extra`` is ``"ignore"``, the others off). ``validate_default`` is accepted
+    for readability; defaults are never validated.
     """
     del validate_default
-    return {
+    given = {
         "extra": extra,
         "populate_by_name": populate_by_name,
         "alias_generator": alias_generator,
         "frozen": frozen,
     }
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def to_camel(name: str) -> str:

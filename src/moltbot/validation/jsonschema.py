@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import enum
 import inspect
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from moltbot.validation.fields import MISSING, FieldInfo
+from moltbot.validation.fields import MISSING, AliasChoices, FieldInfo
 from moltbot.validation.types import is_model, unwrap
 
 _NONE = type(None)
@@ -28,11 +29,56 @@ _LIMITS = {
 def model_schema(cls: type, *, by_alias: bool = True) -> dict[str, Any]:
     defs: dict[str, dict[str, Any]] = {}
     _define(cls, defs, by_alias)
-    top = defs[cls.__name__]
-    if _refers_to(defs, cls.__name__):
-        return {"$defs": defs, "$ref": f"#/$defs/{cls.__name__}"}
-    del defs[cls.__name__]
-    return {"$defs": defs, **top} if defs else top
+    names = _def_names(defs)
+    key = _key(cls)
+    top = defs[key]
+    if _refers_to(defs, key):
+        return _renamed({"$defs": defs, "$ref": f"#/$defs/{key}"}, names)
+    del defs[key]
+    return _renamed({"$defs": defs, **top} if defs else top, names)
+
+
+_REF = "#/$defs/"
+
+
+def _key(tp: type) -> str:
+    """A class's definition while the schema is built: two classes may share a name."""
+    return f"{tp.__module__}.{tp.__qualname__}@{id(tp)}"
+
+
+def _def_names(defs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each definition's final name, as pydantic gives it: the class name; for a name
+    several classes share, module and qualified name; if those are shared too, numbered."""
+    by_name: dict[str, list[str]] = {}
+    for key, entry in defs.items():
+        by_name.setdefault(entry["title"], []).append(key)
+    names: dict[str, str] = {}
+    for name, keys in by_name.items():
+        if len(keys) == 1:
+            names[keys[0]] = name
+            continue
+        by_path: dict[str, list[str]] = {}
+        for key in keys:
+            path = key.rpartition("@")[0].replace(".", "__")
+            by_path.setdefault(re.sub(r"[^A-Za-z0-9_]", "_", path), []).append(key)
+        for path, same in by_path.items():
+            for number, key in enumerate(same, 1):
+                names[key] = path if len(same) == 1 else f"{path}__{number}"
+    return names
+
+
+def _renamed(node: Any, names: dict[str, str]) -> Any:
+    """``node`` with definitions and references to them under their final names."""
+    if isinstance(node, dict):
+        out = {k: _renamed(v, names) for k, v in node.items()}
+        if "$defs" in out:
+            out["$defs"] = {names[k]: v for k, v in out["$defs"].items()}
+        return out
+    if isinstance(node, list):
+        return [_renamed(v, names) for v in node]
+    if isinstance(node, str) and node.startswith(_REF):
+        return _REF + names.get(node[len(_REF) :], node[len(_REF) :])
+    return node
 
 
 def _refers_to(defs: dict[str, Any], name: str) -> bool:
@@ -49,13 +95,13 @@ def _refers_to(defs: dict[str, Any], name: str) -> bool:
 
 
 def _define(cls: Any, defs: dict[str, dict[str, Any]], by_alias: bool) -> dict[str, Any]:
-    name = cls.__name__
+    name = _key(cls)
     if name not in defs:
         defs[name] = {}  # placeholder: a model that contains itself refers to this entry
         properties: dict[str, Any] = {}
         required: list[str] = []
         for field, info in cls.model_fields.items():
-            key = info.alias if by_alias and info.alias else field
+            key = _input_name(info, field) if by_alias else field
             properties[key] = _field(info, key, defs, by_alias)
             if info.is_required():
                 required.append(key)
@@ -69,10 +115,18 @@ def _define(cls: Any, defs: dict[str, dict[str, Any]], by_alias: bool) -> dict[s
         entry["properties"] = properties
         if required:
             entry["required"] = required
-        entry["title"] = name
+        entry["title"] = cls.__name__
         entry["type"] = "object"
         defs[name].update(entry)
     return {"$ref": f"#/$defs/{name}"}
+
+
+def _input_name(info: FieldInfo, field: str) -> str:
+    """The name a schema of the input shows: the validation alias (its first choice) wins."""
+    chosen = info.validation_alias
+    if isinstance(chosen, AliasChoices):
+        chosen = chosen.choices[0]
+    return chosen or info.alias or field
 
 
 def _field(info: FieldInfo, key: str, defs: dict[str, Any], by_alias: bool) -> dict[str, Any]:
@@ -90,11 +144,20 @@ def _field(info: FieldInfo, key: str, defs: dict[str, Any], by_alias: bool) -> d
 
 
 def _is_model_field(annotation: Any) -> bool:
+    """Whether the field is a model or enum (optional or not): a ``$ref`` without a title."""
     tp = unwrap(annotation)[0]
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         members = [a for a in typing.get_args(tp) if a is not _NONE]
-        return len(members) == 1 and is_model(unwrap(members[0])[0])
-    return is_model(tp)
+        return len(members) == 1 and _is_ref(unwrap(members[0])[0])
+    return _is_ref(tp)
+
+
+def _is_ref(tp: Any) -> bool:
+    return is_model(tp) or _is_enum(tp)
+
+
+def _is_enum(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, enum.Enum)
 
 
 def _type(
@@ -156,9 +219,18 @@ def _plain(
         return {"type": _SCALARS[tp]}
     if is_model(tp):
         return _define(tp, defs, by_alias)
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        values = [m.value for m in tp]
-        return {"enum": values, "title": tp.__name__, **_literal_type(values)}
+    if _is_enum(tp):
+        if _key(tp) not in defs:
+            values = [m.value for m in tp]
+            doc = tp.__dict__.get("__doc__")
+            described = {"description": inspect.cleandoc(doc)} if doc else {}
+            defs[_key(tp)] = {
+                **described,
+                "enum": values,
+                "title": tp.__name__,
+                **_literal_type(values),
+            }
+        return {"$ref": f"#/$defs/{_key(tp)}"}
     if origin is typing.Literal:
         values = list(args)
         if len(values) == 1:

@@ -10,10 +10,19 @@ from __future__ import annotations
 import copy
 import re
 import sys
+import types
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Self
 
-from moltbot.validation.errors import ErrorDetail, Invalid, ValidationError, fail, under
+from moltbot.validation.errors import (
+    ErrorDetail,
+    Invalid,
+    ValidationError,
+    fail,
+    loc_part,
+    under,
+)
 from moltbot.validation.fields import MISSING, Decorated, FieldInfo
 from moltbot.validation.types import Check, compile_type
 
@@ -79,10 +88,14 @@ class _ModelMeta(type):
             if isinstance(value, Decorated):
                 validators[attr] = value
                 namespace[attr] = value.func
-        generate = config["alias_generator"]
         annotations = namespace.get("__annotations__") or {}
-        for attr in namespace.keys() & fields.keys() - annotations.keys():
-            raise TypeError(f"{name}.{attr} overrides a field without an annotation")
+        for attr in namespace:
+            if attr in fields and attr not in annotations:
+                raise TypeError(
+                    f"{name}.{attr} overrides a field without a type annotation; "
+                    f"declare it as {attr}: <type> = ..."
+                )
+        generate = config["alias_generator"]
         for field, annotation in annotations.items():
             if field.startswith("_") or _is_classvar(annotation):
                 continue
@@ -120,14 +133,15 @@ def _defining_locals(namespace: dict[str, Any]) -> dict[str, Any]:
 
 
 def _frozen_hash(self: BaseModel) -> int:
-    return hash((type(self), *(_hashable(v) for v in self.__dict__.values())))
+    values = self.__dict__
+    return hash((type(self), *(_hashable(values.get(f)) for f in type(self).__model_fields__)))
 
 
 def _hashable(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return tuple((k, _hashable(v)) for k, v in value.items())
+    if isinstance(value, dict):  # equal dicts may differ in order: hash them as a set
+        return frozenset((k, _hashable(v)) for k, v in value.items())
     return value
 
 
@@ -143,12 +157,8 @@ def _plan(cls: type[BaseModel]) -> _Plan:
     for name, info in cls.__model_fields__.items():
         annotation, module = cls.__model_sources__[name]
         info = info.copy()
-        if isinstance(annotation, str):
-            scope = scopes.get(module)
-            if scope is None:
-                scope = scopes[module] = _scope(cls, module)
-            annotation = _resolve(cls, annotation, scope)
-        info.annotation = annotation
+        info.annotation = _resolve(cls, annotation, module, scopes)
+        _take_annotated(info, name, cls.model_config["alias_generator"])
         resolved[name] = info
         plan.slots.append(_Slot(name, info, by_name))
     slots = {slot.name: slot for slot in plan.slots}
@@ -169,22 +179,63 @@ def _plan(cls: type[BaseModel]) -> _Plan:
     return plan
 
 
-def _scope(cls: type, module: str) -> dict[str, Any]:
-    """The names a field annotation written in ``module`` may use."""
-    scope = dict(vars(sys.modules[module])) if module in sys.modules else {}
-    for klass in reversed(cls.__mro__):
-        scope.update(getattr(klass, "__model_locals__", None) or {})
-    scope.setdefault(cls.__name__, cls)
-    return scope
+def _take_annotated(info: FieldInfo, name: str, generate: Callable[[str], str] | None) -> None:
+    """``x: Annotated[T, Field(...)]``: that ``Field``'s names, documentation and default
+    count as the field's own (its constraints are applied with the type)."""
+    if typing.get_origin(info.annotation) is not typing.Annotated:
+        return
+    for extra in info.annotation.__metadata__:
+        if not isinstance(extra, FieldInfo):
+            continue
+        for attr in ("validation_alias", "description", "title", "examples"):
+            if getattr(info, attr) is None:
+                setattr(info, attr, getattr(extra, attr))
+        generated = generate(name) if generate is not None else None
+        if extra.alias is not None and info.alias in (None, generated):
+            info.alias = extra.alias
+        if info.is_required() and not extra.is_required():
+            info.default, info.default_factory = extra.default, extra.default_factory
 
 
-def _resolve(cls: type, annotation: str, scope: dict[str, Any]) -> Any:
-    try:
-        return eval(annotation, scope)  # noqa: S307 - a class's own annotation text
-    except NameError as exc:
-        raise TypeError(
-            f"{cls.__qualname__}: cannot resolve annotation {annotation!r}: {exc}"
-        ) from None
+def _resolve(cls: type, annotation: Any, module: str, scopes: dict[str, dict[str, Any]]) -> Any:
+    """``annotation`` evaluated where it was written (one scope per module, kept in
+    ``scopes`` for the class's other fields)."""
+    scope = scopes.get(module)
+    if scope is None:
+        scope = dict(vars(sys.modules[module])) if module in sys.modules else {}
+        for klass in reversed(cls.__mro__):
+            scope.update(getattr(klass, "__model_locals__", None) or {})
+        scope.setdefault(cls.__name__, cls)
+        scopes[module] = scope
+
+    def evaluate(text: str) -> Any:
+        try:
+            return eval(text, scope)  # noqa: S307 - a class's own annotation text
+        except NameError as exc:
+            raise TypeError(
+                f"{cls.__qualname__}: cannot resolve annotation {text!r}: {exc}"
+            ) from None
+
+    return _unquoted(annotation, evaluate)
+
+
+def _unquoted(tp: Any, evaluate: Callable[[str], Any]) -> Any:
+    """``tp`` with every quoted name in it (``list["Node"]``) evaluated."""
+    if isinstance(tp, str):
+        return _unquoted(evaluate(tp), evaluate)
+    if isinstance(tp, typing.ForwardRef):
+        return _unquoted(evaluate(tp.__forward_arg__), evaluate)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if not args or origin is typing.Literal:
+        return tp
+    if origin is typing.Annotated:
+        return typing.Annotated[_unquoted(args[0], evaluate), *tp.__metadata__]
+    resolved = tuple(_unquoted(arg, evaluate) for arg in args)
+    if resolved == args:
+        return tp
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[resolved]  # noqa: UP007 - built from a tuple of members
+    return origin[resolved]
 
 
 def _run(func: Callable[[Any], Any], value: Any) -> Any:
@@ -224,6 +275,8 @@ class BaseModel(metaclass=_ModelMeta):
             _fill(self, data)
         except Invalid as exc:
             raise ValidationError(type(self).__name__, exc.details) from None
+        except RecursionError:
+            raise _too_deep(type(self), data) from None
 
     @classmethod
     def model_validate(cls, obj: Any) -> Self:
@@ -231,6 +284,8 @@ class BaseModel(metaclass=_ModelMeta):
             return cls.__validate_input__(obj)
         except Invalid as exc:
             raise ValidationError(cls.__name__, exc.details) from None
+        except RecursionError:
+            raise _too_deep(cls, obj) from None
 
     @classmethod
     def __validate_input__(cls, value: Any) -> Self:
@@ -277,6 +332,7 @@ class BaseModel(metaclass=_ModelMeta):
                     clone.__model_fields_set__.add(key)
                 elif clone.__model_extra__ is not None:
                     clone.__model_extra__[key] = value
+                    clone.__model_fields_set__.add(key)
                 else:
                     clone.__dict__[key] = value
         return clone
@@ -321,28 +377,21 @@ class BaseModel(metaclass=_ModelMeta):
     def __setattr__(self, name: str, value: Any) -> None:
         cls = type(self)
         if cls.model_config["frozen"]:
-            raise ValidationError(
-                cls.__name__,
-                [
-                    {
-                        "type": "frozen_instance",
-                        "loc": (name,),
-                        "msg": "Instance is frozen",
-                        "input": value,
-                    }
-                ],
-            )
+            raise _frozen(cls, name, value)
         if name in cls.__model_fields__:
             self.__dict__[name] = value
             self.__model_fields_set__.add(name)
         elif self.__model_extra__ is not None and not name.startswith("_"):
             self.__model_extra__[name] = value
+            self.__model_fields_set__.add(name)
         elif name.startswith("_") or hasattr(cls, name):
             object.__setattr__(self, name, value)
         else:
             raise ValueError(f'"{cls.__name__}" object has no field "{name}"')
 
     def __delattr__(self, name: str) -> None:
+        if type(self).model_config["frozen"]:
+            raise _frozen(type(self), name, None)
         if self.__model_extra__ is not None and name in self.__model_extra__:
             del self.__model_extra__[name]
         else:
@@ -351,13 +400,15 @@ class BaseModel(metaclass=_ModelMeta):
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return (
-            self.__dict__ == other.__dict__  # type: ignore[attr-defined]
-            and (self.__model_extra__ or {}) == (other.__model_extra__ or {})  # type: ignore[attr-defined]
-        )
+        mine, theirs = self.__dict__, other.__dict__  # type: ignore[attr-defined]
+        return all(
+            mine.get(name, MISSING) == theirs.get(name, MISSING)
+            for name in type(self).__model_fields__
+        ) and (self.__model_extra__ or {}) == (other.__model_extra__ or {})  # type: ignore[attr-defined]
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
-        yield from self.__dict__.items()
+        fields = type(self).__model_fields__
+        yield from ((k, v) for k, v in self.__dict__.items() if k in fields)
         yield from (self.__model_extra__ or {}).items()
 
     def __repr__(self) -> str:
@@ -368,9 +419,32 @@ class BaseModel(metaclass=_ModelMeta):
         return " ".join(f"{k}={v!r}" for k, v in self)
 
 
+def _too_deep(cls: type[BaseModel], value: Any) -> ValidationError:
+    """A model that contains itself, nested deeper than Python's stack allows."""
+    return ValidationError(
+        cls.__name__,
+        [
+            {
+                "type": "recursion_depth_exceeded",
+                "loc": (),
+                "msg": "Recursion error - maximum validation depth exceeded",
+                "input": value,
+            }
+        ],
+    )
+
+
+def _frozen(cls: type[BaseModel], name: str, value: Any) -> ValidationError:
+    return ValidationError(
+        cls.__name__,
+        [{"type": "frozen_instance", "loc": (name,), "msg": "Instance is frozen", "input": value}],
+    )
+
+
 def _fill(instance: BaseModel, value: Any) -> Any:
     cls = type(instance)
     plan = _plan(cls)
+    original = value
     for before in plan.before:
         value = _run(before, value)
     if isinstance(value, cls):
@@ -419,19 +493,31 @@ def _fill(instance: BaseModel, value: Any) -> Any:
             continue
         values[slot.name] = raw
     extra: dict[str, Any] | None = None
-    if plan.extra == "allow":
-        extra = {k: v for k, v in value.items() if k not in used}
-    elif plan.extra == "forbid" and len(used) < len(value):
+    if plan.extra != "ignore":
+        unknown = {k: v for k, v in value.items() if k not in used}
         problems.extend(
             {
-                "type": "extra_forbidden",
-                "loc": (k,),
-                "msg": "Extra inputs are not permitted",
-                "input": v,
+                "type": "invalid_key",
+                "loc": (loc_part(k),),
+                "msg": "Keys should be strings",
+                "input": k,
             }
-            for k, v in value.items()
-            if k not in used
+            for k in unknown
+            if not isinstance(k, str)
         )
+        if plan.extra == "allow":
+            extra = unknown
+        else:
+            problems.extend(
+                {
+                    "type": "extra_forbidden",
+                    "loc": (k,),
+                    "msg": "Extra inputs are not permitted",
+                    "input": v,
+                }
+                for k, v in unknown.items()
+                if isinstance(k, str)
+            )
     if problems:
         raise Invalid(problems)
     object.__setattr__(instance, "__dict__", values)
@@ -443,12 +529,14 @@ def _fill(instance: BaseModel, value: Any) -> Any:
         except ValidationError as exc:
             raise Invalid(exc.errors()) from None
         except ValueError as exc:
-            raise fail("value_error", f"Value error, {exc}", value, {"error": str(exc)}) from None
+            raise fail(
+                "value_error", f"Value error, {exc}", original, {"error": str(exc)}
+            ) from None
         except AssertionError as exc:
             raise fail(
-                "assertion_error", f"Assertion failed, {exc}", value, {"error": str(exc)}
+                "assertion_error", f"Assertion failed, {exc}", original, {"error": str(exc)}
             ) from None
-        if result is not None and result is not instance:
+        if isinstance(result, cls) and result is not instance:
             instance.__setstate__(result.__getstate__())
     return instance
 
@@ -460,10 +548,12 @@ def _dump_model(
     model: BaseModel, options: _Options, include: set[str] | None, exclude: set[str] | None
 ) -> dict[str, Any]:
     json_mode, by_alias, exclude_unset, exclude_defaults, exclude_none = options
-    fields = type(model).__model_fields__
+    fields = type(model).model_fields
     fields_set = model.__model_fields_set__
     out: dict[str, Any] = {}
     for name, value in model.__dict__.items():
+        if name not in fields:  # a private attribute, or a key model_copy(update=) added
+            continue
         if (include is not None and name not in include) or (exclude and name in exclude):
             continue
         if exclude_unset and name not in fields_set:

@@ -22,6 +22,9 @@ Check = Callable[[Any], Any]
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 _NONE = type(None)
+_INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
+"""An integer as text: ASCII digits, ``_`` between them, a zero fraction (``"7.0"``)."""
+_ABSENT = object()
 
 
 def is_model(tp: Any) -> bool:
@@ -58,7 +61,7 @@ def _sized_kind(tp: Any) -> str:
         return "string"
     if origin in (dict, Mapping):
         return "Dictionary"
-    return "List"
+    return {tuple: "Tuple", set: "Set", frozenset: "Frozenset"}.get(origin, "List")
 
 
 def _base(tp: Any, discriminator: str | None) -> Check:
@@ -112,10 +115,10 @@ def _none(value: Any) -> None:
 
 
 def _str(value: Any) -> str:
+    if isinstance(value, enum.Enum) and isinstance(value.value, str):
+        return value.value  # a (str, Enum) member formats as "Class.NAME"
     if isinstance(value, str):
         return value
-    if isinstance(value, enum.Enum) and isinstance(value.value, str):
-        return value.value
     raise fail("string_type", "Input should be a valid string", value)
 
 
@@ -132,7 +135,7 @@ def _bool(value: Any) -> bool:
             return True
         if lowered in _FALSE:
             return False
-    if isinstance(value, int | float | str):
+    if isinstance(value, int | str) or (isinstance(value, float) and value.is_integer()):
         raise fail(
             "bool_parsing", "Input should be a valid boolean, unable to interpret input", value
         )
@@ -154,15 +157,11 @@ def _int(value: Any) -> int:
         )
     if isinstance(value, str):
         text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
+        if _INT_TEXT.fullmatch(text):
             try:
-                number = float(text)
-            except ValueError:
-                number = None
-            if number is not None and number.is_integer():
-                return int(number)
+                return int(text.partition(".")[0])
+            except ValueError:  # more digits than Python converts
+                pass
         raise fail(
             "int_parsing",
             "Input should be a valid integer, unable to parse string as an integer",
@@ -173,9 +172,14 @@ def _int(value: Any) -> int:
 
 def _float(value: Any) -> float:
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise fail("float_type", "Input should be a valid number", value) from None
     if isinstance(value, str):
         try:
+            if not value.isascii():  # float() would read other scripts' digits
+                raise ValueError(value)
             return float(value.strip())
         except ValueError:
             raise fail(
@@ -188,8 +192,14 @@ def _float(value: Any) -> float:
 
 def _enum(tp: type[enum.Enum]) -> Check:
     def check(value: Any) -> Any:
+        lookup = value
+        if isinstance(value, str) and issubclass(tp, int):  # an IntEnum from "2"
+            try:
+                lookup = _int(value)
+            except Invalid:
+                pass
         try:
-            return tp(value)
+            return tp(lookup)
         except ValueError:
             expected = _or_list([repr(m.value) for m in tp])
             raise fail(
@@ -255,8 +265,13 @@ def _mapping(key: Check, item: Check) -> Check:
         out = {}
         problems: list[ErrorDetail] = []
         for name, element in value.items():
+            checked = _ABSENT
             try:
-                out[key(name)] = item(element)
+                checked = key(name)
+            except Invalid as exc:
+                problems.extend(under(name, under("[key]", exc.details)))
+            try:
+                out[checked] = item(element)
             except Invalid as exc:
                 problems.extend(under(name, exc.details))
         if problems:
@@ -268,13 +283,20 @@ def _mapping(key: Check, item: Check) -> Check:
 
 def tag(tp: Any) -> str:
     """A union member's name in error locations (``str``, ``list[str]``, a class name)."""
-    tp = unwrap(tp)[0]
+    tp, limits, _ = unwrap(tp)
+    if limits and tp in (str, int, float):
+        return f"constrained-{tp.__name__}"
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        base = next((b.__name__ + "-" for b in (int, str, float) if issubclass(tp, b)), "")
+        return f"{base}enum[{tp.__name__}]"
     if isinstance(tp, type):
         return tp.__name__
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Literal:
         return "literal[" + ",".join(repr(a) for a in args) + "]"
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return f"tuple[{tag(args[0])}, ...]"
     name = getattr(origin, "__name__", str(origin))
     return f"{name}[{','.join(tag(a) if a is not Any else 'any' for a in args)}]"
 
@@ -319,20 +341,26 @@ def _union(members: list[Any]) -> Check:
 
 
 def _discriminated(members: list[Any], field: str) -> Check:
+    models = [unwrap(member)[0] for member in members]
     by_tag: dict[Any, Check] = {}
-    for member in members:
-        model = unwrap(member)[0]
-        info = model.model_fields[field]
-        for option in typing.get_args(unwrap(info.annotation)[0]):
-            by_tag[option] = model.__validate_input__
     key_names: tuple[str, ...] = ()
-    first = unwrap(members[0])[0]
-    info = first.model_fields[field]
-    key_names = info.input_names(field, True)
-    expected = ", ".join(repr(t) for t in by_tag)
+    expected = ""
+
+    def learn_tags() -> None:
+        """Read each member's tags at first use: a member may contain this very union,
+        and its fields are only known once its class is complete."""
+        nonlocal key_names, expected
+        for model in models:
+            info = model.model_fields[field]
+            for option in typing.get_args(unwrap(info.annotation)[0]):
+                by_tag[option] = model.__validate_input__
+        key_names = models[0].model_fields[field].input_names(field, True)
+        expected = ", ".join(repr(t) for t in by_tag)
 
     def check(value: Any) -> Any:
-        if is_model(type(value)) and type(value) in {unwrap(m)[0] for m in members}:
+        if not by_tag:
+            learn_tags()
+        if type(value) in models:
             return value
         if not isinstance(value, Mapping):
             raise fail(
@@ -340,15 +368,18 @@ def _discriminated(members: list[Any], field: str) -> Check:
                 "Input should be a valid dictionary or object to extract fields from",
                 value,
             )
-        found = next((value[k] for k in key_names if k in value), None)
-        if found is None:
+        found = next((value[k] for k in key_names if k in value), _ABSENT)
+        if found is _ABSENT:
             raise fail(
                 "union_tag_not_found",
                 f"Unable to extract tag using discriminator '{field}'",
                 value,
                 {"discriminator": f"'{field}'"},
             )
-        validate = by_tag.get(found) if isinstance(found, typing.Hashable) else None
+        try:
+            validate = by_tag.get(found)
+        except TypeError:  # an unhashable tag
+            validate = None
         if validate is None:
             raise fail(
                 "union_tag_invalid",
@@ -371,10 +402,17 @@ def _constrained(check: Check, limits: Mapping[str, Any], kind: str) -> Check:
     pattern = limits.get("pattern")
     regex = re.compile(pattern) if pattern is not None else None
 
-    def constrained(value: Any) -> Any:
-        value = check(value)
+    def constrained(given: Any) -> Any:
+        value = check(given)
         if value is None:
             return value
+        try:
+            within_limits(value)
+        except Invalid as exc:  # reported with the input as given, like pydantic
+            raise Invalid([{**d, "input": given} for d in exc.details]) from None
+        return value
+
+    def within_limits(value: Any) -> None:
         if ge is not None and value < ge:
             raise fail(
                 "greater_than_equal",
@@ -401,7 +439,6 @@ def _constrained(check: Check, limits: Mapping[str, Any], kind: str) -> Check:
                 value,
                 {"pattern": pattern},
             )
-        return value
 
     return constrained
 
@@ -415,9 +452,12 @@ def _length(which: str, kind: str, limit: int, value: Any) -> Invalid:
             f"string_too_{which}", f"String should have {bound} {limit} {unit}", value, {key: limit}
         )
     unit = "item" if limit == 1 else "items"
+    # like pydantic, a mapping or set that is too long is not counted to the end
+    actual = None if which == "long" and kind in ("Dictionary", "Set", "Frozenset") else len(value)
     return fail(
         f"too_{which}",
-        f"{kind} should have {bound} {limit} {unit} after validation, not {len(value)}",
+        f"{kind} should have {bound} {limit} {unit} after validation, "
+        f"not {'more' if actual is None else actual}",
         value,
-        {"field_type": kind, key: limit, "actual_length": len(value)},
+        {"field_type": kind, key: limit, "actual_length": actual},
     )
