@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -38,12 +39,21 @@ _BY_STATUS: dict[int, type[MoltbotError]] = {
 
 class ControlClient:
     def __init__(
-        self, port: int, token: str | None, *, host: str = "127.0.0.1", timeout: float = 30.0
+        self,
+        port: int,
+        token: str | None,
+        *,
+        host: str = "127.0.0.1",
+        timeout: float = 30.0,
+        starting: float = 0.0,
     ) -> None:
         self.host = host
         self.port = port
         self.token = token
         self.timeout = timeout
+        self.starting = starting
+        """Seconds to keep trying a port that refuses connections: the gateway runs and
+        starts its browser control right after its own port answers."""
 
     @property
     def url(self) -> str:
@@ -68,26 +78,16 @@ class ControlClient:
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        connection = http.client.HTTPConnection(
-            self.host, self.port, timeout=timeout or self.timeout
-        )
-        try:
-            connection.request(method, target, body=payload, headers=headers)
-            response = connection.getresponse()
-            raw = response.read()
-        except (ConnectionRefusedError, ConnectionResetError) as exc:
-            raise GatewayUnreachableError(
-                f"nothing answers on {self.url} (browser control): {exc.strerror or exc}",
-                hint="start the gateway: moltbot [--profile NAME] gateway",
-            ) from None
-        except TimeoutError:
-            raise MoltbotError(
-                f"{method} {path} on {self.url} timed out after {timeout or self.timeout:.0f}s"
-            ) from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise GatewayUnreachableError(f"cannot talk to {self.url}: {exc}") from None
-        finally:
-            connection.close()
+        give_up, pause = time.monotonic() + self.starting, 0.05
+        while True:
+            try:
+                response, raw = self._send(method, target, payload, headers, timeout)
+                break
+            except ConnectionRefusedError as exc:  # nothing was sent: trying again is safe
+                if time.monotonic() + pause > give_up:
+                    raise self._nothing_answers(exc, running=bool(self.starting)) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
         try:
             data = json.loads(raw) if raw else {}
         except ValueError:
@@ -106,6 +106,48 @@ class ControlClient:
                 hint=hint,
             )
         return data
+
+    def _nothing_answers(self, exc: OSError, *, running: bool) -> GatewayUnreachableError:
+        if running:
+            return GatewayUnreachableError(
+                f"nothing answers on {self.url} (browser control) although the gateway "
+                f"runs: {exc.strerror or exc}",
+                hint="see `moltbot status`: browser control may be disabled "
+                "(browser.enabled) or have failed to start",
+            )
+        return GatewayUnreachableError(
+            f"nothing answers on {self.url} (browser control): {exc.strerror or exc}",
+            hint="start the gateway: moltbot [--profile NAME] gateway",
+        )
+
+    def _send(
+        self,
+        method: str,
+        target: str,
+        payload: bytes | None,
+        headers: dict[str, str],
+        timeout: float | None,
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        connection = http.client.HTTPConnection(
+            self.host, self.port, timeout=timeout or self.timeout
+        )
+        try:
+            connection.request(method, target, body=payload, headers=headers)
+            response = connection.getresponse()
+            return response, response.read()
+        except ConnectionRefusedError:
+            raise
+        except ConnectionResetError as exc:
+            raise self._nothing_answers(exc, running=False) from None
+        except TimeoutError:
+            raise MoltbotError(
+                f"{method} {target.split('?')[0]} on {self.url} timed out after "
+                f"{timeout or self.timeout:.0f}s"
+            ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise GatewayUnreachableError(f"cannot talk to {self.url}: {exc}") from None
+        finally:
+            connection.close()
 
 
 def reachable(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:

@@ -83,6 +83,10 @@ def browser(
     }
 
 
+STARTING_GRACE_S = 10.0
+"""How long a command waits for the browser control port of a running gateway."""
+
+
 class Session:
     """One command's view: the instance, its control port and token, and a client."""
 
@@ -114,7 +118,13 @@ class Session:
         running = read_running(self.instance)
         self.live = as_running(self.instance, running)  # the ports in use when it runs
         self.drift = drift(self.instance, running)
-        self.client = ControlClient(port, target.token or target.password, timeout=self.timeout)
+        self.client = ControlClient(
+            port,
+            target.token or target.password,
+            timeout=self.timeout,
+            # the gateway answers first and starts browser control right after
+            starting=STARTING_GRACE_S if self.gateway_running else 0.0,
+        )
 
     def call(
         self,
