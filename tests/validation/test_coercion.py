@@ -592,3 +592,48 @@ def test_union_member_tags(data: dict[str, Any], locs: list[tuple[Any, ...]]) ->
     with pytest.raises(ValidationError) as caught:
         Tagged.model_validate(data)
     assert [d["loc"] for d in caught.value.errors()] == locs
+
+
+class Odd(BaseModel):
+    nothing: None = None
+    three: Literal["a", "b", "c"] = "a"
+    lit: int | Literal["1"] = 0
+    tagged: Literal["x", 1] | float = 0.0
+    s: set[int] = set()
+    t: tuple[int, ...] = ()
+    f: frozenset[int] = frozenset()
+    d: dict = {}  # type: ignore[type-arg]
+
+
+def test_less_common_types() -> None:
+    assert problems(Odd, {"nothing": 1}) == [
+        ("none_required", ("nothing",), "Input should be None")
+    ]
+    assert problems(Odd, {"three": "d"}) == [
+        ("literal_error", ("three",), "Input should be 'a', 'b' or 'c'")
+    ]
+    assert Odd(lit="1").lit == "1"  # the exact literal wins over converting to int
+    assert Odd(lit="2").lit == 2
+    assert problems(Odd, {"tagged": "y"}) == [
+        ("literal_error", ("tagged", "literal['x',1]"), "Input should be 'x' or 1"),
+        (
+            "float_parsing",
+            ("tagged", "float"),
+            "Input should be a valid number, unable to parse string as a number",
+        ),
+    ]
+    assert Odd(d={"a": [1]}).d == {"a": [1]}
+    assert problems(Odd, {"s": 5, "t": 5, "f": 5, "d": 5}) == [
+        ("set_type", ("s",), "Input should be a valid set"),
+        ("tuple_type", ("t",), "Input should be a valid tuple"),
+        ("frozen_set_type", ("f",), "Input should be a valid frozenset"),
+        ("dict_type", ("d",), "Input should be a valid dictionary"),
+    ]
+
+
+def test_a_fixed_length_tuple_is_refused_at_first_use() -> None:
+    class Pair(BaseModel):
+        pair: tuple[int, str] = (0, "")
+
+    with pytest.raises(TypeError, match=r"only tuple\[X, \.\.\.\] is supported"):
+        Pair()

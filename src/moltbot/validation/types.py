@@ -236,7 +236,9 @@ def _sequence(item: Check, build: type) -> Check:
     def check(value: Any) -> Any:
         if not isinstance(value, list | tuple | set | frozenset):
             raise fail(
-                "list_type" if build is list else f"{build.__name__}_type",
+                {list: "list_type", frozenset: "frozen_set_type"}.get(
+                    build, f"{build.__name__}_type"
+                ),
                 f"Input should be a valid {build.__name__}",
                 value,
             )
