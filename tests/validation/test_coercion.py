@@ -637,3 +637,31 @@ def test_a_fixed_length_tuple_is_refused_at_first_use() -> None:
 
     with pytest.raises(TypeError, match=r"only tuple\[X, \.\.\.\] is supported"):
         Pair()
+
+
+class Typed(BaseModel):
+    kind: Literal["t"] = Field(alias="type")
+
+
+class Other(BaseModel):
+    kind: Literal["o"] = Field(alias="type")
+
+
+class ByType(BaseModel):
+    x: Typed | Other = Field(discriminator="kind")
+
+
+def test_a_discriminator_with_an_alias_is_read_and_named_by_both() -> None:
+    assert type(ByType(x={"type": "o"}).x) is Other
+    assert detail(ByType, {"x": {"type": "z"}})["ctx"] == {
+        "discriminator": "'kind' | 'type'",
+        "tag": "z",
+        "expected_tags": "'t', 'o'",
+    }
+    assert problems(ByType, {"x": {}}) == [
+        ("union_tag_not_found", ("x",), "Unable to extract tag using discriminator 'kind' | 'type'")
+    ]
+    assert ByType.model_json_schema()["properties"]["x"]["discriminator"] == {
+        "mapping": {"o": "#/$defs/Other", "t": "#/$defs/Typed"},
+        "propertyName": "type",
+    }
