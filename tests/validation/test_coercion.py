@@ -74,7 +74,11 @@ def test_int_accepts_numbers_numeric_strings_and_bools(given: Any, expected: int
         ("1.", "int_parsing", INT_PARSING),
         (".0", "int_parsing", INT_PARSING),
         ("\u0661\u0662", "int_parsing", INT_PARSING),  # Arabic-Indic digits: ASCII only
-        ("9" * 5000, "int_parsing", INT_PARSING),
+        (
+            "9" * 5000,
+            "int_parsing_size",
+            "Unable to parse input string as an integer, exceeded maximum size",
+        ),
         (None, "int_type", "Input should be a valid integer"),
         ([7], "int_type", "Input should be a valid integer"),
         (float("nan"), "finite_number", "Input should be a finite number"),

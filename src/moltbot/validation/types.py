@@ -161,7 +161,11 @@ def _int(value: Any) -> int:
             try:
                 return int(text.partition(".")[0])
             except ValueError:  # more digits than Python converts
-                pass
+                raise fail(
+                    "int_parsing_size",
+                    "Unable to parse input string as an integer, exceeded maximum size",
+                    value,
+                ) from None
         raise fail(
             "int_parsing",
             "Input should be a valid integer, unable to parse string as an integer",
