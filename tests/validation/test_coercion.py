@@ -74,7 +74,11 @@ def test_int_accepts_numbers_numeric_strings_and_bools(given: Any, expected: int
         ("1.", "int_parsing", INT_PARSING),
         (".0", "int_parsing", INT_PARSING),
         ("\u0661\u0662", "int_parsing", INT_PARSING),  # Arabic-Indic digits: ASCII only
-        ("9" * 5000, "int_parsing", INT_PARSING),
+        (
+            "9" * 5000,
+            "int_parsing_size",
+            "Unable to parse input string as an integer, exceeded maximum size",
+        ),
         (None, "int_type", "Input should be a valid integer"),
         ([7], "int_type", "Input should be a valid integer"),
         (float("nan"), "finite_number", "Input should be a finite number"),
@@ -592,3 +596,76 @@ def test_union_member_tags(data: dict[str, Any], locs: list[tuple[Any, ...]]) ->
     with pytest.raises(ValidationError) as caught:
         Tagged.model_validate(data)
     assert [d["loc"] for d in caught.value.errors()] == locs
+
+
+class Odd(BaseModel):
+    nothing: None = None
+    three: Literal["a", "b", "c"] = "a"
+    lit: int | Literal["1"] = 0
+    tagged: Literal["x", 1] | float = 0.0
+    s: set[int] = set()
+    t: tuple[int, ...] = ()
+    f: frozenset[int] = frozenset()
+    d: dict = {}  # type: ignore[type-arg]
+
+
+def test_less_common_types() -> None:
+    assert problems(Odd, {"nothing": 1}) == [
+        ("none_required", ("nothing",), "Input should be None")
+    ]
+    assert problems(Odd, {"three": "d"}) == [
+        ("literal_error", ("three",), "Input should be 'a', 'b' or 'c'")
+    ]
+    assert Odd(lit="1").lit == "1"  # the exact literal wins over converting to int
+    assert Odd(lit="2").lit == 2
+    assert problems(Odd, {"tagged": "y"}) == [
+        ("literal_error", ("tagged", "literal['x',1]"), "Input should be 'x' or 1"),
+        (
+            "float_parsing",
+            ("tagged", "float"),
+            "Input should be a valid number, unable to parse string as a number",
+        ),
+    ]
+    assert Odd(d={"a": [1]}).d == {"a": [1]}
+    assert problems(Odd, {"s": 5, "t": 5, "f": 5, "d": 5}) == [
+        ("set_type", ("s",), "Input should be a valid set"),
+        ("tuple_type", ("t",), "Input should be a valid tuple"),
+        ("frozen_set_type", ("f",), "Input should be a valid frozenset"),
+        ("dict_type", ("d",), "Input should be a valid dictionary"),
+    ]
+
+
+def test_a_fixed_length_tuple_is_refused_at_first_use() -> None:
+    class Pair(BaseModel):
+        pair: tuple[int, str] = (0, "")
+
+    with pytest.raises(TypeError, match=r"only tuple\[X, \.\.\.\] is supported"):
+        Pair()
+
+
+class Typed(BaseModel):
+    kind: Literal["t"] = Field(alias="type")
+
+
+class Other(BaseModel):
+    kind: Literal["o"] = Field(alias="type")
+
+
+class ByType(BaseModel):
+    x: Typed | Other = Field(discriminator="kind")
+
+
+def test_a_discriminator_with_an_alias_is_read_and_named_by_both() -> None:
+    assert type(ByType(x={"type": "o"}).x) is Other
+    assert detail(ByType, {"x": {"type": "z"}})["ctx"] == {
+        "discriminator": "'kind' | 'type'",
+        "tag": "z",
+        "expected_tags": "'t', 'o'",
+    }
+    assert problems(ByType, {"x": {}}) == [
+        ("union_tag_not_found", ("x",), "Unable to extract tag using discriminator 'kind' | 'type'")
+    ]
+    assert ByType.model_json_schema()["properties"]["x"]["discriminator"] == {
+        "mapping": {"o": "#/$defs/Other", "t": "#/$defs/Typed"},
+        "propertyName": "type",
+    }

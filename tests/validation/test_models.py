@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import pickle
 import re
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, ClassVar, Optional
 
 import pytest
 
@@ -651,3 +651,85 @@ def test_an_annotation_naming_nothing_is_an_error_at_first_use() -> None:
         match=re.escape("Dangling: cannot resolve annotation 'Nowhere | None': name 'Nowhere'"),
     ):
         Dangling()
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    a: int | None = None
+    b: int = 0
+    c: int | None = 3
+
+
+def test_each_dump_option_skips_only_what_it_names() -> None:
+    row = Row.model_validate({"b": 2, "x": None, "y": 1, "z": 2})
+    assert row.model_dump(exclude_none=True) == {"b": 2, "c": 3, "y": 1, "z": 2}
+    assert row.model_dump(exclude_unset=True) == {"b": 2, "x": None, "y": 1, "z": 2}
+    assert row.model_dump(exclude_defaults=True) == {"b": 2, "x": None, "y": 1, "z": 2}
+    assert row.model_dump(exclude={"a", "x"}) == {"b": 2, "c": 3, "y": 1, "z": 2}
+    assert row.model_dump(include={"c", "y", "z"}) == {"c": 3, "y": 1, "z": 2}
+    assert row.model_dump(include={"a", "b"}, exclude={"a"}) == {"b": 2}
+    private = Row(b=1)
+    private._first = "hidden"
+    assert private.model_dump() == {"a": None, "b": 1, "c": 3}
+
+
+def test_deleting_an_extra_key() -> None:
+    row = Row(b=1, note="n", other="o")
+    del row.note
+    assert row.model_extra == {"other": "o"}
+    assert row.model_dump() == {"a": None, "b": 1, "c": 3, "other": "o"}
+    with pytest.raises(AttributeError):
+        row.note  # noqa: B018
+
+
+def test_private_and_class_attributes_are_not_fields() -> None:
+    class Mixed(BaseModel):
+        _cache: int = 0
+        limit: ClassVar[int] = 5
+        a: int = 1
+        b: Annotated[int, "note", Field(alias="B", default=2)]
+        c: Annotated[int, Field(alias="C")] = Field(3, alias="own")
+
+    assert list(Mixed.model_fields) == ["a", "b", "c"]
+    assert Mixed.limit == 5
+    m = Mixed.model_validate({"B": 7, "own": 8})
+    assert m.model_dump() == {"a": 1, "b": 7, "c": 8}  # the field's own Field wins
+    assert Mixed.model_fields["b"].default == 2
+
+
+def test_an_after_model_validator_may_return_a_new_instance_or_assert() -> None:
+    class Normalized(BaseModel):
+        name: str = ""
+
+        @model_validator(mode="after")
+        def lowered(self) -> Normalized:
+            if self.name.lower() != self.name:
+                return Normalized.model_construct_lower(self.name)
+            return self
+
+        @classmethod
+        def model_construct_lower(cls, name: str) -> Normalized:
+            return cls(name=name.lower())
+
+    assert Normalized(name="AbC").name == "abc"
+
+    class Checked(BaseModel):
+        n: int = 0
+
+        @model_validator(mode="after")
+        def small(self) -> Checked:
+            if self.n > 9:
+                raise AssertionError("too big")
+            return self
+
+    with pytest.raises(ValidationError) as caught:
+        Checked(n=10)
+    assert caught.value.errors() == [
+        {
+            "type": "assertion_error",
+            "loc": (),
+            "msg": "Assertion failed, too big",
+            "input": {"n": 10},
+            "ctx": {"error": "too big"},
+        }
+    ]

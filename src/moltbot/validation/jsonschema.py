@@ -181,8 +181,9 @@ def _type(
                 field = unwrap(member)[0].model_fields[discriminator]
                 for value in typing.get_args(unwrap(field.annotation)[0]):
                     mapping[str(value)] = option["$ref"]
+            named = field.alias if by_alias and field.alias else discriminator
             union: dict[str, Any] = {
-                "discriminator": {"mapping": mapping, "propertyName": discriminator},
+                "discriminator": {"mapping": mapping, "propertyName": named},
                 "oneOf": options,
             }
         else:

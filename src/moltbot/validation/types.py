@@ -161,7 +161,11 @@ def _int(value: Any) -> int:
             try:
                 return int(text.partition(".")[0])
             except ValueError:  # more digits than Python converts
-                pass
+                raise fail(
+                    "int_parsing_size",
+                    "Unable to parse input string as an integer, exceeded maximum size",
+                    value,
+                ) from None
         raise fail(
             "int_parsing",
             "Input should be a valid integer, unable to parse string as an integer",
@@ -236,7 +240,9 @@ def _sequence(item: Check, build: type) -> Check:
     def check(value: Any) -> Any:
         if not isinstance(value, list | tuple | set | frozenset):
             raise fail(
-                "list_type" if build is list else f"{build.__name__}_type",
+                {list: "list_type", frozenset: "frozen_set_type"}.get(
+                    build, f"{build.__name__}_type"
+                ),
                 f"Input should be a valid {build.__name__}",
                 value,
             )
@@ -344,18 +350,19 @@ def _discriminated(members: list[Any], field: str) -> Check:
     models = [unwrap(member)[0] for member in members]
     by_tag: dict[Any, Check] = {}
     key_names: tuple[str, ...] = ()
-    expected = ""
+    expected = named = ""
 
     def learn_tags() -> None:
         """Read each member's tags at first use: a member may contain this very union,
         and its fields are only known once its class is complete."""
-        nonlocal key_names, expected
+        nonlocal key_names, expected, named
         for model in models:
             info = model.model_fields[field]
             for option in typing.get_args(unwrap(info.annotation)[0]):
                 by_tag[option] = model.__validate_input__
         key_names = models[0].model_fields[field].input_names(field, True)
         expected = ", ".join(repr(t) for t in by_tag)
+        named = " | ".join(repr(k) for k in (field, *(k for k in key_names if k != field)))
 
     def check(value: Any) -> Any:
         if not by_tag:
@@ -372,9 +379,9 @@ def _discriminated(members: list[Any], field: str) -> Check:
         if found is _ABSENT:
             raise fail(
                 "union_tag_not_found",
-                f"Unable to extract tag using discriminator '{field}'",
+                f"Unable to extract tag using discriminator {named}",
                 value,
-                {"discriminator": f"'{field}'"},
+                {"discriminator": named},
             )
         try:
             validate = by_tag.get(found)
@@ -383,10 +390,10 @@ def _discriminated(members: list[Any], field: str) -> Check:
         if validate is None:
             raise fail(
                 "union_tag_invalid",
-                f"Input tag '{found}' found using '{field}' does not match any of the "
+                f"Input tag '{found}' found using {named} does not match any of the "
                 f"expected tags: {expected}",
                 value,
-                {"discriminator": f"'{field}'", "tag": str(found), "expected_tags": expected},
+                {"discriminator": named, "tag": str(found), "expected_tags": expected},
             )
         try:
             return validate(value)
