@@ -451,7 +451,7 @@ def _fill(instance: BaseModel, value: Any) -> Any:
         state = value.__getstate__()
         instance.__setstate__({**state, "dict": dict(state["dict"])})
         return instance
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise fail(
             "model_type",
             f"Input should be a valid dictionary or instance of {cls.__name__}",
@@ -483,18 +483,22 @@ def _fill(instance: BaseModel, value: Any) -> Any:
         given.add(slot.name)
         raw = value[key]
         try:
-            for before in slot.before:
-                raw = _run(before, raw)
+            if slot.before:
+                for before in slot.before:
+                    raw = _run(before, raw)
             raw = slot.check(raw)
-            for after in slot.after:
-                raw = _run(after, raw)
+            if slot.after:
+                for after in slot.after:
+                    raw = _run(after, raw)
         except Invalid as exc:
             problems.extend(under(key, exc.details))
             continue
         values[slot.name] = raw
     extra: dict[str, Any] | None = None
     if plan.extra != "ignore":
-        unknown = {k: v for k, v in value.items() if k not in used}
+        unknown = (
+            {k: v for k, v in value.items() if k not in used} if len(used) < len(value) else {}
+        )
         problems.extend(
             {
                 "type": "invalid_key",
@@ -522,7 +526,7 @@ def _fill(instance: BaseModel, value: Any) -> Any:
         raise Invalid(problems)
     object.__setattr__(instance, "__dict__", values)
     object.__setattr__(instance, "__model_extra__", extra)
-    object.__setattr__(instance, "__model_fields_set__", given | set(extra or ()))
+    object.__setattr__(instance, "__model_fields_set__", given | extra.keys() if extra else given)
     for attr in plan.after:
         try:
             result = getattr(instance, attr)()
