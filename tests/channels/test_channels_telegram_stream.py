@@ -20,13 +20,25 @@ from moltbot.channels.types import OutboundMessage
 
 async def streaming(
     fake: FakeTelegram, llm: Any, stack: Any, mode: str = "partial", **extra: Any
-) -> tuple[FakeBot, Any]:
+) -> FakeBot:
     """A running agent and Telegram account (``streamMode: mode``) that answers 4242."""
     bot = fake.bot(TOKEN)
     config = tg_config(fake, allowFrom=["4242"], streamMode=mode, **extra)
-    agents, _ = await stack({**openai_config(llm.base_url), **config})
+    await stack({**openai_config(llm.base_url), **config})
     await bot.wait_polling()
-    return bot, agents
+    return bot
+
+
+async def gated_reply(
+    bot: FakeBot, llm: Any, text: str, chunk_chars: int, gate_after: int = 1
+) -> tuple[Sent, asyncio.Event]:
+    """Ask 4242's question whose answer is ``text``, the model stopping after
+    ``gate_after`` pieces: the message shown then, and the gate that lets it go on."""
+    gate = asyncio.Event()
+    llm.push(Reply(text=text, chunk_chars=chunk_chars, gate=gate, gate_after=gate_after))
+    await bot.push_dm(4242, "a question")
+    [shown_first] = await bot.wait_sent(1)
+    return shown_first, gate
 
 
 def edits(bot: FakeBot) -> list[dict[str, Any]]:
@@ -46,12 +58,9 @@ def shown(bot: FakeBot) -> list[str]:
 async def test_partial_reply_is_one_message_edited_into_the_final_reply(
     fake_telegram: FakeTelegram, llm: Any, stack: Any
 ) -> None:
-    bot, _ = await streaming(fake_telegram, llm, stack)
-    gate = asyncio.Event()
+    bot = await streaming(fake_telegram, llm, stack)
     text = "Hello there, **friend**. The whole answer is here now."
-    llm.push(Reply(text=text, chunk_chars=12, gate=gate))
-    await bot.push_dm(4242, "hi")
-    [preview] = await bot.wait_sent(1)  # the first words show while the model waits
+    preview, gate = await gated_reply(bot, llm, text, 12)
     assert preview.method == "sendMessage" and preview.params["parse_mode"] == "HTML"
     assert preview.text == "Hello there,"
     assert preview.edits == []
@@ -77,7 +86,7 @@ async def test_partial_reply_is_one_message_edited_into_the_final_reply(
 async def test_no_reply_tags_and_media_lines_never_show(
     fake_telegram: FakeTelegram, llm: Any, stack: Any, home: Path
 ) -> None:
-    bot, _ = await streaming(fake_telegram, llm, stack)
+    bot = await streaming(fake_telegram, llm, stack)
     workspace = home / "clawd-default"
     workspace.mkdir(parents=True, exist_ok=True)
     (workspace / "chart.png").write_bytes(png(4, 4))
@@ -115,12 +124,9 @@ async def test_no_reply_tags_and_media_lines_never_show(
 async def test_a_reply_over_the_chunk_limit_stops_growing_and_the_rest_follows(
     fake_telegram: FakeTelegram, llm: Any, stack: Any
 ) -> None:
-    bot, _ = await streaming(fake_telegram, llm, stack, textChunkLimit=100)
-    gate = asyncio.Event()
+    bot = await streaming(fake_telegram, llm, stack, textChunkLimit=100)
     long = " ".join(f"wörd{i} 🙂" for i in range(30))  # ~300 UTF-16 units
-    llm.push(Reply(text=long, chunk_chars=30, gate=gate))
-    await bot.push_dm(4242, "more")
-    [preview] = await bot.wait_sent(1)
+    preview, gate = await gated_reply(bot, llm, long, 30)
     assert preview.text == long[:30].strip()
     gate.set()
     await wait_for(lambda: "wörd29" in bot.sent[-1].text)
@@ -135,12 +141,9 @@ async def test_a_reply_over_the_chunk_limit_stops_growing_and_the_rest_follows(
 async def test_block_mode_edits_only_complete_paragraphs(
     fake_telegram: FakeTelegram, llm: Any, stack: Any
 ) -> None:
-    bot, _ = await streaming(fake_telegram, llm, stack, mode="block")
-    gate = asyncio.Event()
+    bot = await streaming(fake_telegram, llm, stack, mode="block")
     text = "First paragraph.\n\nSecond paragraph is here.\n\nThird."
-    llm.push(Reply(text=text, chunk_chars=14, gate=gate, gate_after=2))  # "…\n\nSecond par"
-    await bot.push_dm(4242, "tell me")
-    [preview] = await bot.wait_sent(1)
+    preview, gate = await gated_reply(bot, llm, text, 14, 2)  # "…\n\nSecond par"
     assert preview.text == "First paragraph."
     gate.set()
     await wait_for(lambda: preview.text == text)
@@ -153,12 +156,9 @@ async def test_block_mode_edits_only_complete_paragraphs(
 async def test_a_preview_deleted_by_the_user_gets_the_reply_as_a_new_message(
     fake_telegram: FakeTelegram, llm: Any, stack: Any
 ) -> None:
-    bot, _ = await streaming(fake_telegram, llm, stack)
-    gate = asyncio.Event()
+    bot = await streaming(fake_telegram, llm, stack)
     text = "Hello there, the rest of the answer."
-    llm.push(Reply(text=text, chunk_chars=12, gate=gate))
-    await bot.push_dm(4242, "hi")
-    [preview] = await bot.wait_sent(1)
+    preview, gate = await gated_reply(bot, llm, text, 12)
     bot.delete(preview.message["message_id"])
     gate.set()
     await wait_for(lambda: len(bot.sent) == 2)
@@ -185,10 +185,7 @@ async def test_stream_mode_is_per_account_and_off_sends_once(
     await quiet.wait_polling()
 
     text = "A reply written in many small pieces, one after the other, slowly."
-    gate = asyncio.Event()
-    llm.push(Reply(text=text, chunk_chars=8, gate=gate))
-    await bot.push_dm(4242, "stream it")
-    [preview] = await bot.wait_sent(1)
+    preview, gate = await gated_reply(bot, llm, text, 8)
     assert preview.text == "A reply"
     gate.set()
     await wait_for(lambda: preview.text == text)
