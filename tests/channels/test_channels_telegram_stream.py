@@ -36,9 +36,11 @@ async def gated_reply(
     ``gate_after`` pieces: the message shown then, and the gate that lets it go on."""
     gate = asyncio.Event()
     llm.push(Reply(text=text, chunk_chars=chunk_chars, gate=gate, gate_after=gate_after))
+    before = len(bot.sent)
     await bot.push_dm(4242, "a question")
-    [shown_first] = await bot.wait_sent(1)
-    return shown_first, gate
+    sent = await bot.wait_sent(before + 1)
+    assert len(sent) == before + 1
+    return sent[-1], gate
 
 
 def edits(bot: FakeBot) -> list[dict[str, Any]]:
@@ -151,6 +153,12 @@ async def test_block_mode_edits_only_complete_paragraphs(
     paragraphs = text.split("\n\n")
     complete = {"\n\n".join(paragraphs[:n]) for n in range(1, len(paragraphs) + 1)}
     assert all(parse_html(text) in complete for text in shown(bot))
+    # a paragraph shows as soon as the blank line that ends it arrives
+    text = "Just ended.\n\nAnd more."
+    second, gate = await gated_reply(bot, llm, text, 13)  # "Just ended.\n\n"
+    assert second.text == "Just ended."
+    gate.set()
+    await wait_for(lambda: second.text == text)
 
 
 async def test_a_preview_deleted_by_the_user_gets_the_reply_as_a_new_message(

@@ -66,7 +66,8 @@ class ReplyStream:
         body = cleaned.strip()
         if not body or self._silent.startswith(body[: len(self._silent)]):
             return None  # nothing yet, or it may still become NO_REPLY
-        if self.blocks:  # only the paragraphs a blank line has ended
+        if self.blocks and not text.rstrip(" \t").endswith("\n\n"):
+            # only the paragraphs a blank line has ended
             body = cleaned[: max(cleaned.rfind("\n\n"), 0)].strip()
             if not body:
                 return None
