@@ -3,10 +3,10 @@
 :class:`ReplyStream` posts one message with the first text of the reply and edits it
 as the text grows (at most once per ``interval`` seconds, each edit with the whole text
 so far; with ``blocks`` only up to the last complete paragraph, so an edit comes when
-a blank line ends one); :meth:`ReplyStream.finish` makes that message the final reply. The preview
-never shows ``MEDIA:`` lines, reply tags or a reply that is becoming ``NO_REPLY``, and
-stops growing once it would not fit in one message (the rest comes as more messages
-at the end).
+a blank line ends one); :meth:`ReplyStream.finish` makes that message the final reply.
+The preview never shows ``MEDIA:`` lines, reply tags or a reply that is becoming
+``NO_REPLY``, and stops growing once it would not fit in one message (as the channel
+counts length; the rest comes as more messages at the end).
 """
 
 from __future__ import annotations
