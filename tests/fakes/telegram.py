@@ -8,8 +8,10 @@ runs against it unchanged. Several bots (tokens) may share one server.
 Test controls (Python, not HTTP): :meth:`FakeTelegram.bot` registers a token;
 ``bot.push_*`` queue updates for getUpdates (or POST them to the webhook when
 one is set via :meth:`FakeBot.deliver_webhook`); ``bot.sent`` records every
-message the bot sent; :meth:`FakeTelegram.fail` scripts outages (HTTP 5xx or
-dropped connections) for given methods.
+message the bot sent (``editMessageText`` changes it in place: ``Sent.edits``
+keeps each edit's parameters); :meth:`FakeBot.delete` removes a message as a
+user would; :meth:`FakeTelegram.fail` scripts outages (HTTP 5xx or dropped
+connections) for given methods.
 """
 
 from __future__ import annotations
@@ -106,11 +108,29 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply "
+    "markup are exactly the same as a current content and reply markup of the message"
+)
+
+
 @dataclass
 class Sent:
     method: str
     params: dict[str, Any]
     message: dict[str, Any]
+    """The message as it is now (its text changed by edits)."""
+    edits: list[dict[str, Any]] = field(default_factory=list)
+    """The parameters of every ``editMessageText`` of it, in order."""
+    deleted: bool = False
+
+    @property
+    def content(self) -> tuple[str, str | None]:
+        """What Telegram compares to refuse an edit that changes nothing: the text and
+        its formatting (here: the HTML it came from)."""
+        params = self.edits[-1] if self.edits else self.params
+        html = str(params.get("text")) if _is_html(params) else None
+        return self.text, html
 
     @property
     def text(self) -> str:
@@ -221,6 +241,12 @@ class FakeBot:
             {"message": self.message(chat=chat, sender=sender, text=text, **extra)}
         )
 
+    def delete(self, message_id: int) -> None:
+        """The user deleted the bot's message ``message_id``: edits of it are refused."""
+        for sent in self.sent:
+            if sent.message["message_id"] == message_id:
+                sent.deleted = True
+
     def add_file(self, file_id: str, path: str, content: bytes) -> None:
         self.files[file_id] = (path, content)
 
@@ -272,6 +298,10 @@ class FakeBot:
             session.post(self.webhook["url"], json=update, headers=headers) as response,
         ):
             return response.status
+
+
+def _is_html(params: dict[str, Any]) -> bool:
+    return str(params.get("parse_mode") or "").upper() == "HTML"
 
 
 def _user(user_id: int, first_name: str, username: str | None) -> dict[str, Any]:
@@ -548,20 +578,53 @@ class FakeTelegram:
         bot.sent.append(Sent(method, params, message))
         return message
 
-    async def m_sendMessage(self, bot: FakeBot, params: dict[str, Any]) -> Any:
+    def _text(self, bot: FakeBot, params: dict[str, Any]) -> str:
+        """The visible text of a ``sendMessage`` or ``editMessageText``."""
         text = str(params.get("text") or "")
-        mode = str(params.get("parse_mode") or "")
-        if mode.upper() == "HTML" and bot.reject_html > 0:
+        if _is_html(params) and bot.reject_html > 0:
             bot.reject_html -= 1
             raise ApiError(
                 400, "Bad Request: can't parse entities: Unexpected end tag at byte offset 3"
             )
-        visible = parse_html(text) if mode.upper() == "HTML" else text
+        visible = parse_html(text) if _is_html(params) else text
         if not visible.strip():
             raise ApiError(400, "Bad Request: message text is empty")
         if utf16_len(visible) > LIMIT:
             raise ApiError(400, "Bad Request: message is too long")
-        return self._record(bot, "sendMessage", params, {"text": visible})
+        return visible
+
+    async def m_sendMessage(self, bot: FakeBot, params: dict[str, Any]) -> Any:
+        return self._record(bot, "sendMessage", params, {"text": self._text(bot, params)})
+
+    async def m_editMessageText(self, bot: FakeBot, params: dict[str, Any]) -> Any:
+        """Edits a message of the bot in a chat (not inline messages): answers the
+        edited Message, with ``edit_date``."""
+        if params.get("inline_message_id"):
+            raise ApiError(400, "Bad Request: inline messages are not in the stand-in")
+        chat = self._chat(params)
+        try:
+            message_id = int(params.get("message_id") or 0)
+        except (TypeError, ValueError):
+            message_id = 0
+        if message_id <= 0:
+            raise ApiError(400, "Bad Request: message identifier is not specified")
+        visible = self._text(bot, params)
+        found = [
+            s
+            for s in bot.sent
+            if s.message["message_id"] == message_id and s.message["chat"]["id"] == chat["id"]
+        ]
+        if not found or found[0].deleted:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        sent = found[0]
+        if sent.method != "sendMessage":
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
+        if sent.content == (visible, str(params["text"]) if _is_html(params) else None):
+            raise ApiError(400, NOT_MODIFIED)
+        sent.edits.append(params)
+        sent.message["text"] = visible
+        sent.message["edit_date"] = int(time.time())
+        return sent.message
 
     async def m_sendPhoto(self, bot: FakeBot, params: dict[str, Any]) -> Any:
         photo = params.get("photo")

@@ -200,6 +200,11 @@ class Channel(ABC):
         as the text grows (the channel's ``streaming`` setting, where it has one)."""
         return False
 
+    def streams_blocks(self) -> bool:
+        """While streaming, edit only when a paragraph of the reply is complete (a blank
+        line), not as every word arrives (Telegram's ``streamMode: "block"``)."""
+        return False
+
     async def edit(self, target: str, message_id: str, message: OutboundMessage) -> None:
         """Replace the text of a message this account sent (one chunk, no media).
         Raises TargetError / ChannelNotReady."""
@@ -287,6 +292,10 @@ class Channel(ABC):
     def group_topic(self, message: InboundMessage) -> str | None:
         """The key of the group's per-topic settings (``groups.<id>.topics.<key>``), or None."""
         return None
+
+    def text_measure(self) -> Callable[[str], int]:
+        """How the platform counts the length of a text against its limits."""
+        return len
 
     def text_chunk_limit(self) -> int:
         configured = getattr(self.context.config, "text_chunk_limit", None)

@@ -495,10 +495,14 @@ class InboundPipeline:
             reply_to = _reply_to(channel, message, None)
             return OutboundMessage(text=text, reply_to_id=reply_to, thread_id=message.thread_id)
 
-        def clean(text: str) -> str:
-            return split_media_lines(_REPLY_TAG.sub("", text))[0]
-
-        return ReplyStream(channel, target, shape, clean, silent_prefix=SILENT_REPLY)
+        return ReplyStream(
+            channel,
+            target,
+            shape,
+            _preview_text,
+            silent_prefix=SILENT_REPLY,
+            blocks=channel.streams_blocks(),
+        )
 
     async def _store_media(
         self, channel: Channel, message: InboundMessage, agent_id: str, route: routing.Route
@@ -741,6 +745,20 @@ def _reply_to(channel: Channel, message: InboundMessage, tagged: str | None) -> 
     if tagged is None and message.chat_type != "direct":
         return message.message_id  # in groups, answer the message that asked
     return tagged
+
+
+def _preview_text(text: str) -> str:
+    """What may be shown of a reply still being written: no reply tags or ``MEDIA:``
+    lines, nor the start of one not finished yet (``[[reply_to``, a last line ``MED``)."""
+    body = _REPLY_TAG.sub("", text)
+    opened = body.rfind("[[")
+    if opened >= 0 and "]]" not in body[opened:]:
+        body = body[:opened]
+    head, _, last = body.rpartition("\n")
+    start = last.lstrip(" \t")[:6]
+    if start and "MEDIA:".startswith(start):
+        body = head
+    return split_media_lines(body)[0]
 
 
 def extract_reply_tags(text: str, message: InboundMessage) -> tuple[str, str | None]:

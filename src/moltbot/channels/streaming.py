@@ -2,10 +2,11 @@
 
 :class:`ReplyStream` posts one message with the first text of the reply and edits it
 as the text grows (at most once per ``interval`` seconds, each edit with the whole text
-so far); :meth:`ReplyStream.finish` makes that message the final reply. The preview
-never shows ``MEDIA:`` lines, reply tags or a reply that is becoming ``NO_REPLY``, and
-stops growing once it would not fit in one message (the rest comes as more messages
-at the end).
+so far; with ``blocks`` only up to the last complete paragraph, so an edit comes when
+a blank line ends one); :meth:`ReplyStream.finish` makes that message the final reply.
+The preview never shows ``MEDIA:`` lines, reply tags or a reply that is becoming
+``NO_REPLY``, and stops growing once it would not fit in one message (as the channel
+counts length; the rest comes as more messages at the end).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class ReplyStream:
         *,
         silent_prefix: str,
         interval: float = EDIT_INTERVAL_S,
+        blocks: bool = False,
     ) -> None:
         self.channel = channel
         self.target = target
@@ -43,6 +45,7 @@ class ReplyStream:
         """the reply so far -> what may be shown of it (no tags, no ``MEDIA:`` lines)."""
         self._silent = silent_prefix
         self.interval = interval
+        self.blocks = blocks
         self.message_id: str | None = None
         self._shown = ""
         self._latest = ""
@@ -59,10 +62,16 @@ class ReplyStream:
             self._task = asyncio.get_running_loop().create_task(self._flush())
 
     def _preview(self, text: str) -> str | None:
-        body = self._clean(text).strip()
+        cleaned = self._clean(text)
+        body = cleaned.strip()
         if not body or self._silent.startswith(body[: len(self._silent)]):
             return None  # nothing yet, or it may still become NO_REPLY
-        if len(body) > self.channel.text_chunk_limit():
+        if self.blocks and not text.rstrip(" \t").endswith("\n\n"):
+            # only the paragraphs a blank line has ended
+            body = cleaned[: max(cleaned.rfind("\n\n"), 0)].strip()
+            if not body:
+                return None
+        if self.channel.text_measure()(body) > self.channel.text_chunk_limit():
             return None  # keeps the last preview that fitted
         return body
 
@@ -115,7 +124,8 @@ class ReplyStream:
         await self.stop()
         if self.message_id is None:
             return body
-        chunks = chunk_text(body, self.channel.text_chunk_limit())
+        measure = self.channel.text_measure()
+        chunks = chunk_text(body, self.channel.text_chunk_limit(), measure=measure)
         if not chunks:
             return ""  # aborted or silent at the end: the preview stays as it was
         first, rest = chunks[0], "\n\n".join(chunks[1:])

@@ -8,7 +8,9 @@ gateway's ``/telegram-webhook`` route, see :mod:`.webhook`).
 
 Outbound: Markdown is sent as Telegram HTML and resent as plain text when
 Telegram rejects the markup; text longer than the limit (4096 UTF-16 units,
-``textChunkLimit`` default 4000) is split without cutting code blocks.
+``textChunkLimit`` default 4000) is split without cutting code blocks. With
+``streamMode`` a reply is shown while it is written: one message, edited
+(``editMessageText``) as the text grows (see :mod:`moltbot.channels.streaming`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ ALLOWED_UPDATES = ["message"]
 _PHOTO_TYPES = {"image/jpeg", "image/png", "image/webp"}
 _AUDIO_TYPES = {"audio/mpeg", "audio/mp4", "audio/x-m4a"}
 _PARSE_ERROR = re.compile(r"can't parse|parse entities|unsupported start tag|can't find end", re.I)
+_NOT_MODIFIED = re.compile(r"message is not modified", re.I)
 
 
 class TelegramChannel(Channel):
@@ -379,7 +382,7 @@ class TelegramChannel(Channel):
                 }
             return {}
 
-        for chunk in chunk_text(message.text, self.text_chunk_limit(), measure=utf16_len):
+        for chunk in chunk_text(message.text, self.text_chunk_limit(), measure=self.text_measure()):
             sent = await self._send_text(chat_id, chunk, message.plain, {**thread_kw, **reply_kw()})
             ids.append(str(sent.message_id))
         for item in message.media:
@@ -390,23 +393,57 @@ class TelegramChannel(Channel):
         return SendResult("telegram", self.account_id, chat_id, tuple(ids))
 
     async def _send_text(self, chat_id: str, chunk: str, plain: bool, extra: dict[str, Any]) -> Any:
+        bot = self._bot()
+        return await self._formatted(
+            chunk, plain, lambda text: bot.send_message(chat_id=chat_id, **text, **extra)
+        )
+
+    async def _formatted(
+        self, chunk: str, plain: bool, call: Callable[[dict[str, Any]], Awaitable[T]]
+    ) -> T:
+        """``call`` with the chunk as Telegram HTML (``text`` and ``parse_mode``), again
+        with the plain text when Telegram refuses the markup."""
         from telegram.error import BadRequest
 
-        bot = self._bot()
         if not plain:
-            html = to_telegram_html(chunk)
+            html = {"text": to_telegram_html(chunk), "parse_mode": "HTML"}
             try:
-                return await self._call(
-                    lambda: bot.send_message(
-                        chat_id=chat_id, text=html, parse_mode="HTML", **extra
-                    ),
-                    wrap_bad_request=False,
-                )
+                return await self._call(lambda: call(html), wrap_bad_request=False)
             except BadRequest as exc:
                 if not _PARSE_ERROR.search(str(exc)):
                     raise _target_error(exc) from None
                 self.log.info("telegram rejected the formatting (%s); sending plain text", exc)
-        return await self._call(lambda: bot.send_message(chat_id=chat_id, text=chunk, **extra))
+        return await self._call(lambda: call({"text": chunk}))
+
+    def streams_replies(self) -> bool:
+        return self.config.stream_mode != "off"
+
+    def streams_blocks(self) -> bool:
+        return self.config.stream_mode == "block"
+
+    def text_measure(self) -> Callable[[str], int]:
+        return utf16_len
+
+    async def edit(self, target: str, message_id: str, message: OutboundMessage) -> None:
+        """``editMessageText`` of ``message_id`` with ``message.text`` (one chunk),
+        formatted as :meth:`send` formats it. An edit that changes nothing ("message is
+        not modified") is done; a message that is gone or too old to edit raises
+        TargetError."""
+        bot = self._bot()
+        chat_id, _ = self.parse_target(target)
+        if not message_id.isdigit():
+            raise TargetError(f"invalid telegram message id {message_id!r}")
+        try:
+            await self._formatted(
+                message.text,
+                message.plain,
+                lambda text: bot.edit_message_text(
+                    chat_id=chat_id, message_id=int(message_id), **text
+                ),
+            )
+        except TargetError as exc:
+            if not _NOT_MODIFIED.search(exc.message):
+                raise
 
     async def _send_media(self, chat_id: str, item: Media, extra: dict[str, Any]) -> Any:
         """A photo as ``sendPhoto`` (Telegram recompresses it), audio as ``sendAudio``,

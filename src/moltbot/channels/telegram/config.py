@@ -33,6 +33,11 @@ class TelegramAccountConfig(AccountConfig):
         default=None, description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token."
     )
     poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
+    stream_mode: Literal["off", "partial", "block"] = Field(
+        default="off",
+        description="Show replies while they are written: one message, edited as the text "
+        'grows ("partial", at most once a second) or as each paragraph ends ("block").',
+    )
     groups: dict[str, GroupConfig] = Field(
         default_factory=dict,
         description='Per-group settings by chat id or "*"; when set, '
