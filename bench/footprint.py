@@ -55,9 +55,9 @@ full; PSS (in the note) splits them between the processes that map them, which i
 watchfiles is imported until a configured feature needs it
 (`tests/gateway/test_footprint.py` checks the gateway's own `-X importtime` report).
 
-Where the idle gateway's memory went (issue 19): RSS 64.6 → 44.5 MiB, PSS 51.8 → ~36
-MiB (PSS moves with what else runs on the host), start to hello-ok 415 → ~190 ms at
-light load. The process tree is one process: the browser and canvas sidecars spawn
+Where the idle gateway's memory went (issue 19): RSS 64.6 → 44.5–44.7 MiB, PSS 51.8 →
+~35–38 MiB (PSS moves with what else runs on the host), start to hello-ok 415 → ~190 ms
+at light load. The process tree is one process: the browser and canvas sidecars spawn
 nothing while idle. Each change was measured as interleaved A/B medians of 5 to 9
 starts, 3–4 s idle each, on the shared 2-core host (load 0.7–3):
 
