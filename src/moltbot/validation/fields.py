@@ -82,7 +82,7 @@ class FieldInfo:
         clone = FieldInfo.__new__(FieldInfo)
         for slot in FieldInfo.__slots__:
             setattr(clone, slot, getattr(self, slot))
-        clone.constraints = dict(self.constraints)
+        # constraints are never changed after the field is declared: the copy shares them
         return clone
 
     def __repr__(self) -> str:
